@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Workspace packages resolve to their TypeScript source through the `rkt-source` export condition,
+// so tests never need a prior build of their dependencies.
+const resolve = { conditions: ['rkt-source', 'import', 'node', 'default'] };
+
+const pkg = (name: string, extra: Record<string, unknown> = {}) => ({
+  resolve,
+  test: {
+    name,
+    root: `packages/${name}`,
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    ...extra,
+  },
+});
+
+export default defineConfig({
+  test: {
+    reporters: ['default', './tools/vitest-summary-reporter.ts'],
+    projects: [
+      pkg('appc-spec'),
+      pkg('stage0-cli'),
+      {
+        resolve,
+        test: { name: 'integration', root: 'integration-tests', include: ['**/*.test.ts'], testTimeout: 120_000 },
+      },
+    ],
+  },
+});
