@@ -1,0 +1,55 @@
+// Shared helpers for the benchmarks: each benchmark runs its commands side by side in one
+// hyperfine run, then reports medians and ratios against a named baseline.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A scratch directory removed when the process exits, even on error. */
+export function scratchDir(prefix = 'rkt-bench-') {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
+  return dir;
+}
+
+/**
+ * Runs `commands` ({ label, cmd }) with hyperfine in one run and returns
+ * [{ label, median, mean, stddev, ratio }] where ratio = median / median(baseline).
+ */
+export function compare(title, commands, { baseline, runs = 20, warmup = 3, prepare } = {}) {
+  const dir = scratchDir('rkt-hyperfine-');
+  const out = join(dir, 'result.json');
+  const args = ['--style', 'none', '--runs', String(runs), '--warmup', String(warmup), '--export-json', out, '-N'];
+  if (prepare) args.push('--prepare', prepare);
+  for (const c of commands) args.push('--command-name', c.label, c.cmd);
+  if (commands.some((c) => /[|>&;$(]/.test(c.cmd))) args.splice(args.indexOf('-N'), 1); // needs a shell
+  execFileSync('hyperfine', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const { results } = JSON.parse(readFileSync(out, 'utf8'));
+  const base = results.find((r) => r.command === (baseline ?? commands[0].label));
+  const rows = results.map((r) => ({
+    label: r.command,
+    median: r.median,
+    mean: r.mean,
+    stddev: r.stddev,
+    ratio: r.median / base.median,
+  }));
+  report(title, rows, base.command);
+  return rows;
+}
+
+export function report(title, rows, baselineLabel) {
+  const ms = (s) => `${(s * 1000).toFixed(1)} ms`;
+  console.log(`\n## ${title} (ratios against: ${baselineLabel})`);
+  console.log('| command | median | ratio |');
+  console.log('|---|---:|---:|');
+  for (const r of rows) console.log(`| ${r.label} | ${ms(r.median)} | ${r.ratio.toFixed(2)}x |`);
+  const dir = join(repoRoot, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  const slug = title.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+  writeFileSync(join(dir, `${slug}.json`), JSON.stringify({ title, baseline: baselineLabel, rows, at: new Date().toISOString() }, null, 2));
+}
