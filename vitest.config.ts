@@ -20,6 +20,7 @@ export default defineConfig({
     projects: [
       pkg('appc-spec'),
       pkg('stage0-cli'),
+      pkg('image-store', { testTimeout: 60_000 }),
       {
         resolve,
         test: { name: 'integration', root: 'integration-tests', include: ['**/*.test.ts'], testTimeout: 120_000 },
