@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * Wraps an object schema so that an optional field given as JSON `null` counts as absent, the way the
+ * Go reference (encoding/json) treats it. Required fields given as `null` still fail as "is required".
+ * The copy keeps `__proto__` as an own data key so it can never reach the prototype.
+ */
+export function appcObject<T extends z.ZodType>(schema: T) {
+  return z.preprocess(dropNullFields, schema);
+}
+
+function dropNullFields(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(input)) {
+    if ((input as Record<string, unknown>)[key] !== null) continue;
+    out ??= copyOwn(input as Record<string, unknown>);
+    delete out[key];
+  }
+  return out ?? input;
+}
+
+function copyOwn(input: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(input)) {
+    Object.defineProperty(out, key, { value: input[key], enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** POSIX absolute path, as Go's `path.IsAbs`: starts with `/`. */
+export function isAbsolutePath(p: string): boolean {
+  return p.startsWith('/');
+}
+
+export const absolutePathSchema = z.string().refine(isAbsolutePath, { message: 'must be an absolute path' });
+
+/** An integer that fits in an unsigned 32-bit field (uid, gid, sizes use their own bounds). */
+export const uint32Schema = z
+  .number({ message: 'must be a number' })
+  .int({ message: 'must be an integer' })
+  .min(0, { message: 'must not be negative' })
+  .max(0xffff_ffff, { message: 'must be at most 4294967295' });
+
+/**
+ * A JSON object with arbitrary string keys and string values (userAnnotations, userLabels, sysctl).
+ * Built by hand rather than with `z.record` because that silently drops a `__proto__` key, which the
+ * spec allows as an arbitrary key; here it survives as an own property and round-trips.
+ */
+export const stringMapSchema = z
+  .custom<Record<string, string>>((v) => v !== null && typeof v === 'object' && !Array.isArray(v), {
+    message: 'must be an object of string values',
+  })
+  .transform((input, ctx) => {
+    const out: Record<string, string> = {};
+    for (const key of Object.keys(input)) {
+      const value: unknown = input[key];
+      if (typeof value !== 'string') {
+        ctx.issues.push({ code: 'custom', message: 'must be a string', path: [key], input: value });
+        continue;
+      }
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  });
+export type StringMap = z.infer<typeof stringMapSchema>;
+
+/** Adds an issue for every element whose key was already seen, so a duplicate is named by its index. */
+export function checkUnique<T>(
+  items: readonly T[],
+  key: (item: T) => string,
+  ctx: z.RefinementCtx,
+  what: string,
+  field: string | undefined = 'name',
+): void {
+  const seen = new Set<string>();
+  items.forEach((item, i) => {
+    const k = key(item);
+    if (seen.has(k)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `duplicate ${what} ${JSON.stringify(k)}`,
+        path: field === undefined ? [i] : [i, field],
+      });
+    }
+    seen.add(k);
+  });
+}
