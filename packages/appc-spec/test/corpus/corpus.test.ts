@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { AppcError, ValidationError, parseImageManifest, parsePodManifest } from '../../src/index.js';
+
+// Each manifest here is validated by us and by the reference `actool validate`; the verdicts must agree
+// except where expectations.json names the README entry (section "Where we differ from actool") saying why.
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ACTOOL = '/usr/bin/actool';
+
+type Verdict = 'valid' | 'invalid';
+interface Case {
+  file: string;
+  verdict: Verdict;
+  actool?: Verdict;
+  readme?: string;
+  path?: string;
+}
+const { cases } = JSON.parse(readFileSync(join(HERE, 'expectations.json'), 'utf8')) as { cases: Case[] };
+
+function ours(c: Case): { verdict: Verdict; error?: AppcError } {
+  const bytes = readFileSync(join(HERE, c.file));
+  try {
+    if (c.file.startsWith('pod/')) parsePodManifest(bytes, c.file);
+    else parseImageManifest(bytes, c.file);
+    return { verdict: 'valid' };
+  } catch (e) {
+    // Anything but a typed AppcError is a bug: let it fail the test.
+    if (!(e instanceof AppcError)) throw e;
+    return { verdict: 'invalid', error: e };
+  }
+}
+
+function actool(file: string): Promise<{ verdict: Verdict; output: string }> {
+  return new Promise((resolve) => {
+    execFile(ACTOOL, ['validate', '--type=manifest', file], { timeout: 10_000 }, (err, stdout, stderr) => {
+      // actool exits 1 on an invalid manifest and panics (exit 2) on some, e.g. a missing acKind.
+      resolve({ verdict: err === null ? 'valid' : 'invalid', output: `${stdout}${stderr}`.split('\n')[0] ?? '' });
+    });
+  });
+}
+
+async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map(fn))));
+  return out;
+}
+
+describe('actool cross-check corpus', () => {
+  it('lists every manifest in the folder exactly once, with at least 80 cases', () => {
+    const files = ['image', 'pod'].flatMap((d) => readdirSync(join(HERE, d)).map((f) => `${d}/${f}`)).sort();
+    expect(cases.map((c) => c.file).sort()).toEqual(files);
+    expect(cases.length).toBeGreaterThanOrEqual(80);
+    expect(cases.filter((c) => c.verdict === 'valid').length).toBeGreaterThanOrEqual(20);
+    expect(cases.filter((c) => c.verdict === 'invalid').length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('gives our expected verdict, failing at the expected JSON path', () => {
+    const wrong: string[] = [];
+    for (const c of cases) {
+      const r = ours(c);
+      if (r.verdict !== c.verdict) wrong.push(`${c.file}: expected ${c.verdict}, got ${r.verdict}${r.error ? ` (${r.error.message})` : ''}`);
+      else if (c.path !== undefined && r.error instanceof ValidationError && r.error.issues[0]?.path !== c.path) {
+        wrong.push(`${c.file}: expected the first issue at "${c.path}", got: ${r.error.message}`);
+      } else if (c.path !== undefined && r.error !== undefined && !(r.error instanceof ValidationError) && c.path !== '') {
+        wrong.push(`${c.file}: expected a ValidationError at "${c.path}", got: ${r.error.message}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('documents every case where we differ from actool in the README', () => {
+    const README = readFileSync(join(HERE, '../../README.md'), 'utf8');
+    for (const c of cases.filter((x) => x.actool !== undefined)) {
+      expect(c.actool, c.file).not.toBe(c.verdict);
+      expect(README, `${c.file}: README has no anchor differs-${c.readme}`).toContain(`<a id="differs-${c.readme}"></a>`);
+    }
+  });
+
+  it('agrees with `actool validate` on every case except the documented ones', { timeout: 60_000 }, async () => {
+    expect(existsSync(ACTOOL), `${ACTOOL} is missing: install the Debian package appc-spec (tools/setup)`).toBe(true);
+    const results = await inBatches(cases, 8, async (c) => ({ c, ref: await actool(join(HERE, c.file)) }));
+    const wrong = results
+      .filter(({ c, ref }) => ref.verdict !== (c.actool ?? c.verdict))
+      .map(({ c, ref }) => `${c.file}: actool says ${ref.verdict}, expected ${c.actool ?? c.verdict}: ${ref.output}`);
+    expect(wrong).toEqual([]);
+  });
+});
