@@ -1,0 +1,41 @@
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StoreContext } from './context.js';
+import { StoreError } from './errors.js';
+import { withIndex } from './index-db.js';
+import { manifestPath } from './layout.js';
+import { lookup, type ImageRef } from './lookup.js';
+import { planTree } from './plan.js';
+import type { ImageRecord } from './records.js';
+import { extractLayers } from './render-stream.js';
+import { closeLayers, openLayers } from './render.js';
+
+export interface ExtractOptions {
+  /** Put the contents of `rootfs/` directly in `dest`, without the manifest (`--rootfs-only`). */
+  readonly rootfsOnly?: boolean;
+  /** Extract the dependencies below the image too (`rkt image render`); `rkt image extract` does not. */
+  readonly withDependencies?: boolean;
+}
+
+/** Extracts an image (and optionally its dependencies) into a new or empty directory outside the store. */
+export async function extractImage(ctx: StoreContext, ref: ImageRef, dest: string, opts: ExtractOptions = {}): Promise<ImageRecord> {
+  const l = ctx.layout;
+  try {
+    await mkdir(dest, { recursive: true, mode: 0o755 });
+    if ((await readdir(dest)).length > 0) throw new Error('directory is not empty');
+  } catch (err) {
+    throw new StoreError('STORE_TARGET', `cannot extract into ${dest}: ${(err as Error).message}`, { subject: dest, cause: err });
+  }
+  const { img, plan, layers } = await withIndex(l, ctx.options, async (tx) => {
+    const image = await lookup(tx, ref);
+    const p = await planTree(l, tx, image, opts.withDependencies === true);
+    return { img: image, plan: p, layers: await openLayers(l, p) };
+  });
+  try {
+    await extractLayers(layers, dest, { tarPath: ctx.options.tarPath, rootfsOnly: opts.rootfsOnly === true });
+    if (opts.rootfsOnly !== true) await copyFile(manifestPath(l, plan.image.id), join(dest, 'manifest'));
+  } finally {
+    await closeLayers(layers);
+  }
+  return img;
+}

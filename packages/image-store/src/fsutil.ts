@@ -1,0 +1,53 @@
+import { constants } from 'node:fs';
+import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { uniqueName } from './owner.js';
+
+export async function fsyncPath(path: string, flags = constants.O_RDONLY): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes a rename or a new entry in `dir` durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  await fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+}
+
+/** temp + fsync + rename: readers see the old content or the new one, never a torn file. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir = dirname(path)): Promise<void> {
+  const tmp = join(tmpDir, uniqueName('write'));
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(dirname(path));
+}
+
+export async function ensureDir(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o755 });
+}
+
+/** rm -rf that a concurrent remover cannot make fail. */
+export async function removeTree(path: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rm(path, { recursive: true, force: true, maxRetries: 3 });
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+    }
+  }
+}

@@ -1,0 +1,178 @@
+import { ClassicLevel } from 'classic-level';
+import { StoreError } from './errors.js';
+import { INDEX_VERSION, type Layout } from './layout.js';
+import {
+  isImageRecord, isRemoteRecord, isTreeRecord,
+  type ImageRecord, type RemoteRecord, type TreeRecord,
+} from './records.js';
+
+/**
+ * The index is a LevelDB database, which admits one process at a time. Every operation is a short
+ * transaction: open, read and write, close. Holding the database open is therefore also the store-wide
+ * mutex: LevelDB's LOCK is an fcntl lock the kernel drops when its process dies, so a killed rkt can never
+ * leave the store locked. Publishing an image or tree (a rename) and recording it happen inside one
+ * transaction, which is what keeps gc from ever seeing half of a live operation.
+ */
+
+const IMAGE = 'image/';
+const TREE = 'tree/';
+const REMOTE = 'remote/';
+const SCHEMA_KEY = 'meta/schema';
+
+type Db = ClassicLevel<string, string>;
+type Op = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+
+/** Upgrades of the index's records, keyed by the version they upgrade from; version 1 is the first. */
+const indexUpgrades: Record<number, (db: Db) => Promise<void>> = {};
+
+export class IndexTx {
+  private readonly ops: Op[] = [];
+  constructor(private readonly db: Db) {}
+
+  private async getJson(key: string): Promise<unknown> {
+    const v = await this.db.get(key);
+    return v === undefined ? undefined : JSON.parse(v);
+  }
+
+  private async scan<T>(prefix: string, guard: (v: unknown) => v is T): Promise<T[]> {
+    const out: T[] = [];
+    for await (const value of this.db.values({ gte: prefix, lt: `${prefix}\xff` })) {
+      const parsed: unknown = JSON.parse(value);
+      if (guard(parsed)) out.push(parsed);
+    }
+    return out;
+  }
+
+  async image(id: string): Promise<ImageRecord | undefined> {
+    const v = await this.getJson(IMAGE + id);
+    return isImageRecord(v) ? v : undefined;
+  }
+  /** Images whose ID starts with `prefix` (a full `sha512-...` prefix). */
+  imagesWithPrefix(prefix: string): Promise<ImageRecord[]> {
+    return this.scan(IMAGE + prefix, isImageRecord);
+  }
+  images(): Promise<ImageRecord[]> {
+    return this.scan(IMAGE, isImageRecord);
+  }
+  putImage(r: ImageRecord): void {
+    this.ops.push({ type: 'put', key: IMAGE + r.id, value: JSON.stringify(r) });
+  }
+  delImage(id: string): void {
+    this.ops.push({ type: 'del', key: IMAGE + id });
+  }
+
+  async tree(id: string): Promise<TreeRecord | undefined> {
+    const v = await this.getJson(TREE + id);
+    return isTreeRecord(v) ? v : undefined;
+  }
+  trees(): Promise<TreeRecord[]> {
+    return this.scan(TREE, isTreeRecord);
+  }
+  putTree(r: TreeRecord): void {
+    this.ops.push({ type: 'put', key: TREE + r.id, value: JSON.stringify(r) });
+  }
+  delTree(id: string): void {
+    this.ops.push({ type: 'del', key: TREE + id });
+  }
+
+  async remote(url: string): Promise<RemoteRecord | undefined> {
+    const v = await this.getJson(REMOTE + url);
+    return isRemoteRecord(v) ? v : undefined;
+  }
+  remotes(): Promise<RemoteRecord[]> {
+    return this.scan(REMOTE, isRemoteRecord);
+  }
+  putRemote(r: RemoteRecord): void {
+    this.ops.push({ type: 'put', key: REMOTE + r.url, value: JSON.stringify(r) });
+  }
+  delRemote(url: string): void {
+    this.ops.push({ type: 'del', key: REMOTE + url });
+  }
+
+  /** Writes the queued changes in one synced batch: all of them survive a crash, or none. */
+  async commit(): Promise<void> {
+    if (this.ops.length === 0) return;
+    await this.db.batch(this.ops.splice(0), { sync: true });
+  }
+}
+
+export interface IndexOptions {
+  /** How long to keep retrying while other processes hold the index, in ms. */
+  readonly lockTimeoutMs: number;
+}
+
+// Transactions of one process queue here: LevelDB refuses a second open even from the same process.
+let queue: Promise<unknown> = Promise.resolve();
+
+function isLocked(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  return e?.code === 'LEVEL_LOCKED' || e?.cause?.code === 'LEVEL_LOCKED';
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function openDb(l: Layout, opts: IndexOptions): Promise<Db> {
+  const deadline = Date.now() + opts.lockTimeoutMs;
+  let delay = 2;
+  for (;;) {
+    const db: Db = new ClassicLevel<string, string>(l.index, { createIfMissing: true });
+    try {
+      await db.open();
+      return db;
+    } catch (err) {
+      if (!isLocked(err)) {
+        throw new StoreError('STORE_IO', `cannot open the image index ${l.index}: ${(err as Error).message}`, { subject: l.index, cause: err });
+      }
+      if (Date.now() >= deadline) {
+        throw new StoreError('STORE_BUSY',
+          `the image index ${l.index} stayed locked by other rkt processes for ${opts.lockTimeoutMs} ms`, { subject: l.index, cause: err });
+      }
+      // Jitter spreads a crowd of waiters so they do not collide again in lockstep.
+      await sleep(delay / 2 + Math.random() * delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+}
+
+async function checkSchema(db: Db, l: Layout): Promise<void> {
+  const raw = await db.get(SCHEMA_KEY);
+  let version = raw === undefined ? undefined : Number(raw);
+  if (version === undefined) {
+    await db.put(SCHEMA_KEY, String(INDEX_VERSION), { sync: true });
+    return;
+  }
+  if (!Number.isInteger(version) || version < 1) {
+    throw new StoreError('STORE_LAYOUT', `${l.index}: invalid index schema version ${JSON.stringify(raw)}`, { subject: l.index });
+  }
+  if (version > INDEX_VERSION) {
+    throw new StoreError('STORE_VERSION',
+      `${l.index}: index schema version ${version} is newer than this rkt-ts supports (${INDEX_VERSION}); use a newer rkt-ts`,
+      { subject: l.index });
+  }
+  while (version < INDEX_VERSION) {
+    const step = indexUpgrades[version];
+    if (step === undefined) throw new StoreError('STORE_VERSION', `${l.index}: no upgrade from index schema version ${version}`, { subject: l.index });
+    await step(db);
+    version += 1;
+    await db.put(SCHEMA_KEY, String(version), { sync: true });
+  }
+}
+
+/** Runs `fn` with the index open and exclusively held; its queued writes are committed if it returns. */
+export function withIndex<T>(l: Layout, opts: IndexOptions, fn: (tx: IndexTx) => Promise<T>): Promise<T> {
+  const run = async (): Promise<T> => {
+    const db = await openDb(l, opts);
+    try {
+      await checkSchema(db, l);
+      const tx = new IndexTx(db);
+      const result = await fn(tx);
+      await tx.commit();
+      return result;
+    } finally {
+      await db.close();
+    }
+  };
+  const next = queue.then(run, run);
+  queue = next.catch(() => undefined);
+  return next;
+}

@@ -1,0 +1,99 @@
+import { readFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { StoreError, isErrno } from './errors.js';
+import { writeFileAtomic } from './fsutil.js';
+
+/** Version of the on-disk layout (directories and file formats), stored in `cas/layout.json`. */
+export const LAYOUT_VERSION = 1;
+/** Version of the index's key and record formats, stored under the index key `meta/schema`. */
+export const INDEX_VERSION = 1;
+
+/** Every path of the store, under `<dataDir>/cas` so that pods and config can share the data dir as in rkt. */
+export interface Layout {
+  readonly dataDir: string;
+  readonly root: string;
+  readonly layoutFile: string;
+  readonly index: string;
+  readonly images: string;
+  readonly trees: string;
+  readonly refs: string;
+  readonly tmp: string;
+  readonly trash: string;
+}
+
+export function layoutOf(dataDir: string): Layout {
+  const root = join(dataDir, 'cas');
+  return {
+    dataDir,
+    root,
+    layoutFile: join(root, 'layout.json'),
+    index: join(root, 'index'),
+    images: join(root, 'images'),
+    trees: join(root, 'trees'),
+    refs: join(root, 'refs'),
+    tmp: join(root, 'tmp'),
+    trash: join(root, 'trash'),
+  };
+}
+
+export const imageDir = (l: Layout, id: string): string => join(l.images, id);
+export const blobPath = (l: Layout, id: string): string => join(l.images, id, 'aci');
+export const manifestPath = (l: Layout, id: string): string => join(l.images, id, 'manifest');
+export const treeDir = (l: Layout, treeId: string): string => join(l.trees, treeId);
+
+/**
+ * Upgrades from older layouts, keyed by the version they upgrade from. Version 1 is the first layout, so
+ * nothing is older yet; a future layout change adds its step here and bumps LAYOUT_VERSION.
+ */
+const layoutUpgrades: Record<number, (l: Layout) => Promise<void>> = {};
+
+async function readLayoutVersion(l: Layout): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(l.layoutFile, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new StoreError('STORE_IO', `cannot read ${l.layoutFile}: ${(err as Error).message}`, { subject: l.layoutFile, cause: err });
+  }
+  let version: unknown;
+  try {
+    version = (JSON.parse(text) as { layoutVersion?: unknown }).layoutVersion;
+  } catch {
+    version = undefined;
+  }
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw new StoreError('STORE_LAYOUT', `${l.layoutFile}: not a valid layout file (expected {"layoutVersion": N})`, { subject: l.layoutFile });
+  }
+  return version;
+}
+
+/** Creates the store's directories or checks and upgrades an existing layout. Idempotent and race-free. */
+export async function prepareLayout(l: Layout): Promise<void> {
+  for (const d of [l.root, l.images, l.trees, l.refs, l.tmp, l.trash]) {
+    try {
+      await mkdir(d, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw new StoreError('STORE_LAYOUT', `cannot create ${d}: ${(err as Error).message}`, { subject: d, cause: err });
+    }
+  }
+  let version = await readLayoutVersion(l);
+  if (version === undefined) {
+    // Two first openers write the same content: whichever rename lands last wins, both are right.
+    await writeFileAtomic(l.layoutFile, `${JSON.stringify({ layoutVersion: LAYOUT_VERSION })}\n`, l.tmp);
+    return;
+  }
+  if (version > LAYOUT_VERSION) {
+    throw new StoreError('STORE_VERSION',
+      `${l.layoutFile}: store layout version ${version} is newer than this rkt-ts supports (${LAYOUT_VERSION}); use a newer rkt-ts`,
+      { subject: l.layoutFile });
+  }
+  while (version < LAYOUT_VERSION) {
+    const step = layoutUpgrades[version];
+    if (step === undefined) {
+      throw new StoreError('STORE_VERSION', `${l.layoutFile}: no upgrade from store layout version ${version}`, { subject: l.layoutFile });
+    }
+    await step(l);
+    version += 1;
+    await writeFileAtomic(l.layoutFile, `${JSON.stringify({ layoutVersion: version })}\n`, l.tmp);
+  }
+}

@@ -1,0 +1,74 @@
+import { StoreError } from './errors.js';
+import type { IndexTx } from './index-db.js';
+import type { ImageRecord, Label } from './records.js';
+
+/** An image given by name and labels, the way rkt's `name:version,label=value` syntax spells it. */
+export interface ImageQuery {
+  readonly name: string;
+  readonly labels?: readonly Label[];
+}
+
+/** What `get`, `resolve`, `remove`, `render` and friends accept: an ID, an ID prefix, `name[:version]`, or a query. */
+export type ImageRef = string | ImageQuery;
+
+const ID_PREFIX_RE = /^sha512-[0-9a-f]*$/;
+const MIN_PREFIX_HEX = 2;
+
+function describe(q: ImageQuery): string {
+  const labels = (q.labels ?? []).map((l) => `${l.name}=${l.value}`).join(',');
+  return labels === '' ? q.name : `${q.name},${labels}`;
+}
+
+/** `name:version` is rkt's shorthand for the `version` label; an AC identifier never contains `:`. */
+export function parseImageRef(ref: string): { id: string } | { query: ImageQuery } {
+  if (ref.startsWith('sha512-')) {
+    if (!ID_PREFIX_RE.test(ref) || ref.length - 'sha512-'.length < MIN_PREFIX_HEX || ref.length > 7 + 128) {
+      throw new StoreError('STORE_BAD_REFERENCE',
+        `invalid image ID ${JSON.stringify(ref)}: expected "sha512-" and ${MIN_PREFIX_HEX} to 128 lowercase hex digits`, { subject: ref });
+    }
+    return { id: ref };
+  }
+  const colon = ref.indexOf(':');
+  if (colon < 0) return { query: { name: ref } };
+  return { query: { name: ref.slice(0, colon), labels: [{ name: 'version', value: ref.slice(colon + 1) }] } };
+}
+
+/**
+ * rkt's rules: every label asked for must match. With a version asked for, the newest import of it wins;
+ * without one, an image fetched as "latest" wins, then the newest import.
+ */
+export function pickByName(images: readonly ImageRecord[], q: ImageQuery): ImageRecord | undefined {
+  const want = q.labels ?? [];
+  const matches = images.filter((img) => img.name === q.name &&
+    want.every((w) => img.labels.some((l) => l.name === w.name && l.value === w.value)));
+  const byNewest = (a: ImageRecord, b: ImageRecord) => b.importedAt - a.importedAt || (a.id < b.id ? -1 : 1);
+  matches.sort(byNewest);
+  if (!want.some((l) => l.name === 'version')) {
+    const latest = matches.find((m) => m.latest);
+    if (latest !== undefined) return latest;
+  }
+  return matches[0];
+}
+
+export async function lookup(tx: IndexTx, ref: ImageRef): Promise<ImageRecord> {
+  const parsed = typeof ref === 'string' ? parseImageRef(ref) : { query: ref };
+  if ('id' in parsed) {
+    const { id } = parsed;
+    if (id.length === 7 + 128) {
+      const img = await tx.image(id);
+      if (img === undefined) throw new StoreError('STORE_NOT_FOUND', `no image with ID ${id} in the store`, { subject: id });
+      return img;
+    }
+    const found = await tx.imagesWithPrefix(id);
+    if (found.length === 0) throw new StoreError('STORE_NOT_FOUND', `no image ID starts with ${id}`, { subject: id });
+    if (found.length > 1) {
+      throw new StoreError('STORE_AMBIGUOUS', `image ID prefix ${id} matches ${found.length} images; give more digits`, { subject: id });
+    }
+    return found[0] as ImageRecord;
+  }
+  const img = pickByName(await tx.images(), parsed.query);
+  if (img === undefined) {
+    throw new StoreError('STORE_NOT_FOUND', `no image named ${describe(parsed.query)} in the store`, { subject: parsed.query.name });
+  }
+  return img;
+}

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parseStoreManifest, type Dependency, type StoreManifest } from './aci/manifest.js';
+import { StoreError } from './errors.js';
+import type { IndexTx } from './index-db.js';
+import { manifestPath, type Layout } from './layout.js';
+import { pickByName } from './lookup.js';
+import type { ImageRecord } from './records.js';
+
+export interface PlannedLayer {
+  readonly imageId: string;
+  readonly whitelists: readonly (readonly string[])[];
+}
+
+export interface Plan {
+  readonly image: ImageRecord;
+  readonly treeId: string;
+  /** Extraction order: dependencies depth-first, the image itself last. */
+  readonly layers: readonly PlannedLayer[];
+}
+
+const MAX_DEPTH = 64;
+
+export async function readManifest(l: Layout, id: string): Promise<StoreManifest> {
+  const path = manifestPath(l, id);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new StoreError('STORE_LAYOUT', `image ${id} has no readable manifest (${(err as Error).message})`, { subject: path, cause: err });
+  }
+  return parseStoreManifest(bytes, path);
+}
+
+function describeDep(d: Dependency): string {
+  const labels = d.labels.map((x) => `${x.name}=${x.value}`).join(',');
+  return `${d.imageName}${labels === '' ? '' : `,${labels}`}${d.imageID === undefined ? '' : ` (${d.imageID})`}`;
+}
+
+function resolveDependency(all: readonly ImageRecord[], d: Dependency, of: ImageRecord): ImageRecord {
+  const candidates = d.imageID === undefined ? all : all.filter((i) => i.id.startsWith(d.imageID as string));
+  const found = pickByName(candidates, { name: d.imageName, labels: d.labels });
+  if (found === undefined) {
+    throw new StoreError('STORE_DEPENDENCY', `dependency ${describeDep(d)} of ${of.name} (${of.id.slice(0, 19)}) is not in the store`, { subject: d.imageName });
+  }
+  if (d.size !== undefined && d.size !== found.blobSize) {
+    throw new StoreError('STORE_DEPENDENCY',
+      `dependency ${describeDep(d)} of ${of.name}: size ${found.blobSize} differs from the ${d.size} the manifest requires`, { subject: d.imageName });
+  }
+  return found;
+}
+
+/**
+ * Resolves the image's dependencies in the store (appc: depth-first, in manifest order) and names the tree
+ * after what goes into it: the ordered image IDs and the whitelists that filter each.
+ */
+export async function planTree(l: Layout, tx: IndexTx, image: ImageRecord, withDependencies = true): Promise<Plan> {
+  const all = await tx.images();
+  const layers: PlannedLayer[] = [];
+  const placed = new Set<string>();
+  const visit = async (img: ImageRecord, above: readonly (readonly string[])[], chain: readonly string[]): Promise<void> => {
+    if (chain.includes(img.id)) {
+      throw new StoreError('STORE_DEPENDENCY', `dependency cycle: ${[...chain, img.id].map((c) => c.slice(0, 19)).join(' -> ')}`, { subject: img.id });
+    }
+    if (chain.length > MAX_DEPTH) throw new StoreError('STORE_DEPENDENCY', `dependencies of ${image.name} nest deeper than ${MAX_DEPTH}`, { subject: image.id });
+    const m = await readManifest(l, img.id);
+    const whitelists = m.pathWhitelist.length > 0 ? [...above, m.pathWhitelist] : above;
+    if (withDependencies) {
+      for (const d of m.dependencies) await visit(resolveDependency(all, d, img), whitelists, [...chain, img.id]);
+    }
+    // In a DAG a shared dependency is extracted once, where depth-first order first reaches it.
+    if (!placed.has(img.id)) {
+      placed.add(img.id);
+      layers.push({ imageId: img.id, whitelists });
+    }
+  };
+  await visit(image, [], []);
+  const digest = createHash('sha512').update(JSON.stringify(layers.map((x) => [x.imageId, x.whitelists]))).digest('hex');
+  return { image, treeId: `deps-sha512-${digest}`, layers };
+}

@@ -1,0 +1,63 @@
+import { rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StoreContext } from './context.js';
+import { StoreError } from './errors.js';
+import { fsyncDir, removeTree } from './fsutil.js';
+import { withIndex, type IndexTx } from './index-db.js';
+import { imageDir, treeDir, type Layout } from './layout.js';
+import { lookup, type ImageRef } from './lookup.js';
+import { uniqueName } from './owner.js';
+import { livePodRefs, type PodRef } from './pod-refs.js';
+import type { ImageRecord, TreeRecord } from './records.js';
+
+/** Moves a directory into `trash/` (atomic, so the store never shows it half-deleted) and returns its new path. */
+export async function toTrash(l: Layout, path: string, kind: string): Promise<string | undefined> {
+  const dest = join(l.trash, uniqueName(kind));
+  try {
+    await rename(path, dest);
+    return dest;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export async function dropTree(l: Layout, tx: IndexTx, t: TreeRecord, trash: string[]): Promise<void> {
+  const moved = await toTrash(l, treeDir(l, t.id), 'tree');
+  if (moved !== undefined) trash.push(moved);
+  tx.delTree(t.id);
+}
+
+export async function dropImage(l: Layout, tx: IndexTx, img: ImageRecord, trash: string[]): Promise<void> {
+  const moved = await toTrash(l, imageDir(l, img.id), 'image');
+  if (moved !== undefined) trash.push(moved);
+  tx.delImage(img.id);
+  for (const r of await tx.remotes()) if (r.imageId === img.id) tx.delRemote(r.url);
+}
+
+function userOf(refs: readonly PodRef[], id: string): PodRef | undefined {
+  return refs.find((r) => r.images.includes(id) || r.trees.includes(id));
+}
+
+/** Removes an image and every tree built from it; refuses while a pod uses either. */
+export async function removeImage(ctx: StoreContext, ref: ImageRef): Promise<ImageRecord> {
+  const l = ctx.layout;
+  const trash: string[] = [];
+  const removed = await withIndex(l, ctx.options, async (tx) => {
+    const img = await lookup(tx, ref);
+    const live = await livePodRefs(l);
+    const trees = (await tx.trees()).filter((t) => t.layers.includes(img.id));
+    for (const id of [img.id, ...trees.map((t) => t.id)]) {
+      const user = userOf(live, id);
+      if (user !== undefined) {
+        throw new StoreError('STORE_IN_USE', `image ${img.id.slice(0, 19)} (${img.name}) is used by pod ${user.podUuid}`, { subject: img.id });
+      }
+    }
+    for (const t of trees) await dropTree(l, tx, t, trash);
+    await dropImage(l, tx, img, trash);
+    await fsyncDir(l.trash);
+    return img;
+  });
+  for (const p of trash) await removeTree(p);
+  return removed;
+}

@@ -1,0 +1,208 @@
+import { spawn } from 'node:child_process';
+import type { FileHandle } from 'node:fs/promises';
+import { EntryRules } from './aci/entries.js';
+import { StoreError } from './errors.js';
+import { BLOCK, paxHeader, renamedHeader } from './tar/header.js';
+import { TarParser, type TarEntry } from './tar/parser.js';
+
+/** One image to extract: its open blob and the whitelists of it and every image above it. */
+export interface Layer {
+  readonly imageId: string;
+  readonly blob: FileHandle;
+  /** Each non-empty `pathWhitelist` on the way from the rendered image down to this layer. */
+  readonly whitelists: readonly (readonly string[])[];
+}
+
+export interface ExtractOptions {
+  readonly tarPath: string;
+  /** Write the contents of `rootfs/` at the top of `dest` (for `rkt image extract --rootfs-only`). */
+  readonly rootfsOnly: boolean;
+}
+
+type Kind = 'dir' | 'symlink' | 'other';
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * What the tree will hold, tracked while the entries stream to tar. Names are resolved against it the way
+ * a chroot into the tree would resolve them (rkt extracted inside a chroot): a lower layer's symlink
+ * `rootfs/a -> /etc` sends an upper layer's `rootfs/a/x` to `rootfs/etc/x`. Each name handed to tar then has
+ * no symlink among its parents, so tar never follows a link while writing; GNU tar's own rule (links to
+ * absolute or `..` targets are created only after everything else) is a second barrier.
+ */
+class TreeView {
+  private readonly kinds = new Map<string, Kind>([['rootfs', 'dir']]);
+  private readonly targets = new Map<string, string>();
+
+  /** Resolves every parent component of `name` (which starts with `rootfs`) to a symlink-free path. */
+  resolveParents(name: string, where: string): string {
+    const parts = name.split('/');
+    const base = parts.pop() as string;
+    const resolved = this.walk(['rootfs'], parts.slice(1), where, { hops: 0 });
+    return [...resolved, base].join('/');
+  }
+
+  private walk(start: string[], comps: readonly string[], where: string, budget: { hops: number }): string[] {
+    let cur = [...start];
+    for (const c of comps) {
+      if (c === '' || c === '.') continue;
+      if (c === '..') {
+        if (cur.length > 1) cur.pop(); // `..` at the rootfs stays there, as in a chroot
+        continue;
+      }
+      const candidate = [...cur, c];
+      const key = candidate.join('/');
+      const kind = this.kinds.get(key);
+      if (kind === 'symlink') {
+        if (++budget.hops > MAX_SYMLINK_HOPS) {
+          throw new StoreError('STORE_RENDER', `${where}: too many levels of symbolic links`, { subject: where });
+        }
+        const target = this.targets.get(key) ?? '';
+        cur = this.walk(target.startsWith('/') ? ['rootfs'] : cur, target.split('/'), where, budget);
+      } else if (kind === 'other') {
+        throw new StoreError('STORE_RENDER', `${where}: a parent directory ${JSON.stringify(key)} is a file in a lower layer`, { subject: where });
+      } else {
+        cur = candidate;
+      }
+    }
+    return cur;
+  }
+
+  set(name: string, e: TarEntry): void {
+    const kind: Kind = e.type === 'dir' ? 'dir' : e.type === 'symlink' ? 'symlink' : 'other';
+    const old = this.kinds.get(name);
+    if (old === 'dir' && kind !== 'dir') {
+      // tar replaces an empty directory only; anything below it is gone from the view as well
+      const prefix = `${name}/`;
+      for (const k of this.kinds.keys()) if (k.startsWith(prefix)) { this.kinds.delete(k); this.targets.delete(k); }
+    }
+    this.kinds.set(name, kind);
+    if (kind === 'symlink') this.targets.set(name, e.linkpath);
+    else this.targets.delete(name);
+  }
+}
+
+function whitelistSets(lists: readonly (readonly string[])[]): { keep: Set<string>; ancestors: Set<string> }[] {
+  return lists.map((list) => {
+    const keep = new Set<string>();
+    const ancestors = new Set<string>(['/']);
+    for (const raw of list) {
+      const p = `/${raw.split('/').filter((c) => c !== '' && c !== '.').join('/')}`;
+      keep.add(p);
+      for (let i = p.indexOf('/', 1); i > 0; i = p.indexOf('/', i + 1)) ancestors.add(p.slice(0, i));
+    }
+    return { keep, ancestors };
+  });
+}
+
+/**
+ * Streams the layers, filtered and renamed, into one GNU tar process extracting into `dest` (which must be
+ * a fresh empty directory). GNU tar keeps what node-tar drops: devices, fifos, setuid bits, xattrs, owners.
+ */
+export async function extractLayers(layers: readonly Layer[], dest: string, opts: ExtractOptions): Promise<void> {
+  const args = ['-x', '-f', '-', '-C', dest, '--numeric-owner', '--preserve-permissions', '--xattrs', '--xattrs-include=*'];
+  // Only root can give files their recorded owners; others get their own, as with any tar.
+  args.push(process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner');
+  const child = spawn(opts.tarPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-2000); });
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code));
+  });
+  exited.catch(() => undefined);
+  let stdinFailed = false;
+  child.stdin.on('error', () => { stdinFailed = true; });
+
+  const out: Buffer[] = [];
+  const flush = async (): Promise<void> => {
+    if (out.length === 0) return;
+    const buf = out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
+    out.length = 0;
+    if (stdinFailed || child.stdin.destroyed) return; // tar died: its exit status says why
+    if (!child.stdin.write(buf)) {
+      await new Promise<void>((resolve) => {
+        const done = () => { child.stdin.off('drain', done); child.stdin.off('close', done); resolve(); };
+        child.stdin.on('drain', done);
+        child.stdin.on('close', done);
+      });
+    }
+  };
+  const strip = (p: string) => (opts.rootfsOnly ? (p === 'rootfs' ? '.' : p.slice('rootfs/'.length)) : p);
+
+  const view = new TreeView();
+  try {
+    for (const layer of layers) {
+      const where = layer.imageId;
+      const rules = new EntryRules(where);
+      const filters = whitelistSets(layer.whitelists);
+      const renamed = new Map<string, string>();
+      let keep = false;
+      let remaining = 0;
+      let pad = 0;
+      const parser = new TarParser({
+        entry(e) {
+          const name = rules.check(e);
+          keep = name !== 'manifest' && !(opts.rootfsOnly && name === 'rootfs');
+          if (keep && name !== 'rootfs') {
+            const abs = name.slice('rootfs'.length);
+            keep = filters.every((f) => f.keep.has(abs) || (e.type === 'dir' && f.ancestors.has(abs)));
+          }
+          let link = '';
+          if (keep && e.type === 'hardlink') {
+            const target = renamed.get(rules.linkTarget(e));
+            if (target === undefined) keep = false; // its target was left out by a whitelist
+            else link = target;
+          }
+          if (!keep) return;
+          const final = name === 'rootfs' ? name : view.resolveParents(name, `${where}: ${name}`);
+          view.set(final, e);
+          renamed.set(name, final);
+          const records = new Map(e.pax);
+          records.set('path', strip(final));
+          if (e.type === 'hardlink') records.set('linkpath', strip(link));
+          else if (e.type === 'symlink') records.set('linkpath', e.linkpath);
+          else records.delete('linkpath');
+          out.push(paxHeader(records), renamedHeader(e.header, 'entry', e.type === 'file' ? '' : 'link'));
+          remaining = e.size;
+          pad = (BLOCK - (e.size % BLOCK)) % BLOCK;
+          if (remaining === 0) keep = false;
+        },
+        data(chunk) {
+          if (!keep) return;
+          out.push(chunk);
+          remaining -= chunk.length;
+          if (remaining === 0) {
+            out.push(Buffer.alloc(pad));
+            keep = false;
+          }
+        },
+        end() {},
+      }, where);
+      let position = 0;
+      for (;;) {
+        const buf = Buffer.allocUnsafe(1 << 20);
+        const { bytesRead } = await layer.blob.read(buf, 0, buf.length, position);
+        if (bytesRead === 0) break;
+        position += bytesRead;
+        parser.write(buf.subarray(0, bytesRead));
+        await flush();
+      }
+      parser.finish();
+    }
+    out.push(Buffer.alloc(2 * BLOCK));
+    await flush();
+    child.stdin.end();
+    let code: number | null;
+    try {
+      code = await exited;
+    } catch (err) {
+      throw new StoreError('STORE_RENDER', `cannot run ${opts.tarPath}: ${(err as Error).message}`, { subject: dest, cause: err });
+    }
+    if (code !== 0) {
+      const msg = stderr.trim().split('\n').slice(-3).join('; ');
+      throw new StoreError('STORE_RENDER', `extracting into ${dest} failed: ${msg || `tar exited with ${code}`}`, { subject: dest });
+    }
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}

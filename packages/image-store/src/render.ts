@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { StoreContext } from './context.js';
+import { StoreError } from './errors.js';
+import { fsyncDir, removeTree } from './fsutil.js';
+import { withIndex, type IndexTx } from './index-db.js';
+import { blobPath, manifestPath, treeDir, type Layout } from './layout.js';
+import { lookup, type ImageRef } from './lookup.js';
+import { uniqueName } from './owner.js';
+import { planTree, type Plan } from './plan.js';
+import { addPodRef, type PodUse } from './pod-refs.js';
+import type { TreeRecord } from './records.js';
+import { extractLayers, type Layer } from './render-stream.js';
+import { hashTree } from './tree-hash.js';
+
+export interface RenderOptions {
+  /** Reference the tree (and its images) for this pod, atomically with finding or publishing it. */
+  readonly pod?: PodUse;
+}
+
+export interface TreeInfo extends TreeRecord {
+  /** The tree's directory: `manifest` and `rootfs/`. */
+  readonly path: string;
+  readonly rootfs: string;
+}
+
+export const treeInfo = (l: Layout, r: TreeRecord): TreeInfo => ({ ...r, path: treeDir(l, r.id), rootfs: join(treeDir(l, r.id), 'rootfs') });
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+/** Flushes the whole filesystem holding `path` (syncfs): one call instead of an fsync per extracted file. */
+export async function syncFilesystem(path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('sync', ['-f', path], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new StoreError('STORE_IO', `sync -f ${path} failed (exit ${code})`, { subject: path }))));
+  });
+}
+
+/** Opens every layer's blob under the index lock: once open, a concurrent `image rm` cannot take it away. */
+export async function openLayers(l: Layout, plan: Plan): Promise<Layer[]> {
+  const layers: Layer[] = [];
+  try {
+    for (const p of plan.layers) layers.push({ imageId: p.imageId, whitelists: p.whitelists, blob: await open(blobPath(l, p.imageId), 'r') });
+  } catch (err) {
+    await closeLayers(layers);
+    throw new StoreError('STORE_LAYOUT', `a layer of ${plan.image.name} is missing from the store: ${(err as Error).message}`, { subject: plan.image.id, cause: err });
+  }
+  return layers;
+}
+
+export async function closeLayers(layers: readonly { blob: FileHandle }[]): Promise<void> {
+  await Promise.all(layers.map((x) => x.blob.close().catch(() => undefined)));
+}
+
+/** Extracts the layers into a fresh directory under `tmp/` and hashes it; the caller publishes or discards it. */
+export async function renderToTemp(ctx: StoreContext, plan: Plan, layers: readonly Layer[]): Promise<{ dir: string; hash: string; size: number }> {
+  const dir = join(ctx.layout.tmp, uniqueName('render'));
+  await mkdir(dir, { mode: 0o755 });
+  try {
+    await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
+    await copyFile(manifestPath(ctx.layout, plan.image.id), join(dir, 'manifest'));
+    const digest = await hashTree(dir);
+    await syncFilesystem(dir);
+    return { dir, hash: digest.hash, size: digest.size };
+  } catch (err) {
+    await removeTree(dir);
+    throw err;
+  }
+}
+
+async function touch(tx: IndexTx, ids: readonly string[], treeSizeOf?: { id: string; size: number }): Promise<void> {
+  const now = Date.now();
+  for (const id of ids) {
+    const img = await tx.image(id);
+    if (img === undefined) continue;
+    tx.putImage({ ...img, lastUsedAt: now, treeSize: treeSizeOf?.id === id ? treeSizeOf.size : img.treeSize });
+  }
+}
+
+/**
+ * Renders an image and its dependencies into the tree store, or finds the tree already there. Two
+ * processes rendering the same tree both extract into private temp directories; the first to publish
+ * (rename under the index lock) wins and the other discards its copy, so there is always one complete tree.
+ */
+export async function render(ctx: StoreContext, ref: ImageRef, opts: RenderOptions = {}): Promise<TreeInfo> {
+  const l = ctx.layout;
+  const first = await withIndex(l, ctx.options, async (tx) => {
+    const image = await lookup(tx, ref);
+    const plan = await planTree(l, tx, image);
+    const existing = await tx.tree(plan.treeId);
+    if (existing !== undefined && (await exists(treeDir(l, existing.id)))) {
+      await touch(tx, plan.layers.map((x) => x.imageId));
+      if (opts.pod !== undefined) await addPodRef(l, opts.pod, existing.layers, [existing.id]);
+      return existing;
+    }
+    return { plan, layers: await openLayers(l, plan) };
+  });
+  if (!('plan' in first)) return treeInfo(l, first);
+
+  const { plan, layers } = first;
+  let rendered: { dir: string; hash: string; size: number };
+  try {
+    rendered = await renderToTemp(ctx, plan, layers);
+  } finally {
+    await closeLayers(layers);
+  }
+  try {
+    const record = await withIndex(l, ctx.options, async (tx) => {
+      const dest = treeDir(l, plan.treeId);
+      const existing = await tx.tree(plan.treeId);
+      let rec: TreeRecord;
+      if (existing !== undefined && (await exists(dest))) {
+        rec = existing; // another process published it first: ours is an identical spare
+      } else {
+        for (const layer of plan.layers) {
+          if ((await tx.image(layer.imageId)) === undefined) {
+            throw new StoreError('STORE_NOT_FOUND', `image ${layer.imageId} was removed while ${plan.image.name} was being rendered`, { subject: layer.imageId });
+          }
+        }
+        if (await exists(dest)) await rename(dest, join(l.trash, uniqueName('tree'))); // debris of a killed render
+        await rename(rendered.dir, dest);
+        await fsyncDir(l.trees);
+        rec = {
+          id: plan.treeId,
+          imageId: plan.image.id,
+          layers: plan.layers.map((x) => x.imageId),
+          contentHash: rendered.hash,
+          size: rendered.size,
+          renderedAt: Date.now(),
+        };
+        tx.putTree(rec);
+      }
+      await touch(tx, rec.layers, { id: plan.image.id, size: rec.size });
+      if (opts.pod !== undefined) await addPodRef(l, opts.pod, rec.layers, [rec.id]);
+      return rec;
+    });
+    return treeInfo(l, record);
+  } finally {
+    await removeTree(rendered.dir);
+  }
+}

@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import { DEFAULT_OPTIONS, type StoreContext, type StoreOptions } from './context.js';
+import { StoreError } from './errors.js';
+import { exportImage, type ExportOptions } from './export.js';
+import { extractImage, type ExtractOptions } from './extract.js';
+import { gc, type GcOptions, type GcResult } from './gc.js';
+import { importAci, type ImportOptions, type ImportResult } from './import.js';
+import { withIndex } from './index-db.js';
+import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
+import { lookup, type ImageRef } from './lookup.js';
+import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
+import type { ImageRecord, RemoteRecord } from './records.js';
+import { removeImage } from './remove.js';
+import { render, treeInfo, type RenderOptions, type TreeInfo } from './render.js';
+import type { AciInput } from './aci/decompress.js';
+import { verifyImage, verifyTree, type ImageVerification, type TreeVerification } from './verify.js';
+import { stat } from 'node:fs/promises';
+
+export interface OpenStoreOptions extends Partial<StoreOptions> {
+  /** The rkt data dir (default `/var/lib/rkt`); the store lives in its `cas/` subdirectory. */
+  readonly dir?: string;
+}
+
+export type RemoteInput = Omit<RemoteRecord, 'downloadedAt' | 'signatureUrl' | 'etag' | 'cacheMaxAge'> &
+  Partial<Pick<RemoteRecord, 'downloadedAt' | 'signatureUrl' | 'etag' | 'cacheMaxAge'>>;
+
+/**
+ * The image store. Every method is safe to call from any number of processes at once: each takes the
+ * index for a few milliseconds at most and does its long work (hashing, extracting) outside it.
+ */
+export class Store {
+  private readonly ctx: StoreContext;
+
+  constructor(readonly layout: Layout, options: StoreOptions) {
+    this.ctx = { layout, options };
+  }
+
+  /** Hashes, validates and stores an ACI (plain, gzip, bzip2, xz or zstd) in one pass. */
+  importAci(input: AciInput, opts?: ImportOptions): Promise<ImportResult> {
+    return importAci(this.ctx, input, opts);
+  }
+
+  /** The image with exactly this full ID, if stored. */
+  get(id: string): Promise<ImageRecord | undefined> {
+    return withIndex(this.layout, this.ctx.options, (tx) => tx.image(id));
+  }
+
+  /** The one image an ID, ID prefix (>= 2 hex digits), `name[:version]` or name + labels query means. */
+  resolve(ref: ImageRef): Promise<ImageRecord> {
+    return withIndex(this.layout, this.ctx.options, (tx) => lookup(tx, ref));
+  }
+
+  /** Every stored image, oldest import first. */
+  async list(): Promise<ImageRecord[]> {
+    const all = await withIndex(this.layout, this.ctx.options, (tx) => tx.images());
+    return all.sort((a, b) => a.importedAt - b.importedAt || (a.id < b.id ? -1 : 1));
+  }
+
+  /** The image's manifest, byte for byte as it was in the ACI. */
+  async manifest(ref: ImageRef): Promise<Buffer> {
+    const img = await this.resolve(ref);
+    try {
+      return await readFile(manifestPath(this.layout, img.id));
+    } catch (err) {
+      throw new StoreError('STORE_NOT_FOUND', `image ${img.id} was removed`, { subject: img.id, cause: err });
+    }
+  }
+
+  remove(ref: ImageRef): Promise<ImageRecord> {
+    return removeImage(this.ctx, ref);
+  }
+
+  /** Renders the image with its dependencies into the tree store (or finds the tree there). */
+  render(ref: ImageRef, opts?: RenderOptions): Promise<TreeInfo> {
+    return render(this.ctx, ref, opts);
+  }
+
+  async trees(): Promise<TreeInfo[]> {
+    const all = await withIndex(this.layout, this.ctx.options, (tx) => tx.trees());
+    return all.map((t) => treeInfo(this.layout, t));
+  }
+
+  async tree(treeId: string): Promise<TreeInfo | undefined> {
+    const t = await withIndex(this.layout, this.ctx.options, (tx) => tx.tree(treeId));
+    if (t === undefined || !(await stat(treeDir(this.layout, treeId)).then(() => true, () => false))) return undefined;
+    return treeInfo(this.layout, t);
+  }
+
+  verifyTree(treeId: string, opts: { repair?: boolean } = {}): Promise<TreeVerification> {
+    return verifyTree(this.ctx, treeId, opts.repair ?? true);
+  }
+
+  verifyImage(ref: ImageRef, opts: { repair?: boolean } = {}): Promise<ImageVerification> {
+    return verifyImage(this.ctx, ref, opts.repair ?? true);
+  }
+
+  gc(opts?: GcOptions): Promise<GcResult> {
+    return gc(this.ctx, opts);
+  }
+
+  exportImage(ref: ImageRef, out: string, opts?: ExportOptions): Promise<ImageRecord> {
+    return exportImage(this.ctx, ref, out, opts);
+  }
+
+  extractImage(ref: ImageRef, dest: string, opts?: ExtractOptions): Promise<ImageRecord> {
+    return extractImage(this.ctx, ref, dest, opts);
+  }
+
+  getRemote(url: string): Promise<RemoteRecord | undefined> {
+    return withIndex(this.layout, this.ctx.options, (tx) => tx.remote(url));
+  }
+
+  listRemotes(): Promise<RemoteRecord[]> {
+    return withIndex(this.layout, this.ctx.options, (tx) => tx.remotes());
+  }
+
+  /** Records (or refreshes, e.g. after a 304) where an image was downloaded from. The image must be stored. */
+  putRemote(input: RemoteInput): Promise<RemoteRecord> {
+    return withIndex(this.layout, this.ctx.options, async (tx) => {
+      if ((await tx.image(input.imageId)) === undefined) {
+        throw new StoreError('STORE_NOT_FOUND', `cannot record ${input.url}: no image ${input.imageId} in the store`, { subject: input.url });
+      }
+      const rec: RemoteRecord = {
+        url: input.url,
+        signatureUrl: input.signatureUrl,
+        etag: input.etag,
+        cacheMaxAge: input.cacheMaxAge,
+        downloadedAt: input.downloadedAt ?? Date.now(),
+        imageId: input.imageId,
+      };
+      tx.putRemote(rec);
+      return rec;
+    });
+  }
+
+  removeRemote(url: string): Promise<boolean> {
+    return withIndex(this.layout, this.ctx.options, async (tx) => {
+      const had = (await tx.remote(url)) !== undefined;
+      tx.delRemote(url);
+      return had;
+    });
+  }
+
+  /**
+   * Pins already rendered trees (and their images) for a pod; fails with STORE_NOT_FOUND if a tree is gone,
+   * in which case render it again with `render(image, {pod})`.
+   */
+  referencePod(use: PodUse, treeIds: readonly string[]): Promise<void> {
+    return withIndex(this.layout, this.ctx.options, async (tx) => {
+      const images: string[] = [];
+      for (const id of treeIds) {
+        const t = await tx.tree(id);
+        if (t === undefined || !(await stat(treeDir(this.layout, id)).then(() => true, () => false))) {
+          throw new StoreError('STORE_NOT_FOUND', `no tree ${id} in the store`, { subject: id });
+        }
+        images.push(...t.layers);
+      }
+      await addPodRef(this.layout, use, images, treeIds);
+    });
+  }
+
+  /** Drops a pod's reference (when the pod is garbage collected). Returns false if it had none. */
+  releasePod(podUuid: string): Promise<boolean> {
+    return removePodRef(this.layout, podUuid);
+  }
+
+  async podRefs(): Promise<PodRef[]> {
+    return (await readPodRefs(this.layout)).flatMap((r) => (r.ref === undefined ? [] : [r.ref]));
+  }
+}
+
+/** Opens (creating or upgrading if needed) the store under `dir`. Nothing stays open between calls. */
+export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
+  const { dir = '/var/lib/rkt', ...rest } = opts;
+  const options: StoreOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
+  const layout = layoutOf(dir);
+  await prepareLayout(layout);
+  return new Store(layout, options);
+}

@@ -1,0 +1,68 @@
+import { createHash, type Hash } from 'node:crypto';
+import { open, readdir, readlink, lstat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface TreeDigest {
+  /** `sha512-...` over every entry's name, type, mode, owner, size, times, link target, device and content. */
+  readonly hash: string;
+  /** Bytes of regular files, each hard-linked inode counted once. */
+  readonly size: number;
+}
+
+const CHUNK = 1 << 20;
+
+async function hashFile(path: string, h: Hash, buf: Buffer): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Hashes a rendered tree (its `manifest` and `rootfs`) in a fixed order, so that rendering the same images
+ * always gives the same hash and any change to a file's bytes or metadata changes it. Directory times are
+ * left out: they change whenever anything is added below them.
+ */
+export async function hashTree(root: string): Promise<TreeDigest> {
+  const h = createHash('sha512');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const inodes = new Set<string>();
+  let size = 0;
+  const visit = async (rel: string): Promise<void> => {
+    const abs = join(root, rel);
+    const st = await lstat(abs);
+    const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l'
+      : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
+    const mtime = type === 'd' ? 0 : Math.floor(st.mtimeMs / 1000);
+    h.update(`${rel}\0${type}\0${st.mode}\0${st.uid}\0${st.gid}\0${type === 'f' ? st.size : 0}\0${mtime}\0`);
+    if (type === 'l') h.update(`${await readlink(abs)}\0`);
+    if (type === 'c' || type === 'b') h.update(`${st.rdev}\0`);
+    if (type === 'f') {
+      const key = `${st.dev}:${st.ino}`;
+      if (!inodes.has(key)) {
+        inodes.add(key);
+        size += st.size;
+      }
+      await hashFile(abs, h, buf);
+    }
+    if (type === 'd') {
+      const names = (await readdir(abs)).sort();
+      for (const n of names) await visit(rel === '' ? n : `${rel}/${n}`);
+    }
+  };
+  for (const top of ['manifest', 'rootfs']) {
+    try {
+      await visit(top);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      h.update(`${top}\0missing\0`);
+    }
+  }
+  return { hash: `sha512-${h.digest('hex')}`, size };
+}
