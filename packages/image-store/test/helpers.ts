@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -115,3 +116,23 @@ export function rawTar(entries: readonly RawEntry[], opts: { end?: boolean } = {
 }
 
 export const MANIFEST = (name = 'example.com/hostile') => ({ name: 'manifest', content: manifestJson({ name }) });
+
+export function hasTool(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const sha512Id = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('hex')}`;
+
+/** A minimal valid ACI made in memory: quick to vary, for tests that need many distinct images. */
+export function tinyAci(name: string, content: string, labels?: Record<string, string>): Buffer {
+  return rawTar([
+    { name: 'manifest', content: manifestJson({ name, ...(labels === undefined ? {} : { labels }) }) },
+    { name: 'rootfs/', type: '5', mode: 0o755 },
+    { name: 'rootfs/data', content },
+  ]);
+}

@@ -1,0 +1,70 @@
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { openStore, parseImageRef, type Store } from '../src/index.js';
+import { sha512Id, tempDir, tinyAci } from './helpers.js';
+
+const put = (store: Store, bytes: Buffer, latest = false) => store.importAci(Readable.from([bytes]), { latest });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('lookups', () => {
+  it('finds by full ID and by unique prefix; ambiguous, unknown and too-short prefixes differ', async () => {
+    const store = await openStore({ dir: join(tempDir(), 'data') });
+    // Find two images whose IDs share the first two hex digits.
+    const byPrefix = new Map<string, Buffer>();
+    let pair: [Buffer, Buffer] | undefined;
+    for (let i = 0; pair === undefined; i++) {
+      const b = tinyAci('example.com/p', `n${i}`);
+      const key = sha512Id(b).slice(0, 9);
+      const prev = byPrefix.get(key);
+      if (prev !== undefined) pair = [prev, b];
+      else byPrefix.set(key, b);
+    }
+    const a = await put(store, pair[0]);
+    const b = await put(store, pair[1]);
+    expect((await store.resolve(a.id)).id).toBe(a.id);
+    expect(await store.get(a.id)).toMatchObject({ id: a.id });
+    expect(await store.get(`sha512-${'f'.repeat(128)}`)).toBeUndefined();
+    let common = 9;
+    while (a.id[common] === b.id[common]) common++;
+    expect((await store.resolve(a.id.slice(0, common + 1))).id).toBe(a.id);
+    await expect(store.resolve(a.id.slice(0, 9))).rejects.toMatchObject({ code: 'STORE_AMBIGUOUS' });
+    const ids = (await store.list()).map((i) => i.id);
+    const unknown = Array.from({ length: 256 }, (_, n) => `sha512-${n.toString(16).padStart(2, '0')}`).find((p) => !ids.some((id) => id.startsWith(p)));
+    await expect(store.resolve(unknown as string)).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    await expect(store.resolve('sha512-a')).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
+    await expect(store.resolve('sha512-XY')).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
+    await expect(store.resolve(`sha512-${'0'.repeat(129)}`)).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
+  });
+
+  it('by name: every label must match; version picks, otherwise latest then newest import', async () => {
+    const store = await openStore({ dir: join(tempDir(), 'data') });
+    const v1 = await put(store, tinyAci('example.com/app', '1', { version: '1', os: 'linux' }));
+    await sleep(5);
+    const v2 = await put(store, tinyAci('example.com/app', '2', { version: '2', os: 'linux' }), true);
+    await sleep(5);
+    const v3 = await put(store, tinyAci('example.com/app', '3', { version: '3', os: 'freebsd' }));
+    await put(store, tinyAci('example.com/other', 'o', { version: '1' }));
+
+    expect((await store.resolve('example.com/app')).id).toBe(v2.id); // latest beats newer v3
+    expect((await store.resolve('example.com/app:1')).id).toBe(v1.id);
+    expect((await store.resolve({ name: 'example.com/app', labels: [{ name: 'os', value: 'freebsd' }] })).id).toBe(v3.id);
+    expect((await store.resolve({ name: 'example.com/app', labels: [{ name: 'os', value: 'linux' }, { name: 'version', value: '1' }] })).id).toBe(v1.id);
+    await expect(store.resolve({ name: 'example.com/app', labels: [{ name: 'os', value: 'linux' }, { name: 'version', value: '3' }] }))
+      .rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    await expect(store.resolve('example.com/app:9')).rejects.toThrow(/example.com\/app,version=9/);
+
+    // Importing another version as latest moves the flag.
+    const v4 = await put(store, tinyAci('example.com/app', '4', { version: '4', os: 'linux' }), true);
+    expect((await store.resolve('example.com/app')).id).toBe(v4.id);
+    expect((await store.resolve(v2.id)).latest).toBe(false);
+    await store.remove(v4.id);
+    // Without any latest image, the newest import wins.
+    expect((await store.resolve('example.com/app')).id).toBe(v3.id);
+  });
+
+  it('parses rkt image references', () => {
+    expect(parseImageRef('example.com/app:1.0')).toEqual({ query: { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] } });
+    expect(parseImageRef('sha512-ab')).toEqual({ id: 'sha512-ab' });
+  });
+});
