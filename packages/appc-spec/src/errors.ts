@@ -10,7 +10,13 @@ export type AppcErrorCode =
   | 'APPC_ACI_NO_MANIFEST'
   | 'APPC_ACI_TOO_LARGE'
   | 'APPC_COMPRESSION'
-  | 'APPC_IO';
+  | 'APPC_IO'
+  /** A helper program the operation needs (`getfattr`, `bzip2`, `xz`) is not installed. */
+  | 'APPC_TOOL_MISSING'
+  /** The output file exists and overwriting was not asked for. */
+  | 'APPC_EXISTS'
+  /** The caller's AbortSignal fired. */
+  | 'APPC_ABORTED';
 
 export class AppcError extends Error {
   readonly code: AppcErrorCode;

@@ -87,3 +87,13 @@ export {
 } from './manifest/pod-manifest.js';
 export type { Mount, PodManifest, RuntimeApp, RuntimeImage } from './manifest/pod-manifest.js';
 export { formatJsonPath } from './manifest/issues.js';
+
+// ACI reading and writing (aci.md "Image Archives", "Image ID").
+export { detectCompression } from './aci/compression.js';
+export type { Compression } from './aci/compression.js';
+export { scanAci } from './aci/scan.js';
+export type { AciScan, AciScanOptions } from './aci/scan.js';
+export { buildAci, buildAciFromLayout } from './aci/build.js';
+export type { AciBuildOptions, AciBuildResult } from './aci/build.js';
+export { aciEntrySchema } from './aci/entries.js';
+export type { AciEntry } from './aci/entries.js';

@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, link, open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { AppcError } from '../errors.js';
+import { toAppcError } from './io-errors.js';
+
+/**
+ * Creates `path` all at once: `fill` writes a temporary file beside it, which is fsynced and then renamed over
+ * `path` (or hard-linked to it when `overwrite` is false, so an existing file is never replaced even by a racing
+ * writer). On any failure the temporary file is removed and `path` is untouched.
+ */
+export async function writeFileAtomically<T>(path: string, overwrite: boolean, fill: (fh: FileHandle) => Promise<T>): Promise<T> {
+  if (!overwrite && (await exists(path))) {
+    throw new AppcError('APPC_EXISTS', `${path}: already exists (overwrite it with --overwrite)`, { source: path });
+  }
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let fh: FileHandle | undefined;
+  let placed = false;
+  try {
+    fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    const result = await fill(fh);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    if (overwrite) {
+      await rename(tmp, path);
+      placed = true;
+    } else {
+      try {
+        await link(tmp, path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new AppcError('APPC_EXISTS', `${path}: already exists (overwrite it with --overwrite)`, { source: path });
+        }
+        throw err;
+      }
+    }
+    await syncDir(dir);
+    return result;
+  } catch (err) {
+    throw toAppcError(err, path);
+  } finally {
+    await fh?.close().catch(() => {});
+    if (!placed) await unlink(tmp).catch(() => {});
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Makes the new directory entry itself durable. */
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
