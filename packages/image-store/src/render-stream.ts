@@ -32,6 +32,8 @@ const MAX_SYMLINK_HOPS = 40;
 class TreeView {
   private readonly kinds = new Map<string, Kind>([['rootfs', 'dir']]);
   private readonly targets = new Map<string, string>();
+  /** For each path, the entry (`layer:index`) whose version ends up in the tree. */
+  readonly winners = new Map<string, string>();
 
   /** Resolves every parent component of `name` (which starts with `rootfs`) to a symlink-free path. */
   resolveParents(name: string, where: string): string {
@@ -67,14 +69,17 @@ class TreeView {
     return cur;
   }
 
-  set(name: string, e: TarEntry): void {
+  set(name: string, e: TarEntry, entryKey: string): void {
     const kind: Kind = e.type === 'dir' ? 'dir' : e.type === 'symlink' ? 'symlink' : 'other';
     const old = this.kinds.get(name);
     if (old === 'dir' && kind !== 'dir') {
-      // tar replaces an empty directory only; anything below it is gone from the view as well
+      // A directory replaced by a non-directory takes everything below it along.
       const prefix = `${name}/`;
-      for (const k of this.kinds.keys()) if (k.startsWith(prefix)) { this.kinds.delete(k); this.targets.delete(k); }
+      for (const k of [...this.kinds.keys()]) {
+        if (k.startsWith(prefix)) { this.kinds.delete(k); this.targets.delete(k); this.winners.delete(k); }
+      }
     }
+    this.winners.set(name, entryKey);
     this.kinds.set(name, kind);
     if (kind === 'symlink') this.targets.set(name, e.linkpath);
     else this.targets.delete(name);
@@ -94,11 +99,76 @@ function whitelistSets(lists: readonly (readonly string[])[]): { keep: Set<strin
   });
 }
 
+async function readLayer(layer: Layer, parser: TarParser, each: () => Promise<void>): Promise<void> {
+  let position = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const { bytesRead } = await layer.blob.read(buf, 0, buf.length, position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    parser.write(buf.subarray(0, bytesRead));
+    await each();
+  }
+  parser.finish();
+}
+
+interface Placement {
+  /** Final (resolved) name of each kept entry, by entry index. */
+  readonly names: Map<number, string>;
+  /** Hard link targets, resolved, by entry index. */
+  readonly links: Map<number, string>;
+}
+
+/**
+ * First pass, headers only: decides where each entry lands and which entry wins each path. The second pass
+ * then writes every path of the tree exactly once, so tar never has to replace what an earlier layer put
+ * down (replacing a symlink by a directory, a file by a symlink, ...), which is where layered extraction
+ * with a single tar run goes wrong.
+ */
+async function place(layers: readonly Layer[], rootfsOnly: boolean): Promise<{ view: TreeView; placements: Placement[] }> {
+  const view = new TreeView();
+  const placements: Placement[] = [];
+  for (const [li, layer] of layers.entries()) {
+    const where = layer.imageId;
+    const rules = new EntryRules(where);
+    const filters = whitelistSets(layer.whitelists);
+    const names = new Map<number, string>();
+    const links = new Map<number, string>();
+    const byName = new Map<string, string>();
+    const parser = new TarParser({
+      entry(e) {
+        const name = rules.check(e);
+        let keep = name !== 'manifest' && !(rootfsOnly && name === 'rootfs');
+        if (keep && name !== 'rootfs') {
+          const abs = name.slice('rootfs'.length);
+          keep = filters.every((f) => f.keep.has(abs) || (e.type === 'dir' && f.ancestors.has(abs)));
+        }
+        if (keep && e.type === 'hardlink') {
+          const target = byName.get(rules.linkTarget(e));
+          if (target === undefined) keep = false; // its target was left out by a whitelist
+          else links.set(e.index, target);
+        }
+        if (!keep) return;
+        const final = name === 'rootfs' ? name : view.resolveParents(name, `${where}: ${name}`);
+        view.set(final, e, `${li}:${e.index}`);
+        names.set(e.index, final);
+        byName.set(name, final);
+      },
+      data() {},
+      end() {},
+    }, where);
+    await readLayer(layer, parser, async () => undefined);
+    placements.push({ names, links });
+  }
+  return { view, placements };
+}
+
 /**
  * Streams the layers, filtered and renamed, into one GNU tar process extracting into `dest` (which must be
  * a fresh empty directory). GNU tar keeps what node-tar drops: devices, fifos, setuid bits, xattrs, owners.
  */
 export async function extractLayers(layers: readonly Layer[], dest: string, opts: ExtractOptions): Promise<void> {
+  const { view, placements } = await place(layers, opts.rootfsOnly);
   const args = ['-x', '-f', '-', '-C', dest, '--numeric-owner', '--preserve-permissions', '--xattrs', '--xattrs-include=*'];
   // Only root can give files their recorded owners; others get their own, as with any tar.
   args.push(process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner');
@@ -129,37 +199,21 @@ export async function extractLayers(layers: readonly Layer[], dest: string, opts
   };
   const strip = (p: string) => (opts.rootfsOnly ? (p === 'rootfs' ? '.' : p.slice('rootfs/'.length)) : p);
 
-  const view = new TreeView();
   try {
-    for (const layer of layers) {
-      const where = layer.imageId;
-      const rules = new EntryRules(where);
-      const filters = whitelistSets(layer.whitelists);
-      const renamed = new Map<string, string>();
+    for (const [li, layer] of layers.entries()) {
+      const { names, links } = placements[li] as Placement;
       let keep = false;
       let remaining = 0;
       let pad = 0;
       const parser = new TarParser({
         entry(e) {
-          const name = rules.check(e);
-          keep = name !== 'manifest' && !(opts.rootfsOnly && name === 'rootfs');
-          if (keep && name !== 'rootfs') {
-            const abs = name.slice('rootfs'.length);
-            keep = filters.every((f) => f.keep.has(abs) || (e.type === 'dir' && f.ancestors.has(abs)));
-          }
-          let link = '';
-          if (keep && e.type === 'hardlink') {
-            const target = renamed.get(rules.linkTarget(e));
-            if (target === undefined) keep = false; // its target was left out by a whitelist
-            else link = target;
-          }
-          if (!keep) return;
-          const final = name === 'rootfs' ? name : view.resolveParents(name, `${where}: ${name}`);
-          view.set(final, e);
-          renamed.set(name, final);
+          const final = names.get(e.index);
+          keep = final !== undefined && view.winners.get(final) === `${li}:${e.index}`;
+          if (!keep || final === undefined) return;
           const records = new Map(e.pax);
           records.set('path', strip(final));
-          if (e.type === 'hardlink') records.set('linkpath', strip(link));
+          const link = links.get(e.index);
+          if (link !== undefined) records.set('linkpath', strip(link));
           else if (e.type === 'symlink') records.set('linkpath', e.linkpath);
           else records.delete('linkpath');
           out.push(paxHeader(records), renamedHeader(e.header, 'entry', e.type === 'file' ? '' : 'link'));
@@ -177,17 +231,8 @@ export async function extractLayers(layers: readonly Layer[], dest: string, opts
           }
         },
         end() {},
-      }, where);
-      let position = 0;
-      for (;;) {
-        const buf = Buffer.allocUnsafe(1 << 20);
-        const { bytesRead } = await layer.blob.read(buf, 0, buf.length, position);
-        if (bytesRead === 0) break;
-        position += bytesRead;
-        parser.write(buf.subarray(0, bytesRead));
-        await flush();
-      }
-      parser.finish();
+      }, layer.imageId);
+      await readLayer(layer, parser, flush);
     }
     out.push(Buffer.alloc(2 * BLOCK));
     await flush();

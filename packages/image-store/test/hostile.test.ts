@@ -54,7 +54,7 @@ const corpus: Case[] = [
   },
   {
     name: 'corrupt header', code: 'STORE_ACI_FORMAT', message: /bad checksum/,
-    make: () => { const b = rawTar([MANIFEST(), ROOT, { name: 'rootfs/x', content: 'x' }]); b[1024 + 3] ^= 0xff; return b; },
+    make: () => { const b = rawTar([MANIFEST(), ROOT, { name: 'rootfs/x', content: 'x' }]); b.writeUInt8((b[1027] ?? 0) ^ 0xff, 1027); return b; },
   },
   {
     name: 'corrupt gzip', code: 'STORE_ACI_FORMAT', message: /corrupt gzip stream/,

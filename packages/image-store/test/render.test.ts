@@ -1,0 +1,188 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, chmodSync, chownSync, linkSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { openStore, type Store } from '../src/index.js';
+import { hasTool, makeAci, manifestJson, rawTar, tempDir } from './helpers.js';
+
+const ROOT = { name: 'rootfs/', type: '5' as const, mode: 0o755 };
+
+async function setup(): Promise<{ work: string; store: Store }> {
+  const work = tempDir();
+  return { work, store: await openStore({ dir: join(work, 'data') }) };
+}
+
+describe('render', () => {
+  it('extracts dependencies first, depth-first, later layers overwriting earlier ones', async () => {
+    const { work, store } = await setup();
+    const base = await store.importAci(makeAci(work, { name: 'example.com/base', labels: { version: '1' }, files: { 'etc/os': 'base', 'etc/base-only': 'b', 'etc/who': 'base' } }));
+    const mid = await store.importAci(makeAci(work, {
+      name: 'example.com/mid', files: { 'etc/who': 'mid', 'etc/mid-only': 'm' },
+      dependencies: [{ imageName: 'example.com/base', labels: { version: '1' } }],
+    }));
+    const extra = await store.importAci(makeAci(work, { name: 'example.com/extra', files: { 'etc/who': 'extra' } }));
+    const app = await store.importAci(makeAci(work, {
+      name: 'example.com/app', files: { 'etc/os': 'app' },
+      dependencies: [{ imageName: 'example.com/mid', imageID: mid.id.slice(0, 20) }, { imageName: 'example.com/extra' }],
+    }));
+    const tree = await store.render('example.com/app');
+    expect(tree.layers).toEqual([base.id, mid.id, extra.id, app.id]);
+    expect(tree.id).toMatch(/^deps-sha512-[0-9a-f]{128}$/);
+    const f = (p: string) => readFileSync(join(tree.rootfs, p), 'utf8');
+    expect([f('etc/os'), f('etc/who'), f('etc/base-only'), f('etc/mid-only')]).toEqual(['app', 'extra', 'b', 'm']);
+    expect(JSON.parse(readFileSync(join(tree.path, 'manifest'), 'utf8')).name).toBe('example.com/app');
+    expect((await store.resolve(app.id)).treeSize).toBe(tree.size);
+    // Rendering again finds the same tree.
+    expect((await store.render(app.id)).renderedAt).toBe(tree.renderedAt);
+    expect((await store.trees()).map((t) => t.id)).toEqual([tree.id]);
+  });
+
+  it('names a missing dependency, an ID mismatch and a cycle', async () => {
+    const { work, store } = await setup();
+    await store.importAci(makeAci(work, { name: 'example.com/lonely', dependencies: [{ imageName: 'example.com/nowhere', labels: { version: '2' } }] }));
+    await expect(store.render('example.com/lonely')).rejects.toMatchObject({
+      code: 'STORE_DEPENDENCY', message: expect.stringMatching(/dependency example.com\/nowhere,version=2 of example.com\/lonely .* is not in the store/),
+    });
+    await store.importAci(makeAci(work, { name: 'example.com/base' }));
+    await store.importAci(makeAci(work, { name: 'example.com/pinned', dependencies: [{ imageName: 'example.com/base', imageID: `sha512-${'0'.repeat(128)}` }] }));
+    await expect(store.render('example.com/pinned')).rejects.toMatchObject({ code: 'STORE_DEPENDENCY' });
+    await store.importAci(makeAci(work, { name: 'example.com/ping', dependencies: [{ imageName: 'example.com/pong' }] }));
+    await store.importAci(makeAci(work, { name: 'example.com/pong', dependencies: [{ imageName: 'example.com/ping' }] }));
+    await expect(store.render('example.com/ping')).rejects.toMatchObject({ code: 'STORE_DEPENDENCY', message: expect.stringMatching(/dependency cycle/) });
+    expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
+    expect(await store.trees()).toEqual([]);
+  });
+
+  it('keeps only whitelisted paths, from the image and its dependencies', async () => {
+    const { work, store } = await setup();
+    await store.importAci(makeAci(work, { name: 'example.com/base', files: { 'etc/ca/crt': 'crt', 'etc/junk': 'j', 'usr/bin/sh': 'sh' } }));
+    await store.importAci(makeAci(work, {
+      name: 'example.com/app', files: { 'usr/bin/app': 'app', 'usr/bin/debug': 'd' },
+      dependencies: [{ imageName: 'example.com/base' }], pathWhitelist: ['/etc/ca/crt', '/usr/bin/app'],
+    }));
+    const tree = await store.render('example.com/app');
+    const list = (d: string) => readdirSync(join(tree.rootfs, d)).sort();
+    expect(list('.')).toEqual(['etc', 'usr']);
+    expect(list('etc')).toEqual(['ca']);
+    expect(list('usr/bin')).toEqual(['app']);
+    expect(readFileSync(join(tree.rootfs, 'etc/ca/crt'), 'utf8')).toBe('crt');
+  });
+
+  it('keeps owners, modes, setuid bits, device nodes, fifos, hard links and xattrs', async () => {
+    const { work, store } = await setup();
+    const layout = join(work, 'special');
+    const r = join(layout, 'rootfs');
+    mkdirSync(join(r, 'dev'), { recursive: true });
+    writeFileSync(join(layout, 'manifest'), manifestJson({ name: 'example.com/special' }));
+    writeFileSync(join(r, 'suid'), '#!/bin/sh\n');
+    chmodSync(join(r, 'suid'), 0o4755);
+    writeFileSync(join(r, 'owned'), 'o');
+    chownSync(join(r, 'owned'), 1234, 5678);
+    linkSync(join(r, 'owned'), join(r, 'owned-link'));
+    execFileSync('mknod', [join(r, 'dev/null'), 'c', '1', '3']);
+    execFileSync('mkfifo', [join(r, 'fifo')]);
+    const withXattr = hasTool('setfattr') && hasTool('getfattr');
+    if (withXattr) execFileSync('setfattr', ['-n', 'user.rkt', '-v', 'kept', join(r, 'owned')]);
+    const aci = join(work, 'special.aci');
+    execFileSync('tar', ['--format=pax', '--xattrs', '--xattrs-include=*', '-C', layout, '-cf', aci, 'manifest', 'rootfs']);
+    await store.importAci(aci);
+    const tree = await store.render('example.com/special');
+    const st = (p: string) => lstatSync(join(tree.rootfs, p));
+    expect(st('suid').mode & 0o7777).toBe(0o4755);
+    expect([st('owned').uid, st('owned').gid]).toEqual([1234, 5678]);
+    expect(st('owned-link').ino).toBe(st('owned').ino);
+    expect(st('dev/null').isCharacterDevice()).toBe(true);
+    expect(st('dev/null').rdev).toBe(statSync('/dev/null').rdev);
+    expect(st('fifo').isFIFO()).toBe(true);
+    if (withXattr) {
+      expect(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'user.rkt', join(tree.rootfs, 'owned')]).toString()).toBe('kept');
+    }
+  });
+
+  it('resolves an upper layer path through a lower layer symlink inside the tree, never on the host', async () => {
+    const { work, store } = await setup();
+    const victim = join(work, 'victim');
+    mkdirSync(victim);
+    const lower = rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/lower' }) }, ROOT,
+      { name: 'rootfs/a', type: '2', linkname: victim },
+      { name: 'rootfs/up', type: '2', linkname: '../../../../../../..' },
+      { name: 'rootfs/lib', type: '2', linkname: 'usr/lib' },
+      { name: 'rootfs/usr/', type: '5' }, { name: 'rootfs/usr/lib/', type: '5' },
+    ]);
+    const upper = rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/upper', dependencies: [{ imageName: 'example.com/lower' }] }) }, ROOT,
+      { name: 'rootfs/a/x', content: 'through absolute link' },
+      { name: 'rootfs/up/y', content: 'through dot-dot link' },
+      { name: 'rootfs/lib/libz.so', content: 'usrmerge' },
+    ]);
+    await store.importAci(Readable.from([lower]));
+    await store.importAci(Readable.from([upper]));
+    const tree = await store.render('example.com/upper');
+    expect(readdirSync(victim)).toEqual([]);
+    expect(existsSync(join(work, 'y'))).toBe(false);
+    expect(readFileSync(join(tree.rootfs, victim, 'x'), 'utf8')).toBe('through absolute link');
+    expect(readFileSync(join(tree.rootfs, 'y'), 'utf8')).toBe('through dot-dot link');
+    expect(readFileSync(join(tree.rootfs, 'usr/lib/libz.so'), 'utf8')).toBe('usrmerge');
+    expect(readlinkSync(join(tree.rootfs, 'a'))).toBe(victim); // the link itself is kept as the image made it
+  });
+
+  it('replaces a lower layer symlink by an upper layer directory instead of following it', async () => {
+    const { work, store } = await setup();
+    const victim = join(work, 'victim');
+    mkdirSync(victim);
+    await store.importAci(Readable.from([rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/lower' }) }, ROOT, { name: 'rootfs/d', type: '2', linkname: victim },
+    ])]));
+    await store.importAci(Readable.from([rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/upper', dependencies: [{ imageName: 'example.com/lower' }] }) }, ROOT,
+      { name: 'rootfs/d/', type: '5' }, { name: 'rootfs/d/file', content: 'inside' },
+    ])]));
+    const tree = await store.render('example.com/upper');
+    expect(lstatSync(join(tree.rootfs, 'd')).isDirectory()).toBe(true);
+    expect(readFileSync(join(tree.rootfs, 'd/file'), 'utf8')).toBe('inside');
+    expect(readdirSync(victim)).toEqual([]);
+  });
+
+  it('verify re-hashes a tree and repairs it; the same images always hash the same', async () => {
+    const { work, store } = await setup();
+    const img = await store.importAci(makeAci(work, { name: 'example.com/v', files: { 'bin/tool': 'original', 'etc/conf': 'c' } }));
+    const tree = await store.render(img.id);
+    expect(await store.verifyTree(tree.id)).toMatchObject({ ok: true, repaired: false });
+    writeFileSync(join(tree.rootfs, 'bin/tool'), 'tampered');
+    expect(await store.verifyTree(tree.id, { repair: false })).toMatchObject({ ok: false, repaired: false });
+    expect(await store.verifyImage(img.id)).toMatchObject({ ok: true, trees: [{ treeId: tree.id, ok: false, repaired: true }] });
+    expect(readFileSync(join(tree.rootfs, 'bin/tool'), 'utf8')).toBe('original');
+    expect(await store.verifyTree(tree.id)).toMatchObject({ ok: true });
+    const again = await store.tree(tree.id);
+    expect(again?.contentHash).toBe(tree.contentHash);
+    // A damaged blob is reported, not repaired.
+    writeFileSync(join(work, 'data/cas/images', img.id, 'aci'), 'garbage');
+    expect((await store.verifyImage(img.id)).ok).toBe(false);
+  });
+
+  it('extracts one image or renders with dependencies into a directory, with or without the manifest', async () => {
+    const { work, store } = await setup();
+    await store.importAci(makeAci(work, { name: 'example.com/base', files: { 'base': 'b' } }));
+    await store.importAci(makeAci(work, { name: 'example.com/app', files: { 'app': 'a' }, dependencies: [{ imageName: 'example.com/base' }] }));
+    const one = join(work, 'one');
+    await store.extractImage('example.com/app', one);
+    expect(readdirSync(one).sort()).toEqual(['manifest', 'rootfs']);
+    expect(readdirSync(join(one, 'rootfs'))).toEqual(['app']);
+    const all = join(work, 'all');
+    await store.extractImage('example.com/app', all, { rootfsOnly: true, withDependencies: true });
+    expect(readdirSync(all).sort()).toEqual(['app', 'base']);
+    await expect(store.extractImage('example.com/app', all)).rejects.toMatchObject({ code: 'STORE_TARGET', message: expect.stringMatching(/not empty/) });
+  });
+
+  it('renders the same tree concurrently into one tree', async () => {
+    const { work, store } = await setup();
+    const img = await store.importAci(makeAci(work, { name: 'example.com/c', files: { f: 'x'.repeat(100000) } }));
+    const second = await openStore({ dir: join(work, 'data') });
+    const trees = await Promise.all([store.render(img.id), second.render(img.id), store.render(img.id)]);
+    expect(new Set(trees.map((t) => t.id)).size).toBe(1);
+    expect(readdirSync(join(work, 'data/cas/trees'))).toHaveLength(1);
+    expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
+  });
+});
