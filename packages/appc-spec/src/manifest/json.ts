@@ -18,9 +18,34 @@ export function parseJson(input: string | Uint8Array, source: string): unknown {
     }
   }
   try {
-    return JSON.parse(text) as unknown;
+    // JSON `-0` parses to -0 but serializes as 0; normalizing it keeps parse(serialize(m)) equal to m.
+    return (NEGATIVE_ZERO_RE.test(text) ? JSON.parse(text, noNegativeZero) : JSON.parse(text)) as unknown;
   } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    throw new AppcError('APPC_INVALID_JSON', `${source}: invalid JSON: ${detail}`, { source, cause });
+    throw new AppcError('APPC_INVALID_JSON', `${source}: invalid JSON${describe(cause, text)}`, { source, cause });
   }
+}
+
+const NEGATIVE_ZERO_RE = /-0(?:\.0*)?(?:[eE][+-]?\d+)?(?![\d.eE])/;
+
+function noNegativeZero(_key: string, value: unknown): unknown {
+  return Object.is(value, -0) ? 0 : value;
+}
+
+/** V8's message quotes a snippet of the input, newlines included: keep the message to one short line. */
+function describe(cause: unknown, text: string): string {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  const pos = /at position (\d+)/.exec(detail);
+  let where = '';
+  if (pos !== null) {
+    const offset = Number(pos[1]);
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    where = ` at line ${line}, column ${offset - before.lastIndexOf('\n')}`;
+  }
+  let reason = detail
+    .replace(/\s*\(line \d+ column \d+\)/, '')
+    .replace(/ in JSON at position \d+/, '')
+    .replace(/[\u0000-\u001f\u2028\u2029]/g, ' ');
+  if (reason.length > 120) reason = `${reason.slice(0, 117)}...`;
+  return `${where}: ${reason}`;
 }
