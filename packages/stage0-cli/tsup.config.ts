@@ -1,12 +1,32 @@
-import { defineConfig } from 'tsup';
+import { readFileSync } from 'node:fs';
+import { defineConfig, type Options } from 'tsup';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
+
+const common: Options = {
   format: ['esm'],
   target: 'node20',
   platform: 'node',
-  dts: true,
+  // Emitted, but Node reads them only when `--debug` turns source maps on.
   sourcemap: true,
-  clean: true,
-  splitting: false,
-});
+  // `npm run build` empties dist first: two builds write there.
+  clean: false,
+  define: { __RKT_TS_VERSION__: JSON.stringify(pkg.version) },
+};
+
+export default defineConfig([
+  {
+    ...common,
+    // The executable, built on its own so its core is one chunk rather than pieces shared with the
+    // API entry; every command is a chunk loaded on demand (main.ts keeps its shebang).
+    entry: { rkt: 'src/main.ts' },
+    splitting: true,
+  },
+  {
+    ...common,
+    // The package's API, for code that embeds the CLI or reuses its conventions.
+    entry: { index: 'src/index.ts' },
+    splitting: false,
+    dts: true,
+  },
+]);

@@ -1,0 +1,51 @@
+import type { FlagSpec, FlagValue } from './flag-spec.js';
+
+/**
+ * The flag values of one invocation, defaults filled in. Getters are typed by kind and throw on a
+ * name the command did not declare: that is a bug in the command, not bad user input.
+ */
+export class ParsedFlags {
+  readonly #specs: ReadonlyMap<string, FlagSpec>;
+  readonly #values: ReadonlyMap<string, FlagValue>;
+  readonly #changed: ReadonlySet<string>;
+
+  constructor(specs: ReadonlyMap<string, FlagSpec>, values: ReadonlyMap<string, FlagValue>, changed: ReadonlySet<string>) {
+    this.#specs = specs;
+    this.#values = values;
+    this.#changed = changed;
+  }
+
+  bool(name: string): boolean {
+    return this.#get(name, 'bool') as boolean;
+  }
+
+  string(name: string): string {
+    return this.#get(name, 'string') as string;
+  }
+
+  strings(name: string): readonly string[] {
+    return this.#get(name, 'strings') as readonly string[];
+  }
+
+  int(name: string): number {
+    return this.#get(name, 'int') as number;
+  }
+
+  /** Whether the user gave the flag (pflag's `Changed`), as opposed to its default applying. */
+  changed(name: string): boolean {
+    this.#spec(name);
+    return this.#changed.has(name);
+  }
+
+  #get(name: string, kind: FlagSpec['kind']): FlagValue {
+    const spec = this.#spec(name);
+    if (spec.kind !== kind) throw new TypeError(`flag --${name} is a ${spec.kind} flag, read as ${kind}`);
+    return this.#values.get(name) ?? spec.default;
+  }
+
+  #spec(name: string): FlagSpec {
+    const spec = this.#specs.get(name);
+    if (spec === undefined) throw new TypeError(`flag --${name} is not declared by this command`);
+    return spec;
+  }
+}

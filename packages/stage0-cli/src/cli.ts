@@ -1,0 +1,70 @@
+import { commandName, parseArgv } from './argv/parse.js';
+import type { TextSink } from './command.js';
+import { ROOT } from './commands/registry.js';
+import { createContext, createLogger } from './context.js';
+import { EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
+import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
+import { reportError } from './report-error.js';
+
+export interface CliIo {
+  readonly stdout: TextSink;
+  readonly stderr: TextSink;
+  readonly cwd: string;
+}
+
+/**
+ * Runs one `rkt` invocation and returns its exit status. Never throws: every failure becomes one
+ * line `<command>: <what went wrong>` on stderr (plus the stack under `--debug`) and status 254.
+ */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() },
+): Promise<number> {
+  let command = 'rkt';
+  // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
+  let debug = debugRequested(argv);
+  try {
+    const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
+    command = commandName(inv.path);
+    const globals = globalOptions(inv.flags, io.cwd);
+    debug = globals.debug;
+    const log = createLogger(io.stderr, command, debug);
+    log.debug(describeGlobalOptions(globals));
+
+    const leaf = inv.path[inv.path.length - 1];
+    if (inv.flags.bool('help') || leaf?.load === undefined) {
+      const { renderUsage } = await import('./help/usage.js');
+      io.stdout.write(renderUsage(inv.path, ROOT, GLOBAL_FLAGS));
+      if (inv.flags.bool('help')) return 0;
+      // rkt printed the usage and "missing command", and exited 2.
+      io.stderr.write(`${command}: missing command (run "rkt help" for usage)\n`);
+      return EXIT_MISSING_COMMAND;
+    }
+    const mod = await leaf.load();
+    const ctx = createContext({
+      command,
+      globals,
+      flags: inv.flags,
+      argsLenAtDash: inv.argsLenAtDash,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      cwd: io.cwd,
+    });
+    const status = await mod.run(ctx, inv.args);
+    return typeof status === 'number' ? status : 0;
+  } catch (err) {
+    reportError(io.stderr, command, err, debug);
+    return EXIT_FAILURE;
+  }
+}
+
+/** `--debug` or `--debug=<true>` before any `--`. */
+function debugRequested(argv: readonly string[]): boolean {
+  let debug = false;
+  for (const a of argv) {
+    if (a === '--') break;
+    if (a === '--debug') debug = true;
+    else if (a.startsWith('--debug=')) debug = ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(a.slice(8));
+  }
+  return debug;
+}

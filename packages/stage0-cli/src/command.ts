@@ -1,0 +1,61 @@
+import type { FlagSpec } from './argv/flag-spec.js';
+import type { ParsedFlags } from './argv/parsed-flags.js';
+import type { GlobalOptions } from './globals.js';
+
+/** Where a command writes text: `process.stdout`/`process.stderr`, or a buffer in tests. */
+export interface TextSink {
+  write(chunk: string): unknown;
+}
+
+/** Lines on stderr prefixed with the command's name, as rkt's `stderr` logger did. */
+export interface Logger {
+  /** Printed only under `--debug`. */
+  debug(message: string): void;
+  /** Always printed: something the user should know that is not a failure. */
+  warn(message: string): void;
+}
+
+export interface CommandContext {
+  /** The command's path without `rkt`, e.g. `version` or `image list`; error lines start with it. */
+  readonly command: string;
+  readonly globals: GlobalOptions;
+  /** The command's own flags (global ones are in `globals`). */
+  readonly flags: ParsedFlags;
+  /** How many positional arguments came before a `--`, or -1 without one (cobra's ArgsLenAtDash). */
+  readonly argsLenAtDash: number;
+  readonly stdout: TextSink;
+  readonly stderr: TextSink;
+  readonly log: Logger;
+  readonly cwd: string;
+  /** The data directory with symlinks resolved (a missing one is returned as given), computed once. */
+  dataDir(): string;
+}
+
+/** What a command file exports. A returned number is the exit status (0 when nothing is returned). */
+export interface CommandModule {
+  run(ctx: CommandContext, args: readonly string[]): Promise<number | void> | number | void;
+}
+
+/**
+ * One entry of the command table. Everything help and the parser need is here, so the command's
+ * code (`load`) is imported only when that command runs.
+ */
+export interface CommandSpec {
+  readonly name: string;
+  /** One line, shown in command lists. */
+  readonly summary: string;
+  /** Paragraphs shown under DESCRIPTION by `rkt help <command>`. */
+  readonly description?: string;
+  /** The positional arguments in the usage line, e.g. `IMAGE...`. */
+  readonly args?: string;
+  readonly flags?: readonly FlagSpec[];
+  /** Absent for a group such as `image`, which only holds subcommands. */
+  readonly load?: () => Promise<CommandModule>;
+  readonly subcommands?: readonly CommandSpec[];
+  readonly hidden?: boolean;
+}
+
+/** Identity, for type checking and inference at the definition site. */
+export function defineCommand(spec: CommandSpec): CommandSpec {
+  return spec;
+}

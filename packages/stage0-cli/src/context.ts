@@ -1,0 +1,48 @@
+import { realpathSync } from 'node:fs';
+import type { ParsedFlags } from './argv/parsed-flags.js';
+import type { CommandContext, Logger, TextSink } from './command.js';
+import { CliError } from './errors.js';
+import type { GlobalOptions } from './globals.js';
+
+export function createLogger(stderr: TextSink, command: string, debug: boolean): Logger {
+  return {
+    debug: (message) => {
+      if (debug) stderr.write(`${command}: ${message}\n`);
+    },
+    warn: (message) => {
+      stderr.write(`${command}: ${message}\n`);
+    },
+  };
+}
+
+export function createContext(init: {
+  command: string;
+  globals: GlobalOptions;
+  flags: ParsedFlags;
+  argsLenAtDash: number;
+  stdout: TextSink;
+  stderr: TextSink;
+  cwd: string;
+}): CommandContext {
+  let dataDir: string | undefined;
+  return {
+    ...init,
+    log: createLogger(init.stderr, init.command, init.globals.debug),
+    dataDir() {
+      dataDir ??= resolveDataDir(init.globals.dir);
+      return dataDir;
+    },
+  };
+}
+
+/** rkt's calculateDataDir: symlinks resolved, a directory that does not exist yet kept as given. */
+export function resolveDataDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dir;
+    throw new CliError('CLI_DATA_DIR', `cannot evaluate data dir ${JSON.stringify(dir)} real path: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

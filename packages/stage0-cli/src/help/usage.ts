@@ -1,0 +1,79 @@
+import { HELP_FLAG } from '../argv/parse.js';
+import type { FlagSpec } from '../argv/flag-spec.js';
+import { RKT_TS_VERSION } from '../build-info.js';
+import type { CommandSpec } from '../command.js';
+import { tabwrite } from '../output/tabwriter.js';
+
+/**
+ * The help text of `rkt` (empty `path`) or of one command, in rkt's layout: NAME, USAGE, VERSION
+ * (rkt only), COMMANDS, DESCRIPTION, OPTIONS, GLOBAL OPTIONS; columns aligned by the tabwriter.
+ */
+export function renderUsage(path: readonly CommandSpec[], root: CommandSpec, globals: readonly FlagSpec[]): string {
+  const cmd = path[path.length - 1] ?? root;
+  const fullName = ['rkt', ...path.map((c) => c.name)].join(' ');
+  const sections: string[][] = [];
+
+  sections.push(['NAME:', `\t${fullName} - ${cmd.summary}`]);
+  const subcommands = listCommands(cmd);
+  const useLine =
+    cmd.load === undefined
+      ? `${fullName} [command]`
+      : `${fullName}${cmd.args === undefined ? '' : ` ${cmd.args}`} [flags]`;
+  sections.push(['USAGE:', `\t${useLine}`]);
+  if (path.length === 0) sections.push(['VERSION:', `\t${RKT_TS_VERSION}`]);
+  if (subcommands.length > 0) {
+    sections.push(['COMMANDS:', ...subcommands.map(([name, c]) => `\t${name}\t${c.summary}`)]);
+  }
+  if (cmd.description !== undefined) {
+    sections.push(['DESCRIPTION:', ...cmd.description.split('\n').map((l) => (l === '' ? '' : `\t${l}`))]);
+  }
+  const own = [...(cmd.flags ?? []), HELP_FLAG].filter((f) => !f.hidden);
+  if (path.length === 0) {
+    sections.push(['GLOBAL OPTIONS:', ...flagLines([...globals, HELP_FLAG], 'rkt')]);
+  } else {
+    sections.push(['OPTIONS:', ...flagLines(own, fullName)]);
+    sections.push(['GLOBAL OPTIONS:', ...flagLines(globals, fullName)]);
+  }
+  const hint =
+    subcommands.length > 0
+      ? `Run "${fullName === 'rkt' ? 'rkt help' : `rkt help ${path.map((c) => c.name).join(' ')}`} <command>" for more details on a specific command.`
+      : undefined;
+  const text = sections.map((s) => s.join('\n')).join('\n\n') + '\n' + (hint === undefined ? '' : `\n${hint}\n`);
+  return tabwrite(text);
+}
+
+/** Runnable commands below `cmd` with their names relative to it (`image list`), as rkt's help listed them. */
+function listCommands(cmd: CommandSpec, prefix = ''): Array<[string, CommandSpec]> {
+  const out: Array<[string, CommandSpec]> = [];
+  for (const sub of cmd.subcommands ?? []) {
+    if (sub.hidden) continue;
+    const name = `${prefix}${sub.name}`;
+    if (sub.load !== undefined) out.push([name, sub]);
+    out.push(...listCommands(sub, `${name} `));
+  }
+  return out;
+}
+
+function flagLines(flags: readonly FlagSpec[], cmdName: string): string[] {
+  return flags
+    .filter((f) => !f.hidden)
+    .map((f) => {
+      const names = f.short === undefined ? `    --${f.name}` : `-${f.short}, --${f.name}`;
+      const usage = f === HELP_FLAG ? `help for ${cmdName}` : f.usage;
+      return `\t${names}${defaultShown(f)}\t${usage}`;
+    });
+}
+
+/** pflag's look: a bool's value is optional (`[=false]`), other flags show their default. */
+function defaultShown(f: FlagSpec): string {
+  switch (f.kind) {
+    case 'bool':
+      return `[=${String(f.default)}]`;
+    case 'strings':
+      return `=${f.default.join(',')}`;
+    case 'string':
+      return `=${f.default}`;
+    case 'int':
+      return `=${String(f.default)}`;
+  }
+}

@@ -1,0 +1,190 @@
+// Runs the BUILT `bin/rkt` as a user would: a separate process, its stdout, stderr and exit status.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const pkgDir = fileURLToPath(new URL('..', import.meta.url));
+const repoRoot = join(pkgDir, '..', '..');
+const rktBin = join(repoRoot, 'bin', 'rkt');
+const dist = join(pkgDir, 'dist', 'rkt.js');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+beforeAll(() => {
+  // `npm test` builds first; a targeted run builds here when dist is missing or older than src.
+  const stale = !existsSync(dist) || statSync(dist).mtimeMs < newestSource(join(pkgDir, 'src'));
+  if (stale) execFileSync('npm', ['run', 'build'], { cwd: pkgDir, stdio: 'ignore' });
+}, 120_000);
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function rkt(args: string[], cwd = repoRoot): Run {
+  const r = spawnSync(rktBin, args, { cwd, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const lines = (s: string) => s.split('\n').filter((l) => l !== '');
+
+describe('rkt version', () => {
+  it("prints rkt's fields for rkt-ts and exits 0", () => {
+    const r = rkt(['version']);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+    const node = execFileSync('node', ['-p', 'process.version'], { encoding: 'utf8' }).trim();
+    const overlay = /\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8')) ? '+OVERLAY' : '-OVERLAY';
+    expect(lines(r.stdout)).toEqual([
+      `rkt-ts Version: ${pkg.version}`,
+      'appc Version: 0.8.11',
+      `Node Version: ${node}`,
+      `Node OS/Arch: ${process.platform}/${process.arch}`,
+      `Features: -TPM ${overlay}`,
+    ]);
+  });
+});
+
+describe('rkt help', () => {
+  it('prints the usage in rkt\'s layout for "help" and "--help"', () => {
+    const help = rkt(['help']);
+    const flag = rkt(['--help']);
+    expect(help.status).toBe(0);
+    expect(flag.status).toBe(0);
+    expect(flag.stdout).toBe(help.stdout);
+    const out = help.stdout;
+    const headings = lines(out).filter((l) => /^[A-Z ]+:$/.test(l));
+    expect(headings).toEqual(['NAME:', 'USAGE:', 'VERSION:', 'COMMANDS:', 'DESCRIPTION:', 'GLOBAL OPTIONS:']);
+    expect(out).toContain('\trkt - rkt, the application container runner\n');
+    expect(out).toMatch(/^\thelp\t+Help about any command$/m);
+    expect(out).toMatch(/^\tversion\t+Print the version and exit$/m);
+    for (const f of ['--debug[=false]', '--dir=/var/lib/rkt', '--insecure-options=none', '--local-config=/etc/rkt', '--system-config=/usr/lib/rkt', '--trust-keys-from-https[=false]', '--user-config=']) {
+      expect(out).toContain(f);
+    }
+  });
+
+  it('prints one command\'s help for "help version", "version --help" and "version -h"', () => {
+    const a = rkt(['help', 'version']);
+    const b = rkt(['version', '--help']);
+    const c = rkt(['version', '-h']);
+    expect([a.status, b.status, c.status]).toEqual([0, 0, 0]);
+    expect(b.stdout).toBe(a.stdout);
+    expect(c.stdout).toBe(a.stdout);
+    expect(a.stdout).toContain('NAME:\n\trkt version - Print the version and exit\n');
+    expect(a.stdout).toContain('USAGE:\n\trkt version [flags]\n');
+    expect(a.stdout).toContain('DESCRIPTION:\n\tPrint the version of rkt, and various build and configuration information.\n');
+    expect(a.stdout).toMatch(/OPTIONS:\n\t-h, --help\[=false\]\t+help for rkt version\n/);
+    expect(a.stdout).toMatch(/GLOBAL OPTIONS:\n\t {4}--debug/);
+  });
+});
+
+describe('global flags', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('are accepted before and after the command', () => {
+    const before = rkt(['--debug', '--dir=/tmp/rkt-a', '--insecure-options=image,tls', 'version']);
+    const after = rkt(['version', '--debug', '--dir', '/tmp/rkt-a', '--insecure-options', 'image,tls']);
+    for (const r of [before, after]) {
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^rkt-ts Version: /);
+      expect(lines(r.stderr)).toEqual([
+        'version: dir=/tmp/rkt-a local-config=/etc/rkt system-config=/usr/lib/rkt user-config= insecure-options=image,tls trust-keys-from-https=false',
+      ]);
+    }
+  });
+
+  it('take --dir relative to the working directory, or absolute as given', () => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-bin-test-'));
+    expect(rkt(['--debug', '--dir=data', 'version'], dir).stderr).toContain(`dir=${join(dir, 'data')} `);
+    expect(rkt(['--debug', '--dir=../x/./y', 'version'], dir).stderr).toContain(`dir=${join(dir, '..', 'x', 'y')} `);
+    expect(rkt(['--debug', '--dir=/var/lib/other/', 'version'], dir).stderr).toContain('dir=/var/lib/other ');
+    const empty = rkt(['--dir=', 'version'], dir);
+    expect(empty.status).toBe(254);
+    expect(empty.stderr).toBe('version: invalid value "" for --dir: "" is not a valid directory (run "rkt help version" for usage)\n');
+  });
+
+  it('refuse a bad --insecure-options value with one line naming it, exit 254', () => {
+    const r = rkt(['--insecure-options=image,bogus', 'version']);
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^version: invalid value "image,bogus" for --insecure-options: "bogus" is not a valid option; allowed values: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, run-all, all-fetch, all-run, all/);
+  });
+});
+
+describe('errors', () => {
+  it('an unknown command is one line and 254', () => {
+    const r = rkt(['bogus']);
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('rkt: unknown command "bogus" for "rkt" (run "rkt help" for usage)\n');
+  });
+
+  it('an unknown flag is one line and 254', () => {
+    const r = rkt(['version', '--bogus']);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe('version: unknown flag: --bogus (run "rkt help version" for usage)\n');
+    const early = rkt(['--bogus', 'version']);
+    expect(early.status).toBe(254);
+    expect(lines(early.stderr)).toEqual(['version: unknown flag: --bogus (run "rkt help version" for usage)']);
+  });
+
+  it('--debug adds the stack, source-mapped to the TypeScript source', () => {
+    const plain = rkt(['--insecure-options=bogus', 'version']);
+    const debug = rkt(['--debug', '--insecure-options=bogus', 'version']);
+    expect(debug.status).toBe(254);
+    expect(lines(plain.stderr)).toHaveLength(1);
+    const debugLines = lines(debug.stderr);
+    expect(debugLines[0]).toBe(lines(plain.stderr)[0]);
+    expect(debugLines[1]).toMatch(/^CliError: invalid value "bogus" for --insecure-options/);
+    expect(debug.stderr).toMatch(/\n {4}at .*packages\/stage0-cli\/src\/argv\/parse\.ts:\d+:\d+/);
+  });
+
+  it('no command prints the usage and one line, exit 2 as rkt', () => {
+    const r = rkt([]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toContain('COMMANDS:');
+    expect(r.stderr).toBe('rkt: missing command (run "rkt help" for usage)\n');
+  });
+});
+
+describe('bin wrappers', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('say clearly when the CLI they run is not built', () => {
+    // A copy of the wrappers in a tree without packages/*/dist.
+    dir = mkdtempSync(join(tmpdir(), 'rkt-bin-wrapper-'));
+    mkdirSync(join(dir, 'bin'));
+    // bin/* are ES modules without an extension: the repository's package.json says "type": "module".
+    copyFileSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
+    for (const [name, rel] of [
+      ['rkt', 'packages/stage0-cli/dist/rkt.js'],
+      ['appc', 'packages/appc-spec/dist/cli/appc.js'],
+    ] as const) {
+      copyFileSync(join(repoRoot, 'bin', name), join(dir, 'bin', name));
+      const r = spawnSync(join(dir, 'bin', name), ['version'], { encoding: 'utf8' });
+      expect(r.status).toBe(254);
+      expect(r.stderr).toBe(`${name}: ${join(dir, rel)} is not built; run "npm run build" at the repository root (see README.md)\n`);
+    }
+  });
+});
