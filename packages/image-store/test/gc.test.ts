@@ -1,0 +1,93 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { makeAci, tempDir } from './helpers.js';
+
+async function setup() {
+  const work = tempDir();
+  const dir = join(work, 'data');
+  const store = await openStore({ dir });
+  const base = await store.importAci(makeAci(work, { name: 'example.com/base', files: { b: 'b' } }));
+  const app = await store.importAci(makeAci(work, { name: 'example.com/app', files: { a: 'a' }, dependencies: [{ imageName: 'example.com/base' }] }));
+  const other = await store.importAci(makeAci(work, { name: 'example.com/other', files: { o: 'o' } }));
+  return { work, dir, store, base, app, other };
+}
+
+describe('gc', () => {
+  it('removes unreferenced trees, then images unused for longer than the grace period', async () => {
+    const { dir, store, base, app, other } = await setup();
+    const tree = await store.render(app.id);
+    const recent = await store.gc({ gracePeriodMs: 60_000 });
+    expect(recent.removedTrees).toEqual([tree.id]);
+    expect(recent.removedImages).toEqual([]);
+    expect(existsSync(tree.path)).toBe(false);
+    expect((await store.list())).toHaveLength(3);
+    const later = await store.gc({ gracePeriodMs: 60_000, now: Date.now() + 120_000 });
+    expect(later.removedImages.slice().sort()).toEqual([base.id, app.id, other.id].sort());
+    expect(await store.list()).toEqual([]);
+    for (const sub of ['images', 'trees', 'tmp', 'trash']) expect(readdirSync(join(dir, 'cas', sub))).toEqual([]);
+  });
+
+  it('never removes what a live pod references; a pod whose directory is gone releases it', async () => {
+    const { work, store, base, app, other } = await setup();
+    const podDir = join(work, 'pods/run/1111');
+    mkdirSync(podDir, { recursive: true });
+    const tree = await store.render(app.id, { pod: { podUuid: '1111', podDir } });
+    expect(await store.podRefs()).toMatchObject([{ podUuid: '1111', trees: [tree.id], images: [base.id, app.id] }]);
+    const res = await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
+    expect(res.removedTrees).toEqual([]);
+    expect(res.removedImages).toEqual([other.id]);
+    expect(existsSync(join(tree.rootfs, 'a'))).toBe(true);
+    await expect(store.remove(base.id)).rejects.toMatchObject({ code: 'STORE_IN_USE', message: expect.stringMatching(/used by pod 1111/) });
+    await expect(store.remove(app.id)).rejects.toMatchObject({ code: 'STORE_IN_USE' });
+
+    rmSync(podDir, { recursive: true });
+    const after = await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
+    expect(after.removedRefs).toEqual(['1111']);
+    expect(after.removedTrees).toEqual([tree.id]);
+    expect(after.removedImages.slice().sort()).toEqual([base.id, app.id].sort());
+  });
+
+  it('pins already rendered trees for a pod and releases them', async () => {
+    const { work, store, app } = await setup();
+    const podDir = join(work, 'pod');
+    mkdirSync(podDir);
+    const tree = await store.render(app.id);
+    await expect(store.referencePod({ podUuid: 'p1', podDir }, ['deps-sha512-00'])).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    await expect(store.referencePod({ podUuid: 'p1', podDir: join(work, 'nope') }, [tree.id])).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
+    await expect(store.referencePod({ podUuid: '../evil', podDir }, [tree.id])).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
+    await store.referencePod({ podUuid: 'p1', podDir }, [tree.id]);
+    expect((await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 })).removedTrees).toEqual([]);
+    expect(await store.releasePod('p1')).toBe(true);
+    expect(await store.releasePod('p1')).toBe(false);
+    expect((await store.gc({ gracePeriodMs: 0 })).removedTrees).toEqual([tree.id]);
+  });
+
+  it('removes debris of killed processes but not the work of live ones', async () => {
+    const { dir, store } = await setup();
+    const cas = join(dir, 'cas');
+    const dead = '999999999.1.abc';
+    mkdirSync(join(cas, 'tmp', `import-${dead}`));
+    writeFileSync(join(cas, 'tmp', `import-${dead}`, 'aci'), 'partial');
+    mkdirSync(join(cas, 'tmp', `render-${dead}x/rootfs`), { recursive: true });
+    writeFileSync(join(cas, 'tmp', `write-${dead}y`), '{');
+    mkdirSync(join(cas, 'images', `sha512-${'a'.repeat(128)}`));
+    mkdirSync(join(cas, 'trees', `deps-sha512-${'b'.repeat(128)}/rootfs`), { recursive: true });
+    mkdirSync(join(cas, 'trash', `tree-${dead}z/rootfs`), { recursive: true });
+    const live = `render-${process.pid}.${readStart()}.live`;
+    mkdirSync(join(cas, 'tmp', live));
+    const res = await store.gc({ gracePeriodMs: 60_000 });
+    expect(res.removedDebris).toBe(6);
+    expect(readdirSync(join(cas, 'tmp'))).toEqual([live]);
+    expect(readdirSync(join(cas, 'trash'))).toEqual([]);
+    expect(readdirSync(join(cas, 'images'))).toHaveLength(3);
+    expect(readdirSync(join(cas, 'trees'))).toEqual([]);
+    rmSync(join(cas, 'tmp', live), { recursive: true });
+  });
+});
+
+function readStart(): string {
+  const stat = readFileSync(`/proc/${process.pid}/stat`, 'latin1');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] as string;
+}
