@@ -20,6 +20,7 @@ afterEach(() => {
 
 export type FileSpec =
   | string
+  | Buffer
   | { readonly type: 'file'; readonly content: string | Buffer; readonly mode?: number }
   | { readonly type: 'symlink'; readonly target: string }
   | { readonly type: 'hardlink'; readonly target: string }
@@ -58,7 +59,7 @@ export function makeAci(workDir: string, spec: AciSpec): string {
   for (const [rel, f] of Object.entries(spec.files ?? {})) {
     const p = join(layout, 'rootfs', rel);
     mkdirSync(dirname(p), { recursive: true });
-    const s = typeof f === 'string' ? { type: 'file' as const, content: f } : f;
+    const s = typeof f === 'string' || Buffer.isBuffer(f) ? { type: 'file' as const, content: f } : f;
     if (s.type === 'file') writeFileSync(p, s.content, { mode: s.mode ?? 0o644 });
     else if (s.type === 'symlink') symlinkSync(s.target, p);
     else if (s.type === 'hardlink') linkSync(join(layout, 'rootfs', s.target), p);
@@ -135,4 +136,21 @@ export function tinyAci(name: string, content: string, labels?: Record<string, s
     { name: 'rootfs/', type: '5', mode: 0o755 },
     { name: 'rootfs/data', content },
   ]);
+}
+
+/** Deterministic pseudo-random numbers (tests print their seed so a failure can be replayed). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** Incompressible bytes, so that hashing and decompression do real work. */
+export function noise(size: number, seed: number): Buffer {
+  const next = rng(seed);
+  const b = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i += 4) b.writeUInt32LE(Math.floor(next() * 2 ** 32), i);
+  return b;
 }
