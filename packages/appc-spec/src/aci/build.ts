@@ -186,18 +186,14 @@ async function writeAci(
     signal?.addEventListener('abort', onAbort, { once: true });
     let codec: Codec | undefined;
     try {
-      const sink = fileSink(fh);
-      if (compression === 'none') {
-        await pipe(source, sink.stream);
-      } else {
-        codec = openEncoder(compression, out);
-        const c = codec;
-        const [fed, drained] = await Promise.allSettled([pipe(source, c.writable), pipe(c.readable, sink.stream)]);
-        if (fed.status === 'rejected') throw fed.reason;
-        await c.finished();
-        if (drained.status === 'rejected') throw drained.reason;
-      }
-      return sink.written();
+      if (compression === 'none') return await writeAll(source, fh);
+      codec = openEncoder(compression, out);
+      const c = codec;
+      const [fed, written] = await Promise.allSettled([pipe(source, c.writable), writeAll(c.readable, fh)]);
+      if (fed.status === 'rejected') throw fed.reason;
+      await c.finished();
+      if (written.status === 'rejected') throw written.reason;
+      return written.value;
     } finally {
       signal?.removeEventListener('abort', onAbort);
       source.destroy();
@@ -213,10 +209,21 @@ function pipe(from: NodeJS.ReadableStream, to: NodeJS.WritableStream): Promise<v
   });
 }
 
-/** A write stream onto an open handle that leaves closing (after fsync) to the caller. */
-function fileSink(fh: FileHandle): { stream: NodeJS.WritableStream; written: () => number } {
-  const stream = fh.createWriteStream({ autoClose: false, highWaterMark: READ_CHUNK });
-  return { stream, written: () => stream.bytesWritten };
+/**
+ * Plain writes on the handle: a FileHandle write stream that is not allowed to close the handle keeps a
+ * reference that makes the later `close()` wait forever.
+ */
+async function writeAll(from: AsyncIterable<Buffer> | Readable, fh: FileHandle): Promise<number> {
+  let n = 0;
+  for await (const chunk of from as AsyncIterable<Buffer>) {
+    let off = 0;
+    while (off < chunk.length) {
+      const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+      off += bytesWritten;
+    }
+    n += chunk.length;
+  }
+  return n;
 }
 
 /** Reads exactly `size` bytes of `file`, failing if it changed size since it was listed. */

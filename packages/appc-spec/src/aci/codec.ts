@@ -121,5 +121,5 @@ function childCodec(bin: string, args: string[], pkg: string, source: string, ve
 function firstLine(text: string): string | undefined {
   const line = text.split('\n').find((l) => l.trim() !== '');
   if (line === undefined) return undefined;
-  return line.replace(/^(bzip2|xz):\s*/, '').trim();
+  return line.replace(/^(bzip2|xz):\s*/, '').replace(/[;:,]\s*$/, '').trim();
 }

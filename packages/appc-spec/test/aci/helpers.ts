@@ -97,3 +97,12 @@ export async function appcErrorOf(fn: () => Promise<unknown>): Promise<AppcError
   }
   throw new Error('expected an AppcError, but it resolved');
 }
+
+/** Command names of the live children of `pid`. */
+export function childrenOf(pid: number): string[] {
+  try {
+    return execFileSync('ps', ['--ppid', String(pid), '-o', 'comm='], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}

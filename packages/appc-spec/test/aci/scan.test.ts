@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { detectCompression } from '../../src/aci/compression.js';
 import { scanAci } from '../../src/aci/scan.js';
-import { MANIFEST_ENTRY, ROOTFS_ENTRY, appcErrorOf, busyboxLayout, craftTar, manifestJson, sh, sha512File, tempDir } from './helpers.js';
+import { MANIFEST_ENTRY, ROOTFS_ENTRY, appcErrorOf, busyboxLayout, childrenOf, craftTar, manifestJson, sh, sha512File, tempDir } from './helpers.js';
 
 /** `tar -C layout -cf - manifest rootfs`, optionally piped through a compressor, written to `out`. */
 function gnuTarAci(layout: string, out: string, compressor?: string[]): Buffer {
@@ -176,12 +176,3 @@ describe('scanAci options', () => {
     expect(childrenOf(process.pid)).not.toContain('xz');
   });
 });
-
-/** Command names of the live children of `pid`. */
-export function childrenOf(pid: number): string[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(pid), '-o', 'comm='], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-}
