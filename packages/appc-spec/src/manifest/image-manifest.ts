@@ -28,9 +28,10 @@ export type ImageManifest = z.infer<typeof imageManifestSchema>;
 /** Validates an already-parsed JSON value; throws `ValidationError` naming `source`, the JSON path and the rule. */
 export function validateImageManifest(value: unknown, source = 'manifest'): ImageManifest {
   checkKind(value, 'ImageManifest', source);
-  const r = imageManifestSchema.safeParse(value, { reportInput: true });
-  if (!r.success) throw toValidationError(source, r.error);
-  return r.data;
+  const r = imageManifestSchema.safeParse(value);
+  if (r.success) return r.data;
+  // Issues carry their input only on request, which slows the common valid case: ask again to word errors.
+  throw toValidationError(source, imageManifestSchema.safeParse(value, { reportInput: true }).error ?? r.error);
 }
 
 /** Parses manifest bytes or text: `AppcError('APPC_INVALID_JSON')` for bad JSON, `ValidationError` for rules. */

@@ -80,9 +80,10 @@ export type PodManifest = z.infer<typeof podManifestSchema>;
 /** Validates an already-parsed JSON value; throws `ValidationError` naming `source`, the JSON path and the rule. */
 export function validatePodManifest(value: unknown, source = 'pod manifest'): PodManifest {
   checkKind(value, 'PodManifest', source);
-  const r = podManifestSchema.safeParse(value, { reportInput: true });
-  if (!r.success) throw toValidationError(source, r.error);
-  return r.data;
+  const r = podManifestSchema.safeParse(value);
+  if (r.success) return r.data;
+  // Issues carry their input only on request, which slows the common valid case: ask again to word errors.
+  throw toValidationError(source, podManifestSchema.safeParse(value, { reportInput: true }).error ?? r.error);
 }
 
 /** Parses manifest bytes or text: `AppcError('APPC_INVALID_JSON')` for bad JSON, `ValidationError` for rules. */

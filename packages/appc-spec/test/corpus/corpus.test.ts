@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { AppcError, ValidationError, parseImageManifest, parsePodManifest } from '../../src/index.js';
+import { AppcError, KNOWN_ISOLATOR_NAMES, ValidationError, parseImageManifest, parsePodManifest } from '../../src/index.js';
 
 // Each manifest here is validated by us and by the reference `actool validate`; the verdicts must agree
 // except where expectations.json names the README entry (section "Where we differ from actool") saying why.
@@ -56,6 +56,43 @@ describe('actool cross-check corpus', () => {
     expect(cases.length).toBeGreaterThanOrEqual(80);
     expect(cases.filter((c) => c.verdict === 'valid').length).toBeGreaterThanOrEqual(20);
     expect(cases.filter((c) => c.verdict === 'invalid').length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('covers every manifest field and every known isolator with a valid case', () => {
+    const paths = new Set<string>();
+    const isolators = new Set<string>();
+    const walk = (v: unknown, path: string): void => {
+      if (Array.isArray(v)) {
+        for (const x of v) walk(x, `${path}[]`);
+      } else if (v !== null && typeof v === 'object') {
+        const o = v as Record<string, unknown>;
+        if (path.endsWith('isolators[]') && typeof o.name === 'string') isolators.add(o.name);
+        // Map-like objects (user annotations, sysctl, unknown isolator values) have free-form keys.
+        if (/(userAnnotations|userLabels|value)$/.test(path)) return;
+        for (const [k, x] of Object.entries(o)) {
+          paths.add(`${path}.${k}`);
+          walk(x, `${path}.${k}`);
+        }
+      }
+    };
+    for (const c of cases.filter((x) => x.verdict === 'valid')) walk(JSON.parse(readFileSync(join(HERE, c.file), 'utf8')), c.file.split('/')[0] ?? '');
+    const app = ['exec', 'user', 'group', 'supplementaryGIDs', 'eventHandlers[].name', 'eventHandlers[].exec', 'workingDirectory',
+      'environment[].name', 'environment[].value', 'isolators[].name', 'isolators[].value', 'mountPoints[].name', 'mountPoints[].path',
+      'mountPoints[].readOnly', 'ports[].name', 'ports[].protocol', 'ports[].port', 'ports[].count', 'ports[].socketActivated',
+      'userAnnotations', 'userLabels'];
+    const expected = [
+      ...['acKind', 'acVersion', 'name', 'labels[].name', 'labels[].value', 'pathWhitelist', 'annotations[].name', 'annotations[].value',
+        'dependencies[].imageName', 'dependencies[].imageID', 'dependencies[].labels[].name', 'dependencies[].size'].map((p) => `image.${p}`),
+      ...app.map((p) => `image.app.${p}`),
+      ...['acVersion', 'acKind', 'apps[].name', 'apps[].image.name', 'apps[].image.id', 'apps[].image.labels[].name', 'apps[].readOnlyRootFS',
+        'apps[].mounts[].volume', 'apps[].mounts[].path', 'apps[].mounts[].appVolume.kind', 'apps[].annotations[].name',
+        'volumes[].name', 'volumes[].kind', 'volumes[].source', 'volumes[].readOnly', 'volumes[].recursive', 'volumes[].mode',
+        'volumes[].uid', 'volumes[].gid', 'isolators[].name', 'annotations[].name', 'ports[].name', 'ports[].hostPort', 'ports[].hostIP',
+        'ports[].podPort.port', 'userAnnotations', 'userLabels'].map((p) => `pod.${p}`),
+      ...['exec', 'user', 'group', 'mountPoints[].name', 'isolators[].name'].map((p) => `pod.apps[].app.${p}`),
+    ];
+    expect(expected.filter((p) => !paths.has(p))).toEqual([]);
+    expect(KNOWN_ISOLATOR_NAMES.filter((n) => !isolators.has(n))).toEqual([]);
   });
 
   it('gives our expected verdict, failing at the expected JSON path', () => {
