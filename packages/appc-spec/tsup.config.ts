@@ -1,12 +1,31 @@
 import { defineConfig } from 'tsup';
+import type { Options } from 'tsup';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
+const common: Options = {
   format: ['esm'],
   target: 'node20',
   platform: 'node',
-  dts: true,
+  // Emitted, but Node reads them only when `appc --debug` turns source maps on.
   sourcemap: true,
-  clean: true,
-  splitting: false,
-});
+  // Two builds write to dist: `npm run build` empties it first instead.
+  clean: false,
+};
+
+export default defineConfig([
+  {
+    ...common,
+    // The package's API.
+    entry: { index: 'src/index.ts' },
+    splitting: false,
+    dts: true,
+  },
+  {
+    ...common,
+    // The executable: a tiny entry (its shebang kept by esbuild) and one chunk per command, loaded on demand.
+    entry: { 'cli/appc': 'src/cli/appc.ts' },
+    splitting: true,
+    esbuildOptions(options) {
+      options.chunkNames = 'cli/chunks/[name]-[hash]';
+    },
+  },
+]);

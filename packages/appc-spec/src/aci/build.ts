@@ -50,14 +50,40 @@ const READ_CHUNK = 1 << 20;
  * const { imageId } = await buildAciFromLayout('layout', 'busybox.aci', { compression: 'gzip' });
  */
 export async function buildAciFromLayout(layoutDir: string, out: string, opts: AciBuildOptions = {}): Promise<AciBuildResult> {
+  await refuseOutputInside(resolve(layoutDir), resolve(out), out);
+  const layout = await openLayout(layoutDir, opts.xattrs !== false);
+  const result = await writeAci(layout.entries(), out, opts);
+  return { ...result, warnings: layout.warnings };
+}
+
+/**
+ * Checks an image layout directory without writing anything: the manifest, that only `manifest` and `rootfs/`
+ * are there, and the archive rules every entry of the ACI built from it would have to pass (no symlink out of
+ * rootfs). Returns the validated manifest.
+ */
+export async function checkLayout(layoutDir: string): Promise<ImageManifest> {
+  const layout = await openLayout(layoutDir, false);
+  const rules = new LayoutRules(layoutDir);
+  for await (const e of layout.entries()) {
+    rules.check({ name: e.header.name, type: e.header.type, linkname: e.header.linkname ?? '', offset: 0, origin: e.origin });
+  }
+  rules.finish();
+  return layout.manifest;
+}
+
+interface OpenLayout {
+  manifest: ImageManifest;
+  /** Entries in archive order, manifest first. */
+  entries(): AsyncGenerator<PlannedEntry>;
+  warnings: string[];
+}
+
+async function openLayout(layoutDir: string, withXattrs: boolean): Promise<OpenLayout> {
   const layout = resolve(layoutDir);
-  const outPath = resolve(out);
   const layoutStat = await lstat(layout).catch((err: unknown) => {
     throw toAppcError(err, layoutDir);
   });
   if (!layoutStat.isDirectory()) throw new AppcError('APPC_ACI_LAYOUT', `${layoutDir}: not a directory`, { source: layoutDir });
-  await refuseOutputInside(layout, outPath, out);
-
   const names = await readdir(layout);
   for (const n of names.sort()) {
     if (n !== MANIFEST && n !== ROOTFS) {
@@ -70,10 +96,10 @@ export async function buildAciFromLayout(layoutDir: string, out: string, opts: A
   const mst = await lstat(manifestPath, { bigint: true });
   if (!mst.isFile()) throw new AppcError('APPC_ACI_LAYOUT', `${join(layoutDir, MANIFEST)}: must be a regular file`, { source: layoutDir });
   const manifestBytes = await readFile(manifestPath);
-  parseImageManifest(manifestBytes, join(layoutDir, MANIFEST));
+  const manifest = parseImageManifest(manifestBytes, join(layoutDir, MANIFEST));
 
   const rootfs = join(layout, ROOTFS);
-  const xattrs = opts.xattrs === false ? undefined : await readXattrTree(rootfs);
+  const xattrs = withXattrs ? await readXattrTree(rootfs) : undefined;
   const warnings: string[] = [];
   const manifestEntry: PlannedEntry = {
     header: {
@@ -88,12 +114,14 @@ export async function buildAciFromLayout(layoutDir: string, out: string, opts: A
     contents: { data: manifestBytes },
     origin: manifestPath,
   };
-  async function* entries(): AsyncGenerator<PlannedEntry> {
-    yield manifestEntry;
-    yield* walkRootfs(rootfs, xattrs, (w) => warnings.push(w));
-  }
-  const result = await writeAci(entries(), out, opts);
-  return { ...result, warnings };
+  return {
+    manifest,
+    warnings,
+    async *entries() {
+      yield manifestEntry;
+      yield* walkRootfs(rootfs, xattrs, (w) => warnings.push(w));
+    },
+  };
 }
 
 /**
@@ -132,7 +160,7 @@ export async function buildAci(
 
 async function refuseOutputInside(layout: string, outPath: string, out: string): Promise<void> {
   // Compare real paths: the layout or the output's directory may be reached through a symlink.
-  const realLayout = await realpath(layout);
+  const realLayout = await realpath(layout).catch(() => layout);
   const realOut = join(await realpath(dirname(outPath)).catch(() => dirname(outPath)), basename(outPath));
   const rel = relative(realLayout, realOut);
   if (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel)) {
