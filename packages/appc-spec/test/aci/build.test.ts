@@ -86,7 +86,7 @@ describe('buildAciFromLayout', () => {
     expect(ids.size).toBe(1);
     expect(sha512File(join(d, 'busybox-none.aci'))).toBe([...ids][0]);
     expect(sh('actool', ['cat-manifest', join(d, 'busybox-xz.aci')]).toString().trim()).toBe(readFileSync(join(layout, 'manifest'), 'utf8'));
-  });
+  }, 30_000);
 
   it('is deterministic: same tree, same bytes, whatever the creation order or the clock', async () => {
     const d = tempDir();
@@ -111,7 +111,7 @@ describe('buildAciFromLayout', () => {
     expect(readFileSync(join(d, '1.aci')).equals(readFileSync(join(d, '2.aci')))).toBe(true);
     expect(r3.imageId).toBe(r1.imageId);
     expect(r2.imageId).toBe(r1.imageId);
-  });
+  }, 30_000);
 
   it('round-trips modes, owners, mtimes, symlinks, hardlinks, devices, fifos, xattrs and long names', async () => {
     const d = tempDir();
@@ -148,7 +148,7 @@ describe('buildAciFromLayout', () => {
     expect(xattrsOf(join(dst, 'bin/suid'))).toEqual({ 'security.capability': '0x0100000200040000000000000000000000000000' });
     const long = join('a'.repeat(100), 'b'.repeat(100), 'c'.repeat(150));
     expect(readFileSync(join(dst, long), 'utf8')).toBe('long name');
-  });
+  }, 30_000);
 
   it('refuses an existing output unless asked to overwrite, leaving no temp files', async () => {
     const d = tempDir();
@@ -162,7 +162,7 @@ describe('buildAciFromLayout', () => {
     await buildAciFromLayout(layout, out, { overwrite: true });
     expect((await scanAci(out)).manifest.name).toBe('example.com/busybox');
     expect(readdirSync(join(d, 'out'))).toEqual(['x.aci']);
-  });
+  }, 30_000);
 
   it('refuses bad layouts with one line naming the file', async () => {
     const d = tempDir();
@@ -194,7 +194,7 @@ describe('buildAciFromLayout', () => {
     expect(e5.code).toBe('APPC_IO');
     expect(e5.message).toBe(`${join(d, 'missing')}: no such file or directory`);
     expect(readdirSync(d).sort()).toEqual(['layout']);
-  });
+  }, 30_000);
 
   it('says how to proceed when getfattr is missing, and builds without xattrs when told to', async () => {
     const d = tempDir();
@@ -211,7 +211,7 @@ describe('buildAciFromLayout', () => {
     } finally {
       process.env.PATH = saved;
     }
-  });
+  }, 30_000);
 });
 
 describe('buildAci from a list', () => {
@@ -277,7 +277,7 @@ describe('buildAci from a list', () => {
       join(d, 'again.aci'),
     );
     expect(again.imageId).toBe(r.imageId);
-  });
+  }, 30_000);
 
   it('refuses bad lists with the index of the entry at fault', async () => {
     const d = tempDir();
@@ -297,5 +297,5 @@ describe('buildAci from a list', () => {
     expect(existsSync(join(d, 'x.aci'))).toBe(false);
     const bad = await appcErrorOf(() => buildAci('{"acKind":"ImageManifest"}', [], join(d, 'x.aci')));
     expect(bad.code).toBe('APPC_VALIDATION');
-  });
+  }, 30_000);
 });

@@ -64,7 +64,7 @@ describe('layout rules refuse hostile archives', () => {
     expect(err.message).toMatch(/^hostile\.aci: /);
     expect(err.message).toMatch(message);
     expect(err.message).not.toContain('\n');
-  });
+  }, 30_000);
 
   it('accepts the safe neighbours of those cases', async () => {
     const ok = craftTar([
@@ -82,7 +82,7 @@ describe('layout rules refuse hostile archives', () => {
     ]);
     const scan = await scanBytes(ok);
     expect(scan.entryCount).toBe(11);
-  });
+  }, 30_000);
 
   it('checks names set by pax and GNU long-name headers, not only the ustar field', async () => {
     const long = `rootfs/${'d'.repeat(200)}/../../../../etc/cron.d/x`;
@@ -98,7 +98,7 @@ describe('layout rules refuse hostile archives', () => {
     const err2 = await appcErrorOf(() => scanBytes(tar));
     expect(err2.code).toBe('APPC_ACI_LAYOUT');
     expect(err2.message).toContain('entry "/etc/cron.d/evil"');
-  });
+  }, 30_000);
 
   it('refuses entry types an ACI cannot hold', async () => {
     const tar = craftTar([M(), R(), file('rootfs/sparse')]);
@@ -106,7 +106,7 @@ describe('layout rules refuse hostile archives', () => {
     const err = await appcErrorOf(() => scanBytes(patchHeader(tar, at, 156, 'S')));
     expect(err.code).toBe('APPC_ACI_LAYOUT');
     expect(err.message).toMatch(/unsupported tar entry type 'S'/);
-  });
+  }, 30_000);
 });
 
 describe('corrupt and truncated archives', () => {
@@ -122,7 +122,7 @@ describe('corrupt and truncated archives', () => {
     const e2 = await appcErrorOf(() => scanBytes(inHeader));
     expect(e2.code).toBe('APPC_ACI_CORRUPT');
     expect(e2.message).toMatch(/truncated inside a header at offset 1536/);
-  });
+  }, 30_000);
 
   it('refuses a header with a bad checksum, a malformed number and a file that is not a tar', async () => {
     const tar = valid();
@@ -144,7 +144,7 @@ describe('corrupt and truncated archives', () => {
     const e4 = await appcErrorOf(() => scanBytes(Buffer.alloc(0)));
     expect(e4.code).toBe('APPC_ACI_CORRUPT');
     expect(e4.message).toBe('hostile.aci: is empty, not an ACI');
-  });
+  }, 30_000);
 
   it.each([
     ['gzip', ['gzip', '-c'], /^hostile\.aci: gzip data is truncated/],
@@ -156,7 +156,7 @@ describe('corrupt and truncated archives', () => {
     expect(err.code).toBe('APPC_COMPRESSION');
     expect(err.message).toMatch(message);
     expect(err.message).not.toContain('\n');
-  });
+  }, 30_000);
 
   it.each([
     // The gzip CRC32 trailer, bzip2's combined stream CRC and the xz stream footer: all of the tar decodes
@@ -172,14 +172,14 @@ describe('corrupt and truncated archives', () => {
     expect(err.code).toBe('APPC_COMPRESSION');
     expect(err.message).toMatch(message);
     expect(err.message).not.toContain('\n');
-  });
+  }, 30_000);
 
   it('names compressions the spec does not allow', async () => {
     const zst = sh('zstd', ['-c', '-q'], { input: valid() });
     const err = await appcErrorOf(() => scanBytes(zst));
     expect(err.code).toBe('APPC_COMPRESSION');
     expect(err.message).toBe('hostile.aci: zstd compression is not allowed for an ACI (only gzip, bzip2 or xz)');
-  });
+  }, 30_000);
 
   it('says which Debian package to install when the decompressor is missing', async () => {
     const d = tempDir();
@@ -195,5 +195,5 @@ describe('corrupt and truncated archives', () => {
     } finally {
       process.env.PATH = saved;
     }
-  });
+  }, 30_000);
 });

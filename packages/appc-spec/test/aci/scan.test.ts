@@ -30,7 +30,7 @@ describe('detectCompression', () => {
     expect(detectCompression(Buffer.from([0xfd, 0x37, 0x7a]))).toBe('none');
     expect(detectCompression(Buffer.from('manifest\0\0'))).toBe('none');
     expect(detectCompression(new Uint8Array())).toBe('none');
-  });
+  }, 30_000);
 });
 
 describe('scanAci on archives made by other tools', () => {
@@ -53,7 +53,7 @@ describe('scanAci on archives made by other tools', () => {
     expect(Buffer.from(gz.manifestBytes).toString()).toBe(sh('actool', ['cat-manifest', join(d, 'gz.aci')]).toString().trim());
     // manifest, rootfs, rootfs/bin, busybox and three symlinks
     expect(gz.entryCount).toBe(7);
-  });
+  }, 30_000);
 
   it.each([
     ['bzip2', ['bzip2', '-c']],
@@ -69,7 +69,7 @@ describe('scanAci on archives made by other tools', () => {
     expect(scan.imageId).toBe(sha512(tar));
     expect(scan.uncompressedSize).toBe(tar.length);
     expect(scan.entryCount).toBe(7);
-  });
+  }, 30_000);
 
   it('reads long names in both GNU (L/K entries) and POSIX (pax) formats', async () => {
     const d = tempDir();
@@ -84,7 +84,7 @@ describe('scanAci on archives made by other tools', () => {
       expect(scan.imageId).toBe(sha512(tar));
       expect(scan.entryCount).toBe(12);
     }
-  });
+  }, 30_000);
 });
 
 describe('scanAci options', () => {
@@ -117,7 +117,7 @@ describe('scanAci options', () => {
     out.end();
     await finished(out);
     expect(readFileSync(join(d, 'blob')).equals(tar)).toBe(true);
-  });
+  }, 30_000);
 
   it('rejects with the sink error when the sink fails', async () => {
     const d = tempDir();
@@ -130,14 +130,14 @@ describe('scanAci options', () => {
     const err = await appcErrorOf(() => scanAci(join(d, 'x.aci'), { sink: failing }));
     expect(err.code).toBe('APPC_IO');
     expect(err.message).toBe(`${join(d, 'x.aci')}: disk full`);
-  });
+  }, 30_000);
 
   it('refuses a manifest over maxManifestSize before reading it', async () => {
     const tar = craftTar([{ name: 'manifest', data: manifestJson('example.com/big', { annotations: [{ name: 'x', value: 'y'.repeat(5000) }] }) }, ROOTFS_ENTRY()]);
     const err = await appcErrorOf(() => scanAci(Readable.from([tar]), { source: 'big.aci', maxManifestSize: 4096 }));
     expect(err.code).toBe('APPC_ACI_LAYOUT');
     expect(err.message).toMatch(/^big\.aci: manifest is \d+ bytes, over the 4096-byte limit$/);
-  });
+  }, 30_000);
 
   it('reports an invalid manifest as the ValidationError of <file>:manifest', async () => {
     const tar = craftTar([{ name: 'manifest', data: manifestJson('Not A Name') }, ROOTFS_ENTRY()]);
@@ -150,13 +150,13 @@ describe('scanAci options', () => {
     const err2 = await appcErrorOf(() => scanAci(Readable.from([notJson]), { source: 'bad.aci' }));
     expect(err2.code).toBe('APPC_INVALID_JSON');
     expect(err2.source).toBe('bad.aci:manifest');
-  });
+  }, 30_000);
 
   it('names a missing file in one line', async () => {
     const err = await appcErrorOf(() => scanAci('/nonexistent/x.aci'));
     expect(err.code).toBe('APPC_IO');
     expect(err.message).toBe('/nonexistent/x.aci: no such file or directory');
-  });
+  }, 30_000);
 
   it('stops on abort with APPC_ABORTED, destroys the input and reaps the decompressor', async () => {
     // An xz stream whose input stalls half way: only the abort can end the scan.
@@ -174,5 +174,5 @@ describe('scanAci options', () => {
     expect(err.message).toBe('stalled.aci: aborted');
     expect(stalled.destroyed).toBe(true);
     expect(childrenOf(process.pid)).not.toContain('xz');
-  });
+  }, 30_000);
 });
