@@ -227,6 +227,7 @@ function check(kind: Kind, exact: boolean, run: () => ImageManifest | PodManifes
     if (!(e instanceof AppcError)) return { status: 'bug', error: `untyped ${String(e instanceof Error ? e.stack : e)}` };
     if (typeof e.code !== 'string' || !e.code.startsWith('APPC_')) return { status: 'bug', error: `bad code ${String(e.code)}` };
     if (e.message.includes('\n')) return { status: 'bug', error: `multi-line message: ${JSON.stringify(e.message.slice(0, 200))}` };
+    if (e.message.length > 1000) return { status: 'bug', error: `message of ${e.message.length} characters: ${e.message.slice(0, 200)}` };
     return { status: 'rejected' };
   }
   // Accepted: it must survive serialization unchanged.

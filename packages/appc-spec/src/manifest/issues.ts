@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ValidationError } from '../errors.js';
 import type { ValidationIssue } from '../errors.js';
+import { quote } from '../types/common.js';
 
 const IDENT_RE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
@@ -10,14 +11,20 @@ export function formatJsonPath(path: readonly PropertyKey[]): string {
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
     else if (typeof seg === 'string' && IDENT_RE.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(String(seg))}]`;
+    else out += `[${quote(String(seg))}]`;
   }
   return out;
 }
 
 function rule(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type' && issue.input === undefined) return 'is required';
-  if (issue.code === 'unrecognized_keys') return `unknown keys ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && 'input' in issue && issue.input === undefined) {
+    return 'is required';
+  }
+  if (issue.code === 'unrecognized_keys') return `unknown keys ${issue.keys.map((k) => quote(k)).join(', ')}`;
+  // zod's own wording ("Invalid input: expected object, received string") where no schema set one.
+  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
+    return `must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+  }
   if (issue.code === 'invalid_value' && issue.message.startsWith('Invalid input')) {
     return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}`;
   }

@@ -1,4 +1,5 @@
 import { ValidationError } from '../errors.js';
+import { quote } from '../types/common.js';
 
 /**
  * Reads `acKind` first, like the reference does, so a pod manifest handed to the image parser (or a
@@ -13,7 +14,7 @@ export function checkKind(value: unknown, expected: 'ImageManifest' | 'PodManife
     throw new ValidationError(source, [{ path: 'acKind', rule: `is required (must be "${expected}")` }]);
   }
   if (kind !== expected) {
-    const got = typeof kind === 'string' ? JSON.stringify(kind.length > 64 ? `${kind.slice(0, 64)}...` : kind) : `a ${typeof kind}`;
+    const got = typeof kind === 'string' ? quote(kind) : `a ${typeof kind}`;
     throw new ValidationError(source, [{ path: 'acKind', rule: `must be "${expected}", got ${got}` }]);
   }
 }

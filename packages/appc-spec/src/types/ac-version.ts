@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { quote } from './common.js';
 
 /** The appc spec version this package implements and writes into new manifests. */
 export const APPC_SPEC_VERSION = '0.8.11';
@@ -61,7 +62,7 @@ export const acVersionSchema = z.string({ message: 'must be a string' }).superRe
   } else if (v.major !== IMPLEMENTED.major || compareSemVer(v, IMPLEMENTED) > 0) {
     ctx.addIssue({
       code: 'custom',
-      message: `unsupported AC Version ${JSON.stringify(s)} (this implementation supports ${IMPLEMENTED.major}.x up to ${APPC_SPEC_VERSION})`,
+      message: `unsupported AC Version ${quote(s)} (this implementation supports ${IMPLEMENTED.major}.x up to ${APPC_SPEC_VERSION})`,
     });
   }
 });

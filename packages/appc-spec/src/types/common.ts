@@ -79,10 +79,15 @@ export function checkUnique<T>(
     if (seen.has(k)) {
       ctx.addIssue({
         code: 'custom',
-        message: `duplicate ${what} ${JSON.stringify(k)}`,
+        message: `duplicate ${what} ${quote(k)}`,
         path: field === undefined ? [i] : [i, field],
       });
     }
     seen.add(k);
   });
+}
+
+/** A user-supplied string quoted for an error message: JSON-escaped (so one line) and cut to 64 characters. */
+export function quote(s: string): string {
+  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}...` : s);
 }

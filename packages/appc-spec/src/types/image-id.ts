@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { quote } from './common.js';
 
 // types.md: "hash-value", sha512 only, value the hex digest. A full SHA-512 digest is 128 hex digits;
 // actool accepts any text after "sha512-" (see README, "Where we differ").
@@ -16,6 +17,6 @@ export function isImageId(s: unknown): s is ImageId {
 /** The image ID of a SHA-512 digest given as hex (e.g. from `createHash('sha512').digest('hex')`). */
 export function imageIdFromHex(hex: string): ImageId {
   const id = `sha512-${hex.toLowerCase()}`;
-  if (!IMAGE_ID_RE.test(id)) throw new TypeError(`not a SHA-512 hex digest: ${JSON.stringify(hex)}`);
+  if (!IMAGE_ID_RE.test(id)) throw new TypeError(`not a SHA-512 hex digest: ${quote(hex)}`);
   return id;
 }

@@ -164,9 +164,12 @@ export const isolatorSchema = z
       }
       return { name, value };
     }
-    const r = VALUE_SCHEMAS[name].safeParse(value);
+    const schema = VALUE_SCHEMAS[name];
+    const r = schema.safeParse(value);
     if (!r.success) {
-      for (const issue of r.error.issues) ctx.issues.push({ ...issue, path: ['value', ...issue.path] } as never);
+      // Parsed again with inputs attached so the error can say "is required" only for a missing field.
+      const detailed = schema.safeParse(value, { reportInput: true }).error ?? r.error;
+      for (const issue of detailed.issues) ctx.issues.push({ ...issue, path: ['value', ...issue.path] } as never);
       return z.NEVER;
     }
     return { name, value: r.data } as KnownIsolator;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { acIdentifierSchema } from './ac-identifier.js';
-import { appcObject, checkUnique } from './common.js';
+import { appcObject, checkUnique, quote } from './common.js';
 
 /**
  * The os/arch pairs accepted by default: the list of the reference's `types.ValidOSArch` in v0.8.11,
@@ -34,7 +34,7 @@ export const labelsSchema = z.array(labelSchema, { message: 'must be an array' }
   if (arches === undefined) {
     ctx.addIssue({
       code: 'custom',
-      message: `unsupported os ${JSON.stringify(os.value)} (one of: ${Object.keys(VALID_OS_ARCH).join(', ')})`,
+      message: `unsupported os ${quote(os.value)} (one of: ${Object.keys(VALID_OS_ARCH).join(', ')})`,
       path: [osIndex, 'value'],
     });
     return;
@@ -44,7 +44,7 @@ export const labelsSchema = z.array(labelSchema, { message: 'must be an array' }
   if (arch !== undefined && !arches.includes(arch.value)) {
     ctx.addIssue({
       code: 'custom',
-      message: `unsupported arch ${JSON.stringify(arch.value)} for os ${os.value} (one of: ${arches.join(', ')})`,
+      message: `unsupported arch ${quote(arch.value)} for os ${os.value} (one of: ${arches.join(', ')})`,
       path: [archIndex, 'value'],
     });
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppcError } from '../errors.js';
+import { quote } from './common.js';
 
 /**
  * A parsed resource quantity. `milli` is exact (quantities are integers of milli-units, the finest unit
@@ -90,7 +91,7 @@ function canonicalQuantity(milli: bigint, binary: boolean): string {
 export function parseResourceQuantity(input: string | number): ParsedQuantity {
   const q = tryParseResourceQuantity(input);
   if (q === undefined) {
-    throw new AppcError('APPC_VALIDATION', `invalid resource quantity ${JSON.stringify(input)}: ${QUANTITY_RULE}`);
+    throw new AppcError('APPC_VALIDATION', `invalid resource quantity ${typeof input === 'string' ? quote(input) : String(input)}: ${QUANTITY_RULE}`);
   }
   return q;
 }

@@ -32,7 +32,7 @@ const emptyVolumeSchema = z.object({
 /** A pod volume: `host` binds a host directory, `empty` is a fresh directory living as long as the pod. */
 export const volumeSchema = appcObject(
   z.discriminatedUnion('kind', [hostVolumeSchema, emptyVolumeSchema], {
-    message: 'kind must be "host" or "empty"',
+    message: 'must be "host" or "empty"',
   }),
 );
 export type Volume = z.infer<typeof volumeSchema>;

@@ -18,6 +18,7 @@ interface Case {
   actool?: Verdict;
   readme?: string;
   path?: string;
+  rule?: string;
 }
 const { cases } = JSON.parse(readFileSync(join(HERE, 'expectations.json'), 'utf8')) as { cases: Case[] };
 
@@ -95,15 +96,21 @@ describe('actool cross-check corpus', () => {
     expect(KNOWN_ISOLATOR_NAMES.filter((n) => !isolators.has(n))).toEqual([]);
   });
 
-  it('gives our expected verdict, failing at the expected JSON path', () => {
+  it('gives our expected verdict, failing at the expected JSON path with the expected rule', () => {
     const wrong: string[] = [];
     for (const c of cases) {
       const r = ours(c);
       if (r.verdict !== c.verdict) wrong.push(`${c.file}: expected ${c.verdict}, got ${r.verdict}${r.error ? ` (${r.error.message})` : ''}`);
-      else if (c.path !== undefined && r.error instanceof ValidationError && r.error.issues[0]?.path !== c.path) {
-        wrong.push(`${c.file}: expected the first issue at "${c.path}", got: ${r.error.message}`);
-      } else if (c.path !== undefined && r.error !== undefined && !(r.error instanceof ValidationError) && c.path !== '') {
-        wrong.push(`${c.file}: expected a ValidationError at "${c.path}", got: ${r.error.message}`);
+      else if (r.error instanceof ValidationError) {
+        const first = r.error.issues[0];
+        if (c.path !== undefined && first?.path !== c.path) wrong.push(`${c.file}: expected the first issue at "${c.path}", got: ${r.error.message}`);
+        if (c.rule !== undefined && first?.rule !== c.rule) wrong.push(`${c.file}: expected the rule "${c.rule}", got: ${r.error.message}`);
+      } else if (r.error !== undefined) {
+        // Bad JSON: V8 words the reason, so only our part of the message is pinned.
+        if (c.path !== undefined) wrong.push(`${c.file}: expected a ValidationError at "${c.path}", got: ${r.error.message}`);
+        if (r.error.code !== 'APPC_INVALID_JSON' || !r.error.message.startsWith(`${c.file}: ${c.rule?.split(':')[0] ?? ''}`)) {
+          wrong.push(`${c.file}: expected "${c.rule ?? ''}", got: ${r.error.message}`);
+        }
       }
     }
     expect(wrong).toEqual([]);
