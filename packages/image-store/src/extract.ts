@@ -1,14 +1,13 @@
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { withIndex } from './index-db.js';
-import { manifestPath } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
 import { planTree } from './plan.js';
 import type { ImageRecord } from './records.js';
 import { extractLayers } from './render-stream.js';
-import { closeLayers, openLayers } from './render.js';
+import { closeLayers, openLayers, readManifestBytes } from './render.js';
 
 export interface ExtractOptions {
   /** Put the contents of `rootfs/` directly in `dest`, without the manifest (`--rootfs-only`). */
@@ -26,14 +25,14 @@ export async function extractImage(ctx: StoreContext, ref: ImageRef, dest: strin
   } catch (err) {
     throw new StoreError('STORE_TARGET', `cannot extract into ${dest}: ${(err as Error).message}`, { subject: dest, cause: err });
   }
-  const { img, plan, layers } = await withIndex(l, ctx.options, async (tx) => {
+  const { img, manifest, layers } = await withIndex(l, ctx.options, async (tx) => {
     const image = await lookup(tx, ref);
     const p = await planTree(l, tx, image, opts.withDependencies === true);
-    return { img: image, plan: p, layers: await openLayers(l, p) };
+    return { img: image, manifest: await readManifestBytes(l, p), layers: await openLayers(l, p) };
   });
   try {
     await extractLayers(layers, dest, { tarPath: ctx.options.tarPath, rootfsOnly: opts.rootfsOnly === true });
-    if (opts.rootfsOnly !== true) await copyFile(manifestPath(l, plan.image.id), join(dest, 'manifest'));
+    if (opts.rootfsOnly !== true) await writeFile(join(dest, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
   } finally {
     await closeLayers(layers);
   }

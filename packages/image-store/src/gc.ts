@@ -54,7 +54,7 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
         for (const id of t.layers) usedImages.add(id);
         continue;
       }
-      await dropTree(l, tx, t, trash);
+      dropTree(l, tx, t, trash);
       removedTrees.push(t.id);
     }
     const removedImages: string[] = [];
@@ -68,8 +68,9 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
     // Debris. Holding the index means no live process sits between publishing a directory and recording
     // it, so an unrecorded image or tree directory can only come from a killed one.
     let debris = 0;
-    const keptImages = new Set(images.filter((i) => !removedImages.includes(i.id)).map((i) => i.id));
-    const keptTrees = new Set(trees.filter((t) => usedTrees.has(t.id)).map((t) => t.id));
+    // Directories of records removed above move to trash after the commit, not here.
+    const keptImages = new Set(images.map((i) => i.id));
+    const keptTrees = new Set(trees.map((t) => t.id));
     for (const [dir, kept, kind] of [[l.images, keptImages, 'image'], [l.trees, keptTrees, 'tree']] as const) {
       for (const name of await readdir(dir)) {
         if (kept.has(name)) continue;
@@ -88,7 +89,7 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
       trash.push(path);
       debris++;
     }
-    await fsyncDir(l.trash);
+    tx.afterCommit(() => fsyncDir(l.trash));
     return { removedTrees, removedImages, removedRefs, removedDebris: debris };
   });
   for (const p of trash) await removeTree(p);

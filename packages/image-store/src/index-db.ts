@@ -27,7 +27,17 @@ const indexUpgrades: Record<number, (db: Db) => Promise<void>> = {};
 
 export class IndexTx {
   private readonly ops: Op[] = [];
+  private readonly after: (() => Promise<void>)[] = [];
   constructor(private readonly db: Db) {}
+
+  /**
+   * Runs `fn` once the batch is durably committed, still under the lock. Removals use it: the record goes
+   * first, then the directory, so a crash in between leaves an unrecorded directory (debris gc removes),
+   * never a record without its files.
+   */
+  afterCommit(fn: () => Promise<void>): void {
+    this.after.push(fn);
+  }
 
   private async getJson(key: string): Promise<unknown> {
     const v = await this.db.get(key);
@@ -91,8 +101,8 @@ export class IndexTx {
 
   /** Writes the queued changes in one synced batch: all of them survive a crash, or none. */
   async commit(): Promise<void> {
-    if (this.ops.length === 0) return;
-    await this.db.batch(this.ops.splice(0), { sync: true });
+    if (this.ops.length > 0) await this.db.batch(this.ops.splice(0), { sync: true });
+    for (const fn of this.after.splice(0)) await fn();
   }
 }
 

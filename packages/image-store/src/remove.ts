@@ -22,17 +22,23 @@ export async function toTrash(l: Layout, path: string, kind: string): Promise<st
   }
 }
 
-export async function dropTree(l: Layout, tx: IndexTx, t: TreeRecord, trash: string[]): Promise<void> {
-  const moved = await toTrash(l, treeDir(l, t.id), 'tree');
-  if (moved !== undefined) trash.push(moved);
+/** Deletes the record now and moves the directory to trash once the deletion is committed. */
+function dropDir(l: Layout, tx: IndexTx, dir: string, kind: string, trash: string[]): void {
+  tx.afterCommit(async () => {
+    const moved = await toTrash(l, dir, kind);
+    if (moved !== undefined) trash.push(moved);
+  });
+}
+
+export function dropTree(l: Layout, tx: IndexTx, t: TreeRecord, trash: string[]): void {
   tx.delTree(t.id);
+  dropDir(l, tx, treeDir(l, t.id), 'tree', trash);
 }
 
 export async function dropImage(l: Layout, tx: IndexTx, img: ImageRecord, trash: string[]): Promise<void> {
-  const moved = await toTrash(l, imageDir(l, img.id), 'image');
-  if (moved !== undefined) trash.push(moved);
   tx.delImage(img.id);
   for (const r of await tx.remotes()) if (r.imageId === img.id) tx.delRemote(r.url);
+  dropDir(l, tx, imageDir(l, img.id), 'image', trash);
 }
 
 function userOf(refs: readonly PodRef[], id: string): PodRef | undefined {
@@ -53,9 +59,9 @@ export async function removeImage(ctx: StoreContext, ref: ImageRef): Promise<Ima
         throw new StoreError('STORE_IN_USE', `image ${img.id.slice(0, 19)} (${img.name}) is used by pod ${user.podUuid}`, { subject: img.id });
       }
     }
-    for (const t of trees) await dropTree(l, tx, t, trash);
+    for (const t of trees) dropTree(l, tx, t, trash);
     await dropImage(l, tx, img, trash);
-    await fsyncDir(l.trash);
+    tx.afterCommit(() => fsyncDir(l.trash));
     return img;
   });
   for (const p of trash) await removeTree(p);

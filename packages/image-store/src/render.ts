@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
@@ -38,6 +38,15 @@ export async function syncFilesystem(path: string): Promise<void> {
   });
 }
 
+/** The top image's manifest, read under the index lock (a concurrent `image rm` may delete it right after). */
+export async function readManifestBytes(l: Layout, plan: Plan): Promise<Buffer> {
+  try {
+    return await readFile(manifestPath(l, plan.image.id));
+  } catch (err) {
+    throw new StoreError('STORE_LAYOUT', `the manifest of ${plan.image.id} is missing from the store: ${(err as Error).message}`, { subject: plan.image.id, cause: err });
+  }
+}
+
 /** Opens every layer's blob under the index lock: once open, a concurrent `image rm` cannot take it away. */
 export async function openLayers(l: Layout, plan: Plan): Promise<Layer[]> {
   const layers: Layer[] = [];
@@ -55,12 +64,14 @@ export async function closeLayers(layers: readonly { blob: FileHandle }[]): Prom
 }
 
 /** Extracts the layers into a fresh directory under `tmp/` and hashes it; the caller publishes or discards it. */
-export async function renderToTemp(ctx: StoreContext, plan: Plan, layers: readonly Layer[]): Promise<{ dir: string; hash: string; size: number }> {
+export async function renderToTemp(
+  ctx: StoreContext, plan: Plan, layers: readonly Layer[], manifest: Buffer,
+): Promise<{ dir: string; hash: string; size: number }> {
   const dir = join(ctx.layout.tmp, uniqueName('render'));
   await mkdir(dir, { mode: 0o755 });
   try {
     await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
-    await copyFile(manifestPath(ctx.layout, plan.image.id), join(dir, 'manifest'));
+    await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
     const digest = await hashTree(dir);
     await syncFilesystem(dir);
     return { dir, hash: digest.hash, size: digest.size };
@@ -95,14 +106,15 @@ export async function render(ctx: StoreContext, ref: ImageRef, opts: RenderOptio
       if (opts.pod !== undefined) await addPodRef(l, opts.pod, existing.layers, [existing.id]);
       return existing;
     }
-    return { plan, layers: await openLayers(l, plan) };
+    const manifest = await readManifestBytes(l, plan);
+    return { plan, manifest, layers: await openLayers(l, plan) };
   });
   if (!('plan' in first)) return treeInfo(l, first);
 
-  const { plan, layers } = first;
+  const { plan, layers, manifest } = first;
   let rendered: { dir: string; hash: string; size: number };
   try {
-    rendered = await renderToTemp(ctx, plan, layers);
+    rendered = await renderToTemp(ctx, plan, layers, manifest);
   } finally {
     await closeLayers(layers);
   }

@@ -28,6 +28,20 @@ export type RemoteInput = Omit<RemoteRecord, 'downloadedAt' | 'signatureUrl' | '
  * The image store. Every method is safe to call from any number of processes at once: each takes the
  * index for a few milliseconds at most and does its long work (hashing, extracting) outside it.
  */
+/**
+ * Expected failures are StoreErrors already; anything else (a disk error, a directory removed under us)
+ * still reaches the caller as one: a code and a one-line message naming the operation.
+ */
+async function guard<T>(op: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw new StoreError('STORE_IO', `${op}: ${message.split('\n')[0]}`, { cause: err });
+  }
+}
+
 export class Store {
   private readonly ctx: StoreContext;
 
@@ -37,23 +51,25 @@ export class Store {
 
   /** Hashes, validates and stores an ACI (plain, gzip, bzip2, xz or zstd) in one pass. */
   importAci(input: AciInput, opts?: ImportOptions): Promise<ImportResult> {
-    return importAci(this.ctx, input, opts);
+    return guard('importAci', importAci(this.ctx, input, opts));
   }
 
   /** The image with exactly this full ID, if stored. */
   get(id: string): Promise<ImageRecord | undefined> {
-    return withIndex(this.layout, this.ctx.options, (tx) => tx.image(id));
+    return guard('get', withIndex(this.layout, this.ctx.options, (tx) => tx.image(id)));
   }
 
   /** The one image an ID, ID prefix (>= 2 hex digits), `name[:version]` or name + labels query means. */
   resolve(ref: ImageRef): Promise<ImageRecord> {
-    return withIndex(this.layout, this.ctx.options, (tx) => lookup(tx, ref));
+    return guard('resolve', withIndex(this.layout, this.ctx.options, (tx) => lookup(tx, ref)));
   }
 
   /** Every stored image, oldest import first. */
-  async list(): Promise<ImageRecord[]> {
-    const all = await withIndex(this.layout, this.ctx.options, (tx) => tx.images());
-    return all.sort((a, b) => a.importedAt - b.importedAt || (a.id < b.id ? -1 : 1));
+  list(): Promise<ImageRecord[]> {
+    return guard('list', withIndex(this.layout, this.ctx.options, async (tx) => {
+      const all = await tx.images();
+      return all.sort((a, b) => a.importedAt - b.importedAt || (a.id < b.id ? -1 : 1));
+    }));
   }
 
   /** The image's manifest, byte for byte as it was in the ACI. */
@@ -67,56 +83,57 @@ export class Store {
   }
 
   remove(ref: ImageRef): Promise<ImageRecord> {
-    return removeImage(this.ctx, ref);
+    return guard('remove', removeImage(this.ctx, ref));
   }
 
   /** Renders the image with its dependencies into the tree store (or finds the tree there). */
   render(ref: ImageRef, opts?: RenderOptions): Promise<TreeInfo> {
-    return render(this.ctx, ref, opts);
+    return guard('render', render(this.ctx, ref, opts));
   }
 
-  async trees(): Promise<TreeInfo[]> {
-    const all = await withIndex(this.layout, this.ctx.options, (tx) => tx.trees());
-    return all.map((t) => treeInfo(this.layout, t));
+  trees(): Promise<TreeInfo[]> {
+    return guard('trees', withIndex(this.layout, this.ctx.options, async (tx) => (await tx.trees()).map((t) => treeInfo(this.layout, t))));
   }
 
-  async tree(treeId: string): Promise<TreeInfo | undefined> {
-    const t = await withIndex(this.layout, this.ctx.options, (tx) => tx.tree(treeId));
-    if (t === undefined || !(await stat(treeDir(this.layout, treeId)).then(() => true, () => false))) return undefined;
-    return treeInfo(this.layout, t);
+  tree(treeId: string): Promise<TreeInfo | undefined> {
+    return guard('tree', withIndex(this.layout, this.ctx.options, async (tx) => {
+      const t = await tx.tree(treeId);
+      if (t === undefined || !(await stat(treeDir(this.layout, treeId)).then(() => true, () => false))) return undefined;
+      return treeInfo(this.layout, t);
+    }));
   }
 
   verifyTree(treeId: string, opts: { repair?: boolean } = {}): Promise<TreeVerification> {
-    return verifyTree(this.ctx, treeId, opts.repair ?? true);
+    return guard('verifyTree', verifyTree(this.ctx, treeId, opts.repair ?? true));
   }
 
   verifyImage(ref: ImageRef, opts: { repair?: boolean } = {}): Promise<ImageVerification> {
-    return verifyImage(this.ctx, ref, opts.repair ?? true);
+    return guard('verifyImage', verifyImage(this.ctx, ref, opts.repair ?? true));
   }
 
   gc(opts?: GcOptions): Promise<GcResult> {
-    return gc(this.ctx, opts);
+    return guard('gc', gc(this.ctx, opts));
   }
 
   exportImage(ref: ImageRef, out: string, opts?: ExportOptions): Promise<ImageRecord> {
-    return exportImage(this.ctx, ref, out, opts);
+    return guard('exportImage', exportImage(this.ctx, ref, out, opts));
   }
 
   extractImage(ref: ImageRef, dest: string, opts?: ExtractOptions): Promise<ImageRecord> {
-    return extractImage(this.ctx, ref, dest, opts);
+    return guard('extractImage', extractImage(this.ctx, ref, dest, opts));
   }
 
   getRemote(url: string): Promise<RemoteRecord | undefined> {
-    return withIndex(this.layout, this.ctx.options, (tx) => tx.remote(url));
+    return guard('getRemote', withIndex(this.layout, this.ctx.options, (tx) => tx.remote(url)));
   }
 
   listRemotes(): Promise<RemoteRecord[]> {
-    return withIndex(this.layout, this.ctx.options, (tx) => tx.remotes());
+    return guard('listRemotes', withIndex(this.layout, this.ctx.options, (tx) => tx.remotes()));
   }
 
   /** Records (or refreshes, e.g. after a 304) where an image was downloaded from. The image must be stored. */
   putRemote(input: RemoteInput): Promise<RemoteRecord> {
-    return withIndex(this.layout, this.ctx.options, async (tx) => {
+    return guard('putRemote', withIndex(this.layout, this.ctx.options, async (tx) => {
       if ((await tx.image(input.imageId)) === undefined) {
         throw new StoreError('STORE_NOT_FOUND', `cannot record ${input.url}: no image ${input.imageId} in the store`, { subject: input.url });
       }
@@ -130,15 +147,15 @@ export class Store {
       };
       tx.putRemote(rec);
       return rec;
-    });
+    }));
   }
 
   removeRemote(url: string): Promise<boolean> {
-    return withIndex(this.layout, this.ctx.options, async (tx) => {
+    return guard('removeRemote', withIndex(this.layout, this.ctx.options, async (tx) => {
       const had = (await tx.remote(url)) !== undefined;
       tx.delRemote(url);
       return had;
-    });
+    }));
   }
 
   /**
@@ -146,7 +163,7 @@ export class Store {
    * in which case render it again with `render(image, {pod})`.
    */
   referencePod(use: PodUse, treeIds: readonly string[]): Promise<void> {
-    return withIndex(this.layout, this.ctx.options, async (tx) => {
+    return guard('referencePod', withIndex(this.layout, this.ctx.options, async (tx) => {
       const images: string[] = [];
       for (const id of treeIds) {
         const t = await tx.tree(id);
@@ -156,16 +173,16 @@ export class Store {
         images.push(...t.layers);
       }
       await addPodRef(this.layout, use, images, treeIds);
-    });
+    }));
   }
 
   /** Drops a pod's reference (when the pod is garbage collected). Returns false if it had none. */
   releasePod(podUuid: string): Promise<boolean> {
-    return removePodRef(this.layout, podUuid);
+    return guard('releasePod', removePodRef(this.layout, podUuid));
   }
 
-  async podRefs(): Promise<PodRef[]> {
-    return (await readPodRefs(this.layout)).flatMap((r) => (r.ref === undefined ? [] : [r.ref]));
+  podRefs(): Promise<PodRef[]> {
+    return guard('podRefs', readPodRefs(this.layout).then((all) => all.flatMap((r) => (r.ref === undefined ? [] : [r.ref]))));
   }
 }
 
@@ -174,6 +191,6 @@ export async function openStore(opts: OpenStoreOptions = {}): Promise<Store> {
   const { dir = '/var/lib/rkt', ...rest } = opts;
   const options: StoreOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) };
   const layout = layoutOf(dir);
-  await prepareLayout(layout);
+  await guard('openStore', prepareLayout(layout));
   return new Store(layout, options);
 }

@@ -11,7 +11,7 @@ import { planTree } from './plan.js';
 import { livePodRefs } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
 import { toTrash } from './remove.js';
-import { closeLayers, openLayers, renderToTemp } from './render.js';
+import { closeLayers, openLayers, readManifestBytes, renderToTemp } from './render.js';
 import { hashTree } from './tree-hash.js';
 
 export interface TreeVerification {
@@ -61,11 +61,12 @@ export async function verifyTree(ctx: StoreContext, treeId: string, repair = tru
     if (plan.treeId !== treeId) {
       throw new StoreError('STORE_DEPENDENCY', `tree ${treeId} can no longer be rebuilt: its dependencies resolve differently now`, { subject: treeId });
     }
-    return { plan, layers: await openLayers(l, plan) };
+    const manifest = await readManifestBytes(l, plan);
+    return { plan, manifest, layers: await openLayers(l, plan) };
   });
   let fresh: { dir: string; hash: string; size: number };
   try {
-    fresh = await renderToTemp(ctx, prepared.plan, prepared.layers);
+    fresh = await renderToTemp(ctx, prepared.plan, prepared.layers, prepared.manifest);
   } finally {
     await closeLayers(prepared.layers);
   }
