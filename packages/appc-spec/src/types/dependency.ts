@@ -9,11 +9,12 @@ export const dependencySchema = appcObject(
     imageName: acIdentifierSchema,
     imageID: imageIdSchema.optional(),
     labels: labelsSchema.optional(),
+    // Sizes past 2^53 cannot be held exactly by a JS number (README, "Where we differ").
     size: z
       .number({ message: 'must be a number' })
-      .int({ message: 'must be an integer' })
+      .max(Number.MAX_SAFE_INTEGER, { message: 'must be at most 9007199254740991 (2^53 - 1)' })
       .min(0, { message: 'must not be negative' })
-      .max(Number.MAX_SAFE_INTEGER, { message: 'is too large' })
+      .int({ message: 'must be an integer' })
       .optional(),
   }),
 );
