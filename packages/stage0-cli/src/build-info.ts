@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { fs } from './builtins.js';
 
 // Replaced by tsup's `define` at build time; undefined when the source runs directly (tests).
 declare const __RKT_TS_VERSION__: string | undefined;
@@ -12,6 +12,6 @@ export const APPC_SPEC_VERSION = '0.8.11';
 
 function packageVersion(): string {
   // Both src/ and dist/ sit next to the package's package.json.
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }

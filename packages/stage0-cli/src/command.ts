@@ -19,7 +19,7 @@ export interface CommandContext {
   /** The command's path without `rkt`, e.g. `version` or `image list`; error lines start with it. */
   readonly command: string;
   readonly globals: GlobalOptions;
-  /** The command's own flags (global ones are in `globals`). */
+  /** This invocation's flags by name: the command's own, and the global ones (typed in `globals`). */
   readonly flags: ParsedFlags;
   /** How many positional arguments came before a `--`, or -1 without one (cobra's ArgsLenAtDash). */
   readonly argsLenAtDash: number;

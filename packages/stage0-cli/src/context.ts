@@ -1,5 +1,5 @@
-import { realpathSync } from 'node:fs';
 import type { ParsedFlags } from './argv/parsed-flags.js';
+import { fs } from './builtins.js';
 import type { CommandContext, Logger, TextSink } from './command.js';
 import { CliError } from './errors.js';
 import type { GlobalOptions } from './globals.js';
@@ -38,7 +38,7 @@ export function createContext(init: {
 /** rkt's calculateDataDir: symlinks resolved, a directory that does not exist yet kept as given. */
 export function resolveDataDir(dir: string): string {
   try {
-    return realpathSync(dir);
+    return fs.realpathSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dir;
     throw new CliError('CLI_DATA_DIR', `cannot evaluate data dir ${JSON.stringify(dir)} real path: ${(err as Error).message}`, {

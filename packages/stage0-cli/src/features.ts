@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { fs } from './builtins.js';
 
 /**
  * The `Features:` of `rkt version`: `+NAME` present, `-NAME` absent. rkt listed build options
@@ -13,13 +13,13 @@ export function detectFeatures(procFilesystems = '/proc/filesystems'): string[] 
   ];
 }
 
-function hasFilesystem(path: string, fs: string): boolean {
+function hasFilesystem(path: string, name: string): boolean {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = fs.readFileSync(path, 'utf8');
   } catch {
     return false;
   }
   // Lines are `nodev\toverlay` or `\text4`: the name is the last tab-separated field.
-  return text.split('\n').some((line) => line.split('\t').pop() === fs);
+  return text.split('\n').some((line) => line.split('\t').pop() === name);
 }

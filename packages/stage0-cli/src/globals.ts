@@ -1,6 +1,6 @@
-import { isAbsolute, resolve } from 'node:path';
 import { flag, type FlagSpec } from './argv/flag-spec.js';
 import type { ParsedFlags } from './argv/parsed-flags.js';
+import { path } from './builtins.js';
 import { INSECURE_OPTIONS, InsecureOptions, isInsecureOption, type InsecureOption } from './insecure-options.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/rkt';
@@ -54,7 +54,7 @@ export interface GlobalOptions {
 }
 
 export function globalOptions(flags: ParsedFlags, cwd: string): GlobalOptions {
-  const abs = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(cwd, p));
+  const abs = (p: string) => path.resolve(cwd, p);
   const userConfig = flags.string('user-config');
   return {
     dir: abs(flags.string('dir')),
