@@ -17,9 +17,10 @@ const common: Options = {
 export default defineConfig([
   {
     ...common,
-    // The executable, built on its own so its core is one chunk rather than pieces shared with the
-    // API entry; every command is a chunk loaded on demand (main.ts keeps its shebang).
-    entry: { rkt: 'src/main.ts' },
+    // The executable (main.ts keeps its shebang) and its core, `cli.js`, under a stable name that
+    // bin/rkt imports directly; built apart from the API entry so the core is not split up with it.
+    // Every command is a chunk loaded on demand.
+    entry: { rkt: 'src/main.ts', cli: 'src/cli.ts' },
     splitting: true,
   },
   {

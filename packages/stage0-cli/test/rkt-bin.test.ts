@@ -9,7 +9,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(pkgDir, '..', '..');
 const rktBin = join(repoRoot, 'bin', 'rkt');
-const dist = join(pkgDir, 'dist', 'rkt.js');
+const dist = join(pkgDir, 'dist', 'cli.js');
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -164,6 +164,18 @@ describe('errors', () => {
   });
 });
 
+describe("the package's own bin, dist/rkt.js", () => {
+  it('behaves as bin/rkt, source-mapped stacks under --debug included', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [join(pkgDir, 'dist', 'rkt.js'), ...args], { encoding: 'utf8' });
+    const version = run(['version']);
+    expect(version.status).toBe(0);
+    expect(version.stdout).toBe(rkt(['version']).stdout);
+    const debug = run(['--debug', '--insecure-options=bogus', 'version']);
+    expect(debug.status).toBe(254);
+    expect(debug.stderr).toMatch(/\n {4}at .*packages\/stage0-cli\/src\/argv\/parse\.ts:\d+:\d+/);
+  });
+});
+
 describe('bin wrappers', () => {
   let dir: string | undefined;
   afterEach(() => {
@@ -178,7 +190,7 @@ describe('bin wrappers', () => {
     // bin/* are ES modules without an extension: the repository's package.json says "type": "module".
     copyFileSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
     for (const [name, rel] of [
-      ['rkt', 'packages/stage0-cli/dist/rkt.js'],
+      ['rkt', 'packages/stage0-cli/dist/cli.js'],
       ['appc', 'packages/appc-spec/dist/cli/appc.js'],
     ] as const) {
       copyFileSync(join(repoRoot, 'bin', name), join(dir, 'bin', name));
