@@ -175,7 +175,8 @@ describe('corrupt and truncated archives', () => {
   }, 30_000);
 
   it('names compressions the spec does not allow', async () => {
-    const zst = sh('zstd', ['-c', '-q'], { input: valid() });
+    // A zstd frame header (magic, then frame descriptor): detection goes by the magic alone.
+    const zst = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x24, 0x00]), valid().subarray(0, 600)]);
     const err = await appcErrorOf(() => scanBytes(zst));
     expect(err.code).toBe('APPC_COMPRESSION');
     expect(err.message).toBe('hostile.aci: zstd compression is not allowed for an ACI (only gzip, bzip2 or xz)');
