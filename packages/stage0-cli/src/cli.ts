@@ -2,7 +2,7 @@ import { commandName, parseArgv } from './argv/parse.js';
 import type { TextSink } from './command.js';
 import { ROOT } from './commands/registry.js';
 import { createContext, createLogger } from './context.js';
-import { EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
+import { EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
 import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
 import { reportError } from './report-error.js';
 
@@ -16,10 +16,7 @@ export interface CliIo {
  * Runs one `rkt` invocation and returns its exit status. Never throws: every failure becomes one
  * line `<command>: <what went wrong>` on stderr (plus the stack under `--debug`) and status 254.
  */
-export async function runCli(
-  argv: readonly string[],
-  io: CliIo = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() },
-): Promise<number> {
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   let command = 'rkt';
   // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
   let debug = debugRequested(argv);
@@ -56,6 +53,21 @@ export async function runCli(
     reportError(io.stderr, command, err, debug);
     return EXIT_FAILURE;
   }
+}
+
+/** The process's own streams, with their write failures handled. */
+function processIo(): CliIo {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    // A reader that stops early (`rkt image list | head -1`) closes the pipe. rkt died of SIGPIPE
+    // there without a word; Node ignores SIGPIPE and reports EPIPE, so leave as quietly, with the
+    // status a shell gives a process killed by SIGPIPE.
+    if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+    process.stderr.write(`rkt: cannot write the output: ${err.message}\n`);
+    process.exit(EXIT_FAILURE);
+  });
+  // Nowhere left to report a failure to write the errors themselves.
+  process.stderr.on('error', () => process.exit(EXIT_FAILURE));
+  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
 }
 
 /** `--debug` or `--debug=<true>` before any `--`. */

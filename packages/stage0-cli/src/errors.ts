@@ -1,11 +1,14 @@
 /**
  * rkt's exit statuses: 254 for rkt's own failures (bad flags, unknown commands, anything a command
- * could not do), 2 when no command was given at all (rkt printed the usage then), 0 for success.
+ * could not do), 2 when no command was given at all (rkt printed the usage then), 0 for success,
+ * 141 when the output's reader went away.
  * A command that runs something (a pod, an app) may return that thing's status instead.
  */
 export const EXIT_OK = 0;
 export const EXIT_MISSING_COMMAND = 2;
 export const EXIT_FAILURE = 254;
+/** 128 + SIGPIPE: the reader of the output went away (`rkt list | head -1`), as rkt was killed then. */
+export const EXIT_BROKEN_PIPE = 141;
 
 export type CliErrorCode =
   | 'CLI_UNKNOWN_COMMAND'

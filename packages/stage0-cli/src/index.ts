@@ -2,7 +2,7 @@ export { runCli } from './cli.js';
 export type { CliIo } from './cli.js';
 export { defineCommand } from './command.js';
 export type { CommandContext, CommandModule, CommandSpec, Logger, TextSink } from './command.js';
-export { CliError, EXIT_FAILURE, EXIT_MISSING_COMMAND, EXIT_OK, isCodedError } from './errors.js';
+export { CliError, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND, EXIT_OK, isCodedError } from './errors.js';
 export type { CliErrorCode, CodedError } from './errors.js';
 export { flag, parseBool } from './argv/flag-spec.js';
 export type { BoolFlagSpec, FlagSpec, FlagValue, IntFlagSpec, StringFlagSpec, StringsFlagSpec } from './argv/flag-spec.js';

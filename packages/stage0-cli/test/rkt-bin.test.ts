@@ -156,6 +156,19 @@ describe('errors', () => {
     expect(debug.stderr).toMatch(/\n {4}at .*packages\/stage0-cli\/src\/argv\/parse\.ts:\d+:\d+/);
   });
 
+  it('leaves quietly with 141 when the reader of its output goes away, as rkt killed by SIGPIPE', () => {
+    // `true` exits at once, long before rkt has started and writes its help into the closed pipe.
+    const r = spawnSync('bash', ['-c', `"${rktBin}" help | true; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    expect(r.stdout).toBe('141\n');
+    expect(r.stderr).toBe('');
+  });
+
+  it('reports a failure to write its output in one line, exit 254', () => {
+    const r = spawnSync('bash', ['-c', `"${rktBin}" version > /dev/full`], { encoding: 'utf8' });
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe('rkt: cannot write the output: ENOSPC: no space left on device, write\n');
+  });
+
   it('no command prints the usage and one line, exit 2 as rkt', () => {
     const r = rkt([]);
     expect(r.status).toBe(2);
