@@ -3,7 +3,7 @@ import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompress, type AciInput, type Compression } from './aci/decompress.js';
 import { EntryRules } from './aci/entries.js';
-import { parseStoreManifest } from './aci/manifest.js';
+import { parseStoreManifest, type StoreManifest } from './aci/manifest.js';
 import { StoreError, isErrno } from './errors.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
@@ -108,6 +108,21 @@ async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, so
   return { id: `sha512-${hash.digest('hex')}`, size, manifestBytes: Buffer.concat(manifestParts), compression };
 }
 
+/**
+ * Full appc validation comes from @rkt/appc-spec, loaded only here: it pulls in zod, which `rkt image list`
+ * and the render path must not pay for.
+ */
+async function validateManifest(bytes: Buffer, source: string): Promise<StoreManifest> {
+  const { parseImageManifest, AppcError } = await import('@rkt/appc-spec');
+  try {
+    parseImageManifest(bytes, source);
+  } catch (err) {
+    if (err instanceof AppcError) throw new StoreError('STORE_MANIFEST', err.message, { subject: source, cause: err });
+    throw err;
+  }
+  return parseStoreManifest(bytes, source);
+}
+
 async function publish(ctx: StoreContext, tx: IndexTx, tmpDir: string, rec: ImageRecord): Promise<boolean> {
   const l = ctx.layout;
   const existing = await tx.image(rec.id);
@@ -140,7 +155,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
   await mkdir(tmpDir, { mode: 0o755 });
   try {
     const scanned = await scanInto(ctx, input, join(tmpDir, 'aci'), source);
-    const manifest = parseStoreManifest(scanned.manifestBytes, `${source}: manifest`);
+    const manifest = await validateManifest(scanned.manifestBytes, `${source}: manifest`);
     const mf = await open(join(tmpDir, 'manifest'), 'wx', 0o644);
     try {
       await mf.writeFile(scanned.manifestBytes);

@@ -6,7 +6,7 @@ import { makeAci, noise, rng, tempDir } from './helpers.js';
 import { buildBundle, expectConsistent, startWorker } from './multiprocess.js';
 
 let bundle: { bundle: string; cleanup: () => void };
-beforeAll(() => { bundle = buildBundle(); }, 60_000);
+beforeAll(async () => { bundle = await buildBundle(); }, 60_000);
 afterAll(() => bundle?.cleanup());
 
 const ALLOWED = new Set(['STORE_NOT_FOUND', 'STORE_DEPENDENCY', 'STORE_IN_USE']);

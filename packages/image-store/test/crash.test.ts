@@ -5,7 +5,7 @@ import { makeAci, noise, rng, tempDir } from './helpers.js';
 import { buildBundle, expectConsistent, startWorker } from './multiprocess.js';
 
 let bundle: { bundle: string; cleanup: () => void };
-beforeAll(() => { bundle = buildBundle(); }, 60_000);
+beforeAll(async () => { bundle = await buildBundle(); }, 60_000);
 afterAll(() => bundle?.cleanup());
 
 const RUNS = 33;

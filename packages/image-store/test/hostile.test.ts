@@ -68,10 +68,10 @@ const corpus: Case[] = [
   { name: 'empty input', code: 'STORE_ACI_FORMAT', message: /empty archive/, make: () => Buffer.alloc(0) },
   { name: 'no manifest', code: 'STORE_MANIFEST', message: /no "manifest" file/, make: () => rawTar([ROOT, { name: 'rootfs/x', content: 'x' }]) },
   {
-    name: 'wrong manifest kind', code: 'STORE_MANIFEST', message: /acKind: must be "ImageManifest", not "PodManifest"/,
+    name: 'wrong manifest kind', code: 'STORE_MANIFEST', message: /manifest: acKind: must be "ImageManifest"/,
     make: () => rawTar([{ name: 'manifest', content: JSON.stringify({ acKind: 'PodManifest', acVersion: '0.8.11', apps: [] }) }, ROOT]),
   },
-  { name: 'manifest not JSON', code: 'STORE_MANIFEST', message: /not valid JSON/, make: () => rawTar([{ name: 'manifest', content: '{nope' }, ROOT]) },
+  { name: 'manifest not JSON', code: 'STORE_MANIFEST', message: /manifest: invalid JSON at line 1/, make: () => rawTar([{ name: 'manifest', content: '{nope' }, ROOT]) },
   {
     name: 'manifest with a bad name', code: 'STORE_MANIFEST', message: /name: must be an AC Identifier/,
     make: () => rawTar([{ name: 'manifest', content: manifestJson({ name: 'Bad Name!' }) }, ROOT]),

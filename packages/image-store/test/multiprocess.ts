@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,14 +12,27 @@ const PKG = dirname(here);
 
 /**
  * Builds the package to JS for worker processes (Node 20 cannot run the TypeScript source) into a private
- * directory inside the package, so node resolves classic-level from the workspace. Returns the bundle path
- * and a cleanup function.
+ * directory inside the package, so node resolves classic-level from the workspace. @rkt/appc-spec is
+ * bundled from its source, as vitest sees it, so the workers do not depend on a prior build of it.
  */
-export function buildBundle(): { bundle: string; cleanup: () => void } {
+export async function buildBundle(): Promise<{ bundle: string; cleanup: () => void }> {
   const out = mkdtempSync(join(PKG, '.test-dist-'));
-  execFileSync(join(PKG, '../../node_modules/.bin/tsup'), [
-    'src/index.ts', '--no-config', '--format', 'esm', '--platform', 'node', '--target', 'node20', '--out-dir', out, '--silent',
-  ], { cwd: PKG, stdio: 'pipe' });
+  const { build } = await import('tsup');
+  await build({
+    config: false,
+    entry: [join(PKG, 'src/index.ts')],
+    format: ['esm'],
+    platform: 'node',
+    target: 'node20',
+    outDir: out,
+    silent: true,
+    splitting: true,
+    noExternal: ['@rkt/appc-spec'],
+    external: ['classic-level'],
+    esbuildOptions(o) {
+      o.conditions = ['rkt-source', 'import', 'node'];
+    },
+  });
   return { bundle: join(out, 'index.js'), cleanup: () => rmSync(out, { recursive: true, force: true }) };
 }
 

@@ -24,7 +24,7 @@ describe('render', () => {
     const extra = await store.importAci(makeAci(work, { name: 'example.com/extra', files: { 'etc/who': 'extra' } }));
     const app = await store.importAci(makeAci(work, {
       name: 'example.com/app', files: { 'etc/os': 'app' },
-      dependencies: [{ imageName: 'example.com/mid', imageID: mid.id.slice(0, 20) }, { imageName: 'example.com/extra' }],
+      dependencies: [{ imageName: 'example.com/mid', imageID: mid.id }, { imageName: 'example.com/extra' }],
     }));
     const tree = await store.render('example.com/app');
     expect(tree.layers).toEqual([base.id, mid.id, extra.id, app.id]);
