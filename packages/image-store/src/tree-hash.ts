@@ -27,7 +27,7 @@ async function hashFile(path: string, h: Hash, buf: Buffer): Promise<void> {
 /**
  * Hashes a rendered tree (its `manifest` and `rootfs`) in a fixed order, so that rendering the same images
  * always gives the same hash and any change to a file's bytes or metadata changes it. Directory times are
- * left out: they change whenever anything is added below them.
+ * left out (they change whenever anything is added below them), and so are symlink times.
  */
 export async function hashTree(root: string): Promise<TreeDigest> {
   const h = createHash('sha512');
@@ -39,7 +39,8 @@ export async function hashTree(root: string): Promise<TreeDigest> {
     const st = await lstat(abs);
     const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l'
       : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
-    const mtime = type === 'd' ? 0 : Math.floor(st.mtimeMs / 1000);
+    // Only file and device times come from the archive; the store writes `manifest` itself.
+    const mtime = type === 'd' || type === 'l' || rel === 'manifest' ? 0 : Math.floor(st.mtimeMs / 1000);
     h.update(`${rel}\0${type}\0${st.mode}\0${st.uid}\0${st.gid}\0${type === 'f' ? st.size : 0}\0${mtime}\0`);
     if (type === 'l') h.update(`${await readlink(abs)}\0`);
     if (type === 'c' || type === 'b') h.update(`${st.rdev}\0`);
