@@ -55,7 +55,7 @@ describe('decompression bombs', () => {
       const { size } = await stat(path);
       expect(size).toBeLessThan(32 * MiB);
 
-      const limit = 256 * MiB;
+      const limit = 128 * MiB;
       const rssBefore = process.memoryUsage().rss;
       let rssPeak = rssBefore;
       const sampler = setInterval(() => {
@@ -68,8 +68,8 @@ describe('decompression bombs', () => {
         console.log(`${compressor} bomb of ${size} bytes refused after ${elapsed.toFixed(0)} ms, rss +${((rssPeak - rssBefore) / MiB).toFixed(0)} MiB`);
         expect(err.code).toBe('APPC_ACI_TOO_LARGE');
         expect(err.message).toBe(`${path}: uncompressed archive exceeds the ${limit}-byte limit`);
-        // 256 MiB of zeros decode in about a second; the remaining 15.75 GiB are never touched.
-        expect(elapsed).toBeLessThan(5000);
+        // 128 MiB decode in a second or two even on a loaded machine; the whole 16 GiB would take minutes.
+        expect(elapsed).toBeLessThan(15_000);
         expect(rssPeak - rssBefore).toBeLessThan(128 * MiB);
         expect(childrenOf(process.pid)).not.toContain('xz');
       } finally {
