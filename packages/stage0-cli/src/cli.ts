@@ -16,15 +16,17 @@ export interface CliIo {
  * Runs one `rkt` invocation and returns its exit status. Never throws: every failure becomes one
  * line `<command>: <what went wrong>` on stderr (plus the stack under `--debug`) and status 254.
  */
-export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  let command = 'rkt';
+export async function runCli(argv: readonly string[], io?: CliIo): Promise<number> {
   // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
-  let debug = debugRequested(argv);
+  const state = { command: 'rkt', debug: debugRequested(argv) };
+  if (io === undefined) io = processIo(state);
   try {
     const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
-    command = commandName(inv.path);
+    const command = commandName(inv.path);
+    state.command = command;
     const globals = globalOptions(inv.flags, io.cwd);
-    debug = globals.debug;
+    state.debug = globals.debug;
+    const debug = globals.debug;
     const log = createLogger(io.stderr, command, debug);
     log.debug(describeGlobalOptions(globals));
 
@@ -50,13 +52,22 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     const status = await mod.run(ctx, inv.args);
     return typeof status === 'number' ? status : 0;
   } catch (err) {
-    reportError(io.stderr, command, err, debug);
+    reportError(io.stderr, state.command, err, state.debug);
     return EXIT_FAILURE;
   }
 }
 
-/** The process's own streams, with their write failures handled. */
-function processIo(): CliIo {
+/**
+ * The process's own streams, with their write failures handled, and a last resort for errors
+ * no command awaited (a callback that threw): the same one line and 254 as any other failure.
+ */
+function processIo(state: { command: string; debug: boolean }): CliIo {
+  const crash = (err: unknown) => {
+    reportError(process.stderr, state.command, err, state.debug);
+    process.exit(EXIT_FAILURE);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     // A reader that stops early (`rkt image list | head -1`) closes the pipe. rkt died of SIGPIPE
     // there without a word; Node ignores SIGPIPE and reports EPIPE, so leave as quietly, with the
