@@ -7,7 +7,11 @@ declare const __RKT_TS_VERSION__: string | undefined;
 export const RKT_TS_VERSION: string =
   typeof __RKT_TS_VERSION__ === 'string' ? __RKT_TS_VERSION__ : packageVersion();
 
-/** The App Container spec version rkt-ts implements (rkt printed appc's `schema.AppContainerVersion`). */
+/**
+ * The App Container spec version rkt-ts implements (rkt printed appc's `schema.AppContainerVersion`).
+ * @rkt/appc-spec exports the same constant; importing it would load zod on every `rkt version`, so
+ * test/build-info.test.ts keeps the two equal instead.
+ */
 export const APPC_SPEC_VERSION = '0.8.11';
 
 function packageVersion(): string {
