@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -98,11 +98,22 @@ export async function appcErrorOf(fn: () => Promise<unknown>): Promise<AppcError
   throw new Error('expected an AppcError, but it resolved');
 }
 
-/** Command names of the live children of `pid`. */
+/** Command names of the live children of `pid`, from /proc (no procps needed). */
 export function childrenOf(pid: number): string[] {
-  try {
-    return execFileSync('ps', ['--ppid', String(pid), '-o', 'comm='], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
-  } catch {
-    return []; // ps exits 1 when there are none
+  const names: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split at the last ')'.
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    // A zombie counts: it has exited but was not reaped.
+    if (Number(fields[1]) === pid) names.push(stat.slice(stat.indexOf('(') + 1, close));
   }
+  return names;
 }
