@@ -196,6 +196,17 @@ describe('bin wrappers', () => {
     dir = undefined;
   });
 
+  it('bin/appc runs the appc-spec package\'s built CLI', () => {
+    const appcDist = join(repoRoot, 'packages', 'appc-spec', 'dist', 'cli', 'appc.js');
+    if (!existsSync(appcDist)) execFileSync('npm', ['run', 'build'], { cwd: join(repoRoot, 'packages', 'appc-spec'), stdio: 'ignore' });
+    const r = spawnSync(join(repoRoot, 'bin', 'appc'), ['--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: appc /);
+    const bad = spawnSync(join(repoRoot, 'bin', 'appc'), ['bogus-command'], { encoding: 'utf8' });
+    expect(bad.status).toBe(254);
+    expect(bad.stderr.split('\n').filter((l) => l !== '')).toHaveLength(1);
+  }, 120_000);
+
   it('say clearly when the CLI they run is not built', () => {
     // A copy of the wrappers in a tree without packages/*/dist.
     dir = mkdtempSync(join(tmpdir(), 'rkt-bin-wrapper-'));
