@@ -181,6 +181,7 @@ export class TarReader {
       if (size > MAX_META) this.fail('APPC_ACI_CORRUPT', `extended header at offset ${start} is ${size} bytes, over the ${MAX_META}-byte limit`);
       const kind: MetaKind = flag === META.x ? 'pax' : flag === META.g ? 'global' : flag === META.L ? 'longname' : 'longlink';
       if (this.metaStart < 0) this.metaStart = start;
+      this.current = undefined;
       this.meta = { kind, parts: [], size };
       this.beginBody(size, false);
       if (size === 0) this.onBodyEnd();

@@ -198,3 +198,14 @@ describe('corrupt and truncated archives', () => {
     }
   }, 30_000);
 });
+
+describe('truncation inside extended headers', () => {
+  it('names the extended header, not the entry before it', async () => {
+    const tar = craftTar([M(), R(), file(`rootfs/${'n'.repeat(300)}`)]);
+    // Cut inside the pax record block that carries the long name.
+    const paxData = tar.indexOf('path=');
+    const err = await appcErrorOf(() => scanBytes(tar.subarray(0, paxData + 20)));
+    expect(err.code).toBe('APPC_ACI_CORRUPT');
+    expect(err.message).toMatch(/^hostile\.aci: archive is truncated inside an extended header \(\d+ bytes missing\)$/);
+  });
+});
