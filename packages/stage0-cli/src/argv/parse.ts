@@ -134,7 +134,8 @@ function findCommand(
     }
     // A runnable command takes positional arguments; a group (or rkt itself) only takes commands.
     if (node.load !== undefined) break;
-    throw usageError('CLI_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(tok)} for "rkt${path.map((c) => ` ${c.name}`).join('')}"`, commandName(path));
+    const parent = ['rkt', ...path.map((c) => c.name)].join(' ');
+    throw usageError('CLI_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(tok)} for "${parent}"`, commandName(path));
   }
   return { path, pathIndexes };
 }
@@ -210,7 +211,9 @@ function convert(spec: FlagSpec, raw: string | undefined, shown: string, where: 
   }
 }
 
-function usageError(code: 'CLI_UNKNOWN_COMMAND' | 'CLI_UNKNOWN_FLAG' | 'CLI_FLAG_NEEDS_VALUE' | 'CLI_BAD_FLAG_VALUE', message: string, where: string): CliError {
+type UsageErrorCode = 'CLI_UNKNOWN_COMMAND' | 'CLI_UNKNOWN_FLAG' | 'CLI_FLAG_NEEDS_VALUE' | 'CLI_BAD_FLAG_VALUE';
+
+function usageError(code: UsageErrorCode, message: string, where: string): CliError {
   const hint = where === 'rkt' ? 'run "rkt help" for usage' : `run "rkt help ${where}" for usage`;
   return new CliError(code, message, { hint, command: where });
 }

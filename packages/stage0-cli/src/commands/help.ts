@@ -13,7 +13,8 @@ export function run(ctx: CommandContext, args: readonly string[]): void {
     const child = findSubcommand(node, word);
     if (child === undefined) {
       const parent = ['rkt', ...path.map((c) => c.name)].join(' ');
-      throw new CliError('CLI_UNKNOWN_COMMAND', `unknown help topic ${JSON.stringify(args.join(' '))}: no command ${JSON.stringify(word)} in "${parent}"`, {
+      const topic = JSON.stringify(args.join(' '));
+      throw new CliError('CLI_UNKNOWN_COMMAND', `unknown help topic ${topic}: no command ${JSON.stringify(word)} in "${parent}"`, {
         hint: 'run "rkt help" for the list of commands',
       });
     }

@@ -34,10 +34,9 @@ export function renderUsage(path: readonly CommandSpec[], root: CommandSpec, glo
     sections.push(['OPTIONS:', ...flagLines(own, fullName)]);
     sections.push(['GLOBAL OPTIONS:', ...flagLines(globals, fullName)]);
   }
+  const helpCommand = ['rkt help', ...path.map((c) => c.name)].join(' ');
   const hint =
-    subcommands.length > 0
-      ? `Run "${fullName === 'rkt' ? 'rkt help' : `rkt help ${path.map((c) => c.name).join(' ')}`} <command>" for more details on a specific command.`
-      : undefined;
+    subcommands.length > 0 ? `Run "${helpCommand} <command>" for more details on a specific command.` : undefined;
   const text = sections.map((s) => s.join('\n')).join('\n\n') + '\n' + (hint === undefined ? '' : `\n${hint}\n`);
   return tabwrite(text);
 }
