@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
@@ -211,6 +212,25 @@ describe('buildAciFromLayout', () => {
     } finally {
       process.env.PATH = saved;
     }
+  }, 30_000);
+  it('skips sockets with a warning, and refuses file names that are not UTF-8', async () => {
+    const d = tempDir();
+    const layout = busyboxLayout(d);
+    const sock = join(layout, 'rootfs', 'control.sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      const r = await buildAciFromLayout(layout, join(d, 's.aci'));
+      expect(r.warnings).toEqual([`${sock}: sockets cannot be stored in an ACI; skipped`]);
+      expect(r.entryCount).toBe(7);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const latin1 = Buffer.concat([Buffer.from(join(layout, 'rootfs', 'caf')), Buffer.from([0xe9])]);
+    writeFileSync(latin1, 'x');
+    const err = await appcErrorOf(() => buildAciFromLayout(layout, join(d, 'n.aci')));
+    expect(err.code).toBe('APPC_ACI_LAYOUT');
+    expect(err.message).toBe(`${join(layout, 'rootfs', 'caf')}\ufffd: file name is not valid UTF-8`);
   }, 30_000);
 });
 

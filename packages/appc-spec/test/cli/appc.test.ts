@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -138,6 +138,7 @@ describe('appc validate, cat-manifest and image-id agree with actool', () => {
     const good = [aci, layout, join(layout, 'manifest'), join(examples, 'pod_runtime.json')];
     for (const f of good) expect(sh('actool', ['validate', f]).toString()).toBe('');
     expect(appc('validate', ...good)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(appc('image-id', aci).stdout).toBe(`sha512-${sh('sh', ['-c', `gzip -dc ${aci} | sha512sum`]).toString().split(' ')[0]}\n`);
 
     const badManifest = join(d, 'bad.json');
     writeFileSync(badManifest, manifestJson('Upper Case'));
@@ -155,6 +156,17 @@ describe('appc validate, cat-manifest and image-id agree with actool', () => {
     expect(lines[0]).toMatch(new RegExp(`^appc validate: ${badManifest}: name: `));
     expect(lines[1]).toBe(`appc validate: ${truncated}: gzip data is truncated (unexpected end of file)`);
     expect(lines[2]).toBe(`appc validate: ${notAnImage}: not a tar archive (bad header checksum at offset 0)`);
+  }, 30_000);
+
+  it('refuses a layout whose symlink leaves rootfs, naming the file', () => {
+    const d = tempDir();
+    const layout = busyboxLayout(d);
+    symlinkSync('../../../../etc/shadow', join(layout, 'rootfs', 'bin', 'shadow'));
+    expect(appc('validate', layout)).toEqual({
+      code: 254,
+      stdout: '',
+      stderr: `appc validate: ${join(layout, 'rootfs', 'bin', 'shadow')}: is a symlink to "../../../../etc/shadow", which points outside rootfs\n`,
+    });
   }, 30_000);
 
   it('prints the manifest as actool cat-manifest does, plain and pretty', () => {
