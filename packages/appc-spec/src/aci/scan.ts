@@ -115,6 +115,9 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
       }
     }
     compressed = Readable.from(compressedChunks(), { objectMode: false, highWaterMark: READ_CHUNK });
+    // Errors reach us through the iteration; these keep a late one (an abort after the last chunk) from
+    // becoming an uncaught 'error' event.
+    compressed.on('error', ignore);
     if (compression === 'none') {
       uncompressed = compressed;
     } else {
@@ -127,6 +130,7 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
         });
       });
       uncompressed = codec.readable;
+      uncompressed.on('error', ignore);
     }
 
     const hash = createHash('sha512');
@@ -213,8 +217,11 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
 
 function destroyInput(raw: NodeJS.ReadableStream, err?: Error): void {
   const r = raw as Partial<Readable>;
-  if (typeof r.destroy === 'function' && r.destroyed !== true) r.destroy(err);
+  // An input read to its end is left alone: destroying it with an error nobody listens for would crash.
+  if (typeof r.destroy === 'function' && r.destroyed !== true && r.readableEnded !== true) r.destroy(err);
 }
+
+function ignore(): void {}
 
 function toBuffer(v: Buffer | string): Buffer {
   return typeof v === 'string' ? Buffer.from(v) : v;
