@@ -19,7 +19,7 @@ import type { ImageManifest, PodManifest } from '../src/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SEED = Number(process.env.APPC_FUZZ_SEED ?? 0x5eed_a99c) >>> 0;
-const ITERATIONS = Number(process.env.APPC_FUZZ_ITERATIONS ?? 12_000);
+const ITERATIONS = Number(process.env.APPC_FUZZ_ITERATIONS ?? 10_000);
 
 /** mulberry32: small, fast and good enough to drive mutations reproducibly. */
 function prng(seed: number) {
@@ -95,11 +95,14 @@ const SPECIAL_STRINGS = [
 const SPECIAL_NUMBERS = [0, -0, 1, -1, 0.5, 65535, 65536, 2 ** 31, 2 ** 53, -(2 ** 53), 1e308, -1e308, 5e-324];
 
 function randomString(r: Rng): string {
-  switch (r.int(5)) {
+  switch (r.int(8)) {
     case 0:
+    case 5:
+    case 6:
+    case 7:
       return r.pick(SPECIAL_STRINGS);
     case 1:
-      return 'x'.repeat(r.pick([1000, 100_000, 1_000_000]));
+      return 'x'.repeat(r.pick([1000, 1000, 10_000, 100_000, 1_000_000]));
     case 2:
       return String.fromCodePoint(...Array.from({ length: 1 + r.int(12) }, () => r.int(0x11_0000)).filter((c) => c < 0xd800 || c > 0xdfff));
     case 3:
