@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { EntryRules } from './aci/entries.js';
 import { StoreError } from './errors.js';
@@ -112,6 +113,33 @@ async function readLayer(layer: Layer, parser: TarParser, each: () => Promise<vo
   parser.finish();
 }
 
+/**
+ * Reads only the headers of a layer: entry contents are skipped by position, so the first pass costs a
+ * few reads per entry instead of a read of the whole blob. Small synchronous reads of a local file are
+ * far cheaper than as many thread-pool round trips.
+ */
+function readHeaders(layer: Layer, parser: TarParser): void {
+  const fd = layer.blob.fd;
+  let position = 0;
+  const block = Buffer.alloc(BLOCK);
+  for (;;) {
+    const need = parser.next();
+    if (need.kind === 'done') return;
+    if (need.kind === 'data') {
+      parser.skipData();
+      position += need.bytes;
+      continue;
+    }
+    const buf = need.bytes === BLOCK ? block : Buffer.alloc(need.bytes);
+    const n = readSync(fd, buf, 0, buf.length, position);
+    if (n === 0) break;
+    position += n;
+    parser.write(n === buf.length ? buf : buf.subarray(0, n));
+    if (n < buf.length) break;
+  }
+  parser.finish();
+}
+
 interface Placement {
   /** Final (resolved) name of each kept entry, by entry index. */
   readonly names: Map<number, string>;
@@ -157,7 +185,7 @@ async function place(layers: readonly Layer[], rootfsOnly: boolean): Promise<{ v
       data() {},
       end() {},
     }, where);
-    await readLayer(layer, parser, async () => undefined);
+    readHeaders(layer, parser);
     placements.push({ names, links });
   }
   return { view, placements };

@@ -162,6 +162,27 @@ export class TarParser {
     this.state = { kind: 'header' };
   }
 
+  /**
+   * What the parser needs next, for callers that read a seekable file block by block: a header (512 bytes),
+   * an extended header's `bytes`, an entry's `bytes` of data and padding (which `skipData` can skip), or
+   * nothing more.
+   */
+  next(): { kind: 'header' | 'meta' | 'data' | 'done'; bytes: number } {
+    const st = this.state;
+    if (this.pending.length > 0) throw new Error('TarParser.next() needs block-aligned writes');
+    switch (st.kind) {
+      case 'header': return { kind: 'header', bytes: BLOCK };
+      case 'meta': return { kind: 'meta', bytes: st.remaining + st.pad };
+      case 'data': return { kind: 'data', bytes: st.remaining + st.pad };
+      default: return { kind: 'done', bytes: 0 };
+    }
+  }
+
+  /** Skips the current entry's content without reading it (the handler gets no `data` calls). */
+  skipData(): void {
+    if (this.state.kind === 'data') this.state = { kind: 'header' };
+  }
+
   /** Call at the end of input: a missing end marker or a cut entry means the archive is truncated. */
   finish(): void {
     if (this.state.kind === 'done') return;
