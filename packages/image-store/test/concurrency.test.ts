@@ -12,7 +12,7 @@ afterAll(() => bundle?.cleanup());
 const ALLOWED = new Set(['STORE_NOT_FOUND', 'STORE_DEPENDENCY', 'STORE_IN_USE']);
 
 describe('many rkt processes at once', () => {
-  it('20 processes importing, listing, rendering and removing: each succeeds or fails clearly; the store stays consistent', async () => {
+  it('20 processes importing, listing, rendering, verifying, collecting and removing: each succeeds or fails clearly; the store stays consistent', async () => {
     const work = tempDir();
     const dataDir = join(work, 'data');
     const files = (seed: number) => ({ 'bin/blob': noise(256 * 1024, seed), 'etc/conf': `seed ${seed}\n` });
@@ -40,8 +40,9 @@ describe('many rkt processes at once', () => {
         else if (r < 0.5) ops.push('render', pick(names));
         else if (r < 0.6) ops.push('remove', pick(names));
         else if (r < 0.7) ops.push('list', '-');
-        else if (r < 0.8) ops.push('gc', '0');
-        else if (r < 0.9) ops.push('resolve', pick(names));
+        else if (r < 0.78) ops.push('gc', '0');
+        else if (r < 0.84) ops.push('resolve', pick(names));
+        else if (r < 0.9) ops.push('verify', pick(names));
         else {
           const podDir = join(work, 'pods', `pod-${w}-${k}`);
           mkdirSync(podDir, { recursive: true });

@@ -145,6 +145,20 @@ describe('render', () => {
     expect(readdirSync(victim)).toEqual([]);
   });
 
+  it('checks entries again when rendering: a blob tampered with on disk cannot write outside the tree', async () => {
+    const { work, store } = await setup();
+    const img = await store.importAci(makeAci(work, { name: 'example.com/t', files: { f: 'x' } }));
+    const victim = join(work, 'victim');
+    writeFileSync(join(work, 'data/cas/images', img.id, 'aci'), rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/t' }) }, ROOT,
+      { name: `rootfs/../../../../../../../..${victim}`, content: 'pwned' },
+    ]));
+    await expect(store.render(img.id)).rejects.toMatchObject({ code: 'STORE_ACI_UNSAFE', message: expect.stringMatching(/contains "\.\."/) });
+    expect(existsSync(victim)).toBe(false);
+    expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
+    expect(await store.trees()).toEqual([]);
+  });
+
   it('verify re-hashes a tree and repairs it; the same images always hash the same', async () => {
     const { work, store } = await setup();
     const img = await store.importAci(makeAci(work, { name: 'example.com/v', files: { 'bin/tool': 'original', 'etc/conf': 'c', 'bin/sh': { type: 'symlink', target: 'tool' } } }));
