@@ -48,6 +48,9 @@ export interface CommandSpec {
   readonly description?: string;
   /** The positional arguments in the usage line, e.g. `IMAGE...`. */
   readonly args?: string;
+  /** Bounds on the number of positional arguments, checked before the command is loaded. */
+  readonly minArgs?: number;
+  readonly maxArgs?: number;
   readonly flags?: readonly FlagSpec[];
   /** Absent for a group such as `image`, which only holds subcommands. */
   readonly load?: () => Promise<CommandModule>;

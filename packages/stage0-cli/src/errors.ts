@@ -16,8 +16,7 @@ export type CliErrorCode =
   | 'CLI_FLAG_NEEDS_VALUE'
   | 'CLI_BAD_FLAG_VALUE'
   | 'CLI_BAD_ARGS'
-  | 'CLI_DATA_DIR'
-  | 'CLI_IO';
+  | 'CLI_DATA_DIR';
 
 /**
  * An error of the command line itself or of a command's use of it. Like every error with a `code`

@@ -61,6 +61,13 @@ describe('runCli', () => {
     );
   });
 
+  it('refuses arguments a command does not take, before loading it', async () => {
+    const r = await rkt('version', 'now');
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('version: takes no arguments; unexpected "now" (run "rkt help version" for usage)\n');
+  });
+
   it('refuses an unknown help topic', async () => {
     const r = await rkt('help', 'version', 'extra');
     expect(r.status).toBe(254);
@@ -98,10 +105,10 @@ describe('reportError', () => {
 
   it('adds the stack and the causes under --debug', () => {
     const cause = new Error('EACCES: permission denied');
-    const text = report(new CliError('CLI_IO', 'cannot open store', { cause }), true);
+    const text = report(new CliError('CLI_DATA_DIR', 'cannot evaluate data dir "/x"', { cause }), true);
     const lines = text.split('\n');
-    expect(lines[0]).toBe('image list: cannot open store');
-    expect(lines[1]).toBe('CliError: cannot open store');
+    expect(lines[0]).toBe('image list: cannot evaluate data dir "/x"');
+    expect(lines[1]).toBe('CliError: cannot evaluate data dir "/x"');
     expect(text).toMatch(/\n {4}at .*cli\.test\.ts:\d+/);
     expect(text).toContain('\ncaused by: Error: EACCES: permission denied\n');
   });

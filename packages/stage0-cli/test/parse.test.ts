@@ -23,7 +23,7 @@ const list: CommandSpec = {
   ],
   load,
 };
-const rm: CommandSpec = { name: 'rm', summary: 'remove', args: 'IMAGE...', load };
+const rm: CommandSpec = { name: 'rm', summary: 'remove', args: 'IMAGE...', minArgs: 1, load };
 const root: CommandSpec = {
   name: 'rkt',
   summary: 'rkt',
@@ -39,7 +39,8 @@ const root: CommandSpec = {
       ],
       load,
     },
-    { name: 'version', summary: 'version', load },
+    { name: 'version', summary: 'version', maxArgs: 0, load },
+    { name: 'cat', summary: 'cat', minArgs: 1, maxArgs: 2, load },
     { name: 'verify', summary: 'verify', load },
   ],
 };
@@ -181,6 +182,19 @@ describe('parseArgv: errors', () => {
     // A flag of another command is unknown here.
     expect(parseError(['version', '--no-legend']).code).toBe('CLI_UNKNOWN_FLAG');
     expect(parseError(['image', 'list', '-z']).message).toBe("unknown shorthand flag: 'z' in -z");
+  });
+
+  it('checks the number of arguments, unless help was asked for', () => {
+    const none = parseError(['version', 'extra', 'more']);
+    expect(none.code).toBe('CLI_BAD_ARGS');
+    expect(none.message).toBe('takes no arguments; unexpected "extra" "more"');
+    expect(none.command).toBe('version');
+    expect(parseError(['cat', 'a', 'b', 'c']).message).toBe('takes at most 2 arguments; unexpected "c"');
+    expect(parseError(['image', 'rm']).message).toBe('needs at least 1 argument (IMAGE...)');
+    expect(parseError(['cat']).message).toBe('needs at least 1 argument');
+    expect(parse('version', 'extra', '--help').flags.bool('help')).toBe(true);
+    // Words after `--` are arguments too.
+    expect(parseError(['version', '--', '--debug']).message).toBe('takes no arguments; unexpected "--debug"');
   });
 
   it('refuses a value-taking flag at the end of the line', () => {

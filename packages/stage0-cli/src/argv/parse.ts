@@ -92,7 +92,22 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
     }
     args.push(tok);
   }
+  // As in cobra, asking for help wins over a wrong number of arguments.
+  if (values.get(HELP_FLAG.name) !== true) checkArgCount(command, args, where);
   return { path, flags: new ParsedFlags(specs, values, changed), args, argsLenAtDash };
+}
+
+function checkArgCount(command: CommandSpec, args: readonly string[], where: string): void {
+  const { minArgs = 0, maxArgs = Infinity } = command;
+  const plural = (n: number) => `${n} argument${n === 1 ? '' : 's'}`;
+  if (args.length > maxArgs) {
+    const extra = args.slice(maxArgs).map((a) => JSON.stringify(a)).join(' ');
+    const takes = maxArgs === 0 ? 'takes no arguments' : `takes at most ${plural(maxArgs)}`;
+    throw usageError('CLI_BAD_ARGS', `${takes}; unexpected ${extra}`, where);
+  }
+  if (args.length < minArgs) {
+    throw usageError('CLI_BAD_ARGS', `needs at least ${plural(minArgs)}${command.args ? ` (${command.args})` : ''}`, where);
+  }
 }
 
 /** `image list` for `[image, list]`, `rkt` for the bare command. */
@@ -211,7 +226,12 @@ function convert(spec: FlagSpec, raw: string | undefined, shown: string, where: 
   }
 }
 
-type UsageErrorCode = 'CLI_UNKNOWN_COMMAND' | 'CLI_UNKNOWN_FLAG' | 'CLI_FLAG_NEEDS_VALUE' | 'CLI_BAD_FLAG_VALUE';
+type UsageErrorCode =
+  | 'CLI_UNKNOWN_COMMAND'
+  | 'CLI_UNKNOWN_FLAG'
+  | 'CLI_FLAG_NEEDS_VALUE'
+  | 'CLI_BAD_FLAG_VALUE'
+  | 'CLI_BAD_ARGS';
 
 function usageError(code: UsageErrorCode, message: string, where: string): CliError {
   const hint = where === 'rkt' ? 'run "rkt help" for usage' : `run "rkt help ${where}" for usage`;

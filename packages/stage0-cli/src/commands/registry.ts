@@ -16,6 +16,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'version',
     summary: 'Print the version and exit',
     description: 'Print the version of rkt, and various build and configuration information.',
+    maxArgs: 0,
     load: () => import('./version.js'),
   }),
 ];
