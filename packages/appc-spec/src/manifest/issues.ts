@@ -31,9 +31,9 @@ function rule(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-export function toValidationError(source: string, error: z.ZodError, prefix: readonly PropertyKey[] = []): ValidationError {
+export function toValidationError(source: string, error: z.ZodError): ValidationError {
   const issues: ValidationIssue[] = error.issues.map((issue) => ({
-    path: formatJsonPath([...prefix, ...issue.path]),
+    path: formatJsonPath(issue.path),
     rule: rule(issue),
   }));
   return new ValidationError(source, issues);

@@ -33,9 +33,9 @@ export function isAbsolutePath(p: string): boolean {
   return p.startsWith('/');
 }
 
-export const absolutePathSchema = z.string().refine(isAbsolutePath, { message: 'must be an absolute path' });
+export const absolutePathSchema = z.string({ message: 'must be a string' }).refine(isAbsolutePath, { message: 'must be an absolute path' });
 
-/** An integer that fits in an unsigned 32-bit field (uid, gid, sizes use their own bounds). */
+/** A user or group ID: a non-negative integer that fits in 32 bits. */
 export const uint32Schema = z
   .number({ message: 'must be a number' })
   .int({ message: 'must be an integer' })
