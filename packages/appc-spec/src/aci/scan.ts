@@ -1,18 +1,17 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
-import type { Writable } from 'node:stream';
 import { AppcError } from '../errors.js';
-import { parseImageManifest } from '../manifest/image-manifest.js';
 import type { ImageManifest } from '../manifest/image-manifest.js';
 import { openDecoder } from './codec.js';
 import type { Codec } from './codec.js';
 import { MAGIC_LENGTH, detectCompression, refuseUnsupportedCompression } from './compression.js';
 import type { Compression } from './compression.js';
 import { toAppcError } from './io-errors.js';
-import { LayoutRules, MANIFEST } from './layout-rules.js';
+import { ManifestCollector } from './manifest-entry.js';
+import { peek } from './peek.js';
+import { SinkWriter } from './sink.js';
 import { TarReader } from './tar-reader.js';
-import type { TarEntry } from './tar-reader.js';
 
 export interface AciScanOptions {
   /** Name used in errors (file path, URL). Defaults to the path, or `<stream>`. */
@@ -57,22 +56,17 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
   const source = opts.source ?? (typeof input === 'string' ? input : '<stream>');
   const maxSize = opts.maxUncompressedSize ?? Number.POSITIVE_INFINITY;
   const maxManifest = opts.maxManifestSize ?? DEFAULT_MAX_MANIFEST;
-  const { signal, sink } = opts;
+  const { signal } = opts;
   if (signal?.aborted) throw aborted(source, signal);
 
   const raw: NodeJS.ReadableStream = typeof input === 'string' ? createReadStream(input, { highWaterMark: READ_CHUNK }) : input;
-  const rawIter = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
-  let compressedSize = 0;
+  let bytesRead = () => 0;
   let codec: Codec | undefined;
   let feed: Promise<void> | undefined;
   let feedError: unknown;
   let compressed: Readable | undefined;
   let uncompressed: Readable | undefined;
-  let sinkError: unknown;
-  const onSinkError = (err: unknown) => {
-    sinkError ??= err;
-  };
-  sink?.on('error', onSinkError);
+  const sink = opts.sink === undefined ? undefined : new SinkWriter(opts.sink, source);
   let abortError: AppcError | undefined;
   const onAbort = () => {
     abortError = aborted(source, signal!);
@@ -85,36 +79,11 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
 
   try {
     // The head decides the decoder; the rest follows it through the same iterator.
-    const head: Buffer[] = [];
-    let headLen = 0;
-    let done = false;
-    while (headLen < MAGIC_LENGTH) {
-      const r = await rawIter.next();
-      if (r.done === true) {
-        done = true;
-        break;
-      }
-      const b = toBuffer(r.value);
-      head.push(b);
-      headLen += b.length;
-    }
-    const first = Buffer.concat(head, headLen);
-    refuseUnsupportedCompression(first, source);
-    const compression = detectCompression(first);
-
-    async function* compressedChunks(): AsyncGenerator<Buffer> {
-      compressedSize += first.length;
-      if (first.length > 0) yield first;
-      if (done) return;
-      for (;;) {
-        const r = await rawIter.next();
-        if (r.done === true) return;
-        const b = toBuffer(r.value);
-        compressedSize += b.length;
-        yield b;
-      }
-    }
-    compressed = Readable.from(compressedChunks(), { objectMode: false, highWaterMark: READ_CHUNK });
+    const input = await peek(raw, MAGIC_LENGTH);
+    refuseUnsupportedCompression(input.head, source);
+    const compression = detectCompression(input.head);
+    bytesRead = input.bytesRead;
+    compressed = Readable.from(input.chunks, { objectMode: false, highWaterMark: READ_CHUNK });
     // Errors reach us through the iteration; these keep a late one (an abort after the last chunk) from
     // becoming an uncaught 'error' event.
     compressed.on('error', ignore);
@@ -135,35 +104,8 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
 
     const hash = createHash('sha512');
     let size = 0;
-    let manifestParts: Buffer[] | undefined;
-    let manifestLen = 0;
-    let manifest: ImageManifest | undefined;
-    let manifestBytes: Uint8Array | undefined;
-    const rules = new LayoutRules(source);
-    const reader = new TarReader(
-      {
-        entry(e: TarEntry) {
-          const name = rules.check(e);
-          if (name !== MANIFEST) return false;
-          if (e.size > maxManifest) {
-            throw new AppcError('APPC_ACI_LAYOUT', `${source}: manifest is ${e.size} bytes, over the ${maxManifest}-byte limit`, { source });
-          }
-          manifestParts = [];
-          return true;
-        },
-        data(chunk) {
-          manifestParts!.push(Buffer.from(chunk));
-          manifestLen += chunk.length;
-        },
-        end() {
-          manifestBytes = Buffer.concat(manifestParts!, manifestLen);
-          manifestParts = undefined;
-          // Parsed as soon as it is complete, so a bad manifest fails before the rest is read.
-          manifest = parseImageManifest(manifestBytes, `${source}:manifest`);
-        },
-      },
-      source,
-    );
+    const visitor = new ManifestCollector(source, maxManifest);
+    const reader = new TarReader(visitor, source);
 
     for await (const chunk of uncompressed as AsyncIterable<Buffer>) {
       size += chunk.length;
@@ -172,24 +114,21 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
       }
       hash.update(chunk);
       reader.push(chunk);
-      if (sink !== undefined) await writeToSink(sink, chunk, () => sinkError, source);
+      if (sink !== undefined) await sink.write(chunk);
     }
     // A decoder's complaint explains a short output better than the tar reader's "truncated".
     if (feed !== undefined) await feed;
     if (feedError !== undefined && !isBrokenPipe(feedError)) throw feedError;
     await codec?.finished();
     reader.end();
-    rules.finish();
-    if (sinkError !== undefined) throw sinkError;
-    if (manifest === undefined || manifestBytes === undefined) {
-      throw new AppcError('APPC_ACI_NO_MANIFEST', `${source}: no manifest in the archive`, { source });
-    }
+    const { manifest, bytes } = visitor.finish();
+    sink?.throwIfFailed();
     return {
       manifest,
-      manifestBytes,
+      manifestBytes: bytes,
       imageId: `sha512-${hash.digest('hex')}`,
       compression,
-      compressedSize,
+      compressedSize: bytesRead(),
       uncompressedSize: size,
       entryCount: reader.entries,
     };
@@ -206,7 +145,7 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    sink?.removeListener('error', onSinkError);
+    sink?.release();
     // On success everything has ended already; on failure this frees the file, the pipes and the child.
     destroyInput(raw);
     uncompressed?.destroy();
@@ -223,10 +162,6 @@ function destroyInput(raw: NodeJS.ReadableStream, err?: Error): void {
 
 function ignore(): void {}
 
-function toBuffer(v: Buffer | string): Buffer {
-  return typeof v === 'string' ? Buffer.from(v) : v;
-}
-
 function isBrokenPipe(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
@@ -234,27 +169,4 @@ function isBrokenPipe(err: unknown): boolean {
 
 function aborted(source: string, signal: AbortSignal): AppcError {
   return new AppcError('APPC_ABORTED', `${source}: aborted`, { source, cause: signal.reason });
-}
-
-async function writeToSink(sink: NodeJS.WritableStream, chunk: Buffer, failed: () => unknown, source: string): Promise<void> {
-  const err = failed();
-  if (err !== undefined) throw err;
-  const w = sink as Partial<Writable>;
-  if (w.destroyed === true || w.writableEnded === true) {
-    throw new AppcError('APPC_IO', `${source}: the sink was closed before the archive was read`, { source });
-  }
-  if (sink.write(chunk)) return;
-  await new Promise<void>((resolve, reject) => {
-    const done = () => {
-      sink.removeListener('drain', done);
-      sink.removeListener('error', done);
-      sink.removeListener('close', done);
-      const e = failed();
-      if (e !== undefined) reject(e);
-      else resolve();
-    };
-    sink.on('drain', done);
-    sink.on('error', done);
-    sink.on('close', done);
-  });
 }

@@ -1,5 +1,5 @@
 import { open, stat } from 'node:fs/promises';
-import { checkLayout } from '../aci/build.js';
+import { checkLayout } from '../aci/build-layout.js';
 import { detectCompression } from '../aci/compression.js';
 import { scanAci } from '../aci/scan.js';
 import { BLOCK, F, headerChecksums, readNumber } from '../aci/tar-header.js';

@@ -4,7 +4,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
-import { buildAci, buildAciFromLayout } from '../../src/aci/build.js';
+import { buildAciFromLayout } from '../../src/aci/build-layout.js';
+import { buildAci } from '../../src/aci/build-list.js';
 import { scanAci } from '../../src/aci/scan.js';
 import { appcErrorOf, busyboxLayout, manifestJson, sh, sha512File, tempDir, writeFile } from './helpers.js';
 

@@ -29,7 +29,7 @@ export async function run(argv: readonly string[], io: CommandIO): Promise<numbe
   const [layout, out] = args.positionals as [string, string];
   if (!out.endsWith('.aci')) throw new UsageError(`${out}: an image archive's name must end in .aci`);
   // Loaded once the arguments are known to be good: usage errors stay as fast as `--help`.
-  const { buildAciFromLayout } = await import('../../aci/build.js');
+  const { buildAciFromLayout } = await import('../../aci/build-layout.js');
   const result = await buildAciFromLayout(layout, out, {
     compression: (args.flags.get('compression') as Compression | undefined) ?? 'gzip',
     overwrite: args.flags.get('overwrite') === true,
