@@ -81,7 +81,15 @@ describe('parseArgv: finding the command', () => {
   it('accepts an unambiguous prefix, as rkt enabled in cobra', () => {
     expect(names(['vers'])).toEqual(['version']);
     expect(names(['im', 'li'])).toEqual(['image', 'list']);
-    expect(parseError(['ver']).code).toBe('CLI_UNKNOWN_COMMAND');
+    const ambiguous = parseError(['ver']);
+    expect(ambiguous.code).toBe('CLI_UNKNOWN_COMMAND');
+    expect(ambiguous.hint).toBe('did you mean "version" or "verify"? run "rkt help" for usage');
+  });
+
+  it('suggests commands within two edits of a mistyped one, as cobra does', () => {
+    expect(parseError(['verson']).hint).toBe('did you mean "version"? run "rkt help" for usage');
+    expect(parseError(['image', 'lst']).hint).toBe('did you mean "list"? run "rkt help image" for usage');
+    expect(parseError(['Image']).hint).toBe('did you mean "image"? run "rkt help" for usage');
   });
 
   it('refuses an unknown command with one line naming it', () => {

@@ -23,7 +23,9 @@ function newestSource(dir: string): number {
 beforeAll(() => {
   // `npm test` builds first; a targeted run builds here when dist is missing or older than src.
   const stale = !existsSync(dist) || statSync(dist).mtimeMs < newestSource(join(pkgDir, 'src'));
-  if (stale) execFileSync('npm', ['run', 'build'], { cwd: pkgDir, stdio: 'ignore' });
+  if (!stale) return;
+  const build = spawnSync('npm', ['run', 'build'], { cwd: pkgDir, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`npm run build failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
 }, 120_000);
 
 interface Run {

@@ -150,9 +150,33 @@ function findCommand(
     // A runnable command takes positional arguments; a group (or rkt itself) only takes commands.
     if (node.load !== undefined) break;
     const parent = ['rkt', ...path.map((c) => c.name)].join(' ');
-    throw usageError('CLI_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(tok)} for "${parent}"`, commandName(path));
+    const err = usageError('CLI_UNKNOWN_COMMAND', `unknown command ${JSON.stringify(tok)} for "${parent}"`, commandName(path));
+    const near = suggestions(node, tok);
+    if (near.length === 0) throw err;
+    const didYouMean = `did you mean ${near.map((n) => JSON.stringify(n)).join(' or ')}?`;
+    throw new CliError(err.code, err.message, { command: err.command, hint: `${didYouMean} ${err.hint ?? ''}`.trim() });
   }
   return { path, pathIndexes };
+}
+
+/** cobra's "did you mean": subcommands within two edits of the word, or starting with it. */
+function suggestions(parent: CommandSpec, word: string): string[] {
+  return (parent.subcommands ?? [])
+    .filter((c) => !c.hidden && (editDistance(c.name, word.toLowerCase()) <= 2 || c.name.startsWith(word)))
+    .map((c) => c.name);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+    }
+    prev = cur;
+  }
+  return prev[b.length] as number;
 }
 
 /**
