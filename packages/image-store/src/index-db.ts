@@ -1,10 +1,11 @@
-import { ClassicLevel } from 'classic-level';
+import type { ClassicLevel } from 'classic-level';
 import { StoreError } from './errors.js';
 import { INDEX_VERSION, type Layout } from './layout.js';
 import {
   isImageRecord, isRemoteRecord, isTreeRecord,
   type ImageRecord, type RemoteRecord, type TreeRecord,
 } from './records.js';
+import { dropSnapshot, readSnapshot, writeSnapshot } from './snapshot.js';
 
 /**
  * The index is a LevelDB database, which admits one process at a time. Every operation is a short
@@ -28,7 +29,8 @@ const indexUpgrades: Record<number, (db: Db) => Promise<void>> = {};
 export class IndexTx {
   private readonly ops: Op[] = [];
   private readonly after: (() => Promise<void>)[] = [];
-  constructor(private readonly db: Db) {}
+  private imagesChanged = false;
+  constructor(private readonly db: Db, private readonly layout: Layout) {}
 
   /**
    * Runs `fn` once the batch is durably committed, still under the lock. Removals use it: the record goes
@@ -65,9 +67,11 @@ export class IndexTx {
     return this.scan(IMAGE, isImageRecord);
   }
   putImage(r: ImageRecord): void {
+    this.imagesChanged = true;
     this.ops.push({ type: 'put', key: IMAGE + r.id, value: JSON.stringify(r) });
   }
   delImage(id: string): void {
+    this.imagesChanged = true;
     this.ops.push({ type: 'del', key: IMAGE + id });
   }
 
@@ -101,8 +105,10 @@ export class IndexTx {
 
   /** Writes the queued changes in one synced batch: all of them survive a crash, or none. */
   async commit(): Promise<void> {
+    if (this.imagesChanged) await dropSnapshot(this.layout);
     if (this.ops.length > 0) await this.db.batch(this.ops.splice(0), { sync: true });
     for (const fn of this.after.splice(0)) await fn();
+    if (this.imagesChanged) await writeSnapshot(this.layout, await this.images());
   }
 }
 
@@ -122,6 +128,8 @@ function isLocked(err: unknown): boolean {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function openDb(l: Layout, opts: IndexOptions): Promise<Db> {
+  // Loaded on first use: readers served by the snapshot never pay for the native module.
+  const { ClassicLevel } = await import('classic-level');
   const deadline = Date.now() + opts.lockTimeoutMs;
   let delay = 2;
   for (;;) {
@@ -159,6 +167,8 @@ async function checkSchema(db: Db, l: Layout): Promise<void> {
       `${l.index}: index schema version ${version} is newer than this rkt-ts supports (${INDEX_VERSION}); use a newer rkt-ts`,
       { subject: l.index });
   }
+  // A snapshot of records in the old format must not outlive the upgrade.
+  if (version < INDEX_VERSION) await dropSnapshot(l);
   while (version < INDEX_VERSION) {
     const step = indexUpgrades[version];
     if (step === undefined) throw new StoreError('STORE_VERSION', `${l.index}: no upgrade from index schema version ${version}`, { subject: l.index });
@@ -174,7 +184,7 @@ export function withIndex<T>(l: Layout, opts: IndexOptions, fn: (tx: IndexTx) =>
     const db = await openDb(l, opts);
     try {
       await checkSchema(db, l);
-      const tx = new IndexTx(db);
+      const tx = new IndexTx(db, l);
       const result = await fn(tx);
       await tx.commit();
       return result;
@@ -185,4 +195,15 @@ export function withIndex<T>(l: Layout, opts: IndexOptions, fn: (tx: IndexTx) =>
   const next = queue.then(run, run);
   queue = next.catch(() => undefined);
   return next;
+}
+
+/** Every image record: from the snapshot when there is one, else from the index (rebuilding the snapshot). */
+export async function readImages(l: Layout, opts: IndexOptions): Promise<ImageRecord[]> {
+  const snap = await readSnapshot(l);
+  if (snap !== undefined) return snap;
+  return withIndex(l, opts, async (tx) => {
+    const images = await tx.images();
+    await writeSnapshot(l, images);
+    return images;
+  });
 }

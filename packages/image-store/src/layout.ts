@@ -14,6 +14,8 @@ export interface Layout {
   readonly root: string;
   readonly layoutFile: string;
   readonly index: string;
+  /** A copy of the image records for readers that should not load LevelDB (see snapshot.ts). */
+  readonly snapshot: string;
   readonly images: string;
   readonly trees: string;
   readonly refs: string;
@@ -28,6 +30,7 @@ export function layoutOf(dataDir: string): Layout {
     root,
     layoutFile: join(root, 'layout.json'),
     index: join(root, 'index'),
+    snapshot: join(root, 'images.json'),
     images: join(root, 'images'),
     trees: join(root, 'trees'),
     refs: join(root, 'refs'),

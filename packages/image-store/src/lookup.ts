@@ -51,22 +51,27 @@ export function pickByName(images: readonly ImageRecord[], q: ImageQuery): Image
 }
 
 export async function lookup(tx: IndexTx, ref: ImageRef): Promise<ImageRecord> {
+  return lookupIn(await tx.images(), ref);
+}
+
+/** The one image `ref` names among `images`. */
+export function lookupIn(images: readonly ImageRecord[], ref: ImageRef): ImageRecord {
   const parsed = typeof ref === 'string' ? parseImageRef(ref) : { query: ref };
   if ('id' in parsed) {
     const { id } = parsed;
     if (id.length === 7 + 128) {
-      const img = await tx.image(id);
+      const img = images.find((i) => i.id === id);
       if (img === undefined) throw new StoreError('STORE_NOT_FOUND', `no image with ID ${id} in the store`, { subject: id });
       return img;
     }
-    const found = await tx.imagesWithPrefix(id);
+    const found = images.filter((i) => i.id.startsWith(id));
     if (found.length === 0) throw new StoreError('STORE_NOT_FOUND', `no image ID starts with ${id}`, { subject: id });
     if (found.length > 1) {
       throw new StoreError('STORE_AMBIGUOUS', `image ID prefix ${id} matches ${found.length} images; give more digits`, { subject: id });
     }
     return found[0] as ImageRecord;
   }
-  const img = pickByName(await tx.images(), parsed.query);
+  const img = pickByName(images, parsed.query);
   if (img === undefined) {
     throw new StoreError('STORE_NOT_FOUND', `no image named ${describe(parsed.query)} in the store`, { subject: parsed.query.name });
   }

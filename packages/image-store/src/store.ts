@@ -5,9 +5,9 @@ import { exportImage, type ExportOptions } from './export.js';
 import { extractImage, type ExtractOptions } from './extract.js';
 import { gc, type GcOptions, type GcResult } from './gc.js';
 import { importAci, type ImportOptions, type ImportResult } from './import.js';
-import { withIndex } from './index-db.js';
+import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
-import { lookup, type ImageRef } from './lookup.js';
+import { lookupIn, type ImageRef } from './lookup.js';
 import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
 import type { ImageRecord, RemoteRecord } from './records.js';
 import { removeImage } from './remove.js';
@@ -56,20 +56,18 @@ export class Store {
 
   /** The image with exactly this full ID, if stored. */
   get(id: string): Promise<ImageRecord | undefined> {
-    return guard('get', withIndex(this.layout, this.ctx.options, (tx) => tx.image(id)));
+    return guard('get', readImages(this.layout, this.ctx.options).then((all) => all.find((i) => i.id === id)));
   }
 
   /** The one image an ID, ID prefix (>= 2 hex digits), `name[:version]` or name + labels query means. */
   resolve(ref: ImageRef): Promise<ImageRecord> {
-    return guard('resolve', withIndex(this.layout, this.ctx.options, (tx) => lookup(tx, ref)));
+    return guard('resolve', readImages(this.layout, this.ctx.options).then((all) => lookupIn(all, ref)));
   }
 
   /** Every stored image, oldest import first. */
   list(): Promise<ImageRecord[]> {
-    return guard('list', withIndex(this.layout, this.ctx.options, async (tx) => {
-      const all = await tx.images();
-      return all.sort((a, b) => a.importedAt - b.importedAt || (a.id < b.id ? -1 : 1));
-    }));
+    return guard('list', readImages(this.layout, this.ctx.options).then((all) =>
+      all.sort((a, b) => a.importedAt - b.importedAt || (a.id < b.id ? -1 : 1))));
   }
 
   /** The image's manifest, byte for byte as it was in the ACI. */

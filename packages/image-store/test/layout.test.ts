@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
@@ -37,6 +37,32 @@ describe('layout and index versions', () => {
     const db = new ClassicLevel<string, string>(join(dir, 'cas/index'));
     await db.put('meta/schema', String(INDEX_VERSION + 1));
     await db.close();
+    // A newer rkt-ts drops the images.json snapshot when it upgrades the index (as upgrades here do).
+    rmSync(join(dir, 'cas/images.json'));
     await expect(store.list()).rejects.toMatchObject({ code: 'STORE_VERSION', message: expect.stringMatching(/index schema version 2 is newer/) });
+    await expect(store.importAci(Readable.from([tinyAci('example.com/v', 'v')]))).rejects.toMatchObject({ code: 'STORE_VERSION' });
+  });
+});
+
+describe('the images.json snapshot', () => {
+  it('answers list and resolve like the index, is dropped by every change, and is rebuilt when missing or torn', async () => {
+    const dir = join(tempDir(), 'data');
+    const snapshot = join(dir, 'cas/images.json');
+    const store = await openStore({ dir });
+    const a = await store.importAci(Readable.from([tinyAci('example.com/a', 'a')]));
+    const fromSnapshot = JSON.parse(readFileSync(snapshot, 'utf8')) as { images: { id: string }[] };
+    expect(fromSnapshot.images.map((i) => i.id)).toEqual([a.id]);
+    const b = await store.importAci(Readable.from([tinyAci('example.com/b', 'b')]));
+    expect((await store.list()).map((i) => i.id)).toEqual([a.id, b.id]);
+    await store.remove(a.id);
+    expect((await store.list()).map((i) => i.id)).toEqual([b.id]);
+    await expect(store.resolve(a.id)).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+
+    // A crash between dropping and rewriting it leaves no snapshot; a power loss may leave a torn one.
+    rmSync(snapshot);
+    expect((await store.list()).map((i) => i.id)).toEqual([b.id]);
+    writeFileSync(snapshot, '{"snapshotVersion":1,"indexVers');
+    expect((await store.resolve('example.com/b')).id).toBe(b.id);
+    expect(JSON.parse(readFileSync(snapshot, 'utf8')).images).toHaveLength(1);
   });
 });

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ClassicLevel } from 'classic-level';
 import { expect } from 'vitest';
 import { openStore } from '../src/index.js';
 
@@ -68,6 +69,15 @@ export async function expectConsistent(dataDir: string, clean: boolean): Promise
   const store = await openStore({ dir: dataDir });
   const cas = join(dataDir, 'cas');
   const images = await store.list();
+  // The images.json snapshot (when present) agrees with the index itself.
+  const db = new ClassicLevel<string, string>(join(dataDir, 'cas/index'));
+  const indexed: string[] = [];
+  try {
+    for await (const key of db.keys({ gte: 'image/', lt: 'image/\xff' })) indexed.push(key.slice('image/'.length));
+  } finally {
+    await db.close();
+  }
+  expect(images.map((i) => i.id).sort()).toEqual(indexed.sort());
   for (const img of images) {
     expect(sha(join(cas, 'images', img.id, 'aci')), `blob of ${img.id}`).toBe(img.id);
     expect(readFileSync(join(cas, 'images', img.id, 'manifest')).length).toBeGreaterThan(0);
