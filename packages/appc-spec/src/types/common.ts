@@ -1,23 +1,40 @@
 import { z } from 'zod';
 
 /**
- * Wraps an object schema so that an optional field given as JSON `null` counts as absent, the way the
- * Go reference (encoding/json) treats it. Required fields given as `null` still fail as "is required".
- * The copy keeps `__proto__` as an own data key so it can never reach the prototype.
+ * Wraps an object schema with two reference-compatibility rules. An optional field given as JSON `null`
+ * counts as absent, as Go's encoding/json reads it (Go tools write `"exec": null`); a required one still
+ * fails as "is required". And since encoding/json matches keys case-insensitively (`"NAME"` would set
+ * `name`), a key that differs from a field only in case is refused, so that no manifest reads one way here
+ * and another way in Go tools. `keepNull` leaves `null` values alone (an unknown isolator's value may be null).
  */
-export function appcObject<T extends z.ZodType>(schema: T) {
-  return z.preprocess(dropNullFields, schema);
-}
-
-function dropNullFields(input: unknown): unknown {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
-  let out: Record<string, unknown> | undefined;
-  for (const key of Object.keys(input)) {
-    if ((input as Record<string, unknown>)[key] !== null) continue;
-    out ??= copyOwn(input as Record<string, unknown>);
-    delete out[key];
-  }
-  return out ?? input;
+export function appcObject<T extends z.ZodObject | z.ZodDiscriminatedUnion<z.ZodObject[]>>(
+  schema: T,
+  opts: { keepNull?: boolean } = {},
+) {
+  const shapes = schema instanceof z.ZodObject ? [schema.shape] : (schema.options as z.ZodObject[]).map((o) => o.shape);
+  const fields = new Map<string, string>();
+  for (const shape of shapes) for (const key of Object.keys(shape)) fields.set(key.toLowerCase(), key);
+  const keepNull = opts.keepNull === true;
+  return z.preprocess((input, ctx) => {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+    const record = input as Record<string, unknown>;
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(record)) {
+      const field = fields.get(key.toLowerCase());
+      if (field !== undefined && field !== key) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `keys are case-sensitive: ${quote(key)} is not ${quote(field)}`,
+          path: [key],
+          input,
+        });
+      }
+      if (keepNull || record[key] !== null) continue;
+      out ??= copyOwn(record);
+      delete out[key];
+    }
+    return out ?? input;
+  }, schema);
 }
 
 function copyOwn(input: Record<string, unknown>): Record<string, unknown> {

@@ -149,8 +149,7 @@ function isJsonValue(v: unknown, depth = 0): boolean {
   return Object.keys(v).every((k) => isJsonValue((v as Record<string, unknown>)[k], depth + 1));
 }
 
-export const isolatorSchema = z
-  .object({ name: acIdentifierSchema, value: z.unknown() })
+export const isolatorSchema = appcObject(z.object({ name: acIdentifierSchema, value: z.unknown() }), { keepNull: true })
   .transform((iso, ctx): Isolator => {
     const { name, value } = iso;
     if (value === undefined) {

@@ -62,6 +62,17 @@ describe('image manifest serialization', () => {
     expect(Object.keys(m)).toEqual(['acKind', 'acVersion', 'name']);
   });
 
+  it('refuses keys that differ from a field only in case, which Go tools would read as that field', () => {
+    const e = errorOf(() =>
+      parseImageManifest(
+        '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"user":"0","group":"0","isolators":[{"name":"example.com/x","Value":1,"value":2}]}}',
+      ),
+    ) as ValidationError;
+    expect(e.message).toBe('manifest: app.isolators[0].Value: keys are case-sensitive: "Value" is not "value"');
+    const ok = parseImageManifest('{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"user":"0","group":"0","userLabels":{"USER":"x"}}}');
+    expect(ok.app?.userLabels).toEqual({ USER: 'x' });
+  });
+
   it('normalizes JSON -0 so it round-trips', () => {
     const m = parseImageManifest(
       '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","app":{"user":"0","group":"0","isolators":[{"name":"example.com/x","value":[-0,-0.0,-0e3,-0.5]}]}}',
