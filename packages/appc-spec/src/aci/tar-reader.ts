@@ -142,6 +142,7 @@ export class TarReader {
       const what = this.current === undefined ? 'an extended header' : `entry ${JSON.stringify(this.current.name)}`;
       this.fail('APPC_ACI_CORRUPT', `archive is truncated inside ${what} (${this.remaining + this.padding} bytes missing)`);
     }
+    if (this.headerFill !== 0 && this.pos === this.headerFill) this.fail('APPC_ACI_CORRUPT', `not a tar archive (${this.pos} bytes, less than one header)`);
     if (this.headerFill !== 0) this.fail('APPC_ACI_CORRUPT', `archive is truncated inside a header at offset ${this.pos - this.headerFill}`);
     if (this.meta !== undefined || this.pax !== undefined || this.longName !== undefined || this.longLink !== undefined) {
       this.fail('APPC_ACI_CORRUPT', `archive is truncated after an extended header at offset ${this.metaStart}`);

@@ -27,7 +27,11 @@ beforeAll(async () => {
 afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
 
 function appc(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  return appcWithInput(undefined, ...args);
+}
+
+function appcWithInput(input: Buffer | undefined, ...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', maxBuffer: 1 << 26, input });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -49,6 +53,14 @@ describe('appc build', () => {
       expect(appc('image-id', out).stdout).toBe(id.stdout);
     }
     expect(`${sha512File(join(d, 'busybox-none.aci'))}\n`).toBe(id.stdout);
+    // "-" is standard input, named <stdin> in errors.
+    expect(appcWithInput(readFileSync(join(d, 'busybox-xz.aci')), 'image-id', '-')).toEqual({ code: 0, stdout: id.stdout, stderr: '' });
+    expect(appcWithInput(readFileSync(gz), 'cat-manifest', '-').stdout).toBe(`${readFileSync(join(layout, 'manifest'), 'utf8')}\n`);
+    expect(appcWithInput(Buffer.from('not an image'), 'image-id', '-')).toEqual({
+      code: 254,
+      stdout: '',
+      stderr: 'appc image-id: <stdin>: not a tar archive (12 bytes, less than one header)\n',
+    });
   }, 30_000);
 
   it('refuses to overwrite unless told to, with one line and exit 254', () => {
