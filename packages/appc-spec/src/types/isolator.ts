@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { acIdentifierSchema } from './ac-identifier.js';
-import { appcObject, stringMapSchema } from './common.js';
+import { appcObject, quote, stringMapSchema } from './common.js';
 import { resourceQuantitySchema, tryParseResourceQuantity } from './resource-quantity.js';
 
 const str = () => z.string({ message: 'must be a string' });
@@ -177,22 +177,22 @@ export const isolatorSchema = appcObject(z.object({ name: acIdentifierSchema, va
 /** Checks the list-level rules: scope, at most one of some kinds, and the conflicting pairs. */
 function isolatorsSchema(scope: IsolatorScope) {
   return z.array(isolatorSchema, { message: 'must be an array' }).superRefine((isolators, ctx) => {
-    const seen = new Map<string, number>();
+    const seen = new Set<string>();
     isolators.forEach((iso, i) => {
       const only = isKnownIsolatorName(iso.name) ? SCOPE[iso.name] : undefined;
       if (only !== undefined && only !== scope) {
-        ctx.addIssue({ code: 'custom', message: `isolator "${iso.name}" can only be used in ${only} isolators`, path: [i, 'name'] });
+        ctx.addIssue({ code: 'custom', message: `isolator ${quote(iso.name)} can only be used in ${only} isolators`, path: [i, 'name'] });
       }
       if (seen.has(iso.name) && SINGLE.has(iso.name)) {
-        ctx.addIssue({ code: 'custom', message: `only one "${iso.name}" isolator is allowed`, path: [i, 'name'] });
+        ctx.addIssue({ code: 'custom', message: `only one ${quote(iso.name)} isolator is allowed`, path: [i, 'name'] });
       }
       for (const [a, b] of CONFLICTS) {
         const other = iso.name === a ? b : iso.name === b ? a : undefined;
         if (other !== undefined && seen.has(other)) {
-          ctx.addIssue({ code: 'custom', message: `isolator "${iso.name}" cannot be used together with "${other}"`, path: [i, 'name'] });
+          ctx.addIssue({ code: 'custom', message: `isolator ${quote(iso.name)} cannot be used together with ${quote(other)}`, path: [i, 'name'] });
         }
       }
-      if (!seen.has(iso.name)) seen.set(iso.name, i);
+      seen.add(iso.name);
     });
   });
 }
