@@ -15,6 +15,17 @@ describe('tabwrite (Go text/tabwriter)', () => {
     expect(tabwrite('a\tx\nabcdefghij\ty\n')).toBe('a\t\tx\nabcdefghij\ty\n');
   });
 
+  it("reproduces rkt's documented `rkt list` output", () => {
+    const cells = [
+      ['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'],
+      ['5bc080ca', 'redis', 'quay.io/quay/redis:latest', 'running', '2 minutes ago', '41 seconds ago', 'default:ip4=172.16.28.7'],
+    ];
+    expect(tabwrite(cells.map((r) => r.join('\t')).join('\n') + '\n')).toBe(
+      'UUID\t\tAPP\tIMAGE NAME\t\t\tSTATE\tCREATED\t\tSTARTED\t\tNETWORKS\n' +
+        '5bc080ca\tredis\tquay.io/quay/redis:latest\trunning\t2 minutes ago\t41 seconds ago\tdefault:ip4=172.16.28.7\n',
+    );
+  });
+
   it('sizes a column per block of adjacent lines, as Go does', () => {
     // Go's Example_elastic without AlignRight/Debug: the b's and the d's are different columns.
     const text = 'a\tb\tc\naa\tbb\tcc\naaa\t\naaaa\tdddd\teeee\n';
