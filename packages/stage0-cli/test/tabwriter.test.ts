@@ -15,7 +15,8 @@ describe('tabwrite (Go text/tabwriter)', () => {
     expect(tabwrite('a\tx\nabcdefghij\ty\n')).toBe('a\t\tx\nabcdefghij\ty\n');
   });
 
-  it("reproduces rkt's documented `rkt list` output", () => {
+  it('aligns a table shaped like `rkt list` on tab stops of 8 (rkt\'s settings)', () => {
+    // Each column is its widest cell plus one, rounded up to a tab stop: UUID 9 -> 16, IMAGE NAME 26 -> 32.
     const cells = [
       ['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'],
       ['5bc080ca', 'redis', 'quay.io/quay/redis:latest', 'running', '2 minutes ago', '41 seconds ago', 'default:ip4=172.16.28.7'],
