@@ -1,10 +1,12 @@
 import { AppcError } from '../errors.js';
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a byte-order mark in the text so that it is refused below rather than skipped.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Decodes UTF-8 (a BOM is refused, as RFC 8259 allows) and parses JSON. Every failure, including a
- * RangeError from pathological nesting, becomes one `APPC_INVALID_JSON` error naming the source.
+ * Decodes UTF-8 strictly and parses JSON. A byte-order mark is refused, as the reference (Go) does and
+ * RFC 8259 allows. Every failure, including a RangeError from pathological nesting, becomes one
+ * `APPC_INVALID_JSON` error naming the source.
  */
 export function parseJson(input: string | Uint8Array, source: string): unknown {
   let text: string;
@@ -16,6 +18,9 @@ export function parseJson(input: string | Uint8Array, source: string): unknown {
     } catch (cause) {
       throw new AppcError('APPC_INVALID_JSON', `${source}: not valid UTF-8`, { source, cause });
     }
+  }
+  if (text.startsWith('\ufeff')) {
+    throw new AppcError('APPC_INVALID_JSON', `${source}: invalid JSON: starts with a byte-order mark`, { source });
   }
   try {
     // JSON `-0` parses to -0 but serializes as 0; normalizing it keeps parse(serialize(m)) equal to m.

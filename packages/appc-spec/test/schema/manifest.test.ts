@@ -135,6 +135,9 @@ describe('image manifest errors', () => {
     expect(json.message).toMatch(/^m: invalid JSON at line 3, column 3: /);
     expect(json.message).not.toContain('\n');
     expect(errorOf(() => parseImageManifest('', 'm')).message).toMatch(/^m: invalid JSON: Unexpected end of JSON input$/);
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a"}')]);
+    expect(errorOf(() => parseImageManifest(withBom, 'm')).message).toBe('m: invalid JSON: starts with a byte-order mark');
+    expect(errorOf(() => parseImageManifest(withBom.toString('utf8'), 'm')).code).toBe('APPC_INVALID_JSON');
   });
 });
 
