@@ -149,20 +149,23 @@ interface Placement {
 
 /**
  * First pass, headers only: decides where each entry lands and which entry wins each path. The second pass
- * then writes every path of the tree exactly once, so tar never has to replace what an earlier layer put
- * down (replacing a symlink by a directory, a file by a symlink, ...), which is where layered extraction
- * with a single tar run goes wrong.
+ * then writes every path of the tree once, so tar never has to replace what an earlier layer put down
+ * (replacing a symlink by a directory, a file by a symlink, ...), which is where layered extraction with a
+ * single tar run goes wrong. One exception: a file that a winning hard link points to is written even if a
+ * later layer replaces its path (file over file is a replacement tar does well), so the link keeps the
+ * content it had in its own layer.
  */
-async function place(layers: readonly Layer[], rootfsOnly: boolean): Promise<{ view: TreeView; placements: Placement[] }> {
+function place(layers: readonly Layer[], rootfsOnly: boolean): { emit: Set<string>; placements: Placement[] } {
   const view = new TreeView();
   const placements: Placement[] = [];
+  const linkTargets = new Map<string, string>(); // hard link entry key -> target entry key
   for (const [li, layer] of layers.entries()) {
     const where = layer.imageId;
     const rules = new EntryRules(where);
     const filters = whitelistSets(layer.whitelists);
     const names = new Map<number, string>();
     const links = new Map<number, string>();
-    const byName = new Map<string, string>();
+    const byName = new Map<string, { final: string; index: number }>();
     const parser = new TarParser({
       entry(e) {
         const name = rules.check(e);
@@ -174,13 +177,16 @@ async function place(layers: readonly Layer[], rootfsOnly: boolean): Promise<{ v
         if (keep && e.type === 'hardlink') {
           const target = byName.get(rules.linkTarget(e));
           if (target === undefined) keep = false; // its target was left out by a whitelist
-          else links.set(e.index, target);
+          else {
+            links.set(e.index, target.final);
+            linkTargets.set(`${li}:${e.index}`, `${li}:${target.index}`);
+          }
         }
         if (!keep) return;
         const final = name === 'rootfs' ? name : view.resolveParents(name, `${where}: ${name}`);
         view.set(final, e, `${li}:${e.index}`);
         names.set(e.index, final);
-        byName.set(name, final);
+        byName.set(name, { final, index: e.index });
       },
       data() {},
       end() {},
@@ -188,7 +194,11 @@ async function place(layers: readonly Layer[], rootfsOnly: boolean): Promise<{ v
     readHeaders(layer, parser);
     placements.push({ names, links });
   }
-  return { view, placements };
+  const emit = new Set(view.winners.values());
+  for (const key of [...emit]) {
+    for (let k: string | undefined = linkTargets.get(key); k !== undefined && !emit.has(k); k = linkTargets.get(k)) emit.add(k);
+  }
+  return { emit, placements };
 }
 
 /**
@@ -196,7 +206,7 @@ async function place(layers: readonly Layer[], rootfsOnly: boolean): Promise<{ v
  * a fresh empty directory). GNU tar keeps what node-tar drops: devices, fifos, setuid bits, xattrs, owners.
  */
 export async function extractLayers(layers: readonly Layer[], dest: string, opts: ExtractOptions): Promise<void> {
-  const { view, placements } = await place(layers, opts.rootfsOnly);
+  const { emit, placements } = place(layers, opts.rootfsOnly);
   const args = ['-x', '-f', '-', '-C', dest, '--numeric-owner', '--preserve-permissions', '--xattrs', '--xattrs-include=*'];
   // Only root can give files their recorded owners; others get their own, as with any tar.
   args.push(process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner');
@@ -236,7 +246,7 @@ export async function extractLayers(layers: readonly Layer[], dest: string, opts
       const parser = new TarParser({
         entry(e) {
           const final = names.get(e.index);
-          keep = final !== undefined && view.winners.get(final) === `${li}:${e.index}`;
+          keep = final !== undefined && emit.has(`${li}:${e.index}`);
           if (!keep || final === undefined) return;
           const records = new Map(e.pax);
           records.set('path', strip(final));

@@ -159,6 +159,21 @@ describe('render', () => {
     expect(await store.trees()).toEqual([]);
   });
 
+  it('keeps a lower layer hard link to a file an upper layer replaces', async () => {
+    const { store } = await setup();
+    await store.importAci(Readable.from([rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/lower' }) }, ROOT, { name: 'rootfs/bin/', type: '5' },
+      { name: 'rootfs/bin/perl', content: 'perl 5.36' }, { name: 'rootfs/bin/perl5.36', type: '1', linkname: 'rootfs/bin/perl' },
+    ])]));
+    await store.importAci(Readable.from([rawTar([
+      { name: 'manifest', content: manifestJson({ name: 'example.com/upper', dependencies: [{ imageName: 'example.com/lower' }] }) }, ROOT,
+      { name: 'rootfs/bin/perl', content: 'perl 5.40' },
+    ])]));
+    const tree = await store.render('example.com/upper');
+    expect(readFileSync(join(tree.rootfs, 'bin/perl'), 'utf8')).toBe('perl 5.40');
+    expect(readFileSync(join(tree.rootfs, 'bin/perl5.36'), 'utf8')).toBe('perl 5.36');
+  });
+
   it('verify re-hashes a tree and repairs it; the same images always hash the same', async () => {
     const { work, store } = await setup();
     const img = await store.importAci(makeAci(work, { name: 'example.com/v', files: { 'bin/tool': 'original', 'etc/conf': 'c', 'bin/sh': { type: 'symlink', target: 'tool' } } }));
