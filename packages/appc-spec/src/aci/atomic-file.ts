@@ -20,7 +20,15 @@ export async function writeFileAtomically<T>(path: string, overwrite: boolean, f
   let fh: FileHandle | undefined;
   let placed = false;
   try {
-    fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    try {
+      fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+    } catch (err) {
+      // The temporary name means nothing to the user: the directory it was to go in does.
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? `directory ${dir} does not exist` : code === 'EACCES' ? `cannot create files in ${dir}: permission denied` : undefined;
+      if (why !== undefined) throw new AppcError('APPC_IO', `${path}: ${why}`, { source: path, cause: err });
+      throw err;
+    }
     const result = await fill(fh);
     await fh.sync();
     await fh.close();

@@ -192,6 +192,10 @@ describe('buildAciFromLayout', () => {
     expect(e4.code).toBe('APPC_ACI_LAYOUT');
     expect(e4.message).toMatch(/must not be inside the layout/);
 
+    const e6 = await appcErrorOf(() => buildAciFromLayout(layout, join(d, 'no', 'such', 'dir', '6.aci')));
+    expect(e6.code).toBe('APPC_IO');
+    expect(e6.message).toBe(`${join(d, 'no', 'such', 'dir', '6.aci')}: directory ${join(d, 'no', 'such', 'dir')} does not exist`);
+
     const e5 = await appcErrorOf(() => buildAciFromLayout(join(d, 'missing'), join(d, '5.aci')));
     expect(e5.code).toBe('APPC_IO');
     expect(e5.message).toBe(`${join(d, 'missing')}: no such file or directory`);
