@@ -19,6 +19,7 @@ const DOCUMENTED_LOOSER: readonly { reason: RegExp; readme: string }[] = [
   { reason: /: invalid isolator$/, readme: 'unknown-isolators' },
   { reason: /unable to parse quantity's suffix/, readme: 'resource-isolators' },
   { reason: /invalid PodManifest: badly formatted hash string/, readme: 'pod-templates' },
+  { reason: /cannot unmarshal number (?:-?\d+\.\d+|-?\d+(?:\.\d+)?[eE][-+]?\d+|-0) into Go /, readme: 'number-forms' },
 ];
 
 const VOCABULARY: readonly unknown[] = [
