@@ -6,15 +6,17 @@ import type { Layout } from './layout.js';
 
 /**
  * How a pod tells the store what it uses. One file per pod, `cas/refs/<pod-uuid>.json`, lists the trees and
- * images the pod needs. The reference is valid while the pod's directory (`podDir`) exists: the pod
- * lifecycle keeps that directory through prepared, running and exited, and deletes it when it collects the
- * pod, so a crashed `rkt gc` can never leave an image pinned forever. Adding a reference happens under the
- * index lock, like gc's decision, so gc never removes a tree between a pod's check and its reference.
+ * images the pod needs. The reference is valid while the pod's directory exists at one of `podDirs`: rkt
+ * moves a pod's directory between state directories by rename (prepare, prepared, run, exited-garbage) and
+ * finally to garbage or away, so the lifecycle lists every place the pod lives while it needs its images,
+ * and a rename between two of them never leaves the reference invalid. A crashed `rkt gc` can never leave
+ * an image pinned forever. Adding a reference happens under the index lock, like gc's decision, so gc never
+ * removes a tree between a pod's check and its reference.
  */
 export interface PodUse {
   readonly podUuid: string;
-  /** The pod's directory; the reference dies with it. It must exist when the reference is added. */
-  readonly podDir: string;
+  /** Where the pod's directory may be while it uses its images; at least one must exist when referencing. */
+  readonly podDirs: readonly string[];
 }
 
 export interface PodRef extends PodUse {
@@ -34,7 +36,7 @@ export function refPath(l: Layout, podUuid: string): string {
 
 function isPodRef(v: unknown): v is PodRef {
   const r = v as PodRef;
-  return typeof v === 'object' && v !== null && typeof r.podUuid === 'string' && typeof r.podDir === 'string' &&
+  return typeof v === 'object' && v !== null && typeof r.podUuid === 'string' && Array.isArray(r.podDirs) &&
     Array.isArray(r.images) && Array.isArray(r.trees) && typeof r.createdAt === 'number';
 }
 
@@ -52,12 +54,17 @@ export async function readPodRefs(l: Layout): Promise<{ ref: PodRef | undefined;
   return Promise.all(names.map(async (n) => ({ file: join(l.refs, n), ref: await readRef(join(l.refs, n)) })));
 }
 
-export async function podAlive(ref: PodRef): Promise<boolean> {
+async function isDir(path: string): Promise<boolean> {
   try {
-    return (await stat(ref.podDir)).isDirectory();
+    return (await stat(path)).isDirectory();
   } catch {
     return false;
   }
+}
+
+export async function podAlive(ref: PodUse): Promise<boolean> {
+  for (const d of ref.podDirs) if (typeof d === 'string' && (await isDir(d))) return true;
+  return false;
 }
 
 /** Live references only; call under the index lock for a stable answer. */
@@ -71,15 +78,14 @@ export async function livePodRefs(l: Layout): Promise<PodRef[]> {
 /** Adds trees and images to a pod's reference (a pod with several apps uses several trees). Call under the index lock. */
 export async function addPodRef(l: Layout, use: PodUse, images: readonly string[], trees: readonly string[]): Promise<void> {
   const path = refPath(l, use.podUuid);
-  try {
-    if (!(await stat(use.podDir)).isDirectory()) throw new Error('not a directory');
-  } catch (err) {
-    throw new StoreError('STORE_BAD_REFERENCE', `pod directory ${use.podDir} does not exist (${(err as Error).message})`, { subject: use.podDir });
+  if (!(await podAlive(use))) {
+    throw new StoreError('STORE_BAD_REFERENCE',
+      `pod ${use.podUuid}: none of its directories exists (${use.podDirs.join(', ') || 'none given'})`, { subject: use.podUuid });
   }
   const old = await readRef(path);
   const ref: PodRef = {
     podUuid: use.podUuid,
-    podDir: use.podDir,
+    podDirs: [...use.podDirs],
     images: [...new Set([...(old?.images ?? []), ...images])],
     trees: [...new Set([...(old?.trees ?? []), ...trees])],
     createdAt: old?.createdAt ?? Date.now(),

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../src/index.js';
@@ -31,9 +31,11 @@ describe('gc', () => {
 
   it('never removes what a live pod references; a pod whose directory is gone releases it', async () => {
     const { work, store, base, app, other } = await setup();
-    const podDir = join(work, 'pods/run/1111');
+    const podDir = join(work, 'pods/prepared/1111');
     mkdirSync(podDir, { recursive: true });
-    const tree = await store.render(app.id, { pod: { podUuid: '1111', podDir } });
+    mkdirSync(join(work, 'pods/run'));
+    const podDirs = ['prepared', 'run', 'exited-garbage'].map((s) => join(work, 'pods', s, '1111'));
+    const tree = await store.render(app.id, { pod: { podUuid: '1111', podDirs } });
     expect(await store.podRefs()).toMatchObject([{ podUuid: '1111', trees: [tree.id], images: [base.id, app.id] }]);
     const res = await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
     expect(res.removedTrees).toEqual([]);
@@ -41,8 +43,12 @@ describe('gc', () => {
     expect(existsSync(join(tree.rootfs, 'a'))).toBe(true);
     await expect(store.remove(base.id)).rejects.toMatchObject({ code: 'STORE_IN_USE', message: expect.stringMatching(/used by pod 1111/) });
     await expect(store.remove(app.id)).rejects.toMatchObject({ code: 'STORE_IN_USE' });
-
-    rmSync(podDir, { recursive: true });
+    // The lifecycle moves the pod to run: still referenced.
+    renameSync(podDir, join(work, 'pods/run/1111'));
+    expect((await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 })).removedTrees).toEqual([]);
+    // Collected: its directory moves to garbage (not listed) and the reference no longer counts.
+    mkdirSync(join(work, 'pods/garbage'));
+    renameSync(join(work, 'pods/run/1111'), join(work, 'pods/garbage/1111'));
     const after = await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
     expect(after.removedRefs).toEqual(['1111']);
     expect(after.removedTrees).toEqual([tree.id]);
@@ -54,10 +60,13 @@ describe('gc', () => {
     const podDir = join(work, 'pod');
     mkdirSync(podDir);
     const tree = await store.render(app.id);
-    await expect(store.referencePod({ podUuid: 'p1', podDir }, ['deps-sha512-00'])).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
-    await expect(store.referencePod({ podUuid: 'p1', podDir: join(work, 'nope') }, [tree.id])).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
-    await expect(store.referencePod({ podUuid: '../evil', podDir }, [tree.id])).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
-    await store.referencePod({ podUuid: 'p1', podDir }, [tree.id]);
+    const podDirs = [podDir];
+    await expect(store.referencePod({ podUuid: 'p1', podDirs }, ['deps-sha512-00'])).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    await expect(store.referencePod({ podUuid: 'p1', podDirs: [join(work, 'nope')] }, [tree.id])).rejects.toMatchObject({
+      code: 'STORE_BAD_REFERENCE', message: expect.stringMatching(/pod p1: none of its directories exists/),
+    });
+    await expect(store.referencePod({ podUuid: '../evil', podDirs }, [tree.id])).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
+    await store.referencePod({ podUuid: 'p1', podDirs }, [tree.id]);
     expect((await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 })).removedTrees).toEqual([]);
     expect(await store.releasePod('p1')).toBe(true);
     expect(await store.releasePod('p1')).toBe(false);

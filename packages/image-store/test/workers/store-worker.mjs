@@ -19,7 +19,7 @@ try {
         case 'render': result = (await store.render(arg)).id; break;
         case 'podrender': {
           const [name, podDir] = arg.split(':');
-          result = (await store.render(name, { pod: { podUuid: podDir.split('/').pop(), podDir } })).id;
+          result = (await store.render(name, { pod: { podUuid: podDir.split('/').pop(), podDirs: [podDir] } })).id;
           break;
         }
         case 'remove': result = (await store.remove(arg)).id; break;
