@@ -59,10 +59,6 @@ export class IndexTx {
     const v = await this.getJson(IMAGE + id);
     return isImageRecord(v) ? v : undefined;
   }
-  /** Images whose ID starts with `prefix` (a full `sha512-...` prefix). */
-  imagesWithPrefix(prefix: string): Promise<ImageRecord[]> {
-    return this.scan(IMAGE + prefix, isImageRecord);
-  }
   images(): Promise<ImageRecord[]> {
     return this.scan(IMAGE, isImageRecord);
   }
