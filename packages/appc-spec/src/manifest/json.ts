@@ -22,12 +22,38 @@ export function parseJson(input: string | Uint8Array, source: string): unknown {
   if (text.startsWith('\ufeff')) {
     throw new AppcError('APPC_INVALID_JSON', `${source}: invalid JSON: starts with a byte-order mark`, { source });
   }
+  // Each level costs at least two characters, so only long texts can be too deep.
+  if (text.length > 2 * MAX_DEPTH && tooDeep(text)) {
+    throw new AppcError('APPC_INVALID_JSON', `${source}: invalid JSON: nested deeper than ${MAX_DEPTH} levels`, { source });
+  }
   try {
     // JSON `-0` parses to -0 but serializes as 0; normalizing it keeps parse(serialize(m)) equal to m.
     return (NEGATIVE_ZERO_RE.test(text) ? JSON.parse(text, noNegativeZero) : JSON.parse(text)) as unknown;
   } catch (cause) {
     throw new AppcError('APPC_INVALID_JSON', `${source}: invalid JSON${describe(cause, text)}`, { source, cause });
   }
+}
+
+// Go's encoding/json (the reference) refuses documents nested deeper than this, even in ignored fields.
+const MAX_DEPTH = 10_000;
+
+function tooDeep(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_DEPTH) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 const NEGATIVE_ZERO_RE = /-0(?:\.0*)?(?:[eE][+-]?\d+)?(?![\d.eE])/;

@@ -139,6 +139,13 @@ describe('image manifest errors', () => {
     expect(errorOf(() => parseImageManifest(withBom, 'm')).message).toBe('m: invalid JSON: starts with a byte-order mark');
     expect(errorOf(() => parseImageManifest(withBom.toString('utf8'), 'm')).code).toBe('APPC_INVALID_JSON');
   });
+
+  it('refuses nesting deeper than 10000 levels, even in ignored fields, as Go tools do', () => {
+    const nested = (levels: number) =>
+      `{"acKind":"ImageManifest","acVersion":"0.8.11","name":"a","x":${'['.repeat(levels - 1)}"[[{"${']'.repeat(levels - 1)}}`;
+    expect(parseImageManifest(nested(10_000)).name).toBe('a');
+    expect(errorOf(() => parseImageManifest(nested(10_001), 'm')).message).toBe('m: invalid JSON: nested deeper than 10000 levels');
+  });
 });
 
 describe('pod manifests', () => {
