@@ -2,13 +2,14 @@ import { commandName, parseArgv } from './argv/parse.js';
 import type { TextSink } from './command.js';
 import { ROOT } from './commands/registry.js';
 import { createContext, createLogger } from './context.js';
-import { EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
+import { CliError, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
 import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
 import { reportError } from './report-error.js';
 
 export interface CliIo {
   readonly stdout: TextSink;
   readonly stderr: TextSink;
+  /** Read only when a relative path needs it: rkt works in a deleted working directory otherwise. */
   readonly cwd: string;
 }
 
@@ -16,18 +17,17 @@ export interface CliIo {
  * Runs one `rkt` invocation and returns its exit status. Never throws: every failure becomes one
  * line `<command>: <what went wrong>` on stderr (plus the stack under `--debug`) and status 254.
  */
-export async function runCli(argv: readonly string[], io?: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], given?: CliIo): Promise<number> {
   // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
   const state = { command: 'rkt', debug: debugRequested(argv) };
-  if (io === undefined) io = processIo(state);
+  const io = given ?? processIo(state);
   try {
     const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
     const command = commandName(inv.path);
     state.command = command;
-    const globals = globalOptions(inv.flags, io.cwd);
+    const globals = globalOptions(inv.flags, () => io.cwd);
     state.debug = globals.debug;
-    const debug = globals.debug;
-    const log = createLogger(io.stderr, command, debug);
+    const log = createLogger(io.stderr, command, globals.debug);
     log.debug(describeGlobalOptions(globals));
 
     const leaf = inv.path[inv.path.length - 1];
@@ -47,7 +47,7 @@ export async function runCli(argv: readonly string[], io?: CliIo): Promise<numbe
       argsLenAtDash: inv.argsLenAtDash,
       stdout: io.stdout,
       stderr: io.stderr,
-      cwd: io.cwd,
+      cwd: () => io.cwd,
     });
     const status = await mod.run(ctx, inv.args);
     return typeof status === 'number' ? status : 0;
@@ -78,7 +78,19 @@ function processIo(state: { command: string; debug: boolean }): CliIo {
   });
   // Nowhere left to report a failure to write the errors themselves.
   process.stderr.on('error', () => process.exit(EXIT_FAILURE));
-  return { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    get cwd() {
+      try {
+        return process.cwd();
+      } catch (err) {
+        throw new CliError('CLI_WORKING_DIR', `cannot read the working directory: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    },
+  };
 }
 
 /** `--debug` or `--debug=<true>` before any `--`. */

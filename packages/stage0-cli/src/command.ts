@@ -26,6 +26,7 @@ export interface CommandContext {
   readonly stdout: TextSink;
   readonly stderr: TextSink;
   readonly log: Logger;
+  /** The working directory; reading it fails (a CliError) if that directory was deleted. */
   readonly cwd: string;
   /** The data directory with symlinks resolved (a missing one is returned as given), computed once. */
   dataDir(): string;

@@ -22,11 +22,15 @@ export function createContext(init: {
   argsLenAtDash: number;
   stdout: TextSink;
   stderr: TextSink;
-  cwd: string;
+  cwd: () => string;
 }): CommandContext {
   let dataDir: string | undefined;
+  const { cwd, ...rest } = init;
   return {
-    ...init,
+    ...rest,
+    get cwd() {
+      return cwd();
+    },
     log: createLogger(init.stderr, init.command, init.globals.debug),
     dataDir() {
       dataDir ??= resolveDataDir(init.globals.dir);

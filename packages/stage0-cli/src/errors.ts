@@ -16,7 +16,8 @@ export type CliErrorCode =
   | 'CLI_FLAG_NEEDS_VALUE'
   | 'CLI_BAD_FLAG_VALUE'
   | 'CLI_BAD_ARGS'
-  | 'CLI_DATA_DIR';
+  | 'CLI_DATA_DIR'
+  | 'CLI_WORKING_DIR';
 
 /**
  * An error of the command line itself or of a command's use of it. Like every error with a `code`

@@ -53,8 +53,9 @@ export interface GlobalOptions {
   readonly trustKeysFromHttps: boolean;
 }
 
-export function globalOptions(flags: ParsedFlags, cwd: string): GlobalOptions {
-  const abs = (p: string) => path.resolve(cwd, p);
+/** `cwd` is called only for a relative path. */
+export function globalOptions(flags: ParsedFlags, cwd: () => string): GlobalOptions {
+  const abs = (p: string) => (path.isAbsolute(p) ? path.resolve(p) : path.resolve(cwd(), p));
   const userConfig = flags.string('user-config');
   return {
     dir: abs(flags.string('dir')),

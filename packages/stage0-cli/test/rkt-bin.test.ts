@@ -121,6 +121,24 @@ describe('global flags', () => {
     expect(empty.stderr).toBe('version: invalid value "" for --dir: "" is not a valid directory (run "rkt help version" for usage)\n');
   });
 
+  it('need the working directory only for a relative path', () => {
+    // The shell's directory is removed before rkt starts in it.
+    const inGone = (args: string) => {
+      const gone = mkdtempSync(join(tmpdir(), 'rkt-gone-'));
+      try {
+        return spawnSync('bash', ['-c', `cd "${gone}" && rmdir "${gone}" && exec "${rktBin}" ${args}`], { encoding: 'utf8' });
+      } finally {
+        rmSync(gone, { recursive: true, force: true });
+      }
+    };
+    const version = inGone('version');
+    expect(version.status).toBe(0);
+    expect(version.stdout).toMatch(/^rkt-ts Version: /);
+    const relative = inGone('--dir=data version');
+    expect(relative.status).toBe(254);
+    expect(relative.stderr).toBe('version: cannot read the working directory: ENOENT: no such file or directory, uv_cwd\n');
+  });
+
   it('refuse a bad --insecure-options value with one line naming it, exit 254', () => {
     const r = rkt(['--insecure-options=image,bogus', 'version']);
     expect(r.status).toBe(254);
