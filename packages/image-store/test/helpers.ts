@@ -76,7 +76,7 @@ export function makeAci(workDir: string, spec: AciSpec): string {
 /** One entry of a hand-made (possibly hostile) tar archive. */
 export interface RawEntry {
   readonly name: string;
-  readonly type?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'S' | 'V';
+  readonly type?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'S' | 'V' | 'x' | 'L';
   readonly content?: string | Buffer;
   readonly linkname?: string;
   readonly mode?: number;
@@ -153,4 +153,12 @@ export function noise(size: number, seed: number): Buffer {
   const b = Buffer.allocUnsafe(size);
   for (let i = 0; i < size; i += 4) b.writeUInt32LE(Math.floor(next() * 2 ** 32), i);
   return b;
+}
+
+/** A pax record line (`"%d key=value\n"`), for hand-made extended headers. */
+export function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let len = body.length + String(body.length).length;
+  if (String(len).length !== String(body.length).length) len = body.length + String(len).length;
+  return `${len}${body}`;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { openStore, StoreError, type StoreErrorCode } from '../src/index.js';
-import { MANIFEST, manifestJson, rawTar, tempDir, tinyAci } from './helpers.js';
+import { MANIFEST, manifestJson, paxRecord, rawTar, tempDir, tinyAci } from './helpers.js';
 
 interface Case {
   readonly name: string;
@@ -35,6 +35,18 @@ const corpus: Case[] = [
   {
     name: 'hard link to a later or missing entry', code: 'STORE_ACI_UNSAFE', message: /not an earlier file of the image/,
     make: () => rawTar([MANIFEST(), ROOT, { name: 'rootfs/h', type: '1', linkname: 'rootfs/etc/shadow' }]),
+  },
+  {
+    name: 'pax path with ..', code: 'STORE_ACI_UNSAFE', message: /contains "\.\."/,
+    make: (v) => rawTar([MANIFEST(), ROOT, { name: 'PaxHeaders/x', type: 'x', content: paxRecord('path', dotdots(v)) }, { name: 'rootfs/innocent', content: 'pwned' }]),
+  },
+  {
+    name: 'GNU long name that is absolute', code: 'STORE_ACI_UNSAFE', message: /absolute path/,
+    make: (v) => rawTar([MANIFEST(), ROOT, { name: '././@LongLink', type: 'L', content: `${v}/${'d'.repeat(120)}\0` }, { name: 'rootfs/innocent', content: 'pwned' }]),
+  },
+  {
+    name: 'hard link to a symlink', code: 'STORE_ACI_UNSAFE', message: /not an earlier file of the image/,
+    make: (v) => rawTar([MANIFEST(), ROOT, { name: 'rootfs/l', type: '2', linkname: v }, { name: 'rootfs/h', type: '1', linkname: 'rootfs/l' }]),
   },
   {
     name: 'duplicate entries', code: 'STORE_ACI_UNSAFE', message: /duplicate entry "rootfs\/x"/,
