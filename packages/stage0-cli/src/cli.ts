@@ -16,6 +16,9 @@ export interface CliIo {
 /**
  * Runs one `rkt` invocation and returns its exit status. Never throws: every failure becomes one
  * line `<command>: <what went wrong>` on stderr (plus the stack under `--debug`) and status 254.
+ * Without `given`, it is the executable: it uses the process's streams and working directory and
+ * takes over the process's last-resort error and broken-pipe handling. Code embedding the CLI
+ * passes its own `CliIo`.
  */
 export async function runCli(argv: readonly string[], given?: CliIo): Promise<number> {
   // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
