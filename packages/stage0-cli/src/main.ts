@@ -4,7 +4,7 @@
 for (const a of process.argv.slice(2)) {
   if (a === '--') break;
   // Source-mapped stacks cost 20-30 ms a start, so they are only wanted with --debug.
-  if (a === '--debug' || a === '--debug=true') process.setSourceMapsEnabled(true);
+  if (/^--debug(=(1|t|T|true|TRUE|True))?$/.test(a)) process.setSourceMapsEnabled(true);
 }
 export {};
 const { runCli } = await import('./cli.js');
