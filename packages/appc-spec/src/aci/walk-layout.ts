@@ -1,4 +1,4 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { AppcError } from '../errors.js';
@@ -8,12 +8,13 @@ import type { XattrTree } from './xattrs.js';
 
 /**
  * Walks `rootfs` depth first, children in byte order, and yields its entries in archive order: the walk order
- * is the archive order, so nothing but the hardlink table is held in memory. The second and later paths of an
+ * is the archive order, so nothing but the hardlink table is held in memory. File system calls are synchronous:
+ * per-file thread-pool round trips made building a tree of many small files several times slower. The second and later paths of an
  * inode become hardlink entries to the first. Sockets cannot be archived and are reported through `warn`.
  */
 export async function* walkRootfs(rootfs: string, xattrs: XattrTree | undefined, warn: (msg: string) => void): AsyncGenerator<PlannedEntry> {
   const inodes = new Map<string, string>(); // "dev:ino" -> archive name of its first path
-  const st = await statOf(rootfs);
+  const st = statOf(rootfs);
   if (!st.isDirectory()) throw new AppcError('APPC_ACI_LAYOUT', `${rootfs}: rootfs must be a directory`, { source: rootfs });
   yield entryOf(rootfs, 'rootfs', st, 'directory', xattrs);
   yield* walkDir(rootfs, 'rootfs', inodes, xattrs, warn);
@@ -28,7 +29,7 @@ async function* walkDir(
 ): AsyncGenerator<PlannedEntry> {
   let children: Buffer[];
   try {
-    children = await readdir(dir, { encoding: 'buffer' });
+    children = readdirSync(dir, { encoding: 'buffer' });
   } catch (err) {
     throw ioError(dir, err);
   }
@@ -40,7 +41,7 @@ async function* walkDir(
       throw new AppcError('APPC_ACI_LAYOUT', `${path}: file name is not valid UTF-8`, { source: path });
     }
     const child = `${name}/${base}`;
-    const st = await statOf(path);
+    const st = statOf(path);
     if (st.isDirectory()) {
       yield entryOf(path, child, st, 'directory', xattrs);
       yield* walkDir(path, child, inodes, xattrs, warn);
@@ -59,7 +60,7 @@ async function* walkDir(
     } else if (st.isSymbolicLink()) {
       let target: Buffer;
       try {
-        target = await readlink(path, { encoding: 'buffer' });
+        target = readlinkSync(path, { encoding: 'buffer' });
       } catch (err) {
         throw ioError(path, err);
       }
@@ -106,9 +107,9 @@ export function splitDev(rdev: bigint): { major: number; minor: number } {
   return { major: Number(major), minor: Number(minor) };
 }
 
-async function statOf(path: string): Promise<BigIntStats> {
+function statOf(path: string): BigIntStats {
   try {
-    return await lstat(path, { bigint: true });
+    return lstatSync(path, { bigint: true });
   } catch (err) {
     throw ioError(path, err);
   }
