@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, mkdtemp, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { canonicalPath, isAtOrUnder } from './canonical-path.js';
+import { RootfsError } from './errors.js';
+import { mountOverlay } from './mount-overlay.js';
+import { readMountinfo } from './mountinfo/read-mountinfo.js';
+import { unmountTree } from './unmount-tree.js';
+
+export interface OverlaySupport {
+  supported: boolean;
+  /** Why overlay cannot be used here (for `--debug`); absent when supported. */
+  reason?: string;
+}
+
+/** The verdict as cached in `<dataDir>/overlay-support.json`. */
+interface CachedVerdict extends OverlaySupport {
+  version: 1;
+  /** `major:minor` of the data dir's filesystem: a data dir moved to another disk is probed again. */
+  device: string;
+  /** A new kernel may support what an old one did not. */
+  kernel: string;
+  checkedAt: string;
+}
+
+export const CACHE_FILE = 'overlay-support.json';
+
+/** `major:minor` of a `stat().dev`, in the glibc encoding of dev_t that mountinfo prints. */
+export function majorMinor(dev: number): string {
+  const d = BigInt(dev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
+/**
+ * Finds out whether pods whose directories live in `dataDir` can get overlay root filesystems, by
+ * really mounting a tiny overlay there (lower, upper and work all in `dataDir`'s filesystem) and checking
+ * that it behaves: a write lands in the upper dir only, and deleting a lower file leaves a whiteout. The
+ * verdict is cached in `<dataDir>/overlay-support.json`, keyed by the filesystem's device and the kernel
+ * release, so each later call costs one stat and one small read. `force` probes again.
+ *
+ * ```ts
+ * const { supported, reason } = await detectOverlay('/var/lib/rkt');
+ * if (!supported) debug(`no overlay: ${reason}`);
+ * ```
+ */
+export async function detectOverlay(dataDir: string, o: { force?: boolean } = {}): Promise<OverlaySupport> {
+  let dir: string;
+  let device: string;
+  try {
+    dir = await canonicalPath(dataDir);
+    const st = await stat(dir);
+    if (!st.isDirectory()) throw new Error('not a directory');
+    device = majorMinor(st.dev);
+  } catch (cause) {
+    throw new RootfsError('ROOTFS_DETECT', `cannot probe overlay support in data dir ${dataDir}: ${(cause as Error).message}`, { path: dataDir, cause });
+  }
+  const cacheFile = join(dir, CACHE_FILE);
+  if (!o.force) {
+    const cached = await readCache(cacheFile);
+    if (cached && cached.device === device && cached.kernel === release()) {
+      return cached.supported ? { supported: true } : { supported: false, reason: cached.reason ?? 'unknown (cached)' };
+    }
+  }
+  const verdict = await probe(dir, device);
+  const record: CachedVerdict = { version: 1, device, kernel: release(), checkedAt: new Date().toISOString(), ...verdict };
+  const tmp = `${cacheFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    await rename(tmp, cacheFile);
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    throw new RootfsError('ROOTFS_DETECT', `cannot record overlay support in ${cacheFile}: ${(cause as Error).message}`, { path: cacheFile, cause });
+  }
+  return verdict;
+}
+
+async function readCache(file: string): Promise<CachedVerdict | undefined> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as Partial<CachedVerdict> | null;
+    // A cache written by another version or torn by a crash is only a reason to probe again.
+    if (v?.version !== 1 || typeof v.device !== 'string' || typeof v.kernel !== 'string' || typeof v.supported !== 'boolean') return undefined;
+    return v as CachedVerdict;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Describes the filesystem under `dir` for reasons: `ext4 (/dev/vda, 254:0, mounted at /)`. */
+async function describeFs(dir: string, device: string): Promise<string> {
+  const mounts = (await readMountinfo().catch(() => [])).filter((m) => isAtOrUnder(dir, m.mountPoint));
+  const m = mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length || b.id - a.id)[0];
+  return m ? `${m.fsType} (${m.source}, ${device}, mounted at ${m.mountPoint})` : `device ${device}`;
+}
+
+async function probe(dir: string, device: string): Promise<OverlaySupport> {
+  let tmp: string;
+  try {
+    tmp = await mkdtemp(join(dir, '.overlay-probe-'));
+  } catch (cause) {
+    throw new RootfsError('ROOTFS_DETECT', `cannot probe overlay support in data dir ${dir}: ${(cause as Error).message}`, { path: dir, cause });
+  }
+  const l = join(tmp, 'lower');
+  const u = join(tmp, 'upper');
+  const m = join(tmp, 'merged');
+  const unsupported = async (why: string): Promise<OverlaySupport> => ({
+    supported: false,
+    reason: `overlay on ${await describeFs(dir, device)}: ${why}`,
+  });
+  try {
+    await mkdir(l);
+    await writeFile(join(l, 'kept'), 'lower');
+    await writeFile(join(l, 'deleted'), 'lower');
+    try {
+      await mountOverlay({ lower: l, upper: u, work: join(tmp, 'work'), target: m });
+    } catch (e) {
+      if (e instanceof RootfsError && (e.code === 'ROOTFS_MOUNT' || e.code === 'ROOTFS_TOOL_MISSING')) return await unsupported(e.message);
+      throw e;
+    }
+    // A mount that succeeds can still be unusable (an upper without whiteout support); check behaviour.
+    if ((await readFile(join(m, 'kept'), 'utf8')) !== 'lower') return await unsupported('the merged tree does not show the lower tree');
+    await writeFile(join(m, 'kept'), 'upper');
+    await unlink(join(m, 'deleted'));
+    if ((await readFile(join(l, 'kept'), 'utf8')) !== 'lower') return await unsupported('a write through the mount changed the lower tree');
+    if ((await readFile(join(u, 'kept'), 'utf8')) !== 'upper') return await unsupported('a write through the mount did not reach the upper dir');
+    const wh = await lstat(join(u, 'deleted')).catch(() => undefined);
+    if (!wh?.isCharacterDevice() || wh.rdev !== 0) return await unsupported('deleting a lower file left no whiteout in the upper dir');
+    return { supported: true };
+  } catch (cause) {
+    if (cause instanceof RootfsError) throw cause;
+    return await unsupported(`the probe mount misbehaved: ${(cause as Error).message}`);
+  } finally {
+    await unmountTree(tmp, { lazy: true });
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,79 @@
+import { rmdir, stat } from 'node:fs/promises';
+import { canonicalPath } from './canonical-path.js';
+import { detectOverlay } from './detect-overlay.js';
+import { RootfsError } from './errors.js';
+import { copyTree } from './copy-tree.js';
+import { mountOverlay } from './mount-overlay.js';
+import { readMountinfo } from './mountinfo/read-mountinfo.js';
+
+export type RootfsMode = 'overlay' | 'copy';
+
+export interface MountAppRootfsOptions {
+  /** The image's rendered tree; never written to, in either mode. */
+  lower: string;
+  /** Where the app's root filesystem appears. */
+  target: string;
+  /** Per-pod overlay upper dir (created as needed; unused in copy mode). */
+  upper: string;
+  /** Per-pod overlay work dir, on the upper's filesystem (created as needed; unused in copy mode). */
+  work: string;
+  /**
+   * 'overlay' mounts or fails; 'copy' copies (`--no-overlay`); 'auto' uses overlay where it works and
+   * copies otherwise, saying why through `debug`.
+   */
+  mode: RootfsMode | 'auto';
+  /** With 'auto': the data dir whose cached overlay verdict to use (see `detectOverlay`). */
+  dataDir?: string;
+  /** More overlay mount options (`volatile`, ...). */
+  overlayOptions?: readonly string[];
+  debug?: (msg: string) => void;
+}
+
+/**
+ * Sets up one app's root filesystem at `target` from the image tree `lower`.
+ *
+ * ```ts
+ * const { mode } = await mountAppRootfs({ lower: tree.rootfs, target, upper, work, mode: 'auto', dataDir, debug });
+ * ```
+ */
+export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: RootfsMode; target: string }> {
+  const debug = o.debug ?? ((): void => {});
+  const [lower, target, upper, work] = await Promise.all([o.lower, o.target, o.upper, o.work].map((p) => canonicalPath(p)));
+  const lowerStat = await stat(lower as string).catch(() => undefined);
+  if (!lowerStat?.isDirectory()) {
+    throw new RootfsError('ROOTFS_BAD_INPUT', `lower tree ${o.lower} is not a directory`, { path: o.lower });
+  }
+  const busy = (await readMountinfo()).filter((m) => m.mountPoint === target);
+  if (busy.length > 0) {
+    const m = busy[busy.length - 1];
+    throw new RootfsError('ROOTFS_BAD_INPUT', `app rootfs target ${target} is already a mount point (${m?.fsType} from ${m?.source})`, { path: target });
+  }
+  const dirs = { lower: lower as string, target: target as string, upper: upper as string, work: work as string };
+
+  if (o.mode === 'copy') {
+    debug(`rootfs: copying ${dirs.lower} to ${dirs.target} (overlay disabled)`);
+    await copyTree(dirs.lower, dirs.target);
+    return { mode: 'copy', target: dirs.target };
+  }
+  if (o.mode === 'auto' && o.dataDir !== undefined) {
+    const verdict = await detectOverlay(o.dataDir);
+    if (!verdict.supported) {
+      debug(`rootfs: not using overlay: ${verdict.reason ?? 'unsupported'}; copying ${dirs.lower} to ${dirs.target} instead (reflinks where the filesystem has them)`);
+      await copyTree(dirs.lower, dirs.target);
+      return { mode: 'copy', target: dirs.target };
+    }
+  }
+  try {
+    await mountOverlay({ ...dirs, extraOptions: o.overlayOptions ?? [] });
+    debug(`rootfs: overlay at ${dirs.target}: lower ${dirs.lower}, upper ${dirs.upper}`);
+    return { mode: 'overlay', target: dirs.target };
+  } catch (e) {
+    if (o.mode !== 'auto' || !(e instanceof RootfsError) || (e.code !== 'ROOTFS_MOUNT' && e.code !== 'ROOTFS_BAD_INPUT' && e.code !== 'ROOTFS_TOOL_MISSING')) throw e;
+    // The filesystem can do overlay, yet this mount failed (a lower on an unsuitable filesystem, a path
+    // mount(8) cannot express): copy rather than fail the pod, and say why.
+    debug(`rootfs: overlay failed (${e.message}); copying ${dirs.lower} to ${dirs.target} instead`);
+    await Promise.all([rmdir(dirs.upper).catch(() => {}), rmdir(dirs.work).catch(() => {})]);
+    await copyTree(dirs.lower, dirs.target);
+    return { mode: 'copy', target: dirs.target };
+  }
+}

@@ -1,0 +1,17 @@
+import { readFile } from 'node:fs/promises';
+import { RootfsError } from '../errors.js';
+import { parseMountinfo } from './parse-mountinfo.js';
+import type { MountInfo } from './parse-mountinfo.js';
+
+export const MOUNTINFO = '/proc/self/mountinfo';
+
+/** Reads and parses this process's mount table (one read: the kernel builds the file per open). */
+export async function readMountinfo(file: string = MOUNTINFO): Promise<MountInfo[]> {
+  let content: Buffer;
+  try {
+    content = await readFile(file);
+  } catch (cause) {
+    throw new RootfsError('ROOTFS_MOUNTINFO', `cannot read ${file}: ${(cause as Error).message}`, { path: file, cause });
+  }
+  return parseMountinfo(content, file);
+}

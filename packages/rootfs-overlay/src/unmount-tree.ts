@@ -1,0 +1,96 @@
+import { canonicalPath, isAtOrUnder } from './canonical-path.js';
+import { RootfsError } from './errors.js';
+import type { UnmountFailure } from './errors.js';
+import { readMountinfo } from './mountinfo/read-mountinfo.js';
+import type { MountInfo } from './mountinfo/parse-mountinfo.js';
+import { firstLine, runTool } from './run-tool.js';
+
+export interface UnmountOptions {
+  /** Detach every mount lazily straight away (for a pod known to be dead), instead of only busy ones. */
+  lazy?: boolean;
+  /** Told about each lazy detach and each failure (the CLI's `--debug`). */
+  debug?: (msg: string) => void;
+}
+
+/**
+ * Children before parents: a mount whose mount point lies deeper goes first, and of mounts stacked on one
+ * mount point the newest (highest ID) goes first. The order matters because umount of a mount that still
+ * has mounts on top of it fails with EBUSY.
+ */
+function deepestFirst(mounts: MountInfo[]): MountInfo[] {
+  const depth = (m: MountInfo): number => (m.mountPoint === '/' ? 0 : m.mountPoint.split('/').length);
+  return [...mounts].sort((a, b) => depth(b) - depth(a) || b.id - a.id);
+}
+
+/**
+ * Unmounts every mount at or under `path`, deepest first. A mount that is busy (a process has its cwd or
+ * an open file inside) is detached lazily: it disappears from the mount table at once and the kernel frees
+ * it when the last user lets go. A mount that vanished meanwhile counts as done (someone else unmounted
+ * it, which is what we want). It carries on past failures and, if anything is still mounted at the end,
+ * throws ROOTFS_UNMOUNT listing what was unmounted and what failed: a caller that goes on to delete the
+ * directory must not walk into a live mount.
+ *
+ * ```ts
+ * const { unmounted } = await unmountTree(`/var/lib/rkt/pods/exited-garbage/${uuid}`);
+ * ```
+ */
+export async function unmountTree(path: string, o: UnmountOptions = {}): Promise<{ unmounted: string[] }> {
+  const root = await canonicalPath(path);
+  const unmounted: string[] = [];
+  const failures = new Map<string, string>();
+  // A lazy detach of a parent takes its children with it, and a mount can be stacked several times on
+  // one path, so re-read the table after each pass rather than trusting the first listing; stop when a
+  // pass makes no progress.
+  for (let pass = 0; pass < 8; pass++) {
+    const todo = deepestFirst((await readMountinfo()).filter((m) => isAtOrUnder(m.mountPoint, root)));
+    if (todo.length === 0) return done();
+    let progressed = false;
+    for (const m of todo) {
+      const r = await detach(m.mountPoint, o);
+      if (r === 'ok') {
+        unmounted.push(m.mountPoint);
+        failures.delete(m.mountPoint);
+        progressed = true;
+      } else if (r !== 'gone') {
+        failures.set(m.mountPoint, r);
+      } else {
+        progressed = true;
+      }
+    }
+    if (!progressed) break;
+  }
+  const left = (await readMountinfo()).filter((m) => isAtOrUnder(m.mountPoint, root));
+  if (left.length === 0) return done();
+  const list: UnmountFailure[] = left.map((m) => ({ mountPoint: m.mountPoint, message: failures.get(m.mountPoint) ?? 'still mounted' }));
+  for (const f of list) o.debug?.(`rootfs: cannot unmount ${f.mountPoint}: ${f.message}`);
+  const first = list[0] as UnmountFailure;
+  throw new RootfsError(
+    'ROOTFS_UNMOUNT',
+    `cannot unmount ${first.mountPoint}: ${first.message}${list.length > 1 ? ` (and ${list.length - 1} more under ${root})` : ''}`,
+    { path: first.mountPoint, unmounted, failures: list },
+  );
+
+  function done(): { unmounted: string[] } {
+    return { unmounted };
+  }
+}
+
+/** 'ok', 'gone' (not mounted any more), or the reason it failed. */
+async function detach(mountPoint: string, o: UnmountOptions): Promise<'ok' | 'gone' | string> {
+  // -i: no umount.<type> helpers (a FUSE helper could hang); --no-canonicalize: mountinfo paths are
+  // canonical already, and canonicalizing stats the path, which can hang on a dead network mount.
+  const base = ['-i', '--no-canonicalize'];
+  if (!o.lazy) {
+    const r = await runTool('umount', [...base, mountPoint]);
+    if (r.code === 0) return 'ok';
+    if (/not mounted|no mount point specified|mountpoint not found/i.test(r.stderr)) return 'gone';
+    if (!/busy/i.test(r.stderr)) return firstLine(r.stderr);
+    o.debug?.(`rootfs: ${mountPoint} is busy (a process uses it); detaching it lazily`);
+  }
+  // Lazy detach (MNT_DETACH) removes the mount from the tree now; the filesystem lives on only for the
+  // processes still inside it, out of everyone else's reach, and is freed when the last one leaves.
+  const r = await runTool('umount', [...base, '--lazy', mountPoint]);
+  if (r.code === 0) return 'ok';
+  if (/not mounted|no mount point specified|mountpoint not found/i.test(r.stderr)) return 'gone';
+  return firstLine(r.stderr);
+}

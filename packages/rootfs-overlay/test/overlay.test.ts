@@ -1,0 +1,112 @@
+import { chmod, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { mountAppRootfs, mountsUnder, RootfsError, unmountTree } from '../src/index.js';
+import { useTempDirs } from './helpers.js';
+
+const tmp = useTempDirs();
+
+async function makeLower(root: string): Promise<string> {
+  const lower = join(root, 'tree', 'rootfs');
+  await mkdir(join(lower, 'etc'), { recursive: true });
+  await mkdir(join(lower, 'bin'), { recursive: true });
+  await writeFile(join(lower, 'etc', 'hostname'), 'image\n');
+  await writeFile(join(lower, 'bin', 'app'), '#!/bin/sh\necho hi\n');
+  await chmod(join(lower, 'bin', 'app'), 0o755);
+  await symlink('/bin/app', join(lower, 'bin', 'link'));
+  return lower;
+}
+
+function podDirs(root: string, pod: string): { target: string; upper: string; work: string } {
+  const base = join(root, 'pods', pod);
+  return { target: join(base, 'stage1', 'rootfs', 'opt', 'stage2', 'app', 'rootfs'), upper: join(base, 'overlay', 'app', 'upper'), work: join(base, 'overlay', 'app', 'work') };
+}
+
+describe('overlay mode', () => {
+  it('shows the lower tree, and writes land in the upper dir, never in the lower', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const d = podDirs(root, 'p1');
+    const r = await mountAppRootfs({ lower, ...d, mode: 'overlay' });
+    expect(r).toEqual({ mode: 'overlay', target: d.target });
+    const mounts = await mountsUnder(root);
+    expect(mounts.map((m) => [m.mountPoint, m.fsType])).toEqual([[d.target, 'overlay']]);
+    expect(mounts[0]?.superOptions).toContain(`lowerdir=${lower}`);
+
+    expect(await readFile(join(d.target, 'etc', 'hostname'), 'utf8')).toBe('image\n');
+    expect((await stat(join(d.target, 'bin', 'app'))).mode & 0o777).toBe(0o755);
+
+    await writeFile(join(d.target, 'etc', 'hostname'), 'pod\n');
+    await writeFile(join(d.target, 'new-file'), 'x');
+    await mkdir(join(d.target, 'var', 'log'), { recursive: true });
+
+    expect(await readFile(join(lower, 'etc', 'hostname'), 'utf8')).toBe('image\n');
+    expect((await readdir(lower)).sort()).toEqual(['bin', 'etc']);
+    expect(await readFile(join(d.upper, 'etc', 'hostname'), 'utf8')).toBe('pod\n');
+    expect(await readFile(join(d.upper, 'new-file'), 'utf8')).toBe('x');
+
+    const { unmounted } = await unmountTree(join(root, 'pods', 'p1'));
+    expect(unmounted).toEqual([d.target]);
+    expect(await mountsUnder(root)).toEqual([]);
+    // Unmounted: the target is an empty mount point again, and the pod's changes stay in its upper dir.
+    expect(await readdir(d.target)).toEqual([]);
+  });
+
+  it('two pods of one image share the lower tree: same inode for an unmodified file', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const a = podDirs(root, 'a');
+    const b = podDirs(root, 'b');
+    await mountAppRootfs({ lower, ...a, mode: 'overlay' });
+    await mountAppRootfs({ lower, ...b, mode: 'overlay' });
+    const [sa, sb, sl] = await Promise.all([a.target, b.target, lower].map((t) => stat(join(t, 'bin', 'app'))));
+    // overlayfs reports the lower file's own inode number for a file it has not copied up.
+    expect(sa?.ino).toBe(sl?.ino);
+    expect(sb?.ino).toBe(sl?.ino);
+    // A write in pod a is invisible to pod b and to the image.
+    await writeFile(join(a.target, 'bin', 'app'), 'changed');
+    expect(await readFile(join(b.target, 'bin', 'app'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
+    expect(await readFile(join(lower, 'bin', 'app'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
+    // Only pod a's upper dir got a copy; pod b still reads the shared lower file.
+    expect(await readFile(join(a.upper, 'bin', 'app'), 'utf8')).toBe('changed');
+    expect(await readdir(b.upper)).toEqual([]);
+    await unmountTree(join(root, 'pods'));
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+
+  it('refuses a missing lower tree and an already mounted target, naming the path', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const d = podDirs(root, 'p');
+    await expect(mountAppRootfs({ lower: join(root, 'nope'), ...d, mode: 'overlay' })).rejects.toMatchObject({
+      code: 'ROOTFS_BAD_INPUT',
+      message: `lower tree ${join(root, 'nope')} is not a directory`,
+    });
+    await mountAppRootfs({ lower, ...d, mode: 'overlay' });
+    const again = mountAppRootfs({ lower, ...d, mode: 'overlay' });
+    await expect(again).rejects.toBeInstanceOf(RootfsError);
+    await expect(again).rejects.toThrow(`app rootfs target ${d.target} is already a mount point`);
+    expect(await mountsUnder(root)).toHaveLength(1);
+    await unmountTree(root);
+  });
+
+  it('overlay mode fails with the kernel reason when the upper dir cannot host an overlay; auto copies', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    // An upper dir inside another overlay: overlayfs refuses overlay as an upper filesystem.
+    const outer = podDirs(root, 'outer');
+    await mountAppRootfs({ lower, ...outer, mode: 'overlay' });
+    const inner = { target: join(outer.target, 'mnt'), upper: join(outer.target, 'u'), work: join(outer.target, 'w') };
+    const err = await mountAppRootfs({ lower, ...inner, mode: 'overlay' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RootfsError);
+    expect((err as RootfsError).code).toBe('ROOTFS_MOUNT');
+    expect((err as RootfsError).message).toContain(`cannot mount overlay of ${lower} at ${inner.target}`);
+    const said: string[] = [];
+    const r = await mountAppRootfs({ lower, ...inner, mode: 'auto', debug: (m) => said.push(m) });
+    expect(r.mode).toBe('copy');
+    expect(said.join('\n')).toMatch(/overlay failed .*copying/);
+    expect(await readFile(join(inner.target, 'etc', 'hostname'), 'utf8')).toBe('image\n');
+    await unmountTree(root);
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+});
