@@ -5,6 +5,7 @@ import {
   isImageRecord, isRemoteRecord, isTreeRecord,
   type ImageRecord, type RemoteRecord, type TreeRecord,
 } from './records.js';
+import { recordsFromDisk } from './rebuild.js';
 import { dropSnapshot, readSnapshot, writeSnapshot } from './snapshot.js';
 
 /**
@@ -152,7 +153,12 @@ async function checkSchema(db: Db, l: Layout): Promise<void> {
   const raw = await db.get(SCHEMA_KEY);
   let version = raw === undefined ? undefined : Number(raw);
   if (version === undefined) {
-    await db.put(SCHEMA_KEY, String(INDEX_VERSION), { sync: true });
+    const adopted = await recordsFromDisk(l);
+    if (adopted.length > 0) await dropSnapshot(l);
+    await db.batch([
+      ...adopted.map((r) => ({ type: 'put' as const, key: IMAGE + r.id, value: JSON.stringify(r) })),
+      { type: 'put' as const, key: SCHEMA_KEY, value: String(INDEX_VERSION) },
+    ], { sync: true });
     return;
   }
   if (!Number.isInteger(version) || version < 1) {

@@ -66,3 +66,23 @@ describe('the images.json snapshot', () => {
     expect(JSON.parse(readFileSync(snapshot, 'utf8')).images).toHaveLength(1);
   });
 });
+
+describe('a lost index', () => {
+  it('is rebuilt from the images on disk, which stay listed, renderable and exportable', async () => {
+    const work = tempDir();
+    const dir = join(work, 'data');
+    const store = await openStore({ dir });
+    const a = await store.importAci(Readable.from([tinyAci('example.com/a', 'a', { version: '1' })]));
+    const b = await store.importAci(Readable.from([tinyAci('example.com/b', 'b')]));
+    await store.render(a.id);
+    rmSync(join(dir, 'cas/index'), { recursive: true });
+    rmSync(join(dir, 'cas/images.json'));
+    const again = await openStore({ dir });
+    expect((await again.list()).map((i) => i.id).sort()).toEqual([a.id, b.id].sort());
+    expect((await again.resolve('example.com/a:1')).id).toBe(a.id);
+    const res = await again.gc({ gracePeriodMs: 3600_000 });
+    expect(res.removedImages).toEqual([]);
+    expect(res.removedDebris).toBe(1); // the unrecorded tree
+    expect((await again.render(a.id)).layers).toEqual([a.id]);
+  });
+});
