@@ -2,6 +2,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
+import { removeTree } from './fsutil.js';
 import { withIndex } from './index-db.js';
 import { lookup, type ImageRef } from './lookup.js';
 import { planTree } from './plan.js';
@@ -19,22 +20,30 @@ export interface ExtractOptions {
 /** Extracts an image (and optionally its dependencies) into a new or empty directory outside the store. */
 export async function extractImage(ctx: StoreContext, ref: ImageRef, dest: string, opts: ExtractOptions = {}): Promise<ImageRecord> {
   const l = ctx.layout;
+  let created: string | undefined;
   try {
-    await mkdir(dest, { recursive: true, mode: 0o755 });
+    created = await mkdir(dest, { recursive: true, mode: 0o755 });
     if ((await readdir(dest)).length > 0) throw new Error('directory is not empty');
   } catch (err) {
     throw new StoreError('STORE_TARGET', `cannot extract into ${dest}: ${(err as Error).message}`, { subject: dest, cause: err });
   }
-  const { img, manifest, layers } = await withIndex(l, ctx.options, async (tx) => {
-    const image = await lookup(tx, ref);
-    const p = await planTree(l, tx, image, opts.withDependencies === true);
-    return { img: image, manifest: await readManifestBytes(l, p), layers: await openLayers(l, p) };
-  });
   try {
-    await extractLayers(layers, dest, { tarPath: ctx.options.tarPath, rootfsOnly: opts.rootfsOnly === true });
-    if (opts.rootfsOnly !== true) await writeFile(join(dest, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
-  } finally {
-    await closeLayers(layers);
+    const { img, manifest, layers } = await withIndex(l, ctx.options, async (tx) => {
+      const image = await lookup(tx, ref);
+      const p = await planTree(l, tx, image, opts.withDependencies === true);
+      return { img: image, manifest: await readManifestBytes(l, p), layers: await openLayers(l, p) };
+    });
+    try {
+      await extractLayers(layers, dest, { tarPath: ctx.options.tarPath, rootfsOnly: opts.rootfsOnly === true });
+      if (opts.rootfsOnly !== true) await writeFile(join(dest, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
+    } finally {
+      await closeLayers(layers);
+    }
+    return img;
+  } catch (err) {
+    // Leave nothing half-extracted behind; a directory the user made is emptied, not removed.
+    if (created !== undefined) await removeTree(created);
+    else for (const name of await readdir(dest).catch(() => [])) await removeTree(join(dest, name));
+    throw err;
   }
-  return img;
 }

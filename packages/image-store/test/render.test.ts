@@ -204,6 +204,12 @@ describe('render', () => {
     await store.extractImage('example.com/app', all, { rootfsOnly: true, withDependencies: true });
     expect(readdirSync(all).sort()).toEqual(['app', 'base']);
     await expect(store.extractImage('example.com/app', all)).rejects.toMatchObject({ code: 'STORE_TARGET', message: expect.stringMatching(/not empty/) });
+    expect(readdirSync(all).sort()).toEqual(['app', 'base']);
+    // A failed extraction leaves no half-made directory behind.
+    await store.importAci(makeAci(work, { name: 'example.com/broken', dependencies: [{ imageName: 'example.com/missing' }] }));
+    const broken = join(work, 'broken');
+    await expect(store.extractImage('example.com/broken', broken, { withDependencies: true })).rejects.toMatchObject({ code: 'STORE_DEPENDENCY' });
+    expect(existsSync(broken)).toBe(false);
   });
 
   it('renders the same tree concurrently into one tree', async () => {
