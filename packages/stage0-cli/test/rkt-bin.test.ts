@@ -22,7 +22,12 @@ function newestSource(dir: string): number {
 
 beforeAll(() => {
   // `npm test` builds first; a targeted run builds here when dist is missing or older than src.
-  const stale = !existsSync(dist) || statSync(dist).mtimeMs < newestSource(join(pkgDir, 'src'));
+  const inputs = Math.max(
+    newestSource(join(pkgDir, 'src')),
+    statSync(join(pkgDir, 'package.json')).mtimeMs,
+    statSync(join(pkgDir, 'tsup.config.ts')).mtimeMs,
+  );
+  const stale = !existsSync(dist) || statSync(dist).mtimeMs < inputs;
   if (!stale) return;
   const build = spawnSync('npm', ['run', 'build'], { cwd: pkgDir, encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`npm run build failed (${build.status}):\n${build.stdout}\n${build.stderr}`);
