@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RootfsError } from './errors.js';
 import { firstLine, runTool } from './run-tool.js';
@@ -22,6 +22,9 @@ export async function copyTree(lower: string, target: string): Promise<void> {
   if (existing.length > 0) {
     throw new RootfsError('ROOTFS_BAD_INPUT', `copy target ${target} is not empty`, { path: target });
   }
+  await mkdir(dirname(target), { recursive: true }).catch((cause: Error) => {
+    throw new RootfsError('ROOTFS_COPY', `cannot create the parent of copy target ${target}: ${cause.message}`, { path: target, cause });
+  });
   const tmp = join(dirname(target), `.${basename(target)}.copy-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const r = await runTool('cp', ['-a', '-T', '--reflink=auto', '--', lower, tmp]);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { canonicalPath, isAtOrUnder } from './canonical-path.js';
 import { RootfsError } from './errors.js';
+import { kernelClockMicros, kernelMessagesSince, OVERLAY_LOG_PREFIXES } from './kernel-log.js';
 import { mountOverlay } from './mount-overlay.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
 import { unmountTree } from './unmount-tree.js';
@@ -105,27 +106,41 @@ async function probe(dir: string, device: string): Promise<OverlaySupport> {
   const l = join(tmp, 'lower');
   const u = join(tmp, 'upper');
   const m = join(tmp, 'merged');
-  const unsupported = async (why: string): Promise<OverlaySupport> => ({
-    supported: false,
-    reason: `overlay on ${await describeFs(dir, device)}: ${why}`,
-  });
+  const since = kernelClockMicros();
+  let mounted = false;
+  const unsupported = async (why: string): Promise<OverlaySupport> => {
+    // When the mount itself worked, the kernel may still have warned why it misbehaves
+    // ("upper fs needs to support d_type"); a failed mount's message already carries its kernel lines.
+    const kernel = mounted ? await kernelMessagesSince(since - 1000, OVERLAY_LOG_PREFIXES) : [];
+    return {
+      supported: false,
+      reason: `overlay on ${await describeFs(dir, device)}: ${why}${kernel.length > 0 ? `; kernel: ${kernel.join('; ')}` : ''}`,
+    };
+  };
   try {
     await mkdir(l);
     await writeFile(join(l, 'kept'), 'lower');
-    await writeFile(join(l, 'deleted'), 'lower');
+    await mkdir(join(l, 'd'));
+    await writeFile(join(l, 'd', 'deleted'), 'lower');
+    await writeFile(join(l, 'd', 'other'), 'lower');
     try {
       await mountOverlay({ lower: l, upper: u, work: join(tmp, 'work'), target: m });
     } catch (e) {
       if (e instanceof RootfsError && (e.code === 'ROOTFS_MOUNT' || e.code === 'ROOTFS_TOOL_MISSING')) return await unsupported(e.message);
       throw e;
     }
+    mounted = true;
     // A mount that succeeds can still be unusable (an upper without whiteout support); check behaviour.
     if ((await readFile(join(m, 'kept'), 'utf8')) !== 'lower') return await unsupported('the merged tree does not show the lower tree');
     await writeFile(join(m, 'kept'), 'upper');
-    await unlink(join(m, 'deleted'));
+    await unlink(join(m, 'd', 'deleted'));
     if ((await readFile(join(l, 'kept'), 'utf8')) !== 'lower') return await unsupported('a write through the mount changed the lower tree');
     if ((await readFile(join(u, 'kept'), 'utf8')) !== 'upper') return await unsupported('a write through the mount did not reach the upper dir');
-    const wh = await lstat(join(u, 'deleted')).catch(() => undefined);
+    // Without d_type in the upper filesystem (ext4 -O ^filetype, xfs ftype=0) the mount works but
+    // overlayfs cannot spot whiteouts while listing, so deleted files come back in directory listings
+    // (seen in a directory whose only change is the deletion; the probe keeps it that way).
+    if ((await readdir(join(m, 'd'))).includes('deleted')) return await unsupported('a deleted lower file still shows in the directory listing (no d_type support?)');
+    const wh = await lstat(join(u, 'd', 'deleted')).catch(() => undefined);
     if (!wh?.isCharacterDevice() || wh.rdev !== 0) return await unsupported('deleting a lower file left no whiteout in the upper dir');
     return { supported: true };
   } catch (cause) {

@@ -1,18 +1,21 @@
 import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 
+export const OVERLAY_LOG_PREFIXES: readonly string[] = ['overlayfs: ', 'overlay: '];
+
 /** Microseconds on the clock the kernel stamps its log with (both are CLOCK_MONOTONIC-based on Linux). */
 export function kernelClockMicros(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
 /**
- * Kernel log lines starting with `prefix` (`overlayfs:`) logged since `sinceMicros`. mount(2) says only
+ * Kernel log lines starting with one of `prefixes` logged since `sinceMicros`. overlayfs logs as both
+ * `overlayfs:` (its own messages) and `overlay:` (mount option errors, through the fs_context log). mount(2) says only
  * EINVAL; the reason ("filesystem on '/x' not supported as upperdir") is only in the kernel log, and
  * util-linux 2.38 does not fetch it. Best effort: an empty list when /dev/kmsg is not readable
  * (dmesg_restrict, containers).
  */
-export async function kernelMessagesSince(sinceMicros: number, prefix: string): Promise<string[]> {
+export async function kernelMessagesSince(sinceMicros: number, prefixes: readonly string[]): Promise<string[]> {
   let handle;
   try {
     handle = await open('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
@@ -38,7 +41,7 @@ export async function kernelMessagesSince(sinceMicros: number, prefix: string): 
       const semi = record.indexOf(';');
       const usec = Number(record.split(',')[2]);
       const message = record.slice(semi + 1).split('\n')[0] ?? '';
-      if (usec >= sinceMicros && message.startsWith(prefix)) found.push(message);
+      if (usec >= sinceMicros && prefixes.some((p) => message.startsWith(p))) found.push(message);
     }
   } finally {
     await handle.close();

@@ -1,6 +1,6 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { RootfsError } from './errors.js';
-import { kernelClockMicros, kernelMessagesSince } from './kernel-log.js';
+import { kernelClockMicros, kernelMessagesSince, OVERLAY_LOG_PREFIXES } from './kernel-log.js';
 import { overlayPathOption } from './overlay-options.js';
 import { firstLine, runTool } from './run-tool.js';
 
@@ -40,7 +40,7 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
   const since = kernelClockMicros();
   const r = await runTool('mount', ['--no-canonicalize', '-t', 'overlay', '-o', options, 'overlay', d.target]);
   if (r.code === 0) return;
-  const kernel = await kernelMessagesSince(since - 1000, 'overlayfs:');
+  const kernel = await kernelMessagesSince(since - 1000, OVERLAY_LOG_PREFIXES);
   const why = kernel.length > 0 ? `${firstLine(r.stderr)}; kernel: ${kernel.join('; ')}` : firstLine(r.stderr);
   throw new RootfsError('ROOTFS_MOUNT', `cannot mount overlay of ${d.lower} at ${d.target}: ${why}`, { path: d.target });
 }

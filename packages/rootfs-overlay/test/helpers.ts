@@ -47,5 +47,6 @@ export async function rawMountsUnder(dir: string): Promise<string[]> {
 }
 
 export function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8' });
+  // Piped stderr ends up in the thrown error's message instead of the test output.
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }

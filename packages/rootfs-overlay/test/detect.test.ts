@@ -1,0 +1,111 @@
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { detectOverlay, mountAppRootfs, mountsUnder, OVERLAY_CACHE_FILE, RootfsError, unmountTree } from '../src/index.js';
+import { sh, useTempDirs } from './helpers.js';
+
+const tmp = useTempDirs();
+
+interface Cache {
+  version: number;
+  device: string;
+  kernel: string;
+  supported: boolean;
+  reason?: string;
+}
+
+async function readCache(dataDir: string): Promise<Cache> {
+  return JSON.parse(await readFile(join(dataDir, OVERLAY_CACHE_FILE), 'utf8')) as Cache;
+}
+
+async function lowerTree(root: string): Promise<string> {
+  const lower = join(root, 'cas', 'trees', 't1', 'rootfs');
+  await mkdir(join(lower, 'etc'), { recursive: true });
+  await writeFile(join(lower, 'etc', 'os-release'), 'ID=test\n');
+  return lower;
+}
+
+describe('detectOverlay', () => {
+  it('finds overlay on the local filesystem, caches the verdict by device, and probes again on another device', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    const cache = await readCache(dataDir);
+    expect(cache).toMatchObject({ version: 1, supported: true, kernel: release() });
+    expect(cache.device).toMatch(/^\d+:\d+$/);
+    // The probe leaves nothing but the cache behind.
+    expect(await readdir(dataDir)).toEqual([OVERLAY_CACHE_FILE]);
+
+    // A cached verdict is used as is (this one is forged to tell it apart from a probe)...
+    await writeFile(join(dataDir, OVERLAY_CACHE_FILE), JSON.stringify({ ...cache, supported: false, reason: 'forged' }));
+    expect(await detectOverlay(dataDir)).toEqual({ supported: false, reason: 'forged' });
+    // ...unless it was recorded for another filesystem (the data dir moved) or kernel, or is torn.
+    await writeFile(join(dataDir, OVERLAY_CACHE_FILE), JSON.stringify({ ...cache, device: '0:0', supported: false, reason: 'forged' }));
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    await writeFile(join(dataDir, OVERLAY_CACHE_FILE), JSON.stringify({ ...cache, kernel: '2.6.32', supported: false, reason: 'forged' }));
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    await writeFile(join(dataDir, OVERLAY_CACHE_FILE), '{"version": 1, "dev');
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    expect((await readCache(dataDir)).device).toBe(cache.device);
+  });
+
+  it('a data dir inside an overlay cannot host upper dirs: unsupported with the kernel reason, and auto copies', async () => {
+    const root = await tmp.make();
+    const lower = await lowerTree(root);
+    // Make the data dir live on an overlay filesystem (as when rkt itself runs in a container).
+    const merged = join(root, 'host');
+    await mountAppRootfs({ lower, target: merged, upper: join(root, 'hu'), work: join(root, 'hw'), mode: 'overlay' });
+    const dataDir = join(merged, 'var', 'lib', 'rkt');
+    await mkdir(dataDir, { recursive: true });
+
+    const v = await detectOverlay(dataDir);
+    expect(v.supported).toBe(false);
+    expect(v.reason).toMatch(new RegExp(`^overlay on overlay \\(overlay, \\d+:\\d+, mounted at ${merged}\\): cannot mount overlay`));
+    expect(v.reason).toContain('not supported as upperdir');
+    expect((await readCache(dataDir)).supported).toBe(false);
+    expect(await readdir(dataDir)).toEqual([OVERLAY_CACHE_FILE]);
+
+    const said: string[] = [];
+    const pod = join(dataDir, 'pods', 'run', 'p1');
+    const r = await mountAppRootfs({
+      lower,
+      target: join(pod, 'rootfs'),
+      upper: join(pod, 'upper'),
+      work: join(pod, 'work'),
+      mode: 'auto',
+      dataDir,
+      debug: (m) => said.push(m),
+    });
+    expect(r.mode).toBe('copy');
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain(`rootfs: not using overlay: ${v.reason}; copying ${lower} to ${join(pod, 'rootfs')}`);
+    expect(await readFile(join(pod, 'rootfs', 'etc', 'os-release'), 'utf8')).toBe('ID=test\n');
+    // Only the outer overlay is mounted: the pod got a plain copy.
+    expect((await mountsUnder(root)).map((m) => m.mountPoint)).toEqual([merged]);
+    await unmountTree(root);
+  });
+
+  it('a filesystem without d_type mounts an overlay that misbehaves: the probe notices and says so', async () => {
+    const root = await tmp.make();
+    const img = join(root, 'no-dtype.img');
+    sh('truncate', ['-s', '32M', img]);
+    sh('mkfs.ext4', ['-q', '-O', '^filetype', img]);
+    const dataDir = join(root, 'mnt');
+    await mkdir(dataDir);
+    sh('mount', ['-o', 'loop', img, dataDir]);
+    const v = await detectOverlay(dataDir);
+    expect(v.supported).toBe(false);
+    expect(v.reason).toContain('a deleted lower file still shows in the directory listing (no d_type support?)');
+    expect(v.reason).toMatch(/^overlay on ext4 \(\/dev\/loop\d+/);
+    await unmountTree(root);
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+
+  it('a missing data dir is an error naming it, not a verdict', async () => {
+    const root = await tmp.make();
+    const err = await detectOverlay(join(root, 'missing')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RootfsError);
+    expect(err).toMatchObject({ code: 'ROOTFS_DETECT', path: join(root, 'missing') });
+    expect((err as Error).message).toMatch(/^cannot probe overlay support in data dir .*missing: /);
+  });
+});

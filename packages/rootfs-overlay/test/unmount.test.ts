@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mountAppRootfs, mountsUnder, RootfsError, unmountTree } from '../src/index.js';
+import { sh, useTempDirs } from './helpers.js';
+
+const tmp = useTempDirs();
+const children: number[] = [];
+afterEach(() => {
+  for (const pid of children.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+function tmpfs(at: string): void {
+  sh('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rkt-test', at]);
+}
+
+describe('unmountTree', () => {
+  it('removes nested and stacked mounts deepest first, and leaves mounts beside the path alone', async () => {
+    const root = await tmp.make();
+    const pod = join(root, 'pod');
+    await mkdir(join(pod, 'a'), { recursive: true });
+    tmpfs(join(pod, 'a'));
+    await mkdir(join(pod, 'a', 'b'));
+    tmpfs(join(pod, 'a', 'b'));
+    const lower = join(root, 'lower');
+    await mkdir(lower);
+    await writeFile(join(lower, 'f'), 'x');
+    const app = join(pod, 'a', 'b', 'app');
+    await mountAppRootfs({ lower, target: app, upper: join(pod, 'a', 'u'), work: join(pod, 'a', 'w'), mode: 'overlay' });
+    await mkdir(join(app, 'proc'));
+    tmpfs(join(app, 'proc'));
+    // Two mounts stacked on one mount point.
+    await mkdir(join(pod, 's'));
+    tmpfs(join(pod, 's'));
+    tmpfs(join(pod, 's'));
+    // A sibling whose name extends the pod's: not under it.
+    await mkdir(join(root, 'pod2'));
+    tmpfs(join(root, 'pod2'));
+
+    const before = (await mountsUnder(pod)).map((m) => m.mountPoint);
+    expect(before).toHaveLength(6);
+    expect(before).not.toContain(join(root, 'pod2'));
+
+    const { unmounted } = await unmountTree(pod);
+    expect(unmounted).toHaveLength(6);
+    const at = (p: string): number => unmounted.indexOf(p);
+    expect(at(join(app, 'proc'))).toBeLessThan(at(app));
+    expect(at(app)).toBeLessThan(at(join(pod, 'a', 'b')));
+    expect(at(join(pod, 'a', 'b'))).toBeLessThan(at(join(pod, 'a')));
+    expect(unmounted.filter((p) => p === join(pod, 's'))).toHaveLength(2);
+    expect(await mountsUnder(pod)).toEqual([]);
+    expect((await mountsUnder(root)).map((m) => m.mountPoint)).toEqual([join(root, 'pod2')]);
+    await unmountTree(join(root, 'pod2'));
+  });
+
+  it('detaches a busy mount lazily (a process has its cwd inside) and the process keeps running', async () => {
+    const root = await tmp.make();
+    const app = join(root, 'pod', 'rootfs');
+    await mkdir(app, { recursive: true });
+    tmpfs(app);
+    await writeFile(join(app, 'data'), 'in use');
+    const child = spawn('sleep', ['60'], { cwd: app, stdio: 'ignore' });
+    children.push(child.pid as number);
+    await new Promise((r) => child.once('spawn', r));
+    // A plain umount really is refused while the process sits there.
+    expect(() => sh('umount', [app])).toThrow(/busy/);
+
+    const said: string[] = [];
+    const { unmounted } = await unmountTree(join(root, 'pod'), { debug: (m) => said.push(m) });
+    expect(unmounted).toEqual([app]);
+    expect(said).toEqual([`rootfs: ${app} is busy (a process uses it); detaching it lazily`]);
+    expect(await mountsUnder(root)).toEqual([]);
+    // The pod's directory is now an ordinary empty directory: deleting it cannot reach the detached
+    // filesystem, which the still-running process keeps using until it exits.
+    expect(await readdir(app)).toEqual([]);
+    expect(child.exitCode).toBeNull();
+    expect(sh('cat', [`/proc/${child.pid}/cwd/data`])).toBe('in use');
+  });
+
+  it('with lazy: true detaches without trying a plain umount first', async () => {
+    const root = await tmp.make();
+    await mkdir(join(root, 'a', 'b'), { recursive: true });
+    tmpfs(join(root, 'a'));
+    await mkdir(join(root, 'a', 'b'));
+    tmpfs(join(root, 'a', 'b'));
+    const { unmounted } = await unmountTree(root, { lazy: true });
+    expect(unmounted).toEqual([join(root, 'a', 'b'), join(root, 'a')]);
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+
+  it('nothing mounted, or a path that does not exist: nothing to do', async () => {
+    const root = await tmp.make();
+    expect(await unmountTree(root)).toEqual({ unmounted: [] });
+    expect(await unmountTree(join(root, 'gone', 'pod'))).toEqual({ unmounted: [] });
+  });
+
+  it('carries on past a mount it cannot unmount, unmounts the rest, then reports the failure', async () => {
+    const root = await tmp.make();
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    const stuck = join(root, 'pod', 'stuck');
+    const fine = join(root, 'pod', 'fine');
+    await mkdir(stuck, { recursive: true });
+    await mkdir(fine);
+    tmpfs(stuck);
+    tmpfs(fine);
+    // umount(8) refusing one mount point (as a mount locked in another namespace would); every
+    // other call goes to the real umount.
+    await writeFile(
+      join(bin, 'umount'),
+      `#!/bin/sh\nfor a in "$@"; do [ "$a" = '${stuck}' ] && { echo "umount: $a: permission denied." >&2; exit 32; }; done\nexec /usr/bin/umount "$@"\n`,
+    );
+    await chmod(join(bin, 'umount'), 0o755);
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    let err: unknown;
+    try {
+      err = await unmountTree(join(root, 'pod')).catch((e: unknown) => e);
+    } finally {
+      process.env['PATH'] = path;
+    }
+    expect(err).toBeInstanceOf(RootfsError);
+    expect(err).toMatchObject({
+      code: 'ROOTFS_UNMOUNT',
+      message: `cannot unmount ${stuck}: umount: ${stuck}: permission denied.`,
+      unmounted: [fine],
+      failures: [{ mountPoint: stuck, message: `umount: ${stuck}: permission denied.` }],
+    });
+    expect((await mountsUnder(root)).map((m) => m.mountPoint)).toEqual([stuck]);
+    await unmountTree(root);
+  });
+});
