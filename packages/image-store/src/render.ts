@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
@@ -7,7 +7,7 @@ import { fsyncDir, removeTree } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
 import { blobPath, manifestPath, treeDir, type Layout } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
-import { uniqueName } from './owner.js';
+import { ownerAlive, uniqueName } from './owner.js';
 import { planTree, type Plan } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
@@ -90,28 +90,62 @@ async function touch(tx: IndexTx, ids: readonly string[], treeSizeOf?: { id: str
   }
 }
 
+/** A live process's claim (`tmp/claim-<owner>`, holding a tree ID) to be rendering that tree now. */
+async function liveClaim(l: Layout, treeId: string): Promise<string | undefined> {
+  for (const name of await readdir(l.tmp)) {
+    if (!name.startsWith('claim-') || !ownerAlive(name)) continue;
+    const claimed = await readFile(join(l.tmp, name), 'utf8').catch(() => '');
+    if (claimed === treeId) return name;
+  }
+  return undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /**
- * Renders an image and its dependencies into the tree store, or finds the tree already there. Two
- * processes rendering the same tree both extract into private temp directories; the first to publish
- * (rename under the index lock) wins and the other discards its copy, so there is always one complete tree.
+ * Renders an image and its dependencies into the tree store, or finds the tree already there. A process
+ * about to render leaves a claim under the index lock, so others asking for the same tree wait for it
+ * instead of extracting the same gigabytes again; a claim of a dead process is ignored, and a claim older
+ * than `5 x lockTimeoutMs` is no longer waited for. Should two render anyway, both extract into private
+ * temp directories; the first to publish (rename under the index lock) wins and the other discards its
+ * copy, so there is always one complete tree.
  */
 export async function render(ctx: StoreContext, ref: ImageRef, opts: RenderOptions = {}): Promise<TreeInfo> {
   const l = ctx.layout;
-  const first = await withIndex(l, ctx.options, async (tx) => {
-    const image = await lookup(tx, ref);
-    const plan = await planTree(l, tx, image);
-    const existing = await tx.tree(plan.treeId);
-    if (existing !== undefined && (await exists(treeDir(l, existing.id)))) {
-      await touch(tx, plan.layers.map((x) => x.imageId));
-      if (opts.pod !== undefined) await addPodRef(l, opts.pod, existing.layers, [existing.id]);
-      return existing;
+  const waitUntil = Date.now() + 5 * ctx.options.lockTimeoutMs;
+  let claim: string | undefined;
+  for (;;) {
+    const first = await withIndex(l, ctx.options, async (tx) => {
+      const image = await lookup(tx, ref);
+      const plan = await planTree(l, tx, image);
+      const existing = await tx.tree(plan.treeId);
+      if (existing !== undefined && (await exists(treeDir(l, existing.id)))) {
+        await touch(tx, plan.layers.map((x) => x.imageId));
+        if (opts.pod !== undefined) await addPodRef(l, opts.pod, existing.layers, [existing.id]);
+        return { kind: 'found' as const, tree: existing };
+      }
+      const busy = Date.now() < waitUntil ? await liveClaim(l, plan.treeId) : undefined;
+      if (busy !== undefined) return { kind: 'busy' as const, claim: busy };
+      claim = uniqueName('claim');
+      await writeFile(join(l.tmp, claim), plan.treeId, { flag: 'wx' });
+      const manifest = await readManifestBytes(l, plan);
+      return { kind: 'render' as const, plan, manifest, layers: await openLayers(l, plan) };
+    });
+    if (first.kind === 'busy') {
+      while (Date.now() < waitUntil && (await exists(join(l.tmp, first.claim))) && ownerAlive(first.claim)) await sleep(50);
+      continue;
     }
-    const manifest = await readManifestBytes(l, plan);
-    return { plan, manifest, layers: await openLayers(l, plan) };
-  });
-  if (!('plan' in first)) return treeInfo(l, first);
+    if (first.kind === 'found') return treeInfo(l, first.tree);
+    try {
+      return await renderAndPublish(ctx, first.plan, first.layers, first.manifest, opts);
+    } finally {
+      if (claim !== undefined) await rm(join(l.tmp, claim), { force: true });
+    }
+  }
+}
 
-  const { plan, layers, manifest } = first;
+async function renderAndPublish(ctx: StoreContext, plan: Plan, layers: Layer[], manifest: Buffer, opts: RenderOptions): Promise<TreeInfo> {
+  const l = ctx.layout;
   let rendered: { dir: string; hash: string; size: number };
   try {
     rendered = await renderToTemp(ctx, plan, layers, manifest);

@@ -212,13 +212,26 @@ describe('render', () => {
     expect(existsSync(broken)).toBe(false);
   });
 
-  it('renders the same tree concurrently into one tree', async () => {
-    const { work, store } = await setup();
+  it('renders the same tree concurrently into one tree, extracting it once', async () => {
+    const work = tempDir();
+    const log = join(work, 'tar.log');
+    const tarWrapper = join(work, 'counting-tar');
+    writeFileSync(tarWrapper, `#!/bin/sh\necho run >> ${log}\nexec tar "$@"\n`, { mode: 0o755 });
+    const store = await openStore({ dir: join(work, 'data'), tarPath: tarWrapper });
     const img = await store.importAci(makeAci(work, { name: 'example.com/c', files: { f: 'x'.repeat(100000) } }));
-    const second = await openStore({ dir: join(work, 'data') });
+    const second = await openStore({ dir: join(work, 'data'), tarPath: tarWrapper });
     const trees = await Promise.all([store.render(img.id), second.render(img.id), store.render(img.id)]);
     expect(new Set(trees.map((t) => t.id)).size).toBe(1);
+    expect(readFileSync(log, 'utf8')).toBe('run\n');
     expect(readdirSync(join(work, 'data/cas/trees'))).toHaveLength(1);
     expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
+
+    // The claim of a process that died mid-render is not waited for.
+    await store.gc({ gracePeriodMs: 3600_000 });
+    writeFileSync(join(work, 'data/cas/tmp/claim-999999999.1.dead'), trees[0]?.id ?? '');
+    const started = Date.now();
+    expect((await store.render(img.id)).id).toBe(trees[0]?.id);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(readFileSync(log, 'utf8')).toBe('run\nrun\n');
   });
 });
