@@ -79,6 +79,13 @@ function fail(io: CommandIO, prefix: string, message: string): number {
   return EXIT_FAILURE;
 }
 
+// A reader that went away (`appc cat-manifest x.aci | head -1`) is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  process.stderr.write(`appc: cannot write to standard output: ${err.message}\n`);
+  process.exit(EXIT_FAILURE);
+});
+
 // An unexpected rejection must still end as one line and 254, never as Node's multi-line crash report.
 process.on('unhandledRejection', (err) => {
   process.stderr.write(`appc: internal error: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -129,6 +129,21 @@ describe('appc usage', () => {
     expect(appc('image-id', '/nonexistent.aci').stderr).toBe('appc image-id: /nonexistent.aci: no such file or directory\n');
   }, 30_000);
 
+  it('stops quietly when the reader of its output goes away', () => {
+    const d = tempDir();
+    const layout = busyboxLayout(d);
+    const annotations = Array.from({ length: 3000 }, (_, i) => ({ name: `note-${i}`, value: 'x'.repeat(100) }));
+    writeFileSync(join(layout, 'manifest'), manifestJson('example.com/big', { annotations }));
+    const aci = join(d, 'big.aci');
+    expect(appc('build', layout, aci).code).toBe(0);
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${entry}" cat-manifest --pretty-print "${aci}" 2>"${d}/err" | head -c 1; echo " \${PIPESTATUS[0]}"`], {
+      encoding: 'utf8',
+    });
+    // The first byte, then appc's own exit status: 0.
+    expect(r.stdout).toBe('{ 0\n');
+    expect(readFileSync(join(d, 'err'), 'utf8')).toBe('');
+  }, 30_000);
+
   it('keeps start-up lean: the entry imports nothing but what each command loads on demand', () => {
     const src = readFileSync(entry, 'utf8');
     expect(src.startsWith('#!/usr/bin/env node\n')).toBe(true);
