@@ -41,6 +41,8 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
   const r = await runTool('mount', ['--no-canonicalize', '-t', 'overlay', '-o', options, 'overlay', d.target]);
   if (r.code === 0) return;
   const kernel = await kernelMessagesSince(since - 1000, OVERLAY_LOG_PREFIXES);
-  const why = kernel.length > 0 ? `${firstLine(r.stderr)}; kernel: ${kernel.join('; ')}` : firstLine(r.stderr);
+  // mount(8) can only guess from EINVAL ("wrong fs type, bad option, bad superblock ..."); the kernel's
+  // line says what was actually wrong, so prefer it when there is one.
+  const why = kernel.length > 0 ? `kernel: ${kernel.join('; ')}` : firstLine(r.stderr);
   throw new RootfsError('ROOTFS_MOUNT', `cannot mount overlay of ${d.lower} at ${d.target}: ${why}`, { path: d.target });
 }

@@ -2,7 +2,7 @@ import { chmod, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountAppRootfs, mountsUnder, RootfsError, unmountTree } from '../src/index.js';
-import { useTempDirs } from './helpers.js';
+import { sh, useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
 
@@ -100,13 +100,67 @@ describe('overlay mode', () => {
     const err = await mountAppRootfs({ lower, ...inner, mode: 'overlay' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RootfsError);
     expect((err as RootfsError).code).toBe('ROOTFS_MOUNT');
-    expect((err as RootfsError).message).toContain(`cannot mount overlay of ${lower} at ${inner.target}`);
+    expect((err as RootfsError).message).toContain(`cannot mount overlay of ${lower} at ${inner.target}: kernel: `);
+    expect((err as RootfsError).message).toContain('not supported as upperdir');
     const said: string[] = [];
     const r = await mountAppRootfs({ lower, ...inner, mode: 'auto', debug: (m) => said.push(m) });
     expect(r.mode).toBe('copy');
     expect(said.join('\n')).toMatch(/overlay failed .*copying/);
     expect(await readFile(join(inner.target, 'etc', 'hostname'), 'utf8')).toBe('image\n');
     await unmountTree(root);
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+
+  it('auto mode without a data dir mounts an overlay where it works', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const d = podDirs(root, 'p');
+    const said: string[] = [];
+    expect(await mountAppRootfs({ lower, ...d, mode: 'auto', debug: (m) => said.push(m) })).toEqual({ mode: 'overlay', target: d.target });
+    expect(said).toEqual([`rootfs: overlay at ${d.target}: lower ${lower}, upper ${d.upper}`]);
+    await unmountTree(root);
+  });
+
+  it('a path with a double quote cannot go through mount(8): overlay mode says so, auto copies', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const d = { target: join(root, 'q', 'rootfs'), upper: join(root, 'q', 'up"per'), work: join(root, 'q', 'work') };
+    await expect(mountAppRootfs({ lower, ...d, mode: 'overlay' })).rejects.toMatchObject({
+      code: 'ROOTFS_BAD_INPUT',
+      message: `upperdir ${JSON.stringify(d.upper)} contains a double quote, which mount(8) cannot pass in overlay options`,
+    });
+    const said: string[] = [];
+    expect((await mountAppRootfs({ lower, ...d, mode: 'auto', debug: (m) => said.push(m) })).mode).toBe('copy');
+    expect(said.join('\n')).toContain('contains a double quote');
+    expect(await readFile(join(d.target, 'etc', 'hostname'), 'utf8')).toBe('image\n');
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+
+  it('refuses upper and work dirs on different filesystems, naming both', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const other = join(root, 'other-fs');
+    await mkdir(other);
+    sh('mount', ['-t', 'tmpfs', 'x', other]);
+    const d = { target: join(root, 'r'), upper: join(root, 'u'), work: join(other, 'w') };
+    await expect(mountAppRootfs({ lower, ...d, mode: 'overlay' })).rejects.toMatchObject({
+      code: 'ROOTFS_BAD_INPUT',
+      message: `overlay upper ${d.upper} and work dir ${d.work} are on different filesystems; they must share one`,
+    });
+    await unmountTree(root);
+  });
+
+  it('eight pods of one image mount and unmount concurrently', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const pods = Array.from({ length: 8 }, (_, i) => podDirs(root, `p${i}`));
+    const results = await Promise.all(pods.map((d) => mountAppRootfs({ lower, ...d, mode: 'auto', dataDir: root })));
+    expect(results.map((r) => r.mode)).toEqual(Array(8).fill('overlay'));
+    await Promise.all(pods.map((d, i) => writeFile(join(d.target, 'etc', 'hostname'), `pod ${i}\n`)));
+    for (const [i, d] of pods.entries()) expect(await readFile(join(d.target, 'etc', 'hostname'), 'utf8')).toBe(`pod ${i}\n`);
+    expect(await readFile(join(lower, 'etc', 'hostname'), 'utf8')).toBe('image\n');
+    const done = await Promise.all(pods.map((_, i) => unmountTree(join(root, 'pods', `p${i}`))));
+    expect(done.map((r) => r.unmounted.length)).toEqual(Array(8).fill(1));
     expect(await mountsUnder(root)).toEqual([]);
   });
 });

@@ -19,45 +19,16 @@ export interface MountInfo {
   superOptions: string;
 }
 
-const BACKSLASH = 0x5c;
-
 /**
- * The kernel writes space, tab, newline and backslash in paths as `\ooo` (seq_escape). The escapes stand
- * for bytes, and names are bytes too: decode to bytes first, then read the whole field as UTF-8, so a
- * multi-byte name next to an escape comes out whole.
+ * Decodes one field. The file is read as latin1, so each character is one byte. The kernel writes space,
+ * tab, newline and backslash as `\ooo` (seq_escape); the escapes stand for bytes, and names are bytes too:
+ * decode to bytes first, then read the whole field as UTF-8, so a multi-byte name next to an escape
+ * comes out whole. Fields of plain ASCII (nearly all) are returned as they are.
  */
-export function decodeMountinfoField(raw: Buffer): string {
-  if (!raw.includes(BACKSLASH)) return raw.toString('utf8');
-  const out = Buffer.allocUnsafe(raw.length);
-  let n = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const b = raw[i] as number;
-    if (b === BACKSLASH && isOctal(raw[i + 1]) && isOctal(raw[i + 2]) && isOctal(raw[i + 3])) {
-      out[n++] = (((raw[i + 1] as number) - 0x30) << 6) | (((raw[i + 2] as number) - 0x30) << 3) | ((raw[i + 3] as number) - 0x30);
-      i += 3;
-    } else {
-      out[n++] = b;
-    }
-  }
-  return out.subarray(0, n).toString('utf8');
-}
-
-function isOctal(b: number | undefined): boolean {
-  return b !== undefined && b >= 0x30 && b <= 0x37;
-}
-
-function splitBytes(buf: Buffer, sep: number): Buffer[] {
-  const parts: Buffer[] = [];
-  let start = 0;
-  for (;;) {
-    const at = buf.indexOf(sep, start);
-    if (at === -1) {
-      parts.push(buf.subarray(start));
-      return parts;
-    }
-    parts.push(buf.subarray(start, at));
-    start = at + 1;
-  }
+export function decodeMountinfoField(latin1: string): string {
+  if (!/[\\\u0080-\u00ff]/.test(latin1)) return latin1;
+  const bytes = latin1.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8) & 0xff));
+  return Buffer.from(bytes, 'latin1').toString('utf8');
 }
 
 /**
@@ -66,33 +37,34 @@ function splitBytes(buf: Buffer, sep: number): Buffer[] {
  */
 export function parseMountinfo(content: Buffer, source = '/proc/self/mountinfo'): MountInfo[] {
   const mounts: MountInfo[] = [];
-  const lines = splitBytes(content, 0x0a);
-  lines.forEach((line, index) => {
-    if (line.length === 0) return;
-    const f = splitBytes(line, 0x20);
-    const dash = f.findIndex((x, i) => i >= 6 && x.length === 1 && x[0] === 0x2d);
+  const lines = content.toString('latin1').split('\n');
+  for (let index = 0; index < lines.length; index++) {
+    const line = lines[index] as string;
+    if (line === '') continue;
+    const f = line.split(' ');
+    const dash = f.indexOf('-', 6);
     const bad = (what: string): RootfsError =>
-      new RootfsError('ROOTFS_MOUNTINFO', `${source}: line ${index + 1}: ${what}: ${JSON.stringify(line.toString('utf8'))}`, {
-        path: source,
-      });
-    if (f.length < 10 || dash === -1 || f.length < dash + 4) throw bad('expected "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"');
-    const id = Number(f[0]?.toString());
-    const parentId = Number(f[1]?.toString());
-    if (!Number.isSafeInteger(id) || !Number.isSafeInteger(parentId)) throw bad('mount IDs are not integers');
-    const field = (i: number): Buffer => f[i] as Buffer;
+      new RootfsError('ROOTFS_MOUNTINFO', `${source}: line ${index + 1}: ${what}: ${JSON.stringify(decodeMountinfoField(line))}`, { path: source });
+    if (f.length < 10 || dash === -1 || f.length < dash + 4) {
+      throw bad('expected "id parent major:minor root mountpoint options [optional...] - fstype source superoptions"');
+    }
+    const id = Number(f[0]);
+    const parentId = Number(f[1]);
+    if (!Number.isSafeInteger(id) || !Number.isSafeInteger(parentId) || f[0] === '' || f[1] === '') throw bad('mount IDs are not integers');
+    const at = (i: number): string => f[i] as string;
     mounts.push({
       id,
       parentId,
-      majorMinor: field(2).toString(),
-      root: decodeMountinfoField(field(3)),
-      mountPoint: decodeMountinfoField(field(4)),
-      options: field(5).toString(),
-      optionalFields: f.slice(6, dash).map((x) => x.toString()),
-      fsType: decodeMountinfoField(field(dash + 1)),
-      source: decodeMountinfoField(field(dash + 2)),
-      // Super options can be followed by more fields in future kernels; keep them together.
-      superOptions: decodeMountinfoField(Buffer.concat(f.slice(dash + 3).flatMap((x, i) => (i === 0 ? [x] : [Buffer.from(' '), x])))),
+      majorMinor: at(2),
+      root: decodeMountinfoField(at(3)),
+      mountPoint: decodeMountinfoField(at(4)),
+      options: at(5),
+      optionalFields: f.slice(6, dash),
+      fsType: decodeMountinfoField(at(dash + 1)),
+      source: decodeMountinfoField(at(dash + 2)),
+      // Should a future kernel append fields, keep them with the super options rather than drop them.
+      superOptions: decodeMountinfoField(f.slice(dash + 3).join(' ')),
     });
-  });
+  }
   return mounts;
 }
