@@ -96,10 +96,39 @@ async function describeFs(dir: string, device: string): Promise<string> {
   return m ? `${m.fsType} (${m.source}, ${device}, mounted at ${m.mountPoint})` : `device ${device}`;
 }
 
+const PROBE_PREFIX = '.overlay-probe-';
+
+/**
+ * A probe killed mid-way (kill -9, power loss) leaves its directory, maybe with its overlay still
+ * mounted. Its name carries the prober's pid: remove those whose process is gone, never a live one's,
+ * which a concurrent rkt may be using right now.
+ */
+async function removeStaleProbes(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(PROBE_PREFIX)) continue;
+    const pid = Number(name.slice(PROBE_PREFIX.length).split('-')[0]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    const stale = join(dir, name);
+    await unmountTree(stale, { lazy: true });
+    await rm(stale, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (cause) {
+    // EPERM: it exists but belongs to someone else.
+    return (cause as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function probe(dir: string, device: string): Promise<OverlaySupport> {
   let tmp: string;
   try {
-    tmp = await mkdtemp(join(dir, '.overlay-probe-'));
+    await removeStaleProbes(dir);
+    tmp = await mkdtemp(join(dir, `${PROBE_PREFIX}${process.pid}-`));
   } catch (cause) {
     throw new RootfsError('ROOTFS_DETECT', `cannot probe overlay support in data dir ${dir}: ${(cause as Error).message}`, { path: dir, cause });
   }

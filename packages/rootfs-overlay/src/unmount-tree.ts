@@ -36,6 +36,11 @@ function deepestFirst(mounts: MountInfo[]): MountInfo[] {
  */
 export async function unmountTree(path: string, o: UnmountOptions = {}): Promise<{ unmounted: string[] }> {
   const root = await canonicalPath(path);
+  if (root === '/') {
+    // Everything is under `/`: a caller passing it (an empty pod dir variable resolved against cwd `/`)
+    // would take the host's mounts down.
+    throw new RootfsError('ROOTFS_BAD_INPUT', `refusing to unmount everything under / (asked for ${JSON.stringify(path)})`, { path });
+  }
   const unmounted: string[] = [];
   const failures = new Map<string, string>();
   // A lazy detach of a parent takes its children with it, and a mount can be stacked several times on

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -107,5 +108,18 @@ describe('detectOverlay', () => {
     expect(err).toBeInstanceOf(RootfsError);
     expect(err).toMatchObject({ code: 'ROOTFS_DETECT', path: join(root, 'missing') });
     expect((err as Error).message).toMatch(/^cannot probe overlay support in data dir .*missing: /);
+  });
+
+  it('removes the leftovers of a probe whose process died mid-way, mount included, but not a live one\'s', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    const dead = spawnSync('true').pid as number;
+    const stale = join(dataDir, `.overlay-probe-${dead}-abc123`);
+    await mkdir(join(stale, 'merged'), { recursive: true });
+    sh('mount', ['-t', 'tmpfs', 'x', join(stale, 'merged')]);
+    const live = join(dataDir, `.overlay-probe-${process.pid}-def456`);
+    await mkdir(live);
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
+    expect(await mountsUnder(dataDir)).toEqual([]);
   });
 });

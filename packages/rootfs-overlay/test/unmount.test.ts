@@ -136,4 +136,9 @@ describe('unmountTree', () => {
     expect((await mountsUnder(root)).map((m) => m.mountPoint)).toEqual([stuck]);
     await unmountTree(root);
   });
+
+  it('refuses to unmount everything under /', async () => {
+    await expect(unmountTree('/')).rejects.toMatchObject({ code: 'ROOTFS_BAD_INPUT', message: 'refusing to unmount everything under / (asked for "/")' });
+    await expect(unmountTree('/tmp/..')).rejects.toMatchObject({ code: 'ROOTFS_BAD_INPUT' });
+  });
 });
