@@ -24,11 +24,13 @@ async function richLower(root: string): Promise<string> {
   await writeFile(join(lower, 'bin', 'busybox'), 'multi-call');
   await link(join(lower, 'bin', 'busybox'), join(lower, 'bin', 'sh'));
   sh('setfattr', ['-n', 'user.rkt', '-v', 'kept', join(lower, 'bin', 'busybox')]);
+  await writeFile(join(lower, 'bin', 'ping'), 'needs a capability');
+  sh('setcap', ['cap_net_raw=ep', join(lower, 'bin', 'ping')]);
   return lower;
 }
 
 describe('copy mode', () => {
-  it('gives an independent tree keeping modes, owners, symlinks, devices, fifos, xattrs and hard links', async () => {
+  it('gives an independent tree keeping modes, owners, symlinks, devices, fifos, xattrs, capabilities and hard links', async () => {
     const root = await tmp.make();
     const lower = await richLower(root);
     const target = join(root, 'pod', 'rootfs');
@@ -50,6 +52,8 @@ describe('copy mode', () => {
     expect([dev.rdev >> 8, dev.rdev & 0xff, dev.mode & 0o777]).toEqual([1, 3, 0o666]);
     expect((await lstat(join(target, 'dev', 'fifo'))).isFIFO()).toBe(true);
     expect(sh('getfattr', ['--only-values', '-n', 'user.rkt', join(target, 'bin', 'busybox')])).toBe('kept');
+    // File capabilities are an xattr too (security.capability); losing them breaks ping-like programs.
+    expect(sh('getcap', [join(target, 'bin', 'ping')])).toContain('cap_net_raw=ep');
 
     // Hard links inside the tree stay links to each other, but never to the shared lower tree.
     const [bb, shl, lowerBb] = await Promise.all([stat(join(target, 'bin', 'busybox')), stat(join(target, 'bin', 'sh')), stat(join(lower, 'bin', 'busybox'))]);

@@ -122,4 +122,12 @@ describe('detectOverlay', () => {
     expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
     expect(await mountsUnder(dataDir)).toEqual([]);
   });
+
+  it('concurrent first probes of one data dir agree and leave one cache file', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    const verdicts = await Promise.all(Array.from({ length: 5 }, () => detectOverlay(dataDir, { force: true })));
+    expect(verdicts).toEqual(Array(5).fill({ supported: true }));
+    expect(await readdir(dataDir)).toEqual([OVERLAY_CACHE_FILE]);
+    expect((await readCache(dataDir)).supported).toBe(true);
+  });
 });
