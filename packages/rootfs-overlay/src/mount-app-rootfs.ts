@@ -8,6 +8,8 @@ import { readMountinfo } from './mountinfo/read-mountinfo.js';
 
 export type RootfsMode = 'overlay' | 'copy';
 
+const MODES: readonly string[] = ['overlay', 'copy', 'auto'];
+
 export interface MountAppRootfsOptions {
   /** The image's rendered tree; never written to, in either mode. */
   lower: string;
@@ -38,8 +40,12 @@ export interface MountAppRootfsOptions {
  */
 export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: RootfsMode; target: string }> {
   const debug = o.debug ?? ((): void => {});
-  const [lower, target, upper, work] = await Promise.all([o.lower, o.target, o.upper, o.work].map((p) => canonicalPath(p)));
-  const lowerStat = await stat(lower as string).catch(() => undefined);
+  // The mode often comes from a flag or a pod file: refuse a typo rather than guess a mode.
+  if (!MODES.includes(o.mode)) {
+    throw new RootfsError('ROOTFS_BAD_INPUT', `unknown rootfs mode ${JSON.stringify(o.mode)} for ${o.target} (expected ${MODES.join(', ')})`, { path: o.target });
+  }
+  const [lower, target, upper, work] = await Promise.all([canonicalPath(o.lower), canonicalPath(o.target), canonicalPath(o.upper), canonicalPath(o.work)]);
+  const lowerStat = await stat(lower).catch(() => undefined);
   if (!lowerStat?.isDirectory()) {
     throw new RootfsError('ROOTFS_BAD_INPUT', `lower tree ${o.lower} is not a directory`, { path: o.lower });
   }
@@ -48,7 +54,7 @@ export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: 
     const m = busy[busy.length - 1];
     throw new RootfsError('ROOTFS_BAD_INPUT', `app rootfs target ${target} is already a mount point (${m?.fsType} from ${m?.source})`, { path: target });
   }
-  const dirs = { lower: lower as string, target: target as string, upper: upper as string, work: work as string };
+  const dirs = { lower, target, upper, work };
 
   if (o.mode === 'copy') {
     debug(`rootfs: copying ${dirs.lower} to ${dirs.target} (overlay disabled)`);

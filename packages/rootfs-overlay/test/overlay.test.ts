@@ -74,13 +74,17 @@ describe('overlay mode', () => {
     expect(await mountsUnder(root)).toEqual([]);
   });
 
-  it('refuses a missing lower tree and an already mounted target, naming the path', async () => {
+  it('refuses a missing lower tree, an unknown mode and an already mounted target, naming the path', async () => {
     const root = await tmp.make();
     const lower = await makeLower(root);
     const d = podDirs(root, 'p');
     await expect(mountAppRootfs({ lower: join(root, 'nope'), ...d, mode: 'overlay' })).rejects.toMatchObject({
       code: 'ROOTFS_BAD_INPUT',
       message: `lower tree ${join(root, 'nope')} is not a directory`,
+    });
+    await expect(mountAppRootfs({ lower, ...d, mode: 'overlai' as 'overlay' })).rejects.toMatchObject({
+      code: 'ROOTFS_BAD_INPUT',
+      message: `unknown rootfs mode "overlai" for ${d.target} (expected overlay, copy, auto)`,
     });
     await mountAppRootfs({ lower, ...d, mode: 'overlay' });
     const again = mountAppRootfs({ lower, ...d, mode: 'overlay' });
