@@ -4,6 +4,7 @@ import { detectOverlay } from './detect-overlay.js';
 import { RootfsError } from './errors.js';
 import { copyTree } from './copy-tree.js';
 import { mountOverlay } from './mount-overlay.js';
+import { overlayDirs } from './mountinfo/overlay-dirs.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
 
 export type RootfsMode = 'overlay' | 'copy';
@@ -49,10 +50,23 @@ export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: 
   if (!lowerStat?.isDirectory()) {
     throw new RootfsError('ROOTFS_BAD_INPUT', `lower tree ${o.lower} is not a directory`, { path: o.lower });
   }
-  const busy = (await readMountinfo()).filter((m) => m.mountPoint === target);
+  const table = await readMountinfo();
+  const busy = table.filter((m) => m.mountPoint === target);
   if (busy.length > 0) {
     const m = busy[busy.length - 1];
     throw new RootfsError('ROOTFS_BAD_INPUT', `app rootfs target ${target} is already a mount point (${m?.fsType} from ${m?.source})`, { path: target });
+  }
+  if (o.mode !== 'copy') {
+    // overlayfs mounts a second overlay on an upper or work dir in use (with only a kernel warning), and
+    // then "accessing files from both mounts will result in undefined behavior": refuse instead, e.g. a
+    // pod run twice.
+    for (const m of table) {
+      const used = overlayDirs(m);
+      const clash = [used.upper, used.work].find((d) => d === upper || d === work);
+      if (clash !== undefined) {
+        throw new RootfsError('ROOTFS_BAD_INPUT', `overlay dir ${clash} is already in use by the overlay mounted at ${m.mountPoint}`, { path: clash });
+      }
+    }
   }
   const dirs = { lower, target, upper, work };
 

@@ -2,6 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountAppRootfs, mountsUnder, parseMountinfo, RootfsError, unmountTree } from '../src/index.js';
+import type { MountInfo } from '../src/index.js';
+import { overlayDirs } from '../src/mountinfo/overlay-dirs.js';
 import { sh, useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
@@ -47,7 +49,7 @@ describe('mountsUnder on real mounts', () => {
     const lower = join(root, 'lower, with: comma');
     await mkdir(lower);
     await writeFile(join(lower, 'f'), 'x');
-    await mountAppRootfs({ lower, target: weird, upper: join(root, 'up per'), work: join(root, 'wo\nrk'), mode: 'overlay' });
+    await mountAppRootfs({ lower, target: weird, upper: join(root, 'up, per:x\\y'), work: join(root, 'wo\nrk'), mode: 'overlay' });
     const plain = join(root, 'pod \n dir', 'tmp');
     await mkdir(plain);
     sh('mount', ['-t', 'tmpfs', 'src with space', plain]);
@@ -59,6 +61,7 @@ describe('mountsUnder on real mounts', () => {
     ]);
     // The lower dir went through mount's option escaping and comes back decoded, escapes and all.
     expect(found[0]?.superOptions).toContain(`lowerdir=${lower.replace(/[,:]/g, (ch) => `\\${ch}`)}`);
+    expect(overlayDirs(found[0] as MountInfo)).toEqual({ upper: join(root, 'up, per:x\\y'), work: join(root, 'wo\nrk') });
     // Component-aware: a prefix of a name is not a parent directory.
     expect(await mountsUnder(join(root, 'pod '))).toEqual([]);
 

@@ -167,4 +167,21 @@ describe('overlay mode', () => {
     expect(done.map((r) => r.unmounted.length)).toEqual(Array(8).fill(1));
     expect(await mountsUnder(root)).toEqual([]);
   });
+
+  it('refuses to reuse the upper or work dir of a mounted overlay (the kernel would only warn)', async () => {
+    const root = await tmp.make();
+    const lower = await makeLower(root);
+    const d = podDirs(root, 'p');
+    await mountAppRootfs({ lower, ...d, mode: 'overlay' });
+    const second = { ...d, target: join(root, 'second') };
+    await expect(mountAppRootfs({ lower, ...second, mode: 'overlay' })).rejects.toMatchObject({
+      code: 'ROOTFS_BAD_INPUT',
+      message: `overlay dir ${d.upper} is already in use by the overlay mounted at ${d.target}`,
+    });
+    await expect(mountAppRootfs({ lower, ...second, upper: join(root, 'fresh'), mode: 'auto' })).rejects.toThrow(
+      `overlay dir ${d.work} is already in use by the overlay mounted at ${d.target}`,
+    );
+    expect((await mountsUnder(root)).map((m) => m.mountPoint)).toEqual([d.target]);
+    await unmountTree(root);
+  });
 });
