@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mountAppRootfs, mountsUnder, RootfsError, unmountTree } from '../src/index.js';
@@ -140,5 +140,32 @@ describe('unmountTree', () => {
   it('refuses to unmount everything under /', async () => {
     await expect(unmountTree('/')).rejects.toMatchObject({ code: 'ROOTFS_BAD_INPUT', message: 'refusing to unmount everything under / (asked for "/")' });
     await expect(unmountTree('/tmp/..')).rejects.toMatchObject({ code: 'ROOTFS_BAD_INPUT' });
+  });
+
+  it('gc of a busy pod with a bind-mounted host volume: after unmountTree, deleting the pod spares the volume and the image', async () => {
+    const root = await tmp.make();
+    const lower = join(root, 'cas', 'tree');
+    await mkdir(join(lower, 'etc'), { recursive: true });
+    await writeFile(join(lower, 'etc', 'os-release'), 'ID=test\n');
+    const volume = join(root, 'host-volume');
+    await mkdir(volume);
+    await writeFile(join(volume, 'precious'), 'host data');
+    const pod = join(root, 'pods', 'exited-garbage', 'p1');
+    const app = join(pod, 'stage1', 'rootfs', 'opt', 'stage2', 'app', 'rootfs');
+    await mountAppRootfs({ lower, target: app, upper: join(pod, 'overlay', 'upper'), work: join(pod, 'overlay', 'work'), mode: 'overlay' });
+    await mkdir(join(app, 'data'));
+    sh('mount', ['--bind', volume, join(app, 'data')]);
+    // A leftover app process sits in the volume, so both mounts are busy.
+    const child = spawn('sleep', ['60'], { cwd: join(app, 'data'), stdio: 'ignore' });
+    children.push(child.pid as number);
+    await new Promise((r) => child.once('spawn', r));
+
+    const { unmounted } = await unmountTree(pod);
+    expect(unmounted).toEqual([join(app, 'data'), app]);
+    expect(await mountsUnder(pod)).toEqual([]);
+    await rm(pod, { recursive: true });
+    expect(await readFile(join(volume, 'precious'), 'utf8')).toBe('host data');
+    expect(await readFile(join(lower, 'etc', 'os-release'), 'utf8')).toBe('ID=test\n');
+    expect(await mountsUnder(root)).toEqual([]);
   });
 });
