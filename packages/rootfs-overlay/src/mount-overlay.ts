@@ -38,7 +38,9 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
     });
   }
   const since = kernelClockMicros();
-  const r = await runTool('mount', ['--no-canonicalize', '-t', 'overlay', '-o', options, 'overlay', d.target]);
+  // An overlay mount takes milliseconds; one that blocks (a lower on a dead network filesystem) must
+  // fail the pod rather than hang rkt.
+  const r = await runTool('mount', ['--no-canonicalize', '-t', 'overlay', '-o', options, 'overlay', d.target], { timeoutMs: 60_000 });
   if (r.code === 0) return;
   const kernel = await kernelMessagesSince(since - 1000, OVERLAY_LOG_PREFIXES);
   // mount(8) can only guess from EINVAL ("wrong fs type, bad option, bad superblock ..."); the kernel's

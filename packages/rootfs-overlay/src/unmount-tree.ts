@@ -10,6 +10,11 @@ export interface UnmountOptions {
   lazy?: boolean;
   /** Told about each lazy detach and each failure (the CLI's `--debug`). */
   debug?: (msg: string) => void;
+  /**
+   * How long one umount may take (default 30 s). A plain umount that hangs (a dead network filesystem)
+   * is killed and the mount detached lazily instead; a lazy one that hangs counts as a failure.
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -85,16 +90,22 @@ async function detach(mountPoint: string, o: UnmountOptions): Promise<'ok' | 'go
   // -i: no umount.<type> helpers (a FUSE helper could hang); --no-canonicalize: mountinfo paths are
   // canonical already, and canonicalizing stats the path, which can hang on a dead network mount.
   const base = ['-i', '--no-canonicalize'];
+  const timeoutMs = o.timeoutMs ?? 30_000;
   if (!o.lazy) {
-    const r = await runTool('umount', [...base, mountPoint]);
+    const r = await runTool('umount', [...base, mountPoint], { timeoutMs });
     if (r.code === 0) return 'ok';
     if (/not mounted|no mount point specified|mountpoint not found/i.test(r.stderr)) return 'gone';
-    if (!/busy/i.test(r.stderr)) return firstLine(r.stderr);
-    o.debug?.(`rootfs: ${mountPoint} is busy (a process uses it); detaching it lazily`);
+    if (r.timedOut) {
+      o.debug?.(`rootfs: umount of ${mountPoint} did not finish within ${timeoutMs} ms; detaching it lazily`);
+    } else if (/busy/i.test(r.stderr)) {
+      o.debug?.(`rootfs: ${mountPoint} is busy (a process uses it); detaching it lazily`);
+    } else {
+      return firstLine(r.stderr);
+    }
   }
   // Lazy detach (MNT_DETACH) removes the mount from the tree now; the filesystem lives on only for the
   // processes still inside it, out of everyone else's reach, and is freed when the last one leaves.
-  const r = await runTool('umount', [...base, '--lazy', mountPoint]);
+  const r = await runTool('umount', [...base, '--lazy', mountPoint], { timeoutMs });
   if (r.code === 0) return 'ok';
   if (/not mounted|no mount point specified|mountpoint not found/i.test(r.stderr)) return 'gone';
   return firstLine(r.stderr);

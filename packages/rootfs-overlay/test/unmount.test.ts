@@ -168,4 +168,31 @@ describe('unmountTree', () => {
     expect(await readFile(join(lower, 'etc', 'os-release'), 'utf8')).toBe('ID=test\n');
     expect(await mountsUnder(root)).toEqual([]);
   });
+
+  it('a plain umount that hangs is killed after timeoutMs and the mount detached lazily', async () => {
+    const root = await tmp.make();
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    const hung = join(root, 'pod', 'nfs');
+    await mkdir(hung, { recursive: true });
+    tmpfs(hung);
+    // umount(8) hanging on this mount point (as on a dead NFS server) unless asked to detach lazily.
+    await writeFile(
+      join(bin, 'umount'),
+      `#!/bin/sh\ncase " $* " in *' --lazy '*) ;; *" ${hung} "*) exec sleep 30 ;; esac\nexec /usr/bin/umount "$@"\n`,
+    );
+    await chmod(join(bin, 'umount'), 0o755);
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    const said: string[] = [];
+    const t0 = performance.now();
+    try {
+      expect((await unmountTree(join(root, 'pod'), { timeoutMs: 300, debug: (m) => said.push(m) })).unmounted).toEqual([hung]);
+    } finally {
+      process.env['PATH'] = path;
+    }
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(said).toEqual([`rootfs: umount of ${hung} did not finish within 300 ms; detaching it lazily`]);
+    expect(await mountsUnder(root)).toEqual([]);
+  });
 });
