@@ -66,6 +66,11 @@ export async function detectOverlay(dataDir: string, o: { force?: boolean } = {}
     }
   }
   const verdict = await probe(dir, device);
+  if (!verdict.supported && process.getuid?.() !== 0) {
+    // Without root every mount fails: that says nothing about the filesystem, so keep it out of the
+    // cache a later rkt running as root would trust.
+    return verdict;
+  }
   const record: CachedVerdict = { version: 1, device, kernel: release(), checkedAt: new Date().toISOString(), ...verdict };
   const tmp = `${cacheFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
