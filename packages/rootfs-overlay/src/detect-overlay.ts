@@ -38,7 +38,8 @@ export function majorMinor(dev: number): string {
 /**
  * Finds out whether pods whose directories live in `dataDir` can get overlay root filesystems, by
  * really mounting a tiny overlay there (lower, upper and work all in `dataDir`'s filesystem) and checking
- * that it behaves: a write lands in the upper dir only, and deleting a lower file leaves a whiteout. The
+ * that it behaves: a write lands in the upper dir only, and deleting a lower file leaves a whiteout and
+ * drops the file from directory listings (which fails without d_type, though the mount succeeds). The
  * verdict is cached in `<dataDir>/overlay-support.json`, keyed by the filesystem's device and the kernel
  * release, so each later call costs one stat and one small read. `force` probes again.
  *
