@@ -1,0 +1,90 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { FetchError } from '../errors.js';
+
+/**
+ * rkt's `auth.d` configuration (kind `auth`, version `v1`): credentials per domain, `basic` (user and
+ * password) or `oauth` (a bearer token). Files are read from the system config dir first, then the local
+ * one, then the user one; a later directory's entry for a domain replaces an earlier one, as in rkt.
+ */
+const basicSchema = z.object({
+  rktKind: z.literal('auth'),
+  rktVersion: z.literal('v1'),
+  domains: z.array(z.string().min(1)).min(1),
+  type: z.literal('basic'),
+  credentials: z.object({ user: z.string(), password: z.string() }),
+});
+const oauthSchema = z.object({
+  rktKind: z.literal('auth'),
+  rktVersion: z.literal('v1'),
+  domains: z.array(z.string().min(1)).min(1),
+  type: z.literal('oauth'),
+  credentials: z.object({ token: z.string().min(1) }),
+});
+const authSchema = z.discriminatedUnion('type', [basicSchema, oauthSchema]);
+
+export class AuthHeaders {
+  constructor(private readonly byDomain: ReadonlyMap<string, string>) {}
+
+  static none(): AuthHeaders {
+    return new AuthHeaders(new Map());
+  }
+
+  /** The Authorization header for this URL's host (`host:port` first, then the bare host name). */
+  forHost(url: URL): Record<string, string> {
+    const value = this.byDomain.get(url.host) ?? this.byDomain.get(url.hostname);
+    return value === undefined ? {} : { authorization: value };
+  }
+
+  get size(): number {
+    return this.byDomain.size;
+  }
+}
+
+/** Reads every `*.json` in `<dir>/auth.d` of each config dir, in order (later dirs win per domain). */
+export async function loadAuth(configDirs: readonly string[]): Promise<AuthHeaders> {
+  const map = new Map<string, string>();
+  for (const dir of configDirs) {
+    const authDir = join(dir, 'auth.d');
+    let names: string[];
+    try {
+      names = (await readdir(authDir)).filter((n) => n.endsWith('.json')).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new FetchError('FETCH_CONFIG', `${authDir}: ${(err as Error).message}`, { subject: authDir, cause: err });
+    }
+    // Within one directory a domain configured twice is an error in rkt; across directories the later wins.
+    const seen = new Map<string, string>();
+    for (const name of names) {
+      const file = join(authDir, name);
+      let json: unknown;
+      try {
+        json = JSON.parse(await readFile(file, 'utf8'));
+      } catch (err) {
+        throw new FetchError('FETCH_CONFIG', `${file}: ${(err as Error).message.split('\n')[0]}`, { subject: file, cause: err });
+      }
+      const kind = (json as { rktKind?: unknown } | null)?.rktKind;
+      if (kind !== 'auth') continue; // other kinds (paths, stage1) may share a directory in rkt's layout
+      const parsed = authSchema.safeParse(json);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue === undefined ? '' : `${issue.path.join('.') || '(root)'}: `;
+        throw new FetchError('FETCH_CONFIG', `${file}: ${where}${issue?.message ?? 'invalid auth configuration'}`, { subject: file });
+      }
+      const cfg = parsed.data;
+      const header = cfg.type === 'basic'
+        ? `Basic ${Buffer.from(`${cfg.credentials.user}:${cfg.credentials.password}`).toString('base64')}`
+        : `Bearer ${cfg.credentials.token}`;
+      for (const domain of cfg.domains) {
+        const other = seen.get(domain);
+        if (other !== undefined) {
+          throw new FetchError('FETCH_CONFIG', `${file}: domain ${domain} is already configured in ${other}`, { subject: file });
+        }
+        seen.set(domain, file);
+        map.set(domain, header);
+      }
+    }
+  }
+  return new AuthHeaders(map);
+}

@@ -1,0 +1,35 @@
+import { FetchError } from '../errors.js';
+import { formatAppName, type AppName } from '../image-string.js';
+import type { FetchContext } from './context.js';
+import { fetchByName } from './fetch-name.js';
+
+const MAX_DEPTH = 32;
+
+/**
+ * Fetches the dependencies of an image, depth first, by image ID when the store has it, else by name
+ * and labels through discovery (checking the ID when one is given). Returns the IDs in the order they
+ * were resolved (deepest first), so a caller sees the order a render will layer them in.
+ */
+export async function fetchDependencies(ctx: FetchContext, imageId: string, chain: readonly string[] = []): Promise<string[]> {
+  if (chain.length >= MAX_DEPTH) {
+    throw new FetchError('FETCH_DEPENDENCY', `dependency chain deeper than ${MAX_DEPTH}: ${chain.join(' -> ')}`, { subject: imageId });
+  }
+  const { parseImageManifest } = await import('@rkt/appc-spec');
+  const manifest = parseImageManifest(await ctx.store.manifest(imageId), `${imageId}: manifest`);
+  const out: string[] = [];
+  for (const dep of manifest.dependencies ?? []) {
+    const want: AppName = { name: dep.imageName, labels: (dep.labels ?? []).map((l) => ({ name: l.name, value: l.value })) };
+    const label = formatAppName(want);
+    if (chain.includes(label) || label === manifest.name) {
+      throw new FetchError('FETCH_DEPENDENCY', `dependency cycle: ${[...chain, manifest.name, label].join(' -> ')}`, { subject: label });
+    }
+    let id: string;
+    if (dep.imageID !== undefined && (await ctx.store.get(dep.imageID)) !== undefined) {
+      id = dep.imageID;
+    } else {
+      id = (await fetchByName(ctx, want, dep.imageID)).id;
+    }
+    out.push(...(await fetchDependencies(ctx, id, [...chain, manifest.name])), id);
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+import { StoreError } from '@rkt/image-store';
+import { FetchError } from '../errors.js';
+import { parseImageString, withHostDefaults } from '../image-string.js';
+import { createContext, type FetchContext } from './context.js';
+import { fetchDependencies } from './dependencies.js';
+import { fetchFile } from './fetch-file.js';
+import { fetchByName } from './fetch-name.js';
+import { fetchRemote, type RemoteResult } from './fetch-remote.js';
+import type { FetchOptions, FetchResult } from './options.js';
+
+/**
+ * `rkt fetch IMAGE`: an image ID (store only), an http(s) URL, a path or file:// URL, or a name with labels
+ * (`example.com/app:v1.2,os=linux`) found through appc discovery. Signatures are required and checked
+ * against trusted keys unless `insecure.skipImageCheck`; dependencies are fetched and the image rendered
+ * into the tree store, unless turned off.
+ *
+ * ```ts
+ * const store = await openStore({ dir: '/var/lib/rkt' });
+ * const r = await fetchImage('example.com/app:v1.2', { store, stderr: process.stderr });
+ * console.log(r.id); // sha512-...
+ * ```
+ */
+export async function fetchImage(imageString: string, opts: FetchOptions): Promise<FetchResult> {
+  const ctx = await createContext(opts);
+  const r = await fetchTop(ctx, imageString);
+  const withDeps = opts.withDependencies !== false;
+  const dependencies = withDeps ? await fetchDependencies(ctx, r.id) : [];
+  const treeId = withDeps && opts.render !== false ? (await ctx.store.render(r.id)).id : undefined;
+  const rec = await ctx.store.get(r.id);
+  return { id: r.id, name: rec?.name ?? '', downloaded: r.downloaded, signedBy: r.signedBy, dependencies, treeId };
+}
+
+async function fetchTop(ctx: FetchContext, imageString: string): Promise<RemoteResult> {
+  const parsed = parseImageString(imageString, { cwd: ctx.cwd });
+  switch (parsed.kind) {
+    case 'id':
+      try {
+        return { id: (await ctx.store.resolve(parsed.id)).id, downloaded: false, signedBy: undefined };
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') {
+          throw new FetchError('FETCH_NOT_FOUND', `${parsed.id}: no image with this ID in the store (an image ID names an image already fetched)`, { subject: parsed.id, cause: err });
+        }
+        throw err;
+      }
+    case 'path':
+      return fetchFile(ctx, parsed.path);
+    case 'url': {
+      ctx.http.checkScheme(parsed.url);
+      if (ctx.pullPolicy === 'never') {
+        const rec = await ctx.store.getRemote(parsed.url.href);
+        if (rec !== undefined && (await ctx.store.get(rec.imageId)) !== undefined) return { id: rec.imageId, downloaded: false, signedBy: undefined };
+        throw new FetchError('FETCH_NOT_FOUND', `${parsed.url.href}: not in the store and the pull policy is "never"`, { subject: parsed.url.href });
+      }
+      return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), latest: false });
+    }
+    case 'name':
+      return fetchByName(ctx, withHostDefaults(parsed.app));
+  }
+}

@@ -1,0 +1,63 @@
+import { StoreError } from '@rkt/image-store';
+import { discover, discoveryFailure } from '../discovery/discover.js';
+import { FetchError } from '../errors.js';
+import { formatAppName, labelValue, withHostDefaults, type AppName } from '../image-string.js';
+import type { FetchContext } from './context.js';
+import { fetchRemote, type RemoteResult } from './fetch-remote.js';
+
+/** The stored image `want` names (every label matching), if any. */
+export async function findInStore(ctx: FetchContext, want: AppName): Promise<string | undefined> {
+  try {
+    return (await ctx.store.resolve({ name: want.name, labels: want.labels })).id;
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Fetches an image by name and labels through appc discovery. `want` is what the manifest must match;
+ * discovery fills its templates from `want` with os and arch defaulting to the host's. The first
+ * endpoint that works wins: an endpoint that cannot be reached makes us try the next, but a signature or
+ * manifest failure stops the fetch (another copy of a bad image is no better).
+ */
+export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string): Promise<RemoteResult> {
+  if (ctx.pullPolicy !== 'update') {
+    const id = expectId !== undefined && (await ctx.store.get(expectId)) !== undefined ? expectId : await findInStore(ctx, want);
+    if (id !== undefined && (expectId === undefined || id === expectId)) return { id, downloaded: false, signedBy: undefined };
+    if (ctx.pullPolicy === 'never') {
+      throw new FetchError('FETCH_NOT_FOUND', `image ${formatAppName(want)} is not in the store and the pull policy is "never"`, { subject: want.name });
+    }
+  }
+  const app = withHostDefaults(want);
+  const { endpoints, attempts } = await discover(ctx.http, app, 'aci', { port: ctx.network.discoveryPort, allowHttp: ctx.insecure.allowHttp });
+  if (endpoints.aciEndpoints.length === 0) throw discoveryFailure(app, 'image endpoints', attempts);
+  // https templates first: the spec says public discovery should offer one, and we trust it most.
+  const ordered = [...endpoints.aciEndpoints].sort((a, b) => Number(!a.aci.startsWith('https:')) - Number(!b.aci.startsWith('https:')));
+  let lastError: unknown;
+  for (const ep of ordered) {
+    let aciUrl: URL;
+    let ascUrl: URL;
+    try {
+      aciUrl = new URL(ep.aci);
+      ascUrl = new URL(ep.asc);
+    } catch {
+      lastError = new FetchError('FETCH_DISCOVERY', `${want.name}: discovery template gave an invalid URL ${JSON.stringify(ep.aci)}`, { subject: want.name });
+      continue;
+    }
+    if (aciUrl.protocol !== 'https:' && aciUrl.protocol !== 'http:') {
+      lastError = new FetchError('FETCH_DISCOVERY', `${want.name}: unsupported scheme in discovered URL ${aciUrl.href}`, { subject: want.name });
+      continue;
+    }
+    try {
+      return await fetchRemote(ctx, { aciUrl, ascUrl, want, expectId, latest: labelValue(want, 'version') === undefined });
+    } catch (err) {
+      if (err instanceof FetchError && (err.code === 'FETCH_HTTP' || err.code === 'FETCH_INSECURE')) {
+        lastError = err;
+        continue;
+      }
+      throw err;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new FetchError('FETCH_DISCOVERY', `${want.name}: no usable endpoint`, { subject: want.name });
+}

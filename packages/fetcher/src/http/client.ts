@@ -1,0 +1,121 @@
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { FetchError, firstLine } from '../errors.js';
+import type { AuthHeaders } from '../config/auth.js';
+
+export interface HttpOptions {
+  /** Extra CA certificates (PEM), trusted in addition to Node's bundled roots (e.g. from `certs.d`). */
+  readonly ca?: readonly string[];
+  /** `--insecure-options=tls`: accept any certificate and host name. */
+  readonly insecureTls?: boolean;
+  /** `--insecure-options=http`: allow plain http URLs (and redirects to them). */
+  readonly allowHttp?: boolean;
+  /** Headers (Authorization) per host, from auth.d. */
+  readonly auth?: AuthHeaders;
+  /** Host name resolution; tests point names at 127.0.0.1 with it. Default: the system resolver. */
+  readonly lookup?: LookupFunction;
+  /** Idle socket timeout per request (default 30 s). */
+  readonly timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The URL that answered, after redirects. */
+  readonly url: URL;
+  readonly body: IncomingMessage;
+}
+
+const MAX_REDIRECTS = 10;
+
+/** One HTTP(S) client for discovery, signatures, keys and images: TLS policy, auth and redirects in one place. */
+export class HttpClient {
+  private readonly ca: string[] | undefined;
+
+  constructor(readonly options: HttpOptions = {}) {
+    this.ca = options.ca !== undefined && options.ca.length > 0 ? [...rootCertificates, ...options.ca] : undefined;
+  }
+
+  /** Refuses plain http unless allowed, naming the URL and the option that would allow it. */
+  checkScheme(url: URL): void {
+    if (url.protocol === 'https:') return;
+    if (url.protocol === 'http:') {
+      if (this.options.allowHttp === true) return;
+      throw new FetchError('FETCH_INSECURE',
+        `${url.href}: plain http is not allowed; use https or --insecure-options=http`, { subject: url.href });
+    }
+    throw new FetchError('FETCH_HTTP', `${url.href}: unsupported URL scheme ${url.protocol}`, { subject: url.href });
+  }
+
+  /**
+   * GET `url`, following up to 10 redirects. The caller owns (and must consume or destroy) the body.
+   * Authorization headers go only to hosts auth.d names, so a redirect elsewhere does not leak them.
+   */
+  async get(url: URL, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    let current = url;
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      this.checkScheme(current);
+      const res = await this.once(current, headers);
+      const location = res.headers.location;
+      if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location !== undefined) {
+        res.resume();
+        try {
+          current = new URL(location, current);
+        } catch {
+          throw new FetchError('FETCH_HTTP', `${current.href}: bad redirect location ${JSON.stringify(location)}`, { subject: url.href });
+        }
+        continue;
+      }
+      return { status: res.statusCode ?? 0, headers: res.headers, url: current, body: res };
+    }
+    throw new FetchError('FETCH_HTTP', `${url.href}: more than ${MAX_REDIRECTS} redirects`, { subject: url.href });
+  }
+
+  /** GET a small document (discovery page, signature, key), refusing more than `maxBytes`. */
+  async getBytes(url: URL, maxBytes = 1 << 20): Promise<{ status: number; body: Buffer; url: URL }> {
+    const res = await this.get(url);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        const b = chunk as Buffer;
+        size += b.length;
+        if (size > maxBytes) {
+          throw new FetchError('FETCH_HTTP', `${res.url.href}: response larger than ${maxBytes} bytes`, { subject: url.href });
+        }
+        chunks.push(b);
+      }
+    } catch (err) {
+      res.body.destroy();
+      if (err instanceof FetchError) throw err;
+      throw new FetchError('FETCH_HTTP', `${res.url.href}: ${firstLine(err)}`, { subject: url.href, cause: err });
+    }
+    return { status: res.status, body: Buffer.concat(chunks), url: res.url };
+  }
+
+  private once(url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
+    const headers: Record<string, string> = {
+      'user-agent': 'rkt-ts',
+      ...this.options.auth?.forHost(url),
+      ...extra,
+    };
+    const https = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)(url, {
+        method: 'GET',
+        headers,
+        lookup: this.options.lookup,
+        ...(https ? { ca: this.ca, rejectUnauthorized: this.options.insecureTls !== true } : {}),
+        timeout: this.options.timeoutMs ?? 30_000,
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('response', resolve);
+      req.on('error', (err) => {
+        reject(new FetchError('FETCH_HTTP', `${url.href}: ${firstLine(err)}`, { subject: url.href, cause: err }));
+      });
+      req.end();
+    });
+  }
+}

@@ -1,0 +1,183 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { FetchError, firstLine } from '../errors.js';
+import { createProgress, type ProgressSink } from '../progress.js';
+import { isStrongEtag, maxAgeOf } from './cache.js';
+import type { HttpClient, HttpResponse } from './client.js';
+
+export type DownloadResult =
+  | { readonly status: 'not-modified'; readonly etag: string | undefined; readonly maxAge: number | undefined }
+  | {
+      readonly status: 'downloaded';
+      /** The complete file; the caller removes it when done. */
+      readonly file: string;
+      readonly etag: string | undefined;
+      readonly maxAge: number | undefined;
+      readonly size: number;
+      /** Bytes taken over from an earlier, interrupted download (0 when it started from scratch). */
+      readonly resumedFrom: number;
+    };
+
+export interface DownloadOptions {
+  /** Directory for partial downloads; one that survives a killed process lets the next run resume. */
+  readonly partialDir: string;
+  /** The ETag of the copy we have: sent as If-None-Match, so an unchanged image is answered by a 304. */
+  readonly ifNoneMatch?: string;
+  readonly progress?: ProgressSink;
+  readonly label?: string;
+  /** Attempts in this process when the connection breaks mid-body (default 5). */
+  readonly maxAttempts?: number;
+}
+
+interface PartialMeta {
+  readonly url: string;
+  readonly etag: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes over a partial download of `url` left by a dead process: renaming it to our own name is atomic,
+ * so of two processes starting at once exactly one gets it and the other starts from scratch.
+ */
+async function claimPartial(dir: string, key: string, own: string): Promise<PartialMeta | undefined> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = new RegExp(`^${key}-(\\d+)-[0-9a-f]+\\.part$`).exec(name);
+    if (m === null || alive(Number(m[1]))) continue;
+    const meta = await readFile(join(dir, `${name}.json`), 'utf8').then((t) => JSON.parse(t) as PartialMeta).catch(() => undefined);
+    try {
+      await rename(join(dir, name), own);
+    } catch {
+      continue; // another process claimed it first
+    }
+    await rm(join(dir, `${name}.json`), { force: true });
+    if (meta !== undefined && isStrongEtag(meta.etag)) return meta;
+    await rm(own, { force: true });
+  }
+  return undefined;
+}
+
+function parseContentRange(v: string | undefined): { start: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v ?? '');
+  if (m === null) return undefined;
+  return { start: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
+}
+
+/**
+ * Downloads `url` into a file under `partialDir`, resuming with `Range` + `If-Range` when the
+ * connection breaks (up to `maxAttempts` in this process) or when an earlier process died mid-way. A
+ * server that ignores the range (200) or whose ETag changed restarts the file from zero.
+ */
+export async function download(http: HttpClient, url: URL, opts: DownloadOptions): Promise<DownloadResult> {
+  await mkdir(opts.partialDir, { recursive: true, mode: 0o700 });
+  const key = createHash('sha256').update(url.href).digest('hex').slice(0, 32);
+  const own = join(opts.partialDir, `${key}-${process.pid}-${randomBytes(4).toString('hex')}.part`);
+  let meta = await claimPartial(opts.partialDir, key, own);
+  let have = meta === undefined ? 0 : (await stat(own)).size;
+  const maxAttempts = opts.maxAttempts ?? 5;
+  let resumedFrom = have;
+  let lastError: unknown;
+  let ok = false;
+  try {
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const headers: Record<string, string> = {};
+      if (opts.ifNoneMatch !== undefined && have === 0) headers['if-none-match'] = opts.ifNoneMatch;
+      if (have > 0 && meta !== undefined) {
+        headers.range = `bytes=${have}-`;
+        headers['if-range'] = meta.etag;
+      }
+      let res: HttpResponse;
+      try {
+        res = await http.get(url, headers);
+      } catch (err) {
+        if (err instanceof FetchError && err.code !== 'FETCH_HTTP') throw err;
+        lastError = err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+        continue;
+      }
+      const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
+      const maxAge = maxAgeOf(res.headers);
+      if (res.status === 304 && have === 0 && opts.ifNoneMatch !== undefined) {
+        res.body.resume();
+        return { status: 'not-modified', etag: etag ?? opts.ifNoneMatch, maxAge };
+      }
+      let append = false;
+      if (res.status === 206) {
+        const cr = parseContentRange(res.headers['content-range']);
+        if (cr === undefined || cr.start !== have) {
+          res.body.destroy();
+          throw new FetchError('FETCH_HTTP', `${url.href}: bad Content-Range ${JSON.stringify(res.headers['content-range'])} for a resume at byte ${have}`, { subject: url.href });
+        }
+        append = true;
+      } else if (res.status === 200) {
+        have = 0;
+        resumedFrom = 0;
+      } else if (res.status === 416 && have > 0) {
+        // The partial file no longer fits the resource: start again.
+        res.body.resume();
+        have = 0;
+        resumedFrom = 0;
+        meta = undefined;
+        continue;
+      } else {
+        res.body.resume();
+        throw new FetchError('FETCH_HTTP', `${res.url.href}: bad HTTP status code: ${res.status}`, { subject: url.href });
+      }
+      meta = etag === undefined ? undefined : { url: url.href, etag };
+      if (meta !== undefined) await writeMeta(own, meta);
+      else await rm(`${own}.json`, { force: true });
+      const length = Number(res.headers['content-length'] ?? NaN);
+      const total = Number.isFinite(length) ? have + length : undefined;
+      const progress = createProgress(opts.progress, opts.label ?? `Downloading ${url.pathname.split('/').pop() ?? 'file'}`, total);
+      const fh = await open(own, append ? 'a' : 'w', 0o600);
+      let received = have;
+      try {
+        for await (const chunk of res.body) {
+          await fh.write(chunk as Buffer);
+          received += (chunk as Buffer).length;
+          progress.update(received);
+        }
+        await fh.sync();
+        if (total !== undefined && received !== total) throw new Error(`connection closed after ${received} of ${total} bytes`);
+      } catch (err) {
+        res.body.destroy();
+        await fh.sync().catch(() => undefined);
+        lastError = err;
+        // Keep what arrived: the next attempt (or process) asks only for the rest.
+        have = meta !== undefined && isStrongEtag(meta.etag) ? received : 0;
+        continue;
+      } finally {
+        await fh.close();
+        progress.done();
+      }
+      ok = true;
+      return { status: 'downloaded', file: own, etag, maxAge, size: received, resumedFrom };
+    }
+    throw new FetchError('FETCH_HTTP', `${url.href}: download failed after ${maxAttempts} attempts: ${firstLine(lastError)}`, { subject: url.href, cause: lastError });
+  } finally {
+    await rm(`${own}.json`, { force: true });
+    // A complete file belongs to the caller; an interrupted one is kept (with its ETag) only if resumable.
+    if (!ok && (meta === undefined || have === 0)) await rm(own, { force: true });
+    else if (!ok && meta !== undefined) await writeMeta(own, meta).catch(() => undefined);
+  }
+}
+
+async function writeMeta(own: string, meta: PartialMeta): Promise<void> {
+  const fh = await open(`${own}.json`, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(meta));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,153 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Key } from 'openpgp';
+import { isAcIdentifier } from '@rkt/appc-spec';
+import { FetchError, firstLine } from '../errors.js';
+
+export interface TrustedKey {
+  /** Lowercase hex fingerprint of the primary key: the file's name. */
+  readonly fingerprint: string;
+  readonly key: Key;
+  readonly file: string;
+}
+
+export interface KeystoreDirs {
+  /** `--system-config` (default `/usr/lib/rkt`): vendor keys. */
+  readonly systemConfigDir: string;
+  /** `--local-config` (default `/etc/rkt`): keys the administrator trusted, and masks. */
+  readonly localConfigDir: string;
+}
+
+/**
+ * rkt's trusted-key store: `trustedkeys/root.d/<fingerprint>` (trusted for every image) and
+ * `trustedkeys/prefix.d/<prefix>/<fingerprint>` (trusted for names under the prefix), under the system
+ * and then the local config dir. A later source overrides an earlier one, and an empty file masks the
+ * key of that fingerprint (so a local empty file un-trusts a vendor key).
+ */
+export class Keystore {
+  constructor(readonly dirs: KeystoreDirs) {}
+
+  get localRoot(): string {
+    return join(this.dirs.localConfigDir, 'trustedkeys', 'root.d');
+  }
+  get localPrefix(): string {
+    return join(this.dirs.localConfigDir, 'trustedkeys', 'prefix.d');
+  }
+  private get systemRoot(): string {
+    return join(this.dirs.systemConfigDir, 'trustedkeys', 'root.d');
+  }
+  private get systemPrefix(): string {
+    return join(this.dirs.systemConfigDir, 'trustedkeys', 'prefix.d');
+  }
+
+  /** The keys trusted for `name`: root keys and keys of every path prefix of the name (whole components). */
+  async keyringFor(name: string): Promise<TrustedKey[]> {
+    if (!isAcIdentifier(name)) throw new FetchError('FETCH_KEY', `${JSON.stringify(name)} is not a valid AC Identifier`, { subject: name });
+    const parts = name.split('/');
+    const prefixDirs = (base: string) => parts.map((_, i) => join(base, ...parts.slice(0, i + 1)));
+    const dirs = [this.systemRoot, this.localRoot, ...prefixDirs(this.systemPrefix), ...prefixDirs(this.localPrefix)];
+    const keys = new Map<string, TrustedKey>();
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = (await readdir(dir)).sort();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw new FetchError('FETCH_KEY', `${dir}: ${firstLine(err)}`, { subject: dir, cause: err });
+      }
+      for (const fname of names) {
+        const file = join(dir, fname);
+        const st = await stat(file);
+        if (!st.isFile()) continue;
+        if (st.size === 0) {
+          keys.delete(fname.toLowerCase());
+          continue;
+        }
+        const key = await readKeyFile(file);
+        keys.set(key.fingerprint, key);
+      }
+    }
+    return [...keys.values()];
+  }
+
+  /** Stores an armored public key as trusted for `prefix`, or for every image with `prefix` undefined (root). */
+  async store(armored: string, prefix: string | undefined): Promise<string> {
+    const key = await parsePublicKey(armored, 'key');
+    let dir = this.localRoot;
+    if (prefix !== undefined) {
+      if (!isAcIdentifier(prefix)) throw new FetchError('FETCH_KEY', `prefix ${JSON.stringify(prefix)} is not a valid AC Identifier`, { subject: prefix });
+      dir = join(this.localPrefix, ...prefix.split('/'));
+    }
+    const dest = join(dir, key.getFingerprint().toLowerCase());
+    await writeAtomic(dest, armored.endsWith('\n') ? armored : `${armored}\n`);
+    return dest;
+  }
+
+  /** Whether a key with this fingerprint is already stored for `prefix` (or as a root key). */
+  async isStored(fingerprint: string, prefix: string | undefined): Promise<boolean> {
+    const fp = fingerprint.toLowerCase();
+    const candidates = [join(this.localRoot, fp), join(this.systemRoot, fp)];
+    if (prefix !== undefined) {
+      candidates.unshift(join(this.localPrefix, ...prefix.split('/'), fp), join(this.systemPrefix, ...prefix.split('/'), fp));
+    }
+    for (const c of candidates) {
+      const st = await stat(c).catch(() => undefined);
+      if (st !== undefined && st.size > 0) return true;
+    }
+    return false;
+  }
+}
+
+/** Parses one armored (or binary) public key; a secret key or several keys in one file are refused. */
+export async function parsePublicKey(data: string | Uint8Array, source: string): Promise<Key> {
+  const openpgp = await import('openpgp');
+  let keys: Key[];
+  try {
+    keys = typeof data === 'string' && data.includes('-----BEGIN PGP')
+      ? await openpgp.readKeys({ armoredKeys: data })
+      : await openpgp.readKeys({ binaryKeys: typeof data === 'string' ? Buffer.from(data) : data });
+  } catch (err) {
+    throw new FetchError('FETCH_KEY', `${source}: not an OpenPGP public key: ${firstLine(err)}`, { subject: source, cause: err });
+  }
+  const key = keys[0];
+  if (key === undefined) throw new FetchError('FETCH_KEY', `${source}: no OpenPGP key found`, { subject: source });
+  if (keys.length > 1) throw new FetchError('FETCH_KEY', `${source}: holds ${keys.length} keys; give one key per file`, { subject: source });
+  if (key.isPrivate()) throw new FetchError('FETCH_KEY', `${source}: is a private key; give the public key`, { subject: source });
+  return key;
+}
+
+async function readKeyFile(file: string): Promise<TrustedKey> {
+  const key = await parsePublicKey(await readFile(file, 'utf8'), file);
+  const fingerprint = key.getFingerprint().toLowerCase();
+  const base = file.slice(file.lastIndexOf('/') + 1).toLowerCase();
+  if (base !== fingerprint) {
+    throw new FetchError('FETCH_KEY', `${file}: fingerprint mismatch: the file holds key ${fingerprint}`, { subject: file });
+  }
+  return { fingerprint, key, file };
+}
+
+/** temp + fsync + rename, then fsync of the directory: a trusted key is never half written. */
+export async function writeAtomic(dest: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+  const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new FetchError('FETCH_IO', `${dest}: ${firstLine(err)}`, { subject: dest, cause: err });
+  }
+  const dh = await open(dirname(dest), 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

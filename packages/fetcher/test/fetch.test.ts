@@ -1,0 +1,373 @@
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '@rkt/image-store';
+import { fetchImage, FetchError, Keystore, type FetchOptions } from '../src/index.js';
+import {
+  discoveryPage, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey,
+} from './helpers.js';
+
+let ca: TestCa;
+let caDir: Awaited<ReturnType<typeof makeDirs>>;
+let server: TestServer;
+let trusted: TestKey;
+let stranger: TestKey;
+
+beforeAll(async () => {
+  caDir = await makeDirs();
+  ca = await makeTestCa(caDir.root);
+  server = new TestServer();
+  await server.start(ca);
+  [trusted, stranger] = await Promise.all([makeKey('Trusted Signer'), makeKey('Stranger')]);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await caDir?.cleanup();
+});
+
+let dirs: Awaited<ReturnType<typeof makeDirs>>;
+let store: Store;
+let stderr: string[];
+
+beforeEach(async () => {
+  server.resources.clear();
+  server.log.length = 0;
+  dirs = await makeDirs();
+  await mkdir(join(dirs.local, 'certs.d'));
+  // The test CA reaches rkt-ts the way a private registry's CA would: through certs.d in the local config.
+  await writeFile(join(dirs.local, 'certs.d', 'test-ca.pem'), ca.caPem);
+  store = await openStore({ dir: dirs.data });
+  stderr = [];
+});
+
+afterEach(async () => {
+  await dirs.cleanup();
+});
+
+function options(extra: Partial<FetchOptions> = {}): FetchOptions {
+  return {
+    store,
+    localConfigDir: dirs.local,
+    systemConfigDir: dirs.system,
+    stderr: { write: (s: string) => stderr.push(s) },
+    network: { lookup: loopback, discoveryPort: server.port, maxAttempts: 3 },
+    ...extra,
+  };
+}
+
+const base = () => `https://example.com:${server.port}`;
+const aciPath = (name: string, version: string) => `/images/${name}-${version}-linux-amd64.aci`;
+
+/** Serves the discovery page for `example.com` (found by walking up from any name under it). */
+function serveDiscovery(): void {
+  server.resources.set('/?ac-discovery=1', {
+    body: discoveryPage('example.com', [`${base()}/images/{name}-{version}-{os}-{arch}.{ext}`], [`${base()}/pubkeys.gpg`]),
+    contentType: 'text/html',
+  });
+}
+
+async function publish(name: string, version: string, opts: { key?: TestKey | null; files?: Record<string, string>; deps?: unknown[]; etag?: string; cacheControl?: string; labels?: { name: string; value: string }[]; extraBytes?: number } = {}): Promise<Buffer> {
+  const aci = await makeAci(dirs.root, {
+    name,
+    labels: opts.labels ?? [{ name: 'version', value: version }, ...HOST_LABELS],
+    ...(opts.deps === undefined ? {} : { dependencies: opts.deps as never }),
+  }, opts.files ?? { [`etc/${name.replace(/\W/g, '_')}`]: `${name} ${version}\n` }, opts.extraBytes ?? 0);
+  server.resources.set(aciPath(name, version), { body: aci, etag: opts.etag, cacheControl: opts.cacheControl });
+  const key = opts.key === undefined ? trusted : opts.key;
+  if (key !== null) server.resources.set(`${aciPath(name, version)}.asc`, { body: await sign(key, aci) });
+  return aci;
+}
+
+async function trust(key: TestKey, prefix: string | undefined): Promise<void> {
+  await new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system }).store(key.publicArmored, prefix);
+}
+
+async function expectFailure(p: Promise<unknown>, code: string, pattern: RegExp): Promise<FetchError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(FetchError);
+  expect((err as FetchError).code).toBe(code);
+  expect((err as FetchError).message).toMatch(pattern);
+  expect((err as FetchError).message).not.toContain('\n');
+  return err as FetchError;
+}
+
+describe('fetch by name', () => {
+  it('discovers, downloads, verifies, stores and renders a signed image', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1.2');
+    await trust(trusted, 'example.com/app');
+    const r = await fetchImage('example.com/app:v1.2', options());
+    expect(r.id).toMatch(/^sha512-[0-9a-f]{128}$/);
+    expect(r.downloaded).toBe(true);
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    const imgs = await store.list();
+    expect(imgs.map((i) => i.id)).toEqual([r.id]);
+    expect(imgs[0]?.name).toBe('example.com/app');
+    const remote = await store.getRemote(`${base()}${aciPath('example.com/app', 'v1.2')}`);
+    expect(remote?.imageId).toBe(r.id);
+    expect(remote?.signatureUrl).toBe(`${base()}${aciPath('example.com/app', 'v1.2')}.asc`);
+    // The walk went up from example.com/app to example.com, where the page is.
+    expect(server.requests('/app?ac-discovery=1', 404)).toHaveLength(1);
+    expect(server.requests('/?ac-discovery=1', 200)).toHaveLength(1);
+    const tree = await store.tree(r.treeId ?? '');
+    expect(await readFile(join(tree?.rootfs ?? '', 'etc', 'example_com_app'), 'utf8')).toBe('example.com/app v1.2\n');
+    // Nothing half-downloaded is left behind.
+    expect(await readdir(join(dirs.data, 'tmp', 'fetch'))).toEqual([]);
+  });
+
+  it('a version-less name fetches {version}=latest and marks the image latest', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'latest', { labels: HOST_LABELS });
+    await trust(trusted, 'example.com');
+    const r = await fetchImage('example.com/app', options());
+    expect((await store.get(r.id))?.latest).toBe(true);
+  });
+
+  it('refuses an unsigned image and stores nothing', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { key: null });
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /no signature: .*\.aci\.asc: bad HTTP status code: 404.*--insecure-options=image/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('fetches an unsigned image with --insecure-options=image and says so on stderr', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { key: null });
+    const r = await fetchImage('example.com/app:v1', options({ insecure: { skipImageCheck: true } }));
+    expect(r.signedBy).toBeUndefined();
+    expect(stderr.join('')).toMatch(/signature verification is disabled \(--insecure-options=image\)/);
+    expect(await store.list()).toHaveLength(1);
+  });
+
+  it('refuses a signature by an untrusted key', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { key: stranger });
+    await trust(trusted, 'example.com');
+    const err = await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /not trusted for "example.com\/app"/);
+    expect(err.message).toContain(stranger.fingerprint.slice(-16));
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses a key trusted only for another prefix', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1');
+    await trust(trusted, 'example.com/other');
+    await trust(trusted, 'example.com/ap'); // a string prefix of the name, but not a path prefix
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /not trusted for "example.com\/app"/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('accepts a root key and honours a local empty file masking a system key', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1');
+    const system = new Keystore({ localConfigDir: dirs.system, systemConfigDir: join(dirs.root, 'unused') });
+    await system.store(trusted.publicArmored, undefined); // a vendor root key under the system config dir
+    const r = await fetchImage('example.com/app:v1', options());
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    await store.remove(r.id);
+    await store.removeRemote(`${base()}${aciPath('example.com/app', 'v1')}`);
+    await mkdir(join(dirs.local, 'trustedkeys', 'root.d'), { recursive: true });
+    await writeFile(join(dirs.local, 'trustedkeys', 'root.d', trusted.fingerprint), '');
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /not trusted/);
+  });
+
+  it('refuses a tampered image and stores nothing', async () => {
+    serveDiscovery();
+    const good = await publish('example.com/app', 'v1');
+    await trust(trusted, 'example.com');
+    const sig = server.resources.get(`${aciPath('example.com/app', 'v1')}.asc`);
+    // Another valid ACI with the same name and labels, served with the original's signature.
+    await publish('example.com/app', 'v1', { files: { 'etc/evil': 'evil\n' } });
+    server.resources.set(`${aciPath('example.com/app', 'v1')}.asc`, sig as never);
+    expect(server.resources.get(aciPath('example.com/app', 'v1'))?.body.equals(good)).toBe(false);
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /signature by [0-9a-f]{40} does not match the image/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses an image whose labels differ from those asked for', async () => {
+    serveDiscovery();
+    // The server answers the v2 URL with an image that says it is v1.
+    const aci = await publish('example.com/app', 'v1');
+    server.resources.set(aciPath('example.com/app', 'v2'), { body: aci });
+    server.resources.set(`${aciPath('example.com/app', 'v2')}.asc`, { body: await sign(trusted, aci) });
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/app:v2', options()), 'FETCH_MISMATCH',
+      /requested value for label "version": "v2" differs from fetched aci label value: "v1"/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses an image whose name differs', async () => {
+    serveDiscovery();
+    const aci = await publish('example.com/other', 'v1');
+    server.resources.set(aciPath('example.com/app', 'v1'), { body: aci });
+    server.resources.set(`${aciPath('example.com/app', 'v1')}.asc`, { body: await sign(trusted, aci) });
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_MISMATCH', /"example.com\/app" expected but "example.com\/other" found/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses an os/arch other than the host default asked for implicitly', async () => {
+    serveDiscovery();
+    const aci = await publish('example.com/app', 'v1', { labels: [{ name: 'version', value: 'v1' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'aarch64' }] });
+    server.resources.set(aciPath('example.com/app', 'v1'), { body: aci });
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_MISMATCH', /label "arch": "amd64" differs from fetched aci label value: "aarch64"/);
+  });
+
+  it('says which prefixes discovery tried when no page has a template', async () => {
+    await expectFailure(fetchImage('example.com/nothing/here:v1', options()), 'FETCH_DISCOVERY',
+      /discovery of image endpoints for example.com\/nothing\/here failed \(example.com\/nothing\/here: .*404.*; example.com\/nothing: .*; example.com: .*\)/);
+  });
+
+  it('refuses plain http unless --insecure-options=http', async () => {
+    server.resources.set('/?ac-discovery=1', {
+      body: discoveryPage('example.com', [`http://example.com:${server.port}/images/{name}-{version}-{os}-{arch}.{ext}`]), contentType: 'text/html',
+    });
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_INSECURE', /plain http is not allowed; use https or --insecure-options=http/);
+  });
+});
+
+describe('caching', () => {
+  it('a second fetch of an unchanged image downloads nothing (ETag, 304)', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { etag: '"v1-etag"' });
+    await trust(trusted, 'example.com');
+    const first = await fetchImage('example.com/app:v1', options());
+    expect(server.requests(aciPath('example.com/app', 'v1'), 200)).toHaveLength(2); // the ACI and its .asc
+    const second = await fetchImage('example.com/app:v1', options());
+    expect(second.id).toBe(first.id);
+    expect(second.downloaded).toBe(false);
+    const aciLog = server.requests(aciPath('example.com/app', 'v1')).filter((e) => !e.path.endsWith('.asc'));
+    expect(aciLog.map((e) => e.status)).toEqual([200, 304]);
+    expect(aciLog[1]?.ifNoneMatch).toBe('"v1-etag"');
+    expect(server.requests(`${aciPath('example.com/app', 'v1')}.asc`)).toHaveLength(1);
+  });
+
+  it('within Cache-Control max-age no request is made for the image at all', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { etag: '"e"', cacheControl: 'public, max-age=3600' });
+    await trust(trusted, 'example.com');
+    await fetchImage('example.com/app:v1', options());
+    const before = server.requests('/images/').length;
+    const again = await fetchImage('example.com/app:v1', options());
+    expect(again.downloaded).toBe(false);
+    expect(server.requests('/images/').length).toBe(before);
+    expect((await store.getRemote(`${base()}${aciPath('example.com/app', 'v1')}`))?.cacheMaxAge).toBe(3600);
+  });
+
+  it('a changed ETag makes exactly one new download', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { etag: '"one"' });
+    await trust(trusted, 'example.com');
+    const first = await fetchImage('example.com/app:v1', options());
+    await publish('example.com/app', 'v1', { etag: '"two"', files: { 'etc/changed': 'yes\n' } });
+    const second = await fetchImage('example.com/app:v1', options());
+    expect(second.downloaded).toBe(true);
+    expect(second.id).not.toBe(first.id);
+    const aciLog = server.requests(aciPath('example.com/app', 'v1')).filter((e) => !e.path.endsWith('.asc'));
+    expect(aciLog.map((e) => e.status)).toEqual([200, 200]);
+    expect((await store.getRemote(`${base()}${aciPath('example.com/app', 'v1')}`))?.etag).toBe('"two"');
+    // The name now resolves to the new image (the newest import of that version).
+    expect((await store.resolve('example.com/app:v1')).id).toBe(second.id);
+  });
+
+  it('pull policy "new" uses the stored image without any request; "never" refuses a missing one', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1');
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/app:v1', options({ pullPolicy: 'never' })), 'FETCH_NOT_FOUND', /not in the store and the pull policy is "never"/);
+    expect(server.log).toEqual([]);
+    const first = await fetchImage('example.com/app:v1', options({ pullPolicy: 'new' }));
+    const n = server.log.length;
+    const again = await fetchImage('example.com/app:v1', options({ pullPolicy: 'new' }));
+    expect(again.id).toBe(first.id);
+    expect(server.log.length).toBe(n);
+    expect((await fetchImage('example.com/app:v1', options({ pullPolicy: 'never' }))).id).toBe(first.id);
+  });
+
+  it('a download cut off mid-way resumes with Range and stores the right image', async () => {
+    serveDiscovery();
+    const aci = await publish('example.com/app', 'v1', { etag: '"big"', extraBytes: 1 << 20 });
+    expect(aci.length).toBeGreaterThan(1 << 20);
+    const res = server.resources.get(aciPath('example.com/app', 'v1'));
+    if (res === undefined) throw new Error('not published');
+    res.cutOffAfter = 300_000;
+    res.cutOffTimes = 1;
+    await trust(trusted, 'example.com');
+    const r = await fetchImage('example.com/app:v1', options());
+    const aciLog = server.requests(aciPath('example.com/app', 'v1')).filter((e) => !e.path.endsWith('.asc'));
+    expect(aciLog.map((e) => e.status)).toEqual([200, 206]);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(aciLog[1]?.range ?? '')?.[1]);
+    expect(resumedAt).toBeGreaterThan(0);
+    expect(resumedAt).toBeLessThanOrEqual(300_000);
+    expect(r.signedBy).toBe(trusted.fingerprint);
+  });
+});
+
+describe('other image strings', () => {
+  it('fetches an https URL, checking its .asc against the manifest name', async () => {
+    await publish('example.com/app', 'v1');
+    await trust(trusted, 'example.com/app');
+    const r = await fetchImage(`${base()}${aciPath('example.com/app', 'v1')}`, options());
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    expect(server.requests('/?ac-discovery')).toEqual([]);
+  });
+
+  it('a URL signed by a key trusted for another name fails', async () => {
+    await publish('example.com/app', 'v1');
+    await trust(trusted, 'other.com');
+    await expectFailure(fetchImage(`${base()}${aciPath('example.com/app', 'v1')}`, options()), 'FETCH_SIGNATURE', /not trusted for "example.com\/app"/);
+  });
+
+  it('fetches a local file with its .asc, and refuses one without', async () => {
+    const aci = await publish('example.com/app', 'v1');
+    const file = join(dirs.root, 'app.aci');
+    await writeFile(file, aci);
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage(file, options()), 'FETCH_SIGNATURE', /app\.aci: error opening signature file/);
+    await writeFile(`${file}.asc`, await sign(trusted, aci));
+    const r = await fetchImage(`file://${file}`, options());
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    expect((await fetchImage(r.id.slice(0, 20), options())).id).toBe(r.id);
+  });
+
+  it('an unknown image ID is not looked up anywhere', async () => {
+    await expectFailure(fetchImage(`sha512-${'ab'.repeat(20)}`, options()), 'FETCH_NOT_FOUND', /no image with this ID in the store/);
+    expect(server.log).toEqual([]);
+  });
+});
+
+describe('dependencies', () => {
+  it('fetches a two-level chain by name and renders it in order', async () => {
+    serveDiscovery();
+    await publish('example.com/base', 'v1', { files: { 'etc/layer': 'base\n', 'etc/base-only': 'b\n' } });
+    await publish('example.com/mid', 'v1', {
+      files: { 'etc/layer': 'mid\n', 'etc/mid-only': 'm\n' },
+      deps: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: 'v1' }] }],
+    });
+    await publish('example.com/top', 'v1', {
+      files: { 'etc/layer': 'top\n' },
+      deps: [{ imageName: 'example.com/mid', labels: [{ name: 'version', value: 'v1' }] }],
+    });
+    await trust(trusted, 'example.com');
+    const r = await fetchImage('example.com/top:v1', options());
+    const byName = new Map((await store.list()).map((i) => [i.name, i.id]));
+    expect(r.dependencies).toEqual([byName.get('example.com/base'), byName.get('example.com/mid')]);
+    const tree = await store.tree(r.treeId ?? '');
+    expect(tree?.layers).toEqual([byName.get('example.com/base'), byName.get('example.com/mid'), r.id]);
+    const root = tree?.rootfs ?? '';
+    expect(await readFile(join(root, 'etc', 'layer'), 'utf8')).toBe('top\n');
+    expect(await readFile(join(root, 'etc', 'base-only'), 'utf8')).toBe('b\n');
+    expect(await readFile(join(root, 'etc', 'mid-only'), 'utf8')).toBe('m\n');
+  });
+
+  it('a dependency pinned by image ID must download with that ID', async () => {
+    serveDiscovery();
+    await publish('example.com/base', 'v1');
+    await publish('example.com/top', 'v1', { deps: [{ imageName: 'example.com/base', imageID: `sha512-${'0'.repeat(128)}`, labels: [{ name: 'version', value: 'v1' }] }] });
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/top:v1', options()), 'FETCH_MISMATCH', /image ID sha512-[0-9a-f]+ differs from the required sha512-0{128}/);
+  });
+});

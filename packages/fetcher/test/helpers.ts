@@ -1,0 +1,196 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LookupFunction } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
+import { buildAci, type ImageManifest } from '@rkt/appc-spec';
+
+const run = promisify(execFile);
+
+/** Every name resolves to 127.0.0.1: the tests' servers are local, whatever host a URL names. */
+export const loopback: LookupFunction = (_hostname, options, callback) => {
+  if (options.all === true) {
+    (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+  } else {
+    callback(null, '127.0.0.1', 4);
+  }
+};
+
+export interface TestCa {
+  readonly caPem: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/** A CA and a server certificate for example.com, *.example.com, other.com and localhost, made with openssl. */
+export async function makeTestCa(dir: string): Promise<TestCa> {
+  const p = (n: string) => join(dir, n);
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('ca.key'),
+    '-out', p('ca.pem'), '-days', '2', '-subj', '/CN=rkt-ts fetcher test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', p('srv.key'),
+    '-out', p('srv.csr'), '-subj', '/CN=example.com']);
+  await writeFile(p('ext.cnf'), 'subjectAltName=DNS:example.com,DNS:*.example.com,DNS:other.com,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  await run('openssl', ['x509', '-req', '-in', p('srv.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial',
+    '-out', p('srv.pem'), '-days', '2', '-extfile', p('ext.cnf')]);
+  return {
+    caPem: await readFile(p('ca.pem'), 'utf8'),
+    certPem: await readFile(p('srv.pem'), 'utf8'),
+    keyPem: await readFile(p('srv.key'), 'utf8'),
+  };
+}
+
+export interface LogEntry {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly range: string | undefined;
+  readonly ifNoneMatch: string | undefined;
+  readonly authorization: string | undefined;
+}
+
+export interface Resource {
+  body: Buffer;
+  etag?: string;
+  cacheControl?: string;
+  contentType?: string;
+  /** Answer 401 unless this exact Authorization header is sent. */
+  requireAuth?: string;
+  /** Close the connection after this many body bytes, for the next `cutOffTimes` full responses. */
+  cutOffAfter?: number;
+  cutOffTimes?: number;
+}
+
+/** A real HTTPS server on 127.0.0.1 serving `resources` by path (query included), logging every request. */
+export class TestServer {
+  readonly resources = new Map<string, Resource>();
+  readonly log: LogEntry[] = [];
+  private server: Server | undefined;
+  port = 0;
+
+  async start(ca: TestCa): Promise<void> {
+    this.server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    if (s === undefined) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  /** Requests whose path starts with `prefix`, answered with `status`. */
+  requests(prefix: string, status?: number): LogEntry[] {
+    return this.log.filter((e) => e.path.startsWith(prefix) && (status === undefined || e.status === status));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const path = req.url ?? '/';
+    const r = this.resources.get(path);
+    const entry = (status: number) => this.log.push({
+      method: req.method ?? '', path, status, range: req.headers.range, ifNoneMatch: req.headers['if-none-match'], authorization: req.headers.authorization,
+    });
+    if (r === undefined) {
+      entry(404);
+      res.writeHead(404).end('not found');
+      return;
+    }
+    if (r.requireAuth !== undefined && req.headers.authorization !== r.requireAuth) {
+      entry(401);
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' }).end();
+      return;
+    }
+    const headers: Record<string, string> = { 'content-type': r.contentType ?? 'application/octet-stream' };
+    if (r.etag !== undefined) headers.etag = r.etag;
+    if (r.cacheControl !== undefined) headers['cache-control'] = r.cacheControl;
+    if (r.etag !== undefined && req.headers['if-none-match'] === r.etag) {
+      entry(304);
+      res.writeHead(304, headers).end();
+      return;
+    }
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const ifRange = req.headers['if-range'];
+    if (range !== null && (ifRange === undefined || ifRange === r.etag)) {
+      const start = Number(range[1]);
+      if (start >= r.body.length) {
+        entry(416);
+        res.writeHead(416, { 'content-range': `bytes */${r.body.length}` }).end();
+        return;
+      }
+      entry(206);
+      res.writeHead(206, { ...headers, 'content-length': String(r.body.length - start), 'content-range': `bytes ${start}-${r.body.length - 1}/${r.body.length}` });
+      res.end(r.body.subarray(start));
+      return;
+    }
+    entry(200);
+    res.writeHead(200, { ...headers, 'content-length': String(r.body.length) });
+    if (r.cutOffAfter !== undefined && (r.cutOffTimes ?? 0) > 0) {
+      r.cutOffTimes = (r.cutOffTimes ?? 0) - 1;
+      res.write(r.body.subarray(0, r.cutOffAfter), () => {
+        // Give the bytes time to leave, then drop the connection mid-body.
+        setTimeout(() => req.socket.destroy(), 20);
+      });
+      return;
+    }
+    res.end(r.body);
+  }
+}
+
+export interface TestKey {
+  readonly publicArmored: string;
+  readonly privateKey: openpgp.PrivateKey;
+  readonly fingerprint: string;
+}
+
+export async function makeKey(name: string): Promise<TestKey> {
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name, email: `${name.toLowerCase().replace(/\W/g, '')}@example.com` }], format: 'armored',
+  });
+  const priv = await openpgp.readPrivateKey({ armoredKey: privateKey });
+  return { publicArmored: publicKey, privateKey: priv, fingerprint: priv.getFingerprint().toLowerCase() };
+}
+
+export async function sign(key: TestKey, data: Uint8Array): Promise<Buffer> {
+  const message = await openpgp.createMessage({ binary: data });
+  const armored = await openpgp.sign({ message, signingKeys: key.privateKey, detached: true, format: 'armored' });
+  return Buffer.from(armored as string);
+}
+
+/** Builds a gzip ACI whose rootfs holds `files`, and returns its bytes. */
+export async function makeAci(dir: string, manifest: Partial<ImageManifest> & { name: string }, files: Record<string, string>, extraBytes = 0): Promise<Buffer> {
+  const out = join(dir, `${manifest.name.replace(/\W/g, '_')}-${Math.random().toString(16).slice(2)}.aci`);
+  const entries = Object.entries(files).map(([path, data]) => ({ type: 'file' as const, path, data }));
+  if (extraBytes > 0) {
+    // Random data does not compress, so the download is really that large (for resume tests).
+    const { randomBytes } = await import('node:crypto');
+    entries.push({ type: 'file' as const, path: 'blob', data: randomBytes(extraBytes).toString('base64') });
+  }
+  await buildAci({ acKind: 'ImageManifest', acVersion: '0.8.11', ...manifest } as ImageManifest, entries, out, { compression: 'gzip' });
+  return readFile(out);
+}
+
+export const HOST_LABELS = [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }];
+
+/** A temp dir with `data/`, `etc/` (local config) and `lib/` (system config); removed by `cleanup`. */
+export async function makeDirs(): Promise<{ root: string; data: string; local: string; system: string; cleanup: () => Promise<void> }> {
+  const root = await mkdtemp(join(tmpdir(), 'rkt-fetcher-'));
+  const dirs = { root, data: join(root, 'data'), local: join(root, 'etc'), system: join(root, 'lib') };
+  await Promise.all([mkdir(dirs.data), mkdir(dirs.local), mkdir(dirs.system)]);
+  return { ...dirs, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** A discovery page: one `ac-discovery` template per entry, and optional pubkeys. */
+export function discoveryPage(prefix: string, templates: readonly string[], pubkeys: readonly string[] = []): Buffer {
+  const metas = [
+    ...templates.map((t) => `<meta name="ac-discovery" content="${prefix} ${t}">`),
+    ...pubkeys.map((k) => `<meta name="ac-discovery-pubkeys" content="${prefix} ${k}">`),
+  ];
+  return Buffer.from(`<!DOCTYPE html>\n<html><head>\n${metas.join('\n')}\n</head><body></body></html>\n`);
+}
