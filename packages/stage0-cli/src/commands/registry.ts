@@ -1,4 +1,8 @@
 import { defineCommand, type CommandSpec } from '../command.js';
+import { flag } from '../argv/flag-spec.js';
+import { LISTING_FLAGS } from '../output/listing.js';
+import { APP_FLAGS, POD_FLAGS } from './pods/flags.js';
+import { STAGE1_FLAGS } from './pods/stage1-flags.js';
 
 /**
  * The command table. Adding a command: write `commands/<name>.ts` exporting `run` (see
@@ -11,6 +15,93 @@ export const COMMANDS: readonly CommandSpec[] = [
     description: 'Help provides help for any command in the application.\nSimply type rkt help [path to command] for full details.',
     args: '[command]',
     load: () => import('./help.js'),
+  }),
+  defineCommand({
+    name: 'cat-manifest',
+    summary: 'Inspect and print the pod manifest',
+    description: 'Print the pod manifest of a pod (a UUID or a unique prefix of one).',
+    args: 'UUID',
+    minArgs: 1,
+    maxArgs: 1,
+    flags: [flag.bool('pretty-print', 'apply indent to format the output', { default: true })],
+    load: () => import('./cat-manifest.js'),
+  }),
+  defineCommand({
+    name: 'gc',
+    summary: 'Garbage collect rkt pods no longer in use',
+    description:
+      'Exited pods are marked as garbage, then removed once marked for longer than the grace period; aborted\nprepares are removed, and prepared pods that were not run within the expiry.\nEverything a removed pod mounted is unmounted.',
+    maxArgs: 0,
+    flags: [
+      flag.string('grace-period', 'duration to wait before discarding inactive pods from garbage', { default: '30m0s' }),
+      flag.string('expire-prepared', 'duration to wait before expiring prepared pods', { default: '24h0m0s' }),
+      flag.bool('mark-only', 'if set to true, then the exited/aborted pods are moved to the garbage directories without actually deleting them'),
+    ],
+    load: () => import('./gc.js'),
+  }),
+  defineCommand({
+    name: 'list',
+    summary: 'List pods',
+    maxArgs: 0,
+    flags: [...LISTING_FLAGS],
+    load: () => import('./list.js'),
+  }),
+  defineCommand({
+    name: 'prepare',
+    summary: 'Prepare to run image(s) in a pod in rkt',
+    description:
+      'Image should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nPrints the UUID of the prepared pod; run it with "rkt run-prepared".',
+    args: 'IMAGE... [-- image-args...[---]]...',
+    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, flag.bool('quiet', 'suppress superfluous output on stdout, print only the UUID on success', { short: 'q' })],
+    load: () => import('./prepare.js'),
+  }),
+  defineCommand({
+    name: 'rm',
+    summary: 'Remove all files and resources associated with an exited pod',
+    args: 'UUID...',
+    minArgs: 1,
+    load: () => import('./rm.js'),
+  }),
+  defineCommand({
+    name: 'run',
+    summary: 'Run image(s) in a pod in rkt',
+    description:
+      'IMAGE should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nArguments after "--" are passed to the app; "---" starts the next image and its own flags and arguments.\nThe exit status is the pod\'s (for fly, the app\'s), or 254 for a failure of rkt itself.',
+    args: 'IMAGE [-- image-args...[---]]...',
+    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
+    load: () => import('./run.js'),
+  }),
+  defineCommand({
+    name: 'run-prepared',
+    summary: 'Run a prepared application pod in rkt',
+    args: 'UUID',
+    minArgs: 1,
+    maxArgs: 1,
+    flags: [flag.bool('interactive', 'run pod interactively')],
+    load: () => import('./run-prepared.js'),
+  }),
+  defineCommand({
+    name: 'status',
+    summary: 'Check the status of a rkt pod',
+    args: 'UUID',
+    minArgs: 1,
+    maxArgs: 1,
+    flags: [
+      flag.bool('wait', 'toggles waiting for the pod to finish. Use the output to determine the actual terminal state'),
+      flag.bool('wait-ready', 'toggles waiting until the pod is running'),
+      flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
+        choices: ['', 'json', 'json-pretty'],
+      }),
+    ],
+    load: () => import('./status.js'),
+  }),
+  defineCommand({
+    name: 'stop',
+    summary: 'Stop a pod',
+    args: 'UUID...',
+    minArgs: 1,
+    flags: [flag.bool('force', 'forced stopping')],
+    load: () => import('./stop.js'),
   }),
   defineCommand({
     name: 'version',

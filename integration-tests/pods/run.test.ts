@@ -1,0 +1,106 @@
+// `rkt run` through the fly stage1: output, exit status, and every per-app setting arriving in the app.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv } from './harness.js';
+
+let env: RktEnv;
+let aci: string;
+
+beforeAll(() => ensureBuilt(), 600_000);
+beforeEach(async () => {
+  env = new RktEnv();
+  aci = await buildBusyboxAci(env.tmp);
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+describe('rkt run (fly)', () => {
+  it("prints the app's output and exits with its status", () => {
+    const r = env.run(['run', aci, '--exec', '/bin/echo', '--', 'hello']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hello\n');
+    expect(r.status).toBe(0);
+    expect(env.run(['run', aci, '--exec', '/bin/sh', '--', '-c', 'exit 7']).status).toBe(7);
+  });
+
+  it("runs the image's own exec when none is given", () => {
+    const r = env.run(['run', aci]);
+    expect(r.stdout).toBe('image-default\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('gives the app the environment, user, group, working directory and arguments asked for', () => {
+    const envFile = join(env.tmp, 'app.env');
+    writeFileSync(envFile, '# comment\nFROM_FILE=file-value\nOVERRIDDEN=from-file\n');
+    const script = 'echo "$(id -u):$(id -g) $(pwd) $FROM_IMAGE $FROM_FILE $OVERRIDDEN $FOO $AC_APP_NAME"; echo "$0|$1|$2"';
+    const r = env.run([
+      'run',
+      aci,
+      '--name=probe',
+      '--exec=/bin/sh',
+      '--user=user',
+      '--group=50',
+      '--working-dir=/tmp',
+      `--set-env-file=${envFile}`,
+      '--set-env=FOO=bar baz',
+      '--set-env=OVERRIDDEN=from-flag',
+      '--',
+      '-c',
+      script,
+      'zero',
+      'one two',
+      '',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('1000:50 /tmp image-value file-value from-flag bar baz probe\nzero|one two|\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('runs as a numeric user and group and the root filesystem has /proc, /sys and /dev', () => {
+    const r = env.run(['run', aci, '--exec=/bin/sh', '--user=1234', '--group=4321', '--', '-c', 'id -u; id -g; ls /proc/self/status /dev/null /sys/kernel >/dev/null && echo mounted']);
+    expect(r.stdout).toBe('1234\n4321\nmounted\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('the app writes into its own copy: the image tree stays as it was', () => {
+    expect(env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo changed > /etc/passwd && cat /etc/passwd']).stdout).toBe('changed\n');
+    expect(env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'head -c 4 /etc/passwd; echo']).stdout).toBe('root\n');
+  });
+
+  it('--no-overlay copies the tree and works the same', () => {
+    const r = env.run(['run', '--no-overlay', aci, '--exec=/bin/sh', '--', '-c', 'echo copied > /tmp/x && cat /tmp/x']);
+    expect(r.stdout).toBe('copied\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('--inherit-env passes the environment of rkt to the app, under its own variables', () => {
+    const r = env.run(['run', '--inherit-env', aci, '--exec=/bin/sh', '--', '-c', 'echo "$HOME $FROM_IMAGE"']);
+    expect(r.stdout).toBe(`${process.env.HOME ?? ''} image-value\n`);
+  });
+
+  it('fails with 254 and one line for what rkt itself cannot do', () => {
+    const missing = env.run(['run', join(env.tmp, 'nope.aci')]);
+    expect(missing.status).toBe(254);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('nope.aci');
+
+    const relative = env.run(['run', aci, '--exec=bin/echo']);
+    expect(relative.status).toBe(254);
+    expect(relative.stderr).toContain('must be an absolute path');
+
+    // Without --insecure-options=image an image file is refused: signatures are not checked yet.
+    const unsigned = spawnSync(rktBin, [`--dir=${env.dataDir}`, 'run', aci], { encoding: 'utf8' });
+    expect(unsigned.status).toBe(254);
+    expect(unsigned.stderr).toMatch(/^run: image .*busybox\.aci: signature verification .* --insecure-options=image .*\n$/);
+  });
+
+  it('--uuid-file-save writes the UUID of the pod', () => {
+    const file = join(env.tmp, 'uuid');
+    expect(env.run(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/true']).status).toBe(0);
+    const list = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
+    expect(list.map((p) => p.name)).toEqual([readFileSync(file, 'utf8')]);
+  });
+});

@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { rename, rm } from 'node:fs/promises';
+import { unmountTree } from '@rkt/rootfs-overlay';
+import type { Store } from '@rkt/image-store';
+import { PodError } from './errors.js';
+import { podEvent, type EventBus } from './events.js';
+import { isErrno } from './fsutil.js';
+import { tryLockDir, unlock } from './lock.js';
+import { podPath } from './layout.js';
+import type { PodSnapshot } from './pods.js';
+import { stage1Entrypoint } from './stage1.js';
+
+export interface DeleteContext {
+  readonly dataDir: string;
+  readonly store: Pick<Store, 'releasePod'>;
+  readonly bus?: EventBus;
+  readonly debug?: boolean;
+  readonly log?: (message: string) => void;
+}
+
+/** Moves a pod to `garbage/` (locking it first when it sits where a runner could take it). */
+export async function moveToGarbage(dataDir: string, pod: PodSnapshot): Promise<string> {
+  const target = podPath(dataDir, 'garbage', pod.uuid);
+  if (pod.stateDir === 'garbage') return pod.path;
+  // A prepared pod could be picked up by run-prepared meanwhile: hold its lock across the rename.
+  const fd = pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare' ? tryLockDir(pod.path) : undefined;
+  if ((pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare') && fd === undefined) {
+    throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use (${pod.state === 'exited' ? 'running' : pod.state})`, { subject: pod.uuid });
+  }
+  try {
+    await rename(pod.path, target);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) throw new PodError('POD_STATE', `pod ${pod.uuid} moved meanwhile`, { subject: pod.uuid });
+    throw err;
+  } finally {
+    if (fd !== undefined) unlock(fd);
+  }
+  return target;
+}
+
+/**
+ * Deletes a pod in `garbage/`: locked ("deleting") so two gcs never collide, then the stage1 gc
+ * entrypoint, then every mount under the pod (lazily if busy: a stuck mount must not leak the
+ * pod or stop gc), the directory, and the store's reference to its images.
+ */
+export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promise<'deleted' | 'busy'> {
+  const dir = podPath(ctx.dataDir, 'garbage', uuid);
+  const fd = tryLockDir(dir);
+  if (fd === undefined) return 'busy';
+  try {
+    let entry: string | undefined;
+    try {
+      entry = stage1Entrypoint(dir, 'gc');
+    } catch (err) {
+      // A pod that died before its stage1 was set up has no stage1 to ask.
+      ctx.log?.(`pod ${uuid}: no stage1 gc: ${(err as Error).message}`);
+    }
+    if (entry !== undefined) {
+      const status = await runEntrypoint(entry, [...(ctx.debug ? ['--debug'] : []), uuid], dir);
+      if (status !== 0) ctx.log?.(`pod ${uuid}: stage1 gc exited with ${status}; removing the pod anyway`);
+    }
+    await unmountTree(dir, { lazy: true, ...(ctx.log ? { debug: ctx.log } : {}) });
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    await ctx.store.releasePod(uuid);
+    ctx.bus?.publish(podEvent('pod/garbage-collected', uuid, {}));
+    return 'deleted';
+  } finally {
+    unlock(fd);
+  }
+}
+
+export function runEntrypoint(entry: string, args: readonly string[], cwd: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(entry, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0)));
+  });
+}

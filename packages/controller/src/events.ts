@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/** The lifecycle topics, named like paths as containerd's are. */
+export const POD_TOPICS = [
+  'pod/prepared',
+  'pod/running',
+  'pod/exited',
+  'pod/marked',
+  'pod/garbage-collected',
+  'pod/removed',
+  'pod/stopped',
+  'app/started',
+  'app/exited',
+] as const;
+export type PodTopic = (typeof POD_TOPICS)[number];
+
+/** One event: the envelope every transport carries unchanged (JSON-serialisable). */
+export const podEventSchema = z.object({
+  /** RFC 3339 with milliseconds. */
+  timestamp: z.string(),
+  topic: z.enum(POD_TOPICS),
+  podUuid: z.string(),
+  payload: z.record(z.string(), z.unknown()),
+});
+export type PodEvent = z.infer<typeof podEventSchema>;
+
+export type PodEventHandler = (event: PodEvent) => void;
+
+/**
+ * Where lifecycle events go. Transport-free on purpose: the in-process bus below, or a NATS one
+ * later, implement the same two calls. `publish` never throws at the publisher: an event bus must
+ * not fail the transition it reports.
+ */
+export interface EventBus {
+  publish(event: PodEvent): void;
+  /** `prefix` matches topics by path prefix: `pod/` gets every pod transition, '' everything. */
+  subscribe(prefix: string, handler: PodEventHandler): () => void;
+}
+
+export function podEvent(topic: PodTopic, podUuid: string, payload: Record<string, unknown> = {}): PodEvent {
+  return { timestamp: new Date().toISOString(), topic, podUuid, payload };
+}
+
+/** The default bus: handlers in this process, called synchronously in subscription order. */
+export function createInProcessBus(): EventBus {
+  const subs = new Set<{ prefix: string; handler: PodEventHandler }>();
+  return {
+    publish(event) {
+      for (const s of subs) {
+        if (!event.topic.startsWith(s.prefix)) continue;
+        try {
+          s.handler(event);
+        } catch {
+          // A faulty subscriber must not break the lifecycle step that published.
+        }
+      }
+    },
+    subscribe(prefix, handler) {
+      const sub = { prefix, handler };
+      subs.add(sub);
+      return () => {
+        subs.delete(sub);
+      };
+    },
+  };
+}

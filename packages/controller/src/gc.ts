@@ -1,0 +1,109 @@
+import { rename, utimes, stat } from 'node:fs/promises';
+import { PodError } from './errors.js';
+import { podEvent } from './events.js';
+import { tryLockDir, unlock } from './lock.js';
+import { deleteGarbagePod, type DeleteContext } from './delete.js';
+import { podPath } from './layout.js';
+import { listPods, type PodSnapshot } from './pods.js';
+import { readPodInfo } from './info.js';
+
+/** rkt's defaults: exited pods are kept 30 minutes after marking, unused prepared pods 24 hours. */
+export const DEFAULT_GC_GRACE_MS = 30 * 60e3;
+export const DEFAULT_PREPARED_EXPIRY_MS = 24 * 3600e3;
+
+export interface GcOptions extends DeleteContext {
+  readonly gracePeriodMs?: number;
+  readonly expirePreparedMs?: number;
+  readonly markOnly?: boolean;
+  readonly now?: Date;
+}
+
+export interface GcResult {
+  readonly marked: string[];
+  readonly removed: string[];
+  /** Pods gc could not handle, with why; gc carries on past each. */
+  readonly failed: { uuid: string; error: string }[];
+}
+
+/**
+ * rkt's gc: exited pods are marked (moved to `exited-garbage/`, the move time kept as the
+ * directory's mtime), aborted prepares and expired prepared pods go to `garbage/`; then marked pods
+ * older than the grace period go to `garbage/`, and everything in `garbage/` is deleted. A pod that
+ * fails is reported and skipped: one faulty pod never stops the collection of the others.
+ */
+export async function gcPods(o: GcOptions): Promise<GcResult> {
+  const now = o.now ?? new Date();
+  const grace = o.gracePeriodMs ?? DEFAULT_GC_GRACE_MS;
+  const expiry = o.expirePreparedMs ?? DEFAULT_PREPARED_EXPIRY_MS;
+  const result: GcResult = { marked: [], removed: [], failed: [] };
+  const attempt = async (pod: PodSnapshot, step: () => Promise<void>): Promise<void> => {
+    try {
+      await step();
+    } catch (err) {
+      result.failed.push({ uuid: pod.uuid, error: (err as Error).message });
+    }
+  };
+
+  for (const pod of listPods(o.dataDir)) {
+    if (pod.state === 'exited') {
+      await attempt(pod, async () => {
+        if (await markExited(o.dataDir, pod, now)) {
+          result.marked.push(pod.uuid);
+          o.bus?.publish(podEvent('pod/marked', pod.uuid, {}));
+        }
+      });
+    } else if (pod.state === 'aborted prepare') {
+      await attempt(pod, () => toGarbage(o.dataDir, pod));
+    } else if (pod.state === 'prepared') {
+      await attempt(pod, async () => {
+        const created = await readPodInfo(pod.path).then(
+          (i) => new Date(i.createdAt).getTime(),
+          async () => (await stat(pod.path)).mtimeMs,
+        );
+        if (now.getTime() - created >= expiry) await toGarbage(o.dataDir, pod);
+      });
+    }
+  }
+  if (o.markOnly) return result;
+
+  for (const pod of listPods(o.dataDir)) {
+    if (pod.state !== 'exited garbage') continue;
+    await attempt(pod, async () => {
+      const marked = (await stat(pod.path)).mtimeMs;
+      if (now.getTime() - marked >= grace) await toGarbage(o.dataDir, pod);
+    });
+  }
+  for (const pod of listPods(o.dataDir)) {
+    if (pod.state !== 'garbage') continue;
+    await attempt(pod, async () => {
+      if ((await deleteGarbagePod(o, pod.uuid)) === 'deleted') result.removed.push(pod.uuid);
+    });
+  }
+  return result;
+}
+
+/** run/ → exited-garbage/, under the lock so a pod that is still running is never marked. */
+async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise<boolean> {
+  const fd = tryLockDir(pod.path);
+  if (fd === undefined) return false;
+  try {
+    const target = podPath(dataDir, 'exited-garbage', pod.uuid);
+    await rename(pod.path, target);
+    await utimes(target, now, now);
+    return true;
+  } finally {
+    unlock(fd);
+  }
+}
+
+async function toGarbage(dataDir: string, pod: PodSnapshot): Promise<void> {
+  const fd = pod.stateDir === 'exited-garbage' ? undefined : tryLockDir(pod.path);
+  if (pod.stateDir !== 'exited-garbage' && fd === undefined) return;
+  try {
+    await rename(pod.path, podPath(dataDir, 'garbage', pod.uuid));
+  } catch (err) {
+    throw new PodError('POD_IO', `cannot move pod ${pod.uuid} to garbage: ${(err as Error).message}`, { subject: pod.uuid, cause: err });
+  } finally {
+    if (fd !== undefined) unlock(fd);
+  }
+}

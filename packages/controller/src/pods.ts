@@ -1,0 +1,138 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PodError } from './errors.js';
+import { readPodInfo, type PodInfo } from './info.js';
+import { heldFlockKeys, isLocked } from './lock.js';
+import { POD_FILES, podsDir, STATE_DIRS, type StateDir } from './layout.js';
+
+/** rkt's pod states, spelt as `rkt list` prints them. */
+export type PodState =
+  | 'embryo'
+  | 'preparing'
+  | 'aborted prepare'
+  | 'prepared'
+  | 'running'
+  | 'exited'
+  | 'exited garbage'
+  | 'deleting'
+  | 'garbage';
+
+/** A pod as found on disk at one moment. */
+export interface PodSnapshot {
+  readonly uuid: string;
+  readonly state: PodState;
+  readonly stateDir: StateDir;
+  readonly path: string;
+}
+
+/** The state a directory in `stateDir` is in, given whether someone holds its lock. */
+export function stateOf(stateDir: StateDir, locked: boolean): PodState {
+  switch (stateDir) {
+    case 'embryo':
+      return 'embryo';
+    case 'prepare':
+      return locked ? 'preparing' : 'aborted prepare';
+    case 'prepared':
+      return 'prepared';
+    case 'run':
+      return locked ? 'running' : 'exited';
+    case 'exited-garbage':
+      return 'exited garbage';
+    case 'garbage':
+      return locked ? 'deleting' : 'garbage';
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Every pod, in no particular order. A pod renamed while listing may be missed or seen twice; the later sighting wins. */
+export function listPods(dataDir: string): PodSnapshot[] {
+  const held = heldFlockKeys();
+  const byUuid = new Map<string, PodSnapshot>();
+  for (const stateDir of STATE_DIRS) {
+    let names: string[];
+    try {
+      names = readdirSync(join(podsDir(dataDir), stateDir));
+    } catch {
+      continue;
+    }
+    for (const uuid of names) {
+      if (!UUID.test(uuid)) continue;
+      const path = join(podsDir(dataDir), stateDir, uuid);
+      const locked = isLocked(path, held);
+      if (locked === undefined) continue;
+      byUuid.set(uuid, { uuid, state: stateOf(stateDir, locked), stateDir, path });
+    }
+  }
+  return [...byUuid.values()];
+}
+
+/**
+ * The one pod that `uuidOrPrefix` names: a full UUID or a unique prefix of one, as rkt accepted.
+ * Errors: POD_BAD_UUID, POD_NOT_FOUND, POD_AMBIGUOUS.
+ */
+export function findPod(dataDir: string, uuidOrPrefix: string): PodSnapshot {
+  const want = uuidOrPrefix.toLowerCase();
+  if (!/^[0-9a-f-]{1,36}$/.test(want)) {
+    throw new PodError('POD_BAD_UUID', `${JSON.stringify(uuidOrPrefix)} is not a pod UUID or UUID prefix`, { subject: uuidOrPrefix });
+  }
+  const matches = listPods(dataDir).filter((p) => p.uuid.startsWith(want));
+  if (matches.length === 0) throw new PodError('POD_NOT_FOUND', `no pod matches ${JSON.stringify(uuidOrPrefix)}`, { subject: uuidOrPrefix });
+  if (matches.length > 1) {
+    throw new PodError('POD_AMBIGUOUS', `UUID prefix ${JSON.stringify(uuidOrPrefix)} matches ${matches.length} pods: ${matches.map((m) => m.uuid).join(', ')}`, {
+      subject: uuidOrPrefix,
+    });
+  }
+  return matches[0]!;
+}
+
+/** What `rkt status` and `rkt list` show about a pod besides its state. */
+export interface PodDetails extends PodSnapshot {
+  readonly info: PodInfo | undefined;
+  readonly createdAt: Date | undefined;
+  readonly startedAt: Date | undefined;
+  readonly pid: number | undefined;
+  /** Exit status by app name, for apps whose stage1 recorded one. */
+  readonly appExitStatuses: ReadonlyMap<string, number>;
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export async function podDetails(pod: PodSnapshot): Promise<PodDetails> {
+  // An embryo or a pod still being prepared has no record yet: it is shown with what is known.
+  const info = await readPodInfo(pod.path).catch((err: unknown) => {
+    if (pod.state === 'embryo' || pod.state === 'preparing' || pod.state === 'aborted prepare' || pod.state === 'garbage' || pod.state === 'deleting') {
+      return undefined;
+    }
+    throw err;
+  });
+  const started = readOptional(join(pod.path, POD_FILES.started))?.trim();
+  const pidText = (readOptional(join(pod.path, POD_FILES.pid)) ?? readOptional(join(pod.path, POD_FILES.ppid)))?.trim();
+  const exits = new Map<string, number>();
+  for (const app of info?.apps ?? []) {
+    const text = readOptional(join(pod.path, POD_FILES.appExit(app.name)))?.trim();
+    if (text !== undefined && /^[0-9]+$/.test(text)) exits.set(app.name, Number(text));
+  }
+  let createdAt = info ? new Date(info.createdAt) : undefined;
+  if (createdAt === undefined) {
+    try {
+      createdAt = statSync(pod.path).birthtime;
+    } catch {
+      createdAt = undefined;
+    }
+  }
+  return {
+    ...pod,
+    info,
+    createdAt,
+    startedAt: started ? new Date(started) : undefined,
+    pid: pidText && /^[0-9]+$/.test(pidText) ? Number(pidText) : undefined,
+    appExitStatuses: exits,
+  };
+}

@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  isAcName,
+  parseImageManifest,
+  serializeImageManifest,
+  serializePodManifest,
+  type App,
+  type EnvironmentVariable,
+  type ImageManifest,
+  type PodManifest,
+  type RuntimeApp,
+} from '@rkt/appc-spec';
+import type { Store } from '@rkt/image-store';
+import { PodError } from './errors.js';
+import { podEvent, type EventBus } from './events.js';
+import { syncDir, writeFileAtomic } from './fsutil.js';
+import { writePodInfo, type PodAppInfo } from './info.js';
+import { tryLockDir, unlock } from './lock.js';
+import { POD_FILES, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
+import { checkStage1Manifest } from './stage1.js';
+
+/** One app of a pod to prepare: an image in the store and rkt's per-app overrides. */
+export interface PrepareAppInput {
+  readonly imageId: string;
+  /** `--name`; default: the last path element of the image name, as rkt's. */
+  readonly name?: string;
+  /** `--exec`: replaces the image's program. */
+  readonly exec?: string;
+  /** Arguments after `--`: replace the image's arguments. */
+  readonly args?: readonly string[];
+  readonly user?: string;
+  readonly group?: string;
+  readonly workingDirectory?: string;
+  /** `--set-env`/`--set-env-file`, in order: a later one wins. */
+  readonly environment?: readonly EnvironmentVariable[];
+}
+
+export interface PrepareOptions {
+  readonly dataDir: string;
+  readonly store: Store;
+  readonly stage1ImageId: string;
+  /** The apps, or `podManifest` (`--pod-manifest`) whose apps name images in the store. */
+  readonly apps?: readonly PrepareAppInput[];
+  readonly podManifest?: PodManifest;
+  readonly rootfsMode: 'auto' | 'copy';
+  readonly inheritEnv: boolean;
+  readonly bus?: EventBus;
+  /** Keep the pod locked and return the lock: `rkt run` goes on to run it, so no one else may. */
+  readonly keepLock?: boolean;
+}
+
+export interface PreparedPod {
+  readonly uuid: string;
+  readonly path: string;
+  /** With `keepLock`: the locked handle of the pod directory, for `runPod`. */
+  readonly lockFd: number | undefined;
+}
+
+/** rkt's SanitizeACName: the image name's last element made a valid AC Name. */
+export function defaultAppName(imageName: string): string {
+  const base = imageName.split('/').pop() ?? imageName;
+  const name = base.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+  return name === '' ? 'app' : name;
+}
+
+function mergeEnv(base: readonly EnvironmentVariable[] | undefined, extra: readonly EnvironmentVariable[] | undefined): EnvironmentVariable[] | undefined {
+  if (extra === undefined || extra.length === 0) return base === undefined ? undefined : [...base];
+  const byName = new Map<string, string>();
+  for (const v of base ?? []) byName.set(v.name, v.value);
+  for (const v of extra) byName.set(v.name, v.value);
+  return [...byName].map(([name, value]) => ({ name, value }));
+}
+
+/** The app section a pod runs: the image's, with the user's overrides applied. */
+export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appName: string): App {
+  const base = image.app;
+  const user = input.user ?? base?.user;
+  const group = input.group ?? base?.group;
+  if (user === undefined || group === undefined) {
+    throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: image ${image.name} has no app section; give --exec, --user and --group`, {
+      subject: appName,
+    });
+  }
+  const program = input.exec ?? base?.exec?.[0];
+  if (program === undefined) {
+    throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: image ${image.name} has no exec; give one with --exec`, { subject: appName });
+  }
+  if (!program.startsWith('/')) {
+    throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: exec ${JSON.stringify(program)} must be an absolute path`, { subject: appName });
+  }
+  const args = input.args !== undefined && input.args.length > 0 ? input.args : input.exec !== undefined ? [] : (base?.exec?.slice(1) ?? []);
+  const env = mergeEnv(base?.environment, input.environment);
+  const workingDirectory = input.workingDirectory ?? base?.workingDirectory;
+  return {
+    ...(base ?? {}),
+    exec: [program, ...args],
+    user,
+    group,
+    ...(workingDirectory !== undefined ? { workingDirectory } : {}),
+    ...(env !== undefined ? { environment: env } : {}),
+  };
+}
+
+/**
+ * Creates a pod directory and brings it to `prepared`: embryo (created), prepare (locked while
+ * the images are rendered and referenced, so a crash leaves an "aborted prepare" that gc removes),
+ * then prepared. The pod manifest written is reified: every app names its image by full ID.
+ */
+export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
+  const uuid = randomUUID();
+  await Promise.all(STATE_DIRS.map((s) => mkdir(join(podsDir(o.dataDir), s), { recursive: true, mode: 0o750 })));
+  const embryo = podPath(o.dataDir, 'embryo', uuid);
+  await mkdir(embryo, { mode: 0o750 });
+  const fd = tryLockDir(embryo);
+  if (fd === undefined) throw new PodError('POD_LOCKED', `cannot lock the new pod ${uuid}`, { subject: uuid });
+  const preparing = podPath(o.dataDir, 'prepare', uuid);
+  try {
+    await rename(embryo, preparing);
+  } catch (err) {
+    unlock(fd);
+    throw new PodError('POD_IO', `cannot move pod ${uuid} to prepare: ${(err as Error).message}`, { subject: uuid, cause: err });
+  }
+  let keep = false;
+  try {
+    await fillPod(o, uuid, preparing);
+    const prepared = podPath(o.dataDir, 'prepared', uuid);
+    await rename(preparing, prepared);
+    await syncDir(join(podsDir(o.dataDir), 'prepared'));
+    o.bus?.publish(podEvent('pod/prepared', uuid, { path: prepared }));
+    keep = o.keepLock === true;
+    return { uuid, path: prepared, lockFd: keep ? fd : undefined };
+  } catch (err) {
+    // Nothing is mounted yet: a failed prepare is removed at once rather than left for gc.
+    await rm(preparing, { recursive: true, force: true }).catch(() => {});
+    await o.store.releasePod(uuid).catch(() => {});
+    throw err;
+  } finally {
+    if (!keep) unlock(fd);
+  }
+}
+
+async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<void> {
+  const podUse = { podUuid: uuid, podDirs: referencingPodDirs(o.dataDir, uuid) };
+
+  const stage1Manifest = parseImageManifest(await o.store.manifest(o.stage1ImageId), `stage1 image ${o.stage1ImageId}`);
+  checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
+  const stage1Tree = await o.store.render(o.stage1ImageId, { pod: podUse });
+  await mkdir(join(dir, 'stage1'));
+  await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), serializeImageManifest(stage1Manifest));
+  await symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs));
+
+  const inputs: PrepareAppInput[] = o.podManifest
+    ? o.podManifest.apps.map((a) => appInputFromManifest(a))
+    : [...(o.apps ?? [])];
+  if (inputs.length === 0) throw new PodError('POD_APP', 'a pod needs at least one app', { subject: uuid });
+
+  const runtimeApps: RuntimeApp[] = [];
+  const appInfos: PodAppInfo[] = [];
+  for (const [i, input] of inputs.entries()) {
+    const image = parseImageManifest(await o.store.manifest(input.imageId), `image ${input.imageId}`);
+    const name = input.name ?? defaultAppName(image.name);
+    if (!isAcName(name)) throw new PodError('POD_APP', `app name ${JSON.stringify(name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`, { subject: name });
+    if (runtimeApps.some((a) => a.name === name)) {
+      throw new PodError('POD_APP', `two apps are named ${JSON.stringify(name)}: give one another with --name`, { subject: name });
+    }
+    const fromManifest = o.podManifest?.apps[i];
+    const app = fromManifest?.app ?? effectiveApp(image, input, name);
+    const tree = await o.store.render(input.imageId, { pod: podUse });
+    await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
+    await mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true });
+    await mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true });
+    await writeFileAtomic(join(dir, POD_FILES.appManifest(name)), serializeImageManifest(image));
+    await writeFile(join(dir, POD_FILES.appTreeId(name)), tree.id);
+    runtimeApps.push({
+      ...(fromManifest ?? {}),
+      name,
+      image: { name: image.name, id: input.imageId, ...(image.labels ? { labels: image.labels } : {}) },
+      app,
+    });
+    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: tree.rootfs });
+  }
+
+  const manifest: PodManifest = {
+    ...(o.podManifest ?? {}),
+    acVersion: '0.8.11',
+    acKind: 'PodManifest',
+    apps: runtimeApps,
+  };
+  await writeFileAtomic(join(dir, POD_FILES.manifest), serializePodManifest(manifest));
+  await writePodInfo(dir, {
+    formatVersion: 1,
+    uuid,
+    createdAt: new Date().toISOString(),
+    stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },
+    apps: appInfos,
+    rootfsMode: o.rootfsMode,
+    inheritEnv: o.inheritEnv,
+  });
+}
+
+function appInputFromManifest(a: RuntimeApp): PrepareAppInput {
+  if (a.image.id === undefined) {
+    throw new PodError('POD_APP', `pod manifest: app ${JSON.stringify(a.name)} names no image ID (resolve it first)`, { subject: a.name });
+  }
+  return { imageId: a.image.id, name: a.name };
+}

@@ -1,0 +1,31 @@
+import { PodError } from './errors.js';
+import { podEvent, type EventBus } from './events.js';
+import { runEntrypoint } from './delete.js';
+import { findPod, podDetails } from './pods.js';
+import { stage1Entrypoint } from './stage1.js';
+
+/**
+ * `rkt stop`: asks a running pod's stage1 to stop it (its stop entrypoint with `[--force] UUID`),
+ * or, for a stage1 without one, signals the pod's pid (SIGTERM, SIGKILL with force). Returns the
+ * full UUID. It does not wait: `rkt status --wait` does.
+ */
+export async function stopPod(o: { dataDir: string; uuid: string; force?: boolean; bus?: EventBus }): Promise<string> {
+  const pod = findPod(o.dataDir, o.uuid);
+  if (pod.state !== 'running') throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}, not running`, { subject: pod.uuid });
+  const entry = stage1Entrypoint(pod.path, 'stop');
+  if (entry !== undefined) {
+    const status = await runEntrypoint(entry, [...(o.force ? ['--force'] : []), pod.uuid], pod.path);
+    if (status !== 0) throw new PodError('POD_STAGE1', `the stage1 stop entrypoint of pod ${pod.uuid} exited with ${status}`, { subject: pod.uuid });
+  } else {
+    const { pid } = await podDetails(pod);
+    if (pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} has no pid yet`, { subject: pod.uuid });
+    try {
+      process.kill(pid, o.force ? 'SIGKILL' : 'SIGTERM');
+    } catch (err) {
+      // ESRCH: the pod is gone already, which is what stop asks for.
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+  o.bus?.publish(podEvent('pod/stopped', pod.uuid, { force: o.force === true }));
+  return pod.uuid;
+}

@@ -1,0 +1,32 @@
+import { gcPods } from '@rkt/controller';
+import type { CommandContext } from '../command.js';
+import { CliError } from '../errors.js';
+import { cliBus, openCliStore, parseDuration } from './pods/common.js';
+
+function durationFlag(ctx: CommandContext, name: string): number {
+  try {
+    return parseDuration(ctx.flags.string(name));
+  } catch (err) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `--${name}: ${(err as Error).message}`);
+  }
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const gracePeriodMs = durationFlag(ctx, 'grace-period');
+  const expirePreparedMs = durationFlag(ctx, 'expire-prepared');
+  const store = await openCliStore(ctx);
+  const r = await gcPods({
+    dataDir: ctx.dataDir(),
+    store,
+    gracePeriodMs,
+    expirePreparedMs,
+    markOnly: ctx.flags.bool('mark-only'),
+    bus: cliBus(ctx),
+    debug: ctx.globals.debug,
+    log: (m) => ctx.log.debug(m),
+  });
+  for (const uuid of r.marked) ctx.stdout.write(`Moving pod "${uuid}" to garbage\n`);
+  for (const uuid of r.removed) ctx.stdout.write(`Garbage collecting pod "${uuid}"\n`);
+  for (const f of r.failed) ctx.log.warn(`pod ${f.uuid}: ${f.error}`);
+  return r.failed.length > 0 ? 254 : 0;
+}

@@ -1,0 +1,57 @@
+import { listPods, podDetails, type PodAppInfo, type PodDetails } from '@rkt/controller';
+import type { CommandContext } from '../command.js';
+import { listingOptions, renderListing, shortImageId, type Column } from '../output/listing.js';
+import { goTime, relativeTime } from './pods/times.js';
+
+interface Row {
+  readonly pod: PodDetails;
+  /** The app of this line; the pod's own cells are printed on its first app's line only, as rkt did. */
+  readonly app: PodAppInfo | undefined;
+  readonly first: boolean;
+}
+
+const when = (d: Date | undefined, full: boolean) => (d === undefined ? '' : full ? goTime(d) : relativeTime(d));
+
+export async function run(ctx: CommandContext): Promise<void> {
+  const opts = listingOptions(ctx.flags);
+  const pods = await Promise.all(
+    listPods(ctx.dataDir()).map((p) =>
+      podDetails(p).catch((err: unknown) => {
+        ctx.log.warn(`unable to read pod ${p.uuid}: ${(err as Error).message}`);
+        return undefined;
+      }),
+    ),
+  );
+  const sorted = pods.filter((p): p is PodDetails => p !== undefined).sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
+  const rows: Row[] = [];
+  for (const pod of sorted) {
+    const apps = pod.info?.apps ?? [];
+    if (apps.length === 0) rows.push({ pod, app: undefined, first: true });
+    apps.forEach((app, i) => rows.push({ pod, app, first: i === 0 }));
+  }
+  const pods1 = (f: (r: Row, full: boolean) => string) => (r: Row, full: boolean) => (r.first ? f(r, full) : '');
+  const columns: Column<Row>[] = [
+    { header: 'UUID', cell: pods1((r, full) => (full ? r.pod.uuid : r.pod.uuid.slice(0, 8))) },
+    { header: 'APP', cell: (r) => r.app?.name ?? '-' },
+    { header: 'IMAGE NAME', cell: (r) => r.app?.imageName ?? '-' },
+    ...(opts.full ? [{ header: 'IMAGE ID', cell: (r: Row, full: boolean) => (r.app ? shortImageId(r.app.imageId, full) : '-') }] : []),
+    { header: 'STATE', cell: pods1((r) => r.pod.state) },
+    { header: 'CREATED', cell: pods1((r, full) => when(r.pod.createdAt, full)) },
+    { header: 'STARTED', cell: pods1((r, full) => when(r.pod.startedAt, full)) },
+  ];
+  ctx.stdout.write(
+    renderListing(rows, columns, {
+      ...opts,
+      json: () =>
+        sorted.map((p) => ({
+          name: p.uuid,
+          state: p.state,
+          networks: [],
+          app_names: (p.info?.apps ?? []).map((a) => a.name),
+          images: (p.info?.apps ?? []).map((a) => ({ name: a.imageName, id: a.imageId })),
+          ...(p.createdAt ? { created_at: Math.floor(p.createdAt.getTime() / 1000) } : {}),
+          ...(p.startedAt ? { started_at: Math.floor(p.startedAt.getTime() / 1000) } : {}),
+        })),
+    }),
+  );
+}

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { createInProcessBus, preparePod, type EventBus, type PreparedPod } from '@rkt/controller';
+import { openStore, type Store } from '@rkt/image-store';
+import { parsePodManifest, type PodManifest } from '@rkt/appc-spec';
+import type { CommandContext } from '../../command.js';
+import { CliError } from '../../errors.js';
+import { parseApps } from './app-args.js';
+import { resolveImageArg } from './images.js';
+import { selectStage1 } from './stage1.js';
+import { writeFileSync } from 'node:fs';
+
+export function openCliStore(ctx: CommandContext): Promise<Store> {
+  return openStore({ dir: ctx.dataDir() });
+}
+
+/** The in-process event bus of one command; under --debug every lifecycle event is shown. */
+export function cliBus(ctx: CommandContext): EventBus {
+  const bus = createInProcessBus();
+  if (ctx.globals.debug) {
+    bus.subscribe('', (e) => ctx.log.debug(`event ${e.topic} pod=${e.podUuid} ${JSON.stringify(e.payload)}`));
+  }
+  return bus;
+}
+
+async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<PodManifest | undefined> {
+  const file = ctx.flags.string('pod-manifest');
+  if (file === '') return undefined;
+  const path = resolvePath(ctx.cwd, file);
+  let text: Buffer;
+  try {
+    text = readFileSync(path);
+  } catch (err) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `--pod-manifest ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const m = parsePodManifest(text, path);
+  // A template names images by name: resolve each to the ID the pod will run, as rkt did.
+  const apps = await Promise.all(
+    m.apps.map(async (a) => {
+      if (a.image.id !== undefined) return a;
+      const rec = await store.resolve(a.image.labels ? { name: a.image.name ?? '', labels: a.image.labels } : (a.image.name ?? ''));
+      return { ...a, image: { ...a.image, id: rec.id } };
+    }),
+  );
+  return { ...m, apps };
+}
+
+/** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
+export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
+  const store = await openCliStore(ctx);
+  const podManifest = await podManifestFromFlag(ctx, store);
+  if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
+  if (podManifest !== undefined && args.length > 0) throw new CliError('CLI_BAD_ARGS', 'images cannot be given with --pod-manifest');
+  const stage1ImageId = await selectStage1(ctx, store);
+  const apps = [];
+  if (podManifest === undefined) {
+    for (const { image, input } of parseApps(ctx, args)) {
+      const imageId = await resolveImageArg(store, image, { cwd: ctx.cwd, skipImageCheck: ctx.globals.insecureOptions.skipImageCheck });
+      apps.push({ ...input, imageId });
+    }
+  }
+  const pod = await preparePod({
+    dataDir: ctx.dataDir(),
+    store,
+    stage1ImageId,
+    ...(podManifest ? { podManifest } : { apps }),
+    rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
+    inheritEnv: ctx.flags.bool('inherit-env'),
+    bus: cliBus(ctx),
+    keepLock,
+  });
+  const save = ctx.flags.string('uuid-file-save');
+  if (save !== '') writeFileSync(resolvePath(ctx.cwd, save), pod.uuid);
+  return pod;
+}
+
+/** Go's time.ParseDuration, as rkt's duration flags: "30m", "1h30m", "0", "500ms", "1.5h". */
+export function parseDuration(raw: string): number {
+  if (raw === '0') return 0;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+  const re = /([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let pos = 0;
+  for (let m = re.exec(raw); m !== null; m = re.exec(raw)) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    pos = re.lastIndex;
+  }
+  if (raw === '' || pos !== raw.length) throw new Error(`invalid duration ${JSON.stringify(raw)} (examples: 30m, 1h30m, 0s)`);
+  return total;
+}

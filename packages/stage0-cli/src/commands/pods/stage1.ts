@@ -1,0 +1,119 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Store } from '@rkt/image-store';
+import { z } from 'zod';
+import type { CommandContext } from '../../command.js';
+import { CliError } from '../../errors.js';
+import { importFile } from './images.js';
+
+/** rkt's stage1 configuration file (`stage1.d/*.json` in the system, then local, config directory). */
+const stage1ConfigSchema = z.object({
+  rktKind: z.literal('stage1'),
+  rktVersion: z.literal('v1'),
+  name: z.string().optional(),
+  version: z.string().optional(),
+  location: z.string().optional(),
+  'images-directory': z.string().optional(),
+});
+type Stage1Config = z.infer<typeof stage1ConfigSchema>;
+
+function readStage1Config(dirs: readonly string[]): Stage1Config {
+  let merged: Stage1Config = { rktKind: 'stage1', rktVersion: 'v1' };
+  for (const dir of dirs) {
+    const d = join(dir, 'stage1.d');
+    let names: string[];
+    try {
+      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const path = join(d, n);
+      let raw: unknown;
+      try {
+        raw = JSON.parse(readFileSync(path, 'utf8'));
+      } catch (err) {
+        throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${(err as Error).message}`, { cause: err });
+      }
+      if ((raw as { rktKind?: unknown } | null)?.rktKind !== 'stage1') continue;
+      const parsed = stage1ConfigSchema.safeParse(raw);
+      if (!parsed.success) {
+        const i = parsed.error.issues[0];
+        throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${i?.path.join('.')}: ${i?.message}`);
+      }
+      merged = { ...merged, ...parsed.data };
+    }
+  }
+  return merged;
+}
+
+/**
+ * The built-in default, as rkt's build-time `--with-stage1-default-location`: the fly ACI that
+ * `npm run build` makes in this checkout (packages/stage1-fly/dist/stage1-fly.aci).
+ */
+export function builtinStage1Location(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === '@rkt/stage0-cli') {
+      return join(dir, '..', 'stage1-fly', 'dist', 'stage1-fly.aci');
+    }
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+function fileFromUrl(url: string): string {
+  if (!url.startsWith('file://')) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `--stage1-url ${url}: only file:// URLs are supported until the fetcher lands`);
+  }
+  return decodeURIComponent(new URL(url).pathname);
+}
+
+/** rkt's stage1 selection: at most one of the --stage1-* flags, else the configured default. Returns the image ID. */
+export async function selectStage1(ctx: CommandContext, store: Store): Promise<string> {
+  const given = ['stage1-path', 'stage1-name', 'stage1-hash', 'stage1-url', 'stage1-from-dir'].filter((f) => ctx.flags.changed(f));
+  if (given.length > 1) {
+    throw new CliError('CLI_BAD_ARGS', `flags ${given.map((f) => `--${f}`).join(' and ')} are mutually exclusive`);
+  }
+  const config = readStage1Config([ctx.globals.systemConfigDir, ctx.globals.localConfigDir]);
+  const trustedOrChecked = (what: string) => {
+    if (!ctx.globals.insecureOptions.skipImageCheck) {
+      throw new CliError('CLI_BAD_ARGS', `${what}: signature verification is not implemented yet; pass --insecure-options=image to use it unverified`);
+    }
+  };
+  switch (given[0]) {
+    case 'stage1-path': {
+      const path = resolvePath(ctx.cwd, ctx.flags.string('stage1-path'));
+      trustedOrChecked(`stage1 image ${path}`);
+      return importFile(store, path);
+    }
+    case 'stage1-url': {
+      const url = ctx.flags.string('stage1-url');
+      trustedOrChecked(`stage1 image ${url}`);
+      return importFile(store, fileFromUrl(url));
+    }
+    case 'stage1-name':
+      return (await store.resolve(ctx.flags.string('stage1-name'))).id;
+    case 'stage1-hash':
+      return (await store.resolve(ctx.flags.string('stage1-hash'))).id;
+    case 'stage1-from-dir': {
+      const name = ctx.flags.string('stage1-from-dir');
+      const dir = config['images-directory'] ?? join(ctx.globals.systemConfigDir, 'stage1-images');
+      // Images in the stage1 images directory are trusted as rkt trusted them: root put them there.
+      return importFile(store, isAbsolute(name) ? name : join(dir, name));
+    }
+  }
+  if (config.name !== undefined) {
+    const ref = config.version !== undefined ? `${config.name}:${config.version}` : config.name;
+    const found = await store.resolve(ref).catch(() => undefined);
+    if (found) return found.id;
+  }
+  const location = config.location ?? builtinStage1Location();
+  if (location === undefined || !existsSync(location.replace(/^file:\/\//, ''))) {
+    throw new CliError('CLI_BAD_ARGS', `no default stage1 image at ${location ?? '(unknown)'}: run "npm run build", or give --stage1-path`);
+  }
+  // The default location is trusted, as rkt trusted its configured default stage1.
+  return importFile(store, location.replace(/^file:\/\//, ''));
+}

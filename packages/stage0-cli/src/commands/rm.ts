@@ -1,0 +1,19 @@
+import { removePod } from '@rkt/controller';
+import type { CommandContext } from '../command.js';
+import { cliBus, openCliStore } from './pods/common.js';
+
+/** Removes each pod given; a failure is reported and the others are still removed (exit 254 then). */
+export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
+  const store = await openCliStore(ctx);
+  let failed = false;
+  for (const arg of args) {
+    try {
+      const uuid = await removePod({ dataDir: ctx.dataDir(), store, bus: cliBus(ctx), debug: ctx.globals.debug, log: (m) => ctx.log.debug(m) }, arg);
+      ctx.stdout.write(`${uuid}\n`);
+    } catch (err) {
+      failed = true;
+      ctx.log.warn(`error removing pod ${JSON.stringify(arg)}: ${(err as Error).message}`);
+    }
+  }
+  return failed ? 254 : 0;
+}

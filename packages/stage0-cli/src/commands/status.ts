@@ -1,0 +1,51 @@
+import { findPod, podDetails, type PodDetails, type PodState } from '@rkt/controller';
+import type { CommandContext } from '../command.js';
+import { goTime } from './pods/times.js';
+
+const FINISHED: readonly PodState[] = ['exited', 'exited garbage', 'garbage', 'deleting'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls the pod (it may move between state directories meanwhile) until `done` says so. */
+async function waitFor(ctx: CommandContext, uuid: string, done: (s: PodState) => boolean): Promise<PodDetails> {
+  for (;;) {
+    const pod = await podDetails(findPod(ctx.dataDir(), uuid));
+    if (done(pod.state)) return pod;
+    await sleep(50);
+  }
+}
+
+export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  const found = findPod(ctx.dataDir(), args[0] ?? '');
+  let pod = await podDetails(found);
+  if (ctx.flags.bool('wait')) pod = await waitFor(ctx, found.uuid, (s) => FINISHED.includes(s));
+  else if (ctx.flags.bool('wait-ready')) pod = await waitFor(ctx, found.uuid, (s) => s === 'running' || FINISHED.includes(s));
+  const format = ctx.flags.string('format');
+  const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
+  const exited = FINISHED.includes(pod.state);
+  const apps = (pod.info?.apps ?? []).map((a) => ({ name: a.name, exitCode: pod.appExitStatuses.get(a.name) }));
+  if (format === 'json' || format === 'json-pretty') {
+    const doc = {
+      name: pod.uuid,
+      state: pod.state,
+      networks: [],
+      app_names: apps.map((a) => a.name),
+      ...(hasPid && pod.pid !== undefined ? { pid: pod.pid } : {}),
+      ...(pod.createdAt ? { created_at: Math.floor(pod.createdAt.getTime() / 1000) } : {}),
+      ...(pod.startedAt ? { started_at: Math.floor(pod.startedAt.getTime() / 1000) } : {}),
+      ...(hasPid ? { exited } : {}),
+      apps: apps.map((a) => ({ name: a.name, ...(exited && a.exitCode !== undefined ? { exit_code: a.exitCode } : {}) })),
+    };
+    ctx.stdout.write(`${format === 'json' ? JSON.stringify(doc) : JSON.stringify(doc, null, '\t')}\n`);
+    return;
+  }
+  const lines = [`state=${pod.state}`];
+  if (pod.createdAt) lines.push(`created=${goTime(pod.createdAt)}`);
+  if (pod.startedAt) lines.push(`started=${goTime(pod.startedAt)}`);
+  if (pod.state === 'running' || exited) lines.push('networks=');
+  if (hasPid) {
+    lines.push(`pid=${pod.pid ?? -1}`);
+    lines.push(`exited=${exited}`);
+  }
+  if (exited) for (const a of apps) if (a.exitCode !== undefined) lines.push(`app-${a.name}=${a.exitCode}`);
+  ctx.stdout.write(`${lines.join('\n')}\n`);
+}

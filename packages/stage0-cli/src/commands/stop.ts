@@ -1,0 +1,18 @@
+import { stopPod } from '@rkt/controller';
+import type { CommandContext } from '../command.js';
+import { cliBus } from './pods/common.js';
+
+/** Stops each pod given; a failure is reported and the others are still stopped (exit 254 then). */
+export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
+  let failed = false;
+  for (const arg of args) {
+    try {
+      const uuid = await stopPod({ dataDir: ctx.dataDir(), uuid: arg, force: ctx.flags.bool('force'), bus: cliBus(ctx) });
+      ctx.stdout.write(`${uuid}\n`);
+    } catch (err) {
+      failed = true;
+      ctx.log.warn(`error stopping ${JSON.stringify(arg)}: ${(err as Error).message}`);
+    }
+  }
+  return failed ? 254 : 0;
+}
