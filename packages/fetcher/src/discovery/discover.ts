@@ -58,6 +58,8 @@ export function endpointsFromPage(html: string, app: AppName): Endpoints {
   for (const m of extractAcMeta(html)) {
     if (!app.name.startsWith(m.prefix)) continue;
     if (m.name === 'ac-discovery') {
+      // discovery.md: templates must contain {ext}; without it image and signature would be one URL.
+      if (!m.uri.includes('{ext}')) continue;
       const filled = renderTemplate(m.uri, vars).text;
       const aci = renderTemplate(filled, [['ext', 'aci']]);
       const asc = renderTemplate(filled, [['ext', 'aci.asc']]);

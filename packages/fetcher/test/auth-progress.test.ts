@@ -1,0 +1,117 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '@rkt/image-store';
+import { createProgress, fetchImage, FetchError, Keystore, loadAuth, type FetchOptions } from '../src/index.js';
+import { discoveryPage, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from './helpers.js';
+
+let ca: TestCa;
+let caDirs: Awaited<ReturnType<typeof makeDirs>>;
+let server: TestServer;
+let key: TestKey;
+let aci: Buffer;
+
+beforeAll(async () => {
+  caDirs = await makeDirs();
+  ca = await makeTestCa(caDirs.root);
+  server = new TestServer();
+  await server.start(ca);
+  key = await makeKey('Signer');
+  aci = await makeAci(caDirs.root, { name: 'example.com/app', labels: [{ name: 'version', value: 'v1' }, ...HOST_LABELS] }, { 'etc/x': 'x\n' });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await caDirs?.cleanup();
+});
+
+let dirs: Awaited<ReturnType<typeof makeDirs>>;
+let store: Store;
+
+beforeEach(async () => {
+  server.log.length = 0;
+  dirs = await makeDirs();
+  await mkdir(join(dirs.local, 'certs.d'));
+  await writeFile(join(dirs.local, 'certs.d', 'ca.pem'), ca.caPem);
+  await new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system }).store(key.publicArmored, 'example.com');
+  store = await openStore({ dir: dirs.data });
+});
+
+afterEach(async () => {
+  await dirs.cleanup();
+});
+
+const opts = (): FetchOptions => ({
+  store, localConfigDir: dirs.local, systemConfigDir: dirs.system, network: { lookup: loopback, discoveryPort: server.port },
+});
+
+async function serveProtected(authorization: string): Promise<void> {
+  const base = `https://example.com:${server.port}`;
+  server.resources.clear();
+  server.resources.set('/?ac-discovery=1', { body: discoveryPage('example.com', [`${base}/p/{name}-{version}.{ext}`]) });
+  server.resources.set('/p/example.com/app-v1.aci', { body: aci, requireAuth: authorization });
+  server.resources.set('/p/example.com/app-v1.aci.asc', { body: await sign(key, aci), requireAuth: authorization });
+}
+
+async function authConfig(dir: string, name: string, cfg: unknown): Promise<void> {
+  await mkdir(join(dir, 'auth.d'), { recursive: true });
+  await writeFile(join(dir, 'auth.d', name), JSON.stringify(cfg));
+}
+
+describe('auth.d', () => {
+  it('sends basic credentials to the configured domain', async () => {
+    await serveProtected(`Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
+    await authConfig(dirs.local, 'reg.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'basic', credentials: { user: 'alice', password: 's3cret' } });
+    const r = await fetchImage('example.com/app:v1', opts());
+    expect(r.downloaded).toBe(true);
+    expect(server.requests('/p/', 401)).toEqual([]);
+  });
+
+  it('sends an oauth bearer token; a local file overrides the system one', async () => {
+    await serveProtected('Bearer tok-123');
+    await authConfig(dirs.system, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'oauth', credentials: { token: 'stale' } });
+    await authConfig(dirs.local, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'oauth', credentials: { token: 'tok-123' } });
+    expect((await fetchImage('example.com/app:v1', opts())).downloaded).toBe(true);
+  });
+
+  it('credentials for another domain are not sent, and the 401 is reported', async () => {
+    await serveProtected('Bearer tok-123');
+    await authConfig(dirs.local, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['other.com'], type: 'oauth', credentials: { token: 'tok-123' } });
+    const err = await fetchImage('example.com/app:v1', opts()).catch((e: unknown) => e);
+    expect((err as FetchError).code).toBe('FETCH_HTTP');
+    expect((err as FetchError).message).toMatch(/app-v1.aci: bad HTTP status code: 401/);
+    expect(server.log.every((e) => e.authorization === undefined)).toBe(true);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('a malformed auth file is one line naming the file and the field', async () => {
+    await authConfig(dirs.local, 'bad.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'basic', credentials: { user: 'x' } });
+    await expect(loadAuth([dirs.system, dirs.local])).rejects.toThrow(/auth\.d\/bad\.json: credentials\.password: /);
+    await authConfig(dirs.local, 'bad.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'digest', credentials: {} });
+    await expect(loadAuth([dirs.local])).rejects.toMatchObject({ code: 'FETCH_CONFIG' });
+  });
+});
+
+describe('progress', () => {
+  it('draws a bar on a terminal and nothing otherwise', () => {
+    const tty: string[] = [];
+    const p = createProgress({ write: (s: string) => tty.push(s), isTTY: true, columns: 80 }, 'Downloading ACI', 2048);
+    p.update(1024);
+    p.done();
+    expect(tty.join('')).toMatch(/\rDownloading ACI: \[=+ +\] 1\.0 KiB \/ 2\.0 KiB/);
+    expect(tty.at(-1)).toBe('\n');
+    const pipe: string[] = [];
+    const q = createProgress({ write: (s: string) => pipe.push(s), isTTY: false }, 'Downloading ACI', 2048);
+    q.update(2048);
+    q.done();
+    expect(pipe).toEqual([]);
+  });
+
+  it('a fetch to a terminal draws the bar on stderr', async () => {
+    await serveProtected('Bearer t');
+    await authConfig(dirs.local, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'oauth', credentials: { token: 't' } });
+    const err: string[] = [];
+    await fetchImage('example.com/app:v1', { ...opts(), stderr: { write: (s: string) => err.push(s), isTTY: true } });
+    expect(err.join('')).toMatch(/Downloading ACI: \[=+\] /);
+  });
+});

@@ -1,0 +1,68 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FetchError, hostLabels, parseAppName, parseImageString, withHostDefaults } from '../src/index.js';
+
+describe('parseImageString', () => {
+  it('classifies IDs, URLs, paths and names as rkt did', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rkt-imgstr-'));
+    try {
+      await writeFile(join(dir, 'busybox'), 'x');
+      const id = `sha512-${'a'.repeat(128)}`;
+      expect(parseImageString(id)).toMatchObject({ kind: 'id', id });
+      expect(parseImageString('sha512-abcd')).toMatchObject({ kind: 'id' });
+      expect(parseImageString('https://example.com/a.aci')).toMatchObject({ kind: 'url' });
+      expect(parseImageString('HTTP://example.com/a.aci')).toMatchObject({ kind: 'url' });
+      expect(parseImageString('file:///tmp/a.aci')).toMatchObject({ kind: 'path', path: '/tmp/a.aci' });
+      expect(parseImageString('/abs/a.aci')).toMatchObject({ kind: 'path', path: '/abs/a.aci' });
+      // An existing regular file wins over the name reading.
+      expect(parseImageString('busybox', { cwd: dir })).toMatchObject({ kind: 'path', path: join(dir, 'busybox') });
+      expect(parseImageString('alpine', { cwd: dir })).toMatchObject({ kind: 'name', app: { name: 'alpine', labels: [] } });
+      expect(parseImageString('./x/app', { cwd: dir })).toMatchObject({ kind: 'path', path: join(dir, 'x', 'app') });
+      expect(parseImageString('stage1.aci', { cwd: dir })).toMatchObject({ kind: 'path' });
+      // A colon means a version: a name even with an .aci-looking tail or a ./ in it.
+      expect(parseImageString('example.com/app:1.aci', { cwd: dir })).toMatchObject({ kind: 'name' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses unsupported schemes and docker images with one line naming the input', () => {
+    expect(() => parseImageString('ftp://example.com/a.aci')).toThrow(/ftp:\/\/example.com\/a.aci: unsupported URL scheme "ftp"/);
+    expect(() => parseImageString('docker://busybox')).toThrow(/docker images are not supported/);
+    expect(() => parseImageString('')).toThrow(FetchError);
+  });
+});
+
+describe('parseAppName', () => {
+  it('reads :version and labels in order', () => {
+    expect(parseAppName('example.com/app:v1.2,os=linux,arch=amd64')).toEqual({
+      name: 'example.com/app',
+      labels: [{ name: 'version', value: 'v1.2' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+    });
+    expect(parseAppName('example.com/app,channel=alpha')).toEqual({ name: 'example.com/app', labels: [{ name: 'channel', value: 'alpha' }] });
+  });
+
+  it("gives appc's errors", () => {
+    expect(() => parseAppName('example.com/app,channel')).toThrow(/malformed app string - has a label without a value: channel/);
+    expect(() => parseAppName('example.com/app:1,version=2')).toThrow(/label version with multiple values/);
+    expect(() => parseAppName('Example.com/App')).toThrow(/image name "Example.com\/App" is not a valid AC Identifier/);
+    expect(() => parseAppName('example.com/app,Bad=1')).toThrow(/label name "Bad" is not a valid AC Identifier/);
+    try {
+      parseAppName('x,y');
+    } catch (err) {
+      expect((err as FetchError).code).toBe('FETCH_BAD_IMAGE_STRING');
+    }
+  });
+
+  it('defaults os and arch to the host, keeping explicit ones', () => {
+    const host = hostLabels();
+    expect(host.os).toBe('linux');
+    expect(['amd64', 'aarch64', 'i386', 'armv7l', 'ppc64le', 's390x']).toContain(host.arch);
+    expect(withHostDefaults(parseAppName('a.com/b:1')).labels).toEqual([
+      { name: 'version', value: '1' }, { name: 'os', value: host.os }, { name: 'arch', value: host.arch },
+    ]);
+    expect(withHostDefaults(parseAppName('a.com/b,arch=s390x')).labels).toContainEqual({ name: 'arch', value: 's390x' });
+  });
+});
