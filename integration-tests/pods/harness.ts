@@ -124,6 +124,21 @@ export class RktEnv {
     throw new Error(`pod ${uuid} stayed ${last}, never ${want}`);
   }
 
+  /** Waits until the pod is running and its stage1 has written the app's pid; returns the UUID and pid. */
+  async waitRunning(timeoutMs = 20_000): Promise<{ uuid: string; pid: number }> {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      const pods = JSON.parse(this.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
+      const pod = pods.find((p) => p.state === 'running');
+      if (pod !== undefined) {
+        const { pid } = this.status(pod.name);
+        if (pid !== undefined && pid > 1) return { uuid: pod.name, pid };
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('no pod came to run');
+  }
+
   /** The mounts of this test's data directory, from the host's mount table. */
   mounts(): string[] {
     return readFileSync('/proc/self/mountinfo', 'utf8')

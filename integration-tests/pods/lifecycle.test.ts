@@ -1,0 +1,162 @@
+// A pod through every state with prepare, run-prepared, list, status, stop, rm and gc; crashes of
+// stage0 and of the app; and what gc and rm leave behind (nothing: no directory, no mount).
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, RktEnv } from './harness.js';
+
+let env: RktEnv;
+let aci: string;
+
+beforeAll(() => ensureBuilt(), 600_000);
+beforeEach(async () => {
+  env = new RktEnv();
+  aci = await buildBusyboxAci(env.tmp);
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+interface ListedPod {
+  name: string;
+  state: string;
+  app_names: string[];
+}
+const list = (): ListedPod[] => JSON.parse(env.run(['list', '--format=json']).stdout) as ListedPod[];
+const podDirs = (): string[] => {
+  const root = join(env.dataDir, 'pods');
+  return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s))) : [];
+};
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+function prepare(args: string[]): string {
+  const r = env.run(['prepare', '--quiet', aci, ...args]);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const uuid = r.stdout.trim();
+  expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  return uuid;
+}
+
+describe('pod lifecycle', () => {
+  it('prepare, run-prepared, stop, status --wait, rm: every state shows in list and status', async () => {
+    const uuid = prepare(['--exec=/bin/sleep', '--', '30']);
+    expect(list()).toEqual([expect.objectContaining({ name: uuid, state: 'prepared', app_names: ['busybox'] })]);
+    expect(env.run(['status', uuid]).stdout).toMatch(/^state=prepared\ncreated=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+0000 UTC\n$/);
+    const manifest = JSON.parse(env.run(['cat-manifest', uuid.slice(0, 8)]).stdout) as { apps: { image: { id: string }; app: { exec: string[] } }[] };
+    expect(manifest.apps[0]?.image.id).toMatch(/^sha512-[0-9a-f]{128}$/);
+    expect(manifest.apps[0]?.app.exec).toEqual(['/bin/sleep', '30']);
+
+    const running = env.start(['run-prepared', uuid.slice(0, 6)]);
+    expect(env.run(['status', '--wait-ready', uuid]).stdout).toMatch(/^state=running\n/);
+    const { pid } = await env.waitRunning();
+    expect(env.status(uuid)).toMatchObject({ state: 'running', pid, exited: false });
+    expect(alive(pid)).toBe(true);
+    const table = env.run(['list', '--no-legend']).stdout;
+    expect(table).toMatch(new RegExp(`^${uuid.slice(0, 8)}\\tbusybox\\texample.com/busybox\\trunning\\t`));
+
+    // A running pod can neither be run again nor removed.
+    const again = env.run(['run-prepared', uuid]);
+    expect(again.status).toBe(254);
+    expect(again.stderr).toContain('running, not prepared');
+    expect(env.run(['rm', uuid]).status).toBe(254);
+
+    const stop = env.run(['stop', uuid]);
+    expect(stop.stdout).toBe(`${uuid}\n`);
+    expect(stop.status).toBe(0);
+    const waited = env.run(['status', '--wait', uuid]).stdout;
+    expect(waited).toMatch(/^state=exited\n/);
+    expect(waited).toContain('\nexited=true\n');
+    // sleep killed by SIGTERM: 128 + 15.
+    expect(waited).toMatch(/\napp-busybox=143\n$/);
+    expect((await running.done).status).toBe(143);
+    expect(alive(pid)).toBe(false);
+
+    expect(env.mounts().length).toBeGreaterThan(0); // the exited pod's rootfs stays until rm/gc
+    const rm = env.run(['rm', uuid.slice(0, 8)]);
+    expect(rm.stderr).toBe('');
+    expect(rm.stdout).toBe(`${uuid}\n`);
+    expect(list()).toEqual([]);
+    expect(podDirs()).toEqual([]);
+    expect(env.mounts()).toEqual([]);
+  });
+
+  it('gc marks exited pods, removes them after the grace period, and unmounts everything', () => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
+    const [pod] = list();
+    expect(pod?.state).toBe('exited');
+    expect(env.mounts().length).toBeGreaterThan(0);
+
+    const marked = env.run(['gc', '--mark-only']);
+    expect(marked.stdout).toBe(`Moving pod "${pod?.name}" to garbage\n`);
+    expect(list()).toEqual([expect.objectContaining({ state: 'exited garbage' })]);
+    // Within the grace period (default 30m) the pod stays.
+    expect(env.run(['gc']).stdout).toBe('');
+    expect(list()).toHaveLength(1);
+
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.stdout).toBe(`Garbage collecting pod "${pod?.name}"\n`);
+    expect(gc.status).toBe(0);
+    expect(list()).toEqual([]);
+    expect(podDirs()).toEqual([]);
+    expect(env.mounts()).toEqual([]);
+  });
+
+  it('gc leaves prepared pods until they expire, then removes them', () => {
+    const uuid = prepare(['--exec=/bin/true']);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(list()).toEqual([expect.objectContaining({ name: uuid, state: 'prepared' })]);
+    expect(env.run(['gc', '--grace-period=0s', '--expire-prepared=0s']).stdout).toBe(`Garbage collecting pod "${uuid}"\n`);
+    expect(podDirs()).toEqual([]);
+  });
+
+  it('a kill -9 of rkt run leaves a pod that shows as exited, its app gone, and gc removes it', async () => {
+    const { child, done } = env.start(['run', aci, '--exec=/bin/sleep', '--', '60']);
+    const { uuid, pid } = await env.waitRunning();
+    expect(alive(pid)).toBe(true);
+    child.kill('SIGKILL');
+    expect((await done).status).toBe(null);
+    await env.waitState(uuid, 'exited', 5_000);
+    expect(alive(pid)).toBe(false);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(podDirs()).toEqual([]);
+    expect(env.mounts()).toEqual([]);
+  });
+
+  it('a kill -9 of the app ends rkt run with 137 and the pod shows as exited with that status', async () => {
+    const { done } = env.start(['run', aci, '--exec=/bin/sleep', '--', '60']);
+    const { uuid, pid } = await env.waitRunning();
+    process.kill(pid, 'SIGKILL');
+    expect((await done).status).toBe(137);
+    expect(env.status(uuid)).toMatchObject({ state: 'exited', exited: true, apps: [{ name: 'busybox', exit_code: 137 }] });
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(podDirs()).toEqual([]);
+    expect(env.mounts()).toEqual([]);
+  });
+
+  it('of two run-prepared of one pod exactly one runs it', async () => {
+    const uuid = prepare(['--exec=/bin/sh', '--', '-c', 'sleep 1; echo ran']);
+    const [a, b] = [env.start(['run-prepared', uuid]), env.start(['run-prepared', uuid])];
+    const results = await Promise.all([a.done, b.done]);
+    const won = results.filter((r) => r.status === 0);
+    const lost = results.filter((r) => r.status === 254);
+    expect(won).toHaveLength(1);
+    expect(won[0]?.stdout).toBe('ran\n');
+    expect(lost).toHaveLength(1);
+    expect(lost[0]?.stderr).toMatch(/^run-prepared: pod .* (is not prepared|another rkt|no longer prepared|running, not prepared|exited, not prepared)/);
+  });
+
+  it('accepts unique UUID prefixes and refuses unknown or ambiguous ones in one line', () => {
+    const r = env.run(['status', 'ffffffff']);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe('status: no pod matches "ffffffff"\n');
+    expect(env.run(['status', 'not-a-uuid!']).stderr).toBe('status: "not-a-uuid!" is not a pod UUID or UUID prefix\n');
+  });
+});
