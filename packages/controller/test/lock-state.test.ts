@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findPod, isLocked, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'controller-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const U1 = '11111111-2222-4333-8444-555555555555';
+const U2 = '11111111-9999-4333-8444-555555555555';
+
+function pod(state: string, uuid: string): string {
+  const p = join(dir, 'pods', state, uuid);
+  mkdirSync(p, { recursive: true });
+  return p;
+}
+
+describe('pod locks', () => {
+  it('a lock is seen without taking it, held by a child given the handle, and gone when the holder dies', async () => {
+    const p = pod('run', U1);
+    expect(isLocked(p)).toBe(false);
+    const fd = tryLockDir(p)!;
+    expect(fd).toBeTypeOf('number');
+    expect(isLocked(p)).toBe(true);
+    expect(tryLockDir(p)).toBeUndefined();
+    // Hand the lock to a child (as stage0 hands it to stage1), then let our copy go.
+    const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+    await new Promise((r) => child.once('spawn', r));
+    unlock(fd);
+    expect(isLocked(p)).toBe(true);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(isLocked(p)).toBe(false);
+    const again = tryLockDir(p);
+    expect(again).toBeTypeOf('number');
+    unlock(again!);
+  });
+});
+
+describe('pod states', () => {
+  it("derive from the state directory and the lock, as rkt's", () => {
+    pod('prepared', U1);
+    const running = pod('run', U2);
+    expect(listPods(dir).map((p) => [p.uuid, p.state]).sort()).toEqual([
+      [U1, 'prepared'],
+      [U2, 'exited'],
+    ]);
+    const fd = tryLockDir(running)!;
+    try {
+      expect(findPod(dir, U2).state).toBe('running');
+    } finally {
+      unlock(fd);
+    }
+    pod('prepare', '22222222-2222-4333-8444-555555555555');
+    expect(findPod(dir, '2222').state).toBe('aborted prepare');
+  });
+
+  it('find a pod by a unique prefix and refuse ambiguous, unknown or malformed ones', () => {
+    pod('prepared', U1);
+    pod('run', U2);
+    expect(findPod(dir, '11111111-9').uuid).toBe(U2);
+    expect(() => findPod(dir, '1111')).toThrow(expect.objectContaining({ code: 'POD_AMBIGUOUS' }));
+    expect(() => findPod(dir, 'abc')).toThrow(expect.objectContaining({ code: 'POD_NOT_FOUND', message: 'no pod matches "abc"' }));
+    expect(() => findPod(dir, '../x')).toThrow(PodError);
+  });
+});
+
+describe('pod format version', () => {
+  it('refuses a pod directory written by a newer rkt-ts, naming the file', async () => {
+    const p = pod('prepared', U1);
+    writeFileSync(join(p, 'pod-info.json'), JSON.stringify({ formatVersion: 2 }));
+    await expect(readPodInfo(p)).rejects.toMatchObject({ code: 'POD_VERSION', message: expect.stringContaining(join(p, 'pod-info.json')) });
+    writeFileSync(join(p, 'pod-info.json'), JSON.stringify({ formatVersion: 1, uuid: U1 }));
+    await expect(readPodInfo(p)).rejects.toMatchObject({ code: 'POD_FORMAT' });
+  });
+});
