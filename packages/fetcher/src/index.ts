@@ -17,3 +17,7 @@ export { loadAuth, AuthHeaders } from './config/auth.js';
 export { loadCaCertificates } from './config/certs.js';
 export { createProgress } from './progress.js';
 export type { ProgressSink } from './progress.js';
+export { trustKeys } from './trust/trust-keys.js';
+export type { TrustOptions, TrustedKeyResult } from './trust/trust-keys.js';
+export { describeKey, formatFingerprint, keyInfo } from './trust/key-info.js';
+export type { KeyInfo } from './trust/key-info.js';

@@ -104,6 +104,19 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./stop.js'),
   }),
   defineCommand({
+    name: 'trust',
+    summary: 'Trust a key for image verification',
+    description:
+      'Adds keys to the local keystore for use in verifying signed images. With no key given, the keys the\nprefix publishes through appc discovery (ac-discovery-pubkeys) are fetched. Keys go to\n<local-config>/trustedkeys/prefix.d/<prefix>/<fingerprint>, or root.d with --root.',
+    args: '[PUBKEY...]',
+    flags: [
+      flag.string('prefix', 'prefix to limit trust to'),
+      flag.bool('root', 'add root key from filesystem without a prefix'),
+      flag.bool('skip-fingerprint-review', 'accept key without fingerprint confirmation'),
+    ],
+    load: () => import('./trust.js'),
+  }),
+  defineCommand({
     name: 'version',
     summary: 'Print the version and exit',
     description: 'Print the version of rkt, and various build and configuration information.',

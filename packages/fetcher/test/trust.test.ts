@@ -1,0 +1,117 @@
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+// The CLI from its source: the command under test is new, and a package import may resolve to a stale dist.
+import { runCli } from '../../stage0-cli/src/index.js';
+import { FetchError, formatFingerprint, Keystore, trustKeys } from '../src/index.js';
+import { discoveryPage, loopback, makeDirs, makeKey, makeTestCa, TestServer, type TestCa, type TestKey } from './helpers.js';
+
+let ca: TestCa;
+let caDirs: Awaited<ReturnType<typeof makeDirs>>;
+let server: TestServer;
+let key: TestKey;
+let other: TestKey;
+
+beforeAll(async () => {
+  caDirs = await makeDirs();
+  ca = await makeTestCa(caDirs.root);
+  server = new TestServer();
+  await server.start(ca);
+  [key, other] = await Promise.all([makeKey('Vendor'), makeKey('Other')]);
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await caDirs?.cleanup();
+});
+
+let dirs: Awaited<ReturnType<typeof makeDirs>>;
+
+beforeEach(async () => {
+  server.resources.clear();
+  server.log.length = 0;
+  dirs = await makeDirs();
+});
+
+afterEach(async () => {
+  await dirs.cleanup();
+});
+
+const common = () => ({
+  localConfigDir: dirs.local, systemConfigDir: dirs.system,
+  network: { lookup: loopback, discoveryPort: server.port, ca: [ca.caPem] },
+});
+
+describe('trustKeys', () => {
+  it('discovers the prefix keys through ac-discovery-pubkeys and stores them after review', async () => {
+    const base = `https://example.com:${server.port}`;
+    server.resources.set('/app?ac-discovery=1', { body: discoveryPage('example.com/app', [], [`${base}/keys/vendor.asc`]) });
+    server.resources.set('/keys/vendor.asc', { body: Buffer.from(key.publicArmored) });
+    const reviews: string[] = [];
+    const r = await trustKeys({ ...common(), prefix: 'example.com/app', locations: [], confirm: async (text) => { reviews.push(text); return true; } });
+    const dest = join(dirs.local, 'trustedkeys', 'prefix.d', 'example.com', 'app', key.fingerprint);
+    expect(r).toEqual([{ location: `${base}/keys/vendor.asc`, fingerprint: key.fingerprint, path: dest }]);
+    expect(reviews[0]).toContain(`GPG key fingerprint is: ${formatFingerprint(key.fingerprint)}`);
+    expect(reviews[0]).toContain('Vendor <vendor@example.com>');
+    const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
+    expect((await ks.keyringFor('example.com/app/sub')).map((k) => k.fingerprint)).toEqual([key.fingerprint]);
+    expect(await ks.keyringFor('example.com/other')).toEqual([]);
+  });
+
+  it('a declined review stores nothing', async () => {
+    const file = join(dirs.root, 'k.asc');
+    await writeFile(file, key.publicArmored);
+    const r = await trustKeys({ ...common(), prefix: 'example.com', locations: [file], confirm: async () => false });
+    expect(r[0]?.path).toBeUndefined();
+    await expect(readdir(join(dirs.local, 'trustedkeys'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses bad combinations and bad key material with one line', async () => {
+    await expect(trustKeys({ ...common(), locations: [] })).rejects.toThrow(/--prefix required/);
+    await expect(trustKeys({ ...common(), root: true, locations: [] })).rejects.toThrow(/--root requires a key/);
+    await expect(trustKeys({ ...common(), root: true, prefix: 'a.com', locations: ['x'] })).rejects.toThrow(/mutually exclusive/);
+    const file = join(dirs.root, 'junk.asc');
+    await writeFile(file, 'not a key\n');
+    const err = await trustKeys({ ...common(), root: true, locations: [file], skipFingerprintReview: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect((err as FetchError).message).toMatch(/junk\.asc: not an OpenPGP public key/);
+    server.resources.set('/?ac-discovery=1', { body: discoveryPage('example.com', [`https://example.com/{name}.{ext}`]) });
+    await expect(trustKeys({ ...common(), prefix: 'example.com/x', locations: [] })).rejects.toThrow(/discovery of public keys for example.com\/x failed/);
+  });
+
+  it('a key file whose name is not its fingerprint is refused when loading the keyring', async () => {
+    const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
+    const path = await ks.store(key.publicArmored, undefined);
+    await writeFile(join(dirs.local, 'trustedkeys', 'root.d', other.fingerprint), await readFile(path));
+    await expect(ks.keyringFor('example.com/app')).rejects.toThrow(new RegExp(`${other.fingerprint}: fingerprint mismatch`));
+  });
+});
+
+describe('rkt trust', () => {
+  async function rkt(args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli(args, { stdout: { write: (s: string) => { out += s; } }, stderr: { write: (s: string) => { err += s; } }, cwd: dirs.root });
+    return { code, out, err };
+  }
+
+  it('adds a prefix key from a file and a root key, printing where', async () => {
+    await writeFile(join(dirs.root, 'vendor.asc'), key.publicArmored);
+    await writeFile(join(dirs.root, 'other.asc'), other.publicArmored);
+    const cfg = [`--local-config=${dirs.local}`, `--system-config=${dirs.system}`];
+    const a = await rkt([...cfg, 'trust', '--prefix=example.com/app', '--skip-fingerprint-review', 'vendor.asc']);
+    expect(a.code).toBe(0);
+    const dest = join(dirs.local, 'trustedkeys', 'prefix.d', 'example.com', 'app', key.fingerprint);
+    expect(a.out).toBe(`Added key for prefix "example.com/app" at "${dest}"\n`);
+    expect(a.err).toContain('without fingerprint review');
+    expect(await readFile(dest, 'utf8')).toBe(key.publicArmored.endsWith('\n') ? key.publicArmored : `${key.publicArmored}\n`);
+    const b = await rkt([...cfg, 'trust', '--root', '--skip-fingerprint-review', 'other.asc']);
+    expect(b.out).toBe(`Added root key at "${join(dirs.local, 'trustedkeys', 'root.d', other.fingerprint)}"\n`);
+  });
+
+  it('fails with one line and 254 on a missing key file', async () => {
+    const r = await rkt([`--local-config=${dirs.local}`, 'trust', '--prefix=example.com', '--skip-fingerprint-review', 'missing.asc']);
+    expect(r.code).toBe(254);
+    expect(r.err).toMatch(/^trust: missing\.asc: ENOENT: no such file or directory.*\n$/);
+  });
+});
