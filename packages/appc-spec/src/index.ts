@@ -97,4 +97,12 @@ export { buildAciFromLayout, checkLayout } from './aci/build-layout.js';
 export { buildAci } from './aci/build-list.js';
 export type { AciBuildOptions, AciBuildResult } from './aci/write-aci.js';
 export { aciEntrySchema } from './aci/entries.js';
+// The tar layer, for readers that go beyond a scan (an image store re-reading its blobs to render them).
+export { TarReader } from './aci/tar-reader.js';
+export type { TarEntry, TarVisitor } from './aci/tar-reader.js';
+export type { EntryType } from './aci/tar-header.js';
+export { LayoutRules, normalizeEntryName } from './aci/layout-rules.js';
+export type { LayoutEntry } from './aci/layout-rules.js';
+export { encodeHeader, padding as tarPadding, END_OF_ARCHIVE } from './aci/tar-writer.js';
+export type { TarHeader } from './aci/tar-writer.js';
 export type { AciEntry } from './aci/entries.js';

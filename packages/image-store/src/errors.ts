@@ -1,3 +1,4 @@
+import type { AppcError, AppcErrorCode } from '@rkt/appc-spec';
 /**
  * Every failure the store reports is a `StoreError` with a stable `code`, so the CLI can turn it into one
  * line and an exit status without parsing messages.
@@ -35,4 +36,24 @@ export class StoreError extends Error {
 export function isErrno(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' &&
     codes.includes((err as NodeJS.ErrnoException).code as string);
+}
+
+/** appc-spec's codes in the store's terms: what is wrong with the input decides the code, not who found it. */
+const FROM_APPC: Record<AppcErrorCode, StoreErrorCode> = {
+  APPC_ACI_LAYOUT: 'STORE_ACI_UNSAFE',
+  APPC_ACI_CORRUPT: 'STORE_ACI_FORMAT',
+  APPC_COMPRESSION: 'STORE_ACI_FORMAT',
+  APPC_ACI_NO_MANIFEST: 'STORE_MANIFEST',
+  APPC_VALIDATION: 'STORE_MANIFEST',
+  APPC_INVALID_JSON: 'STORE_MANIFEST',
+  APPC_ACI_TOO_LARGE: 'STORE_ACI_TOO_LARGE',
+  APPC_TOOL_MISSING: 'STORE_IO',
+  APPC_IO: 'STORE_IO',
+  APPC_ABORTED: 'STORE_IO',
+  APPC_EXISTS: 'STORE_IO',
+};
+
+/** The store's error for an error of @rkt/appc-spec (`scanAci`, its tar reader and layout rules). */
+export function fromAppcError(err: AppcError, subject: string): StoreError {
+  return new StoreError(FROM_APPC[err.code], err.message, { subject, cause: err });
 }

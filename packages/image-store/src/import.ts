@@ -1,17 +1,20 @@
-import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decompress, type AciInput, type Compression } from './aci/decompress.js';
-import { EntryRules } from './aci/entries.js';
-import { parseStoreManifest, type StoreManifest } from './aci/manifest.js';
-import { StoreError, isErrno } from './errors.js';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { AciScan, Compression } from '@rkt/appc-spec';
+import { readStoreManifest } from './aci/manifest.js';
+import { fromAppcError, isErrno } from './errors.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
 import { imageDir } from './layout.js';
 import { uniqueName } from './owner.js';
 import type { ImageRecord, Label } from './records.js';
 import type { StoreContext } from './context.js';
-import { TarParser } from './tar/parser.js';
+
+/** What `importAci` accepts: a file path, a Node stream, or any async iterable of bytes. */
+export type AciInput = string | Readable | AsyncIterable<Uint8Array>;
 
 export interface ImportOptions {
   /** Name of the input in error messages (defaults to the path, or "ACI stream"). */
@@ -38,89 +41,35 @@ export interface ImportResult {
   readonly added: boolean;
 }
 
-interface Scanned {
-  id: string;
-  size: number;
-  manifestBytes: Buffer;
-  compression: Compression;
-}
-
-/** Hashes, validates and stores the uncompressed archive in one pass over the input. */
-async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, source: string): Promise<Scanned> {
-  const { maxUncompressedSize, maxManifestSize } = ctx.options;
-  const hash = createHash('sha512');
-  const rules = new EntryRules(source);
-  const manifestParts: Buffer[] = [];
-  let inManifest = false;
-  let sawManifest = false;
-  const parser = new TarParser({
-    entry(e) {
-      const name = rules.check(e);
-      inManifest = name === 'manifest';
-      if (inManifest) {
-        sawManifest = true;
-        if (e.size > maxManifestSize) {
-          throw new StoreError('STORE_ACI_TOO_LARGE', `${source}: manifest is ${e.size} bytes, over the limit of ${maxManifestSize}`, { subject: source });
-        }
-      }
-    },
-    data(chunk) {
-      if (!inManifest) return;
-      manifestParts.push(Buffer.from(chunk));
-    },
-    end() {},
-  }, source);
-
-  let compression: Compression;
-  let chunks: AsyncGenerator<Buffer>;
-  try {
-    ({ compression, chunks } = await decompress(input, source));
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    throw new StoreError('STORE_IO', `cannot read ${source}: ${(err as Error).message}`, { subject: source, cause: err });
-  }
-  const fh = await open(blobFile, 'wx', 0o644);
-  let size = 0;
-  try {
-    try {
-      for await (const chunk of chunks) {
-        size += chunk.length;
-        if (size > maxUncompressedSize) {
-          throw new StoreError('STORE_ACI_TOO_LARGE',
-            `${source}: uncompressed image exceeds the limit of ${maxUncompressedSize} bytes`, { subject: source });
-        }
-        hash.update(chunk);
-        parser.write(chunk);
-        await fh.write(chunk);
-      }
-    } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError('STORE_IO', `cannot import ${source}: ${(err as Error).message}`, { subject: source, cause: err });
-    } finally {
-      await chunks.return(undefined);
-    }
-    parser.finish();
-    if (!sawManifest) throw new StoreError('STORE_MANIFEST', `${source}: the archive has no "manifest" file`, { subject: source });
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return { id: `sha512-${hash.digest('hex')}`, size, manifestBytes: Buffer.concat(manifestParts), compression };
-}
 
 /**
- * Full appc validation comes from @rkt/appc-spec, loaded only here: it pulls in zod, which `rkt image list`
- * and the render path must not pay for.
+ * Hashes, validates and stores the uncompressed archive in one pass: appc-spec's `scanAci` (the one set of
+ * ACI rules) streams every uncompressed byte into the blob file as it checks it. appc-spec is loaded only
+ * here: it pulls in zod, which `rkt image list` and the render path must not pay for.
  */
-async function validateManifest(bytes: Buffer, source: string): Promise<StoreManifest> {
-  const { parseImageManifest, AppcError } = await import('@rkt/appc-spec');
+async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, source: string): Promise<AciScan> {
+  const { scanAci, AppcError } = await import('@rkt/appc-spec');
+  const stream: NodeJS.ReadableStream = typeof input === 'string' || input instanceof Readable ? (input as NodeJS.ReadableStream) : Readable.from(input);
+  // `flush` fsyncs the file before the stream closes it: the blob is durable before it is published.
+  const sink = createWriteStream(blobFile, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
+  // A failed scan destroys the sink with writes still queued; their errors are expected then.
+  sink.on('error', () => undefined);
   try {
-    parseImageManifest(bytes, source);
+    const scan = await scanAci(stream, {
+      source,
+      sink,
+      maxUncompressedSize: ctx.options.maxUncompressedSize,
+      maxManifestSize: ctx.options.maxManifestSize,
+    });
+    sink.end();
+    await finished(sink);
+    return scan;
   } catch (err) {
-    if (err instanceof AppcError) throw new StoreError('STORE_MANIFEST', err.message, { subject: source, cause: err });
+    sink.destroy();
+    await finished(sink).catch(() => undefined);
+    if (err instanceof AppcError) throw fromAppcError(err, source);
     throw err;
   }
-  return parseStoreManifest(bytes, source);
 }
 
 async function publish(ctx: StoreContext, tx: IndexTx, tmpDir: string, rec: ImageRecord): Promise<boolean> {
@@ -155,7 +104,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
   await mkdir(tmpDir, { mode: 0o755 });
   try {
     const scanned = await scanInto(ctx, input, join(tmpDir, 'aci'), source);
-    const manifest = await validateManifest(scanned.manifestBytes, `${source}: manifest`);
+    const manifest = readStoreManifest(scanned.manifestBytes, `${source}: manifest`);
     const mf = await open(join(tmpDir, 'manifest'), 'wx', 0o644);
     try {
       await mf.writeFile(scanned.manifestBytes);
@@ -166,12 +115,12 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
     await fsyncDir(tmpDir);
     const now = Date.now();
     const rec: ImageRecord = {
-      id: scanned.id,
+      id: scanned.imageId,
       name: manifest.name,
       labels: manifest.labels,
       importedAt: now,
       lastUsedAt: now,
-      blobSize: scanned.size,
+      blobSize: scanned.uncompressedSize,
       treeSize: 0,
       latest: opts.latest === true,
     };

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { parseStoreManifest, type Dependency, type StoreManifest } from './aci/manifest.js';
+import { readStoreManifest, type Dependency, type StoreManifest } from './aci/manifest.js';
 import { StoreError } from './errors.js';
 import type { IndexTx } from './index-db.js';
 import { manifestPath, type Layout } from './layout.js';
@@ -29,7 +29,7 @@ export async function readManifest(l: Layout, id: string): Promise<StoreManifest
   } catch (err) {
     throw new StoreError('STORE_LAYOUT', `image ${id} has no readable manifest (${(err as Error).message})`, { subject: path, cause: err });
   }
-  return parseStoreManifest(bytes, path);
+  return readStoreManifest(bytes, path);
 }
 
 function describeDep(d: Dependency): string {

@@ -1,5 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { parseStoreManifest } from './aci/manifest.js';
+import { readStoreManifest } from './aci/manifest.js';
 import { blobPath, manifestPath, type Layout } from './layout.js';
 import { IMAGE_ID_RE, type ImageRecord } from './records.js';
 
@@ -15,7 +15,7 @@ export async function recordsFromDisk(l: Layout): Promise<ImageRecord[]> {
     if (!IMAGE_ID_RE.test(id)) continue;
     try {
       const st = await stat(blobPath(l, id));
-      const m = parseStoreManifest(await readFile(manifestPath(l, id)), manifestPath(l, id));
+      const m = readStoreManifest(await readFile(manifestPath(l, id)), manifestPath(l, id));
       out.push({
         id, name: m.name, labels: m.labels, importedAt: st.mtimeMs, lastUsedAt: st.mtimeMs,
         blobSize: st.size, treeSize: 0, latest: false,

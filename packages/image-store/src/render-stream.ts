@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { EntryRules } from './aci/entries.js';
-import { StoreError } from './errors.js';
-import { BLOCK, paxHeader, renamedHeader } from './tar/header.js';
-import { TarParser, type TarEntry } from './tar/parser.js';
+import type { TarEntry, TarReader } from '@rkt/appc-spec';
+import { StoreError, fromAppcError } from './errors.js';
+
+/**
+ * appc-spec's tar reader and layout rules (the same that checked each blob at import) are loaded only when a
+ * tree is actually extracted: the package brings zod, which finding an already rendered tree must not load.
+ */
+type Tar = typeof import('@rkt/appc-spec');
+const BLOCK = 512;
 
 /** One image to extract: its open blob and the whitelists of it and every image above it. */
 export interface Layer {
@@ -71,7 +76,7 @@ class TreeView {
   }
 
   set(name: string, e: TarEntry, entryKey: string): void {
-    const kind: Kind = e.type === 'dir' ? 'dir' : e.type === 'symlink' ? 'symlink' : 'other';
+    const kind: Kind = e.type === 'directory' ? 'dir' : e.type === 'symlink' ? 'symlink' : 'other';
     const old = this.kinds.get(name);
     if (old === 'dir' && kind !== 'dir') {
       // A directory replaced by a non-directory takes everything below it along.
@@ -82,7 +87,7 @@ class TreeView {
     }
     this.winners.set(name, entryKey);
     this.kinds.set(name, kind);
-    if (kind === 'symlink') this.targets.set(name, e.linkpath);
+    if (kind === 'symlink') this.targets.set(name, e.linkname);
     else this.targets.delete(name);
   }
 }
@@ -100,17 +105,17 @@ function whitelistSets(lists: readonly (readonly string[])[]): { keep: Set<strin
   });
 }
 
-async function readLayer(layer: Layer, parser: TarParser, each: () => Promise<void>): Promise<void> {
+async function readLayer(layer: Layer, reader: TarReader, each: () => Promise<void>): Promise<void> {
   let position = 0;
   for (;;) {
     const buf = Buffer.allocUnsafe(1 << 20);
     const { bytesRead } = await layer.blob.read(buf, 0, buf.length, position);
     if (bytesRead === 0) break;
     position += bytesRead;
-    parser.write(buf.subarray(0, bytesRead));
+    reader.push(buf.subarray(0, bytesRead));
     await each();
   }
-  parser.finish();
+  reader.end();
 }
 
 /**
@@ -118,26 +123,19 @@ async function readLayer(layer: Layer, parser: TarParser, each: () => Promise<vo
  * few reads per entry instead of a read of the whole blob. Small synchronous reads of a local file are
  * far cheaper than as many thread-pool round trips.
  */
-function readHeaders(layer: Layer, parser: TarParser): void {
+function readHeaders(layer: Layer, reader: TarReader): void {
   const fd = layer.blob.fd;
   let position = 0;
   const block = Buffer.alloc(BLOCK);
   for (;;) {
-    const need = parser.next();
-    if (need.kind === 'done') return;
-    if (need.kind === 'data') {
-      parser.skipData();
-      position += need.bytes;
-      continue;
-    }
-    const buf = need.bytes === BLOCK ? block : Buffer.alloc(need.bytes);
-    const n = readSync(fd, buf, 0, buf.length, position);
+    const n = readSync(fd, block, 0, BLOCK, position);
     if (n === 0) break;
     position += n;
-    parser.write(n === buf.length ? buf : buf.subarray(0, n));
-    if (n < buf.length) break;
+    reader.push(n === BLOCK ? block : block.subarray(0, n));
+    if (n < BLOCK) break;
+    position += reader.skipBody();
   }
-  parser.finish();
+  reader.end();
 }
 
 interface Placement {
@@ -155,43 +153,48 @@ interface Placement {
  * later layer replaces its path (file over file is a replacement tar does well), so the link keeps the
  * content it had in its own layer.
  */
-function place(layers: readonly Layer[], rootfsOnly: boolean): { emit: Set<string>; placements: Placement[] } {
+function place(tar: Tar, layers: readonly Layer[], rootfsOnly: boolean): { emit: Set<string>; placements: Placement[] } {
   const view = new TreeView();
   const placements: Placement[] = [];
   const linkTargets = new Map<string, string>(); // hard link entry key -> target entry key
   for (const [li, layer] of layers.entries()) {
     const where = layer.imageId;
-    const rules = new EntryRules(where);
+    const rules = new tar.LayoutRules(where);
     const filters = whitelistSets(layer.whitelists);
     const names = new Map<number, string>();
     const links = new Map<number, string>();
     const byName = new Map<string, { final: string; index: number }>();
-    const parser = new TarParser({
+    let index = -1;
+    const reader = new tar.TarReader({
       entry(e) {
+        index++;
         const name = rules.check(e);
-        let keep = name !== 'manifest' && !(rootfsOnly && name === 'rootfs');
+        let keep = name !== '' && name !== 'manifest' && !(rootfsOnly && name === 'rootfs');
         if (keep && name !== 'rootfs') {
           const abs = name.slice('rootfs'.length);
-          keep = filters.every((f) => f.keep.has(abs) || (e.type === 'dir' && f.ancestors.has(abs)));
+          keep = filters.every((f) => f.keep.has(abs) || (e.type === 'directory' && f.ancestors.has(abs)));
         }
         if (keep && e.type === 'hardlink') {
-          const target = byName.get(rules.linkTarget(e));
+          const norm = tar.normalizeEntryName(e.linkname);
+          const target = 'name' in norm ? byName.get(norm.name) : undefined;
           if (target === undefined) keep = false; // its target was left out by a whitelist
           else {
-            links.set(e.index, target.final);
-            linkTargets.set(`${li}:${e.index}`, `${li}:${target.index}`);
+            links.set(index, target.final);
+            linkTargets.set(`${li}:${index}`, `${li}:${target.index}`);
           }
         }
-        if (!keep) return;
-        const final = name === 'rootfs' ? name : view.resolveParents(name, `${where}: ${name}`);
-        view.set(final, e, `${li}:${e.index}`);
-        names.set(e.index, final);
-        byName.set(name, { final, index: e.index });
+        if (keep) {
+          const final = name === 'rootfs' ? name : view.resolveParents(name, `${where}: ${name}`);
+          view.set(final, e, `${li}:${index}`);
+          names.set(index, final);
+          byName.set(name, { final, index });
+        }
+        return false;
       },
       data() {},
       end() {},
     }, where);
-    readHeaders(layer, parser);
+    readHeaders(layer, reader);
     placements.push({ names, links });
   }
   const emit = new Set(view.winners.values());
@@ -206,7 +209,18 @@ function place(layers: readonly Layer[], rootfsOnly: boolean): { emit: Set<strin
  * a fresh empty directory). GNU tar keeps what node-tar drops: devices, fifos, setuid bits, xattrs, owners.
  */
 export async function extractLayers(layers: readonly Layer[], dest: string, opts: ExtractOptions): Promise<void> {
-  const { emit, placements } = place(layers, opts.rootfsOnly);
+  const tar = await import('@rkt/appc-spec');
+  try {
+    await extractWith(tar, layers, dest, opts);
+  } catch (err) {
+    // A blob changed on disk since its import meets the same rules again here, with the same codes.
+    if (err instanceof tar.AppcError) throw fromAppcError(err, dest);
+    throw err;
+  }
+}
+
+async function extractWith(tar: Tar, layers: readonly Layer[], dest: string, opts: ExtractOptions): Promise<void> {
+  const { emit, placements } = place(tar, layers, opts.rootfsOnly);
   const args = ['-x', '-f', '-', '-C', dest, '--numeric-owner', '--preserve-permissions', '--xattrs', '--xattrs-include=*'];
   // Only root can give files their recorded owners; others get their own, as with any tar.
   args.push(process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner');
@@ -240,39 +254,41 @@ export async function extractLayers(layers: readonly Layer[], dest: string, opts
   try {
     for (const [li, layer] of layers.entries()) {
       const { names, links } = placements[li] as Placement;
-      let keep = false;
-      let remaining = 0;
+      let index = -1;
       let pad = 0;
-      const parser = new TarParser({
-        entry(e) {
-          const final = names.get(e.index);
-          keep = final !== undefined && emit.has(`${li}:${e.index}`);
-          if (!keep || final === undefined) return;
-          const records = new Map(e.pax);
-          records.set('path', strip(final));
-          const link = links.get(e.index);
-          if (link !== undefined) records.set('linkpath', strip(link));
-          else if (e.type === 'symlink') records.set('linkpath', e.linkpath);
-          else records.delete('linkpath');
-          out.push(paxHeader(records), renamedHeader(e.header, 'entry', e.type === 'file' ? '' : 'link'));
-          remaining = e.size;
-          pad = (BLOCK - (e.size % BLOCK)) % BLOCK;
-          if (remaining === 0) keep = false;
+      const reader = new tar.TarReader({
+        entry(e: TarEntry) {
+          index++;
+          const final = names.get(index);
+          if (final === undefined || !emit.has(`${li}:${index}`)) return false;
+          // Each entry is written afresh under its resolved name: tar sees only names the first pass chose.
+          const link = links.get(index);
+          out.push(tar.encodeHeader({
+            name: strip(final),
+            type: e.type,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            size: e.type === 'file' ? e.size : 0,
+            mtime: Math.trunc(e.mtime),
+            linkname: link !== undefined ? strip(link) : e.type === 'symlink' ? e.linkname : undefined,
+            devmajor: e.devmajor,
+            devminor: e.devminor,
+            xattrs: e.xattrs,
+          }));
+          pad = tar.tarPadding(e.size);
+          return e.type === 'file' && e.size > 0;
         },
         data(chunk) {
-          if (!keep) return;
-          out.push(chunk);
-          remaining -= chunk.length;
-          if (remaining === 0) {
-            out.push(Buffer.alloc(pad));
-            keep = false;
-          }
+          out.push(chunk as Buffer);
         },
-        end() {},
+        end() {
+          if (pad > 0) out.push(Buffer.alloc(pad));
+        },
       }, layer.imageId);
-      await readLayer(layer, parser, flush);
+      await readLayer(layer, reader, flush);
     }
-    out.push(Buffer.alloc(2 * BLOCK));
+    out.push(tar.END_OF_ARCHIVE);
     await flush();
     child.stdin.end();
     let code: number | null;

@@ -12,7 +12,7 @@ import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from '
 import type { ImageRecord, RemoteRecord } from './records.js';
 import { removeImage } from './remove.js';
 import { render, treeInfo, type RenderOptions, type TreeInfo } from './render.js';
-import type { AciInput } from './aci/decompress.js';
+import type { AciInput } from './import.js';
 import { verifyImage, verifyTree, type ImageVerification, type TreeVerification } from './verify.js';
 import { stat } from 'node:fs/promises';
 
@@ -49,7 +49,7 @@ export class Store {
     this.ctx = { layout, options };
   }
 
-  /** Hashes, validates and stores an ACI (plain, gzip, bzip2, xz or zstd) in one pass. */
+  /** Hashes, validates and stores an ACI (plain, gzip, bzip2 or xz: the compressions appc allows) in one pass. */
   importAci(input: AciInput, opts?: ImportOptions): Promise<ImportResult> {
     return guard('importAci', importAci(this.ctx, input, opts));
   }

@@ -33,7 +33,7 @@ export interface AciSpec {
   readonly files?: Record<string, FileSpec>;
   readonly dependencies?: readonly { imageName: string; imageID?: string; labels?: Record<string, string> }[];
   readonly pathWhitelist?: readonly string[];
-  readonly compression?: 'gzip' | 'bzip2' | 'xz' | 'zstd';
+  readonly compression?: 'gzip' | 'bzip2' | 'xz';
 }
 
 const toLabels = (l: Record<string, string> | undefined) => Object.entries(l ?? {}).map(([name, value]) => ({ name, value }));
@@ -70,7 +70,7 @@ export function makeAci(workDir: string, spec: AciSpec): string {
   rmSync(layout, { recursive: true });
   if (spec.compression === undefined) return out;
   execFileSync(spec.compression, ['-q', '-f', out]);
-  return `${out}.${{ gzip: 'gz', bzip2: 'bz2', xz: 'xz', zstd: 'zst' }[spec.compression]}`;
+  return `${out}.${{ gzip: 'gz', bzip2: 'bz2', xz: 'xz' }[spec.compression]}`;
 }
 
 /** One entry of a hand-made (possibly hostile) tar archive. */
@@ -117,15 +117,6 @@ export function rawTar(entries: readonly RawEntry[], opts: { end?: boolean } = {
 }
 
 export const MANIFEST = (name = 'example.com/hostile') => ({ name: 'manifest', content: manifestJson({ name }) });
-
-export function hasTool(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const sha512Id = (b: Buffer): string => `sha512-${createHash('sha512').update(b).digest('hex')}`;
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
-import { hasTool, makeAci, manifestJson, rawTar, tempDir } from './helpers.js';
+import { makeAci, manifestJson, rawTar, tempDir } from './helpers.js';
 
 const ROOT = { name: 'rootfs/', type: '5' as const, mode: 0o755 };
 
@@ -82,8 +82,7 @@ describe('render', () => {
     linkSync(join(r, 'owned'), join(r, 'owned-link'));
     execFileSync('mknod', [join(r, 'dev/null'), 'c', '1', '3']);
     execFileSync('mkfifo', [join(r, 'fifo')]);
-    const withXattr = hasTool('setfattr') && hasTool('getfattr');
-    if (withXattr) execFileSync('setfattr', ['-n', 'user.rkt', '-v', 'kept', join(r, 'owned')]);
+    execFileSync('setfattr', ['-n', 'user.rkt', '-v', 'kept', join(r, 'owned')]);
     const aci = join(work, 'special.aci');
     execFileSync('tar', ['--format=pax', '--xattrs', '--xattrs-include=*', '-C', layout, '-cf', aci, 'manifest', 'rootfs']);
     await store.importAci(aci);
@@ -95,9 +94,7 @@ describe('render', () => {
     expect(st('dev/null').isCharacterDevice()).toBe(true);
     expect(st('dev/null').rdev).toBe(statSync('/dev/null').rdev);
     expect(st('fifo').isFIFO()).toBe(true);
-    if (withXattr) {
-      expect(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'user.rkt', join(tree.rootfs, 'owned')]).toString()).toBe('kept');
-    }
+    expect(execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'user.rkt', join(tree.rootfs, 'owned')]).toString()).toBe('kept');
   });
 
   it('resolves an upper layer path through a lower layer symlink inside the tree, never on the host', async () => {
@@ -107,7 +104,7 @@ describe('render', () => {
     const lower = rawTar([
       { name: 'manifest', content: manifestJson({ name: 'example.com/lower' }) }, ROOT,
       { name: 'rootfs/a', type: '2', linkname: victim },
-      { name: 'rootfs/up', type: '2', linkname: '../../../../../../..' },
+      { name: 'rootfs/up', type: '2', linkname: '/../../../../../..' }, // `..` stops at the rootfs, as in a chroot
       { name: 'rootfs/lib', type: '2', linkname: 'usr/lib' },
       { name: 'rootfs/usr/', type: '5' }, { name: 'rootfs/usr/lib/', type: '5' },
     ]);
@@ -153,7 +150,7 @@ describe('render', () => {
       { name: 'manifest', content: manifestJson({ name: 'example.com/t' }) }, ROOT,
       { name: `rootfs/../../../../../../../..${victim}`, content: 'pwned' },
     ]));
-    await expect(store.render(img.id)).rejects.toMatchObject({ code: 'STORE_ACI_UNSAFE', message: expect.stringMatching(/contains "\.\."/) });
+    await expect(store.render(img.id)).rejects.toMatchObject({ code: 'STORE_ACI_UNSAFE', message: expect.stringMatching(/has a "\.\." component/) });
     expect(existsSync(victim)).toBe(false);
     expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
     expect(await store.trees()).toEqual([]);

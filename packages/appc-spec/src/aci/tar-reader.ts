@@ -150,6 +150,22 @@ export class TarReader {
     if (this.pos === 0) this.fail('APPC_ACI_CORRUPT', 'is empty, not an ACI');
   }
 
+  /**
+   * For a reader of a seekable input that wants headers only: called right after `push` delivered an entry's
+   * header whose contents the visitor declined, it skips those contents and their padding and returns how many
+   * bytes the caller must skip in the input (0 when there is nothing to skip: an extended header's body, an
+   * entry the visitor reads, or no entry in progress).
+   */
+  skipBody(): number {
+    if (this.state !== State.Body || this.meta !== undefined || this.wantData) return 0;
+    const n = this.remaining + this.padding;
+    this.pos += n;
+    this.remaining = 0;
+    this.padding = 0;
+    this.state = State.Header;
+    return n;
+  }
+
   /** Total bytes consumed. */
   get offset(): number {
     return this.pos;

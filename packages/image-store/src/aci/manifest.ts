@@ -2,8 +2,10 @@ import { StoreError } from '../errors.js';
 import type { Label } from '../records.js';
 
 /**
- * What the store needs from an image manifest. Structural checks only; full appc validation belongs to
- * @rkt/appc-spec. Kept free of zod so that rendering and listing do not load it.
+ * The fields of an image manifest the store works with. Manifests are validated once, by @rkt/appc-spec's
+ * `scanAci`, when an image is imported; the store reads them again (planning a render, adopting images after
+ * a lost index) without zod, which rendering and listing must not load. So this reads, it does not validate:
+ * a manifest on disk that lacks the shape is damage to the store, not a bad image.
  */
 export interface Dependency {
   readonly imageName: string;
@@ -19,64 +21,32 @@ export interface StoreManifest {
   readonly pathWhitelist: readonly string[];
 }
 
-const AC_IDENTIFIER_RE = /^[a-z0-9]+(?:[-._~/][a-z0-9]+)*$/;
-const AC_NAME_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+type Json = Record<string, unknown>;
 
-function bad(source: string, message: string): never {
-  throw new StoreError('STORE_MANIFEST', `${source}: ${message}`, { subject: source });
+function labelsOf(v: unknown): Label[] {
+  return Array.isArray(v) ? v.map((l: Json) => ({ name: String(l.name), value: String(l.value) })) : [];
 }
 
-function readLabels(v: unknown, where: string, source: string): Label[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) bad(source, `${where}: must be an array`);
-  const seen = new Set<string>();
-  return v.map((l: unknown, i) => {
-    const o = l as { name?: unknown; value?: unknown };
-    if (typeof l !== 'object' || l === null || typeof o.name !== 'string' || typeof o.value !== 'string') {
-      bad(source, `${where}[${i}]: must be {"name": string, "value": string}`);
-    }
-    if (!AC_NAME_RE.test(o.name)) bad(source, `${where}[${i}].name: must be an AC Name`);
-    if (seen.has(o.name)) bad(source, `${where}[${i}].name: duplicate label ${JSON.stringify(o.name)}`);
-    seen.add(o.name);
-    return { name: o.name, value: o.value };
-  });
-}
-
-export function parseStoreManifest(bytes: Uint8Array, source: string): StoreManifest {
-  let doc: unknown;
+export function readStoreManifest(bytes: Uint8Array, source: string): StoreManifest {
+  let m: Json;
   try {
-    doc = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    m = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')) as Json;
   } catch (err) {
-    bad(source, `not valid JSON (${(err as Error).message})`);
+    throw new StoreError('STORE_LAYOUT', `${source}: not valid JSON (${(err as Error).message})`, { subject: source, cause: err });
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad(source, 'must be a JSON object');
-  const m = doc as Record<string, unknown>;
-  if (m.acKind !== 'ImageManifest') bad(source, `acKind: must be "ImageManifest", not ${JSON.stringify(m.acKind)}`);
-  if (typeof m.acVersion !== 'string') bad(source, 'acVersion: must be a string');
-  if (typeof m.name !== 'string' || !AC_IDENTIFIER_RE.test(m.name)) bad(source, 'name: must be an AC Identifier');
-  const labels = readLabels(m.labels, 'labels', source);
-  const deps = m.dependencies ?? [];
-  if (!Array.isArray(deps)) bad(source, 'dependencies: must be an array');
-  const dependencies = deps.map((d: unknown, i): Dependency => {
-    const o = d as Record<string, unknown>;
-    if (typeof d !== 'object' || d === null) bad(source, `dependencies[${i}]: must be an object`);
-    if (typeof o.imageName !== 'string' || !AC_IDENTIFIER_RE.test(o.imageName)) bad(source, `dependencies[${i}].imageName: must be an AC Identifier`);
-    if (o.imageID !== undefined && (typeof o.imageID !== 'string' || !/^sha512-[0-9a-f]{1,128}$/.test(o.imageID))) {
-      bad(source, `dependencies[${i}].imageID: must be an image ID ("sha512-" and hex digits)`);
-    }
-    if (o.size !== undefined && (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0)) {
-      bad(source, `dependencies[${i}].size: must be a non-negative integer`);
-    }
-    return {
-      imageName: o.imageName,
-      imageID: o.imageID as string | undefined,
-      labels: readLabels(o.labels, `dependencies[${i}].labels`, source),
-      size: o.size as number | undefined,
-    };
-  });
-  const pwl = m.pathWhitelist ?? [];
-  if (!Array.isArray(pwl) || pwl.some((p) => typeof p !== 'string' || !p.startsWith('/'))) {
-    bad(source, 'pathWhitelist: must be an array of absolute paths');
+  if (typeof m !== 'object' || m === null || typeof m.name !== 'string') {
+    throw new StoreError('STORE_LAYOUT', `${source}: not an image manifest`, { subject: source });
   }
-  return { name: m.name, labels, dependencies, pathWhitelist: pwl as string[] };
+  const deps = Array.isArray(m.dependencies) ? (m.dependencies as Json[]) : [];
+  return {
+    name: m.name,
+    labels: labelsOf(m.labels),
+    dependencies: deps.map((d) => ({
+      imageName: String(d.imageName),
+      imageID: typeof d.imageID === 'string' ? d.imageID : undefined,
+      labels: labelsOf(d.labels),
+      size: typeof d.size === 'number' ? d.size : undefined,
+    })),
+    pathWhitelist: Array.isArray(m.pathWhitelist) ? (m.pathWhitelist as string[]) : [],
+  };
 }
