@@ -97,6 +97,13 @@ describe('rkt run (fly)', () => {
     expect(unsigned.stderr).toMatch(/^run: image .*busybox\.aci: signature verification .* --insecure-options=image .*\n$/);
   });
 
+  it('passes standard input to the app only with --interactive', () => {
+    expect(env.run(['run', '--interactive', aci, '--exec=/bin/cat'], { input: 'typed\n' }).stdout).toBe('typed\n');
+    const closed = env.run(['run', aci, '--exec=/bin/cat'], { input: 'typed\n' });
+    expect(closed.stdout).toBe('');
+    expect(closed.status).toBe(0);
+  });
+
   it('--uuid-file-save writes the UUID of the pod', () => {
     const file = join(env.tmp, 'uuid');
     expect(env.run(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/true']).status).toBe(0);

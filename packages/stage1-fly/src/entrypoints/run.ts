@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseImageManifest, parsePodManifest, type App } from '@rkt/appc-spec';
+import type { App } from '@rkt/appc-spec';
 import { flyExecArgs, FlyError, resolveExecSpec } from '../exec-spec.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { podFiles } from '../pod-files.js';
+import { readPodManifest } from '../pod-manifest.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /**
@@ -19,14 +20,14 @@ async function main(): Promise<number> {
   const lockFd = Number(process.env.RKT_LOCK_FD);
   if (!Number.isInteger(lockFd) || lockFd < 0) throw new FlyError('FLY_BAD_POD', 'RKT_LOCK_FD is not set to the pod lock');
 
-  const manifest = parsePodManifest(readFileSync(podFiles.manifest(pod)), podFiles.manifest(pod));
+  const manifest = readPodManifest(readFileSync(podFiles.manifest(pod), 'utf8'), podFiles.manifest(pod));
   if (manifest.apps.length !== 1) {
     throw new FlyError('FLY_BAD_POD', `fly runs exactly one app per pod; this pod has ${manifest.apps.length}`);
   }
   const runtimeApp = manifest.apps[0]!;
-  const app: App | undefined =
-    runtimeApp.app ?? parseImageManifest(readFileSync(join(podFiles.appDir(pod, runtimeApp.name), 'manifest'))).app;
-  if (app === undefined) throw new FlyError('FLY_EXEC', `app ${JSON.stringify(runtimeApp.name)} has no app section: give --exec`);
+  // Stage0 reifies the pod manifest with each app's full app section (image defaults plus overrides).
+  const app: App | undefined = runtimeApp.app;
+  if (app === undefined) throw new FlyError('FLY_EXEC', `app ${JSON.stringify(runtimeApp.name)} has no app section in the pod manifest`);
 
   let inherited: Record<string, string> | undefined;
   if (options.get('inherit-env') === 'true') {
@@ -43,8 +44,9 @@ async function main(): Promise<number> {
   const helper = join(dirname(process.argv[1] as string), 'fly-exec');
   const child = spawn(helper, flyExecArgs(spec), {
     env: spec.env,
-    // fd 3 of the app is the pod lock (the same open description as RKT_LOCK_FD, so the same lock).
-    stdio: ['inherit', 'inherit', 'inherit', lockFd],
+    // Standard input reaches the app only with --interactive, as the stage1 interface says; fd 3
+    // of the app is the pod lock (the same open description as RKT_LOCK_FD, so the same lock).
+    stdio: [options.get('interactive') === 'true' ? 'inherit' : 'ignore', 'inherit', 'inherit', lockFd],
   });
   // Terminal signals (SIGINT, SIGQUIT) reach the whole process group, the app included: the app
   // decides what they mean, and this process must outlive it to record its status. SIGTERM and
