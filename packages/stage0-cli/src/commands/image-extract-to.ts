@@ -1,0 +1,35 @@
+import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { CommandContext } from '../command.js';
+import { CliError } from '../errors.js';
+import { argPath, openImageStore } from './image-common.js';
+
+/**
+ * `image extract` and `image render`: into a new or empty directory, or, with `--overwrite`, in place of an
+ * existing one. The old directory is moved aside first and deleted only after the new one is complete, so a
+ * failed extraction never leaves the user with neither.
+ */
+export async function extractTo(ctx: CommandContext, args: readonly string[], withDependencies: boolean): Promise<void> {
+  const [ref = '', dir = ''] = args;
+  const dest = argPath(ctx, dir);
+  const store = await openImageStore(ctx);
+  // Resolve first: a bad reference must not touch the directory.
+  const img = await store.resolve(ref);
+  let aside: string | undefined;
+  if (existsSync(dest) && readdirSync(dest).length > 0) {
+    if (!ctx.flags.bool('overwrite')) throw new CliError('CLI_BAD_ARGS', `${dir}: output directory exists and is not empty (try --overwrite)`);
+    aside = join(dirname(dest), `.${basename(dest)}.old-${process.pid}`);
+    renameSync(dest, aside);
+  }
+  try {
+    await store.extractImage(img.id, dest, { rootfsOnly: ctx.flags.bool('rootfs-only'), withDependencies });
+  } catch (err) {
+    if (aside !== undefined) {
+      await rm(dest, { recursive: true, force: true });
+      renameSync(aside, dest);
+    }
+    throw err;
+  }
+  if (aside !== undefined) await rm(aside, { recursive: true, force: true });
+}
