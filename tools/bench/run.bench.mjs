@@ -1,0 +1,72 @@
+// `rkt run` of a busybox `/bin/true` pod through the fly stage1, against Node's floor (`node -e 0`, the
+// goal is within 1.5x of it), a bare `unshare -m` + `chroot` of the same rootfs (the kernel's floor),
+// and runc / containerd's ctr when installed. Runs the built CLI through bin/rkt, as a user would.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compare, repoRoot, scratchDir } from './lib.mjs';
+
+const GOAL = 1.5;
+const rkt = join(repoRoot, 'bin', 'rkt');
+for (const built of ['packages/stage0-cli/dist/cli.js', 'packages/stage1-fly/dist/stage1-fly.aci', 'packages/appc-spec/dist/index.js']) {
+  if (!existsSync(join(repoRoot, built))) {
+    console.error(`run.bench: ${built} is not built; run "npm run build" first`);
+    process.exit(1);
+  }
+}
+if (!existsSync('/bin/busybox')) {
+  console.error('run.bench: /bin/busybox is missing (Debian package busybox-static)');
+  process.exit(1);
+}
+const { buildAciFromLayout } = await import(join(repoRoot, 'packages/appc-spec/dist/index.js'));
+
+const dir = scratchDir('rkt-run-bench-');
+const layout = join(dir, 'layout');
+const rootfs = join(layout, 'rootfs');
+mkdirSync(join(rootfs, 'bin'), { recursive: true });
+for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp']) mkdirSync(join(rootfs, d));
+copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+symlinkSync('busybox', join(rootfs, 'bin', 'true'));
+symlinkSync('busybox', join(rootfs, 'bin', 'sh'));
+writeFileSync(
+  join(layout, 'manifest'),
+  JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'bench/busybox', app: { exec: ['/bin/true'], user: '0', group: '0' } }),
+);
+const aci = join(dir, 'busybox.aci');
+const { imageId } = await buildAciFromLayout(layout, aci);
+const data = join(dir, 'data');
+const rktArgs = `${rkt} --dir=${data} --insecure-options=image`;
+// Imports the image and the stage1 once, so the runs measure running, not importing.
+execFileSync(rkt, [`--dir=${data}`, '--insecure-options=image', 'run', aci], { stdio: 'inherit' });
+
+const commands = [
+  { label: 'node -e 0', cmd: `${process.execPath} -e 0` },
+  { label: 'rkt run (fly)', cmd: `${rktArgs} run ${imageId}` },
+  { label: 'unshare -m chroot', cmd: `unshare -m chroot ${rootfs} /bin/true` },
+];
+const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+if (has('runc')) {
+  const bundle = join(dir, 'bundle');
+  mkdirSync(bundle);
+  execFileSync('runc', ['spec', '--bundle', bundle]);
+  const specPath = join(bundle, 'config.json');
+  const spec = JSON.parse(execFileSync('cat', [specPath], { encoding: 'utf8' }));
+  spec.root = { path: rootfs, readonly: true };
+  spec.process.args = ['/bin/true'];
+  spec.process.terminal = false;
+  writeFileSync(specPath, JSON.stringify(spec));
+  commands.push({ label: 'runc run', cmd: `runc run --bundle ${bundle} bench-$$` });
+}
+if (has('ctr') && spawnSync('ctr', ['version'], { stdio: 'ignore' }).status === 0) {
+  commands.push({ label: 'ctr run --rm', cmd: `ctr run --rm --rootfs ${rootfs} bench-$$ /bin/true` });
+}
+
+try {
+  const rows = compare('rkt run (fly) vs node -e 0', commands, { baseline: 'node -e 0', runs: 20, warmup: 3 });
+  const r = rows.find((x) => x.label === 'rkt run (fly)');
+  console.log(`rkt run (fly): ${r.ratio.toFixed(2)}x node -e 0 (${r.ratio <= GOAL ? 'meets' : 'misses'} the ${GOAL}x goal)`);
+} finally {
+  // Every run leaves an exited pod with its rootfs mounted: gc unmounts and removes them before the
+  // scratch directory is deleted.
+  spawnSync(rkt, [`--dir=${data}`, 'gc', '--grace-period=0s'], { stdio: 'ignore' });
+}
