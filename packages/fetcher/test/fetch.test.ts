@@ -229,6 +229,27 @@ describe('fetch by name', () => {
   });
 });
 
+describe('TLS', () => {
+  it('verifies certificates: without the CA in certs.d the fetch fails; --insecure-options=tls relaxes it and says so', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1');
+    await trust(trusted, 'example.com');
+    const noCa = join(dirs.root, 'etc-no-ca');
+    await mkdir(noCa);
+    await new Keystore({ localConfigDir: noCa, systemConfigDir: dirs.system }).store(trusted.publicArmored, 'example.com');
+    await expectFailure(fetchImage('example.com/app:v1', options({ localConfigDir: noCa })), 'FETCH_DISCOVERY', /certificate/);
+    expect(await store.list()).toEqual([]);
+    const r = await fetchImage('example.com/app:v1', options({ localConfigDir: noCa, insecure: { skipTlsCheck: true } }));
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    expect(stderr.join('')).toMatch(/TLS certificate checks are disabled \(--insecure-options=tls\)/);
+  });
+
+  it('a CA file in certs.d that holds no certificate is a config error naming it', async () => {
+    await writeFile(join(dirs.local, 'certs.d', 'broken.pem'), 'hello\n');
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_CONFIG', /certs\.d\/broken\.pem: no PEM certificate/);
+  });
+});
+
 describe('caching', () => {
   it('a second fetch of an unchanged image downloads nothing (ETag, 304)', async () => {
     serveDiscovery();
@@ -306,6 +327,69 @@ describe('caching', () => {
   });
 });
 
+describe('resume across processes', () => {
+  it('a partial download left by a dead process is taken over and completed with Range', async () => {
+    serveDiscovery();
+    const aci = await publish('example.com/app', 'v1', { etag: '"p1"', extraBytes: 256 << 10 });
+    await trust(trusted, 'example.com');
+    const url = `${base()}${aciPath('example.com/app', 'v1')}`;
+    const { createHash } = await import('node:crypto');
+    const { spawnSync } = await import('node:child_process');
+    const deadPid = spawnSync('true').pid; // exited and reaped: surely not running
+    const key = createHash('sha256').update(url).digest('hex').slice(0, 32);
+    const dir = join(dirs.data, 'tmp', 'fetch');
+    await mkdir(dir, { recursive: true });
+    const part = join(dir, `${key}-${deadPid}-abcd.part`);
+    await writeFile(part, aci.subarray(0, 100_000));
+    await writeFile(`${part}.json`, JSON.stringify({ url, etag: '"p1"' }));
+    const r = await fetchImage('example.com/app:v1', options());
+    const aciLog = server.requests(aciPath('example.com/app', 'v1')).filter((e) => !e.path.endsWith('.asc'));
+    expect(aciLog.map((e) => [e.status, e.range])).toEqual([[206, 'bytes=100000-']]);
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("other URLs' leftovers of dead processes are removed after a week, kept before", async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1');
+    await trust(trusted, 'example.com');
+    const { spawnSync } = await import('node:child_process');
+    const { utimes } = await import('node:fs/promises');
+    const dir = join(dirs.data, 'tmp', 'fetch');
+    await mkdir(dir, { recursive: true });
+    const pid = spawnSync('true').pid;
+    const old = join(dir, `${'1'.repeat(32)}-${pid}-aa.part`);
+    const recent = join(dir, `${'2'.repeat(32)}-${pid}-bb.part`);
+    await writeFile(old, 'x');
+    await writeFile(`${old}.json`, '{}');
+    await writeFile(recent, 'y');
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    await utimes(old, eightDaysAgo, eightDaysAgo);
+    await fetchImage('example.com/app:v1', options());
+    expect((await readdir(dir)).sort()).toEqual([`${'2'.repeat(32)}-${pid}-bb.part`]);
+  });
+
+  it('a partial file whose ETag no longer matches is discarded and the image downloaded whole', async () => {
+    serveDiscovery();
+    const aci = await publish('example.com/app', 'v1', { etag: '"new"' });
+    await trust(trusted, 'example.com');
+    const url = `${base()}${aciPath('example.com/app', 'v1')}`;
+    const { createHash } = await import('node:crypto');
+    const { spawnSync } = await import('node:child_process');
+    const key = createHash('sha256').update(url).digest('hex').slice(0, 32);
+    const dir = join(dirs.data, 'tmp', 'fetch');
+    await mkdir(dir, { recursive: true });
+    const part = join(dir, `${key}-${spawnSync('true').pid}-abcd.part`);
+    await writeFile(part, Buffer.alloc(Math.min(1000, aci.length - 1), 0x41)); // bytes of an older version
+    await writeFile(`${part}.json`, JSON.stringify({ url, etag: '"old"' }));
+    await fetchImage('example.com/app:v1', options());
+    const aciLog = server.requests(aciPath('example.com/app', 'v1')).filter((e) => !e.path.endsWith('.asc'));
+    // If-Range with the old ETag makes the server send the whole new file (200), which replaces the part.
+    expect(aciLog.map((e) => e.status)).toEqual([200]);
+    expect(await store.list()).toHaveLength(1);
+  });
+});
+
 describe('other image strings', () => {
   it('fetches an https URL, checking its .asc against the manifest name', async () => {
     await publish('example.com/app', 'v1');
@@ -361,6 +445,15 @@ describe('dependencies', () => {
     expect(await readFile(join(root, 'etc', 'layer'), 'utf8')).toBe('top\n');
     expect(await readFile(join(root, 'etc', 'base-only'), 'utf8')).toBe('b\n');
     expect(await readFile(join(root, 'etc', 'mid-only'), 'utf8')).toBe('m\n');
+  });
+
+  it('a dependency cycle is refused, naming the chain', async () => {
+    serveDiscovery();
+    await publish('example.com/a', 'v1', { deps: [{ imageName: 'example.com/b', labels: [{ name: 'version', value: 'v1' }] }] });
+    await publish('example.com/b', 'v1', { deps: [{ imageName: 'example.com/a', labels: [{ name: 'version', value: 'v1' }] }] });
+    await trust(trusted, 'example.com');
+    await expectFailure(fetchImage('example.com/a:v1', options()), 'FETCH_DEPENDENCY',
+      /dependency cycle: example.com\/a -> example.com\/b -> example.com\/a,version=v1/);
   });
 
   it('a dependency pinned by image ID must download with that ID', async () => {

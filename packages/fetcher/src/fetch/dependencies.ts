@@ -20,7 +20,8 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
   for (const dep of manifest.dependencies ?? []) {
     const want: AppName = { name: dep.imageName, labels: (dep.labels ?? []).map((l) => ({ name: l.name, value: l.value })) };
     const label = formatAppName(want);
-    if (chain.includes(label) || label === manifest.name) {
+    // By name: a chain that comes back to a name it is already resolving can only loop.
+    if (chain.includes(dep.imageName) || dep.imageName === manifest.name) {
       throw new FetchError('FETCH_DEPENDENCY', `dependency cycle: ${[...chain, manifest.name, label].join(' -> ')}`, { subject: label });
     }
     let id: string;

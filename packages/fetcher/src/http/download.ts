@@ -36,6 +36,8 @@ interface PartialMeta {
   readonly etag: string;
 }
 
+const STALE_PARTIAL_MS = 7 * 24 * 3600 * 1000;
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -52,6 +54,16 @@ function alive(pid: number): boolean {
 async function claimPartial(dir: string, key: string, own: string): Promise<PartialMeta | undefined> {
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
+    const any = /^[0-9a-f]{32}-(\d+)-[0-9a-f]+\.part$/.exec(name);
+    if (any !== null && !name.startsWith(`${key}-`) && !alive(Number(any[1]))) {
+      // Another URL's leftover: resumable for a week, then only disk space.
+      const st = await stat(join(dir, name)).catch(() => undefined);
+      if (st !== undefined && Date.now() - st.mtimeMs > STALE_PARTIAL_MS) {
+        await rm(join(dir, name), { force: true });
+        await rm(join(dir, `${name}.json`), { force: true });
+      }
+      continue;
+    }
     const m = new RegExp(`^${key}-(\\d+)-[0-9a-f]+\\.part$`).exec(name);
     if (m === null || alive(Number(m[1]))) continue;
     const meta = await readFile(join(dir, `${name}.json`), 'utf8').then((t) => JSON.parse(t) as PartialMeta).catch(() => undefined);
