@@ -159,6 +159,19 @@ describe('fetch by name', () => {
     expect(await store.list()).toEqual([]);
   });
 
+  it('--trust-keys-from-https trusts the keys discovery publishes when none is trusted yet', async () => {
+    serveDiscovery();
+    server.resources.set('/pubkeys.gpg', { body: Buffer.from(trusted.publicArmored) });
+    await publish('example.com/app', 'v1');
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /not trusted/);
+    expect(server.requests('/pubkeys.gpg')).toEqual([]);
+    const r = await fetchImage('example.com/app:v1', options({ trustKeysFromHttps: true }));
+    expect(r.signedBy).toBe(trusted.fingerprint);
+    expect(stderr.join('')).toMatch(/fetched from https \(--trust-keys-from-https\)/);
+    const stored = await readFile(join(dirs.local, 'trustedkeys', 'prefix.d', 'example.com', 'app', trusted.fingerprint), 'utf8');
+    expect(stored).toContain('BEGIN PGP PUBLIC KEY BLOCK');
+  });
+
   it('accepts a root key and honours a local empty file masking a system key', async () => {
     serveDiscovery();
     await publish('example.com/app', 'v1');

@@ -18,6 +18,8 @@ export interface FetchContext {
   readonly stderr: ProgressSink | undefined;
   readonly network: NetworkOptions;
   readonly partialDir: string;
+  /** The caller's options, for what the fetch passes on (config dirs, --trust-keys-from-https). */
+  readonly options: FetchOptions;
   /** Warnings already printed, so a dependency chain says each once. */
   readonly warned: Set<string>;
   warn(message: string): void;
@@ -78,6 +80,7 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
     stderr,
     network,
     partialDir: join(opts.store.layout.dataDir, 'tmp', 'fetch'),
+    options: opts,
     warned,
     warn(message) {
       if (warned.has(message)) return;

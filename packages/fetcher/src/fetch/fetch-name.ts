@@ -4,6 +4,7 @@ import { FetchError } from '../errors.js';
 import { formatAppName, labelValue, withHostDefaults, type AppName } from '../image-string.js';
 import type { FetchContext } from './context.js';
 import { fetchRemote, type RemoteResult } from './fetch-remote.js';
+import { maybeTrustKeysFromHttps } from './auto-trust.js';
 
 /** The stored image `want` names (every label matching), if any. */
 export async function findInStore(ctx: FetchContext, want: AppName): Promise<string | undefined> {
@@ -29,6 +30,7 @@ export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: s
       throw new FetchError('FETCH_NOT_FOUND', `image ${formatAppName(want)} is not in the store and the pull policy is "never"`, { subject: want.name });
     }
   }
+  await maybeTrustKeysFromHttps(ctx, want.name);
   const app = withHostDefaults(want);
   const { endpoints, attempts } = await discover(ctx.http, app, 'aci', { port: ctx.network.discoveryPort, allowHttp: ctx.insecure.allowHttp });
   if (endpoints.aciEndpoints.length === 0) throw discoveryFailure(app, 'image endpoints', attempts);

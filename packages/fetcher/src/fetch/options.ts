@@ -34,6 +34,11 @@ export interface FetchOptions {
   /** Fetch dependencies and render the image into the tree store (default true). */
   readonly withDependencies?: boolean;
   readonly render?: boolean;
+  /**
+   * `--trust-keys-from-https`: when no key is trusted for a name being fetched, discover its keys
+   * (ac-discovery-pubkeys) and trust those that come over verified https, saying so on stderr.
+   */
+  readonly trustKeysFromHttps?: boolean;
   /** Network overrides, mainly for tests against local servers. */
   readonly network?: NetworkOptions;
 }
