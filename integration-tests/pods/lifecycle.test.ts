@@ -141,6 +141,22 @@ describe('pod lifecycle', () => {
     expect(env.mounts()).toEqual([]);
   });
 
+  it('stop asks politely, stop --force does not', async () => {
+    // SIGTERM ignored, and the ignoring survives the exec: only SIGKILL ends this app.
+    const { done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'trap "" TERM; exec sleep 60']);
+    const { uuid, pid } = await env.waitRunning();
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(alive(pid)).toBe(true);
+    expect(env.status(uuid).state).toBe('running');
+    expect(env.run(['stop', '--force', uuid]).stdout).toBe(`${uuid}\n`);
+    expect((await done).status).toBe(137);
+    expect(env.status(uuid)).toMatchObject({ state: 'exited', apps: [{ exit_code: 137 }] });
+    const notRunning = env.run(['stop', uuid]);
+    expect(notRunning.status).toBe(254);
+    expect(notRunning.stderr).toBe(`stop: error stopping "${uuid}": pod ${uuid} is exited, not running\n`);
+  });
+
   it('of two run-prepared of one pod exactly one runs it', async () => {
     const uuid = prepare(['--exec=/bin/sh', '--', '-c', 'sleep 1; echo ran']);
     const [a, b] = [env.start(['run-prepared', uuid]), env.start(['run-prepared', uuid])];

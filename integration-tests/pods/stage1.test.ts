@@ -1,0 +1,91 @@
+// Stage1 selection (--stage1-path/-url/-hash/-name/-from-dir, configuration, the built-in default),
+// refusal of images that are not stage1s, --pod-manifest, and fly's one-app rule.
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from './harness.js';
+
+let env: RktEnv;
+let aci: string;
+const flyAci = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
+
+beforeAll(() => ensureBuilt(), 600_000);
+beforeEach(async () => {
+  env = new RktEnv();
+  aci = await buildBusyboxAci(env.tmp);
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+const echo = (extra: string[]) => env.run(['run', ...extra, aci, '--exec=/bin/echo', '--', 'ok']);
+
+describe('stage1 selection', () => {
+  it('uses the built fly stage1 by default and each --stage1-* flag finds it too', () => {
+    expect(echo([]).stdout).toBe('ok\n');
+    expect(echo([`--stage1-path=${flyAci}`]).stdout).toBe('ok\n');
+    expect(echo([`--stage1-url=file://${flyAci}`]).stdout).toBe('ok\n');
+    expect(echo(['--stage1-name=coreos.com/rkt/stage1-fly']).stdout).toBe('ok\n');
+    // The ACI is uncompressed, so its image ID is the sha512 of the file; a prefix is enough.
+    const id = `sha512-${createHash('sha512').update(readFileSync(flyAci)).digest('hex')}`;
+    expect(echo([`--stage1-hash=${id.slice(0, 30)}`]).stdout).toBe('ok\n');
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(5);
+  });
+
+  it('--stage1-from-dir and a stage1.d configuration name where stage1 images are', () => {
+    const images = join(env.tmp, 'stage1-images');
+    mkdirSync(images);
+    copyFileSync(flyAci, join(images, 'fly.aci'));
+    const config = join(env.tmp, 'local-config');
+    mkdirSync(join(config, 'stage1.d'), { recursive: true });
+    writeFileSync(
+      join(config, 'stage1.d', 'fly.json'),
+      JSON.stringify({ rktKind: 'stage1', rktVersion: 'v1', location: join(images, 'fly.aci'), 'images-directory': images }),
+    );
+    expect(echo([`--local-config=${config}`, '--stage1-from-dir=fly.aci']).stdout).toBe('ok\n');
+    expect(echo([`--local-config=${config}`]).stdout).toBe('ok\n');
+    writeFileSync(join(config, 'stage1.d', 'fly.json'), '{"rktKind": "stage1", "rktVersion": "v1", "location": 7}');
+    const bad = echo([`--local-config=${config}`]);
+    expect(bad.status).toBe(254);
+    expect(bad.stderr).toMatch(/^run: stage1 configuration .*fly\.json: location: /);
+  });
+
+  it('refuses an image that is not a stage1, and two --stage1 flags at once', () => {
+    const r = echo([`--stage1-path=${aci}`]);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe(`run: stage1 image ${r.stderr.match(/sha512-[0-9a-f]+/)?.[0]} (example.com/busybox) is not a stage1 image: it has no coreos.com/rkt/stage1/run annotation\n`);
+    const two = echo([`--stage1-path=${flyAci}`, '--stage1-name=x']);
+    expect(two.status).toBe(254);
+    expect(two.stderr).toBe('run: flags --stage1-path and --stage1-name are mutually exclusive\n');
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toEqual([]);
+  });
+});
+
+describe('pods from a pod manifest and several apps', () => {
+  it('--pod-manifest runs the apps it names, resolving image names in the store', () => {
+    expect(echo([]).status).toBe(0); // imports the image
+    const manifest = join(env.tmp, 'pod.json');
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        acVersion: '0.8.11',
+        acKind: 'PodManifest',
+        apps: [{ name: 'from-manifest', image: { name: 'example.com/busybox' }, app: { exec: ['/bin/echo', 'manifest'], user: '0', group: '0' } }],
+      }),
+    );
+    const r = env.run(['run', `--pod-manifest=${manifest}`]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('manifest\n');
+    const listed = JSON.parse(env.run(['list', '--format=json']).stdout) as { app_names: string[] }[];
+    expect(listed.map((p) => p.app_names)).toContainEqual(['from-manifest']);
+  });
+
+  it('fly refuses a pod of two apps in one line, and the pod shows as exited', () => {
+    const r = env.run(['run', aci, '--name=one', '--exec=/bin/true', '--', '---', aci, '--name=two', '--exec=/bin/true']);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe('stage1-fly run: fly runs exactly one app per pod; this pod has 2\n');
+    const listed = JSON.parse(env.run(['list', '--format=json']).stdout) as { state: string; app_names: string[] }[];
+    expect(listed).toEqual([expect.objectContaining({ state: 'exited', app_names: ['one', 'two'] })]);
+  });
+});
