@@ -84,6 +84,34 @@ describe('auth.d', () => {
     expect(await store.list()).toEqual([]);
   });
 
+  it('follows a redirect to another host without sending it the credentials', async () => {
+    const base = `https://example.com:${server.port}`;
+    server.resources.clear();
+    server.resources.set('/?ac-discovery=1', { body: discoveryPage('example.com', [`${base}/r/{name}-{version}.{ext}`]) });
+    server.resources.set('/r/example.com/app-v1.aci', { redirect: `https://other.com:${server.port}/cdn/app-v1.aci` });
+    server.resources.set('/r/example.com/app-v1.aci.asc', { redirect: `https://other.com:${server.port}/cdn/app-v1.aci.asc` });
+    server.resources.set('/cdn/app-v1.aci', { body: aci });
+    server.resources.set('/cdn/app-v1.aci.asc', { body: await sign(key, aci) });
+    await authConfig(dirs.local, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'oauth', credentials: { token: 'secret' } });
+    const r = await fetchImage('example.com/app:v1', opts());
+    expect(r.signedBy).toBe(key.fingerprint);
+    expect(server.requests('/r/').map((e) => [e.status, e.authorization])).toEqual([[302, 'Bearer secret'], [302, 'Bearer secret']]);
+    const cdn = server.requests('/cdn/');
+    expect(cdn.map((e) => e.host)).toEqual([`other.com:${server.port}`, `other.com:${server.port}`]);
+    expect(cdn.every((e) => e.authorization === undefined)).toBe(true);
+  });
+
+  it('refuses a redirect from https to plain http', async () => {
+    const base = `https://example.com:${server.port}`;
+    server.resources.clear();
+    server.resources.set('/?ac-discovery=1', { body: discoveryPage('example.com', [`${base}/r/{name}-{version}.{ext}`]) });
+    server.resources.set('/r/example.com/app-v1.aci', { redirect: `http://example.com:${server.port}/cdn/app-v1.aci` });
+    const err = await fetchImage('example.com/app:v1', opts()).catch((e: unknown) => e);
+    expect((err as FetchError).code).toBe('FETCH_INSECURE');
+    expect((err as FetchError).message).toMatch(/http:\/\/example.com:\d+\/cdn\/app-v1.aci: plain http is not allowed/);
+    expect(server.requests('/cdn/')).toEqual([]);
+  });
+
   it('a malformed auth file is one line naming the file and the field', async () => {
     await authConfig(dirs.local, 'bad.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'basic', credentials: { user: 'x' } });
     await expect(loadAuth([dirs.system, dirs.local])).rejects.toThrow(/auth\.d\/bad\.json: credentials\.password: /);

@@ -52,6 +52,7 @@ export interface LogEntry {
   readonly range: string | undefined;
   readonly ifNoneMatch: string | undefined;
   readonly authorization: string | undefined;
+  readonly host: string | undefined;
 }
 
 export interface Resource {
@@ -59,6 +60,8 @@ export interface Resource {
   etag?: string;
   cacheControl?: string;
   contentType?: string;
+  /** Answer 302 to this location. */
+  redirect?: string;
   /** Answer 401 unless this exact Authorization header is sent. */
   requireAuth?: string;
   /** Close the connection after this many body bytes, for the next `cutOffTimes` full responses. */
@@ -95,11 +98,16 @@ export class TestServer {
     const path = req.url ?? '/';
     const r = this.resources.get(path);
     const entry = (status: number) => this.log.push({
-      method: req.method ?? '', path, status, range: req.headers.range, ifNoneMatch: req.headers['if-none-match'], authorization: req.headers.authorization,
+      method: req.method ?? '', path, status, range: req.headers.range, ifNoneMatch: req.headers['if-none-match'], authorization: req.headers.authorization, host: req.headers.host,
     });
     if (r === undefined) {
       entry(404);
       res.writeHead(404).end('not found');
+      return;
+    }
+    if (r.redirect !== undefined) {
+      entry(302);
+      res.writeHead(302, { location: r.redirect }).end();
       return;
     }
     if (r.requireAuth !== undefined && req.headers.authorization !== r.requireAuth) {
