@@ -88,8 +88,8 @@ describe('auth.d', () => {
     const base = `https://example.com:${server.port}`;
     server.resources.clear();
     server.resources.set('/?ac-discovery=1', { body: discoveryPage('example.com', [`${base}/r/{name}-{version}.{ext}`]) });
-    server.resources.set('/r/example.com/app-v1.aci', { redirect: `https://other.com:${server.port}/cdn/app-v1.aci` });
-    server.resources.set('/r/example.com/app-v1.aci.asc', { redirect: `https://other.com:${server.port}/cdn/app-v1.aci.asc` });
+    server.resources.set('/r/example.com/app-v1.aci', { body: Buffer.alloc(0), redirect: `https://other.com:${server.port}/cdn/app-v1.aci` });
+    server.resources.set('/r/example.com/app-v1.aci.asc', { body: Buffer.alloc(0), redirect: `https://other.com:${server.port}/cdn/app-v1.aci.asc` });
     server.resources.set('/cdn/app-v1.aci', { body: aci });
     server.resources.set('/cdn/app-v1.aci.asc', { body: await sign(key, aci) });
     await authConfig(dirs.local, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'oauth', credentials: { token: 'secret' } });
@@ -105,7 +105,7 @@ describe('auth.d', () => {
     const base = `https://example.com:${server.port}`;
     server.resources.clear();
     server.resources.set('/?ac-discovery=1', { body: discoveryPage('example.com', [`${base}/r/{name}-{version}.{ext}`]) });
-    server.resources.set('/r/example.com/app-v1.aci', { redirect: `http://example.com:${server.port}/cdn/app-v1.aci` });
+    server.resources.set('/r/example.com/app-v1.aci', { body: Buffer.alloc(0), redirect: `http://example.com:${server.port}/cdn/app-v1.aci` });
     const err = await fetchImage('example.com/app:v1', opts()).catch((e: unknown) => e);
     expect((err as FetchError).code).toBe('FETCH_INSECURE');
     expect((err as FetchError).message).toMatch(/http:\/\/example.com:\d+\/cdn\/app-v1.aci: plain http is not allowed/);
