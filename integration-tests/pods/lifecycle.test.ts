@@ -1,6 +1,7 @@
 // A pod through every state with prepare, run-prepared, list, status, stop, rm and gc; crashes of
 // stage0 and of the app; and what gc and rm leave behind (nothing: no directory, no mount).
-import { existsSync, readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv } from './harness.js';
@@ -155,6 +156,25 @@ describe('pod lifecycle', () => {
     const notRunning = env.run(['stop', uuid]);
     expect(notRunning.status).toBe(254);
     expect(notRunning.stderr).toBe(`stop: error stopping "${uuid}": pod ${uuid} is exited, not running\n`);
+  });
+
+  it("the stage1 enter entrypoint runs a command inside a running app's root filesystem", async () => {
+    const { done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo inside > /marker; exec sleep 60']);
+    const { uuid, pid } = await env.waitRunning();
+    const podDir = join(env.dataDir, 'pods', 'run', uuid);
+    const manifest = JSON.parse(readFileSync(join(podDir, 'stage1', 'manifest'), 'utf8')) as { annotations: { name: string; value: string }[] };
+    const enter = manifest.annotations.find((a) => a.name === 'coreos.com/rkt/stage1/enter')?.value;
+    expect(enter).toBe('/fly/enter');
+    for (let i = 0; i < 100 && !existsSync(join(podDir, 'appsinfo', 'busybox', 'rootfs', 'marker')); i++) await new Promise((r) => setTimeout(r, 50));
+    const r = spawnSync(join(podDir, 'stage1', 'rootfs', enter!), [`--pid=${pid}`, '--appname=busybox', '--', '/bin/cat', '/marker'], {
+      cwd: podDir,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('inside\n');
+    expect(r.status).toBe(0);
+    expect(env.run(['stop', '--force', uuid]).status).toBe(0);
+    expect((await done).status).toBe(137);
   });
 
   it('of two run-prepared of one pod exactly one runs it', async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import type { Store } from '@rkt/image-store';
 import { PodError } from './errors.js';
@@ -28,6 +29,7 @@ export async function moveToGarbage(dataDir: string, pod: PodSnapshot): Promise<
     throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use (${pod.state === 'exited' ? 'running' : pod.state})`, { subject: pod.uuid });
   }
   try {
+    await mkdir(dirname(target), { recursive: true });
     await rename(pod.path, target);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) throw new PodError('POD_STATE', `pod ${pod.uuid} moved meanwhile`, { subject: pod.uuid });

@@ -1,4 +1,5 @@
-import { rename, utimes, stat } from 'node:fs/promises';
+import { mkdir, rename, stat, utimes } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { PodError } from './errors.js';
 import { podEvent } from './events.js';
 import { tryLockDir, unlock } from './lock.js';
@@ -10,6 +11,8 @@ import { readPodInfo } from './info.js';
 /** rkt's defaults: exited pods are kept 30 minutes after marking, unused prepared pods 24 hours. */
 export const DEFAULT_GC_GRACE_MS = 30 * 60e3;
 export const DEFAULT_PREPARED_EXPIRY_MS = 24 * 3600e3;
+
+const EMBRYO_EXPIRY_MS = 60e3;
 
 export interface GcOptions extends DeleteContext {
   readonly gracePeriodMs?: number;
@@ -54,6 +57,12 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
       });
     } else if (pod.state === 'aborted prepare') {
       await attempt(pod, () => toGarbage(o.dataDir, pod));
+    } else if (pod.state === 'embryo') {
+      // An embryo is locked and moved on within milliseconds of its mkdir; one left unlocked for a
+      // minute belongs to a process killed in between.
+      await attempt(pod, async () => {
+        if (now.getTime() - (await stat(pod.path)).mtimeMs >= EMBRYO_EXPIRY_MS) await toGarbage(o.dataDir, pod);
+      });
     } else if (pod.state === 'prepared') {
       await attempt(pod, async () => {
         const created = await readPodInfo(pod.path).then(
@@ -88,6 +97,7 @@ async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise
   if (fd === undefined) return false;
   try {
     const target = podPath(dataDir, 'exited-garbage', pod.uuid);
+    await mkdir(dirname(target), { recursive: true });
     await rename(pod.path, target);
     await utimes(target, now, now);
     return true;
@@ -100,7 +110,9 @@ async function toGarbage(dataDir: string, pod: PodSnapshot): Promise<void> {
   const fd = pod.stateDir === 'exited-garbage' ? undefined : tryLockDir(pod.path);
   if (pod.stateDir !== 'exited-garbage' && fd === undefined) return;
   try {
-    await rename(pod.path, podPath(dataDir, 'garbage', pod.uuid));
+    const target = podPath(dataDir, 'garbage', pod.uuid);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(pod.path, target);
   } catch (err) {
     throw new PodError('POD_IO', `cannot move pod ${pod.uuid} to garbage: ${(err as Error).message}`, { subject: pod.uuid, cause: err });
   } finally {

@@ -81,3 +81,21 @@ describe('pod format version', () => {
     await expect(readPodInfo(p)).rejects.toMatchObject({ code: 'POD_FORMAT' });
   });
 });
+
+describe('gc of debris', () => {
+  it('removes an embryo left by a killed rkt once it is a minute old, and an aborted prepare at once', async () => {
+    const { gcPods } = await import('../src/index.js');
+    const { utimesSync } = await import('node:fs');
+    const old = pod('embryo', U1);
+    const fresh = pod('embryo', '33333333-2222-4333-8444-555555555555');
+    pod('prepare', U2);
+    const minuteAgo = new Date(Date.now() - 61_000);
+    utimesSync(old, minuteAgo, minuteAgo);
+    const released: string[] = [];
+    const r = await gcPods({ dataDir: dir, store: { releasePod: async (u: string) => (released.push(u), true) } });
+    expect(r.failed).toEqual([]);
+    expect(r.removed.sort()).toEqual([U1, U2]);
+    expect(released.sort()).toEqual([U1, U2]);
+    expect(listPods(dir).map((p) => p.path)).toEqual([fresh]);
+  });
+});
