@@ -362,6 +362,23 @@ describe('resume across processes', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('a failed download resumes on the next fetch in the same process', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { etag: '"s"', extraBytes: 512 << 10 });
+    const res = server.resources.get(aciPath('example.com/app', 'v1'));
+    if (res === undefined) throw new Error('not published');
+    res.cutOffAfter = 200_000;
+    res.cutOffTimes = 1;
+    await trust(trusted, 'example.com');
+    const once = options({ network: { lookup: loopback, discoveryPort: server.port, maxAttempts: 1 } });
+    await expectFailure(fetchImage('example.com/app:v1', once), 'FETCH_HTTP', /download failed after 1 attempts/);
+    expect(await store.list()).toEqual([]);
+    const r = await fetchImage('example.com/app:v1', options());
+    const aciLog = server.requests(aciPath('example.com/app', 'v1')).filter((e) => !e.path.endsWith('.asc'));
+    expect(aciLog.map((e) => e.status)).toEqual([200, 206]);
+    expect(r.signedBy).toBe(trusted.fingerprint);
+  });
+
   it("other URLs' leftovers of dead processes are removed after a week, kept before", async () => {
     serveDiscovery();
     await publish('example.com/app', 'v1');

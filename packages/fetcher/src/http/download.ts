@@ -38,6 +38,14 @@ interface PartialMeta {
 
 const STALE_PARTIAL_MS = 7 * 24 * 3600 * 1000;
 
+/** Part files this process is writing now; its other parts (from failed downloads) may be resumed. */
+const inUse = new Set<string>();
+
+/** Whether the part's owner may still be writing it: another live process, or a download of ours in progress. */
+function busy(dir: string, name: string, pid: number): boolean {
+  return pid === process.pid ? inUse.has(join(dir, name)) : alive(pid);
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -55,7 +63,7 @@ async function claimPartial(dir: string, key: string, own: string): Promise<Part
   const names = await readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     const any = /^[0-9a-f]{32}-(\d+)-[0-9a-f]+\.part$/.exec(name);
-    if (any !== null && !name.startsWith(`${key}-`) && !alive(Number(any[1]))) {
+    if (any !== null && !name.startsWith(`${key}-`) && !busy(dir, name, Number(any[1]))) {
       // Another URL's leftover: resumable for a week, then only disk space.
       const st = await stat(join(dir, name)).catch(() => undefined);
       if (st !== undefined && Date.now() - st.mtimeMs > STALE_PARTIAL_MS) {
@@ -65,7 +73,7 @@ async function claimPartial(dir: string, key: string, own: string): Promise<Part
       continue;
     }
     const m = new RegExp(`^${key}-(\\d+)-[0-9a-f]+\\.part$`).exec(name);
-    if (m === null || alive(Number(m[1]))) continue;
+    if (m === null || busy(dir, name, Number(m[1]))) continue;
     const meta = await readFile(join(dir, `${name}.json`), 'utf8').then((t) => JSON.parse(t) as PartialMeta).catch(() => undefined);
     try {
       await rename(join(dir, name), own);
@@ -94,7 +102,14 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
   await mkdir(opts.partialDir, { recursive: true, mode: 0o700 });
   const key = createHash('sha256').update(url.href).digest('hex').slice(0, 32);
   const own = join(opts.partialDir, `${key}-${process.pid}-${randomBytes(4).toString('hex')}.part`);
-  let meta = await claimPartial(opts.partialDir, key, own);
+  inUse.add(own);
+  let meta: PartialMeta | undefined;
+  try {
+    meta = await claimPartial(opts.partialDir, key, own);
+  } catch (err) {
+    inUse.delete(own);
+    throw err;
+  }
   let have = meta === undefined ? 0 : (await stat(own)).size;
   const maxAttempts = opts.maxAttempts ?? 5;
   let resumedFrom = have;
@@ -177,6 +192,7 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
     }
     throw new FetchError('FETCH_HTTP', `${url.href}: download failed after ${maxAttempts} attempts: ${firstLine(lastError)}`, { subject: url.href, cause: lastError });
   } finally {
+    inUse.delete(own);
     await rm(`${own}.json`, { force: true });
     // A complete file belongs to the caller; an interrupted one is kept (with its ETag) only if resumable.
     if (!ok && (meta === undefined || have === 0)) await rm(own, { force: true });
