@@ -40,7 +40,7 @@ it('gc detaches a busy pod rootfs lazily and leaves no mount behind', async () =
   expect(listed()).toEqual([]);
 });
 
-it('gc carries on past a pod it cannot delete, reports it, and removes it once it can', () => {
+it('gc carries on past a pod it cannot delete, reports it, and removes it once it can', (ctx) => {
   expect(env.run(['run', aci, '--name=stuck', '--exec=/bin/sh', '--', '-c', 'echo x > /stuck']).status).toBe(0);
   expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
   const pods = listed();
@@ -48,7 +48,9 @@ it('gc carries on past a pod it cannot delete, reports it, and removes it once i
   const stuckUuid = pods.find((p) => existsSync(join(env.dataDir, 'pods', 'run', p.name, 'appsinfo', 'stuck')))!.name;
   // An immutable file in the pod's upper dir cannot be deleted, even by root.
   const upperFile = join(env.dataDir, 'pods', 'run', stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck');
-  const chattr = spawnSync('chattr', ['+i', upperFile]);
+  const chattr = spawnSync('chattr', ['+i', upperFile], { encoding: 'utf8' });
+  // tmpfs and some other filesystems have no immutable flag: nothing to test with there.
+  if (chattr.status !== 0 && /not supported|Inappropriate ioctl/i.test(chattr.stderr)) ctx.skip(`chattr +i unsupported here: ${chattr.stderr.trim()}`);
   expect(chattr.status, `chattr: ${chattr.stderr}`).toBe(0);
   undo.push(() => {
     for (const state of ['garbage', 'exited-garbage', 'run']) {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { unmountTree } from '@rkt/rootfs-overlay';
@@ -75,6 +76,6 @@ export function runEntrypoint(entry: string, args: readonly string[], cwd: strin
   return new Promise((resolve, reject) => {
     const child = spawn(entry, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
     child.once('error', reject);
-    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 0)));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
 }

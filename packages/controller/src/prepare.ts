@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   isAcName,
@@ -172,7 +172,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     await mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true });
     await mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true });
     await writeFileAtomic(join(dir, POD_FILES.appManifest(name)), serializeImageManifest(image));
-    await writeFile(join(dir, POD_FILES.appTreeId(name)), tree.id);
+    await writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id);
     runtimeApps.push({
       ...(fromManifest ?? {}),
       name,
