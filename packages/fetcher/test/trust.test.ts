@@ -58,6 +58,29 @@ describe('trustKeys', () => {
     expect(await ks.keyringFor('example.com/other')).toEqual([]);
   });
 
+  it('a key over plain http needs --insecure-options=pubkey (or http), says so, and still gets a review', async () => {
+    const { createServer } = await import('node:http');
+    const plain = createServer((_req, res) => res.end(key.publicArmored));
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(plain.address() as { port: number }).port}/key.asc`;
+      await expect(trustKeys({ ...common(), prefix: 'example.com', locations: [url], confirm: async () => true }))
+        .rejects.toMatchObject({ code: 'FETCH_INSECURE' });
+      const warnings: string[] = [];
+      let reviewed = 0;
+      const r = await trustKeys({
+        ...common(), prefix: 'example.com', locations: [url], insecure: { considerInsecurePubKeys: true }, trustKeysFromHttps: true,
+        confirm: async () => { reviewed++; return true; }, warn: (m) => warnings.push(m),
+      });
+      expect(r[0]?.fingerprint).toBe(key.fingerprint);
+      expect(reviewed).toBe(1); // --trust-keys-from-https does not cover a key that came over http
+      expect(warnings.join('\n')).toMatch(/fetching a key over plain http \(--insecure-options=pubkey\)/);
+    } finally {
+      plain.closeAllConnections();
+      await new Promise<void>((resolve) => plain.close(() => resolve()));
+    }
+  });
+
   it('a declined review stores nothing', async () => {
     const file = join(dirs.root, 'k.asc');
     await writeFile(file, key.publicArmored);

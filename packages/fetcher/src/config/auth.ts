@@ -27,18 +27,10 @@ const authSchema = z.discriminatedUnion('type', [basicSchema, oauthSchema]);
 export class AuthHeaders {
   constructor(private readonly byDomain: ReadonlyMap<string, string>) {}
 
-  static none(): AuthHeaders {
-    return new AuthHeaders(new Map());
-  }
-
   /** The Authorization header for this URL's host (`host:port` first, then the bare host name). */
   forHost(url: URL): Record<string, string> {
     const value = this.byDomain.get(url.host) ?? this.byDomain.get(url.hostname);
     return value === undefined ? {} : { authorization: value };
-  }
-
-  get size(): number {
-    return this.byDomain.size;
   }
 }
 

@@ -83,20 +83,6 @@ export class Keystore {
     await writeAtomic(dest, armored.endsWith('\n') ? armored : `${armored}\n`);
     return dest;
   }
-
-  /** Whether a key with this fingerprint is already stored for `prefix` (or as a root key). */
-  async isStored(fingerprint: string, prefix: string | undefined): Promise<boolean> {
-    const fp = fingerprint.toLowerCase();
-    const candidates = [join(this.localRoot, fp), join(this.systemRoot, fp)];
-    if (prefix !== undefined) {
-      candidates.unshift(join(this.localPrefix, ...prefix.split('/'), fp), join(this.systemPrefix, ...prefix.split('/'), fp));
-    }
-    for (const c of candidates) {
-      const st = await stat(c).catch(() => undefined);
-      if (st !== undefined && st.size > 0) return true;
-    }
-    return false;
-  }
 }
 
 /** Parses one armored (or binary) public key; a secret key or several keys in one file are refused. */

@@ -48,7 +48,8 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
   if (root && opts.locations.length === 0) throw new FetchError('FETCH_KEY', '--root requires a key file or URL', {});
   const insecure = insecureFlags(opts.insecure);
   const network = opts.network ?? {};
-  const http = await createHttpClient({ dirs: configDirs(opts), insecure, network });
+  // `--insecure-options=pubkey` (rkt's ConsiderInsecurePubKeys) lets keys come over plain http too.
+  const http = await createHttpClient({ dirs: configDirs(opts), insecure: { ...insecure, allowHttp: insecure.allowHttp || insecure.considerInsecurePubKeys }, network });
   const keystore = new Keystore({
     systemConfigDir: opts.systemConfigDir ?? DEFAULT_SYSTEM_CONFIG_DIR,
     localConfigDir: opts.localConfigDir ?? DEFAULT_LOCAL_CONFIG_DIR,
@@ -63,6 +64,7 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
   const out: TrustedKeyResult[] = [];
   for (const location of locations) {
     const { data, overHttps } = await readKeyLocation(location, http, opts.cwd ?? process.cwd());
+    if (/^http:/i.test(location)) opts.warn?.(`warning: ${location}: fetching a key over plain http (--insecure-options=${insecure.considerInsecurePubKeys ? 'pubkey' : 'http'})`);
     const key = await parsePublicKey(data, location);
     const info = keyInfo(key);
     const review = describeKey(info, location, opts.prefix);
