@@ -101,6 +101,7 @@ describe('fetch by name', () => {
     expect(r.id).toMatch(/^sha512-[0-9a-f]{128}$/);
     expect(r.downloaded).toBe(true);
     expect(r.signedBy).toBe(trusted.fingerprint);
+    expect(stderr.join('')).toBe('signature verified:\n  Trusted Signer <trustedsigner@example.com>\n');
     const imgs = await store.list();
     expect(imgs.map((i) => i.id)).toEqual([r.id]);
     expect(imgs[0]?.name).toBe('example.com/app');
@@ -137,7 +138,7 @@ describe('fetch by name', () => {
     await publish('example.com/app', 'v1', { key: null });
     const r = await fetchImage('example.com/app:v1', options({ insecure: { skipImageCheck: true } }));
     expect(r.signedBy).toBeUndefined();
-    expect(stderr.join('')).toMatch(/signature verification is disabled \(--insecure-options=image\)/);
+    expect(stderr.join('')).toMatch(/warning: image signature verification has been disabled \(--insecure-options=image\)/);
     expect(await store.list()).toHaveLength(1);
   });
 
@@ -145,7 +146,7 @@ describe('fetch by name', () => {
     serveDiscovery();
     await publish('example.com/app', 'v1', { key: stranger });
     await trust(trusted, 'example.com');
-    const err = await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /not trusted for "example.com\/app"/);
+    const err = await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /^image "example.com\/app" verification failed: signed by key [0-9a-f]{16}, which is not trusted for "example.com\/app"/);
     expect(err.message).toContain(stranger.fingerprint.slice(-16));
     expect(await store.list()).toEqual([]);
   });

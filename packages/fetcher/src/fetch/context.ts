@@ -23,6 +23,8 @@ export interface FetchContext {
   /** Warnings already printed, so a dependency chain says each once. */
   readonly warned: Set<string>;
   warn(message: string): void;
+  /** rkt's "signature verified:" lines, one user ID each, on stderr. */
+  signatureVerified(userIds: readonly string[]): void;
 }
 
 export const DEFAULT_SYSTEM_CONFIG_DIR = '/usr/lib/rkt';
@@ -86,6 +88,9 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
       if (warned.has(message)) return;
       warned.add(message);
       stderr?.write(`${message}\n`);
+    },
+    signatureVerified(userIds) {
+      stderr?.write(`${['signature verified:', ...userIds.map((u) => `  ${u}`)].join('\n')}\n`);
     },
   };
   if (insecure.skipTlsCheck) ctx.warn('warning: TLS certificate checks are disabled (--insecure-options=tls)');

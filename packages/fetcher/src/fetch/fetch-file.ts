@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { FetchError, firstLine } from '../errors.js';
-import { verifyDetached } from '../keystore/verify.js';
+import { verifyImageSignature } from './verify-signature.js';
 import type { FetchContext } from './context.js';
 import type { RemoteResult } from './fetch-remote.js';
 import { readAci } from './read-manifest.js';
@@ -12,7 +12,7 @@ import { readAci } from './read-manifest.js';
 export async function fetchFile(ctx: FetchContext, path: string): Promise<RemoteResult> {
   let signedBy: string | undefined;
   if (ctx.insecure.skipImageCheck) {
-    ctx.warn('warning: image signature verification is disabled (--insecure-options=image)');
+    ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
   } else {
     let signature: Buffer;
     try {
@@ -22,9 +22,7 @@ export async function fetchFile(ctx: FetchContext, path: string): Promise<Remote
         `${path}: error opening signature file: ${firstLine(err)} (an unsigned image is fetched only with --insecure-options=image)`, { subject: path, cause: err });
     }
     const { manifest } = await readAci(path, path);
-    signedBy = (await verifyDetached({
-      file: path, signature, signatureSource: `${path}.asc`, keyring: await ctx.keystore.keyringFor(manifest.name), name: manifest.name,
-    })).fingerprint;
+    signedBy = await verifyImageSignature(ctx, path, signature, `${path}.asc`, manifest.name);
   }
   const imported = await ctx.store.importAci(path, { source: path });
   return { id: imported.id, downloaded: false, signedBy };

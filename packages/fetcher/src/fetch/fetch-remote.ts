@@ -3,7 +3,7 @@ import { FetchError } from '../errors.js';
 import { isFresh } from '../http/cache.js';
 import { download } from '../http/download.js';
 import type { AppName } from '../image-string.js';
-import { verifyDetached } from '../keystore/verify.js';
+import { verifyImageSignature } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
 import type { FetchContext } from './context.js';
 import { readAci } from './read-manifest.js';
@@ -60,7 +60,7 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   try {
     let signature: Buffer | undefined;
     if (ctx.insecure.skipImageCheck) {
-      ctx.warn('warning: image signature verification is disabled (--insecure-options=image)');
+      ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
     } else {
       signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
     }
@@ -68,12 +68,12 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     // A name is known before reading the archive: check the signature first, so a tampered download is
     // reported as such and never parsed. For a plain URL the signer's prefix is the manifest's name.
     if (signature !== undefined && t.want !== undefined) {
-      signedBy = (await verifyDetached({ file: res.file, signature, signatureSource: t.ascUrl.href, keyring: await ctx.keystore.keyringFor(t.want.name), name: t.want.name })).fingerprint;
+      signedBy = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name);
     }
     const { manifest, imageId } = await readAci(res.file, t.aciUrl.href);
     if (t.want !== undefined) checkManifest(manifest, t.want, t.aciUrl.href);
     if (signature !== undefined && t.want === undefined) {
-      signedBy = (await verifyDetached({ file: res.file, signature, signatureSource: t.ascUrl.href, keyring: await ctx.keystore.keyringFor(manifest.name), name: manifest.name })).fingerprint;
+      signedBy = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
     }
     if (t.expectId !== undefined && imageId !== t.expectId) {
       throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });

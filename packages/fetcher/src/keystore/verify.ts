@@ -45,7 +45,7 @@ export async function verifyDetached(opts: {
   const trusted = opts.keyring.find((k) => keyIdsOf(k.key).some((id) => signingIds.includes(id)));
   if (trusted === undefined) {
     throw new FetchError('FETCH_SIGNATURE',
-      `image signature verification failed for ${opts.name}: signed by key ${signingIds.join(', ') || '(unknown)'}, which is not trusted for "${opts.name}" (add it with "rkt trust --prefix ${opts.name}")`,
+      `image ${JSON.stringify(opts.name)} verification failed: signed by key ${signingIds.join(', ') || '(unknown)'}, which is not trusted for "${opts.name}" (add it with "rkt trust --prefix ${opts.name}")`,
       { subject: opts.name });
   }
   const stream = Readable.toWeb(createReadStream(opts.file)) as unknown as WebReadableStream<Uint8Array>;
@@ -63,7 +63,7 @@ export async function verifyDetached(opts: {
     await sig.verified;
   } catch (err) {
     throw new FetchError('FETCH_SIGNATURE',
-      `image signature verification failed for ${opts.name}: the signature by ${trusted.fingerprint} does not match the image (${firstLine(err)})`,
+      `image ${JSON.stringify(opts.name)} verification failed: the signature by ${trusted.fingerprint} does not match the image (${firstLine(err)})`,
       { subject: opts.name, cause: err });
   }
   return { fingerprint: trusted.fingerprint, userIds: trusted.key.getUserIDs() };
