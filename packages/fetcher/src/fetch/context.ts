@@ -59,6 +59,7 @@ export async function createHttpClient(opts: {
     auth,
     lookup: opts.network.lookup,
     timeoutMs: opts.network.timeoutMs,
+    env: opts.network.env,
   });
 }
 

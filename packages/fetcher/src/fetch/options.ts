@@ -51,6 +51,8 @@ export interface NetworkOptions {
   /** Extra trusted CA certificates (PEM) besides those in `certs.d`. */
   readonly ca?: readonly string[];
   readonly timeoutMs?: number;
+  /** Environment for HTTPS_PROXY / HTTP_PROXY / NO_PROXY (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Attempts per download when the connection breaks (default 5). */
   readonly maxAttempts?: number;
 }

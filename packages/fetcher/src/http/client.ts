@@ -1,9 +1,10 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { rootCertificates } from 'node:tls';
+import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { FetchError, firstLine } from '../errors.js';
 import type { AuthHeaders } from '../config/auth.js';
+import { connectTunnel, proxyAuthorization, proxyFor } from './proxy.js';
 
 export interface HttpOptions {
   /** Extra CA certificates (PEM), trusted in addition to Node's bundled roots (e.g. from `certs.d`). */
@@ -18,6 +19,8 @@ export interface HttpOptions {
   readonly lookup?: LookupFunction;
   /** Idle socket timeout per request (default 30 s). */
   readonly timeoutMs?: number;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (default `process.env`). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface HttpResponse {
@@ -95,21 +98,31 @@ export class HttpClient {
     return { status: res.status, body: Buffer.concat(chunks), url: res.url };
   }
 
-  private once(url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
+  private async once(url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
     const headers: Record<string, string> = {
       'user-agent': 'rkt-ts',
       ...this.options.auth?.forHost(url),
       ...extra,
     };
     const https = url.protocol === 'https:';
+    const timeout = this.options.timeoutMs ?? 30_000;
+    const proxy = proxyFor(url, this.options.env ?? process.env);
+    const tls = { ca: this.ca, rejectUnauthorized: this.options.insecureTls !== true, servername: url.hostname };
+    let extraOptions: Record<string, unknown> = https ? tls : {};
+    if (proxy !== undefined && https) {
+      // CONNECT, then TLS to the origin inside the tunnel: the proxy sees neither the data nor our credentials.
+      const socket = await connectTunnel(proxy, url, { lookup: this.options.lookup, timeoutMs: timeout });
+      extraOptions = { ...tls, agent: false, createConnection: () => tlsConnect({ ...tls, socket }) };
+    } else if (proxy !== undefined) {
+      // Plain http through a proxy: the request line carries the absolute URL.
+      Object.assign(headers, { host: url.host }, proxyAuthorization(proxy));
+      extraOptions = { host: proxy.hostname, port: proxy.port || 80, path: url.href };
+    }
     return new Promise((resolve, reject) => {
-      const req = (https ? httpsRequest : httpRequest)(url, {
-        method: 'GET',
-        headers,
-        lookup: this.options.lookup,
-        ...(https ? { ca: this.ca, rejectUnauthorized: this.options.insecureTls !== true } : {}),
-        timeout: this.options.timeoutMs ?? 30_000,
-      });
+      const options = { method: 'GET', headers, lookup: this.options.lookup, timeout, ...extraOptions };
+      const req = proxy !== undefined && !https
+        ? httpRequest(options)
+        : (https ? httpsRequest : httpRequest)(url, options);
       req.on('timeout', () => req.destroy(new Error('timed out')));
       req.on('response', resolve);
       req.on('error', (err) => {
