@@ -16,8 +16,8 @@ const FLAVORS = {
     pkg: 'packages/stage1-fly',
     name: 'coreos.com/rkt/stage1-fly',
     dir: 'fly',
-    // dist file -> rootfs name; the entrypoints are bundled ESM scripts with a node shebang.
-    files: { 'run.js': 'run', 'stop.js': 'stop', 'gc.js': 'gc', 'enter.js': 'enter', 'fly-exec': 'fly-exec' },
+    // dist file -> rootfs name: run is a static C program, the others bundled ESM scripts with a node shebang.
+    files: { 'fly-run': 'run', 'stop.js': 'stop', 'gc.js': 'gc', 'enter.js': 'enter' },
     entrypoints: { run: '/fly/run', stop: '/fly/stop', gc: '/fly/gc', enter: '/fly/enter' },
     interfaceVersion: '1',
   },

@@ -28,10 +28,10 @@ const podDirs = (): string[] => {
   const root = join(env.dataDir, 'pods');
   return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s))) : [];
 };
+/** Whether a process still runs: a zombie (dead, waiting for whoever adopted it to reap it) does not. */
 const alive = (pid: number): boolean => {
   try {
-    process.kill(pid, 0);
-    return true;
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
   } catch {
     return false;
   }

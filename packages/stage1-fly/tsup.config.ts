@@ -12,10 +12,10 @@ export default defineConfig([
     splitting: false,
   },
   {
-    // The entrypoints go into the stage1 image, which must not depend on anything outside it but
-    // Node: every dependency is bundled in, each entrypoint one file.
+    // The run entrypoint is C (native/fly-run.c, compiled by the build script). These go into the
+    // stage1 image, which must not depend on anything outside it but Node: every dependency is
+    // bundled in, each entrypoint one file.
     entry: {
-      run: 'src/entrypoints/run.ts',
       stop: 'src/entrypoints/stop.ts',
       gc: 'src/entrypoints/gc.ts',
       enter: 'src/entrypoints/enter.ts',

@@ -1,14 +1,10 @@
-export { DEFAULT_PATH, FlyError, flyExecArgs, resolveExecSpec } from './exec-spec.js';
-export type { ExecSpec } from './exec-spec.js';
+export { DEFAULT_PATH } from './constants.js';
 export { podFiles } from './pod-files.js';
 
 /** The image name of the fly stage1, as rkt named its own. */
 export const STAGE1_FLY_NAME = 'coreos.com/rkt/stage1-fly';
 
-/**
- * Where each entrypoint lives in the stage1 rootfs (the built file `dist/<name>.js` goes to
- * `/fly/<name>`, next to `fly-exec`): what the stage1 image's annotations point at.
- */
+/** Where each entrypoint lives in the stage1 rootfs: what the stage1 image's annotations point at. */
 export const FLY_ENTRYPOINTS = {
   run: '/fly/run',
   stop: '/fly/stop',
@@ -16,5 +12,8 @@ export const FLY_ENTRYPOINTS = {
   enter: '/fly/enter',
 } as const;
 
-/** The files of the built package that make up the stage1 rootfs's `/fly` directory. */
-export const FLY_FILES = ['run.js', 'stop.js', 'gc.js', 'enter.js', 'fly-exec'] as const;
+/**
+ * The built files that make up the stage1 rootfs's `/fly` directory, by their name there: `run` is
+ * the static C program `native/fly-run.c`, the others bundled Node scripts.
+ */
+export const FLY_FILES = { run: 'fly-run', stop: 'stop.js', gc: 'gc.js', enter: 'enter.js' } as const;

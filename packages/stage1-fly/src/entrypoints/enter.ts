@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { DEFAULT_PATH } from '../exec-spec.js';
+import { DEFAULT_PATH } from '../constants.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /**

@@ -1,0 +1,477 @@
+/*
+ * The fly stage1's run entrypoint (coreos.com/rkt/stage1/run), in C because it is on the hot path
+ * of every `rkt run`: a Node entrypoint cost a second Node start-up (0.1 s or more) per pod.
+ *
+ *   run [--debug] [--interactive] [--inherit-env] [--local-config=DIR] UUID
+ *
+ * Working directory: the pod directory. RKT_LOCK_FD: the locked pod directory handle, kept open in
+ * this process and in the app for the pod's whole life. It reads `pod` (the reified pod manifest
+ * stage0 validated and wrote), resolves the one app's user and group against the app's rootfs,
+ * builds its environment, forks the app into a private mount namespace chrooted into
+ * `appsinfo/<app>/rootfs` with /proc, /sys and /dev, writes `pid`, waits, writes
+ * `appsinfo/<app>/exit` and exits with the app's status. Failures: one line on stderr, status 254.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("stage1-fly run: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(254);
+}
+
+/* ---- A small JSON reader: enough for a pod manifest (objects, arrays, strings, numbers, literals). */
+
+enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+struct json {
+  enum jtype type;
+  char *str;            /* J_STR; key of an object member */
+  double num;           /* J_NUM */
+  int boolean;          /* J_BOOL */
+  struct json *child;   /* first element or member (J_ARR, J_OBJ) */
+  struct json *next;    /* next sibling */
+  char *key;            /* member name when inside an object */
+};
+
+struct parser {
+  const char *s;
+  size_t pos, len;
+  int depth;
+};
+
+static void perr(struct parser *p, const char *what) { fail("pod: invalid JSON at byte %zu: %s", p->pos, what); }
+static void skip_ws(struct parser *p) {
+  while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' || p->s[p->pos] == '\n' || p->s[p->pos] == '\r')) p->pos++;
+}
+static struct json *jnew(enum jtype t) {
+  struct json *j = calloc(1, sizeof *j);
+  if (j == NULL) fail("out of memory");
+  j->type = t;
+  return j;
+}
+
+static void put_utf8(char **out, unsigned cp) {
+  char *o = *out;
+  if (cp < 0x80) *o++ = (char)cp;
+  else if (cp < 0x800) { *o++ = (char)(0xc0 | (cp >> 6)); *o++ = (char)(0x80 | (cp & 0x3f)); }
+  else if (cp < 0x10000) { *o++ = (char)(0xe0 | (cp >> 12)); *o++ = (char)(0x80 | ((cp >> 6) & 0x3f)); *o++ = (char)(0x80 | (cp & 0x3f)); }
+  else { *o++ = (char)(0xf0 | (cp >> 18)); *o++ = (char)(0x80 | ((cp >> 12) & 0x3f)); *o++ = (char)(0x80 | ((cp >> 6) & 0x3f)); *o++ = (char)(0x80 | (cp & 0x3f)); }
+  *out = o;
+}
+
+static unsigned hex4(struct parser *p) {
+  if (p->pos + 4 > p->len) perr(p, "truncated \\u escape");
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p->s[p->pos++];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else perr(p, "bad \\u escape");
+  }
+  return v;
+}
+
+static char *parse_string(struct parser *p) {
+  p->pos++; /* opening quote */
+  char *buf = malloc(p->len - p->pos + 1), *o = buf;
+  if (buf == NULL) fail("out of memory");
+  for (;;) {
+    if (p->pos >= p->len) perr(p, "unterminated string");
+    char c = p->s[p->pos++];
+    if (c == '"') break;
+    if ((unsigned char)c < 0x20) perr(p, "control character in string");
+    if (c != '\\') { *o++ = c; continue; }
+    if (p->pos >= p->len) perr(p, "unterminated escape");
+    c = p->s[p->pos++];
+    switch (c) {
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '/': *o++ = '/'; break;
+      case 'b': *o++ = '\b'; break;
+      case 'f': *o++ = '\f'; break;
+      case 'n': *o++ = '\n'; break;
+      case 'r': *o++ = '\r'; break;
+      case 't': *o++ = '\t'; break;
+      case 'u': {
+        unsigned cp = hex4(p);
+        if (cp >= 0xd800 && cp < 0xdc00 && p->pos + 6 <= p->len && p->s[p->pos] == '\\' && p->s[p->pos + 1] == 'u') {
+          p->pos += 2;
+          unsigned lo = hex4(p);
+          if (lo < 0xdc00 || lo > 0xdfff) perr(p, "bad surrogate pair");
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (cp == 0) perr(p, "NUL in string");
+        put_utf8(&o, cp);
+        break;
+      }
+      default: perr(p, "bad escape");
+    }
+  }
+  *o = '\0';
+  return buf;
+}
+
+static struct json *parse_value(struct parser *p) {
+  skip_ws(p);
+  if (p->pos >= p->len) perr(p, "unexpected end");
+  if (++p->depth > 64) perr(p, "nested too deep");
+  char c = p->s[p->pos];
+  struct json *j;
+  if (c == '{' || c == '[') {
+    int obj = c == '{';
+    j = jnew(obj ? J_OBJ : J_ARR);
+    p->pos++;
+    struct json **tail = &j->child;
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == (obj ? '}' : ']')) { p->pos++; p->depth--; return j; }
+    for (;;) {
+      char *key = NULL;
+      if (obj) {
+        skip_ws(p);
+        if (p->pos >= p->len || p->s[p->pos] != '"') perr(p, "expected a member name");
+        key = parse_string(p);
+        skip_ws(p);
+        if (p->pos >= p->len || p->s[p->pos] != ':') perr(p, "expected ':'");
+        p->pos++;
+      }
+      struct json *v = parse_value(p);
+      v->key = key;
+      *tail = v;
+      tail = &v->next;
+      skip_ws(p);
+      if (p->pos >= p->len) perr(p, "unexpected end");
+      if (p->s[p->pos] == ',') { p->pos++; continue; }
+      if (p->s[p->pos] == (obj ? '}' : ']')) { p->pos++; break; }
+      perr(p, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+  } else if (c == '"') {
+    j = jnew(J_STR);
+    j->str = parse_string(p);
+  } else if (c == '-' || isdigit((unsigned char)c)) {
+    j = jnew(J_NUM);
+    char *end;
+    j->num = strtod(p->s + p->pos, &end);
+    if (end == p->s + p->pos) perr(p, "bad number");
+    p->pos = (size_t)(end - p->s);
+  } else if (p->len - p->pos >= 4 && strncmp(p->s + p->pos, "true", 4) == 0) {
+    j = jnew(J_BOOL); j->boolean = 1; p->pos += 4;
+  } else if (p->len - p->pos >= 5 && strncmp(p->s + p->pos, "false", 5) == 0) {
+    j = jnew(J_BOOL); p->pos += 5;
+  } else if (p->len - p->pos >= 4 && strncmp(p->s + p->pos, "null", 4) == 0) {
+    j = jnew(J_NULL); p->pos += 4;
+  } else {
+    perr(p, "unexpected character");
+    return NULL;
+  }
+  p->depth--;
+  return j;
+}
+
+static const struct json *member(const struct json *obj, const char *key) {
+  if (obj == NULL || obj->type != J_OBJ) return NULL;
+  const struct json *found = NULL;
+  for (const struct json *m = obj->child; m != NULL; m = m->next)
+    if (strcmp(m->key, key) == 0) found = m; /* the last one wins, as in Go */
+  return found != NULL && found->type == J_NULL ? NULL : found;
+}
+
+static const char *string_member(const struct json *obj, const char *key, const char *where, int required) {
+  const struct json *v = member(obj, key);
+  if (v == NULL) {
+    if (required) fail("pod: %s.%s is required", where, key);
+    return NULL;
+  }
+  if (v->type != J_STR) fail("pod: %s.%s must be a string", where, key);
+  return v->str;
+}
+
+/* ---- Users and groups: a number, a name in the app's own /etc/passwd or /etc/group, or a path whose owner is used. */
+
+static unsigned long resolve_id(const char *rootfs, const char *value, int is_user, const char *app) {
+  const char *kind = is_user ? "user" : "group";
+  char *end;
+  if (isdigit((unsigned char)value[0])) {
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (*end == '\0' && errno == 0 && v <= 0xfffffffeUL) return v;
+  }
+  char path[PATH_MAX];
+  if (value[0] == '/') {
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s%s", rootfs, value) >= (int)sizeof path || stat(path, &st) != 0)
+      fail("app \"%s\": cannot find the %s of %s in its rootfs", app, kind, value);
+    return is_user ? st.st_uid : st.st_gid;
+  }
+  const char *db = is_user ? "etc/passwd" : "etc/group";
+  snprintf(path, sizeof path, "%s/%s", rootfs, db);
+  FILE *f = fopen(path, "re");
+  if (f == NULL) fail("app \"%s\": %s \"%s\" is a name, and its rootfs has no /%s", app, kind, value, db);
+  char line[4096];
+  size_t vlen = strlen(value);
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (strncmp(line, value, vlen) != 0 || line[vlen] != ':') continue;
+    char *third = strchr(line + vlen + 1, ':'); /* skip the password field */
+    if (third == NULL) continue;
+    errno = 0;
+    unsigned long v = strtoul(third + 1, &end, 10);
+    if (end != third + 1 && *end == ':' && errno == 0) {
+      fclose(f);
+      return v;
+    }
+  }
+  fclose(f);
+  fail("app \"%s\": no %s \"%s\" in /%s of its rootfs", app, kind, value, db);
+  return 0;
+}
+
+/* ---- The environment: inherited (with --inherit-env), a default PATH, the app's, AC_APP_NAME. */
+
+struct env {
+  char **v;
+  size_t n, cap;
+};
+
+static void env_set(struct env *e, const char *name, const char *value) {
+  size_t nlen = strlen(name);
+  char *entry;
+  if (asprintf(&entry, "%s=%s", name, value) < 0) fail("out of memory");
+  for (size_t i = 0; i < e->n; i++) {
+    if (strncmp(e->v[i], name, nlen) == 0 && e->v[i][nlen] == '=') {
+      e->v[i] = entry;
+      return;
+    }
+  }
+  if (e->n + 2 > e->cap) {
+    e->cap = e->cap * 2 + 16;
+    e->v = realloc(e->v, e->cap * sizeof *e->v);
+    if (e->v == NULL) fail("out of memory");
+  }
+  e->v[e->n++] = entry;
+  e->v[e->n] = NULL;
+}
+
+
+/* ---- Files. */
+
+static char *read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) fail("cannot stat %s: %s", path, strerror(errno));
+  char *buf = malloc((size_t)st.st_size + 1);
+  if (buf == NULL) fail("out of memory");
+  size_t got = 0;
+  while (got < (size_t)st.st_size) {
+    ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) fail("cannot read %s: %s", path, r < 0 ? strerror(errno) : "short read");
+    got += (size_t)r;
+  }
+  close(fd);
+  buf[got] = '\0';
+  *len = got;
+  return buf;
+}
+
+/* temp + fsync + rename: readers see the old content or the new one, never a torn file. */
+static void write_file_atomic(const char *path, const char *content) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create %s: %s", tmp, strerror(errno));
+  size_t len = strlen(content);
+  if (write(fd, content, len) != (ssize_t)len || fsync(fd) != 0) fail("cannot write %s: %s", tmp, strerror(errno));
+  close(fd);
+  if (rename(tmp, path) != 0) fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+/* ---- The app's side of the fork: namespace, mounts, chroot, credentials, exec. */
+
+static void ensure_dir(const char *rootfs, const char *name, char *out) {
+  snprintf(out, PATH_MAX, "%s/%s", rootfs, name);
+  if (mkdir(out, 0755) != 0 && errno != EEXIST) fail("cannot create %s: %s", out, strerror(errno));
+}
+
+static void exec_app(const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
+                     pid_t parent, int interactive) {
+  if (!interactive) {
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, 0) < 0) fail("cannot open /dev/null: %s", strerror(errno));
+    if (null != 0) close(null);
+  }
+  if (unshare(CLONE_NEWNS) != 0) fail("cannot unshare the mount namespace: %s", strerror(errno));
+  /* The mounts below must vanish with the app and never propagate back to the host. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make / private: %s", strerror(errno));
+  char target[PATH_MAX];
+  ensure_dir(rootfs, "proc", target);
+  if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail("cannot mount proc on %s: %s", target, strerror(errno));
+  ensure_dir(rootfs, "sys", target);
+  if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) != 0) fail("cannot bind /sys on %s: %s", target, strerror(errno));
+  ensure_dir(rootfs, "dev", target);
+  if (mount("/dev", target, NULL, MS_BIND | MS_REC, NULL) != 0) fail("cannot bind /dev on %s: %s", target, strerror(errno));
+  if (chdir(rootfs) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", rootfs, strerror(errno));
+  if (chdir(cwd) != 0) fail("cannot change to the working directory %s: %s", cwd, strerror(errno));
+  /* Groups before the gid, the gid before the uid: each step needs the privilege the next drops. */
+  if (setgroups(ngroups, groups) != 0) fail("cannot set the supplementary groups: %s", strerror(errno));
+  if (setgid(gid) != 0) fail("cannot set gid %u: %s", (unsigned)gid, strerror(errno));
+  if (setuid(uid) != 0) fail("cannot set uid %u: %s", (unsigned)uid, strerror(errno));
+  /* Changing credentials clears the parent-death signal, so it is set last. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", strerror(errno));
+  if (getppid() != parent) _exit(254);
+  execve(argv[0], argv, envp);
+  fail("cannot execute %s: %s", argv[0], strerror(errno));
+}
+
+static volatile pid_t app_pid;
+static void forward(int sig) {
+  if (app_pid > 0) kill(app_pid, sig);
+}
+
+int main(int argc, char **argv) {
+  int inherit_env = 0, interactive = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--inherit-env") == 0) inherit_env = 1;
+    else if (strcmp(argv[i], "--interactive") == 0) interactive = 1;
+  }
+  /* stage0 is the pod to its user, as rkt's process was: when it dies, so does the pod. */
+  pid_t stage0 = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", strerror(errno));
+  if (getppid() != stage0) exit(254);
+
+  const char *lock = getenv("RKT_LOCK_FD");
+  if (lock == NULL || !isdigit((unsigned char)lock[0])) fail("RKT_LOCK_FD is not set to the pod lock");
+
+  size_t len;
+  char *text = read_file("pod", &len);
+  struct parser p = { text, 0, len, 0 };
+  struct json *pod = parse_value(&p);
+  skip_ws(&p);
+  if (p.pos != p.len) perr(&p, "trailing data");
+  const struct json *kind = member(pod, "acKind");
+  const struct json *apps = member(pod, "apps");
+  if (kind == NULL || kind->type != J_STR || strcmp(kind->str, "PodManifest") != 0 || apps == NULL || apps->type != J_ARR)
+    fail("pod: not a pod manifest");
+  size_t napps = 0;
+  for (const struct json *a = apps->child; a != NULL; a = a->next) napps++;
+  if (napps != 1) fail("fly runs exactly one app per pod; this pod has %zu", napps);
+  const struct json *rapp = apps->child;
+  const char *name = string_member(rapp, "name", "apps[0]", 1);
+  for (const char *c = name; *c; c++)
+    if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-')) fail("pod: apps[0].name %s is not an AC Name", name);
+  const struct json *app = member(rapp, "app");
+  if (app == NULL || app->type != J_OBJ) fail("app \"%s\" has no app section in the pod manifest", name);
+
+  const struct json *exec = member(app, "exec");
+  size_t nexec = 0;
+  if (exec != NULL && exec->type == J_ARR)
+    for (const struct json *e = exec->child; e != NULL; e = e->next) {
+      if (e->type != J_STR) fail("pod: apps[0].app.exec must be an array of strings");
+      nexec++;
+    }
+  if (nexec == 0) fail("app \"%s\" has no exec: give one with --exec", name);
+  char **app_argv = calloc(nexec + 1, sizeof *app_argv);
+  size_t k = 0;
+  for (const struct json *e = exec->child; e != NULL; e = e->next) app_argv[k++] = e->str;
+
+  char rootfs[PATH_MAX];
+  snprintf(rootfs, sizeof rootfs, "appsinfo/%s/rootfs", name);
+  char cwd_pod[PATH_MAX];
+  if (getcwd(cwd_pod, sizeof cwd_pod) == NULL) fail("cannot read the working directory: %s", strerror(errno));
+  char abs_rootfs[PATH_MAX];
+  if (snprintf(abs_rootfs, sizeof abs_rootfs, "%s/%s", cwd_pod, rootfs) >= (int)sizeof abs_rootfs) fail("pod directory path too long");
+
+  uid_t uid = (uid_t)resolve_id(abs_rootfs, string_member(app, "user", "apps[0].app", 1), 1, name);
+  gid_t gid = (gid_t)resolve_id(abs_rootfs, string_member(app, "group", "apps[0].app", 1), 0, name);
+  gid_t groups[NGROUPS_MAX];
+  size_t ngroups = 0;
+  const struct json *sg = member(app, "supplementaryGIDs");
+  if (sg != NULL) {
+    if (sg->type != J_ARR) fail("pod: apps[0].app.supplementaryGIDs must be a list of group IDs");
+    for (const struct json *g = sg->child; g != NULL; g = g->next) {
+      if (g->type != J_NUM || g->num < 0 || g->num > 4294967294.0 || g->num != (double)(unsigned long)g->num)
+        fail("pod: apps[0].app.supplementaryGIDs must be a list of group IDs");
+      if (ngroups == NGROUPS_MAX) fail("too many supplementary groups");
+      groups[ngroups++] = (gid_t)g->num;
+    }
+  }
+  const char *cwd = string_member(app, "workingDirectory", "apps[0].app", 0);
+  if (cwd == NULL) cwd = "/";
+
+  struct env env = { NULL, 0, 0 };
+  env_set(&env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (inherit_env) {
+    for (char **e = environ; *e != NULL; e++) {
+      char *eq = strchr(*e, '=');
+      if (eq == NULL || strncmp(*e, "RKT_LOCK_FD=", 12) == 0) continue;
+      char *n = strndup(*e, (size_t)(eq - *e));
+      env_set(&env, n, eq + 1);
+    }
+  }
+  const struct json *vars = member(app, "environment");
+  if (vars != NULL) {
+    if (vars->type != J_ARR) fail("pod: apps[0].app.environment must be a list of name/value pairs");
+    for (const struct json *v = vars->child; v != NULL; v = v->next)
+      env_set(&env, string_member(v, "name", "apps[0].app.environment[]", 1), string_member(v, "value", "apps[0].app.environment[]", 1));
+  }
+  env_set(&env, "AC_APP_NAME", name);
+
+  /* Terminal signals (SIGINT, SIGQUIT) reach the whole process group, the app included: the app decides
+   * what they mean, and this process outlives it to record its status. SIGTERM and SIGHUP sent to the
+   * pod (stage0 forwards them) are passed on to the app. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGQUIT, SIG_IGN);
+  struct sigaction sa = { 0 };
+  sa.sa_handler = forward;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+
+  fflush(NULL);
+  pid_t me = getpid();
+  pid_t child = fork();
+  if (child < 0) fail("cannot fork: %s", strerror(errno));
+  if (child == 0) {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    exec_app(abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive);
+  }
+  app_pid = child;
+  char buf[64];
+  snprintf(buf, sizeof buf, "%d\n", (int)child);
+  write_file_atomic("pid", buf);
+
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) fail("cannot wait for the app: %s", strerror(errno));
+  int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  char exit_path[PATH_MAX];
+  snprintf(exit_path, sizeof exit_path, "appsinfo/%s/exit", name);
+  snprintf(buf, sizeof buf, "%d\n", code);
+  write_file_atomic(exit_path, buf);
+  return code;
+}
