@@ -235,6 +235,38 @@ describe('fetch by name', () => {
       /discovery of image endpoints for example.com\/nothing\/here failed \(example.com\/nothing\/here: .*404.*; example.com\/nothing: .*; example.com: .*\)/);
   });
 
+  it('with --insecure-options=http discovery falls back to plain http, and says so', async () => {
+    const { createServer } = await import('node:http');
+    const aci = await makeAci(dirs.root, { name: 'example.com/app', labels: [{ name: 'version', value: 'v1' }, ...HOST_LABELS] }, { 'etc/h': 'h\n' });
+    const sig = await sign(trusted, aci);
+    const paths: string[] = [];
+    const plain = createServer((req, res) => {
+      paths.push(req.url ?? '');
+      const port = (plain.address() as { port: number }).port;
+      if (req.url === '/app?ac-discovery=1') {
+        res.end(discoveryPage('example.com', [`http://example.com:${port}/h/{name}-{version}.{ext}`]));
+      } else if (req.url === '/h/example.com/app-v1.aci') res.end(aci);
+      else if (req.url === '/h/example.com/app-v1.aci.asc') res.end(sig);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      await trust(trusted, 'example.com');
+      const port = (plain.address() as { port: number }).port;
+      const net = { lookup: loopback, discoveryPort: port };
+      // https to a plain http port fails the handshake; without the option that is the end.
+      await expectFailure(fetchImage('example.com/app:v1', options({ network: net })), 'FETCH_DISCOVERY', /example.com\/app: /);
+      expect(paths).toEqual([]);
+      const r = await fetchImage('example.com/app:v1', options({ network: net, insecure: { allowHttp: true } }));
+      expect(r.signedBy).toBe(trusted.fingerprint);
+      expect(paths).toEqual(['/app?ac-discovery=1', '/h/example.com/app-v1.aci', '/h/example.com/app-v1.aci.asc']);
+      expect(stderr.join('')).toMatch(/warning: fetching http:\/\/example.com:\d+\/h\/example.com\/app-v1.aci over plain http \(--insecure-options=http\)/);
+    } finally {
+      plain.closeAllConnections();
+      await new Promise<void>((resolve) => plain.close(() => resolve()));
+    }
+  });
+
   it('refuses plain http unless --insecure-options=http', async () => {
     server.resources.set('/?ac-discovery=1', {
       body: discoveryPage('example.com', [`http://example.com:${server.port}/images/{name}-{version}-{os}-{arch}.{ext}`]), contentType: 'text/html',
