@@ -178,7 +178,7 @@ describe('rkt image extract, render, verify, gc', () => {
     expect(env.run(['image', 'verify', id])).toMatchObject({ status: 0, stdout: `${id.slice(0, 19)} (example.com/v): ok\n` });
     const blob = join(env.dir, 'cas/images', id, 'aci');
     const bytes = readFileSync(blob);
-    bytes[bytes.length - 1] ^= 1;
+    bytes.writeUInt8((bytes.at(-1) ?? 0) ^ 1, bytes.length - 1);
     writeFileSync(blob, bytes);
     const bad = env.run(['image', 'verify', id]);
     expect(bad.status).toBe(254);

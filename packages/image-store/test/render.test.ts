@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/index.js';
+import { hashTree } from '../src/tree-hash.js';
 import { makeAci, manifestJson, rawTar, tempDir } from './helpers.js';
 
 const ROOT = { name: 'rootfs/', type: '5' as const, mode: 0o755 };
@@ -230,5 +231,29 @@ describe('render', () => {
     expect((await store.render(img.id)).id).toBe(trees[0]?.id);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(readFileSync(log, 'utf8')).toBe('run\nrun\n');
+  });
+
+  it('gives the same tree whether tar reads a lone image directly or the entries are streamed to it', async () => {
+    const { work, store } = await setup();
+    const files = {
+      'bin/tool': { type: 'file' as const, content: '#!/bin/sh\n', mode: 0o4755 },
+      'bin/tool2': { type: 'hardlink' as const, target: 'bin/tool' },
+      'lib/link': { type: 'symlink' as const, target: '/bin/tool' },
+      'var/empty': { type: 'dir' as const, mode: 0o1777 },
+      'etc/conf': 'x = 1\n',
+    };
+    // Alone: one layer without whitelists, the direct path. Above an empty base: two layers, streamed.
+    const alone = await store.importAci(makeAci(work, { name: 'example.com/alone', files }));
+    await store.importAci(makeAci(work, { name: 'example.com/base', files: {} }));
+    const layered = await store.importAci(makeAci(work, { name: 'example.com/layered', files, dependencies: [{ imageName: 'example.com/base' }] }));
+    const direct = await store.render(alone.id);
+    const streamed = await store.render(layered.id);
+    expect(direct.layers).toHaveLength(1);
+    expect(streamed.layers).toHaveLength(2);
+    // The trees' own hashes cover their manifests, which differ: compare the root filesystems.
+    expect((await hashTree(direct.rootfs)).hash).toBe((await hashTree(streamed.rootfs)).hash);
+    expect(lstatSync(join(direct.rootfs, 'bin/tool2')).ino).toBe(lstatSync(join(direct.rootfs, 'bin/tool')).ino);
+    expect(lstatSync(join(direct.rootfs, 'bin/tool')).mode & 0o7777).toBe(0o4755);
+    expect(readlinkSync(join(direct.rootfs, 'lib/link'))).toBe('/bin/tool');
   });
 });

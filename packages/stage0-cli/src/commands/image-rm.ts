@@ -12,9 +12,9 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const done = new Set<string>();
   for (const ref of args) {
     try {
-      const img = await store.resolve(ref);
-      if (done.has(img.id)) continue; // named twice: removed once
-      await store.remove(img.id);
+      if (done.has((await store.resolve(ref)).id)) continue; // named twice: removed once
+      // By the reference itself: it is resolved again under the store's lock, atomically with the removal.
+      const img = await store.remove(ref);
       done.add(img.id);
       removed++;
       ctx.stdout.write(`successfully removed aci for image: ${JSON.stringify(img.id)}\n`);
