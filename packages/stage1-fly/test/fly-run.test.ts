@@ -1,0 +1,65 @@
+// The C run entrypoint's checks of the pod, before it runs anything: each refusal is one line and 254.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const source = fileURLToPath(new URL('../native/fly-run.c', import.meta.url));
+let work: string;
+let bin: string;
+let pod: string;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'fly-run-'));
+  bin = join(work, 'fly-run');
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', bin, source], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`gcc failed: ${cc.stderr}`);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+beforeEach(() => {
+  pod = mkdtempSync(join(work, 'pod-'));
+  mkdirSync(join(pod, 'appsinfo', 'web', 'rootfs', 'etc'), { recursive: true });
+  writeFileSync(join(pod, 'appsinfo', 'web', 'rootfs', 'etc', 'passwd'), 'root:x:0:0::/:/bin/sh\n');
+});
+
+function run(manifest: string, env: Record<string, string> = { RKT_LOCK_FD: '3' }) {
+  writeFileSync(join(pod, 'pod'), manifest);
+  const r = spawnSync(bin, ['11111111-2222-4333-8444-555555555555'], { cwd: pod, env, encoding: 'utf8' });
+  return { status: r.status, stderr: r.stderr };
+}
+
+const app = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    acVersion: '0.8.11',
+    acKind: 'PodManifest',
+    apps: [{ name: 'web', image: { id: `sha512-${'a'.repeat(128)}` }, app: { exec: ['/bin/true'], user: '0', group: '0', ...over } }],
+  });
+
+describe('fly run entrypoint refuses', () => {
+  it('a missing lock', () => {
+    expect(run(app(), {})).toEqual({ status: 254, stderr: 'stage1-fly run: RKT_LOCK_FD is not set to the pod lock\n' });
+  });
+
+  it('a torn or invalid pod manifest, naming the byte', () => {
+    expect(run('{"acKind": "PodManifest", "apps": [')).toEqual({ status: 254, stderr: 'stage1-fly run: pod: invalid JSON at byte 35: unexpected end\n' });
+    expect(run('{"acKind": "PodManifest", "apps": []} x').stderr).toBe('stage1-fly run: pod: invalid JSON at byte 38: trailing data\n');
+    expect(run('{"acKind": "ImageManifest"}').stderr).toBe('stage1-fly run: pod: not a pod manifest\n');
+  });
+
+  it('more than one app', () => {
+    const two = JSON.parse(app()) as { apps: unknown[] };
+    two.apps.push(two.apps[0]);
+    expect(run(JSON.stringify(two)).stderr).toBe('stage1-fly run: fly runs exactly one app per pod; this pod has 2\n');
+  });
+
+  it('an app without exec, an unknown user or group, a bad field', () => {
+    expect(run(app({ exec: [] })).stderr).toBe('stage1-fly run: app "web" has no exec: give one with --exec\n');
+    expect(run(app({ user: 'nobody' })).stderr).toBe('stage1-fly run: app "web": no user "nobody" in /etc/passwd of its rootfs\n');
+    expect(run(app({ group: 'wheel' })).stderr).toBe('stage1-fly run: app "web": group "wheel" is a name, and its rootfs has no /etc/group\n');
+    expect(run(app({ supplementaryGIDs: [-1] })).stderr).toBe('stage1-fly run: pod: apps[0].app.supplementaryGIDs must be a list of group IDs\n');
+    expect(run(app({ environment: [{ name: 'A' }] })).stderr).toBe('stage1-fly run: pod: apps[0].app.environment[].value is required\n');
+    expect(run(app({ exec: ['/bin/\u00e9\\"x', 1] })).stderr).toBe('stage1-fly run: pod: apps[0].app.exec must be an array of strings\n');
+  });
+});
