@@ -1,7 +1,7 @@
 // rkt's most reported gc bug was "device or resource busy" leaking mounts and stopping gc. Here a
 // busy pod rootfs is detached lazily, and a pod that cannot be deleted does not stop the others.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv } from './harness.js';

@@ -104,6 +104,16 @@ function readOptional(path: string): string | undefined {
   }
 }
 
+/**
+ * rkt's second way for a stage1 to name the pod's pid: `ppid` holds the pid of its parent, which has
+ * exactly one child (the stage1 implementors' guide).
+ */
+function childOf(ppid: string | undefined): string | undefined {
+  if (ppid === undefined || !/^[0-9]+$/.test(ppid)) return undefined;
+  const children = readOptional(`/proc/${ppid}/task/${ppid}/children`)?.trim().split(/\s+/).filter((c) => c !== '');
+  return children?.length === 1 ? children[0] : undefined;
+}
+
 export async function podDetails(pod: PodSnapshot): Promise<PodDetails> {
   // An embryo or a pod still being prepared has no record yet: it is shown with what is known.
   const info = await readPodInfo(pod.path).catch((err: unknown) => {
@@ -113,7 +123,7 @@ export async function podDetails(pod: PodSnapshot): Promise<PodDetails> {
     throw err;
   });
   const started = readOptional(join(pod.path, POD_FILES.started))?.trim();
-  const pidText = (readOptional(join(pod.path, POD_FILES.pid)) ?? readOptional(join(pod.path, POD_FILES.ppid)))?.trim();
+  const pidText = readOptional(join(pod.path, POD_FILES.pid))?.trim() ?? childOf(readOptional(join(pod.path, POD_FILES.ppid))?.trim());
   const exits = new Map<string, number>();
   for (const app of info?.apps ?? []) {
     const text = readOptional(join(pod.path, POD_FILES.appExit(app.name)))?.trim();
