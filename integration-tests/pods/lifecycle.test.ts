@@ -56,7 +56,8 @@ describe('pod lifecycle', () => {
     expect(manifest.apps[0]?.app.exec).toEqual(['/bin/sleep', '30']);
 
     const running = env.start(['run-prepared', uuid.slice(0, 6)]);
-    expect(env.run(['status', '--wait-ready', uuid]).stdout).toMatch(/^state=running\n/);
+    const ready = env.run(['status', '--wait-ready', uuid]);
+    expect(ready.stdout, ready.stderr).toMatch(/^state=running\n/);
     const { pid } = await env.waitRunning();
     expect(env.status(uuid)).toMatchObject({ state: 'running', pid, exited: false });
     expect(alive(pid)).toBe(true);

@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PodError } from './errors.js';
 import { readPodInfo, type PodInfo } from './info.js';
 import { heldFlockKeys, isLocked } from './lock.js';
@@ -114,7 +114,25 @@ function childOf(ppid: string | undefined): string | undefined {
   return children?.length === 1 ? children[0] : undefined;
 }
 
+/**
+ * The details of a pod. A pod moves between state directories by rename while others read it: when
+ * its directory is gone from under the reader, the pod is found again by UUID and read again.
+ */
 export async function podDetails(pod: PodSnapshot): Promise<PodDetails> {
+  let current = pod;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const details = await readDetails(current);
+      if (existsSync(current.path) || attempt >= 5) return details;
+    } catch (err) {
+      if (existsSync(current.path) || attempt >= 5) throw err;
+    }
+    // <dataDir>/pods/<state>/<uuid>
+    current = findPod(dirname(dirname(dirname(current.path))), current.uuid);
+  }
+}
+
+async function readDetails(pod: PodSnapshot): Promise<PodDetails> {
   // An embryo or a pod still being prepared has no record yet: it is shown with what is known.
   const info = await readPodInfo(pod.path).catch((err: unknown) => {
     if (pod.state === 'embryo' || pod.state === 'preparing' || pod.state === 'aborted prepare' || pod.state === 'garbage' || pod.state === 'deleting') {

@@ -99,3 +99,29 @@ describe('gc of debris', () => {
     expect(listPods(dir).map((p) => p.path)).toEqual([fresh]);
   });
 });
+
+describe('reading a pod that moves', () => {
+  it('finds it again by UUID when its directory is renamed under the reader', async () => {
+    const { podDetails } = await import('../src/index.js');
+    const { renameSync } = await import('node:fs');
+    const p = pod('prepared', U1);
+    writeFileSync(
+      join(p, 'pod-info.json'),
+      JSON.stringify({
+        formatVersion: 1,
+        uuid: U1,
+        createdAt: '2026-01-02T03:04:05.000Z',
+        stage1: { imageId: `sha512-${'b'.repeat(128)}`, imageName: 's1', treeId: 't' },
+        apps: [],
+        rootfsMode: 'auto',
+        inheritEnv: false,
+      }),
+    );
+    const seen = findPod(dir, U1);
+    mkdirSync(join(dir, 'pods', 'run'), { recursive: true });
+    renameSync(p, join(dir, 'pods', 'run', U1));
+    const d = await podDetails(seen);
+    expect(d).toMatchObject({ uuid: U1, state: 'exited', stateDir: 'run', path: join(dir, 'pods', 'run', U1) });
+    expect(d.createdAt?.toISOString()).toBe('2026-01-02T03:04:05.000Z');
+  });
+});
