@@ -4,13 +4,19 @@ import { findPod, POD_FILES, PodError } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 
 export function run(ctx: CommandContext, args: readonly string[]): void {
-  const pod = findPod(ctx.dataDir(), args[0] ?? '');
-  const path = join(pod.path, POD_FILES.manifest);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new PodError('POD_STATE', `pod ${pod.uuid} (${pod.state}) has no pod manifest yet`, { subject: pod.uuid, cause: err });
+  let text: string | undefined;
+  let pod = findPod(ctx.dataDir(), args[0] ?? '');
+  // A pod may move to its next state directory between finding and reading it: find it again.
+  for (let attempt = 0; text === undefined; attempt++) {
+    try {
+      text = readFileSync(join(pod.path, POD_FILES.manifest), 'utf8');
+    } catch (err) {
+      const again = findPod(ctx.dataDir(), pod.uuid);
+      if (again.path === pod.path || attempt >= 5) {
+        throw new PodError('POD_STATE', `pod ${pod.uuid} (${pod.state}) has no pod manifest yet`, { subject: pod.uuid, cause: err });
+      }
+      pod = again;
+    }
   }
   const doc: unknown = JSON.parse(text);
   // rkt printed json.MarshalIndent(manifest, "", "\t") unless --pretty-print=false.
