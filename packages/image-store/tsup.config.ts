@@ -8,5 +8,6 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
-  splitting: false,
+  // One chunk per operation, loaded when called: see `Store`.
+  splitting: true,
 });

@@ -1,19 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_OPTIONS, type StoreContext, type StoreOptions } from './context.js';
 import { StoreError } from './errors.js';
-import { exportImage, type ExportOptions } from './export.js';
-import { extractImage, type ExtractOptions } from './extract.js';
-import { gc, type GcOptions, type GcResult } from './gc.js';
-import { importAci, type ImportOptions, type ImportResult } from './import.js';
+import type { ExportOptions } from './export.js';
+import type { ExtractOptions } from './extract.js';
+import type { GcOptions, GcResult } from './gc.js';
+import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
 import { lookupIn, type ImageRef } from './lookup.js';
 import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
 import type { ImageRecord, RemoteRecord } from './records.js';
-import { removeImage } from './remove.js';
-import { render, treeInfo, type RenderOptions, type TreeInfo } from './render.js';
+import type { RenderOptions, TreeInfo } from './render.js';
 import type { AciInput } from './import.js';
-import { verifyImage, verifyTree, type ImageVerification, type TreeVerification } from './verify.js';
+import type { ImageVerification, TreeVerification } from './verify.js';
 import { stat } from 'node:fs/promises';
 
 export interface OpenStoreOptions extends Partial<StoreOptions> {
@@ -42,6 +41,10 @@ async function guard<T>(op: string, work: Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Each operation's module is loaded when it is first called (the package is built with code splitting):
+ * listing and resolving, which every `rkt image list` and `rkt run` does, load only the store's core.
+ */
 export class Store {
   private readonly ctx: StoreContext;
 
@@ -51,7 +54,7 @@ export class Store {
 
   /** Hashes, validates and stores an ACI (plain, gzip, bzip2 or xz: the compressions appc allows) in one pass. */
   importAci(input: AciInput, opts?: ImportOptions): Promise<ImportResult> {
-    return guard('importAci', importAci(this.ctx, input, opts));
+    return guard('importAci', import('./import.js').then((m) => m.importAci(this.ctx, input, opts)));
   }
 
   /** The image with exactly this full ID, if stored. */
@@ -81,44 +84,45 @@ export class Store {
   }
 
   remove(ref: ImageRef): Promise<ImageRecord> {
-    return guard('remove', removeImage(this.ctx, ref));
+    return guard('remove', import('./remove.js').then((m) => m.removeImage(this.ctx, ref)));
   }
 
   /** Renders the image with its dependencies into the tree store (or finds the tree there). */
   render(ref: ImageRef, opts?: RenderOptions): Promise<TreeInfo> {
-    return guard('render', render(this.ctx, ref, opts));
+    return guard('render', import('./render.js').then((m) => m.render(this.ctx, ref, opts)));
   }
 
   trees(): Promise<TreeInfo[]> {
-    return guard('trees', withIndex(this.layout, this.ctx.options, async (tx) => (await tx.trees()).map((t) => treeInfo(this.layout, t))));
+    return guard('trees', import('./render.js').then(({ treeInfo }) =>
+      withIndex(this.layout, this.ctx.options, async (tx) => (await tx.trees()).map((t) => treeInfo(this.layout, t)))));
   }
 
   tree(treeId: string): Promise<TreeInfo | undefined> {
-    return guard('tree', withIndex(this.layout, this.ctx.options, async (tx) => {
+    return guard('tree', import('./render.js').then(({ treeInfo }) => withIndex(this.layout, this.ctx.options, async (tx) => {
       const t = await tx.tree(treeId);
       if (t === undefined || !(await stat(treeDir(this.layout, treeId)).then(() => true, () => false))) return undefined;
       return treeInfo(this.layout, t);
-    }));
+    })));
   }
 
   verifyTree(treeId: string, opts: { repair?: boolean } = {}): Promise<TreeVerification> {
-    return guard('verifyTree', verifyTree(this.ctx, treeId, opts.repair ?? true));
+    return guard('verifyTree', import('./verify.js').then((m) => m.verifyTree(this.ctx, treeId, opts.repair ?? true)));
   }
 
   verifyImage(ref: ImageRef, opts: { repair?: boolean } = {}): Promise<ImageVerification> {
-    return guard('verifyImage', verifyImage(this.ctx, ref, opts.repair ?? true));
+    return guard('verifyImage', import('./verify.js').then((m) => m.verifyImage(this.ctx, ref, opts.repair ?? true)));
   }
 
   gc(opts?: GcOptions): Promise<GcResult> {
-    return guard('gc', gc(this.ctx, opts));
+    return guard('gc', import('./gc.js').then((m) => m.gc(this.ctx, opts)));
   }
 
   exportImage(ref: ImageRef, out: string, opts?: ExportOptions): Promise<ImageRecord> {
-    return guard('exportImage', exportImage(this.ctx, ref, out, opts));
+    return guard('exportImage', import('./export.js').then((m) => m.exportImage(this.ctx, ref, out, opts)));
   }
 
   extractImage(ref: ImageRef, dest: string, opts?: ExtractOptions): Promise<ImageRecord> {
-    return guard('extractImage', extractImage(this.ctx, ref, dest, opts));
+    return guard('extractImage', import('./extract.js').then((m) => m.extractImage(this.ctx, ref, dest, opts)));
   }
 
   getRemote(url: string): Promise<RemoteRecord | undefined> {

@@ -15,18 +15,20 @@ const W = 7 * D;
 const MONTH = 30 * D;
 const Y = 12 * MONTH;
 
+/** go-humanize's magnitudes: below `below` ms, print `text` (`%d` = the difference divided by `div`). */
+const STEPS: readonly (readonly [number, string, number])[] = [
+  [1 * S, 'now', 0], [2 * S, '1 second', 0], [MIN, '%d seconds', S], [2 * MIN, '1 minute', 0], [H, '%d minutes', MIN],
+  [2 * H, '1 hour', 0], [D, '%d hours', H], [2 * D, '1 day', 0], [W, '%d days', D], [2 * W, '1 week', 0],
+  [MONTH, '%d weeks', W], [2 * MONTH, '1 month', 0], [Y, '%d months', MONTH], [Y + 6 * MONTH, '1 year', 0],
+  [2 * Y, '2 years', 0], [37 * Y, '%d years', Y],
+];
+
 /** go-humanize's `Time`, which rkt's time columns used: `now`, `3 minutes ago`, `2 weeks ago`. */
 export function humanizeTime(at: number, now = Date.now()): string {
   let diff = now - at;
   let suffix = 'ago';
   if (diff < 0) { diff = -diff; suffix = 'from now'; }
-  const steps: [number, string, number][] = [
-    [1 * S, 'now', 0], [2 * S, '1 second', 0], [MIN, '%d seconds', S], [2 * MIN, '1 minute', 0], [H, '%d minutes', MIN],
-    [2 * H, '1 hour', 0], [D, '%d hours', H], [2 * D, '1 day', 0], [W, '%d days', D], [2 * W, '1 week', 0],
-    [MONTH, '%d weeks', W], [2 * MONTH, '1 month', 0], [Y, '%d months', MONTH], [Y + 6 * MONTH, '1 year', 0],
-    [2 * Y, '2 years', 0], [37 * Y, '%d years', Y],
-  ];
-  for (const [below, text, div] of steps) {
+  for (const [below, text, div] of STEPS) {
     if (diff < below) {
       if (text === 'now') return text;
       return `${div === 0 ? text : text.replace('%d', String(Math.floor(diff / div)))} ${suffix}`;
