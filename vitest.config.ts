@@ -21,6 +21,10 @@ export default defineConfig({
       pkg('appc-spec'),
       pkg('stage0-cli'),
       pkg('image-store', { testTimeout: 60_000 }),
+      pkg('controller', { testTimeout: 60_000 }),
+      pkg('rootfs-overlay', { testTimeout: 60_000 }),
+      pkg('stage1-fly', { testTimeout: 60_000 }),
+      pkg('fetcher', { testTimeout: 60_000 }),
       {
         resolve,
         test: { name: 'integration', root: 'integration-tests', include: ['**/*.test.ts'], testTimeout: 120_000 },
