@@ -2,10 +2,15 @@ import { defineConfig } from 'vitest/config';
 
 // Workspace packages resolve to their TypeScript source through the `rkt-source` export condition,
 // so tests never need a prior build of their dependencies.
-const resolve = { conditions: ['rkt-source', 'import', 'node', 'default'] };
+const conditions = ['rkt-source', 'import', 'node', 'default'];
+const resolve = { conditions };
+// Tests run in vite's SSR environment, whose resolver ignores `resolve.conditions`: without this a dynamic
+// `import('@rkt/...')` inside a package's source would load that package's built dist (or fail unbuilt).
+const ssr = { resolve: { conditions, externalConditions: conditions } };
 
 const pkg = (name: string, extra: Record<string, unknown> = {}) => ({
   resolve,
+  ssr,
   test: {
     name,
     root: `packages/${name}`,
@@ -27,6 +32,7 @@ export default defineConfig({
       pkg('fetcher', { testTimeout: 60_000 }),
       {
         resolve,
+        ssr,
         test: { name: 'integration', root: 'integration-tests', include: ['**/*.test.ts'], testTimeout: 120_000 },
       },
     ],
