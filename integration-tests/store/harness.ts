@@ -53,9 +53,9 @@ export class StoreEnv {
     });
   }
 
-  /** `rkt fetch --insecure-options=image --full FILE`: the full image ID. */
-  fetch(file: string): string {
-    const r = this.run(['--insecure-options=image', 'fetch', '--full', file]);
+  /** `rkt fetch --insecure-options=image --full [FLAGS] FILE`: the full image ID. */
+  fetch(file: string, flags: readonly string[] = []): string {
+    const r = this.run(['--insecure-options=image', 'fetch', '--full', ...flags, file]);
     if (r.status !== 0) throw new Error(`fetch ${file} failed (${r.status}): ${r.stderr}`);
     return r.stdout.trim();
   }

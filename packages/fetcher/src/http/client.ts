@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import { FetchError, firstLine } from '../errors.js';
 import type { AuthHeaders } from '../config/auth.js';
@@ -107,7 +107,10 @@ export class HttpClient {
     const https = url.protocol === 'https:';
     const timeout = this.options.timeoutMs ?? 30_000;
     const proxy = proxyFor(url, this.options.env ?? process.env);
-    const tls = { ca: this.ca, rejectUnauthorized: this.options.insecureTls !== true, servername: url.hostname };
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    // SNI carries host names only (RFC 6066; Node warns DEP0123 for an IP): for an address, the certificate
+    // is still checked against `host`, as an IP SAN.
+    const tls = { ca: this.ca, rejectUnauthorized: this.options.insecureTls !== true, ...(isIP(host) === 0 ? { servername: host } : { host }) };
     let extraOptions: Record<string, unknown> = https ? tls : {};
     if (proxy !== undefined && https) {
       // CONNECT, then TLS to the origin inside the tunnel: the proxy sees neither the data nor our credentials.

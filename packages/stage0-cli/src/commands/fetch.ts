@@ -1,44 +1,66 @@
 import { statSync } from 'node:fs';
+import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { shortImageId } from '../output/listing.js';
-import { argPath, openImageStore } from './image-common.js';
+import { openImageStore } from './image-common.js';
+
+const PULL_POLICIES: readonly PullPolicy[] = ['new', 'update', 'never'];
+
+/** `--pull-policy`, refused with the accepted values before anything is fetched. */
+export function pullPolicyFlag(ctx: CommandContext): PullPolicy {
+  const raw = ctx.flags.string('pull-policy');
+  const policy = PULL_POLICIES.find((p) => p === raw);
+  if (policy === undefined) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `invalid argument ${JSON.stringify(raw)} for --pull-policy: must be one of ${PULL_POLICIES.join(', ')}`);
+  }
+  return policy;
+}
 
 /**
- * `rkt fetch FILE.aci...`: imports local image files into the store and prints each image's ID.
+ * `rkt fetch IMAGE_URL...`: fetches each image (a file, `file://`, `https://`, `http://` with
+ * `--insecure-options=http`, a name with labels through appc discovery, or an image ID in the store) with
+ * `@rkt/fetcher`, and prints each image's ID.
  *
- * rkt required a signature (`FILE.aci.asc`, checked against trusted keys) unless `--insecure-options=image`
- * was given. Signature checks arrive with the fetcher; until then an unverified import is refused rather
- * than done with a warning, so nothing a user relied on rkt to check gets in unchecked. Every argument is
- * checked before anything is imported.
+ * Signatures are the fetcher's job: a file's `FILE.aci.asc`, a URL's `.aci.asc` or the discovered one is
+ * checked against the trusted keys, and without one the image is refused unless `--insecure-options=image`.
+ * Every argument is parsed (and every file checked to exist) before anything is fetched, so a typo in the
+ * last argument does not leave the first ones half done.
  */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
+  const pullPolicy = pullPolicyFlag(ctx);
+  // Loaded here rather than at the top: openpgp and the HTTP stack are large, and only fetching needs them.
+  const { fetchImage, parseImageString } = await import('@rkt/fetcher');
   for (const arg of args) {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg) || arg.startsWith('docker:')) {
-      throw new CliError('CLI_BAD_ARGS', `${arg}: only local image files can be fetched for now (remote images arrive with the fetcher)`);
-    }
-  }
-  if (!ctx.globals.insecureOptions.skipImageCheck) {
-    throw new CliError('CLI_BAD_ARGS',
-      `${args[0] ?? ''}: signature verification is not available yet; fetch with --insecure-options=image to import without verifying the image`);
-  }
-  const paths = args.map((a) => {
-    const p = argPath(ctx, a);
+    const parsed = parseImageString(arg, { cwd: ctx.cwd });
+    if (parsed.kind !== 'path') continue;
     let isFile: boolean;
     try {
-      isFile = statSync(p).isFile();
+      isFile = statSync(parsed.path).isFile();
     } catch (err) {
-      throw new CliError('CLI_BAD_ARGS', `${a}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+      throw new CliError('CLI_BAD_ARGS', `${arg}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
     }
-    if (!isFile) throw new CliError('CLI_BAD_ARGS', `${a}: not a file`);
-    return { arg: a, path: p };
-  });
+    if (!isFile) throw new CliError('CLI_BAD_ARGS', `${arg}: not a file`);
+  }
   const store = await openImageStore(ctx);
   const full = ctx.flags.bool('full');
-  for (const { arg, path } of paths) {
-    // A file named on the command line is what the user asked for: rkt marked such images as latest.
-    const res = await store.importAci(path, { source: arg, latest: true });
-    ctx.log.debug(`${arg}: ${res.added ? 'imported' : 'already in the store'} as ${res.id} (${res.compression})`);
-    ctx.stdout.write(`${shortImageId(res.id, full)}\n`);
+  const g = ctx.globals;
+  for (const arg of args) {
+    const r = await fetchImage(arg, {
+      store,
+      insecure: g.insecureOptions,
+      pullPolicy,
+      systemConfigDir: g.systemConfigDir,
+      localConfigDir: g.localConfigDir,
+      userConfigDir: g.userConfigDir,
+      trustKeysFromHttps: g.trustKeysFromHttps,
+      cwd: ctx.cwd,
+      stderr: ctx.stderr,
+      // Dependencies are fetched, but trees are rendered when a pod first needs them (as before the fetcher):
+      // a fetch stays an import, which a concurrent `rkt image rm` of the same image cannot make fail halfway.
+      render: false,
+    });
+    ctx.log.debug(`${arg}: ${r.downloaded ? 'downloaded' : 'not downloaded'} as ${r.id}${r.signedBy === undefined ? '' : ` (signed by ${r.signedBy})`}`);
+    ctx.stdout.write(`${shortImageId(r.id, full)}\n`);
   }
 }

@@ -30,10 +30,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'fetch',
     summary: 'Fetch image(s) and store them in the local store',
     description:
-      'Imports local ACI files (gzip, bzip2, xz or uncompressed) into the store and prints each image ID.\nSignature verification is not available yet: without --insecure-options=image the fetch is refused.\nRemote images (https://, docker://) arrive with the fetcher.',
-    args: 'FILE.aci...',
+      'Fetches each image into the store and prints its image ID: an ACI file (or file:// URL), an https:// URL\n(http:// with --insecure-options=http), a name with labels (example.com/app:v1.0,os=linux) found through\nappc discovery, or an image ID already in the store. Each image\'s signature (FILE.aci.asc beside a file,\nURL.asc, or the discovered one) is checked against the trusted keys (see "rkt trust"); an unsigned image\nis refused unless --insecure-options=image.',
+    args: 'IMAGE_URL...',
     minArgs: 1,
-    flags: [flag.bool('full', 'print the full image hash after fetching')],
+    flags: [
+      flag.bool('full', 'print the full image hash after fetching'),
+      flag.string('pull-policy', 'when to fetch an image: "new" (only if not in the store), "update" (ask the server) or "never" (store only)', { default: 'update' }),
+    ],
     load: () => import('./fetch.js'),
   }),
   defineCommand({
