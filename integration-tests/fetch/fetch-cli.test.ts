@@ -1,0 +1,131 @@
+// `rkt trust` and `rkt fetch` through the BUILT bin/rkt against a real HTTPS server on 127.0.0.1, as a user runs
+// them: the test CA reaches rkt only through `<local-config>/certs.d/`, the key only through `rkt trust`.
+// Images are fetched by https://127.0.0.1:PORT/ URLs: a fetch by name needs discovery at the name's host on
+// port 443, which only the fetcher's test-only `network` override can point at a local server (the CLI has
+// no flag for it, by design); discovery itself is covered by packages/fetcher/test/fetch.test.ts.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
+import { ensureBuilt, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
+
+let env: StoreEnv;
+let server: TestServer;
+let ca: TestCa;
+let key: TestKey;
+let localConfig: string;
+
+beforeAll(async () => {
+  ensureBuilt();
+  // One CA and one signing key for the file: openssl and key generation are the slow part, not what is tested.
+  const caDir = mkdtempSync(join(tmpdir(), 'rkt-fetch-ca-'));
+  try {
+    ca = await makeTestCa(caDir);
+  } finally {
+    rmSync(caDir, { recursive: true, force: true });
+  }
+  key = await makeKey('App Signer');
+}, 600_000);
+
+beforeEach(async () => {
+  env = new StoreEnv();
+  localConfig = join(env.tmp, 'etc');
+  mkdirSync(join(localConfig, 'certs.d'), { recursive: true });
+  writeFileSync(join(localConfig, 'certs.d', 'test-ca.pem'), ca.caPem);
+  server = new TestServer();
+  await server.start(ca);
+});
+
+afterEach(async () => {
+  // Both, even when the first throws: a leaked server or temp dir outlives the test run.
+  try {
+    await server.stop();
+  } finally {
+    env.cleanup();
+  }
+});
+
+/** bin/rkt with this test's data dir and local config, as a child process: the server answers meanwhile. */
+function rkt(args: readonly string[]): Promise<RktResult> {
+  return env.start([`--local-config=${localConfig}`, ...args]);
+}
+
+/** Serves a signed (or unsigned) gzip ACI named example.com/app at `/<file>`; returns its image ID. */
+async function serveApp(file: string, opts: { signer?: TestKey; content: string }): Promise<string> {
+  const body = await makeAci(env.tmp, { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] }, { 'bin/app': opts.content });
+  server.resources.set(`/${file}`, { body, etag: `"${file}-1"` });
+  if (opts.signer !== undefined) server.resources.set(`/${file}.asc`, { body: await sign(opts.signer, body), contentType: 'text/plain' });
+  return sha512Id(gunzipSync(body));
+}
+
+async function trustAppKey(): Promise<void> {
+  const keyFile = join(env.tmp, 'app-signer.asc');
+  writeFileSync(keyFile, key.publicArmored);
+  const r = await rkt(['trust', '--prefix=example.com/app', '--skip-fingerprint-review', keyFile]);
+  // rkt shows the key it trusts even without review, on stderr.
+  expect(r.stderr).toContain(`Trusting "${keyFile}" for prefix "example.com/app" without fingerprint review.`);
+  expect(r.stdout).toBe(`Added key for prefix "example.com/app" at "${join(localConfig, 'trustedkeys/prefix.d/example.com/app', key.fingerprint)}"\n`);
+  expect(r.status).toBe(0);
+}
+
+/** One line on stderr, exit 254, nothing on stdout, and nothing in the store. */
+async function expectRefused(r: RktResult, message: RegExp): Promise<void> {
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(r.stdout).toBe('');
+  expect(r.status).toBe(254);
+  const list = await rkt(['image', 'list', '--no-legend']);
+  expect(list).toMatchObject({ status: 0, stdout: '' });
+}
+
+describe('rkt fetch https://', () => {
+  it('fetches an image signed by a trusted key and prints its ID; fetching it again downloads nothing', async () => {
+    const id = await serveApp('app.aci', { signer: key, content: 'signed app\n' });
+    await trustAppKey();
+    const url = `https://127.0.0.1:${server.port}/app.aci`;
+
+    const first = await rkt(['fetch', url]);
+    expect(first.stdout).toBe(`${id.slice(0, 19)}\n`);
+    expect(first.stderr).toMatch(/^signature verified:\n {2}App Signer <appsigner@example\.com>\n$/);
+    expect(first.status).toBe(0);
+    const full = await rkt(['image', 'list', '--no-legend', '--full', '--fields=id,name']);
+    expect(full.stdout.trim().split(/\t+/)).toEqual([id, 'example.com/app:1.0']);
+
+    // The same image again (pull policy update): the server is asked, answers 304, and nothing is downloaded.
+    const second = await rkt(['fetch', '--full', url]);
+    expect(second).toMatchObject({ status: 0, stdout: `${id}\n` });
+    const aciRequests = server.log.filter((e) => e.path === '/app.aci');
+    expect(aciRequests.map((e) => e.status)).toEqual([200, 304]);
+    expect(aciRequests[1]?.ifNoneMatch).toBe('"app.aci-1"');
+
+    // --pull-policy=new: the stored URL record is enough, the server is not asked at all.
+    const before = server.log.length;
+    expect(await rkt(['fetch', '--pull-policy=new', url])).toMatchObject({ status: 0, stdout: `${id.slice(0, 19)}\n` });
+    expect(server.log.length).toBe(before);
+  });
+
+  it('refuses an unsigned image with one line and exit 254, and stores nothing', async () => {
+    await serveApp('unsigned.aci', { content: 'unsigned app\n' });
+    await trustAppKey();
+    const r = await rkt(['fetch', `https://127.0.0.1:${server.port}/unsigned.aci`]);
+    await expectRefused(r, /^fetch: .*unsigned\.aci\.asc: bad HTTP status code: 404/);
+  });
+
+  it('refuses an image signed by a key not trusted for its name, and stores nothing', async () => {
+    const other = await makeKey('Someone Else');
+    await serveApp('other.aci', { signer: other, content: 'other app\n' });
+    await trustAppKey();
+    const r = await rkt(['fetch', `https://127.0.0.1:${server.port}/other.aci`]);
+    await expectRefused(r, /^fetch: .*(not trusted|rkt trust --prefix)/);
+  });
+
+  it('refuses the server without the test CA in certs.d (TLS is checked), and stores nothing', async () => {
+    await serveApp('app.aci', { signer: key, content: 'signed app\n' });
+    await trustAppKey();
+    rmSync(join(localConfig, 'certs.d'), { recursive: true });
+    const r = await rkt(['fetch', `https://127.0.0.1:${server.port}/app.aci`]);
+    await expectRefused(r, /^fetch: https:\/\/127\.0\.0\.1:\d+\/app\.aci.*certificate/);
+  });
+});
