@@ -1,13 +1,5 @@
 import { defineConfig } from 'tsup';
+import { libraryBuild } from '../../tools/tsup-library.js';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm'],
-  target: 'node20',
-  platform: 'node',
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  // One chunk per operation, loaded when called: see `Store`.
-  splitting: true,
-});
+// One chunk per operation, loaded when called: see `Store`.
+export default defineConfig({ ...libraryBuild, splitting: true });
