@@ -3,6 +3,7 @@ import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { shortImageId } from '../output/listing.js';
+import { fetchOptions } from './fetch-options.js';
 import { openImageStore } from './image-common.js';
 
 const PULL_POLICIES: readonly PullPolicy[] = ['new', 'update', 'never'];
@@ -44,22 +45,8 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   }
   const store = await openImageStore(ctx);
   const full = ctx.flags.bool('full');
-  const g = ctx.globals;
   for (const arg of args) {
-    const r = await fetchImage(arg, {
-      store,
-      insecure: g.insecureOptions,
-      pullPolicy,
-      systemConfigDir: g.systemConfigDir,
-      localConfigDir: g.localConfigDir,
-      userConfigDir: g.userConfigDir,
-      trustKeysFromHttps: g.trustKeysFromHttps,
-      cwd: ctx.cwd,
-      stderr: ctx.stderr,
-      // Dependencies are fetched, but trees are rendered when a pod first needs them (as before the fetcher):
-      // a fetch stays an import, which a concurrent `rkt image rm` of the same image cannot make fail halfway.
-      render: false,
-    });
+    const r = await fetchImage(arg, fetchOptions(ctx, store, pullPolicy));
     ctx.log.debug(`${arg}: ${r.downloaded ? 'downloaded' : 'not downloaded'} as ${r.id}${r.signedBy === undefined ? '' : ` (signed by ${r.signedBy})`}`);
     ctx.stdout.write(`${shortImageId(r.id, full)}\n`);
   }

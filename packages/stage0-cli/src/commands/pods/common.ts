@@ -55,7 +55,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   const apps = [];
   if (podManifest === undefined) {
     for (const { image, input } of parseApps(ctx, args)) {
-      const imageId = await resolveImageArg(store, image, { cwd: ctx.cwd, skipImageCheck: ctx.globals.insecureOptions.skipImageCheck });
+      const imageId = await resolveImageArg(ctx, store, image);
       apps.push({ ...input, imageId });
     }
   }

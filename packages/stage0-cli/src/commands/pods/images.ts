@@ -1,7 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import type { Store } from '@rkt/image-store';
+import { StoreError, type Store } from '@rkt/image-store';
+import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
+import { fetchOptions } from '../fetch-options.js';
 
 /** Whether an image argument names a file: rkt took anything that exists on disk, or looks like a path, as one. */
 async function isFile(arg: string, cwd: string): Promise<boolean> {
@@ -9,17 +11,20 @@ async function isFile(arg: string, cwd: string): Promise<boolean> {
   return (await stat(resolvePath(cwd, arg)).catch(() => undefined))?.isFile() === true;
 }
 
+async function statImageFile(path: string): Promise<{ size: number; mtimeMs: number; ino: number }> {
+  try {
+    return await stat(path);
+  } catch (err) {
+    throw new CliError('CLI_BAD_ARGS', `image file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+  }
+}
+
 /**
  * Imports an ACI file into the store, or finds it there from an earlier import of the same unchanged
  * file (the file:// URL, size and mtime are the cache key, as a download's URL and ETag are).
  */
 export async function importFile(store: Store, path: string): Promise<string> {
-  let st;
-  try {
-    st = await stat(path);
-  } catch (err) {
-    throw new CliError('CLI_BAD_ARGS', `image file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
-  }
+  const st = await statImageFile(path);
   const url = `file://${path}`;
   const etag = `${st.size}-${st.mtimeMs}-${st.ino}`;
   const cached = await store.getRemote(url);
@@ -28,21 +33,38 @@ export async function importFile(store: Store, path: string): Promise<string> {
   return id;
 }
 
+/** Through `@rkt/fetcher` with rkt run's pull policy `new`: a stored match is used without asking any server. */
+async function fetchNew(ctx: CommandContext, store: Store, imageString: string): Promise<string> {
+  // Loaded only here: `rkt run` of a stored image or an unverified file never pays for openpgp and the HTTP stack.
+  const { fetchImage } = await import('@rkt/fetcher');
+  return (await fetchImage(imageString, fetchOptions(ctx, store, 'new'))).id;
+}
+
 /**
- * The image ID an `IMAGE` argument of run/prepare names: an ACI file (imported; its signature is not
- * checked yet, so `--insecure-options=image` is required, as rkt required a signature otherwise),
- * an image ID or unique prefix, or a name[:version] in the store.
+ * The image ID an `IMAGE` argument of run/prepare names, as rkt resolved it with pull policy `new`:
+ * - an ACI file: with `--insecure-options=image` imported (cached by path, size and mtime, so an unchanged
+ *   file is not hashed again); otherwise through the fetcher, which checks `FILE.aci.asc` against the
+ *   trusted keys and refuses an unsigned file;
+ * - a URL (`https://`, `http://` with `--insecure-options=http`, `file://`): the stored download of that
+ *   URL, else fetched;
+ * - an image ID or unique prefix: the store only;
+ * - a name (`name[:version][,label=value...]`): the newest match in the store, else fetched through
+ *   discovery.
  */
-export async function resolveImageArg(store: Store, arg: string, o: { cwd: string; skipImageCheck: boolean }): Promise<string> {
-  if (await isFile(arg, o.cwd)) {
-    const path = resolvePath(o.cwd, arg);
-    if (!o.skipImageCheck) {
-      throw new CliError(
-        'CLI_BAD_ARGS',
-        `image ${arg}: signature verification of image files is not implemented yet; pass --insecure-options=image to use it unverified`,
-      );
-    }
-    return importFile(store, path);
+export async function resolveImageArg(ctx: CommandContext, store: Store, arg: string): Promise<string> {
+  if (await isFile(arg, ctx.cwd)) {
+    const path = resolvePath(ctx.cwd, arg);
+    if (ctx.globals.insecureOptions.skipImageCheck) return importFile(store, path);
+    // Checked here so that a missing file is reported as such, not as a missing signature.
+    await statImageFile(path);
+    return fetchNew(ctx, store, path);
   }
-  return (await store.resolve(arg)).id;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return fetchNew(ctx, store, arg);
+  try {
+    return (await store.resolve(arg)).id;
+  } catch (err) {
+    // An ID is never fetched; a name missing from the store is (labels too: the fetcher matches them).
+    if (!(err instanceof StoreError && err.code === 'STORE_NOT_FOUND') || arg.startsWith('sha512-')) throw err;
+  }
+  return fetchNew(ctx, store, arg);
 }
