@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { unmountTree } from '@rkt/rootfs-overlay';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
 import { ensureBuilt, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
@@ -43,6 +44,8 @@ afterEach(async () => {
   try {
     await server.stop();
   } finally {
+    // A prepared pod may hold overlay mounts under the data dir: lazily unmounted before the dir goes.
+    await unmountTree(env.tmp, { lazy: true }).catch(() => {});
     env.cleanup();
   }
 });
@@ -54,7 +57,12 @@ function rkt(args: readonly string[]): Promise<RktResult> {
 
 /** Serves a signed (or unsigned) gzip ACI named example.com/app at `/<file>`; returns its image ID. */
 async function serveApp(file: string, opts: { signer?: TestKey; content: string }): Promise<string> {
-  const body = await makeAci(env.tmp, { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] }, { 'bin/app': opts.content });
+  const body = await makeAci(env.tmp, {
+    name: 'example.com/app',
+    labels: [{ name: 'version', value: '1.0' }],
+    // An app section, so that `rkt prepare` can make a pod of it (nothing here runs it).
+    app: { exec: ['/bin/app'], user: '0', group: '0' },
+  }, { 'bin/app': opts.content });
   server.resources.set(`/${file}`, { body, etag: `"${file}-1"` });
   if (opts.signer !== undefined) server.resources.set(`/${file}.asc`, { body: await sign(opts.signer, body), contentType: 'text/plain' });
   return sha512Id(gunzipSync(body));
@@ -127,5 +135,38 @@ describe('rkt fetch https://', () => {
     rmSync(join(localConfig, 'certs.d'), { recursive: true });
     const r = await rkt(['fetch', `https://127.0.0.1:${server.port}/app.aci`]);
     await expectRefused(r, /^fetch: https:\/\/127\.0\.0\.1:\d+\/app\.aci.*certificate/);
+  });
+});
+
+describe('rkt prepare https://', () => {
+  it('fetches a signed image by URL with pull policy new: a second prepare asks no server; unsigned is refused', async () => {
+    await serveApp('app.aci', { signer: key, content: 'signed app\n' });
+    await serveApp('unsigned.aci', { content: 'unsigned app\n' });
+    await trustAppKey();
+    const url = `https://127.0.0.1:${server.port}/app.aci`;
+    const uuids: string[] = [];
+    try {
+      const first = await rkt(['prepare', '--quiet', url]);
+      expect(first.stderr).toMatch(/^signature verified:\n/);
+      expect(first.status).toBe(0);
+      expect(first.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+      uuids.push(first.stdout.trim());
+      expect(server.log.filter((e) => e.path === '/app.aci').map((e) => e.status)).toEqual([200]);
+
+      const before = server.log.length;
+      const second = await rkt(['prepare', '--quiet', url]);
+      expect(second).toMatchObject({ status: 0, stderr: '' });
+      uuids.push(second.stdout.trim());
+      expect(server.log.length).toBe(before);
+
+      const unsigned = await rkt(['prepare', '--quiet', `https://127.0.0.1:${server.port}/unsigned.aci`]);
+      expect(unsigned.stderr).toMatch(/^prepare: .*unsigned\.aci\.asc: bad HTTP status code: 404/);
+      expect(unsigned.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(unsigned).toMatchObject({ status: 254, stdout: '' });
+      const names = await rkt(['image', 'list', '--no-legend', '--fields=name']);
+      expect(names.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '' && l.startsWith('example.com/'))).toEqual(['example.com/app:1.0']);
+    } finally {
+      if (uuids.length > 0) await rkt(['rm', ...uuids]);
+    }
   });
 });

@@ -52,6 +52,8 @@ async function fetchNew(ctx: CommandContext, store: Store, imageString: string):
  *   discovery.
  */
 export async function resolveImageArg(ctx: CommandContext, store: Store, arg: string): Promise<string> {
+  // First: a URL ending in `.aci` would otherwise look like a relative path.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return fetchNew(ctx, store, arg);
   if (await isFile(arg, ctx.cwd)) {
     const path = resolvePath(ctx.cwd, arg);
     if (ctx.globals.insecureOptions.skipImageCheck) return importFile(store, path);
@@ -59,7 +61,6 @@ export async function resolveImageArg(ctx: CommandContext, store: Store, arg: st
     await statImageFile(path);
     return fetchNew(ctx, store, path);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return fetchNew(ctx, store, arg);
   try {
     return (await store.resolve(arg)).id;
   } catch (err) {
