@@ -146,28 +146,38 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
 
   const stage1Manifest = parseImageManifest(await o.store.manifest(o.stage1ImageId), `stage1 image ${o.stage1ImageId}`);
   checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
-  const stage1Tree = await o.store.render(o.stage1ImageId, { pod: podUse });
-  await mkdir(join(dir, 'stage1'));
-  await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), serializeImageManifest(stage1Manifest));
-  await symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs));
 
   const inputs: PrepareAppInput[] = o.podManifest
     ? o.podManifest.apps.map((a) => appInputFromManifest(a))
     : [...(o.apps ?? [])];
   if (inputs.length === 0) throw new PodError('POD_APP', 'a pod needs at least one app', { subject: uuid });
 
-  const runtimeApps: RuntimeApp[] = [];
-  const appInfos: PodAppInfo[] = [];
+  // Every app is checked before any tree is rendered or referenced, so a bad flag fails fast.
+  const apps: { input: PrepareAppInput; image: ImageManifest; name: string; app: App; fromManifest: RuntimeApp | undefined }[] = [];
   for (const [i, input] of inputs.entries()) {
     const image = parseImageManifest(await o.store.manifest(input.imageId), `image ${input.imageId}`);
     const name = input.name ?? defaultAppName(image.name);
     if (!isAcName(name)) throw new PodError('POD_APP', `app name ${JSON.stringify(name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`, { subject: name });
-    if (runtimeApps.some((a) => a.name === name)) {
+    if (apps.some((a) => a.name === name)) {
       throw new PodError('POD_APP', `two apps are named ${JSON.stringify(name)}: give one another with --name`, { subject: name });
     }
     const fromManifest = o.podManifest?.apps[i];
-    const app = fromManifest?.app ?? effectiveApp(image, input, name);
-    const tree = await o.store.render(input.imageId, { pod: podUse });
+    apps.push({ input, image, name, fromManifest, app: fromManifest?.app ?? effectiveApp(image, input, name) });
+  }
+
+  // One store transaction finds and references every tree already rendered (the usual case), rather
+  // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image.
+  const rendered = await o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
+  const stage1Tree = rendered[0]!; // one tree per image given, in order
+  const trees = rendered.slice(1);
+  await mkdir(join(dir, 'stage1'));
+  await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), serializeImageManifest(stage1Manifest));
+  await symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs));
+
+  const runtimeApps: RuntimeApp[] = [];
+  const appInfos: PodAppInfo[] = [];
+  for (const [i, { input, image, name, app, fromManifest }] of apps.entries()) {
+    const tree = trees[i]!;
     await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
     await mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true });
     await mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true });

@@ -144,6 +144,35 @@ export async function render(ctx: StoreContext, ref: ImageRef, opts: RenderOptio
   }
 }
 
+/**
+ * The trees of several images for one pod (a stage1 and its apps), found and referenced in one index
+ * transaction when they are all rendered already: each transaction opens LevelDB (which rewrites its
+ * MANIFEST, with fdatasyncs) and a `touch` rewrites the images.json snapshot (four fsyncs), so a pod of
+ * two images paid that twice. Images whose tree is missing are rendered one by one afterwards, exactly
+ * as `render` does (claims, waiting, publishing). The result is in the order of `refs`.
+ */
+export async function renderAll(ctx: StoreContext, refs: readonly ImageRef[], opts: RenderOptions = {}): Promise<TreeInfo[]> {
+  const l = ctx.layout;
+  const found = await withIndex(l, ctx.options, async (tx) => {
+    const trees: (TreeRecord | undefined)[] = [];
+    for (const ref of refs) {
+      const plan = await planTree(l, tx, await lookup(tx, ref));
+      const existing = await tx.tree(plan.treeId);
+      trees.push(existing !== undefined && (await exists(treeDir(l, existing.id))) ? existing : undefined);
+    }
+    const have = trees.filter((t): t is TreeRecord => t !== undefined);
+    // The same layer may serve two images (a stage1 and an app built on one base): touched once.
+    await touch(tx, [...new Set(have.flatMap((t) => t.layers))]);
+    if (opts.pod !== undefined && have.length > 0) {
+      await addPodRef(l, opts.pod, [...new Set(have.flatMap((t) => t.layers))], have.map((t) => t.id));
+    }
+    return trees;
+  });
+  const out: TreeInfo[] = [];
+  for (const [i, t] of found.entries()) out.push(t !== undefined ? treeInfo(l, t) : await render(ctx, refs[i]!, opts));
+  return out;
+}
+
 async function renderAndPublish(ctx: StoreContext, plan: Plan, layers: Layer[], manifest: Buffer, opts: RenderOptions): Promise<TreeInfo> {
   const l = ctx.layout;
   let rendered: { dir: string; hash: string; size: number };

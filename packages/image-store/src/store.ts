@@ -92,6 +92,15 @@ export class Store {
     return guard('render', import('./render.js').then((m) => m.render(this.ctx, ref, opts)));
   }
 
+  /**
+   * `render` of several images for one pod: the trees already rendered are found, touched and referenced
+   * in one index transaction (one LevelDB open, one snapshot rewrite); missing ones are rendered as by
+   * `render`. Results in the order of `refs`.
+   */
+  renderAll(refs: readonly ImageRef[], opts?: RenderOptions): Promise<TreeInfo[]> {
+    return guard('render', import('./render.js').then((m) => m.renderAll(this.ctx, refs, opts)));
+  }
+
   trees(): Promise<TreeInfo[]> {
     return guard('trees', import('./render.js').then(({ treeInfo }) =>
       withIndex(this.layout, this.ctx.options, async (tx) => (await tx.trees()).map((t) => treeInfo(this.layout, t)))));

@@ -39,6 +39,24 @@ describe('render', () => {
     expect((await store.trees()).map((t) => t.id)).toEqual([tree.id]);
   });
 
+  it('renderAll finds rendered trees and renders missing ones, in order, referencing all of them for the pod', async () => {
+    const { work, store } = await setup();
+    const a = await store.importAci(makeAci(work, { name: 'example.com/a', files: { 'etc/who': 'a' } }));
+    const b = await store.importAci(makeAci(work, { name: 'example.com/b', files: { 'etc/who': 'b' } }));
+    const first = await store.render(a.id);
+    const podDir = join(work, 'pod');
+    mkdirSync(podDir);
+    const trees = await store.renderAll([b.id, a.id], { pod: { podUuid: '2222', podDirs: [podDir] } });
+    expect(trees.map((t) => t.imageId)).toEqual([b.id, a.id]);
+    expect(trees[1]!.renderedAt).toBe(first.renderedAt); // found, not rendered again
+    expect(readFileSync(join(trees[0]!.rootfs, 'etc/who'), 'utf8')).toBe('b');
+    const [ref] = await store.podRefs();
+    expect(new Set(ref!.trees)).toEqual(new Set(trees.map((t) => t.id)));
+    expect(new Set(ref!.images)).toEqual(new Set([a.id, b.id]));
+    expect((await store.resolve(a.id)).lastUsedAt).toBeGreaterThanOrEqual(first.renderedAt);
+    await expect(store.renderAll([a.id, 'example.com/none'])).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+  });
+
   it('names a missing dependency, an ID mismatch and a cycle', async () => {
     const { work, store } = await setup();
     await store.importAci(makeAci(work, { name: 'example.com/lonely', dependencies: [{ imageName: 'example.com/nowhere', labels: { version: '2' } }] }));
