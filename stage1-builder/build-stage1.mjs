@@ -3,7 +3,18 @@
 // The stage1 package must be built first (its dist holds the bundled entrypoints and fly-exec);
 // packages/stage1-fly's build script runs this as its last step, so `npm run build` (nx) makes
 // packages/stage1-fly/dist/stage1-fly.aci, where stage0's default configuration finds it.
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +32,120 @@ const FLAVORS = {
     entrypoints: { run: '/fly/run', stop: '/fly/stop', gc: '/fly/gc', enter: '/fly/enter' },
     interfaceVersion: '1',
   },
+  systemd: {
+    pkg: 'packages/stage1-systemd',
+    name: 'coreos.com/rkt/stage1-systemd',
+    dir: 'rkt',
+    files: { 'run.js': 'run', 'stop.js': 'stop', 'gc.js': 'gc' },
+    entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc' },
+    interfaceVersion: '1',
+    // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name; the shared libraries
+    // they load are added by resolving their ELF NEEDED entries (see addDebianSystemd).
+    debs: ['systemd', 'systemd-container', 'libsystemd-shared'],
+  },
 };
+
+/** Directories of a Debian (non-usr-merged package layout) root that hold shared libraries. */
+const LIB_DIRS = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd', 'lib64'];
+
+/** The binaries whose library closure must be complete: the pod's init and the container manager. */
+const ROOT_ELVES = ['lib/systemd/systemd', 'usr/bin/systemd-nspawn'];
+
+function needed(file) {
+  const out = execFileSync('readelf', ['-d', file], { encoding: 'utf8' });
+  return [...out.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+}
+
+function findLib(root, soname) {
+  for (const d of LIB_DIRS) if (existsSync(join(root, d, soname))) return join(root, d, soname);
+  return undefined;
+}
+
+/** Libraries whose package name does not follow Debian's soname rule (libfoo.so.N -> libfooN). */
+const SONAME_EXCEPTIONS = {
+  'libc.so.6': 'libc6',
+  'libm.so.6': 'libc6',
+  'ld-linux-x86-64.so.2': 'libc6',
+  'libcrypto.so.3': 'libssl3',
+  'libssl.so.3': 'libssl3',
+  'libpam.so.0': 'libpam0g',
+};
+
+/**
+ * The Debian package that ships a library: the host's dpkg database when the host has it installed,
+ * else Debian policy's name for the soname (libfoo.so.N -> libfooN, libfoo1.so.N -> libfoo1-N).
+ */
+function packageOf(soname) {
+  if (SONAME_EXCEPTIONS[soname] !== undefined) return SONAME_EXCEPTIONS[soname];
+  try {
+    const out = execFileSync('dpkg', ['-S', `/${soname}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    for (const line of out.split('\n')) {
+      const m = /^([^:,\s]+)(?::[a-z0-9]+)?: (\S+)$/.exec(line.trim());
+      if (m && /\/(usr\/)?lib(64|\/x86_64-linux-gnu)\//.test(m[2]) && !m[1].endsWith('-dev')) return m[1];
+    }
+  } catch {
+    // Not installed on the host: fall through to the policy name.
+  }
+  const m = /^(lib[^.]+)\.so\.([0-9]+)/.exec(soname);
+  if (m === null) throw new Error(`cannot tell which Debian package ships ${soname}`);
+  return /[0-9]$/.test(m[1]) ? `${m[1]}-${m[2]}` : `${m[1]}${m[2]}`;
+}
+
+/**
+ * Downloads the flavor's packages (apt-get download, cached under the package's .deb-cache), extracts them
+ * with dpkg-deb -x, then adds the packages of every missing library until the closure is complete.
+ */
+function addDebianSystemd(rootfs, names, cache) {
+  mkdirSync(cache, { recursive: true });
+  const have = new Set();
+  const extract = (pkgs) => {
+    const todo = pkgs.filter((p) => !have.has(p));
+    if (todo.length === 0) return;
+    const cached = () => readdirSync(cache).filter((f) => f.endsWith('.deb'));
+    const missing = todo.filter((p) => !cached().some((f) => f.startsWith(`${p}_`)));
+    if (missing.length > 0) execFileSync('apt-get', ['download', ...missing], { cwd: cache, stdio: ['ignore', 'ignore', 'inherit'] });
+    for (const p of todo) {
+      const deb = cached().find((f) => f.startsWith(`${p}_`));
+      if (deb === undefined) throw new Error(`apt-get download ${p} left no .deb`);
+      execFileSync('dpkg-deb', ['-x', join(cache, deb), rootfs]);
+      have.add(p);
+    }
+  };
+  extract(names);
+  for (;;) {
+    const seen = new Set();
+    const queue = ROOT_ELVES.map((f) => join(rootfs, f));
+    const missing = new Set();
+    while (queue.length > 0) {
+      const f = queue.pop();
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const so of needed(f)) {
+        const lib = findLib(rootfs, so);
+        if (lib === undefined) missing.add(so);
+        else queue.push(lib);
+      }
+    }
+    if (missing.size === 0) break;
+    const pkgs = [...new Set([...missing].map(packageOf))];
+    if (pkgs.every((p) => have.has(p))) throw new Error(`libraries still missing: ${[...missing].join(' ')}`);
+    extract(pkgs);
+  }
+  // nspawn refuses to boot a tree without os-release (checked before any bind mount), and systemd
+  // expects /var/run to be /run.
+  mkdirSync(join(rootfs, 'etc'), { recursive: true });
+  writeFileSync(join(rootfs, 'etc/os-release'), 'NAME="rkt stage1-systemd"\nID=rkt-stage1\nVERSION_ID=1\n');
+  rmSync(join(rootfs, 'var/run'), { recursive: true, force: true });
+  mkdirSync(join(rootfs, 'var'), { recursive: true });
+  execFileSync('ln', ['-s', '../run', join(rootfs, 'var/run')]);
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'opt/stage2']) mkdirSync(join(rootfs, d), { recursive: true });
+  // systemd reads these when a unit names a user or group, even a numeric one: without the files the
+  // lookup fails with ENOENT instead of treating an unknown numeric ID as valid.
+  writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
+  writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  // machine-id must exist (empty) so systemd does not try to commit one into the read-only tree.
+  writeFileSync(join(rootfs, 'etc/machine-id'), '');
+}
 
 const [flavorName, outArg] = process.argv.slice(2);
 const flavor = FLAVORS[flavorName ?? ''];
@@ -41,6 +165,9 @@ try {
   for (const [from, to] of Object.entries(flavor.files)) {
     copyFileSync(join(pkgDir, 'dist', from), join(target, to));
     chmodSync(join(target, to), 0o755);
+  }
+  if (flavor.debs !== undefined) {
+    addDebianSystemd(join(layout, 'rootfs'), flavor.debs, join(pkgDir, '.deb-cache'));
   }
   const annotations = [
     ...Object.entries(flavor.entrypoints).map(([k, v]) => ({ name: `coreos.com/rkt/stage1/${k}`, value: v })),

@@ -1,0 +1,221 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { appIoPath, appUnit, appUnitName, podTarget, stage2Root, type AppUnitSpec } from '../units.js';
+import { fail, parseEntrypointArgs } from './args.js';
+
+interface PodApp {
+  name: string;
+  app?: {
+    exec?: string[];
+    user?: string;
+    group?: string;
+    workingDirectory?: string;
+    environment?: Array<{ name: string; value: string }>;
+  };
+}
+
+/** A user or group of the app's image: numeric as is, a name looked up in the app's own passwd/group file. */
+function resolveId(rootfs: string, file: 'passwd' | 'group', value: string | undefined, app: string): number {
+  const v = value ?? '0';
+  if (/^[0-9]+$/.test(v)) return Number(v);
+  let text: string;
+  try {
+    text = readFileSync(join(rootfs, 'etc', file), 'utf8');
+  } catch {
+    throw new Error(`app ${app}: ${file === 'passwd' ? 'user' : 'group'} ${v} not found (no /etc/${file})`);
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === v && f[2] !== undefined && /^[0-9]+$/.test(f[2])) return Number(f[2]);
+  }
+  throw new Error(`app ${app}: ${file === 'passwd' ? 'user' : 'group'} ${v} not found in /etc/${file}`);
+}
+
+/** sd_booted()'s test: a host run by systemd has /run/systemd/system. */
+function hostRunsSystemd(): boolean {
+  return existsSync('/run/systemd/system');
+}
+
+/** The cgroup directories of this process, in every mounted hierarchy (v1 controllers and the v2 one). */
+function ownCgroupDirs(): string[] {
+  const dirs: string[] = [];
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, controllers, path] = line.split(':') as [string, string, string];
+    if (controllers === '') {
+      for (const base of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
+        if (existsSync(join(base, 'cgroup.controllers')) || existsSync(join(base, 'cgroup.procs'))) {
+          if (base === '/sys/fs/cgroup' && !existsSync('/sys/fs/cgroup/cgroup.controllers')) continue;
+          dirs.push(join(base, path));
+          break;
+        }
+      }
+    } else {
+      const name = controllers.replace(/^name=/, '');
+      if (existsSync(join('/sys/fs/cgroup', name))) dirs.push(join('/sys/fs/cgroup', name, path));
+    }
+  }
+  return dirs;
+}
+
+/** Removes an empty cgroup tree, children first; a cgroup with processes left in it stays (rmdir fails). */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Busy: processes still in it. Left for gc rather than failing the pod's exit status over it.
+  }
+}
+
+async function main(): Promise<number> {
+  const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
+  const uuid = rest[0];
+  if (uuid === undefined) throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--local-config=DIR] UUID');
+  const debug = options.get('debug') === 'true';
+  const pod = process.cwd();
+  const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
+  const apps = manifest.apps ?? [];
+  if (apps.length === 0) throw new Error('the pod has no apps');
+
+  const unitsDir = join(pod, 'stage1-units');
+  mkdirSync(unitsDir, { recursive: true });
+  const binds: string[] = [];
+  const uids = new Set<number>([0, 65534]);
+  const gids = new Set<number>([0, 65534]);
+  for (const a of apps) {
+    const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
+    const spec: AppUnitSpec = {
+      name: a.name,
+      exec: a.app?.exec ?? [],
+      uid: resolveId(rootfs, 'passwd', a.app?.user, a.name),
+      gid: resolveId(rootfs, 'group', a.app?.group, a.name),
+      workingDirectory: a.app?.workingDirectory ?? '/',
+      environment: a.app?.environment ?? [],
+    };
+    uids.add(spec.uid);
+    gids.add(spec.gid);
+    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
+    binds.push(`--bind=${rootfs}:${stage2Root(a.name)}`);
+  }
+  writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
+  // systemd resolves User=/Group= in the stage1's own databases and refuses IDs missing there (status
+  // 217/USER), numeric ones included: the pod gets passwd and group files naming every app's IDs.
+  const etcDir = join(pod, 'stage1-etc');
+  mkdirSync(etcDir, { recursive: true });
+  writeFileSync(join(etcDir, 'passwd'), [...uids].map((u) => `${u === 0 ? 'root' : `rkt-${u}`}:x:${u}:${u === 0 ? 0 : 65534}::/:/bin/sh\n`).join(''));
+  writeFileSync(join(etcDir, 'group'), [...gids].map((g) => `${g === 0 ? 'root' : `rkt-${g}`}:x:${g}:\n`).join(''));
+
+  // One FIFO per app and stream. The read end is opened non-blocking (no writer yet), and a write end is
+  // held here until nspawn exits so that the relay sees end-of-file only after every app has closed its
+  // end, not before the first one opened it.
+  const ioDir = join(pod, 'stage1-io');
+  mkdirSync(ioDir, { recursive: true });
+  const relays: Array<Promise<void>> = [];
+  const holders: number[] = [];
+  for (const a of apps) {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const fifo = join(ioDir, `${a.name}.${stream}`);
+      if (!existsSync(fifo)) {
+        const r = spawnSync('mkfifo', ['-m', '0600', fifo], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`mkfifo ${fifo}: ${(r.stderr ?? r.error?.message ?? '').trim()}`);
+      }
+      const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      holders.push(openSync(fifo, constants.O_WRONLY));
+      const out = stream === 'stdout' ? process.stdout : process.stderr;
+      // A libuv pipe handle, not an fs stream: it polls the non-blocking FIFO instead of failing on EAGAIN.
+      const rs = new Socket({ fd: readFd, readable: true, writable: false });
+      relays.push(
+        new Promise<void>((resolve) => {
+          rs.on('data', (chunk) => out.write(chunk));
+          rs.on('end', () => resolve());
+          rs.on('error', () => resolve());
+        }),
+      );
+    }
+  }
+
+  const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
+  const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
+    .map((d) => join(stage1, d))
+    .join(':');
+  // systemd-nspawn comes from the stage1 image, not the host: its own loader and libraries run it, so the
+  // host needs no systemd at all.
+  const args = [
+    '--library-path',
+    libPath,
+    join(stage1, 'usr/bin/systemd-nspawn'),
+    '--boot',
+    `--directory=${stage1}`,
+    // The stage1 tree is the store's, shared by every pod of this stage1: writes go to a tmpfs overlay.
+    '--volatile=overlay',
+    `--machine=rkt-${uuid}`,
+    `--uuid=${uuid.replace(/-/g, '')}`,
+    '--link-journal=no',
+    `--bind-ro=${unitsDir}:/etc/systemd/system`,
+    `--bind-ro=${join(etcDir, 'passwd')}:/etc/passwd`,
+    `--bind-ro=${join(etcDir, 'group')}:/etc/group`,
+    `--bind=${ioDir}:${appIoPath('', 'stdout').replace(/\/[^/]*$/, '')}`,
+    // The stage1 has no zoneinfo nor resolver to offer; the apps bring their own /etc.
+    '--timezone=off',
+    '--resolv-conf=off',
+    ...binds,
+    ...(debug ? [] : ['--quiet']),
+    // Without systemd on the host there is no machined to register with, nor a unit to run the pod in.
+    ...(hostRunsSystemd() ? [] : ['--register=no', '--keep-unit']),
+    '--',
+    // The console is rkt's stdout: systemd keeps quiet there unless debugging.
+    ...(debug ? [] : ['--show-status=0', '--log-target=null']),
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
+  if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
+  const cgroupsBefore = new Set(ownCgroupDirs().flatMap((d) => (existsSync(d) ? readdirSync(d).map((c) => join(d, c)) : [])));
+  const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: ['inherit', 'inherit', 'pipe'], env });
+  // nspawn's own stderr, minus its complaint about the propagation directory it may not delete when the
+  // host's /run is not a tmpfs (as here): that directory is removed below instead.
+  const stderrDone = new Promise<void>((resolve) => {
+    if (child.stderr === null) return resolve();
+    const lines = createInterface({ input: child.stderr });
+    lines.on('line', (l) => {
+      if (!l.startsWith('Attempted to remove disk file system under "/run/systemd/nspawn/propagate/')) process.stderr.write(`${l}\n`);
+    });
+    lines.on('close', resolve);
+  });
+  const nspawnPid = child.pid;
+  if (nspawnPid === undefined) throw new Error('could not start systemd-nspawn');
+  // rkt's `ppid` way: the pod's PID 1 is nspawn's child, which stage0 and enter find from this pid.
+  writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
+  // Stop signals to this entrypoint go to nspawn, which shuts the booted systemd down cleanly.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  const status = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
+  });
+  await stderrDone;
+  rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
+  for (const fd of holders) closeSync(fd);
+  await Promise.all(relays);
+  // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
+  for (const d of ownCgroupDirs()) {
+    for (const name of ['payload', 'supervisor']) {
+      const c = join(d, name);
+      if (!cgroupsBefore.has(c)) removeCgroupTree(c);
+    }
+  }
+  if (apps.length === 1) writeFileSync(join(pod, 'appsinfo', (apps[0] as PodApp).name, 'exit'), `${status}\n`);
+  return status;
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11 };
+  return table[signal] ?? 0;
+}
+
+main().then(
+  (status) => process.exit(status),
+  (err: unknown) => fail('run', err),
+);
