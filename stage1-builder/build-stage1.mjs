@@ -39,9 +39,10 @@ const FLAVORS = {
     files: { 'run.js': 'run', 'stop.js': 'stop', 'gc.js': 'gc' },
     entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc' },
     interfaceVersion: '1',
-    // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name; the shared libraries
+    // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
+    // apps' exit statuses in multi-app pods; systemd's shutdown runs mount's umount); the shared libraries
     // they load are added by resolving their ELF NEEDED entries (see addDebianSystemd).
-    debs: ['systemd', 'systemd-container', 'libsystemd-shared'],
+    debs: ['systemd', 'systemd-container', 'libsystemd-shared', 'dash', 'mount'],
   },
 };
 
@@ -49,7 +50,7 @@ const FLAVORS = {
 const LIB_DIRS = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd', 'lib64'];
 
 /** The binaries whose library closure must be complete: the pod's init and the container manager. */
-const ROOT_ELVES = ['lib/systemd/systemd', 'usr/bin/systemd-nspawn'];
+const ROOT_ELVES = ['lib/systemd/systemd', 'usr/bin/systemd-nspawn', 'bin/dash', 'bin/mount', 'bin/umount'];
 
 function needed(file) {
   const out = execFileSync('readelf', ['-d', file], { encoding: 'utf8' });

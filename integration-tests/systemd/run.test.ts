@@ -133,4 +133,39 @@ describe('rkt run (stage1-systemd)', () => {
     expect(r.stdout).toBe('1000:100 /tmp image-value\n');
     expect(r.status).toBe(0);
   }, 60_000);
+
+  it('runs several apps, ends the pod when all have ended, records each status and exits with the first failure', () => {
+    const r = env.run([
+      'run',
+      `--stage1-path=${stage1Aci}`,
+      aci,
+      '--name=first',
+      '--exec',
+      '/bin/sh',
+      '--',
+      '-c',
+      'echo "first is $AC_APP_NAME"; exit 3',
+      '---',
+      aci,
+      '--name=second',
+      '--exec',
+      '/bin/sh',
+      '--',
+      '-c',
+      'sleep 1; echo "second is $AC_APP_NAME"',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('first is first\nsecond is second\n');
+    expect(r.status).toBe(3);
+    const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
+    const uuid = (pods[0] as { name: string }).name;
+    const apps = env.status(uuid).apps;
+    expect(apps.map((a) => [a.name, a.exit_code]).sort()).toEqual([
+      ['first', 3],
+      ['second', 0],
+    ]);
+    expect(podProcesses(uuid)).toEqual([]);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+  }, 60_000);
 });

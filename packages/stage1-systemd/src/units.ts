@@ -24,6 +24,11 @@ export function appIoPath(app: string, stream: 'stdout' | 'stderr'): string {
   return `/rkt/io/${app}.${stream}`;
 }
 
+/** Where a multi-app pod's app status is written inside the pod (the run entrypoint binds `stage1-status`). */
+export function appStatusPath(app: string): string {
+  return `/rkt/status/${app}`;
+}
+
 /**
  * One word of a unit file's command line or assignment, double-quoted: systemd expands `%` specifiers
  * everywhere and `$` variables in ExecStart=, so both are doubled to reach the app verbatim.
@@ -39,7 +44,7 @@ function quote(word: string, dollars: boolean): string {
  * ignores them in [Service]): when the app ends, systemd in the pod exits with the app's status, which
  * systemd-nspawn returns, so the pod ends with its app.
  */
-export function appUnit(spec: AppUnitSpec): string {
+export function appUnit(spec: AppUnitSpec, multi = false): string {
   if (spec.exec.length === 0 || !(spec.exec[0] as string).startsWith('/')) {
     throw new Error(`app ${spec.name}: exec must start with an absolute path`);
   }
@@ -49,8 +54,9 @@ export function appUnit(spec: AppUnitSpec): string {
     `Description=rkt app ${spec.name}`,
     // No sysinit.target and friends: the stage1 boots nothing but the apps.
     'DefaultDependencies=no',
-    'SuccessAction=exit',
-    'FailureAction=exit',
+    // One app: its end is the pod's end, and systemd's exit status is the app's. Several apps: each
+    // app's reaper (reaperUnit) records its status and the last one ends the pod.
+    ...(multi ? [] : ['SuccessAction=exit', 'FailureAction=exit']),
     '',
     '[Service]',
     'Type=exec',
@@ -71,14 +77,49 @@ export function appUnit(spec: AppUnitSpec): string {
   ].join('\n');
 }
 
+/** The reaper of an app in a multi-app pod: started with the pod, stopped by BindsTo= when its app ends. */
+export function reaperUnitName(app: string): string {
+  return `rkt-reaper-${app}.service`;
+}
+
+/**
+ * The reaper runs in the stage1 (no RootDirectory=, so the stage1's dash and systemctl): when its app
+ * stops, its ExecStop= records the app's main process status (ExecMainCode is CLD_EXITED 1, CLD_KILLED 2
+ * or CLD_DUMPED 3; ExecMainStatus the exit code or signal number) and, once every app of the pod has a
+ * status, makes systemd exit, the way SuccessAction=exit does for a single app.
+ */
+export function reaperUnit(app: string, all: readonly string[]): string {
+  const status = appStatusPath(app);
+  const allDone = all.map((a) => `[ -e ${appStatusPath(a)} ]`).join(' && ');
+  // dash builtins only (the stage1 has no coreutils): the two values split by the shell, one echo.
+  const script =
+    `set -- $(systemctl show --property=ExecMainCode --property=ExecMainStatus --value ${appUnitName(app)});` +
+    ` echo "$1 $2" > ${status}; if ${allDone}; then systemctl --no-block exit 0; fi`;
+  return [
+    '[Unit]',
+    `Description=rkt reaper of app ${app}`,
+    'DefaultDependencies=no',
+    `BindsTo=${appUnitName(app)}`,
+    // Started before its app (so it is active even when the app ends at once), hence stopped after it.
+    `Before=${appUnitName(app)}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=/bin/dash -c :`,
+    `ExecStop=/bin/dash -c ${quote(script, true)}`,
+    '',
+  ].join('\n');
+}
+
 /** The target systemd boots: the apps' services and nothing else. */
 export function podTarget(apps: readonly string[]): string {
+  const units = apps.length > 1 ? [...apps.map(appUnitName), ...apps.map(reaperUnitName)] : apps.map(appUnitName);
   return [
     '[Unit]',
     'Description=rkt pod',
     'DefaultDependencies=no',
-    `Wants=${apps.map(appUnitName).join(' ')}`,
-    `After=${apps.map(appUnitName).join(' ')}`,
+    `Wants=${units.join(' ')}`,
     '',
   ].join('\n');
 }

@@ -1,10 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { appIoPath, appUnit, appUnitName, podTarget, stage2Root, type AppUnitSpec } from '../units.js';
+import { appIoPath, appStatusPath, appUnit, appUnitName, podTarget, reaperUnit, reaperUnitName, stage2Root, type AppUnitSpec } from '../units.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 interface PodApp {
@@ -99,7 +100,8 @@ async function main(): Promise<number> {
     };
     uids.add(spec.uid);
     gids.add(spec.gid);
-    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
+    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec, apps.length > 1));
+    if (apps.length > 1) writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, apps.map((x) => x.name)));
     binds.push(`--bind=${rootfs}:${stage2Root(a.name)}`);
   }
   writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
@@ -113,6 +115,8 @@ async function main(): Promise<number> {
   // One FIFO per app and stream. The read end is opened non-blocking (no writer yet), and a write end is
   // held here until nspawn exits so that the relay sees end-of-file only after every app has closed its
   // end, not before the first one opened it.
+  const statusDir = join(pod, 'stage1-status');
+  mkdirSync(statusDir, { recursive: true });
   const ioDir = join(pod, 'stage1-io');
   mkdirSync(ioDir, { recursive: true });
   const relays: Array<Promise<void>> = [];
@@ -160,6 +164,7 @@ async function main(): Promise<number> {
     `--bind-ro=${join(etcDir, 'passwd')}:/etc/passwd`,
     `--bind-ro=${join(etcDir, 'group')}:/etc/group`,
     `--bind=${ioDir}:${appIoPath('', 'stdout').replace(/\/[^/]*$/, '')}`,
+    `--bind=${statusDir}:${appStatusPath('').replace(/\/[^/]*$/, '')}`,
     // The stage1 has no zoneinfo nor resolver to offer; the apps bring their own /etc.
     '--timezone=off',
     '--resolv-conf=off',
@@ -206,13 +211,41 @@ async function main(): Promise<number> {
       if (!cgroupsBefore.has(c)) removeCgroupTree(c);
     }
   }
-  if (apps.length === 1) writeFileSync(join(pod, 'appsinfo', (apps[0] as PodApp).name, 'exit'), `${status}\n`);
-  return status;
+  if (apps.length === 1) {
+    writeFileSync(join(pod, 'appsinfo', (apps[0] as PodApp).name, 'exit'), `${status}\n`);
+    return status;
+  }
+  // The pod's status: the first app (in the pod's order) that failed, else 0; an app without a status
+  // never finished (the pod was stopped) and is not recorded.
+  let podStatus = 0;
+  for (const a of apps) {
+    let text: string;
+    try {
+      text = readFileSync(join(statusDir, a.name), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const appStatus = parseAppStatus(text);
+    writeFileSync(join(pod, 'appsinfo', a.name, 'exit'), `${appStatus}\n`);
+    if (podStatus === 0 && appStatus !== 0) podStatus = appStatus;
+  }
+  if (podStatus === 0 && status !== 0 && !apps.every((a) => existsSync(join(statusDir, a.name)))) podStatus = status;
+  return podStatus;
+}
+
+/**
+ * `ExecMainCode ExecMainStatus` as the reaper recorded them: code 1 (CLD_EXITED) with the exit status, or 2
+ * and 3 (CLD_KILLED, CLD_DUMPED) with the signal's number, reported as 128 + that number.
+ */
+function parseAppStatus(text: string): number {
+  const m = /^([0-9]+) ([0-9]+)$/.exec(text);
+  if (m === null) throw new Error(`unreadable app status ${JSON.stringify(text)}`);
+  const [code, value] = [Number(m[1]), Number(m[2])];
+  return code === 2 || code === 3 ? 128 + value : value;
 }
 
 function signalNumber(signal: NodeJS.Signals): number {
-  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15, SIGABRT: 6, SIGSEGV: 11 };
-  return table[signal] ?? 0;
+  return osConstants.signals[signal];
 }
 
 main().then(
