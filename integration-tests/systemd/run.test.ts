@@ -168,4 +168,20 @@ describe('rkt run (stage1-systemd)', () => {
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
     expect(env.mounts()).toEqual([]);
   }, 60_000);
+
+  it('rkt stop halts the pod cleanly, and nothing is left behind', async () => {
+    const cgroupsBefore = nspawnCgroups();
+    const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--exec', '/bin/sh', '--', '-c', 'echo up; sleep 100']);
+    const { uuid } = await env.waitRunning();
+    const stop = env.run(['stop', uuid]);
+    expect(stop.status).toBe(0);
+    const r = await done;
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('up\n');
+    expect(env.status(uuid).state).toBe('exited');
+    expect(podProcesses(uuid)).toEqual([]);
+    expect(nspawnCgroups()).toEqual(cgroupsBefore);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+  }, 60_000);
 });

@@ -36,6 +36,16 @@ function resolveId(rootfs: string, file: 'passwd' | 'group', value: string | und
   throw new Error(`app ${app}: ${file === 'passwd' ? 'user' : 'group'} ${v} not found in /etc/${file}`);
 }
 
+/**
+ * nspawn lines --quiet does not silence: its complaint about the propagation directory it may not delete
+ * when the host's /run is not a tmpfs (run removes that directory itself), and its notice on SIGTERM,
+ * which is how `rkt stop` asks the pod to halt.
+ */
+const QUIET_NSPAWN_LINES = [
+  'Attempted to remove disk file system under "/run/systemd/nspawn/propagate/',
+  'Trying to halt container. Send SIGTERM again to trigger immediate termination.',
+];
+
 /** sd_booted()'s test: a host run by systemd has /run/systemd/system. */
 function hostRunsSystemd(): boolean {
   return existsSync('/run/systemd/system');
@@ -180,13 +190,13 @@ async function main(): Promise<number> {
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
   const cgroupsBefore = new Set(ownCgroupDirs().flatMap((d) => (existsSync(d) ? readdirSync(d).map((c) => join(d, c)) : [])));
   const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: ['inherit', 'inherit', 'pipe'], env });
-  // nspawn's own stderr, minus its complaint about the propagation directory it may not delete when the
-  // host's /run is not a tmpfs (as here): that directory is removed below instead.
+  // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
     if (child.stderr === null) return resolve();
     const lines = createInterface({ input: child.stderr });
     lines.on('line', (l) => {
-      if (!l.startsWith('Attempted to remove disk file system under "/run/systemd/nspawn/propagate/')) process.stderr.write(`${l}\n`);
+      if (!debug && QUIET_NSPAWN_LINES.some((q) => l.startsWith(q))) return;
+      process.stderr.write(`${l}\n`);
     });
     lines.on('close', resolve);
   });
