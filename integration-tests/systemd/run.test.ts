@@ -3,7 +3,7 @@
 // output reaches rkt's stdout and its exit status is rkt's. Nothing may be left behind: no mount, no
 // process, no cgroup, no nspawn propagation directory.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from '../pods/harness.js';
@@ -81,6 +81,12 @@ afterEach(async () => {
         // Already gone.
       }
     }
+  }
+  // A pod whose run entrypoint was killed (a timed-out test) leaves nspawn's propagation directory.
+  for (const state of ['run', 'exited-garbage', 'garbage', 'prepared']) {
+    const dir = join(env.dataDir, 'pods', state);
+    if (!existsSync(dir)) continue;
+    for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   }
   await env.cleanup();
 });
@@ -183,5 +189,6 @@ describe('rkt run (stage1-systemd)', () => {
     expect(nspawnCgroups()).toEqual(cgroupsBefore);
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
     expect(env.mounts()).toEqual([]);
+    expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
   }, 60_000);
 });

@@ -1,14 +1,20 @@
+import { rmSync } from 'node:fs';
 import { unmountTree } from '@rkt/rootfs-overlay';
-import { fail } from './args.js';
+import { fail, parseEntrypointArgs } from './args.js';
 
 /**
  * `coreos.com/rkt/stage1/gc`: `[--debug] UUID`, in the pod directory. nspawn's mounts live in the pod's
  * own mount namespace and die with it; what may remain in the host namespace is under the pod directory
- * (the apps' overlays), so that is what gc releases, lazily if still busy.
+ * (the apps' overlays), so that is what gc releases, lazily if still busy. A run entrypoint that was
+ * killed before its own clean-up also leaves nspawn's propagation directory, removed here.
  */
 async function main(): Promise<void> {
+  const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
+  const uuid = rest[0];
+  if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
   const { unmounted } = await unmountTree(process.cwd(), { lazy: true });
-  if (process.argv.includes('--debug')) for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
+  rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
+  if (options.get('debug') === 'true') for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
 }
 
 main().catch((err: unknown) => fail('gc', err));
