@@ -33,14 +33,14 @@ function ownCgroupDirs(): string[] {
     .filter((d) => existsSync(d));
 }
 
-/** Cgroups named as nspawn names its own (payload, supervisor), anywhere below this process's cgroups. */
+/** Cgroups of pods (rkt-UUID) and of nspawn (payload, supervisor), anywhere below this process's cgroups. */
 function nspawnCgroups(): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number): void => {
     if (depth > 4) return;
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (!e.isDirectory()) continue;
-      if (e.name === 'payload' || e.name === 'supervisor') found.push(join(dir, e.name));
+      if (e.name === 'payload' || e.name === 'supervisor' || e.name.startsWith('rkt-')) found.push(join(dir, e.name));
       walk(join(dir, e.name), depth + 1);
     }
   };

@@ -51,25 +51,48 @@ function hostRunsSystemd(): boolean {
   return existsSync('/run/systemd/system');
 }
 
-/** The cgroup directories of this process, in every mounted hierarchy (v1 controllers and the v2 one). */
-function ownCgroupDirs(): string[] {
-  const dirs: string[] = [];
+/**
+ * The hierarchies nspawn manages cgroups in: the v2 one (at /sys/fs/cgroup on a unified host,
+ * /sys/fs/cgroup/unified on a hybrid one) and v1's name=systemd, with this process's path in each.
+ */
+function nspawnHierarchies(): Array<{ root: string; path: string }> {
+  const found: Array<{ root: string; path: string }> = [];
   for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
     const [, controllers, path] = line.split(':') as [string, string, string];
     if (controllers === '') {
-      for (const base of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) {
-        if (existsSync(join(base, 'cgroup.controllers')) || existsSync(join(base, 'cgroup.procs'))) {
-          if (base === '/sys/fs/cgroup' && !existsSync('/sys/fs/cgroup/cgroup.controllers')) continue;
-          dirs.push(join(base, path));
-          break;
-        }
-      }
-    } else {
-      const name = controllers.replace(/^name=/, '');
-      if (existsSync(join('/sys/fs/cgroup', name))) dirs.push(join('/sys/fs/cgroup', name, path));
+      const root = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
+      if (existsSync(join(root, 'cgroup.procs'))) found.push({ root, path });
+    } else if (controllers === 'name=systemd' && existsSync('/sys/fs/cgroup/systemd/cgroup.procs')) {
+      found.push({ root: '/sys/fs/cgroup/systemd', path });
     }
   }
-  return dirs;
+  return found;
+}
+
+/**
+ * Moves this process into a cgroup of its own per pod (`rkt-UUID` below its cgroup, in each hierarchy
+ * nspawn uses): unregistered nspawn (--keep-unit) puts its payload/ and supervisor/ cgroups below its
+ * own, which two pods started from one cgroup would share. Returns how to move back and remove them.
+ */
+function enterPodCgroups(uuid: string): () => void {
+  const moved: Array<{ from: string; dir: string }> = [];
+  for (const h of nspawnHierarchies()) {
+    const from = join(h.root, h.path);
+    const dir = join(from, `rkt-${uuid}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'cgroup.procs'), `${process.pid}\n`);
+    moved.push({ from, dir });
+  }
+  return () => {
+    for (const m of moved) {
+      try {
+        writeFileSync(join(m.from, 'cgroup.procs'), `${process.pid}\n`);
+      } catch {
+        // The parent is gone or refuses us: the rmdir below then fails and leaves the cgroup to gc.
+      }
+      removeCgroupTree(m.dir);
+    }
+  };
 }
 
 /** Removes an empty cgroup tree, children first; a cgroup with processes left in it stays (rmdir fails). */
@@ -188,7 +211,7 @@ async function main(): Promise<number> {
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
-  const cgroupsBefore = new Set(ownCgroupDirs().flatMap((d) => (existsSync(d) ? readdirSync(d).map((c) => join(d, c)) : [])));
+  const leaveCgroups = enterPodCgroups(uuid);
   const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: ['inherit', 'inherit', 'pipe'], env });
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
@@ -215,12 +238,7 @@ async function main(): Promise<number> {
   for (const fd of holders) closeSync(fd);
   await Promise.all(relays);
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
-  for (const d of ownCgroupDirs()) {
-    for (const name of ['payload', 'supervisor']) {
-      const c = join(d, name);
-      if (!cgroupsBefore.has(c)) removeCgroupTree(c);
-    }
-  }
+  leaveCgroups();
   if (apps.length === 1) {
     writeFileSync(join(pod, 'appsinfo', (apps[0] as PodApp).name, 'exit'), `${status}\n`);
     return status;
