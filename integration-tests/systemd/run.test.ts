@@ -3,7 +3,7 @@
 // output reaches rkt's stdout and its exit status is rkt's. Nothing may be left behind: no mount, no
 // process, no cgroup, no nspawn propagation directory.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from '../pods/harness.js';
@@ -48,6 +48,17 @@ function nspawnCgroups(): string[] {
   return found;
 }
 
+/** Removes a cgroup and its children (rmdir is all a cgroup allows; a populated one stays and is reported). */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Still populated: the test's own assertions report leftovers.
+  }
+}
+
 /** Processes whose command line names the pod (nspawn's --machine=rkt-UUID, or the pod directory). */
 function podProcesses(uuid: string): string[] {
   const found: string[] = [];
@@ -66,7 +77,9 @@ beforeAll(() => {
   ensureBuilt();
   ensureStage1Built();
 }, 600_000);
+let cgroupsAtStart: string[];
 beforeEach(async () => {
+  cgroupsAtStart = nspawnCgroups();
   env = new RktEnv();
   aci = await buildBusyboxAci(env.tmp);
 });
@@ -89,6 +102,10 @@ afterEach(async () => {
     for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   }
   await env.cleanup();
+  // And its cgroups, once its processes are gone (children first; rmdir is all a cgroup allows).
+  for (const c of nspawnCgroups().filter((c) => !cgroupsAtStart.includes(c)).sort((a, b) => b.length - a.length)) {
+    removeCgroupTree(c);
+  }
 });
 
 describe('rkt run (stage1-systemd)', () => {
@@ -172,6 +189,26 @@ describe('rkt run (stage1-systemd)', () => {
     ]);
     expect(podProcesses(uuid)).toEqual([]);
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+  }, 60_000);
+
+  it('gc removes what a killed run entrypoint left: the pod cgroups and the propagation directory', async () => {
+    const cgroupsBefore = nspawnCgroups();
+    const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--exec', '/bin/sh', '--', '-c', 'sleep 100']);
+    const { uuid } = await env.waitRunning();
+    const runPid = Number(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
+    // The run entrypoint (nspawn's parent) and the pod's PID 1 (nspawn's child) die without clean-up.
+    const runEntrypoint = Number(readFileSync(`/proc/${runPid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    const pid1 = Number(readFileSync(`/proc/${runPid}/task/${runPid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    process.kill(runEntrypoint, 'SIGKILL');
+    process.kill(pid1, 'SIGKILL');
+    await done;
+    await env.waitState(uuid, 'exited');
+    expect(nspawnCgroups().length).toBeGreaterThan(cgroupsBefore.length);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(podProcesses(uuid)).toEqual([]);
+    expect(nspawnCgroups()).toEqual(cgroupsBefore);
+    expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
     expect(env.mounts()).toEqual([]);
   }, 60_000);
 

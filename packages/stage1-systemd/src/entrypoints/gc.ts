@@ -1,12 +1,14 @@
 import { rmSync } from 'node:fs';
 import { unmountTree } from '@rkt/rootfs-overlay';
+import { findCgroups, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /**
  * `coreos.com/rkt/stage1/gc`: `[--debug] UUID`, in the pod directory. nspawn's mounts live in the pod's
  * own mount namespace and die with it; what may remain in the host namespace is under the pod directory
  * (the apps' overlays), so that is what gc releases, lazily if still busy. A run entrypoint that was
- * killed before its own clean-up also leaves nspawn's propagation directory, removed here.
+ * killed before its own clean-up also leaves nspawn's propagation directory and the pod's cgroups
+ * (`rkt-UUID`, empty once the pod is dead), removed here.
  */
 async function main(): Promise<void> {
   const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
@@ -14,6 +16,7 @@ async function main(): Promise<void> {
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
   const { unmounted } = await unmountTree(process.cwd(), { lazy: true });
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
+  for (const root of nspawnHierarchyRoots()) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
   if (options.get('debug') === 'true') for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
 }
 

@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { appIoPath, appStatusPath, appUnit, appUnitName, podTarget, reaperUnit, reaperUnitName, stage2Root, type AppUnitSpec } from '../units.js';
+import { removeCgroupTree } from '../cgroups.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 interface PodApp {
@@ -95,16 +95,6 @@ function enterPodCgroups(uuid: string): () => void {
   };
 }
 
-/** Removes an empty cgroup tree, children first; a cgroup with processes left in it stays (rmdir fails). */
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Busy: processes still in it. Left for gc rather than failing the pod's exit status over it.
-  }
-}
 
 async function main(): Promise<number> {
   const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
