@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatGoTime, humanizeBytes, humanizeTime } from '../src/commands/image-format.js';
-import { parseGoDuration } from '../src/commands/image-common.js';
+import { parseDurationFlag } from '../src/argv/duration.js';
 
 describe('image list cells, as go-humanize and Go printed them for rkt', () => {
   it('sizes: IBytes', () => {
@@ -22,12 +22,12 @@ describe('image list cells, as go-humanize and Go printed them for rkt', () => {
   });
 
   it('--grace-period: Go durations; anything else is a usage error naming the flag', () => {
-    expect(parseGoDuration('grace-period', '24h0m0s')).toBe(86400e3);
-    expect(parseGoDuration('grace-period', '1h30m')).toBe(5400e3);
-    expect(parseGoDuration('grace-period', '1.5s')).toBe(1500);
-    expect(parseGoDuration('grace-period', '0')).toBe(0);
+    expect(parseDurationFlag('grace-period', '24h0m0s')).toBe(86400e3);
+    expect(parseDurationFlag('grace-period', '1h30m')).toBe(5400e3);
+    expect(parseDurationFlag('grace-period', '1.5s')).toBe(1500);
+    expect(parseDurationFlag('grace-period', '0')).toBe(0);
     for (const bad of ['', '5', 'soon', '-1h', '1d']) {
-      expect(() => parseGoDuration('grace-period', bad)).toThrow(/^invalid argument ".*" for --grace-period: not a duration/);
+      expect(() => parseDurationFlag('grace-period', bad)).toThrow(/^invalid argument ".*" for --grace-period: not a duration/);
     }
   });
 });

@@ -1,14 +1,10 @@
 import { gcPods } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
-import { CliError } from '../errors.js';
-import { cliBus, openCliStore, parseDuration } from './pods/common.js';
+import { parseDurationFlag } from '../argv/duration.js';
+import { cliBus, openCliStore } from './pods/common.js';
 
 function durationFlag(ctx: CommandContext, name: string): number {
-  try {
-    return parseDuration(ctx.flags.string(name));
-  } catch (err) {
-    throw new CliError('CLI_BAD_FLAG_VALUE', `--${name}: ${(err as Error).message}`);
-  }
+  return parseDurationFlag(name, ctx.flags.string(name));
 }
 
 export async function run(ctx: CommandContext): Promise<number> {

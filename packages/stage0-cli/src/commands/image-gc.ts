@@ -1,5 +1,6 @@
 import type { CommandContext } from '../command.js';
-import { openImageStore, parseGoDuration } from './image-common.js';
+import { parseDurationFlag } from '../argv/duration.js';
+import { openImageStore } from './image-common.js';
 
 /**
  * `rkt image gc`: removes trees no live pod references, then images not used within the grace period and
@@ -7,7 +8,7 @@ import { openImageStore, parseGoDuration } from './image-common.js';
  * images on stdout.
  */
 export async function run(ctx: CommandContext): Promise<void> {
-  const gracePeriodMs = parseGoDuration('grace-period', ctx.flags.string('grace-period'));
+  const gracePeriodMs = parseDurationFlag('grace-period', ctx.flags.string('grace-period'));
   const store = await openImageStore(ctx);
   const r = await store.gc({ gracePeriodMs });
   for (const t of r.removedTrees) ctx.stderr.write(`removed treestore ${JSON.stringify(t)}\n`);

@@ -73,18 +73,3 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   if (save !== '') writeFileSync(resolvePath(ctx.cwd, save), pod.uuid);
   return pod;
 }
-
-/** Go's time.ParseDuration, as rkt's duration flags: "30m", "1h30m", "0", "500ms", "1.5h". */
-export function parseDuration(raw: string): number {
-  if (raw === '0') return 0;
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-  const re = /([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let pos = 0;
-  for (let m = re.exec(raw); m !== null; m = re.exec(raw)) {
-    total += Number(m[1]) * unit[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  if (raw === '' || pos !== raw.length) throw new Error(`invalid duration ${JSON.stringify(raw)} (examples: 30m, 1h30m, 0s)`);
-  return total;
-}

@@ -1,0 +1,22 @@
+import { CliError } from '../errors.js';
+
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+
+/**
+ * A duration flag's value as Go's `time.ParseDuration` read rkt's (`--grace-period=30m`, `1h30m`, `0`,
+ * `500ms`, `1.5h`), in milliseconds. Negative durations are refused: no rkt duration flag means one.
+ */
+export function parseDurationFlag(flagName: string, raw: string): number {
+  if (raw === '0') return 0;
+  const re = /([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  for (let m = re.exec(raw); m !== null; m = re.exec(raw)) {
+    total += Number(m[1]) * (UNIT_MS[m[2] ?? ''] ?? 0);
+    pos = re.lastIndex;
+  }
+  if (raw === '' || pos !== raw.length) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `invalid argument ${JSON.stringify(raw)} for --${flagName}: not a duration (examples: 30m, 1h30m, 0s)`);
+  }
+  return total;
+}
