@@ -1,6 +1,6 @@
 // Shared helpers for the benchmarks: each benchmark runs its commands side by side in one
 // hyperfine run, then reports medians and ratios against a named baseline.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -8,10 +8,27 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** A scratch directory removed when the process exits, even on error. */
+/** Mount points at or under `dir`, deepest first (from /proc/self/mountinfo, octal escapes decoded). */
+function mountsUnder(dir) {
+  const decode = (s) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => decode(line.split(' ')[4] ?? ''))
+    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * A scratch directory removed when the process exits, even on error. Pods a benchmark left running or
+ * unremoved keep overlay mounts in it: detach them first, so that removing the directory never walks
+ * into a mounted root filesystem and no mount outlives the benchmark.
+ */
 export function scratchDir(prefix = 'rkt-bench-') {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  const cleanup = () => {
+    for (const mp of mountsUnder(dir)) spawnSync('umount', ['-l', mp], { stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
   return dir;
