@@ -29,6 +29,7 @@ export default defineConfig({
       pkg('controller', { testTimeout: 60_000 }),
       pkg('rootfs-overlay', { testTimeout: 60_000 }),
       pkg('stage1-fly', { testTimeout: 60_000 }),
+      pkg('stage1-systemd', { testTimeout: 60_000 }),
       pkg('fetcher', { testTimeout: 60_000 }),
       {
         resolve,
