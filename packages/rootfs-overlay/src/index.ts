@@ -9,3 +9,7 @@ export { mountAppRootfs } from './mount-app-rootfs.js';
 export type { MountAppRootfsOptions, RootfsMode } from './mount-app-rootfs.js';
 export { unmountTree } from './unmount-tree.js';
 export type { UnmountOptions } from './unmount-tree.js';
+export { resolveInRoot } from './resolve-in-root.js';
+export type { ResolveInRootOptions, ResolvedInRoot } from './resolve-in-root.js';
+export { bindMount } from './bind-mount.js';
+export type { BindMountOptions } from './bind-mount.js';

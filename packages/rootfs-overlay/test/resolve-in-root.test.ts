@@ -1,0 +1,120 @@
+import { lstat, mkdir, readdir, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bindMount, RootfsError } from '../src/index.js';
+import { resolveInRoot } from '../src/resolve-in-root.js';
+import { rawMountsUnder, useTempDirs } from './helpers.js';
+
+const temp = useTempDirs();
+
+/** A root with a sibling "host" directory next to it, standing for what an escape would reach. */
+async function layout(): Promise<{ root: string; outside: string }> {
+  const top = await realpath(await temp.make('resolve-'));
+  const root = join(top, 'a', 'b', 'rootfs');
+  const outside = join(top, 'a', 'etc');
+  await mkdir(root, { recursive: true });
+  await mkdir(outside, { recursive: true });
+  await writeFile(join(outside, 'passwd'), 'host file\n');
+  return { root, outside };
+}
+
+describe('resolveInRoot', () => {
+  it('resolves a plain path and creates what is missing', async () => {
+    const { root } = await layout();
+    const r = await resolveInRoot(root, '/var/lib/data', { create: 'dir' });
+    expect(r.hostPath).toBe(join(root, 'var/lib/data'));
+    expect(r.inRoot).toBe('/var/lib/data');
+    expect((await stat(r.hostPath)).isDirectory()).toBe(true);
+  });
+
+  it('keeps an absolute link to /../../etc inside the root', async () => {
+    const { root, outside } = await layout();
+    await symlink('/../../etc', join(root, 'data'));
+    const r = await resolveInRoot(root, '/data', { create: 'dir' });
+    expect(r.hostPath).toBe(join(root, 'etc'));
+    expect(await readdir(outside)).toEqual(['passwd']);
+  });
+
+  it('clamps a relative link climbing out with .. at the root', async () => {
+    const { root, outside } = await layout();
+    await mkdir(join(root, 'srv'));
+    await symlink('../../../../etc', join(root, 'srv', 'x'));
+    const r = await resolveInRoot(root, 'srv/x/passwd', { create: 'file' });
+    expect(r.hostPath).toBe(join(root, 'etc', 'passwd'));
+    expect(r.kind).toBe('file');
+    expect(await readFile(join(outside, 'passwd'), 'utf8')).toBe('host file\n');
+  });
+
+  it('clamps .. in the path itself', async () => {
+    const { root } = await layout();
+    const r = await resolveInRoot(root, '/../../../a/../etc', { create: 'dir' });
+    expect(r.hostPath).toBe(join(root, 'etc'));
+  });
+
+  it('follows a chain of links, each resolved inside the root', async () => {
+    const { root } = await layout();
+    await mkdir(join(root, 'real'));
+    await symlink('/l2', join(root, 'l1'));
+    await symlink('l3/../real', join(root, 'l2'));
+    await symlink('/../..', join(root, 'l3'));
+    const r = await resolveInRoot(root, '/l1/inner', { create: 'dir' });
+    expect(r.hostPath).toBe(join(root, 'real', 'inner'));
+  });
+
+  it('follows a link whose target is missing by creating the target inside the root', async () => {
+    const { root } = await layout();
+    await symlink('/opt/../opt/store', join(root, 'data'));
+    const r = await resolveInRoot(root, '/data', { create: 'dir' });
+    expect(r.hostPath).toBe(join(root, 'opt', 'store'));
+    expect((await lstat(join(root, 'data'))).isSymbolicLink()).toBe(true);
+  });
+
+  it('refuses a link loop with ELOOP wording', async () => {
+    const { root } = await layout();
+    await symlink('/b', join(root, 'a'));
+    await symlink('/a', join(root, 'b'));
+    await expect(resolveInRoot(root, '/a/x', { create: 'dir' })).rejects.toThrow(/too many levels of symbolic links/);
+  });
+
+  it('refuses a path through a file, and a kind that does not match', async () => {
+    const { root } = await layout();
+    await writeFile(join(root, 'f'), 'x');
+    await expect(resolveInRoot(root, '/f/sub', { create: 'dir' })).rejects.toThrow(/not a directory/);
+    await expect(resolveInRoot(root, '/f', { create: 'dir' })).rejects.toThrow(/exists and is not a directory/);
+    await mkdir(join(root, 'd'));
+    await expect(resolveInRoot(root, '/d', { create: 'file' })).rejects.toThrow(/exists and is a directory/);
+  });
+
+  it('refuses a target that resolves to the root itself', async () => {
+    const { root } = await layout();
+    await symlink('/', join(root, 'top'));
+    const err = await resolveInRoot(root, '/top/..', { create: 'dir' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RootfsError);
+    expect((err as RootfsError).code).toBe('ROOTFS_BAD_INPUT');
+    expect((err as Error).message).toMatch(/resolves to the root itself/);
+  });
+
+  it('without create, a missing component is an error and nothing is created', async () => {
+    const { root } = await layout();
+    await expect(resolveInRoot(root, '/no/such')).rejects.toThrow(/no such file or directory/);
+    expect(await readdir(root)).toEqual([]);
+  });
+
+  it('a bind mount on the result lands inside the root, read-only when asked', async () => {
+    const { root, outside } = await layout();
+    const src = await realpath(await temp.make('resolve-src-'));
+    await writeFile(join(src, 'v'), 'volume\n');
+    await symlink('/../../etc', join(root, 'data'));
+    const r = await resolveInRoot(root, '/data', { create: 'dir' });
+    await bindMount({ source: src, target: r.hostPath, readOnly: true });
+    try {
+      expect(await rawMountsUnder(root)).toEqual([join(root, 'etc')]);
+      expect(await readFile(join(root, 'etc', 'v'), 'utf8')).toBe('volume\n');
+      await expect(writeFile(join(root, 'etc', 'w'), 'x')).rejects.toThrow(/EROFS|read-only/i);
+      expect(await readdir(outside)).toEqual(['passwd']);
+    } finally {
+      const { unmountTree } = await import('../src/index.js');
+      await unmountTree(root);
+    }
+  });
+});
