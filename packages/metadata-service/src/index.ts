@@ -1,0 +1,12 @@
+export { DEFAULT_MDS_PORT, DEFAULT_MDS_SOCKET, METADATA_PATH_BASE } from './constants.js';
+export { MetadataServiceError } from './errors.js';
+export type { MetadataServiceErrorCode } from './errors.js';
+export { startMetadataService } from './service.js';
+export type { MetadataService, MetadataServiceOptions } from './service.js';
+export { checkMetadataService, metadataUrl, registerPod, unregisterPod } from './client.js';
+export type { PodRegistration, PodRegistrationInput } from './client.js';
+export { PodSigner } from './hmac.js';
+export { PodTable } from './pod-table.js';
+export type { RegisteredPod } from './pod-table.js';
+export { registrationSchema } from './registration.js';
+export type { Registration } from './registration.js';
