@@ -31,6 +31,7 @@ export default defineConfig({
       pkg('stage1-fly', { testTimeout: 60_000 }),
       pkg('stage1-systemd', { testTimeout: 60_000 }),
       pkg('fetcher', { testTimeout: 60_000 }),
+      pkg('metadata-service', { testTimeout: 60_000 }),
       {
         resolve,
         ssr,
