@@ -18,6 +18,11 @@ export interface DeleteContext {
   readonly bus?: EventBus;
   readonly debug?: boolean;
   readonly log?: (message: string) => void;
+  /**
+   * Called with the locked pod directory before its stage1 gc: what stage0 set up outside the pod for it
+   * (a metadata service registration) is undone here. A failure is logged and the pod removed anyway.
+   */
+  readonly beforeDelete?: (podDir: string, uuid: string) => Promise<void>;
 }
 
 /** Moves a pod to `garbage/` (locking it first when it sits where a runner could take it). */
@@ -57,6 +62,9 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
     } catch (err) {
       // A pod that died before its stage1 was set up has no stage1 to ask.
       ctx.log?.(`pod ${uuid}: no stage1 gc: ${(err as Error).message}`);
+    }
+    if (ctx.beforeDelete !== undefined) {
+      await ctx.beforeDelete(dir, uuid).catch((err: unknown) => ctx.log?.(`pod ${uuid}: ${(err as Error).message}; removing the pod anyway`));
     }
     if (entry !== undefined) {
       const status = await runEntrypoint(entry, [...(ctx.debug ? ['--debug'] : []), uuid], dir);

@@ -87,7 +87,7 @@ describe('the apps\' endpoints', () => {
   it('serve a pod without annotations as [] in both the manifest and the annotations endpoint', async () => {
     const url = await register();
     expect(await (await get(url, '/pod/annotations')).json()).toEqual([]);
-    expect((await (await get(url, '/pod/manifest')).json()).annotations).toEqual([]);
+    expect(((await (await get(url, '/pod/manifest')).json()) as { annotations: unknown }).annotations).toEqual([]);
   });
 
   it('serve each app\'s image manifest, image ID and merged annotations', async () => {

@@ -438,6 +438,13 @@ int main(int argc, char **argv) {
       env_set(&env, string_member(v, "name", "apps[0].app.environment[]", 1), string_member(v, "value", "apps[0].app.environment[]", 1));
   }
   env_set(&env, "AC_APP_NAME", name);
+  /* rkt run --mds-register leaves the pod's metadata service URL in the pod directory (the cwd). */
+  if (access("mds-url", F_OK) == 0) {
+    size_t ulen;
+    char *url = read_file("mds-url", &ulen);
+    while (ulen > 0 && (url[ulen - 1] == '\n' || url[ulen - 1] == '\r')) url[--ulen] = '\0';
+    env_set(&env, "AC_METADATA_URL", url);
+  }
 
   /* Terminal signals (SIGINT, SIGQUIT) reach the whole process group, the app included: the app decides
    * what they mean, and this process outlives it to record its status. SIGTERM and SIGHUP sent to the

@@ -2,6 +2,7 @@ import { gcPods } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { parseDurationFlag } from '../argv/duration.js';
 import { cliBus, openCliStore } from './pods/common.js';
+import { unregisterFromMds } from './pods/mds.js';
 
 function durationFlag(ctx: CommandContext, name: string): number {
   return parseDurationFlag(name, ctx.flags.string(name));
@@ -20,6 +21,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     bus: cliBus(ctx),
     debug: ctx.globals.debug,
     log: (m) => ctx.log.debug(m),
+    beforeDelete: unregisterFromMds,
   });
   for (const uuid of r.marked) ctx.stdout.write(`Moving pod "${uuid}" to garbage\n`);
   for (const uuid of r.removed) ctx.stdout.write(`Garbage collecting pod "${uuid}"\n`);

@@ -1,7 +1,7 @@
 import { defineCommand, type CommandSpec } from '../command.js';
 import { flag } from '../argv/flag-spec.js';
 import { LISTING_FLAGS } from '../output/listing.js';
-import { APP_FLAGS, POD_FLAGS } from './pods/flags.js';
+import { APP_FLAGS, MDS_FLAGS, POD_FLAGS } from './pods/flags.js';
 import { STAGE1_FLAGS } from './pods/stage1-flags.js';
 
 /**
@@ -146,6 +146,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./list.js'),
   }),
   defineCommand({
+    name: 'metadata-service',
+    summary: 'Run metadata service',
+    description:
+      'Serves the appc metadata service until SIGTERM or SIGINT: pods register on the unix socket\n/run/rkt/metadata-svc.sock ("rkt run --mds-register"), their apps read their metadata at AC_METADATA_URL\non the TCP port.',
+    maxArgs: 0,
+    flags: [
+      flag.int('listen-port', 'listen port', { default: 18112, min: 0, max: 65535 }),
+      flag.string('mds-socket', 'the registration socket', { default: '/run/rkt/metadata-svc.sock', hidden: true }),
+    ],
+    load: () => import('./metadata-service.js'),
+  }),
+  defineCommand({
     name: 'prepare',
     summary: 'Prepare to run image(s) in a pod in rkt',
     description:
@@ -167,7 +179,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     description:
       'IMAGE should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nArguments after "--" are passed to the app; "---" starts the next image and its own flags and arguments.\nThe exit status is the pod\'s (for fly, the app\'s), or 254 for a failure of rkt itself.',
     args: 'IMAGE [-- image-args...[---]]...',
-    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
+    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
     load: () => import('./run.js'),
   }),
   defineCommand({

@@ -1,6 +1,7 @@
 import { removePod } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { cliBus, openCliStore } from './pods/common.js';
+import { unregisterFromMds } from './pods/mds.js';
 
 /** Removes each pod given; a failure is reported and the others are still removed (exit 254 then). */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
@@ -8,7 +9,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   let failed = false;
   for (const arg of args) {
     try {
-      const uuid = await removePod({ dataDir: ctx.dataDir(), store, bus: cliBus(ctx), debug: ctx.globals.debug, log: (m) => ctx.log.debug(m) }, arg);
+      const uuid = await removePod({ dataDir: ctx.dataDir(), store, bus: cliBus(ctx), debug: ctx.globals.debug, log: (m) => ctx.log.debug(m), beforeDelete: unregisterFromMds }, arg);
       ctx.stdout.write(`${uuid}\n`);
     } catch (err) {
       failed = true;

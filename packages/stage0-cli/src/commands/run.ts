@@ -1,10 +1,18 @@
-import { runPod } from '@rkt/controller';
+import { runPod } from '@rkt/controller/lean';
 import type { CommandContext } from '../command.js';
 import { cliBus, prepareFromCli } from './pods/common.js';
+import { checkMds, registerWithMds } from './pods/mds.js';
 
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
+  const mdsSocket = ctx.flags.bool('mds-register') ? ctx.flags.string('mds-socket') : undefined;
+  // Before anything is prepared: without a service there is nothing to run.
+  if (mdsSocket !== undefined) await checkMds(mdsSocket);
   const pod = await prepareFromCli(ctx, args, true);
   ctx.log.debug(`pod ${pod.uuid} prepared at ${pod.path}`);
+  if (mdsSocket !== undefined) {
+    await registerWithMds(pod.path, pod.uuid, mdsSocket);
+    ctx.log.debug(`pod ${pod.uuid} registered with the metadata service at ${mdsSocket}`);
+  }
   return runPod({
     dataDir: ctx.dataDir(),
     uuid: pod.uuid,

@@ -11,6 +11,7 @@ export const APP_FLAGS: readonly FlagSpec[] = [
   flag.string('user', 'user override for the preceding image (example: --user=user)'),
   flag.string('group', 'group override for the preceding image (example: --group=group)'),
   flag.string('working-dir', 'override the working directory of the preceding image'),
+  flag.strings('mount', 'mount a volume into the app: volume=NAME,target=PATH (before any image: into every app)'),
 ];
 
 /** Pod flags shared by run and prepare. */
@@ -19,4 +20,14 @@ export const POD_FLAGS: readonly FlagSpec[] = [
   flag.bool('no-overlay', 'disable overlay filesystem: copy each image tree into the pod'),
   flag.string('pod-manifest', 'the path to the pod manifest. If it is non-empty, then only --stage1-* and --no-overlay flags take effect'),
   flag.string('uuid-file-save', 'write out pod UUID to specified file'),
+  flag.strings('volume', 'a volume for the pod: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]'),
+];
+
+/**
+ * rkt run's metadata service flags (`--mds-register` defaults to false, as in late rkt). The socket is
+ * rkt's fixed place; the hidden flag moves it for tests.
+ */
+export const MDS_FLAGS: readonly FlagSpec[] = [
+  flag.bool('mds-register', 'register the pod with the metadata service ("rkt metadata-service"); its apps get AC_METADATA_URL'),
+  flag.string('mds-socket', "the metadata service's registration socket", { default: '/run/rkt/metadata-svc.sock', hidden: true }),
 ];
