@@ -4,8 +4,25 @@ import { constants as osConstants } from 'node:os';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { appIoPath, appStatusPath, appUnit, appUnitName, podTarget, reaperUnit, reaperUnitName, stage2Root, type AppUnitSpec } from '../units.js';
+import {
+  appStartedPath,
+  appStatusPath,
+  appUnit,
+  appUnitName,
+  FIRST_FAILURE_FILE,
+  parseAppStatus,
+  podTarget,
+  reaperUnit,
+  reaperUnitName,
+  stage2Root,
+  type AppStdin,
+  type AppUnitSpec,
+} from '../units.js';
 import { removeCgroupTree } from '../cgroups.js';
+import { appEnvironment } from '../environment.js';
+import { defaultHostname, writeEtcFiles } from '../etc-files.js';
+import { resolveId } from '../ids.js';
+import { hostRunsSystemd, nspawnArgs } from '../nspawn.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 interface PodApp {
@@ -16,24 +33,9 @@ interface PodApp {
     group?: string;
     workingDirectory?: string;
     environment?: Array<{ name: string; value: string }>;
+    supplementaryGIDs?: number[];
+    eventHandlers?: Array<{ name: string; exec: string[] }>;
   };
-}
-
-/** A user or group of the app's image: numeric as is, a name looked up in the app's own passwd/group file. */
-function resolveId(rootfs: string, file: 'passwd' | 'group', value: string | undefined, app: string): number {
-  const v = value ?? '0';
-  if (/^[0-9]+$/.test(v)) return Number(v);
-  let text: string;
-  try {
-    text = readFileSync(join(rootfs, 'etc', file), 'utf8');
-  } catch {
-    throw new Error(`app ${app}: ${file === 'passwd' ? 'user' : 'group'} ${v} not found (no /etc/${file})`);
-  }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === v && f[2] !== undefined && /^[0-9]+$/.test(f[2])) return Number(f[2]);
-  }
-  throw new Error(`app ${app}: ${file === 'passwd' ? 'user' : 'group'} ${v} not found in /etc/${file}`);
 }
 
 /**
@@ -44,12 +46,9 @@ function resolveId(rootfs: string, file: 'passwd' | 'group', value: string | und
 const QUIET_NSPAWN_LINES = [
   'Attempted to remove disk file system under "/run/systemd/nspawn/propagate/',
   'Trying to halt container. Send SIGTERM again to trigger immediate termination.',
+  // How `rkt stop --force` (or a crash of rkt) ends a pod: the apps' statuses say it.
+  'Container rkt-',
 ];
-
-/** sd_booted()'s test: a host run by systemd has /run/systemd/system. */
-function hostRunsSystemd(): boolean {
-  return existsSync('/run/systemd/system');
-}
 
 /**
  * The hierarchies nspawn manages cgroups in: the v2 one (at /sys/fs/cgroup on a unified host,
@@ -96,36 +95,93 @@ function enterPodCgroups(uuid: string): () => void {
 }
 
 
+/** One FIFO of the pod's `stage1-io` directory, made once (a run-prepared pod may have one already). */
+function makeFifo(path: string): void {
+  if (existsSync(path)) return;
+  const r = spawnSync('mkfifo', ['-m', '0600', path], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mkfifo ${path}: ${(r.stderr ?? r.error?.message ?? '').trim()}`);
+}
+
+/** The handler of an appc event (`pre-start`, `post-stop`) of an app, if its manifest has one. */
+function eventHandler(a: PodApp, name: string): string[] | undefined {
+  return a.app?.eventHandlers?.find((h) => h.name === name)?.exec;
+}
+
+/**
+ * Statuses after nspawn exited: each app's as its reaper recorded it; an app that started but has none
+ * was killed with the pod (`rkt stop --force`, a crash of rkt), by SIGKILL, as fly reports it. The pod's
+ * status is the first failed app's (in time: its reaper named it), else 0; when no app ever started,
+ * nspawn's own.
+ */
+function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: number): { apps: Map<string, number>; pod: number } {
+  const statuses = new Map<string, number>();
+  const inPod = (p: string) => join(statusDir, p.slice(p.lastIndexOf('/') + 1));
+  for (const a of apps) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(inPod(appStatusPath(a.name)), 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) statuses.set(a.name, parseAppStatus(text));
+    else if (existsSync(inPod(appStartedPath(a.name)))) statuses.set(a.name, 128 + osConstants.signals.SIGKILL);
+  }
+  let first: string | undefined;
+  try {
+    first = readFileSync(join(statusDir, FIRST_FAILURE_FILE), 'utf8').trim();
+  } catch {
+    first = undefined;
+  }
+  let pod = first !== undefined ? statuses.get(first) : undefined;
+  pod ??= [...statuses.values()].find((s) => s !== 0);
+  pod ??= statuses.size === 0 && nspawnStatus !== 0 ? nspawnStatus : 0;
+  return { apps: statuses, pod };
+}
+
 async function main(): Promise<number> {
   const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
   const uuid = rest[0];
-  if (uuid === undefined) throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--local-config=DIR] UUID');
+  if (uuid === undefined) throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--hostname=NAME] [--local-config=DIR] UUID');
   const debug = options.get('debug') === 'true';
+  const interactive = options.get('interactive') === 'true';
+  const hostname = options.get('hostname') ?? defaultHostname(uuid);
   const pod = process.cwd();
   const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
   const apps = manifest.apps ?? [];
   if (apps.length === 0) throw new Error('the pod has no apps');
+  if (interactive && apps.length > 1) throw new Error(`--interactive needs a pod of exactly one app; this pod has ${apps.length}`);
+  // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a FIFO.
+  const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
+  const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
 
   const unitsDir = join(pod, 'stage1-units');
   mkdirSync(unitsDir, { recursive: true });
-  const binds: string[] = [];
+  const appRoots: Array<{ host: string; pod: string }> = [];
   const uids = new Set<number>([0, 65534]);
   const gids = new Set<number>([0, 65534]);
   for (const a of apps) {
     const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
+    const preStart = eventHandler(a, 'pre-start');
+    const postStop = eventHandler(a, 'post-stop');
     const spec: AppUnitSpec = {
       name: a.name,
       exec: a.app?.exec ?? [],
-      uid: resolveId(rootfs, 'passwd', a.app?.user, a.name),
+      uid: resolveId(rootfs, 'user', a.app?.user, a.name),
       gid: resolveId(rootfs, 'group', a.app?.group, a.name),
+      supplementaryGids: a.app?.supplementaryGIDs ?? [],
       workingDirectory: a.app?.workingDirectory ?? '/',
-      environment: a.app?.environment ?? [],
+      environment: appEnvironment(a.name, a.app?.environment ?? [], inherited),
+      ...(preStart !== undefined ? { preStart } : {}),
+      ...(postStop !== undefined ? { postStop } : {}),
+      stdin,
     };
     uids.add(spec.uid);
     gids.add(spec.gid);
-    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec, apps.length > 1));
-    if (apps.length > 1) writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, apps.map((x) => x.name)));
-    binds.push(`--bind=${rootfs}:${stage2Root(a.name)}`);
+    for (const g of spec.supplementaryGids ?? []) gids.add(g);
+    writeEtcFiles(rootfs, hostname);
+    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
+    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, apps.map((x) => x.name)));
+    appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
   writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
   // systemd resolves User=/Group= in the stage1's own databases and refuses IDs missing there (status
@@ -135,22 +191,22 @@ async function main(): Promise<number> {
   writeFileSync(join(etcDir, 'passwd'), [...uids].map((u) => `${u === 0 ? 'root' : `rkt-${u}`}:x:${u}:${u === 0 ? 0 : 65534}::/:/bin/sh\n`).join(''));
   writeFileSync(join(etcDir, 'group'), [...gids].map((g) => `${g === 0 ? 'root' : `rkt-${g}`}:x:${g}:\n`).join(''));
 
-  // One FIFO per app and stream. The read end is opened non-blocking (no writer yet), and a write end is
-  // held here until nspawn exits so that the relay sees end-of-file only after every app has closed its
-  // end, not before the first one opened it.
+  // A run-prepared pod that ran before would otherwise carry the old statuses over.
   const statusDir = join(pod, 'stage1-status');
+  rmSync(statusDir, { recursive: true, force: true });
   mkdirSync(statusDir, { recursive: true });
   const ioDir = join(pod, 'stage1-io');
   mkdirSync(ioDir, { recursive: true });
+  // One FIFO per app and output stream. The read end is opened non-blocking (no writer yet), and a write
+  // end is held here until nspawn exits so that the relay sees end-of-file only after every app has
+  // closed its end, not before the first one opened it.
   const relays: Array<Promise<void>> = [];
   const holders: number[] = [];
   for (const a of apps) {
+    if (stdin === 'tty') break;
     for (const stream of ['stdout', 'stderr'] as const) {
       const fifo = join(ioDir, `${a.name}.${stream}`);
-      if (!existsSync(fifo)) {
-        const r = spawnSync('mkfifo', ['-m', '0600', fifo], { encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`mkfifo ${fifo}: ${(r.stderr ?? r.error?.message ?? '').trim()}`);
-      }
+      makeFifo(fifo);
       const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
       holders.push(openSync(fifo, constants.O_WRONLY));
       const out = stream === 'stdout' ? process.stdout : process.stderr;
@@ -164,45 +220,48 @@ async function main(): Promise<number> {
         }),
       );
     }
+    if (stdin === 'fifo') {
+      // Opened read-write: never blocks, and keeps the pipe alive until the app opens it. Closing it at
+      // the end of rkt's input is the app's end-of-file, as its only writer.
+      const fifo = join(ioDir, `${a.name}.stdin`);
+      makeFifo(fifo);
+      const ws = new Socket({ fd: openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK), readable: false, writable: true });
+      ws.on('error', () => {});
+      process.stdin.pipe(ws);
+    }
   }
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
     .map((d) => join(stage1, d))
     .join(':');
+  const systemdHost = hostRunsSystemd();
   // systemd-nspawn comes from the stage1 image, not the host: its own loader and libraries run it, so the
   // host needs no systemd at all.
   const args = [
     '--library-path',
     libPath,
     join(stage1, 'usr/bin/systemd-nspawn'),
-    '--boot',
-    `--directory=${stage1}`,
-    // The stage1 tree is the store's, shared by every pod of this stage1: writes go to a tmpfs overlay.
-    '--volatile=overlay',
-    `--machine=rkt-${uuid}`,
-    `--uuid=${uuid.replace(/-/g, '')}`,
-    '--link-journal=no',
-    `--bind-ro=${unitsDir}:/etc/systemd/system`,
-    `--bind-ro=${join(etcDir, 'passwd')}:/etc/passwd`,
-    `--bind-ro=${join(etcDir, 'group')}:/etc/group`,
-    `--bind=${ioDir}:${appIoPath('', 'stdout').replace(/\/[^/]*$/, '')}`,
-    `--bind=${statusDir}:${appStatusPath('').replace(/\/[^/]*$/, '')}`,
-    // The stage1 has no zoneinfo nor resolver to offer; the apps bring their own /etc.
-    '--timezone=off',
-    '--resolv-conf=off',
-    ...binds,
-    ...(debug ? [] : ['--quiet']),
-    // Without systemd on the host there is no machined to register with, nor a unit to run the pod in.
-    ...(hostRunsSystemd() ? [] : ['--register=no', '--keep-unit']),
-    '--',
-    // The console is rkt's stdout: systemd keeps quiet there unless debugging.
-    ...(debug ? [] : ['--show-status=0', '--log-target=null']),
+    ...nspawnArgs({
+      stage1,
+      uuid,
+      unitsDir,
+      passwdFile: join(etcDir, 'passwd'),
+      groupFile: join(etcDir, 'group'),
+      ioDir,
+      statusDir,
+      appRoots,
+      ...(options.has('hostname') ? { hostname } : {}),
+      console: stdin === 'tty' ? 'interactive' : 'read-only',
+      debug,
+      systemdHost,
+    }),
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
-  const leaveCgroups = enterPodCgroups(uuid);
-  const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: ['inherit', 'inherit', 'pipe'], env });
+  // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
+  const leaveCgroups = systemdHost ? () => {} : enterPodCgroups(uuid);
+  const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'], env });
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
     if (child.stderr === null) return resolve();
@@ -219,47 +278,42 @@ async function main(): Promise<number> {
   writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
   // Stop signals to this entrypoint go to nspawn, which shuts the booted systemd down cleanly.
   for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  // A pod never outlives the rkt that runs it (fly's parent-death signal): when stage0 dies (kill -9),
+  // this process is re-parented, and the pod's PID 1 is killed, which ends the pod's every process.
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(orphaned);
+    killPod(nspawnPid);
+  }, 100);
+  orphaned.unref();
   const status = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
   });
+  clearInterval(orphaned);
   await stderrDone;
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   for (const fd of holders) closeSync(fd);
   await Promise.all(relays);
+  process.stdin.unpipe();
+  process.stdin.destroy();
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   leaveCgroups();
-  if (apps.length === 1) {
-    writeFileSync(join(pod, 'appsinfo', (apps[0] as PodApp).name, 'exit'), `${status}\n`);
-    return status;
-  }
-  // The pod's status: the first app (in the pod's order) that failed, else 0; an app without a status
-  // never finished (the pod was stopped) and is not recorded.
-  let podStatus = 0;
-  for (const a of apps) {
-    let text: string;
-    try {
-      text = readFileSync(join(statusDir, a.name), 'utf8').trim();
-    } catch {
-      continue;
-    }
-    const appStatus = parseAppStatus(text);
-    writeFileSync(join(pod, 'appsinfo', a.name, 'exit'), `${appStatus}\n`);
-    if (podStatus === 0 && appStatus !== 0) podStatus = appStatus;
-  }
-  if (podStatus === 0 && status !== 0 && !apps.every((a) => existsSync(join(statusDir, a.name)))) podStatus = status;
-  return podStatus;
+  leaveIsolationCgroups();
+  const result = podStatuses(apps, statusDir, status);
+  for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
+  return result.pod;
 }
 
-/**
- * `ExecMainCode ExecMainStatus` as the reaper recorded them: code 1 (CLD_EXITED) with the exit status, or 2
- * and 3 (CLD_KILLED, CLD_DUMPED) with the signal's number, reported as 128 + that number.
- */
-function parseAppStatus(text: string): number {
-  const m = /^([0-9]+) ([0-9]+)$/.exec(text);
-  if (m === null) throw new Error(`unreadable app status ${JSON.stringify(text)}`);
-  const [code, value] = [Number(m[1]), Number(m[2])];
-  return code === 2 || code === 3 ? 128 + value : value;
+/** SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace. */
+function killPod(nspawnPid: number): void {
+  try {
+    const children = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '');
+    process.kill(children.length > 0 ? Number(children[0]) : nspawnPid, 'SIGKILL');
+  } catch {
+    // ESRCH/ENOENT: nspawn or the pod is gone already, which is what is wanted.
+  }
 }
 
 function signalNumber(signal: NodeJS.Signals): number {

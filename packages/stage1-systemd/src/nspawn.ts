@@ -1,0 +1,65 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { IO_DIR, STATUS_DIR } from './units.js';
+
+/** sd_booted()'s test: a host whose init is systemd has /run/systemd/system (`root` for tests). */
+export function hostRunsSystemd(root = '/'): boolean {
+  return existsSync(join(root, 'run/systemd/system'));
+}
+
+/**
+ * How the pod meets the host's systemd: where systemd is the host's init, nspawn registers the pod with
+ * systemd-machined as its machine (`rkt-UUID`, in `machinectl list`) in a scope of its own; elsewhere
+ * there is no machined to register with nor a unit to run the pod in.
+ */
+export function registrationArgs(systemdHost: boolean): string[] {
+  return systemdHost ? ['--register=yes'] : ['--register=no', '--keep-unit'];
+}
+
+export interface NspawnOptions {
+  /** The stage1's root filesystem (the store's tree: nspawn keeps it untouched with --volatile=overlay). */
+  stage1: string;
+  uuid: string;
+  /** The pod's directories bound into the pod. */
+  unitsDir: string;
+  passwdFile: string;
+  groupFile: string;
+  ioDir: string;
+  statusDir: string;
+  /** Each app's root filesystem on the host and its place in the pod. */
+  appRoots: ReadonlyArray<{ host: string; pod: string }>;
+  hostname?: string;
+  /** The pod's console: rkt's terminal for an interactive app, else only read (systemd's messages under --debug). */
+  console: 'interactive' | 'read-only';
+  debug: boolean;
+  systemdHost: boolean;
+}
+
+/** systemd-nspawn's arguments (after the binary) for a pod, and the systemd command line after `--`. */
+export function nspawnArgs(o: NspawnOptions): string[] {
+  return [
+    '--boot',
+    `--directory=${o.stage1}`,
+    // The stage1 tree is the store's, shared by every pod of this stage1: writes go to a tmpfs overlay.
+    '--volatile=overlay',
+    `--machine=rkt-${o.uuid}`,
+    `--uuid=${o.uuid.replace(/-/g, '')}`,
+    ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),
+    '--link-journal=no',
+    `--console=${o.console}`,
+    `--bind-ro=${o.unitsDir}:/etc/systemd/system`,
+    `--bind-ro=${o.passwdFile}:/etc/passwd`,
+    `--bind-ro=${o.groupFile}:/etc/group`,
+    `--bind=${o.ioDir}:${IO_DIR}`,
+    `--bind=${o.statusDir}:${STATUS_DIR}`,
+    // The stage1 has no zoneinfo nor resolver to offer; the apps bring their own /etc.
+    '--timezone=off',
+    '--resolv-conf=off',
+    ...o.appRoots.map((r) => `--bind=${r.host}:${r.pod}`),
+    ...(o.debug ? [] : ['--quiet']),
+    ...registrationArgs(o.systemdHost),
+    '--',
+    // The console is rkt's terminal: systemd keeps quiet there unless debugging.
+    ...(o.debug ? [] : ['--show-status=0', '--log-target=null']),
+  ];
+}
