@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /** The lifecycle topics, named like paths as containerd's are. */
 export const POD_TOPICS = [
   'pod/prepared',
@@ -14,15 +12,18 @@ export const POD_TOPICS = [
 ] as const;
 export type PodTopic = (typeof POD_TOPICS)[number];
 
-/** One event: the envelope every transport carries unchanged (JSON-serialisable). */
-export const podEventSchema = z.object({
+/**
+ * One event: the envelope every transport carries unchanged (JSON-serialisable). A transport that
+ * receives events validates them with `podEventSchema` (event-schema.ts); publishing needs no zod,
+ * which `rkt run` must not load.
+ */
+export interface PodEvent {
   /** RFC 3339 with milliseconds. */
-  timestamp: z.string(),
-  topic: z.enum(POD_TOPICS),
-  podUuid: z.string(),
-  payload: z.record(z.string(), z.unknown()),
-});
-export type PodEvent = z.infer<typeof podEventSchema>;
+  timestamp: string;
+  topic: PodTopic;
+  podUuid: string;
+  payload: Record<string, unknown>;
+}
 
 export type PodEventHandler = (event: PodEvent) => void;
 

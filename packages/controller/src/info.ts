@@ -1,37 +1,66 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { PodError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { POD_FILES, POD_FORMAT_VERSION } from './layout.js';
 
-const imageIdSchema = z.string().regex(/^sha512-[0-9a-f]{128}$/, { message: 'must be an image ID' });
+// Stage0 writes and reads this file itself, so a few hand-written checks guard it on read (as the image
+// store's records are guarded) rather than zod: every `rkt run` reads it, and zod's load time alone is
+// most of a Node start.
 
-export const podAppInfoSchema = z.object({
-  name: z.string(),
-  imageId: imageIdSchema,
-  imageName: z.string(),
-  treeId: z.string(),
+export interface PodAppInfo {
+  readonly name: string;
+  readonly imageId: string;
+  readonly imageName: string;
+  readonly treeId: string;
   /** The rendered tree's rootfs: the read-only lower directory of the app's rootfs. */
-  lower: z.string(),
-});
-export type PodAppInfo = z.infer<typeof podAppInfoSchema>;
+  readonly lower: string;
+}
 
 /** Stage0's record of a pod, written once when it is prepared (`pod-info.json`). */
-export const podInfoSchema = z.object({
-  formatVersion: z.literal(POD_FORMAT_VERSION),
-  uuid: z.string(),
-  createdAt: z.string(),
-  stage1: z.object({ imageId: imageIdSchema, imageName: z.string(), treeId: z.string() }),
-  apps: z.array(podAppInfoSchema),
+export interface PodInfo {
+  readonly formatVersion: typeof POD_FORMAT_VERSION;
+  readonly uuid: string;
+  readonly createdAt: string;
+  readonly stage1: { readonly imageId: string; readonly imageName: string; readonly treeId: string };
+  readonly apps: readonly PodAppInfo[];
   /** 'copy' is `--no-overlay`; 'auto' uses overlayfs where the kernel has it. */
-  rootfsMode: z.enum(['auto', 'copy']),
-  inheritEnv: z.boolean(),
-});
-export type PodInfo = z.infer<typeof podInfoSchema>;
+  readonly rootfsMode: 'auto' | 'copy';
+  readonly inheritEnv: boolean;
+}
+
+const IMAGE_ID_RE = /^sha512-[0-9a-f]{128}$/;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The first thing wrong with `v` as a PodInfo, as `path: rule`, or undefined when it is one. */
+export function podInfoProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return 'document: must be an object';
+  if (v.formatVersion !== POD_FORMAT_VERSION) return `formatVersion: must be ${POD_FORMAT_VERSION}`;
+  for (const key of ['uuid', 'createdAt'] as const) if (typeof v[key] !== 'string') return `${key}: must be a string`;
+  const image = (where: string, o: unknown, keys: readonly string[]): string | undefined => {
+    if (!isObject(o)) return `${where}: must be an object`;
+    for (const k of keys) if (typeof o[k] !== 'string') return `${where}.${k}: must be a string`;
+    if (!IMAGE_ID_RE.test(o.imageId as string)) return `${where}.imageId: must be an image ID`;
+    return undefined;
+  };
+  const stage1 = image('stage1', v.stage1, ['imageId', 'imageName', 'treeId']);
+  if (stage1 !== undefined) return stage1;
+  if (!Array.isArray(v.apps)) return 'apps: must be an array';
+  for (const [i, a] of v.apps.entries()) {
+    const app = image(`apps.${i}`, a, ['name', 'imageId', 'imageName', 'treeId', 'lower']);
+    if (app !== undefined) return app;
+  }
+  if (v.rootfsMode !== 'auto' && v.rootfsMode !== 'copy') return 'rootfsMode: must be "auto" or "copy"';
+  if (typeof v.inheritEnv !== 'boolean') return 'inheritEnv: must be a boolean';
+  return undefined;
+}
 
 export async function writePodInfo(podDir: string, info: PodInfo): Promise<void> {
-  await writeFileAtomic(join(podDir, POD_FILES.info), `${JSON.stringify(podInfoSchema.parse(info), null, 2)}\n`);
+  const problem = podInfoProblem(info);
+  if (problem !== undefined) throw new PodError('POD_FORMAT', `pod info of ${info.uuid}: ${problem}`, { subject: podDir });
+  await writeFileAtomic(join(podDir, POD_FILES.info), `${JSON.stringify(info, null, 2)}\n`);
 }
 
 /**
@@ -52,10 +81,7 @@ export async function readPodInfo(podDir: string): Promise<PodInfo> {
       subject: path,
     });
   }
-  const parsed = podInfoSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new PodError('POD_FORMAT', `${path}: ${issue?.path.join('.') || 'document'}: ${issue?.message ?? 'invalid'}`, { subject: path });
-  }
-  return parsed.data;
+  const problem = podInfoProblem(raw);
+  if (problem !== undefined) throw new PodError('POD_FORMAT', `${path}: ${problem}`, { subject: path });
+  return raw as PodInfo;
 }

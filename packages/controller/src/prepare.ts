@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
+// Lean: the images' manifests come out of the store, validated at import; what the user gives is
+// validated where it is written (podManifestText).
 import {
   isAcName,
-  parseImageManifest,
-  serializeImageManifest,
-  serializePodManifest,
+  readValidatedImageManifest,
   type App,
   type EnvironmentVariable,
   type ImageManifest,
   type PodManifest,
   type RuntimeApp,
-} from '@rkt/appc-spec';
+} from '@rkt/appc-spec/lean';
 import type { Store } from '@rkt/image-store';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
@@ -20,6 +20,7 @@ import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { checkStage1Manifest } from './stage1.js';
+import { podManifestText } from './pod-manifest-text.js';
 
 /** One app of a pod to prepare: an image in the store and rkt's per-app overrides. */
 export interface PrepareAppInput {
@@ -144,7 +145,8 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
 async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<void> {
   const podUse = { podUuid: uuid, podDirs: referencingPodDirs(o.dataDir, uuid) };
 
-  const stage1Manifest = parseImageManifest(await o.store.manifest(o.stage1ImageId), `stage1 image ${o.stage1ImageId}`);
+  const stage1Bytes = await o.store.manifest(o.stage1ImageId);
+  const stage1Manifest = readValidatedImageManifest(stage1Bytes, `stage1 image ${o.stage1ImageId}`);
   checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
 
   const inputs: PrepareAppInput[] = o.podManifest
@@ -154,8 +156,12 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
 
   // Every app is checked before any tree is rendered or referenced, so a bad flag fails fast.
   const apps: { input: PrepareAppInput; image: ImageManifest; name: string; app: App; fromManifest: RuntimeApp | undefined }[] = [];
+  // The stored manifests, copied into the pod byte for byte (as rkt did).
+  const imageBytes: Buffer[] = [];
   for (const [i, input] of inputs.entries()) {
-    const image = parseImageManifest(await o.store.manifest(input.imageId), `image ${input.imageId}`);
+    const bytes = await o.store.manifest(input.imageId);
+    imageBytes.push(bytes);
+    const image = readValidatedImageManifest(bytes, `image ${input.imageId}`);
     const name = input.name ?? defaultAppName(image.name);
     if (!isAcName(name)) throw new PodError('POD_APP', `app name ${JSON.stringify(name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`, { subject: name });
     if (apps.some((a) => a.name === name)) {
@@ -171,7 +177,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const stage1Tree = rendered[0]!; // one tree per image given, in order
   const trees = rendered.slice(1);
   await mkdir(join(dir, 'stage1'));
-  await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), serializeImageManifest(stage1Manifest));
+  await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes);
   await symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs));
 
   const runtimeApps: RuntimeApp[] = [];
@@ -181,7 +187,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
     await mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true });
     await mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true });
-    await writeFileAtomic(join(dir, POD_FILES.appManifest(name)), serializeImageManifest(image));
+    await writeFileAtomic(join(dir, POD_FILES.appManifest(name)), imageBytes[i]!);
     await writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id);
     runtimeApps.push({
       ...(fromManifest ?? {}),
@@ -198,7 +204,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     acKind: 'PodManifest',
     apps: runtimeApps,
   };
-  await writeFileAtomic(join(dir, POD_FILES.manifest), serializePodManifest(manifest));
+  await writeFileAtomic(join(dir, POD_FILES.manifest), await podManifestText(manifest, inputs, o.podManifest !== undefined));
   await writePodInfo(dir, {
     formatVersion: 1,
     uuid,

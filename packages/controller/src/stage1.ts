@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getAnnotation, parseImageManifest, type ImageManifest } from '@rkt/appc-spec';
+// Lean: the pod's copy of the stage1 manifest was validated when the stage1 image was imported.
+import { getAnnotation, readValidatedImageManifest, type ImageManifest } from '@rkt/appc-spec/lean';
 import { PodError } from './errors.js';
 import { POD_FILES } from './layout.js';
 
@@ -44,7 +45,7 @@ export function stage1Entrypoint(podDir: string, kind: Stage1Entrypoint): string
   const path = join(podDir, POD_FILES.stage1Manifest);
   let m: ImageManifest;
   try {
-    m = parseImageManifest(readFileSync(path), path);
+    m = readValidatedImageManifest(readFileSync(path), path);
   } catch (err) {
     throw new PodError('POD_STAGE1', `cannot read the stage1 manifest of the pod: ${(err as Error).message}`, { subject: path, cause: err });
   }

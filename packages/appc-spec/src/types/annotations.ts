@@ -68,6 +68,4 @@ export const annotationsSchema = z
   });
 export type Annotations = z.infer<typeof annotationsSchema>;
 
-export function getAnnotation(annotations: Annotations | undefined, name: string): string | undefined {
-  return annotations?.find((a) => a.name === name)?.value;
-}
+export { getAnnotation } from './annotation-lookup.js';

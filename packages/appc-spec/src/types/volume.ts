@@ -39,5 +39,4 @@ export type Volume = z.infer<typeof volumeSchema>;
 export type HostVolume = z.infer<typeof hostVolumeSchema>;
 export type EmptyVolume = z.infer<typeof emptyVolumeSchema>;
 
-/** The defaults pods.md gives for an empty volume. */
-export const EMPTY_VOLUME_DEFAULTS = { mode: '0755', uid: 0, gid: 0 } as const;
+export { EMPTY_VOLUME_DEFAULTS } from './volume-defaults.js';

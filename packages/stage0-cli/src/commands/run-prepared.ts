@@ -1,4 +1,4 @@
-import { findPod, PodError, runPod } from '@rkt/controller';
+import { findPod, PodError, runPod } from '@rkt/controller/lean';
 import type { CommandContext } from '../command.js';
 import { cliBus } from './pods/common.js';
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { createInProcessBus, preparePod, type EventBus, type PreparedPod } from '@rkt/controller';
+import { createInProcessBus, preparePod, type EventBus, type PreparedPod } from '@rkt/controller/lean';
 import { openStore, type Store } from '@rkt/image-store';
-import { parsePodManifest, type PodManifest } from '@rkt/appc-spec';
+import type { PodManifest } from '@rkt/appc-spec/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
@@ -33,6 +33,8 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<P
   } catch (err) {
     throw new CliError('CLI_BAD_FLAG_VALUE', `--pod-manifest ${file}: ${(err as Error).message}`, { cause: err });
   }
+  // zod is loaded only for a user's manifest: `rkt run IMAGE` never pays its load time.
+  const { parsePodManifest } = await import('@rkt/appc-spec');
   const m = parsePodManifest(text, path);
   // A template names images by name: resolve each to the ID the pod will run, as rkt did.
   const apps = await Promise.all(

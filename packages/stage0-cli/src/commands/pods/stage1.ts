@@ -1,52 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Store } from '@rkt/image-store';
-import { z } from 'zod';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { importFile } from './images.js';
-
-/** rkt's stage1 configuration file (`stage1.d/*.json` in the system, then local, config directory). */
-const stage1ConfigSchema = z.object({
-  rktKind: z.literal('stage1'),
-  rktVersion: z.literal('v1'),
-  name: z.string().optional(),
-  version: z.string().optional(),
-  location: z.string().optional(),
-  'images-directory': z.string().optional(),
-});
-type Stage1Config = z.infer<typeof stage1ConfigSchema>;
-
-function readStage1Config(dirs: readonly string[]): Stage1Config {
-  let merged: Stage1Config = { rktKind: 'stage1', rktVersion: 'v1' };
-  for (const dir of dirs) {
-    const d = join(dir, 'stage1.d');
-    let names: string[];
-    try {
-      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const path = join(d, n);
-      let raw: unknown;
-      try {
-        raw = JSON.parse(readFileSync(path, 'utf8'));
-      } catch (err) {
-        throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${(err as Error).message}`, { cause: err });
-      }
-      if ((raw as { rktKind?: unknown } | null)?.rktKind !== 'stage1') continue;
-      const parsed = stage1ConfigSchema.safeParse(raw);
-      if (!parsed.success) {
-        const i = parsed.error.issues[0];
-        throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${i?.path.join('.')}: ${i?.message}`);
-      }
-      merged = { ...merged, ...parsed.data };
-    }
-  }
-  return merged;
-}
+import { readStage1Config } from './stage1-config.js';
 
 /**
  * The built-in default, as rkt's build-time `--with-stage1-default-location`: the fly ACI that

@@ -1,0 +1,14 @@
+/**
+ * `@rkt/controller/lean`: what `rkt run`, `prepare` and `run-prepared` need, without zod (whose load
+ * time alone is most of a Node start). The main entry adds `podEventSchema` and the rest of the API.
+ */
+export { PodError } from './errors.js';
+export type { PodErrorCode } from './errors.js';
+export { POD_FILES, POD_FORMAT_VERSION, podPath } from './layout.js';
+export { createInProcessBus, podEvent, POD_TOPICS } from './events.js';
+export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
+export { findPod } from './pods.js';
+export { preparePod } from './prepare.js';
+export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
+export { runPod } from './run.js';
+export type { RunOptions } from './run.js';
