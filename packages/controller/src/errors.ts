@@ -8,6 +8,8 @@ export type PodErrorCode =
   | 'POD_VERSION'
   | 'POD_STAGE1'
   | 'POD_APP'
+  /** A volume or mount: a bad or missing host source, an unknown volume, a target that cannot be used. */
+  | 'POD_VOLUME'
   | 'POD_IO';
 
 /** Every failure of a pod operation: a stable `code`, one line naming the pod (or path) and what went wrong. */

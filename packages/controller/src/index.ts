@@ -21,3 +21,5 @@ export type { GcOptions, GcResult } from './gc.js';
 export { removePod } from './remove.js';
 export { stopPod } from './stop.js';
 export type { DeleteContext } from './delete.js';
+export { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
+export type { AppMount, AppVolumeInput } from './volumes.js';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PodError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { POD_FILES, POD_FORMAT_VERSION } from './layout.js';
+import type { AppMount } from './volumes.js';
 
 // Stage0 writes and reads this file itself, so a few hand-written checks guard it on read (as the image
 // store's records are guarded) rather than zod: every `rkt run` reads it, and zod's load time alone is
@@ -15,6 +16,8 @@ export interface PodAppInfo {
   readonly treeId: string;
   /** The rendered tree's rootfs: the read-only lower directory of the app's rootfs. */
   readonly lower: string;
+  /** The app's volume mounts, set up by stage0 before the stage1 starts. */
+  readonly mounts?: readonly AppMount[];
 }
 
 /** Stage0's record of a pod, written once when it is prepared (`pod-info.json`). */
@@ -51,6 +54,16 @@ export function podInfoProblem(v: unknown): string | undefined {
   for (const [i, a] of v.apps.entries()) {
     const app = image(`apps.${i}`, a, ['name', 'imageId', 'imageName', 'treeId', 'lower']);
     if (app !== undefined) return app;
+    const mounts = (a as Json).mounts;
+    if (mounts === undefined) continue;
+    if (!Array.isArray(mounts)) return `apps.${i}.mounts: must be an array`;
+    for (const [j, m] of mounts.entries()) {
+      const where = `apps.${i}.mounts.${j}`;
+      if (!isObject(m) || typeof m.volume !== 'string' || typeof m.target !== 'string') return `${where}: must have a volume and a target`;
+      if (m.kind !== 'host' && m.kind !== 'empty') return `${where}.kind: must be "host" or "empty"`;
+      if (m.source !== undefined && typeof m.source !== 'string') return `${where}.source: must be a string`;
+      if (typeof m.readOnly !== 'boolean' || typeof m.recursive !== 'boolean') return `${where}: readOnly and recursive must be booleans`;
+    }
   }
   if (v.rootfsMode !== 'auto' && v.rootfsMode !== 'copy') return 'rootfsMode: must be "auto" or "copy"';
   if (typeof v.inheritEnv !== 'boolean') return 'inheritEnv: must be a boolean';

@@ -54,6 +54,8 @@ export const POD_FILES = {
   appRootfs: (app: string) => join('appsinfo', app, 'rootfs'),
   appUpper: (app: string) => join('appsinfo', app, 'overlay', 'upper'),
   appWork: (app: string) => join('appsinfo', app, 'overlay', 'work'),
+  /** An empty volume: shared by every app that mounts it, removed with the pod. */
+  volume: (name: string) => join('volumes', name),
   /** The app's exit status in decimal (128 + signal for a killed app), written by stage1. */
   appExit: (app: string) => join('appsinfo', app, 'exit'),
 } as const;

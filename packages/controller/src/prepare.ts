@@ -9,8 +9,10 @@ import {
   type App,
   type EnvironmentVariable,
   type ImageManifest,
+  type Mount,
   type PodManifest,
   type RuntimeApp,
+  type Volume,
 } from '@rkt/appc-spec/lean';
 import type { Store } from '@rkt/image-store';
 import { PodError } from './errors.js';
@@ -21,6 +23,8 @@ import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { checkStage1Manifest } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
+import { createEmptyVolumes } from './mount-volumes.js';
+import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
 
 /** One app of a pod to prepare: an image in the store and rkt's per-app overrides. */
 export interface PrepareAppInput {
@@ -36,6 +40,8 @@ export interface PrepareAppInput {
   readonly workingDirectory?: string;
   /** `--set-env`/`--set-env-file`, in order: a later one wins. */
   readonly environment?: readonly EnvironmentVariable[];
+  /** `--mount`s that apply to this app (the global ones and its own), in order. */
+  readonly mounts?: readonly Mount[];
 }
 
 export interface PrepareOptions {
@@ -45,6 +51,8 @@ export interface PrepareOptions {
   /** The apps, or `podManifest` (`--pod-manifest`) whose apps name images in the store. */
   readonly apps?: readonly PrepareAppInput[];
   readonly podManifest?: PodManifest;
+  /** `--volume`s (with `apps`; a `podManifest` carries its own). */
+  readonly volumes?: readonly Volume[];
   readonly rootfsMode: 'auto' | 'copy';
   readonly inheritEnv: boolean;
   readonly bus?: EventBus;
@@ -110,6 +118,9 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
  * then prepared. The pod manifest written is reified: every app names its image by full ID.
  */
 export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
+  // Before anything is written: a bad volume leaves nothing behind.
+  const volumes = o.podManifest?.volumes ?? o.volumes ?? [];
+  if (volumes.length > 0) await checkVolumes(volumes);
   const uuid = randomUUID();
   await Promise.all(STATE_DIRS.map((s) => mkdir(join(podsDir(o.dataDir), s), { recursive: true, mode: 0o750 })));
   const embryo = podPath(o.dataDir, 'embryo', uuid);
@@ -171,6 +182,17 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     apps.push({ input, image, name, fromManifest, app: fromManifest?.app ?? effectiveApp(image, input, name) });
   }
 
+  // Volumes: the pod's, plus an implicit empty one per mount point nothing serves (rkt's), then each
+  // app's mounts, checked now so that a mount of an unknown volume fails the prepare.
+  const givenVolumes = o.podManifest?.volumes ?? o.volumes ?? [];
+  const volumeInputs = apps.map((a) => ({
+    name: a.name,
+    mounts: a.fromManifest?.mounts ?? a.input.mounts ?? [],
+    mountPoints: a.app.mountPoints ?? [],
+  }));
+  const volumes = [...givenVolumes, ...implicitVolumes(givenVolumes, volumeInputs)];
+  const mountsOf = volumeInputs.map((v) => appMounts(v, volumes));
+
   // One store transaction finds and references every tree already rendered (the usual case), rather
   // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image.
   const rendered = await o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
@@ -179,6 +201,8 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   await mkdir(join(dir, 'stage1'));
   await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes);
   await symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs));
+
+  await createEmptyVolumes(dir, volumes);
 
   const runtimeApps: RuntimeApp[] = [];
   const appInfos: PodAppInfo[] = [];
@@ -194,8 +218,10 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
       name,
       image: { name: image.name, id: input.imageId, ...(image.labels ? { labels: image.labels } : {}) },
       app,
+      ...(input.mounts !== undefined && input.mounts.length > 0 && fromManifest === undefined ? { mounts: [...input.mounts] } : {}),
     });
-    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: tree.rootfs });
+    const mounts = mountsOf[i]!;
+    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: tree.rootfs, ...(mounts.length > 0 ? { mounts } : {}) });
   }
 
   const manifest: PodManifest = {
@@ -203,6 +229,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     acVersion: '0.8.11',
     acKind: 'PodManifest',
     apps: runtimeApps,
+    ...(volumes.length > 0 ? { volumes } : {}),
   };
   await writeFileAtomic(join(dir, POD_FILES.manifest), await podManifestText(manifest, inputs, o.podManifest !== undefined));
   await writePodInfo(dir, {

@@ -11,6 +11,7 @@ import { readPodInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
 import { stage1Entrypoint } from './stage1.js';
+import { mountAppVolumes } from './mount-volumes.js';
 
 export interface RunOptions {
   readonly dataDir: string;
@@ -67,6 +68,10 @@ export async function runPod(o: RunOptions): Promise<number> {
         ...(o.log ? { debug: o.log } : {}),
       });
       o.log?.(`app ${app.name}: rootfs set up (${mode})`);
+      if (app.mounts !== undefined && app.mounts.length > 0) {
+        await mountAppVolumes(dir, app.name, join(dir, POD_FILES.appRootfs(app.name)), app.mounts);
+        o.log?.(`app ${app.name}: ${app.mounts.length} volume mount(s) set up`);
+      }
     }
     const entry = stage1Entrypoint(dir, 'run');
     if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });

@@ -32,8 +32,10 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
 
   const values = new Map<string, FlagValue>();
   const changed = new Set<string>();
+  const positions = new Map<string, number[]>();
   const set = (spec: FlagSpec, raw: string | undefined, shown: string) => {
     const value = convert(spec, raw, shown, where);
+    positions.set(spec.name, [...(positions.get(spec.name) ?? []), args.length]);
     if (spec.kind === 'strings') {
       const before = changed.has(spec.name) ? (values.get(spec.name) as readonly string[]) : [];
       values.set(spec.name, [...before, ...(value as readonly string[])]);
@@ -94,7 +96,7 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
   }
   // As in cobra, asking for help wins over a wrong number of arguments.
   if (values.get(HELP_FLAG.name) !== true) checkArgCount(command, args, where);
-  return { path, flags: new ParsedFlags(specs, values, changed), args, argsLenAtDash };
+  return { path, flags: new ParsedFlags(specs, values, changed, positions), args, argsLenAtDash };
 }
 
 function checkArgCount(command: CommandSpec, args: readonly string[], where: string): void {

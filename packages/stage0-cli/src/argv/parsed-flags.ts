@@ -8,11 +8,27 @@ export class ParsedFlags {
   readonly #specs: ReadonlyMap<string, FlagSpec>;
   readonly #values: ReadonlyMap<string, FlagValue>;
   readonly #changed: ReadonlySet<string>;
+  readonly #positions: ReadonlyMap<string, readonly number[]>;
 
-  constructor(specs: ReadonlyMap<string, FlagSpec>, values: ReadonlyMap<string, FlagValue>, changed: ReadonlySet<string>) {
+  constructor(
+    specs: ReadonlyMap<string, FlagSpec>,
+    values: ReadonlyMap<string, FlagValue>,
+    changed: ReadonlySet<string>,
+    positions: ReadonlyMap<string, readonly number[]> = new Map(),
+  ) {
     this.#specs = specs;
     this.#values = values;
     this.#changed = changed;
+    this.#positions = positions;
+  }
+
+  /**
+   * For each occurrence of the flag, in order, how many positional arguments came before it: rkt's
+   * `--mount` applies to every app before the first image and to the image before it after one.
+   */
+  positions(name: string): readonly number[] {
+    this.#spec(name);
+    return this.#positions.get(name) ?? [];
   }
 
   bool(name: string): boolean {

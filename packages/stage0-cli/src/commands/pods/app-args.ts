@@ -3,6 +3,7 @@ import { resolve as resolvePath } from 'node:path';
 import type { PrepareAppInput } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
+import { parseMountFlag } from './volumes.js';
 
 interface AppFlagValues {
   exec?: string;
@@ -12,6 +13,8 @@ interface AppFlagValues {
   user?: string;
   group?: string;
   workingDir?: string;
+  /** `--mount`s given for this app alone. */
+  mount: string[];
 }
 
 function parseEnvPair(raw: string, where: string): { name: string; value: string } {
@@ -52,6 +55,7 @@ function toInput(image: string, v: AppFlagValues, args: readonly string[], cwd: 
       ...(v.group !== undefined ? { group: v.group } : {}),
       ...(v.workingDir !== undefined ? { workingDirectory: v.workingDir } : {}),
       ...(environment.length > 0 ? { environment } : {}),
+      ...(v.mount.length > 0 ? { mounts: v.mount.map(parseMountFlag) } : {}),
     },
   };
 }
@@ -64,6 +68,7 @@ const APP_FLAG_KEYS: Record<string, keyof AppFlagValues> = {
   user: 'user',
   group: 'group',
   'working-dir': 'workingDir',
+  mount: 'mount',
 };
 
 /**
@@ -85,18 +90,30 @@ export function parseApps(ctx: CommandContext, args: readonly string[]): { image
   const first: AppFlagValues = {
     setEnv: [...ctx.flags.strings('set-env')],
     setEnvFile: [...ctx.flags.strings('set-env-file')],
+    mount: [],
   };
+  // rkt's --mount: before any image it applies to every app, after an image to that image's app.
+  const globalMounts: string[] = [];
+  const ownMounts = images.map((): string[] => []);
+  const mountFlags = ctx.flags.strings('mount');
+  ctx.flags.positions('mount').forEach((before, i) => {
+    const raw = mountFlags[i] as string;
+    if (before === 0) globalMounts.push(raw);
+    else ownMounts[Math.min(before, images.length) - 1]?.push(raw);
+  });
   for (const [f, key] of [['exec', 'exec'], ['name', 'name'], ['user', 'user'], ['group', 'group'], ['working-dir', 'workingDir']] as const) {
     const v = opt(f);
     if (v !== undefined) first[key] = v;
   }
   const apps = images.map((image, i) =>
-    i === images.length - 1 ? toInput(image, first, groups[0] ?? [], ctx.cwd) : toInput(image, { setEnv: [], setEnvFile: [] }, [], ctx.cwd),
+    i === images.length - 1
+      ? toInput(image, { ...first, mount: [...globalMounts, ...(ownMounts[i] ?? [])] }, groups[0] ?? [], ctx.cwd)
+      : toInput(image, { setEnv: [], setEnvFile: [], mount: [...globalMounts, ...(ownMounts[i] ?? [])] }, [], ctx.cwd),
   );
   for (const group of groups.slice(1)) {
     const [image, ...rest] = group;
     if (image === undefined) continue;
-    const v: AppFlagValues = { setEnv: [], setEnvFile: [] };
+    const v: AppFlagValues = { setEnv: [], setEnvFile: [], mount: [...globalMounts] };
     let appArgs: string[] = [];
     for (let i = 0; i < rest.length; i++) {
       const tok = rest[i]!;
@@ -112,7 +129,7 @@ export function parseApps(ctx: CommandContext, args: readonly string[]): { image
         value = rest[++i];
         if (value === undefined) throw new CliError('CLI_FLAG_NEEDS_VALUE', `image ${image}: flag --${m[1]} needs a value`);
       }
-      if (key === 'setEnv' || key === 'setEnvFile') v[key].push(value);
+      if (key === 'setEnv' || key === 'setEnvFile' || key === 'mount') v[key].push(value);
       else v[key] = value;
     }
     apps.push(toInput(image, v, appArgs, ctx.cwd));

@@ -8,6 +8,7 @@ import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
 import { resolveImageArg } from './images.js';
 import { selectStage1 } from './stage1.js';
+import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
 import { writeFileSync } from 'node:fs';
 
 export function openCliStore(ctx: CommandContext): Promise<Store> {
@@ -49,6 +50,10 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<P
 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
+  // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
+  const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
+  const parsedApps = ctx.flags.string('pod-manifest') === '' ? parseApps(ctx, args) : [];
+  checkMountsNameVolumes(parsedApps.flatMap((a) => a.input.mounts ?? []), volumes);
   const store = await openCliStore(ctx);
   const podManifest = await podManifestFromFlag(ctx, store);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
@@ -56,7 +61,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   const stage1ImageId = await selectStage1(ctx, store);
   const apps = [];
   if (podManifest === undefined) {
-    for (const { image, input } of parseApps(ctx, args)) {
+    for (const { image, input } of parsedApps) {
       const imageId = await resolveImageArg(ctx, store, image);
       apps.push({ ...input, imageId });
     }
@@ -65,7 +70,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
     dataDir: ctx.dataDir(),
     store,
     stage1ImageId,
-    ...(podManifest ? { podManifest } : { apps }),
+    ...(podManifest ? { podManifest } : { apps, ...(volumes.length > 0 ? { volumes } : {}) }),
     rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
     inheritEnv: ctx.flags.bool('inherit-env'),
     bus: cliBus(ctx),

@@ -1,0 +1,52 @@
+// Images for the volume tests: busybox with the applets the tests use, and whatever mount points and
+// symlinks a test needs in its rootfs.
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { buildAciFromLayout } from '@rkt/appc-spec';
+
+const BUSYBOX = '/bin/busybox';
+const APPLETS = ['sh', 'echo', 'true', 'cat', 'ls', 'stat', 'grep', 'sleep', 'test', 'mkdir', 'touch', 'id'];
+
+export interface ImageSpec {
+  /** The image name's last element, also the default app name. */
+  readonly name: string;
+  readonly mountPoints?: ReadonlyArray<{ name: string; path: string; readOnly?: boolean }>;
+  /** Symlinks to plant in the rootfs: path in the rootfs -> link target, verbatim. */
+  readonly links?: Readonly<Record<string, string>>;
+}
+
+export async function buildImage(dir: string, spec: ImageSpec): Promise<string> {
+  if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install the Debian package busybox-static`);
+  const layout = join(dir, `${spec.name}-layout`);
+  const rootfs = join(layout, 'rootfs');
+  for (const d of ['bin', 'etc', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(rootfs, 'bin', 'busybox'));
+  for (const applet of APPLETS) symlinkSync('busybox', join(rootfs, 'bin', applet));
+  writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\n');
+  for (const [path, target] of Object.entries(spec.links ?? {})) {
+    mkdirSync(dirname(join(rootfs, path)), { recursive: true });
+    symlinkSync(target, join(rootfs, path));
+  }
+  writeFileSync(
+    join(layout, 'manifest'),
+    JSON.stringify({
+      acKind: 'ImageManifest',
+      acVersion: '0.8.11',
+      name: `example.com/${spec.name}`,
+      labels: [
+        { name: 'os', value: 'linux' },
+        { name: 'arch', value: 'amd64' },
+      ],
+      app: {
+        exec: ['/bin/sh', '-c', 'echo no-exec-given'],
+        user: '0',
+        group: '0',
+        ...(spec.mountPoints ? { mountPoints: spec.mountPoints } : {}),
+      },
+    }),
+  );
+  const out = join(dir, `${spec.name}.aci`);
+  await buildAciFromLayout(layout, out);
+  return out;
+}
