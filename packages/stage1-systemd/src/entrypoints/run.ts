@@ -153,6 +153,9 @@ async function main(): Promise<number> {
   // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a FIFO.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
+  // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
+  const mdsUrlFile = join(pod, 'mds-url');
+  const mdsEnv = existsSync(mdsUrlFile) ? [{ name: 'AC_METADATA_URL', value: readFileSync(mdsUrlFile, 'utf8').trim() }] : [];
 
   const unitsDir = join(pod, 'stage1-units');
   mkdirSync(unitsDir, { recursive: true });
@@ -170,7 +173,7 @@ async function main(): Promise<number> {
       gid: resolveId(rootfs, 'group', a.app?.group, a.name),
       supplementaryGids: a.app?.supplementaryGIDs ?? [],
       workingDirectory: a.app?.workingDirectory ?? '/',
-      environment: appEnvironment(a.name, a.app?.environment ?? [], inherited),
+      environment: [...appEnvironment(a.name, a.app?.environment ?? [], inherited), ...mdsEnv],
       ...(preStart !== undefined ? { preStart } : {}),
       ...(postStop !== undefined ? { postStop } : {}),
       stdin,
