@@ -1,0 +1,149 @@
+/**
+ * What a pod's isolators need of the host and of its systemd-nspawn: the app units' directives
+ * (isolators.ts), capabilities nspawn would otherwise drop, and cgroup controllers the pod's systemd can
+ * write to.
+ *
+ * Why the cgroup layout changes for resource isolators: on a hybrid host (cgroup v1 controllers, a v2
+ * hierarchy beside them) the memory and cpu controllers are bound to v1 and cannot be enabled in v2, so a
+ * pod booted with nspawn's unified layout has no controllers at all. A pod with resource isolators is
+ * booted with the legacy layout instead, and its own cgroup of each needed v1 controller (rkt-UUID below
+ * the run entrypoint's) is bound writable where nspawn would mount that hierarchy read-only: nspawn
+ * leaves an existing mount point alone, and inside the pod's cgroup namespace that cgroup is the root.
+ * The pod's systemd then puts each app in its own cgroup there and writes its limits, as rkt's stage1
+ * did with its writable pod cgroups.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeCgroupTree } from './cgroups.js';
+import { appIsolation, CAPABILITIES, IsolatorError, neededControllers, type InsecureIsolation, type IsolationHost, type Isolator } from './isolators.js';
+
+type Controller = 'memory' | 'cpu';
+
+/** The v1 hierarchies of this process: controller name -> mount point and this process's path in it. */
+function v1Hierarchies(): Map<string, { root: string; path: string }> {
+  const out = new Map<string, { root: string; path: string }>();
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/cgroup', 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.trim().split('\n')) {
+    const [, field, path] = line.split(':') as [string, string, string];
+    if (field === '' || field.startsWith('name=')) continue;
+    const root = join('/sys/fs/cgroup', field);
+    if (!existsSync(join(root, 'cgroup.procs'))) continue;
+    for (const c of field.split(',')) out.set(c, { root, path });
+  }
+  return out;
+}
+
+/** The capabilities in this process's bounding set (/proc/self/status CapBnd). */
+function boundingSet(): Set<string> {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const mask = BigInt(`0x${m?.[1] ?? '0'}`);
+  return new Set(CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));
+}
+
+export function isolationHost(): IsolationHost {
+  const v1 = v1Hierarchies();
+  const controllers = new Set<Controller>((['memory', 'cpu'] as const).filter((c) => v1.has(c)));
+  const missing = (['memory', 'cpu'] as const).filter((c) => !v1.has(c));
+  return {
+    controllers,
+    boundingSet: boundingSet(),
+    ...(missing.length > 0 ? { controllersWhy: `no cgroup v1 ${missing.join(' or ')} hierarchy on this host; cgroup v2-only hosts are not supported yet` } : {}),
+  };
+}
+
+/** The run entrypoint's options that turn rkt's defaults off (stage0's `--insecure-options`). */
+export function insecureIsolation(options: ReadonlyMap<string, string>): InsecureIsolation {
+  return {
+    capabilities: options.get('disable-capabilities-restriction') === 'true',
+    paths: options.get('disable-paths') === 'true',
+    seccomp: options.get('disable-seccomp') === 'true',
+  };
+}
+
+/**
+ * The isolation of a pod's apps, gathered app by app while their units are written. `forApp` throws
+ * IsolatorError (naming the app and the isolator) for an isolator that cannot be enforced here, before
+ * anything is started.
+ */
+export class PodIsolation {
+  readonly #caps = new Set<string>();
+  readonly #controllers = new Set<Controller>();
+  readonly #host: IsolationHost;
+
+  constructor(
+    readonly uuid: string,
+    readonly insecure: InsecureIsolation,
+    host?: IsolationHost,
+  ) {
+    this.#host = host ?? isolationHost();
+  }
+
+  /** The `[Service]` directives of one app of the pod manifest (`app` is its `apps[].app`). */
+  forApp(name: string, app: unknown, uid: number): string[] {
+    const raw = (app as { isolators?: unknown } | undefined)?.isolators ?? [];
+    if (!Array.isArray(raw)) throw new IsolatorError(`app ${name}: isolators must be an array`);
+    const isolators = raw.map((i: unknown, n) => {
+      const iso = i as Partial<Isolator> | null;
+      if (typeof iso?.name !== 'string') throw new IsolatorError(`app ${name}: isolator ${n} has no name`);
+      return { name: iso.name, value: iso.value };
+    });
+    const iso = appIsolation(name, isolators, uid, this.insecure, this.#host);
+    for (const c of iso.nspawnCapabilities) this.#caps.add(c);
+    for (const c of neededControllers(isolators)) this.#controllers.add(c);
+    return iso.directives;
+  }
+
+  #cgroups(): Array<{ root: string; path: string; dir: string; mountPoint: string }> {
+    const v1 = v1Hierarchies();
+    const wanted: string[] = [...this.#controllers];
+    // systemd takes cpu and cpuacct for one joined controller in v1 (its CGROUP_MASK_EXTEND_JOINED): with a
+    // read-only cpuacct beside a writable cpu it makes no cpu cgroup for a unit, and its CPU limits are lost.
+    if (this.#controllers.has('cpu') && v1.has('cpuacct')) wanted.push('cpuacct');
+    const hierarchies = new Set(wanted.map((c) => v1.get(c) as { root: string; path: string }));
+    return [...hierarchies].map((h) => ({ ...h, dir: join(h.root, h.path, `rkt-${this.uuid}`), mountPoint: h.root }));
+  }
+
+  /** Extra systemd-nspawn options (before its `--`). */
+  nspawnArgs(): string[] {
+    const args: string[] = [];
+    if (this.#caps.size > 0) args.push(`--capability=${[...this.#caps].join(',')}`);
+    const cgroups = this.#cgroups();
+    if (cgroups.length > 0) {
+      // A tmpfs first, so the mount points can be made (sysfs has no such directories); nspawn mounts the
+      // other hierarchies read-only in it and leaves these binds as they are.
+      args.push('--tmpfs=/sys/fs/cgroup:mode=0755');
+      for (const g of cgroups) args.push(`--bind=${g.dir}:${g.mountPoint}`);
+    }
+    return args;
+  }
+
+  /** Environment for systemd-nspawn: the legacy cgroup layout when resources are isolated. */
+  env(): Record<string, string> {
+    return this.#controllers.size > 0 ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' } : {};
+  }
+
+  /** Moves the calling process into the pod's controller cgroups (call before nspawn); returns how to undo it. */
+  enterCgroups(): () => void {
+    const entered: Array<{ from: string; dir: string }> = [];
+    for (const g of this.#cgroups()) {
+      mkdirSync(g.dir, { recursive: true });
+      writeFileSync(join(g.dir, 'cgroup.procs'), `${process.pid}\n`);
+      entered.push({ from: join(g.root, g.path), dir: g.dir });
+    }
+    return () => {
+      for (const e of entered) {
+        try {
+          writeFileSync(join(e.from, 'cgroup.procs'), `${process.pid}\n`);
+        } catch {
+          // The parent is gone: the rmdir below fails and gc removes the tree.
+        }
+        removeCgroupTree(e.dir);
+      }
+    };
+  }
+}
