@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { fsyncDir, removeTree } from './fsutil.js';
+import { heldImages } from './hold.js';
 import { withIndex } from './index-db.js';
 import { ownerAlive } from './owner.js';
 import { podAlive, readPodRefs } from './pod-refs.js';
@@ -47,6 +48,8 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
         removedRefs.push(ref?.podUuid ?? file);
       }
     }
+    // An image a live fetch is between importing and rendering is in use (its tree may not exist yet).
+    for (const id of (await heldImages(l)).keys()) usedImages.add(id);
     const removedTrees: string[] = [];
     const trees = await tx.trees();
     for (const t of trees) {

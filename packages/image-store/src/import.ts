@@ -7,6 +7,7 @@ import type { AciScan, Compression } from '@rkt/appc-spec';
 import { readStoreManifest } from './aci/manifest.js';
 import { fromAppcError, isErrno } from './errors.js';
 import { fsyncDir, removeTree } from './fsutil.js';
+import type { ImageHold } from './hold.js';
 import { withIndex, type IndexTx } from './index-db.js';
 import { imageDir } from './layout.js';
 import { uniqueName } from './owner.js';
@@ -28,6 +29,8 @@ export interface ImportOptions {
     readonly etag?: string;
     readonly cacheMaxAge?: number;
   };
+  /** Hold the image for this process in the transaction that stores it (see `Store.hold`). */
+  readonly hold?: ImageHold;
 }
 
 export interface ImportResult {
@@ -126,6 +129,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
     };
     const added = await withIndex(l, ctx.options, async (tx) => {
       const isNew = await publish(ctx, tx, tmpDir, rec);
+      if (opts.hold !== undefined) await opts.hold.addLocked([rec.id]);
       if (opts.latest === true) {
         for (const other of await tx.images()) {
           if (other.id !== rec.id && other.name === rec.name && other.latest) tx.putImage({ ...other, latest: false });

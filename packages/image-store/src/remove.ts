@@ -4,6 +4,7 @@ import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
+import { heldImages } from './hold.js';
 import { imageDir, treeDir, type Layout } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
 import { uniqueName } from './owner.js';
@@ -53,6 +54,10 @@ export async function removeImage(ctx: StoreContext, ref: ImageRef): Promise<Ima
     const img = await lookup(tx, ref);
     const live = await livePodRefs(l);
     const trees = (await tx.trees()).filter((t) => t.layers.includes(img.id));
+    const holder = (await heldImages(l)).get(img.id);
+    if (holder !== undefined) {
+      throw new StoreError('STORE_IN_USE', `image ${img.id.slice(0, 19)} (${img.name}) is being fetched by rkt process ${holder}`, { subject: img.id });
+    }
     for (const id of [img.id, ...trees.map((t) => t.id)]) {
       const user = userOf(live, id);
       if (user !== undefined) {

@@ -4,6 +4,7 @@ import { StoreError } from './errors.js';
 import type { ExportOptions } from './export.js';
 import type { ExtractOptions } from './extract.js';
 import type { GcOptions, GcResult } from './gc.js';
+import { ImageHold } from './hold.js';
 import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
@@ -55,6 +56,20 @@ export class Store {
   /** Hashes, validates and stores an ACI (plain, gzip, bzip2 or xz: the compressions appc allows) in one pass. */
   importAci(input: AciInput, opts?: ImportOptions): Promise<ImportResult> {
     return guard('importAci', import('./import.js').then((m) => m.importAci(this.ctx, input, opts)));
+  }
+
+  /**
+   * A hold keeps images from `remove` and `gc` while this process works with them, e.g. a fetch between
+   * importing an image (`importAci(input, {hold})`) and rendering it. Release it when done; a killed
+   * process's holds lapse by themselves.
+   *
+   * ```ts
+   * const hold = store.hold();
+   * try { const { id } = await store.importAci(file, { hold }); await store.render(id); } finally { await hold.release(); }
+   * ```
+   */
+  hold(): ImageHold {
+    return new ImageHold(this.ctx);
   }
 
   /** The image with exactly this full ID, if stored. */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { Store } from '@rkt/image-store';
+import { StoreError } from '@rkt/image-store';
+import type { ImageHold, Store } from '@rkt/image-store';
 import { loadAuth } from '../config/auth.js';
 import { loadCaCertificates } from '../config/certs.js';
 import { HttpClient } from '../http/client.js';
@@ -10,6 +11,8 @@ import type { FetchOptions, InsecureFlags, NetworkOptions, PullPolicy } from './
 /** Everything one `fetchImage` call shares across the image and its dependencies. */
 export interface FetchContext {
   readonly store: Store;
+  /** Every image this fetch stores or uses, kept from `image rm` and gc until the fetch (and render) is done. */
+  readonly hold: ImageHold;
   readonly http: HttpClient;
   readonly keystore: Keystore;
   readonly insecure: InsecureFlags;
@@ -72,6 +75,7 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
   const stderr = opts.stderr;
   const ctx: FetchContext = {
     store: opts.store,
+    hold: opts.store.hold(),
     http,
     keystore: new Keystore({
       systemConfigDir: opts.systemConfigDir ?? DEFAULT_SYSTEM_CONFIG_DIR,
@@ -96,4 +100,18 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
   };
   if (insecure.skipTlsCheck) ctx.warn('warning: TLS certificate checks are disabled (--insecure-options=tls)');
   return ctx;
+}
+
+/**
+ * Holds a stored image for this fetch; false when it is no longer stored (removed since it was looked up),
+ * so the caller treats it as missing.
+ */
+export async function holdIfStored(ctx: FetchContext, id: string): Promise<boolean> {
+  try {
+    await ctx.hold.add([id]);
+    return true;
+  } catch (err) {
+    if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') return false;
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 import { FetchError } from '../errors.js';
 import { formatAppName, type AppName } from '../image-string.js';
-import type { FetchContext } from './context.js';
+import { holdIfStored, type FetchContext } from './context.js';
 import { fetchByName } from './fetch-name.js';
 
 const MAX_DEPTH = 32;
@@ -25,7 +25,7 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
       throw new FetchError('FETCH_DEPENDENCY', `dependency cycle: ${[...chain, manifest.name, label].join(' -> ')}`, { subject: label });
     }
     let id: string;
-    if (dep.imageID !== undefined && (await ctx.store.get(dep.imageID)) !== undefined) {
+    if (dep.imageID !== undefined && (await holdIfStored(ctx, dep.imageID))) {
       id = dep.imageID;
     } else {
       id = (await fetchByName(ctx, want, dep.imageID)).id;

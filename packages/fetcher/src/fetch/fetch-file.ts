@@ -24,6 +24,6 @@ export async function fetchFile(ctx: FetchContext, path: string): Promise<Remote
     const { manifest } = await readAci(path, path);
     signedBy = await verifyImageSignature(ctx, path, signature, `${path}.asc`, manifest.name);
   }
-  const imported = await ctx.store.importAci(path, { source: path });
+  const imported = await ctx.store.importAci(path, { source: path, hold: ctx.hold });
   return { id: imported.id, downloaded: false, signedBy };
 }

@@ -1,7 +1,7 @@
 import { StoreError } from '@rkt/image-store';
 import { FetchError } from '../errors.js';
 import { parseImageString, withHostDefaults } from '../image-string.js';
-import { createContext, type FetchContext } from './context.js';
+import { createContext, holdIfStored, type FetchContext } from './context.js';
 import { fetchDependencies } from './dependencies.js';
 import { fetchFile } from './fetch-file.js';
 import { fetchByName } from './fetch-name.js';
@@ -22,12 +22,17 @@ import type { FetchOptions, FetchResult } from './options.js';
  */
 export async function fetchImage(imageString: string, opts: FetchOptions): Promise<FetchResult> {
   const ctx = await createContext(opts);
-  const r = await fetchTop(ctx, imageString);
-  const withDeps = opts.withDependencies !== false;
-  const dependencies = withDeps ? await fetchDependencies(ctx, r.id) : [];
-  const treeId = withDeps && opts.render !== false ? (await ctx.store.render(r.id)).id : undefined;
-  const rec = await ctx.store.get(r.id);
-  return { id: r.id, name: rec?.name ?? '', downloaded: r.downloaded, signedBy: r.signedBy, dependencies, treeId };
+  // The hold keeps a concurrent `rkt image rm` or gc from taking an image between its import and the render.
+  try {
+    const r = await fetchTop(ctx, imageString);
+    const withDeps = opts.withDependencies !== false;
+    const dependencies = withDeps ? await fetchDependencies(ctx, r.id) : [];
+    const treeId = withDeps && opts.render !== false ? (await ctx.store.render(r.id)).id : undefined;
+    const rec = await ctx.store.get(r.id);
+    return { id: r.id, name: rec?.name ?? '', downloaded: r.downloaded, signedBy: r.signedBy, dependencies, treeId };
+  } finally {
+    await ctx.hold.release();
+  }
 }
 
 async function fetchTop(ctx: FetchContext, imageString: string): Promise<RemoteResult> {
@@ -35,7 +40,9 @@ async function fetchTop(ctx: FetchContext, imageString: string): Promise<RemoteR
   switch (parsed.kind) {
     case 'id':
       try {
-        return { id: (await ctx.store.resolve(parsed.id)).id, downloaded: false, signedBy: undefined };
+        const { id } = await ctx.store.resolve(parsed.id);
+        await ctx.hold.add([id]);
+        return { id, downloaded: false, signedBy: undefined };
       } catch (err) {
         if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') {
           throw new FetchError('FETCH_NOT_FOUND', `${parsed.id}: no image with this ID in the store (an image ID names an image already fetched)`, { subject: parsed.id, cause: err });
@@ -48,7 +55,7 @@ async function fetchTop(ctx: FetchContext, imageString: string): Promise<RemoteR
       ctx.http.checkScheme(parsed.url);
       if (ctx.pullPolicy === 'never') {
         const rec = await ctx.store.getRemote(parsed.url.href);
-        if (rec !== undefined && (await ctx.store.get(rec.imageId)) !== undefined) return { id: rec.imageId, downloaded: false, signedBy: undefined };
+        if (rec !== undefined && (await holdIfStored(ctx, rec.imageId))) return { id: rec.imageId, downloaded: false, signedBy: undefined };
         throw new FetchError('FETCH_NOT_FOUND', `${parsed.url.href}: not in the store and the pull policy is "never"`, { subject: parsed.url.href });
       }
       return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), latest: false });

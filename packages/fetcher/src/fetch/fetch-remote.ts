@@ -5,7 +5,7 @@ import { download } from '../http/download.js';
 import type { AppName } from '../image-string.js';
 import { verifyImageSignature } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
-import type { FetchContext } from './context.js';
+import { holdIfStored, type FetchContext } from './context.js';
 import { readAci } from './read-manifest.js';
 
 export interface RemoteTarget {
@@ -28,7 +28,8 @@ export interface RemoteResult {
 /** The stored image a remote record points at, if that image is still in the store. */
 async function cachedId(ctx: FetchContext, url: URL): Promise<{ id: string; etag: string | undefined; fresh: boolean } | undefined> {
   const rec = await ctx.store.getRemote(url.href);
-  if (rec === undefined || (await ctx.store.get(rec.imageId)) === undefined) return undefined;
+  // Held from here: a 304 below must still find the image it confirms.
+  if (rec === undefined || !(await holdIfStored(ctx, rec.imageId))) return undefined;
   return { id: rec.imageId, etag: rec.etag, fresh: isFresh(rec) };
 }
 
@@ -82,6 +83,7 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
       source: t.aciUrl.href,
       latest: t.latest,
       remote: { url: t.aciUrl.href, signatureUrl: t.ascUrl.href, etag: res.etag, cacheMaxAge: res.maxAge },
+      hold: ctx.hold,
     });
     return { id: imported.id, downloaded: true, signedBy };
   } finally {

@@ -19,8 +19,7 @@ export function fetchOptions(ctx: CommandContext, store: Store, pullPolicy: Pull
     trustKeysFromHttps: g.trustKeysFromHttps,
     cwd: ctx.cwd,
     stderr: ctx.stderr,
-    // Dependencies are fetched, but trees are rendered when a pod first needs them (the controller does):
-    // a fetch stays an import, which a concurrent `rkt image rm` of the same image cannot make fail halfway.
-    render: false,
+    // Dependencies are fetched and the image rendered now, so that the first run finds its tree ready; the
+    // fetch holds its images until then, so a concurrent `rkt image rm` fails cleanly instead of breaking it.
   };
 }

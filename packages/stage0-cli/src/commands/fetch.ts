@@ -19,7 +19,7 @@ export function pullPolicyFlag(ctx: CommandContext): PullPolicy {
 }
 
 /**
- * `rkt fetch IMAGE_URL...`: fetches each image (a file, `file://`, `https://`, `http://` with
+ * `rkt fetch IMAGE_URL...`: fetches and renders each image (a file, `file://`, `https://`, `http://` with
  * `--insecure-options=http`, a name with labels through appc discovery, or an image ID in the store) with
  * `@rkt/fetcher`, and prints each image's ID.
  *
