@@ -37,6 +37,15 @@ export class MdsProcess {
     throw new Error(`rkt metadata-service did not start: ${mds.stderr}`);
   }
 
+  /** Waits until the service's stderr matches: a test blocked in spawnSync reads the pipe only afterwards. */
+  async waitForLog(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (!pattern.test(this.stderr)) {
+      if (Date.now() > end) throw new Error(`rkt metadata-service never logged ${pattern}: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** The UUIDs registered now, from the registration socket. */
   registered(): Promise<string[]> {
     return new Promise((resolve, reject) => {
