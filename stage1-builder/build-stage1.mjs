@@ -36,8 +36,8 @@ const FLAVORS = {
     pkg: 'packages/stage1-systemd',
     name: 'coreos.com/rkt/stage1-systemd',
     dir: 'rkt',
-    files: { 'run.js': 'run', 'stop.js': 'stop', 'gc.js': 'gc' },
-    entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc' },
+    files: { 'run.js': 'run', 'stop.js': 'stop', 'gc.js': 'gc', 'enter.js': 'enter' },
+    entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc', enter: '/rkt/enter' },
     interfaceVersion: '1',
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
     // apps' exit statuses in multi-app pods; systemd's shutdown runs mount's umount); the shared libraries

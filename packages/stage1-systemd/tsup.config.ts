@@ -8,6 +8,7 @@ export default defineConfig([
       run: 'src/entrypoints/run.ts',
       stop: 'src/entrypoints/stop.ts',
       gc: 'src/entrypoints/gc.ts',
+      enter: 'src/entrypoints/enter.ts',
     },
     format: ['esm'],
     target: 'node20',

@@ -20,6 +20,8 @@ export { gcPods, DEFAULT_GC_GRACE_MS, DEFAULT_PREPARED_EXPIRY_MS } from './gc.js
 export type { GcOptions, GcResult } from './gc.js';
 export { removePod } from './remove.js';
 export { stopPod } from './stop.js';
+export { enterPod } from './enter.js';
+export type { EnterOptions } from './enter.js';
 export type { DeleteContext } from './delete.js';
 export { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
 export type { AppMount, AppVolumeInput } from './volumes.js';

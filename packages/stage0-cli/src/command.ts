@@ -57,6 +57,8 @@ export interface CommandSpec {
   readonly load?: () => Promise<CommandModule>;
   readonly subcommands?: readonly CommandSpec[];
   readonly hidden?: boolean;
+  /** false: every word after the first positional argument is an argument, flags included (pflag's SetInterspersed). */
+  readonly interspersed?: boolean;
 }
 
 /** Identity, for type checking and inference at the definition site. */

@@ -50,6 +50,12 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i] as string;
     if (pathIndexes.has(i)) continue;
+    // A command that runs another one (rkt enter) reads no flags after its first argument, as pflag's
+    // SetInterspersed(false): `rkt enter UUID sh -c ...` passes -c to sh.
+    if (command.interspersed === false && args.length > 0) {
+      args.push(tok);
+      continue;
+    }
     if (tok === '--') {
       argsLenAtDash = args.length;
       args.push(...argv.slice(i + 1));

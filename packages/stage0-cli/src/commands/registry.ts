@@ -27,6 +27,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./cat-manifest.js'),
   }),
   defineCommand({
+    name: 'enter',
+    summary: 'Enter the namespaces of an app within a rkt pod',
+    description:
+      'Runs CMD (default: /bin/bash, or /bin/sh when the app has no bash) inside an app of a running pod: its\nnamespaces, root filesystem, working directory and environment, with this terminal. The exit status is\nCMD\'s. --app is required when the pod has several apps. Flags of rkt enter come before the UUID.',
+    args: 'UUID [CMD [ARGS ...]]',
+    minArgs: 1,
+    flags: [flag.string('app', 'name of the app to enter within the specified pod')],
+    interspersed: false,
+    load: () => import('./enter.js'),
+  }),
+  defineCommand({
     name: 'fetch',
     summary: 'Fetch image(s) and store them in the local store',
     description:

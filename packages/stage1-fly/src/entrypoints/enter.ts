@@ -1,26 +1,19 @@
-import { spawnSync } from 'node:child_process';
-import { DEFAULT_PATH } from '../constants.js';
+import { enterProcess } from '@rkt/controller/stage1-abi';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /**
- * `coreos.com/rkt/stage1/enter`: `--pid=PID --appname=NAME -- CMD [ARG...]`. The app of a fly pod
- * is chrooted in its own mount namespace: nsenter joins that namespace and root, as rkt's enter did.
+ * `coreos.com/rkt/stage1/enter`: `--pid=PID --appname=NAME -- CMD [ARG...]`, in the pod directory. A fly
+ * pod is its one app, so PID is the app's process: CMD joins its mount namespace (the host's others),
+ * root, working directory and environment.
  */
-function main(): number {
+async function main(): Promise<number> {
   const { options, afterDash } = parseEntrypointArgs(process.argv.slice(2));
   const pid = options.get('pid');
-  if (pid === undefined || !/^[0-9]+$/.test(pid)) throw new Error('--pid=PID is required');
-  const cmd = afterDash.length > 0 ? afterDash : ['/bin/sh'];
-  const r = spawnSync('nsenter', [`--target=${pid}`, '--mount', '--root', '--wd', '--', ...cmd], {
-    stdio: 'inherit',
-    env: { PATH: DEFAULT_PATH, TERM: process.env.TERM ?? 'vt100' },
-  });
-  if (r.error) throw r.error;
-  return r.status ?? 128 + 9;
+  if (pid === undefined || !/^[0-9]+$/.test(pid)) throw new Error('usage: enter --pid=PID --appname=NAME -- CMD [ARG...]');
+  return enterProcess(Number(pid), afterDash);
 }
 
-try {
-  process.exit(main());
-} catch (err) {
-  fail('enter', err);
-}
+main().then(
+  (status) => process.exit(status),
+  (err: unknown) => fail('enter', err),
+);

@@ -1,0 +1,116 @@
+// Set-up shared by the enter and stop tests: both stage1 images built, a busybox image with `ps` and
+// event handlers, and a clean-up that leaves no pod process, cgroup or nspawn directory behind.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildAciFromLayout } from '@rkt/appc-spec';
+import { buildBusyboxAci, ensureBuilt, repoRoot, type RktEnv } from '../pods/harness.js';
+
+export const STAGE1S = {
+  systemd: join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
+  fly: join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci'),
+} as const;
+export type Stage1Name = keyof typeof STAGE1S;
+
+/** Builds what the tests run (the CLI, fly, and the systemd stage1, which downloads Debian's systemd once). */
+export function ensureStage1sBuilt(): void {
+  ensureBuilt();
+  if (existsSync(STAGE1S.systemd)) return;
+  const r = spawnSync('npm', ['run', 'build', '-w', '@rkt/stage1-systemd'], { cwd: repoRoot, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`stage1-systemd build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+}
+
+/**
+ * The harness's busybox image plus the `ps` applet, with the given appc event handlers. The app's
+ * working directory is /tmp, so that enter's working directory is seen to be the app's.
+ */
+export async function buildEnterImage(dir: string, handlers: Array<{ name: 'pre-start' | 'post-stop'; exec: string[] }> = []): Promise<string> {
+  await buildBusyboxAci(dir);
+  const layout = join(dir, 'busybox-layout');
+  symlinkSync('busybox', join(layout, 'rootfs', 'bin', 'ps'));
+  const manifest = JSON.parse(readFileSync(join(layout, 'manifest'), 'utf8')) as { app: Record<string, unknown> };
+  manifest.app.workingDirectory = '/tmp';
+  if (handlers.length > 0) manifest.app.eventHandlers = handlers;
+  writeFileSync(join(layout, 'manifest'), JSON.stringify(manifest));
+  const out = join(dir, 'busybox-enter.aci');
+  await buildAciFromLayout(layout, out);
+  return out;
+}
+
+/** The cgroup directories this test process lives in, in every hierarchy: nspawn makes its own below them. */
+function ownCgroupDirs(): string[] {
+  return readFileSync('/proc/self/cgroup', 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [, controllers, path] = line.split(':') as [string, string, string];
+      if (controllers === '') return existsSync('/sys/fs/cgroup/unified') ? join('/sys/fs/cgroup/unified', path) : join('/sys/fs/cgroup', path);
+      return join('/sys/fs/cgroup', controllers.replace(/^name=/, ''), path);
+    })
+    .filter((d) => existsSync(d));
+}
+
+/** The cgroups of systemd pods (rkt-UUID) below this process's own, in every hierarchy. */
+export function podCgroups(): string[] {
+  const found: string[] = [];
+  for (const d of ownCgroupDirs()) {
+    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory() && e.name.startsWith('rkt-')) found.push(join(d, e.name));
+  }
+  return found;
+}
+
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Still populated: the test's own assertions report leftovers.
+  }
+}
+
+/** Processes whose command line names the pod (nspawn's --machine=rkt-UUID, the pod directory). */
+export function podProcesses(uuid: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes(uuid) && Number(pid) !== process.pid) found.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
+    } catch {
+      // Exited while listing.
+    }
+  }
+  return found;
+}
+
+/**
+ * Ends what a test left running and removes it: systemd pods through their nspawn (`ppid`) and its
+ * child, the pod's PID 1; then the harness's own clean-up (rkt processes, fly pids, mounts, the
+ * directory); then nspawn's propagation directories and the pods' cgroups that were not there before.
+ */
+export async function cleanUp(env: RktEnv, cgroupsBefore: readonly string[]): Promise<void> {
+  for (const line of spawnSync('sh', ['-c', `cat ${env.dataDir}/pods/run/*/ppid 2>/dev/null`], { encoding: 'utf8' }).stdout.split('\n')) {
+    const ppid = Number(line.trim());
+    if (!(ppid > 1)) continue;
+    let children: number[] = [];
+    try {
+      children = readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      // nspawn is gone already.
+    }
+    for (const pid of [...children, ppid]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  for (const state of ['run', 'exited-garbage', 'garbage', 'prepared']) {
+    const dir = join(env.dataDir, 'pods', state);
+    if (!existsSync(dir)) continue;
+    for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
+  }
+  await env.cleanup();
+  for (const c of podCgroups().filter((c) => !cgroupsBefore.includes(c))) removeCgroupTree(c);
+}

@@ -1,0 +1,61 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { resolveInRoot } from '@rkt/rootfs-overlay';
+import { PodError } from './errors.js';
+import { POD_FILES } from './layout.js';
+import { findPod, podDetails } from './pods.js';
+import { stage1Entrypoint } from './stage1.js';
+import { waitForeground } from './stage1-abi/foreground.js';
+
+export interface EnterOptions {
+  readonly dataDir: string;
+  /** A UUID or a unique prefix of one. */
+  readonly uuid: string;
+  /** Required when the pod has several apps. */
+  readonly app?: string;
+  /** Empty: the app's /bin/bash, else its /bin/sh. */
+  readonly cmd: readonly string[];
+  /** Told the command chosen when none was given (rkt said "No command specified, assuming ..."). */
+  readonly onDefaultCommand?: (cmd: string) => void;
+}
+
+/** The app to enter: the one asked for, or the pod's only app. */
+function chooseApp(uuid: string, apps: readonly string[], asked: string | undefined): string {
+  if (asked !== undefined && asked !== '') {
+    if (!apps.includes(asked)) throw new PodError('POD_APP', `app ${JSON.stringify(asked)} is not in pod ${uuid} (apps: ${apps.join(', ')})`, { subject: uuid });
+    return asked;
+  }
+  if (apps.length === 1) return apps[0] as string;
+  if (apps.length === 0) throw new PodError('POD_APP', `pod ${uuid} contains zero apps`, { subject: uuid });
+  throw new PodError('POD_APP', `pod ${uuid} contains multiple apps (${apps.join(', ')}): unable to determine app name: specify app using "rkt enter --app= ..."`, {
+    subject: uuid,
+  });
+}
+
+/**
+ * `rkt enter`: runs a command inside an app of a running pod through its stage1's enter entrypoint
+ * (`--pid=PID --appname=NAME -- CMD...`, in the pod directory, PID being the pod's first process), with
+ * this process's stdin, stdout and stderr. Resolves to the command's exit status.
+ */
+export async function enterPod(o: EnterOptions): Promise<number> {
+  const found = findPod(o.dataDir, o.uuid);
+  if (found.state !== 'running') throw new PodError('POD_STATE', `pod ${found.uuid} isn't currently running (it is ${found.state})`, { subject: found.uuid });
+  const pod = await podDetails(found);
+  const app = chooseApp(pod.uuid, (pod.info?.apps ?? []).map((a) => a.name), o.app);
+  if (pod.pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} has no pid yet (still starting, or stopping)`, { subject: pod.uuid });
+  const entry = stage1Entrypoint(pod.path, 'enter');
+  if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${pod.uuid} has no enter entrypoint`, { subject: pod.uuid });
+  let cmd = o.cmd;
+  if (cmd.length === 0) {
+    // Looked up as the app sees its root: an absolute link such as /bin/bash -> /usr/bin/bash is the app's.
+    const bash = await resolveInRoot(join(pod.path, POD_FILES.appRootfs(app)), '/bin/bash').then(() => true, () => false);
+    cmd = [bash ? '/bin/bash' : '/bin/sh'];
+    o.onDefaultCommand?.(cmd[0] as string);
+  }
+  const child = spawn(entry, [`--pid=${pod.pid}`, `--appname=${app}`, '--', ...cmd], { cwd: pod.path, stdio: 'inherit' });
+  try {
+    return await waitForeground(child, `the stage1 enter entrypoint ${entry}`);
+  } catch (err) {
+    throw new PodError('POD_STAGE1', (err as Error).message, { subject: pod.uuid, cause: err });
+  }
+}

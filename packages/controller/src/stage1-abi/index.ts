@@ -1,0 +1,12 @@
+/**
+ * The stage1 side of the stage0/stage1 contract, shared by the stage1 images' entrypoints (fly,
+ * systemd): argument parsing, the pod's pid files, stop and enter. Only Node built-ins here, since
+ * every entrypoint bundles what it imports into the stage1 image.
+ */
+export { entrypointFailure, parseEntrypointArgs } from './args.js';
+export type { EntrypointArgs } from './args.js';
+export { childrenOf, readPodPids } from './pod-pids.js';
+export type { PodPids } from './pod-pids.js';
+export { stopPodProcesses } from './stop.js';
+export { enterProcess, processEnvironment } from './enter.js';
+export { waitForeground } from './foreground.js';
