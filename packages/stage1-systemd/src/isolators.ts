@@ -118,13 +118,15 @@ const RESOURCE_ISOLATORS: Readonly<Record<string, 'memory' | 'cpu'>> = {
 };
 
 const SUFFIXES: Readonly<Record<string, number>> = {
-  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  '': 1, n: 1e-9, u: 1e-6, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
   Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
 };
 
-/** A resource quantity of appc (Kubernetes' format: `500m`, `512M`, `1Gi`, `1.5`, `2e3`) in thousandths. */
-export function quantityMilli(q: string): number | undefined {
-  const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:(m)|(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)|[eE]([+-]?[0-9]+))?$/.exec(q);
+/** A resource quantity of appc (Kubernetes' format: `500m`, `512M`, `1Gi`, `1.5`, `2e3`, a JSON number) in thousandths. */
+export function quantityMilli(q: unknown): number | undefined {
+  if (typeof q === 'number') return Number.isFinite(q) && q >= 0 ? q * 1000 : undefined;
+  if (typeof q !== 'string') return undefined;
+  const m = /^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:(m)|(Ki|Mi|Gi|Ti|Pi|Ei|[nukKMGTPE])|[eE]([+-]?[0-9]+))?$/.exec(q);
   if (m === null) return undefined;
   const n = Number(m[1]);
   if (m[2] !== undefined) return n;
@@ -232,14 +234,14 @@ export function appIsolation(
   const memory = byName.get('resource/memory');
   if (memory !== undefined) {
     const limit = (memory.value as { limit?: unknown } | null)?.limit;
-    const milli = typeof limit === 'string' ? quantityMilli(limit) : undefined;
+    const milli = quantityMilli(limit);
     if (milli === undefined || milli < 1000) fail(app, `isolator resource/memory: limit ${JSON.stringify(limit)} is not a memory size such as "512M"`);
     directives.push(`MemoryLimit=${Math.floor(milli / 1000)}`);
   }
   const cpu = byName.get('resource/cpu');
   if (cpu !== undefined) {
     const limit = (cpu.value as { limit?: unknown } | null)?.limit;
-    const milli = typeof limit === 'string' ? quantityMilli(limit) : undefined;
+    const milli = quantityMilli(limit);
     // systemd's CPUQuota= counts in percent of one CPU: 10 millicores is its smallest step, 1%.
     if (milli === undefined || milli < 10) fail(app, `isolator resource/cpu: limit ${JSON.stringify(limit)} is not a CPU amount of at least 10m`);
     directives.push(`CPUQuota=${Math.floor(milli / 10)}%`);

@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { appIsolation, DEFAULT_CAPABILITIES, DEFAULT_SECCOMP_RETAIN, IsolatorError, quantityMilli, type IsolationHost, type Isolator } from '../src/isolators.js';
+import { insecureIsolation, PodIsolation } from '../src/pod-isolation.js';
+import { CAPABILITIES } from '../src/isolators.js';
+
+const SECURE = { capabilities: false, paths: false, seccomp: false };
+const INSECURE = { capabilities: true, paths: true, seccomp: true };
+const HOST: IsolationHost = { controllers: new Set(['memory', 'cpu']), boundingSet: new Set(CAPABILITIES) };
+
+function directives(isolators: Isolator[], o: { uid?: number; insecure?: typeof SECURE; host?: IsolationHost } = {}): string[] {
+  return appIsolation('app', isolators, o.uid ?? 0, o.insecure ?? INSECURE, o.host ?? HOST).directives;
+}
+
+function refusal(f: () => unknown): string {
+  try {
+    f();
+  } catch (err) {
+    expect(err).toBeInstanceOf(IsolatorError);
+    return (err as Error).message;
+  }
+  throw new Error('expected an IsolatorError');
+}
+
+describe('resource quantities', () => {
+  it('reads appc quantities in thousandths', () => {
+    expect(quantityMilli('500m')).toBe(500);
+    expect(quantityMilli('1')).toBe(1000);
+    expect(quantityMilli('1.5')).toBe(1500);
+    expect(quantityMilli('512M')).toBe(512e6 * 1000);
+    expect(quantityMilli('1Gi')).toBe(2 ** 30 * 1000);
+    expect(quantityMilli('2e3')).toBe(2e6);
+    expect(quantityMilli(4)).toBe(4000);
+    for (const bad of ['', 'M', '12 M', '1.2.3', '-1', '5X', '1mi']) expect(quantityMilli(bad)).toBeUndefined();
+  });
+});
+
+describe('isolators as unit directives', () => {
+  it('maps resource limits to the cgroup directives', () => {
+    expect(
+      directives([
+        { name: 'resource/memory', value: { limit: '512M' } },
+        { name: 'resource/cpu', value: { request: '250m', limit: '1500m' } },
+        { name: 'os/linux/cpu-shares', value: 512 },
+        { name: 'os/linux/oom-score-adj', value: -500 },
+      ]),
+    ).toEqual(['MemoryLimit=512000000', 'CPUQuota=150%', 'CPUShares=512', 'OOMScoreAdjust=-500']);
+  });
+
+  it('lets a later isolator of a name override an earlier one (the pod manifest over the image)', () => {
+    expect(directives([{ name: 'resource/memory', value: { limit: '1G' } }, { name: 'resource/memory', value: { limit: '64Mi' } }])).toEqual([
+      `MemoryLimit=${64 * 2 ** 20}`,
+    ]);
+  });
+
+  it("gives rkt's 14 default capabilities, ambient too for a non-root app", () => {
+    const d = appIsolation('app', [], 1000, { ...INSECURE, capabilities: false }, HOST).directives;
+    expect(DEFAULT_CAPABILITIES).toHaveLength(14);
+    expect(d).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.join(' ')}`, `AmbientCapabilities=${DEFAULT_CAPABILITIES.join(' ')}`]);
+  });
+
+  it('keeps exactly a retain-set, and removes a remove-set from the default set', () => {
+    expect(directives([{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_RAW', 'kill'] } }])).toEqual([
+      'CapabilityBoundingSet=CAP_NET_RAW CAP_KILL',
+    ]);
+    const removed = directives([{ name: 'os/linux/capabilities-remove-set', value: { set: ['CAP_NET_RAW'] } }]);
+    expect(removed).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW').join(' ')}`]);
+  });
+
+  it('asks nspawn for a retained capability outside its own default set', () => {
+    const iso = appIsolation('app', [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_ADMIN', 'CAP_CHOWN'] } }], 0, INSECURE, HOST);
+    expect(iso.nspawnCapabilities).toEqual(['CAP_NET_ADMIN']);
+  });
+
+  it('refuses a capability the host cannot give, and an unknown one', () => {
+    const host = { ...HOST, boundingSet: new Set(CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE')) };
+    expect(refusal(() => directives([{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_SYS_RESOURCE'] } }], { host }))).toBe(
+      "app app: capability CAP_SYS_RESOURCE cannot be given: the host's bounding set does not have it",
+    );
+    expect(refusal(() => directives([{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_FLY'] } }]))).toContain('unknown capability "CAP_FLY"');
+  });
+
+  it('writes seccomp sets with their errno, and the default filter when none is given', () => {
+    expect(directives([{ name: 'os/linux/seccomp-remove-set', value: { set: ['chmod', 'fchmodat'], errno: 'ENOTSUP' } }])).toEqual([
+      'SystemCallErrorNumber=ENOTSUP',
+      'SystemCallFilter=~chmod fchmodat',
+    ]);
+    expect(directives([{ name: 'os/linux/seccomp-retain-set', value: { set: ['@systemd/basic-io', 'execve'] } }])).toEqual([
+      'SystemCallFilter=@basic-io execve',
+    ]);
+    expect(directives([{ name: 'os/linux/seccomp-retain-set', value: { set: ['@appc.io/all'] } }], { insecure: SECURE }).some((l) => l.startsWith('SystemCallFilter'))).toBe(false);
+    const byDefault = appIsolation('app', [], 0, { ...INSECURE, seccomp: false }, HOST).directives;
+    expect(byDefault.join(' ').replace(/SystemCallFilter=/g, '').split(' ')).toEqual([...DEFAULT_SECCOMP_RETAIN]);
+  });
+
+  it('refuses unknown syscalls and errno names rather than letting systemd drop them', () => {
+    expect(refusal(() => directives([{ name: 'os/linux/seccomp-remove-set', value: { set: ['chmdo'] } }]))).toBe(
+      'app app: isolator os/linux/seccomp-remove-set: unknown syscall "chmdo"',
+    );
+    expect(refusal(() => directives([{ name: 'os/linux/seccomp-remove-set', value: { set: ['chmod'], errno: 'ENOPE' } }]))).toContain('unknown errno "ENOPE"');
+  });
+
+  it("masks rkt's paths of /proc and /sys unless told not to", () => {
+    const d = appIsolation('app', [], 0, { ...INSECURE, paths: false }, HOST).directives;
+    expect(d[0]).toMatch(/^ReadOnlyPaths=.*-\/proc\/sysrq-trigger /);
+    expect(d[1]).toMatch(/^InaccessiblePaths=.*-\/proc\/kcore /);
+    expect(directives([])).toEqual([]);
+  });
+
+  it('sets no-new-privileges when asked', () => {
+    expect(directives([{ name: 'os/linux/no-new-privileges', value: true }])).toEqual(['NoNewPrivileges=yes']);
+    expect(directives([{ name: 'os/linux/no-new-privileges', value: false }])).toEqual([]);
+  });
+
+  it('refuses what it cannot enforce: no controller, an isolator it does not implement', () => {
+    const host = { ...HOST, controllers: new Set<'memory' | 'cpu'>(['cpu']), controllersWhy: 'no cgroup v1 memory hierarchy' };
+    expect(refusal(() => directives([{ name: 'resource/memory', value: { limit: '1G' } }], { host }))).toBe(
+      'app app: isolator resource/memory needs the memory cgroup controller, which the pod cannot use here (no cgroup v1 memory hierarchy)',
+    );
+    expect(refusal(() => directives([{ name: 'resource/block-bandwidth', value: { default: true, limit: '1M' } }]))).toBe(
+      'app app: isolator resource/block-bandwidth is not supported by this stage1 (it cannot enforce it)',
+    );
+    expect(refusal(() => directives([{ name: 'example.com/whatever', value: 1 }]))).toContain('example.com/whatever is not supported');
+    expect(refusal(() => directives([{ name: 'resource/memory', value: { limit: 'lots' } }]))).toContain('limit "lots" is not a memory size');
+  });
+});
+
+describe('the pod', () => {
+  it("reads stage0's --disable-* options", () => {
+    expect(insecureIsolation(new Map([['disable-paths', 'true']]))).toEqual({ capabilities: false, paths: true, seccomp: false });
+  });
+
+  it('asks nspawn for the legacy layout and writable controller cgroups only when resources are isolated', () => {
+    const plain = new PodIsolation('u', INSECURE, HOST);
+    plain.forApp('a', { isolators: [{ name: 'os/linux/oom-score-adj', value: 5 }] }, 0);
+    expect(plain.env()).toEqual({});
+    expect(plain.nspawnArgs()).toEqual([]);
+
+    const limited = new PodIsolation('u', INSECURE, HOST);
+    expect(limited.forApp('a', { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }] }, 0)).toEqual(['MemoryLimit=1000000000']);
+    expect(limited.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' });
+    const args = limited.nspawnArgs();
+    expect(args[0]).toBe('--tmpfs=/sys/fs/cgroup:mode=0755');
+    // This machine's memory hierarchy (cgroup v1): the pod's own cgroup bound where nspawn would mount it.
+    if (args.length > 1) expect(args[1]).toMatch(/^--bind=\/sys\/fs\/cgroup\/memory\/.*rkt-u:\/sys\/fs\/cgroup\/memory$/);
+  });
+
+  it('refuses isolators that are not a list', () => {
+    expect(() => new PodIsolation('u', INSECURE, HOST).forApp('a', { isolators: {} }, 0)).toThrow('app a: isolators must be an array');
+  });
+});
