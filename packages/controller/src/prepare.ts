@@ -42,6 +42,21 @@ export interface PrepareAppInput {
   readonly environment?: readonly EnvironmentVariable[];
   /** `--mount`s that apply to this app (the global ones and its own), in order. */
   readonly mounts?: readonly Mount[];
+  /** `--memory`, `--cpu`, `--caps-retain`, `--seccomp`...: each replaces the image's isolator of its kind. */
+  readonly isolators?: readonly AppIsolator[];
+}
+
+type AppIsolator = NonNullable<App['isolators']>[number];
+
+/** A capability or seccomp set replaces the image's set of either mode (retain or remove), as rkt's flags did. */
+function isolatorKind(name: string): string {
+  return name.replace(/-(?:retain|remove)-set$/, '-set');
+}
+
+function mergeIsolators(base: readonly AppIsolator[] | undefined, extra: readonly AppIsolator[] | undefined): AppIsolator[] | undefined {
+  if (extra === undefined || extra.length === 0) return base === undefined ? undefined : [...base];
+  const replaced = new Set(extra.map((i) => isolatorKind(i.name)));
+  return [...(base ?? []).filter((i) => !replaced.has(isolatorKind(i.name))), ...extra];
 }
 
 export interface PrepareOptions {
@@ -102,6 +117,7 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
   const args = input.args !== undefined && input.args.length > 0 ? input.args : input.exec !== undefined ? [] : (base?.exec?.slice(1) ?? []);
   const env = mergeEnv(base?.environment, input.environment);
   const workingDirectory = input.workingDirectory ?? base?.workingDirectory;
+  const isolators = mergeIsolators(base?.isolators, input.isolators);
   return {
     ...(base ?? {}),
     exec: [program, ...args],
@@ -109,6 +125,7 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
     group,
     ...(workingDirectory !== undefined ? { workingDirectory } : {}),
     ...(env !== undefined ? { environment: env } : {}),
+    ...(isolators !== undefined ? { isolators } : {}),
   };
 }
 

@@ -22,6 +22,8 @@ export interface RunOptions {
   readonly interactive?: boolean;
   readonly debug?: boolean;
   readonly localConfigDir?: string;
+  /** `--insecure-options=capabilities,paths,seccomp`: rkt's defaults the stage1 leaves off (its --disable-* flags). */
+  readonly insecure?: { readonly capabilities?: boolean; readonly paths?: boolean; readonly seccomp?: boolean };
   readonly bus?: EventBus;
   readonly log?: (message: string) => void;
   /**
@@ -80,6 +82,9 @@ export async function runPod(o: RunOptions): Promise<number> {
       ...(o.interactive ? ['--interactive'] : []),
       ...(info.inheritEnv ? ['--inherit-env'] : []),
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),
+      ...(o.insecure?.capabilities ? ['--disable-capabilities-restriction'] : []),
+      ...(o.insecure?.paths ? ['--disable-paths'] : []),
+      ...(o.insecure?.seccomp ? ['--disable-seccomp'] : []),
       o.uuid,
     ];
     await writeFileAtomic(join(dir, POD_FILES.started), `${new Date().toISOString()}\n`);

@@ -20,6 +20,11 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     interactive: ctx.flags.bool('interactive'),
     debug: ctx.globals.debug,
     localConfigDir: ctx.globals.localConfigDir,
+    insecure: {
+      capabilities: ctx.globals.insecureOptions.skipCapabilities,
+      paths: ctx.globals.insecureOptions.skipPaths,
+      seccomp: ctx.globals.insecureOptions.skipSeccomp,
+    },
     bus: cliBus(ctx),
     log: (m) => ctx.log.debug(m),
     forwardSignals: true,

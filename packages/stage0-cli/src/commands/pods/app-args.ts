@@ -4,8 +4,9 @@ import type { PrepareAppInput } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseMountFlag } from './volumes.js';
+import { ISOLATOR_FLAG_KEYS, isolatorsFromFlags, type IsolatorFlagValues } from './isolators.js';
 
-interface AppFlagValues {
+interface AppFlagValues extends IsolatorFlagValues {
   exec?: string;
   name?: string;
   setEnv: string[];
@@ -45,6 +46,7 @@ function environmentOf(v: AppFlagValues, cwd: string): { name: string; value: st
 
 function toInput(image: string, v: AppFlagValues, args: readonly string[], cwd: string): { image: string; input: Omit<PrepareAppInput, 'imageId'> } {
   const environment = environmentOf(v, cwd);
+  const isolators = isolatorsFromFlags(v);
   return {
     image,
     input: {
@@ -56,6 +58,7 @@ function toInput(image: string, v: AppFlagValues, args: readonly string[], cwd: 
       ...(v.workingDir !== undefined ? { workingDirectory: v.workingDir } : {}),
       ...(environment.length > 0 ? { environment } : {}),
       ...(v.mount.length > 0 ? { mounts: v.mount.map(parseMountFlag) } : {}),
+      ...(isolators.length > 0 ? { isolators } : {}),
     },
   };
 }
@@ -69,6 +72,7 @@ const APP_FLAG_KEYS: Record<string, keyof AppFlagValues> = {
   group: 'group',
   'working-dir': 'workingDir',
   mount: 'mount',
+  ...ISOLATOR_FLAG_KEYS,
 };
 
 /**
@@ -105,15 +109,25 @@ export function parseApps(ctx: CommandContext, args: readonly string[]): { image
     const v = opt(f);
     if (v !== undefined) first[key] = v;
   }
+  // Isolator flags as rkt's --mount: after an image they apply to it, before any image to every app.
+  const ownIsolators = images.map((): IsolatorFlagValues => ({}));
+  const globalIsolators: IsolatorFlagValues = {};
+  for (const [f, key] of Object.entries(ISOLATOR_FLAG_KEYS)) {
+    const values = ctx.flags.strings(f);
+    ctx.flags.positions(f).forEach((before, i) => {
+      const target = before === 0 ? globalIsolators : ownIsolators[Math.min(before, images.length) - 1];
+      if (target !== undefined) target[key] = values[i] as string;
+    });
+  }
   const apps = images.map((image, i) =>
     i === images.length - 1
-      ? toInput(image, { ...first, mount: [...globalMounts, ...(ownMounts[i] ?? [])] }, groups[0] ?? [], ctx.cwd)
-      : toInput(image, { setEnv: [], setEnvFile: [], mount: [...globalMounts, ...(ownMounts[i] ?? [])] }, [], ctx.cwd),
+      ? toInput(image, { ...first, ...globalIsolators, ...ownIsolators[i], mount: [...globalMounts, ...(ownMounts[i] ?? [])] }, groups[0] ?? [], ctx.cwd)
+      : toInput(image, { setEnv: [], setEnvFile: [], ...globalIsolators, ...ownIsolators[i], mount: [...globalMounts, ...(ownMounts[i] ?? [])] }, [], ctx.cwd),
   );
   for (const group of groups.slice(1)) {
     const [image, ...rest] = group;
     if (image === undefined) continue;
-    const v: AppFlagValues = { setEnv: [], setEnvFile: [], mount: [...globalMounts] };
+    const v: AppFlagValues = { setEnv: [], setEnvFile: [], mount: [...globalMounts], ...globalIsolators };
     let appArgs: string[] = [];
     for (let i = 0; i < rest.length; i++) {
       const tok = rest[i]!;

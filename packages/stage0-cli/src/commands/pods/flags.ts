@@ -12,6 +12,13 @@ export const APP_FLAGS: readonly FlagSpec[] = [
   flag.string('group', 'group override for the preceding image (example: --group=group)'),
   flag.string('working-dir', 'override the working directory of the preceding image'),
   flag.strings('mount', 'mount a volume into the app: volume=NAME,target=PATH (before any image: into every app)'),
+  flag.strings('memory', "memory limit for the preceding image (example: '--memory=16Mi', '--memory=50M', '--memory=1G')"),
+  flag.strings('cpu', "CPU limit for the preceding image (example: '--cpu=500m')"),
+  flag.strings('cpu-shares', "CPU shares for the preceding image (example: '--cpu-shares=1024', from 2 to 262144)"),
+  flag.strings('oom-score-adj', "oom-score-adj isolator override for the preceding image (example: '--oom-score-adj=-500')"),
+  flag.strings('caps-retain', "capability to retain for the preceding image (example: '--caps-retain=CAP_SYS_ADMIN')"),
+  flag.strings('caps-remove', "capability to remove for the preceding image (example: '--caps-remove=CAP_SYS_CHROOT,CAP_MKNOD')"),
+  flag.strings('seccomp', "seccomp filter override for the preceding image (example: '--seccomp mode=retain,errno=EPERM,chmod,chown')"),
 ];
 
 /** Pod flags shared by run and prepare. */
