@@ -94,8 +94,6 @@ export async function startMetadataService(o: MetadataServiceOptions = {}): Prom
     });
   });
   const registrationServer = createServer((req, res) => void handleRegistration(req, res, { pods, port: () => port, log }));
-  // Keep-alive connections must not hold the service open after close().
-  publicServer.keepAliveTimeout = 5_000;
 
   await listen(publicServer, { port: o.port ?? DEFAULT_MDS_PORT, host: o.host ?? '0.0.0.0' }, `port ${o.port ?? DEFAULT_MDS_PORT}`);
   const addr = publicServer.address();
