@@ -66,6 +66,20 @@ describe('rkt metadata-service and rkt run --mds-register (fly)', () => {
     expect(res.status).toBe(404);
   });
 
+  it('rkt run-prepared --mds-register registers a prepared pod', async () => {
+    mds = await MdsProcess.start(env.tmp);
+    const prepared = env.run(['prepare', fly, aci, '--exec', '/bin/sh', '--', '-c', '/bin/busybox wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/uuid"']);
+    expect(prepared.status).toBe(0);
+    const uuid = prepared.stdout.trim();
+    const r = env.run(['run-prepared', '--mds-register', `--mds-socket=${mds.socket}`, uuid]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(uuid);
+    expect(r.status).toBe(0);
+    expect(await mds.registered()).toEqual([uuid]);
+    expect(env.run(['rm', uuid]).status).toBe(0);
+    expect(await mds.registered()).toEqual([]);
+  });
+
   it('without --mds-register the app has no AC_METADATA_URL and nothing is registered', async () => {
     mds = await MdsProcess.start(env.tmp);
     const r = env.run(['run', fly, aci, '--exec', '/bin/sh', '--', '-c', 'echo "[$AC_METADATA_URL]"']);

@@ -8,8 +8,8 @@ export interface RegisteredPod {
   readonly ip: string | undefined;
 }
 
-interface Entry {
-  readonly pod: RegisteredPod;
+interface TokenEntry {
+  readonly uuid: string;
   readonly digest: Buffer;
 }
 
@@ -23,44 +23,49 @@ function digest(token: string): Buffer {
  * confirmed with a constant-time comparison.
  */
 export class PodTable {
-  readonly #byDigest = new Map<string, Entry>();
-  readonly #tokenDigestByUuid = new Map<string, string>();
+  readonly #tokens = new Map<string, TokenEntry>();
+  readonly #pods = new Map<string, { pod: RegisteredPod; tokenKeys: Set<string> }>();
 
-  /** Registers a pod and returns its new token; registering a UUID again revokes its previous token. */
+  /**
+   * Registers a pod and returns a new token for it. Registering a UUID again replaces its data and keeps
+   * its earlier tokens valid: two `rkt run-prepared` of one pod may both register before one of them wins
+   * the pod, and whichever token its apps got must work.
+   */
   add(uuid: string, r: Registration): string {
-    this.remove(uuid);
     const token = randomBytes(32).toString('base64url');
     const d = digest(token);
     // The spec's pod annotations are a list: an absent one is served as [] in the manifest too, so both
     // endpoints agree.
     const manifest = { ...r.manifest, annotations: r.manifest.annotations ?? [] };
     const pod: RegisteredPod = { uuid, manifest, apps: new Map(Object.entries(r.apps)), ip: r.ip };
-    this.#byDigest.set(d.toString('hex'), { pod, digest: d });
-    this.#tokenDigestByUuid.set(uuid, d.toString('hex'));
+    const tokenKeys = this.#pods.get(uuid)?.tokenKeys ?? new Set<string>();
+    tokenKeys.add(d.toString('hex'));
+    this.#pods.set(uuid, { pod, tokenKeys });
+    this.#tokens.set(d.toString('hex'), { uuid, digest: d });
     return token;
   }
 
-  /** False when the UUID was not registered. */
+  /** Forgets the pod and every token it was given; false when the UUID was not registered. */
   remove(uuid: string): boolean {
-    const key = this.#tokenDigestByUuid.get(uuid);
-    if (key === undefined) return false;
-    this.#tokenDigestByUuid.delete(uuid);
-    this.#byDigest.delete(key);
+    const entry = this.#pods.get(uuid);
+    if (entry === undefined) return false;
+    for (const key of entry.tokenKeys) this.#tokens.delete(key);
+    this.#pods.delete(uuid);
     return true;
   }
 
   byToken(token: string): RegisteredPod | undefined {
     const d = digest(token);
-    const e = this.#byDigest.get(d.toString('hex'));
+    const e = this.#tokens.get(d.toString('hex'));
     if (e === undefined || !timingSafeEqual(e.digest, d)) return undefined;
-    return e.pod;
+    return this.#pods.get(e.uuid)?.pod;
   }
 
   get size(): number {
-    return this.#byDigest.size;
+    return this.#pods.size;
   }
 
   uuids(): string[] {
-    return [...this.#tokenDigestByUuid.keys()];
+    return [...this.#pods.keys()];
   }
 }

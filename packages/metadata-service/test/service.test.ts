@@ -173,12 +173,13 @@ describe('the apps\' endpoints', () => {
     expect((await get(`${new URL(urlA).origin}/${off}`, '/pod/uuid')).status).toBe(404);
   });
 
-  it('forget a pod once unregistered, and a registration again revokes the old token', async () => {
+  it('forget a pod and all its tokens once unregistered; a registration again serves the new data to every token', async () => {
     const old = await register(UUID_A);
-    const url = await register(UUID_A);
-    expect((await get(old, '/pod/uuid')).status).toBe(404);
-    expect((await get(url, '/pod/uuid')).status).toBe(200);
+    const url = await register(UUID_A, [{ name: 'second', value: 'yes' }]);
+    expect(old).not.toBe(url);
+    for (const u of [old, url]) expect(await (await get(u, '/pod/annotations')).json()).toEqual([{ name: 'second', value: 'yes' }]);
     expect(await unregisterPod(svc.socketPath, UUID_A)).toBe(true);
+    expect((await get(old, '/pod/uuid')).status).toBe(404);
     expect((await get(url, '/pod/uuid')).status).toBe(404);
     expect(await unregisterPod(svc.socketPath, UUID_A)).toBe(false);
   });

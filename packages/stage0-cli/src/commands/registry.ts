@@ -199,7 +199,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'UUID',
     minArgs: 1,
     maxArgs: 1,
-    flags: [flag.bool('interactive', 'run pod interactively')],
+    flags: [...MDS_FLAGS, flag.bool('interactive', 'run pod interactively')],
     load: () => import('./run-prepared.js'),
   }),
   defineCommand({

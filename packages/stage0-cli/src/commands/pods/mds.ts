@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POD_FILES } from '@rkt/controller/lean';
 
@@ -25,9 +25,16 @@ export async function registerWithMds(podDir: string, uuid: string, socketPath: 
   const apps: Record<string, unknown> = {};
   for (const app of manifest.apps) apps[app.name] = JSON.parse(readFileSync(join(podDir, POD_FILES.appManifest(app.name)), 'utf8'));
   const url = metadataUrl(await registerPod(socketPath, { uuid, manifest, apps }));
-  writeFileSync(join(podDir, MDS_POD_FILES.socket), `${socketPath}\n`, { mode: 0o600 });
-  writeFileSync(join(podDir, MDS_POD_FILES.url), `${url}\n`, { mode: 0o600 });
+  writeWhole(join(podDir, MDS_POD_FILES.socket), `${socketPath}\n`);
+  writeWhole(join(podDir, MDS_POD_FILES.url), `${url}\n`);
   return url;
+}
+
+/** Two run-prepared of one pod may both write: each file is replaced whole, never torn. */
+function writeWhole(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  renameSync(tmp, path);
 }
 
 /** gc's and rm's `beforeDelete`: unregisters a pod that was registered; a service that forgot it is fine. */
