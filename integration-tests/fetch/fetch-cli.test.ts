@@ -1,8 +1,7 @@
 // `rkt trust` and `rkt fetch` through the BUILT bin/rkt against a real HTTPS server on 127.0.0.1, as a user runs
 // them: the test CA reaches rkt only through `<local-config>/certs.d/`, the key only through `rkt trust`.
-// Images are fetched by https://127.0.0.1:PORT/ URLs: a fetch by name needs discovery at the name's host on
-// port 443, which only the fetcher's test-only `network` override can point at a local server (the CLI has
-// no flag for it, by design); discovery itself is covered by packages/fetcher/test/fetch.test.ts.
+// Images are fetched by https://127.0.0.1:PORT/ URLs here; fetches by name through discovery, in a private
+// network namespace where the names resolve to the test's server, are in fetch-by-name.test.ts.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

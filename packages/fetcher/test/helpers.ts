@@ -76,10 +76,16 @@ export class TestServer {
   private server: Server | undefined;
   port = 0;
 
-  async start(ca: TestCa): Promise<void> {
+  /** Listens on 127.0.0.1 (a free port), or on the unix socket `opts.path` (for a forwarder in another network namespace). */
+  async start(ca: TestCa, opts: { path?: string } = {}): Promise<void> {
     this.server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as AddressInfo).port;
+    const s = this.server;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      if (opts.path !== undefined) s.listen(opts.path, resolve);
+      else s.listen(0, '127.0.0.1', resolve);
+    });
+    if (opts.path === undefined) this.port = (s.address() as AddressInfo).port;
   }
 
   async stop(): Promise<void> {

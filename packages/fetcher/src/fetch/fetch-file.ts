@@ -22,7 +22,9 @@ export async function fetchFile(ctx: FetchContext, path: string): Promise<Remote
         `${path}: error opening signature file: ${firstLine(err)} (an unsigned image is fetched only with --insecure-options=image)`, { subject: path, cause: err });
     }
     const { manifest } = await readAci(path, path);
-    signedBy = await verifyImageSignature(ctx, path, signature, `${path}.asc`, manifest.name);
+    const signer = await verifyImageSignature(ctx, path, signature, `${path}.asc`, manifest.name);
+    ctx.signatureVerified(signer.userIds);
+    signedBy = signer.fingerprint;
   }
   const imported = await ctx.store.importAci(path, { source: path, hold: ctx.hold });
   return { id: imported.id, downloaded: false, signedBy };

@@ -3,7 +3,7 @@ import { FetchError } from '../errors.js';
 import { isFresh } from '../http/cache.js';
 import { download } from '../http/download.js';
 import type { AppName } from '../image-string.js';
-import { verifyImageSignature } from './verify-signature.js';
+import { verifyImageSignature, type Signer } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
 import { holdIfStored, type FetchContext } from './context.js';
 import { readAci } from './read-manifest.js';
@@ -65,20 +65,22 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     } else {
       signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
     }
-    let signedBy: string | undefined;
+    let signer: Signer | undefined;
     // A name is known before reading the archive: check the signature first, so a tampered download is
     // reported as such and never parsed. For a plain URL the signer's prefix is the manifest's name.
     if (signature !== undefined && t.want !== undefined) {
-      signedBy = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name);
+      signer = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name);
     }
     const { manifest, imageId } = await readAci(res.file, t.aciUrl.href);
     if (t.want !== undefined) checkManifest(manifest, t.want, t.aciUrl.href);
     if (signature !== undefined && t.want === undefined) {
-      signedBy = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
+      signer = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
     }
     if (t.expectId !== undefined && imageId !== t.expectId) {
       throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });
     }
+    if (signer !== undefined) ctx.signatureVerified(signer.userIds);
+    const signedBy = signer?.fingerprint;
     const imported = await ctx.store.importAci(res.file, {
       source: t.aciUrl.href,
       latest: t.latest,

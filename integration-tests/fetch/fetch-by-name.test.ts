@@ -1,0 +1,250 @@
+// `rkt fetch NAME` and `rkt trust --prefix` through the BUILT bin/rkt, by real names through appc discovery:
+// rkt runs in a private network and mount namespace (name-namespace.ts) where example.com is 127.0.0.1 and
+// port 443 leads to this test's HTTPS server. Nothing in rkt is told about the test: discovery asks
+// https://example.com/app?ac-discovery=1 as it would on the internet, the CA comes from certs.d, and keys
+// from `rkt trust`.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { openStore } from '@rkt/image-store';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { discoveryPage, makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
+import { ensureBuilt, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
+import { NameNamespace } from './name-namespace.js';
+
+let ca: TestCa;
+let signer: TestKey;
+let stranger: TestKey;
+let env: StoreEnv;
+let server: TestServer;
+let ns: NameNamespace | undefined;
+let localConfig: string;
+
+beforeAll(async () => {
+  ensureBuilt();
+  const caDir = mkdtempSync(join(tmpdir(), 'rkt-fetch-ca-'));
+  try {
+    ca = await makeTestCa(caDir);
+  } finally {
+    rmSync(caDir, { recursive: true, force: true });
+  }
+  [signer, stranger] = await Promise.all([makeKey('App Signer'), makeKey('Someone Else')]);
+}, 600_000);
+
+beforeEach(async () => {
+  env = new StoreEnv();
+  localConfig = join(env.tmp, 'etc');
+  mkdirSync(join(localConfig, 'certs.d'), { recursive: true });
+  writeFileSync(join(localConfig, 'certs.d', 'test-ca.pem'), ca.caPem);
+  server = new TestServer();
+  const socket = join(env.tmp, 'https.sock');
+  await server.start(ca, { path: socket });
+  ns = await NameNamespace.start({ dir: env.tmp, socket, hosts: ['example.com', 'keys.example.com'] });
+  server.resources.set('/?ac-discovery=1', {
+    body: discoveryPage('example.com', ['https://example.com/images/{name}-{version}-{os}-{arch}.{ext}'], ['https://keys.example.com/pubkeys.asc']),
+    contentType: 'text/html',
+  });
+  server.resources.set('/pubkeys.asc', { body: Buffer.from(signer.publicArmored), contentType: 'text/plain' });
+});
+
+afterEach(async () => {
+  // All three, even when one throws: a leaked namespace, server or temp dir outlives the test run.
+  try {
+    await ns?.stop();
+  } finally {
+    ns = undefined;
+    try {
+      await server.stop();
+    } finally {
+      env.cleanup();
+    }
+  }
+});
+
+/** bin/rkt inside the namespace, with this test's data dir and local config. */
+function rkt(args: readonly string[], input?: string): Promise<RktResult> {
+  if (ns === undefined) throw new Error('no namespace');
+  return ns.run(rktBin, [`--dir=${env.dir}`, `--local-config=${localConfig}`, ...args], { cwd: env.tmp, input });
+}
+
+const aciPath = (name: string, version: string) => `/images/${name}-${version}-linux-amd64.aci`;
+const HOST = [{ name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }];
+
+interface Published { readonly id: string; readonly body: Buffer }
+
+/** Serves image `name` version `version` where discovery sends rkt, signed by `key` (null: unsigned). */
+async function publish(name: string, version: string, opts: {
+  key?: TestKey | null; files?: Record<string, string>; deps?: unknown[]; etag?: string; manifestVersion?: string; extraBytes?: number;
+} = {}): Promise<Published> {
+  const body = await makeAci(env.tmp, {
+    name,
+    labels: [{ name: 'version', value: opts.manifestVersion ?? version }, ...HOST],
+    ...(opts.deps === undefined ? {} : { dependencies: opts.deps as never }),
+  }, opts.files ?? { [`etc/${name.replace(/\W/g, '_')}`]: `${name} ${version}\n` }, opts.extraBytes ?? 0);
+  server.resources.set(aciPath(name, version), { body, etag: opts.etag });
+  const key = opts.key === undefined ? signer : opts.key;
+  if (key !== null) server.resources.set(`${aciPath(name, version)}.asc`, { body: await sign(key, body), contentType: 'text/plain' });
+  return { id: sha512Id(gunzipSync(body)), body };
+}
+
+async function trust(key: TestKey, prefix: string): Promise<void> {
+  const file = join(env.tmp, `${key.fingerprint}.asc`);
+  writeFileSync(file, key.publicArmored);
+  const r = await rkt(['trust', `--prefix=${prefix}`, '--skip-fingerprint-review', file]);
+  expect(r.stdout, r.stderr).toBe(`Added key for prefix "${prefix}" at "${join(localConfig, 'trustedkeys/prefix.d', prefix, key.fingerprint)}"\n`);
+  expect(r.status).toBe(0);
+}
+
+/** One line on stderr, exit 254, nothing on stdout, and nothing in the store: no image, no tree. */
+async function expectRefused(r: RktResult, message: RegExp): Promise<void> {
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(r).toMatchObject({ status: 254, stdout: '' });
+  expect(await rkt(['image', 'list', '--no-legend'])).toMatchObject({ status: 0, stdout: '' });
+  const store = await openStore({ dir: env.dir });
+  expect(await store.trees()).toEqual([]);
+}
+
+const aciRequests = (name: string, version: string) => server.log.filter((e) => e.path === aciPath(name, version));
+
+describe('rkt fetch NAME (discovery through a private namespace)', () => {
+  it('fetches a signed image by name and renders it; unchanged it is not downloaded again; a new ETag is', async () => {
+    const v1 = await publish('example.com/app', 'v1.2', { etag: '"one"' });
+    await trust(signer, 'example.com/app');
+
+    const first = await rkt(['fetch', 'example.com/app:v1.2']);
+    expect(first.stderr).toBe('signature verified:\n  App Signer <appsigner@example.com>\n');
+    expect(first).toMatchObject({ status: 0, stdout: `${v1.id.slice(0, 19)}\n` });
+    // Discovery walked up from example.com/app to the page at example.com, on port 443 of the real name.
+    expect(server.log.filter((e) => e.path.endsWith('?ac-discovery=1')).map((e) => [e.host, e.path, e.status]))
+      .toEqual([['example.com', '/app?ac-discovery=1', 404], ['example.com', '/?ac-discovery=1', 200]]);
+
+    // Rendered at fetch time: the tree is in the store before any run asks for it, and `image list` counts it.
+    const store = await openStore({ dir: env.dir });
+    const trees = await store.trees();
+    expect(trees.map((t) => [t.imageId, t.layers])).toEqual([[v1.id, [v1.id]]]);
+    expect(readFileSync(join(trees[0]!.rootfs, 'etc/example_com_app'), 'utf8')).toBe('example.com/app v1.2\n');
+    const img = (await store.list())[0]!;
+    const listed = await rkt(['image', 'list', '--no-legend', '--full', '--fields=id,name,size']);
+    expect(listed.stdout.trim().split(/\t+/)).toEqual([v1.id, 'example.com/app:v1.2', String(img.blobSize + trees[0]!.size)]);
+
+    // Unchanged: If-None-Match is answered 304 and nothing is downloaded; the tree is not rendered again.
+    const second = await rkt(['fetch', '--full', 'example.com/app:v1.2']);
+    expect(second).toMatchObject({ status: 0, stdout: `${v1.id}\n` });
+    expect(aciRequests('example.com/app', 'v1.2').map((e) => [e.status, e.ifNoneMatch])).toEqual([[200, undefined], [304, '"one"']]);
+    expect((await store.trees()).map((t) => t.renderedAt)).toEqual([trees[0]!.renderedAt]);
+
+    // The server has a new build under the same name: a changed ETag downloads it once.
+    const v2 = await publish('example.com/app', 'v1.2', { etag: '"two"', files: { 'etc/example_com_app': 'rebuilt\n' } });
+    const third = await rkt(['fetch', '--full', 'example.com/app:v1.2']);
+    expect(third).toMatchObject({ status: 0, stdout: `${v2.id}\n` });
+    expect(aciRequests('example.com/app', 'v1.2').map((e) => e.status)).toEqual([200, 304, 200]);
+    const tree2 = (await store.trees()).find((t) => t.imageId === v2.id);
+    expect(readFileSync(join(tree2!.rootfs, 'etc/example_com_app'), 'utf8')).toBe('rebuilt\n');
+  });
+
+  it('resumes a download the server cuts off', async () => {
+    const img = await publish('example.com/big', 'v1', { etag: '"big"', extraBytes: 3_000_000 });
+    server.resources.get(aciPath('example.com/big', 'v1'))!.cutOffAfter = 1_000_000;
+    server.resources.get(aciPath('example.com/big', 'v1'))!.cutOffTimes = 1;
+    await trust(signer, 'example.com/big');
+    const r = await rkt(['fetch', '--full', 'example.com/big:v1']);
+    expect(r).toMatchObject({ status: 0, stdout: `${img.id}\n` });
+    const reqs = aciRequests('example.com/big', 'v1');
+    expect(reqs.map((e) => e.status)).toEqual([200, 206]);
+    // It asked for the rest only, from where the cut left it.
+    expect(Number(/^bytes=(\d+)-$/.exec(reqs[1]?.range ?? '')?.[1])).toBeGreaterThan(0);
+    expect(Number(/^bytes=(\d+)-$/.exec(reqs[1]?.range ?? '')?.[1])).toBeLessThanOrEqual(1_000_000);
+  });
+
+  it('fetches a two-level dependency chain by name and renders every layer in order', async () => {
+    const base = await publish('example.com/base', 'v1', { files: { 'etc/layer': 'base\n', 'etc/base': 'base only\n' } });
+    const mid = await publish('example.com/mid', 'v1', {
+      files: { 'etc/layer': 'mid\n', 'etc/mid': 'mid only\n' },
+      deps: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: 'v1' }] }],
+    });
+    const app = await publish('example.com/app', 'v1', {
+      files: { 'etc/layer': 'app\n', 'etc/app': 'app only\n' },
+      deps: [{ imageName: 'example.com/mid', labels: [{ name: 'version', value: 'v1' }] }],
+    });
+    await trust(signer, 'example.com');
+    const r = await rkt(['fetch', '--full', 'example.com/app:v1']);
+    expect(r).toMatchObject({ status: 0, stdout: `${app.id}\n` });
+    expect(r.stderr.match(/signature verified:/g)).toHaveLength(3);
+    const store = await openStore({ dir: env.dir });
+    const tree = (await store.trees()).find((t) => t.imageId === app.id);
+    expect(tree?.layers).toEqual([base.id, mid.id, app.id]);
+    const read = (p: string) => readFileSync(join(tree!.rootfs, p), 'utf8');
+    expect([read('etc/layer'), read('etc/base'), read('etc/mid'), read('etc/app')]).toEqual(['app\n', 'base only\n', 'mid only\n', 'app only\n']);
+  });
+});
+
+describe('rkt fetch NAME refuses, with one line and nothing stored', () => {
+  it('an unsigned image', async () => {
+    await publish('example.com/app', 'v1', { key: null });
+    await trust(signer, 'example.com/app');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']),
+      /^fetch: example\.com\/app: no signature: https:\/\/example\.com\/images\/example\.com\/app-v1-linux-amd64\.aci\.asc: bad HTTP status code: 404/);
+  });
+
+  it('an image signed by a key nobody trusted', async () => {
+    await publish('example.com/app', 'v1', { key: stranger });
+    await trust(signer, 'example.com/app');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']), /^fetch: .*(not trusted|rkt trust --prefix)/);
+  });
+
+  it('an image signed by a key trusted only for another prefix', async () => {
+    await publish('example.com/app', 'v1', { key: stranger });
+    await trust(signer, 'example.com/app');
+    await trust(stranger, 'example.com/other');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']), /^fetch: .*(not trusted|rkt trust --prefix)/);
+  });
+
+  it('a tampered image (bytes that are not what was signed)', async () => {
+    const { body } = await publish('example.com/app', 'v1');
+    const res = server.resources.get(aciPath('example.com/app', 'v1'))!;
+    const tampered = Buffer.from(body);
+    tampered[tampered.length - 100] ^= 0xff;
+    res.body = tampered;
+    await trust(signer, 'example.com/app');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']), /^fetch: .*signature/i);
+  });
+
+  it('an image whose manifest does not carry the labels asked for', async () => {
+    await publish('example.com/app', 'v1', { manifestVersion: 'v2' });
+    await trust(signer, 'example.com/app');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']),
+      /^fetch: .*requested value for label "version": "v1" differs from fetched aci label value: "v2"/);
+  });
+});
+
+describe('rkt trust --prefix NAME (keys found through discovery)', () => {
+  it('shows the discovered key for review, trusts it on "yes", and a fetch signed by it then succeeds', async () => {
+    const r = await rkt(['trust', '--prefix=example.com/app'], 'yes\n');
+    const fp = signer.fingerprint.toUpperCase().match(/.{4}/g)!.join(' ');
+    expect(r.stdout).toBe([
+      'Prefix: "example.com/app"',
+      'Key: "https://keys.example.com/pubkeys.asc"',
+      `GPG key fingerprint is: ${fp}`,
+      ...r.stdout.split('\n').filter((l) => l.startsWith('\tSubkey fingerprint: ')),
+      '\tApp Signer <appsigner@example.com>',
+      'Are you sure you want to trust this key (yes/no)?',
+      `Added key for prefix "example.com/app" at "${join(localConfig, 'trustedkeys/prefix.d/example.com/app', signer.fingerprint)}"`,
+      '',
+    ].join('\n'));
+    expect(r).toMatchObject({ status: 0, stderr: '' });
+    expect(server.log.filter((e) => e.path === '/pubkeys.asc').map((e) => [e.host, e.status])).toEqual([['keys.example.com', 200]]);
+
+    const img = await publish('example.com/app', 'v1');
+    expect(await rkt(['fetch', '--full', 'example.com/app:v1'])).toMatchObject({ status: 0, stdout: `${img.id}\n` });
+  });
+
+  it('a declined key is not stored, and exits 254', async () => {
+    const r = await rkt(['trust', '--prefix=example.com/app'], 'no\n');
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe('trust: not trusting "https://keys.example.com/pubkeys.asc"\n');
+    await publish('example.com/app', 'v1');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']), /^fetch: .*(not trusted|rkt trust --prefix)/);
+  });
+});
