@@ -8,6 +8,7 @@ import {
   chmodSync,
   copyFileSync,
   existsSync,
+  lutimesSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -140,12 +141,37 @@ function addDebianSystemd(rootfs, names, cache) {
   mkdirSync(join(rootfs, 'var'), { recursive: true });
   execFileSync('ln', ['-s', '../run', join(rootfs, 'var/run')]);
   for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'opt/stage2']) mkdirSync(join(rootfs, d), { recursive: true });
+  // systemd runs every generator at each boot (fstab, getty, gpt-auto, sysv, cryptsetup...), a dozen
+  // processes on the path of every pod, and none has anything to generate in a pod whose units are rkt's.
+  for (const d of ['lib/systemd/system-generators', 'usr/lib/systemd/system-generators', 'usr/lib/systemd/system-environment-generators']) {
+    rmSync(join(rootfs, d), { recursive: true, force: true });
+  }
   // systemd reads these when a unit names a user or group, even a numeric one: without the files the
   // lookup fails with ENOENT instead of treating an unknown numeric ID as valid.
   writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n');
   writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
   // machine-id must exist (empty) so systemd does not try to commit one into the read-only tree.
   writeFileSync(join(rootfs, 'etc/machine-id'), '');
+}
+
+/** SOURCE_DATE_EPOCH when set (reproducible-builds.org), else 0: the image's times never depend on when it was built. */
+function buildEpoch() {
+  const env = process.env.SOURCE_DATE_EPOCH;
+  return env !== undefined && /^[0-9]+$/.test(env) ? Number(env) : 0;
+}
+
+/**
+ * Gives every file of the layout the same mtime (links themselves, not their targets): the ACI keeps
+ * mtimes, and files written or directories made by this build would otherwise carry the build's time,
+ * so that building twice would give two image IDs.
+ */
+function setMtimes(dir, epoch) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) setMtimes(p, epoch);
+    lutimesSync(p, epoch, epoch);
+  }
+  lutimesSync(dir, epoch, epoch);
 }
 
 const [flavorName, outArg] = process.argv.slice(2);
@@ -187,6 +213,7 @@ try {
     annotations,
   };
   writeFileSync(join(layout, 'manifest'), `${JSON.stringify(manifest, null, 2)}\n`);
+  setMtimes(layout, buildEpoch());
   mkdirSync(dirname(out), { recursive: true });
   const r = await buildAciFromLayout(layout, out, { overwrite: true, xattrs: false });
   process.stdout.write(`${out} ${r.imageId}\n`);

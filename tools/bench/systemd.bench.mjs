@@ -1,0 +1,174 @@
+// `rkt run` of a busybox `/bin/true` pod through the systemd stage1, against `systemd-nspawn -b` of the
+// same stage1 root doing the same thing by hand (boot systemd, run /bin/true as a service in the app's
+// root, exit with its status; goal: rkt-ts adds at most 25%), and against `podman run --rm --rootfs` and
+// `ctr run --rm` of the same rootfs where they are installed (each skipped, with a line, when not).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compare, repoRoot, scratchDir } from './lib.mjs';
+
+const GOAL = 1.25;
+const rkt = join(repoRoot, 'bin', 'rkt');
+const stage1Aci = join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci');
+for (const built of ['packages/stage0-cli/dist/cli.js', 'packages/stage1-systemd/dist/stage1-systemd.aci', 'packages/appc-spec/dist/index.js']) {
+  if (!existsSync(join(repoRoot, built))) {
+    console.error(`systemd.bench: ${built} is not built; run "npm run build" first`);
+    process.exit(1);
+  }
+}
+if (!existsSync('/bin/busybox')) {
+  console.error('systemd.bench: /bin/busybox is missing (Debian package busybox-static)');
+  process.exit(1);
+}
+const { buildAciFromLayout } = await import(join(repoRoot, 'packages/appc-spec/dist/index.js'));
+
+const dir = scratchDir('rkt-systemd-bench-');
+const layout = join(dir, 'layout');
+const rootfs = join(layout, 'rootfs');
+mkdirSync(join(rootfs, 'bin'), { recursive: true });
+for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp']) mkdirSync(join(rootfs, d));
+copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
+symlinkSync('busybox', join(rootfs, 'bin', 'true'));
+symlinkSync('busybox', join(rootfs, 'bin', 'sh'));
+writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\n');
+writeFileSync(
+  join(layout, 'manifest'),
+  JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'bench/busybox', app: { exec: ['/bin/true'], user: '0', group: '0' } }),
+);
+const aci = join(dir, 'busybox.aci');
+const { imageId } = await buildAciFromLayout(layout, aci);
+const data = join(dir, 'data');
+const rktArgs = `${rkt} --dir=${data} --insecure-options=image`;
+
+// Imports the image and the stage1 once, so the runs measure running, not importing; the pod it leaves
+// names the store's stage1 tree, which the by-hand nspawn boots too.
+execFileSync(rkt, [`--dir=${data}`, '--insecure-options=image', 'run', `--stage1-path=${stage1Aci}`, aci], { stdio: 'inherit' });
+const firstPod = readdirSync(join(data, 'pods', 'run'))[0];
+const stage1Root = realpathSync(join(data, 'pods', 'run', firstPod, 'stage1', 'rootfs'));
+const stage1Hash = JSON.parse(execFileSync(rkt, [`--dir=${data}`, 'image', 'list', '--format=json'], { encoding: 'utf8' })).find((i) =>
+  String(i.name).includes('stage1-systemd'),
+)?.id;
+
+// By hand: the least that boots systemd on the stage1 root and runs the app as a service in its own root,
+// ending the pod with the app's status (what rkt's stage1 does, without a pod directory, FIFOs, reapers,
+// overlay or the pod's own cgroup).
+const units = join(dir, 'units');
+mkdirSync(units);
+writeFileSync(
+  join(units, 'app.service'),
+  [
+    '[Unit]',
+    'DefaultDependencies=no',
+    'SuccessAction=exit',
+    'FailureAction=exit',
+    '[Service]',
+    'Type=exec',
+    'RootDirectory=/opt/stage2/busybox/rootfs',
+    'MountAPIVFS=yes',
+    'ExecStart=/bin/true',
+    'StandardInput=null',
+    '',
+  ].join('\n'),
+);
+writeFileSync(join(units, 'default.target'), '[Unit]\nDefaultDependencies=no\nWants=app.service\n');
+const MACHINE = `rkt-bench-${process.pid}`;
+const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd'].map((d) => join(stage1Root, d)).join(':');
+const byHand = [
+  'env SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1',
+  join(stage1Root, 'lib64/ld-linux-x86-64.so.2'),
+  `--library-path ${libPath}`,
+  join(stage1Root, 'usr/bin/systemd-nspawn'),
+  '--boot',
+  `--directory=${stage1Root}`,
+  '--volatile=overlay',
+  `--machine=${MACHINE}`,
+  '--link-journal=no',
+  `--bind-ro=${units}:/etc/systemd/system`,
+  // Writable: systemd makes the mount points it needs (/run, /var...) in the app's root.
+  `--bind=${rootfs}:/opt/stage2/busybox/rootfs`,
+  '--timezone=off',
+  '--resolv-conf=off',
+  '--quiet',
+  ...(existsSync('/run/systemd/system') ? [] : ['--register=no', '--keep-unit']),
+  '--',
+  '--show-status=0',
+  '--log-target=null',
+].join(' ');
+// A by-hand run must work before it is timed (hyperfine stops on the first failure anyway).
+const check = spawnSync('sh', ['-c', byHand], { stdio: ['ignore', 'ignore', 'inherit'] });
+if (check.status !== 0) {
+  console.error(`systemd.bench: systemd-nspawn -b by hand failed (${check.status}): ${byHand}`);
+  process.exit(1);
+}
+
+const commands = [
+  { label: 'systemd-nspawn -b (by hand)', cmd: byHand },
+  { label: 'rkt run (systemd)', cmd: `${rktArgs} run ${stage1Hash ? `--stage1-hash=${stage1Hash}` : `--stage1-path=${stage1Aci}`} ${imageId}` },
+];
+const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+
+if (!has('podman')) console.log('systemd.bench: podman is not installed: skipped');
+else {
+  // Host network as rkt's pods. runc: crun refuses this machine's hybrid cgroup layout. Lowered ulimits:
+  // setting podman's defaults (or even the current ones) is refused here without CAP_SYS_RESOURCE.
+  const podman = `podman run --rm --runtime=runc --network=host --ulimit=nofile=1024:1024 --ulimit=nproc=1024:1024 --rootfs ${rootfs} /bin/true`;
+  const r = spawnSync('sh', ['-c', podman], { encoding: 'utf8' });
+  if (r.status === 0) commands.push({ label: 'podman run --rm --rootfs', cmd: podman });
+  else console.log(`systemd.bench: podman does not run here (${(r.stderr || '').trim().split('\n').pop()}): skipped`);
+}
+
+// ctr needs containerd: the host's when it runs one, else one started here for the bench and stopped after.
+let containerd;
+if (!has('ctr') || !has('containerd')) console.log('systemd.bench: containerd (ctr) is not installed: skipped');
+else {
+  let address = '/run/containerd/containerd.sock';
+  if (spawnSync('ctr', ['version'], { stdio: 'ignore' }).status !== 0) {
+    const cdir = join(dir, 'containerd');
+    address = join(cdir, 'containerd.sock');
+    containerd = spawn('containerd', ['--root', join(cdir, 'root'), '--state', join(cdir, 'state'), '--address', address], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && spawnSync('ctr', ['--address', address, 'version'], { stdio: 'ignore' }).status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const ctr = `ctr --address ${address} run --rm --rootfs ${rootfs} bench-$$ /bin/true`;
+  const r = spawnSync('sh', ['-c', ctr], { encoding: 'utf8' });
+  if (r.status === 0) commands.push({ label: 'ctr run --rm', cmd: ctr });
+  else console.log(`systemd.bench: ctr run does not work here (${(r.stderr || '').trim().split('\n').pop()}): skipped`);
+}
+
+/** nspawn run unregistered leaves empty payload/ and supervisor/ cgroups below the caller's: remove them. */
+function removeNspawnCgroups() {
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
+    const [, controllers, path] = line.split(':');
+    const root = controllers === '' ? (existsSync('/sys/fs/cgroup/unified') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup') : controllers === 'name=systemd' ? '/sys/fs/cgroup/systemd' : undefined;
+    if (root === undefined) continue;
+    const remove = (d) => {
+      if (!existsSync(d)) return;
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) remove(join(d, e.name));
+      try {
+        rmdirSync(d);
+      } catch {
+        // Still populated: left for whoever owns it.
+      }
+    };
+    for (const name of ['payload', 'supervisor']) remove(join(root, path, name));
+  }
+}
+
+try {
+  const rows = compare('rkt run (systemd) vs systemd-nspawn -b', commands, { baseline: 'systemd-nspawn -b (by hand)', runs: 15, warmup: 2 });
+  const r = rows.find((x) => x.label === 'rkt run (systemd)');
+  console.log(`rkt run (systemd): ${r.ratio.toFixed(2)}x systemd-nspawn -b by hand (${r.ratio <= GOAL ? 'meets' : 'misses'} the ${GOAL}x goal)`);
+  for (const other of rows.filter((x) => x.label.startsWith('podman') || x.label.startsWith('ctr'))) {
+    console.log(`rkt run (systemd): ${(r.median / other.median).toFixed(2)}x ${other.label}`);
+  }
+} finally {
+  // Every run leaves an exited pod with its app's overlay mounted: gc releases them before the scratch
+  // directory is deleted.
+  spawnSync(rkt, [`--dir=${data}`, 'gc', '--grace-period=0s'], { stdio: 'ignore' });
+  removeNspawnCgroups();
+  // Unregistered nspawn cannot remove its propagation directory when /run is not a tmpfs.
+  rmSync(`/run/systemd/nspawn/propagate/${MACHINE}`, { recursive: true, force: true });
+  if (containerd !== undefined) containerd.kill('SIGTERM');
+}
