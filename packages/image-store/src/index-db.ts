@@ -7,6 +7,7 @@ import {
 } from './records.js';
 import { recordsFromDisk } from './rebuild.js';
 import { dropSnapshot, readSnapshot, writeSnapshot } from './snapshot.js';
+import { announceIndexHeld, withUsage } from './index-presence.js';
 
 /**
  * The index is a LevelDB database, which admits one process at a time. Every operation is a short
@@ -30,7 +31,7 @@ const indexUpgrades: Record<number, (db: Db) => Promise<void>> = {};
 export class IndexTx {
   private readonly ops: Op[] = [];
   private readonly after: (() => Promise<void>)[] = [];
-  private imagesChanged = false;
+  private snapshotChanged = false;
   constructor(private readonly db: Db, private readonly layout: Layout) {}
 
   /**
@@ -56,19 +57,24 @@ export class IndexTx {
     return out;
   }
 
+  /** With `lastUsedAt` including uses recorded without the index (see index-presence.ts). */
   async image(id: string): Promise<ImageRecord | undefined> {
     const v = await this.getJson(IMAGE + id);
-    return isImageRecord(v) ? v : undefined;
+    return isImageRecord(v) ? (await withUsage(this.layout, [v]))[0] : undefined;
   }
-  images(): Promise<ImageRecord[]> {
+  async images(): Promise<ImageRecord[]> {
+    return withUsage(this.layout, await this.scan(IMAGE, isImageRecord));
+  }
+  /** The records as stored, for the snapshot (which must not bake in usage times from elsewhere). */
+  storedImages(): Promise<ImageRecord[]> {
     return this.scan(IMAGE, isImageRecord);
   }
   putImage(r: ImageRecord): void {
-    this.imagesChanged = true;
+    this.snapshotChanged = true;
     this.ops.push({ type: 'put', key: IMAGE + r.id, value: JSON.stringify(r) });
   }
   delImage(id: string): void {
-    this.imagesChanged = true;
+    this.snapshotChanged = true;
     this.ops.push({ type: 'del', key: IMAGE + id });
   }
 
@@ -80,9 +86,11 @@ export class IndexTx {
     return this.scan(TREE, isTreeRecord);
   }
   putTree(r: TreeRecord): void {
+    this.snapshotChanged = true;
     this.ops.push({ type: 'put', key: TREE + r.id, value: JSON.stringify(r) });
   }
   delTree(id: string): void {
+    this.snapshotChanged = true;
     this.ops.push({ type: 'del', key: TREE + id });
   }
 
@@ -102,10 +110,14 @@ export class IndexTx {
 
   /** Writes the queued changes in one synced batch: all of them survive a crash, or none. */
   async commit(): Promise<void> {
-    if (this.imagesChanged) await dropSnapshot(this.layout);
+    if (this.snapshotChanged) await dropSnapshot(this.layout);
     if (this.ops.length > 0) await this.db.batch(this.ops.splice(0), { sync: true });
     for (const fn of this.after.splice(0)) await fn();
-    if (this.imagesChanged) await writeSnapshot(this.layout, await this.images());
+    if (this.snapshotChanged) await this.writeSnapshot();
+  }
+
+  async writeSnapshot(): Promise<void> {
+    await writeSnapshot(this.layout, await this.storedImages(), await this.trees());
   }
 }
 
@@ -184,13 +196,18 @@ async function checkSchema(db: Db, l: Layout): Promise<void> {
 export function withIndex<T>(l: Layout, opts: IndexOptions, fn: (tx: IndexTx) => Promise<T>): Promise<T> {
   const run = async (): Promise<T> => {
     const db = await openDb(l, opts);
+    // Announced from before `fn` reads anything until after its commit and its after-commit work:
+    // `rkt run`'s lock-free lookup (pod-trees.ts) sees it and takes this path instead.
+    let withdraw: (() => Promise<void>) | undefined;
     try {
+      withdraw = await announceIndexHeld(l);
       await checkSchema(db, l);
       const tx = new IndexTx(db, l);
       const result = await fn(tx);
       await tx.commit();
       return result;
     } finally {
+      await withdraw?.();
       await db.close();
     }
   };
@@ -204,8 +221,7 @@ export async function readImages(l: Layout, opts: IndexOptions): Promise<ImageRe
   const snap = await readSnapshot(l);
   if (snap !== undefined) return snap;
   return withIndex(l, opts, async (tx) => {
-    const images = await tx.images();
-    await writeSnapshot(l, images);
-    return images;
+    await tx.writeSnapshot();
+    return tx.storedImages();
   });
 }

@@ -54,7 +54,7 @@ function resolveDependency(all: readonly ImageRecord[], d: Dependency, of: Image
  * Resolves the image's dependencies in the store (appc: depth-first, in manifest order) and names the tree
  * after what goes into it: the ordered image IDs and the whitelists that filter each.
  */
-export async function planTree(l: Layout, tx: IndexTx, image: ImageRecord, withDependencies = true): Promise<Plan> {
+export async function planTree(l: Layout, tx: Pick<IndexTx, 'images'>, image: ImageRecord, withDependencies = true): Promise<Plan> {
   const all = await tx.images();
   const layers: PlannedLayer[] = [];
   const placed = new Set<string>();

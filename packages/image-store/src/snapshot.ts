@@ -2,24 +2,36 @@ import { readFile, unlink } from 'node:fs/promises';
 import { isErrno } from './errors.js';
 import { fsyncDir, writeFileAtomic } from './fsutil.js';
 import { INDEX_VERSION, type Layout } from './layout.js';
-import { isImageRecord, type ImageRecord } from './records.js';
+import { isImageRecord, isTreeRecord, type ImageRecord, type TreeRecord } from './records.js';
 
 /**
- * `cas/images.json` lets `rkt image list`, `resolve` and `get` answer without loading LevelDB (its native
- * module costs more start-up time than the rest of the listing) and without taking the index lock. The
- * index stays the truth; the snapshot is valid whenever it exists, because every transaction that changes
- * an image record deletes it (durably) before committing and writes it again after, under the lock. A crash
- * in between leaves no snapshot, and the next reader rebuilds it from the index.
+ * `cas/images.json` lets `rkt image list`, `resolve` and `get`, and `rkt run`'s lookup of rendered trees,
+ * answer without loading LevelDB (its native module costs more start-up time than the rest of the listing)
+ * and without taking the index lock. The index stays the truth; the snapshot is valid whenever it exists,
+ * because every transaction that changes an image or tree record deletes it (durably) before committing and
+ * writes it again after, under the lock. A crash in between leaves no snapshot, and the next reader rebuilds
+ * it from the index.
+ *
+ * Version 2 added the tree records. A version-1 snapshot (an older rkt-ts wrote it) counts as missing and is
+ * rebuilt; an older rkt-ts treats a version-2 one the same way. An older rkt-ts drops the snapshot whenever it
+ * changes an image record but not when it only removes a tree (its gc), so a tree record read from here is
+ * trusted only together with its directory (see pod-trees.ts).
  */
-const SNAPSHOT_VERSION = 1;
+const SNAPSHOT_VERSION = 2;
 
 interface Snapshot {
   readonly snapshotVersion: number;
   readonly indexVersion: number;
   readonly images: readonly ImageRecord[];
+  readonly trees: readonly TreeRecord[];
 }
 
-export async function readSnapshot(l: Layout): Promise<ImageRecord[] | undefined> {
+export interface SnapshotRecords {
+  readonly images: ImageRecord[];
+  readonly trees: TreeRecord[];
+}
+
+export async function readSnapshotRecords(l: Layout): Promise<SnapshotRecords | undefined> {
   let text: string;
   try {
     text = await readFile(l.snapshot, 'utf8');
@@ -28,15 +40,20 @@ export async function readSnapshot(l: Layout): Promise<ImageRecord[] | undefined
   }
   try {
     const s = JSON.parse(text) as Snapshot;
-    if (s.snapshotVersion !== SNAPSHOT_VERSION || s.indexVersion !== INDEX_VERSION || !Array.isArray(s.images)) return undefined;
-    return s.images.every(isImageRecord) ? [...s.images] : undefined;
+    if (s.snapshotVersion !== SNAPSHOT_VERSION || s.indexVersion !== INDEX_VERSION || !Array.isArray(s.images) || !Array.isArray(s.trees)) return undefined;
+    if (!s.images.every(isImageRecord) || !s.trees.every(isTreeRecord)) return undefined;
+    return { images: [...s.images], trees: [...s.trees] };
   } catch {
     return undefined; // torn by a power loss: rebuilt from the index
   }
 }
 
-export async function writeSnapshot(l: Layout, images: readonly ImageRecord[]): Promise<void> {
-  const s: Snapshot = { snapshotVersion: SNAPSHOT_VERSION, indexVersion: INDEX_VERSION, images };
+export async function readSnapshot(l: Layout): Promise<ImageRecord[] | undefined> {
+  return (await readSnapshotRecords(l))?.images;
+}
+
+export async function writeSnapshot(l: Layout, images: readonly ImageRecord[], trees: readonly TreeRecord[]): Promise<void> {
+  const s: Snapshot = { snapshotVersion: SNAPSHOT_VERSION, indexVersion: INDEX_VERSION, images, trees };
   await writeFileAtomic(l.snapshot, JSON.stringify(s), l.tmp);
 }
 

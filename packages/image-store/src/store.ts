@@ -10,6 +10,9 @@ import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
 import { lookupIn, type ImageRef } from './lookup.js';
 import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
+import { findRenderedForPod } from './pod-trees.js';
+import { readFileImport, writeFileImport } from './file-imports.js';
+import { withUsage } from './index-presence.js';
 import type { ImageRecord, RemoteRecord } from './records.js';
 import type { RenderOptions, TreeInfo } from './render.js';
 import type { AciInput } from './import.js';
@@ -82,9 +85,9 @@ export class Store {
     return guard('resolve', readImages(this.layout, this.ctx.options).then((all) => lookupIn(all, ref)));
   }
 
-  /** Every stored image, oldest import first. */
+  /** Every stored image, oldest import first; `lastUsedAt` includes uses by pods that did not take the index. */
   list(): Promise<ImageRecord[]> {
-    return guard('list', readImages(this.layout, this.ctx.options).then((all) =>
+    return guard('list', readImages(this.layout, this.ctx.options).then((all) => withUsage(this.layout, all)).then((all) =>
       all.sort((a, b) => a.importedAt - b.importedAt || (a.id < b.id ? -1 : 1))));
   }
 
@@ -113,7 +116,11 @@ export class Store {
    * `render`. Results in the order of `refs`.
    */
   renderAll(refs: readonly ImageRef[], opts?: RenderOptions): Promise<TreeInfo[]> {
-    return guard('render', import('./render.js').then((m) => m.renderAll(this.ctx, refs, opts)));
+    return guard('render', (async () => {
+      // A pod's trees are usually all rendered: found and referenced without LevelDB (pod-trees.ts).
+      const found = opts?.pod !== undefined ? await findRenderedForPod(this.ctx, refs, opts.pod) : undefined;
+      return found ?? (await import('./render.js')).renderAll(this.ctx, refs, opts);
+    })());
   }
 
   trees(): Promise<TreeInfo[]> {
@@ -147,6 +154,23 @@ export class Store {
 
   extractImage(ref: ImageRef, dest: string, opts?: ExtractOptions): Promise<ImageRecord> {
     return guard('extractImage', import('./extract.js').then((m) => m.extractImage(this.ctx, ref, dest, opts)));
+  }
+
+  /**
+   * The image an earlier import of the local file `url` (`file://...`) stored, while the file is unchanged
+   * (`etag`) and the image is still stored; else undefined. Answered from a copy of the index's remote
+   * records outside LevelDB when it can be (file-imports.ts).
+   */
+  fileImport(url: string, etag: string): Promise<string | undefined> {
+    return guard('fileImport', (async () => {
+      const stored = async (id: string) => (await this.get(id)) !== undefined;
+      const copied = await readFileImport(this.layout, url, etag);
+      if (copied !== undefined && (await stored(copied))) return copied;
+      const rec = await this.getRemote(url);
+      if (rec === undefined || rec.etag !== etag || !(await stored(rec.imageId))) return undefined;
+      await writeFileImport(this.layout, { url, etag, imageId: rec.imageId });
+      return rec.imageId;
+    })());
   }
 
   getRemote(url: string): Promise<RemoteRecord | undefined> {

@@ -27,8 +27,8 @@ export async function importFile(store: Store, path: string): Promise<string> {
   const st = await statImageFile(path);
   const url = `file://${path}`;
   const etag = `${st.size}-${st.mtimeMs}-${st.ino}`;
-  const cached = await store.getRemote(url);
-  if (cached !== undefined && cached.etag === etag && (await store.get(cached.imageId)) !== undefined) return cached.imageId;
+  const cached = await store.fileImport(url, etag);
+  if (cached !== undefined) return cached;
   const { id } = await store.importAci(path, { source: path, remote: { url, etag } });
   return id;
 }

@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './fsutil.js';
+import type { Layout } from './layout.js';
+
+/**
+ * A copy, outside LevelDB, of the remote records of local files (`file://` URLs): `rkt run --stage1-path=F
+ * F.aci` looks both up on every start, and opening LevelDB costs about as much as a Node start. One file
+ * per URL, `cas/file-imports/<sha256 of the URL>.json`, written after the index answered. It needs no
+ * invalidation: a record counts only while the file's `etag` (size, mtime, inode) is unchanged and its
+ * image is still in the store, exactly the conditions the index's record is used under; anything else
+ * falls back to the index. A store without the directory (an older rkt-ts made it) simply starts empty.
+ */
+interface FileImport {
+  readonly url: string;
+  readonly etag: string;
+  readonly imageId: string;
+}
+
+const dirOf = (l: Layout) => join(l.root, 'file-imports');
+const pathOf = (l: Layout, url: string) => join(dirOf(l), `${createHash('sha256').update(url).digest('hex')}.json`);
+
+export async function readFileImport(l: Layout, url: string, etag: string): Promise<string | undefined> {
+  try {
+    const r = JSON.parse(await readFile(pathOf(l, url), 'utf8')) as Partial<FileImport>;
+    return r.url === url && r.etag === etag && typeof r.imageId === 'string' ? r.imageId : undefined;
+  } catch {
+    return undefined; // missing, or torn by a power loss: the index answers
+  }
+}
+
+export async function writeFileImport(l: Layout, record: FileImport): Promise<void> {
+  await mkdir(dirOf(l), { recursive: true, mode: 0o755 });
+  await writeFileAtomic(pathOf(l, record.url), `${JSON.stringify(record)}\n`, l.tmp);
+}
