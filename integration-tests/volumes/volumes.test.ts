@@ -12,7 +12,8 @@ import { buildImage } from './images.js';
 
 const STAGE1S = {
   fly: join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci'),
-  systemd: join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
+  // A copy of the built ACI may be named instead (the tree's dist/ is rebuilt under a running test).
+  systemd: process.env.RKT_TEST_SYSTEMD_ACI ?? join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
 } as const;
 
 function ensureSystemdStage1(): void {
@@ -172,6 +173,39 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
     expectCollected();
     expect(readdirSync(decoy)).toEqual(['untouched.txt']);
     expect(readdirSync(src)).toEqual(['vol.txt']);
+  });
+
+  it('a host volume is recursive unless recursive=false: a mount below the source comes along', async () => {
+    const aci = await buildImage(env.tmp, { name: 'plain' });
+    const src = hostDir('rec-src', { 'top.txt': 'top\n' });
+    mkdirSync(join(src, 'sub'));
+    const sub = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rkt-volumes-test', join(src, 'sub')], { encoding: 'utf8' });
+    expect(sub.status, sub.stderr).toBe(0);
+    writeFileSync(join(src, 'sub', 'below.txt'), 'below\n');
+    const probe = ['--exec=/bin/sh', '--', '-c', 'cat /data/top.txt; cat /data/sub/below.txt 2>/dev/null || echo not-there'];
+    const rec = run([`--volume=data,kind=host,source=${src}`, '--mount=volume=data,target=/data', aci, ...probe]);
+    expect(rec.status, rec.stderr).toBe(0);
+    expect(rec.stdout).toBe('top\nbelow\n');
+    const flat = run([`--volume=data,kind=host,source=${src},recursive=false`, '--mount=volume=data,target=/data', aci, ...probe]);
+    expect(flat.status, flat.stderr).toBe(0);
+    expect(flat.stdout).toBe('top\nnot-there\n');
+    const r = gcAll();
+    expect(r.status, r.stderr).toBe(0);
+    // Only the test's own tmpfs is left, and it is still the host's: gc took nothing of it.
+    expect(mountPoints()).toEqual([join(src, 'sub')]);
+    expect(readFileSync(join(src, 'sub', 'below.txt'), 'utf8')).toBe('below\n');
+  });
+
+  it('rkt prepare then run-prepared: the volumes are checked at prepare and mounted at run', async () => {
+    const aci = await buildImage(env.tmp, { name: 'plain' });
+    const src = hostDir('prep-src', { 'p.txt': 'prepared\n' });
+    const prep = env.run(['prepare', '--quiet', `--stage1-path=${stage1}`, `--volume=data,kind=host,source=${src},readOnly=true`, '--mount=volume=data,target=/data', aci, '--exec=/bin/cat', '--', '/data/p.txt']);
+    expect(prep.status, prep.stderr).toBe(0);
+    const uuid = prep.stdout.trim();
+    const r = env.run(['run-prepared', uuid]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('prepared\n');
+    expectCollected();
   });
 
   it('--pod-manifest: its volumes and mounts are used', async () => {

@@ -9,6 +9,7 @@ export { createInProcessBus, podEvent, POD_TOPICS } from './events.js';
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
 export { findPod } from './pods.js';
 export { preparePod } from './prepare.js';
+export { checkVolumes } from './volumes.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';
 export type { RunOptions } from './run.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { createInProcessBus, preparePod, type EventBus, type PreparedPod } from '@rkt/controller/lean';
+import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PreparedPod } from '@rkt/controller/lean';
 import { openStore, type Store } from '@rkt/image-store';
 import type { PodManifest } from '@rkt/appc-spec/lean';
 import type { CommandContext } from '../../command.js';
@@ -54,6 +54,8 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
   const parsedApps = ctx.flags.string('pod-manifest') === '' ? parseApps(ctx, args) : [];
   checkMountsNameVolumes(parsedApps.flatMap((a) => a.input.mounts ?? []), volumes);
+  // A missing host source fails before the stage1 or any image is imported into the store.
+  if (volumes.length > 0) await checkVolumes(volumes);
   const store = await openCliStore(ctx);
   const podManifest = await podManifestFromFlag(ctx, store);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
