@@ -1,12 +1,14 @@
 // `rkt metadata-service` and `rkt run --mds-register` end to end through the fly stage1: the app finds
 // its metadata at AC_METADATA_URL, signs and verifies its identity, gc unregisters the pod, and without a
 // service rkt says so in one line and prepares nothing.
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from '../pods/harness.js';
+import { buildBusyboxAci, ensureBuilt, repoRoot, rktBin, RktEnv } from '../pods/harness.js';
 import { MdsProcess } from './mds-service.js';
 
+const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 const fly = `--stage1-path=${join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci')}`;
 
 let env: RktEnv;
@@ -94,6 +96,38 @@ describe('rkt metadata-service and rkt run --mds-register (fly)', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`run: cannot reach the metadata service at ${socket}: no such socket (is "rkt metadata-service" running?)\n`);
     expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toEqual([]);
+  });
+
+  // systemd-socket-activate is Debian's systemd package (installed on the machines this runs on, though PID 1 is not
+  // systemd): without it there is nothing to hand a socket over.
+  it.skipIf(!existsSync(SOCKET_ACTIVATE))('accepts registrations on the socket systemd hands over (socket activation) and leaves that socket in place', async () => {
+    const sock = join(env.tmp, 'activated.sock');
+    // systemd-socket-activate listens, and on the first connection execs rkt with the socket as fd 3.
+    const child = spawn(SOCKET_ACTIVATE, ['-l', sock, '-E', 'PATH', rktBin, 'metadata-service', '--listen-port=0', `--mds-socket=${sock}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const end = Date.now() + 20_000;
+      while (!existsSync(sock) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      const uuidFile = join(env.tmp, 'uuid');
+      const script = '/bin/busybox wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/uuid"';
+      const r = env.run(['run', fly, '--mds-register', `--mds-socket=${sock}`, `--uuid-file-save=${uuidFile}`, aci, '--exec', '/bin/sh', '--', '-c', script]);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(readFileSync(uuidFile, 'utf8').trim());
+      // Its stderr is read once spawnSync above lets the event loop run again.
+      const logged = /metadata-service: registered pod [0-9a-f-]{36} \(1 apps\)/;
+      while (!logged.test(stderr) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(stderr).toMatch(logged);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      // The socket belongs to whoever activated the service (a .socket unit's RemoveOnStop=).
+      expect(existsSync(sock)).toBe(true);
+      rmSync(sock, { force: true });
+    }
   });
 
   it('stops cleanly on SIGTERM and removes its socket; refuses a port in use in one line', async () => {

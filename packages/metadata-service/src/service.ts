@@ -16,6 +16,11 @@ export interface MetadataServiceOptions {
   readonly port?: number;
   /** The address the apps' listener binds; default all IPv4 addresses, as rkt (pods with their own address reach the host's). */
   readonly host?: string;
+  /**
+   * A registration socket already listening, handed over by systemd socket activation (fd 3): the service
+   * accepts on it and leaves its file alone (the .socket unit's `RemoveOnStop=` cleans up).
+   */
+  readonly registrationFd?: number;
   /** One line per registration and request. */
   readonly log?: (message: string) => void;
 }
@@ -41,7 +46,7 @@ function socketAnswers(path: string): Promise<boolean> {
   });
 }
 
-function listen(server: Server, target: { path: string } | { port: number; host: string }, what: string): Promise<void> {
+function listen(server: Server, target: { path: string } | { fd: number } | { port: number; host: string }, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(new MetadataServiceError('MDS_LISTEN', `cannot listen on ${what}: ${err.code === 'EADDRINUSE' ? 'address in use' : err.message}`, { cause: err }));
@@ -61,16 +66,8 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-/**
- * Starts the metadata service: the registration socket for stage0 and the apps' HTTP listener. The pods
- * and the HMAC key live in memory only: a restarted service knows no pod, as rkt's did.
- */
-export async function startMetadataService(o: MetadataServiceOptions = {}): Promise<MetadataService> {
-  const socketPath = o.socketPath ?? DEFAULT_MDS_SOCKET;
-  const log = o.log ?? (() => {});
-  const pods = new PodTable();
-  const signer = new PodSigner();
-
+/** Makes the socket's directory and clears a stale socket a killed service left; refuses a live one. */
+async function prepareSocketPath(socketPath: string): Promise<void> {
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
   let stale = false;
   try {
@@ -83,6 +80,20 @@ export async function startMetadataService(o: MetadataServiceOptions = {}): Prom
     if (await socketAnswers(socketPath)) throw new MetadataServiceError('MDS_LISTEN', `cannot listen on ${socketPath}: another metadata service is running`);
     unlinkSync(socketPath);
   }
+}
+
+/**
+ * Starts the metadata service: the registration socket for stage0 and the apps' HTTP listener. The pods
+ * and the HMAC key live in memory only: a restarted service knows no pod, as rkt's did.
+ */
+export async function startMetadataService(o: MetadataServiceOptions = {}): Promise<MetadataService> {
+  const socketPath = o.socketPath ?? DEFAULT_MDS_SOCKET;
+  const log = o.log ?? (() => {});
+  const pods = new PodTable();
+  const signer = new PodSigner();
+
+  const activated = o.registrationFd !== undefined;
+  if (!activated) await prepareSocketPath(socketPath);
 
   let port = 0;
   const publicServer = createServer((req, res) => {
@@ -99,9 +110,13 @@ export async function startMetadataService(o: MetadataServiceOptions = {}): Prom
   const addr = publicServer.address();
   port = typeof addr === 'object' && addr !== null ? addr.port : 0;
   try {
-    await listen(registrationServer, { path: socketPath }, socketPath);
-    // Registration hands out tokens: only root may ask.
-    chmodSync(socketPath, 0o600);
+    if (o.registrationFd !== undefined) {
+      await listen(registrationServer, { fd: o.registrationFd }, `${socketPath} (fd ${o.registrationFd})`);
+    } else {
+      await listen(registrationServer, { path: socketPath }, socketPath);
+      // Registration hands out tokens: only root may ask.
+      chmodSync(socketPath, 0o600);
+    }
   } catch (err) {
     await closeServer(publicServer);
     throw err;
@@ -115,6 +130,7 @@ export async function startMetadataService(o: MetadataServiceOptions = {}): Prom
     pods,
     close() {
       closed ??= Promise.all([closeServer(publicServer), closeServer(registrationServer)]).then(() => {
+        if (activated) return;
         try {
           unlinkSync(socketPath);
         } catch {
