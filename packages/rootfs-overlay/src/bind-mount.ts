@@ -1,4 +1,6 @@
+import { isAtOrUnder } from './canonical-path.js';
 import { RootfsError } from './errors.js';
+import { readMountinfo } from './mountinfo/read-mountinfo.js';
 import { firstLine, runTool } from './run-tool.js';
 
 export interface BindMountOptions {
@@ -8,7 +10,7 @@ export interface BindMountOptions {
   readonly target: string;
   /** Really read-only: mount(8) remounts the bind with MS_RDONLY|MS_BIND after making it. */
   readonly readOnly?: boolean;
-  /** `--rbind`: the mounts below `source` come along. Only the top mount is made read-only. */
+  /** `--rbind`: the mounts below `source` come along (read-only too, with `readOnly`). */
   readonly recursive?: boolean;
 }
 
@@ -36,5 +38,18 @@ export async function bindMount(o: BindMountOptions): Promise<void> {
   const r = await runTool('mount', args);
   if (r.code !== 0) {
     throw new RootfsError('ROOTFS_MOUNT', `cannot bind ${o.source} on ${o.target}: ${firstLine(r.stderr) || `mount exited with ${r.code}`}`, { path: o.target });
+  }
+  if (o.readOnly && o.recursive) {
+    // mount(8) here (util-linux 2.38) makes only the top of an rbind read-only; each mount that came
+    // along below it gets its own read-only remount, or it would stay writable.
+    const below = (await readMountinfo()).filter((m) => m.mountPoint !== o.target && isAtOrUnder(m.mountPoint, o.target));
+    for (const m of below) {
+      const rr = await runTool('mount', ['--no-canonicalize', '-o', 'remount,bind,ro', '--', m.mountPoint]);
+      if (rr.code !== 0) {
+        throw new RootfsError('ROOTFS_MOUNT', `cannot make ${m.mountPoint} (below ${o.target}) read-only: ${firstLine(rr.stderr) || `mount exited with ${rr.code}`}`, {
+          path: m.mountPoint,
+        });
+      }
+    }
   }
 }

@@ -118,3 +118,47 @@ describe('resolveInRoot', () => {
     }
   });
 });
+
+describe('bindMount', () => {
+  it('a recursive read-only bind makes the mounts below the source read-only too, and leaves the source alone', async () => {
+    const src = await realpath(await temp.make('bind-src-'));
+    const target = await realpath(await temp.make('bind-target-'));
+    await mkdir(join(src, 'sub'));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rkt-bind-test', join(src, 'sub')]);
+    try {
+      await writeFile(join(src, 'sub', 'f'), 'below\n');
+      await bindMount({ source: src, target, readOnly: true, recursive: true });
+      expect(await rawMountsUnder(target)).toEqual([target, join(target, 'sub')]);
+      expect(await readFile(join(target, 'sub', 'f'), 'utf8')).toBe('below\n');
+      await expect(writeFile(join(target, 'top'), 'x')).rejects.toThrow(/EROFS|read-only/i);
+      await expect(writeFile(join(target, 'sub', 'g'), 'x')).rejects.toThrow(/EROFS|read-only/i);
+      // The host's own mounts stay writable: the remounts touched the bind's copies only.
+      await writeFile(join(src, 'sub', 'g'), 'host\n');
+      await writeFile(join(src, 'top'), 'host\n');
+    } finally {
+      const { unmountTree } = await import('../src/index.js');
+      await unmountTree(target);
+      await unmountTree(join(src, 'sub'));
+    }
+  });
+
+  it('a plain bind takes no mounts below the source along', async () => {
+    const src = await realpath(await temp.make('bind-src-'));
+    const target = await realpath(await temp.make('bind-target-'));
+    await mkdir(join(src, 'sub'));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rkt-bind-test', join(src, 'sub')]);
+    try {
+      await writeFile(join(src, 'sub', 'f'), 'below\n');
+      await bindMount({ source: src, target });
+      expect(await rawMountsUnder(target)).toEqual([target]);
+      expect(await readdir(join(target, 'sub'))).toEqual([]);
+      await writeFile(join(target, 'top'), 'rw\n');
+    } finally {
+      const { unmountTree } = await import('../src/index.js');
+      await unmountTree(target);
+      await unmountTree(join(src, 'sub'));
+    }
+  });
+});
