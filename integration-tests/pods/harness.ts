@@ -2,7 +2,7 @@
 // Debian's busybox-static, and a private data directory per test that is unmounted and removed even
 // when a test fails.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,16 +13,126 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const rktBin = join(repoRoot, 'bin', 'rkt');
 const BUSYBOX = '/bin/busybox';
 
-/** `npm test` builds first; a targeted run builds what the pod tests execute when it is missing. */
+/** The stage1 images every pod scenario runs under: fly, and systemd (the default). */
+export interface Stage1Under {
+  name: 'fly' | 'systemd';
+  aci: string;
+}
+const BUILT_STAGE1S = {
+  fly: join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci'),
+  systemd: join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
+} as const;
+// The tests use hard links to the built images, made once per test process: a rebuild (rm -rf dist)
+// during a run leaves them as they were, so every test of a run sees one stage1.
+const snapshotDir = join(tmpdir(), `rkt-stage1s-${process.pid}`);
+export const STAGE1S: readonly Stage1Under[] = (['fly', 'systemd'] as const).map((name) => ({ name, aci: join(snapshotDir, `${name}.aci`) }));
+process.once('exit', () => rmSync(snapshotDir, { recursive: true, force: true }));
+
+/** `npm test` builds first; a targeted run builds what the pod tests execute when it is missing (systemd's needs Debian's debs once). */
 export function ensureBuilt(): void {
-  const needed = [join(repoRoot, 'packages/stage0-cli/dist/cli.js'), join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci')];
-  if (needed.every((p) => existsSync(p))) return;
-  const r = spawnSync(join(repoRoot, 'node_modules/.bin/nx'), ['run-many', '-t', 'build', '-p', '@rkt/stage0-cli', '@rkt/stage1-fly', '--output-style=static'], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-    env: { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', NX_TUI: 'false' },
-  });
+  const needed = [join(repoRoot, 'packages/stage0-cli/dist/cli.js'), ...Object.values(BUILT_STAGE1S)];
+  if (!needed.every((p) => existsSync(p))) build();
+  mkdirSync(snapshotDir, { recursive: true });
+  for (const s of STAGE1S) {
+    if (existsSync(s.aci)) continue;
+    try {
+      linkSync(BUILT_STAGE1S[s.name], s.aci);
+    } catch {
+      copyFileSync(BUILT_STAGE1S[s.name], s.aci);
+    }
+  }
+}
+
+function build(): void {
+  const r = spawnSync(
+    join(repoRoot, 'node_modules/.bin/nx'),
+    ['run-many', '-t', 'build', '-p', '@rkt/stage0-cli', '@rkt/stage1-fly', '@rkt/stage1-systemd', '--output-style=static'],
+    {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      env: { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', NX_TUI: 'false' },
+    },
+  );
   if (r.status !== 0) throw new Error(`build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+}
+
+/** The cgroup directories this process lives in, in every hierarchy (a pod's cgroups are made below them). */
+export function ownCgroupDirs(): string[] {
+  return readFileSync('/proc/self/cgroup', 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [, controllers, path] = line.split(':') as [string, string, string];
+      if (controllers === '') return existsSync('/sys/fs/cgroup/unified') ? join('/sys/fs/cgroup/unified', path) : join('/sys/fs/cgroup', path);
+      return join('/sys/fs/cgroup', controllers.replace(/^name=/, ''), path);
+    })
+    .filter((d) => existsSync(d));
+}
+
+/** The cgroups of one pod (`rkt-UUID` and everything below it) in every hierarchy, searched a few levels down. */
+export function podCgroups(uuid: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number, inPod: boolean): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const mine = inPod || e.name === `rkt-${uuid}`;
+      if (mine) found.push(join(dir, e.name));
+      if (mine || depth < 4) walk(join(dir, e.name), depth + 1, mine);
+    }
+  };
+  for (const root of new Set([...ownCgroupDirs(), '/sys/fs/cgroup/unified', '/sys/fs/cgroup/systemd'])) walk(root, 0, false);
+  return [...new Set(found)];
+}
+
+/** Removes a cgroup and its children (rmdir is all a cgroup allows; a populated one stays and is reported). */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Still populated: the test's own assertions report leftovers.
+  }
+}
+
+/** Host processes whose command line names the pod (nspawn's --machine=rkt-UUID, or the pod directory). */
+export function podProcesses(uuid: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.includes(uuid) && Number(pid) !== process.pid) found.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
+    } catch {
+      // Exited while listing.
+    }
+  }
+  return found;
+}
+
+/**
+ * The host pid of a pod's app process, found by its argv[0] in the process tree of the pod's pid (fly:
+ * the app itself; systemd: the pod's PID 1, systemd, whose service it is).
+ */
+export function appProcess(podPid: number, argv0: string): number | undefined {
+  const queue = [podPid];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === argv0) return pid;
+      for (const t of readdirSync(`/proc/${pid}/task`)) {
+        queue.push(...readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '').map(Number));
+      }
+    } catch {
+      // Exited while walking.
+    }
+  }
+  return undefined;
 }
 
 /** A busybox ACI: /bin/busybox with applet links, users and groups to resolve names against, /tmp. */
@@ -39,6 +149,9 @@ export async function buildBusyboxAci(dir: string): Promise<string> {
   }
   writeFileSync(join(layout, 'rootfs', 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/:/bin/sh\n');
   writeFileSync(join(layout, 'rootfs', 'etc', 'group'), 'root:x:0:\nstaff:x:50:\nusers:x:100:\n');
+  // A file whose owner an app can name as its user and group (appc allows a path there).
+  writeFileSync(join(layout, 'rootfs', 'work', 'owned'), '');
+  chownSync(join(layout, 'rootfs', 'work', 'owned'), 4242, 4343);
   writeFileSync(
     join(layout, 'manifest'),
     JSON.stringify({
@@ -75,13 +188,19 @@ export class RktEnv {
   readonly dataDir: string;
   readonly children = new Set<ChildProcess>();
 
-  constructor() {
+  /** The stage1 that `run` and `prepare` use (`--stage1-path`), unless the test gives a --stage1 flag itself. */
+  readonly stage1: Stage1Under | undefined;
+
+  constructor(stage1?: Stage1Under) {
     this.tmp = mkdtempSync(join(tmpdir(), 'rkt-pods-'));
     this.dataDir = join(this.tmp, 'data');
+    this.stage1 = stage1;
   }
 
   args(args: readonly string[]): string[] {
-    return [`--dir=${this.dataDir}`, '--insecure-options=image', ...args];
+    const [cmd, ...rest] = args;
+    const pods = (cmd === 'run' || cmd === 'prepare') && this.stage1 !== undefined && !rest.some((a) => a.startsWith('--stage1-'));
+    return [`--dir=${this.dataDir}`, '--insecure-options=image', ...(pods ? [cmd, `--stage1-path=${this.stage1?.aci}`, ...rest] : args)];
   }
 
   run(args: readonly string[], o: { input?: string; timeoutMs?: number } = {}): RktResult {
@@ -146,11 +265,23 @@ export class RktEnv {
       .filter((l) => l.includes(this.tmp));
   }
 
-  /** Kills what is still running, unmounts and removes everything, even after a failure. */
+  /** The UUIDs of this test's pods, in any state. */
+  podUuids(): string[] {
+    const root = join(this.dataDir, 'pods');
+    return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s))) : [];
+  }
+
+  /**
+   * Kills what is still running, unmounts and removes everything, even after a failure: fly's app (`pid`),
+   * systemd's pod PID 1 (the child of nspawn, `ppid`), nspawn's propagation directory and the pods' cgroups.
+   */
   async cleanup(): Promise<void> {
     for (const c of this.children) c.kill('SIGKILL');
-    for (const line of spawnSync('sh', ['-c', `grep -l . ${this.dataDir}/pods/run/*/pid 2>/dev/null | xargs -r cat`], { encoding: 'utf8' }).stdout.split('\n')) {
-      const pid = Number(line.trim());
+    const pids = spawnSync('sh', ['-c', `cat ${this.dataDir}/pods/run/*/pid 2>/dev/null; for p in $(cat ${this.dataDir}/pods/run/*/ppid 2>/dev/null); do cat /proc/$p/task/$p/children 2>/dev/null; echo $p; done`], {
+      encoding: 'utf8',
+    }).stdout;
+    for (const word of pids.split(/\s+/)) {
+      const pid = Number(word.trim());
       if (pid > 1) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -160,7 +291,12 @@ export class RktEnv {
       }
     }
     await new Promise((r) => setTimeout(r, 100));
+    const uuids = this.podUuids();
     await unmountTree(this.tmp, { lazy: true }).catch(() => {});
     rmSync(this.tmp, { recursive: true, force: true });
+    for (const uuid of uuids) {
+      rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
+      for (const c of podCgroups(uuid).sort((a, b) => b.length - a.length)) removeCgroupTree(c);
+    }
   }
 }

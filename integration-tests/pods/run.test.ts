@@ -1,23 +1,25 @@
-// `rkt run` through the fly stage1: output, exit status, and every per-app setting arriving in the app.
+// `rkt run` under each stage1 (fly, and systemd, the default): output, exit status, and every per-app
+// setting arriving in the app.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv } from './harness.js';
+import { buildBusyboxAci, ensureBuilt, STAGE1S, rktBin, RktEnv } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
 
 beforeAll(() => ensureBuilt(), 600_000);
-beforeEach(async () => {
-  env = new RktEnv();
-  aci = await buildBusyboxAci(env.tmp);
-});
 afterEach(async () => {
   await env.cleanup();
 });
 
-describe('rkt run (fly)', () => {
+describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
+  beforeEach(async () => {
+    env = new RktEnv(stage1);
+    aci = await buildBusyboxAci(env.tmp);
+  });
+
   it("prints the app's output and exits with its status", () => {
     const r = env.run(['run', aci, '--exec', '/bin/echo', '--', 'hello']);
     expect(r.stderr).toBe('');
@@ -35,7 +37,7 @@ describe('rkt run (fly)', () => {
   it('gives the app the environment, user, group, working directory and arguments asked for', () => {
     const envFile = join(env.tmp, 'app.env');
     writeFileSync(envFile, '# comment\nFROM_FILE=file-value\nOVERRIDDEN=from-file\n');
-    const script = 'echo "$(id -u):$(id -g) $(pwd) $FROM_IMAGE $FROM_FILE $OVERRIDDEN $FOO $AC_APP_NAME"; echo "$0|$1|$2"';
+    const script = 'echo "$(id -u):$(id -g) $(pwd) $FROM_IMAGE $FROM_FILE $OVERRIDDEN $FOO $AC_APP_NAME"; echo "$0|$1|$2"; echo "$PATH|$container"';
     const r = env.run([
       'run',
       aci,
@@ -55,14 +57,27 @@ describe('rkt run (fly)', () => {
       '',
     ]);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('1000:50 /tmp image-value file-value from-flag bar baz probe\nzero|one two|\n');
+    // The spec's default PATH; `container` names the container manager, which fly (a chroot) does not set.
+    const container = stage1.name === 'systemd' ? 'rkt' : '';
+    expect(r.stdout).toBe(`1000:50 /tmp image-value file-value from-flag bar baz probe\nzero|one two|\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|${container}\n`);
     expect(r.status).toBe(0);
   });
 
-  it('runs as a numeric user and group and the root filesystem has /proc, /sys and /dev', () => {
-    const r = env.run(['run', aci, '--exec=/bin/sh', '--user=1234', '--group=4321', '--', '-c', 'id -u; id -g; ls /proc/self/status /dev/null /sys/kernel >/dev/null && echo mounted']);
+  it('runs as a numeric user and group and the root filesystem has /proc, /sys, /dev and /dev/pts', () => {
+    const r = env.run(['run', aci, '--exec=/bin/sh', '--user=1234', '--group=4321', '--', '-c', 'id -u; id -g; ls /proc/self/status /dev/null /sys/kernel /dev/pts/ptmx >/dev/null && echo mounted']);
+    expect(r.stderr).toBe('');
     expect(r.stdout).toBe('1234\n4321\nmounted\n');
     expect(r.status).toBe(0);
+  });
+
+  it("runs as the owner of a file when the user and group are a path in the image (appc)", () => {
+    const r = env.run(['run', aci, '--exec=/bin/sh', '--user=/work/owned', '--group=/work/owned', '--', '-c', 'echo "$(id -u):$(id -g)"']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('4242:4343\n');
+    const missing = env.run(['run', aci, '--exec=/bin/true', '--user=/no/such/file']);
+    expect(missing.status).toBe(254);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toContain('/no/such/file');
   });
 
   it('the app writes into its own copy: the image tree stays as it was', () => {

@@ -1,231 +1,248 @@
-// `rkt run` through the systemd stage1 (packages/stage1-systemd, built into stage1-systemd.aci by
-// stage1-builder): systemd-nspawn boots systemd as the pod's PID 1, the app runs as a service unit, its
-// output reaches rkt's stdout and its exit status is rkt's. Nothing may be left behind: no mount, no
+// What only the systemd stage1 (the default) does, beyond the scenarios every stage1 passes
+// (integration-tests/pods): systemd as the pod's PID 1, rkt's pod semantics for several apps (all start
+// together; the first failure ends the pod and is rkt run's status; else the pod ends with its last
+// app), the sidekick pattern on the pod's localhost, event handlers, rkt stop's status, the pod's
+// hostname and /etc/hosts, --interactive on a terminal. Nothing may be left behind: no mount, no
 // process, no cgroup, no nspawn propagation directory.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from '../pods/harness.js';
+import { buildBusyboxAci, ensureBuilt, podCgroups, podProcesses, RktEnv, rktBin, STAGE1S } from '../pods/harness.js';
 
-const stage1Aci = join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci');
-
+const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 let env: RktEnv;
 let aci: string;
 
-/** Builds the systemd stage1 when a targeted run finds it missing (it downloads Debian's systemd once). */
-function ensureStage1Built(): void {
-  if (existsSync(stage1Aci)) return;
-  const r = spawnSync('npm', ['run', 'build', '-w', '@rkt/stage1-systemd'], { cwd: repoRoot, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`stage1-systemd build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-}
-
-/** The cgroup directories this test process lives in, in every hierarchy: nspawn makes its own below them. */
-function ownCgroupDirs(): string[] {
-  return readFileSync('/proc/self/cgroup', 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [, controllers, path] = line.split(':') as [string, string, string];
-      if (controllers === '') return existsSync('/sys/fs/cgroup/unified') ? join('/sys/fs/cgroup/unified', path) : join('/sys/fs/cgroup', path);
-      return join('/sys/fs/cgroup', controllers.replace(/^name=/, ''), path);
-    })
-    .filter((d) => existsSync(d));
-}
-
-/** Cgroups of pods (rkt-UUID) and of nspawn (payload, supervisor), anywhere below this process's cgroups. */
-function nspawnCgroups(): string[] {
-  const found: string[] = [];
-  const walk = (dir: string, depth: number): void => {
-    if (depth > 4) return;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      if (e.name === 'payload' || e.name === 'supervisor' || e.name.startsWith('rkt-')) found.push(join(dir, e.name));
-      walk(join(dir, e.name), depth + 1);
-    }
-  };
-  for (const d of ownCgroupDirs()) walk(d, 0);
-  return found;
-}
-
-/** Removes a cgroup and its children (rmdir is all a cgroup allows; a populated one stays and is reported). */
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Still populated: the test's own assertions report leftovers.
-  }
-}
-
-/** Processes whose command line names the pod (nspawn's --machine=rkt-UUID, or the pod directory). */
-function podProcesses(uuid: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes(uuid) && Number(pid) !== process.pid) found.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
-    } catch {
-      // Exited while listing.
-    }
-  }
-  return found;
-}
-
-beforeAll(() => {
-  ensureBuilt();
-  ensureStage1Built();
-}, 600_000);
-let cgroupsAtStart: string[];
+beforeAll(() => ensureBuilt(), 600_000);
 beforeEach(async () => {
-  cgroupsAtStart = nspawnCgroups();
-  env = new RktEnv();
+  env = new RktEnv(systemd);
   aci = await buildBusyboxAci(env.tmp);
 });
 afterEach(async () => {
-  // Pods of this stage1 are found by their nspawn (ppid file); SIGKILL to it and its child ends them.
-  for (const line of spawnSync('sh', ['-c', `cat ${env.dataDir}/pods/run/*/ppid 2>/dev/null`], { encoding: 'utf8' }).stdout.split('\n')) {
-    const pid = Number(line.trim());
-    if (pid > 1) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-  // A pod whose run entrypoint was killed (a timed-out test) leaves nspawn's propagation directory.
-  for (const state of ['run', 'exited-garbage', 'garbage', 'prepared']) {
-    const dir = join(env.dataDir, 'pods', state);
-    if (!existsSync(dir)) continue;
-    for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-  }
   await env.cleanup();
-  // And its cgroups, once its processes are gone (children first; rmdir is all a cgroup allows).
-  for (const c of nspawnCgroups().filter((c) => !cgroupsAtStart.includes(c)).sort((a, b) => b.length - a.length)) {
-    removeCgroupTree(c);
-  }
 });
 
+const onlyPod = (): string => {
+  const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
+  expect(pods).toHaveLength(1);
+  return (pods[0] as { name: string }).name;
+};
+const appStatuses = (uuid: string): string[] =>
+  env
+    .run(['status', uuid])
+    .stdout.split('\n')
+    .filter((l) => l.startsWith('app-'))
+    .sort();
+
+/** Nothing of the pod is left on the host once it exited and was collected. */
+function expectNothingLeft(uuid: string): void {
+  expect(podProcesses(uuid)).toEqual([]);
+  expect(podCgroups(uuid)).toEqual([]);
+  expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
+  expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+  expect(env.mounts()).toEqual([]);
+}
+
 describe('rkt run (stage1-systemd)', () => {
-  it("boots systemd, prints the app's output, exits with its status and leaves nothing behind", () => {
-    const cgroupsBefore = nspawnCgroups();
-    const r = env.run([
-      'run',
-      `--stage1-path=${stage1Aci}`,
-      aci,
-      '--exec',
-      '/bin/sh',
-      '--',
-      '-c',
-      'echo "hello from $AC_APP_NAME as $(id -u):$(id -g) in $(pwd), pid1 $(cat /proc/1/comm)"; exit 5',
-    ]);
+  it("is the default stage1: systemd is the pod's PID 1, the app its service, and nothing is left behind", () => {
+    // No --stage1 flag at all: the built-in default.
+    const r = spawnSync(rktBin, [`--dir=${env.dataDir}`, '--insecure-options=image', 'run', aci, '--exec=/bin/sh', '--', '-c', 'echo "pid1 $(cat /proc/1/comm)"; exit 5'], {
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
-    // PID 1 of the pod's pid namespace is systemd: the app ran as its service, not as nspawn's child.
-    expect(r.stdout).toBe('hello from busybox as 0:0 in /, pid1 systemd\n');
+    expect(r.stdout).toBe('pid1 systemd\n');
     expect(r.status).toBe(5);
+    const uuid = onlyPod();
+    expect(appStatuses(uuid)).toEqual(['app-busybox=5']);
+    expectNothingLeft(uuid);
+  });
 
-    const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
-    expect(pods.map((p) => p.state)).toEqual(['exited']);
-    const uuid = (pods[0] as { name: string }).name;
-    expect(env.status(uuid).apps).toEqual([expect.objectContaining({ name: 'busybox', exit_code: 5 })]);
-    expect(podProcesses(uuid)).toEqual([]);
-    expect(nspawnCgroups()).toEqual(cgroupsBefore);
-    expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
-    // Only the app's overlay stays mounted until gc, as with every stage1; gc releases it.
-    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
-    expect(env.mounts()).toEqual([]);
-  }, 60_000);
-
-  it('runs a successful app to exit status 0 with its user, group and working directory', () => {
-    const r = env.run([
+  it('ends a pod as soon as one app fails: its siblings are stopped and rkt run exits with its status', async () => {
+    const { child, done } = env.start([
       'run',
-      `--stage1-path=${stage1Aci}`,
       aci,
-      '--user=user',
-      '--group=users',
-      '--working-dir=/tmp',
-      '--exec',
-      '/bin/sh',
+      '--name=failing',
+      '--exec=/bin/sh',
       '--',
       '-c',
-      'echo "$(id -u):$(id -g) $(pwd) $FROM_IMAGE"',
-    ]);
-    expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('1000:100 /tmp image-value\n');
-    expect(r.status).toBe(0);
-  }, 60_000);
-
-  it('runs several apps, ends the pod when all have ended, records each status and exits with the first failure', () => {
-    const r = env.run([
-      'run',
-      `--stage1-path=${stage1Aci}`,
-      aci,
-      '--name=first',
-      '--exec',
-      '/bin/sh',
-      '--',
-      '-c',
-      'echo "first is $AC_APP_NAME"; exit 3',
+      'sleep 1; echo failing-now; exit 5',
       '---',
       aci,
-      '--name=second',
-      '--exec',
-      '/bin/sh',
+      '--name=sleeper',
+      '--exec=/bin/sleep',
+      '--',
+      '100',
+    ]);
+    // Timed from the failing app's last output, not from rkt's start (which boots systemd first).
+    let failedAt = 0;
+    child.stdout?.on('data', (d: Buffer) => {
+      if (failedAt === 0 && d.toString().includes('failing-now')) failedAt = Date.now();
+    });
+    const r = await done;
+    const endedAt = Date.now();
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('failing-now\n');
+    expect(r.status).toBe(5);
+    expect(failedAt).toBeGreaterThan(0);
+    // Generous for a loaded 2-core machine: the sibling's stop, systemd's exit and nspawn's teardown.
+    expect(endedAt - failedAt).toBeLessThan(1_000);
+    const uuid = onlyPod();
+    // The sleeper was stopped by SIGTERM: 128 + 15.
+    expect(appStatuses(uuid)).toEqual(['app-failing=5', 'app-sleeper=143']);
+    expectNothingLeft(uuid);
+  });
+
+  it('ends a pod whose apps all succeed when the slower one ends, with status 0', () => {
+    const started = Date.now();
+    const r = env.run(['run', aci, '--name=quick', '--exec=/bin/sh', '--', '-c', 'echo quick', '---', aci, '--name=slow', '--exec=/bin/sh', '--', '-c', 'sleep 2; echo slow']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('quick\nslow\n');
+    expect(r.status).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    const uuid = onlyPod();
+    expect(appStatuses(uuid)).toEqual(['app-quick=0', 'app-slow=0']);
+    expectNothingLeft(uuid);
+  });
+
+  it('runs a sidekick: app B reaches app A on the pod localhost, and the pod ends when both ended', () => {
+    const port = 20_000 + Math.floor(Math.random() * 40_000);
+    const r = env.run([
+      'run',
+      aci,
+      '--name=server',
+      '--exec=/bin/busybox',
+      '--',
+      'nc',
+      '-l',
+      '-p',
+      String(port),
+      '-e',
+      '/bin/echo',
+      'served by A',
+      '---',
+      aci,
+      '--name=client',
+      '--exec=/bin/sh',
       '--',
       '-c',
-      'sleep 1; echo "second is $AC_APP_NAME"',
+      `for i in $(busybox seq 100); do got=$(busybox nc 127.0.0.1 ${port} 2>/dev/null) && [ -n "$got" ] && { echo "B got: $got"; exit 0; }; sleep 0.1; done; exit 1`,
     ]);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('first is first\nsecond is second\n');
-    expect(r.status).toBe(3);
-    const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
-    const uuid = (pods[0] as { name: string }).name;
-    const apps = env.status(uuid).apps;
-    expect(apps.map((a) => [a.name, a.exit_code]).sort()).toEqual([
-      ['first', 3],
-      ['second', 0],
-    ]);
-    expect(podProcesses(uuid)).toEqual([]);
-    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
-    expect(env.mounts()).toEqual([]);
-  }, 60_000);
+    expect(r.stdout).toBe('B got: served by A\n');
+    expect(r.status).toBe(0);
+    const uuid = onlyPod();
+    expect(appStatuses(uuid)).toEqual(['app-client=0', 'app-server=0']);
+    expectNothingLeft(uuid);
+  });
 
-  it('gc removes what a killed run entrypoint left: the pod cgroups and the propagation directory', async () => {
-    const cgroupsBefore = nspawnCgroups();
-    const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--exec', '/bin/sh', '--', '-c', 'sleep 100']);
+  it('runs pre-start and post-stop handlers in the app root; rkt stop records 143 and the post-stop handler runs', async () => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0); // imports the image
+    const manifest = join(env.tmp, 'pod.json');
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        acVersion: '0.8.11',
+        acKind: 'PodManifest',
+        apps: [
+          {
+            name: 'handled',
+            image: { name: 'example.com/busybox' },
+            app: {
+              exec: ['/bin/sh', '-c', 'echo "main sees $(cat /pre-start)"; exec sleep 100'],
+              user: '1000',
+              group: '100',
+              eventHandlers: [
+                { name: 'pre-start', exec: ['/bin/sh', '-c', 'echo "pre-start as $(id -u)" | tee /pre-start'] },
+                { name: 'post-stop', exec: ['/bin/sh', '-c', 'echo "post-stop in $AC_APP_NAME"'] },
+              ],
+            },
+          },
+        ],
+      }),
+    );
+    const { done } = env.start(['run', `--pod-manifest=${manifest}`]);
     const { uuid } = await env.waitRunning();
-    const runPid = Number(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
-    // The run entrypoint (nspawn's parent) and the pod's PID 1 (nspawn's child) die without clean-up.
-    const runEntrypoint = Number(readFileSync(`/proc/${runPid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
-    const pid1 = Number(readFileSync(`/proc/${runPid}/task/${runPid}/children`, 'utf8').trim().split(/\s+/)[0]);
-    process.kill(runEntrypoint, 'SIGKILL');
-    process.kill(pid1, 'SIGKILL');
-    await done;
-    await env.waitState(uuid, 'exited');
-    expect(nspawnCgroups().length).toBeGreaterThan(cgroupsBefore.length);
-    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
-    expect(podProcesses(uuid)).toEqual([]);
-    expect(nspawnCgroups()).toEqual(cgroupsBefore);
-    expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
-    expect(env.mounts()).toEqual([]);
-  }, 60_000);
-
-  it('rkt stop halts the pod cleanly, and nothing is left behind', async () => {
-    const cgroupsBefore = nspawnCgroups();
-    const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--exec', '/bin/sh', '--', '-c', 'echo up; sleep 100']);
-    const { uuid } = await env.waitRunning();
+    const podDir = join(env.dataDir, 'pods', 'run', uuid);
+    for (let i = 0; i < 200 && !existsSync(join(podDir, 'appsinfo', 'handled', 'rootfs', 'pre-start')); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300)); // the main process past its echo
     const stop = env.run(['stop', uuid]);
     expect(stop.status).toBe(0);
     const r = await done;
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('up\n');
-    expect(env.status(uuid).state).toBe('exited');
-    expect(podProcesses(uuid)).toEqual([]);
-    expect(nspawnCgroups()).toEqual(cgroupsBefore);
+    expect(r.stdout).toBe('pre-start as 1000\nmain sees pre-start as 1000\npost-stop in handled\n');
+    expect(r.status).toBe(143);
+    expect(appStatuses(uuid)).toEqual(['app-handled=143']);
+    expectNothingLeft(uuid);
+  });
+
+  it('names the pod rkt-UUID, or --hostname, in its UTS namespace, /etc/hostname and /etc/hosts', () => {
+    const script = 'echo "$(hostname) $(cat /etc/hostname)"; grep -c "^127.0.0.1.*$(hostname)" /etc/hosts';
+    const r = env.run(['run', aci, '--exec=/bin/sh', '--', '-c', script]);
+    expect(r.stderr).toBe('');
+    const uuid = onlyPod();
+    expect(r.stdout).toBe(`rkt-${uuid} rkt-${uuid}\n1\n`);
+    const named = env.run(['run', '--hostname=web.example.com', aci, '--exec=/bin/sh', '--', '-c', script]);
+    expect(named.stderr).toBe('');
+    expect(named.stdout).toBe('web.example.com web.example.com\n1\n');
+
+    const bad = env.run(['run', '--hostname=bad_name!', aci, '--exec=/bin/true']);
+    expect(bad.status).toBe(254);
+    expect(bad.stderr).toMatch(/^run: --hostname "bad_name!": .*\n$/);
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(2);
+  });
+
+  it('--interactive attaches the terminal (stdin and tty) to the one app, and refuses a pod of two', async () => {
+    // A real pty, from util-linux's script: rkt's stdin and stdout are a terminal, where a user types
+    // once the app asks.
+    const app = '[ -t 0 ] && [ -t 1 ] && echo "on a terminal: $(tty)"; read line; echo "got: $line"';
+    const cmd = [rktBin, ...env.args(['run', '--interactive', aci, '--exec=/bin/sh', '--', '-c', app])].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
+    env.children.add(script);
+    let out = '';
+    script.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/on a terminal: \/dev\/\S+\r?\n/.test(out) && !script.stdin.writableEnded) script.stdin.end('typed by a user\n');
+    });
+    const status = await new Promise<number | null>((resolve) => script.once('close', resolve));
+    const text = out.replace(/\r/g, '');
+    expect(text).toMatch(/on a terminal: \/dev\/(console|pts\/[0-9]+)\n/);
+    expect(text).toContain('got: typed by a user\n');
+    expect(status).toBe(0);
+
+    const two = env.run(['run', '--interactive', aci, '--name=one', '--exec=/bin/true', '--', '---', aci, '--name=two', '--exec=/bin/true']);
+    expect(two.status).toBe(254);
+    expect(two.stderr.trim().split('\n')).toHaveLength(1);
+    expect(two.stderr).toContain('--interactive');
+  });
+
+  it('gc removes what a killed run entrypoint left: the pod cgroups and the propagation directory', async () => {
+    const { done } = env.start(['run', aci, '--exec', '/bin/sh', '--', '-c', 'sleep 100']);
+    const { uuid } = await env.waitRunning();
+    const ppid = Number(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
+    // The run entrypoint (nspawn's parent) and the pod's PID 1 (nspawn's child) die without clean-up.
+    const runEntrypoint = Number(readFileSync(`/proc/${ppid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    const pid1 = Number(readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    process.kill(runEntrypoint, 'SIGKILL');
+    process.kill(pid1, 'SIGKILL');
+    await done;
+    await env.waitState(uuid, 'exited');
+    expect(podCgroups(uuid).length).toBeGreaterThan(0);
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
-    expect(env.mounts()).toEqual([]);
-    expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
-  }, 60_000);
+    expectNothingLeft(uuid);
+  });
+});
+
+describe('the stage1 boundary of stage1-systemd', () => {
+  it('an app killed with its pod (stop --force) records 137, like fly', async () => {
+    const child = spawn(rktBin, env.args(['run', aci, '--exec=/bin/sleep', '--', '100']), { stdio: 'ignore' });
+    env.children.add(child);
+    const { uuid } = await env.waitRunning();
+    for (let i = 0; i < 100 && !existsSync(join(env.dataDir, 'pods', 'run', uuid, 'stage1-status', 'busybox.started')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(env.run(['stop', '--force', uuid]).status).toBe(0);
+    const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(status).toBe(137);
+    expect(appStatuses(uuid)).toEqual(['app-busybox=137']);
+    expectNothingLeft(uuid);
+  });
 });

@@ -20,6 +20,8 @@ export interface RunOptions {
   /** The lock `preparePod({keepLock})` returned; without it the pod is locked here (`run-prepared`). */
   readonly lockFd?: number;
   readonly interactive?: boolean;
+  /** The pod's hostname (`--hostname`); the stage1's default (rkt's: `rkt-UUID`) otherwise. */
+  readonly hostname?: string;
   readonly debug?: boolean;
   readonly localConfigDir?: string;
   /** `--insecure-options=capabilities,paths,seccomp`: rkt's defaults the stage1 leaves off (its --disable-* flags). */
@@ -80,6 +82,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     const args = [
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
+      ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),
       ...(info.inheritEnv ? ['--inherit-env'] : []),
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),
       ...(o.insecure?.capabilities ? ['--disable-capabilities-restriction'] : []),

@@ -119,13 +119,13 @@ export function appServiceLines(spec: AppUnitSpec): string[] {
 function podMemberLines(mounts: readonly string[]): string[] {
   // The pod's bind mounts are mount units that a shutdown stops too: without RequiresMountsFor= they
   // could be unmounted before the unit using them has stopped (a reaper would write its status into
-  // the stage1's tmpfs, not the pod directory).
+  // the stage1's tmpfs, not the pod directory; a post-stop handler would not find its user).
   return ['DefaultDependencies=no', 'Conflicts=shutdown.target', 'Before=shutdown.target', `RequiresMountsFor=${mounts.join(' ')}`];
 }
 
 /** The service that runs one app. Its reaper (reaperUnit) records its end and ends the pod when due. */
 export function appUnit(spec: AppUnitSpec): string {
-  return ['[Unit]', `Description=rkt app ${spec.name}`, ...podMemberLines([stage2Root(spec.name), IO_DIR]), '', '[Service]', ...appServiceLines(spec), ''].join('\n');
+  return ['[Unit]', `Description=rkt app ${spec.name}`, ...podMemberLines([stage2Root(spec.name), IO_DIR, '/etc/passwd', '/etc/group']), '', '[Service]', ...appServiceLines(spec), ''].join('\n');
 }
 
 /** The reaper of an app: started with the pod, stopped by BindsTo= when its app ends. */

@@ -1,7 +1,7 @@
 import { defineCommand, type CommandSpec } from '../command.js';
 import { flag } from '../argv/flag-spec.js';
 import { LISTING_FLAGS } from '../output/listing.js';
-import { APP_FLAGS, MDS_FLAGS, POD_FLAGS } from './pods/flags.js';
+import { APP_FLAGS, MDS_FLAGS, POD_FLAGS, RUN_FLAGS } from './pods/flags.js';
 import { STAGE1_FLAGS } from './pods/stage1-flags.js';
 
 /**
@@ -190,7 +190,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     description:
       'IMAGE should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nArguments after "--" are passed to the app; "---" starts the next image and its own flags and arguments.\nThe exit status is the pod\'s (for fly, the app\'s), or 254 for a failure of rkt itself.',
     args: 'IMAGE [-- image-args...[---]]...',
-    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
+    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, ...RUN_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
     load: () => import('./run.js'),
   }),
   defineCommand({
@@ -199,7 +199,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: 'UUID',
     minArgs: 1,
     maxArgs: 1,
-    flags: [...MDS_FLAGS, flag.bool('interactive', 'run pod interactively')],
+    flags: [...RUN_FLAGS, ...MDS_FLAGS, flag.bool('interactive', 'run pod interactively')],
     load: () => import('./run-prepared.js'),
   }),
   defineCommand({

@@ -1,9 +1,12 @@
 import { runPod } from '@rkt/controller/lean';
 import type { CommandContext } from '../command.js';
+import { hostnameFlag } from './pods/hostname.js';
 import { cliBus, prepareFromCli } from './pods/common.js';
 import { checkMds, registerWithMds } from './pods/mds.js';
 
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
+  // Checked before anything is prepared or run: a bad value leaves nothing behind.
+  const hostname = hostnameFlag(ctx);
   const mdsSocket = ctx.flags.bool('mds-register') ? ctx.flags.string('mds-socket') : undefined;
   // Before anything is prepared: without a service there is nothing to run.
   if (mdsSocket !== undefined) await checkMds(mdsSocket);
@@ -18,6 +21,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     uuid: pod.uuid,
     ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}),
     interactive: ctx.flags.bool('interactive'),
+    ...(hostname !== undefined ? { hostname } : {}),
     debug: ctx.globals.debug,
     localConfigDir: ctx.globals.localConfigDir,
     insecure: {

@@ -38,3 +38,13 @@ export const MDS_FLAGS: readonly FlagSpec[] = [
   flag.bool('mds-register', 'register the pod with the metadata service ("rkt metadata-service"); its apps get AC_METADATA_URL'),
   flag.string('mds-socket', "the metadata service's registration socket", { default: '/run/rkt/metadata-svc.sock', hidden: true }),
 ];
+
+/** rkt run's and run-prepared's flags that shape the running pod, not its manifest. */
+export const RUN_FLAGS: readonly FlagSpec[] = [flag.string('hostname', "the pod's hostname (default: rkt-UUID); the fly stage1 keeps the host's")];
+
+/** A `--hostname` value: what sethostname(2) and /etc/hosts take, a DNS name of at most 64 characters. */
+export function checkHostname(value: string): string | undefined {
+  if (value.length === 0 || value.length > 64) return 'must be 1 to 64 characters long';
+  const label = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
+  return value.split('.').every((l) => label.test(l)) ? undefined : 'must be DNS labels (letters, digits, inner hyphens) joined by dots';
+}

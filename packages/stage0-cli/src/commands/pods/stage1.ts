@@ -7,20 +7,32 @@ import { CliError } from '../../errors.js';
 import { importFile } from './images.js';
 import { readStage1Config } from './stage1-config.js';
 
-/**
- * The built-in default, as rkt's build-time `--with-stage1-default-location`: the fly ACI that
- * `npm run build` makes in this checkout (packages/stage1-fly/dist/stage1-fly.aci).
- */
-export function builtinStage1Location(): string | undefined {
+/** The stage1 images `npm run build` makes in this checkout, by the name in their manifests (stage1-builder). */
+const BUILTIN_STAGE1S: Readonly<Record<string, string>> = {
+  'coreos.com/rkt/stage1-systemd': join('stage1-systemd', 'dist', 'stage1-systemd.aci'),
+  'coreos.com/rkt/stage1-fly': join('stage1-fly', 'dist', 'stage1-fly.aci'),
+};
+const DEFAULT_STAGE1_NAME = 'coreos.com/rkt/stage1-systemd';
+
+/** The packages directory of this checkout (where the built-in stage1 images are built), found from this file. */
+function packagesDir(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === '@rkt/stage0-cli') {
-      return join(dir, '..', 'stage1-fly', 'dist', 'stage1-fly.aci');
-    }
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === '@rkt/stage0-cli') return dirname(dir);
     dir = dirname(dir);
   }
   return undefined;
+}
+
+/**
+ * Where a built-in stage1 image is, by its manifest name (the default: the systemd one), as rkt's
+ * build-time `--with-stage1-default-location` and its stage1 images directory.
+ */
+export function builtinStage1Location(name: string = DEFAULT_STAGE1_NAME): string | undefined {
+  const rel = BUILTIN_STAGE1S[name];
+  const dir = rel === undefined ? undefined : packagesDir();
+  return dir === undefined || rel === undefined ? undefined : join(dir, rel);
 }
 
 function fileFromUrl(url: string): string {
@@ -53,8 +65,19 @@ export async function selectStage1(ctx: CommandContext, store: Store): Promise<s
       trustedOrChecked(`stage1 image ${url}`);
       return importFile(store, fileFromUrl(url));
     }
-    case 'stage1-name':
-      return (await store.resolve(ctx.flags.string('stage1-name'))).id;
+    case 'stage1-name': {
+      const ref = ctx.flags.string('stage1-name');
+      try {
+        return (await store.resolve(ref)).id;
+      } catch (err) {
+        // A built-in stage1 not yet in the store is imported from where the build put it, as rkt found
+        // stage1 images by name in its images directory; a version in the reference must still match.
+        const location = builtinStage1Location(ref.replace(/:.*$/, ''));
+        if (location === undefined || !existsSync(location)) throw err;
+        await importFile(store, location);
+        return (await store.resolve(ref)).id;
+      }
+    }
     case 'stage1-hash':
       return (await store.resolve(ctx.flags.string('stage1-hash'))).id;
     case 'stage1-from-dir': {

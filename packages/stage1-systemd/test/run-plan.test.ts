@@ -1,0 +1,143 @@
+// The run entrypoint's decisions that a real pod on this machine cannot show: how nspawn meets a host
+// whose init is systemd (this one's is not), and the exact unit lines behind rkt's pod semantics.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
+import { writeEtcFiles } from '../src/etc-files.js';
+import { resolveId } from '../src/ids.js';
+import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
+import { appUnit, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
+
+let tmp: string;
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'stage1-systemd-test-'));
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+const nspawnOptions = (systemdHost: boolean) =>
+  ({
+    stage1: '/s1',
+    uuid: '0a1b2c3d-0000-4000-8000-000000000001',
+    unitsDir: '/p/units',
+    passwdFile: '/p/passwd',
+    groupFile: '/p/group',
+    ioDir: '/p/io',
+    statusDir: '/p/status',
+    appRoots: [{ host: '/p/appsinfo/a/rootfs', pod: '/opt/stage2/a/rootfs' }],
+    console: 'read-only',
+    debug: false,
+    systemdHost,
+  }) as const;
+
+describe('machined registration', () => {
+  it('detects a systemd host by /run/systemd/system, as sd_booted() does', () => {
+    expect(hostRunsSystemd(tmp)).toBe(false);
+    mkdirSync(join(tmp, 'run/systemd/system'), { recursive: true });
+    expect(hostRunsSystemd(tmp)).toBe(true);
+  });
+
+  it('registers the pod as machine rkt-UUID on a systemd host, and neither registers nor moves units elsewhere', () => {
+    const onSystemd = nspawnArgs(nspawnOptions(true));
+    expect(onSystemd).toContain('--register=yes');
+    expect(onSystemd).toContain('--machine=rkt-0a1b2c3d-0000-4000-8000-000000000001');
+    expect(onSystemd).not.toContain('--keep-unit');
+    const elsewhere = nspawnArgs(nspawnOptions(false));
+    expect(elsewhere).toEqual(expect.arrayContaining(['--register=no', '--keep-unit']));
+    expect(elsewhere).not.toContain('--register=yes');
+    expect(registrationArgs(true)).toEqual(['--register=yes']);
+    // systemd's own arguments come last, after --.
+    expect(elsewhere.slice(elsewhere.indexOf('--') + 1)).toEqual(['--show-status=0', '--log-target=null']);
+  });
+
+  it('gives nspawn the hostname only when asked, and the terminal only to an interactive app', () => {
+    expect(nspawnArgs(nspawnOptions(false)).some((a) => a.startsWith('--hostname'))).toBe(false);
+    expect(nspawnArgs({ ...nspawnOptions(false), hostname: 'web' })).toContain('--hostname=web');
+    expect(nspawnArgs({ ...nspawnOptions(false), console: 'interactive' })).toContain('--console=interactive');
+  });
+});
+
+describe('units', () => {
+  const spec = { name: 'web', exec: ['/bin/sh', '-c', 'echo $HOME 100%'], uid: 1000, gid: 100, workingDirectory: '/srv', environment: [{ name: 'A', value: 'b c' }] };
+
+  it("stops every app and reaper with the pod's shutdown, after nothing it needs is unmounted", () => {
+    const unit = appUnit(spec);
+    expect(unit).toContain('\nConflicts=shutdown.target\n');
+    expect(unit).toMatch(/\nRequiresMountsFor=\/opt\/stage2\/web\/rootfs \/rkt\/io \/etc\/passwd \/etc\/group\n/);
+    expect(unit).not.toContain('SuccessAction');
+    expect(unit).toContain('ExecStart="/bin/sh" "-c" "echo $$HOME 100%%"\n');
+    expect(unit).toContain('Environment="A=b c"\n');
+    expect(reaperUnit('web', ['web', 'db'])).toContain('\nRequiresMountsFor=/rkt/status\n');
+    expect(podTarget(['web', 'db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-web.service rkt-reaper-db.service\n');
+  });
+
+  it('runs event handlers before and after the app, and gives a terminal or a FIFO as standard input', () => {
+    const unit = appUnit({ ...spec, preStart: ['/bin/pre'], postStop: ['/bin/post', 'x'], stdin: 'fifo', serviceExtra: ['MemoryMax=1M'] });
+    expect(unit).toContain('ExecStartPre="/bin/pre"\n');
+    expect(unit).toContain('ExecStopPost="/bin/post" "x"\n');
+    expect(unit).toContain('StandardInput=file:/rkt/io/web.stdin\n');
+    expect(unit).toContain('MemoryMax=1M\n');
+    const tty = appUnit({ ...spec, stdin: 'tty' });
+    expect(tty).toContain('StandardInput=tty-force\nStandardOutput=tty\n');
+    expect(tty).not.toContain('/rkt/io/');
+    expect(() => appUnit({ ...spec, postStop: ['post'] })).toThrow('the post-stop event handler must start with an absolute path');
+  });
+
+  it("reads a reaper's record as rkt reports statuses", () => {
+    expect(parseAppStatus('1 5 exit-code\n')).toBe(5);
+    expect(parseAppStatus('1 0 success')).toBe(0);
+    expect(parseAppStatus('2 15 success')).toBe(143);
+    expect(parseAppStatus('3 11 core-dump')).toBe(139);
+    // Never ran: its pre-start handler failed.
+    expect(parseAppStatus('0 0 exit-code')).toBe(1);
+    expect(() => parseAppStatus('garbage')).toThrow('unreadable app status');
+  });
+});
+
+describe('the app environment, user and /etc', () => {
+  it('defaults PATH, lets rkt, the image and the user override it in that order, and sets what the executor defines', () => {
+    expect(appEnvironment('web', [])).toEqual([
+      { name: 'PATH', value: DEFAULT_PATH },
+      { name: 'AC_APP_NAME', value: 'web' },
+      { name: 'container', value: 'rkt' },
+    ]);
+    const env = new Map(appEnvironment('web', [{ name: 'PATH', value: '/app' }, { name: 'AC_APP_NAME', value: 'spoofed' }], { HOME: '/root', PATH: '/host', RKT_LOCK_FD: '3' }).map((e) => [e.name, e.value]));
+    expect(env.get('PATH')).toBe('/app');
+    expect(env.get('HOME')).toBe('/root');
+    expect(env.get('AC_APP_NAME')).toBe('web');
+    expect(env.has('RKT_LOCK_FD')).toBe(false);
+  });
+
+  it('resolves a user or group by number, by name, or by the owner of a path without following links', () => {
+    mkdirSync(join(tmp, 'etc'));
+    writeFileSync(join(tmp, 'etc/passwd'), 'root:x:0:0::/:/bin/sh\nweb:x:1000:1000::/:/bin/sh\n');
+    writeFileSync(join(tmp, 'etc/group'), 'root:x:0:\n');
+    expect(resolveId(tmp, 'user', '42', 'a')).toBe(42);
+    expect(resolveId(tmp, 'user', 'web', 'a')).toBe(1000);
+    expect(() => resolveId(tmp, 'group', 'web', 'a')).toThrow('app a: no group web in /etc/group of its root filesystem');
+    expect(resolveId(tmp, 'user', '/etc/passwd', 'a')).toBe(process.getuid?.());
+    expect(() => resolveId(tmp, 'user', '/nope', 'a')).toThrow('app a: user /nope is a path');
+  });
+
+  it('writes /etc/hostname and a missing /etc/hosts in the app root, never through a link out of it', () => {
+    const outside = join(tmp, 'outside');
+    writeFileSync(outside, 'host file\n');
+    const root = join(tmp, 'root');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    symlinkSync(outside, join(root, 'etc/hostname'));
+    writeEtcFiles(root, 'rkt-x');
+    expect(readFileSync(outside, 'utf8')).toBe('host file\n');
+    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('rkt-x\n');
+    expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toMatch(/^127\.0\.0\.1\tlocalhost .*rkt-x\n/);
+    // An image's own /etc/hosts stays.
+    writeFileSync(join(root, 'etc/hosts'), 'mine\n');
+    writeEtcFiles(root, 'rkt-y');
+    expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toBe('mine\n');
+    // /etc as a link (possibly out of the root) is refused, not followed.
+    const linked = join(tmp, 'linked');
+    mkdirSync(linked);
+    symlinkSync(tmp, join(linked, 'etc'));
+    expect(() => writeEtcFiles(linked, 'z')).toThrow('/etc of the app is not a directory');
+  });
+});
