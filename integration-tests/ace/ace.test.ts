@@ -122,5 +122,15 @@ describe('the appc ACE validator', () => {
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
     expect(await mds.registered()).toEqual([]);
   }, 180_000);
+
+  // The same pod without the metadata service: the validator must notice, or its OKs above would prove nothing.
+  it.skipIf(missing !== undefined)('reports main FAIL when the apps get no metadata service', () => {
+    cgroupsBefore = podCgroups();
+    env = new RktEnv();
+    const r = env.run(['run', `--stage1-path=${stage1Aci}`, '--volume', 'database,kind=empty', images.main, images.sidekick], { timeoutMs: 90_000 });
+    expect(stages(r.stdout), r.stdout + r.stderr).toEqual(expect.arrayContaining(['prestart OK', 'main FAIL', 'sidekick OK']));
+    expect(r.stderr).toContain('==> AC_METADATA_URL is not set');
+    expect(r.status).not.toBe(0);
+  }, 180_000);
 });
 
