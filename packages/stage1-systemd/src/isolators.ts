@@ -306,9 +306,9 @@ export function appIsolation(
   }
 
   if (!insecure.paths) {
-    // "-": a path this kernel does not have is no error.
-    directives.push(`ReadOnlyPaths=${READ_ONLY_PATHS.map((p) => `-${p}`).join(' ')}`);
-    directives.push(`InaccessiblePaths=${INACCESSIBLE_PATHS.map((p) => `-${p}`).join(' ')}`);
+    // "-": a path this kernel does not have is no error; "+": the path is inside the app's RootDirectory=, not the pod's.
+    directives.push(`ReadOnlyPaths=${READ_ONLY_PATHS.map((p) => `-+${p}`).join(' ')}`);
+    directives.push(`InaccessiblePaths=${INACCESSIBLE_PATHS.map((p) => `-+${p}`).join(' ')}`);
   }
   return { directives, nspawnCapabilities };
 }

@@ -122,9 +122,16 @@ export class PodIsolation {
     return args;
   }
 
-  /** Environment for systemd-nspawn: the legacy cgroup layout when resources are isolated. */
+  /**
+   * Environment for systemd-nspawn: the legacy cgroup layout when resources are isolated; with
+   * `--insecure-options=paths`, nspawn's own read-only and hidden files of /proc and /sys are left as they
+   * are too (the apps see the pod's /proc: a fresh one cannot be mounted over masked files).
+   */
   env(): Record<string, string> {
-    return this.#controllers.size > 0 ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' } : {};
+    return {
+      ...(this.#controllers.size > 0 ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' } : {}),
+      ...(this.insecure.paths ? { SYSTEMD_NSPAWN_API_VFS_WRITABLE: '1' } : {}),
+    };
   }
 
   /** Moves the calling process into the pod's controller cgroups (call before nspawn); returns how to undo it. */

@@ -101,8 +101,8 @@ describe('isolators as unit directives', () => {
 
   it("masks rkt's paths of /proc and /sys unless told not to", () => {
     const d = appIsolation('app', [], 0, { ...INSECURE, paths: false }, HOST).directives;
-    expect(d[0]).toMatch(/^ReadOnlyPaths=.*-\/proc\/sysrq-trigger /);
-    expect(d[1]).toMatch(/^InaccessiblePaths=.*-\/proc\/kcore /);
+    expect(d[0]).toMatch(/^ReadOnlyPaths=.*-\+\/proc\/sysrq-trigger /);
+    expect(d[1]).toMatch(/^InaccessiblePaths=.*-\+\/proc\/kcore /);
     expect(directives([])).toEqual([]);
   });
 
@@ -130,13 +130,15 @@ describe('the pod', () => {
   });
 
   it('asks nspawn for the legacy layout and writable controller cgroups only when resources are isolated', () => {
-    const plain = new PodIsolation('u', INSECURE, HOST);
+    expect(new PodIsolation('u', INSECURE, HOST).env()).toEqual({ SYSTEMD_NSPAWN_API_VFS_WRITABLE: '1' });
+    const plain = new PodIsolation('u', SECURE, HOST);
     plain.forApp('a', { isolators: [{ name: 'os/linux/oom-score-adj', value: 5 }] }, 0);
+    expect(plain.nspawnArgs()).toEqual([]);
     expect(plain.env()).toEqual({});
     expect(plain.nspawnArgs()).toEqual([]);
 
-    const limited = new PodIsolation('u', INSECURE, HOST);
-    expect(limited.forApp('a', { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }] }, 0)).toEqual(['MemoryLimit=1000000000']);
+    const limited = new PodIsolation('u', { ...INSECURE, paths: false }, HOST);
+    expect(limited.forApp('a', { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }] }, 0)[0]).toBe('MemoryLimit=1000000000');
     expect(limited.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' });
     const args = limited.nspawnArgs();
     expect(args[0]).toBe('--tmpfs=/sys/fs/cgroup:mode=0755');

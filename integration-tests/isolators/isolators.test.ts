@@ -1,0 +1,173 @@
+// Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
+// cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
+// masked paths, and an isolator the runtime cannot enforce refused before the app starts.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
+import { ensureBuilt, RktEnv } from '../pods/harness.js';
+import { buildIsolatorAci, cleanupSystemdPods, ensureStage1Built, podCgroups, podControllerCgroup, removeStage1Snapshot, stage1Aci } from './harness.js';
+
+let env: RktEnv;
+let aci: string;
+let cgroupsAtStart: string[];
+
+beforeAll(() => {
+  ensureBuilt();
+  ensureStage1Built();
+}, 600_000);
+afterAll(() => removeStage1Snapshot());
+beforeEach(async () => {
+  cgroupsAtStart = podCgroups();
+  env = new RktEnv();
+  aci = await buildIsolatorAci(env.tmp, 'iso');
+});
+afterEach(async () => {
+  await cleanupSystemdPods(env, cgroupsAtStart);
+});
+
+/** `rkt run` of the test image under the systemd stage1: global flags, then the image's flags and its shell command. */
+function run(global: readonly string[], appFlags: readonly string[], script: string, image = aci) {
+  return env.run([...global, 'run', `--stage1-path=${stage1Aci}`, image, ...appFlags, '--exec', '/bin/sh', '--', '-c', script]);
+}
+
+function onlyPod(): string {
+  const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
+  expect(pods).toHaveLength(1);
+  return (pods[0] as { name: string }).name;
+}
+
+describe('resource isolators', () => {
+  it('kills a memory-hungry app at its --memory limit, and the pod reports it', () => {
+    // 200 MB held in a shell variable, with a 50 MB limit.
+    const r = run([], ['--memory=50M'], 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived');
+    expect(r.stdout).toBe('started\n');
+    expect(r.status).toBe(137);
+    expect(env.status(onlyPod()).apps).toEqual([expect.objectContaining({ name: 'iso', exit_code: 137 })]);
+    // Nothing left in any hierarchy, the controller ones included.
+    expect(podCgroups().filter((c) => !cgroupsAtStart.includes(c))).toEqual([]);
+  }, 90_000);
+
+  it('the same app runs to its end without the limit', () => {
+    const r = run([], [], 'a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#a}');
+    expect(r.stdout).toBe('survived 200000000\n');
+    expect(r.status).toBe(0);
+  }, 90_000);
+
+  it("shows the CPU quota, CPU shares and memory limit in the app's cgroup files on the host", async () => {
+    const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--cpu=250m', '--cpu-shares=512', '--memory=64M', '--oom-score-adj=300', '--exec', '/bin/sh', '--', '-c', 'echo up; sleep 30']);
+    const { uuid } = await env.waitRunning();
+    const service = 'system.slice/rkt-app-iso.service';
+    const cpu = join(podControllerCgroup('cpu', uuid), service);
+    const memory = join(podControllerCgroup('memory', uuid), service);
+    const read = (f: string) => readFileSync(f, 'utf8').trim();
+    // The unit starts a moment after the pod is running.
+    const end = Date.now() + 20_000;
+    let procs = '';
+    while (Date.now() < end) {
+      try {
+        procs = read(join(memory, 'cgroup.procs'));
+        if (procs !== '') break;
+      } catch {
+        // Not made yet.
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(procs).not.toBe('');
+    expect(read(join(cpu, 'cpu.cfs_quota_us'))).toBe('25000');
+    expect(read(join(cpu, 'cpu.cfs_period_us'))).toBe('100000');
+    expect(read(join(cpu, 'cpu.shares'))).toBe('512');
+    // The kernel rounds the limit down to whole pages.
+    expect(Number(read(join(memory, 'memory.limit_in_bytes')))).toBe(Math.floor(64e6 / 4096) * 4096);
+    // The app's own process is in those cgroups, with its OOM score adjustment.
+    const pid = procs.split('\n')[0] as string;
+    expect(read(join(cpu, 'cgroup.procs')).split('\n')).toContain(pid);
+    expect(read(`/proc/${pid}/oom_score_adj`)).toBe('300');
+    env.run(['stop', uuid]);
+    const r = await done;
+    expect(r.stdout).toBe('up\n');
+  }, 90_000);
+});
+
+describe('capabilities', () => {
+  const ping = 'ping -c 1 -W 2 127.0.0.1 >/dev/null 2>/tmp/err && echo pinged || { echo refused; cat /tmp/err; }';
+
+  it('an app without CAP_NET_RAW cannot open a raw socket; with it (the default set) it can', () => {
+    const without = run([], ['--caps-remove=CAP_NET_RAW'], ping);
+    expect(without.stdout).toMatch(/^refused\nping: .*(permission denied|not permitted)/i);
+    const retainOthers = run([], ['--caps-retain=CAP_KILL,CAP_CHOWN'], ping);
+    expect(retainOthers.stdout).toMatch(/^refused\n/);
+    expect(run([], [], ping).stdout).toBe('pinged\n');
+    expect(run([], ['--caps-retain=CAP_NET_RAW'], ping).stdout).toBe('pinged\n');
+  }, 120_000);
+
+  it("keeps rkt's 14 default capabilities in the bounding set, all of them with --insecure-options=capabilities", () => {
+    const show = 'grep CapBnd /proc/self/status';
+    // CAP_CHOWN..CAP_SETFCAP of rkt's default set, as the kernel prints the mask.
+    expect(run([], [], show).stdout).toBe('CapBnd:\t00000000a80425fb\n');
+    const all = run(['--insecure-options=capabilities'], [], show).stdout;
+    expect(all).not.toBe('CapBnd:\t00000000a80425fb\n');
+    expect(BigInt(`0x${all.trim().split('\t')[1]}`) & 0xa80425fbn).toBe(0xa80425fbn);
+  }, 120_000);
+});
+
+describe('seccomp', () => {
+  it('a remove-set makes the syscall fail with the errno asked for', () => {
+    const chmod = 'touch /tmp/f; chmod 600 /tmp/f 2>&1 && echo changed';
+    const r = run([], ['--seccomp=mode=remove,errno=ENOTSUP,chmod,fchmodat'], chmod);
+    expect(r.stdout).toMatch(/^chmod: \/tmp\/f: (Operation )?not supported\n$/i);
+    expect(r.status).toBe(1);
+    expect(run([], ['--seccomp=mode=remove,errno=EACCES,chmod,fchmodat'], chmod).stdout).toMatch(/Permission denied/);
+    expect(run([], [], chmod).stdout).toBe('changed\n');
+  }, 120_000);
+
+  it('a retain-set allows what it names and nothing else', () => {
+    const allowed = DEFAULT_SECCOMP_RETAIN.filter((s) => s !== 'chmod' && s !== 'fchmodat');
+    const r = run([], [`--seccomp=mode=retain,errno=EPERM,${allowed.join(',')}`], 'echo running; touch /tmp/f && echo touched; chmod 600 /tmp/f 2>&1');
+    expect(r.stdout).toMatch(/^running\ntouched\nchmod: \/tmp\/f: Operation not permitted\n$/);
+  }, 90_000);
+
+  it('refuses an unknown syscall at the flag, before anything is prepared', () => {
+    const r = run([], ['--seccomp=mode=remove,chmdo'], 'echo ran');
+    expect(r.status).toBe(254);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('--seccomp=mode=remove,chmdo: unknown syscall "chmdo"');
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toEqual([]);
+  }, 60_000);
+});
+
+describe('paths', () => {
+  // Probed by opening for appending and writing nothing (busybox's `[ -w ]` says yes to root whatever the
+  // mount): a failing test must not change the host's kernel settings. An inaccessible file is empty.
+  const probe =
+    'for f in /proc/sysrq-trigger /proc/sys/kernel/core_pattern; do (: >> $f) 2>/dev/null && echo "$f writable" || echo "$f not writable"; done; ' +
+    '[ -n "$(head -c 1 /proc/kallsyms)" ] && echo kallsyms || echo no-kallsyms';
+
+  it("makes /proc/sysrq-trigger and /proc/sys/kernel/core_pattern read-only and hides /proc/kallsyms, as rkt's stage1 did", () => {
+    expect(run([], [], probe).stdout).toBe('/proc/sysrq-trigger not writable\n/proc/sys/kernel/core_pattern not writable\nno-kallsyms\n');
+  }, 60_000);
+
+  it('--insecure-options=paths leaves them as they are', () => {
+    // This machine's kernel may have no sysrq-trigger at all (CONFIG_MAGIC_SYSRQ off): then it is never writable.
+    const sysrq = existsSync('/proc/sysrq-trigger') ? 'writable' : 'not writable';
+    expect(run(['--insecure-options=paths'], [], probe).stdout).toBe(`/proc/sysrq-trigger ${sysrq}\n/proc/sys/kernel/core_pattern writable\nkallsyms\n`);
+  }, 60_000);
+});
+
+describe('isolators the runtime cannot enforce', () => {
+  it('refuses a capability the host cannot give: one line, exit 254, the app never starts', () => {
+    const r = run([], ['--caps-retain=CAP_SYS_RESOURCE'], 'echo ran');
+    if (readFileSync('/proc/self/status', 'utf8').match(/^CapBnd:\s*([0-9a-f]+)$/m)?.[1]?.endsWith('fffeffffff') !== true) return;
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe("stage1-systemd run: app iso: capability CAP_SYS_RESOURCE cannot be given: the host's bounding set does not have it\n");
+  }, 60_000);
+
+  it("refuses an image's isolator it does not implement", async () => {
+    const image = await buildIsolatorAci(env.tmp, 'bw', [{ name: 'resource/network-bandwidth', value: { default: true, limit: '1M' } }]);
+    const r = run([], [], 'echo ran', image);
+    expect(r.status).toBe(254);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('stage1-systemd run: app bw: isolator resource/network-bandwidth is not supported by this stage1 (it cannot enforce it)\n');
+  }, 60_000);
+});
