@@ -24,6 +24,7 @@ import { defaultHostname, writeEtcFiles } from '../etc-files.js';
 import { resolveId } from '../ids.js';
 import { hostRunsSystemd, nspawnArgs } from '../nspawn.js';
 import { fail, parseEntrypointArgs } from './args.js';
+import { insecureIsolation, PodIsolation } from '../pod-isolation.js';
 
 interface PodApp {
   name: string;
@@ -157,6 +158,8 @@ async function main(): Promise<number> {
   const mdsUrlFile = join(pod, 'mds-url');
   const mdsEnv = existsSync(mdsUrlFile) ? [{ name: 'AC_METADATA_URL', value: readFileSync(mdsUrlFile, 'utf8').trim() }] : [];
 
+  // Isolators: each app's unit directives, and what nspawn needs for them (pod-isolation.ts).
+  const isolation = new PodIsolation(uuid, insecureIsolation(options));
   const unitsDir = join(pod, 'stage1-units');
   mkdirSync(unitsDir, { recursive: true });
   const appRoots: Array<{ host: string; pod: string }> = [];
@@ -178,6 +181,7 @@ async function main(): Promise<number> {
       ...(postStop !== undefined ? { postStop } : {}),
       stdin,
     };
+    spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid)];
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
@@ -245,6 +249,7 @@ async function main(): Promise<number> {
     '--library-path',
     libPath,
     join(stage1, 'usr/bin/systemd-nspawn'),
+    ...isolation.nspawnArgs(),
     ...nspawnArgs({
       stage1,
       uuid,
@@ -260,10 +265,11 @@ async function main(): Promise<number> {
       systemdHost,
     }),
   ];
-  const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', ...isolation.env() };
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
   const leaveCgroups = systemdHost ? () => {} : enterPodCgroups(uuid);
+  const leaveIsolationCgroups = isolation.enterCgroups();
   const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'], env });
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
