@@ -29,9 +29,23 @@ export function ensureStage1Built(): void {
   }
 }
 
-/** Removes the snapshot (afterAll). */
+/** The fly stage1, snapshotted likewise (ensureBuilt of the pod harness builds it). */
+export const flyAci = join(tmpdir(), `rkt-isolators-fly-${process.pid}.aci`);
+
+export function snapshotFly(): void {
+  const built = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
+  rmSync(flyAci, { force: true });
+  try {
+    linkSync(built, flyAci);
+  } catch {
+    copyFileSync(built, flyAci);
+  }
+}
+
+/** Removes the snapshots (afterAll). */
 export function removeStage1Snapshot(): void {
   rmSync(stage1Aci, { force: true });
+  rmSync(flyAci, { force: true });
 }
 
 const APPLETS = ['sh', 'echo', 'true', 'cat', 'ping', 'head', 'tr', 'sleep', 'chmod', 'touch', 'grep', 'test', '['];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
 import { ensureBuilt, RktEnv } from '../pods/harness.js';
-import { buildIsolatorAci, cleanupSystemdPods, ensureStage1Built, podCgroups, podControllerCgroup, removeStage1Snapshot, stage1Aci } from './harness.js';
+import { buildIsolatorAci, cleanupSystemdPods, ensureStage1Built, flyAci, podCgroups, podControllerCgroup, removeStage1Snapshot, snapshotFly, stage1Aci } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
@@ -15,6 +15,7 @@ let cgroupsAtStart: string[];
 beforeAll(() => {
   ensureBuilt();
   ensureStage1Built();
+  snapshotFly();
 }, 600_000);
 afterAll(() => removeStage1Snapshot());
 beforeEach(async () => {
@@ -169,5 +170,32 @@ describe('isolators the runtime cannot enforce', () => {
     expect(r.status).toBe(254);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe('stage1-systemd run: app bw: isolator resource/network-bandwidth is not supported by this stage1 (it cannot enforce it)\n');
+  }, 60_000);
+});
+
+describe('the fly stage1', () => {
+  const fly = (appFlags: readonly string[], script: string) =>
+    env.run(['run', `--stage1-path=${flyAci}`, aci, ...appFlags, '--exec', '/bin/sh', '--', '-c', script]);
+
+  it('refuses isolators it cannot enforce (cgroups, capabilities, seccomp), before the app starts', () => {
+    for (const [flag, name] of [
+      ['--memory=50M', 'resource/memory'],
+      ['--cpu=500m', 'resource/cpu'],
+      ['--caps-remove=CAP_NET_RAW', 'os/linux/capabilities-remove-set'],
+      ['--seccomp=mode=remove,chmod', 'os/linux/seccomp-remove-set'],
+    ] as const) {
+      const r = fly([flag], 'echo ran');
+      expect(r.status).toBe(254);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(
+        `stage1-fly run: app "iso": the fly stage1 cannot enforce isolator ${name} (its apps run in the host's cgroups with every capability); use the systemd stage1\n`,
+      );
+    }
+  }, 90_000);
+
+  it('applies what a process sets on itself: oom-score-adj', () => {
+    const r = fly(['--oom-score-adj=300'], 'cat /proc/self/oom_score_adj');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('300\n');
   }, 60_000);
 });

@@ -446,6 +446,27 @@ int main(int argc, char **argv) {
     env_set(&env, "AC_METADATA_URL", url);
   }
 
+  /* Isolators: fly runs the app in the host's cgroups with every capability, so it applies what a process
+   * can set on itself (oom-score-adj, no-new-privileges) and refuses the rest, rather than running the app
+   * without the limits its manifest asks for. */
+  int oom_adj_set = 0, oom_adj = 0, no_new_privs = 0;
+  const struct json *isolators = member(app, "isolators");
+  if (isolators != NULL) {
+    if (isolators->type != J_ARR) fail("pod: apps[0].app.isolators must be a list");
+    for (const struct json *i = isolators->child; i != NULL; i = i->next) {
+      const char *iname = string_member(i, "name", "apps[0].app.isolators[]", 1);
+      const struct json *v = member(i, "value");
+      if (strcmp(iname, "os/linux/oom-score-adj") == 0 && v != NULL && v->type == J_NUM) {
+        oom_adj_set = 1;
+        oom_adj = (int)v->num;
+      } else if (strcmp(iname, "os/linux/no-new-privileges") == 0 && v != NULL && v->type == J_BOOL) {
+        no_new_privs = v->boolean;
+      } else {
+        fail("app \"%s\": the fly stage1 cannot enforce isolator %s (its apps run in the host's cgroups with every capability); use the systemd stage1", name, iname);
+      }
+    }
+  }
+
   /* Terminal signals (SIGINT, SIGQUIT) reach the whole process group, the app included: the app decides
    * what they mean, and this process outlives it to record its status. SIGTERM and SIGHUP sent to the
    * pod (stage0 forwards them) are passed on to the app. */
@@ -465,6 +486,14 @@ int main(int argc, char **argv) {
     signal(SIGQUIT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
+    if (oom_adj_set) {
+      char adj[16];
+      snprintf(adj, sizeof adj, "%d", oom_adj);
+      int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+      if (fd < 0 || write(fd, adj, strlen(adj)) < 0) fail("cannot set the app's oom_score_adj to %d: %s", oom_adj, strerror(errno));
+      close(fd);
+    }
+    if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
     exec_app(abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive);
   }
   app_pid = child;
