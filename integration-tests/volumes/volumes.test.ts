@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ensureBuilt, repoRoot, RktEnv, type RktResult } from '../pods/harness.js';
+import { ensureBuilt, repoRoot, RktEnv, rktBin, type RktResult } from '../pods/harness.js';
 import { buildImage } from './images.js';
 
 const STAGE1S = {
@@ -27,9 +27,18 @@ beforeAll(() => {
   ensureSystemdStage1();
 }, 600_000);
 
+/** The harness's environment, with `rkt` from RKT_TEST_BIN when set (a copy of a build, as for the ACI). */
+class VolumeEnv extends RktEnv {
+  override run(args: readonly string[], o: { input?: string; timeoutMs?: number } = {}): RktResult {
+    const bin = process.env.RKT_TEST_BIN ?? rktBin;
+    const r = spawnSync(bin, this.args(args), { cwd: this.tmp, encoding: 'utf8', timeout: o.timeoutMs ?? 60_000, ...(o.input !== undefined ? { input: o.input } : {}) });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+}
+
 let env: RktEnv;
 beforeEach(() => {
-  env = new RktEnv();
+  env = new VolumeEnv();
 });
 afterEach(async () => {
   await env.cleanup();
@@ -244,7 +253,8 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toContain(missing);
     expect(r.stderr).toMatch(/no such file or directory/);
-    expect(podDirs()).toEqual([]);
+    // Checked before the store is opened: not even the data directory was made.
+    expect(existsSync(env.dataDir)).toBe(false);
     expect(mountPoints()).toEqual([]);
     expect(existsSync(missing)).toBe(false);
   });
