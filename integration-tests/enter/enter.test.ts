@@ -1,21 +1,20 @@
 // `rkt enter` through each stage1's enter entrypoint, on real pods: the entered command runs in the
 // app's namespaces, root, working directory and environment, with rkt's stdin, and its exit status is
 // rkt's. Both stage1s are driven the same way by stage0 (--pid, --appname, -- CMD).
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RktEnv } from '../pods/harness.js';
-import { buildEnterImage, cleanUp, ensureStage1sBuilt, podCgroups, podProcesses, STAGE1S, type Stage1Name } from './pods.js';
+import { buildEnterImage, cleanUp, dropStage1Snapshot, ensureStage1sBuilt, podProcesses, STAGE1S, type Stage1Name } from './pods.js';
 
 let env: RktEnv;
 let aci: string;
-let cgroupsBefore: string[];
 
 beforeAll(() => ensureStage1sBuilt(), 600_000);
+afterAll(() => dropStage1Snapshot());
 beforeEach(async () => {
-  cgroupsBefore = podCgroups();
   env = new RktEnv();
   aci = await buildEnterImage(env.tmp);
 });
-afterEach(() => cleanUp(env, cgroupsBefore));
+afterEach(() => cleanUp(env));
 
 /** The app leaves a marker in its own root (so the test can tell that root apart) and sleeps. */
 const APP = ['--exec', '/bin/sh', '--', '-c', 'echo from-the-app > /tmp/marker; exec sleep 1001'];

@@ -1,23 +1,44 @@
 // Set-up shared by the enter and stop tests: both stage1 images built, a busybox image with `ps` and
 // event handlers, and a clean-up that leaves no pod process, cgroup or nspawn directory behind.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { buildBusyboxAci, ensureBuilt, repoRoot, type RktEnv } from '../pods/harness.js';
 
-export const STAGE1S = {
+const BUILT = {
   systemd: join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
   fly: join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci'),
 } as const;
-export type Stage1Name = keyof typeof STAGE1S;
+export type Stage1Name = keyof typeof BUILT;
 
-/** Builds what the tests run (the CLI, fly, and the systemd stage1, which downloads Debian's systemd once). */
+// The tests run hard links to the built images, made once per test process: a rebuild (rm -rf dist) by
+// someone else during a run leaves them as they were.
+const snapshotDir = join(tmpdir(), `rkt-enter-stage1s-${process.pid}`);
+export const STAGE1S: Record<Stage1Name, string> = { systemd: join(snapshotDir, 'systemd.aci'), fly: join(snapshotDir, 'fly.aci') };
+
+/** Removes the snapshot (afterAll of each test file; a test worker may end without running exit handlers). */
+export function dropStage1Snapshot(): void {
+  rmSync(snapshotDir, { recursive: true, force: true });
+}
+
+/** Builds what the tests run when it is missing (the systemd stage1 downloads Debian's systemd once), then snapshots the stage1s. */
 export function ensureStage1sBuilt(): void {
   ensureBuilt();
-  if (existsSync(STAGE1S.systemd)) return;
-  const r = spawnSync('npm', ['run', 'build', '-w', '@rkt/stage1-systemd'], { cwd: repoRoot, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`stage1-systemd build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  if (!existsSync(BUILT.systemd)) {
+    const r = spawnSync('npm', ['run', 'build', '-w', '@rkt/stage1-systemd'], { cwd: repoRoot, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`stage1-systemd build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+  mkdirSync(snapshotDir, { recursive: true });
+  for (const name of Object.keys(BUILT) as Stage1Name[]) {
+    if (existsSync(STAGE1S[name])) continue;
+    try {
+      linkSync(BUILT[name], STAGE1S[name]);
+    } catch {
+      copyFileSync(BUILT[name], STAGE1S[name]);
+    }
+  }
 }
 
 /**
@@ -50,13 +71,29 @@ function ownCgroupDirs(): string[] {
     .filter((d) => existsSync(d));
 }
 
-/** The cgroups of systemd pods (rkt-UUID) below this process's own, in every hierarchy. */
-export function podCgroups(): string[] {
+/**
+ * The cgroups (rkt-UUID) of the given systemd pods below this process's own, in every hierarchy: only
+ * these pods', since other tests may run pods of their own meanwhile.
+ */
+export function podCgroups(uuids: readonly string[]): string[] {
   const found: string[] = [];
   for (const d of ownCgroupDirs()) {
-    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory() && e.name.startsWith('rkt-')) found.push(join(d, e.name));
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (!e.isDirectory() || !e.name.startsWith('rkt-')) continue;
+      if (uuids.includes(e.name.slice('rkt-'.length))) found.push(join(d, e.name));
+    }
   }
   return found;
+}
+
+/** The UUIDs of every pod of a test's data directory, whatever its state. */
+export function podUuids(env: RktEnv): string[] {
+  const uuids: string[] = [];
+  for (const state of ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage']) {
+    const dir = join(env.dataDir, 'pods', state);
+    if (existsSync(dir)) uuids.push(...readdirSync(dir));
+  }
+  return uuids;
 }
 
 function removeCgroupTree(dir: string): void {
@@ -86,9 +123,10 @@ export function podProcesses(uuid: string): string[] {
 /**
  * Ends what a test left running and removes it: systemd pods through their nspawn (`ppid`) and its
  * child, the pod's PID 1; then the harness's own clean-up (rkt processes, fly pids, mounts, the
- * directory); then nspawn's propagation directories and the pods' cgroups that were not there before.
+ * directory); then the test's pods' nspawn propagation directories and cgroups.
  */
-export async function cleanUp(env: RktEnv, cgroupsBefore: readonly string[]): Promise<void> {
+export async function cleanUp(env: RktEnv): Promise<void> {
+  const uuids = podUuids(env);
   for (const line of spawnSync('sh', ['-c', `cat ${env.dataDir}/pods/run/*/ppid 2>/dev/null`], { encoding: 'utf8' }).stdout.split('\n')) {
     const ppid = Number(line.trim());
     if (!(ppid > 1)) continue;
@@ -106,11 +144,7 @@ export async function cleanUp(env: RktEnv, cgroupsBefore: readonly string[]): Pr
       }
     }
   }
-  for (const state of ['run', 'exited-garbage', 'garbage', 'prepared']) {
-    const dir = join(env.dataDir, 'pods', state);
-    if (!existsSync(dir)) continue;
-    for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-  }
+  for (const uuid of uuids) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   await env.cleanup();
-  for (const c of podCgroups().filter((c) => !cgroupsBefore.includes(c))) removeCgroupTree(c);
+  for (const c of podCgroups(uuids)) removeCgroupTree(c);
 }

@@ -4,12 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../pods/harness.js';
-import { ensureStage1sBuilt } from './pods.js';
+import { dropStage1Snapshot, ensureStage1sBuilt } from './pods.js';
 
 let tmp: string;
 beforeAll(() => ensureStage1sBuilt(), 600_000);
+afterAll(() => dropStage1Snapshot());
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 function build(flavor: 'fly' | 'systemd', out: string): string {

@@ -3,25 +3,24 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RktEnv } from '../pods/harness.js';
-import { buildEnterImage, cleanUp, ensureStage1sBuilt, podCgroups, podProcesses, STAGE1S } from './pods.js';
+import { buildEnterImage, cleanUp, dropStage1Snapshot, ensureStage1sBuilt, podCgroups, podProcesses, STAGE1S } from './pods.js';
 
 let env: RktEnv;
-let cgroupsBefore: string[];
 
 beforeAll(() => ensureStage1sBuilt(), 600_000);
+afterAll(() => dropStage1Snapshot());
 beforeEach(() => {
-  cgroupsBefore = podCgroups();
   env = new RktEnv();
 });
-afterEach(() => cleanUp(env, cgroupsBefore));
+afterEach(() => cleanUp(env));
 
 /** Nothing of the pod is left once it has ended and gc has run. */
 function expectGone(uuid: string): void {
   expect(podProcesses(uuid)).toEqual([]);
-  expect(podCgroups()).toEqual(cgroupsBefore);
   expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+  expect(podCgroups([uuid])).toEqual([]);
   expect(env.mounts()).toEqual([]);
   expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
 }
@@ -53,6 +52,18 @@ describe('rkt stop (stage1-systemd)', () => {
     expect(r.stdout).toBe('up\ngot SIGTERM\n');
     expect(env.status(uuid).state).toBe('exited');
     expect(readFileSync(join(upper, 'post-stop'), 'utf8')).toBe('post-stop ran\n');
+    expectGone(uuid);
+  }, 90_000);
+
+  it('an app that SIGTERM ends records 143, which rkt run returns', async () => {
+    const aci = await buildEnterImage(env.tmp);
+    const { done } = env.start(['run', `--stage1-path=${STAGE1S.systemd}`, aci, '--exec', '/bin/sleep', '--', '1000']);
+    const { uuid } = await env.waitRunning();
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    const r = await done;
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(143);
+    expect(env.status(uuid).apps).toEqual([expect.objectContaining({ name: 'busybox', exit_code: 143 })]);
     expectGone(uuid);
   }, 90_000);
 
