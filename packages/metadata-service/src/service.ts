@@ -121,7 +121,7 @@ export async function startMetadataService(o: MetadataServiceOptions = {}): Prom
     await closeServer(publicServer);
     throw err;
   }
-  log(`metadata service listening on ${socketPath} and port ${port}`);
+  log(`listening on ${socketPath} and port ${port}`);
 
   let closed: Promise<void> | undefined;
   return {
