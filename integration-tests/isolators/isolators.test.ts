@@ -90,6 +90,25 @@ describe('resource isolators', () => {
   }, 90_000);
 });
 
+describe('gc', () => {
+  it("removes the controller cgroups a killed run entrypoint left behind", async () => {
+    const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--memory=64M', '--cpu=1', '--exec', '/bin/sh', '--', '-c', 'sleep 100']);
+    const { uuid } = await env.waitRunning();
+    const ppid = Number(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
+    // The run entrypoint (nspawn's parent) and the pod's PID 1 (nspawn's child) die without clean-up.
+    const runEntrypoint = Number(readFileSync(`/proc/${ppid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+    const pid1 = Number(readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    process.kill(runEntrypoint, 'SIGKILL');
+    process.kill(pid1, 'SIGKILL');
+    await done;
+    await env.waitState(uuid, 'exited');
+    const left = () => ['memory', 'cpu'].map((c) => podControllerCgroup(c, uuid)).filter((d) => existsSync(d));
+    expect(left()).toHaveLength(2);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(left()).toEqual([]);
+  }, 90_000);
+});
+
 describe('capabilities', () => {
   const ping = 'ping -c 1 -W 2 127.0.0.1 >/dev/null 2>/tmp/err && echo pinged || { echo refused; cat /tmp/err; }';
 

@@ -45,6 +45,12 @@ function boundingSet(): Set<string> {
   return new Set(CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n));
 }
 
+/** The v1 hierarchies a pod may have cgroups in for its resource isolators: gc looks there for a killed run's leftovers. */
+export function isolationHierarchyRoots(): string[] {
+  const v1 = v1Hierarchies();
+  return [...new Set(['memory', 'cpu', 'cpuacct'].flatMap((c) => v1.get(c)?.root ?? []))];
+}
+
 export function isolationHost(): IsolationHost {
   const v1 = v1Hierarchies();
   const controllers = new Set<Controller>((['memory', 'cpu'] as const).filter((c) => v1.has(c)));

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { findCgroups, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.js';
+import { isolationHierarchyRoots } from '../pod-isolation.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /**
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
   const { unmounted } = await unmountTree(process.cwd(), { lazy: true });
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-  for (const root of nspawnHierarchyRoots()) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
+  for (const root of [...nspawnHierarchyRoots(), ...isolationHierarchyRoots()]) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
   if (options.get('debug') === 'true') for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
 }
 
