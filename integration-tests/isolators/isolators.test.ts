@@ -1,7 +1,7 @@
 // Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
 // cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
 // masked paths, and an isolator the runtime cannot enforce refused before the app starts.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
@@ -47,6 +47,35 @@ describe('resource isolators', () => {
     expect(env.status(onlyPod()).apps).toEqual([expect.objectContaining({ name: 'iso', exit_code: 137 })]);
     // Nothing left in any hierarchy, the controller ones included.
     expect(podCgroups().filter((c) => !cgroupsAtStart.includes(c))).toEqual([]);
+  }, 90_000);
+
+  it("enforces a pod manifest's own memory limit on the whole pod, and refuses a pod isolator it cannot enforce", () => {
+    expect(env.run(['fetch', aci]).status).toBe(0);
+    const manifest = (isolators: unknown[]) => {
+      const path = join(env.tmp, 'pod.json');
+      writeFileSync(
+        path,
+        JSON.stringify({
+          acVersion: '0.8.11',
+          acKind: 'PodManifest',
+          apps: [
+            {
+              name: 'hog',
+              image: { name: 'example.com/iso' },
+              app: { exec: ['/bin/sh', '-c', 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'], user: '0', group: '0' },
+            },
+          ],
+          isolators,
+        }),
+      );
+      return path;
+    };
+    const r = env.run(['run', `--stage1-path=${stage1Aci}`, `--pod-manifest=${manifest([{ name: 'resource/memory', value: { limit: '50M' } }])}`]);
+    expect(r.stdout).toBe('started\n');
+    expect(r.status).toBe(137);
+    const refused = env.run(['run', `--stage1-path=${stage1Aci}`, `--pod-manifest=${manifest([{ name: 'os/linux/oom-score-adj', value: 5 }])}`]);
+    expect(refused.status).toBe(254);
+    expect(refused.stderr).toBe('stage1-systemd run: pod: isolator os/linux/oom-score-adj is not supported by this stage1 as a pod isolator (it cannot enforce it)\n');
   }, 90_000);
 
   it('the same app runs to its end without the limit', () => {

@@ -80,6 +80,8 @@ export class PodIsolation {
   readonly #caps = new Set<string>();
   readonly #controllers = new Set<Controller>();
   readonly #host: IsolationHost;
+  /** The pod's own limits, as the unit directives an app would get (MemoryLimit, CPUQuota, CPUShares). */
+  readonly #podLimits = new Map<string, string>();
 
   constructor(
     readonly uuid: string,
@@ -102,6 +104,27 @@ export class PodIsolation {
     for (const c of iso.nspawnCapabilities) this.#caps.add(c);
     for (const c of neededControllers(isolators)) this.#controllers.add(c);
     return iso.directives;
+  }
+
+  /**
+   * The pod manifest's own isolators: resource limits of the whole pod, set on its cgroups (which hold
+   * every app) before nspawn starts. Any other pod isolator is refused.
+   */
+  forPod(isolators: unknown): void {
+    const list = isolators ?? [];
+    if (!Array.isArray(list)) throw new IsolatorError('pod: isolators must be an array');
+    for (const i of list as Array<Partial<Isolator> | null>) {
+      const name = i?.name;
+      if (name === 'resource/memory' || name === 'resource/cpu' || name === 'os/linux/cpu-shares') {
+        // The app mapping checks the value and the controller; its directive is what the pod's cgroup gets.
+        const [directive] = appIsolation('pod', [{ name, value: i?.value }], 0, { capabilities: true, paths: true, seccomp: true }, this.#host).directives;
+        const [key, value] = (directive as string).split('=') as [string, string];
+        this.#podLimits.set(key, value);
+        for (const c of neededControllers([{ name, value: i?.value }])) this.#controllers.add(c);
+      } else {
+        throw new IsolatorError(`pod: isolator ${String(name)} is not supported by this stage1 as a pod isolator (it cannot enforce it)`);
+      }
+    }
   }
 
   #cgroups(): Array<{ root: string; path: string; dir: string; mountPoint: string }> {
@@ -140,11 +163,27 @@ export class PodIsolation {
     };
   }
 
+  #writePodLimits(dir: string, root: string): void {
+    const memory = this.#podLimits.get('MemoryLimit');
+    const quota = this.#podLimits.get('CPUQuota');
+    const shares = this.#podLimits.get('CPUShares');
+    const controllers = root.slice(root.lastIndexOf('/') + 1).split(',');
+    if (memory !== undefined && controllers.includes('memory')) writeFileSync(join(dir, 'memory.limit_in_bytes'), memory);
+    if (controllers.includes('cpu')) {
+      if (quota !== undefined) {
+        writeFileSync(join(dir, 'cpu.cfs_period_us'), '100000');
+        writeFileSync(join(dir, 'cpu.cfs_quota_us'), String(Number(quota.replace('%', '')) * 1000));
+      }
+      if (shares !== undefined) writeFileSync(join(dir, 'cpu.shares'), shares);
+    }
+  }
+
   /** Moves the calling process into the pod's controller cgroups (call before nspawn); returns how to undo it. */
   enterCgroups(): () => void {
     const entered: Array<{ from: string; dir: string }> = [];
     for (const g of this.#cgroups()) {
       mkdirSync(g.dir, { recursive: true });
+      this.#writePodLimits(g.dir, g.root);
       writeFileSync(join(g.dir, 'cgroup.procs'), `${process.pid}\n`);
       entered.push({ from: join(g.root, g.path), dir: g.dir });
     }

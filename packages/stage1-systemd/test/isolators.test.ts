@@ -146,6 +146,17 @@ describe('the pod', () => {
     if (args.length > 1) expect(args[1]).toMatch(/^--bind=\/sys\/fs\/cgroup\/memory\/.*rkt-u:\/sys\/fs\/cgroup\/memory$/);
   });
 
+  it("takes the pod manifest's resource isolators for the pod's cgroups and refuses the others", () => {
+    const pod = new PodIsolation('u', SECURE, HOST);
+    pod.forPod([{ name: 'resource/cpu', value: { limit: '2' } }]);
+    expect(pod.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' });
+    expect(() => pod.forPod([{ name: 'os/linux/no-new-privileges', value: true }])).toThrow(
+      'pod: isolator os/linux/no-new-privileges is not supported by this stage1 as a pod isolator (it cannot enforce it)',
+    );
+    expect(() => pod.forPod([{ name: 'resource/memory', value: { limit: 'x' } }])).toThrow('limit "x" is not a memory size');
+    expect(() => pod.forPod(undefined)).not.toThrow();
+  });
+
   it('refuses isolators that are not a list', () => {
     expect(() => new PodIsolation('u', INSECURE, HOST).forApp('a', { isolators: {} }, 0)).toThrow('app a: isolators must be an array');
   });

@@ -160,6 +160,7 @@ async function main(): Promise<number> {
 
   // Isolators: each app's unit directives, and what nspawn needs for them (pod-isolation.ts).
   const isolation = new PodIsolation(uuid, insecureIsolation(options));
+  isolation.forPod((manifest as { isolators?: unknown }).isolators);
   const unitsDir = join(pod, 'stage1-units');
   mkdirSync(unitsDir, { recursive: true });
   const appRoots: Array<{ host: string; pod: string }> = [];
