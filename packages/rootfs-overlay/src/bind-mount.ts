@@ -1,12 +1,14 @@
+import { closeSync, fstatSync, statSync } from 'node:fs';
 import { isAtOrUnder } from './canonical-path.js';
 import { RootfsError } from './errors.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
+import { openNoFollow } from './open-no-follow.js';
 import { firstLine, runTool } from './run-tool.js';
 
 export interface BindMountOptions {
   /** A host path (a directory or a file); the host's own symlinks in it are followed. */
   readonly source: string;
-  /** Absolute, canonical and existing, of the same kind as `source` (see `resolveInRoot`). */
+  /** Absolute, free of symlinks and existing, of the same kind as `source` (see `resolveInRoot`). */
   readonly target: string;
   /** Really read-only: mount(8) remounts the bind with MS_RDONLY|MS_BIND after making it. */
   readonly readOnly?: boolean;
@@ -17,38 +19,58 @@ export interface BindMountOptions {
 /**
  * Bind-mounts `source` on `target`, read-only if asked, and private: a bind of a shared mount would
  * otherwise join its peer group, and a mount later made below the target (a nested volume) would then
- * propagate back into the host's source directory, where no gc would find it. One mount(8) call does the
- * bind, the read-only remount and the propagation change.
+ * propagate back into the host's source directory, where no gc would find it.
+ *
+ * Every mount(8) call names its target as `/proc/<pid>/fd/<n>`, a handle opened without following any
+ * symlink (`openNoFollow`), with `--no-canonicalize`: the kernel mounts on exactly the object this
+ * process checked, even if another pod sharing a host volume swaps a directory for a symlink meanwhile.
+ * Such a handle names the directory under a mount, not the mount on it, so the read-only remount and the
+ * propagation change go through a second handle opened after the bind, on the new mount's root (checked
+ * to be the source's inode).
  *
  * ```ts
  * await bindMount({ source: '/srv/data', target: hostPath, readOnly: true, recursive: true });
  * ```
  */
 export async function bindMount(o: BindMountOptions): Promise<void> {
-  const args = [
-    // The target was resolved inside an app's root: mount(8) must not resolve it again on the host.
-    '--no-canonicalize',
-    o.recursive ? '--rbind' : '--bind',
-    ...(o.readOnly ? ['-o', 'ro'] : []),
-    o.recursive ? '--make-rprivate' : '--make-private',
-    '--',
-    o.source,
-    o.target,
-  ];
-  const r = await runTool('mount', args);
-  if (r.code !== 0) {
-    throw new RootfsError('ROOTFS_MOUNT', `cannot bind ${o.source} on ${o.target}: ${firstLine(r.stderr) || `mount exited with ${r.code}`}`, { path: o.target });
+  const fail = (what: string, stderr: string, code: number, path = o.target): RootfsError =>
+    new RootfsError('ROOTFS_MOUNT', `${what}: ${firstLine(stderr) || `mount exited with ${code}`}`, { path });
+  const sourceStat = statSync(o.source);
+  const at = (fd: number): string => `/proc/${process.pid}/fd/${fd}`;
+  const before = openNoFollow(o.target);
+  try {
+    const r = await runTool('mount', ['--no-canonicalize', o.recursive ? '--rbind' : '--bind', '--', o.source, at(before)]);
+    if (r.code !== 0) throw fail(`cannot bind ${o.source} on ${o.target}`, r.stderr, r.code);
+  } finally {
+    closeSync(before);
+  }
+  const root = openNoFollow(o.target);
+  try {
+    const st = fstatSync(root);
+    if (st.dev !== sourceStat.dev || st.ino !== sourceStat.ino) {
+      throw new RootfsError('ROOTFS_MOUNT', `${o.target} is not the bind of ${o.source} just made (changed meanwhile)`, { path: o.target });
+    }
+    const r = await runTool('mount', [
+      '--no-canonicalize',
+      ...(o.readOnly ? ['-o', 'remount,bind,ro'] : []),
+      o.recursive ? '--make-rprivate' : '--make-private',
+      '--',
+      at(root),
+    ]);
+    if (r.code !== 0) throw fail(`cannot make the bind on ${o.target} ${o.readOnly ? 'read-only and ' : ''}private`, r.stderr, r.code);
+  } finally {
+    closeSync(root);
   }
   if (o.readOnly && o.recursive) {
-    // mount(8) here (util-linux 2.38) makes only the top of an rbind read-only; each mount that came
-    // along below it gets its own read-only remount, or it would stay writable.
+    // A read-only remount applies to one mount: each mount that came along below gets its own.
     const below = (await readMountinfo()).filter((m) => m.mountPoint !== o.target && isAtOrUnder(m.mountPoint, o.target));
     for (const m of below) {
-      const rr = await runTool('mount', ['--no-canonicalize', '-o', 'remount,bind,ro', '--', m.mountPoint]);
-      if (rr.code !== 0) {
-        throw new RootfsError('ROOTFS_MOUNT', `cannot make ${m.mountPoint} (below ${o.target}) read-only: ${firstLine(rr.stderr) || `mount exited with ${rr.code}`}`, {
-          path: m.mountPoint,
-        });
+      const fd = openNoFollow(m.mountPoint);
+      try {
+        const r = await runTool('mount', ['--no-canonicalize', '-o', 'remount,bind,ro', '--', at(fd)]);
+        if (r.code !== 0) throw fail(`cannot make ${m.mountPoint} (below ${o.target}) read-only`, r.stderr, r.code, m.mountPoint);
+      } finally {
+        closeSync(fd);
       }
     }
   }

@@ -162,3 +162,30 @@ describe('bindMount', () => {
     }
   });
 });
+
+describe('bindMount targets', () => {
+  it('binds a file on a file, read-only', async () => {
+    const dir = await realpath(await temp.make('bind-file-'));
+    await writeFile(join(dir, 'source.conf'), 'conf\n');
+    await writeFile(join(dir, 'target.conf'), '');
+    await bindMount({ source: join(dir, 'source.conf'), target: join(dir, 'target.conf'), readOnly: true });
+    try {
+      expect(await readFile(join(dir, 'target.conf'), 'utf8')).toBe('conf\n');
+      await expect(writeFile(join(dir, 'target.conf'), 'x')).rejects.toThrow(/EROFS|read-only/i);
+    } finally {
+      const { unmountTree } = await import('../src/index.js');
+      await unmountTree(join(dir, 'target.conf'));
+    }
+  });
+
+  it('refuses a target with a symlink anywhere in it (swapped in after resolution), mounting nothing', async () => {
+    const dir = await realpath(await temp.make('bind-link-'));
+    const src = await realpath(await temp.make('bind-src-'));
+    await mkdir(join(dir, 'real', 'sub'), { recursive: true });
+    await symlink('real', join(dir, 'link'));
+    const err = await bindMount({ source: src, target: join(dir, 'link', 'sub') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RootfsError);
+    expect((err as Error).message).toMatch(/link became a symbolic link/);
+    expect(await rawMountsUnder(dir)).toEqual([]);
+  });
+});
