@@ -54,6 +54,10 @@ export function compare(title, commands, { baseline, runs = 20, warmup = 3, prep
     mean: r.mean,
     stddev: r.stddev,
     ratio: r.median / base.median,
+    // Mean CPU time (user + system) of the command and its children: less disturbed than wall time
+    // by other work on a loaded machine.
+    cpu: r.user + r.system,
+    cpuRatio: (r.user + r.system) / (base.user + base.system),
   }));
   report(title, rows, base.command);
   return rows;

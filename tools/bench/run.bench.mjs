@@ -37,11 +37,15 @@ const { imageId } = await buildAciFromLayout(layout, aci);
 const data = join(dir, 'data');
 const rktArgs = `${rkt} --dir=${data} --insecure-options=image`;
 // Imports the image and the stage1 once, so the runs measure running, not importing.
-execFileSync(rkt, [`--dir=${data}`, '--insecure-options=image', 'run', aci], { stdio: 'inherit' });
+const flyAci = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
+execFileSync(rkt, [`--dir=${data}`, '--insecure-options=image', 'run', `--stage1-path=${flyAci}`, aci], { stdio: 'inherit' });
 
+// As the issue states the goal: both images given as files (each found in the store again by path,
+// size and mtime), and the stage1 by name once it is in the store.
 const commands = [
   { label: 'node -e 0', cmd: `${process.execPath} -e 0` },
-  { label: 'rkt run (fly)', cmd: `${rktArgs} run ${imageId}` },
+  { label: 'rkt run (fly)', cmd: `${rktArgs} run --stage1-path=${flyAci} ${aci}` },
+  { label: 'rkt run --stage1-name (fly)', cmd: `${rktArgs} run --stage1-name=coreos.com/rkt/stage1-fly ${imageId}` },
   { label: 'unshare -m chroot', cmd: `unshare -m chroot ${rootfs} /bin/true` },
 ];
 const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
@@ -63,8 +67,12 @@ if (has('ctr') && spawnSync('ctr', ['version'], { stdio: 'ignore' }).status === 
 
 try {
   const rows = compare('rkt run (fly) vs node -e 0', commands, { baseline: 'node -e 0', runs: 20, warmup: 3 });
-  const r = rows.find((x) => x.label === 'rkt run (fly)');
-  console.log(`rkt run (fly): ${r.ratio.toFixed(2)}x node -e 0 (${r.ratio <= GOAL ? 'meets' : 'misses'} the ${GOAL}x goal)`);
+  for (const r of rows.filter((x) => x.label.startsWith('rkt run'))) {
+    console.log(
+      `${r.label}: ${r.ratio.toFixed(2)}x node -e 0 in wall time (${r.ratio <= GOAL ? 'meets' : 'misses'} the ${GOAL}x goal), ` +
+        `${r.cpuRatio.toFixed(2)}x in CPU time (${(r.cpu * 1000).toFixed(1)} ms)`,
+    );
+  }
 } finally {
   // Every run leaves an exited pod with its rootfs mounted: gc unmounts and removes them before the
   // scratch directory is deleted.
