@@ -47,9 +47,9 @@ interface PodApp {
 const QUIET_NSPAWN_LINES = [
   'Attempted to remove disk file system under "/run/systemd/nspawn/propagate/',
   'Trying to halt container. Send SIGTERM again to trigger immediate termination.',
-  // How `rkt stop --force` (or a crash of rkt) ends a pod: the apps' statuses say it.
-  'Container rkt-',
 ];
+/** How `rkt stop --force` (or a crash of rkt) ends a pod: the apps' statuses say it, as with fly. */
+const KILLED_POD_LINE = /^Container rkt-[0-9a-f-]+ terminated by signal KILL\.$/;
 
 /**
  * The hierarchies nspawn manages cgroups in: the v2 one (at /sys/fs/cgroup on a unified host,
@@ -210,6 +210,7 @@ async function main(): Promise<number> {
   // closed its end, not before the first one opened it.
   const relays: Array<Promise<void>> = [];
   const holders: number[] = [];
+  const stopConnecting: Array<() => void> = [];
   for (const a of apps) {
     if (stdin === 'tty') break;
     for (const stream of ['stdout', 'stderr'] as const) {
@@ -229,13 +230,26 @@ async function main(): Promise<number> {
       );
     }
     if (stdin === 'fifo') {
-      // Opened read-write: never blocks, and keeps the pipe alive until the app opens it. Closing it at
-      // the end of rkt's input is the app's end-of-file, as its only writer.
+      // The write end is opened only once the app's open of the read end waits for it (a non-blocking
+      // open for writing fails with ENXIO until a reader is there): a writer held from the start would
+      // either block systemd's open or, closed at the end of rkt's input before the app opened the
+      // FIFO, leave it waiting for a writer forever. Closing it at the end of rkt's input is the app's
+      // end-of-file, as its only writer.
       const fifo = join(ioDir, `${a.name}.stdin`);
       makeFifo(fifo);
-      const ws = new Socket({ fd: openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK), readable: false, writable: true });
-      ws.on('error', () => {});
-      process.stdin.pipe(ws);
+      const connect = setInterval(() => {
+        let fd: number;
+        try {
+          fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+        } catch {
+          return;
+        }
+        clearInterval(connect);
+        const ws = new Socket({ fd, readable: false, writable: true });
+        ws.on('error', () => {});
+        process.stdin.pipe(ws);
+      }, 20);
+      stopConnecting.push(() => clearInterval(connect));
     }
   }
 
@@ -277,7 +291,7 @@ async function main(): Promise<number> {
     if (child.stderr === null) return resolve();
     const lines = createInterface({ input: child.stderr });
     lines.on('line', (l) => {
-      if (!debug && QUIET_NSPAWN_LINES.some((q) => l.startsWith(q))) return;
+      if (!debug && (QUIET_NSPAWN_LINES.some((q) => l.startsWith(q)) || KILLED_POD_LINE.test(l))) return;
       process.stderr.write(`${l}\n`);
     });
     lines.on('close', resolve);
@@ -294,6 +308,7 @@ async function main(): Promise<number> {
   const orphaned = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(orphaned);
+  for (const stop of stopConnecting) stop();
     killPod(nspawnPid);
   }, 100);
   orphaned.unref();
@@ -306,8 +321,7 @@ async function main(): Promise<number> {
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   for (const fd of holders) closeSync(fd);
   await Promise.all(relays);
-  process.stdin.unpipe();
-  process.stdin.destroy();
+  if (stdin === 'fifo') process.stdin.destroy();
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   leaveCgroups();
   leaveIsolationCgroups();
