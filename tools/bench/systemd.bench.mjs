@@ -156,7 +156,46 @@ function removeNspawnCgroups() {
   }
 }
 
+/**
+ * Where one `rkt run` spends its time, from the exec times of its processes (strace, execve and exits
+ * only, through seccomp so the rest runs untraced): stage0 until it executes the run entrypoint, the
+ * entrypoint until nspawn, nspawn until systemd, systemd until the app, the app's end until nspawn exits,
+ * and what follows until rkt exits. Medians of a few runs, printed as shares of the whole.
+ */
+function phases(cmd, runs = 5) {
+  if (!has('strace')) {
+    console.log('systemd.bench: strace is not installed: no breakdown of rkt run');
+    return;
+  }
+  const names = ['stage0 (node, prepare, overlay)', 'run entrypoint (node) until nspawn', 'nspawn until systemd', 'systemd boot until the app', 'app until the pod exits', 'after nspawn (stage1, stage0)'];
+  const samples = names.map(() => []);
+  for (let i = 0; i < runs; i++) {
+    const out = join(dir, `strace-${i}.txt`);
+    spawnSync('sh', ['-c', `strace -f --seccomp-bpf -qq -e trace=execve,exit_group -ttt -o ${out} ${cmd}`], { stdio: 'ignore' });
+    const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    const at = (l) => Number(l.split(' ')[1]);
+    const find = (re) => lines.find((l) => re.test(l));
+    const run = find(/execve\("[^"]*\/rkt\/run"/);
+    const nspawn = find(/execve\("[^"]*ld-linux-x86-64\.so\.2"/);
+    const systemd = find(/execve\("\/lib\/systemd\/systemd"/);
+    const app = find(/execve\("\/bin\/true"/);
+    if ([run, nspawn, systemd, app].some((l) => l === undefined)) continue;
+    const nspawnPid = nspawn.split(' ')[0];
+    const nspawnEnd = lines.filter((l) => l.startsWith(`${nspawnPid} `)).pop();
+    const points = [at(lines[0]), at(run), at(nspawn), at(systemd), at(app), at(nspawnEnd), at(lines[lines.length - 1])];
+    for (let p = 0; p < names.length; p++) samples[p].push(points[p + 1] - points[p]);
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const medians = samples.map(median);
+  const total = medians.reduce((a, b) => a + b, 0);
+  console.log('\n## where rkt run (systemd) spends its time (strace, execve only; shares of the traced run)');
+  console.log('| phase | median | share |');
+  console.log('|---|---:|---:|');
+  names.forEach((n, p) => console.log(`| ${n} | ${(medians[p] * 1000).toFixed(0)} ms | ${((medians[p] / total) * 100).toFixed(0)}% |`));
+}
+
 try {
+  phases(commands[1].cmd);
   const rows = compare('rkt run (systemd) vs systemd-nspawn -b', commands, { baseline: 'systemd-nspawn -b (by hand)', runs: 15, warmup: 2 });
   const r = rows.find((x) => x.label === 'rkt run (systemd)');
   console.log(`rkt run (systemd): ${r.ratio.toFixed(2)}x systemd-nspawn -b by hand (${r.ratio <= GOAL ? 'meets' : 'misses'} the ${GOAL}x goal)`);
