@@ -11,8 +11,8 @@ import { ensureBuilt, repoRoot, RktEnv, rktBin, type RktResult } from '../pods/h
 import { buildImage } from './images.js';
 
 const STAGE1S = {
-  fly: join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci'),
-  // A copy of the built ACI may be named instead (the tree's dist/ is rebuilt under a running test).
+  // Copies of the built ACIs may be named instead (the tree's dist/ is rebuilt under a running test).
+  fly: process.env.RKT_TEST_FLY_ACI ?? join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci'),
   systemd: process.env.RKT_TEST_SYSTEMD_ACI ?? join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
 } as const;
 
