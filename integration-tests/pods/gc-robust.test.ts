@@ -3,18 +3,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, RktEnv } from './harness.js';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
 const undo: (() => void)[] = [];
 
 beforeAll(() => ensureBuilt(), 600_000);
-beforeEach(async () => {
-  env = new RktEnv();
-  aci = await buildBusyboxAci(env.tmp);
-});
 afterEach(async () => {
   for (const u of undo.splice(0)) u();
   await env.cleanup();
@@ -22,54 +18,61 @@ afterEach(async () => {
 
 const listed = (): { name: string; state: string }[] => JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
 
-it('gc detaches a busy pod rootfs lazily and leaves no mount behind', async () => {
-  expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
-  const [pod] = listed();
-  const rootfs = join(env.dataDir, 'pods', 'run', pod!.name, 'appsinfo', 'busybox', 'rootfs');
-  // A host process working inside the pod's rootfs keeps the mount busy.
-  const squatter = spawn('sleep', ['60'], { cwd: join(rootfs, 'tmp'), stdio: 'ignore' });
-  undo.push(() => squatter.kill('SIGKILL'));
-  await new Promise((r) => squatter.once('spawn', r));
-  expect(spawnSync('umount', [rootfs]).status).not.toBe(0); // really busy
-
-  const gc = env.run(['gc', '--grace-period=0s']);
-  expect(gc.stderr).toBe('');
-  expect(gc.stdout).toContain(`Garbage collecting pod "${pod!.name}"`);
-  expect(gc.status).toBe(0);
-  expect(env.mounts()).toEqual([]);
-  expect(listed()).toEqual([]);
-});
-
-it('gc carries on past a pod it cannot delete, reports it, and removes it once it can', (ctx) => {
-  expect(env.run(['run', aci, '--name=stuck', '--exec=/bin/sh', '--', '-c', 'echo x > /stuck']).status).toBe(0);
-  expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
-  const pods = listed();
-  expect(pods).toHaveLength(2);
-  const stuckUuid = pods.find((p) => existsSync(join(env.dataDir, 'pods', 'run', p.name, 'appsinfo', 'stuck')))!.name;
-  // An immutable file in the pod's upper dir cannot be deleted, even by root.
-  const upperFile = join(env.dataDir, 'pods', 'run', stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck');
-  const chattr = spawnSync('chattr', ['+i', upperFile], { encoding: 'utf8' });
-  // tmpfs and some other filesystems have no immutable flag: nothing to test with there.
-  if (chattr.status !== 0 && /not supported|Inappropriate ioctl/i.test(chattr.stderr)) ctx.skip(`chattr +i unsupported here: ${chattr.stderr.trim()}`);
-  expect(chattr.status, `chattr: ${chattr.stderr}`).toBe(0);
-  undo.push(() => {
-    for (const state of ['garbage', 'exited-garbage', 'run']) {
-      spawnSync('chattr', ['-i', join(env.dataDir, 'pods', state, stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck')]);
-    }
+describe.each(STAGE1S)('gc past busy and faulty pods ($name)', (stage1) => {
+  beforeEach(async () => {
+    env = new RktEnv(stage1);
+    aci = await buildBusyboxAci(env.tmp);
   });
 
-  const gc = env.run(['gc', '--grace-period=0s']);
-  expect(gc.status).toBe(254);
-  expect(gc.stderr).toMatch(new RegExp(`^gc: pod ${stuckUuid}: .*\\n$`));
-  const other = pods.find((p) => p.name !== stuckUuid)!.name;
-  expect(gc.stdout).toContain(`Garbage collecting pod "${other}"`);
-  // The faulty pod is unmounted all the same: nothing of either pod stays in the mount table.
-  expect(env.mounts()).toEqual([]);
-  expect(listed().map((p) => p.name)).toEqual([stuckUuid]);
+  it('gc detaches a busy pod rootfs lazily and leaves no mount behind', async () => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
+    const [pod] = listed();
+    const rootfs = join(env.dataDir, 'pods', 'run', pod!.name, 'appsinfo', 'busybox', 'rootfs');
+    // A host process working inside the pod's rootfs keeps the mount busy.
+    const squatter = spawn('sleep', ['60'], { cwd: join(rootfs, 'tmp'), stdio: 'ignore' });
+    undo.push(() => squatter.kill('SIGKILL'));
+    await new Promise((r) => squatter.once('spawn', r));
+    expect(spawnSync('umount', [rootfs]).status).not.toBe(0); // really busy
 
-  spawnSync('chattr', ['-i', join(env.dataDir, 'pods', 'garbage', stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck')]);
-  const again = env.run(['gc', '--grace-period=0s']);
-  expect(again.status).toBe(0);
-  expect(again.stdout).toBe(`Garbage collecting pod "${stuckUuid}"\n`);
-  expect(readdirSync(join(env.dataDir, 'pods', 'garbage'))).toEqual([]);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.stderr).toBe('');
+    expect(gc.stdout).toContain(`Garbage collecting pod "${pod!.name}"`);
+    expect(gc.status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+    expect(listed()).toEqual([]);
+  });
+
+  it('gc carries on past a pod it cannot delete, reports it, and removes it once it can', (ctx) => {
+    expect(env.run(['run', aci, '--name=stuck', '--exec=/bin/sh', '--', '-c', 'echo x > /stuck']).status).toBe(0);
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
+    const pods = listed();
+    expect(pods).toHaveLength(2);
+    const stuckUuid = pods.find((p) => existsSync(join(env.dataDir, 'pods', 'run', p.name, 'appsinfo', 'stuck')))!.name;
+    // An immutable file in the pod's upper dir cannot be deleted, even by root.
+    const upperFile = join(env.dataDir, 'pods', 'run', stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck');
+    const chattr = spawnSync('chattr', ['+i', upperFile], { encoding: 'utf8' });
+    // tmpfs and some other filesystems have no immutable flag: nothing to test with there.
+    if (chattr.status !== 0 && /not supported|Inappropriate ioctl/i.test(chattr.stderr)) ctx.skip(`chattr +i unsupported here: ${chattr.stderr.trim()}`);
+    expect(chattr.status, `chattr: ${chattr.stderr}`).toBe(0);
+    undo.push(() => {
+      for (const state of ['garbage', 'exited-garbage', 'run']) {
+        spawnSync('chattr', ['-i', join(env.dataDir, 'pods', state, stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck')]);
+      }
+    });
+
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.status).toBe(254);
+    expect(gc.stderr).toMatch(new RegExp(`^gc: pod ${stuckUuid}: .*\\n$`));
+    const other = pods.find((p) => p.name !== stuckUuid)!.name;
+    expect(gc.stdout).toContain(`Garbage collecting pod "${other}"`);
+    // The faulty pod is unmounted all the same: nothing of either pod stays in the mount table.
+    expect(env.mounts()).toEqual([]);
+    expect(listed().map((p) => p.name)).toEqual([stuckUuid]);
+
+    spawnSync('chattr', ['-i', join(env.dataDir, 'pods', 'garbage', stuckUuid, 'appsinfo', 'stuck', 'overlay', 'upper', 'stuck')]);
+    const again = env.run(['gc', '--grace-period=0s']);
+    expect(again.status).toBe(0);
+    expect(again.stdout).toBe(`Garbage collecting pod "${stuckUuid}"\n`);
+    expect(readdirSync(join(env.dataDir, 'pods', 'garbage'))).toEqual([]);
+  });
 });

@@ -138,7 +138,7 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     const { uuid, pid } = await env.waitRunning();
     // fly's pod pid is the app; systemd's is the pod's PID 1, and the app one of its services.
     let app: number | undefined;
-    for (let i = 0; i < 100 && (app = appProcess(pid, '/bin/sleep')) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && (app = appProcess(pid, '/bin/sleep')) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
     expect(app).toBeDefined();
     if (stage1.name === 'fly') expect(app).toBe(pid);
     process.kill(app!, 'SIGKILL');
@@ -151,8 +151,12 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
 
   it('stop asks politely, stop --force does not', async () => {
     // SIGTERM ignored, and the ignoring survives the exec: only SIGKILL ends this app.
-    const { done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'trap "" TERM; exec sleep 60']);
+    const { done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'trap "" TERM; touch /ready; exec sleep 60']);
     const { uuid, pid } = await env.waitRunning();
+    // The pod runs before its app has ignored SIGTERM (systemd boots first): stop only after that.
+    const ready = join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'busybox', 'rootfs', 'ready');
+    for (let i = 0; i < 400 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(ready)).toBe(true);
     expect(env.run(['stop', uuid]).status).toBe(0);
     await new Promise((r) => setTimeout(r, 500));
     expect(alive(pid)).toBe(true);

@@ -1,7 +1,7 @@
-// Stage1 selection (--stage1-path/-url/-hash/-name/-from-dir, configuration, the built-in default),
+// Stage1 selection (--stage1-path/-url/-hash/-name/-from-dir, configuration, the built-in default: systemd),
 // refusal of images that are not stage1s, --pod-manifest, and fly's one-app rule.
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from './harness.js';
@@ -9,6 +9,15 @@ import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from './harness.js';
 let env: RktEnv;
 let aci: string;
 const flyAci = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
+/** The name in the manifest of the stage1 a pod ran with, as its pod directory records it. */
+const stage1Of = (uuid: string): string => {
+  const state = ['run', 'exited-garbage', 'garbage'].find((s) => existsSync(join(env.dataDir, 'pods', s, uuid)))!;
+  return (JSON.parse(readFileSync(join(env.dataDir, 'pods', state, uuid, 'stage1', 'manifest'), 'utf8')) as { name: string }).name;
+};
+const lastPod = (): string => {
+  const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; started_at?: number; created_at?: number }[];
+  return pods.sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0)).at(-1)!.name;
+};
 
 beforeAll(() => ensureBuilt(), 600_000);
 beforeEach(async () => {
@@ -22,15 +31,24 @@ afterEach(async () => {
 const echo = (extra: string[]) => env.run(['run', ...extra, aci, '--exec=/bin/echo', '--', 'ok']);
 
 describe('stage1 selection', () => {
-  it('uses the built fly stage1 by default and each --stage1-* flag finds it too', () => {
+  it('uses the built systemd stage1 by default, finds either built-in stage1 by name, and each --stage1-* flag finds fly too', () => {
     expect(echo([]).stdout).toBe('ok\n');
+    expect(stage1Of(lastPod())).toBe('coreos.com/rkt/stage1-systemd');
+    // Not in the store yet: imported from where the build put it, as rkt found its stage1 images.
+    expect(echo(['--stage1-name=coreos.com/rkt/stage1-fly']).stdout).toBe('ok\n');
+    expect(stage1Of(lastPod())).toBe('coreos.com/rkt/stage1-fly');
     expect(echo([`--stage1-path=${flyAci}`]).stdout).toBe('ok\n');
     expect(echo([`--stage1-url=file://${flyAci}`]).stdout).toBe('ok\n');
-    expect(echo(['--stage1-name=coreos.com/rkt/stage1-fly']).stdout).toBe('ok\n');
     // The ACI is uncompressed, so its image ID is the sha512 of the file; a prefix is enough.
     const id = `sha512-${createHash('sha512').update(readFileSync(flyAci)).digest('hex')}`;
     expect(echo([`--stage1-hash=${id.slice(0, 30)}`]).stdout).toBe('ok\n');
     expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(5);
+    expect(echo(['--stage1-name=coreos.com/rkt/stage1-systemd']).stdout).toBe('ok\n');
+    expect(stage1Of(lastPod())).toBe('coreos.com/rkt/stage1-systemd');
+    const unknown = echo(['--stage1-name=example.com/no-such-stage1']);
+    expect(unknown.status).toBe(254);
+    expect(unknown.stderr.trim().split('\n')).toHaveLength(1);
+    expect(unknown.stderr).toContain('example.com/no-such-stage1');
   });
 
   it('--stage1-from-dir and a stage1.d configuration name where stage1 images are', () => {
@@ -82,7 +100,7 @@ describe('pods from a pod manifest and several apps', () => {
   });
 
   it('fly refuses a pod of two apps in one line, and the pod shows as exited', () => {
-    const r = env.run(['run', aci, '--name=one', '--exec=/bin/true', '--', '---', aci, '--name=two', '--exec=/bin/true']);
+    const r = env.run(['run', `--stage1-path=${flyAci}`, aci, '--name=one', '--exec=/bin/true', '--', '---', aci, '--name=two', '--exec=/bin/true']);
     expect(r.status).toBe(254);
     expect(r.stderr).toBe('stage1-fly run: fly runs exactly one app per pod; this pod has 2\n');
     const listed = JSON.parse(env.run(['list', '--format=json']).stdout) as { state: string; app_names: string[] }[];
