@@ -1,0 +1,107 @@
+// `rkt fetch` of a ~300 MB signed gzip ACI from a local HTTPS server on 127.0.0.1 (download, signature check,
+// import, render; a fresh --dir per run), against what a user would do by hand: `curl` the image and its
+// signature to disk, then `gpg --verify` it. Goal (issue 6): within 1.5x of those two together.
+// The server is a separate node process; TLS is checked on both sides against a CA made here (curl
+// --cacert, rkt's certs.d), and rkt trusts the signing key through `rkt trust`. Everything is made in a
+// scratch directory removed at exit. Ratios are medians (tools/bench/lib.mjs). `--quick`: a small image.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compare, repoRoot, scratchDir } from './lib.mjs';
+
+const rkt = join(repoRoot, 'bin', 'rkt');
+for (const dist of ['packages/stage0-cli/dist/cli.js', 'packages/fetcher/dist/index.js', 'packages/image-store/dist/index.js']) {
+  if (!existsSync(join(repoRoot, dist))) {
+    console.error(`fetch.bench: ${dist} is not built; run "npm run build" first`);
+    process.exit(1);
+  }
+}
+const quick = process.argv.includes('--quick');
+const work = scratchDir('rkt-fetch-bench-');
+const sh = (cmd) => execFileSync('bash', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+// The image, as in store.bench.mjs: incompressible data over 60 files (gzip keeps it near 300 MB) and 3,000
+// small text files in 30 directories.
+const layout = join(work, 'layout');
+const site = join(work, 'site');
+mkdirSync(join(layout, 'rootfs', 'data'), { recursive: true });
+mkdirSync(site);
+writeFileSync(join(layout, 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/bench', labels: [{ name: 'version', value: '1' }] }));
+sh(`cd ${layout}/rootfs/data && for i in $(seq 1 ${quick ? 6 : 60}); do head -c 5M /dev/urandom > big$i; done`);
+sh(`cd ${layout}/rootfs && for d in $(seq 1 30); do mkdir -p usr/share/d$d; for f in $(seq 1 100); do seq 1 $((f * 20)) > usr/share/d$d/f$f.txt; done; done`);
+const aci = join(site, 'bench.aci');
+sh(`tar --format=pax -C ${layout} -c manifest rootfs | gzip -1 > ${aci}`);
+console.log(`image: ${(Number(execFileSync('stat', ['-c', '%s', aci]).toString()) / 1e6).toFixed(0)} MB gzip`);
+
+// The signing key, in a private gpg home; the detached armored signature rkt looks for at URL.asc.
+const gnupg = join(work, 'gnupg');
+mkdirSync(gnupg, { mode: 0o700 });
+const gpg = (args) => execFileSync('gpg', ['--homedir', gnupg, '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+gpg(['--quick-gen-key', 'Bench Signer <bench@example.com>', 'ed25519', 'sign', 'never']);
+gpg(['--armor', '--detach-sign', '--output', `${aci}.asc`, aci]);
+const pubkey = join(work, 'bench.pub.asc');
+writeFileSync(pubkey, gpg(['--armor', '--export', 'bench@example.com']));
+
+// TLS: a CA and a certificate for 127.0.0.1.
+const tls = join(work, 'tls');
+mkdirSync(tls);
+sh(`cd ${tls} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=rkt-ts bench CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null`
+  + ` && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null`
+  + ` && printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf`
+  + ` && openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null`);
+
+// A static HTTPS file server in its own process (so serving does not share a CPU queue with this script).
+const server = spawn(process.execPath, ['--input-type=module', '-e', `
+  import { createServer } from 'node:https';
+  import { createReadStream, readFileSync, statSync } from 'node:fs';
+  import { join, normalize } from 'node:path';
+  const root = ${JSON.stringify(site)};
+  const s = createServer({ cert: readFileSync(${JSON.stringify(join(tls, 'srv.pem'))}), key: readFileSync(${JSON.stringify(join(tls, 'srv.key'))}) }, (req, res) => {
+    const file = join(root, normalize(new URL(req.url, 'https://x').pathname));
+    let size;
+    try { size = statSync(file).size; } catch { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' });
+    createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
+  });
+  s.listen(0, '127.0.0.1', () => process.stdout.write(s.address().port + '\\n'));
+  process.stdin.on('end', () => process.exit(0)).resume();
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
+process.on('exit', () => server.kill('SIGKILL'));
+const port = await new Promise((resolve, reject) => {
+  server.once('exit', (code) => reject(new Error(`the bench server exited (${code})`)));
+  server.stdout.setEncoding('utf8').once('data', (s) => resolve(Number(s.trim())));
+});
+const url = `https://127.0.0.1:${port}/bench.aci`;
+
+// rkt's configuration: the CA in certs.d, the key trusted for the image's name.
+const etc = join(work, 'etc');
+mkdirSync(join(etc, 'certs.d'), { recursive: true });
+writeFileSync(join(etc, 'certs.d', 'bench-ca.pem'), readFileSync(join(tls, 'ca.pem')));
+const trusted = spawnSync(rkt, [`--local-config=${etc}`, 'trust', '--prefix=example.com/bench', '--skip-fingerprint-review', pubkey], { encoding: 'utf8' });
+if (trusted.status !== 0) throw new Error(`rkt trust failed: ${trusted.stderr}`);
+
+// One fetch outside the timing, to check it works and renders.
+const fresh = join(work, 'fresh');
+const check = spawnSync(rkt, [`--dir=${join(work, 'check')}`, `--local-config=${etc}`, 'fetch', '--full', url], { encoding: 'utf8' });
+if (check.status !== 0 || !/^signature verified:/.test(check.stderr)) throw new Error(`rkt fetch failed: ${check.stderr}`);
+const rendered = spawnSync(process.execPath, ['--input-type=module', '-e', `
+  import { openStore } from ${JSON.stringify(join(repoRoot, 'packages/image-store/dist/index.js'))};
+  const trees = await (await openStore({ dir: ${JSON.stringify(join(work, 'check'))} })).trees();
+  process.stdout.write(String(trees.filter((t) => t.imageId === ${JSON.stringify(check.stdout.trim())}).length));
+`], { encoding: 'utf8' });
+if (rendered.stdout !== '1') throw new Error(`rkt fetch did not render the image: ${rendered.stdout}${rendered.stderr}`);
+sh(`rm -rf ${join(work, 'check')}`);
+
+const prepare = join(work, 'prepare.sh');
+writeFileSync(prepare, `#!/bin/sh\nset -e\nrm -rf ${fresh} && mkdir -p ${fresh}/x\n`, { mode: 0o755 });
+const rows = compare('fetch: a 300 MB signed gzip ACI over https', [
+  {
+    label: 'curl (image + signature) && gpg --verify',
+    cmd: `curl -sSf --cacert ${join(tls, 'ca.pem')} -o ${fresh}/x/bench.aci ${url} -o ${fresh}/x/bench.aci.asc ${url}.asc && gpg --homedir ${gnupg} --batch --quiet --verify ${fresh}/x/bench.aci.asc ${fresh}/x/bench.aci 2>/dev/null`,
+  },
+  { label: 'rkt fetch (download, verify, import, render)', cmd: `${rkt} --dir=${fresh}/data --local-config=${etc} fetch ${url}` },
+], { runs: quick ? 3 : 5, warmup: 1, prepare });
+
+const ratio = rows.find((r) => r.label.startsWith('rkt fetch')).ratio;
+console.log('\n## fetch: summary');
+console.log(`rkt fetch vs curl + gpg --verify: ${ratio.toFixed(2)}x (goal 1.5x: ${ratio <= 1.5 ? 'met' : 'MISSED'})`);
