@@ -13,6 +13,8 @@ export interface ImageSpec {
   readonly mountPoints?: ReadonlyArray<{ name: string; path: string; readOnly?: boolean }>;
   /** Symlinks to plant in the rootfs: path in the rootfs -> link target, verbatim. */
   readonly links?: Readonly<Record<string, string>>;
+  /** Regular files to put in the rootfs: path in the rootfs -> content. */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 export async function buildImage(dir: string, spec: ImageSpec): Promise<string> {
@@ -27,6 +29,10 @@ export async function buildImage(dir: string, spec: ImageSpec): Promise<string> 
   for (const [path, target] of Object.entries(spec.links ?? {})) {
     mkdirSync(dirname(join(rootfs, path)), { recursive: true });
     symlinkSync(target, join(rootfs, path));
+  }
+  for (const [path, text] of Object.entries(spec.files ?? {})) {
+    mkdirSync(dirname(join(rootfs, path)), { recursive: true });
+    writeFileSync(join(rootfs, path), text);
   }
   writeFileSync(
     join(layout, 'manifest'),

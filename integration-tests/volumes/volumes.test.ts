@@ -245,6 +245,18 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
     expectCollected();
   });
 
+  it('a target the volume cannot be mounted on fails the run in one line, before the app starts; gc cleans up', async () => {
+    const aci = await buildImage(env.tmp, { name: 'withfile', files: { data: 'a regular file\n' } });
+    const src = hostDir('dir-src', { 'x.txt': 'x\n' });
+    const r = run([`--volume=v,kind=host,source=${src}`, '--mount=volume=v,target=/data/sub', aci, '--exec=/bin/sh', '--', '-c', 'echo APP-RAN']);
+    expect(r.status).toBe(254);
+    expect(r.stdout).not.toContain('APP-RAN');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/app "withfile": volume "v" at \/data\/sub: .*not a directory/);
+    expectCollected();
+    expect(readdirSync(src)).toEqual(['x.txt']);
+  });
+
   it('a host source that does not exist: one line, exit 254, no pod left', async () => {
     const aci = await buildImage(env.tmp, { name: 'plain' });
     const missing = join(env.tmp, 'no-such-dir');
