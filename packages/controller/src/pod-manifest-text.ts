@@ -1,15 +1,14 @@
 import type { PodManifest } from '@rkt/appc-spec/lean';
 import type { PrepareAppInput } from './prepare.js';
 
-/** Whether an app carries anything of the user's beyond its image and a name (which prepare checks itself). */
+/**
+ * Whether an app carries anything of the user's beyond its image and a name (which prepare checks
+ * itself). Every other field counts, so that an override added later is validated without anyone
+ * having to remember this list.
+ */
 function hasOverrides(input: PrepareAppInput): boolean {
-  return (
-    input.exec !== undefined ||
-    (input.args !== undefined && input.args.length > 0) ||
-    input.user !== undefined ||
-    input.group !== undefined ||
-    input.workingDirectory !== undefined ||
-    (input.environment !== undefined && input.environment.length > 0)
+  return Object.entries(input).some(
+    ([key, value]) => key !== 'imageId' && key !== 'name' && value !== undefined && !(Array.isArray(value) && value.length === 0),
   );
 }
 
