@@ -144,6 +144,43 @@ export async function cleanupSystemdPods(env: RktEnv, cgroupsAtStart: readonly s
     if (!existsSync(dir)) continue;
     for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   }
+  // This env's pods only: other work on the machine runs pods of its own at the same time.
+  const uuids: string[] = [];
+  for (const state of readdirSafe(join(env.dataDir, 'pods'))) uuids.push(...readdirSafe(join(env.dataDir, 'pods', state)));
   await env.cleanup();
-  for (const c of podCgroups().filter((c) => !cgroupsAtStart.includes(c)).sort((a, b) => b.length - a.length)) removeCgroupTree(c);
+  // A pod whose nspawn died first (a test that failed half-way) leaves its systemd running: every process in
+  // the cgroups this env's pods made is killed, then the cgroups are removed once empty.
+  const leftovers = () => podCgroups().filter((c) => !cgroupsAtStart.includes(c) && uuids.some((u) => c.includes(`/rkt-${u}`)));
+  for (let attempt = 0; attempt < 20 && leftovers().length > 0; attempt++) {
+    for (const c of leftovers()) for (const pid of cgroupPids(c)) killQuietly(pid);
+    await new Promise((r) => setTimeout(r, 100));
+    for (const c of leftovers().sort((a, b) => b.length - a.length)) removeCgroupTree(c);
+  }
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function cgroupPids(dir: string): number[] {
+  const pids: number[] = [];
+  try {
+    pids.push(...readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').map(Number));
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) pids.push(...cgroupPids(join(dir, e.name)));
+  } catch {
+    // Removed meanwhile.
+  }
+  return pids;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }

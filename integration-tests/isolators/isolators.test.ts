@@ -44,9 +44,10 @@ describe('resource isolators', () => {
     const r = run([], ['--memory=50M'], 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived');
     expect(r.stdout).toBe('started\n');
     expect(r.status).toBe(137);
-    expect(env.status(onlyPod()).apps).toEqual([expect.objectContaining({ name: 'iso', exit_code: 137 })]);
-    // Nothing left in any hierarchy, the controller ones included.
-    expect(podCgroups().filter((c) => !cgroupsAtStart.includes(c))).toEqual([]);
+    const uuid = onlyPod();
+    expect(env.status(uuid).apps).toEqual([expect.objectContaining({ name: 'iso', exit_code: 137 })]);
+    // Nothing of the pod left in any hierarchy, the controller ones included.
+    expect(podCgroups().filter((c) => c.includes(`/rkt-${uuid}`))).toEqual([]);
   }, 90_000);
 
   it("enforces a pod manifest's own memory limit on the whole pod, and refuses a pod isolator it cannot enforce", () => {
