@@ -99,7 +99,14 @@ describe("a pod's rendered trees without the index", () => {
     rmSync(join(dir, 'cas/images.json'));
     const c = await store.renderAll([s1.id, app.id], { pod: pod('6666') });
     expect(c.map((t) => t.id)).toEqual(first.map((t) => t.id));
-    expect((await store.podRefs()).map((r) => r.podUuid).sort()).toEqual(['4444', '5555', '6666']);
+    // A version-1 snapshot (an older rkt-ts wrote it, without trees): used as missing, then upgraded.
+    const images = (JSON.parse(readFileSync(join(dir, 'cas/images.json'), 'utf8')) as { images: unknown[] }).images;
+    writeFileSync(join(dir, 'cas/images.json'), JSON.stringify({ snapshotVersion: 1, indexVersion: 1, images }));
+    expect((await store.list()).length).toBe(images.length);
+    const d = await store.renderAll([s1.id, app.id], { pod: pod('7777') });
+    expect(d.map((t) => t.id)).toEqual(first.map((t) => t.id));
+    expect(JSON.parse(readFileSync(join(dir, 'cas/images.json'), 'utf8'))).toMatchObject({ snapshotVersion: 2, trees: expect.any(Array) });
+    expect((await store.podRefs()).map((r) => r.podUuid).sort()).toEqual(['4444', '5555', '6666', '7777']);
     expect(readdirSync(join(dir, 'cas/tmp'))).toEqual([]);
     expect(statSync(join(dir, 'cas/images.json')).isFile()).toBe(true);
   });
