@@ -32,6 +32,11 @@ process.once('exit', () => rmSync(snapshotDir, { recursive: true, force: true })
 export function ensureBuilt(): void {
   const needed = [join(repoRoot, 'packages/stage0-cli/dist/cli.js'), ...Object.values(BUILT_STAGE1S)];
   if (!needed.every((p) => existsSync(p))) build();
+  // Test workers may end without 'exit' handlers running: links of processes gone are removed here.
+  for (const d of readdirSync(tmpdir())) {
+    const m = /^rkt-stage1s-([0-9]+)$/.exec(d);
+    if (m !== null && !existsSync(`/proc/${m[1]}`)) rmSync(join(tmpdir(), d), { recursive: true, force: true });
+  }
   mkdirSync(snapshotDir, { recursive: true });
   for (const s of STAGE1S) {
     if (existsSync(s.aci)) continue;
