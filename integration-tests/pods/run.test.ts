@@ -80,6 +80,16 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     expect(missing.stderr).toContain('/no/such/file');
   });
 
+  it("gives the app the pod manifest's supplementary groups", () => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0); // imports the image
+    const manifest = join(env.tmp, 'pod.json');
+    const app = { exec: ['/bin/sh', '-c', 'echo "$(id -u) $(id -g) $(id -G)"'], user: '1000', group: '100', supplementaryGIDs: [4000, 50] };
+    writeFileSync(manifest, JSON.stringify({ acVersion: '0.8.11', acKind: 'PodManifest', apps: [{ name: 'groups', image: { name: 'example.com/busybox' }, app }] }));
+    const r = env.run(['run', `--pod-manifest=${manifest}`]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('1000 100 100 50 4000\n');
+  });
+
   it('the app writes into its own copy: the image tree stays as it was', () => {
     expect(env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo changed > /etc/passwd && cat /etc/passwd']).stdout).toBe('changed\n');
     expect(env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'head -c 4 /etc/passwd; echo']).stdout).toBe('root\n');
