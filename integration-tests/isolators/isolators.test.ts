@@ -177,6 +177,23 @@ describe('seccomp', () => {
     expect(r.stdout).toMatch(/^running\ntouched\nchmod: \/tmp\/f: Operation not permitted\n$/);
   }, 90_000);
 
+  it("applies rkt's default filter when none is given: a call outside it kills the process; --insecure-options=seccomp lifts it", () => {
+    // mount(2) is not in the default allow-list: SIGSYS, before the missing CAP_SYS_ADMIN is even checked.
+    const script = 'echo before; mount -t tmpfs none /tmp 2>&1; echo after';
+    const r = run([], [], script);
+    // The shell forks mount: its child dies of SIGSYS, the shell says so and goes on.
+    expect(r.stdout).toBe('before\nBad system call\nafter\n');
+    const lifted = run(['--insecure-options=seccomp'], [], script);
+    expect(lifted.stdout).toMatch(/^before\nmount: .*(permission denied|not permitted).*\nafter\n$/i);
+    expect(lifted.status).toBe(0);
+  }, 90_000);
+
+  it("sets no-new-privileges from the image's isolator", async () => {
+    const image = await buildIsolatorAci(env.tmp, 'nnp', [{ name: 'os/linux/no-new-privileges', value: true }]);
+    expect(run([], [], 'grep NoNewPrivs /proc/self/status', image).stdout).toBe('NoNewPrivs:\t1\n');
+    expect(run([], [], 'grep NoNewPrivs /proc/self/status').stdout).toBe('NoNewPrivs:\t0\n');
+  }, 90_000);
+
   it('refuses an unknown syscall at the flag, before anything is prepared', () => {
     const r = run([], ['--seccomp=mode=remove,chmdo'], 'echo ran');
     expect(r.status).toBe(254);
