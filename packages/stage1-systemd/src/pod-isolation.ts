@@ -146,7 +146,13 @@ export class PodIsolation {
       // A tmpfs first, so the mount points can be made (sysfs has no such directories); nspawn mounts the
       // other hierarchies read-only in it and leaves these binds as they are.
       args.push('--tmpfs=/sys/fs/cgroup:mode=0755');
-      for (const g of cgroups) args.push(`--bind=${g.dir}:${g.mountPoint}`);
+      for (const g of cgroups) {
+        args.push(`--bind=${g.dir}:${g.mountPoint}`);
+        // Co-mounted controllers (cpu,cpuacct on most hybrid hosts): systemd looks each one up by its own
+        // name, where a host has symlinks; a bind of the same cgroup serves as well.
+        const names = g.mountPoint.slice('/sys/fs/cgroup/'.length).split(',');
+        if (names.length > 1) for (const n of names) args.push(`--bind=${g.dir}:/sys/fs/cgroup/${n}`);
+      }
     }
     return args;
   }
