@@ -31,6 +31,12 @@ export interface ImportOptions {
   };
   /** Hold the image for this process in the transaction that stores it (see `Store.hold`). */
   readonly hold?: ImageHold;
+  /**
+   * Called once the archive is scanned (hashed, validated) and before anything is stored; throwing refuses
+   * the import with that error and stores nothing. The fetcher checks the manifest and the signature here,
+   * so the archive is read once rather than once to check it and once to import it.
+   */
+  readonly check?: (scan: { readonly imageId: string; readonly manifest: Uint8Array }) => Promise<void> | void;
 }
 
 export interface ImportResult {
@@ -116,6 +122,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
       await mf.close();
     }
     await fsyncDir(tmpDir);
+    if (opts.check !== undefined) await opts.check({ imageId: scanned.imageId, manifest: scanned.manifestBytes });
     const now = Date.now();
     const rec: ImageRecord = {
       id: scanned.imageId,

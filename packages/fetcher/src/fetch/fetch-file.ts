@@ -3,29 +3,31 @@ import { FetchError, firstLine } from '../errors.js';
 import { verifyImageSignature } from './verify-signature.js';
 import type { FetchContext } from './context.js';
 import type { RemoteResult } from './fetch-remote.js';
-import { readAci } from './read-manifest.js';
+import { importChecked } from './import-checked.js';
 
 /**
  * A local ACI (a path or file:// URL). As rkt did, its signature is `<file>.asc` beside it, checked
  * against the keys trusted for the manifest's name; local files are imported whatever the pull policy.
  */
 export async function fetchFile(ctx: FetchContext, path: string): Promise<RemoteResult> {
-  let signedBy: string | undefined;
+  let signature: Buffer | undefined;
   if (ctx.insecure.skipImageCheck) {
     ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
   } else {
-    let signature: Buffer;
     try {
       signature = await readFile(`${path}.asc`);
     } catch (err) {
       throw new FetchError('FETCH_SIGNATURE',
         `${path}: error opening signature file: ${firstLine(err)} (an unsigned image is fetched only with --insecure-options=image)`, { subject: path, cause: err });
     }
-    const { manifest } = await readAci(path, path);
+  }
+  let signedBy: string | undefined;
+  // The signer's prefix is the manifest's name: checked once the store's scan has read it, before it stores anything.
+  const imported = await importChecked(ctx, path, path, { hold: ctx.hold }, async ({ manifest }) => {
+    if (signature === undefined) return;
     const signer = await verifyImageSignature(ctx, path, signature, `${path}.asc`, manifest.name);
     ctx.signatureVerified(signer.userIds);
     signedBy = signer.fingerprint;
-  }
-  const imported = await ctx.store.importAci(path, { source: path, hold: ctx.hold });
+  });
   return { id: imported.id, downloaded: false, signedBy };
 }

@@ -6,7 +6,7 @@ import type { AppName } from '../image-string.js';
 import { verifyImageSignature, type Signer } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
 import { holdIfStored, type FetchContext } from './context.js';
-import { readAci } from './read-manifest.js';
+import { importChecked } from './import-checked.js';
 
 export interface RemoteTarget {
   readonly aciUrl: URL;
@@ -66,27 +66,36 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
       signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
     }
     let signer: Signer | undefined;
-    // A name is known before reading the archive: check the signature first, so a tampered download is
-    // reported as such and never parsed. For a plain URL the signer's prefix is the manifest's name.
-    if (signature !== undefined && t.want !== undefined) {
-      signer = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name);
+    // A name is known before reading the archive: its signature is checked while the store scans the
+    // archive, and nothing is stored unless it matched, so a tampered download is reported as such. For a
+    // plain URL the signer's prefix is the manifest's name, known only from the scan.
+    const verifying = signature !== undefined && t.want !== undefined
+      ? verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name)
+      : undefined;
+    verifying?.catch(() => undefined); // awaited below either way; not an unhandled rejection meanwhile
+    let imported;
+    try {
+      imported = await importChecked(ctx, res.file, t.aciUrl.href, {
+        latest: t.latest,
+        remote: { url: t.aciUrl.href, signatureUrl: t.ascUrl.href, etag: res.etag, cacheMaxAge: res.maxAge },
+        hold: ctx.hold,
+      }, async ({ manifest, imageId }) => {
+        if (verifying !== undefined) signer = await verifying;
+        if (t.want !== undefined) checkManifest(manifest, t.want, t.aciUrl.href);
+        if (signature !== undefined && t.want === undefined) {
+          signer = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
+        }
+        if (t.expectId !== undefined && imageId !== t.expectId) {
+          throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });
+        }
+        if (signer !== undefined) ctx.signatureVerified(signer.userIds);
+      });
+    } catch (err) {
+      // Bytes that are not what was signed explain a broken archive better than the archive's error does.
+      if (verifying !== undefined) await verifying;
+      throw err;
     }
-    const { manifest, imageId } = await readAci(res.file, t.aciUrl.href);
-    if (t.want !== undefined) checkManifest(manifest, t.want, t.aciUrl.href);
-    if (signature !== undefined && t.want === undefined) {
-      signer = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
-    }
-    if (t.expectId !== undefined && imageId !== t.expectId) {
-      throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });
-    }
-    if (signer !== undefined) ctx.signatureVerified(signer.userIds);
     const signedBy = signer?.fingerprint;
-    const imported = await ctx.store.importAci(res.file, {
-      source: t.aciUrl.href,
-      latest: t.latest,
-      remote: { url: t.aciUrl.href, signatureUrl: t.ascUrl.href, etag: res.etag, cacheMaxAge: res.maxAge },
-      hold: ctx.hold,
-    });
     return { id: imported.id, downloaded: true, signedBy };
   } finally {
     await rm(res.file, { force: true });
