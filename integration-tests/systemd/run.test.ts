@@ -216,6 +216,23 @@ describe('rkt run (stage1-systemd)', () => {
     expect(two.stderr).toContain('--interactive');
   });
 
+  it("^C on rkt run's terminal stops the pod as rkt stop does: the app gets SIGTERM and records 143", async () => {
+    const cmd = [rktBin, ...env.args(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 100'])].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
+    env.children.add(script);
+    let out = '';
+    script.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      // The terminal's interrupt character, typed once the app runs.
+      if (out.includes('up') && !script.stdin.writableEnded) setTimeout(() => script.stdin.end('\x03'), 300);
+    });
+    const status = await new Promise<number | null>((resolve) => script.once('close', resolve));
+    expect(status).toBe(143);
+    const uuid = onlyPod();
+    expect(appStatuses(uuid)).toEqual(['app-busybox=143']);
+    expectNothingLeft(uuid);
+  });
+
   it('gc removes what a killed run entrypoint left: the pod cgroups and the propagation directory', async () => {
     const { done } = env.start(['run', aci, '--exec', '/bin/sh', '--', '-c', 'sleep 100']);
     const { uuid } = await env.waitRunning();

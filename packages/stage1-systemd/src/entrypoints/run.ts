@@ -285,7 +285,13 @@ async function main(): Promise<number> {
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
   const leaveCgroups = systemdHost ? () => {} : enterPodCgroups(uuid);
   const leaveIsolationCgroups = isolation.enterCgroups();
-  const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, { stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'], env });
+  // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
+  // foreground group) would make it kill the pod outright; this process turns it into a clean stop.
+  const child = spawn(join(stage1, 'lib64/ld-linux-x86-64.so.2'), args, {
+    stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'],
+    env,
+    detached: stdin !== 'tty',
+  });
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
     if (child.stderr === null) return resolve();
@@ -300,8 +306,9 @@ async function main(): Promise<number> {
   if (nspawnPid === undefined) throw new Error('could not start systemd-nspawn');
   // rkt's `ppid` way: the pod's PID 1 is nspawn's child, which stage0 and enter find from this pid.
   writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
-  // Stop signals to this entrypoint go to nspawn, which shuts the booted systemd down cleanly.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+  // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
+  // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill('SIGTERM'));
   // A pod never outlives the rkt that runs it (fly's parent-death signal): when stage0 dies (kill -9),
   // this process is re-parented, and the pod's PID 1 is killed, which ends the pod's every process.
   const parent = process.ppid;
