@@ -205,7 +205,7 @@ describe('rkt fetch NAME refuses, with one line and nothing stored', () => {
     const { body } = await publish('example.com/app', 'v1');
     const res = server.resources.get(aciPath('example.com/app', 'v1'))!;
     const tampered = Buffer.from(body);
-    tampered[tampered.length - 100] ^= 0xff;
+    tampered.writeUInt8(tampered.readUInt8(tampered.length - 100) ^ 0xff, tampered.length - 100);
     res.body = tampered;
     await trust(signer, 'example.com/app');
     await expectRefused(await rkt(['fetch', 'example.com/app:v1']), /^fetch: .*signature/i);

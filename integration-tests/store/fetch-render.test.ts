@@ -20,8 +20,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 describe('rkt fetch renders', () => {
   it('a fetch killed mid-render leaves a consistent store; gc removes the debris; the next fetch renders it whole', async () => {
     // Enough incompressible files that the render takes long enough to be caught in the act.
-    const files: Record<string, Buffer> = {};
-    for (let i = 0; i < 1500; i++) files[`data/f${i}`] = randomBytes(16_000);
+    const files: Record<string, Uint8Array<ArrayBuffer>> = {};
+    for (let i = 0; i < 1500; i++) files[`data/f${i}`] = new Uint8Array(randomBytes(16_000));
     const aci = join(env.tmp, 'big.aci');
     const manifest = JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/big' });
     await buildAci(manifest, Object.entries(files).map(([path, data]) => ({ type: 'file' as const, path, data })), aci, { compression: 'gzip' });
@@ -66,7 +66,7 @@ describe('rkt fetch renders', () => {
     expect(trees.map((t) => t.imageId)).toEqual(id);
     const rootfs = trees[0]!.rootfs;
     expect(readdirSync(join(rootfs, 'data'))).toHaveLength(1500);
-    for (const name of ['data/f0', 'data/f777', 'data/f1499']) expect(readFileSync(join(rootfs, name)).equals(files[name]!)).toBe(true);
+    for (const name of ['data/f0', 'data/f777', 'data/f1499']) expect(readFileSync(join(rootfs, name)).equals(Buffer.from(files[name]!))).toBe(true);
     expect(readdirSync(tmp)).toEqual([]);
   });
 });
