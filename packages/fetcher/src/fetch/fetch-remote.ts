@@ -7,6 +7,7 @@ import { verifyImageSignature, type Signer } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
 import { holdIfStored, type FetchContext } from './context.js';
 import { importChecked } from './import-checked.js';
+import { verifyDetached } from '../keystore/verify.js';
 
 export interface RemoteTarget {
   readonly aciUrl: URL;
@@ -73,6 +74,11 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
       ? verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name)
       : undefined;
     verifying?.catch(() => undefined); // awaited below either way; not an unhandled rejection meanwhile
+    // For a URL the name comes with the manifest, at the end of the scan; hashing the signed bytes does not
+    // need it, so that starts now with any key trusted for some name, and counts only if that key turns out
+    // to be trusted for the manifest's name (otherwise the check below verifies, and reports, as before).
+    const speculative = signature !== undefined && t.want === undefined ? speculativeVerify(ctx, res.file, signature, t.ascUrl.href) : undefined;
+    speculative?.catch(() => undefined);
     let imported;
     try {
       imported = await importChecked(ctx, res.file, t.aciUrl.href, {
@@ -83,7 +89,11 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
         if (verifying !== undefined) signer = await verifying;
         if (t.want !== undefined) checkManifest(manifest, t.want, t.aciUrl.href);
         if (signature !== undefined && t.want === undefined) {
-          signer = await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
+          const early = await speculative?.catch(() => undefined);
+          const ring = early === undefined ? [] : await ctx.keystore.keyringFor(manifest.name);
+          signer = early !== undefined && ring.some((k) => k.fingerprint === early.fingerprint)
+            ? early
+            : await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
         }
         if (t.expectId !== undefined && imageId !== t.expectId) {
           throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });
@@ -100,6 +110,12 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   } finally {
     await rm(res.file, { force: true });
   }
+}
+
+async function speculativeVerify(ctx: FetchContext, file: string, signature: Buffer, source: string): Promise<Signer | undefined> {
+  const keyring = await ctx.keystore.anyTrustedKeys();
+  if (keyring.length === 0) return undefined;
+  return verifyDetached({ file, signature, signatureSource: source, keyring, name: source });
 }
 
 async function fetchSignature(ctx: FetchContext, url: URL, what: string): Promise<Buffer> {

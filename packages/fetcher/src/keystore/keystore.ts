@@ -71,6 +71,30 @@ export class Keystore {
     return [...keys.values()];
   }
 
+  /**
+   * Every key trusted for some name (root and every prefix; masks ignored). Only for starting a
+   * verification before the name is known: whether the key counts is decided by `keyringFor(name)` later.
+   */
+  async anyTrustedKeys(): Promise<TrustedKey[]> {
+    const keys = new Map<string, TrustedKey>();
+    for (const dir of [this.systemRoot, this.localRoot, this.systemPrefix, this.localPrefix]) {
+      let names: string[];
+      try {
+        names = await readdir(dir, { recursive: true });
+      } catch {
+        continue;
+      }
+      for (const rel of names) {
+        const file = join(dir, rel);
+        const st = await stat(file).catch(() => undefined);
+        if (st === undefined || !st.isFile() || st.size === 0) continue;
+        const key = await readKeyFile(file).catch(() => undefined);
+        if (key !== undefined) keys.set(key.fingerprint, key);
+      }
+    }
+    return [...keys.values()];
+  }
+
   /** Stores an armored public key as trusted for `prefix`, or for every image with `prefix` undefined (root). */
   async store(armored: string, prefix: string | undefined): Promise<string> {
     const key = await parsePublicKey(armored, 'key');
