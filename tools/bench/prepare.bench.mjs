@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { compare, repoRoot, scratchDir } from './lib.mjs';
 
 const rkt = join(repoRoot, 'bin', 'rkt');
-for (const built of ['packages/stage0-cli/dist/cli.js', 'packages/stage1-fly/dist/stage1-fly.aci', 'packages/appc-spec/dist/index.js']) {
+for (const built of ['packages/stage0-cli/dist/cli.js', 'packages/stage1-fly/dist/stage1-fly.aci', 'packages/stage1-systemd/dist/stage1-systemd.aci', 'packages/appc-spec/dist/index.js']) {
   if (!existsSync(join(repoRoot, built))) {
     console.error(`prepare.bench: ${built} is not built; run "npm run build" first`);
     process.exit(1);
