@@ -11,13 +11,19 @@ export interface TreeDigest {
 
 const CHUNK = 1 << 20;
 
-async function hashFile(path: string, h: Hash, buf: Buffer): Promise<void> {
+async function hashFile(path: string, h: Hash, bufs: readonly [Buffer, Buffer]): Promise<void> {
   const fh = await open(path, 'r');
   try {
+    // Two buffers: the next read runs on the thread pool while this thread hashes the last one.
+    let i = 0;
+    let pending = fh.read(bufs[0], 0, CHUNK, null);
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const { bytesRead } = await pending;
       if (bytesRead === 0) break;
-      h.update(buf.subarray(0, bytesRead));
+      const full = bufs[i]!;
+      i ^= 1;
+      pending = fh.read(bufs[i]!, 0, CHUNK, null);
+      h.update(full.subarray(0, bytesRead));
     }
   } finally {
     await fh.close();
@@ -31,7 +37,7 @@ async function hashFile(path: string, h: Hash, buf: Buffer): Promise<void> {
  */
 export async function hashTree(root: string): Promise<TreeDigest> {
   const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const bufs: [Buffer, Buffer] = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   const inodes = new Set<string>();
   let size = 0;
   const visit = async (rel: string): Promise<void> => {
@@ -50,7 +56,7 @@ export async function hashTree(root: string): Promise<TreeDigest> {
         inodes.add(key);
         size += st.size;
       }
-      await hashFile(abs, h, buf);
+      await hashFile(abs, h, bufs);
     }
     if (type === 'd') {
       const names = (await readdir(abs)).sort();
