@@ -41,6 +41,9 @@ gpg(['--quick-gen-key', 'Bench Signer <bench@example.com>', 'ed25519', 'sign', '
 gpg(['--armor', '--detach-sign', '--output', `${aci}.asc`, aci]);
 const pubkey = join(work, 'bench.pub.asc');
 writeFileSync(pubkey, gpg(['--armor', '--export', 'bench@example.com']));
+// Signing started a gpg-agent for this home; verifying needs none (--no-autostart below). Stopped now, or it
+// would outlive the bench and keep its socket in the scratch directory.
+execFileSync('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
 
 // TLS: a CA and a certificate for 127.0.0.1.
 const tls = join(work, 'tls');
@@ -97,7 +100,7 @@ writeFileSync(prepare, `#!/bin/sh\nset -e\nrm -rf ${fresh} && mkdir -p ${fresh}/
 const rows = compare('fetch: a 300 MB signed gzip ACI over https', [
   {
     label: 'curl (image + signature) && gpg --verify',
-    cmd: `curl -sSf --cacert ${join(tls, 'ca.pem')} -o ${fresh}/x/bench.aci ${url} -o ${fresh}/x/bench.aci.asc ${url}.asc && gpg --homedir ${gnupg} --batch --quiet --verify ${fresh}/x/bench.aci.asc ${fresh}/x/bench.aci 2>/dev/null`,
+    cmd: `curl -sSf --cacert ${join(tls, 'ca.pem')} -o ${fresh}/x/bench.aci ${url} -o ${fresh}/x/bench.aci.asc ${url}.asc && gpg --homedir ${gnupg} --batch --quiet --no-autostart --verify ${fresh}/x/bench.aci.asc ${fresh}/x/bench.aci 2>/dev/null`,
   },
   { label: 'rkt fetch (download, verify, import, render)', cmd: `${rkt} --dir=${fresh}/data --local-config=${etc} fetch ${url}` },
 ], { runs: quick ? 3 : 5, warmup: 1, prepare });
