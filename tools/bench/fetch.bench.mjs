@@ -105,6 +105,10 @@ const rows = compare('fetch: a 300 MB signed gzip ACI over https', [
   { label: 'rkt fetch (download, verify, import, render)', cmd: `${rkt} --dir=${fresh}/data --local-config=${etc} fetch ${url}` },
 ], { runs: quick ? 3 : 5, warmup: 1, prepare });
 
+// The server's pipes would keep this process (and its scratch directory) alive.
+server.stdin.end();
+server.kill('SIGKILL');
+
 const ratio = rows.find((r) => r.label.startsWith('rkt fetch')).ratio;
 console.log('\n## fetch: summary');
 console.log(`rkt fetch vs curl + gpg --verify: ${ratio.toFixed(2)}x (goal 1.5x: ${ratio <= 1.5 ? 'met' : 'MISSED'})`);
