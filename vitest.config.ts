@@ -35,7 +35,13 @@ export default defineConfig({
       {
         resolve,
         ssr,
-        test: { name: 'integration', root: 'integration-tests', include: ['**/*.test.ts'], testTimeout: 120_000 },
+        test: {
+          name: 'integration',
+          root: 'integration-tests',
+          include: ['**/*.test.ts'],
+          testTimeout: 120_000,
+          globalSetup: ['./global-setup.ts'],
+        },
       },
     ],
   },

@@ -210,10 +210,14 @@ describe('rkt run (stage1-systemd)', () => {
     expect(text).toContain('got: typed by a user\n');
     expect(status).toBe(0);
 
+    const uuids = () => env.run(['list', '--no-legend', '--full']).stdout.split('\n').map((l) => l.split('\t')[0]).filter((u) => u !== '');
+    const podsBefore = uuids();
     const two = env.run(['run', '--interactive', aci, '--name=one', '--exec=/bin/true', '--', '---', aci, '--name=two', '--exec=/bin/true']);
     expect(two.status).toBe(254);
     expect(two.stderr.trim().split('\n')).toHaveLength(1);
     expect(two.stderr).toContain('--interactive');
+    // Refused before anything was prepared: no pod is left for gc.
+    expect(uuids()).toEqual(podsBefore);
   });
 
   it("^C on rkt run's terminal stops the pod as rkt stop does: the app gets SIGTERM and records 143", async () => {
