@@ -8,6 +8,12 @@ import { fileURLToPath } from 'node:url';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+// Some machines (this project's VMs among them) export NODE_EXTRA_CA_CERTS, which makes every Node
+// start-up read and parse a whole CA bundle (about 65 ms here): it would hide Node CLIs' own start-up
+// cost inside a bigger `node -e 0`. Every benchmarked command starts without it; `RKT_BENCH_KEEP_ENV=1`
+// keeps the environment as it is.
+if (process.env.RKT_BENCH_KEEP_ENV !== '1') delete process.env.NODE_EXTRA_CA_CERTS;
+
 /** Mount points at or under `dir`, deepest first (from /proc/self/mountinfo, octal escapes decoded). */
 function mountsUnder(dir) {
   const decode = (s) => s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));

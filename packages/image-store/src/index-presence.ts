@@ -1,4 +1,5 @@
-import { readdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { readdir, unlink, utimes, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { imageDir, type Layout } from './layout.js';
 import { ownerAlive, uniqueName } from './owner.js';
@@ -38,8 +39,11 @@ export async function recordUse(l: Layout, imageIds: readonly string[]): Promise
 
 /** The records with `lastUsedAt` raised to uses recorded by `recordUse`. */
 export async function withUsage(l: Layout, images: readonly ImageRecord[]): Promise<ImageRecord[]> {
-  return Promise.all(images.map(async (img) => {
-    const used = await stat(imageDir(l, img.id)).then((st) => Math.floor(st.mtimeMs), () => 0);
+  // Synchronous stats on purpose: a listing of 1,000 images spent ~35 ms in 1,000 promise stats and the
+  // garbage they make, against a few ms for the same stats done in a loop.
+  return images.map((img) => {
+    const st = statSync(imageDir(l, img.id), { throwIfNoEntry: false });
+    const used = st === undefined ? 0 : Math.floor(st.mtimeMs);
     return used > img.lastUsedAt ? { ...img, lastUsedAt: used } : img;
-  }));
+  });
 }
