@@ -13,3 +13,4 @@ export { checkVolumes } from './volumes.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';
 export type { RunOptions } from './run.js';
+export { SYSCALL_NAMES } from './syscall-names.js';

@@ -4,7 +4,7 @@
  * rkt's masked paths of /proc and /sys. Every isolator is enforced or refused: one this runtime cannot
  * enforce fails the pod with a message naming the app and the isolator.
  */
-import { SYSCALL_NAMES } from './syscalls.js';
+import { SYSCALL_NAMES } from '@rkt/controller/stage1-abi';
 
 export interface Isolator {
   name: string;

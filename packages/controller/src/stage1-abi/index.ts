@@ -10,3 +10,4 @@ export type { PodPids } from './pod-pids.js';
 export { stopPodProcesses } from './stop.js';
 export { enterProcess, processEnvironment } from './enter.js';
 export { waitForeground } from './foreground.js';
+export { SYSCALL_NAMES } from '../syscall-names.js';

@@ -5,7 +5,7 @@
  * Kept free of zod: this runs on every `rkt run`.
  */
 import { CliError } from '../../errors.js';
-import { SYSCALL_NAMES } from './syscall-names.js';
+import { SYSCALL_NAMES } from '@rkt/controller/lean';
 
 export interface Isolator {
   readonly name: string;

@@ -1,6 +1,7 @@
 // The x86_64 system call names (Linux UAPI asm/unistd_64.h of Debian bookworm), so that a seccomp set naming
-// something else is refused at the flag rather than when the pod starts. Kept in step with
-// packages/stage1-systemd/src/syscalls.ts, which checks the sets again where they are enforced.
+// something else is refused at rkt's --seccomp flag, and again by the stage1 where the sets are enforced,
+// rather than silently dropped by systemd. One list for both sides of the stage1 boundary: exported from
+// `@rkt/controller/lean` (stage0) and `@rkt/controller/stage1-abi` (the stage1 entrypoints).
 export const SYSCALL_NAMES: ReadonlySet<string> = new Set(
   `read write open close stat fstat lstat poll lseek mmap mprotect munmap brk rt_sigaction rt_sigprocmask
     rt_sigreturn ioctl pread64 pwrite64 readv writev access pipe select sched_yield mremap msync mincore madvise
