@@ -1,11 +1,13 @@
 // Set-up shared by the enter and stop tests: both stage1 images built, a busybox image with `ps` and
 // event handlers, and a clean-up that leaves no pod process, cgroup or nspawn directory behind.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
-import { buildBusyboxAci, ensureBuilt, repoRoot, type RktEnv } from '../pods/harness.js';
+import { buildBusyboxAci, ensureBuilt, ownCgroupDirs, podProcesses, removeCgroupTree, repoRoot, type RktEnv } from '../pods/harness.js';
+
+export { podProcesses };
 
 const BUILT = {
   systemd: join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci'),
@@ -58,19 +60,6 @@ export async function buildEnterImage(dir: string, handlers: Array<{ name: 'pre-
   return out;
 }
 
-/** The cgroup directories this test process lives in, in every hierarchy: nspawn makes its own below them. */
-function ownCgroupDirs(): string[] {
-  return readFileSync('/proc/self/cgroup', 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [, controllers, path] = line.split(':') as [string, string, string];
-      if (controllers === '') return existsSync('/sys/fs/cgroup/unified') ? join('/sys/fs/cgroup/unified', path) : join('/sys/fs/cgroup', path);
-      return join('/sys/fs/cgroup', controllers.replace(/^name=/, ''), path);
-    })
-    .filter((d) => existsSync(d));
-}
-
 /**
  * The cgroups (rkt-UUID) of the given systemd pods below this process's own, in every hierarchy: only
  * these pods', since other tests may run pods of their own meanwhile.
@@ -94,30 +83,6 @@ export function podUuids(env: RktEnv): string[] {
     if (existsSync(dir)) uuids.push(...readdirSync(dir));
   }
   return uuids;
-}
-
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Still populated: the test's own assertions report leftovers.
-  }
-}
-
-/** Processes whose command line names the pod (nspawn's --machine=rkt-UUID, the pod directory). */
-export function podProcesses(uuid: string): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync('/proc').filter((p) => /^[0-9]+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes(uuid) && Number(pid) !== process.pid) found.push(`${pid}: ${cmd.replace(/\0/g, ' ')}`);
-    } catch {
-      // Exited while listing.
-    }
-  }
-  return found;
 }
 
 /**

@@ -2,11 +2,11 @@
 // systemd stage1, and the clean-up of everything such a pod makes on the host (its processes, nspawn's
 // propagation directory, its cgroups in every hierarchy, the controller ones included).
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
-import { repoRoot, RktEnv } from '../pods/harness.js';
+import { ownCgroupDirs, removeCgroupTree, repoRoot, RktEnv } from '../pods/harness.js';
 
 const builtStage1 = join(repoRoot, 'packages/stage1-systemd/dist/stage1-systemd.aci');
 /**
@@ -78,19 +78,6 @@ export async function buildIsolatorAci(dir: string, name: string, isolators: unk
   return out;
 }
 
-/** This process's cgroup directory in every hierarchy (v1 controllers, name=systemd, v2). */
-export function ownCgroupDirs(): string[] {
-  return readFileSync('/proc/self/cgroup', 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [, controllers, path] = line.split(':') as [string, string, string];
-      if (controllers === '') return existsSync('/sys/fs/cgroup/unified') ? join('/sys/fs/cgroup/unified', path) : join('/sys/fs/cgroup', path);
-      return join('/sys/fs/cgroup', controllers.replace(/^name=/, ''), path);
-    })
-    .filter((d) => existsSync(d));
-}
-
 /** The pod's own cgroup (rkt-UUID) in the v1 hierarchy of `controller`, where its systemd puts the apps. */
 export function podControllerCgroup(controller: string, uuid: string): string {
   const line = readFileSync('/proc/self/cgroup', 'utf8')
@@ -115,16 +102,6 @@ export function podCgroups(): string[] {
   };
   for (const d of ownCgroupDirs()) walk(d, 0);
   return found;
-}
-
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Still populated: the test's own assertions report leftovers.
-  }
 }
 
 /** Kills this env's pods (nspawn's pid in `ppid`), removes their propagation directories, mounts, files and cgroups. */

@@ -96,7 +96,7 @@ export function podCgroups(uuid: string): string[] {
 }
 
 /** Removes a cgroup and its children (rmdir is all a cgroup allows; a populated one stays and is reported). */
-function removeCgroupTree(dir: string): void {
+export function removeCgroupTree(dir: string): void {
   if (!existsSync(dir)) return;
   for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
   try {

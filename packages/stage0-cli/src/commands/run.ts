@@ -2,18 +2,15 @@ import { runPod } from '@rkt/controller/lean';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { parseApps } from './pods/app-args.js';
-import { hostnameFlag } from './pods/hostname.js';
-import { cliBus, prepareFromCli } from './pods/common.js';
+import { prepareFromCli } from './pods/common.js';
 import { checkMds, registerWithMds } from './pods/mds.js';
+import { runOptionsFromFlags } from './pods/run-options.js';
 
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
-  // Checked before anything is prepared or run: a bad value leaves nothing behind.
-  const hostname = hostnameFlag(ctx);
-  const interactive = ctx.flags.bool('interactive');
+  const options = runOptionsFromFlags(ctx);
   // The stage1 refuses it too, but only after a pod was prepared: refuse it here so nothing is left behind.
-  if (interactive && parseApps(ctx, args).length > 1) {
-    throw new CliError('CLI_BAD_ARGS', `--interactive supports only one app; ${parseApps(ctx, args).length} were given`);
-  }
+  const apps = options.interactive ? parseApps(ctx, args).length : 1;
+  if (apps > 1) throw new CliError('CLI_BAD_ARGS', `--interactive supports only one app; ${apps} were given`);
   const mdsSocket = ctx.flags.bool('mds-register') ? ctx.flags.string('mds-socket') : undefined;
   // Before anything is prepared: without a service there is nothing to run.
   if (mdsSocket !== undefined) await checkMds(mdsSocket);
@@ -24,20 +21,9 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     ctx.log.debug(`pod ${pod.uuid} registered with the metadata service at ${mdsSocket}`);
   }
   return runPod({
+    ...options,
     dataDir: ctx.dataDir(),
     uuid: pod.uuid,
     ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}),
-    interactive,
-    ...(hostname !== undefined ? { hostname } : {}),
-    debug: ctx.globals.debug,
-    localConfigDir: ctx.globals.localConfigDir,
-    insecure: {
-      capabilities: ctx.globals.insecureOptions.skipCapabilities,
-      paths: ctx.globals.insecureOptions.skipPaths,
-      seccomp: ctx.globals.insecureOptions.skipSeccomp,
-    },
-    bus: cliBus(ctx),
-    log: (m) => ctx.log.debug(m),
-    forwardSignals: true,
   });
 }

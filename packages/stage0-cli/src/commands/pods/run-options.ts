@@ -1,0 +1,26 @@
+import type { RunOptions } from '@rkt/controller/lean';
+import type { CommandContext } from '../../command.js';
+import { cliBus } from './common.js';
+import { hostnameFlag } from './hostname.js';
+
+/**
+ * What `rkt run` and `rkt run-prepared` hand to `runPod` from their flags, checked when called: call it
+ * before anything is prepared or run, so that a bad value leaves nothing behind.
+ */
+export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'dataDir' | 'uuid' | 'lockFd'> {
+  const hostname = hostnameFlag(ctx);
+  return {
+    interactive: ctx.flags.bool('interactive'),
+    ...(hostname !== undefined ? { hostname } : {}),
+    debug: ctx.globals.debug,
+    localConfigDir: ctx.globals.localConfigDir,
+    insecure: {
+      capabilities: ctx.globals.insecureOptions.skipCapabilities,
+      paths: ctx.globals.insecureOptions.skipPaths,
+      seccomp: ctx.globals.insecureOptions.skipSeccomp,
+    },
+    bus: cliBus(ctx),
+    log: (m) => ctx.log.debug(m),
+    forwardSignals: true,
+  };
+}
