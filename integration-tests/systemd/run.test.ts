@@ -227,13 +227,45 @@ describe('rkt run (stage1-systemd)', () => {
     let out = '';
     script.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      // The terminal's interrupt character, typed once the app runs.
-      if (out.includes('up') && !script.stdin.writableEnded) setTimeout(() => script.stdin.end('\x03'), 300);
+      // The terminal's interrupt character, typed once the app runs (its line, not any text with "up" in it).
+      if (/(^|\n)up\r?\n/.test(out) && !script.stdin.writableEnded) setTimeout(() => script.stdin.end('\x03'), 300);
     });
     const status = await new Promise<number | null>((resolve) => script.once('close', resolve));
-    expect(status).toBe(143);
+    expect(status, out).toBe(143);
     const uuid = onlyPod();
     expect(appStatuses(uuid)).toEqual(['app-busybox=143']);
+    expectNothingLeft(uuid);
+  });
+
+  it('^C while the pod boots still stops it: nspawn runs, systemd has not started yet', async () => {
+    const started = Date.now();
+    const cmd = [rktBin, ...env.args(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 100'])].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
+    env.children.add(script);
+    let out = '';
+    script.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    // The run entrypoint writes ppid as soon as nspawn is spawned: the ^C comes before the pod's systemd
+    // could take a halt, which it must not lose (the pod would run its app's 100 s).
+    const runDir = join(env.dataDir, 'pods', 'run');
+    const poll = setInterval(() => {
+      const ppid = spawnSync('sh', ['-c', `cat ${runDir}/*/ppid 2>/dev/null`], { encoding: 'utf8' }).stdout.trim();
+      if (ppid === '' || script.stdin.writableEnded) return;
+      clearInterval(poll);
+      script.stdin.end('\x03');
+    }, 5);
+    const status = await new Promise<number | null>((resolve) => script.once('close', resolve));
+    clearInterval(poll);
+    expect(Date.now() - started, out).toBeLessThan(60_000);
+    const uuid = onlyPod();
+    // The app was started and stopped (143), or the halt came first and it never ran (the pod reports the ^C).
+    const apps = appStatuses(uuid);
+    if (apps.length === 0) expect(status, out).toBe(130);
+    else {
+      expect(apps).toEqual(['app-busybox=143']);
+      expect(status, out).toBe(143);
+    }
     expectNothingLeft(uuid);
   });
 

@@ -25,6 +25,9 @@ import { resolveId } from '../ids.js';
 import { hostRunsSystemd, nspawnArgs } from '../nspawn.js';
 import { fail, parseEntrypointArgs } from './args.js';
 import { insecureIsolation, PodIsolation } from '../pod-isolation.js';
+import { podInitPid, StopRequests } from '../halt.js';
+
+const stops = new StopRequests();
 
 interface PodApp {
   name: string;
@@ -282,6 +285,14 @@ async function main(): Promise<number> {
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', ...isolation.env() };
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
+  // Stopped before it booted: nothing ran, nothing is left to record but that the pod was interrupted.
+  if (stops.requested !== undefined) {
+    for (const stop of stopConnecting) stop();
+    for (const fd of holders) closeSync(fd);
+    await Promise.all(relays);
+    if (stdin === 'fifo') process.stdin.destroy();
+    return 128 + signalNumber(stops.requested);
+  }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
   const leaveCgroups = systemdHost ? () => {} : enterPodCgroups(uuid);
   const leaveIsolationCgroups = isolation.enterCgroups();
@@ -308,14 +319,14 @@ async function main(): Promise<number> {
   writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
   // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
   // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => child.kill('SIGTERM'));
+  stops.haltThrough(nspawnPid, () => child.kill('SIGTERM'));
   // A pod never outlives the rkt that runs it (fly's parent-death signal): when stage0 dies (kill -9),
   // this process is re-parented, and the pod's PID 1 is killed, which ends the pod's every process.
   const parent = process.ppid;
   const orphaned = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(orphaned);
-  for (const stop of stopConnecting) stop();
+    for (const stop of stopConnecting) stop();
     killPod(nspawnPid);
   }, 100);
   orphaned.unref();
@@ -324,6 +335,7 @@ async function main(): Promise<number> {
     child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
   });
   clearInterval(orphaned);
+  stops.done();
   await stderrDone;
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   for (const fd of holders) closeSync(fd);
@@ -332,7 +344,8 @@ async function main(): Promise<number> {
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   leaveCgroups();
   leaveIsolationCgroups();
-  const result = podStatuses(apps, statusDir, status);
+  // A pod stopped before any app started has no statuses: it ends as the signal that stopped it.
+  const result = podStatuses(apps, statusDir, stops.requested !== undefined ? 128 + signalNumber(stops.requested) : status);
   for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
   return result.pod;
 }
@@ -340,10 +353,9 @@ async function main(): Promise<number> {
 /** SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace. */
 function killPod(nspawnPid: number): void {
   try {
-    const children = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '');
-    process.kill(children.length > 0 ? Number(children[0]) : nspawnPid, 'SIGKILL');
+    process.kill(podInitPid(nspawnPid) ?? nspawnPid, 'SIGKILL');
   } catch {
-    // ESRCH/ENOENT: nspawn or the pod is gone already, which is what is wanted.
+    // ESRCH: nspawn or the pod is gone already, which is what is wanted.
   }
 }
 

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+
+/** systemd's halt request (nspawn's kill signal for a booted init): SIGRTMIN+3, 37 on Linux with glibc. */
+const HALT_SIGNAL = 37;
+
+/** The pid of the pod's PID 1, nspawn's child, or undefined while there is none (or nspawn is gone). */
+export function podInitPid(nspawnPid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first === undefined || first === '' ? undefined : Number(first);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the pod's init takes the halt signal yet. A pid namespace's init ignores every signal it has no
+ * handler for, so a halt nspawn passes on before systemd has set up its handlers is lost and the pod runs
+ * on; stop requests wait for this.
+ */
+export function podTakesHalt(nspawnPid: number): boolean {
+  const init = podInitPid(nspawnPid);
+  if (init === undefined) return false;
+  try {
+    const status = readFileSync(`/proc/${init}/status`, 'utf8');
+    // systemd blocks its signals and reads them from a signalfd: a blocked signal waits for it, a caught one
+    // runs a handler; a signal neither blocked nor caught is dropped.
+    const bit = 1n << BigInt(HALT_SIGNAL - 1);
+    return ['SigBlk', 'SigCgt'].some((field) => {
+      const mask = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1];
+      return mask !== undefined && (BigInt(`0x${mask}`) & bit) !== 0n;
+    });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Turns stop signals to this process (SIGTERM, SIGHUP and a terminal's SIGINT) into one orderly halt of
+ * the pod, whenever they come: installed first thing, so that a ^C while the pod is still being set up
+ * neither kills this process half-way (no statuses, cgroups left behind) nor is lost.
+ */
+export class StopRequests {
+  private signal: NodeJS.Signals | undefined;
+  private halt: (() => void) | undefined;
+  private poll: NodeJS.Timeout | undefined;
+
+  constructor() {
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => this.request(sig));
+  }
+
+  /** The first stop signal received, if any. */
+  get requested(): NodeJS.Signals | undefined {
+    return this.signal;
+  }
+
+  /**
+   * From now on a stop request (one that came before included) sends nspawn SIGTERM (which halts the pod's
+   * systemd: each app gets SIGTERM, then its post-stop handler runs, as with `rkt stop`) once systemd
+   * takes it. Only once: a second SIGTERM would make nspawn kill the pod outright.
+   */
+  haltThrough(nspawnPid: number, kill: () => void): void {
+    this.halt = () => {
+      this.halt = undefined;
+      if (podTakesHalt(nspawnPid)) return kill();
+      this.poll = setInterval(() => {
+        if (!podTakesHalt(nspawnPid)) return;
+        clearInterval(this.poll);
+        kill();
+      }, 10);
+    };
+    if (this.signal !== undefined) this.halt();
+  }
+
+  /** nspawn has exited: nothing is left to halt. */
+  done(): void {
+    clearInterval(this.poll);
+    this.halt = undefined;
+  }
+
+  private request(sig: NodeJS.Signals): void {
+    this.signal ??= sig;
+    this.halt?.();
+  }
+}
