@@ -4,6 +4,7 @@ import { ROOT } from './commands/registry.js';
 import { createContext, createLogger } from './context.js';
 import { CliError, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
 import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
+import { fdSink } from './output/fd-sink.js';
 import { reportError } from './report-error.js';
 
 export interface CliIo {
@@ -66,24 +67,24 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
  */
 function processIo(state: { command: string; debug: boolean }): CliIo {
   const crash = (err: unknown) => {
-    reportError(process.stderr, state.command, err, state.debug);
+    reportError(stderr, state.command, err, state.debug);
     process.exit(EXIT_FAILURE);
   };
   process.on('uncaughtException', crash);
   process.on('unhandledRejection', crash);
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  const stdout = fdSink(1, () => process.stdout, (err) => {
     // A reader that stops early (`rkt image list | head -1`) closes the pipe. rkt died of SIGPIPE
     // there without a word; Node ignores SIGPIPE and reports EPIPE, so leave as quietly, with the
     // status a shell gives a process killed by SIGPIPE.
     if (err.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
-    process.stderr.write(`rkt: cannot write the output: ${err.message}\n`);
+    stderr.write(`rkt: cannot write the output: ${err.message}\n`);
     process.exit(EXIT_FAILURE);
   });
   // Nowhere left to report a failure to write the errors themselves.
-  process.stderr.on('error', () => process.exit(EXIT_FAILURE));
+  const stderr = fdSink(2, () => process.stderr, () => process.exit(EXIT_FAILURE));
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout,
+    stderr,
     get cwd() {
       try {
         return process.cwd();

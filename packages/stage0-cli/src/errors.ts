@@ -19,6 +19,8 @@ export type CliErrorCode =
   | 'CLI_DATA_DIR'
   | 'CLI_WORKING_DIR';
 
+const CLI_ERROR = Symbol.for('rkt-ts.CliError');
+
 /**
  * An error of the command line itself or of a command's use of it. Like every error with a `code`
  * (appc-spec's `AppcError`, the store's errors), it becomes one line `<command>: <message>` and exit 254.
@@ -40,6 +42,19 @@ export class CliError extends Error {
     this.code = code;
     this.hint = options.hint;
     this.command = options.command;
+  }
+
+  /**
+   * bin/rkt's CommonJS core and the commands' ES modules each hold a copy of this class, so an
+   * error a command throws must still be recognised by the core that reports it.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [CLI_ERROR]?: unknown })[CLI_ERROR] === true;
+  }
+
+  /** Marks every CliError, whichever copy of the class made it. */
+  get [CLI_ERROR](): true {
+    return true;
   }
 }
 

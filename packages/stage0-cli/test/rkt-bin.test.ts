@@ -1,6 +1,17 @@
 // Runs the BUILT `bin/rkt` as a user would: a separate process, its stdout, stderr and exit status.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +20,8 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(pkgDir, '..', '..');
 const rktBin = join(repoRoot, 'bin', 'rkt');
-const dist = join(pkgDir, 'dist', 'cli.js');
+// What bin/rkt loads (the ES modules are built in the same run).
+const dist = join(pkgDir, 'dist', 'cli.cjs');
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -24,6 +36,7 @@ beforeAll(() => {
   // `npm test` builds first; a targeted run builds here when dist is missing or older than src.
   const inputs = Math.max(
     newestSource(join(pkgDir, 'src')),
+    newestSource(join(pkgDir, 'bin')),
     statSync(join(pkgDir, 'package.json')).mtimeMs,
     statSync(join(pkgDir, 'tsup.config.ts')).mtimeMs,
   );
@@ -236,13 +249,18 @@ describe('bin wrappers', () => {
     // A copy of the wrappers in a tree without packages/*/dist.
     dir = mkdtempSync(join(tmpdir(), 'rkt-bin-wrapper-'));
     mkdirSync(join(dir, 'bin'));
-    // bin/* are ES modules without an extension: the repository's package.json says "type": "module".
+    // bin/appc is an ES module without an extension: the repository's package.json says "type": "module".
     copyFileSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
+    copyFileSync(join(repoRoot, 'bin', 'appc'), join(dir, 'bin', 'appc'));
+    // bin/rkt is a symlink to the package's CommonJS launcher.
+    expect(readlinkSync(rktBin)).toBe('../packages/stage0-cli/bin/rkt.cjs');
+    mkdirSync(join(dir, 'packages', 'stage0-cli', 'bin'), { recursive: true });
+    copyFileSync(join(pkgDir, 'bin', 'rkt.cjs'), join(dir, 'packages', 'stage0-cli', 'bin', 'rkt.cjs'));
+    symlinkSync('../packages/stage0-cli/bin/rkt.cjs', join(dir, 'bin', 'rkt'));
     for (const [name, rel] of [
-      ['rkt', 'packages/stage0-cli/dist/cli.js'],
+      ['rkt', 'packages/stage0-cli/dist/cli.cjs'],
       ['appc', 'packages/appc-spec/dist/cli/appc.js'],
     ] as const) {
-      copyFileSync(join(repoRoot, 'bin', name), join(dir, 'bin', name));
       const r = spawnSync(join(dir, 'bin', name), ['version'], { encoding: 'utf8' });
       expect(r.status).toBe(254);
       expect(r.stderr).toBe(`${name}: ${join(dir, rel)} is not built; run "npm run build" at the repository root (see README.md)\n`);

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// What the repository's bin/rkt (a symlink to this file) runs: the built CLI core, dist/cli.cjs, in
+// this process. Both are CommonJS because Node starts its ES module loader for the first ES module
+// it meets, about 7 ms of every start (bin/rkt as an ES module, even one importing nothing else,
+// paid it); commands that need more load their ES modules on demand. Node resolves the symlink
+// before loading, so the `.cjs` name decides the format despite the repository's "type": "module".
+'use strict';
+for (const a of process.argv.slice(2)) {
+  if (a === '--') break;
+  // Source-mapped stacks cost 20-30 ms a start, so they are only wanted with --debug.
+  if (/^--debug(=(1|t|T|true|TRUE|True))?$/.test(a)) process.setSourceMapsEnabled(true);
+}
+const path = require('node:path').join(__dirname, '..', 'dist', 'cli.cjs');
+let cli;
+try {
+  cli = require(path);
+} catch (err) {
+  if (err === null || typeof err !== 'object' || err.code !== 'MODULE_NOT_FOUND' || !String(err.message).includes(path)) throw err;
+  process.stderr.write(`rkt: ${path} is not built; run "npm run build" at the repository root (see README.md)\n`);
+  process.exit(254);
+}
+cli.runCli(process.argv.slice(2)).then((status) => {
+  process.exitCode = status;
+});

@@ -1,0 +1,40 @@
+import { fs } from '../builtins.js';
+import type { TextSink } from '../command.js';
+
+/**
+ * A sink writing straight to a standard file descriptor. The first touch of `process.stdout` builds
+ * a stream (and loads node:stream and its kin): about 5 ms of a start that prints a few lines.
+ * On Linux Node writes stdout and stderr synchronously anyway (files, pipes and terminals), so a
+ * blocking write keeps the same order and semantics.
+ *
+ * `stream` is used instead from the first write that would block (a non-blocking descriptor shared
+ * with another process): Node's stream queues the rest and keeps the order. `onError` gets any
+ * other failure to write (EPIPE when the reader went away).
+ */
+export function fdSink(
+  fd: number,
+  stream: () => NodeJS.WritableStream,
+  onError: (err: NodeJS.ErrnoException) => void,
+): TextSink {
+  let fallback: NodeJS.WritableStream | undefined;
+  const useStream = () => {
+    fallback = stream();
+    fallback.on('error', onError);
+    return fallback;
+  };
+  return {
+    write(chunk: string): boolean {
+      if (fallback !== undefined) return fallback.write(chunk);
+      const bytes = Buffer.from(chunk, 'utf8');
+      let offset = 0;
+      try {
+        while (offset < bytes.length) offset += fs.writeSync(fd, bytes, offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return useStream().write(bytes.subarray(offset));
+        onError(err as NodeJS.ErrnoException);
+        return false;
+      }
+      return true;
+    },
+  };
+}
