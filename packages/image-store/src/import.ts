@@ -6,6 +6,7 @@ import { finished } from 'node:stream/promises';
 import type { AciScan, Compression } from '@rkt/appc-spec';
 import { readStoreManifest } from './aci/manifest.js';
 import { fromAppcError, isErrno } from './errors.js';
+import { EarlyExtraction } from './early-extract.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import type { ImageHold } from './hold.js';
 import { withIndex, type IndexTx } from './index-db.js';
@@ -37,6 +38,11 @@ export interface ImportOptions {
    * so the archive is read once rather than once to check it and once to import it.
    */
   readonly check?: (scan: { readonly imageId: string; readonly manifest: Uint8Array }) => Promise<void> | void;
+  /**
+   * Also extract the image's rootfs while importing, for a `render` right after (`rkt fetch`): the result's
+   * `extracted` is then handed to `render(id, {extracted})`, which adopts it for a one-layer tree or removes it.
+   */
+  readonly extract?: boolean;
 }
 
 export interface ImportResult {
@@ -48,6 +54,8 @@ export interface ImportResult {
   readonly blobSize: number;
   /** False when the image was already in the store (its times were refreshed). */
   readonly added: boolean;
+  /** With `extract`: the extracted rootfs, a temporary directory for `render(id, {extracted})`. */
+  readonly extracted?: string;
 }
 
 
@@ -56,11 +64,12 @@ export interface ImportResult {
  * ACI rules) streams every uncompressed byte into the blob file as it checks it. appc-spec is loaded only
  * here: it pulls in zod, which `rkt image list` and the render path must not pay for.
  */
-async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, source: string): Promise<AciScan> {
+async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, source: string, extraction?: EarlyExtraction): Promise<AciScan> {
   const { scanAci, AppcError } = await import('@rkt/appc-spec');
   const stream: NodeJS.ReadableStream = typeof input === 'string' || input instanceof Readable ? (input as NodeJS.ReadableStream) : Readable.from(input);
   // `flush` fsyncs the file before the stream closes it: the blob is durable before it is published.
-  const sink = createWriteStream(blobFile, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
+  const blob = createWriteStream(blobFile, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
+  const sink = extraction === undefined ? blob : extraction.tee(blob);
   // A failed scan destroys the sink with writes still queued; their errors are expected then.
   sink.on('error', () => undefined);
   try {
@@ -111,8 +120,12 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
   const source = opts.source ?? (typeof input === 'string' ? input : 'ACI stream');
   const tmpDir = join(l.tmp, uniqueName('import'));
   await mkdir(tmpDir, { mode: 0o755 });
+  let extraction = opts.extract === true ? await EarlyExtraction.start(ctx) : undefined;
   try {
-    const scanned = await scanInto(ctx, input, join(tmpDir, 'aci'), source);
+    const scanned = await scanInto(ctx, input, join(tmpDir, 'aci'), source, extraction);
+    // tar finishing its last files overlaps the manifest write and the caller's checks.
+    const extracted = extraction?.finish();
+    extracted?.catch(() => undefined);
     const manifest = readStoreManifest(scanned.manifestBytes, `${source}: manifest`);
     const mf = await open(join(tmpDir, 'manifest'), 'wx', 0o644);
     try {
@@ -154,9 +167,11 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
       }
       return isNew;
     });
-    return { id: rec.id, name: rec.name, labels: rec.labels, compression: scanned.compression, blobSize: rec.blobSize, added };
+    const kept = extraction !== undefined && (await extracted) === true ? extraction.dir : undefined;
+    if (kept !== undefined) extraction = undefined;
+    return { id: rec.id, name: rec.name, labels: rec.labels, compression: scanned.compression, blobSize: rec.blobSize, added, extracted: kept };
   } finally {
-    await removeTree(tmpDir);
+    await Promise.all([removeTree(tmpDir), extraction?.discard()]);
   }
 }
 

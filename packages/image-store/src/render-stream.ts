@@ -227,6 +227,20 @@ export async function extractLayers(layers: readonly Layer[], dest: string, opts
   }
 }
 
+/**
+ * Whether `extractLayers` would hand tar the blob as it is (one layer, no whitelist, every name already in
+ * tar's normal form): then an extraction of the same bytes made during the import is the same tree.
+ */
+export async function extractsAsIs(layers: readonly Layer[]): Promise<boolean> {
+  const tar = await import('@rkt/appc-spec');
+  try {
+    return place(tar, layers, false).asIs;
+  } catch (err) {
+    if (err instanceof tar.AppcError) throw fromAppcError(err, layers[0]?.imageId ?? 'render');
+    throw err;
+  }
+}
+
 async function extractWith(tar: Tar, layers: readonly Layer[], dest: string, opts: ExtractOptions): Promise<void> {
   const { emit, placements, asIs } = place(tar, layers, opts.rootfsOnly);
   const args = ['-x', '-f', '-', '-C', dest, '--numeric-owner', '--preserve-permissions', '--xattrs', '--xattrs-include=*'];

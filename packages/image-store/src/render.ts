@@ -11,12 +11,17 @@ import { ownerAlive, uniqueName } from './owner.js';
 import { planTree, type Plan } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
-import { extractLayers, type Layer } from './render-stream.js';
+import { extractLayers, extractsAsIs, type Layer } from './render-stream.js';
 import { hashTree } from './tree-hash.js';
 
 export interface RenderOptions {
   /** Reference the tree (and its images) for this pod, atomically with finding or publishing it. */
   readonly pod?: PodUse;
+  /**
+   * `importAci(..., {extract: true})`'s `extracted` for this image: adopted as the tree's rootfs when the
+   * tree is that one image taken as is, removed in any case.
+   */
+  readonly extracted?: string;
 }
 
 export interface TreeInfo extends TreeRecord {
@@ -65,15 +70,16 @@ export async function closeLayers(layers: readonly { blob: FileHandle }[]): Prom
 
 /** Extracts the layers into a fresh directory under `tmp/` and hashes it; the caller publishes or discards it. */
 export async function renderToTemp(
-  ctx: StoreContext, plan: Plan, layers: readonly Layer[], manifest: Buffer,
+  ctx: StoreContext, plan: Plan, layers: readonly Layer[], manifest: Buffer, extracted?: string,
 ): Promise<{ dir: string; hash: string; size: number }> {
-  const dir = join(ctx.layout.tmp, uniqueName('render'));
-  await mkdir(dir, { mode: 0o755 });
+  const adopt = extracted !== undefined && layers.length === 1 && (await extractsAsIs(layers));
+  const dir = adopt ? extracted : join(ctx.layout.tmp, uniqueName('render'));
+  if (!adopt) await mkdir(dir, { mode: 0o755 });
   try {
-    await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
+    if (!adopt) await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
     await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
-    const digest = await hashTree(dir);
-    await syncFilesystem(dir);
+    // The flush to disk runs while the tree is read back for its hash: both before it is published.
+    const [digest] = await Promise.all([hashTree(dir), syncFilesystem(dir)]);
     return { dir, hash: digest.hash, size: digest.size };
   } catch (err) {
     await removeTree(dir);
@@ -111,6 +117,15 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * copy, so there is always one complete tree.
  */
 export async function render(ctx: StoreContext, ref: ImageRef, opts: RenderOptions = {}): Promise<TreeInfo> {
+  try {
+    return await renderOnce(ctx, ref, opts);
+  } finally {
+    // Adopted (renamed into the tree store) or not wanted: either way nothing of it stays in tmp/.
+    if (opts.extracted !== undefined) await removeTree(opts.extracted);
+  }
+}
+
+async function renderOnce(ctx: StoreContext, ref: ImageRef, opts: RenderOptions): Promise<TreeInfo> {
   const l = ctx.layout;
   const waitUntil = Date.now() + 5 * ctx.options.lockTimeoutMs;
   let claim: string | undefined;
@@ -177,7 +192,9 @@ async function renderAndPublish(ctx: StoreContext, plan: Plan, layers: Layer[], 
   const l = ctx.layout;
   let rendered: { dir: string; hash: string; size: number };
   try {
-    rendered = await renderToTemp(ctx, plan, layers, manifest);
+    // An early extraction is of the image that was just imported; it only serves a tree of that image alone.
+    const extracted = plan.layers.length === 1 && plan.layers[0]?.imageId === plan.image.id ? opts.extracted : undefined;
+    rendered = await renderToTemp(ctx, plan, layers, manifest, extracted);
   } finally {
     await closeLayers(layers);
   }

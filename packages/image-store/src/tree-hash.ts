@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { open, readdir, readlink, lstat } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface TreeDigest {
@@ -10,6 +11,23 @@ export interface TreeDigest {
 }
 
 const CHUNK = 1 << 20;
+
+/**
+ * Small files are read with synchronous calls: a tree of thousands of small files spent most of its hashing
+ * time in thread-pool round trips (open, stat, read, close each), not in reading or hashing.
+ */
+function hashFileSync(path: string, h: Hash, buf: Buffer): void {
+  const fd = openSync(path, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 async function hashFile(path: string, h: Hash, bufs: readonly [Buffer, Buffer]): Promise<void> {
   const fh = await open(path, 'r');
@@ -42,13 +60,13 @@ export async function hashTree(root: string): Promise<TreeDigest> {
   let size = 0;
   const visit = async (rel: string): Promise<void> => {
     const abs = join(root, rel);
-    const st = await lstat(abs);
+    const st = lstatSync(abs);
     const type = st.isDirectory() ? 'd' : st.isFile() ? 'f' : st.isSymbolicLink() ? 'l'
       : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : st.isFIFO() ? 'p' : 's';
     // Only file and device times come from the archive; the store writes `manifest` itself.
     const mtime = type === 'd' || type === 'l' || rel === 'manifest' ? 0 : Math.floor(st.mtimeMs / 1000);
     h.update(`${rel}\0${type}\0${st.mode}\0${st.uid}\0${st.gid}\0${type === 'f' ? st.size : 0}\0${mtime}\0`);
-    if (type === 'l') h.update(`${await readlink(abs)}\0`);
+    if (type === 'l') h.update(`${readlinkSync(abs)}\0`);
     if (type === 'c' || type === 'b') h.update(`${st.rdev}\0`);
     if (type === 'f') {
       const key = `${st.dev}:${st.ino}`;
@@ -56,10 +74,11 @@ export async function hashTree(root: string): Promise<TreeDigest> {
         inodes.add(key);
         size += st.size;
       }
-      await hashFile(abs, h, bufs);
+      if (st.size < CHUNK) hashFileSync(abs, h, bufs[0]);
+      else await hashFile(abs, h, bufs);
     }
     if (type === 'd') {
-      const names = (await readdir(abs)).sort();
+      const names = readdirSync(abs).sort();
       for (const n of names) await visit(rel === '' ? n : `${rel}/${n}`);
     }
   };

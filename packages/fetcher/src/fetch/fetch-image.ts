@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { StoreError } from '@rkt/image-store';
 import { FetchError } from '../errors.js';
 import { parseImageString, withHostDefaults } from '../image-string.js';
@@ -23,19 +24,30 @@ import type { FetchOptions, FetchResult } from './options.js';
 export async function fetchImage(imageString: string, opts: FetchOptions): Promise<FetchResult> {
   const ctx = await createContext(opts);
   // The hold keeps a concurrent `rkt image rm` or gc from taking an image between its import and the render.
+  const withDeps = opts.withDependencies !== false;
+  const renders = withDeps && opts.render !== false;
+  let extracted: string | undefined;
   try {
-    const r = await fetchTop(ctx, imageString);
-    const withDeps = opts.withDependencies !== false;
+    const r = await fetchTop(ctx, imageString, renders);
+    extracted = r.extracted;
     const dependencies = withDeps ? await fetchDependencies(ctx, r.id) : [];
-    const treeId = withDeps && opts.render !== false ? (await ctx.store.render(r.id)).id : undefined;
+    // The render takes the early extraction over (or removes it): nothing left for the finally below.
+    const treeId = renders ? (await ctx.store.render(r.id, { extracted: takeOnce() })).id : undefined;
     const rec = await ctx.store.get(r.id);
     return { id: r.id, name: rec?.name ?? '', downloaded: r.downloaded, signedBy: r.signedBy, dependencies, treeId };
   } finally {
+    if (extracted !== undefined) await rm(extracted, { recursive: true, force: true });
     await ctx.hold.release();
+  }
+
+  function takeOnce(): string | undefined {
+    const x = extracted;
+    extracted = undefined;
+    return x;
   }
 }
 
-async function fetchTop(ctx: FetchContext, imageString: string): Promise<RemoteResult> {
+async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean): Promise<RemoteResult> {
   const parsed = parseImageString(imageString, { cwd: ctx.cwd });
   switch (parsed.kind) {
     case 'id':
@@ -58,9 +70,9 @@ async function fetchTop(ctx: FetchContext, imageString: string): Promise<RemoteR
         if (rec !== undefined && (await holdIfStored(ctx, rec.imageId))) return { id: rec.imageId, downloaded: false, signedBy: undefined };
         throw new FetchError('FETCH_NOT_FOUND', `${parsed.url.href}: not in the store and the pull policy is "never"`, { subject: parsed.url.href });
       }
-      return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), latest: false });
+      return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), latest: false, extract });
     }
     case 'name':
-      return fetchByName(ctx, withHostDefaults(parsed.app));
+      return fetchByName(ctx, withHostDefaults(parsed.app), undefined, extract);
   }
 }

@@ -22,7 +22,7 @@ export async function findInStore(ctx: FetchContext, want: AppName): Promise<str
  * endpoint that works wins: an endpoint that cannot be reached makes us try the next, but a signature or
  * manifest failure stops the fetch (another copy of a bad image is no better).
  */
-export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string): Promise<RemoteResult> {
+export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string, extract = false): Promise<RemoteResult> {
   if (ctx.pullPolicy !== 'update') {
     const id = expectId !== undefined && (await ctx.store.get(expectId)) !== undefined ? expectId : await findInStore(ctx, want);
     if (id !== undefined && (expectId === undefined || id === expectId) && (await holdIfStored(ctx, id))) return { id, downloaded: false, signedBy: undefined };
@@ -52,7 +52,7 @@ export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: s
       continue;
     }
     try {
-      return await fetchRemote(ctx, { aciUrl, ascUrl, want, expectId, latest: labelValue(want, 'version') === undefined });
+      return await fetchRemote(ctx, { aciUrl, ascUrl, want, expectId, latest: labelValue(want, 'version') === undefined, extract });
     } catch (err) {
       if (err instanceof FetchError && (err.code === 'FETCH_HTTP' || err.code === 'FETCH_INSECURE')) {
         lastError = err;

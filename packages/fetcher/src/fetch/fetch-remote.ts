@@ -8,6 +8,8 @@ import { checkManifest } from './check-manifest.js';
 import { holdIfStored, type FetchContext } from './context.js';
 import { importChecked } from './import-checked.js';
 import { verifyDetached } from '../keystore/verify.js';
+import { digestVerifier, type DigestVerifier } from '../keystore/digest-verify.js';
+import { startStreamedImport, type StreamedImport } from './streamed-import.js';
 
 export interface RemoteTarget {
   readonly aciUrl: URL;
@@ -18,12 +20,16 @@ export interface RemoteTarget {
   readonly expectId?: string;
   /** No version was asked for: the image becomes the "latest" of its name in the store. */
   readonly latest: boolean;
+  /** The image is rendered right after: extract it while it streams in (see the store's `extract`). */
+  readonly extract?: boolean;
 }
 
 export interface RemoteResult {
   readonly id: string;
   readonly downloaded: boolean;
   readonly signedBy: string | undefined;
+  /** With `extract`: the store's early extraction, for `render(id, {extracted})`. */
+  readonly extracted?: string;
 }
 
 /** The stored image a remote record points at, if that image is still in the store. */
@@ -46,12 +52,50 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   if (cached !== undefined && (ctx.pullPolicy === 'new' || cached.fresh)) {
     return { id: cached.id, downloaded: false, signedBy: undefined };
   }
+  // The signature is fetched once the image's body starts (not before: a 304 needs none), so that it is
+  // hashed, inflated and imported while it downloads.
+  let signature: Buffer | undefined;
+  let signatureFetched = false;
+  const getSignature = async (): Promise<Buffer | undefined> => {
+    if (signatureFetched) return signature;
+    signatureFetched = true;
+    if (ctx.insecure.skipImageCheck) {
+      ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
+    } else {
+      signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
+    }
+    return signature;
+  };
+  let streamed: { live: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer } | undefined;
   const res = await download(ctx.http, t.aciUrl, {
     partialDir: ctx.partialDir,
     ifNoneMatch: cached?.etag,
     progress: ctx.stderr,
     label: 'Downloading ACI',
     maxAttempts: ctx.network.maxAttempts,
+    stream: async (info) => {
+      const sig = await getSignature();
+      const verifier = sig === undefined ? undefined : await digestVerifier(sig, t.ascUrl.href);
+      // A signature shape the digest path does not cover is verified from the file, as before.
+      if (sig !== undefined && verifier === undefined) return undefined;
+      const state: { live?: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer } = { verifier };
+      state.live = startStreamedImport(ctx, t.aciUrl.href, verifier, {
+        latest: t.latest,
+        remote: { url: t.aciUrl.href, signatureUrl: t.ascUrl.href, etag: info.etag, cacheMaxAge: info.maxAge },
+        hold: ctx.hold,
+        extract: t.extract === true,
+      }, async ({ manifest, imageId }) => {
+        if (verifier !== undefined) {
+          const name = t.want?.name ?? manifest.name;
+          state.signer = await verifier.verify(await ctx.keystore.keyringFor(name), name);
+        }
+        if (t.want !== undefined) checkManifest(manifest, t.want, t.aciUrl.href);
+        checkExpectedId(t, imageId);
+        if (state.signer !== undefined) ctx.signatureVerified(state.signer.userIds);
+      });
+      streamed = state as { live: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer };
+      return state.live.sink;
+    },
   });
   if (res.status === 'not-modified') {
     // Known to exist: cachedId found it and only then was If-None-Match sent.
@@ -59,13 +103,23 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     await ctx.store.putRemote({ url: t.aciUrl.href, imageId: id, signatureUrl: t.ascUrl.href, etag: res.etag, cacheMaxAge: res.maxAge });
     return { id, downloaded: false, signedBy: undefined };
   }
-  try {
-    let signature: Buffer | undefined;
-    if (ctx.insecure.skipImageCheck) {
-      ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
-    } else {
-      signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
+  if (streamed !== undefined && !streamed.live.aborted()) {
+    const s = streamed;
+    try {
+      const imported = await s.live.result;
+      return { id: imported.id, downloaded: true, signedBy: s.signer?.fingerprint, extracted: imported.extracted };
+    } catch (err) {
+      // Bytes that are not what was signed explain a broken archive better than the archive's error does.
+      if (s.signer === undefined && s.verifier !== undefined && t.want !== undefined && !(err instanceof FetchError && err.code === 'FETCH_SIGNATURE')) {
+        await s.verifier.verify(await ctx.keystore.keyringFor(t.want.name), t.want.name);
+      }
+      throw err;
+    } finally {
+      await rm(res.file, { force: true });
     }
+  }
+  try {
+    await getSignature();
     let signer: Signer | undefined;
     // A name is known before reading the archive: its signature is checked while the store scans the
     // archive, and nothing is stored unless it matched, so a tampered download is reported as such. For a
@@ -95,9 +149,7 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
             ? early
             : await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
         }
-        if (t.expectId !== undefined && imageId !== t.expectId) {
-          throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });
-        }
+        checkExpectedId(t, imageId);
         if (signer !== undefined) ctx.signatureVerified(signer.userIds);
       });
     } catch (err) {
@@ -109,6 +161,12 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     return { id: imported.id, downloaded: true, signedBy };
   } finally {
     await rm(res.file, { force: true });
+  }
+}
+
+function checkExpectedId(t: RemoteTarget, imageId: string): void {
+  if (t.expectId !== undefined && imageId !== t.expectId) {
+    throw new FetchError('FETCH_MISMATCH', `${t.aciUrl.href}: image ID ${imageId} differs from the required ${t.expectId}`, { subject: t.aciUrl.href });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { ImageManifest } from '@rkt/appc-spec';
-import { StoreError, type ImportOptions, type ImportResult } from '@rkt/image-store';
+import { StoreError, type AciInput, type ImportOptions, type ImportResult } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import type { FetchContext } from './context.js';
 
@@ -12,19 +12,19 @@ export interface ScannedAci {
 const ARCHIVE_ERRORS = new Set(['STORE_ACI_FORMAT', 'STORE_ACI_UNSAFE', 'STORE_MANIFEST', 'STORE_ACI_TOO_LARGE']);
 
 /**
- * Imports `file` into the store, running `check` (manifest, ID and signature checks) between the store's
+ * Imports `input` (a file or a stream) into the store, running `check` (manifest, ID and signature checks) between the store's
  * scan and its publishing: the archive is read once, and nothing is stored unless `check` passes. A broken
  * archive is FETCH_MISMATCH ("not a valid ACI"), as when the fetcher scanned it itself; `check`'s own
  * errors reach the caller as thrown.
  */
 export async function importChecked(
-  ctx: FetchContext, file: string, source: string, opts: Omit<ImportOptions, 'check' | 'source'>,
+  ctx: FetchContext, input: AciInput, source: string, opts: Omit<ImportOptions, 'check' | 'source'>,
   check: (scan: ScannedAci) => Promise<void>,
 ): Promise<ImportResult> {
   const { parseImageManifest } = await import('@rkt/appc-spec');
   let checkError: unknown;
   try {
-    return await ctx.store.importAci(file, {
+    return await ctx.store.importAci(input, {
       ...opts,
       source,
       check: async (scan) => {

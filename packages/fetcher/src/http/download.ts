@@ -29,6 +29,20 @@ export interface DownloadOptions {
   readonly label?: string;
   /** Attempts in this process when the connection breaks mid-body (default 5). */
   readonly maxAttempts?: number;
+  /**
+   * Called when a complete body starts (a 200 with nothing resumed): the returned sink gets every byte as it
+   * arrives, in 1 MiB batches, besides the part file, so the caller works while the download runs. A body
+   * that breaks, or anything but a first 200, aborts the sink: the caller then works from the file. An error
+   * thrown here ends the download with that error.
+   */
+  readonly stream?: (info: { readonly etag: string | undefined; readonly maxAge: number | undefined; readonly size: number | undefined }) => Promise<DownloadSink | undefined>;
+}
+
+/** The consumer of a streamed body. `write` may wait (backpressure); `abort` means "use the file instead". */
+export interface DownloadSink {
+  write(chunk: Buffer): Promise<void> | void;
+  end(): void;
+  abort(reason: unknown): void;
 }
 
 interface PartialMeta {
@@ -166,6 +180,15 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
       const length = Number(res.headers['content-length'] ?? NaN);
       const total = Number.isFinite(length) ? have + length : undefined;
       const progress = createProgress(opts.progress, opts.label ?? `Downloading ${url.pathname.split('/').pop() ?? 'file'}`, total);
+      let sink: DownloadSink | undefined;
+      if (opts.stream !== undefined && res.status === 200 && attempt === 1 && resumedFrom === 0) {
+        try {
+          sink = await opts.stream({ etag, maxAge, size: total });
+        } catch (err) {
+          res.body.destroy();
+          throw err;
+        }
+      }
       const fh = await open(own, append ? 'a' : 'w', 0o600);
       let received = have;
       // TLS hands over 16 KiB records: written in batches of up to 1 MiB, a write (and an await) per record
@@ -177,7 +200,7 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
         batch = [];
         batched = 0;
-        await fh.write(data);
+        await Promise.all([fh.write(data), sink?.write(data)]);
       };
       try {
         try {
@@ -194,7 +217,9 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         // No fsync: the part is a cache of the network, and what is imported from it is checked (signature,
         // image ID) and made durable by the store; a part a power loss damaged only makes a fetch fail.
         if (total !== undefined && received !== total) throw new Error(`connection closed after ${received} of ${total} bytes`);
+        sink?.end();
       } catch (err) {
+        sink?.abort(err);
         res.body.destroy();
         lastError = err;
         // Keep what arrived: the next attempt (or process) asks only for the rest.

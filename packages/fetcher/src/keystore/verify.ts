@@ -10,7 +10,7 @@ export interface VerifiedSigner {
   readonly userIds: readonly string[];
 }
 
-async function readSignature(data: Buffer, source: string): Promise<Signature> {
+export async function readSignature(data: Buffer, source: string): Promise<Signature> {
   const openpgp = await import('openpgp');
   try {
     const text = data.toString('utf8');
@@ -27,6 +27,18 @@ function keyIdsOf(key: Key): string[] {
   return key.getKeyIDs().map((id) => id.toHex().toLowerCase());
 }
 
+/** The trusted key that made `signature`, or FETCH_SIGNATURE naming the signing key when none of `keyring` did. */
+export function trustedSigner(signature: Signature, keyring: readonly TrustedKey[], name: string): TrustedKey {
+  const signingIds = signature.getSigningKeyIDs().map((id) => id.toHex().toLowerCase());
+  const trusted = keyring.find((k) => keyIdsOf(k.key).some((id) => signingIds.includes(id)));
+  if (trusted === undefined) {
+    throw new FetchError('FETCH_SIGNATURE',
+      `image ${JSON.stringify(name)} verification failed: signed by key ${signingIds.join(', ') || '(unknown)'}, which is not trusted for "${name}" (add it with "rkt trust --prefix ${name}")`,
+      { subject: name });
+  }
+  return trusted;
+}
+
 /**
  * Checks a detached signature of `file` against the keys trusted for `name`. The file is streamed, so
  * an image of any size is verified with flat memory. Fails with FETCH_SIGNATURE naming the signing key
@@ -41,13 +53,7 @@ export async function verifyDetached(opts: {
 }): Promise<VerifiedSigner> {
   const openpgp = await import('openpgp');
   const signature = await readSignature(opts.signature, opts.signatureSource);
-  const signingIds = signature.getSigningKeyIDs().map((id) => id.toHex().toLowerCase());
-  const trusted = opts.keyring.find((k) => keyIdsOf(k.key).some((id) => signingIds.includes(id)));
-  if (trusted === undefined) {
-    throw new FetchError('FETCH_SIGNATURE',
-      `image ${JSON.stringify(opts.name)} verification failed: signed by key ${signingIds.join(', ') || '(unknown)'}, which is not trusted for "${opts.name}" (add it with "rkt trust --prefix ${opts.name}")`,
-      { subject: opts.name });
-  }
+  const trusted = trustedSigner(signature, opts.keyring, opts.name);
   const stream = Readable.toWeb(createReadStream(opts.file)) as unknown as WebReadableStream<Uint8Array>;
   const message = await openpgp.createMessage({ binary: stream as unknown as ReadableStream<Uint8Array> });
   try {

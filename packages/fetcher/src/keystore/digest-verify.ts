@@ -1,0 +1,76 @@
+import { createHash, getHashes, type Hash } from 'node:crypto';
+import type { Signature, SignaturePacket } from 'openpgp';
+import { FetchError, firstLine } from '../errors.js';
+import type { TrustedKey } from './keystore.js';
+import { readSignature, trustedSigner, type VerifiedSigner } from './verify.js';
+
+/**
+ * What openpgp's SignaturePacket has beyond its published types: a precomputed digest (`hashed`, which its
+ * own one-pass verification sets) and the trailer that closes the hashed data.
+ */
+interface DigestablePacket {
+  hashed?: Uint8Array;
+  salt?: Uint8Array;
+  calculateTrailer(data: undefined, detached: boolean): Uint8Array;
+}
+
+/**
+ * A detached signature checked over bytes as they arrive: they are hashed with node:crypto (a download is
+ * hashed while it streams, with no second read of the file and none of openpgp's Web-stream plumbing, which
+ * cost 1.9 s for a 316 MB image against 0.2 s of plain sha256), and openpgp then checks the signature over
+ * that digest, exactly as it does for a streamed one-pass message.
+ */
+export interface DigestVerifier {
+  update(chunk: Uint8Array): void;
+  /** Verifies against the keys trusted for `name`; the same FETCH_SIGNATURE errors as `verifyDetached`. */
+  verify(keyring: readonly TrustedKey[], name: string): Promise<VerifiedSigner>;
+}
+
+const NODE_HASH: Record<string, string> = {
+  sha1: 'sha1', sha224: 'sha224', sha256: 'sha256', sha384: 'sha384', sha512: 'sha512', sha3_256: 'sha3-256', sha3_512: 'sha3-512',
+};
+
+/**
+ * A verifier for `data`'s signature, or undefined when it is not the one shape this covers (one binary
+ * signature packet, version 4 or 6, a hash node:crypto has): the caller then verifies the whole file with
+ * `verifyDetached`, which covers everything openpgp does. Throws FETCH_SIGNATURE for what is not a signature.
+ */
+export async function digestVerifier(data: Buffer, source: string): Promise<DigestVerifier | undefined> {
+  const openpgp = await import('openpgp');
+  const signature: Signature = await readSignature(data, source);
+  const packets = [...signature.packets];
+  const packet = packets[0] as SignaturePacket | undefined;
+  if (packets.length !== 1 || !(packet instanceof openpgp.SignaturePacket)) return undefined;
+  if (packet.signatureType !== openpgp.enums.signature.binary || (packet.version !== 4 && packet.version !== 6)) return undefined;
+  const algo = packet.hashAlgorithm === null ? undefined : NODE_HASH[openpgp.enums.read(openpgp.enums.hash, packet.hashAlgorithm) ?? ''];
+  if (algo === undefined || !getHashes().includes(algo) || packet.signatureData === null) return undefined;
+  const extra = packet as unknown as DigestablePacket;
+  const hash: Hash = createHash(algo);
+  // v6 signatures hash a salt before the data (openpgp checks its length when it verifies).
+  if (packet.version === 6 && extra.salt !== undefined) hash.update(extra.salt);
+  const signatureData = packet.signatureData;
+  return {
+    update: (chunk) => { hash.update(chunk); },
+    async verify(keyring, name) {
+      const trusted = trustedSigner(signature, keyring, name);
+      try {
+        hash.update(signatureData);
+        hash.update(extra.calculateTrailer(undefined, true));
+        extra.hashed = new Uint8Array(hash.digest());
+        // As openpgp's own verification of a message signature: the issuing (sub)key, the signature over the
+        // digest, a key no newer than the signature, and the key valid for signing when it signed.
+        const signingKey = trusted.key.getKeys(packet.issuerKeyID)[0];
+        if (signingKey === undefined) throw new Error(`no key with ID ${packet.issuerKeyID.toHex()}`);
+        await packet.verify(signingKey.keyPacket, openpgp.enums.signature.binary, {}, new Date(), true);
+        const created = packet.created ?? new Date(0);
+        if (signingKey.getCreationTime() > created) throw new Error('Key is newer than the signature');
+        await trusted.key.getSigningKey(signingKey.getKeyID(), created);
+      } catch (err) {
+        throw new FetchError('FETCH_SIGNATURE',
+          `image ${JSON.stringify(name)} verification failed: the signature by ${trusted.fingerprint} does not match the image (${firstLine(err)})`,
+          { subject: name, cause: err });
+      }
+      return { fingerprint: trusted.fingerprint, userIds: trusted.key.getUserIDs() };
+    },
+  };
+}
