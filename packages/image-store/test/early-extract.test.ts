@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openStore } from '../src/index.js';
+import { makeAci, MANIFEST, noise, rawTar, tempDir } from './helpers.js';
+
+// `importAci(..., {extract: true})` extracts the rootfs while it imports (rkt fetch then renders without
+// reading the blob again). The tree must be the one a plain render makes, and nothing may be left when the
+// import is refused.
+
+const FILES = {
+  'etc/hostname': 'app\n',
+  'bin/tool': { type: 'file' as const, content: '#!/bin/sh\necho hi\n', mode: 0o755 },
+  'bin/link': { type: 'symlink' as const, target: 'tool' },
+  'bin/hard': { type: 'hardlink' as const, target: 'bin/tool' },
+  'var/empty': { type: 'dir' as const, mode: 0o700 },
+  'data/big': noise(3 << 20, 7),
+};
+
+/** tar processes whose command line names `dir` (an early extraction still running would be one). */
+function tarsIn(dir: string): string[] {
+  const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => /\btar\b/.test(l) && l.includes(dir));
+}
+
+describe('early extraction during import', () => {
+  it('renders the same tree as a plain render, taking the extraction over and leaving nothing in tmp/', async () => {
+    const work = tempDir();
+    const aci = makeAci(work, { name: 'example.com/app', files: FILES, compression: 'gzip' });
+    const early = await openStore({ dir: join(work, 'early') });
+    const plain = await openStore({ dir: join(work, 'plain') });
+
+    const imported = await early.importAci(aci, { extract: true });
+    expect(imported.extracted).toBeDefined();
+    expect(readFileSync(join(imported.extracted!, 'rootfs/etc/hostname'), 'utf8')).toBe('app\n');
+    const tree = await early.render(imported.id, { extracted: imported.extracted });
+    // Adopted: the directory was renamed into the tree store, not copied.
+    expect(existsSync(imported.extracted!)).toBe(false);
+
+    const ref = await plain.render((await plain.importAci(aci)).id);
+    expect(tree.contentHash).toBe(ref.contentHash);
+    expect(tree.size).toBe(ref.size);
+    expect((await early.verifyTree(tree.id, { repair: false })).ok).toBe(true);
+    expect(readdirSync(join(work, 'early', 'cas', 'tmp'))).toEqual([]);
+  });
+
+  it('removes an extraction the render cannot use (an image with a dependency)', async () => {
+    const work = tempDir();
+    const store = await openStore({ dir: join(work, 'data') });
+    const base = await store.importAci(makeAci(work, { name: 'example.com/base', files: { 'etc/os': 'base' } }));
+    const app = await store.importAci(makeAci(work, {
+      name: 'example.com/app', files: { 'etc/app': 'app' }, dependencies: [{ imageName: 'example.com/base', imageID: base.id }],
+    }), { extract: true });
+    expect(app.extracted).toBeDefined();
+    const tree = await store.render(app.id, { extracted: app.extracted });
+    expect(readFileSync(join(tree.rootfs, 'etc/os'), 'utf8')).toBe('base');
+    expect(readFileSync(join(tree.rootfs, 'etc/app'), 'utf8')).toBe('app');
+    expect(existsSync(app.extracted!)).toBe(false);
+    expect(readdirSync(join(work, 'data', 'cas', 'tmp'))).toEqual([]);
+  });
+
+  it('leaves no extraction and no tar behind when the check refuses the image or the archive is unsafe', async () => {
+    const work = tempDir();
+    const dir = join(work, 'data');
+    const store = await openStore({ dir });
+    const aci = makeAci(work, { name: 'example.com/app', files: FILES, compression: 'gzip' });
+    await expect(store.importAci(aci, { extract: true, check: () => { throw new Error('signature does not match'); } }))
+      .rejects.toThrow(/signature does not match/);
+
+    const unsafe = join(work, 'unsafe.aci');
+    writeFileSync(unsafe, rawTar([MANIFEST(), { name: 'rootfs/', type: '5', mode: 0o755 }, { name: 'rootfs/ok', content: 'x'.repeat(4096) }, { name: 'rootfs/../../escape', content: 'pwned' }]));
+    await expect(store.importAci(unsafe, { extract: true })).rejects.toMatchObject({ code: 'STORE_ACI_UNSAFE' });
+
+    expect(await store.list()).toEqual([]);
+    expect(readdirSync(join(dir, 'cas', 'tmp'))).toEqual([]);
+    expect(existsSync(join(work, 'escape'))).toBe(false);
+    expect(tarsIn(dir)).toEqual([]);
+  });
+});
