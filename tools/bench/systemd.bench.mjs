@@ -173,15 +173,17 @@ function phases(cmd, runs = 5) {
     const out = join(dir, `strace-${i}.txt`);
     spawnSync('sh', ['-c', `strace -f --seccomp-bpf -qq -e trace=execve,exit_group -ttt -o ${out} ${cmd}`], { stdio: 'ignore' });
     const lines = readFileSync(out, 'utf8').split('\n').filter(Boolean);
-    const at = (l) => Number(l.split(' ')[1]);
+    // strace pads a short pid with spaces: the fields are split on runs of them.
+    const fields = (l) => l.trim().split(/\s+/);
+    const at = (l) => Number(fields(l)[1]);
     const find = (re) => lines.find((l) => re.test(l));
     const run = find(/execve\("[^"]*\/rkt\/run"/);
     const nspawn = find(/execve\("[^"]*ld-linux-x86-64\.so\.2"/);
     const systemd = find(/execve\("\/lib\/systemd\/systemd"/);
     const app = find(/execve\("\/bin\/true"/);
     if ([run, nspawn, systemd, app].some((l) => l === undefined)) continue;
-    const nspawnPid = nspawn.split(' ')[0];
-    const nspawnEnd = lines.filter((l) => l.startsWith(`${nspawnPid} `)).pop();
+    const nspawnPid = fields(nspawn)[0];
+    const nspawnEnd = lines.filter((l) => fields(l)[0] === nspawnPid).pop();
     const points = [at(lines[0]), at(run), at(nspawn), at(systemd), at(app), at(nspawnEnd), at(lines[lines.length - 1])];
     for (let p = 0; p < names.length; p++) samples[p].push(points[p + 1] - points[p]);
   }

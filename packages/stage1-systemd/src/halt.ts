@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
+import { join } from 'node:path';
 
 /** systemd's halt request (nspawn's kill signal for a booted init): SIGRTMIN+3, 37 on Linux with glibc. */
 const HALT_SIGNAL = 37;
@@ -82,4 +83,38 @@ export class StopRequests {
     this.signal ??= sig;
     this.halt?.();
   }
+}
+
+/**
+ * Calls `done` once, when every app of the pod has its status line in statusDir (the reapers write one line
+ * in one write, the first failure before it): the pod has nothing left to run or to stop then. inotify
+ * wakes it at once; a slow poll covers events a watch can miss.
+ */
+export function whenAllSettled(statusDir: string, apps: readonly string[], done: () => void): () => void {
+  let finished = false;
+  const check = (): void => {
+    if (finished) return;
+    for (const app of apps) {
+      let text: string;
+      try {
+        text = readFileSync(join(statusDir, app), 'utf8');
+      } catch {
+        return;
+      }
+      if (!text.endsWith('\n')) return;
+    }
+    stop();
+    done();
+  };
+  const watcher = watch(statusDir, check);
+  watcher.on('error', () => {});
+  const poll = setInterval(check, 250);
+  poll.unref();
+  const stop = (): void => {
+    finished = true;
+    watcher.close();
+    clearInterval(poll);
+  };
+  check();
+  return stop;
 }

@@ -138,18 +138,21 @@ export function reaperUnitName(app: string): string {
  * stops, its ExecStop= records the app's main process status (ExecMainCode is CLD_EXITED 1, CLD_KILLED 2
  * or CLD_DUMPED 3, or 0 when it never ran; ExecMainStatus the exit code or signal number; Result why
  * the unit ended). A failed app names itself the first failure, if no app did before, and makes
- * systemd exit, which stops its siblings (SIGTERM) and ends the pod; otherwise the last app to end
- * makes systemd exit, the way SuccessAction=exit would for one app.
+ * systemd exit, which stops its siblings (SIGTERM) and ends the pod. Once every app has a status the run
+ * entrypoint ends the pod from outside (whenAllSettled): nothing is left to stop by then, and systemd's own
+ * shutdown (exit.target, unmounts, systemd-shutdown) would cost more than the whole app did.
  */
-export function reaperUnit(app: string, all: readonly string[]): string {
-  const allDone = all.map((a) => `[ -e ${appStatusPath(a)} ]`).join(' && ');
+export function reaperUnit(app: string): string {
   // dash builtins only (the stage1 has no coreutils). `systemctl show` prints safe KEY=value lines; set
-  // -C creates the first-failure file exclusively (O_EXCL), so of two failing apps one is first.
+  // -C creates the first-failure file exclusively (O_EXCL), so of two failing apps one is first. The
+  // first failure is named before the status is written: a status tells the run entrypoint that this
+  // app is settled (one write of one line, so it is read whole or not at all).
+  const failed = '[ "$Result" != success ] || [ "$ExecMainCode" != 1 ] || [ "$ExecMainStatus" != 0 ]';
   const script = [
     `eval "$(systemctl show --property=ExecMainCode --property=ExecMainStatus --property=Result ${appUnitName(app)})"`,
+    `if ${failed}; then (set -C; echo ${app} > ${STATUS_DIR}/${FIRST_FAILURE_FILE}) 2>/dev/null; fi`,
     `echo "$ExecMainCode $ExecMainStatus $Result" > ${appStatusPath(app)}`,
-    `if [ "$Result" != success ] || [ "$ExecMainCode" != 1 ] || [ "$ExecMainStatus" != 0 ]; then (set -C; echo ${app} > ${STATUS_DIR}/${FIRST_FAILURE_FILE}) 2>/dev/null; systemctl --no-block exit || :; fi`,
-    `if ${allDone}; then systemctl --no-block exit || :; fi`,
+    `if ${failed}; then systemctl --no-block exit || :; fi`,
   ].join('; ');
   return [
     '[Unit]',

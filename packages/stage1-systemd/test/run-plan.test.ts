@@ -68,7 +68,7 @@ describe('units', () => {
     expect(unit).not.toContain('SuccessAction');
     expect(unit).toContain('ExecStart="/bin/sh" "-c" "echo $$HOME 100%%"\n');
     expect(unit).toContain('Environment="A=b c"\n');
-    expect(reaperUnit('web', ['web', 'db'])).toContain('\nRequiresMountsFor=/rkt/status\n');
+    expect(reaperUnit('web')).toContain('\nRequiresMountsFor=/rkt/status\n');
     expect(podTarget(['web', 'db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-web.service rkt-reaper-db.service\n');
   });
 

@@ -25,7 +25,7 @@ import { resolveId } from '../ids.js';
 import { hostRunsSystemd, nspawnArgs } from '../nspawn.js';
 import { fail, parseEntrypointArgs } from './args.js';
 import { insecureIsolation, PodIsolation } from '../pod-isolation.js';
-import { podInitPid, StopRequests } from '../halt.js';
+import { podInitPid, StopRequests, whenAllSettled } from '../halt.js';
 
 const stops = new StopRequests();
 
@@ -99,11 +99,12 @@ function enterPodCgroups(uuid: string): () => void {
 }
 
 
-/** One FIFO of the pod's `stage1-io` directory, made once (a run-prepared pod may have one already). */
-function makeFifo(path: string): void {
-  if (existsSync(path)) return;
-  const r = spawnSync('mkfifo', ['-m', '0600', path], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mkfifo ${path}: ${(r.stderr ?? r.error?.message ?? '').trim()}`);
+/** The FIFOs of the pod's `stage1-io` directory, made once (a run-prepared pod may have them already), by one mkfifo. */
+function makeFifos(paths: readonly string[]): void {
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length === 0) return;
+  const r = spawnSync('mkfifo', ['-m', '0600', '--', ...missing], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mkfifo ${missing.join(' ')}: ${(r.stderr ?? r.error?.message ?? '').trim()}`);
 }
 
 /** The handler of an appc event (`pre-start`, `post-stop`) of an app, if its manifest has one. */
@@ -191,7 +192,7 @@ async function main(): Promise<number> {
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
     writeEtcFiles(rootfs, hostname);
     writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
-    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, apps.map((x) => x.name)));
+    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name));
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
   writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
@@ -214,11 +215,13 @@ async function main(): Promise<number> {
   const relays: Array<Promise<void>> = [];
   const holders: number[] = [];
   const stopConnecting: Array<() => void> = [];
+  if (stdin !== 'tty') {
+    makeFifos(apps.flatMap((a) => [...(stdin === 'fifo' ? ['stdin'] : []), 'stdout', 'stderr'].map((stream) => join(ioDir, `${a.name}.${stream}`))));
+  }
   for (const a of apps) {
     if (stdin === 'tty') break;
     for (const stream of ['stdout', 'stderr'] as const) {
       const fifo = join(ioDir, `${a.name}.${stream}`);
-      makeFifo(fifo);
       const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
       holders.push(openSync(fifo, constants.O_WRONLY));
       const out = stream === 'stdout' ? process.stdout : process.stderr;
@@ -239,7 +242,6 @@ async function main(): Promise<number> {
       // FIFO, leave it waiting for a writer forever. Closing it at the end of rkt's input is the app's
       // end-of-file, as its only writer.
       const fifo = join(ioDir, `${a.name}.stdin`);
-      makeFifo(fifo);
       const connect = setInterval(() => {
         let fd: number;
         try {
@@ -320,6 +322,8 @@ async function main(): Promise<number> {
   // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
   // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
   stops.haltThrough(nspawnPid, () => child.kill('SIGTERM'));
+  // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do.
+  const stopWatching = whenAllSettled(statusDir, apps.map((a) => a.name), () => killPod(nspawnPid));
   // A pod never outlives the rkt that runs it (fly's parent-death signal): when stage0 dies (kill -9),
   // this process is re-parented, and the pod's PID 1 is killed, which ends the pod's every process.
   const parent = process.ppid;
@@ -336,6 +340,7 @@ async function main(): Promise<number> {
   });
   clearInterval(orphaned);
   stops.done();
+  stopWatching();
   await stderrDone;
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   for (const fd of holders) closeSync(fd);
