@@ -1,6 +1,6 @@
 import { flag, type FlagSpec } from '../argv/flag-spec.js';
 import type { ParsedFlags } from '../argv/parsed-flags.js';
-import { tabwrite } from './tabwriter.js';
+import { tabwriteRows } from './tabwriter.js';
 
 /** rkt's `--format` values: empty for the table, `json` on one line, `json-pretty` indented with tabs. */
 export const OUTPUT_FORMATS = ['', 'json', 'json-pretty'] as const;
@@ -50,15 +50,15 @@ export function renderListing<Row>(
 ): string {
   if (options.format === 'json') return `${JSON.stringify(options.json(rows))}\n`;
   if (options.format === 'json-pretty') return `${JSON.stringify(options.json(rows), null, '\t')}\n`;
-  const lines: string[] = [];
-  if (!options.noLegend) lines.push(columns.map((c) => c.header).join('\t'));
-  for (const row of rows) lines.push(columns.map((c) => cleanCell(c.cell(row, options.full))).join('\t'));
-  return lines.length === 0 ? '' : tabwrite(`${lines.join('\n')}\n`);
+  const lines: string[][] = [];
+  if (!options.noLegend) lines.push(columns.map((c) => cleanCell(c.header)));
+  for (const row of rows) lines.push(columns.map((c) => cleanCell(c.cell(row, options.full))));
+  return lines.length === 0 ? '' : `${tabwriteRows(lines)}\n`;
 }
 
 /** A tab or newline inside a cell would break the columns. */
 function cleanCell(s: string): string {
-  return s.replace(/[\t\n]/g, ' ');
+  return s.includes('\t') || s.includes('\n') ? s.replace(/[\t\n]/g, ' ') : s;
 }
 
 /** rkt's short image ID: `sha512-` and the first 12 hex digits, unless `full`. */
