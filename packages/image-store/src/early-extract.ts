@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -7,23 +7,33 @@ import type { StoreContext } from './context.js';
 import { removeTree } from './fsutil.js';
 import { uniqueName } from './owner.js';
 
+const CHUNK = 1 << 20;
+
 /**
- * GNU tar extracting an image's `rootfs` into a private directory under `tmp/` while the import streams the
- * uncompressed archive, so that a render right after the import (`rkt fetch`) finds the files written
- * instead of reading the whole blob again. The directory is only a candidate: `render` adopts it (after
- * its own checks, for a one-layer tree taken as is) and publishes it as a tree only once the image is
- * stored, that is after its ID, layout and signature checks; anything else removes it, and a killed
- * process leaves it as `tmp/` debris for gc.
+ * GNU tar extracting an image's `rootfs` into a private directory under `tmp/` while the import writes the
+ * blob, so that a render right after the import (`rkt fetch`) finds the files written instead of reading
+ * the whole blob again. The directory is only a candidate: `render` adopts it (after its own checks, for
+ * a one-layer tree taken as is) and publishes it as a tree only once the image is stored, that is after
+ * its ID, layout and signature checks; anything else removes it, and a killed process leaves it as
+ * `tmp/` debris for gc.
  *
- * tar sees each chunk only after the scan has parsed and checked every tar header in it (the scan pushes
- * a chunk to its tar reader before writing it to its sink), so it acts only on entries the layout rules
- * accepted, with the same arguments as the render's own extraction.
+ * tar follows the blob file as it grows (from the page cache), up to the bytes whose writes completed:
+ * it never holds the import back (tar is slow on runs of small files, a create each, and a pipe fed from
+ * memory stalled download, inflate and hash behind it), and no extra copy of the archive sits in memory.
+ * The scan writes a chunk to the blob only after its tar reader has parsed and checked every header in
+ * it, so tar acts only on entries the layout rules accepted, with the same arguments as the render's own
+ * extraction.
  */
 export class EarlyExtraction {
   readonly dir: string;
   private child: ChildProcess | undefined;
-  private failed = false;
-  private exit: Promise<boolean> | undefined;
+  private exit: Promise<boolean> = Promise.resolve(false);
+  private pump: Promise<boolean> = Promise.resolve(false);
+  /** Bytes of the blob written so far, and whether the blob is complete. */
+  private written = 0;
+  private complete = false;
+  private stopped = false;
+  private wake: (() => void) | undefined;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -41,32 +51,90 @@ export class EarlyExtraction {
       child.once('close', (code) => resolve(code === 0));
     });
     // A tar that fails only loses the head start: the render extracts from the blob as before.
-    child.stdin?.on('error', () => { x.failed = true; });
+    child.stdin?.on('error', () => { x.stop(); });
     return x;
   }
 
-  /** Wraps the blob's sink: every byte goes to both; the blob's errors are the stream's errors. */
-  tee(blob: Writable): Writable {
+  private stop(): void {
+    this.stopped = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Copies the blob's written bytes to tar as they come, until the blob is complete or this stops. */
+  private async follow(blobFile: string): Promise<boolean> {
     const stdin = this.child?.stdin;
-    const waitFor = (w: NodeJS.WritableStream & { writableNeedDrain?: boolean; destroyed?: boolean }) =>
-      new Promise<void>((resolve) => {
-        const done = () => { w.removeListener('drain', done); w.removeListener('close', done); w.removeListener('error', done); resolve(); };
-        w.on('drain', done); w.on('close', done); w.on('error', done);
-      });
+    if (stdin == null) return false;
+    const fh = await open(blobFile, 'r');
+    try {
+      let position = 0;
+      for (;;) {
+        if (this.stopped) return false;
+        if (position >= this.written) {
+          if (this.complete) break;
+          await new Promise<void>((resolve) => { this.wake = resolve; });
+          continue;
+        }
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK, this.written - position));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+        if (bytesRead === 0) return false; // the blob shrank: not ours to extract
+        position += bytesRead;
+        if (!stdin.write(buf.subarray(0, bytesRead))) {
+          await new Promise<void>((resolve) => {
+            const done = () => { stdin.off('drain', done); stdin.off('close', done); resolve(); };
+            stdin.on('drain', done);
+            stdin.on('close', done);
+          });
+        }
+      }
+      stdin.end();
+      return true;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Wraps the blob's sink (an fs write stream of `blobFile`): the stream is unchanged for the import, and
+   * counts what was written for tar to follow.
+   */
+  tee(blob: Writable, blobFile: string): Writable {
+    let pending = 0;
+    let following = false;
     const tee = new Writable({
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _enc, cb) => {
-        const waits: Promise<void>[] = [];
-        if (!blob.write(chunk)) waits.push(waitFor(blob));
-        if (stdin != null && !this.failed && !stdin.destroyed && !stdin.write(chunk)) waits.push(waitFor(stdin));
-        if (waits.length === 0) cb();
-        else void Promise.all(waits).then(() => cb(), cb);
+        pending += chunk.length;
+        const size = chunk.length;
+        const ok = blob.write(chunk, (err) => {
+          if (err) return;
+          this.written += size;
+          pending -= size;
+          if (!following) {
+            // The file exists once its first write completed.
+            following = true;
+            this.pump = this.follow(blobFile).catch(() => false);
+          }
+          this.notify();
+        });
+        if (ok) cb();
+        else blob.once('drain', () => cb());
       },
       final: (cb) => {
-        stdin?.end();
         blob.end();
         // `finished` waits for the blob's close, and so for its flush (fsync) before it.
-        finished(blob).then(() => cb(), cb);
+        finished(blob).then(() => {
+          this.complete = pending === 0;
+          if (!this.complete) this.stop();
+          this.notify();
+          if (!following) this.child?.stdin?.end();
+          cb();
+        }, cb);
       },
       destroy: (err, cb) => {
         blob.destroy(err ?? undefined);
@@ -77,16 +145,18 @@ export class EarlyExtraction {
     return tee;
   }
 
-  /** Waits for tar: true when it extracted everything it was given. */
+  /** Waits for tar: true when it extracted the whole blob. */
   async finish(): Promise<boolean> {
-    this.child?.stdin?.end();
-    return !this.failed && (await this.exit) === true;
+    const fed = await this.pump;
+    return fed && (await this.exit);
   }
 
   /** Stops tar and removes what it wrote. */
   async discard(): Promise<void> {
+    this.stop();
     const c = this.child;
     if (c !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await this.pump;
     await this.exit;
     await removeTree(this.dir);
   }

@@ -69,7 +69,7 @@ async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, so
   const stream: NodeJS.ReadableStream = typeof input === 'string' || input instanceof Readable ? (input as NodeJS.ReadableStream) : Readable.from(input);
   // `flush` fsyncs the file before the stream closes it: the blob is durable before it is published.
   const blob = createWriteStream(blobFile, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
-  const sink = extraction === undefined ? blob : extraction.tee(blob);
+  const sink = extraction === undefined ? blob : extraction.tee(blob, blobFile);
   // A failed scan destroys the sink with writes still queued; their errors are expected then.
   sink.on('error', () => undefined);
   try {
