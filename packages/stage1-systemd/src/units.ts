@@ -33,12 +33,12 @@ export function stage2Root(app: string): string {
   return `/opt/stage2/${app}/rootfs`;
 }
 
-/** Where the pod's `stage1-io` directory (the apps' FIFOs) is inside the pod. */
+/** Where the pod's `stage1-io` directory (the apps' stream sockets) is inside the pod. */
 export const IO_DIR = '/rkt/io';
 /** Where the pod's `stage1-status` directory (each app's recorded status) is inside the pod. */
 export const STATUS_DIR = '/rkt/status';
 
-/** Where an app's FIFO is inside the pod. */
+/** Where an app's stream socket is inside the pod (systemd connects to it for `file:`). */
 export function appIoPath(app: string, stream: 'stdin' | 'stdout' | 'stderr'): string {
   return `${IO_DIR}/${app}.${stream}`;
 }
@@ -73,7 +73,7 @@ function execLine(key: string, argv: readonly string[], app: string, what: strin
   return `${key}=${argv.map((w) => quote(w, true)).join(' ')}`;
 }
 
-/** The standard streams of an app: FIFOs the run entrypoint relays, or the pod's console for a terminal. */
+/** The standard streams of an app: sockets the run entrypoint relays, or the pod's console for a terminal. */
 function ioLines(spec: AppUnitSpec): string[] {
   if (spec.stdin === 'tty') {
     // nspawn's --console=interactive made /dev/console a pty wired to rkt's terminal; systemd opens it
@@ -82,7 +82,7 @@ function ioLines(spec: AppUnitSpec): string[] {
   }
   return [
     spec.stdin === 'fifo' ? `StandardInput=file:${appIoPath(spec.name, 'stdin')}` : 'StandardInput=null',
-    // FIFOs the run entrypoint relays to rkt's stdout and stderr byte for byte (the pod's console is a
+    // Sockets the run entrypoint relays to rkt's stdout and stderr byte for byte (the pod's console is a
     // pty, which would turn \n into \r\n and mix in systemd's own messages).
     `StandardOutput=file:${appIoPath(spec.name, 'stdout')}`,
     `StandardError=file:${appIoPath(spec.name, 'stderr')}`,

@@ -1,7 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { Socket } from 'node:net';
+import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import {
@@ -26,6 +25,7 @@ import { hostRunsSystemd, nspawnArgs } from '../nspawn.js';
 import { fail, parseEntrypointArgs } from './args.js';
 import { insecureIsolation, PodIsolation } from '../pod-isolation.js';
 import { podInitPid, StopRequests, whenAllSettled } from '../halt.js';
+import { AppIoRelay } from '../io-relay.js';
 
 const stops = new StopRequests();
 
@@ -99,14 +99,6 @@ function enterPodCgroups(uuid: string): () => void {
 }
 
 
-/** The FIFOs of the pod's `stage1-io` directory, made once (a run-prepared pod may have them already), by one mkfifo. */
-function makeFifos(paths: readonly string[]): void {
-  const missing = paths.filter((p) => !existsSync(p));
-  if (missing.length === 0) return;
-  const r = spawnSync('mkfifo', ['-m', '0600', '--', ...missing], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mkfifo ${missing.join(' ')}: ${(r.stderr ?? r.error?.message ?? '').trim()}`);
-}
-
 /** The handler of an appc event (`pre-start`, `post-stop`) of an app, if its manifest has one. */
 function eventHandler(a: PodApp, name: string): string[] | undefined {
   return a.app?.eventHandlers?.find((h) => h.name === name)?.exec;
@@ -155,7 +147,7 @@ async function main(): Promise<number> {
   const apps = manifest.apps ?? [];
   if (apps.length === 0) throw new Error('the pod has no apps');
   if (interactive && apps.length > 1) throw new Error(`--interactive needs a pod of exactly one app; this pod has ${apps.length}`);
-  // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a FIFO.
+  // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
   // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
@@ -209,54 +201,8 @@ async function main(): Promise<number> {
   mkdirSync(statusDir, { recursive: true });
   const ioDir = join(pod, 'stage1-io');
   mkdirSync(ioDir, { recursive: true });
-  // One FIFO per app and output stream. The read end is opened non-blocking (no writer yet), and a write
-  // end is held here until nspawn exits so that the relay sees end-of-file only after every app has
-  // closed its end, not before the first one opened it.
-  const relays: Array<Promise<void>> = [];
-  const holders: number[] = [];
-  const stopConnecting: Array<() => void> = [];
-  if (stdin !== 'tty') {
-    makeFifos(apps.flatMap((a) => [...(stdin === 'fifo' ? ['stdin'] : []), 'stdout', 'stderr'].map((stream) => join(ioDir, `${a.name}.${stream}`))));
-  }
-  for (const a of apps) {
-    if (stdin === 'tty') break;
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const fifo = join(ioDir, `${a.name}.${stream}`);
-      const readFd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-      holders.push(openSync(fifo, constants.O_WRONLY));
-      const out = stream === 'stdout' ? process.stdout : process.stderr;
-      // A libuv pipe handle, not an fs stream: it polls the non-blocking FIFO instead of failing on EAGAIN.
-      const rs = new Socket({ fd: readFd, readable: true, writable: false });
-      relays.push(
-        new Promise<void>((resolve) => {
-          rs.on('data', (chunk) => out.write(chunk));
-          rs.on('end', () => resolve());
-          rs.on('error', () => resolve());
-        }),
-      );
-    }
-    if (stdin === 'fifo') {
-      // The write end is opened only once the app's open of the read end waits for it (a non-blocking
-      // open for writing fails with ENXIO until a reader is there): a writer held from the start would
-      // either block systemd's open or, closed at the end of rkt's input before the app opened the
-      // FIFO, leave it waiting for a writer forever. Closing it at the end of rkt's input is the app's
-      // end-of-file, as its only writer.
-      const fifo = join(ioDir, `${a.name}.stdin`);
-      const connect = setInterval(() => {
-        let fd: number;
-        try {
-          fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
-        } catch {
-          return;
-        }
-        clearInterval(connect);
-        const ws = new Socket({ fd, readable: false, writable: true });
-        ws.on('error', () => {});
-        process.stdin.pipe(ws);
-      }, 20);
-      stopConnecting.push(() => clearInterval(connect));
-    }
-  }
+  const io = stdin === 'tty' ? undefined : new AppIoRelay(ioDir, apps.map((a) => a.name), stdin === 'fifo');
+  await io?.listen();
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
@@ -289,10 +235,7 @@ async function main(): Promise<number> {
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
   // Stopped before it booted: nothing ran, nothing is left to record but that the pod was interrupted.
   if (stops.requested !== undefined) {
-    for (const stop of stopConnecting) stop();
-    for (const fd of holders) closeSync(fd);
-    await Promise.all(relays);
-    if (stdin === 'fifo') process.stdin.destroy();
+    await io?.close();
     return 128 + signalNumber(stops.requested);
   }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
@@ -330,7 +273,6 @@ async function main(): Promise<number> {
   const orphaned = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(orphaned);
-    for (const stop of stopConnecting) stop();
     killPod(nspawnPid);
   }, 100);
   orphaned.unref();
@@ -343,9 +285,7 @@ async function main(): Promise<number> {
   stopWatching();
   await stderrDone;
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-  for (const fd of holders) closeSync(fd);
-  await Promise.all(relays);
-  if (stdin === 'fifo') process.stdin.destroy();
+  await io?.close();
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   leaveCgroups();
   leaveIsolationCgroups();
@@ -368,6 +308,9 @@ function signalNumber(signal: NodeJS.Signals): number {
   return osConstants.signals[signal];
 }
 
+// Node exits 0 when nothing is left to wait for, even with main() unsettled: that would report a pod as a
+// success without its statuses, so it is an error instead.
+process.once('beforeExit', () => fail('run', new Error('the run entrypoint stopped before the pod ended (nothing left to wait for)')));
 main().then(
   (status) => process.exit(status),
   (err: unknown) => fail('run', err),
