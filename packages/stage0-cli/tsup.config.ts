@@ -59,6 +59,9 @@ const commonjs: Options = {
   external: THIRD_PARTY,
   esbuildOptions(options) {
     options.conditions = ['rkt-source'];
+    // `import('classic-level')` becomes a require (each third-party package has a CommonJS entry):
+    // the code-cached bundles (src/command-bundle.ts) run in a vm.Script, which cannot import().
+    options.supported = { ...options.supported, 'dynamic-import': false };
   },
 };
 
@@ -77,15 +80,14 @@ export default defineConfig([
       {
         name: 'commands-are-required',
         setup(build) {
-          // The table's `import('./<name>.js')` becomes a require of the command's own bundle.
+          // The table's `import('./<name>.js')` becomes a load of the command's own bundle.
           build.onLoad({ filter: /\/src\/commands\/registry\.ts$/ }, (args) => {
             if (args.path !== REGISTRY) return undefined;
-            const source = readFileSync(REGISTRY, 'utf8').replace(/import\('\.\/([a-z0-9-]+)\.js'\)/g, (whole, name: string) =>
-              IN_CORE.has(name) ? whole : `Promise.resolve().then(() => require('./commands/${name}.cjs'))`,
+            const table = readFileSync(REGISTRY, 'utf8').replace(/import\('\.\/([a-z0-9-]+)\.js'\)/g, (whole, name: string) =>
+              IN_CORE.has(name) ? whole : `Promise.resolve().then(() => requireCommandBundle('${name}'))`,
             );
-            return { contents: source, loader: 'ts' };
+            return { contents: `import { requireCommandBundle } from '../command-bundle.js';\n${table}`, loader: 'ts' };
           });
-          build.onResolve({ filter: /^\.\/commands\/[a-z0-9-]+\.cjs$/ }, (args) => ({ path: args.path, external: true }));
         },
       },
     ],

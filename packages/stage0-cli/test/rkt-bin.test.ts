@@ -11,6 +11,7 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -212,6 +213,35 @@ describe('errors', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toContain('COMMANDS:');
     expect(r.stderr).toBe('rkt: missing command (run "rkt help" for usage)\n');
+  });
+});
+
+describe('command bundles', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it('run from a V8 code cache they write once; a damaged cache is only compiled again', () => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const cacheDir = join(pkgDir, 'dist', '.v8-cache');
+    const st = statSync(join(pkgDir, 'dist', 'commands', 'list.cjs'));
+    const cache = join(cacheDir, `list-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    const list = () => rkt([`--dir=${dir}`, 'list', '--format=json']);
+    rmSync(cache, { force: true });
+    const first = list();
+    expect(first).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
+    expect(statSync(cache).size).toBeGreaterThan(1000);
+    expect(list()).toEqual(first);
+    for (const damage of [Buffer.alloc(0), Buffer.alloc(5000, 0x5a)]) {
+      writeFileSync(cache, damage);
+      expect(list()).toEqual(first);
+      // Written again, whole.
+      expect(statSync(cache).size).toBeGreaterThan(1000);
+    }
+    // No temporary files of the writes are left.
+    expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });
 
