@@ -71,6 +71,11 @@ export class EarlyExtraction {
     const stdin = this.child?.stdin;
     if (stdin == null) return false;
     const fh = await open(blobFile, 'r');
+    // Two buffers, each reused once tar's pipe has taken it: fresh ones for every megabyte made V8 run a
+    // full collection for each few dozen megabytes of outside memory, on the thread that does the hashing.
+    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    const taken: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
+    let i = 0;
     try {
       let position = 0;
       for (;;) {
@@ -80,18 +85,20 @@ export class EarlyExtraction {
           await new Promise<void>((resolve) => { this.wake = resolve; });
           continue;
         }
-        const buf = Buffer.allocUnsafe(Math.min(CHUNK, this.written - position));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, position);
+        await taken[i];
+        const buf = bufs[i] as Buffer;
+        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, this.written - position), position);
         if (bytesRead === 0) return false; // the blob shrank: not ours to extract
         position += bytesRead;
-        if (!stdin.write(buf.subarray(0, bytesRead))) {
-          await new Promise<void>((resolve) => {
-            const done = () => { stdin.off('drain', done); stdin.off('close', done); resolve(); };
-            stdin.on('drain', done);
-            stdin.on('close', done);
-          });
-        }
+        // The write's callback comes once the bytes are in the pipe (or failed, or the pipe closed).
+        taken[i] = new Promise<void>((resolve) => {
+          const done = () => { stdin.off('close', done); resolve(); };
+          stdin.on('close', done);
+          stdin.write(buf.subarray(0, bytesRead), done);
+        });
+        i ^= 1;
       }
+      await Promise.all(taken);
       stdin.end();
       return true;
     } finally {
