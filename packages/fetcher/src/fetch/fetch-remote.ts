@@ -55,17 +55,15 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   // The signature is fetched once the image's body starts (not before: a 304 needs none), so that it is
   // hashed, inflated and imported while it downloads.
   let signature: Buffer | undefined;
-  let signatureFetched = false;
-  const getSignature = async (): Promise<Buffer | undefined> => {
-    if (signatureFetched) return signature;
-    signatureFetched = true;
+  let fetchingSignature: Promise<Buffer | undefined> | undefined;
+  const getSignature = (): Promise<Buffer | undefined> => (fetchingSignature ??= (async () => {
     if (ctx.insecure.skipImageCheck) {
       ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
     } else {
       signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
     }
     return signature;
-  };
+  })());
   let streamed: { live: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer } | undefined;
   const res = await download(ctx.http, t.aciUrl, {
     partialDir: ctx.partialDir,
