@@ -107,8 +107,13 @@ function padder(opts: Required<TabwriterOptions>): (textWidth: number, cellWidth
   return (textWidth, cellWidth) => opts.padChar.repeat(Math.max(0, cellWidth - textWidth));
 }
 
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
+
 /** Go counts runes (code points), not UTF-16 units or display columns. */
 function runeCount(s: string): number {
+  // Almost every cell has no surrogate: one native regex scan instead of a loop that runs cold
+  // (a listing counts 4,000 cells in a process that lives 0.1 s).
+  if (!HIGH_SURROGATE.test(s)) return s.length;
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
