@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
 import { fetchImage, FetchError, Keystore, type FetchOptions } from '../src/index.js';
@@ -197,6 +198,20 @@ describe('fetch by name', () => {
     server.resources.set(`${aciPath('example.com/app', 'v1')}.asc`, sig as never);
     expect(server.resources.get(aciPath('example.com/app', 'v1'))?.body.equals(good)).toBe(false);
     await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /signature by [0-9a-f]{40} does not match the image/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses a signed image served with bytes appended after its end (by name and by URL), and stores nothing', async () => {
+    // The archive alone reads fine: the signature must cover every byte served, not just the archive's.
+    serveDiscovery();
+    const good = await publish('example.com/app', 'v1', { extraBytes: 200_000 });
+    await trust(trusted, 'example.com');
+    const path = aciPath('example.com/app', 'v1');
+    const res = server.resources.get(path)!;
+    // A second gzip member of zeros: more end-of-archive padding to a reader, more bytes to the signature.
+    server.resources.set(path, { ...res, body: Buffer.concat([good, gzipSync(Buffer.alloc(6 << 20))]) });
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /signature by [0-9a-f]{40} does not match the image/);
+    await expectFailure(fetchImage(`${base()}${path}`, options()), 'FETCH_SIGNATURE', /signature by [0-9a-f]{40} does not match the image/);
     expect(await store.list()).toEqual([]);
   });
 

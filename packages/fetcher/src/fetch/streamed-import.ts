@@ -27,7 +27,20 @@ export function startStreamedImport(
   const pass = new PassThrough({ highWaterMark: 4 << 20 });
   let settled = false;
   let wasAborted = false;
-  const result = importChecked(ctx, pass, source, opts, check);
+  // The signature covers every byte served: the checks wait for the end of the download even when the
+  // archive ended earlier (gzip ignores what follows its end), and meanwhile the rest is only hashed.
+  let scanned = false;
+  let onScanned: (() => void) | undefined;
+  const scanEnded = new Promise<void>((resolve) => { onScanned = resolve; });
+  let onEnded: (() => void) | undefined;
+  const downloadEnded = new Promise<void>((resolve) => { onEnded = resolve; });
+  const result = importChecked(ctx, pass, source, opts, async (scan) => {
+    scanned = true;
+    onScanned?.();
+    await downloadEnded;
+    if (wasAborted) throw new Error(`${source}: the download broke after the archive ended`);
+    await check(scan);
+  });
   // Whatever happens to the import, the download keeps writing (a failed import is reported after the
   // download, when the signature can say whether the bytes were tampered with).
   const done = result.then(() => undefined, () => undefined).finally(() => { settled = true; });
@@ -35,17 +48,19 @@ export function startStreamedImport(
   const sink: DownloadSink = {
     async write(chunk) {
       verifier?.update(chunk);
-      if (settled || pass.destroyed) return;
+      if (settled || scanned || pass.destroyed) return;
       if (!pass.write(chunk)) {
-        await Promise.race([new Promise<void>((resolve) => pass.once('drain', resolve)), done]);
+        await Promise.race([new Promise<void>((resolve) => pass.once('drain', resolve)), done, scanEnded]);
       }
     },
     end() {
       pass.end();
+      onEnded?.();
     },
     abort(reason) {
       wasAborted = true;
       pass.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+      onEnded?.();
     },
   };
   return { sink, result, aborted: () => wasAborted };

@@ -49,14 +49,22 @@ export async function digestVerifier(data: Buffer, source: string): Promise<Dige
   // v6 signatures hash a salt before the data (openpgp checks its length when it verifies).
   if (packet.version === 6 && extra.salt !== undefined) hash.update(extra.salt);
   const signatureData = packet.signatureData;
+  let digest: Uint8Array | undefined;
+  // Closed once: a second verdict (a failed import asking whether the bytes were tampered with) reuses it.
+  const digestOnce = (): Uint8Array => {
+    if (digest === undefined) {
+      hash.update(signatureData);
+      hash.update(extra.calculateTrailer(undefined, true));
+      digest = new Uint8Array(hash.digest());
+    }
+    return digest;
+  };
   return {
-    update: (chunk) => { hash.update(chunk); },
+    update: (chunk) => { if (digest === undefined) hash.update(chunk); },
     async verify(keyring, name) {
       const trusted = trustedSigner(signature, keyring, name);
       try {
-        hash.update(signatureData);
-        hash.update(extra.calculateTrailer(undefined, true));
-        extra.hashed = new Uint8Array(hash.digest());
+        extra.hashed = digestOnce();
         // As openpgp's own verification of a message signature: the issuing (sub)key, the signature over the
         // digest, a key no newer than the signature, and the key valid for signing when it signed.
         const signingKey = trusted.key.getKeys(packet.issuerKeyID)[0];
