@@ -1,13 +1,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { StoreContext } from './context.js';
 import { removeTree } from './fsutil.js';
 import { uniqueName } from './owner.js';
+import { hashTree, type TreeDigest } from './tree-hash.js';
 
 const CHUNK = 1 << 20;
+
+/** Content hashes started by `finish`, by directory, with the manifest they include. */
+const earlyDigests = new Map<string, { manifest: Buffer; digest: Promise<TreeDigest> }>();
+
+/** The content hash started when `dir` was extracted, if it hashed exactly `manifest` with it. */
+export function takeEarlyDigest(dir: string, manifest: Buffer): Promise<TreeDigest> | undefined {
+  const early = earlyDigests.get(dir);
+  earlyDigests.delete(dir);
+  return early !== undefined && early.manifest.equals(manifest) ? early.digest : undefined;
+}
 
 /**
  * GNU tar extracting an image's `rootfs` into a private directory under `tmp/` while the import writes the
@@ -152,15 +163,26 @@ export class EarlyExtraction {
     return tee;
   }
 
-  /** Waits for tar: true when it extracted the whole blob. */
-  async finish(): Promise<boolean> {
+  /**
+   * Waits for tar: true when it extracted the whole blob. Then the tree's `manifest` is written and its
+   * content hash started, so that the hash (a read of every file) overlaps the rest of the import (the
+   * blob's fsync, the caller's checks, the index transaction) instead of following it; `render` takes it
+   * with `takeEarlyDigest`.
+   */
+  async finish(manifest: Uint8Array): Promise<boolean> {
     const fed = await this.pump;
-    return fed && (await this.exit);
+    if (!fed || !(await this.exit)) return false;
+    await writeFile(join(this.dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
+    const digest = hashTree(this.dir);
+    digest.catch(() => undefined); // a discarded tree's hash fails on its removal: nobody waits for it then
+    earlyDigests.set(this.dir, { manifest: Buffer.from(manifest), digest });
+    return true;
   }
 
   /** Stops tar and removes what it wrote. */
   async discard(): Promise<void> {
     this.stop();
+    earlyDigests.delete(this.dir);
     const c = this.child;
     if (c !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await this.pump;

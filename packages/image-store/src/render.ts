@@ -12,6 +12,7 @@ import { planTree, type Plan } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
 import { extractLayers, extractsAsIs, type Layer } from './render-stream.js';
+import { takeEarlyDigest } from './early-extract.js';
 import { hashTree } from './tree-hash.js';
 
 export interface RenderOptions {
@@ -77,9 +78,16 @@ export async function renderToTemp(
   if (!adopt) await mkdir(dir, { mode: 0o755 });
   try {
     if (!adopt) await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
-    await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
+    // An adopted extraction has its manifest and its hash under way since the import; unless the manifest
+    // differs (it cannot: both are the stored image's), then it is written and hashed again here.
+    let hashing = adopt ? takeEarlyDigest(dir, manifest) : undefined;
+    if (hashing === undefined) {
+      await rm(join(dir, 'manifest'), { force: true });
+      await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
+      hashing = hashTree(dir);
+    }
     // The flush to disk runs while the tree is read back for its hash: both before it is published.
-    const [digest] = await Promise.all([hashTree(dir), syncFilesystem(dir)]);
+    const [digest] = await Promise.all([hashing, syncFilesystem(dir)]);
     return { dir, hash: digest.hash, size: digest.size };
   } catch (err) {
     await removeTree(dir);
