@@ -50,7 +50,7 @@ describe('digestVerifier', () => {
 
       const bad = await digestVerifier(sig, 'x.aci.asc');
       const tampered = Buffer.from(data);
-      tampered[12345] ^= 1;
+      tampered.writeUInt8(tampered.readUInt8(12345) ^ 1, 12345);
       feed(bad!, tampered);
       const err = await bad!.verify([trusted], 'example.com/app').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(FetchError);
