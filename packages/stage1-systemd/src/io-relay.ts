@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { appIoName } from './units.js';
 
 /**
  * The apps' standard streams without a terminal: a unix socket per app and stream in the pod's `stage1-io`
@@ -25,7 +26,7 @@ export class AppIoRelay {
     for (const app of this.apps) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const out = stream === 'stdout' ? process.stdout : process.stderr;
-        listening.push(this.serve(join(this.ioDir, `${app}.${stream}`), false, (conn) => {
+        listening.push(this.serve(join(this.ioDir, appIoName(app, stream)), false, (conn) => {
           conn.on('data', (chunk: Buffer) => out.write(chunk));
           this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
         }));
@@ -33,7 +34,7 @@ export class AppIoRelay {
       if (this.withStdin) {
         // The app's end-of-file is the end of rkt's input; its closing early is no error of rkt's. Half
         // open: systemd shuts its writing side down at once, which must not end ours.
-        listening.push(this.serve(join(this.ioDir, `${app}.stdin`), true, (conn) => {
+        listening.push(this.serve(join(this.ioDir, appIoName(app, 'stdin')), true, (conn) => {
           process.stdin.pipe(conn);
         }));
       }

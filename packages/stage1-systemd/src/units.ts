@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** How an app's standard input is connected (rkt's `--interactive`: the terminal, or a pipe relayed by run). */
 export type AppStdin = 'null' | 'fifo' | 'tty';
 
@@ -38,9 +40,19 @@ export const IO_DIR = '/rkt/io';
 /** Where the pod's `stage1-status` directory (each app's recorded status) is inside the pod. */
 export const STATUS_DIR = '/rkt/status';
 
+/**
+ * The file name of an app's stream socket: `<app>.<stream>`, with a long app name replaced by its hash. A
+ * unix socket's path has at most 107 bytes, both inside the pod and where the run entrypoint binds it
+ * (relative to the pod directory), and an appc name can be longer than that.
+ */
+export function appIoName(app: string, stream: 'stdin' | 'stdout' | 'stderr'): string {
+  const name = app.length <= 64 ? app : createHash('sha256').update(app).digest('hex').slice(0, 32);
+  return `${name}.${stream}`;
+}
+
 /** Where an app's stream socket is inside the pod (systemd connects to it for `file:`). */
 export function appIoPath(app: string, stream: 'stdin' | 'stdout' | 'stderr'): string {
-  return `${IO_DIR}/${app}.${stream}`;
+  return `${IO_DIR}/${appIoName(app, stream)}`;
 }
 
 /** Where an app's status is written inside the pod: `ExecMainCode ExecMainStatus Result`. */
@@ -140,9 +152,12 @@ export function reaperUnitName(app: string): string {
  * the unit ended). A failed app names itself the first failure, if no app did before, and makes
  * systemd exit, which stops its siblings (SIGTERM) and ends the pod. Once every app has a status the run
  * entrypoint ends the pod from outside (whenAllSettled): nothing is left to stop by then, and systemd's own
- * shutdown (exit.target, unmounts, systemd-shutdown) would cost more than the whole app did.
+ * shutdown (exit.target, unmounts, systemd-shutdown) would cost more than the whole app did. A status is
+ * written as soon as the app's main process has ended, though, while a post-stop handler may still run: in
+ * a pod with handlers the last reaper makes systemd exit instead (exitWhenAllDone: every app of the pod),
+ * which waits for them.
  */
-export function reaperUnit(app: string): string {
+export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): string {
   // dash builtins only (the stage1 has no coreutils). `systemctl show` prints safe KEY=value lines; set
   // -C creates the first-failure file exclusively (O_EXCL), so of two failing apps one is first. The
   // first failure is named before the status is written: a status tells the run entrypoint that this
@@ -153,6 +168,7 @@ export function reaperUnit(app: string): string {
     `if ${failed}; then (set -C; echo ${app} > ${STATUS_DIR}/${FIRST_FAILURE_FILE}) 2>/dev/null; fi`,
     `echo "$ExecMainCode $ExecMainStatus $Result" > ${appStatusPath(app)}`,
     `if ${failed}; then systemctl --no-block exit || :; fi`,
+    ...(exitWhenAllDone !== undefined ? [`if ${exitWhenAllDone.map((a) => `[ -e ${appStatusPath(a)} ]`).join(' && ')}; then systemctl --no-block exit || :; fi`] : []),
   ].join('; ');
   return [
     '[Unit]',

@@ -8,7 +8,7 @@ import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { writeEtcFiles } from '../src/etc-files.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
-import { appUnit, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
+import { appIoName, appIoPath, appUnit, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -139,5 +139,17 @@ describe('the app environment, user and /etc', () => {
     mkdirSync(linked);
     symlinkSync(tmp, join(linked, 'etc'));
     expect(() => writeEtcFiles(linked, 'z')).toThrow('/etc of the app is not a directory');
+  });
+});
+
+describe("the apps' stream sockets", () => {
+  it('keep a short app name, and give a long one a hash that still fits a unix socket path', () => {
+    expect(appIoPath('web', 'stdout')).toBe('/rkt/io/web.stdout');
+    const long = `a${'-b'.repeat(100)}`;
+    const [out, err] = [appIoPath(long, 'stdout'), appIoPath(long, 'stderr')];
+    expect(out).not.toBe(err);
+    // Where the run entrypoint binds it (relative to the pod directory) and where systemd connects.
+    for (const p of [out, err, `stage1-io/${appIoName(long, 'stdin')}`]) expect(Buffer.byteLength(p)).toBeLessThanOrEqual(107);
+    expect(appIoPath(`${long}x`, 'stdout')).not.toBe(out);
   });
 });

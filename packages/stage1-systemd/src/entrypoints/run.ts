@@ -162,6 +162,10 @@ async function main(): Promise<number> {
   const appRoots: Array<{ host: string; pod: string }> = [];
   const uids = new Set<number>([0, 65534]);
   const gids = new Set<number>([0, 65534]);
+  // An app's status is written as its main process ends, before its post-stop handler has run (BindsTo=
+  // stops the reaper when the app starts deactivating). With no post-stop handler in the pod, the run
+  // entrypoint ends the pod once every app has a status; with one, systemd's exit waits for the handlers.
+  const postStopPod = apps.some((a) => eventHandler(a, 'post-stop') !== undefined);
   for (const a of apps) {
     const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
     const preStart = eventHandler(a, 'pre-start');
@@ -184,7 +188,7 @@ async function main(): Promise<number> {
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
     writeEtcFiles(rootfs, hostname);
     writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
-    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name));
+    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, postStopPod ? apps.map((x) => x.name) : undefined));
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
   writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
@@ -201,7 +205,8 @@ async function main(): Promise<number> {
   mkdirSync(statusDir, { recursive: true });
   const ioDir = join(pod, 'stage1-io');
   mkdirSync(ioDir, { recursive: true });
-  const io = stdin === 'tty' ? undefined : new AppIoRelay(ioDir, apps.map((a) => a.name), stdin === 'fifo');
+  // Bound relative to the pod directory (this process's working directory): a socket path has at most 107 bytes.
+  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo');
   await io?.listen();
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
@@ -266,7 +271,7 @@ async function main(): Promise<number> {
   // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
   stops.haltThrough(nspawnPid, () => child.kill('SIGTERM'));
   // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do.
-  const stopWatching = whenAllSettled(statusDir, apps.map((a) => a.name), () => killPod(nspawnPid));
+  const stopWatching = postStopPod ? () => {} : whenAllSettled(statusDir, apps.map((a) => a.name), () => killPod(nspawnPid));
   // A pod never outlives the rkt that runs it (fly's parent-death signal): when stage0 dies (kill -9),
   // this process is re-parented, and the pod's PID 1 is killed, which ends the pod's every process.
   const parent = process.ppid;
