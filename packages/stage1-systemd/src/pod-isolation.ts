@@ -184,24 +184,15 @@ export class PodIsolation {
     }
   }
 
-  /** Moves the calling process into the pod's controller cgroups (call before nspawn); returns how to undo it. */
-  enterCgroups(): () => void {
-    const entered: Array<{ from: string; dir: string }> = [];
+  /** The pod's controller cgroups with their limits, for nspawn to start in; returns their cgroup.procs files and how to remove them. */
+  prepareCgroups(): { procs: string[]; remove: () => void } {
+    const dirs: string[] = [];
     for (const g of this.#cgroups()) {
       mkdirSync(g.dir, { recursive: true });
       this.#writePodLimits(g.dir, g.root);
-      writeFileSync(join(g.dir, 'cgroup.procs'), `${process.pid}\n`);
-      entered.push({ from: join(g.root, g.path), dir: g.dir });
+      dirs.push(g.dir);
     }
-    return () => {
-      for (const e of entered) {
-        try {
-          writeFileSync(join(e.from, 'cgroup.procs'), `${process.pid}\n`);
-        } catch {
-          // The parent is gone: the rmdir below fails and gc removes the tree.
-        }
-        removeCgroupTree(e.dir);
-      }
-    };
+    return { procs: dirs.map((d) => join(d, 'cgroup.procs')), remove: () => dirs.forEach(removeCgroupTree) };
   }
+
 }
