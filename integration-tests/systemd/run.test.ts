@@ -192,13 +192,19 @@ describe('rkt run (stage1-systemd)', () => {
     expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(2);
   });
 
+  /** rkt with these arguments on a real pty (util-linux's script): its stdin and stdout are a terminal. */
+  const onTerminal = (args: string[]) => {
+    const cmd = [rktBin, ...env.args(args)].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
+    env.children.add(script);
+    return script;
+  };
+
   it('--interactive attaches the terminal (stdin and tty) to the one app, and refuses a pod of two', async () => {
     // A real pty, from util-linux's script: rkt's stdin and stdout are a terminal, where a user types
     // once the app asks.
     const app = '[ -t 0 ] && [ -t 1 ] && echo "on a terminal: $(tty)"; read line; echo "got: $line"';
-    const cmd = [rktBin, ...env.args(['run', '--interactive', aci, '--exec=/bin/sh', '--', '-c', app])].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
-    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
-    env.children.add(script);
+    const script = onTerminal(['run', '--interactive', aci, '--exec=/bin/sh', '--', '-c', app]);
     let out = '';
     script.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -221,9 +227,7 @@ describe('rkt run (stage1-systemd)', () => {
   });
 
   it("^C on rkt run's terminal stops the pod as rkt stop does: the app gets SIGTERM and records 143", async () => {
-    const cmd = [rktBin, ...env.args(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 100'])].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
-    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
-    env.children.add(script);
+    const script = onTerminal(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 100']);
     let out = '';
     script.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -239,9 +243,7 @@ describe('rkt run (stage1-systemd)', () => {
 
   it('^C while the pod boots still stops it: nspawn runs, systemd has not started yet', async () => {
     const started = Date.now();
-    const cmd = [rktBin, ...env.args(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 100'])].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
-    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
-    env.children.add(script);
+    const script = onTerminal(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo up; exec sleep 100']);
     let out = '';
     script.stdout.on('data', (d: Buffer) => {
       out += d.toString();
