@@ -192,10 +192,15 @@ describe('rkt run (stage1-systemd)', () => {
     expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(2);
   });
 
-  /** rkt with these arguments on a real pty (util-linux's script): its stdin and stdout are a terminal. */
+  /**
+   * rkt with these arguments on a real pty (util-linux's script): its stdin and stdout are a terminal.
+   * script runs the command with $SHELL -c, and a shell left waiting for rkt is in the terminal's
+   * foreground process group too: dash (CI has no SHELL, so /bin/sh) would die of the ^C and script
+   * report 130 whatever rkt did. `exec` makes rkt the session's only process, under any shell.
+   */
   const onTerminal = (args: string[]) => {
-    const cmd = [rktBin, ...env.args(args)].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
-    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'] });
+    const cmd = `exec ${[rktBin, ...env.args(args)].map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ')}`;
+    const script = spawn('script', ['-qec', cmd, '/dev/null'], { cwd: env.tmp, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
     env.children.add(script);
     return script;
   };
