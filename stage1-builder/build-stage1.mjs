@@ -28,8 +28,9 @@ const FLAVORS = {
     pkg: 'packages/stage1-fly',
     name: 'coreos.com/rkt/stage1-fly',
     dir: 'fly',
-    // dist file -> rootfs name: run is a static C program, the others bundled ESM scripts with a node shebang.
-    files: { 'fly-run': 'run', 'stop.js': 'stop', 'gc.js': 'gc', 'enter.js': 'enter' },
+    // dist file -> rootfs name: run is a static C program, the others bundled CommonJS scripts with a node
+    // shebang (entrypoint-bundles.mjs).
+    files: { 'fly-run': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/fly/run', stop: '/fly/stop', gc: '/fly/gc', enter: '/fly/enter' },
     interfaceVersion: '1',
   },
@@ -37,7 +38,7 @@ const FLAVORS = {
     pkg: 'packages/stage1-systemd',
     name: 'coreos.com/rkt/stage1-systemd',
     dir: 'rkt',
-    files: { 'run.js': 'run', 'stop.js': 'stop', 'gc.js': 'gc', 'enter.js': 'enter' },
+    files: { 'run.cjs': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc', enter: '/rkt/enter' },
     interfaceVersion: '1',
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
@@ -193,6 +194,8 @@ try {
     copyFileSync(join(pkgDir, 'dist', from), join(target, to));
     chmodSync(join(target, to), 0o755);
   }
+  // The entrypoints have no extension: this, not whatever package.json encloses the store, makes them CommonJS.
+  writeFileSync(join(target, 'package.json'), '{ "type": "commonjs" }\n');
   if (flavor.debs !== undefined) {
     addDebianSystemd(join(layout, 'rootfs'), flavor.debs, join(pkgDir, '.deb-cache'));
   }

@@ -16,4 +16,4 @@ export const FLY_ENTRYPOINTS = {
  * The built files that make up the stage1 rootfs's `/fly` directory, by their name there: `run` is
  * the static C program `native/fly-run.c`, the others bundled Node scripts.
  */
-export const FLY_FILES = { run: 'fly-run', stop: 'stop.js', gc: 'gc.js', enter: 'enter.js' } as const;
+export const FLY_FILES = { run: 'fly-run', stop: 'stop.cjs', gc: 'gc.cjs', enter: 'enter.cjs' } as const;

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-
 /** How an app's standard input is connected (rkt's `--interactive`: the terminal, or a pipe relayed by run). */
 export type AppStdin = 'null' | 'fifo' | 'tty';
 
@@ -46,7 +44,8 @@ export const STATUS_DIR = '/rkt/status';
  * (relative to the pod directory), and an appc name can be longer than that.
  */
 export function appIoName(app: string, stream: 'stdin' | 'stdout' | 'stderr'): string {
-  const name = app.length <= 64 ? app : createHash('sha256').update(app).digest('hex').slice(0, 32);
+  // node:crypto only when needed: loading it costs every pod start about 9 ms.
+  const name = app.length <= 64 ? app : process.getBuiltinModule('node:crypto').createHash('sha256').update(app).digest('hex').slice(0, 32);
   return `${name}.${stream}`;
 }
 
