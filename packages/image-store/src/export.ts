@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { StoreContext } from './context.js';
@@ -8,6 +7,10 @@ import { withIndex } from './index-db.js';
 import { blobPath } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
 import type { ImageRecord } from './records.js';
+
+// node:crypto is loaded on first use, not with the module: every `rkt run` loads this file, and loading
+// node:crypto costs a start about 8 ms.
+const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
 
 export interface ExportOptions {
   /** Replace `out` if it exists (rkt's `--overwrite`). */

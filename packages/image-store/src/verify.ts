@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { rename, stat } from 'node:fs/promises';
 import type { StoreContext } from './context.js';
@@ -13,6 +12,10 @@ import type { TreeRecord } from './records.js';
 import { toTrash } from './remove.js';
 import { closeLayers, openLayers, readManifestBytes, renderToTemp } from './render.js';
 import { hashTree } from './tree-hash.js';
+
+// node:crypto is loaded on first use, not with the module: every `rkt run` loads this file, and loading
+// node:crypto costs a start about 8 ms.
+const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
 
 export interface TreeVerification {
   readonly treeId: string;
