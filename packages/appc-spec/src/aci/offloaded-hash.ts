@@ -5,11 +5,12 @@ import type { Worker } from 'node:worker_threads';
  * The worker's whole program, evaluated from this string rather than loaded from a file: the CLI bundles
  * this package into its own command files, where no file of ours would sit next to the code. Batches come
  * in as transferred ArrayBuffers and go back the same way, to be filled again: no copy crosses the thread
- * boundary, and no new memory is allocated per batch.
+ * boundary, and no new memory is allocated per batch. `process.getBuiltinModule` rather than `require`:
+ * the worker inherits the parent's flags, and under `--input-type=module` its script is an ES module.
  */
-const WORKER_SOURCE = `'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const hash = require('node:crypto').createHash(workerData.algorithm);
+export const WORKER_SOURCE = `
+const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+const hash = process.getBuiltinModule('node:crypto').createHash(workerData.algorithm);
 parentPort.on('message', (m) => {
   if (m === null) {
     parentPort.postMessage({ hex: hash.digest('hex') });

@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { OffloadedHash } from '../../src/aci/offloaded-hash.js';
+import { OffloadedHash, WORKER_SOURCE } from '../../src/aci/offloaded-hash.js';
 import { scanAci } from '../../src/aci/scan.js';
 import { MANIFEST_ENTRY, ROOTFS_ENTRY, appcErrorOf, craftTar } from './helpers.js';
 
@@ -92,6 +93,25 @@ describe('OffloadedHash', () => {
     await h.close();
     expect(() => h.update(big.subarray(0, 10))).toThrow(/closed/);
   }, 60_000);
+
+  // A worker inherits the parent's flags: under --input-type=module its eval'd script is an ES module, where
+  // `require` does not exist (rkt's own bin is CommonJS, but a program importing the package may not be).
+  it.each([['a CommonJS', []], ['an ES module', ['--input-type=module']]] as const)('the worker\'s script runs in %s parent', (_what, flags) => {
+    const parent = `
+      const { Worker } = process.getBuiltinModule('node:worker_threads');
+      const w = new Worker(${JSON.stringify(WORKER_SOURCE)}, { eval: true, workerData: { algorithm: 'sha256' } });
+      w.on('error', (e) => { console.error(e.message); process.exit(3); });
+      w.on('message', (m) => {
+        if (m instanceof ArrayBuffer) { w.postMessage(null); return; }
+        process.stdout.write(m.hex);
+        w.terminate();
+      });
+      const b = new TextEncoder().encode('abc');
+      w.postMessage({ buffer: b.buffer, length: b.length }, [b.buffer]);
+    `;
+    const out = execFileSync(process.execPath, [...flags, '-e', parent], { encoding: 'utf8', timeout: 20_000 });
+    expect(out).toBe(createHash('sha256').update('abc').digest('hex'));
+  }, 30_000);
 });
 
 describe('scanAci hashes the image ID on a worker thread', () => {
