@@ -4,6 +4,8 @@
 // The server is a separate node process; TLS is checked on both sides against a CA made here (curl
 // --cacert, rkt's certs.d), and rkt trusts the signing key through `rkt trust`. Everything is made in a
 // scratch directory removed at exit. Ratios are medians (tools/bench/lib.mjs). `--quick`: a small image.
+// `--against=PATH`: also times the rkt at PATH (another build's bin/rkt, e.g. a copy of the CLI's dist taken
+// before a change), in the same run, so that two versions are compared under the same load.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ for (const dist of ['packages/stage0-cli/dist/cli.js', 'packages/fetcher/dist/in
   }
 }
 const quick = process.argv.includes('--quick');
+const against = process.argv.find((a) => a.startsWith('--against='))?.slice('--against='.length);
 const work = scratchDir('rkt-fetch-bench-');
 const sh = (cmd) => execFileSync('bash', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'] });
 
@@ -103,6 +106,7 @@ const rows = compare('fetch: a 300 MB signed gzip ACI over https', [
     cmd: `curl -sSf --cacert ${join(tls, 'ca.pem')} -o ${fresh}/x/bench.aci ${url} -o ${fresh}/x/bench.aci.asc ${url}.asc && gpg --homedir ${gnupg} --batch --quiet --no-autostart --verify ${fresh}/x/bench.aci.asc ${fresh}/x/bench.aci 2>/dev/null`,
   },
   { label: 'rkt fetch (download, verify, import, render)', cmd: `${rkt} --dir=${fresh}/data --local-config=${etc} fetch ${url}` },
+  ...(against === undefined ? [] : [{ label: `rkt fetch, ${against}`, cmd: `${against} --dir=${fresh}/data --local-config=${etc} fetch ${url}` }]),
 ], { runs: quick ? 3 : 5, warmup: 1, prepare });
 
 // The server's pipes would keep this process (and its scratch directory) alive.
@@ -112,3 +116,6 @@ server.kill('SIGKILL');
 const ratio = rows.find((r) => r.label.startsWith('rkt fetch')).ratio;
 console.log('\n## fetch: summary');
 console.log(`rkt fetch vs curl + gpg --verify: ${ratio.toFixed(2)}x (goal 1.5x: ${ratio <= 1.5 ? 'met' : 'MISSED'})`);
+const other = rows.find((r) => r.label.startsWith('rkt fetch, '));
+if (other !== undefined) console.log(`${other.label} vs curl + gpg --verify: ${other.ratio.toFixed(2)}x`);
+for (const r of rows) console.log(`CPU (user + system, mean): ${r.label}: ${r.cpu.toFixed(2)} s`);
