@@ -59,10 +59,7 @@ export function appStatusPath(app: string): string {
   return `${STATUS_DIR}/${app}`;
 }
 
-/**
- * Written once the app has started (its start job done: the main process runs), by its started unit, so that an
- * app killed with its pod is told from one that never started.
- */
+/** Written by an app's reaper once the app started, so that an app killed with its pod is told from one never started. */
 export function appStartedPath(app: string): string {
   return `${STATUS_DIR}/${app}.started`;
 }
@@ -181,10 +178,9 @@ export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): st
     `Before=${appUnitName(app)}`,
     '',
     '[Service]',
-    // Active at once, with no process of its own: a fork here would hold up the app's start (the app
-    // waits for it), and each process systemd starts costs a cgroup move.
     'Type=oneshot',
     'RemainAfterExit=yes',
+    `ExecStart=/bin/dash -c ${quote(`echo > ${appStartedPath(app)}`, true)}`,
     `ExecStop=/bin/dash -c ${quote(script, true)}`,
     // The pod's console is rkt's terminal: nothing of the reaper's belongs there.
     'StandardOutput=null',
@@ -193,36 +189,9 @@ export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): st
   ].join('\n');
 }
 
-/** The unit that records that an app started (appStartedPath). */
-export function startedUnitName(app: string): string {
-  return `rkt-started-${app}.service`;
-}
-
-/**
- * Records that an app started, once its start job is done, beside the app rather than before it (it does
- * not hold up the app's start). Requisite=: an app whose start failed (a failed pre-start handler, an exec
- * that is not there) has no such mark, and one that ended already has its status instead.
- */
-export function startedUnit(app: string): string {
-  return [
-    '[Unit]',
-    `Description=rkt: app ${app} started`,
-    ...podMemberLines([STATUS_DIR]),
-    `After=${appUnitName(app)}`,
-    `Requisite=${appUnitName(app)}`,
-    '',
-    '[Service]',
-    'Type=oneshot',
-    `ExecStart=/bin/dash -c ${quote(`echo > ${appStartedPath(app)}`, true)}`,
-    'StandardOutput=null',
-    'StandardError=null',
-    '',
-  ].join('\n');
-}
-
-/** The target systemd boots: the apps' services, their reapers and started units, all started together. */
+/** The target systemd boots: the apps' services and their reapers, all started together. */
 export function podTarget(apps: readonly string[]): string {
-  return ['[Unit]', 'Description=rkt pod', 'DefaultDependencies=no', `Wants=${[...apps.map(appUnitName), ...apps.map(reaperUnitName), ...apps.map(startedUnitName)].join(' ')}`, ''].join('\n');
+  return ['[Unit]', 'Description=rkt pod', 'DefaultDependencies=no', `Wants=${[...apps.map(appUnitName), ...apps.map(reaperUnitName)].join(' ')}`, ''].join('\n');
 }
 
 /**

@@ -8,7 +8,7 @@ import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { writeEtcFiles } from '../src/etc-files.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
-import { appIoName, appIoPath, appUnit, parseAppStatus, podTarget, reaperUnit, startedUnit } from '../src/units.js';
+import { appIoName, appIoPath, appUnit, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -69,10 +69,7 @@ describe('units', () => {
     expect(unit).toContain('ExecStart="/bin/sh" "-c" "echo $$HOME 100%%"\n');
     expect(unit).toContain('Environment="A=b c"\n');
     expect(reaperUnit('web')).toContain('\nRequiresMountsFor=/rkt/status\n');
-    expect(startedUnit('web')).toContain('\nRequiresMountsFor=/rkt/status\n');
-    expect(podTarget(['web', 'db'])).toContain(
-      'Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-web.service rkt-reaper-db.service rkt-started-web.service rkt-started-db.service\n',
-    );
+    expect(podTarget(['web', 'db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-web.service rkt-reaper-db.service\n');
   });
 
   it('runs event handlers before and after the app, and gives a terminal or a FIFO as standard input', () => {

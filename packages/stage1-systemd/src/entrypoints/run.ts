@@ -14,8 +14,6 @@ import {
   reaperUnit,
   reaperUnitName,
   stage2Root,
-  startedUnit,
-  startedUnitName,
   type AppStdin,
   type AppUnitSpec,
 } from '../units.js';
@@ -187,7 +185,6 @@ async function main(): Promise<number> {
     writeEtcFiles(rootfs, hostname);
     writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
     writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, postStopPod ? apps.map((x) => x.name) : undefined));
-    writeFileSync(join(unitsDir, startedUnitName(a.name)), startedUnit(a.name));
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
   writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
