@@ -17,7 +17,6 @@ import type { Store } from '@rkt/image-store';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { syncDir, writeFileAtomic } from './fsutil.js';
-import { newPodUuid } from './pod-uuid.js';
 import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
@@ -138,7 +137,8 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   // Before anything is written: a bad volume leaves nothing behind.
   const volumes = o.podManifest?.volumes ?? o.volumes ?? [];
   if (volumes.length > 0) await checkVolumes(volumes);
-  const uuid = newPodUuid();
+  // node:crypto on first use, not with the module: `rkt list` and the other pod commands load this file.
+  const uuid = process.getBuiltinModule('node:crypto').randomUUID();
   await Promise.all(STATE_DIRS.map((s) => mkdir(join(podsDir(o.dataDir), s), { recursive: true, mode: 0o750 })));
   const embryo = podPath(o.dataDir, 'embryo', uuid);
   await mkdir(embryo, { mode: 0o750 });

@@ -3,8 +3,8 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } f
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
-// node:crypto is loaded on first use, not with the module: every `rkt run` loads this file, and loading
-// node:crypto costs a start about 8 ms.
+// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
+// this file and most never hash, and loading node:crypto costs a start about 8 ms.
 const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
 
 export interface TreeDigest {

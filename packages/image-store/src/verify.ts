@@ -13,8 +13,8 @@ import { toTrash } from './remove.js';
 import { closeLayers, openLayers, readManifestBytes, renderToTemp } from './render.js';
 import { hashTree } from './tree-hash.js';
 
-// node:crypto is loaded on first use, not with the module: every `rkt run` loads this file, and loading
-// node:crypto costs a start about 8 ms.
+// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
+// this file and most never hash, and loading node:crypto costs a start about 8 ms.
 const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
 
 export interface TreeVerification {

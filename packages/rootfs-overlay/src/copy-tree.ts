@@ -3,8 +3,8 @@ import { basename, dirname, join } from 'node:path';
 import { RootfsError } from './errors.js';
 import { firstLine, runTool } from './run-tool.js';
 
-// node:crypto is loaded on first use, not with the module: every `rkt run` loads this file, and loading
-// node:crypto costs a start about 8 ms.
+// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
+// this file and most never hash, and loading node:crypto costs a start about 8 ms.
 const randomBytes: typeof import('node:crypto').randomBytes = (size: number) => process.getBuiltinModule('node:crypto').randomBytes(size);
 
 /**

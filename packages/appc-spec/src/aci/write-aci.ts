@@ -11,8 +11,8 @@ import { toAppcError } from './io-errors.js';
 import { LayoutRules } from './layout-rules.js';
 import { END_OF_ARCHIVE, encodeHeader, padding } from './tar-writer.js';
 
-// node:crypto is loaded on first use, not with the module: every `rkt run` loads this file, and loading
-// node:crypto costs a start about 8 ms.
+// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
+// this file and most never hash, and loading node:crypto costs a start about 8 ms.
 const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
 
 export interface AciBuildOptions {
