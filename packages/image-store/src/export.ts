@@ -7,10 +7,7 @@ import { withIndex } from './index-db.js';
 import { blobPath } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
 import type { ImageRecord } from './records.js';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
+import { createHash } from './lazy-crypto.js';
 
 export interface ExportOptions {
   /** Replace `out` if it exists (rkt's `--overwrite`). */

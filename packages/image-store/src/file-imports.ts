@@ -2,10 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import type { Layout } from './layout.js';
-
-// node:crypto is loaded on first use, not with the module: `rkt image list` loads this file and
-// never hashes (the load is a few ms of its start).
-const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
+import { createHash } from './lazy-crypto.js';
 
 /**
  * A copy, outside LevelDB, of the remote records of local files (`file://` URLs): `rkt run --stage1-path=F

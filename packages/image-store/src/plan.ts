@@ -5,10 +5,7 @@ import type { IndexTx } from './index-db.js';
 import { manifestPath, type Layout } from './layout.js';
 import { pickByName } from './lookup.js';
 import type { ImageRecord } from './records.js';
-
-// node:crypto is loaded on first use, not with the module: `rkt image list` loads this file and
-// never hashes (the load is a few ms of its start).
-const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
+import { createHash } from './lazy-crypto.js';
 
 export interface PlannedLayer {
   readonly imageId: string;

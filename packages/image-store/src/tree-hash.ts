@@ -2,10 +2,7 @@ import type { Hash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
+import { createHash } from './lazy-crypto.js';
 
 export interface TreeDigest {
   /** `sha256-...` (2.4x faster than sha512 here; trees are local and re-renderable) over every entry's name, type, mode, owner, size, times, link target, device and content. */

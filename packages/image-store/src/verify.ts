@@ -12,10 +12,7 @@ import type { TreeRecord } from './records.js';
 import { toTrash } from './remove.js';
 import { closeLayers, openLayers, readManifestBytes, renderToTemp } from './render.js';
 import { hashTree } from './tree-hash.js';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
+import { createHash } from './lazy-crypto.js';
 
 export interface TreeVerification {
   readonly treeId: string;

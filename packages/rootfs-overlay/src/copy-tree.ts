@@ -2,10 +2,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { RootfsError } from './errors.js';
 import { firstLine, runTool } from './run-tool.js';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const randomBytes: typeof import('node:crypto').randomBytes = (size: number) => process.getBuiltinModule('node:crypto').randomBytes(size);
+import { randomBytes } from './lazy-crypto.js';
 
 /**
  * Copies `lower` to `target` as an independent tree: the no-overlay fallback. GNU cp `-a` keeps owners,

@@ -7,10 +7,7 @@ import { kernelClockMicros, kernelMessagesSince, OVERLAY_LOG_PREFIXES } from './
 import { mountOverlay } from './mount-overlay.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
 import { unmountTree } from './unmount-tree.js';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const randomBytes: typeof import('node:crypto').randomBytes = (size: number) => process.getBuiltinModule('node:crypto').randomBytes(size);
+import { randomBytes } from './lazy-crypto.js';
 
 export interface OverlaySupport {
   supported: boolean;

@@ -4,10 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AppcError } from '../errors.js';
 import { toAppcError } from './io-errors.js';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const randomBytes: typeof import('node:crypto').randomBytes = (size: number) => process.getBuiltinModule('node:crypto').randomBytes(size);
+import { randomBytes } from '../lazy-crypto.js';
 
 /**
  * Creates `path` all at once: `fill` writes a temporary file beside it, which is fsynced and then renamed over

@@ -10,10 +10,7 @@ import type { PlannedEntry } from './entries.js';
 import { toAppcError } from './io-errors.js';
 import { LayoutRules } from './layout-rules.js';
 import { END_OF_ARCHIVE, encodeHeader, padding } from './tar-writer.js';
-
-// node:crypto is loaded on first use, not with the module: the pod commands (`rkt list`, `rkt status`...) load
-// this file and most never hash, and loading node:crypto costs a start about 8 ms.
-const createHash: typeof import('node:crypto').createHash = (...args) => process.getBuiltinModule('node:crypto').createHash(...args);
+import { createHash } from '../lazy-crypto.js';
 
 export interface AciBuildOptions {
   /** Default `none`. */
