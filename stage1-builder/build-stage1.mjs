@@ -41,6 +41,9 @@ const FLAVORS = {
     files: { 'run.cjs': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc', enter: '/rkt/enter' },
     interfaceVersion: '1',
+    // The run entrypoint is also a CommonJS module that rkt-ts's stage0 runs in its own process (see
+    // @rkt/controller's README, "The run module").
+    runModule: { path: '/rkt/run', version: '1' },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
     // apps' exit statuses in multi-app pods; systemd's shutdown runs mount's umount); the shared libraries
     // they load are added by resolving their ELF NEEDED entries (see addDebianSystemd).
@@ -202,6 +205,12 @@ try {
   const annotations = [
     ...Object.entries(flavor.entrypoints).map(([k, v]) => ({ name: `coreos.com/rkt/stage1/${k}`, value: v })),
     { name: 'coreos.com/rkt/stage1/interface-version', value: flavor.interfaceVersion },
+    ...(flavor.runModule !== undefined
+      ? [
+          { name: 'rkt-ts.dev/stage1/run-module', value: flavor.runModule.path },
+          { name: 'rkt-ts.dev/stage1/run-module-version', value: flavor.runModule.version },
+        ]
+      : []),
   ];
   const arch = { x64: 'amd64', arm64: 'aarch64' }[process.arch] ?? process.arch;
   const manifest = {

@@ -10,7 +10,8 @@ import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { stage1Entrypoint } from './stage1.js';
+import { stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { loadRunModule, runModuleInPodDir } from './run-module.js';
 import { mountAppVolumes } from './mount-volumes.js';
 
 export interface RunOptions {
@@ -31,7 +32,8 @@ export interface RunOptions {
   /**
    * For the process that is the pod to its user (`rkt run`): SIGTERM and SIGHUP are passed on to
    * the stage1, and SIGINT (which a terminal sends the whole process group, the app included) is
-   * left to the app, so this process outlives the pod and reports its status.
+   * left to the app, so this process outlives the pod and reports its status. A stage1's run module
+   * runs in this process only then, owning those signals for the pod's life.
    */
   readonly forwardSignals?: boolean;
 }
@@ -39,8 +41,10 @@ export interface RunOptions {
 /**
  * Runs a prepared pod: locks it (exactly one of several concurrent callers wins: the lock, then
  * the rename out of `prepared/`, arbitrate), moves it to `run/`, sets up each app's rootfs and
- * starts the stage1 run entrypoint in the pod directory with the lock as RKT_LOCK_FD. Resolves
- * with the stage1's exit status, which for a one-app stage1 such as fly is the app's.
+ * starts the stage1 run entrypoint in the pod directory with the lock as RKT_LOCK_FD, or, for the
+ * process that is the pod to its user (`forwardSignals`) and a stage1 with a run module, runs that
+ * module in this process, holding the lock itself (rkt's exec of the run entrypoint). Resolves with
+ * the stage1's exit status, which for a one-app stage1 such as fly is the app's.
  */
 export async function runPod(o: RunOptions): Promise<number> {
   const prepared = podPath(o.dataDir, 'prepared', o.uuid);
@@ -77,8 +81,8 @@ export async function runPod(o: RunOptions): Promise<number> {
         o.log?.(`app ${app.name}: ${app.mounts.length} volume mount(s) set up`);
       }
     }
-    const entry = stage1Entrypoint(dir, 'run');
-    if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
+    const { executable, module } = stage1RunEntrypoints(dir);
+    if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
     const args = [
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
@@ -90,41 +94,27 @@ export async function runPod(o: RunOptions): Promise<number> {
       ...(o.insecure?.seccomp ? ['--disable-seccomp'] : []),
       o.uuid,
     ];
+    // In this process only when it is the pod's to its user (forwardSignals): the module then owns its
+    // stop signals, as the executable does its own.
+    const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log) : undefined;
     await writeFileAtomic(join(dir, POD_FILES.started), `${new Date().toISOString()}\n`);
-    o.log?.(`starting stage1: ${entry} ${args.join(' ')}`);
-    const child = spawn(entry, args, {
-      cwd: dir,
-      env: { ...process.env, RKT_LOCK_FD: '3' },
-      stdio: ['inherit', 'inherit', 'inherit', fd],
-    });
-    // Listened to at once: a short-lived pod can exit before the code below runs.
-    const exited = new Promise<number>((resolve) => {
-      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (err) =>
-        reject(new PodError('POD_STAGE1', `cannot start the stage1 run entrypoint ${entry}: ${err.message}`, { subject: o.uuid, cause: err })),
-      );
-    });
-    const forward = (sig: NodeJS.Signals): void => {
-      child.kill(sig);
-    };
-    const ignore = (): void => {};
-    if (o.forwardSignals) {
-      process.on('SIGTERM', forward);
-      process.on('SIGHUP', forward);
-      process.on('SIGINT', ignore);
-      child.once('exit', () => {
-        process.off('SIGTERM', forward);
-        process.off('SIGHUP', forward);
-        process.off('SIGINT', ignore);
-      });
+    let exited: Promise<number>;
+    let stage1Pid: number | undefined;
+    if (inProcess !== undefined) {
+      o.log?.(`running the stage1 run module in this process: ${inProcess.path} ${args.join(' ')}`);
+      // The lock stays on this process's handle, closed below once the pod has ended.
+      exited = runModuleInPodDir(inProcess.module, dir, args, fd);
+      stage1Pid = process.pid;
+    } else {
+      o.log?.(`starting stage1: ${executable} ${args.join(' ')}`);
+      const child = await spawnStage1(executable, args, dir, fd, o);
+      // The stage1 holds the lock now (its fd 3 shares our open description); our copy can go.
+      handedOver = true;
+      unlock(fd);
+      exited = child.exited;
+      stage1Pid = child.pid;
     }
-    // The stage1 holds the lock now (its fd 3 shares our open description); our copy can go.
-    handedOver = true;
-    unlock(fd);
-    o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid: child.pid }));
+    o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid }));
     for (const app of info.apps) o.bus?.publish(podEvent('app/started', o.uuid, { app: app.name, image: app.imageName }));
 
     const status = await exited;
@@ -141,7 +131,64 @@ export async function runPod(o: RunOptions): Promise<number> {
     o.bus?.publish(podEvent('pod/exited', o.uuid, { exitStatus: status }));
     return status;
   } finally {
-    // Whatever failed before stage1 got the lock leaves an exited pod, which gc removes.
+    // Whatever failed before stage1 got the lock leaves an exited pod, which gc removes; a run module's pod
+    // has ended here.
     if (!handedOver) unlock(fd);
   }
+}
+
+/** The pod's run module when this process can run it, else undefined and a (--debug) line saying why not. */
+function usableRunModule(
+  ref: Stage1RunModuleRef,
+  executable: string,
+  log: ((message: string) => void) | undefined,
+): { path: string; module: Stage1RunModule } | undefined {
+  if ('unusable' in ref) {
+    log?.(`not using the stage1 run module: ${ref.unusable}; executing ${executable}`);
+    return undefined;
+  }
+  const loaded = loadRunModule(ref.path);
+  if ('unusable' in loaded) {
+    log?.(`not using the stage1 run module ${ref.path}: ${loaded.unusable}; executing ${executable}`);
+    return undefined;
+  }
+  return { path: ref.path, module: loaded.module };
+}
+
+/**
+ * Starts the stage1 run executable in the pod directory with the lock as its fd 3 (RKT_LOCK_FD) and this
+ * process's stdio; once started, SIGTERM and SIGHUP to this process are passed on and SIGINT left to it
+ * when `forwardSignals`.
+ */
+async function spawnStage1(entry: string, args: readonly string[], dir: string, fd: number, o: RunOptions): Promise<{ pid: number | undefined; exited: Promise<number> }> {
+  const child = spawn(entry, args, {
+    cwd: dir,
+    env: { ...process.env, RKT_LOCK_FD: '3' },
+    stdio: ['inherit', 'inherit', 'inherit', fd],
+  });
+  // Listened to at once: a short-lived pod can exit before the code below runs.
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) =>
+      reject(new PodError('POD_STAGE1', `cannot start the stage1 run entrypoint ${entry}: ${err.message}`, { subject: o.uuid, cause: err })),
+    );
+  });
+  const forward = (sig: NodeJS.Signals): void => {
+    child.kill(sig);
+  };
+  const ignore = (): void => {};
+  if (o.forwardSignals) {
+    process.on('SIGTERM', forward);
+    process.on('SIGHUP', forward);
+    process.on('SIGINT', ignore);
+    child.once('exit', () => {
+      process.off('SIGTERM', forward);
+      process.off('SIGHUP', forward);
+      process.off('SIGINT', ignore);
+    });
+  }
+  return { pid: child.pid, exited };
 }

@@ -12,6 +12,9 @@ export const STAGE1_ANNOTATIONS = {
   gc: 'coreos.com/rkt/stage1/gc',
   stop: 'coreos.com/rkt/stage1/stop',
   interfaceVersion: 'coreos.com/rkt/stage1/interface-version',
+  /** rkt-ts's extension: a CommonJS module stage0 may run in its own process instead of executing `run`. */
+  runModule: 'rkt-ts.dev/stage1/run-module',
+  runModuleVersion: 'rkt-ts.dev/stage1/run-module-version',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -40,15 +43,57 @@ export function checkStage1Manifest(m: ImageManifest, source: string): number {
   return version;
 }
 
-/** The absolute path of a pod's stage1 entrypoint, or undefined when its stage1 has none of that kind. */
-export function stage1Entrypoint(podDir: string, kind: Stage1Entrypoint): string | undefined {
+/**
+ * The versions of the run module (`rkt-ts.dev/stage1/run-module`) this stage0 can load. Version 1: a CommonJS
+ * module exporting `run(args, {lockFd})` (see `Stage1RunModule`).
+ */
+export const SUPPORTED_RUN_MODULE_VERSIONS = [1] as const;
+
+/**
+ * A stage1's run entrypoint as a module (run-module version 1), which stage0 calls in its own process in the
+ * pod directory (its working directory for the call) instead of executing `coreos.com/rkt/stage1/run`: rkt's
+ * exec of the run entrypoint, for a Node stage1.
+ */
+export interface Stage1RunModule {
+  /**
+   * `args` are the run executable's arguments, the UUID last; the pod's lock is held by the caller on
+   * `lockFd` for the call. Resolves with the pod's exit status, the executable's failures included (the
+   * module reports them as the executable does: one line on stderr, 254). It must not exit the process nor
+   * change its environment, and must leave no handler, timer or handle behind once settled; while it runs
+   * it owns SIGTERM, SIGHUP and SIGINT, as the executable would.
+   */
+  run(args: readonly string[], context: { readonly lockFd: number }): Promise<number>;
+}
+
+/** A pod's run module: its absolute path, or why this stage0 cannot use it. */
+export type Stage1RunModuleRef = { readonly path: string } | { readonly unusable: string };
+
+function readStage1Manifest(podDir: string): ImageManifest {
   const path = join(podDir, POD_FILES.stage1Manifest);
-  let m: ImageManifest;
   try {
-    m = readValidatedImageManifest(readFileSync(path), path);
+    return readValidatedImageManifest(readFileSync(path), path);
   } catch (err) {
     throw new PodError('POD_STAGE1', `cannot read the stage1 manifest of the pod: ${(err as Error).message}`, { subject: path, cause: err });
   }
-  const rel = getAnnotation(m.annotations, STAGE1_ANNOTATIONS[kind]);
+}
+
+/** The absolute path of a pod's stage1 entrypoint, or undefined when its stage1 has none of that kind. */
+export function stage1Entrypoint(podDir: string, kind: Stage1Entrypoint): string | undefined {
+  const rel = getAnnotation(readStage1Manifest(podDir).annotations, STAGE1_ANNOTATIONS[kind]);
   return rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel);
+}
+
+/** The pod's run entrypoint and, when its stage1 annotates one, its run module. */
+export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined } {
+  const annotations = readStage1Manifest(podDir).annotations;
+  const inRootfs = (rel: string | undefined) => (rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel));
+  const executable = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS.run));
+  const path = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS.runModule));
+  if (path === undefined) return { executable, module: undefined };
+  const version = getAnnotation(annotations, STAGE1_ANNOTATIONS.runModuleVersion) ?? '';
+  if (!(SUPPORTED_RUN_MODULE_VERSIONS as readonly number[]).some((v) => String(v) === version)) {
+    const unusable = `its ${STAGE1_ANNOTATIONS.runModuleVersion} ${JSON.stringify(version)} is not supported (supported: ${SUPPORTED_RUN_MODULE_VERSIONS.join(', ')})`;
+    return { executable, module: { unusable } };
+  }
+  return { executable, module: { path } };
 }

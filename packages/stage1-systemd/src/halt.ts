@@ -14,6 +14,15 @@ export function podInitPid(nspawnPid: number): number | undefined {
   }
 }
 
+/** SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace. */
+export function killPod(nspawnPid: number): void {
+  try {
+    process.kill(podInitPid(nspawnPid) ?? nspawnPid, 'SIGKILL');
+  } catch {
+    // ESRCH: nspawn or the pod is gone already, which is what is wanted.
+  }
+}
+
 /**
  * Whether the pod's init takes the halt signal yet. A pid namespace's init ignores every signal it has no
  * handler for, so a halt nspawn passes on before systemd has set up its handlers is lost and the pod runs
@@ -36,6 +45,8 @@ export function podTakesHalt(nspawnPid: number): boolean {
   }
 }
 
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
 /**
  * Turns stop signals to this process (SIGTERM, SIGHUP and a terminal's SIGINT) into one orderly halt of
  * the pod, whenever they come: installed first thing, so that a ^C while the pod is still being set up
@@ -45,9 +56,10 @@ export class StopRequests {
   private signal: NodeJS.Signals | undefined;
   private halt: (() => void) | undefined;
   private poll: NodeJS.Timeout | undefined;
+  private readonly onSignal = (sig: NodeJS.Signals): void => this.request(sig);
 
   constructor() {
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => this.request(sig));
+    for (const sig of STOP_SIGNALS) process.on(sig, this.onSignal);
   }
 
   /** The first stop signal received, if any. */
@@ -77,6 +89,15 @@ export class StopRequests {
   done(): void {
     clearInterval(this.poll);
     this.halt = undefined;
+  }
+
+  /**
+   * The run is over: the signals go back to whatever the process did with them before (in stage0's
+   * process, its own handling; the executable is about to exit).
+   */
+  dispose(): void {
+    this.done();
+    for (const sig of STOP_SIGNALS) process.off(sig, this.onSignal);
   }
 
   private request(sig: NodeJS.Signals): void {

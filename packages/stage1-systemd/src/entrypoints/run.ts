@@ -1,319 +1,47 @@
-import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { join } from 'node:path';
-import {
-  appStartedPath,
-  appStatusPath,
-  appUnit,
-  appUnitName,
-  FIRST_FAILURE_FILE,
-  parseAppStatus,
-  podTarget,
-  reaperUnit,
-  reaperUnitName,
-  stage2Root,
-  type AppStdin,
-  type AppUnitSpec,
-} from '../units.js';
-import { removeCgroupTree } from '../cgroups.js';
-import { appEnvironment } from '../environment.js';
-import { defaultHostname, writeEtcFiles } from '../etc-files.js';
-import { resolveId } from '../ids.js';
-import { hostRunsSystemd, nspawnArgs } from '../nspawn.js';
-import { fail, parseEntrypointArgs } from './args.js';
-import { insecureIsolation, PodIsolation } from '../pod-isolation.js';
-import { podInitPid, StopRequests, whenAllSettled } from '../halt.js';
-import { AppIoRelay } from '../io-relay.js';
+// The run entrypoint, both ways from one bundle (`/rkt/run`): executed (`coreos.com/rkt/stage1/run`, for any
+// stage0 and for a stage1 selected by path) it is the run process; required by stage0
+// (`rkt-ts.dev/stage1/run-module`, version 1: see @rkt/controller's README) it runs the pod in stage0's own
+// process, the way rkt's stage0 executed its stage1, without a second Node start.
+import type { Stage1RunModule } from '@rkt/controller';
+import { runPodStage1 } from '../run-pod.js';
+import { fail } from './args.js';
 
-const stops = new StopRequests();
+const IDLE = 'the run entrypoint stopped before the pod ended (nothing left to wait for)';
 
-interface PodApp {
-  name: string;
-  app?: {
-    exec?: string[];
-    user?: string;
-    group?: string;
-    workingDirectory?: string;
-    environment?: Array<{ name: string; value: string }>;
-    supplementaryGIDs?: number[];
-    eventHandlers?: Array<{ name: string; exec: string[] }>;
-  };
-}
+/** The version of the run-module interface that `run` implements. */
+export const runModuleVersion = 1;
 
 /**
- * nspawn lines --quiet does not silence: its complaint about the propagation directory it may not delete
- * when the host's /run is not a tmpfs (run removes that directory itself), and its notice on SIGTERM,
- * which is how `rkt stop` asks the pod to halt.
+ * The run module's entry: the executable's arguments, in the pod directory (stage0's working directory for
+ * the call), with the pod's lock held by the caller. Resolves with the pod's exit status, failures included
+ * (one line on stderr, 254, as the executable reports them); never exits the process.
  */
-const QUIET_NSPAWN_LINES = [
-  'Attempted to remove disk file system under "/run/systemd/nspawn/propagate/',
-  'Trying to halt container. Send SIGTERM again to trigger immediate termination.',
-];
-/** How `rkt stop --force` (or a crash of rkt) ends a pod: the apps' statuses say it, as with fly. */
-const KILLED_POD_LINE = /^Container rkt-[0-9a-f-]+ terminated by signal KILL\.$/;
-
-/**
- * The hierarchies nspawn manages cgroups in: the v2 one (at /sys/fs/cgroup on a unified host,
- * /sys/fs/cgroup/unified on a hybrid one) and v1's name=systemd, with this process's path in each.
- */
-function nspawnHierarchies(): Array<{ root: string; path: string }> {
-  const found: Array<{ root: string; path: string }> = [];
-  for (const line of readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n')) {
-    const [, controllers, path] = line.split(':') as [string, string, string];
-    if (controllers === '') {
-      const root = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : '/sys/fs/cgroup/unified';
-      if (existsSync(join(root, 'cgroup.procs'))) found.push({ root, path });
-    } else if (controllers === 'name=systemd' && existsSync('/sys/fs/cgroup/systemd/cgroup.procs')) {
-      found.push({ root: '/sys/fs/cgroup/systemd', path });
-    }
-  }
-  return found;
-}
-
-/**
- * A cgroup of its own per pod (`rkt-UUID` below this process's, in each hierarchy nspawn uses), for nspawn
- * to start in: unregistered nspawn (--keep-unit) puts its payload/ and supervisor/ cgroups below its own,
- * which two pods started from one cgroup would share. Returns the cgroup.procs files to enter and how to
- * remove the cgroups once nspawn has exited.
- */
-function podCgroups(uuid: string): { procs: string[]; remove: () => void } {
-  const dirs = nspawnHierarchies().map((h) => join(h.root, h.path, `rkt-${uuid}`));
-  for (const dir of dirs) mkdirSync(dir, { recursive: true });
-  return { procs: dirs.map((d) => join(d, 'cgroup.procs')), remove: () => dirs.forEach(removeCgroupTree) };
-}
-
-/**
- * nspawn started in the given cgroups: a shell writes its own pid into each and executes nspawn. This process
- * stays where it is, so that nothing has to move back out before the cgroups are removed: a move costs a
- * kernel RCU grace period (~15 ms here) on cgroup v1.
- */
-function inCgroups(procs: readonly string[], command: string, args: readonly string[]): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
-  if (procs.length === 0) return { command, args: [...args], env: {} };
-  const script = 'set -f; IFS=\'\n\'; for p in $RKT_CGROUP_PROCS; do echo $$ > "$p" || exit 254; done; unset RKT_CGROUP_PROCS; exec "$@"';
-  return { command: '/bin/sh', args: ['-c', script, 'rkt-run', command, ...args], env: { RKT_CGROUP_PROCS: procs.join('\n') } };
-}
-
-/** The handler of an appc event (`pre-start`, `post-stop`) of an app, if its manifest has one. */
-function eventHandler(a: PodApp, name: string): string[] | undefined {
-  return a.app?.eventHandlers?.find((h) => h.name === name)?.exec;
-}
-
-/**
- * Statuses after nspawn exited: each app's as its reaper recorded it; an app that started but has none
- * was killed with the pod (`rkt stop --force`, a crash of rkt), by SIGKILL, as fly reports it. The pod's
- * status is the first failed app's (in time: its reaper named it), else 0; when no app ever started,
- * nspawn's own.
- */
-function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: number): { apps: Map<string, number>; pod: number } {
-  const statuses = new Map<string, number>();
-  const inPod = (p: string) => join(statusDir, p.slice(p.lastIndexOf('/') + 1));
-  for (const a of apps) {
-    let text: string | undefined;
-    try {
-      text = readFileSync(inPod(appStatusPath(a.name)), 'utf8');
-    } catch {
-      text = undefined;
-    }
-    if (text !== undefined) statuses.set(a.name, parseAppStatus(text));
-    else if (existsSync(inPod(appStartedPath(a.name)))) statuses.set(a.name, 128 + osConstants.signals.SIGKILL);
-  }
-  let first: string | undefined;
+export const run: Stage1RunModule['run'] = async (args, context) => {
+  // As the executable's beforeExit check: an event loop with nothing left while the pod has not ended would
+  // have stage0 exit as if it had succeeded. Here the failure settles the run, and stage0 reports it.
+  let onIdle: (() => void) | undefined;
+  const idle = new Promise<never>((_, reject) => {
+    onIdle = () => reject(new Error(IDLE));
+    process.once('beforeExit', onIdle);
+  });
   try {
-    first = readFileSync(join(statusDir, FIRST_FAILURE_FILE), 'utf8').trim();
-  } catch {
-    first = undefined;
+    return await Promise.race([runPodStage1(args, { lockFd: context.lockFd, ownProcess: false }), idle]);
+  } catch (err) {
+    process.stderr.write(`stage1-systemd run: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 254;
+  } finally {
+    if (onIdle !== undefined) process.off('beforeExit', onIdle);
   }
-  let pod = first !== undefined ? statuses.get(first) : undefined;
-  pod ??= [...statuses.values()].find((s) => s !== 0);
-  pod ??= statuses.size === 0 && nspawnStatus !== 0 ? nspawnStatus : 0;
-  return { apps: statuses, pod };
+};
+
+// Executed, not required: this process is the run entrypoint, and its exit status the pod's.
+if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
+  // Node exits 0 when nothing is left to wait for, even with the run unsettled: that would report a pod as a
+  // success without its statuses, so it is an error instead.
+  process.once('beforeExit', () => fail('run', new Error(IDLE)));
+  const lockFd = process.env.RKT_LOCK_FD !== undefined && /^[0-9]+$/.test(process.env.RKT_LOCK_FD) ? Number(process.env.RKT_LOCK_FD) : undefined;
+  runPodStage1(process.argv.slice(2), { ...(lockFd !== undefined ? { lockFd } : {}), ownProcess: true }).then(
+    (status) => process.exit(status),
+    (err: unknown) => fail('run', err),
+  );
 }
-
-async function main(): Promise<number> {
-  const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
-  const uuid = rest[0];
-  if (uuid === undefined) throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--hostname=NAME] [--local-config=DIR] UUID');
-  const debug = options.get('debug') === 'true';
-  const interactive = options.get('interactive') === 'true';
-  const hostname = options.get('hostname') ?? defaultHostname(uuid);
-  const pod = process.cwd();
-  const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
-  const apps = manifest.apps ?? [];
-  if (apps.length === 0) throw new Error('the pod has no apps');
-  if (interactive && apps.length > 1) throw new Error(`--interactive needs a pod of exactly one app; this pod has ${apps.length}`);
-  // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
-  const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
-  const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
-  // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
-  const mdsUrlFile = join(pod, 'mds-url');
-  const mdsEnv = existsSync(mdsUrlFile) ? [{ name: 'AC_METADATA_URL', value: readFileSync(mdsUrlFile, 'utf8').trim() }] : [];
-
-  // Isolators: each app's unit directives, and what nspawn needs for them (pod-isolation.ts).
-  const isolation = new PodIsolation(uuid, insecureIsolation(options));
-  isolation.forPod((manifest as { isolators?: unknown }).isolators);
-  const unitsDir = join(pod, 'stage1-units');
-  mkdirSync(unitsDir, { recursive: true });
-  const appRoots: Array<{ host: string; pod: string }> = [];
-  const uids = new Set<number>([0, 65534]);
-  const gids = new Set<number>([0, 65534]);
-  // An app's status is written as its main process ends, before its post-stop handler has run (BindsTo=
-  // stops the reaper when the app starts deactivating). With no post-stop handler in the pod, the run
-  // entrypoint ends the pod once every app has a status; with one, systemd's exit waits for the handlers.
-  const postStopPod = apps.some((a) => eventHandler(a, 'post-stop') !== undefined);
-  for (const a of apps) {
-    const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
-    const preStart = eventHandler(a, 'pre-start');
-    const postStop = eventHandler(a, 'post-stop');
-    const spec: AppUnitSpec = {
-      name: a.name,
-      exec: a.app?.exec ?? [],
-      uid: resolveId(rootfs, 'user', a.app?.user, a.name),
-      gid: resolveId(rootfs, 'group', a.app?.group, a.name),
-      supplementaryGids: a.app?.supplementaryGIDs ?? [],
-      workingDirectory: a.app?.workingDirectory ?? '/',
-      environment: [...appEnvironment(a.name, a.app?.environment ?? [], inherited), ...mdsEnv],
-      ...(preStart !== undefined ? { preStart } : {}),
-      ...(postStop !== undefined ? { postStop } : {}),
-      stdin,
-    };
-    spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid)];
-    uids.add(spec.uid);
-    gids.add(spec.gid);
-    for (const g of spec.supplementaryGids ?? []) gids.add(g);
-    writeEtcFiles(rootfs, hostname);
-    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
-    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, postStopPod ? apps.map((x) => x.name) : undefined));
-    appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
-  }
-  writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
-  // systemd resolves User=/Group= in the stage1's own databases and refuses IDs missing there (status
-  // 217/USER), numeric ones included: the pod gets passwd and group files naming every app's IDs.
-  const etcDir = join(pod, 'stage1-etc');
-  mkdirSync(etcDir, { recursive: true });
-  writeFileSync(join(etcDir, 'passwd'), [...uids].map((u) => `${u === 0 ? 'root' : `rkt-${u}`}:x:${u}:${u === 0 ? 0 : 65534}::/:/bin/sh\n`).join(''));
-  writeFileSync(join(etcDir, 'group'), [...gids].map((g) => `${g === 0 ? 'root' : `rkt-${g}`}:x:${g}:\n`).join(''));
-
-  // A run-prepared pod that ran before would otherwise carry the old statuses over.
-  const statusDir = join(pod, 'stage1-status');
-  rmSync(statusDir, { recursive: true, force: true });
-  mkdirSync(statusDir, { recursive: true });
-  const ioDir = join(pod, 'stage1-io');
-  mkdirSync(ioDir, { recursive: true });
-  // Bound relative to the pod directory (this process's working directory): a socket path has at most 107 bytes.
-  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo');
-  await io?.listen();
-
-  const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
-  const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
-    .map((d) => join(stage1, d))
-    .join(':');
-  const systemdHost = hostRunsSystemd();
-  // systemd-nspawn comes from the stage1 image, not the host: its own loader and libraries run it, so the
-  // host needs no systemd at all.
-  const args = [
-    '--library-path',
-    libPath,
-    join(stage1, 'usr/bin/systemd-nspawn'),
-    ...isolation.nspawnArgs(),
-    ...nspawnArgs({
-      stage1,
-      uuid,
-      unitsDir,
-      passwdFile: join(etcDir, 'passwd'),
-      groupFile: join(etcDir, 'group'),
-      ioDir,
-      statusDir,
-      appRoots,
-      ...(options.has('hostname') ? { hostname } : {}),
-      console: stdin === 'tty' ? 'interactive' : 'read-only',
-      debug,
-      systemdHost,
-    }),
-  ];
-  const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', ...isolation.env() };
-  if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
-  // Stopped before it booted: nothing ran, nothing is left to record but that the pod was interrupted.
-  if (stops.requested !== undefined) {
-    await io?.close();
-    return 128 + signalNumber(stops.requested);
-  }
-  // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
-  const cgroups = systemdHost ? { procs: [], remove: () => {} } : podCgroups(uuid);
-  const isolationCgroups = isolation.prepareCgroups();
-  const start = inCgroups([...cgroups.procs, ...isolationCgroups.procs], join(stage1, 'lib64/ld-linux-x86-64.so.2'), args);
-  // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
-  // foreground group) would make it kill the pod outright; this process turns it into a clean stop.
-  const child = spawn(start.command, start.args, {
-    stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'],
-    env: { ...env, ...start.env },
-    detached: stdin !== 'tty',
-  });
-  // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
-  const stderrDone = new Promise<void>((resolve) => {
-    if (child.stderr === null) return resolve();
-    const lines = createInterface({ input: child.stderr });
-    lines.on('line', (l) => {
-      if (!debug && (QUIET_NSPAWN_LINES.some((q) => l.startsWith(q)) || KILLED_POD_LINE.test(l))) return;
-      process.stderr.write(`${l}\n`);
-    });
-    lines.on('close', resolve);
-  });
-  const nspawnPid = child.pid;
-  if (nspawnPid === undefined) throw new Error('could not start systemd-nspawn');
-  // rkt's `ppid` way: the pod's PID 1 is nspawn's child, which stage0 and enter find from this pid.
-  writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
-  // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
-  // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
-  stops.haltThrough(nspawnPid, () => child.kill('SIGTERM'));
-  // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do.
-  const stopWatching = postStopPod ? () => {} : whenAllSettled(statusDir, apps.map((a) => a.name), () => killPod(nspawnPid));
-  // A pod never outlives the rkt that runs it (fly's parent-death signal): when stage0 dies (kill -9),
-  // this process is re-parented, and the pod's PID 1 is killed, which ends the pod's every process.
-  const parent = process.ppid;
-  const orphaned = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(orphaned);
-    killPod(nspawnPid);
-  }, 100);
-  orphaned.unref();
-  const status = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
-  });
-  clearInterval(orphaned);
-  stops.done();
-  stopWatching();
-  await stderrDone;
-  rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-  await io?.close();
-  // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
-  cgroups.remove();
-  isolationCgroups.remove();
-  // A pod stopped before any app started has no statuses: it ends as the signal that stopped it.
-  const result = podStatuses(apps, statusDir, stops.requested !== undefined ? 128 + signalNumber(stops.requested) : status);
-  for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
-  return result.pod;
-}
-
-/** SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace. */
-function killPod(nspawnPid: number): void {
-  try {
-    process.kill(podInitPid(nspawnPid) ?? nspawnPid, 'SIGKILL');
-  } catch {
-    // ESRCH: nspawn or the pod is gone already, which is what is wanted.
-  }
-}
-
-function signalNumber(signal: NodeJS.Signals): number {
-  return osConstants.signals[signal];
-}
-
-// Node exits 0 when nothing is left to wait for, even with main() unsettled: that would report a pod as a
-// success without its statuses, so it is an error instead.
-process.once('beforeExit', () => fail('run', new Error('the run entrypoint stopped before the pod ended (nothing left to wait for)')));
-main().then(
-  (status) => process.exit(status),
-  (err: unknown) => fail('run', err),
-);
