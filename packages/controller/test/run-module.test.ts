@@ -1,6 +1,6 @@
 // The stage0 side of the run module (rkt-ts.dev/stage1/run-module): which stage1s have a usable one, loading
 // it (or why not), and calling it in the pod directory. The real systemd stage1's module runs real pods in
-// integration-tests/systemd/run-module.test.ts.
+// integration-tests/systemd/run.test.ts.
 import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
