@@ -167,7 +167,7 @@ function phases(cmd, runs = 5) {
     console.log('systemd.bench: strace is not installed: no breakdown of rkt run');
     return;
   }
-  const names = ['stage0 (node, prepare, overlay)', 'run entrypoint (node) until nspawn', 'nspawn until systemd', 'systemd boot until the app', 'app until the pod exits', 'after nspawn (stage1, stage0)'];
+  const names = ['stage0 (node, prepare, overlay, run module)', 'run entrypoint (node, when executed) until nspawn', 'nspawn until systemd', 'systemd boot until the app', 'app until the pod exits', 'after nspawn (stage1, stage0)'];
   const samples = names.map(() => []);
   for (let i = 0; i < runs; i++) {
     const out = join(dir, `strace-${i}.txt`);
@@ -177,8 +177,10 @@ function phases(cmd, runs = 5) {
     const fields = (l) => l.trim().split(/\s+/);
     const at = (l) => Number(fields(l)[1]);
     const find = (re) => lines.find((l) => re.test(l));
-    const run = find(/execve\("[^"]*\/rkt\/run"/);
+    // stage0 runs the stage1's run module in its own process: no exec of /rkt/run, and its phase is 0
+    // (stage0's then runs until nspawn). Executed (an older stage1, or the module unusable), it has one.
     const nspawn = find(/execve\("[^"]*ld-linux-x86-64\.so\.2"/);
+    const run = find(/execve\("[^"]*\/rkt\/run"/) ?? nspawn;
     const systemd = find(/execve\("\/lib\/systemd\/systemd"/);
     const app = find(/execve\("\/bin\/true"/);
     if ([run, nspawn, systemd, app].some((l) => l === undefined)) continue;
