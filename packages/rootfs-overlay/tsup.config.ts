@@ -1,4 +1,6 @@
 import { defineConfig } from 'tsup';
 import { libraryBuild } from '../../tools/tsup-library.js';
 
-export default defineConfig(libraryBuild);
+// `./sys` (flock and mount through the native addon) is an entry of its own, so that the pod lock can
+// use it without loading the rest of the package.
+export default defineConfig({ ...libraryBuild, entry: ['src/index.ts', 'src/sys.ts'] });

@@ -1,13 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { flock } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 
 /**
  * Pod locks are flock(2) locks on the pod directory, as rkt's were: the kernel drops them when the
  * last process holding the directory handle dies, so a pod whose processes died shows as exited
- * without anyone cleaning up. Node has no flock, so util-linux `flock` takes the lock on a handle
- * this process opened and shares with it as fd 3: a flock belongs to the open file description, so
- * it stays held here after `flock` exits, and follows the handle into any child given it (stage1).
+ * without anyone cleaning up. A flock belongs to the open file description, so it follows the handle
+ * into any child given it (the stage1, as its fd 3). Returns the locked handle, or undefined when the
+ * directory is gone or another process holds the lock.
  */
 export function tryLockDir(path: string): number | undefined {
   let fd: number;
@@ -17,13 +17,16 @@ export function tryLockDir(path: string): number | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
   }
-  const r = spawnSync('flock', ['--exclusive', '--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
-  if (r.status === 0) return fd;
+  let taken: boolean;
+  try {
+    taken = flock(fd, { exclusive: true, nonblocking: true });
+  } catch (err) {
+    closeSync(fd);
+    throw new PodError('POD_IO', `cannot lock ${path}: ${(err as Error).message}`, { subject: path, cause: err });
+  }
+  if (taken) return fd;
   closeSync(fd);
-  // flock(1) exits 1 when the lock is held elsewhere.
-  if (r.status === 1) return undefined;
-  const why = r.error?.message ?? r.stderr.toString().trim();
-  throw new PodError('POD_IO', `cannot lock ${path}: flock: ${why} (util-linux flock is required)`, { subject: path });
+  return undefined;
 }
 
 export function unlock(fd: number): void {

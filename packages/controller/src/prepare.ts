@@ -1,4 +1,5 @@
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Lean: the images' manifests come out of the store, validated at import; what the user gives is
 // validated where it is written (podManifestText).
@@ -133,12 +134,25 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
  * the images are rendered and referenced, so a crash leaves an "aborted prepare" that gc removes),
  * then prepared. The pod manifest written is reified: every app names its image by full ID.
  */
+/**
+ * A random (version 4) UUID from the kernel, as node:crypto's randomUUID makes one: loading node:crypto
+ * would cost ~10 ms of every `rkt run`, which otherwise needs no hash.
+ */
+function randomUuid(): string {
+  let uuid: string;
+  try {
+    uuid = readFileSync('/proc/sys/kernel/random/uuid', 'latin1').trim();
+  } catch {
+    uuid = '';
+  }
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid) ? uuid : process.getBuiltinModule('node:crypto').randomUUID();
+}
+
 export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   // Before anything is written: a bad volume leaves nothing behind.
   const volumes = o.podManifest?.volumes ?? o.volumes ?? [];
   if (volumes.length > 0) await checkVolumes(volumes);
-  // node:crypto on first use, not with the module: `rkt list` and the other pod commands load this file.
-  const uuid = process.getBuiltinModule('node:crypto').randomUUID();
+  const uuid = randomUuid();
   await Promise.all(STATE_DIRS.map((s) => mkdir(join(podsDir(o.dataDir), s), { recursive: true, mode: 0o750 })));
   const embryo = podPath(o.dataDir, 'embryo', uuid);
   await mkdir(embryo, { mode: 0o750 });

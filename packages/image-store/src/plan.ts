@@ -55,6 +55,34 @@ function resolveDependency(all: readonly ImageRecord[], d: Dependency, of: Image
  * after what goes into it: the ordered image IDs and the whitelists that filter each.
  */
 export async function planTree(l: Layout, tx: Pick<IndexTx, 'images'>, image: ImageRecord, withDependencies = true): Promise<Plan> {
+  const layers = await planLayers(l, tx, image, withDependencies);
+  return { image, treeId: treeIdOf(layers), layers };
+}
+
+export function treeIdOf(layers: readonly PlannedLayer[]): string {
+  return `deps-sha512-${createHash('sha512').update(JSON.stringify(layers.map((x) => [x.imageId, x.whitelists]))).digest('hex')}`;
+}
+
+/**
+ * The tree whose layers are exactly `layers`, among `trees`, found without hashing (so without loading
+ * node:crypto, ~10 ms of a `rkt run`): when no layer is filtered by a whitelist, the tree ID is a function
+ * of the ordered image IDs alone, and every image's whitelist comes from its own manifest, so any tree of
+ * the same image IDs in the same order is this one. With whitelists, the tree of `treeIdOf(layers)`.
+ */
+export function treeOfLayers<T extends { readonly id: string; readonly imageId: string; readonly layers: readonly string[] }>(
+  trees: readonly T[],
+  layers: readonly PlannedLayer[],
+): T | undefined {
+  if (layers.some((x) => x.whitelists.length > 0)) {
+    const id = treeIdOf(layers);
+    return trees.find((t) => t.id === id);
+  }
+  const top = layers[layers.length - 1]?.imageId;
+  return trees.find((t) => t.imageId === top && t.layers.length === layers.length && t.layers.every((id, i) => id === layers[i]?.imageId));
+}
+
+/** planTree's layers, without the tree ID (see treeOfLayers). */
+export async function planLayers(l: Layout, tx: Pick<IndexTx, 'images'>, image: ImageRecord, withDependencies = true): Promise<PlannedLayer[]> {
   const all = await tx.images();
   const layers: PlannedLayer[] = [];
   const placed = new Set<string>();
@@ -75,6 +103,5 @@ export async function planTree(l: Layout, tx: Pick<IndexTx, 'images'>, image: Im
     }
   };
   await visit(image, [], []);
-  const digest = createHash('sha512').update(JSON.stringify(layers.map((x) => [x.imageId, x.whitelists]))).digest('hex');
-  return { image, treeId: `deps-sha512-${digest}`, layers };
+  return layers;
 }

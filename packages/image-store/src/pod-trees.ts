@@ -5,7 +5,7 @@ import { StoreError } from './errors.js';
 import { indexHeld, recordUse } from './index-presence.js';
 import { treeDir, type Layout } from './layout.js';
 import { lookupIn, type ImageRef } from './lookup.js';
-import { planTree } from './plan.js';
+import { planLayers, treeOfLayers } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
 import type { TreeInfo } from './render.js';
@@ -29,12 +29,11 @@ export async function findRenderedForPod(ctx: StoreContext, refs: readonly Image
   const l = ctx.layout;
   const snap = await readSnapshotRecords(l);
   if (snap === undefined) return undefined;
-  const trees = new Map(snap.trees.map((t) => [t.id, t]));
   const images = { images: () => Promise.resolve(snap.images) };
   const found: TreeRecord[] = [];
   try {
     for (const ref of refs) {
-      const t = trees.get((await planTree(l, images, lookupIn(snap.images, ref))).treeId);
+      const t = treeOfLayers(snap.trees, await planLayers(l, images, lookupIn(snap.images, ref)));
       if (t === undefined) return undefined;
       found.push(t);
     }

@@ -29,7 +29,7 @@ async function setup() {
 }
 
 describe("a pod's rendered trees without the index", () => {
-  it('finds, references and records the use of rendered trees from a built package without loading LevelDB or zod', async () => {
+  it('finds, references and records the use of rendered trees from a built package without loading LevelDB, zod or node:crypto', async () => {
     const { work, dir, store, app, s1, first, pod } = await setup();
     // A local ACI file imported with its file:// remote record, as `rkt run FILE.aci` does.
     const aci = makeAci(work, { name: 'example.com/file', files: { f: 'f' } });
@@ -47,8 +47,10 @@ describe("a pod's rendered trees without the index", () => {
       const { stdout } = await promisify(execFile)(process.execPath, [
         join(here, 'workers/pod-trees-probe.mjs'), join(out, 'index.js'), dir, podUuid, podDirs[0]!, url, 'e1', s1.id, app.id,
       ]);
-      const res = JSON.parse(stdout) as { imported: string; trees: { id: string; rootfs: string }[] };
+      const res = JSON.parse(stdout) as { imported: string; crypto: boolean; trees: { id: string; rootfs: string }[] };
       expect(res.imported).toBe(file.id);
+      // Tree IDs are sha512s, but without whitelists the layers name the tree (plan.ts treeOfLayers).
+      expect(res.crypto).toBe(false);
       expect(res.trees).toEqual(first.map((t) => ({ id: t.id, rootfs: t.rootfs })));
       // The reference gc goes by, with every layer of both trees.
       const refs = await store.podRefs();
@@ -109,5 +111,25 @@ describe("a pod's rendered trees without the index", () => {
     expect((await store.podRefs()).map((r) => r.podUuid).sort()).toEqual(['4444', '5555', '6666', '7777']);
     expect(readdirSync(join(dir, 'cas/tmp'))).toEqual([]);
     expect(statSync(join(dir, 'cas/images.json')).isFile()).toBe(true);
+  });
+
+  it('finds the tree of a whitelisted image (by its hash) and of one on the same base without a whitelist (by its layers)', async () => {
+    const { work, store, pod } = await setup();
+    const base = await store.list().then((all) => all.find((i) => i.name === 'example.com/base')!);
+    // The same base under two apps, one filtering it through a whitelist: only the plain one's tree is
+    // found by its layers; the whitelisted one's ID is hashed, as the index names it.
+    const plain = await store.importAci(makeAci(work, { name: 'example.com/plain', files: { p: 'p' }, dependencies: [{ imageName: 'example.com/base' }] }));
+    const filtered = await store.importAci(makeAci(work, {
+      name: 'example.com/filtered', files: { f: 'f' }, dependencies: [{ imageName: 'example.com/base' }], pathWhitelist: ['/f'],
+    }));
+    const slow = await store.renderAll([plain.id, filtered.id]);
+    expect(slow.map((t) => t.layers)).toEqual([[base.id, plain.id], [base.id, filtered.id]]);
+    const snapshot = () => readFileSync(join(work, 'data', 'cas/images.json'), 'utf8');
+    const before = snapshot();
+    const fast = await store.renderAll([plain.id, filtered.id], { pod: pod('8888') });
+    expect(snapshot()).toBe(before); // found without a transaction
+    expect(fast.map((t) => t.id)).toEqual(slow.map((t) => t.id));
+    expect(readdirSync(fast[0]!.rootfs).sort()).toEqual(['b', 'p']);
+    expect(readdirSync(fast[1]!.rootfs)).toEqual(['f']);
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { RootfsError } from './errors.js';
 import { kernelClockMicros, kernelMessagesSince, OVERLAY_LOG_PREFIXES } from './kernel-log.js';
 import { overlayPathOption } from './overlay-options.js';
-import { firstLine, runTool } from './run-tool.js';
+import { mount } from './sys.js';
 
 export interface OverlayDirs {
   /** Read-only lower tree (the rendered image), shared by every pod of the image. */
@@ -18,9 +18,9 @@ export interface OverlayDirs {
 }
 
 /**
- * Mounts an overlay of `lower` with `upper`/`work` at `target`. All paths must be absolute and canonical
- * (the caller resolves them) because mount runs with `--no-canonicalize`: canonicalizing would stat
- * every path, and a stat can hang on a dead network or FUSE mount.
+ * Mounts an overlay of `lower` with `upper`/`work` at `target`, with mount(2) itself (sys.ts). All paths
+ * must be absolute and canonical (the caller resolves them): nothing here canonicalizes them, since that
+ * would stat every path, and a stat can hang on a dead network or FUSE mount.
  */
 export async function mountOverlay(d: OverlayDirs): Promise<void> {
   const options = [
@@ -38,13 +38,17 @@ export async function mountOverlay(d: OverlayDirs): Promise<void> {
     });
   }
   const since = kernelClockMicros();
-  // An overlay mount takes milliseconds; one that blocks (a lower on a dead network filesystem) must
-  // fail the pod rather than hang rkt.
-  const r = await runTool('mount', ['--no-canonicalize', '-t', 'overlay', '-o', options, 'overlay', d.target], { timeoutMs: 60_000 });
-  if (r.code === 0) return;
+  let failure: Error;
+  try {
+    mount('overlay', d.target, 'overlay', 0, options);
+    return;
+  } catch (err) {
+    if (err instanceof RootfsError) throw err;
+    failure = err as Error;
+  }
   const kernel = await kernelMessagesSince(since - 1000, OVERLAY_LOG_PREFIXES);
-  // mount(8) can only guess from EINVAL ("wrong fs type, bad option, bad superblock ..."); the kernel's
-  // line says what was actually wrong, so prefer it when there is one.
-  const why = kernel.length > 0 ? `kernel: ${kernel.join('; ')}` : firstLine(r.stderr);
-  throw new RootfsError('ROOTFS_MOUNT', `cannot mount overlay of ${d.lower} at ${d.target}: ${why}`, { path: d.target });
+  // mount(2) says little more than EINVAL; the kernel's line says what was actually wrong, so prefer it
+  // when there is one.
+  const why = kernel.length > 0 ? `kernel: ${kernel.join('; ')}` : failure.message;
+  throw new RootfsError('ROOTFS_MOUNT', `cannot mount overlay of ${d.lower} at ${d.target}: ${why}`, { path: d.target, cause: failure });
 }

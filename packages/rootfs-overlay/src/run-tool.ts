@@ -10,8 +10,9 @@ export interface ToolResult {
 }
 
 /**
- * Runs `mount`, `umount` or `cp` and collects its output. Node has no mount(2), so these few-millisecond
- * spawns are the price of mounting at all. LC_ALL=C keeps the messages we match (`target is busy`) stable.
+ * Runs `mount`, `umount` or `cp` and collects its output. The overlay mount is a system call (sys.ts); bind
+ * mounts keep mount(8), which carries the source's nosuid/nodev/noexec over on a read-only remount, and
+ * umount(8) can be killed when it hangs. LC_ALL=C keeps the messages we match (`target is busy`) stable.
  * Never throws for a non-zero exit: the caller decides what a failure means.
  */
 export function runTool(tool: string, args: readonly string[], o: { timeoutMs?: number } = {}): Promise<ToolResult> {
