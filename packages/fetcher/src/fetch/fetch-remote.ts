@@ -52,8 +52,10 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   if (cached !== undefined && (ctx.pullPolicy === 'new' || cached.fresh)) {
     return { id: cached.id, downloaded: false, signedBy: undefined };
   }
-  // The signature is fetched once the image's body starts (not before: a 304 needs none), so that it is
-  // hashed, inflated and imported while it downloads.
+  // The signature is needed before the image's body is consumed, so that the body is hashed, inflated and
+  // imported while it downloads. With a copy in the store it is fetched once the body starts (a 304 needs
+  // none); without one, along with the image's request, and OpenPGP loads meanwhile: fetched only once the
+  // body started, the signature's request (a second connection) and the library's load held the body back.
   let signature: Buffer | undefined;
   let fetchingSignature: Promise<Buffer | undefined> | undefined;
   const getSignature = (): Promise<Buffer | undefined> => (fetchingSignature ??= (async () => {
@@ -64,6 +66,11 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     }
     return signature;
   })());
+  if (cached === undefined && !ctx.insecure.skipImageCheck) {
+    // Awaited (and its error reported) by the download's stream callback or the file path below.
+    getSignature().catch(() => undefined);
+    import('openpgp').catch(() => undefined);
+  }
   let streamed: { live: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer } | undefined;
   const res = await download(ctx.http, t.aciUrl, {
     partialDir: ctx.partialDir,
