@@ -12,7 +12,7 @@ import { planTree, type Plan } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
 import { extractLayers, extractsAsIs, type Layer } from './render-stream.js';
-import { takeEarlyDigest } from './early-extract.js';
+import { takeEarlyTree } from './early-extract.js';
 import { hashTree } from './tree-hash.js';
 
 export interface RenderOptions {
@@ -73,14 +73,18 @@ export async function closeLayers(layers: readonly { blob: FileHandle }[]): Prom
 export async function renderToTemp(
   ctx: StoreContext, plan: Plan, layers: readonly Layer[], manifest: Buffer, extracted?: string,
 ): Promise<{ dir: string; hash: string; size: number }> {
-  const adopt = extracted !== undefined && layers.length === 1 && (await extractsAsIs(layers));
+  const single = layers.length === 1 && layers.every((l) => l.whitelists.length === 0);
+  // The import's own extraction knows from its scan whether the names are as tar extracts them; any other is
+  // checked against the blob's headers.
+  const early = extracted !== undefined && single ? takeEarlyTree(extracted, manifest) : undefined;
+  const adopt = extracted !== undefined && single && (early !== undefined ? early.namesAsIs : await extractsAsIs(layers));
   const dir = adopt ? extracted : join(ctx.layout.tmp, uniqueName('render'));
   if (!adopt) await mkdir(dir, { mode: 0o755 });
   try {
     if (!adopt) await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
     // An adopted extraction has its manifest and its hash under way since the import; unless the manifest
     // differs (it cannot: both are the stored image's), then it is written and hashed again here.
-    let hashing = adopt ? takeEarlyDigest(dir, manifest) : undefined;
+    let hashing = adopt ? early?.digest : undefined;
     if (hashing === undefined) {
       await rm(join(dir, 'manifest'), { force: true });
       await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
