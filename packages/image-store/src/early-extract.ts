@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { StoreContext } from './context.js';
-import { removeTree } from './fsutil.js';
+import { removeTree, syncFilesystem } from './fsutil.js';
 import { uniqueName } from './owner.js';
 import { hashTree, type KnownFile, type TreeDigest } from './tree-hash.js';
 
@@ -16,6 +16,8 @@ export interface EarlyTree {
   readonly digest: Promise<TreeDigest>;
   /** The import's scan found every name in normal form: the tree is the archive's, as a render would extract it. */
   readonly namesAsIs: boolean;
+  /** The flush of the tree (syncfs) started once tar was done, manifest included. */
+  readonly synced: Promise<void>;
 }
 
 /** Extractions that `finish` completed, by directory. */
@@ -185,7 +187,10 @@ export class EarlyExtraction {
     await writeFile(join(this.dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
     const digest = hashTree(this.dir, { known: files });
     digest.catch(() => undefined); // a discarded tree's hash fails on its removal: nobody waits for it then
-    earlyTrees.set(this.dir, { manifest: Buffer.from(manifest), digest, namesAsIs });
+    // The flush overlaps the rest of the import too, instead of starting once the render has the tree.
+    const synced = syncFilesystem(this.dir);
+    synced.catch(() => undefined);
+    earlyTrees.set(this.dir, { manifest: Buffer.from(manifest), digest, namesAsIs, synced });
     return true;
   }
 

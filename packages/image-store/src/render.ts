@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { fsyncDir, removeTree } from './fsutil.js';
+import { fsyncDir, removeTree, syncFilesystem } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
 import { blobPath, manifestPath, treeDir, type Layout } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
@@ -34,15 +33,6 @@ export interface TreeInfo extends TreeRecord {
 export const treeInfo = (l: Layout, r: TreeRecord): TreeInfo => ({ ...r, path: treeDir(l, r.id), rootfs: join(treeDir(l, r.id), 'rootfs') });
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
-
-/** Flushes the whole filesystem holding `path` (syncfs): one call instead of an fsync per extracted file. */
-export async function syncFilesystem(path: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('sync', ['-f', path], { stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new StoreError('STORE_IO', `sync -f ${path} failed (exit ${code})`, { subject: path }))));
-  });
-}
 
 /** The top image's manifest, read under the index lock (a concurrent `image rm` may delete it right after). */
 export async function readManifestBytes(l: Layout, plan: Plan): Promise<Buffer> {
@@ -90,8 +80,10 @@ export async function renderToTemp(
       await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
       hashing = hashTree(dir);
     }
-    // The flush to disk runs while the tree is read back for its hash: both before it is published.
-    const [digest] = await Promise.all([hashing, syncFilesystem(dir)]);
+    // The flush to disk runs while the tree is read back for its hash: both before it is published. An adopted
+    // extraction's flush started when tar was done.
+    const synced = adopt && early !== undefined && hashing === early.digest ? early.synced : syncFilesystem(dir);
+    const [digest] = await Promise.all([hashing, synced]);
     return { dir, hash: digest.hash, size: digest.size };
   } catch (err) {
     await removeTree(dir);
