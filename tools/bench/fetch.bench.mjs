@@ -1,6 +1,9 @@
 // `rkt fetch` of a ~300 MB signed gzip ACI from a local HTTPS server on 127.0.0.1 (download, signature check,
 // import, render; a fresh --dir per run), against what a user would do by hand: `curl` the image and its
-// signature to disk, then `gpg --verify` it. Goal (issue 6): within 1.5x of those two together.
+// signature to disk, then `gpg --verify` it. Goal (issue 6): within 1.5x of those two together. A second
+// reference does everything rkt does (inflate, image ID, blob, extraction, flush) with native tools in one
+// streaming pipeline: rkt's ratio to it says how much of the gap is rkt's own overhead.
+// Run it directly (`node tools/bench/fetch.bench.mjs [--quick] [--against=PATH]`): run.mjs passes no options.
 // The server is a separate node process; TLS is checked on both sides against a CA made here (curl
 // --cacert, rkt's certs.d), and rkt trusts the signing key through `rkt trust`. Everything is made in a
 // scratch directory removed at exit. Ratios are medians (tools/bench/lib.mjs). `--quick`: a small image.
