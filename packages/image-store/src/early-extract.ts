@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import type { StoreContext } from './context.js';
 import { removeTree, syncFilesystem } from './fsutil.js';
 import { uniqueName } from './owner.js';
-import { hashTree, type KnownFile, type TreeDigest } from './tree-hash.js';
+import { hashTree, type TreeDigest } from './tree-hash.js';
 
 const CHUNK = 1 << 20;
 
@@ -175,17 +175,16 @@ export class EarlyExtraction {
 
   /**
    * Waits for tar: true when it extracted the whole blob. Then the tree's `manifest` is written and its
-   * content hash started, from the file digests the scan took (`files`: tar wrote those very bytes, so only
-   * the metadata is read back, not 316 MB of files after tar), overlapping the rest of the import (the
-   * blob's fsync, the caller's checks, the index transaction); `render` takes it with `takeEarlyTree`, along
-   * with `namesAsIs` (the scan's), so that it need not read the blob's headers again to know whether the
-   * tree is the archive as is.
+   * content hash started, so that the hash (a read of every file) overlaps the rest of the import (the
+   * blob's fsync, the caller's checks, the index transaction) instead of following it; `render` takes it
+   * with `takeEarlyTree`, along with `namesAsIs` (the scan's), so that it need not read the blob's headers
+   * again to know whether the tree is the archive as is.
    */
-  async finish(manifest: Uint8Array, namesAsIs: boolean, files?: ReadonlyMap<string, KnownFile>): Promise<boolean> {
+  async finish(manifest: Uint8Array, namesAsIs: boolean): Promise<boolean> {
     const fed = await this.pump;
     if (!fed || !(await this.exit)) return false;
     await writeFile(join(this.dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
-    const digest = hashTree(this.dir, { known: files });
+    const digest = hashTree(this.dir);
     digest.catch(() => undefined); // a discarded tree's hash fails on its removal: nobody waits for it then
     // The flush overlaps the rest of the import too, instead of starting once the render has the tree.
     const synced = syncFilesystem(this.dir);

@@ -5,36 +5,13 @@ import { join } from 'node:path';
 import { createHash } from './lazy-crypto.js';
 
 export interface TreeDigest {
-  /**
-   * `sha256f-...` over every entry's name, type, mode, owner, size, times, link target, device and, for a
-   * regular file, the SHA-256 of its content (sha256: 2.4x faster than sha512 here; trees are local and
-   * re-renderable). Trees recorded before file digests have a `sha256-` hash over the contents themselves.
-   */
+  /** `sha256-...` (2.4x faster than sha512 here; trees are local and re-renderable) over every entry's name, type, mode, owner, size, times, link target, device and content. */
   readonly hash: string;
   /** Bytes of regular files, each hard-linked inode counted once. */
   readonly size: number;
 }
 
-/** A regular file's content digest known from where its bytes came from (the archive it was extracted from). */
-export interface KnownFile {
-  /** Hex SHA-256 of the content. */
-  readonly sha256: string;
-  readonly size: number;
-}
-
-/**
- * `sha256f`: each file's content enters as its own SHA-256, so that a tree just extracted from an archive is
- * hashed from the digests taken as the archive streamed by, instead of reading every byte back.
- * `sha256`: the contents themselves, in walk order (trees recorded before); kept to verify them.
- */
-export type TreeHashFormat = 'sha256f' | 'sha256';
-
 const CHUNK = 1 << 20;
-
-/** The format a recorded hash was made with. */
-export function treeHashFormat(recorded: string): TreeHashFormat {
-  return recorded.startsWith('sha256f-') ? 'sha256f' : 'sha256';
-}
 
 /**
  * Small files are read with synchronous calls: a tree of thousands of small files spent most of its hashing
@@ -76,13 +53,8 @@ async function hashFile(path: string, h: Hash, bufs: readonly [Buffer, Buffer]):
  * Hashes a rendered tree (its `manifest` and `rootfs`) in a fixed order, so that rendering the same images
  * always gives the same hash and any change to a file's bytes or metadata changes it. Directory times are
  * left out (they change whenever anything is added below them), and so are symlink times.
- *
- * `known` (format `sha256f` only) gives the content digests of files by their path under the tree
- * (`rootfs/etc/hostname`): a file whose size matches is not read.
  */
-export async function hashTree(root: string, opts: { format?: TreeHashFormat; known?: ReadonlyMap<string, KnownFile> } = {}): Promise<TreeDigest> {
-  const format = opts.format ?? 'sha256f';
-  const known = format === 'sha256f' ? opts.known : undefined;
+export async function hashTree(root: string): Promise<TreeDigest> {
   const h = createHash('sha256');
   const bufs: [Buffer, Buffer] = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   const inodes = new Set<string>();
@@ -103,20 +75,8 @@ export async function hashTree(root: string, opts: { format?: TreeHashFormat; kn
         inodes.add(key);
         size += st.size;
       }
-      if (format === 'sha256') {
-        if (st.size < CHUNK) hashFileSync(abs, h, bufs[0]);
-        else await hashFile(abs, h, bufs);
-      } else {
-        const k = known?.get(rel);
-        if (k !== undefined && k.size === st.size) {
-          h.update(`${k.sha256}\0`);
-        } else {
-          const fh = createHash('sha256');
-          if (st.size < CHUNK) hashFileSync(abs, fh, bufs[0]);
-          else await hashFile(abs, fh, bufs);
-          h.update(`${fh.digest('hex')}\0`);
-        }
-      }
+      if (st.size < CHUNK) hashFileSync(abs, h, bufs[0]);
+      else await hashFile(abs, h, bufs);
     }
     if (type === 'd') {
       const names = readdirSync(abs).sort();
@@ -131,5 +91,5 @@ export async function hashTree(root: string, opts: { format?: TreeHashFormat; kn
       h.update(`${top}\0missing\0`);
     }
   }
-  return { hash: `${format}-${h.digest('hex')}`, size };
+  return { hash: `sha256-${h.digest('hex')}`, size };
 }

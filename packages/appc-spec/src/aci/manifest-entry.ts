@@ -1,7 +1,6 @@
 import { AppcError } from '../errors.js';
 import { parseImageManifest } from '../manifest/image-manifest.js';
 import type { ImageManifest } from '../manifest/image-manifest.js';
-import type { FileDigests } from './file-digests.js';
 import { LayoutRules, MANIFEST, normalizeEntryName } from './layout-rules.js';
 import type { TarEntry, TarVisitor } from './tar-reader.js';
 
@@ -18,14 +17,10 @@ export class ManifestCollector implements TarVisitor {
   namesAsIs = true;
   private parts: Buffer[] = [];
   private length = 0;
-  /** The entry whose contents are being received is another file's, for `digests`. */
-  private forDigests = false;
 
   constructor(
     private readonly source: string,
     private readonly maxSize: number,
-    /** Also takes every other file's content digest (see `AciScanOptions.fileDigests`). */
-    private readonly digests?: FileDigests,
   ) {
     this.rules = new LayoutRules(source);
   }
@@ -37,11 +32,7 @@ export class ManifestCollector implements TarVisitor {
       const target = normalizeEntryName(e.linkname);
       if (!('name' in target) || target.name !== e.linkname) this.namesAsIs = false;
     }
-    this.forDigests = false;
-    if (name !== MANIFEST) {
-      this.forDigests = this.digests?.entry(e, name) === true;
-      return this.forDigests;
-    }
+    if (name !== MANIFEST) return false;
     if (e.size > this.maxSize) {
       throw new AppcError('APPC_ACI_LAYOUT', `${this.source}: manifest is ${e.size} bytes, over the ${this.maxSize}-byte limit`, {
         source: this.source,
@@ -51,19 +42,11 @@ export class ManifestCollector implements TarVisitor {
   }
 
   data(chunk: Uint8Array): void {
-    if (this.forDigests) {
-      this.digests?.data(chunk);
-      return;
-    }
     this.parts.push(Buffer.from(chunk));
     this.length += chunk.length;
   }
 
   end(): void {
-    if (this.forDigests) {
-      this.digests?.end();
-      return;
-    }
     this.bytes = Buffer.concat(this.parts, this.length);
     this.parts = [];
     this.manifest = parseImageManifest(this.bytes, `${this.source}:manifest`);

@@ -7,7 +7,6 @@ import type { Codec } from './codec.js';
 import { MAGIC_LENGTH, detectCompression, refuseUnsupportedCompression } from './compression.js';
 import type { Compression } from './compression.js';
 import { toAppcError } from './io-errors.js';
-import { FileDigests, type FileDigest } from './file-digests.js';
 import { ManifestCollector } from './manifest-entry.js';
 import { OffloadedHash } from './offloaded-hash.js';
 import { peek } from './peek.js';
@@ -26,8 +25,6 @@ export interface AciScanOptions {
   maxUncompressedSize?: number;
   /** Largest manifest accepted; default 1 MiB. Exceeding it is an `APPC_ACI_LAYOUT` error. */
   maxManifestSize?: number;
-  /** Also take the SHA-256 of every regular file's content (the result's `files`), for a tree extracted alongside. */
-  fileDigests?: boolean;
   signal?: AbortSignal;
 }
 
@@ -47,8 +44,6 @@ export interface AciScan {
    * no `a//b`), so GNU tar extracting the archive as it is creates exactly the checked names.
    */
   namesAsIs: boolean;
-  /** With `fileDigests`: every regular file's (and hard link's) content digest, by normalised name. */
-  files?: ReadonlyMap<string, FileDigest>;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -115,8 +110,7 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
     }
 
     let size = 0;
-    const digests = opts.fileDigests === true ? new FileDigests() : undefined;
-    const visitor = new ManifestCollector(source, maxManifest, digests);
+    const visitor = new ManifestCollector(source, maxManifest);
     const reader = new TarReader(visitor, source);
 
     for await (const chunk of uncompressed as AsyncIterable<Buffer>) {
@@ -146,7 +140,6 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
       uncompressedSize: size,
       entryCount: reader.entries,
       namesAsIs: visitor.namesAsIs,
-      files: digests?.files,
     };
   } catch (err) {
     if (abortError !== undefined) throw abortError;

@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -151,29 +150,6 @@ describe('scanAci options', () => {
     const err2 = await appcErrorOf(() => scanAci(Readable.from([notJson]), { source: 'bad.aci' }));
     expect(err2.code).toBe('APPC_INVALID_JSON');
     expect(err2.source).toBe('bad.aci:manifest');
-  }, 30_000);
-
-  it('takes every file\'s content digest with fileDigests, a hard link sharing its target\'s', async () => {
-    const big = Buffer.alloc(3 << 20, 7);
-    const tar = craftTar([
-      MANIFEST_ENTRY(),
-      ROOTFS_ENTRY(),
-      { name: 'rootfs/bin', type: 'directory' },
-      { name: 'rootfs/bin/tool', data: big },
-      { name: 'rootfs/bin/hard', type: 'hardlink', linkname: 'rootfs/bin/tool' },
-      { name: 'rootfs/empty', data: '' },
-      { name: 'rootfs/link', type: 'symlink', linkname: 'bin/tool' },
-    ]);
-    const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-    const scan = await scanAci(Readable.from([tar]), { fileDigests: true });
-    expect(Object.fromEntries(scan.files ?? [])).toEqual({
-      'rootfs/bin/tool': { sha256: sha256(big), size: big.length },
-      'rootfs/bin/hard': { sha256: sha256(big), size: big.length },
-      'rootfs/empty': { sha256: sha256(''), size: 0 },
-    });
-    // The manifest is the scan's own, and without the option nothing is hashed.
-    expect(JSON.parse(Buffer.from(scan.manifestBytes).toString('utf8')).name).toBeDefined();
-    expect((await scanAci(Readable.from([tar]))).files).toBeUndefined();
   }, 30_000);
 
   it('says whether every name is already in normal form', async () => {
