@@ -1,7 +1,8 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAcIdentifier } from '@rkt/appc-spec';
+// The lean entry: the schemas' zod (~75 ms to load) is not needed to parse a name.
+import { isAcIdentifier } from '@rkt/appc-spec/lean';
 import { FetchError } from './errors.js';
 
 export interface Label {

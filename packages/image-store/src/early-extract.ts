@@ -4,20 +4,30 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { StoreContext } from './context.js';
-import { removeTree } from './fsutil.js';
+import { removeTree, syncFilesystem } from './fsutil.js';
 import { uniqueName } from './owner.js';
 import { hashTree, type TreeDigest } from './tree-hash.js';
 
 const CHUNK = 1 << 20;
 
-/** Content hashes started by `finish`, by directory, with the manifest they include. */
-const earlyDigests = new Map<string, { manifest: Buffer; digest: Promise<TreeDigest> }>();
+/** What `finish` knew of an extraction: the manifest it hashed with the tree, the hash, and the names. */
+export interface EarlyTree {
+  /** The content hash started once tar was done. */
+  readonly digest: Promise<TreeDigest>;
+  /** The import's scan found every name in normal form: the tree is the archive's, as a render would extract it. */
+  readonly namesAsIs: boolean;
+  /** The flush of the tree (syncfs) started once tar was done, manifest included. */
+  readonly synced: Promise<void>;
+}
 
-/** The content hash started when `dir` was extracted, if it hashed exactly `manifest` with it. */
-export function takeEarlyDigest(dir: string, manifest: Buffer): Promise<TreeDigest> | undefined {
-  const early = earlyDigests.get(dir);
-  earlyDigests.delete(dir);
-  return early !== undefined && early.manifest.equals(manifest) ? early.digest : undefined;
+/** Extractions that `finish` completed, by directory. */
+const earlyTrees = new Map<string, EarlyTree & { manifest: Buffer }>();
+
+/** What `finish` recorded for `dir`, if it hashed exactly `manifest` with the tree. Once only. */
+export function takeEarlyTree(dir: string, manifest: Buffer): EarlyTree | undefined {
+  const early = earlyTrees.get(dir);
+  earlyTrees.delete(dir);
+  return early !== undefined && early.manifest.equals(manifest) ? early : undefined;
 }
 
 /**
@@ -167,22 +177,26 @@ export class EarlyExtraction {
    * Waits for tar: true when it extracted the whole blob. Then the tree's `manifest` is written and its
    * content hash started, so that the hash (a read of every file) overlaps the rest of the import (the
    * blob's fsync, the caller's checks, the index transaction) instead of following it; `render` takes it
-   * with `takeEarlyDigest`.
+   * with `takeEarlyTree`, along with `namesAsIs` (the scan's), so that it need not read the blob's headers
+   * again to know whether the tree is the archive as is.
    */
-  async finish(manifest: Uint8Array): Promise<boolean> {
+  async finish(manifest: Uint8Array, namesAsIs: boolean): Promise<boolean> {
     const fed = await this.pump;
     if (!fed || !(await this.exit)) return false;
     await writeFile(join(this.dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
     const digest = hashTree(this.dir);
     digest.catch(() => undefined); // a discarded tree's hash fails on its removal: nobody waits for it then
-    earlyDigests.set(this.dir, { manifest: Buffer.from(manifest), digest });
+    // The flush overlaps the rest of the import too, instead of starting once the render has the tree.
+    const synced = syncFilesystem(this.dir);
+    synced.catch(() => undefined);
+    earlyTrees.set(this.dir, { manifest: Buffer.from(manifest), digest, namesAsIs, synced });
     return true;
   }
 
   /** Stops tar and removes what it wrote. */
   async discard(): Promise<void> {
     this.stop();
-    earlyDigests.delete(this.dir);
+    earlyTrees.delete(this.dir);
     const c = this.child;
     if (c !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await this.pump;

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { open, rename, rm, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { StoreError } from './errors.js';
 import { uniqueName } from './owner.js';
 
 export async function fsyncPath(path: string, flags = constants.O_RDONLY): Promise<void> {
@@ -50,4 +52,13 @@ export async function removeTree(path: string): Promise<void> {
       if (attempt >= 5) throw err;
     }
   }
+}
+
+/** Flushes the whole filesystem holding `path` (syncfs): one call instead of an fsync per extracted file. */
+export async function syncFilesystem(path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('sync', ['-f', path], { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new StoreError('STORE_IO', `sync -f ${path} failed (exit ${code})`, { subject: path }))));
+  });
 }

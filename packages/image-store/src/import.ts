@@ -124,7 +124,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
   try {
     const scanned = await scanInto(ctx, input, join(tmpDir, 'aci'), source, extraction);
     // tar finishing its last files overlaps the manifest write and the caller's checks.
-    const extracted = extraction?.finish(scanned.manifestBytes);
+    const extracted = extraction?.finish(scanned.manifestBytes, scanned.namesAsIs);
     extracted?.catch(() => undefined);
     const manifest = readStoreManifest(scanned.manifestBytes, `${source}: manifest`);
     const mf = await open(join(tmpDir, 'manifest'), 'wx', 0o644);

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
-import { fsyncDir, removeTree } from './fsutil.js';
+import { fsyncDir, removeTree, syncFilesystem } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
 import { blobPath, manifestPath, treeDir, type Layout } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
@@ -12,7 +11,7 @@ import { planTree, type Plan } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
 import { extractLayers, extractsAsIs, type Layer } from './render-stream.js';
-import { takeEarlyDigest } from './early-extract.js';
+import { takeEarlyTree } from './early-extract.js';
 import { hashTree } from './tree-hash.js';
 
 export interface RenderOptions {
@@ -34,15 +33,6 @@ export interface TreeInfo extends TreeRecord {
 export const treeInfo = (l: Layout, r: TreeRecord): TreeInfo => ({ ...r, path: treeDir(l, r.id), rootfs: join(treeDir(l, r.id), 'rootfs') });
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
-
-/** Flushes the whole filesystem holding `path` (syncfs): one call instead of an fsync per extracted file. */
-export async function syncFilesystem(path: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('sync', ['-f', path], { stdio: 'ignore' });
-    child.once('error', reject);
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new StoreError('STORE_IO', `sync -f ${path} failed (exit ${code})`, { subject: path }))));
-  });
-}
 
 /** The top image's manifest, read under the index lock (a concurrent `image rm` may delete it right after). */
 export async function readManifestBytes(l: Layout, plan: Plan): Promise<Buffer> {
@@ -73,21 +63,27 @@ export async function closeLayers(layers: readonly { blob: FileHandle }[]): Prom
 export async function renderToTemp(
   ctx: StoreContext, plan: Plan, layers: readonly Layer[], manifest: Buffer, extracted?: string,
 ): Promise<{ dir: string; hash: string; size: number }> {
-  const adopt = extracted !== undefined && layers.length === 1 && (await extractsAsIs(layers));
+  const single = layers.length === 1 && layers.every((l) => l.whitelists.length === 0);
+  // The import's own extraction knows from its scan whether the names are as tar extracts them; any other is
+  // checked against the blob's headers.
+  const early = extracted !== undefined && single ? takeEarlyTree(extracted, manifest) : undefined;
+  const adopt = extracted !== undefined && single && (early !== undefined ? early.namesAsIs : await extractsAsIs(layers));
   const dir = adopt ? extracted : join(ctx.layout.tmp, uniqueName('render'));
   if (!adopt) await mkdir(dir, { mode: 0o755 });
   try {
     if (!adopt) await extractLayers(layers, dir, { tarPath: ctx.options.tarPath, rootfsOnly: false });
     // An adopted extraction has its manifest and its hash under way since the import; unless the manifest
     // differs (it cannot: both are the stored image's), then it is written and hashed again here.
-    let hashing = adopt ? takeEarlyDigest(dir, manifest) : undefined;
+    let hashing = adopt ? early?.digest : undefined;
     if (hashing === undefined) {
       await rm(join(dir, 'manifest'), { force: true });
       await writeFile(join(dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
       hashing = hashTree(dir);
     }
-    // The flush to disk runs while the tree is read back for its hash: both before it is published.
-    const [digest] = await Promise.all([hashing, syncFilesystem(dir)]);
+    // The flush to disk runs while the tree is read back for its hash: both before it is published. An adopted
+    // extraction's flush started when tar was done.
+    const synced = adopt && early !== undefined && hashing === early.digest ? early.synced : syncFilesystem(dir);
+    const [digest] = await Promise.all([hashing, synced]);
     return { dir, hash: digest.hash, size: digest.size };
   } catch (err) {
     await removeTree(dir);

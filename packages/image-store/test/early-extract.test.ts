@@ -45,6 +45,18 @@ describe('early extraction during import', () => {
     expect(readdirSync(join(work, 'early', 'cas', 'tmp'))).toEqual([]);
   });
 
+  it('renders from the blob when a name is not in normal form (the extraction is not the tree as is)', async () => {
+    const work = tempDir();
+    const aci = join(work, 'dotted.aci');
+    writeFileSync(aci, rawTar([MANIFEST('example.com/dotted'), { name: './rootfs/', type: '5', mode: 0o755 }, { name: './rootfs/etc//hostname', content: 'dotted\n' }]));
+    const store = await openStore({ dir: join(work, 'data') });
+    const imported = await store.importAci(aci, { extract: true });
+    const tree = await store.render(imported.id, { extracted: imported.extracted });
+    expect(readFileSync(join(tree.rootfs, 'etc/hostname'), 'utf8')).toBe('dotted\n');
+    expect((await store.verifyTree(tree.id, { repair: false })).ok).toBe(true);
+    expect(readdirSync(join(work, 'data', 'cas', 'tmp'))).toEqual([]);
+  });
+
   it('removes an extraction the render cannot use (an image with a dependency)', async () => {
     const work = tempDir();
     const store = await openStore({ dir: join(work, 'data') });

@@ -1,7 +1,7 @@
 import { AppcError } from '../errors.js';
 import { parseImageManifest } from '../manifest/image-manifest.js';
 import type { ImageManifest } from '../manifest/image-manifest.js';
-import { LayoutRules, MANIFEST } from './layout-rules.js';
+import { LayoutRules, MANIFEST, normalizeEntryName } from './layout-rules.js';
 import type { TarEntry, TarVisitor } from './tar-reader.js';
 
 /**
@@ -13,6 +13,8 @@ export class ManifestCollector implements TarVisitor {
   readonly rules: LayoutRules;
   manifest: ImageManifest | undefined;
   bytes: Buffer | undefined;
+  /** Every name (and hard link target) so far is already in the normal form the layout rules give it. */
+  namesAsIs = true;
   private parts: Buffer[] = [];
   private length = 0;
 
@@ -25,6 +27,11 @@ export class ManifestCollector implements TarVisitor {
 
   entry(e: TarEntry): boolean {
     const name = this.rules.check(e);
+    if (this.namesAsIs && name !== '' && e.name !== name && e.name !== `${name}/`) this.namesAsIs = false;
+    if (this.namesAsIs && e.type === 'hardlink') {
+      const target = normalizeEntryName(e.linkname);
+      if (!('name' in target) || target.name !== e.linkname) this.namesAsIs = false;
+    }
     if (name !== MANIFEST) return false;
     if (e.size > this.maxSize) {
       throw new AppcError('APPC_ACI_LAYOUT', `${this.source}: manifest is ${e.size} bytes, over the ${this.maxSize}-byte limit`, {

@@ -39,6 +39,11 @@ export interface AciScan {
   uncompressedSize: number;
   /** Archive members, extended headers not counted. */
   entryCount: number;
+  /**
+   * Every entry's name and hard link target is already in the normal form the layout rules checked (no `./`,
+   * no `a//b`), so GNU tar extracting the archive as it is creates exactly the checked names.
+   */
+  namesAsIs: boolean;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -134,6 +139,7 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
       compressedSize: bytesRead(),
       uncompressedSize: size,
       entryCount: reader.entries,
+      namesAsIs: visitor.namesAsIs,
     };
   } catch (err) {
     if (abortError !== undefined) throw abortError;

@@ -152,6 +152,15 @@ describe('scanAci options', () => {
     expect(err2.source).toBe('bad.aci:manifest');
   }, 30_000);
 
+  it('says whether every name is already in normal form', async () => {
+    const plain = craftTar([MANIFEST_ENTRY(), ROOTFS_ENTRY(), { name: 'rootfs/etc/', type: 'directory' }, { name: 'rootfs/etc/a', data: 'a' }]);
+    expect((await scanAci(Readable.from([plain]))).namesAsIs).toBe(true);
+    const dotted = craftTar([MANIFEST_ENTRY(), ROOTFS_ENTRY(), { name: './rootfs/a', data: 'a' }]);
+    expect((await scanAci(Readable.from([dotted]))).namesAsIs).toBe(false);
+    const link = craftTar([MANIFEST_ENTRY(), ROOTFS_ENTRY(), { name: 'rootfs/a', data: 'a' }, { name: 'rootfs/b', type: 'hardlink', linkname: 'rootfs//a' }]);
+    expect((await scanAci(Readable.from([link]))).namesAsIs).toBe(false);
+  }, 30_000);
+
   it('names a missing file in one line', async () => {
     const err = await appcErrorOf(() => scanAci('/nonexistent/x.aci'));
     expect(err.code).toBe('APPC_IO');

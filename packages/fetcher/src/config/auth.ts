@@ -1,28 +1,34 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import type { z as Zod } from 'zod';
 import { FetchError } from '../errors.js';
 
 /**
  * rkt's `auth.d` configuration (kind `auth`, version `v1`): credentials per domain, `basic` (user and
  * password) or `oauth` (a bearer token). Files are read from the system config dir first, then the local
  * one, then the user one; a later directory's entry for a domain replaces an earlier one, as in rkt.
+ * The schema is built when a file needs it: zod takes ~75 ms to load, which a fetch without credentials
+ * would otherwise pay before its first request.
  */
-const basicSchema = z.object({
-  rktKind: z.literal('auth'),
-  rktVersion: z.literal('v1'),
-  domains: z.array(z.string().min(1)).min(1),
-  type: z.literal('basic'),
-  credentials: z.object({ user: z.string(), password: z.string() }),
-});
-const oauthSchema = z.object({
-  rktKind: z.literal('auth'),
-  rktVersion: z.literal('v1'),
-  domains: z.array(z.string().min(1)).min(1),
-  type: z.literal('oauth'),
-  credentials: z.object({ token: z.string().min(1) }),
-});
-const authSchema = z.discriminatedUnion('type', [basicSchema, oauthSchema]);
+function buildAuthSchema(z: typeof Zod) {
+  const basicSchema = z.object({
+    rktKind: z.literal('auth'),
+    rktVersion: z.literal('v1'),
+    domains: z.array(z.string().min(1)).min(1),
+    type: z.literal('basic'),
+    credentials: z.object({ user: z.string(), password: z.string() }),
+  });
+  const oauthSchema = z.object({
+    rktKind: z.literal('auth'),
+    rktVersion: z.literal('v1'),
+    domains: z.array(z.string().min(1)).min(1),
+    type: z.literal('oauth'),
+    credentials: z.object({ token: z.string().min(1) }),
+  });
+  return z.discriminatedUnion('type', [basicSchema, oauthSchema]);
+}
+
+let authSchema: ReturnType<typeof buildAuthSchema> | undefined;
 
 export class AuthHeaders {
   constructor(private readonly byDomain: ReadonlyMap<string, string>) {}
@@ -58,6 +64,7 @@ export async function loadAuth(configDirs: readonly string[]): Promise<AuthHeade
       }
       const kind = (json as { rktKind?: unknown } | null)?.rktKind;
       if (kind !== 'auth') continue; // other kinds (paths, stage1) may share a directory in rkt's layout
+      authSchema ??= buildAuthSchema((await import('zod')).z);
       const parsed = authSchema.safeParse(json);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];

@@ -52,8 +52,11 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   if (cached !== undefined && (ctx.pullPolicy === 'new' || cached.fresh)) {
     return { id: cached.id, downloaded: false, signedBy: undefined };
   }
-  // The signature is fetched once the image's body starts (not before: a 304 needs none), so that it is
-  // hashed, inflated and imported while it downloads.
+  // The signature is needed before the image's body is consumed, so that the body is hashed, inflated and
+  // imported while it downloads. With a copy in the store it is fetched once the body starts (a 304 needs
+  // none); without one, along with the image's request. OpenPGP (~50 ms to load) loads once the signature is
+  // in, while the image's request is under way: fetched only once the body started, the signature's request
+  // and the library's load held the body back.
   let signature: Buffer | undefined;
   let fetchingSignature: Promise<Buffer | undefined> | undefined;
   const getSignature = (): Promise<Buffer | undefined> => (fetchingSignature ??= (async () => {
@@ -61,9 +64,12 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
       ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
     } else {
       signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
+      import('openpgp').catch(() => undefined);
     }
     return signature;
   })());
+  // Awaited (and its error reported) by the download's stream callback or the file path below.
+  if (cached === undefined && !ctx.insecure.skipImageCheck) getSignature().catch(() => undefined);
   let streamed: { live: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer } | undefined;
   const res = await download(ctx.http, t.aciUrl, {
     partialDir: ctx.partialDir,
@@ -103,6 +109,9 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   }
   if (streamed !== undefined && !streamed.live.aborted()) {
     const s = streamed;
+    // The import has every byte: the part file (316 MB for a big image, in the page cache and never to be
+    // read) goes now, before the store flushes its filesystem, which would otherwise write it to disk.
+    await rm(res.file, { force: true });
     try {
       const imported = await s.live.result;
       return { id: imported.id, downloaded: true, signedBy: s.signer?.fingerprint, extracted: imported.extracted };

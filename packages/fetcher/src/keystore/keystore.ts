@@ -2,7 +2,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Key } from 'openpgp';
-import { isAcIdentifier } from '@rkt/appc-spec';
+import { isAcIdentifier } from '@rkt/appc-spec/lean';
 import { FetchError, firstLine } from '../errors.js';
 
 export interface TrustedKey {
