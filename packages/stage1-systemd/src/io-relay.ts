@@ -13,11 +13,14 @@ export class AppIoRelay {
   private readonly servers: Server[] = [];
   private readonly connections = new Set<Socket>();
   private readonly ended: Array<Promise<void>> = [];
+  private readonly connected = new Set<string>();
 
   constructor(
     private readonly ioDir: string,
     private readonly apps: readonly string[],
     private readonly withStdin: boolean,
+    /** Called on an app's first connection to any of its sockets: its unit started a process. */
+    private readonly onFirstConnection: (app: string) => void = () => {},
   ) {}
 
   /** Listens on every app's sockets (a run-prepared pod's old ones are replaced). */
@@ -26,7 +29,7 @@ export class AppIoRelay {
     for (const app of this.apps) {
       for (const stream of ['stdout', 'stderr'] as const) {
         const out = stream === 'stdout' ? process.stdout : process.stderr;
-        listening.push(this.serve(join(this.ioDir, appIoName(app, stream)), false, (conn) => {
+        listening.push(this.serve(app, join(this.ioDir, appIoName(app, stream)), false, (conn) => {
           conn.on('data', (chunk: Buffer) => out.write(chunk));
           this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
         }));
@@ -34,7 +37,7 @@ export class AppIoRelay {
       if (this.withStdin) {
         // The app's end-of-file is the end of rkt's input; its closing early is no error of rkt's. Half
         // open: systemd shuts its writing side down at once, which must not end ours.
-        listening.push(this.serve(join(this.ioDir, appIoName(app, 'stdin')), true, (conn) => {
+        listening.push(this.serve(app, join(this.ioDir, appIoName(app, 'stdin')), true, (conn) => {
           process.stdin.pipe(conn);
         }));
       }
@@ -53,9 +56,13 @@ export class AppIoRelay {
     await Promise.all(this.ended);
   }
 
-  private serve(path: string, allowHalfOpen: boolean, onConnection: (conn: Socket) => void): Promise<void> {
+  private serve(app: string, path: string, allowHalfOpen: boolean, onConnection: (conn: Socket) => void): Promise<void> {
     rmSync(path, { force: true });
     const server = createServer({ allowHalfOpen }, (conn) => {
+      if (!this.connected.has(app)) {
+        this.connected.add(app);
+        this.onFirstConnection(app);
+      }
       this.connections.add(conn);
       conn.on('error', () => {});
       onConnection(conn);

@@ -13,6 +13,7 @@ import {
   podTarget,
   reaperUnit,
   reaperUnitName,
+  needsReaper,
   stage2Root,
   type AppStdin,
   type AppUnitSpec,
@@ -105,20 +106,25 @@ function inCgroups(procs: readonly string[], command: string, args: readonly str
   return { command: '/bin/sh', args: ['-c', script, 'rkt-run', command, ...args], env: { RKT_CGROUP_PROCS: procs.join('\n') } };
 }
 
+/** Where a file of the pod's status directory (a path inside the pod) is on the host. */
+function onHost(statusDir: string, inPod: string): string {
+  return join(statusDir, inPod.slice(inPod.lastIndexOf('/') + 1));
+}
+
 /** The handler of an appc event (`pre-start`, `post-stop`) of an app, if its manifest has one. */
 function eventHandler(a: PodApp, name: string): string[] | undefined {
   return a.app?.eventHandlers?.find((h) => h.name === name)?.exec;
 }
 
 /**
- * Statuses after nspawn exited: each app's as its reaper recorded it; an app that started but has none
+ * Statuses after nspawn exited: each app's as its unit recorded it; an app that started but has none
  * was killed with the pod (`rkt stop --force`, a crash of rkt), by SIGKILL, as fly reports it. The pod's
  * status is the first failed app's (in time: its reaper named it), else 0; when no app ever started,
  * nspawn's own.
  */
 function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: number): { apps: Map<string, number>; pod: number } {
   const statuses = new Map<string, number>();
-  const inPod = (p: string) => join(statusDir, p.slice(p.lastIndexOf('/') + 1));
+  const inPod = (p: string) => onHost(statusDir, p);
   for (const a of apps) {
     let text: string | undefined;
     try {
@@ -180,11 +186,12 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const unitsDir = join(pod, 'stage1-units');
   mkdirSync(unitsDir, { recursive: true });
   const appRoots: Array<{ host: string; pod: string }> = [];
+  const specs: AppUnitSpec[] = [];
   const uids = new Set<number>([0, 65534]);
   const gids = new Set<number>([0, 65534]);
-  // An app's status is written as its main process ends, before its post-stop handler has run (BindsTo=
-  // stops the reaper when the app starts deactivating). With no post-stop handler in the pod, the run
-  // entrypoint ends the pod once every app has a status; with one, systemd's exit waits for the handlers.
+  // An app's status is written as its main process ends, before its post-stop handler runs (units.ts). With
+  // no post-stop handler in the pod, the run entrypoint ends the pod once every app has a status; with one,
+  // systemd's exit waits for the handlers.
   const postStopPod = apps.some((a) => eventHandler(a, 'post-stop') !== undefined);
   for (const a of apps) {
     const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
@@ -207,11 +214,23 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
     writeEtcFiles(rootfs, hostname);
-    writeFileSync(join(unitsDir, appUnitName(a.name)), appUnit(spec));
-    writeFileSync(join(unitsDir, reaperUnitName(a.name)), reaperUnit(a.name, postStopPod ? apps.map((x) => x.name) : undefined));
+    specs.push(spec);
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
-  writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name)));
+  // Known once every app's isolators are: resource isolators on a hybrid host boot the pod with the legacy
+  // cgroup layout (pod-isolation.ts).
+  const legacyCgroups = isolation.env().SYSTEMD_NSPAWN_UNIFIED_HIERARCHY === '0';
+  const exitWhenAllDone = postStopPod ? apps.map((x) => x.name) : undefined;
+  const reaped: string[] = [];
+  for (const spec of specs) {
+    const reaper = needsReaper(spec, legacyCgroups);
+    writeFileSync(join(unitsDir, appUnitName(spec.name)), appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty' }));
+    if (reaper) {
+      writeFileSync(join(unitsDir, reaperUnitName(spec.name)), reaperUnit(spec.name, exitWhenAllDone));
+      reaped.push(spec.name);
+    }
+  }
+  writeFileSync(join(unitsDir, 'default.target'), podTarget(apps.map((a) => a.name), reaped));
   // systemd resolves User=/Group= in the stage1's own databases and refuses IDs missing there (status
   // 217/USER), numeric ones included: the pod gets passwd and group files naming every app's IDs.
   const etcDir = join(pod, 'stage1-etc');
@@ -226,7 +245,11 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const ioDir = join(pod, 'stage1-io');
   mkdirSync(ioDir, { recursive: true });
   // Bound relative to the pod directory (this process's working directory): a socket path has at most 107 bytes.
-  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo');
+  // systemd connects an app's streams in the exec child of its unit's first process, before any exec: the
+  // app has started then, and is told from one never started if the pod is killed (podStatuses). Written
+  // here rather than by a process of the unit's, which would cost the pod's start a fork.
+  const markStarted = (app: string): void => writeFileSync(onHost(statusDir, appStartedPath(app)), '\n');
+  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo', markStarted);
   await io?.listen();
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));

@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+
 /** How an app's standard input is connected (rkt's `--interactive`: the terminal, or a pipe relayed by run). */
 export type AppStdin = 'null' | 'fifo' | 'tty';
 
@@ -59,12 +61,15 @@ export function appStatusPath(app: string): string {
   return `${STATUS_DIR}/${app}`;
 }
 
-/** Written by an app's reaper once the app started, so that an app killed with its pod is told from one never started. */
+/**
+ * Written once the app's unit started running a process (the run entrypoint writes it when systemd connects
+ * the app's standard streams), so that an app killed with its pod is told from one never started.
+ */
 export function appStartedPath(app: string): string {
   return `${STATUS_DIR}/${app}.started`;
 }
 
-/** Names the first app that failed (created exclusively: the first reaper to get there wins). */
+/** Names the first app that failed (created exclusively: the first app's status recorder to get there wins). */
 export const FIRST_FAILURE_FILE = '.first-failure';
 
 /**
@@ -100,11 +105,84 @@ function ioLines(spec: AppUnitSpec): string[] {
   ];
 }
 
-/** The `[Service]` lines of an app's unit: everything about how its process runs. */
-export function appServiceLines(spec: AppUnitSpec): string[] {
+/** How the pod ends around an app's status. */
+export interface AppStatusOptions {
+  /** In a pod with post-stop handlers, every app of the pod: the last status written then makes systemd exit. */
+  exitWhenAllDone?: readonly string[];
+  /** Whether the app has a reaper (needsReaper), which records its status and that it started. */
+  reaped?: boolean;
+  /**
+   * Whether the app's units write the started marker (appStartedPath) before the app: without stream
+   * sockets (a terminal) nothing else tells the run entrypoint that the app started.
+   */
+  markStarted?: boolean;
+}
+
+/**
+ * Whether an app's status is left to a reaper (reaperUnit) rather than recorded by its own unit
+ * (statusRecorderLines). The recorder needs RootDirectoryStartOnly=, which would take the appc event handlers
+ * out of the app's root. And it runs after what is left of a failed app is killed, which takes until
+ * TimeoutStopSec= when systemd cannot tell that a cgroup emptied: in a pod booted with the legacy cgroup
+ * layout (resource isolators on a hybrid host: pod-isolation.ts); the reaper records the status as the
+ * app's main process ends.
+ */
+export function needsReaper(spec: Pick<AppUnitSpec, 'preStart' | 'postStop'>, legacyCgroups: boolean): boolean {
+  return legacyCgroups || spec.preStart !== undefined || spec.postStop !== undefined;
+}
+
+/**
+ * The dash script that records an app's status: `$EXIT_CODE $EXIT_STATUS $SERVICE_RESULT` as systemd hands
+ * them to ExecStop= and ExecStopPost= (EXIT_CODE `exited`, `killed` or `dumped`, `-` when the main process never ran;
+ * EXIT_STATUS the exit code or the signal; SERVICE_RESULT why the unit ended). A failed app names itself the
+ * first failure, if no app did before, and ends the pod (`exit`: systemd's halt or exit), which stops its
+ * siblings (SIGTERM). Once every app has a status the run entrypoint ends the pod from outside (whenAllSettled): nothing
+ * is left to stop by then, and systemd's own shutdown (exit.target, unmounts, systemd-shutdown) would cost
+ * more than the whole app did. In a pod with post-stop handlers the last status written makes systemd exit
+ * instead, which waits for them.
+ */
+function recordStatusScript(app: string, exitWhenAllDone: readonly string[] | undefined, exit: string): string {
+  // dash builtins only (the stage1 has no coreutils). Its output would be the app's streams (the
+  // recorder's): nothing of its own belongs there. set -C creates the first-failure file exclusively
+  // (O_EXCL), so of two failing apps one is first. The first failure is named before the status is written:
+  // a status tells the run entrypoint that this app is settled (one write of one line, so it is read whole
+  // or not at all).
+  const failed = '[ "$SERVICE_RESULT" != success ] || [ "$EXIT_CODE" != exited ] || [ "$EXIT_STATUS" != 0 ]';
+  return [
+    'exec > /dev/null 2>&1',
+    `if ${failed}; then (set -C; echo ${app} > ${STATUS_DIR}/${FIRST_FAILURE_FILE}); fi`,
+    `echo "\${EXIT_CODE:--} \${EXIT_STATUS:--} $SERVICE_RESULT" > ${appStatusPath(app)}`,
+    `if ${failed}; then ${exit}; fi`,
+    ...(exitWhenAllDone !== undefined ? [`if ${exitWhenAllDone.map((a) => `[ -e ${appStatusPath(a)} ]`).join(' && ')}; then ${exit}; fi`] : []),
+  ].join('; ');
+}
+
+/**
+ * The app's status recorder, in its own unit, without a process of its own before the app's: `+` and
+ * RootDirectoryStartOnly= run it in the stage1 (the stage1's dash, the status directory), unfiltered, as root.
+ * As ExecStop=, which systemd runs as soon as the main process has ended, before it kills what is left of the
+ * app (which can take until TimeoutStopSec= here: systemd in a pod with a cgroup v1 controller bound in does
+ * not learn that the cgroup emptied) and before the post-stop handler; stopped from outside (`rkt stop`, a
+ * sibling's failure), ExecStop= runs before the SIGTERM, so it leaves the status to ExecStopPost=, which also
+ * catches an app that never started (no ExecStop= then).
+ */
+function statusRecorderLines(app: string, exitWhenAllDone: readonly string[] | undefined): string[] {
+  // MountAPIVFS= gives the unit's processes a /run of their own, without systemd's private socket: systemctl
+  // cannot reach PID 1 from here. Its halt signal (SIGRTMIN+3, which `rkt stop` sends through nspawn too)
+  // ends the pod instead.
+  const record = recordStatusScript(app, exitWhenAllDone, 'kill -37 1');
+  return [
+    `ExecStop=+/bin/dash -c ${quote(`[ -n "$EXIT_CODE" ] || exit 0; ${record}`, true)}`,
+    `ExecStopPost=+/bin/dash -c ${quote(`[ -e ${appStatusPath(app)} ] && exit 0; ${record}`, true)}`,
+  ];
+}
+
+/** The `[Service]` lines of an app's unit: everything about how its process runs (and, without a reaper, how its end is recorded). */
+export function appServiceLines(spec: AppUnitSpec, status: AppStatusOptions = {}): string[] {
+  const own = status.reaped !== true;
   return [
     'Type=exec',
     `RootDirectory=${stage2Root(spec.name)}`,
+    ...(own ? ['RootDirectoryStartOnly=yes'] : []),
     // /proc, /sys and /dev (with /dev/pts and /dev/shm, nspawn's) inside the app's root, as an appc
     // executor must provide them.
     'MountAPIVFS=yes',
@@ -113,9 +191,12 @@ export function appServiceLines(spec: AppUnitSpec): string[] {
     `Group=${spec.gid}`,
     ...(spec.supplementaryGids !== undefined && spec.supplementaryGids.length > 0 ? [`SupplementaryGroups=${spec.supplementaryGids.join(' ')}`] : []),
     ...spec.environment.map((e) => `Environment=${quote(`${e.name}=${e.value}`, false)}`),
+    // A process before the app's own: only for a terminal, where a human waits anyway.
+    ...(own && status.markStarted === true ? [`ExecStartPre=+/bin/dash -c ${quote(`echo > ${appStartedPath(spec.name)}`, true)}`] : []),
     ...(spec.preStart !== undefined ? [execLine('ExecStartPre', spec.preStart, spec.name, 'the pre-start event handler')] : []),
     execLine('ExecStart', spec.exec, spec.name, 'exec'),
-    // Runs however the app ended, `rkt stop` included, before its reaper records the status.
+    ...(own ? statusRecorderLines(spec.name, status.exitWhenAllDone) : []),
+    // Runs however the app ended, `rkt stop` included, after its reaper recorded the status.
     ...(spec.postStop !== undefined ? [execLine('ExecStopPost', spec.postStop, spec.name, 'the post-stop event handler')] : []),
     ...ioLines(spec),
     ...(spec.serviceExtra ?? []),
@@ -123,51 +204,39 @@ export function appServiceLines(spec: AppUnitSpec): string[] {
 }
 
 /**
- * The `[Unit]` lines shared by an app and its reaper: no default dependencies (the stage1 boots nothing
- * but the apps), but stopped by any shutdown of the pod (`rkt stop` halts it, a failed app exits it), so
- * that the apps get SIGTERM from their own unit and the reapers record how they ended.
+ * The `[Unit]` lines of an app and its reaper: no default dependencies (the stage1 boots nothing but the
+ * apps), but stopped by any shutdown of the pod (`rkt stop` halts it, a failed app exits it), so that the
+ * apps get SIGTERM from their own unit and record how they ended.
  */
 function podMemberLines(mounts: readonly string[]): string[] {
   // The pod's bind mounts are mount units that a shutdown stops too: without RequiresMountsFor= they
-  // could be unmounted before the unit using them has stopped (a reaper would write its status into
-  // the stage1's tmpfs, not the pod directory; a post-stop handler would not find its user).
+  // could be unmounted before the unit using them has stopped (a status would be written into the
+  // stage1's tmpfs, not the pod directory; a post-stop handler would not find its user).
   return ['DefaultDependencies=no', 'Conflicts=shutdown.target', 'Before=shutdown.target', `RequiresMountsFor=${mounts.join(' ')}`];
 }
 
-/** The service that runs one app. Its reaper (reaperUnit) records its end and ends the pod when due. */
-export function appUnit(spec: AppUnitSpec): string {
-  return ['[Unit]', `Description=rkt app ${spec.name}`, ...podMemberLines([stage2Root(spec.name), IO_DIR, '/etc/passwd', '/etc/group']), '', '[Service]', ...appServiceLines(spec), ''].join('\n');
+/** The service that runs one app. It records its own end, unless its reaper does (needsReaper). */
+export function appUnit(spec: AppUnitSpec, status: AppStatusOptions = {}): string {
+  const mounts = [stage2Root(spec.name), IO_DIR, ...(status.reaped !== true ? [STATUS_DIR] : []), '/etc/passwd', '/etc/group'];
+  return ['[Unit]', `Description=rkt app ${spec.name}`, ...podMemberLines(mounts), '', '[Service]', ...appServiceLines(spec, status), ''].join('\n');
 }
 
-/** The reaper of an app: started with the pod, stopped by BindsTo= when its app ends. */
+/** The reaper of an app (needsReaper): started with the pod, stopped by BindsTo= when its app ends. */
 export function reaperUnitName(app: string): string {
   return `rkt-reaper-${app}.service`;
 }
 
 /**
- * The reaper runs in the stage1 (no RootDirectory=, so the stage1's dash and systemctl): when its app
- * stops, its ExecStop= records the app's main process status (ExecMainCode is CLD_EXITED 1, CLD_KILLED 2
- * or CLD_DUMPED 3, or 0 when it never ran; ExecMainStatus the exit code or signal number; Result why
- * the unit ended). A failed app names itself the first failure, if no app did before, and makes
- * systemd exit, which stops its siblings (SIGTERM) and ends the pod. Once every app has a status the run
- * entrypoint ends the pod from outside (whenAllSettled): nothing is left to stop by then, and systemd's own
- * shutdown (exit.target, unmounts, systemd-shutdown) would cost more than the whole app did. A status is
- * written as soon as the app's main process has ended, though, while a post-stop handler may still run: in
- * a pod with handlers the last reaper makes systemd exit instead (exitWhenAllDone: every app of the pod),
- * which waits for them.
+ * The reaper runs in the stage1 (no RootDirectory=, so the stage1's dash and systemctl). BindsTo= stops it when its app starts deactivating,
+ * which is as its main process ends, before the post-stop handler: its ExecStop= learns how the app's main
+ * process ended from systemd (ExecMainCode is CLD_EXITED 1, CLD_KILLED 2 or CLD_DUMPED 3, or 0 when it
+ * never ran; ExecMainStatus the exit code or signal number) and records it as the recorder would.
  */
 export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): string {
-  // dash builtins only (the stage1 has no coreutils). `systemctl show` prints safe KEY=value lines; set
-  // -C creates the first-failure file exclusively (O_EXCL), so of two failing apps one is first. The
-  // first failure is named before the status is written: a status tells the run entrypoint that this
-  // app is settled (one write of one line, so it is read whole or not at all).
-  const failed = '[ "$Result" != success ] || [ "$ExecMainCode" != 1 ] || [ "$ExecMainStatus" != 0 ]';
-  const script = [
-    `eval "$(systemctl show --property=ExecMainCode --property=ExecMainStatus --property=Result ${appUnitName(app)})"`,
-    `if ${failed}; then (set -C; echo ${app} > ${STATUS_DIR}/${FIRST_FAILURE_FILE}) 2>/dev/null; fi`,
-    `echo "$ExecMainCode $ExecMainStatus $Result" > ${appStatusPath(app)}`,
-    `if ${failed}; then systemctl --no-block exit || :; fi`,
-    ...(exitWhenAllDone !== undefined ? [`if ${exitWhenAllDone.map((a) => `[ -e ${appStatusPath(a)} ]`).join(' && ')}; then systemctl --no-block exit || :; fi`] : []),
+  const fromSystemctl = [
+    `eval "$(/bin/systemctl show --property=ExecMainCode --property=ExecMainStatus --property=Result ${appUnitName(app)})"`,
+    'SERVICE_RESULT=$Result EXIT_STATUS=$ExecMainStatus',
+    'case $ExecMainCode in 1) EXIT_CODE=exited;; 2) EXIT_CODE=killed;; 3) EXIT_CODE=dumped;; *) EXIT_CODE=- EXIT_STATUS=-;; esac',
   ].join('; ');
   return [
     '[Unit]',
@@ -181,7 +250,7 @@ export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): st
     'Type=oneshot',
     'RemainAfterExit=yes',
     `ExecStart=/bin/dash -c ${quote(`echo > ${appStartedPath(app)}`, true)}`,
-    `ExecStop=/bin/dash -c ${quote(script, true)}`,
+    `ExecStop=/bin/dash -c ${quote(`${fromSystemctl}; ${recordStatusScript(app, exitWhenAllDone, '/bin/systemctl --no-block exit || :')}`, true)}`,
     // The pod's console is rkt's terminal: nothing of the reaper's belongs there.
     'StandardOutput=null',
     'StandardError=null',
@@ -189,21 +258,34 @@ export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): st
   ].join('\n');
 }
 
-/** The target systemd boots: the apps' services and their reapers, all started together. */
-export function podTarget(apps: readonly string[]): string {
-  return ['[Unit]', 'Description=rkt pod', 'DefaultDependencies=no', `Wants=${[...apps.map(appUnitName), ...apps.map(reaperUnitName)].join(' ')}`, ''].join('\n');
+/** The target systemd boots: the apps' services and their reapers, if any, all started together. */
+export function podTarget(apps: readonly string[], reaped: readonly string[] = []): string {
+  return ['[Unit]', 'Description=rkt pod', 'DefaultDependencies=no', `Wants=${[...apps.map(appUnitName), ...reaped.map(reaperUnitName)].join(' ')}`, ''].join('\n');
 }
 
 /**
- * An app's status as its reaper recorded it, as rkt reports it: the exit status; 128 + the signal's
- * number for a killed app (CLD_KILLED 2, CLD_DUMPED 3); a main process that never ran (its pre-start
- * handler failed, say) is a failure, 1.
+ * An app's status as recorded (`$EXIT_CODE $EXIT_STATUS $SERVICE_RESULT`: recordStatusScript), as rkt reports it:
+ * the exit status; 128 + the signal's number for a killed app (`killed TERM`, `dumped SEGV`); a main process
+ * that never ran (`- -`: its pre-start handler failed, say) is a failure, 1, unless the unit succeeded.
  */
 export function parseAppStatus(text: string): number {
-  const m = /^([0-9]+) ([0-9]+)(?: ([a-z-]+))?$/.exec(text.trim());
+  const m = /^(exited|killed|dumped|-) ([0-9]+|[A-Z0-9+]+|-) ([a-z-]+)$/.exec(text.trim());
   if (m === null) throw new Error(`unreadable app status ${JSON.stringify(text)}`);
-  const [code, value] = [Number(m[1]), Number(m[2])];
-  if (code === 2 || code === 3) return 128 + value;
-  if (code === 0) return m[3] === undefined || m[3] === 'success' ? 0 : 1;
-  return value;
+  const [, code, value, result] = m as unknown as [string, string, string, string];
+  if (code === '-') return result === 'success' ? 0 : 1;
+  if (code === 'exited' && /^[0-9]+$/.test(value)) return Number(value);
+  if (code !== 'exited') {
+    const signal = /^[0-9]+$/.test(value) ? Number(value) : signalNumber(value);
+    if (signal !== undefined) return 128 + signal;
+  }
+  throw new Error(`unreadable app status ${JSON.stringify(text)}`);
+}
+
+/** A signal's number from systemd's name for it (`TERM`; `RTMIN+3` for a real-time one). */
+function signalNumber(name: string): number | undefined {
+  const rt = /^RTMIN\+([0-9]+)$/.exec(name);
+  const signals = osConstants.signals as Record<string, number | undefined>;
+  // glibc's SIGRTMIN, which Node's table leaves out.
+  if (rt !== null) return 34 + Number(rt[1]);
+  return signals[`SIG${name}`];
 }

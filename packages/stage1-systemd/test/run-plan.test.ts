@@ -8,7 +8,7 @@ import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { writeEtcFiles } from '../src/etc-files.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
-import { appIoName, appIoPath, appUnit, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
+import { appIoName, appIoPath, appUnit, needsReaper, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -64,12 +64,45 @@ describe('units', () => {
   it("stops every app and reaper with the pod's shutdown, after nothing it needs is unmounted", () => {
     const unit = appUnit(spec);
     expect(unit).toContain('\nConflicts=shutdown.target\n');
-    expect(unit).toMatch(/\nRequiresMountsFor=\/opt\/stage2\/web\/rootfs \/rkt\/io \/etc\/passwd \/etc\/group\n/);
+    expect(unit).toMatch(/\nRequiresMountsFor=\/opt\/stage2\/web\/rootfs \/rkt\/io \/rkt\/status \/etc\/passwd \/etc\/group\n/);
     expect(unit).not.toContain('SuccessAction');
     expect(unit).toContain('ExecStart="/bin/sh" "-c" "echo $$HOME 100%%"\n');
     expect(unit).toContain('Environment="A=b c"\n');
     expect(reaperUnit('web')).toContain('\nRequiresMountsFor=/rkt/status\n');
-    expect(podTarget(['web', 'db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-web.service rkt-reaper-db.service\n');
+    expect(podTarget(['web', 'db'], ['db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-db.service\n');
+  });
+
+  it('records the status of an app without event handlers in its own unit, from the stage1, before anything else of the app runs after it', () => {
+    const unit = appUnit(spec, { exitWhenAllDone: ['web', 'db'] });
+    // The recorder runs in the stage1 root (its dash, the status directory); the app's root stays the app's.
+    expect(unit).toContain('\nRootDirectory=/opt/stage2/web/rootfs\nRootDirectoryStartOnly=yes\n');
+    // As the main process ends (ExecStop=, when it has ended), else after the app was stopped or never started.
+    const recorders = unit.split('\n').filter((l) => /^ExecStop(Post)?=/.test(l));
+    expect(recorders).toHaveLength(2);
+    expect(recorders[0]).toMatch(/^ExecStop=\+\/bin\/dash -c "\[ -n \\"\$\$EXIT_CODE\\" \] \|\| exit 0; exec > \/dev\/null 2>&1; /);
+    expect(recorders[1]).toMatch(/^ExecStopPost=\+\/bin\/dash -c "\[ -e \/rkt\/status\/web \] && exit 0; exec > \/dev\/null 2>&1; /);
+    for (const recorder of recorders) {
+      expect(recorder).toContain('echo \\"$${EXIT_CODE:--} $${EXIT_STATUS:--} $$SERVICE_RESULT\\" > /rkt/status/web');
+      expect(recorder).toContain('[ -e /rkt/status/web ] && [ -e /rkt/status/db ]; then kill -37 1; fi');
+    }
+    // No process of the unit's before the app's unless there is no stream socket to tell that it started.
+    expect(unit).not.toContain('ExecStartPre');
+    expect(appUnit({ ...spec, stdin: 'tty' }, { markStarted: true })).toContain('ExecStartPre=+/bin/dash -c "echo > /rkt/status/web.started"\n');
+  });
+
+  it('leaves an app with event handlers in its root for all of them, and its status to a reaper', () => {
+    expect(needsReaper({ postStop: ['/bin/post'] }, false)).toBe(true);
+    expect(needsReaper({ preStart: ['/bin/pre'] }, false)).toBe(true);
+    expect(needsReaper({}, false)).toBe(false);
+    // systemd with the legacy cgroup layout in a pod would record a failed app's status only at TimeoutStopSec=.
+    expect(needsReaper({}, true)).toBe(true);
+    const unit = appUnit({ ...spec, postStop: ['/bin/post'] }, { reaped: true, markStarted: true });
+    expect(unit).not.toContain('RootDirectoryStartOnly');
+    expect(unit).not.toContain('/bin/dash');
+    expect(unit.split('\n').filter((l) => l.startsWith('ExecStopPost='))).toEqual(['ExecStopPost="/bin/post"']);
+    const reaper = reaperUnit('web');
+    expect(reaper).toContain('\nBindsTo=rkt-app-web.service\nBefore=rkt-app-web.service\n');
+    expect(reaper).toContain('> /rkt/status/web');
   });
 
   it('runs event handlers before and after the app, and gives a terminal or a FIFO as standard input', () => {
@@ -84,14 +117,18 @@ describe('units', () => {
     expect(() => appUnit({ ...spec, postStop: ['post'] })).toThrow('the post-stop event handler must start with an absolute path');
   });
 
-  it("reads a reaper's record as rkt reports statuses", () => {
-    expect(parseAppStatus('1 5 exit-code\n')).toBe(5);
-    expect(parseAppStatus('1 0 success')).toBe(0);
-    expect(parseAppStatus('2 15 success')).toBe(143);
-    expect(parseAppStatus('3 11 core-dump')).toBe(139);
+  it('reads a recorded status as rkt reports statuses', () => {
+    expect(parseAppStatus('exited 5 exit-code\n')).toBe(5);
+    expect(parseAppStatus('exited 0 success')).toBe(0);
+    // systemd names the signal; a reaper has its number from systemctl.
+    expect(parseAppStatus('killed TERM success')).toBe(143);
+    expect(parseAppStatus('killed 15 success')).toBe(143);
+    expect(parseAppStatus('dumped SEGV core-dump')).toBe(139);
+    expect(parseAppStatus('killed RTMIN+3 signal')).toBe(128 + 37);
     // Never ran: its pre-start handler failed.
-    expect(parseAppStatus('0 0 exit-code')).toBe(1);
+    expect(parseAppStatus('- - exit-code')).toBe(1);
     expect(() => parseAppStatus('garbage')).toThrow('unreadable app status');
+    expect(() => parseAppStatus('killed NOSUCH signal')).toThrow('unreadable app status');
   });
 });
 
