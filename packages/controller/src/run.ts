@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { constants } from 'node:os';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
+import { spawnProcess } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
@@ -161,34 +160,38 @@ function usableRunModule(
  * when `forwardSignals`.
  */
 async function spawnStage1(entry: string, args: readonly string[], dir: string, fd: number, o: RunOptions): Promise<{ pid: number | undefined; exited: Promise<number> }> {
-  const child = spawn(entry, args, {
-    cwd: dir,
-    env: { ...process.env, RKT_LOCK_FD: '3' },
-    stdio: ['inherit', 'inherit', 'inherit', fd],
-  });
-  // Listened to at once: a short-lived pod can exit before the code below runs.
-  const exited = new Promise<number>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err) =>
-      reject(new PodError('POD_STAGE1', `cannot start the stage1 run entrypoint ${entry}: ${err.message}`, { subject: o.uuid, cause: err })),
-    );
-  });
+  let child: ReturnType<typeof spawnProcess>;
+  try {
+    // posix_spawn rather than child_process: no fork of this process, and no load of net and the streams.
+    child = spawnProcess({ file: entry, argv: [entry, ...args], cwd: dir, env: { ...process.env, RKT_LOCK_FD: '3' }, fds: [0, 1, 2, fd] });
+  } catch (err) {
+    throw new PodError('POD_STAGE1', `cannot start the stage1 run entrypoint ${entry}: ${(err as Error).message}`, { subject: o.uuid, cause: err });
+  }
   const forward = (sig: NodeJS.Signals): void => {
-    child.kill(sig);
+    try {
+      process.kill(child.pid, sig);
+    } catch {
+      // Already gone: its exit is on its way.
+    }
   };
   const ignore = (): void => {};
   if (o.forwardSignals) {
     process.on('SIGTERM', forward);
     process.on('SIGHUP', forward);
     process.on('SIGINT', ignore);
-    child.once('exit', () => {
+  }
+  const exited = child.exited.then(
+    (r) => r.status,
+    (err: unknown) => {
+      throw new PodError('POD_STAGE1', `cannot wait for the stage1 run entrypoint ${entry}: ${(err as Error).message}`, { subject: o.uuid, cause: err });
+    },
+  );
+  void exited
+    .finally(() => {
       process.off('SIGTERM', forward);
       process.off('SIGHUP', forward);
       process.off('SIGINT', ignore);
-    });
-  }
+    })
+    .catch(() => {});
   return { pid: child.pid, exited };
 }

@@ -1,5 +1,5 @@
+import { readFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
-import { release } from 'node:os';
 import { join } from 'node:path';
 import { canonicalPath, isAtOrUnder } from './canonical-path.js';
 import { RootfsError } from './errors.js';
@@ -62,7 +62,7 @@ export async function detectOverlay(dataDir: string, o: { force?: boolean } = {}
   const cacheFile = join(dir, CACHE_FILE);
   if (!o.force) {
     const cached = await readCache(cacheFile);
-    if (cached && cached.device === device && cached.kernel === release()) {
+    if (cached && cached.device === device && cached.kernel === kernelRelease()) {
       return cached.supported ? { supported: true } : { supported: false, reason: cached.reason ?? 'unknown (cached)' };
     }
   }
@@ -72,7 +72,7 @@ export async function detectOverlay(dataDir: string, o: { force?: boolean } = {}
     // cache a later rkt running as root would trust.
     return verdict;
   }
-  const record: CachedVerdict = { version: 1, device, kernel: release(), checkedAt: new Date().toISOString(), ...verdict };
+  const record: CachedVerdict = { version: 1, device, kernel: kernelRelease(), checkedAt: new Date().toISOString(), ...verdict };
   const tmp = `${cacheFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
@@ -82,6 +82,15 @@ export async function detectOverlay(dataDir: string, o: { force?: boolean } = {}
     throw new RootfsError('ROOTFS_DETECT', `cannot record overlay support in ${cacheFile}: ${(cause as Error).message}`, { path: cacheFile, cause });
   }
   return verdict;
+}
+
+/** os.release() without loading node:os on every `rkt run` (~0.5 ms): the same uname(2) field, from proc. */
+function kernelRelease(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    return process.getBuiltinModule('os').release();
+  }
 }
 
 async function readCache(file: string): Promise<CachedVerdict | undefined> {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { RootfsError } from './errors.js';
 
 /**
- * flock(2) and mount(2), which Node lacks, from this package's Node-API addon (native/sys.c). Each used
+ * flock(2), mount(2), umount2(2) and posix_spawn(3), which Node lacks, from this package's Node-API addon (native/sys.c). Each used
  * to be a fork and exec of util-linux's flock or mount: a fork of a Node process copies its page tables
  * (3-9 ms here) and mount(8) loads libmount on top, on the path of every `rkt run`.
  *
@@ -14,6 +14,9 @@ import { RootfsError } from './errors.js';
 interface SysAddon {
   flock(fd: number, exclusive: boolean, nonblocking: boolean): boolean;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount(target: string, flags: number): void;
+  spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[], newSession: boolean, newProcessGroup: boolean): number;
+  wait(pid: number, callback: (code: number | undefined, signal: number | undefined, error: string | undefined) => void): void;
 }
 
 const ADDON = 'dist/sys.node';
@@ -64,4 +67,57 @@ export function flock(fd: number, o: { exclusive: boolean; nonblocking: boolean 
 /** mount(2) as is (flags: MS_* numbers); `null` for what the kind of mount does not use. */
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
   sys().mount(source, target, fstype, flags, data);
+}
+
+/** umount2(2) flags. */
+export const MNT_FORCE = 1;
+export const MNT_DETACH = 2;
+export const UMOUNT_NOFOLLOW = 8;
+
+/** umount2(2) as is: `MNT_DETACH` for a lazy unmount. */
+export function umount(target: string, flags = 0): void {
+  sys().umount(target, flags);
+}
+
+export interface SpawnOptions {
+  /** The executable: a path, or a name looked up in PATH. */
+  readonly file: string;
+  /** Its argv, argv[0] included. */
+  readonly argv: readonly string[];
+  /** Its environment; this process's when absent. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** The child's fd i is this process's `fds[i]`: `[0, 1, 2]` shares stdio. */
+  readonly fds: readonly number[];
+  /** setsid(2) in the child. */
+  readonly newSession?: boolean;
+  /** A process group of its own (as child_process's `detached`, without a new session). */
+  readonly newProcessGroup?: boolean;
+}
+
+export interface SpawnedProcess {
+  readonly pid: number;
+  /** Settles once the child has exited and been reaped: its exit code, or 128 + the signal that killed it. */
+  readonly exited: Promise<{ readonly status: number; readonly signal?: number }>;
+}
+
+/**
+ * Starts a process with posix_spawn(3) and reaps it from a thread of Node's pool. On the path of every
+ * `rkt run`: posix_spawn shares this process's memory until the exec (CLONE_VFORK) where Node's
+ * child_process forks it (3-9 ms), and child_process's module loads net and the streams (~4 ms).
+ * The child gets default signal actions and an empty signal mask. An exec failure (ENOENT, EACCES)
+ * throws, with the errno's name as `code`.
+ */
+export function spawnProcess(o: SpawnOptions): SpawnedProcess {
+  const env = o.env === undefined ? null : Object.entries(o.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const addon = sys();
+  const pid = addon.spawn(o.file, [...o.argv], env, o.cwd ?? null, [...o.fds], o.newSession ?? false, o.newProcessGroup ?? false);
+  const exited = new Promise<{ status: number; signal?: number }>((resolve, reject) => {
+    addon.wait(pid, (code, signal, error) => {
+      if (error !== undefined) reject(Object.assign(new Error(`waitpid ${pid}: ${error}`), { code: error }));
+      else if (signal !== undefined) resolve({ status: 128 + signal, signal });
+      else resolve({ status: code ?? 0 });
+    });
+  });
+  return { pid, exited };
 }
