@@ -79,6 +79,19 @@ export function umount(target: string, flags = 0): void {
   sys().umount(target, flags);
 }
 
+/**
+ * Whether the addon loads here. Code of this package bundled elsewhere (a stage1 image's entrypoints)
+ * finds no addon beside it, and falls back to the util-linux tools.
+ */
+export function sysAvailable(): boolean {
+  try {
+    sys();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface SpawnOptions {
   /** The executable: a path, or a name looked up in PATH. */
   readonly file: string;

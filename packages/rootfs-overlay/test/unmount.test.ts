@@ -122,7 +122,7 @@ describe('unmountTree', () => {
     process.env['PATH'] = `${bin}:${path ?? ''}`;
     let err: unknown;
     try {
-      err = await unmountTree(join(root, 'pod')).catch((e: unknown) => e);
+      err = await unmountTree(join(root, 'pod'), { useUmountTool: true }).catch((e: unknown) => e);
     } finally {
       process.env['PATH'] = path;
     }
@@ -135,6 +135,30 @@ describe('unmountTree', () => {
     });
     expect((await mountsUnder(root)).map((m) => m.mountPoint)).toEqual([stuck]);
     await unmountTree(root);
+  });
+
+  it('unmounts local filesystems with umount2(2) in this process, without umount(8)', async () => {
+    const root = await tmp.make();
+    const bin = join(root, 'bin');
+    await mkdir(bin);
+    const m = join(root, 'pod', 'app');
+    await mkdir(m, { recursive: true });
+    tmpfs(m);
+    // An umount(8) that fails every call: only the system call can have done it.
+    await writeFile(join(bin, 'umount'), '#!/bin/sh\necho "umount: broken" >&2\nexit 32\n');
+    await chmod(join(bin, 'umount'), 0o755);
+    const path = process.env['PATH'];
+    process.env['PATH'] = `${bin}:${path ?? ''}`;
+    try {
+      expect((await unmountTree(join(root, 'pod'))).unmounted).toEqual([m]);
+      await expect(unmountTree(join(root, 'pod'), { useUmountTool: true })).resolves.toEqual({ unmounted: [] });
+      tmpfs(m);
+      await expect(unmountTree(join(root, 'pod'), { useUmountTool: true })).rejects.toMatchObject({ code: 'ROOTFS_UNMOUNT', message: `cannot unmount ${m}: umount: broken` });
+    } finally {
+      process.env['PATH'] = path;
+    }
+    await unmountTree(root);
+    expect(await mountsUnder(root)).toEqual([]);
   });
 
   it('refuses to unmount everything under /', async () => {
@@ -187,7 +211,7 @@ describe('unmountTree', () => {
     const said: string[] = [];
     const t0 = performance.now();
     try {
-      expect((await unmountTree(join(root, 'pod'), { timeoutMs: 300, debug: (m) => said.push(m) })).unmounted).toEqual([hung]);
+      expect((await unmountTree(join(root, 'pod'), { timeoutMs: 300, debug: (m) => said.push(m), useUmountTool: true })).unmounted).toEqual([hung]);
     } finally {
       process.env['PATH'] = path;
     }
