@@ -33,6 +33,9 @@ const FLAVORS = {
     files: { 'fly-run': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/fly/run', stop: '/fly/stop', gc: '/fly/gc', enter: '/fly/enter' },
     interfaceVersion: '1',
+    // The gc entrypoint is also a CommonJS module that rkt-ts's `rkt gc` calls in its own process for each
+    // pod (see @rkt/controller's README, "The gc module").
+    gcModule: { path: '/fly/gc', version: '1' },
   },
   systemd: {
     pkg: 'packages/stage1-systemd',
@@ -44,6 +47,7 @@ const FLAVORS = {
     // The run entrypoint is also a CommonJS module that rkt-ts's stage0 runs in its own process (see
     // @rkt/controller's README, "The run module").
     runModule: { path: '/rkt/run', version: '1' },
+    gcModule: { path: '/rkt/gc', version: '1' },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
     // apps' exit statuses in multi-app pods; systemd's shutdown runs mount's umount); the shared libraries
     // they load are added by resolving their ELF NEEDED entries (see addDebianSystemd).
@@ -209,6 +213,12 @@ try {
       ? [
           { name: 'rkt-ts.dev/stage1/run-module', value: flavor.runModule.path },
           { name: 'rkt-ts.dev/stage1/run-module-version', value: flavor.runModule.version },
+        ]
+      : []),
+    ...(flavor.gcModule !== undefined
+      ? [
+          { name: 'rkt-ts.dev/stage1/gc-module', value: flavor.gcModule.path },
+          { name: 'rkt-ts.dev/stage1/gc-module-version', value: flavor.gcModule.version },
         ]
       : []),
   ];

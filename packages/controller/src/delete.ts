@@ -10,7 +10,8 @@ import { isErrno } from './fsutil.js';
 import { tryLockDir, unlock } from './lock.js';
 import { podPath } from './layout.js';
 import type { PodSnapshot } from './pods.js';
-import { stage1Entrypoint } from './stage1.js';
+import { loadGcModule } from './run-module.js';
+import { stage1GcEntrypoints, type Stage1GcModuleRef } from './stage1.js';
 
 export interface DeleteContext {
   readonly dataDir: string;
@@ -57,8 +58,9 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
   if (fd === undefined) return 'busy';
   try {
     let entry: string | undefined;
+    let module: Stage1GcModuleRef | undefined;
     try {
-      entry = stage1Entrypoint(dir, 'gc');
+      ({ executable: entry, module } = stage1GcEntrypoints(dir));
     } catch (err) {
       // A pod that died before its stage1 was set up has no stage1 to ask.
       ctx.log?.(`pod ${uuid}: no stage1 gc: ${(err as Error).message}`);
@@ -66,8 +68,13 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
     if (ctx.beforeDelete !== undefined) {
       await ctx.beforeDelete(dir, uuid).catch((err: unknown) => ctx.log?.(`pod ${uuid}: ${(err as Error).message}; removing the pod anyway`));
     }
-    if (entry !== undefined) {
-      const status = await runEntrypoint(entry, [...(ctx.debug ? ['--debug'] : []), uuid], dir);
+    const args = [...(ctx.debug ? ['--debug'] : []), uuid];
+    const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadGcModule(module.path);
+    if (loaded !== undefined && 'module' in loaded) {
+      await loaded.module.gc(args, { podDir: dir }).catch((err: unknown) => ctx.log?.(`pod ${uuid}: stage1 gc module failed: ${(err as Error).message}; removing the pod anyway`));
+    } else if (entry !== undefined) {
+      if (loaded !== undefined) ctx.log?.(`pod ${uuid}: not using the stage1 gc module: ${loaded.unusable}; executing ${entry}`);
+      const status = await runEntrypoint(entry, args, dir);
       if (status !== 0) ctx.log?.(`pod ${uuid}: stage1 gc exited with ${status}; removing the pod anyway`);
     }
     await unmountTree(dir, { lazy: true, ...(ctx.log ? { debug: ctx.log } : {}) });

@@ -1,11 +1,8 @@
 import { createRequire } from 'node:module';
-import type { Stage1RunModule } from './stage1.js';
+import type { Stage1GcModule, Stage1RunModule } from './stage1.js';
 
-/**
- * Loads a stage1's run module (CommonJS, by absolute path). A module that does not load, or does not
- * export `run`, is unusable: the caller executes the run entrypoint instead.
- */
-export function loadRunModule(path: string): { readonly module: Stage1RunModule } | { readonly unusable: string } {
+/** A stage1 module's export `name`, loaded by absolute path (CommonJS), or why it is unusable. */
+function loadExport(path: string, name: string): { readonly fn: (...args: never[]) => unknown } | { readonly unusable: string } {
   let exported: unknown;
   try {
     exported = createRequire(path)(path);
@@ -13,9 +10,28 @@ export function loadRunModule(path: string): { readonly module: Stage1RunModule 
     const message = err instanceof Error ? err.message : String(err);
     return { unusable: `it does not load: ${message.split('\n')[0] ?? ''}` };
   }
-  const run = typeof exported === 'object' && exported !== null ? (exported as { run?: unknown }).run : undefined;
-  if (typeof run !== 'function') return { unusable: 'it exports no run function' };
-  return { module: { run: (args, context) => (run as Stage1RunModule['run'])(args, context) } };
+  const fn = typeof exported === 'object' && exported !== null ? (exported as Record<string, unknown>)[name] : undefined;
+  if (typeof fn !== 'function') return { unusable: `it exports no ${name} function` };
+  return { fn: fn as (...args: never[]) => unknown };
+}
+
+/**
+ * Loads a stage1's run module (CommonJS, by absolute path). A module that does not load, or does not
+ * export `run`, is unusable: the caller executes the run entrypoint instead.
+ */
+export function loadRunModule(path: string): { readonly module: Stage1RunModule } | { readonly unusable: string } {
+  const loaded = loadExport(path, 'run');
+  if ('unusable' in loaded) return loaded;
+  const run = loaded.fn as Stage1RunModule['run'];
+  return { module: { run: (args, context) => run(args, context) } };
+}
+
+/** Loads a stage1's gc module, as `loadRunModule` its run module (Node's require cache keeps one copy). */
+export function loadGcModule(path: string): { readonly module: Stage1GcModule } | { readonly unusable: string } {
+  const loaded = loadExport(path, 'gc');
+  if ('unusable' in loaded) return loaded;
+  const gc = loaded.fn as Stage1GcModule['gc'];
+  return { module: { gc: async (args, context) => gc(args, context) } };
 }
 
 /**

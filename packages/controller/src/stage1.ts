@@ -15,6 +15,9 @@ export const STAGE1_ANNOTATIONS = {
   /** rkt-ts's extension: a CommonJS module stage0 may run in its own process instead of executing `run`. */
   runModule: 'rkt-ts.dev/stage1/run-module',
   runModuleVersion: 'rkt-ts.dev/stage1/run-module-version',
+  /** rkt-ts's extension: a CommonJS module stage0 may call in its own process instead of executing `gc`. */
+  gcModule: 'rkt-ts.dev/stage1/gc-module',
+  gcModuleVersion: 'rkt-ts.dev/stage1/gc-module-version',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -68,6 +71,30 @@ export interface Stage1RunModule {
 /** A pod's run module: its absolute path, or why this stage0 cannot use it. */
 export type Stage1RunModuleRef = { readonly path: string } | { readonly unusable: string };
 
+/**
+ * The versions of the gc module (`rkt-ts.dev/stage1/gc-module`) this stage0 can load. Version 1: a CommonJS
+ * module exporting `gc(args, {podDir})` (see `Stage1GcModule`).
+ */
+export const SUPPORTED_GC_MODULE_VERSIONS = [1] as const;
+
+/**
+ * A stage1's gc entrypoint as a module (gc-module version 1): `rkt gc` calls it in its own process for
+ * each pod it removes, instead of starting the `coreos.com/rkt/stage1/gc` executable once per pod (a Node
+ * start each, for a stage1 written in Node).
+ */
+export interface Stage1GcModule {
+  /**
+   * `args` are the gc executable's arguments (`[--debug] UUID`); `podDir` is the pod's directory, which
+   * the executable would have as its working directory (the module must not rely on the process's). Does
+   * the executable's work; rejects where the executable would exit non-zero. It must not exit the
+   * process, change its working directory or environment, or leave a handler, timer or handle behind.
+   */
+  gc(args: readonly string[], context: { readonly podDir: string }): Promise<void>;
+}
+
+/** A pod's gc module: its absolute path, or why this stage0 cannot use it. */
+export type Stage1GcModuleRef = { readonly path: string } | { readonly unusable: string };
+
 function readStage1Manifest(podDir: string): ImageManifest {
   const path = join(podDir, POD_FILES.stage1Manifest);
   try {
@@ -83,17 +110,34 @@ export function stage1Entrypoint(podDir: string, kind: Stage1Entrypoint): string
   return rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel);
 }
 
-/** The pod's run entrypoint and, when its stage1 annotates one, its run module. */
-export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined } {
+/**
+ * A pod's entrypoint of one kind and, when its stage1 annotates one, the module stage0 may call instead
+ * (`run`: the run module; `gc`: the gc module).
+ */
+function entrypointWithModule(podDir: string, kind: 'run' | 'gc'): { executable: string | undefined; module: { path: string } | { unusable: string } | undefined } {
   const annotations = readStage1Manifest(podDir).annotations;
   const inRootfs = (rel: string | undefined) => (rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel));
-  const executable = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS.run));
-  const path = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS.runModule));
+  const [moduleKey, versionKey, supported] =
+    kind === 'run'
+      ? [STAGE1_ANNOTATIONS.runModule, STAGE1_ANNOTATIONS.runModuleVersion, SUPPORTED_RUN_MODULE_VERSIONS]
+      : [STAGE1_ANNOTATIONS.gcModule, STAGE1_ANNOTATIONS.gcModuleVersion, SUPPORTED_GC_MODULE_VERSIONS];
+  const executable = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS[kind]));
+  const path = inRootfs(getAnnotation(annotations, moduleKey));
   if (path === undefined) return { executable, module: undefined };
-  const version = getAnnotation(annotations, STAGE1_ANNOTATIONS.runModuleVersion) ?? '';
-  if (!(SUPPORTED_RUN_MODULE_VERSIONS as readonly number[]).some((v) => String(v) === version)) {
-    const unusable = `its ${STAGE1_ANNOTATIONS.runModuleVersion} ${JSON.stringify(version)} is not supported (supported: ${SUPPORTED_RUN_MODULE_VERSIONS.join(', ')})`;
+  const version = getAnnotation(annotations, versionKey) ?? '';
+  if (!(supported as readonly number[]).some((v) => String(v) === version)) {
+    const unusable = `its ${versionKey} ${JSON.stringify(version)} is not supported (supported: ${supported.join(', ')})`;
     return { executable, module: { unusable } };
   }
   return { executable, module: { path } };
+}
+
+/** The pod's run entrypoint and, when its stage1 annotates one, its run module. */
+export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined } {
+  return entrypointWithModule(podDir, 'run');
+}
+
+/** The pod's gc entrypoint and, when its stage1 annotates one, its gc module. */
+export function stage1GcEntrypoints(podDir: string): { executable: string | undefined; module: Stage1GcModuleRef | undefined } {
+  return entrypointWithModule(podDir, 'gc');
 }

@@ -1,12 +1,13 @@
-// The stage0 side of the run module (rkt-ts.dev/stage1/run-module): which stage1s have a usable one, loading
+// The stage0 side of the run and gc modules (rkt-ts.dev/stage1/run-module, gc-module): which stage1s have a usable one, loading
 // it (or why not), and calling it in the pod directory. The real systemd stage1's module runs real pods in
 // integration-tests/systemd/run.test.ts.
 import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stage1RunEntrypoints } from '../src/index.js';
+import { stage1GcEntrypoints, stage1RunEntrypoints } from '../src/index.js';
+import { deleteGarbagePod } from '../src/delete.js';
 import { loadRunModule, runModuleInPodDir } from '../src/run-module.js';
 
 let dir: string;
@@ -93,5 +94,74 @@ describe('loadRunModule and runModuleInPodDir', () => {
     expect(loadRunModule(module('throws', 'throw new Error("broken stage1");'))).toEqual({ unusable: 'it does not load: broken stage1' });
     expect(loadRunModule(module('syntax', 'this is not javascript'))).toEqual({ unusable: expect.stringMatching(/^it does not load: Unexpected identifier/) });
     expect(loadRunModule(module('norun', 'exports.start = () => 0;'))).toEqual({ unusable: 'it exports no run function' });
+  });
+});
+
+describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
+  const gcAnnotations = (version: string) => [
+    { name: 'coreos.com/rkt/stage1/gc', value: '/s1/gc' },
+    { name: 'rkt-ts.dev/stage1/gc-module', value: '/s1/gc' },
+    { name: 'rkt-ts.dev/stage1/gc-module-version', value: version },
+  ];
+
+  it('stage1GcEntrypoints names the gc executable and a module of a supported version, or why not', () => {
+    const rootfs = (p: string) => join(dir, 'pod', 'stage1', 'rootfs', p);
+    expect(stage1GcEntrypoints(podWith([{ name: 'coreos.com/rkt/stage1/gc', value: '/s1/gc' }]))).toEqual({ executable: rootfs('s1/gc'), module: undefined });
+    expect(stage1GcEntrypoints(podWith(gcAnnotations('1')))).toEqual({ executable: rootfs('s1/gc'), module: { path: rootfs('s1/gc') } });
+    expect(stage1GcEntrypoints(podWith(gcAnnotations('3'))).module).toEqual({
+      unusable: 'its rkt-ts.dev/stage1/gc-module-version "3" is not supported (supported: 1)',
+    });
+  });
+
+  /** A pod in garbage/ of a data dir, whose stage1 gc (module and executable) is the given source. */
+  function garbagePod(version: string, source: string): { dataDir: string; uuid: string; pod: string; marker: string } {
+    const dataDir = join(dir, 'data');
+    const uuid = '6a1b2c3d-0000-4000-8000-000000000001';
+    const pod = join(dataDir, 'pods', 'garbage', uuid);
+    mkdirSync(join(pod, 'stage1', 'rootfs', 's1'), { recursive: true });
+    writeFileSync(
+      join(pod, 'stage1', 'manifest'),
+      JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/stage1', annotations: [{ name: 'coreos.com/rkt/stage1/run', value: '/s1/run' }, ...gcAnnotations(version)] }),
+    );
+    const marker = join(dir, 'gc-marker');
+    // Both ways from one file, as the built stage1s' gc: a module when required, the executable when run.
+    writeFileSync(join(pod, 'stage1', 'rootfs', 's1', 'package.json'), '{ "type": "commonjs" }\n');
+    writeFileSync(
+      join(pod, 'stage1', 'rootfs', 's1', 'gc'),
+      `#!${process.execPath}\nconst fs = require('fs');\n${source}\nif (require.main === module) exports.gc(process.argv.slice(2), { podDir: process.cwd() }).catch((e) => { console.error(e.message); process.exit(1); });\n`,
+      { mode: 0o755 },
+    );
+    return { dataDir, uuid, pod, marker };
+  }
+
+  const recordingGc = (marker: string) =>
+    `exports.gc = async (args, ctx) => { fs.writeFileSync(${JSON.stringify(marker)}, JSON.stringify({ pid: process.pid, args, podDir: ctx.podDir, podExists: fs.existsSync(ctx.podDir) })); };`;
+
+  it('rkt gc calls a usable module in its own process, with the executable\'s arguments and the pod directory, then removes the pod', async () => {
+    const { dataDir, uuid, pod, marker } = garbagePod('1', recordingGc(join(dir, 'gc-marker')));
+    const released: string[] = [];
+    expect(await deleteGarbagePod({ dataDir, debug: true, store: { releasePod: async (u: string) => void released.push(u) } }, uuid)).toBe('deleted');
+    expect(JSON.parse(readFileSync(marker, 'utf8'))).toEqual({ pid: process.pid, args: ['--debug', uuid], podDir: pod, podExists: true });
+    expect(existsSync(pod)).toBe(false);
+    expect(released).toEqual([uuid]);
+  });
+
+  it('executes the gc entrypoint instead when the module is of an unsupported version, and says why under --debug', async () => {
+    const { dataDir, uuid, pod, marker } = garbagePod('2', recordingGc(join(dir, 'gc-marker')));
+    const said: string[] = [];
+    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => {} }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
+    const seen = JSON.parse(readFileSync(marker, 'utf8')) as { pid: number; args: string[]; podDir: string };
+    expect(seen.pid).not.toBe(process.pid);
+    expect(seen).toMatchObject({ args: [uuid], podDir: pod });
+    expect(said).toEqual([expect.stringContaining('not using the stage1 gc module: its rkt-ts.dev/stage1/gc-module-version "2" is not supported')]);
+    expect(existsSync(pod)).toBe(false);
+  });
+
+  it('removes the pod anyway when the module rejects, and says so', async () => {
+    const { dataDir, uuid, pod } = garbagePod('1', 'exports.gc = async () => { throw new Error("network teardown failed"); };');
+    const said: string[] = [];
+    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => {} }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
+    expect(said).toEqual([`pod ${uuid}: stage1 gc module failed: network teardown failed; removing the pod anyway`]);
+    expect(existsSync(pod)).toBe(false);
   });
 });

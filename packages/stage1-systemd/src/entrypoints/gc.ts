@@ -4,6 +4,13 @@ import { findCgroups, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.
 import { isolationHierarchyRoots } from '../pod-isolation.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
+// The gc entrypoint, both ways from one bundle (`/rkt/gc`): executed (`coreos.com/rkt/stage1/gc`, by any
+// stage0) it is the gc process; required by stage0 (`rkt-ts.dev/stage1/gc-module`, version 1: see
+// @rkt/controller's README) `rkt gc` calls `gc` for each pod without a Node start per pod.
+
+/** The version of the gc-module interface that `gc` implements. */
+export const gcModuleVersion = 1;
+
 /**
  * `coreos.com/rkt/stage1/gc`: `[--debug] UUID`, in the pod directory. nspawn's mounts live in the pod's
  * own mount namespace and die with it; what may remain in the host namespace is under the pod directory
@@ -11,14 +18,17 @@ import { fail, parseEntrypointArgs } from './args.js';
  * killed before its own clean-up also leaves nspawn's propagation directory and the pod's cgroups
  * (`rkt-UUID`, empty once the pod is dead), removed here.
  */
-async function main(): Promise<void> {
-  const { options, rest } = parseEntrypointArgs(process.argv.slice(2));
+export async function gc(args: readonly string[], context: { readonly podDir: string }): Promise<void> {
+  const { options, rest } = parseEntrypointArgs(args);
   const uuid = rest[0];
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
-  const { unmounted } = await unmountTree(process.cwd(), { lazy: true });
+  const { unmounted } = await unmountTree(context.podDir, { lazy: true });
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   for (const root of [...nspawnHierarchyRoots(), ...isolationHierarchyRoots()]) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
   if (options.get('debug') === 'true') for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
 }
 
-main().catch((err: unknown) => fail('gc', err));
+// Executed, not required.
+if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
+  gc(process.argv.slice(2), { podDir: process.cwd() }).catch((err: unknown) => fail('gc', err));
+}
