@@ -140,7 +140,7 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
   it('rkt gc calls a usable module in its own process, with the executable\'s arguments and the pod directory, then removes the pod', async () => {
     const { dataDir, uuid, pod, marker } = garbagePod('1', recordingGc(join(dir, 'gc-marker')));
     const released: string[] = [];
-    expect(await deleteGarbagePod({ dataDir, debug: true, store: { releasePod: async (u: string) => void released.push(u) } }, uuid)).toBe('deleted');
+    expect(await deleteGarbagePod({ dataDir, debug: true, store: { releasePod: async (u: string) => (released.push(u), true) } }, uuid)).toBe('deleted');
     expect(JSON.parse(readFileSync(marker, 'utf8'))).toEqual({ pid: process.pid, args: ['--debug', uuid], podDir: pod, podExists: true });
     expect(existsSync(pod)).toBe(false);
     expect(released).toEqual([uuid]);
@@ -149,7 +149,7 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
   it('executes the gc entrypoint instead when the module is of an unsupported version, and says why under --debug', async () => {
     const { dataDir, uuid, pod, marker } = garbagePod('2', recordingGc(join(dir, 'gc-marker')));
     const said: string[] = [];
-    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => {} }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
+    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
     const seen = JSON.parse(readFileSync(marker, 'utf8')) as { pid: number; args: string[]; podDir: string };
     expect(seen.pid).not.toBe(process.pid);
     expect(seen).toMatchObject({ args: [uuid], podDir: pod });
@@ -160,7 +160,7 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
   it('removes the pod anyway when the module rejects, and says so', async () => {
     const { dataDir, uuid, pod } = garbagePod('1', 'exports.gc = async () => { throw new Error("network teardown failed"); };');
     const said: string[] = [];
-    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => {} }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
+    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
     expect(said).toEqual([`pod ${uuid}: stage1 gc module failed: network teardown failed; removing the pod anyway`]);
     expect(existsSync(pod)).toBe(false);
   });
