@@ -33,9 +33,10 @@ const FLAVORS = {
     files: { 'fly-run': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/fly/run', stop: '/fly/stop', gc: '/fly/gc', enter: '/fly/enter' },
     interfaceVersion: '1',
-    // The gc entrypoint is also a CommonJS module that rkt-ts's `rkt gc` calls in its own process for each
-    // pod (see @rkt/controller's README, "The gc module").
+    // The gc and stop entrypoints are also CommonJS modules that rkt-ts's `rkt gc` (for each pod) and `rkt
+    // stop` call in their own process (see @rkt/controller's README, "Entrypoint modules").
     gcModule: { path: '/fly/gc', version: '1' },
+    stopModule: { path: '/fly/stop', version: '1' },
   },
   systemd: {
     pkg: 'packages/stage1-systemd',
@@ -215,12 +216,15 @@ try {
           { name: 'rkt-ts.dev/stage1/run-module-version', value: flavor.runModule.version },
         ]
       : []),
-    ...(flavor.gcModule !== undefined
-      ? [
-          { name: 'rkt-ts.dev/stage1/gc-module', value: flavor.gcModule.path },
-          { name: 'rkt-ts.dev/stage1/gc-module-version', value: flavor.gcModule.version },
-        ]
-      : []),
+    ...['gc', 'stop'].flatMap((kind) => {
+      const m = flavor[`${kind}Module`];
+      return m === undefined
+        ? []
+        : [
+            { name: `rkt-ts.dev/stage1/${kind}-module`, value: m.path },
+            { name: `rkt-ts.dev/stage1/${kind}-module-version`, value: m.version },
+          ];
+    }),
   ];
   const arch = { x64: 'amd64', arm64: 'aarch64' }[process.arch] ?? process.arch;
   const manifest = {

@@ -10,8 +10,19 @@ export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js'
 export { isLocked, tryLockDir, unlock } from './lock.js';
 export { findPod, listPods, podDetails, stateOf } from './pods.js';
 export type { PodDetails, PodSnapshot, PodState } from './pods.js';
-export { checkStage1Manifest, stage1Entrypoint, stage1GcEntrypoints, stage1RunEntrypoints, STAGE1_ANNOTATIONS, SUPPORTED_GC_MODULE_VERSIONS, SUPPORTED_INTERFACE_VERSIONS, SUPPORTED_RUN_MODULE_VERSIONS } from './stage1.js';
-export type { Stage1Entrypoint, Stage1GcModule, Stage1GcModuleRef, Stage1RunModule, Stage1RunModuleRef } from './stage1.js';
+export {
+  checkStage1Manifest,
+  stage1Entrypoint,
+  stage1GcEntrypoints,
+  stage1RunEntrypoints,
+  stage1StopEntrypoints,
+  STAGE1_ANNOTATIONS,
+  SUPPORTED_GC_MODULE_VERSIONS,
+  SUPPORTED_INTERFACE_VERSIONS,
+  SUPPORTED_RUN_MODULE_VERSIONS,
+  SUPPORTED_STOP_MODULE_VERSIONS,
+} from './stage1.js';
+export type { Stage1Entrypoint, Stage1GcModule, Stage1GcModuleRef, Stage1RunModule, Stage1RunModuleRef, Stage1StopModule, Stage1StopModuleRef } from './stage1.js';
 export { defaultAppName, effectiveApp, preparePod } from './prepare.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';

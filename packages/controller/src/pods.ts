@@ -45,8 +45,11 @@ export function stateOf(stateDir: StateDir, locked: boolean): PodState {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Every pod, in no particular order. A pod renamed while listing may be missed or seen twice; the later sighting wins. */
-export function listPods(dataDir: string): PodSnapshot[] {
+/**
+ * Every pod (or those whose UUID `wanted` accepts, which are the only ones stat'ed), in no particular order.
+ * A pod renamed while listing may be missed or seen twice; the later sighting wins.
+ */
+export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): PodSnapshot[] {
   const held = heldFlockKeys();
   const byUuid = new Map<string, PodSnapshot>();
   for (const stateDir of STATE_DIRS) {
@@ -57,7 +60,7 @@ export function listPods(dataDir: string): PodSnapshot[] {
       continue;
     }
     for (const uuid of names) {
-      if (!UUID.test(uuid)) continue;
+      if (!UUID.test(uuid) || (wanted !== undefined && !wanted(uuid))) continue;
       const path = join(podsDir(dataDir), stateDir, uuid);
       const locked = isLocked(path, held);
       if (locked === undefined) continue;
@@ -76,7 +79,8 @@ export function findPod(dataDir: string, uuidOrPrefix: string): PodSnapshot {
   if (!/^[0-9a-f-]{1,36}$/.test(want)) {
     throw new PodError('POD_BAD_UUID', `${JSON.stringify(uuidOrPrefix)} is not a pod UUID or UUID prefix`, { subject: uuidOrPrefix });
   }
-  const matches = listPods(dataDir).filter((p) => p.uuid.startsWith(want));
+  // Only the pods that match are stat'ed for their state: `rkt stop UUID` on a host with hundreds of pods.
+  const matches = listPods(dataDir, (uuid) => uuid.startsWith(want));
   if (matches.length === 0) throw new PodError('POD_NOT_FOUND', `no pod matches ${JSON.stringify(uuidOrPrefix)}`, { subject: uuidOrPrefix });
   if (matches.length > 1) {
     throw new PodError('POD_AMBIGUOUS', `UUID prefix ${JSON.stringify(uuidOrPrefix)} matches ${matches.length} pods: ${matches.map((m) => m.uuid).join(', ')}`, {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Stage1GcModule, Stage1RunModule } from './stage1.js';
+import type { Stage1GcModule, Stage1RunModule, Stage1StopModule } from './stage1.js';
 
 /** A stage1 module's export `name`, loaded by absolute path (CommonJS), or why it is unusable. */
 function loadExport(path: string, name: string): { readonly fn: (...args: never[]) => unknown } | { readonly unusable: string } {
@@ -24,6 +24,14 @@ export function loadRunModule(path: string): { readonly module: Stage1RunModule 
   if ('unusable' in loaded) return loaded;
   const run = loaded.fn as Stage1RunModule['run'];
   return { module: { run: (args, context) => run(args, context) } };
+}
+
+/** Loads a stage1's stop module, as `loadRunModule` its run module. */
+export function loadStopModule(path: string): { readonly module: Stage1StopModule } | { readonly unusable: string } {
+  const loaded = loadExport(path, 'stop');
+  if ('unusable' in loaded) return loaded;
+  const stop = loaded.fn as Stage1StopModule['stop'];
+  return { module: { stop: async (args, context) => stop(args, context) } };
 }
 
 /** Loads a stage1's gc module, as `loadRunModule` its run module (Node's require cache keeps one copy). */

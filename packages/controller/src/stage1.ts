@@ -18,6 +18,9 @@ export const STAGE1_ANNOTATIONS = {
   /** rkt-ts's extension: a CommonJS module stage0 may call in its own process instead of executing `gc`. */
   gcModule: 'rkt-ts.dev/stage1/gc-module',
   gcModuleVersion: 'rkt-ts.dev/stage1/gc-module-version',
+  /** rkt-ts's extension: a CommonJS module stage0 may call in its own process instead of executing `stop`. */
+  stopModule: 'rkt-ts.dev/stage1/stop-module',
+  stopModuleVersion: 'rkt-ts.dev/stage1/stop-module-version',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -95,6 +98,29 @@ export interface Stage1GcModule {
 /** A pod's gc module: its absolute path, or why this stage0 cannot use it. */
 export type Stage1GcModuleRef = { readonly path: string } | { readonly unusable: string };
 
+/**
+ * The versions of the stop module (`rkt-ts.dev/stage1/stop-module`) this stage0 can load. Version 1: a
+ * CommonJS module exporting `stop(args, {podDir})` (see `Stage1StopModule`).
+ */
+export const SUPPORTED_STOP_MODULE_VERSIONS = [1] as const;
+
+/**
+ * A stage1's stop entrypoint as a module (stop-module version 1): `rkt stop` calls it in its own process
+ * instead of starting the `coreos.com/rkt/stage1/stop` executable (a Node start, for a stage1 in Node).
+ */
+export interface Stage1StopModule {
+  /**
+   * `args` are the stop executable's arguments (`[--force] UUID`); `podDir` the pod's directory (the
+   * executable's working directory). Does the executable's work; rejects where it would exit non-zero.
+   * The same rules as the gc module's: no exit, no change of working directory or environment, nothing
+   * left behind once settled.
+   */
+  stop(args: readonly string[], context: { readonly podDir: string }): Promise<void>;
+}
+
+/** A pod's stop module: its absolute path, or why this stage0 cannot use it. */
+export type Stage1StopModuleRef = { readonly path: string } | { readonly unusable: string };
+
 function readStage1Manifest(podDir: string): ImageManifest {
   const path = join(podDir, POD_FILES.stage1Manifest);
   try {
@@ -111,16 +137,18 @@ export function stage1Entrypoint(podDir: string, kind: Stage1Entrypoint): string
 }
 
 /**
- * A pod's entrypoint of one kind and, when its stage1 annotates one, the module stage0 may call instead
- * (`run`: the run module; `gc`: the gc module).
+ * A pod's entrypoint of one kind and, when its stage1 annotates one, the module stage0 may call instead.
  */
-function entrypointWithModule(podDir: string, kind: 'run' | 'gc'): { executable: string | undefined; module: { path: string } | { unusable: string } | undefined } {
+const MODULE_KEYS = {
+  run: [STAGE1_ANNOTATIONS.runModule, STAGE1_ANNOTATIONS.runModuleVersion, SUPPORTED_RUN_MODULE_VERSIONS],
+  gc: [STAGE1_ANNOTATIONS.gcModule, STAGE1_ANNOTATIONS.gcModuleVersion, SUPPORTED_GC_MODULE_VERSIONS],
+  stop: [STAGE1_ANNOTATIONS.stopModule, STAGE1_ANNOTATIONS.stopModuleVersion, SUPPORTED_STOP_MODULE_VERSIONS],
+} as const;
+
+function entrypointWithModule(podDir: string, kind: 'run' | 'gc' | 'stop'): { executable: string | undefined; module: { path: string } | { unusable: string } | undefined } {
   const annotations = readStage1Manifest(podDir).annotations;
   const inRootfs = (rel: string | undefined) => (rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel));
-  const [moduleKey, versionKey, supported] =
-    kind === 'run'
-      ? [STAGE1_ANNOTATIONS.runModule, STAGE1_ANNOTATIONS.runModuleVersion, SUPPORTED_RUN_MODULE_VERSIONS]
-      : [STAGE1_ANNOTATIONS.gcModule, STAGE1_ANNOTATIONS.gcModuleVersion, SUPPORTED_GC_MODULE_VERSIONS];
+  const [moduleKey, versionKey, supported] = MODULE_KEYS[kind];
   const executable = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS[kind]));
   const path = inRootfs(getAnnotation(annotations, moduleKey));
   if (path === undefined) return { executable, module: undefined };
@@ -135,6 +163,11 @@ function entrypointWithModule(podDir: string, kind: 'run' | 'gc'): { executable:
 /** The pod's run entrypoint and, when its stage1 annotates one, its run module. */
 export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined } {
   return entrypointWithModule(podDir, 'run');
+}
+
+/** The pod's stop entrypoint and, when its stage1 annotates one, its stop module. */
+export function stage1StopEntrypoints(podDir: string): { executable: string | undefined; module: Stage1StopModuleRef | undefined } {
+  return entrypointWithModule(podDir, 'stop');
 }
 
 /** The pod's gc entrypoint and, when its stage1 annotates one, its gc module. */

@@ -2,19 +2,29 @@ import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { runEntrypoint } from './delete.js';
 import { findPod, podDetails } from './pods.js';
-import { stage1Entrypoint } from './stage1.js';
+import { loadStopModule } from './run-module.js';
+import { stage1StopEntrypoints } from './stage1.js';
 
 /**
  * `rkt stop`: asks a running pod's stage1 to stop it (its stop entrypoint with `[--force] UUID`),
  * or, for a stage1 without one, signals the pod's pid (SIGTERM, SIGKILL with force). Returns the
  * full UUID. It does not wait: `rkt status --wait` does.
  */
-export async function stopPod(o: { dataDir: string; uuid: string; force?: boolean; bus?: EventBus }): Promise<string> {
+export async function stopPod(o: { dataDir: string; uuid: string; force?: boolean; bus?: EventBus; log?: (message: string) => void }): Promise<string> {
   const pod = findPod(o.dataDir, o.uuid);
   if (pod.state !== 'running') throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}, not running`, { subject: pod.uuid });
-  const entry = stage1Entrypoint(pod.path, 'stop');
-  if (entry !== undefined) {
-    const status = await runEntrypoint(entry, [...(o.force ? ['--force'] : []), pod.uuid], pod.path);
+  const { executable: entry, module } = stage1StopEntrypoints(pod.path);
+  const args = [...(o.force ? ['--force'] : []), pod.uuid];
+  const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadStopModule(module.path);
+  if (loaded !== undefined && 'module' in loaded) {
+    try {
+      await loaded.module.stop(args, { podDir: pod.path });
+    } catch (err) {
+      throw new PodError('POD_STAGE1', `the stage1 stop of pod ${pod.uuid} failed: ${(err as Error).message}`, { subject: pod.uuid, cause: err });
+    }
+  } else if (entry !== undefined) {
+    if (loaded !== undefined) o.log?.(`pod ${pod.uuid}: not using the stage1 stop module: ${loaded.unusable}; executing ${entry}`);
+    const status = await runEntrypoint(entry, args, pod.path);
     if (status !== 0) throw new PodError('POD_STAGE1', `the stage1 stop entrypoint of pod ${pod.uuid} exited with ${status}`, { subject: pod.uuid });
   } else {
     const { pid } = await podDetails(pod);

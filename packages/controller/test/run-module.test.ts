@@ -1,4 +1,4 @@
-// The stage0 side of the run and gc modules (rkt-ts.dev/stage1/run-module, gc-module): which stage1s have a usable one, loading
+// The stage0 side of the run, gc and stop modules (rkt-ts.dev/stage1/run-module, gc-module, stop-module): which stage1s have a usable one, loading
 // it (or why not), and calling it in the pod directory. The real systemd stage1's module runs real pods in
 // integration-tests/systemd/run.test.ts.
 import { createRequire } from 'node:module';
@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stage1GcEntrypoints, stage1RunEntrypoints } from '../src/index.js';
 import { deleteGarbagePod } from '../src/delete.js';
+import { tryLockDir, unlock } from '../src/lock.js';
+import { stopPod } from '../src/stop.js';
 import { loadRunModule, runModuleInPodDir } from '../src/run-module.js';
 
 let dir: string;
@@ -163,5 +165,75 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
     expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
     expect(said).toEqual([`pod ${uuid}: stage1 gc module failed: network teardown failed; removing the pod anyway`]);
     expect(existsSync(pod)).toBe(false);
+  });
+});
+
+describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
+  /** A running pod (its directory in run/, locked here) whose stage1 stop, module and executable, is `source`. */
+  function runningPod(version: string, source: string): { dataDir: string; uuid: string; pod: string; lock: number } {
+    const dataDir = join(dir, 'data');
+    const uuid = '6a1b2c3d-0000-4000-8000-000000000002';
+    const pod = join(dataDir, 'pods', 'run', uuid);
+    mkdirSync(join(pod, 'stage1', 'rootfs', 's1'), { recursive: true });
+    writeFileSync(
+      join(pod, 'stage1', 'manifest'),
+      JSON.stringify({
+        acKind: 'ImageManifest',
+        acVersion: '0.8.11',
+        name: 'example.com/stage1',
+        annotations: [
+          { name: 'coreos.com/rkt/stage1/run', value: '/s1/run' },
+          { name: 'coreos.com/rkt/stage1/stop', value: '/s1/stop' },
+          { name: 'rkt-ts.dev/stage1/stop-module', value: '/s1/stop' },
+          { name: 'rkt-ts.dev/stage1/stop-module-version', value: version },
+        ],
+      }),
+    );
+    writeFileSync(join(pod, 'stage1', 'rootfs', 's1', 'package.json'), '{ "type": "commonjs" }\n');
+    writeFileSync(
+      join(pod, 'stage1', 'rootfs', 's1', 'stop'),
+      `#!${process.execPath}\nconst fs = require('fs');\n${source}\nif (require.main === module) exports.stop(process.argv.slice(2), { podDir: process.cwd() }).catch((e) => { console.error(e.message); process.exit(1); });\n`,
+      { mode: 0o755 },
+    );
+    const lock = tryLockDir(pod);
+    if (lock === undefined) throw new Error('cannot lock the test pod');
+    return { dataDir, uuid, pod, lock };
+  }
+  const recordingStop = (marker: string) =>
+    `exports.stop = async (args, ctx) => { fs.writeFileSync(${JSON.stringify(marker)}, JSON.stringify({ pid: process.pid, args, podDir: ctx.podDir })); };`;
+
+  it('rkt stop calls a usable module in its own process with the executable\'s arguments and the pod directory', async () => {
+    const marker = join(dir, 'stop-marker');
+    const { dataDir, uuid, pod, lock } = runningPod('1', recordingStop(marker));
+    try {
+      expect(await stopPod({ dataDir, uuid: uuid.slice(0, 8), force: true })).toBe(uuid);
+    } finally {
+      unlock(lock);
+    }
+    expect(JSON.parse(readFileSync(marker, 'utf8'))).toEqual({ pid: process.pid, args: ['--force', uuid], podDir: pod });
+  });
+
+  it('executes the stop entrypoint when the module is unusable, and reports a module that rejects as the pod\'s stop failing', async () => {
+    const marker = join(dir, 'stop-marker');
+    const { dataDir, uuid, lock } = runningPod('7', recordingStop(marker));
+    const said: string[] = [];
+    try {
+      await stopPod({ dataDir, uuid, log: (m) => said.push(m) });
+    } finally {
+      unlock(lock);
+    }
+    expect((JSON.parse(readFileSync(marker, 'utf8')) as { pid: number }).pid).not.toBe(process.pid);
+    expect(said).toEqual([expect.stringContaining('not using the stage1 stop module: its rkt-ts.dev/stage1/stop-module-version "7" is not supported')]);
+
+    rmSync(join(dir, 'data'), { recursive: true, force: true });
+    const failing = runningPod('1', 'exports.stop = async () => { throw new Error("no such process group"); };');
+    try {
+      await expect(stopPod({ dataDir: failing.dataDir, uuid: failing.uuid })).rejects.toMatchObject({
+        code: 'POD_STAGE1',
+        message: `the stage1 stop of pod ${failing.uuid} failed: no such process group`,
+      });
+    } finally {
+      unlock(failing.lock);
+    }
   });
 });

@@ -7,7 +7,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   let failed = false;
   for (const arg of args) {
     try {
-      const uuid = await stopPod({ dataDir: ctx.dataDir(), uuid: arg, force: ctx.flags.bool('force'), bus: cliBus(ctx) });
+      const uuid = await stopPod({ dataDir: ctx.dataDir(), uuid: arg, force: ctx.flags.bool('force'), bus: cliBus(ctx), log: (m) => ctx.log.debug(m) });
       ctx.stdout.write(`${uuid}\n`);
     } catch (err) {
       failed = true;
