@@ -2,10 +2,14 @@ import { createRequire } from 'node:module';
 import type { Stage1GcModule, Stage1RunModule, Stage1StopModule } from './stage1.js';
 
 /** A stage1 module's export `name`, loaded by absolute path (CommonJS), or why it is unusable. */
-function loadExport(path: string, name: string): { readonly fn: (...args: never[]) => unknown } | { readonly unusable: string } {
+function loadExport(
+  path: string,
+  name: string,
+  requireModule: (path: string) => unknown = (p) => createRequire(p)(p),
+): { readonly fn: (...args: never[]) => unknown } | { readonly unusable: string } {
   let exported: unknown;
   try {
-    exported = createRequire(path)(path);
+    exported = requireModule(path);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return { unusable: `it does not load: ${message.split('\n')[0] ?? ''}` };
@@ -19,8 +23,8 @@ function loadExport(path: string, name: string): { readonly fn: (...args: never[
  * Loads a stage1's run module (CommonJS, by absolute path). A module that does not load, or does not
  * export `run`, is unusable: the caller executes the run entrypoint instead.
  */
-export function loadRunModule(path: string): { readonly module: Stage1RunModule } | { readonly unusable: string } {
-  const loaded = loadExport(path, 'run');
+export function loadRunModule(path: string, requireModule?: (path: string) => unknown): { readonly module: Stage1RunModule } | { readonly unusable: string } {
+  const loaded = loadExport(path, 'run', requireModule);
   if ('unusable' in loaded) return loaded;
   const run = loaded.fn as Stage1RunModule['run'];
   return { module: { run: (args, context) => run(args, context) } };

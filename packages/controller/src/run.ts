@@ -35,6 +35,8 @@ export interface RunOptions {
    * runs in this process only then, owning those signals for the pod's life.
    */
   readonly forwardSignals?: boolean;
+  /** How the stage1's run module is loaded (a code-caching loader); Node's require otherwise. */
+  readonly requireModule?: (path: string) => unknown;
 }
 
 /**
@@ -95,7 +97,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     ];
     // In this process only when it is the pod's to its user (forwardSignals): the module then owns its
     // stop signals, as the executable does its own.
-    const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log) : undefined;
+    const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
     await writeFileAtomic(join(dir, POD_FILES.started), `${new Date().toISOString()}\n`);
     let exited: Promise<number>;
     let stage1Pid: number | undefined;
@@ -141,12 +143,13 @@ function usableRunModule(
   ref: Stage1RunModuleRef,
   executable: string,
   log: ((message: string) => void) | undefined,
+  requireModule: ((path: string) => unknown) | undefined,
 ): { path: string; module: Stage1RunModule } | undefined {
   if ('unusable' in ref) {
     log?.(`not using the stage1 run module: ${ref.unusable}; executing ${executable}`);
     return undefined;
   }
-  const loaded = loadRunModule(ref.path);
+  const loaded = loadRunModule(ref.path, requireModule);
   if ('unusable' in loaded) {
     log?.(`not using the stage1 run module ${ref.path}: ${loaded.unusable}; executing ${executable}`);
     return undefined;

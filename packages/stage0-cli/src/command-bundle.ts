@@ -19,8 +19,37 @@ import type { CommandModule } from './command.js';
 export function requireCommandBundle(name: string): CommandModule {
   const file = path.join(__dirname, 'commands', `${name}.cjs`);
   if (process.sourceMapsEnabled) return require(file) as CommandModule;
+  return requireCodeCached(file, name) as CommandModule;
+}
+
+/**
+ * A stage1's entrypoint module (its run module: every `rkt run` loads it), with a V8 code cache as the
+ * command bundles. The file sits in the tree store, where every file's mtime is the image's (often 0): the
+ * cache is named after a hash of its real path too, and a tree's path names its content (the tree ID).
+ */
+export function requireStage1Module(file: string): unknown {
+  if (process.sourceMapsEnabled) return require(file);
+  // Through the pod's stage1/rootfs link: the tree's own path, the same for every pod of that stage1.
+  const real = fs.realpathSync(file);
+  return requireCodeCached(real, `stage1-${fnv1a(real)}`);
+}
+
+/** FNV-1a (64-bit) of a string, in hex: a file name for a path, without loading node:crypto (~10 ms). */
+function fnv1a(text: string): string {
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) h = BigInt.asUintN(64, (h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n);
+  return h.toString(16);
+}
+
+/**
+ * Loads a CommonJS file as Node's require would (module, exports, require from its own directory), through
+ * a vm.Script with V8's code cache for it in `dist/.v8-cache/<name>-<size>-<mtime>-<ino>.bin`. A first line
+ * `#!...` (an executable entrypoint's) becomes a comment, as Node's loader strips it.
+ */
+function requireCodeCached(file: string, name: string): unknown {
   const st = fs.statSync(file);
-  const cacheDir = path.join(__dirname, '.v8-cache');
+  // dist/.v8-cache from the core (dist/cli.cjs) and from a command's bundle (dist/commands/*.cjs) alike.
+  const cacheDir = path.join(path.basename(__dirname) === 'commands' ? path.dirname(__dirname) : __dirname, '.v8-cache');
   const cacheFile = path.join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
   let cachedData: Buffer | undefined;
   try {
@@ -30,7 +59,8 @@ export function requireCommandBundle(name: string): CommandModule {
   }
   const vm = process.getBuiltinModule('vm');
   const { createRequire } = process.getBuiltinModule('module');
-  const source = fs.readFileSync(file, 'utf8');
+  let source = fs.readFileSync(file, 'utf8');
+  if (source.startsWith('#!')) source = `//${source.slice(2)}`;
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     cachedData,
@@ -39,7 +69,7 @@ export function requireCommandBundle(name: string): CommandModule {
     process.once('exit', () => writeCache(cacheDir, cacheFile, () => script.createCachedData()));
   }
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  const mod = { exports: {} as CommandModule };
+  const mod = { exports: {} as unknown };
   wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
   return mod.exports;
 }

@@ -1,5 +1,6 @@
 import type { RunOptions } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
+import { requireStage1Module } from '../../command-bundle.js';
 import { cliBus } from './common.js';
 import { hostnameFlag } from './hostname.js';
 
@@ -22,5 +23,7 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
     bus: cliBus(ctx),
     log: (m) => ctx.log.debug(m),
     forwardSignals: true,
+    // The systemd stage1's run module, 40 KB that every pod loads: compiled once, then from V8's code cache.
+    requireModule: requireStage1Module,
   };
 }
