@@ -3,7 +3,7 @@
 // signature to disk, then `gpg --verify` it. Goal (issue 6): within 1.5x of those two together. A second
 // reference does everything rkt does (inflate, image ID, blob, extraction, flush) with native tools in one
 // streaming pipeline: rkt's ratio to it says how much of the gap is rkt's own overhead.
-// Run it directly (`node tools/bench/fetch.bench.mjs [--quick] [--against=PATH]`): run.mjs passes no options.
+// `node tools/bench/fetch.bench.mjs [--quick] [--against=PATH]`, or through run.mjs, which passes options on.
 // The server is a separate node process; TLS is checked on both sides against a CA made here (curl
 // --cacert, rkt's certs.d), and rkt trusts the signing key through `rkt trust`. Everything is made in a
 // scratch directory removed at exit. Ratios are medians (tools/bench/lib.mjs). `--quick`: a small image.
