@@ -31,8 +31,12 @@ export function requireStage1Module(file: string): unknown {
   if (process.sourceMapsEnabled) return require(file);
   // Through the pod's stage1/rootfs link: the tree's own path, the same for every pod of that stage1.
   const real = fs.realpathSync(file);
-  return requireCodeCached(real, `stage1-${fnv1a(real)}`);
+  return requireCodeCached(real, `${STAGE1_CACHE_PREFIX}${fnv1a(real)}`);
 }
+
+const STAGE1_CACHE_PREFIX = 'stage1-';
+/** Stage1 trees come and go (image gc, other data dirs): the caches of the most recently written few stay. */
+const STAGE1_CACHES_KEPT = 8;
 
 /** FNV-1a (64-bit) of a string, in hex: a file name for a path, without loading node:crypto (~10 ms). */
 function fnv1a(text: string): string {
@@ -66,12 +70,29 @@ function requireCodeCached(file: string, name: string): unknown {
     cachedData,
   });
   if (cachedData === undefined || script.cachedDataRejected === true) {
-    process.once('exit', () => writeCache(cacheDir, cacheFile, () => script.createCachedData()));
+    process.once('exit', () => {
+      writeCache(cacheDir, cacheFile, () => script.createCachedData());
+      if (name.startsWith(STAGE1_CACHE_PREFIX)) pruneCaches(cacheDir, STAGE1_CACHE_PREFIX, STAGE1_CACHES_KEPT);
+    });
   }
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   const mod = { exports: {} as unknown };
   wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
   return mod.exports;
+}
+
+/** Removes all but the `keep` newest cache files whose names start with `prefix`; best effort. */
+function pruneCaches(dir: string, prefix: string, keep: number): void {
+  try {
+    const caches = fs
+      .readdirSync(dir)
+      .filter((n) => n.startsWith(prefix) && n.endsWith('.bin'))
+      .map((n) => ({ path: path.join(dir, n), mtime: fs.statSync(path.join(dir, n)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const c of caches.slice(keep)) fs.rmSync(c.path, { force: true });
+  } catch {
+    // Another rkt pruning at the same time, a read-only installation: the next write tries again.
+  }
 }
 
 function writeCache(dir: string, file: string, data: () => Buffer): void {
