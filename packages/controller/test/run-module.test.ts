@@ -43,6 +43,31 @@ function module(name: string, source: string): string {
   return join(d, name);
 }
 
+/**
+ * A pod in `stateDir` of a data dir whose stage1 names `kind`'s entrypoint and module (of `version`) as one
+ * file, `source` followed by the executable's call, as the built stage1s have them: a module when required,
+ * the executable when run.
+ */
+function podWithEntrypoint(stateDir: string, uuid: string, kind: 'gc' | 'stop', version: string, source: string): { dataDir: string; pod: string } {
+  const dataDir = join(dir, 'data');
+  const pod = join(dataDir, 'pods', stateDir, uuid);
+  mkdirSync(join(pod, 'stage1', 'rootfs', 's1'), { recursive: true });
+  const annotations = [
+    { name: 'coreos.com/rkt/stage1/run', value: '/s1/run' },
+    { name: `coreos.com/rkt/stage1/${kind}`, value: `/s1/${kind}` },
+    { name: `rkt-ts.dev/stage1/${kind}-module`, value: `/s1/${kind}` },
+    { name: `rkt-ts.dev/stage1/${kind}-module-version`, value: version },
+  ];
+  writeFileSync(join(pod, 'stage1', 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/stage1', annotations }));
+  writeFileSync(join(pod, 'stage1', 'rootfs', 's1', 'package.json'), '{ "type": "commonjs" }\n');
+  writeFileSync(
+    join(pod, 'stage1', 'rootfs', 's1', kind),
+    `#!${process.execPath}\nconst fs = require('fs');\n${source}\nif (require.main === module) exports.${kind}(process.argv.slice(2), { podDir: process.cwd() }).catch((e) => { console.error(e.message); process.exit(1); });\n`,
+    { mode: 0o755 },
+  );
+  return { dataDir, pod };
+}
+
 describe('stage1RunEntrypoints', () => {
   it('names the run executable, and the run module when the stage1 annotates one of a supported version', () => {
     const rootfs = (p: string) => join(dir, 'pod', 'stage1', 'rootfs', p);
@@ -115,25 +140,10 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
     });
   });
 
-  /** A pod in garbage/ of a data dir, whose stage1 gc (module and executable) is the given source. */
+  /** A pod in garbage/ whose stage1 gc (module and executable) is the given source. */
   function garbagePod(version: string, source: string): { dataDir: string; uuid: string; pod: string; marker: string } {
-    const dataDir = join(dir, 'data');
     const uuid = '6a1b2c3d-0000-4000-8000-000000000001';
-    const pod = join(dataDir, 'pods', 'garbage', uuid);
-    mkdirSync(join(pod, 'stage1', 'rootfs', 's1'), { recursive: true });
-    writeFileSync(
-      join(pod, 'stage1', 'manifest'),
-      JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/stage1', annotations: [{ name: 'coreos.com/rkt/stage1/run', value: '/s1/run' }, ...gcAnnotations(version)] }),
-    );
-    const marker = join(dir, 'gc-marker');
-    // Both ways from one file, as the built stage1s' gc: a module when required, the executable when run.
-    writeFileSync(join(pod, 'stage1', 'rootfs', 's1', 'package.json'), '{ "type": "commonjs" }\n');
-    writeFileSync(
-      join(pod, 'stage1', 'rootfs', 's1', 'gc'),
-      `#!${process.execPath}\nconst fs = require('fs');\n${source}\nif (require.main === module) exports.gc(process.argv.slice(2), { podDir: process.cwd() }).catch((e) => { console.error(e.message); process.exit(1); });\n`,
-      { mode: 0o755 },
-    );
-    return { dataDir, uuid, pod, marker };
+    return { ...podWithEntrypoint('garbage', uuid, 'gc', version, source), uuid, marker: join(dir, 'gc-marker') };
   }
 
   const recordingGc = (marker: string) =>
@@ -171,30 +181,8 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
 describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
   /** A running pod (its directory in run/, locked here) whose stage1 stop, module and executable, is `source`. */
   function runningPod(version: string, source: string): { dataDir: string; uuid: string; pod: string; lock: number } {
-    const dataDir = join(dir, 'data');
     const uuid = '6a1b2c3d-0000-4000-8000-000000000002';
-    const pod = join(dataDir, 'pods', 'run', uuid);
-    mkdirSync(join(pod, 'stage1', 'rootfs', 's1'), { recursive: true });
-    writeFileSync(
-      join(pod, 'stage1', 'manifest'),
-      JSON.stringify({
-        acKind: 'ImageManifest',
-        acVersion: '0.8.11',
-        name: 'example.com/stage1',
-        annotations: [
-          { name: 'coreos.com/rkt/stage1/run', value: '/s1/run' },
-          { name: 'coreos.com/rkt/stage1/stop', value: '/s1/stop' },
-          { name: 'rkt-ts.dev/stage1/stop-module', value: '/s1/stop' },
-          { name: 'rkt-ts.dev/stage1/stop-module-version', value: version },
-        ],
-      }),
-    );
-    writeFileSync(join(pod, 'stage1', 'rootfs', 's1', 'package.json'), '{ "type": "commonjs" }\n');
-    writeFileSync(
-      join(pod, 'stage1', 'rootfs', 's1', 'stop'),
-      `#!${process.execPath}\nconst fs = require('fs');\n${source}\nif (require.main === module) exports.stop(process.argv.slice(2), { podDir: process.cwd() }).catch((e) => { console.error(e.message); process.exit(1); });\n`,
-      { mode: 0o755 },
-    );
+    const { dataDir, pod } = podWithEntrypoint('run', uuid, 'stop', version, source);
     const lock = tryLockDir(pod);
     if (lock === undefined) throw new Error('cannot lock the test pod');
     return { dataDir, uuid, pod, lock };
