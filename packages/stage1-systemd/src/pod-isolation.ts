@@ -79,7 +79,8 @@ export function insecureIsolation(options: ReadonlyMap<string, string>): Insecur
 export class PodIsolation {
   readonly #caps = new Set<string>();
   readonly #controllers = new Set<Controller>();
-  /** Whether every app seen so far runs under a seccomp allow-list of its own. */
+  /** How many apps, and whether every one of them runs under a seccomp allow-list of its own. */
+  #apps = 0;
   #everyAppAllowListed = true;
   readonly #host: IsolationHost;
   /** The pod's own limits, as the unit directives an app would get (MemoryLimit, CPUQuota, CPUShares). */
@@ -105,6 +106,7 @@ export class PodIsolation {
     const iso = appIsolation(name, isolators, uid, this.insecure, this.#host);
     for (const c of iso.nspawnCapabilities) this.#caps.add(c);
     for (const c of neededControllers(isolators)) this.#controllers.add(c);
+    this.#apps += 1;
     this.#everyAppAllowListed &&= iso.allowListed;
     return iso.directives;
   }
@@ -175,7 +177,7 @@ export class PodIsolation {
       // adds nothing for the apps, and the pod's remaining processes are stage1's own (systemd as PID 1, the
       // status scripts). nspawn reads this variable itself; it does not reach the pod's systemd, which still
       // filters each app. With --insecure-options=seccomp or a remove-set, nspawn keeps its filter.
-      ...(this.#everyAppAllowListed ? { SYSTEMD_SECCOMP: '0' } : {}),
+      ...(this.#apps > 0 && this.#everyAppAllowListed ? { SYSTEMD_SECCOMP: '0' } : {}),
     };
   }
 

@@ -134,7 +134,7 @@ describe('the pod', () => {
     const plain = new PodIsolation('u', SECURE, HOST);
     plain.forApp('a', { isolators: [{ name: 'os/linux/oom-score-adj', value: 5 }] }, 0);
     expect(plain.nspawnArgs()).toEqual([]);
-    expect(plain.env()).toEqual({});
+    expect(plain.env()).toEqual({ SYSTEMD_SECCOMP: '0' });
     expect(plain.nspawnArgs()).toEqual([]);
 
     const limited = new PodIsolation('u', { ...INSECURE, paths: false }, HOST);
@@ -144,6 +144,21 @@ describe('the pod', () => {
     expect(args[0]).toBe('--tmpfs=/sys/fs/cgroup:mode=0755');
     // This machine's memory hierarchy (cgroup v1): the pod's own cgroup bound where nspawn would mount it.
     if (args.length > 1) expect(args[1]).toMatch(/^--bind=\/sys\/fs\/cgroup\/memory\/.*rkt-u:\/sys\/fs\/cgroup\/memory$/);
+  });
+
+  it("turns nspawn's own seccomp filter off only when every app has an allow-list of its own", () => {
+    const pod = (isolators: unknown[][], insecure = SECURE) => {
+      const p = new PodIsolation('u', insecure, HOST);
+      isolators.forEach((iso, i) => p.forApp(`a${i}`, { isolators: iso }, 0));
+      return p.env().SYSTEMD_SECCOMP;
+    };
+    expect(pod([[], []])).toBe('0');
+    expect(pod([[{ name: 'os/linux/seccomp-retain-set', value: { set: ['@rkt/default-whitelist'] } }]])).toBe('0');
+    // A deny-list, every syscall retained, or no filter at all: nspawn keeps its own for the whole pod.
+    expect(pod([[], [{ name: 'os/linux/seccomp-remove-set', value: { set: ['chmod'] } }]])).toBeUndefined();
+    expect(pod([[{ name: 'os/linux/seccomp-retain-set', value: { set: ['@appc.io/all'] } }]])).toBeUndefined();
+    expect(pod([[]], { ...SECURE, seccomp: true })).toBeUndefined();
+    expect(pod([])).toBeUndefined();
   });
 
   it("takes the pod manifest's resource isolators for the pod's cgroups and refuses the others", () => {
