@@ -68,6 +68,8 @@ describe('units', () => {
     expect(unit).not.toContain('SuccessAction');
     expect(unit).toContain('ExecStart="/bin/sh" "-c" "echo $$HOME 100%%"\n');
     expect(unit).toContain('Environment="A=b c"\n');
+    // A stop's SIGKILL to what is left of the app comes after a short grace, not systemd's 90 s.
+    expect(unit).toContain('\nTimeoutStopSec=5s\n');
     expect(reaperUnit('web')).toContain('\nRequiresMountsFor=/rkt/status\n');
     expect(podTarget(['web', 'db'], ['db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-db.service\n');
   });
