@@ -289,6 +289,15 @@ export function parseAppStatus(text: string): number {
   throw new Error(`unreadable app status ${JSON.stringify(text)}`);
 }
 
+/**
+ * Whether a recorded status is that of an app whose main process never ran and that did not fail by
+ * itself: stopped while its unit was starting (`- - success`) or while its pre-start handler ran, which
+ * the stop's SIGTERM ended (`- - signal`).
+ */
+export function stoppedBeforeMain(text: string): boolean {
+  return /^- - (success|signal)$/.test(text.trim());
+}
+
 /** A signal's number from systemd's name for it (`TERM`; `RTMIN+3` for a real-time one). */
 function signalNumber(name: string): number | undefined {
   const rt = /^RTMIN\+([0-9]+)$/.exec(name);

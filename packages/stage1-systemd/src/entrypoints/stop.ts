@@ -1,38 +1,52 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stopPodProcesses } from '@rkt/controller/stage1-abi';
-import { podTakesHalt } from '../halt.js';
+import { haltPod, killPod, podTakesHalt } from '../halt.js';
+import { noteStop } from '../stop-note.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /** How long a stop waits for a booting pod's systemd to take the halt before passing it on anyway. */
 const BOOT_WAIT_MS = 10_000;
 
+/** systemd-nspawn's pid (`ppid`), once the run entrypoint has started it. */
+function nspawnPid(podDir: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(podDir, 'ppid'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  if (!/^[0-9]+$/.test(text) || Number(text) <= 1) throw new Error(`${join(podDir, 'ppid')}: not a pid: ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
 /**
  * A pod stopped while its systemd is still starting would lose the halt (see podTakesHalt): wait, briefly,
  * for systemd to catch it, or for the pod to be gone.
  */
-function waitForHalt(podDir: string): void {
-  let nspawnPid: number;
-  try {
-    nspawnPid = Number(readFileSync(join(podDir, 'ppid'), 'utf8').trim());
-  } catch {
-    return;
-  }
+function waitForHalt(nspawn: number): void {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   for (const end = Date.now() + BOOT_WAIT_MS; Date.now() < end; Atomics.wait(pause, 0, 0, 10)) {
-    if (podTakesHalt(nspawnPid) || !existsSync(`/proc/${nspawnPid}`)) return;
+    if (podTakesHalt(nspawn) || !existsSync(`/proc/${nspawn}`)) return;
   }
 }
 
 /**
- * `coreos.com/rkt/stage1/stop`: `[--force] UUID`, in the pod directory. SIGTERM to systemd-nspawn (the
- * `ppid` file) makes it power the pod's systemd off: every app's unit is stopped (SIGTERM, then its
- * post-stop handlers). --force SIGKILLs the pod's PID 1, which takes down its whole pid namespace.
+ * `coreos.com/rkt/stage1/stop`: `[--force] UUID`, in the pod directory. Notes the stop there first (the run
+ * entrypoint acts on it when nspawn was not started yet, and reports an app stopped before it ran with the
+ * stop's signal), then halts the pod's systemd (PID 1, nspawn's child): every app's unit is stopped
+ * (SIGTERM, then its post-stop handler; SIGKILL to what is left after the units' grace). --force SIGKILLs
+ * the pod's PID 1, which takes down its whole pid namespace (nspawn itself if it has no child yet).
  */
 try {
   const force = parseEntrypointArgs(process.argv.slice(2)).options.get('force') === 'true';
-  if (!force) waitForHalt(process.cwd());
-  stopPodProcesses(process.cwd(), force);
+  const podDir = process.cwd();
+  noteStop(podDir, force ? 'KILL' : 'TERM');
+  const nspawn = nspawnPid(podDir);
+  if (nspawn !== undefined && force) killPod(nspawn);
+  else if (nspawn !== undefined) {
+    waitForHalt(nspawn);
+    haltPod(nspawn);
+  }
 } catch (err) {
   fail('stop', err);
 }
