@@ -120,6 +120,57 @@ describe('resource isolators', () => {
   }, 90_000);
 });
 
+describe('rkt stop of a pod with resource isolators', () => {
+  it('ends promptly though an app ignores SIGTERM and another leaves processes behind, and records both', async () => {
+    // The pod's systemd must learn that each app's cgroup emptied (its hybrid layout), and the stubborn app
+    // gets SIGKILL after the units' short grace, where systemd would wait 90 s (more than once).
+    const stubborn = 'trap "echo got TERM" TERM; (trap "" TERM; exec sleep 1000) & echo stubborn up; while :; do sleep 1; done';
+    const { child, done } = env.start([
+      'run',
+      `--stage1-path=${stage1Aci}`,
+      aci,
+      '--name=stubborn',
+      '--memory=64M',
+      '--exec=/bin/sh',
+      '--',
+      '-c',
+      stubborn,
+      '---',
+      aci,
+      '--name=leaver',
+      '--cpu=500m',
+      '--exec=/bin/sh',
+      '--',
+      '-c',
+      'sleep 1000 & sleep 1000 & echo leaver up; sleep 1000',
+    ]);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('stubborn up\n') && out.includes('leaver up\n')) resolve();
+      });
+      void done.then((r) => reject(new Error(`the pod ended before its apps were up: ${JSON.stringify(r)}`)));
+    });
+    const { uuid } = await env.waitRunning();
+    const stoppedAt = Date.now();
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    const r = await done;
+    // Generous for a loaded 2-core machine: the grace is 5 s.
+    expect(Date.now() - stoppedAt).toBeLessThan(20_000);
+    expect(r.stdout.split('\n').sort()).toEqual(['', 'got TERM', 'leaver up', 'stubborn up']);
+    // The leaver ended with the SIGTERM (its first failure names the pod's status), the stubborn app by SIGKILL.
+    expect(r.status).toBe(143);
+    const lines = env.run(['status', uuid]).stdout.split('\n').filter((l) => l.startsWith('app-'));
+    expect(lines.sort()).toEqual(['app-leaver=143', 'app-stubborn=137']);
+    expect(env.status(uuid).apps).toEqual([
+      { name: 'stubborn', exit_code: 137 },
+      { name: 'leaver', exit_code: 143 },
+    ]);
+    expect(podCgroups().filter((c) => c.includes(`/rkt-${uuid}`))).toEqual([]);
+  }, 90_000);
+});
+
 describe('gc', () => {
   it("removes the controller cgroups a killed run entrypoint left behind", async () => {
     const { done } = env.start(['run', `--stage1-path=${stage1Aci}`, aci, '--memory=64M', '--cpu=1', '--exec', '/bin/sh', '--', '-c', 'sleep 100']);
