@@ -1,11 +1,12 @@
 // Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
 // cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
 // masked paths, and an isolator the runtime cannot enforce refused before the app starts.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
 import { ensureBuilt, RktEnv } from '../pods/harness.js';
+import { writePodManifest } from '../systemd/harness.js';
 import { buildIsolatorAci, cleanupSystemdPods, ensureStage1Built, flyAci, podCgroups, podControllerCgroup, removeStage1Snapshot, snapshotFly, stage1Aci } from './harness.js';
 
 let env: RktEnv;
@@ -52,25 +53,8 @@ describe('resource isolators', () => {
 
   it("enforces a pod manifest's own memory limit on the whole pod, and refuses a pod isolator it cannot enforce", () => {
     expect(env.run(['fetch', aci]).status).toBe(0);
-    const manifest = (isolators: unknown[]) => {
-      const path = join(env.tmp, 'pod.json');
-      writeFileSync(
-        path,
-        JSON.stringify({
-          acVersion: '0.8.11',
-          acKind: 'PodManifest',
-          apps: [
-            {
-              name: 'hog',
-              image: { name: 'example.com/iso' },
-              app: { exec: ['/bin/sh', '-c', 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'], user: '0', group: '0' },
-            },
-          ],
-          isolators,
-        }),
-      );
-      return path;
-    };
+    const hog = { exec: ['/bin/sh', '-c', 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'], user: '0', group: '0' };
+    const manifest = (isolators: unknown[]) => writePodManifest(env.tmp, [{ name: 'hog', image: { name: 'example.com/iso' }, app: hog }], isolators);
     const r = env.run(['run', `--stage1-path=${stage1Aci}`, `--pod-manifest=${manifest([{ name: 'resource/memory', value: { limit: '50M' } }])}`]);
     expect(r.stdout).toBe('started\n');
     expect(r.status).toBe(137);

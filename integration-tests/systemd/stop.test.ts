@@ -4,23 +4,16 @@
 // boots, while an app's pre-start handler runs, before nspawn was even started. --force reports every app
 // killed (137), whether or not its process had got as far as connecting its output.
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, podCgroups, podProcesses, RktEnv, type RktResult, STAGE1S } from '../pods/harness.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { RktEnv, type RktResult } from '../pods/harness.js';
+import { expectNothingLeft as expectPodGone, systemdPodTests, writePodManifest } from './harness.js';
 
-const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
+const pods = systemdPodTests();
 let env: RktEnv;
 let aci: string;
-
-beforeAll(() => ensureBuilt(), 600_000);
-beforeEach(async () => {
-  env = new RktEnv(systemd);
-  aci = await buildBusyboxAci(env.tmp);
-});
-afterEach(async () => {
-  await env.cleanup();
-});
+beforeEach(() => ({ env, aci } = pods));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,13 +32,7 @@ function appStatuses(uuid: string): Record<string, number | undefined> {
   return fromJson;
 }
 
-function expectNothingLeft(uuid: string): void {
-  expect(podProcesses(uuid)).toEqual([]);
-  expect(podCgroups(uuid)).toEqual([]);
-  expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
-  expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
-  expect(env.mounts()).toEqual([]);
-}
+const expectNothingLeft = (uuid: string): void => expectPodGone(env, uuid);
 
 /** The UUID of the one pod of this test once it is in the run directory (running, maybe not booted). */
 async function podInRunDir(timeoutMs = 20_000): Promise<string> {
@@ -60,20 +47,12 @@ async function podInRunDir(timeoutMs = 20_000): Promise<string> {
 /** A pod manifest of the busybox image: `slow` is still in its pre-start handler for 100 s, `plain` runs. */
 function slowStartManifest(): string {
   expect(env.run(['fetch', aci]).status).toBe(0);
-  const path = join(env.tmp, 'pod.json');
-  const app = (exec: string[], extra: Record<string, unknown> = {}) => ({ exec, user: '0', group: '0', ...extra });
-  writeFileSync(
-    path,
-    JSON.stringify({
-      acVersion: '0.8.11',
-      acKind: 'PodManifest',
-      apps: [
-        { name: 'slow', image: { name: 'example.com/busybox' }, app: app(['/bin/sleep', '100'], { eventHandlers: [{ name: 'pre-start', exec: ['/bin/sh', '-c', 'echo pre-start; exec sleep 100'] }] }) },
-        { name: 'plain', image: { name: 'example.com/busybox' }, app: app(['/bin/sh', '-c', 'echo plain; exec sleep 100']) },
-      ],
-    }),
-  );
-  return path;
+  const image = { name: 'example.com/busybox' };
+  const slowPreStart = { name: 'pre-start', exec: ['/bin/sh', '-c', 'echo pre-start; exec sleep 100'] };
+  return writePodManifest(env.tmp, [
+    { name: 'slow', image, app: { exec: ['/bin/sleep', '100'], user: '0', group: '0', eventHandlers: [slowPreStart] } },
+    { name: 'plain', image, app: { exec: ['/bin/sh', '-c', 'echo plain; exec sleep 100'], user: '0', group: '0' } },
+  ]);
 }
 
 /** Starts `rkt run` and resolves once its output has every line of `ready`. */
