@@ -30,6 +30,9 @@ function waitForHalt(nspawn: number): void {
   }
 }
 
+/** The version of the stop-module interface (`rkt-ts.dev/stage1/stop-module`) that `stop` implements. */
+export const stopModuleVersion = 1;
+
 /**
  * `coreos.com/rkt/stage1/stop`: `[--force] UUID`, in the pod directory. Notes the stop there first (the run
  * entrypoint acts on it when nspawn was not started yet, and reports an app stopped before it ran with the
@@ -37,16 +40,17 @@ function waitForHalt(nspawn: number): void {
  * (SIGTERM, then its post-stop handler; SIGKILL to what is left after the units' grace). --force SIGKILLs
  * the pod's PID 1, which takes down its whole pid namespace (nspawn itself if it has no child yet).
  */
-try {
-  const force = parseEntrypointArgs(process.argv.slice(2)).options.get('force') === 'true';
-  const podDir = process.cwd();
-  noteStop(podDir, force ? 'KILL' : 'TERM');
-  const nspawn = nspawnPid(podDir);
-  if (nspawn !== undefined && force) killPod(nspawn);
-  else if (nspawn !== undefined) {
-    waitForHalt(nspawn);
-    haltPod(nspawn);
-  }
-} catch (err) {
-  fail('stop', err);
+export async function stop(args: readonly string[], context: { readonly podDir: string }): Promise<void> {
+  const force = parseEntrypointArgs(args).options.get('force') === 'true';
+  noteStop(context.podDir, force ? 'KILL' : 'TERM');
+  const nspawn = nspawnPid(context.podDir);
+  if (nspawn === undefined) return;
+  if (force) return killPod(nspawn);
+  waitForHalt(nspawn);
+  haltPod(nspawn);
+}
+
+// Executed (any stage0), not required as a module.
+if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
+  stop(process.argv.slice(2), { podDir: process.cwd() }).catch((err: unknown) => fail('stop', err));
 }
