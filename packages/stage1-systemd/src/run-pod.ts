@@ -292,7 +292,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
   // Stopped before it booted (a stop signal, or `rkt stop` while there was no nspawn to signal): no app ran,
   // and each reports the stop.
-  const stoppedEarly = readStop(pod) ?? (stops.requested !== undefined ? 'TERM' : undefined);
+  // A stop signal to this entrypoint is a halt, as `rkt stop`'s.
+  const stopped = (): StopKind | undefined => readStop(pod) ?? (stops.requested !== undefined ? 'TERM' : undefined);
+  const stoppedEarly = stopped();
   if (stoppedEarly !== undefined) {
     await io?.close();
     for (const a of apps) writeFileSync(join(pod, 'appsinfo', a.name, 'exit'), `${stopStatus(stoppedEarly)}\n`);
@@ -366,7 +368,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   cgroups.remove();
   isolationCgroups.remove();
-  const result = podStatuses(apps, statusDir, status, readStop(pod) ?? (stops.requested !== undefined ? 'TERM' : undefined));
+  const result = podStatuses(apps, statusDir, status, stopped());
   for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
   return result.pod;
 }

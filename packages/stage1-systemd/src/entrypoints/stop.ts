@@ -1,23 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readPodPids } from '@rkt/controller/stage1-abi';
 import { haltPod, killPod, podTakesHalt } from '../halt.js';
 import { noteStop } from '../stop-note.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 /** How long a stop waits for a booting pod's systemd to take the halt before passing it on anyway. */
 const BOOT_WAIT_MS = 10_000;
-
-/** systemd-nspawn's pid (`ppid`), once the run entrypoint has started it. */
-function nspawnPid(podDir: string): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(podDir, 'ppid'), 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-  if (!/^[0-9]+$/.test(text) || Number(text) <= 1) throw new Error(`${join(podDir, 'ppid')}: not a pid: ${JSON.stringify(text)}`);
-  return Number(text);
-}
 
 /**
  * A pod stopped while its systemd is still starting would lose the halt (see podTakesHalt): wait, briefly,
@@ -43,7 +31,8 @@ export const stopModuleVersion = 1;
 export async function stop(args: readonly string[], context: { readonly podDir: string }): Promise<void> {
   const force = parseEntrypointArgs(args).options.get('force') === 'true';
   noteStop(context.podDir, force ? 'KILL' : 'TERM');
-  const nspawn = nspawnPid(context.podDir);
+  // nspawn's pid (`ppid`), once the run entrypoint has started it.
+  const nspawn = readPodPids(context.podDir).supervisor;
   if (nspawn === undefined) return;
   if (force) return killPod(nspawn);
   waitForHalt(nspawn);
