@@ -1,11 +1,12 @@
 // Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
 // cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
 // masked paths, and an isolator the runtime cannot enforce refused before the app starts.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
 import { ensureBuilt, RktEnv } from '../pods/harness.js';
+import { writePodManifest } from '../systemd/harness.js';
 import { buildIsolatorAci, cleanupSystemdPods, ensureStage1Built, flyAci, podCgroups, podControllerCgroup, removeStage1Snapshot, snapshotFly, stage1Aci } from './harness.js';
 
 let env: RktEnv;
@@ -52,25 +53,8 @@ describe('resource isolators', () => {
 
   it("enforces a pod manifest's own memory limit on the whole pod, and refuses a pod isolator it cannot enforce", () => {
     expect(env.run(['fetch', aci]).status).toBe(0);
-    const manifest = (isolators: unknown[]) => {
-      const path = join(env.tmp, 'pod.json');
-      writeFileSync(
-        path,
-        JSON.stringify({
-          acVersion: '0.8.11',
-          acKind: 'PodManifest',
-          apps: [
-            {
-              name: 'hog',
-              image: { name: 'example.com/iso' },
-              app: { exec: ['/bin/sh', '-c', 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'], user: '0', group: '0' },
-            },
-          ],
-          isolators,
-        }),
-      );
-      return path;
-    };
+    const hog = { exec: ['/bin/sh', '-c', 'echo started; a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'], user: '0', group: '0' };
+    const manifest = (isolators: unknown[]) => writePodManifest(env.tmp, [{ name: 'hog', image: { name: 'example.com/iso' }, app: hog }], isolators);
     const r = env.run(['run', `--stage1-path=${stage1Aci}`, `--pod-manifest=${manifest([{ name: 'resource/memory', value: { limit: '50M' } }])}`]);
     expect(r.stdout).toBe('started\n');
     expect(r.status).toBe(137);
@@ -117,6 +101,57 @@ describe('resource isolators', () => {
     env.run(['stop', uuid]);
     const r = await done;
     expect(r.stdout).toBe('up\n');
+  }, 90_000);
+});
+
+describe('rkt stop of a pod with resource isolators', () => {
+  it('ends promptly though an app ignores SIGTERM and another leaves processes behind, and records both', async () => {
+    // The pod's systemd must learn that each app's cgroup emptied (its hybrid layout), and the stubborn app
+    // gets SIGKILL after the units' short grace, where systemd would wait 90 s (more than once).
+    const stubborn = 'trap "echo got TERM" TERM; (trap "" TERM; exec sleep 1000) & echo stubborn up; while :; do sleep 1; done';
+    const { child, done } = env.start([
+      'run',
+      `--stage1-path=${stage1Aci}`,
+      aci,
+      '--name=stubborn',
+      '--memory=64M',
+      '--exec=/bin/sh',
+      '--',
+      '-c',
+      stubborn,
+      '---',
+      aci,
+      '--name=leaver',
+      '--cpu=500m',
+      '--exec=/bin/sh',
+      '--',
+      '-c',
+      'sleep 1000 & sleep 1000 & echo leaver up; sleep 1000',
+    ]);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('stubborn up\n') && out.includes('leaver up\n')) resolve();
+      });
+      void done.then((r) => reject(new Error(`the pod ended before its apps were up: ${JSON.stringify(r)}`)));
+    });
+    const { uuid } = await env.waitRunning();
+    const stoppedAt = Date.now();
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    const r = await done;
+    // Generous for a loaded 2-core machine: the grace is 5 s.
+    expect(Date.now() - stoppedAt).toBeLessThan(20_000);
+    expect(r.stdout.split('\n').sort()).toEqual(['', 'got TERM', 'leaver up', 'stubborn up']);
+    // The leaver ended with the SIGTERM (its first failure names the pod's status), the stubborn app by SIGKILL.
+    expect(r.status).toBe(143);
+    const lines = env.run(['status', uuid]).stdout.split('\n').filter((l) => l.startsWith('app-'));
+    expect(lines.sort()).toEqual(['app-leaver=143', 'app-stubborn=137']);
+    expect(env.status(uuid).apps).toEqual([
+      { name: 'stubborn', exit_code: 137 },
+      { name: 'leaver', exit_code: 143 },
+    ]);
+    expect(podCgroups().filter((c) => c.includes(`/rkt-${uuid}`))).toEqual([]);
   }, 90_000);
 });
 

@@ -10,21 +10,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, podCgroups, podProcesses, RktEnv, rktBin, STAGE1S } from '../pods/harness.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { podCgroups, RktEnv, rktBin } from '../pods/harness.js';
+import { expectNothingLeft as expectPodGone, systemdPodTests, writePodManifest } from './harness.js';
 
-const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
+const pods = systemdPodTests();
 let env: RktEnv;
 let aci: string;
-
-beforeAll(() => ensureBuilt(), 600_000);
-beforeEach(async () => {
-  env = new RktEnv(systemd);
-  aci = await buildBusyboxAci(env.tmp);
-});
-afterEach(async () => {
-  await env.cleanup();
-});
+beforeEach(() => ({ env, aci } = pods));
 
 const onlyPod = (): string => {
   const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
@@ -39,13 +32,7 @@ const appStatuses = (uuid: string): string[] =>
     .sort();
 
 /** Nothing of the pod is left on the host once it exited and was collected. */
-function expectNothingLeft(uuid: string): void {
-  expect(podProcesses(uuid)).toEqual([]);
-  expect(podCgroups(uuid)).toEqual([]);
-  expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
-  expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
-  expect(env.mounts()).toEqual([]);
-}
+const expectNothingLeft = (uuid: string): void => expectPodGone(env, uuid);
 
 describe('rkt run (stage1-systemd)', () => {
   it("is the default stage1: systemd is the pod's PID 1, the app its service, and nothing is left behind", () => {
@@ -141,29 +128,21 @@ describe('rkt run (stage1-systemd)', () => {
 
   it('runs pre-start and post-stop handlers in the app root; rkt stop records 143 and the post-stop handler runs', async () => {
     expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0); // imports the image
-    const manifest = join(env.tmp, 'pod.json');
-    writeFileSync(
-      manifest,
-      JSON.stringify({
-        acVersion: '0.8.11',
-        acKind: 'PodManifest',
-        apps: [
-          {
-            name: 'handled',
-            image: { name: 'example.com/busybox' },
-            app: {
-              exec: ['/bin/sh', '-c', 'echo "main sees $(cat /pre-start)"; exec sleep 100'],
-              user: '1000',
-              group: '100',
-              eventHandlers: [
-                { name: 'pre-start', exec: ['/bin/sh', '-c', 'echo "pre-start as $(id -u)" | tee /pre-start'] },
-                { name: 'post-stop', exec: ['/bin/sh', '-c', 'echo "post-stop in $AC_APP_NAME"'] },
-              ],
-            },
-          },
-        ],
-      }),
-    );
+    const manifest = writePodManifest(env.tmp, [
+      {
+        name: 'handled',
+        image: { name: 'example.com/busybox' },
+        app: {
+          exec: ['/bin/sh', '-c', 'echo "main sees $(cat /pre-start)"; exec sleep 100'],
+          user: '1000',
+          group: '100',
+          eventHandlers: [
+            { name: 'pre-start', exec: ['/bin/sh', '-c', 'echo "pre-start as $(id -u)" | tee /pre-start'] },
+            { name: 'post-stop', exec: ['/bin/sh', '-c', 'echo "post-stop in $AC_APP_NAME"'] },
+          ],
+        },
+      },
+    ]);
     const { done } = env.start(['run', `--pod-manifest=${manifest}`]);
     const { uuid } = await env.waitRunning();
     const podDir = join(env.dataDir, 'pods', 'run', uuid);

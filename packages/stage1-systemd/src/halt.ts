@@ -14,6 +14,21 @@ export function podInitPid(nspawnPid: number): number | undefined {
   }
 }
 
+/**
+ * systemd's halt request straight to the pod's PID 1, as nspawn passes on its first SIGTERM: a second
+ * halt is harmless, where a second SIGTERM would make nspawn kill the pod outright. Lost while PID 1 does
+ * not take it yet (podTakesHalt).
+ */
+export function haltPod(nspawnPid: number): void {
+  const init = podInitPid(nspawnPid);
+  if (init === undefined) return;
+  try {
+    process.kill(init, HALT_SIGNAL);
+  } catch {
+    // ESRCH: the pod is gone already, which is what is wanted.
+  }
+}
+
 /** SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace. */
 export function killPod(nspawnPid: number): void {
   try {
@@ -83,6 +98,11 @@ export class StopRequests {
       }, 10);
     };
     if (this.signal !== undefined) this.halt();
+  }
+
+  /** A stop that came another way (`rkt stop`'s note in the pod directory): halts the pod as a stop signal would. */
+  requestHalt(): void {
+    this.request('SIGTERM');
   }
 
   /** nspawn has exited: nothing is left to halt. */

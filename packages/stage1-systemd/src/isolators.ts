@@ -142,6 +142,12 @@ export function quantityMilli(q: unknown): number | undefined {
 /** What the pod's stage1 can do for isolators: which cgroup controllers its systemd may write. */
 export interface IsolationHost {
   readonly controllers: ReadonlySet<'memory' | 'cpu'>;
+  /**
+   * Whether a cgroup v2 hierarchy sits beside the v1 controllers (/sys/fs/cgroup/unified). A pod booted with
+   * the hybrid layout tracks its units' processes there, where systemd learns at once that a cgroup emptied;
+   * with the legacy layout alone it does not (a stop then waits for TimeoutStopSec= more than once).
+   */
+  readonly hybrid?: boolean;
   /** The host's capability bounding set: an app cannot be given more. */
   readonly boundingSet: ReadonlySet<string>;
   /** Why the controllers are missing, for the error message. */

@@ -6,9 +6,11 @@
  * Why the cgroup layout changes for resource isolators: on a hybrid host (cgroup v1 controllers, a v2
  * hierarchy beside them) the memory and cpu controllers are bound to v1 and cannot be enabled in v2, so a
  * pod booted with nspawn's unified layout has no controllers at all. A pod with resource isolators is
- * booted with the legacy layout instead, and its own cgroup of each needed v1 controller (rkt-UUID below
- * the run entrypoint's) is bound writable where nspawn would mount that hierarchy read-only: nspawn
- * leaves an existing mount point alone, and inside the pod's cgroup namespace that cgroup is the root.
+ * booted with the host's hybrid layout instead (the legacy one where the host has no v2 hierarchy: there
+ * the pod's systemd does not learn that a cgroup emptied, see units.ts's needsReaper), and its own cgroup
+ * of each needed v1 controller (rkt-UUID below the run entrypoint's) is bound writable where nspawn would
+ * mount that hierarchy read-only: nspawn leaves an existing mount point alone, and inside the pod's cgroup
+ * namespace that cgroup is the root.
  * The pod's systemd then puts each app in its own cgroup there and writes its limits, as rkt's stage1
  * did with its writable pod cgroups.
  */
@@ -57,6 +59,7 @@ export function isolationHost(): IsolationHost {
   const missing = (['memory', 'cpu'] as const).filter((c) => !v1.has(c));
   return {
     controllers,
+    hybrid: existsSync('/sys/fs/cgroup/unified/cgroup.controllers'),
     boundingSet: boundingSet(),
     ...(missing.length > 0 ? { controllersWhy: `no cgroup v1 ${missing.join(' or ')} hierarchy on this host; cgroup v2-only hosts are not supported yet` } : {}),
   };
@@ -163,13 +166,14 @@ export class PodIsolation {
   }
 
   /**
-   * Environment for systemd-nspawn: the legacy cgroup layout when resources are isolated; with
+   * Environment for systemd-nspawn: when resources are isolated, the hybrid layout on a hybrid host (an empty
+   * variable counts as unset, so nspawn takes the host's layout), else the legacy one; with
    * `--insecure-options=paths`, nspawn's own read-only and hidden files of /proc and /sys are left as they
    * are too (the apps see the pod's /proc: a fresh one cannot be mounted over masked files).
    */
   env(): Record<string, string> {
     return {
-      ...(this.#controllers.size > 0 ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' } : {}),
+      ...(this.#controllers.size > 0 ? { SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: this.#host.hybrid === true ? '' : '0', SYSTEMD_NSPAWN_USE_CGNS: '1' } : {}),
       ...(this.insecure.paths ? { SYSTEMD_NSPAWN_API_VFS_WRITABLE: '1' } : {}),
       // nspawn's own seccomp filter, a deny-list for the whole container, costs 45-50 ms of CPU per pod to
       // compile (libseccomp, three architectures). When every app runs under an allow-list of its own (rkt's

@@ -15,6 +15,7 @@ import {
   reaperUnitName,
   needsReaper,
   stage2Root,
+  stoppedBeforeMain,
   type AppStdin,
   type AppUnitSpec,
 } from './units.js';
@@ -28,6 +29,7 @@ import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { killPod, StopRequests, whenAllSettled } from './halt.js';
 import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
+import { readStop, stopStatus, type StopKind } from './stop-note.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
 export interface RunHost {
@@ -117,14 +119,20 @@ function eventHandler(a: PodApp, name: string): string[] | undefined {
 }
 
 /**
- * Statuses after nspawn exited: each app's as its unit recorded it; an app that started but has none
- * was killed with the pod (`rkt stop --force`, a crash of rkt), by SIGKILL, as fly reports it. The pod's
- * status is the first failed app's (in time: its reaper named it), else 0; when no app ever started,
- * nspawn's own.
+ * Statuses after nspawn exited, one for every app of a pod that was stopped or ended by itself: each app's
+ * as its unit recorded it; an app that started but has none was killed with the pod (`rkt stop --force`, a
+ * crash of rkt), by SIGKILL, as fly reports it; an app that never ran was stopped before it could, and
+ * reports the signal its stop would have sent it (SIGKILL for --force, else SIGTERM: a halt, `rkt stop`'s
+ * or the one that ends a pod whose sibling failed), as does one stopped by `rkt stop` during its
+ * pre-start handler (`- - signal`). Only when nspawn itself failed, unstopped, do apps that never ran get
+ * no status. The pod's status is the first failed app's (in time: it named itself), else 0; without any
+ * app status, nspawn's own.
  */
-function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: number): { apps: Map<string, number>; pod: number } {
+function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: number, stop: StopKind | undefined): { apps: Map<string, number>; pod: number } {
   const statuses = new Map<string, number>();
   const inPod = (p: string) => onHost(statusDir, p);
+  // nspawn exits 0 when the pod's systemd halted: whatever had not run yet was stopped by that halt.
+  const ended = stop ?? (nspawnStatus === 0 ? 'TERM' : undefined);
   for (const a of apps) {
     let text: string | undefined;
     try {
@@ -132,8 +140,9 @@ function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: n
     } catch {
       text = undefined;
     }
-    if (text !== undefined) statuses.set(a.name, parseAppStatus(text));
-    else if (existsSync(inPod(appStartedPath(a.name)))) statuses.set(a.name, 128 + osConstants.signals.SIGKILL);
+    if (text !== undefined) statuses.set(a.name, stop !== undefined && stoppedBeforeMain(text) ? stopStatus(stop) : parseAppStatus(text));
+    else if (stop === 'KILL' || existsSync(inPod(appStartedPath(a.name)))) statuses.set(a.name, stopStatus('KILL'));
+    else if (ended !== undefined) statuses.set(a.name, stopStatus(ended));
   }
   let first: string | undefined;
   try {
@@ -281,10 +290,15 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   ];
   const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', ...isolation.env() };
   if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
-  // Stopped before it booted: nothing ran, nothing is left to record but that the pod was interrupted.
-  if (stops.requested !== undefined) {
+  // Stopped before it booted (a stop signal, or `rkt stop` while there was no nspawn to signal): no app ran,
+  // and each reports the stop.
+  // A stop signal to this entrypoint is a halt, as `rkt stop`'s.
+  const stopped = (): StopKind | undefined => readStop(pod) ?? (stops.requested !== undefined ? 'TERM' : undefined);
+  const stoppedEarly = stopped();
+  if (stoppedEarly !== undefined) {
     await io?.close();
-    return 128 + signalNumber(stops.requested);
+    for (const a of apps) writeFileSync(join(pod, 'appsinfo', a.name, 'exit'), `${stopStatus(stoppedEarly)}\n`);
+    return stopStatus(stoppedEarly);
   }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
   const cgroups = systemdHost ? { procs: [], remove: () => {} } : podCgroups(uuid);
@@ -323,6 +337,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
   // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
   stops.haltThrough(nspawnPid, () => child.kill('SIGTERM'));
+  // A `rkt stop` that came while there was no ppid to find (stop-note.ts): carried out now.
+  const stopBeforeStart = readStop(pod);
+  if (stopBeforeStart === 'KILL') killPod(nspawnPid);
+  else if (stopBeforeStart === 'TERM') stops.requestHalt();
   // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do.
   const stopWatching = postStopPod ? () => {} : whenAllSettled(statusDir, apps.map((a) => a.name), () => killPod(nspawnPid));
   // As its own process, the same when stage0 dies (kill -9): this process is re-parented, and kills the
@@ -350,8 +368,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   cgroups.remove();
   isolationCgroups.remove();
-  // A pod stopped before any app started has no statuses: it ends as the signal that stopped it.
-  const result = podStatuses(apps, statusDir, stops.requested !== undefined ? 128 + signalNumber(stops.requested) : status);
+  const result = podStatuses(apps, statusDir, status, stopped());
   for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
   return result.pod;
 }

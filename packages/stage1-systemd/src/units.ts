@@ -176,6 +176,13 @@ function statusRecorderLines(app: string, exitWhenAllDone: readonly string[] | u
   ];
 }
 
+/**
+ * How long an app that is stopped (`rkt stop`, a sibling's failure, ^C) has between its SIGTERM and the
+ * SIGKILL to whatever of it is left, and its post-stop handler to run: rkt's stop ends a pod promptly,
+ * where systemd's default (90 s) would keep an app that ignores SIGTERM running for a minute and a half.
+ */
+export const STOP_GRACE_SECONDS = 5;
+
 /** The `[Service]` lines of an app's unit: everything about how its process runs (and, without a reaper, how its end is recorded). */
 export function appServiceLines(spec: AppUnitSpec, status: AppStatusOptions = {}): string[] {
   const own = status.reaped !== true;
@@ -198,6 +205,7 @@ export function appServiceLines(spec: AppUnitSpec, status: AppStatusOptions = {}
     ...(own ? statusRecorderLines(spec.name, status.exitWhenAllDone) : []),
     // Runs however the app ended, `rkt stop` included, after its reaper recorded the status.
     ...(spec.postStop !== undefined ? [execLine('ExecStopPost', spec.postStop, spec.name, 'the post-stop event handler')] : []),
+    `TimeoutStopSec=${STOP_GRACE_SECONDS}s`,
     ...ioLines(spec),
     ...(spec.serviceExtra ?? []),
   ];
@@ -279,6 +287,15 @@ export function parseAppStatus(text: string): number {
     if (signal !== undefined) return 128 + signal;
   }
   throw new Error(`unreadable app status ${JSON.stringify(text)}`);
+}
+
+/**
+ * Whether a recorded status is that of an app whose main process never ran and that did not fail by
+ * itself: stopped while its unit was starting (`- - success`) or while its pre-start handler ran, which
+ * the stop's SIGTERM ended (`- - signal`).
+ */
+export function stoppedBeforeMain(text: string): boolean {
+  return /^- - (success|signal)$/.test(text.trim());
 }
 
 /** A signal's number from systemd's name for it (`TERM`; `RTMIN+3` for a real-time one). */

@@ -129,7 +129,7 @@ describe('the pod', () => {
     expect(insecureIsolation(new Map([['disable-paths', 'true']]))).toEqual({ capabilities: false, paths: true, seccomp: false });
   });
 
-  it('asks nspawn for the legacy layout and writable controller cgroups only when resources are isolated', () => {
+  it('asks nspawn for the legacy layout (the hybrid one on a hybrid host) and writable controller cgroups only when resources are isolated', () => {
     expect(new PodIsolation('u', INSECURE, HOST).env()).toEqual({ SYSTEMD_NSPAWN_API_VFS_WRITABLE: '1' });
     const plain = new PodIsolation('u', SECURE, HOST);
     plain.forApp('a', { isolators: [{ name: 'os/linux/oom-score-adj', value: 5 }] }, 0);
@@ -140,6 +140,10 @@ describe('the pod', () => {
     const limited = new PodIsolation('u', { ...INSECURE, paths: false }, HOST);
     expect(limited.forApp('a', { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }] }, 0)[0]).toBe('MemoryLimit=1000000000');
     expect(limited.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '0', SYSTEMD_NSPAWN_USE_CGNS: '1' });
+    // Empty: nspawn then takes the host's layout, hybrid, where the pod's systemd sees its cgroups empty.
+    const hybrid = new PodIsolation('u', SECURE, { ...HOST, hybrid: true });
+    hybrid.forApp('a', { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }] }, 0);
+    expect(hybrid.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '', SYSTEMD_NSPAWN_USE_CGNS: '1' });
     const args = limited.nspawnArgs();
     expect(args[0]).toBe('--tmpfs=/sys/fs/cgroup:mode=0755');
     // This machine's memory hierarchy (cgroup v1): the pod's own cgroup bound where nspawn would mount it.

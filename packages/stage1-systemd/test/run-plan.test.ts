@@ -8,7 +8,8 @@ import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { writeEtcFiles } from '../src/etc-files.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
-import { appIoName, appIoPath, appUnit, needsReaper, parseAppStatus, podTarget, reaperUnit } from '../src/units.js';
+import { noteStop, readStop, stopStatus } from '../src/stop-note.js';
+import { appIoName, appIoPath, appUnit, needsReaper, parseAppStatus, podTarget, reaperUnit, stoppedBeforeMain } from '../src/units.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -68,6 +69,8 @@ describe('units', () => {
     expect(unit).not.toContain('SuccessAction');
     expect(unit).toContain('ExecStart="/bin/sh" "-c" "echo $$HOME 100%%"\n');
     expect(unit).toContain('Environment="A=b c"\n');
+    // A stop's SIGKILL to what is left of the app comes after a short grace, not systemd's 90 s.
+    expect(unit).toContain('\nTimeoutStopSec=5s\n');
     expect(reaperUnit('web')).toContain('\nRequiresMountsFor=/rkt/status\n');
     expect(podTarget(['web', 'db'], ['db'])).toContain('Wants=rkt-app-web.service rkt-app-db.service rkt-reaper-db.service\n');
   });
@@ -129,6 +132,29 @@ describe('units', () => {
     expect(parseAppStatus('- - exit-code')).toBe(1);
     expect(() => parseAppStatus('garbage')).toThrow('unreadable app status');
     expect(() => parseAppStatus('killed NOSUCH signal')).toThrow('unreadable app status');
+  });
+
+  it("tells an app stopped before its main process ran from one whose pre-start handler failed", () => {
+    expect(stoppedBeforeMain('- - success\n')).toBe(true);
+    expect(stoppedBeforeMain('- - signal')).toBe(true);
+    expect(stoppedBeforeMain('- - exit-code')).toBe(false);
+    expect(stoppedBeforeMain('killed TERM success')).toBe(false);
+  });
+});
+
+describe('the stop note', () => {
+  it('keeps a forced stop forced, reads a half-written note as a stop, and gives each its signal status', () => {
+    expect(readStop(tmp)).toBeUndefined();
+    noteStop(tmp, 'TERM');
+    expect(readStop(tmp)).toBe('TERM');
+    noteStop(tmp, 'KILL');
+    noteStop(tmp, 'TERM');
+    expect(readStop(tmp)).toBe('KILL');
+    // Truncated by its writer and not yet written again.
+    writeFileSync(join(tmp, 'stage1-stop'), '');
+    expect(readStop(tmp)).toBe('TERM');
+    expect(stopStatus('TERM')).toBe(143);
+    expect(stopStatus('KILL')).toBe(137);
   });
 });
 
