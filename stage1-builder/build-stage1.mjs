@@ -49,6 +49,7 @@ const FLAVORS = {
     // @rkt/controller's README, "The run module").
     runModule: { path: '/rkt/run', version: '1' },
     gcModule: { path: '/rkt/gc', version: '1' },
+    stopModule: { path: '/rkt/stop', version: '1' },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
     // apps' exit statuses in multi-app pods; systemd's shutdown runs mount's umount); the shared libraries
     // they load are added by resolving their ELF NEEDED entries (see addDebianSystemd).

@@ -67,7 +67,7 @@ describe('rkt stop (stage1-systemd)', () => {
     expectGone(uuid);
   }, 90_000);
 
-  it('--force ends a pod whose app ignores SIGTERM, which a plain stop does not', async () => {
+  it('--force ends a pod whose app ignores SIGTERM at once, where a plain stop waits out the stop grace', async () => {
     const aci = await buildEnterImage(env.tmp);
     const { child, done } = env.start(['run', `--stage1-path=${STAGE1S.systemd}`, aci, '--exec', '/bin/sh', '--', '-c', "trap '' TERM; echo up; exec sleep 1000"]);
     let finished = false;
@@ -76,7 +76,7 @@ describe('rkt stop (stage1-systemd)', () => {
     await printed(child, 'up\n');
 
     expect(env.run(['stop', uuid]).status).toBe(0);
-    // systemd waits the unit's stop timeout (far longer than this) before SIGKILL: still running.
+    // systemd waits the unit's stop grace (TimeoutStopSec=5s) before SIGKILL: still running after 1.5 s.
     await new Promise((r) => setTimeout(r, 1500));
     expect(finished).toBe(false);
     expect(env.status(uuid).state).toBe('running');
