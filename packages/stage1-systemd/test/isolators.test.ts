@@ -143,7 +143,7 @@ describe('the pod', () => {
     // Empty: nspawn then takes the host's layout, hybrid, where the pod's systemd sees its cgroups empty.
     const hybrid = new PodIsolation('u', SECURE, { ...HOST, hybrid: true });
     hybrid.forApp('a', { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }] }, 0);
-    expect(hybrid.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '', SYSTEMD_NSPAWN_USE_CGNS: '1' });
+    expect(hybrid.env()).toEqual({ SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '', SYSTEMD_NSPAWN_USE_CGNS: '1', SYSTEMD_SECCOMP: '0' });
     const args = limited.nspawnArgs();
     expect(args[0]).toBe('--tmpfs=/sys/fs/cgroup:mode=0755');
     // This machine's memory hierarchy (cgroup v1): the pod's own cgroup bound where nspawn would mount it.
