@@ -66,6 +66,8 @@ const QUIET_NSPAWN_LINES = [
 ];
 /** How `rkt stop --force` (or a crash of rkt) ends a pod: the apps' statuses say it, as with fly. */
 const KILLED_POD_LINE = /^Container rkt-[0-9a-f-]+ terminated by signal KILL\.$/;
+/** nspawn's word for its child killed before the container was up: a `rkt stop --force` during the boot. */
+const KILLED_EARLY_LINE = 'Child died too early.';
 
 /**
  * The hierarchies nspawn manages cgroups in: the v2 one (at /sys/fs/cgroup on a unified host,
@@ -317,6 +319,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     const lines = createInterface({ input: child.stderr });
     lines.on('line', (l) => {
       if (!debug && (QUIET_NSPAWN_LINES.some((q) => l.startsWith(q)) || KILLED_POD_LINE.test(l))) return;
+      if (!debug && l === KILLED_EARLY_LINE && readStop(pod) === 'KILL') return;
       process.stderr.write(`${l}\n`);
     });
     lines.on('close', resolve);
