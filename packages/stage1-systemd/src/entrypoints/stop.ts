@@ -9,11 +9,11 @@ const BOOT_WAIT_MS = 10_000;
 
 /**
  * A pod stopped while its systemd is still starting would lose the halt (see podTakesHalt): wait, briefly,
- * for systemd to catch it, or for the pod to be gone.
+ * for systemd to catch it, or for the pod to be gone. Asynchronously: as a module, this runs in the caller's
+ * process (`rkt stop`, or a service that embeds @rkt/controller), whose event loop must go on.
  */
-function waitForHalt(nspawn: number): void {
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (const end = Date.now() + BOOT_WAIT_MS; Date.now() < end; Atomics.wait(pause, 0, 0, 10)) {
+async function waitForHalt(nspawn: number): Promise<void> {
+  for (const end = Date.now() + BOOT_WAIT_MS; Date.now() < end; await new Promise((r) => setTimeout(r, 10))) {
     if (podTakesHalt(nspawn) || !existsSync(`/proc/${nspawn}`)) return;
   }
 }
@@ -35,7 +35,7 @@ export async function stop(args: readonly string[], context: { readonly podDir: 
   const nspawn = readPodPids(context.podDir).supervisor;
   if (nspawn === undefined) return;
   if (force) return killPod(nspawn);
-  waitForHalt(nspawn);
+  await waitForHalt(nspawn);
   haltPod(nspawn);
 }
 
