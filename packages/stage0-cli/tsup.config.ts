@@ -29,7 +29,8 @@ const THIRD_PARTY = [
  * Node built-ins that Node's own start-up does not load (and zod, ~70 ms, whose schemas are built where used): compiling one costs 1-4 ms (`fs/promises` alone
  * about 4, with the streams, net and child_process that `rkt run`'s bundle names about 7), paid by every
  * command whose bundle merely names it. Each `require` of one becomes `$rktLz_`, which gives the module's
- * object on its first property access. `$rktLz_` is as long as `require`, so the source maps stay right.
+ * object on its first property access (and for `fs/promises`, whose first use is nearly certain, a light
+ * stand-in over `fs`: build/lazy-builtins.cjs). `$rktLz_` is as long as `require`, so the source maps stay right.
  */
 const LAZY_BUILTINS = ['fs/promises', 'child_process', 'os', 'stream', 'stream/promises', 'net', 'http', 'https', 'tls', 'zlib', 'crypto', 'readline', 'dgram', 'worker_threads', 'string_decoder', 'v8', 'perf_hooks', 'dns', 'zod'];
 const LAZY_RE = new RegExp(`\\brequire\\("(?:node:)?(${LAZY_BUILTINS.map((b) => b.replace('/', '\\/')).join('|')})"\\)`, 'g');
@@ -39,10 +40,8 @@ const lazyBuiltins = {
     return { code: code.replace(LAZY_RE, (whole) => `$rktLz_${whole.slice('require'.length)}`) };
   },
 };
-// A function declaration (hoisted, so the footer serves the whole file, and "use strict" stays first); a Proxy because esbuild's code reads
-// members off the module object at each use (`(0, x.readFile)(...)`), which is where the load happens.
-const LAZY_BANNER =
-  'function $rktLz_(id){let m;const l=()=>m??=require(id);return new Proxy({},{get:(_,k)=>l()[k],has:(_,k)=>k in l(),ownKeys:()=>Reflect.ownKeys(l()),getOwnPropertyDescriptor:(_,k)=>{const d=Reflect.getOwnPropertyDescriptor(l(),k);if(d)d.configurable=true;return d}})}';
+// `$rktLz_` and the light `fs/promises` it gives (see the file).
+const LAZY_FOOTER = readFileSync(new URL('./build/lazy-builtins.cjs', import.meta.url), 'utf8');
 
 const common: Options = {
   format: ['esm'],
@@ -76,7 +75,7 @@ const commonjs: Options = {
   minify: true,
   keepNames: true,
   external: THIRD_PARTY,
-  footer: { js: LAZY_BANNER },
+  footer: { js: LAZY_FOOTER },
   plugins: [lazyBuiltins],
   esbuildOptions(options) {
     options.conditions = ['rkt-source'];

@@ -187,21 +187,29 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
 async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<void> {
   const podUse = { podUuid: uuid, podDirs: referencingPodDirs(o.dataDir, uuid) };
 
-  const stage1Bytes = await o.store.manifest(o.stage1ImageId);
-  const stage1Manifest = readValidatedImageManifest(stage1Bytes, `stage1 image ${o.stage1ImageId}`);
-  checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
-
   const inputs: PrepareAppInput[] = o.podManifest
     ? o.podManifest.apps.map((a) => appInputFromManifest(a))
     : [...(o.apps ?? [])];
   if (inputs.length === 0) throw new PodError('POD_APP', 'a pod needs at least one app', { subject: uuid });
+  // The stored manifests, copied into the pod byte for byte (as rkt did), read at once: each read waits on
+  // the disk and the thread pool, not on the others. Checked in order below, so the first problem reported
+  // is the same as if they were read one by one.
+  const manifests = await Promise.allSettled([o.stage1ImageId, ...inputs.map((i) => i.imageId)].map((id) => o.store.manifest(id)));
+  const bytesAt = (i: number): Buffer => {
+    const r = manifests[i]!;
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  };
+
+  const stage1Bytes = bytesAt(0);
+  const stage1Manifest = readValidatedImageManifest(stage1Bytes, `stage1 image ${o.stage1ImageId}`);
+  checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
 
   // Every app is checked before any tree is rendered or referenced, so a bad flag fails fast.
   const apps: { input: PrepareAppInput; image: ImageManifest; name: string; app: App; fromManifest: RuntimeApp | undefined }[] = [];
-  // The stored manifests, copied into the pod byte for byte (as rkt did).
   const imageBytes: Buffer[] = [];
   for (const [i, input] of inputs.entries()) {
-    const bytes = await o.store.manifest(input.imageId);
+    const bytes = bytesAt(i + 1);
     imageBytes.push(bytes);
     const image = readValidatedImageManifest(bytes, `image ${input.imageId}`);
     const name = input.name ?? defaultAppName(image.name);
@@ -229,21 +237,30 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const rendered = await o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
   const stage1Tree = rendered[0]!; // one tree per image given, in order
   const trees = rendered.slice(1);
+  // Everything below is written into the pod directory while it is in `prepare`: nothing reads it there but
+  // gc, which removes it whole after a crash, so the files are written at once rather than one after
+  // another; each is still temp + fsync + rename, and the move to `prepared` comes after all of them.
+  const writes: Array<Promise<unknown>> = [];
   await mkdir(join(dir, 'stage1'));
-  await writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes);
-  await symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs));
-
-  await createEmptyVolumes(dir, volumes);
+  writes.push(writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes), symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs)));
+  writes.push(createEmptyVolumes(dir, volumes));
 
   const runtimeApps: RuntimeApp[] = [];
   const appInfos: PodAppInfo[] = [];
   for (const [i, { input, image, name, app, fromManifest }] of apps.entries()) {
     const tree = trees[i]!;
-    await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
-    await mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true });
-    await mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true });
-    await writeFileAtomic(join(dir, POD_FILES.appManifest(name)), imageBytes[i]!);
-    await writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id);
+    writes.push(
+      (async () => {
+        // The app's directory first: the files below are written into it.
+        await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
+        await Promise.all([
+          mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true }),
+          mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true }),
+          writeFileAtomic(join(dir, POD_FILES.appManifest(name)), imageBytes[i]!),
+          writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id),
+        ]);
+      })(),
+    );
     runtimeApps.push({
       ...(fromManifest ?? {}),
       name,
@@ -262,16 +279,23 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     apps: runtimeApps,
     ...(volumes.length > 0 ? { volumes } : {}),
   };
-  await writeFileAtomic(join(dir, POD_FILES.manifest), await podManifestText(manifest, inputs, o.podManifest !== undefined));
-  await writePodInfo(dir, {
-    formatVersion: 1,
-    uuid,
-    createdAt: new Date().toISOString(),
-    stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },
-    apps: appInfos,
-    rootfsMode: o.rootfsMode,
-    inheritEnv: o.inheritEnv,
-  });
+  writes.push(
+    podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)),
+    writePodInfo(dir, {
+      formatVersion: 1,
+      uuid,
+      createdAt: new Date().toISOString(),
+      stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },
+      apps: appInfos,
+      rootfsMode: o.rootfsMode,
+      inheritEnv: o.inheritEnv,
+    }),
+  );
+  // All settled before the first failure is reported: the caller removes the directory, which must not race
+  // with writes still going on in it.
+  const results = await Promise.allSettled(writes);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 function appInputFromManifest(a: RuntimeApp): PrepareAppInput {

@@ -72,13 +72,14 @@ async function readLayoutVersion(l: Layout): Promise<number | undefined> {
 
 /** Creates the store's directories or checks and upgrades an existing layout. Idempotent and race-free. */
 export async function prepareLayout(l: Layout): Promise<void> {
-  for (const d of [l.root, l.images, l.trees, l.refs, l.tmp, l.trash]) {
-    try {
-      await mkdir(d, { recursive: true, mode: 0o755 });
-    } catch (err) {
-      throw new StoreError('STORE_LAYOUT', `cannot create ${d}: ${(err as Error).message}`, { subject: d, cause: err });
+  // At once: every store open pays for these, and recursive mkdirs of a common parent do not trip on each other.
+  const dirs = [l.root, l.images, l.trees, l.refs, l.tmp, l.trash];
+  const made = await Promise.allSettled(dirs.map((d) => mkdir(d, { recursive: true, mode: 0o755 })));
+  made.forEach((r, i) => {
+    if (r.status === 'rejected') {
+      throw new StoreError('STORE_LAYOUT', `cannot create ${dirs[i]}: ${(r.reason as Error).message}`, { subject: dirs[i], cause: r.reason });
     }
-  }
+  });
   let version = await readLayoutVersion(l);
   if (version === undefined) {
     // Two first openers write the same content: whichever rename lands last wins, both are right.

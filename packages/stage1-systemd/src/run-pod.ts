@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import {
   appStartedPath,
@@ -316,13 +315,24 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
     if (child.stderr === null) return resolve();
-    const lines = createInterface({ input: child.stderr });
-    lines.on('line', (l) => {
+    const line = (l: string): void => {
       if (!debug && (QUIET_NSPAWN_LINES.some((q) => l.startsWith(q)) || KILLED_POD_LINE.test(l))) return;
       if (!debug && l === KILLED_EARLY_LINE && readStop(pod) === 'KILL') return;
       process.stderr.write(`${l}\n`);
+    };
+    // Split by hand rather than with node:readline, which every pod start would pay to load for the few
+    // lines nspawn writes, if any.
+    let partial = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop() ?? '';
+      for (const l of parts) line(l.endsWith('\r') ? l.slice(0, -1) : l);
     });
-    lines.on('close', resolve);
+    child.stderr.on('close', () => {
+      if (partial !== '') line(partial);
+      resolve();
+    });
   });
   const nspawnPid = child.pid;
   if (nspawnPid === undefined) {

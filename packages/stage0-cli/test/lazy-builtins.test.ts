@@ -1,0 +1,95 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runInThisContext } from 'node:vm';
+import { afterAll, describe, expect, it } from 'vitest';
+
+// The footer every CommonJS bundle of the CLI ends with, loaded as a bundle has it: its functions, with a
+// `require` that records which modules were loaded.
+const footer = readFileSync(new URL('../build/lazy-builtins.cjs', import.meta.url), 'utf8');
+const loaded: string[] = [];
+const nodeRequire = createRequire(import.meta.url);
+const recordingRequire = (id: string): unknown => {
+  loaded.push(id);
+  return nodeRequire(id);
+};
+const lazy = (runInThisContext(`(function (require) { ${footer}; return $rktLz_; })`) as (r: typeof recordingRequire) => (id: string) => unknown)(
+  recordingRequire,
+);
+type Handle = {
+  fd: number;
+  write(data: unknown, ...rest: unknown[]): Promise<{ bytesWritten: number }>;
+  writeFile(data: unknown): Promise<void>;
+  read(...args: unknown[]): Promise<{ bytesRead: number; buffer: Buffer }>;
+  readFile(o?: unknown): Promise<Buffer | string>;
+  stat(): Promise<{ size: number }>;
+  sync(): Promise<void>;
+  truncate(n: number): Promise<void>;
+  close(): Promise<void>;
+  [k: string]: unknown;
+};
+const fsp = lazy('fs/promises') as Record<string, (...a: unknown[]) => Promise<unknown>> & { open(...a: unknown[]): Promise<Handle> };
+
+const dir = mkdtempSync(join(tmpdir(), 'rkt-lazy-builtins-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("the CLI bundles' light fs/promises", () => {
+  it('does the common calls through node:fs without loading fs/promises', async () => {
+    const f = join(dir, 'a', 'b', 'file');
+    await fsp.mkdir(join(dir, 'a', 'b'), { recursive: true });
+    await fsp.writeFile(f, 'hello\n');
+    expect(await fsp.readFile(f, 'utf8')).toBe('hello\n');
+    expect(((await fsp.stat(f)) as { size: number }).size).toBe(6);
+    await fsp.rename(f, `${f}2`);
+    expect(await fsp.readdir(join(dir, 'a', 'b'))).toEqual(['file2']);
+    await expect(fsp.stat(f)).rejects.toMatchObject({ code: 'ENOENT' });
+    await fsp.rm(join(dir, 'a'), { recursive: true, force: true });
+    expect(loaded).not.toContain('fs/promises');
+  });
+
+  it('gives file handles that write, sync, read and close', async () => {
+    const f = join(dir, 'handle');
+    const h = await fsp.open(f, 'wx', 0o600);
+    expect(typeof h.fd).toBe('number');
+    await h.writeFile('abc');
+    await h.write(Buffer.from('defgh'), 1, 3, null);
+    await h.sync();
+    expect((await h.stat()).size).toBe(6);
+    await h.close();
+    expect(readFileSync(f, 'utf8')).toBe('abcefg');
+    expect(statSync(f).mode & 0o777).toBe(0o600);
+    await expect(fsp.open(f, 'wx')).rejects.toMatchObject({ code: 'EEXIST' });
+
+    const r = await fsp.open(f, 'r');
+    const { bytesRead, buffer } = await r.read(Buffer.alloc(4), 0, 4, 2);
+    expect(buffer.subarray(0, bytesRead).toString()).toBe('cefg');
+    expect(await r.readFile('utf8')).toBe('abcefg');
+    await r.close();
+    expect(loaded).not.toContain('fs/promises');
+  });
+
+  it('names a file handle member it lacks rather than returning undefined', async () => {
+    const h = await fsp.open(join(dir, 'handle'), 'r');
+    try {
+      expect(() => h.createReadStream).toThrow(/FileHandle\.createReadStream is not in rkt-ts's light fs\/promises/);
+      // Awaiting a handle must not trip on the thenable check.
+      expect(await Promise.resolve(h)).toBe(h);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('takes what it does not cover from the real module, loaded then', async () => {
+    const f = join(dir, 'streamed');
+    async function* chunks(): AsyncGenerator<string> {
+      yield 'one ';
+      yield 'two';
+    }
+    await fsp.writeFile(f, chunks());
+    expect(readFileSync(f, 'utf8')).toBe('one two');
+    expect(loaded).toContain('fs/promises');
+    writeFileSync(f, 'x');
+    expect(typeof fsp.opendir).toBe('function');
+  });
+});
