@@ -43,16 +43,51 @@ export function scratchDir(prefix = 'rkt-bench-') {
 /**
  * Runs `commands` ({ label, cmd }) with hyperfine in one run and returns
  * [{ label, median, mean, stddev, ratio }] where ratio = median / median(baseline).
+ *
+ * `interleave`: hyperfine runs each command's runs back to back, so whatever the machine does during one
+ * command's stretch (a VM's neighbours, writeback, timers) lands on that row alone; on this project's VMs
+ * the same command moved by 20% between stretches a minute apart. Interleaved, each round runs every
+ * command once (hyperfine, one run each, the same measurement), starting with the next command each round,
+ * and the rows are the medians over the rounds: a drift then lands on every row alike.
  */
-export function compare(title, commands, { baseline, runs = 20, warmup = 3, prepare } = {}) {
+export function compare(title, commands, { baseline, runs = 20, warmup = 3, prepare, interleave = false } = {}) {
   const dir = scratchDir('rkt-hyperfine-');
   const out = join(dir, 'result.json');
-  const args = ['--style', 'none', '--runs', String(runs), '--warmup', String(warmup), '--export-json', out, '-N'];
-  if (prepare) args.push('--prepare', prepare);
-  for (const c of commands) args.push('--command-name', c.label, c.cmd);
-  if (commands.some((c) => /[|>&;$(]/.test(c.cmd))) args.splice(args.indexOf('-N'), 1); // needs a shell
-  execFileSync('hyperfine', args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  const { results } = JSON.parse(readFileSync(out, 'utf8'));
+  const shell = commands.some((c) => /[|>&;$(]/.test(c.cmd));
+  const hyperfine = (list, n, w) => {
+    const args = ['--style', 'none', '--runs', String(n), '--warmup', String(w), '--export-json', out];
+    if (!shell) args.push('-N');
+    if (prepare) args.push('--prepare', prepare);
+    for (const c of list) args.push('--command-name', c.label, c.cmd);
+    execFileSync('hyperfine', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    return JSON.parse(readFileSync(out, 'utf8')).results;
+  };
+  let results;
+  if (!interleave) results = hyperfine(commands, runs, warmup);
+  else {
+    const per = commands.map(() => ({ times: [], user: 0, system: 0 }));
+    for (let round = 0; round < warmup + runs; round++) {
+      const order = commands.map((_, i) => (i + round) % commands.length);
+      const got = hyperfine(order.map((i) => commands[i]), 1, 0);
+      if (round < warmup) continue;
+      got.forEach((r, k) => {
+        const p = per[order[k]];
+        p.times.push(r.times[0]);
+        p.user += r.user / runs;
+        p.system += r.system / runs;
+      });
+    }
+    const sorted = (xs) => [...xs].sort((a, b) => a - b);
+    const median = (xs) => {
+      const s = sorted(xs);
+      return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    };
+    results = per.map((p, i) => {
+      const mean = p.times.reduce((a, b) => a + b, 0) / p.times.length;
+      const stddev = Math.sqrt(p.times.reduce((a, t) => a + (t - mean) ** 2, 0) / Math.max(1, p.times.length - 1));
+      return { command: commands[i].label, median: median(p.times), mean, stddev, user: p.user, system: p.system };
+    });
+  }
   const base = results.find((r) => r.command === (baseline ?? commands[0].label));
   const rows = results.map((r) => ({
     label: r.command,
@@ -66,6 +101,7 @@ export function compare(title, commands, { baseline, runs = 20, warmup = 3, prep
     cpuRatio: (r.user + r.system) / (base.user + base.system),
   }));
   report(title, rows, base.command);
+  if (interleave) console.log(`(interleaved: ${runs} rounds, each running every command once, after ${warmup} discarded)`);
   return rows;
 }
 

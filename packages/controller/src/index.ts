@@ -22,7 +22,18 @@ export {
   SUPPORTED_RUN_MODULE_VERSIONS,
   SUPPORTED_STOP_MODULE_VERSIONS,
 } from './stage1.js';
-export type { Stage1Entrypoint, Stage1GcModule, Stage1GcModuleRef, Stage1RunModule, Stage1RunModuleRef, Stage1StopModule, Stage1StopModuleRef } from './stage1.js';
+export type {
+  Stage1Entrypoint,
+  Stage1GcModule,
+  Stage1GcModuleRef,
+  Stage1RunContext,
+  Stage1RunModule,
+  Stage1RunModuleRef,
+  Stage1SpawnedProcess,
+  Stage1SpawnOptions,
+  Stage1StopModule,
+  Stage1StopModuleRef,
+} from './stage1.js';
 export { defaultAppName, effectiveApp, preparePod } from './prepare.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';

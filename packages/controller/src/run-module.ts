@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Stage1GcModule, Stage1RunModule, Stage1StopModule } from './stage1.js';
+import type { Stage1GcModule, Stage1RunContext, Stage1RunModule, Stage1StopModule } from './stage1.js';
 
 /** A stage1 module's export `name`, loaded by absolute path (CommonJS), or why it is unusable. */
 function loadExport(
@@ -50,7 +50,12 @@ export function loadGcModule(path: string): { readonly module: Stage1GcModule } 
  * Runs the module in the pod directory, as the executable would run there: this process's working directory
  * is the pod's for the call, and is given back after it. The lock stays this process's for the call.
  */
-export async function runModuleInPodDir(module: Stage1RunModule, podDir: string, args: readonly string[], lockFd: number): Promise<number> {
+export async function runModuleInPodDir(
+  module: Stage1RunModule,
+  podDir: string,
+  args: readonly string[],
+  context: Stage1RunContext,
+): Promise<number> {
   let before: string | undefined;
   try {
     before = process.cwd();
@@ -60,7 +65,7 @@ export async function runModuleInPodDir(module: Stage1RunModule, podDir: string,
   }
   process.chdir(podDir);
   try {
-    return await module.run(args, { lockFd });
+    return await module.run(args, context);
   } finally {
     if (before !== undefined) {
       try {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
-import { spawnProcess } from '@rkt/rootfs-overlay/sys';
+import { listenUnix, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
@@ -104,7 +104,8 @@ export async function runPod(o: RunOptions): Promise<number> {
     if (inProcess !== undefined) {
       o.log?.(`running the stage1 run module in this process: ${inProcess.path} ${args.join(' ')}`);
       // The lock stays on this process's handle, closed below once the pod has ended.
-      exited = runModuleInPodDir(inProcess.module, dir, args, fd);
+      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix: (path: string) => listenUnix(path) } : {};
+      exited = runModuleInPodDir(inProcess.module, dir, args, { lockFd: fd, ...host });
       stage1Pid = process.pid;
     } else {
       o.log?.(`starting stage1: ${executable} ${args.join(' ')}`);

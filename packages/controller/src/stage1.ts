@@ -68,7 +68,48 @@ export interface Stage1RunModule {
    * change its environment, and must leave no handler, timer or handle behind once settled; while it runs
    * it owns SIGTERM, SIGHUP and SIGINT, as the executable would.
    */
-  run(args: readonly string[], context: { readonly lockFd: number }): Promise<number>;
+  run(args: readonly string[], context: Stage1RunContext): Promise<number>;
+}
+
+/**
+ * What stage0 gives a run module (version 1). `lockFd` always; `spawn`, `pipe` and `listenUnix` when stage0 has
+ * them (rkt-ts's does, through its native addon), so that a module need not load `node:child_process` (whose
+ * spawn forks stage0's whole process) and can load `node:net` after its pod has started rather than before:
+ * a module must work without them, as the executable does.
+ */
+export interface Stage1RunContext {
+  readonly lockFd: number;
+  /** Starts a process with posix_spawn(3); throws when it cannot (with the errno's name as `code`). */
+  readonly spawn?: (o: Stage1SpawnOptions) => Stage1SpawnedProcess;
+  /** pipe2(2), both ends close-on-exec: `[readFd, writeFd]`, the caller's to close. */
+  readonly pipe?: () => [number, number];
+  /**
+   * A unix stream socket bound at `path` (relative to the working directory) and listening, close-on-exec:
+   * its fd, for a `net.Server` to take over (`listen({ fd })`); connections queue until then.
+   */
+  readonly listenUnix?: (path: string) => number;
+}
+
+export interface Stage1SpawnOptions {
+  /** The executable: a path, or a name looked up in PATH. */
+  readonly file: string;
+  /** Its argv, argv[0] included. */
+  readonly argv: readonly string[];
+  /** Its environment; stage0's when absent. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** The child's fd i is the caller's `fds[i]`; no other descriptor of the caller's is inherited. */
+  readonly fds: readonly number[];
+  /** setsid(2) in the child (as child_process's `detached`). */
+  readonly newSession?: boolean;
+  /** A process group of its own, without a new session. */
+  readonly newProcessGroup?: boolean;
+}
+
+export interface Stage1SpawnedProcess {
+  readonly pid: number;
+  /** Settles once the child has exited and been reaped: its exit code, or 128 + the signal's number. */
+  readonly exited: Promise<{ readonly status: number; readonly signal?: number }>;
 }
 
 /** A pod's run module: its absolute path, or why this stage0 cannot use it. */

@@ -1,8 +1,9 @@
 /*
  * The few Linux system calls rkt-ts needs and Node lacks, as a Node-API addon: flock(2) for pod locks,
- * mount(2) and umount2(2) for app root filesystems, and posix_spawn(3) + waitpid(2) for the stage1 a pod
- * runs in. Without it, each was a fork and exec of util-linux's flock, mount or umount: a fork of a Node
- * process copies its page tables (3-9 ms here), and mount(8) loads libmount on top. Node's own
+ * mount(2) and umount2(2) for app root filesystems, and posix_spawn(3) + waitpid(2) (with pipe2(2) and
+ * unix sockets for their streams) for the processes a pod runs in. Without it, each was a fork and exec of util-linux's
+ * flock, mount or umount: a fork of a Node process copies its page tables (3-9 ms here), and mount(8)
+ * loads libmount on top. Node's own
  * child_process forks too (posix_spawn uses CLONE_VFORK, sharing the memory instead), and loading it
  * pulls in net and the streams, about 4 ms of a start.
  *
@@ -19,6 +20,8 @@
 #include <spawn.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <node_api.h>
@@ -102,6 +105,59 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   char subject[32];
   snprintf(subject, sizeof subject, "fd %d", fd);
   return throw_errno(env, errno, "flock", subject);
+}
+
+/* pipe() -> [readFd, writeFd], both close-on-exec: a child gets an end only through spawn's fds. */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return throw_errno(env, errno, "pipe2", "");
+  napi_value result, r, w;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_int32(env, fds[0], &r) != napi_ok ||
+      napi_create_int32(env, fds[1], &w) != napi_ok || napi_set_element(env, result, 0, r) != napi_ok || napi_set_element(env, result, 1, w) != napi_ok) {
+    close(fds[0]);
+    close(fds[1]);
+    napi_throw_error(env, "RKT_SYS", "rkt-sys: Node-API call failed in pipe");
+    return NULL;
+  }
+  return result;
+}
+
+/*
+ * listenUnix(path, backlog) -> fd: a unix stream socket bound at path (relative to the working directory) and
+ * listening, close-on-exec, for a server to take over later (net.Server.listen({ fd })): the socket exists,
+ * and connections queue, from this call on.
+ */
+static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int ok = 0;
+  int32_t backlog = 0;
+  char *path = argc == 2 ? string_arg(env, argv[0], &ok) : NULL;
+  napi_value result = NULL;
+  struct sockaddr_un addr = {.sun_family = AF_UNIX};
+  if (argc != 2 || !ok || path == NULL || napi_get_value_int32(env, argv[1], &backlog) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "listenUnix(path: string, backlog: number)");
+  } else if (strlen(path) >= sizeof addr.sun_path) {
+    throw_errno(env, ENAMETOOLONG, "bind", path);
+  } else {
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      throw_errno(env, errno, "socket", path);
+    } else if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, backlog) != 0) {
+      int e = errno;
+      close(fd);
+      throw_errno(env, e, "listen", path);
+    } else if (napi_create_int32(env, fd, &result) != napi_ok) {
+      close(fd);
+      result = NULL;
+      napi_throw_error(env, "RKT_SYS", "rkt-sys: Node-API call failed in listenUnix");
+    }
+  }
+  free(path);
+  return result;
 }
 
 /* mount(source, target, fstype, flags, data): mount(2) as is; null for an unused string. */
@@ -340,5 +396,9 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "spawn", fn));
   CHECK(napi_create_function(env, "wait", NAPI_AUTO_LENGTH, js_wait, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "wait", fn));
+  CHECK(napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, js_pipe, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "pipe", fn));
+  CHECK(napi_create_function(env, "listenUnix", NAPI_AUTO_LENGTH, js_listen_unix, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "listenUnix", fn));
   return exports;
 }

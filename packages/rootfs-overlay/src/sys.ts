@@ -17,6 +17,8 @@ interface SysAddon {
   umount(target: string, flags: number): void;
   spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[], newSession: boolean, newProcessGroup: boolean): number;
   wait(pid: number, callback: (code: number | undefined, signal: number | undefined, error: string | undefined) => void): void;
+  pipe(): [number, number];
+  listenUnix(path: string, backlog: number): number;
 }
 
 const ADDON = 'dist/sys.node';
@@ -133,4 +135,22 @@ export function spawnProcess(o: SpawnOptions): SpawnedProcess {
     });
   });
   return { pid, exited };
+}
+
+/**
+ * pipe2(2) with O_CLOEXEC on both ends: `[readFd, writeFd]`, for a child started by `spawnProcess` (which
+ * maps an end to one of its fds) and this process's end (read through `net.Socket({ fd })`, or written
+ * with fs.writeSync). The caller closes both.
+ */
+export function pipe(): [number, number] {
+  return sys().pipe();
+}
+
+/**
+ * A unix stream socket bound at `path` (relative to the working directory) and listening, close-on-exec: its
+ * fd, for a `net.Server` to take over later (`listen({ fd })`). Connections queue from this call on, so a
+ * client may come before the server's code (and node:net) is loaded. The caller closes it, or the server.
+ */
+export function listenUnix(path: string, backlog = 511): number {
+  return sys().listenUnix(path, backlog);
 }

@@ -1,5 +1,5 @@
-import { rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { closeSync, rmSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { appIoName } from './units.js';
 
@@ -15,6 +15,9 @@ export class AppIoRelay {
   private readonly ended: Array<Promise<void>> = [];
   private readonly connected = new Set<string>();
 
+  /** The sockets bound ahead by `bind`, by path. */
+  private readonly bound = new Map<string, number>();
+
   constructor(
     private readonly ioDir: string,
     private readonly apps: readonly string[],
@@ -23,30 +26,59 @@ export class AppIoRelay {
     private readonly onFirstConnection: (app: string) => void = () => {},
   ) {}
 
-  /** Listens on every app's sockets (a run-prepared pod's old ones are replaced). */
+  private sockets(): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
+    return this.apps.flatMap((app) =>
+      (this.withStdin ? (['stdout', 'stderr', 'stdin'] as const) : (['stdout', 'stderr'] as const)).map((stream) => ({
+        app,
+        stream,
+        path: join(this.ioDir, appIoName(app, stream)),
+      })),
+    );
+  }
+
+  /**
+   * Creates every socket now, listening, with `listenUnix` (stage0's, see spawn.ts): the apps' connections
+   * queue there until `listen` serves them, so node:net and the servers can wait until the pod has started.
+   * A run-prepared pod's old sockets are replaced.
+   */
+  bind(listenUnix: (path: string) => number): void {
+    try {
+      for (const { path } of this.sockets()) {
+        rmSync(path, { force: true });
+        this.bound.set(path, listenUnix(path));
+      }
+    } catch (err) {
+      for (const fd of this.bound.values()) closeSync(fd);
+      this.bound.clear();
+      throw err;
+    }
+  }
+
+  /** Serves every app's sockets: the ones `bind` made, or new ones (a run-prepared pod's old ones are replaced). */
   async listen(): Promise<void> {
     const listening: Array<Promise<void>> = [];
-    for (const app of this.apps) {
-      for (const stream of ['stdout', 'stderr'] as const) {
-        const out = stream === 'stdout' ? process.stdout : process.stderr;
-        listening.push(this.serve(app, join(this.ioDir, appIoName(app, stream)), false, (conn) => {
-          conn.on('data', (chunk: Buffer) => out.write(chunk));
-          this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
-        }));
-      }
-      if (this.withStdin) {
+    for (const { app, stream, path } of this.sockets()) {
+      if (stream === 'stdin') {
         // The app's end-of-file is the end of rkt's input; its closing early is no error of rkt's. Half
         // open: systemd shuts its writing side down at once, which must not end ours.
-        listening.push(this.serve(app, join(this.ioDir, appIoName(app, 'stdin')), true, (conn) => {
+        listening.push(this.serve(app, path, true, (conn) => {
           process.stdin.pipe(conn);
         }));
+        continue;
       }
+      const out = stream === 'stdout' ? process.stdout : process.stderr;
+      listening.push(this.serve(app, path, false, (conn) => {
+        conn.on('data', (chunk: Buffer) => out.write(chunk));
+        this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
+      }));
     }
     await Promise.all(listening);
   }
 
   /** After the pod: no new connection, and every output connection drained to its end. */
   async close(): Promise<void> {
+    for (const fd of this.bound.values()) closeSync(fd);
+    this.bound.clear();
     for (const s of this.servers) s.close();
     if (this.withStdin) {
       process.stdin.unpipe();
@@ -57,8 +89,10 @@ export class AppIoRelay {
   }
 
   private serve(app: string, path: string, allowHalfOpen: boolean, onConnection: (conn: Socket) => void): Promise<void> {
-    rmSync(path, { force: true });
-    const server = createServer({ allowHalfOpen }, (conn) => {
+    const fd = this.bound.get(path);
+    this.bound.delete(path);
+    if (fd === undefined) rmSync(path, { force: true });
+    const server = process.getBuiltinModule('node:net').createServer({ allowHalfOpen }, (conn) => {
       if (!this.connected.has(app)) {
         this.connected.add(app);
         this.onFirstConnection(app);
@@ -70,7 +104,8 @@ export class AppIoRelay {
     this.servers.push(server);
     return new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => resolve());
+      if (fd !== undefined) server.listen({ fd }, () => resolve());
+      else server.listen(path, () => resolve());
     });
   }
 }

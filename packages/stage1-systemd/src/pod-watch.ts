@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { startProcess, type HostSpawn, type StartedProcess } from './spawn.js';
 
 /**
  * The watcher's shell script. Its stdin is a pipe from the process that runs the pod, which writes `done`
@@ -28,21 +28,29 @@ export interface PodOwnerWatch {
  * own so that a terminal's ^C (which stops the pod cleanly) does not end it. It holds the pod's lock too,
  * when given it, so that the pod shows as exited only once the watcher has done its work.
  */
-export function watchPodOwner(nspawnPid: number, lockFd: number | undefined): PodOwnerWatch {
-  const child = spawn('/bin/sh', ['-c', SCRIPT, 'rkt-pod-watch', String(nspawnPid)], {
-    stdio: ['pipe', 'ignore', 'ignore', ...(lockFd !== undefined ? [lockFd] : [])],
-    detached: true,
-  });
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
+export function watchPodOwner(nspawnPid: number, lockFd: number | undefined, host?: HostSpawn): PodOwnerWatch {
+  let child: StartedProcess;
+  try {
+    child = startProcess(
+      {
+        command: '/bin/sh',
+        args: ['-c', SCRIPT, 'rkt-pod-watch', String(nspawnPid)],
+        env: process.env,
+        stdio: ['pipe', 'ignore', 'ignore'],
+        ...(lockFd !== undefined ? { extraFds: [lockFd] } : {}),
+        detached: true,
+      },
+      host,
+    );
+  } catch {
     // Could not start: the pod runs unwatched, as it would have without a watcher.
-    child.once('error', () => resolve());
-  });
-  child.stdin?.on('error', () => {});
+    return { podEnded: () => {}, exited: Promise.resolve() };
+  }
   return {
-    podEnded: () => {
-      child.stdin?.end('done\n');
-    },
-    exited,
+    podEnded: () => child.endStdin('done\n'),
+    exited: child.exited.then(
+      () => undefined,
+      () => undefined,
+    ),
   };
 }

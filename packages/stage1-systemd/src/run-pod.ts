@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -29,9 +27,10 @@ import { killPod, StopRequests, whenAllSettled } from './halt.js';
 import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
+import { startProcess, type HostSpawn } from './spawn.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
-export interface RunHost {
+export interface RunHost extends HostSpawn {
   /** The locked pod directory handle (RKT_LOCK_FD), kept open by whoever started the run for the pod's life. */
   readonly lockFd?: number;
   /**
@@ -260,7 +259,11 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // here rather than by a process of the unit's, which would cost the pod's start a fork.
   const markStarted = (app: string): void => writeFileSync(onHost(statusDir, appStartedPath(app)), '\n');
   const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo', markStarted);
-  await io?.listen();
+  // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)
+  // come once nspawn is started, while the pod boots: an app's connection waits in the socket's queue.
+  const serveLater = io !== undefined && host.listenUnix !== undefined;
+  if (serveLater) io.bind(host.listenUnix!);
+  else await io?.listen();
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
@@ -307,14 +310,28 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const start = inCgroups([...cgroups.procs, ...isolationCgroups.procs], join(stage1, 'lib64/ld-linux-x86-64.so.2'), args);
   // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
   // foreground group) would make it kill the pod outright; this process turns it into a clean stop.
-  const child = spawn(start.command, start.args, {
-    stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'],
-    env: { ...env, ...start.env },
-    detached: stdin !== 'tty',
-  });
+  let child: ReturnType<typeof startProcess>;
+  try {
+    child = startProcess(
+      {
+        command: start.command,
+        args: start.args,
+        env: { ...env, ...start.env },
+        stdio: [stdin === 'tty' ? 'inherit' : 'ignore', 'inherit', 'pipe'],
+        detached: stdin !== 'tty',
+      },
+      host,
+    );
+  } catch (err) {
+    cgroups.remove();
+    isolationCgroups.remove();
+    await io?.close();
+    throw new Error(`could not start systemd-nspawn: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
-    if (child.stderr === null) return resolve();
+    const stream = child.stderr;
+    if (stream === undefined) return resolve();
     const line = (l: string): void => {
       if (!debug && (QUIET_NSPAWN_LINES.some((q) => l.startsWith(q)) || KILLED_POD_LINE.test(l))) return;
       if (!debug && l === KILLED_EARLY_LINE && readStop(pod) === 'KILL') return;
@@ -323,33 +340,34 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     // Split by hand rather than with node:readline, which every pod start would pay to load for the few
     // lines nspawn writes, if any.
     let partial = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
       const parts = (partial + chunk).split('\n');
       partial = parts.pop() ?? '';
       for (const l of parts) line(l.endsWith('\r') ? l.slice(0, -1) : l);
     });
-    child.stderr.on('close', () => {
+    stream.on('error', () => {});
+    stream.on('close', () => {
       if (partial !== '') line(partial);
       resolve();
     });
   });
   const nspawnPid = child.pid;
-  if (nspawnPid === undefined) {
-    cgroups.remove();
-    isolationCgroups.remove();
-    await io?.close();
-    throw new Error('could not start systemd-nspawn');
-  }
   // A pod never outlives the process that runs it: a kill -9 of it leaves no code of its own to end the
   // pod (nspawn's death would not: the pod's systemd is re-parented and runs on), so a watcher does.
-  const owner = watchPodOwner(nspawnPid, host.lockFd);
-  child.once('exit', () => owner.podEnded());
+  const owner = watchPodOwner(nspawnPid, host.lockFd, host);
+  const nspawnExited = child.exited.finally(() => owner.podEnded());
   // rkt's `ppid` way: the pod's PID 1 is nspawn's child, which stage0 and enter find from this pid.
   writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
   // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
   // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
-  stops.haltThrough(nspawnPid, () => child.kill('SIGTERM'));
+  stops.haltThrough(nspawnPid, () => {
+    try {
+      process.kill(nspawnPid, 'SIGTERM');
+    } catch {
+      // Exited meanwhile: nothing is left to halt.
+    }
+  });
   // A `rkt stop` that came while there was no ppid to find (stop-note.ts): carried out now.
   const stopBeforeStart = readStop(pod);
   if (stopBeforeStart === 'KILL') killPod(nspawnPid);
@@ -367,10 +385,17 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       }, 100)
     : undefined;
   orphaned?.unref();
-  const status = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signalNumber(signal))));
-  });
+  let ioFailure: unknown;
+  if (serveLater) {
+    try {
+      await io?.listen();
+    } catch (err) {
+      // The apps' output would have nowhere to go: the pod ends, and the run reports why.
+      ioFailure = err;
+      killPod(nspawnPid);
+    }
+  }
+  const status = await nspawnExited;
   clearInterval(orphaned);
   stops.done();
   stopWatching();
@@ -381,11 +406,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // nspawn leaves its payload/ and supervisor/ cgroups behind when it is not registered with machined.
   cgroups.remove();
   isolationCgroups.remove();
+  if (ioFailure !== undefined) throw ioFailure;
   const result = podStatuses(apps, statusDir, status, stopped());
   for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
   return result.pod;
-}
-
-function signalNumber(signal: NodeJS.Signals): number {
-  return osConstants.signals[signal];
 }

@@ -25,7 +25,13 @@ export const run: Stage1RunModule['run'] = async (args, context) => {
     process.once('beforeExit', onIdle);
   });
   try {
-    return await Promise.race([runPodStage1(args, { lockFd: context.lockFd, ownProcess: false }), idle]);
+    // stage0's own way of starting processes, when it offers one (see spawn.ts).
+    const host = {
+      ...(context.spawn !== undefined ? { spawn: context.spawn } : {}),
+      ...(context.pipe !== undefined ? { pipe: context.pipe } : {}),
+      ...(context.listenUnix !== undefined ? { listenUnix: context.listenUnix } : {}),
+    };
+    return await Promise.race([runPodStage1(args, { lockFd: context.lockFd, ownProcess: false, ...host }), idle]);
   } catch (err) {
     process.stderr.write(`stage1-systemd run: ${err instanceof Error ? err.message : String(err)}\n`);
     return 254;
