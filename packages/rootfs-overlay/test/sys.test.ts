@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountsUnder, unmountTree } from '../src/index.js';
-import { flock, mount, MNT_DETACH, spawnProcess, umount } from '../src/sys.js';
+import { createConnection, createServer } from 'node:net';
+import { flock, listenUnix, mount, MNT_DETACH, pipe, spawnProcess, umount } from '../src/sys.js';
 import { useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
@@ -138,5 +139,66 @@ describe('umount through the addon', () => {
       await unmountTree(dir, { lazy: true });
     }
     expect(() => umount(target)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+});
+
+describe('pipe and listenUnix through the addon', () => {
+  it('gives a pipe whose ends a child gets only through fds: it writes to the one it is given', async () => {
+    const [r, w] = pipe();
+    try {
+      expect(fstatSync(r).isFIFO()).toBe(true);
+      // The write end is close-on-exec: the child sees it only as the fd 1 it was mapped to, so once it
+      // and this process's copy are closed, the reader gets end of file.
+      const p = spawnProcess({ file: 'sh', argv: ['sh', '-c', 'echo hello'], fds: [0, w, 2] });
+      closeSync(w);
+      expect(await p.exited).toEqual({ status: 0 });
+      const buf = Buffer.alloc(64);
+      const n = readSync(r, buf);
+      expect(buf.subarray(0, n).toString()).toBe('hello\n');
+      expect(readSync(r, buf)).toBe(0);
+    } finally {
+      closeSync(r);
+    }
+  });
+
+  it('does not leak its ends into a child not given them', async () => {
+    const [r, w] = pipe();
+    const sleeper = spawnProcess({ file: 'sleep', argv: ['sleep', '5'], fds: [0, 1, 2] });
+    try {
+      closeSync(w);
+      // End of file at once: the sleeping child holds no copy of the write end.
+      expect(readSync(r, Buffer.alloc(8))).toBe(0);
+    } finally {
+      closeSync(r);
+      process.kill(sleeper.pid, 'SIGKILL');
+      await sleeper.exited;
+    }
+  });
+
+  it('binds and listens on a unix socket that clients can reach before a server takes it over', async () => {
+    const dir = await tmp.make();
+    const path = join(dir, 'sock');
+    const fd = listenUnix(path);
+    expect(statSync(path).isSocket()).toBe(true);
+    // A client connects and writes while nothing serves the socket yet: it waits in the queue.
+    const client = createConnection(path);
+    await new Promise<void>((resolve, reject) => client.once('connect', () => resolve()).once('error', reject));
+    client.end('queued');
+    const server = createServer();
+    const got = new Promise<string>((resolve) => {
+      server.on('connection', (conn) => {
+        let text = '';
+        conn.on('data', (d: Buffer) => (text += d.toString()));
+        conn.on('end', () => resolve(text));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen({ fd }, () => resolve()));
+    try {
+      expect(await got).toBe('queued');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(() => listenUnix(path)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
+    expect(() => listenUnix(join(dir, 'x'.repeat(200)))).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
   });
 });
