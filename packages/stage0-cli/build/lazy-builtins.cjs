@@ -26,17 +26,37 @@ function $rktLz_(id) {
 }
 
 /**
- * `fs/promises` as the callback API of `fs` (which Node's own start-up has loaded) wrapped in promises: Node
- * compiles `fs/promises` and what it needs (2-3 ms) on first use, and nearly every command uses it, for a
- * handful of small calls. What this does not cover comes from the real module, loaded then: functions it
- * does not list, and `writeFile` of anything but a string or bytes. Its file handles (`open`) are plain
- * objects over a descriptor with the methods rkt-ts's code calls (read, write, writeFile, readFile, stat,
- * sync, datasync, truncate, chmod, chown, close and `fd`); any other member is an error that names it,
- * rather than `undefined`.
+ * `fs/promises` for the CLI, over `fs` (which Node's own start-up has loaded), rather than the real module:
+ * Node compiles that and what it needs (2-3 ms) on its first use, and nearly every command uses it.
+ *
+ * The calls are made synchronously, except where they may take long: reads and writes of 64 KiB or more,
+ * `readFile` of anything but a small regular file, recursive `rm`, `copyFile`, and fsync (`sync`,
+ * `datasync`) go to Node's thread pool, as the real module's would. A command is one process waiting on its
+ * own work, and a small call done synchronously takes microseconds where a trip through the pool and back
+ * takes tens of them, longer on a cold start: `rkt run` makes dozens (the store, the pod directory, the
+ * stage1), about 5-12 ms of a systemd pod's start side by side. The libraries keep the real, asynchronous
+ * module when embedded elsewhere; only the CLI's bundles end with this file.
+ *
+ * What this does not cover comes from the real module, loaded then: functions it does not list, and
+ * `writeFile` of anything but a string or bytes. Its file handles (`open`) are plain objects over a
+ * descriptor with the methods rkt-ts's code calls (read, write, writeFile, readFile, stat, sync, datasync,
+ * truncate, chmod, chown, close and `fd`); any other member is an error that names it, rather than `undefined`.
  */
 function $rktFsP_(real) {
   const fs = require('fs');
-  const promised =
+  const BIG = 64 * 1024;
+  // A synchronous call as a promise: settled at once, with its value or its error.
+  const now =
+    (f) =>
+    (...args) => {
+      try {
+        return Promise.resolve(f(...args));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+  // Through the thread pool, as the real module.
+  const pooled =
     (f) =>
     (...args) =>
       new Promise((resolve, reject) => f(...args, (err, value) => (err ? reject(err) : resolve(value))));
@@ -53,10 +73,12 @@ function $rktFsP_(real) {
     write(data, offset, length, position) {
       if (typeof data === 'string') {
         // write(string, position, encoding)
-        return promised(fs.write)(this.fd, data, offset ?? null, length ?? 'utf8').then((n) => ({ bytesWritten: n, buffer: data }));
+        return now(() => ({ bytesWritten: fs.writeSync(this.fd, data, offset ?? null, length ?? 'utf8'), buffer: data }))();
       }
       const off = offset ?? 0;
-      return promised(fs.write)(this.fd, data, off, length ?? data.byteLength - off, position ?? null).then((n) => ({ bytesWritten: n, buffer: data }));
+      const len = length ?? data.byteLength - off;
+      if (len >= BIG) return pooled(fs.write)(this.fd, data, off, len, position ?? null).then((n) => ({ bytesWritten: n, buffer: data }));
+      return now(() => ({ bytesWritten: fs.writeSync(this.fd, data, off, len, position ?? null), buffer: data }))();
     }
     async writeFile(data, options) {
       const b = bytes(data, options);
@@ -72,31 +94,33 @@ function $rktFsP_(real) {
         position = o.position;
       }
       const off = offset ?? 0;
-      return promised(fs.read)(this.fd, buffer, off, length ?? buffer.byteLength - off, position ?? null).then((n) => ({ bytesRead: n, buffer }));
+      const len = length ?? buffer.byteLength - off;
+      if (len >= BIG) return pooled(fs.read)(this.fd, buffer, off, len, position ?? null).then((n) => ({ bytesRead: n, buffer }));
+      return now(() => ({ bytesRead: fs.readSync(this.fd, buffer, off, len, position ?? null), buffer }))();
     }
     readFile(options) {
-      return promised(fs.readFile)(this.fd, options);
+      return pooled(fs.readFile)(this.fd, options);
     }
     stat(options) {
-      return promised(fs.fstat)(this.fd, options ?? {});
+      return now(() => fs.fstatSync(this.fd, options))();
     }
     sync() {
-      return promised(fs.fsync)(this.fd);
+      return pooled(fs.fsync)(this.fd);
     }
     datasync() {
-      return promised(fs.fdatasync)(this.fd);
+      return pooled(fs.fdatasync)(this.fd);
     }
     truncate(length) {
-      return promised(fs.ftruncate)(this.fd, length ?? 0);
+      return now(() => fs.ftruncateSync(this.fd, length ?? 0))();
     }
     chmod(mode) {
-      return promised(fs.fchmod)(this.fd, mode);
+      return now(() => fs.fchmodSync(this.fd, mode))();
     }
     chown(uid, gid) {
-      return promised(fs.fchown)(this.fd, uid, gid);
+      return now(() => fs.fchownSync(this.fd, uid, gid))();
     }
     close() {
-      return promised(fs.close)(this.fd);
+      return now(() => fs.closeSync(this.fd))();
     }
   }
   const handle = (fd) =>
@@ -107,12 +131,27 @@ function $rktFsP_(real) {
       },
     });
   const lite = {
-    open: (path, flags, mode) => promised(fs.open)(path, flags ?? 'r', mode ?? 0o666).then(handle),
-    writeFile: (path, data, options) =>
-      bytes(data, options) === undefined || typeof path !== 'string' ? real().writeFile(path, data, options) : promised(fs.writeFile)(path, data, options ?? {}),
+    open: (path, flags, mode) => now(() => handle(fs.openSync(path, flags ?? 'r', mode ?? 0o666)))(),
+    readFile: (path, options) => {
+      let small = false;
+      try {
+        const st = typeof path === 'string' ? fs.statSync(path) : undefined;
+        small = st !== undefined && st.isFile() && st.size < BIG;
+      } catch {
+        // Reported by the read itself.
+      }
+      return small ? now(fs.readFileSync)(path, options) : pooled(fs.readFile)(path, options ?? {});
+    },
+    writeFile: (path, data, options) => {
+      const b = bytes(data, options);
+      if (b === undefined || typeof path !== 'string') return real().writeFile(path, data, options);
+      return b.length < BIG ? now(fs.writeFileSync)(path, data, options ?? {}) : pooled(fs.writeFile)(path, data, options ?? {});
+    },
+    rm: (path, options) => (options?.recursive ? pooled(fs.rm)(path, options) : now(fs.rmSync)(path, options)),
+    copyFile: pooled(fs.copyFile),
   };
-  for (const k of ['readFile', 'mkdir', 'stat', 'lstat', 'rename', 'readdir', 'rm', 'rmdir', 'unlink', 'utimes', 'symlink', 'readlink', 'realpath', 'access', 'chmod', 'chown', 'link', 'mkdtemp', 'copyFile', 'appendFile', 'truncate']) {
-    lite[k] = promised(fs[k]);
+  for (const k of ['mkdir', 'stat', 'lstat', 'rename', 'readdir', 'rmdir', 'unlink', 'utimes', 'symlink', 'readlink', 'realpath', 'access', 'chmod', 'chown', 'link', 'mkdtemp', 'appendFile', 'truncate']) {
+    lite[k] = now(fs[`${k}Sync`]);
   }
   return new Proxy(lite, {
     get: (t, k) => (k in t ? t[k] : real()[k]),

@@ -69,6 +69,20 @@ describe("the CLI bundles' light fs/promises", () => {
     expect(loaded).not.toContain('fs/promises');
   });
 
+  it('makes a small call without a trip through the thread pool: it settles before the loop turns', async () => {
+    const f = join(dir, 'small');
+    writeFileSync(f, 'x');
+    const order: string[] = [];
+    const turned = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        order.push('loop');
+        resolve();
+      }),
+    );
+    await Promise.all([fsp.readFile(f, 'utf8').then(() => order.push('readFile')), fsp.stat(f).then(() => order.push('stat')), turned]);
+    expect(order).toEqual(['readFile', 'stat', 'loop']);
+  });
+
   it('names a file handle member it lacks rather than returning undefined', async () => {
     const h = await fsp.open(join(dir, 'handle'), 'r');
     try {
