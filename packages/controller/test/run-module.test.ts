@@ -97,22 +97,26 @@ describe('stage1RunEntrypoints', () => {
 
 describe('loadRunModule and runModuleInPodDir', () => {
   it('runs the module in the pod directory with the lock handle, gives the working directory back, and resolves with its status', async () => {
-    const path = module('run', 'exports.run = async (args, ctx) => { exports.seen = { args, lockFd: ctx.lockFd, cwd: process.cwd() }; return 42; };');
+    const path = module(
+      'run',
+      'exports.run = async (args, ctx) => { exports.seen = { args, lockFd: ctx.lockFd, pipe: ctx.pipe(), cwd: process.cwd() }; return 42; };',
+    );
     const loaded = loadRunModule(path);
     if (!('module' in loaded)) throw new Error(loaded.unusable);
     const pod = podWith([]);
     const before = process.cwd();
-    expect(await runModuleInPodDir(loaded.module, pod, ['--debug', 'UUID'], 7)).toBe(42);
+    // The context is the module's as given: the lock, and whatever stage0 offers besides (here a pipe()).
+    expect(await runModuleInPodDir(loaded.module, pod, ['--debug', 'UUID'], { lockFd: 7, pipe: () => [8, 9] })).toBe(42);
     expect(process.cwd()).toBe(before);
     const { seen } = createRequire(path)(path) as { seen: unknown };
-    expect(seen).toEqual({ args: ['--debug', 'UUID'], lockFd: 7, cwd: pod });
+    expect(seen).toEqual({ args: ['--debug', 'UUID'], lockFd: 7, pipe: [8, 9], cwd: pod });
   });
 
   it('gives the working directory back when the module rejects', async () => {
     const loaded = loadRunModule(module('failing', 'exports.run = async () => { throw new Error("no pod today"); };'));
     if (!('module' in loaded)) throw new Error(loaded.unusable);
     const before = process.cwd();
-    await expect(runModuleInPodDir(loaded.module, podWith([]), ['UUID'], 3)).rejects.toThrow('no pod today');
+    await expect(runModuleInPodDir(loaded.module, podWith([]), ['UUID'], { lockFd: 3 })).rejects.toThrow('no pod today');
     expect(process.cwd()).toBe(before);
   });
 
