@@ -29,7 +29,19 @@ type Handle = {
   close(): Promise<void>;
   [k: string]: unknown;
 };
-const fsp = lazy('fs/promises') as Record<string, (...a: unknown[]) => Promise<unknown>> & { open(...a: unknown[]): Promise<Handle> };
+type Call = (...a: unknown[]) => Promise<unknown>;
+interface LightFs {
+  open(...a: unknown[]): Promise<Handle>;
+  mkdir: Call;
+  writeFile: Call;
+  readFile: Call;
+  stat: Call;
+  rename: Call;
+  readdir: Call;
+  rm: Call;
+  opendir: Call;
+}
+const fsp = lazy('fs/promises') as LightFs;
 
 const dir = mkdtempSync(join(tmpdir(), 'rkt-lazy-builtins-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import type { Stage1RunContext } from '@rkt/controller';
  * run module), with stage0's posix_spawn when it offers one (the run-module context): node:child_process
  * forks stage0's whole process for each, and its first spawn costs ~3 ms more than that, on the path of
  * every pod's start. As its own process (the executable), or under a stage0 without it, with
- * node:child_process, loaded only then.
+ * node:child_process, loaded only then. (`listenUnix` rides along for the apps' stream sockets: io-relay.ts.)
  */
 export type HostSpawn = Pick<Stage1RunContext, 'spawn' | 'pipe' | 'listenUnix'>;
 
