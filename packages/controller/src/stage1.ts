@@ -1,3 +1,4 @@
+import type { SpawnedProcess, SpawnOptions } from '@rkt/rootfs-overlay/sys';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Lean: the pod's copy of the stage1 manifest was validated when the stage1 image was imported.
@@ -90,27 +91,9 @@ export interface Stage1RunContext {
   readonly listenUnix?: (path: string) => number;
 }
 
-export interface Stage1SpawnOptions {
-  /** The executable: a path, or a name looked up in PATH. */
-  readonly file: string;
-  /** Its argv, argv[0] included. */
-  readonly argv: readonly string[];
-  /** Its environment; stage0's when absent. */
-  readonly env?: NodeJS.ProcessEnv;
-  readonly cwd?: string;
-  /** The child's fd i is the caller's `fds[i]`; no other descriptor of the caller's is inherited. */
-  readonly fds: readonly number[];
-  /** setsid(2) in the child (as child_process's `detached`). */
-  readonly newSession?: boolean;
-  /** A process group of its own, without a new session. */
-  readonly newProcessGroup?: boolean;
-}
-
-export interface Stage1SpawnedProcess {
-  readonly pid: number;
-  /** Settles once the child has exited and been reaped: its exit code, or 128 + the signal's number. */
-  readonly exited: Promise<{ readonly status: number; readonly signal?: number }>;
-}
+/** stage0's spawn: posix_spawn(3), see `@rkt/rootfs-overlay/sys`'s `spawnProcess`. */
+export type Stage1SpawnOptions = SpawnOptions;
+export type Stage1SpawnedProcess = SpawnedProcess;
 
 /** A pod's run module: its absolute path, or why this stage0 cannot use it. */
 export type Stage1RunModuleRef = { readonly path: string } | { readonly unusable: string };
