@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { unmountTree } from '@rkt/rootfs-overlay';
+import { sysAvailable, umount } from '@rkt/rootfs-overlay/sys';
 import type { Store } from '@rkt/image-store';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
@@ -71,7 +72,8 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
     const args = [...(ctx.debug ? ['--debug'] : []), uuid];
     const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadGcModule(module.path);
     if (loaded !== undefined && 'module' in loaded) {
-      await loaded.module.gc(args, { podDir: dir }).catch((err: unknown) => ctx.log?.(`pod ${uuid}: stage1 gc module failed: ${(err as Error).message}; removing the pod anyway`));
+      // With this process's umount2(2): the module's own bundle has no addon, and would run umount(8) per mount.
+      await loaded.module.gc(args, { podDir: dir, ...(sysAvailable() ? { umount } : {}) }).catch((err: unknown) => ctx.log?.(`pod ${uuid}: stage1 gc module failed: ${(err as Error).message}; removing the pod anyway`));
     } else if (entry !== undefined) {
       if (loaded !== undefined) ctx.log?.(`pod ${uuid}: not using the stage1 gc module: ${loaded.unusable}; executing ${entry}`);
       const status = await runEntrypoint(entry, args, dir);

@@ -24,6 +24,7 @@ export {
 } from './stage1.js';
 export type {
   Stage1Entrypoint,
+  Stage1GcContext,
   Stage1GcModule,
   Stage1GcModuleRef,
   Stage1RunContext,

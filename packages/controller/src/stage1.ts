@@ -116,7 +116,17 @@ export interface Stage1GcModule {
    * the executable's work; rejects where the executable would exit non-zero. It must not exit the
    * process, change its working directory or environment, or leave a handler, timer or handle behind.
    */
-  gc(args: readonly string[], context: { readonly podDir: string }): Promise<void>;
+  gc(args: readonly string[], context: Stage1GcContext): Promise<void>;
+}
+
+/** What stage0 gives a gc module (version 1): `podDir` always, and its umount2(2) when it has one. */
+export interface Stage1GcContext {
+  readonly podDir: string;
+  /**
+   * umount2(2) (flags: MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8; throws with the errno's name as `code`), so that a
+   * module need not run umount(8) per mount. A module must work without it, as the executable does.
+   */
+  readonly umount?: (target: string, flags: number) => void;
 }
 
 /** A pod's gc module: its absolute path, or why this stage0 cannot use it. */

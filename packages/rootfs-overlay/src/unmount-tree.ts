@@ -21,6 +21,11 @@ export interface UnmountOptions {
    * FUSE filesystems, and where the addon is not built).
    */
   useUmountTool?: boolean;
+  /**
+   * umount2(2) to use where this code has no addon of its own: a stage1's gc module, bundled into the stage1
+   * image without it, gets stage0's when run in stage0's process (`Stage1GcModule`'s context).
+   */
+  umount?: (target: string, flags: number) => void;
 }
 
 /**
@@ -62,7 +67,7 @@ export async function unmountTree(path: string, o: UnmountOptions = {}): Promise
     if (todo.length === 0) return done();
     let progressed = false;
     for (const m of todo) {
-      const r = o.useUmountTool || mayHang(m) || !sysAvailable() ? await detach(m.mountPoint, o) : detachNow(m.mountPoint, o);
+      const r = o.useUmountTool || mayHang(m) || (o.umount === undefined && !sysAvailable()) ? await detach(m.mountPoint, o) : detachNow(m.mountPoint, o);
       if (r === 'ok') {
         unmounted.push(m.mountPoint);
         failures.delete(m.mountPoint);
@@ -100,12 +105,12 @@ function mayHang(m: MountInfo): boolean {
   return /^(nfs|nfs4|cifs|smb3?|ceph|glusterfs|9p|afs|lustre|ocfs2|gfs2|fuse|fuseblk|fuse\..*|virtiofs)$/.test(m.fsType);
 }
 
-/** As `detach`, with umount2(2) from this package's addon. */
+/** As `detach`, with umount2(2): the caller's (`o.umount`) or this package's addon. */
 function detachNow(mountPoint: string, o: UnmountOptions): 'ok' | 'gone' | string {
   // NOFOLLOW: mountinfo's paths are canonical, and a symlink put in place of one meanwhile is not followed.
   const attempt = (flags: number): 'ok' | 'gone' | 'busy' | string => {
     try {
-      umount(mountPoint, flags | UMOUNT_NOFOLLOW);
+      (o.umount ?? umount)(mountPoint, flags | UMOUNT_NOFOLLOW);
       return 'ok';
     } catch (err) {
       const code = (err as { code?: string }).code;

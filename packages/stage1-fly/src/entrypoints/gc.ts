@@ -1,6 +1,7 @@
 // The gc entrypoint, both ways from one bundle (`/fly/gc`): executed (`coreos.com/rkt/stage1/gc`, by any
 // stage0) it is the gc process; required by stage0 (`rkt-ts.dev/stage1/gc-module`, version 1: see
 // @rkt/controller's README) `rkt gc` calls `gc` for each pod without a Node start per pod.
+import type { Stage1GcContext } from '@rkt/controller';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { fail } from './args.js';
 
@@ -12,8 +13,8 @@ export const gcModuleVersion = 1;
  * /sys, /dev) live in the app's private mount namespace and die with it; what may remain in the
  * host namespace is under the pod directory, so that is what gc releases, lazily if still busy.
  */
-export async function gc(args: readonly string[], context: { readonly podDir: string }): Promise<void> {
-  const { unmounted } = await unmountTree(context.podDir, { lazy: true });
+export async function gc(args: readonly string[], context: Stage1GcContext): Promise<void> {
+  const { unmounted } = await unmountTree(context.podDir, { lazy: true, ...(context.umount !== undefined ? { umount: context.umount } : {}) });
   if (args.includes('--debug')) for (const m of unmounted) process.stderr.write(`stage1-fly gc: unmounted ${m}\n`);
 }
 

@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import type { Stage1GcContext } from '@rkt/controller';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { findCgroups, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.js';
 import { isolationHierarchyRoots } from '../pod-isolation.js';
@@ -18,11 +19,11 @@ export const gcModuleVersion = 1;
  * killed before its own clean-up also leaves nspawn's propagation directory and the pod's cgroups
  * (`rkt-UUID`, empty once the pod is dead), removed here.
  */
-export async function gc(args: readonly string[], context: { readonly podDir: string }): Promise<void> {
+export async function gc(args: readonly string[], context: Stage1GcContext): Promise<void> {
   const { options, rest } = parseEntrypointArgs(args);
   const uuid = rest[0];
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
-  const { unmounted } = await unmountTree(context.podDir, { lazy: true });
+  const { unmounted } = await unmountTree(context.podDir, { lazy: true, ...(context.umount !== undefined ? { umount: context.umount } : {}) });
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   for (const root of [...nspawnHierarchyRoots(), ...isolationHierarchyRoots()]) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
   if (options.get('debug') === 'true') for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
