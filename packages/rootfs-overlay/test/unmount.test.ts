@@ -161,6 +161,23 @@ describe('unmountTree', () => {
     expect(await mountsUnder(root)).toEqual([]);
   });
 
+  it("unmounts with the caller's umount2(2) when given one (a stage1's gc module run in stage0's process)", async () => {
+    const root = await tmp.make();
+    const m = join(root, 'pod', 'app');
+    await mkdir(m, { recursive: true });
+    tmpfs(m);
+    const calls: Array<[string, number]> = [];
+    const { umount } = await import('../src/sys.js');
+    const given = (target: string, flags: number): void => {
+      calls.push([target, flags]);
+      umount(target, flags);
+    };
+    expect((await unmountTree(join(root, 'pod'), { lazy: true, umount: given })).unmounted).toEqual([m]);
+    // MNT_DETACH (2) | UMOUNT_NOFOLLOW (8): lazily, not following a symlink put in its place.
+    expect(calls).toEqual([[m, 10]]);
+    expect(await mountsUnder(root)).toEqual([]);
+  });
+
   it('refuses to unmount everything under /', async () => {
     await expect(unmountTree('/')).rejects.toMatchObject({ code: 'ROOTFS_BAD_INPUT', message: 'refusing to unmount everything under / (asked for "/")' });
     await expect(unmountTree('/tmp/..')).rejects.toMatchObject({ code: 'ROOTFS_BAD_INPUT' });
