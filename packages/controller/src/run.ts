@@ -104,7 +104,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     if (inProcess !== undefined) {
       o.log?.(`running the stage1 run module in this process: ${inProcess.path} ${args.join(' ')}`);
       // The lock stays on this process's handle, closed below once the pod has ended.
-      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix: (path: string) => listenUnix(path) } : {};
+      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix } : {};
       exited = runModuleInPodDir(inProcess.module, dir, args, { lockFd: fd, ...host });
       stage1Pid = process.pid;
     } else {

@@ -92,20 +92,18 @@ function viaChildProcess(o: StartOptions): StartedProcess {
   const { spawn } = process.getBuiltinModule('node:child_process');
   const child = spawn(o.command, [...o.args], { stdio: [...o.stdio, ...(o.extraFds ?? [])], env: o.env, detached: o.detached });
   // A failed start is reported as an 'error' event after this returns: without a listener it would be thrown.
-  let failure: Error | undefined;
-  child.once('error', (err) => {
-    failure = err;
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : process.getBuiltinModule('node:os').constants.signals[signal])));
   });
-  if (child.pid === undefined) throw new Error(`cannot start ${o.command}`);
+  if (child.pid === undefined) {
+    exited.catch(() => {});
+    throw new Error(`cannot start ${o.command}`);
+  }
   child.stdin?.on('error', () => {});
-  const signals = process.getBuiltinModule('node:os').constants.signals;
   return {
     pid: child.pid,
-    exited: new Promise<number>((resolve, reject) => {
-      if (failure !== undefined) reject(failure);
-      child.once('error', reject);
-      child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === null ? 0 : signals[signal])));
-    }),
+    exited,
     stderr: child.stderr ?? undefined,
     endStdin: (text) => child.stdin?.end(text),
   };

@@ -25,13 +25,8 @@ export const run: Stage1RunModule['run'] = async (args, context) => {
     process.once('beforeExit', onIdle);
   });
   try {
-    // stage0's own way of starting processes, when it offers one (see spawn.ts).
-    const host = {
-      ...(context.spawn !== undefined ? { spawn: context.spawn } : {}),
-      ...(context.pipe !== undefined ? { pipe: context.pipe } : {}),
-      ...(context.listenUnix !== undefined ? { listenUnix: context.listenUnix } : {}),
-    };
-    return await Promise.race([runPodStage1(args, { lockFd: context.lockFd, ownProcess: false, ...host }), idle]);
+    // The context as given: the lock, and stage0's own ways of starting processes when it offers them (spawn.ts).
+    return await Promise.race([runPodStage1(args, { ...context, ownProcess: false }), idle]);
   } catch (err) {
     process.stderr.write(`stage1-systemd run: ${err instanceof Error ? err.message : String(err)}\n`);
     return 254;
