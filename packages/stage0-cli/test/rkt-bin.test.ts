@@ -223,11 +223,15 @@ describe('command bundles', () => {
     dir = undefined;
   });
 
-  it('run from a V8 code cache they write once; a damaged cache is only compiled again', () => {
+  // The core (dist/cli.cjs, loaded by bin/rkt) and a command's bundle alike.
+  it.each([
+    ['cli', 'cli.cjs'],
+    ['list', 'commands/list.cjs'],
+  ])('run from a V8 code cache they write once (%s); a damaged cache is only compiled again', (name, file) => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const cacheDir = join(pkgDir, 'dist', '.v8-cache');
-    const st = statSync(join(pkgDir, 'dist', 'commands', 'list.cjs'));
-    const cache = join(cacheDir, `list-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    const st = statSync(join(pkgDir, 'dist', file));
+    const cache = join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
     const list = () => rkt([`--dir=${dir}`, 'list', '--format=json']);
     rmSync(cache, { force: true });
     const first = list();
@@ -242,6 +246,37 @@ describe('command bundles', () => {
     }
     // No temporary files of the writes are left.
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('leave the cache to the next run when this one ran atypical code (markAtypicalRun)', () => {
+    // A module of its own (its cache is named after its size, mtime and inode), loaded through the built
+    // dist/code-cache.cjs in a process of its own: caches are written at exit.
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const mod = join(dir, 'mod.cjs');
+    writeFileSync(mod, `module.exports = { twice: (n) => n * 2, dir: __dirname, req: typeof require('./other.cjs') };\n`);
+    writeFileSync(join(dir, 'other.cjs'), 'module.exports = 1;\n');
+    const st = statSync(mod);
+    const cache = join(pkgDir, 'dist', '.v8-cache', `test-mod-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    const load = (atypical: boolean) =>
+      execFileSync(
+        process.execPath,
+        [
+          '-e',
+          `const c = require(${JSON.stringify(join(pkgDir, 'dist', 'code-cache.cjs'))});
+           ${atypical ? 'c.markAtypicalRun();' : ''}
+           const m = c.requireCodeCached(${JSON.stringify(mod)}, 'test-mod');
+           process.stdout.write(JSON.stringify([m.twice(21), m.dir, m.req]));`,
+        ],
+        { encoding: 'utf8' },
+      );
+    try {
+      expect(JSON.parse(load(true))).toEqual([42, dir, 'number']);
+      expect(existsSync(cache)).toBe(false);
+      expect(JSON.parse(load(false))).toEqual([42, dir, 'number']);
+      expect(statSync(cache).size).toBeGreaterThan(0);
+    } finally {
+      rmSync(cache, { force: true });
+    }
   });
 });
 
@@ -287,13 +322,16 @@ describe('bin wrappers', () => {
     mkdirSync(join(dir, 'packages', 'stage0-cli', 'bin'), { recursive: true });
     copyFileSync(join(pkgDir, 'bin', 'rkt.cjs'), join(dir, 'packages', 'stage0-cli', 'bin', 'rkt.cjs'));
     symlinkSync('../packages/stage0-cli/bin/rkt.cjs', join(dir, 'bin', 'rkt'));
-    for (const [name, rel] of [
-      ['rkt', 'packages/stage0-cli/dist/cli.cjs'],
-      ['appc', 'packages/appc-spec/dist/cli/appc.js'],
-    ] as const) {
-      const r = spawnSync(join(dir, 'bin', name), ['version'], { encoding: 'utf8' });
+    const notBuilt = (name: string, rel: string) => {
+      const r = spawnSync(join(dir!, 'bin', name), ['version'], { encoding: 'utf8' });
       expect(r.status).toBe(254);
-      expect(r.stderr).toBe(`${name}: ${join(dir, rel)} is not built; run "npm run build" at the repository root (see README.md)\n`);
-    }
+      expect(r.stderr).toBe(`${name}: ${join(dir!, rel)} is not built; run "npm run build" at the repository root (see README.md)\n`);
+    };
+    notBuilt('rkt', 'packages/stage0-cli/dist/cli.cjs');
+    notBuilt('appc', 'packages/appc-spec/dist/cli/appc.js');
+    // Half a dist: the code cache's loader without the core it loads.
+    mkdirSync(join(dir, 'packages', 'stage0-cli', 'dist'));
+    copyFileSync(join(pkgDir, 'dist', 'code-cache.cjs'), join(dir, 'packages', 'stage0-cli', 'dist', 'code-cache.cjs'));
+    notBuilt('rkt', 'packages/stage0-cli/dist/cli.cjs');
   });
 });

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { StoreError, type Store } from '@rkt/image-store';
+import { markAtypicalRun } from '../../code-cache.js';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { fetchOptions } from '../fetch-options.js';
@@ -29,6 +30,7 @@ export async function importFile(store: Store, path: string): Promise<string> {
   const etag = `${st.size}-${st.mtimeMs}-${st.ino}`;
   const cached = await store.fileImport(url, etag);
   if (cached !== undefined) return cached;
+  markAtypicalRun();
   const { id } = await store.importAci(path, { source: path, remote: { url, etag } });
   return id;
 }
@@ -36,6 +38,7 @@ export async function importFile(store: Store, path: string): Promise<string> {
 /** Through `@rkt/fetcher` with rkt run's pull policy `new`: a stored match is used without asking any server. */
 async function fetchNew(ctx: CommandContext, store: Store, imageString: string): Promise<string> {
   // Loaded only here: `rkt run` of a stored image or an unverified file never pays for openpgp and the HTTP stack.
+  markAtypicalRun();
   const { fetchImage } = await import('@rkt/fetcher');
   return (await fetchImage(imageString, fetchOptions(ctx, store, 'new'))).id;
 }

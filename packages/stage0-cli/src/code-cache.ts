@@ -1,0 +1,94 @@
+import { fs, path } from './builtins.js';
+
+/**
+ * Loads a CommonJS file as Node's require would (module, exports, require from its own directory), through
+ * a vm.Script with V8's code cache for it in `dist/.v8-cache/<name>-<size>-<mtime>-<ino>.bin`. A first line
+ * `#!...` (an executable entrypoint's) becomes a comment, as Node's loader strips it.
+ *
+ * Compiling is most of a bundle's load, and Node 20 has no compile cache of its own
+ * (`module.enableCompileCache` is 22+). The cache is written at exit, when it holds every function the
+ * process compiled, whenever there was none or V8 refused it (another Node); failing to read or write it
+ * only costs the compile. bin/rkt loads the core (`dist/cli.cjs`) through this file's own bundle,
+ * `dist/code-cache.cjs`, and the core loads the command bundles and stage1 modules with its copy.
+ */
+export function requireCodeCached(file: string, name: string, prune?: { readonly prefix: string; readonly keep: number }): unknown {
+  const st = fs.statSync(file);
+  // dist/.v8-cache from dist/code-cache.cjs and dist/cli.cjs, and from a command's bundle (dist/commands/*.cjs) alike.
+  const cacheDir = path.join(path.basename(__dirname) === 'commands' ? path.dirname(__dirname) : __dirname, '.v8-cache');
+  const cacheFile = path.join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const vm = process.getBuiltinModule('vm');
+  const { createRequire } = process.getBuiltinModule('module');
+  let source = fs.readFileSync(file, 'utf8');
+  if (source.startsWith('#!')) source = `//${source.slice(2)}`;
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData,
+  });
+  if (cachedData === undefined || script.cachedDataRejected === true) {
+    process.once('exit', () => {
+      if ((globalThis as Record<symbol, unknown>)[ATYPICAL] === true) return;
+      writeCache(cacheDir, cacheFile, () => script.createCachedData());
+      if (prune !== undefined) pruneCaches(cacheDir, prune.prefix, prune.keep);
+    });
+  }
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  const mod = { exports: {} as unknown };
+  wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
+  return mod.exports;
+}
+
+// On globalThis: the core and each command bundle hold their own copy of this module.
+const ATYPICAL = Symbol.for('rkt-ts.code-cache.atypical');
+
+/**
+ * Tells the code caches not yet written that this process ran code a typical run of its command does not:
+ * they are then left for the next run to write. A cache holds every function the process compiled, and V8
+ * deserializes all of it on every later start: `rkt run`'s first run usually imports its images (the tar
+ * reader, hashing, rendering), which made its cache 430 KB against 270 KB for a run from the store.
+ */
+export function markAtypicalRun(): void {
+  (globalThis as Record<symbol, unknown>)[ATYPICAL] = true;
+}
+
+/** Removes all but the `keep` newest cache files whose names start with `prefix`; best effort. */
+function pruneCaches(dir: string, prefix: string, keep: number): void {
+  try {
+    const caches = fs
+      .readdirSync(dir)
+      .filter((n) => n.startsWith(prefix) && n.endsWith('.bin'))
+      .map((n) => ({ path: path.join(dir, n), mtime: fs.statSync(path.join(dir, n)).mtimeMs }))
+      .sort((a, b) => b.mtime - a.mtime);
+    for (const c of caches.slice(keep)) fs.rmSync(c.path, { force: true });
+  } catch {
+    // Another rkt pruning at the same time, a read-only installation: the next write tries again.
+  }
+}
+
+function writeCache(dir: string, file: string, data: () => Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const fd = fs.openSync(tmp, 'w', 0o644);
+    try {
+      fs.writeSync(fd, data());
+      // A torn cache after a crash must not be found under the final name.
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch {
+    // A read-only installation, a full disk: the next start compiles again.
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // Nothing was written.
+    }
+  }
+}
