@@ -32,7 +32,7 @@ const THIRD_PARTY = [
  * object on its first property access (and for `fs/promises`, whose first use is nearly certain, a light
  * stand-in over `fs`: build/lazy-builtins.cjs). `$rktLz_` is as long as `require`, so the source maps stay right.
  */
-const LAZY_BUILTINS = ['fs/promises', 'child_process', 'os', 'stream', 'stream/promises', 'net', 'http', 'https', 'tls', 'zlib', 'crypto', 'readline', 'dgram', 'worker_threads', 'string_decoder', 'v8', 'perf_hooks', 'dns', 'zod'];
+const LAZY_BUILTINS = ['fs/promises', 'child_process', 'os', 'stream', 'stream/promises', 'net', 'http', 'https', 'tls', 'zlib', 'crypto', 'readline', 'dgram', 'worker_threads', 'string_decoder', 'v8', 'perf_hooks', 'dns', 'module', 'zod'];
 const LAZY_RE = new RegExp(`\\brequire\\("(?:node:)?(${LAZY_BUILTINS.map((b) => b.replace('/', '\\/')).join('|')})"\\)`, 'g');
 const lazyBuiltins = {
   name: 'lazy-builtins',

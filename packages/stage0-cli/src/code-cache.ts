@@ -11,7 +11,14 @@ import { fs, path } from './builtins.js';
  * only costs the compile. bin/rkt loads the core (`dist/cli.cjs`) through this file's own bundle,
  * `dist/code-cache.cjs`, and the core loads the command bundles and stage1 modules with its copy.
  */
-export function requireCodeCached(file: string, name: string, prune?: { readonly prefix: string; readonly keep: number }): unknown {
+export interface CodeCacheOptions {
+  /** After writing, keep only the newest `keep` caches whose names start with `prefix`. */
+  readonly prune?: { readonly prefix: string; readonly keep: number };
+  /** Write no cache from a process that ran code its typical run does not (`markAtypicalRun`). */
+  readonly typicalOnly?: boolean;
+}
+
+export function requireCodeCached(file: string, name: string, options: CodeCacheOptions = {}): unknown {
   const st = fs.statSync(file);
   // dist/.v8-cache from dist/code-cache.cjs and dist/cli.cjs, and from a command's bundle (dist/commands/*.cjs) alike.
   const cacheDir = path.join(path.basename(__dirname) === 'commands' ? path.dirname(__dirname) : __dirname, '.v8-cache');
@@ -23,7 +30,7 @@ export function requireCodeCached(file: string, name: string, prune?: { readonly
     cachedData = undefined;
   }
   const vm = process.getBuiltinModule('vm');
-  const { createRequire } = process.getBuiltinModule('module');
+  const { createRequire } = moduleClass();
   let source = fs.readFileSync(file, 'utf8');
   if (source.startsWith('#!')) source = `//${source.slice(2)}`;
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
@@ -32,9 +39,9 @@ export function requireCodeCached(file: string, name: string, prune?: { readonly
   });
   if (cachedData === undefined || script.cachedDataRejected === true) {
     process.once('exit', () => {
-      if ((globalThis as Record<symbol, unknown>)[ATYPICAL] === true) return;
+      if (options.typicalOnly === true && (globalThis as Record<symbol, unknown>)[ATYPICAL] === true) return;
       writeCache(cacheDir, cacheFile, () => script.createCachedData());
-      if (prune !== undefined) pruneCaches(cacheDir, prune.prefix, prune.keep);
+      if (options.prune !== undefined) pruneCaches(cacheDir, options.prune.prefix, options.prune.keep);
     });
   }
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
@@ -43,14 +50,24 @@ export function requireCodeCached(file: string, name: string, prune?: { readonly
   return mod.exports;
 }
 
+/**
+ * Node's Module class, for `createRequire`: the main module's constructor where there is one (bin/rkt's), as
+ * `process.getBuiltinModule('module')` costs 0.4 ms on a start (it loads the ES module loader).
+ */
+function moduleClass(): { createRequire(path: string): NodeJS.Require } {
+  const main = typeof require === 'function' ? (require.main?.constructor as { createRequire?: unknown } | undefined) : undefined;
+  return typeof main?.createRequire === 'function' ? (main as { createRequire(path: string): NodeJS.Require }) : process.getBuiltinModule('module');
+}
+
 // On globalThis: the core and each command bundle hold their own copy of this module.
 const ATYPICAL = Symbol.for('rkt-ts.code-cache.atypical');
 
 /**
- * Tells the code caches not yet written that this process ran code a typical run of its command does not:
- * they are then left for the next run to write. A cache holds every function the process compiled, and V8
- * deserializes all of it on every later start: `rkt run`'s first run usually imports its images (the tar
- * reader, hashing, rendering), which made its cache 430 KB against 270 KB for a run from the store.
+ * Tells the code caches not yet written with `typicalOnly` (the command bundles') that this process ran code
+ * a typical run of its command does not: they are then left for the next run to write. A cache holds every
+ * function the process compiled, and V8 deserializes all of it on every later start: `rkt run`'s first run
+ * usually imports its images (the tar reader, hashing, rendering), which made its cache 430 KB against 270 KB
+ * for a run from the store.
  */
 export function markAtypicalRun(): void {
   (globalThis as Record<symbol, unknown>)[ATYPICAL] = true;

@@ -13,7 +13,7 @@ import type { CommandModule } from './command.js';
 export function requireCommandBundle(name: string): CommandModule {
   const file = path.join(__dirname, 'commands', `${name}.cjs`);
   if (process.sourceMapsEnabled) return require(file) as CommandModule;
-  return requireCodeCached(file, name) as CommandModule;
+  return requireCodeCached(file, name, { typicalOnly: true }) as CommandModule;
 }
 
 /**
@@ -28,8 +28,7 @@ export function requireStage1Module(file: string): unknown {
   // inode number with the same size and mtime, and V8 checks only a cache's source length.
   const real = fs.realpathSync(file);
   return requireCodeCached(real, `${STAGE1_CACHE_PREFIX}${fnv1a(real)}-${Math.trunc(fs.statSync(real).ctimeMs)}`, {
-    prefix: STAGE1_CACHE_PREFIX,
-    keep: STAGE1_CACHES_KEPT,
+    prune: { prefix: STAGE1_CACHE_PREFIX, keep: STAGE1_CACHES_KEPT },
   });
 }
 

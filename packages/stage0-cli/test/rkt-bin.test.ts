@@ -248,7 +248,7 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('leave the cache to the next run when this one ran atypical code (markAtypicalRun)', () => {
+  it('leave a typical-only cache to the next run when this one ran atypical code (markAtypicalRun)', () => {
     // A module of its own (its cache is named after its size, mtime and inode), loaded through the built
     // dist/code-cache.cjs in a process of its own: caches are written at exit.
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
@@ -257,14 +257,14 @@ describe('command bundles', () => {
     writeFileSync(join(dir, 'other.cjs'), 'module.exports = 1;\n');
     const st = statSync(mod);
     const cache = join(pkgDir, 'dist', '.v8-cache', `test-mod-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
-    const load = (atypical: boolean) =>
+    const load = (atypical: boolean, typicalOnly = true) =>
       execFileSync(
         process.execPath,
         [
           '-e',
           `const c = require(${JSON.stringify(join(pkgDir, 'dist', 'code-cache.cjs'))});
            ${atypical ? 'c.markAtypicalRun();' : ''}
-           const m = c.requireCodeCached(${JSON.stringify(mod)}, 'test-mod');
+           const m = c.requireCodeCached(${JSON.stringify(mod)}, 'test-mod', { typicalOnly: ${typicalOnly} });
            process.stdout.write(JSON.stringify([m.twice(21), m.dir, m.req]));`,
         ],
         { encoding: 'utf8' },
@@ -273,6 +273,10 @@ describe('command bundles', () => {
       expect(JSON.parse(load(true))).toEqual([42, dir, 'number']);
       expect(existsSync(cache)).toBe(false);
       expect(JSON.parse(load(false))).toEqual([42, dir, 'number']);
+      expect(statSync(cache).size).toBeGreaterThan(0);
+      // A cache not asked to be typical only (the core's, a stage1 module's) is written by any run.
+      rmSync(cache);
+      expect(JSON.parse(load(true, false))).toEqual([42, dir, 'number']);
       expect(statSync(cache).size).toBeGreaterThan(0);
     } finally {
       rmSync(cache, { force: true });
