@@ -114,13 +114,6 @@ export default defineConfig([
   },
   {
     ...commonjs,
-    // What bin/rkt loads the core with (src/code-cache.ts): it needs no lazy built-ins.
-    entry: { 'code-cache': 'src/code-cache.ts' },
-    footer: undefined,
-    plugins: [],
-  },
-  {
-    ...commonjs,
     entry: Object.fromEntries(COMMAND_FILES.filter((c) => !IN_CORE.has(c)).map((c) => [`commands/${c}`, `src/commands/${c}.ts`])),
   },
   {

@@ -13,15 +13,38 @@ for (const a of process.argv.slice(2)) {
   // Source-mapped stacks cost 20-30 ms a start, so they are only wanted with --debug.
   if (/^--debug(=(1|t|T|true|TRUE|True))?$/.test(a)) process.setSourceMapsEnabled(true);
 }
-const dist = require('node:path').join(__dirname, '..', 'dist');
+// Built-ins without require's module machinery (Node 20.16+; the core says so on an older Node).
+const builtin = process.getBuiltinModule ?? require;
+const fs = builtin('fs');
+const dist = builtin('path').join(__dirname, '..', 'dist');
 const path = `${dist}/cli.cjs`;
 let cli;
 try {
-  // The core from V8's code cache (dist/code-cache.cjs, src/code-cache.ts): compiling it took 3-5 ms of
-  // every start. Node's own require under --debug, for source-mapped stacks.
-  cli = process.sourceMapsEnabled ? require(path) : require(`${dist}/code-cache.cjs`).requireCodeCached(path, 'cli');
+  if (process.sourceMapsEnabled) {
+    cli = require(path);
+  } else {
+    // The core through a V8 code cache, as the core loads the command bundles (src/code-cache.ts), inline:
+    // compiling the core took 3-5 ms of every start, and a require of one more file 1.2-1.6 ms.
+    const st = fs.statSync(path);
+    const cacheFile = `${dist}/.v8-cache/cli-${st.size}-${st.mtimeMs}-${st.ino}.bin`;
+    let cachedData;
+    try {
+      cachedData = fs.readFileSync(cacheFile);
+    } catch {
+      cachedData = undefined;
+    }
+    const source = fs.readFileSync(path, 'utf8');
+    const script = new (builtin('vm').Script)(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+      filename: path,
+      cachedData,
+    });
+    const mod = { exports: {} };
+    script.runInThisContext().call(mod.exports, mod.exports, module.constructor.createRequire(path), mod, path, dist);
+    cli = mod.exports;
+    if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => cli.writeCodeCache(cacheFile, () => script.createCachedData()));
+  }
 } catch (err) {
-  const missing = err !== null && typeof err === 'object' && (err.code === 'MODULE_NOT_FOUND' || err.code === 'ENOENT') && String(err.message).includes(dist);
+  const missing = err !== null && typeof err === 'object' && (err.code === 'MODULE_NOT_FOUND' || err.code === 'ENOENT') && String(err.message).includes(path);
   if (!missing) throw err;
   process.stderr.write(`rkt: ${path} is not built; run "npm run build" at the repository root (see README.md)\n`);
   process.exit(254);

@@ -7,6 +7,9 @@ import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js
 import { fdSink } from './output/fd-sink.js';
 import { reportError } from './report-error.js';
 
+// writeCodeCache for bin/rkt, which loads this core from a V8 code cache; all three for the tests of the built core.
+export { markAtypicalRun, requireCodeCached, writeCodeCache } from './code-cache.js';
+
 export interface CliIo {
   readonly stdout: TextSink;
   readonly stderr: TextSink;

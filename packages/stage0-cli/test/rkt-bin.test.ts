@@ -250,7 +250,7 @@ describe('command bundles', () => {
 
   it('leave a typical-only cache to the next run when this one ran atypical code (markAtypicalRun)', () => {
     // A module of its own (its cache is named after its size, mtime and inode), loaded through the built
-    // dist/code-cache.cjs in a process of its own: caches are written at exit.
+    // core's requireCodeCached in a process of its own: caches are written at exit.
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const mod = join(dir, 'mod.cjs');
     writeFileSync(mod, `module.exports = { twice: (n) => n * 2, dir: __dirname, req: typeof require('./other.cjs') };\n`);
@@ -262,7 +262,7 @@ describe('command bundles', () => {
         process.execPath,
         [
           '-e',
-          `const c = require(${JSON.stringify(join(pkgDir, 'dist', 'code-cache.cjs'))});
+          `const c = require(${JSON.stringify(join(pkgDir, 'dist', 'cli.cjs'))});
            ${atypical ? 'c.markAtypicalRun();' : ''}
            const m = c.requireCodeCached(${JSON.stringify(mod)}, 'test-mod', { typicalOnly: ${typicalOnly} });
            process.stdout.write(JSON.stringify([m.twice(21), m.dir, m.req]));`,
@@ -333,9 +333,8 @@ describe('bin wrappers', () => {
     };
     notBuilt('rkt', 'packages/stage0-cli/dist/cli.cjs');
     notBuilt('appc', 'packages/appc-spec/dist/cli/appc.js');
-    // Half a dist: the code cache's loader without the core it loads.
-    mkdirSync(join(dir, 'packages', 'stage0-cli', 'dist'));
-    copyFileSync(join(pkgDir, 'dist', 'code-cache.cjs'), join(dir, 'packages', 'stage0-cli', 'dist', 'code-cache.cjs'));
+    // Half a dist: the command bundles without the core.
+    mkdirSync(join(dir, 'packages', 'stage0-cli', 'dist', 'commands'), { recursive: true });
     notBuilt('rkt', 'packages/stage0-cli/dist/cli.cjs');
   });
 });
