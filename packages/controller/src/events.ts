@@ -1,3 +1,5 @@
+import { isoNow } from './time.js';
+
 /** The lifecycle topics, named like paths as containerd's are. */
 export const POD_TOPICS = [
   'pod/prepared',
@@ -39,7 +41,7 @@ export interface EventBus {
 }
 
 export function podEvent(topic: PodTopic, podUuid: string, payload: Record<string, unknown> = {}): PodEvent {
-  return { timestamp: new Date().toISOString(), topic, podUuid, payload };
+  return { timestamp: isoNow(), topic, podUuid, payload };
 }
 
 /** The default bus: handlers in this process, called synchronously in subscription order. */

@@ -25,6 +25,7 @@ import { checkStage1Manifest } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { createEmptyVolumes } from './mount-volumes.js';
 import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
+import { isoNow } from './time.js';
 
 /** One app of a pod to prepare: an image in the store and rkt's per-app overrides. */
 export interface PrepareAppInput {
@@ -284,7 +285,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     writePodInfo(dir, {
       formatVersion: 1,
       uuid,
-      createdAt: new Date().toISOString(),
+      createdAt: isoNow(),
       stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },
       apps: appInfos,
       rootfsMode: o.rootfsMode,

@@ -12,6 +12,7 @@ import { POD_FILES, podPath, podsDir } from './layout.js';
 import { stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
 import { mountAppVolumes } from './mount-volumes.js';
+import { isoNow } from './time.js';
 
 export interface RunOptions {
   readonly dataDir: string;
@@ -98,7 +99,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     // In this process only when it is the pod's to its user (forwardSignals): the module then owns its
     // stop signals, as the executable does its own.
     const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
-    await writeFileAtomic(join(dir, POD_FILES.started), `${new Date().toISOString()}\n`);
+    await writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
     let exited: Promise<number>;
     let stage1Pid: number | undefined;
     if (inProcess !== undefined) {

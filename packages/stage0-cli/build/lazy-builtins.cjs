@@ -138,7 +138,8 @@ function $rktFsP_(real) {
         const st = typeof path === 'string' ? fs.statSync(path) : undefined;
         small = st !== undefined && st.isFile() && st.size < BIG;
       } catch {
-        // Reported by the read itself.
+        // A missing file (a lookup's usual answer): the read reports it at once, with the real module's message.
+        small = true;
       }
       return small ? now(fs.readFileSync)(path, options) : pooled(fs.readFile)(path, options ?? {});
     },

@@ -91,8 +91,18 @@ describe("the CLI bundles' light fs/promises", () => {
         resolve();
       }),
     );
-    await Promise.all([fsp.readFile(f, 'utf8').then(() => order.push('readFile')), fsp.stat(f).then(() => order.push('stat')), turned]);
-    expect(order).toEqual(['readFile', 'stat', 'loop']);
+    const missing = join(dir, 'missing');
+    await Promise.all([
+      fsp.readFile(f, 'utf8').then(() => order.push('readFile')),
+      fsp.stat(f).then(() => order.push('stat')),
+      // A missing file is reported at once too, as the real module reports it.
+      fsp.readFile(missing).then(
+        () => order.push('read a missing file'),
+        (err: NodeJS.ErrnoException) => order.push(`${err.code}: ${err.message}`),
+      ),
+      turned,
+    ]);
+    expect(order).toEqual(['readFile', 'stat', `ENOENT: ENOENT: no such file or directory, open '${missing}'`, 'loop']);
   });
 
   it('names a file handle member it lacks rather than returning undefined', async () => {
