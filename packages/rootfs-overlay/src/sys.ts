@@ -15,7 +15,7 @@ interface SysAddon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[], newSession: boolean, newProcessGroup: boolean): number;
-  wait(pid: number, callback: (code: number | undefined, signal: number | undefined, error: string | undefined) => void): void;
+  reap(pid: number): [number | undefined, number | undefined] | undefined;
   pipe(): [number, number];
   listenUnix(path: string, backlog: number): number;
 }
@@ -120,24 +120,55 @@ export interface SpawnedProcess {
 }
 
 /**
- * Starts a process with posix_spawn(3) and reaps it from a thread of Node's pool. On the path of every
- * `rkt run`: posix_spawn shares this process's memory until the exec (CLONE_VFORK) where Node's
- * child_process forks it (3-9 ms), and child_process's module loads net and the streams (~4 ms).
- * The child gets default signal actions and an empty signal mask. An exec failure (ENOENT, EACCES)
- * throws, with the errno's name as `code`.
+ * Starts a process with posix_spawn(3) and reaps it when SIGCHLD comes. On the path of every `rkt run`:
+ * posix_spawn shares this process's memory until the exec (CLONE_VFORK) where Node's child_process forks
+ * it (3-9 ms), and child_process's module loads net and the streams (~4 ms). The child gets default signal
+ * actions and an empty signal mask. An exec failure (ENOENT, EACCES) throws, with the errno's name as `code`.
  */
 export function spawnProcess(o: SpawnOptions): SpawnedProcess {
   const env = o.env === undefined ? null : Object.entries(o.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
   const addon = sys();
   const pid = addon.spawn(o.file, [...o.argv], env, o.cwd ?? null, [...o.fds], o.newSession ?? false, o.newProcessGroup ?? false);
-  const exited = new Promise<{ status: number; signal?: number }>((resolve, reject) => {
-    addon.wait(pid, (code, signal, error) => {
-      if (error !== undefined) reject(Object.assign(new Error(`waitpid ${pid}: ${error}`), { code: error }));
-      else if (signal !== undefined) resolve({ status: 128 + signal, signal });
-      else resolve({ status: code ?? 0 });
-    });
-  });
+  const exited = new Promise<{ status: number; signal?: number }>((resolve, reject) => children.set(pid, { resolve, reject }));
+  if (keepAlive === undefined) {
+    process.on('SIGCHLD', reapChildren);
+    // Node's signal listeners do not keep a process alive; a waiting child must. Also a fallback should a
+    // SIGCHLD ever go unseen (a child that exited before the listener was there is reaped just below).
+    keepAlive = setInterval(reapChildren, 1000);
+  }
+  reapChildren();
   return { pid, exited };
+}
+
+/**
+ * Children of spawnProcess not yet reaped. They are reaped on SIGCHLD (waitpid with WNOHANG for each),
+ * rather than by a thread of Node's pool blocked in waitpid: starting the pool cost a first `rkt run` about
+ * a millisecond, and a systemd pod held two of the pool's four threads for its whole life. child_process's
+ * children are libuv's, which reaps only its own: the two never take each other's.
+ */
+const children = new Map<number, { resolve: (r: { status: number; signal?: number }) => void; reject: (err: Error) => void }>();
+let keepAlive: NodeJS.Timeout | undefined;
+
+function reapChildren(): void {
+  for (const [pid, child] of children) {
+    let r: [number | undefined, number | undefined] | undefined;
+    try {
+      r = sys().reap(pid);
+    } catch (err) {
+      children.delete(pid);
+      child.reject(err as Error);
+      continue;
+    }
+    if (r === undefined) continue;
+    children.delete(pid);
+    const [code, signal] = r;
+    child.resolve(signal !== undefined ? { status: 128 + signal, signal } : { status: code ?? 0 });
+  }
+  if (children.size === 0 && keepAlive !== undefined) {
+    process.removeListener('SIGCHLD', reapChildren);
+    clearInterval(keepAlive);
+    keepAlive = undefined;
+  }
 }
 
 /**

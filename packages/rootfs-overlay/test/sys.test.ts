@@ -1,11 +1,14 @@
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { mountsUnder, unmountTree } from '../src/index.js';
 import { createConnection, createServer } from 'node:net';
 import { flock, listenUnix, mount, MNT_DETACH, pipe, spawnProcess, umount } from '../src/sys.js';
 import { useTempDirs } from './helpers.js';
+
+const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 
 const tmp = useTempDirs();
 const openDir = (path: string): number => openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
@@ -104,6 +107,36 @@ describe('spawn and wait through the addon', () => {
     }
     expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('four\n');
     expect(readFileSync(join(dir, 'b'), 'utf8')).toBe('three\n');
+  });
+
+  it('reaps many children at once, beside child_process children, each with its own status', async () => {
+    const ours = Array.from({ length: 12 }, (_, i) =>
+      spawnProcess({ file: 'sh', argv: ['sh', '-c', `sleep 0.0${i % 5}; exit ${i}`], fds: [0, 1, 2] }),
+    );
+    const { spawn } = await import('node:child_process');
+    const theirs = Array.from(
+      { length: 4 },
+      (_, i) => new Promise<number | null>((resolve) => spawn('sh', ['-c', `exit ${40 + i}`]).on('exit', (code) => resolve(code))),
+    );
+    expect(await Promise.all(ours.map((p) => p.exited))).toEqual(ours.map((_, i) => ({ status: i })));
+    expect(await Promise.all(theirs)).toEqual([40, 41, 42, 43]);
+  });
+
+  it('keeps the process alive while a child runs, without a thread of Node\'s pool', () => {
+    // A process of its own: exiting early, or a new thread while the child runs, shows there and not here.
+    const sys = join(pkgDir, 'dist', 'sys.js');
+    const out = execFileSync(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `import { readdirSync } from 'node:fs';
+       const { spawnProcess } = await import(${JSON.stringify(sys)});
+       const threads = () => readdirSync('/proc/self/task').length;
+       const before = threads();
+       const p = spawnProcess({ file: 'sh', argv: ['sh', '-c', 'sleep 0.3; exit 3'], fds: [0, 1, 2] });
+       setTimeout(() => { process.stdout.write(JSON.stringify({ during: threads() - before }) + '\\n'); }, 100);
+       p.exited.then((r) => process.stdout.write(JSON.stringify({ ...r, after: threads() - before }) + '\\n'));`,
+    ], { encoding: 'utf8' });
+    expect(out.trim().split('\n').map((l) => JSON.parse(l) as unknown)).toEqual([{ during: 0 }, { status: 3, after: 0 }]);
   });
 
   it('throws ENOENT for a missing executable and starts nothing', () => {
