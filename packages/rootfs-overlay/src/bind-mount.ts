@@ -63,7 +63,7 @@ export async function bindMount(o: BindMountOptions): Promise<void> {
   }
   if (o.readOnly && o.recursive) {
     // A read-only remount applies to one mount: each mount that came along below gets its own.
-    const below = (await readMountinfo()).filter((m) => m.mountPoint !== o.target && isAtOrUnder(m.mountPoint, o.target));
+    const below = (await readMountinfo(undefined, [o.target])).filter((m) => m.mountPoint !== o.target && isAtOrUnder(m.mountPoint, o.target));
     for (const m of below) {
       const fd = openNoFollow(m.mountPoint);
       try {

@@ -50,7 +50,7 @@ export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: 
   if (!lowerStat?.isDirectory()) {
     throw new RootfsError('ROOTFS_BAD_INPUT', `lower tree ${o.lower} is not a directory`, { path: o.lower });
   }
-  const table = await readMountinfo();
+  const table = await readMountinfo(undefined, [target, upper, work]);
   const busy = table.filter((m) => m.mountPoint === target);
   if (busy.length > 0) {
     const m = busy[busy.length - 1];

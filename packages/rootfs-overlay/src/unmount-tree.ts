@@ -63,7 +63,7 @@ export async function unmountTree(path: string, o: UnmountOptions = {}): Promise
   // one path, so re-read the table after each pass rather than trusting the first listing; stop when a
   // pass makes no progress.
   for (let pass = 0; pass < 8; pass++) {
-    const todo = deepestFirst((await readMountinfo()).filter((m) => isAtOrUnder(m.mountPoint, root)));
+    const todo = deepestFirst((await readMountinfo(undefined, [root])).filter((m) => isAtOrUnder(m.mountPoint, root)));
     if (todo.length === 0) return done();
     let progressed = false;
     for (const m of todo) {
@@ -80,7 +80,7 @@ export async function unmountTree(path: string, o: UnmountOptions = {}): Promise
     }
     if (!progressed) break;
   }
-  const left = (await readMountinfo()).filter((m) => isAtOrUnder(m.mountPoint, root));
+  const left = (await readMountinfo(undefined, [root])).filter((m) => isAtOrUnder(m.mountPoint, root));
   if (left.length === 0) return done();
   const list: UnmountFailure[] = left.map((m) => ({ mountPoint: m.mountPoint, message: failures.get(m.mountPoint) ?? 'still mounted' }));
   for (const f of list) o.debug?.(`rootfs: cannot unmount ${f.mountPoint}: ${f.message}`);

@@ -35,6 +35,28 @@ describe('parseMountinfo', () => {
     expect(c?.mountPoint).toBe('/run/ünïcode');
   });
 
+  it('parses only the lines that name a path it is given, and every line for a path written escaped', () => {
+    const text = [
+      '27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw',
+      '44 27 0:39 / /pods/a/rootfs rw - overlay overlay rw,lowerdir=/t,upperdir=/pods/a/upper,workdir=/pods/a/work',
+      '45 27 0:40 / /pods/ab rw - tmpfs tmpfs rw',
+      '46 27 0:41 / /other rw - overlay overlay rw,lowerdir=/t,upperdir=/pods/c/upper,workdir=/pods/c/work',
+      'a line that is not one',
+      '',
+    ].join('\n');
+    const points = (mentioning: string[]) => parseMountinfo(Buffer.from(text), 'x', mentioning).map((m) => m.mountPoint);
+    // A mount on the path or under it names it; so does an overlay with it as a dir; so, as a prefix, may another.
+    expect(points(['/pods/a'])).toEqual(['/pods/a/rootfs', '/pods/ab']);
+    expect(points(['/pods/c/work'])).toEqual(['/other']);
+    expect(points(['/nowhere', '/pods/ab'])).toEqual(['/pods/ab']);
+    expect(points(['/nowhere'])).toEqual([]);
+    // A path mountinfo or overlayfs would write escaped (space, comma, colon, non-ASCII): every line, so the
+    // one that is not a mount line is an error, as without a path.
+    for (const p of ['/pods/a b', '/pods/a,b', '/pods/a:b', '/pods/é']) {
+      expect(() => parseMountinfo(Buffer.from(text), 'x', [p])).toThrow(/^x: line 5: expected/);
+    }
+  });
+
   it('refuses a line without the separator, naming the file and line', () => {
     const text = '27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n28 27 0:5 / /x rw ext4 /dev/vdb rw\n';
     expect(() => parseMountinfo(Buffer.from(text), '/proc/1/mountinfo')).toThrow(RootfsError);

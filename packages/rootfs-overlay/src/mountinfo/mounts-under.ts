@@ -12,5 +12,5 @@ import type { MountInfo } from './parse-mountinfo.js';
  */
 export async function mountsUnder(path: string): Promise<MountInfo[]> {
   const root = await canonicalPath(path);
-  return (await readMountinfo()).filter((m) => isAtOrUnder(m.mountPoint, root));
+  return (await readMountinfo(undefined, [root])).filter((m) => isAtOrUnder(m.mountPoint, root));
 }

@@ -32,15 +32,28 @@ export function decodeMountinfoField(latin1: string): string {
 }
 
 /**
- * Parses the whole of a mountinfo file. `source` names the file in errors. A line that does not have the
- * documented shape is an error rather than skipped: skipping one could hide a pod's mount from gc.
+ * Whether `path` is written the same in mountinfo's text (read as latin1) as in JavaScript: printable ASCII
+ * without the characters the kernel escapes in paths (space, tab, newline, backslash) or overlayfs in its
+ * options (`,` `:` `\`).
  */
-export function parseMountinfo(content: Buffer, source = '/proc/self/mountinfo'): MountInfo[] {
+const writtenAsIs = (path: string): boolean => /^[\x21-\x7e]+$/.test(path) && !/[\\,:]/.test(path);
+
+/**
+ * Parses a mountinfo file. `source` names the file in errors. A line that does not have the documented
+ * shape is an error rather than skipped: skipping one could hide a pod's mount from gc.
+ *
+ * With `mentioning`, only the lines that contain one of those paths are parsed (when each is written as is:
+ * otherwise every line is): a mount on a path, under it, or an overlay with it as a dir names it. A host
+ * with many pods has a line per mount of each, and `rkt run` and gc read the table several times.
+ */
+export function parseMountinfo(content: Buffer, source = '/proc/self/mountinfo', mentioning?: readonly string[]): MountInfo[] {
   const mounts: MountInfo[] = [];
   const lines = content.toString('latin1').split('\n');
+  const only = mentioning !== undefined && mentioning.every(writtenAsIs) ? mentioning : undefined;
   for (let index = 0; index < lines.length; index++) {
     const line = lines[index] as string;
     if (line === '') continue;
+    if (only !== undefined && !only.some((p) => line.includes(p))) continue;
     const f = line.split(' ');
     const dash = f.indexOf('-', 6);
     const bad = (what: string): RootfsError =>
