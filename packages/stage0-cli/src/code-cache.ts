@@ -1,5 +1,12 @@
 import { fs, path } from './builtins.js';
 
+export interface CodeCacheOptions {
+  /** After writing, keep only the newest `keep` caches whose names start with `prefix`. */
+  readonly prune?: { readonly prefix: string; readonly keep: number };
+  /** Write no cache from a process that ran code its typical run does not (`markAtypicalRun`). */
+  readonly typicalOnly?: boolean;
+}
+
 /**
  * Loads a CommonJS file as Node's require would (module, exports, require from its own directory), through
  * a vm.Script with V8's code cache for it in `dist/.v8-cache/<name>-<size>-<mtime>-<ino>.bin`. A first line
@@ -12,13 +19,6 @@ import { fs, path } from './builtins.js';
  * core itself the same way, inline (a require of one more file cost 1.2-1.6 ms of every start), and writes
  * the core's cache with `writeCodeCache`.
  */
-export interface CodeCacheOptions {
-  /** After writing, keep only the newest `keep` caches whose names start with `prefix`. */
-  readonly prune?: { readonly prefix: string; readonly keep: number };
-  /** Write no cache from a process that ran code its typical run does not (`markAtypicalRun`). */
-  readonly typicalOnly?: boolean;
-}
-
 export function requireCodeCached(file: string, name: string, options: CodeCacheOptions = {}): unknown {
   const st = fs.statSync(file);
   // dist/.v8-cache from the core (dist/cli.cjs) and from a command's bundle (dist/commands/*.cjs) alike.
