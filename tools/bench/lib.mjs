@@ -1,6 +1,6 @@
 // Shared helpers for the benchmarks: each benchmark runs its commands side by side in one
 // hyperfine run, then reports medians and ratios against a named baseline.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -38,6 +38,42 @@ export function scratchDir(prefix = 'rkt-bench-') {
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
   return dir;
+}
+
+/** Whether `tool` is on PATH. */
+export const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
+
+/**
+ * `ctr run --rm` of `rootfs` running `/bin/true`, for a bench's reference row: through the host's containerd
+ * when it runs one, else through one started in `dir` for the bench (`stop()` ends it). Undefined, with a
+ * line naming `bench`, when containerd is not installed or `ctr run` does not work here.
+ */
+export async function ctrRun(dir, rootfs, bench) {
+  if (!has('ctr') || !has('containerd')) {
+    console.log(`${bench}: containerd (ctr) is not installed: skipped`);
+    return undefined;
+  }
+  let address = '/run/containerd/containerd.sock';
+  let containerd;
+  if (spawnSync('ctr', ['version'], { stdio: 'ignore' }).status !== 0) {
+    const cdir = join(dir, 'containerd');
+    address = join(cdir, 'containerd.sock');
+    containerd = spawn('containerd', ['--root', join(cdir, 'root'), '--state', join(cdir, 'state'), '--address', address], { stdio: 'ignore' });
+    // Not left behind by a bench that fails before it stops it.
+    process.on('exit', () => containerd.kill('SIGKILL'));
+    for (let i = 0; i < 100 && spawnSync('ctr', ['--address', address, 'version'], { stdio: 'ignore' }).status !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const stop = () => containerd?.kill('SIGTERM');
+  // A container ID without `$`: a command with `$` runs through a shell, whose start-up hyperfine then
+  // subtracts from every command of the run.
+  const cmd = `ctr --address ${address} run --rm --rootfs ${rootfs} bench-${process.pid} /bin/true`;
+  const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+  if (r.status === 0) return { cmd, stop };
+  console.log(`${bench}: ctr run does not work here (${(r.stderr || '').trim().split('\n').pop()}): skipped`);
+  stop();
+  return undefined;
 }
 
 /**

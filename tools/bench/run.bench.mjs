@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, repoRoot, scratchDir } from './lib.mjs';
+import { compare, ctrRun, has, repoRoot, scratchDir } from './lib.mjs';
 
 const GOAL = 1.5;
 const rkt = join(repoRoot, 'bin', 'rkt');
@@ -56,7 +56,6 @@ const commands = [
   // waited for (no pod directory, lock, overlay or stage1).
   { label: 'node: child_process + unshare -m chroot', cmd: `${process.execPath} ${floorScript} ${rootfs}` },
 ];
-const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 if (has('runc')) {
   const bundle = join(dir, 'bundle');
   mkdirSync(bundle);
@@ -71,9 +70,9 @@ if (has('runc')) {
   // the shell's start-up (tens of ms under load) from every command, `unshare` came out as 0 ms.
   commands.push({ label: 'runc run', cmd: `runc run --bundle ${bundle} bench-${process.pid}` });
 }
-if (has('ctr') && spawnSync('ctr', ['version'], { stdio: 'ignore' }).status === 0) {
-  commands.push({ label: 'ctr run --rm', cmd: `ctr run --rm --rootfs ${rootfs} bench-${process.pid} /bin/true` });
-}
+// containerd's client, as the issue asks: the host's containerd, or one started for the bench.
+const ctr = await ctrRun(dir, rootfs, 'run.bench');
+if (ctr !== undefined) commands.push({ label: 'ctr run --rm', cmd: ctr.cmd });
 
 try {
   // Interleaved (lib.mjs), as the systemd bench: a drift of the machine then lands on every row alike.
@@ -86,8 +85,13 @@ try {
   }
   const floor = rows.find((x) => x.label.startsWith('node: child_process'));
   console.log(`node: child_process + unshare -m chroot (the floor of a Node runtime): ${floor.ratio.toFixed(2)}x node -e 0`);
+  const fly = rows.find((x) => x.label === 'rkt run (fly)');
+  for (const other of rows.filter((x) => x.label.startsWith('runc') || x.label.startsWith('ctr'))) {
+    console.log(`rkt run (fly): ${(fly.median / other.median).toFixed(2)}x ${other.label}`);
+  }
 } finally {
   // Every run leaves an exited pod with its rootfs mounted: gc unmounts and removes them before the
   // scratch directory is deleted.
   spawnSync(rkt, [`--dir=${data}`, 'gc', '--grace-period=0s'], { stdio: 'ignore' });
+  ctr?.stop();
 }

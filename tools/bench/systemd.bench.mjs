@@ -8,7 +8,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, repoRoot, scratchDir } from './lib.mjs';
+import { compare, ctrRun, has, repoRoot, scratchDir } from './lib.mjs';
 
 const GOAL = 1.25;
 const rkt = join(repoRoot, 'bin', 'rkt');
@@ -134,7 +134,6 @@ const commands = [
   { label: "systemd-nspawn -b (by hand, with rkt's isolation, nspawn as rkt starts it)", cmd: byHandAsRkt },
   { label: 'rkt run (systemd)', cmd: `${rktArgs} run ${stage1Hash ? `--stage1-hash=${stage1Hash}` : `--stage1-path=${stage1Aci}`} ${imageId}` },
 ];
-const has = (tool) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
 
 if (!has('podman')) console.log('systemd.bench: podman is not installed: skipped');
 else {
@@ -146,24 +145,8 @@ else {
   else console.log(`systemd.bench: podman does not run here (${(r.stderr || '').trim().split('\n').pop()}): skipped`);
 }
 
-// ctr needs containerd: the host's when it runs one, else one started here for the bench and stopped after.
-let containerd;
-if (!has('ctr') || !has('containerd')) console.log('systemd.bench: containerd (ctr) is not installed: skipped');
-else {
-  let address = '/run/containerd/containerd.sock';
-  if (spawnSync('ctr', ['version'], { stdio: 'ignore' }).status !== 0) {
-    const cdir = join(dir, 'containerd');
-    address = join(cdir, 'containerd.sock');
-    containerd = spawn('containerd', ['--root', join(cdir, 'root'), '--state', join(cdir, 'state'), '--address', address], { stdio: 'ignore' });
-    for (let i = 0; i < 100 && spawnSync('ctr', ['--address', address, 'version'], { stdio: 'ignore' }).status !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  const ctr = `ctr --address ${address} run --rm --rootfs ${rootfs} bench-$$ /bin/true`;
-  const r = spawnSync('sh', ['-c', ctr], { encoding: 'utf8' });
-  if (r.status === 0) commands.push({ label: 'ctr run --rm', cmd: ctr });
-  else console.log(`systemd.bench: ctr run does not work here (${(r.stderr || '').trim().split('\n').pop()}): skipped`);
-}
+const ctr = await ctrRun(dir, rootfs, 'systemd.bench');
+if (ctr !== undefined) commands.push({ label: 'ctr run --rm', cmd: ctr.cmd });
 
 /** nspawn run unregistered leaves empty payload/ and supervisor/ cgroups below the caller's: remove them. */
 function removeNspawnCgroups() {
@@ -247,5 +230,5 @@ try {
   removeNspawnCgroups();
   // Unregistered nspawn cannot remove its propagation directory when /run is not a tmpfs.
   rmSync(`/run/systemd/nspawn/propagate/${MACHINE}`, { recursive: true, force: true });
-  if (containerd !== undefined) containerd.kill('SIGTERM');
+  ctr?.stop();
 }
