@@ -82,6 +82,24 @@ static char *string_arg(napi_env env, napi_value v, int *ok) {
   return s;
 }
 
+/*
+ * The arguments (string, number) of umount and listenUnix: the string (malloc'ed: the caller frees it), or NULL
+ * after a TypeError naming `usage` has been thrown.
+ */
+static char *string_and_int_args(napi_env env, napi_callback_info info, int32_t *n, const char *usage) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) argc = 0;
+  int ok = 0;
+  char *s = argc == 2 ? string_arg(env, argv[0], &ok) : NULL;
+  if (argc != 2 || !ok || s == NULL || napi_get_value_int32(env, argv[1], n) != napi_ok) {
+    free(s);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return NULL;
+  }
+  return s;
+}
+
 /* flock(fd, exclusive, nonblocking) -> true when taken, false when another holder has it (nonblocking). */
 static napi_value js_flock(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -129,17 +147,12 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
  * and connections queue, from this call on.
  */
 static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int ok = 0;
   int32_t backlog = 0;
-  char *path = argc == 2 ? string_arg(env, argv[0], &ok) : NULL;
+  char *path = string_and_int_args(env, info, &backlog, "listenUnix(path: string, backlog: number)");
+  if (path == NULL) return NULL;
   napi_value result = NULL;
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (argc != 2 || !ok || path == NULL || napi_get_value_int32(env, argv[1], &backlog) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "listenUnix(path: string, backlog: number)");
-  } else if (strlen(path) >= sizeof addr.sun_path) {
+  if (strlen(path) >= sizeof addr.sun_path) {
     throw_errno(env, ENAMETOOLONG, "bind", path);
   } else {
     memcpy(addr.sun_path, path, strlen(path) + 1);
@@ -191,16 +204,11 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
 
 /* umount2(target, flags). */
 static napi_value js_umount(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int ok = 0;
   int32_t flags = 0;
-  char *target = argc == 2 ? string_arg(env, argv[0], &ok) : NULL;
+  char *target = string_and_int_args(env, info, &flags, "umount(target: string, flags: number)");
+  if (target == NULL) return NULL;
   napi_value result = NULL;
-  if (argc != 2 || !ok || target == NULL || napi_get_value_int32(env, argv[1], &flags) != napi_ok) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "umount(target: string, flags: number)");
-  } else if (umount2(target, flags) != 0) {
+  if (umount2(target, flags) != 0) {
     throw_errno(env, errno, "umount", target);
   } else {
     napi_get_undefined(env, &result);
