@@ -47,8 +47,18 @@ export function heldFlockKeys(): Set<string> {
   return keys;
 }
 
-/** Whether some process holds a flock on `path`, checked without taking it. Undefined when `path` is gone. */
-export function isLocked(path: string, held: Set<string> = heldFlockKeys()): boolean | undefined {
+/**
+ * Whether some process holds a flock on `path`, checked without taking it. Undefined when `path` is gone. The
+ * locks (`held`, else read now) must be read after the path's stat: a pod is locked before it is moved into
+ * its state directory, so locks read before could miss the lock of the directory found there.
+ */
+export function isLocked(path: string, held?: Set<string>): boolean | undefined {
+  const key = lockKey(path);
+  return key === undefined ? undefined : (held ?? heldFlockKeys()).has(key);
+}
+
+/** The `major:minor:inode` key under which /proc/locks lists a lock on `path`; undefined when it is gone. */
+export function lockKey(path: string): string | undefined {
   let st;
   try {
     st = statSync(path, { bigint: true });
@@ -58,5 +68,5 @@ export function isLocked(path: string, held: Set<string> = heldFlockKeys()): boo
   const dev = st.dev;
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
   const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return held.has(`${major}:${minor}:${st.ino}`);
+  return `${major}:${minor}:${st.ino}`;
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PodError } from './errors.js';
 import { readPodInfo, type PodInfo } from './info.js';
-import { heldFlockKeys, isLocked } from './lock.js';
+import { heldFlockKeys, lockKey } from './lock.js';
 import { POD_FILES, podsDir, STATE_DIRS, type StateDir } from './layout.js';
 
 /** rkt's pod states, spelt as `rkt list` prints them. */
@@ -50,7 +50,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * A pod renamed while listing may be missed or seen twice; the later sighting wins.
  */
 export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): PodSnapshot[] {
-  const held = heldFlockKeys();
   const byUuid = new Map<string, PodSnapshot>();
   for (const stateDir of STATE_DIRS) {
     let names: string[];
@@ -59,13 +58,18 @@ export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): P
     } catch {
       continue;
     }
-    for (const uuid of names) {
-      if (!UUID.test(uuid) || (wanted !== undefined && !wanted(uuid))) continue;
+    // The locks are read after the directory and the pods' stats: a pod is locked before it is moved into
+    // run/ (or prepare/, garbage/), so one found there is still locked then unless its holder has ended. Read
+    // before, they could miss the lock of a pod moved in meanwhile: a starting pod showed as exited.
+    const found = names.flatMap((uuid) => {
+      if (!UUID.test(uuid) || (wanted !== undefined && !wanted(uuid))) return [];
       const path = join(podsDir(dataDir), stateDir, uuid);
-      const locked = isLocked(path, held);
-      if (locked === undefined) continue;
-      byUuid.set(uuid, { uuid, state: stateOf(stateDir, locked), stateDir, path });
-    }
+      const key = lockKey(path);
+      return key === undefined ? [] : [{ uuid, path, key }];
+    });
+    if (found.length === 0) continue;
+    const held = heldFlockKeys();
+    for (const { uuid, path, key } of found) byUuid.set(uuid, { uuid, state: stateOf(stateDir, held.has(key)), stateDir, path });
   }
   return [...byUuid.values()];
 }

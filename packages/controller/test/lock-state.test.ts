@@ -125,3 +125,40 @@ describe('reading a pod that moves', () => {
     expect(d.createdAt?.toISOString()).toBe('2026-01-02T03:04:05.000Z');
   });
 });
+
+describe('listing pods while they start', () => {
+  it('never shows as exited a pod locked before it was moved into run/, as stage0 moves it', async () => {
+    // Another process starts pod after pod as `rkt run-prepared` does: lock the prepared directory, then move
+    // it into run/. It keeps every lock, so no pod ever ends: a listing that shows one as exited read the locks
+    // before the pod moved in. (python3: flock(1) in a shell takes milliseconds between the lock and the move.)
+    mkdirSync(join(dir, 'pods', 'prepared'), { recursive: true });
+    mkdirSync(join(dir, 'pods', 'run'), { recursive: true });
+    const script = [
+      'import fcntl, os, sys, time, uuid',
+      'pods, held = sys.argv[1], []',
+      'for _ in range(800):',
+      '    u = str(uuid.uuid4())',
+      "    os.mkdir(os.path.join(pods, 'prepared', u))",
+      "    fd = os.open(os.path.join(pods, 'prepared', u), os.O_RDONLY | os.O_DIRECTORY)",
+      '    fcntl.flock(fd, fcntl.LOCK_EX)',
+      "    os.rename(os.path.join(pods, 'prepared', u), os.path.join(pods, 'run', u))",
+      '    held.append(fd)',
+      '    time.sleep(0.003)',
+      'time.sleep(60)',
+    ].join('\n');
+    const starter = spawn('python3', ['-c', script, join(dir, 'pods')], { stdio: 'ignore' });
+    try {
+      const seen = new Set<string>();
+      const end = Date.now() + 3000;
+      while (Date.now() < end) {
+        for (const p of listPods(dir)) seen.add(p.state);
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(seen).toContain('running');
+      expect([...seen].filter((s) => s !== 'running' && s !== 'prepared')).toEqual([]);
+    } finally {
+      starter.kill('SIGKILL');
+      await new Promise((r) => starter.once('exit', r));
+    }
+  }, 10_000);
+});
