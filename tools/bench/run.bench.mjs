@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, ctrRun, has, repoRoot, scratchDir } from './lib.mjs';
+import { compare, ctrRun, fileCreationMicros, has, repoRoot, scratchDir, settleFileCreation } from './lib.mjs';
 
 const GOAL = 1.5;
 const rkt = join(repoRoot, 'bin', 'rkt');
@@ -76,6 +76,7 @@ if (ctr !== undefined) commands.push({ label: 'ctr run --rm', cmd: ctr.cmd });
 
 try {
   // Interleaved (lib.mjs), as the systemd bench: a drift of the machine then lands on every row alike.
+  settleFileCreation(dir);
   const rows = compare('rkt run (fly) vs node -e 0', commands, { baseline: 'node -e 0', runs: 21, warmup: 3, interleave: true });
   for (const r of rows.filter((x) => x.label.startsWith('rkt run'))) {
     console.log(
@@ -83,6 +84,8 @@ try {
         `${r.cpuRatio.toFixed(2)}x in CPU time (${(r.cpu * 1000).toFixed(1)} ms)`,
     );
   }
+  // The ctr row removes files in the scratch directory on every run (its container's snapshot and state).
+  console.log(`file creation in the scratch directory after the runs: ${fileCreationMicros(dir).toFixed(0)} us a file`);
   const floor = rows.find((x) => x.label.startsWith('node: child_process'));
   console.log(`node: child_process + unshare -m chroot (the floor of a Node runtime): ${floor.ratio.toFixed(2)}x node -e 0`);
   const fly = rows.find((x) => x.label === 'rkt run (fly)');
