@@ -30,7 +30,8 @@ let addon: SysAddon | undefined;
  * resolver, ~5 ms of every `rkt run`.
  */
 function addonPath(): string | undefined {
-  const here = dirname(fileURLToPath(import.meta.url));
+  // A CommonJS bundle's own directory without a URL round trip (its import.meta.url is a shim).
+  const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
   const candidates = [join(here, 'sys.node'), join(here, '..', ADDON)];
   for (let dir = here; ; dir = dirname(dir)) {
     candidates.push(join(dir, 'node_modules', '@rkt', 'rootfs-overlay', ADDON));

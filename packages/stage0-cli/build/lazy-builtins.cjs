@@ -154,6 +154,8 @@ function $rktFsP_(real) {
   for (const k of ['mkdir', 'stat', 'lstat', 'rename', 'readdir', 'rmdir', 'unlink', 'utimes', 'symlink', 'readlink', 'realpath', 'access', 'chmod', 'chown', 'link', 'mkdtemp', 'appendFile', 'truncate']) {
     lite[k] = now(fs[`${k}Sync`]);
   }
+  // The real module's realpath is the native one (one call), not the JavaScript walk of realpathSync.
+  lite.realpath = now((path, options) => fs.realpathSync.native(path, options));
   return new Proxy(lite, {
     get: (t, k) => (k in t ? t[k] : real()[k]),
     has: (t, k) => k in t || k in real(),

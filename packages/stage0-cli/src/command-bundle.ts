@@ -26,7 +26,7 @@ export function requireStage1Module(file: string): unknown {
   // Through the pod's stage1/rootfs link: the tree's own path, the same for every pod of that stage1. Its
   // ctime too: a tree rendered again at the same path (after a repair) has new files, which may reuse the
   // inode number with the same size and mtime, and V8 checks only a cache's source length.
-  const real = fs.realpathSync(file);
+  const real = fs.realpathSync.native(file);
   return requireCodeCached(real, `${STAGE1_CACHE_PREFIX}${fnv1a(real)}-${Math.trunc(fs.statSync(real).ctimeMs)}`, {
     prune: { prefix: STAGE1_CACHE_PREFIX, keep: STAGE1_CACHES_KEPT },
   });

@@ -42,7 +42,7 @@ export function createContext(init: {
 /** rkt's calculateDataDir: symlinks resolved, a directory that does not exist yet kept as given. */
 export function resolveDataDir(dir: string): string {
   try {
-    return fs.realpathSync(dir);
+    return fs.realpathSync.native(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dir;
     throw new CliError('CLI_DATA_DIR', `cannot evaluate data dir ${JSON.stringify(dir)} real path: ${(err as Error).message}`, {
