@@ -34,10 +34,17 @@ const THIRD_PARTY = [
  */
 const LAZY_BUILTINS = ['fs/promises', 'child_process', 'os', 'stream', 'stream/promises', 'net', 'http', 'https', 'tls', 'zlib', 'crypto', 'readline', 'dgram', 'worker_threads', 'string_decoder', 'v8', 'perf_hooks', 'dns', 'module', 'zod'];
 const LAZY_RE = new RegExp(`\\brequire\\("(?:node:)?(${LAZY_BUILTINS.map((b) => b.replace('/', '\\/')).join('|')})"\\)`, 'g');
+// `path` becomes `$rktPt_`: Node's module with a join that skips normalising parts that are already normal
+// (build/lazy-builtins.cjs says why). As long as `require` too.
+const PATH_RE = /\brequire\("(?:node:)?path"\)/g;
 const lazyBuiltins = {
   name: 'lazy-builtins',
   renderChunk(code: string) {
-    return { code: code.replace(LAZY_RE, (whole) => `$rktLz_${whole.slice('require'.length)}`) };
+    return {
+      code: code
+        .replace(LAZY_RE, (whole) => `$rktLz_${whole.slice('require'.length)}`)
+        .replace(PATH_RE, (whole) => `$rktPt_${whole.slice('require'.length)}`),
+    };
   },
 };
 // `$rktLz_` and the light `fs/promises` it gives (see the file).
