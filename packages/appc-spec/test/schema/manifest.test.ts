@@ -11,6 +11,7 @@ import {
   validatePodManifest,
 } from '../../src/index.js';
 import type { ImageManifest, PodManifest } from '../../src/index.js';
+import { parseJson } from '../../src/manifest/json.js';
 
 const ID = `sha512-${'cd'.repeat(64)}`;
 
@@ -124,6 +125,37 @@ describe('image manifest errors', () => {
     expect(() => parseImageManifest('{"acVersion":"0.8.11"}')).toThrow('manifest: acKind: is required (must be "ImageManifest")');
     expect(() => parseImageManifest('[1]')).toThrow('manifest: must be a JSON object (an ImageManifest)');
     expect(() => validateImageManifest(undefined)).toThrow(ValidationError);
+  });
+
+  it('refuses exactly the byte strings a strict UTF-8 decoder refuses', () => {
+    // Short strings of bytes around UTF-8's boundaries: overlong forms, surrogates, values past U+10FFFF,
+    // truncated and stray continuation bytes, inside a JSON string.
+    const bytes = [0x22, 0x41, 0x7f, 0x80, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90, 0x8f];
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    let seed = 7;
+    for (let i = 0; i < 20000; i++) {
+      const body: number[] = [];
+      for (let n = 1 + (i % 5); n > 0; n--) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        body.push(bytes[Math.floor((seed / 2 ** 31) * bytes.length)]!);
+      }
+      const doc = new Uint8Array([0x22, ...body, 0x22]);
+      let valid = true;
+      try {
+        strict.decode(doc);
+      } catch {
+        valid = false;
+      }
+      const err = (() => {
+        try {
+          parseJson(doc, 'm');
+          return undefined;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      expect([body, err === 'm: not valid UTF-8']).toEqual([body, !valid]);
+    }
   });
 
   it('reports bad bytes and bad JSON on one line with the position', () => {
