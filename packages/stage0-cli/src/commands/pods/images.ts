@@ -55,8 +55,9 @@ async function fetchNew(ctx: CommandContext, store: Store, imageString: string):
  *   discovery.
  */
 export async function resolveImageArg(ctx: CommandContext, store: Store, arg: string): Promise<string> {
-  // First: a URL ending in `.aci` would otherwise look like a relative path.
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(arg)) return fetchNew(ctx, store, arg);
+  // First: a URL ending in `.aci` would otherwise look like a relative path. (Both cases spelled out: a
+  // case-insensitive class costs its first compile a case-folding pass, and this runs on every rkt run.)
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg)) return fetchNew(ctx, store, arg);
   if (await isFile(arg, ctx.cwd)) {
     const path = resolvePath(ctx.cwd, arg);
     if (ctx.globals.insecureOptions.skipImageCheck) return importFile(store, path);
