@@ -67,6 +67,32 @@ describe('the images.json snapshot', () => {
   });
 });
 
+describe('the images.json snapshot, read once per file by a process', () => {
+  it('is read again when it is another file or was changed, by this store object or another', async () => {
+    const dir = join(tempDir(), 'data');
+    const snapshot = join(dir, 'cas/images.json');
+    const store = await openStore({ dir });
+    const a = await store.importAci(Readable.from([tinyAci('example.com/a', 'a')]));
+    expect((await store.list()).map((i) => i.name)).toEqual(['example.com/a']);
+    expect((await store.list()).map((i) => i.name)).toEqual(['example.com/a']);
+    // Edited in place to the same length (no writer of this package does that): its change time tells.
+    await new Promise((r) => setTimeout(r, 20));
+    writeFileSync(snapshot, readFileSync(snapshot, 'utf8').replace('example.com/a', 'example.com/z'));
+    expect((await store.list()).map((i) => i.name)).toEqual(['example.com/z']);
+    // Another store of the same directory (as another process would) adds an image: a new file renamed in.
+    const other = await openStore({ dir });
+    const b = await other.importAci(Readable.from([tinyAci('example.com/b', 'b')]));
+    expect((await store.list()).map((i) => i.id)).toEqual([a.id, b.id]);
+    // Dropped (a transaction under way elsewhere): answered from the index, as before.
+    rmSync(snapshot);
+    expect((await store.list()).map((i) => i.id)).toEqual([a.id, b.id]);
+    // Each reader gets its own arrays.
+    const first = await store.list();
+    first.pop();
+    expect(await store.list()).toHaveLength(2);
+  });
+});
+
 describe('a lost index', () => {
   it('is rebuilt from the images on disk, which stay listed, renderable and exportable', async () => {
     const work = tempDir();
