@@ -19,6 +19,9 @@ export function entrypointBundles(entry) {
     minify: true,
     keepNames: true,
     banner: { js: '#!/usr/bin/env node' },
+    // import.meta.url in CommonJS, from the file's own path: shared code (rootfs-overlay's addon lookup) names
+    // it where __dirname is missing, and esbuild warns of an empty import.meta otherwise.
+    shims: true,
     splitting: false,
     clean: false,
   };
