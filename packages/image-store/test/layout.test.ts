@@ -65,10 +65,8 @@ describe('the images.json snapshot', () => {
     expect((await store.resolve('example.com/b')).id).toBe(b.id);
     expect(JSON.parse(readFileSync(snapshot, 'utf8')).images).toHaveLength(1);
   });
-});
 
-describe('the images.json snapshot, read once per file by a process', () => {
-  it('is read again when it is another file or was changed, by this store object or another', async () => {
+  it('is read once per file by a process, and again when it is another file or was changed', async () => {
     const dir = join(tempDir(), 'data');
     const snapshot = join(dir, 'cas/images.json');
     const store = await openStore({ dir });
