@@ -37,6 +37,9 @@ const FLAVORS = {
     // stop` call in their own process (see @rkt/controller's README, "Entrypoint modules").
     gcModule: { path: '/fly/gc', version: '1' },
     stopModule: { path: '/fly/stop', version: '1' },
+    // stage0 may exec run in its own place, as rkt's did (@rkt/controller's README, "Exec'ing the run
+    // entrypoint"): run then sets no parent-death signal.
+    runExec: '1',
   },
   systemd: {
     pkg: 'packages/stage1-systemd',
@@ -217,6 +220,7 @@ try {
           { name: 'rkt-ts.dev/stage1/run-module-version', value: flavor.runModule.version },
         ]
       : []),
+    ...(flavor.runExec !== undefined ? [{ name: 'rkt-ts.dev/stage1/run-exec', value: flavor.runExec }] : []),
     ...['gc', 'stop'].flatMap((kind) => {
       const m = flavor[`${kind}Module`];
       return m === undefined

@@ -1,7 +1,7 @@
 // `rkt run` under each stage1 (fly, and systemd, the default): output, exit status, and every per-app
 // setting arriving in the app.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, rktBin, RktEnv } from './harness.js';
@@ -134,5 +134,42 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     expect(env.run(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/true']).status).toBe(0);
     const list = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
     expect(list.map((p) => p.name)).toEqual([readFileSync(file, 'utf8')]);
+  });
+});
+
+describe("rkt run (fly) becomes the stage1, as rkt exec'd it", () => {
+  const fly = STAGE1S.find((s) => s.name === 'fly');
+  beforeEach(async () => {
+    env = new RktEnv(fly);
+    aci = await buildBusyboxAci(env.tmp);
+  });
+
+  it("the app's parent is the process the user started; with --debug rkt stays beside the stage1 and reports the pod's end", async () => {
+    const direct = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo $PPID']);
+    const r = await direct.done;
+    expect(r).toEqual({ status: 0, stdout: `${direct.child.pid}\n`, stderr: '' });
+
+    const debug = env.start(['--debug', 'run', aci, '--exec=/bin/sh', '--', '-c', 'echo $PPID; exit 3']);
+    const d = await debug.done;
+    expect(d.status).toBe(3);
+    expect(d.stdout).not.toBe(`${debug.child.pid}\n`);
+    expect(d.stderr).toContain('event pod/exited');
+    expect(d.stderr).toContain('"exitStatus":3');
+  });
+
+  it('the pod outlives the shell that started rkt run in the background, and its status is the app\'s', async () => {
+    const file = join(env.tmp, 'uuid');
+    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const args = env.args(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/sh', '--', '-c', 'sleep 2; exit 5']);
+    // The shell exits once the app runs (the stage1 has written its pid); a stage1 tied to its parent's life
+    // would die with it, and the app with the stage1.
+    const started = `for i in $(seq 400); do [ -s ${quote(env.dataDir)}/pods/run/*/pid ] && exit 0; sleep 0.05; done; exit 1`;
+    expect(spawnSync('sh', ['-c', `${quote(rktBin)} ${args.map(quote).join(' ')} </dev/null >/dev/null 2>&1 & ${started}`]).status).toBe(0);
+    const end = Date.now() + 20_000;
+    while (Date.now() < end && !existsSync(file)) await new Promise((r) => setTimeout(r, 50));
+    const uuid = readFileSync(file, 'utf8');
+    const r = env.run(['status', '--wait', '--format=json', uuid]);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', apps: [{ exit_code: 5 }] });
   });
 });

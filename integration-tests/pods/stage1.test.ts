@@ -107,3 +107,50 @@ describe('pods from a pod manifest and several apps', () => {
     expect(listed).toEqual([expect.objectContaining({ state: 'exited', app_names: ['one', 'two'] })]);
   });
 });
+
+describe("stage0 exec'ing the run entrypoint (rkt-ts.dev/stage1/run-exec)", () => {
+  /** A stage1 whose run entrypoint is a host shell script (mode `mode`), with the run-exec annotation or not. */
+  const scriptStage1 = async (name: string, script: string, o: { runExec?: string; mode?: number } = {}): Promise<string> => {
+    const { buildAciFromLayout } = await import('@rkt/appc-spec');
+    const layout = join(env.tmp, name);
+    mkdirSync(join(layout, 'rootfs', 's1'), { recursive: true });
+    writeFileSync(join(layout, 'rootfs', 's1', 'run'), `#!/bin/sh\n${script}\n`, { mode: o.mode ?? 0o755 });
+    const annotations = [
+      { name: 'coreos.com/rkt/stage1/run', value: '/s1/run' },
+      ...(o.runExec !== undefined ? [{ name: 'rkt-ts.dev/stage1/run-exec', value: o.runExec }] : []),
+    ];
+    writeFileSync(join(layout, 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: `example.com/${name}`, annotations }));
+    const out = join(env.tmp, `${name}.aci`);
+    await buildAciFromLayout(layout, out);
+    return out;
+  };
+  const probe = 'echo "$$ ${RKT_TS_RUN_EXEC:-unset} $RKT_LOCK_FD $(pwd)"; exit 4';
+
+  it('execs a stage1 that says it may be, with RKT_TS_RUN_EXEC=1 and the lock as fd 3 in the pod directory; starts any other as its child', async () => {
+    const execed = env.start(['run', `--stage1-path=${await scriptStage1('execed', probe, { runExec: '1' })}`, aci]);
+    const r = await execed.done;
+    expect(r.status).toBe(4);
+    const dir = join(env.dataDir, 'pods', 'run', lastPod());
+    expect(r.stdout).toBe(`${execed.child.pid} 1 3 ${dir}\n`);
+
+    for (const [name, runExec] of [['child', undefined], ['future', '2']] as const) {
+      const started = env.start(['run', `--stage1-path=${await scriptStage1(name, probe, runExec === undefined ? {} : { runExec })}`, aci]);
+      const s = await started.done;
+      expect(s.status).toBe(4);
+      const [pid, flag] = s.stdout.split(' ');
+      expect(pid).not.toBe(String(started.child.pid));
+      expect(flag).toBe('unset');
+    }
+  });
+
+  it('a run entrypoint that cannot be executed fails rkt run with 254 and one line; the pod shows as exited and gc removes it', async () => {
+    const r = env.run(['run', `--stage1-path=${await scriptStage1('broken', 'exit 0', { runExec: '1', mode: 0o644 })}`, aci]);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toMatch(/^run: cannot execute the stage1 run entrypoint \S+\/stage1\/rootfs\/s1\/run: exec \S+: Permission denied\n$/);
+    const uuid = lastPod();
+    expect(env.status(uuid).state).toBe('exited');
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.podUuids()).toEqual([]);
+    expect(env.mounts()).toEqual([]);
+  });
+});

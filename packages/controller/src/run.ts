@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
-import { listenUnix, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
+import { execProcess, listenUnix, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
 import { mountAppVolumes } from './mount-volumes.js';
 import { isoNow } from './time.js';
@@ -36,6 +36,14 @@ export interface RunOptions {
    * runs in this process only then, owning those signals for the pod's life.
    */
   readonly forwardSignals?: boolean;
+  /**
+   * Replace this process with the stage1's run executable, as rkt's stage0 did, where the pod's stage1 allows
+   * it (`rkt-ts.dev/stage1/run-exec`) and no run module runs here instead: the executable is then the pod to
+   * its user, with this process's pid, and `runPod` never returns. Nothing of this process runs afterwards, so
+   * there are no `app/exited` and `pod/exited` events: for a caller whose events have no subscriber (`rkt
+   * run` without --debug). `beforeExec` is called last, for what this process would do at its exit.
+   */
+  readonly exec?: { readonly beforeExec?: () => void };
   /** How the stage1's run module is loaded (a code-caching loader); Node's require otherwise. */
   readonly requireModule?: (path: string) => unknown;
 }
@@ -45,8 +53,9 @@ export interface RunOptions {
  * the rename out of `prepared/`, arbitrate), moves it to `run/`, sets up each app's rootfs and
  * starts the stage1 run entrypoint in the pod directory with the lock as RKT_LOCK_FD, or, for the
  * process that is the pod to its user (`forwardSignals`) and a stage1 with a run module, runs that
- * module in this process, holding the lock itself (rkt's exec of the run entrypoint). Resolves with
- * the stage1's exit status, which for a one-app stage1 such as fly is the app's.
+ * module in this process, holding the lock itself (rkt's exec of the run entrypoint); with `exec`, and a
+ * stage1 that allows it, this process becomes the run executable. Resolves with the stage1's exit status,
+ * which for a one-app stage1 such as fly is the app's.
  */
 export async function runPod(o: RunOptions): Promise<number> {
   const prepared = podPath(o.dataDir, 'prepared', o.uuid);
@@ -83,7 +92,7 @@ export async function runPod(o: RunOptions): Promise<number> {
         o.log?.(`app ${app.name}: ${app.mounts.length} volume mount(s) set up`);
       }
     }
-    const { executable, module } = stage1RunEntrypoints(dir);
+    const { executable, module, execable } = stage1RunEntrypoints(dir);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
     const args = [
       ...(o.debug ? ['--debug'] : []),
@@ -100,6 +109,18 @@ export async function runPod(o: RunOptions): Promise<number> {
     // stop signals, as the executable does its own.
     const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
     await writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
+    if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable()) {
+      o.log?.(`executing stage1: ${executable} ${args.join(' ')}`);
+      o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid: process.pid }));
+      for (const app of info.apps) o.bus?.publish(podEvent('app/started', o.uuid, { app: app.name, image: app.imageName }));
+      o.exec.beforeExec?.();
+      try {
+        // The lock becomes the executable's fd 3 (RKT_LOCK_FD); this process's copy is close-on-exec.
+        execProcess({ file: executable, argv: [executable, ...args], cwd: dir, env: { ...process.env, RKT_LOCK_FD: '3', [RUN_EXEC_ENV]: '1' }, fds: [0, 1, 2, fd] });
+      } catch (err) {
+        throw new PodError('POD_STAGE1', `cannot execute the stage1 run entrypoint ${executable}: ${(err as Error).message}`, { subject: o.uuid, cause: err });
+      }
+    }
     let exited: Promise<number>;
     let stage1Pid: number | undefined;
     if (inProcess !== undefined) {
@@ -168,7 +189,7 @@ async function spawnStage1(entry: string, args: readonly string[], dir: string, 
   let child: ReturnType<typeof spawnProcess>;
   try {
     // posix_spawn rather than child_process: no fork of this process, and no load of net and the streams.
-    child = spawnProcess({ file: entry, argv: [entry, ...args], cwd: dir, env: { ...process.env, RKT_LOCK_FD: '3' }, fds: [0, 1, 2, fd] });
+    child = spawnProcess({ file: entry, argv: [entry, ...args], cwd: dir, env: { ...process.env, RKT_LOCK_FD: '3', [RUN_EXEC_ENV]: undefined }, fds: [0, 1, 2, fd] });
   } catch (err) {
     throw new PodError('POD_STAGE1', `cannot start the stage1 run entrypoint ${entry}: ${(err as Error).message}`, { subject: o.uuid, cause: err });
   }

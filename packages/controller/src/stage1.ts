@@ -22,6 +22,11 @@ export const STAGE1_ANNOTATIONS = {
   /** rkt-ts's extension: a CommonJS module stage0 may call in its own process instead of executing `stop`. */
   stopModule: 'rkt-ts.dev/stage1/stop-module',
   stopModuleVersion: 'rkt-ts.dev/stage1/stop-module-version',
+  /**
+   * rkt-ts's extension: the run executable may be exec'd by stage0 in its own place (rkt's way), with
+   * `RKT_TS_RUN_EXEC=1` in its environment; the value is the version of that contract.
+   */
+  runExec: 'rkt-ts.dev/stage1/run-exec',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -94,6 +99,19 @@ export interface Stage1RunContext {
 /** stage0's spawn: posix_spawn(3), see `@rkt/rootfs-overlay/sys`'s `spawnProcess`. */
 export type Stage1SpawnOptions = SpawnOptions;
 export type Stage1SpawnedProcess = SpawnedProcess;
+
+/**
+ * The versions of the run-exec contract (`rkt-ts.dev/stage1/run-exec`) this stage0 knows. Version 1: stage0 may
+ * replace itself with the run executable (execve(2), as rkt's stage0 did) rather than start it as its child,
+ * and then sets `RKT_TS_RUN_EXEC=1` in its environment. The executable is then the process its user started
+ * (its pid, its parent, its signals): it must not watch for a stage0 parent's death, and whatever it would
+ * have left to stage0 after the pod (its exit status) is its own. A stage1 without the annotation is always
+ * started as a child, as it was built to be (rkt-ts's fly before it, which ties itself to its parent's life).
+ */
+export const SUPPORTED_RUN_EXEC_VERSIONS = [1] as const;
+
+/** The environment variable that tells a run executable stage0 exec'd it (run-exec version 1). */
+export const RUN_EXEC_ENV = 'RKT_TS_RUN_EXEC';
 
 /** A pod's run module: its absolute path, or why this stage0 cannot use it. */
 export type Stage1RunModuleRef = { readonly path: string } | { readonly unusable: string };
@@ -179,8 +197,11 @@ const MODULE_KEYS = {
   stop: [STAGE1_ANNOTATIONS.stopModule, STAGE1_ANNOTATIONS.stopModuleVersion, SUPPORTED_STOP_MODULE_VERSIONS],
 } as const;
 
-function entrypointWithModule(podDir: string, kind: 'run' | 'gc' | 'stop'): { executable: string | undefined; module: { path: string } | { unusable: string } | undefined } {
-  const annotations = readStage1Manifest(podDir).annotations;
+function entrypointWithModule(
+  podDir: string,
+  kind: 'run' | 'gc' | 'stop',
+  annotations = readStage1Manifest(podDir).annotations,
+): { executable: string | undefined; module: { path: string } | { unusable: string } | undefined } {
   const inRootfs = (rel: string | undefined) => (rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel));
   const [moduleKey, versionKey, supported] = MODULE_KEYS[kind];
   const executable = inRootfs(getAnnotation(annotations, STAGE1_ANNOTATIONS[kind]));
@@ -194,9 +215,15 @@ function entrypointWithModule(podDir: string, kind: 'run' | 'gc' | 'stop'): { ex
   return { executable, module: { path } };
 }
 
-/** The pod's run entrypoint and, when its stage1 annotates one, its run module. */
-export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined } {
-  return entrypointWithModule(podDir, 'run');
+/**
+ * The pod's run entrypoint, its run module when its stage1 annotates one, and whether stage0 may exec the
+ * executable in its own place (`rkt-ts.dev/stage1/run-exec` of a version this stage0 knows).
+ */
+export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined; execable: boolean } {
+  const annotations = readStage1Manifest(podDir).annotations;
+  const execVersion = getAnnotation(annotations, STAGE1_ANNOTATIONS.runExec);
+  const execable = execVersion !== undefined && (SUPPORTED_RUN_EXEC_VERSIONS as readonly number[]).some((v) => String(v) === execVersion);
+  return { ...entrypointWithModule(podDir, 'run', annotations), execable };
 }
 
 /** The pod's stop entrypoint and, when its stage1 annotates one, its stop module. */

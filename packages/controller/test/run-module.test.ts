@@ -71,7 +71,7 @@ function podWithEntrypoint(stateDir: string, uuid: string, kind: 'gc' | 'stop', 
 describe('stage1RunEntrypoints', () => {
   it('names the run executable, and the run module when the stage1 annotates one of a supported version', () => {
     const rootfs = (p: string) => join(dir, 'pod', 'stage1', 'rootfs', p);
-    expect(stage1RunEntrypoints(podWith([]))).toEqual({ executable: rootfs('s1/run'), module: undefined });
+    expect(stage1RunEntrypoints(podWith([]))).toEqual({ executable: rootfs('s1/run'), module: undefined, execable: false });
     expect(
       stage1RunEntrypoints(
         podWith([
@@ -79,7 +79,13 @@ describe('stage1RunEntrypoints', () => {
           { name: 'rkt-ts.dev/stage1/run-module-version', value: '1' },
         ]),
       ),
-    ).toEqual({ executable: rootfs('s1/run'), module: { path: rootfs('s1/run') } });
+    ).toEqual({ executable: rootfs('s1/run'), module: { path: rootfs('s1/run') }, execable: false });
+  });
+
+  it('lets stage0 exec the run executable only when the stage1 says so, in a version of the contract it knows', () => {
+    const execable = (value: string | undefined) =>
+      stage1RunEntrypoints(podWith(value === undefined ? [] : [{ name: 'rkt-ts.dev/stage1/run-exec', value }])).execable;
+    expect([execable('1'), execable(undefined), execable('2'), execable(''), execable('true')]).toEqual([true, false, false, false, false]);
   });
 
   it('gives the reason a module of another version, or of none, is not used', () => {

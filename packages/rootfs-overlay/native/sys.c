@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <node_api.h>
 
 extern char **environ;
@@ -333,6 +334,116 @@ out:
 }
 
 /*
+ * exec(file, argv, envp | null, cwd | null, fds): replaces this process with `file` (execve(2)), as rkt's stage0
+ * replaced itself with the stage1's run entrypoint. The new program's fd i is fds[i] of this process, every
+ * other descriptor of Node's is close-on-exec; its working directory is `cwd`, its signal mask is empty and
+ * no signal is ignored (Node ignores SIGPIPE and SIGXFSZ, which an exec would pass on). Returns only when the
+ * exec failed: it then throws, with the errno as code, after putting this process back as it was (its
+ * descriptors, working directory, signal mask and ignored signals), so that its caller can report the error.
+ */
+static napi_value js_exec(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int ok[4] = {0, 0, 0, 0};
+  char *file = NULL, *cwd = NULL;
+  char **args = NULL, **envp = NULL;
+  int fds[64], temps[64], saved[64], saved_fd_flags[64];
+  uint32_t nfds = 0, ntemps = 0, nsaved = 0;
+  int old_cwd = -1;
+  bool is_array = false, duped = false;
+  if (argc == 5) {
+    file = string_arg(env, argv[0], &ok[0]);
+    args = strings_arg(env, argv[1], &ok[1]);
+    envp = strings_arg(env, argv[2], &ok[2]);
+    cwd = string_arg(env, argv[3], &ok[3]);
+  }
+  int bad = argc != 5 || !ok[0] || file == NULL || !ok[1] || args == NULL || !ok[2] || !ok[3] || napi_is_array(env, argv[4], &is_array) != napi_ok ||
+            !is_array || napi_get_array_length(env, argv[4], &nfds) != napi_ok || nfds > 64;
+  for (uint32_t i = 0; !bad && i < nfds; i++) {
+    napi_value e;
+    bad = napi_get_element(env, argv[4], i, &e) != napi_ok || napi_get_value_int32(env, e, &fds[i]) != napi_ok || fds[i] < 0;
+  }
+  if (bad) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "exec(file: string, argv: string[], env: string[]|null, cwd: string|null, fds: number[])");
+    goto out;
+  }
+  const char *failed = "exec";
+  const char *subject = file;
+  char fd_subject[32];
+  int e = 0;
+  /* As spawn: each source first gets a close-on-exec copy above the targets, so that no dup2 onto target i
+   * clobbers a source still to be copied. */
+  for (; ntemps < nfds; ntemps++) {
+    temps[ntemps] = fcntl(fds[ntemps], F_DUPFD_CLOEXEC, (int)nfds + 3);
+    if (temps[ntemps] < 0) {
+      e = errno;
+      snprintf(fd_subject, sizeof fd_subject, "fd %d", fds[ntemps]);
+      subject = fd_subject;
+      goto restore;
+    }
+  }
+  if (cwd != NULL) {
+    old_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (old_cwd < 0 || chdir(cwd) != 0) {
+      e = errno;
+      failed = "chdir";
+      subject = cwd;
+      goto restore;
+    }
+  }
+  /* What occupies the targets now (Node's own descriptors, close-on-exec), kept to be put back on failure. */
+  for (; nsaved < nfds; nsaved++) {
+    saved_fd_flags[nsaved] = fcntl((int)nsaved, F_GETFD);
+    saved[nsaved] = saved_fd_flags[nsaved] < 0 ? -1 : fcntl((int)nsaved, F_DUPFD_CLOEXEC, (int)nfds + 3);
+    if (saved_fd_flags[nsaved] >= 0 && saved[nsaved] < 0) {
+      e = errno;
+      snprintf(fd_subject, sizeof fd_subject, "fd %u", nsaved);
+      subject = fd_subject;
+      goto restore;
+    }
+  }
+  /* dup2 clears close-on-exec on the target; from here on, failing means undoing this. */
+  for (uint32_t i = 0; i < nfds; i++) dup2(temps[i], (int)i);
+  duped = true;
+  sigset_t none, old_mask;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, &old_mask);
+  int ignored[NSIG];
+  int nignored = 0;
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction sa;
+    if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) != 0 || sa.sa_handler != SIG_IGN) continue;
+    signal(sig, SIG_DFL);
+    ignored[nignored++] = sig;
+  }
+  if (strchr(file, '/') != NULL) execve(file, args, envp != NULL ? envp : environ);
+  else execvpe(file, args, envp != NULL ? envp : environ);
+  e = errno;
+  for (int i = 0; i < nignored; i++) signal(ignored[i], SIG_IGN);
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+restore:
+  for (uint32_t i = 0; duped && i < nfds; i++) {
+    if (saved[i] >= 0) dup3(saved[i], (int)i, (saved_fd_flags[i] & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
+    else close((int)i); /* closed before the dup2 above opened it */
+  }
+  for (uint32_t i = 0; i < nsaved; i++)
+    if (saved[i] >= 0) close(saved[i]);
+  if (old_cwd >= 0) {
+    if (fchdir(old_cwd) != 0) { /* the directory it was in is gone: nothing better to do */ }
+    close(old_cwd);
+  }
+  for (uint32_t i = 0; i < ntemps; i++) close(temps[i]);
+  throw_errno(env, e, failed, subject);
+out:
+  free(file);
+  free(cwd);
+  free_strings(args);
+  free_strings(envp);
+  return NULL;
+}
+
+/*
  * reap(pid): waitpid(pid, WNOHANG), called on SIGCHLD: undefined while the child runs, else [code, signal]
  * (one of them undefined). No thread of Node's pool waits on a child: starting the pool costs a first
  * `rkt run` about a millisecond, and a systemd pod held two of its four threads for its whole life.
@@ -375,6 +486,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "umount", fn));
   CHECK(napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "spawn", fn));
+  CHECK(napi_create_function(env, "exec", NAPI_AUTO_LENGTH, js_exec, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "exec", fn));
   CHECK(napi_create_function(env, "reap", NAPI_AUTO_LENGTH, js_reap, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "reap", fn));
   CHECK(napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, js_pipe, NULL, &fn));

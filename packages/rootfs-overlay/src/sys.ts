@@ -15,6 +15,7 @@ interface SysAddon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[], newSession: boolean, newProcessGroup: boolean): number;
+  exec(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[]): never;
   reap(pid: number): [number | undefined, number | undefined] | undefined;
   pipe(): [number, number];
   listenUnix(path: string, backlog: number): number;
@@ -139,6 +140,20 @@ export function spawnProcess(o: SpawnOptions): SpawnedProcess {
   }
   reapChildren();
   return { pid, exited };
+}
+
+export type ExecOptions = Omit<SpawnOptions, 'newSession' | 'newProcessGroup'>;
+
+/**
+ * Replaces this process with another program (execve(2)), as rkt's stage0 replaced itself with the stage1's
+ * run entrypoint; Node 20 has no `process.execve` (23.11+). The program gets `fds` as `spawnProcess`'s child
+ * does, default signal actions and an empty signal mask. Nothing of this process runs afterwards: no 'exit'
+ * listener, no pending write or timer. Returns only by throwing (ENOENT, EACCES... as `code`), with this
+ * process as it was.
+ */
+export function execProcess(o: ExecOptions): never {
+  const env = o.env === undefined ? null : Object.entries(o.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  return sys().exec(o.file, [...o.argv], env, o.cwd ?? null, [...o.fds]);
 }
 
 /**

@@ -158,6 +158,57 @@ describe('spawn and wait through the addon', () => {
   });
 });
 
+describe('exec through the addon', () => {
+  // Each test in a Node process of its own, which the exec replaces.
+  const sys = join(pkgDir, 'dist', 'sys.js');
+
+  it('replaces the process: same pid, given argv, env, cwd and fds, default signals, and nothing of Node runs after', async () => {
+    const dir = await tmp.make();
+    const file = join(dir, 'fd3');
+    // Only fds 0-3 and whatever this test's own process left open without close-on-exec (the harness's).
+    const script = `import { openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+       const { execProcess } = await import(${JSON.stringify(sys)});
+       process.on('exit', () => writeSync(1, 'node exit listener\\n'));
+       setTimeout(() => writeSync(1, 'node timer\\n'), 0);
+       const fd = openSync(${JSON.stringify(file)}, 'w');
+       const inherited = readdirSync('/proc/self/fd').map(Number).filter((n) => {
+         try { return n > 3 && (parseInt(/flags:\\s+(\\d+)/.exec(readFileSync('/proc/self/fdinfo/' + n, 'utf8'))[1], 8) & 0o2000000) === 0; } catch { return false; }
+       });
+       writeSync(1, 'node ' + process.pid + ' ' + [0, 1, 2, 3, ...inherited].sort((a, b) => a - b).join(' ') + '\\n');
+       execProcess({ file: 'sh', argv: ['sh', '-c', 'echo "sh $$ $0 $(pwd) $GREETING"; grep -E "^Sig(Ign|Blk)" /proc/self/status; echo to-fd3 >&3; ls /proc/$$/fd | sort -n | tr "\\\\n" " "', 'zero'],
+         env: { GREETING: 'hello' }, cwd: ${JSON.stringify(dir)}, fds: [0, 1, 2, fd] });`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n');
+    const [, pid, fds] = /^node (\d+) ([\d ]+)$/.exec(out[0] ?? '') ?? [];
+    expect(pid).toBeDefined();
+    expect(out.slice(1)).toEqual([`sh ${pid} zero ${dir} hello`, 'SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', `${fds}`]);
+    expect(readFileSync(file, 'utf8')).toBe('to-fd3\n');
+  });
+
+  it('throws ENOENT for a missing executable, with the process as it was: its fds, cwd, signals and event loop', () => {
+    const script = `import { openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+       const { execProcess } = await import(${JSON.stringify(sys)});
+       const fd = openSync('/dev/null', 'r');
+       const state = () => ({
+         cwd: process.cwd(),
+         fds: [0, 1, 2, 3, 4].map((n) => { try { return readlinkSync('/proc/self/fd/' + n) + ' ' + readFileSync('/proc/self/fdinfo/' + n, 'utf8').split('\\n')[1]; } catch { return 'closed'; } }),
+         signals: readFileSync('/proc/self/status', 'utf8').split('\\n').filter((l) => /^Sig(Ign|Blk)/.test(l)),
+       });
+       const before = state();
+       let code;
+       try { execProcess({ file: '/nonexistent/rkt-test', argv: ['x'], cwd: '/', fds: [fd, 1, 2, 0, fd] }); } catch (err) { code = err.code; }
+       const after = state();
+       setTimeout(() => writeSync(1, JSON.stringify({ code, same: JSON.stringify(before) === JSON.stringify(after), before, after })), 1);`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { code: string; same: boolean };
+    expect(out).toMatchObject({ code: 'ENOENT', same: true });
+  });
+
+  it('throws ENOENT for a working directory that does not exist, naming it', () => {
+    const script = `const { execProcess } = await import(${JSON.stringify(sys)});
+       try { execProcess({ file: '/bin/true', argv: ['true'], cwd: '/nonexistent/rkt-test', fds: [0, 1, 2] }); } catch (err) { process.stdout.write(err.code + ' ' + err.message); }`;
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })).toBe('ENOENT chdir /nonexistent/rkt-test: No such file or directory');
+  });
+});
+
 describe('umount through the addon', () => {
   it('unmounts, lazily with MNT_DETACH, and throws EINVAL for what is not a mount point', async () => {
     const dir = await tmp.make();

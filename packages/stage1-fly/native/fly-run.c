@@ -4,7 +4,8 @@
  *
  *   run [--debug] [--interactive] [--inherit-env] [--local-config=DIR] UUID
  *
- * Working directory: the pod directory. RKT_LOCK_FD: the locked pod directory handle, kept open in
+ * Working directory: the pod directory. RKT_TS_RUN_EXEC=1: stage0 exec'd it in its own place rather than
+ * starting it as its child. RKT_LOCK_FD: the locked pod directory handle, kept open in
  * this process and in the app for the pod's whole life. It reads `pod` (the reified pod manifest
  * stage0 validated and wrote), resolves the one app's user and group against the app's rootfs,
  * builds its environment, forks the app into a private mount namespace chrooted into
@@ -357,10 +358,15 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--inherit-env") == 0) inherit_env = 1;
     else if (strcmp(argv[i], "--interactive") == 0) interactive = 1;
   }
-  /* stage0 is the pod to its user, as rkt's process was: when it dies, so does the pod. */
-  pid_t stage0 = getppid();
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", strerror(errno));
-  if (getppid() != stage0) exit(254);
+  /* Started by stage0 as its child, stage0 is the pod to its user, as rkt's process was: when it dies, so does
+   * the pod. Exec'd by stage0 in its place (RKT_TS_RUN_EXEC, the run-exec annotation's contract), this process
+   * is the pod, and its parent is whoever started rkt. */
+  const char *execed = getenv("RKT_TS_RUN_EXEC");
+  if (execed == NULL || strcmp(execed, "1") != 0) {
+    pid_t stage0 = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", strerror(errno));
+    if (getppid() != stage0) exit(254);
+  }
 
   const char *lock = getenv("RKT_LOCK_FD");
   if (lock == NULL || !isdigit((unsigned char)lock[0])) fail("RKT_LOCK_FD is not set to the pod lock");
@@ -426,7 +432,7 @@ int main(int argc, char **argv) {
   if (inherit_env) {
     for (char **e = environ; *e != NULL; e++) {
       char *eq = strchr(*e, '=');
-      if (eq == NULL || strncmp(*e, "RKT_LOCK_FD=", 12) == 0) continue;
+      if (eq == NULL || strncmp(*e, "RKT_LOCK_FD=", 12) == 0 || strncmp(*e, "RKT_TS_RUN_EXEC=", 16) == 0) continue;
       char *n = strndup(*e, (size_t)(eq - *e));
       env_set(&env, n, eq + 1);
     }

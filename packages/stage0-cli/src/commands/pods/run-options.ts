@@ -23,6 +23,10 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
     bus: cliBus(ctx),
     log: (m) => ctx.log.debug(m),
     forwardSignals: true,
+    // Without --debug nobody subscribes to the pod's events, and this process can become the stage1's run
+    // executable (rkt's exec), instead of staying beside it for the pod's life: its 'exit' listeners (the
+    // code caches' writers) run first, as they would at its exit.
+    ...(ctx.globals.debug ? {} : { exec: { beforeExec: () => void process.emit('exit', typeof process.exitCode === 'number' ? process.exitCode : 0) } }),
     // The systemd stage1's run module, 40 KB that every pod loads: compiled once, then from V8's code cache.
     requireModule: requireStage1Module,
   };
