@@ -84,6 +84,8 @@ export async function runPod(o: RunOptions): Promise<number> {
         work: join(dir, POD_FILES.appWork(app.name)),
         mode: info.rootfsMode,
         dataDir: o.dataDir,
+        // Prepared by this process, whose lock it has held since (`rkt run`): nothing is mounted in it yet.
+        fresh: o.lockFd !== undefined,
         ...(o.log ? { debug: o.log } : {}),
       });
       o.log?.(`app ${app.name}: rootfs set up (${mode})`);

@@ -27,6 +27,13 @@ export interface MountAppRootfsOptions {
   mode: RootfsMode | 'auto';
   /** With 'auto': the data dir whose cached overlay verdict to use (see `detectOverlay`). */
   dataDir?: string;
+  /**
+   * The caller made `target`, `upper` and `work` itself, under a lock it has held since (a pod `rkt run`
+   * prepared): nothing can be mounted on them or use them yet, so the mount table is not read for the checks
+   * below. It is a read whose cost grows with every mounted pod (each exited pod keeps its rootfs mounted
+   * until gc): 0.7 ms with 100 of them.
+   */
+  fresh?: boolean;
   /** More overlay mount options (`volatile`, ...). */
   overlayOptions?: readonly string[];
   debug?: (msg: string) => void;
@@ -50,7 +57,7 @@ export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: 
   if (!lowerStat?.isDirectory()) {
     throw new RootfsError('ROOTFS_BAD_INPUT', `lower tree ${o.lower} is not a directory`, { path: o.lower });
   }
-  const table = await readMountinfo(undefined, [target, upper, work]);
+  const table = o.fresh === true ? [] : await readMountinfo(undefined, [target, upper, work]);
   const busy = table.filter((m) => m.mountPoint === target);
   if (busy.length > 0) {
     const m = busy[busy.length - 1];

@@ -91,6 +91,12 @@ describe('overlay mode', () => {
     await expect(again).rejects.toBeInstanceOf(RootfsError);
     await expect(again).rejects.toThrow(`app rootfs target ${d.target} is already a mount point`);
     expect(await mountsUnder(root)).toHaveLength(1);
+    // `fresh` is the caller's word that nothing is mounted there (a pod it made under a lock it still holds):
+    // the mount table is not read, so the check above does not run.
+    const other = podDirs(root, 'q');
+    await mountAppRootfs({ lower, ...other, mode: 'overlay', fresh: true });
+    await mountAppRootfs({ lower, ...other, upper: `${other.upper}2`, work: `${other.work}2`, mode: 'overlay', fresh: true });
+    expect(await mountsUnder(root)).toHaveLength(3);
     await unmountTree(root);
   });
 

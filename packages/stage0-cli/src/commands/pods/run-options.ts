@@ -26,8 +26,18 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
     // Without --debug nobody subscribes to the pod's events, and this process can become the stage1's run
     // executable (rkt's exec), instead of staying beside it for the pod's life: its 'exit' listeners (the
     // code caches' writers) run first, as they would at its exit.
-    ...(ctx.globals.debug ? {} : { exec: { beforeExec: () => void process.emit('exit', typeof process.exitCode === 'number' ? process.exitCode : 0) } }),
+    ...(ctx.globals.debug || profiled() ? {} : { exec: { beforeExec: () => void process.emit('exit', typeof process.exitCode === 'number' ? process.exitCode : 0) } }),
     // The systemd stage1's run module, 40 KB that every pod loads: compiled once, then from V8's code cache.
     requireModule: requireStage1Module,
   };
+}
+
+/**
+ * Whether V8's sampling profiler runs in this process (`--cpu-prof`, `--prof`, on the command line or in
+ * NODE_OPTIONS). It interrupts the main thread with SIGPROF, and one sent just before an exec is delivered
+ * after it, where its default action kills the stage1: a profiled stage0 stays beside the stage1.
+ */
+function profiled(): boolean {
+  const sampling = (a: string): boolean => a.startsWith('--cpu-prof') || a.startsWith('--prof');
+  return process.execArgv.some(sampling) || (process.env['NODE_OPTIONS'] ?? '').split(' ').some(sampling);
 }
