@@ -2,6 +2,7 @@ import { commandName, parseArgv } from './argv/parse.js';
 import type { TextSink } from './command.js';
 import { ROOT } from './commands/registry.js';
 import { createContext, createLogger } from './context.js';
+import { markAtypicalRun } from './code-cache.js';
 import { CliError, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
 import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
 import { fdSink } from './output/fd-sink.js';
@@ -59,6 +60,9 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
     const status = await mod.run(ctx, inv.args);
     return typeof status === 'number' ? status : 0;
   } catch (err) {
+    // A command bundle's code cache is written once, by the first run that needs it, and holds what that run
+    // compiled: not by one that stopped part way (a pod that does not exist), which lacks most of the command.
+    markAtypicalRun();
     reportError(io.stderr, state.command, err, state.debug);
     return EXIT_FAILURE;
   }

@@ -248,6 +248,20 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it("leave a command's cache to the next run when this one failed in the command", () => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const st = statSync(join(pkgDir, 'dist', 'commands', 'image-list.cjs'));
+    const cache = join(pkgDir, 'dist', '.v8-cache', `image-list-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    rmSync(cache, { force: true });
+    // Refused by the command's own code, once its bundle is loaded.
+    const bad = rkt([`--dir=${dir}`, 'image', 'list', '--fields=bogus']);
+    expect(bad.status).toBe(254);
+    expect(bad.stderr).toContain('unknown field "bogus"');
+    expect(existsSync(cache)).toBe(false);
+    expect(rkt([`--dir=${dir}`, 'image', 'list']).status).toBe(0);
+    expect(statSync(cache).size).toBeGreaterThan(1000);
+  });
+
   it('leave a typical-only cache to the next run when this one ran atypical code (markAtypicalRun)', () => {
     // A module of its own (its cache is named after its size, mtime and inode), loaded through the built
     // core's requireCodeCached in a process of its own: caches are written at exit.
