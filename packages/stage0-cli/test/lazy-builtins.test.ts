@@ -60,6 +60,11 @@ describe("the CLI bundles' light fs/promises", () => {
     expect(loaded).not.toContain('fs/promises');
   });
 
+  it('is one object for the whole bundle, however many of its modules ask for it', () => {
+    expect(lazy('fs/promises')).toBe(fsp);
+    expect(lazy('node:fs/promises')).toBe(fsp);
+  });
+
   it('gives file handles that write, sync, read and close', async () => {
     const f = join(dir, 'handle');
     const h = await fsp.open(f, 'wx', 0o600);
