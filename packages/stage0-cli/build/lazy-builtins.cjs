@@ -1,6 +1,7 @@
 // The footer of every CommonJS bundle of the CLI (tsup.config.ts reads this file). Function declarations:
 // hoisted, so the footer serves the whole file and the bundle's "use strict" stays first (this file has
-// none: a directive here would be a stray statement there).
+// none: a directive here would be a stray statement there). Its one statement ($rktMeta's getter) runs
+// after the bundle's own top-level code.
 
 /**
  * A built-in module loaded on its first property access: a Proxy, because esbuild's code reads members off
@@ -208,3 +209,11 @@ function $rktFsP_(real) {
     has: (t, k) => k in t || k in real(),
   });
 }
+
+/**
+ * `import.meta.url` of the bundle's ES module sources, which tsup.config.ts defines as `$rktMeta.url`: the
+ * bundle's file URL, computed on first use. Defined here, at the end of the bundle's top-level code, so only
+ * code that runs after the load (inside functions) may read it.
+ */
+function $rktMeta() {}
+Object.defineProperty($rktMeta, 'url', { get: () => require('url').pathToFileURL(__filename).href });

@@ -46,6 +46,17 @@ const fsp = lazy('fs/promises') as LightFs;
 const dir = mkdtempSync(join(tmpdir(), 'rkt-lazy-builtins-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+describe("the CLI bundles' import.meta.url", () => {
+  it('is the bundle file\'s URL, computed when read', () => {
+    const file = join(dir, 'some bundle.cjs');
+    const meta = (runInThisContext(`(function (require, __filename) { ${footer}; return $rktMeta; })`) as (r: typeof recordingRequire, f: string) => { url: string })(
+      recordingRequire,
+      file,
+    );
+    expect(meta.url).toBe(`file://${dir}/some%20bundle.cjs`);
+  });
+});
+
 describe("the CLI bundles' light fs/promises", () => {
   it('does the common calls through node:fs without loading fs/promises', async () => {
     const f = join(dir, 'a', 'b', 'file');
