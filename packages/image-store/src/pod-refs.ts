@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError, isErrno } from './errors.js';
@@ -41,6 +42,9 @@ function isPodRef(v: unknown): v is PodRef {
 }
 
 async function readRef(path: string): Promise<PodRef | undefined> {
+  // A new pod has none yet, `rkt run`'s usual case: checked first, as a failed read's error and rejected
+  // promise cost a cold start more than the check (Node compiles its rejection tracking on the first one).
+  if (!existsSync(path)) return undefined;
   try {
     const v: unknown = JSON.parse(await readFile(path, 'utf8'));
     return isPodRef(v) ? v : undefined;
