@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from '../../errors.js';
 
@@ -32,6 +32,9 @@ export function readStage1Config(dirs: readonly string[]): Stage1Config {
   let merged: Stage1Config = { rktKind: 'stage1', rktVersion: 'v1' };
   for (const dir of dirs) {
     const d = join(dir, 'stage1.d');
+    // Most hosts have neither directory: checked first, so that a plain `rkt run` throws no error at all (the
+    // first one a process throws costs it Node's error path, compiled then).
+    if (!existsSync(d)) continue;
     let names: string[];
     try {
       names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
