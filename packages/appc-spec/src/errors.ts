@@ -25,7 +25,8 @@ export class AppcError extends Error {
 
   constructor(code: AppcErrorCode, message: string, options: { source?: string; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    // Spelled out: the CLI's bundles are minified without keeping names (a subclass sets its own).
+    this.name = 'AppcError';
     this.code = code;
     this.source = options.source;
   }
@@ -49,6 +50,7 @@ export class ValidationError extends AppcError {
     const where = first.path === '' ? '' : `${first.path}: `;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
     super('APPC_VALIDATION', `${source}: ${where}${first.rule}${more}`, { source });
+    this.name = 'ValidationError';
     this.issues = issues;
   }
 }

@@ -37,7 +37,8 @@ export class RootfsError extends Error {
     options: { path?: string; cause?: unknown; unmounted?: readonly string[]; failures?: readonly UnmountFailure[] } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    // Spelled out: the CLI's bundles are minified without keeping names.
+    this.name = 'RootfsError';
     this.code = code;
     this.path = options.path;
     this.unmounted = options.unmounted ?? [];

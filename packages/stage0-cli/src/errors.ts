@@ -38,7 +38,8 @@ export class CliError extends Error {
     options: { hint?: string; command?: string; cause?: unknown } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    // Spelled out: the CLI's bundles are minified without keeping names.
+    this.name = 'CliError';
     this.code = code;
     this.hint = options.hint;
     this.command = options.command;
