@@ -72,7 +72,11 @@ export interface PrepareOptions {
   readonly rootfsMode: 'auto' | 'copy';
   readonly inheritEnv: boolean;
   readonly bus?: EventBus;
-  /** Keep the pod locked and return the lock: `rkt run` goes on to run it, so no one else may. */
+  /**
+   * Keep the pod locked and return the lock: `rkt run` goes on to run it, so no one else may. The move to
+   * `prepared` is then left for `runPod`'s move to `run` to make durable (its directory sync covers both):
+   * a crash before that leaves the pod in `prepare` or `prepared`, which gc removes either way.
+   */
   readonly keepLock?: boolean;
 }
 
@@ -171,7 +175,7 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
     await fillPod(o, uuid, preparing);
     const prepared = podPath(o.dataDir, 'prepared', uuid);
     await rename(preparing, prepared);
-    await syncDir(join(podsDir(o.dataDir), 'prepared'));
+    if (o.keepLock !== true) await syncDir(join(podsDir(o.dataDir), 'prepared'));
     o.bus?.publish(podEvent('pod/prepared', uuid, { path: prepared }));
     keep = o.keepLock === true;
     return { uuid, path: prepared, lockFd: keep ? fd : undefined };
@@ -233,35 +237,36 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const volumes = [...givenVolumes, ...implicitVolumes(givenVolumes, volumeInputs)];
   const mountsOf = volumeInputs.map((v) => appMounts(v, volumes));
 
-  // One store transaction finds and references every tree already rendered (the usual case), rather
-  // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image.
-  const rendered = await o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
-  const stage1Tree = rendered[0]!; // one tree per image given, in order
-  const trees = rendered.slice(1);
   // Everything below is written into the pod directory while it is in `prepare`: nothing reads it there but
   // gc, which removes it whole after a crash, so the files are written at once rather than one after
-  // another; each is still temp + fsync + rename, and the move to `prepared` comes after all of them.
+  // another; each is still temp + fsync + rename, and the move to `prepared` comes after all of them. What
+  // needs no tree is started before the store references the trees, so that its fsyncs and the store's
+  // overlap.
   const writes: Array<Promise<unknown>> = [];
+  // Each is seen by the allSettled below; the no-op handler keeps one that fails while the store works from
+  // counting as unhandled meanwhile.
+  const track = (p: Promise<unknown>): void => {
+    p.catch(() => {});
+    writes.push(p);
+  };
   await mkdir(join(dir, 'stage1'));
-  writes.push(writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes), symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs)));
-  writes.push(createEmptyVolumes(dir, volumes));
+  track(writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes));
+  track(createEmptyVolumes(dir, volumes));
 
   const runtimeApps: RuntimeApp[] = [];
-  const appInfos: PodAppInfo[] = [];
+  const appDirs: Array<Promise<unknown>> = [];
   for (const [i, { input, image, name, app, fromManifest }] of apps.entries()) {
-    const tree = trees[i]!;
-    writes.push(
-      (async () => {
-        // The app's directory first: the files below are written into it.
-        await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
-        await Promise.all([
-          mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true }),
-          mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true }),
-          writeFileAtomic(join(dir, POD_FILES.appManifest(name)), imageBytes[i]!),
-          writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id),
-        ]);
-      })(),
-    );
+    const appDir = (async () => {
+      // The app's directory first: the files below are written into it.
+      await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
+      await Promise.all([
+        mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true }),
+        mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true }),
+        writeFileAtomic(join(dir, POD_FILES.appManifest(name)), imageBytes[i]!),
+      ]);
+    })();
+    appDirs.push(appDir);
+    track(appDir);
     runtimeApps.push({
       ...(fromManifest ?? {}),
       name,
@@ -269,10 +274,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
       app,
       ...(input.mounts !== undefined && input.mounts.length > 0 && fromManifest === undefined ? { mounts: [...input.mounts] } : {}),
     });
-    const mounts = mountsOf[i]!;
-    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: tree.rootfs, ...(mounts.length > 0 ? { mounts } : {}) });
   }
-
   const manifest: PodManifest = {
     ...(o.podManifest ?? {}),
     acVersion: '0.8.11',
@@ -280,8 +282,29 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     apps: runtimeApps,
     ...(volumes.length > 0 ? { volumes } : {}),
   };
-  writes.push(
-    podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)),
+  track(podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)));
+
+  // One store transaction finds and references every tree already rendered (the usual case), rather
+  // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image.
+  let rendered: Awaited<ReturnType<PrepareOptions['store']['renderAll']>>;
+  try {
+    rendered = await o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
+  } catch (err) {
+    // The writes begun settle first: the caller removes the directory, which must not race with them.
+    await Promise.allSettled(writes);
+    throw err;
+  }
+  const stage1Tree = rendered[0]!; // one tree per image given, in order
+  const trees = rendered.slice(1);
+  track(symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs)));
+  const appInfos: PodAppInfo[] = [];
+  for (const [i, { input, image, name }] of apps.entries()) {
+    const tree = trees[i]!;
+    track(appDirs[i]!.then(() => writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id)));
+    const mounts = mountsOf[i]!;
+    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: tree.rootfs, ...(mounts.length > 0 ? { mounts } : {}) });
+  }
+  track(
     writePodInfo(dir, {
       formatVersion: 1,
       uuid,

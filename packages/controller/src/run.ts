@@ -74,7 +74,10 @@ export async function runPod(o: RunOptions): Promise<number> {
       }
       throw err;
     }
-    await syncDir(join(podsDir(o.dataDir), 'run'));
+    // The move's directory sync waits on the disk, not on what follows: it runs beside the rootfs mounts and
+    // is done before the stage1 starts. (Handled here, so that a failed mount leaves no unhandled rejection.)
+    const moved = syncDir(join(podsDir(o.dataDir), 'run'));
+    moved.catch(() => {});
     const info = await readPodInfo(dir);
     for (const app of info.apps) {
       const { mode } = await mountAppRootfs({
@@ -94,6 +97,10 @@ export async function runPod(o: RunOptions): Promise<number> {
         o.log?.(`app ${app.name}: ${app.mounts.length} volume mount(s) set up`);
       }
     }
+    await moved;
+    // Started once its rootfs is there; the write (an fsync) goes on beside reading the stage1's entrypoints.
+    const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
+    started.catch(() => {});
     const { executable, module, execable } = stage1RunEntrypoints(dir);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
     const args = [
@@ -110,7 +117,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     // In this process only when it is the pod's to its user (forwardSignals): the module then owns its
     // stop signals, as the executable does its own.
     const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
-    await writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
+    await started;
     if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable()) {
       o.log?.(`executing stage1: ${executable} ${args.join(' ')}`);
       o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid: process.pid }));
