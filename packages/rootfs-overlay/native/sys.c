@@ -250,6 +250,56 @@ static char **strings_arg(napi_env env, napi_value v, int *ok) {
   return out;
 }
 
+/* The (file, argv, envp | null, cwd | null, fds) that spawn and exec share. */
+struct process_args {
+  char *file;
+  char **args;
+  char **envp;
+  char *cwd;
+  int fds[64];
+  uint32_t nfds;
+};
+
+static void free_process_args(struct process_args *p) {
+  free(p->file);
+  free(p->cwd);
+  free_strings(p->args);
+  free_strings(p->envp);
+}
+
+/* Reads argv[0..4] into *p: 1 when each is of its type (the caller then frees *p), else 0 with *p freed. */
+static int read_process_args(napi_env env, const napi_value *argv, struct process_args *p) {
+  int ok[4] = {0, 0, 0, 0};
+  bool is_array = false;
+  p->file = string_arg(env, argv[0], &ok[0]);
+  p->args = strings_arg(env, argv[1], &ok[1]);
+  p->envp = strings_arg(env, argv[2], &ok[2]);
+  p->cwd = string_arg(env, argv[3], &ok[3]);
+  p->nfds = 0;
+  int bad = !ok[0] || p->file == NULL || !ok[1] || p->args == NULL || !ok[2] || !ok[3] || napi_is_array(env, argv[4], &is_array) != napi_ok || !is_array ||
+            napi_get_array_length(env, argv[4], &p->nfds) != napi_ok || p->nfds > 64;
+  for (uint32_t i = 0; !bad && i < p->nfds; i++) {
+    napi_value e;
+    bad = napi_get_element(env, argv[4], i, &e) != napi_ok || napi_get_value_int32(env, e, &p->fds[i]) != napi_ok || p->fds[i] < 0;
+  }
+  if (bad) free_process_args(p);
+  return !bad;
+}
+
+/*
+ * Gives each of fds[0..n) a close-on-exec copy above n + 2, into temps, so that no dup2 onto target i clobbers a
+ * source still to be copied, and dup2 of fd i onto itself (a no-op that would keep close-on-exec) never
+ * happens. Returns how many were copied: fewer than n when a copy failed (errno set).
+ */
+static uint32_t copy_above(const int *fds, uint32_t n, int *temps) {
+  uint32_t i = 0;
+  for (; i < n; i++) {
+    temps[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, (int)n + 3);
+    if (temps[i] < 0) break;
+  }
+  return i;
+}
+
 /*
  * spawn(file, argv, envp | null, cwd | null, fds, newSession, newProcessGroup) -> pid. The child's fd i is
  * fds[i] of this process (0, 1, 2 for a shared stdio), every other descriptor of Node's is close-on-exec;
@@ -260,46 +310,27 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int ok[4] = {0, 0, 0, 0};
-  char *file = NULL, *cwd = NULL;
-  char **args = NULL, **envp = NULL;
-  int fds[64];
+  struct process_args p;
   int temps[64];
-  uint32_t nfds = 0;
-  bool new_session = false, new_pgroup = false, is_array = false;
+  bool new_session = false, new_pgroup = false;
   napi_value result = NULL;
-  if (argc == 7) {
-    file = string_arg(env, argv[0], &ok[0]);
-    args = strings_arg(env, argv[1], &ok[1]);
-    envp = strings_arg(env, argv[2], &ok[2]);
-    cwd = string_arg(env, argv[3], &ok[3]);
-  }
-  int bad = argc != 7 || !ok[0] || file == NULL || !ok[1] || args == NULL || !ok[2] || !ok[3] || napi_is_array(env, argv[4], &is_array) != napi_ok ||
-            !is_array || napi_get_array_length(env, argv[4], &nfds) != napi_ok || nfds > 64 || napi_get_value_bool(env, argv[5], &new_session) != napi_ok ||
-            napi_get_value_bool(env, argv[6], &new_pgroup) != napi_ok;
-  for (uint32_t i = 0; !bad && i < nfds; i++) {
-    napi_value e;
-    bad = napi_get_element(env, argv[4], i, &e) != napi_ok || napi_get_value_int32(env, e, &fds[i]) != napi_ok || fds[i] < 0;
-  }
-  if (bad) {
+  if (argc != 7 || !read_process_args(env, argv, &p)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
                           "spawn(file: string, argv: string[], env: string[]|null, cwd: string|null, fds: number[], newSession: boolean, newProcessGroup: boolean)");
-    goto out;
+    return NULL;
   }
-  /* Each source first gets a close-on-exec copy above the targets, so that no dup2 onto target i clobbers a
-   * source still to be copied, and dup2 of fd i onto itself (a no-op that would keep close-on-exec) never
-   * happens. */
-  uint32_t ntemps = 0;
-  for (; ntemps < nfds; ntemps++) {
-    temps[ntemps] = fcntl(fds[ntemps], F_DUPFD_CLOEXEC, (int)nfds + 3);
-    if (temps[ntemps] < 0) {
-      char subject[32];
-      snprintf(subject, sizeof subject, "fd %d", fds[ntemps]);
-      throw_errno(env, errno, "spawn", subject);
-      break;
-    }
+  if (napi_get_value_bool(env, argv[5], &new_session) != napi_ok || napi_get_value_bool(env, argv[6], &new_pgroup) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE",
+                          "spawn(file: string, argv: string[], env: string[]|null, cwd: string|null, fds: number[], newSession: boolean, newProcessGroup: boolean)");
+    free_process_args(&p);
+    return NULL;
   }
-  if (ntemps == nfds) {
+  uint32_t ntemps = copy_above(p.fds, p.nfds, temps);
+  if (ntemps < p.nfds) {
+    char subject[32];
+    snprintf(subject, sizeof subject, "fd %d", p.fds[ntemps]);
+    throw_errno(env, errno, "spawn", subject);
+  } else {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     sigset_t all, none;
@@ -307,8 +338,8 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     sigemptyset(&none);
     posix_spawn_file_actions_init(&actions);
     posix_spawnattr_init(&attr);
-    for (uint32_t i = 0; i < nfds; i++) posix_spawn_file_actions_adddup2(&actions, temps[i], (int)i);
-    if (cwd != NULL) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    for (uint32_t i = 0; i < p.nfds; i++) posix_spawn_file_actions_adddup2(&actions, temps[i], (int)i);
+    if (p.cwd != NULL) posix_spawn_file_actions_addchdir_np(&actions, p.cwd);
     short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
     if (new_session) flags |= POSIX_SPAWN_SETSID;
     else if (new_pgroup) flags |= POSIX_SPAWN_SETPGROUP;
@@ -317,19 +348,15 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid;
-    int e = strchr(file, '/') != NULL ? posix_spawn(&pid, file, &actions, &attr, args, envp != NULL ? envp : environ)
-                                      : posix_spawnp(&pid, file, &actions, &attr, args, envp != NULL ? envp : environ);
+    char **envp = p.envp != NULL ? p.envp : environ;
+    int e = strchr(p.file, '/') != NULL ? posix_spawn(&pid, p.file, &actions, &attr, p.args, envp) : posix_spawnp(&pid, p.file, &actions, &attr, p.args, envp);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
-    if (e != 0) throw_errno(env, e, "spawn", file);
+    if (e != 0) throw_errno(env, e, "spawn", p.file);
     else napi_create_int32(env, pid, &result);
   }
   for (uint32_t i = 0; i < ntemps; i++) close(temps[i]);
-out:
-  free(file);
-  free(cwd);
-  free_strings(args);
-  free_strings(envp);
+  free_process_args(&p);
   return result;
 }
 
@@ -345,57 +372,39 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int ok[4] = {0, 0, 0, 0};
-  char *file = NULL, *cwd = NULL;
-  char **args = NULL, **envp = NULL;
-  int fds[64], temps[64], saved[64], saved_fd_flags[64];
-  uint32_t nfds = 0, ntemps = 0, nsaved = 0;
-  int old_cwd = -1;
-  bool is_array = false, duped = false;
-  if (argc == 5) {
-    file = string_arg(env, argv[0], &ok[0]);
-    args = strings_arg(env, argv[1], &ok[1]);
-    envp = strings_arg(env, argv[2], &ok[2]);
-    cwd = string_arg(env, argv[3], &ok[3]);
-  }
-  int bad = argc != 5 || !ok[0] || file == NULL || !ok[1] || args == NULL || !ok[2] || !ok[3] || napi_is_array(env, argv[4], &is_array) != napi_ok ||
-            !is_array || napi_get_array_length(env, argv[4], &nfds) != napi_ok || nfds > 64;
-  for (uint32_t i = 0; !bad && i < nfds; i++) {
-    napi_value e;
-    bad = napi_get_element(env, argv[4], i, &e) != napi_ok || napi_get_value_int32(env, e, &fds[i]) != napi_ok || fds[i] < 0;
-  }
-  if (bad) {
+  struct process_args p;
+  if (argc != 5 || !read_process_args(env, argv, &p)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "exec(file: string, argv: string[], env: string[]|null, cwd: string|null, fds: number[])");
-    goto out;
+    return NULL;
   }
+  int temps[64], saved[64], saved_fd_flags[64];
+  uint32_t nsaved = 0;
+  int old_cwd = -1;
+  bool duped = false;
   const char *failed = "exec";
-  const char *subject = file;
+  const char *subject = p.file;
   char fd_subject[32];
   int e = 0;
-  /* As spawn: each source first gets a close-on-exec copy above the targets, so that no dup2 onto target i
-   * clobbers a source still to be copied. */
-  for (; ntemps < nfds; ntemps++) {
-    temps[ntemps] = fcntl(fds[ntemps], F_DUPFD_CLOEXEC, (int)nfds + 3);
-    if (temps[ntemps] < 0) {
-      e = errno;
-      snprintf(fd_subject, sizeof fd_subject, "fd %d", fds[ntemps]);
-      subject = fd_subject;
-      goto restore;
-    }
+  uint32_t ntemps = copy_above(p.fds, p.nfds, temps);
+  if (ntemps < p.nfds) {
+    e = errno;
+    snprintf(fd_subject, sizeof fd_subject, "fd %d", p.fds[ntemps]);
+    subject = fd_subject;
+    goto restore;
   }
-  if (cwd != NULL) {
+  if (p.cwd != NULL) {
     old_cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (old_cwd < 0 || chdir(cwd) != 0) {
+    if (old_cwd < 0 || chdir(p.cwd) != 0) {
       e = errno;
       failed = "chdir";
-      subject = cwd;
+      subject = p.cwd;
       goto restore;
     }
   }
   /* What occupies the targets now (Node's own descriptors, close-on-exec), kept to be put back on failure. */
-  for (; nsaved < nfds; nsaved++) {
+  for (; nsaved < p.nfds; nsaved++) {
     saved_fd_flags[nsaved] = fcntl((int)nsaved, F_GETFD);
-    saved[nsaved] = saved_fd_flags[nsaved] < 0 ? -1 : fcntl((int)nsaved, F_DUPFD_CLOEXEC, (int)nfds + 3);
+    saved[nsaved] = saved_fd_flags[nsaved] < 0 ? -1 : fcntl((int)nsaved, F_DUPFD_CLOEXEC, (int)p.nfds + 3);
     if (saved_fd_flags[nsaved] >= 0 && saved[nsaved] < 0) {
       e = errno;
       snprintf(fd_subject, sizeof fd_subject, "fd %u", nsaved);
@@ -404,7 +413,7 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
     }
   }
   /* dup2 clears close-on-exec on the target; from here on, failing means undoing this. */
-  for (uint32_t i = 0; i < nfds; i++) dup2(temps[i], (int)i);
+  for (uint32_t i = 0; i < p.nfds; i++) dup2(temps[i], (int)i);
   duped = true;
   sigset_t none, old_mask;
   sigemptyset(&none);
@@ -417,13 +426,14 @@ static napi_value js_exec(napi_env env, napi_callback_info info) {
     signal(sig, SIG_DFL);
     ignored[nignored++] = sig;
   }
-  if (strchr(file, '/') != NULL) execve(file, args, envp != NULL ? envp : environ);
-  else execvpe(file, args, envp != NULL ? envp : environ);
+  char **envp = p.envp != NULL ? p.envp : environ;
+  if (strchr(p.file, '/') != NULL) execve(p.file, p.args, envp);
+  else execvpe(p.file, p.args, envp);
   e = errno;
   for (int i = 0; i < nignored; i++) signal(ignored[i], SIG_IGN);
   pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 restore:
-  for (uint32_t i = 0; duped && i < nfds; i++) {
+  for (uint32_t i = 0; duped && i < p.nfds; i++) {
     if (saved[i] >= 0) dup3(saved[i], (int)i, (saved_fd_flags[i] & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
     else close((int)i); /* closed before the dup2 above opened it */
   }
@@ -435,11 +445,7 @@ restore:
   }
   for (uint32_t i = 0; i < ntemps; i++) close(temps[i]);
   throw_errno(env, e, failed, subject);
-out:
-  free(file);
-  free(cwd);
-  free_strings(args);
-  free_strings(envp);
+  free_process_args(&p);
   return NULL;
 }
 
