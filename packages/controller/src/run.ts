@@ -41,9 +41,10 @@ export interface RunOptions {
    * it (`rkt-ts.dev/stage1/run-exec`) and no run module runs here instead: the executable is then the pod to
    * its user, with this process's pid, and `runPod` never returns. Nothing of this process runs afterwards, so
    * there are no `app/exited` and `pod/exited` events: for a caller whose events have no subscriber (`rkt
-   * run` without --debug). `beforeExec` is called last, for what this process would do at its exit.
+   * run` without --debug). `beforeExec` is called right before, for what this process would do at its exit;
+   * when it returns false the stage1 is started as a child instead (this process has something left to do).
    */
-  readonly exec?: { readonly beforeExec?: () => void };
+  readonly exec?: { readonly beforeExec?: () => boolean };
   /** How the stage1's run module is loaded (a code-caching loader); Node's require otherwise. */
   readonly requireModule?: (path: string) => unknown;
 }
@@ -118,11 +119,10 @@ export async function runPod(o: RunOptions): Promise<number> {
     // stop signals, as the executable does its own.
     const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
     await started;
-    if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable()) {
+    if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable() && o.exec.beforeExec?.() !== false) {
       o.log?.(`executing stage1: ${executable} ${args.join(' ')}`);
       o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid: process.pid }));
       for (const app of info.apps) o.bus?.publish(podEvent('app/started', o.uuid, { app: app.name, image: app.imageName }));
-      o.exec.beforeExec?.();
       try {
         // The lock becomes the executable's fd 3 (RKT_LOCK_FD); this process's copy is close-on-exec.
         execProcess({ file: executable, argv: [executable, ...args], cwd: dir, env: { ...process.env, RKT_LOCK_FD: '3', [RUN_EXEC_ENV]: '1' }, fds: [0, 1, 2, fd] });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CliError } from '../src/errors.js';
-import { fdSink } from '../src/output/fd-sink.js';
+import { fdSink, outputQueued } from '../src/output/fd-sink.js';
 
 let dir: string | undefined;
 const children: { kill(): boolean }[] = [];
@@ -43,12 +43,16 @@ describe('fdSink', () => {
     const fd = (child.stdin as unknown as { _handle: { fd: number } })._handle.fd;
     let streamed = 0;
     const sink = fdSink(fd, () => { streamed++; return child.stdin; }, (err) => { throw err; });
+    expect(outputQueued()).toBe(false);
     sink.write(text.slice(0, 6));
     sink.write(text.slice(6));
     sink.write('end\n');
+    // What the stream holds until the reader comes: rkt run must not exec its stage1 meanwhile.
+    expect(outputQueued()).toBe(true);
     child.stdin.end();
     const status = await new Promise((resolve) => child.on('exit', resolve));
     expect(status).toBe(0);
+    expect(outputQueued()).toBe(false);
     expect(streamed).toBe(1);
     expect(readFileSync(file, 'utf8')).toBe(`${text}end\n`);
   });

@@ -20,6 +20,7 @@ export function fdSink(
   const useStream = () => {
     fallback = stream();
     fallback.on('error', onError);
+    streamsInUse.add(fallback);
     return fallback;
   };
   return {
@@ -37,4 +38,17 @@ export function fdSink(
       return true;
     },
   };
+}
+
+// On globalThis: the core and each command bundle hold their own copy of this module, and the core makes the sinks.
+const STREAMS = Symbol.for('rkt-ts.output.streams');
+const streamsInUse: Set<NodeJS.WritableStream> = ((globalThis as Record<symbol, unknown>)[STREAMS] ??= new Set()) as Set<NodeJS.WritableStream>;
+
+/**
+ * Whether output is still queued in a stream a sink fell back to (a write that would have blocked): this
+ * process must then not be replaced by another program (`rkt run`'s exec of the stage1), which would lose it.
+ */
+export function outputQueued(): boolean {
+  for (const s of streamsInUse) if ((s as NodeJS.WritableStream & { writableLength?: number }).writableLength) return true;
+  return false;
 }

@@ -1,6 +1,7 @@
 import type { RunOptions } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { requireStage1Module } from '../../command-bundle.js';
+import { outputQueued } from '../../output/fd-sink.js';
 import { cliBus } from './common.js';
 import { hostnameFlag } from './hostname.js';
 
@@ -26,7 +27,18 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
     // Without --debug nobody subscribes to the pod's events, and this process can become the stage1's run
     // executable (rkt's exec), instead of staying beside it for the pod's life: its 'exit' listeners (the
     // code caches' writers) run first, as they would at its exit.
-    ...(ctx.globals.debug || profiled() ? {} : { exec: { beforeExec: () => void process.emit('exit', typeof process.exitCode === 'number' ? process.exitCode : 0) } }),
+    ...(ctx.globals.debug || profiled()
+      ? {}
+      : {
+          exec: {
+            beforeExec: () => {
+              // Output a sink could not write at once would be lost: this process then stays to write it.
+              if (outputQueued()) return false;
+              process.emit('exit', typeof process.exitCode === 'number' ? process.exitCode : 0);
+              return true;
+            },
+          },
+        }),
     // The systemd stage1's run module, 40 KB that every pod loads: compiled once, then from V8's code cache.
     requireModule: requireStage1Module,
   };
