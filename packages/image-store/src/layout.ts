@@ -72,7 +72,12 @@ async function readLayoutVersion(l: Layout): Promise<number | undefined> {
 
 /** Creates the store's directories or checks and upgrades an existing layout. Idempotent and race-free. */
 export async function prepareLayout(l: Layout): Promise<void> {
-  // At once: every store open pays for these, and recursive mkdirs of a common parent do not trip on each other.
+  // The directories are made before the layout file is first written (below): a current layout file means
+  // they are there, and every store open (each rkt command) skips the twelve system calls of making them.
+  let version = await readLayoutVersion(l);
+  if (version === LAYOUT_VERSION) return;
+  // At once: recursive mkdirs of a common parent do not trip on each other. A directory added to this list
+  // needs a new layout version whose upgrade step makes it: stores with a current layout file skip this.
   const dirs = [l.root, l.images, l.trees, l.refs, l.tmp, l.trash];
   const made = await Promise.allSettled(dirs.map((d) => mkdir(d, { recursive: true, mode: 0o755 })));
   made.forEach((r, i) => {
@@ -80,7 +85,6 @@ export async function prepareLayout(l: Layout): Promise<void> {
       throw new StoreError('STORE_LAYOUT', `cannot create ${dirs[i]}: ${(r.reason as Error).message}`, { subject: dirs[i], cause: r.reason });
     }
   });
-  let version = await readLayoutVersion(l);
   if (version === undefined) {
     // Two first openers write the same content: whichever rename lands last wins, both are right.
     await writeFileAtomic(l.layoutFile, `${JSON.stringify({ layoutVersion: LAYOUT_VERSION })}\n`, l.tmp);
