@@ -45,11 +45,10 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
 }
 
 /**
- * Whether V8's sampling profiler runs in this process (`--cpu-prof`, `--prof`, on the command line or in
+ * Whether V8's sampling profiler runs in this process (`node --cpu-prof` or `--prof`; Node 20 refuses both in
  * NODE_OPTIONS). It interrupts the main thread with SIGPROF, and one sent just before an exec is delivered
  * after it, where its default action kills the stage1: a profiled stage0 stays beside the stage1.
  */
 function profiled(): boolean {
-  const sampling = (a: string): boolean => a.startsWith('--cpu-prof') || a.startsWith('--prof');
-  return process.execArgv.some(sampling) || (process.env['NODE_OPTIONS'] ?? '').split(' ').some(sampling);
+  return process.execArgv.some((a) => a.startsWith('--cpu-prof') || a.startsWith('--prof'));
 }
