@@ -197,6 +197,11 @@ const MODULE_KEYS = {
   stop: [STAGE1_ANNOTATIONS.stopModule, STAGE1_ANNOTATIONS.stopModuleVersion, SUPPORTED_STOP_MODULE_VERSIONS],
 } as const;
 
+/** Whether an annotation's version value (a string, or absent) names one of `supported`. */
+function isSupportedVersion(value: string | undefined, supported: readonly number[]): boolean {
+  return value !== undefined && supported.some((v) => String(v) === value);
+}
+
 function entrypointWithModule(
   podDir: string,
   kind: 'run' | 'gc' | 'stop',
@@ -208,7 +213,7 @@ function entrypointWithModule(
   const path = inRootfs(getAnnotation(annotations, moduleKey));
   if (path === undefined) return { executable, module: undefined };
   const version = getAnnotation(annotations, versionKey) ?? '';
-  if (!(supported as readonly number[]).some((v) => String(v) === version)) {
+  if (!isSupportedVersion(version, supported)) {
     const unusable = `its ${versionKey} ${JSON.stringify(version)} is not supported (supported: ${supported.join(', ')})`;
     return { executable, module: { unusable } };
   }
@@ -222,7 +227,7 @@ function entrypointWithModule(
 export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined; execable: boolean } {
   const annotations = readStage1Manifest(podDir).annotations;
   const execVersion = getAnnotation(annotations, STAGE1_ANNOTATIONS.runExec);
-  const execable = execVersion !== undefined && (SUPPORTED_RUN_EXEC_VERSIONS as readonly number[]).some((v) => String(v) === execVersion);
+  const execable = isSupportedVersion(execVersion, SUPPORTED_RUN_EXEC_VERSIONS);
   return { ...entrypointWithModule(podDir, 'run', annotations), execable };
 }
 
