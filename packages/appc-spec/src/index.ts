@@ -93,6 +93,7 @@ export { detectCompression } from './aci/compression.js';
 export type { Compression } from './aci/compression.js';
 export { scanAci } from './aci/scan.js';
 export type { AciScan, AciScanOptions } from './aci/scan.js';
+export type { FileDigest } from './aci/file-digests.js';
 export { buildAciFromLayout, checkLayout } from './aci/build-layout.js';
 export { buildAci } from './aci/build-list.js';
 export type { AciBuildOptions, AciBuildResult } from './aci/write-aci.js';

@@ -6,6 +6,7 @@ import { finished } from 'node:stream/promises';
 import type { StoreContext } from './context.js';
 import { removeTree, syncFilesystem } from './fsutil.js';
 import { uniqueName } from './owner.js';
+import type { FileDigest } from '@rkt/appc-spec';
 import { hashTree, type TreeDigest } from './tree-hash.js';
 
 const CHUNK = 1 << 20;
@@ -180,11 +181,13 @@ export class EarlyExtraction {
    * with `takeEarlyTree`, along with `namesAsIs` (the scan's), so that it need not read the blob's headers
    * again to know whether the tree is the archive as is.
    */
-  async finish(manifest: Uint8Array, namesAsIs: boolean): Promise<boolean> {
+  async finish(manifest: Uint8Array, namesAsIs: boolean, files?: ReadonlyMap<string, FileDigest>): Promise<boolean> {
     const fed = await this.pump;
     if (!fed || !(await this.exit)) return false;
     await writeFile(join(this.dir, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
-    const digest = hashTree(this.dir);
+    // With the files' digests from the scan, the hash reads metadata only: tar wrote the archive's names as
+    // they are (`namesAsIs`, or the tree is not adopted), so a file's name under the tree is its archive name.
+    const digest = hashTree(this.dir, { known: files });
     digest.catch(() => undefined); // a discarded tree's hash fails on its removal: nobody waits for it then
     // The flush overlaps the rest of the import too, instead of starting once the render has the tree.
     const synced = syncFilesystem(this.dir);

@@ -78,6 +78,8 @@ async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, so
       sink,
       maxUncompressedSize: ctx.options.maxUncompressedSize,
       maxManifestSize: ctx.options.maxManifestSize,
+      // The early extraction's tree is hashed with them (EarlyExtraction.finish).
+      fileDigests: extraction !== undefined,
     });
     sink.end();
     await finished(sink);
@@ -124,7 +126,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
   try {
     const scanned = await scanInto(ctx, input, join(tmpDir, 'aci'), source, extraction);
     // tar finishing its last files overlaps the manifest write and the caller's checks.
-    const extracted = extraction?.finish(scanned.manifestBytes, scanned.namesAsIs);
+    const extracted = extraction?.finish(scanned.manifestBytes, scanned.namesAsIs, scanned.files);
     extracted?.catch(() => undefined);
     const manifest = readStoreManifest(scanned.manifestBytes, `${source}: manifest`);
     const mf = await open(join(tmpDir, 'manifest'), 'wx', 0o644);

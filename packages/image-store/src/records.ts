@@ -30,7 +30,7 @@ export interface TreeRecord {
   readonly imageId: string;
   /** Every image extracted into the tree, in extraction order (dependencies first, `imageId` last). */
   readonly layers: readonly string[];
-  /** `sha256-...` over the rendered files (see tree-hash.ts). */
+  /** `tree2-sha256-...` (or `sha256-...` from an earlier rkt-ts) over the rendered files (see tree-hash.ts). */
   readonly contentHash: string;
   readonly size: number;
   readonly renderedAt: number;

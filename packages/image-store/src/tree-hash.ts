@@ -5,13 +5,39 @@ import { join } from 'node:path';
 import { createHash } from './lazy-crypto.js';
 
 export interface TreeDigest {
-  /** `sha256-...` (2.4x faster than sha512 here; trees are local and re-renderable) over every entry's name, type, mode, owner, size, times, link target, device and content. */
+  /** `tree2-sha256-...` (or a first version's `sha256-...`): see `hashTree`. */
   readonly hash: string;
   /** Bytes of regular files, each hard-linked inode counted once. */
   readonly size: number;
 }
 
 const CHUNK = 1 << 20;
+
+/**
+ * The versions of a tree's content hash, told apart by the prefix of its text (a store keeps the hashes of
+ * trees rendered by earlier versions, and verifies them as they were made).
+ * - 1, `sha256-`: one SHA-256 over every entry's metadata and the files' contents inline.
+ * - 2, `tree2-sha256-`: the same, with each file's own SHA-256 in place of its contents, so that a file's
+ *   digest can come from elsewhere: an import hashes the files as the archive streams in
+ *   (`AciScan.files`), and the tree it extracts is then hashed without being read back.
+ */
+export type TreeHashVersion = 1 | 2;
+const PREFIX: Record<TreeHashVersion, string> = { 1: 'sha256-', 2: 'tree2-sha256-' };
+
+/** The version a recorded hash was made with (a hash of no known version is checked as the current one). */
+export function treeHashVersion(hash: string): TreeHashVersion {
+  return hash.startsWith(PREFIX[1]) ? 1 : 2;
+}
+
+export interface HashTreeOptions {
+  /** Default 2. */
+  readonly version?: TreeHashVersion;
+  /**
+   * Version 2: digests of files known already, by name under the tree (`rootfs/...`); one is used when the
+   * file on disk has the same size, and any other file is read.
+   */
+  readonly known?: ReadonlyMap<string, { readonly size: number; readonly sha256: string }>;
+}
 
 /**
  * Small files are read with synchronous calls: a tree of thousands of small files spent most of its hashing
@@ -54,8 +80,12 @@ async function hashFile(path: string, h: Hash, bufs: readonly [Buffer, Buffer]):
  * always gives the same hash and any change to a file's bytes or metadata changes it. Directory times are
  * left out (they change whenever anything is added below them), and so are symlink times.
  */
-export async function hashTree(root: string): Promise<TreeDigest> {
+export async function hashTree(root: string, opts: HashTreeOptions = {}): Promise<TreeDigest> {
+  const version = opts.version ?? 2;
+  const known = opts.known;
   const h = createHash('sha256');
+  // Version 2 hashes each file on its own, into `file`, and adds the digest to `h`.
+  const file = (): Hash => (version === 1 ? h : createHash('sha256'));
   const bufs: [Buffer, Buffer] = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   const inodes = new Set<string>();
   let size = 0;
@@ -75,8 +105,15 @@ export async function hashTree(root: string): Promise<TreeDigest> {
         inodes.add(key);
         size += st.size;
       }
-      if (st.size < CHUNK) hashFileSync(abs, h, bufs[0]);
-      else await hashFile(abs, h, bufs);
+      const given = version === 2 ? known?.get(rel) : undefined;
+      if (given !== undefined && given.size === st.size) {
+        h.update(`${given.sha256}\0`);
+      } else {
+        const fh = file();
+        if (st.size < CHUNK) hashFileSync(abs, fh, bufs[0]);
+        else await hashFile(abs, fh, bufs);
+        if (fh !== h) h.update(`${fh.digest('hex')}\0`);
+      }
     }
     if (type === 'd') {
       const names = readdirSync(abs).sort();
@@ -91,5 +128,5 @@ export async function hashTree(root: string): Promise<TreeDigest> {
       h.update(`${top}\0missing\0`);
     }
   }
-  return { hash: `sha256-${h.digest('hex')}`, size };
+  return { hash: `${PREFIX[version]}${h.digest('hex')}`, size };
 }

@@ -11,7 +11,7 @@ import { livePodRefs } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
 import { toTrash } from './remove.js';
 import { closeLayers, openLayers, readManifestBytes, renderToTemp } from './render.js';
-import { hashTree } from './tree-hash.js';
+import { hashTree, treeHashVersion } from './tree-hash.js';
 import { createHash } from './lazy-crypto.js';
 
 export interface TreeVerification {
@@ -47,7 +47,7 @@ export async function verifyTree(ctx: StoreContext, treeId: string, repair = tru
   if (rec === undefined) throw new StoreError('STORE_NOT_FOUND', `no tree ${treeId} in the store`, { subject: treeId });
   let actual: string;
   try {
-    actual = (await hashTree(treeDir(l, treeId))).hash;
+    actual = (await hashTree(treeDir(l, treeId), { version: treeHashVersion(rec.contentHash) })).hash;
   } catch (err) {
     actual = `unreadable (${(err as Error).message})`;
   }

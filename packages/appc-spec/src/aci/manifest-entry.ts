@@ -21,12 +21,15 @@ export class ManifestCollector implements TarVisitor {
   constructor(
     private readonly source: string,
     private readonly maxSize: number,
+    /** Sees every entry that passed the layout rules, with its normal name. */
+    private readonly onEntry?: (name: string, e: TarEntry) => void,
   ) {
     this.rules = new LayoutRules(source);
   }
 
   entry(e: TarEntry): boolean {
     const name = this.rules.check(e);
+    this.onEntry?.(name, e);
     if (this.namesAsIs && name !== '' && e.name !== name && e.name !== `${name}/`) this.namesAsIs = false;
     if (this.namesAsIs && e.type === 'hardlink') {
       const target = normalizeEntryName(e.linkname);

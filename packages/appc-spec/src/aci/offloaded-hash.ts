@@ -1,31 +1,51 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
+import { RangeDigests, type DigestRange } from './range-digests.js';
 
 /**
  * The worker's whole program, evaluated from this string rather than loaded from a file: the CLI bundles
- * this package into its own command files, where no file of ours would sit next to the code. Batches come
- * in as transferred ArrayBuffers and go back the same way, to be filled again: no copy crosses the thread
- * boundary, and no new memory is allocated per batch. `process.getBuiltinModule` rather than `require`:
- * the worker inherits the parent's flags, and under `--input-type=module` its script is an ES module.
+ * this package into its own command files, where no file of ours would sit next to the code (RangeDigests
+ * comes in as its source text). Batches come in as transferred ArrayBuffers, with the ranges marked since
+ * the last one, and go back the same way, to be filled again: no copy crosses the thread boundary, and no
+ * new memory is allocated per batch. `process.getBuiltinModule` rather than `require`: the worker inherits
+ * the parent's flags, and under `--input-type=module` its script is an ES module.
  */
-export const WORKER_SOURCE = `
+export function workerSource(): string {
+  return `
 const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
-const hash = process.getBuiltinModule('node:crypto').createHash(workerData.algorithm);
+const { createHash } = process.getBuiltinModule('node:crypto');
+const RangeDigests = (${RangeDigests.toString()});
+const hash = createHash(workerData.algorithm);
+const ranges = workerData.ranges === undefined ? undefined : new RangeDigests(createHash, workerData.ranges);
 parentPort.on('message', (m) => {
   if (m === null) {
-    parentPort.postMessage({ hex: hash.digest('hex') });
+    parentPort.postMessage({ hex: hash.digest('hex'), ranges: ranges === undefined ? [] : ranges.done });
     return;
   }
-  hash.update(new Uint8Array(m.buffer, 0, m.length));
+  const bytes = new Uint8Array(m.buffer, 0, m.length);
+  hash.update(bytes);
+  if (ranges !== undefined) {
+    ranges.add(m.ranges);
+    ranges.update(bytes);
+  }
   parentPort.postMessage(m.buffer, [m.buffer]);
 });
 `;
+}
 
 export interface OffloadedHashOptions {
   /** Bytes sent to the worker at a time (default 4 MiB): a message per batch, not per chunk. */
   readonly batchBytes?: number;
   /** Batches in flight at most (default 4); `update` waits for one to come back beyond that. */
   readonly maxBatches?: number;
+  /** Also digest the ranges given to `markRange` on their own, with this algorithm (e.g. `sha256`). */
+  readonly ranges?: string;
+}
+
+export interface OffloadedDigest {
+  readonly hex: string;
+  /** Range id -> hex digest, for every marked range that was hashed whole. */
+  readonly ranges: ReadonlyMap<number, string>;
 }
 
 const DEFAULT_BATCH = 4 << 20;
@@ -63,8 +83,13 @@ export class OffloadedHash {
   private failure: Error | undefined;
   private closed = false;
   private onBuffer: (() => void) | undefined;
-  private onDigest: { resolve: (hex: string) => void; reject: (err: Error) => void } | undefined;
+  private onDigest: { resolve: (d: OffloadedDigest) => void; reject: (err: Error) => void } | undefined;
   private digested = false;
+  private readonly rangeAlgorithm: string | undefined;
+  /** Ranges marked since the last batch went to the worker. */
+  private pending: DigestRange[] = [];
+  /** The ranges' digests on this thread, once the hashing is here. */
+  private local: RangeDigests | undefined;
 
   constructor(
     private readonly algorithm: string,
@@ -72,8 +97,20 @@ export class OffloadedHash {
   ) {
     this.batchBytes = opts.batchBytes ?? DEFAULT_BATCH;
     this.maxBatches = Math.max(2, opts.maxBatches ?? DEFAULT_MAX_BATCHES);
+    this.rangeAlgorithm = opts.ranges;
     // An unknown algorithm fails here, as createHash would, not later on the worker.
     createHash(algorithm);
+    if (opts.ranges !== undefined) createHash(opts.ranges);
+  }
+
+  /**
+   * Marks `[start, end)` of the stream (absolute offsets) to be digested on its own as `id`, with the
+   * `ranges` algorithm. Ranges come in stream order, before any of their bytes is given to `update`.
+   */
+  markRange(id: number, start: number, end: number): void {
+    if (this.rangeAlgorithm === undefined) throw new Error('OffloadedHash: markRange without the ranges option');
+    if (this.local !== undefined) this.local.add([[id, start, end]]);
+    else this.pending.push([id, start, end]);
   }
 
   /** Whether a worker thread does the hashing (false for a stream shorter than one batch). */
@@ -86,6 +123,7 @@ export class OffloadedHash {
     if (this.digested || this.closed) throw new Error('OffloadedHash: update after digest or close');
     if (this.inline !== undefined) {
       this.inline.update(chunk);
+      this.local?.update(chunk);
       return undefined;
     }
     let off = 0;
@@ -101,29 +139,51 @@ export class OffloadedHash {
       off += n;
       if (this.fill === this.batch.length && !this.send()) {
         this.inline!.update(chunk.subarray(off));
+        this.local?.update(chunk.subarray(off));
         return undefined;
       }
     }
     return undefined;
   }
 
-  /** The hex digest of everything updated. Once only. */
+  /** The hex digest of everything updated. Once only (as is `digest`). */
   async digestHex(): Promise<string> {
+    return (await this.digest()).hex;
+  }
+
+  /** The digest of everything updated, and those of the marked ranges. Once only. */
+  async digest(): Promise<OffloadedDigest> {
     if (this.failure !== undefined) throw this.failure;
     if (this.digested || this.closed) throw new Error('OffloadedHash: digest after digest or close');
     this.digested = true;
     if (this.worker === undefined) {
       const h = this.inline ?? createHash(this.algorithm);
-      if (this.batch !== undefined && this.fill > 0) h.update(this.batch.subarray(0, this.fill));
+      const local = this.takeLocal();
+      if (this.batch !== undefined && this.fill > 0) {
+        const rest = this.batch.subarray(0, this.fill);
+        h.update(rest);
+        local?.update(rest);
+      }
       this.batch = undefined;
-      return h.digest('hex');
+      return { hex: h.digest('hex'), ranges: new Map(local?.done) };
     }
     if (this.fill > 0) this.send();
     const worker = this.worker;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<OffloadedDigest>((resolve, reject) => {
       this.onDigest = { resolve, reject };
       worker.postMessage(null);
     });
+  }
+
+  /** The ranges' hashing moves to this thread (no worker, or none could start). */
+  private takeLocal(): RangeDigests | undefined {
+    if (this.rangeAlgorithm === undefined) return undefined;
+    if (this.local === undefined) {
+      this.local = new RangeDigests(createHash, this.rangeAlgorithm);
+      this.local.add(this.pending);
+      this.pending = [];
+    }
+    return this.local;
   }
 
   /** Stops the worker (resolves once it has exited) and drops the batches. Safe to call twice. */
@@ -168,7 +228,9 @@ export class OffloadedHash {
     this.fill = 0;
     const worker = this.worker ?? this.start(batch.subarray(0, length));
     if (worker === undefined) return false;
-    worker.postMessage({ buffer: batch.buffer, length }, [batch.buffer]);
+    const ranges = this.pending;
+    this.pending = [];
+    worker.postMessage({ buffer: batch.buffer, length, ranges }, [batch.buffer]);
     return true;
   }
 
@@ -180,16 +242,17 @@ export class OffloadedHash {
     const { Worker: WorkerClass } = process.getBuiltinModule('node:worker_threads');
     let worker: Worker;
     try {
-      worker = new WorkerClass(WORKER_SOURCE, {
+      worker = new WorkerClass(workerSource(), {
         eval: true,
-        workerData: { algorithm: this.algorithm },
+        workerData: { algorithm: this.algorithm, ranges: this.rangeAlgorithm },
       });
     } catch {
       this.inline = createHash(this.algorithm).update(first);
+      this.takeLocal()?.update(first);
       this.free.push(first.buffer);
       return undefined;
     }
-    worker.on('message', (m: ArrayBuffer | { hex: string }) => {
+    worker.on('message', (m: ArrayBuffer | { hex: string; ranges: [number, string][] }) => {
       if (m instanceof ArrayBuffer) {
         if (!this.closed) this.free.push(m);
         this.onBuffer?.();
@@ -197,7 +260,7 @@ export class OffloadedHash {
       }
       const d = this.onDigest;
       this.onDigest = undefined;
-      d?.resolve(m.hex);
+      d?.resolve({ hex: m.hex, ranges: new Map(m.ranges) });
     });
     const fail = (err: Error) => {
       if (this.closed) return;

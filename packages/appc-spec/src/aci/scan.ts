@@ -8,6 +8,7 @@ import { MAGIC_LENGTH, detectCompression, refuseUnsupportedCompression } from '.
 import type { Compression } from './compression.js';
 import { toAppcError } from './io-errors.js';
 import { ManifestCollector } from './manifest-entry.js';
+import { FileRanges, type FileDigest } from './file-digests.js';
 import { OffloadedHash } from './offloaded-hash.js';
 import { peek } from './peek.js';
 import { SinkWriter } from './sink.js';
@@ -25,6 +26,12 @@ export interface AciScanOptions {
   maxUncompressedSize?: number;
   /** Largest manifest accepted; default 1 MiB. Exceeding it is an `APPC_ACI_LAYOUT` error. */
   maxManifestSize?: number;
+  /**
+   * Also the SHA-256 of every regular file under rootfs (and of every hard link to one), taken from the bytes
+   * as they pass, in `AciScan.files`: the store hashes a tree extracted from the archive with them instead of
+   * reading its files back.
+   */
+  fileDigests?: boolean;
   signal?: AbortSignal;
 }
 
@@ -44,6 +51,8 @@ export interface AciScan {
    * no `a//b`), so GNU tar extracting the archive as it is creates exactly the checked names.
    */
   namesAsIs: boolean;
+  /** With `fileDigests`: normal name -> digest of the rootfs files. */
+  files?: ReadonlyMap<string, FileDigest>;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -73,7 +82,9 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
   let uncompressed: Readable | undefined;
   const sink = opts.sink === undefined ? undefined : new SinkWriter(opts.sink, source);
   // The image ID's SHA-512 runs on a worker thread: on this thread it was about a third of the scan's CPU.
-  const hash = new OffloadedHash('sha512');
+  // The files' own digests ride along on the same thread and bytes.
+  const hash = new OffloadedHash('sha512', opts.fileDigests === true ? { ranges: 'sha256' } : {});
+  const files = opts.fileDigests === true ? new FileRanges((id, start, end) => hash.markRange(id, start, end)) : undefined;
   let abortError: AppcError | undefined;
   const onAbort = () => {
     abortError = aborted(source, signal!);
@@ -110,7 +121,7 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
     }
 
     let size = 0;
-    const visitor = new ManifestCollector(source, maxManifest);
+    const visitor = new ManifestCollector(source, maxManifest, files === undefined ? undefined : (name, e) => files.entry(name, e));
     const reader = new TarReader(visitor, source);
 
     for await (const chunk of uncompressed as AsyncIterable<Buffer>) {
@@ -118,8 +129,9 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
       if (size > maxSize) {
         throw new AppcError('APPC_ACI_TOO_LARGE', `${source}: uncompressed archive exceeds the ${maxSize}-byte limit`, { source });
       }
-      const hashing = hash.update(chunk);
+      // The reader first: the files' ranges must be marked before their bytes reach the hash.
       reader.push(chunk);
+      const hashing = hash.update(chunk);
       if (hashing !== undefined) await hashing;
       if (sink !== undefined) await sink.write(chunk);
     }
@@ -130,16 +142,17 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
     reader.end();
     const { manifest, bytes } = visitor.finish();
     sink?.throwIfFailed();
-    const digest = await hash.digestHex();
+    const digest = await hash.digest();
     return {
       manifest,
       manifestBytes: bytes,
-      imageId: `sha512-${digest}`,
+      imageId: `sha512-${digest.hex}`,
       compression,
       compressedSize: bytesRead(),
       uncompressedSize: size,
       entryCount: reader.entries,
       namesAsIs: visitor.namesAsIs,
+      ...(files === undefined ? {} : { files: files.result(digest.ranges) }),
     };
   } catch (err) {
     if (abortError !== undefined) throw abortError;

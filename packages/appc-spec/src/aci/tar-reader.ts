@@ -29,6 +29,8 @@ export interface TarEntry {
   xattrs: ReadonlyMap<string, Buffer> | undefined;
   /** Byte offset of the entry's first header (its extended header when it has one). */
   offset: number;
+  /** Byte offset of the entry's data: right after its own header. */
+  dataOffset: number;
 }
 
 export interface TarVisitor {
@@ -226,6 +228,7 @@ export class TarReader {
       devminor: 0,
       xattrs: undefined,
       offset: this.metaStart >= 0 ? this.metaStart : start,
+      dataOffset: start + BLOCK,
     };
     if (entry.type === 'char' || entry.type === 'block') {
       entry.devmajor = this.num(block, at, F.devmajor, 'devmajor', start);

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { OffloadedHash, WORKER_SOURCE } from '../../src/aci/offloaded-hash.js';
+import { OffloadedHash, workerSource } from '../../src/aci/offloaded-hash.js';
 import { scanAci } from '../../src/aci/scan.js';
 import { MANIFEST_ENTRY, ROOTFS_ENTRY, appcErrorOf, craftTar } from './helpers.js';
 
@@ -99,19 +99,94 @@ describe('OffloadedHash', () => {
   it.each([['a CommonJS', []], ['an ES module', ['--input-type=module']]] as const)('the worker\'s script runs in %s parent', (_what, flags) => {
     const parent = `
       const { Worker } = process.getBuiltinModule('node:worker_threads');
-      const w = new Worker(${JSON.stringify(WORKER_SOURCE)}, { eval: true, workerData: { algorithm: 'sha256' } });
+      const w = new Worker(${JSON.stringify(workerSource())}, { eval: true, workerData: { algorithm: 'sha256', ranges: 'sha1' } });
       w.on('error', (e) => { console.error(e.message); process.exit(3); });
       w.on('message', (m) => {
         if (m instanceof ArrayBuffer) { w.postMessage(null); return; }
-        process.stdout.write(m.hex);
+        process.stdout.write(m.hex + ' ' + JSON.stringify(m.ranges));
         w.terminate();
       });
-      const b = new TextEncoder().encode('abc');
-      w.postMessage({ buffer: b.buffer, length: b.length }, [b.buffer]);
+      const b = new TextEncoder().encode('abcdef');
+      w.postMessage({ buffer: b.buffer, length: b.length, ranges: [[7, 1, 3]] }, [b.buffer]);
     `;
     const out = execFileSync(process.execPath, [...flags, '-e', parent], { encoding: 'utf8', timeout: 20_000 });
-    expect(out).toBe(createHash('sha256').update('abc').digest('hex'));
+    // The ranges' hashing (RangeDigests, sent as its source text) runs in the worker too.
+    expect(out).toBe(`${createHash('sha256').update('abcdef').digest('hex')} [[7,"${createHash('sha1').update('bc').digest('hex')}"]]`);
   }, 30_000);
+});
+
+describe('OffloadedHash ranges', () => {
+  const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  // Ranges that start and end inside batches, straddle batch boundaries (1 MiB batches), cover several, and
+  // one of a single byte.
+  const ranges: [number, number, number][] = [[0, 10, 20], [1, 100, (1 << 20) + 5], [2, (1 << 20) + 5, (3 << 20) + 17], [3, (5 << 20) - 1, 5 << 20], [4, 9 << 20, 24 << 20]];
+
+  async function feed(h: OffloadedHash, data: Buffer, marks: readonly [number, number, number][]): Promise<void> {
+    let pos = 0;
+    let next = 0;
+    for (const chunk of unevenChunks(data)) {
+      // As the scan does: a range is marked once the chunk holding its header arrives, before its bytes.
+      while (next < marks.length && marks[next]![1] < pos + chunk.length) {
+        const [id, start, end] = marks[next++]!;
+        h.markRange(id, start, end);
+      }
+      pos += chunk.length;
+      const wait = h.update(chunk);
+      if (wait !== undefined) await wait;
+    }
+  }
+
+  it('digests each marked range on the worker, along with the whole stream', async () => {
+    const h = new OffloadedHash('sha512', { batchBytes: 1 << 20, maxBatches: 2, ranges: 'sha256' });
+    try {
+      await feed(h, big, ranges);
+      expect(h.offloaded).toBe(true);
+      const d = await h.digest();
+      expect(d.hex).toBe(sha512(big));
+      expect(new Map(d.ranges)).toEqual(new Map(ranges.map(([id, start, end]) => [id, sha256(big.subarray(start, end))])));
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
+
+  it('digests them on this thread for a stream shorter than one batch', async () => {
+    const data = big.subarray(0, 200_000);
+    const small: [number, number, number][] = [[0, 0, 1], [1, 511, 70_000], [2, 70_000, 200_000]];
+    const h = new OffloadedHash('sha512', { ranges: 'sha256' });
+    try {
+      await feed(h, data, small);
+      const d = await h.digest();
+      expect(h.offloaded).toBe(false);
+      expect(d.hex).toBe(sha512(data));
+      expect(new Map(d.ranges)).toEqual(new Map(small.map(([id, start, end]) => [id, sha256(data.subarray(start, end))])));
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('leaves out a range marked after its bytes went to the worker, and one that overlaps the last', async () => {
+    const h = new OffloadedHash('sha512', { batchBytes: 1 << 20, ranges: 'sha256' });
+    const M = 1 << 20;
+    try {
+      await h.update(big.subarray(0, 2 * M));
+      expect(h.offloaded).toBe(true);
+      h.markRange(0, 500, 3 * M);
+      h.markRange(1, 3 * M, 3 * M + 200);
+      h.markRange(2, 3 * M + 100, 3 * M + 300);
+      await h.update(big.subarray(2 * M, 4 * M));
+      const d = await h.digest();
+      expect(d.hex).toBe(sha512(big.subarray(0, 4 * M)));
+      expect(new Map(d.ranges)).toEqual(new Map([[1, sha256(big.subarray(3 * M, 3 * M + 200))]]));
+    } finally {
+      await h.close();
+    }
+  }, 60_000);
+
+  it('refuses markRange without the ranges option', async () => {
+    const h = new OffloadedHash('sha512');
+    expect(() => h.markRange(0, 0, 1)).toThrow(/ranges option/);
+    await h.close();
+  });
 });
 
 describe('scanAci hashes the image ID on a worker thread', () => {
@@ -124,6 +199,39 @@ describe('scanAci hashes the image ID on a worker thread', () => {
     // The worker was running halfway through, and is gone when the scan returns.
     expect(during()).toBe(before + 1);
     expect(ports()).toBe(before);
+  }, 60_000);
+
+  it('gives the digests of the rootfs files and hard links with fileDigests, on the worker', async () => {
+    const other = big.subarray(3, 70_003);
+    const tar = craftTar([
+      MANIFEST_ENTRY(), ROOTFS_ENTRY(), { name: 'rootfs/big', data: big }, { name: './rootfs//other', data: other },
+      { name: 'rootfs/empty', data: '' }, { name: 'rootfs/link', type: 'hardlink', linkname: 'rootfs/other' },
+      { name: 'rootfs/sym', type: 'symlink', linkname: 'other' },
+    ]);
+    const scan = await scanAci(Readable.from(unevenChunks(gzipSync(tar, { level: 1 }))), { source: 'files.aci', fileDigests: true });
+    expect(scan.imageId).toBe(`sha512-${sha512(tar)}`);
+    const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    // Names in normal form; an empty file, a symlink and the manifest have none.
+    expect(scan.files).toEqual(new Map([
+      ['rootfs/big', { size: big.length, sha256: sha256(big) }],
+      ['rootfs/other', { size: other.length, sha256: sha256(other) }],
+      ['rootfs/link', { size: other.length, sha256: sha256(other) }],
+    ]));
+    // Without the option, none.
+    expect((await scanAci(Readable.from([tar]), { source: 'files.aci' })).files).toBeUndefined();
+  }, 60_000);
+
+  it('marks a file\'s range before its bytes reach the hash, even when its header\'s chunk completes a batch', async () => {
+    // The scan's batches are 4 MiB: the first chunk ends exactly there and holds the header and data of
+    // `rootfs/b`, so the batch leaves for the worker within the chunk's hashing.
+    const head = craftTar([MANIFEST_ENTRY(), ROOTFS_ENTRY()], { end: false });
+    const a = big.subarray(0, (4 << 20) - 1024 - head.length - 512);
+    const b = big.subarray(big.length - 300);
+    const tar = craftTar([MANIFEST_ENTRY(), ROOTFS_ENTRY(), { name: 'rootfs/a', data: a }, { name: 'rootfs/b', data: b }, { name: 'rootfs/c', data: big.subarray(0, 5 << 20) }]);
+    expect(tar.indexOf(b)).toBe((4 << 20) - 512);
+    const scan = await scanAci(Readable.from([tar.subarray(0, 4 << 20), tar.subarray(4 << 20)]), { source: 'edge.aci', fileDigests: true });
+    expect(scan.files?.get('rootfs/b')).toEqual({ size: 300, sha256: createHash('sha256').update(b).digest('hex') });
+    expect([...(scan.files?.keys() ?? [])]).toEqual(['rootfs/a', 'rootfs/b', 'rootfs/c']);
   }, 60_000);
 
   it('a small image is hashed without a worker', async () => {
