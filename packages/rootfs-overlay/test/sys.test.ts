@@ -184,6 +184,13 @@ describe('exec through the addon', () => {
     expect(readFileSync(file, 'utf8')).toBe('to-fd3\n');
   });
 
+  it('leaves the new program no child: the keeper of the old memory is a grandchild that init reaps', async () => {
+    // `read` is the shell's own: the list is taken with no child of the shell's running.
+    const script = `const { execProcess } = await import(${JSON.stringify(sys)});
+       execProcess({ file: 'sh', argv: ['sh', '-c', 'read -r kids < /proc/$$/task/$$/children; echo "children:$kids"'], fds: [0, 1, 2] });`;
+    expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })).toBe('children:\n');
+  });
+
   it('throws ENOENT for a missing executable, with the process as it was: its fds, cwd, signals and event loop', () => {
     const script = `import { openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
        const { execProcess } = await import(${JSON.stringify(sys)});
@@ -197,9 +204,11 @@ describe('exec through the addon', () => {
        let code;
        try { execProcess({ file: '/nonexistent/rkt-test', argv: ['x'], cwd: '/', fds: [fd, 1, 2, 0, fd] }); } catch (err) { code = err.code; }
        const after = state();
-       setTimeout(() => writeSync(1, JSON.stringify({ code, same: JSON.stringify(before) === JSON.stringify(after), before, after })), 1);`;
+       // The keeper's first clone was reaped; the keeper itself (never this process's child) exits on its own.
+       const children = readFileSync('/proc/self/task/' + process.pid + '/children', 'utf8').trim();
+       setTimeout(() => writeSync(1, JSON.stringify({ code, same: JSON.stringify(before) === JSON.stringify(after), children, before, after })), 1);`;
     const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as { code: string; same: boolean };
-    expect(out).toMatchObject({ code: 'ENOENT', same: true });
+    expect(out).toMatchObject({ code: 'ENOENT', same: true, children: '' });
   });
 
   it('throws ENOENT for a working directory that does not exist, naming it', () => {
