@@ -16,7 +16,8 @@ afterEach(async () => {
 
 const REPORT = `process.on('exit', () => {
   const builtins = new Set(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)));
-  const zod = Object.keys(require.cache).some((k) => k.includes('/node_modules/zod/'));
+  // From node_modules, or the CLI's own copy through its code cache (stage0-cli's src/vendored.ts).
+  const zod = Object.keys(require.cache).some((k) => k.includes('/node_modules/zod/')) || globalThis[Symbol.for('rkt-ts.vendored')].loaded.has('zod');
   process.stderr.write('LOADED ' + JSON.stringify({ zod, builtins: ['child_process', 'net', 'stream', 'os'].filter((b) => builtins.has(b)) }) + '\\n');
 });
 `;

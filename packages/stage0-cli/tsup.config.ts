@@ -37,13 +37,17 @@ const LAZY_RE = new RegExp(`\\brequire\\("(?:node:)?(${LAZY_BUILTINS.map((b) => 
 // `path` becomes `$rktPt_`: Node's module with a join that skips normalising parts that are already normal
 // (build/lazy-builtins.cjs says why). As long as `require` too.
 const PATH_RE = /\brequire\("(?:node:)?path"\)/g;
+// openpgp (what `import('openpgp')` became) is asked of the core first, which loads it through a code cache
+// (src/vendored.ts); zod goes there through `$rktLz_`. `$rktRq_` is as long as `require` too.
+const VENDOR_RE = /\brequire\("openpgp"\)/g;
 const lazyBuiltins = {
   name: 'lazy-builtins',
   renderChunk(code: string) {
     return {
       code: code
         .replace(LAZY_RE, (whole) => `$rktLz_${whole.slice('require'.length)}`)
-        .replace(PATH_RE, (whole) => `$rktPt_${whole.slice('require'.length)}`),
+        .replace(PATH_RE, (whole) => `$rktPt_${whole.slice('require'.length)}`)
+        .replace(VENDOR_RE, (whole) => `$rktRq_${whole.slice('require'.length)}`),
     };
   },
 };
@@ -125,6 +129,16 @@ export default defineConfig([
   {
     ...commonjs,
     entry: Object.fromEntries(COMMAND_FILES.filter((c) => !IN_CORE.has(c)).map((c) => [`commands/${c}`, `src/commands/${c}.ts`])),
+  },
+  {
+    // zod in one file, which the core loads through a code cache (src/vendored.ts).
+    ...common,
+    format: ['cjs'],
+    entry: { 'vendor/zod': 'src/vendor/zod.ts' },
+    splitting: false,
+    sourcemap: false,
+    minify: true,
+    noExternal: ['zod'],
   },
   {
     ...common,

@@ -9,7 +9,7 @@
  */
 function $rktLz_(id) {
   let m;
-  const l = () => (m ??= require(id));
+  const l = () => (m ??= $rktRq_(id));
   // One for the whole bundle: each module of it that imports fs/promises asks (48 in `rkt run`'s), and building
   // it (its functions, class and proxy) cost 0.5 ms of every start when each got its own.
   if (id === 'fs/promises' || id === 'node:fs/promises') return ($rktLz_.fsPromises ??= $rktFsP_(l));
@@ -26,6 +26,15 @@ function $rktLz_(id) {
       },
     },
   );
+}
+
+/**
+ * `require`, asking the core first for the third-party packages it loads through a V8 code cache
+ * (src/vendored.ts: zod, openpgp); anything else, or without the core, is Node's require.
+ */
+function $rktRq_(id) {
+  const vendored = globalThis[Symbol.for('rkt-ts.vendored')];
+  return (vendored !== undefined && vendored(id)) || require(id);
 }
 
 /**

@@ -7,9 +7,11 @@ import { CliError, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from '
 import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
 import { fdSink } from './output/fd-sink.js';
 import { reportError } from './report-error.js';
+import { requireVendored, VENDOR_HOOK } from './vendored.js';
 
-// writeCodeCache for bin/rkt, which loads this core from a V8 code cache; all three for the tests of the built core.
+// writeCodeCache for bin/rkt, which loads this core from a V8 code cache; all four for the tests of the built core.
 export { markAtypicalRun, requireCodeCached, writeCodeCache } from './code-cache.js';
+export { requireVendored } from './vendored.js';
 
 export interface CliIo {
   readonly stdout: TextSink;
@@ -26,6 +28,8 @@ export interface CliIo {
  * passes its own `CliIo`.
  */
 export async function runCli(argv: readonly string[], given?: CliIo): Promise<number> {
+  // For the command bundles' footer (build/lazy-builtins.cjs): zod and openpgp through a code cache.
+  (globalThis as Record<symbol, unknown>)[VENDOR_HOOK] ??= requireVendored;
   // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
   const state = { command: 'rkt', debug: debugRequested(argv) };
   const io = given ?? processIo(state);

@@ -248,6 +248,35 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it('load zod and openpgp from code caches of their own, one instance of each', () => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const cacheDir = join(pkgDir, 'dist', '.v8-cache');
+    const vendorCaches = (id: string) => (existsSync(cacheDir) ? readdirSync(cacheDir).filter((n) => n.startsWith(`vendor-${id}-`)) : []);
+    for (const id of ['zod', 'openpgp']) for (const n of vendorCaches(id)) rmSync(join(cacheDir, n), { force: true });
+    // A pod manifest is checked with zod's schemas; a key is read with openpgp.
+    const manifest = join(dir, 'pod.json');
+    writeFileSync(manifest, JSON.stringify({ acKind: 'PodManifest', acVersion: '0.8.11', apps: 'none' }));
+    const key = join(dir, 'key.asc');
+    writeFileSync(key, '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n');
+    const prepare = () => rkt([`--dir=${dir}`, 'prepare', `--pod-manifest=${manifest}`]);
+    const trust = () => rkt([`--dir=${dir}`, `--local-config=${dir}`, 'trust', '--root', '--skip-fingerprint-review', key]);
+    const [p1, t1] = [prepare(), trust()];
+    expect(p1.status).toBe(254);
+    expect(p1.stderr).toMatch(/apps/);
+    expect(t1.status).toBe(254);
+    expect(t1.stderr).toContain(key);
+    expect(vendorCaches('zod')).toHaveLength(1);
+    expect(vendorCaches('openpgp')).toHaveLength(1);
+    // From the caches, the same answers.
+    expect([prepare(), trust()]).toEqual([p1, t1]);
+    // Asked for twice, the same module (openpgp's classes are checked with instanceof); anything else is
+    // left to Node's require.
+    const out = execFileSync(process.execPath, ['-e', `const c = require(${JSON.stringify(dist)});
+      const o = c.requireVendored('openpgp'), z = c.requireVendored('zod');
+      process.stdout.write(JSON.stringify([o === c.requireVendored('openpgp'), typeof o.readKey, z === c.requireVendored('zod'), typeof z.z.object, c.requireVendored('left-pad') === undefined]));`], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([true, 'function', true, 'function', true]);
+  });
+
   it("leave a command's cache to the next run when this one failed in the command", () => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const st = statSync(join(pkgDir, 'dist', 'commands', 'image-list.cjs'));
