@@ -405,6 +405,9 @@ static int keeper_parent_main(void *arg) {
 
 /* Starts the keeper; returns the write end of its pipe (close it if the exec fails), or -1 without one. */
 static int start_keeper(void) {
+#if INTPTR_MAX < INT64_MAX
+  return -1; /* the two descriptors travel in the keeper's pointer argument */
+#endif
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return -1;
   /* Two stacks, never unmapped here: the keeper's is in use until it exits, and it goes with the memory. */
