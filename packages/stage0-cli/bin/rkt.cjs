@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --no-minor-gc-task
+#!/usr/bin/env -S node --single-threaded-gc
 // What the repository's bin/rkt (a symlink to this file) runs: the built CLI core, dist/cli.cjs, in
 // this process. Both are CommonJS because Node starts its ES module loader for the first ES module
 // it meets, about 7 ms of every start (bin/rkt as an ES module, even one importing nothing else,
@@ -7,10 +7,10 @@
 // --single-threaded-gc: V8's parallel GC threads cost `rkt fetch` of a 316 MB image ~0.6 s of CPU on 2
 // cores (49 marking cycles) and ~0.45 s of wall time, side by side; start-up commands measured the same.
 // Only a command-line flag: NODE_OPTIONS refuses it, and setting it at run time crashed V8.
-// --no-minor-gc-task: V8 schedules a young-generation GC as a task once new space is about 80% full, and a
-// fly `rkt run` got there while waiting on its first I/O: 1-1.5 ms for a heap it leaves at once (the run
-// fills new space no further, so it then makes no GC at all). Longer commands still collect, when an
-// allocation finds new space full.
+// No flag that changes V8's flag hash: Node's built-in modules come with a code cache made under the default
+// flags, and V8 refuses it under any other hash (`--no-minor-gc-task`, session 10's, did: `rkt fetch` then
+// compiled 163 of Node's modules from source, ~55 ms before its image began to stream;
+// test/rkt-bin.test.ts checks these flags). --single-threaded-gc is not part of the hash.
 'use strict';
 // Go's strconv.ParseBool's true values, as rkt's flag parsing takes them (a Set: a regex's first use compiles it).
 const DEBUG_ON = new Set(['--debug', '--debug=1', '--debug=t', '--debug=T', '--debug=true', '--debug=TRUE', '--debug=True']);

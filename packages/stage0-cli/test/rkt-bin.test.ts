@@ -248,6 +248,21 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it("are run with Node flags that keep Node's own code cache for its built-in modules", () => {
+    // V8 refuses a code cache made under another flag hash; Node's cache for its modules is made under the
+    // defaults. --profile-deserialization (not part of the hash) reports each refusal.
+    const flags = readFileSync(join(pkgDir, 'bin', 'rkt.cjs'), 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node ?/, '').split(' ').filter((f) => f !== '');
+    expect(flags).toContain('--single-threaded-gc');
+    const load = (extra: string[]) => spawnSync(process.execPath, [...flags, ...extra, '--profile-deserialization', '-e', "require('child_process'); require('zlib'); require('https')"], { encoding: 'utf8' });
+    const ours = load([]);
+    expect(ours.status).toBe(0);
+    expect(ours.stdout + ours.stderr).toContain('Deserializing');
+    expect(ours.stdout + ours.stderr).not.toContain('Cached code failed check');
+    // The check can fail: a flag in the hash makes V8 refuse them all.
+    const other = load(['--no-minor-gc-task']);
+    expect(other.stdout + other.stderr).toContain('Cached code failed check');
+  });
+
   it('load zod and openpgp from code caches of their own, one instance of each', () => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const cacheDir = join(pkgDir, 'dist', '.v8-cache');
