@@ -298,14 +298,16 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* temp + fsync + rename: readers see the old content or the new one, never a torn file. */
-static void write_file_atomic(const char *path, const char *content) {
+/* temp + fsync + rename: readers see the old content or the new one, never a torn file. Without `durable`, no
+ * fsync: the rename alone keeps readers from a torn file while the machine runs, and after a power loss the
+ * file may be empty, which every reader takes as "not known" (a pid, which no reboot leaves meaningful). */
+static void write_file_atomic(const char *path, const char *content, int durable) {
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot create %s: %s", tmp, strerror(errno));
   size_t len = strlen(content);
-  if (write(fd, content, len) != (ssize_t)len || fsync(fd) != 0) fail("cannot write %s: %s", tmp, strerror(errno));
+  if (write(fd, content, len) != (ssize_t)len || (durable && fsync(fd) != 0)) fail("cannot write %s: %s", tmp, strerror(errno));
   close(fd);
   if (rename(tmp, path) != 0) fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
 }
@@ -505,7 +507,8 @@ int main(int argc, char **argv) {
   app_pid = child;
   char buf[64];
   snprintf(buf, sizeof buf, "%d\n", (int)child);
-  write_file_atomic("pid", buf);
+  /* Not durable: a pid means nothing after a reboot, and the fsync (0.1-0.9 ms here) raced a short app's whole run. */
+  write_file_atomic("pid", buf, 0);
 
   int status;
   while (waitpid(child, &status, 0) < 0)
@@ -514,6 +517,7 @@ int main(int argc, char **argv) {
   char exit_path[PATH_MAX];
   snprintf(exit_path, sizeof exit_path, "appsinfo/%s/exit", name);
   snprintf(buf, sizeof buf, "%d\n", code);
-  write_file_atomic(exit_path, buf);
+  /* Durable: the app's exit status is what a user checks afterwards, reboot or not. */
+  write_file_atomic(exit_path, buf, 1);
   return code;
 }
