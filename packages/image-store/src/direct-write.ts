@@ -1,11 +1,21 @@
 import { close, constants, fsync, ftruncate, openSync, write } from 'node:fs';
+import { Writable } from 'node:stream';
 
 /** O_DIRECT wants the memory, the file offset and the length aligned; 4 KiB covers every block size in use. */
-const ALIGN = 4096;
+export const DIRECT_ALIGN = 4096;
+const ALIGN = DIRECT_ALIGN;
 const BLOCK = 1 << 20;
 const WASM_PAGE = 64 * 1024;
 /** The one piece of the WebAssembly API used here (this package's TypeScript libs do not declare it). */
 const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { readonly buffer: ArrayBuffer } } }).WebAssembly;
+
+/**
+ * `size` bytes (a multiple of 64 KiB) at an address aligned for O_DIRECT: a WebAssembly memory, whose pages V8
+ * maps page-aligned, where a Buffer's memory comes from malloc at any 16-byte boundary.
+ */
+export function alignedBuffer(size: number): Buffer {
+  return Buffer.from(new Memory({ initial: Math.ceil(size / WASM_PAGE) }).buffer, 0, size);
+}
 
 export interface DirectWriterOptions {
   /** O_EXCL: the file must not exist. */
@@ -22,7 +32,7 @@ export interface DirectWriterOptions {
  * CPU (a page allocation and a copy per 4 KiB), and writing it out later cost the store's flush its time
  * again; with O_DIRECT the disk does the work (DMA), beside the import.
  *
- * The staging blocks are a WebAssembly memory, whose pages V8 maps page-aligned (Node's Buffers are not).
+ * The staging blocks are aligned (`alignedBuffer`).
  * Where the filesystem refuses O_DIRECT at open (ramfs, FUSE without it) or a write (another alignment), the
  * writer carries on with ordinary writes of the same blocks: slower, never wrong.
  *
@@ -54,15 +64,15 @@ export class DirectFileWriter {
   private error: Error | undefined;
   private closed = false;
   private ending: Promise<void> | undefined;
-  private readonly onProgress: (() => void) | undefined;
+  /** Called whenever `bytesWritten` grew. */
+  onProgress: (() => void) | undefined;
 
   private constructor(path: string, fd: number, direct: boolean, blocks: number, onProgress?: () => void) {
     this.path = path;
     this.fd = fd;
     this.direct = direct;
     this.onProgress = onProgress;
-    const memory = new Memory({ initial: (blocks * BLOCK) / WASM_PAGE });
-    this.staging = Buffer.from(memory.buffer);
+    this.staging = alignedBuffer(blocks * BLOCK);
     this.blocks = Array.from({ length: blocks }, (_, i) => ({ buf: this.staging.subarray(i * BLOCK, (i + 1) * BLOCK), busy: undefined }));
   }
 
@@ -189,3 +199,23 @@ export class DirectFileWriter {
     }
   }
 }
+
+/**
+ * A Writable over a DirectFileWriter, for code that pipes streams: a write's callback comes once its bytes
+ * are staged, the stream finishes once the file is written, fsynced (`sync`) and closed.
+ */
+export function directWriteStream(writer: DirectFileWriter, opts: { sync?: boolean } = {}): Writable {
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write: (chunk: Buffer, _enc, cb) => {
+      writer.write(chunk).then(() => cb(), cb);
+    },
+    final: (cb) => {
+      writer.end(opts).then(() => cb(), cb);
+    },
+    destroy: (err, cb) => {
+      writer.destroy().then(() => cb(err), () => cb(err));
+    },
+  });
+}
+

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { StoreContext } from './context.js';
+import { alignedBuffer, DIRECT_ALIGN, type DirectFileWriter } from './direct-write.js';
 import { removeTree, syncFilesystem } from './fsutil.js';
 import { uniqueName } from './owner.js';
 import type { FileDigest } from '@rkt/appc-spec';
@@ -39,7 +40,8 @@ export function takeEarlyTree(dir: string, manifest: Buffer): EarlyTree | undefi
  * its ID, layout and signature checks; anything else removes it, and a killed process leaves it as
  * `tmp/` debris for gc.
  *
- * tar follows the blob file as it grows (from the page cache), up to the bytes whose writes completed:
+ * tar follows the blob file as it grows (read as it was written: from the disk, see DirectFileWriter), up to
+ * the bytes whose writes completed:
  * it never holds the import back (tar is slow on runs of small files, a create each, and a pipe fed from
  * memory stalled download, inflate and hash behind it), and no extra copy of the archive sits in memory.
  * The scan writes a chunk to the blob only after its tar reader has parsed and checked every header in
@@ -88,14 +90,19 @@ export class EarlyExtraction {
     w?.();
   }
 
-  /** Copies the blob's written bytes to tar as they come, until the blob is complete or this stops. */
-  private async follow(blobFile: string): Promise<boolean> {
+  /**
+   * Copies the blob's written bytes to tar as they come, until the blob is complete or this stops. A blob
+   * written around the page cache (`direct`) is read the same way, from the disk into aligned buffers: read
+   * through the page cache, each page would cost the allocation the writer saved.
+   */
+  private async follow(blobFile: string, direct: boolean): Promise<boolean> {
     const stdin = this.child?.stdin;
     if (stdin == null) return false;
-    const fh = await open(blobFile, 'r');
+    let fh = await open(blobFile, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY);
     // Two buffers, each reused once tar's pipe has taken it: fresh ones for every megabyte made V8 run a
     // full collection for each few dozen megabytes of outside memory, on the thread that does the hashing.
-    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    const aligned = alignedBuffer(2 * CHUNK);
+    const bufs = [aligned.subarray(0, CHUNK), aligned.subarray(CHUNK)];
     const taken: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let i = 0;
     try {
@@ -109,7 +116,21 @@ export class EarlyExtraction {
         }
         await taken[i];
         const buf = bufs[i] as Buffer;
-        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, this.written - position), position);
+        // The writer writes whole aligned blocks but its last: a direct read asks for whole ones too, and uses
+        // what was written of them.
+        const want = Math.min(CHUNK, this.written - position);
+        let got: number;
+        try {
+          got = (await fh.read(buf, 0, direct ? Math.ceil(want / DIRECT_ALIGN) * DIRECT_ALIGN : want, position)).bytesRead;
+        } catch (err) {
+          if (!direct || (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+          // A filesystem that takes direct writes but not this read: through the page cache after all.
+          await fh.close();
+          fh = await open(blobFile, constants.O_RDONLY);
+          direct = false;
+          continue;
+        }
+        const bytesRead = Math.min(got, want);
         if (bytesRead === 0) return false; // the blob shrank: not ours to extract
         position += bytesRead;
         // The write's callback comes once the bytes are in the pipe (or failed, or the pipe closed).
@@ -129,49 +150,40 @@ export class EarlyExtraction {
   }
 
   /**
-   * Wraps the blob's sink (an fs write stream of `blobFile`): the stream is unchanged for the import, and
-   * counts what was written for tar to follow.
+   * The import's sink for the blob: writes to `blob` (the writer of `blobFile`, fsynced and closed at the
+   * stream's end), and has tar follow what the writer has written.
    */
-  tee(blob: Writable, blobFile: string): Writable {
-    let pending = 0;
+  tee(blob: DirectFileWriter, blobFile: string): Writable {
     let following = false;
-    const tee = new Writable({
+    blob.onProgress = () => {
+      this.written = blob.bytesWritten;
+      if (!following) {
+        // The file has bytes once its first write completed.
+        following = true;
+        this.pump = this.follow(blobFile, blob.direct).catch(() => false);
+      }
+      this.notify();
+    };
+    return new Writable({
       highWaterMark: 1 << 20,
       write: (chunk: Buffer, _enc, cb) => {
-        pending += chunk.length;
-        const size = chunk.length;
-        const ok = blob.write(chunk, (err) => {
-          if (err) return;
-          this.written += size;
-          pending -= size;
-          if (!following) {
-            // The file exists once its first write completed.
-            following = true;
-            this.pump = this.follow(blobFile).catch(() => false);
-          }
-          this.notify();
-        });
-        if (ok) cb();
-        else blob.once('drain', () => cb());
+        blob.write(chunk).then(() => cb(), cb);
       },
       final: (cb) => {
-        blob.end();
-        // `finished` waits for the blob's close, and so for its flush (fsync) before it.
-        finished(blob).then(() => {
-          this.complete = pending === 0;
+        blob.end({ sync: true }).then(() => {
+          this.complete = blob.bytesWritten === blob.size;
           if (!this.complete) this.stop();
           this.notify();
           if (!following) this.child?.stdin?.end();
           cb();
         }, cb);
       },
+      // Also called after a normal finish (autoDestroy): only a failure stops tar's feed.
       destroy: (err, cb) => {
-        blob.destroy(err ?? undefined);
-        cb(err);
+        if (err !== null) this.stop();
+        blob.destroy().then(() => cb(err), () => cb(err));
       },
     });
-    blob.on('error', (err) => tee.destroy(err));
-    return tee;
   }
 
   /**

@@ -1,4 +1,3 @@
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -6,6 +5,7 @@ import { finished } from 'node:stream/promises';
 import type { AciScan, Compression } from '@rkt/appc-spec';
 import { readStoreManifest } from './aci/manifest.js';
 import { fromAppcError, isErrno } from './errors.js';
+import { DirectFileWriter, directWriteStream } from './direct-write.js';
 import { EarlyExtraction } from './early-extract.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import type { ImageHold } from './hold.js';
@@ -67,9 +67,11 @@ export interface ImportResult {
 async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, source: string, extraction?: EarlyExtraction): Promise<AciScan> {
   const { scanAci, AppcError } = await import('@rkt/appc-spec');
   const stream: NodeJS.ReadableStream = typeof input === 'string' || input instanceof Readable ? (input as NodeJS.ReadableStream) : Readable.from(input);
-  // `flush` fsyncs the file before the stream closes it: the blob is durable before it is published.
-  const blob = createWriteStream(blobFile, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1 << 20 });
-  const sink = extraction === undefined ? blob : extraction.tee(blob, blobFile);
+  // Around the page cache (DirectFileWriter): the blob is read again only to render an image a second time,
+  // export or verify it, and an early extraction reads it from the disk the same way. `sync`: the blob is
+  // durable before it is published.
+  const blob = DirectFileWriter.open(blobFile, { exclusive: true, mode: 0o644 });
+  const sink = extraction === undefined ? directWriteStream(blob, { sync: true }) : extraction.tee(blob, blobFile);
   // A failed scan destroys the sink with writes still queued; their errors are expected then.
   sink.on('error', () => undefined);
   try {

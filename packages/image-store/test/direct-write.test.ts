@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DirectFileWriter } from '../src/direct-write.js';
-import { tempDir } from './helpers.js';
+import { openStore } from '../src/index.js';
+import { makeAci, noise, tempDir } from './helpers.js';
 
 /** Deterministic bytes, different at every offset (a misplaced block shows). */
 function bytes(n: number, seed: number): Buffer {
@@ -101,6 +102,21 @@ describe('DirectFileWriter', () => {
       expect(w.bytesWritten).toBe(w.size);
     } finally {
       spawnSync('umount', ['-l', mnt]);
+    }
+  });
+
+  it('is how the store writes a blob: an import, with or without an early extraction, leaves none of it in the page cache', async () => {
+    const work = tempDir();
+    const aci = makeAci(work, { name: 'example.com/app', files: { 'data/big': noise(5 << 20, 5), 'etc/a': 'a\n' }, compression: 'gzip' });
+    for (const extract of [false, true]) {
+      const store = await openStore({ dir: join(work, `data-${extract}`) });
+      const { id, extracted } = await store.importAci(aci, { extract });
+      const blob = join(work, `data-${extract}`, 'cas', 'images', id, 'aci');
+      expect(statSync(blob).size).toBeGreaterThan(5 << 20);
+      expect(cachedPages(blob)).toBe(0);
+      // The early extraction read it from the disk too, and got all of it.
+      if (extract) expect(readFileSync(join(extracted!, 'rootfs/etc/a'), 'utf8')).toBe('a\n');
+      expect((await store.verifyImage(id, { repair: false })).ok).toBe(true);
     }
   });
 });

@@ -46,6 +46,23 @@ describe('early extraction during import', () => {
     expect(readdirSync(join(work, 'early', 'cas', 'tmp'))).toEqual([]);
   });
 
+  it('feeds tar to the end when tar lags behind the import (thousands of small files, then megabytes)', async () => {
+    const work = tempDir();
+    const files: Record<string, string | Buffer> = {};
+    for (let i = 0; i < 3000; i++) files[`usr/share/d${i % 30}/f${i}.txt`] = `${i}\n`.repeat(1 + (i % 40));
+    for (let i = 0; i < 4; i++) files[`data/big${i}`] = noise(3 << 20, 11 + i);
+    const aci = makeAci(work, { name: 'example.com/app', files, compression: 'gzip' });
+    const store = await openStore({ dir: join(work, 'early') });
+    const imported = await store.importAci(aci, { extract: true });
+    // Not taken over when tar did not get the whole archive: the render would extract it again.
+    expect(imported.extracted).toBeDefined();
+    const tree = await store.render(imported.id, { extracted: imported.extracted });
+    expect(existsSync(imported.extracted!)).toBe(false);
+    const plain = await openStore({ dir: join(work, 'plain') });
+    expect(tree.contentHash).toBe((await plain.render((await plain.importAci(aci)).id)).contentHash);
+    expect(readFileSync(join(tree.rootfs, 'usr/share/d7/f2977.txt'), 'utf8')).toBe('2977\n'.repeat(1 + (2977 % 40)));
+  }, 120_000);
+
   it('hashes the tree with the files\' digests from the archive, without reading the tree back', async () => {
     const work = tempDir();
     const size = 24 << 20;
