@@ -7,14 +7,21 @@ const ALIGN = DIRECT_ALIGN;
 const BLOCK = 1 << 20;
 const WASM_PAGE = 64 * 1024;
 /** The one piece of the WebAssembly API used here (this package's TypeScript libs do not declare it). */
-const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { readonly buffer: ArrayBuffer } } }).WebAssembly;
+type Wasm = { Memory: new (d: { initial: number }) => { readonly buffer: ArrayBuffer } };
 
 /**
- * `size` bytes (a multiple of 64 KiB) at an address aligned for O_DIRECT: a WebAssembly memory, whose pages V8
- * maps page-aligned, where a Buffer's memory comes from malloc at any 16-byte boundary.
+ * `size` bytes at an address aligned for O_DIRECT: a WebAssembly memory, whose pages V8 maps page-aligned,
+ * where a Buffer's memory comes from malloc at any 16-byte boundary. Undefined where there is no WebAssembly
+ * memory to be had (`node --jitless`, an address-space limit: V8 reserves gigabytes of address space for one).
  */
-export function alignedBuffer(size: number): Buffer {
-  return Buffer.from(new Memory({ initial: Math.ceil(size / WASM_PAGE) }).buffer, 0, size);
+export function alignedBuffer(size: number): Buffer | undefined {
+  const wasm = (globalThis as unknown as { WebAssembly?: Wasm }).WebAssembly;
+  if (wasm === undefined) return undefined;
+  try {
+    return Buffer.from(new wasm.Memory({ initial: Math.ceil(size / WASM_PAGE) }).buffer, 0, size);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface DirectWriterOptions {
@@ -33,8 +40,9 @@ export interface DirectWriterOptions {
  * again; with O_DIRECT the disk does the work (DMA), beside the import.
  *
  * The staging blocks are aligned (`alignedBuffer`).
- * Where the filesystem refuses O_DIRECT at open (ramfs, FUSE without it) or a write (another alignment), the
- * writer carries on with ordinary writes of the same blocks: slower, never wrong.
+ * Where the filesystem refuses O_DIRECT at open (ramfs, FUSE without it) or a write (another alignment), or
+ * no aligned memory can be had, the writer carries on with ordinary writes of the same blocks: slower, never
+ * wrong.
  *
  * `write` resolves once the bytes are copied into a block (at once, unless every block is still on its way
  * to the disk); `end` writes the last block (padded to the alignment, then truncated back), optionally
@@ -67,12 +75,12 @@ export class DirectFileWriter {
   /** Called whenever `bytesWritten` grew. */
   onProgress: (() => void) | undefined;
 
-  private constructor(path: string, fd: number, direct: boolean, blocks: number, onProgress?: () => void) {
+  private constructor(path: string, fd: number, direct: boolean, staging: Buffer, blocks: number, onProgress?: () => void) {
     this.path = path;
     this.fd = fd;
     this.direct = direct;
     this.onProgress = onProgress;
-    this.staging = alignedBuffer(blocks * BLOCK);
+    this.staging = staging;
     this.blocks = Array.from({ length: blocks }, (_, i) => ({ buf: this.staging.subarray(i * BLOCK, (i + 1) * BLOCK), busy: undefined }));
   }
 
@@ -81,8 +89,9 @@ export class DirectFileWriter {
     const flags = constants.O_WRONLY | constants.O_CREAT | (opts.exclusive === true ? constants.O_EXCL : constants.O_TRUNC);
     const mode = opts.mode ?? 0o644;
     const blocks = Math.max(2, opts.blocks ?? 4);
+    const aligned = alignedBuffer(blocks * BLOCK);
     let fd: number;
-    let direct = typeof constants.O_DIRECT === 'number';
+    let direct = typeof constants.O_DIRECT === 'number' && aligned !== undefined;
     try {
       fd = openSync(path, flags | (direct ? (constants.O_DIRECT as number) : 0), mode);
     } catch (err) {
@@ -90,7 +99,7 @@ export class DirectFileWriter {
       direct = false;
       fd = openSync(path, flags, mode);
     }
-    return new DirectFileWriter(path, fd, direct, blocks, onProgress);
+    return new DirectFileWriter(path, fd, direct, aligned ?? Buffer.allocUnsafe(blocks * BLOCK), blocks, onProgress);
   }
 
   /** Copies `chunk` into the staging blocks, writing each block that fills. */

@@ -98,11 +98,13 @@ export class EarlyExtraction {
   private async follow(blobFile: string, direct: boolean): Promise<boolean> {
     const stdin = this.child?.stdin;
     if (stdin == null) return false;
-    let fh = await open(blobFile, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY);
     // Two buffers, each reused once tar's pipe has taken it: fresh ones for every megabyte made V8 run a
     // full collection for each few dozen megabytes of outside memory, on the thread that does the hashing.
-    const aligned = alignedBuffer(2 * CHUNK);
-    const bufs = [aligned.subarray(0, CHUNK), aligned.subarray(CHUNK)];
+    const aligned = direct ? alignedBuffer(2 * CHUNK) : undefined;
+    if (aligned === undefined) direct = false;
+    const both = aligned ?? Buffer.allocUnsafe(2 * CHUNK);
+    const bufs = [both.subarray(0, CHUNK), both.subarray(CHUNK)];
+    let fh = await open(blobFile, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY);
     const taken: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let i = 0;
     try {

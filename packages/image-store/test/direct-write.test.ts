@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DirectFileWriter } from '../src/direct-write.js';
 import { openStore } from '../src/index.js';
 import { makeAci, noise, tempDir } from './helpers.js';
+import { buildBundle } from './multiprocess.js';
 
 /** Deterministic bytes, different at every offset (a misplaced block shows). */
 function bytes(n: number, seed: number): Buffer {
@@ -119,4 +120,35 @@ describe('DirectFileWriter', () => {
       expect((await store.verifyImage(id, { repair: false })).ok).toBe(true);
     }
   });
+
+  it('writes ordinarily where no aligned memory can be had (node --jitless: no WebAssembly), an import included', async () => {
+    const work = tempDir();
+    const aci = makeAci(work, { name: 'example.com/app', files: { 'data/big': noise(3 << 20, 8), 'etc/a': 'a\n' }, compression: 'gzip' });
+    const { bundle, cleanup } = await buildBundle();
+    try {
+      const script = `
+        import { openStore, DirectFileWriter } from ${JSON.stringify(bundle)};
+        const w = DirectFileWriter.open(${JSON.stringify(join(work, 'plain'))});
+        await w.write(Buffer.from('abc'));
+        await w.end();
+        const store = await openStore({ dir: ${JSON.stringify(join(work, 'data'))} });
+        const r = await store.importAci(${JSON.stringify(aci)}, { extract: true });
+        const tree = await store.render(r.id, { extracted: r.extracted });
+        console.log(JSON.stringify({ direct: w.direct, wasm: typeof WebAssembly, id: r.id, adopted: r.extracted !== undefined, rootfs: tree.rootfs }));
+      `;
+      const r = spawnSync(process.execPath, ['--jitless', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      // V8 says it turned WebAssembly off; nothing else may be on stderr.
+      expect(r.stderr.replace(/^Warning: disabling flag --expose_wasm due to conflicting flags\n/, '')).toBe('');
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout) as { direct: boolean; wasm: string; id: string; adopted: boolean; rootfs: string };
+      expect(out.wasm).toBe('undefined');
+      expect(out.direct).toBe(false);
+      expect(readFileSync(join(work, 'plain'), 'utf8')).toBe('abc');
+      expect(out.adopted).toBe(true);
+      expect(readFileSync(join(out.rootfs, 'etc/a'), 'utf8')).toBe('a\n');
+      expect(readFileSync(join(out.rootfs, 'data/big')).equals(noise(3 << 20, 8))).toBe(true);
+    } finally {
+      cleanup();
+    }
+  }, 120_000);
 });
