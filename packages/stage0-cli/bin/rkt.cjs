@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --preserve-symlinks-main
+#!/usr/bin/env -S node --single-threaded-gc
 // What the repository's bin/rkt (a symlink to this file) runs: the built CLI core, dist/cli.cjs, in
 // this process. Both are CommonJS because Node starts its ES module loader for the first ES module
 // it meets, about 7 ms of every start (bin/rkt as an ES module, even one importing nothing else,
@@ -11,12 +11,6 @@
 // flags, and V8 refuses it under any other hash (`--no-minor-gc-task`, session 10's, did: `rkt fetch` then
 // compiled 163 of Node's modules from source, ~55 ms before its image began to stream;
 // test/rkt-bin.test.ts checks these flags). --single-threaded-gc is not part of the hash.
-// --preserve-symlinks-main: Node otherwise resolves the main script's path with its JavaScript realpath, one
-// lstat and a cold function's run per component, twice: 2-3 ms of every start (120 interleaved fly runs: 54.9
-// vs 57.2 ms, medians). This file then runs under the name it was started by (bin/rkt, a symlink), so it finds
-// its package through realpath(3) itself; and that name decides its module format: the repository's bin/ has a
-// package.json saying CommonJS. Started through a symlink under a "type": "module" scope without one, Node
-// loads it as an ES module, which this file also runs as (slower by the ES module loader, never wrong).
 'use strict';
 // Go's strconv.ParseBool's true values, as rkt's flag parsing takes them (a Set: a regex's first use compiles it).
 const DEBUG_ON = new Set(['--debug', '--debug=1', '--debug=t', '--debug=T', '--debug=true', '--debug=TRUE', '--debug=True']);
@@ -28,17 +22,12 @@ for (const a of process.argv.slice(2)) {
 // Built-ins without require's module machinery (Node 20.16+; the core says so on an older Node).
 const builtin = process.getBuiltinModule ?? require;
 const fs = builtin('fs');
-const pathMod = builtin('path');
-// As an ES module (see above) there is no __filename; Node then leaves the name it was started by in argv[1].
-const self = fs.realpathSync.native(typeof __filename === 'string' ? __filename : process.argv[1]);
-const dist = pathMod.join(pathMod.dirname(self), '..', 'dist');
-// `module` is CommonJS's; as an ES module, Node's Module class from node:module.
-const Module = typeof module === 'object' && module !== null ? module.constructor : builtin('module');
+const dist = builtin('path').join(__dirname, '..', 'dist');
 const path = `${dist}/cli.cjs`;
 let cli;
 try {
   if (process.sourceMapsEnabled) {
-    cli = Module.createRequire(path)(path);
+    cli = require(path);
   } else {
     // The core through a V8 code cache, as the core loads the command bundles (src/code-cache.ts), inline:
     // compiling the core took 3-5 ms of every start, and a require of one more file 1.2-1.6 ms.
@@ -56,7 +45,7 @@ try {
       cachedData,
     });
     const mod = { exports: {} };
-    script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(path), mod, path, dist);
+    script.runInThisContext().call(mod.exports, mod.exports, module.constructor.createRequire(path), mod, path, dist);
     cli = mod.exports;
     if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => cli.writeCodeCache(cacheFile, () => script.createCachedData()));
   }
