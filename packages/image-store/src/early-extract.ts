@@ -104,7 +104,11 @@ export class EarlyExtraction {
     if (aligned === undefined) direct = false;
     const both = aligned ?? Buffer.allocUnsafe(2 * CHUNK);
     const bufs = [both.subarray(0, CHUNK), both.subarray(CHUNK)];
-    let fh = await open(blobFile, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY);
+    let fh = await open(blobFile, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY).catch((err: NodeJS.ErrnoException) => {
+      if (!direct || err.code !== 'EINVAL') throw err;
+      direct = false;
+      return open(blobFile, constants.O_RDONLY);
+    });
     const taken: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let i = 0;
     try {
