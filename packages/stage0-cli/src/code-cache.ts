@@ -109,5 +109,29 @@ export function writeCodeCache(file: string, data: () => Buffer): void {
     } catch {
       // Nothing was written.
     }
+    return;
+  }
+  removeSuperseded(file);
+}
+
+/** A cache file's name: what it caches, then the file's `-<size>-<mtime>-<inode>.bin`. */
+const CACHE_NAME = /^(.+)-\d+-[\d.]+-\d+\.bin$/;
+
+/**
+ * Removes the caches of earlier versions of the file `file` caches (the same name before the size, mtime and
+ * inode): no start can use them again, as every build gives the file a new inode. Without this a checkout's
+ * `dist/.v8-cache` kept a cache of the core and of each command for every build (`run-` does not match
+ * `run-prepared-`: the whole name must be the same). Best effort.
+ */
+function removeSuperseded(file: string): void {
+  const name = CACHE_NAME.exec(path.basename(file))?.[1];
+  if (name === undefined) return;
+  const dir = path.dirname(file);
+  try {
+    for (const n of fs.readdirSync(dir)) {
+      if (n !== path.basename(file) && CACHE_NAME.exec(n)?.[1] === name) fs.rmSync(path.join(dir, n), { force: true });
+    }
+  } catch {
+    // A read-only installation, another rkt removing the same files: the next write tries again.
   }
 }

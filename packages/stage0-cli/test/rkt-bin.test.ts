@@ -248,6 +248,30 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
+  it.each([
+    ['cli', 'cli.cjs'],
+    ['list', 'commands/list.cjs'],
+  ])("remove the caches of earlier builds of the same file when they write one (%s), and only those", (name, file) => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const cacheDir = join(pkgDir, 'dist', '.v8-cache');
+    const st = statSync(join(pkgDir, 'dist', file));
+    const cache = join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    // What earlier builds left: the same name with another size, mtime and inode; and names that only begin alike.
+    const stale = [`${name}-1-1795961341348.9172-5325267.bin`, `${name}-245448-1795961344300-5325396.bin`];
+    const others = [`${name}-prepared-71545-1795961792332.9438-5325772.bin`, `x${name}-1-2-3.bin`];
+    for (const f of [...stale, ...others]) writeFileSync(join(cacheDir, f), 'old');
+    try {
+      rmSync(cache, { force: true });
+      expect(rkt([`--dir=${dir}`, 'list', '--format=json'])).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
+      expect(statSync(cache).size).toBeGreaterThan(1000);
+      const left = readdirSync(cacheDir);
+      for (const f of stale) expect(left).not.toContain(f);
+      for (const f of others) expect(left).toContain(f);
+    } finally {
+      for (const f of [...stale, ...others]) rmSync(join(cacheDir, f), { force: true });
+    }
+  });
+
   it("are run with Node flags that keep Node's own code cache for its built-in modules", () => {
     // V8 refuses a code cache made under another flag hash; Node's cache for its modules is made under the
     // defaults. --profile-deserialization (not part of the hash) reports each refusal.
