@@ -224,14 +224,20 @@ describe('command bundles', () => {
   });
 
   // The core (dist/cli.cjs, loaded by bin/rkt) and a command's bundle alike.
-  it.each([
+  const BUNDLES: [string, string][] = [
     ['cli', 'cli.cjs'],
     ['list', 'commands/list.cjs'],
-  ])('run from a V8 code cache they write once (%s); a damaged cache is only compiled again', (name, file) => {
-    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
-    const cacheDir = join(pkgDir, 'dist', '.v8-cache');
+  ];
+  const cacheDir = join(pkgDir, 'dist', '.v8-cache');
+  /** The cache a bundle's current build is loaded from. */
+  const cacheOf = (name: string, file: string): string => {
     const st = statSync(join(pkgDir, 'dist', file));
-    const cache = join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    return join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+  };
+
+  it.each(BUNDLES)('run from a V8 code cache they write once (%s); a damaged cache is only compiled again', (name, file) => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const cache = cacheOf(name, file);
     const list = () => rkt([`--dir=${dir}`, 'list', '--format=json']);
     rmSync(cache, { force: true });
     const first = list();
@@ -248,14 +254,9 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
-  it.each([
-    ['cli', 'cli.cjs'],
-    ['list', 'commands/list.cjs'],
-  ])("remove the caches of earlier builds of the same file when they write one (%s), and only those", (name, file) => {
+  it.each(BUNDLES)('remove the caches of earlier builds of the same file when they write one (%s), and only those', (name, file) => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
-    const cacheDir = join(pkgDir, 'dist', '.v8-cache');
-    const st = statSync(join(pkgDir, 'dist', file));
-    const cache = join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+    const cache = cacheOf(name, file);
     // What earlier builds left: the same name with another size, mtime and inode; and names that only begin alike.
     const stale = [`${name}-1-1795961341348.9172-5325267.bin`, `${name}-245448-1795961344300-5325396.bin`];
     const others = [`${name}-prepared-71545-1795961792332.9438-5325772.bin`, `x${name}-1-2-3.bin`];
