@@ -3,7 +3,6 @@ import { Writable } from 'node:stream';
 
 /** O_DIRECT wants the memory, the file offset and the length aligned; 4 KiB covers every block size in use. */
 export const DIRECT_ALIGN = 4096;
-const ALIGN = DIRECT_ALIGN;
 const BLOCK = 1 << 20;
 const WASM_PAGE = 64 * 1024;
 /** The one piece of the WebAssembly API used here (this package's TypeScript libs do not declare it). */
@@ -56,10 +55,9 @@ export class DirectFileWriter {
   /** Bytes whose write completed: the file's first `bytesWritten` bytes are in place. */
   bytesWritten = 0;
   private readonly path: string;
-  private fd: number;
+  private readonly fd: number;
   /** The descriptor without O_DIRECT, once a direct write was refused. */
   private plainFd: number | undefined;
-  private readonly staging: Buffer;
   private readonly blocks: { buf: Buffer; busy: Promise<void> | undefined }[];
   private current = 0;
   private fill = 0;
@@ -80,8 +78,7 @@ export class DirectFileWriter {
     this.fd = fd;
     this.direct = direct;
     this.onProgress = onProgress;
-    this.staging = staging;
-    this.blocks = Array.from({ length: blocks }, (_, i) => ({ buf: this.staging.subarray(i * BLOCK, (i + 1) * BLOCK), busy: undefined }));
+    this.blocks = Array.from({ length: blocks }, (_, i) => ({ buf: staging.subarray(i * BLOCK, (i + 1) * BLOCK), busy: undefined }));
   }
 
   /** Opens (creates or truncates) `path`; `onProgress` is called whenever `bytesWritten` grew. */
@@ -136,7 +133,7 @@ export class DirectFileWriter {
       const tail = this.fill;
       if (tail > 0) {
         const block = this.blocks[this.current]!;
-        const padded = this.direct ? Math.ceil(tail / ALIGN) * ALIGN : tail;
+        const padded = this.direct ? Math.ceil(tail / DIRECT_ALIGN) * DIRECT_ALIGN : tail;
         block.buf.fill(0, tail, padded);
         this.flushBlock(padded, tail);
       }

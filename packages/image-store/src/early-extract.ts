@@ -104,11 +104,13 @@ export class EarlyExtraction {
     if (aligned === undefined) direct = false;
     const both = aligned ?? Buffer.allocUnsafe(2 * CHUNK);
     const bufs = [both.subarray(0, CHUNK), both.subarray(CHUNK)];
-    let fh = await open(blobFile, direct ? constants.O_RDONLY | constants.O_DIRECT : constants.O_RDONLY).catch((err: NodeJS.ErrnoException) => {
-      if (!direct || err.code !== 'EINVAL') throw err;
+    // A filesystem that refuses a direct open or read of the blob: it is read through the page cache after all.
+    const refused = (err: unknown): boolean => direct && (err as NodeJS.ErrnoException).code === 'EINVAL';
+    const openPlain = () => {
       direct = false;
       return open(blobFile, constants.O_RDONLY);
-    });
+    };
+    let fh = direct ? await open(blobFile, constants.O_RDONLY | constants.O_DIRECT).catch((err) => (refused(err) ? openPlain() : Promise.reject(err))) : await openPlain();
     const taken: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let i = 0;
     try {
@@ -129,11 +131,9 @@ export class EarlyExtraction {
         try {
           got = (await fh.read(buf, 0, direct ? Math.ceil(want / DIRECT_ALIGN) * DIRECT_ALIGN : want, position)).bytesRead;
         } catch (err) {
-          if (!direct || (err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-          // A filesystem that takes direct writes but not this read: through the page cache after all.
+          if (!refused(err)) throw err;
           await fh.close();
-          fh = await open(blobFile, constants.O_RDONLY);
-          direct = false;
+          fh = await openPlain();
           continue;
         }
         const bytesRead = Math.min(got, want);
