@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { defineConfig, type Options } from 'tsup';
+import { BUNDLE_CLOSE, BUNDLE_OPEN } from './src/bundle-wrapper.js';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -89,7 +90,9 @@ const commonjs: Options = {
   // error classes spell out their names.
   minify: true,
   external: THIRD_PARTY,
-  footer: { js: LAZY_FOOTER },
+  // Each bundle is one function expression, as the code-cached loader compiles it (src/bundle-wrapper.ts).
+  banner: { js: BUNDLE_OPEN },
+  footer: { js: LAZY_FOOTER + BUNDLE_CLOSE },
   plugins: [lazyBuiltins],
   esbuildOptions(options) {
     options.conditions = ['rkt-source'];
@@ -139,6 +142,8 @@ export default defineConfig([
     sourcemap: false,
     minify: true,
     noExternal: ['zod'],
+    banner: { js: BUNDLE_OPEN },
+    footer: { js: BUNDLE_CLOSE },
   },
   {
     ...common,

@@ -1,4 +1,5 @@
 import { fs, path } from './builtins.js';
+import { asFunctionScript } from './bundle-wrapper.js';
 
 export interface CodeCacheOptions {
   /** After writing, keep only the newest `keep` caches whose names start with `prefix`. */
@@ -9,8 +10,8 @@ export interface CodeCacheOptions {
 
 /**
  * Loads a CommonJS file as Node's require would (module, exports, require from its own directory), through
- * a vm.Script with V8's code cache for it in `dist/.v8-cache/<name>-<size>-<mtime>-<ino>.bin`. A first line
- * `#!...` (an executable entrypoint's) becomes a comment, as Node's loader strips it.
+ * a vm.Script with V8's code cache for it in `dist/.v8-cache/<name>-<size>-<mtime>-<ino>.bin`. The CLI's own
+ * bundles are built as that script (`bundle-wrapper.ts`); any other file is wrapped here.
  *
  * Compiling is most of a bundle's load, and Node 20 has no compile cache of its own
  * (`module.enableCompileCache` is 22+). The cache is written at exit, when it holds every function the
@@ -32,12 +33,7 @@ export function requireCodeCached(file: string, name: string, options: CodeCache
   }
   const vm = process.getBuiltinModule('vm');
   const { createRequire } = moduleClass();
-  let source = fs.readFileSync(file, 'utf8');
-  if (source.startsWith('#!')) source = `//${source.slice(2)}`;
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
-    cachedData,
-  });
+  const script = new vm.Script(asFunctionScript(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected === true) {
     process.once('exit', () => {
       if (options.typicalOnly === true && (globalThis as Record<symbol, unknown>)[ATYPICAL] === true) return;

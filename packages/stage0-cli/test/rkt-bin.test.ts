@@ -14,9 +14,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Script } from 'node:vm';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BUNDLE_MARK, BUNDLE_OPEN } from '../src/bundle-wrapper.js';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const repoRoot = join(pkgDir, '..', '..');
@@ -315,6 +317,20 @@ describe('command bundles', () => {
       const o = c.requireVendored('openpgp'), z = c.requireVendored('zod');
       process.stdout.write(JSON.stringify([o === c.requireVendored('openpgp'), typeof o.readKey, z === c.requireVendored('zod'), typeof z.z.object, c.requireVendored('left-pad') === undefined]));`], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([true, 'function', true, 'function', true]);
+  });
+
+  it('are built as the script the code-cached loader compiles, and still load with require', () => {
+    // bin/rkt recognises the core by the same mark (it cannot import the TypeScript).
+    expect(readFileSync(join(pkgDir, 'bin', 'rkt.cjs'), 'utf8')).toContain(`source.startsWith('${BUNDLE_MARK}')`);
+    for (const file of ['cli.cjs', 'commands/run.cjs', 'commands/list.cjs', 'vendor/zod.cjs']) {
+      const text = readFileSync(join(pkgDir, 'dist', file), 'utf8');
+      expect(text.startsWith(BUNDLE_OPEN), file).toBe(true);
+      // As a script, its value is the module's function; as a module (under --debug), it runs as one.
+      const fn: unknown = new Script(text, { filename: join(pkgDir, 'dist', file) }).runInThisContext();
+      expect(typeof fn, file).toBe('function');
+    }
+    const asModule = execFileSync(process.execPath, ['-p', `Object.keys(require(${JSON.stringify(join(pkgDir, 'dist', 'vendor', 'zod.cjs'))}))`], { encoding: 'utf8' });
+    expect(asModule.trim()).toBe('[ \'z\' ]');
   });
 
   it("leave a command's cache to the next run when this one failed in the command", () => {
