@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parsePodManifest } from '@rkt/appc-spec';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from './harness.js';
 
@@ -41,4 +42,49 @@ describe('light commands', () => {
     expect(env.run(['status', uuid]).stdout).toMatch(/^state=prepared\n/);
     expect(env.run(['list', '--no-legend']).stdout).toContain(uuid.slice(0, 8));
   });
+
+  it("rkt prepare with run's common per-app flags loads no zod; an isolator flag or a bad value goes through the schemas", async () => {
+    env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
+    const aci = await buildBusyboxAci(env.tmp);
+    // The first imports the image (which validates it with the schemas); the others find it in the store.
+    expect(env.run(['prepare', '--quiet', aci]).status).toBe(0);
+    const preload = join(env.tmp, 'report-loaded.cjs');
+    writeFileSync(preload, REPORT);
+    const prepare = (flags: string[]) => {
+      const r = spawnSync(process.execPath, ['-r', preload, rktBin, ...env.args(['prepare', '--quiet', ...flags])], { encoding: 'utf8', timeout: 60_000 });
+      const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr, zod: (JSON.parse(line!.slice(7)) as { zod: boolean }).zod };
+    };
+    const common = prepare(['--exec=/bin/sh', '--set-env=A=1', '--set-env=A=2', '--set-env=B=x', '--user=0', '--group=0', '--working-dir=/tmp', aci, '--', '-c', 'echo $A']);
+    expect(common.status, common.stderr).toBe(0);
+    expect(common.zod).toBe(false);
+    // What was written is what the flags say, and the schemas accept it.
+    const manifest = JSON.parse(env.run(['cat-manifest', common.stdout.trim()]).stdout) as { apps: { app: Record<string, unknown> }[] };
+    expect(manifest.apps[0]!.app).toMatchObject({
+      exec: ['/bin/sh', '-c', 'echo $A'],
+      user: '0',
+      group: '0',
+      workingDirectory: '/tmp',
+      // The image's own, then the flags' (a later --set-env of a name wins).
+      environment: [{ name: 'FROM_IMAGE', value: 'image-value' }, { name: 'A', value: '2' }, { name: 'B', value: 'x' }],
+    });
+    expect(() => parsePodManifest(JSON.stringify(manifest))).not.toThrow();
+    // The observation can see zod: an isolator flag loads it.
+    const isolator = prepare(['--memory=64M', aci]);
+    expect(isolator.status, isolator.stderr).toBe(0);
+    expect(isolator.zod).toBe(true);
+    // A value the lean check refuses is reported by the schemas, naming the field, and leaves no pod.
+    const before = env.run(['list', '--no-legend']).stdout;
+    for (const [flag, message] of [
+      ['--working-dir=relative', 'prepare: pod manifest: apps[0].app.workingDirectory: must be an absolute path'],
+      ['--user=', 'prepare: pod manifest: apps[0].app.user: must not be empty'],
+      ['--set-env=1A=x', 'prepare: pod manifest: apps[0].app.environment[1].name: must be an environment variable name'],
+    ] as const) {
+      const bad = prepare([flag, aci]);
+      expect(bad.status, flag).toBe(254);
+      expect(bad.stderr, flag).toContain(message);
+    }
+    expect(env.run(['list', '--no-legend']).stdout).toBe(before);
+  });
 });
+

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AppcError, isAcName as fullIsAcName, parseImageManifest, getAnnotation as fullGetAnnotation } from '../src/index.js';
-import { getAnnotation, isAcName, readValidatedImageManifest, ValidationError } from '../src/lean/index.js';
+import { AppcError, appSchema, isAcName as fullIsAcName, parseImageManifest, getAnnotation as fullGetAnnotation, type App } from '../src/index.js';
+import { appOverridesValid, getAnnotation, isAcName, readValidatedImageManifest, ValidationError } from '../src/lean/index.js';
 
 const manifest = {
   acKind: 'ImageManifest',
@@ -54,4 +54,52 @@ describe('@rkt/appc-spec/lean', () => {
     expect(getAnnotation(manifest.annotations, 'coreos.com/rkt/stage1/run')).toBe('/run');
     expect(fullGetAnnotation(manifest.annotations, 'none')).toBeUndefined();
   });
+
+  it('checks the overridable fields of an app as appSchema does (appOverridesValid)', () => {
+    // Every combination of a few values of each field rkt run's flags set, good and bad, against the schema.
+    const execs: (string[] | undefined)[] = [undefined, [], ['/bin/app'], ['/bin/sh', '-c', 'echo $A'], ['relative', ''], [7 as unknown as string]];
+    const ids = ['0', 'root', '/etc/owner', '', 5 as unknown as string];
+    const dirs: (string | undefined)[] = [undefined, '/', '/srv/x', 'srv', '', './x'];
+    const envs: (App['environment'] | undefined)[] = [
+      undefined,
+      [],
+      [{ name: 'A', value: 'b' }],
+      [{ name: 'PATH', value: '' }, { name: 'a.b-c_1', value: 'x=y' }, { name: '_', value: ' ' }],
+      [{ name: '', value: 'x' }],
+      [{ name: '1A', value: 'x' }],
+      [{ name: 'A B', value: 'x' }],
+      [{ name: 'A', value: '1' }, { name: 'A', value: '2' }],
+      [{ name: 'A', value: 7 as unknown as string }],
+      [null as unknown as { name: string; value: string }],
+    ];
+    let valid = 0;
+    let cases = 0;
+    for (const exec of execs) {
+      for (const user of ids) {
+        for (const group of ids) {
+          for (const workingDirectory of dirs) {
+            for (const environment of envs) {
+              const app = {
+                ...manifest.app,
+                ...(exec !== undefined ? { exec } : { exec: undefined }),
+                user,
+                group,
+                workingDirectory,
+                environment,
+              } as App;
+              const json = JSON.parse(JSON.stringify(app)) as App;
+              const expected = appSchema.safeParse(json).success;
+              expect([json, appOverridesValid(json)]).toEqual([json, expected]);
+              if (expected) valid++;
+              cases++;
+            }
+          }
+        }
+      }
+    }
+    // Both answers occur often: the comparison is not decided by one side alone.
+    expect(valid).toBeGreaterThan(cases / 20);
+    expect(cases - valid).toBeGreaterThan(cases / 10);
+  });
 });
+

@@ -15,7 +15,20 @@ describe('podManifestText', () => {
     expect(await podManifestText(m, [{ imageId: ID }, { imageId: ID, name: 'other', args: [] }], false)).toBe(JSON.stringify(m));
   });
 
-  it('validates with the full schemas whenever the user gave something: overrides, isolators, a manifest', async () => {
+  it('writes a pod whose apps have only the common overrides as built, once they pass the lean check', async () => {
+    const m = pod('/srv');
+    m.apps[0]!.app!.environment = [{ name: 'A', value: '1' }];
+    const inputs = [{ imageId: ID, exec: '/bin/app', args: ['x'], user: '0', group: '0', workingDirectory: '/srv', environment: [{ name: 'A', value: '1' }] }];
+    expect(await podManifestText(m, inputs, false)).toBe(JSON.stringify(m));
+    // Refused by that check: the schemas' error names the field.
+    m.apps[0]!.app!.environment = [{ name: '1A', value: '1' }];
+    await expect(podManifestText(m, inputs, false)).rejects.toMatchObject({
+      code: 'APPC_VALIDATION',
+      message: expect.stringContaining('apps[0].app.environment[0].name: must be an environment variable name'),
+    });
+  });
+
+  it('validates with the full schemas whenever the user gave something else: isolators, a manifest, or a bad override', async () => {
     const bad = pod('relative'); // as an override would make it
     const refused = { code: 'APPC_VALIDATION', message: expect.stringContaining('workingDirectory') };
     await expect(podManifestText(bad, [{ imageId: ID, workingDirectory: 'relative' }], false)).rejects.toMatchObject(refused);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isAbsolutePath } from './path-rule.js';
 
 /**
  * Wraps an object schema with two reference-compatibility rules. An optional field given as JSON `null`
@@ -45,10 +46,7 @@ function copyOwn(input: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** POSIX absolute path, as Go's `path.IsAbs`: starts with `/`. */
-export function isAbsolutePath(p: string): boolean {
-  return p.startsWith('/');
-}
+export { isAbsolutePath };
 
 export const absolutePathSchema = z.string({ message: 'must be a string' }).refine(isAbsolutePath, { message: 'must be an absolute path' });
 

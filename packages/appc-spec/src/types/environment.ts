@@ -1,12 +1,8 @@
 import { z } from 'zod';
 import { appcObject, checkUnique } from './common.js';
+import { ENV_NAME_RE } from './environment-rule.js';
 
-// aci.md: POSIX names (letters, digits, "_", not starting with a digit) plus "." and "-".
-const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
-
-export function isEnvironmentVariableName(s: unknown): s is string {
-  return typeof s === 'string' && ENV_NAME_RE.test(s);
-}
+export { isEnvironmentVariableName } from './environment-rule.js';
 
 export const environmentVariableSchema = appcObject(
   z.object({
