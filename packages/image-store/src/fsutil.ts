@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { closeSync, constants, fsync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StoreError } from './errors.js';
 import { uniqueName } from './owner.js';
 
 export async function fsyncPath(path: string, flags = constants.O_RDONLY): Promise<void> {
-  const fh = await open(path, flags);
+  const fd = openSync(path, flags);
   try {
-    await fh.sync();
+    await fsyncFd(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -19,23 +19,37 @@ export async function fsyncDir(dir: string): Promise<void> {
   await fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
 }
 
-/** temp + fsync + rename: readers see the old content or the new one, never a torn file. */
+/**
+ * temp + fsync + rename: readers see the old content or the new one, never a torn file.
+ *
+ * Only the fsyncs wait on the thread pool; the temp file (a record, a reference: small) is created, written,
+ * closed and renamed here. Each await of an fs/promises call is a round trip through the event loop, which
+ * on a cold `rkt run` cost more than the calls themselves (seven awaits per file before, two now).
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir = dirname(path)): Promise<void> {
   const tmp = join(tmpDir, uniqueName('write'));
-  const fh = await open(tmp, 'wx', 0o644);
+  const fd = openSync(tmp, 'wx', 0o644);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
+    writeFileSync(fd, data);
+    await fsyncFd(fd);
   } catch (err) {
-    await rm(tmp, { force: true });
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
     throw err;
   }
   await fsyncDir(dirname(path));
+}
+
+/** fsync on the thread pool: the one wait of the writes above. */
+function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 export async function ensureDir(path: string): Promise<void> {
