@@ -23,8 +23,9 @@ export async function fsyncDir(dir: string): Promise<void> {
  * temp + fsync + rename: readers see the old content or the new one, never a torn file.
  *
  * Only the fsyncs wait on the thread pool; the temp file (a record, a reference: small) is created, written,
- * closed and renamed here. Each await of an fs/promises call is a round trip through the event loop, which
- * on a cold `rkt run` cost more than the calls themselves (seven awaits per file before, two now).
+ * closed and renamed synchronously. With Node's own fs/promises each of those was a trip through the pool and
+ * back, which in a cold process costs more than the call (seven per file before, two now); the CLI's bundles
+ * made them synchronous already (their fs/promises stand-in).
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir = dirname(path)): Promise<void> {
   const tmp = join(tmpDir, uniqueName('write'));

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mountAppRootfs, mountsUnder, RootfsError, unmountTree } from '../src/index.js';
@@ -97,6 +97,18 @@ describe('overlay mode', () => {
     await mountAppRootfs({ lower, ...other, mode: 'overlay', fresh: true });
     await mountAppRootfs({ lower, ...other, upper: `${other.upper}2`, work: `${other.work}2`, mode: 'overlay', fresh: true });
     expect(await mountsUnder(root)).toHaveLength(3);
+    // Nor are a fresh pod's paths made canonical: given through a symlink (a data dir on another disk), the
+    // kernel resolves them, and the app's files are there at the real path.
+    await symlink(root, `${root}-link`);
+    try {
+      const linked = podDirs(`${root}-link`, 'r');
+      await mountAppRootfs({ lower: lower.replace(root, `${root}-link`), ...linked, mode: 'overlay', fresh: true });
+      const real = podDirs(root, 'r').target;
+      expect(await readFile(join(real, 'bin', 'app'), 'utf8')).toBe('#!/bin/sh\necho hi\n');
+      expect((await mountsUnder(root)).map((m) => m.mountPoint)).toContain(real);
+    } finally {
+      await rm(`${root}-link`);
+    }
     await unmountTree(root);
   });
 
