@@ -43,7 +43,7 @@ describe('light commands', () => {
     expect(env.run(['list', '--no-legend']).stdout).toContain(uuid.slice(0, 8));
   });
 
-  it("rkt prepare with run's common per-app flags loads no zod; an isolator flag or a bad value goes through the schemas", async () => {
+  it("rkt prepare with run's common flags (per app, volumes, mounts) loads no zod; an isolator flag or a bad value goes through the schemas", async () => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
     const aci = await buildBusyboxAci(env.tmp);
     // The first imports the image (which validates it with the schemas); the others find it in the store.
@@ -55,7 +55,23 @@ describe('light commands', () => {
       const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
       return { status: r.status, stdout: r.stdout, stderr: r.stderr, zod: (JSON.parse(line!.slice(7)) as { zod: boolean }).zod };
     };
-    const common = prepare(['--exec=/bin/sh', '--set-env=A=1', '--set-env=A=2', '--set-env=B=x', '--user=0', '--group=0', '--working-dir=/tmp', aci, '--', '-c', 'echo $A']);
+    const common = prepare([
+      '--exec=/bin/sh',
+      '--set-env=A=1',
+      '--set-env=A=2',
+      '--set-env=B=x',
+      '--user=0',
+      '--group=0',
+      '--working-dir=/tmp',
+      `--volume=host,kind=host,source=${env.tmp},readOnly=true`,
+      '--volume=scratch,kind=empty,mode=0700',
+      '--mount=volume=host,target=/mnt/host',
+      aci,
+      '--mount=volume=scratch,target=/scratch',
+      '--',
+      '-c',
+      'echo $A',
+    ]);
     expect(common.status, common.stderr).toBe(0);
     expect(common.zod).toBe(false);
     // What was written is what the flags say, and the schemas accept it.
@@ -68,7 +84,14 @@ describe('light commands', () => {
       // The image's own, then the flags' (a later --set-env of a name wins).
       environment: [{ name: 'FROM_IMAGE', value: 'image-value' }, { name: 'A', value: '2' }, { name: 'B', value: 'x' }],
     });
-    expect(() => parsePodManifest(JSON.stringify(manifest))).not.toThrow();
+    expect(parsePodManifest(JSON.stringify(manifest)).volumes).toMatchObject([
+      { name: 'host', kind: 'host', source: env.tmp, readOnly: true },
+      { name: 'scratch', kind: 'empty', mode: '0700' },
+    ]);
+    expect((manifest.apps[0] as { mounts?: unknown }).mounts).toEqual([
+      { volume: 'host', path: '/mnt/host' },
+      { volume: 'scratch', path: '/scratch' },
+    ]);
     // The observation can see zod: an isolator flag loads it.
     const isolator = prepare(['--memory=64M', aci]);
     expect(isolator.status, isolator.stderr).toBe(0);

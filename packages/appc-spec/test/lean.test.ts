@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AppcError, appSchema, isAcName as fullIsAcName, parseImageManifest, getAnnotation as fullGetAnnotation, type App } from '../src/index.js';
-import { appOverridesValid, getAnnotation, isAcName, readValidatedImageManifest, ValidationError } from '../src/lean/index.js';
+import { AppcError, appSchema, isAcName as fullIsAcName, parseImageManifest, podManifestSchema, getAnnotation as fullGetAnnotation, type App, type Mount, type Volume } from '../src/index.js';
+import { appOverridesValid, getAnnotation, isAcName, mountsValid, readValidatedImageManifest, ValidationError, volumesValid } from '../src/lean/index.js';
 
 const manifest = {
   acKind: 'ImageManifest',
@@ -100,6 +100,71 @@ describe('@rkt/appc-spec/lean', () => {
     // Both answers occur often: the comparison is not decided by one side alone.
     expect(valid).toBeGreaterThan(cases / 20);
     expect(cases - valid).toBeGreaterThan(cases / 10);
+  });
+
+  it("checks a pod's volumes and mounts as podManifestSchema does (volumesValid, mountsValid)", () => {
+    const ID = `sha512-${'ab'.repeat(64)}`;
+    const pod = (volumes: unknown, mounts: unknown): unknown => ({
+      acVersion: '0.8.11',
+      acKind: 'PodManifest',
+      apps: [{ name: 'app', image: { name: 'example.com/app', id: ID }, app: manifest.app, mounts }],
+      volumes,
+    });
+    const vol = (over: Record<string, unknown>): Volume => over as unknown as Volume;
+    // Each volume alone, good and bad in every field; then lists of them (duplicates included).
+    const single: Volume[] = [
+      vol({ name: 'data', kind: 'host', source: '/srv/data' }),
+      vol({ name: 'data', kind: 'host', source: '/srv/data', readOnly: true, recursive: false }),
+      vol({ name: 'data', kind: 'host', source: 'relative' }),
+      vol({ name: 'data', kind: 'host', source: '' }),
+      vol({ name: 'data', kind: 'host' }),
+      vol({ name: 'data', kind: 'host', source: '/x', mode: '0755' }),
+      vol({ name: 'data', kind: 'host', source: '/x', uid: 0 }),
+      vol({ name: 'data', kind: 'host', source: '/x', readOnly: 'yes' }),
+      vol({ name: 'Data', kind: 'host', source: '/x' }),
+      vol({ name: 'data-', kind: 'empty' }),
+      vol({ name: 'tmp', kind: 'empty' }),
+      vol({ name: 'tmp', kind: 'empty', mode: '0755', uid: 0, gid: 4294967295, readOnly: false, recursive: true }),
+      vol({ name: 'tmp', kind: 'empty', mode: '755' }),
+      vol({ name: 'tmp', kind: 'empty', mode: '01777' }),
+      vol({ name: 'tmp', kind: 'empty', mode: '0758' }),
+      vol({ name: 'tmp', kind: 'empty', mode: 755 }),
+      vol({ name: 'tmp', kind: 'empty', uid: -1 }),
+      vol({ name: 'tmp', kind: 'empty', gid: 4294967296 }),
+      vol({ name: 'tmp', kind: 'empty', uid: 1.5 }),
+      vol({ name: 'tmp', kind: 'empty', source: '/x' }),
+      vol({ name: 'tmp', kind: 'other' }),
+      vol({ name: 'tmp' }),
+      null as unknown as Volume,
+    ];
+    const lists: Volume[][] = [[], ...single.map((v) => [v]), [single[0]!, single[10]!], [single[0]!, single[1]!], [single[10]!, vol({ name: 'tmp', kind: 'empty', mode: '0700' })]];
+    const mounts: unknown[] = [
+      undefined,
+      [],
+      [{ volume: 'data', path: '/var/lib/data' }],
+      [{ volume: 'data', path: 'relative' }],
+      [{ volume: 'data', path: '' }],
+      [{ volume: 'Data', path: '/x' }],
+      [{ volume: 'data', path: 7 }],
+      [{ volume: 'data', path: '/x', appVolume: { name: 'data', kind: 'empty' } }],
+      [{ volume: 'data', path: '/x', appVolume: { name: 'data', kind: 'host' } }],
+      [null],
+    ];
+    let valid = 0;
+    let cases = 0;
+    for (const volumes of lists) {
+      for (const m of mounts) {
+        const doc = JSON.parse(JSON.stringify(pod(volumes, m))) as { volumes: Volume[]; apps: { mounts?: Mount[] }[] };
+        const expected = podManifestSchema.safeParse(doc).success;
+        const lean = volumesValid(doc.volumes) && (doc.apps[0]!.mounts === undefined || mountsValid(doc.apps[0]!.mounts));
+        // The lean check may leave a valid case to the schemas (an appVolume), never pass an invalid one.
+        if (lean || !JSON.stringify(m ?? '').includes('appVolume')) expect([doc, lean]).toEqual([doc, expected]);
+        if (expected) valid++;
+        cases++;
+      }
+    }
+    expect(valid).toBeGreaterThan(cases / 20);
+    expect(cases - valid).toBeGreaterThan(cases / 20);
   });
 });
 

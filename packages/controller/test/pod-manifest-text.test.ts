@@ -20,6 +20,14 @@ describe('podManifestText', () => {
     m.apps[0]!.app!.environment = [{ name: 'A', value: '1' }];
     const inputs = [{ imageId: ID, exec: '/bin/app', args: ['x'], user: '0', group: '0', workingDirectory: '/srv', environment: [{ name: 'A', value: '1' }] }];
     expect(await podManifestText(m, inputs, false)).toBe(JSON.stringify(m));
+    // Volumes and mounts too.
+    const withVolumes: PodManifest = { ...m, apps: [{ ...m.apps[0]!, mounts: [{ volume: 'data', path: '/d' }] }], volumes: [{ name: 'data', kind: 'host', source: '/srv' }] };
+    const mounting = [{ ...inputs[0]!, mounts: [{ volume: 'data', path: '/d' }] }];
+    expect(await podManifestText(withVolumes, mounting, false)).toBe(JSON.stringify(withVolumes));
+    await expect(podManifestText({ ...withVolumes, volumes: [{ name: 'data', kind: 'host', source: 'srv' }] }, mounting, false)).rejects.toMatchObject({
+      code: 'APPC_VALIDATION',
+      message: expect.stringContaining('volumes[0].source: must be an absolute path'),
+    });
     // Refused by that check: the schemas' error names the field.
     m.apps[0]!.app!.environment = [{ name: '1A', value: '1' }];
     await expect(podManifestText(m, inputs, false)).rejects.toMatchObject({

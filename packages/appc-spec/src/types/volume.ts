@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { acNameSchema } from './ac-name.js';
 import { absolutePathSchema, appcObject, uint32Schema } from './common.js';
+import { VOLUME_MODE_RE } from './volume-mode-rule.js';
 
-const modeSchema = z
-  .string({ message: 'must be a string' })
-  .regex(/^0?[0-7]{3,4}$/, { message: 'must be an octal permission mode such as "0755"' });
+const modeSchema = z.string({ message: 'must be a string' }).regex(VOLUME_MODE_RE, { message: 'must be an octal permission mode such as "0755"' });
 
 const hostVolumeSchema = z.object({
   name: acNameSchema,
