@@ -19,8 +19,9 @@ export interface OverlayDirs {
 
 /**
  * Mounts an overlay of `lower` with `upper`/`work` at `target`, with mount(2) itself (sys.ts). All paths
- * must be absolute and canonical (the caller resolves them): nothing here canonicalizes them, since that
- * would stat every path, and a stat can hang on a dead network or FUSE mount.
+ * must be absolute; the kernel resolves them. Nothing here canonicalizes them (that would stat every path,
+ * and a stat can hang on a dead network or FUSE mount): a caller that matches the mount against mountinfo
+ * later passes canonical ones (`mountAppRootfs`).
  */
 export async function mountOverlay(d: OverlayDirs): Promise<void> {
   const options = [

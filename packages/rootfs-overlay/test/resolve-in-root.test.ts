@@ -1,7 +1,9 @@
 import { lstat, mkdir, readdir, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { bindMount, RootfsError } from '../src/index.js';
+import { readOnlyRemountFlags } from '../src/bind-mount.js';
 import { resolveInRoot } from '../src/resolve-in-root.js';
 import { rawMountsUnder, useTempDirs } from './helpers.js';
 
@@ -120,7 +122,7 @@ describe('resolveInRoot', () => {
 });
 
 describe('bindMount', () => {
-  it('a recursive read-only bind makes the mounts below the source read-only too, and leaves the source alone', async () => {
+  it.each([false, true])('a recursive read-only bind makes the mounts below the source read-only too, and leaves the source alone (mount(8): %s)', async (useMountTool) => {
     const src = await realpath(await temp.make('bind-src-'));
     const target = await realpath(await temp.make('bind-target-'));
     await mkdir(join(src, 'sub'));
@@ -128,7 +130,7 @@ describe('bindMount', () => {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rkt-bind-test', join(src, 'sub')]);
     try {
       await writeFile(join(src, 'sub', 'f'), 'below\n');
-      await bindMount({ source: src, target, readOnly: true, recursive: true });
+      await bindMount({ source: src, target, readOnly: true, recursive: true, useMountTool });
       expect(await rawMountsUnder(target)).toEqual([target, join(target, 'sub')]);
       expect(await readFile(join(target, 'sub', 'f'), 'utf8')).toBe('below\n');
       await expect(writeFile(join(target, 'top'), 'x')).rejects.toThrow(/EROFS|read-only/i);
@@ -141,6 +143,36 @@ describe('bindMount', () => {
       await unmountTree(target);
       await unmountTree(join(src, 'sub'));
     }
+  });
+
+  it.each([false, true])("a read-only bind keeps the source mount's nosuid, nodev, noexec and atime mode (mount(8): %s)", async (useMountTool) => {
+    const src = await realpath(await temp.make('bind-src-'));
+    const target = await realpath(await temp.make('bind-target-'));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nosuid,nodev,noexec,noatime', 'rkt-bind-test', src]);
+    try {
+      await writeFile(join(src, 'f'), 'x\n');
+      await bindMount({ source: src, target, readOnly: true, useMountTool });
+      const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === target).pop()!;
+      expect(line.split(' ')[5]!.split(',').sort()).toEqual(['noatime', 'nodev', 'noexec', 'nosuid', 'ro']);
+      // Private: no propagation field.
+      expect(line.split(' - ')[0]!.split(' ').slice(6)).toEqual([]);
+      expect(await readFile(join(target, 'f'), 'utf8')).toBe('x\n');
+    } finally {
+      const { unmountTree } = await import('../src/index.js');
+      await unmountTree(target);
+      await unmountTree(src);
+    }
+  });
+
+  it('readOnlyRemountFlags keeps the per-mount flags and the atime mode of a mountinfo line', () => {
+    const flags = (options: string) => readOnlyRemountFlags({ options });
+    const RO_REMOUNT = 0x20 | 0x1000 | 0x1;
+    expect(flags('rw,relatime')).toBe(RO_REMOUNT | 0x200000);
+    expect(flags('rw,nosuid,nodev,noexec,noatime')).toBe(RO_REMOUNT | 0x2 | 0x4 | 0x8 | 0x400);
+    expect(flags('ro,nodiratime,relatime,nosymfollow')).toBe(RO_REMOUNT | 0x800 | 0x200000 | 0x100);
+    // Neither noatime nor relatime: strictatime, which the kernel would otherwise turn into relatime.
+    expect(flags('rw,nosuid')).toBe(RO_REMOUNT | 0x2 | 0x1000000);
   });
 
   it('a plain bind takes no mounts below the source along', async () => {
