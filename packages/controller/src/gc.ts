@@ -93,7 +93,8 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
 
 /** run/ → exited-garbage/, under the lock so a pod that is still running is never marked. */
 async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise<boolean> {
-  const fd = tryLockDir(pod.path);
+  // A lock that is busy, even if only for a check, leaves the pod to the next gc.
+  const fd = tryLockDir(pod.path, 0);
   if (fd === undefined) return false;
   try {
     const target = podPath(dataDir, 'exited-garbage', pod.uuid);
@@ -107,7 +108,7 @@ async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise
 }
 
 async function toGarbage(dataDir: string, pod: PodSnapshot): Promise<void> {
-  const fd = pod.stateDir === 'exited-garbage' ? undefined : tryLockDir(pod.path);
+  const fd = pod.stateDir === 'exited-garbage' ? undefined : tryLockDir(pod.path, 0);
   if (pod.stateDir !== 'exited-garbage' && fd === undefined) return;
   try {
     const target = podPath(dataDir, 'garbage', pod.uuid);

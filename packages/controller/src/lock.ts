@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { flock } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 
@@ -8,8 +8,13 @@ import { PodError } from './errors.js';
  * without anyone cleaning up. A flock belongs to the open file description, so it follows the handle
  * into any child given it (the stage1, as its fd 3). Returns the locked handle, or undefined when the
  * directory is gone or another process holds the lock.
+ *
+ * Only holders take the lock, exclusively; `isLocked` checks it by taking it shared for an instant. A
+ * check can thus hold it when a holder tries: it is tried again, with growing pauses, for up to
+ * `patienceMs` (a check holds it for microseconds, longer only if its process is preempted right then).
+ * 0 for a caller to whom a lock that is busy only means "not now" (gc).
  */
-export function tryLockDir(path: string): number | undefined {
+export function tryLockDir(path: string, patienceMs = LOCK_PATIENCE_MS): number | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
@@ -17,56 +22,59 @@ export function tryLockDir(path: string): number | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
   }
-  let taken: boolean;
   try {
-    taken = flock(fd, { exclusive: true, nonblocking: true });
+    for (let waited = 0, pause = 0.05; ; waited += pause, pause *= 2) {
+      if (flock(fd, { exclusive: true, nonblocking: true })) return fd;
+      if (waited >= patienceMs) break;
+      sleepMs(Math.min(pause, patienceMs - waited));
+    }
   } catch (err) {
     closeSync(fd);
     throw new PodError('POD_IO', `cannot lock ${path}: ${(err as Error).message}`, { subject: path, cause: err });
   }
-  if (taken) return fd;
   closeSync(fd);
   return undefined;
 }
 
-export function unlock(fd: number): void {
-  closeSync(fd);
-}
+/** How long a holder waits out a lock that may be only a check's (`tryLockDir`). */
+export const LOCK_PATIENCE_MS = 50;
 
-/** The `major:minor:inode` keys of every flock lock held on this machine (waiters excluded), from /proc/locks. */
-export function heldFlockKeys(): Set<string> {
-  const keys = new Set<string>();
-  for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
-    // "1: FLOCK  ADVISORY  WRITE 1234 fd:00:5678 0 EOF"; a blocked waiter reads "1: -> FLOCK ...".
-    const f = line.trim().split(/\s+/);
-    if (f[1] !== 'FLOCK' || f[5] === undefined) continue;
-    const [maj, min, ino] = f[5].split(':');
-    if (maj === undefined || min === undefined || ino === undefined) continue;
-    keys.add(`${parseInt(maj, 16)}:${parseInt(min, 16)}:${ino}`);
-  }
-  return keys;
+let sleeper: Int32Array | undefined;
+/** Blocks this thread for `ms` (fractions too): the lock attempts above are synchronous. */
+function sleepMs(ms: number): void {
+  sleeper ??= new Int32Array(new SharedArrayBuffer(4));
+  Atomics.wait(sleeper, 0, 0, ms);
 }
 
 /**
- * Whether some process holds a flock on `path`, checked without taking it. Undefined when `path` is gone. The
- * locks (`held`, else read now) must be read after the path's stat: a pod is locked before it is moved into
- * its state directory, so locks read before could miss the lock of the directory found there.
+ * Whether some process holds the lock on the pod directory `path`; undefined when it is gone. Checked by
+ * taking the lock shared, without waiting, and letting it go at once: every holder takes it exclusively,
+ * so a shared lock is refused exactly while one holds it. (Reading /proc/locks instead took the kernel's
+ * file-lock rwsem for writing, which waits for an RCU grace period: 5-15 ms of every `rkt list`, `status`,
+ * `stop` or `rm` here, during which every flock(2) on the machine waited too.)
+ *
+ * Check after finding the directory where it is: a pod is locked before it is moved into its state
+ * directory, so one found there is still locked unless its holder has ended.
  */
-export function isLocked(path: string, held?: Set<string>): boolean | undefined {
-  const key = lockKey(path);
-  return key === undefined ? undefined : (held ?? heldFlockKeys()).has(key);
+export function isLocked(path: string): boolean | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
+  }
+  try {
+    return !flock(fd, { exclusive: false, nonblocking: true });
+  } catch (err) {
+    throw new PodError('POD_IO', `cannot check the lock of ${path}: ${(err as Error).message}`, { subject: path, cause: err });
+  } finally {
+    // Drops the shared lock, if taken: it belongs to this open file description alone.
+    closeSync(fd);
+  }
 }
 
-/** The `major:minor:inode` key under which /proc/locks lists a lock on `path`; undefined when it is gone. */
-export function lockKey(path: string): string | undefined {
-  let st;
-  try {
-    st = statSync(path, { bigint: true });
-  } catch {
-    return undefined;
-  }
-  const dev = st.dev;
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return `${major}:${minor}:${st.ino}`;
+export function unlock(fd: number): void {
+  closeSync(fd);
 }

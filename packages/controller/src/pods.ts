@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PodError } from './errors.js';
 import { readPodInfo, type PodInfo } from './info.js';
-import { heldFlockKeys, lockKey } from './lock.js';
+import { isLocked } from './lock.js';
 import { POD_FILES, podsDir, STATE_DIRS, type StateDir } from './layout.js';
 
 /** rkt's pod states, spelt as `rkt list` prints them. */
@@ -58,21 +58,23 @@ export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): P
     } catch {
       continue;
     }
-    // The locks are read after the directory and the pods' stats: a pod is locked before it is moved into
-    // run/ (or prepare/, garbage/), so one found there is still locked then unless its holder has ended. Read
-    // before, they could miss the lock of a pod moved in meanwhile: a starting pod showed as exited.
-    const found = names.flatMap((uuid) => {
-      if (!UUID.test(uuid) || (wanted !== undefined && !wanted(uuid))) return [];
+    for (const uuid of names) {
+      if (!UUID.test(uuid) || (wanted !== undefined && !wanted(uuid))) continue;
       const path = join(podsDir(dataDir), stateDir, uuid);
-      const key = lockKey(path);
-      return key === undefined ? [] : [{ uuid, path, key }];
-    });
-    if (found.length === 0) continue;
-    const held = heldFlockKeys();
-    for (const { uuid, path, key } of found) byUuid.set(uuid, { uuid, state: stateOf(stateDir, held.has(key)), stateDir, path });
+      // The lock is checked after the directory was read: a pod is locked before it is moved into run/ (or
+      // prepare/, garbage/), so one found there is still locked then unless its holder has ended. Checked
+      // before, it could miss the lock of a pod moved in meanwhile: a starting pod showed as exited. In the
+      // other state directories the lock does not change the state: not checked, only seen to be there.
+      const locked = LOCK_DECIDES.has(stateDir) ? isLocked(path) : existsSync(path) ? false : undefined;
+      if (locked === undefined) continue; // moved or removed meanwhile
+      byUuid.set(uuid, { uuid, state: stateOf(stateDir, locked), stateDir, path });
+    }
   }
   return [...byUuid.values()];
 }
+
+/** The state directories whose pods' state depends on whether their lock is held (`stateOf`). */
+const LOCK_DECIDES: ReadonlySet<StateDir> = new Set(['prepare', 'run', 'garbage']);
 
 /**
  * The one pod that `uuidOrPrefix` names: a full UUID or a unique prefix of one, as rkt accepted.

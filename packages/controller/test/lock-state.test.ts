@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findPod, isLocked, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
 
@@ -23,7 +24,7 @@ function pod(state: string, uuid: string): string {
 }
 
 describe('pod locks', () => {
-  it('a lock is seen without taking it, held by a child given the handle, and gone when the holder dies', async () => {
+  it('a lock is seen by a check that takes it shared for an instant, held by a child given the handle, and gone when the holder dies', async () => {
     const p = pod('run', U1);
     expect(isLocked(p)).toBe(false);
     const fd = tryLockDir(p)!;
@@ -41,6 +42,43 @@ describe('pod locks', () => {
     const again = tryLockDir(p);
     expect(again).toBeTypeOf('number');
     unlock(again!);
+    // A check leaves no lock behind, and a gone directory is undefined.
+    expect(isLocked(p)).toBe(false);
+    expect(isLocked(join(dir, 'pods', 'run', U2))).toBeUndefined();
+  });
+
+  it('a holder waits out the instants in which checks hold the lock; gc, with no patience, may not get it then', async () => {
+    const p = pod('prepared', U1);
+    // Another process checking the pod's lock as fast as it can (`rkt status --wait` polls, many `rkt list`s).
+    const addon = join(fileURLToPath(new URL('../../rootfs-overlay/dist/sys.node', import.meta.url)));
+    const checker = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(addon)});
+         const fs = require('fs');
+         process.stdout.write('ready\\n');
+         for (;;) { const fd = fs.openSync(${JSON.stringify(p)}, 'r'); m.exports.flock(fd, false, true); fs.closeSync(fd); }`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise((r) => checker.stdout!.once('data', r));
+      let busyWithoutPatience = 0;
+      for (let i = 0; i < 300; i++) {
+        const fd = tryLockDir(p);
+        expect(fd, `attempt ${i}`).toBeTypeOf('number');
+        unlock(fd!);
+        const quick = tryLockDir(p, 0);
+        if (quick === undefined) busyWithoutPatience++;
+        else unlock(quick);
+      }
+      // The checks did hold the lock at times: without patience some attempts found it busy.
+      expect(busyWithoutPatience).toBeGreaterThan(0);
+    } finally {
+      checker.kill('SIGKILL');
+      await new Promise((r) => checker.once('exit', r));
+    }
   });
 });
 
