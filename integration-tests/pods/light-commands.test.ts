@@ -43,7 +43,7 @@ describe('light commands', () => {
     expect(env.run(['list', '--no-legend']).stdout).toContain(uuid.slice(0, 8));
   });
 
-  it("rkt prepare with run's common flags (per app, volumes, mounts) loads no zod; an isolator flag or a bad value goes through the schemas", async () => {
+  it("rkt prepare with run's flags (per app, isolators, volumes, mounts) loads no zod; a pod manifest or a bad value goes through the schemas", async () => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
     const aci = await buildBusyboxAci(env.tmp);
     // The first imports the image (which validates it with the schemas); the others find it in the store.
@@ -92,10 +92,26 @@ describe('light commands', () => {
       { volume: 'host', path: '/mnt/host' },
       { volume: 'scratch', path: '/scratch' },
     ]);
-    // The observation can see zod: an isolator flag loads it.
-    const isolator = prepare(['--memory=64M', aci]);
-    expect(isolator.status, isolator.stderr).toBe(0);
-    expect(isolator.zod).toBe(true);
+    // Isolator flags too.
+    const isolators = prepare(['--memory=64M', '--cpu=500m', '--cpu-shares=512', '--oom-score-adj=100', '--caps-retain=CAP_CHOWN,CAP_KILL', '--seccomp=mode=remove,ptrace', aci]);
+    expect(isolators.status, isolators.stderr).toBe(0);
+    expect(isolators.zod).toBe(false);
+    const withIsolators = JSON.parse(env.run(['cat-manifest', isolators.stdout.trim()]).stdout) as { apps: { app: { isolators: { name: string }[] } }[] };
+    expect(withIsolators.apps[0]!.app.isolators.map((i) => i.name).sort()).toEqual([
+      'os/linux/capabilities-retain-set',
+      'os/linux/cpu-shares',
+      'os/linux/oom-score-adj',
+      'os/linux/seccomp-remove-set',
+      'resource/cpu',
+      'resource/memory',
+    ]);
+    expect(() => parsePodManifest(JSON.stringify(withIsolators))).not.toThrow();
+    // The observation can see zod: a pod manifest from the user goes through the schemas.
+    const manifestFile = join(env.tmp, 'pod-manifest.json');
+    writeFileSync(manifestFile, JSON.stringify(withIsolators));
+    const fromManifest = prepare([`--pod-manifest=${manifestFile}`]);
+    expect(fromManifest.status, fromManifest.stderr).toBe(0);
+    expect(fromManifest.zod).toBe(true);
     // A value the lean check refuses is reported by the schemas, naming the field, and leaves no pod.
     // The pods there are, by UUID (the listing's times move on meanwhile).
     const pods = (): string[] => env.run(['list', '--no-legend', '--full']).stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0]!).sort();
@@ -110,7 +126,7 @@ describe('light commands', () => {
       expect(bad.stderr, flag).toContain(message);
     }
     expect(pods()).toEqual(before);
-    expect(before).toHaveLength(3);
+    expect(before).toHaveLength(4);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AppcError, appSchema, isAcName as fullIsAcName, parseImageManifest, podManifestSchema, getAnnotation as fullGetAnnotation, type App, type Mount, type Volume } from '../src/index.js';
-import { appOverridesValid, getAnnotation, isAcName, mountsValid, readValidatedImageManifest, ValidationError, volumesValid } from '../src/lean/index.js';
+import { AppcError, appIsolatorsSchema, appSchema, isAcName as fullIsAcName, parseImageManifest, podManifestSchema, getAnnotation as fullGetAnnotation, type App, type Mount, type Volume } from '../src/index.js';
+import { appIsolatorsValid, appOverridesValid, getAnnotation, isAcName, mountsValid, readValidatedImageManifest, ValidationError, volumesValid } from '../src/lean/index.js';
 
 const manifest = {
   acKind: 'ImageManifest',
@@ -165,6 +165,67 @@ describe('@rkt/appc-spec/lean', () => {
     }
     expect(valid).toBeGreaterThan(cases / 20);
     expect(cases - valid).toBeGreaterThan(cases / 20);
+  });
+
+  it("checks an app's isolators as appIsolatorsSchema does (appIsolatorsValid)", () => {
+    const iso = (name: string, value: unknown): unknown => ({ name, value });
+    // Good and bad values of each isolator rkt run's flags make, one or two at a time (duplicates, conflicts,
+    // an unknown isolator and pod-only ones, which the lean check leaves to the schemas).
+    const one: unknown[] = [
+      iso('resource/memory', { request: '64M', limit: '64M' }),
+      iso('resource/memory', { limit: '1Gi' }),
+      iso('resource/memory', { request: '2G', limit: '1G' }),
+      iso('resource/memory', { request: '1G' }),
+      iso('resource/memory', { limit: 'lots' }),
+      iso('resource/memory', { limit: 1024 }),
+      iso('resource/memory', { limit: -1 }),
+      iso('resource/memory', { limit: '1G', default: true }),
+      iso('resource/memory', { limit: '1G', default: false }),
+      iso('resource/cpu', { request: '500m', limit: '1' }),
+      iso('resource/cpu', { request: '1001m', limit: '1' }),
+      iso('resource/cpu', { limit: '' }),
+      iso('os/linux/cpu-shares', 1024),
+      iso('os/linux/cpu-shares', 1),
+      iso('os/linux/cpu-shares', 262145),
+      iso('os/linux/cpu-shares', 2.5),
+      iso('os/linux/cpu-shares', '1024'),
+      iso('os/linux/oom-score-adj', -1000),
+      iso('os/linux/oom-score-adj', 1001),
+      iso('os/linux/capabilities-retain-set', { set: ['CAP_CHOWN', 'CAP_KILL'] }),
+      iso('os/linux/capabilities-retain-set', { set: [] }),
+      iso('os/linux/capabilities-retain-set', { set: [''] }),
+      iso('os/linux/capabilities-remove-set', { set: ['CAP_NET_RAW'] }),
+      iso('os/linux/capabilities-remove-set', { set: 'CAP_NET_RAW' }),
+      iso('os/linux/seccomp-retain-set', { set: ['@rkt/default-whitelist'], errno: 'ENOTSUP' }),
+      iso('os/linux/seccomp-retain-set', { set: ['read'], errno: 'enotsup' }),
+      iso('os/linux/seccomp-retain-set', { set: ['read'], errno: '' }),
+      iso('os/linux/seccomp-remove-set', { set: ['ptrace'] }),
+      iso('os/linux/seccomp-remove-set', { set: [] }),
+      iso('os/linux/no-new-privileges', true),
+      iso('os/linux/no-new-privileges', 'yes'),
+      iso('os/unix/sysctl', { 'net.ipv4.ip_forward': '1' }),
+      iso('example.com/custom', { anything: 1 }),
+      iso('resource/memory', undefined),
+      { name: 'resource/memory' },
+      null,
+    ];
+    const lists: unknown[][] = [[], ...one.map((i) => [i])];
+    for (const a of one.slice(0, 31)) for (const b of [one[0], one[12], one[19], one[22], one[24], one[27], one[29]]) lists.push([a, b]);
+    let valid = 0;
+    let leftToSchemas = 0;
+    for (const list of lists) {
+      const doc = JSON.parse(JSON.stringify(list)) as unknown[];
+      const expected = appIsolatorsSchema.safeParse(doc).success;
+      const lean = appIsolatorsValid(doc);
+      // The lean check never passes what the schema refuses; it may leave a valid list to it only when the
+      // list holds an isolator it does not know (sysctl, a custom one).
+      if (lean || !JSON.stringify(doc).match(/sysctl|custom/)) expect([doc, lean]).toEqual([doc, expected]);
+      else if (expected) leftToSchemas++;
+      if (expected) valid++;
+    }
+    expect(valid).toBeGreaterThan(lists.length / 10);
+    expect(lists.length - valid).toBeGreaterThan(lists.length / 10);
+    expect(leftToSchemas).toBeGreaterThan(0);
   });
 });
 

@@ -2,7 +2,7 @@ import { appOverridesValid, mountsValid, volumesValid, type PodManifest } from '
 import type { PrepareAppInput } from './prepare.js';
 
 /** The per-app inputs the lean checks below cover: `rkt run`'s common flags. */
-const LEAN_OVERRIDES: ReadonlySet<string> = new Set(['exec', 'args', 'user', 'group', 'workingDirectory', 'environment', 'mounts']);
+const LEAN_OVERRIDES: ReadonlySet<string> = new Set(['exec', 'args', 'user', 'group', 'workingDirectory', 'environment', 'isolators', 'mounts']);
 
 /**
  * Whether an app carries nothing of the user's beyond its image, a name (which prepare checks itself) and
@@ -16,11 +16,11 @@ function onlyLeanOverrides(input: PrepareAppInput): boolean {
 }
 
 /**
- * The text of a pod's manifest. A pod made only of stored images (validated at import), AC Names and the
- * common flags (`--exec`, arguments, `--user`, `--group`, `--working-dir`, `--set-env`, `--volume`,
- * `--mount`: checked by `@rkt/appc-spec/lean`) is written as is; anything else the user gave (a
- * `--pod-manifest`, isolators), or a value those checks refuse, is validated by the full schemas, whose zod
- * is loaded only then (its load time alone is most of a Node start) and whose error names the field and the rule.
+ * The text of a pod's manifest. A pod made only of stored images (validated at import), AC Names and what
+ * `rkt run`'s flags give (`--exec`, arguments, `--user`, `--group`, `--working-dir`, `--set-env`, the isolator
+ * flags, `--volume`, `--mount`: checked by `@rkt/appc-spec/lean`) is written as is; a `--pod-manifest`, or a
+ * value those checks refuse or do not know, is validated by the full schemas, whose zod is loaded only then
+ * (its load time alone is most of a Node start) and whose error names the field and the rule.
  */
 export async function podManifestText(m: PodManifest, inputs: readonly PrepareAppInput[], fromUser: boolean): Promise<string> {
   const lean =

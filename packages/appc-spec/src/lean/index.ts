@@ -12,6 +12,7 @@ export { getAnnotation } from '../types/annotation-lookup.js';
 export { EMPTY_VOLUME_DEFAULTS } from '../types/volume-defaults.js';
 export { readValidatedImageManifest } from './validated-manifest.js';
 export { appOverridesValid } from './app-overrides.js';
+export { appIsolatorsValid } from './isolator-overrides.js';
 export { mountsValid, volumesValid } from './volume-overrides.js';
 export { AppcError, ValidationError } from '../errors.js';
 export type { ImageManifest } from '../manifest/image-manifest.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { acIdentifierSchema } from './ac-identifier.js';
 import { appcObject, quote, stringMapSchema } from './common.js';
+import { CONFLICTING_ISOLATORS, SECCOMP_ERRNO_RE, SINGLE_ISOLATORS } from './isolator-rules.js';
 import { resourceQuantitySchema, tryParseResourceQuantity } from './resource-quantity.js';
 
 const str = () => z.string({ message: 'must be a string' });
@@ -44,7 +45,7 @@ const seccompSetValueSchema = appcObject(
   z.object({
     set: z.array(str(), { message: 'must be an array of syscall names' }).min(1, { message: 'must not be empty' }),
     errno: str()
-      .regex(/^(?:E[A-Z0-9]+)?$/, { message: 'must be an upper-case errno name such as "ENOTSUP", or empty' })
+      .regex(SECCOMP_ERRNO_RE, { message: 'must be an upper-case errno name such as "ENOTSUP", or empty' })
       .optional(),
   }),
 );
@@ -120,22 +121,6 @@ const SCOPE: Partial<Record<KnownIsolatorName, IsolatorScope>> = {
   'os/unix/sysctl': 'pod',
 };
 
-/** Isolators that may appear once per list (ace.md notes, and the reference's `multipleAllowed`). */
-const SINGLE: ReadonlySet<string> = new Set([
-  'os/linux/seccomp-retain-set',
-  'os/linux/seccomp-remove-set',
-  'os/linux/selinux-context',
-  'os/linux/oom-score-adj',
-  'os/linux/cpu-shares',
-  'os/unix/sysctl',
-]);
-
-/** Pairs that cannot be used together in one list (ace.md). */
-const CONFLICTS: readonly (readonly [string, string])[] = [
-  ['os/linux/seccomp-retain-set', 'os/linux/seccomp-remove-set'],
-  ['os/linux/capabilities-retain-set', 'os/linux/capabilities-remove-set'],
-];
-
 const MAX_JSON_DEPTH = 64;
 
 /** True if `v` is plain JSON no deeper than `MAX_JSON_DEPTH`, so it serializes back unchanged. */
@@ -183,10 +168,10 @@ function isolatorsSchema(scope: IsolatorScope) {
       if (only !== undefined && only !== scope) {
         ctx.addIssue({ code: 'custom', message: `isolator ${quote(iso.name)} can only be used in ${only} isolators`, path: [i, 'name'] });
       }
-      if (seen.has(iso.name) && SINGLE.has(iso.name)) {
+      if (seen.has(iso.name) && SINGLE_ISOLATORS.has(iso.name)) {
         ctx.addIssue({ code: 'custom', message: `only one ${quote(iso.name)} isolator is allowed`, path: [i, 'name'] });
       }
-      for (const [a, b] of CONFLICTS) {
+      for (const [a, b] of CONFLICTING_ISOLATORS) {
         const other = iso.name === a ? b : iso.name === b ? a : undefined;
         if (other !== undefined && seen.has(other)) {
           ctx.addIssue({ code: 'custom', message: `isolator ${quote(iso.name)} cannot be used together with ${quote(other)}`, path: [i, 'name'] });
