@@ -12,8 +12,8 @@ const isNameValueArray = (v: unknown): boolean =>
 /**
  * An image manifest that passed `parseImageManifest` before (the store's copy, written at import, or a
  * pod's copy of it), read without zod. Checks the shape the runtime relies on (kind, name, the app's
- * exec, user, group and environment, labels and annotations) so that a damaged file fails here with
- * a `ValidationError` naming `source`, rather than later as a TypeError; it does not re-check the
+ * exec, user, group and environment, labels, annotations, dependencies) so that a damaged file fails here
+ * with a `ValidationError` naming `source`, rather than later as a TypeError; it does not re-check the
  * spec's value rules, which import did.
  */
 export function readValidatedImageManifest(input: string | Uint8Array, source = 'manifest'): ImageManifest {
@@ -27,6 +27,15 @@ export function readValidatedImageManifest(input: string | Uint8Array, source = 
   if (typeof m.name !== 'string') fail('name', 'must be a string');
   for (const key of ['labels', 'annotations'] as const) {
     if (m[key] !== undefined && !isNameValueArray(m[key])) fail(key, 'must be an array of {name, value}');
+  }
+  if (m.dependencies !== undefined) {
+    if (!Array.isArray(m.dependencies)) fail('dependencies', 'must be an array');
+    for (const [i, d] of (m.dependencies as unknown[]).entries()) {
+      if (!isObject(d) || typeof d.imageName !== 'string') fail(`dependencies[${i}].imageName`, 'must be a string');
+      const dep = d as Json;
+      if (dep.imageID !== undefined && typeof dep.imageID !== 'string') fail(`dependencies[${i}].imageID`, 'must be a string');
+      if (dep.labels !== undefined && !isNameValueArray(dep.labels)) fail(`dependencies[${i}].labels`, 'must be an array of {name, value}');
+    }
   }
   if (m.app !== undefined) {
     const app = m.app;

@@ -1,3 +1,4 @@
+import { readValidatedImageManifest } from '@rkt/appc-spec/lean';
 import { FetchError } from '../errors.js';
 import { formatAppName, type AppName } from '../image-string.js';
 import { holdIfStored, type FetchContext } from './context.js';
@@ -14,8 +15,9 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
   if (chain.length >= MAX_DEPTH) {
     throw new FetchError('FETCH_DEPENDENCY', `dependency chain deeper than ${MAX_DEPTH}: ${chain.join(' -> ')}`, { subject: imageId });
   }
-  const { parseImageManifest } = await import('@rkt/appc-spec');
-  const manifest = parseImageManifest(await ctx.store.manifest(imageId), `${imageId}: manifest`);
+  // The store's copy, validated at import: read for its shape only, without loading zod (most of a `rkt fetch`
+  // of an image already there).
+  const manifest = readValidatedImageManifest(await ctx.store.manifest(imageId), `${imageId}: manifest`);
   const out: string[] = [];
   for (const dep of manifest.dependencies ?? []) {
     const want: AppName = { name: dep.imageName, labels: (dep.labels ?? []).map((l) => ({ name: l.name, value: l.value })) };
