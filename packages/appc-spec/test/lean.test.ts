@@ -23,6 +23,8 @@ function errorOf(fn: () => unknown): AppcError {
 
 describe('@rkt/appc-spec/lean', () => {
   it('reads a valid manifest as the full parser does', () => {
+    const withDeps = { ...manifest, dependencies: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: '1' }], imageID: `sha512-${'a'.repeat(128)}` }] };
+    expect(readValidatedImageManifest(JSON.stringify(withDeps))).toEqual(parseImageManifest(JSON.stringify(withDeps)));
     const text = JSON.stringify(manifest);
     expect(readValidatedImageManifest(text)).toEqual(parseImageManifest(text));
     expect(readValidatedImageManifest(Buffer.from(text))).toEqual(parseImageManifest(Buffer.from(text)));
@@ -37,6 +39,10 @@ describe('@rkt/appc-spec/lean', () => {
       [{ ...manifest, app: { ...manifest.app, user: undefined } }, 'app.user'],
       [{ ...manifest, app: { ...manifest.app, environment: [{ name: 'A' }] } }, 'app.environment'],
       [{ ...manifest, annotations: {} }, 'annotations'],
+      [{ ...manifest, dependencies: {} }, 'dependencies'],
+      [{ ...manifest, dependencies: [{ imageID: 'sha512-x' }] }, 'dependencies[0].imageName'],
+      [{ ...manifest, dependencies: [{ imageName: 'example.com/base', imageID: 7 }] }, 'dependencies[0].imageID'],
+      [{ ...manifest, dependencies: [{ imageName: 'example.com/base' }, { imageName: 'b', labels: [{ name: 'os' }] }] }, 'dependencies[1].labels'],
     ];
     for (const [doc, path] of cases) {
       const err = errorOf(() => readValidatedImageManifest(JSON.stringify(doc), '/store/x/manifest'));
