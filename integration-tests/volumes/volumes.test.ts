@@ -98,6 +98,31 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
     expectCollected();
   });
 
+  it("a read-only host volume keeps its source mount's nosuid, nodev and noexec inside the pod", async () => {
+    const aci = await buildImage(env.tmp, { name: 'plain' });
+    const src = hostDir('noexec-src');
+    const tmpfs = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nosuid,nodev,noexec', 'rkt-volumes-test', src], { encoding: 'utf8' });
+    expect(tmpfs.status, tmpfs.stderr).toBe(0);
+    writeFileSync(join(src, 'tool'), '#!/bin/sh\necho RAN\n', { mode: 0o755 });
+    const r = run([
+      `--volume=data,kind=host,source=${src},readOnly=true`,
+      '--mount=volume=data,target=/data',
+      aci,
+      '--exec=/bin/sh',
+      '--',
+      '-c',
+      'grep " /data " /proc/self/mountinfo | cut -d" " -f6; /data/tool 2>/dev/null || echo refused',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const [options, ran] = r.stdout.trim().split('\n');
+    expect(options!.split(',')).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev', 'noexec']));
+    expect(ran).toBe('refused');
+    const gc = gcAll();
+    expect(gc.status, gc.stderr).toBe(0);
+    // Only the test's own tmpfs is left.
+    expect(mountPoints()).toEqual([src]);
+  });
+
   it('a read-write host volume: what the app writes is on the host', async () => {
     const aci = await buildImage(env.tmp, { name: 'plain' });
     const src = hostDir('rw-src');
