@@ -65,7 +65,7 @@ export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): P
       // prepare/, garbage/), so one found there is still locked then unless its holder has ended. Checked
       // before, it could miss the lock of a pod moved in meanwhile: a starting pod showed as exited. In the
       // other state directories the lock does not change the state: not checked, only seen to be there.
-      const locked = LOCK_DECIDES.has(stateDir) ? isLocked(path) : existsSync(path) ? false : undefined;
+      const locked = lockDecides(stateDir) ? isLocked(path) : existsSync(path) ? false : undefined;
       if (locked === undefined) continue; // moved or removed meanwhile
       byUuid.set(uuid, { uuid, state: stateOf(stateDir, locked), stateDir, path });
     }
@@ -73,8 +73,10 @@ export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): P
   return [...byUuid.values()];
 }
 
-/** The state directories whose pods' state depends on whether their lock is held (`stateOf`). */
-const LOCK_DECIDES: ReadonlySet<StateDir> = new Set(['prepare', 'run', 'garbage']);
+/** Whether the state of a pod in `stateDir` depends on whether its lock is held. */
+function lockDecides(stateDir: StateDir): boolean {
+  return stateOf(stateDir, true) !== stateOf(stateDir, false);
+}
 
 /**
  * The one pod that `uuidOrPrefix` names: a full UUID or a unique prefix of one, as rkt accepted.
