@@ -78,19 +78,14 @@ function expectCollected(): void {
 
 describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) => {
   const run = (args: readonly string[]): RktResult => env.run(['run', `--stage1-path=${stage1}`, ...args]);
+  /** `sh -c script` in a pod of `aci` with the host directory `src` mounted read-only at /data. */
+  const runWithReadOnlyData = (aci: string, src: string, script: string): RktResult =>
+    run([`--volume=data,kind=host,source=${src},readOnly=true`, '--mount=volume=data,target=/data', aci, '--exec=/bin/sh', '--', '-c', script]);
 
   it('a read-only host volume cannot be written inside, and the mount shows in the app\'s mountinfo', async () => {
     const aci = await buildImage(env.tmp, { name: 'plain' });
     const src = hostDir('ro-src', { 'hello.txt': 'from the host\n' });
-    const r = run([
-      `--volume=data,kind=host,source=${src},readOnly=true`,
-      '--mount=volume=data,target=/data',
-      aci,
-      '--exec=/bin/sh',
-      '--',
-      '-c',
-      'cat /data/hello.txt; if echo x > /data/new 2>/dev/null; then echo WROTE; else echo refused; fi; grep " /data " /proc/self/mountinfo | grep -c " ro,"',
-    ]);
+    const r = runWithReadOnlyData(aci, src, 'cat /data/hello.txt; if echo x > /data/new 2>/dev/null; then echo WROTE; else echo refused; fi; grep " /data " /proc/self/mountinfo | grep -c " ro,"');
     expect(r.stderr).not.toMatch(/error|cannot/i);
     expect(r.stdout).toBe('from the host\nrefused\n1\n');
     expect(r.status).toBe(0);
@@ -104,15 +99,7 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
     const tmpfs = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nosuid,nodev,noexec', 'rkt-volumes-test', src], { encoding: 'utf8' });
     expect(tmpfs.status, tmpfs.stderr).toBe(0);
     writeFileSync(join(src, 'tool'), '#!/bin/sh\necho RAN\n', { mode: 0o755 });
-    const r = run([
-      `--volume=data,kind=host,source=${src},readOnly=true`,
-      '--mount=volume=data,target=/data',
-      aci,
-      '--exec=/bin/sh',
-      '--',
-      '-c',
-      'grep " /data " /proc/self/mountinfo | cut -d" " -f6; /data/tool 2>/dev/null || echo refused',
-    ]);
+    const r = runWithReadOnlyData(aci, src, 'grep " /data " /proc/self/mountinfo | cut -d" " -f6; /data/tool 2>/dev/null || echo refused');
     expect(r.status, r.stderr).toBe(0);
     const [options, ran] = r.stdout.trim().split('\n');
     expect(options!.split(',')).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev', 'noexec']));
