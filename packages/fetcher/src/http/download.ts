@@ -255,7 +255,7 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
  * what the body buffered with `read()`, which first copies the 16 KiB TLS records into one new buffer:
  * a third copy of every byte (with the batch and the inflated output) for the garbage collector to track.
  */
-function eachChunk(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+export function eachChunk(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let pending: Promise<void> | undefined;
     const onData = (chunk: Buffer) => {
@@ -277,8 +277,10 @@ function eachChunk(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | u
       });
     };
     body.on('data', onData);
-    const cleanup = finished(body, (err) => {
-      cleanup();
+    // Its listeners stay after the callback, as finished() leaves them on purpose: a response cut off by the
+    // server ends ('aborted') before Node emits its ECONNRESET error, which with no listener left was an
+    // uncaught exception in the middle of a fetch that would have resumed.
+    finished(body, (err) => {
       body.off('data', onData);
       void (pending ?? Promise.resolve()).then(() => (err == null ? resolve() : reject(err)));
     });
