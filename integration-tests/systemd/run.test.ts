@@ -48,6 +48,20 @@ describe('rkt run (stage1-systemd)', () => {
     expectNothingLeft(uuid);
   });
 
+  it("refuses in one line, before booting, an app whose root filesystem lacks its exec or its working directory", () => {
+    // Left to systemd, the first ended the app with a silent 203, and the second hung the pod for good: the
+    // app's status recorder could not enter the directory either, so nothing ended the pod.
+    const wd = env.run(['run', aci, '--working-dir=/nonexistent'], { timeoutMs: 30_000 });
+    expect(wd.stderr).toBe('stage1-systemd run: app busybox: working directory /nonexistent: no such directory in its root filesystem\n');
+    expect(wd.status).toBe(254);
+    const exec = env.run(['run', aci, '--exec=/bin/nonexistent'], { timeoutMs: 30_000 });
+    expect(exec.stderr).toBe('stage1-systemd run: app busybox: cannot execute /bin/nonexistent: no such file in its root filesystem\n');
+    expect(exec.status).toBe(254);
+    const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
+    expect(pods.map((p) => p.state)).toEqual(['exited', 'exited']);
+    for (const p of pods) expectNothingLeft(p.name);
+  });
+
   it('ends a pod as soon as one app fails: its siblings are stopped and rkt run exits with its status', async () => {
     const { child, done } = env.start([
       'run',

@@ -1,21 +1,44 @@
 import { startProcess, type HostSpawn, type StartedProcess } from './spawn.js';
 
 /**
- * The watcher's shell script. Its stdin is a pipe from the process that runs the pod, which writes `done`
- * once nspawn has exited; end of file without it means that process died (kill -9), and then the pod's
- * PID 1 (nspawn's child) gets SIGKILL, which ends its whole pid namespace; nspawn then exits by itself.
- * Before nspawn has a child there is nothing booted to lose: nspawn itself is killed.
+ * The watcher's shell script. Its stdin is a pipe from the process that runs the pod, which writes nspawn's
+ * pid as soon as nspawn is started, and `done` once nspawn has exited. End of file before the pid means
+ * nspawn never started; after it, without `done`, that the process died (kill -9), and then the pod's PID 1
+ * gets SIGKILL, which ends its whole pid namespace; nspawn then exits by itself.
+ *
+ * The pod's PID 1 is not always nspawn's child yet: nspawn forks an outer child, which clones PID 1 and
+ * then exits, and PID 1 is re-parented to nspawn (a subreaper). A single look at nspawn's children could
+ * catch only the outer child, kill it after PID 1 was cloned, and leave the pod booting with nobody to
+ * end it. So the watcher kills nspawn's children and theirs until nspawn is gone, and kills nspawn itself
+ * only after it has had no child for a second (before it forks there is nothing to orphan; killed while
+ * forking, its child would be re-parented to init). It holds the pod's lock all along, so the pod shows as
+ * exited only once this is done. At most ~10 s.
  */
-const SCRIPT = [
+export const POD_WATCH_SCRIPT = [
+  'read -r pid',
+  "case $pid in ''|*[!0-9]*) exit 0 ;; esac",
   'read -r said',
   '[ "$said" = done ] && exit 0',
-  'read -r kids < "/proc/$1/task/$1/children"',
-  'if [ -n "$kids" ]; then kill -KILL $kids; else kill -KILL "$1"; fi',
+  'n=0',
+  'while [ -e "/proc/$pid/task/$pid/children" ] && [ $n -lt 500 ]; do',
+  '  kids=',
+  '  read -r kids < "/proc/$pid/task/$pid/children"',
+  '  for k in $kids; do',
+  '    grand=',
+  '    read -r grand < "/proc/$k/task/$k/children"',
+  '    kill -KILL $grand $k',
+  '  done',
+  '  [ -n "$kids" ] || [ $n -lt 50 ] || kill -KILL "$pid"',
+  '  n=$((n + 1))',
+  '  sleep 0.02',
+  'done 2>/dev/null',
   'exit 0',
 ].join('\n');
 
 export interface PodOwnerWatch {
-  /** nspawn has exited: the watcher leaves without doing anything. */
+  /** nspawn has started: the watcher ends it, and the pod, if this process dies from now on. */
+  watch(nspawnPid: number): void;
+  /** nspawn has exited, or never started: the watcher leaves without doing anything. */
   podEnded(): void;
   /** Settles when the watcher has exited (and so let go of the pod's lock). */
   readonly exited: Promise<void>;
@@ -27,14 +50,18 @@ export interface PodOwnerWatch {
  * systemd is re-parented to the host's init and runs on). The watcher is a shell, in a process group of its
  * own so that a terminal's ^C (which stops the pod cleanly) does not end it. It holds the pod's lock too,
  * when given it, so that the pod shows as exited only once the watcher has done its work.
+ *
+ * Started before nspawn and told its pid at once (`watch`): started after, it left nspawn unwatched for the
+ * few milliseconds its own start and nspawn's stderr stream took (node:net loads then), and a kill -9 of
+ * `rkt run` there left a pod running while `rkt list` showed it exited (2 of 30 early kills).
  */
-export function watchPodOwner(nspawnPid: number, lockFd: number | undefined, host?: HostSpawn): PodOwnerWatch {
+export function watchPodOwner(lockFd: number | undefined, host?: HostSpawn): PodOwnerWatch {
   let child: StartedProcess;
   try {
     child = startProcess(
       {
         command: '/bin/sh',
-        args: ['-c', SCRIPT, 'rkt-pod-watch', String(nspawnPid)],
+        args: ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch'],
         env: process.env,
         stdio: ['pipe', 'ignore', 'ignore'],
         ...(lockFd !== undefined ? { extraFds: [lockFd] } : {}),
@@ -44,9 +71,10 @@ export function watchPodOwner(nspawnPid: number, lockFd: number | undefined, hos
     );
   } catch {
     // Could not start: the pod runs unwatched, as it would have without a watcher.
-    return { podEnded: () => {}, exited: Promise.resolve() };
+    return { watch: () => {}, podEnded: () => {}, exited: Promise.resolve() };
   }
   return {
+    watch: (nspawnPid) => child.writeStdin(`${nspawnPid}\n`),
     podEnded: () => child.endStdin('done\n'),
     exited: child.exited.then(
       () => undefined,

@@ -19,6 +19,7 @@ import {
 import { removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
 import { defaultHostname, writeEtcFiles } from './etc-files.js';
+import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
 import { hostRunsSystemd, nspawnArgs } from './nspawn.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
@@ -218,6 +219,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       ...(postStop !== undefined ? { postStop } : {}),
       stdin,
     };
+    await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory);
     spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid)];
     uids.add(spec.uid);
     gids.add(spec.gid);
@@ -310,6 +312,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const start = inCgroups([...cgroups.procs, ...isolationCgroups.procs], join(stage1, 'lib64/ld-linux-x86-64.so.2'), args);
   // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
   // foreground group) would make it kill the pod outright; this process turns it into a clean stop.
+  // A pod never outlives the process that runs it: a kill -9 of it leaves no code of its own to end the
+  // pod (nspawn's death would not: the pod's systemd is re-parented and runs on), so a watcher does, told
+  // nspawn's pid the moment nspawn exists.
+  const owner = watchPodOwner(host.lockFd, host);
   let child: ReturnType<typeof startProcess>;
   try {
     child = startProcess(
@@ -323,11 +329,14 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       host,
     );
   } catch (err) {
+    owner.podEnded();
+    await owner.exited;
     cgroups.remove();
     isolationCgroups.remove();
     await io?.close();
     throw new Error(`could not start systemd-nspawn: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+  owner.watch(child.pid);
   // nspawn's own stderr, minus the lines QUIET_NSPAWN_LINES names (all of them under --debug).
   const stderrDone = new Promise<void>((resolve) => {
     const stream = child.stderr;
@@ -353,9 +362,6 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     });
   });
   const nspawnPid = child.pid;
-  // A pod never outlives the process that runs it: a kill -9 of it leaves no code of its own to end the
-  // pod (nspawn's death would not: the pod's systemd is re-parented and runs on), so a watcher does.
-  const owner = watchPodOwner(nspawnPid, host.lockFd, host);
   const nspawnExited = child.exited.finally(() => owner.podEnded());
   // rkt's `ppid` way: the pod's PID 1 is nspawn's child, which stage0 and enter find from this pid.
   writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);

@@ -29,6 +29,8 @@ export interface StartedProcess {
   readonly exited: Promise<number>;
   /** With a piped stderr: the stream, which ends once the child and everything that inherited it closed it. */
   readonly stderr: Readable | undefined;
+  /** With a piped stdin: writes `text` (a line or so: a pipe takes it at once). A reader that is gone is no error. */
+  writeStdin(text: string): void;
   /** With a piped stdin: writes `text` and closes it. A reader that is gone is no error. */
   endStdin(text: string): void;
 }
@@ -67,12 +69,25 @@ function viaHost(o: StartOptions, spawn: NonNullable<HostSpawn['spawn']>, pipe: 
   }
   // This process keeps only its own ends: the child's are its now.
   for (const fd of opened) if (fd !== stdin?.[1] && fd !== stderr?.[0]) closeSync(fd);
-  const { Socket } = process.getBuiltinModule('node:net');
   let stdinFd = stdin?.[1];
+  let stderrStream: Readable | undefined;
   return {
     pid: child.pid,
     exited: child.exited.then((r) => r.status),
-    stderr: stderr !== undefined ? new Socket({ fd: stderr[0], readable: true, writable: false }) : undefined,
+    // Made on first use: node:net takes milliseconds to load, which the caller may have better use for
+    // first (telling the pod's watcher that nspawn runs).
+    get stderr() {
+      if (stderr !== undefined) stderrStream ??= new (process.getBuiltinModule('node:net').Socket)({ fd: stderr[0], readable: true, writable: false });
+      return stderrStream;
+    },
+    writeStdin: (text) => {
+      if (stdinFd === undefined) return;
+      try {
+        writeSync(stdinFd, text);
+      } catch {
+        // The reader has exited (EPIPE): it needs nothing more.
+      }
+    },
     endStdin: (text) => {
       if (stdinFd === undefined) return;
       const fd = stdinFd;
@@ -105,6 +120,7 @@ function viaChildProcess(o: StartOptions): StartedProcess {
     pid: child.pid,
     exited,
     stderr: child.stderr ?? undefined,
+    writeStdin: (text) => child.stdin?.write(text),
     endStdin: (text) => child.stdin?.end(text),
   };
 }
