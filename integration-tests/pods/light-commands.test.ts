@@ -56,17 +56,17 @@ describe('light commands', () => {
       return { status: r.status, stdout: r.stdout, stderr: r.stderr, zod: (JSON.parse(line!.slice(7)) as { zod: boolean }).zod };
     };
     const common = prepare([
-      '--exec=/bin/sh',
       '--set-env=A=1',
       '--set-env=A=2',
       '--set-env=B=x',
-      '--user=0',
-      '--group=0',
-      '--working-dir=/tmp',
       `--volume=host,kind=host,source=${env.tmp},readOnly=true`,
       '--volume=scratch,kind=empty,mode=0700',
       '--mount=volume=host,target=/mnt/host',
       aci,
+      '--exec=/bin/sh',
+      '--user=0',
+      '--group=0',
+      '--working-dir=/tmp',
       '--mount=volume=scratch,target=/scratch',
       '--',
       '-c',
@@ -93,7 +93,7 @@ describe('light commands', () => {
       { volume: 'scratch', path: '/scratch' },
     ]);
     // Isolator flags too.
-    const isolators = prepare(['--memory=64M', '--cpu=500m', '--cpu-shares=512', '--oom-score-adj=100', '--caps-retain=CAP_CHOWN,CAP_KILL', '--seccomp=mode=remove,ptrace', aci]);
+    const isolators = prepare([aci, '--memory=64M', '--cpu=500m', '--cpu-shares=512', '--oom-score-adj=100', '--caps-retain=CAP_CHOWN,CAP_KILL', '--seccomp=mode=remove,ptrace']);
     expect(isolators.status, isolators.stderr).toBe(0);
     expect(isolators.zod).toBe(false);
     const withIsolators = JSON.parse(env.run(['cat-manifest', isolators.stdout.trim()]).stdout) as { apps: { app: { isolators: { name: string }[] } }[] };
@@ -121,7 +121,7 @@ describe('light commands', () => {
       ['--user=', 'prepare: pod manifest: apps[0].app.user: must not be empty'],
       ['--set-env=1A=x', 'prepare: pod manifest: apps[0].app.environment[1].name: must be an environment variable name'],
     ] as const) {
-      const bad = prepare([flag, aci]);
+      const bad = prepare([aci, flag]);
       expect(bad.status, flag).toBe(254);
       expect(bad.stderr, flag).toContain(message);
     }

@@ -137,6 +137,50 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
   });
 });
 
+describe("per-app flags, as rkt's: each applies to the image before it", () => {
+  beforeEach(async () => {
+    env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
+    aci = await buildBusyboxAci(env.tmp);
+  });
+
+  const appsOf = (uuid: string) =>
+    (JSON.parse(env.run(['cat-manifest', uuid]).stdout) as { apps: { name: string; app: { exec: string[] } }[] }).apps.map((a) => [a.name, a.app.exec.join(' ')]);
+
+  it('a flag between two images goes to the first, and --- between two images needs no --', () => {
+    const two = env.run(['prepare', '--quiet', aci, '--name=first', '--exec=/bin/true', aci, '--name=second', '--exec=/bin/echo', '--', 'hi']);
+    expect(two.stderr).toBe('');
+    expect(appsOf(two.stdout.trim())).toEqual([
+      ['first', '/bin/true'],
+      ['second', '/bin/echo hi'],
+    ]);
+    const dashes = env.run(['prepare', '--quiet', aci, '--name=one', '---', aci, '--name=two']);
+    expect(dashes.stderr).toBe('');
+    expect(appsOf(dashes.stdout.trim())).toEqual([
+      ['one', '/bin/sh -c echo image-default'],
+      ['two', '/bin/sh -c echo image-default'],
+    ]);
+    // The app's arguments end at ---; what follows is read as flags again.
+    const r = env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo "$A"', '---', '--set-env=A=after']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('after\n');
+  });
+
+  it('refuses a per-app flag before any image and a second --exec for one image, in one line, leaving no pod', () => {
+    expect(env.run(['prepare', aci]).status).toBe(0);
+    const before = env.run(['list', '--no-legend', '--full']).stdout;
+    for (const [args, message] of [
+      [['--exec=/bin/true', aci], 'prepare: --exec must follow an image\n'],
+      [[aci, '--exec=/bin/true', '--exec=/bin/echo'], 'prepare: --exec specified multiple times for the same image\n'],
+      [['--memory=64M', aci], 'prepare: --memory must follow an image\n'],
+    ] as const) {
+      const r = env.run(['prepare', ...args]);
+      expect(r.status, args.join(' ')).toBe(254);
+      expect(r.stderr, args.join(' ')).toBe(message);
+    }
+    expect(env.run(['list', '--no-legend', '--full']).stdout).toBe(before);
+  });
+});
+
 describe("rkt run (fly) becomes the stage1, as rkt exec'd it", () => {
   const fly = STAGE1S.find((s) => s.name === 'fly');
   beforeEach(async () => {

@@ -57,6 +57,7 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
       globals,
       flags: inv.flags,
       argsLenAtDash: inv.argsLenAtDash,
+      appArgs: inv.appArgs,
       stdout: io.stdout,
       stderr: io.stderr,
       cwd: () => io.cwd,

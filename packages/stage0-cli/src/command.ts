@@ -23,6 +23,8 @@ export interface CommandContext {
   readonly flags: ParsedFlags;
   /** How many positional arguments came before a `--`, or -1 without one (cobra's ArgsLenAtDash). */
   readonly argsLenAtDash: number;
+  /** For a command with `appArgs`: each image's own arguments (those after its `--`), by position. */
+  readonly appArgs: readonly (readonly string[])[];
   readonly stdout: TextSink;
   readonly stderr: TextSink;
   readonly log: Logger;
@@ -59,6 +61,11 @@ export interface CommandSpec {
   readonly hidden?: boolean;
   /** false: every word after the first positional argument is an argument, flags included (pflag's SetInterspersed). */
   readonly interspersed?: boolean;
+  /**
+   * rkt run's syntax (its parseApps): a `--` after an image starts that image's arguments, which a `---` ends;
+   * flags are read again after it, and a `---` anywhere else is ignored. The arguments are in `appArgs`.
+   */
+  readonly appArgs?: boolean;
 }
 
 /** Identity, for type checking and inference at the definition site. */

@@ -20,6 +20,7 @@ export function createContext(init: {
   globals: GlobalOptions;
   flags: ParsedFlags;
   argsLenAtDash: number;
+  appArgs: readonly (readonly string[])[];
   stdout: TextSink;
   stderr: TextSink;
   cwd: () => string;

@@ -52,16 +52,16 @@ describe('isolator flags', () => {
     expect(refusal(() => parseSeccomp('mode=remove'))).toContain('names no syscall');
   });
 
-  it('applies a flag after an image to that app, before any image to every app, after --- to its own app', () => {
+  it('applies a flag to the image before it, also after an app\'s arguments and ---', () => {
     const appsOf = (...argv: string[]) => {
       const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
-      const ctx = { flags: inv.flags, argsLenAtDash: inv.argsLenAtDash, cwd: '/' } as unknown as CommandContext;
+      const ctx = { flags: inv.flags, argsLenAtDash: inv.argsLenAtDash, appArgs: inv.appArgs, cwd: '/' } as unknown as CommandContext;
       return parseApps(ctx, inv.args).map((a) => ({ image: a.image, isolators: (a.input.isolators ?? []).map((i) => i.name) }));
     };
-    expect(appsOf('run', '--oom-score-adj=5', 'img1', '--memory=1G', 'img2', '--cpu=1', '--', 'arg', '---', 'img3', '--caps-remove=CAP_MKNOD', '--seccomp', 'mode=retain,read')).toEqual([
+    expect(appsOf('run', 'img1', '--memory=1G', '--oom-score-adj=5', 'img2', '--cpu=1', '--', 'arg', '---', 'img3', '--caps-remove=CAP_MKNOD', '--seccomp', 'mode=retain,read')).toEqual([
       { image: 'img1', isolators: ['resource/memory', 'os/linux/oom-score-adj'] },
-      { image: 'img2', isolators: ['resource/cpu', 'os/linux/oom-score-adj'] },
-      { image: 'img3', isolators: ['os/linux/oom-score-adj', 'os/linux/capabilities-remove-set', 'os/linux/seccomp-retain-set'] },
+      { image: 'img2', isolators: ['resource/cpu'] },
+      { image: 'img3', isolators: ['os/linux/capabilities-remove-set', 'os/linux/seccomp-retain-set'] },
     ]);
   });
 });

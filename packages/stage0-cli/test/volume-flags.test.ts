@@ -89,7 +89,7 @@ describe('--mount', () => {
 describe('--mount placement, as rkt: before any image for every app, after an image for that app', () => {
   const appsOf = (...argv: string[]) => {
     const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
-    const ctx = { flags: inv.flags, argsLenAtDash: inv.argsLenAtDash, cwd: '/' } as unknown as CommandContext;
+    const ctx = { flags: inv.flags, argsLenAtDash: inv.argsLenAtDash, appArgs: inv.appArgs, cwd: '/' } as unknown as CommandContext;
     return parseApps(ctx, inv.args).map((a) => ({ image: a.image, mounts: (a.input.mounts ?? []).map((m) => `${m.volume}:${m.path}`) }));
   };
 

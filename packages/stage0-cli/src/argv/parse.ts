@@ -13,6 +13,11 @@ export interface Invocation {
   readonly flags: ParsedFlags;
   readonly args: readonly string[];
   readonly argsLenAtDash: number;
+  /**
+   * For a command with `appArgs`: for each positional argument (an image), the words given after a
+   * `--` that followed it, up to a `---`. Empty for other commands.
+   */
+  readonly appArgs: readonly (readonly string[])[];
 }
 
 /**
@@ -46,10 +51,25 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
   };
 
   const args: string[] = [];
+  const appArgs: string[][] = [];
   let argsLenAtDash = -1;
+  // rkt's parseApps: how many images there were at the last `--`, to catch a second one for the same image.
+  let imagesAtLastDash = 0;
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i] as string;
     if (pathIndexes.has(i)) continue;
+    if (command.appArgs === true && (tok === '--' || tok === '---')) {
+      // rkt ignored a `---` that ends no app arguments, so `IMG1 --- IMG2` is two images.
+      if (tok === '---') continue;
+      if (args.length === 0) throw usageError('CLI_BAD_ARGS', 'an image is required before any app arguments', where);
+      if (imagesAtLastDash === args.length) throw usageError('CLI_BAD_ARGS', 'only one set of app arguments allowed per image', where);
+      imagesAtLastDash = args.length;
+      if (argsLenAtDash < 0) argsLenAtDash = args.length;
+      const own: string[] = [];
+      for (i++; i < argv.length && argv[i] !== '---'; i++) own.push(argv[i] as string);
+      appArgs[args.length - 1] = own;
+      continue;
+    }
     // A command that runs another one (rkt enter) reads no flags after its first argument, as pflag's
     // SetInterspersed(false): `rkt enter UUID sh -c ...` passes -c to sh.
     if (command.interspersed === false && args.length > 0) {
@@ -99,10 +119,11 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
       continue;
     }
     args.push(tok);
+    if (command.appArgs === true) appArgs.push([]);
   }
   // As in cobra, asking for help wins over a wrong number of arguments.
   if (values.get(HELP_FLAG.name) !== true) checkArgCount(command, args, where);
-  return { path, flags: new ParsedFlags(specs, values, changed, positions), args, argsLenAtDash };
+  return { path, flags: new ParsedFlags(specs, values, changed, positions), args, argsLenAtDash, appArgs };
 }
 
 function checkArgCount(command: CommandSpec, args: readonly string[], where: string): void {

@@ -52,7 +52,8 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<P
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
-  const parsedApps = ctx.flags.string('pod-manifest') === '' ? parseApps(ctx, args) : [];
+  // Also with --pod-manifest, where there is no image: a per-app flag is refused rather than ignored.
+  const parsedApps = parseApps(ctx, args);
   checkMountsNameVolumes(parsedApps.flatMap((a) => a.input.mounts ?? []), volumes);
   // A missing host source fails before the stage1 or any image is imported into the store.
   if (volumes.length > 0) await checkVolumes(volumes);

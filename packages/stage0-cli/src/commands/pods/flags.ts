@@ -2,16 +2,19 @@
 // of the heavy modules the pod commands load.
 import { flag, type FlagSpec } from '../../argv/flag-spec.js';
 
-/** rkt's per-app flags: they apply to the image given before them. */
+/**
+ * rkt's per-app flags: each applies to the image given before it (one given before any image is refused,
+ * but for `--mount`, which then applies to every app). Declared repeatable so that every occurrence, and
+ * where it was given, reaches `parseApps`; a single-value flag given twice for one image keeps the later.
+ */
 export const APP_FLAGS: readonly FlagSpec[] = [
-  flag.string('exec', 'override the exec command for the preceding image'),
-  flag.string('name', 'set the name of the app (default: the base name of the image)'),
-  flag.strings('set-env', 'environment variable to set for the app, in the form NAME=VALUE'),
-  flag.strings('set-env-file', 'path to an environment file whose NAME=VALUE lines are set for the app'),
-  flag.string('user', 'user override for the preceding image (example: --user=user)'),
-  flag.string('group', 'group override for the preceding image (example: --group=group)'),
-  flag.string('working-dir', 'override the working directory of the preceding image'),
-  flag.strings('mount', 'mount a volume into the app: volume=NAME,target=PATH (before any image: into every app)'),
+  flag.strings('exec', 'override the exec command for the preceding image'),
+  flag.strings('name', 'set the name of the preceding image\'s app (default: the base name of the image)'),
+  flag.strings('user', 'user override for the preceding image (example: --user=user)'),
+  flag.strings('group', 'group override for the preceding image (example: --group=group)'),
+  flag.strings('working-dir', 'override the working directory of the preceding image'),
+  flag.strings('environment', "environment variable for the preceding image's app, NAME=VALUE; overrides --set-env (example: '--environment=foo=bar')"),
+  flag.strings('mount', 'mount a volume into the preceding image\'s app: volume=NAME,target=PATH (before any image: into every app)'),
   flag.strings('memory', "memory limit for the preceding image (example: '--memory=16Mi', '--memory=50M', '--memory=1G')"),
   flag.strings('cpu', "CPU limit for the preceding image (example: '--cpu=500m')"),
   flag.strings('cpu-shares', "CPU shares for the preceding image (example: '--cpu-shares=1024', from 2 to 262144)"),
@@ -23,6 +26,8 @@ export const APP_FLAGS: readonly FlagSpec[] = [
 
 /** Pod flags shared by run and prepare. */
 export const POD_FLAGS: readonly FlagSpec[] = [
+  flag.strings('set-env', 'environment variable to set for all the apps, in the form NAME=VALUE (--environment overrides it)'),
+  flag.strings('set-env-file', 'path to an environment file whose NAME=VALUE lines are set for all the apps'),
   flag.bool('inherit-env', 'inherit all environment variables not set by apps'),
   flag.bool('no-overlay', 'disable overlay filesystem: copy each image tree into the pod'),
   flag.string('pod-manifest', 'the path to the pod manifest. If it is non-empty, then only --stage1-* and --no-overlay flags take effect'),
