@@ -1,7 +1,7 @@
 // `rkt run` under each stage1 (fly, and systemd, the default): output, exit status, and every per-app
 // setting arriving in the app.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, rktBin, RktEnv } from './harness.js';
@@ -134,6 +134,20 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     expect(env.run(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/true']).status).toBe(0);
     const list = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
     expect(list.map((p) => p.name)).toEqual([readFileSync(file, 'utf8')]);
+  });
+
+  it('--uuid-file-save to a path that cannot be written fails in one line naming the flag, and leaves no pod', () => {
+    expect(env.run(['prepare', aci]).status).toBe(0);
+    const pods = () => env.run(['list', '--no-legend', '--full']).stdout.split('\n').map((l) => l.split('\t')[0]);
+    const before = pods();
+    const file = join(env.tmp, 'no-such-dir', 'uuid');
+    for (const cmd of ['run', 'prepare']) {
+      const r = env.run([cmd, `--uuid-file-save=${file}`, aci, '--exec=/bin/true']);
+      expect(r.status, cmd).toBe(254);
+      expect(r.stderr, cmd).toBe(`${cmd}: --uuid-file-save ${file}: cannot write the pod UUID: ENOENT: no such file or directory\n`);
+      expect(pods(), cmd).toEqual(before);
+    }
+    expect(readdirSync(join(env.dataDir, 'pods', 'prepare'))).toEqual([]);
   });
 });
 

@@ -78,6 +78,12 @@ export interface PrepareOptions {
    * a crash before that leaves the pod in `prepare` or `prepared`, which gc removes either way.
    */
   readonly keepLock?: boolean;
+  /**
+   * Called with the new pod's UUID once its directory exists (locked, in `prepare`), before anything is
+   * rendered into it; if it throws, the pod is removed and preparePod throws that. rkt wrote
+   * `--uuid-file-save` at this point, so the file names any pod a later failure or crash leaves for gc.
+   */
+  readonly onCreated?: (uuid: string) => void | Promise<void>;
 }
 
 export interface PreparedPod {
@@ -172,6 +178,7 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   }
   let keep = false;
   try {
+    await o.onCreated?.(uuid);
     await fillPod(o, uuid, preparing);
     const prepared = podPath(o.dataDir, 'prepared', uuid);
     await rename(preparing, prepared);

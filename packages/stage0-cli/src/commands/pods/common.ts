@@ -48,6 +48,16 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<P
   return { ...m, apps };
 }
 
+function saveUuid(given: string, path: string, uuid: string): void {
+  try {
+    writeFileSync(path, uuid);
+  } catch (err) {
+    // Node's message ends with the syscall and the path, which the line already names.
+    const why = (err as Error).message.replace(/, \w+ '.*'$/s, '');
+    throw new CliError('CLI_BAD_FLAG_VALUE', `--uuid-file-save ${given}: cannot write the pod UUID: ${why}`, { cause: err });
+  }
+}
+
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
@@ -69,6 +79,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
       apps.push({ ...input, imageId });
     }
   }
+  const save = ctx.flags.string('uuid-file-save');
   const pod = await preparePod({
     dataDir: ctx.dataDir(),
     store,
@@ -78,8 +89,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
     inheritEnv: ctx.flags.bool('inherit-env'),
     bus: cliBus(ctx),
     keepLock,
+    ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),
   });
-  const save = ctx.flags.string('uuid-file-save');
-  if (save !== '') writeFileSync(resolvePath(ctx.cwd, save), pod.uuid);
   return pod;
 }
