@@ -63,7 +63,10 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     expect(env.status(uuid)).toMatchObject({ state: 'running', pid, exited: false });
     expect(alive(pid)).toBe(true);
     const table = env.run(['list', '--no-legend']).stdout;
-    expect(table).toMatch(new RegExp(`^${uuid.slice(0, 8)}\\tbusybox\\texample.com/busybox\\trunning\\t`));
+    // As rkt: the image's version label after its name; --full adds the image ID, still cut to 19 characters.
+    expect(table).toMatch(new RegExp(`^${uuid.slice(0, 8)}\\tbusybox\\texample.com/busybox:1.0\\trunning\\t`));
+    const full = env.run(['list', '--no-legend', '--full']).stdout;
+    expect(full.split('\t').filter((c) => c !== '').slice(0, 5)).toEqual([uuid, 'busybox', 'example.com/busybox:1.0', manifest.apps[0]!.image.id.slice(0, 19), 'running']);
 
     // A running pod can neither be run again nor removed.
     const again = env.run(['run-prepared', uuid]);

@@ -1,4 +1,6 @@
-import { listPods, podDetails, type PodAppInfo, type PodDetails } from '@rkt/controller';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { listPods, podDetails, POD_FILES, type PodAppInfo, type PodDetails } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { listingOptions, renderListing, shortImageId, type Column } from '../output/listing.js';
 import { goTime, relativeTime } from './pods/times.js';
@@ -8,6 +10,21 @@ interface Row {
   /** The app of this line; the pod's own cells are printed on its first app's line only, as rkt did. */
   readonly app: PodAppInfo | undefined;
   readonly first: boolean;
+}
+
+/**
+ * rkt's getImageName: the image's name, and `:VERSION` when its manifest (the pod's copy) has a version
+ * label. A manifest that cannot be read (the pod removed meanwhile) leaves the name alone.
+ */
+function imageNameOf(pod: PodDetails, app: PodAppInfo): string {
+  try {
+    const manifest: unknown = JSON.parse(readFileSync(join(pod.path, POD_FILES.appManifest(app.name)), 'utf8'));
+    const labels = (manifest as { labels?: unknown }).labels;
+    const version = Array.isArray(labels) ? (labels as { name?: unknown; value?: unknown }[]).find((l) => l?.name === 'version')?.value : undefined;
+    return typeof version === 'string' ? `${app.imageName}:${version}` : app.imageName;
+  } catch {
+    return app.imageName;
+  }
 }
 
 const when = (d: Date | undefined, full: boolean) => (d === undefined ? '' : full ? goTime(d) : relativeTime(d));
@@ -33,8 +50,9 @@ export async function run(ctx: CommandContext): Promise<void> {
   const columns: Column<Row>[] = [
     { header: 'UUID', cell: pods1((r, full) => (full ? r.pod.uuid : r.pod.uuid.slice(0, 8))) },
     { header: 'APP', cell: (r) => r.app?.name ?? '-' },
-    { header: 'IMAGE NAME', cell: (r) => r.app?.imageName ?? '-' },
-    ...(opts.full ? [{ header: 'IMAGE ID', cell: (r: Row, full: boolean) => (r.app ? shortImageId(r.app.imageId, full) : '-') }] : []),
+    { header: 'IMAGE NAME', cell: (r) => (r.app ? imageNameOf(r.pod, r.app) : '-') },
+    // rkt's list cut the ID to 19 characters (sha512- and 12 hex digits) under --full too.
+    ...(opts.full ? [{ header: 'IMAGE ID', cell: (r: Row) => (r.app ? shortImageId(r.app.imageId) : '-') }] : []),
     { header: 'STATE', cell: pods1((r) => r.pod.state) },
     { header: 'CREATED', cell: pods1((r, full) => when(r.pod.createdAt, full)) },
     { header: 'STARTED', cell: pods1((r, full) => when(r.pod.startedAt, full)) },
