@@ -59,6 +59,8 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     const running = env.start(['run-prepared', uuid.slice(0, 6)]);
     const ready = env.run(['status', '--wait-ready', uuid]);
     expect(ready.stdout, ready.stderr).toMatch(/^state=running\n/);
+    // Ready means the pod's process is known: systemd's pod once showed as ready with pid=-1.
+    expect(ready.stdout).toMatch(/\npid=[1-9][0-9]*\n/);
     const { pid } = await env.waitRunning();
     expect(env.status(uuid)).toMatchObject({ state: 'running', pid, exited: false });
     expect(alive(pid)).toBe(true);

@@ -6,10 +6,10 @@ const FINISHED: readonly PodState[] = ['exited', 'exited garbage', 'garbage', 'd
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls the pod (it may move between state directories meanwhile) until `done` says so. */
-async function waitFor(ctx: CommandContext, uuid: string, done: (s: PodState) => boolean): Promise<PodDetails> {
+async function waitFor(ctx: CommandContext, uuid: string, done: (p: PodDetails) => boolean): Promise<PodDetails> {
   for (;;) {
     const pod = await podDetails(findPod(ctx.dataDir(), uuid));
-    if (done(pod.state)) return pod;
+    if (done(pod)) return pod;
     await sleep(50);
   }
 }
@@ -17,8 +17,10 @@ async function waitFor(ctx: CommandContext, uuid: string, done: (s: PodState) =>
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
   const found = findPod(ctx.dataDir(), args[0] ?? '');
   let pod = await podDetails(found);
-  if (ctx.flags.bool('wait')) pod = await waitFor(ctx, found.uuid, (s) => FINISHED.includes(s));
-  else if (ctx.flags.bool('wait-ready')) pod = await waitFor(ctx, found.uuid, (s) => s === 'running' || FINISHED.includes(s));
+  if (ctx.flags.bool('wait')) pod = await waitFor(ctx, found.uuid, (p) => FINISHED.includes(p.state));
+  // Ready as rkt's: running with its process known (rkt waited for the stage1's supervisor), not merely
+  // locked by a run that has not started the pod's PID 1 yet (which printed pid=-1).
+  else if (ctx.flags.bool('wait-ready')) pod = await waitFor(ctx, found.uuid, (p) => (p.state === 'running' && p.pid !== undefined) || FINISHED.includes(p.state));
   const format = ctx.flags.string('format');
   const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
   const exited = FINISHED.includes(pod.state);
