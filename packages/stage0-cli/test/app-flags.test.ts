@@ -6,6 +6,7 @@ import { parseArgv } from '../src/argv/parse.js';
 import type { CommandContext } from '../src/command.js';
 import { ROOT } from '../src/commands/registry.js';
 import { parseApps } from '../src/commands/pods/app-args.js';
+import { prepareFromCli } from '../src/commands/pods/common.js';
 import { CliError } from '../src/errors.js';
 import { GLOBAL_FLAGS } from '../src/globals.js';
 
@@ -122,5 +123,33 @@ describe('app arguments: "--" after an image up to a lone "---"', () => {
   it('refuses arguments before any image, and two sets for one image', () => {
     expect(refusal('run', '--', 'x')).toBe('an image is required before any app arguments');
     expect(refusal('prepare', 'a.aci', '--', 'x', '---', '--', 'y')).toBe('only one set of app arguments allowed per image');
+  });
+});
+
+describe('--pod-manifest, as rkt: the flags that would say again what the manifest says are refused', () => {
+  async function prepareWith(...argv: string[]): Promise<void> {
+    const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
+    const ctx = {
+      flags: inv.flags,
+      argsLenAtDash: inv.argsLenAtDash,
+      appArgs: inv.appArgs,
+      cwd: tmpdir(),
+      dataDir: () => {
+        throw new Error('the store was opened');
+      },
+    } as unknown as CommandContext;
+    await prepareFromCli(ctx, inv.args, false);
+  }
+
+  it('refuses images, volumes, mounts and the pod-wide environment beside it, before opening the store', async () => {
+    await expect(prepareWith('prepare', '--pod-manifest=p.json', '--set-env=A=1', '--volume=v,kind=empty', 'bb.aci')).rejects.toThrow(
+      'conflicting flags set with --pod-manifest: images (bb.aci), --volume, --set-env',
+    );
+    await expect(prepareWith('run', '--pod-manifest=p.json', '--mount=volume=v,target=/v')).rejects.toThrow('conflicting flags set with --pod-manifest: --mount');
+    await expect(prepareWith('run', '--pod-manifest=p.json', '--inherit-env', '--set-env-file=e')).rejects.toThrow(
+      'conflicting flags set with --pod-manifest: --set-env-file, --inherit-env',
+    );
+    // Nothing conflicting: the manifest is read (here, missing), after the checks.
+    await expect(prepareWith('run', '--pod-manifest=p.json', '--inherit-env=false')).rejects.toThrow('the store was opened');
   });
 });

@@ -58,8 +58,19 @@ function saveUuid(given: string, path: string, uuid: string): void {
   }
 }
 
+/**
+ * A pod manifest says everything about the pod's apps, volumes and environment: rkt refused the flags that
+ * would say it again ("conflicting flags set with --pod-manifest") rather than ignore them, as this did.
+ */
+function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): void {
+  const given = ['volume', 'mount', 'set-env', 'set-env-file', 'inherit-env'].filter((f) => (f === 'inherit-env' ? ctx.flags.bool(f) : ctx.flags.changed(f))).map((f) => `--${f}`);
+  if (args.length > 0) given.unshift(`images (${args.join(' ')})`);
+  if (given.length > 0) throw new CliError('CLI_BAD_ARGS', `conflicting flags set with --pod-manifest: ${given.join(', ')} (the manifest sets the pod's apps, volumes and environment)`);
+}
+
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
+  if (ctx.flags.string('pod-manifest') !== '') refuseBesidePodManifest(ctx, args);
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
   // Also with --pod-manifest, where there is no image: a per-app flag is refused rather than ignored.
@@ -70,7 +81,6 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   const store = await openCliStore(ctx);
   const podManifest = await podManifestFromFlag(ctx, store);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
-  if (podManifest !== undefined && args.length > 0) throw new CliError('CLI_BAD_ARGS', 'images cannot be given with --pod-manifest');
   const stage1ImageId = await selectStage1(ctx, store);
   const apps = [];
   if (podManifest === undefined) {
