@@ -1,10 +1,15 @@
 import { startProcess, type HostSpawn, type StartedProcess } from './spawn.js';
 
 /**
- * The watcher's shell script. Its stdin is a pipe from the process that runs the pod, which writes nspawn's
- * pid as soon as nspawn is started, and `done` once nspawn has exited. End of file before the pid means
- * nspawn never started; after it, without `done`, that the process died (kill -9), and then the pod's PID 1
- * gets SIGKILL, which ends its whole pid namespace; nspawn then exits by itself.
+ * The watcher's shell script (`$1`: the pod's machine name, nspawn's `--machine=`). Its stdin is a pipe from
+ * the process that runs the pod, which writes nspawn's pid as soon as nspawn is started, and `done` once
+ * nspawn has exited (or failed to start). End of file after the pid without `done` means that process died
+ * (kill -9), and then the pod's PID 1 gets SIGKILL, which ends its whole pid namespace; nspawn then exits by
+ * itself.
+ *
+ * End of file before any line: the process died before it could tell, possibly while starting nspawn (a
+ * posix_spawn waits for its child's exec, milliseconds on a loaded machine, and nspawn runs on if the
+ * parent dies meanwhile). The watcher then looks for nspawn by its `--machine=` for a second.
  *
  * The pod's PID 1 is not always nspawn's child yet: nspawn forks an outer child, which clones PID 1 and
  * then exits, and PID 1 is re-parented to nspawn (a subreaper). A single look at nspawn's children could
@@ -16,9 +21,20 @@ import { startProcess, type HostSpawn, type StartedProcess } from './spawn.js';
  */
 export const POD_WATCH_SCRIPT = [
   'read -r pid',
+  '[ "$pid" = done ] && exit 0',
+  'if [ -z "$pid" ]; then',
+  '  n=0',
+  '  while [ -z "$pid" ] && [ $n -lt 50 ]; do',
+  // nspawn's outer child has its command line too (a fork): the lowest pid is nspawn's.
+  '    pid=$(grep -lsF -e "--machine=$1" /proc/[0-9]*/cmdline | sed -e "s|^/proc/||" -e "s|/cmdline$||" | sort -n | head -n 1)',
+  '    [ -n "$pid" ] || sleep 0.02',
+  '    n=$((n + 1))',
+  '  done',
+  'else',
+  '  read -r said',
+  '  [ "$said" = done ] && exit 0',
+  'fi',
   "case $pid in ''|*[!0-9]*) exit 0 ;; esac",
-  'read -r said',
-  '[ "$said" = done ] && exit 0',
   'n=0',
   'while [ -e "/proc/$pid/task/$pid/children" ] && [ $n -lt 500 ]; do',
   '  kids=',
@@ -55,13 +71,13 @@ export interface PodOwnerWatch {
  * few milliseconds its own start and nspawn's stderr stream took (node:net loads then), and a kill -9 of
  * `rkt run` there left a pod running while `rkt list` showed it exited (2 of 30 early kills).
  */
-export function watchPodOwner(lockFd: number | undefined, host?: HostSpawn): PodOwnerWatch {
+export function watchPodOwner(machine: string, lockFd: number | undefined, host?: HostSpawn): PodOwnerWatch {
   let child: StartedProcess;
   try {
     child = startProcess(
       {
         command: '/bin/sh',
-        args: ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch'],
+        args: ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch', machine],
         env: process.env,
         stdio: ['pipe', 'ignore', 'ignore'],
         ...(lockFd !== undefined ? { extraFds: [lockFd] } : {}),

@@ -315,7 +315,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // A pod never outlives the process that runs it: a kill -9 of it leaves no code of its own to end the
   // pod (nspawn's death would not: the pod's systemd is re-parented and runs on), so a watcher does, told
   // nspawn's pid the moment nspawn exists.
-  const owner = watchPodOwner(host.lockFd, host);
+  const owner = watchPodOwner(`rkt-${uuid}`, host.lockFd, host);
   let child: ReturnType<typeof startProcess>;
   try {
     child = startProcess(

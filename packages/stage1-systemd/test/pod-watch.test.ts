@@ -59,7 +59,7 @@ describe('watchPodOwner', () => {
     const fd = tryLockDir(dir);
     if (fd === undefined) throw new Error('cannot lock the test directory');
     // spawn returns once the watcher runs: its copy of the handle keeps the pod locked without the runner's.
-    const watch = watchPodOwner(fd);
+    const watch = watchPodOwner('rkt-pod-watch-test-none', fd);
     watch.watch(pid);
     unlock(fd);
     expect(isLocked(dir)).toBe(true);
@@ -102,14 +102,33 @@ function alive(pid: number): boolean {
 }
 
 describe('the watcher script', () => {
-  it('left before it was told of an nspawn, exits and kills nothing', async () => {
+  it('told nspawn did not start, exits and kills nothing', async () => {
     const { pid, init } = await fakeNspawn();
-    const watcher = spawn('/bin/sh', ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const watcher = spawn('/bin/sh', ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch', 'rkt-pod-watch-test-none'], { stdio: ['pipe', 'ignore', 'inherit'] });
     const watcherExit = new Promise<number | null>((resolve) => watcher.once('exit', resolve));
-    watcher.stdin!.end();
+    watcher.stdin!.end('done\n');
     expect(await watcherExit).toBe(0);
     expect(children(pid)).toEqual([init]);
   });
+
+  it.skipIf(spawnSync('python3', ['-c', '0']).status !== 0)(
+    'left before it was told anything, finds an nspawn started meanwhile by its --machine= and ends its pod',
+    async () => {
+      // The runner died inside the posix_spawn of nspawn: nspawn runs, and nobody told the watcher its pid.
+      const machine = `rkt-pod-watch-test-${process.pid}-${Date.now()}`;
+      const nspawn = spawn('python3', ['-c', NSPAWN_LIKE, '1.5', `--machine=${machine}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      supervisor = nspawn;
+      const init = Number((await new Promise<string>((resolve) => nspawn.stdout!.once('data', (b: Buffer) => resolve(b.toString())))).trim());
+      strays.push(init);
+      const watcher = spawn('/bin/sh', ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch', machine], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const watcherExit = new Promise<number | null>((resolve) => watcher.once('exit', resolve));
+      watcher.stdin!.end();
+      expect(await watcherExit).toBe(0);
+      expect(alive(init)).toBe(false);
+      expect(nspawn.exitCode ?? (await new Promise((resolve) => nspawn.once('exit', resolve)))).toBe(0);
+    },
+    20_000,
+  );
 
   it.skipIf(spawnSync('python3', ['-c', '0']).status !== 0)(
     "left without `done` while nspawn's first child is still there, kills the pod's PID 1 it cloned, and exits once nspawn has",
@@ -122,7 +141,7 @@ describe('the watcher script', () => {
       // PID 1 runs, as the child of nspawn's first child, which nspawn still has.
       expect(alive(init)).toBe(true);
       expect(children(nspawn.pid as number)).not.toContain(init);
-      const watcher = spawn('/bin/sh', ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const watcher = spawn('/bin/sh', ['-c', POD_WATCH_SCRIPT, 'rkt-pod-watch', 'rkt-pod-watch-test-none'], { stdio: ['pipe', 'ignore', 'inherit'] });
       const watcherExit = new Promise<number | null>((resolve) => watcher.once('exit', resolve));
       // Told nspawn's pid, then the runner dies: end of file, no `done`.
       watcher.stdin!.end(`${nspawn.pid}\n`);
