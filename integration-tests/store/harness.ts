@@ -34,9 +34,9 @@ export class StoreEnv {
   readonly tmp = mkdtempSync(join(tmpdir(), 'rkt-store-it-'));
   readonly dir = join(this.tmp, 'data');
 
-  /** `bin/rkt --dir=<private> ARGS`, in the temp directory, synchronously. */
-  run(args: readonly string[]): RktResult {
-    const r = spawnSync(rktBin, [`--dir=${this.dir}`, ...args], { cwd: this.tmp, encoding: 'utf8', timeout: 120_000 });
+  /** `bin/rkt --dir=<private> ARGS`, in the temp directory (or `cwd`), synchronously. */
+  run(args: readonly string[], cwd: string = this.tmp): RktResult {
+    const r = spawnSync(rktBin, [`--dir=${this.dir}`, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 

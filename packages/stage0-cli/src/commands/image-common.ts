@@ -1,6 +1,8 @@
-import { resolve as resolvePath } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { relative, resolve as resolvePath, sep } from 'node:path';
 import { openStore, type ImageRecord, type Store } from '@rkt/image-store';
 import type { CommandContext } from '../command.js';
+import { CliError } from '../errors.js';
 
 /** The image store of the data directory (`--dir`): `<dir>/cas`. */
 export function openImageStore(ctx: CommandContext): Promise<Store> {
@@ -12,9 +14,50 @@ export function argPath(ctx: CommandContext, p: string): string {
   return resolvePath(ctx.cwd, p);
 }
 
+/**
+ * An output path argument. An empty one is refused: resolved, it would be the working directory, which
+ * `--overwrite` then replaced (rkt-ts refuses `--dir=""` and `rkt fetch ''` the same way).
+ */
+export function outputPath(ctx: CommandContext, p: string, what: 'output directory' | 'output ACI file'): string {
+  if (p === '') {
+    const hint = what === 'output directory' ? ' (use "." for the current directory)' : '';
+    throw new CliError('CLI_BAD_ARGS', `the ${what} argument is empty${hint}`);
+  }
+  return argPath(ctx, p);
+}
+
+/** The path with symlinks resolved, so that `..` and links compare as the kernel sees them; as given if it does not exist. */
+function realOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** Whether `inner` is `outer` or below it. */
+function within(outer: string, inner: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !rel.startsWith(sep));
+}
+
+/**
+ * `--overwrite` replaces the whole directory `dest`: refused for `/`, for the working directory or any of its
+ * parents (rkt's RemoveAll(".") failed with EINVAL, so rkt refused these too) and for the data directory or
+ * any of its parents, whose removal would take the store with it.
+ */
+export function refuseOverwriteOf(ctx: CommandContext, arg: string, dest: string): void {
+  const real = realOr(dest);
+  const why =
+    real === '/' ? 'it is the root directory'
+    : within(real, realOr(ctx.cwd)) ? 'it is the current directory or one of its parents'
+    : within(real, realOr(ctx.dataDir())) ? 'it holds the rkt data directory'
+    : undefined;
+  if (why !== undefined) throw new CliError('CLI_BAD_ARGS', `${arg}: refusing to overwrite: ${why}`);
+}
+
 /** rkt's name column: the name, with `:version` when the image has a version label. */
 export function displayName(img: Pick<ImageRecord, 'name' | 'labels'>): string {
   const version = img.labels.find((l) => l.name === 'version');
   return version === undefined ? img.name : `${img.name}:${version.value}`;
 }
-

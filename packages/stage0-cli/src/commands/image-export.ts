@@ -1,13 +1,14 @@
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
-import { argPath, openImageStore } from './image-common.js';
+import { openImageStore, outputPath } from './image-common.js';
 
 /** `rkt image export IMAGE OUT.aci`: the stored (uncompressed) ACI, whose sha512 is the image ID. */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
   const [ref = '', out = ''] = args;
+  const dest = outputPath(ctx, out, 'output ACI file');
   const store = await openImageStore(ctx);
   try {
-    await store.exportImage(ref, argPath(ctx, out), { overwrite: ctx.flags.bool('overwrite') });
+    await store.exportImage(ref, dest, { overwrite: ctx.flags.bool('overwrite') });
   } catch (err) {
     if ((err as { code?: unknown }).code === 'STORE_TARGET' && /already exists/.test((err as Error).message)) {
       throw new CliError('CLI_BAD_ARGS', `${out}: output ACI file exists (try --overwrite)`, { cause: err });

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
-import { argPath, openImageStore } from './image-common.js';
+import { openImageStore, outputPath, refuseOverwriteOf } from './image-common.js';
 
 /**
  * `image extract` and `image render`: into a new or empty directory, or, with `--overwrite`, in place of an
@@ -12,7 +12,8 @@ import { argPath, openImageStore } from './image-common.js';
  */
 export async function extractTo(ctx: CommandContext, args: readonly string[], withDependencies: boolean): Promise<void> {
   const [ref = '', dir = ''] = args;
-  const dest = argPath(ctx, dir);
+  const dest = outputPath(ctx, dir, 'output directory');
+  if (ctx.flags.bool('overwrite')) refuseOverwriteOf(ctx, dir, dest);
   const store = await openImageStore(ctx);
   // Resolve first: a bad reference must not touch the directory.
   const img = await store.resolve(ref);

@@ -1,0 +1,87 @@
+// Output paths and image references of the image commands, through the built bin/rkt with busybox images
+// built by bin/appc: every bad argument is one line naming it, exit 254, the store unchanged, and nothing
+// the user had is lost.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ensureBuilt, repoRoot, StoreEnv, type RktResult } from './harness.js';
+
+const appcBin = join(repoRoot, 'bin', 'appc');
+let acis: string;
+let env: StoreEnv;
+
+/** An ACI of Debian's static busybox, built from a layout with `appc build`; `tag` makes each image distinct. */
+function busyboxAci(name: string, version: string, tag: string): string {
+  const layout = join(acis, `layout-${tag}`);
+  mkdirSync(join(layout, 'rootfs/bin'), { recursive: true });
+  cpSync('/bin/busybox', join(layout, 'rootfs/bin/busybox'));
+  writeFileSync(join(layout, 'rootfs/tag'), `${tag}\n`);
+  writeFileSync(join(layout, 'manifest'), JSON.stringify({
+    acKind: 'ImageManifest', acVersion: '0.8.11', name,
+    labels: [{ name: 'version', value: version }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+    app: { exec: ['/bin/busybox', 'true'], user: '0', group: '0' },
+  }));
+  const out = join(acis, `${tag}.aci`);
+  execFileSync(appcBin, ['build', layout, out], { stdio: 'pipe' });
+  return out;
+}
+
+const IMAGES = { bb1: ['example.com/bb', '1.0'], bb2: ['example.com/bb', '2.0'], bad1: ['example.com/bad', '1'], bad2: ['example.com/bad', '2'] } as const;
+const files: Partial<Record<keyof typeof IMAGES, string>> = {};
+
+beforeAll(() => {
+  ensureBuilt();
+  acis = mkdtempSync(join(tmpdir(), 'rkt-targets-acis-'));
+  for (const [tag, [name, version]] of Object.entries(IMAGES)) files[tag as keyof typeof IMAGES] = busyboxAci(name, version, tag);
+}, 600_000);
+afterAll(() => { if (acis !== undefined) rmSync(acis, { recursive: true, force: true }); });
+beforeEach(() => { env = new StoreEnv(); });
+afterEach(() => env.cleanup());
+
+function fetchAll(...tags: (keyof typeof IMAGES)[]): string[] {
+  return tags.map((t) => env.fetch(files[t] as string));
+}
+
+/** One line on stderr matching `message`, exit 254, nothing on stdout, and the store as it was. */
+function refused(args: string[], message: RegExp, cwd?: string): RktResult {
+  const before = env.snapshot();
+  const r = env.run(args, cwd);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(r.stdout).toBe('');
+  expect(r.status).toBe(254);
+  expect(env.snapshot()).toBe(before);
+  return r;
+}
+
+describe('output paths of image extract, render and export', () => {
+  it('refuses an empty output path, and --overwrite of the current directory, its parents, / and the data directory', () => {
+    fetchAll('bb1', 'bb2');
+    const work = join(env.tmp, 'work');
+    const sub = join(work, 'sub');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(work, 'precious'), 'keep me\n');
+    for (const cmd of ['extract', 'render']) {
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', ''], new RegExp(`^image ${cmd}: the output directory argument is empty`), work);
+      refused(['image', cmd, 'example.com/bb:2.0', ''], /argument is empty/, work);
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', '.'], /^image \w+: \.: refusing to overwrite: it is the current directory or one of its parents\n$/, work);
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', '..'], /^image \w+: \.\.: refusing to overwrite: it is the current directory/, sub);
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', work], /refusing to overwrite: it is the current directory/, sub);
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', '/'], /^image \w+: \/: refusing to overwrite: it is the root directory\n$/, sub);
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', env.tmp], /refusing to overwrite: it holds the rkt data directory/, '/');
+    }
+    refused(['image', 'export', 'example.com/bb:2.0', ''], /^image export: the output ACI file argument is empty\n$/, work);
+    refused(['image', 'export', '--overwrite', 'example.com/bb:2.0', ''], /^image export: the output ACI file argument is empty\n$/, work);
+    expect(readdirSync(work).sort()).toEqual(['precious', 'sub']);
+    expect(readdirSync(sub)).toEqual([]);
+
+    // A directory below the current one is still replaced, as before.
+    writeFileSync(join(sub, 'old'), 'old\n');
+    const ok = env.run(['image', 'extract', '--overwrite', 'example.com/bb:2.0', 'sub'], work);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(readdirSync(sub).sort()).toEqual(['manifest', 'rootfs']);
+  });
+});
