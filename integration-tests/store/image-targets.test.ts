@@ -1,12 +1,12 @@
 // Output paths and image references of the image commands, through the built bin/rkt with busybox images
 // built by bin/appc: every bad argument is one line naming it, exit 254, the store unchanged, and nothing
 // the user had is lost.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ensureBuilt, repoRoot, StoreEnv, type RktResult } from './harness.js';
+import { ensureBuilt, repoRoot, rktBin, StoreEnv, type RktResult } from './harness.js';
 
 const appcBin = join(repoRoot, 'bin', 'appc');
 let acis: string;
@@ -85,3 +85,18 @@ describe('output paths of image extract, render and export', () => {
     expect(readdirSync(sub).sort()).toEqual(['manifest', 'rootfs']);
   });
 });
+
+describe('output directories that cannot be made', () => {
+  it('refuses /proc paths (Node\'s recursive mkdir looped there forever) and a file as the directory, in one line', () => {
+    fetchAll('bb1');
+    writeFileSync(join(env.tmp, 'plain'), 'x');
+    // spawnSync's 120 s timeout would report a hang as status null; these must answer at once.
+    refused(['image', 'extract', 'example.com/bb:1.0', '/proc/rkt-it-out'], /^image extract: \/proc\/rkt-it-out: cannot create the output directory: \/proc accepts no new directories\n$/);
+    refused(['image', 'render', 'example.com/bb:1.0', '/proc/self/out'], /^image render: \/proc\/self\/out: cannot create the output directory: \/proc\/self accepts no new directories\n$/);
+    refused(['image', 'extract', 'example.com/bb:1.0', 'plain'], /^image extract: plain: exists and is not a directory\n$/);
+    refused(['image', 'extract', 'example.com/bb:1.0', 'plain/sub'], /^image extract: plain\/sub: cannot create the output directory: not a directory\n$/);
+    const r = spawnSync(rktBin, ['--dir=/proc/rkt-it-data', 'image', 'list'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r).toMatchObject({ status: 254, stdout: '', stderr: 'image list: cannot create /proc/rkt-it-data/cas: /proc accepts no new directories\n' });
+  });
+});
+

@@ -1,4 +1,4 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 // The CLI from its source: the command under test is new, and a package import may resolve to a stale dist.
@@ -135,6 +135,18 @@ describe('rkt trust', () => {
   it('fails with one line and 254 on a missing key file', async () => {
     const r = await rkt([`--local-config=${dirs.local}`, 'trust', '--prefix=example.com', '--skip-fingerprint-review', 'missing.asc']);
     expect(r.code).toBe(254);
-    expect(r.err).toMatch(/^trust: missing\.asc: ENOENT: no such file or directory.*\n$/);
+    expect(r.err).toBe('trust: missing.asc: no such file or directory\n');
+  });
+
+  it('names a directory given as the key file, and a config directory that cannot be made, in one line', async () => {
+    await mkdir(join(dirs.root, 'L1'));
+    const dir = await rkt([`--local-config=${dirs.local}`, 'trust', '--prefix=example.com/bb', '--skip-fingerprint-review', 'L1']);
+    expect(dir).toMatchObject({ code: 254, err: 'trust: L1: is a directory\n' });
+    await writeFile(join(dirs.root, 'vendor.asc'), key.publicArmored);
+    // Node's recursive mkdir looped forever on /proc/<x>/...
+    const proc = await rkt(['--local-config=/proc/rkt-trust-test', 'trust', '--prefix=example.com/bb', '--skip-fingerprint-review', 'vendor.asc']);
+    expect(proc.code).toBe(254);
+    // The review text comes first (--skip-fingerprint-review still shows the key); the error is the last line.
+    expect(proc.err).toMatch(/without fingerprint review\.\ntrust: \/proc\/rkt-trust-test\/trustedkeys\/prefix\.d\/example\.com\/bb: cannot create the directory: \/proc accepts no new directories\n$/);
   });
 });

@@ -1,10 +1,11 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { removeTree } from './fsutil.js';
 import { withIndex } from './index-db.js';
 import { lookup, type ImageRef } from './lookup.js';
+import { errnoReason, makeDirs } from './make-dirs.js';
 import { planTree } from './plan.js';
 import type { ImageRecord } from './records.js';
 import { extractLayers } from './render-stream.js';
@@ -22,11 +23,16 @@ export async function extractImage(ctx: StoreContext, ref: ImageRef, dest: strin
   const l = ctx.layout;
   let created: string | undefined;
   try {
-    created = await mkdir(dest, { recursive: true, mode: 0o755 });
-    if ((await readdir(dest)).length > 0) throw new Error('directory is not empty');
+    created = await makeDirs(dest);
   } catch (err) {
-    throw new StoreError('STORE_TARGET', `cannot extract into ${dest}: ${(err as Error).message}`, { subject: dest, cause: err });
+    const reason = (err as { path?: unknown }).path === dest && (err as { code?: unknown }).code === 'EEXIST' ? 'exists and is not a directory'
+      : `cannot create the output directory: ${errnoReason(err)}`;
+    throw new StoreError('STORE_TARGET', `${dest}: ${reason}`, { subject: dest, cause: err });
   }
+  const entries = await readdir(dest).catch((err: unknown) => {
+    throw new StoreError('STORE_TARGET', `${dest}: cannot read the output directory: ${errnoReason(err)}`, { subject: dest, cause: err });
+  });
+  if (entries.length > 0) throw new StoreError('STORE_TARGET', `${dest}: output directory exists and is not empty`, { subject: dest });
   try {
     const { img, manifest, layers } = await withIndex(l, ctx.options, async (tx) => {
       const image = await lookup(tx, ref);

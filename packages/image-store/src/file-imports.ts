@@ -1,6 +1,7 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
+import { makeDirs } from './make-dirs.js';
 import type { Layout } from './layout.js';
 import { createHash } from './lazy-crypto.js';
 
@@ -39,6 +40,6 @@ export async function readFileImport(l: Layout, url: string, etag: string): Prom
 }
 
 export async function writeFileImport(l: Layout, record: FileImport): Promise<void> {
-  await mkdir(dirOf(l), { recursive: true, mode: 0o755 });
+  await makeDirs(dirOf(l));
   await writeFileAtomic(pathOf(l, record.url), `${JSON.stringify(record)}\n`, l.tmp);
 }

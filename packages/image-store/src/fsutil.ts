@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, fsync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { StoreError } from './errors.js';
 import { uniqueName } from './owner.js';
@@ -51,10 +51,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, t
 /** fsync on the thread pool: the one wait of the writes above. */
 function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-export async function ensureDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o755 });
 }
 
 /** rm -rf that a concurrent remover cannot make fail. */

@@ -20,4 +20,5 @@ export type { PodUse, PodRef } from './pod-refs.js';
 export { LAYOUT_VERSION, INDEX_VERSION } from './layout.js';
 export type { Layout } from './layout.js';
 export { DirectFileWriter } from './direct-write.js';
+export { makeDirs, errnoReason } from './make-dirs.js';
 export type { DirectWriterOptions } from './direct-write.js';

@@ -1,7 +1,8 @@
-import { readFile, mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError, isErrno } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
+import { errnoReason, makeDirs } from './make-dirs.js';
 
 /** Version of the on-disk layout (directories and file formats), stored in `cas/layout.json`. */
 export const LAYOUT_VERSION = 1;
@@ -79,10 +80,10 @@ export async function prepareLayout(l: Layout): Promise<void> {
   // At once: recursive mkdirs of a common parent do not trip on each other. A directory added to this list
   // needs a new layout version whose upgrade step makes it: stores with a current layout file skip this.
   const dirs = [l.root, l.images, l.trees, l.refs, l.tmp, l.trash];
-  const made = await Promise.allSettled(dirs.map((d) => mkdir(d, { recursive: true, mode: 0o755 })));
+  const made = await Promise.allSettled(dirs.map((d) => makeDirs(d)));
   made.forEach((r, i) => {
     if (r.status === 'rejected') {
-      throw new StoreError('STORE_LAYOUT', `cannot create ${dirs[i]}: ${(r.reason as Error).message}`, { subject: dirs[i], cause: r.reason });
+      throw new StoreError('STORE_LAYOUT', `cannot create ${dirs[i]}: ${errnoReason(r.reason)}`, { subject: dirs[i], cause: r.reason });
     }
   });
   if (version === undefined) {

@@ -1,9 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DEFAULT_MDS_PORT, DEFAULT_MDS_SOCKET } from './constants.js';
 import { MetadataServiceError } from './errors.js';
+import { makeDirsSync } from './make-dirs.js';
 import { PodSigner } from './hmac.js';
 import { PodTable } from './pod-table.js';
 import { handlePublic } from './public-api.js';
@@ -68,7 +69,11 @@ function closeServer(server: Server): Promise<void> {
 
 /** Makes the socket's directory and clears a stale socket a killed service left; refuses a live one. */
 async function prepareSocketPath(socketPath: string): Promise<void> {
-  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
+  try {
+    makeDirsSync(dirname(socketPath));
+  } catch (err) {
+    throw new MetadataServiceError('MDS_LISTEN', `cannot listen on ${socketPath}: cannot create its directory: ${(err as Error).message}`, { cause: err });
+  }
   let stale = false;
   try {
     stale = lstatSync(socketPath).isSocket();

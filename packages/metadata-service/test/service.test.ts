@@ -263,4 +263,15 @@ describe('registration', () => {
     expect((err as Error).message).toBe(`cannot listen on port ${svc.port}: address in use`);
     expect(existsSync(join(dir, 'other.sock'))).toBe(false);
   });
+
+  it('refuses a socket path whose directory cannot be made, instead of looping in mkdir (/proc)', async () => {
+    // Node's recursive mkdir retried /proc/<x> forever here, at 100% CPU.
+    const err = await startMetadataService({ socketPath: '/proc/rkt-mds-test/mds.sock', port: 0 }).catch((e: unknown) => e);
+    expect((err as MetadataServiceError).code).toBe('MDS_LISTEN');
+    expect((err as Error).message).toBe('cannot listen on /proc/rkt-mds-test/mds.sock: cannot create its directory: /proc accepts no new directories');
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'x');
+    await expect(startMetadataService({ socketPath: join(file, 'mds.sock'), port: 0 }))
+      .rejects.toThrow(`cannot listen on ${file}/mds.sock: cannot create its directory: ${file} exists and is not a directory`);
+  });
 });

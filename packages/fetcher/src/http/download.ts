@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import { finished, type Readable } from 'node:stream';
-import { DirectFileWriter } from '@rkt/image-store';
+import { DirectFileWriter, makeDirs } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { createProgress, type ProgressSink } from '../progress.js';
 import { isStrongEtag, maxAgeOf } from './cache.js';
@@ -115,7 +114,7 @@ function parseContentRange(v: string | undefined): { start: number; total: numbe
  * server that ignores the range (200) or whose ETag changed restarts the file from zero.
  */
 export async function download(http: HttpClient, url: URL, opts: DownloadOptions): Promise<DownloadResult> {
-  await mkdir(opts.partialDir, { recursive: true, mode: 0o700 });
+  await makeDirs(opts.partialDir, 0o700);
   const key = createHash('sha256').update(url.href).digest('hex').slice(0, 32);
   const own = join(opts.partialDir, `${key}-${process.pid}-${randomBytes(4).toString('hex')}.part`);
   inUse.add(own);

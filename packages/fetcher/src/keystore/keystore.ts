@@ -1,8 +1,9 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Key } from 'openpgp';
 import { isAcIdentifier } from '@rkt/appc-spec/lean';
+import { errnoReason, makeDirs } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 
 export interface TrustedKey {
@@ -139,7 +140,11 @@ async function readKeyFile(file: string): Promise<TrustedKey> {
 
 /** temp + fsync + rename, then fsync of the directory: a trusted key is never half written. */
 export async function writeAtomic(dest: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+  try {
+    await makeDirs(dirname(dest));
+  } catch (err) {
+    throw new FetchError('FETCH_IO', `${dirname(dest)}: cannot create the directory: ${errnoReason(err)}`, { subject: dest, cause: err });
+  }
   const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     const fh = await open(tmp, 'wx', mode);

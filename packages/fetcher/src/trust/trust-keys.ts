@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { errnoReason } from '@rkt/image-store';
 import { resolve } from 'node:path';
 import { discover, discoveryFailure } from '../discovery/discover.js';
-import { FetchError, firstLine } from '../errors.js';
+import { FetchError } from '../errors.js';
 import { configDirs, createHttpClient, DEFAULT_LOCAL_CONFIG_DIR, DEFAULT_SYSTEM_CONFIG_DIR, insecureFlags } from '../fetch/context.js';
 import type { InsecureFlags, NetworkOptions } from '../fetch/options.js';
 import { parseAppName } from '../image-string.js';
@@ -107,6 +108,6 @@ async function readKeyLocation(location: string, http: Awaited<ReturnType<typeof
     const text = buf.toString('utf8');
     return { data: text.includes('-----BEGIN PGP') ? text : new Uint8Array(buf), overHttps: false };
   } catch (err) {
-    throw new FetchError('FETCH_IO', `${location}: ${firstLine(err)}`, { subject: location, cause: err });
+    throw new FetchError('FETCH_IO', `${location}: ${errnoReason(err)}`, { subject: location, cause: err });
   }
 }

@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { relative, resolve as resolvePath, sep } from 'node:path';
 import { openStore, type ImageRecord, type Store } from '@rkt/image-store';
 import type { CommandContext } from '../command.js';
-import { CliError } from '../errors.js';
+import { CliError, isCodedError } from '../errors.js';
 
 /** The image store of the data directory (`--dir`): `<dir>/cas`. */
 export function openImageStore(ctx: CommandContext): Promise<Store> {
@@ -54,6 +54,15 @@ export function refuseOverwriteOf(ctx: CommandContext, arg: string, dest: string
     : within(real, realOr(ctx.dataDir())) ? 'it holds the rkt data directory'
     : undefined;
   if (why !== undefined) throw new CliError('CLI_BAD_ARGS', `${arg}: refusing to overwrite: ${why}`);
+}
+
+/**
+ * The store names an output path as the CLI gave it, absolute; the user typed `arg`. A store error about
+ * that path (`<dest>: reason`) is reported with the argument instead.
+ */
+export function namingArgument(err: unknown, dest: string, arg: string): unknown {
+  if (!isCodedError(err) || err.code !== 'STORE_TARGET' || !err.message.startsWith(`${dest}: `)) return err;
+  return new CliError('CLI_BAD_ARGS', `${arg}: ${err.message.slice(dest.length + 2)}`, { cause: err });
 }
 
 /** rkt's name column: the name, with `:version` when the image has a version label. */

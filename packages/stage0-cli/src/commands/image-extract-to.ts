@@ -1,9 +1,18 @@
-import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { readdirSync, renameSync, statSync, type Stats } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
-import { openImageStore, outputPath, refuseOverwriteOf } from './image-common.js';
+import { namingArgument, openImageStore, outputPath, refuseOverwriteOf } from './image-common.js';
+
+/** The entry at `p`; undefined when nothing is there or a parent is not a directory (the store says which). */
+function statOrUndefined(p: string): Stats | undefined {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * `image extract` and `image render`: into a new or empty directory, or, with `--overwrite`, in place of an
@@ -18,7 +27,9 @@ export async function extractTo(ctx: CommandContext, args: readonly string[], wi
   // Resolve first: a bad reference must not touch the directory.
   const img = await store.resolve(ref);
   let aside: string | undefined;
-  if (existsSync(dest) && readdirSync(dest).length > 0) {
+  const existing = statOrUndefined(dest);
+  if (existing !== undefined && !existing.isDirectory()) throw new CliError('CLI_BAD_ARGS', `${dir}: exists and is not a directory`);
+  if (existing !== undefined && readdirSync(dest).length > 0) {
     if (!ctx.flags.bool('overwrite')) throw new CliError('CLI_BAD_ARGS', `${dir}: output directory exists and is not empty (try --overwrite)`);
     aside = join(dirname(dest), `.${basename(dest)}.old-${process.pid}`);
     renameSync(dest, aside);
@@ -30,7 +41,7 @@ export async function extractTo(ctx: CommandContext, args: readonly string[], wi
       await rm(dest, { recursive: true, force: true });
       renameSync(aside, dest);
     }
-    throw err;
+    throw namingArgument(err, dest, dir);
   }
   if (aside !== undefined) await rm(aside, { recursive: true, force: true });
 }
