@@ -100,3 +100,18 @@ describe('output directories that cannot be made', () => {
   });
 });
 
+
+describe('image rm', () => {
+  it('removes every image a name resolves to, and an image named twice once, exit 0', () => {
+    const [bb1, bb2, bad1, bad2] = fetchAll('bb1', 'bb2', 'bad1', 'bad2') as [string, string, string, string];
+    const byName = env.run(['image', 'rm', 'example.com/bad']);
+    expect(byName.stdout.trimEnd().split('\n').sort()).toEqual([bad1, bad2].sort().map((id) => `successfully removed aci for image: "${id}"`));
+    expect(byName.stderr).toBe('image rm: 2 image(s) successfully removed\n');
+    expect(byName.status).toBe(0);
+    expect(env.ids().sort()).toEqual([bb1, bb2].sort());
+
+    const twice = env.run(['image', 'rm', bb2.slice(0, 19), 'example.com/bb:2.0']);
+    expect(twice).toMatchObject({ status: 0, stdout: `successfully removed aci for image: "${bb2}"\n`, stderr: '' });
+    expect(env.ids()).toEqual([bb1]);
+  });
+});

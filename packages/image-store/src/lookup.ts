@@ -38,16 +38,33 @@ export function parseImageRef(ref: string): { id: string } | { query: ImageQuery
  * without one, an image fetched as "latest" wins, then the newest import.
  */
 export function pickByName(images: readonly ImageRecord[], q: ImageQuery): ImageRecord | undefined {
-  const want = q.labels ?? [];
-  const matches = images.filter((img) => img.name === q.name &&
-    want.every((w) => img.labels.some((l) => l.name === w.name && l.value === w.value)));
-  const byNewest = (a: ImageRecord, b: ImageRecord) => b.importedAt - a.importedAt || (a.id < b.id ? -1 : 1);
-  matches.sort(byNewest);
-  if (!want.some((l) => l.name === 'version')) {
+  const matches = allByName(images, q);
+  if (!(q.labels ?? []).some((l) => l.name === 'version')) {
     const latest = matches.find((m) => m.latest);
     if (latest !== undefined) return latest;
   }
   return matches[0];
+}
+
+/** Every image with the name whose labels include all those asked for, newest import first. */
+function allByName(images: readonly ImageRecord[], q: ImageQuery): ImageRecord[] {
+  const want = q.labels ?? [];
+  const matches = images.filter((img) => img.name === q.name &&
+    want.every((w) => img.labels.some((l) => l.name === w.name && l.value === w.value)));
+  return matches.sort((a, b) => b.importedAt - a.importedAt || (a.id < b.id ? -1 : 1));
+}
+
+/** Every image `ref` names: an ID or prefix names one, a name (and labels) every image that matches. */
+export function lookupAllIn(images: readonly ImageRecord[], ref: ImageRef): ImageRecord[] {
+  const parsed = typeof ref === 'string' ? parseImageRef(ref) : { query: ref };
+  if ('id' in parsed) return [lookupIn(images, ref)];
+  const found = allByName(images, parsed.query);
+  if (found.length === 0) throw notFound(parsed.query);
+  return found;
+}
+
+function notFound(q: ImageQuery): StoreError {
+  return new StoreError('STORE_NOT_FOUND', `no image named ${describe(q)} in the store`, { subject: q.name });
 }
 
 export async function lookup(tx: IndexTx, ref: ImageRef): Promise<ImageRecord> {
@@ -72,8 +89,6 @@ export function lookupIn(images: readonly ImageRecord[], ref: ImageRef): ImageRe
     return found[0] as ImageRecord;
   }
   const img = pickByName(images, parsed.query);
-  if (img === undefined) {
-    throw new StoreError('STORE_NOT_FOUND', `no image named ${describe(parsed.query)} in the store`, { subject: parsed.query.name });
-  }
+  if (img === undefined) throw notFound(parsed.query);
   return img;
 }

@@ -8,7 +8,7 @@ import { ImageHold } from './hold.js';
 import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
-import { lookupIn, type ImageRef } from './lookup.js';
+import { lookupAllIn, lookupIn, type ImageRef } from './lookup.js';
 import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
 import { findRenderedForPod } from './pod-trees.js';
 import { readFileImport, writeFileImport } from './file-imports.js';
@@ -83,6 +83,14 @@ export class Store {
   /** The one image an ID, ID prefix (>= 2 hex digits), `name[:version]` or name + labels query means. */
   resolve(ref: ImageRef): Promise<ImageRecord> {
     return guard('resolve', readImages(this.layout, this.ctx.options).then((all) => lookupIn(all, ref)));
+  }
+
+  /**
+   * Every image `ref` names: the one image of an ID or ID prefix, or every image with the name and the labels
+   * given (newest import first), as rkt's `image rm` removed them all. `STORE_NOT_FOUND` when there is none.
+   */
+  resolveAll(ref: ImageRef): Promise<ImageRecord[]> {
+    return guard('resolve', readImages(this.layout, this.ctx.options).then((all) => lookupAllIn(all, ref)));
   }
 
   /** Every stored image, oldest import first; `lastUsedAt` includes uses by pods that did not take the index. */

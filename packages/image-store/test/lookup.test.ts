@@ -63,6 +63,18 @@ describe('lookups', () => {
     expect((await store.resolve('example.com/app')).id).toBe(v3.id);
   });
 
+  it('resolveAll: an ID names one image, a name every image it matches, newest first', async () => {
+    const store = await openStore({ dir: join(tempDir(), 'data') });
+    const v1 = await put(store, tinyAci('example.com/app', '1', { version: '1', os: 'linux' }));
+    await sleep(5);
+    const v2 = await put(store, tinyAci('example.com/app', '2', { version: '2', os: 'linux' }), true);
+    await put(store, tinyAci('example.com/other', 'o'));
+    expect((await store.resolveAll('example.com/app')).map((i) => i.id)).toEqual([v2.id, v1.id]);
+    expect((await store.resolveAll('example.com/app:1')).map((i) => i.id)).toEqual([v1.id]);
+    expect((await store.resolveAll(v2.id.slice(0, 12))).map((i) => i.id)).toEqual([v2.id]);
+    await expect(store.resolveAll('example.com/none')).rejects.toMatchObject({ code: 'STORE_NOT_FOUND', message: 'no image named example.com/none in the store' });
+  });
+
   it('parses rkt image references', () => {
     expect(parseImageRef('example.com/app:1.0')).toEqual({ query: { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] } });
     expect(parseImageRef('sha512-ab')).toEqual({ id: 'sha512-ab' });
