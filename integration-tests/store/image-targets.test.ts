@@ -115,3 +115,12 @@ describe('image rm', () => {
     expect(env.ids()).toEqual([bb1]);
   });
 });
+
+describe('rkt fetch of a malformed image ID', () => {
+  it('says it is an invalid image ID, in one line, without going to the network', () => {
+    fetchAll('bb1');
+    // It was read as a name: appc discovery of https://sha512-zzz/, failing on DNS.
+    refused(['fetch', 'sha512-zzz'], /^fetch: invalid image ID "sha512-zzz": expected "sha512-" and 2 to 128 lowercase hex digits\n$/);
+    refused(['fetch', '--pull-policy=never', 'sha512-zzz'], /^fetch: invalid image ID "sha512-zzz"/);
+  });
+});

@@ -37,7 +37,7 @@ export function hostLabels(): { os: string; arch: string } {
 /**
  * rkt's image-string heuristics: an image ID, then a URL (`scheme://`), then an absolute path, an
  * existing regular file, a `:` (a version: a name), a `./` in it, an `.aci` extension; anything else is
- * a name. Unlike Go's url.Parse we only call `scheme://...` a URL, so `busybox:1.0` is a name.
+ * a name. Anything else starting with `sha512-` is refused as an invalid image ID. Unlike Go's url.Parse we only call `scheme://...` a URL, so `busybox:1.0` is a name.
  */
 export function parseImageString(raw: string, opts: { cwd?: string } = {}): ImageString {
   const cwd = opts.cwd ?? process.cwd();
@@ -64,6 +64,12 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
     if (statSync(abs).isFile()) return { kind: 'path', path: abs, raw };
   } catch {
     // Not an existing file: the remaining heuristics decide.
+  }
+  // Not a valid ID, yet meant as one (a typo, a truncated copy): as a name it would go to discovery and fail
+  // on DNS. The image store refuses such a reference with the same words.
+  if (raw.startsWith('sha512-')) {
+    throw new FetchError('FETCH_BAD_IMAGE_STRING',
+      `invalid image ID ${JSON.stringify(raw)}: expected "sha512-" and 2 to 128 lowercase hex digits`, { subject: raw });
   }
   if (raw.includes(':')) return { kind: 'name', app: parseAppName(raw), raw };
   if (raw.includes('./') || raw.endsWith('.aci')) return { kind: 'path', path: abs, raw };

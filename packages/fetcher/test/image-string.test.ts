@@ -33,6 +33,12 @@ describe('parseImageString', () => {
     expect(() => parseImageString('docker://busybox')).toThrow(/docker images are not supported/);
     expect(() => parseImageString('')).toThrow(FetchError);
   });
+
+  it('refuses a malformed image ID as one, instead of reading it as a name to discover', () => {
+    for (const bad of ['sha512-zzz', 'sha512-a', 'sha512-ABCD', `sha512-${'a'.repeat(129)}`, 'sha512-ab:1.0']) {
+      expect(() => parseImageString(bad)).toThrow(`invalid image ID ${JSON.stringify(bad)}: expected "sha512-" and 2 to 128 lowercase hex digits`);
+    }
+  });
 });
 
 describe('parseAppName', () => {
