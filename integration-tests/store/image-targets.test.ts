@@ -124,3 +124,26 @@ describe('rkt fetch of a malformed image ID', () => {
     refused(['fetch', '--pull-policy=never', 'sha512-zzz'], /^fetch: invalid image ID "sha512-zzz"/);
   });
 });
+
+describe('image references with labels', () => {
+  it('cat-manifest, export, extract, render and rm read name, :version and ,label=value as rkt fetch does', () => {
+    const [bb1, bb2] = fetchAll('bb1', 'bb2') as [string, string];
+    const version = (ref: string) => {
+      const r = env.run(['image', 'cat-manifest', ref]);
+      expect(r.stderr).toBe('');
+      return (JSON.parse(r.stdout) as { labels: { name: string; value: string }[] }).labels.find((l) => l.name === 'version')?.value;
+    };
+    expect(version('example.com/bb,version=1.0')).toBe('1.0');
+    expect(version('example.com/bb:1.0,os=linux')).toBe('1.0');
+    expect(version('example.com/bb,arch=amd64,version=2.0')).toBe('2.0');
+    expect(env.run(['image', 'export', 'example.com/bb,version=1.0', 'out.aci']).status).toBe(0);
+    expect(env.run(['image', 'extract', '--rootfs-only', 'example.com/bb:2.0,os=linux', 'x']).status).toBe(0);
+    expect(env.run(['image', 'render', 'example.com/bb,version=1.0,arch=amd64', 'r']).status).toBe(0);
+    refused(['image', 'cat-manifest', 'example.com/bb:1.0,os=freebsd'], /^image cat-manifest: no image named example\.com\/bb,version=1\.0,os=freebsd in the store\n$/);
+    refused(['image', 'cat-manifest', 'bad name!'], /^image cat-manifest: "bad name!" is not a valid image name \(lowercase a-z0-9-\._~\/, alphanumeric at both ends\)\n$/);
+    refused(['image', 'rm', 'example.com/bb,os'], /^image rm: "example\.com\/bb,os": label "os" has no value/);
+    const rm = env.run(['image', 'rm', 'example.com/bb,version=2.0']);
+    expect(rm).toMatchObject({ status: 0, stdout: `successfully removed aci for image: "${bb2}"\n` });
+    expect(env.ids()).toEqual([bb1]);
+  });
+});

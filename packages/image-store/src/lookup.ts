@@ -19,7 +19,20 @@ function describe(q: ImageQuery): string {
   return labels === '' ? q.name : `${q.name},${labels}`;
 }
 
-/** `name:version` is rkt's shorthand for the `version` label; an AC identifier never contains `:`. */
+// The AC Identifier rule of @rkt/appc-spec (`AC_IDENTIFIER_RE`, cross-checked in lookup.test.ts), repeated
+// because the listing path, which resolves references, must not load @rkt/appc-spec (lean.test.ts).
+const AC_IDENTIFIER_RE = /^[a-z0-9](?:[a-z0-9._~/-]*[a-z0-9])?$/;
+
+function badReference(ref: string, why: string): StoreError {
+  return new StoreError('STORE_BAD_REFERENCE', `${JSON.stringify(ref)}: ${why}`, { subject: ref });
+}
+
+/**
+ * An image ID (prefix), or an appc image string as discovery's NewAppFromString reads it:
+ * `name[:version][,label=value...]`, where every `:` stands for `,version=`. Unlike the fetcher, no os or
+ * arch label is added: rkt's store lookups (getStoreKeyFromApp) matched only the labels given, so an image
+ * without os/arch labels, or built for another platform, is still found by its name.
+ */
 export function parseImageRef(ref: string): { id: string } | { query: ImageQuery } {
   if (ref.startsWith('sha512-')) {
     if (!ID_PREFIX_RE.test(ref) || ref.length - 'sha512-'.length < MIN_PREFIX_HEX || ref.length > 7 + 128) {
@@ -28,9 +41,29 @@ export function parseImageRef(ref: string): { id: string } | { query: ImageQuery
     }
     return { id: ref };
   }
-  const colon = ref.indexOf(':');
-  if (colon < 0) return { query: { name: ref } };
-  return { query: { name: ref.slice(0, colon), labels: [{ name: 'version', value: ref.slice(colon + 1) }] } };
+  let name: string | undefined;
+  const labels: Label[] = [];
+  for (const part of `name=${ref.replaceAll(':', ',version=')}`.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) throw badReference(ref, `label ${JSON.stringify(part)} has no value (expected label=value)`);
+    const key = part.slice(0, eq);
+    const value = part.slice(eq + 1);
+    if (key === 'name') {
+      if (name !== undefined) throw badReference(ref, 'the name is given twice');
+      name = value;
+    } else if (!AC_IDENTIFIER_RE.test(key)) {
+      throw badReference(ref, `${JSON.stringify(key)} is not a valid label name`);
+    } else if (labels.some((l) => l.name === key)) {
+      throw badReference(ref, `label ${key} is given twice`);
+    } else {
+      labels.push({ name: key, value });
+    }
+  }
+  if (name === undefined || !AC_IDENTIFIER_RE.test(name)) {
+    throw new StoreError('STORE_BAD_REFERENCE',
+      `${JSON.stringify(name ?? '')} is not a valid image name (lowercase a-z0-9-._~/, alphanumeric at both ends)`, { subject: ref });
+  }
+  return { query: labels.length === 0 ? { name } : { name, labels } };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { isAcIdentifier } from '@rkt/appc-spec/lean';
 import { describe, expect, it } from 'vitest';
 import { openStore, parseImageRef, type Store } from '../src/index.js';
 import { sha512Id, tempDir, tinyAci } from './helpers.js';
@@ -75,8 +76,39 @@ describe('lookups', () => {
     await expect(store.resolveAll('example.com/none')).rejects.toMatchObject({ code: 'STORE_NOT_FOUND', message: 'no image named example.com/none in the store' });
   });
 
-  it('parses rkt image references', () => {
+  it('parses rkt image references as appc image strings: name, :version and ,label=value', () => {
     expect(parseImageRef('example.com/app:1.0')).toEqual({ query: { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] } });
     expect(parseImageRef('sha512-ab')).toEqual({ id: 'sha512-ab' });
+    expect(parseImageRef('example.com/app')).toEqual({ query: { name: 'example.com/app' } });
+    expect(parseImageRef('example.com/app,version=1.0')).toEqual({ query: { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] } });
+    expect(parseImageRef('example.com/app:1.0,os=linux')).toEqual({
+      query: { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }, { name: 'os', value: 'linux' }] },
+    });
+    const bad = (ref: string) => { try { parseImageRef(ref); } catch (err) { return err; } return undefined; };
+    expect(bad('bad name!')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: '"bad name!" is not a valid image name (lowercase a-z0-9-._~/, alphanumeric at both ends)' });
+    expect(bad('Example.com/app')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: expect.stringMatching(/is not a valid image name/) });
+    expect(bad('example.com/app,os')).toMatchObject({ message: '"example.com/app,os": label "os" has no value (expected label=value)' });
+    expect(bad('example.com/app:1,version=2')).toMatchObject({ message: '"example.com/app:1,version=2": label version is given twice' });
+    expect(bad('example.com/app,OS=linux')).toMatchObject({ message: '"example.com/app,OS=linux": "OS" is not a valid label name' });
+  });
+
+  it("checks names with appc-spec's AC Identifier rule", () => {
+    for (const name of ['a', 'example.com/app', 'example.com/~user/app_v1', 'a-b.c', '', '-a', 'a-', 'A', 'a b', 'a/', 'é', 'a..b', '9']) {
+      const ok = (() => { try { parseImageRef(name); return true; } catch { return false; } })();
+      expect(ok, name).toBe(isAcIdentifier(name));
+    }
+  });
+
+  it('finds by labels: every label given must match, and no os/arch is assumed', async () => {
+    const store = await openStore({ dir: join(tempDir(), 'data') });
+    const linux = await put(store, tinyAci('example.com/app', 'l', { version: '1.0', os: 'linux' }));
+    const bare = await put(store, tinyAci('example.com/bare', 'b', { version: '1.0' }));
+    expect((await store.resolve('example.com/app,version=1.0')).id).toBe(linux.id);
+    expect((await store.resolve('example.com/app:1.0,os=linux')).id).toBe(linux.id);
+    await expect(store.resolve('example.com/app:1.0,os=freebsd')).rejects.toMatchObject({
+      code: 'STORE_NOT_FOUND', message: 'no image named example.com/app,version=1.0,os=freebsd in the store',
+    });
+    expect((await store.resolve('example.com/bare:1.0')).id).toBe(bare.id);
+    await expect(store.resolve('bad name!')).rejects.toMatchObject({ code: 'STORE_BAD_REFERENCE' });
   });
 });
