@@ -6,6 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rawTar } from '../../packages/image-store/test/helpers.js';
 import { ensureBuilt, repoRoot, rktBin, StoreEnv, type RktResult } from './harness.js';
 
 const appcBin = join(repoRoot, 'bin', 'appc');
@@ -145,5 +146,41 @@ describe('image references with labels', () => {
     const rm = env.run(['image', 'rm', 'example.com/bb,version=2.0']);
     expect(rm).toMatchObject({ status: 0, stdout: `successfully removed aci for image: "${bb2}"\n` });
     expect(env.ids()).toEqual([bb1]);
+  });
+});
+
+describe('error lines name the argument once, in words', () => {
+  it('image export checks its target before copying and names it as given', () => {
+    fetchAll('bb1');
+    mkdirSync(join(env.tmp, 'L1'));
+    writeFileSync(join(env.tmp, 'plain'), 'x');
+    refused(['image', 'export', '--overwrite', 'example.com/bb:1.0', 'L1'], /^image export: L1: is a directory\n$/);
+    refused(['image', 'export', 'example.com/bb:1.0', '/nonexistent/dir/x.aci'], /^image export: \/nonexistent\/dir\/x\.aci: directory \/nonexistent\/dir does not exist\n$/);
+    refused(['image', 'export', 'example.com/bb:1.0', 'plain/x.aci'], new RegExp(`^image export: plain/x\\.aci: ${env.tmp}/plain is not a directory\\n$`));
+    refused(['image', 'export', 'example.com/bb:1.0', 'plain'], /^image export: plain: output ACI file exists \(try --overwrite\)\n$/);
+    // No temp file was started beside the target.
+    expect(readdirSync(env.tmp).filter((n) => n.includes('rkt-export'))).toEqual([]);
+  });
+
+  it('rkt fetch: a relative file:// URL, and an invalid ACI with its path said once', () => {
+    fetchAll('bb1');
+    const warning = 'warning: image signature verification has been disabled (--insecure-options=image)\n';
+    const rel = env.run(['--insecure-options=image', 'fetch', 'file://relative.aci']);
+    expect(rel).toMatchObject({ status: 254, stdout: '' });
+    expect(rel.stderr.replace(warning, '')).toBe('fetch: file://relative.aci: a file URL needs an absolute path (file:///dir/image.aci); "relative.aci" would be its host\n');
+    const manifest = '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/esc"}';
+    const bad: [string, Buffer, string][] = [
+      ['escape.aci', rawTar([{ name: 'manifest', content: manifest }, { name: 'rootfs/', type: '5' }, { name: 'rootfs/../escape', content: 'x' }]), 'entry "rootfs/../escape" at offset 1536: has a ".." component'],
+      ['badname.aci', rawTar([{ name: 'manifest', content: manifest.replace('example.com/esc', 'Bad Name') }, { name: 'rootfs/', type: '5' }]), 'manifest: name: must be an AC Identifier'],
+    ];
+    for (const [name, bytes, why] of bad) {
+      writeFileSync(join(env.tmp, name), bytes);
+      const before = env.snapshot();
+      const r = env.run(['--insecure-options=image', 'fetch', name]);
+      expect(r).toMatchObject({ status: 254, stdout: '' });
+      expect(r.stderr.replace(warning, '')).toMatch(new RegExp(`^fetch: ${env.tmp}/${name.replace('.', '\\.')}: not a valid ACI: ${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\n$`));
+      expect(r.stderr.split(env.tmp)).toHaveLength(2);
+      expect(env.snapshot()).toBe(before);
+    }
   });
 });

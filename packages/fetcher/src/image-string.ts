@@ -51,7 +51,14 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
     } catch {
       throw new FetchError('FETCH_BAD_IMAGE_STRING', `invalid URL ${JSON.stringify(raw)}`, { subject: raw });
     }
-    if (scheme === 'file') return { kind: 'path', path: fileURLToPath(url), raw };
+    if (scheme === 'file') {
+      // file://relative.aci reads `relative.aci` as the URL's host, which fileURLToPath refuses in Node's words.
+      if (url.host !== '' && url.host !== 'localhost') {
+        throw new FetchError('FETCH_BAD_IMAGE_STRING',
+          `${raw}: a file URL needs an absolute path (file:///dir/image.aci); "${url.host}" would be its host`, { subject: raw });
+      }
+      return { kind: 'path', path: fileURLToPath(url), raw };
+    }
     if (scheme === 'http' || scheme === 'https') return { kind: 'url', url, raw };
     if (scheme === 'docker') {
       throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: docker images are not supported by rkt-ts (appc images only)`, { subject: raw });

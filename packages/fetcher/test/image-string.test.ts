@@ -34,6 +34,11 @@ describe('parseImageString', () => {
     expect(() => parseImageString('')).toThrow(FetchError);
   });
 
+  it('refuses a relative file:// URL, whose first part would be read as a host', () => {
+    expect(() => parseImageString('file://relative.aci')).toThrow('file://relative.aci: a file URL needs an absolute path (file:///dir/image.aci); "relative.aci" would be its host');
+    expect(parseImageString('file://localhost/tmp/a.aci')).toMatchObject({ kind: 'path', path: '/tmp/a.aci' });
+  });
+
   it('refuses a malformed image ID as one, instead of reading it as a name to discover', () => {
     for (const bad of ['sha512-zzz', 'sha512-a', 'sha512-ABCD', `sha512-${'a'.repeat(129)}`, 'sha512-ab:1.0']) {
       expect(() => parseImageString(bad)).toThrow(`invalid image ID ${JSON.stringify(bad)}: expected "sha512-" and 2 to 128 lowercase hex digits`);

@@ -1,7 +1,8 @@
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { StoreContext } from './context.js';
-import { StoreError } from './errors.js';
+import { isErrno, StoreError } from './errors.js';
+import { errnoReason } from './make-dirs.js';
 import { fsyncDir } from './fsutil.js';
 import { withIndex } from './index-db.js';
 import { blobPath } from './layout.js';
@@ -15,6 +16,26 @@ export interface ExportOptions {
 }
 
 /**
+ * Checked before the blob is copied: a directory in the way failed only at the final rename, after the
+ * whole copy, and a missing directory was reported with the temp file's name.
+ */
+async function checkTarget(out: string, overwrite: boolean): Promise<void> {
+  const fail = (why: string, cause?: unknown) => new StoreError('STORE_TARGET', `${out}: ${why}`, { subject: out, cause });
+  const existing = await stat(out).catch((err: unknown) => {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw fail(isErrno(err, 'ENOTDIR') ? `${dirname(out)} is not a directory` : errnoReason(err), err);
+  });
+  if (existing?.isDirectory()) throw fail('is a directory');
+  if (existing !== undefined && !overwrite) throw fail('already exists (use overwrite to replace it)');
+  if (existing === undefined) {
+    const parent = await stat(dirname(out)).catch((err: unknown) => {
+      throw fail(isErrno(err, 'ENOENT') ? `directory ${dirname(out)} does not exist` : errnoReason(err), err);
+    });
+    if (!parent.isDirectory()) throw fail(`${dirname(out)} is not a directory`);
+  }
+}
+
+/**
  * Writes the stored ACI to `out` (temp + fsync + rename), checking on the way that it still hashes to the
  * image ID, so the exported file's sha512 is the ID or nothing is written.
  */
@@ -25,15 +46,16 @@ export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string,
     return { img: image, blob: await open(blobPath(l, image.id), 'r') };
   });
   const tmp = join(dirname(out), `.${basename(out)}.rkt-export-${process.pid}`);
+  let made = false;
   try {
-    if (opts.overwrite !== true && (await stat(out).then(() => true, () => false))) {
-      throw new StoreError('STORE_TARGET', `${out} already exists (use overwrite to replace it)`, { subject: out });
-    }
+    await checkTarget(out, opts.overwrite === true);
     let dest;
     try {
       dest = await open(tmp, 'w', 0o644);
+      made = true;
     } catch (err) {
-      throw new StoreError('STORE_TARGET', `cannot write ${out}: ${(err as Error).message}`, { subject: out, cause: err });
+      // The reason only: the error's own path is the temp file's, which the user never named.
+      throw new StoreError('STORE_TARGET', `${out}: cannot write: ${errnoReason(err)}`, { subject: out, cause: err });
     }
     const h = createHash('sha512');
     try {
@@ -53,11 +75,14 @@ export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string,
     if (`sha512-${h.digest('hex')}` !== img.id) {
       throw new StoreError('STORE_LAYOUT', `the stored ACI of ${img.id} is damaged (its hash no longer matches); fetch the image again`, { subject: img.id });
     }
-    await rename(tmp, out);
+    await rename(tmp, out).catch((err: unknown) => {
+      throw new StoreError('STORE_TARGET', `${out}: cannot write: ${errnoReason(err)}`, { subject: out, cause: err });
+    });
     await fsyncDir(dirname(out));
     return img;
   } finally {
     await blob.close();
-    await rm(tmp, { force: true });
+    // Not before it is made: removing it where its directory is missing or a file would fail, in place of the real error.
+    if (made) await rm(tmp, { force: true });
   }
 }

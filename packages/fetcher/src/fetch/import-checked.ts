@@ -11,6 +11,13 @@ export interface ScannedAci {
 
 const ARCHIVE_ERRORS = new Set(['STORE_ACI_FORMAT', 'STORE_ACI_UNSAFE', 'STORE_MANIFEST', 'STORE_ACI_TOO_LARGE']);
 
+/** The store and the manifest parser name `source` themselves: said once, at the start of the line. */
+function withoutSource(err: unknown, source: string): string {
+  const m = firstLine(err);
+  // `<source>: entry ...` from the scan, `<source>:manifest: ...` from the manifest reader.
+  return m.startsWith(`${source}:`) ? m.slice(source.length + 1).trimStart() : m;
+}
+
 /**
  * Imports `input` (a file or a stream) into the store, running `check` (manifest, ID and signature checks) between the store's
  * scan and its publishing: the archive is read once, and nothing is stored unless `check` passes. A broken
@@ -33,7 +40,7 @@ export async function importChecked(
           try {
             manifest = parseImageManifest(scan.manifest, `${source}: manifest`);
           } catch (err) {
-            throw new FetchError('FETCH_MISMATCH', `${source}: not a valid ACI: ${firstLine(err)}`, { subject: source, cause: err });
+            throw new FetchError('FETCH_MISMATCH', `${source}: not a valid ACI: ${withoutSource(err, source)}`, { subject: source, cause: err });
           }
           await check({ manifest, imageId: scan.imageId });
         } catch (err) {
@@ -46,7 +53,7 @@ export async function importChecked(
   } catch (err) {
     if (checkError !== undefined) throw checkError;
     if (err instanceof StoreError && ARCHIVE_ERRORS.has(err.code)) {
-      throw new FetchError('FETCH_MISMATCH', `${source}: not a valid ACI: ${firstLine(err)}`, { subject: source, cause: err });
+      throw new FetchError('FETCH_MISMATCH', `${source}: not a valid ACI: ${withoutSource(err, source)}`, { subject: source, cause: err });
     }
     throw err;
   }

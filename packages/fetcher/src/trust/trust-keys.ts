@@ -102,7 +102,11 @@ async function readKeyLocation(location: string, http: Awaited<ReturnType<typeof
     const text = res.body.toString('utf8');
     return { data: text.includes('-----BEGIN PGP') ? text : new Uint8Array(res.body), overHttps: res.url.protocol === 'https:' };
   }
-  const path = location.startsWith('file://') ? new URL(location).pathname : resolve(cwd, location);
+  const url = location.startsWith('file://') ? new URL(location) : undefined;
+  if (url !== undefined && url.host !== '' && url.host !== 'localhost') {
+    throw new FetchError('FETCH_IO', `${location}: a file URL needs an absolute path (file:///dir/key.asc); "${url.host}" would be its host`, { subject: location });
+  }
+  const path = url !== undefined ? url.pathname : resolve(cwd, location);
   try {
     const buf = await readFile(path);
     const text = buf.toString('utf8');

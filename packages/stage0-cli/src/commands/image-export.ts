@@ -1,6 +1,6 @@
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
-import { openImageStore, outputPath } from './image-common.js';
+import { namingArgument, openImageStore, outputPath } from './image-common.js';
 
 /** `rkt image export IMAGE OUT.aci`: the stored (uncompressed) ACI, whose sha512 is the image ID. */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
@@ -10,9 +10,9 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   try {
     await store.exportImage(ref, dest, { overwrite: ctx.flags.bool('overwrite') });
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'STORE_TARGET' && /already exists/.test((err as Error).message)) {
+    if ((err as { code?: unknown }).code === 'STORE_TARGET' && (err as Error).message === `${dest}: already exists (use overwrite to replace it)`) {
       throw new CliError('CLI_BAD_ARGS', `${out}: output ACI file exists (try --overwrite)`, { cause: err });
     }
-    throw err;
+    throw namingArgument(err, dest, out);
   }
 }
