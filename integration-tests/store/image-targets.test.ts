@@ -72,6 +72,7 @@ describe('output paths of image extract, render and export', () => {
       refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', work], /refusing to overwrite: it is the current directory/, sub);
       refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', '/'], /^image \w+: \/: refusing to overwrite: it is the root directory\n$/, sub);
       refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', env.tmp], /refusing to overwrite: it holds the rkt data directory/, '/');
+      refused(['image', cmd, '--overwrite', 'example.com/bb:2.0', join(env.dir, 'cas/images')], /refusing to overwrite: it is inside the rkt data directory/, work);
     }
     refused(['image', 'export', 'example.com/bb:2.0', ''], /^image export: the output ACI file argument is empty\n$/, work);
     refused(['image', 'export', '--overwrite', 'example.com/bb:2.0', ''], /^image export: the output ACI file argument is empty\n$/, work);

@@ -43,15 +43,17 @@ function within(outer: string, inner: string): boolean {
 
 /**
  * `--overwrite` replaces the whole directory `dest`: refused for `/`, for the working directory or any of its
- * parents (rkt's RemoveAll(".") failed with EINVAL, so rkt refused these too) and for the data directory or
- * any of its parents, whose removal would take the store with it.
+ * parents (rkt's RemoveAll(".") failed with EINVAL, so rkt refused these too), and for the data directory,
+ * any of its parents or anything in it, whose removal would take (part of) the store with it.
  */
 export function refuseOverwriteOf(ctx: CommandContext, arg: string, dest: string): void {
   const real = realOr(dest);
+  const data = realOr(ctx.dataDir());
   const why =
     real === '/' ? 'it is the root directory'
     : within(real, realOr(ctx.cwd)) ? 'it is the current directory or one of its parents'
-    : within(real, realOr(ctx.dataDir())) ? 'it holds the rkt data directory'
+    : within(real, data) ? 'it holds the rkt data directory'
+    : within(data, real) ? 'it is inside the rkt data directory'
     : undefined;
   if (why !== undefined) throw new CliError('CLI_BAD_ARGS', `${arg}: refusing to overwrite: ${why}`);
 }
