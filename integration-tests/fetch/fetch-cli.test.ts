@@ -2,6 +2,7 @@
 // them: the test CA reaches rkt only through `<local-config>/certs.d/`, the key only through `rkt trust`.
 // Images are fetched by https://127.0.0.1:PORT/ URLs here; fetches by name through discovery, in a private
 // network namespace where the names resolve to the test's server, are in fetch-by-name.test.ts.
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
-import { ensureBuilt, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
+import { ensureBuilt, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
 
 let env: StoreEnv;
 let server: TestServer;
@@ -111,6 +112,23 @@ describe('rkt fetch https://', () => {
     const before = server.log.length;
     expect(await rkt(['fetch', '--pull-policy=new', url])).toMatchObject({ status: 0, stdout: `${id.slice(0, 19)}\n` });
     expect(server.log.length).toBe(before);
+  });
+
+  it('draws its progress bar on stderr when that is a terminal (and, above, not on a pipe)', async () => {
+    const id = await serveApp('app.aci', { signer: key, content: 'signed app\n' });
+    await trustAppKey();
+    const words = [rktBin, `--dir=${env.dir}`, `--local-config=${localConfig}`, 'fetch', `https://127.0.0.1:${server.port}/app.aci`];
+    // script(1) runs rkt on a terminal of its own and copies what the terminal showed. Not spawnSync: the
+    // server answers from this process.
+    const shown = await new Promise<{ status: number | null; out: string }>((resolve) => {
+      const child = spawn('script', ['-qfec', words.map((w) => `'${w}'`).join(' '), '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('close', (status) => resolve({ status, out }));
+    });
+    expect(shown.status, shown.out).toBe(0);
+    expect(shown.out).toMatch(/\rDownloading ACI: \[=+\] [0-9.]+ [KM]?i?B \/ [0-9.]+ [KM]?i?B/);
+    expect(shown.out).toContain(id.slice(0, 19));
   });
 
   it('refuses an unsigned image with one line and exit 254, and stores nothing', async () => {

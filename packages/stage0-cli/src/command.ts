@@ -5,6 +5,8 @@ import type { GlobalOptions } from './globals.js';
 /** Where a command writes text: `process.stdout`/`process.stderr`, or a buffer in tests. */
 export interface TextSink {
   write(chunk: string): unknown;
+  /** Whether it is a terminal: a progress bar is drawn only then. */
+  readonly isTTY?: boolean;
 }
 
 /** Lines on stderr prefixed with the command's name, as rkt's `stderr` logger did. */

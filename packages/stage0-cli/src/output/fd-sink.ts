@@ -23,7 +23,13 @@ export function fdSink(
     streamsInUse.add(fallback);
     return fallback;
   };
+  let tty: boolean | undefined;
   return {
+    // Asked only by what draws on a terminal (rkt fetch's progress bar): a start that prints lines pays nothing.
+    get isTTY(): boolean {
+      tty ??= process.getBuiltinModule('node:tty').isatty(fd);
+      return tty;
+    },
     write(chunk: string): boolean {
       if (fallback !== undefined) return fallback.write(chunk);
       const bytes = Buffer.from(chunk, 'utf8');
