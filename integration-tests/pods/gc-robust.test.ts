@@ -1,7 +1,7 @@
 // rkt's most reported gc bug was "device or resource busy" leaking mounts and stopping gc. Here a
 // busy pod rootfs is detached lazily, and a pod that cannot be deleted does not stop the others.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
@@ -40,6 +40,40 @@ describe.each(STAGE1S)('gc past busy and faulty pods ($name)', (stage1) => {
     expect(gc.status).toBe(0);
     expect(env.mounts()).toEqual([]);
     expect(listed()).toEqual([]);
+  });
+
+  it("a pod left in garbage/ (its gc killed) keeps its trees from image gc, and the next gc removes it", () => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
+    const [pod] = listed();
+    const uuid = pod!.name;
+    // As a gc killed between its move and its deletion leaves it (seen with kill -9): in garbage/, mounted.
+    const garbage = join(env.dataDir, 'pods', 'garbage', uuid);
+    renameSync(join(env.dataDir, 'pods', 'run', uuid), garbage);
+    const stage1Tree = readlinkSync(join(garbage, 'stage1', 'rootfs'));
+    expect(env.run(['image', 'gc', '--grace-period=0s']).status).toBe(0);
+    // Its stage1's gc entrypoint and the lower dir of its mounted rootfs: an image gc took both once.
+    expect(existsSync(stage1Tree)).toBe(true);
+    expect(env.mounts().length).toBeGreaterThan(0);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.stderr).toBe('');
+    expect(gc.stdout).toContain(`Garbage collecting pod "${uuid}"`);
+    expect(gc.status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+    expect(listed()).toEqual([]);
+  });
+
+  it('gc removes a pod killed before its stage1 was in place (no stage1 rootfs to run a gc from)', () => {
+    const prepared = env.run(['prepare', '--quiet', aci]);
+    expect(prepared.status).toBe(0);
+    const uuid = prepared.stdout.trim();
+    // A prepare killed while the stage1's tree rendered leaves stage1/ with its manifest and no rootfs.
+    rmSync(join(env.dataDir, 'pods', 'prepared', uuid, 'stage1', 'rootfs'));
+    const gc = env.run(['gc', '--grace-period=0s', '--expire-prepared=0s']);
+    expect(gc.stderr).toBe('');
+    expect(gc.stdout).toContain(`Garbage collecting pod "${uuid}"`);
+    expect(gc.status).toBe(0);
+    expect(listed()).toEqual([]);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
   });
 
   it('gc carries on past a pod it cannot delete, reports it, and removes it once it can', (ctx) => {

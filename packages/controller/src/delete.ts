@@ -76,8 +76,10 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
       await loaded.module.gc(args, { podDir: dir, ...(sysAvailable() ? { umount } : {}) }).catch((err: unknown) => ctx.log?.(`pod ${uuid}: stage1 gc module failed: ${(err as Error).message}; removing the pod anyway`));
     } else if (entry !== undefined) {
       if (loaded !== undefined) ctx.log?.(`pod ${uuid}: not using the stage1 gc module: ${loaded.unusable}; executing ${entry}`);
-      const status = await runEntrypoint(entry, args, dir);
-      if (status !== 0) ctx.log?.(`pod ${uuid}: stage1 gc exited with ${status}; removing the pod anyway`);
+      // A pod killed while its stage1's tree was rendered, or whose stage1 tree is gone, has no entrypoint to
+      // run (ENOENT): like a failing one, it must not keep the pod, or every later gc, forever.
+      const status = await runEntrypoint(entry, args, dir).catch((err: unknown) => `not run (${(err as Error).message})`);
+      if (status !== 0) ctx.log?.(`pod ${uuid}: stage1 gc ${typeof status === 'number' ? `exited with ${status}` : status}; removing the pod anyway`);
     }
     await unmountTree(dir, { lazy: true, ...(ctx.log ? { debug: ctx.log } : {}) });
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, rename, stat, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PodError } from './errors.js';
@@ -43,6 +44,9 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
     try {
       await step();
     } catch (err) {
+      // Moved or removed meanwhile by another rkt (run-prepared took it, rm or another gc removed it):
+      // nothing is left here for this gc to do, and nothing failed.
+      if (!existsSync(pod.path)) return;
       result.failed.push({ uuid: pod.uuid, error: (err as Error).message });
     }
   };

@@ -12,10 +12,12 @@ export type StateDir = (typeof STATE_DIRS)[number];
 
 /**
  * The states in which a pod still needs its images: the store's pod reference stays valid while the
- * pod directory exists in one of these (a rename between two of them never invalidates it; moving
- * to `garbage` releases the images).
+ * pod directory exists in one of these (a rename between two of them never invalidates it). `garbage`
+ * too: a pod there still has its rootfs mounted over its trees and its stage1's gc entrypoint in the
+ * stage1's tree until gc deletes it, and an image gc between the two took both (every later gc then failed
+ * on the missing entrypoint). Its deletion releases the images.
  */
-export const REFERENCING_STATE_DIRS: readonly StateDir[] = ['prepare', 'prepared', 'run', 'exited-garbage'];
+export const REFERENCING_STATE_DIRS: readonly StateDir[] = ['prepare', 'prepared', 'run', 'exited-garbage', 'garbage'];
 
 export function podsDir(dataDir: string): string {
   return join(dataDir, 'pods');

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listPods, podDetails, POD_FILES, type PodAppInfo, type PodDetails } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
@@ -34,6 +34,8 @@ export async function run(ctx: CommandContext): Promise<void> {
   const pods = await Promise.all(
     listPods(ctx.dataDir()).map((p) =>
       podDetails(p).catch((err: unknown) => {
+        // Removed or moved on (gc, rm) between the listing and the read: not a pod to show, nor a fault.
+        if (!existsSync(p.path) && (err as { code?: unknown }).code === 'POD_NOT_FOUND') return undefined;
         ctx.log.warn(`unable to read pod ${p.uuid}: ${(err as Error).message}`);
         return undefined;
       }),
