@@ -58,6 +58,28 @@ function refused(args: string[], message: RegExp, cwd?: string): RktResult {
 }
 
 describe('output paths of image extract, render and export', () => {
+  it('a killed extraction leaves nothing under the name, and the next one clears its debris or puts the old directory back', () => {
+    fetchAll('bb1');
+    // What a kill -9 leaves (the pid of a process that is gone): a partial tree beside the target, and the
+    // directory an --overwrite had moved aside, of another target whose new tree was not renamed in yet.
+    const dead = spawnSync('true').pid as number;
+    const out = join(env.tmp, 'out');
+    mkdirSync(join(env.tmp, `.out.new-${dead}`, 'rootfs'), { recursive: true });
+    const kept = join(env.tmp, 'kept');
+    mkdirSync(join(env.tmp, `.kept.old-${dead}`));
+    writeFileSync(join(env.tmp, `.kept.old-${dead}`, 'mine'), 'the user\'s\n');
+    // Another rkt's extraction in progress (this process is alive): never touched.
+    mkdirSync(join(env.tmp, `.out.new-${process.pid}`));
+    expect(env.run(['image', 'extract', 'example.com/bb:1.0', out])).toMatchObject({ status: 0, stderr: '' });
+    expect(readdirSync(out).sort()).toEqual(['manifest', 'rootfs']);
+    // The old directory was the user's: put back under its name, so an extraction without --overwrite refuses it.
+    const again = env.run(['image', 'extract', 'example.com/bb:1.0', kept]);
+    expect(again.stderr).toMatch(/kept: output directory exists and is not empty \(try --overwrite\)\n$/);
+    expect(again.status).toBe(254);
+    expect(readdirSync(kept)).toEqual(['mine']);
+    expect(readdirSync(env.tmp).filter((n) => n.startsWith('.')).sort()).toEqual([`.out.new-${process.pid}`]);
+  });
+
   it('refuses an empty output path, and --overwrite of the current directory, its parents, / and the data directory', () => {
     fetchAll('bb1', 'bb2');
     const work = join(env.tmp, 'work');

@@ -14,10 +14,45 @@ function statOrUndefined(p: string): Stats | undefined {
   }
 }
 
+/** Whether a process with this pid exists (signal 0; EPERM means it does, as another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * What a killed extraction into `dest` left beside it: `.<name>.new-<pid>` (a partial tree) is removed, and
+ * `.<name>.old-<pid>` (the directory it replaced) is put back if `dest` is missing (killed between the two
+ * renames), else removed. Only a dead process's: another rkt may be extracting there now.
+ */
+async function clearDebris(dest: string): Promise<void> {
+  const parent = dirname(dest);
+  const prefix = `.${basename(dest)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = n.startsWith(prefix) ? /^(new|old)-([0-9]+)$/.exec(n.slice(prefix.length)) : null;
+    if (m === null || alive(Number(m[2]))) continue;
+    const path = join(parent, n);
+    if (m[1] === 'old' && statOrUndefined(dest) === undefined) renameSync(path, dest);
+    else await rm(path, { recursive: true, force: true });
+  }
+}
+
 /**
  * `image extract` and `image render`: into a new or empty directory, or, with `--overwrite`, in place of an
- * existing one. The old directory is moved aside first and deleted only after the new one is complete, so a
- * failed extraction never leaves the user with neither.
+ * existing one. The tree is made beside it (`.<name>.new-<pid>`) and renamed into place once complete, the
+ * old directory moved aside just before and deleted after: a failed or killed extraction never leaves a
+ * partial tree under the name, nor the user with neither (a kill -9 once left both a partial tree and the
+ * old one, hidden). The next extraction to the same place clears what a killed one left.
  */
 export async function extractTo(ctx: CommandContext, args: readonly string[], withDependencies: boolean): Promise<void> {
   const [ref = '', dir = ''] = args;
@@ -26,22 +61,22 @@ export async function extractTo(ctx: CommandContext, args: readonly string[], wi
   const store = await openImageStore(ctx);
   // Resolve first: a bad reference must not touch the directory.
   const img = await store.resolve(ref);
-  let aside: string | undefined;
+  await clearDebris(dest);
   const existing = statOrUndefined(dest);
   if (existing !== undefined && !existing.isDirectory()) throw new CliError('CLI_BAD_ARGS', `${dir}: exists and is not a directory`);
-  if (existing !== undefined && readdirSync(dest).length > 0) {
-    if (!ctx.flags.bool('overwrite')) throw new CliError('CLI_BAD_ARGS', `${dir}: output directory exists and is not empty (try --overwrite)`);
-    aside = join(dirname(dest), `.${basename(dest)}.old-${process.pid}`);
-    renameSync(dest, aside);
+  if (existing !== undefined && readdirSync(dest).length > 0 && !ctx.flags.bool('overwrite')) {
+    throw new CliError('CLI_BAD_ARGS', `${dir}: output directory exists and is not empty (try --overwrite)`);
   }
+  const staging = join(dirname(dest), `.${basename(dest)}.new-${process.pid}`);
   try {
-    await store.extractImage(img.id, dest, { rootfsOnly: ctx.flags.bool('rootfs-only'), withDependencies });
+    await store.extractImage(img.id, staging, { rootfsOnly: ctx.flags.bool('rootfs-only'), withDependencies });
   } catch (err) {
-    if (aside !== undefined) {
-      await rm(dest, { recursive: true, force: true });
-      renameSync(aside, dest);
-    }
-    throw namingArgument(err, dest, dir);
+    // The store empties what it made; a staging path it could not make (a file in the way) is no error here.
+    await rm(staging, { recursive: true, force: true }).catch(() => {});
+    throw namingArgument(err, staging, dir);
   }
-  if (aside !== undefined) await rm(aside, { recursive: true, force: true });
+  const aside = join(dirname(dest), `.${basename(dest)}.old-${process.pid}`);
+  if (existing !== undefined) renameSync(dest, aside);
+  renameSync(staging, dest);
+  if (existing !== undefined) await rm(aside, { recursive: true, force: true });
 }
