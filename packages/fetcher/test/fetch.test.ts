@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import * as openpgp from 'openpgp';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -198,6 +199,38 @@ describe('fetch by name', () => {
     server.resources.set(`${aciPath('example.com/app', 'v1')}.asc`, sig as never);
     expect(server.resources.get(aciPath('example.com/app', 'v1'))?.body.equals(good)).toBe(false);
     await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', /signature by [0-9a-f]{40} does not match the image/);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('refuses an image signed by a key since revoked or expired, saying so, and stores nothing', async () => {
+    serveDiscovery();
+    const aci = await publish('example.com/app', 'v1');
+    const path = aciPath('example.com/app', 'v1');
+    // The signature is good; the key that made it was revoked afterwards, and the revocation is what is trusted.
+    const { publicKey: revoked } = await openpgp.revokeKey({ key: trusted.privateKey, format: 'armored' });
+    const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
+    await ks.store(revoked, 'example.com');
+    const revokedLine = new RegExp(`^image "example.com/app" verification failed: the signing key ${trusted.fingerprint} has been revoked`);
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE', revokedLine);
+    // By URL (the signer known from the manifest) and from a file (checked by openpgp from the file): the same words.
+    await expectFailure(fetchImage(`${base()}${path}`, options()), 'FETCH_SIGNATURE', /verification failed: the signing key [0-9a-f]{40} has been revoked/);
+    await writeFile(join(dirs.root, 'app.aci'), aci);
+    await writeFile(join(dirs.root, 'app.aci.asc'), server.resources.get(`${path}.asc`)!.body);
+    await expectFailure(fetchImage(join(dirs.root, 'app.aci'), options()), 'FETCH_SIGNATURE', /verification failed: the signing key [0-9a-f]{40} has been revoked/);
+    expect(await store.list()).toEqual([]);
+
+    // A key made three days ago, whose self-signature (remade with the same key material) says it expired after
+    // one day, and a signature made yesterday: valid bytes, a key that was no longer valid when it signed.
+    const day = 86_400_000;
+    const made = new Date(Date.now() - 3 * day);
+    const { privateKey } = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'Old' }], date: made, format: 'object' });
+    const signature = await openpgp.sign({ message: await openpgp.createMessage({ binary: aci }), signingKeys: privateKey, detached: true, date: new Date(Date.now() - day), format: 'armored' });
+    const { publicKey: expiring } = await openpgp.reformatKey({ privateKey, userIDs: [{ name: 'Old' }], keyExpirationTime: 86_400, date: made, format: 'armored' });
+    await rm(join(dirs.local, 'trustedkeys'), { recursive: true });
+    await ks.store(expiring, 'example.com');
+    server.resources.set(`${path}.asc`, { body: Buffer.from(signature) });
+    await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_SIGNATURE',
+      new RegExp(`verification failed: the signing key ${privateKey.getFingerprint()} had expired \\(on ${new Date(made.getTime() + day).toISOString().slice(0, 16)}`));
     expect(await store.list()).toEqual([]);
   });
 

@@ -1,8 +1,7 @@
 import { createHash, getHashes, type Hash } from 'node:crypto';
 import type { Signature, SignaturePacket } from 'openpgp';
-import { FetchError, firstLine } from '../errors.js';
 import type { TrustedKey } from './keystore.js';
-import { readSignature, trustedSigner, type VerifiedSigner } from './verify.js';
+import { readSignature, signatureRefusal, trustedSigner, type VerifiedSigner } from './verify.js';
 
 /**
  * What openpgp's SignaturePacket has beyond its published types: a precomputed digest (`hashed`, which its
@@ -74,9 +73,7 @@ export async function digestVerifier(data: Buffer, source: string): Promise<Dige
         if (signingKey.getCreationTime() > created) throw new Error('Key is newer than the signature');
         await trusted.key.getSigningKey(signingKey.getKeyID(), created);
       } catch (err) {
-        throw new FetchError('FETCH_SIGNATURE',
-          `image ${JSON.stringify(name)} verification failed: the signature by ${trusted.fingerprint} does not match the image (${firstLine(err)})`,
-          { subject: name, cause: err });
+        throw await signatureRefusal(trusted, packet.issuerKeyID, packet.created, name, err);
       }
       return { fingerprint: trusted.fingerprint, userIds: trusted.key.getUserIDs() };
     },

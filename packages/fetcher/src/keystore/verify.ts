@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { Key, Signature } from 'openpgp';
+import type { Key, KeyID, Signature, Subkey } from 'openpgp';
 import { FetchError, firstLine } from '../errors.js';
 import type { TrustedKey } from './keystore.js';
 
@@ -40,6 +40,38 @@ export function trustedSigner(signature: Signature, keyring: readonly TrustedKey
 }
 
 /**
+ * The FETCH_SIGNATURE error for a signature that did not verify: a revoked or expired signing key is said to be
+ * so (the image may well be intact, and the fix is a new key, not a new download); anything else is a signature
+ * that does not match the image.
+ */
+export async function signatureRefusal(trusted: TrustedKey, signingKeyId: KeyID | undefined, created: Date | null | undefined, name: string, err: unknown): Promise<FetchError> {
+  const problem = await keyProblem(trusted.key, signingKeyId, created ?? new Date()).catch(() => undefined);
+  const what = problem ?? `the signature by ${trusted.fingerprint} does not match the image (${firstLine(err)})`;
+  return new FetchError('FETCH_SIGNATURE', `image ${JSON.stringify(name)} verification failed: ${what}`, { subject: name, cause: err });
+}
+
+/**
+ * Why `key` (or its subkey `keyId`) cannot vouch for a signature made at `at`: revoked (whenever that was, as
+ * openpgp counts it), or expired by then. Undefined when the key was valid, so the signature itself is wrong.
+ */
+async function keyProblem(key: Key, keyId: KeyID | undefined, at: Date): Promise<string | undefined> {
+  const fpr = key.getFingerprint().toLowerCase();
+  if (await key.isRevoked(undefined, undefined, at)) return `the signing key ${fpr} has been revoked (trust a current key for the prefix with "rkt trust")`;
+  const expires = await key.getExpirationTime();
+  if (expires instanceof Date && expires.getTime() <= at.getTime()) {
+    return `the signing key ${fpr} had expired (on ${expires.toISOString()}) when the signature was made on ${at.toISOString()}`;
+  }
+  const sub = keyId === undefined ? undefined : key.getKeys(keyId)[0];
+  if (sub === undefined || sub === key) return undefined;
+  // A subkey's own state is only published through its verify(), in these words.
+  const reason = await (sub as Subkey).verify(at).then(() => undefined, (e: unknown) => firstLine(e));
+  const subId = sub.getKeyID().toHex();
+  if (reason !== undefined && /revoked/i.test(reason)) return `the signing subkey ${subId} of ${fpr} has been revoked (trust a current key for the prefix with "rkt trust")`;
+  if (reason !== undefined && /expired/i.test(reason)) return `the signing subkey ${subId} of ${fpr} had expired when the signature was made on ${at.toISOString()}`;
+  return undefined;
+}
+
+/**
  * Checks a detached signature of `file` against the keys trusted for `name`. The file is streamed, so
  * an image of any size is verified with flat memory. Fails with FETCH_SIGNATURE naming the signing key
  * when it is not trusted for the name, and saying the contents changed when the digest does not match.
@@ -68,9 +100,8 @@ export async function verifyDetached(opts: {
     if (sig === undefined) throw new Error('no signature in the signature file');
     await sig.verified;
   } catch (err) {
-    throw new FetchError('FETCH_SIGNATURE',
-      `image ${JSON.stringify(opts.name)} verification failed: the signature by ${trusted.fingerprint} does not match the image (${firstLine(err)})`,
-      { subject: opts.name, cause: err });
+    const packet = signature.packets[0];
+    throw await signatureRefusal(trusted, packet?.issuerKeyID, packet?.created, opts.name, err);
   }
   return { fingerprint: trusted.fingerprint, userIds: trusted.key.getUserIDs() };
 }
