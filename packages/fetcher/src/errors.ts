@@ -27,12 +27,18 @@ export class FetchError extends Error {
   readonly code: FetchErrorCode;
   /** The image string, URL or file the error is about. */
   readonly subject: string | undefined;
+  /**
+   * Another attempt could succeed (a connection refused or cut, a timeout, a 5xx, 408 or 429): what a download
+   * retries. Everything else (a 4xx, a certificate, a redirect loop, plain http refused) is final.
+   */
+  readonly transient: boolean;
 
-  constructor(code: FetchErrorCode, message: string, opts: { subject?: string; cause?: unknown } = {}) {
+  constructor(code: FetchErrorCode, message: string, opts: { subject?: string; cause?: unknown; transient?: boolean } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'FetchError';
     this.code = code;
     this.subject = opts.subject;
+    this.transient = opts.transient === true;
   }
 }
 

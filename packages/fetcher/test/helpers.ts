@@ -67,6 +67,12 @@ export interface Resource {
   /** Close the connection after this many body bytes, for the next `cutOffTimes` full responses. */
   cutOffAfter?: number;
   cutOffTimes?: number;
+  /** Send the headers and this many body bytes, then nothing more (the connection stays open), for the next `stallTimes` full responses. */
+  stallAfter?: number;
+  stallTimes?: number;
+  /** Answer this status (with an empty body) to the next `statusTimes` requests. */
+  status?: number;
+  statusTimes?: number;
 }
 
 /** A real HTTPS server on 127.0.0.1 serving `resources` by path (query included), logging every request. */
@@ -75,11 +81,15 @@ export class TestServer {
   readonly log: LogEntry[] = [];
   private server: Server | undefined;
   port = 0;
+  /** TLS handshakes begun, completed or refused by the client: how many connections a client made. */
+  handshakes = 0;
 
   /** Listens on 127.0.0.1 (a free port), or on the unix socket `opts.path` (for a forwarder in another network namespace). */
   async start(ca: TestCa, opts: { path?: string } = {}): Promise<void> {
     this.server = createServer({ cert: ca.certPem, key: ca.keyPem }, (req, res) => this.handle(req, res));
     const s = this.server;
+    s.on('secureConnection', () => { this.handshakes++; });
+    s.on('tlsClientError', () => { this.handshakes++; });
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       if (opts.path !== undefined) s.listen(opts.path, resolve);
@@ -109,6 +119,12 @@ export class TestServer {
     if (r === undefined) {
       entry(404);
       res.writeHead(404).end('not found');
+      return;
+    }
+    if (r.status !== undefined && (r.statusTimes ?? 0) > 0) {
+      r.statusTimes = (r.statusTimes ?? 0) - 1;
+      entry(r.status);
+      res.writeHead(r.status).end();
       return;
     }
     if (r.redirect !== undefined) {
@@ -145,6 +161,11 @@ export class TestServer {
     }
     entry(200);
     res.writeHead(200, { ...headers, 'content-length': String(r.body.length) });
+    if (r.stallAfter !== undefined && (r.stallTimes ?? 0) > 0) {
+      r.stallTimes = (r.stallTimes ?? 0) - 1;
+      res.write(r.body.subarray(0, r.stallAfter));
+      return;
+    }
     if (r.cutOffAfter !== undefined && (r.cutOffTimes ?? 0) > 0) {
       r.cutOffTimes = (r.cutOffTimes ?? 0) - 1;
       res.write(r.body.subarray(0, r.cutOffAfter), () => {

@@ -33,6 +33,57 @@ export interface HttpResponse {
 
 const MAX_REDIRECTS = 10;
 
+/** An idle socket: no byte for `ms`, before the response or in the middle of its body. */
+export class HttpTimeout extends Error {
+  constructor(readonly ms: number) {
+    super(`timed out after ${ms / 1000} s with no data`);
+    this.name = 'HttpTimeout';
+  }
+}
+
+/** The body ended (or was cut) before its Content-Length. */
+export class EarlyClose extends Error {
+  constructor(readonly received: number, readonly total: number | undefined) {
+    super(`the server closed the connection after ${received}${total === undefined ? '' : ` of ${total}`} bytes`);
+    this.name = 'EarlyClose';
+  }
+}
+
+/** Socket errors that may not happen again: the server restarting, a network blip, a cut connection. */
+const TRANSIENT_ERRNO = new Set([
+  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'EHOSTDOWN',
+]);
+
+/** Whether another attempt could succeed after `err`; a certificate, a name that does not resolve or a 4xx would fail again. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof FetchError) return err.transient;
+  if (err instanceof HttpTimeout || err instanceof EarlyClose) return true;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && TRANSIENT_ERRNO.has(code);
+}
+
+/** A status worth asking again for: the server's own trouble, a request timeout, or being told to slow down. */
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 429;
+}
+
+/**
+ * What went wrong while a body was read, in words: Node reports a connection the server closed mid-body,
+ * and a body our idle timer cut, both as "aborted".
+ */
+export function bodyFailure(err: unknown, received: number, total: number | undefined): Error {
+  if (err instanceof HttpTimeout || err instanceof EarlyClose || err instanceof FetchError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || (err instanceof Error && err.message === 'aborted')) return new EarlyClose(received, total);
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The body's declared length, when it has one. */
+export function contentLength(headers: IncomingHttpHeaders): number | undefined {
+  const n = Number(headers['content-length'] ?? NaN);
+  return Number.isFinite(n) ? n : undefined;
+}
+
 /** One HTTP(S) client for discovery, signatures, keys and images: TLS policy, auth and redirects in one place. */
 export class HttpClient {
   private readonly ca: string[] | undefined;
@@ -95,6 +146,7 @@ export class HttpClient {
     const res = await this.get(url);
     const chunks: Buffer[] = [];
     let size = 0;
+    const total = contentLength(res.headers);
     try {
       for await (const chunk of res.body) {
         const b = chunk as Buffer;
@@ -104,10 +156,12 @@ export class HttpClient {
         }
         chunks.push(b);
       }
+      if (total !== undefined && size < total) throw new EarlyClose(size, total);
     } catch (err) {
       res.body.destroy();
       if (err instanceof FetchError) throw err;
-      throw new FetchError('FETCH_HTTP', `${res.url.href}: ${firstLine(err)}`, { subject: url.href, cause: err });
+      const why = bodyFailure(err, size, total);
+      throw new FetchError('FETCH_HTTP', `${res.url.href}: ${firstLine(why)}`, { subject: url.href, cause: err, transient: isTransient(why) });
     }
     return { status: res.status, body: Buffer.concat(chunks), url: res.url };
   }
@@ -142,10 +196,20 @@ export class HttpClient {
       const req = proxy !== undefined && !https
         ? httpRequest(options)
         : (https ? httpsRequest : httpRequest)(url, options);
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('response', resolve);
+      let response: IncomingMessage | undefined;
+      // The socket's idle timer also runs while the body is read: a stalled body gets the timeout as its
+      // error (destroying the request instead leaves the body only "aborted").
+      req.on('timeout', () => {
+        const err = new HttpTimeout(timeout);
+        if (response !== undefined) response.destroy(err);
+        else req.destroy(err);
+      });
+      req.on('response', (res: IncomingMessage) => {
+        response = res;
+        resolve(res);
+      });
       req.on('error', (err) => {
-        reject(new FetchError('FETCH_HTTP', `${url.href}: ${firstLine(err)}`, { subject: url.href, cause: err }));
+        reject(new FetchError('FETCH_HTTP', `${url.href}: ${firstLine(err)}`, { subject: url.href, cause: err, transient: isTransient(err) }));
       });
       req.end();
     });

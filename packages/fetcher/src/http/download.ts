@@ -6,7 +6,7 @@ import { DirectFileWriter, makeDirs } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { createProgress, type ProgressSink } from '../progress.js';
 import { isStrongEtag, maxAgeOf } from './cache.js';
-import type { HttpClient, HttpResponse } from './client.js';
+import { bodyFailure, contentLength, EarlyClose, isTransient, isTransientStatus, type HttpClient, type HttpResponse } from './client.js';
 
 export type DownloadResult =
   | { readonly status: 'not-modified'; readonly etag: string | undefined; readonly maxAge: number | undefined }
@@ -142,9 +142,10 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
       try {
         res = await http.get(url, headers);
       } catch (err) {
-        if (err instanceof FetchError && err.code !== 'FETCH_HTTP') throw err;
+        // A redirect loop, a refused certificate or plain http would only fail the same way again.
+        if (!isTransient(err)) throw err;
         lastError = err;
-        await new Promise((r) => setTimeout(r, 100 * attempt));
+        await backoff(attempt, maxAttempts);
         continue;
       }
       const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
@@ -173,13 +174,17 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         continue;
       } else {
         res.body.resume();
-        throw new FetchError('FETCH_HTTP', `${res.url.href}: bad HTTP status code: ${res.status}`, { subject: url.href });
+        const err = new FetchError('FETCH_HTTP', `${res.url.href}: bad HTTP status code: ${res.status}`, { subject: url.href, transient: isTransientStatus(res.status) });
+        if (!err.transient) throw err;
+        lastError = err;
+        await backoff(attempt, maxAttempts);
+        continue;
       }
       meta = etag === undefined ? undefined : { url: url.href, etag };
       if (meta !== undefined) await writeMeta(own, meta);
       else await rm(`${own}.json`, { force: true });
-      const length = Number(res.headers['content-length'] ?? NaN);
-      const total = Number.isFinite(length) ? have + length : undefined;
+      const length = contentLength(res.headers);
+      const total = length === undefined ? undefined : have + length;
       const progress = createProgress(opts.progress, opts.label ?? `Downloading ${url.pathname.split('/').pop() ?? 'file'}`, total);
       let sink: DownloadSink | undefined;
       if (opts.stream !== undefined && res.status === 200 && attempt === 1 && resumedFrom === 0) {
@@ -220,12 +225,15 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         }
         // No fsync: the part is a cache of the network, and what is imported from it is checked (signature,
         // image ID) and made durable by the store; a part a power loss damaged only makes a fetch fail.
-        if (total !== undefined && received !== total) throw new Error(`connection closed after ${received} of ${total} bytes`);
+        if (total !== undefined && received !== total) throw new EarlyClose(received, total);
         await out.end();
         sink?.end();
-      } catch (err) {
+      } catch (caught) {
+        const err = bodyFailure(caught, received, total);
         sink?.abort(err);
         res.body.destroy();
+        // What a resume is for: the connection cut or stalled. A write to the part file that failed would fail again.
+        if (!isTransient(err)) throw err;
         lastError = err;
         // Keep what arrived: the next attempt (or process) asks only for the rest, from what the file holds.
         const kept = await out.end().then(() => stat(own).then((st) => st.size), () => 0);
@@ -238,7 +246,7 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
       ok = true;
       return { status: 'downloaded', file: own, etag, maxAge, size: received, resumedFrom };
     }
-    throw new FetchError('FETCH_HTTP', `${url.href}: download failed after ${maxAttempts} attempts: ${firstLine(lastError)}`, { subject: url.href, cause: lastError });
+    throw new FetchError('FETCH_HTTP', `${url.href}: download failed after ${maxAttempts} attempts: ${reasonOf(lastError, url)}`, { subject: url.href, cause: lastError, transient: true });
   } finally {
     inUse.delete(own);
     await rm(`${own}.json`, { force: true });
@@ -246,6 +254,17 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
     if (!ok && (meta === undefined || have === 0)) await rm(own, { force: true });
     else if (!ok && meta !== undefined) await writeMeta(own, meta).catch(() => undefined);
   }
+}
+
+/** A pause before the next attempt, longer each time; none after the last. */
+async function backoff(attempt: number, maxAttempts: number): Promise<void> {
+  if (attempt < maxAttempts) await new Promise((r) => setTimeout(r, 100 * attempt));
+}
+
+/** The last attempt's failure, without the URL when it is the one the message already names. */
+function reasonOf(err: unknown, url: URL): string {
+  const line = firstLine(err);
+  return line.startsWith(`${url.href}: `) ? line.slice(url.href.length + 2) : line;
 }
 
 /**

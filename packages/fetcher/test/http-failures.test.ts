@@ -1,0 +1,143 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from '@rkt/image-store';
+import { fetchImage, FetchError, Keystore, trustKeys, type FetchOptions } from '../src/index.js';
+import { HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from './helpers.js';
+
+let ca: TestCa;
+let caDirs: Awaited<ReturnType<typeof makeDirs>>;
+let server: TestServer;
+let key: TestKey;
+
+beforeAll(async () => {
+  caDirs = await makeDirs();
+  ca = await makeTestCa(caDirs.root);
+  server = new TestServer();
+  await server.start(ca);
+  key = await makeKey('Signer');
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await caDirs?.cleanup();
+});
+
+let dirs: Awaited<ReturnType<typeof makeDirs>>;
+let store: Store;
+
+beforeEach(async () => {
+  server.resources.clear();
+  server.log.length = 0;
+  dirs = await makeDirs();
+  await mkdir(join(dirs.local, 'certs.d'));
+  await writeFile(join(dirs.local, 'certs.d', 'test-ca.pem'), ca.caPem);
+  store = await openStore({ dir: dirs.data });
+});
+
+afterEach(async () => {
+  await dirs.cleanup();
+});
+
+const base = () => `https://example.com:${server.port}`;
+
+function options(network: FetchOptions['network'] = {}): FetchOptions {
+  return {
+    store, localConfigDir: dirs.local, systemConfigDir: dirs.system,
+    network: { lookup: loopback, discoveryPort: server.port, maxAttempts: 3, ...network },
+  };
+}
+
+/** Serves a signed image at /app.aci, trusted for its name; returns its bytes. */
+async function publish(): Promise<Buffer> {
+  const aci = await makeAci(dirs.root, { name: 'example.com/app', labels: [{ name: 'version', value: 'v1' }, ...HOST_LABELS] }, { 'etc/app': 'app\n' }, 100_000);
+  server.resources.set('/app.aci', { body: aci });
+  server.resources.set('/app.aci.asc', { body: await sign(key, aci) });
+  await new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system }).store(key.publicArmored, 'example.com/app');
+  return aci;
+}
+
+/** Requests for exactly `path` (`server.requests` matches a prefix: the image's would count its signature's). */
+const hits = (path: string, status?: number) => server.log.filter((e) => e.path === path && (status === undefined || e.status === status));
+
+async function failure(p: Promise<unknown>, pattern: RegExp): Promise<FetchError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(FetchError);
+  expect((err as FetchError).code).toBe('FETCH_HTTP');
+  expect((err as FetchError).message).toMatch(pattern);
+  expect((err as FetchError).message).not.toContain('\n');
+  return err as FetchError;
+}
+
+describe('what a download retries', () => {
+  it('a redirect loop fails at once: eleven requests, not eleven per attempt', async () => {
+    server.resources.set('/loop.aci', { body: Buffer.alloc(0), redirect: '/loop.aci' });
+    await failure(fetchImage(`${base()}/loop.aci`, options()), /^https:\/\/example\.com:\d+\/loop\.aci: more than 10 redirects$/);
+    expect(hits('/loop.aci')).toHaveLength(11);
+    expect(await store.list()).toEqual([]);
+  });
+
+  it('a 4xx is final, a 5xx, 408 or 429 is asked again', async () => {
+    await publish();
+    server.resources.get('/app.aci')!.status = 403;
+    server.resources.get('/app.aci')!.statusTimes = 10;
+    await failure(fetchImage(`${base()}/app.aci`, options()), /app\.aci: bad HTTP status code: 403$/);
+    expect(hits('/app.aci', 403)).toHaveLength(1);
+    for (const status of [503, 408, 429]) {
+      server.log.length = 0;
+      Object.assign(server.resources.get('/app.aci')!, { status, statusTimes: 2 });
+      const r = await fetchImage(`${base()}/app.aci`, options());
+      expect(r.downloaded).toBe(true);
+      expect(hits('/app.aci', status)).toHaveLength(2);
+      expect(hits('/app.aci', 200)).toHaveLength(1);
+      await store.removeRemote(`${base()}/app.aci`);
+    }
+    // Still failing after every attempt: the last status, said once.
+    Object.assign(server.resources.get('/app.aci')!, { status: 502, statusTimes: 10 });
+    await failure(fetchImage(`${base()}/app.aci`, options()), /^https:\/\/example\.com:\d+\/app\.aci: download failed after 3 attempts: bad HTTP status code: 502$/);
+  });
+
+  it('a certificate that fails verification is not asked again', async () => {
+    await publish();
+    await writeFile(join(dirs.local, 'certs.d', 'test-ca.pem'), (await makeTestCa(dirs.root)).caPem);
+    server.handshakes = 0;
+    await failure(fetchImage(`${base()}/app.aci`, options()), /app\.aci: .*certificate/);
+    // The signature's request and the image's: one connection each.
+    expect(server.handshakes).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('what a failure says', () => {
+  it('a body that stalls after the headers: timed out, with no data, after N s', async () => {
+    const aci = await publish();
+    Object.assign(server.resources.get('/app.aci')!, { stallAfter: 1000, stallTimes: 10 });
+    const err = await failure(fetchImage(`${base()}/app.aci`, options({ timeoutMs: 300, maxAttempts: 2 })),
+      /^https:\/\/example\.com:\d+\/app\.aci: download failed after 2 attempts: timed out after 0\.3 s with no data$/);
+    expect(err.message).not.toContain('aborted');
+    expect(hits('/app.aci', 200)).toHaveLength(2);
+    expect(aci.length).toBeGreaterThan(1000);
+    expect(await store.list()).toEqual([]);
+    expect(await readdir(join(dirs.data, 'tmp', 'fetch'))).toEqual([]);
+  });
+
+  it('a signature that stalls: timed out', async () => {
+    await publish();
+    Object.assign(server.resources.get('/app.aci.asc')!, { stallAfter: 10, stallTimes: 10 });
+    await failure(fetchImage(`${base()}/app.aci`, options({ timeoutMs: 300 })), /^https:\/\/example\.com:\d+\/app\.aci\.asc: timed out after 0\.3 s with no data$/);
+  });
+
+  it('an image cut off on every attempt: the server closed the connection after N of M bytes', async () => {
+    const aci = await publish();
+    Object.assign(server.resources.get('/app.aci')!, { cutOffAfter: 5000, cutOffTimes: 10 });
+    await failure(fetchImage(`${base()}/app.aci`, options({ maxAttempts: 2 })),
+      new RegExp(`app\\.aci: download failed after 2 attempts: the server closed the connection after 5000 of ${aci.length} bytes$`));
+  });
+
+  it('rkt trust of a key cut off before its Content-Length', async () => {
+    const body = Buffer.from(key.publicArmored);
+    server.resources.set('/key.asc', { body, cutOffAfter: 100, cutOffTimes: 1 });
+    await failure(trustKeys({ localConfigDir: dirs.local, systemConfigDir: dirs.system, prefix: 'example.com/app', locations: [`${base()}/key.asc`],
+      network: { lookup: loopback, ca: [ca.caPem] }, confirm: async () => true }),
+    new RegExp(`^https://example\\.com:\\d+/key\\.asc: the server closed the connection after 100 of ${body.length} bytes$`));
+  });
+});
