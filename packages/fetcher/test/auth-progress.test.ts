@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
 import { createProgress, fetchImage, FetchError, Keystore, loadAuth, type FetchOptions } from '../src/index.js';
+// The CLI from its source, as trust.test.ts does: a package import may resolve to a stale dist.
+import { runCli } from '../../stage0-cli/src/index.js';
 import { discoveryPage, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from './helpers.js';
 
 let ca: TestCa;
@@ -117,6 +119,39 @@ describe('auth.d', () => {
     await expect(loadAuth([dirs.system, dirs.local])).rejects.toThrow(/auth\.d\/bad\.json: credentials\.password: /);
     await authConfig(dirs.local, 'bad.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'digest', credentials: {} });
     await expect(loadAuth([dirs.local])).rejects.toMatchObject({ code: 'FETCH_CONFIG' });
+  });
+});
+
+describe('auth.d files of another kind', () => {
+  async function rktFetch(): Promise<{ code: number; err: string }> {
+    let err = '';
+    const code = await runCli([`--local-config=${dirs.local}`, `--system-config=${dirs.system}`, `--dir=${dirs.data}`, 'fetch', 'example.com/app:v1'],
+      { stdout: { write: () => undefined }, stderr: { write: (s: string) => { err += s; } }, cwd: dirs.root });
+    return { code, err };
+  }
+
+  it('a file of kind "paths", or one that is not an object, is refused: one line naming the file, 254, nothing fetched or stored', async () => {
+    await serveProtected('none needed');
+    server.resources.get('/p/example.com/app-v1.aci')!.requireAuth = undefined;
+    server.resources.get('/p/example.com/app-v1.aci.asc')!.requireAuth = undefined;
+    const file = join(dirs.local, 'auth.d', 'paths.json');
+    await authConfig(dirs.local, 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: '/var/lib/rkt' });
+    const err = await fetchImage('example.com/app:v1', opts()).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect(err).toMatchObject({ code: 'FETCH_CONFIG', message: `${file}: no parser available for configuration of kind "paths" (auth.d holds kinds "auth" and "dockerAuth")` });
+    const cli = await rktFetch();
+    expect(cli).toEqual({ code: 254, err: `fetch: ${file}: no parser available for configuration of kind "paths" (auth.d holds kinds "auth" and "dockerAuth")\n` });
+
+    await authConfig(dirs.local, 'paths.json', []);
+    expect(await rktFetch()).toEqual({ code: 254, err: `fetch: ${file}: not a configuration: expected a JSON object with rktKind and rktVersion, found an array\n` });
+    await authConfig(dirs.local, 'paths.json', { rktVersion: 'v1' });
+    expect((await rktFetch()).err).toBe(`fetch: ${file}: no parser available for configuration of kind "" (auth.d holds kinds "auth" and "dockerAuth")\n`);
+    expect(server.requests('/')).toEqual([]);
+    expect(await store.list()).toEqual([]);
+
+    // rkt's other kind of credentials belongs here: read past (docker:// is not fetched), and the fetch goes on.
+    await authConfig(dirs.local, 'paths.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['quay.io'], credentials: { user: 'u', password: 'p' } });
+    expect((await fetchImage('example.com/app:v1', opts())).downloaded).toBe(true);
   });
 });
 

@@ -62,8 +62,16 @@ export async function loadAuth(configDirs: readonly string[]): Promise<AuthHeade
       } catch (err) {
         throw new FetchError('FETCH_CONFIG', `${file}: ${(err as Error).message.split('\n')[0]}`, { subject: file, cause: err });
       }
-      const kind = (json as { rktKind?: unknown } | null)?.rktKind;
-      if (kind !== 'auth') continue; // other kinds (paths, stage1) may share a directory in rkt's layout
+      if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+        throw new FetchError('FETCH_CONFIG', `${file}: not a configuration: expected a JSON object with rktKind and rktVersion, found ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`, { subject: file });
+      }
+      const kind = (json as { rktKind?: unknown }).rktKind;
+      // auth.d holds rkt's two kinds of credentials; docker ones are never used here (docker:// is refused).
+      if (kind === 'dockerAuth') continue;
+      if (kind !== 'auth') {
+        throw new FetchError('FETCH_CONFIG',
+          `${file}: no parser available for configuration of kind ${JSON.stringify(kind ?? '')} (auth.d holds kinds "auth" and "dockerAuth")`, { subject: file });
+      }
       authSchema ??= buildAuthSchema((await import('zod')).z);
       const parsed = authSchema.safeParse(json);
       if (!parsed.success) {
