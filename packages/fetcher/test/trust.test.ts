@@ -132,6 +132,21 @@ describe('rkt trust', () => {
     expect(b.out).toBe(`Added root key at "${join(dirs.local, 'trustedkeys', 'root.d', other.fingerprint)}"\n`);
   });
 
+  it('refuses an invalid prefix before fetching or showing the key: one line, 254, no review, nothing stored', async () => {
+    await writeFile(join(dirs.root, 'vendor.asc'), key.publicArmored);
+    server.resources.set('/key.asc', { body: Buffer.from(key.publicArmored) });
+    const url = `https://example.com:${server.port}/key.asc`;
+    let reviewed = false;
+    const err = await trustKeys({ ...common(), prefix: '../../etc', locations: [url], confirm: async () => { reviewed = true; return true; } }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FETCH_KEY', message: 'prefix "../../etc" is not a valid AC Identifier' });
+    expect(reviewed).toBe(false);
+    expect(server.log).toEqual([]);
+    // The CLI shows the review on stdout (and on stderr when it is skipped): nothing but the error line.
+    const r = await rkt([`--local-config=${dirs.local}`, 'trust', '--prefix=../../etc', '--skip-fingerprint-review', 'vendor.asc']);
+    expect(r).toEqual({ code: 254, out: '', err: 'trust: prefix "../../etc" is not a valid AC Identifier\n' });
+    await expect(readdir(join(dirs.local, 'trustedkeys'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('fails with one line and 254 on a missing key file', async () => {
     const r = await rkt([`--local-config=${dirs.local}`, 'trust', '--prefix=example.com', '--skip-fingerprint-review', 'missing.asc']);
     expect(r.code).toBe(254);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isAcIdentifier } from '@rkt/appc-spec/lean';
 import { errnoReason } from '@rkt/image-store';
 import { resolve } from 'node:path';
 import { discover, discoveryFailure } from '../discovery/discover.js';
@@ -47,6 +48,10 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
   if (root && opts.prefix !== undefined) throw new FetchError('FETCH_KEY', '--root and --prefix are mutually exclusive', {});
   if (!root && opts.prefix === undefined) throw new FetchError('FETCH_KEY', '--prefix required for non-root keys (or --root for a key trusted for every image)', {});
   if (root && opts.locations.length === 0) throw new FetchError('FETCH_KEY', '--root requires a key file or URL', {});
+  // Before any key is fetched or shown: a review answered "yes" must not end in a refusal of the prefix.
+  if (opts.prefix !== undefined && !isAcIdentifier(opts.prefix)) {
+    throw new FetchError('FETCH_KEY', `prefix ${JSON.stringify(opts.prefix)} is not a valid AC Identifier`, { subject: opts.prefix });
+  }
   const insecure = insecureFlags(opts.insecure);
   const network = opts.network ?? {};
   // `--insecure-options=pubkey` (rkt's ConsiderInsecurePubKeys) lets keys come over plain http too.
