@@ -1,4 +1,4 @@
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -10,8 +10,8 @@ import { EarlyExtraction } from './early-extract.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import type { ImageHold } from './hold.js';
 import { withIndex, type IndexTx } from './index-db.js';
-import { imageDir } from './layout.js';
-import { uniqueName } from './owner.js';
+import { imageDir, type Layout } from './layout.js';
+import { ownerAlive, uniqueName } from './owner.js';
 import type { ImageRecord, Label } from './records.js';
 import type { StoreContext } from './context.js';
 
@@ -119,9 +119,24 @@ async function publish(ctx: StoreContext, tx: IndexTx, tmpDir: string, rec: Imag
   return true;
 }
 
+/**
+ * Removes what killed imports and renders left in `tmp` (a blob, a half-extracted rootfs: as big as the image),
+ * so that an interrupted fetch costs its disk space until the next import, not until someone runs gc. Only
+ * entries whose owner (pid and start time, in the name) is gone: a live process's work is never touched. The
+ * small files (claims, holds) of dead processes cost nothing and are left to gc.
+ */
+async function removeDeadWork(l: Layout): Promise<void> {
+  const names = await readdir(l.tmp).catch(() => [] as string[]);
+  await Promise.all(names
+    .filter((n) => (n.startsWith('import-') || n.startsWith('render-')) && !ownerAlive(n))
+    .map((n) => removeTree(join(l.tmp, n))));
+}
+
 export async function importAci(ctx: StoreContext, input: AciInput, opts: ImportOptions = {}): Promise<ImportResult> {
   const l = ctx.layout;
   const source = opts.source ?? (typeof input === 'string' ? input : 'ACI stream');
+  // Alongside the import (it is only disk work), settled before the import returns.
+  const sweeping = removeDeadWork(l).catch(() => undefined);
   const tmpDir = join(l.tmp, uniqueName('import'));
   await mkdir(tmpDir, { mode: 0o755 });
   let extraction = opts.extract === true ? await EarlyExtraction.start(ctx) : undefined;
@@ -175,7 +190,7 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
     if (kept !== undefined) extraction = undefined;
     return { id: rec.id, name: rec.name, labels: rec.labels, compression: scanned.compression, blobSize: rec.blobSize, added, extracted: kept };
   } finally {
-    await Promise.all([removeTree(tmpDir), extraction?.discard()]);
+    await Promise.all([removeTree(tmpDir), extraction?.discard(), sweeping]);
   }
 }
 
