@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openStore } from '@rkt/image-store';
+import * as openpgp from 'openpgp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoveryPage, makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
 import { ensureBuilt, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
@@ -209,6 +210,26 @@ describe('rkt fetch NAME refuses, with one line and nothing stored', () => {
     res.body = tampered;
     await trust(signer, 'example.com/app');
     await expectRefused(await rkt(['fetch', 'example.com/app:v1']), /^fetch: .*signature/i);
+  });
+
+  it('an image signed by a key since revoked (the revocation trusted with the key): said to be revoked', async () => {
+    await publish('example.com/app', 'v1');
+    const { publicKey } = await openpgp.revokeKey({ key: signer.privateKey, format: 'armored' });
+    await trust({ ...signer, publicArmored: publicKey }, 'example.com/app');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']),
+      new RegExp(`^fetch: image "example\\.com/app" verification failed: the signing key ${signer.fingerprint} has been revoked`));
+  });
+
+  it('an auth.d file that is not an auth configuration (kind "paths", or an array)', async () => {
+    await publish('example.com/app', 'v1');
+    await trust(signer, 'example.com/app');
+    mkdirSync(join(localConfig, 'auth.d'), { recursive: true });
+    const file = join(localConfig, 'auth.d', 'paths.json');
+    writeFileSync(file, JSON.stringify({ rktKind: 'paths', rktVersion: 'v1', data: '/var/lib/rkt' }));
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']), new RegExp(`^fetch: ${file}: no parser available for configuration of kind "paths"`));
+    writeFileSync(file, '[]');
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1']), new RegExp(`^fetch: ${file}: not a configuration`));
+    expect(aciRequests('example.com/app', 'v1')).toEqual([]);
   });
 
   it('an image whose manifest does not carry the labels asked for', async () => {
