@@ -6,7 +6,8 @@ import { DirectFileWriter, makeDirs } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { createProgress, type ProgressSink } from '../progress.js';
 import { isStrongEtag, maxAgeOf } from './cache.js';
-import { bodyFailure, contentLength, EarlyClose, isTransient, isTransientStatus, type HttpClient, type HttpResponse } from './client.js';
+import { contentLength, type HttpClient, type HttpResponse } from './client.js';
+import { bodyFailure, EarlyClose, isTransient, isTransientStatus } from './failures.js';
 
 export type DownloadResult =
   | { readonly status: 'not-modified'; readonly etag: string | undefined; readonly maxAge: number | undefined }

@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import type { LookupFunction, Socket } from 'node:net';
 import { FetchError, firstLine } from '../errors.js';
+import { HttpTimeout, isTransient, isTransientStatus } from './failures.js';
 
 /**
  * The proxy for a URL from the environment, as Go's ProxyFromEnvironment (which rkt used) reads it:
@@ -48,16 +49,16 @@ export function connectTunnel(proxy: URL, url: URL, opts: { lookup?: LookupFunct
       lookup: opts.lookup,
       timeout: opts.timeoutMs,
     });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('timeout', () => req.destroy(new HttpTimeout(opts.timeoutMs)));
     req.on('connect', (res, socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new FetchError('FETCH_HTTP', `${url.href}: proxy ${proxy.host} refused the tunnel: HTTP ${res.statusCode}`, { subject: url.href }));
+        reject(new FetchError('FETCH_HTTP', `${url.href}: proxy ${proxy.host} refused the tunnel: HTTP ${res.statusCode}`, { subject: url.href, transient: isTransientStatus(res.statusCode ?? 0) }));
         return;
       }
       resolve(socket);
     });
-    req.on('error', (err) => reject(new FetchError('FETCH_HTTP', `${url.href}: proxy ${proxy.host}: ${firstLine(err)}`, { subject: url.href, cause: err })));
+    req.on('error', (err) => reject(new FetchError('FETCH_HTTP', `${url.href}: proxy ${proxy.host}: ${firstLine(err)}`, { subject: url.href, cause: err, transient: isTransient(err) })));
     req.end();
   });
 }
