@@ -2,7 +2,7 @@
 // built by bin/appc: every bad argument is one line naming it, exit 254, the store unchanged, and nothing
 // the user had is lost.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -62,14 +62,17 @@ describe('output paths of image extract, render and export', () => {
     fetchAll('bb1');
     // What a kill -9 leaves (the pid of a process that is gone): a partial tree beside the target, and the
     // directory an --overwrite had moved aside, of another target whose new tree was not renamed in yet.
-    const dead = spawnSync('true').pid as number;
+    // Named as the store names its temp entries: pid, the process's start time, a random part.
+    const dead = `${spawnSync('true').pid as number}.1.a`;
     const out = join(env.tmp, 'out');
     mkdirSync(join(env.tmp, `.out.new-${dead}`, 'rootfs'), { recursive: true });
     const kept = join(env.tmp, 'kept');
     mkdirSync(join(env.tmp, `.kept.old-${dead}`));
     writeFileSync(join(env.tmp, `.kept.old-${dead}`, 'mine'), 'the user\'s\n');
     // Another rkt's extraction in progress (this process is alive): never touched.
-    mkdirSync(join(env.tmp, `.out.new-${process.pid}`));
+    const stat = readFileSync('/proc/self/stat', 'latin1');
+    const live = `${process.pid}.${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}.b`;
+    mkdirSync(join(env.tmp, `.out.new-${live}`));
     expect(env.run(['image', 'extract', 'example.com/bb:1.0', out])).toMatchObject({ status: 0, stderr: '' });
     expect(readdirSync(out).sort()).toEqual(['manifest', 'rootfs']);
     // The old directory was the user's: put back under its name, so an extraction without --overwrite refuses it.
@@ -77,7 +80,7 @@ describe('output paths of image extract, render and export', () => {
     expect(again.stderr).toMatch(/kept: output directory exists and is not empty \(try --overwrite\)\n$/);
     expect(again.status).toBe(254);
     expect(readdirSync(kept)).toEqual(['mine']);
-    expect(readdirSync(env.tmp).filter((n) => n.startsWith('.')).sort()).toEqual([`.out.new-${process.pid}`]);
+    expect(readdirSync(env.tmp).filter((n) => n.startsWith('.')).sort()).toEqual([`.out.new-${live}`]);
   });
 
   it('refuses an empty output path, and --overwrite of the current directory, its parents, / and the data directory', () => {

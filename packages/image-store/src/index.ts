@@ -21,4 +21,5 @@ export { LAYOUT_VERSION, INDEX_VERSION } from './layout.js';
 export type { Layout } from './layout.js';
 export { DirectFileWriter } from './direct-write.js';
 export { makeDirs, errnoReason } from './make-dirs.js';
+export { ownerAlive, uniqueName } from './owner.js';
 export type { DirectWriterOptions } from './direct-write.js';

@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
+import { ownerAlive, uniqueName } from '@rkt/image-store';
 import { namingArgument, openImageStore, outputPath, refuseOverwriteOf } from './image-common.js';
 
 /** The entry at `p`; undefined when nothing is there or a parent is not a directory (the store says which). */
@@ -14,20 +15,11 @@ function statOrUndefined(p: string): Stats | undefined {
   }
 }
 
-/** Whether a process with this pid exists (signal 0; EPERM means it does, as another user's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * What a killed extraction into `dest` left beside it: `.<name>.new-<pid>` (a partial tree) is removed, and
- * `.<name>.old-<pid>` (the directory it replaced) is put back if `dest` is missing (killed between the two
- * renames), else removed. Only a dead process's: another rkt may be extracting there now.
+ * What a killed extraction into `dest` left beside it: `.<name>.new-<owner>` (a partial tree) is removed, and
+ * `.<name>.old-<owner>` (the directory it replaced) is put back if `dest` is missing (killed between the two
+ * renames), else removed. Only a dead process's (the store's owner tag: pid and start time, so a reused pid
+ * is no owner): another rkt may be extracting there now.
  */
 async function clearDebris(dest: string): Promise<void> {
   const parent = dirname(dest);
@@ -39,8 +31,9 @@ async function clearDebris(dest: string): Promise<void> {
     return;
   }
   for (const n of names) {
-    const m = n.startsWith(prefix) ? /^(new|old)-([0-9]+)$/.exec(n.slice(prefix.length)) : null;
-    if (m === null || alive(Number(m[2]))) continue;
+    const own = n.startsWith(prefix) ? n.slice(prefix.length) : '';
+    const m = /^(new|old)-/.exec(own);
+    if (m === null || ownerAlive(own)) continue;
     const path = join(parent, n);
     if (m[1] === 'old' && statOrUndefined(dest) === undefined) renameSync(path, dest);
     else await rm(path, { recursive: true, force: true });
@@ -49,7 +42,7 @@ async function clearDebris(dest: string): Promise<void> {
 
 /**
  * `image extract` and `image render`: into a new or empty directory, or, with `--overwrite`, in place of an
- * existing one. The tree is made beside it (`.<name>.new-<pid>`) and renamed into place once complete, the
+ * existing one. The tree is made beside it (`.<name>.new-<owner>`) and renamed into place once complete, the
  * old directory moved aside just before and deleted after: a failed or killed extraction never leaves a
  * partial tree under the name, nor the user with neither (a kill -9 once left both a partial tree and the
  * old one, hidden). The next extraction to the same place clears what a killed one left.
@@ -67,7 +60,7 @@ export async function extractTo(ctx: CommandContext, args: readonly string[], wi
   if (existing !== undefined && readdirSync(dest).length > 0 && !ctx.flags.bool('overwrite')) {
     throw new CliError('CLI_BAD_ARGS', `${dir}: output directory exists and is not empty (try --overwrite)`);
   }
-  const staging = join(dirname(dest), `.${basename(dest)}.new-${process.pid}`);
+  const staging = join(dirname(dest), `.${basename(dest)}.${uniqueName('new')}`);
   try {
     await store.extractImage(img.id, staging, { rootfsOnly: ctx.flags.bool('rootfs-only'), withDependencies });
   } catch (err) {
@@ -75,7 +68,7 @@ export async function extractTo(ctx: CommandContext, args: readonly string[], wi
     await rm(staging, { recursive: true, force: true }).catch(() => {});
     throw namingArgument(err, staging, dir);
   }
-  const aside = join(dirname(dest), `.${basename(dest)}.old-${process.pid}`);
+  const aside = join(dirname(dest), `.${basename(dest)}.${uniqueName('old')}`);
   if (existing !== undefined) renameSync(dest, aside);
   renameSync(staging, dest);
   if (existing !== undefined) await rm(aside, { recursive: true, force: true });
