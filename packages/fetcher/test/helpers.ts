@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
@@ -228,4 +229,26 @@ export function discoveryPage(prefix: string, templates: readonly string[], pubk
     ...pubkeys.map((k) => `<meta name="ac-discovery-pubkeys" content="${prefix} ${k}">`),
   ];
   return Buffer.from(`<!DOCTYPE html>\n<html><head>\n${metas.join('\n')}\n</head><body></body></html>\n`);
+}
+
+/**
+ * What most fetcher test files start with, made once for the file (openssl and key generation are the slow
+ * part) and removed after it: temp dirs holding a test CA, an HTTPS server with that CA, and a signing key.
+ * Call at the top level of a test file; the fields are set once its `beforeAll` hooks have run.
+ */
+export function useSignedServer(keyName = 'Signer'): { ca: TestCa; server: TestServer; key: TestKey } {
+  const fixture = {} as { ca: TestCa; server: TestServer; key: TestKey };
+  let caDirs: Awaited<ReturnType<typeof makeDirs>> | undefined;
+  beforeAll(async () => {
+    caDirs = await makeDirs();
+    fixture.ca = await makeTestCa(caDirs.root);
+    fixture.server = new TestServer();
+    await fixture.server.start(fixture.ca);
+    fixture.key = await makeKey(keyName);
+  });
+  afterAll(async () => {
+    await fixture.server?.stop();
+    await caDirs?.cleanup();
+  });
+  return fixture;
 }

@@ -1,27 +1,15 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
 import { fetchImage, FetchError, Keystore, trustKeys, type FetchOptions } from '../src/index.js';
-import { HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from './helpers.js';
+import { HOST_LABELS, loopback, makeAci, makeDirs, makeTestCa, sign, useSignedServer, type TestCa, type TestKey, type TestServer } from './helpers.js';
 
+const fixture = useSignedServer();
 let ca: TestCa;
-let caDirs: Awaited<ReturnType<typeof makeDirs>>;
 let server: TestServer;
 let key: TestKey;
-
-beforeAll(async () => {
-  caDirs = await makeDirs();
-  ca = await makeTestCa(caDirs.root);
-  server = new TestServer();
-  await server.start(ca);
-  key = await makeKey('Signer');
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await caDirs?.cleanup();
-});
+beforeAll(() => void ({ ca, server, key } = fixture));
 
 let dirs: Awaited<ReturnType<typeof makeDirs>>;
 let store: Store;
