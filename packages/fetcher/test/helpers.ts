@@ -252,3 +252,16 @@ export function useSignedServer(keyName = 'Signer'): { ca: TestCa; server: TestS
   });
   return fixture;
 }
+
+/**
+ * A test's own directories, with the file's test CA in `certs.d` (as a private registry's CA reaches rkt-ts),
+ * and the file's server with nothing served and nothing logged yet. The caller opens its store in `dirs.data`.
+ */
+export async function freshDirs(fixture: { ca: TestCa; server: TestServer }): Promise<Awaited<ReturnType<typeof makeDirs>>> {
+  fixture.server.resources.clear();
+  fixture.server.log.length = 0;
+  const dirs = await makeDirs();
+  await mkdir(join(dirs.local, 'certs.d'));
+  await writeFile(join(dirs.local, 'certs.d', 'test-ca.pem'), fixture.ca.caPem);
+  return dirs;
+}

@@ -1,9 +1,9 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
 import { fetchImage, FetchError, Keystore, trustKeys, type FetchOptions } from '../src/index.js';
-import { HOST_LABELS, loopback, makeAci, makeDirs, makeTestCa, sign, useSignedServer, type TestCa, type TestKey, type TestServer } from './helpers.js';
+import { freshDirs, HOST_LABELS, loopback, makeAci, makeDirs, makeTestCa, sign, useSignedServer, type TestCa, type TestKey, type TestServer } from './helpers.js';
 
 const fixture = useSignedServer();
 let ca: TestCa;
@@ -15,11 +15,7 @@ let dirs: Awaited<ReturnType<typeof makeDirs>>;
 let store: Store;
 
 beforeEach(async () => {
-  server.resources.clear();
-  server.log.length = 0;
-  dirs = await makeDirs();
-  await mkdir(join(dirs.local, 'certs.d'));
-  await writeFile(join(dirs.local, 'certs.d', 'test-ca.pem'), ca.caPem);
+  dirs = await freshDirs(fixture);
   store = await openStore({ dir: dirs.data });
 });
 
