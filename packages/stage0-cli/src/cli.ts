@@ -33,6 +33,7 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
   // Known before parsing succeeds, so that a bad flag's error can carry its stack too.
   const state = { command: 'rkt', debug: debugRequested(argv) };
   const io = given ?? processIo(state);
+  let ended: (() => Promise<void>) | undefined;
   try {
     const inv = parseArgv(argv, ROOT, GLOBAL_FLAGS);
     const command = commandName(inv.path);
@@ -62,6 +63,7 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
       stderr: io.stderr,
       cwd: () => io.cwd,
     });
+    ended = () => ctx.ended();
     const status = await mod.run(ctx, inv.args);
     return typeof status === 'number' ? status : 0;
   } catch (err) {
@@ -70,6 +72,8 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
     markAtypicalRun();
     reportError(io.stderr, state.command, err, state.debug);
     return EXIT_FAILURE;
+  } finally {
+    await ended?.();
   }
 }
 

@@ -34,6 +34,11 @@ export interface CommandContext {
   readonly cwd: string;
   /** The data directory with symlinks resolved (a missing one is returned as given), computed once. */
   dataDir(): string;
+  /**
+   * Work that must finish before the process ends, whether the command succeeds or fails: events still on
+   * their way to an event bus. Awaited in order after the command returns or throws; a task must not throw.
+   */
+  atEnd(task: () => Promise<void>): void;
 }
 
 /** What a command file exports. A returned number is the exit status (0 when nothing is returned). */

@@ -24,8 +24,9 @@ export function createContext(init: {
   stdout: TextSink;
   stderr: TextSink;
   cwd: () => string;
-}): CommandContext {
+}): CommandContext & { ended(): Promise<void> } {
   let dataDir: string | undefined;
+  const endTasks: (() => Promise<void>)[] = [];
   const { cwd, ...rest } = init;
   return {
     ...rest,
@@ -36,6 +37,12 @@ export function createContext(init: {
     dataDir() {
       dataDir ??= resolveDataDir(init.globals.dir);
       return dataDir;
+    },
+    atEnd(task) {
+      endTasks.push(task);
+    },
+    async ended() {
+      for (const task of endTasks.splice(0)) await task();
     },
   };
 }

@@ -38,6 +38,19 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./enter.js'),
   }),
   defineCommand({
+    name: 'events',
+    summary: 'Print pod lifecycle events as rkt processes publish them',
+    description:
+      'Subscribes to the event bus that events.d names (a NATS server) and prints each pod lifecycle event as it\ncomes, one a line: TIME TOPIC POD PAYLOAD (--format=json: the event\'s envelope), until interrupted. Every rkt\ncommand that changes a pod publishes there when the bus is configured, in a file such as\n/etc/rkt/events.d/nats.json: {"rktKind": "events", "rktVersion": "v1", "nats": {"servers": ["nats://127.0.0.1:4222"]}}\n(optional: "subjectPrefix" (default "rkt"), "user", "password", "token", "timeout" (default "2s")).\nTopics: pod/prepared, pod/running, app/started, app/exited, pod/exited, pod/stopped, pod/marked,\npod/garbage-collected, pod/removed; the subject is PREFIX.KIND.ACTION.UUID.',
+    maxArgs: 0,
+    flags: [
+      flag.string('topic', "only the topics that start with this, such as 'pod/' or 'app/exited'"),
+      flag.string('pod', 'only the events of this pod (a full UUID, or a prefix of an existing pod\'s)'),
+      flag.string('format', "choose the output format, allowed format includes 'json'. If empty, one line of text per event", { choices: ['', 'json'] }),
+    ],
+    load: () => import('./events.js'),
+  }),
+  defineCommand({
     name: 'fetch',
     summary: 'Fetch image(s) and store them in the local store',
     description:

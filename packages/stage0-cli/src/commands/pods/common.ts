@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PreparedPod } from '@rkt/controller/lean';
+import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PodEvent, type PreparedPod } from '@rkt/controller/lean';
 import { openStore, type Store } from '@rkt/image-store';
 import type { PodManifest } from '@rkt/appc-spec/lean';
 import type { CommandContext } from '../../command.js';
@@ -9,17 +9,63 @@ import { parseApps } from './app-args.js';
 import { resolveImageArg } from './images.js';
 import { selectStage1 } from './stage1.js';
 import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
+import { readEventsConfig, type EventsConfig } from './events-config.js';
 import { writeFileSync } from 'node:fs';
 
 export function openCliStore(ctx: CommandContext): Promise<Store> {
   return openStore({ dir: ctx.dataDir() });
 }
 
-/** The in-process event bus of one command; under --debug every lifecycle event is shown. */
+const buses = new WeakMap<CommandContext, EventBus>();
+const eventConfigs = new WeakMap<CommandContext, EventsConfig | null>();
+
+/** The events configuration of this command's config directories, read once. */
+export function cliEventsConfig(ctx: CommandContext): EventsConfig | undefined {
+  let config = eventConfigs.get(ctx);
+  if (config === undefined) {
+    config = readEventsConfig([ctx.globals.systemConfigDir, ctx.globals.localConfigDir]) ?? null;
+    eventConfigs.set(ctx, config);
+  }
+  return config ?? undefined;
+}
+
+/**
+ * The event bus of one command (one per command, however many steps publish): in-process, where --debug shows
+ * every lifecycle event, and, when `events.d` names a NATS server, forwarded there. The NATS client (~55 ms to
+ * load) is loaded only then; events published meanwhile wait, in order. The command ends once the server has
+ * them (or failed, said in one line): a bus must never fail the step it reports.
+ */
 export function cliBus(ctx: CommandContext): EventBus {
+  const known = buses.get(ctx);
+  if (known !== undefined) return known;
   const bus = createInProcessBus();
+  buses.set(ctx, bus);
   if (ctx.globals.debug) {
     bus.subscribe('', (e) => ctx.log.debug(`event ${e.topic} pod=${e.podUuid} ${JSON.stringify(e.payload)}`));
+  }
+  const nats = cliEventsConfig(ctx)?.nats;
+  if (nats !== undefined) {
+    const pending: PodEvent[] = [];
+    let remote: EventBus | undefined;
+    const loading = import('@rkt/controller/nats').then(
+      ({ createNatsBus }) => {
+        const b = createNatsBus({ ...nats, name: `rkt ${ctx.command}`, onError: (err) => ctx.log.warn(`events: ${err.message}`) });
+        for (const e of pending.splice(0)) b.publish(e);
+        remote = b;
+        return b;
+      },
+      (err: unknown) => {
+        ctx.log.warn(`events: cannot load the NATS client: ${(err as Error).message}`);
+        return undefined;
+      },
+    );
+    bus.subscribe('', (e) => {
+      if (remote !== undefined) remote.publish(e);
+      else pending.push(e);
+    });
+    ctx.atEnd(async () => {
+      await (await loading)?.close();
+    });
   }
   return bus;
 }

@@ -1,0 +1,165 @@
+// Pod lifecycle events on a real nats-server: what `rkt events` shows of real pods under each stage1, and
+// what a bus that is missing, unreachable or misconfigured does to the commands that publish.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startNatsServer, type TestNatsServer } from '../../packages/controller/test/nats-server.js';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+
+let server: TestNatsServer;
+let env: RktEnv;
+let aci: string;
+let etc: string;
+
+beforeAll(async () => {
+  ensureBuilt();
+  server = await startNatsServer();
+}, 600_000);
+afterAll(async () => {
+  await server?.stop();
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+interface Event {
+  timestamp: string;
+  topic: string;
+  podUuid: string;
+  payload: Record<string, unknown>;
+}
+
+/** The test's local configuration directory, with an events.d file holding `nats` (none when undefined). */
+function configure(nats: Record<string, unknown> | undefined): void {
+  mkdirSync(join(etc, 'events.d'), { recursive: true });
+  if (nats !== undefined) writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats }));
+}
+
+const rkt = (args: string[], o: { timeoutMs?: number } = {}): RktResult => env.run([args[0]!, `--local-config=${etc}`, ...args.slice(1)], o);
+
+/** `rkt events` in the background, once its subscription is on the server (its --debug line says so). */
+async function subscribe(args: string[] = []) {
+  const sub = env.start(['events', `--local-config=${etc}`, '--debug', ...args]);
+  let stdout = '';
+  let stderr = '';
+  sub.child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  sub.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  await until(() => /subscribed to /.test(stderr), () => `rkt events never subscribed: ${stderr}`);
+  return {
+    ...sub,
+    stdout: () => stdout,
+    events: () => stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Event),
+  };
+}
+
+async function until(ok: () => boolean, why: () => string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(why());
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe.each(STAGE1S)('pod events on NATS ($name)', (stage1) => {
+  beforeEach(async () => {
+    env = new RktEnv(stage1);
+    etc = join(env.tmp, 'etc');
+    aci = await buildBusyboxAci(env.tmp);
+    configure({ servers: [server.url] });
+  });
+
+  it('rkt events shows a pod from prepare to gc, in order, with its exit status', async () => {
+    const all = await subscribe(['--format=json']);
+    const exits = await subscribe(['--topic=app/']);
+
+    const r = rkt(['run', aci, '--exec=/bin/sh', '--', '-c', 'exit 7']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(7);
+    const uuid = env.podUuids()[0]!;
+    expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);
+
+    await until(
+      () => all.events().some((e) => e.topic === 'pod/garbage-collected'),
+      () => `no pod/garbage-collected event: ${all.stdout()}`,
+    );
+    const seen = all.events();
+    expect(seen.every((e) => e.podUuid === uuid)).toBe(true);
+    expect(seen.map((e) => e.topic)).toEqual(['pod/prepared', 'pod/running', 'app/started', 'app/exited', 'pod/exited', 'pod/marked', 'pod/garbage-collected']);
+    expect(seen.find((e) => e.topic === 'app/exited')?.payload).toEqual({ app: 'busybox', exitStatus: 7 });
+    expect(seen.find((e) => e.topic === 'pod/exited')?.payload).toEqual({ exitStatus: 7 });
+    const times = seen.map((e) => Date.parse(e.timestamp));
+    expect([...times].sort((a, b) => a - b)).toEqual(times);
+
+    await until(() => exits.stdout().split('\n').length > 2, () => `app events: ${exits.stdout()}`);
+    const lines = exits.stdout().trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z app/started ${uuid} \\{"app":"busybox","image":"example.com/busybox"\\}$`));
+    expect(lines[1]).toMatch(new RegExp(`^\\S+ app/exited ${uuid} \\{"app":"busybox","exitStatus":7\\}$`));
+
+    // Interrupted, rkt events closes its connection and exits 0.
+    all.child.kill('SIGINT');
+    exits.child.kill('SIGTERM');
+    expect((await all.done).status).toBe(0);
+    expect((await exits.done).status).toBe(0);
+  });
+});
+
+describe('event bus configuration', () => {
+  beforeEach(async () => {
+    env = new RktEnv(STAGE1S[0]);
+    etc = join(env.tmp, 'etc');
+    aci = await buildBusyboxAci(env.tmp);
+  });
+
+  it('narrows rkt events to one pod, named by a prefix of its UUID, and to one topic', async () => {
+    configure({ servers: server.url, subjectPrefix: 'site.one' });
+    const uuid = rkt(['prepare', '--quiet', aci]).stdout.trim();
+    const other = rkt(['prepare', '--quiet', aci]).stdout.trim();
+    const mine = await subscribe(['--format=json', `--pod=${uuid.slice(0, 8)}`, '--topic=pod/removed']);
+    expect(rkt(['rm', other]).status).toBe(0);
+    expect(rkt(['rm', uuid]).status).toBe(0);
+    await until(() => mine.events().length > 0, () => 'no event');
+    // A third removal would show up had the filter let the other pod's through: it came first and did not.
+    expect(mine.events().map((e) => `${e.topic} ${e.podUuid}`)).toEqual([`pod/removed ${uuid}`]);
+    mine.child.kill('SIGINT');
+    expect((await mine.done).status).toBe(0);
+  });
+
+  it('an unreachable server costs a run one line, not its status or its pod', async () => {
+    const gone = await startNatsServer();
+    await gone.stop();
+    configure({ servers: [gone.url], timeout: '1s' });
+    const t0 = Date.now();
+    const r = rkt(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo hi; exit 3']);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(r.status).toBe(3);
+    expect(r.stdout).toBe('hi\n');
+    expect(r.stderr).toMatch(new RegExp(`^run: events: cannot connect to NATS at ${gone.url.replace(/\./g, '\\.')}: .+\n$`));
+    const ev = rkt(['events']);
+    expect(ev.status).toBe(254);
+    expect(ev.stderr).toMatch(/^events: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: .+\n$/);
+  });
+
+  it('a bad events.d file is one line naming it and the field, and prepares nothing', () => {
+    configure({ servers: ['nats://127.0.0.1:4222'], subjectPrefix: 'rkt.>' });
+    const r = rkt(['run', aci]);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe(`run: events configuration ${join(etc, 'events.d', 'nats.json')}: nats.subjectPrefix: subject prefix "rkt.>" is not a NATS subject of plain tokens (letters, digits, "_" and "-", joined by ".")\n`);
+    expect(env.podUuids()).toEqual([]);
+    configure({ server: 'nats://127.0.0.1:4222' });
+    const typo = rkt(['prepare', aci]);
+    expect(typo.status).toBe(254);
+    expect(typo.stderr).toMatch(/^prepare: events configuration .*nats\.json: nats\.server: unknown field \(known: servers, timeout, subjectPrefix, user, password, token\)\n$/);
+    expect(env.podUuids()).toEqual([]);
+  });
+
+  it('rkt events without a bus says how to configure one', () => {
+    configure(undefined);
+    const r = rkt(['events']);
+    expect(r.status).toBe(254);
+    expect(r.stderr).toBe(`events: no event bus is configured (name a NATS server in a file of kind "events" in ${join(etc, 'events.d')} (see "rkt help events"))\n`);
+    const bad = rkt(['events', '--topic=pods/']);
+    expect(bad.status).toBe(254);
+    expect(bad.stderr).toMatch(/^events: --topic "pods\/" matches no topic \(topics: pod\/prepared, /);
+  });
+});

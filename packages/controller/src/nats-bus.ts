@@ -1,0 +1,243 @@
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { podEventSchema } from './event-schema.js';
+import type { EventBus, PodEvent, PodEventHandler } from './events.js';
+import { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject, SUBJECT_TOKEN as TOKEN } from './nats-subjects.js';
+
+export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
+
+export type EventBusErrorCode =
+  /** The bus's options: a subject prefix that is not a NATS subject, no server. */
+  | 'BUS_OPTIONS'
+  /** The server could not be reached or refused the connection. */
+  | 'BUS_CONNECT'
+  /** Events published could not be confirmed as received by the server. */
+  | 'BUS_PUBLISH'
+  /** A message on a subscribed subject is not a pod event. */
+  | 'BUS_MESSAGE';
+
+export class EventBusError extends Error {
+  readonly code: EventBusErrorCode;
+  constructor(code: EventBusErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'EventBusError';
+    this.code = code;
+  }
+}
+
+export interface NatsBusOptions {
+  /** `nats://host:port` (or `tls://`), one or several of a cluster. */
+  servers: string | readonly string[];
+  /** The first tokens of every subject; `rkt` by default. */
+  subjectPrefix?: string;
+  user?: string;
+  password?: string;
+  token?: string;
+  /** How long to wait for the first connection, and for the server to confirm what was published. */
+  timeoutMs?: number;
+  /** The connection's name, as the server's monitoring shows it. */
+  name?: string;
+  /**
+   * Told of each failure the bus cannot throw at its caller (publish never throws): a lost connection,
+   * events the server never confirmed, a message that is not an event. Once per connection failure.
+   */
+  onError?: (err: EventBusError) => void;
+}
+
+/** A bus whose events travel through a NATS server, so that other processes and hosts see them. */
+export interface NatsBus extends EventBus {
+  readonly subjectPrefix: string;
+  /** As EventBus's, and `podUuid` narrows it to one pod's events, on the server. */
+  subscribe(prefix: string, handler: PodEventHandler, options?: { podUuid?: string }): () => void;
+  /** Resolves once connected; rejects with a `BUS_CONNECT` EventBusError. */
+  ready(): Promise<void>;
+  /** Waits until the server has every event published so far (or the timeout); never rejects. */
+  flush(): Promise<void>;
+  /** Flushes, then closes the connection; subscriptions end. Never rejects. */
+  close(): Promise<void>;
+  /**
+   * Resolves once the connection has ended for good: undefined after close(), the error when it never came
+   * up or the client gave up reconnecting (a subscriber's cue to stop).
+   */
+  closed(): Promise<EventBusError | undefined>;
+}
+
+const DEFAULT_TIMEOUT_MS = 2000;
+
+interface SubRecord {
+  readonly prefix: string;
+  readonly podUuid: string | undefined;
+  readonly handler: PodEventHandler;
+  nats?: Subscription;
+  removed: boolean;
+}
+
+/**
+ * Connects at once and returns without waiting: events published before the connection is up are queued
+ * and sent in order once it is, so that a lifecycle step never waits for the network. `publish` never
+ * throws; failures go to `onError`.
+ */
+export function createNatsBus(o: NatsBusOptions): NatsBus {
+  const servers = typeof o.servers === 'string' ? [o.servers] : [...o.servers];
+  if (servers.length === 0) throw new EventBusError('BUS_OPTIONS', 'no NATS server given');
+  const subjectPrefix = o.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+  const bad = checkSubjectPrefix(subjectPrefix);
+  if (bad !== undefined) throw new EventBusError('BUS_OPTIONS', bad);
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const where = servers.join(',');
+  const report = (err: EventBusError) => {
+    try {
+      o.onError?.(err);
+    } catch {
+      // A faulty error handler must not break the publisher either.
+    }
+  };
+
+  let conn: NatsConnection | undefined;
+  let closing = false;
+  const queue: PodEvent[] = [];
+  const subs = new Set<SubRecord>();
+
+  const send = (nc: NatsConnection, event: PodEvent) => {
+    if (!TOKEN.test(event.podUuid)) {
+      report(new EventBusError('BUS_PUBLISH', `event ${event.topic}: pod UUID ${JSON.stringify(event.podUuid)} cannot be a NATS subject token; not published`));
+      return;
+    }
+    try {
+      nc.publish(eventSubject(subjectPrefix, event), JSON.stringify(event));
+    } catch (err) {
+      report(new EventBusError('BUS_PUBLISH', `cannot publish ${event.topic} of pod ${event.podUuid} to NATS at ${where}: ${(err as Error).message}`, { cause: err }));
+    }
+  };
+
+  const received = (rec: SubRecord, msg: Msg) => {
+    let event: PodEvent;
+    try {
+      const parsed = podEventSchema.safeParse(JSON.parse(msg.string()));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new Error(`${issue?.path.join('.') || '(the message)'}: ${issue?.message ?? 'not a pod event'}`);
+      }
+      event = parsed.data;
+    } catch (err) {
+      report(new EventBusError('BUS_MESSAGE', `message on ${msg.subject} is not a pod event: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    if (!event.topic.startsWith(rec.prefix)) return;
+    try {
+      rec.handler(event);
+    } catch {
+      // As on the in-process bus: a faulty subscriber breaks nothing else.
+    }
+  };
+
+  const attach = (nc: NatsConnection, rec: SubRecord) => {
+    rec.nats = nc.subscribe(subscriptionSubject(subjectPrefix, rec.prefix, rec.podUuid), {
+      callback: (err, msg) => {
+        if (err === null) received(rec, msg);
+      },
+    });
+  };
+
+  const connecting: Promise<NatsConnection> = connect({
+    servers,
+    timeout: timeoutMs,
+    name: o.name ?? 'rkt-ts',
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(o.password !== undefined ? { pass: o.password } : {}),
+    ...(o.token !== undefined ? { token: o.token } : {}),
+  }).then(
+    (nc) => {
+      conn = nc;
+      for (const event of queue.splice(0)) send(nc, event);
+      for (const rec of subs) if (!rec.removed) attach(nc, rec);
+      return nc;
+    },
+    (err: unknown) => {
+      queue.length = 0;
+      const failure = new EventBusError('BUS_CONNECT', `cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
+      report(failure);
+      throw failure;
+    },
+  );
+  // The failure was reported; ready() rethrows it to whoever asks.
+  connecting.catch(() => {});
+
+  /** `promise`, or undefined after `ms`, with the timer cleared either way (it must not keep the process up). */
+  const within = async <T>(promise: Promise<T>, ms: number): Promise<T | undefined> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const flush = async (): Promise<void> => {
+    let nc: NatsConnection;
+    try {
+      nc = await connecting;
+    } catch {
+      return;
+    }
+    if (nc.isClosed()) return;
+    const done = await within(
+      nc.flush().then(
+        () => true,
+        (err: unknown) => {
+          report(new EventBusError('BUS_PUBLISH', `NATS at ${where} did not confirm the events: ${(err as Error).message}`, { cause: err }));
+          return true;
+        },
+      ),
+      timeoutMs,
+    );
+    if (done === undefined) report(new EventBusError('BUS_PUBLISH', `NATS at ${where} did not confirm the events within ${timeoutMs} ms`));
+  };
+
+  return {
+    subjectPrefix,
+    publish(event) {
+      if (closing) return;
+      if (conn === undefined) queue.push(event);
+      else send(conn, event);
+    },
+    subscribe(prefix, handler, options) {
+      const podUuid = options?.podUuid;
+      if (podUuid !== undefined && !TOKEN.test(podUuid)) throw new EventBusError('BUS_OPTIONS', `pod UUID ${JSON.stringify(podUuid)} cannot be a NATS subject token`);
+      const rec: SubRecord = { prefix, podUuid, handler, removed: false };
+      subs.add(rec);
+      if (conn !== undefined) attach(conn, rec);
+      return () => {
+        rec.removed = true;
+        subs.delete(rec);
+        rec.nats?.unsubscribe();
+      };
+    },
+    async ready() {
+      await connecting;
+    },
+    flush,
+    closed() {
+      return connecting.then(
+        (nc) =>
+          nc.closed().then((err) =>
+            err === undefined || closing ? undefined : new EventBusError('BUS_CONNECT', `lost the connection to NATS at ${where}: ${err.message}`, { cause: err }),
+          ),
+        (failure: EventBusError) => failure,
+      );
+    },
+    async close() {
+      if (closing) return;
+      await flush();
+      closing = true;
+      let nc: NatsConnection;
+      try {
+        nc = await connecting;
+      } catch {
+        return;
+      }
+      // close() rather than drain(): what was published is flushed above, and a drain would wait for
+      // subscribers' pending messages, which a closing subscriber does not want.
+      await within(nc.close().catch(() => {}), timeoutMs);
+    },
+  };
+}
