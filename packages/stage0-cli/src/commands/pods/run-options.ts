@@ -2,7 +2,7 @@ import type { RunOptions } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { requireStage1Module } from '../../command-bundle.js';
 import { outputQueued } from '../../output/fd-sink.js';
-import { cliBus } from './common.js';
+import { cliBus, cliEventsConfig } from './common.js';
 import { hostnameFlag } from './hostname.js';
 
 /**
@@ -24,10 +24,10 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
     bus: cliBus(ctx),
     log: (m) => ctx.log.debug(m),
     forwardSignals: true,
-    // Without --debug nobody subscribes to the pod's events, and this process can become the stage1's run
-    // executable (rkt's exec), instead of staying beside it for the pod's life: its 'exit' listeners (the
-    // code caches' writers) run first, as they would at its exit.
-    ...(ctx.globals.debug || profiled()
+    // Without --debug or an event bus nobody subscribes to the pod's events, and this process can become the
+    // stage1's run executable (rkt's exec), instead of staying beside it for the pod's life: its 'exit'
+    // listeners (the code caches' writers) run first, as they would at its exit.
+    ...(ctx.globals.debug || profiled() || cliEventsConfig(ctx) !== undefined
       ? {}
       : {
           exec: {
