@@ -125,6 +125,29 @@ describe('event bus configuration', () => {
     expect((await mine.done).status).toBe(0);
   });
 
+  it('rkt events outlives a restart of the server, and says so', async () => {
+    const own = await startNatsServer();
+    let restarted: TestNatsServer | undefined;
+    try {
+      configure({ servers: own.url });
+      const sub = await subscribe(['--format=json']);
+      let stderr = '';
+      sub.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      await own.stop();
+      await until(() => /lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+; trying again\n/.test(stderr), () => `no word of the loss: ${stderr}`);
+      restarted = await startNatsServer({ port: own.port });
+      await until(() => /connected again\n/.test(stderr), () => `not connected again: ${stderr}`);
+      const uuid = rkt(['prepare', '--quiet', aci]).stdout.trim();
+      await until(() => sub.events().length > 0, () => `no event after the restart: ${stderr}`);
+      expect(sub.events().map((e) => `${e.topic} ${e.podUuid}`)).toEqual([`pod/prepared ${uuid}`]);
+      sub.child.kill('SIGINT');
+      expect((await sub.done).status).toBe(0);
+    } finally {
+      await own.stop();
+      await restarted?.stop();
+    }
+  });
+
   it('an unreachable server costs a run one line, not its status or its pod', async () => {
     const gone = await startNatsServer();
     await gone.stop();

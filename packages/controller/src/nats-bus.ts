@@ -37,6 +37,13 @@ export interface NatsBusOptions {
   /** The connection's name, as the server's monitoring shows it. */
   name?: string;
   /**
+   * How many times to try again after the connection is lost: -1 for ever (a long-lived subscriber), the
+   * client's default (10, 2 s apart) otherwise. Events published meanwhile wait in the client.
+   */
+  maxReconnectAttempts?: number;
+  /** Told when an established connection is lost and when it is back. */
+  onStatus?: (status: 'disconnected' | 'reconnected') => void;
+  /**
    * Told of each failure the bus cannot throw at its caller (publish never throws): a lost connection,
    * events the server never confirmed, a message that is not an event. Once per connection failure.
    */
@@ -69,6 +76,17 @@ interface SubRecord {
   readonly handler: PodEventHandler;
   nats?: Subscription;
   removed: boolean;
+}
+
+async function watchStatus(nc: NatsConnection, onStatus: (status: 'disconnected' | 'reconnected') => void): Promise<void> {
+  try {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') onStatus('disconnected');
+      else if (s.type === 'reconnect') onStatus('reconnected');
+    }
+  } catch {
+    // The iterator ends with the connection; a failure of it is the connection's, reported by closed().
+  }
 }
 
 /**
@@ -145,9 +163,11 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
     ...(o.user !== undefined ? { user: o.user } : {}),
     ...(o.password !== undefined ? { pass: o.password } : {}),
     ...(o.token !== undefined ? { token: o.token } : {}),
+    ...(o.maxReconnectAttempts !== undefined ? { maxReconnectAttempts: o.maxReconnectAttempts } : {}),
   }).then(
     (nc) => {
       conn = nc;
+      if (o.onStatus !== undefined) void watchStatus(nc, o.onStatus);
       for (const event of queue.splice(0)) send(nc, event);
       for (const rec of subs) if (!rec.removed) attach(nc, rec);
       return nc;

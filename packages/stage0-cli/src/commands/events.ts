@@ -25,6 +25,9 @@ export async function run(ctx: CommandContext): Promise<void> {
   const bus = createNatsBus({
     ...nats,
     name: 'rkt events',
+    // A subscriber outlives a server's restart: it tries again for as long as it runs.
+    maxReconnectAttempts: -1,
+    onStatus: (status) => ctx.log.warn(status === 'disconnected' ? `lost the connection to NATS at ${nats.servers.join(',')}; trying again` : 'connected again'),
     // A connection failure is thrown below; a message that is not an event is worth a line, and skipped.
     onError: (err) => {
       if (err.code !== 'BUS_CONNECT') ctx.log.warn(err.message);
