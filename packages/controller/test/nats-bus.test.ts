@@ -1,5 +1,7 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { podEventSchema } from '../src/event-schema.js';
 import { podEvent, type PodEvent } from '../src/events.js';
 import { createNatsBus, EventBusError, eventSubject, subscriptionSubject, type NatsBus } from '../src/nats-bus.js';
 import { startNatsServer, type TestNatsServer } from './nats-server.js';
@@ -163,6 +165,28 @@ describe('the NATS bus, with a real nats-server', () => {
     mine.publish(podEvent('pod/prepared', UUID_B));
     await mine.close();
     expect((await got.until(1)).map((e) => e.podUuid)).toEqual([UUID_B]);
+  });
+});
+
+describe('with JetStream', () => {
+  it('a stream on the prefix keeps the events for a subscriber that was away', async () => {
+    const js = await startNatsServer({ jetstream: true });
+    const nc = await connect({ servers: js.url });
+    try {
+      await (await jetstreamManager(nc)).streams.add({ name: 'RKT', subjects: ['rkt.>'] });
+      const pub = createNatsBus({ servers: js.url });
+      pub.publish(podEvent('pod/prepared', UUID_A));
+      pub.publish(podEvent('pod/exited', UUID_A, { exitStatus: 0 }));
+      await pub.close();
+      // Read afterwards, by a consumer that did not exist when they were published.
+      const consumer = await jetstream(nc).consumers.get('RKT');
+      const got: PodEvent[] = [];
+      for await (const m of await consumer.fetch({ max_messages: 2, expires: 3000 })) got.push(podEventSchema.parse(m.json()));
+      expect(got.map((e) => `${e.topic} ${e.podUuid}`)).toEqual([`pod/prepared ${UUID_A}`, `pod/exited ${UUID_A}`]);
+    } finally {
+      await nc.close();
+      await js.stop();
+    }
   });
 });
 

@@ -18,12 +18,15 @@ export interface NatsServerOptions {
   token?: string;
   /** A server on this port (to restart one where its clients expect it). */
   port?: number;
+  /** With JetStream, its storage in the server's directory. */
+  jetstream?: boolean;
 }
 
 /** Starts nats-server and resolves once it listens (it prints the chosen ports on stderr). */
 export async function startNatsServer(o: NatsServerOptions = {}): Promise<TestNatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'rkt-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(o.port ?? -1), '-m', '-1'];
+  if (o.jetstream === true) args.push('-js', '-sd', join(dir, 'jetstream'));
   if (o.token !== undefined) {
     writeFileSync(join(dir, 'server.conf'), `authorization { token: ${JSON.stringify(o.token)} }\n`);
     args.push('-c', join(dir, 'server.conf'));
