@@ -1,8 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { checkSubjectPrefix } from '@rkt/controller/lean';
 import { parseDurationFlag } from '../../argv/duration.js';
 import { CliError } from '../../errors.js';
+import { configDocuments } from './config-docs.js';
 
 /** Where lifecycle events go beyond this process: a NATS server, as `createNatsBus` takes it. */
 export interface NatsEventsConfig {
@@ -71,32 +70,13 @@ function natsFields(raw: unknown): Partial<Mutable<NatsEventsConfig>> | string {
 export function readEventsConfig(dirs: readonly string[]): EventsConfig | undefined {
   let nats: Partial<Mutable<NatsEventsConfig>> | undefined;
   let last = '';
-  for (const dir of dirs) {
-    const d = join(dir, 'events.d');
-    if (!existsSync(d)) continue;
-    let names: string[];
-    try {
-      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const path = join(d, n);
-      let raw: unknown;
-      try {
-        raw = JSON.parse(readFileSync(path, 'utf8'));
-      } catch (err) {
-        throw new CliError('CLI_BAD_ARGS', `events configuration ${path}: ${(err as Error).message}`, { cause: err });
-      }
-      const doc = raw as Record<string, unknown> | null;
-      if (doc?.rktKind !== 'events') continue;
-      if (doc.rktVersion !== 'v1') throw new CliError('CLI_BAD_ARGS', `events configuration ${path}: rktVersion: must be "v1"`);
-      if (doc.nats === undefined) continue;
-      const fields = natsFields(doc.nats);
-      if (typeof fields === 'string') throw new CliError('CLI_BAD_ARGS', `events configuration ${path}: ${fields}`);
-      nats = { ...nats, ...fields };
-      last = path;
-    }
+  for (const { path, doc } of configDocuments(dirs, 'events', 'events')) {
+    if (doc.rktVersion !== 'v1') throw new CliError('CLI_BAD_ARGS', `events configuration ${path}: rktVersion: must be "v1"`);
+    if (doc.nats === undefined) continue;
+    const fields = natsFields(doc.nats);
+    if (typeof fields === 'string') throw new CliError('CLI_BAD_ARGS', `events configuration ${path}: ${fields}`);
+    nats = { ...nats, ...fields };
+    last = path;
   }
   if (nats === undefined) return undefined;
   if (nats.servers === undefined) throw new CliError('CLI_BAD_ARGS', `events configuration ${last}: nats.servers: missing (no file names a server)`);

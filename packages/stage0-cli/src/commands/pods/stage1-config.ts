@@ -1,6 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CliError } from '../../errors.js';
+import { configDocuments } from './config-docs.js';
 
 /**
  * rkt's stage1 configuration file (`stage1.d/*.json` in the system, then local, config directory).
@@ -30,33 +29,12 @@ function problemOf(raw: Record<string, unknown>): string | undefined {
 /** The configuration files merged in order (later directories and file names win, field by field). */
 export function readStage1Config(dirs: readonly string[]): Stage1Config {
   let merged: Stage1Config = { rktKind: 'stage1', rktVersion: 'v1' };
-  for (const dir of dirs) {
-    const d = join(dir, 'stage1.d');
-    // Most hosts have neither directory: checked first, so that a plain `rkt run` throws no error at all (the
-    // first one a process throws costs it Node's error path, compiled then).
-    if (!existsSync(d)) continue;
-    let names: string[];
-    try {
-      names = readdirSync(d).filter((n) => n.endsWith('.json')).sort();
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const path = join(d, n);
-      let raw: unknown;
-      try {
-        raw = JSON.parse(readFileSync(path, 'utf8'));
-      } catch (err) {
-        throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${(err as Error).message}`, { cause: err });
-      }
-      if ((raw as { rktKind?: unknown } | null)?.rktKind !== 'stage1') continue;
-      const doc = raw as Record<string, unknown>;
-      const problem = problemOf(doc);
-      if (problem !== undefined) throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${problem}`);
-      const picked: Record<string, string> = {};
-      for (const key of OPTIONAL_STRINGS) if (typeof doc[key] === 'string') picked[key] = doc[key];
-      merged = { ...merged, ...picked };
-    }
+  for (const { path, doc } of configDocuments(dirs, 'stage1', 'stage1')) {
+    const problem = problemOf(doc);
+    if (problem !== undefined) throw new CliError('CLI_BAD_ARGS', `stage1 configuration ${path}: ${problem}`);
+    const picked: Record<string, string> = {};
+    for (const key of OPTIONAL_STRINGS) if (typeof doc[key] === 'string') picked[key] = doc[key];
+    merged = { ...merged, ...picked };
   }
   return merged;
 }
