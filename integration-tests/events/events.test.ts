@@ -148,6 +148,32 @@ describe('event bus configuration', () => {
     }
   });
 
+  it("a pod's exit is published though the server was away while it ran", async () => {
+    const own = await startNatsServer();
+    let restarted: TestNatsServer | undefined;
+    try {
+      configure({ servers: own.url, timeout: '5s' });
+      const sub = await subscribe(['--format=json']);
+      let subErr = '';
+      sub.child.stderr?.on('data', (d: Buffer) => (subErr += d.toString()));
+      const run = env.start(['run', `--local-config=${etc}`, aci, '--exec=/bin/sleep', '--', '4']);
+      await until(() => sub.events().some((e) => e.topic === 'pod/running'), () => `the pod never ran: ${sub.stdout()}`);
+      await own.stop();
+      await until(() => /trying again/.test(subErr), () => `no word of the loss: ${subErr}`);
+      restarted = await startNatsServer({ port: own.port });
+      const r = await run.done;
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe('');
+      await until(() => sub.events().some((e) => e.topic === 'pod/exited'), () => `no pod/exited: ${sub.stdout()} ${subErr}`);
+      expect(sub.events().find((e) => e.topic === 'pod/exited')?.payload).toEqual({ exitStatus: 0 });
+      sub.child.kill('SIGINT');
+      expect((await sub.done).status).toBe(0);
+    } finally {
+      await own.stop();
+      await restarted?.stop();
+    }
+  });
+
   it('an unreachable server costs a run one line, not its status or its pod', async () => {
     const gone = await startNatsServer();
     await gone.stop();

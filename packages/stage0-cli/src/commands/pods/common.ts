@@ -49,7 +49,14 @@ export function cliBus(ctx: CommandContext): EventBus {
     let remote: EventBus | undefined;
     const loading = import('@rkt/controller/nats').then(
       ({ createNatsBus }) => {
-        const b = createNatsBus({ ...nats, name: `rkt ${ctx.command}`, onError: (err) => ctx.log.warn(`events: ${err.message}`) });
+        const b = createNatsBus({
+          ...nats,
+          name: `rkt ${ctx.command}`,
+          // A pod may run for days: its exit is still published after the server was away meanwhile. The end's
+          // flush is bounded by the timeout whatever happens.
+          maxReconnectAttempts: -1,
+          onError: (err) => ctx.log.warn(`events: ${err.message}`),
+        });
         for (const e of pending.splice(0)) b.publish(e);
         remote = b;
         return b;
