@@ -202,7 +202,7 @@ describe('rkt image extract, render, verify, gc', () => {
     writeFileSync(blob, bytes);
     const bad = env.run(['image', 'verify', id]);
     expect(bad.status).toBe(254);
-    expect(bad.stdout).toMatch(/^sha512-[0-9a-f]{12} \(example\.com\/v\): corrupt: the stored ACI no longer hashes to its ID\n/);
+    expect(bad.stdout).toMatch(/^sha512-[0-9a-f]{12} \(example\.com\/v\): corrupt: the stored ACI no longer hashes to its ID \(fetch the image again to replace it\)\n/);
     refused(['image', 'gc', '--grace-period=soon'], /^image gc: invalid argument "soon" for --grace-period/);
     expect(env.run(['image', 'gc'])).toMatchObject({ status: 0, stdout: '' });
     expect(env.ids()).toEqual([id]);

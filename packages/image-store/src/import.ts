@@ -94,16 +94,29 @@ async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, so
   }
 }
 
+/**
+ * The image is stored already: its blob and manifest are replaced by the incoming ones, so that importing an
+ * image again repairs a stored copy damaged on disk (bytes changed, truncated, deleted). Replacing is the
+ * cheap way to be sure: the incoming blob hashed to this very ID in the scan and is on disk and synced
+ * already, so swapping it in costs two renames and a directory fsync, where checking the stored one would
+ * cost a read of the whole blob (a size check is as cheap but misses bytes changed in place). Each rename
+ * is atomic, so a crash leaves the old file or the new one, both complete; a render or export that opened
+ * the old blob keeps reading it.
+ */
+async function replaceFiles(tmpDir: string, dest: string): Promise<void> {
+  await rename(join(tmpDir, 'manifest'), join(dest, 'manifest'));
+  await rename(join(tmpDir, 'aci'), join(dest, 'aci'));
+  await fsyncDir(dest);
+}
+
 async function publish(ctx: StoreContext, tx: IndexTx, tmpDir: string, rec: ImageRecord): Promise<boolean> {
   const l = ctx.layout;
   const existing = await tx.image(rec.id);
   const dest = imageDir(l, rec.id);
-  if (existing !== undefined) {
-    const present = await stat(join(dest, 'aci')).then(() => true, () => false);
-    if (present) {
-      tx.putImage({ ...existing, importedAt: rec.importedAt, lastUsedAt: rec.lastUsedAt, latest: existing.latest || rec.latest });
-      return false;
-    }
+  if (existing !== undefined && (await stat(dest).then((s) => s.isDirectory(), () => false))) {
+    await replaceFiles(tmpDir, dest);
+    tx.putImage({ ...existing, importedAt: rec.importedAt, lastUsedAt: rec.lastUsedAt, latest: existing.latest || rec.latest });
+    return false;
   }
   try {
     await rename(tmpDir, dest);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -54,6 +54,35 @@ describe('importAci', () => {
     expect(after.lastUsedAt).toBeGreaterThan(before.lastUsedAt);
     expect(after.latest).toBe(true);
     expect(readdirSync(join(work, 'data/cas/images'))).toEqual([first.id]);
+    expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
+  });
+
+  it('importing a stored image again replaces a blob damaged on disk (bytes changed, truncated, deleted)', async () => {
+    const work = tempDir();
+    const store = await openStore({ dir: join(work, 'data') });
+    const aci = makeAci(work, { name: 'example.com/heal', files: { 'big': Buffer.alloc(200_000, 7), small: 'x' } });
+    const { id } = await store.importAci(aci);
+    const imgDir = join(work, 'data/cas/images', id);
+    const blob = join(imgDir, 'aci');
+    const good = readFileSync(blob);
+    const damages: [string, () => void][] = [
+      ['a byte changed in place', () => { const b = Buffer.from(good); b.writeUInt8(b.readUInt8(100_000) ^ 1, 100_000); writeFileSync(blob, b); }],
+      ['truncated', () => truncateSync(blob, 4096)],
+      ['deleted', () => rmSync(blob)],
+      ['manifest changed', () => writeFileSync(join(imgDir, 'manifest'), '{}')],
+    ];
+    for (const [what, damage] of damages) {
+      damage();
+      const again = await store.importAci(aci);
+      expect(again.added, what).toBe(false);
+      expect(sha512Id(readFileSync(blob)), what).toBe(id);
+      expect((await store.verifyImage(id)).ok, what).toBe(true);
+      expect((await store.manifest(id)).toString(), what).toBe(manifestJson({ name: 'example.com/heal' }));
+      const tree = await store.render(id);
+      expect(readFileSync(join(tree.rootfs, 'big')).equals(Buffer.alloc(200_000, 7)), what).toBe(true);
+      await store.gc({ gracePeriodMs: Number.MAX_SAFE_INTEGER });
+    }
+    expect(readdirSync(imgDir).sort()).toEqual(['aci', 'manifest']);
     expect(readdirSync(join(work, 'data/cas/tmp'))).toEqual([]);
   });
 

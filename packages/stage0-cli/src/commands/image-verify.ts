@@ -16,7 +16,8 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
       const v = await store.verifyImage(img.id, { repair: !ctx.flags.bool('no-repair') });
       const name = `${shortImageId(img.id)} (${displayName(img)})`;
       if (!v.ok) bad++;
-      ctx.stdout.write(`${name}: ${v.ok ? 'ok' : 'corrupt: the stored ACI no longer hashes to its ID'}\n`);
+      // Importing the image again replaces a damaged blob (the store's importAci): the fix is one fetch away.
+      ctx.stdout.write(`${name}: ${v.ok ? 'ok' : 'corrupt: the stored ACI no longer hashes to its ID (fetch the image again to replace it)'}\n`);
       for (const t of v.trees) {
         if (!t.ok && !t.repaired) bad++;
         const state = t.ok ? 'ok' : t.repaired ? 'damaged, rendered again' : `damaged: ${t.problem ?? 'not repaired'}`;
