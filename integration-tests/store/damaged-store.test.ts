@@ -1,6 +1,6 @@
 // A store damaged on disk, through the built bin/rkt: a blob whose bytes changed or that was cut short, and
 // what each command says of it and does about it.
-import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAci } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -59,5 +59,29 @@ describe('a damaged blob', () => {
       expect(readFileSync(join(env.tmp, `out-${what.length}`, 'rootfs/big')).equals(BIG), what).toBe(true);
     }
     expect(existsSync(join(env.dir, 'cas/tmp')) ? readdirSync(join(env.dir, 'cas/tmp')) : []).toEqual([]);
+  });
+
+  it('fails image extract and image render in one line naming the image, leaving the target as it was', async () => {
+    const id = env.fetch(await aci());
+    mkdirSync(join(env.tmp, 'kept'));
+    writeFileSync(join(env.tmp, 'kept/precious'), 'precious');
+    const damages: [string, () => void][] = [
+      ['a byte changed', () => flipByte(blobOf(id), 150_000)],
+      ['truncated', () => truncateSync(blobOf(id), 10_240)],
+    ];
+    const good = readFileSync(blobOf(id));
+    for (const [what, damage] of damages) {
+      writeFileSync(blobOf(id), good);
+      damage();
+      for (const args of [['image', 'extract', id, 'new'], ['image', 'render', '--rootfs-only', id, 'new'], ['image', 'extract', '--overwrite', id, 'kept']]) {
+        const r = env.run(args);
+        expect(r.status, `${what}: ${args.join(' ')}`).toBe(254);
+        expect(r.stderr, `${what}: ${args.join(' ')}`).toBe(`image ${args[1]}: the stored ACI of ${id} is damaged (its hash no longer matches its ID); fetch the image again to replace it\n`);
+      }
+      expect(existsSync(join(env.tmp, 'new')), what).toBe(false);
+      expect(readdirSync(join(env.tmp, 'kept')), what).toEqual(['precious']);
+      // No staging directory (.new.new-*, .kept.new-*) nor moved-aside one is left beside the targets.
+      expect(readdirSync(env.tmp).filter((n) => n.startsWith('.')), what).toEqual([]);
+    }
   });
 });

@@ -57,3 +57,14 @@ const FROM_APPC: Record<AppcErrorCode, StoreErrorCode> = {
 export function fromAppcError(err: AppcError, subject: string): StoreError {
   return new StoreError(FROM_APPC[err.code], err.message, { subject, cause: err });
 }
+
+/**
+ * A stored blob that no longer hashes to its image ID: changed on disk since its import. Importing the image
+ * again replaces it (import.ts), so the message says so. A class of its own so that an extraction can tell it
+ * from the archive errors the same damage causes (which it then reports as this).
+ */
+export class DamagedBlobError extends StoreError {
+  constructor(imageId: string) {
+    super('STORE_LAYOUT', `the stored ACI of ${imageId} is damaged (its hash no longer matches its ID); fetch the image again to replace it`, { subject: imageId });
+  }
+}

@@ -1,7 +1,7 @@
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { StoreContext } from './context.js';
-import { isErrno, StoreError } from './errors.js';
+import { DamagedBlobError, isErrno, StoreError } from './errors.js';
 import { errnoReason } from './make-dirs.js';
 import { fsyncDir } from './fsutil.js';
 import { withIndex } from './index-db.js';
@@ -73,7 +73,7 @@ export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string,
       await dest.close();
     }
     if (`sha512-${h.digest('hex')}` !== img.id) {
-      throw new StoreError('STORE_LAYOUT', `the stored ACI of ${img.id} is damaged (its hash no longer matches); fetch the image again`, { subject: img.id });
+      throw new DamagedBlobError(img.id);
     }
     await rename(tmp, out).catch((err: unknown) => {
       throw new StoreError('STORE_TARGET', `${out}: cannot write: ${errnoReason(err)}`, { subject: out, cause: err });

@@ -40,7 +40,8 @@ export async function extractImage(ctx: StoreContext, ref: ImageRef, dest: strin
       return { img: image, manifest: await readManifestBytes(l, p), layers: await openLayers(l, p) };
     });
     try {
-      await extractLayers(layers, dest, { tarPath: ctx.options.tarPath, rootfsOnly: opts.rootfsOnly === true });
+      // Hashed on the way, as export does: a blob damaged on disk must not become a directory that looks right.
+      await extractLayers(layers, dest, { tarPath: ctx.options.tarPath, rootfsOnly: opts.rootfsOnly === true, verify: true });
       if (opts.rootfsOnly !== true) await writeFile(join(dest, 'manifest'), manifest, { flag: 'wx', mode: 0o644 });
     } finally {
       await closeLayers(layers);

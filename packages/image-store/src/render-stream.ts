@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { TarEntry, TarReader } from '@rkt/appc-spec';
-import { StoreError, fromAppcError } from './errors.js';
+import { DamagedBlobError, StoreError, fromAppcError } from './errors.js';
+import { createHash } from './lazy-crypto.js';
 
 /**
  * appc-spec's tar reader and layout rules (the same that checked each blob at import) are loaded only when a
@@ -23,6 +24,12 @@ export interface ExtractOptions {
   readonly tarPath: string;
   /** Write the contents of `rootfs/` at the top of `dest` (for `rkt image extract --rootfs-only`). */
   readonly rootfsOnly: boolean;
+  /**
+   * Hash each blob as it is read and fail with `DamagedBlobError` if it no longer matches its image ID
+   * (`rkt image extract` / `render`, whose output is the user's to trust). Tree renders leave it off: see the
+   * README, "Damage on disk".
+   */
+  readonly verify?: boolean;
 }
 
 type Kind = 'dir' | 'symlink' | 'other';
@@ -105,17 +112,43 @@ function whitelistSets(lists: readonly (readonly string[])[]): { keep: Set<strin
   });
 }
 
-async function readLayer(layer: Layer, reader: TarReader, each: () => Promise<void>): Promise<void> {
+async function readLayer(layer: Layer, reader: TarReader, each: () => Promise<void>, verify: boolean): Promise<void> {
+  const hash = verify ? createHash('sha512') : undefined;
   let position = 0;
   for (;;) {
     const buf = Buffer.allocUnsafe(1 << 20);
     const { bytesRead } = await layer.blob.read(buf, 0, buf.length, position);
     if (bytesRead === 0) break;
     position += bytesRead;
+    hash?.update(buf.subarray(0, bytesRead));
     reader.push(buf.subarray(0, bytesRead));
     await each();
   }
+  // Before the reader's end: a blob cut short is damage, not a truncated archive of unknown origin.
+  if (hash !== undefined && `sha512-${hash.digest('hex')}` !== layer.imageId) throw new DamagedBlobError(layer.imageId);
   reader.end();
+}
+
+/** The blob's image ID as it is on disk now, by positional reads (the descriptor's offset stays tar's). */
+async function blobId(layer: Layer): Promise<string> {
+  const hash = createHash('sha512');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let position = 0;
+  for (;;) {
+    const { bytesRead } = await layer.blob.read(buf, 0, buf.length, position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    hash.update(buf.subarray(0, bytesRead));
+  }
+  return `sha512-${hash.digest('hex')}`;
+}
+
+/** The first layer whose blob no longer hashes to its ID, as the error to report. */
+async function damagedLayer(layers: readonly Layer[]): Promise<DamagedBlobError | undefined> {
+  for (const layer of layers) {
+    if ((await blobId(layer).catch(() => undefined)) !== layer.imageId) return new DamagedBlobError(layer.imageId);
+  }
+  return undefined;
 }
 
 /**
@@ -221,6 +254,13 @@ export async function extractLayers(layers: readonly Layer[], dest: string, opts
   try {
     await extractWith(tar, layers, dest, opts);
   } catch (err) {
+    if (err instanceof DamagedBlobError) throw err;
+    // Damage usually breaks the archive before its end, where the hash would have told: the blob is checked
+    // now, and a mismatch is the error to report (what to do about it is fetch the image again).
+    if (opts.verify === true) {
+      const damaged = await damagedLayer(layers);
+      if (damaged !== undefined) throw damaged;
+    }
     // A blob changed on disk since its import meets the same rules again here, with the same codes.
     if (err instanceof tar.AppcError) throw fromAppcError(err, dest);
     throw err;
@@ -313,7 +353,7 @@ async function extractWith(tar: Tar, layers: readonly Layer[], dest: string, opt
           if (pad > 0) out.push(Buffer.alloc(pad));
         },
       }, layer.imageId);
-      await readLayer(layer, reader, flush);
+      await readLayer(layer, reader, flush, opts.verify === true);
     }
     out.push(tar.END_OF_ARCHIVE);
     await flush();
@@ -341,6 +381,10 @@ async function extractWith(tar: Tar, layers: readonly Layer[], dest: string, opt
  */
 async function extractAsIs(layer: Layer, dest: string, baseArgs: readonly string[], opts: ExtractOptions): Promise<void> {
   const args = [...baseArgs, ...(opts.rootfsOnly ? ['--strip-components=1'] : []), 'rootfs'];
+  // Hashed beside tar, by positional reads of the same file (tar reads its copy of the descriptor from the
+  // start); a mismatch fails the extraction even when tar took the damaged bytes without complaint.
+  const hashing = opts.verify === true ? blobId(layer) : undefined;
+  hashing?.catch(() => undefined);
   const child = spawn(opts.tarPath, args, { stdio: [layer.blob.fd, 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-2000); });
@@ -353,6 +397,7 @@ async function extractAsIs(layer: Layer, dest: string, baseArgs: readonly string
   } catch (err) {
     throw new StoreError('STORE_RENDER', `cannot run ${opts.tarPath}: ${(err as Error).message}`, { subject: dest, cause: err });
   }
+  if (hashing !== undefined && (await hashing) !== layer.imageId) throw new DamagedBlobError(layer.imageId);
   if (code !== 0) {
     const msg = stderr.trim().split('\n').slice(-3).join('; ');
     throw new StoreError('STORE_RENDER', `extracting into ${dest} failed: ${msg || `tar exited with ${code}`}`, { subject: dest });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync, chmodSync, chownSync, linkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, truncateSync, writeFileSync, chmodSync, chownSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -226,6 +226,42 @@ describe('render', () => {
     const broken = join(work, 'broken');
     await expect(store.extractImage('example.com/broken', broken, { withDependencies: true })).rejects.toMatchObject({ code: 'STORE_DEPENDENCY' });
     expect(existsSync(broken)).toBe(false);
+  });
+
+  it('extract and render to a directory hash every blob: a damaged one fails naming the image and leaves nothing', async () => {
+    const { work, store } = await setup();
+    const big = Buffer.alloc(200_000, 7);
+    const base = await store.importAci(makeAci(work, { name: 'example.com/base', files: { 'base': big } }));
+    const app = await store.importAci(makeAci(work, { name: 'example.com/app', files: { 'app': big }, dependencies: [{ imageName: 'example.com/base' }] }));
+    const blob = (id: string) => join(work, 'data/cas/images', id, 'aci');
+    const good = new Map([base.id, app.id].map((id) => [id, readFileSync(blob(id))]));
+    const flip = (id: string) => () => {
+      const b = Buffer.from(good.get(id) ?? Buffer.alloc(0));
+      b.writeUInt8(b.readUInt8(100_000) ^ 1, 100_000); // file data: tar takes it without a word
+      writeFileSync(blob(id), b);
+    };
+    const cases: { what: string; damaged: string; damage: () => void; withDependencies: boolean }[] = [
+      // One layer taken as is: tar reads the blob itself (the fast path), hashed beside it.
+      { what: 'a byte of the image, extract', damaged: app.id, damage: flip(app.id), withDependencies: false },
+      // Two layers, streamed through the process.
+      { what: 'a byte of the dependency, render', damaged: base.id, damage: flip(base.id), withDependencies: true },
+      { what: 'the image cut short, extract', damaged: app.id, damage: () => truncateSync(blob(app.id), 10_240), withDependencies: false },
+      { what: 'the dependency cut short, render', damaged: base.id, damage: () => truncateSync(blob(base.id), 10_240), withDependencies: true },
+    ];
+    for (const [i, c] of cases.entries()) {
+      for (const [id, bytes] of good) writeFileSync(blob(id), bytes);
+      c.damage();
+      const dest = join(work, `out-${i}`);
+      const failed = store.extractImage(app.id, dest, { withDependencies: c.withDependencies });
+      await expect(failed, c.what).rejects.toMatchObject({
+        code: 'STORE_LAYOUT',
+        message: `the stored ACI of ${c.damaged} is damaged (its hash no longer matches its ID); fetch the image again to replace it`,
+      });
+      expect(existsSync(dest), c.what).toBe(false);
+    }
+    for (const [id, bytes] of good) writeFileSync(blob(id), bytes);
+    await store.extractImage(app.id, join(work, 'fine'), { withDependencies: true, rootfsOnly: true });
+    expect(readdirSync(join(work, 'fine')).sort()).toEqual(['app', 'base']);
   });
 
   it('renders the same tree concurrently into one tree, extracting it once', async () => {
