@@ -1,6 +1,6 @@
 // A store damaged on disk, through the built bin/rkt: a blob whose bytes changed or that was cut short, and
 // what each command says of it and does about it.
-import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAci } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -85,3 +85,25 @@ describe('a damaged blob', () => {
     }
   });
 });
+
+describe('a damaged index', () => {
+  it('is one line naming the command that rebuilds it, and rkt image rebuild-index does', async () => {
+    const file = await aci();
+    const id = env.fetch(file);
+    writeFileSync(join(env.dir, 'cas/index/CURRENT'), 'garbage\n');
+    rmSync(join(env.dir, 'cas/images.json'));
+    const index = join(env.dir, 'cas/index');
+    const line = (cmd: string) =>
+      `${cmd}: the image index ${index} is damaged (IO error: ${index}/garbage: No such file or directory); "rkt --dir=${env.dir} image rebuild-index" rebuilds it from the images on disk\n`;
+    expect(env.run(['image', 'list'])).toMatchObject({ status: 254, stdout: '', stderr: line('image list') });
+    expect(env.run(['--insecure-options=image', 'fetch', file])).toMatchObject({ status: 254, stdout: '', stderr: expect.stringContaining(line('fetch')) });
+    expect(env.run(['image', 'rebuild-index'])).toMatchObject({
+      status: 0, stderr: '', stdout: 'rebuilt the image index: 1 image, 1 tree, 0 remote records (2 records kept from the old index)\n',
+    });
+    expect(env.ids()).toEqual([id]);
+    expect(env.run(['image', 'verify', id]).status).toBe(0);
+    expect(env.fetch(file)).toBe(id);
+    expect(readdirSync(join(env.dir, 'cas/trash'))).toEqual([]);
+  });
+});
+

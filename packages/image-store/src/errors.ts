@@ -7,6 +7,7 @@ export type StoreErrorCode =
   | 'STORE_LAYOUT' // the data dir is not a store, or its layout is damaged
   | 'STORE_VERSION' // the layout or index was written by a newer rkt-ts
   | 'STORE_BUSY' // the index stayed locked by other processes past the deadline
+  | 'STORE_INDEX_DAMAGED' // LevelDB reports the index corrupt or missing its files: rebuildIndex() makes a new one
   | 'STORE_NOT_FOUND' // no image, tree or record matches
   | 'STORE_AMBIGUOUS' // an ID prefix matches more than one image
   | 'STORE_BAD_REFERENCE' // an image reference that is neither a valid ID prefix nor a name

@@ -129,6 +129,49 @@ export interface IndexOptions {
 // Transactions of one process queue here: LevelDB refuses a second open even from the same process.
 let queue: Promise<unknown> = Promise.resolve();
 
+/**
+ * classic-level's own message ("Database failed to open") says nothing; LevelDB's, in the cause, names the
+ * file and what is wrong with it.
+ */
+function levelReason(err: unknown): string {
+  let reason = err instanceof Error ? err.message : String(err);
+  for (let e = (err as { cause?: unknown }).cause; e instanceof Error; e = (e as { cause?: unknown }).cause) reason = e.message;
+  return reason.split('\n')[0] ?? reason;
+}
+
+function levelCodes(err: unknown): string[] {
+  const codes: string[] = [];
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+  }
+  return codes;
+}
+
+/**
+ * Damage, as opposed to the index being out of reach (permissions, a full or read-only disk): LevelDB's
+ * corruption, or one of its own files missing or unreadable as a table (`CURRENT` naming a manifest that
+ * is not there, a table file of the wrong size), which only rebuilding the index mends.
+ */
+function isDamage(err: unknown): boolean {
+  const codes = levelCodes(err);
+  return codes.includes('LEVEL_CORRUPTION') ||
+    (codes.includes('LEVEL_IO_ERROR') && /No such file or directory|Invalid argument/.test(levelReason(err)));
+}
+
+/** The store's error for a LevelDB failure; a damaged index's says how to rebuild it (rebuild-index.ts). */
+export function indexError(l: Layout, err: unknown): StoreError {
+  const reason = levelReason(err);
+  if (isDamage(err)) {
+    return new StoreError('STORE_INDEX_DAMAGED',
+      `the image index ${l.index} is damaged (${reason}); "rkt --dir=${l.dataDir} image rebuild-index" rebuilds it from the images on disk`,
+      { subject: l.index, cause: err });
+  }
+  return new StoreError('STORE_IO', `cannot use the image index ${l.index}: ${reason}`, { subject: l.index, cause: err });
+}
+
+const isLevelError = (err: unknown): boolean => !(err instanceof StoreError) && levelCodes(err).some((c) => c.startsWith('LEVEL_'));
+
 function isLocked(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: { code?: unknown } };
   return e?.code === 'LEVEL_LOCKED' || e?.cause?.code === 'LEVEL_LOCKED';
@@ -147,9 +190,7 @@ async function openDb(l: Layout, opts: IndexOptions): Promise<Db> {
       await db.open();
       return db;
     } catch (err) {
-      if (!isLocked(err)) {
-        throw new StoreError('STORE_IO', `cannot open the image index ${l.index}: ${(err as Error).message}`, { subject: l.index, cause: err });
-      }
+      if (!isLocked(err)) throw indexError(l, err);
       if (Date.now() >= deadline) {
         throw new StoreError('STORE_BUSY',
           `the image index ${l.index} stayed locked by other rkt processes for ${opts.lockTimeoutMs} ms`, { subject: l.index, cause: err });
@@ -206,6 +247,10 @@ export function withIndex<T>(l: Layout, opts: IndexOptions, fn: (tx: IndexTx) =>
       const result = await fn(tx);
       await tx.commit();
       return result;
+    } catch (err) {
+      // A damaged table is found when it is read, after the open succeeded.
+      if (isLevelError(err)) throw indexError(l, err);
+      throw err;
     } finally {
       await withdraw?.();
       await db.close();

@@ -13,6 +13,7 @@ export type { ImageRecord, TreeRecord, RemoteRecord, Label } from './records.js'
 export type { RenderOptions, TreeInfo } from './render.js';
 export type { TreeVerification, ImageVerification } from './verify.js';
 export type { GcOptions, GcResult } from './gc.js';
+export type { IndexRebuild } from './rebuild-index.js';
 export { DEFAULT_GRACE_MS } from './gc.js';
 export type { ExportOptions } from './export.js';
 export type { ExtractOptions } from './extract.js';

@@ -4,6 +4,7 @@ import { StoreError } from './errors.js';
 import type { ExportOptions } from './export.js';
 import type { ExtractOptions } from './extract.js';
 import type { GcOptions, GcResult } from './gc.js';
+import type { IndexRebuild } from './rebuild-index.js';
 import { ImageHold } from './hold.js';
 import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
@@ -150,6 +151,14 @@ export class Store {
 
   verifyImage(ref: ImageRef, opts: { repair?: boolean } = {}): Promise<ImageVerification> {
     return guard('verifyImage', import('./verify.js').then((m) => m.verifyImage(this.ctx, ref, opts.repair ?? true)));
+  }
+
+  /**
+   * Replaces a damaged index (`STORE_INDEX_DAMAGED`) with one made from the images on disk and what LevelDB's
+   * repair can read of the old one (`rkt image rebuild-index`); safe on a sound index too.
+   */
+  rebuildIndex(): Promise<IndexRebuild> {
+    return guard('rebuildIndex', import('./rebuild-index.js').then((m) => m.rebuildIndex(this.ctx)));
   }
 
   gc(opts?: GcOptions): Promise<GcResult> {

@@ -1,10 +1,12 @@
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { describe, expect, it } from 'vitest';
 import { INDEX_VERSION, LAYOUT_VERSION, openStore } from '../src/index.js';
 import { tempDir, tinyAci } from './helpers.js';
 import { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 describe('layout and index versions', () => {
   it('creates a versioned layout and reopens it', async () => {
@@ -108,5 +110,104 @@ describe('a lost index', () => {
     expect(res.removedImages).toEqual([]);
     expect(res.removedDebris).toBe(1); // the unrecorded tree
     expect((await again.render(a.id)).layers).toEqual([a.id]);
+  });
+});
+
+/** Garbage over the start of every file of the index matching `re`, as a bad disk or a stray write leaves it. */
+function scribble(dir: string, re: RegExp): void {
+  const index = join(dir, 'cas/index');
+  for (const name of readdirSync(index).filter((n) => re.test(n))) writeFileSync(join(index, name), Buffer.alloc(4096, 0x5a), { flag: 'r+' });
+}
+
+describe('a damaged index', () => {
+  const damagedMessage = (dir: string) =>
+    `the image index ${dir}/cas/index is damaged (`;
+  const hint = (dir: string) => `); "rkt --dir=${dir} image rebuild-index" rebuilds it from the images on disk`;
+
+  it('says so in one line naming the rebuild command, which keeps every record LevelDB can read back', async () => {
+    const work = tempDir();
+    const dir = join(work, 'data');
+    const store = await openStore({ dir });
+    const a = await store.importAci(Readable.from([tinyAci('example.com/a', 'a', { version: '1' })]), { latest: true });
+    const b = await store.importAci(Readable.from([tinyAci('example.com/b', 'b')]));
+    const tree = await store.render(a.id);
+    await store.putRemote({ url: 'https://example.com/a.aci', imageId: a.id, etag: '"e1"' });
+    const before = await store.list();
+    writeFileSync(join(dir, 'cas/index/CURRENT'), 'garbage\n');
+    rmSync(join(dir, 'cas/images.json'));
+    const failed = store.list();
+    await expect(failed).rejects.toMatchObject({ code: 'STORE_INDEX_DAMAGED' });
+    const message = await failed.then(() => '', (err: Error) => err.message);
+    expect(message).toBe(`${damagedMessage(dir)}IO error: ${dir}/cas/index/garbage: No such file or directory${hint(dir)}`);
+
+    expect(await store.rebuildIndex()).toEqual({ images: 2, trees: 1, remotes: 1, salvaged: 4 });
+    expect(await store.list()).toEqual(before);
+    expect((await store.resolve('example.com/a')).latest).toBe(true);
+    expect(await store.trees()).toMatchObject([{ id: tree.id, contentHash: tree.contentHash }]);
+    expect(await store.getRemote('https://example.com/a.aci')).toMatchObject({ imageId: a.id, etag: '"e1"' });
+    expect((await store.gc({ gracePeriodMs: 3600_000 })).removedDebris).toBe(0);
+    expect(readdirSync(join(dir, 'cas/trash'))).toEqual([]);
+    expect(b.added).toBe(true);
+  });
+
+  it('reports a damaged table when it is read; with nothing readable the images come from disk and a live pod keeps its tree', async () => {
+    const work = tempDir();
+    const dir = join(work, 'data');
+    const store = await openStore({ dir });
+    const a = await store.importAci(Readable.from([tinyAci('example.com/a', 'a')]));
+    const b = await store.importAci(Readable.from([tinyAci('example.com/b', 'b')]));
+    const podDir = join(work, 'pods/run/2222');
+    mkdirSync(podDir, { recursive: true });
+    const used = await store.render(a.id, { pod: { podUuid: '2222', podDirs: [podDir] } });
+    const unused = await store.render(b.id);
+    // Three more transactions: LevelDB moves the records above out of its log into tables.
+    for (let i = 0; i < 3; i++) await store.trees();
+    rmSync(join(dir, 'cas/images.json'));
+    // Damaged tables: LevelDB opens the index and fails the first read of them.
+    scribble(dir, /\.ldb$/);
+    await expect(store.list()).rejects.toMatchObject({ code: 'STORE_INDEX_DAMAGED', message: expect.stringContaining('(Corruption: ') });
+    scribble(dir, /\.(ldb|log)$/);
+    const failed = store.list();
+    await expect(failed).rejects.toMatchObject({ code: 'STORE_INDEX_DAMAGED' });
+    expect(await failed.then(() => '', (err: Error) => err.message)).toMatch(/^the image index .* is damaged \((Corruption|IO error): .*\); "rkt --dir=.* image rebuild-index" rebuilds it from the images on disk$/);
+
+    const r = await store.rebuildIndex();
+    expect(r).toEqual({ images: 2, trees: 1, remotes: 0, salvaged: 0 });
+    expect((await store.list()).map((i) => i.id).sort()).toEqual([a.id, b.id].sort());
+    // The pod's tree is recorded again, with the same hash; the other one is debris and rendered anew.
+    expect(await store.trees()).toMatchObject([{ id: used.id, imageId: a.id, layers: [a.id], contentHash: used.contentHash }]);
+    const res = await store.gc({ gracePeriodMs: 3600_000 });
+    expect(res.removedTrees).toEqual([]);
+    expect(res.removedDebris).toBe(1);
+    expect(readFileSync(join(used.rootfs, 'data'), 'utf8')).toBe('a');
+    expect((await store.render(b.id)).id).toBe(unused.id);
+    expect((await store.verifyTree(used.id)).ok).toBe(true);
+  });
+
+  it('rebuilding waits for a process that still has the old index open, and keeps what it wrote there', async () => {
+    const work = tempDir();
+    const dir = join(work, 'data');
+    const store = await openStore({ dir });
+    const a = await store.importAci(Readable.from([tinyAci('example.com/a', 'a')]));
+    const late = { url: 'https://example.com/late.aci', imageId: a.id, downloadedAt: 1 };
+    // Another process (LevelDB's lock is per process): it holds the index open until told to write and close.
+    const other = spawn(process.execPath, ['--input-type=module', '-e', `
+      import { ClassicLevel } from 'classic-level';
+      const db = new ClassicLevel(process.argv[1]);
+      await db.open();
+      process.stdout.write('open\\n');
+      process.stdin.once('data', async () => {
+        await db.put(process.argv[2], process.argv[3], { sync: true });
+        await db.close();
+        process.exit(0);
+      });
+    `, join(dir, 'cas/index'), `remote/${late.url}`, JSON.stringify(late)], { cwd: fileURLToPath(new URL('.', import.meta.url)), stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise((r) => other.stdout.once('data', r));
+    const rebuilt = store.rebuildIndex();
+    await new Promise((r) => setTimeout(r, 300));
+    // It commits after the index was moved away, then lets go of it.
+    other.stdin.write('go\n');
+    expect(await rebuilt).toEqual({ images: 1, trees: 0, remotes: 1, salvaged: 2 });
+    expect(await store.getRemote(late.url)).toMatchObject({ imageId: a.id });
   });
 });

@@ -133,6 +133,14 @@ export const COMMANDS: readonly CommandSpec[] = [
         load: () => import('./image-list.js'),
       }),
       defineCommand({
+        name: 'rebuild-index',
+        summary: 'Rebuild the image index from the images on disk',
+        description:
+          'Replaces the image index (cas/index, LevelDB) with a new one made from the image directories on disk,\nkeeping what can be read back of the old one: for an index reported damaged. Trees without a record\nare rendered again when next needed.',
+        maxArgs: 0,
+        load: () => import('./image-rebuild-index.js'),
+      }),
+      defineCommand({
         name: 'render',
         summary: 'Render a stored image to a directory with all its dependencies',
         args: 'IMAGE OUTPUT_DIR',
