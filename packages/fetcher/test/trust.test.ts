@@ -1,5 +1,6 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as openpgp from 'openpgp';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 // The CLI from its source: the command under test is new, and a package import may resolve to a stale dist.
 import { runCli } from '../../stage0-cli/src/index.js';
@@ -107,6 +108,90 @@ describe('trustKeys', () => {
     const path = await ks.store(key.publicArmored, undefined);
     await writeFile(join(dirs.local, 'trustedkeys', 'root.d', other.fingerprint), await readFile(path));
     await expect(ks.keyringFor('example.com/app')).rejects.toThrow(new RegExp(`${other.fingerprint}: fingerprint mismatch`));
+  });
+});
+
+describe('revoked and expired keys', () => {
+  const day = 86_400_000;
+
+  /** `key` as it is published once revoked: the revocation signature travels with the public key. */
+  async function revokedCopy(k: TestKey): Promise<string> {
+    return (await openpgp.revokeKey({ key: k.privateKey, format: 'armored' })).publicKey;
+  }
+
+  /** A key made three days ago whose self-signature says it expired after one day; and that expiry date. */
+  async function expiredKey(): Promise<{ armored: string; fingerprint: string; expired: Date }> {
+    // Whole seconds: OpenPGP's timestamps have no more.
+    const made = new Date(Math.floor((Date.now() - 3 * day) / 1000) * 1000);
+    const { privateKey } = await openpgp.generateKey({ type: 'ecc', curve: 'ed25519Legacy', userIDs: [{ name: 'Old' }], date: made, format: 'object' });
+    const { publicKey } = await openpgp.reformatKey({ privateKey, userIDs: [{ name: 'Old' }], keyExpirationTime: 86_400, date: made, format: 'armored' });
+    return { armored: publicKey, fingerprint: privateKey.getFingerprint().toLowerCase(), expired: new Date(made.getTime() + day) };
+  }
+
+  it('a revoked or expired key not trusted yet is refused before review: one line naming it, nothing written', async () => {
+    const revoked = join(dirs.root, 'revoked.asc');
+    await writeFile(revoked, await revokedCopy(key));
+    let reviewed = 0;
+    const confirm = async () => { reviewed++; return true; };
+    const err = await trustKeys({ ...common(), prefix: 'example.com/app', locations: [revoked], confirm }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FETCH_KEY' });
+    expect((err as Error).message).toMatch(new RegExp(`^${revoked}: key ${key.fingerprint} has been revoked \\(on \\d{4}-\\d\\d-\\d\\dT[^)]*\\): not trusting it for prefix "example.com/app"$`));
+    const old = await expiredKey();
+    const expired = join(dirs.root, 'expired.asc');
+    await writeFile(expired, old.armored);
+    // A good key listed first is not written either: every key is checked before any is stored.
+    const good = join(dirs.root, 'good.asc');
+    await writeFile(good, other.publicArmored);
+    await expect(trustKeys({ ...common(), root: true, locations: [good, expired], confirm })).rejects
+      .toThrow(`${expired}: key ${old.fingerprint} has expired (on ${old.expired.toISOString()}): not trusting it for every image (root key)`);
+    expect(reviewed).toBe(0);
+    // Trusted only for another prefix is not trusted here.
+    const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
+    await ks.store(key.publicArmored, 'example.com/other');
+    await expect(trustKeys({ ...common(), prefix: 'example.com/app', locations: [revoked], skipFingerprintReview: true })).rejects.toThrow(/has been revoked/);
+    expect(await readdir(join(dirs.local, 'trustedkeys'))).toEqual(['prefix.d']);
+    expect(await readdir(join(dirs.local, 'trustedkeys', 'prefix.d', 'example.com'))).toEqual(['other']);
+    // Through the CLI: the error line alone (no review text either), 254.
+    let out = '';
+    let stderr = '';
+    const code = await runCli([`--local-config=${dirs.local}`, `--system-config=${dirs.system}`, 'trust', '--prefix=example.com/app', '--skip-fingerprint-review', revoked],
+      { stdout: { write: (m: string) => { out += m; } }, stderr: { write: (m: string) => { stderr += m; } }, cwd: dirs.root });
+    expect({ code, out }).toEqual({ code: 254, out: '' });
+    expect(stderr).toMatch(new RegExp(`^trust: ${revoked}: key ${key.fingerprint} has been revoked \\(on [^)]+\\): not trusting it for prefix "example.com/app"\\n$`));
+    expect(await readdir(join(dirs.local, 'trustedkeys', 'prefix.d', 'example.com'))).toEqual(['other']);
+  });
+
+  it('a revoked copy of a key trusted at that location replaces it, says so, and later verification sees the revocation', async () => {
+    const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
+    const dest = await ks.store(key.publicArmored, 'example.com/app');
+    const file = join(dirs.root, 'revoked.asc');
+    await writeFile(file, await revokedCopy(key));
+    let out = '';
+    let err = '';
+    const code = await runCli([`--local-config=${dirs.local}`, `--system-config=${dirs.system}`, 'trust', '--prefix=example.com/app', '--skip-fingerprint-review', file],
+      { stdout: { write: (m: string) => { out += m; } }, stderr: { write: (m: string) => { err += m; } }, cwd: dirs.root });
+    expect(code).toBe(0);
+    expect(out).toBe(`Added key for prefix "example.com/app" at "${dest}"\n`);
+    expect(err.trimEnd().split('\n').at(-1)).toMatch(new RegExp(`^warning: the stored key ${key.fingerprint} for prefix "example.com/app" is now revoked \\(on [^)]+\\): images signed by it will be refused$`));
+    const [stored] = await ks.keyringFor('example.com/app');
+    expect(stored?.fingerprint).toBe(key.fingerprint);
+    expect(await stored?.key.isRevoked()).toBe(true);
+    // A root key from the system config dir is trusted at root.d: a local revoked copy overrides it.
+    const vendor = join(dirs.system, 'trustedkeys', 'root.d', other.fingerprint);
+    await mkdir(join(dirs.system, 'trustedkeys', 'root.d'), { recursive: true });
+    await writeFile(vendor, other.publicArmored);
+    await writeFile(file, await revokedCopy(other));
+    const warnings: string[] = [];
+    const r = await trustKeys({ ...common(), root: true, locations: [file], skipFingerprintReview: true, warn: (m) => warnings.push(m) });
+    expect(r[0]?.path).toBe(join(dirs.local, 'trustedkeys', 'root.d', other.fingerprint));
+    expect(warnings.at(-1)).toMatch(/^warning: the stored key [0-9a-f]{40} for every image \(root key\) is now revoked/);
+    expect(await (await ks.keyringFor('example.com/x')).find((k) => k.fingerprint === other.fingerprint)?.key.isRevoked()).toBe(true);
+    // An expired copy of a key trusted there: taken too, saying what it means.
+    const old = await expiredKey();
+    await writeFile(join(dirs.local, 'trustedkeys', 'root.d', old.fingerprint), old.armored);
+    await writeFile(file, old.armored);
+    await trustKeys({ ...common(), root: true, locations: [file], skipFingerprintReview: true, warn: (m) => warnings.push(m) });
+    expect(warnings.at(-1)).toBe(`warning: the stored key ${old.fingerprint} for every image (root key) has expired (on ${old.expired.toISOString()}): images it signed after that will be refused`);
   });
 });
 

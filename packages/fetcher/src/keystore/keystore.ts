@@ -96,6 +96,21 @@ export class Keystore {
     return [...keys.values()];
   }
 
+  /**
+   * Whether the key `fingerprint` is trusted at exactly this location (`prefix.d/<prefix>`, or `root.d` with
+   * `prefix` undefined), by the system or the local config dir, and not masked there by a local empty file.
+   */
+  async trustedAt(prefix: string | undefined, fingerprint: string): Promise<boolean> {
+    const fpr = fingerprint.toLowerCase();
+    const at = (root: string, base: string) => (prefix === undefined ? join(root, fpr) : join(base, ...prefix.split('/'), fpr));
+    let trusted = false;
+    for (const file of [at(this.systemRoot, this.systemPrefix), at(this.localRoot, this.localPrefix)]) {
+      const st = await stat(file).catch(() => undefined);
+      if (st?.isFile() === true) trusted = st.size > 0;
+    }
+    return trusted;
+  }
+
   /** Stores an armored public key as trusted for `prefix`, or for every image with `prefix` undefined (root). */
   async store(armored: string, prefix: string | undefined): Promise<string> {
     const key = await parsePublicKey(armored, 'key');

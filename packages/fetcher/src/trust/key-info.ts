@@ -31,3 +31,25 @@ export function describeKey(info: KeyInfo, location: string, prefix: string | un
   ];
   return `${lines.join('\n')}\n`;
 }
+
+/** Why a key can no longer vouch for anything new: revoked, or past its expiration, with when (if the key says). */
+export interface KeyLapse {
+  readonly state: 'revoked' | 'expired';
+  readonly since: Date | undefined;
+}
+
+/** The key's lapse at `now`, or undefined while it is valid. A key whose self-signatures cannot be read is left to verification. */
+export async function keyLapse(key: Key, now = new Date()): Promise<KeyLapse | undefined> {
+  if (await key.isRevoked(undefined, undefined, now).catch(() => false)) {
+    const dates = key.revocationSignatures.map((s) => s.created).filter((d): d is Date => d instanceof Date);
+    return { state: 'revoked', since: dates.sort((a, b) => a.getTime() - b.getTime())[0] };
+  }
+  const expires = await key.getExpirationTime().catch(() => null);
+  if (expires instanceof Date && expires.getTime() <= now.getTime()) return { state: 'expired', since: expires };
+  return undefined;
+}
+
+/** `has been revoked (on 2026-01-02T03:04:05.000Z)`, `has expired (on ...)`. */
+export function describeLapse(lapse: KeyLapse): string {
+  return `has ${lapse.state === 'revoked' ? 'been revoked' : 'expired'}${lapse.since === undefined ? '' : ` (on ${lapse.since.toISOString()})`}`;
+}

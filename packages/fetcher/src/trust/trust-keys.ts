@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import type { Key } from 'openpgp';
 import { isAcIdentifier } from '@rkt/appc-spec/lean';
 import { errnoReason } from '@rkt/image-store';
 import { resolve } from 'node:path';
@@ -8,7 +9,7 @@ import { configDirs, createHttpClient, DEFAULT_LOCAL_CONFIG_DIR, DEFAULT_SYSTEM_
 import type { InsecureFlags, NetworkOptions } from '../fetch/options.js';
 import { parseAppName } from '../image-string.js';
 import { Keystore, parsePublicKey } from '../keystore/keystore.js';
-import { describeKey, keyInfo, type KeyInfo } from './key-info.js';
+import { describeKey, describeLapse, keyInfo, keyLapse, type KeyInfo, type KeyLapse } from './key-info.js';
 
 export interface TrustOptions {
   /** Trust for names under this prefix; absent with `root`. */
@@ -67,12 +68,23 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
     if (endpoints.keys.length === 0) throw discoveryFailure(app, 'public keys', attempts);
     locations = endpoints.keys;
   }
-  const out: TrustedKeyResult[] = [];
+  // Every key is read and checked before any is reviewed or written: a refused key leaves nothing behind.
+  const candidates: Array<{ location: string; data: string | Uint8Array; overHttps: boolean; key: Key; info: KeyInfo; lapse: KeyLapse | undefined }> = [];
   for (const location of locations) {
     const { data, overHttps } = await readKeyLocation(location, http, opts.cwd ?? process.cwd());
     if (/^http:/i.test(location)) opts.warn?.(`warning: ${location}: fetching a key over plain http (--insecure-options=${insecure.considerInsecurePubKeys ? 'pubkey' : 'http'})`);
     const key = await parsePublicKey(data, location);
     const info = keyInfo(key);
+    const lapse = await keyLapse(key);
+    // Verification would refuse what such a key signs, so trusting it anew only hides the problem. A copy of a
+    // key already trusted here is taken, though: it carries the revocation to later verifications.
+    if (lapse !== undefined && !(await keystore.trustedAt(opts.prefix, info.fingerprint))) {
+      throw new FetchError('FETCH_KEY', `${location}: key ${info.fingerprint} ${describeLapse(lapse)}: not trusting it for ${prefixText(opts.prefix)}`, { subject: location });
+    }
+    candidates.push({ location, data, overHttps, key, info, lapse });
+  }
+  const out: TrustedKeyResult[] = [];
+  for (const { location, data, overHttps, key, info, lapse } of candidates) {
     const review = describeKey(info, location, opts.prefix);
     let accepted: boolean;
     if (opts.skipFingerprintReview === true) {
@@ -90,6 +102,10 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
       continue;
     }
     const path = await keystore.store(typeof data === 'string' ? data : key.armor(), opts.prefix);
+    if (lapse !== undefined) {
+      const consequence = lapse.state === 'revoked' ? 'images signed by it will be refused' : 'images it signed after that will be refused';
+      opts.warn?.(`warning: the stored key ${info.fingerprint} for ${prefixText(opts.prefix)} ${lapse.state === 'revoked' ? 'is now revoked' : 'has expired'}${lapse.since === undefined ? '' : ` (on ${lapse.since.toISOString()})`}: ${consequence}`);
+    }
     out.push({ location, fingerprint: info.fingerprint, path });
   }
   return out;
