@@ -54,6 +54,8 @@ export interface LogEntry {
   readonly ifNoneMatch: string | undefined;
   readonly authorization: string | undefined;
   readonly host: string | undefined;
+  /** When the request arrived (`performance.now()`, ms). */
+  readonly at: number;
 }
 
 export interface Resource {
@@ -74,6 +76,8 @@ export interface Resource {
   /** Answer this status (with an empty body) to the next `statusTimes` requests. */
   status?: number;
   statusTimes?: number;
+  /** Sent as `Retry-After` with those statuses. */
+  retryAfter?: string;
 }
 
 /** A real HTTPS server on 127.0.0.1 serving `resources` by path (query included), logging every request. */
@@ -115,7 +119,7 @@ export class TestServer {
     const path = req.url ?? '/';
     const r = this.resources.get(path);
     const entry = (status: number) => this.log.push({
-      method: req.method ?? '', path, status, range: req.headers.range, ifNoneMatch: req.headers['if-none-match'], authorization: req.headers.authorization, host: req.headers.host,
+      method: req.method ?? '', path, status, range: req.headers.range, ifNoneMatch: req.headers['if-none-match'], authorization: req.headers.authorization, host: req.headers.host, at: performance.now(),
     });
     if (r === undefined) {
       entry(404);
@@ -125,7 +129,7 @@ export class TestServer {
     if (r.status !== undefined && (r.statusTimes ?? 0) > 0) {
       r.statusTimes = (r.statusTimes ?? 0) - 1;
       entry(r.status);
-      res.writeHead(r.status).end();
+      res.writeHead(r.status, r.retryAfter === undefined ? {} : { 'retry-after': r.retryAfter }).end();
       return;
     }
     if (r.redirect !== undefined) {

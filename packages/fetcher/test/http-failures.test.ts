@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
 import { fetchImage, FetchError, Keystore, trustKeys, type FetchOptions } from '../src/index.js';
+import { parseRetryAfter } from '../src/http/retry.js';
 import { freshDirs, HOST_LABELS, loopback, makeAci, makeDirs, makeTestCa, sign, useSignedServer, type TestCa, type TestKey, type TestServer } from './helpers.js';
 
 const fixture = useSignedServer();
@@ -79,6 +80,45 @@ describe('what a download retries', () => {
     // Still failing after every attempt: the last status, said once.
     Object.assign(server.resources.get('/app.aci')!, { status: 502, statusTimes: 10 });
     await failure(fetchImage(`${base()}/app.aci`, options()), /^https:\/\/example\.com:\d+\/app\.aci: download failed after 3 attempts: bad HTTP status code: 502$/);
+  });
+
+  it('a 503 or 429 with Retry-After (seconds or an HTTP-date) is asked again after that long, not the usual backoff', async () => {
+    await publish();
+    Object.assign(server.resources.get('/app.aci')!, { status: 503, statusTimes: 1, retryAfter: '1' });
+    expect((await fetchImage(`${base()}/app.aci`, options())).downloaded).toBe(true);
+    const [first, second] = hits('/app.aci');
+    expect([first?.status, second?.status]).toEqual([503, 200]);
+    // The usual first backoff is 100 ms.
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(950);
+    await store.removeRemote(`${base()}/app.aci`);
+    server.log.length = 0;
+    // An HTTP-date has whole seconds: two seconds ahead is at least one second away.
+    Object.assign(server.resources.get('/app.aci')!, { status: 429, statusTimes: 1, retryAfter: new Date(Date.now() + 2000).toUTCString() });
+    expect((await fetchImage(`${base()}/app.aci`, options())).downloaded).toBe(true);
+    const [a, b] = hits('/app.aci');
+    expect([a?.status, b?.status]).toEqual([429, 200]);
+    expect(b!.at - a!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('Retry-After is read as delta-seconds or an HTTP-date; a past date is now, anything else the usual backoff', () => {
+    const now = Date.parse('Wed, 21 Oct 2015 07:28:00 GMT');
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:28:05 GMT', now)).toBe(5000);
+    expect(parseRetryAfter('Wed, 21 Oct 2015 07:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('-1', now)).toBeUndefined();
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+
+  it('a Retry-After longer than 30 s fails at once, saying what the server asked', async () => {
+    await publish();
+    Object.assign(server.resources.get('/app.aci')!, { status: 503, statusTimes: 10, retryAfter: '120' });
+    const started = performance.now();
+    await failure(fetchImage(`${base()}/app.aci`, options()),
+      /^https:\/\/example\.com:\d+\/app\.aci: bad HTTP status code: 503, and the server asked to retry after 120 s \(more than the 30 s we wait\)$/);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(hits('/app.aci')).toHaveLength(1);
+    expect(await store.list()).toEqual([]);
   });
 
   it('a certificate that fails verification is not asked again', async () => {

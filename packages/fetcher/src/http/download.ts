@@ -8,6 +8,7 @@ import { createProgress, type ProgressSink } from '../progress.js';
 import { isStrongEtag, maxAgeOf } from './cache.js';
 import { contentLength, type HttpClient, type HttpResponse } from './client.js';
 import { bodyFailure, EarlyClose, isTransient, isTransientStatus } from './failures.js';
+import { pauseBeforeRetry, retryAfterOf } from './retry.js';
 
 export type DownloadResult =
   | { readonly status: 'not-modified'; readonly etag: string | undefined; readonly maxAge: number | undefined }
@@ -146,7 +147,7 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         // A redirect loop, a refused certificate or plain http would only fail the same way again.
         if (!isTransient(err)) throw err;
         lastError = err;
-        await backoff(attempt, maxAttempts);
+        await pauseBeforeRetry(attempt, maxAttempts);
         continue;
       }
       const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
@@ -178,7 +179,7 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         const err = new FetchError('FETCH_HTTP', `${res.url.href}: bad HTTP status code: ${res.status}`, { subject: url.href, transient: isTransientStatus(res.status) });
         if (!err.transient) throw err;
         lastError = err;
-        await backoff(attempt, maxAttempts);
+        await pauseBeforeRetry(attempt, maxAttempts, retryAfterOf(res, res.url));
         continue;
       }
       meta = etag === undefined ? undefined : { url: url.href, etag };
@@ -255,11 +256,6 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
     if (!ok && (meta === undefined || have === 0)) await rm(own, { force: true });
     else if (!ok && meta !== undefined) await writeMeta(own, meta).catch(() => undefined);
   }
-}
-
-/** A pause before the next attempt, longer each time; none after the last. */
-async function backoff(attempt: number, maxAttempts: number): Promise<void> {
-  if (attempt < maxAttempts) await new Promise((r) => setTimeout(r, 100 * attempt));
 }
 
 /** The last attempt's failure, without the URL when it is the one the message already names. */
