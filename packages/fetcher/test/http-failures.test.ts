@@ -4,7 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
 import { fetchImage, FetchError, Keystore, trustKeys, type FetchOptions } from '../src/index.js';
 import { parseRetryAfter } from '../src/http/retry.js';
-import { freshDirs, HOST_LABELS, loopback, makeAci, makeDirs, makeTestCa, sign, useSignedServer, type TestCa, type TestKey, type TestServer } from './helpers.js';
+import { discoveryPage, freshDirs, HOST_LABELS, loopback, makeAci, makeDirs, makeTestCa, sign, useSignedServer, type TestCa, type TestKey, type TestServer } from './helpers.js';
 
 const fixture = useSignedServer();
 let ca: TestCa;
@@ -131,6 +131,50 @@ describe('what a download retries', () => {
   });
 });
 
+describe('what a discovery page, signature or key retries', () => {
+  it('a discovery page and a signature answering 503 once are asked again, and the fetch by name succeeds', async () => {
+    await publish();
+    server.resources.set('/app?ac-discovery=1', { body: discoveryPage('example.com/app', [`${base()}/app.{ext}`]), status: 503, statusTimes: 1 });
+    Object.assign(server.resources.get('/app.aci.asc')!, { status: 503, statusTimes: 1 });
+    const r = await fetchImage('example.com/app:v1', options());
+    expect(r.signedBy).toBe(key.fingerprint);
+    expect(hits('/app?ac-discovery=1').map((e) => e.status)).toEqual([503, 200]);
+    expect(hits('/app.aci.asc').map((e) => e.status)).toEqual([503, 200]);
+    // Not the parent's page: the name's own page answered the second time.
+    expect(hits('/?ac-discovery=1')).toEqual([]);
+  });
+
+  it('a key cut off once (rkt trust by URL), and a discovered key and its page answering 429 and 503 once, are asked again', async () => {
+    const body = Buffer.from(key.publicArmored);
+    server.resources.set('/key.asc', { body, cutOffAfter: 100, cutOffTimes: 1 });
+    const trust = (locations: string[]) => trustKeys({ localConfigDir: dirs.local, systemConfigDir: dirs.system, prefix: 'example.com/app', locations,
+      network: { lookup: loopback, discoveryPort: server.port, ca: [ca.caPem] }, skipFingerprintReview: true });
+    expect((await trust([`${base()}/key.asc`]))[0]?.fingerprint).toBe(key.fingerprint);
+    expect(hits('/key.asc')).toHaveLength(2);
+    server.log.length = 0;
+    server.resources.set('/app?ac-discovery=1', { body: discoveryPage('example.com/app', [], [`${base()}/key.asc`]), status: 503, statusTimes: 1 });
+    Object.assign(server.resources.get('/key.asc')!, { status: 429, statusTimes: 1 });
+    expect((await trust([]))[0]?.fingerprint).toBe(key.fingerprint);
+    expect(hits('/app?ac-discovery=1').map((e) => e.status)).toEqual([503, 200]);
+    expect(hits('/key.asc').map((e) => e.status)).toEqual([429, 200]);
+  });
+
+  it('what is not transient is asked once: a missing signature, a 403 key; a signature failing every time says so once', async () => {
+    await publish();
+    server.resources.delete('/app.aci.asc');
+    await expect(fetchImage(`${base()}/app.aci`, options())).rejects.toThrow(/no signature: .*app\.aci\.asc: bad HTTP status code: 404/);
+    expect(hits('/app.aci.asc')).toHaveLength(1);
+    server.resources.set('/key.asc', { body: Buffer.from(key.publicArmored), status: 403, statusTimes: 10 });
+    await failure(trustKeys({ localConfigDir: dirs.local, systemConfigDir: dirs.system, prefix: 'example.com/app', locations: [`${base()}/key.asc`],
+      network: { lookup: loopback, ca: [ca.caPem] }, skipFingerprintReview: true }), /key\.asc: bad HTTP status code: 403$/);
+    expect(hits('/key.asc')).toHaveLength(1);
+    server.resources.set('/app.aci.asc', { body: Buffer.alloc(0), status: 502, statusTimes: 10 });
+    await failure(fetchImage(`${base()}/app.aci`, options()), /^https:\/\/example\.com:\d+\/app\.aci\.asc: failed after 3 attempts: bad HTTP status code: 502$/);
+    expect(hits('/app.aci.asc', 502)).toHaveLength(3);
+    expect(await store.list()).toEqual([]);
+  });
+});
+
 describe('what a failure says', () => {
   it('a body that stalls after the headers: timed out, with no data, after N s', async () => {
     const aci = await publish();
@@ -147,7 +191,9 @@ describe('what a failure says', () => {
   it('a signature that stalls: timed out', async () => {
     await publish();
     Object.assign(server.resources.get('/app.aci.asc')!, { stallAfter: 10, stallTimes: 10 });
-    await failure(fetchImage(`${base()}/app.aci`, options({ timeoutMs: 300 })), /^https:\/\/example\.com:\d+\/app\.aci\.asc: timed out after 0\.3 s with no data$/);
+    await failure(fetchImage(`${base()}/app.aci`, options({ timeoutMs: 300 })),
+      /^https:\/\/example\.com:\d+\/app\.aci\.asc: failed after 3 attempts: timed out after 0\.3 s with no data$/);
+    expect(hits('/app.aci.asc')).toHaveLength(3);
   });
 
   it('an image cut off on every attempt: the server closed the connection after N of M bytes', async () => {
@@ -159,9 +205,10 @@ describe('what a failure says', () => {
 
   it('rkt trust of a key cut off before its Content-Length', async () => {
     const body = Buffer.from(key.publicArmored);
-    server.resources.set('/key.asc', { body, cutOffAfter: 100, cutOffTimes: 1 });
+    server.resources.set('/key.asc', { body, cutOffAfter: 100, cutOffTimes: 10 });
     await failure(trustKeys({ localConfigDir: dirs.local, systemConfigDir: dirs.system, prefix: 'example.com/app', locations: [`${base()}/key.asc`],
       network: { lookup: loopback, ca: [ca.caPem] }, confirm: async () => true }),
-    new RegExp(`^https://example\\.com:\\d+/key\\.asc: the server closed the connection after 100 of ${body.length} bytes$`));
+    new RegExp(`^https://example\\.com:\\d+/key\\.asc: failed after 3 attempts: the server closed the connection after 100 of ${body.length} bytes$`));
+    expect(hits('/key.asc')).toHaveLength(3);
   });
 });

@@ -4,7 +4,8 @@ import { isIP, type LookupFunction } from 'node:net';
 import { connect as tlsConnect, createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { FetchError, firstLine } from '../errors.js';
 import type { AuthHeaders } from '../config/auth.js';
-import { bodyFailure, EarlyClose, HttpTimeout, isTransient } from './failures.js';
+import { bodyFailure, EarlyClose, HttpTimeout, isTransient, isTransientStatus } from './failures.js';
+import { pauseBeforeRetry, retryAfterOf } from './retry.js';
 import { connectTunnel, proxyAuthorization, proxyFor } from './proxy.js';
 
 export interface HttpOptions {
@@ -33,6 +34,16 @@ export interface HttpResponse {
 }
 
 const MAX_REDIRECTS = 10;
+
+/** Attempts for a small document: a few, as a discovery miss or a missing signature must not take long to say. */
+const DOCUMENT_ATTEMPTS = 3;
+
+/** The last attempt's failure, said once with the count: `URL: failed after 3 attempts: timed out ...`. */
+function afterAttempts(url: URL, attempts: number, err: unknown): FetchError {
+  const line = firstLine(err);
+  const reason = line.startsWith(`${url.href}: `) ? line.slice(url.href.length + 2) : line;
+  return new FetchError('FETCH_HTTP', `${url.href}: failed after ${attempts} attempts: ${reason}`, { subject: url.href, cause: err, transient: true });
+}
 
 /** The body's declared length, when it has one. */
 export function contentLength(headers: IncomingHttpHeaders): number | undefined {
@@ -97,8 +108,32 @@ export class HttpClient {
     throw new FetchError('FETCH_HTTP', `${url.href}: more than ${MAX_REDIRECTS} redirects`, { subject: url.href });
   }
 
-  /** GET a small document (discovery page, signature, key), refusing more than `maxBytes`. */
+  /**
+   * GET a small document (discovery page, signature, key), refusing more than `maxBytes`. What could go
+   * differently next time (a connection refused or cut, a timeout, a 5xx, 408 or 429) is asked again, up to
+   * DOCUMENT_ATTEMPTS in all, as a download is; a 429 or 503 after its `Retry-After`. Any other status is the
+   * caller's to judge (a 404 is a missing signature, or a discovery miss), so it is returned at once.
+   */
   async getBytes(url: URL, maxBytes = 1 << 20): Promise<{ status: number; body: Buffer; url: URL }> {
+    for (let attempt = 1; ; attempt++) {
+      let res: { status: number; body: Buffer; url: URL; headers: IncomingHttpHeaders };
+      try {
+        res = await this.getBytesOnce(url, maxBytes);
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        if (attempt >= DOCUMENT_ATTEMPTS) throw afterAttempts(url, attempt, err);
+        await pauseBeforeRetry(attempt, DOCUMENT_ATTEMPTS);
+        continue;
+      }
+      if (!isTransientStatus(res.status)) return { status: res.status, body: res.body, url: res.url };
+      const wait = retryAfterOf(res, res.url);
+      const err = new FetchError('FETCH_HTTP', `${res.url.href}: bad HTTP status code: ${res.status}`, { subject: url.href, transient: true });
+      if (attempt >= DOCUMENT_ATTEMPTS) throw afterAttempts(url, attempt, err);
+      await pauseBeforeRetry(attempt, DOCUMENT_ATTEMPTS, wait);
+    }
+  }
+
+  private async getBytesOnce(url: URL, maxBytes: number): Promise<{ status: number; body: Buffer; url: URL; headers: IncomingHttpHeaders }> {
     const res = await this.get(url);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -119,7 +154,7 @@ export class HttpClient {
       const why = bodyFailure(err, size, total);
       throw new FetchError('FETCH_HTTP', `${res.url.href}: ${firstLine(why)}`, { subject: url.href, cause: err, transient: isTransient(why) });
     }
-    return { status: res.status, body: Buffer.concat(chunks), url: res.url };
+    return { status: res.status, body: Buffer.concat(chunks), url: res.url, headers: res.headers };
   }
 
   private async once(url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
