@@ -1,9 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import * as openpgp from 'openpgp';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FetchError } from '../src/errors.js';
 import { digestVerifier } from '../src/keystore/digest-verify.js';
 import type { TrustedKey } from '../src/keystore/keystore.js';
+import { gpgSignText, hasGpg, makeKey, signText, type TestKey } from './helpers.js';
 
 // The signature of a download is checked over a digest made while it streams (node:crypto), with openpgp
 // doing the public-key part. These check that verdict against openpgp's own, for the key types users have.
@@ -73,9 +77,7 @@ describe('digestVerifier', () => {
     await expect(untrusted!.verify([other.trusted], 'example.com/app')).rejects.toThrow(/which is not trusted for "example.com\/app"/);
   });
 
-  it('leaves a text signature to the whole-file path (returns undefined) and refuses what is not a signature', async () => {
-    const { priv } = await keyOf({ type: 'ecc', curve: 'ed25519Legacy' });
-    expect(await digestVerifier(await signBytes(priv, Buffer.from('hello\n'), { text: true }), 'x.asc')).toBeUndefined();
+  it('refuses what is not a signature', async () => {
     await expect(digestVerifier(Buffer.from('not a signature'), 'x.asc')).rejects.toThrow(/x\.asc: not an OpenPGP signature/);
   });
 
@@ -87,4 +89,42 @@ describe('digestVerifier', () => {
     feed(v!, Buffer.concat([data, Buffer.from([4, 0xff, 0, 0, 0, 0])]));
     await expect(v!.verify([trusted], 'example.com/app')).rejects.toThrow(/does not match the image/);
   });
+});
+
+describe('text signatures (type 0x01), in either canonical form', () => {
+  // Line ends of every kind, and NUL and CR bytes before LF and at the end: where the two forms differ.
+  const data = Buffer.concat([Buffer.from('a\nb\r\nc\r\r\nd\re\n\0f\0\n'), randomBytes(200_000), Buffer.from('g\r\0\0')]);
+  const signer = makeKey('Text Signer');
+  const trustedOf = (k: TestKey): TrustedKey => ({ key: k.privateKey.toPublic(), fingerprint: k.fingerprint, file: '' });
+
+  async function verdict(sig: Buffer, bytes: Buffer): Promise<string> {
+    const v = await digestVerifier(sig, 'x.aci.asc');
+    if (v === undefined) return 'not covered';
+    feed(v, bytes);
+    return v.verify([trustedOf(await signer)], 'example.com/app').then(() => 'verified', (e: unknown) => (e as Error).message);
+  }
+
+  it('one made by openpgp (RFC 9580: LF as CRLF) verifies over the bytes as they stream, and a changed byte does not', async () => {
+    const sig = await signText(await signer, data);
+    expect((await openpgp.readSignature({ armoredSignature: sig.toString() })).packets[0]?.signatureType).toBe(openpgp.enums.signature.text);
+    expect(await verdict(sig, data)).toBe('verified');
+    const tampered = Buffer.from(data);
+    tampered.writeUInt8(tampered.readUInt8(100_000) ^ 1, 100_000);
+    expect(await verdict(sig, tampered)).toMatch(/does not match the image/);
+    // What a text signature covers is the text: its line ends may change.
+    expect(await verdict(sig, Buffer.from(data.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'))).toBe('verified');
+  });
+
+  it.skipIf(!hasGpg)('one made by gpg --textmode (GnuPG strips CR and NUL before line ends) verifies, and a changed byte does not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rkt-fetcher-gpg-'));
+    try {
+      const sig = await gpgSignText(await signer, data, dir);
+      expect(await verdict(sig, data)).toBe('verified');
+      const tampered = Buffer.from(data);
+      tampered.writeUInt8(tampered.readUInt8(100_000) ^ 1, 100_000);
+      expect(await verdict(sig, tampered)).toMatch(/does not match the image/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

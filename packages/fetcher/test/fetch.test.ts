@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { openStore, type Store } from '@rkt/image-store';
 import { fetchImage, FetchError, Keystore, type FetchOptions } from '../src/index.js';
 import {
-  discoveryPage, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey,
+  discoveryPage, gpgSignText, hasGpg, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, signText, TestServer, type TestCa, type TestKey,
 } from './helpers.js';
 
 let ca: TestCa;
@@ -323,6 +323,37 @@ describe('fetch by name', () => {
     });
     await expectFailure(fetchImage('example.com/app:v1', options()), 'FETCH_INSECURE', /plain http is not allowed; use https or --insecure-options=http/);
   });
+});
+
+describe('text-mode signatures (gpg --textmode)', () => {
+  const makers: [string, (k: TestKey, data: Buffer) => Promise<Buffer>][] = [
+    ['openpgp (RFC 9580 form)', (k, data) => signText(k, data)],
+    ['gpg --textmode (GnuPG form)', (k, data) => gpgSignText(k, data, dirs.root)],
+  ];
+  for (const [label, signWith] of makers) {
+    it.skipIf(label.startsWith('gpg') && !hasGpg)(`an image signed in text mode by ${label} is fetched by name (streamed), by URL and from a file`, async () => {
+      serveDiscovery();
+      const aci = await publish('example.com/app', 'v1', { extraBytes: 300_000 });
+      const path = aciPath('example.com/app', 'v1');
+      const signature = await signWith(trusted, aci);
+      server.resources.set(`${path}.asc`, { body: signature });
+      await trust(trusted, 'example.com');
+      const byName = await fetchImage('example.com/app:v1', options());
+      expect(byName.signedBy).toBe(trusted.fingerprint);
+      expect(stderr.join('')).toContain('signature verified:\n  Trusted Signer <trustedsigner@example.com>\n');
+      // Each in a store of its own, so that each downloads and verifies.
+      const byUrl = await fetchImage(`${base()}${path}`, options({ store: await openStore({ dir: join(dirs.root, 'by-url') }) }));
+      expect(byUrl).toMatchObject({ id: byName.id, signedBy: trusted.fingerprint });
+      await writeFile(join(dirs.root, 'app.aci'), aci);
+      await writeFile(join(dirs.root, 'app.aci.asc'), signature);
+      const byFile = await fetchImage(join(dirs.root, 'app.aci'), options({ store: await openStore({ dir: join(dirs.root, 'by-file') }) }));
+      expect(byFile).toMatchObject({ id: byName.id, signedBy: trusted.fingerprint });
+      // Still a signature over these bytes: another image with the same signature is refused.
+      await publish('example.com/app', 'v1', { files: { 'etc/evil': 'evil\n' } });
+      server.resources.set(`${path}.asc`, { body: signature });
+      await expectFailure(fetchImage('example.com/app:v1', options({ store: await openStore({ dir: join(dirs.root, 'tampered') }) })), 'FETCH_SIGNATURE', /does not match the image/);
+    }, 30_000);
+  }
 });
 
 describe('TLS', () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -201,6 +201,47 @@ export async function sign(key: TestKey, data: Uint8Array): Promise<Buffer> {
   const message = await openpgp.createMessage({ binary: data });
   const armored = await openpgp.sign({ message, signingKeys: key.privateKey, detached: true, format: 'armored' });
   return Buffer.from(armored as string);
+}
+
+/**
+ * A text-mode detached signature (type 0x01) over `data` made by openpgp, in RFC 9580's canonical form (each
+ * LF not after CR hashed as CRLF). openpgp signs in text mode a literal packet that holds text; the packet
+ * here holds `data`'s bytes as they are, so any bytes, an image's too, can be signed that way.
+ */
+export async function signText(key: TestKey, data: Uint8Array): Promise<Buffer> {
+  const message = await openpgp.createMessage({ binary: data });
+  const literal = message.packets.findPacket(openpgp.enums.packet.literalData);
+  if (literal === undefined) throw new Error('no literal packet');
+  Object.assign(literal, { text: '' });
+  const armored = await openpgp.sign({ message, signingKeys: key.privateKey, detached: true, format: 'armored' });
+  return Buffer.from(armored);
+}
+
+/** Whether `gpg` runs here (the tests that need it say so when skipped). */
+export const hasGpg = (() => {
+  try {
+    return execFileSync('gpg', ['--version'], { stdio: 'ignore' }) !== undefined;
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * `gpg --textmode --detach-sign --armor` of `data` with `key`, in a GnuPG home made under `dir` for the
+ * purpose, whose gpg-agent is stopped before returning.
+ */
+export async function gpgSignText(key: TestKey, data: Uint8Array, dir: string): Promise<Buffer> {
+  const home = await mkdtemp(join(dir, 'gnupg-'));
+  try {
+    await writeFile(join(home, 'key.asc'), key.privateKey.armor());
+    await writeFile(join(home, 'data'), data);
+    await run('gpg', ['--homedir', home, '--batch', '--import', join(home, 'key.asc')]);
+    await run('gpg', ['--homedir', home, '--batch', '--yes', '--textmode', '--detach-sign', '--armor', '-o', join(home, 'data.asc'), join(home, 'data')]);
+    return await readFile(join(home, 'data.asc'));
+  } finally {
+    await run('gpgconf', ['--homedir', home, '--kill', 'all']).catch(() => undefined);
+    await rm(home, { recursive: true, force: true });
+  }
 }
 
 /** Builds a gzip ACI whose rootfs holds `files`, and returns its bytes. */

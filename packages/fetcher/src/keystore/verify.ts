@@ -83,6 +83,16 @@ export async function verifyDetached(opts: {
   keyring: readonly TrustedKey[];
   name: string;
 }): Promise<VerifiedSigner> {
+  // The verifier a download streams through, so that a file is judged as a download is: openpgp's own
+  // verification knows one of the two text forms a text signature may be over (see text-canonical.ts).
+  // Imported when needed: it imports this module.
+  const { digestVerifier } = await import('./digest-verify.js');
+  const verifier = await digestVerifier(opts.signature, opts.signatureSource);
+  if (verifier !== undefined) {
+    trustedSigner(await readSignature(opts.signature, opts.signatureSource), opts.keyring, opts.name);
+    for await (const chunk of createReadStream(opts.file, { highWaterMark: 1 << 20 })) verifier.update(chunk as Buffer);
+    return verifier.verify(opts.keyring, opts.name);
+  }
   const openpgp = await import('openpgp');
   const signature = await readSignature(opts.signature, opts.signatureSource);
   const trusted = trustedSigner(signature, opts.keyring, opts.name);
