@@ -138,6 +138,16 @@ describe('rkt fetch https://', () => {
     await expectRefused(r, /^fetch: .*unsigned\.aci\.asc: bad HTTP status code: 404/);
   });
 
+  it('fetches several unsigned images with --insecure-options=image, warning once for the command', async () => {
+    const ids = [await serveApp('one.aci', { content: 'one\n' }), await serveApp('two.aci', { content: 'two\n' })];
+    const r = await rkt(['--insecure-options=image', 'fetch', `https://127.0.0.1:${server.port}/one.aci`, `https://127.0.0.1:${server.port}/two.aci`]);
+    expect(r).toMatchObject({
+      status: 0,
+      stdout: ids.map((id) => `${id.slice(0, 19)}\n`).join(''),
+      stderr: 'warning: image signature verification has been disabled (--insecure-options=image)\n',
+    });
+  });
+
   it('refuses an image signed by a key not trusted for its name, and stores nothing', async () => {
     const other = await makeKey('Someone Else');
     await serveApp('other.aci', { signer: other, content: 'other app\n' });

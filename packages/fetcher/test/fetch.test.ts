@@ -144,6 +144,25 @@ describe('fetch by name', () => {
     expect(await store.list()).toHaveLength(1);
   });
 
+  it('fetches that share `warned` (one command\'s images) say each warning once: --insecure-options=image and tls', async () => {
+    serveDiscovery();
+    await publish('example.com/app', 'v1', { key: null });
+    await publish('example.com/other', 'v1', { key: null });
+    const warned = new Set<string>();
+    const insecure = { skipImageCheck: true, skipTlsCheck: true };
+    await fetchImage('example.com/app:v1', options({ insecure, warned }));
+    await fetchImage('example.com/other:v1', options({ insecure, warned }));
+    expect(stderr.join('')).toBe([
+      'warning: TLS certificate checks are disabled (--insecure-options=tls)',
+      'warning: image signature verification has been disabled (--insecure-options=image)',
+    ].map((l) => `${l}\n`).join(''));
+    expect(await store.list()).toHaveLength(2);
+    // Without it, each fetch says them again.
+    stderr.length = 0;
+    await fetchImage('example.com/app:v1', options({ insecure }));
+    expect(stderr.join('')).toMatch(/TLS certificate checks are disabled/);
+  });
+
   it('refuses a signature by an untrusted key', async () => {
     serveDiscovery();
     await publish('example.com/app', 'v1', { key: stranger });

@@ -23,7 +23,7 @@ export interface FetchContext {
   readonly partialDir: string;
   /** The caller's options, for what the fetch passes on (config dirs, --trust-keys-from-https). */
   readonly options: FetchOptions;
-  /** Warnings already printed, so a dependency chain says each once. */
+  /** Warnings already printed, so a dependency chain (and, given `options.warned`, a command) says each once. */
   readonly warned: Set<string>;
   warn(message: string): void;
   /** rkt's "signature verified:" lines, one user ID each, on stderr. */
@@ -71,7 +71,7 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
   const network = opts.network ?? {};
   const dirs = configDirs(opts);
   const http = await createHttpClient({ dirs, insecure, network });
-  const warned = new Set<string>();
+  const warned = opts.warned ?? new Set<string>();
   const stderr = opts.stderr;
   const ctx: FetchContext = {
     store: opts.store,

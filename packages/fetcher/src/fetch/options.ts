@@ -41,6 +41,11 @@ export interface FetchOptions {
   readonly trustKeysFromHttps?: boolean;
   /** Network overrides, mainly for tests against local servers. */
   readonly network?: NetworkOptions;
+  /**
+   * Warnings already written to `stderr`. One set passed to every fetch of a command says each warning
+   * (`--insecure-options=image`, `tls`) once for the command instead of once per image; default: one per fetch.
+   */
+  readonly warned?: Set<string>;
 }
 
 export interface NetworkOptions {

@@ -2,6 +2,9 @@ import type { FetchOptions, PullPolicy } from '@rkt/fetcher';
 import type { Store } from '@rkt/image-store';
 import type { CommandContext } from '../command.js';
 
+/** The warnings one command's fetches have written: a context is one command, and its images share them. */
+const warnedByCommand = new WeakMap<CommandContext, Set<string>>();
+
 /**
  * What every command that fetches passes to `fetchImage`: the global options (insecure checks, the three
  * configuration directories for trusted keys, certs.d and auth.d, --trust-keys-from-https), relative paths
@@ -19,7 +22,18 @@ export function fetchOptions(ctx: CommandContext, store: Store, pullPolicy: Pull
     trustKeysFromHttps: g.trustKeysFromHttps,
     cwd: ctx.cwd,
     stderr: ctx.stderr,
+    // `--insecure-options=image` and `tls` are said once for the command, not once per image.
+    warned: warnedFor(ctx),
     // Dependencies are fetched and the image rendered now, so that the first run finds its tree ready; the
     // fetch holds its images until then, so a concurrent `rkt image rm` fails cleanly instead of breaking it.
   };
+}
+
+function warnedFor(ctx: CommandContext): Set<string> {
+  let warned = warnedByCommand.get(ctx);
+  if (warned === undefined) {
+    warned = new Set();
+    warnedByCommand.set(ctx, warned);
+  }
+  return warned;
 }
