@@ -25,6 +25,10 @@ export function startStreamedImport(
 ): StreamedImport {
   // Big chunks both ways: the download hands over 1 MiB batches, and inflate works best on them.
   const pass = new PassThrough({ highWaterMark: 4 << 20 });
+  // An abort destroys `pass` with the download's error, which the import sees through its read. Before the
+  // store listens (the import loads the manifest parser first) or after it stopped, that 'error' had no
+  // listener: an uncaught exception, ending the process in the middle of a download it would have resumed.
+  pass.on('error', () => undefined);
   let settled = false;
   let wasAborted = false;
   // The signature covers every byte served: the checks wait for the end of the download even when the
