@@ -40,6 +40,22 @@ export interface EventBus {
   subscribe(prefix: string, handler: PodEventHandler): () => void;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The first thing that keeps `v` from being a `PodEvent`, as `field: rule`, or undefined. What
+ * `podEventSchema` accepts, checked by hand: the NATS bus checks every message it receives, and a bundle
+ * that shares a module with its lazily loaded bus would otherwise load zod at every start.
+ */
+export function podEventProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return '(the event): must be an object';
+  if (typeof v.timestamp !== 'string') return 'timestamp: must be a string';
+  if (typeof v.topic !== 'string' || !(POD_TOPICS as readonly string[]).includes(v.topic)) return `topic: must be one of ${POD_TOPICS.join(', ')}`;
+  if (typeof v.podUuid !== 'string') return 'podUuid: must be a string';
+  if (!isObject(v.payload)) return 'payload: must be an object';
+  return undefined;
+}
+
 export function podEvent(topic: PodTopic, podUuid: string, payload: Record<string, unknown> = {}): PodEvent {
   return { timestamp: isoNow(), topic, podUuid, payload };
 }

@@ -4,7 +4,7 @@ export { POD_FILES, POD_FORMAT_VERSION, STATE_DIRS, REFERENCING_STATE_DIRS, podP
 export type { StateDir } from './layout.js';
 export { readPodInfo } from './info.js';
 export type { PodInfo, PodAppInfo } from './info.js';
-export { createInProcessBus, podEvent, POD_TOPICS } from './events.js';
+export { createInProcessBus, podEvent, podEventProblem, POD_TOPICS } from './events.js';
 export { podEventSchema } from './event-schema.js';
 export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';

@@ -5,7 +5,7 @@
 export { PodError } from './errors.js';
 export type { PodErrorCode } from './errors.js';
 export { POD_FILES, POD_FORMAT_VERSION, podPath } from './layout.js';
-export { createInProcessBus, podEvent, POD_TOPICS } from './events.js';
+export { createInProcessBus, podEvent, podEventProblem, POD_TOPICS } from './events.js';
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
 export { findPod } from './pods.js';
 export { preparePod } from './prepare.js';

@@ -1,6 +1,5 @@
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { podEventSchema } from './event-schema.js';
-import type { EventBus, PodEvent, PodEventHandler } from './events.js';
+import { podEventProblem, type EventBus, type PodEvent, type PodEventHandler } from './events.js';
 import { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject, SUBJECT_TOKEN as TOKEN } from './nats-subjects.js';
 
 export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
@@ -130,12 +129,10 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
   const received = (rec: SubRecord, msg: Msg) => {
     let event: PodEvent;
     try {
-      const parsed = podEventSchema.safeParse(JSON.parse(msg.string()));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new Error(`${issue?.path.join('.') || '(the message)'}: ${issue?.message ?? 'not a pod event'}`);
-      }
-      event = parsed.data;
+      const parsed: unknown = JSON.parse(msg.string());
+      const problem = podEventProblem(parsed);
+      if (problem !== undefined) throw new Error(problem);
+      event = parsed as PodEvent;
     } catch (err) {
       report(new EventBusError('BUS_MESSAGE', `message on ${msg.subject} is not a pod event: ${(err as Error).message}`, { cause: err }));
       return;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createInProcessBus, podEvent, podEventSchema, type PodEvent } from '../src/index.js';
+import { createInProcessBus, podEvent, podEventProblem, podEventSchema, type PodEvent } from '../src/index.js';
 
 describe('in-process event bus', () => {
   it('delivers envelopes to subscribers whose prefix matches the topic, in order', () => {
@@ -29,5 +29,34 @@ describe('in-process event bus', () => {
     bus.subscribe('', (e) => seen.push(e.topic));
     expect(() => bus.publish(podEvent('pod/running', 'u2'))).not.toThrow();
     expect(seen).toEqual(['pod/running']);
+  });
+});
+
+describe('podEventProblem', () => {
+  it('accepts and refuses what podEventSchema does', () => {
+    const good = { timestamp: '2026-01-01T00:00:00.000Z', topic: 'pod/exited', podUuid: 'u', payload: { exitStatus: 0 } };
+    const values: Record<string, unknown[]> = {
+      timestamp: [good.timestamp, 7, undefined, null],
+      topic: ['pod/exited', 'app/started', 'pod/', 'pods/exited', 3, undefined],
+      podUuid: ['u', '', 1, undefined],
+      payload: [{}, { a: [1] }, [], null, 'x', undefined],
+    };
+    let compared = 0;
+    for (const [field, options] of Object.entries(values)) {
+      for (const value of options) {
+        const candidate: Record<string, unknown> = { ...good, [field]: value };
+        if (value === undefined) delete candidate[field];
+        const schemaOk = podEventSchema.safeParse(candidate).success;
+        const problem = podEventProblem(candidate);
+        expect(problem === undefined, `${field}=${JSON.stringify(value)}: ${problem}`).toBe(schemaOk);
+        if (problem !== undefined) expect(problem.startsWith(`${field}: `)).toBe(true);
+        compared++;
+      }
+    }
+    for (const whole of [null, [], 'x', 1]) {
+      expect(podEventProblem(whole)).toBe('(the event): must be an object');
+      expect(podEventSchema.safeParse(whole).success).toBe(false);
+    }
+    expect(compared).toBe(20);
   });
 });

@@ -150,7 +150,7 @@ describe('the NATS bus, with a real nats-server', () => {
     await got.until(1);
     expect(got.events).toHaveLength(1);
     expect(errors.map((e) => e.code)).toEqual(['BUS_MESSAGE', 'BUS_MESSAGE']);
-    expect(errors[0]!.message).toMatch(new RegExp(`^message on rkt\\.pod\\.running\\.${UUID_A} is not a pod event: timestamp: `));
+    expect(errors[0]!.message).toMatch(new RegExp(`^message on rkt\\.pod\\.running\\.${UUID_A} is not a pod event: timestamp: must be a string$`));
   });
 
   it('keeps namespaces apart by subject prefix', async () => {
