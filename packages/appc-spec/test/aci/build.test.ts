@@ -99,13 +99,12 @@ describe('buildAciFromLayout', () => {
     for (const applet of ['true', 'echo', 'sh']) symlinkSync('busybox', join(b, 'rootfs', 'bin', applet));
     cpSync(join(a, 'rootfs', 'bin', 'busybox'), join(b, 'rootfs', 'bin', 'busybox'));
     cpSync(join(a, 'manifest'), join(b, 'manifest'));
-    for (const p of ['manifest', 'rootfs', 'rootfs/bin', 'rootfs/bin/busybox']) {
-      const st = lstatSync(join(a, p));
-      utimesSync(join(b, p), st.atime, st.mtime);
-    }
+    // The whole seconds of a's times (what an ACI keeps), from the nanoseconds: mtimeMs, a double, rounds a
+    // time just below a whole second (x.9999995 s) up to the next one, once in ~2000 runs.
+    const seconds = (p: string): number => Number(lstatSync(join(a, p), { bigint: true }).mtimeNs / 1_000_000_000n);
+    for (const p of ['manifest', 'rootfs', 'rootfs/bin', 'rootfs/bin/busybox']) utimesSync(join(b, p), seconds(p), seconds(p));
     for (const applet of ['true', 'echo', 'sh']) {
-      const st = lstatSync(join(a, 'rootfs', 'bin', applet));
-      execFileSync('touch', ['-h', '-d', `@${Math.floor(st.mtimeMs / 1000)}`, join(b, 'rootfs', 'bin', applet)]);
+      execFileSync('touch', ['-h', '-d', `@${seconds(join('rootfs', 'bin', applet))}`, join(b, 'rootfs', 'bin', applet)]);
     }
     const r1 = await buildAciFromLayout(a, join(d, '1.aci'), { compression: 'gzip' });
     const r2 = await buildAciFromLayout(a, join(d, '2.aci'), { compression: 'gzip' });
