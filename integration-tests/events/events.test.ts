@@ -1,6 +1,7 @@
 // Pod lifecycle events on a real nats-server: what `rkt events` shows of real pods under each stage1, and
 // what a bus that is missing, unreachable or misconfigured does to the commands that publish.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer, type TestNatsServer } from '../../packages/controller/test/nats-server.js';
@@ -198,8 +199,53 @@ describe('event bus configuration', () => {
     configure({ server: 'nats://127.0.0.1:4222' });
     const typo = rkt(['prepare', aci]);
     expect(typo.status).toBe(254);
-    expect(typo.stderr).toMatch(/^prepare: events configuration .*nats\.json: nats\.server: unknown field \(known: servers, timeout, subjectPrefix, user, password, token\)\n$/);
+    expect(typo.stderr).toMatch(/^prepare: events configuration .*nats\.json: nats\.server: unknown field \(known: servers, timeout, subjectPrefix, user, password, token, caFile\)\n$/);
     expect(env.podUuids()).toEqual([]);
+  });
+
+  it('refuses, in one line naming the field, what would fail later or leak', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ servers: 'nats://u:secret@127.0.0.1:4222' }, 'nats.servers[0]: credentials do not go in the URL: give them as "user" and "password", or "token"'],
+      [{ servers: ['nats://127.0.0.1:99999'] }, 'nats.servers[0]: port 99999 is not between 1 and 65535'],
+      [{ servers: ['nats://127.0.0.1:4222', 'tls://127.0.0.1:4223'] }, 'nats.servers: all nats:// or all tls:// (TLS is required of every server or of none)'],
+      [{ servers: 'nats://127.0.0.1:4222', timeout: '1000h' }, 'nats.timeout: must be at most 1h, got "1000h"'],
+      [{ servers: 'tls://127.0.0.1:4222', caFile: 'ca.pem' }, 'nats.caFile: must be an absolute path, got "ca.pem"'],
+    ];
+    for (const [nats, line] of cases) {
+      configure(nats);
+      const r = rkt(['prepare', aci]);
+      expect(r.stderr, JSON.stringify(nats)).toBe(`prepare: events configuration ${join(etc, 'events.d', 'nats.json')}: ${line}\n`);
+      expect(r.status).toBe(254);
+    }
+    writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: 'nats://127.0.0.1:4222' }, extra: 1 }));
+    const extra = rkt(['gc']);
+    expect(extra.stderr).toBe(`gc: events configuration ${join(etc, 'events.d', 'nats.json')}: extra: unknown field (known: rktKind, rktVersion, nats)\n`);
+    expect(extra.status).toBe(254);
+    expect(env.podUuids()).toEqual([]);
+  });
+
+  it('a server that accepts and never speaks costs each command its timeout, not its exit or its status', async () => {
+    const peers: Socket[] = [];
+    const silent = createServer({ allowHalfOpen: true }, (s) => peers.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `nats://127.0.0.1:${(silent.address() as { port: number }).port}`;
+      configure({ servers: url, timeout: '500ms' });
+      // Run in the background: the silent server lives in this process, whose event loop must go on.
+      const t0 = Date.now();
+      const run = await env.start(['run', `--local-config=${etc}`, aci, '--exec=/bin/sh', '--', '-c', 'echo in-pod; exit 6']).done;
+      expect(Date.now() - t0).toBeLessThan(8000);
+      expect(run.status).toBe(6);
+      expect(run.stdout).toBe('in-pod\n');
+      expect(run.stderr).toMatch(new RegExp(`^run: events: cannot connect to NATS at ${url.replace(/\./g, '\\.')}: .*timeout.*\n$`, 'i'));
+      const ev = await env.start(['events', `--local-config=${etc}`]).done;
+      expect(ev.status).toBe(254);
+      expect(ev.stderr).toMatch(/^events: cannot connect to NATS at .*timeout/i);
+      expect(peers.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const p of peers) p.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('rkt events without a bus says how to configure one', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { POD_TOPICS, type PodEvent } from './events.js';
+import { EVENT_POD_UUID, EVENT_TIMESTAMP, POD_TOPICS, type PodEvent } from './events.js';
 
 /**
  * The zod schema of a `PodEvent`, for transports that receive events from elsewhere. Pure: a bundle that
@@ -9,8 +9,8 @@ import { POD_TOPICS, type PodEvent } from './events.js';
 export const podEventSchema = /* @__PURE__ */ (() =>
   z.object({
     /** RFC 3339 with milliseconds. */
-    timestamp: z.string(),
+    timestamp: z.string().regex(EVENT_TIMESTAMP),
     topic: z.enum(POD_TOPICS),
-    podUuid: z.string(),
+    podUuid: z.string().regex(EVENT_POD_UUID),
     payload: z.record(z.string(), z.unknown()),
   }) satisfies z.ZodType<PodEvent>)();

@@ -40,6 +40,11 @@ export interface EventBus {
   subscribe(prefix: string, handler: PodEventHandler): () => void;
 }
 
+/** RFC 3339, as `isoNow` writes it (and with any fraction or offset another writer may use). */
+export const EVENT_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
+/** A pod UUID as an event carries it: letters, digits, '-' and '_' (no dot, wildcard, space or control). */
+export const EVENT_POD_UUID = /^[A-Za-z0-9_-]+$/;
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -49,9 +54,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  */
 export function podEventProblem(v: unknown): string | undefined {
   if (!isObject(v)) return '(the event): must be an object';
-  if (typeof v.timestamp !== 'string') return 'timestamp: must be a string';
+  if (typeof v.timestamp !== 'string' || !EVENT_TIMESTAMP.test(v.timestamp)) return 'timestamp: must be an RFC 3339 time';
   if (typeof v.topic !== 'string' || !(POD_TOPICS as readonly string[]).includes(v.topic)) return `topic: must be one of ${POD_TOPICS.join(', ')}`;
-  if (typeof v.podUuid !== 'string') return 'podUuid: must be a string';
+  if (typeof v.podUuid !== 'string' || !EVENT_POD_UUID.test(v.podUuid)) return 'podUuid: must be a UUID (letters, digits, "-" and "_")';
   if (!isObject(v.payload)) return 'payload: must be an object';
   return undefined;
 }

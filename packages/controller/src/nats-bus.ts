@@ -1,3 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from 'node:diagnostics_channel';
+import type { Socket } from 'node:net';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { podEventProblem, type EventBus, type PodEvent, type PodEventHandler } from './events.js';
 import { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject, SUBJECT_TOKEN as TOKEN } from './nats-subjects.js';
@@ -31,6 +34,11 @@ export interface NatsBusOptions {
   user?: string;
   password?: string;
   token?: string;
+  /**
+   * TLS, required of the server (a `tls://` server asks for it too): `caFile` names the PEM file of the CA
+   * that signed its certificate, when the system's roots do not.
+   */
+  tls?: { caFile?: string };
   /** How long to wait for the first connection, and for the server to confirm what was published. */
   timeoutMs?: number;
   /** The connection's name, as the server's monitoring shows it. */
@@ -80,12 +88,43 @@ interface SubRecord {
 async function watchStatus(nc: NatsConnection, onStatus: (status: 'disconnected' | 'reconnected') => void): Promise<void> {
   try {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect') onStatus('disconnected');
-      else if (s.type === 'reconnect') onStatus('reconnected');
+      if (s.type === 'disconnect') owner.exit(() => onStatus('disconnected'));
+      else if (s.type === 'reconnect') owner.exit(() => onStatus('reconnected'));
     }
   } catch {
     // The iterator ends with the connection; a failure of it is the connection's, reported by closed().
   }
+}
+
+/**
+ * The sockets a bus's client opens. The client (nats.js 3.3) leaves the socket of an attempt that timed out
+ * open: ended but not destroyed after a server that accepted and never spoke, still dialling an unreachable
+ * host (for as long as the kernel's SYN retries, ~127 s). Either keeps the process alive after close(), for
+ * ever in the first case. Every socket `net.connect` makes is announced on the `net.client.socket`
+ * channel, in the async context of the code that asked for it: the client's dials, started inside the
+ * bus's `owner.run`, are told from any other code's sockets that way, and destroyed when the bus is done.
+ */
+const owner = new AsyncLocalStorage<Set<Socket>>();
+let tracking = 0;
+const onClientSocket = (message: unknown): void => {
+  const socket = (message as { socket?: Socket }).socket;
+  if (socket !== undefined) owner.getStore()?.add(socket);
+};
+
+function trackSockets(): { sockets: Set<Socket>; release(): void } {
+  const sockets = new Set<Socket>();
+  if (tracking++ === 0) subscribeChannel('net.client.socket', onClientSocket);
+  let released = false;
+  return {
+    sockets,
+    release() {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+      if (released) return;
+      released = true;
+      if (--tracking === 0) unsubscribeChannel('net.client.socket', onClientSocket);
+    },
+  };
 }
 
 /**
@@ -103,7 +142,8 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
   const where = servers.join(',');
   const report = (err: EventBusError) => {
     try {
-      o.onError?.(err);
+      // Outside the client's context: a socket the caller's code opens is not the bus's to destroy.
+      owner.exit(() => o.onError?.(err));
     } catch {
       // A faulty error handler must not break the publisher either.
     }
@@ -133,13 +173,16 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
       const problem = podEventProblem(parsed);
       if (problem !== undefined) throw new Error(problem);
       event = parsed as PodEvent;
+      // The subject is what subscriptions pick by: an envelope that says otherwise is a forgery or a bug.
+      const subject = eventSubject(subjectPrefix, event);
+      if (msg.subject !== subject) throw new Error(`its topic and pod say ${subject}`);
     } catch (err) {
       report(new EventBusError('BUS_MESSAGE', `message on ${msg.subject} is not a pod event: ${(err as Error).message}`, { cause: err }));
       return;
     }
     if (!event.topic.startsWith(rec.prefix)) return;
     try {
-      rec.handler(event);
+      owner.exit(() => rec.handler(event));
     } catch {
       // As on the in-process bus: a faulty subscriber breaks nothing else.
     }
@@ -153,7 +196,8 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
     });
   };
 
-  const connecting: Promise<NatsConnection> = connect({
+  const tracked = trackSockets();
+  const connecting: Promise<NatsConnection> = owner.run(tracked.sockets, () => connect({
     servers,
     timeout: timeoutMs,
     name: o.name ?? 'rkt-ts',
@@ -161,7 +205,10 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
     ...(o.password !== undefined ? { pass: o.password } : {}),
     ...(o.token !== undefined ? { token: o.token } : {}),
     ...(o.maxReconnectAttempts !== undefined ? { maxReconnectAttempts: o.maxReconnectAttempts } : {}),
-  }).then(
+    // The client asks for TLS only when given this option: a `tls://` URL alone would let it talk in clear
+    // text (credentials included) to a server that offers no TLS.
+    ...(o.tls !== undefined || servers.some((s) => s.startsWith('tls://')) ? { tls: o.tls?.caFile !== undefined ? { caFile: o.tls.caFile } : {} } : {}),
+  })).then(
     (nc) => {
       conn = nc;
       if (o.onStatus !== undefined) void watchStatus(nc, o.onStatus);
@@ -171,6 +218,7 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
     },
     (err: unknown) => {
       queue.length = 0;
+      tracked.release();
       const failure = new EventBusError('BUS_CONNECT', `cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
       report(failure);
       throw failure;
@@ -255,6 +303,8 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
       // close() rather than drain(): what was published is flushed above, and a drain would wait for
       // subscribers' pending messages, which a closing subscriber does not want.
       await within(nc.close().catch(() => {}), timeoutMs);
+      // What a failed reconnect attempt left open, and the connection's own socket if close() timed out.
+      tracked.release();
     },
   };
 }

@@ -1,11 +1,11 @@
-import { POD_TOPICS, type PodEvent } from './events.js';
+import { EVENT_POD_UUID, POD_TOPICS, type PodEvent } from './events.js';
 
 // The NATS bus's subjects, apart from its client (which only the bus loads): the CLI checks a configured
 // prefix on every pod command, and must not pay the client's load for it.
 
 export const DEFAULT_SUBJECT_PREFIX = 'rkt';
-/** One token of a subject, as the bus writes them: no wildcard, dot or space. */
-export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]+$/;
+/** One token of a subject, as the bus writes them: no wildcard, dot or space (a pod UUID is one). */
+export const SUBJECT_TOKEN = EVENT_POD_UUID;
 
 /**
  * The subject an event is published on: `<prefix>.<kind>.<action>.<pod UUID>`, e.g.

@@ -15,6 +15,9 @@ export async function stopPod(o: { dataDir: string; uuid: string; force?: boolea
   if (pod.state !== 'running') throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}, not running`, { subject: pod.uuid });
   const { executable: entry, module } = stage1StopEntrypoints(pod.path);
   const args = [...(o.force ? ['--force'] : []), pod.uuid];
+  // Stamped when asked, published once done: the pod's own pod/exited (from the process that runs it) may
+  // reach a subscriber first, but never carries an earlier time.
+  const stopped = podEvent('pod/stopped', pod.uuid, { force: o.force === true });
   const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadStopModule(module.path);
   if (loaded !== undefined && 'module' in loaded) {
     try {
@@ -36,6 +39,6 @@ export async function stopPod(o: { dataDir: string; uuid: string; force?: boolea
       if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
     }
   }
-  o.bus?.publish(podEvent('pod/stopped', pod.uuid, { force: o.force === true }));
+  o.bus?.publish(stopped);
   return pod.uuid;
 }

@@ -36,9 +36,9 @@ describe('podEventProblem', () => {
   it('accepts and refuses what podEventSchema does', () => {
     const good = { timestamp: '2026-01-01T00:00:00.000Z', topic: 'pod/exited', podUuid: 'u', payload: { exitStatus: 0 } };
     const values: Record<string, unknown[]> = {
-      timestamp: [good.timestamp, 7, undefined, null],
+      timestamp: [good.timestamp, '2026-01-01T00:00:00Z', '2026-01-01T01:00:00.5+01:00', 'x', '2026-01-01 00:00:00Z', '2026-01-01T00:00:00Z\n\u001b[2K', 7, undefined, null],
       topic: ['pod/exited', 'app/started', 'pod/', 'pods/exited', 3, undefined],
-      podUuid: ['u', '', 1, undefined],
+      podUuid: ['u', '0b6c0cd5-6a43-4b83-9a4b-0d2b6f8f3c01', '', 'a.b', 'a b', 'a\n', '*', 1, undefined],
       payload: [{}, { a: [1] }, [], null, 'x', undefined],
     };
     let compared = 0;
@@ -57,6 +57,6 @@ describe('podEventProblem', () => {
       expect(podEventProblem(whole)).toBe('(the event): must be an object');
       expect(podEventSchema.safeParse(whole).success).toBe(false);
     }
-    expect(compared).toBe(20);
+    expect(compared).toBe(30);
   });
 });

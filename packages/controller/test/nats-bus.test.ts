@@ -1,4 +1,5 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { createServer, type Socket } from 'node:net';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podEventSchema } from '../src/event-schema.js';
@@ -142,6 +143,9 @@ describe('the NATS bus, with a real nats-server', () => {
     const raw = await connect({ servers: server.url });
     raw.publish(`rkt.pod.running.${UUID_A}`, '{"topic":"pod/running"}');
     raw.publish(`rkt.pod.running.${UUID_A}`, 'not json');
+    // A well-formed envelope on a subject that is not its own: another pod's, another topic's.
+    raw.publish(`rkt.pod.running.${UUID_A}`, JSON.stringify(podEvent('pod/running', UUID_B)));
+    raw.publish(`rkt.pod.running.${UUID_A}`, JSON.stringify(podEvent('pod/exited', UUID_A)));
     await raw.flush();
     await raw.close();
     const pub = bus();
@@ -149,8 +153,10 @@ describe('the NATS bus, with a real nats-server', () => {
     await pub.close();
     await got.until(1);
     expect(got.events).toHaveLength(1);
-    expect(errors.map((e) => e.code)).toEqual(['BUS_MESSAGE', 'BUS_MESSAGE']);
-    expect(errors[0]!.message).toMatch(new RegExp(`^message on rkt\\.pod\\.running\\.${UUID_A} is not a pod event: timestamp: must be a string$`));
+    expect(errors.map((e) => e.code)).toEqual(['BUS_MESSAGE', 'BUS_MESSAGE', 'BUS_MESSAGE', 'BUS_MESSAGE']);
+    expect(errors[0]!.message).toMatch(new RegExp(`^message on rkt\\.pod\\.running\\.${UUID_A} is not a pod event: timestamp: must be an RFC 3339 time$`));
+    expect(errors[2]!.message).toBe(`message on rkt.pod.running.${UUID_A} is not a pod event: its topic and pod say rkt.pod.running.${UUID_B}`);
+    expect(errors[3]!.message).toBe(`message on rkt.pod.running.${UUID_A} is not a pod event: its topic and pod say rkt.pod.exited.${UUID_A}`);
   });
 
   it('keeps namespaces apart by subject prefix', async () => {
@@ -190,6 +196,35 @@ describe('with JetStream', () => {
   });
 });
 
+describe('TLS', () => {
+  it('a tls:// server is spoken to only through TLS, checked against the CA given', async () => {
+    const secure = await startNatsServer({ tls: true });
+    try {
+      const sub = createNatsBus({ servers: secure.url, tls: { caFile: secure.caFile! } });
+      const got = collector();
+      sub.subscribe('pod/', got.handler);
+      await sub.flush();
+      const pub = createNatsBus({ servers: secure.url, tls: { caFile: secure.caFile! } });
+      pub.publish(podEvent('pod/prepared', UUID_A));
+      await pub.close();
+      expect((await got.until(1))[0]!.topic).toBe('pod/prepared');
+      await sub.close();
+      // Without the CA, the server's certificate is refused.
+      const untrusted = createNatsBus({ servers: secure.url });
+      await expect(untrusted.ready()).rejects.toMatchObject({ code: 'BUS_CONNECT', message: expect.stringMatching(/certificate/i) });
+      await untrusted.close();
+    } finally {
+      await secure.stop();
+    }
+  });
+
+  it('a tls:// URL never falls back to clear text with a server that offers no TLS', async () => {
+    const plain = createNatsBus({ servers: server.url.replace('nats://', 'tls://'), token: 'not-to-be-sent-in-clear' });
+    await expect(plain.ready()).rejects.toMatchObject({ code: 'BUS_CONNECT', message: expect.stringMatching(/tls/i) });
+    await plain.close();
+  });
+});
+
 describe('a bus that cannot connect', () => {
   it('never throws at the publisher, reports the failure once, and closes at once', async () => {
     const stopped = await startNatsServer();
@@ -205,6 +240,31 @@ describe('a bus that cannot connect', () => {
     await b.close();
     expect(Date.now() - t0).toBeLessThan(500);
     expect(errors.map((e) => e.code)).toEqual(['BUS_CONNECT']);
+  });
+
+  it('leaves no socket open after a server that accepts and never speaks', async () => {
+    // Half-open, as a server that is not NATS or is frozen: the client's end() alone would leave the socket.
+    const peers: Socket[] = [];
+    const silent = createServer({ allowHalfOpen: true }, (s) => peers.push(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const before = sockets();
+    try {
+      const errors: EventBusError[] = [];
+      const b = createNatsBus({ servers: `nats://127.0.0.1:${port}`, timeoutMs: 300, onError: (e) => errors.push(e) });
+      b.publish(podEvent('pod/prepared', UUID_A));
+      await expect(b.ready()).rejects.toMatchObject({ code: 'BUS_CONNECT', message: expect.stringMatching(/timeout/i) });
+      await b.close();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(peers.length).toBeGreaterThan(0);
+      // The accepted ends are this process's too; the client's own must be gone.
+      expect(sockets()).toBe(before + peers.length);
+      expect(errors.map((e) => e.code)).toEqual(['BUS_CONNECT']);
+    } finally {
+      for (const p of peers) p.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('is refused by a server that wants a token it was not given, and works with it', async () => {

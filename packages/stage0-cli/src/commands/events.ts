@@ -13,7 +13,7 @@ export async function run(ctx: CommandContext): Promise<void> {
     throw new CliError('CLI_BAD_FLAG_VALUE', `--topic ${JSON.stringify(topic)} matches no topic (topics: ${POD_TOPICS.join(', ')})`);
   }
   // A pod that does not exist yet can only be named in full; a prefix must name one that does.
-  const podFlag = ctx.flags.string('pod');
+  const podFlag = ctx.flags.string('pod').toLowerCase();
   const podUuid = podFlag === '' ? undefined : FULL_UUID.test(podFlag) ? podFlag : findPod(ctx.dataDir(), podFlag).uuid;
   const nats = cliEventsConfig(ctx)?.nats;
   if (nats === undefined) {
@@ -22,8 +22,10 @@ export async function run(ctx: CommandContext): Promise<void> {
     });
   }
   const { createNatsBus } = await import('@rkt/controller/nats');
+  const { caFile, ...rest } = nats;
   const bus = createNatsBus({
-    ...nats,
+    ...rest,
+    ...(caFile !== undefined ? { tls: { caFile } } : {}),
     name: 'rkt events',
     // A subscriber outlives a server's restart: it tries again for as long as it runs.
     maxReconnectAttempts: -1,

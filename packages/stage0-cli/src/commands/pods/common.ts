@@ -49,8 +49,10 @@ export function cliBus(ctx: CommandContext): EventBus {
     let remote: EventBus | undefined;
     const loading = import('@rkt/controller/nats').then(
       ({ createNatsBus }) => {
+        const { caFile, ...rest } = nats;
         const b = createNatsBus({
-          ...nats,
+          ...rest,
+          ...(caFile !== undefined ? { tls: { caFile } } : {}),
           name: `rkt ${ctx.command}`,
           // A pod may run for days: its exit is still published after the server was away meanwhile. The end's
           // flush is bounded by the timeout whatever happens.
