@@ -34,7 +34,7 @@ export interface PrepareAppInput {
   readonly name?: string;
   /** `--exec`: replaces the image's program. */
   readonly exec?: string;
-  /** Arguments after `--`: replace the image's arguments. */
+  /** Arguments after `--`: appended to the image's exec (or to `--exec`), as rkt's `run` and `prepare` did. */
   readonly args?: readonly string[];
   readonly user?: string;
   readonly group?: string;
@@ -125,7 +125,9 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
   if (!program.startsWith('/')) {
     throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: exec ${JSON.stringify(program)} must be an absolute path`, { subject: appName });
   }
-  const args = input.args !== undefined && input.args.length > 0 ? input.args : input.exec !== undefined ? [] : (base?.exec?.slice(1) ?? []);
+  // rkt's generateRuntimeApp: --exec replaces the whole exec, and the arguments are appended to what is left
+  // (`rkt app add` alone replaced the image's arguments).
+  const args = [...(input.exec !== undefined ? [] : (base?.exec?.slice(1) ?? [])), ...(input.args ?? [])];
   const env = mergeEnv(base?.environment, input.environment);
   const workingDirectory = input.workingDirectory ?? base?.workingDirectory;
   const isolators = mergeIsolators(base?.isolators, input.isolators);

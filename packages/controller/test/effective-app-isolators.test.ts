@@ -42,3 +42,15 @@ describe("the runtime app's isolators", () => {
     ]);
   });
 });
+
+describe("the runtime app's exec", () => {
+  const withArgs = { ...image, app: { ...image.app, exec: ['/bin/app', '--image-flag'] } } as unknown as ImageManifest;
+  it("appends the arguments after -- to the image's exec, as rkt run did", () => {
+    expect(effectiveApp(withArgs, { imageId: 'sha512-x', args: ['a', 'b c'] }, 'app').exec).toEqual(['/bin/app', '--image-flag', 'a', 'b c']);
+    expect(effectiveApp(withArgs, { imageId: 'sha512-x' }, 'app').exec).toEqual(['/bin/app', '--image-flag']);
+  });
+  it('--exec replaces the whole exec, and the arguments follow it', () => {
+    expect(effectiveApp(withArgs, { imageId: 'sha512-x', exec: '/bin/other', args: ['x'] }, 'app').exec).toEqual(['/bin/other', 'x']);
+    expect(effectiveApp(withArgs, { imageId: 'sha512-x', exec: '/bin/other' }, 'app').exec).toEqual(['/bin/other']);
+  });
+});

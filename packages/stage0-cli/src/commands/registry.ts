@@ -210,7 +210,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'run',
     summary: 'Run image(s) in a pod in rkt',
     description:
-      'IMAGE should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nPer-app flags (--exec, --name, --mount...) apply to the image before them. Arguments after "--" are passed to the\npreceding image\'s app, up to a lone "---", after which images and flags are read again.\nThe exit status is the pod\'s (for fly, the app\'s), or 254 for a failure of rkt itself.',
+      'IMAGE should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nPer-app flags (--exec, --name, --mount...) apply to the image before them. Arguments after "--" are appended to the\npreceding image\'s exec (or to --exec), up to a lone "---", after which images and flags are read again.\nThe exit status is the pod\'s (for fly, the app\'s), or 254 for a failure of rkt itself.',
     args: 'IMAGE [-- image-args...[---]]...',
     appArgs: true,
     flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, ...RUN_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
