@@ -108,7 +108,11 @@ const owner = new AsyncLocalStorage<Set<Socket>>();
 let tracking = 0;
 const onClientSocket = (message: unknown): void => {
   const socket = (message as { socket?: Socket }).socket;
-  if (socket !== undefined) owner.getStore()?.add(socket);
+  const store = owner.getStore();
+  if (socket === undefined || store === undefined) return;
+  store.add(socket);
+  // A subscriber that retries for days must not keep every attempt's socket.
+  socket.once('close', () => store.delete(socket));
 };
 
 function trackSockets(): { sockets: Set<Socket>; release(): void } {
