@@ -38,9 +38,9 @@ const LAZY_RE = new RegExp(`\\brequire\\("(?:node:)?(${LAZY_BUILTINS.map((b) => 
 // `path` becomes `$rktPt_`: Node's module with a join that skips normalising parts that are already normal
 // (build/lazy-builtins.cjs says why). As long as `require` too.
 const PATH_RE = /\brequire\("(?:node:)?path"\)/g;
-// openpgp (what `import('openpgp')` became) is asked of the core first, which loads it through a code cache
+// openpgp (what `import('openpgp')` became) and the NATS client are asked of the core first, which loads it through a code cache
 // (src/vendored.ts); zod goes there through `$rktLz_`. `$rktRq_` is as long as `require` too.
-const VENDOR_RE = /\brequire\("openpgp"\)/g;
+const VENDOR_RE = /\brequire\("(?:openpgp|@nats-io\/transport-node)"\)/g;
 const lazyBuiltins = {
   name: 'lazy-builtins',
   renderChunk(code: string) {
@@ -142,6 +142,18 @@ export default defineConfig([
     sourcemap: false,
     minify: true,
     noExternal: ['zod'],
+    banner: { js: BUNDLE_OPEN },
+    footer: { js: BUNDLE_CLOSE },
+  },
+  {
+    // The NATS client in one file, loaded the same way when events.d names a server.
+    ...common,
+    format: ['cjs'],
+    entry: { 'vendor/nats': 'src/vendor/nats.ts' },
+    splitting: false,
+    sourcemap: false,
+    minify: true,
+    noExternal: [/^@nats-io\//, 'tweetnacl'],
     banner: { js: BUNDLE_OPEN },
     footer: { js: BUNDLE_CLOSE },
   },

@@ -30,7 +30,7 @@ function $rktLz_(id) {
 
 /**
  * `require`, asking the core first for the third-party packages it loads through a V8 code cache
- * (src/vendored.ts: zod, openpgp); anything else, or without the core, is Node's require.
+ * (src/vendored.ts: zod, openpgp, the NATS client); anything else, or without the core, is Node's require.
  */
 function $rktRq_(id) {
   const vendored = globalThis[Symbol.for('rkt-ts.vendored')];

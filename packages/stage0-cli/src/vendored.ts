@@ -13,6 +13,8 @@ const VENDORED: Readonly<Record<string, () => string>> = {
   zod: () => path.join(__dirname, 'vendor', 'zod.cjs'),
   // Already one CommonJS file in the package.
   openpgp: () => require.resolve('openpgp'),
+  // Built with the CLI: the NATS client (31 files of nats-core and their dependencies), in one file.
+  '@nats-io/transport-node': () => path.join(__dirname, 'vendor', 'nats.cjs'),
 };
 
 // One instance of each for the process, as Node's require gives: openpgp's classes are checked with instanceof.
