@@ -48,7 +48,7 @@ export function removeStage1Snapshot(): void {
   rmSync(flyAci, { force: true });
 }
 
-const APPLETS = ['sh', 'echo', 'true', 'cat', 'ping', 'head', 'tr', 'sleep', 'chmod', 'touch', 'grep', 'test', '[', 'mount'];
+const APPLETS = ['sh', 'echo', 'true', 'cat', 'ping', 'head', 'tr', 'sleep', 'chmod', 'touch', 'grep', 'test', '[', 'mount', 'chown'];
 
 /** A busybox ACI (Debian's busybox-static) named `name`, its app's isolators as given. */
 export async function buildIsolatorAci(dir: string, name: string, isolators: unknown[] = []): Promise<string> {

@@ -1,7 +1,7 @@
 // Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
 // cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
 // masked paths, and an isolator the runtime cannot enforce refused before the app starts.
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
@@ -194,6 +194,38 @@ describe('capabilities', () => {
     expect(all).not.toBe('CapBnd:\t00000000a80425fb\n');
     expect(BigInt(`0x${all.trim().split('\t')[1]}`) & 0xa80425fbn).toBe(0xa80425fbn);
   }, 120_000);
+});
+
+describe('capabilities of a non-root app', () => {
+  // A root-only directory of the host (0700, its file 0600) as a volume: rkt's default capabilities bound the
+  // app, they are not given to a uid-1000 app (rkt: "ambient capabilities ... not implemented").
+  const probe = 'grep -E "^Cap(Eff|Amb)" /proc/self/status; cat /s/f 2>/dev/null || echo unreadable; chown 1000 /tmp 2>/dev/null && echo chowned || echo no-chown';
+  const secretVolume = (name = 'root-only'): string[] => {
+    const dir = join(env.tmp, name);
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'f'), 'secret\n', { mode: 0o600 });
+    chmodSync(dir, 0o700);
+    return [`--volume=s,kind=host,source=${dir}`, '--mount=volume=s,target=/s'];
+  };
+
+  it('has no effective or ambient capabilities by default: a root-only file of a host volume stays unreadable, chown fails', () => {
+    const asUser = ['--user=1000', '--group=1000'];
+    const r = run([], [...secretVolume(), ...asUser], probe);
+    expect(r.stdout, r.stderr).toBe('CapEff:\t0000000000000000\nCapAmb:\t0000000000000000\nunreadable\nno-chown\n');
+    expect(r.status).toBe(0);
+    // A remove-set is still a bound, not a grant.
+    expect(run([], [...secretVolume('root-only-2'), ...asUser, '--caps-remove=CAP_NET_RAW'], probe).stdout).toBe(
+      'CapEff:\t0000000000000000\nCapAmb:\t0000000000000000\nunreadable\nno-chown\n',
+    );
+  }, 90_000);
+
+  it('gets exactly a retain-set as ambient capabilities (rkt-ts), and a root app keeps the defaults as before', () => {
+    const bind = run([], ['--user=1000', '--group=1000', '--caps-retain=CAP_NET_BIND_SERVICE'], 'grep -E "^Cap(Eff|Amb)" /proc/self/status');
+    // CAP_NET_BIND_SERVICE is bit 10.
+    expect(bind.stdout, bind.stderr).toBe('CapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n');
+    const root = run([], secretVolume(), probe);
+    expect(root.stdout, root.stderr).toBe('CapEff:\t00000000a80425fb\nCapAmb:\t0000000000000000\nsecret\nchowned\n');
+  }, 90_000);
 });
 
 describe('seccomp', () => {

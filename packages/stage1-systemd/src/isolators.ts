@@ -223,8 +223,10 @@ function lastByName(isolators: readonly Isolator[]): Map<string, Isolator> {
 }
 
 /**
- * The `[Service]` directives that enforce an app's isolators. `uid` decides whether the capabilities are
- * also ambient (a non-root app gets them only that way, as rkt's stage1 gave them).
+ * The `[Service]` directives that enforce an app's isolators. The capability isolators bound the app, as
+ * rkt's did: a non-root app (`uid`) has no effective capabilities, the defaults or a remove-set included.
+ * Only an explicit retain-set is also made ambient for a non-root app (rkt-ts's extension: the user asked
+ * for exactly those).
  */
 export function appIsolation(
   app: string,
@@ -289,7 +291,9 @@ export function appIsolation(
     }
     // An empty set is written as "CapabilityBoundingSet=" with nothing after it: no capabilities at all.
     directives.push(`CapabilityBoundingSet=${caps.join(' ')}`);
-    if (uid !== 0 && caps.length > 0) directives.push(`AmbientCapabilities=${caps.join(' ')}`);
+    // Ambient capabilities are effective for a non-root process: rkt's 14 defaults there let a uid-1000 app
+    // read root-only files of a host volume, chown and setuid. Only what a retain-set names becomes ambient.
+    if (uid !== 0 && retain !== undefined && caps.length > 0) directives.push(`AmbientCapabilities=${caps.join(' ')}`);
   }
 
   const nnp = byName.get('os/linux/no-new-privileges');

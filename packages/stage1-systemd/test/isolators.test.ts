@@ -52,10 +52,21 @@ describe('isolators as unit directives', () => {
     ]);
   });
 
-  it("gives rkt's 14 default capabilities, ambient too for a non-root app", () => {
+  it("bounds an app by rkt's 14 default capabilities, none of them ambient for a non-root app", () => {
     const d = appIsolation('app', [], 1000, { ...INSECURE, capabilities: false }, HOST).directives;
     expect(DEFAULT_CAPABILITIES).toHaveLength(14);
-    expect(d).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.join(' ')}`, `AmbientCapabilities=${DEFAULT_CAPABILITIES.join(' ')}`]);
+    expect(d).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.join(' ')}`]);
+    const removed = appIsolation('app', [{ name: 'os/linux/capabilities-remove-set', value: { set: ['CAP_NET_RAW'] } }], 1000, INSECURE, HOST).directives;
+    expect(removed).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW').join(' ')}`]);
+  });
+
+  it('makes a retain-set ambient for a non-root app, and only a retain-set', () => {
+    const retain = [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_BIND_SERVICE'] } }];
+    expect(appIsolation('app', retain, 1000, INSECURE, HOST).directives).toEqual([
+      'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
+      'AmbientCapabilities=CAP_NET_BIND_SERVICE',
+    ]);
+    expect(appIsolation('app', retain, 0, INSECURE, HOST).directives).toEqual(['CapabilityBoundingSet=CAP_NET_BIND_SERVICE']);
   });
 
   it('keeps exactly a retain-set, and removes a remove-set from the default set', () => {
