@@ -311,6 +311,43 @@ describe('volumes (stage1-systemd, several apps)', () => {
   });
 });
 
+describe('volumes over /etc (stage1-systemd)', () => {
+  // The stage1 writes /etc/hostname (and /etc/hosts when the image has none) into each app's root before the
+  // pod boots: never into a volume, which is the host's (source=/etc would have replaced the host's hostname).
+  const run = (global: readonly string[], args: readonly string[]): RktResult => env.run([...global, 'run', `--stage1-path=${STAGE1S.systemd}`, ...args]);
+
+  it('a host directory mounted at /etc keeps its hostname byte for byte and gets no hosts file; the pod runs', async () => {
+    const aci = await buildImage(env.tmp, { name: 'plain' });
+    const etc = hostDir('etc-src', { hostname: 'the-host\n' });
+    const r = run(['--debug'], [`--volume=e,kind=host,source=${etc}`, '--mount=volume=e,target=/etc', aci, '--exec=/bin/sh', '--', '-c', 'cat /etc/hostname']);
+    expect(r.status, r.stderr).toBe(0);
+    // --debug: systemd's own messages come with the app's output.
+    expect(r.stdout).toMatch(/^the-host$/m);
+    expect(r.stderr).toContain('stage1-systemd run: app plain: /etc/hostname not written: a volume is mounted at /etc\n');
+    expect(readFileSync(join(etc, 'hostname'), 'utf8')).toBe('the-host\n');
+    expect(readdirSync(etc)).toEqual(['hostname']);
+    expectCollected();
+  });
+
+  it('a read-only /etc volume and a file volume at /etc/hostname: left as they are, the pod runs', async () => {
+    const aci = await buildImage(env.tmp, { name: 'plain' });
+    const etc = hostDir('etc-ro', { hostname: 'read-only\n' });
+    const ro = run([], [`--volume=e,kind=host,source=${etc},readOnly=true`, '--mount=volume=e,target=/etc', aci, '--exec=/bin/sh', '--', '-c', 'cat /etc/hostname']);
+    expect(ro.stderr).toBe('');
+    expect(ro.status).toBe(0);
+    expect(ro.stdout).toBe('read-only\n');
+    expect(readdirSync(etc)).toEqual(['hostname']);
+    const file = join(hostDir('hostname-src', { hostname: 'single-file\n' }), 'hostname');
+    const one = run([], [`--volume=h,kind=host,source=${file}`, '--mount=volume=h,target=/etc/hostname', aci, '--exec=/bin/sh', '--', '-c', 'cat /etc/hostname; cat /etc/hosts | grep -c localhost']);
+    expect(one.stderr).toBe('');
+    expect(one.status).toBe(0);
+    // /etc is the image's own: its hosts file is still written.
+    expect(one.stdout).toBe('single-file\n2\n');
+    expect(readFileSync(file, 'utf8')).toBe('single-file\n');
+    expectCollected();
+  });
+});
+
 describe('volume flag errors (nothing is created)', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['a duplicate volume name', ['--volume=a,kind=empty', '--volume=a,kind=empty'], /--volume: volume name "a" is given twice/],

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The pod's hostname when `--hostname` gives none, as rkt named it: its machine name. */
@@ -38,8 +38,46 @@ function existsNoFollow(path: string): boolean {
   }
 }
 
-/** /etc/hostname always (the pod's name), /etc/hosts when the image has none, as rkt's stage1 did. */
-export function writeEtcFiles(rootfs: string, hostname: string): void {
-  writeInRoot(rootfs, 'etc/hostname', `${hostname}\n`);
-  if (!existsNoFollow(join(rootfs, 'etc', 'hosts'))) writeInRoot(rootfs, 'etc/hosts', hostsFile(hostname));
+/** The mount points of this process's mount namespace (mountinfo's fifth field, its octal escapes decoded). */
+export function mountPoints(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): Set<string> {
+  const out = new Set<string>();
+  for (const line of mountinfo.split('\n')) {
+    const field = line.split(' ')[4];
+    if (field !== undefined) out.add(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))));
+  }
+  return out;
+}
+
+/**
+ * Where `rel` (`etc/hostname`) or one of its parents below the app's root is a mount point: a volume stage0
+ * mounted there (on the host, before the stage1 runs), undefined when none is. The file is then the
+ * volume's: `--volume=e,kind=host,source=/etc --mount=volume=e,target=/etc` must not have the host's own
+ * /etc/hostname replaced, and a read-only or single-file volume cannot be written anyway (EROFS, EBUSY).
+ * mountinfo rather than st_dev: a bind mount from the filesystem the root is on has the same device.
+ */
+function volumeAt(root: string, rel: string, mounts: ReadonlySet<string>): string | undefined {
+  const parts = rel.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const target = `/${parts.slice(0, i).join('/')}`;
+    if (mounts.has(join(root, target))) return target;
+  }
+  return undefined;
+}
+
+/**
+ * /etc/hostname always (the pod's name), /etc/hosts when the image has none, as rkt's stage1 did; neither
+ * into a volume. Returns a note for each file left alone so, for --debug.
+ */
+export function writeEtcFiles(rootfs: string, hostname: string, mounts: ReadonlySet<string> = mountPoints()): string[] {
+  // mountinfo shows resolved paths.
+  const root = realpathSync(rootfs);
+  const notes: string[] = [];
+  const write = (rel: string, content: string): void => {
+    const volume = volumeAt(root, rel, mounts);
+    if (volume === undefined) writeInRoot(root, rel, content);
+    else notes.push(`/${rel} not written: a volume is mounted at ${volume}`);
+  };
+  write('etc/hostname', `${hostname}\n`);
+  if (!existsNoFollow(join(root, 'etc', 'hosts'))) write('etc/hosts', hostsFile(hostname));
+  return notes;
 }

@@ -224,7 +224,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
-    writeEtcFiles(rootfs, hostname);
+    for (const note of writeEtcFiles(rootfs, hostname)) if (debug) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
     specs.push(spec);
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
