@@ -1,7 +1,7 @@
 // Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
 // cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
 // masked paths, and an isolator the runtime cannot enforce refused before the app starts.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
@@ -260,6 +260,25 @@ describe('seccomp', () => {
     expect(run([], [], 'grep NoNewPrivs /proc/self/status', image).stdout).toBe('NoNewPrivs:\t1\n');
     expect(run([], [], 'grep NoNewPrivs /proc/self/status').stdout).toBe('NoNewPrivs:\t0\n');
   }, 90_000);
+
+  it('refuses an unknown errno at the flag and in an image, before anything is prepared', async () => {
+    const podDirs = () => readdirSync(join(env.dataDir, 'pods'), { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? readdirSync(join(env.dataDir, 'pods', d.name)) : []));
+    const flag = env.run(['prepare', `--stage1-path=${stage1Aci}`, aci, '--seccomp=mode=retain,errno=EFOO,read']);
+    expect(flag.status).toBe(254);
+    expect(flag.stdout).toBe('');
+    expect(flag.stderr.trim().split('\n')).toHaveLength(1);
+    expect(flag.stderr).toContain('--seccomp=mode=retain,errno=EFOO,read: unknown errno "EFOO"');
+    const image = await buildIsolatorAci(env.tmp, 'badno', [{ name: 'os/linux/seccomp-remove-set', value: { set: ['chmod'], errno: 'EFOO' } }]);
+    const fromImage = env.run(['prepare', `--stage1-path=${stage1Aci}`, image]);
+    expect(fromImage.status).toBe(254);
+    expect(fromImage.stdout).toBe('');
+    expect(fromImage.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fromImage.stderr).toContain('app "badno": isolator os/linux/seccomp-remove-set: unknown errno "EFOO"');
+    expect(existsSync(join(env.dataDir, 'pods')) ? podDirs() : []).toEqual([]);
+    // A known one is still prepared.
+    expect(env.run(['prepare', `--stage1-path=${stage1Aci}`, aci, '--seccomp=mode=retain,errno=ENOTSUP,read']).status).toBe(0);
+    expect(podDirs()).toHaveLength(1);
+  }, 60_000);
 
   it('refuses an unknown syscall at the flag, before anything is prepared', () => {
     const r = run([], ['--seccomp=mode=remove,chmdo'], 'echo ran');

@@ -14,4 +14,5 @@ export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js'
 export { runPod } from './run.js';
 export type { RunOptions } from './run.js';
 export { SYSCALL_NAMES } from './syscall-names.js';
+export { ERRNO_NAMES } from './errno-names.js';
 export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';

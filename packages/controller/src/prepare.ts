@@ -15,6 +15,7 @@ import {
   type Volume,
 } from '@rkt/appc-spec/lean';
 import type { Store } from '@rkt/image-store';
+import { checkAppIsolators } from './app-isolators.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { syncDir, writeFileAtomic } from './fsutil.js';
@@ -232,7 +233,9 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
       throw new PodError('POD_APP', `two apps are named ${JSON.stringify(name)}: give one another with --name`, { subject: name });
     }
     const fromManifest = o.podManifest?.apps[i];
-    apps.push({ input, image, name, fromManifest, app: fromManifest?.app ?? effectiveApp(image, input, name) });
+    const app = fromManifest?.app ?? effectiveApp(image, input, name);
+    checkAppIsolators(name, app);
+    apps.push({ input, image, name, fromManifest, app });
   }
 
   // Volumes: the pod's, plus an implicit empty one per mount point nothing serves (rkt's), then each

@@ -49,6 +49,7 @@ describe('isolator flags', () => {
     expect(refusal(() => parseSeccomp('mode=block,chmod'))).toContain('mode must be retain or remove');
     expect(refusal(() => parseSeccomp('mode=remove,chmdo'))).toBe('--seccomp=mode=remove,chmdo: unknown syscall "chmdo"');
     expect(refusal(() => parseSeccomp('mode=remove,errno=nope,chmod'))).toContain('errno "nope" is not an errno name');
+    expect(refusal(() => parseSeccomp('mode=retain,errno=EFOO,read'))).toBe('--seccomp=mode=retain,errno=EFOO,read: unknown errno "EFOO"');
     expect(refusal(() => parseSeccomp('mode=remove'))).toContain('names no syscall');
   });
 

@@ -11,3 +11,4 @@ export { stopPodProcesses } from './stop.js';
 export { enterProcess, processEnvironment } from './enter.js';
 export { waitForeground } from './foreground.js';
 export { SYSCALL_NAMES } from '../syscall-names.js';
+export { ERRNO_NAMES } from '../errno-names.js';

@@ -5,7 +5,7 @@
  * Kept free of zod: this runs on every `rkt run`.
  */
 import { CliError } from '../../errors.js';
-import { SYSCALL_NAMES } from '@rkt/controller/lean';
+import { ERRNO_NAMES, SYSCALL_NAMES } from '@rkt/controller/lean';
 
 export interface Isolator {
   readonly name: string;
@@ -94,6 +94,7 @@ export function parseSeccomp(raw: string): Isolator {
     } else if (item.startsWith('errno=')) {
       errno = item.slice('errno='.length);
       if (!/^E[A-Z0-9]+$/.test(errno)) throw bad('seccomp', raw, `errno ${JSON.stringify(errno)} is not an errno name such as ENOTSUP`);
+      if (!ERRNO_NAMES.has(errno)) throw bad('seccomp', raw, `unknown errno ${JSON.stringify(errno)}`);
     } else if (item === '') {
       throw bad('seccomp', raw, 'an empty syscall name');
     } else if (SYSCALL_NAMES.has(item) || SECCOMP_WILDCARD.test(item)) {
