@@ -104,6 +104,32 @@ describe('resource isolators', () => {
   }, 90_000);
 });
 
+describe('a negative OOM score adjustment', () => {
+  // The kernel lets a process lower its score only with CAP_SYS_RESOURCE: where the host's bounding set has it
+  // the app gets the value, where it does not (this test machine) the run is refused before anything is
+  // prepared, rather than the pod's systemd dropping OOMScoreAdjust= and the app running with 0.
+  const hostHasSysResource = ((BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '0'}`) >> 24n) & 1n) === 1n;
+
+  it('is what the app sees, or refused in one line with nothing prepared', async () => {
+    const image = await buildIsolatorAci(env.tmp, 'lowoom', [{ name: 'os/linux/oom-score-adj', value: -300 }]);
+    const flag = run([], ['--oom-score-adj=-500'], 'cat /proc/self/oom_score_adj');
+    const fromImage = run([], [], 'cat /proc/self/oom_score_adj', image);
+    if (hostHasSysResource) {
+      expect(flag.stdout, flag.stderr).toBe('-500\n');
+      expect(fromImage.stdout, fromImage.stderr).toBe('-300\n');
+      return;
+    }
+    for (const [r, app, v] of [[flag, 'iso', -500], [fromImage, 'lowoom', -300]] as const) {
+      expect(r.status).toBe(254);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`run: app "${app}": isolator os/linux/oom-score-adj: ${v} needs CAP_SYS_RESOURCE, which this host's capability bounding set does not have\n`);
+    }
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toEqual([]);
+    // A positive one needs nothing.
+    expect(run([], ['--oom-score-adj=500'], 'cat /proc/self/oom_score_adj').stdout).toBe('500\n');
+  }, 90_000);
+});
+
 describe('rkt stop of a pod with resource isolators', () => {
   it('ends promptly though an app ignores SIGTERM and another leaves processes behind, and records both', async () => {
     // The pod's systemd must learn that each app's cgroup emptied (its hybrid layout), and the stubborn app

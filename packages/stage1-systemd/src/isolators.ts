@@ -271,6 +271,12 @@ export function appIsolation(
   if (oom !== undefined) {
     const v = oom.value;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < -1000 || v > 1000) fail(app, `isolator os/linux/oom-score-adj: ${JSON.stringify(v)} is not an integer from -1000 to 1000`);
+    if (v < 0) {
+      // The kernel lowers a score only for CAP_SYS_RESOURCE, which the pod's systemd (PID 1, setting
+      // OOMScoreAdjust= in the app's exec child) must have: without it systemd logs and goes on, the app at 0.
+      if (!host.boundingSet.has('CAP_SYS_RESOURCE')) fail(app, `isolator os/linux/oom-score-adj: ${v} needs CAP_SYS_RESOURCE, which the host's bounding set does not have`);
+      nspawnCapabilities.push('CAP_SYS_RESOURCE');
+    }
     directives.push(`OOMScoreAdjust=${v}`);
   }
 

@@ -46,6 +46,15 @@ describe('isolators as unit directives', () => {
     ).toEqual(['MemoryLimit=512000000', 'CPUQuota=150%', 'CPUShares=512', 'OOMScoreAdjust=-500']);
   });
 
+  it('keeps CAP_SYS_RESOURCE for the pod when an app lowers its OOM score, and refuses that where the host cannot give it', () => {
+    const oom = (value: number, host = HOST) => appIsolation('app', [{ name: 'os/linux/oom-score-adj', value }], 0, INSECURE, host);
+    expect(oom(-500).nspawnCapabilities).toEqual(['CAP_SYS_RESOURCE']);
+    expect(oom(300).nspawnCapabilities).toEqual([]);
+    const host = { ...HOST, boundingSet: new Set(CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE')) };
+    expect(oom(300, host).directives).toEqual(['OOMScoreAdjust=300']);
+    expect(refusal(() => oom(-500, host))).toBe("app app: isolator os/linux/oom-score-adj: -500 needs CAP_SYS_RESOURCE, which the host's bounding set does not have");
+  });
+
   it('lets a later isolator of a name override an earlier one (the pod manifest over the image)', () => {
     expect(directives([{ name: 'resource/memory', value: { limit: '1G' } }, { name: 'resource/memory', value: { limit: '64Mi' } }])).toEqual([
       `MemoryLimit=${64 * 2 ** 20}`,
