@@ -3,6 +3,7 @@ import { findPod, POD_TOPICS, subscriptionSubject, type PodEvent } from '@rkt/co
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { cliEventsConfig } from './pods/common.js';
+import { natsBusOptions } from './pods/events-config.js';
 
 const FULL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -22,10 +23,8 @@ export async function run(ctx: CommandContext): Promise<void> {
     });
   }
   const { createNatsBus } = await import('@rkt/controller/nats');
-  const { caFile, ...rest } = nats;
   const bus = createNatsBus({
-    ...rest,
-    ...(caFile !== undefined ? { tls: { caFile } } : {}),
+    ...natsBusOptions(nats),
     name: 'rkt events',
     // A subscriber outlives a server's restart: it tries again for as long as it runs.
     maxReconnectAttempts: -1,

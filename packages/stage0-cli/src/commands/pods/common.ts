@@ -9,7 +9,7 @@ import { parseApps } from './app-args.js';
 import { resolveImageArg } from './images.js';
 import { selectStage1 } from './stage1.js';
 import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
-import { readEventsConfig, type EventsConfig } from './events-config.js';
+import { natsBusOptions, readEventsConfig, type EventsConfig } from './events-config.js';
 import { writeFileSync } from 'node:fs';
 
 export function openCliStore(ctx: CommandContext): Promise<Store> {
@@ -49,10 +49,8 @@ export function cliBus(ctx: CommandContext): EventBus {
     let remote: EventBus | undefined;
     const loading = import('@rkt/controller/nats').then(
       ({ createNatsBus }) => {
-        const { caFile, ...rest } = nats;
         const b = createNatsBus({
-          ...rest,
-          ...(caFile !== undefined ? { tls: { caFile } } : {}),
+          ...natsBusOptions(nats),
           name: `rkt ${ctx.command}`,
           // A pod may run for days: its exit is still published after the server was away meanwhile. The end's
           // flush is bounded by the timeout whatever happens.

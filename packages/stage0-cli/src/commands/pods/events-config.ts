@@ -1,4 +1,5 @@
 import { checkSubjectPrefix } from '@rkt/controller/lean';
+import type { NatsBusOptions } from '@rkt/controller/nats';
 import { parseDurationFlag } from '../../argv/duration.js';
 import { CliError } from '../../errors.js';
 import { configDocuments } from './config-docs.js';
@@ -103,4 +104,10 @@ export function readEventsConfig(dirs: readonly string[]): EventsConfig | undefi
   if (nats === undefined) return undefined;
   if (nats.servers === undefined) throw new CliError('CLI_BAD_ARGS', `events configuration ${last}: nats.servers: missing (no file names a server)`);
   return { nats: nats as NatsEventsConfig };
+}
+
+/** The bus options of a configuration (its `caFile` is the client's TLS option). */
+export function natsBusOptions(nats: NatsEventsConfig): Pick<NatsBusOptions, 'servers' | 'subjectPrefix' | 'user' | 'password' | 'token' | 'timeoutMs' | 'tls'> {
+  const { caFile, ...rest } = nats;
+  return { ...rest, ...(caFile !== undefined ? { tls: { caFile } } : {}) };
 }
