@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { podCgroups, RktEnv, rktBin } from '../pods/harness.js';
+import { appProcess, podCgroups, RktEnv, rktBin } from '../pods/harness.js';
 import { expectNothingLeft as expectPodGone, systemdPodTests, writePodManifest } from './harness.js';
 
 const pods = systemdPodTests();
@@ -288,6 +288,62 @@ describe('rkt run (stage1-systemd)', () => {
     await env.waitState(uuid, 'exited');
     expect(podCgroups(uuid).length).toBeGreaterThan(0);
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expectNothingLeft(uuid);
+  });
+});
+
+describe('a kill -9 of systemd-nspawn (stage1-systemd)', () => {
+  /** A pod of one app that has printed its first line: rkt run, the pod's PID 1 (systemd) and the app's sleep. */
+  const startPod = async (): Promise<{ done: Promise<{ status: number | null; stdout: string }>; child: ReturnType<RktEnv['start']>['child']; uuid: string; pid1: number; app: number; nspawn: number }> => {
+    const { child, done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo a-start; sleep 1000']);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const { uuid } = await env.waitRunning();
+    for (let i = 0; i < 200 && !out.includes('a-start'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toBe('a-start\n');
+    // Read once the app runs: early in the boot nspawn's one child can be its outer child, not PID 1.
+    const pid1 = env.status(uuid).pid as number;
+    let app = appProcess(pid1, 'sleep');
+    for (let i = 0; i < 100 && app === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      app = appProcess(pid1, 'sleep');
+    }
+    expect(app).toBeDefined();
+    return { done, child, uuid, pid1, app: app as number, nspawn: nspawnOf(uuid) };
+  };
+
+  it('ends what is left of the pod: rkt run exits 137 within seconds, no process of the pod stays, gc leaves nothing', async () => {
+    const { done, uuid, pid1, app, nspawn } = await startPod();
+    process.kill(nspawn, 'SIGKILL');
+    const killedAt = Date.now();
+    const r = await Promise.race([done, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000))]);
+    // Before the fix rkt run never returned: the pod's systemd and app ran on under the host's init, holding
+    // their stream sockets open.
+    expect(r, 'rkt run exited').toBeDefined();
+    expect(Date.now() - killedAt).toBeLessThan(5_000);
+    expect(r?.status).toBe(137);
+    expect(alive(pid1)).toBe(false);
+    expect(alive(app)).toBe(false);
+    expect(appStatuses(uuid)).toEqual(['app-busybox=137']);
+    expect(env.status(uuid).state).toBe('exited');
+    expectNothingLeft(uuid);
+  });
+
+  it('killed together with rkt run, leaves an orphaned pod that gc kills: no process, mount or cgroup remains', async () => {
+    const { child, done, uuid, pid1, app, nspawn } = await startPod();
+    // Stopped first, so that rkt run cannot end the orphans itself: then nspawn, then rkt run. The watcher
+    // finds nspawn gone, and nobody is left to end the pod's systemd, re-parented to the host's init.
+    child.kill('SIGSTOP');
+    process.kill(nspawn, 'SIGKILL');
+    for (let i = 0; i < 100 && alive(nspawn); i++) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await done;
+    await env.waitState(uuid, 'exited', 10_000);
+    expect(alive(pid1)).toBe(true);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    for (let i = 0; i < 100 && (alive(pid1) || alive(app)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(alive(pid1)).toBe(false);
+    expect(alive(app)).toBe(false);
     expectNothingLeft(uuid);
   });
 });

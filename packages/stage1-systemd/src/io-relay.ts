@@ -3,6 +3,9 @@ import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { appIoName } from './units.js';
 
+/** How long output may still come after the pod's end: its apps' last writes are in their sockets by then. */
+const DRAIN_MS = 5_000;
+
 /**
  * The apps' standard streams without a terminal: a unix socket per app and stream in the pod's `stage1-io`
  * directory, which the app's unit names as `StandardOutput=file:` (systemd connects to a socket it finds
@@ -75,8 +78,12 @@ export class AppIoRelay {
     await Promise.all(listening);
   }
 
-  /** After the pod: no new connection, and every output connection drained to its end. */
-  async close(): Promise<void> {
+  /**
+   * After the pod: no new connection, and every output connection drained to its end, for at most `drainMs`.
+   * A writer still connected then outlived the pod (a process that escaped its cgroups): its connection is
+   * cut rather than holding the run open for as long as it lives.
+   */
+  async close(drainMs = DRAIN_MS): Promise<void> {
     for (const fd of this.bound.values()) closeSync(fd);
     this.bound.clear();
     for (const s of this.servers) s.close();
@@ -85,6 +92,15 @@ export class AppIoRelay {
       process.stdin.destroy();
       for (const c of this.connections) c.destroy();
     }
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        for (const c of this.connections) c.destroy();
+        resolve();
+      }, drainMs);
+    });
+    await Promise.race([Promise.all(this.ended), late]);
+    clearTimeout(timer);
     await Promise.all(this.ended);
   }
 

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   appStartedPath,
   appStatusPath,
@@ -16,7 +16,7 @@ import {
   type AppStdin,
   type AppUnitSpec,
 } from './units.js';
-import { removeCgroupTree } from './cgroups.js';
+import { killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
 import { defaultHostname, writeEtcFiles } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
@@ -92,10 +92,10 @@ function nspawnHierarchies(): Array<{ root: string; path: string }> {
  * which two pods started from one cgroup would share. Returns the cgroup.procs files to enter and how to
  * remove the cgroups once nspawn has exited.
  */
-function podCgroups(uuid: string): { procs: string[]; remove: () => void } {
+function podCgroups(uuid: string): { dirs: string[]; procs: string[]; remove: () => void } {
   const dirs = nspawnHierarchies().map((h) => join(h.root, h.path, `rkt-${uuid}`));
   for (const dir of dirs) mkdirSync(dir, { recursive: true });
-  return { procs: dirs.map((d) => join(d, 'cgroup.procs')), remove: () => dirs.forEach(removeCgroupTree) };
+  return { dirs, procs: dirs.map((d) => join(d, 'cgroup.procs')), remove: () => dirs.forEach(removeCgroupTree) };
 }
 
 /**
@@ -307,7 +307,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     return stopStatus(stoppedEarly);
   }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
-  const cgroups = systemdHost ? { procs: [], remove: () => {} } : podCgroups(uuid);
+  const cgroups = systemdHost ? { dirs: [], procs: [], remove: () => {} } : podCgroups(uuid);
   const isolationCgroups = isolation.prepareCgroups();
   const start = inCgroups([...cgroups.procs, ...isolationCgroups.procs], join(stage1, 'lib64/ld-linux-x86-64.so.2'), args);
   // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
@@ -405,6 +405,17 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   clearInterval(orphaned);
   stops.done();
   stopWatching();
+  // nspawn's end does not end the pod when nspawn itself died (kill -9): its systemd and apps, re-parented
+  // to the host's init, ran on, and held their stream sockets open, so this run waited on them for ever.
+  // Everything left in the pod's cgroups (nspawn started in them, registered or not) is killed here; after
+  // a pod that ended normally they are empty already (its PID 1's death ended its pid namespace).
+  const podTrees = [
+    ...cgroups.dirs,
+    ...isolationCgroups.procs.map((p) => dirname(p)),
+    // machined puts its machines' scopes in machine.slice: looked up there, not searched for, on every pod's end.
+    ...(systemdHost ? nspawnHierarchyRoots().map((r) => join(r, 'machine.slice', machineScopeName(uuid))).filter((d) => existsSync(d)) : []),
+  ];
+  await killCgroupTrees(podTrees);
   await owner.exited;
   await stderrDone;
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import type { Stage1GcContext } from '@rkt/controller';
 import { unmountTree } from '@rkt/rootfs-overlay';
-import { findCgroups, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.js';
+import { findCgroups, killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.js';
 import { isolationHierarchyRoots } from '../pod-isolation.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
@@ -17,7 +17,7 @@ export const gcModuleVersion = 1;
  * own mount namespace and die with it; what may remain in the host namespace is under the pod directory
  * (the apps' overlays), so that is what gc releases, lazily if still busy. A run entrypoint that was
  * killed before its own clean-up also leaves nspawn's propagation directory and the pod's cgroups
- * (`rkt-UUID`, empty once the pod is dead), removed here.
+ * (`rkt-UUID`), removed here after whatever is left in them is killed.
  */
 export async function gc(args: readonly string[], context: Stage1GcContext): Promise<void> {
   const { options, rest } = parseEntrypointArgs(args);
@@ -25,7 +25,13 @@ export async function gc(args: readonly string[], context: Stage1GcContext): Pro
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
   const { unmounted } = await unmountTree(context.podDir, { lazy: true, ...(context.umount !== undefined ? { umount: context.umount } : {}) });
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-  for (const root of [...nspawnHierarchyRoots(), ...isolationHierarchyRoots()]) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
+  const roots = [...nspawnHierarchyRoots(), ...isolationHierarchyRoots()];
+  // The pod has exited (gc runs on unlocked pods only): a process still in its cgroups is an orphan of it,
+  // left by an nspawn and a run killed together (nobody was left to end the pod's systemd, re-parented to
+  // the host's init), and is killed before the cgroups can go.
+  const { left } = await killCgroupTrees(roots.flatMap((r) => [...findCgroups(r, `rkt-${uuid}`), ...findCgroups(r, machineScopeName(uuid))]));
+  if (left.length > 0) throw new Error(`pod ${uuid}: ${left.length} processes left in its cgroups could not be killed (${left.join(', ')})`);
+  for (const root of roots) for (const c of findCgroups(root, `rkt-${uuid}`)) removeCgroupTree(c);
   if (options.get('debug') === 'true') for (const m of unmounted) process.stderr.write(`stage1-systemd gc: unmounted ${m}\n`);
 }
 
