@@ -109,6 +109,25 @@ describe('rkt run (stage1-systemd)', () => {
     expectNothingLeft(uuid);
   });
 
+  it('shows an app that ended while its pod runs on: rkt status has app-NAME=0, its JSON the exit_code', async () => {
+    const { done } = env.start(['run', aci, '--name=long', '--exec=/bin/sleep', '--', '100', '---', aci, '--name=quick', '--exec=/bin/true']);
+    const { uuid } = await env.waitRunning();
+    let lines: string[] = [];
+    for (let i = 0; i < 200 && !lines.includes('app-quick=0'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      lines = appStatuses(uuid);
+    }
+    // Before, an app's status reached rkt only once the whole pod had ended.
+    expect(lines).toEqual(['app-quick=0']);
+    const json = env.status(uuid);
+    expect(json.state).toBe('running');
+    expect(json.apps).toEqual([{ name: 'long' }, { name: 'quick', exit_code: 0 }]);
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(143);
+    expect(appStatuses(uuid)).toEqual(['app-long=143', 'app-quick=0']);
+    expectNothingLeft(uuid);
+  });
+
   it('runs a sidekick: app B reaches app A on the pod localhost, and the pod ends when both ended', () => {
     const port = 20_000 + Math.floor(Math.random() * 40_000);
     const r = env.run([

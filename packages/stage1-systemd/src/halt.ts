@@ -127,23 +127,33 @@ export class StopRequests {
 }
 
 /**
- * Calls `done` once, when every app of the pod has its status line in statusDir (the reapers write one line
- * in one write, the first failure before it): the pod has nothing left to run or to stop then. inotify
- * wakes it at once; a slow poll covers events a watch can miss.
+ * Calls `settled` once for each app as its status line appears in statusDir (the reapers write one line in
+ * one write, the first failure before it), and `done` once, when every app has one: the pod has nothing left
+ * to run or to stop then. inotify wakes it at once; a slow poll covers events a watch can miss.
  */
-export function whenAllSettled(statusDir: string, apps: readonly string[], done: () => void): () => void {
+export function whenAllSettled(statusDir: string, apps: readonly string[], done: () => void, settled: (app: string, text: string) => void = () => {}): () => void {
   let finished = false;
+  const seen = new Set<string>();
   const check = (): void => {
     if (finished) return;
+    let all = true;
     for (const app of apps) {
+      if (seen.has(app)) continue;
       let text: string;
       try {
         text = readFileSync(join(statusDir, app), 'utf8');
       } catch {
-        return;
+        all = false;
+        continue;
       }
-      if (!text.endsWith('\n')) return;
+      if (!text.endsWith('\n')) {
+        all = false;
+        continue;
+      }
+      seen.add(app);
+      settled(app, text);
     }
+    if (!all) return;
     stop();
     done();
   };

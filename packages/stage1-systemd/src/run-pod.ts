@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   appStartedPath,
@@ -157,6 +157,35 @@ function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: n
   return { apps: statuses, pod };
 }
 
+/** Where an app's exit status goes for stage0 (`rkt status`): `appsinfo/<app>/exit`. */
+function appExitPath(pod: string, app: string): string {
+  return join(pod, 'appsinfo', app, 'exit');
+}
+
+/**
+ * An app's exit status published while its pod still runs (rkt's `rkt status` showed `app-NAME=` for an app
+ * that had ended in a running pod): the status its unit recorded, when its main process ran. One that never
+ * ran (`- - success`, stopped while starting) is left for the end, whose stop decides it (podStatuses),
+ * which rewrites every app's anyway. Replaced by rename: a reader never sees it half written.
+ */
+function recordExitWhileRunning(pod: string, app: string, text: string): void {
+  if (stoppedBeforeMain(text)) return;
+  let status: number;
+  try {
+    status = parseAppStatus(text);
+  } catch {
+    // Unreadable: the end reports it.
+    return;
+  }
+  const path = appExitPath(pod, app);
+  try {
+    writeFileSync(`${path}.tmp`, `${status}\n`);
+    renameSync(`${path}.tmp`, path);
+  } catch {
+    // The app's directory is gone (the pod is being removed): nobody is left to read it.
+  }
+}
+
 /**
  * The run entrypoint's work, in the pod directory (the working directory) for the pod's life: resolves with
  * the pod's exit status; throws on anything that stops it before or around the pod (the caller reports it).
@@ -253,6 +282,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const statusDir = join(pod, 'stage1-status');
   rmSync(statusDir, { recursive: true, force: true });
   mkdirSync(statusDir, { recursive: true });
+  for (const a of apps) rmSync(appExitPath(pod, a.name), { force: true });
   const ioDir = join(pod, 'stage1-io');
   mkdirSync(ioDir, { recursive: true });
   // Bound relative to the pod directory (this process's working directory): a socket path has at most 107 bytes.
@@ -303,7 +333,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const stoppedEarly = stopped();
   if (stoppedEarly !== undefined) {
     await io?.close();
-    for (const a of apps) writeFileSync(join(pod, 'appsinfo', a.name, 'exit'), `${stopStatus(stoppedEarly)}\n`);
+    for (const a of apps) writeFileSync(appExitPath(pod, a.name), `${stopStatus(stoppedEarly)}\n`);
     return stopStatus(stoppedEarly);
   }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
@@ -378,8 +408,14 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const stopBeforeStart = readStop(pod);
   if (stopBeforeStart === 'KILL') killPod(nspawnPid);
   else if (stopBeforeStart === 'TERM') stops.requestHalt();
-  // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do.
-  const stopWatching = postStopPod ? () => {} : whenAllSettled(statusDir, apps.map((a) => a.name), () => killPod(nspawnPid));
+  // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do. Each
+  // app's exit status is published as soon as it is recorded, for `rkt status` of the running pod.
+  const stopWatching = whenAllSettled(
+    statusDir,
+    apps.map((a) => a.name),
+    postStopPod ? () => {} : () => killPod(nspawnPid),
+    (app, text) => recordExitWhileRunning(pod, app, text),
+  );
   // As its own process, the same when stage0 dies (kill -9): this process is re-parented, and kills the
   // pod's PID 1, which ends the pod's every process.
   const parent = process.ppid;
@@ -425,6 +461,6 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   isolationCgroups.remove();
   if (ioFailure !== undefined) throw ioFailure;
   const result = podStatuses(apps, statusDir, status, stopped());
-  for (const [app, s] of result.apps) writeFileSync(join(pod, 'appsinfo', app, 'exit'), `${s}\n`);
+  for (const [app, s] of result.apps) writeFileSync(appExitPath(pod, app), `${s}\n`);
   return result.pod;
 }

@@ -35,7 +35,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
       ...(pod.createdAt ? { created_at: Math.floor(pod.createdAt.getTime() / 1000) } : {}),
       ...(pod.startedAt ? { started_at: Math.floor(pod.startedAt.getTime() / 1000) } : {}),
       ...(hasPid ? { exited } : {}),
-      apps: apps.map((a) => ({ name: a.name, ...(exited && a.exitCode !== undefined ? { exit_code: a.exitCode } : {}) })),
+      apps: apps.map((a) => ({ name: a.name, ...(hasPid && a.exitCode !== undefined ? { exit_code: a.exitCode } : {}) })),
     };
     ctx.stdout.write(`${format === 'json' ? JSON.stringify(doc) : JSON.stringify(doc, null, '\t')}\n`);
     return;
@@ -48,6 +48,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     lines.push(`pid=${pod.pid ?? -1}`);
     lines.push(`exited=${exited}`);
   }
-  if (exited) for (const a of apps) if (a.exitCode !== undefined) lines.push(`app-${a.name}=${a.exitCode}`);
+  // A running pod's apps that have ended too, as rkt showed them (the stage1 records each as it ends).
+  if (hasPid) for (const a of apps) if (a.exitCode !== undefined) lines.push(`app-${a.name}=${a.exitCode}`);
   ctx.stdout.write(`${lines.join('\n')}\n`);
 }
