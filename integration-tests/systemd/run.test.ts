@@ -311,6 +311,32 @@ describe('rkt run (stage1-systemd)', () => {
   });
 });
 
+describe("rkt run's output reader going away (stage1-systemd)", () => {
+  it('rkt run exits 141 without a word, the pod is stopped with its statuses, and the app sees EPIPE on its own writes', async () => {
+    // The app ignores the halt's SIGTERM: it can end only by failing a write (7), or by SIGKILL 5 s on (137).
+    const { child, done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'trap "" TERM; i=0; while true; do echo line $i || { echo write-failed >&2; exit 7; }; i=$((i+1)); sleep 0.1; done']);
+    let out = '';
+    await new Promise<void>((resolve) => {
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        // `| head -2`: the reader closes its end after two lines.
+        if (out.includes('line 1\n')) {
+          child.stdout?.destroy();
+          resolve();
+        }
+      });
+    });
+    const r = await done;
+    // Before, stage0 crashed on the EPIPE ("run: write EPIPE", 254) and its watcher killed the pod unrecorded.
+    expect(r.status).toBe(141);
+    expect(r.stderr).not.toMatch(/EPIPE|^run:/m);
+    expect(r.stderr).toContain('write-failed');
+    const uuid = onlyPod();
+    expect(appStatuses(uuid)).toEqual(['app-busybox=7']);
+    expectNothingLeft(uuid);
+  });
+});
+
 describe('a kill -9 of systemd-nspawn (stage1-systemd)', () => {
   /** A pod of one app that has printed its first line: rkt run, the pod's PID 1 (systemd) and the app's sleep. */
   const startPod = async (): Promise<{ done: Promise<{ status: number | null; stdout: string }>; child: ReturnType<RktEnv['start']>['child']; uuid: string; pid1: number; app: number; nspawn: number }> => {

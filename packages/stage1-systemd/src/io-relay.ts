@@ -21,12 +21,21 @@ export class AppIoRelay {
   /** The sockets bound ahead by `bind`, by path. */
   private readonly bound = new Map<string, number>();
 
+  /** The apps' connections writing to each of rkt's output streams. */
+  private readonly writers = { stdout: new Set<Socket>(), stderr: new Set<Socket>() };
+  /** rkt's output streams that failed (their reader went away): relayed no more. */
+  private readonly gone = new Set<'stdout' | 'stderr'>();
+  /** Removes the error listener `watchOutput` put on each output stream. */
+  private readonly unwatch = new Map<'stdout' | 'stderr', () => void>();
+
   constructor(
     private readonly ioDir: string,
     private readonly apps: readonly string[],
     private readonly withStdin: boolean,
     /** Called on an app's first connection to any of its sockets: its unit started a process. */
     private readonly onFirstConnection: (app: string) => void = () => {},
+    /** Called when writing rkt's stdout or stderr failed (EPIPE: its reader went away). */
+    private readonly onOutputFailed: (stream: 'stdout' | 'stderr', err: NodeJS.ErrnoException) => void = () => {},
   ) {}
 
   private sockets(): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
@@ -70,12 +79,37 @@ export class AppIoRelay {
         continue;
       }
       const out = stream === 'stdout' ? process.stdout : process.stderr;
+      this.watchOutput(stream, out);
       listening.push(this.serve(app, path, false, (conn) => {
-        conn.on('data', (chunk: Buffer) => out.write(chunk));
         this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
+        this.writers[stream].add(conn);
+        // Its reader gone, the stream takes no more: an app's connection is cut at once.
+        if (this.gone.has(stream)) return void conn.destroy();
+        conn.on('data', (chunk: Buffer) => {
+          if (!this.gone.has(stream)) out.write(chunk);
+        });
       }));
     }
     await Promise.all(listening);
+  }
+
+  /**
+   * A failure to write rkt's stdout or stderr (EPIPE: its reader, `head` in `rkt run | head -2`, went away)
+   * would otherwise be an uncaught error event that crashes the process running the pod, and the pod would be
+   * killed without its statuses. Instead the stream takes no more output, every app's connection to it is
+   * cut, so that the app's own next write fails with EPIPE as under a shell pipe (SIGPIPE is ignored in a
+   * systemd service by default, IgnoreSIGPIPE=yes), and `onOutputFailed` is told (once per stream).
+   */
+  private watchOutput(stream: 'stdout' | 'stderr', out: NodeJS.WriteStream): void {
+    if (this.unwatch.has(stream)) return;
+    const onError = (err: NodeJS.ErrnoException): void => {
+      if (this.gone.has(stream)) return;
+      this.gone.add(stream);
+      for (const c of this.writers[stream]) c.destroy();
+      this.onOutputFailed(stream, err);
+    };
+    out.on('error', onError);
+    this.unwatch.set(stream, () => out.off('error', onError));
   }
 
   /**
@@ -102,6 +136,8 @@ export class AppIoRelay {
     await Promise.race([Promise.all(this.ended), late]);
     clearTimeout(timer);
     await Promise.all(this.ended);
+    for (const off of this.unwatch.values()) off();
+    this.unwatch.clear();
   }
 
   private serve(app: string, path: string, allowHalfOpen: boolean, onConnection: (conn: Socket) => void): Promise<void> {

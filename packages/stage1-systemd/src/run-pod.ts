@@ -109,6 +109,9 @@ function inCgroups(procs: readonly string[], command: string, args: readonly str
   return { command: '/bin/sh', args: ['-c', script, 'rkt-run', command, ...args], env: { RKT_CGROUP_PROCS: procs.join('\n') } };
 }
 
+/** rkt's status when its output's reader went away, a shell's for a process killed by SIGPIPE (stage0-cli's). */
+const EXIT_BROKEN_PIPE = 141;
+
 /** Where a file of the pod's status directory (a path inside the pod) is on the host. */
 function onHost(statusDir: string, inPod: string): string {
   return join(statusDir, inPod.slice(inPod.lastIndexOf('/') + 1));
@@ -290,7 +293,14 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // app has started then, and is told from one never started if the pod is killed (podStatuses). Written
   // here rather than by a process of the unit's, which would cost the pod's start a fork.
   const markStarted = (app: string): void => writeFileSync(onHost(statusDir, appStartedPath(app)), '\n');
-  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo', markStarted);
+  // rkt's output gone (`rkt run | head -2`): the pod is halted as a stop would, its apps get their statuses,
+  // and run exits as rkt's commands do when their reader goes away, 141 (128 + SIGPIPE), without a word.
+  let outputFailure: NodeJS.ErrnoException | undefined;
+  const outputFailed = (_stream: 'stdout' | 'stderr', err: NodeJS.ErrnoException): void => {
+    outputFailure ??= err;
+    stops.requestHalt();
+  };
+  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo', markStarted, outputFailed);
   // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)
   // come once nspawn is started, while the pod boots: an app's connection waits in the socket's queue.
   const serveLater = io !== undefined && host.listenUnix !== undefined;
@@ -462,5 +472,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   if (ioFailure !== undefined) throw ioFailure;
   const result = podStatuses(apps, statusDir, status, stopped());
   for (const [app, s] of result.apps) writeFileSync(appExitPath(pod, app), `${s}\n`);
+  if (outputFailure?.code === 'EPIPE') return EXIT_BROKEN_PIPE;
+  if (outputFailure !== undefined) throw new Error(`cannot write the pod's output: ${outputFailure.message}`, { cause: outputFailure });
   return result.pod;
 }
