@@ -105,6 +105,36 @@ describe.each(STAGE1S)('pod events on NATS ($name)', (stage1) => {
   });
 });
 
+describe('a pod of several apps (systemd)', () => {
+  beforeEach(async () => {
+    env = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+    etc = join(env.tmp, 'etc');
+    aci = await buildBusyboxAci(env.tmp);
+    configure({ servers: [server.url] });
+  });
+
+  it('publishes each app/exited when that app ends, not at the end of the pod', async () => {
+    const sub = await subscribe(['--format=json', '--topic=']);
+    // An app that ends with 0 leaves the others running (one that fails would stop them).
+    const r = rkt(['run', aci, '--name=long', '--exec=/bin/sh', '--', '-c', 'sleep 3; exit 5', '---', aci, '--name=quick', '--exec=/bin/true']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(5);
+    await until(() => sub.events().some((e) => e.topic === 'pod/exited'), () => `no pod/exited: ${sub.stdout()}`);
+    const at = (topic: string, app?: string) => {
+      const e = sub.events().find((x) => x.topic === topic && (app === undefined || x.payload.app === app));
+      if (e === undefined) throw new Error(`no ${topic} ${app ?? ''}: ${sub.stdout()}`);
+      return e;
+    };
+    expect(at('app/exited', 'quick').payload).toEqual({ app: 'quick', exitStatus: 0 });
+    expect(at('app/exited', 'long').payload).toEqual({ app: 'long', exitStatus: 5 });
+    // quick ended ~3 s before long and the pod: its event says so.
+    expect(Date.parse(at('pod/exited').timestamp) - Date.parse(at('app/exited', 'quick').timestamp)).toBeGreaterThan(1500);
+    expect(sub.events().filter((e) => e.topic === 'app/exited')).toHaveLength(2);
+    sub.child.kill('SIGINT');
+    expect((await sub.done).status).toBe(0);
+  });
+});
+
 describe('event bus configuration', () => {
   beforeEach(async () => {
     env = new RktEnv(STAGE1S[0]);

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
 import { execProcess, listenUnix, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
+import { readAppExit, watchAppExits } from './app-exits.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
@@ -149,16 +149,23 @@ export async function runPod(o: RunOptions): Promise<number> {
     }
     o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid }));
     for (const app of info.apps) o.bus?.publish(podEvent('app/started', o.uuid, { app: app.name, image: app.imageName }));
+    // One app's end is its pod's end when it is alone: only a pod of several has exits worth telling early.
+    const bus = o.bus;
+    const early =
+      bus !== undefined && info.apps.length > 1
+        ? watchAppExits(dir, info.apps.map((a) => a.name), (app, exitStatus) => bus.publish(podEvent('app/exited', o.uuid, { app, exitStatus })))
+        : undefined;
 
-    const status = await exited;
+    let status: number;
+    let told: ReadonlySet<string> = new Set();
+    try {
+      status = await exited;
+    } finally {
+      told = early?.stop() ?? told;
+    }
     for (const app of info.apps) {
-      let exit: number | undefined;
-      try {
-        const text = readFileSync(join(dir, POD_FILES.appExit(app.name)), 'utf8').trim();
-        exit = /^[0-9]+$/.test(text) ? Number(text) : undefined;
-      } catch {
-        exit = undefined;
-      }
+      if (told.has(app.name)) continue;
+      const exit = readAppExit(dir, app.name);
       o.bus?.publish(podEvent('app/exited', o.uuid, { app: app.name, ...(exit !== undefined ? { exitStatus: exit } : {}) }));
     }
     o.bus?.publish(podEvent('pod/exited', o.uuid, { exitStatus: status }));
