@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseArgv } from '../src/argv/parse.js';
 import type { CommandContext } from '../src/command.js';
 import { ROOT } from '../src/commands/registry.js';
@@ -79,7 +79,9 @@ describe("per-app flags, as rkt's parseApps: each applies to the image before it
   });
 
   it('keeps --set-env and --set-env-file pod-wide wherever they are given; --environment is per app and wins', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'app-flags-')), 'env');
+    const dir = mkdtempSync(join(tmpdir(), 'app-flags-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'env');
     writeFileSync(file, 'FROM_FILE=f\n');
     const apps = appsOf('run', 'a.aci', '--environment=A=own', '--set-env=A=pod', 'b.aci', `--set-env-file=${file}`);
     expect(apps.map((a) => a.input.environment)).toEqual([
