@@ -119,7 +119,8 @@ describe('light commands', () => {
     for (const [flag, message] of [
       ['--working-dir=relative', 'prepare: pod manifest: apps[0].app.workingDirectory: must be an absolute path'],
       ['--user=', 'prepare: pod manifest: apps[0].app.user: must not be empty'],
-      ['--set-env=1A=x', 'prepare: pod manifest: apps[0].app.environment[1].name: must be an environment variable name'],
+      // Checked as the flag is read: its line names the flag.
+      ['--set-env=1A=x', 'prepare: --set-env: "1A" is not an environment variable name'],
     ] as const) {
       const bad = prepare([aci, flag]);
       expect(bad.status, flag).toBe(254);

@@ -73,6 +73,12 @@ describe("per-app flags, as rkt's parseApps: each applies to the image before it
     expect(refusal('run', '--pod-manifest=pm.json', '--exec=/bin/true')).toBe('--exec must follow an image');
   });
 
+  it('names the flag of an environment variable whose name is not one', () => {
+    const rule = 'is not an environment variable name (letters, digits, "_", "." and "-", not starting with a digit)';
+    expect(refusal('prepare', 'bb.aci', '--set-env=1BAD=x')).toBe(`--set-env: "1BAD" ${rule}`);
+    expect(refusal('run', 'bb.aci', '--environment=A B=x')).toBe(`--environment: "A B" ${rule}`);
+  });
+
   it('refuses a second --exec for the same image rather than dropping one', () => {
     expect(refusal('prepare', 'bb.aci', '--exec=/bin/true', '--exec=/bin/echo')).toBe('--exec specified multiple times for the same image');
     expect(refusal('run', 'bb.aci', '--exec=/bin/true', '--', 'x', '---', '--exec=/bin/echo')).toBe('--exec specified multiple times for the same image');

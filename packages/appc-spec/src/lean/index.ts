@@ -7,6 +7,7 @@
  * The rules both share (AC Name, annotation lookup) live in zod-free modules that the schemas import.
  */
 export { isAcName, AC_NAME_RE } from '../types/ac-name-rule.js';
+export { isEnvironmentVariableName } from '../types/environment-rule.js';
 export { isAcIdentifier, AC_IDENTIFIER_RE } from '../types/ac-identifier-rule.js';
 export { getAnnotation } from '../types/annotation-lookup.js';
 export { EMPTY_VOLUME_DEFAULTS } from '../types/volume-defaults.js';

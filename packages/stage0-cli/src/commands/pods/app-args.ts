@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import { isEnvironmentVariableName } from '@rkt/appc-spec/lean';
 import type { PrepareAppInput } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
@@ -31,7 +32,12 @@ const SINGLE_VALUE_FLAGS: Readonly<Record<string, Exclude<keyof AppFlagValues, '
 function parseEnvPair(raw: string, where: string): EnvironmentVariable {
   const eq = raw.indexOf('=');
   if (eq <= 0) throw new CliError('CLI_BAD_FLAG_VALUE', `${where}: ${JSON.stringify(raw)} is not NAME=VALUE`);
-  return { name: raw.slice(0, eq), value: raw.slice(eq + 1) };
+  const name = raw.slice(0, eq);
+  // Checked here rather than by the pod manifest's schema, whose error would name apps[0].app.environment[1].
+  if (!isEnvironmentVariableName(name)) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `${where}: ${JSON.stringify(name)} is not an environment variable name (letters, digits, "_", "." and "-", not starting with a digit)`);
+  }
+  return { name, value: raw.slice(eq + 1) };
 }
 
 /** `--set-env-file` then `--set-env`: rkt's pod-wide environment, which every app gets. */
