@@ -49,6 +49,7 @@ async function subscribe(args: string[] = []) {
   return {
     ...sub,
     stdout: () => stdout,
+    stderr: () => stderr,
     events: () => stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Event),
   };
 }
@@ -162,14 +163,12 @@ describe('event bus configuration', () => {
     try {
       configure({ servers: own.url });
       const sub = await subscribe(['--format=json']);
-      let stderr = '';
-      sub.child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       await own.stop();
-      await until(() => /lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+; trying again\n/.test(stderr), () => `no word of the loss: ${stderr}`);
+      await until(() => /lost the connection to NATS at nats:\/\/127\.0\.0\.1:\d+; trying again\n/.test(sub.stderr()), () => `no word of the loss: ${sub.stderr()}`);
       restarted = await startNatsServer({ port: own.port });
-      await until(() => /connected again\n/.test(stderr), () => `not connected again: ${stderr}`);
+      await until(() => /connected again\n/.test(sub.stderr()), () => `not connected again: ${sub.stderr()}`);
       const uuid = rkt(['prepare', '--quiet', aci]).stdout.trim();
-      await until(() => sub.events().length > 0, () => `no event after the restart: ${stderr}`);
+      await until(() => sub.events().length > 0, () => `no event after the restart: ${sub.stderr()}`);
       expect(sub.events().map((e) => `${e.topic} ${e.podUuid}`)).toEqual([`pod/prepared ${uuid}`]);
       sub.child.kill('SIGINT');
       expect((await sub.done).status).toBe(0);
@@ -185,17 +184,15 @@ describe('event bus configuration', () => {
     try {
       configure({ servers: own.url, timeout: '5s' });
       const sub = await subscribe(['--format=json']);
-      let subErr = '';
-      sub.child.stderr?.on('data', (d: Buffer) => (subErr += d.toString()));
       const run = env.start(['run', `--local-config=${etc}`, aci, '--exec=/bin/sleep', '--', '4']);
       await until(() => sub.events().some((e) => e.topic === 'pod/running'), () => `the pod never ran: ${sub.stdout()}`);
       await own.stop();
-      await until(() => /trying again/.test(subErr), () => `no word of the loss: ${subErr}`);
+      await until(() => /trying again/.test(sub.stderr()), () => `no word of the loss: ${sub.stderr()}`);
       restarted = await startNatsServer({ port: own.port });
       const r = await run.done;
       expect(r.status).toBe(0);
       expect(r.stderr).toBe('');
-      await until(() => sub.events().some((e) => e.topic === 'pod/exited'), () => `no pod/exited: ${sub.stdout()} ${subErr}`);
+      await until(() => sub.events().some((e) => e.topic === 'pod/exited'), () => `no pod/exited: ${sub.stdout()} ${sub.stderr()}`);
       expect(sub.events().find((e) => e.topic === 'pod/exited')?.payload).toEqual({ exitStatus: 0 });
       sub.child.kill('SIGINT');
       expect((await sub.done).status).toBe(0);
