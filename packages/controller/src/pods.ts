@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readAppExit } from './app-exits.js';
 import { PodError } from './errors.js';
 import { readPodInfo, type PodInfo } from './info.js';
 import { isLocked } from './lock.js';
@@ -161,8 +162,8 @@ async function readDetails(pod: PodSnapshot): Promise<PodDetails> {
   const pidText = readOptional(join(pod.path, POD_FILES.pid))?.trim() ?? childOf(readOptional(join(pod.path, POD_FILES.ppid))?.trim());
   const exits = new Map<string, number>();
   for (const app of info?.apps ?? []) {
-    const text = readOptional(join(pod.path, POD_FILES.appExit(app.name)))?.trim();
-    if (text !== undefined && /^[0-9]+$/.test(text)) exits.set(app.name, Number(text));
+    const status = readAppExit(pod.path, app.name);
+    if (status !== undefined) exits.set(app.name, status);
   }
   let createdAt = info ? new Date(info.createdAt) : undefined;
   if (createdAt === undefined) {
