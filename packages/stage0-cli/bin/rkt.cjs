@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --single-threaded-gc
-// What the repository's bin/rkt (a symlink to this file) runs: the built CLI core, dist/cli.cjs, in
-// this process. Both are CommonJS because Node starts its ES module loader for the first ES module
+// What the repository's bin/rkt runs (as dist/rkt.cjs: this file under a shebang that names the Node that
+// built it, build/write-launcher.mjs): the built CLI core, dist/cli.cjs, in this process. Both are CommonJS because Node starts its ES module loader for the first ES module
 // it meets, about 7 ms of every start (bin/rkt as an ES module, even one importing nothing else,
 // paid it); commands that need more load their ES modules on demand. Node resolves the symlink
 // before loading, so the `.cjs` name decides the format despite the repository's "type": "module".

@@ -275,6 +275,20 @@ describe('command bundles', () => {
     }
   });
 
+  it('bin/rkt is the launcher the build writes: bin/rkt.cjs started by the Node that built it, without env', () => {
+    // `#!/usr/bin/env -S node ...` cost every start an exec of env (its locale files, a PATH search).
+    const launcher = readFileSync(join(pkgDir, 'dist', 'rkt.cjs'), 'utf8').split('\n');
+    const portable = readFileSync(join(pkgDir, 'bin', 'rkt.cjs'), 'utf8').split('\n');
+    expect(launcher[0]).toBe(`#!${process.execPath} --single-threaded-gc`);
+    expect(launcher.slice(1)).toEqual(portable.slice(1));
+    expect(statSync(join(pkgDir, 'dist', 'rkt.cjs')).mode & 0o111).toBe(0o111);
+    // As a user starts it, through the symlink: Node runs it as CommonJS (the `.cjs` name), from dist.
+    const r = spawnSync(rktBin, ['version'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^rkt-ts Version: /);
+    expect(r.status).toBe(0);
+  });
+
   it("are run with Node flags that keep Node's own code cache for its built-in modules", () => {
     // V8 refuses a code cache made under another flag hash; Node's cache for its modules is made under the
     // defaults. --profile-deserialization (not part of the hash) reports each refusal.
@@ -420,8 +434,9 @@ describe('bin wrappers', () => {
     // bin/appc is an ES module without an extension: the repository's package.json says "type": "module".
     copyFileSync(join(repoRoot, 'package.json'), join(dir, 'package.json'));
     copyFileSync(join(repoRoot, 'bin', 'appc'), join(dir, 'bin', 'appc'));
-    // bin/rkt is a symlink to the package's CommonJS launcher.
-    expect(readlinkSync(rktBin)).toBe('../packages/stage0-cli/bin/rkt.cjs');
+    // bin/rkt is a symlink to the launcher the build writes (dist/rkt.cjs): in a tree not built there is none,
+    // and the portable launcher the package keeps, bin/rkt.cjs, is what says so.
+    expect(readlinkSync(rktBin)).toBe('../packages/stage0-cli/dist/rkt.cjs');
     mkdirSync(join(dir, 'packages', 'stage0-cli', 'bin'), { recursive: true });
     copyFileSync(join(pkgDir, 'bin', 'rkt.cjs'), join(dir, 'packages', 'stage0-cli', 'bin', 'rkt.cjs'));
     symlinkSync('../packages/stage0-cli/bin/rkt.cjs', join(dir, 'bin', 'rkt'));
