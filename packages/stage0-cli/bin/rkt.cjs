@@ -39,7 +39,9 @@ try {
     } catch {
       cachedData = undefined;
     }
-    const source = fs.readFileSync(path, 'utf8');
+    // Decoded as latin1 (a plain copy) when it is all ASCII, as the build keeps it (src/code-cache.ts's readSource).
+    const bytes = fs.readFileSync(path);
+    const source = builtin('buffer').isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
     // Built as the function expression compiled here (src/bundle-wrapper.ts: a second, wrapped copy of the
     // source cost a young-generation GC); a build from before that is wrapped as Node would.
     const text = source.startsWith('/*rkt-ts bundle*/') ? source : `(function (exports, require, module, __filename, __dirname) {${source}\n})`;

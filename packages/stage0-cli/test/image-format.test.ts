@@ -26,6 +26,9 @@ describe('image list cells, as go-humanize and Go printed them for rkt', () => {
     expect(parseDurationFlag('grace-period', '1h30m')).toBe(5400e3);
     expect(parseDurationFlag('grace-period', '1.5s')).toBe(1500);
     expect(parseDurationFlag('grace-period', '0')).toBe(0);
+    // Go's two micro signs, U+00B5 and U+03BC.
+    expect(parseDurationFlag('grace-period', '1500\u00b5s')).toBe(1.5);
+    expect(parseDurationFlag('grace-period', '1500\u03bcs')).toBe(1.5);
     for (const bad of ['', '5', 'soon', '-1h', '1d']) {
       expect(() => parseDurationFlag('grace-period', bad)).toThrow(/^invalid argument ".*" for --grace-period: not a duration/);
     }

@@ -347,6 +347,20 @@ describe('command bundles', () => {
     expect(asModule.trim()).toBe('[ \'z\' ]');
   });
 
+  it('are all ASCII, and a module that is not is still read as UTF-8', () => {
+    // ASCII is decoded as latin1, a plain copy (src/code-cache.ts's readSource); the build refuses anything else.
+    const bundles = ['cli.cjs', ...readdirSync(join(pkgDir, 'dist', 'commands')).filter((f) => f.endsWith('.cjs')).map((f) => `commands/${f}`)];
+    expect(bundles.length).toBeGreaterThan(20);
+    for (const file of bundles) expect(/[^\x00-\x7f]/.test(readFileSync(join(pkgDir, 'dist', file), 'latin1')), file).toBe(false);
+    // A module of someone else's (a stage1's, a vendored package's) with characters outside ASCII.
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const mod = join(dir, 'wide.cjs');
+    writeFileSync(mod, "module.exports = ['\u00b5s caf\u00e9', /\u00b5/.test('\u00b5'), 'µs café'];\n");
+    const out = execFileSync(process.execPath, ['-e', `const c = require(${JSON.stringify(dist)}); process.stdout.write(JSON.stringify(c.requireCodeCached(${JSON.stringify(mod)}, 'test-wide')));`], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual(['µs café', true, 'µs café']);
+    for (const f of readdirSync(join(pkgDir, 'dist', '.v8-cache')).filter((n) => n.startsWith('test-wide-'))) rmSync(join(pkgDir, 'dist', '.v8-cache', f));
+  });
+
   it("leave a command's cache to the next run when this one failed in the command", () => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const st = statSync(join(pkgDir, 'dist', 'commands', 'image-list.cjs'));
