@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { defineConfig, type Options } from 'tsup';
 import { BUNDLE_CLOSE, BUNDLE_OPEN } from './src/bundle-wrapper.js';
 import { lazyNamespaces } from './build/lazy-namespaces.js';
@@ -42,6 +43,12 @@ const PATH_RE = /\brequire\("(?:node:)?path"\)/g;
 // openpgp (what `import('openpgp')` became) and the NATS client are asked of the core first, which loads it through a code cache
 // (src/vendored.ts); zod goes there through `$rktLz_`. `$rktRq_` is as long as `require` too.
 const VENDOR_RE = /\brequire\("(?:openpgp|@nats-io\/transport-node)"\)/g;
+// Every other built-in the bundles require becomes `$rktBm_` (as long as `require`): the footer's
+// `process.getBuiltinModule`, without the loader's resolution of each call.
+const EAGER_BUILTIN_RE = new RegExp(
+  `\\brequire\\("(?:node:)?(${builtinModules.filter((b) => !LAZY_BUILTINS.includes(b) && b !== 'path' && !b.startsWith('_')).map((b) => b.replace('/', '\\/')).join('|')})"\\)`,
+  'g',
+);
 const lazyBuiltins = {
   name: 'lazy-builtins',
   renderChunk(code: string, chunk: { path: string }) {
@@ -57,7 +64,8 @@ const lazyBuiltins = {
         code
           .replace(LAZY_RE, (whole) => `$rktLz_${whole.slice('require'.length)}`)
           .replace(PATH_RE, (whole) => `$rktPt_${whole.slice('require'.length)}`)
-          .replace(VENDOR_RE, (whole) => `$rktRq_${whole.slice('require'.length)}`),
+          .replace(VENDOR_RE, (whole) => `$rktRq_${whole.slice('require'.length)}`)
+          .replace(EAGER_BUILTIN_RE, (whole) => `$rktBm_${whole.slice('require'.length)}`),
       ),
     };
   },

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { runInThisContext } from 'node:vm';
@@ -54,6 +54,20 @@ describe("the CLI bundles' import.meta.url", () => {
       file,
     );
     expect(meta.url).toBe(`file://${dir}/some%20bundle.cjs`);
+  });
+});
+
+describe("the CLI bundles' eager built-ins", () => {
+  it("are Node's own module objects, got without the loader, and no built-in is required the slow way", () => {
+    const bm = (runInThisContext(`(function (require) { ${footer}; return $rktBm_; })`) as (r: typeof recordingRequire) => (id: string) => unknown)(recordingRequire);
+    const before = loaded.length;
+    for (const id of ['fs', 'url', 'buffer', 'async_hooks', 'diagnostics_channel', 'node:fs']) expect(bm(id), id).toBe(nodeRequire(id));
+    expect(loaded.length).toBe(before);
+    // What the build made of the bundles: only third-party packages are left to `require`.
+    const dist = new URL('../dist/commands/run.cjs', import.meta.url);
+    const required = [...readFileSync(dist, 'latin1').matchAll(/\brequire\("([^"]+)"\)/g)].map((m) => m[1]);
+    expect(required.length).toBeGreaterThan(0);
+    expect(required.filter((id) => builtinModules.includes(id!.replace(/^node:/, '')))).toEqual([]);
   });
 });
 
