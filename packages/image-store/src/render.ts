@@ -143,6 +143,10 @@ async function renderOnce(ctx: StoreContext, ref: ImageRef, opts: RenderOptions)
         if (opts.pod !== undefined) await addPodRef(l, opts.pod, existing.layers, [existing.id]);
         return { kind: 'found' as const, tree: existing };
       }
+      // A pod references every layer before rendering (or waiting for another render of) its tree: `remove`
+      // refuses them and gc keeps them until the tree is published and referenced too. Without this, an
+      // `image rm` during the render won, and the pod failed with "was removed while ... was being rendered".
+      if (opts.pod !== undefined) await addPodRef(l, opts.pod, plan.layers.map((x) => x.imageId), []);
       const busy = Date.now() < waitUntil ? await liveClaim(l, plan.treeId) : undefined;
       if (busy !== undefined) return { kind: 'busy' as const, claim: busy };
       claim = uniqueName('claim');
@@ -174,17 +178,19 @@ export async function renderAll(ctx: StoreContext, refs: readonly ImageRef[], op
   const l = ctx.layout;
   const found = await withIndex(l, ctx.options, async (tx) => {
     const trees: (TreeRecord | undefined)[] = [];
+    const layers = new Set<string>();
     for (const ref of refs) {
       const plan = await planTree(l, tx, await lookup(tx, ref));
+      for (const x of plan.layers) layers.add(x.imageId);
       const existing = await tx.tree(plan.treeId);
       trees.push(existing !== undefined && (await exists(treeDir(l, existing.id))) ? existing : undefined);
     }
     const have = trees.filter((t): t is TreeRecord => t !== undefined);
     // The same layer may serve two images (a stage1 and an app built on one base): touched once.
     await touch(tx, [...new Set(have.flatMap((t) => t.layers))]);
-    if (opts.pod !== undefined && have.length > 0) {
-      await addPodRef(l, opts.pod, [...new Set(have.flatMap((t) => t.layers))], have.map((t) => t.id));
-    }
+    // Every layer of every tree, the ones still to render included: from here on no `remove` or gc can take
+    // an image this pod needs, while the renders below run one after another.
+    if (opts.pod !== undefined) await addPodRef(l, opts.pod, [...layers], have.map((t) => t.id));
     return trees;
   });
   const out: TreeInfo[] = [];

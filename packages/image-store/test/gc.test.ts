@@ -73,6 +73,29 @@ describe('gc', () => {
     expect((await store.gc({ gracePeriodMs: 0 })).removedTrees).toEqual([tree.id]);
   });
 
+  it('a pod references every layer before it renders: remove and gc during the render leave them, and the pod gets its tree', async () => {
+    const work = tempDir();
+    const store = await openStore({ dir: join(work, 'data') });
+    const many = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`data/f${i}`, `${i}\n`]));
+    const base = await store.importAci(makeAci(work, { name: 'example.com/base', files: many }));
+    const app = await store.importAci(makeAci(work, { name: 'example.com/app', files: { a: 'a' }, dependencies: [{ imageName: 'example.com/base' }] }));
+    const podDir = join(work, 'pods/prepare/3333');
+    mkdirSync(podDir, { recursive: true });
+    const rendering = store.renderAll([app.id], { pod: { podUuid: '3333', podDirs: [podDir] } });
+    // The render's claim is there from its first transaction until it published the tree.
+    const tmp = join(work, 'data/cas/tmp');
+    while (!readdirSync(tmp).some((n) => n.startsWith('claim-'))) await new Promise((r) => setTimeout(r, 2));
+    await expect(store.remove(base.id)).rejects.toMatchObject({ code: 'STORE_IN_USE', message: expect.stringMatching(/used by pod 3333$/) });
+    await expect(store.remove(app.id)).rejects.toMatchObject({ code: 'STORE_IN_USE' });
+    const gc = await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
+    expect(readdirSync(tmp).some((n) => n.startsWith('claim-')), 'the render was over before the removals').toBe(true);
+    expect(gc.removedImages).toEqual([]);
+    const [tree] = await rendering;
+    expect(tree?.layers).toEqual([base.id, app.id]);
+    expect(readFileSync(join(tree!.rootfs, 'data/f2999'), 'utf8')).toBe('2999\n');
+    expect(await store.podRefs()).toMatchObject([{ podUuid: '3333', images: [base.id, app.id], trees: [tree!.id] }]);
+  });
+
   it('removes debris of killed processes but not the work of live ones', async () => {
     const { dir, store } = await setup();
     const cas = join(dir, 'cas');
