@@ -180,12 +180,27 @@ export async function importAci(ctx: StoreContext, input: AciInput, opts: Import
       latest: opts.latest === true,
     };
     const added = await withIndex(l, ctx.options, async (tx) => {
+      // What the import changes, read first: the hold keeps it for a rollback of the command that imports.
+      const wasLatest = opts.hold !== undefined && (await tx.image(rec.id))?.latest === true;
+      const previousRemote = opts.hold !== undefined && opts.remote !== undefined ? await tx.remote(opts.remote.url) : undefined;
       const isNew = await publish(ctx, tx, tmpDir, rec);
-      if (opts.hold !== undefined) await opts.hold.addLocked([rec.id]);
+      const unlatest: string[] = [];
       if (opts.latest === true) {
         for (const other of await tx.images()) {
-          if (other.id !== rec.id && other.name === rec.name && other.latest) tx.putImage({ ...other, latest: false });
+          if (other.id !== rec.id && other.name === rec.name && other.latest) {
+            tx.putImage({ ...other, latest: false });
+            unlatest.push(other.id);
+          }
         }
+      }
+      if (opts.hold !== undefined) {
+        await opts.hold.addLocked([rec.id], {
+          id: rec.id,
+          added: isNew,
+          wasLatest,
+          unlatest,
+          ...(opts.remote !== undefined ? { remote: { url: opts.remote.url, previous: previousRemote } } : {}),
+        });
       }
       if (opts.remote !== undefined) {
         tx.putRemote({

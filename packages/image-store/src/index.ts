@@ -6,7 +6,7 @@ export type { StoreOptions } from './context.js';
 export type { AciInput } from './import.js';
 export type { Compression } from '@rkt/appc-spec';
 export type { ImportOptions, ImportResult } from './import.js';
-export type { ImageHold } from './hold.js';
+export type { ImageHold, HeldImport, HoldPurpose, HoldRollback } from './hold.js';
 export type { ImageRef, ImageQuery } from './lookup.js';
 export { parseImageRef } from './lookup.js';
 export type { ImageRecord, TreeRecord, RemoteRecord, Label } from './records.js';

@@ -4,7 +4,7 @@ import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import { withIndex, type IndexTx } from './index-db.js';
-import { heldImages } from './hold.js';
+import { heldBy, heldImages } from './hold.js';
 import { imageDir, treeDir, type Layout } from './layout.js';
 import { lookup, type ImageRef } from './lookup.js';
 import { uniqueName } from './owner.js';
@@ -42,7 +42,7 @@ export async function dropImage(l: Layout, tx: IndexTx, img: ImageRecord, trash:
   dropDir(l, tx, imageDir(l, img.id), 'image', trash);
 }
 
-function userOf(refs: readonly PodRef[], id: string): PodRef | undefined {
+export function userOf(refs: readonly PodRef[], id: string): PodRef | undefined {
   return refs.find((r) => r.images.includes(id) || r.trees.includes(id));
 }
 
@@ -56,7 +56,7 @@ export async function removeImage(ctx: StoreContext, ref: ImageRef): Promise<Ima
     const trees = (await tx.trees()).filter((t) => t.layers.includes(img.id));
     const holder = (await heldImages(l)).get(img.id);
     if (holder !== undefined) {
-      throw new StoreError('STORE_IN_USE', `image ${img.id.slice(0, 19)} (${img.name}) is being fetched by rkt process ${holder}`, { subject: img.id });
+      throw new StoreError('STORE_IN_USE', `image ${img.id.slice(0, 19)} (${img.name}) ${heldBy(holder)}`, { subject: img.id });
     }
     for (const id of [img.id, ...trees.map((t) => t.id)]) {
       const user = userOf(live, id);

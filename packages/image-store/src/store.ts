@@ -5,7 +5,7 @@ import type { ExportOptions } from './export.js';
 import type { ExtractOptions } from './extract.js';
 import type { GcOptions, GcResult } from './gc.js';
 import type { IndexRebuild } from './rebuild-index.js';
-import { ImageHold } from './hold.js';
+import { ImageHold, type HoldPurpose } from './hold.js';
 import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
@@ -71,9 +71,13 @@ export class Store {
    * const hold = store.hold();
    * try { const { id } = await store.importAci(file, { hold }); await store.render(id); } finally { await hold.release(); }
    * ```
+   *
+   * `purpose` is what `remove` says of a held image: `fetch` ("is being fetched by rkt process N") or `pod`
+   * (run/prepare: "is being used by rkt process N to prepare a pod"). `hold.rollback()` undoes the imports
+   * made with the hold, for a command that fails after importing.
    */
-  hold(): ImageHold {
-    return new ImageHold(this.ctx);
+  hold(purpose: HoldPurpose = 'fetch'): ImageHold {
+    return new ImageHold(this.ctx, purpose);
   }
 
   /** The image with exactly this full ID, if stored. */

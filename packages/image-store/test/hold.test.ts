@@ -1,6 +1,6 @@
 // Holds: what keeps `image rm` and gc from taking an image between a fetch's import and its render.
 // A killed holder is covered through the CLI in integration-tests/store/fetch-render.test.ts.
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, StoreError } from '../src/index.js';
@@ -59,5 +59,88 @@ describe('holds', () => {
     expect((await store.remove(id)).id).toBe(id);
     // A released hold cannot come back to life.
     expect((await storeError(hold.add([id]))).code).toBe('STORE_BAD_REFERENCE');
+  });
+});
+
+describe('a pod\'s hold (rkt run and prepare)', () => {
+  it('says so when remove refuses its image, and is kept by gc', async () => {
+    const { dir, store, file } = await setup();
+    const { id } = await store.importAci(file);
+    const hold = store.hold('pod');
+    await hold.add([id]);
+    expect(JSON.parse(readFileSync(join(dir, 'cas/tmp', hold.name), 'utf8'))).toEqual({ purpose: 'pod', images: [id] });
+    const refused = await storeError(store.remove(id));
+    expect(refused.message).toBe(`image ${id.slice(0, 19)} (example.com/app) is being used by rkt process ${process.pid} to prepare a pod`);
+    expect((await store.gc({ gracePeriodMs: 0, now: Date.now() + 60_000 })).removedImages).toEqual([]);
+    await hold.release();
+    expect(readdirSync(join(dir, 'cas/tmp'))).toEqual([]);
+  });
+
+  it('costs no file system work until it holds something', async () => {
+    const { dir, store } = await setup();
+    const hold = store.hold('pod');
+    await hold.release();
+    expect(readdirSync(join(dir, 'cas/tmp'))).toEqual([]);
+  });
+});
+
+describe('rollback of what a hold imported', () => {
+  it('removes the images its imports added, with their trees, and gives back the latest flags and remote records they took', async () => {
+    const { work, dir, store } = await setup();
+    const url = 'https://example.com/app.aci';
+    const v1 = makeAci(work, { name: 'example.com/app', files: { 'etc/v': '1\n' } });
+    const v2 = makeAci(work, { name: 'example.com/app', files: { 'etc/v': '2\n' } });
+    const before = await store.importAci(v1, { latest: true, remote: { url, etag: '"one"' } });
+    const remoteBefore = await store.getRemote(url);
+
+    const hold = store.hold();
+    const fetched = await store.importAci(v2, { latest: true, remote: { url, etag: '"two"' }, hold });
+    expect(hold.imports).toMatchObject([{ id: fetched.id, added: true, unlatest: [before.id], remote: { url, previous: remoteBefore } }]);
+    await store.render(fetched.id);
+    expect((await store.resolve('example.com/app')).id).toBe(fetched.id);
+
+    const r = await hold.rollback();
+    expect(r).toEqual({ removed: [fetched.id], kept: [] });
+    expect((await store.list()).map((i) => [i.id, i.latest])).toEqual([[before.id, true]]);
+    expect(await store.getRemote(url)).toEqual(remoteBefore);
+    expect(await store.trees()).toEqual([]);
+    expect(hold.imports).toEqual([]);
+    expect(hold.images).toEqual([]);
+    await hold.release();
+    expect((await store.gc({ gracePeriodMs: 60_000 })).removedDebris).toBe(0);
+    for (const sub of ['tmp', 'trash']) expect(readdirSync(join(dir, 'cas', sub))).toEqual([]);
+    expect(readdirSync(join(dir, 'cas/images'))).toEqual([before.id]);
+  });
+
+  it('never removes an image that was stored before its import, nor one another hold or a live pod uses', async () => {
+    const { work, store, file } = await setup();
+    const stored = await store.importAci(file, { remote: { url: 'file:///app.aci', etag: 'a' } });
+    const remote = await store.getRemote('file:///app.aci');
+    const held = makeAci(work, { name: 'example.com/held', files: { h: 'h' } });
+    const used = makeAci(work, { name: 'example.com/used', files: { u: 'u' } });
+
+    const hold = store.hold();
+    // Stored already: the import only refreshed it, and put a remote record of its own in place.
+    expect((await store.importAci(file, { hold, remote: { url: 'file:///app.aci', etag: 'b' }, latest: true })).added).toBe(false);
+    const h = await store.importAci(held, { hold });
+    const u = await store.importAci(used, { hold });
+    // Another fetch holds one of them by now, and a pod renders the other.
+    const other = store.hold();
+    await other.add([h.id]);
+    const podDir = join(work, 'pods/prepare/2222');
+    mkdirSync(podDir, { recursive: true });
+    await store.render(u.id, { pod: { podUuid: '2222', podDirs: [podDir] } });
+
+    const r = await hold.rollback();
+    expect(r.removed).toEqual([]);
+    expect(r.kept).toEqual([
+      { id: u.id, reason: 'is used by pod 2222' },
+      { id: h.id, reason: `is being fetched by rkt process ${process.pid}` },
+    ]);
+    expect((await store.list()).map((i) => i.id).sort()).toEqual([stored.id, h.id, u.id].sort());
+    // What the refreshing import changed is given back.
+    expect((await store.get(stored.id))?.latest).toBe(false);
+    expect(await store.getRemote('file:///app.aci')).toEqual(remote);
+    await Promise.all([hold.release(), other.release()]);
   });
 });
