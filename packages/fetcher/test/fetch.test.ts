@@ -627,3 +627,64 @@ describe('dependencies', () => {
     await expectFailure(fetchImage('example.com/top:v1', options()), 'FETCH_MISMATCH', /image ID sha512-[0-9a-f]+ differs from the required sha512-0{128}/);
   });
 });
+
+describe('a dependency that cannot be fetched', () => {
+  const dep = (name: string, version = 'v1') => ({ imageName: name, labels: [{ name: 'version', value: version }] });
+
+  /** The failure names the dependency and the image needing it, in one line; the store is as it was. */
+  async function expectRefusedLeavingStore(p: Promise<unknown>, code: string, reason: RegExp, before: string[] = []): Promise<void> {
+    const err = await expectFailure(p, code, /^dependency example\.com\/base,version=v1 of example\.com\/(top|mid): /);
+    expect(err.message).toMatch(reason);
+    expect((await store.list()).map((i) => i.id).sort()).toEqual([...before].sort());
+    expect((await store.trees()).filter((t) => !before.includes(t.imageId))).toEqual([]);
+    expect(await readdir(join(dirs.data, 'cas', 'tmp'))).toEqual([]);
+    expect(await readdir(join(dirs.data, 'tmp', 'fetch'))).toEqual([]);
+  }
+
+  it('missing from the server: refused naming it, and the image that needs it is not kept', async () => {
+    serveDiscovery();
+    await publish('example.com/top', 'v1', { deps: [dep('example.com/base')] });
+    await trust(trusted, 'example.com');
+    await expectRefusedLeavingStore(fetchImage('example.com/top:v1', options()), 'FETCH_HTTP', /images\/example\.com\/base-v1-linux-amd64\.aci(\.asc)?: bad HTTP status code: 404/);
+    expect(await store.getRemote(`${base()}${aciPath('example.com/top', 'v1')}`)).toBeUndefined();
+  });
+
+  it('signed by a key nobody trusted: refused naming it; a dependency fetched before it goes too', async () => {
+    serveDiscovery();
+    await publish('example.com/other', 'v1');
+    await publish('example.com/base', 'v1', { key: stranger });
+    await publish('example.com/top', 'v1', { deps: [dep('example.com/other'), dep('example.com/base')] });
+    await trust(trusted, 'example.com');
+    await expectRefusedLeavingStore(fetchImage('example.com/top:v1', options()), 'FETCH_SIGNATURE', /not trusted|rkt trust/);
+    // Both the top and the dependency fetched before the failing one were downloaded, and are gone again.
+    expect(server.log.filter((e) => e.path === aciPath('example.com/other', 'v1') && e.status === 200)).toHaveLength(1);
+  });
+
+  it('whose labels differ from those asked for, two levels down: refused naming it and the image needing it', async () => {
+    serveDiscovery();
+    // Served where v1 is looked for, but its manifest says v2.
+    await publish('example.com/base', 'v1', { labels: [{ name: 'version', value: 'v2' }, ...HOST_LABELS] });
+    await publish('example.com/mid', 'v1', { deps: [dep('example.com/base')] });
+    await publish('example.com/top', 'v1', { deps: [dep('example.com/mid')] });
+    await trust(trusted, 'example.com');
+    await expectRefusedLeavingStore(fetchImage('example.com/top:v1', options()), 'FETCH_MISMATCH', /of example\.com\/mid: .*requested value for label "version": "v1" differs from fetched aci label value: "v2"/);
+  });
+
+  it('keeps an image that was stored before the fetch, and gives back what its import changed', async () => {
+    serveDiscovery();
+    await publish('example.com/base', 'v1', { key: null });
+    const topAci = await publish('example.com/top', 'v1', { deps: [dep('example.com/base')] });
+    await trust(trusted, 'example.com');
+    const file = join(dirs.root, 'top.aci');
+    await writeFile(file, topAci);
+    const top = await store.importAci(file);
+    // Found in the store (`new`), or downloaded again and imported over the stored copy (`update`): either
+    // way the fetch fails on the unsigned dependency and the image stays, without the download's record.
+    await expectRefusedLeavingStore(fetchImage('example.com/top:v1', options({ pullPolicy: 'new' })), 'FETCH_SIGNATURE', /no signature/, [top.id]);
+    await expectRefusedLeavingStore(fetchImage('example.com/top:v1', options()), 'FETCH_SIGNATURE', /no signature/, [top.id]);
+    expect(server.log.filter((e) => e.path === aciPath('example.com/top', 'v1') && e.status === 200)).toHaveLength(1);
+    expect(await store.getRemote(`${base()}${aciPath('example.com/top', 'v1')}`)).toBeUndefined();
+    expect((await store.get(top.id))?.latest).toBe(false);
+  });
+});
+

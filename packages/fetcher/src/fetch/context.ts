@@ -13,6 +13,8 @@ export interface FetchContext {
   readonly store: Store;
   /** Every image this fetch stores or uses, kept from `image rm` and gc until the fetch (and render) is done. */
   readonly hold: ImageHold;
+  /** The hold is the fetch's own (released when it returns), not the caller's `options.hold`. */
+  readonly ownsHold: boolean;
   readonly http: HttpClient;
   readonly keystore: Keystore;
   readonly insecure: InsecureFlags;
@@ -75,7 +77,8 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
   const stderr = opts.stderr;
   const ctx: FetchContext = {
     store: opts.store,
-    hold: opts.store.hold(),
+    hold: opts.hold ?? opts.store.hold(),
+    ownsHold: opts.hold === undefined,
     http,
     keystore: new Keystore({
       systemConfigDir: opts.systemConfigDir ?? DEFAULT_SYSTEM_CONFIG_DIR,

@@ -1,5 +1,6 @@
 import { readValidatedImageManifest } from '@rkt/appc-spec/lean';
-import { FetchError } from '../errors.js';
+import { StoreError } from '@rkt/image-store';
+import { FetchError, firstLine } from '../errors.js';
 import { formatAppName, type AppName } from '../image-string.js';
 import { holdIfStored, type FetchContext } from './context.js';
 import { fetchByName } from './fetch-name.js';
@@ -30,9 +31,25 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
     if (dep.imageID !== undefined && (await holdIfStored(ctx, dep.imageID))) {
       id = dep.imageID;
     } else {
-      id = (await fetchByName(ctx, want, dep.imageID)).id;
+      id = await fetchDependency(ctx, want, dep.imageID, manifest.name);
     }
     out.push(...(await fetchDependencies(ctx, id, [...chain, manifest.name])), id);
   }
   return out;
+}
+
+/**
+ * One dependency through discovery. Its failure names it and the image that needs it, in one line, keeping
+ * the code of what went wrong (a signature, a mismatch, discovery): without it, `rkt fetch app` said only
+ * "discovery of image endpoints for example.com/base failed", which reads as if the user had asked for that.
+ */
+async function fetchDependency(ctx: FetchContext, want: AppName, expectId: string | undefined, of: string): Promise<string> {
+  try {
+    return (await fetchByName(ctx, want, expectId)).id;
+  } catch (err) {
+    const what = `dependency ${formatAppName(want)} of ${of}`;
+    if (err instanceof FetchError) throw new FetchError(err.code, `${what}: ${firstLine(err)}`, { subject: formatAppName(want), cause: err, transient: err.transient });
+    if (err instanceof StoreError) throw new StoreError(err.code, `${what}: ${firstLine(err)}`, { subject: formatAppName(want), cause: err });
+    throw err;
+  }
 }

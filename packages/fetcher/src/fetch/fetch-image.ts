@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { StoreError } from '@rkt/image-store';
-import { FetchError } from '../errors.js';
+import { StoreError, type HeldImport } from '@rkt/image-store';
+import { FetchError, firstLine } from '../errors.js';
 import { parseImageString, withHostDefaults } from '../image-string.js';
 import { createContext, holdIfStored, type FetchContext } from './context.js';
 import { fetchDependencies } from './dependencies.js';
@@ -26,6 +26,8 @@ export async function fetchImage(imageString: string, opts: FetchOptions): Promi
   // The hold keeps a concurrent `rkt image rm` or gc from taking an image between its import and the render.
   const withDeps = opts.withDependencies !== false;
   const renders = withDeps && opts.render !== false;
+  // A caller's hold may carry imports of its own from before: only this fetch's are undone on failure.
+  const earlier = new Set(ctx.hold.imports);
   let extracted: string | undefined;
   try {
     const r = await fetchTop(ctx, imageString, renders);
@@ -35,15 +37,34 @@ export async function fetchImage(imageString: string, opts: FetchOptions): Promi
     const treeId = renders ? (await ctx.store.render(r.id, { extracted: takeOnce() })).id : undefined;
     const rec = await ctx.store.get(r.id);
     return { id: r.id, name: rec?.name ?? '', downloaded: r.downloaded, signedBy: r.signedBy, dependencies, treeId };
+  } catch (err) {
+    // A fetch that fails leaves the store as it found it: an image stored without the dependency it needs
+    // (or that would not render) is of no use, and rkt's "fetch failed" should not leave it behind.
+    await undoImports(ctx, ctx.hold.imports.filter((i) => !earlier.has(i)));
+    throw err;
   } finally {
     if (extracted !== undefined) await rm(extracted, { recursive: true, force: true });
-    await ctx.hold.release();
+    if (ctx.ownsHold) await ctx.hold.release();
   }
 
   function takeOnce(): string | undefined {
     const x = extracted;
     extracted = undefined;
     return x;
+  }
+}
+
+/**
+ * Removes the images this fetch added (never one stored before it, nor one a pod or another process uses
+ * now: the store's `rollback` keeps those), after a failure. Its own failure must not hide the fetch's: it
+ * is said as a warning, and gc removes what is left once nothing uses it.
+ */
+async function undoImports(ctx: FetchContext, imports: readonly HeldImport[]): Promise<void> {
+  if (imports.length === 0) return;
+  try {
+    await ctx.hold.rollback(imports);
+  } catch (err) {
+    ctx.warn(`warning: the images this fetch stored are left in the store: ${firstLine(err)}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { LookupFunction } from 'node:net';
-import type { Store } from '@rkt/image-store';
+import type { ImageHold, Store } from '@rkt/image-store';
 import type { ProgressSink } from '../progress.js';
 
 /** The checks `--insecure-options` can relax; stage0-cli's `InsecureOptions` has exactly these getters. */
@@ -41,6 +41,12 @@ export interface FetchOptions {
   readonly trustKeysFromHttps?: boolean;
   /** Network overrides, mainly for tests against local servers. */
   readonly network?: NetworkOptions;
+  /**
+   * The caller's hold (`store.hold()`): every image the fetch stores or uses is added to it, and stays held
+   * after the fetch returns, until the caller releases it (`rkt run` holds its images until its pod references
+   * them). Default: a hold of the fetch's own, released when it returns.
+   */
+  readonly hold?: ImageHold;
   /**
    * Warnings already written to `stderr`. One set passed to every fetch of a command says each warning
    * (`--insecure-options=image`, `tls`) once for the command instead of once per image; default: one per fetch.
