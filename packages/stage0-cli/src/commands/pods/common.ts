@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PodEvent, type PreparedPod } from '@rkt/controller/lean';
-import { openStore, type Store } from '@rkt/image-store';
-import type { PodManifest } from '@rkt/appc-spec/lean';
+import { openStore, StoreError, type ImageHold, type Store } from '@rkt/image-store';
+import type { PodManifest, Volume } from '@rkt/appc-spec/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
-import { resolveImageArg } from './images.js';
+import { claimStored, resolveImageArg, type ImageClaim } from './images.js';
 import { selectStage1 } from './stage1.js';
 import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
 import { natsBusOptions, readEventsConfig, type EventsConfig } from './events-config.js';
@@ -77,7 +77,7 @@ export function cliBus(ctx: CommandContext): EventBus {
   return bus;
 }
 
-async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<PodManifest | undefined> {
+async function podManifestFromFlag(ctx: CommandContext, store: Store, claim: ImageClaim): Promise<PodManifest | undefined> {
   const file = ctx.flags.string('pod-manifest');
   if (file === '') return undefined;
   const path = resolvePath(ctx.cwd, file);
@@ -93,9 +93,11 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store): Promise<P
   // A template names images by name: resolve each to the ID the pod will run, as rkt did.
   const apps = await Promise.all(
     m.apps.map(async (a) => {
-      if (a.image.id !== undefined) return a;
-      const rec = await store.resolve(a.image.labels ? { name: a.image.name ?? '', labels: a.image.labels } : (a.image.name ?? ''));
-      return { ...a, image: { ...a.image, id: rec.id } };
+      const id = a.image.id ?? (await store.resolve(a.image.labels ? { name: a.image.name ?? '', labels: a.image.labels } : (a.image.name ?? ''))).id;
+      if ((await claimStored(claim, id)) === undefined) {
+        throw new StoreError('STORE_NOT_FOUND', `pod manifest: app ${JSON.stringify(a.name)}: no image with ID ${id} in the store`, { subject: id });
+      }
+      return a.image.id !== undefined ? a : { ...a, image: { ...a.image, id } };
     }),
   );
   return { ...m, apps };
@@ -132,27 +134,82 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   // A missing host source fails before the stage1 or any image is imported into the store.
   if (volumes.length > 0) await checkVolumes(volumes);
   const store = await openCliStore(ctx);
-  const podManifest = await podManifestFromFlag(ctx, store);
+  // Every image this command resolves is held from then on until its pod references it (images.ts,
+  // ImageClaim), and whatever the command imported is taken out again if it fails.
+  const hold = store.hold('pod');
+  try {
+    const attempt = (strict: boolean) => preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict });
+    try {
+      return await attempt(false);
+    } catch (err) {
+      // An image found in the store without the index was removed before the pod could reference it: resolve
+      // the images again, holding each as it is found (a file is imported again, a name fetched), and prepare
+      // a new pod; the failed one is gone already. An image that is really missing fails the same way again.
+      if (!(err instanceof ImageGone)) throw err;
+      ctx.log.debug(`preparing the pod again, holding its images: ${err.reason.message}`);
+      return await attempt(true);
+    }
+  } catch (err) {
+    await rollbackImports(ctx, hold);
+    throw err;
+  } finally {
+    await hold.release();
+  }
+}
+
+/**
+ * The pod failed: the images this command imported go again (the store as it was before the command), unless
+ * a pod or another rkt process uses them by now. Said at --debug; a failure to do so is a warning, and never
+ * hides the reason the command failed.
+ */
+async function rollbackImports(ctx: CommandContext, hold: ImageHold): Promise<void> {
+  if (hold.imports.length === 0) return;
+  try {
+    const r = await hold.rollback();
+    for (const id of r.removed) ctx.log.debug(`removed ${id}, imported by this failed command`);
+    for (const k of r.kept) ctx.log.debug(`kept ${k.id}, imported by this failed command: it ${k.reason}`);
+  } catch (err) {
+    ctx.log.warn(`the images this command imported are left in the store: ${(err as Error).message}`);
+  }
+}
+
+async function preparePodOnce(
+  ctx: CommandContext, store: Store, args: readonly string[], parsedApps: ReturnType<typeof parseApps>, volumes: Volume[],
+  keepLock: boolean, claim: ImageClaim,
+): Promise<PreparedPod> {
+  const podManifest = await podManifestFromFlag(ctx, store, claim);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
-  const stage1ImageId = await selectStage1(ctx, store);
+  const stage1ImageId = await selectStage1(ctx, store, claim);
   const apps = [];
   if (podManifest === undefined) {
     for (const { image, input } of parsedApps) {
-      const imageId = await resolveImageArg(ctx, store, image);
+      const imageId = await resolveImageArg(ctx, store, image, claim);
       apps.push({ ...input, imageId });
     }
   }
   const save = ctx.flags.string('uuid-file-save');
-  const pod = await preparePod({
-    dataDir: ctx.dataDir(),
-    store,
-    stage1ImageId,
-    ...(podManifest ? { podManifest } : { apps, ...(volumes.length > 0 ? { volumes } : {}) }),
-    rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
-    inheritEnv: ctx.flags.bool('inherit-env'),
-    bus: cliBus(ctx),
-    keepLock,
-    ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),
-  });
-  return pod;
+  try {
+    return await preparePod({
+      dataDir: ctx.dataDir(),
+      store,
+      stage1ImageId,
+      ...(podManifest ? { podManifest } : { apps, ...(volumes.length > 0 ? { volumes } : {}) }),
+      rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
+      inheritEnv: ctx.flags.bool('inherit-env'),
+      bus: cliBus(ctx),
+      keepLock,
+      ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),
+    });
+  } catch (err) {
+    // Resolved, then not found by the pod: removed in between (only an image not held can be).
+    if (!claim.strict && err instanceof StoreError && err.code === 'STORE_NOT_FOUND') throw new ImageGone(err);
+    throw err;
+  }
+}
+
+/** prepareFromCli's signal to prepare again, strictly: never leaves this module. */
+class ImageGone extends Error {
+  constructor(readonly reason: StoreError) {
+    super(reason.message, { cause: reason });
+  }
 }

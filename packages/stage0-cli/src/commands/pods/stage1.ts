@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Store } from '@rkt/image-store';
+import { StoreError, type Store } from '@rkt/image-store';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
-import { importFile } from './images.js';
+import { claimStored, importFile, type ImageClaim } from './images.js';
 import { readStage1Config } from './stage1-config.js';
 
 /** The stage1 images `npm run build` makes in this checkout, by the name in their manifests (stage1-builder). */
@@ -43,7 +43,7 @@ function fileFromUrl(url: string): string {
 }
 
 /** rkt's stage1 selection: at most one of the --stage1-* flags, else the configured default. Returns the image ID. */
-export async function selectStage1(ctx: CommandContext, store: Store): Promise<string> {
+export async function selectStage1(ctx: CommandContext, store: Store, claim: ImageClaim): Promise<string> {
   const given = ['stage1-path', 'stage1-name', 'stage1-hash', 'stage1-url', 'stage1-from-dir'].filter((f) => ctx.flags.changed(f));
   if (given.length > 1) {
     throw new CliError('CLI_BAD_ARGS', `flags ${given.map((f) => `--${f}`).join(' and ')} are mutually exclusive`);
@@ -58,44 +58,56 @@ export async function selectStage1(ctx: CommandContext, store: Store): Promise<s
     case 'stage1-path': {
       const path = resolvePath(ctx.cwd, ctx.flags.string('stage1-path'));
       trustedOrChecked(`stage1 image ${path}`);
-      return importFile(store, path);
+      return importFile(store, path, claim);
     }
     case 'stage1-url': {
       const url = ctx.flags.string('stage1-url');
       trustedOrChecked(`stage1 image ${url}`);
-      return importFile(store, fileFromUrl(url));
+      return importFile(store, fileFromUrl(url), claim);
     }
     case 'stage1-name': {
       const ref = ctx.flags.string('stage1-name');
       try {
-        return (await store.resolve(ref)).id;
+        const held = await claimStored(claim, (await store.resolve(ref)).id);
+        if (held !== undefined) return held;
+        // Removed since it was found: imported again below, as if it had never been stored.
+        throw new StoreError('STORE_NOT_FOUND', `no image named ${ref} in the store`, { subject: ref });
       } catch (err) {
         // A built-in stage1 not yet in the store is imported from where the build put it, as rkt found
         // stage1 images by name in its images directory; a version in the reference must still match.
         const location = builtinStage1Location(ref.replace(/:.*$/, ''));
         if (location === undefined || !existsSync(location)) throw err;
-        await importFile(store, location);
-        return (await store.resolve(ref)).id;
+        const id = await importFile(store, location, claim);
+        // The reference may name a version the built-in image does not have: then it is still not found.
+        const named = (await store.resolve(ref)).id;
+        const held = named === id ? id : await claimStored(claim, named);
+        if (held === undefined) throw new StoreError('STORE_NOT_FOUND', `no image named ${ref} in the store`, { subject: ref });
+        return held;
       }
     }
-    case 'stage1-hash':
-      return (await store.resolve(ctx.flags.string('stage1-hash'))).id;
+    case 'stage1-hash': {
+      const { id } = await store.resolve(ctx.flags.string('stage1-hash'));
+      const held = await claimStored(claim, id);
+      if (held === undefined) throw new StoreError('STORE_NOT_FOUND', `no image with ID ${id} in the store`, { subject: id });
+      return held;
+    }
     case 'stage1-from-dir': {
       const name = ctx.flags.string('stage1-from-dir');
       const dir = config['images-directory'] ?? join(ctx.globals.systemConfigDir, 'stage1-images');
       // Images in the stage1 images directory are trusted as rkt trusted them: root put them there.
-      return importFile(store, isAbsolute(name) ? name : join(dir, name));
+      return importFile(store, isAbsolute(name) ? name : join(dir, name), claim);
     }
   }
   if (config.name !== undefined) {
     const ref = config.version !== undefined ? `${config.name}:${config.version}` : config.name;
     const found = await store.resolve(ref).catch(() => undefined);
-    if (found) return found.id;
+    const held = found === undefined ? undefined : await claimStored(claim, found.id);
+    if (held !== undefined) return held;
   }
   const location = config.location ?? builtinStage1Location();
   if (location === undefined || !existsSync(location.replace(/^file:\/\//, ''))) {
     throw new CliError('CLI_BAD_ARGS', `no default stage1 image at ${location ?? '(unknown)'}: run "npm run build", or give --stage1-path`);
   }
   // The default location is trusted, as rkt trusted its configured default stage1.
-  return importFile(store, location.replace(/^file:\/\//, ''));
+  return importFile(store, location.replace(/^file:\/\//, ''), claim);
 }
