@@ -3,7 +3,7 @@
 // port 443 leads to this test's HTTPS server. Nothing in rkt is told about the test: discovery asks
 // https://example.com/app?ac-discovery=1 as it would on the internet, the CA comes from certs.d, and keys
 // from `rkt trust`.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -11,7 +11,7 @@ import { openStore } from '@rkt/image-store';
 import * as openpgp from 'openpgp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoveryPage, makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
-import { ensureBuilt, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
+import { ensureBuilt, repoRoot, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
 import { NameNamespace } from './name-namespace.js';
 
 let ca: TestCa;
@@ -21,6 +21,8 @@ let env: StoreEnv;
 let server: TestServer;
 let ns: NameNamespace | undefined;
 let localConfig: string;
+/** The stage1 `rkt prepare` uses here: fly, built by `tools/setup` (its pod is never run). */
+const flyAci = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
 
 beforeAll(async () => {
   ensureBuilt();
@@ -239,6 +241,86 @@ describe('rkt fetch NAME refuses, with one line and nothing stored', () => {
     await trust(signer, 'example.com/app');
     await expectRefused(await rkt(['fetch', 'example.com/app:v1']),
       /^fetch: .*requested value for label "version": "v1" differs from fetched aci label value: "v2"/);
+  });
+});
+
+describe('rkt fetch / prepare NAME whose dependency cannot be fetched: one line naming it, 254, the store as it was', () => {
+  const dep = { imageName: 'example.com/base', labels: [{ name: 'version', value: 'v1' }] };
+  const DEP = 'dependency example\\.com/base,version=v1 of example\\.com/app';
+  const NOT_FOUND = 'https://example\\.com/images/example\\.com/base-v1-linux-amd64\\.aci(\\.asc)?: bad HTTP status code: 404( \\(.*\\))?';
+
+  /**
+   * The error is one line, the last; before it only what a fetch says as it goes (the app's own "signature
+   * verified:" and its signer, the --insecure-options warning).
+   */
+  function expectDependencyRefused(r: RktResult, command: string, reason: string): void {
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.at(-1), r.stderr).toMatch(new RegExp(`^${command}: ${DEP}: ${reason}$`));
+    for (const l of lines.slice(0, -1)) expect(l, r.stderr).toMatch(/^(signature verified:|  App Signer <appsigner@example\.com>|warning: image signature verification has been disabled \(--insecure-options=image\))$/);
+    expect(r).toMatchObject({ status: 254, stdout: '' });
+  }
+
+  async function expectNothingStored(): Promise<void> {
+    expect(await rkt(['image', 'list', '--no-legend'])).toMatchObject({ status: 0, stdout: '' });
+    expect(await (await openStore({ dir: env.dir })).trees()).toEqual([]);
+    expect(readdirSync(join(env.dir, 'cas', 'tmp'))).toEqual([]);
+  }
+
+  it('missing from the server', async () => {
+    await publish('example.com/app', 'v1', { deps: [dep] });
+    await trust(signer, 'example.com');
+    expectDependencyRefused(await rkt(['fetch', 'example.com/app:v1']), 'fetch', NOT_FOUND);
+    // The app was downloaded, and is gone again.
+    expect(aciRequests('example.com/app', 'v1').map((e) => e.status)).toEqual([200]);
+    await expectNothingStored();
+  });
+
+  it('signed by a key not trusted for its name', async () => {
+    await publish('example.com/base', 'v1', { key: stranger });
+    await publish('example.com/app', 'v1', { deps: [dep] });
+    await trust(signer, 'example.com/app');
+    expectDependencyRefused(await rkt(['fetch', 'example.com/app:v1']), 'fetch', '.*(not trusted|rkt trust --prefix).*');
+    await expectNothingStored();
+  });
+
+  it('whose manifest does not carry the labels asked for', async () => {
+    await publish('example.com/base', 'v1', { manifestVersion: 'v2' });
+    await publish('example.com/app', 'v1', { deps: [dep] });
+    await trust(signer, 'example.com');
+    expectDependencyRefused(await rkt(['fetch', 'example.com/app:v1']), 'fetch',
+      'https://example\\.com/images/example\\.com/base-v1-linux-amd64\\.aci: requested value for label "version": "v1" differs from fetched aci label value: "v2"');
+    await expectNothingStored();
+  });
+
+  it('rkt fetch keeps the image stored before it; rkt prepare takes out what it fetched and imported, and keeps what was there', async () => {
+    await publish('example.com/base', 'v1');
+    const app = await publish('example.com/app', 'v1', { deps: [dep] });
+    await trust(signer, 'example.com');
+    expect((await rkt(['fetch', 'example.com/app:v1'])).status).toBe(0);
+    // The dependency goes from the store (with the app's tree), and the server loses it.
+    expect((await rkt(['image', 'rm', 'example.com/base'])).status).toBe(0);
+    server.resources.delete(aciPath('example.com/base', 'v1'));
+    server.resources.delete(`${aciPath('example.com/base', 'v1')}.asc`);
+    const listed = async () => (await rkt(['image', 'list', '--no-legend', '--full', '--fields=id'])).stdout.trim();
+
+    // Downloaded again (pull policy update) over the stored copy: the fetch fails, the image stays.
+    expectDependencyRefused(await rkt(['fetch', 'example.com/app:v1']), 'fetch', NOT_FOUND);
+    expect(aciRequests('example.com/app', 'v1').map((e) => e.status)).toEqual([200, 200]);
+    expect(await listed()).toBe(app.id);
+
+    // Not stored: prepare fetches the app through discovery and imports the stage1 from its file; both go again.
+    expect((await rkt(['image', 'rm', 'example.com/app'])).status).toBe(0);
+    const prepare = ['--insecure-options=image', 'prepare', `--stage1-path=${flyAci}`, 'example.com/app:v1'];
+    expectDependencyRefused(await rkt(prepare), 'prepare', NOT_FOUND);
+    await expectNothingStored();
+    // A stage1 stored before the prepare stays.
+    const stage1 = await rkt(['--insecure-options=image', 'fetch', '--full', flyAci]);
+    expect(stage1.status, stage1.stderr).toBe(0);
+    expectDependencyRefused(await rkt(prepare), 'prepare', NOT_FOUND);
+    expect(await listed()).toBe(stage1.stdout.trim());
+    const pods = join(env.dir, 'pods');
+    expect(existsSync(pods) ? readdirSync(pods).flatMap((s) => readdirSync(join(pods, s))) : []).toEqual([]);
+    expect(readdirSync(join(env.dir, 'cas', 'tmp'))).toEqual([]);
   });
 });
 
