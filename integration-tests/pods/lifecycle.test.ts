@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readPodPids } from '@rkt/controller/stage1-abi';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, appProcess, RktEnv } from './harness.js';
 
@@ -23,6 +24,14 @@ const list = (): ListedPod[] => JSON.parse(env.run(['list', '--format=json']).st
 const podDirs = (): string[] => {
   const root = join(env.dataDir, 'pods');
   return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s))) : [];
+};
+/** A process's pid in each pid namespace it is in, this one's first (`NSpid` of /proc/PID/status), or `gone`. */
+const nsPid = (pid: number): string => {
+  try {
+    return /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim() ?? '?';
+  } catch {
+    return 'gone';
+  }
 };
 /** Whether a process still runs: a zombie (dead, waiting for whoever adopted it to reap it) does not. */
 const alive = (pid: number): boolean => {
@@ -172,6 +181,40 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     const notRunning = env.run(['stop', uuid]);
     expect(notRunning.status).toBe(254);
     expect(notRunning.stderr).toBe(`stop: error stopping "${uuid}": pod ${uuid} is exited, not running\n`);
+  });
+
+  it("the pod's pid is one process from the moment rkt can read it (systemd's PID 1, never nspawn's outer child)", async () => {
+    const { done } = env.start(['run', aci, '--exec=/bin/sleep', '--', '60']);
+    // Read as rkt status, enter and stop read it, as often as this process can from before the stage1 starts
+    // until the pod's first process is known for good: nspawn's outer child, once taken for systemd's pod's
+    // pid, lived ~2 ms here (longer under load, when waitRunning could return it and the pid was gone later).
+    const pids: number[] = [];
+    const nsPids: string[] = [];
+    let podDir: string | undefined;
+    for (const end = Date.now() + 20_000; Date.now() < end; ) {
+      if (podDir === undefined) {
+        const uuid = env.podUuids()[0];
+        if (uuid !== undefined && existsSync(join(env.dataDir, 'pods', 'run', uuid))) podDir = join(env.dataDir, 'pods', 'run', uuid);
+        continue;
+      }
+      const { pid } = readPodPids(podDir);
+      if (pid === undefined || pid === pids[pids.length - 1]) continue;
+      pids.push(pid);
+      nsPids.push(nsPid(pid));
+      // fly's first process is the app; systemd's, the init of the pod's own pid namespace.
+      if (stage1.name === 'fly' || /\s1$/.test(nsPids[nsPids.length - 1] ?? '')) break;
+    }
+    expect(nsPids).toHaveLength(1);
+    const pid = pids[0] as number;
+    if (stage1.name === 'systemd') expect(nsPids[0]).toMatch(/^[0-9]+\s+1$/);
+    let app: number | undefined;
+    for (let i = 0; i < 400 && (app = appProcess(pid, '/bin/sleep')) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(app).toBeDefined();
+    expect(readPodPids(podDir as string).pid).toBe(pid);
+    const uuid = env.podUuids()[0] as string;
+    expect(env.status(uuid).pid).toBe(pid);
+    expect(env.run(['stop', '--force', uuid]).status).toBe(0);
+    expect((await done).status).toBe(137);
   });
 
   // The systemd stage1's enter is proven with `rkt enter` in integration-tests/enter.

@@ -343,11 +343,9 @@ describe('a kill -9 of systemd-nspawn (stage1-systemd)', () => {
     const { child, done } = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo a-start; sleep 1000']);
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    const { uuid } = await env.waitRunning();
+    const { uuid, pid: pid1 } = await env.waitRunning();
     for (let i = 0; i < 200 && !out.includes('a-start'); i++) await new Promise((r) => setTimeout(r, 50));
     expect(out).toBe('a-start\n');
-    // Read once the app runs: early in the boot nspawn's one child can be its outer child, not PID 1.
-    const pid1 = env.status(uuid).pid as number;
     let app = appProcess(pid1, 'sleep');
     for (let i = 0; i < 100 && app === undefined; i++) {
       await new Promise((r) => setTimeout(r, 50));

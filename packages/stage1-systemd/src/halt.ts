@@ -4,14 +4,36 @@ import { join } from 'node:path';
 /** systemd's halt request (nspawn's kill signal for a booted init): SIGRTMIN+3, 37 on Linux with glibc. */
 const HALT_SIGNAL = 37;
 
-/** The pid of the pod's PID 1, nspawn's child, or undefined while there is none (or nspawn is gone). */
-export function podInitPid(nspawnPid: number): number | undefined {
+/**
+ * Whether a process is the init of a pid namespace below this process's: its `NSpid` (its pid in each pid
+ * namespace it is in, this one's first) has more than one and ends with 1.
+ */
+export function isPidNamespaceInit(pid: number): boolean {
+  let status: string;
   try {
-    const first = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/)[0];
-    return first === undefined || first === '' ? undefined : Number(first);
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return false;
+  }
+  const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+  return nspid !== undefined && nspid.length > 1 && nspid[nspid.length - 1] === '1';
+}
+
+/**
+ * The pid of the pod's PID 1, nspawn's child, or undefined while there is none (or nspawn is gone). Not
+ * simply nspawn's child: for the first milliseconds of a pod (longer on a loaded machine) that is nspawn's
+ * outer child, in the host's pid namespace, which sets up the pod's mounts, clones PID 1 and exits (PID 1 is
+ * then re-parented to nspawn, a subreaper). A halt or a kill aimed at it missed the pod.
+ */
+export function podInitPid(nspawnPid: number): number | undefined {
+  let children: string[];
+  try {
+    children = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/);
   } catch {
     return undefined;
   }
+  const init = children.find((c) => c !== '' && isPidNamespaceInit(Number(c)));
+  return init === undefined ? undefined : Number(init);
 }
 
 /**
@@ -29,7 +51,11 @@ export function haltPod(nspawnPid: number): void {
   }
 }
 
-/** SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace. */
+/**
+ * SIGKILL to the pod's PID 1 (nspawn's child): the kernel then kills every process of its pid namespace.
+ * Before there is one, to nspawn itself: its outer child dies with it (its parent-death signal), and a PID 1
+ * cloned meanwhile is left in the pod's cgroups, which run kills once nspawn has exited.
+ */
 export function killPod(nspawnPid: number): void {
   try {
     process.kill(podInitPid(nspawnPid) ?? nspawnPid, 'SIGKILL');

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { childrenOf } from '@rkt/controller/stage1-abi';
 import {
   appStartedPath,
   appStatusPath,
@@ -24,7 +25,7 @@ import { resolveId } from './ids.js';
 import { hostRunsSystemd, nspawnArgs } from './nspawn.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
-import { killPod, StopRequests, whenAllSettled } from './halt.js';
+import { isPidNamespaceInit, killPod, StopRequests, whenAllSettled } from './halt.js';
 import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
@@ -107,6 +108,27 @@ function inCgroups(procs: readonly string[], command: string, args: readonly str
   if (procs.length === 0) return { command, args: [...args], env: {} };
   const script = 'set -f; IFS=\'\n\'; for p in $RKT_CGROUP_PROCS; do echo $$ > "$p" || exit 254; done; unset RKT_CGROUP_PROCS; exec "$@"';
   return { command: '/bin/sh', args: ['-c', script, 'rkt-run', command, ...args], env: { RKT_CGROUP_PROCS: procs.join('\n') } };
+}
+
+/** How often run looks for the pod's PID 1 while nspawn sets the pod up (whenPodInit). */
+const POD_INIT_POLL_MS = 5;
+
+/**
+ * Resolves with the pod's PID 1 once it is nspawn's only child (what a reader of `ppid` takes for the pod's
+ * pid), or with undefined once nspawn has exited without one. Looked for, as nothing tells this process when
+ * nspawn's outer child has cloned PID 1 and exited: tens of milliseconds after nspawn starts, a few looks.
+ */
+function whenPodInit(nspawnPid: number, nspawnExited: () => boolean): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const look = (): void => {
+      const children = childrenOf(nspawnPid);
+      const only = children.length === 1 ? children[0] : undefined;
+      if (only !== undefined && isPidNamespaceInit(only)) return resolve(only);
+      if (nspawnExited()) return resolve(undefined);
+      setTimeout(look, POD_INIT_POLL_MS);
+    };
+    look();
+  });
 }
 
 /** rkt's status when its output's reader went away, a shell's for a process killed by SIGPIPE (stage0-cli's). */
@@ -402,9 +424,11 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     });
   });
   const nspawnPid = child.pid;
-  const nspawnExited = child.exited.finally(() => owner.podEnded());
-  // rkt's `ppid` way: the pod's PID 1 is nspawn's child, which stage0 and enter find from this pid.
-  writeFileSync(join(pod, 'ppid'), `${nspawnPid}\n`);
+  let nspawnDone = false;
+  const nspawnExited = child.exited.finally(() => {
+    nspawnDone = true;
+    owner.podEnded();
+  });
   // Stop signals to this entrypoint, ^C included, go to nspawn as SIGTERM: it halts the pod's systemd,
   // which stops each app (SIGTERM, then its post-stop handler), as `rkt stop` does.
   stops.haltThrough(nspawnPid, () => {
@@ -414,10 +438,27 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       // Exited meanwhile: nothing is left to halt.
     }
   });
-  // A `rkt stop` that came while there was no ppid to find (stop-note.ts): carried out now.
-  const stopBeforeStart = readStop(pod);
-  if (stopBeforeStart === 'KILL') killPod(nspawnPid);
-  else if (stopBeforeStart === 'TERM') stops.requestHalt();
+  // rkt's `ppid` way: the pod's PID 1 is the only child of the process `ppid` names, which stage0 (rkt status,
+  // enter) and stop find from it. Written once nspawn's only child is the pod's PID 1, not as nspawn starts:
+  // its one child is its outer child first, for milliseconds (more on a loaded machine), which then showed as
+  // the pod's pid (rkt status, enter's --pid), was gone a moment later, and was what a stop killed.
+  let setupFailure: unknown;
+  const ppidWritten = whenPodInit(nspawnPid, () => nspawnDone)
+    .then((init) => {
+      if (init === undefined) return;
+      // By rename, as fly writes `pid`: a reader never sees it empty (stage0 takes that for an error).
+      writeFileSync(join(pod, 'ppid.tmp'), `${nspawnPid}\n`);
+      renameSync(join(pod, 'ppid.tmp'), join(pod, 'ppid'));
+      // A `rkt stop` that came while there was no ppid to find (stop-note.ts): carried out now.
+      const stopBeforeStart = readStop(pod);
+      if (stopBeforeStart === 'KILL') killPod(nspawnPid);
+      else if (stopBeforeStart === 'TERM') stops.requestHalt();
+    })
+    .catch((err: unknown) => {
+      // Without ppid nobody could stop the pod: it ends now, and the run reports why.
+      setupFailure = err;
+      killPod(nspawnPid);
+    });
   // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do. Each
   // app's exit status is published as soon as it is recorded, for `rkt status` of the running pod.
   const stopWatching = whenAllSettled(
@@ -448,6 +489,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     }
   }
   const status = await nspawnExited;
+  await ppidWritten;
   clearInterval(orphaned);
   stops.done();
   stopWatching();
@@ -470,6 +512,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   cgroups.remove();
   isolationCgroups.remove();
   if (ioFailure !== undefined) throw ioFailure;
+  if (setupFailure !== undefined) throw setupFailure;
   const result = podStatuses(apps, statusDir, status, stopped());
   for (const [app, s] of result.apps) writeFileSync(appExitPath(pod, app), `${s}\n`);
   if (outputFailure?.code === 'EPIPE') return EXIT_BROKEN_PIPE;

@@ -14,7 +14,8 @@ const STOP_FILE = 'stage1-stop';
 /**
  * Notes a stop in the pod directory. The stop entrypoint writes it before it looks for a pid to signal,
  * and the run entrypoint reads it after it wrote nspawn's pid (`ppid`): of the two, at least one sees the
- * other, so a stop that finds no pid yet (the run entrypoint is still writing the units) is not lost. The
+ * other, so a stop that finds no pid yet (the run entrypoint is still writing the units, or nspawn still
+ * setting the pod up) is not lost. The
  * note also tells the statuses apart at the end: an app without one was stopped before it ran.
  */
 export function noteStop(podDir: string, kind: StopKind): void {

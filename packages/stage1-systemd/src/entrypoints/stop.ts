@@ -58,7 +58,7 @@ export async function stop(args: readonly string[], context: { readonly podDir: 
   const uuid = rest[0];
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: stop [--force] UUID');
   noteStop(context.podDir, force ? 'KILL' : 'TERM');
-  // nspawn's pid (`ppid`), once the run entrypoint has started it.
+  // nspawn's pid (`ppid`), once the run entrypoint has seen the pod's PID 1 become nspawn's only child.
   const nspawn = readPodPids(context.podDir).supervisor;
   if (nspawn === undefined) return;
   if (!isPodsNspawn(nspawn, uuid)) return stopOrphans(uuid, nspawn);
