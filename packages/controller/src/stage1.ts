@@ -78,7 +78,7 @@ export interface Stage1RunModule {
 }
 
 /**
- * What stage0 gives a run module (version 1). `lockFd` always; `spawn`, `pipe` and `listenUnix` when stage0 has
+ * What stage0 gives a run module (version 1). `lockFd` always; `spawn`, `pipe`, `listenUnix` and `mount` when stage0 has
  * them (rkt-ts's does, through its native addon), so that a module need not load `node:child_process` (whose
  * spawn forks stage0's whole process) and can load `node:net` after its pod has started rather than before:
  * a module must work without them, as the executable does.
@@ -94,6 +94,11 @@ export interface Stage1RunContext {
    * its fd, for a `net.Server` to take over (`listen({ fd })`); connections queue until then.
    */
   readonly listenUnix?: (path: string) => number;
+  /**
+   * mount(2) (`data`: the file system's options; throws with the errno's name as `code`), so that a module need
+   * not run mount(8) for what it mounts before its pod starts (the systemd stage1's root).
+   */
+  readonly mount?: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => void;
 }
 
 /** stage0's spawn: posix_spawn(3), see `@rkt/rootfs-overlay/sys`'s `spawnProcess`. */

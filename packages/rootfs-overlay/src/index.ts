@@ -12,4 +12,5 @@ export type { UnmountOptions } from './unmount-tree.js';
 export { resolveInRoot } from './resolve-in-root.js';
 export type { ResolveInRootOptions, ResolvedInRoot } from './resolve-in-root.js';
 export { bindMount } from './bind-mount.js';
+export { overlayPathOption } from './overlay-options.js';
 export type { BindMountOptions } from './bind-mount.js';
