@@ -17,8 +17,8 @@ export function registrationArgs(systemdHost: boolean): string[] {
 }
 
 export interface NspawnOptions {
-  /** The stage1's root filesystem (the store's tree: nspawn keeps it untouched with --volatile=overlay). */
-  stage1: string;
+  /** The pod's root: an overlay of the stage1's tree that run mounted in the pod directory (stage1-root.ts). */
+  directory: string;
   uuid: string;
   /** The pod's directories bound into the pod. */
   unitsDir: string;
@@ -39,9 +39,9 @@ export interface NspawnOptions {
 export function nspawnArgs(o: NspawnOptions): string[] {
   return [
     '--boot',
-    `--directory=${o.stage1}`,
-    // The stage1 tree is the store's, shared by every pod of this stage1: writes go to a tmpfs overlay.
-    '--volatile=overlay',
+    // The pod's own root, not the store's tree with --volatile=overlay: nspawn made that overlay's tmpfs in the
+    // host's /tmp, and left it there when killed while it set the pod up.
+    `--directory=${o.directory}`,
     `--machine=rkt-${o.uuid}`,
     `--uuid=${o.uuid.replace(/-/g, '')}`,
     ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { childrenOf } from '@rkt/controller/stage1-abi';
+import type { Stage1RunContext } from '@rkt/controller';
 import {
   appStartedPath,
   appStatusPath,
@@ -30,9 +31,10 @@ import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
 import { startProcess, type HostSpawn } from './spawn.js';
+import { mountScriptEnv, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
-export interface RunHost extends HostSpawn {
+export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount'> {
   /** The locked pod directory handle (RKT_LOCK_FD), kept open by whoever started the run for the pod's life. */
   readonly lockFd?: number;
   /**
@@ -100,14 +102,24 @@ function podCgroups(uuid: string): { dirs: string[]; procs: string[]; remove: ()
 }
 
 /**
- * nspawn started in the given cgroups: a shell writes its own pid into each and executes nspawn. This process
- * stays where it is, so that nothing has to move back out before the cgroups are removed: a move costs a
- * kernel RCU grace period (~15 ms here) on cgroup v1.
+ * nspawn started in the given cgroups, and after the pod's root is mounted when this process cannot mount it
+ * itself (`mountEnv`, stage1-root.ts): a shell writes its own pid into each cgroup, runs mount(8), and
+ * executes nspawn. This process stays where it is, so that nothing has to move back out before the cgroups
+ * are removed: a move costs a kernel RCU grace period (~15 ms here) on cgroup v1.
  */
-function inCgroups(procs: readonly string[], command: string, args: readonly string[]): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
-  if (procs.length === 0) return { command, args: [...args], env: {} };
-  const script = 'set -f; IFS=\'\n\'; for p in $RKT_CGROUP_PROCS; do echo $$ > "$p" || exit 254; done; unset RKT_CGROUP_PROCS; exec "$@"';
-  return { command: '/bin/sh', args: ['-c', script, 'rkt-run', command, ...args], env: { RKT_CGROUP_PROCS: procs.join('\n') } };
+function throughShell(
+  procs: readonly string[],
+  mountEnv: Record<string, string> | undefined,
+  command: string,
+  args: readonly string[],
+): { command: string; args: string[]; env: NodeJS.ProcessEnv } {
+  if (procs.length === 0 && mountEnv === undefined) return { command, args: [...args], env: {} };
+  const script = [
+    ...(procs.length > 0 ? ['set -f; IFS=\'\n\'; for p in $RKT_CGROUP_PROCS; do echo $$ > "$p" || exit 254; done; unset RKT_CGROUP_PROCS'] : []),
+    ...(mountEnv !== undefined ? [MOUNT_SCRIPT] : []),
+    'exec "$@"',
+  ].join('\n');
+  return { command: '/bin/sh', args: ['-c', script, 'rkt-run', command, ...args], env: { ...(procs.length > 0 ? { RKT_CGROUP_PROCS: procs.join('\n') } : {}), ...mountEnv } };
 }
 
 /** How often run looks for the pod's PID 1 while nspawn sets the pod up (whenPodInit). */
@@ -333,6 +345,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
     .map((d) => join(stage1, d))
     .join(':');
+  const loader = join(stage1, 'lib64/ld-linux-x86-64.so.2');
+  const root = stage1Root(pod, stage1);
   const systemdHost = hostRunsSystemd();
   // systemd-nspawn comes from the stage1 image, not the host: its own loader and libraries run it, so the
   // host needs no systemd at all.
@@ -342,7 +356,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     join(stage1, 'usr/bin/systemd-nspawn'),
     ...isolation.nspawnArgs(),
     ...nspawnArgs({
-      stage1,
+      directory: root.rootfs,
       uuid,
       unitsDir,
       passwdFile: join(etcDir, 'passwd'),
@@ -356,8 +370,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       systemdHost,
     }),
   ];
-  const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', ...isolation.env() };
-  if (debug) process.stderr.write(`stage1-systemd run: ${join(stage1, 'lib64/ld-linux-x86-64.so.2')} ${args.join(' ')}\n`);
+  // No lock on the pod's root (nspawn's image lock): it is the pod's own, and nspawn made its lock file in
+  // /run/systemd/nspawn/locks, one per root, and left it there when killed.
+  const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY: '1', SYSTEMD_NSPAWN_LOCK: '0', ...isolation.env() };
+  if (debug) process.stderr.write(`stage1-systemd run: ${loader} ${args.join(' ')}\n`);
   // Stopped before it booted (a stop signal, or `rkt stop` while there was no nspawn to signal): no app ran,
   // and each reports the stop.
   // A stop signal to this entrypoint is a halt, as `rkt stop`'s.
@@ -368,10 +384,21 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     for (const a of apps) writeFileSync(appExitPath(pod, a.name), `${stopStatus(stoppedEarly)}\n`);
     return stopStatus(stoppedEarly);
   }
+  // The pod's root, in the pod directory: mounted here with stage0's mount(2), else by the shell that starts
+  // nspawn. Left mounted after the pod, as the apps' roots are, until gc.
+  let mountEnv: Record<string, string> | undefined;
+  try {
+    mkdirSync(root.tmpfs, { recursive: true });
+    if (host.mount !== undefined) mountStage1Root(root, host.mount);
+    else mountEnv = mountScriptEnv(root, loader, libPath, join(stage1, 'bin/mount'));
+  } catch (err) {
+    await io?.close();
+    throw err;
+  }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
   const cgroups = systemdHost ? { dirs: [], procs: [], remove: () => {} } : podCgroups(uuid);
   const isolationCgroups = isolation.prepareCgroups();
-  const start = inCgroups([...cgroups.procs, ...isolationCgroups.procs], join(stage1, 'lib64/ld-linux-x86-64.so.2'), args);
+  const start = throughShell([...cgroups.procs, ...isolationCgroups.procs], mountEnv, loader, args);
   // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
   // foreground group) would make it kill the pod outright; this process turns it into a clean stop.
   // A pod never outlives the process that runs it: a kill -9 of it leaves no code of its own to end the

@@ -8,6 +8,7 @@ import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { writeEtcFiles } from '../src/etc-files.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
+import { stage1Root } from '../src/stage1-root.js';
 import { noteStop, readStop, stopStatus } from '../src/stop-note.js';
 import { appIoName, appIoPath, appUnit, needsReaper, parseAppStatus, podTarget, reaperUnit, stoppedBeforeMain } from '../src/units.js';
 
@@ -19,7 +20,7 @@ afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
 const nspawnOptions = (systemdHost: boolean) =>
   ({
-    stage1: '/s1',
+    directory: '/p/stage1-root/rootfs',
     uuid: '0a1b2c3d-0000-4000-8000-000000000001',
     unitsDir: '/p/units',
     passwdFile: '/p/passwd',
@@ -50,6 +51,18 @@ describe('machined registration', () => {
     expect(registrationArgs(true)).toEqual(['--register=yes']);
     // systemd's own arguments come last, after --.
     expect(elsewhere.slice(elsewhere.indexOf('--') + 1)).toEqual(['--show-status=0', '--log-target=null']);
+  });
+
+  it("boots the pod's own root, an overlay on a tmpfs in the pod directory, not the store's tree with --volatile", () => {
+    const args = nspawnArgs(nspawnOptions(false));
+    expect(args).toContain('--directory=/p/stage1-root/rootfs');
+    expect(args.filter((a) => a.startsWith('--volatile'))).toEqual([]);
+    // overlayfs splits its options at `,` and lower dirs at `:`: both are escaped.
+    expect(stage1Root('/data/pods/run/a,b', '/store/trees/x:y/rootfs')).toEqual({
+      tmpfs: '/data/pods/run/a,b/stage1-root',
+      rootfs: '/data/pods/run/a,b/stage1-root/rootfs',
+      overlayOptions: 'lowerdir=/store/trees/x\\:y/rootfs,upperdir=/data/pods/run/a\\,b/stage1-root/upper,workdir=/data/pods/run/a\\,b/stage1-root/work',
+    });
   });
 
   it('gives nspawn the hostname only when asked, and the terminal only to an interactive app', () => {

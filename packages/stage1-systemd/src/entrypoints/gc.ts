@@ -15,7 +15,9 @@ export const gcModuleVersion = 1;
 /**
  * `coreos.com/rkt/stage1/gc`: `[--debug] UUID`, in the pod directory. nspawn's mounts live in the pod's
  * own mount namespace and die with it; what may remain in the host namespace is under the pod directory
- * (the apps' overlays), so that is what gc releases, lazily if still busy. A run entrypoint that was
+ * (the apps' overlays, and the pod's root: its overlay and tmpfs at `stage1-root`), so that is what gc
+ * releases, lazily if still busy. nspawn itself leaves nothing on the host: the root it once made in the
+ * host's /tmp (--volatile=overlay) is the pod's own now (stage1-root.ts). A run entrypoint that was
  * killed before its own clean-up also leaves nspawn's propagation directory and the pod's cgroups
  * (`rkt-UUID`), removed here after whatever is left in them is killed.
  */
