@@ -97,6 +97,20 @@ export class ImageHold {
   }
 
   /**
+   * Holds an image if it is still stored: false when it is not (removed since it was looked up), for callers
+   * that then treat it as missing (a fetch fetches it, run/prepare import it again).
+   */
+  async addIfStored(id: string): Promise<boolean> {
+    try {
+      await this.add([id]);
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') return false;
+      throw err;
+    }
+  }
+
+  /**
    * Undoes the imports made with this hold (or those of `imports`, e.g. one fetch's among a command's):
    * removes each image an import added, with its trees, unless a live pod or another process's hold uses it
    * now (then it is kept, and `kept` says why); gives back the `latest` flags and remote records the imports

@@ -52,6 +52,11 @@ describe('holds', () => {
     expect((await storeError(hold.add([id, missing]))).code).toBe('STORE_NOT_FOUND');
     expect(hold.images).toEqual([]);
     expect(readdirSync(join(dir, 'cas/tmp'))).toEqual([]);
+    // addIfStored: the same check, said as a boolean.
+    expect(await hold.addIfStored(missing)).toBe(false);
+    expect(hold.images).toEqual([]);
+    expect(await hold.addIfStored(id)).toBe(true);
+    expect(hold.images).toEqual([id]);
     await hold.add([id]);
     expect((await storeError(store.remove(id))).code).toBe('STORE_IN_USE');
     await hold.release();

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { StoreError } from '@rkt/image-store';
 import type { ImageHold, Store } from '@rkt/image-store';
 import { loadAuth } from '../config/auth.js';
 import { loadCaCertificates } from '../config/certs.js';
@@ -110,11 +109,5 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
  * so the caller treats it as missing.
  */
 export async function holdIfStored(ctx: FetchContext, id: string): Promise<boolean> {
-  try {
-    await ctx.hold.add([id]);
-    return true;
-  } catch (err) {
-    if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') return false;
-    throw err;
-  }
+  return ctx.hold.addIfStored(id);
 }

@@ -37,13 +37,7 @@ export interface ImageClaim {
 /** `id`, found in the store: held when the claim is strict. Undefined when it was removed since it was found. */
 export async function claimStored(claim: ImageClaim, id: string): Promise<string | undefined> {
   if (!claim.strict) return id;
-  try {
-    await claim.hold.add([id]);
-    return id;
-  } catch (err) {
-    if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') return undefined;
-    throw err;
-  }
+  return (await claim.hold.addIfStored(id)) ? id : undefined;
 }
 
 /**
