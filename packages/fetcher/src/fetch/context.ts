@@ -103,11 +103,3 @@ export async function createContext(opts: FetchOptions): Promise<FetchContext> {
   if (insecure.skipTlsCheck) ctx.warn('warning: TLS certificate checks are disabled (--insecure-options=tls)');
   return ctx;
 }
-
-/**
- * Holds a stored image for this fetch; false when it is no longer stored (removed since it was looked up),
- * so the caller treats it as missing.
- */
-export async function holdIfStored(ctx: FetchContext, id: string): Promise<boolean> {
-  return ctx.hold.addIfStored(id);
-}

@@ -2,7 +2,7 @@ import { readValidatedImageManifest } from '@rkt/appc-spec/lean';
 import { StoreError } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { formatAppName, type AppName } from '../image-string.js';
-import { holdIfStored, type FetchContext } from './context.js';
+import type { FetchContext } from './context.js';
 import { fetchByName } from './fetch-name.js';
 
 const MAX_DEPTH = 32;
@@ -28,7 +28,7 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
       throw new FetchError('FETCH_DEPENDENCY', `dependency cycle: ${[...chain, manifest.name, label].join(' -> ')}`, { subject: label });
     }
     let id: string;
-    if (dep.imageID !== undefined && (await holdIfStored(ctx, dep.imageID))) {
+    if (dep.imageID !== undefined && (await ctx.hold.addIfStored(dep.imageID))) {
       id = dep.imageID;
     } else {
       id = await fetchDependency(ctx, want, dep.imageID, manifest.name);

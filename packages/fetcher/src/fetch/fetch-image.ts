@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { StoreError, type HeldImport } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { parseImageString, withHostDefaults } from '../image-string.js';
-import { createContext, holdIfStored, type FetchContext } from './context.js';
+import { createContext, type FetchContext } from './context.js';
 import { fetchDependencies } from './dependencies.js';
 import { fetchFile } from './fetch-file.js';
 import { fetchByName } from './fetch-name.js';
@@ -88,7 +88,7 @@ async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean
       ctx.http.checkScheme(parsed.url);
       if (ctx.pullPolicy === 'never') {
         const rec = await ctx.store.getRemote(parsed.url.href);
-        if (rec !== undefined && (await holdIfStored(ctx, rec.imageId))) return { id: rec.imageId, downloaded: false, signedBy: undefined };
+        if (rec !== undefined && (await ctx.hold.addIfStored(rec.imageId))) return { id: rec.imageId, downloaded: false, signedBy: undefined };
         throw new FetchError('FETCH_NOT_FOUND', `${parsed.url.href}: not in the store and the pull policy is "never"`, { subject: parsed.url.href });
       }
       return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), latest: false, extract });

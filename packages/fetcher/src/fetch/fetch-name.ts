@@ -2,7 +2,7 @@ import { StoreError } from '@rkt/image-store';
 import { discover, discoveryFailure } from '../discovery/discover.js';
 import { FetchError } from '../errors.js';
 import { formatAppName, labelValue, withHostDefaults, type AppName } from '../image-string.js';
-import { holdIfStored, type FetchContext } from './context.js';
+import type { FetchContext } from './context.js';
 import { fetchRemote, type RemoteResult } from './fetch-remote.js';
 import { maybeTrustKeysFromHttps } from './auto-trust.js';
 
@@ -25,7 +25,7 @@ export async function findInStore(ctx: FetchContext, want: AppName): Promise<str
 export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string, extract = false): Promise<RemoteResult> {
   if (ctx.pullPolicy !== 'update') {
     const id = expectId !== undefined && (await ctx.store.get(expectId)) !== undefined ? expectId : await findInStore(ctx, want);
-    if (id !== undefined && (expectId === undefined || id === expectId) && (await holdIfStored(ctx, id))) return { id, downloaded: false, signedBy: undefined };
+    if (id !== undefined && (expectId === undefined || id === expectId) && (await ctx.hold.addIfStored(id))) return { id, downloaded: false, signedBy: undefined };
     if (ctx.pullPolicy === 'never') {
       throw new FetchError('FETCH_NOT_FOUND', `image ${formatAppName(want)} is not in the store and the pull policy is "never"`, { subject: want.name });
     }

@@ -5,7 +5,7 @@ import { download } from '../http/download.js';
 import type { AppName } from '../image-string.js';
 import { verifyImageSignature, type Signer } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
-import { holdIfStored, type FetchContext } from './context.js';
+import type { FetchContext } from './context.js';
 import { importChecked } from './import-checked.js';
 import { verifyDetached } from '../keystore/verify.js';
 import { digestVerifier, type DigestVerifier } from '../keystore/digest-verify.js';
@@ -36,7 +36,7 @@ export interface RemoteResult {
 async function cachedId(ctx: FetchContext, url: URL): Promise<{ id: string; etag: string | undefined; fresh: boolean } | undefined> {
   const rec = await ctx.store.getRemote(url.href);
   // Held from here: a 304 below must still find the image it confirms.
-  if (rec === undefined || !(await holdIfStored(ctx, rec.imageId))) return undefined;
+  if (rec === undefined || !(await ctx.hold.addIfStored(rec.imageId))) return undefined;
   return { id: rec.imageId, etag: rec.etag, fresh: isFresh(rec) };
 }
 
