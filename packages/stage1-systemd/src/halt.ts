@@ -1,5 +1,6 @@
 import { readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
+import { childrenOf } from '@rkt/controller/stage1-abi';
 
 /** systemd's halt request (nspawn's kill signal for a booted init): SIGRTMIN+3, 37 on Linux with glibc. */
 const HALT_SIGNAL = 37;
@@ -26,14 +27,7 @@ export function isPidNamespaceInit(pid: number): boolean {
  * then re-parented to nspawn, a subreaper). A halt or a kill aimed at it missed the pod.
  */
 export function podInitPid(nspawnPid: number): number | undefined {
-  let children: string[];
-  try {
-    children = readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/);
-  } catch {
-    return undefined;
-  }
-  const init = children.find((c) => c !== '' && isPidNamespaceInit(Number(c)));
-  return init === undefined ? undefined : Number(init);
+  return childrenOf(nspawnPid).find(isPidNamespaceInit);
 }
 
 /**
