@@ -98,8 +98,8 @@ export async function runPod(o: RunOptions): Promise<number> {
         o.log?.(`app ${app.name}: ${app.mounts.length} volume mount(s) set up`);
       }
     }
-    await moved;
-    // Started once its rootfs is there; the write (an fsync) goes on beside reading the stage1's entrypoints.
+    // Started once its rootfs is there; the write (an fsync) goes on beside the move's sync, if that is still
+    // going on, and beside reading the stage1's entrypoints. Both are done before the stage1 starts.
     const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
     started.catch(() => {});
     const { executable, module, execable } = stage1RunEntrypoints(dir);
@@ -118,6 +118,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     // In this process only when it is the pod's to its user (forwardSignals): the module then owns its
     // stop signals, as the executable does its own.
     const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
+    await moved;
     await started;
     if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable() && o.exec.beforeExec?.() !== false) {
       o.log?.(`executing stage1: ${executable} ${args.join(' ')}`);
