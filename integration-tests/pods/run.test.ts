@@ -122,6 +122,19 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     expect(unsigned.stderr).toMatch(/^run: .*busybox\.aci: error opening signature file: .*--insecure-options=image\)\n$/);
   });
 
+  it("--net=host runs the pod on the host's network, as every rkt-ts pod; a network of its own is refused, leaving no pod", () => {
+    const names = (text: string) => text.split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter((n) => n !== '').sort();
+    const r = env.run(['run', '--net=host', aci, '--exec=/bin/cat', '--', '/proc/net/dev']);
+    expect(r.status).toBe(0);
+    expect(names(r.stdout)).toEqual(names(readFileSync('/proc/net/dev', 'utf8')));
+    for (const net of ['default', 'none', 'host,mynet:IP=10.1.0.9']) {
+      const refused = env.run(['run', `--net=${net}`, aci, '--exec=/bin/true']);
+      expect(refused.status).toBe(254);
+      expect(refused.stderr).toBe(`run: --net=${net}: rkt-ts has no pod networks (CNI): every pod shares the host's network, which --net=host asks for\n`);
+    }
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(1);
+  });
+
   it('passes standard input to the app only with --interactive', () => {
     expect(env.run(['run', '--interactive', aci, '--exec=/bin/cat'], { input: 'typed\n' }).stdout).toBe('typed\n');
     const closed = env.run(['run', aci, '--exec=/bin/cat'], { input: 'typed\n' });

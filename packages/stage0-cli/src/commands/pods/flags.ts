@@ -45,7 +45,20 @@ export const MDS_FLAGS: readonly FlagSpec[] = [
 ];
 
 /** rkt run's and run-prepared's flags that shape the running pod, not its manifest. */
-export const RUN_FLAGS: readonly FlagSpec[] = [flag.string('hostname', "the pod's hostname (default: rkt-UUID); the fly stage1 keeps the host's")];
+export const RUN_FLAGS: readonly FlagSpec[] = [
+  flag.string('hostname', "the pod's hostname (default: rkt-UUID); the fly stage1 keeps the host's"),
+  flag.strings('net', 'the pod\'s network: "host", the host\'s, which every rkt-ts pod shares (rkt\'s CNI networks are not supported)'),
+];
+
+/**
+ * A `--net` value: rkt-ts's pods share the host's network, which rkt's `--net=host` asks for. rkt's other
+ * values (`default`, named CNI networks with their arguments, `none`) ask for a network of the pod's own:
+ * refused, since running such a pod on the host's network would give it what it was meant not to have.
+ */
+export function checkNet(value: string): string | undefined {
+  if (value === 'host') return undefined;
+  return 'rkt-ts has no pod networks (CNI): every pod shares the host\'s network, which --net=host asks for';
+}
 
 /** A `--hostname` value: what sethostname(2) and /etc/hosts take, a DNS name of at most 64 characters. */
 export function checkHostname(value: string): string | undefined {

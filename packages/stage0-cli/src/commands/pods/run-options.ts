@@ -4,6 +4,7 @@ import { requireStage1Module } from '../../command-bundle.js';
 import { outputQueued } from '../../output/fd-sink.js';
 import { cliBus, cliEventsConfig } from './common.js';
 import { hostnameFlag } from './hostname.js';
+import { checkNetFlag } from './net.js';
 
 /**
  * What `rkt run` and `rkt run-prepared` hand to `runPod` from their flags, checked when called: call it
@@ -11,6 +12,7 @@ import { hostnameFlag } from './hostname.js';
  */
 export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'dataDir' | 'uuid' | 'lockFd'> {
   const hostname = hostnameFlag(ctx);
+  checkNetFlag(ctx);
   return {
     interactive: ctx.flags.bool('interactive'),
     ...(hostname !== undefined ? { hostname } : {}),
