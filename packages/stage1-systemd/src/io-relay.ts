@@ -9,14 +9,17 @@ const DRAIN_MS = 5_000;
 /**
  * The apps' standard streams without a terminal: a unix socket per app and stream in the pod's `stage1-io`
  * directory, which the app's unit names as `StandardOutput=file:` (systemd connects to a socket it finds
- * there). Output is relayed byte for byte to rkt's stdout and stderr; rkt's stdin goes to the app that
- * reads it. Sockets rather than FIFOs: Node can make them without spawning mkfifo.
+ * there). Output is relayed byte for byte to rkt's stdout and stderr; rkt's stdin goes to the app's own
+ * process and to nothing else (see `serveStdin`). Sockets rather than FIFOs: Node can make them without
+ * spawning mkfifo.
  */
 export class AppIoRelay {
   private readonly servers: Server[] = [];
   private readonly connections = new Set<Socket>();
   private readonly ended: Array<Promise<void>> = [];
   private readonly connected = new Set<string>();
+  /** Each app's connections to its stdin socket so far. */
+  private readonly stdinConnections = new Map<string, number>();
 
   /** The sockets bound ahead by `bind`, by path. */
   private readonly bound = new Map<string, number>();
@@ -31,7 +34,11 @@ export class AppIoRelay {
   constructor(
     private readonly ioDir: string,
     private readonly apps: readonly string[],
-    private readonly withStdin: boolean,
+    /**
+     * The apps that get rkt's stdin (none without --interactive), each with how many connections to its stdin
+     * socket come before its own: one per command its unit runs before the app's (`commandsBeforeMain`).
+     */
+    private readonly stdinAfter: ReadonlyMap<string, number> = new Map(),
     /** Called on an app's first connection to any of its sockets: its unit started a process. */
     private readonly onFirstConnection: (app: string) => void = () => {},
     /** Called when writing rkt's stdout or stderr failed (EPIPE: its reader went away). */
@@ -40,7 +47,7 @@ export class AppIoRelay {
 
   private sockets(): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
     return this.apps.flatMap((app) =>
-      (this.withStdin ? (['stdout', 'stderr', 'stdin'] as const) : (['stdout', 'stderr'] as const)).map((stream) => ({
+      (this.stdinAfter.has(app) ? (['stdout', 'stderr', 'stdin'] as const) : (['stdout', 'stderr'] as const)).map((stream) => ({
         app,
         stream,
         path: join(this.ioDir, appIoName(app, stream)),
@@ -71,11 +78,8 @@ export class AppIoRelay {
     const listening: Array<Promise<void>> = [];
     for (const { app, stream, path } of this.sockets()) {
       if (stream === 'stdin') {
-        // The app's end-of-file is the end of rkt's input; its closing early is no error of rkt's. Half
-        // open: systemd shuts its writing side down at once, which must not end ours.
-        listening.push(this.serve(app, path, true, (conn) => {
-          process.stdin.pipe(conn);
-        }));
+        // Half open: systemd shuts its writing side down at once, which must not end ours.
+        listening.push(this.serve(app, path, true, (conn) => this.serveStdin(app, conn)));
         continue;
       }
       const out = stream === 'stdout' ? process.stdout : process.stderr;
@@ -91,6 +95,22 @@ export class AppIoRelay {
       }));
     }
     await Promise.all(listening);
+  }
+
+  /**
+   * systemd connects the unit's StandardInput= for every command it runs, in the order it runs them: its
+   * pre-start handler (ExecStartPre=, before the app), the app, then its status recorder and post-stop handler
+   * (after). rkt's stdin is read only once the app's own connection is here, and only for it: given to the
+   * first connection, it went to a pre-start handler that did not read it, and was lost when that ended.
+   * The others get end-of-file at once, as StandardInput=null would give them. Until the app connects, what
+   * rkt's stdin was given waits where it is (the pipe, the file), however early it was written; its end
+   * is the app's end-of-file; an app that ends first stops the reading (the next write to it fails).
+   */
+  private serveStdin(app: string, conn: Socket): void {
+    const seen = this.stdinConnections.get(app) ?? 0;
+    this.stdinConnections.set(app, seen + 1);
+    if (seen === this.stdinAfter.get(app)) process.stdin.pipe(conn);
+    else conn.end();
   }
 
   /**
@@ -121,7 +141,7 @@ export class AppIoRelay {
     for (const fd of this.bound.values()) closeSync(fd);
     this.bound.clear();
     for (const s of this.servers) s.close();
-    if (this.withStdin) {
+    if (this.stdinAfter.size > 0) {
       process.stdin.unpipe();
       process.stdin.destroy();
       for (const c of this.connections) c.destroy();

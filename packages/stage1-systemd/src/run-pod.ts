@@ -7,6 +7,7 @@ import {
   appStatusPath,
   appUnit,
   appUnitName,
+  commandsBeforeMain,
   FIRST_FAILURE_FILE,
   parseAppStatus,
   podTarget,
@@ -299,9 +300,13 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const legacyCgroups = isolation.env().SYSTEMD_NSPAWN_UNIFIED_HIERARCHY === '0';
   const exitWhenAllDone = postStopPod ? apps.map((x) => x.name) : undefined;
   const reaped: string[] = [];
+  // For rkt's stdin relayed to an app: the connections to its stdin socket that come before the app's own.
+  const stdinAfter = new Map<string, number>();
   for (const spec of specs) {
     const reaper = needsReaper(spec, legacyCgroups);
-    writeFileSync(join(unitsDir, appUnitName(spec.name)), appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty' }));
+    const unit = appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty' });
+    writeFileSync(join(unitsDir, appUnitName(spec.name)), unit);
+    if (stdin === 'fifo') stdinAfter.set(spec.name, commandsBeforeMain(unit));
     if (reaper) {
       writeFileSync(join(unitsDir, reaperUnitName(spec.name)), reaperUnit(spec.name, exitWhenAllDone));
       reaped.push(spec.name);
@@ -334,7 +339,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     outputFailure ??= err;
     stops.requestHalt();
   };
-  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdin === 'fifo', markStarted, outputFailed);
+  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed);
   // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)
   // come once nspawn is started, while the pod boots: an app's connection waits in the socket's queue.
   const serveLater = io !== undefined && host.listenUnix !== undefined;

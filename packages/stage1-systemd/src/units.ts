@@ -105,6 +105,15 @@ function ioLines(spec: AppUnitSpec): string[] {
   ];
 }
 
+/**
+ * How many commands of an app's unit (its text, `appUnit`) systemd runs before the app's own: its
+ * ExecStartPre= lines, one after another. The unit's StandardInput= is every command's, so each of them
+ * connects to the app's stdin socket in turn, and the app's connection is the one after theirs.
+ */
+export function commandsBeforeMain(unit: string): number {
+  return unit.split('\n').filter((l) => l.startsWith('ExecStartPre=')).length;
+}
+
 /** How the pod ends around an app's status. */
 export interface AppStatusOptions {
   /** In a pod with post-stop handlers, every app of the pod: the last status written then makes systemd exit. */

@@ -10,7 +10,7 @@ import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
 import { stage1Root } from '../src/stage1-root.js';
 import { noteStop, readStop, stopStatus } from '../src/stop-note.js';
-import { appIoName, appIoPath, appUnit, needsReaper, parseAppStatus, podTarget, reaperUnit, stoppedBeforeMain } from '../src/units.js';
+import { appIoName, appIoPath, appUnit, commandsBeforeMain, needsReaper, parseAppStatus, podTarget, reaperUnit, stoppedBeforeMain } from '../src/units.js';
 
 let tmp: string;
 beforeEach(() => {
@@ -127,6 +127,10 @@ describe('units', () => {
     expect(unit).toContain('ExecStopPost="/bin/post" "x"\n');
     expect(unit).toContain('StandardInput=file:/rkt/io/web.stdin\n');
     expect(unit).toContain('MemoryMax=1M\n');
+    // Each command before the app's connects to its stdin socket first: the relay counts them.
+    expect(commandsBeforeMain(unit)).toBe(1);
+    expect(commandsBeforeMain(appUnit({ ...spec, stdin: 'fifo' }))).toBe(0);
+    expect(commandsBeforeMain(appUnit({ ...spec, preStart: ['/bin/pre'], stdin: 'tty' }, { markStarted: true }))).toBe(2);
     const tty = appUnit({ ...spec, stdin: 'tty' });
     expect(tty).toContain('StandardInput=tty-force\nStandardOutput=tty\n');
     expect(tty).not.toContain('/rkt/io/');
