@@ -2,12 +2,13 @@
 // (integration-tests/pods): systemd as the pod's PID 1, rkt's pod semantics for several apps (all start
 // together; the first failure ends the pod and is rkt run's status; else the pod ends with its last
 // app), the sidekick pattern on the pod's localhost, event handlers, rkt stop's status, the pod's
-// hostname and /etc/hosts, --interactive on a terminal; and its run entrypoint as a module in rkt's own
-// process (rkt-ts.dev/stage1/run-module): no second Node in the pod's process tree, the fallback to
-// executing /rkt/run when the module cannot be used, and a kill -9 of rkt run, which leaves no process of
-// rkt's own to end the pod, still ending it. Nothing may be left behind: no mount, no process, no cgroup,
+// hostname and /etc/hosts, --interactive on a terminal and without one (rkt's stdin relayed to the app);
+// and its run entrypoint as a module in rkt's own process (rkt-ts.dev/stage1/run-module): no second Node
+// in the pod's process tree, the fallback to executing /rkt/run when the module cannot be used, and a
+// kill -9 of rkt run, which leaves no process of rkt's own to end the pod, still ending it. Nothing may be left behind: no mount, no process, no cgroup,
 // no nspawn propagation directory.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -308,6 +309,80 @@ describe('rkt run (stage1-systemd)', () => {
     expect(podCgroups(uuid).length).toBeGreaterThan(0);
     expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
     expectNothingLeft(uuid);
+  });
+});
+
+describe('--interactive without a terminal (stage1-systemd)', () => {
+  // rkt's stdin is relayed through the socket that the app's unit connects its stdin to (io-relay.ts),
+  // which systemd connects for each command the unit runs, the app's pre-start handler first.
+  const runPiped = (args: string[], input: Buffer | string) =>
+    spawnSync(rktBin, env.args(['run', '--interactive', ...args]), { cwd: env.tmp, input, maxBuffer: 64 << 20, timeout: 60_000 });
+
+  it("gives the app what was written before the pod booted, not to its pre-start handler, which reads end-of-file", () => {
+    expect(env.run(['fetch', aci]).status).toBe(0);
+    const manifest = writePodManifest(env.tmp, [
+      {
+        name: 'reader',
+        image: { name: 'example.com/busybox' },
+        app: {
+          exec: ['/bin/sh', '-c', 'echo "pre-start read [$(cat /pre-start-read)]"; cat'],
+          user: '0',
+          group: '0',
+          // Reads its stdin to its end: before, it was given rkt's stdin (the first connection) and took it all.
+          eventHandlers: [{ name: 'pre-start', exec: ['/bin/sh', '-c', 'cat > /pre-start-read'] }],
+        },
+      },
+    ]);
+    // Written at once, while rkt starts: long before the pod has booted.
+    const r = runPiped([`--pod-manifest=${manifest}`], 'typed early\nand more\n');
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.toString()).toBe('pre-start read []\ntyped early\nand more\n');
+    expect(r.status).toBe(0);
+    const uuid = onlyPod();
+    expect(appStatuses(uuid)).toEqual(['app-reader=0']);
+    expectNothingLeft(uuid);
+  });
+
+  it('relays a large input intact and in order', () => {
+    const input = randomBytes(8 << 20);
+    const r = runPiped([aci, '--exec=/bin/cat'], input);
+    expect(r.stderr.toString()).toBe('');
+    expect(r.stdout.length).toBe(input.length);
+    expect(createHash('sha256').update(r.stdout).digest('hex')).toBe(createHash('sha256').update(input).digest('hex'));
+    expect(r.status).toBe(0);
+    expectNothingLeft(onlyPod());
+  });
+
+  it("ends an app that reads to end-of-file when rkt's stdin closes: at once, or after a slow writer", async () => {
+    // stdin at its end from the start (/dev/null).
+    const empty = spawnSync(rktBin, env.args(['run', '--interactive', aci, '--exec=/bin/cat']), { cwd: env.tmp, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+    expect(empty.stderr).toBe('');
+    expect(empty.stdout).toBe('');
+    expect(empty.status).toBe(0);
+
+    // A writer that goes on once the app has answered, and then closes.
+    const child = spawn(rktBin, env.args(['run', '--interactive', aci, '--exec=/bin/sh', '--', '-c', 'while read line; do echo "got $line"; done; echo eof']), {
+      cwd: env.tmp,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    env.children.add(child);
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out === 'got first\n') setTimeout(() => child.stdin.end('second\n'), 500);
+    });
+    child.stdin.write('first\n');
+    const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    env.children.delete(child);
+    expect(err).toBe('');
+    expect(out).toBe('got first\ngot second\neof\n');
+    expect(status).toBe(0);
+    const uuids = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
+    expect(uuids).toHaveLength(2);
+    for (const p of uuids) expect(appStatuses(p.name)).toEqual(['app-busybox=0']);
+    for (const p of uuids) expectNothingLeft(p.name);
   });
 });
 
