@@ -5,8 +5,8 @@
 // hostname and /etc/hosts, --interactive on a terminal and without one (rkt's stdin relayed to the app);
 // and its run entrypoint as a module in rkt's own process (rkt-ts.dev/stage1/run-module): no second Node
 // in the pod's process tree, the fallback to executing /rkt/run when the module cannot be used, and a
-// kill -9 of rkt run, which leaves no process of rkt's own to end the pod, still ending it. Nothing may be left behind: no mount, no process, no cgroup,
-// no nspawn propagation directory.
+// kill -9 of rkt run, which leaves no process of rkt's own to end the pod, still ending it. Nothing may be
+// left behind: no mount, no process, no cgroup, no nspawn propagation directory.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
