@@ -560,15 +560,18 @@ describe('the pod\'s root and a kill -9 of systemd-nspawn while it sets the pod 
           break;
         }
       }
-      expect(attempt, 'the outer child was caught within three pods').toBeLessThan(2);
+      // It lives a few ms: on a loaded machine (2 cores, other tests' pods booting) this process may be off the
+      // CPU for all of it, a few times in a row.
+      expect(attempt, 'the outer child was caught within eight pods').toBeLessThan(7);
       process.kill(nspawn as number, 'SIGKILL');
       await done;
       expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
     }
   };
 
-  // Killed at once (the outer child has not run yet), or as soon as it has a mount of its own: with
-  // --volatile=overlay the tmpfs it made at /tmp/nspawn-volatile-XXXXXX on the host, removed before it goes on.
+  // Killed at once (the outer child has not run yet), or as soon as it has a mount of its own: the API file
+  // systems it mounts in the pod's root (with --volatile=overlay, which the stage1 no longer uses, also the
+  // tmpfs it made at /tmp/nspawn-volatile-XXXXXX on the host, removed before it goes on).
   it.each(['as soon as its outer child exists', 'once its outer child has a mount of its own'])('a SIGKILL of nspawn %s: nothing is left after gc', async (when) => {
     const { done, nspawn, mounts } = await catchOuterChild(when);
     if (when !== 'as soon as its outer child exists') expect(mounts.filter(ownMount(realpathSync(env.tmp)))).not.toEqual([]);
