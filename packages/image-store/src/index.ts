@@ -18,6 +18,8 @@ export { DEFAULT_GRACE_MS } from './gc.js';
 export type { ExportOptions } from './export.js';
 export type { ExtractOptions } from './extract.js';
 export type { PodUse, PodRef } from './pod-refs.js';
+export type { MissingDependency } from './plan.js';
+export type { Dependency } from './aci/manifest.js';
 export { LAYOUT_VERSION, INDEX_VERSION } from './layout.js';
 export type { Layout } from './layout.js';
 export { DirectFileWriter } from './direct-write.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { readStoreManifest, type Dependency, type StoreManifest } from './aci/manifest.js';
-import { StoreError } from './errors.js';
+import { isErrno, StoreError } from './errors.js';
 import type { IndexTx } from './index-db.js';
 import { manifestPath, type Layout } from './layout.js';
 import { pickByName } from './lookup.js';
@@ -37,9 +37,14 @@ function describeDep(d: Dependency): string {
   return `${d.imageName}${labels === '' ? '' : `,${labels}`}${d.imageID === undefined ? '' : ` (${d.imageID})`}`;
 }
 
-function resolveDependency(all: readonly ImageRecord[], d: Dependency, of: ImageRecord): ImageRecord {
+/** The stored image a render layers for `d`: one with its name and labels (and ID, when it pins one). */
+function findDependency(all: readonly ImageRecord[], d: Dependency): ImageRecord | undefined {
   const candidates = d.imageID === undefined ? all : all.filter((i) => i.id.startsWith(d.imageID as string));
-  const found = pickByName(candidates, { name: d.imageName, labels: d.labels });
+  return pickByName(candidates, { name: d.imageName, labels: d.labels });
+}
+
+function resolveDependency(all: readonly ImageRecord[], d: Dependency, of: ImageRecord): ImageRecord {
+  const found = findDependency(all, d);
   if (found === undefined) {
     throw new StoreError('STORE_DEPENDENCY', `dependency ${describeDep(d)} of ${of.name} (${of.id.slice(0, 19)}) is not in the store`, { subject: d.imageName });
   }
@@ -104,4 +109,47 @@ export async function planLayers(l: Layout, tx: Pick<IndexTx, 'images'>, image: 
   };
   await visit(image, [], []);
   return layers;
+}
+
+/** A dependency a render of the image would not find in the store, and the image whose manifest names it. */
+export interface MissingDependency {
+  readonly dependency: Dependency;
+  readonly of: { readonly id: string; readonly name: string };
+  /** `dependency NAME,LABELS of NAME (sha512-...) is not in the store`, as the render would say it. */
+  readonly message: string;
+}
+
+/**
+ * The first dependency in `image`'s chain (depth first, as `planLayers` walks it) that the store lacks, or
+ * undefined when a render would find every one. What `rkt run` asks before it loads the fetcher: a cycle, a
+ * chain too deep or a size mismatch is not "missing", and is left for the render to report.
+ */
+export async function findMissingDependency(l: Layout, all: readonly ImageRecord[], image: ImageRecord): Promise<MissingDependency | undefined> {
+  const visited = new Set<string>();
+  const visit = async (img: ImageRecord, depth: number): Promise<MissingDependency | undefined> => {
+    if (visited.has(img.id) || depth > MAX_DEPTH) return undefined;
+    visited.add(img.id);
+    for (const d of (await readStoredManifest(l, img.id)).dependencies) {
+      const found = findDependency(all, d);
+      if (found === undefined) {
+        return { dependency: d, of: { id: img.id, name: img.name }, message: `dependency ${describeDep(d)} of ${img.name} (${img.id.slice(0, 19)}) is not in the store` };
+      }
+      const deeper = await visit(found, depth + 1);
+      if (deeper !== undefined) return deeper;
+    }
+    return undefined;
+  };
+  return visit(image, 0);
+}
+
+/** readManifest, for an image looked up without the index: gone since is STORE_NOT_FOUND, as `resolve` says it. */
+async function readStoredManifest(l: Layout, id: string): Promise<StoreManifest> {
+  try {
+    return await readManifest(l, id);
+  } catch (err) {
+    if (err instanceof StoreError && isErrno(err.cause, 'ENOENT')) {
+      throw new StoreError('STORE_NOT_FOUND', `image ${id} was removed`, { subject: id, cause: err });
+    }
+    throw err;
+  }
 }

@@ -12,6 +12,7 @@ import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './l
 import { lookupAllIn, lookupIn, type ImageRef } from './lookup.js';
 import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
 import { findRenderedForPod } from './pod-trees.js';
+import { findMissingDependency, type MissingDependency } from './plan.js';
 import { readFileImport, writeFileImport } from './file-imports.js';
 import { withUsage } from './index-presence.js';
 import type { ImageRecord, RemoteRecord } from './records.js';
@@ -112,6 +113,15 @@ export class Store {
     } catch (err) {
       throw new StoreError('STORE_NOT_FOUND', `image ${img.id} was removed`, { subject: img.id, cause: err });
     }
+  }
+
+  /**
+   * The first dependency in the image's chain that a render would not find in the store (depth first), or
+   * undefined when every one is there. Read like `resolve` (the snapshot, no index, no zod), so `rkt run` can
+   * ask it of every image and load the fetcher only when something is missing.
+   */
+  missingDependency(ref: ImageRef): Promise<MissingDependency | undefined> {
+    return guard('dependencies', readImages(this.layout, this.ctx.options).then((all) => findMissingDependency(this.layout, all, lookupIn(all, ref))));
   }
 
   remove(ref: ImageRef): Promise<ImageRecord> {

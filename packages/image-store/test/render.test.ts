@@ -73,6 +73,38 @@ describe('render', () => {
     expect(await store.trees()).toEqual([]);
   });
 
+  it('missingDependency: the first dependency a render would not find, depth first, or none; without rendering anything', async () => {
+    const { work, store } = await setup();
+    await store.importAci(makeAci(work, { name: 'example.com/base', labels: { version: '1' } }));
+    const mid = await store.importAci(makeAci(work, {
+      name: 'example.com/mid', dependencies: [{ imageName: 'example.com/base', labels: { version: '1' } }, { imageName: 'example.com/tools' }],
+    }));
+    const app = await store.importAci(makeAci(work, { name: 'example.com/app', dependencies: [{ imageName: 'example.com/mid' }, { imageName: 'example.com/late' }] }));
+    // Two levels down, before the app's own second dependency: the order a render walks them in.
+    expect(await store.missingDependency('example.com/app')).toEqual({
+      dependency: { imageName: 'example.com/tools', imageID: undefined, labels: [], size: undefined },
+      of: { id: mid.id, name: 'example.com/mid' },
+      message: `dependency example.com/tools of example.com/mid (${mid.id.slice(0, 19)}) is not in the store`,
+    });
+    await store.importAci(makeAci(work, { name: 'example.com/tools' }));
+    expect(await store.missingDependency(app.id)).toMatchObject({ dependency: { imageName: 'example.com/late' }, of: { id: app.id } });
+    // A label or a pinned ID that no stored image has is missing, as the render would find it.
+    await store.importAci(makeAci(work, { name: 'example.com/late', labels: { version: '2' } }));
+    expect(await store.missingDependency(app.id)).toBeUndefined();
+    await store.importAci(makeAci(work, { name: 'example.com/old', dependencies: [{ imageName: 'example.com/base', labels: { version: '0' } }] }));
+    expect(await store.missingDependency('example.com/old')).toMatchObject({ dependency: { imageName: 'example.com/base', labels: [{ name: 'version', value: '0' }] } });
+    await store.importAci(makeAci(work, { name: 'example.com/pinned', dependencies: [{ imageName: 'example.com/base', imageID: `sha512-${'0'.repeat(128)}` }] }));
+    expect(await store.missingDependency('example.com/pinned')).toMatchObject({ dependency: { imageName: 'example.com/base', imageID: `sha512-${'0'.repeat(128)}` } });
+    // Nothing missing in a cycle: the render says what is wrong with it.
+    await store.importAci(makeAci(work, { name: 'example.com/ping', dependencies: [{ imageName: 'example.com/pong' }] }));
+    await store.importAci(makeAci(work, { name: 'example.com/pong', dependencies: [{ imageName: 'example.com/ping' }] }));
+    expect(await store.missingDependency('example.com/ping')).toBeUndefined();
+    await expect(store.missingDependency('example.com/none')).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
+    expect(await store.trees()).toEqual([]);
+    // Rendered, the tree has what missingDependency found stored.
+    expect((await store.render(app.id)).layers).toHaveLength(5);
+  });
+
   it('keeps only whitelisted paths, from the image and its dependencies', async () => {
     const { work, store } = await setup();
     await store.importAci(makeAci(work, { name: 'example.com/base', files: { 'etc/ca/crt': 'crt', 'etc/junk': 'j', 'usr/bin/sh': 'sh' } }));
