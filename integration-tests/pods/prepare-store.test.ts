@@ -110,7 +110,8 @@ describe('rkt prepare while rkt image rm and rkt image gc run (fly)', () => {
       }
       const appId = env.run(['image', 'list', '--no-legend', '--full', '--fields=id,name']).stdout.split('\n').find((l) => l.includes('layered'))!.split(/\s+/)[0]!;
       expect(env.run(['image', 'gc', '--grace-period=1h']).status).toBe(0);
-      const prepare = env.start(['prepare', appId]);
+      // `never`: a dependency removed before the prepare found it is refused, not looked for through discovery.
+      const prepare = env.start(['prepare', '--pull-policy=never', appId]);
       await sleep((round * 37) % 260);
       const removals = await Promise.all([
         env.start(['image', 'rm', 'example.com/base']).done,
@@ -131,10 +132,13 @@ describe('rkt prepare while rkt image rm and rkt image gc run (fly)', () => {
         expect(env.run(['rm', p.stdout.trim()]).status).toBe(0);
       } else {
         // Only a removal that came before the prepare found the image (or, by ID, its dependency) fails it,
-        // in one line saying what is missing; never "removed while ... was being rendered".
+        // in one line saying what is missing (the dependency: missing when the prepare looked, or removed after
+        // that and before the render); never "removed while ... was being rendered".
         expect(p.status).toBe(254);
         expect(oneLine(p), p.stderr).toHaveLength(1);
-        expect(p.stderr).toMatch(/^prepare: (no image with ID sha512-[0-9a-f]+ in the store|dependency example\.com\/base of example\.com\/layered \(sha512-[0-9a-f]{12}\) is not in the store)$/m);
+        expect(p.stderr).toMatch(new RegExp('^prepare: (no image with ID sha512-[0-9a-f]+ in the store' +
+          '|dependency example\\.com/base of example\\.com/layered \\(sha512-[0-9a-f]{12}\\) is not in the store' +
+          '|dependency example\\.com/base of example\\.com/layered: image example\\.com/base is not in the store and the pull policy is "never")$', 'm'));
         expect(removals.some((r) => r.status === 0)).toBe(true);
         expect(env.podUuids()).toEqual([]);
       }
@@ -150,9 +154,9 @@ describe('a failed rkt prepare leaves the store as it was (fly)', () => {
     const app = await buildImage(env.tmp, 'example.com/app');
     const listed = () => env.run(['image', 'list', '--no-legend', '--full', '--fields=id']).stdout.trim().split('\n').filter((l) => l !== '').sort();
 
-    // The dependency is not in the store (a file's dependencies are not fetched).
-    const missing = env.run(['prepare', top]);
-    expect(missing.stderr).toMatch(/^prepare: dependency example\.com\/base of example\.com\/top \(sha512-[0-9a-f]{12}\) is not in the store\n$/);
+    // The dependency is not in the store, and `never` forbids fetching it (integration-tests/fetch has it fetched).
+    const missing = env.run(['prepare', '--pull-policy=never', top]);
+    expect(missing.stderr).toBe('prepare: dependency example.com/base of example.com/top: image example.com/base is not in the store and the pull policy is "never"\n');
     expect(missing).toMatchObject({ status: 254, stdout: '' });
     expect(listed()).toEqual([]);
     // An app refused after its image was imported: the same.
@@ -163,7 +167,7 @@ describe('a failed rkt prepare leaves the store as it was (fly)', () => {
 
     // Stored before: kept.
     const stored = [env.run(['fetch', '--full', app]).stdout.trim(), env.run(['fetch', '--full', fly!.aci]).stdout.trim()].sort();
-    expect(env.run(['prepare', top]).status).toBe(254);
+    expect(env.run(['prepare', '--pull-policy=never', top]).status).toBe(254);
     expect(env.run(['prepare', app, '--exec=bin/true']).status).toBe(254);
     expect(listed()).toEqual(stored);
     expect(env.podUuids()).toEqual([]);

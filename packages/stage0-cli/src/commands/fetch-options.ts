@@ -1,6 +1,7 @@
 import type { FetchOptions, PullPolicy } from '@rkt/fetcher';
 import type { Store } from '@rkt/image-store';
 import type { CommandContext } from '../command.js';
+import { CliError } from '../errors.js';
 
 /** The warnings one command's fetches have written: a context is one command, and its images share them. */
 const warnedByCommand = new WeakMap<CommandContext, Set<string>>();
@@ -36,4 +37,16 @@ function warnedFor(ctx: CommandContext): Set<string> {
     warnedByCommand.set(ctx, warned);
   }
   return warned;
+}
+
+const PULL_POLICIES: readonly PullPolicy[] = ['new', 'update', 'never'];
+
+/** `--pull-policy` (rkt fetch, run, prepare), refused with the accepted values before anything is fetched. */
+export function pullPolicyFlag(ctx: CommandContext): PullPolicy {
+  const raw = ctx.flags.string('pull-policy');
+  const policy = PULL_POLICIES.find((p) => p === raw);
+  if (policy === undefined) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `invalid argument ${JSON.stringify(raw)} for --pull-policy: must be one of ${PULL_POLICIES.join(', ')}`);
+  }
+  return policy;
 }

@@ -1,22 +1,9 @@
 import { statSync } from 'node:fs';
-import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { shortImageId } from '../output/listing.js';
-import { fetchOptions } from './fetch-options.js';
+import { fetchOptions, pullPolicyFlag } from './fetch-options.js';
 import { openImageStore } from './image-common.js';
-
-const PULL_POLICIES: readonly PullPolicy[] = ['new', 'update', 'never'];
-
-/** `--pull-policy`, refused with the accepted values before anything is fetched. */
-export function pullPolicyFlag(ctx: CommandContext): PullPolicy {
-  const raw = ctx.flags.string('pull-policy');
-  const policy = PULL_POLICIES.find((p) => p === raw);
-  if (policy === undefined) {
-    throw new CliError('CLI_BAD_FLAG_VALUE', `invalid argument ${JSON.stringify(raw)} for --pull-policy: must be one of ${PULL_POLICIES.join(', ')}`);
-  }
-  return policy;
-}
 
 /**
  * `rkt fetch IMAGE_URL...`: fetches and renders each image (a file, `file://`, `https://`, `http://` with

@@ -3,10 +3,12 @@ import { resolve as resolvePath } from 'node:path';
 import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PodEvent, type PreparedPod } from '@rkt/controller/lean';
 import { openStore, StoreError, type ImageHold, type Store } from '@rkt/image-store';
 import type { PodManifest, Volume } from '@rkt/appc-spec/lean';
+import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
-import { claimStored, resolveImageArg, type ImageClaim } from './images.js';
+import { claimStored, ImageGone, resolveImageArg, type ImageClaim } from './images.js';
+import { pullPolicyFlag } from '../fetch-options.js';
 import { selectStage1 } from './stage1.js';
 import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
 import { natsBusOptions, readEventsConfig, type EventsConfig } from './events-config.js';
@@ -119,12 +121,16 @@ function saveUuid(given: string, path: string, uuid: string): void {
  */
 function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): void {
   const given = ['volume', 'mount', 'set-env', 'set-env-file', 'inherit-env'].filter((f) => (f === 'inherit-env' ? ctx.flags.bool(f) : ctx.flags.changed(f))).map((f) => `--${f}`);
+  // Its images are taken from the store as they are (rkt refused the policies that would fetch or refuse them).
+  const policy = ctx.flags.string('pull-policy');
+  if (policy !== 'new') given.push(`--pull-policy=${policy}`);
   if (args.length > 0) given.unshift(`images (${args.join(' ')})`);
   if (given.length > 0) throw new CliError('CLI_BAD_ARGS', `conflicting flags set with --pod-manifest: ${given.join(', ')} (the manifest sets the pod's apps, volumes and environment)`);
 }
 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
+  const pullPolicy = pullPolicyFlag(ctx);
   if (ctx.flags.string('pod-manifest') !== '') refuseBesidePodManifest(ctx, args);
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
@@ -138,7 +144,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   // ImageClaim), and whatever the command imported is taken out again if it fails.
   const hold = store.hold('pod');
   try {
-    const attempt = (strict: boolean) => preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict });
+    const attempt = (strict: boolean) => preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict }, pullPolicy);
     try {
       return await attempt(false);
     } catch (err) {
@@ -175,7 +181,7 @@ async function rollbackImports(ctx: CommandContext, hold: ImageHold): Promise<vo
 
 async function preparePodOnce(
   ctx: CommandContext, store: Store, args: readonly string[], parsedApps: ReturnType<typeof parseApps>, volumes: Volume[],
-  keepLock: boolean, claim: ImageClaim,
+  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy,
 ): Promise<PreparedPod> {
   const podManifest = await podManifestFromFlag(ctx, store, claim);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
@@ -183,7 +189,7 @@ async function preparePodOnce(
   const apps = [];
   if (podManifest === undefined) {
     for (const { image, input } of parsedApps) {
-      const imageId = await resolveImageArg(ctx, store, image, claim);
+      const imageId = await resolveImageArg(ctx, store, image, claim, pullPolicy);
       apps.push({ ...input, imageId });
     }
   }
@@ -204,12 +210,5 @@ async function preparePodOnce(
     // Resolved, then not found by the pod: removed in between (only an image not held can be).
     if (!claim.strict && err instanceof StoreError && err.code === 'STORE_NOT_FOUND') throw new ImageGone(err);
     throw err;
-  }
-}
-
-/** prepareFromCli's signal to prepare again, strictly: never leaves this module. */
-class ImageGone extends Error {
-  constructor(readonly reason: StoreError) {
-    super(reason.message, { cause: reason });
   }
 }

@@ -33,6 +33,7 @@ export const POD_FLAGS: readonly FlagSpec[] = [
   flag.string('pod-manifest', 'the path to the pod manifest. If it is non-empty, then only --stage1-* and --no-overlay flags take effect'),
   flag.string('uuid-file-save', 'write out pod UUID to specified file'),
   flag.strings('volume', 'a volume for the pod: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]'),
+  flag.string('pull-policy', 'when to fetch an image and its dependencies: "new" (what is not in the store), "update" (ask the server) or "never" (store only)', { default: 'new' }),
 ];
 
 /**

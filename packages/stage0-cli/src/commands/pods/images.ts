@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { StoreError, type ImageHold, type Store } from '@rkt/image-store';
+import type { PullPolicy } from '@rkt/fetcher';
+import { StoreError, type ImageHold, type MissingDependency, type Store } from '@rkt/image-store';
 import { markAtypicalRun } from '../../code-cache.js';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
@@ -57,49 +58,98 @@ export async function importFile(store: Store, path: string, claim: ImageClaim):
   return id;
 }
 
-/** Through `@rkt/fetcher` with rkt run's pull policy `new`: a stored match is used without asking any server. */
-async function fetchNew(ctx: CommandContext, store: Store, imageString: string, claim: ImageClaim): Promise<string> {
-  // Loaded only here: `rkt run` of a stored image or an unverified file never pays for openpgp and the HTTP stack.
+/**
+ * Through `@rkt/fetcher`, with the command's pull policy (`new` by default: a stored match is used without
+ * asking any server). The image and its dependencies stay held after the fetch, until the pod references them.
+ */
+async function fetchWith(ctx: CommandContext, store: Store, imageString: string, claim: ImageClaim, policy: PullPolicy, render = true): Promise<string> {
+  // Loaded only here: `rkt run` of a stored image or an unverified file, its dependencies stored, never pays for
+  // openpgp and the HTTP stack.
   markAtypicalRun();
   const { fetchImage } = await import('@rkt/fetcher');
-  // The image and its dependencies stay held after the fetch, until the pod references them.
-  return (await fetchImage(imageString, { ...fetchOptions(ctx, store, 'new'), hold: claim.hold })).id;
+  return (await fetchImage(imageString, { ...fetchOptions(ctx, store, policy), hold: claim.hold, render })).id;
 }
 
 /**
- * The image ID an `IMAGE` argument of run/prepare names, as rkt resolved it with pull policy `new`:
+ * `id`, found in the store or imported from a file, with what is missing of its dependency chain fetched, as
+ * rkt's fetcher fetched an image's dependencies (by name, through discovery) whether or not it had the image
+ * itself. Each dependency goes through the pull policy: with `new` and `never` the store is asked first (the
+ * snapshot and the manifests on disk, no fetcher: the usual `rkt run`, every dependency stored, loads none of
+ * it) and the fetcher loaded only when something is missing, to fetch it or, with `never`, to refuse in one
+ * line naming it and the image needing it; with `update` every dependency is asked of its server.
+ */
+async function withDependencies(ctx: CommandContext, store: Store, id: string, claim: ImageClaim, policy: PullPolicy): Promise<string> {
+  if (policy !== 'update') {
+    let missing: MissingDependency | undefined;
+    try {
+      missing = await store.missingDependency(id);
+    } catch (err) {
+      // Found without the index and removed since: resolved again, held (common.ts).
+      if (!claim.strict && err instanceof StoreError && err.code === 'STORE_NOT_FOUND') throw new ImageGone(err);
+      throw err;
+    }
+    if (missing === undefined) return id;
+    ctx.log.debug(`${missing.message}: fetching what is missing (pull policy ${policy})`);
+  }
+  // Held before the fetcher looks for it by ID: removed since it was found, it is resolved again (common.ts),
+  // not refused as an ID that names nothing.
+  if (!(await claim.hold.addIfStored(id))) {
+    const gone = new StoreError('STORE_NOT_FOUND', `image ${id} was removed`, { subject: id });
+    throw claim.strict ? gone : new ImageGone(gone);
+  }
+  // The pod renders the tree, with its reference (render: false): the fetch only stores and holds the images.
+  return fetchWith(ctx, store, id, claim, policy, false);
+}
+
+/**
+ * The image ID an `IMAGE` argument of run/prepare names, as rkt resolved it with `--pull-policy` (default
+ * `new`), with its dependencies (withDependencies):
  * - an ACI file: with `--insecure-options=image` imported (cached by path, size and mtime, so an unchanged
  *   file is not hashed again); otherwise through the fetcher, which checks `FILE.aci.asc` against the
- *   trusted keys and refuses an unsigned file;
- * - a URL (`https://`, `http://` with `--insecure-options=http`, `file://`): the stored download of that
- *   URL, else fetched;
+ *   trusted keys and refuses an unsigned file; a file is imported whatever the policy;
+ * - a URL (`https://`, `http://` with `--insecure-options=http`, `file://`): through the fetcher (`new`: the
+ *   stored download of that URL, else fetched);
  * - an image ID or unique prefix: the store only;
- * - a name (`name[:version][,label=value...]`): the newest match in the store, else fetched through
- *   discovery.
+ * - a name (`name[:version][,label=value...]`): `new` and `never` the newest match in the store, else (`new`
+ *   and `update`) fetched through discovery.
  */
-export async function resolveImageArg(ctx: CommandContext, store: Store, arg: string, claim: ImageClaim): Promise<string> {
+export async function resolveImageArg(ctx: CommandContext, store: Store, arg: string, claim: ImageClaim, policy: PullPolicy): Promise<string> {
   // First: a URL ending in `.aci` would otherwise look like a relative path. (Both cases spelled out: a
   // case-insensitive class costs its first compile a case-folding pass, and this runs on every rkt run.)
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg)) return fetchNew(ctx, store, arg, claim);
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg)) return fetchWith(ctx, store, arg, claim, policy);
   if (await isFile(arg, ctx.cwd)) {
     const path = resolvePath(ctx.cwd, arg);
-    if (ctx.globals.insecureOptions.skipImageCheck) return importFile(store, path, claim);
+    if (ctx.globals.insecureOptions.skipImageCheck) return withDependencies(ctx, store, await importFile(store, path, claim), claim, policy);
     // Checked here so that a missing file is reported as such, not as a missing signature.
     await statImageFile(path);
-    return fetchNew(ctx, store, path, claim);
+    return fetchWith(ctx, store, path, claim, policy);
   }
+  const isId = arg.startsWith('sha512-');
+  // `update` asks the server about a name even when the store has it, as `rkt fetch` does.
+  if (policy === 'update' && !isId) return fetchWith(ctx, store, arg, claim, policy);
   let stored: string | undefined;
   try {
     stored = (await store.resolve(arg)).id;
   } catch (err) {
     // An ID is never fetched; a name missing from the store is (labels too: the fetcher matches them).
-    if (!(err instanceof StoreError && err.code === 'STORE_NOT_FOUND') || arg.startsWith('sha512-')) throw err;
+    if (!(err instanceof StoreError && err.code === 'STORE_NOT_FOUND') || isId) throw err;
   }
   if (stored !== undefined) {
     const held = await claimStored(claim, stored);
-    if (held !== undefined) return held;
+    if (held !== undefined) return withDependencies(ctx, store, held, claim, policy);
     // Removed between the lookup and the hold: as if it had not been found.
-    if (arg.startsWith('sha512-')) throw new StoreError('STORE_NOT_FOUND', `no image with ID ${stored} in the store`, { subject: stored });
+    if (isId) throw new StoreError('STORE_NOT_FOUND', `no image with ID ${stored} in the store`, { subject: stored });
   }
-  return fetchNew(ctx, store, arg, claim);
+  // With `never`, the fetcher refuses it in one line.
+  return fetchWith(ctx, store, arg, claim, policy);
+}
+
+/**
+ * An image found without the index was removed before the pod could reference it: prepareFromCli resolves the
+ * images again, holding each as it is found, and prepares a new pod. Never leaves the pod commands.
+ */
+export class ImageGone extends Error {
+  constructor(readonly reason: StoreError) {
+    super(reason.message, { cause: reason });
+  }
 }
