@@ -12,6 +12,7 @@ import * as openpgp from 'openpgp';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoveryPage, makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
 import { ensureBuilt, repoRoot, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
+import { buildBusyboxAci } from '../pods/harness.js';
 import { NameNamespace } from './name-namespace.js';
 
 let ca: TestCa;
@@ -321,6 +322,161 @@ describe('rkt fetch / prepare NAME whose dependency cannot be fetched: one line 
     const pods = join(env.dir, 'pods');
     expect(existsSync(pods) ? readdirSync(pods).flatMap((s) => readdirSync(join(pods, s))) : []).toEqual([]);
     expect(readdirSync(join(env.dir, 'cas', 'tmp'))).toEqual([]);
+  });
+});
+
+describe('rkt prepare / run of an image in the store (or a file) whose dependency is not: fetched as rkt did', () => {
+  const dep = (name: string) => ({ imageName: name, labels: [{ name: 'version', value: 'v1' }] });
+  // The built-in fly stage1, imported from where the build put it: no --insecure-options=image, which would
+  // also let an unsigned or untrusted dependency in.
+  const STAGE1 = '--stage1-name=coreos.com/rkt/stage1-fly';
+  // The published images have no app section: the pod's app needs one (never run here).
+  const APP = ['example.com/app:v1', '--exec=/bin/true', '--user=0', '--group=0'];
+  const statuses = (name: string) => aciRequests(name, 'v1').map((e) => e.status);
+  const ids = async () => (await rkt(['image', 'list', '--no-legend', '--full', '--fields=id'])).stdout.split('\n').filter((l) => l !== '').sort();
+  const pods = () => (existsSync(join(env.dir, 'pods')) ? readdirSync(join(env.dir, 'pods')).flatMap((s) => readdirSync(join(env.dir, 'pods', s))) : []);
+
+  /** The images, trees and temp entries of the store, and the pods: what a failed command must leave as it was. */
+  async function state(): Promise<unknown> {
+    const trees = (await (await openStore({ dir: env.dir })).trees()).map((t) => t.id).sort();
+    return { images: await ids(), trees, tmp: readdirSync(join(env.dir, 'cas', 'tmp')), pods: pods() };
+  }
+
+  /**
+   * bin/rkt in the namespace under a preload that says at exit what was loaded of what only a fetch needs: zod,
+   * openpgp (from node_modules, or the CLI's code-cached copies: stage0-cli's src/vendored.ts) and Node's network
+   * modules. Its line is taken out of stderr.
+   */
+  async function probed(args: readonly string[]): Promise<RktResult & { loaded: unknown }> {
+    const preload = join(env.tmp, 'report-loaded.cjs');
+    writeFileSync(preload, `process.on('exit', () => {
+      const builtins = new Set(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)));
+      const vendored = globalThis[Symbol.for('rkt-ts.vendored')].loaded;
+      const from = (pkg) => Object.keys(require.cache).some((k) => k.includes('/node_modules/' + pkg + '/')) || vendored.has(pkg);
+      process.stderr.write('LOADED ' + JSON.stringify({ zod: from('zod'), openpgp: from('openpgp'), builtins: ['net', 'tls', 'http', 'https'].filter((b) => builtins.has(b)) }) + '\\n');
+    });\n`);
+    if (ns === undefined) throw new Error('no namespace');
+    const r = await ns.run(process.execPath, ['-r', preload, rktBin, `--dir=${env.dir}`, `--local-config=${localConfig}`, ...args], { cwd: env.tmp });
+    const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+    expect(line, r.stderr).toBeDefined();
+    return { ...r, stderr: r.stderr.replace(`${line}\n`, ''), loaded: JSON.parse(line!.slice(7)) };
+  }
+
+  /** The last line is the error (before it only what a fetch says as it goes), exit 254, nothing on stdout. */
+  function expectOneLineRefusal(r: RktResult, line: RegExp): void {
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.at(-1), r.stderr).toMatch(line);
+    for (const l of lines.slice(0, -1)) expect(l, r.stderr).toMatch(/^(signature verified:|  App Signer <appsigner@example\.com>)$/);
+    expect(r).toMatchObject({ status: 254, stdout: '' });
+  }
+
+  it('rkt prepare fetches a stored image\'s removed dependency by name, and the pod\'s app is rendered with it', async () => {
+    const base = await publish('example.com/base', 'v1', { files: { 'etc/layer': 'base\n', 'etc/base': 'base only\n' }, etag: '"base"' });
+    const app = await publish('example.com/app', 'v1', { files: { 'etc/layer': 'app\n', 'etc/app': 'app only\n' }, deps: [dep('example.com/base')], etag: '"app"' });
+    await trust(signer, 'example.com');
+    expect((await rkt(['fetch', 'example.com/app:v1'])).status).toBe(0);
+    // rkt fetch (pull policy update) asks about the dependency again, as about the image: unchanged, a 304 each.
+    expect((await rkt(['fetch', 'example.com/app:v1'])).status).toBe(0);
+    expect([statuses('example.com/app'), statuses('example.com/base')]).toEqual([[200, 304], [200, 304]]);
+    expect((await rkt(['image', 'rm', 'example.com/base'])).status).toBe(0);
+    expect(await ids()).toEqual([app.id]);
+
+    const r = await probed(['prepare', STAGE1, ...APP]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('signature verified:\n  App Signer <appsigner@example.com>\n');
+    // What the fetch needs was loaded for it (and what the probe below must not see, it can see).
+    expect(r.loaded).toMatchObject({ openpgp: true, builtins: expect.arrayContaining(['tls', 'https']) });
+    const uuid = r.stdout.trim();
+    // The dependency downloaded again (its copy was removed, so no If-None-Match); the stored app not asked about (new).
+    expect(aciRequests('example.com/base', 'v1').map((e) => [e.status, e.ifNoneMatch])).toEqual([[200, undefined], [304, '"base"'], [200, undefined]]);
+    expect(statuses('example.com/app')).toEqual([200, 304]);
+    expect(await ids()).toEqual(expect.arrayContaining([app.id, base.id]));
+    // The app's rootfs is made from this tree (appsinfo/app/treeStoreID): the dependency under the app.
+    const treeId = readFileSync(join(env.dir, 'pods', 'prepared', uuid, 'appsinfo', 'app', 'treeStoreID'), 'utf8').trim();
+    const tree = (await (await openStore({ dir: env.dir })).trees()).find((t) => t.id === treeId);
+    expect(tree?.layers).toEqual([base.id, app.id]);
+    const read = (p: string) => readFileSync(join(tree!.rootfs, p), 'utf8');
+    expect([read('etc/layer'), read('etc/base'), read('etc/app')]).toEqual(['app\n', 'base only\n', 'app only\n']);
+
+    // Now every dependency is stored: the next prepare asks no server, and loads no part of the fetcher (rkt
+    // run's fast path: its dependencies checked in the store's snapshot and the manifests on disk).
+    const requests = server.log.length;
+    const again = await probed(['prepare', STAGE1, ...APP]);
+    expect(again).toMatchObject({ status: 0, stderr: '', loaded: { zod: false, openpgp: false, builtins: [] } });
+    expect(server.log.length).toBe(requests);
+  });
+
+  it('--pull-policy=never: a missing dependency is one line naming it and the image needing it, 254, no request, the store as it was', async () => {
+    await publish('example.com/base', 'v1');
+    await publish('example.com/app', 'v1', { deps: [dep('example.com/base')] });
+    await trust(signer, 'example.com');
+    expect((await rkt(['fetch', 'example.com/app:v1'])).status).toBe(0);
+    expect((await rkt(['image', 'rm', 'example.com/base'])).status).toBe(0);
+    const before = await state();
+    const requests = server.log.length;
+    expectOneLineRefusal(await rkt(['prepare', '--pull-policy=never', STAGE1, ...APP]),
+      /^prepare: dependency example\.com\/base,version=v1 of example\.com\/app: image example\.com\/base,version=v1 is not in the store and the pull policy is "never"$/);
+    // A file is imported whatever the policy, then refused the same way, and its import taken out again.
+    const file = join(env.tmp, 'local.aci');
+    writeFileSync(file, await makeAci(env.tmp, {
+      name: 'example.com/local', labels: [{ name: 'version', value: 'v1' }, ...HOST], dependencies: [dep('example.com/base')] as never,
+    }, { 'etc/local': 'local\n' }));
+    expectOneLineRefusal(await rkt(['--insecure-options=image', 'prepare', '--pull-policy=never', `--stage1-path=${flyAci}`, file, '--exec=/bin/true', '--user=0', '--group=0']),
+      /^prepare: dependency example\.com\/base,version=v1 of example\.com\/local: image example\.com\/base,version=v1 is not in the store and the pull policy is "never"$/);
+    expect(server.log.length).toBe(requests);
+    // The stage1s they imported went again.
+    expect(await state()).toEqual(before);
+    // A policy rkt does not have, and one beside --pod-manifest (whose images are the store's), before anything is done.
+    expect(await rkt(['prepare', '--pull-policy=sometimes', STAGE1, ...APP])).toMatchObject({
+      status: 254, stdout: '', stderr: 'prepare: invalid argument "sometimes" for --pull-policy: must be one of new, update, never\n',
+    });
+    expect(await rkt(['prepare', '--pull-policy=update', `--pod-manifest=${join(env.tmp, 'pod.json')}`])).toMatchObject({
+      status: 254, stderr: 'prepare: conflicting flags set with --pod-manifest: --pull-policy=update (the manifest sets the pod\'s apps, volumes and environment)\n',
+    });
+    expect(await state()).toEqual(before);
+  });
+
+  it('a dependency signed by a key not trusted for it: one line naming it and its parent, 254, and what the prepare fetched taken out', async () => {
+    const base = await publish('example.com/base', 'v1');
+    await publish('example.com/extra', 'v1', { key: stranger });
+    const app = await publish('example.com/app', 'v1', { deps: [dep('example.com/base'), dep('example.com/extra')] });
+    // Stored without its checks, then without its dependencies; only the app and the first dependency are trusted.
+    expect((await rkt(['--insecure-options=image', 'fetch', 'example.com/app:v1'])).status).toBe(0);
+    expect((await rkt(['image', 'rm', 'example.com/base', 'example.com/extra'])).status).toBe(0);
+    await trust(signer, 'example.com/app');
+    await trust(signer, 'example.com/base');
+    const before = await state();
+    expect(before).toMatchObject({ images: [app.id] });
+    expectOneLineRefusal(await rkt(['prepare', STAGE1, ...APP]),
+      /^prepare: dependency example\.com\/extra,version=v1 of example\.com\/app: .*(not trusted|rkt trust --prefix).*$/);
+    // The first dependency was downloaded, checked and stored, and went again with the stage1 the prepare imported.
+    expect(statuses('example.com/base')).toEqual([200, 200]);
+    expect(await ids()).not.toContain(base.id);
+    expect(await state()).toEqual(before);
+  });
+
+  it('rkt run of a local file (--insecure-options=image) fetches its dependency and runs the app on it', async () => {
+    // The dependency is the busybox image the pod tests use, served where discovery sends rkt.
+    const busybox = readFileSync(await buildBusyboxAci(env.tmp));
+    server.resources.set(aciPath('example.com/busybox', '1.0'), { body: busybox });
+    const file = join(env.tmp, 'hello.aci');
+    writeFileSync(file, await makeAci(env.tmp, {
+      name: 'example.com/hello',
+      labels: [{ name: 'version', value: 'v1' }, ...HOST],
+      app: { exec: ['/bin/sh', '-c', 'cat /etc/hello; id -u'], user: '0', group: '0' },
+      dependencies: [{ imageName: 'example.com/busybox', labels: [{ name: 'version', value: '1.0' }] }] as never,
+    }, { 'etc/hello': 'hello from the app\n' }));
+    try {
+      const r = await rkt(['--insecure-options=image', 'run', `--stage1-path=${flyAci}`, file]);
+      expect(r.stdout, r.stderr).toBe('hello from the app\n0\n');
+      expect(r.status).toBe(0);
+      expect(aciRequests('example.com/busybox', '1.0').map((e) => e.status)).toEqual([200]);
+      // The --insecure-options=image warning once, for the command.
+      expect(r.stderr).toBe('warning: image signature verification has been disabled (--insecure-options=image)\n');
+    } finally {
+      expect((await rkt(['gc', '--grace-period=0s'])).status).toBe(0);
+    }
+    expect(pods()).toEqual([]);
   });
 });
 
