@@ -144,16 +144,31 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
   // ImageClaim), and whatever the command imported is taken out again if it fails.
   const hold = store.hold('pod');
   try {
-    const attempt = (strict: boolean) => preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict }, pullPolicy);
-    try {
-      return await attempt(false);
-    } catch (err) {
-      // An image found in the store without the index was removed before the pod could reference it: resolve
-      // the images again, holding each as it is found (a file is imported again, a name fetched), and prepare
-      // a new pod; the failed one is gone already. An image that is really missing fails the same way again.
-      if (!(err instanceof ImageGone)) throw err;
-      ctx.log.debug(`preparing the pod again, holding its images: ${err.reason.message}`);
-      return await attempt(true);
+    // Each of these turns on at most once, for a new pod (the failed one is gone already): at most three.
+    let strict = false;
+    let dependencies = false;
+    for (;;) {
+      try {
+        return await preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict, dependencies }, pullPolicy);
+      } catch (err) {
+        // An image found in the store without the index was removed before the pod could reference it: resolve
+        // the images again, holding each as it is found (a file is imported again, a name fetched). An image
+        // that is really missing fails the same way again.
+        if (err instanceof ImageGone && !strict) {
+          ctx.log.debug(`preparing the pod again, holding its images: ${err.reason.message}`);
+          strict = true;
+          continue;
+        }
+        // The render missed a dependency (or found the chain wrong otherwise): resolve the images again, this
+        // time fetching what their chains lack, under the pull policy (images.ts, withDependencies). A chain
+        // wrong in another way (a cycle, a pinned ID that differs) fails the same way again.
+        if (err instanceof StoreError && err.code === 'STORE_DEPENDENCY' && !dependencies) {
+          ctx.log.debug(`preparing the pod again, with what its images' dependencies lack: ${err.message}`);
+          dependencies = true;
+          continue;
+        }
+        throw err;
+      }
     }
   } catch (err) {
     await rollbackImports(ctx, hold);
