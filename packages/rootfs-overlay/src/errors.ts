@@ -30,11 +30,17 @@ export class RootfsError extends Error {
   /** For ROOTFS_UNMOUNT: what was unmounted before giving up, and what could not be. */
   readonly unmounted: readonly string[];
   readonly failures: readonly UnmountFailure[];
+  /**
+   * From `resolveInRoot`: why the path cannot be used (`not a directory`, `too many levels of symbolic
+   * links`...) and where inside the root the walk was (`/etc`), for a caller that words its own message.
+   */
+  readonly reason: string | undefined;
+  readonly inRoot: string | undefined;
 
   constructor(
     code: RootfsErrorCode,
     message: string,
-    options: { path?: string; cause?: unknown; unmounted?: readonly string[]; failures?: readonly UnmountFailure[] } = {},
+    options: { path?: string; cause?: unknown; unmounted?: readonly string[]; failures?: readonly UnmountFailure[]; reason?: string; inRoot?: string } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     // Spelled out: the CLI's bundles are minified without keeping names.
@@ -43,5 +49,7 @@ export class RootfsError extends Error {
     this.path = options.path;
     this.unmounted = options.unmounted ?? [];
     this.failures = options.failures ?? [];
+    this.reason = options.reason;
+    this.inRoot = options.inRoot;
   }
 }

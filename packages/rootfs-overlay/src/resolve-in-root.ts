@@ -12,6 +12,12 @@ export interface ResolveInRootOptions {
    * missing component is an error.
    */
   readonly create?: 'dir' | 'file';
+  /**
+   * Without `create`: a missing component ends the walk without an error, as `kind: 'missing'` with the
+   * `hostPath` that `create` would make (the rest of the path below the last object found, `..` applied),
+   * so that a caller can check where a file would land (a volume, say) before making anything.
+   */
+  readonly allowMissing?: boolean;
 }
 
 export interface ResolvedInRoot {
@@ -19,7 +25,8 @@ export interface ResolvedInRoot {
   readonly hostPath: string;
   /** The path as seen from inside the root (`/` joined components), for messages. */
   readonly inRoot: string;
-  readonly kind: 'dir' | 'file' | 'other';
+  /** `'missing'` only with `allowMissing`: the object does not exist, `hostPath` is where it would be made. */
+  readonly kind: 'dir' | 'file' | 'other' | 'missing';
 }
 
 /**
@@ -39,20 +46,30 @@ export interface ResolvedInRoot {
 export async function resolveInRoot(root: string, path: string, o: ResolveInRootOptions = {}): Promise<ResolvedInRoot> {
   const base = await realpath(root);
   const fail = (why: string, at: string): never => {
-    throw new RootfsError('ROOTFS_BAD_INPUT', `path ${JSON.stringify(path)} in ${base}: ${why} (at ${JSON.stringify(at)})`, { path: join(base, at) });
+    throw new RootfsError('ROOTFS_BAD_INPUT', `path ${JSON.stringify(path)} in ${base}: ${why} (at ${JSON.stringify(at)})`, { path: join(base, at), reason: why, inRoot: at });
   };
   const resolved: string[] = [];
   const todo = split(path);
   let links = 0;
   let kind: ResolvedInRoot['kind'] = 'dir';
+  // With allowMissing: how many components of `resolved` (from the end) are not there.
+  let missing = 0;
   const shown = (): string => `/${resolved.join('/')}`;
+  const below = (name: string): string => `/${[...resolved, name].join('/')}`;
 
   while (todo.length > 0) {
     const name = todo.shift() as string;
-    if (kind !== 'dir') fail('not a directory', shown());
+    if (kind !== 'dir' && kind !== 'missing') fail('not a directory', shown());
     if (name === '..') {
       resolved.pop();
-      kind = 'dir';
+      if (missing > 0) missing--;
+      kind = missing > 0 ? 'missing' : 'dir';
+      continue;
+    }
+    if (kind === 'missing') {
+      // Below a missing directory there is nothing to look at: what create would make, lexically.
+      resolved.push(name);
+      missing++;
       continue;
     }
     const host = join(base, ...resolved, name);
@@ -61,7 +78,13 @@ export async function resolveInRoot(root: string, path: string, o: ResolveInRoot
       throw new RootfsError('ROOTFS_BAD_INPUT', `path ${JSON.stringify(path)} in ${base}: ${err.message}`, { path: host, cause: err });
     });
     if (st === undefined) {
-      if (o.create === undefined) fail('no such file or directory', `${shown()}/${name}`);
+      if (o.create === undefined && o.allowMissing === true) {
+        resolved.push(name);
+        missing = 1;
+        kind = 'missing';
+        continue;
+      }
+      if (o.create === undefined) fail('no such file or directory', below(name));
       const last = todo.length === 0;
       // mkdir and an O_EXCL create never follow a link planted meanwhile: they fail with EEXIST instead.
       if (last && o.create === 'file') await writeFile(host, '', { flag: 'wx', mode: 0o644 });
@@ -71,7 +94,7 @@ export async function resolveInRoot(root: string, path: string, o: ResolveInRoot
       continue;
     }
     if (st.isSymbolicLink()) {
-      if (++links > MAX_SYMLINKS) fail('too many levels of symbolic links', `${shown()}/${name}`);
+      if (++links > MAX_SYMLINKS) fail('too many levels of symbolic links', below(name));
       const target = await readlink(host);
       if (target.startsWith('/')) resolved.length = 0;
       todo.unshift(...split(target));
@@ -84,10 +107,13 @@ export async function resolveInRoot(root: string, path: string, o: ResolveInRoot
 
   const hostPath = join(base, ...resolved);
   if (o.create !== undefined && resolved.length === 0) fail('resolves to the root itself', '/');
-  if (o.create !== undefined && kind !== o.create) fail(o.create === 'dir' ? 'exists and is not a directory' : 'exists and is a directory', shown());
-  // Defence in depth: the kernel's own resolution of the result must agree with the walk.
-  const check = await realpath(hostPath);
-  if (check !== hostPath) fail(`resolves on the host to ${check}, not where the walk ended`, shown());
+  if (o.create !== undefined && kind !== o.create) {
+    fail(o.create === 'dir' ? 'exists and is not a directory' : kind === 'dir' ? 'exists and is a directory' : 'exists and is not a regular file', shown());
+  }
+  // Defence in depth: the kernel's own resolution of the result (of what exists of it) must agree with the walk.
+  const found = join(base, ...resolved.slice(0, resolved.length - missing));
+  const check = await realpath(found);
+  if (check !== found) fail(`resolves on the host to ${check}, not where the walk ended`, shown());
   return { hostPath, inRoot: shown(), kind };
 }
 

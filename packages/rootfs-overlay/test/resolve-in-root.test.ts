@@ -102,6 +102,37 @@ describe('resolveInRoot', () => {
     expect(await readdir(root)).toEqual([]);
   });
 
+  it('with allowMissing, tells where a missing path would be made, through links, creating nothing', async () => {
+    const { root, outside } = await layout();
+    await mkdir(join(root, 'usr', 'etc'), { recursive: true });
+    await symlink('/usr/etc', join(root, 'etc'));
+    await symlink('/../../run/missing/x/../hosts', join(root, 'usr', 'etc', 'hosts'));
+    const r = await resolveInRoot(root, '/etc/hosts', { allowMissing: true });
+    expect(r).toEqual({ hostPath: join(root, 'run', 'missing', 'hosts'), inRoot: '/run/missing/hosts', kind: 'missing' });
+    expect(await readdir(root)).toEqual(['etc', 'usr']);
+    expect(await readdir(outside)).toEqual(['passwd']);
+    // What exists is found as without the option; create then makes exactly the path reported.
+    expect((await resolveInRoot(root, '/etc', { allowMissing: true })).kind).toBe('dir');
+    expect((await resolveInRoot(root, '/etc/hosts', { create: 'file' })).hostPath).toBe(r.hostPath);
+    expect((await resolveInRoot(root, '/etc/hosts', { allowMissing: true })).kind).toBe('file');
+    // Only missing components are taken lexically: a file on the way is still no directory.
+    await writeFile(join(root, 'f'), '');
+    await expect(resolveInRoot(root, '/f/x', { allowMissing: true })).rejects.toThrow(/not a directory/);
+  });
+
+  it('names why and where a path cannot be used, as error fields', async () => {
+    const { root } = await layout();
+    await symlink('/loop', join(root, 'loop'));
+    const err = (await resolveInRoot(root, '/loop/x', { allowMissing: true }).catch((e: unknown) => e)) as RootfsError;
+    expect(err.reason).toBe('too many levels of symbolic links');
+    expect(err.inRoot).toBe('/loop');
+    await symlink('/dev/null', join(root, 'null'));
+    await mkdir(join(root, 'dev'));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mknod', [join(root, 'dev', 'null'), 'c', '1', '3']);
+    await expect(resolveInRoot(root, '/null', { create: 'file' })).rejects.toThrow(/exists and is not a regular file/);
+  });
+
   it('a bind mount on the result lands inside the root, read-only when asked', async () => {
     const { root, outside } = await layout();
     const src = await realpath(await temp.make('resolve-src-'));
