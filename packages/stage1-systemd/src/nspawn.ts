@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { IO_DIR, STATUS_DIR } from './units.js';
+import { APP_ETC_DIR, IO_DIR, STATUS_DIR } from './units.js';
 
 /** sd_booted()'s test: a host whose init is systemd has /run/systemd/system (`root` for tests). */
 export function hostRunsSystemd(root = '/'): boolean {
@@ -26,6 +26,8 @@ export interface NspawnOptions {
   groupFile: string;
   ioDir: string;
   statusDir: string;
+  /** Files the apps' units bind (`stage1-app-etc`), when one does. */
+  appEtcDir?: string;
   /** Each app's root filesystem on the host and its place in the pod. */
   appRoots: ReadonlyArray<{ host: string; pod: string }>;
   hostname?: string;
@@ -52,6 +54,7 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     `--bind-ro=${o.groupFile}:/etc/group`,
     `--bind=${o.ioDir}:${IO_DIR}`,
     `--bind=${o.statusDir}:${STATUS_DIR}`,
+    ...(o.appEtcDir !== undefined ? [`--bind=${o.appEtcDir}:${APP_ETC_DIR}`] : []),
     // The stage1 has no zoneinfo nor resolver to offer; the apps bring their own /etc.
     '--timezone=off',
     '--resolv-conf=off',

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { childrenOf } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
 import {
@@ -263,6 +263,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const unitsDir = join(pod, 'stage1-units');
   mkdirSync(unitsDir, { recursive: true });
   const appRoots: Array<{ host: string; pod: string }> = [];
+  const appEtcDir = join(pod, 'stage1-app-etc');
   const specs: AppUnitSpec[] = [];
   const uids = new Set<number>([0, 65534]);
   const gids = new Set<number>([0, 65534]);
@@ -277,8 +278,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     const spec: AppUnitSpec = {
       name: a.name,
       exec: a.app?.exec ?? [],
-      uid: resolveId(rootfs, 'user', a.app?.user, a.name),
-      gid: resolveId(rootfs, 'group', a.app?.group, a.name),
+      uid: await resolveId(rootfs, 'user', a.app?.user, a.name),
+      gid: await resolveId(rootfs, 'group', a.app?.group, a.name),
       supplementaryGids: a.app?.supplementaryGIDs ?? [],
       workingDirectory: a.app?.workingDirectory ?? '/',
       environment: [...appEnvironment(a.name, a.app?.environment ?? [], inherited), ...mdsEnv],
@@ -291,7 +292,13 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
-    for (const note of writeEtcFiles(rootfs, hostname)) if (debug) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
+    const etc = await writeEtcFiles(rootfs, a.name, hostname);
+    if (debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
+    if (etc.binds.length > 0) {
+      mkdirSync(join(appEtcDir, a.name), { recursive: true });
+      for (const b of etc.binds) writeFileSync(join(appEtcDir, a.name, basename(b.path)), b.content, { mode: 0o644 });
+      spec.etcBinds = etc.binds.map((b) => b.path);
+    }
     specs.push(spec);
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
   }
@@ -368,6 +375,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       groupFile: join(etcDir, 'group'),
       ioDir,
       statusDir,
+      ...(specs.some((s) => s.etcBinds !== undefined) ? { appEtcDir } : {}),
       appRoots,
       ...(options.has('hostname') ? { hostname } : {}),
       console: stdin === 'tty' ? 'interactive' : 'read-only',

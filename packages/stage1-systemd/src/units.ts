@@ -23,6 +23,11 @@ export interface AppUnitSpec {
    * each line one `Key=value`, already escaped for a unit file.
    */
   serviceExtra?: readonly string[];
+  /**
+   * Files of the app (`/etc/hostname`) that its unit binds from APP_ETC_DIR (`BindPaths=`) rather than the
+   * run entrypoint writing them into its root: their links lead below /run and the like (etc-files.ts).
+   */
+  etcBinds?: readonly string[];
 }
 
 /** The unit of an app: one name per app, so a pod's units never collide. */
@@ -39,6 +44,13 @@ export function stage2Root(app: string): string {
 export const IO_DIR = '/rkt/io';
 /** Where the pod's `stage1-status` directory (each app's recorded status) is inside the pod. */
 export const STATUS_DIR = '/rkt/status';
+/** Where the pod's `stage1-app-etc` directory (files the apps' units bind: etcBinds) is inside the pod. */
+export const APP_ETC_DIR = '/rkt/etc';
+
+/** The file an app's unit binds at `path` of the app (etcBinds): `/rkt/etc/<app>/hostname`. */
+export function appEtcSource(app: string, path: string): string {
+  return `${APP_ETC_DIR}/${app}/${path.slice(path.lastIndexOf('/') + 1)}`;
+}
 
 /**
  * The file name of an app's stream socket: `<app>.<stream>`, with a long app name replaced by its hash. A
@@ -202,6 +214,8 @@ export function appServiceLines(spec: AppUnitSpec, status: AppStatusOptions = {}
     // /proc, /sys and /dev (with /dev/pts and /dev/shm, nspawn's) inside the app's root, as an appc
     // executor must provide them.
     'MountAPIVFS=yes',
+    // After the API mounts: systemd resolves the target through the app's links inside its root, and makes it.
+    ...(spec.etcBinds ?? []).map((p) => `BindPaths=${appEtcSource(spec.name, p)}:${p}`),
     `WorkingDirectory=${spec.workingDirectory.replace(/%/g, '%%')}`,
     `User=${spec.uid}`,
     `Group=${spec.gid}`,
@@ -234,7 +248,14 @@ function podMemberLines(mounts: readonly string[]): string[] {
 
 /** The service that runs one app. It records its own end, unless its reaper does (needsReaper). */
 export function appUnit(spec: AppUnitSpec, status: AppStatusOptions = {}): string {
-  const mounts = [stage2Root(spec.name), IO_DIR, ...(status.reaped !== true ? [STATUS_DIR] : []), '/etc/passwd', '/etc/group'];
+  const mounts = [
+    stage2Root(spec.name),
+    IO_DIR,
+    ...(status.reaped !== true ? [STATUS_DIR] : []),
+    ...(spec.etcBinds !== undefined && spec.etcBinds.length > 0 ? [APP_ETC_DIR] : []),
+    '/etc/passwd',
+    '/etc/group',
+  ];
   return ['[Unit]', `Description=rkt app ${spec.name}`, ...podMemberLines(mounts), '', '[Service]', ...appServiceLines(spec, status), ''].join('\n');
 }
 

@@ -1,11 +1,10 @@
 // The run entrypoint's decisions that a real pod on this machine cannot show: how nspawn meets a host
 // whose init is systemd (this one's is not), and the exact unit lines behind rkt's pod semantics.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
-import { writeEtcFiles } from '../src/etc-files.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
 import { stage1Root } from '../src/stage1-root.js';
@@ -137,6 +136,15 @@ describe('units', () => {
     expect(() => appUnit({ ...spec, postStop: ['post'] })).toThrow('the post-stop event handler must start with an absolute path');
   });
 
+  it('binds from the pod the /etc files whose links lead below the app\'s /run, needing the pod\'s bind of them', () => {
+    const unit = appUnit({ ...spec, etcBinds: ['/etc/hostname', '/etc/hosts'] });
+    expect(unit).toContain('\nMountAPIVFS=yes\nBindPaths=/rkt/etc/web/hostname:/etc/hostname\nBindPaths=/rkt/etc/web/hosts:/etc/hosts\n');
+    expect(unit).toMatch(/\nRequiresMountsFor=\/opt\/stage2\/web\/rootfs \/rkt\/io \/rkt\/status \/rkt\/etc \/etc\/passwd \/etc\/group\n/);
+    expect(appUnit(spec)).not.toContain('BindPaths');
+    expect(nspawnArgs({ ...nspawnOptions(false), appEtcDir: '/p/stage1-app-etc' })).toContain('--bind=/p/stage1-app-etc:/rkt/etc');
+    expect(nspawnArgs(nspawnOptions(false)).filter((a) => a.includes('/rkt/etc'))).toEqual([]);
+  });
+
   it('reads a recorded status as rkt reports statuses', () => {
     expect(parseAppStatus('exited 5 exit-code\n')).toBe(5);
     expect(parseAppStatus('exited 0 success')).toBe(0);
@@ -189,36 +197,42 @@ describe('the app environment, user and /etc', () => {
     expect(env.has('RKT_LOCK_FD')).toBe(false);
   });
 
-  it('resolves a user or group by number, by name, or by the owner of a path without following links', () => {
+  it('resolves a user or group by number, by name, or by the owner of a path without following its last link', async () => {
     mkdirSync(join(tmp, 'etc'));
     writeFileSync(join(tmp, 'etc/passwd'), 'root:x:0:0::/:/bin/sh\nweb:x:1000:1000::/:/bin/sh\n');
     writeFileSync(join(tmp, 'etc/group'), 'root:x:0:\n');
-    expect(resolveId(tmp, 'user', '42', 'a')).toBe(42);
-    expect(resolveId(tmp, 'user', 'web', 'a')).toBe(1000);
-    expect(() => resolveId(tmp, 'group', 'web', 'a')).toThrow('app a: no group web in /etc/group of its root filesystem');
-    expect(resolveId(tmp, 'user', '/etc/passwd', 'a')).toBe(process.getuid?.());
-    expect(() => resolveId(tmp, 'user', '/nope', 'a')).toThrow('app a: user /nope is a path');
+    expect(await resolveId(tmp, 'user', '42', 'a')).toBe(42);
+    expect(await resolveId(tmp, 'user', 'web', 'a')).toBe(1000);
+    await expect(resolveId(tmp, 'group', 'web', 'a')).rejects.toThrow('app a: no group web in /etc/group of its root filesystem');
+    expect(await resolveId(tmp, 'user', '/etc/passwd', 'a')).toBe(process.getuid?.());
+    await expect(resolveId(tmp, 'user', '/nope', 'a')).rejects.toThrow('app a: user /nope is a path');
+    symlinkSync('/etc/passwd', join(tmp, 'link'));
+    lchownSync(join(tmp, 'link'), 4242, 4343);
+    expect(await resolveId(tmp, 'user', '/link', 'a')).toBe(4242);
+    expect(await resolveId(tmp, 'group', '/link', 'a')).toBe(4343);
   });
 
-  it('writes /etc/hostname and a missing /etc/hosts in the app root, never through a link out of it', () => {
-    const outside = join(tmp, 'outside');
-    writeFileSync(outside, 'host file\n');
+  it("resolves names and paths through the image's own links inside its root, never the host's", async () => {
+    // The image's /etc is an absolute link to its /usr/etc; on the host, /usr/etc would be the host's.
     const root = join(tmp, 'root');
-    mkdirSync(join(root, 'etc'), { recursive: true });
-    symlinkSync(outside, join(root, 'etc/hostname'));
-    writeEtcFiles(root, 'rkt-x');
-    expect(readFileSync(outside, 'utf8')).toBe('host file\n');
-    expect(readFileSync(join(root, 'etc/hostname'), 'utf8')).toBe('rkt-x\n');
-    expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toMatch(/^127\.0\.0\.1\tlocalhost .*rkt-x\n/);
-    // An image's own /etc/hosts stays.
-    writeFileSync(join(root, 'etc/hosts'), 'mine\n');
-    writeEtcFiles(root, 'rkt-y');
-    expect(readFileSync(join(root, 'etc/hosts'), 'utf8')).toBe('mine\n');
-    // /etc as a link (possibly out of the root) is refused, not followed.
-    const linked = join(tmp, 'linked');
-    mkdirSync(linked);
-    symlinkSync(tmp, join(linked, 'etc'));
-    expect(() => writeEtcFiles(linked, 'z')).toThrow('/etc of the app is not a directory');
+    mkdirSync(join(root, 'usr/etc'), { recursive: true });
+    symlinkSync('/usr/etc', join(root, 'etc'));
+    writeFileSync(join(root, 'usr/etc/passwd'), 'web:x:1000:1000::/:/bin/sh\n');
+    writeFileSync(join(root, 'usr/etc/group'), 'web:x:1001:\n');
+    writeFileSync(join(root, 'usr/etc/owned'), '');
+    chownSync(join(root, 'usr/etc/owned'), 4242, 4343);
+    expect(await resolveId(root, 'user', 'web', 'a')).toBe(1000);
+    expect(await resolveId(root, 'group', 'web', 'a')).toBe(1001);
+    expect(await resolveId(root, 'user', '/etc/owned', 'a')).toBe(4242);
+    // A link to a host file that has the name: resolved in the root, where there is no such file.
+    const hostEtc = join(tmp, 'host-etc');
+    mkdirSync(hostEtc);
+    writeFileSync(join(hostEtc, 'passwd'), 'host-user:x:7:7::/:/bin/sh\n');
+    const other = join(tmp, 'other');
+    mkdirSync(other);
+    symlinkSync(hostEtc, join(other, 'etc'));
+    await expect(resolveId(other, 'user', 'host-user', 'a')).rejects.toThrow('app a: user host-user is a name and its root filesystem has no /etc/passwd');
+    await expect(resolveId(other, 'user', '/etc/passwd', 'a')).rejects.toThrow('app a: user /etc/passwd is a path and there is no such file in its root filesystem');
   });
 });
 
