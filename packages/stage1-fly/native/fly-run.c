@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -210,9 +212,54 @@ static const char *string_member(const struct json *obj, const char *key, const 
   return v->str;
 }
 
+/* ---- Paths of the app's rootfs, resolved as the app will see them. */
+
+/* Without openat2: the path walked one component at a time, following no link and refusing `..`, each a
+ * failure with ELOOP. A link-free path works as it always did; an image's link is never followed on the host. */
+static int open_no_links(int rootfd, const char *path, int flags) {
+  char buf[PATH_MAX];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int dir = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+  char *save = NULL;
+  for (char *c = strtok_r(buf, "/", &save); dir >= 0 && c != NULL;) {
+    char *next = strtok_r(NULL, "/", &save);
+    struct stat st;
+    int fd = -1;
+    if (strcmp(c, "..") == 0) errno = ELOOP;
+    else if (fstatat(dir, c, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) errno = ELOOP;
+    else fd = openat(dir, c, (next != NULL ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+    int saved = errno;
+    close(dir);
+    errno = saved;
+    if (next == NULL) return fd;
+    dir = fd;
+    c = next;
+  }
+  return dir;
+}
+
+/* Opens `path` of the rootfs `rootfd` as a process chrooted into it would: absolute links restart at the
+ * root and `..` stops there (openat2's RESOLVE_IN_ROOT), so an image's `/etc -> /usr/etc` leads to its own
+ * /usr/etc, and a `/proc -> /../../x` never to the host's /x. Where openat2 is missing (Linux < 5.6, or a
+ * seccomp filter that refuses it), open_no_links. */
+static int open_in_root(int rootfd, const char *path, int flags) {
+  while (*path == '/') path++;
+  if (*path == '\0') path = ".";
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (unsigned long long)(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
+  return open_no_links(rootfd, path, flags);
+}
+
 /* ---- Users and groups: a number, a name in the app's own /etc/passwd or /etc/group, or a path whose owner is used. */
 
-static unsigned long resolve_id(const char *rootfs, const char *value, int is_user, const char *app) {
+static unsigned long resolve_id(int rootfd, const char *value, int is_user, const char *app) {
   const char *kind = is_user ? "user" : "group";
   char *end;
   if (isdigit((unsigned char)value[0])) {
@@ -220,17 +267,19 @@ static unsigned long resolve_id(const char *rootfs, const char *value, int is_us
     unsigned long v = strtoul(value, &end, 10);
     if (*end == '\0' && errno == 0 && v <= 0xfffffffeUL) return v;
   }
-  char path[PATH_MAX];
   if (value[0] == '/') {
     struct stat st;
-    if (snprintf(path, sizeof path, "%s%s", rootfs, value) >= (int)sizeof path || stat(path, &st) != 0)
-      fail("app \"%s\": cannot find the %s of %s in its rootfs", app, kind, value);
+    int fd = open_in_root(rootfd, value, O_PATH);
+    if (fd < 0 || fstat(fd, &st) != 0) fail("app \"%s\": cannot find the %s of %s in its rootfs", app, kind, value);
+    close(fd);
     return is_user ? st.st_uid : st.st_gid;
   }
   const char *db = is_user ? "etc/passwd" : "etc/group";
-  snprintf(path, sizeof path, "%s/%s", rootfs, db);
-  FILE *f = fopen(path, "re");
-  if (f == NULL) fail("app \"%s\": %s \"%s\" is a name, and its rootfs has no /%s", app, kind, value, db);
+  int fd = open_in_root(rootfd, db, O_RDONLY);
+  if (fd < 0 && errno == ENOENT) fail("app \"%s\": %s \"%s\" is a name, and its rootfs has no /%s", app, kind, value, db);
+  if (fd < 0) fail("app \"%s\": %s \"%s\" is a name, and /%s of its rootfs cannot be opened: %s", app, kind, value, db, strerror(errno));
+  FILE *f = fdopen(fd, "r");
+  if (f == NULL) fail("out of memory");
   char line[4096];
   size_t vlen = strlen(value);
   while (fgets(line, sizeof line, f) != NULL) {
@@ -314,12 +363,70 @@ static void write_file_atomic(const char *path, const char *content, int durable
 
 /* ---- The app's side of the fork: namespace, mounts, chroot, credentials, exec. */
 
-static void ensure_dir(const char *rootfs, const char *name, char *out) {
-  snprintf(out, PATH_MAX, "%s/%s", rootfs, name);
-  if (mkdir(out, 0755) != 0 && errno != EEXIST) fail("cannot create %s: %s", out, strerror(errno));
+/* A directory at `path` of the rootfs as the app will see it, made where it is missing: each missing
+ * component is made in its parent as resolved inside the root, and a link to nothing is followed to where it
+ * points, inside the root (an image's `/proc -> /../../x` gets the root's own /x). An O_PATH descriptor, or -1
+ * with errno. */
+static int dir_in_root(int rootfd, const char *path, int links) {
+  int fd = open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  if (links > 40) {
+    errno = ELOOP;
+    return -1;
+  }
+  char parent[PATH_MAX];
+  if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t n = strlen(parent);
+  while (n > 0 && parent[n - 1] == '/') parent[--n] = '\0';
+  char *slash = strrchr(parent, '/');
+  const char *name = slash != NULL ? slash + 1 : parent;
+  if (slash != NULL) *slash = '\0';
+  char last[NAME_MAX + 1];
+  if (snprintf(last, sizeof last, "%s", name) >= (int)sizeof last) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  if (slash == NULL) parent[0] = '\0';
+  int pfd = dir_in_root(rootfd, parent, links);
+  if (pfd < 0) return -1;
+  char target[PATH_MAX];
+  ssize_t len = -1;
+  if (mkdirat(pfd, last, 0755) != 0) {
+    /* EINVAL: there, and no link (`..`, or made meanwhile): opened as it is. */
+    if (errno == EEXIST) len = readlinkat(pfd, last, target, sizeof target - 1);
+    if (len < 0 && errno != EINVAL) {
+      int saved = errno;
+      close(pfd);
+      errno = saved;
+      return -1;
+    }
+  }
+  close(pfd);
+  if (len < 0) return open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+  /* A link to nothing: make what it names, relative to its directory unless absolute. */
+  target[len] = '\0';
+  char next[PATH_MAX];
+  if (snprintf(next, sizeof next, "%s/%s", target[0] == '/' ? "" : parent, target) >= (int)sizeof next) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return dir_in_root(rootfd, next, links + 1);
 }
 
-static void exec_app(const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
+/* Mounts on `/name` of the rootfs as resolved inside it (dir_in_root), through /proc/self/fd: the mount lands
+ * on exactly the object resolved, never on a host path an image's link names. */
+static void mount_in_root(int rootfd, const char *app, const char *name, const char *source, const char *fstype, unsigned long flags) {
+  int fd = dir_in_root(rootfd, name, 0);
+  char target[64];
+  snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
+  if (fd < 0 || mount(source, target, fstype, flags, NULL) != 0) fail("app \"%s\": cannot mount %s on /%s of its rootfs: %s", app, source, name, strerror(errno));
+  close(fd);
+}
+
+static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
                      pid_t parent, int interactive) {
   if (!interactive) {
     int null = open("/dev/null", O_RDONLY);
@@ -329,13 +436,13 @@ static void exec_app(const char *rootfs, uid_t uid, gid_t gid, const gid_t *grou
   if (unshare(CLONE_NEWNS) != 0) fail("cannot unshare the mount namespace: %s", strerror(errno));
   /* The mounts below must vanish with the app and never propagate back to the host. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make / private: %s", strerror(errno));
-  char target[PATH_MAX];
-  ensure_dir(rootfs, "proc", target);
-  if (mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail("cannot mount proc on %s: %s", target, strerror(errno));
-  ensure_dir(rootfs, "sys", target);
-  if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) != 0) fail("cannot bind /sys on %s: %s", target, strerror(errno));
-  ensure_dir(rootfs, "dev", target);
-  if (mount("/dev", target, NULL, MS_BIND | MS_REC, NULL) != 0) fail("cannot bind /dev on %s: %s", target, strerror(errno));
+  /* Opened in this mount namespace: a mount on a directory of the one before is refused (EINVAL). */
+  int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", app, rootfs, strerror(errno));
+  mount_in_root(rootfd, app, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  mount_in_root(rootfd, app, "sys", "/sys", NULL, MS_BIND | MS_REC);
+  mount_in_root(rootfd, app, "dev", "/dev", NULL, MS_BIND | MS_REC);
+  close(rootfd);
   if (chdir(rootfs) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", rootfs, strerror(errno));
   if (chdir(cwd) != 0) fail("cannot change to the working directory %s: %s", cwd, strerror(errno));
   /* Groups before the gid, the gid before the uid: each step needs the privilege the next drops. */
@@ -412,8 +519,11 @@ int main(int argc, char **argv) {
   char abs_rootfs[PATH_MAX];
   if (snprintf(abs_rootfs, sizeof abs_rootfs, "%s/%s", cwd_pod, rootfs) >= (int)sizeof abs_rootfs) fail("pod directory path too long");
 
-  uid_t uid = (uid_t)resolve_id(abs_rootfs, string_member(app, "user", "apps[0].app", 1), 1, name);
-  gid_t gid = (gid_t)resolve_id(abs_rootfs, string_member(app, "group", "apps[0].app", 1), 0, name);
+  int rootfd = open(abs_rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", name, abs_rootfs, strerror(errno));
+  uid_t uid = (uid_t)resolve_id(rootfd, string_member(app, "user", "apps[0].app", 1), 1, name);
+  gid_t gid = (gid_t)resolve_id(rootfd, string_member(app, "group", "apps[0].app", 1), 0, name);
+  close(rootfd);
   gid_t groups[NGROUPS_MAX];
   size_t ngroups = 0;
   const struct json *sg = member(app, "supplementaryGIDs");
@@ -502,7 +612,7 @@ int main(int argc, char **argv) {
       close(fd);
     }
     if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
-    exec_app(abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive);
+    exec_app(name, abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive);
   }
   app_pid = child;
   char buf[64];

@@ -1,6 +1,6 @@
 // The C run entrypoint's checks of the pod, before it runs anything: each refusal is one line and 254.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,5 +61,36 @@ describe('fly run entrypoint refuses', () => {
     expect(run(app({ supplementaryGIDs: [-1] })).stderr).toBe('stage1-fly run: pod: apps[0].app.supplementaryGIDs must be a list of group IDs\n');
     expect(run(app({ environment: [{ name: 'A' }] })).stderr).toBe('stage1-fly run: pod: apps[0].app.environment[].value is required\n');
     expect(run(app({ exec: ['/bin/\u00e9\\"x', 1] })).stderr).toBe('stage1-fly run: pod: apps[0].app.exec must be an array of strings\n');
+  });
+});
+
+describe("fly run entrypoint reads the app's /etc/passwd and /etc/group as the app sees them", () => {
+  const rootfs = () => join(pod, 'appsinfo', 'web', 'rootfs');
+  const relink = (target: string) => {
+    rmSync(join(rootfs(), 'etc'), { recursive: true });
+    symlinkSync(target, join(rootfs(), 'etc'));
+  };
+
+  it("through /etc as an absolute link to the image's /usr/etc, not the host's", () => {
+    mkdirSync(join(rootfs(), 'usr', 'etc'), { recursive: true });
+    writeFileSync(join(rootfs(), 'usr', 'etc', 'passwd'), 'root:x:0:0::/:/bin/sh\n');
+    relink('/usr/etc');
+    // The image's own file is read: it has no such user (the host has no /usr/etc/passwd at all).
+    expect(run(app({ user: 'web' })).stderr).toBe('stage1-fly run: app "web": no user "web" in /etc/passwd of its rootfs\n');
+  });
+
+  it('never through a link to a host directory that has the name', () => {
+    const hostEtc = join(work, 'host-etc');
+    mkdirSync(hostEtc, { recursive: true });
+    writeFileSync(join(hostEtc, 'passwd'), 'hostonly:x:4242:4242::/:/bin/sh\n');
+    writeFileSync(join(hostEtc, 'group'), 'hostonly:x:4242:\n');
+    relink(hostEtc);
+    expect(run(app({ user: 'hostonly' })).stderr).toBe('stage1-fly run: app "web": user "hostonly" is a name, and its rootfs has no /etc/passwd\n');
+    expect(run(app({ group: `${hostEtc}/group` })).stderr).toBe(`stage1-fly run: app "web": cannot find the group of ${hostEtc}/group in its rootfs\n`);
+  });
+
+  it('a link loop is one line naming the file', () => {
+    relink('/etc');
+    expect(run(app({ user: 'web' })).stderr).toBe('stage1-fly run: app "web": user "web" is a name, and /etc/passwd of its rootfs cannot be opened: Too many levels of symbolic links\n');
   });
 });
