@@ -78,6 +78,13 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     expect(table).toMatch(new RegExp(`^${uuid.slice(0, 8)}\\tbusybox\\texample.com/busybox:1.0\\trunning\\t`));
     const full = env.run(['list', '--no-legend', '--full']).stdout;
     expect(full.split('\t').filter((c) => c !== '').slice(0, 5)).toEqual([uuid, 'busybox', 'example.com/busybox:1.0', manifest.apps[0]!.image.id.slice(0, 19), 'running']);
+    // rkt's columns, NETWORKS last; its cell is empty for a pod on the host's network, as every rkt-ts pod is
+    // (and the JSON's networks []), after STARTED's tab padding as Go's tabwriter left it.
+    const [legend, row] = env.run(['list']).stdout.split('\n');
+    expect(legend!.split(/\t+/)).toEqual(['UUID', 'APP', 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS']);
+    expect(row).toMatch(new RegExp(`^${uuid.slice(0, 8)}\\t.*\\trunning\\t[^\\t]+\\t+[^\\t]+\\t+$`));
+    expect(env.run(['list', '--full']).stdout.split('\n')[0]!.split(/\t+/)).toEqual(['UUID', 'APP', 'IMAGE NAME', 'IMAGE ID', 'STATE', 'CREATED', 'STARTED', 'NETWORKS']);
+    expect(list()).toEqual([expect.objectContaining({ name: uuid, networks: [] })]);
 
     // A running pod can neither be run again nor removed.
     const again = env.run(['run-prepared', uuid]);
