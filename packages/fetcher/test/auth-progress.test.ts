@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
-import { createProgress, fetchImage, FetchError, Keystore, loadAuth, type FetchOptions } from '../src/index.js';
+import { configDirs, createProgress, fetchImage, FetchError, Keystore, loadAuth, readAuthConfig, type FetchOptions } from '../src/index.js';
 // The CLI from its source, as trust.test.ts does: a package import may resolve to a stale dist.
 import { runCli } from '../../stage0-cli/src/index.js';
 import { discoveryPage, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from './helpers.js';
@@ -119,6 +119,33 @@ describe('auth.d', () => {
     await expect(loadAuth([dirs.system, dirs.local])).rejects.toThrow(/auth\.d\/bad\.json: credentials\.password: /);
     await authConfig(dirs.local, 'bad.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['example.com'], type: 'digest', credentials: {} });
     await expect(loadAuth([dirs.local])).rejects.toMatchObject({ code: 'FETCH_CONFIG' });
+  });
+});
+
+describe('readAuthConfig', () => {
+  it('merges system, local and user auth.d per domain, the later directory winning; dockerAuth is read past', async () => {
+    const user = join(dirs.root, 'user');
+    await authConfig(dirs.system, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com', 'bar.com', 'baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } });
+    await authConfig(dirs.local, 'b.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['bar.com'], type: 'oauth', credentials: { token: 'localToken' } });
+    await authConfig(dirs.local, 'c.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['index.docker.io'], credentials: { user: 'd', password: 'p' } });
+    await authConfig(user, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'basic', credentials: { user: 'user', password: 'password' } });
+    const dirsOf = configDirs({ systemConfigDir: dirs.system, localConfigDir: dirs.local, userConfigDir: user });
+    expect(dirsOf).toEqual([dirs.system, dirs.local, user]);
+    const merged = await readAuthConfig(dirsOf);
+    expect(Object.fromEntries(merged)).toEqual({
+      'foo.com': { type: 'basic', credentials: { user: 'user', password: 'password' } },
+      'bar.com': { type: 'oauth', credentials: { token: 'localToken' } },
+      'baz.com': { type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } },
+    });
+    // The headers the fetcher sends are made from the same merge.
+    const headers = await loadAuth(dirsOf);
+    expect(headers.forHost(new URL('https://foo.com/x'))).toEqual({ authorization: `Basic ${Buffer.from('user:password').toString('base64')}` });
+    expect(headers.forHost(new URL('https://bar.com/x'))).toEqual({ authorization: 'Bearer localToken' });
+    // Without a user directory, the system's entry for foo.com stands.
+    expect((await readAuthConfig([dirs.system, dirs.local])).get('foo.com')).toEqual({ type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } });
+    // A domain twice in one directory is an error, as in rkt.
+    await authConfig(dirs.local, 'd.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['bar.com'], type: 'oauth', credentials: { token: 'again' } });
+    await expect(readAuthConfig(dirsOf)).rejects.toThrow(`${join(dirs.local, 'auth.d', 'd.json')}: domain bar.com is already configured in ${join(dirs.local, 'auth.d', 'b.json')}`);
   });
 });
 

@@ -30,6 +30,11 @@ function buildAuthSchema(z: typeof Zod) {
 
 let authSchema: ReturnType<typeof buildAuthSchema> | undefined;
 
+/** One domain's credentials as an `auth` file gives them (its `type` and `credentials`). */
+export type AuthCredentials =
+  | { readonly type: 'basic'; readonly credentials: { readonly user: string; readonly password: string } }
+  | { readonly type: 'oauth'; readonly credentials: { readonly token: string } };
+
 export class AuthHeaders {
   constructor(private readonly byDomain: ReadonlyMap<string, string>) {}
 
@@ -40,9 +45,12 @@ export class AuthHeaders {
   }
 }
 
-/** Reads every `*.json` in `<dir>/auth.d` of each config dir, in order (later dirs win per domain). */
-export async function loadAuth(configDirs: readonly string[]): Promise<AuthHeaders> {
-  const map = new Map<string, string>();
+/**
+ * The credentials per domain that every `*.json` in `<dir>/auth.d` of each config dir gives, in order (later
+ * dirs win per domain): what the fetcher sends, and what `rkt config` prints.
+ */
+export async function readAuthConfig(configDirs: readonly string[]): Promise<Map<string, AuthCredentials>> {
+  const map = new Map<string, AuthCredentials>();
   for (const dir of configDirs) {
     const authDir = join(dir, 'auth.d');
     let names: string[];
@@ -80,18 +88,29 @@ export async function loadAuth(configDirs: readonly string[]): Promise<AuthHeade
         throw new FetchError('FETCH_CONFIG', `${file}: ${where}${issue?.message ?? 'invalid auth configuration'}`, { subject: file });
       }
       const cfg = parsed.data;
-      const header = cfg.type === 'basic'
-        ? `Basic ${Buffer.from(`${cfg.credentials.user}:${cfg.credentials.password}`).toString('base64')}`
-        : `Bearer ${cfg.credentials.token}`;
+      const entry: AuthCredentials = cfg.type === 'basic'
+        ? { type: 'basic', credentials: { user: cfg.credentials.user, password: cfg.credentials.password } }
+        : { type: 'oauth', credentials: { token: cfg.credentials.token } };
       for (const domain of cfg.domains) {
         const other = seen.get(domain);
         if (other !== undefined) {
           throw new FetchError('FETCH_CONFIG', `${file}: domain ${domain} is already configured in ${other}`, { subject: file });
         }
         seen.set(domain, file);
-        map.set(domain, header);
+        map.set(domain, entry);
       }
     }
   }
-  return new AuthHeaders(map);
+  return map;
+}
+
+/** The Authorization header of each domain that auth.d configures. */
+export async function loadAuth(configDirs: readonly string[]): Promise<AuthHeaders> {
+  const headers = new Map<string, string>();
+  for (const [domain, auth] of await readAuthConfig(configDirs)) {
+    headers.set(domain, auth.type === 'basic'
+      ? `Basic ${Buffer.from(`${auth.credentials.user}:${auth.credentials.password}`).toString('base64')}`
+      : `Bearer ${auth.credentials.token}`);
+  }
+  return new AuthHeaders(headers);
 }

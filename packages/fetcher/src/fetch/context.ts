@@ -34,6 +34,7 @@ export interface FetchContext {
 export const DEFAULT_SYSTEM_CONFIG_DIR = '/usr/lib/rkt';
 export const DEFAULT_LOCAL_CONFIG_DIR = '/etc/rkt';
 
+/** The configuration directories a fetch reads (trusted keys, certs.d, auth.d), in the order they apply. */
 export function configDirs(opts: Pick<FetchOptions, 'systemConfigDir' | 'localConfigDir' | 'userConfigDir'>): string[] {
   const dirs = [opts.systemConfigDir ?? DEFAULT_SYSTEM_CONFIG_DIR, opts.localConfigDir ?? DEFAULT_LOCAL_CONFIG_DIR];
   if (opts.userConfigDir !== undefined) dirs.push(opts.userConfigDir);
