@@ -6,7 +6,7 @@ export { readPodInfo } from './info.js';
 export type { PodInfo, PodAppInfo } from './info.js';
 export { createInProcessBus, podEvent, podEventProblem, POD_TOPICS } from './events.js';
 export { podEventSchema } from './event-schema.js';
-export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
+export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
 export { isLocked, tryLockDir, unlock } from './lock.js';
 export { findPod, listPods, podDetails, stateOf } from './pods.js';

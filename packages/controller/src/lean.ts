@@ -15,4 +15,4 @@ export { runPod } from './run.js';
 export type { RunOptions } from './run.js';
 export { SYSCALL_NAMES } from './syscall-names.js';
 export { ERRNO_NAMES } from './errno-names.js';
-export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
+export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';

@@ -3,9 +3,9 @@ import { subscribe as subscribeChannel, unsubscribe as unsubscribeChannel } from
 import type { Socket } from 'node:net';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { podEventProblem, type EventBus, type PodEvent, type PodEventHandler } from './events.js';
-import { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject, SUBJECT_TOKEN as TOKEN } from './nats-subjects.js';
+import { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject, SUBJECT_TOKEN as TOKEN } from './nats-subjects.js';
 
-export { checkSubjectPrefix, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
+export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
 
 export type EventBusErrorCode =
   /** The bus's options: a subject prefix that is not a NATS subject, no server. */
@@ -75,8 +75,6 @@ export interface NatsBus extends EventBus {
   closed(): Promise<EventBusError | undefined>;
 }
 
-const DEFAULT_TIMEOUT_MS = 2000;
-
 interface SubRecord {
   readonly prefix: string;
   readonly podUuid: string | undefined;
@@ -142,7 +140,7 @@ export function createNatsBus(o: NatsBusOptions): NatsBus {
   const subjectPrefix = o.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
   const bad = checkSubjectPrefix(subjectPrefix);
   if (bad !== undefined) throw new EventBusError('BUS_OPTIONS', bad);
-  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = o.timeoutMs ?? DEFAULT_NATS_TIMEOUT_MS;
   const where = servers.join(',');
   const report = (err: EventBusError) => {
     try {

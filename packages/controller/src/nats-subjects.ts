@@ -4,6 +4,8 @@ import { EVENT_POD_UUID, POD_TOPICS, type PodEvent } from './events.js';
 // prefix on every pod command, and must not pay the client's load for it.
 
 export const DEFAULT_SUBJECT_PREFIX = 'rkt';
+/** How long a bus waits for its connection and for the server to confirm the events, unless told (`timeoutMs`). */
+export const DEFAULT_NATS_TIMEOUT_MS = 2000;
 /** One token of a subject, as the bus writes them: no wildcard, dot or space (a pod UUID is one). */
 export const SUBJECT_TOKEN = EVENT_POD_UUID;
 
