@@ -11,7 +11,7 @@ import { claimStored, ImageGone, resolveImageArg, type ImageClaim } from './imag
 import { pullPolicyFlag } from '../fetch-options.js';
 import { selectStage1 } from './stage1.js';
 import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
-import { natsBusOptions, readEventsConfig, type EventsConfig } from './events-config.js';
+import { eventsConfigOf, natsBusOptions, type EventsConfig } from './events-config.js';
 import { writeFileSync } from 'node:fs';
 
 export function openCliStore(ctx: CommandContext): Promise<Store> {
@@ -25,7 +25,7 @@ const eventConfigs = new WeakMap<CommandContext, EventsConfig | null>();
 export function cliEventsConfig(ctx: CommandContext): EventsConfig | undefined {
   let config = eventConfigs.get(ctx);
   if (config === undefined) {
-    config = readEventsConfig([ctx.globals.systemConfigDir, ctx.globals.localConfigDir]) ?? null;
+    config = eventsConfigOf(ctx.globals) ?? null;
     eventConfigs.set(ctx, config);
   }
   return config ?? undefined;

@@ -2,6 +2,7 @@ import { checkSubjectPrefix } from '@rkt/controller/lean';
 import type { NatsBusOptions } from '@rkt/controller/nats';
 import { parseDurationFlag } from '../../argv/duration.js';
 import { CliError } from '../../errors.js';
+import type { GlobalOptions } from '../../globals.js';
 import { configDocuments } from './config-docs.js';
 
 /** Where lifecycle events go beyond this process: a NATS server, as `createNatsBus` takes it. */
@@ -104,6 +105,11 @@ export function readEventsConfig(dirs: readonly string[]): EventsConfig | undefi
   if (nats === undefined) return undefined;
   if (nats.servers === undefined) throw new CliError('CLI_BAD_ARGS', `events configuration ${last}: nats.servers: missing (no file names a server)`);
   return { nats: nats as NatsEventsConfig };
+}
+
+/** The event configuration every command that publishes applies: the system, then the local configuration directory. */
+export function eventsConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>): EventsConfig | undefined {
+  return readEventsConfig([globals.systemConfigDir, globals.localConfigDir]);
 }
 
 /** The bus options of a configuration (its `caFile` is the client's TLS option). */

@@ -1,4 +1,8 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CliError } from '../../errors.js';
+import type { GlobalOptions } from '../../globals.js';
 import { configDocuments } from './config-docs.js';
 
 /**
@@ -37,4 +41,50 @@ export function readStage1Config(dirs: readonly string[]): Stage1Config {
     merged = { ...merged, ...picked };
   }
   return merged;
+}
+
+/** The stage1 configuration `rkt run` and `prepare` apply: the system, then the local configuration directory. */
+export function stage1ConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>): Stage1Config {
+  return readStage1Config([globals.systemConfigDir, globals.localConfigDir]);
+}
+
+/** Where `--stage1-from-dir` looks: `images-directory` of the configuration, else `<system-config>/stage1-images`. */
+export function stage1ImagesDirectory(globals: Pick<GlobalOptions, 'systemConfigDir'>, config: Stage1Config): string {
+  return config['images-directory'] ?? join(globals.systemConfigDir, 'stage1-images');
+}
+
+/** The stage1 images `npm run build` makes in this checkout, by the name in their manifests (stage1-builder). */
+const BUILTIN_STAGE1S: Readonly<Record<string, string>> = {
+  'coreos.com/rkt/stage1-systemd': join('stage1-systemd', 'dist', 'stage1-systemd.aci'),
+  'coreos.com/rkt/stage1-fly': join('stage1-fly', 'dist', 'stage1-fly.aci'),
+};
+const DEFAULT_STAGE1_NAME = 'coreos.com/rkt/stage1-systemd';
+
+/** The packages directory of this checkout (where the built-in stage1 images are built), found from this file. */
+function packagesDir(): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === '@rkt/stage0-cli') return dirname(dir);
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+/**
+ * Where a built-in stage1 image is, by its manifest name (the default: the systemd one), as rkt's
+ * build-time `--with-stage1-default-location` and its stage1 images directory.
+ */
+export function builtinStage1Location(name: string = DEFAULT_STAGE1_NAME): string | undefined {
+  const rel = BUILTIN_STAGE1S[name];
+  const dir = rel === undefined ? undefined : packagesDir();
+  return dir === undefined || rel === undefined ? undefined : join(dir, rel);
+}
+
+/**
+ * The image a run without a `--stage1-*` flag takes when the configured name (and version) is not in the store,
+ * or none is configured: the configured location, else the built-in default.
+ */
+export function defaultStage1Location(config: Stage1Config): string | undefined {
+  return config.location ?? builtinStage1Location();
 }

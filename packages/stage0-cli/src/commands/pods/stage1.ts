@@ -1,39 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { StoreError, type Store } from '@rkt/image-store';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { claimStored, importFile, type ImageClaim } from './images.js';
-import { readStage1Config } from './stage1-config.js';
-
-/** The stage1 images `npm run build` makes in this checkout, by the name in their manifests (stage1-builder). */
-const BUILTIN_STAGE1S: Readonly<Record<string, string>> = {
-  'coreos.com/rkt/stage1-systemd': join('stage1-systemd', 'dist', 'stage1-systemd.aci'),
-  'coreos.com/rkt/stage1-fly': join('stage1-fly', 'dist', 'stage1-fly.aci'),
-};
-const DEFAULT_STAGE1_NAME = 'coreos.com/rkt/stage1-systemd';
-
-/** The packages directory of this checkout (where the built-in stage1 images are built), found from this file. */
-function packagesDir(): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === '@rkt/stage0-cli') return dirname(dir);
-    dir = dirname(dir);
-  }
-  return undefined;
-}
-
-/**
- * Where a built-in stage1 image is, by its manifest name (the default: the systemd one), as rkt's
- * build-time `--with-stage1-default-location` and its stage1 images directory.
- */
-export function builtinStage1Location(name: string = DEFAULT_STAGE1_NAME): string | undefined {
-  const rel = BUILTIN_STAGE1S[name];
-  const dir = rel === undefined ? undefined : packagesDir();
-  return dir === undefined || rel === undefined ? undefined : join(dir, rel);
-}
+import { builtinStage1Location, defaultStage1Location, stage1ConfigOf, stage1ImagesDirectory } from './stage1-config.js';
 
 function fileFromUrl(url: string): string {
   if (!url.startsWith('file://')) {
@@ -48,7 +19,7 @@ export async function selectStage1(ctx: CommandContext, store: Store, claim: Ima
   if (given.length > 1) {
     throw new CliError('CLI_BAD_ARGS', `flags ${given.map((f) => `--${f}`).join(' and ')} are mutually exclusive`);
   }
-  const config = readStage1Config([ctx.globals.systemConfigDir, ctx.globals.localConfigDir]);
+  const config = stage1ConfigOf(ctx.globals);
   const trustedOrChecked = (what: string) => {
     if (!ctx.globals.insecureOptions.skipImageCheck) {
       throw new CliError('CLI_BAD_ARGS', `${what}: signature verification is not implemented yet; pass --insecure-options=image to use it unverified`);
@@ -93,7 +64,7 @@ export async function selectStage1(ctx: CommandContext, store: Store, claim: Ima
     }
     case 'stage1-from-dir': {
       const name = ctx.flags.string('stage1-from-dir');
-      const dir = config['images-directory'] ?? join(ctx.globals.systemConfigDir, 'stage1-images');
+      const dir = stage1ImagesDirectory(ctx.globals, config);
       // Images in the stage1 images directory are trusted as rkt trusted them: root put them there.
       return importFile(store, isAbsolute(name) ? name : join(dir, name), claim);
     }
@@ -104,7 +75,7 @@ export async function selectStage1(ctx: CommandContext, store: Store, claim: Ima
     const held = found === undefined ? undefined : await claimStored(claim, found.id);
     if (held !== undefined) return held;
   }
-  const location = config.location ?? builtinStage1Location();
+  const location = defaultStage1Location(config);
   if (location === undefined || !existsSync(location.replace(/^file:\/\//, ''))) {
     throw new CliError('CLI_BAD_ARGS', `no default stage1 image at ${location ?? '(unknown)'}: run "npm run build", or give --stage1-path`);
   }
