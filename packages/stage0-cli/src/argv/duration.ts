@@ -23,3 +23,28 @@ export function parseDurationFlag(flagName: string, raw: string): number {
   }
   return total;
 }
+
+/** `ns` nanoseconds in units of 10^digits ns, with the fraction's trailing zeros dropped (Go's fmtFrac). */
+function fraction(ns: number, digits: number): string {
+  const unit = 10 ** digits;
+  const whole = Math.floor(ns / unit);
+  const rest = ns % unit;
+  return rest === 0 ? `${whole}` : `${whole}.${String(rest).padStart(digits, '0').replace(/0+$/, '')}`;
+}
+
+/**
+ * A duration in milliseconds as Go's `time.Duration.String` writes it (`2s`, `1m30s`, `1h0m0s`, `1.5s`,
+ * `500ms`), which `parseDurationFlag` reads back; microseconds are `us`, which Go reads too (its `µs` would
+ * put a character outside ASCII in the bundles).
+ */
+export function formatDuration(ms: number): string {
+  const ns = Math.round(ms * 1e6);
+  if (ns === 0) return '0s';
+  if (ns < 1e3) return `${ns}ns`;
+  if (ns < 1e6) return `${fraction(ns, 3)}us`;
+  if (ns < 1e9) return `${fraction(ns, 6)}ms`;
+  const seconds = fraction(ns % 60e9, 9);
+  const minutes = Math.floor(ns / 60e9) % 60;
+  const hours = Math.floor(ns / 3600e9);
+  return hours > 0 ? `${hours}h${minutes}m${seconds}s` : minutes > 0 ? `${minutes}m${seconds}s` : `${seconds}s`;
+}

@@ -27,6 +27,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./cat-manifest.js'),
   }),
   defineCommand({
+    name: 'config',
+    summary: 'Print configuration for each stage in JSON format',
+    description:
+      'The output is parsable JSON with "stage0" as key and rkt configuration entries as values: one "auth" entry\nper domain (auth.d of the system, local and user configuration directories), "paths" (the data directory\nand the stage1 images directory), "stage1" (the default stage1: the configured name and version, then the\nlocation used when that image is not in the store) and, when events.d names an event bus, "events".\nCredentials are printed as configured.',
+    maxArgs: 0,
+    flags: [flag.bool('pretty-print', 'apply indent to format the output', { default: true })],
+    load: () => import('./config.js'),
+  }),
+  defineCommand({
     name: 'enter',
     summary: 'Enter the namespaces of an app within a rkt pod',
     description:
