@@ -10,6 +10,8 @@ export type PodErrorCode =
   | 'POD_APP'
   /** A volume or mount: a bad or missing host source, an unknown volume, a target that cannot be used. */
   | 'POD_VOLUME'
+  /** `runPod`'s DNS configuration: an address, a name or an option that resolv.conf or /etc/hosts cannot take. */
+  | 'POD_DNS'
   | 'POD_IO';
 
 /** Every failure of a pod operation: a stable `code`, one line naming the pod (or path) and what went wrong. */

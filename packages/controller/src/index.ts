@@ -13,6 +13,7 @@ export { findPod, listPods, podDetails, stateOf } from './pods.js';
 export type { PodDetails, PodSnapshot, PodState } from './pods.js';
 export {
   checkStage1Manifest,
+  DNS_CONF_MODE_INTERFACE_VERSION,
   stage1Entrypoint,
   stage1GcEntrypoints,
   stage1RunEntrypoints,
@@ -42,6 +43,8 @@ export { defaultAppName, effectiveApp, preparePod } from './prepare.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';
 export type { RunOptions } from './run.js';
+export { dnsNameProblem, hostsText, isIpAddress, podDnsConfProblem, resolvConfText, resolvOptionProblem } from './dns-conf.js';
+export type { HostsConf, PodDnsConf, ResolvConf } from './dns-conf.js';
 export { gcPods, DEFAULT_GC_GRACE_MS, DEFAULT_PREPARED_EXPIRY_MS } from './gc.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { removePod } from './remove.js';

@@ -12,6 +12,8 @@ export { preparePod } from './prepare.js';
 export { checkVolumes } from './volumes.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';
+export { dnsNameProblem, hostsText, isIpAddress, podDnsConfProblem, resolvConfText, resolvOptionProblem } from './dns-conf.js';
+export type { HostsConf, PodDnsConf, ResolvConf } from './dns-conf.js';
 export type { RunOptions } from './run.js';
 export { SYSCALL_NAMES } from './syscall-names.js';
 export { ERRNO_NAMES } from './errno-names.js';

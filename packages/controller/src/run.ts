@@ -9,7 +9,9 @@ import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { DNS_CONF_MODE_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf.js';
+import { formatDnsConfMode } from './stage1-abi/dns-conf-mode.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
 import { mountAppVolumes } from './mount-volumes.js';
 import { isoNow } from './time.js';
@@ -25,10 +27,18 @@ export interface RunOptions {
   readonly hostname?: string;
   readonly debug?: boolean;
   readonly localConfigDir?: string;
+  /**
+   * rkt run's DNS flags: each app's /etc/resolv.conf and /etc/hosts (absent: the stage1's default, what it
+   * does without them). Passed to a stage1 of interface version 4 or later (`--dns-conf-mode`, and the files
+   * generated in the pod directory); an older one gets nothing of it, and `warn` says so.
+   */
+  readonly dns?: PodDnsConf;
   /** `--insecure-options=capabilities,paths,seccomp`: rkt's defaults the stage1 leaves off (its --disable-* flags). */
   readonly insecure?: { readonly capabilities?: boolean; readonly paths?: boolean; readonly seccomp?: boolean };
   readonly bus?: EventBus;
   readonly log?: (message: string) => void;
+  /** What the user should hear of even without --debug (a DNS configuration the pod's stage1 cannot take). */
+  readonly warn?: (message: string) => void;
   /**
    * For the process that is the pod to its user (`rkt run`): SIGTERM and SIGHUP are passed on to
    * the stage1, and SIGINT (which a terminal sends the whole process group, the app included) is
@@ -59,6 +69,9 @@ export interface RunOptions {
  * which for a one-app stage1 such as fly is the app's.
  */
 export async function runPod(o: RunOptions): Promise<number> {
+  // Before the pod is touched: a value that would add lines of its own to the files leaves it prepared.
+  const dnsWrong = o.dns !== undefined ? podDnsConfProblem(o.dns) : undefined;
+  if (dnsWrong !== undefined) throw new PodError('POD_DNS', `pod ${o.uuid}: DNS configuration: ${dnsWrong}`, { subject: o.uuid });
   const prepared = podPath(o.dataDir, 'prepared', o.uuid);
   const fd = o.lockFd ?? tryLockDir(prepared);
   if (fd === undefined) {
@@ -102,8 +115,26 @@ export async function runPod(o: RunOptions): Promise<number> {
     // going on, and beside reading the stage1's entrypoints. Both are done before the stage1 starts.
     const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
     started.catch(() => {});
-    const { executable, module, execable } = stage1RunEntrypoints(dir);
+    const { executable, module, execable, interfaceVersion } = stage1RunEntrypoints(dir);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
+    // rkt's DNS flags: the files the stage1 gives the apps, written beside `started`, and the argument that
+    // says what to do (stage1 interface version 4). Nothing of it without a flag, so that every stage1 runs
+    // as it did.
+    let dnsArg: string | undefined;
+    let dnsFiles: Promise<unknown> = Promise.resolve();
+    if (o.dns !== undefined) {
+      if (interfaceVersion >= DNS_CONF_MODE_INTERFACE_VERSION) {
+        const { mode, files } = dnsConfForStage1(o.dns);
+        dnsArg = `--dns-conf-mode=${formatDnsConfMode(mode)}`;
+        dnsFiles = Promise.all(files.map((f) => writeFileAtomic(join(dir, f.name), f.text)));
+        dnsFiles.catch(() => {});
+      } else {
+        // rkt warned and ran the pod too.
+        o.warn?.(
+          `warning: the stage1 of pod ${o.uuid} has interface version ${interfaceVersion}, which has no DNS configuration (--dns-conf-mode, version ${DNS_CONF_MODE_INTERFACE_VERSION}): --dns, --dns-search, --dns-opt, --dns-domain and --hosts-entry are ignored`,
+        );
+      }
+    }
     const args = [
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
@@ -113,6 +144,7 @@ export async function runPod(o: RunOptions): Promise<number> {
       ...(o.insecure?.capabilities ? ['--disable-capabilities-restriction'] : []),
       ...(o.insecure?.paths ? ['--disable-paths'] : []),
       ...(o.insecure?.seccomp ? ['--disable-seccomp'] : []),
+      ...(dnsArg !== undefined ? [dnsArg] : []),
       o.uuid,
     ];
     // In this process only when it is the pod's to its user (forwardSignals): the module then owns its
@@ -120,6 +152,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     const inProcess = module !== undefined && o.forwardSignals ? usableRunModule(module, executable, o.log, o.requireModule) : undefined;
     await moved;
     await started;
+    await dnsFiles;
     if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable() && o.exec.beforeExec?.() !== false) {
       o.log?.(`executing stage1: ${executable} ${args.join(' ')}`);
       o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid: process.pid }));

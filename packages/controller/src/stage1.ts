@@ -31,11 +31,23 @@ export const STAGE1_ANNOTATIONS = {
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
 /**
- * The stage1 interface versions this stage0 drives. Version 1: run (with RKT_LOCK_FD and the UUID
- * as the last argument), enter, gc; stop is used when the image names it, otherwise stage0 signals
- * the pid itself, as rkt did for stage1s without one.
+ * The stage1 interface versions this stage0 drives, rkt's numbering (its stage1 implementors' guide). Version 1:
+ * run (with RKT_LOCK_FD and the UUID as the last argument), enter, gc; stop is used when the image names it,
+ * otherwise stage0 signals the pid itself, as rkt did for stage1s without one. 2 adds run's `--hostname`, 3
+ * its `--disable-capabilities-restriction`, `--disable-paths` and `--disable-seccomp`, 4 its `--dns-conf-mode`.
+ * rkt-ts's stage1s declared 1 while they took the arguments of 2 and 3, so stage0 passes those to any
+ * version, as it always did; only `--dns-conf-mode` waits for 4.
  */
-export const SUPPORTED_INTERFACE_VERSIONS = [1] as const;
+export const SUPPORTED_INTERFACE_VERSIONS = [1, 2, 3, 4] as const;
+
+/** The first interface version whose run entrypoint takes `--dns-conf-mode`. */
+export const DNS_CONF_MODE_INTERFACE_VERSION = 4;
+
+/** A stage1 manifest's interface version as written (absent: 1), NaN when it is not a number. */
+function interfaceVersionOf(annotations: ImageManifest['annotations']): { raw: string; version: number } {
+  const raw = getAnnotation(annotations, STAGE1_ANNOTATIONS.interfaceVersion) ?? '1';
+  return { raw, version: /^[0-9]+$/.test(raw) ? Number(raw) : NaN };
+}
 
 /** Checks that an image is a stage1 this stage0 can drive; returns its interface version. */
 export function checkStage1Manifest(m: ImageManifest, source: string): number {
@@ -43,8 +55,7 @@ export function checkStage1Manifest(m: ImageManifest, source: string): number {
   if (run === undefined) {
     throw new PodError('POD_STAGE1', `${source} (${m.name}) is not a stage1 image: it has no ${STAGE1_ANNOTATIONS.run} annotation`, { subject: source });
   }
-  const raw = getAnnotation(m.annotations, STAGE1_ANNOTATIONS.interfaceVersion) ?? '1';
-  const version = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+  const { raw, version } = interfaceVersionOf(m.annotations);
   if (!(SUPPORTED_INTERFACE_VERSIONS as readonly number[]).includes(version)) {
     throw new PodError(
       'POD_STAGE1',
@@ -226,14 +237,20 @@ function entrypointWithModule(
 }
 
 /**
- * The pod's run entrypoint, its run module when its stage1 annotates one, and whether stage0 may exec the
- * executable in its own place (`rkt-ts.dev/stage1/run-exec` of a version this stage0 knows).
+ * The pod's run entrypoint, its run module when its stage1 annotates one, whether stage0 may exec the
+ * executable in its own place (`rkt-ts.dev/stage1/run-exec` of a version this stage0 knows), and the stage1's
+ * interface version (checked when the pod was prepared).
  */
-export function stage1RunEntrypoints(podDir: string): { executable: string | undefined; module: Stage1RunModuleRef | undefined; execable: boolean } {
+export function stage1RunEntrypoints(podDir: string): {
+  executable: string | undefined;
+  module: Stage1RunModuleRef | undefined;
+  execable: boolean;
+  interfaceVersion: number;
+} {
   const annotations = readStage1Manifest(podDir).annotations;
   const execVersion = getAnnotation(annotations, STAGE1_ANNOTATIONS.runExec);
   const execable = isSupportedVersion(execVersion, SUPPORTED_RUN_EXEC_VERSIONS);
-  return { ...entrypointWithModule(podDir, 'run', annotations), execable };
+  return { ...entrypointWithModule(podDir, 'run', annotations), execable, interfaceVersion: interfaceVersionOf(annotations).version };
 }
 
 /** The pod's stop entrypoint and, when its stage1 annotates one, its stop module. */

@@ -71,7 +71,7 @@ function podWithEntrypoint(stateDir: string, uuid: string, kind: 'gc' | 'stop', 
 describe('stage1RunEntrypoints', () => {
   it('names the run executable, and the run module when the stage1 annotates one of a supported version', () => {
     const rootfs = (p: string) => join(dir, 'pod', 'stage1', 'rootfs', p);
-    expect(stage1RunEntrypoints(podWith([]))).toEqual({ executable: rootfs('s1/run'), module: undefined, execable: false });
+    expect(stage1RunEntrypoints(podWith([]))).toEqual({ executable: rootfs('s1/run'), module: undefined, execable: false, interfaceVersion: 1 });
     expect(
       stage1RunEntrypoints(
         podWith([
@@ -79,7 +79,12 @@ describe('stage1RunEntrypoints', () => {
           { name: 'rkt-ts.dev/stage1/run-module-version', value: '1' },
         ]),
       ),
-    ).toEqual({ executable: rootfs('s1/run'), module: { path: rootfs('s1/run') }, execable: false });
+    ).toEqual({ executable: rootfs('s1/run'), module: { path: rootfs('s1/run') }, execable: false, interfaceVersion: 1 });
+  });
+
+  it("gives the stage1's interface version, which says whether its run takes --dns-conf-mode (4)", () => {
+    const version = (value: string) => stage1RunEntrypoints(podWith([{ name: 'coreos.com/rkt/stage1/interface-version', value }])).interfaceVersion;
+    expect([version('1'), version('3'), version('4')]).toEqual([1, 3, 4]);
   });
 
   it('lets stage0 exec the run executable only when the stage1 says so, in a version of the contract it knows', () => {

@@ -10,5 +10,7 @@ export type { PodPids } from './pod-pids.js';
 export { stopPodProcesses } from './stop.js';
 export { enterProcess, processEnvironment } from './enter.js';
 export { waitForeground } from './foreground.js';
+export { DNS_CONF_FILES, formatDnsConfMode, HOSTS_MODES, parseDnsConfMode, RESOLV_CONF_MODES } from './dns-conf-mode.js';
+export type { DnsConfMode, HostsMode, ResolvConfMode } from './dns-conf-mode.js';
 export { SYSCALL_NAMES } from '../syscall-names.js';
 export { ERRNO_NAMES } from '../errno-names.js';
