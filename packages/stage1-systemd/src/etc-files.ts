@@ -1,6 +1,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { DNS_CONF_FILES, type DnsConfMode } from '@rkt/controller/stage1-abi';
 import { resolveInRoot, RootfsError, type ResolvedInRoot } from '@rkt/rootfs-overlay';
 
 /** The pod's hostname when `--hostname` gives none, as rkt named it: its machine name. */
@@ -11,6 +12,50 @@ export function defaultHostname(uuid: string): string {
 /** /etc/hosts for an image that brings none: localhost and the pod's hostname on the loopback. */
 export function hostsFile(hostname: string): string {
   return `127.0.0.1\tlocalhost localhost.localdomain ${hostname}\n::1\tlocalhost ip6-localhost ip6-loopback ${hostname}\n`;
+}
+
+/**
+ * A hosts file with the pod's hostname added to its loopback lines (the first `127.0.0.1` and `::1` ones), as
+ * rkt's stage1 added it to the file stage0 generated for `--hosts-entry`; a `127.0.0.1` line is appended
+ * when there is none.
+ */
+export function hostsWithHostname(text: string, hostname: string): string {
+  const done = new Set<string>();
+  const lines = text.split('\n').map((line) => {
+    const address = line.trim().split(/\s+/)[0];
+    if ((address === '127.0.0.1' || address === '::1') && !done.has(address)) {
+      done.add(address);
+      return `${line} ${hostname}`;
+    }
+    return line;
+  });
+  const out = lines.join('\n');
+  return done.has('127.0.0.1') ? out : `${out}${out === '' || out.endsWith('\n') ? '' : '\n'}127.0.0.1\t${hostname}\n`;
+}
+
+/** A file run gives the apps: the host's (`--dns=host`, `--hosts-entry=host`) or one stage0 generated in the pod directory. */
+function readGiven(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`cannot read ${what} ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: err });
+  }
+}
+
+/**
+ * The /etc/resolv.conf and /etc/hosts every app of the pod gets (`--dns-conf-mode`), read once for the pod:
+ * the host's files as they are when the pod starts (rkt bound them read-only: a copy needs no mount and goes
+ * through each image's links as the other files do), or the files stage0 generated in the pod directory
+ * (`pod`), the hosts file with the pod's hostname added. Nothing for `none` and `default`: each image's own
+ * resolv.conf, and /etc/hosts only for an image that has none.
+ */
+export function dnsContents(pod: string, mode: DnsConfMode, hostname: string): { resolvConf?: string; hosts?: string } {
+  const resolvConf =
+    mode.resolv === 'host' ? readGiven('/etc/resolv.conf', "the host's") : mode.resolv === 'stage0' ? readGiven(join(pod, DNS_CONF_FILES.resolv), "stage0's") : undefined;
+  const hosts =
+    mode.hosts === 'host' ? readGiven('/etc/hosts', "the host's") : mode.hosts === 'stage0' ? hostsWithHostname(readGiven(join(pod, DNS_CONF_FILES.hosts), "stage0's"), hostname) : undefined;
+  return { ...(resolvConf !== undefined ? { resolvConf } : {}), ...(hosts !== undefined ? { hosts } : {}) };
 }
 
 /** The mount points of this process's mount namespace (mountinfo's fifth field, its octal escapes decoded). */
@@ -108,19 +153,32 @@ async function writeInRoot(
   return undefined;
 }
 
+/** What an app's /etc gets from run. */
+export interface EtcContents {
+  /** The pod's hostname, for /etc/hostname (and the /etc/hosts of an image without one). */
+  readonly hostname: string;
+  /** /etc/hosts in place of the image's (`--hosts-entry`, dnsContents); without it, one only for an image that has none. */
+  readonly hosts?: string;
+  /** /etc/resolv.conf in place of the image's (`--dns`, dnsContents); without it, the image's own is left alone. */
+  readonly resolvConf?: string;
+}
+
 /**
- * /etc/hostname always (the pod's name), /etc/hosts when the image has none, as rkt's stage1 did; neither
- * into a volume. Returns what it left to the app's unit to bind, and a note for each file left alone, for
- * --debug; throws one line naming the app and the path when /etc/hostname cannot be written.
+ * /etc/hostname always (the pod's name), /etc/hosts when the image has none, as rkt's stage1 did, and the
+ * /etc/hosts and /etc/resolv.conf that rkt's DNS flags ask for in place of the image's; none into a volume.
+ * Returns what it left to the app's unit to bind, and a note for each file left alone, for --debug; throws
+ * one line naming the app and the path when a file it must write cannot be.
  */
-export async function writeEtcFiles(rootfs: string, app: string, hostname: string, mounts: ReadonlySet<string> = mountPoints()): Promise<EtcFiles> {
+export async function writeEtcFiles(rootfs: string, app: string, contents: EtcContents, mounts: ReadonlySet<string> = mountPoints()): Promise<EtcFiles> {
   // mountinfo shows resolved paths.
   const root = realpathSync(rootfs);
   const out: EtcFiles = { notes: [], binds: [] };
-  for (const [path, content, onlyIfMissing] of [
-    ['/etc/hostname', `${hostname}\n`, false],
-    ['/etc/hosts', hostsFile(hostname), true],
-  ] as const) {
+  const files: Array<readonly [string, string, boolean]> = [
+    ['/etc/hostname', `${contents.hostname}\n`, false],
+    contents.hosts !== undefined ? ['/etc/hosts', contents.hosts, false] : ['/etc/hosts', hostsFile(contents.hostname), true],
+    ...(contents.resolvConf !== undefined ? [['/etc/resolv.conf', contents.resolvConf, false] as const] : []),
+  ];
+  for (const [path, content, onlyIfMissing] of files) {
     const done = await writeInRoot(root, app, path, content, mounts, onlyIfMissing);
     if (done === 'bind') out.binds.push({ path, content });
     else if (done !== undefined) out.notes.push(done.note);

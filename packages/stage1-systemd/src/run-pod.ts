@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { childrenOf } from '@rkt/controller/stage1-abi';
+import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
 import {
   appStartedPath,
@@ -21,7 +21,7 @@ import {
 } from './units.js';
 import { killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
-import { defaultHostname, writeEtcFiles } from './etc-files.js';
+import { defaultHostname, dnsContents, writeEtcFiles } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
 import { hostRunsSystemd, nspawnArgs } from './nspawn.js';
@@ -241,11 +241,16 @@ export async function runPodStage1(argv: readonly string[], host: RunHost): Prom
 async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests): Promise<number> {
   const { options, rest } = parseEntrypointArgs(argv);
   const uuid = rest[0];
-  if (uuid === undefined) throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--hostname=NAME] [--local-config=DIR] UUID');
+  if (uuid === undefined) {
+    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
+  }
   const debug = options.get('debug') === 'true';
   const interactive = options.get('interactive') === 'true';
   const hostname = options.get('hostname') ?? defaultHostname(uuid);
   const pod = process.cwd();
+  // rkt run's DNS flags (interface version 4): the resolv.conf and hosts every app gets, read once.
+  const dnsMode = options.get('dns-conf-mode');
+  const dns = dnsMode !== undefined ? dnsContents(pod, parseDnsConfMode(dnsMode), hostname) : {};
   const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
   const apps = manifest.apps ?? [];
   if (apps.length === 0) throw new Error('the pod has no apps');
@@ -292,7 +297,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
-    const etc = await writeEtcFiles(rootfs, a.name, hostname);
+    const etc = await writeEtcFiles(rootfs, a.name, { hostname, ...dns });
     if (debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
     if (etc.binds.length > 0) {
       mkdirSync(join(appEtcDir, a.name), { recursive: true });
