@@ -2,7 +2,7 @@
  * The fly stage1's run entrypoint (coreos.com/rkt/stage1/run), in C because it is on the hot path
  * of every `rkt run`: a Node entrypoint cost a second Node start-up (0.1 s or more) per pod.
  *
- *   run [--debug] [--interactive] [--inherit-env] [--local-config=DIR] UUID
+ *   run [--debug] [--interactive] [--inherit-env] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID
  *
  * Working directory: the pod directory. RKT_TS_RUN_EXEC=1: stage0 exec'd it in its own place rather than
  * starting it as its child. RKT_LOCK_FD: the locked pod directory handle, kept open in
@@ -363,11 +363,22 @@ static void write_file_atomic(const char *path, const char *content, int durable
 
 /* ---- The app's side of the fork: namespace, mounts, chroot, credentials, exec. */
 
+/* The mount a file is on, to tell the rootfs's own files from a volume's: statx's mount ID, or the device
+ * where the kernel gives none (before Linux 5.8; a bind mount from the root's filesystem then goes unseen). */
+static int statx_here(int dirfd, const char *name, struct statx *st) {
+  return statx(dirfd, name, (name[0] == '\0' ? AT_EMPTY_PATH : 0) | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, st);
+}
+static int same_mount(const struct statx *a, const struct statx *b) {
+  if ((a->stx_mask & b->stx_mask & STATX_MNT_ID) != 0) return a->stx_mnt_id == b->stx_mnt_id;
+  return a->stx_dev_major == b->stx_dev_major && a->stx_dev_minor == b->stx_dev_minor;
+}
+
 /* A directory at `path` of the rootfs as the app will see it, made where it is missing: each missing
  * component is made in its parent as resolved inside the root, and a link to nothing is followed to where it
- * points, inside the root (an image's `/proc -> /../../x` gets the root's own /x). An O_PATH descriptor, or -1
+ * points, inside the root (an image's `/proc -> /../../x` gets the root's own /x). With `on`, nothing is
+ * made in a directory on another mount than that (a volume): EXDEV instead. An O_PATH descriptor, or -1
  * with errno. */
-static int dir_in_root(int rootfd, const char *path, int links) {
+static int dir_in_root(int rootfd, const char *path, int links, const struct statx *on) {
   int fd = open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
   if (fd >= 0 || errno != ENOENT) return fd;
   if (links > 40) {
@@ -390,10 +401,16 @@ static int dir_in_root(int rootfd, const char *path, int links) {
     return -1;
   }
   if (slash == NULL) parent[0] = '\0';
-  int pfd = dir_in_root(rootfd, parent, links);
+  int pfd = dir_in_root(rootfd, parent, links, on);
   if (pfd < 0) return -1;
   char target[PATH_MAX];
   ssize_t len = -1;
+  struct statx st;
+  if (on != NULL && (statx_here(pfd, "", &st) != 0 || !same_mount(&st, on))) {
+    close(pfd);
+    errno = EXDEV;
+    return -1;
+  }
   if (mkdirat(pfd, last, 0755) != 0) {
     /* EINVAL: there, and no link (`..`, or made meanwhile): opened as it is. */
     if (errno == EEXIST) len = readlinkat(pfd, last, target, sizeof target - 1);
@@ -413,17 +430,133 @@ static int dir_in_root(int rootfd, const char *path, int links) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  return dir_in_root(rootfd, next, links + 1);
+  return dir_in_root(rootfd, next, links + 1, on);
 }
 
 /* Mounts on `/name` of the rootfs as resolved inside it (dir_in_root), through /proc/self/fd: the mount lands
  * on exactly the object resolved, never on a host path an image's link names. */
 static void mount_in_root(int rootfd, const char *app, const char *name, const char *source, const char *fstype, unsigned long flags) {
-  int fd = dir_in_root(rootfd, name, 0);
+  int fd = dir_in_root(rootfd, name, 0, NULL);
   char target[64];
   snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
   if (fd < 0 || mount(source, target, fstype, flags, NULL) != 0) fail("app \"%s\": cannot mount %s on /%s of its rootfs: %s", app, source, name, strerror(errno));
   close(fd);
+}
+
+/* ---- rkt run's DNS flags (--dns-conf-mode, stage1 interface version 4): the app's /etc/resolv.conf and /etc/hosts. */
+
+enum dns_mode { DNS_DEFAULT, DNS_HOST, DNS_STAGE0, DNS_NONE };
+
+/* `resolv=MODE,hosts=MODE`, a key left out being `default`; anything else is one line. */
+static void parse_dns_conf_mode(const char *value, enum dns_mode *resolv, enum dns_mode *hosts) {
+  static const char *const names[] = { "default", "host", "stage0", "none" };
+  const char *pair = value;
+  for (;;) {
+    size_t n = strcspn(pair, ",");
+    const char *eq = memchr(pair, '=', n);
+    int found = -1, is_resolv = eq != NULL && (size_t)(eq - pair) == 6 && strncmp(pair, "resolv", 6) == 0;
+    int is_hosts = eq != NULL && (size_t)(eq - pair) == 5 && strncmp(pair, "hosts", 5) == 0;
+    if (is_resolv || is_hosts) {
+      size_t vlen = n - (size_t)(eq + 1 - pair);
+      for (int i = 0; i < (is_hosts ? 3 : 4); i++)
+        if (strlen(names[i]) == vlen && strncmp(eq + 1, names[i], vlen) == 0) found = i;
+    }
+    if (found < 0)
+      fail("--dns-conf-mode=\"%s\": \"%.*s\" is not resolv=(host|stage0|none|default) or hosts=(host|stage0|default)", value, (int)n, pair);
+    *(is_resolv ? resolv : hosts) = (enum dns_mode)found;
+    if (pair[n] == '\0') return;
+    pair += n + 1;
+  }
+}
+
+/* The directory of the file `path` of the rootfs as the app will see it, made where missing (dir_in_root, on
+ * the root's mount only), and the file's name in it: a link at the end is followed inside the root, one to
+ * nothing too (what it names is where the file goes). An O_PATH descriptor, or -1 with errno. */
+static int file_in_root(int rootfd, const char *path, char name[NAME_MAX + 1], int links, const struct statx *on) {
+  if (links > 40) {
+    errno = ELOOP;
+    return -1;
+  }
+  char parent[PATH_MAX];
+  if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t n = strlen(parent);
+  while (n > 0 && parent[n - 1] == '/') parent[--n] = '\0';
+  char *slash = strrchr(parent, '/');
+  const char *last = slash != NULL ? slash + 1 : parent;
+  if (last[0] == '\0' || strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
+    errno = EISDIR;
+    return -1;
+  }
+  if (snprintf(name, NAME_MAX + 1, "%s", last) > NAME_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  if (slash != NULL) *slash = '\0';
+  else parent[0] = '\0';
+  int pfd = dir_in_root(rootfd, parent, 0, on);
+  if (pfd < 0) return -1;
+  char target[PATH_MAX];
+  ssize_t len = readlinkat(pfd, name, target, sizeof target - 1);
+  if (len < 0) {
+    if (errno == EINVAL || errno == ENOENT) return pfd; /* no link: the file itself, or nothing yet */
+    int saved = errno;
+    close(pfd);
+    errno = saved;
+    return -1;
+  }
+  close(pfd);
+  target[len] = '\0';
+  char next[PATH_MAX];
+  if (snprintf(next, sizeof next, "%s/%s", target[0] == '/' ? "" : parent, target) >= (int)sizeof next) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return file_in_root(rootfd, next, name, links + 1, on);
+}
+
+/* Gives the app `path` (etc/resolv.conf) with the content of the file `source` (the host's, or the one stage0
+ * generated in the pod directory), before the app runs: written where the image's own links lead, each
+ * resolved inside the root (file_in_root), never on the host; what is missing on the way is made inside the
+ * root, and the links stay. A file or directory on another mount than the root's is a volume's (the host's
+ * own /etc, say) and left as it is. Replaced rather than written into: in a copied root (--no-overlay) the
+ * image's file may be a hard link to another of its files. */
+static void give_file(int rootfd, const struct statx *root, const char *app, const char *path, const char *source) {
+  size_t len;
+  char *content = read_file(source, &len);
+  struct statx st;
+  char name[NAME_MAX + 1];
+  int dfd = file_in_root(rootfd, path, name, 0, root);
+  if (dfd < 0 && errno == EXDEV) { /* a directory of a volume on the way: nothing made there */
+    free(content);
+    return;
+  }
+  if (dfd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+  if (statx_here(dfd, "", &st) != 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+  int volume = !same_mount(&st, root);
+  if (!volume && statx_here(dfd, name, &st) == 0) {
+    volume = !same_mount(&st, root);
+    if (!volume && S_ISDIR(st.stx_mode)) fail("app \"%s\": cannot write /%s in its rootfs: it resolves to a directory", app, path);
+    if (!volume && !S_ISREG(st.stx_mode)) fail("app \"%s\": cannot write /%s in its rootfs: it resolves to something other than a regular file", app, path);
+    if (!volume && unlinkat(dfd, name, 0) != 0) fail("app \"%s\": cannot replace /%s in its rootfs: %s", app, path, strerror(errno));
+  } else if (!volume && errno != ENOENT) {
+    fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+  }
+  if (!volume) {
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+    for (size_t done = 0; done < len;) {
+      ssize_t w = write(fd, content + done, len - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+      done += (size_t)w;
+    }
+    close(fd);
+  }
+  close(dfd);
+  free(content);
 }
 
 static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
@@ -463,9 +596,11 @@ static void forward(int sig) {
 
 int main(int argc, char **argv) {
   int inherit_env = 0, interactive = 0;
+  enum dns_mode dns_resolv = DNS_DEFAULT, dns_hosts = DNS_DEFAULT;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--inherit-env") == 0) inherit_env = 1;
     else if (strcmp(argv[i], "--interactive") == 0) interactive = 1;
+    else if (strncmp(argv[i], "--dns-conf-mode=", 16) == 0) parse_dns_conf_mode(argv[i] + 16, &dns_resolv, &dns_hosts);
   }
   /* Started by stage0 as its child, stage0 is the pod to its user, as rkt's process was: when it dies, so does
    * the pod. Exec'd by stage0 in its place (RKT_TS_RUN_EXEC, the run-exec annotation's contract), this process
@@ -523,6 +658,13 @@ int main(int argc, char **argv) {
   if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", name, abs_rootfs, strerror(errno));
   uid_t uid = (uid_t)resolve_id(rootfd, string_member(app, "user", "apps[0].app", 1), 1, name);
   gid_t gid = (gid_t)resolve_id(rootfd, string_member(app, "group", "apps[0].app", 1), 0, name);
+  /* rkt run's DNS flags: the host's file, or the one stage0 generated in the pod directory (the cwd), in
+   * place of the image's; fly's app keeps the host's hostname, so the hosts file is given as it is. */
+  int give_resolv = dns_resolv == DNS_HOST || dns_resolv == DNS_STAGE0, give_hosts = dns_hosts == DNS_HOST || dns_hosts == DNS_STAGE0;
+  struct statx root_st;
+  if ((give_resolv || give_hosts) && statx_here(rootfd, "", &root_st) != 0) fail("app \"%s\": cannot stat its rootfs: %s", name, strerror(errno));
+  if (give_resolv) give_file(rootfd, &root_st, name, "etc/resolv.conf", dns_resolv == DNS_HOST ? "/etc/resolv.conf" : "rkt-resolv.conf");
+  if (give_hosts) give_file(rootfd, &root_st, name, "etc/hosts", dns_hosts == DNS_HOST ? "/etc/hosts" : "rkt-hosts");
   close(rootfd);
   gid_t groups[NGROUPS_MAX];
   size_t ngroups = 0;

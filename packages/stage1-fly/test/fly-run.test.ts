@@ -1,6 +1,6 @@
 // The C run entrypoint's checks of the pod, before it runs anything: each refusal is one line and 254.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,9 +24,9 @@ beforeEach(() => {
   writeFileSync(join(pod, 'appsinfo', 'web', 'rootfs', 'etc', 'passwd'), 'root:x:0:0::/:/bin/sh\n');
 });
 
-function run(manifest: string, env: Record<string, string> = { RKT_LOCK_FD: '3' }) {
+function run(manifest: string, env: Record<string, string> = { RKT_LOCK_FD: '3' }, args: readonly string[] = []) {
   writeFileSync(join(pod, 'pod'), manifest);
-  const r = spawnSync(bin, ['11111111-2222-4333-8444-555555555555'], { cwd: pod, env, encoding: 'utf8' });
+  const r = spawnSync(bin, [...args, '11111111-2222-4333-8444-555555555555'], { cwd: pod, env, encoding: 'utf8' });
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -92,5 +92,55 @@ describe("fly run entrypoint reads the app's /etc/passwd and /etc/group as the a
   it('a link loop is one line naming the file', () => {
     relink('/etc');
     expect(run(app({ user: 'web' })).stderr).toBe('stage1-fly run: app "web": user "web" is a name, and /etc/passwd of its rootfs cannot be opened: Too many levels of symbolic links\n');
+  });
+});
+
+describe("fly run entrypoint gives the app rkt's /etc/resolv.conf and /etc/hosts (--dns-conf-mode)", () => {
+  const rootfs = () => join(pod, 'appsinfo', 'web', 'rootfs');
+  const dns = (mode: string, manifest = app()) => run(manifest, { RKT_LOCK_FD: '3' }, [`--dns-conf-mode=${mode}`]);
+
+  it('refuses an unknown mode in one line', () => {
+    expect(dns('resolv=stage1')).toEqual({
+      status: 254,
+      stderr: 'stage1-fly run: --dns-conf-mode="resolv=stage1": "resolv=stage1" is not resolv=(host|stage0|none|default) or hosts=(host|stage0|default)\n',
+    });
+    expect(dns('resolv=host,hosts=none').stderr).toMatch(/: "hosts=none" is not /);
+    expect(dns('resolv=host,').stderr).toMatch(/: "" is not /);
+  });
+
+  it('refuses a resolv.conf that resolves to a directory, or a missing file from stage0, before the app runs', () => {
+    mkdirSync(join(rootfs(), 'usr'));
+    symlinkSync('/usr', join(rootfs(), 'etc', 'resolv.conf'));
+    writeFileSync(join(pod, 'rkt-resolv.conf'), 'nameserver 1.2.3.4\n');
+    expect(dns('resolv=stage0,hosts=default')).toEqual({ status: 254, stderr: 'stage1-fly run: app "web": cannot write /etc/resolv.conf in its rootfs: it resolves to a directory\n' });
+    rmSync(join(rootfs(), 'etc', 'resolv.conf'));
+    symlinkSync('resolv.conf', join(rootfs(), 'etc', 'resolv.conf'));
+    expect(dns('resolv=stage0').stderr).toBe('stage1-fly run: app "web": cannot write /etc/resolv.conf in its rootfs: Too many levels of symbolic links\n');
+    expect(dns('hosts=stage0').stderr).toBe('stage1-fly run: cannot open rkt-hosts: No such file or directory\n');
+    expect(readdirSync(join(rootfs(), 'usr'))).toEqual([]);
+  });
+
+  it('writes through the image\'s links inside the root (one out of it, one to nothing below /run), then runs the app', () => {
+    // A real app: busybox as /bin/true.
+    mkdirSync(join(rootfs(), 'bin'));
+    copyFileSync('/bin/busybox', join(rootfs(), 'bin', 'true'));
+    const outside = join(work, 'outside');
+    symlinkSync(`/../../..${outside}/resolv.conf`, join(rootfs(), 'etc', 'resolv.conf'));
+    symlinkSync('../run/hosts/hosts', join(rootfs(), 'etc', 'hosts'));
+    writeFileSync(join(pod, 'rkt-resolv.conf'), 'nameserver 1.2.3.4\n');
+    writeFileSync(join(pod, 'rkt-hosts'), '10.0.0.5\tdb.local\n');
+    expect(dns('resolv=stage0,hosts=stage0')).toEqual({ status: 0, stderr: '' });
+    expect(existsSync(outside)).toBe(false);
+    expect(readFileSync(join(rootfs(), outside, 'resolv.conf'), 'utf8')).toBe('nameserver 1.2.3.4\n');
+    expect(readlinkSync(join(rootfs(), 'etc', 'hosts'))).toBe('../run/hosts/hosts');
+    expect(readFileSync(join(rootfs(), 'run', 'hosts', 'hosts'), 'utf8')).toBe('10.0.0.5\tdb.local\n');
+    // The host's own, for host.
+    expect(dns('resolv=host,hosts=host')).toEqual({ status: 0, stderr: '' });
+    expect(readFileSync(join(rootfs(), outside, 'resolv.conf'), 'utf8')).toBe(readFileSync('/etc/resolv.conf', 'utf8'));
+    expect(readFileSync(join(rootfs(), 'run', 'hosts', 'hosts'), 'utf8')).toBe(readFileSync('/etc/hosts', 'utf8'));
+    // none and default leave the image's files as they are.
+    writeFileSync(join(rootfs(), outside, 'resolv.conf'), 'image\n');
+    expect(dns('resolv=none,hosts=default')).toEqual({ status: 0, stderr: '' });
+    expect(readFileSync(join(rootfs(), outside, 'resolv.conf'), 'utf8')).toBe('image\n');
   });
 });
