@@ -32,7 +32,8 @@ const FLAVORS = {
     // shebang (entrypoint-bundles.mjs).
     files: { 'fly-run': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/fly/run', stop: '/fly/stop', gc: '/fly/gc', enter: '/fly/enter' },
-    interfaceVersion: '1',
+    // rkt's numbering: run takes --hostname (2), the --disable-* options (3) and --dns-conf-mode (4).
+    interfaceVersion: '4',
     // The gc and stop entrypoints are also CommonJS modules that rkt-ts's `rkt gc` (for each pod) and `rkt
     // stop` call in their own process (see @rkt/controller's README, "Entrypoint modules").
     gcModule: { path: '/fly/gc', version: '1' },
@@ -47,7 +48,7 @@ const FLAVORS = {
     dir: 'rkt',
     files: { 'run.cjs': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
     entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc', enter: '/rkt/enter' },
-    interfaceVersion: '1',
+    interfaceVersion: '4',
     // The run entrypoint is also a CommonJS module that rkt-ts's stage0 runs in its own process (see
     // @rkt/controller's README, "The run module").
     runModule: { path: '/rkt/run', version: '1' },
