@@ -49,7 +49,15 @@ export const MDS_FLAGS: readonly FlagSpec[] = [
 export const RUN_FLAGS: readonly FlagSpec[] = [
   flag.string('hostname', "the pod's hostname (default: rkt-UUID); the fly stage1 keeps the host's"),
   flag.strings('net', 'the pod\'s network: "host", the host\'s, which every rkt-ts pod shares (rkt\'s CNI networks are not supported)'),
+  flag.strings('dns', "name servers to write in the apps' /etc/resolv.conf (IP addresses, repeatable or comma-separated); 'host' to use the host's resolv.conf, 'none' to leave each image's own"),
+  flag.strings('dns-search', "DNS search domain to write in the apps' /etc/resolv.conf (repeatable)"),
+  flag.strings('dns-opt', "DNS option to write in the apps' /etc/resolv.conf (repeatable, example: '--dns-opt=ndots:2')"),
+  flag.string('dns-domain', "DNS domain to write in the apps' /etc/resolv.conf"),
+  flag.strings('hosts-entry', "entries to add to the apps' /etc/hosts, IP=HOSTNAME (repeatable or comma-separated); 'host' to use the host's /etc/hosts"),
 ];
+
+/** rkt run's DNS flags: given or not, checked by `dns-flags.ts`. */
+export const DNS_FLAG_NAMES = ['dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry'] as const;
 
 /**
  * A `--net` value: rkt-ts's pods share the host's network, which rkt's `--net=host` asks for. rkt's other

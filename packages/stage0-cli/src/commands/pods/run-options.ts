@@ -5,6 +5,7 @@ import { outputQueued } from '../../output/fd-sink.js';
 import { cliBus, cliEventsConfig } from './common.js';
 import { hostnameFlag } from './hostname.js';
 import { checkNetFlag } from './net.js';
+import { dnsFlags } from './dns-flags.js';
 
 /**
  * What `rkt run` and `rkt run-prepared` hand to `runPod` from their flags, checked when called: call it
@@ -13,9 +14,11 @@ import { checkNetFlag } from './net.js';
 export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'dataDir' | 'uuid' | 'lockFd'> {
   const hostname = hostnameFlag(ctx);
   checkNetFlag(ctx);
+  const dns = dnsFlags(ctx);
   return {
     interactive: ctx.flags.bool('interactive'),
     ...(hostname !== undefined ? { hostname } : {}),
+    ...(dns !== undefined ? { dns } : {}),
     debug: ctx.globals.debug,
     localConfigDir: ctx.globals.localConfigDir,
     insecure: {
@@ -25,6 +28,7 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
     },
     bus: cliBus(ctx),
     log: (m) => ctx.log.debug(m),
+    warn: (m) => ctx.log.warn(m),
     forwardSignals: true,
     // Without --debug or an event bus nobody subscribes to the pod's events, and this process can become the
     // stage1's run executable (rkt's exec), instead of staying beside it for the pod's life: its 'exit'
