@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../volumes/images.js';
-import { ensureBuilt, podProcesses, RktEnv, STAGE1S, type RktResult } from './harness.js';
+import { ensureBuilt, expectOnePodCollected, RktEnv, STAGE1S, type RktResult } from './harness.js';
 
 const [fly, systemd] = [STAGE1S.find((s) => s.name === 'fly')!, STAGE1S.find((s) => s.name === 'systemd')!];
 
@@ -20,16 +20,6 @@ afterEach(async () => {
 
 /** The test's temp dir, resolved: what an image's link would reach on the host. */
 const hostTmp = (): string => realpathSync(env.tmp);
-
-/** The one pod of the test, collected: no process, no mount left, and not running at any point after. */
-function expectCollected(): void {
-  const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
-  expect(pods.map((p) => p.state)).toEqual(['exited']);
-  expect(podProcesses(pods[0]!.name)).toEqual([]);
-  const gc = env.run(['gc', '--grace-period=0s']);
-  expect(gc.status, gc.stderr).toBe(0);
-  expect(env.mounts()).toEqual([]);
-}
 
 function expectRefused(r: RktResult, message: RegExp): void {
   expect(r.status).toBe(254);
@@ -47,7 +37,7 @@ describe('an image whose /etc is an absolute link to /usr/etc', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('1000:1001 /usr/etc\netc-link-pod\n1\n');
     expect(r.status).toBe(0);
-    expectCollected();
+    expectOnePodCollected(env);
   });
 
   it('stage1-fly: the user and group come from /usr/etc, a volume mounted at /etc/app lands in /usr/etc/app, /proc through its link', async () => {
@@ -72,7 +62,7 @@ describe('an image whose /etc is an absolute link to /usr/etc', () => {
     expect(r.stdout).toBe('1000:1001\nx=1\n1\n1\n');
     expect(r.status).toBe(0);
     expect(existsSync(outside)).toBe(false);
-    expectCollected();
+    expectOnePodCollected(env);
     expect(readdirSync(conf)).toEqual(['app.conf']);
   });
 });
@@ -92,7 +82,7 @@ describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are abso
     expect(r.stdout).toBe('out-pod\n2\nout-pod\nhostname\nsub\nno-resolv\n');
     expect(r.status).toBe(0);
     expect(existsSync(outside)).toBe(false);
-    expectCollected();
+    expectOnePodCollected(env);
     expect(existsSync(outside)).toBe(false);
   });
 
@@ -107,7 +97,7 @@ describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are abso
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('run-pod\nrun-pod\n2\n../run/systemd/hosts\nno-resolv\n');
     expect(r.status).toBe(0);
-    expectCollected();
+    expectOnePodCollected(env);
   });
 
   it('stage1-systemd: links to existing files of the image: /etc/hostname is written there, the image\'s hosts file kept', async () => {
@@ -121,7 +111,7 @@ describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are abso
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('own-pod\n10.1.2.3 image-hosts\n/srv/etc/hostname\n');
     expect(r.status).toBe(0);
-    expectCollected();
+    expectOnePodCollected(env);
   });
 });
 
@@ -131,7 +121,7 @@ describe('a link that cannot lead to a file: one line naming the app and the pat
     const aci = await buildImage(env.tmp, { name: 'dirlink', links: { 'etc/hostname': '/usr' }, files: { 'usr/keep': '' } });
     const r = env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo APP-RAN']);
     expectRefused(r, /^stage1-systemd run: app dirlink: cannot write \/etc\/hostname in its root filesystem: it resolves to \/usr, a directory\n$/);
-    expectCollected();
+    expectOnePodCollected(env);
   });
 
   it('stage1-fly: /etc -> /etc, with a user named in /etc/passwd', async () => {
@@ -139,6 +129,6 @@ describe('a link that cannot lead to a file: one line naming the app and the pat
     const aci = await buildImage(env.tmp, { name: 'loop', etcAt: '/srv/etc', etcLink: '/etc', user: 'appuser' });
     const r = env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo APP-RAN']);
     expectRefused(r, /^stage1-fly run: app "loop": user "appuser" is a name, and \/etc\/passwd of its rootfs cannot be opened: Too many levels of symbolic links\n$/);
-    expectCollected();
+    expectOnePodCollected(env);
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { unmountTree } from '@rkt/rootfs-overlay';
+import { expect } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const rktBin = join(repoRoot, 'bin', 'rkt');
@@ -118,6 +119,19 @@ export function podProcesses(uuid: string): string[] {
     }
   }
   return found;
+}
+
+/**
+ * The test's one pod, collected: exited, none of its processes left, and `rkt gc` leaving no mount behind
+ * (the pod tests of images with unusual /etc files, each of which runs one pod).
+ */
+export function expectOnePodCollected(env: RktEnv): void {
+  const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
+  expect(pods.map((p) => p.state)).toEqual(['exited']);
+  expect(podProcesses(pods[0]!.name)).toEqual([]);
+  const gc = env.run(['gc', '--grace-period=0s']);
+  expect(gc.status, gc.stderr).toBe(0);
+  expect(env.mounts()).toEqual([]);
 }
 
 /**

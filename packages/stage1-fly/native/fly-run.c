@@ -373,6 +373,35 @@ static int same_mount(const struct statx *a, const struct statx *b) {
   return a->stx_dev_major == b->stx_dev_major && a->stx_dev_minor == b->stx_dev_minor;
 }
 
+/* `path` split into its directory `parent` (trailing slashes dropped; "" for a name alone) and its last
+ * component `last`. -1 with ENAMETOOLONG when either does not fit. */
+static int split_path(const char *path, char parent[PATH_MAX], char last[NAME_MAX + 1]) {
+  if (snprintf(parent, PATH_MAX, "%s", path) >= PATH_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t n = strlen(parent);
+  while (n > 0 && parent[n - 1] == '/') parent[--n] = '\0';
+  char *slash = strrchr(parent, '/');
+  if (snprintf(last, NAME_MAX + 1, "%s", slash != NULL ? slash + 1 : parent) > NAME_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  if (slash != NULL) *slash = '\0';
+  else parent[0] = '\0';
+  return 0;
+}
+
+/* Where a link found in the directory `parent` leads, as a path of the root: `target` itself when absolute,
+ * else after `parent`. -1 with ENAMETOOLONG when it does not fit. */
+static int link_target(const char *parent, const char *target, char next[PATH_MAX]) {
+  if (snprintf(next, PATH_MAX, "%s/%s", target[0] == '/' ? "" : parent, target) >= PATH_MAX) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return 0;
+}
+
 /* A directory at `path` of the rootfs as the app will see it, made where it is missing: each missing
  * component is made in its parent as resolved inside the root, and a link to nothing is followed to where it
  * points, inside the root (an image's `/proc -> /../../x` gets the root's own /x). With `on`, nothing is
@@ -386,21 +415,8 @@ static int dir_in_root(int rootfd, const char *path, int links, const struct sta
     return -1;
   }
   char parent[PATH_MAX];
-  if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  size_t n = strlen(parent);
-  while (n > 0 && parent[n - 1] == '/') parent[--n] = '\0';
-  char *slash = strrchr(parent, '/');
-  const char *name = slash != NULL ? slash + 1 : parent;
-  if (slash != NULL) *slash = '\0';
   char last[NAME_MAX + 1];
-  if (snprintf(last, sizeof last, "%s", name) >= (int)sizeof last) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  if (slash == NULL) parent[0] = '\0';
+  if (split_path(path, parent, last) != 0) return -1;
   int pfd = dir_in_root(rootfd, parent, links, on);
   if (pfd < 0) return -1;
   char target[PATH_MAX];
@@ -423,13 +439,10 @@ static int dir_in_root(int rootfd, const char *path, int links, const struct sta
   }
   close(pfd);
   if (len < 0) return open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
-  /* A link to nothing: make what it names, relative to its directory unless absolute. */
+  /* A link to nothing: make what it names. */
   target[len] = '\0';
   char next[PATH_MAX];
-  if (snprintf(next, sizeof next, "%s/%s", target[0] == '/' ? "" : parent, target) >= (int)sizeof next) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
+  if (link_target(parent, target, next) != 0) return -1;
   return dir_in_root(rootfd, next, links + 1, on);
 }
 
@@ -478,24 +491,11 @@ static int file_in_root(int rootfd, const char *path, char name[NAME_MAX + 1], i
     return -1;
   }
   char parent[PATH_MAX];
-  if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  size_t n = strlen(parent);
-  while (n > 0 && parent[n - 1] == '/') parent[--n] = '\0';
-  char *slash = strrchr(parent, '/');
-  const char *last = slash != NULL ? slash + 1 : parent;
-  if (last[0] == '\0' || strcmp(last, ".") == 0 || strcmp(last, "..") == 0) {
+  if (split_path(path, parent, name) != 0) return -1;
+  if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
     errno = EISDIR;
     return -1;
   }
-  if (snprintf(name, NAME_MAX + 1, "%s", last) > NAME_MAX) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  if (slash != NULL) *slash = '\0';
-  else parent[0] = '\0';
   int pfd = dir_in_root(rootfd, parent, 0, on);
   if (pfd < 0) return -1;
   char target[PATH_MAX];
@@ -510,10 +510,7 @@ static int file_in_root(int rootfd, const char *path, char name[NAME_MAX + 1], i
   close(pfd);
   target[len] = '\0';
   char next[PATH_MAX];
-  if (snprintf(next, sizeof next, "%s/%s", target[0] == '/' ? "" : parent, target) >= (int)sizeof next) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
+  if (link_target(parent, target, next) != 0) return -1;
   return file_in_root(rootfd, next, name, links + 1, on);
 }
 
