@@ -32,7 +32,10 @@ export interface CommandContext {
   readonly log: Logger;
   /** The working directory; reading it fails (a CliError) if that directory was deleted. */
   readonly cwd: string;
-  /** The data directory with symlinks resolved (a missing one is returned as given), computed once. */
+  /**
+   * The data directory (`--dir`, else paths.d's `data`, else /var/lib/rkt) with symlinks resolved (a missing one
+   * is returned as given), computed on first use: a malformed paths.d fails only a command that asks for it.
+   */
   dataDir(): string;
   /**
    * Work that must finish before the process ends, whether the command succeeds or fails: events still on

@@ -3,6 +3,7 @@ import { fs } from './builtins.js';
 import type { CommandContext, Logger, TextSink } from './command.js';
 import { CliError } from './errors.js';
 import type { GlobalOptions } from './globals.js';
+import { dataDirOf } from './commands/pods/paths-config.js';
 
 export function createLogger(stderr: TextSink, command: string, debug: boolean): Logger {
   return {
@@ -28,14 +29,20 @@ export function createContext(init: {
   let dataDir: string | undefined;
   const endTasks: (() => Promise<void>)[] = [];
   const { cwd, ...rest } = init;
+  const log = createLogger(init.stderr, init.command, init.globals.debug);
   return {
     ...rest,
     get cwd() {
       return cwd();
     },
-    log: createLogger(init.stderr, init.command, init.globals.debug),
+    log,
+    // On first use only: a command that never touches the data directory (`rkt version`) reads no paths.d.
     dataDir() {
-      dataDir ??= resolveDataDir(init.globals.dir);
+      if (dataDir === undefined) {
+        const { dir, from } = dataDirOf(init.globals);
+        if (from !== 'flag') log.debug(`data directory ${dir} (${from === 'paths.d' ? 'paths.d' : 'no --dir, no paths.d'})`);
+        dataDir = resolveDataDir(dir);
+      }
       return dataDir;
     },
     atEnd(task) {

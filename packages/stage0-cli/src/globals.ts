@@ -40,10 +40,11 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
 ];
 
 export interface GlobalOptions {
-  /** The data directory, absolute (symlinks are resolved later, by `CommandContext.dataDir()`). */
-  readonly dir: string;
-  /** Whether `--dir` was given: rkt lets a config file choose the directory otherwise. */
-  readonly dirFromFlag: boolean;
+  /**
+   * `--dir` made absolute, when it was given; undefined otherwise, and then paths.d's `data` or /var/lib/rkt is
+   * the data directory. Ask `CommandContext.dataDir()`, which reads paths.d only when it has to.
+   */
+  readonly dir: string | undefined;
   readonly debug: boolean;
   readonly insecureOptions: InsecureOptions;
   readonly localConfigDir: string;
@@ -58,8 +59,7 @@ export function globalOptions(flags: ParsedFlags, cwd: () => string): GlobalOpti
   const abs = (p: string) => (path.isAbsolute(p) ? path.resolve(p) : path.resolve(cwd(), p));
   const userConfig = flags.string('user-config');
   return {
-    dir: abs(flags.string('dir')),
-    dirFromFlag: flags.changed('dir'),
+    dir: flags.changed('dir') ? abs(flags.string('dir')) : undefined,
     debug: flags.bool('debug'),
     insecureOptions: new InsecureOptions(flags.strings('insecure-options') as readonly InsecureOption[]),
     localConfigDir: abs(flags.string('local-config')),
@@ -69,10 +69,10 @@ export function globalOptions(flags: ParsedFlags, cwd: () => string): GlobalOpti
   };
 }
 
-/** The resolved options on one line, for `--debug`. */
+/** The resolved options on one line, for `--debug` (`dir=` empty without `--dir`: paths.d is read later, if at all). */
 export function describeGlobalOptions(g: GlobalOptions): string {
   return [
-    `dir=${g.dir}`,
+    `dir=${g.dir ?? ''}`,
     `local-config=${g.localConfigDir}`,
     `system-config=${g.systemConfigDir}`,
     `user-config=${g.userConfigDir ?? ''}`,

@@ -6,7 +6,7 @@ import type { NatsEventsConfig } from './pods/events-config.js';
 export interface EffectiveConfig {
   /** auth.d's credentials per domain (system, local, then user directory; the later wins per domain). */
   readonly auth: ReadonlyMap<string, AuthCredentials>;
-  /** The data directory (`--dir`, absolute). */
+  /** The data directory (`--dir`, else paths.d's `data`, else the default; absolute). */
   readonly data: string;
   /** Where `--stage1-from-dir` looks. */
   readonly stage1Images: string;

@@ -3,12 +3,13 @@ import { configDirs, readAuthConfig } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { configEntries } from './config-entries.js';
 import { eventsConfigOf } from './pods/events-config.js';
+import { dataDirOf } from './pods/paths-config.js';
 import { defaultStage1Location, stage1ConfigOf, stage1ImagesDirectory } from './pods/stage1-config.js';
 
 /**
  * `rkt config`: the configuration stage0 applies, read by the readers the commands use, from the directories
- * each uses (auth.d: system, local and user, as `rkt fetch`; stage1.d and events.d: system and local, as the
- * pod commands), so that a malformed file fails here with the line it fails them with.
+ * each uses (auth.d: system, local and user, as `rkt fetch`; paths.d, stage1.d and events.d: system and local, as
+ * the pod commands), so that a malformed file fails here with the line it fails them with.
  */
 export async function run(ctx: CommandContext): Promise<void> {
   const g = ctx.globals;
@@ -17,7 +18,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   const auth = await readAuthConfig(configDirs(g));
   const doc = configEntries({
     auth,
-    data: g.dir,
+    data: dataDirOf(g).dir,
     stage1Images: stage1ImagesDirectory(g, stage1),
     stage1: { name: stage1.name, version: stage1.version, location: defaultStage1Location(stage1) },
     ...(events !== undefined ? { events } : {}),

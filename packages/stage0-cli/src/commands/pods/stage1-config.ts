@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { CliError } from '../../errors.js';
 import type { GlobalOptions } from '../../globals.js';
 import { configDocuments } from './config-docs.js';
+import { pathsConfigOf } from './paths-config.js';
 
 /**
  * rkt's stage1 configuration file (`stage1.d/*.json` in the system, then local, config directory).
@@ -48,9 +49,14 @@ export function stage1ConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 
   return readStage1Config([globals.systemConfigDir, globals.localConfigDir]);
 }
 
-/** Where `--stage1-from-dir` looks: `images-directory` of the configuration, else `<system-config>/stage1-images`. */
-export function stage1ImagesDirectory(globals: Pick<GlobalOptions, 'systemConfigDir'>, config: Stage1Config): string {
-  return config['images-directory'] ?? join(globals.systemConfigDir, 'stage1-images');
+/**
+ * Where `--stage1-from-dir` looks: paths.d's `stage1-images`, else `images-directory` of the stage1
+ * configuration, else `<system-config>/stage1-images`. paths.d first because it was rkt's only place for it
+ * (rkt's stage1 kind had no such field); `images-directory` is rkt-ts's older one, kept for the files that name it.
+ * Reads paths.d: called only for `--stage1-from-dir` and by `rkt config`.
+ */
+export function stage1ImagesDirectory(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>, config: Stage1Config): string {
+  return pathsConfigOf(globals)['stage1-images'] ?? config['images-directory'] ?? join(globals.systemConfigDir, 'stage1-images');
 }
 
 /** The stage1 images `npm run build` makes in this checkout, by the name in their manifests (stage1-builder). */
