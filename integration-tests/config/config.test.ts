@@ -48,7 +48,8 @@ describe('rkt config', () => {
       rktKind: 'stage1', rktVersion: 'v1', name: 'example.com/vendor-stage1', version: '1.2.3', location: '/usr/lib/rkt/vendor-stage1.aci', 'images-directory': '/srv/stage1-images',
     });
     put(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: '/etc/rkt/local-stage1.aci' });
-    // rkt's paths.d is not read by rkt-ts (the data directory is --dir): config says what the commands use.
+    // paths.d: its stage1-images wins over stage1.d's images-directory (rkt's only place for it); its data
+    // directory gives way to --dir (the harness gives one), as it did for rkt.
     put(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: '/elsewhere', 'stage1-images': '/elsewhere/stage1' });
     // events.d: the server and prefix from the system, the timeout and credentials from the local directory.
     put(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: 'nats://127.0.0.1:4222', subjectPrefix: 'site', timeout: '5s' } });
@@ -60,7 +61,7 @@ describe('rkt config', () => {
         { rktVersion: 'v1', rktKind: 'auth', domains: ['baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } },
         { rktVersion: 'v1', rktKind: 'auth', domains: ['foo.com'], type: 'basic', credentials: { user: 'user', password: 'userPassword' } },
         { rktVersion: 'v1', rktKind: 'auth', domains: ['registry.example:5000'], type: 'oauth', credentials: { token: 'someToken' } },
-        { rktVersion: 'v1', rktKind: 'paths', data: env.dataDir, 'stage1-images': '/srv/stage1-images' },
+        { rktVersion: 'v1', rktKind: 'paths', data: env.dataDir, 'stage1-images': '/elsewhere/stage1' },
         { rktVersion: 'v1', rktKind: 'stage1', name: 'example.com/vendor-stage1', version: '1.2.3', location: '/etc/rkt/local-stage1.aci' },
         { rktVersion: 'v1', rktKind: 'events', nats: { servers: ['nats://127.0.0.1:4222'], subjectPrefix: 'site', user: 'bus', password: 'busPassword', timeout: '1m30s' } },
       ],
