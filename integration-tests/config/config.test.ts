@@ -1,10 +1,11 @@
 // `rkt config` through the built bin/rkt: the configuration of temporary system, local and user directories
 // merged as the commands merge it, printed as rkt printed it; the stage1 it names is the one `rkt prepare`
 // takes; a malformed file is the line the other commands give for it, and 254.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv, STAGE1S } from '../pods/harness.js';
+import { putConfig } from './config-files.js';
 
 let env: RktEnv;
 let system: string;
@@ -22,13 +23,6 @@ afterEach(async () => {
   await env.cleanup();
 });
 
-function put(dir: string, sub: string, name: string, content: unknown): string {
-  mkdirSync(join(dir, sub), { recursive: true });
-  const file = join(dir, sub, name);
-  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
-  return file;
-}
-
 const dirFlags = () => [`--system-config=${system}`, `--local-config=${local}`, `--user-config=${user}`];
 const config = (...extra: string[]) => env.run([...dirFlags(), 'config', ...extra]);
 
@@ -38,22 +32,22 @@ const pretty = (doc: unknown) => `${JSON.stringify(doc, null, '\t')}\n`;
 describe('rkt config', () => {
   it('prints the merged configuration of the system, local and user directories, as rkt did', () => {
     // auth.d: rkt's documented example (the user's foo.com overrides the system's), and an oauth token locally.
-    put(system, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com', 'bar.com', 'baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } });
-    put(local, 'auth.d', 'registry.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['registry.example:5000'], type: 'oauth', credentials: { token: 'someToken' } });
-    put(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'basic', credentials: { user: 'user', password: 'userPassword' } });
+    putConfig(system, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com', 'bar.com', 'baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } });
+    putConfig(local, 'auth.d', 'registry.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['registry.example:5000'], type: 'oauth', credentials: { token: 'someToken' } });
+    putConfig(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'basic', credentials: { user: 'user', password: 'userPassword' } });
     // rkt's docker credentials sit in auth.d too; rkt-ts never fetches docker images and does not print them.
-    put(local, 'auth.d', 'docker.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['index.docker.io'], credentials: { user: 'd', password: 'p' } });
+    putConfig(local, 'auth.d', 'docker.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['index.docker.io'], credentials: { user: 'd', password: 'p' } });
     // stage1.d in both: the local location wins, the system's name and version stand (field by field).
-    put(system, 'stage1.d', 'default.json', {
+    putConfig(system, 'stage1.d', 'default.json', {
       rktKind: 'stage1', rktVersion: 'v1', name: 'example.com/vendor-stage1', version: '1.2.3', location: '/usr/lib/rkt/vendor-stage1.aci', 'images-directory': '/srv/stage1-images',
     });
-    put(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: '/etc/rkt/local-stage1.aci' });
+    putConfig(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: '/etc/rkt/local-stage1.aci' });
     // paths.d: its stage1-images wins over stage1.d's images-directory (rkt's only place for it); its data
     // directory gives way to --dir (the harness gives one), as it did for rkt.
-    put(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: '/elsewhere', 'stage1-images': '/elsewhere/stage1' });
+    putConfig(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: '/elsewhere', 'stage1-images': '/elsewhere/stage1' });
     // events.d: the server and prefix from the system, the timeout and credentials from the local directory.
-    put(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: 'nats://127.0.0.1:4222', subjectPrefix: 'site', timeout: '5s' } });
-    put(local, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { timeout: '90s', user: 'bus', password: 'busPassword' } });
+    putConfig(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: 'nats://127.0.0.1:4222', subjectPrefix: 'site', timeout: '5s' } });
+    putConfig(local, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { timeout: '90s', user: 'bus', password: 'busPassword' } });
 
     const expected = {
       stage0: [
@@ -99,8 +93,8 @@ describe('rkt config', () => {
     const aci = await buildBusyboxAci(env.tmp);
     const fly = STAGE1S.find((s) => s.name === 'fly')!.aci;
     // A configured name that is not in the store: prepare falls back to the location, the local one.
-    put(system, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', name: 'example.com/not-stored-stage1', version: '1', location: '/nonexistent/stage1.aci' });
-    put(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: fly });
+    putConfig(system, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', name: 'example.com/not-stored-stage1', version: '1', location: '/nonexistent/stage1.aci' });
+    putConfig(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: fly });
     const printed = JSON.parse(config('--pretty-print=false').stdout) as { stage0: Record<string, unknown>[] };
     expect(printed.stage0.find((e) => e.rktKind === 'stage1')).toEqual({ rktVersion: 'v1', rktKind: 'stage1', name: 'example.com/not-stored-stage1', version: '1', location: fly });
     const prepared = env.run([...dirFlags(), 'prepare', '--quiet', aci]);
@@ -123,31 +117,31 @@ describe('rkt config', () => {
     const withoutCommand = (line: string) => line.slice(line.indexOf(': ') + 2);
 
     // stage1.d, as rkt prepare reads it (before it looks at its image).
-    const stage1 = put(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: 7 });
+    const stage1 = putConfig(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: 7 });
     const stage1Line = refused(['config']);
     expect(stage1Line).toBe(`config: stage1 configuration ${stage1}: location: must be a string, got 7\n`);
     expect(withoutCommand(refused(['prepare', '/nonexistent.aci']))).toBe(withoutCommand(stage1Line));
-    put(local, 'stage1.d', 'default.json', '{"rktKind": "stage1", "rktVersion": "v1",');
+    putConfig(local, 'stage1.d', 'default.json', '{"rktKind": "stage1", "rktVersion": "v1",');
     expect(refused(['config'])).toMatch(new RegExp(`^config: stage1 configuration ${stage1}: .*JSON`));
-    put(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1' });
+    putConfig(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1' });
 
     // events.d, as rkt gc reads it.
-    const events = put(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['http://127.0.0.1:4222'] } });
+    const events = putConfig(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['http://127.0.0.1:4222'] } });
     const eventsLine = refused(['config']);
     expect(eventsLine).toBe(`config: events configuration ${events}: nats.servers[0]: must be nats://HOST:PORT or tls://HOST:PORT, got "http://127.0.0.1:4222"\n`);
     expect(withoutCommand(refused(['gc']))).toBe(withoutCommand(eventsLine));
-    put(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['nats://127.0.0.1:4222'], timeout: 'soon' } });
+    putConfig(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['nats://127.0.0.1:4222'], timeout: 'soon' } });
     expect(refused(['config'])).toBe(`config: events configuration ${events}: nats.timeout: must be a duration such as "2s", got "soon"\n`);
-    put(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1' });
+    putConfig(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1' });
 
     // auth.d of the user directory, as rkt fetch reads it (before it asks any server).
-    const auth = put(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'basic', credentials: { user: 'u' } });
+    const auth = putConfig(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'basic', credentials: { user: 'u' } });
     const authLine = refused(['config']);
     expect(authLine).toMatch(new RegExp(`^config: ${auth}: credentials\\.password: `));
     expect(withoutCommand(refused(['fetch', 'https://127.0.0.1:1/app.aci']))).toBe(withoutCommand(authLine));
-    put(user, 'auth.d', 'basic.json', { rktKind: 'paths', rktVersion: 'v1' });
+    putConfig(user, 'auth.d', 'basic.json', { rktKind: 'paths', rktVersion: 'v1' });
     expect(refused(['config'])).toBe(`config: ${auth}: no parser available for configuration of kind "paths" (auth.d holds kinds "auth" and "dockerAuth")\n`);
-    put(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'oauth', credentials: { token: 't' } });
+    putConfig(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'oauth', credentials: { token: 't' } });
 
     // Mended, the same directories print again.
     const r = config();

@@ -3,10 +3,11 @@
 // --dir wins over it, its `stage1-images` is where --stage1-from-dir looks, and a malformed file is one line and
 // 254 for a command that needs it, and nothing at all for one that does not.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { putConfig } from './config-files.js';
 
 let env: RktEnv;
 let system: string;
@@ -21,13 +22,6 @@ beforeEach(() => {
 afterEach(async () => {
   await env.cleanup();
 });
-
-function put(dir: string, sub: string, name: string, content: unknown): string {
-  mkdirSync(join(dir, sub), { recursive: true });
-  const file = join(dir, sub, name);
-  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
-  return file;
-}
 
 /** bin/rkt with the temporary configuration directories and no --dir unless the test gives one (the harness always does). */
 function rkt(args: readonly string[]): RktResult {
@@ -47,8 +41,8 @@ describe('paths.d', () => {
     const aci = await buildBusyboxAci(env.tmp);
     const elsewhere = join(env.tmp, 'given-dir');
     // The system directory names one data directory, the local one another: the local one wins.
-    put(system, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: join(env.tmp, 'system-data') });
-    put(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: env.dataDir });
+    putConfig(system, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: join(env.tmp, 'system-data') });
+    putConfig(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: env.dataDir });
 
     const made = rkt(['prepare', '--quiet', `--stage1-path=${fly()}`, aci]);
     expect(made.stderr).toBe('');
@@ -83,8 +77,8 @@ describe('paths.d', () => {
     const images = join(env.tmp, 'stage1-images');
     mkdirSync(images);
     symlinkSync(fly(), join(images, 'stage1-fly.aci'));
-    put(local, 'stage1.d', 'stage1.json', { rktKind: 'stage1', rktVersion: 'v1', 'images-directory': join(env.tmp, 'no-such-images') });
-    put(system, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', 'stage1-images': images });
+    putConfig(local, 'stage1.d', 'stage1.json', { rktKind: 'stage1', rktVersion: 'v1', 'images-directory': join(env.tmp, 'no-such-images') });
+    putConfig(system, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', 'stage1-images': images });
 
     const made = rkt([`--dir=${env.dataDir}`, 'prepare', '--quiet', '--stage1-from-dir=stage1-fly.aci', aci]);
     expect(made.stderr).toBe('');
@@ -99,13 +93,13 @@ describe('paths.d', () => {
   });
 
   it('a malformed file: one line and 254 for a command that needs it; a command given --dir, or rkt version, never reads it', () => {
-    const file = put(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: 'relative/data' });
+    const file = putConfig(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', data: 'relative/data' });
     const line = `paths configuration ${file}: data: must be an absolute path, got "relative/data"\n`;
     for (const [cmd, ...rest] of [['list'], ['gc'], ['config'], ['prepare', '/nonexistent.aci']] as const) {
       const r = rkt([cmd, ...rest]);
       expect([r.status, r.stdout, r.stderr], cmd).toEqual([254, '', `${cmd}: ${line}`]);
     }
-    put(local, 'paths.d', 'paths.json', '{"rktKind": "paths", "rktVersion": "v1", "data": ');
+    putConfig(local, 'paths.d', 'paths.json', '{"rktKind": "paths", "rktVersion": "v1", "data": ');
     const broken = rkt(['list']);
     expect(broken.status).toBe(254);
     expect(broken.stderr).toMatch(new RegExp(`^list: paths configuration ${file}: .*JSON[^\\n]*\\n$`));
