@@ -85,7 +85,7 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
 
 /**
  * appc's NewAppFromString: `name[:version][,label=value...]`; every `:` stands for `,version=`. Values are
- * taken literally; names and label names must be AC Identifiers and a label may appear once.
+ * taken literally but must not be empty; names and label names must be AC Identifiers and a label may appear once.
  */
 export function parseAppName(raw: string): AppName {
   const parts = `name=${raw.replaceAll(':', ',version=')}`.split(',');
@@ -109,6 +109,11 @@ export function parseAppName(raw: string): AppName {
     }
     if (labels.some((l) => l.name === key)) {
       throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: label ${key} with multiple values`, { subject: raw });
+    }
+    // appc took `,os=` (or `name:`) as a label asking for an empty value, which no image has and discovery
+    // would put into its URL templates as is: a typo, refused here rather than after a round of discovery.
+    if (value === '') {
+      throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: label ${key} has an empty value (expected ${key}=VALUE)`, { subject: raw });
     }
     labels.push({ name: key, value });
   }

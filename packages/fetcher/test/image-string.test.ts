@@ -60,6 +60,9 @@ describe('parseAppName', () => {
     expect(() => parseAppName('example.com/app:1,version=2')).toThrow(/label version with multiple values/);
     expect(() => parseAppName('Example.com/App')).toThrow(/image name "Example.com\/App" is not a valid AC Identifier/);
     expect(() => parseAppName('example.com/app,Bad=1')).toThrow(/label name "Bad" is not a valid AC Identifier/);
+    // An empty value is a typo (appc passed it on to discovery's URL templates as is).
+    expect(() => parseAppName('example.com/app,os=')).toThrow('example.com/app,os=: label os has an empty value (expected os=VALUE)');
+    expect(() => parseAppName('example.com/app:')).toThrow('example.com/app:: label version has an empty value (expected version=VALUE)');
     try {
       parseAppName('x,y');
     } catch (err) {

@@ -55,6 +55,9 @@ export function parseImageRef(ref: string): { id: string } | { query: ImageQuery
       throw badReference(ref, `${JSON.stringify(key)} is not a valid label name`);
     } else if (labels.some((l) => l.name === key)) {
       throw badReference(ref, `label ${key} is given twice`);
+    } else if (value === '') {
+      // No image has a label with an empty value: `,os=` is a typo, not a lookup that finds nothing.
+      throw badReference(ref, `label ${key} has an empty value (expected ${key}=VALUE)`);
     } else {
       labels.push({ name: key, value });
     }

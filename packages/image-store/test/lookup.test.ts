@@ -89,6 +89,8 @@ describe('lookups', () => {
     expect(bad('Example.com/app')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: expect.stringMatching(/is not a valid image name/) });
     expect(bad('example.com/app,os')).toMatchObject({ message: '"example.com/app,os": label "os" has no value (expected label=value)' });
     expect(bad('example.com/app:1,version=2')).toMatchObject({ message: '"example.com/app:1,version=2": label version is given twice' });
+    expect(bad('example.com/app,os=')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: '"example.com/app,os=": label os has an empty value (expected os=VALUE)' });
+    expect(bad('example.com/app:')).toMatchObject({ message: '"example.com/app:": label version has an empty value (expected version=VALUE)' });
     expect(bad('example.com/app,OS=linux')).toMatchObject({ message: '"example.com/app,OS=linux": "OS" is not a valid label name' });
   });
 
