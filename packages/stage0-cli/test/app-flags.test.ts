@@ -79,6 +79,17 @@ describe("per-app flags, as rkt's parseApps: each applies to the image before it
     expect(refusal('run', 'bb.aci', '--environment=A B=x')).toBe(`--environment: "A B" ${rule}`);
   });
 
+  it("keeps the image's user, group and working directory for an empty value, as rkt did", () => {
+    const [app] = appsOf('run', 'a.aci', '--user=', '--group=', '--working-dir=');
+    expect(app!.input).not.toHaveProperty('user');
+    expect(app!.input).not.toHaveProperty('group');
+    expect(app!.input).not.toHaveProperty('workingDirectory');
+  });
+
+  it('names --working-dir when it is not absolute (not the pod manifest field it becomes)', () => {
+    expect(refusal('run', 'a.aci', '--working-dir=rel/dir')).toBe('--working-dir "rel/dir": must be an absolute path');
+  });
+
   it('refuses a second --exec for the same image rather than dropping one', () => {
     expect(refusal('prepare', 'bb.aci', '--exec=/bin/true', '--exec=/bin/echo')).toBe('--exec specified multiple times for the same image');
     expect(refusal('run', 'bb.aci', '--exec=/bin/true', '--', 'x', '---', '--exec=/bin/echo')).toBe('--exec specified multiple times for the same image');

@@ -61,6 +61,12 @@ function podEnvironment(ctx: CommandContext): EnvironmentVariable[] {
   return env;
 }
 
+/** Checked here rather than by the pod manifest's schema, whose error would name apps[0].app.workingDirectory. */
+function workingDirectory(dir: string): string {
+  if (!dir.startsWith('/')) throw new CliError('CLI_BAD_FLAG_VALUE', `--working-dir ${JSON.stringify(dir)}: must be an absolute path`);
+  return dir;
+}
+
 function toInput(v: AppFlagValues, podEnv: readonly EnvironmentVariable[], args: readonly string[]): Omit<PrepareAppInput, 'imageId'> {
   // rkt's --environment overrides --set-env: later entries of a name win.
   const environment = [...podEnv, ...v.environment.map((pair) => parseEnvPair(pair, '--environment'))];
@@ -69,9 +75,11 @@ function toInput(v: AppFlagValues, podEnv: readonly EnvironmentVariable[], args:
     ...(v.name !== undefined ? { name: v.name } : {}),
     ...(v.exec !== undefined ? { exec: v.exec } : {}),
     ...(args.length > 0 ? { args } : {}),
-    ...(v.user !== undefined ? { user: v.user } : {}),
-    ...(v.group !== undefined ? { group: v.group } : {}),
-    ...(v.workingDir !== undefined ? { workingDirectory: v.workingDir } : {}),
+    // rkt overrode the image's user, group and working directory only with a non-empty value: `--user=` keeps
+    // the image's (the pod manifest's schema would otherwise refuse it, naming apps[0].app.user).
+    ...(v.user !== undefined && v.user !== '' ? { user: v.user } : {}),
+    ...(v.group !== undefined && v.group !== '' ? { group: v.group } : {}),
+    ...(v.workingDir !== undefined && v.workingDir !== '' ? { workingDirectory: workingDirectory(v.workingDir) } : {}),
     ...(environment.length > 0 ? { environment } : {}),
     ...(v.mount.length > 0 ? { mounts: v.mount.map(parseMountFlag) } : {}),
     ...(isolators.length > 0 ? { isolators } : {}),
