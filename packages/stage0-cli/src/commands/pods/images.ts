@@ -13,12 +13,16 @@ async function isFile(arg: string, cwd: string): Promise<boolean> {
   return (await stat(resolvePath(cwd, arg)).catch(() => undefined))?.isFile() === true;
 }
 
-async function statImageFile(path: string): Promise<{ size: number; mtimeMs: number; ino: number }> {
+/** The file an image argument names, refused in one line when it is missing or not a regular file (a directory). */
+export async function statImageFile(path: string, what = 'image file'): Promise<{ size: number; mtimeMs: number; ino: number }> {
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
-    return await stat(path);
+    st = await stat(path);
   } catch (err) {
-    throw new CliError('CLI_BAD_ARGS', `image file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+    throw new CliError('CLI_BAD_ARGS', `${what} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
   }
+  if (!st.isFile()) throw new CliError('CLI_BAD_ARGS', `${what} ${path}: not a file`);
+  return st;
 }
 
 /**
@@ -128,7 +132,7 @@ export async function resolveImageArg(ctx: CommandContext, store: Store, arg: st
   if (await isFile(arg, ctx.cwd)) {
     const path = resolvePath(ctx.cwd, arg);
     if (ctx.globals.insecureOptions.skipImageCheck) return withDependencies(ctx, store, await importFile(store, path, claim), claim, policy);
-    // Checked here so that a missing file is reported as such, not as a missing signature.
+    // Checked here so that a missing file or a directory is reported as such, not as a missing signature.
     await statImageFile(path);
     return fetchWith(ctx, store, path, claim, policy);
   }

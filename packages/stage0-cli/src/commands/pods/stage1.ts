@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { StoreError, type Store } from '@rkt/image-store';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
-import { claimStored, importFile, type ImageClaim } from './images.js';
+import { claimStored, importFile, statImageFile, type ImageClaim } from './images.js';
 import { builtinStage1Location, defaultStage1Location, stage1ConfigOf, stage1ImagesDirectory } from './stage1-config.js';
 
 function fileFromUrl(url: string): string {
@@ -28,6 +28,8 @@ export async function selectStage1(ctx: CommandContext, store: Store, claim: Ima
   switch (given[0]) {
     case 'stage1-path': {
       const path = resolvePath(ctx.cwd, ctx.flags.string('stage1-path'));
+      // A missing file or a directory is said as such, not as a signature that cannot be checked.
+      await statImageFile(path, 'stage1 image');
       trustedOrChecked(`stage1 image ${path}`);
       return importFile(store, path, claim);
     }
