@@ -87,17 +87,39 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store, claim: Ima
   try {
     text = readFileSync(path);
   } catch (err) {
-    throw new CliError('CLI_BAD_FLAG_VALUE', `--pod-manifest ${file}: ${(err as Error).message}`, { cause: err });
+    // Node's message ends with the syscall and the path, which the line already names.
+    const why = (err as Error).message.replace(/, \w+(?: '.*')?$/s, '');
+    throw new CliError('CLI_BAD_FLAG_VALUE', `--pod-manifest ${file}: ${why}`, { cause: err });
   }
   // zod is loaded only for a user's manifest: `rkt run IMAGE` never pays its load time.
   const { parsePodManifest } = await import('@rkt/appc-spec');
   const m = parsePodManifest(text, path);
+  // What the schema allows but no pod can be, said with the file and the JSON path as the schema's errors are.
+  const refuse = (at: string, why: string) => new CliError('CLI_BAD_FLAG_VALUE', `${path}: ${at}: ${why}`);
+  if (m.apps.length === 0) throw refuse('apps', 'a pod needs at least one app');
+  const volumeNames = (m.volumes ?? []).map((v) => v.name);
+  m.apps.forEach((a, i) => {
+    (a.mounts ?? []).forEach((mount, j) => {
+      if (mount.appVolume !== undefined || volumeNames.includes(mount.volume)) return;
+      const known = volumeNames.length === 0 ? 'the manifest has no volumes' : `volumes: ${volumeNames.join(', ')}`;
+      throw refuse(`apps[${i}].mounts[${j}].volume`, `${JSON.stringify(mount.volume)} is not a volume of the pod (${known})`);
+    });
+  });
   // A template names images by name: resolve each to the ID the pod will run, as rkt did.
   const apps = await Promise.all(
-    m.apps.map(async (a) => {
-      const id = a.image.id ?? (await store.resolve(a.image.labels ? { name: a.image.name ?? '', labels: a.image.labels } : (a.image.name ?? ''))).id;
+    m.apps.map(async (a, i) => {
+      const at = `apps[${i}].image`;
+      let id = a.image.id;
+      if (id === undefined) {
+        try {
+          id = (await store.resolve(a.image.labels ? { name: a.image.name ?? '', labels: a.image.labels } : (a.image.name ?? ''))).id;
+        } catch (err) {
+          if (err instanceof StoreError) throw new StoreError(err.code, `${path}: ${at}: ${err.message}`, { subject: err.subject, cause: err });
+          throw err;
+        }
+      }
       if ((await claimStored(claim, id)) === undefined) {
-        throw new StoreError('STORE_NOT_FOUND', `pod manifest: app ${JSON.stringify(a.name)}: no image with ID ${id} in the store`, { subject: id });
+        throw new StoreError('STORE_NOT_FOUND', `${path}: ${at}.id: no image with ID ${id} in the store`, { subject: id });
       }
       return a.image.id !== undefined ? a : { ...a, image: { ...a.image, id } };
     }),
