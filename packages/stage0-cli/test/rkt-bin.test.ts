@@ -198,10 +198,19 @@ describe('errors', () => {
   });
 
   it('leaves quietly with 141 when the reader of its output goes away, as rkt killed by SIGPIPE', () => {
-    // `true` exits at once, long before rkt has started and writes its help into the closed pipe.
-    const r = spawnSync('bash', ['-c', `"${rktBin}" help | true; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
-    expect(r.stdout).toBe('141\n');
-    expect(r.stderr).toBe('');
+    // The reader closes its end of the pipe before rkt starts: a FIFO holds rkt back until it has. (`rkt help |
+    // true` raced: under load `true` had not exited yet when rkt wrote its help, which then fit in the pipe's
+    // buffer, and rkt exited 0.)
+    const dir = mkdtempSync(join(tmpdir(), 'rkt-sigpipe-'));
+    try {
+      execFileSync('mkfifo', [join(dir, 'go')]);
+      const script = '{ read -r _ < go; exec "$0" help; } | { exec 0<&-; echo > go; }; echo "${PIPESTATUS[0]}"';
+      const r = spawnSync('bash', ['-c', script, rktBin], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+      expect(r.stdout).toBe('141\n');
+      expect(r.stderr).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a failure to write its output in one line, exit 254', () => {
