@@ -415,14 +415,14 @@ describe('rkt prepare / run of an image in the store (or a file) whose dependenc
     const before = await state();
     const requests = server.log.length;
     expectOneLineRefusal(await rkt(['prepare', '--pull-policy=never', STAGE1, ...APP]),
-      /^prepare: dependency example\.com\/base,version=v1 of example\.com\/app: image example\.com\/base,version=v1 is not in the store and the pull policy is "never"$/);
+      /^prepare: dependency example\.com\/base,version=v1 of example\.com\/app is not in the store and the pull policy is "never"$/);
     // A file is imported whatever the policy, then refused the same way, and its import taken out again.
     const file = join(env.tmp, 'local.aci');
     writeFileSync(file, await makeAci(env.tmp, {
       name: 'example.com/local', labels: [{ name: 'version', value: 'v1' }, ...HOST], dependencies: [dep('example.com/base')] as never,
     }, { 'etc/local': 'local\n' }));
     expectOneLineRefusal(await rkt(['--insecure-options=image', 'prepare', '--pull-policy=never', `--stage1-path=${flyAci}`, file, '--exec=/bin/true', '--user=0', '--group=0']),
-      /^prepare: dependency example\.com\/base,version=v1 of example\.com\/local: image example\.com\/base,version=v1 is not in the store and the pull policy is "never"$/);
+      /^prepare: dependency example\.com\/base,version=v1 of example\.com\/local is not in the store and the pull policy is "never"$/);
     expect(server.log.length).toBe(requests);
     // The stage1s they imported went again.
     expect(await state()).toEqual(before);

@@ -44,10 +44,12 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
  * "discovery of image endpoints for example.com/base failed", which reads as if the user had asked for that.
  */
 async function fetchDependency(ctx: FetchContext, want: AppName, expectId: string | undefined, of: string): Promise<string> {
+  const what = `dependency ${formatAppName(want)} of ${of}`;
   try {
-    return (await fetchByName(ctx, want, expectId)).id;
+    return (await fetchByName(ctx, want, expectId, false, what)).id;
   } catch (err) {
-    const what = `dependency ${formatAppName(want)} of ${of}`;
+    // The pull policy's refusal names the dependency and its parent already.
+    if (err instanceof FetchError && err.code === 'FETCH_NOT_FOUND') throw err;
     if (err instanceof FetchError) throw new FetchError(err.code, `${what}: ${firstLine(err)}`, { subject: formatAppName(want), cause: err, transient: err.transient });
     if (err instanceof StoreError) throw new StoreError(err.code, `${what}: ${firstLine(err)}`, { subject: formatAppName(want), cause: err });
     throw err;

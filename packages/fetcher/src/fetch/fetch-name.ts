@@ -20,14 +20,15 @@ export async function findInStore(ctx: FetchContext, want: AppName): Promise<str
  * Fetches an image by name and labels through appc discovery. `want` is what the manifest must match;
  * discovery fills its templates from `want` with os and arch defaulting to the host's. The first
  * endpoint that works wins: an endpoint that cannot be reached makes us try the next, but a signature or
- * manifest failure stops the fetch (another copy of a bad image is no better).
+ * manifest failure stops the fetch (another copy of a bad image is no better). `what` names the image in the
+ * refusal of the pull policy `never` (a dependency names its parent there: `dependency B of A`).
  */
-export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string, extract = false): Promise<RemoteResult> {
+export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string, extract = false, what = `image ${formatAppName(want)}`): Promise<RemoteResult> {
   if (ctx.pullPolicy !== 'update') {
     const id = expectId !== undefined && (await ctx.store.get(expectId)) !== undefined ? expectId : await findInStore(ctx, want);
     if (id !== undefined && (expectId === undefined || id === expectId) && (await ctx.hold.addIfStored(id))) return { id, downloaded: false, signedBy: undefined };
     if (ctx.pullPolicy === 'never') {
-      throw new FetchError('FETCH_NOT_FOUND', `image ${formatAppName(want)} is not in the store and the pull policy is "never"`, { subject: want.name });
+      throw new FetchError('FETCH_NOT_FOUND', `${what} is not in the store and the pull policy is "never"`, { subject: want.name });
     }
   }
   await maybeTrustKeysFromHttps(ctx, want.name);
