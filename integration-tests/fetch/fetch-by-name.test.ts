@@ -436,6 +436,28 @@ describe('rkt prepare / run of an image in the store (or a file) whose dependenc
     expect(await state()).toEqual(before);
   });
 
+  it('--pull-policy=update of an image ID, or of a file (--insecure-options=image), without dependencies: nothing to ask, no fetcher loaded', async () => {
+    const base = await publish('example.com/base', 'v1');
+    const app = await publish('example.com/app', 'v1', { deps: [dep('example.com/base')] });
+    await trust(signer, 'example.com');
+    expect((await rkt(['fetch', 'example.com/app:v1'])).status).toBe(0);
+    const file = join(env.tmp, 'plain.aci');
+    writeFileSync(file, await makeAci(env.tmp, { name: 'example.com/plain', labels: [{ name: 'version', value: 'v1' }, ...HOST] }, { 'etc/plain': 'plain\n' }));
+    // Only the fetcher reads auth.d, as it builds its HTTP client: a malformed one fails whatever loads it.
+    const authFile = join(localConfig, 'auth.d', 'broken.json');
+    mkdirSync(join(localConfig, 'auth.d'));
+    writeFileSync(authFile, '{"rktKind": "auth",');
+    const requests = server.log.length;
+    const update = (image: string, ...flags: string[]) => rkt([...flags, 'prepare', '--quiet', '--pull-policy=update', `--stage1-path=${flyAci}`, image, ...APP.slice(1)]);
+    for (const r of [await update(base.id, '--insecure-options=image'), await update(file, '--insecure-options=image')]) {
+      expect(r.stderr).toBe('');
+      expect(r).toMatchObject({ status: 0, stdout: expect.stringMatching(/^[0-9a-f-]{36}\n$/) });
+    }
+    expect(server.log.length).toBe(requests);
+    // An image with a dependency is what update asks about: the fetcher is loaded for it (and reads auth.d).
+    expectOneLineRefusal(await update(app.id, '--insecure-options=image'), new RegExp(`^prepare: ${authFile}: `));
+  });
+
   it('a dependency signed by a key not trusted for it: one line naming it and its parent, 254, and what the prepare fetched taken out', async () => {
     const base = await publish('example.com/base', 'v1');
     await publish('example.com/extra', 'v1', { key: stranger });

@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
+import { readValidatedImageManifest } from '@rkt/appc-spec/lean';
 import type { PullPolicy } from '@rkt/fetcher';
-import { StoreError, type ImageHold, type MissingDependency, type Store } from '@rkt/image-store';
+import { StoreError, type ImageHold, type Store } from '@rkt/image-store';
 import { markAtypicalRun } from '../../code-cache.js';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
@@ -87,21 +88,18 @@ async function fetchWith(ctx: CommandContext, store: Store, imageString: string,
  * itself. Each dependency goes through the pull policy: with `new` and `never` the store is asked first (the
  * snapshot and the manifests on disk, no fetcher: the usual `rkt run`, every dependency stored, loads none of
  * it) and the fetcher loaded only when something is missing, to fetch it or, with `never`, to refuse in one
- * line naming it and the image needing it; with `update` every dependency is asked of its server.
+ * line naming it and the image needing it; with `update` every dependency is asked of its server, and an image
+ * without any (most of them) loads no fetcher: there is nothing to ask about (its manifest, on disk, says so).
  */
 async function withDependencies(ctx: CommandContext, store: Store, id: string, claim: ImageClaim, policy: PullPolicy): Promise<string> {
   if (policy !== 'update') {
     if (!claim.dependencies) return id;
-    let missing: MissingDependency | undefined;
-    try {
-      missing = await store.missingDependency(id);
-    } catch (err) {
-      // Found without the index and removed since: resolved again, held (common.ts).
-      if (!claim.strict && err instanceof StoreError && err.code === 'STORE_NOT_FOUND') throw new ImageGone(err);
-      throw err;
-    }
+    const missing = await orGone(claim, store.missingDependency(id));
     if (missing === undefined) return id;
     ctx.log.debug(`${missing.message}: fetching what is missing (pull policy ${policy})`);
+  } else {
+    const manifest = readValidatedImageManifest(await orGone(claim, store.manifest(id)), `${id}: manifest`);
+    if ((manifest.dependencies ?? []).length === 0) return id;
   }
   // Held before the fetcher looks for it by ID: removed since it was found, it is resolved again (common.ts),
   // not refused as an ID that names nothing.
@@ -111,6 +109,16 @@ async function withDependencies(ctx: CommandContext, store: Store, id: string, c
   }
   // The pod renders the tree, with its reference (render: false): the fetch only stores and holds the images.
   return fetchWith(ctx, store, id, claim, policy, false);
+}
+
+/** What the store says of an image found without the index; removed since, it is resolved again, held (common.ts). */
+async function orGone<T>(claim: ImageClaim, read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (err) {
+    if (!claim.strict && err instanceof StoreError && err.code === 'STORE_NOT_FOUND') throw new ImageGone(err);
+    throw err;
+  }
 }
 
 /**
