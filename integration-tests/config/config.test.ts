@@ -1,7 +1,7 @@
 // `rkt config` through the built bin/rkt: the configuration of temporary system, local and user directories
 // merged as the commands merge it, printed as rkt printed it; the stage1 it names is the one `rkt prepare`
 // takes; a malformed file is the line the other commands give for it, and 254.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv, STAGE1S } from '../pods/harness.js';
@@ -104,6 +104,45 @@ describe('rkt config', () => {
     const manifest = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'prepared', uuid, 'stage1', 'manifest'), 'utf8')) as { name: string };
     expect(manifest.name).toBe('coreos.com/rkt/stage1-fly');
     expect(env.run(['rm', uuid]).status).toBe(0);
+  });
+
+  it("--user-config's stage1.d, events.d and paths.d win over the local ones, in what it prints and in what the commands use, as rkt read every kind from there", async () => {
+    const aci = await buildBusyboxAci(env.tmp);
+    const fly = STAGE1S.find((s) => s.name === 'fly')!.aci;
+    putConfig(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: '/nonexistent/local-stage1.aci' });
+    putConfig(user, 'stage1.d', 'mine.json', { rktKind: 'stage1', rktVersion: 'v1', location: fly });
+    putConfig(system, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['nats://127.0.0.1:4222'], subjectPrefix: 'site' } });
+    putConfig(user, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { subjectPrefix: 'mine' } });
+    putConfig(local, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', 'stage1-images': '/srv/local-stage1' });
+    putConfig(user, 'paths.d', 'paths.json', { rktKind: 'paths', rktVersion: 'v1', 'stage1-images': '/home/me/stage1' });
+    const entries = (r: { stdout: string }) => (JSON.parse(r.stdout) as { stage0: Record<string, unknown>[] }).stage0;
+    const r = config('--pretty-print=false');
+    expect(r.stderr).toBe('');
+    expect(entries(r)).toEqual([
+      { rktVersion: 'v1', rktKind: 'paths', data: env.dataDir, 'stage1-images': '/home/me/stage1' },
+      { rktVersion: 'v1', rktKind: 'stage1', location: fly },
+      { rktVersion: 'v1', rktKind: 'events', nats: { servers: ['nats://127.0.0.1:4222'], subjectPrefix: 'mine', timeout: '2s' } },
+    ]);
+    // Without --user-config, the local directory's.
+    const without = env.run([`--system-config=${system}`, `--local-config=${local}`, 'config', '--pretty-print=false']);
+    expect(entries(without).filter((e) => e.rktKind !== 'events')).toEqual([
+      { rktVersion: 'v1', rktKind: 'paths', data: env.dataDir, 'stage1-images': '/srv/local-stage1' },
+      { rktVersion: 'v1', rktKind: 'stage1', location: '/nonexistent/local-stage1.aci' },
+    ]);
+
+    // rkt prepare takes the user's stage1 (the events.d bus is left out: no server listens here).
+    for (const dir of [system, user]) rmSync(join(dir, 'events.d'), { recursive: true });
+    const prepared = env.run([...dirFlags(), 'prepare', '--quiet', aci]);
+    expect(prepared.stderr).toBe('');
+    expect(prepared.status).toBe(0);
+    const uuid = prepared.stdout.trim();
+    const manifest = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'prepared', uuid, 'stage1', 'manifest'), 'utf8')) as { name: string };
+    expect(manifest.name).toBe('coreos.com/rkt/stage1-fly');
+    expect(env.run(['rm', uuid]).status).toBe(0);
+    // And rkt gc reads the user's events.d: a malformed one fails it in the line rkt config gives.
+    const events = putConfig(user, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['http://127.0.0.1:4222'] } });
+    const gc = env.run([...dirFlags(), 'gc']);
+    expect([gc.status, gc.stderr]).toEqual([254, `gc: events configuration ${events}: nats.servers[0]: must be nats://HOST:PORT or tls://HOST:PORT, got "http://127.0.0.1:4222"\n`]);
   });
 
   it('a malformed file: the line the commands that read it give, and 254', () => {

@@ -26,7 +26,7 @@ function put(dir: string, name: string, content: unknown): string {
 }
 const paths = (fields: Record<string, unknown>) => ({ rktKind: 'paths', rktVersion: 'v1', ...fields });
 const read = () => readPathsConfig([system, local]);
-const globals = (dir?: string) => ({ dir, systemConfigDir: system, localConfigDir: local });
+const globals = (dir?: string, userConfigDir?: string) => ({ dir, systemConfigDir: system, localConfigDir: local, userConfigDir });
 
 /** The one-line message readPathsConfig fails with (a CliError, as every malformed configuration file). */
 function failure(): string {
@@ -85,6 +85,14 @@ describe('dataDirOf', () => {
     put(system, 'broken.json', '{');
     expect(dataDirOf(globals('/given'))).toEqual({ dir: '/given', from: 'flag' });
     expect(() => dataDirOf(globals())).toThrow(/^paths configuration .*broken\.json: /);
+  });
+
+  it("--user-config's paths.d wins over the local one, as rkt read every kind from the user directory too", () => {
+    const user = join(tmp, 'user');
+    put(local, 'paths.json', paths({ data: '/srv/rkt' }));
+    put(user, 'paths.json', paths({ data: '/home/me/rkt' }));
+    expect(dataDirOf(globals(undefined, user))).toEqual({ dir: '/home/me/rkt', from: 'paths.d' });
+    expect(dataDirOf(globals())).toEqual({ dir: '/srv/rkt', from: 'paths.d' });
   });
 });
 

@@ -8,8 +8,8 @@ import { defaultStage1Location, stage1ConfigOf, stage1ImagesDirectory } from './
 
 /**
  * `rkt config`: the configuration stage0 applies, read by the readers the commands use, from the directories
- * each uses (auth.d: system, local and user, as `rkt fetch`; paths.d, stage1.d and events.d: system and local, as
- * the pod commands), so that a malformed file fails here with the line it fails them with.
+ * each uses (the system, local and user directories, for every kind, as rkt's getConfig read them), so that a
+ * malformed file fails here with the line it fails them with.
  */
 export async function run(ctx: CommandContext): Promise<void> {
   const g = ctx.globals;

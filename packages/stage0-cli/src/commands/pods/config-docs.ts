@@ -1,10 +1,23 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from '../../errors.js';
+import type { GlobalOptions } from '../../globals.js';
+
+/** The directories a command reads its configuration from. */
+export type ConfigDirOptions = Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir' | 'userConfigDir'>;
+
+/**
+ * The configuration directories in the order they apply (a later one wins), as rkt's getConfig walked them for
+ * every kind it had (auth, paths, stage1): the system, the local, then the user directory when `--user-config`
+ * names one.
+ */
+export function configDirsOf(g: ConfigDirOptions): string[] {
+  return g.userConfigDir !== undefined ? [g.systemConfigDir, g.localConfigDir, g.userConfigDir] : [g.systemConfigDir, g.localConfigDir];
+}
 
 /**
  * The documents of one rkt configuration kind (`<dirs>/<sub>.d/*.json` whose `rktKind` is `kind`), in the
- * order they apply: directories as given (system, then local), file names sorted. Checked by hand by their
+ * order they apply: directories as given (system, local, user), file names sorted. Checked by hand by their
  * readers rather than with zod: every pod command reads them, and a few fields do not justify zod's load time.
  */
 export function configDocuments(dirs: readonly string[], sub: string, kind: string): { path: string; doc: Record<string, unknown> }[] {

@@ -2,8 +2,7 @@ import { checkSubjectPrefix } from '@rkt/controller/lean';
 import type { NatsBusOptions } from '@rkt/controller/nats';
 import { parseDurationFlag } from '../../argv/duration.js';
 import { CliError } from '../../errors.js';
-import type { GlobalOptions } from '../../globals.js';
-import { configDocuments } from './config-docs.js';
+import { configDirsOf, configDocuments, type ConfigDirOptions } from './config-docs.js';
 
 /** Where lifecycle events go beyond this process: a NATS server, as `createNatsBus` takes it. */
 export interface NatsEventsConfig {
@@ -85,7 +84,7 @@ function natsFields(raw: unknown): Partial<Mutable<NatsEventsConfig>> | string {
 }
 
 /**
- * The event configuration (`events.d/*.json`, kind "events", in the system then the local config directory):
+ * The event configuration (`events.d/*.json`, kind "events", in the system, local and user config directories):
  * later directories and file names win, field by field. Undefined when no file names a bus, which is what
  * most hosts have: two failed stats.
  */
@@ -107,9 +106,12 @@ export function readEventsConfig(dirs: readonly string[]): EventsConfig | undefi
   return { nats: nats as NatsEventsConfig };
 }
 
-/** The event configuration every command that publishes applies: the system, then the local configuration directory. */
-export function eventsConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>): EventsConfig | undefined {
-  return readEventsConfig([globals.systemConfigDir, globals.localConfigDir]);
+/**
+ * The event configuration every command that publishes applies: the system, the local, then the user
+ * configuration directory, as rkt read each of its kinds.
+ */
+export function eventsConfigOf(globals: ConfigDirOptions): EventsConfig | undefined {
+  return readEventsConfig(configDirsOf(globals));
 }
 
 /** The bus options of a configuration (its `caFile` is the client's TLS option). */

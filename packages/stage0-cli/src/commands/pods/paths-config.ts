@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { CliError } from '../../errors.js';
 import { DEFAULT_DATA_DIR, type GlobalOptions } from '../../globals.js';
-import { configDocuments } from './config-docs.js';
+import { configDirsOf, configDocuments, type ConfigDirOptions } from './config-docs.js';
 
 /**
  * rkt's paths configuration (`paths.d/*.json`, kind "paths"): where the data directory and the stage1 images
@@ -16,7 +16,7 @@ export interface PathsConfig {
 const FIELDS = ['data', 'stage1-images'] as const;
 
 /**
- * The paths configuration of `dirs` (system, then local): a later directory wins field by field. Within one
+ * The paths configuration of `dirs` (system, local, user): a later directory wins field by field. Within one
  * directory two files may not set the same field, as rkt had it ("data directory is already specified"): which
  * file named the data directory would otherwise depend on file names, and the data directory is where every pod
  * and image goes. An empty string leaves a field unset, as it did for rkt; unknown fields are read past.
@@ -43,16 +43,16 @@ export function readPathsConfig(dirs: readonly string[]): PathsConfig {
   return merged;
 }
 
-/** The paths configuration the commands apply: the system, then the local configuration directory. */
-export function pathsConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>): PathsConfig {
-  return readPathsConfig([globals.systemConfigDir, globals.localConfigDir]);
+/** The paths configuration the commands apply: the system, the local, then the user configuration directory. */
+export function pathsConfigOf(globals: ConfigDirOptions): PathsConfig {
+  return readPathsConfig(configDirsOf(globals));
 }
 
 /**
  * The data directory, as rkt's getDataDir: `--dir` when given (paths.d is then not read at all), else paths.d's
  * `data`, else /var/lib/rkt. Absolute; symlinks are resolved by `CommandContext.dataDir()`.
  */
-export function dataDirOf(globals: Pick<GlobalOptions, 'dir' | 'systemConfigDir' | 'localConfigDir'>): { dir: string; from: 'flag' | 'paths.d' | 'default' } {
+export function dataDirOf(globals: Pick<GlobalOptions, 'dir'> & ConfigDirOptions): { dir: string; from: 'flag' | 'paths.d' | 'default' } {
   if (globals.dir !== undefined) return { dir: globals.dir, from: 'flag' };
   const configured = pathsConfigOf(globals).data;
   return configured !== undefined ? { dir: configured, from: 'paths.d' } : { dir: DEFAULT_DATA_DIR, from: 'default' };

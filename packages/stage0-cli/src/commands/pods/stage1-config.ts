@@ -2,12 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError } from '../../errors.js';
-import type { GlobalOptions } from '../../globals.js';
-import { configDocuments } from './config-docs.js';
+import { configDirsOf, configDocuments, type ConfigDirOptions } from './config-docs.js';
 import { pathsConfigOf } from './paths-config.js';
 
 /**
- * rkt's stage1 configuration file (`stage1.d/*.json` in the system, then local, config directory).
+ * rkt's stage1 configuration file (`stage1.d/*.json` in the system, local and user config directories).
  * Checked by hand rather than with zod: every `rkt run` reads it, and six string fields do not justify
  * zod's load time on that path.
  */
@@ -44,9 +43,9 @@ export function readStage1Config(dirs: readonly string[]): Stage1Config {
   return merged;
 }
 
-/** The stage1 configuration `rkt run` and `prepare` apply: the system, then the local configuration directory. */
-export function stage1ConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>): Stage1Config {
-  return readStage1Config([globals.systemConfigDir, globals.localConfigDir]);
+/** The stage1 configuration `rkt run` and `prepare` apply: the system, the local, then the user configuration directory. */
+export function stage1ConfigOf(globals: ConfigDirOptions): Stage1Config {
+  return readStage1Config(configDirsOf(globals));
 }
 
 /**
@@ -55,7 +54,7 @@ export function stage1ConfigOf(globals: Pick<GlobalOptions, 'systemConfigDir' | 
  * (rkt's stage1 kind had no such field); `images-directory` is rkt-ts's older one, kept for the files that name it.
  * Reads paths.d: called only for `--stage1-from-dir` and by `rkt config`.
  */
-export function stage1ImagesDirectory(globals: Pick<GlobalOptions, 'systemConfigDir' | 'localConfigDir'>, config: Stage1Config): string {
+export function stage1ImagesDirectory(globals: ConfigDirOptions, config: Stage1Config): string {
   return pathsConfigOf(globals)['stage1-images'] ?? config['images-directory'] ?? join(globals.systemConfigDir, 'stage1-images');
 }
 
