@@ -2,7 +2,8 @@
 // the built bin/rkt with real pods: each app's /etc/resolv.conf and /etc/hosts as asked, written where the
 // image's own links lead inside its root (into /run, out of the root), never on the host nor into a volume;
 // without a flag, or with --dns=none, the image's own file untouched; a bad value refused in one line, 254,
-// before any pod exists; the stage1 told through --dns-conf-mode only when its interface version (4) takes it.
+// before any pod exists; the stage1 told through --dns-conf-mode only when its interface version (4) takes it,
+// and each other versioned argument (--hostname: 2, the --disable-* of --insecure-options: 3) likewise.
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -145,7 +146,7 @@ describe('a bad DNS flag: one line naming the flag and the value, 254, no pod', 
   });
 });
 
-describe('--dns-conf-mode, the stage1 interface (version 4)', () => {
+describe('the stage1 interface versions: --dns-conf-mode (4), --hostname (2), --disable-* (3)', () => {
   /** A stage1 whose run entrypoint, a host shell script, prints its arguments and the files stage0 left in the pod. */
   const argsStage1 = async (version: string | undefined): Promise<string> => {
     const { buildAciFromLayout } = await import('@rkt/appc-spec');
@@ -196,6 +197,31 @@ describe('--dns-conf-mode, the stage1 interface (version 4)', () => {
       expect(r.stderr).toMatch(
         new RegExp(`^run: warning: the stage1 of pod [0-9a-f-]{36} has interface version ${version ?? '1'}, which has no DNS configuration \\(--dns-conf-mode, version 4\\): --dns, --dns-search, --dns-opt, --dns-domain and --hosts-entry are ignored\\n$`),
       );
+      expect(r.status).toBe(0);
+    }
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.status, gc.stderr).toBe(0);
+  });
+
+  it('--hostname goes to version 2 and later, the --disable-* of --insecure-options to 3 and later; an older stage1 gets a warning line instead, and the pod runs', async () => {
+    env = new RktEnv();
+    const aci = await buildImage(env.tmp, { name: 'bare' });
+    const flags = ['--insecure-options=capabilities,paths,seccomp', 'run', '--hostname=versioned'];
+    const DISABLE = '--disable-capabilities-restriction --disable-paths --disable-seccomp';
+    const uuid = '[0-9a-f-]{36}';
+    const warning = (version: string, args: string, since: number, asked: string) =>
+      `run: warning: the stage1 of pod ${uuid} has interface version ${version}, which does not take ${args} \\(version ${since}\\): ${asked} is ignored\\n`;
+    for (const [version, args, warnings] of [
+      ['4', `--hostname=versioned ${DISABLE}`, ''],
+      ['3', `--hostname=versioned ${DISABLE}`, ''],
+      ['2', '--hostname=versioned', warning('2', DISABLE.replaceAll(' ', ', '), 3, '--insecure-options=capabilities,paths,seccomp')],
+      ['1', '', warning('1', '--hostname=versioned', 2, '--hostname') + warning('1', DISABLE.replaceAll(' ', ', '), 3, '--insecure-options=capabilities,paths,seccomp')],
+    ] as const) {
+      const r = env.run([...flags, `--stage1-path=${await argsStage1(version)}`, aci]);
+      // The entrypoint's arguments (the UUID last); of them, the versioned ones.
+      expect(r.stdout, version).toMatch(new RegExp(`^(\\S+ )*${uuid}\\n$`));
+      expect(r.stdout.trim().split(' ').filter((a) => /^--(hostname|disable-)/.test(a)).join(' '), version).toBe(args);
+      expect(r.stderr, version).toMatch(new RegExp(`^${warnings}$`));
       expect(r.status).toBe(0);
     }
     const gc = env.run(['gc', '--grace-period=0s']);

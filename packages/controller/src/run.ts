@@ -9,7 +9,7 @@ import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { DNS_CONF_MODE_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf.js';
 import { formatDnsConfMode } from './stage1-abi/dns-conf-mode.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
@@ -58,6 +58,21 @@ export interface RunOptions {
   /** How the stage1's run module is loaded (a code-caching loader); Node's require otherwise. */
   readonly requireModule?: (path: string) => unknown;
 }
+
+/**
+ * The run entrypoint's arguments for what the user asked with `flag`, when the pod's stage1 takes them (its
+ * interface version is `since` or later); none otherwise, and a warning line, as rkt's stage0 warned of a
+ * --hostname its stage1 could not take, and the pod runs. (rkt dropped the --disable-* arguments of
+ * --insecure-options without a word: said here too, since the user asked for them.)
+ */
+function versioned(o: RunOptions, interfaceVersion: number, since: number, args: readonly string[], asked: string): readonly string[] {
+  if (args.length === 0 || interfaceVersion >= since) return args;
+  o.warn?.(`warning: the stage1 of pod ${o.uuid} has interface version ${interfaceVersion}, which does not take ${args.join(', ')} (version ${since}): ${asked} is ignored`);
+  return [];
+}
+
+/** The run entrypoint's argument for each of rkt's defaults `--insecure-options` leaves off (interface version 3). */
+const INSECURE_ARGS = { capabilities: '--disable-capabilities-restriction', paths: '--disable-paths', seccomp: '--disable-seccomp' } as const;
 
 /**
  * Runs a prepared pod: locks it (exactly one of several concurrent callers wins: the lock, then
@@ -135,15 +150,16 @@ export async function runPod(o: RunOptions): Promise<number> {
         );
       }
     }
+    const insecure = (['capabilities', 'paths', 'seccomp'] as const).filter((k) => o.insecure?.[k] === true);
+    const insecureNames: readonly string[] = insecure;
+    const insecureArgs = insecure.map((k) => INSECURE_ARGS[k]);
     const args = [
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
-      ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),
+      ...versioned(o, interfaceVersion, HOSTNAME_INTERFACE_VERSION, o.hostname !== undefined ? [`--hostname=${o.hostname}`] : [], '--hostname'),
       ...(info.inheritEnv ? ['--inherit-env'] : []),
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),
-      ...(o.insecure?.capabilities ? ['--disable-capabilities-restriction'] : []),
-      ...(o.insecure?.paths ? ['--disable-paths'] : []),
-      ...(o.insecure?.seccomp ? ['--disable-seccomp'] : []),
+      ...versioned(o, interfaceVersion, INSECURE_OPTIONS_INTERFACE_VERSION, insecureArgs, `--insecure-options=${insecureNames.join(',')}`),
       ...(dnsArg !== undefined ? [dnsArg] : []),
       o.uuid,
     ];

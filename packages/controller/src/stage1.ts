@@ -35,10 +35,16 @@ export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
  * run (with RKT_LOCK_FD and the UUID as the last argument), enter, gc; stop is used when the image names it,
  * otherwise stage0 signals the pid itself, as rkt did for stage1s without one. 2 adds run's `--hostname`, 3
  * its `--disable-capabilities-restriction`, `--disable-paths` and `--disable-seccomp`, 4 its `--dns-conf-mode`.
- * rkt-ts's stage1s declared 1 while they took the arguments of 2 and 3, so stage0 passes those to any
- * version, as it always did; only `--dns-conf-mode` waits for 4.
+ * Each argument goes only to a stage1 of the version that takes it, as rkt's stage0 passed them (a stage1 that
+ * parses its flags strictly, as rkt's did with Go's flag package, fails on one it does not know).
  */
 export const SUPPORTED_INTERFACE_VERSIONS = [1, 2, 3, 4] as const;
+
+/** The first interface version whose run entrypoint takes `--hostname`. */
+export const HOSTNAME_INTERFACE_VERSION = 2;
+
+/** The first interface version whose run entrypoint takes `--disable-capabilities-restriction`, `--disable-paths` and `--disable-seccomp`. */
+export const INSECURE_OPTIONS_INTERFACE_VERSION = 3;
 
 /** The first interface version whose run entrypoint takes `--dns-conf-mode`. */
 export const DNS_CONF_MODE_INTERFACE_VERSION = 4;
