@@ -4,7 +4,7 @@
 // without a flag, or with --dns=none, the image's own file untouched; a bad value refused in one line, 254,
 // before any pod exists; the stage1 told through --dns-conf-mode only when its interface version (4) takes it,
 // and each other versioned argument (--hostname: 2, the --disable-* of --insecure-options: 3) likewise.
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../volumes/images.js';
@@ -103,6 +103,44 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
     expect(prepared.status, prepared.stderr).toBe(0);
     const r = env.run(['run-prepared', '--hostname=dns-pod', '--dns=1.2.3.4', '--dns-search=example.com', '--dns-opt=ndots:2', '--dns-domain=x.example', '--hosts-entry=10.0.0.5=db.local', prepared.stdout.trim()]);
     expectOk(r, `${GENERATED}---\n${hostsWith(s, 'dns-pod')}`);
+    expectOnePodCollected(env);
+  });
+});
+
+describe("fly: rkt's stub /etc/hosts for an image without one, when no flag asks for a hosts file", () => {
+  const STUB = '127.0.0.1 localhost localdomain\n';
+
+  it('without a flag, or with --dns alone: the stub, where the image\'s links lead inside its root; --hosts-entry: the generated file', async () => {
+    env = new RktEnv(fly);
+    const bare = await buildImage(env.tmp, { name: 'bare' });
+    expectOk(env.run(['run', bare, '--exec=/bin/sh', '--', '-c', SHOW]), `no-resolv\n---\n${STUB}`);
+    expectOnePodCollected(env);
+    expectOk(env.run(['run', '--dns=1.2.3.4', '--dns-search=example.com', '--dns-opt=ndots:2', '--dns-domain=x.example', bare, '--exec=/bin/sh', '--', '-c', SHOW]), `${GENERATED}---\n${STUB}`);
+    expectOnePodCollected(env);
+    expectOk(env.run(['run', '--hosts-entry=10.0.0.5=db.local', bare, '--exec=/bin/sh', '--', '-c', 'cat /etc/hosts']), hostsWith(fly, ''));
+    expectOnePodCollected(env);
+    // /etc -> /usr/etc: the stub is the image's /usr/etc/hosts.
+    const usrEtc = await buildImage(env.tmp, { name: 'usretc', etcAt: '/usr/etc' });
+    expectOk(env.run(['run', usrEtc, '--exec=/bin/sh', '--', '-c', 'cat /usr/etc/hosts']), STUB);
+    expectOnePodCollected(env);
+  });
+
+  it('a hosts link to nothing out of the root is followed inside it; a link loop is the image\'s own; a host volume at /etc gets nothing', async () => {
+    env = new RktEnv(fly);
+    const outside = join(realpathSync(env.tmp), 'outside');
+    const out = await buildImage(env.tmp, { name: 'out', links: { 'etc/hosts': `/../..${outside}/sub/hosts` } });
+    expectOk(env.run(['run', out, '--exec=/bin/sh', '--', '-c', `cat /etc/hosts; ls ${outside}/sub`]), `${STUB}hosts\n`);
+    expect(existsSync(outside)).toBe(false);
+    expectOnePodCollected(env);
+    const loop = await buildImage(env.tmp, { name: 'loop', links: { 'etc/hosts': 'hosts' } });
+    expectOk(env.run(['run', loop, '--exec=/bin/sh', '--', '-c', 'cat /etc/hosts 2>/dev/null || echo no-hosts; readlink /etc/hosts']), 'no-hosts\nhosts\n');
+    expectOnePodCollected(env);
+    const hostEtc = join(realpathSync(env.tmp), 'host-etc');
+    mkdirSync(hostEtc);
+    writeFileSync(join(hostEtc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    const vol = await buildImage(env.tmp, { name: 'vol' });
+    expectOk(env.run(['run', `--volume=etc,kind=host,source=${hostEtc}`, '--mount=volume=etc,target=/etc', vol, '--exec=/bin/sh', '--', '-c', SHOW]), 'no-resolv\n---\nno-hosts\n');
+    expect(readdirSync(hostEtc)).toEqual(['passwd']);
     expectOnePodCollected(env);
   });
 });

@@ -8,7 +8,8 @@
  * starting it as its child. RKT_LOCK_FD: the locked pod directory handle, kept open in
  * this process and in the app for the pod's whole life. It reads `pod` (the reified pod manifest
  * stage0 validated and wrote), resolves the one app's user and group against the app's rootfs,
- * builds its environment, forks the app into a private mount namespace chrooted into
+ * builds its environment, gives it /etc/resolv.conf and /etc/hosts as --dns-conf-mode asks (or, for an image
+ * without /etc/hosts, rkt's fly stub), forks the app into a private mount namespace chrooted into
  * `appsinfo/<app>/rootfs` with /proc, /sys and /dev, writes `pid`, waits, writes
  * `appsinfo/<app>/exit` and exits with the app's status. Failures: one line on stderr, status 254.
  */
@@ -514,22 +515,16 @@ static int file_in_root(int rootfd, const char *path, char name[NAME_MAX + 1], i
   return file_in_root(rootfd, next, name, links + 1, on);
 }
 
-/* Gives the app `path` (etc/resolv.conf) with the content of the file `source` (the host's, or the one stage0
- * generated in the pod directory), before the app runs: written where the image's own links lead, each
- * resolved inside the root (file_in_root), never on the host; what is missing on the way is made inside the
- * root, and the links stay. A file or directory on another mount than the root's is a volume's (the host's
- * own /etc, say) and left as it is. Replaced rather than written into: in a copied root (--no-overlay) the
- * image's file may be a hard link to another of its files. */
-static void give_file(int rootfd, const struct statx *root, const char *app, const char *path, const char *source) {
-  size_t len;
-  char *content = read_file(source, &len);
+/* Gives the app `path` (etc/resolv.conf) with `content`, before the app runs: written where the image's own
+ * links lead, each resolved inside the root (file_in_root), never on the host; what is missing on the way is
+ * made inside the root, and the links stay. A file or directory on another mount than the root's is a
+ * volume's (the host's own /etc, say) and left as it is. Replaced rather than written into: in a copied root
+ * (--no-overlay) the image's file may be a hard link to another of its files. */
+static void put_file(int rootfd, const struct statx *root, const char *app, const char *path, const char *content, size_t len) {
   struct statx st;
   char name[NAME_MAX + 1];
   int dfd = file_in_root(rootfd, path, name, 0, root);
-  if (dfd < 0 && errno == EXDEV) { /* a directory of a volume on the way: nothing made there */
-    free(content);
-    return;
-  }
+  if (dfd < 0 && errno == EXDEV) return; /* a directory of a volume on the way: nothing made there */
   if (dfd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
   if (statx_here(dfd, "", &st) != 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
   int volume = !same_mount(&st, root);
@@ -553,7 +548,26 @@ static void give_file(int rootfd, const struct statx *root, const char *app, con
     close(fd);
   }
   close(dfd);
+}
+
+/* put_file with the content of the file `source` (the host's, or the one stage0 generated in the pod directory). */
+static void give_file(int rootfd, const struct statx *root, const char *app, const char *path, const char *source) {
+  size_t len;
+  char *content = read_file(source, &len);
+  put_file(rootfd, root, app, path, content, len);
   free(content);
+}
+
+/* rkt's fly stub, for an image without /etc/hosts when no flag asked for one (hosts=default). */
+static const char DEFAULT_HOSTS[] = "127.0.0.1 localhost localdomain\n";
+
+/* Whether the app finds `path` in its root (through the image's links, inside the root): one openat2 when it
+ * does, the usual case. What cannot be resolved (a link loop, a file where a directory should be) is the
+ * image's own, there as far as this is concerned; only ENOENT is "none". */
+static int missing_in_root(int rootfd, const char *path) {
+  int fd = open_in_root(rootfd, path, O_PATH);
+  if (fd >= 0) close(fd);
+  return fd < 0 && errno == ENOENT;
 }
 
 static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
@@ -658,10 +672,13 @@ int main(int argc, char **argv) {
   /* rkt run's DNS flags: the host's file, or the one stage0 generated in the pod directory (the cwd), in
    * place of the image's; fly's app keeps the host's hostname, so the hosts file is given as it is. */
   int give_resolv = dns_resolv == DNS_HOST || dns_resolv == DNS_STAGE0, give_hosts = dns_hosts == DNS_HOST || dns_hosts == DNS_STAGE0;
+  /* Without a flag for it, rkt's fly gave an image without /etc/hosts its stub: as the systemd stage1 does. */
+  int stub_hosts = dns_hosts == DNS_DEFAULT && missing_in_root(rootfd, "etc/hosts");
   struct statx root_st;
-  if ((give_resolv || give_hosts) && statx_here(rootfd, "", &root_st) != 0) fail("app \"%s\": cannot stat its rootfs: %s", name, strerror(errno));
+  if ((give_resolv || give_hosts || stub_hosts) && statx_here(rootfd, "", &root_st) != 0) fail("app \"%s\": cannot stat its rootfs: %s", name, strerror(errno));
   if (give_resolv) give_file(rootfd, &root_st, name, "etc/resolv.conf", dns_resolv == DNS_HOST ? "/etc/resolv.conf" : "rkt-resolv.conf");
   if (give_hosts) give_file(rootfd, &root_st, name, "etc/hosts", dns_hosts == DNS_HOST ? "/etc/hosts" : "rkt-hosts");
+  if (stub_hosts) put_file(rootfd, &root_st, name, "etc/hosts", DEFAULT_HOSTS, sizeof DEFAULT_HOSTS - 1);
   close(rootfd);
   gid_t groups[NGROUPS_MAX];
   size_t ngroups = 0;
