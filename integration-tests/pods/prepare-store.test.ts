@@ -102,7 +102,9 @@ describe('rkt prepare while rkt image rm and rkt image gc run (fly)', () => {
     const base = await buildImage(env.tmp, 'example.com/base');
     const app = await buildImage(env.tmp, 'example.com/layered', [{ imageName: 'example.com/base' }]);
     let prepared = 0;
-    for (let round = 0; round < 6; round++) {
+    // Six rounds spread the removals over a prepare's first 185 ms; under load a prepare may not have reached its
+    // images by then in any of them, so later rounds (until one prepare wins, at most 14) wait longer.
+    for (let round = 0; round < 6 || (prepared === 0 && round < 14); round++) {
       for (const f of [base, app]) {
         // `new`: the dependency is the base just fetched, not one looked for through discovery.
         const r = env.run(['fetch', '--pull-policy=new', f]);
@@ -112,7 +114,7 @@ describe('rkt prepare while rkt image rm and rkt image gc run (fly)', () => {
       expect(env.run(['image', 'gc', '--grace-period=1h']).status).toBe(0);
       // `never`: a dependency removed before the prepare found it is refused, not looked for through discovery.
       const prepare = env.start(['prepare', '--pull-policy=never', appId]);
-      await sleep((round * 37) % 260);
+      await sleep(round < 6 ? (round * 37) % 260 : 250 * (round - 5));
       const removals = await Promise.all([
         env.start(['image', 'rm', 'example.com/base']).done,
         env.start(['image', 'rm', 'example.com/layered']).done,
