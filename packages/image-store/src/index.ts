@@ -21,6 +21,7 @@ export type { PodUse, PodRef } from './pod-refs.js';
 export type { MissingDependency } from './plan.js';
 export type { Dependency } from './aci/manifest.js';
 export { LAYOUT_VERSION, INDEX_VERSION } from './layout.js';
+export { SNAPSHOT_VERSION } from './snapshot.js';
 export type { Layout } from './layout.js';
 export { DirectFileWriter } from './direct-write.js';
 export { makeDirs, errnoReason } from './make-dirs.js';

@@ -97,6 +97,29 @@ export async function addPodRef(l: Layout, use: PodUse, images: readonly string[
   await writeFileAtomic(path, `${JSON.stringify(ref)}\n`, l.tmp);
 }
 
+/**
+ * The directories of `use.podDirs` that the pod's reference does not list, or none when it has no reference.
+ * A pod prepared by an older rkt-ts lists the states its lifecycle had then (before session 14 no `garbage`).
+ */
+export async function missingPodDirs(l: Layout, use: PodUse): Promise<string[]> {
+  const ref = await readRef(refPath(l, use.podUuid));
+  return ref === undefined ? [] : use.podDirs.filter((d) => !ref.podDirs.includes(d));
+}
+
+/**
+ * Adds `use.podDirs` to the pod's reference, keeping what it had; nothing when it has none. Call under the
+ * index lock: a gc that decided before the write saw the pod where its old list finds it.
+ */
+export async function extendPodRef(l: Layout, use: PodUse): Promise<boolean> {
+  const path = refPath(l, use.podUuid);
+  const ref = await readRef(path);
+  if (ref === undefined) return false;
+  const missing = use.podDirs.filter((d) => !ref.podDirs.includes(d));
+  if (missing.length === 0) return false;
+  await writeFileAtomic(path, `${JSON.stringify({ ...ref, podDirs: [...ref.podDirs, ...missing] })}\n`, l.tmp);
+  return true;
+}
+
 export async function removePodRef(l: Layout, podUuid: string): Promise<boolean> {
   try {
     await unlink(refPath(l, podUuid));

@@ -17,7 +17,7 @@ import { isImageRecord, isTreeRecord, type ImageRecord, type TreeRecord } from '
  * changes an image record but not when it only removes a tree (its gc), so a tree record read from here is
  * trusted only together with its directory (see pod-trees.ts).
  */
-const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSION = 2;
 
 interface Snapshot {
   readonly snapshotVersion: number;

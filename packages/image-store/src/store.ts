@@ -10,7 +10,7 @@ import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
 import { lookupAllIn, lookupIn, type ImageRef } from './lookup.js';
-import { addPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
+import { addPodRef, extendPodRef, missingPodDirs, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
 import { findRenderedForPod } from './pod-trees.js';
 import { findMissingDependency, type MissingDependency } from './plan.js';
 import { readFileImport, writeFileImport } from './file-imports.js';
@@ -255,6 +255,18 @@ export class Store {
       }
       await addPodRef(this.layout, use, images, treeIds);
     }));
+  }
+
+  /**
+   * Makes a pod's reference valid in every directory of `use.podDirs` too, before the pod moves to one its
+   * reference may not list: a pod an older rkt-ts prepared lists the states of its lifecycle then, and gc
+   * would release its images while it sits in a newer one (its images taken from a pod still mounted over
+   * them). Reads the reference without the index; takes the index lock only to extend one. Returns whether
+   * it did; a pod without a reference is left without one.
+   */
+  extendPodDirs(use: PodUse): Promise<boolean> {
+    return guard('extendPodDirs', missingPodDirs(this.layout, use).then((missing) =>
+      missing.length === 0 ? false : withIndex(this.layout, this.ctx.options, () => extendPodRef(this.layout, use))));
   }
 
   /** Drops a pod's reference (when the pod is garbage collected). Returns false if it had none. */

@@ -55,6 +55,31 @@ describe('gc', () => {
     expect(after.removedImages.slice().sort()).toEqual([base.id, app.id].sort());
   });
 
+  it('extendPodDirs makes a reference valid in more directories, keeping what it pins; a pod without one stays without', async () => {
+    const { work, dir, store, base, app } = await setup();
+    mkdirSync(join(work, 'pods/exited-garbage/2222'), { recursive: true });
+    mkdirSync(join(work, 'pods/garbage'));
+    // Where an older rkt-ts's lifecycle ended: no garbage/.
+    const old = ['prepared', 'run', 'exited-garbage'].map((s) => join(work, 'pods', s, '2222'));
+    const tree = await store.render(app.id, { pod: { podUuid: '2222', podDirs: old } });
+    const current = [...old, join(work, 'pods/garbage/2222')];
+    expect(await store.extendPodDirs({ podUuid: '2222', podDirs: current })).toBe(true);
+    expect(await store.podRefs()).toMatchObject([{ podUuid: '2222', podDirs: current, trees: [tree.id], images: [base.id, app.id] }]);
+    renameSync(join(work, 'pods/exited-garbage/2222'), join(work, 'pods/garbage/2222'));
+    const gc = await store.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
+    expect([gc.removedTrees, gc.removedRefs]).toEqual([[], []]);
+    expect(existsSync(join(tree.rootfs, 'a'))).toBe(true);
+    // Listed already: nothing written, and the index is not opened (its lock is not even looked at).
+    const ref = join(dir, 'cas/refs/2222.json');
+    const before = readFileSync(ref, 'utf8');
+    rmSync(join(dir, 'cas/index'), { recursive: true });
+    expect(await store.extendPodDirs({ podUuid: '2222', podDirs: current })).toBe(false);
+    expect(await store.extendPodDirs({ podUuid: '4444', podDirs: current })).toBe(false);
+    expect(readFileSync(ref, 'utf8')).toBe(before);
+    expect(existsSync(join(dir, 'cas/refs/4444.json'))).toBe(false);
+    expect(existsSync(join(dir, 'cas/index'))).toBe(false);
+  });
+
   it('pins already rendered trees for a pod and releases them', async () => {
     const { work, store, app } = await setup();
     const podDir = join(work, 'pod');
