@@ -9,14 +9,14 @@ import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno } from './fsutil.js';
 import { tryLockDir, unlock } from './lock.js';
-import { podPath } from './layout.js';
+import { podPath, referencingPodDirs } from './layout.js';
 import type { PodSnapshot } from './pods.js';
 import { loadGcModule } from './run-module.js';
 import { stage1GcEntrypoints, type Stage1GcModuleRef } from './stage1.js';
 
 export interface DeleteContext {
   readonly dataDir: string;
-  readonly store: Pick<Store, 'releasePod'>;
+  readonly store: Pick<Store, 'releasePod' | 'extendPodDirs'>;
   readonly bus?: EventBus;
   readonly debug?: boolean;
   readonly log?: (message: string) => void;
@@ -27,9 +27,18 @@ export interface DeleteContext {
   readonly beforeDelete?: (podDir: string, uuid: string) => Promise<void>;
 }
 
+/**
+ * Makes the store's reference of a pod valid in every state that references images, `garbage/` included,
+ * before the pod moves there: an older rkt-ts's pods (prepared before session 14) have references that
+ * end at `exited-garbage/`, and an image gc would take their trees while they sit in `garbage/`, mounted.
+ */
+export function keepImagesReferenced(ctx: DeleteContext, uuid: string): Promise<boolean> {
+  return ctx.store.extendPodDirs({ podUuid: uuid, podDirs: referencingPodDirs(ctx.dataDir, uuid) });
+}
+
 /** Moves a pod to `garbage/` (locking it first when it sits where a runner could take it). */
-export async function moveToGarbage(dataDir: string, pod: PodSnapshot): Promise<string> {
-  const target = podPath(dataDir, 'garbage', pod.uuid);
+export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promise<string> {
+  const target = podPath(ctx.dataDir, 'garbage', pod.uuid);
   if (pod.stateDir === 'garbage') return pod.path;
   // A prepared pod could be picked up by run-prepared meanwhile: hold its lock across the rename.
   const fd = pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare' ? tryLockDir(pod.path) : undefined;
@@ -37,6 +46,7 @@ export async function moveToGarbage(dataDir: string, pod: PodSnapshot): Promise<
     throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use (${pod.state === 'exited' ? 'running' : pod.state})`, { subject: pod.uuid });
   }
   try {
+    await keepImagesReferenced(ctx, pod.uuid);
     await mkdir(dirname(target), { recursive: true });
     await rename(pod.path, target);
   } catch (err) {
@@ -58,6 +68,8 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
   const fd = tryLockDir(dir);
   if (fd === undefined) return 'busy';
   try {
+    // One an older rkt-ts left here (its gc killed) keeps its stage1's tree while that gc runs.
+    await keepImagesReferenced(ctx, uuid);
     let entry: string | undefined;
     let module: Stage1GcModuleRef | undefined;
     try {

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { PodError } from './errors.js';
 import { podEvent } from './events.js';
 import { tryLockDir, unlock } from './lock.js';
-import { deleteGarbagePod, type DeleteContext } from './delete.js';
+import { deleteGarbagePod, keepImagesReferenced, type DeleteContext } from './delete.js';
 import { podPath } from './layout.js';
 import { listPods, type PodSnapshot } from './pods.js';
 import { readPodInfo } from './info.js';
@@ -60,12 +60,12 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
         }
       });
     } else if (pod.state === 'aborted prepare') {
-      await attempt(pod, () => toGarbage(o.dataDir, pod));
+      await attempt(pod, () => toGarbage(o, pod));
     } else if (pod.state === 'embryo') {
       // An embryo is locked and moved on within milliseconds of its mkdir; one left unlocked for a
       // minute belongs to a process killed in between.
       await attempt(pod, async () => {
-        if (now.getTime() - (await stat(pod.path)).mtimeMs >= EMBRYO_EXPIRY_MS) await toGarbage(o.dataDir, pod);
+        if (now.getTime() - (await stat(pod.path)).mtimeMs >= EMBRYO_EXPIRY_MS) await toGarbage(o, pod);
       });
     } else if (pod.state === 'prepared') {
       await attempt(pod, async () => {
@@ -73,7 +73,7 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
           (i) => new Date(i.createdAt).getTime(),
           async () => (await stat(pod.path)).mtimeMs,
         );
-        if (now.getTime() - created >= expiry) await toGarbage(o.dataDir, pod);
+        if (now.getTime() - created >= expiry) await toGarbage(o, pod);
       });
     }
   }
@@ -83,7 +83,7 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
     if (pod.state !== 'exited garbage') continue;
     await attempt(pod, async () => {
       const marked = (await stat(pod.path)).mtimeMs;
-      if (now.getTime() - marked >= grace) await toGarbage(o.dataDir, pod);
+      if (now.getTime() - marked >= grace) await toGarbage(o, pod);
     });
   }
   for (const pod of listPods(o.dataDir)) {
@@ -111,11 +111,12 @@ async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise
   }
 }
 
-async function toGarbage(dataDir: string, pod: PodSnapshot): Promise<void> {
+async function toGarbage(ctx: DeleteContext, pod: PodSnapshot): Promise<void> {
   const fd = pod.stateDir === 'exited-garbage' ? undefined : tryLockDir(pod.path, 0);
   if (pod.stateDir !== 'exited-garbage' && fd === undefined) return;
   try {
-    const target = podPath(dataDir, 'garbage', pod.uuid);
+    await keepImagesReferenced(ctx, pod.uuid);
+    const target = podPath(ctx.dataDir, 'garbage', pod.uuid);
     await mkdir(dirname(target), { recursive: true });
     await rename(pod.path, target);
   } catch (err) {

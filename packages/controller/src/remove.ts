@@ -12,7 +12,7 @@ export async function removePod(ctx: DeleteContext, uuidOrPrefix: string): Promi
   if (pod.state === 'running' || pod.state === 'preparing' || pod.state === 'embryo' || pod.state === 'deleting') {
     throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}: stop it first`, { subject: pod.uuid });
   }
-  await moveToGarbage(ctx.dataDir, pod);
+  await moveToGarbage(ctx, pod);
   const r = await deleteGarbagePod(ctx, pod.uuid);
   if (r === 'busy') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is being deleted by another rkt`, { subject: pod.uuid });
   ctx.bus?.publish(podEvent('pod/removed', pod.uuid, {}));

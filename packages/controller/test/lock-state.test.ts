@@ -133,10 +133,14 @@ describe('gc of debris', () => {
     const minuteAgo = new Date(Date.now() - 61_000);
     utimesSync(old, minuteAgo, minuteAgo);
     const released: string[] = [];
-    const r = await gcPods({ dataDir: dir, store: { releasePod: async (u: string) => (released.push(u), true) } });
+    const extended: { podUuid: string; podDirs: readonly string[] }[] = [];
+    const store = { releasePod: async (u: string) => (released.push(u), true), extendPodDirs: async (use: (typeof extended)[number]) => (extended.push(use), false) };
+    const r = await gcPods({ dataDir: dir, store });
     expect(r.failed).toEqual([]);
     expect(r.removed.sort()).toEqual([U1, U2]);
     expect(released.sort()).toEqual([U1, U2]);
+    // Each pod's reference is made to list garbage/ before the pod moves there (an older rkt-ts's did not).
+    for (const u of [U1, U2]) expect(extended.filter((e) => e.podUuid === u).map((e) => e.podDirs)).toContainEqual(expect.arrayContaining([join(dir, 'pods', 'garbage', u)]));
     expect(listPods(dir).map((p) => p.path)).toEqual([fresh]);
   });
 });

@@ -167,7 +167,7 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
   it('rkt gc calls a usable module in its own process, with the executable\'s arguments and the pod directory, then removes the pod', async () => {
     const { dataDir, uuid, pod, marker } = garbagePod('1', recordingGc(join(dir, 'gc-marker')));
     const released: string[] = [];
-    expect(await deleteGarbagePod({ dataDir, debug: true, store: { releasePod: async (u: string) => (released.push(u), true) } }, uuid)).toBe('deleted');
+    expect(await deleteGarbagePod({ dataDir, debug: true, store: { releasePod: async (u: string) => (released.push(u), true), extendPodDirs: async () => false } }, uuid)).toBe('deleted');
     // With this process's umount2(2) (the addon is built for the tests), which the module's bundle lacks.
     expect(JSON.parse(readFileSync(marker, 'utf8'))).toEqual({ pid: process.pid, args: ['--debug', uuid], podDir: pod, podExists: true, umount: 'function' });
     expect(existsSync(pod)).toBe(false);
@@ -177,7 +177,7 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
   it('executes the gc entrypoint instead when the module is of an unsupported version, and says why under --debug', async () => {
     const { dataDir, uuid, pod, marker } = garbagePod('2', recordingGc(join(dir, 'gc-marker')));
     const said: string[] = [];
-    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
+    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true, extendPodDirs: async () => false }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
     const seen = JSON.parse(readFileSync(marker, 'utf8')) as { pid: number; args: string[]; podDir: string };
     expect(seen.pid).not.toBe(process.pid);
     expect(seen).toMatchObject({ args: [uuid], podDir: pod });
@@ -188,7 +188,7 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
   it('removes the pod anyway when the module rejects, and says so', async () => {
     const { dataDir, uuid, pod } = garbagePod('1', 'exports.gc = async () => { throw new Error("network teardown failed"); };');
     const said: string[] = [];
-    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
+    expect(await deleteGarbagePod({ dataDir, store: { releasePod: async () => true, extendPodDirs: async () => false }, log: (m) => said.push(m) }, uuid)).toBe('deleted');
     expect(said).toEqual([`pod ${uuid}: stage1 gc module failed: network teardown failed; removing the pod anyway`]);
     expect(existsSync(pod)).toBe(false);
   });
