@@ -9,7 +9,7 @@ import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf.js';
 import { formatDnsConfMode } from './stage1-abi/dns-conf-mode.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
@@ -95,6 +95,8 @@ export async function runPod(o: RunOptions): Promise<number> {
   const dir = podPath(o.dataDir, 'run', o.uuid);
   let handedOver = false;
   try {
+    // Still in prepared/: a stage1 this stage0 does not drive leaves the pod there.
+    const stage1Annotations = checkPodStage1(prepared, o.uuid);
     try {
       await rename(prepared, dir);
     } catch (err) {
@@ -130,7 +132,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     // going on, and beside reading the stage1's entrypoints. Both are done before the stage1 starts.
     const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
     started.catch(() => {});
-    const { executable, module, execable, interfaceVersion } = stage1RunEntrypoints(dir);
+    const { executable, module, execable, interfaceVersion } = stage1RunEntrypoints(dir, stage1Annotations);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
     // rkt's DNS flags: the files the stage1 gives the apps, written beside `started`, and the argument that
     // says what to do (stage1 interface version 4). Nothing of it without a flag, so that every stage1 runs

@@ -243,17 +243,28 @@ function entrypointWithModule(
 }
 
 /**
+ * A pod's stage1 annotations, checked again as `checkStage1Manifest` checked them when the pod was prepared:
+ * the pod may have been prepared by another rkt-ts, an older one whose stage1 speaks an interface version this
+ * stage0 no longer does, or a newer one. `runPod` asks before the pod leaves `prepared/`, so that such a pod is
+ * refused in one line and left as it was rather than run with arguments its stage1 does not take.
+ */
+export function checkPodStage1(podDir: string, uuid: string): ImageManifest['annotations'] {
+  const m = readStage1Manifest(podDir);
+  checkStage1Manifest(m, `the stage1 of pod ${uuid}`);
+  return m.annotations;
+}
+
+/**
  * The pod's run entrypoint, its run module when its stage1 annotates one, whether stage0 may exec the
  * executable in its own place (`rkt-ts.dev/stage1/run-exec` of a version this stage0 knows), and the stage1's
- * interface version (checked when the pod was prepared).
+ * interface version (see `checkPodStage1`). `annotations`: the stage1's, when read already.
  */
-export function stage1RunEntrypoints(podDir: string): {
+export function stage1RunEntrypoints(podDir: string, annotations = readStage1Manifest(podDir).annotations): {
   executable: string | undefined;
   module: Stage1RunModuleRef | undefined;
   execable: boolean;
   interfaceVersion: number;
 } {
-  const annotations = readStage1Manifest(podDir).annotations;
   const execVersion = getAnnotation(annotations, STAGE1_ANNOTATIONS.runExec);
   const execable = isSupportedVersion(execVersion, SUPPORTED_RUN_EXEC_VERSIONS);
   return { ...entrypointWithModule(podDir, 'run', annotations), execable, interfaceVersion: interfaceVersionOf(annotations).version };

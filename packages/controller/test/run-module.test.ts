@@ -106,6 +106,33 @@ describe('stage1RunEntrypoints', () => {
   });
 });
 
+describe('runPod of a pod prepared by another rkt-ts', () => {
+  it('refuses a stage1 whose interface version this stage0 does not drive in one line, and leaves the pod prepared', async () => {
+    const { runPod } = await import('../src/index.js');
+    const uuid = '6a1b2c3d-0000-4000-8000-0000000000f5';
+    const dataDir = join(dir, 'data');
+    const prepared = join(dataDir, 'pods', 'prepared', uuid);
+    mkdirSync(join(prepared, 'stage1'), { recursive: true });
+    mkdirSync(join(dataDir, 'pods', 'run'));
+    // A newer rkt-ts's (or a dropped older) interface version; prepare refuses such a stage1, so only a pod
+    // another rkt-ts prepared has one.
+    const annotations = [
+      { name: 'coreos.com/rkt/stage1/run', value: '/s1/run' },
+      { name: 'coreos.com/rkt/stage1/interface-version', value: '9' },
+    ];
+    writeFileSync(join(prepared, 'stage1', 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/stage1', annotations }));
+    await expect(runPod({ dataDir, uuid })).rejects.toMatchObject({
+      code: 'POD_STAGE1',
+      message: `the stage1 of pod ${uuid} (example.com/stage1): stage1 interface version "9" is not supported (supported: 1, 2, 3, 4)`,
+    });
+    expect(existsSync(prepared)).toBe(true);
+    // Not left locked either: another rkt may take it (or rm it).
+    const fd = tryLockDir(prepared);
+    expect(fd).toBeDefined();
+    unlock(fd!);
+  });
+});
+
 describe('loadRunModule and runModuleInPodDir', () => {
   it('runs the module in the pod directory with the lock handle, gives the working directory back, and resolves with its status', async () => {
     const path = module(
