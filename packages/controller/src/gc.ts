@@ -1,11 +1,12 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, rename, stat, utimes } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ownerAlive } from '@rkt/image-store';
 import { PodError } from './errors.js';
 import { podEvent } from './events.js';
 import { tryLockDir, unlock } from './lock.js';
 import { deleteGarbagePod, keepImagesReferenced, type DeleteContext } from './delete.js';
-import { podPath } from './layout.js';
+import { podPath, podsDir } from './layout.js';
 import { listPods, type PodSnapshot } from './pods.js';
 import { readPodInfo } from './info.js';
 
@@ -78,6 +79,7 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
     }
   }
   if (o.markOnly) return result;
+  removeDeadEmbryos(o.dataDir);
 
   for (const pod of listPods(o.dataDir)) {
     if (pod.state !== 'exited garbage') continue;
@@ -93,6 +95,23 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
     });
   }
   return result;
+}
+
+/**
+ * Embryos of killed rkt processes: named after their creator (`preparePod`), empty, and never a pod yet (no
+ * UUID, no reference in the store), so they are removed as soon as their creator is gone.
+ */
+function removeDeadEmbryos(dataDir: string): void {
+  const dir = join(podsDir(dataDir), 'embryo');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith('embryo-') && !ownerAlive(name)) rmSync(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 /** run/ → exited-garbage/, under the lock so a pod that is still running is never marked. */

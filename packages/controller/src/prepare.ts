@@ -14,7 +14,7 @@ import {
   type RuntimeApp,
   type Volume,
 } from '@rkt/appc-spec/lean';
-import type { Store } from '@rkt/image-store';
+import { uniqueName, type Store } from '@rkt/image-store';
 import { checkAppIsolators } from './app-isolators.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
@@ -168,7 +168,10 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   if (volumes.length > 0) await checkVolumes(volumes);
   const uuid = randomUuid();
   await Promise.all(STATE_DIRS.map((s) => mkdir(join(podsDir(o.dataDir), s), { recursive: true, mode: 0o750 })));
-  const embryo = podPath(o.dataDir, 'embryo', uuid);
+  // The embryo is named after its creator (pid and start time), not the UUID: between its mkdir and its lock
+  // nothing else tells a new embryo from one whose rkt was killed there, and gc removes it as soon as that
+  // process is gone (a kill -9 in that window left a pod in embryo/ that gc kept for a minute).
+  const embryo = join(podsDir(o.dataDir), 'embryo', uniqueName('embryo'));
   await mkdir(embryo, { mode: 0o750 });
   const fd = tryLockDir(embryo);
   if (fd === undefined) throw new PodError('POD_LOCKED', `cannot lock the new pod ${uuid}`, { subject: uuid });

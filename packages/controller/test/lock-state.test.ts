@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,6 +142,25 @@ describe('gc of debris', () => {
     // Each pod's reference is made to list garbage/ before the pod moves there (an older rkt-ts's did not).
     for (const u of [U1, U2]) expect(extended.filter((e) => e.podUuid === u).map((e) => e.podDirs)).toContainEqual(expect.arrayContaining([join(dir, 'pods', 'garbage', u)]));
     expect(listPods(dir).map((p) => p.path)).toEqual([fresh]);
+  });
+
+  it("removes an embryo whose rkt was killed before it locked it at once, and keeps a live process's", async () => {
+    const { gcPods } = await import('../src/index.js');
+    const { uniqueName } = await import('@rkt/image-store');
+    // What `rkt prepare` killed between its mkdir and its flock left (a pid that is gone), and a new one of this process.
+    const dead = spawn('true');
+    await new Promise((r) => dead.once('exit', r));
+    const killed = pod('embryo', `embryo-${dead.pid}.1.abcdefgh`);
+    const live = pod('embryo', uniqueName('embryo'));
+    const store = { releasePod: async () => true, extendPodDirs: async () => false };
+    const r = await gcPods({ dataDir: dir, store });
+    expect(r.failed).toEqual([]);
+    expect(existsSync(killed)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    // --mark-only deletes nothing.
+    const killedAgain = pod('embryo', `embryo-${dead.pid}.1.ijklmnop`);
+    await gcPods({ dataDir: dir, store, markOnly: true });
+    expect(existsSync(killedAgain)).toBe(true);
   });
 });
 
