@@ -2,6 +2,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, rename, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ownerAlive } from '@rkt/image-store';
+import { removeStaleOverlayProbes } from '@rkt/rootfs-overlay';
 import { PodError } from './errors.js';
 import { podEvent } from './events.js';
 import { tryLockDir, unlock } from './lock.js';
@@ -80,6 +81,8 @@ export async function gcPods(o: GcOptions): Promise<GcResult> {
   }
   if (o.markOnly) return result;
   removeDeadEmbryos(o.dataDir);
+  // A first `rkt run` killed while it probed the data dir for overlay support left its probe mounted there.
+  await removeStaleOverlayProbes(o.dataDir);
 
   for (const pod of listPods(o.dataDir)) {
     if (pod.state !== 'exited garbage') continue;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalPath, isAtOrUnder } from './canonical-path.js';
@@ -116,8 +116,15 @@ const PROBE_PREFIX = '.overlay-probe-';
 /**
  * A probe killed mid-way (kill -9, power loss) leaves its directory, maybe with its overlay still
  * mounted. Its name carries the prober's pid: remove those whose process is gone, never a live one's,
- * which a concurrent rkt may be using right now.
+ * which a concurrent rkt may be using right now. The next probe does it, and so does `rkt gc`: once a
+ * verdict is cached no probe runs again, and a data dir whose first `rkt run` was killed there kept the
+ * mount through every gc.
  */
+export async function removeStaleOverlayProbes(dataDir: string): Promise<void> {
+  const dir = await canonicalPath(dataDir);
+  if (existsSync(dir)) await removeStaleProbes(dir); // no data dir: nothing was probed
+}
+
 async function removeStaleProbes(dir: string): Promise<void> {
   for (const name of await readdir(dir)) {
     if (!name.startsWith(PROBE_PREFIX)) continue;

@@ -3,7 +3,7 @@ export type { RootfsErrorCode, UnmountFailure } from './errors.js';
 export type { MountInfo } from './mountinfo/parse-mountinfo.js';
 export { parseMountinfo } from './mountinfo/parse-mountinfo.js';
 export { mountsUnder } from './mountinfo/mounts-under.js';
-export { detectOverlay, CACHE_FILE as OVERLAY_CACHE_FILE } from './detect-overlay.js';
+export { detectOverlay, removeStaleOverlayProbes, CACHE_FILE as OVERLAY_CACHE_FILE } from './detect-overlay.js';
 export type { OverlaySupport } from './detect-overlay.js';
 export { mountAppRootfs } from './mount-app-rootfs.js';
 export type { MountAppRootfsOptions, RootfsMode } from './mount-app-rootfs.js';

@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectOverlay, mountAppRootfs, mountsUnder, OVERLAY_CACHE_FILE, RootfsError, unmountTree } from '../src/index.js';
+import { detectOverlay, mountAppRootfs, mountsUnder, OVERLAY_CACHE_FILE, removeStaleOverlayProbes, RootfsError, unmountTree } from '../src/index.js';
 import { sh, useTempDirs } from './helpers.js';
 
 const tmp = useTempDirs();
@@ -121,6 +121,24 @@ describe('detectOverlay', () => {
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
     expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
     expect(await mountsUnder(dataDir)).toEqual([]);
+  });
+
+  it('removeStaleOverlayProbes (rkt gc) removes a dead probe once the verdict is cached, and nothing of a live one', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    const dead = spawnSync('true').pid as number;
+    const stale = join(dataDir, `.overlay-probe-${dead}-abc123`);
+    await mkdir(join(stale, 'merged'), { recursive: true });
+    sh('mount', ['-t', 'tmpfs', 'x', join(stale, 'merged')]);
+    const live = join(dataDir, `.overlay-probe-${process.pid}-def456`);
+    await mkdir(live);
+    // The cached verdict means no probe runs again to find it.
+    expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+    expect(await mountsUnder(dataDir)).toHaveLength(1);
+    await removeStaleOverlayProbes(dataDir);
+    expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
+    expect(await mountsUnder(dataDir)).toEqual([]);
+    await removeStaleOverlayProbes(join(dataDir, 'missing'));
   });
 
   it('concurrent first probes of one data dir agree and leave one cache file', async () => {
