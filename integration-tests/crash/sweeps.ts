@@ -1,0 +1,149 @@
+// The sweeps of the crash tests, one per command that writes state: each chooses its kill points from a run
+// of the command (kill-sweep.ts), kills it at each, and after each kill runs the checks a user would
+// (expectRecovers) and the same command again, which must work.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '@rkt/image-store';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from '../pods/harness.js';
+import { chooseKillPoints, entries, expectRecovers, killAt, pointCount, straceMissing, sweep, type KillPoint, type KilledRun } from './kill-sweep.js';
+
+/** Kill points in the main thread per sweep (a third as many again in other threads); RKT_KILL_POINTS for more. */
+const POINTS = 12;
+/** On a loaded machine a sweep took up to 4x its quiet time. */
+export const SWEEP_TIMEOUT = 300_000;
+const fly = STAGE1S.find((s) => s.name === 'fly')!;
+
+/** A busybox ACI built once for the test file (its path once `beforeAll` ran), and strace checked for. */
+export function useBusyboxAci(): { path: string } {
+  const aci = { path: '' };
+  let dir: string | undefined;
+  beforeAll(async () => {
+    ensureBuilt();
+    const missing = straceMissing();
+    if (missing !== undefined) throw new Error(missing);
+    dir = mkdtempSync(join(tmpdir(), 'rkt-kill-acis-'));
+    aci.path = await buildBusyboxAci(dir);
+  }, 600_000);
+  afterAll(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+  return aci;
+}
+
+const listedIds = (env: RktEnv): string[] =>
+  env.run(['image', 'list', '--no-legend', '--full', '--fields=id']).stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort();
+
+/** `rkt fetch` of the ACI, which must work, and the image it stored with its tree rendered. */
+async function fetchWorks(env: RktEnv, aci: string, where: string): Promise<string> {
+  const r = env.run(['fetch', '--full', aci]);
+  expect(r.status, `${where}: the next fetch: ${r.stderr}`).toBe(0);
+  const id = r.stdout.trim();
+  const trees = await (await openStore({ dir: env.dataDir })).trees();
+  expect(trees.map((t) => t.layers), `${where}: the next fetch's tree`).toEqual([[id]]);
+  return id;
+}
+
+/** `rkt run` of the image (fly), which must work; the exited pod's UUID. */
+function runWorks(env: RktEnv, aci: string, where: string): string {
+  const before = new Set(env.podUuids());
+  const r = env.run(['run', aci]);
+  expect(r.status, `${where}: the next rkt run: ${r.stderr}`).toBe(0);
+  expect(r.stdout, `${where}: the next rkt run's output`).toContain('image-default');
+  const made = env.podUuids().filter((u) => !before.has(u));
+  expect(made, `${where}: the next rkt run's pod`).toHaveLength(1);
+  return made[0]!;
+}
+
+/** A pod the kill left prepared is whole: it runs (and the next gc removes it). */
+function preparedPodsRun(env: RktEnv, where: string, except?: string): void {
+  for (const uuid of entries(join(env.dataDir, 'pods', 'prepared')).filter((u) => u !== except)) {
+    const r = env.run(['run-prepared', uuid]);
+    expect(r.status, `${where}: run-prepared of the pod left prepared: ${r.stderr}`).toBe(0);
+  }
+}
+
+/**
+ * A command run in a new, empty data directory (`rkt fetch`, `rkt run` of a file ACI): every point gets a
+ * directory of its own; after the kill, the same command must work there.
+ */
+export async function emptyStoreSweep(name: string, aci: string, args: string[], stage1: boolean): Promise<void> {
+  const first = new RktEnv(stage1 ? fly : undefined);
+  let found;
+  let ids: string[];
+  try {
+    found = await chooseKillPoints(first, args, pointCount(POINTS));
+    ids = listedIds(first);
+  } finally {
+    await first.cleanup();
+  }
+  await sweep(found.points, async (p) => {
+    const env = new RktEnv(stage1 ? fly : undefined);
+    try {
+      const k = await killAt(env, args, p);
+      const where = `${name} killed at ${k.at}`;
+      await expectRecovers(env, where, { mayList: ids });
+      if (stage1) {
+        preparedPodsRun(env, where);
+        runWorks(env, aci, where);
+      } else {
+        await fetchWorks(env, aci, where);
+      }
+      return k;
+    } finally {
+      await env.cleanup();
+    }
+  });
+}
+
+/** `rkt image rm` or `rkt image gc` of the fetched image, which the checks after each kill fetch again. */
+export async function imageSweep(name: string, aci: string, args: string[]): Promise<void> {
+  const env = new RktEnv();
+  try {
+    const id = await fetchWorks(env, aci, 'set-up');
+    const { points } = await chooseKillPoints(env, args, pointCount(POINTS));
+    await fetchWorks(env, aci, 'set-up');
+    await sweep(points, async (p) => {
+      const k = await killAt(env, args, p);
+      const where = `${name} killed at ${k.at}`;
+      await expectRecovers(env, where, { mayList: [id] });
+      await fetchWorks(env, aci, where);
+      return k;
+    });
+  } finally {
+    await env.cleanup();
+  }
+}
+
+/**
+ * A pod command in one data directory. The set-up fetches the images and prepares a pod that stays for the
+ * whole sweep, so that image gc keeps the trees and every run finds them rendered. Each point starts from what
+ * the checks after the last kill left: the images, that pod, and the exited pod of the last `rkt run`, whose
+ * UUID `args` gets (for `rkt rm`). The points are chosen from a run made from that state too.
+ */
+export async function podSweep(name: string, aci: string, args: (lastRun: string) => string[]): Promise<void> {
+  const env = new RktEnv(fly);
+  try {
+    const prepared = env.run(['prepare', '--quiet', aci]);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const keeper = prepared.stdout.trim();
+    const ids = listedIds(env);
+    expect(ids).toHaveLength(2);
+    const after = async (where: string): Promise<string> => {
+      await expectRecovers(env, where, { mayList: ids, kept: ids });
+      preparedPodsRun(env, where, keeper);
+      return runWorks(env, aci, where);
+    };
+    let lastRun = runWorks(env, aci, 'set-up');
+    const { points } = await chooseKillPoints(env, args(lastRun), pointCount(POINTS));
+    lastRun = await after('the traced run');
+    await sweep(points, async (p: KillPoint): Promise<KilledRun> => {
+      const k = await killAt(env, args(lastRun), p);
+      lastRun = await after(`${name} killed at ${k.at}`);
+      return k;
+    });
+  } finally {
+    await env.cleanup();
+  }
+}
