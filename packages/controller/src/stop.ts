@@ -1,9 +1,31 @@
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { runEntrypoint } from './delete.js';
-import { findPod, podDetails } from './pods.js';
+import { isLocked } from './lock.js';
+import { findPod, podDetails, type PodSnapshot } from './pods.js';
 import { loadStopModule } from './run-module.js';
+import { readPodPids } from './stage1-abi/pod-pids.js';
 import { stage1StopEntrypoints } from './stage1.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * rkt's ContainerPid1: a pod is running from the moment its runner moves it into `run/`, but its stage1 names
+ * its first process (`pid`, or `ppid` and its one child) only once it has started it, after the rootfs mounts.
+ * A stop in between found no pid: without --force it failed, and with --force it signalled nothing and said
+ * the pod was stopped while the pod went on to run. So it waits, as rkt did, for as long as the pod runs.
+ * False when the pod stopped running meanwhile (which is what stop asks for).
+ */
+async function waitForPid(pod: PodSnapshot, force: boolean): Promise<boolean> {
+  for (;;) {
+    const { pid, supervisor } = readPodPids(pod.path);
+    // A stop without force signals the supervisor when there is one (stopPodProcesses); --force needs the pid.
+    if (pid !== undefined || (!force && supervisor !== undefined)) return true;
+    // Checked after the pid: a pod that ended after writing it has it, and its stop finds nothing to signal.
+    if (isLocked(pod.path) !== true) return false;
+    await sleep(10);
+  }
+}
 
 /**
  * `rkt stop`: asks a running pod's stage1 to stop it (its stop entrypoint with `[--force] UUID`),
@@ -13,11 +35,15 @@ import { stage1StopEntrypoints } from './stage1.js';
 export async function stopPod(o: { dataDir: string; uuid: string; force?: boolean; bus?: EventBus; log?: (message: string) => void }): Promise<string> {
   const pod = findPod(o.dataDir, o.uuid);
   if (pod.state !== 'running') throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}, not running`, { subject: pod.uuid });
-  const { executable: entry, module } = stage1StopEntrypoints(pod.path);
-  const args = [...(o.force ? ['--force'] : []), pod.uuid];
   // Stamped when asked, published once done: the pod's own pod/exited (from the process that runs it) may
   // reach a subscriber first, but never carries an earlier time.
   const stopped = podEvent('pod/stopped', pod.uuid, { force: o.force === true });
+  if (!(await waitForPid(pod, o.force === true))) {
+    o.bus?.publish(stopped);
+    return pod.uuid;
+  }
+  const { executable: entry, module } = stage1StopEntrypoints(pod.path);
+  const args = [...(o.force ? ['--force'] : []), pod.uuid];
   const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadStopModule(module.path);
   if (loaded !== undefined && 'module' in loaded) {
     try {

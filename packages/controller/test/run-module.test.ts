@@ -222,10 +222,14 @@ describe('the gc module (rkt-ts.dev/stage1/gc-module)', () => {
 });
 
 describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
-  /** A running pod (its directory in run/, locked here) whose stage1 stop, module and executable, is `source`. */
+  /**
+   * A running pod (its directory in run/, locked here, its pid this process's: the stops here only record)
+   * whose stage1 stop, module and executable, is `source`.
+   */
   function runningPod(version: string, source: string): { dataDir: string; uuid: string; pod: string; lock: number } {
     const uuid = '6a1b2c3d-0000-4000-8000-000000000002';
     const { dataDir, pod } = podWithEntrypoint('run', uuid, 'stop', version, source);
+    writeFileSync(join(pod, 'pid'), `${process.pid}\n`);
     const lock = tryLockDir(pod);
     if (lock === undefined) throw new Error('cannot lock the test pod');
     return { dataDir, uuid, pod, lock };
@@ -242,6 +246,31 @@ describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
       unlock(lock);
     }
     expect(JSON.parse(readFileSync(marker, 'utf8'))).toEqual({ pid: process.pid, args: ['--force', uuid], podDir: pod });
+  });
+
+  it('waits for a starting pod to have a pid before stopping it, and stops nothing of a pod that ended before', async () => {
+    const marker = join(dir, 'stop-marker');
+    const starting = runningPod('1', recordingStop(marker));
+    // Moved into run/ and locked, its stage1 not started yet: no pid for a while.
+    rmSync(join(starting.pod, 'pid'));
+    const started = setTimeout(() => writeFileSync(join(starting.pod, 'pid'), `${process.pid}\n`), 100);
+    try {
+      expect(await stopPod({ dataDir: starting.dataDir, uuid: starting.uuid, force: true })).toBe(starting.uuid);
+    } finally {
+      clearTimeout(started);
+      unlock(starting.lock);
+    }
+    expect(JSON.parse(readFileSync(marker, 'utf8'))).toMatchObject({ args: ['--force', starting.uuid] });
+
+    rmSync(join(dir, 'data'), { recursive: true, force: true });
+    rmSync(marker);
+    const ending = runningPod('1', recordingStop(marker));
+    rmSync(join(ending.pod, 'pid'));
+    // Its start failed: the runner let go of the lock without a stage1 ever writing a pid.
+    const ended = setTimeout(() => unlock(ending.lock), 100);
+    expect(await stopPod({ dataDir: ending.dataDir, uuid: ending.uuid })).toBe(ending.uuid);
+    clearTimeout(ended);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('executes the stop entrypoint when the module is unusable, and reports a module that rejects as the pod\'s stop failing', async () => {
