@@ -43,7 +43,8 @@ export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promi
   // A prepared pod could be picked up by run-prepared meanwhile: hold its lock across the rename.
   const fd = pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare' ? tryLockDir(pod.path) : undefined;
   if ((pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare') && fd === undefined) {
-    throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use (${pod.state === 'exited' ? 'running' : pod.state})`, { subject: pod.uuid });
+    // Whoever holds it is moving it on (run-prepared, another rm, gc), or only looking (list, status).
+    throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use by another rkt`, { subject: pod.uuid });
   }
   try {
     await keepImagesReferenced(ctx, pod.uuid);

@@ -1,20 +1,51 @@
 import { PodError } from './errors.js';
 import { podEvent } from './events.js';
 import { deleteGarbagePod, moveToGarbage, type DeleteContext } from './delete.js';
-import { findPod } from './pods.js';
+import { findPod, type PodSnapshot } from './pods.js';
+
+/** How often rm follows a pod that another rkt moved between its look and its move (gc marked it, rm took it). */
+const MOVES_FOLLOWED = 5;
 
 /**
  * `rkt rm`: removes a pod that is not running now (exited, prepared, an aborted prepare or already
  * garbage), without waiting for a grace period. Returns the full UUID.
  */
 export async function removePod(ctx: DeleteContext, uuidOrPrefix: string): Promise<string> {
-  const pod = findPod(ctx.dataDir, uuidOrPrefix);
-  if (pod.state === 'running' || pod.state === 'preparing' || pod.state === 'embryo' || pod.state === 'deleting') {
-    throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}: stop it first`, { subject: pod.uuid });
+  let pod = findPod(ctx.dataDir, uuidOrPrefix);
+  for (let moves = 0; ; moves++) {
+    refuseInUse(pod);
+    try {
+      await moveToGarbage(ctx, pod);
+      break;
+    } catch (err) {
+      // Another rkt held or moved the pod meanwhile: a gc marking it, a run-prepared starting it, another rm or
+      // gc removing it. Looked at again where it is now, which says which (a pod now running is refused, one
+      // gone was removed by the other), rather than failing on a state it has left.
+      if (!(err instanceof PodError && (err.code === 'POD_LOCKED' || err.code === 'POD_STATE')) || moves >= MOVES_FOLLOWED) throw err;
+      pod = findAgain(ctx.dataDir, pod.uuid);
+    }
   }
-  await moveToGarbage(ctx, pod);
   const r = await deleteGarbagePod(ctx, pod.uuid);
-  if (r === 'busy') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is being deleted by another rkt`, { subject: pod.uuid });
+  if (r === 'busy') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is being removed by another rkt`, { subject: pod.uuid });
   ctx.bus?.publish(podEvent('pod/removed', pod.uuid, {}));
   return pod.uuid;
+}
+
+function findAgain(dataDir: string, uuid: string): PodSnapshot {
+  try {
+    return findPod(dataDir, uuid);
+  } catch (err) {
+    if (err instanceof PodError && err.code === 'POD_NOT_FOUND') {
+      throw new PodError('POD_NOT_FOUND', `pod ${uuid} was removed by another rkt meanwhile`, { subject: uuid, cause: err });
+    }
+    throw err;
+  }
+}
+
+function refuseInUse(pod: PodSnapshot): void {
+  if (pod.state === 'running') throw new PodError('POD_STATE', `pod ${pod.uuid} is running: stop it first`, { subject: pod.uuid });
+  if (pod.state === 'preparing' || pod.state === 'embryo') {
+    throw new PodError('POD_STATE', `pod ${pod.uuid} is being prepared: remove it once prepared`, { subject: pod.uuid });
+  }
+  if (pod.state === 'deleting') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is being removed by another rkt`, { subject: pod.uuid });
 }
