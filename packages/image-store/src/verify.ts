@@ -52,6 +52,13 @@ export async function verifyTree(ctx: StoreContext, treeId: string, repair = tru
     actual = `unreadable (${(err as Error).message})`;
   }
   if (actual === rec.contentHash) return { treeId, ok: true, repaired: false, problem: undefined };
+  // Hashed outside the lock: an image rm or gc that removed the tree meanwhile (its record first, then its
+  // directory) or another verify that replaced it changed what was hashed, not the tree. Looked up again
+  // before calling it damaged: a tree removed is not damaged (verifyImage leaves it out), one replaced is
+  // verified as it is now.
+  const now = await withIndex(l, ctx.options, (tx) => tx.tree(treeId));
+  if (now === undefined) throw new StoreError('STORE_NOT_FOUND', `tree ${treeId} was removed during verification`, { subject: treeId });
+  if (now.contentHash !== rec.contentHash || now.renderedAt !== rec.renderedAt) return verifyTree(ctx, treeId, repair);
   if (!repair) return { treeId, ok: false, repaired: false, problem: 'content differs from its recorded hash' };
 
   const prepared = await withIndex(l, ctx.options, async (tx) => {
@@ -106,6 +113,10 @@ export async function verifyImage(ctx: StoreContext, ref: ImageRef, repair = tru
     ok = (await hashFile(blobPath(l, img.id))) === img.id;
   } catch {
     ok = false;
+  }
+  // Removed meanwhile (its record first, then its files): gone, not corrupt.
+  if (!ok && (await withIndex(l, ctx.options, (tx) => tx.image(img.id))) === undefined) {
+    throw new StoreError('STORE_NOT_FOUND', `image ${img.id} was removed during verification`, { subject: img.id });
   }
   const results: TreeVerification[] = [];
   for (const t of trees) {
