@@ -154,10 +154,14 @@ export function appProcess(podPid: number, argv0: string): number | undefined {
   return undefined;
 }
 
-/** A busybox ACI: /bin/busybox with applet links, users and groups to resolve names against, /tmp. */
-export async function buildBusyboxAci(dir: string): Promise<string> {
+/**
+ * A busybox ACI: /bin/busybox with applet links, users and groups to resolve names against, /tmp. Named
+ * `example.com/busybox` unless `name` is given (`NAME.aci` beside the default's `busybox.aci`).
+ */
+export async function buildBusyboxAci(dir: string, name = 'example.com/busybox'): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} is missing: install the Debian package busybox-static`);
-  const layout = join(dir, 'busybox-layout');
+  const base = name === 'example.com/busybox' ? 'busybox' : name.replace(/[^a-z0-9]+/g, '-');
+  const layout = join(dir, `${base}-layout`);
   mkdirSync(join(layout, 'rootfs', 'bin'), { recursive: true });
   mkdirSync(join(layout, 'rootfs', 'etc'));
   mkdirSync(join(layout, 'rootfs', 'tmp'));
@@ -176,7 +180,7 @@ export async function buildBusyboxAci(dir: string): Promise<string> {
     JSON.stringify({
       acKind: 'ImageManifest',
       acVersion: '0.8.11',
-      name: 'example.com/busybox',
+      name,
       labels: [
         { name: 'version', value: '1.0' },
         { name: 'os', value: 'linux' },
@@ -190,7 +194,7 @@ export async function buildBusyboxAci(dir: string): Promise<string> {
       },
     }),
   );
-  const out = join(dir, 'busybox.aci');
+  const out = join(dir, `${base}.aci`);
   await buildAciFromLayout(layout, out);
   return out;
 }

@@ -1,0 +1,340 @@
+// Many rkt processes at once on one --dir, each racing others over the same images and pods: image rm and
+// image gc against run and prepare, gc against run-prepared, rm, status, stop and list, several rm of one pod,
+// fetches against image gc and rm, with `rkt list` and `rkt image list` beside all of it. Every process either
+// succeeds or fails cleanly (254 and one line), and afterwards what a user checks holds: the listings agree
+// with what happened, every image verifies, every surviving pod runs or is removed, and gc leaves nothing.
+// Each race is started in several rounds, its processes spread over a window of 0-150 ms, so that the
+// rounds meet at different points.
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { buildAci } from '@rkt/appc-spec';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from './harness.js';
+
+const fly = STAGE1S.find((s) => s.name === 'fly')!;
+let env: RktEnv;
+let aci: string;
+
+beforeAll(() => ensureBuilt(), 600_000);
+beforeEach(async () => {
+  env = new RktEnv(fly);
+  aci = await buildBusyboxAci(env.tmp);
+  // The stage1 stored first: a failed run takes out again what it imported, which would make it come and go.
+  expect(env.run(['fetch', fly.aci]).status).toBe(0);
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+const NAME = 'example.com/busybox';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Job {
+  readonly args: readonly string[];
+  /** Exit statuses that mean success for this command (a run's is its app's). */
+  readonly ok?: readonly number[];
+}
+
+interface Outcome extends RktResult {
+  readonly args: readonly string[];
+}
+
+/**
+ * Starts every job within `spreadMs`, each after its own random delay, with a `rkt list --format=json` and an
+ * `rkt image list --format=json` among them; waits for all. Each either succeeded or failed cleanly.
+ */
+async function race(jobs: readonly Job[], spreadMs = 150): Promise<Outcome[]> {
+  const all: Job[] = [...jobs, { args: ['list', '--format=json'] }, { args: ['image', 'list', '--format=json'] }];
+  const outcomes = await Promise.all(
+    all.map(async (job) => {
+      await sleep(Math.random() * spreadMs);
+      return { ...(await env.start(job.args).done), args: job.args };
+    }),
+  );
+  outcomes.forEach((o, i) => expectClean(o, all[i]!.ok ?? [0]));
+  for (const o of outcomes.slice(jobs.length)) expect(() => JSON.parse(o.stdout), show(o)).not.toThrow();
+  return outcomes.slice(0, jobs.length);
+}
+
+/** Runs each command at once, as set-up: each must succeed. Their outputs, in order. */
+async function runAll(commands: readonly (readonly string[])[]): Promise<string[]> {
+  const results = await Promise.all(commands.map((args) => env.start(args).done));
+  results.forEach((r, i) => expect(r.status, `rkt ${commands[i]!.join(' ')}: ${r.stderr}`).toBe(0));
+  return results.map((r) => r.stdout);
+}
+
+const show = (o: Outcome): string => `rkt ${o.args.join(' ')} -> ${o.status}\nstdout: ${o.stdout}\nstderr: ${o.stderr}`;
+
+function expectClean(o: Outcome, ok: readonly number[]): void {
+  if (ok.includes(o.status ?? -1)) return;
+  expect(o.status, show(o)).toBe(254);
+  expect(o.stderr.trimEnd().split('\n'), show(o)).toHaveLength(1);
+}
+
+/**
+ * Why an `rkt rm` of a pod that is not running may fail while other rkt processes work on it: another rm or gc
+ * removes it (still, or already), or, when `mayRun`, it is running now (run-prepared took it).
+ */
+function expectRmFailureReason(o: Outcome, mayRun = false): void {
+  if (o.status === 0) return;
+  const uuid = o.args[1]!;
+  const running = mayRun ? '|is running: stop it first' : '';
+  expect(o.stderr, show(o)).toMatch(
+    new RegExp(`^rm: error removing pod "${uuid}": (pod ${uuid} (is being removed by another rkt|was removed by another rkt meanwhile${running})|no pod matches "${uuid}")\n$`),
+  );
+}
+
+/** Waits (polling its open files) until process `pid` has a file under `dir` open; false if it ended first. */
+async function openedUnder(pid: number, dir: string, timeoutMs = 10_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      return false;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(dir)) return true;
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+    // Not a timer's pause: a chunk's read lasts milliseconds.
+    await new Promise((r) => setImmediate(r));
+  }
+  return false;
+}
+
+const imageIds = (): string[] => {
+  const r = env.run(['image', 'list', '--format=json']);
+  expect(r.status, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { id: string }[]).map((i) => i.id);
+};
+const pods = (): { name: string; state: string; images: { id: string }[] }[] => {
+  const r = env.run(['list', '--format=json']);
+  expect(r.status, r.stderr).toBe(0);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as ReturnType<typeof pods>;
+};
+
+/**
+ * What a user checks after the race: every listed image verifies (no repair), every pod's images are listed,
+ * every prepared pod runs, and gc then removes every pod and leaves no mount and no pod directory.
+ */
+async function expectConsistent(): Promise<void> {
+  const ids = imageIds();
+  if (ids.length > 0) {
+    const verify = env.run(['image', 'verify', '--no-repair', ...ids]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+  }
+  const listed = pods();
+  for (const pod of listed) {
+    expect(['prepared', 'exited', 'exited garbage'], JSON.stringify(pod)).toContain(pod.state);
+    for (const img of pod.images) expect(ids, `pod ${pod.name} (${pod.state}) uses ${img.id}`).toContain(img.id);
+  }
+  await runAll(listed.filter((p) => p.state === 'prepared').map((p) => ['run-prepared', p.name]));
+  const gc = env.run(['gc', '--grace-period=0s']);
+  expect(gc.status, gc.stderr).toBe(0);
+  expect(gc.stderr).toBe('');
+  expect(env.mounts()).toEqual([]);
+  expect(env.podUuids()).toEqual([]);
+}
+
+// RKT_RACE_ROUNDS runs more rounds, to hunt for a rare interleaving.
+const ROUNDS = Number(process.env.RKT_RACE_ROUNDS ?? 2);
+const TIMEOUT_MS = 20_000 * ROUNDS;
+
+describe('rkt processes racing over images and pods (fly)', () => {
+  it('image rm against run and prepare by name: the pod has its image, or it fails cleanly', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      expect(env.run(['fetch', aci]).status).toBe(0);
+      const out = await race([
+        { args: ['run', '--pull-policy=never', NAME, '--exec=/bin/true'] },
+        { args: ['run', '--pull-policy=never', NAME, '--exec=/bin/true'] },
+        { args: ['prepare', '--pull-policy=never', NAME, '--exec=/bin/true'] },
+        { args: ['prepare', '--pull-policy=never', NAME, '--exec=/bin/true'] },
+        { args: ['image', 'rm', NAME] },
+        { args: ['image', 'rm', NAME] },
+      ]);
+      const podsMade = out.slice(0, 4).filter((o) => o.status === 0).length;
+      const removed = out.slice(4).filter((o) => o.status === 0).length;
+      // One rm at most removes it, and only if no pod got it first: a pod that has it keeps it from rm, and once
+      // it is removed, a pod that had not referenced it yet fails (--pull-policy=never).
+      expect(removed, out.map(show).join('\n')).toBe(podsMade === 0 ? 1 : 0);
+      expect(pods()).toHaveLength(podsMade);
+      expect(imageIds()).toHaveLength(removed === 1 ? 1 : 2); // the stage1's, and busybox's unless removed
+      await expectConsistent();
+    }
+  }, TIMEOUT_MS);
+
+  it('image gc against run and prepare: images in use stay, every pod made has its images', async () => {
+    const other = await buildBusyboxAci(env.tmp, 'example.com/other');
+    for (let round = 0; round < ROUNDS; round++) {
+      // Busybox is in use by a prepared pod throughout; the other image by nothing until a pod takes it.
+      const [prepared] = await runAll([['prepare', aci, '--exec=/bin/true'], ['fetch', other]]);
+      const out = await race([
+        { args: ['image', 'gc', '--grace-period=0s'] },
+        { args: ['image', 'gc', '--grace-period=0s'] },
+        { args: ['run', '--pull-policy=never', NAME, '--exec=/bin/true'] },
+        { args: ['prepare', '--pull-policy=never', NAME, '--exec=/bin/true'] },
+        { args: ['run', '--pull-policy=never', 'example.com/other', '--exec=/bin/true'] },
+        { args: ['prepare', '--pull-policy=never', 'example.com/other', '--exec=/bin/true'] },
+        // A file is imported again if gc took it: this one always runs.
+        { args: ['run', other, '--exec=/bin/true'] },
+      ]);
+      for (const o of [out[0]!, out[1]!, out[2]!, out[3]!, out[6]!]) expect(o.status, show(o)).toBe(0);
+      expect(imageIds()).toContain(pods().find((p) => p.name === prepared!.trim())?.images[0]?.id);
+      await expectConsistent();
+    }
+  }, TIMEOUT_MS);
+
+  it('gc against run-prepared, rm, status, stop and list of the same pods', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const files = [1, 2].map((i) => `${env.tmp}/exited-${round}-${i}`);
+      const [p1, p2, p3] = (
+        await runAll([
+          ...[1, 2, 3].map(() => ['prepare', aci, '--exec=/bin/sh', '--', '-c', 'echo ran']),
+          ...files.map((f) => ['run', aci, '--exec=/bin/true', `--uuid-file-save=${f}`]),
+        ])
+      ).map((out) => out.trim()) as [string, string, string];
+      const exited = files.map((f) => readFileSync(f, 'utf8'));
+      const long = env.start(['run', aci, '--exec=/bin/sleep', '--', '5']);
+      const { uuid: running } = await env.waitRunning();
+      const out = await race([
+        { args: ['gc', '--grace-period=0s'] },
+        { args: ['gc', '--grace-period=0s'] },
+        { args: ['run-prepared', p1] },
+        { args: ['run-prepared', p1] },
+        { args: ['rm', p1] },
+        { args: ['rm', p2] },
+        { args: ['status', p2] },
+        { args: ['run-prepared', p3] },
+        { args: ['stop', p3] },
+        { args: ['status', p3] },
+        { args: ['rm', exited[0]!] },
+        { args: ['status', exited[0]!] },
+        { args: ['rm', exited[1]!] },
+        { args: ['status', '--format=json', exited[1]!] },
+        { args: ['stop', running] },
+        { args: ['status', running] },
+        { args: ['rm', running] },
+      ]);
+      // gc never fails over a pod another rkt moved, ran or removed.
+      for (const o of out.slice(0, 2)) {
+        expect(o.status, show(o)).toBe(0);
+        expect(o.stderr, show(o)).toBe('');
+      }
+      for (const o of out.filter((x) => x.args[0] === 'rm')) expectRmFailureReason(o, o.args[1] === p1 || o.args[1] === running);
+      // Of two run-prepared of one pod (and an rm) one at most ran it; a run shows the app's output.
+      const ran = [out[2]!, out[3]!, out[7]!].filter((o) => o.status === 0);
+      expect(ran.filter((o) => o.args[1] === p1).length).toBeLessThanOrEqual(1);
+      for (const o of ran) expect(o.stdout, show(o)).toBe('ran\n');
+      // The stop of the running pod either reached it or found it ended: it ends either way.
+      const ended = await long.done;
+      expect([0, 143], `${ended.status} ${ended.stderr}`).toContain(ended.status);
+      await expectConsistent();
+    }
+  }, TIMEOUT_MS);
+
+  it('stop --force against run-prepared of the same pod: a stop that says it stopped the pod killed it', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const uuids = (await runAll([0, 1, 2, 3].map(() => ['prepare', aci, '--exec=/bin/sleep', '--', '1']))).map((out) => out.trim());
+      // Each stop lands somewhere in its pod's start: before it runs, between its move to run/ and its pid, or after.
+      const runs = uuids.map((uuid) => env.start(['run-prepared', uuid]).done);
+      const stops = await Promise.all(
+        uuids.map(async (uuid, i) => {
+          await sleep(i * 25 + Math.random() * 25);
+          return { ...(await env.start(['stop', '--force', uuid]).done), args: ['stop', '--force', uuid] };
+        }),
+      );
+      const ran = await Promise.all(runs);
+      stops.forEach((stop, i) => {
+        expectClean(stop, [0]);
+        // Stopped: its app was killed (128 + SIGKILL). Refused: the pod was not running yet (or no longer, on a
+        // slow machine), and ran its course.
+        if (stop.status === 0) expect(ran[i]!.status, `${show(stop)}\nrun-prepared: ${ran[i]!.status} ${ran[i]!.stderr}`).toBe(137);
+        else expect(stop.stderr).toMatch(new RegExp(`^stop: error stopping "${uuids[i]}": pod ${uuids[i]} is (prepared|exited), not running\n$`));
+      });
+      await expectConsistent();
+    }
+  }, TIMEOUT_MS);
+
+  it('several rm of one pod: the pod is removed, each rm succeeds or fails cleanly', async () => {
+    for (let round = 0; round < ROUNDS; round++) {
+      const file = `${env.tmp}/exited-${round}`;
+      const p = (await runAll([['prepare', aci, '--exec=/bin/true'], ['run', aci, '--exec=/bin/true', `--uuid-file-save=${file}`]]))[0]!.trim();
+      const e = readFileSync(file, 'utf8');
+      const out = await race([p, p, p, p, e, e, e, e].map((uuid) => ({ args: ['rm', uuid] })));
+      for (const o of out) expectRmFailureReason(o);
+      for (const uuid of [p, e]) {
+        const mine = out.filter((o) => o.args[1] === uuid);
+        // At least one removed it and said so; the others found it gone or being removed.
+        expect(mine.filter((o) => o.status === 0).length, mine.map(show).join('\n')).toBeGreaterThanOrEqual(1);
+        for (const o of mine) if (o.status === 0) expect(o.stdout, show(o)).toBe(`${uuid}\n`);
+      }
+      expect(pods()).toEqual([]);
+      expect(env.podUuids()).toEqual([]);
+      expect(env.mounts()).toEqual([]);
+    }
+  }, TIMEOUT_MS);
+
+  it('image verify whose tree is removed while it hashes it: removed, not damaged', async () => {
+    // An 8 MB file first in the tree, read in chunks: long enough to find the verify in the middle of it. The
+    // verify is stopped there (SIGSTOP), the image removed by another rkt, and the verify let go on: the
+    // interleaving a slow disk or a busy machine gives, every time.
+    const file = `${env.tmp}/big.aci`;
+    const manifest = JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/big' });
+    await buildAci(manifest, [{ type: 'file', path: 'a-big', data: randomBytes(8 << 20) }, { type: 'file', path: 'z-after', data: 'z\n' }], file);
+    // One round: the interleaving is forced, not hoped for.
+    for (let round = 0; round < Math.ceil(ROUNDS / 2); round++) {
+      const id = env.run(['fetch', '--full', file]).stdout.trim();
+      const verify = env.start(['image', 'verify', '--no-repair', id]);
+      const pid = verify.child.pid!;
+      expect(await openedUnder(pid, `${env.dataDir}/cas/trees/`), 'the verify never hashed the tree').toBe(true);
+      process.kill(pid, 'SIGSTOP');
+      try {
+        const rm = env.run(['image', 'rm', id]);
+        expect(rm.status, rm.stderr).toBe(0);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      const r = await verify.done;
+      // The image was intact when it was looked at, and its tree is gone, not damaged.
+      expect(r.stdout, r.stderr).toBe(`${id.slice(0, 19)} (example.com/big): ok\n`);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(imageIds()).not.toContain(id);
+    }
+  }, TIMEOUT_MS);
+
+  it('fetches of the same and of different images against image gc and image rm', async () => {
+    const others = await Promise.all(['example.com/b', 'example.com/c'].map((n) => buildBusyboxAci(env.tmp, n)));
+    for (let round = 0; round < ROUNDS; round++) {
+      const out = await race([
+        ...[aci, aci, aci, others[0]!, others[0]!, others[1]!].map((f) => ({ args: ['fetch', '--full', f] })),
+        { args: ['image', 'gc', '--grace-period=0s'] },
+        { args: ['image', 'gc', '--grace-period=0s'] },
+        { args: ['image', 'rm', NAME] },
+        { args: ['image', 'rm', 'example.com/b'] },
+        { args: ['image', 'rm', 'example.com/c'] },
+      ]);
+      // A fetch always ends with its image stored and rendered: nothing takes it from under it.
+      const fetched = out.slice(0, 6);
+      for (const o of fetched) {
+        expect(o.status, show(o)).toBe(0);
+        expect(o.stdout, show(o)).toMatch(/^sha512-[0-9a-f]{128}\n$/);
+      }
+      for (const o of out.slice(6, 8)) expect(o.status, show(o)).toBe(0);
+      // An image rm fails only because the image is gone already or a fetch holds it.
+      for (const o of out.slice(8)) {
+        if (o.status !== 0) expect(o.stderr, show(o)).toMatch(/^image rm: (no image named example\.com\/\w+ in the store|no image with ID sha512-[0-9a-f]+ in the store|image sha512-[0-9a-f]{12} \(example\.com\/\w+\) is being fetched by rkt process \d+)\n$/);
+      }
+      await expectConsistent();
+      expect(env.run(['image', 'gc', '--grace-period=0s']).status).toBe(0);
+      expect(imageIds()).toEqual([]);
+    }
+  }, TIMEOUT_MS);
+});
+
