@@ -26,6 +26,17 @@ afterEach(async () => {
 const dirFlags = () => [`--system-config=${system}`, `--local-config=${local}`, `--user-config=${user}`];
 const config = (...extra: string[]) => env.run([...dirFlags(), 'config', ...extra]);
 
+/** `rkt prepare` of `aci` with the configuration directories: its pod got the fly stage1 (then it is removed). */
+function expectPreparedWithFly(aci: string): void {
+  const prepared = env.run([...dirFlags(), 'prepare', '--quiet', aci]);
+  expect(prepared.stderr).toBe('');
+  expect(prepared.status).toBe(0);
+  const uuid = prepared.stdout.trim();
+  const manifest = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'prepared', uuid, 'stage1', 'manifest'), 'utf8')) as { name: string };
+  expect(manifest.name).toBe('coreos.com/rkt/stage1-fly');
+  expect(env.run(['rm', uuid]).status).toBe(0);
+}
+
 /** What rkt printed: json.MarshalIndent(config, "", "\t") and a newline. */
 const pretty = (doc: unknown) => `${JSON.stringify(doc, null, '\t')}\n`;
 
@@ -97,13 +108,7 @@ describe('rkt config', () => {
     putConfig(local, 'stage1.d', 'default.json', { rktKind: 'stage1', rktVersion: 'v1', location: fly });
     const printed = JSON.parse(config('--pretty-print=false').stdout) as { stage0: Record<string, unknown>[] };
     expect(printed.stage0.find((e) => e.rktKind === 'stage1')).toEqual({ rktVersion: 'v1', rktKind: 'stage1', name: 'example.com/not-stored-stage1', version: '1', location: fly });
-    const prepared = env.run([...dirFlags(), 'prepare', '--quiet', aci]);
-    expect(prepared.stderr).toBe('');
-    expect(prepared.status).toBe(0);
-    const uuid = prepared.stdout.trim();
-    const manifest = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'prepared', uuid, 'stage1', 'manifest'), 'utf8')) as { name: string };
-    expect(manifest.name).toBe('coreos.com/rkt/stage1-fly');
-    expect(env.run(['rm', uuid]).status).toBe(0);
+    expectPreparedWithFly(aci);
   });
 
   it("--user-config's stage1.d, events.d and paths.d win over the local ones, in what it prints and in what the commands use, as rkt read every kind from there", async () => {
@@ -132,13 +137,7 @@ describe('rkt config', () => {
 
     // rkt prepare takes the user's stage1 (the events.d bus is left out: no server listens here).
     for (const dir of [system, user]) rmSync(join(dir, 'events.d'), { recursive: true });
-    const prepared = env.run([...dirFlags(), 'prepare', '--quiet', aci]);
-    expect(prepared.stderr).toBe('');
-    expect(prepared.status).toBe(0);
-    const uuid = prepared.stdout.trim();
-    const manifest = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'prepared', uuid, 'stage1', 'manifest'), 'utf8')) as { name: string };
-    expect(manifest.name).toBe('coreos.com/rkt/stage1-fly');
-    expect(env.run(['rm', uuid]).status).toBe(0);
+    expectPreparedWithFly(aci);
     // And rkt gc reads the user's events.d: a malformed one fails it in the line rkt config gives.
     const events = putConfig(user, 'events.d', 'nats.json', { rktKind: 'events', rktVersion: 'v1', nats: { servers: ['http://127.0.0.1:4222'] } });
     const gc = env.run([...dirFlags(), 'gc']);

@@ -110,14 +110,18 @@ describe('detectOverlay', () => {
     expect((err as Error).message).toMatch(/^cannot probe overlay support in data dir .*missing: /);
   });
 
-  it('removes the leftovers of a probe whose process died mid-way, mount included, but not a live one\'s', async () => {
-    const dataDir = await tmp.make('rkt-data-');
+  /** What a prober killed mid-way leaves (its directory, its overlay mounted), beside a live prober's directory. */
+  async function leaveProbes(dataDir: string): Promise<void> {
     const dead = spawnSync('true').pid as number;
     const stale = join(dataDir, `.overlay-probe-${dead}-abc123`);
     await mkdir(join(stale, 'merged'), { recursive: true });
     sh('mount', ['-t', 'tmpfs', 'x', join(stale, 'merged')]);
-    const live = join(dataDir, `.overlay-probe-${process.pid}-def456`);
-    await mkdir(live);
+    await mkdir(join(dataDir, `.overlay-probe-${process.pid}-def456`));
+  }
+
+  it('removes the leftovers of a probe whose process died mid-way, mount included, but not a live one\'s', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    await leaveProbes(dataDir);
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
     expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
     expect(await mountsUnder(dataDir)).toEqual([]);
@@ -126,12 +130,7 @@ describe('detectOverlay', () => {
   it('removeStaleOverlayProbes (rkt gc) removes a dead probe once the verdict is cached, and nothing of a live one', async () => {
     const dataDir = await tmp.make('rkt-data-');
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
-    const dead = spawnSync('true').pid as number;
-    const stale = join(dataDir, `.overlay-probe-${dead}-abc123`);
-    await mkdir(join(stale, 'merged'), { recursive: true });
-    sh('mount', ['-t', 'tmpfs', 'x', join(stale, 'merged')]);
-    const live = join(dataDir, `.overlay-probe-${process.pid}-def456`);
-    await mkdir(live);
+    await leaveProbes(dataDir);
     // The cached verdict means no probe runs again to find it.
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
     expect(await mountsUnder(dataDir)).toHaveLength(1);
