@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { resolveInRoot } from '@rkt/rootfs-overlay';
 import { PodError } from './errors.js';
 import { POD_FILES } from './layout.js';
+import { waitForPodPids } from './pod-pid-wait.js';
 import { findPod, podDetails } from './pods.js';
 import { stage1Entrypoint } from './stage1.js';
 import { waitForeground } from './stage1-abi/foreground.js';
@@ -42,7 +43,9 @@ export async function enterPod(o: EnterOptions): Promise<number> {
   if (found.state !== 'running') throw new PodError('POD_STATE', `pod ${found.uuid} isn't currently running (it is ${found.state})`, { subject: found.uuid });
   const pod = await podDetails(found);
   const app = chooseApp(pod.uuid, (pod.info?.apps ?? []).map((a) => a.name), o.app);
-  if (pod.pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} has no pid yet (still starting, or stopping)`, { subject: pod.uuid });
+  // A pod still starting has no pid yet: waited for while it runs, as rkt's enter did (ContainerPid1).
+  const pid = pod.pid ?? (await waitForPodPids(found, (p) => p.pid !== undefined))?.pid;
+  if (pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} isn't currently running (it stopped while starting)`, { subject: pod.uuid });
   const entry = stage1Entrypoint(pod.path, 'enter');
   if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${pod.uuid} has no enter entrypoint`, { subject: pod.uuid });
   let cmd = o.cmd;
@@ -52,7 +55,7 @@ export async function enterPod(o: EnterOptions): Promise<number> {
     cmd = [bash ? '/bin/bash' : '/bin/sh'];
     o.onDefaultCommand?.(cmd[0] as string);
   }
-  const child = spawn(entry, [`--pid=${pod.pid}`, `--appname=${app}`, '--', ...cmd], { cwd: pod.path, stdio: 'inherit' });
+  const child = spawn(entry, [`--pid=${pid}`, `--appname=${app}`, '--', ...cmd], { cwd: pod.path, stdio: 'inherit' });
   try {
     return await waitForeground(child, `the stage1 enter entrypoint ${entry}`);
   } catch (err) {

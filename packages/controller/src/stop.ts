@@ -1,31 +1,10 @@
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { runEntrypoint } from './delete.js';
-import { isLocked } from './lock.js';
-import { findPod, podDetails, type PodSnapshot } from './pods.js';
+import { findPod, podDetails } from './pods.js';
 import { loadStopModule } from './run-module.js';
-import { readPodPids } from './stage1-abi/pod-pids.js';
+import { waitForPodPids } from './pod-pid-wait.js';
 import { stage1StopEntrypoints } from './stage1.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * rkt's ContainerPid1: a pod is running from the moment its runner moves it into `run/`, but its stage1 names
- * its first process (`pid`, or `ppid` and its one child) only once it has started it, after the rootfs mounts.
- * A stop in between found no pid: without --force it failed, and with --force it signalled nothing and said
- * the pod was stopped while the pod went on to run. So it waits, as rkt did, for as long as the pod runs.
- * False when the pod stopped running meanwhile (which is what stop asks for).
- */
-async function waitForPid(pod: PodSnapshot, force: boolean): Promise<boolean> {
-  for (;;) {
-    const { pid, supervisor } = readPodPids(pod.path);
-    // A stop without force signals the supervisor when there is one (stopPodProcesses); --force needs the pid.
-    if (pid !== undefined || (!force && supervisor !== undefined)) return true;
-    // Checked after the pid: a pod that ended after writing it has it, and its stop finds nothing to signal.
-    if (isLocked(pod.path) !== true) return false;
-    await sleep(10);
-  }
-}
 
 /**
  * `rkt stop`: asks a running pod's stage1 to stop it (its stop entrypoint with `[--force] UUID`),
@@ -37,8 +16,11 @@ export async function stopPod(o: { dataDir: string; uuid: string; force?: boolea
   if (pod.state !== 'running') throw new PodError('POD_STATE', `pod ${pod.uuid} is ${pod.state}, not running`, { subject: pod.uuid });
   // Stamped when asked, published once done: the pod's own pod/exited (from the process that runs it) may
   // reach a subscriber first, but never carries an earlier time.
-  const stopped = podEvent('pod/stopped', pod.uuid, { force: o.force === true });
-  if (!(await waitForPid(pod, o.force === true))) {
+  const force = o.force === true;
+  const stopped = podEvent('pod/stopped', pod.uuid, { force });
+  // A stop without force signals the supervisor when there is one (stopPodProcesses); --force needs the pid. A
+  // pod that stopped running while this waited is what stop asks for.
+  if ((await waitForPodPids(pod, (p) => p.pid !== undefined || (!force && p.supervisor !== undefined))) === undefined) {
     o.bus?.publish(stopped);
     return pod.uuid;
   }
