@@ -57,8 +57,9 @@ export async function claimStored(claim: ImageClaim, id: string): Promise<string
  * Imports an ACI file into the store, or finds it there from an earlier import of the same unchanged
  * file (the file:// URL, size and mtime are the cache key, as a download's URL and ETag are).
  */
-export async function importFile(store: Store, path: string, claim: ImageClaim): Promise<string> {
-  const st = await statImageFile(path);
+export async function importFile(store: Store, path: string, claim: ImageClaim, checked?: { size: number; mtimeMs: number; ino: number }): Promise<string> {
+  // `checked`: the caller's statImageFile of the same path, when it checked the file already (one stat a run).
+  const st = checked ?? (await statImageFile(path));
   const url = `file://${path}`;
   const etag = `${st.size}-${st.mtimeMs}-${st.ino}`;
   const cached = await store.fileImport(url, etag);

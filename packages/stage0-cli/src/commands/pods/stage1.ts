@@ -29,9 +29,9 @@ export async function selectStage1(ctx: CommandContext, store: Store, claim: Ima
     case 'stage1-path': {
       const path = resolvePath(ctx.cwd, ctx.flags.string('stage1-path'));
       // A missing file or a directory is said as such, not as a signature that cannot be checked.
-      await statImageFile(path, 'stage1 image');
+      const st = await statImageFile(path, 'stage1 image');
       trustedOrChecked(`stage1 image ${path}`);
-      return importFile(store, path, claim);
+      return importFile(store, path, claim, st);
     }
     case 'stage1-url': {
       const url = ctx.flags.string('stage1-url');
