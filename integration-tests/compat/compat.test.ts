@@ -2,11 +2,13 @@
 // tools/compat/make-fixture.mjs with that commit's own build) open with the current bin/rkt, which lists,
 // verifies, runs and collects them as a user would, and upgrades their formats in place.
 //
-// The store records absolute paths (pod-info.json's `lower`, the pods' stage1/rootfs links, cas/refs), so
-// each fixture is extracted at the path it was made in, /var/tmp/rkt-ts-compat/<commit>, and removed after,
-// mounts included, even when a test fails. Two runs of this file at once would share those directories.
+// Each run extracts the fixtures under its own fresh directory (/var/tmp/rkt-ts-compat-XXXXXX/<commit>),
+// removed after, mounts included, even when a test fails, so that runs at once share nothing. The store
+// records the data directory's absolute path (pod-info.json's `lower`, the pods' stage1/rootfs links,
+// cas/refs), and relocate.ts rewrites it there from the path the fixture was made at, refusing any other
+// file that names it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SUPPORTED_INTERFACE_VERSIONS, POD_FORMAT_VERSION } from '@rkt/controller';
@@ -14,9 +16,9 @@ import { LAYOUT_VERSION, INDEX_VERSION, SNAPSHOT_VERSION } from '@rkt/image-stor
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBuilt, repoRoot, rktBin } from '../pods/harness.js';
+import { relocateDataDir } from './relocate.js';
 
 const FIXTURES = fileURLToPath(new URL('fixtures/', import.meta.url));
-const ROOT = '/var/tmp/rkt-ts-compat';
 const CURRENT_FLY = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
 
 /** What make-fixture.mjs recorded beside each archive: what it made, and the formats it found on disk. */
@@ -74,29 +76,38 @@ function mountsBelow(dir: string): string[] {
 
 const chattr = (flag: string, path: string) => spawnSync('chattr', [flag, path], { encoding: 'utf8' });
 
-async function removeDataDir(dir: string): Promise<void> {
+async function removeDir(dir: string): Promise<void> {
   if (existsSync(dir)) {
     await unmountTree(dir, { lazy: true }).catch(() => {});
-    // A killed run may have left the gc test's immutable file behind.
+    // A failed gc test may have left its immutable file behind.
     spawnSync('chattr', ['-R', '-i', dir], { stdio: 'ignore' });
   }
   rmSync(dir, { recursive: true, force: true });
-  try {
-    rmdirSync(ROOT);
-  } catch {
-    // Not empty (another fixture's) or gone.
-  }
 }
 
-beforeAll(() => ensureBuilt());
+/** This run's own directory, each fixture extracted in it; made before the fixtures' suites, removed after. */
+let root = '';
 
-test('there are fixtures, each an archive with its record', () => {
+beforeAll(() => {
+  ensureBuilt();
+  root = mkdtempSync('/var/tmp/rkt-ts-compat-');
+});
+
+afterAll(async () => {
+  if (root === '') return;
+  await removeDir(root);
+  expect(mountsBelow(root)).toEqual([]);
+  expect(existsSync(root)).toBe(false);
+});
+
+test('the fixtures are the archives of fixtures/, each with its record', () => {
+  const archives = readdirSync(FIXTURES).filter((f) => f.endsWith('.tar.xz')).map((f) => f.slice(0, -'.tar.xz'.length));
+  expect(fixtures.map((fx) => fx.short).sort()).toEqual(archives.sort());
   expect(fixtures.length).toBeGreaterThanOrEqual(2);
-  for (const fx of fixtures) expect(existsSync(join(FIXTURES, `${fx.short}.tar.xz`)), fx.short).toBe(true);
 });
 
 describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx] as const))('a store and pods written by rkt-ts %s', (_, fx) => {
-  const dir = fx.dataDir;
+  let dir = '';
   const { exitedGarbage, exited, prepared } = fx.pods;
   const undo: (() => void)[] = [];
   // Every stage1 interface version an rkt-ts wrote is one this stage0 drives; if that changes, a pod or a
@@ -122,18 +133,24 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
   const podInfo = (state: string, uuid: string): { formatVersion: number; stage1: { imageId: string }; apps: { treeId: string }[] } =>
     JSON.parse(readFileSync(join(dir, 'pods', state, uuid, 'pod-info.json'), 'utf8')) as ReturnType<typeof podInfo>;
 
-  beforeAll(async () => {
-    expect(dir).toBe(join(ROOT, fx.short));
-    await removeDataDir(dir); // a killed run's leftovers
-    mkdirSync(ROOT, { recursive: true });
-    const x = spawnSync('tar', ['-xJf', join(FIXTURES, `${fx.short}.tar.xz`), '-C', ROOT], { encoding: 'utf8' });
+  beforeAll(() => {
+    dir = join(root, fx.short);
+    const x = spawnSync('tar', ['-xJf', join(FIXTURES, `${fx.short}.tar.xz`), '-C', root], { encoding: 'utf8' });
     expect(x.status, x.stderr).toBe(0);
+    // Where that version wrote the data directory's path: each pod's reference and pod-info.json, and its
+    // stage1 link; nothing else (relocate.ts refuses any other file naming it).
+    const states = { exitedGarbage: 'exited-garbage', exited: 'run', prepared: 'prepared' } as const;
+    const pods = Object.entries(fx.pods).map(([k, p]) => [states[k as keyof typeof states], p.uuid] as const);
+    expect(relocateDataDir(dir, fx.dataDir)).toEqual({
+      files: pods.flatMap(([state, uuid]) => [`cas/refs/${uuid}.json`, `pods/${state}/${uuid}/pod-info.json`]).sort(),
+      links: pods.map(([state, uuid]) => `pods/${state}/${uuid}/stage1/rootfs`).sort(),
+    });
   });
 
   afterAll(async () => {
     // The pods are fly pods that end by themselves; an rkt that hung was killed by spawnSync's timeout.
     for (const u of undo.splice(0)) u();
-    await removeDataDir(dir);
+    await removeDir(dir);
     expect(existsSync(dir)).toBe(false);
   });
 
@@ -227,7 +244,7 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
     // reference in the store is the one that older rkt-ts wrote.
     const stuck = (state: string) => join(dir, 'pods', state, exited.uuid, 'pod');
     const immutable = chattr('+i', stuck('run'));
-    // The fixtures' fixed path is on a filesystem with the flag here (ext4); tmpfs has none.
+    // /var/tmp is a filesystem with the flag here (ext4); tmpfs has none.
     if (immutable.status !== 0 && /not supported|Inappropriate ioctl/i.test(immutable.stderr)) ctx.skip(`chattr +i unsupported: ${immutable.stderr.trim()}`);
     expect(immutable.status, immutable.stderr).toBe(0);
     undo.push(() => ['run', 'exited-garbage', 'garbage'].forEach((s) => chattr('-i', stuck(s))));

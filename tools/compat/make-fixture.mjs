@@ -17,8 +17,9 @@
 // integration-tests/compat/fixtures/<short>.tar.xz, writes what it made and the formats it found into
 // <short>.json beside it, and removes the data directory and the worktree.
 //
-// The store records absolute paths (pod-info.json's `lower`, the pods' stage1/rootfs links, the references
-// in cas/refs), so the test extracts each fixture at the very path it was made in.
+// The store records the data directory's absolute path (pod-info.json's `lower`, the pods' stage1/rootfs links,
+// the references in cas/refs): the record's `dataDir` is that path, which the test rewrites to where it extracts
+// the fixture (integration-tests/compat/relocate.ts).
 // xz, not gzip: the stage1's static `run` (800 KB) is stored twice (the ACI and its rendered tree), and
 // gzip's 32 KB window compresses each copy on its own (730 KB against 300 KB).
 import { execFileSync, spawnSync } from 'node:child_process';
