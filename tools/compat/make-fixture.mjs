@@ -6,9 +6,11 @@
 //
 // It checks COMMIT out in a temporary detached worktree, builds it as that commit's README says
 // (`tools/setup`: `npm ci` and `npm run build`; the Debian packages are this checkout's, already installed),
-// and with that build's bin/rkt and bin/appc, in /var/tmp/rkt-ts-compat/<short>:
-// - builds the fixture image (tools/compat/echo.c: one libc-free static binary, a few KB) with its `appc build`
-//   and fetches it from the file (imported and rendered), and fetches its fly stage1 ACI;
+// and with that build's bin/rkt and bin/appc, in a data directory of its own (/var/tmp/rkt-ts-compat-make-XXXXXX/
+// <short>):
+// - builds the fixture images with its `appc build`: a base image holding tools/compat/echo.c (one libc-free
+//   static binary, a few KB) and the app image, which depends on the base (by name, labels and image ID) and
+//   runs its /echo; fetches both from their files (imported and rendered), and its fly stage1 ACI;
 // - runs a pod and lets `rkt gc` (default grace period) move it to exited-garbage;
 // - runs a pod whose app exits 3 (exited);
 // - prepares a pod (prepared).
@@ -23,14 +25,16 @@
 // xz, not gzip: the stage1's static `run` (800 KB) is stored twice (the ACI and its rendered tree), and
 // gzip's 32 KB window compresses each copy on its own (730 KB against 300 KB).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = join(repo, 'integration-tests', 'compat', 'fixtures');
-const ROOT = '/var/tmp/rkt-ts-compat';
 const IMAGE = { name: 'example.com/rkt-ts-compat', version: '1.0.0' };
+const BASE = { name: 'example.com/rkt-ts-compat-base', version: '1.0.0' };
 const env = { ...process.env, NX_NO_CLOUD: 'true', NX_DAEMON: 'false', NX_TUI: 'false' };
 delete env.NODE_EXTRA_CA_CERTS;
 
@@ -43,11 +47,9 @@ if (arg === undefined || process.argv.length > 3) {
 const git = (...args) => execFileSync('git', ['-C', repo, ...args], { encoding: 'utf8' }).trim();
 const commit = git('rev-parse', '--verify', `${arg}^{commit}`);
 const short = git('rev-parse', '--short=7', commit);
+// Its own directory, so that it shares nothing with a test run or another make-fixture.
+const ROOT = mkdtempSync('/var/tmp/rkt-ts-compat-make-');
 const dataDir = join(ROOT, short);
-if (existsSync(dataDir)) {
-  console.error(`make-fixture: ${dataDir} exists (another run, or a test's leftover): remove it first`);
-  process.exit(1);
-}
 const work = mkdtempSync('/var/tmp/rkt-compat-build-');
 const src = join(work, 'src');
 
@@ -77,11 +79,7 @@ function mountsBelow(dir) {
 function cleanup() {
   for (const m of mountsBelow(dataDir)) spawnSync('umount', ['--lazy', m], { stdio: 'inherit' });
   rmSync(dataDir, { recursive: true, force: true });
-  try {
-    if (readdirSync(ROOT).length === 0) rmSync(ROOT, { recursive: true });
-  } catch {
-    // Not there.
-  }
+  rmSync(ROOT, { recursive: true, force: true });
   if (existsSync(src)) spawnSync('git', ['-C', repo, 'worktree', 'remove', '--force', src], { stdio: 'inherit' });
   rmSync(work, { recursive: true, force: true });
   spawnSync('git', ['-C', repo, 'worktree', 'prune'], { stdio: 'inherit' });
@@ -123,6 +121,13 @@ async function readIndex() {
 
 const readJson = (p) => JSON.parse(readFileSync(p, 'utf8'));
 
+/** An ACI's image ID: the SHA-512 of its uncompressed tar (appc build gzips by default). */
+function imageId(aci) {
+  const data = readFileSync(aci);
+  const tar = data[0] === 0x1f && data[1] === 0x8b ? gunzipSync(data) : data;
+  return `sha512-${createHash('sha512').update(tar).digest('hex')}`;
+}
+
 async function main() {
   const subject = git('log', '-1', '--format=%s', commit);
   const date = git('log', '-1', '--format=%cI', commit);
@@ -139,28 +144,38 @@ async function main() {
   sh('npm', ['run', 'build', '--silent']);
   const version = spawnSync(join(src, 'bin', 'rkt'), ['version'], { env, encoding: 'utf8' }).stdout.trim();
 
-  // The fixture image: built by that version's `appc build` from a layout holding one static binary.
-  const layout = join(work, 'layout');
-  mkdirSync(join(layout, 'rootfs'), { recursive: true });
-  execFileSync('gcc', ['-Os', '-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-asynchronous-unwind-tables',
-    '-fno-stack-protector', '-s', '-Wl,--build-id=none', '-o', join(layout, 'rootfs', 'echo'), join(repo, 'tools', 'compat', 'echo.c')]);
-  chmodSync(join(layout, 'rootfs', 'echo'), 0o755);
-  writeFileSync(join(layout, 'manifest'), JSON.stringify({
-    acKind: 'ImageManifest',
-    acVersion: '0.8.11',
+  // The fixture images, built by that version's `appc build`: the base holds one static binary, the app
+  // (one small file of its own) runs it from the base.
+  const labels = (version) => [{ name: 'version', value: version }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }];
+  const build = (name, manifest, files) => {
+    const layout = join(work, `${name}-layout`);
+    mkdirSync(join(layout, 'rootfs'), { recursive: true });
+    files(join(layout, 'rootfs'));
+    writeFileSync(join(layout, 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', ...manifest }));
+    const out = join(work, `${name}.aci`);
+    sh(join(src, 'bin', 'appc'), ['build', layout, out]);
+    return out;
+  };
+  const baseAci = build('compat-base', { name: BASE.name, labels: labels(BASE.version) }, (rootfs) => {
+    execFileSync('gcc', ['-Os', '-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-asynchronous-unwind-tables',
+      '-fno-stack-protector', '-s', '-Wl,--build-id=none', '-o', join(rootfs, 'echo'), join(repo, 'tools', 'compat', 'echo.c')]);
+    chmodSync(join(rootfs, 'echo'), 0o755);
+  });
+  const baseId = imageId(baseAci);
+  const aci = build('compat-app', {
     name: IMAGE.name,
-    labels: [{ name: 'version', value: IMAGE.version }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }],
+    labels: labels(IMAGE.version),
     app: { exec: ['/echo', 'compat-app'], user: '0', group: '0' },
-  }));
-  const aci = join(work, 'compat-app.aci');
-  sh(join(src, 'bin', 'appc'), ['build', layout, aci]);
+    dependencies: [{ imageName: BASE.name, imageID: baseId, labels: [{ name: 'version', value: BASE.version }] }],
+  }, (rootfs) => writeFileSync(join(rootfs, 'compat-app'), 'the app layer\n'));
   // A copy of the stage1 outside dist, where the pods' --stage1-path names it (gone with the worktree, as
   // an uninstalled rkt-ts's files are).
   const stage1Aci = join(work, 'stage1-fly.aci');
   copyFileSync(join(src, 'packages', 'stage1-fly', 'dist', 'stage1-fly.aci'), stage1Aci);
 
-  mkdirSync(ROOT, { recursive: true });
   const insecure = '--insecure-options=image';
+  // The base first: the app's fetch finds its dependency in the store by ID, with no discovery.
+  rkt(['fetch', insecure, baseAci]);
   rkt(['fetch', insecure, aci]);
   rkt(['fetch', insecure, stage1Aci]);
   const ref = `${IMAGE.name}:${IMAGE.version}`;
@@ -196,7 +211,14 @@ async function main() {
     rktVersion: version,
     build: install,
     dataDir,
-    image: { name: IMAGE.name, version: IMAGE.version, id: info.apps[0].imageId, treeId: info.apps[0].treeId },
+    image: {
+      name: IMAGE.name,
+      version: IMAGE.version,
+      id: info.apps[0].imageId,
+      treeId: info.apps[0].treeId,
+      // The base's own tree, rendered when it was fetched; the app's tree holds both layers.
+      dependencies: [{ name: BASE.name, version: BASE.version, id: baseId, treeId: trees.find((t) => t.imageId === baseId)?.id ?? null }],
+    },
     stage1: {
       name: stage1Manifest.name,
       version: stage1Manifest.labels.find((l) => l.name === 'version')?.value,
