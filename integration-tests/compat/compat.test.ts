@@ -28,7 +28,14 @@ interface Fixture {
   subject: string;
   date: string;
   dataDir: string;
-  image: { name: string; version: string; id: string; treeId: string };
+  image: {
+    name: string;
+    version: string;
+    id: string;
+    treeId: string;
+    /** Since 1249fc6's fixture: the image it depends on (holding its /echo), by name, labels and image ID. */
+    dependencies?: { name: string; version: string; id: string; treeId: string | null }[];
+  };
   stage1: { name: string; version: string; id: string; treeId: string; interfaceVersion: string };
   pods: {
     exitedGarbage: { uuid: string; exitCode: number };
@@ -109,6 +116,8 @@ test('the fixtures are the archives of fixtures/, each with its record', () => {
 describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx] as const))('a store and pods written by rkt-ts %s', (_, fx) => {
   let dir = '';
   const { exitedGarbage, exited, prepared } = fx.pods;
+  const deps = fx.image.dependencies ?? [];
+  const imageIds = [fx.image.id, ...deps.map((d) => d.id), fx.stage1.id].sort();
   const undo: (() => void)[] = [];
   // Every stage1 interface version an rkt-ts wrote is one this stage0 drives; if that changes, a pod or a
   // run on that stage1 must be refused in one line.
@@ -154,29 +163,33 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
     expect(existsSync(dir)).toBe(false);
   });
 
-  test('rkt image list shows the image and the stage1, and the snapshot is rewritten in the current format', () => {
+  test('rkt image list shows the image, its dependencies and the stage1, and the snapshot is rewritten in the current format', () => {
     expect(fx.formats.snapshot?.snapshotVersion ?? 0).toBeLessThanOrEqual(SNAPSHOT_VERSION);
     const images = JSON.parse(ok(['image', 'list', '--format=json'])) as { id: string; name: string }[];
     expect(images.map((i) => [i.id, i.name]).sort()).toEqual(
       [
         [fx.image.id, `${fx.image.name}:${fx.image.version}`],
+        ...deps.map((d) => [d.id, `${d.name}:${d.version}`]),
         [fx.stage1.id, `${fx.stage1.name}:${fx.stage1.version}`],
       ].sort(),
     );
     const s = snapshot();
     expect([s.snapshotVersion, s.indexVersion]).toEqual([SNAPSHOT_VERSION, INDEX_VERSION]);
-    expect(s.images.map((i) => i.id).sort()).toEqual([fx.image.id, fx.stage1.id].sort());
+    expect(s.images.map((i) => i.id).sort()).toEqual(imageIds);
     expect(JSON.parse(readFileSync(join(dir, 'cas', 'layout.json'), 'utf8'))).toEqual({ layoutVersion: LAYOUT_VERSION });
   });
 
   test('rkt image verify passes: the images and their trees, with the tree hashes that version recorded', () => {
-    const out = ok(['image', 'verify', '--no-repair', fx.image.id, fx.stage1.id]);
+    const out = ok(['image', 'verify', '--no-repair', ...imageIds]);
     const lines = out.trim().split('\n');
-    expect(lines).toHaveLength(4);
+    // Each image, and each tree rendered of it.
+    const trees = [fx.image.treeId, fx.stage1.treeId, ...deps.flatMap((d) => (d.treeId === null ? [] : [d.treeId]))];
+    expect(lines).toHaveLength(imageIds.length + trees.length);
     for (const l of lines) expect(l).toMatch(/: ok$/);
+    for (const t of trees) expect(out).toContain(`: tree ${t.slice(0, 'deps-sha512-'.length + 12)}: ok`);
     // Verified as they were made (a version-1 `sha256-` hash stays one), not rendered or hashed again.
-    const trees = Object.fromEntries(snapshot().trees.map((t) => [t.id, t.contentHash]));
-    for (const t of fx.formats.trees) expect(trees[t.id], t.id).toBe(t.contentHash);
+    const hashes = Object.fromEntries(snapshot().trees.map((t) => [t.id, t.contentHash]));
+    for (const t of fx.formats.trees) expect(hashes[t.id], t.id).toBe(t.contentHash);
   });
 
   test('rkt list shows the pods in their states; status and cat-manifest of each work', () => {
@@ -236,6 +249,8 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
     const added = listed().filter((p) => !before.has(p.name));
     expect(added.map((p) => p.state)).toEqual(oldStage1Driven ? ['exited', 'exited'] : ['exited']);
     for (const p of added) expect(podInfo('run', p.name).apps[0]!.treeId).toBe(fx.image.treeId);
+    // With a dependency, the /echo that ran is the dependency's layer, in the one tree that holds both.
+    if (deps.length > 0) expect(readdirSync(join(dir, 'cas', 'trees', fx.image.treeId, 'rootfs')).sort()).toEqual(['compat-app', 'echo']);
   });
 
   test('rkt gc --grace-period=0s removes the exited pods and leaves no mount; one it cannot delete keeps its images in garbage/ until it can', (ctx) => {
@@ -257,7 +272,8 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
 
     ok(['image', 'gc', '--grace-period=0s']);
     const images = JSON.parse(ok(['image', 'list', '--format=json'])) as { id: string }[];
-    expect(images.map((i) => i.id).sort()).toEqual([fx.image.id, fx.stage1.id].sort());
+    // The dependencies too: the pod's reference lists them (its tree holds their layers).
+    expect(images.map((i) => i.id).sort()).toEqual(imageIds);
     for (const tree of [fx.image.treeId, fx.stage1.treeId]) expect(existsSync(join(dir, 'cas', 'trees', tree)), tree).toBe(true);
     // Its reference now lists garbage/ too (upgraded in place), whatever that version listed.
     const ref = JSON.parse(readFileSync(join(dir, 'cas', 'refs', `${exited.uuid}.json`), 'utf8')) as { podDirs: string[] };
