@@ -94,7 +94,7 @@ export type { Compression } from './aci/compression.js';
 export { scanAci } from './aci/scan.js';
 export type { AciScan, AciScanOptions } from './aci/scan.js';
 export type { FileDigest } from './aci/file-digests.js';
-export { buildAciFromLayout, checkLayout } from './aci/build-layout.js';
+export { buildAciFromLayout, buildAciFromRootfs, checkLayout } from './aci/build-layout.js';
 export { buildAci } from './aci/build-list.js';
 export type { AciBuildOptions, AciBuildResult } from './aci/write-aci.js';
 export { aciEntrySchema } from './aci/entries.js';

@@ -1,7 +1,7 @@
 import { lstat, readFile, readdir, realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { AppcError } from '../errors.js';
-import { parseImageManifest } from '../manifest/image-manifest.js';
+import { parseImageManifest, serializeImageManifest } from '../manifest/image-manifest.js';
 import type { ImageManifest } from '../manifest/image-manifest.js';
 import type { PlannedEntry } from './entries.js';
 import { toAppcError } from './io-errors.js';
@@ -10,6 +10,7 @@ import { walkRootfs } from './walk-layout.js';
 import { writeAci } from './write-aci.js';
 import type { AciBuildOptions, AciBuildResult } from './write-aci.js';
 import { readXattrTree } from './xattrs.js';
+import type { XattrTree } from './xattrs.js';
 
 /**
  * Builds an ACI from an image layout directory (`manifest` + `rootfs/`), deterministically: the same tree gives
@@ -25,6 +26,53 @@ export async function buildAciFromLayout(layoutDir: string, out: string, opts: A
   const layout = await openLayout(layoutDir, opts.xattrs !== false);
   const result = await writeAci(layout.entries(), out, opts);
   return { ...result, warnings: layout.warnings };
+}
+
+/**
+ * Builds an ACI from a manifest and a root filesystem directory found elsewhere than in a layout (an exited
+ * pod's app, `rkt export`), with the same deterministic archive and atomic output as `buildAciFromLayout`.
+ * The manifest is validated and stored as given (text or bytes) or serialized (an `ImageManifest`), with
+ * mode 0644, root's and mtime 0: it is made, not a file of a layout. `rootfs` may be a magic link such as
+ * `/proc/PID/cwd/` (a trailing `/` makes it followed): what it leads to is archived.
+ *
+ * @example
+ * await buildAciFromRootfs(manifestText, '/proc/1234/cwd/', 'app.aci', { compression: 'gzip' });
+ */
+export async function buildAciFromRootfs(
+  manifest: ImageManifest | string | Uint8Array,
+  rootfs: string,
+  out: string,
+  opts: AciBuildOptions = {},
+): Promise<AciBuildResult> {
+  const manifestBytes =
+    typeof manifest === 'string' || manifest instanceof Uint8Array
+      ? (parseImageManifest(manifest, 'manifest'), Buffer.from(manifest))
+      : Buffer.from(serializeImageManifest(manifest));
+  const xattrs = opts.xattrs === false ? undefined : normalizedKeys(await readXattrTree(rootfs), rootfs);
+  const warnings: string[] = [];
+  const manifestEntry: PlannedEntry = {
+    header: { name: MANIFEST, type: 'file', mode: 0o644, uid: 0, gid: 0, size: manifestBytes.length, mtime: 0 },
+    contents: { data: manifestBytes },
+    origin: 'manifest',
+  };
+  async function* entries(): AsyncGenerator<PlannedEntry> {
+    yield manifestEntry;
+    yield* walkRootfs(rootfs, xattrs, (w) => warnings.push(w));
+  }
+  const result = await writeAci(entries(), out, opts);
+  return { ...result, warnings };
+}
+
+/**
+ * getfattr names files as it reached them (`/proc/1/cwd//etc` from `/proc/1/cwd/`); the walk joins paths,
+ * which normalizes them, and looks the root up by the path it was given.
+ */
+function normalizedKeys(tree: XattrTree, rootfs: string): XattrTree {
+  const out: XattrTree = new Map();
+  for (const [path, attrs] of tree) out.set(normalize(path).replace(/(.)\/$/, '$1'), attrs);
+  const root = out.get(normalize(rootfs).replace(/(.)\/$/, '$1'));
+  if (root !== undefined) out.set(rootfs, root);
+  return out;
 }
 
 /**

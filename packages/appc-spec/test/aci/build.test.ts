@@ -1,10 +1,10 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
-import { buildAciFromLayout } from '../../src/aci/build-layout.js';
+import { buildAciFromLayout, buildAciFromRootfs } from '../../src/aci/build-layout.js';
 import { buildAci } from '../../src/aci/build-list.js';
 import { scanAci } from '../../src/aci/scan.js';
 import { appcErrorOf, busyboxLayout, manifestJson, sh, sha512File, tempDir, writeFile } from './helpers.js';
@@ -236,6 +236,44 @@ describe('buildAciFromLayout', () => {
     expect(err.code).toBe('APPC_ACI_LAYOUT');
     expect(err.message).toBe(`${join(layout, 'rootfs', 'caf')}\ufffd: file name is not valid UTF-8`);
   }, 30_000);
+});
+
+describe('buildAciFromRootfs', () => {
+  it("archives what a magic link leads to, xattrs included, with the manifest as given", async () => {
+    const root = tempDir();
+    const tree = join(root, 'tree');
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'conf'), 'x=1\n');
+    symlinkSync('/etc/conf', join(tree, 'link'));
+    sh('setfattr', ['-n', 'user.note', '-v', 'kept', join(tree, 'etc', 'conf')]);
+    sh('setfattr', ['-n', 'user.top', '-v', 'root', tree]);
+    // A process whose working directory is the tree: /proc/PID/cwd/ is how `rkt export` reads a private view.
+    const holder = spawn('sleep', ['60'], { cwd: tree, stdio: 'ignore' });
+    try {
+      const manifest = manifestJson('example.com/exported');
+      const out = join(root, 'out.aci');
+      const r = await buildAciFromRootfs(manifest, `/proc/${holder.pid}/cwd/`, out, { compression: 'gzip' });
+      expect(r.compression).toBe('gzip');
+      const scan = await scanAci(out);
+      expect(scan.manifest.name).toBe('example.com/exported');
+      const x = gnuExtract(out, join(root, 'x'));
+      expect(readFileSync(join(x, 'manifest'), 'utf8')).toBe(manifest);
+      expect(readdirSync(join(x, 'rootfs')).sort()).toEqual(['etc', 'link']);
+      expect(readFileSync(join(x, 'rootfs', 'etc', 'conf'), 'utf8')).toBe('x=1\n');
+      expect(readlinkSync(join(x, 'rootfs', 'link'))).toBe('/etc/conf');
+      expect(xattrsOf(join(x, 'rootfs', 'etc', 'conf'))['user.note']).toBe('0x6b657074');
+      expect(xattrsOf(join(x, 'rootfs'))['user.top']).toBe('0x726f6f74');
+    } finally {
+      holder.kill('SIGKILL');
+    }
+  });
+
+  it('refuses an invalid manifest before writing anything', async () => {
+    const root = tempDir();
+    const out = join(root, 'out.aci');
+    await expect(buildAciFromRootfs('{"acKind":"ImageManifest"}', root, out)).rejects.toBeInstanceOf(ValidationError);
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 describe('buildAci from a list', () => {
