@@ -14,3 +14,5 @@ export type { ResolveInRootOptions, ResolvedInRoot } from './resolve-in-root.js'
 export { bindMount } from './bind-mount.js';
 export { overlayPathOption } from './overlay-options.js';
 export type { BindMountOptions } from './bind-mount.js';
+export { openPrivateView } from './private-view.js';
+export type { PrivateView, PrivateViewOptions, PrivateViewSource } from './private-view.js';
