@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { resolveInRoot } from '@rkt/rootfs-overlay';
+import { chooseApp } from './choose-app.js';
 import { PodError } from './errors.js';
 import { POD_FILES } from './layout.js';
 import { waitForPodPids } from './pod-pid-wait.js';
@@ -20,19 +21,6 @@ export interface EnterOptions {
   readonly onDefaultCommand?: (cmd: string) => void;
 }
 
-/** The app to enter: the one asked for, or the pod's only app. */
-function chooseApp(uuid: string, apps: readonly string[], asked: string | undefined): string {
-  if (asked !== undefined && asked !== '') {
-    if (!apps.includes(asked)) throw new PodError('POD_APP', `app ${JSON.stringify(asked)} is not in pod ${uuid} (apps: ${apps.join(', ')})`, { subject: uuid });
-    return asked;
-  }
-  if (apps.length === 1) return apps[0] as string;
-  if (apps.length === 0) throw new PodError('POD_APP', `pod ${uuid} contains zero apps`, { subject: uuid });
-  throw new PodError('POD_APP', `pod ${uuid} contains multiple apps (${apps.join(', ')}): unable to determine app name: specify app using "rkt enter --app= ..."`, {
-    subject: uuid,
-  });
-}
-
 /**
  * `rkt enter`: runs a command inside an app of a running pod through its stage1's enter entrypoint
  * (`--pid=PID --appname=NAME -- CMD...`, in the pod directory, PID being the pod's first process), with
@@ -42,7 +30,7 @@ export async function enterPod(o: EnterOptions): Promise<number> {
   const found = findPod(o.dataDir, o.uuid);
   if (found.state !== 'running') throw new PodError('POD_STATE', `pod ${found.uuid} isn't currently running (it is ${found.state})`, { subject: found.uuid });
   const pod = await podDetails(found);
-  const app = chooseApp(pod.uuid, (pod.info?.apps ?? []).map((a) => a.name), o.app);
+  const app = chooseApp(pod.uuid, (pod.info?.apps ?? []).map((a) => a.name), o.app, 'enter');
   // A pod still starting has no pid yet: waited for while it runs, as rkt's enter did (ContainerPid1).
   const pid = pod.pid ?? (await waitForPodPids(found, (p) => p.pid !== undefined))?.pid;
   if (pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} isn't currently running (it stopped while starting)`, { subject: pod.uuid });

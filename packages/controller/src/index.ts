@@ -54,3 +54,5 @@ export type { EnterOptions } from './enter.js';
 export type { DeleteContext } from './delete.js';
 export { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
 export type { AppMount, AppVolumeInput } from './volumes.js';
+export { openExitedAppRootfs } from './exited-app-rootfs.js';
+export type { ExitedAppRootfs, ExitedAppRootfsOptions } from './exited-app-rootfs.js';

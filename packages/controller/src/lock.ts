@@ -75,6 +75,30 @@ export function isLocked(path: string): boolean | undefined {
   }
 }
 
+/**
+ * Takes the lock on the pod directory `path` shared, without waiting, for a reader that must keep the pod
+ * where it is (`rkt export`): while it is held no holder can take the lock (gc's mark, sweep and deletion,
+ * `rkt rm`), and yet `isLocked`, a shared lock too, is not refused, so the pod's state reads as before.
+ * Returns the handle, or undefined when the directory is gone or a holder has the lock.
+ */
+export function shareLockDir(path: string): number | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
+  }
+  try {
+    if (flock(fd, { exclusive: false, nonblocking: true })) return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw new PodError('POD_IO', `cannot lock ${path}: ${(err as Error).message}`, { subject: path, cause: err });
+  }
+  closeSync(fd);
+  return undefined;
+}
+
 export function unlock(fd: number): void {
   closeSync(fd);
 }
