@@ -60,6 +60,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./events.js'),
   }),
   defineCommand({
+    name: 'export',
+    summary: 'Export an app from an exited pod to an ACI file',
+    description:
+      'UUID should be the uuid of an exited pod (or a unique prefix of one). The ACI (gzip) holds the app\'s root\nfilesystem as the app left it: the image\'s files with what the app wrote and without what it deleted, and\nnot the pod\'s volumes. Its manifest is the image\'s, without dependencies (their files are in the tree)\nnor pathWhitelist. --app is required when the pod has several apps.',
+    args: '[--app=APPNAME] UUID OUTPUT_ACI_FILE',
+    minArgs: 2,
+    maxArgs: 2,
+    flags: [flag.string('app', 'name of the app to export within the specified pod'), flag.bool('overwrite', 'overwrite output ACI')],
+    load: () => import('./export.js'),
+  }),
+  defineCommand({
     name: 'fetch',
     summary: 'Fetch image(s) and store them in the local store',
     description:
