@@ -1,7 +1,7 @@
 // rkt's most reported gc bug was "device or resource busy" leaking mounts and stopping gc. Here a
 // busy pod rootfs is detached lazily, and a pod that cannot be deleted does not stop the others.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
@@ -108,5 +108,40 @@ describe.each(STAGE1S)('gc past busy and faulty pods ($name)', (stage1) => {
     expect(again.status).toBe(0);
     expect(again.stdout).toBe(`Garbage collecting pod "${stuckUuid}"\n`);
     expect(readdirSync(join(env.dataDir, 'pods', 'garbage'))).toEqual([]);
+  });
+});
+
+describe('gc and the overlay probes of killed rkt runs', () => {
+  beforeEach(() => {
+    env = new RktEnv();
+  });
+
+  /** A process's start time, field 22 of /proc/PID/stat. */
+  const startTime = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.split(' ')[19] as string;
+
+  it('gc unmounts and removes the probe of a dead rkt whose pid another process has now, and leaves a live one\'s', async () => {
+    mkdirSync(env.dataDir, { recursive: true });
+    // The pid a killed rkt run probed with, now another process's: the same pid, another start time.
+    const other = spawn('sleep', ['600'], { stdio: 'ignore' });
+    undo.push(() => other.kill('SIGKILL'));
+    await new Promise((r) => other.once('spawn', r));
+    const pid = other.pid as number;
+    const stale = join(env.dataDir, `.overlay-probe-${pid}.${Number(startTime(pid)) - 1}-aB3dE9`);
+    const live = join(env.dataDir, `.overlay-probe-${pid}.${startTime(pid)}-fG5hI7`);
+    for (const probe of [stale, live]) {
+      mkdirSync(join(probe, 'merged'), { recursive: true });
+      expect(spawnSync('mount', ['-t', 'tmpfs', 'probe', join(probe, 'merged')]).status).toBe(0);
+    }
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.stderr).toBe('');
+    expect(gc.status).toBe(0);
+    expect(existsSync(stale)).toBe(false);
+    expect(env.mounts().map((l) => l.split(' ')[4])).toEqual([join(live, 'merged')]);
+    // Once its creator is gone, the next gc takes the other one too.
+    other.kill('SIGKILL');
+    await new Promise((r) => other.once('exit', r));
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(existsSync(live)).toBe(false);
+    expect(env.mounts()).toEqual([]);
   });
 });

@@ -6,6 +6,7 @@ import { RootfsError } from './errors.js';
 import { kernelClockMicros, kernelMessagesSince, OVERLAY_LOG_PREFIXES } from './kernel-log.js';
 import { mountOverlay } from './mount-overlay.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
+import { processStartTime } from './process-start.js';
 import { unmountTree } from './unmount-tree.js';
 import { randomBytes } from './lazy-crypto.js';
 
@@ -114,11 +115,21 @@ async function describeFs(dir: string, device: string): Promise<string> {
 const PROBE_PREFIX = '.overlay-probe-';
 
 /**
+ * A probe directory's name: `.overlay-probe-<pid>.<starttime>-XXXXXX`, after the prober's pid and its start
+ * time in /proc, so that gc can tell whether the prober still runs. Before session 19 it was
+ * `.overlay-probe-<pid>-XXXXXX`: a dead prober's pid reused by any other process kept its probe (and its
+ * mount) from every gc for that process's life. Such names are still read, by the pid alone.
+ */
+function probePrefix(): string {
+  return `${PROBE_PREFIX}${process.pid}.${processStartTime(process.pid) ?? '0'}-`;
+}
+
+/**
  * A probe killed mid-way (kill -9, power loss) leaves its directory, maybe with its overlay still
- * mounted. Its name carries the prober's pid: remove those whose process is gone, never a live one's,
- * which a concurrent rkt may be using right now. The next probe does it, and so does `rkt gc`: once a
- * verdict is cached no probe runs again, and a data dir whose first `rkt run` was killed there kept the
- * mount through every gc.
+ * mounted. Its name carries the prober's pid and start time: remove those whose process is gone, never a
+ * live one's, which a concurrent rkt may be using right now. The next probe does it, and so does `rkt gc`:
+ * once a verdict is cached no probe runs again, and a data dir whose first `rkt run` was killed there kept
+ * the mount through every gc.
  */
 export async function removeStaleOverlayProbes(dataDir: string): Promise<void> {
   const dir = await canonicalPath(dataDir);
@@ -127,13 +138,21 @@ export async function removeStaleOverlayProbes(dataDir: string): Promise<void> {
 
 async function removeStaleProbes(dir: string): Promise<void> {
   for (const name of await readdir(dir)) {
-    if (!name.startsWith(PROBE_PREFIX)) continue;
-    const pid = Number(name.slice(PROBE_PREFIX.length).split('-')[0]);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    if (!name.startsWith(PROBE_PREFIX) || proberAlive(name.slice(PROBE_PREFIX.length))) continue;
     const stale = join(dir, name);
     await unmountTree(stale, { lazy: true });
     await rm(stale, { recursive: true, force: true });
   }
+}
+
+/** Whether the prober that named a probe `<pid>.<starttime>-XXXXXX` (or, before session 19, `<pid>-XXXXXX`) runs. */
+function proberAlive(rest: string): boolean {
+  const m = /^(\d+)(?:\.(\d+))?-/.exec(rest);
+  // Not a name a prober gives: not rkt's, leave it.
+  if (m === null) return true;
+  const pid = Number(m[1]);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  return m[2] === undefined ? isAlive(pid) : processStartTime(pid) === m[2];
 }
 
 function isAlive(pid: number): boolean {
@@ -150,7 +169,7 @@ async function probe(dir: string, device: string): Promise<OverlaySupport> {
   let tmp: string;
   try {
     await removeStaleProbes(dir);
-    tmp = await mkdtemp(join(dir, `${PROBE_PREFIX}${process.pid}-`));
+    tmp = await mkdtemp(join(dir, probePrefix()));
   } catch (cause) {
     throw new RootfsError('ROOTFS_DETECT', `cannot probe overlay support in data dir ${dir}: ${(cause as Error).message}`, { path: dir, cause });
   }

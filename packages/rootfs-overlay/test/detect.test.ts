@@ -1,8 +1,9 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { detectOverlay, mountAppRootfs, mountsUnder, OVERLAY_CACHE_FILE, removeStaleOverlayProbes, RootfsError, unmountTree } from '../src/index.js';
 import { sh, useTempDirs } from './helpers.js';
 
@@ -110,34 +111,67 @@ describe('detectOverlay', () => {
     expect((err as Error).message).toMatch(/^cannot probe overlay support in data dir .*missing: /);
   });
 
-  /** What a prober killed mid-way leaves (its directory, its overlay mounted), beside a live prober's directory. */
-  async function leaveProbes(dataDir: string): Promise<void> {
+  /** The start time of a process, field 22 of its /proc/PID/stat (read here independently of the package's code). */
+  const startTime = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.split(' ')[19] as string;
+
+  /**
+   * What probers killed mid-way leave (their directories, their overlays mounted): one named by an older
+   * rkt-ts (pid only) and one whose pid now belongs to another process (a `sleep`, started after the probe's
+   * start time), beside the directories of live probers named either way.
+   */
+  async function leaveProbes(dataDir: string, reuser: ChildProcess): Promise<{ live: string[] }> {
     const dead = spawnSync('true').pid as number;
-    const stale = join(dataDir, `.overlay-probe-${dead}-abc123`);
-    await mkdir(join(stale, 'merged'), { recursive: true });
-    sh('mount', ['-t', 'tmpfs', 'x', join(stale, 'merged')]);
-    await mkdir(join(dataDir, `.overlay-probe-${process.pid}-def456`));
+    const reused = reuser.pid as number;
+    for (const stale of [`.overlay-probe-${dead}-abc123`, `.overlay-probe-${reused}.${Number(startTime(reused)) - 1}-ghi789`]) {
+      await mkdir(join(dataDir, stale, 'merged'), { recursive: true });
+      sh('mount', ['-t', 'tmpfs', 'x', join(dataDir, stale, 'merged')]);
+    }
+    const live = [`.overlay-probe-${process.pid}-def456`, `.overlay-probe-${process.pid}.${startTime(process.pid)}-jkl012`];
+    for (const l of live) await mkdir(join(dataDir, l));
+    return { live };
+  }
+
+  /** A process that lives for the test (and not past it), whose pid a dead prober's name carries. */
+  function reusedPid(): ChildProcess {
+    const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    return child;
   }
 
   it('removes the leftovers of a probe whose process died mid-way, mount included, but not a live one\'s', async () => {
     const dataDir = await tmp.make('rkt-data-');
-    await leaveProbes(dataDir);
+    const { live } = await leaveProbes(dataDir, reusedPid());
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
-    expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
+    expect((await readdir(dataDir)).sort()).toEqual([...live, OVERLAY_CACHE_FILE].sort());
     expect(await mountsUnder(dataDir)).toEqual([]);
   });
 
-  it('removeStaleOverlayProbes (rkt gc) removes a dead probe once the verdict is cached, and nothing of a live one', async () => {
+  it('removeStaleOverlayProbes (rkt gc) removes a dead probe once the verdict is cached, its pid reused or not, and nothing of a live one', async () => {
     const dataDir = await tmp.make('rkt-data-');
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
-    await leaveProbes(dataDir);
+    const { live } = await leaveProbes(dataDir, reusedPid());
     // The cached verdict means no probe runs again to find it.
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
-    expect(await mountsUnder(dataDir)).toHaveLength(1);
+    expect(await mountsUnder(dataDir)).toHaveLength(2);
     await removeStaleOverlayProbes(dataDir);
-    expect((await readdir(dataDir)).sort()).toEqual([`.overlay-probe-${process.pid}-def456`, OVERLAY_CACHE_FILE].sort());
+    expect((await readdir(dataDir)).sort()).toEqual([...live, OVERLAY_CACHE_FILE].sort());
     expect(await mountsUnder(dataDir)).toEqual([]);
     await removeStaleOverlayProbes(join(dataDir, 'missing'));
+  });
+
+  it('names its probe after its pid and start time, which gc leaves alone while it runs', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    // Seen from outside while it probes: the probe directory is made before the first await that yields.
+    const probing = detectOverlay(dataDir);
+    let seen: string[] = [];
+    for (let i = 0; i < 200 && seen.length === 0; i++) {
+      seen = (await readdir(dataDir)).filter((n) => n.startsWith('.overlay-probe-'));
+      if (seen.length === 0) await new Promise((r) => setImmediate(r));
+    }
+    await removeStaleOverlayProbes(dataDir);
+    expect(await probing).toEqual({ supported: true });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(new RegExp(`^\\.overlay-probe-${process.pid}\\.${startTime(process.pid)}-`));
   });
 
   it('concurrent first probes of one data dir agree and leave one cache file', async () => {

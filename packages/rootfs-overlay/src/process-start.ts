@@ -1,0 +1,16 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * A process's start time (clock ticks after boot, field 22 of /proc/<pid>/stat), or undefined when no
+ * process has that pid. With the pid it names one process for good: a pid is reused, the pair is not.
+ * The store names its temp entries the same way (@rkt/image-store's owner.ts).
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: count the fields after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
