@@ -94,9 +94,13 @@ function pruneCaches(dir: string, prefix: string, keep: number): void {
   }
 }
 
-/** Writes a code cache to `file` (temp, fsync, rename); best effort. bin/rkt writes the core's with it too. */
+/**
+ * Writes a code cache to `file` (temp, fsync, rename); best effort. bin/rkt writes the core's with it too.
+ * The temp file is `<file>.<pid>.<starttime>.tmp`, after the writer, so that a later write can tell the temp
+ * of a writer killed mid-way (kill -9 at exit) from a live one's: see `removeDebris`.
+ */
 export function writeCodeCache(file: string, data: () => Buffer): void {
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${startTime(process.pid) ?? '0'}.tmp`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const fd = fs.openSync(tmp, 'w', 0o644);
@@ -117,27 +121,57 @@ export function writeCodeCache(file: string, data: () => Buffer): void {
     }
     return;
   }
-  removeSuperseded(file);
+  removeDebris(file);
 }
 
 /** A cache file's name: what it caches, then the file's `-<size>-<mtime>-<inode>.bin`. */
 const CACHE_NAME = /^(.+)-\d+-[\d.]+-\d+\.bin$/;
+/** A cache's temp file: `<cache>.<pid>.<starttime>.tmp`, or `<cache>.<pid>.tmp` as rkt-ts wrote it before session 19. */
+const TEMP_NAME = /\.bin\.(\d+)(?:\.(\d+))?\.tmp$/;
 
 /**
- * Removes the caches of earlier versions of the file `file` caches (the same name before the size, mtime and
- * inode): no start can use them again, as every build gives the file a new inode. Without this a checkout's
- * `dist/.v8-cache` kept a cache of the core and of each command for every build (`run-` does not match
- * `run-prepared-`: the whole name must be the same). Best effort.
+ * Removes, after a write, what no start can use and nobody else would remove, with the one directory read:
+ * - the caches of earlier versions of the file `file` caches (the same name before the size, mtime and
+ *   inode): every build gives the file a new inode. Without this a checkout's `dist/.v8-cache` kept a cache
+ *   of the core and of each command for every build (`run-` does not match `run-prepared-`: the whole name
+ *   must be the same);
+ * - the temp files of writers that are gone (pid and start time, or the pid alone in an older name): a kill
+ *   during a write left one, and every such kill another. A live writer's is left alone.
+ * Only writes do this: a start that reads a cache makes no system call for it. Best effort.
  */
-function removeSuperseded(file: string): void {
+function removeDebris(file: string): void {
   const name = CACHE_NAME.exec(path.basename(file))?.[1];
-  if (name === undefined) return;
   const dir = path.dirname(file);
   try {
     for (const n of fs.readdirSync(dir)) {
-      if (n !== path.basename(file) && CACHE_NAME.exec(n)?.[1] === name) fs.rmSync(path.join(dir, n), { force: true });
+      const temp = TEMP_NAME.exec(n);
+      const debris = temp !== null ? !writerAlive(Number(temp[1]), temp[2]) : name !== undefined && n !== path.basename(file) && CACHE_NAME.exec(n)?.[1] === name;
+      if (debris) fs.rmSync(path.join(dir, n), { force: true });
     }
   } catch {
     // A read-only installation, another rkt removing the same files: the next write tries again.
+  }
+}
+
+/** Whether the writer of a temp file runs: the same pid with the same start time, or any process with the pid for an old name. */
+function writerAlive(pid: number, start: string | undefined): boolean {
+  if (start !== undefined) return startTime(pid) === start;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (cause) {
+    // EPERM: it exists but belongs to someone else.
+    return (cause as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A process's start time (field 22 of /proc/<pid>/stat), which with the pid names it for good: a pid is reused. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: count the fields after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }

@@ -15,7 +15,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Script } from 'node:vm';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_MARK, BUNDLE_OPEN } from '../src/bundle-wrapper.js';
@@ -281,6 +281,28 @@ describe('command bundles', () => {
       for (const f of others) expect(left).toContain(f);
     } finally {
       for (const f of [...stale, ...others]) rmSync(join(cacheDir, f), { force: true });
+    }
+  });
+
+  it.each(BUNDLES)('remove the temp files of cache writers that were killed when they write one (%s), and not a live writer\'s', (name, file) => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
+    const cache = cacheOf(name, file);
+    const startTime = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.split(' ')[19] as string;
+    const dead = spawnSync('true').pid as number;
+    // A writer killed mid-write, named as rkt-ts did before (pid only) and as now (pid and start time, here
+    // a pid that another process, this one, has since); and the temp files of writers still at work.
+    const stale = [`${basename(cache)}.${dead}.tmp`, `${name}-1-2-3.bin.${dead}.${startTime(process.pid)}.tmp`, `${name}-1-2-3.bin.${process.pid}.${Number(startTime(process.pid)) - 1}.tmp`];
+    const live = [`${name}-1-2-3.bin.${process.pid}.tmp`, `${basename(cache)}.${process.pid}.${startTime(process.pid)}.tmp`];
+    for (const f of [...stale, ...live]) writeFileSync(join(cacheDir, f), 'torn');
+    try {
+      rmSync(cache, { force: true });
+      expect(rkt([`--dir=${dir}`, 'list', '--format=json'])).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
+      expect(statSync(cache).size).toBeGreaterThan(1000);
+      const left = readdirSync(cacheDir);
+      for (const f of stale) expect(left).not.toContain(f);
+      for (const f of live) expect(left).toContain(f);
+    } finally {
+      for (const f of [...stale, ...live]) rmSync(join(cacheDir, f), { force: true });
     }
   });
 
