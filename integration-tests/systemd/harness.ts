@@ -1,7 +1,7 @@
 // Shared by the systemd stage1's own pod tests: a data directory and a busybox image per test under the
 // built systemd stage1 (cleaned up even when the test fails), what must be gone once a pod has ended, and
 // pod manifests for --pod-manifest.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, podCgroups, podProcesses, RktEnv, STAGE1S } from '../pods/harness.js';
@@ -29,6 +29,18 @@ export function expectNothingLeft(env: RktEnv, uuid: string): void {
   expect(existsSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`)).toBe(false);
   expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
   expect(env.mounts()).toEqual([]);
+}
+
+/**
+ * The lock file systemd-nspawn would keep for the directory it boots, the pod's root (`stage1-root/rootfs`
+ * in the pod directory, mounted while the pod runs): `/run/systemd/nspawn/locks/inode-<st_dev>:<st_ino>`, the
+ * device as one decimal number (systemd's machine-image.c, `image_path_lock`). An nspawn killed with
+ * `kill -9` leaves it, and nothing on the host removes it: the stage1 runs nspawn with
+ * `SYSTEMD_NSPAWN_LOCK=0`, so that it takes none.
+ */
+export function nspawnLockFile(env: RktEnv, uuid: string): string {
+  const st = statSync(join(env.dataDir, 'pods', 'run', uuid, 'stage1-root', 'rootfs'));
+  return `/run/systemd/nspawn/locks/inode-${st.dev}:${st.ino}`;
 }
 
 /** Writes a pod manifest (appc 0.8.11) of these apps and pod isolators into `dir`; returns its path. */
