@@ -135,7 +135,7 @@ const huge = (e: RawEntry) => Buffer.concat([rawHeader(e, 0o77777777777), Buffer
 const AC_IDENTIFIER = 'must be an AC Identifier (lowercase a-z, 0-9 and "-._~/", beginning and ending with a letter or digit)';
 const AC_NAME = 'must be an AC Name (lowercase a-z, 0-9 and "-", beginning and ending with a letter or digit)';
 
-/** Each malformed ACI, the reason (after `not a valid ACI: `) and whether prepare says it the same way. */
+/** Each malformed ACI and the reason every command gives after the file's name (`FILE: manifest: PATH: ...`, `FILE: entry ...`). */
 function aciCases(): [string, Buffer, string][] {
   return [
     // Image manifests.
@@ -211,11 +211,10 @@ describe('malformed ACIs and image manifests', () => {
     const cases: Case[] = [];
     for (const [name, bytes, why] of all) {
       const file = write(`${name}.aci`, bytes);
-      cases.push({ args: ['--insecure-options=image', 'fetch', file], line: `fetch: ${file}: not a valid ACI: ${why}` });
+      cases.push({ args: ['--insecure-options=image', 'fetch', file], line: `fetch: ${file}: ${why}` });
       // run/prepare import a file themselves, through the same scan (a prepare costs several fetches: a sample).
-      // The manifest's errors are FILE:manifest's there, as appc-spec names them.
       if (!PREPARED.has(name)) continue;
-      cases.push({ args: ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, file], line: `prepare: ${file}${why.startsWith('manifest: ') ? `:${why}` : `: ${why}`}` });
+      cases.push({ args: ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, file], line: `prepare: ${file}: ${why}` });
     }
     expect([...PREPARED].filter((n) => !all.some(([name]) => name === n))).toEqual([]);
     const outside = tree(tmp, dataDir);
@@ -225,6 +224,30 @@ describe('malformed ACIs and image manifests', () => {
     expect(readdirSync(canary)).toEqual(['keep']);
     expect(readFileSync(join(canary, 'keep'), 'utf8')).toBe('canary');
     expect(existsSync(`/etc/rkt-ts-bad-input-${process.pid}`)).toBe(false);
+  });
+});
+
+describe('the same malformed ACI', () => {
+  it('is the same line from fetch, run, prepare and --stage1-path: FILE: manifest: PATH: problem, FILE: entry ...', () => {
+    const bad: [string, Buffer, string][] = [
+      ['same-manifest', aci(manifest({ name: 'Bad_Name' })), `manifest: name: ${AC_IDENTIFIER}`],
+      ['same-app', aci(withApp({ user: undefined })), 'manifest: app.user: is required'],
+      ['same-json', aci('{"acKind":'), 'manifest: invalid JSON: Unexpected end of JSON input'],
+      ['same-entry', aci(manifest(), { name: 'rootfs/../x', content: 'x' }), 'entry "rootfs/../x" at offset 1536: has a ".." component'],
+      ['same-archive', Buffer.from('not an archive at all '.repeat(40)), 'not a tar archive (bad header checksum at offset 0)'],
+    ];
+    const cases: Case[] = bad.flatMap(([name, bytes, why]) => {
+      const file = write(`${name}.aci`, bytes);
+      const line = `${file}: ${why}`;
+      return [
+        { args: ['--insecure-options=image', 'fetch', file], line: `fetch: ${line}` },
+        { args: ['--insecure-options=image', 'run', `--stage1-path=${fly}`, file], line: `run: ${line}` },
+        { args: ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, file], line: `prepare: ${line}` },
+        { args: ['--insecure-options=image', 'run', `--stage1-path=${file}`, busybox], line: `run: ${line}` },
+        { args: ['--insecure-options=image', 'prepare', `--stage1-path=${file}`, busybox], line: `prepare: ${line}` },
+      ];
+    });
+    sweep(cases);
   });
 });
 

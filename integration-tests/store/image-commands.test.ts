@@ -77,10 +77,10 @@ describe('rkt fetch', () => {
     refused(['--insecure-options=image', 'fetch', 'docker://busybox'], /^fetch: docker:\/\/busybox: docker images are not supported/);
     const victim = join(env.tmp, 'victim');
     const hostile: [string, Buffer, RegExp][] = [
-      ['dotdot.aci', rawTar([{ name: 'manifest', content: '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/h"}' }, { name: 'rootfs/', type: '5' }, { name: `rootfs/../../../..${victim}`, content: 'x' }]), /dotdot\.aci: not a valid ACI: entry .* has a "\.\." component/],
+      ['dotdot.aci', rawTar([{ name: 'manifest', content: '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/h"}' }, { name: 'rootfs/', type: '5' }, { name: `rootfs/../../../..${victim}`, content: 'x' }]), /dotdot\.aci: entry .* has a "\.\." component/],
       ['through-link.aci', rawTar([{ name: 'manifest', content: '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/h"}' }, { name: 'rootfs/', type: '5' }, { name: 'rootfs/l', type: '2', linkname: env.tmp }, { name: 'rootfs/l/victim', content: 'x' }]), /is under "rootfs\/l", which is a symlink/],
-      ['not-tar.aci', Buffer.from('not an archive at all'.repeat(50)), /not-tar\.aci: not a valid ACI: not a tar archive/],
-      ['bad-manifest.aci', rawTar([{ name: 'manifest', content: '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"Bad Name"}' }, { name: 'rootfs/', type: '5' }]), /bad-manifest\.aci: not a valid ACI: manifest: name: must be an AC Identifier/],
+      ['not-tar.aci', Buffer.from('not an archive at all'.repeat(50)), /not-tar\.aci: not a tar archive/],
+      ['bad-manifest.aci', rawTar([{ name: 'manifest', content: '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"Bad Name"}' }, { name: 'rootfs/', type: '5' }]), /bad-manifest\.aci: manifest: name: must be an AC Identifier/],
     ];
     for (const [name, bytes, message] of hostile) {
       writeFileSync(join(env.tmp, name), bytes);

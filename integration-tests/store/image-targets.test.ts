@@ -204,7 +204,7 @@ describe('error lines name the argument once, in words', () => {
       const before = env.snapshot();
       const r = env.run(['--insecure-options=image', 'fetch', name]);
       expect(r).toMatchObject({ status: 254, stdout: '' });
-      expect(r.stderr.replace(warning, '')).toMatch(new RegExp(`^fetch: ${env.tmp}/${name.replace('.', '\\.')}: not a valid ACI: ${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\n$`));
+      expect(r.stderr.replace(warning, '')).toMatch(new RegExp(`^fetch: ${env.tmp}/${name.replace('.', '\\.')}: ${why.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*\\n$`));
       expect(r.stderr.split(env.tmp)).toHaveLength(2);
       expect(env.snapshot()).toBe(before);
     }

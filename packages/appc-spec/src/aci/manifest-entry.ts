@@ -52,7 +52,7 @@ export class ManifestCollector implements TarVisitor {
   end(): void {
     this.bytes = Buffer.concat(this.parts, this.length);
     this.parts = [];
-    this.manifest = parseImageManifest(this.bytes, `${this.source}:manifest`);
+    this.manifest = parseImageManifest(this.bytes, `${this.source}: manifest`);
   }
 
   /** After the last entry: the layout's final checks, then the manifest. */

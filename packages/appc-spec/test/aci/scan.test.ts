@@ -139,17 +139,17 @@ describe('scanAci options', () => {
     expect(err.message).toMatch(/^big\.aci: manifest is \d+ bytes, over the 4096-byte limit$/);
   }, 30_000);
 
-  it('reports an invalid manifest as the ValidationError of <file>:manifest', async () => {
+  it('reports an invalid manifest as the ValidationError of "<file>: manifest"', async () => {
     const tar = craftTar([{ name: 'manifest', data: manifestJson('Not A Name') }, ROOTFS_ENTRY()]);
     const err = await appcErrorOf(() => scanAci(Readable.from([tar]), { source: 'bad.aci' }));
     expect(err).toBeInstanceOf(ValidationError);
-    expect(err.source).toBe('bad.aci:manifest');
-    expect(err.message).toMatch(/^bad\.aci:manifest: name: /);
+    expect(err.source).toBe('bad.aci: manifest');
+    expect(err.message).toMatch(/^bad\.aci: manifest: name: /);
 
     const notJson = craftTar([{ name: 'manifest', data: '{"acKind":' }, ROOTFS_ENTRY()]);
     const err2 = await appcErrorOf(() => scanAci(Readable.from([notJson]), { source: 'bad.aci' }));
     expect(err2.code).toBe('APPC_INVALID_JSON');
-    expect(err2.source).toBe('bad.aci:manifest');
+    expect(err2.source).toBe('bad.aci: manifest');
   }, 30_000);
 
   it('says whether every name is already in normal form', async () => {

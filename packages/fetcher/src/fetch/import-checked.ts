@@ -11,18 +11,21 @@ export interface ScannedAci {
 
 const ARCHIVE_ERRORS = new Set(['STORE_ACI_FORMAT', 'STORE_ACI_UNSAFE', 'STORE_MANIFEST', 'STORE_ACI_TOO_LARGE']);
 
-/** The store and the manifest parser name `source` themselves: said once, at the start of the line. */
-function withoutSource(err: unknown, source: string): string {
+/**
+ * The archive's fault in the words the store and the manifest parser use (`<source>: manifest: <path>: ...`,
+ * `<source>: entry ...`): run, prepare and --stage1-path import files through the store and print those words
+ * as they are, so fetch must not reword them; `source` is added only to a message that does not name it.
+ */
+function archiveFault(err: unknown, source: string): FetchError {
   const m = firstLine(err);
-  // `<source>: entry ...` from the scan, `<source>:manifest: ...` from the manifest reader.
-  return m.startsWith(`${source}:`) ? m.slice(source.length + 1).trimStart() : m;
+  return new FetchError('FETCH_MISMATCH', m.startsWith(`${source}: `) ? m : `${source}: ${m}`, { subject: source, cause: err });
 }
 
 /**
  * Imports `input` (a file or a stream) into the store, running `check` (manifest, ID and signature checks) between the store's
  * scan and its publishing: the archive is read once, and nothing is stored unless `check` passes. A broken
- * archive is FETCH_MISMATCH ("not a valid ACI"), as when the fetcher scanned it itself; `check`'s own
- * errors reach the caller as thrown.
+ * archive is FETCH_MISMATCH, worded as the store words it (archiveFault); `check`'s own errors reach the caller
+ * as thrown.
  */
 export async function importChecked(
   ctx: FetchContext, input: AciInput, source: string, opts: Omit<ImportOptions, 'check' | 'source'>,
@@ -40,7 +43,7 @@ export async function importChecked(
           try {
             manifest = parseImageManifest(scan.manifest, `${source}: manifest`);
           } catch (err) {
-            throw new FetchError('FETCH_MISMATCH', `${source}: not a valid ACI: ${withoutSource(err, source)}`, { subject: source, cause: err });
+            throw archiveFault(err, source);
           }
           await check({ manifest, imageId: scan.imageId });
         } catch (err) {
@@ -53,7 +56,7 @@ export async function importChecked(
   } catch (err) {
     if (checkError !== undefined) throw checkError;
     if (err instanceof StoreError && ARCHIVE_ERRORS.has(err.code)) {
-      throw new FetchError('FETCH_MISMATCH', `${source}: not a valid ACI: ${withoutSource(err, source)}`, { subject: source, cause: err });
+      throw archiveFault(err, source);
     }
     throw err;
   }
