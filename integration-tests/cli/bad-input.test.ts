@@ -347,29 +347,32 @@ describe('bad flags', () => {
 });
 
 describe('bad image strings', () => {
-  it('are one line naming the string and what is wrong with it, asking no server', () => {
-    const badName = '"" is not a valid image name (lowercase a-z0-9-._~/, alphanumeric at both ends)';
-    const cases: Case[] = [];
-    for (const cmd of ['fetch', 'prepare', 'image cat-manifest', 'image rm']) {
-      // The image commands read image strings with prepare's parser (the store's): a sample of it.
-      const sample = (image: string) => !cmd.startsWith('image') || ['', 'a:b:c', 'example.com/app,os='].includes(image);
-      const args = (image: string) => {
-        const words = cmd.split(' ');
-        return words[0] === 'prepare' ? ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, image] : words[0] === 'fetch' ? ['--insecure-options=image', 'fetch', image] : [...words, image];
-      };
-      const fetcher = cmd === 'fetch';
-      const those: Case[] = [
-        { args: args(''), line: fetcher ? 'fetch: empty image string' : `${cmd}: ${badName}` },
-        { args: args('sha512-zz'), line: `${cmd}: invalid image ID "sha512-zz": expected "sha512-" and 2 to 128 lowercase hex digits` },
-        { args: args(`sha512-${'0'.repeat(130)}`), line: `${cmd}: invalid image ID "sha512-${'0'.repeat(130)}": expected "sha512-" and 2 to 128 lowercase hex digits` },
-        { args: args('a:b:c'), line: fetcher ? 'fetch: a:b:c: label version with multiple values' : `${cmd}: "a:b:c": label version is given twice` },
-        { args: args('example.com/app,os='), line: fetcher ? 'fetch: example.com/app,os=: label os has an empty value (expected os=VALUE)' : `${cmd}: "example.com/app,os=": label os has an empty value (expected os=VALUE)` },
-        { args: args('example.com/app:'), line: fetcher ? 'fetch: example.com/app:: label version has an empty value (expected version=VALUE)' : `${cmd}: "example.com/app:": label version has an empty value (expected version=VALUE)` },
-        { args: args(',os=linux'), line: fetcher ? 'fetch: ,os=linux: image name "" is not a valid AC Identifier (lowercase a-z0-9-._~/, alphanumeric at both ends)' : `${cmd}: ${badName}` },
-        { args: args('example.com/app,Bad=x'), line: fetcher ? 'fetch: example.com/app,Bad=x: label name "Bad" is not a valid AC Identifier' : `${cmd}: "example.com/app,Bad=x": "Bad" is not a valid label name` },
-      ];
-      cases.push(...those.filter((c) => sample(c.args.at(-1)!)));
-    }
+  it('are one line naming the string and what is wrong with it, the same from every command, asking no server', () => {
+    const RULE = '(lowercase a-z0-9-._~/, alphanumeric at both ends)';
+    // fetch reads image strings with the fetcher, run/prepare and the image commands with the store: one parser.
+    const strings: [string, string][] = [
+      ['', 'empty image string'],
+      ['sha512-zz', 'invalid image ID "sha512-zz": expected "sha512-" and 2 to 128 lowercase hex digits'],
+      [`sha512-${'0'.repeat(130)}`, `invalid image ID "sha512-${'0'.repeat(130)}": expected "sha512-" and 2 to 128 lowercase hex digits`],
+      ['a:b:c', '"a:b:c": label version is given twice'],
+      ['example.com/app:v1,version=v2', '"example.com/app:v1,version=v2": label version is given twice'],
+      ['example.com/app,os=linux,os=linux', '"example.com/app,os=linux,os=linux": label os is given twice'],
+      ['example.com/app,name=other', '"example.com/app,name=other": the name is given twice'],
+      ['example.com/app,os=', '"example.com/app,os=": label os has an empty value (expected os=VALUE)'],
+      ['example.com/app:', '"example.com/app:": label version has an empty value (expected version=VALUE)'],
+      ['example.com/app,channel', '"example.com/app,channel": label "channel" has no value (expected label=value)'],
+      [',os=linux', `",os=linux": "" is not a valid image name ${RULE}`],
+      ['Bad Name', `"Bad Name" is not a valid image name ${RULE}`],
+      ['example.com/app,Bad=x', `"example.com/app,Bad=x": "Bad" is not a valid label name ${RULE}`],
+    ];
+    const commands: Record<string, (image: string) => string[]> = {
+      fetch: (image) => ['--insecure-options=image', 'fetch', image],
+      run: (image) => ['--insecure-options=image', 'run', `--stage1-path=${fly}`, image],
+      prepare: (image) => ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, image],
+      'image rm': (image) => ['image', 'rm', image],
+      'image cat-manifest': (image) => ['image', 'cat-manifest', image],
+    };
+    const cases: Case[] = Object.entries(commands).flatMap(([cmd, args]) => strings.map(([image, why]) => ({ args: args(image), line: `${cmd}: ${why}` })));
     for (const cmd of ['fetch', 'prepare']) {
       const pre = cmd === 'fetch' ? ['--insecure-options=image', 'fetch'] : ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`];
       cases.push(

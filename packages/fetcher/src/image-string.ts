@@ -1,8 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-// The lean entry: the schemas' zod (~75 ms to load) is not needed to parse a name.
-import { isAcIdentifier } from '@rkt/appc-spec/lean';
+import { parseAppString } from '@rkt/image-store';
 import { FetchError } from './errors.js';
 
 export interface Label {
@@ -41,7 +40,8 @@ export function hostLabels(): { os: string; arch: string } {
  */
 export function parseImageString(raw: string, opts: { cwd?: string } = {}): ImageString {
   const cwd = opts.cwd ?? process.cwd();
-  if (raw === '') throw new FetchError('FETCH_BAD_IMAGE_STRING', 'empty image string', { subject: raw });
+  // Refused in the store's words ("empty image string"), before it is taken for the working directory.
+  if (raw === '') return { kind: 'name', app: parseAppName(raw), raw };
   if (ID_RE.test(raw)) return { kind: 'id', id: raw, raw };
   const scheme = SCHEME_RE.exec(raw)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
@@ -84,44 +84,11 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
 }
 
 /**
- * appc's NewAppFromString: `name[:version][,label=value...]`; every `:` stands for `,version=`. Values are
- * taken literally but must not be empty; names and label names must be AC Identifiers and a label may appear once.
+ * appc's NewAppFromString, read by the store's parser (`rkt image rm`, `rkt run` of a stored name and `rkt fetch`
+ * refuse a bad string in the same words).
  */
 export function parseAppName(raw: string): AppName {
-  const parts = `name=${raw.replaceAll(':', ',version=')}`.split(',');
-  let name: string | undefined;
-  const labels: Label[] = [];
-  for (const part of parts) {
-    const eq = part.indexOf('=');
-    if (eq < 0) {
-      throw new FetchError('FETCH_BAD_IMAGE_STRING',
-        `${raw}: malformed app string - has a label without a value: ${part}`, { subject: raw });
-    }
-    const key = part.slice(0, eq);
-    const value = part.slice(eq + 1);
-    if (key === 'name') {
-      if (name !== undefined) throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: label name with multiple values`, { subject: raw });
-      name = value;
-      continue;
-    }
-    if (!isAcIdentifier(key)) {
-      throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: label name ${JSON.stringify(key)} is not a valid AC Identifier`, { subject: raw });
-    }
-    if (labels.some((l) => l.name === key)) {
-      throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: label ${key} with multiple values`, { subject: raw });
-    }
-    // appc took `,os=` (or `name:`) as a label asking for an empty value, which no image has and discovery
-    // would put into its URL templates as is: a typo, refused here rather than after a round of discovery.
-    if (value === '') {
-      throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: label ${key} has an empty value (expected ${key}=VALUE)`, { subject: raw });
-    }
-    labels.push({ name: key, value });
-  }
-  if (name === undefined || !isAcIdentifier(name)) {
-    throw new FetchError('FETCH_BAD_IMAGE_STRING',
-      `${raw}: image name ${JSON.stringify(name ?? '')} is not a valid AC Identifier (lowercase a-z0-9-._~/, alphanumeric at both ends)`, { subject: raw });
-  }
-  return { name, labels };
+  return parseAppString(raw, (message) => new FetchError('FETCH_BAD_IMAGE_STRING', message, { subject: raw }));
 }
 
 /** The labels discovery and manifest checks use: os and arch default to the host's, as rkt did. */

@@ -1,6 +1,7 @@
 import { StoreError } from './errors.js';
 import type { IndexTx } from './index-db.js';
 import type { ImageRecord, Label } from './records.js';
+import { parseAppString } from './app-string.js';
 
 /** An image given by name and labels, the way rkt's `name:version,label=value` syntax spells it. */
 export interface ImageQuery {
@@ -19,19 +20,10 @@ function describe(q: ImageQuery): string {
   return labels === '' ? q.name : `${q.name},${labels}`;
 }
 
-// The AC Identifier rule of @rkt/appc-spec (`AC_IDENTIFIER_RE`, cross-checked in lookup.test.ts), repeated
-// because the listing path, which resolves references, must not load @rkt/appc-spec (lean.test.ts).
-const AC_IDENTIFIER_RE = /^[a-z0-9](?:[a-z0-9._~/-]*[a-z0-9])?$/;
-
-function badReference(ref: string, why: string): StoreError {
-  return new StoreError('STORE_BAD_REFERENCE', `${JSON.stringify(ref)}: ${why}`, { subject: ref });
-}
-
 /**
- * An image ID (prefix), or an appc image string as discovery's NewAppFromString reads it:
- * `name[:version][,label=value...]`, where every `:` stands for `,version=`. Unlike the fetcher, no os or
- * arch label is added: rkt's store lookups (getStoreKeyFromApp) matched only the labels given, so an image
- * without os/arch labels, or built for another platform, is still found by its name.
+ * An image ID (prefix), or an appc image string (parseAppString, the fetcher's reader too). Unlike the
+ * fetcher, no os or arch label is added: rkt's store lookups (getStoreKeyFromApp) matched only the labels
+ * given, so an image without os/arch labels, or built for another platform, is still found by its name.
  */
 export function parseImageRef(ref: string): { id: string } | { query: ImageQuery } {
   if (ref.startsWith('sha512-')) {
@@ -41,31 +33,7 @@ export function parseImageRef(ref: string): { id: string } | { query: ImageQuery
     }
     return { id: ref };
   }
-  let name: string | undefined;
-  const labels: Label[] = [];
-  for (const part of `name=${ref.replaceAll(':', ',version=')}`.split(',')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) throw badReference(ref, `label ${JSON.stringify(part)} has no value (expected label=value)`);
-    const key = part.slice(0, eq);
-    const value = part.slice(eq + 1);
-    if (key === 'name') {
-      if (name !== undefined) throw badReference(ref, 'the name is given twice');
-      name = value;
-    } else if (!AC_IDENTIFIER_RE.test(key)) {
-      throw badReference(ref, `${JSON.stringify(key)} is not a valid label name`);
-    } else if (labels.some((l) => l.name === key)) {
-      throw badReference(ref, `label ${key} is given twice`);
-    } else if (value === '') {
-      // No image has a label with an empty value: `,os=` is a typo, not a lookup that finds nothing.
-      throw badReference(ref, `label ${key} has an empty value (expected ${key}=VALUE)`);
-    } else {
-      labels.push({ name: key, value });
-    }
-  }
-  if (name === undefined || !AC_IDENTIFIER_RE.test(name)) {
-    throw new StoreError('STORE_BAD_REFERENCE',
-      `${JSON.stringify(name ?? '')} is not a valid image name (lowercase a-z0-9-._~/, alphanumeric at both ends)`, { subject: ref });
-  }
+  const { name, labels } = parseAppString(ref, (message) => new StoreError('STORE_BAD_REFERENCE', message, { subject: ref }));
   return { query: labels.length === 0 ? { name } : { name, labels } };
 }
 

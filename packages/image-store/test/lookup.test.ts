@@ -86,12 +86,15 @@ describe('lookups', () => {
     });
     const bad = (ref: string) => { try { parseImageRef(ref); } catch (err) { return err; } return undefined; };
     expect(bad('bad name!')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: '"bad name!" is not a valid image name (lowercase a-z0-9-._~/, alphanumeric at both ends)' });
+    expect(bad('')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: 'empty image string' });
+    expect(bad(',os=linux')).toMatchObject({ message: '",os=linux": "" is not a valid image name (lowercase a-z0-9-._~/, alphanumeric at both ends)' });
+    expect(bad('example.com/app,os=linux,os=linux')).toMatchObject({ message: '"example.com/app,os=linux,os=linux": label os is given twice' });
     expect(bad('Example.com/app')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: expect.stringMatching(/is not a valid image name/) });
     expect(bad('example.com/app,os')).toMatchObject({ message: '"example.com/app,os": label "os" has no value (expected label=value)' });
     expect(bad('example.com/app:1,version=2')).toMatchObject({ message: '"example.com/app:1,version=2": label version is given twice' });
     expect(bad('example.com/app,os=')).toMatchObject({ code: 'STORE_BAD_REFERENCE', message: '"example.com/app,os=": label os has an empty value (expected os=VALUE)' });
     expect(bad('example.com/app:')).toMatchObject({ message: '"example.com/app:": label version has an empty value (expected version=VALUE)' });
-    expect(bad('example.com/app,OS=linux')).toMatchObject({ message: '"example.com/app,OS=linux": "OS" is not a valid label name' });
+    expect(bad('example.com/app,OS=linux')).toMatchObject({ message: '"example.com/app,OS=linux": "OS" is not a valid label name (lowercase a-z0-9-._~/, alphanumeric at both ends)' });
   });
 
   it("checks names with appc-spec's AC Identifier rule", () => {
