@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { sysAvailable, umount } from '@rkt/rootfs-overlay/sys';
@@ -11,6 +11,7 @@ import { isErrno } from './fsutil.js';
 import { tryLockDir, unlock } from './lock.js';
 import { podPath, referencingPodDirs } from './layout.js';
 import type { PodSnapshot } from './pods.js';
+import { removePodDir } from './remove-pod-dir.js';
 import { loadGcModule } from './run-module.js';
 import { stage1GcEntrypoints, type Stage1GcModuleRef } from './stage1.js';
 
@@ -95,7 +96,8 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
       if (status !== 0) ctx.log?.(`pod ${uuid}: stage1 gc ${typeof status === 'number' ? `exited with ${status}` : status}; removing the pod anyway`);
     }
     await unmountTree(dir, { lazy: true, ...(ctx.log ? { debug: ctx.log } : {}) });
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    // A file that cannot go (an immutable one) keeps the pod in garbage/, referencing its images: the next gc tries again.
+    await removePodDir(dir);
     await ctx.store.releasePod(uuid);
     ctx.bus?.publish(podEvent('pod/garbage-collected', uuid, {}));
     return 'deleted';
