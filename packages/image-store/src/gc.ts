@@ -40,7 +40,7 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
     const usedTrees = new Set<string>();
     const usedImages = new Set<string>();
     for (const { ref, file } of await readPodRefs(l)) {
-      if (ref !== undefined && (await podAlive(ref))) {
+      if (ref !== undefined && (await podAlive(l, ref))) {
         for (const t of ref.trees) usedTrees.add(t);
         for (const i of ref.images) usedImages.add(i);
       } else {

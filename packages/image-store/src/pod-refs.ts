@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import { StoreError, isErrno } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import type { Layout } from './layout.js';
@@ -21,6 +21,12 @@ export interface PodUse {
 }
 
 export interface PodRef extends PodUse {
+  /**
+   * `podDirs` under the data directory, relative to it (`pods/run/<uuid>`), which stay right when the data
+   * directory moves; `podDirs` stays absolute for the rkt-ts before this field, which ignores it. Absent in
+   * references those wrote.
+   */
+  readonly podPaths?: readonly string[];
   readonly images: readonly string[];
   readonly trees: readonly string[];
   readonly createdAt: number;
@@ -38,7 +44,55 @@ export function refPath(l: Layout, podUuid: string): string {
 function isPodRef(v: unknown): v is PodRef {
   const r = v as PodRef;
   return typeof v === 'object' && v !== null && typeof r.podUuid === 'string' && Array.isArray(r.podDirs) &&
-    Array.isArray(r.images) && Array.isArray(r.trees) && typeof r.createdAt === 'number';
+    (r.podPaths === undefined || Array.isArray(r.podPaths)) && Array.isArray(r.images) && Array.isArray(r.trees) &&
+    typeof r.createdAt === 'number';
+}
+
+/** `dir` relative to the data directory when it lies under it (what `podPaths` holds), else undefined. */
+function podPathOf(l: Layout, dir: string): string | undefined {
+  const rel = relative(l.dataDir, dir);
+  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel;
+}
+
+/**
+ * Where a pod directory an absolute `podDirs` entry names would be in this data directory: the entry's
+ * `pods/<state>/<uuid>` joined to it. A reference written before `podPaths` names the pod where its data
+ * directory was then; moved since (rsync and a bind mount, or another --dir), that path is gone or another
+ * store's, and the pod is here.
+ */
+function movedPodPath(dir: string, podUuid: string): string | undefined {
+  const parts = dir.split('/');
+  const n = parts.length;
+  return n >= 4 && parts[n - 3] === 'pods' && parts[n - 1] === podUuid && parts[n - 2] !== '' ? join('pods', parts[n - 2]!, podUuid) : undefined;
+}
+
+/**
+ * The places a reference's pod may be, in the order they are looked at: its relative `podPaths` in this data
+ * directory, then each absolute `podDirs` entry as written and, where it is a pod directory, the same place
+ * in this data directory (a reference an older rkt-ts wrote in a data directory since moved).
+ */
+function podPlaces(l: Layout, ref: PodUse & { readonly podPaths?: readonly unknown[] }): string[] {
+  const places = new Set<string>();
+  for (const p of ref.podPaths ?? []) if (typeof p === 'string' && !isAbsolute(p)) places.add(join(l.dataDir, p));
+  for (const d of ref.podDirs) {
+    if (typeof d !== 'string') continue;
+    places.add(d);
+    const moved = movedPodPath(d, ref.podUuid);
+    if (moved !== undefined) places.add(join(l.dataDir, moved));
+  }
+  return [...places];
+}
+
+/** What a reference lists, each directory as the data-directory-relative path it names where it can. */
+function listedPaths(l: Layout, ref: PodRef): Set<string> {
+  const listed = new Set<string>(ref.podPaths?.filter((p) => typeof p === 'string') ?? []);
+  for (const d of ref.podDirs) {
+    if (typeof d !== 'string') continue;
+    listed.add(d);
+    const moved = movedPodPath(d, ref.podUuid);
+    if (moved !== undefined) listed.add(moved);
+  }
+  return listed;
 }
 
 async function readRef(path: string): Promise<PodRef | undefined> {
@@ -66,8 +120,9 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
-export async function podAlive(ref: PodUse): Promise<boolean> {
-  for (const d of ref.podDirs) if (typeof d === 'string' && (await isDir(d))) return true;
+/** Whether the pod of a reference (or a use) still has its directory at one of the places it lists. */
+export async function podAlive(l: Layout, ref: PodUse & { readonly podPaths?: readonly unknown[] }): Promise<boolean> {
+  for (const d of podPlaces(l, ref)) if (await isDir(d)) return true;
   return false;
 }
 
@@ -75,14 +130,14 @@ export async function podAlive(ref: PodUse): Promise<boolean> {
 export async function livePodRefs(l: Layout): Promise<PodRef[]> {
   const all = await readPodRefs(l);
   const out: PodRef[] = [];
-  for (const { ref } of all) if (ref !== undefined && (await podAlive(ref))) out.push(ref);
+  for (const { ref } of all) if (ref !== undefined && (await podAlive(l, ref))) out.push(ref);
   return out;
 }
 
 /** Adds trees and images to a pod's reference (a pod with several apps uses several trees). Call under the index lock. */
 export async function addPodRef(l: Layout, use: PodUse, images: readonly string[], trees: readonly string[]): Promise<void> {
   const path = refPath(l, use.podUuid);
-  if (!(await podAlive(use))) {
+  if (!(await podAlive(l, use))) {
     throw new StoreError('STORE_BAD_REFERENCE',
       `pod ${use.podUuid}: none of its directories exists (${use.podDirs.join(', ') || 'none given'})`, { subject: use.podUuid });
   }
@@ -90,6 +145,7 @@ export async function addPodRef(l: Layout, use: PodUse, images: readonly string[
   const ref: PodRef = {
     podUuid: use.podUuid,
     podDirs: [...use.podDirs],
+    podPaths: podPathsOf(l, use.podDirs),
     images: [...new Set([...(old?.images ?? []), ...images])],
     trees: [...new Set([...(old?.trees ?? []), ...trees])],
     createdAt: old?.createdAt ?? Date.now(),
@@ -103,7 +159,17 @@ export async function addPodRef(l: Layout, use: PodUse, images: readonly string[
  */
 export async function missingPodDirs(l: Layout, use: PodUse): Promise<string[]> {
   const ref = await readRef(refPath(l, use.podUuid));
-  return ref === undefined ? [] : use.podDirs.filter((d) => !ref.podDirs.includes(d));
+  return ref === undefined ? [] : unlisted(l, ref, use.podDirs);
+}
+
+function podPathsOf(l: Layout, dirs: readonly string[]): string[] {
+  return dirs.flatMap((d) => podPathOf(l, d) ?? []);
+}
+
+/** The directories of `dirs` that `ref` does not list, absolute or (moved or not) relative to the data directory. */
+function unlisted(l: Layout, ref: PodRef, dirs: readonly string[]): string[] {
+  const listed = listedPaths(l, ref);
+  return dirs.filter((d) => !listed.has(d) && !listed.has(podPathOf(l, d) ?? d));
 }
 
 /**
@@ -114,9 +180,10 @@ export async function extendPodRef(l: Layout, use: PodUse): Promise<boolean> {
   const path = refPath(l, use.podUuid);
   const ref = await readRef(path);
   if (ref === undefined) return false;
-  const missing = use.podDirs.filter((d) => !ref.podDirs.includes(d));
+  const missing = unlisted(l, ref, use.podDirs);
   if (missing.length === 0) return false;
-  await writeFileAtomic(path, `${JSON.stringify({ ...ref, podDirs: [...ref.podDirs, ...missing] })}\n`, l.tmp);
+  const podPaths = [...new Set([...(ref.podPaths ?? []), ...podPathsOf(l, use.podDirs)])];
+  await writeFileAtomic(path, `${JSON.stringify({ ...ref, podDirs: [...ref.podDirs, ...missing], podPaths })}\n`, l.tmp);
   return true;
 }
 

@@ -55,6 +55,38 @@ describe('gc', () => {
     expect(after.removedImages.slice().sort()).toEqual([base.id, app.id].sort());
   });
 
+  it('a reference keeps its pod\'s images after the data directory moves: by podPaths, or an older rkt-ts\'s absolute podDirs by their pods/<state>/<uuid>', async () => {
+    const { work, dir, store, base, app, other } = await setup();
+    const podDirs = (data: string, uuid: string, states = ['prepared', 'run']) => states.map((s) => join(data, 'pods', s, uuid));
+    for (const uuid of ['1111', '2222']) mkdirSync(join(dir, 'pods/run', uuid), { recursive: true });
+    const tree = await store.render(app.id, { pod: { podUuid: '1111', podDirs: podDirs(dir, '1111') } });
+    await store.render(app.id, { pod: { podUuid: '2222', podDirs: podDirs(dir, '2222') } });
+    const ref = (d: string, uuid: string) => JSON.parse(readFileSync(join(d, 'cas/refs', `${uuid}.json`), 'utf8')) as { podDirs: string[]; podPaths?: string[] };
+    expect(ref(dir, '1111')).toMatchObject({ podDirs: podDirs(dir, '1111'), podPaths: ['pods/prepared/1111', 'pods/run/1111'] });
+    // 2222's as an rkt-ts before podPaths wrote it.
+    const { podPaths: _, ...old } = ref(dir, '2222');
+    writeFileSync(join(dir, 'cas/refs/2222.json'), JSON.stringify(old));
+
+    const moved = join(work, 'moved');
+    renameSync(dir, moved);
+    const there = await openStore({ dir: moved });
+    const gc = await there.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
+    expect([gc.removedTrees, gc.removedImages, gc.removedRefs]).toEqual([[], [other.id], []]);
+    expect(existsSync(join(moved, 'cas/trees', tree.id, 'rootfs', 'a'))).toBe(true);
+    await expect(there.remove(base.id)).rejects.toMatchObject({ code: 'STORE_IN_USE' });
+    // Listed already, moved or not; a state it lacks is added, relative too.
+    expect(await there.extendPodDirs({ podUuid: '2222', podDirs: podDirs(moved, '2222') })).toBe(false);
+    expect(await there.extendPodDirs({ podUuid: '2222', podDirs: podDirs(moved, '2222', ['prepared', 'run', 'garbage']) })).toBe(true);
+    expect(ref(moved, '2222')).toMatchObject({ podDirs: [...old.podDirs, join(moved, 'pods/garbage/2222')], podPaths: ['pods/prepared/2222', 'pods/run/2222', 'pods/garbage/2222'] });
+
+    // Their directories gone, the references release the images.
+    rmSync(join(moved, 'pods'), { recursive: true });
+    const after = await there.gc({ gracePeriodMs: 0, now: Date.now() + 1000 });
+    expect(after.removedRefs.slice().sort()).toEqual(['1111', '2222']);
+    expect(after.removedTrees).toEqual([tree.id]);
+    expect(await there.list()).toEqual([]);
+  });
+
   it('extendPodDirs makes a reference valid in more directories, keeping what it pins; a pod without one stays without', async () => {
     const { work, dir, store, base, app } = await setup();
     mkdirSync(join(work, 'pods/exited-garbage/2222'), { recursive: true });
