@@ -2,7 +2,7 @@
 // busy pod rootfs is detached lazily, and a pod that cannot be deleted does not stop the others.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
 
@@ -49,7 +49,8 @@ describe.each(STAGE1S)('gc past busy and faulty pods ($name)', (stage1) => {
     // As a gc killed between its move and its deletion leaves it (seen with kill -9): in garbage/, mounted.
     const garbage = join(env.dataDir, 'pods', 'garbage', uuid);
     renameSync(join(env.dataDir, 'pods', 'run', uuid), garbage);
-    const stage1Tree = readlinkSync(join(garbage, 'stage1', 'rootfs'));
+    // Relative (pod format version 2): from the link's own directory.
+    const stage1Tree = resolve(join(garbage, 'stage1'), readlinkSync(join(garbage, 'stage1', 'rootfs')));
     expect(env.run(['image', 'gc', '--grace-period=0s']).status).toBe(0);
     // Its stage1's gc entrypoint and the lower dir of its mounted rootfs: an image gc took both once.
     expect(existsSync(stage1Tree)).toBe(true);

@@ -14,6 +14,7 @@ import type { PodSnapshot } from './pods.js';
 import { removePodDir } from './remove-pod-dir.js';
 import { loadGcModule } from './run-module.js';
 import { stage1GcEntrypoints, type Stage1GcModuleRef } from './stage1.js';
+import { relinkMovedStage1 } from './data-dir-paths.js';
 
 export interface DeleteContext {
   readonly dataDir: string;
@@ -75,6 +76,8 @@ export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promis
     let entry: string | undefined;
     let module: Stage1GcModuleRef | undefined;
     try {
+      // Made by an older rkt-ts in a data directory moved since: its stage1 gc runs through the link.
+      relinkMovedStage1(ctx.dataDir, dir);
       ({ executable: entry, module } = stage1GcEntrypoints(dir));
     } catch (err) {
       // A pod that died before its stage1 was set up has no stage1 to ask.

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { resolveInRoot } from '@rkt/rootfs-overlay';
 import { chooseApp } from './choose-app.js';
 import { PodError } from './errors.js';
+import { relinkMovedStage1 } from './data-dir-paths.js';
 import { POD_FILES } from './layout.js';
 import { waitForPodPids } from './pod-pid-wait.js';
 import { findPod, podDetails } from './pods.js';
@@ -34,6 +35,7 @@ export async function enterPod(o: EnterOptions): Promise<number> {
   // A pod still starting has no pid yet: waited for while it runs, as rkt's enter did (ContainerPid1).
   const pid = pod.pid ?? (await waitForPodPids(found, (p) => p.pid !== undefined))?.pid;
   if (pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} isn't currently running (it stopped while starting)`, { subject: pod.uuid });
+  relinkMovedStage1(o.dataDir, pod.path);
   const entry = stage1Entrypoint(pod.path, 'enter');
   if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${pod.uuid} has no enter entrypoint`, { subject: pod.uuid });
   let cmd = o.cmd;

@@ -4,6 +4,7 @@ import { openPrivateView, type PrivateViewSource } from '@rkt/rootfs-overlay';
 import { chooseApp } from './choose-app.js';
 import { PodError } from './errors.js';
 import { readPodInfo, type PodAppInfo, type PodInfo } from './info.js';
+import { appLower } from './data-dir-paths.js';
 import { POD_FILES } from './layout.js';
 import { shareLockDir, unlock } from './lock.js';
 import { findPod, type PodSnapshot } from './pods.js';
@@ -60,7 +61,7 @@ export async function openExitedAppRootfs(o: ExitedAppRootfsOptions): Promise<Ex
       continue;
     }
     try {
-      const opened = await openApp(pod, o.app);
+      const opened = await openApp(o.dataDir, pod, o.app);
       return {
         ...opened,
         async close() {
@@ -78,24 +79,24 @@ export async function openExitedAppRootfs(o: ExitedAppRootfsOptions): Promise<Ex
   }
 }
 
-async function openApp(pod: PodSnapshot, asked: string | undefined): Promise<ExitedAppRootfs> {
+async function openApp(dataDir: string, pod: PodSnapshot, asked: string | undefined): Promise<ExitedAppRootfs> {
   const info = await readPodInfo(pod.path);
   const name = chooseApp(pod.uuid, info.apps.map((a) => a.name), asked, 'export');
   const app = info.apps.find((a) => a.name === name) as PodAppInfo;
   const imageManifest = readFileSync(join(pod.path, POD_FILES.appManifest(name)));
   // Canonical: the helper mounts on it by this path.
   const rootfs = realpathSync.native(join(pod.path, POD_FILES.appRootfs(name)));
-  const view = await openPrivateView({ source: viewSource(pod.path, info, app, rootfs), at: rootfs });
+  const view = await openPrivateView({ source: viewSource(pod.path, info, app, rootfs, dataDir), at: rootfs });
   return { uuid: pod.uuid, app: name, podDir: pod.path, imageManifest, rootfs: view.root, close: () => view.close() };
 }
 
-function viewSource(podDir: string, info: PodInfo, app: PodAppInfo, rootfs: string): PrivateViewSource {
+function viewSource(podDir: string, info: PodInfo, app: PodAppInfo, rootfs: string, dataDir: string): PrivateViewSource {
   // A root still mounted, or a copy (--no-overlay, or the fallback of a data dir without overlay, which
   // removes the upper dir), shows the tree: bound as it is. An overlay root no longer mounted leaves its
   // mount point empty.
   const upper = join(podDir, POD_FILES.appUpper(app.name));
   if (info.rootfsMode === 'auto' && existsSync(upper) && readdirSync(rootfs).length === 0) {
-    return { kind: 'layers', layers: [realpathSync.native(upper), app.lower] };
+    return { kind: 'layers', layers: [realpathSync.native(upper), appLower(dataDir, info, app)] };
   }
   return { kind: 'dir', dir: rootfs };
 }

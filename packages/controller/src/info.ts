@@ -14,7 +14,11 @@ export interface PodAppInfo {
   readonly imageId: string;
   readonly imageName: string;
   readonly treeId: string;
-  /** The rendered tree's rootfs: the read-only lower directory of the app's rootfs. */
+  /**
+   * The rendered tree's rootfs: the read-only lower directory of the app's rootfs. Relative to the data
+   * directory since format version 2 (`cas/trees/<treeId>/rootfs`; absolute for a store outside it), absolute
+   * before: `appLower` says where it is.
+   */
   readonly lower: string;
   /** The app's volume mounts, set up by stage0 before the stage1 starts. */
   readonly mounts?: readonly AppMount[];
@@ -22,7 +26,8 @@ export interface PodAppInfo {
 
 /** Stage0's record of a pod, written once when it is prepared (`pod-info.json`). */
 export interface PodInfo {
-  readonly formatVersion: typeof POD_FORMAT_VERSION;
+  /** 1 (older rkt-ts: absolute paths) or `POD_FORMAT_VERSION`; new pods are written with the latter. */
+  readonly formatVersion: 1 | typeof POD_FORMAT_VERSION;
   readonly uuid: string;
   readonly createdAt: string;
   readonly stage1: { readonly imageId: string; readonly imageName: string; readonly treeId: string };
@@ -40,7 +45,7 @@ const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null 
 /** The first thing wrong with `v` as a PodInfo, as `path: rule`, or undefined when it is one. */
 export function podInfoProblem(v: unknown): string | undefined {
   if (!isObject(v)) return 'document: must be an object';
-  if (v.formatVersion !== POD_FORMAT_VERSION) return `formatVersion: must be ${POD_FORMAT_VERSION}`;
+  if (v.formatVersion !== 1 && v.formatVersion !== POD_FORMAT_VERSION) return `formatVersion: must be 1 or ${POD_FORMAT_VERSION}`;
   for (const key of ['uuid', 'createdAt'] as const) if (typeof v[key] !== 'string') return `${key}: must be a string`;
   const image = (where: string, o: unknown, keys: readonly string[]): string | undefined => {
     if (!isObject(o)) return `${where}: must be an object`;
@@ -77,8 +82,8 @@ export async function writePodInfo(podDir: string, info: PodInfo): Promise<void>
 }
 
 /**
- * Reads `pod-info.json`, refusing a format newer than this rkt-ts knows. Older formats would be
- * upgraded here, step by step; version 1 is the first, so there is nothing to upgrade yet.
+ * Reads `pod-info.json`, refusing a format newer than this rkt-ts knows. Version 1 is read as it is: it
+ * differs from 2 only in where its paths start from, which `appLower` and `relinkMovedStage1` deal with.
  */
 export async function readPodInfo(podDir: string): Promise<PodInfo> {
   const path = join(podDir, POD_FILES.info);

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 
 /**
- * The pod directory format. `pod-info.json` carries it; a reader refuses a newer version
- * (POD_VERSION) and upgrades an older one through `upgradePodInfo` (none yet: 1 is the first).
+ * The pod directory format. `pod-info.json` carries it; a reader refuses a newer version (POD_VERSION).
+ * 2: the data directory's paths are relative to it (`apps[].lower`, the `stage1/rootfs` link), so that it can
+ * move; 1 held them absolute, and is read as it is (`data-dir-paths.ts` finds its trees after a move).
  */
-export const POD_FORMAT_VERSION = 1;
+export const POD_FORMAT_VERSION = 2;
 
 /** rkt's state directories under `<dataDir>/pods`. A pod moves between them by rename only. */
 export const STATE_DIRS = ['embryo', 'prepare', 'prepared', 'run', 'exited-garbage', 'garbage'] as const;
@@ -48,7 +49,10 @@ export const POD_FILES = {
   /** Or the pid of its parent (rkt's second way). */
   ppid: 'ppid',
   stage1Manifest: join('stage1', 'manifest'),
-  /** A symlink to the stage1 tree's rootfs in the store: entrypoints are paths inside it. */
+  /**
+   * A symlink to the stage1 tree's rootfs in the store: entrypoints are paths inside it. Relative since format
+   * version 2 (`../../../../cas/trees/<id>/rootfs`), absolute before.
+   */
   stage1Rootfs: join('stage1', 'rootfs'),
   appDir: (app: string) => join('appsinfo', app),
   appManifest: (app: string) => join('appsinfo', app, 'manifest'),

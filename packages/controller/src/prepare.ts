@@ -21,7 +21,8 @@ import { podEvent, type EventBus } from './events.js';
 import { syncDir, writeFileAtomic } from './fsutil.js';
 import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
-import { POD_FILES, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
+import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
+import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
 import { checkStage1Manifest } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { createEmptyVolumes } from './mount-volumes.js';
@@ -311,17 +312,17 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   }
   const stage1Tree = rendered[0]!; // one tree per image given, in order
   const trees = rendered.slice(1);
-  track(symlink(stage1Tree.rootfs, join(dir, POD_FILES.stage1Rootfs)));
+  track(symlink(stage1LinkTarget(o.dataDir, stage1Tree.rootfs), join(dir, POD_FILES.stage1Rootfs)));
   const appInfos: PodAppInfo[] = [];
   for (const [i, { input, image, name }] of apps.entries()) {
     const tree = trees[i]!;
     track(appDirs[i]!.then(() => writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id)));
     const mounts = mountsOf[i]!;
-    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: tree.rootfs, ...(mounts.length > 0 ? { mounts } : {}) });
+    appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: dataDirRelative(o.dataDir, tree.rootfs), ...(mounts.length > 0 ? { mounts } : {}) });
   }
   track(
     writePodInfo(dir, {
-      formatVersion: 1,
+      formatVersion: POD_FORMAT_VERSION,
       uuid,
       createdAt: isoNow(),
       stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },

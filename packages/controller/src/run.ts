@@ -7,6 +7,7 @@ import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
+import { appLower, relinkMovedStage1 } from './data-dir-paths.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
 import { checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
@@ -110,9 +111,11 @@ export async function runPod(o: RunOptions): Promise<number> {
     const moved = syncDir(join(podsDir(o.dataDir), 'run'));
     moved.catch(() => {});
     const info = await readPodInfo(dir);
+    // A pod an older rkt-ts prepared, in a data directory moved since: its stage1 runs through the link.
+    if (info.formatVersion < 2) relinkMovedStage1(o.dataDir, dir);
     for (const app of info.apps) {
       const { mode } = await mountAppRootfs({
-        lower: app.lower,
+        lower: appLower(o.dataDir, info, app),
         target: join(dir, POD_FILES.appRootfs(app.name)),
         upper: join(dir, POD_FILES.appUpper(app.name)),
         work: join(dir, POD_FILES.appWork(app.name)),

@@ -5,6 +5,7 @@ import { findPod, podDetails } from './pods.js';
 import { loadStopModule } from './run-module.js';
 import { waitForPodPids } from './pod-pid-wait.js';
 import { stage1StopEntrypoints } from './stage1.js';
+import { relinkMovedStage1 } from './data-dir-paths.js';
 
 /**
  * `rkt stop`: asks a running pod's stage1 to stop it (its stop entrypoint with `[--force] UUID`),
@@ -24,6 +25,7 @@ export async function stopPod(o: { dataDir: string; uuid: string; force?: boolea
     o.bus?.publish(stopped);
     return pod.uuid;
   }
+  relinkMovedStage1(o.dataDir, pod.path);
   const { executable: entry, module } = stage1StopEntrypoints(pod.path);
   const args = [...(o.force ? ['--force'] : []), pod.uuid];
   const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadStopModule(module.path);

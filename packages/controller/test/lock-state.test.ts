@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findPod, isLocked, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
+import { findPod, isLocked, POD_FORMAT_VERSION, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
 
 let dir: string;
 beforeEach(() => {
@@ -116,7 +116,7 @@ describe('pod states', () => {
 describe('pod format version', () => {
   it('refuses a pod directory written by a newer rkt-ts, naming the file', async () => {
     const p = pod('prepared', U1);
-    writeFileSync(join(p, 'pod-info.json'), JSON.stringify({ formatVersion: 2 }));
+    writeFileSync(join(p, 'pod-info.json'), JSON.stringify({ formatVersion: POD_FORMAT_VERSION + 1 }));
     await expect(readPodInfo(p)).rejects.toMatchObject({ code: 'POD_VERSION', message: expect.stringContaining(join(p, 'pod-info.json')) });
     writeFileSync(join(p, 'pod-info.json'), JSON.stringify({ formatVersion: 1, uuid: U1 }));
     await expect(readPodInfo(p)).rejects.toMatchObject({ code: 'POD_FORMAT' });
