@@ -3,10 +3,10 @@
 // verifies, runs and collects them as a user would, and upgrades their formats in place.
 //
 // Each run extracts the fixtures under its own fresh directory (/var/tmp/rkt-ts-compat-XXXXXX/<commit>),
-// removed after, mounts included, even when a test fails, so that runs at once share nothing. The store
-// records the data directory's absolute path (pod-info.json's `lower`, the pods' stage1/rootfs links,
-// cas/refs), and relocate.ts rewrites it there from the path the fixture was made at, refusing any other
-// file that names it.
+// removed after, mounts included, even when a test fails, so that runs at once share nothing. That is not
+// where the fixture was made, whose absolute path the older formats record (pod-info.json's `lower`, the
+// pods' stage1/rootfs links, cas/refs' podDirs): they are read as they are, as a data directory moved with its
+// pods in it, which rkt-ts finds where it is now.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { LAYOUT_VERSION, INDEX_VERSION, SNAPSHOT_VERSION } from '@rkt/image-stor
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureBuilt, repoRoot, rktBin } from '../pods/harness.js';
-import { relocateDataDir } from './relocate.js';
+import { filesNaming } from './files-naming.js';
 
 const FIXTURES = fileURLToPath(new URL('fixtures/', import.meta.url));
 const CURRENT_FLY = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
@@ -146,14 +146,21 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
     dir = join(root, fx.short);
     const x = spawnSync('tar', ['-xJf', join(FIXTURES, `${fx.short}.tar.xz`), '-C', root], { encoding: 'utf8' });
     expect(x.status, x.stderr).toBe(0);
-    // Where that version wrote the data directory's path: each pod's reference and pod-info.json, and its
-    // stage1 link; nothing else (relocate.ts refuses any other file naming it).
+    // Where that version wrote the path it was made at, which is not here: each pod's reference and, before pod
+    // format version 2, its pod-info.json and stage1 link; nothing else, since rkt-ts looks for a moved data
+    // directory's pods and trees only there.
+    expect(existsSync(fx.dataDir)).toBe(false);
     const states = { exitedGarbage: 'exited-garbage', exited: 'run', prepared: 'prepared' } as const;
     const pods = Object.entries(fx.pods).map(([k, p]) => [states[k as keyof typeof states], p.uuid] as const);
-    expect(relocateDataDir(dir, fx.dataDir)).toEqual({
-      files: pods.flatMap(([state, uuid]) => [`cas/refs/${uuid}.json`, `pods/${state}/${uuid}/pod-info.json`]).sort(),
-      links: pods.map(([state, uuid]) => `pods/${state}/${uuid}/stage1/rootfs`).sort(),
-    });
+    const absolutePods = fx.formats.podFormatVersion < 2;
+    expect(filesNaming(dir, fx.dataDir)).toEqual(
+      pods
+        .flatMap(([state, uuid]) => [
+          `cas/refs/${uuid}.json`,
+          ...(absolutePods ? [`pods/${state}/${uuid}/pod-info.json`, `pods/${state}/${uuid}/stage1/rootfs`] : []),
+        ])
+        .sort(),
+    );
   });
 
   afterAll(async () => {
@@ -275,9 +282,11 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
     // The dependencies too: the pod's reference lists them (its tree holds their layers).
     expect(images.map((i) => i.id).sort()).toEqual(imageIds);
     for (const tree of [fx.image.treeId, fx.stage1.treeId]) expect(existsSync(join(dir, 'cas', 'trees', tree)), tree).toBe(true);
-    // Its reference now lists garbage/ too (upgraded in place), whatever that version listed.
-    const ref = JSON.parse(readFileSync(join(dir, 'cas', 'refs', `${exited.uuid}.json`), 'utf8')) as { podDirs: string[] };
-    expect(ref.podDirs).toContain(join(dir, 'pods', 'garbage', exited.uuid));
+    // Its reference now lists garbage/ too (upgraded in place where that version did not), in the data
+    // directory it was made in or, relative, in any.
+    const ref = JSON.parse(readFileSync(join(dir, 'cas', 'refs', `${exited.uuid}.json`), 'utf8')) as { podDirs: string[]; podPaths?: string[] };
+    const garbage = `pods/garbage/${exited.uuid}`;
+    expect(ref.podDirs.includes(join(fx.dataDir, garbage)) || ref.podPaths?.includes(garbage), JSON.stringify(ref)).toBe(true);
 
     expect(chattr('-i', stuck('garbage')).status).toBe(0);
     const again = rkt(['gc', '--grace-period=0s']);

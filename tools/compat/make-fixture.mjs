@@ -19,9 +19,9 @@
 // integration-tests/compat/fixtures/<short>.tar.xz, writes what it made and the formats it found into
 // <short>.json beside it, and removes the data directory and the worktree.
 //
-// The store records the data directory's absolute path (pod-info.json's `lower`, the pods' stage1/rootfs links,
-// the references in cas/refs): the record's `dataDir` is that path, which the test rewrites to where it extracts
-// the fixture (integration-tests/compat/relocate.ts).
+// The record's `dataDir` is where the data directory was made: an older format records it (pod-info.json's
+// `lower` and the pods' stage1/rootfs links before pod format version 2; cas/refs' podDirs in every version),
+// and the test extracts the fixture elsewhere, as a data directory moved with its pods in it.
 // xz, not gzip: the stage1's static `run` (800 KB) is stored twice (the ACI and its rendered tree), and
 // gzip's 32 KB window compresses each copy on its own (730 KB against 300 KB).
 import { execFileSync, spawnSync } from 'node:child_process';
