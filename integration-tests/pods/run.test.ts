@@ -1,7 +1,7 @@
 // `rkt run` under each stage1 (fly, and systemd, the default): output, exit status, and every per-app
 // setting arriving in the app.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, rktBin, RktEnv } from './harness.js';
@@ -88,6 +88,20 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     const r = env.run(['run', `--pod-manifest=${manifest}`]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('1000 100 100 50 4000\n');
+  });
+
+  it("gives the app the pod manifest's readOnlyRootFS: / is read-only (EROFS), a writable volume stays writable", () => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0); // imports the image
+    const vol = join(env.tmp, 'vol');
+    mkdirSync(vol);
+    const manifest = join(env.tmp, 'pod.json');
+    const app = { exec: ['/bin/sh', '-c', 'touch /probe 2>&1; touch /data/probe && echo volume-ok'], user: '0', group: '0' };
+    const ro = { name: 'ro', image: { name: 'example.com/busybox' }, app, readOnlyRootFS: true, mounts: [{ volume: 'data', path: '/data' }] };
+    writeFileSync(manifest, JSON.stringify({ acVersion: '0.8.11', acKind: 'PodManifest', apps: [ro], volumes: [{ name: 'data', kind: 'host', source: vol }] }));
+    const r = env.run(['run', `--pod-manifest=${manifest}`]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('touch: /probe: Read-only file system\nvolume-ok\n');
+    expect(existsSync(join(vol, 'probe'))).toBe(true);
   });
 
   it('the app writes into its own copy: the image tree stays as it was', () => {

@@ -10,7 +10,8 @@
  * stage0 validated and wrote), resolves the one app's user and group against the app's rootfs,
  * builds its environment, gives it /etc/resolv.conf and /etc/hosts as --dns-conf-mode asks (or, for an image
  * without /etc/hosts, rkt's fly stub), forks the app into a private mount namespace chrooted into
- * `appsinfo/<app>/rootfs` with /proc, /sys and /dev, writes `pid`, waits, writes
+ * `appsinfo/<app>/rootfs` with /proc, /sys and /dev (the root read-only there when the app's
+ * readOnlyRootFS asks), writes `pid`, waits, writes
  * `appsinfo/<app>/exit` and exits with the app's status. Failures: one line on stderr, status 254.
  */
 #define _GNU_SOURCE
@@ -571,7 +572,7 @@ static int missing_in_root(int rootfd, const char *path) {
 }
 
 static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
-                     pid_t parent, int interactive) {
+                     pid_t parent, int interactive, int read_only_root) {
   if (!interactive) {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0) fail("cannot open /dev/null: %s", strerror(errno));
@@ -587,6 +588,14 @@ static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, 
   mount_in_root(rootfd, app, "sys", "/sys", NULL, MS_BIND | MS_REC);
   mount_in_root(rootfd, app, "dev", "/dev", NULL, MS_BIND | MS_REC);
   close(rootfd);
+  if (read_only_root) {
+    /* readOnlyRootFS (rkt run --readonly-rootfs): the root is bound onto itself (a copy with --no-overlay is
+     * no mount of its own) with everything below it, and only that top mount is made read-only: the volumes,
+     * /proc, /sys and /dev below it keep their own flags. In this namespace only; the stage1 wrote its
+     * files into the root before. */
+    if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail("app \"%s\": cannot bind its rootfs: %s", app, strerror(errno));
+    if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) fail("app \"%s\": cannot make its rootfs read-only: %s", app, strerror(errno));
+  }
   if (chdir(rootfs) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", rootfs, strerror(errno));
   if (chdir(cwd) != 0) fail("cannot change to the working directory %s: %s", cwd, strerror(errno));
   /* Groups before the gid, the gid before the uid: each step needs the privilege the next drops. */
@@ -645,6 +654,9 @@ int main(int argc, char **argv) {
     if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-')) fail("pod: apps[0].name %s is not an AC Name", name);
   const struct json *app = member(rapp, "app");
   if (app == NULL || app->type != J_OBJ) fail("app \"%s\" has no app section in the pod manifest", name);
+  const struct json *ro = member(rapp, "readOnlyRootFS");
+  if (ro != NULL && ro->type != J_BOOL) fail("pod: apps[0].readOnlyRootFS must be a boolean");
+  int read_only_root = ro != NULL && ro->boolean;
 
   const struct json *exec = member(app, "exec");
   size_t nexec = 0;
@@ -768,7 +780,7 @@ int main(int argc, char **argv) {
       close(fd);
     }
     if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
-    exec_app(name, abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive);
+    exec_app(name, abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive, read_only_root);
   }
   app_pid = child;
   char buf[64];

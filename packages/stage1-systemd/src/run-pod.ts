@@ -24,6 +24,7 @@ import { appEnvironment } from './environment.js';
 import { defaultHostname, dnsContents, writeEtcFiles } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
+import { readOnlyRootLines } from './read-only-root.js';
 import { hostRunsSystemd, nspawnArgs } from './nspawn.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
@@ -47,6 +48,7 @@ export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount'> {
 
 interface PodApp {
   name: string;
+  readOnlyRootFS?: boolean;
   app?: {
     exec?: string[];
     user?: string;
@@ -293,7 +295,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       stdin,
     };
     await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory);
-    spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid)];
+    spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
