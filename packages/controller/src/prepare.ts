@@ -47,6 +47,13 @@ export interface PrepareAppInput {
   readonly mounts?: readonly Mount[];
   /** `--memory`, `--cpu`, `--caps-retain`, `--seccomp`...: each replaces the image's isolator of its kind. */
   readonly isolators?: readonly AppIsolator[];
+  /** `--supplementary-gids`: replaces the image's `supplementaryGIDs`, as rkt's generateRuntimeApp did. */
+  readonly supplementaryGIDs?: readonly number[];
+  /** `--user-annotation`, `--user-label`: the app's `userAnnotations` and `userLabels` (replacing the image's, as rkt's). */
+  readonly userAnnotations?: Readonly<Record<string, string>>;
+  readonly userLabels?: Readonly<Record<string, string>>;
+  /** `--readonly-rootfs`: the runtime app's `readOnlyRootFS`, which the stage1 applies. */
+  readonly readOnlyRootFS?: boolean;
 }
 
 type AppIsolator = NonNullable<App['isolators']>[number];
@@ -141,6 +148,9 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
     ...(workingDirectory !== undefined ? { workingDirectory } : {}),
     ...(env !== undefined ? { environment: env } : {}),
     ...(isolators !== undefined ? { isolators } : {}),
+    ...(input.supplementaryGIDs !== undefined ? { supplementaryGIDs: [...input.supplementaryGIDs] } : {}),
+    ...(input.userAnnotations !== undefined ? { userAnnotations: { ...input.userAnnotations } } : {}),
+    ...(input.userLabels !== undefined ? { userLabels: { ...input.userLabels } } : {}),
   };
 }
 
@@ -289,6 +299,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
       image: { name: image.name, id: input.imageId, ...(image.labels ? { labels: image.labels } : {}) },
       app,
       ...(input.mounts !== undefined && input.mounts.length > 0 && fromManifest === undefined ? { mounts: [...input.mounts] } : {}),
+      ...(input.readOnlyRootFS !== undefined && fromManifest === undefined ? { readOnlyRootFS: input.readOnlyRootFS } : {}),
     });
   }
   const manifest: PodManifest = {

@@ -4,6 +4,7 @@ import { isEnvironmentVariableName } from '@rkt/appc-spec/lean';
 import type { PrepareAppInput } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
+import { parseBool } from '../../argv/flag-spec.js';
 import { parseMountFlag } from './volumes.js';
 import { ISOLATOR_FLAG_KEYS, isolatorsFromFlags, type IsolatorFlagValues } from './isolators.js';
 
@@ -17,11 +18,24 @@ interface AppFlagValues extends IsolatorFlagValues {
   workingDir?: string;
   environment: string[];
   mount: string[];
+  readonlyRootfs?: string;
+  supplementaryGids: string[];
+  userAnnotation: string[];
+  userLabel: string[];
 }
 
+/** rkt's per-app flags that add to a list, flag name -> key. */
+const LIST_FLAGS = {
+  environment: 'environment',
+  'supplementary-gids': 'supplementaryGids',
+  'user-annotation': 'userAnnotation',
+  'user-label': 'userLabel',
+} as const;
+
 /** rkt's per-app flags that take one value (a later one replaces an earlier one), flag name -> key. */
-const SINGLE_VALUE_FLAGS: Readonly<Record<string, Exclude<keyof AppFlagValues, 'environment' | 'mount'>>> = {
+const SINGLE_VALUE_FLAGS: Readonly<Record<string, Exclude<keyof AppFlagValues, 'environment' | 'mount' | 'supplementaryGids' | 'userAnnotation' | 'userLabel'>>> = {
   exec: 'exec',
+  'readonly-rootfs': 'readonlyRootfs',
   name: 'name',
   user: 'user',
   group: 'group',
@@ -38,6 +52,39 @@ function parseEnvPair(raw: string, where: string): EnvironmentVariable {
     throw new CliError('CLI_BAD_FLAG_VALUE', `${where}: ${JSON.stringify(name)} is not an environment variable name (letters, digits, "_", "." and "-", not starting with a digit)`);
   }
   return { name, value: raw.slice(eq + 1) };
+}
+
+/** `--user-annotation`s or `--user-label`s of one app as the map rkt made of them: a later value of a name wins. */
+function stringMap(flagName: string, pairs: readonly string[]): Record<string, string> | undefined {
+  if (pairs.length === 0) return undefined;
+  const map: Record<string, string> = {};
+  for (const raw of pairs) {
+    const eq = raw.indexOf('=');
+    if (eq <= 0) throw new CliError('CLI_BAD_FLAG_VALUE', `--${flagName}=${raw}: not NAME=VALUE`);
+    // defineProperty: a `__proto__` name stays an own key, as the schema keeps it.
+    Object.defineProperty(map, raw.slice(0, eq), { value: raw.slice(eq + 1), enumerable: true, writable: true, configurable: true });
+  }
+  return map;
+}
+
+/** `--supplementary-gids=1024,2048` (repeatable: each adds its IDs), as rkt's: group IDs, decimal. */
+function supplementaryGids(values: readonly string[]): number[] | undefined {
+  if (values.length === 0) return undefined;
+  return values.flatMap((raw) =>
+    raw.split(',').map((s) => {
+      const gid = /^[0-9]+$/.test(s) ? Number(s) : Number.NaN;
+      if (!(gid <= 0xffff_fffe)) throw new CliError('CLI_BAD_FLAG_VALUE', `--supplementary-gids=${raw}: ${JSON.stringify(s)} is not a group ID (0 to 4294967294)`);
+      return gid;
+    }),
+  );
+}
+
+/** `--readonly-rootfs=true|false`: rkt's flag takes a Go boolean. */
+function readonlyRootfs(raw: string | undefined): boolean | undefined {
+  if (raw === undefined) return undefined;
+  const value = parseBool(raw);
+  if (value === undefined) throw new CliError('CLI_BAD_FLAG_VALUE', `--readonly-rootfs=${raw}: must be a boolean (true or false)`);
+  return value;
 }
 
 /** `--set-env-file` then `--set-env`: rkt's pod-wide environment, which every app gets. */
@@ -83,7 +130,15 @@ function toInput(v: AppFlagValues, podEnv: readonly EnvironmentVariable[], args:
     ...(environment.length > 0 ? { environment } : {}),
     ...(v.mount.length > 0 ? { mounts: v.mount.map(parseMountFlag) } : {}),
     ...(isolators.length > 0 ? { isolators } : {}),
+    ...optional('supplementaryGIDs', supplementaryGids(v.supplementaryGids)),
+    ...optional('userAnnotations', stringMap('user-annotation', v.userAnnotation)),
+    ...optional('userLabels', stringMap('user-label', v.userLabel)),
+    ...optional('readOnlyRootFS', readonlyRootfs(v.readonlyRootfs)),
   };
+}
+
+function optional<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
 }
 
 /**
@@ -91,8 +146,8 @@ function toInput(v: AppFlagValues, podEnv: readonly EnvironmentVariable[], args:
  * per-app flag applies to the image before it, and given before any image it is refused, except
  * `--mount`, which then applies to every app. Each image's arguments come from the parser (`ctx.appArgs`).
  */
-export function parseApps(ctx: CommandContext, images: readonly string[]): { image: string; input: Omit<PrepareAppInput, 'imageId'> }[] {
-  const apps: AppFlagValues[] = images.map(() => ({ environment: [], mount: [] }));
+export function parseApps(ctx: CommandContext, images: readonly string[]): ParsedApp[] {
+  const apps: AppFlagValues[] = images.map(() => ({ environment: [], mount: [], supplementaryGids: [], userAnnotation: [], userLabel: [] }));
   // Where a flag was given says which app it is for: `before` images came before it.
   const eachGiven = (flagName: string, use: (app: AppFlagValues | undefined, value: string) => void) => {
     const values = ctx.flags.strings(flagName);
@@ -107,10 +162,12 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): { ima
       app[key] = value;
     });
   }
-  eachGiven('environment', (app, value) => {
-    if (app === undefined) throw mustFollowAnImage('environment');
-    app.environment.push(value);
-  });
+  for (const [flagName, key] of Object.entries(LIST_FLAGS)) {
+    eachGiven(flagName, (app, value) => {
+      if (app === undefined) throw mustFollowAnImage(flagName);
+      app[key].push(value);
+    });
+  }
   const everyApp: string[] = [];
   eachGiven('mount', (app, value) => (app === undefined ? everyApp : app.mount).push(value));
   const podEnv = podEnvironment(ctx);
@@ -118,4 +175,10 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): { ima
     const v = apps[i] as AppFlagValues;
     return { image, input: toInput({ ...v, mount: [...everyApp, ...v.mount] }, podEnv, ctx.appArgs[i] ?? []) };
   });
+}
+
+/** One app of the command line: its image argument and its overrides. */
+export interface ParsedApp {
+  image: string;
+  input: Omit<PrepareAppInput, 'imageId'>;
 }

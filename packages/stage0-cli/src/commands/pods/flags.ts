@@ -22,6 +22,11 @@ export const APP_FLAGS: readonly FlagSpec[] = [
   flag.strings('caps-retain', "capability to retain for the preceding image (example: '--caps-retain=CAP_SYS_ADMIN')"),
   flag.strings('caps-remove', "capability to remove for the preceding image (example: '--caps-remove=CAP_SYS_CHROOT,CAP_MKNOD')"),
   flag.strings('seccomp', "seccomp filter override for the preceding image (example: '--seccomp mode=retain,errno=EPERM,chmod,chown')"),
+  // rkt 1.30's help texts, word for word (its supplementary-gids text lacks its closing parenthesis).
+  flag.strings('readonly-rootfs', "if set, the app's rootfs will be mounted read-only"),
+  flag.strings('supplementary-gids', "supplementary group IDs override for the preceding image (examples: '--supplementary-gids=1024,2048'"),
+  flag.strings('user-annotation', "set the app's annotations (example: '--user-annotation=foo=bar')"),
+  flag.strings('user-label', "set the app's labels (example: '--user-label=foo=bar')"),
 ];
 
 /** Pod flags shared by run and prepare. */

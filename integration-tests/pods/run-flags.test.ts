@@ -1,0 +1,106 @@
+// rkt 1.30's per-app flags of `rkt run` and `rkt prepare` that rkt-ts lacked: --user-annotation, --user-label,
+// --supplementary-gids and --readonly-rootfs.
+// Each as the app (or `rkt cat-manifest`) sees it, under both stage1s where it reaches the app.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
+
+let env: RktEnv;
+let aci: string;
+
+beforeAll(() => ensureBuilt(), 600_000);
+afterEach(async () => {
+  await env.cleanup();
+});
+
+interface ManifestApp {
+  name: string;
+  readOnlyRootFS?: boolean;
+  app: { supplementaryGIDs?: number[]; userAnnotations?: Record<string, string>; userLabels?: Record<string, string> };
+}
+
+function appsOf(uuid: string): ManifestApp[] {
+  const r = env.run(['cat-manifest', uuid]);
+  expect(r.stderr).toBe('');
+  return (JSON.parse(r.stdout) as { apps: ManifestApp[] }).apps;
+}
+
+describe.each(STAGE1S)('rkt run ($name): the per-app flags reach the app', (stage1) => {
+  beforeEach(async () => {
+    env = new RktEnv(stage1);
+    aci = await buildBusyboxAci(env.tmp);
+  });
+
+  it('--supplementary-gids gives the app those groups (id -G), replacing the image\'s', () => {
+    const r = env.run(['run', aci, '--user=1000', '--group=100', '--supplementary-gids=4000,50', '--supplementary-gids=7', '--exec=/bin/sh', '--', '-c', 'id -G']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('100 7 50 4000\n');
+    expect(r.status).toBe(0);
+  });
+
+  it('--readonly-rootfs=true makes writing to / fail with EROFS while a volume stays writable; =false leaves the root writable', () => {
+    const vol = join(env.tmp, 'vol');
+    mkdirSync(vol);
+    const script = 'touch /probe 2>&1; touch /work/probe 2>&1; touch /data/probe && echo volume-ok';
+    const ro = env.run(['run', `--volume=data,kind=host,source=${vol}`, aci, '--readonly-rootfs=true', '--mount=volume=data,target=/data', '--exec=/bin/sh', '--', '-c', script]);
+    expect(ro.stderr).toBe('');
+    expect(ro.stdout).toBe("touch: /probe: Read-only file system\ntouch: /work/probe: Read-only file system\nvolume-ok\n");
+    expect(ro.status).toBe(0);
+    expect(readFileSync(join(vol, 'probe'), 'utf8')).toBe('');
+    // A copy of the tree (--no-overlay) is no mount of its own: read-only all the same.
+    const copy = env.run(['run', '--no-overlay', aci, '--readonly-rootfs=true', '--exec=/bin/sh', '--', '-c', 'touch /probe']);
+    expect([copy.status, copy.stdout, copy.stderr]).toEqual([1, '', 'touch: /probe: Read-only file system\n']);
+
+    const rw = env.run(['run', aci, '--readonly-rootfs=false', '--exec=/bin/sh', '--', '-c', 'touch /probe && echo root-ok']);
+    expect(rw.stderr).toBe('');
+    expect(rw.stdout).toBe('root-ok\n');
+  });
+});
+
+describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
+  beforeEach(async () => {
+    env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
+    aci = await buildBusyboxAci(env.tmp);
+  });
+
+  it('each flag goes to the image before it: userAnnotations, userLabels, supplementaryGIDs, readOnlyRootFS', () => {
+    const r = env.run([
+      'prepare', '--quiet',
+      aci, '--name=first', '--user-annotation=a=1', '--user-annotation=b=x=y', '--user-annotation=a=2', '--user-label=tier=web', '--supplementary-gids=10', '--readonly-rootfs=true',
+      aci, '--name=second', '--user-label=tier=db', '--readonly-rootfs=false',
+      aci, '--name=third',
+    ]);
+    expect(r.stderr).toBe('');
+    const [first, second, third] = appsOf(r.stdout.trim());
+    // A later value of a name wins, as in rkt's map.
+    expect(first!.app.userAnnotations).toEqual({ a: '2', b: 'x=y' });
+    expect(first!.app.userLabels).toEqual({ tier: 'web' });
+    expect(first!.app.supplementaryGIDs).toEqual([10]);
+    expect(first!.readOnlyRootFS).toBe(true);
+    expect(second!.app.userAnnotations).toBeUndefined();
+    expect(second!.app.userLabels).toEqual({ tier: 'db' });
+    expect(second!.readOnlyRootFS).toBe(false);
+    expect(third!.app).not.toHaveProperty('userLabels');
+    expect(third!).not.toHaveProperty('readOnlyRootFS');
+  });
+
+  it('refuses a bad value in one line naming the flag, exit 254, and prepares nothing', () => {
+    expect(env.run(['prepare', aci]).status).toBe(0);
+    const before = env.run(['list', '--no-legend', '--full']).stdout;
+    for (const [args, message] of [
+      [[aci, '--supplementary-gids=10,x'], 'prepare: --supplementary-gids=10,x: "x" is not a group ID (0 to 4294967294)\n'],
+      [[aci, '--supplementary-gids=-1'], 'prepare: --supplementary-gids=-1: "-1" is not a group ID (0 to 4294967294)\n'],
+      [[aci, '--readonly-rootfs=maybe'], 'prepare: --readonly-rootfs=maybe: must be a boolean (true or false)\n'],
+      [[aci, '--user-annotation=novalue'], 'prepare: --user-annotation=novalue: not NAME=VALUE\n'],
+      [[aci, '--user-label==v'], 'prepare: --user-label==v: not NAME=VALUE\n'],
+      [['--user-label=a=b', aci], 'prepare: --user-label must follow an image\n'],
+      [['--readonly-rootfs=true', aci], 'prepare: --readonly-rootfs must follow an image\n'],
+    ] as const) {
+      const r = env.run(['prepare', ...args]);
+      expect(r.stderr, args.join(' ')).toBe(message);
+      expect(r.status, args.join(' ')).toBe(254);
+    }
+    expect(env.run(['list', '--no-legend', '--full']).stdout).toBe(before);
+  });
+});
