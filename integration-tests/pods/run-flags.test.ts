@@ -1,5 +1,5 @@
 // rkt 1.30's per-app flags of `rkt run` and `rkt prepare` that rkt-ts lacked: --user-annotation, --user-label,
-// --supplementary-gids and --readonly-rootfs.
+// --supplementary-gids and --readonly-rootfs, and --port / --private-users refused in one line.
 // Each as the app (or `rkt cat-manifest`) sees it, under both stage1s where it reaches the app.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,11 +96,17 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
       [[aci, '--user-label==v'], 'prepare: --user-label==v: not NAME=VALUE\n'],
       [['--user-label=a=b', aci], 'prepare: --user-label must follow an image\n'],
       [['--readonly-rootfs=true', aci], 'prepare: --readonly-rootfs must follow an image\n'],
+      [['--port=http:8080', aci], "prepare: --port=http:8080: rkt-ts has no pod networks (CNI): every pod shares the host's network, where its ports are the host's already\n"],
+      [['--private-users', aci], "prepare: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"],
     ] as const) {
       const r = env.run(['prepare', ...args]);
       expect(r.stderr, args.join(' ')).toBe(message);
       expect(r.status, args.join(' ')).toBe(254);
     }
     expect(env.run(['list', '--no-legend', '--full']).stdout).toBe(before);
+    // rkt run takes them too, and refuses them the same way.
+    const run = env.run(['run', '--private-users=true', aci]);
+    expect([run.status, run.stderr]).toEqual([254, "run: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"]);
+    expect(env.run(['prepare', '--private-users=false', '--quiet', aci]).status).toBe(0);
   });
 });

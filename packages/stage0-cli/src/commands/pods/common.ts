@@ -7,6 +7,7 @@ import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
+import { unsupportedPodFlag } from './flags.js';
 import { claimStored, ImageGone, resolveImageArg, type ImageClaim } from './images.js';
 import { pullPolicyFlag } from '../fetch-options.js';
 import { selectStage1 } from './stage1.js';
@@ -153,6 +154,8 @@ function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
   const pullPolicy = pullPolicyFlag(ctx);
+  const unsupported = unsupportedPodFlag(ctx.flags.strings('port'), ctx.flags.bool('private-users'));
+  if (unsupported !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', unsupported);
   if (ctx.flags.string('pod-manifest') !== '') refuseBesidePodManifest(ctx, args);
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));

@@ -39,7 +39,21 @@ export const POD_FLAGS: readonly FlagSpec[] = [
   flag.string('uuid-file-save', 'write out pod UUID to specified file'),
   flag.strings('volume', 'a volume for the pod: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]'),
   flag.string('pull-policy', 'when to fetch an image and its dependencies: "new" (what is not in the store), "update" (ask the server) or "never" (store only)', { default: 'new' }),
+  // rkt's, refused when given (unsupportedPodFlags): a pod of rkt-ts has neither a network nor a user namespace of its own.
+  flag.strings('port', 'ports to expose on the host (requires contained network). Syntax: --port=NAME:[HOSTIP:]HOSTPORT'),
+  flag.bool('private-users', 'run within user namespaces.'),
 ];
+
+/**
+ * `--port` and `--private-users`, refused in one line as `--net=default` is (checkNet): each asks for
+ * something of the pod's own that rkt-ts's pods do not have, and running the pod without it would give it
+ * what the user meant it not to have (every port of the host's network, the host's user IDs).
+ */
+export function unsupportedPodFlag(port: readonly string[], privateUsers: boolean): string | undefined {
+  if (port.length > 0) return `--port=${port[0]}: rkt-ts has no pod networks (CNI): every pod shares the host's network, where its ports are the host's already`;
+  if (privateUsers) return '--private-users: rkt-ts does not run pods in a user namespace: their apps run with the host\'s user IDs';
+  return undefined;
+}
 
 /**
  * rkt run's metadata service flags (`--mds-register` defaults to false, as in late rkt). The socket is
