@@ -1,10 +1,12 @@
 // rkt 1.30's per-app flags of `rkt run` and `rkt prepare` that rkt-ts lacked: --user-annotation, --user-label,
-// --supplementary-gids and --readonly-rootfs, and --port / --private-users refused in one line.
+// --supplementary-gids, --readonly-rootfs and --signature, and --port / --private-users refused in one line.
 // Each as the app (or `rkt cat-manifest`) sees it, under both stage1s where it reaches the app.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
+import { makeKey, sign, type TestKey } from '../../packages/fetcher/test/helpers.js';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
@@ -96,6 +98,7 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
       [[aci, '--user-label==v'], 'prepare: --user-label==v: not NAME=VALUE\n'],
       [['--user-label=a=b', aci], 'prepare: --user-label must follow an image\n'],
       [['--readonly-rootfs=true', aci], 'prepare: --readonly-rootfs must follow an image\n'],
+      [[aci, '--signature=a.asc', '--signature=b.asc'], 'prepare: --signature specified multiple times for the same image\n'],
       [['--port=http:8080', aci], "prepare: --port=http:8080: rkt-ts has no pod networks (CNI): every pod shares the host's network, where its ports are the host's already\n"],
       [['--private-users', aci], "prepare: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"],
     ] as const) {
@@ -108,5 +111,79 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
     const run = env.run(['run', '--private-users=true', aci]);
     expect([run.status, run.stderr]).toEqual([254, "run: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"]);
     expect(env.run(['prepare', '--private-users=false', '--quiet', aci]).status).toBe(0);
+  });
+});
+
+describe('--signature: a local signature file for the image file before it, instead of FILE.asc', () => {
+  let key: TestKey;
+  let other: TestKey;
+  let localConfig: string;
+
+  beforeAll(async () => {
+    key = await makeKey('Busybox Signer');
+    other = await makeKey('Someone Else');
+  }, 60_000);
+
+  beforeEach(async () => {
+    env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
+    aci = await buildBusyboxAci(env.tmp);
+    localConfig = join(env.tmp, 'etc');
+    mkdirSync(localConfig);
+    const keyFile = join(env.tmp, 'signer.asc');
+    writeFileSync(keyFile, key.publicArmored);
+    const trust = rkt(['trust', '--prefix=example.com/busybox', '--skip-fingerprint-review', keyFile]);
+    expect(trust.status, trust.stderr).toBe(0);
+  });
+
+  /**
+   * bin/rkt without --insecure-options=image: the image's signature is checked. The stage1 is the built fly,
+   * found by name (a stage1 given by path would need its own signature).
+   */
+  function rkt(args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+    const [cmd, ...rest] = args;
+    const stage1 = cmd === 'run' || cmd === 'prepare' ? ['--stage1-name=coreos.com/rkt/stage1-fly'] : [];
+    const r = spawnSync(rktBin, [`--dir=${env.dataDir}`, `--local-config=${localConfig}`, cmd!, ...stage1, ...rest], { cwd: env.tmp, encoding: 'utf8', timeout: 60_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it('runs the image with a good signature file, refuses a bad one and one for another key, in one line, leaving no pod', async () => {
+    const image = readFileSync(aci);
+    const good = join(env.tmp, 'good.sig');
+    writeFileSync(good, await sign(key, image));
+    const bad = join(env.tmp, 'bad.sig');
+    writeFileSync(bad, await sign(key, Buffer.from('another image')));
+    const untrusted = join(env.tmp, 'untrusted.sig');
+    writeFileSync(untrusted, await sign(other, image));
+
+    // No busybox.aci.asc beside the image: without --signature it is refused as unsigned.
+    const unsigned = rkt(['run', aci, '--exec=/bin/true']);
+    expect(unsigned.status).toBe(254);
+    expect(unsigned.stderr).toMatch(/busybox\.aci: error opening signature file/);
+
+    const refused = [
+      [bad, /^run: image "example.com\/busybox" verification failed: the signature by [0-9a-f]+ does not match the image/],
+      [untrusted, /^run: image "example.com\/busybox" verification failed: signed by key [0-9a-f]+, which is not trusted for "example.com\/busybox"/],
+    ] as const;
+    for (const [sig, why] of refused) {
+      const r = rkt(['run', aci, `--signature=${sig}`, '--exec=/bin/true']);
+      expect(r.status, r.stderr).toBe(254);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr).toMatch(why);
+    }
+    const missing = rkt(['run', aci, '--signature=nope.sig', '--exec=/bin/true']);
+    expect([missing.status, missing.stderr]).toEqual([254, `run: signature file ${join(env.tmp, 'nope.sig')}: no such file\n`]);
+    expect(env.podUuids()).toEqual([]);
+
+    const ok = rkt(['run', aci, '--signature=good.sig', '--exec=/bin/echo', '--', 'signed']);
+    expect(ok.stdout).toBe('signed\n');
+    expect(ok.stderr).toMatch(/^signature verified:\n {2}Busybox Signer/);
+    expect(ok.status).toBe(0);
+  });
+
+  it('is refused for an image that is not a local file', () => {
+    const r = rkt(['prepare', 'example.com/busybox', '--signature=good.sig']);
+    expect(r.stderr).toBe(`prepare: --signature ${join(env.tmp, 'good.sig')}: example.com/busybox is not a local image file (a signature file is for an ACI file)\n`);
+    expect(r.status).toBe(254);
+    expect(env.podUuids()).toEqual([]);
   });
 });

@@ -6,16 +6,17 @@ import type { RemoteResult } from './fetch-remote.js';
 import { importChecked } from './import-checked.js';
 
 /**
- * A local ACI (a path or file:// URL). As rkt did, its signature is `<file>.asc` beside it, checked
- * against the keys trusted for the manifest's name; local files are imported whatever the pull policy.
+ * A local ACI (a path or file:// URL). As rkt did, its signature is `<file>.asc` beside it, or the file the
+ * caller names (`ascPath`: rkt run's `--signature`), checked against the keys trusted for the manifest's
+ * name; local files are imported whatever the pull policy.
  */
-export async function fetchFile(ctx: FetchContext, path: string): Promise<RemoteResult> {
+export async function fetchFile(ctx: FetchContext, path: string, ascPath = `${path}.asc`): Promise<RemoteResult> {
   let signature: Buffer | undefined;
   if (ctx.insecure.skipImageCheck) {
     ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
   } else {
     try {
-      signature = await readFile(`${path}.asc`);
+      signature = await readFile(ascPath);
     } catch (err) {
       throw new FetchError('FETCH_SIGNATURE',
         `${path}: error opening signature file: ${firstLine(err)} (an unsigned image is fetched only with --insecure-options=image)`, { subject: path, cause: err });
@@ -25,7 +26,7 @@ export async function fetchFile(ctx: FetchContext, path: string): Promise<Remote
   // The signer's prefix is the manifest's name: checked once the store's scan has read it, before it stores anything.
   const imported = await importChecked(ctx, path, path, { hold: ctx.hold }, async ({ manifest }) => {
     if (signature === undefined) return;
-    const signer = await verifyImageSignature(ctx, path, signature, `${path}.asc`, manifest.name);
+    const signer = await verifyImageSignature(ctx, path, signature, ascPath, manifest.name);
     ctx.signatureVerified(signer.userIds);
     signedBy = signer.fingerprint;
   });

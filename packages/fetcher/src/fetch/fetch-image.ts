@@ -70,6 +70,10 @@ async function undoImports(ctx: FetchContext, imports: readonly HeldImport[]): P
 
 async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean): Promise<RemoteResult> {
   const parsed = parseImageString(imageString, { cwd: ctx.cwd });
+  const signatureFile = ctx.options.signatureFile;
+  if (signatureFile !== undefined && parsed.kind !== 'path') {
+    throw new FetchError('FETCH_SIGNATURE', `${imageString}: a signature file (${signatureFile}) is only for a local image file`, { subject: imageString });
+  }
   switch (parsed.kind) {
     case 'id':
       try {
@@ -83,7 +87,7 @@ async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean
         throw err;
       }
     case 'path':
-      return fetchFile(ctx, parsed.path);
+      return fetchFile(ctx, parsed.path, signatureFile);
     case 'url': {
       ctx.http.checkScheme(parsed.url);
       if (ctx.pullPolicy === 'never') {

@@ -31,6 +31,11 @@ export interface FetchOptions {
   readonly cwd?: string;
   /** stderr: warnings about relaxed checks, and the progress bar when it is a terminal. */
   readonly stderr?: ProgressSink;
+  /**
+   * A local signature of the image fetched (`rkt run`'s `--signature`), read instead of `<file>.asc`: for a
+   * path or `file://` URL only (any other image string is refused, FETCH_SIGNATURE); not for its dependencies.
+   */
+  readonly signatureFile?: string;
   /** Fetch dependencies and render the image into the tree store (default true). */
   readonly withDependencies?: boolean;
   readonly render?: boolean;

@@ -22,6 +22,7 @@ interface AppFlagValues extends IsolatorFlagValues {
   supplementaryGids: string[];
   userAnnotation: string[];
   userLabel: string[];
+  signature?: string;
 }
 
 /** rkt's per-app flags that add to a list, flag name -> key. */
@@ -36,6 +37,7 @@ const LIST_FLAGS = {
 const SINGLE_VALUE_FLAGS: Readonly<Record<string, Exclude<keyof AppFlagValues, 'environment' | 'mount' | 'supplementaryGids' | 'userAnnotation' | 'userLabel'>>> = {
   exec: 'exec',
   'readonly-rootfs': 'readonlyRootfs',
+  signature: 'signature',
   name: 'name',
   user: 'user',
   group: 'group',
@@ -158,7 +160,7 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
     eachGiven(flagName, (app, value) => {
       if (app === undefined) throw mustFollowAnImage(flagName);
       // rkt refused a second --exec for one image rather than silently dropping one of them.
-      if (flagName === 'exec' && app.exec !== undefined) throw new CliError('CLI_BAD_ARGS', '--exec specified multiple times for the same image');
+      if ((flagName === 'exec' || flagName === 'signature') && app[key] !== undefined) throw new CliError('CLI_BAD_ARGS', `--${flagName} specified multiple times for the same image`);
       app[key] = value;
     });
   }
@@ -173,12 +175,17 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
   const podEnv = podEnvironment(ctx);
   return images.map((image, i) => {
     const v = apps[i] as AppFlagValues;
-    return { image, input: toInput({ ...v, mount: [...everyApp, ...v.mount] }, podEnv, ctx.appArgs[i] ?? []) };
+    return {
+      image,
+      input: toInput({ ...v, mount: [...everyApp, ...v.mount] }, podEnv, ctx.appArgs[i] ?? []),
+      ...(v.signature !== undefined ? { signature: resolvePath(ctx.cwd, v.signature) } : {}),
+    };
   });
 }
 
-/** One app of the command line: its image argument and its overrides. */
+/** One app of the command line: its image argument, its overrides, and `--signature`'s file (absolute). */
 export interface ParsedApp {
   image: string;
   input: Omit<PrepareAppInput, 'imageId'>;
+  signature?: string;
 }

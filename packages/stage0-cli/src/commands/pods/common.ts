@@ -228,8 +228,8 @@ async function preparePodOnce(
   const stage1ImageId = await selectStage1(ctx, store, claim);
   const apps = [];
   if (podManifest === undefined) {
-    for (const { image, input } of parsedApps) {
-      const imageId = await resolveImageArg(ctx, store, image, claim, pullPolicy);
+    for (const { image, input, signature } of parsedApps) {
+      const imageId = await resolveImageArg(ctx, store, image, claim, pullPolicy, signature);
       apps.push({ ...input, imageId });
     }
   }

@@ -27,6 +27,7 @@ export const APP_FLAGS: readonly FlagSpec[] = [
   flag.strings('supplementary-gids', "supplementary group IDs override for the preceding image (examples: '--supplementary-gids=1024,2048'"),
   flag.strings('user-annotation', "set the app's annotations (example: '--user-annotation=foo=bar')"),
   flag.strings('user-label', "set the app's labels (example: '--user-label=foo=bar')"),
+  flag.strings('signature', 'local signature file to use in validating the preceding image'),
 ];
 
 /** Pod flags shared by run and prepare. */
