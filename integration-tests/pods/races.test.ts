@@ -107,6 +107,146 @@ async function openedUnder(pid: number, dir: string, timeoutMs = 10_000): Promis
   return false;
 }
 
+/** A pod run to its end (fly, /bin/true): its UUID. */
+async function exitedPod(uuidFile: string): Promise<string> {
+  await runAll([['run', aci, '--exec=/bin/true', `--uuid-file-save=${uuidFile}`]]);
+  return readFileSync(uuidFile, 'utf8');
+}
+
+/** A pod directory a process has open: where it is now, and whether the process holds its lock (exclusive). */
+interface PodDirFd {
+  readonly path: string;
+  readonly locked: boolean;
+}
+
+/** The pod directories process `pid` has open; none once it is gone. */
+function podDirFds(pid: number): PodDirFd[] {
+  const open: PodDirFd[] = [];
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return open;
+  }
+  for (const fd of fds) {
+    try {
+      const path = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (!/\/pods\/[^/]+\/[0-9a-f-]{36}( \(deleted\))?$/.test(path) || !path.startsWith(`${env.dataDir}/pods/`)) continue;
+      open.push({ path, locked: /\bFLOCK\s+ADVISORY\s+WRITE\b/.test(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8')) });
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return open;
+}
+
+/** Whether process `pid` is stopped, or gone (a zombie, or reaped). */
+function stoppedOrGone(pid: number): boolean {
+  try {
+    const state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+    return state === 'T' || state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * An rkt process run in small steps: stopped (SIGSTOP) every ~0.1-0.3 ms of its run, and looked at while stopped,
+ * so that a test can hold it at a point of its work (holding a pod's lock, waiting for one) while other rkt
+ * processes act. Its end is awaited by `finish`; the test's clean-up kills it if the test fails first.
+ */
+class Stepped {
+  readonly done: Promise<RktResult>;
+  readonly pid: number;
+  private ended = false;
+
+  constructor(args: readonly string[]) {
+    const { child, done } = env.start(args);
+    this.pid = child.pid!;
+    this.done = done;
+    void done.then(() => (this.ended = true));
+  }
+
+  /** Steps it until `at` holds of the pod directories it has open, and leaves it stopped there; false if it ended first. */
+  async stepUntil(at: (fds: PodDirFd[]) => boolean): Promise<boolean> {
+    for (;;) {
+      if (this.ended) return false;
+      try {
+        process.kill(this.pid, 'SIGSTOP');
+      } catch {
+        return false; // reaped
+      }
+      while (!stoppedOrGone(this.pid));
+      if (at(podDirFds(this.pid))) return true;
+      this.signal('SIGCONT');
+      const until = performance.now() + 0.1 + Math.random() * 0.2;
+      while (performance.now() < until);
+      // Lets its exit be seen.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, sig);
+    } catch {
+      // Reaped meanwhile.
+    }
+  }
+
+  /** Lets it run to its end: its result. */
+  finish(): Promise<RktResult> {
+    this.signal('SIGCONT');
+    return this.done;
+  }
+}
+
+/**
+ * Runs rkt with `args` in steps until it ends; whenever it is stopped holding pod directories' locks other than
+ * at the stop before, `check` runs (with their paths) before it goes on, or, if `check` says so, it is killed
+ * there (SIGKILL). Its result.
+ */
+async function stepThrough(args: readonly string[], check: (held: string[]) => Promise<void | 'kill'>): Promise<RktResult> {
+  const stepped = new Stepped(args);
+  let last = '';
+  let held: string[] = [];
+  const heldAt = (fds: PodDirFd[]) => fds.filter((f) => f.locked).map((f) => f.path);
+  while (await stepped.stepUntil((fds) => (held = heldAt(fds)).join() !== last)) {
+    last = held.join();
+    if (held.length > 0 && (await check(held)) === 'kill') {
+      stepped.signal('SIGKILL');
+      break;
+    }
+    stepped.signal('SIGCONT');
+  }
+  return stepped.finish();
+}
+
+/**
+ * What `rkt list`, `rkt status`, `rkt status --wait-ready` and `rkt status --wait` (given 10 s) say the pod is,
+ * each as `command: state`, or as `command -> status: stderr` when it failed; nothing of a pod gone.
+ */
+async function podStates(uuid: string): Promise<string[]> {
+  const commands = [['list', '--format=json'], ['status', '--format=json', uuid], ['status', '--wait-ready', '--format=json', uuid], ['status', '--wait', '--format=json', uuid]];
+  const results = await Promise.all(
+    commands.map(async (args) => {
+      const run = env.start(args);
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+      const r = await run.done.finally(() => clearTimeout(timer));
+      return { ...r, args };
+    }),
+  );
+  return results.flatMap((r) => {
+    const what = `rkt ${r.args.join(' ')}`;
+    if (r.status !== 0) {
+      if (r.status === 254 && r.stderr === `status: no pod matches "${uuid}"\n`) return [];
+      return [`${what} -> ${r.status}: ${r.stderr}`];
+    }
+    if (r.args[0] === 'list') return (JSON.parse(r.stdout) as { name: string; state: string }[]).filter((p) => p.name === uuid).map((p) => `${what}: ${p.state}`);
+    return [`${what}: ${(JSON.parse(r.stdout) as { state: string }).state}`];
+  });
+}
+
 const imageIds = (): string[] => {
   const r = env.run(['image', 'list', '--format=json']);
   expect(r.status, r.stderr).toBe(0);
@@ -279,6 +419,32 @@ describe('rkt processes racing over images and pods (fly)', () => {
       expect(env.mounts()).toEqual([]);
     }
   }, TIMEOUT_MS);
+
+  it('an exited pod that rm or gc is removing never shows as running to list or status', async () => {
+    // The remover is stopped (SIGSTOP) at many points of its life, a fraction of a millisecond apart; each time it
+    // holds a pod directory's lock, list and status are asked what the pod is. A pod whose lock is held in run/
+    // counts as running, so a remover that locked it there made an exited pod look running (and status
+    // --wait-ready return it as running, status --wait wait for it). Rounds go on (up to 12) until each remover
+    // was caught holding the lock of the pod still in run/, a window of a millisecond or less, if it takes it there.
+    const caught = { rm: { any: 0, inRun: 0 }, gc: { any: 0, inRun: 0 } };
+    for (let round = 0; round < ROUNDS || (round < 12 && (caught.rm.inRun === 0 || caught.gc.inRun === 0)); round++) {
+      for (const remover of [['rm'], ['gc', '--grace-period=0s']] as const) {
+        const uuid = await exitedPod(`${env.tmp}/exited-${round}-${remover[0]}`);
+        const r = await stepThrough(remover[0] === 'rm' ? [...remover, uuid] : remover, async (held) => {
+          caught[remover[0]].any++;
+          if (held.some((p) => p.startsWith(`${env.dataDir}/pods/run/`))) caught[remover[0]].inRun++;
+          for (const what of await podStates(uuid)) expect(what, `while rkt ${remover.join(' ')} held ${held.join(', ')}`).toMatch(/: (exited|exited garbage|garbage|deleting)$/);
+        });
+        expect(r.status, r.stderr).toBe(0);
+        expect(pods()).toEqual([]);
+        expect(env.podUuids()).toEqual([]);
+        expect(env.mounts()).toEqual([]);
+      }
+    }
+    // Each was caught holding a lock of the pod (a round may miss it when this process is off the CPU throughout),
+    // or nothing was checked.
+    expect(Math.min(caught.rm.any, caught.gc.any), JSON.stringify(caught)).toBeGreaterThan(0);
+  }, 12 * TIMEOUT_MS);
 
   it('image verify whose tree is removed while it hashes it: removed, not damaged', async () => {
     // An 8 MB file first in the tree, read in chunks: long enough to find the verify in the middle of it. The

@@ -12,6 +12,7 @@ import { tryLockDir, unlock } from './lock.js';
 import { podPath, referencingPodDirs } from './layout.js';
 import type { PodSnapshot } from './pods.js';
 import { removePodDir } from './remove-pod-dir.js';
+import { markRemoving } from './removing-mark.js';
 import { loadGcModule } from './run-module.js';
 import { stage1GcEntrypoints, type Stage1GcModuleRef } from './stage1.js';
 import { relinkMovedStage1 } from './data-dir-paths.js';
@@ -42,7 +43,9 @@ export function keepImagesReferenced(ctx: DeleteContext, uuid: string): Promise<
 export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promise<string> {
   const target = podPath(ctx.dataDir, 'garbage', pod.uuid);
   if (pod.stateDir === 'garbage') return pod.path;
-  // A prepared pod could be picked up by run-prepared meanwhile: hold its lock across the rename.
+  // A prepared pod could be picked up by run-prepared meanwhile, and `rkt export` keeps an exited one where it is
+  // (its lock held shared): held across the rename. Marked first where the lock would say the pod runs.
+  if (pod.stateDir === 'run' || pod.stateDir === 'prepare') markRemoving(pod.path, pod.uuid);
   const fd = pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare' ? tryLockDir(pod.path) : undefined;
   if ((pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare') && fd === undefined) {
     // Whoever holds it is moving it on (run-prepared, another rm, gc), or only looking (list, status).

@@ -10,6 +10,7 @@ import { deleteGarbagePod, keepImagesReferenced, type DeleteContext } from './de
 import { podPath, podsDir } from './layout.js';
 import { listPods, type PodSnapshot } from './pods.js';
 import { readPodInfo } from './info.js';
+import { markRemoving } from './removing-mark.js';
 
 /** rkt's defaults: exited pods are kept 30 minutes after marking, unused prepared pods 24 hours. */
 export const DEFAULT_GC_GRACE_MS = 30 * 60e3;
@@ -117,8 +118,12 @@ function removeDeadEmbryos(dataDir: string): void {
   }
 }
 
-/** run/ → exited-garbage/, under the lock so a pod that is still running is never marked. */
+/**
+ * run/ → exited-garbage/, under the lock, which nobody else holds then (`rkt export` holds it shared to keep the
+ * pod where it is), and marked as a remover's lock first (`markRemoving`): locked in run/, the pod looked running.
+ */
 async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise<boolean> {
+  markRemoving(pod.path, pod.uuid);
   // A lock that is busy, even if only for a check, leaves the pod to the next gc.
   const fd = tryLockDir(pod.path, 0);
   if (fd === undefined) return false;
@@ -134,6 +139,8 @@ async function markExited(dataDir: string, pod: PodSnapshot, now: Date): Promise
 }
 
 async function toGarbage(ctx: DeleteContext, pod: PodSnapshot): Promise<void> {
+  // An aborted prepare locked in prepare/ looked as being prepared.
+  if (pod.stateDir === 'prepare') markRemoving(pod.path, pod.uuid);
   const fd = pod.stateDir === 'exited-garbage' ? undefined : tryLockDir(pod.path, 0);
   if (pod.stateDir !== 'exited-garbage' && fd === undefined) return;
   try {

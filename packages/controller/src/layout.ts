@@ -44,6 +44,11 @@ export const POD_FILES = {
   info: 'pod-info.json',
   /** When stage0 handed the pod to stage1 (RFC 3339), written before the run entrypoint starts. */
   started: 'started',
+  /**
+   * Empty; left by an rm or gc in an exited pod (or an aborted prepare) before it takes the pod's lock to move it
+   * out of `run/` (`prepare/`): that lock is then theirs, not the pod's (`removing-mark.ts`).
+   */
+  removing: 'removing',
   /** The pid of the pod's first process, written by stage1 for `enter` and `stop`. */
   pid: 'pid',
   /** Or the pid of its parent (rkt's second way). */

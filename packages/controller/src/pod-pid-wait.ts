@@ -1,4 +1,5 @@
 import { isLocked } from './lock.js';
+import { heldByPod } from './removing-mark.js';
 import type { PodSnapshot } from './pods.js';
 import { readPodPids, type PodPids } from './stage1-abi/pod-pids.js';
 
@@ -15,7 +16,7 @@ export async function waitForPodPids(pod: PodSnapshot, enough: (pids: PodPids) =
     const pids = readPodPids(pod.path);
     if (enough(pids)) return pids;
     // Checked after the pids: a pod that ended after writing them has them.
-    if (isLocked(pod.path) !== true) return undefined;
+    if (isLocked(pod.path) !== true || heldByPod(pod.stateDir, pod.path) !== true) return undefined;
     await sleep(10);
   }
 }

@@ -4,6 +4,7 @@ import { readAppExit } from './app-exits.js';
 import { PodError } from './errors.js';
 import { readPodInfo, type PodInfo } from './info.js';
 import { isLocked } from './lock.js';
+import { heldByPod } from './removing-mark.js';
 import { POD_FILES, podsDir, STATE_DIRS, type StateDir } from './layout.js';
 
 /** rkt's pod states, spelt as `rkt list` prints them. */
@@ -66,7 +67,8 @@ export function listPods(dataDir: string, wanted?: (uuid: string) => boolean): P
       // prepare/, garbage/), so one found there is still locked then unless its holder has ended. Checked
       // before, it could miss the lock of a pod moved in meanwhile: a starting pod showed as exited. In the
       // other state directories the lock does not change the state: not checked, only seen to be there.
-      const locked = lockDecides(stateDir) ? isLocked(path) : existsSync(path) ? false : undefined;
+      // A lock held by an rm or gc moving the pod out is not its own (`heldByPod`).
+      const locked = lockDecides(stateDir) ? isLocked(path) && heldByPod(stateDir, path) : existsSync(path) ? false : undefined;
       if (locked === undefined) continue; // moved or removed meanwhile
       byUuid.set(uuid, { uuid, state: stateOf(stateDir, locked), stateDir, path });
     }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findPod, isLocked, POD_FORMAT_VERSION, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
+import { heldByPod, markRemoving } from '../src/removing-mark.js';
 
 let dir: string;
 beforeEach(() => {
@@ -101,6 +102,24 @@ describe('pod states', () => {
     }
     pod('prepare', '22222222-2222-4333-8444-555555555555');
     expect(findPod(dir, '2222').state).toBe('aborted prepare');
+  });
+
+  it("read an exited pod or an aborted prepare as such while an rm or gc that marked it holds its lock", () => {
+    const exited = pod('run', U1);
+    const aborted = pod('prepare', U2);
+    for (const p of [exited, aborted]) markRemoving(p, 'x');
+    const fds = [tryLockDir(exited)!, tryLockDir(aborted)!];
+    try {
+      expect(listPods(dir).map((p) => [p.uuid, p.state]).sort()).toEqual([
+        [U1, 'exited'],
+        [U2, 'aborted prepare'],
+      ]);
+    } finally {
+      fds.forEach(unlock);
+    }
+    // Gone meanwhile: the marker's absence says nothing then.
+    expect(heldByPod('run', join(dir, 'pods', 'run', '11111111-0000-4333-8444-555555555555'))).toBeUndefined();
+    expect(() => markRemoving(join(dir, 'pods', 'run', 'gone'), 'gone')).toThrow(expect.objectContaining({ code: 'POD_STATE' }));
   });
 
   it('find a pod by a unique prefix and refuse ambiguous, unknown or malformed ones', () => {
