@@ -8,7 +8,7 @@ import type { Store } from '@rkt/image-store';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno } from './fsutil.js';
-import { tryLockDir, unlock } from './lock.js';
+import { lockDirAt, unlock } from './lock.js';
 import { podPath, referencingPodDirs } from './layout.js';
 import type { PodSnapshot } from './pods.js';
 import { removePodDir } from './remove-pod-dir.js';
@@ -46,11 +46,11 @@ export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promi
   // A prepared pod could be picked up by run-prepared meanwhile, and `rkt export` keeps an exited one where it is
   // (its lock held shared): held across the rename. Marked first where the lock would say the pod runs.
   if (pod.stateDir === 'run' || pod.stateDir === 'prepare') markRemoving(pod.path, pod.uuid);
-  const fd = pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare' ? tryLockDir(pod.path) : undefined;
-  if ((pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare') && fd === undefined) {
-    // Whoever holds it is moving it on (run-prepared, another rm, gc), or only looking (list, status).
-    throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use by another rkt`, { subject: pod.uuid });
-  }
+  const lock = pod.stateDir === 'prepared' || pod.stateDir === 'run' || pod.stateDir === 'prepare' ? lockDirAt(pod.path) : undefined;
+  // Whoever holds it is moving it on (run-prepared, another rm, gc), or reading it (export).
+  if (lock === 'busy') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is in use by another rkt`, { subject: pod.uuid });
+  if (lock === 'gone') throw new PodError('POD_STATE', `pod ${pod.uuid} moved meanwhile`, { subject: pod.uuid });
+  const fd = lock;
   try {
     await keepImagesReferenced(ctx, pod.uuid);
     await mkdir(dirname(target), { recursive: true });
@@ -69,10 +69,11 @@ export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promi
  * entrypoint, then every mount under the pod (lazily if busy: a stuck mount must not leak the
  * pod or stop gc), the directory, and the store's reference to its images.
  */
-export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promise<'deleted' | 'busy'> {
+export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promise<'deleted' | 'busy' | 'gone'> {
   const dir = podPath(ctx.dataDir, 'garbage', uuid);
-  const fd = tryLockDir(dir);
-  if (fd === undefined) return 'busy';
+  // 'gone': another rkt deleted it while this one waited for the lock, and that one says it removed the pod.
+  const fd = lockDirAt(dir);
+  if (typeof fd !== 'number') return fd;
   try {
     // One an older rkt-ts left here (its gc killed) keeps its stage1's tree while that gc runs.
     await keepImagesReferenced(ctx, uuid);

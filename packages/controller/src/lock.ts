@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { flock } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 
@@ -15,16 +15,31 @@ import { PodError } from './errors.js';
  * 0 for a caller to whom a lock that is busy only means "not now" (gc).
  */
 export function tryLockDir(path: string, patienceMs = LOCK_PATIENCE_MS): number | undefined {
+  const r = lockDirAt(path, patienceMs);
+  return typeof r === 'number' ? r : undefined;
+}
+
+/**
+ * `tryLockDir`, saying why there is no lock: 'busy' (another process holds it), or 'gone' (nothing is at `path`
+ * any more). The lock is of the directory opened at `path`: one moved or deleted while this waited for it is
+ * let go and 'gone', not returned. A remover that waited out another's deletion of a pod otherwise got the
+ * deleted directory's lock, went on "removing" it and said it had (two `rkt rm` both succeeded).
+ */
+export function lockDirAt(path: string, patienceMs = LOCK_PATIENCE_MS): number | 'busy' | 'gone' {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
     throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
   }
   try {
     for (let waited = 0, pause = 0.05; ; waited += pause, pause *= 2) {
-      if (flock(fd, { exclusive: true, nonblocking: true })) return fd;
+      if (flock(fd, { exclusive: true, nonblocking: true })) {
+        if (stillAt(fd, path)) return fd;
+        closeSync(fd);
+        return 'gone';
+      }
       if (waited >= patienceMs) break;
       sleepMs(Math.min(pause, patienceMs - waited));
     }
@@ -33,7 +48,23 @@ export function tryLockDir(path: string, patienceMs = LOCK_PATIENCE_MS): number 
     throw new PodError('POD_IO', `cannot lock ${path}: ${(err as Error).message}`, { subject: path, cause: err });
   }
   closeSync(fd);
-  return undefined;
+  return 'busy';
+}
+
+/**
+ * Whether the directory open on `fd` is still the one at `path`: asked even of a lock taken at once, since this
+ * process may have been preempted between its open and its flock for as long as another took a deletion through.
+ */
+function stillAt(fd: number, path: string): boolean {
+  const held = fstatSync(fd);
+  if (held.nlink === 0) return false;
+  try {
+    const there = statSync(path);
+    return there.ino === held.ino && there.dev === held.dev;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw err;
+  }
 }
 
 /** How long a holder waits out a lock that may be only a check's (`tryLockDir`). */

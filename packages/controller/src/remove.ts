@@ -27,6 +27,7 @@ export async function removePod(ctx: DeleteContext, uuidOrPrefix: string): Promi
   }
   const r = await deleteGarbagePod(ctx, pod.uuid);
   if (r === 'busy') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is being removed by another rkt`, { subject: pod.uuid });
+  if (r === 'gone') throw removedMeanwhile(pod.uuid);
   ctx.bus?.publish(podEvent('pod/removed', pod.uuid, {}));
   return pod.uuid;
 }
@@ -35,11 +36,13 @@ function findAgain(dataDir: string, uuid: string): PodSnapshot {
   try {
     return findPod(dataDir, uuid);
   } catch (err) {
-    if (err instanceof PodError && err.code === 'POD_NOT_FOUND') {
-      throw new PodError('POD_NOT_FOUND', `pod ${uuid} was removed by another rkt meanwhile`, { subject: uuid, cause: err });
-    }
+    if (err instanceof PodError && err.code === 'POD_NOT_FOUND') throw removedMeanwhile(uuid, err);
     throw err;
   }
+}
+
+function removedMeanwhile(uuid: string, cause?: unknown): PodError {
+  return new PodError('POD_NOT_FOUND', `pod ${uuid} was removed by another rkt meanwhile`, { subject: uuid, ...(cause !== undefined ? { cause } : {}) });
 }
 
 function refuseInUse(pod: PodSnapshot): void {

@@ -8,7 +8,7 @@ import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { appLower, relinkMovedStage1 } from './data-dir-paths.js';
-import { tryLockDir, unlock } from './lock.js';
+import { lockDirAt, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
 import { checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf.js';
@@ -89,10 +89,9 @@ export async function runPod(o: RunOptions): Promise<number> {
   const dnsWrong = o.dns !== undefined ? podDnsConfProblem(o.dns) : undefined;
   if (dnsWrong !== undefined) throw new PodError('POD_DNS', `pod ${o.uuid}: DNS configuration: ${dnsWrong}`, { subject: o.uuid });
   const prepared = podPath(o.dataDir, 'prepared', o.uuid);
-  const fd = o.lockFd ?? tryLockDir(prepared);
-  if (fd === undefined) {
-    throw new PodError('POD_LOCKED', `pod ${o.uuid} is not prepared, or another rkt is running it`, { subject: o.uuid });
-  }
+  const fd = o.lockFd ?? lockDirAt(prepared);
+  if (fd === 'busy') throw new PodError('POD_LOCKED', `pod ${o.uuid} is not prepared, or another rkt is running it`, { subject: o.uuid });
+  if (fd === 'gone') throw new PodError('POD_STATE', `pod ${o.uuid} is no longer prepared: another rkt ran or removed it`, { subject: o.uuid });
   const dir = podPath(o.dataDir, 'run', o.uuid);
   let handedOver = false;
   try {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findPod, isLocked, POD_FORMAT_VERSION, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
+import { lockDirAt } from '../src/lock.js';
 import { heldByPod, markRemoving } from '../src/removing-mark.js';
 
 let dir: string;
@@ -82,6 +83,29 @@ describe('pod locks', () => {
     } finally {
       checker.kill('SIGKILL');
       await new Promise((r) => checker.once('exit', r));
+    }
+  });
+
+  it('a lock waited for is the lock of the directory still there: one deleted or moved meanwhile is gone, not locked', async () => {
+    // Another remover holds the pod's lock, deletes (or moves) the directory and lets go; this one was waiting
+    // with the directory open. It got the deleted directory's lock and went on removing it, as if it had.
+    for (const [how, undo] of [
+      ['deleted', (p: string) => `rm -rf '${p}'`],
+      ['moved', (p: string) => `mv '${p}' '${p}.moved'`],
+    ] as const) {
+      const p = pod('garbage', U1);
+      const fd = tryLockDir(p)!;
+      const holder = spawn('sh', ['-c', `sleep 0.3; ${undo(p)}`], { stdio: ['ignore', 'ignore', 'inherit', fd] });
+      await new Promise((r) => holder.once('spawn', r));
+      unlock(fd);
+      try {
+        // Synchronous: the holder runs meanwhile, and its exit lets the lock go.
+        expect(lockDirAt(p, 10_000), how).toBe('gone');
+        expect(tryLockDir(p), how).toBeUndefined();
+      } finally {
+        holder.kill('SIGKILL');
+      }
+      rmSync(`${p}.moved`, { recursive: true, force: true });
     }
   });
 });
