@@ -26,13 +26,8 @@ export function tryLockDir(path: string, patienceMs = LOCK_PATIENCE_MS): number 
  * deleted directory's lock, went on "removing" it and said it had (two `rkt rm` both succeeded).
  */
 export function lockDirAt(path: string, patienceMs = LOCK_PATIENCE_MS): number | 'busy' | 'gone' {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
-    throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
-  }
+  const fd = openPodDir(path);
+  if (fd === undefined) return 'gone';
   try {
     for (let waited = 0, pause = 0.05; ; waited += pause, pause *= 2) {
       if (flock(fd, { exclusive: true, nonblocking: true })) {
@@ -49,6 +44,16 @@ export function lockDirAt(path: string, patienceMs = LOCK_PATIENCE_MS): number |
   }
   closeSync(fd);
   return 'busy';
+}
+
+/** A handle on the pod directory `path` to lock, or undefined when nothing is there. */
+function openPodDir(path: string): number | undefined {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
+  }
 }
 
 /**
@@ -110,18 +115,13 @@ export function isLocked(path: string): boolean | undefined {
  * Takes the lock on the pod directory `path` shared, without waiting, for a reader that must keep the pod
  * where it is (`rkt export`): while it is held no holder can take the lock (gc's mark, sweep and deletion,
  * `rkt rm`), and yet `isLocked`, a shared lock too, is not refused, so the pod's state reads as before.
- * Returns the handle, or undefined when the directory is gone or a holder has the lock.
+ * Returns the handle, or undefined when the directory is gone (moved meanwhile included) or a holder has the lock.
  */
 export function shareLockDir(path: string): number | undefined {
-  let fd: number;
+  const fd = openPodDir(path);
+  if (fd === undefined) return undefined;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new PodError('POD_IO', `cannot open ${path}: ${(err as Error).message}`, { subject: path, cause: err });
-  }
-  try {
-    if (flock(fd, { exclusive: false, nonblocking: true })) return fd;
+    if (flock(fd, { exclusive: false, nonblocking: true }) && stillAt(fd, path)) return fd;
   } catch (err) {
     closeSync(fd);
     throw new PodError('POD_IO', `cannot lock ${path}: ${(err as Error).message}`, { subject: path, cause: err });
