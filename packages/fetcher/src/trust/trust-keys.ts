@@ -22,6 +22,11 @@ export interface TrustOptions {
   /** `--trust-keys-from-https`: keys that came over verified https need no review. */
   readonly trustKeysFromHttps?: boolean;
   readonly insecure?: Partial<InsecureFlags>;
+  /**
+   * rkt trust's `--insecure-allow-http`: discovery and keys over plain http, for this command only (what
+   * `--insecure-options=http` allows every command).
+   */
+  readonly allowHttp?: boolean;
   readonly systemConfigDir?: string;
   readonly localConfigDir?: string;
   readonly userConfigDir?: string;
@@ -53,7 +58,9 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
   if (opts.prefix !== undefined && !isAcIdentifier(opts.prefix)) {
     throw new FetchError('FETCH_KEY', `prefix ${JSON.stringify(opts.prefix)} is not a valid AC Identifier`, { subject: opts.prefix });
   }
-  const insecure = insecureFlags(opts.insecure);
+  const globalInsecure = insecureFlags(opts.insecure);
+  const insecure = opts.allowHttp === true ? { ...globalInsecure, allowHttp: true } : globalInsecure;
+  const httpAllowedBy = globalInsecure.considerInsecurePubKeys ? '--insecure-options=pubkey' : globalInsecure.allowHttp ? '--insecure-options=http' : '--insecure-allow-http';
   const network = opts.network ?? {};
   // `--insecure-options=pubkey` (rkt's ConsiderInsecurePubKeys) lets keys come over plain http too.
   const http = await createHttpClient({ dirs: configDirs(opts), insecure: { ...insecure, allowHttp: insecure.allowHttp || insecure.considerInsecurePubKeys }, network });
@@ -72,7 +79,7 @@ export async function trustKeys(opts: TrustOptions): Promise<TrustedKeyResult[]>
   const candidates: Array<{ location: string; data: string | Uint8Array; overHttps: boolean; key: Key; info: KeyInfo; lapse: KeyLapse | undefined }> = [];
   for (const location of locations) {
     const { data, overHttps } = await readKeyLocation(location, http, opts.cwd ?? process.cwd());
-    if (/^http:/i.test(location)) opts.warn?.(`warning: ${location}: fetching a key over plain http (--insecure-options=${insecure.considerInsecurePubKeys ? 'pubkey' : 'http'})`);
+    if (/^http:/i.test(location)) opts.warn?.(`warning: ${location}: fetching a key over plain http (${httpAllowedBy})`);
     const key = await parsePublicKey(data, location);
     const info = keyInfo(key);
     const lapse = await keyLapse(key);
