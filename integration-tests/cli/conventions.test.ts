@@ -39,6 +39,12 @@ describe('--help everywhere', () => {
   it('every command and subcommand prints its help on stdout and exits 0, as --help, -h and rkt help', () => {
     const all = commands();
     expect(all.length).toBeGreaterThan(20);
+    // rkt 1.30's commands, each listed (and so checked below): rkt-ts's own extras are checked as well.
+    expect(all.map((c) => c.join(' '))).toEqual(expect.arrayContaining([
+      'cat-manifest', 'completion', 'config', 'enter', 'export', 'fetch', 'gc', 'image cat-manifest', 'image export', 'image extract', 'image gc',
+      'image list', 'image render', 'image rm', 'image verify', 'list', 'metadata-service', 'prepare', 'rm', 'run', 'run-prepared', 'status', 'stop',
+      'trust', 'version',
+    ]));
     // Parents too (`image`), which the listing names only through their subcommands.
     const parents = [...new Set(all.filter((c) => c.length > 1).map((c) => c[0]!))].map((p) => [p]);
     for (const cmd of [...parents, ...all]) {

@@ -243,3 +243,28 @@ describe('parseArgv: errors', () => {
     expect(() => inv.flags.string('debug')).toThrow('flag --debug is a bool flag, read as string');
   });
 });
+
+describe('a flag whose value is optional (pflag NoOptDefVal)', () => {
+  const status: CommandSpec = {
+    name: 'status',
+    summary: 'status',
+    args: 'UUID',
+    maxArgs: 1,
+    flags: [flag.string('wait', 'wait', { default: 'false', noOptDefault: 'true' })],
+    load,
+  };
+  const tree: CommandSpec = { name: 'rkt', summary: 'rkt', subcommands: [status] };
+
+  it('bare, takes its no-option value and never the next word; with "=", the value given', () => {
+    for (const [argv, wait, args] of [
+      [['status', '--wait', 'abc'], 'true', ['abc']],
+      [['--wait', 'status', 'abc'], 'true', ['abc']],
+      [['status', '--wait=10s', 'abc'], '10s', ['abc']],
+      [['status', 'abc'], 'false', ['abc']],
+    ] as const) {
+      const inv = parseArgv(argv, tree, globals);
+      expect(inv.flags.string('wait'), argv.join(' ')).toBe(wait);
+      expect(inv.args, argv.join(' ')).toEqual(args);
+    }
+  });
+});

@@ -25,6 +25,11 @@ export interface StringFlagSpec extends FlagSpecBase {
   readonly choices?: readonly string[];
   /** Checks or normalises a value; throws an `Error` whose message says what is wrong with it. */
   readonly parse?: (raw: string) => string;
+  /**
+   * pflag's NoOptDefVal: the value of a bare `--flag`, which then never takes the next argument as its value
+   * (rkt's `status --wait` and `--wait-ready`, `true` or a timeout).
+   */
+  readonly noOptDefault?: string;
 }
 
 /** Repeatable: every occurrence adds to the list (split on `separator` when one is set). */
@@ -33,6 +38,8 @@ export interface StringsFlagSpec extends FlagSpecBase {
   readonly default: readonly string[];
   readonly separator?: string;
   readonly parse?: (raw: string) => string;
+  /** As for a string flag: a bare `--net` is rkt's `--net=default`. */
+  readonly noOptDefault?: string;
 }
 
 /** A base-10 integer, optionally bounded. */

@@ -88,6 +88,7 @@ export function parseArgv(argv: readonly string[], root: CommandSpec, globals: r
       if (spec === undefined) throw usageError('CLI_UNKNOWN_FLAG', `unknown flag: --${name}`, where);
       if (eq !== -1) set(spec, tok.slice(eq + 1), `--${name}`);
       else if (spec.kind === 'bool') set(spec, undefined, `--${name}`);
+      else if (optionalValue(spec) !== undefined) set(spec, optionalValue(spec), `--${name}`);
       else {
         if (i + 1 >= argv.length) throw usageError('CLI_FLAG_NEEDS_VALUE', `flag needs an argument: --${name}`, where);
         set(spec, argv[++i], `--${name}`);
@@ -223,7 +224,12 @@ function takesNextArgument(tok: string, node: CommandSpec, globals: readonly Fla
     const letter = tok[1];
     spec = lookup(node, globals, (s) => s.short === letter);
   }
-  return spec !== undefined && spec.kind !== 'bool';
+  return spec !== undefined && spec.kind !== 'bool' && (!tok.startsWith('--') || optionalValue(spec) === undefined);
+}
+
+/** The value of a bare `--flag` whose value is optional (pflag's NoOptDefVal); undefined when one is required. */
+function optionalValue(spec: FlagSpec): string | undefined {
+  return spec.kind === 'string' || spec.kind === 'strings' ? spec.noOptDefault : undefined;
 }
 
 function lookup(node: CommandSpec, globals: readonly FlagSpec[], match: (s: FlagSpec) => boolean): FlagSpec | undefined {

@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPod, POD_FILES, PodError } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
+import { podArgs } from './pods/uuid-file.js';
 
 export function run(ctx: CommandContext, args: readonly string[]): void {
   let text: string | undefined;
-  let pod = findPod(ctx.dataDir(), args[0] ?? '');
+  let pod = findPod(ctx.dataDir(), podArgs(ctx, args)[0] ?? '');
   // A pod may move to its next state directory between finding and reading it: find it again.
   for (let attempt = 0; text === undefined; attempt++) {
     try {

@@ -1,4 +1,6 @@
 import { statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { shortImageId } from '../output/listing.js';
@@ -16,25 +18,68 @@ import { openImageStore } from './image-common.js';
  * last argument does not leave the first ones half done.
  */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
-  const pullPolicy = pullPolicyFlag(ctx);
+  const pullPolicy = deprecatedStoreFlags(ctx) ?? pullPolicyFlag(ctx);
+  const signatures = signatureFiles(ctx, args);
   // Loaded here rather than at the top: openpgp and the HTTP stack are large, and only fetching needs them.
   const { fetchImage, parseImageString } = await import('@rkt/fetcher');
-  for (const arg of args) {
+  for (const [i, arg] of args.entries()) {
     const parsed = parseImageString(arg, { cwd: ctx.cwd });
-    if (parsed.kind !== 'path') continue;
-    let isFile: boolean;
-    try {
-      isFile = statSync(parsed.path).isFile();
-    } catch (err) {
-      throw new CliError('CLI_BAD_ARGS', `${arg}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+    const signature = signatures[i];
+    if (signature !== undefined && parsed.kind !== 'path' && !arg.startsWith('file://')) {
+      throw new CliError('CLI_BAD_ARGS', `--signature ${signature.given}: ${arg} is not a local image file (a signature file is for an ACI file)`);
     }
-    if (!isFile) throw new CliError('CLI_BAD_ARGS', `${arg}: not a file`);
+    if (parsed.kind !== 'path') continue;
+    mustBeFile(parsed.path, arg);
+    if (signature !== undefined) mustBeFile(signature.path, `--signature ${signature.given}`);
   }
   const store = await openImageStore(ctx);
   const full = ctx.flags.bool('full');
-  for (const arg of args) {
-    const r = await fetchImage(arg, fetchOptions(ctx, store, pullPolicy));
+  for (const [i, arg] of args.entries()) {
+    const signatureFile = signatures[i]?.path;
+    const r = await fetchImage(arg, { ...fetchOptions(ctx, store, pullPolicy), ...(signatureFile !== undefined ? { signatureFile } : {}) });
     ctx.log.debug(`${arg}: ${r.downloaded ? 'downloaded' : 'not downloaded'} as ${r.id}${r.signedBy === undefined ? '' : ` (signed by ${r.signedBy})`}`);
     ctx.stdout.write(`${shortImageId(r.id, full)}\n`);
   }
+}
+
+function mustBeFile(path: string, shown: string): void {
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (err) {
+    throw new CliError('CLI_BAD_ARGS', `${shown}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
+  }
+  if (!isFile) throw new CliError('CLI_BAD_ARGS', `${shown}: not a file`);
+}
+
+/**
+ * rkt's per-image `--signature=FILE`: each applies to the image given before it, whose signature is then read
+ * from FILE instead of beside the image (FILE.aci.asc). By image index; paths made absolute.
+ */
+function signatureFiles(ctx: CommandContext, args: readonly string[]): ReadonlyArray<{ given: string; path: string } | undefined> {
+  const out: Array<{ given: string; path: string } | undefined> = args.map(() => undefined);
+  const positions = ctx.flags.positions('signature');
+  ctx.flags.strings('signature').forEach((given, i) => {
+    const image = (positions[i] ?? 0) - 1;
+    // rkt's words for both (its appAsc.Set).
+    if (image < 0) throw new CliError('CLI_BAD_ARGS', `--signature=${given}: --signature must follow an image`);
+    if (out[image] !== undefined) throw new CliError('CLI_BAD_ARGS', `--signature=${given}: --signature specified multiple times for the same image (${args[image]})`);
+    out[image] = { given, path: isAbsolute(given) ? given : resolve(ctx.cwd, given) };
+  });
+  return out;
+}
+
+/**
+ * rkt 1.30's deprecated `--store-only` (now `--pull-policy=never`) and `--no-store` (`--pull-policy=update`):
+ * still obeyed, with cobra's deprecation line on stderr. Hidden from the help, as cobra hid them.
+ */
+function deprecatedStoreFlags(ctx: CommandContext): PullPolicy | undefined {
+  const storeOnly = ctx.flags.bool('store-only');
+  const noStore = ctx.flags.bool('no-store');
+  if (storeOnly && noStore) throw new CliError('CLI_BAD_ARGS', 'both --store-only and --no-store specified');
+  if (ctx.flags.changed('store-only')) ctx.stderr.write('Flag --store-only has been deprecated, please use --pull-policy=never\n');
+  if (ctx.flags.changed('no-store')) ctx.stderr.write('Flag --no-store has been deprecated, please use --pull-policy=update\n');
+  if (storeOnly) return 'never';
+  if (noStore) return 'update';
+  return undefined;
 }

@@ -3,6 +3,26 @@ import { flag } from '../argv/flag-spec.js';
 import { LISTING_FLAGS } from '../output/listing.js';
 import { APP_FLAGS, MDS_FLAGS, POD_FLAGS, RUN_FLAGS } from './pods/flags.js';
 import { STAGE1_FLAGS } from './pods/stage1-flags.js';
+import { checkWait } from './wait-flag.js';
+
+/** rkt fetch, also as rkt's hidden `rkt image fetch`. */
+const FETCH = defineCommand({
+  name: 'fetch',
+  summary: 'Fetch image(s) and store them in the local store',
+  description:
+    'Fetches each image into the store and prints its image ID: an ACI file (or file:// URL), an https:// URL\n(http:// with --insecure-options=http), a name with labels (example.com/app:v1.0,os=linux) found through\nappc discovery, or an image ID already in the store. Each image\'s signature (FILE.aci.asc beside a file\nor the --signature=SIG given after it, URL.asc, or the discovered one) is checked against the trusted keys (see "rkt trust"); an unsigned image\nis refused unless --insecure-options=image.',
+  args: 'IMAGE_URL...',
+  minArgs: 1,
+  flags: [
+    flag.bool('full', 'print the full image hash after fetching'),
+    flag.string('pull-policy', 'when to fetch an image: "new" (only if not in the store), "update" (ask the server) or "never" (store only)', { default: 'update' }),
+    flag.strings('signature', 'local signature file to use in validating the preceding image'),
+    // Deprecated in rkt (cobra hid them and said so when given): obeyed, with that line.
+    flag.bool('store-only', 'use only available images in the store (do not discover or download from remote URLs)', { hidden: true }),
+    flag.bool('no-store', 'fetch images ignoring the local store', { hidden: true }),
+  ],
+  load: () => import('./fetch.js'),
+});
 
 /**
  * The command table. Adding a command: write `commands/<name>.ts` exporting `run` (see
@@ -19,12 +39,21 @@ export const COMMANDS: readonly CommandSpec[] = [
   defineCommand({
     name: 'cat-manifest',
     summary: 'Inspect and print the pod manifest',
-    description: 'Print the pod manifest of a pod (a UUID or a unique prefix of one).',
-    args: 'UUID',
+    description: 'Print the pod manifest of a pod (a UUID or a unique prefix of one, or the UUID in --uuid-file\'s FILE,\nas "rkt run --uuid-file-save=FILE" writes it).',
+    args: '--uuid-file=FILE | UUID',
+    maxArgs: 1,
+    flags: [flag.bool('pretty-print', 'apply indent to format the output', { default: true }), flag.string('uuid-file', 'read pod UUID from file instead of argument')],
+    load: () => import('./cat-manifest.js'),
+  }),
+  defineCommand({
+    name: 'completion',
+    summary: 'Output shell completion code for the specified shell',
+    description:
+      'This command outputs completion code for the specified shell. The generated\ncode must be evaluated to provide interactive completion of rkt sub-commands.\nThis can be done by sourcing it from the .bash_profile.\n\nSave completion code in a home directory and then include it in .bash_profile\nscript:\n\n\t$ rkt completion bash > $HOME/.rkt.bash.inc\n\t$ printf \'\\n# rkt shell completion\\nsource "$HOME/.rkt.bash.inc"\\n\' >> $HOME/.bash_profile\n\t$ source $HOME/.bash_profile\n\nAlternatively, include the completion code directly into the launched shell:\n\n\t$ source <(rkt completion bash)\n\nOnly bash is supported, as in rkt. The script is made from this rkt\'s own command table.',
+    args: 'SHELL',
     minArgs: 1,
     maxArgs: 1,
-    flags: [flag.bool('pretty-print', 'apply indent to format the output', { default: true })],
-    load: () => import('./cat-manifest.js'),
+    load: () => import('./completion.js'),
   }),
   defineCommand({
     name: 'config',
@@ -70,19 +99,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [flag.string('app', 'name of the app to export within the specified pod'), flag.bool('overwrite', 'overwrite output ACI')],
     load: () => import('./export.js'),
   }),
-  defineCommand({
-    name: 'fetch',
-    summary: 'Fetch image(s) and store them in the local store',
-    description:
-      'Fetches each image into the store and prints its image ID: an ACI file (or file:// URL), an https:// URL\n(http:// with --insecure-options=http), a name with labels (example.com/app:v1.0,os=linux) found through\nappc discovery, or an image ID already in the store. Each image\'s signature (FILE.aci.asc beside a file,\nURL.asc, or the discovered one) is checked against the trusted keys (see "rkt trust"); an unsigned image\nis refused unless --insecure-options=image.',
-    args: 'IMAGE_URL...',
-    minArgs: 1,
-    flags: [
-      flag.bool('full', 'print the full image hash after fetching'),
-      flag.string('pull-policy', 'when to fetch an image: "new" (only if not in the store), "update" (ask the server) or "never" (store only)', { default: 'update' }),
-    ],
-    load: () => import('./fetch.js'),
-  }),
+  FETCH,
   defineCommand({
     name: 'gc',
     summary: 'Garbage collect rkt pods no longer in use',
@@ -100,6 +117,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'image',
     summary: 'Operate on image(s) in the local store',
     subcommands: [
+      // rkt had `image fetch` too, hidden from the command list.
+      { ...FETCH, hidden: true },
       defineCommand({
         name: 'cat-manifest',
         summary: 'Inspect and print the image manifest',
@@ -222,8 +241,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   defineCommand({
     name: 'rm',
     summary: 'Remove all files and resources associated with an exited pod',
-    args: 'UUID...',
-    minArgs: 1,
+    description: 'Unlike gc, rm allows users to remove specific pods: each UUID (or unique prefix of one), or the UUID in\n--uuid-file\'s FILE, as "rkt run --uuid-file-save=FILE" writes it.',
+    args: '--uuid-file=FILE | UUID ...',
+    flags: [flag.string('uuid-file', 'read pod UUID from file instead of argument')],
     load: () => import('./rm.js'),
   }),
   defineCommand({
@@ -248,12 +268,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   defineCommand({
     name: 'status',
     summary: 'Check the status of a rkt pod',
-    args: 'UUID',
+    description:
+      'Prints assorted information about the pod such as its state, pid and exit status.\n\nThe --wait and --wait-ready flags accept boolean or timeout values. If set to true, wait indefinitely. If set to false,\ndon\'t wait at all. They can also be set to a duration. If the duration is less than zero, wait indefinitely. If the\nduration is zero, don\'t wait at all. A wait that times out is an error (exit 254).',
+    args: '[--wait=bool|timeout] [--wait-ready=bool|timeout] UUID',
     minArgs: 1,
     maxArgs: 1,
     flags: [
-      flag.bool('wait', 'toggles waiting for the pod to finish. Use the output to determine the actual terminal state'),
-      flag.bool('wait-ready', 'toggles waiting until the pod is running'),
+      flag.string('wait', 'toggles waiting for the pod to finish. Use the output to determine the actual terminal state', { default: 'false', noOptDefault: 'true', parse: checkWait }),
+      flag.string('wait-ready', 'toggles waiting until the pod is ready', { default: 'false', noOptDefault: 'true', parse: checkWait }),
       flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
         choices: ['', 'json', 'json-pretty'],
       }),
@@ -263,9 +285,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   defineCommand({
     name: 'stop',
     summary: 'Stop a pod',
-    args: 'UUID...',
-    minArgs: 1,
-    flags: [flag.bool('force', 'forced stopping')],
+    args: '--uuid-file=FILE | UUID ...',
+    flags: [flag.bool('force', 'forced stopping'), flag.string('uuid-file', 'read pod UUID from file instead of argument')],
     load: () => import('./stop.js'),
   }),
   defineCommand({
@@ -273,11 +294,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'Trust a key for image verification',
     description:
       'Adds keys to the local keystore for use in verifying signed images. With no key given, the keys the\nprefix publishes through appc discovery (ac-discovery-pubkeys) are fetched. Keys go to\n<local-config>/trustedkeys/prefix.d/<prefix>/<fingerprint>, or root.d with --root.',
-    args: '[PUBKEY...]',
+    args: '[--prefix=PREFIX] [--insecure-allow-http] [--skip-fingerprint-review] [--root] [PUBKEY ...]',
     flags: [
       flag.string('prefix', 'prefix to limit trust to'),
       flag.bool('root', 'add root key from filesystem without a prefix'),
       flag.bool('skip-fingerprint-review', 'accept key without fingerprint confirmation'),
+      flag.bool('insecure-allow-http', 'allow HTTP use for key discovery and/or retrieval'),
     ],
     load: () => import('./trust.js'),
   }),

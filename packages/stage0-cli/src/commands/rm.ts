@@ -2,9 +2,11 @@ import { removePod } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { cliBus, openCliStore } from './pods/common.js';
 import { unregisterFromMds } from './pods/mds.js';
+import { podArgs } from './pods/uuid-file.js';
 
 /** Removes each pod given; a failure is reported and the others are still removed (exit 254 then). */
-export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
+export async function run(ctx: CommandContext, given: readonly string[]): Promise<number> {
+  const args = podArgs(ctx, given);
   const store = await openCliStore(ctx);
   let failed = false;
   for (const arg of args) {

@@ -1,26 +1,36 @@
-import { findPod, podDetails, type PodDetails, type PodState } from '@rkt/controller';
+import { findPod, podDetails, PodError, type PodDetails, type PodState } from '@rkt/controller';
+import { formatDuration } from '../argv/duration.js';
 import type { CommandContext } from '../command.js';
 import { goTime } from './pods/times.js';
+import { waitTimeoutMs } from './wait-flag.js';
 
 const FINISHED: readonly PodState[] = ['exited', 'exited garbage', 'garbage', 'deleting'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls the pod (it may move between state directories meanwhile) until `done` says so. */
-async function waitFor(ctx: CommandContext, uuid: string, done: (p: PodDetails) => boolean): Promise<PodDetails> {
+/**
+ * Polls the pod (it may move between state directories meanwhile) until `done` says so, or fails once
+ * `timeoutMs` has passed, as rkt's wait under a context with that deadline.
+ */
+async function waitFor(ctx: CommandContext, uuid: string, timeoutMs: number, what: string, done: (p: PodDetails) => boolean): Promise<PodDetails> {
+  const end = Date.now() + timeoutMs;
   for (;;) {
     const pod = await podDetails(findPod(ctx.dataDir(), uuid));
     if (done(pod)) return pod;
-    await sleep(50);
+    if (Date.now() >= end) throw new PodError('POD_STATE', `pod ${uuid} (${pod.state}) ${what} within ${formatDuration(timeoutMs)}`, { subject: uuid });
+    await sleep(Math.min(50, Math.max(1, end - Date.now())));
   }
 }
 
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
   const found = findPod(ctx.dataDir(), args[0] ?? '');
   let pod = await podDetails(found);
-  if (ctx.flags.bool('wait')) pod = await waitFor(ctx, found.uuid, (p) => FINISHED.includes(p.state));
+  const ready = waitTimeoutMs(ctx.flags.string('wait-ready'));
+  const finished = waitTimeoutMs(ctx.flags.string('wait'));
   // Ready as rkt's: running with its process known (rkt waited for the stage1's supervisor), not merely
-  // locked by a run that has not started the pod's PID 1 yet (which printed pid=-1).
-  else if (ctx.flags.bool('wait-ready')) pod = await waitFor(ctx, found.uuid, (p) => (p.state === 'running' && p.pid !== undefined) || FINISHED.includes(p.state));
+  // locked by a run that has not started the pod's PID 1 yet (which printed pid=-1). Then finished, as rkt
+  // waited for both when given both.
+  if (ready > 0) pod = await waitFor(ctx, found.uuid, ready, 'was not ready', (p) => (p.state === 'running' && p.pid !== undefined) || FINISHED.includes(p.state));
+  if (finished > 0) pod = await waitFor(ctx, found.uuid, finished, 'did not finish', (p) => FINISHED.includes(p.state));
   const format = ctx.flags.string('format');
   const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
   const exited = FINISHED.includes(pod.state);

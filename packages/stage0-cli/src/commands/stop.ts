@@ -1,9 +1,11 @@
 import { stopPod } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { cliBus } from './pods/common.js';
+import { podArgs } from './pods/uuid-file.js';
 
 /** Stops each pod given; a failure is reported and the others are still stopped (exit 254 then). */
-export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
+export async function run(ctx: CommandContext, given: readonly string[]): Promise<number> {
+  const args = podArgs(ctx, given);
   let failed = false;
   for (const arg of args) {
     try {

@@ -37,6 +37,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     root,
     locations: args,
     skipFingerprintReview: ctx.flags.bool('skip-fingerprint-review'),
+    allowHttp: ctx.flags.bool('insecure-allow-http'),
     trustKeysFromHttps: g.trustKeysFromHttps,
     insecure: g.insecureOptions,
     systemConfigDir: g.systemConfigDir,

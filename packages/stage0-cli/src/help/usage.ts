@@ -63,8 +63,12 @@ function flagLines(flags: readonly FlagSpec[], cmdName: string): string[] {
     });
 }
 
-/** pflag's look: a bool's value is optional (`[=false]`), other flags show their default. */
+/**
+ * pflag's look: a bool's value is optional (`[=false]`), other flags show their default; a flag whose value is
+ * optional shows what a bare one means (`--wait[="true"]`, as pflag shows NoOptDefVal).
+ */
 function defaultShown(f: FlagSpec): string {
+  if ((f.kind === 'string' || f.kind === 'strings') && f.noOptDefault !== undefined) return `[=${JSON.stringify(f.noOptDefault)}]`;
   switch (f.kind) {
     case 'bool':
       return `[=${String(f.default)}]`;

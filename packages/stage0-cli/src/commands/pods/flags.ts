@@ -68,7 +68,8 @@ export const MDS_FLAGS: readonly FlagSpec[] = [
 /** rkt run's and run-prepared's flags that shape the running pod, not its manifest. */
 export const RUN_FLAGS: readonly FlagSpec[] = [
   flag.string('hostname', "the pod's hostname (default: rkt-UUID); the fly stage1 keeps the host's"),
-  flag.strings('net', 'the pod\'s network: "host", the host\'s, which every rkt-ts pod shares (rkt\'s CNI networks are not supported)'),
+  // A bare --net is rkt's --net=default (its NoOptDefVal), refused as that is, not a flag that swallows the image.
+  flag.strings('net', 'the pod\'s network: "host", the host\'s, which every rkt-ts pod shares (rkt\'s CNI networks are not supported)', { noOptDefault: 'default' }),
   flag.strings('dns', "name servers to write in the apps' /etc/resolv.conf (IP addresses, repeatable or comma-separated); 'host' to use the host's resolv.conf, 'none' to leave each image's own"),
   flag.strings('dns-search', "DNS search domain to write in the apps' /etc/resolv.conf (repeatable)"),
   flag.strings('dns-opt', "DNS option to write in the apps' /etc/resolv.conf (repeatable, example: '--dns-opt=ndots:2')"),

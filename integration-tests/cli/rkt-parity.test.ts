@@ -1,0 +1,246 @@
+// rkt 1.30's flags on the commands other than run, prepare and export, through bin/rkt as a user runs them:
+// --uuid-file on rm, stop and cat-manifest (the file `rkt run --uuid-file-save` writes), status's
+// --wait/--wait-ready timeouts, a bare --net, fetch's per-image --signature and its deprecated store flags,
+// `rkt image fetch`, trust's --insecure-allow-http, and `rkt completion bash` sourced into a real bash.
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeAci, makeKey, sign, type TestKey } from '../../packages/fetcher/test/helpers.js';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from '../pods/harness.js';
+
+const fly = STAGE1S.find((s) => s.name === 'fly')!;
+let env: RktEnv;
+let server: Server | undefined;
+let key: TestKey;
+
+beforeAll(async () => {
+  ensureBuilt();
+  key = await makeKey('App Signer');
+}, 600_000);
+
+afterEach(async () => {
+  try {
+    if (server !== undefined) await new Promise((r) => server!.close(r));
+  } finally {
+    server = undefined;
+    await env.cleanup();
+  }
+});
+
+/** bin/rkt with the test's data directory and none of the harness's defaults (no --insecure-options=image). */
+function rkt(args: readonly string[], o: { input?: string } = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(rktBin, [`--dir=${env.dataDir}`, `--local-config=${join(env.tmp, 'etc')}`, ...args], { cwd: env.tmp, encoding: 'utf8', timeout: 60_000, ...o });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** One line on stderr and 254, nothing on stdout. */
+function expectOneLine(r: { status: number | null; stdout: string; stderr: string }, line: string | RegExp): void {
+  expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+  if (typeof line === 'string') expect(r.stderr).toBe(`${line}\n`);
+  else expect(r.stderr).toMatch(line);
+  expect(r.stdout).toBe('');
+  expect(r.status).toBe(254);
+}
+
+describe('--uuid-file (rm, stop, cat-manifest)', () => {
+  it('a pod run with --uuid-file-save is shown, stopped and removed through the file; status waits for it with timeouts', async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const file = join(env.tmp, 'pod.uuid');
+    env.start(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/sleep', '--', '60']);
+    const { uuid } = await env.waitRunning();
+
+    const manifest = env.run(['cat-manifest', '--uuid-file=pod.uuid']);
+    expect(manifest.status, manifest.stderr).toBe(0);
+    expect((JSON.parse(manifest.stdout) as { apps: { app: { exec: string[] } }[] }).apps[0]?.app.exec).toEqual(['/bin/sleep', '60']);
+    expect(env.run(['cat-manifest', '--pretty-print=false', `--uuid-file=${file}`]).stdout).toBe(`${JSON.stringify(JSON.parse(manifest.stdout))}\n`);
+
+    // status: a timeout that passes is one line and 254; ready at once; --wait=false does not wait.
+    expect(env.run(['status', '--wait-ready=10s', uuid])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^state=running\n/) });
+    expectOneLine(env.run(['status', '--wait=300ms', uuid]), `status: pod ${uuid} (running) did not finish within 300ms`);
+    expect(env.run(['status', '--wait=false', uuid])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^state=running\n/) });
+    expectOneLine(env.run(['status', '--wait=soon', uuid]), 'status: invalid value "soon" for --wait: expected true, false or a duration such as 30s or 2m (run "rkt help status" for usage)');
+
+    // rm of a running pod through the file: refused, the pod untouched.
+    const notYet = env.run(['rm', `--uuid-file=${file}`]);
+    expect(notYet.status).toBe(254);
+    expect(env.status(uuid).state).toBe('running');
+
+    const stopped = env.run(['stop', `--uuid-file=${file}`]);
+    expect(stopped, stopped.stderr).toMatchObject({ status: 0, stdout: `${uuid}\n` });
+    const waited = env.run(['status', '--wait=20s', uuid]);
+    expect(waited.status, waited.stderr).toBe(0);
+    expect(waited.stdout).toMatch(/^state=exited\n/);
+
+    const removed = env.run(['rm', `--uuid-file=${file}`]);
+    expect(removed, removed.stderr).toMatchObject({ status: 0, stdout: `${uuid}\n` });
+    expect(env.podUuids()).toEqual([]);
+  });
+
+  it('a missing, empty or malformed file, or a file and a UUID together, is one line naming --uuid-file and 254; the pod stays', async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const prepared = env.run(['prepare', '--quiet', `--uuid-file-save=${join(env.tmp, 'good')}`, aci]);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const uuid = prepared.stdout.trim();
+    writeFileSync(join(env.tmp, 'empty'), ' \n');
+    writeFileSync(join(env.tmp, 'bad'), 'not-a-uuid\n');
+    mkdirSync(join(env.tmp, 'dir'));
+    for (const cmd of ['rm', 'stop', 'cat-manifest']) {
+      expectOneLine(env.run([cmd, '--uuid-file=missing']), `${cmd}: --uuid-file=missing: cannot read the pod UUID: no such file`);
+      expectOneLine(env.run([cmd, '--uuid-file=dir']), `${cmd}: --uuid-file=dir: cannot read the pod UUID: is a directory`);
+      expectOneLine(env.run([cmd, '--uuid-file=empty']), `${cmd}: --uuid-file=empty: the file is empty`);
+      expectOneLine(env.run([cmd, '--uuid-file=bad']), `${cmd}: --uuid-file=bad: "not-a-uuid" is not a pod UUID`);
+      expectOneLine(env.run([cmd, '--uuid-file=good', uuid]), `${cmd}: --uuid-file=good and a UUID argument (${JSON.stringify(uuid)}) are mutually exclusive`);
+    }
+    expectOneLine(env.run(['rm']), 'rm: needs a pod UUID or --uuid-file=FILE (run "rkt help rm" for usage)');
+    expect(env.status(uuid).state).toBe('prepared');
+    // The file rkt's --uuid-file-save wrote (no newline) is read back; a trailing newline is as good.
+    expect(env.run(['cat-manifest', '--uuid-file=good']).status).toBe(0);
+  });
+});
+
+describe('--net without a value', () => {
+  it("is rkt's --net=default, refused in the same line, not a flag that takes the UUID as its value", async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const uuid = env.run(['prepare', '--quiet', aci]).stdout.trim();
+    expectOneLine(env.run(['run-prepared', '--net', uuid]), "run-prepared: --net=default: rkt-ts has no pod networks (CNI): every pod shares the host's network, which --net=host asks for");
+    expect(env.status(uuid).state).toBe('prepared');
+  });
+});
+
+describe('rkt fetch --signature, --store-only, --no-store; rkt image fetch', () => {
+  async function signedAci(): Promise<{ aci: string; sig: string }> {
+    const body = await makeAci(env.tmp, { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] }, { 'bin/app': 'app\n' });
+    const aci = join(env.tmp, 'app.aci');
+    writeFileSync(aci, body);
+    mkdirSync(join(env.tmp, 'sigs'));
+    const sig = join(env.tmp, 'sigs', 'the-signature');
+    writeFileSync(sig, await sign(key, body));
+    const keyFile = join(env.tmp, 'key.asc');
+    writeFileSync(keyFile, key.publicArmored);
+    const trusted = rkt(['trust', '--prefix=example.com/app', '--skip-fingerprint-review', keyFile]);
+    expect(trusted.status, trusted.stderr).toBe(0);
+    return { aci, sig };
+  }
+
+  it('verifies the image before it with the signature file given, as rkt fetch IMAGE --signature=FILE', async () => {
+    env = new RktEnv();
+    const { aci, sig } = await signedAci();
+    // Without it, FILE.aci.asc is looked for and there is none.
+    const unsigned = rkt(['fetch', aci]);
+    expect(unsigned.status).toBe(254);
+    expect(unsigned.stdout).toBe('');
+    const fetched = rkt(['fetch', aci, '--signature=sigs/the-signature']);
+    expect(fetched.status, fetched.stderr).toBe(0);
+    expect(fetched.stdout).toMatch(/^sha512-[0-9a-f]{12}\n$/);
+    expect(fetched.stderr).toContain('signature verified:');
+    // rkt's hidden `rkt image fetch` is the same command.
+    expect(rkt(['image', 'fetch', '--full', aci, `--signature=${sig}`])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^sha512-[0-9a-f]{128}\n$/) });
+  });
+
+  it('a --signature before any image, twice for one, or for an image that is not a file is one line and 254, nothing fetched', async () => {
+    env = new RktEnv();
+    const { aci, sig } = await signedAci();
+    expectOneLine(rkt(['fetch', `--signature=${sig}`, aci]), `fetch: --signature=${sig}: --signature must follow an image`);
+    expectOneLine(rkt(['fetch', aci, `--signature=${sig}`, `--signature=${sig}`]), `fetch: --signature=${sig}: --signature specified multiple times for the same image (${aci})`);
+    expectOneLine(rkt(['fetch', 'example.com/app:1.0', `--signature=${sig}`]), `fetch: --signature ${sig}: example.com/app:1.0 is not a local image file (a signature file is for an ACI file)`);
+    expectOneLine(rkt(['fetch', aci, '--signature=nowhere.asc']), 'fetch: --signature nowhere.asc: no such file');
+    expect(rkt(['image', 'list', '--no-legend']).stdout).toBe('');
+  });
+
+  it("--store-only and --no-store are rkt's deprecated --pull-policy=never and update: obeyed, with cobra's line", async () => {
+    env = new RktEnv();
+    const never = rkt(['fetch', '--store-only', 'example.com/absent:1.0']);
+    expect(never.status).toBe(254);
+    const lines = never.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe('Flag --store-only has been deprecated, please use --pull-policy=never');
+    // pull policy never: the store only, no discovery.
+    expect(lines[1]).toMatch(/^fetch: .*example\.com\/absent.*/);
+    expect(lines).toHaveLength(2);
+    expectOneLine(rkt(['fetch', '--store-only', '--no-store', 'example.com/absent:1.0']), 'fetch: both --store-only and --no-store specified');
+    expect(rkt(['fetch', '--help']).stdout).not.toContain('store-only');
+  });
+});
+
+describe('rkt trust --insecure-allow-http', () => {
+  it('fetches a key over plain http only with the flag, and says so', async () => {
+    env = new RktEnv();
+    server = createServer((_req, res) => res.end(key.publicArmored));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/key.asc`;
+    // In a child process that does not block this one, whose server answers meanwhile.
+    const trust = (flags: readonly string[]) => {
+      const child = spawn(rktBin, [`--dir=${env.dataDir}`, `--local-config=${join(env.tmp, 'etc')}`, 'trust', '--prefix=example.com/app', '--skip-fingerprint-review', ...flags, url], { cwd: env.tmp });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
+    };
+    const refused = await trust([]);
+    expect(refused.status).toBe(254);
+    expect(refused.stderr).toMatch(/plain http is not allowed/);
+    const trusted = await trust(['--insecure-allow-http']);
+    expect(trusted.status, trusted.stderr).toBe(0);
+    expect(trusted.stderr).toContain(`warning: ${url}: fetching a key over plain http (--insecure-allow-http)`);
+    expect(trusted.stdout).toBe(`Added key for prefix "example.com/app" at "${join(env.tmp, 'etc', 'trustedkeys/prefix.d/example.com/app', key.fingerprint)}"\n`);
+  });
+});
+
+describe('rkt completion bash', () => {
+  /** Sources the script in a real bash and completes each line (its last word being the one under the cursor). */
+  function complete(lines: readonly (readonly string[])[]): { registered: string; words: string[][] } {
+    const script = rkt(['completion', 'bash']);
+    expect(script.status, script.stderr).toBe(0);
+    const file = join(env.tmp, 'rkt.bash');
+    writeFileSync(file, script.stdout);
+    const calls = lines.map((l) => `COMP_WORDS=(${l.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${l.length - 1}; COMPREPLY=(); _rkt; echo "\${COMPREPLY[*]}"`);
+    // bin/rkt first on PATH: the script asks `rkt` for pods and images.
+    const { NODE_EXTRA_CA_CERTS: _, ...parent } = process.env;
+    const r = spawnSync('bash', ['--norc', '--noprofile', '-c', `source ${file} && complete -p rkt && ${calls.join(' && ')}`], {
+      encoding: 'utf8',
+      env: { ...parent, PATH: `${join(rktBin, '..')}:${parent.PATH ?? ''}` },
+      timeout: 60_000,
+    });
+    expect(r.stderr).toBe('');
+    const [registered = '', ...words] = r.stdout.trimEnd().split('\n');
+    return { registered, words: words.map((w) => (w === '' ? [] : w.split(' '))) };
+  }
+
+  it("registers _rkt for rkt and offers the commands, subcommands and flags of rkt's own table, and the pods", async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const uuid = env.run(['prepare', '--quiet', aci]).stdout.trim();
+    const imageHelp = rkt(['image', '--help']).stdout;
+    const listed = imageHelp.slice(imageHelp.indexOf('COMMANDS:')).split('\n\n')[0] ?? '';
+    const imageSubs = listed.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[0] ?? '');
+    const { registered, words } = complete([
+      ['rkt', 'im'],
+      ['rkt', 'image', ''],
+      ['rkt', `--dir=${env.dataDir}`, 'image', 'ex'],
+      ['rkt', 'status', '--w'],
+      ['rkt', 'rm', '--'],
+      ['rkt', 'comp'],
+      ['rkt', '--dir', env.dataDir, 'status', ''],
+    ]);
+    expect(registered).toBe('complete -o default -F _rkt rkt');
+    expect(words[0]).toEqual(['image']);
+    expect(words[1]).toEqual(imageSubs);
+    expect(imageSubs).toEqual(expect.arrayContaining(['list', 'rm', 'render', 'extract', 'cat-manifest']));
+    expect(words[2]).toEqual(['export', 'extract']);
+    expect(words[3]).toEqual(['--wait', '--wait-ready']);
+    expect(words[4]).toEqual(expect.arrayContaining(['--uuid-file=', '--dir=', '--help']));
+    expect(words[5]).toEqual(['completion']);
+    expect(words[6]).toEqual([uuid]);
+  });
+
+  it("any shell but bash is one line and 254, as rkt's \"shell is not supported\"", () => {
+    env = new RktEnv();
+    expectOneLine(rkt(['completion', 'zsh']), "completion: 'zsh' shell is not supported (only bash)");
+  });
+});
