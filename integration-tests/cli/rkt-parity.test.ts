@@ -244,3 +244,21 @@ describe('rkt completion bash', () => {
     expectOneLine(rkt(['completion', 'zsh']), "completion: 'zsh' shell is not supported (only bash)");
   });
 });
+
+describe("rkt 1.30's api-service and help texts", () => {
+  it('api-service, which rkt-ts does not have, is one line saying so and 254, not an unknown command; it is not listed', () => {
+    env = new RktEnv();
+    const line = "api-service: rkt-ts has no API service: rkt's experimental gRPC API (v1alpha) is not implemented; \"rkt list --format=json\" and \"rkt status --format=json\" give its pod data";
+    expectOneLine(rkt(['api-service']), line);
+    expectOneLine(rkt(['api-service', '--listen=localhost:15441']), line);
+    expect(rkt(['--help']).stdout).not.toContain('api-service');
+  });
+
+  it("gc --mark-only and image list's --fields and --sort say what rkt's said", () => {
+    env = new RktEnv();
+    expect(rkt(['gc', '--help']).stdout).toContain('if set to true, then the exited/aborted pods will be moved to the garbage directories without actually deleting them, this is useful for marking the exit time of a pod');
+    const list = rkt(['image', 'list', '--help']).stdout;
+    expect(list).toContain('comma-separated list of fields to display. Accepted values:');
+    expect(list).toContain('sort the output according to the provided comma-separated list of fields. Accepted values:');
+  });
+});

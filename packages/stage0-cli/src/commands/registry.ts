@@ -37,6 +37,16 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./help.js'),
   }),
   defineCommand({
+    name: 'api-service',
+    summary: 'Run API service (experimental)',
+    description: "rkt's gRPC API service, which rkt-ts does not have: refused in one line (exit 254).",
+    args: '[--listen=ADDRESS]',
+    maxArgs: 0,
+    hidden: true,
+    flags: [flag.string('listen', 'address to listen for client API requests')],
+    load: () => import('./api-service.js'),
+  }),
+  defineCommand({
     name: 'cat-manifest',
     summary: 'Inspect and print the pod manifest',
     description: 'Print the pod manifest of a pod (a UUID or a unique prefix of one, or the UUID in --uuid-file\'s FILE,\nas "rkt run --uuid-file-save=FILE" writes it).',
@@ -109,7 +119,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [
       flag.string('grace-period', 'duration to wait before discarding inactive pods from garbage', { default: '30m0s' }),
       flag.string('expire-prepared', 'duration to wait before expiring prepared pods', { default: '24h0m0s' }),
-      flag.bool('mark-only', 'if set to true, then the exited/aborted pods are moved to the garbage directories without actually deleting them'),
+      flag.bool('mark-only', 'if set to true, then the exited/aborted pods will be moved to the garbage directories without actually deleting them, this is useful for marking the exit time of a pod'),
     ],
     load: () => import('./gc.js'),
   }),
@@ -164,8 +174,8 @@ export const COMMANDS: readonly CommandSpec[] = [
         summary: 'List images in the local store',
         maxArgs: 0,
         flags: [
-          flag.string('fields', 'comma separated list of fields to display. Accepted values: id, name, importtime, lastused, size, latest', { default: 'id,name,size,importtime,lastused' }),
-          flag.string('sort', 'sort the output according to the provided comma separated list of fields. Accepted values: id, name, importtime, lastused, size', { default: 'importtime' }),
+          flag.string('fields', 'comma-separated list of fields to display. Accepted values: id, name, importtime, lastused, size, latest', { default: 'id,name,size,importtime,lastused' }),
+          flag.string('sort', 'sort the output according to the provided comma-separated list of fields. Accepted values: id, name, importtime, lastused, size', { default: 'importtime' }),
           flag.string('order', 'choose the sorting order if at least one sort field is provided (--sort). Accepted values: "asc", "desc"', { default: 'asc', choices: ['asc', 'desc'] }),
           ...LISTING_FLAGS,
         ],
