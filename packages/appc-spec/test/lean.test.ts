@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppcError, appIsolatorsSchema, appSchema, isAcName as fullIsAcName, parseImageManifest, podManifestSchema, getAnnotation as fullGetAnnotation, type App, type Mount, type Volume } from '../src/index.js';
-import { appIsolatorsValid, appOverridesValid, getAnnotation, isAcName, mountsValid, readValidatedImageManifest, ValidationError, volumesValid } from '../src/lean/index.js';
+import { appIsolatorsValid, appOverridesValid, getAnnotation, isAcName, mountsValid, readValidatedImageManifest, runtimeAppOverridesValid, ValidationError, volumesValid, type RuntimeApp } from '../src/lean/index.js';
 
 const manifest = {
   acKind: 'ImageManifest',
@@ -104,6 +104,57 @@ describe('@rkt/appc-spec/lean', () => {
       }
     }
     // Both answers occur often: the comparison is not decided by one side alone.
+    expect(valid).toBeGreaterThan(cases / 20);
+    expect(cases - valid).toBeGreaterThan(cases / 10);
+  });
+
+  it("checks --supplementary-gids, --user-annotation, --user-label and --readonly-rootfs as the schemas do (appOverridesValid, runtimeAppOverridesValid)", () => {
+    // userAnnotations and userLabels are string maps: any key (the spec sets no rule on them, unlike image
+    // annotations and labels), string values. supplementaryGIDs are 32-bit group IDs; readOnlyRootFS a boolean.
+    const gids: unknown[] = [undefined, [], [0], [1024, 4294967295], [4294967296], [-1], [1.5], ['1'], [null], 7];
+    const maps: unknown[] = [
+      undefined,
+      {},
+      { team: 'x', 'example.com/owner': '' },
+      { '': 'empty key', 'Upper Case!': 'v', name: 'reserved for image labels only' },
+      JSON.parse('{"__proto__": "an own key"}'),
+      { a: 'b', c: 7 },
+      { a: null },
+      { a: ['b'] },
+      [],
+      'a=b',
+    ];
+    const readOnly: unknown[] = [undefined, true, false, 'true', 1];
+    // A null field is absent to the schemas; the lean checks leave it to them (no flag makes one).
+    const nulls: unknown[] = [null];
+    const ID = `sha512-${'ab'.repeat(64)}`;
+    let valid = 0;
+    let cases = 0;
+    for (const supplementaryGIDs of [...gids, ...nulls]) {
+      for (const userAnnotations of [...maps, ...nulls]) {
+        for (const userLabels of maps) {
+          for (const readOnlyRootFS of [...readOnly, ...nulls]) {
+            const app = { ...manifest.app, supplementaryGIDs, userAnnotations, userLabels };
+            const ra = JSON.parse(JSON.stringify({ name: 'app', image: { name: 'example.com/app', id: ID }, app, readOnlyRootFS })) as RuntimeApp;
+            const doc = { acVersion: '0.8.11', acKind: 'PodManifest', apps: [ra] };
+            const expectedApp = appSchema.safeParse(ra.app).success;
+            const expected = podManifestSchema.safeParse(doc).success;
+            const leanApp = appOverridesValid(ra.app!);
+            const lean = runtimeAppOverridesValid(ra);
+            if (supplementaryGIDs === null || userAnnotations === null || readOnlyRootFS === null) {
+              // Never passes what the schemas refuse.
+              if (lean) expect([ra, expected]).toEqual([ra, true]);
+              if (leanApp) expect([ra.app, expectedApp]).toEqual([ra.app, true]);
+            } else {
+              expect([ra.app, leanApp]).toEqual([ra.app, expectedApp]);
+              expect([ra, lean]).toEqual([ra, expected]);
+            }
+            if (expected) valid++;
+            cases++;
+          }
+        }
+      }
+    }
     expect(valid).toBeGreaterThan(cases / 20);
     expect(cases - valid).toBeGreaterThan(cases / 10);
   });

@@ -12,7 +12,7 @@ export { isAcIdentifier, AC_IDENTIFIER_RE } from '../types/ac-identifier-rule.js
 export { getAnnotation } from '../types/annotation-lookup.js';
 export { EMPTY_VOLUME_DEFAULTS } from '../types/volume-defaults.js';
 export { readValidatedImageManifest } from './validated-manifest.js';
-export { appOverridesValid } from './app-overrides.js';
+export { appOverridesValid, runtimeAppOverridesValid } from './app-overrides.js';
 export { appIsolatorsValid } from './isolator-overrides.js';
 export { mountsValid, volumesValid } from './volume-overrides.js';
 export { AppcError, ValidationError } from '../errors.js';
