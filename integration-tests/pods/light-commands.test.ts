@@ -43,7 +43,7 @@ describe('light commands', () => {
     expect(env.run(['list', '--no-legend']).stdout).toContain(uuid.slice(0, 8));
   });
 
-  it("rkt prepare with run's flags (per app, isolators, volumes, mounts) loads no zod; a pod manifest goes through the schemas, a bad value is refused naming its flag", async () => {
+  it("rkt prepare with run's flags (per app, isolators, volumes, mounts, annotations, labels, groups, read-only root) loads no zod; a pod manifest goes through the schemas, a bad value is refused naming its flag", async () => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
     const aci = await buildBusyboxAci(env.tmp);
     // The first imports the image (which validates it with the schemas); the others find it in the store.
@@ -106,6 +106,26 @@ describe('light commands', () => {
       'resource/memory',
     ]);
     expect(() => parsePodManifest(JSON.stringify(withIsolators))).not.toThrow();
+    // And the per-app flags rkt 1.30 has beside those (userAnnotations and userLabels take any key).
+    const more = prepare([
+      aci,
+      '--user-annotation=Any Key=v',
+      '--user-annotation=example.com/owner=',
+      '--user-label=team=x',
+      '--supplementary-gids=0,4294967294',
+      '--supplementary-gids=7',
+      '--readonly-rootfs=true',
+    ]);
+    expect(more.status, more.stderr).toBe(0);
+    expect(more.zod).toBe(false);
+    const withMore = JSON.parse(env.run(['cat-manifest', more.stdout.trim()]).stdout) as { apps: { app: Record<string, unknown>; readOnlyRootFS?: boolean }[] };
+    expect(withMore.apps[0]!.app).toMatchObject({
+      supplementaryGIDs: [0, 4294967294, 7],
+      userAnnotations: { 'Any Key': 'v', 'example.com/owner': '' },
+      userLabels: { team: 'x' },
+    });
+    expect(withMore.apps[0]!.readOnlyRootFS).toBe(true);
+    expect(() => parsePodManifest(JSON.stringify(withMore))).not.toThrow();
     // The observation can see zod: a pod manifest from the user goes through the schemas.
     const manifestFile = join(env.tmp, 'pod-manifest.json');
     writeFileSync(manifestFile, JSON.stringify(withIsolators));
@@ -125,7 +145,7 @@ describe('light commands', () => {
       expect(bad.stderr, flag).toContain(message);
     }
     expect(pods()).toEqual(before);
-    expect(before).toHaveLength(4);
+    expect(before).toHaveLength(5);
   });
 });
 

@@ -36,6 +36,28 @@ describe('podManifestText', () => {
     });
   });
 
+  it("writes a pod with --supplementary-gids, --user-annotation, --user-label and --readonly-rootfs as built; a bad value gets the schemas' error naming the field", async () => {
+    const m = pod('/srv');
+    const extra = { supplementaryGIDs: [0, 4294967295], userAnnotations: { 'Any Key': 'v', 'x.y': '' }, userLabels: { team: 'x' } };
+    Object.assign(m.apps[0]!.app!, extra);
+    m.apps[0]!.readOnlyRootFS = true;
+    const inputs = [{ imageId: ID, ...extra, readOnlyRootFS: true }];
+    expect(await podManifestText(m, inputs, false)).toBe(JSON.stringify(m));
+    const bad = (over: object, readOnlyRootFS: unknown = true): PodManifest => ({
+      ...m,
+      apps: [{ ...m.apps[0]!, app: { ...m.apps[0]!.app!, ...over }, readOnlyRootFS: readOnlyRootFS as boolean }],
+    });
+    for (const [doc, message] of [
+      [bad({ supplementaryGIDs: [-1] }), 'apps[0].app.supplementaryGIDs[0]: must not be negative'],
+      [bad({ supplementaryGIDs: [4294967296] }), 'apps[0].app.supplementaryGIDs[0]: must be at most 4294967295'],
+      [bad({ userAnnotations: { a: 7 } }), 'apps[0].app.userAnnotations.a: must be a string'],
+      [bad({ userLabels: ['team=x'] }), 'apps[0].app.userLabels: must be an object of string values'],
+      [bad({}, 'yes'), 'apps[0].readOnlyRootFS: must be a boolean'],
+    ] as const) {
+      await expect(podManifestText(doc, inputs, false), message).rejects.toMatchObject({ code: 'APPC_VALIDATION', message: expect.stringContaining(message) });
+    }
+  });
+
   it('validates with the full schemas whenever the user gave something else: isolators, a manifest, or a bad override', async () => {
     const bad = pod('relative'); // as an override would make it
     const refused = { code: 'APPC_VALIDATION', message: expect.stringContaining('workingDirectory') };
