@@ -89,12 +89,12 @@ describe('rkt stop (stage1-systemd)', () => {
     expectGone(uuid);
   }, 90_000);
 
-  it('stop of a pod that is not running is one line and exit 254', async () => {
+  it('stop of a pod that has exited says it is stopped already and exits 0, as rkt 1.30', async () => {
     const aci = await buildEnterImage(env.tmp);
     const r = env.run(['run', `--stage1-path=${STAGE1S.systemd}`, aci, '--exec', '/bin/true']);
     expect(r.status).toBe(0);
     const uuid = (JSON.parse(env.run(['list', '--format=json']).stdout) as Array<{ name: string }>)[0]?.name as string;
-    expect(env.run(['stop', uuid])).toEqual({ status: 254, stdout: '', stderr: `stop: error stopping "${uuid}": pod ${uuid} is exited, not running\n` });
+    expect(env.run(['stop', uuid])).toEqual({ status: 0, stdout: `pod "${uuid}" is already stopped\n`, stderr: '' });
   }, 90_000);
 });
 

@@ -185,9 +185,8 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     expect(env.run(['stop', '--force', uuid]).stdout).toBe(`${uuid}\n`);
     expect((await done).status).toBe(137);
     expect(env.status(uuid)).toMatchObject({ state: 'exited', apps: [{ exit_code: 137 }] });
-    const notRunning = env.run(['stop', uuid]);
-    expect(notRunning.status).toBe(254);
-    expect(notRunning.stderr).toBe(`stop: error stopping "${uuid}": pod ${uuid} is exited, not running\n`);
+    // As rkt 1.30: an exited pod is stopped already, which is no failure.
+    expect(env.run(['stop', uuid])).toEqual({ status: 0, stdout: `pod "${uuid}" is already stopped\n`, stderr: '' });
   });
 
   it("the pod's pid is one process from the moment rkt can read it (systemd's PID 1, never nspawn's outer child)", async () => {
@@ -261,5 +260,39 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     expect(r.status).toBe(254);
     expect(r.stderr).toBe('status: no pod matches "ffffffff"\n');
     expect(env.run(['status', 'not-a-uuid!']).stderr).toBe('status: "not-a-uuid!" is not a pod UUID or UUID prefix\n');
+  });
+});
+
+describe('rkt stop of pods that are not running (fly)', () => {
+  beforeEach(async () => {
+    env = new RktEnv(STAGE1S.find((s) => s.name === 'fly')!);
+    aci = await buildBusyboxAci(env.tmp);
+  });
+  const exitedPod = (): string => {
+    expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);
+    const exited = list().filter((p) => p.state === 'exited');
+    expect(exited).toHaveLength(1);
+    return exited[0]!.name;
+  };
+
+  it('an exited pod is already stopped, as rkt 1.30 printed on stdout: exit 0, alone or beside a running pod it stops', async () => {
+    const exited = exitedPod();
+    expect(env.run(['stop', exited])).toEqual({ status: 0, stdout: `pod "${exited}" is already stopped\n`, stderr: '' });
+    expect(env.run(['stop', '--force', exited.slice(0, 8)])).toEqual({ status: 0, stdout: `pod "${exited}" is already stopped\n`, stderr: '' });
+
+    const { done } = env.start(['run', aci, '--exec=/bin/sleep', '--', '60']);
+    const { uuid: running } = await env.waitRunning();
+    expect(env.run(['stop', exited, running])).toEqual({ status: 0, stdout: `pod "${exited}" is already stopped\n${running}\n`, stderr: '' });
+    expect((await done).status).toBe(143);
+    expect(env.status(exited).state).toBe('exited');
+  });
+
+  it('a prepared pod still fails in one line, 254, and an exited pod beside it is reported stopped already', () => {
+    const prepared = prepare(['--exec=/bin/true']);
+    const failure = `stop: error stopping "${prepared}": pod ${prepared} is prepared, not running\n`;
+    expect(env.run(['stop', prepared])).toEqual({ status: 254, stdout: '', stderr: failure });
+    const exited = exitedPod();
+    expect(env.run(['stop', prepared, exited])).toEqual({ status: 254, stdout: `pod "${exited}" is already stopped\n`, stderr: failure });
+    expect(env.status(prepared).state).toBe('prepared');
   });
 });

@@ -241,7 +241,7 @@ describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
     const marker = join(dir, 'stop-marker');
     const { dataDir, uuid, pod, lock } = runningPod('1', recordingStop(marker));
     try {
-      expect(await stopPod({ dataDir, uuid: uuid.slice(0, 8), force: true })).toBe(uuid);
+      expect(await stopPod({ dataDir, uuid: uuid.slice(0, 8), force: true })).toEqual({ uuid, alreadyStopped: false });
     } finally {
       unlock(lock);
     }
@@ -255,7 +255,7 @@ describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
     rmSync(join(starting.pod, 'pid'));
     const started = setTimeout(() => writeFileSync(join(starting.pod, 'pid'), `${process.pid}\n`), 100);
     try {
-      expect(await stopPod({ dataDir: starting.dataDir, uuid: starting.uuid, force: true })).toBe(starting.uuid);
+      expect(await stopPod({ dataDir: starting.dataDir, uuid: starting.uuid, force: true })).toEqual({ uuid: starting.uuid, alreadyStopped: false });
     } finally {
       clearTimeout(started);
       unlock(starting.lock);
@@ -268,8 +268,26 @@ describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
     rmSync(join(ending.pod, 'pid'));
     // Its start failed: the runner let go of the lock without a stage1 ever writing a pid.
     const ended = setTimeout(() => unlock(ending.lock), 100);
-    expect(await stopPod({ dataDir: ending.dataDir, uuid: ending.uuid })).toBe(ending.uuid);
+    expect(await stopPod({ dataDir: ending.dataDir, uuid: ending.uuid })).toEqual({ uuid: ending.uuid, alreadyStopped: false });
     clearTimeout(ended);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('finds a pod after its run (exited, exited garbage, garbage) stopped already and calls no stop; refuses a prepared pod', async () => {
+    const marker = join(dir, 'stop-marker');
+    for (const [stateDir, uuid] of [
+      ['run', '6a1b2c3d-0000-4000-8000-000000000011'],
+      ['exited-garbage', '6a1b2c3d-0000-4000-8000-000000000012'],
+      ['garbage', '6a1b2c3d-0000-4000-8000-000000000013'],
+    ] as const) {
+      // Not locked: in run/ that is an exited pod.
+      const { dataDir } = podWithEntrypoint(stateDir, uuid, 'stop', '1', recordingStop(marker));
+      expect(await stopPod({ dataDir, uuid, force: true })).toEqual({ uuid, alreadyStopped: true });
+    }
+    expect(existsSync(marker)).toBe(false);
+    const prepared = '6a1b2c3d-0000-4000-8000-000000000014';
+    const { dataDir } = podWithEntrypoint('prepared', prepared, 'stop', '1', recordingStop(marker));
+    await expect(stopPod({ dataDir, uuid: prepared })).rejects.toMatchObject({ code: 'POD_STATE', message: `pod ${prepared} is prepared, not running` });
     expect(existsSync(marker)).toBe(false);
   });
 

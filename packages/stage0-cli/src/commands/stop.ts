@@ -3,14 +3,17 @@ import type { CommandContext } from '../command.js';
 import { cliBus } from './pods/common.js';
 import { podArgs } from './pods/uuid-file.js';
 
-/** Stops each pod given; a failure is reported and the others are still stopped (exit 254 then). */
+/**
+ * Stops each pod given; a failure is reported and the others are still stopped (exit 254 then). A pod that
+ * has run and ended is not a failure: rkt 1.30 said so on stdout, quoting the UUID as Go's %q does.
+ */
 export async function run(ctx: CommandContext, given: readonly string[]): Promise<number> {
   const args = podArgs(ctx, given);
   let failed = false;
   for (const arg of args) {
     try {
-      const uuid = await stopPod({ dataDir: ctx.dataDir(), uuid: arg, force: ctx.flags.bool('force'), bus: cliBus(ctx), log: (m) => ctx.log.debug(m) });
-      ctx.stdout.write(`${uuid}\n`);
+      const { uuid, alreadyStopped } = await stopPod({ dataDir: ctx.dataDir(), uuid: arg, force: ctx.flags.bool('force'), bus: cliBus(ctx), log: (m) => ctx.log.debug(m) });
+      ctx.stdout.write(alreadyStopped ? `pod ${JSON.stringify(uuid)} is already stopped\n` : `${uuid}\n`);
     } catch (err) {
       failed = true;
       ctx.log.warn(`error stopping ${JSON.stringify(arg)}: ${(err as Error).message}`);
