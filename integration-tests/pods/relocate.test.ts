@@ -4,7 +4,7 @@
 // older rkt-ts wrote (a compat fixture, whose files name the directory it was made in), extracted at a fresh
 // path and not rewritten.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unmountTree } from '@rkt/rootfs-overlay';
@@ -135,6 +135,29 @@ describe('a data directory moved with its pods in it', () => {
       expect(JSON.stringify({ ...ref, podDirs: [] })).not.toContain(dir);
       expect(ref.podPaths).toEqual(ref.podDirs.map((d) => d.slice(dir.length + 1)));
     }
+  });
+
+  it('pods kept elsewhere (`pods` a symlink to another disk): prepared, run and collected', async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const dir = env.dataDir;
+    const elsewhere = join(env.tmp, 'other-disk', 'pods');
+    mkdirSync(elsewhere, { recursive: true });
+    mkdirSync(dir);
+    symlinkSync(elsewhere, join(dir, 'pods'));
+    // A relative stage1/rootfs link resolved from the other disk, and the stage1 could not be started.
+    const prepared = ok(dir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'prepared-ran']).trim();
+    const run = rkt(dir, ['run-prepared', prepared]);
+    expect([run.status, run.stdout, run.stderr]).toEqual([0, 'prepared-ran\n', '']);
+    const direct = rkt(dir, ['--insecure-options=image', 'run', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'run-ran']);
+    expect([direct.status, direct.stdout, direct.stderr]).toEqual([0, 'run-ran\n', '']);
+    expect(listed(dir).map(([, state]) => state)).toEqual(['exited', 'exited']);
+    const gc = rkt(dir, ['--debug', 'gc', '--grace-period=0s']);
+    expect(gc.status, gc.stderr).toBe(0);
+    expect(gc.stderr).not.toMatch(/removing the pod anyway|no stage1 gc|not using the stage1 gc module/);
+    expect(listed(dir)).toEqual([]);
+    expect(readdirSync(join(elsewhere, 'garbage'))).toEqual([]);
+    expect(mounts(env.tmp)).toEqual([]);
   });
 
   it('a store and pods an older rkt-ts wrote, at a path other than the one they name', () => {

@@ -1,4 +1,4 @@
-import { existsSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, renameSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { POD_FILES } from './layout.js';
 import type { PodAppInfo, PodInfo } from './info.js';
@@ -20,11 +20,13 @@ export function dataDirRelative(dataDir: string, path: string): string {
  * The target of a new pod's `stage1/rootfs` link: relative, up from `pods/<state>/<uuid>/stage1` (every state
  * directory, embryo's too, is at that depth) to the data directory and down to the tree, so that it resolves
  * wherever the data directory is, from whichever state directory the pod is in. Absolute when the tree is not
- * under the data directory.
+ * under the data directory, or when `pods` is a symlink (pods kept on another disk): the kernel resolves `..`
+ * from where the link really is, which is then not in the data directory.
  */
 export function stage1LinkTarget(dataDir: string, stage1Rootfs: string): string {
   const rel = dataDirRelative(dataDir, stage1Rootfs);
-  return isAbsolute(rel) ? rel : join('..', '..', '..', '..', rel);
+  if (isAbsolute(rel) || lstatSync(join(dataDir, 'pods'), { throwIfNoEntry: false })?.isSymbolicLink() === true) return stage1Rootfs;
+  return join('..', '..', '..', '..', rel);
 }
 
 /** Where a tree's rootfs is in the data directory, from the `cas/trees/<id>/rootfs` an absolute path ends with. */
