@@ -152,10 +152,17 @@ describe('a data directory moved with its pods in it', () => {
     const direct = rkt(dir, ['--insecure-options=image', 'run', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'run-ran']);
     expect([direct.status, direct.stdout, direct.stderr]).toEqual([0, 'run-ran\n', '']);
     expect(listed(dir).map(([, state]) => state)).toEqual(['exited', 'exited']);
-    const gc = rkt(dir, ['--debug', 'gc', '--grace-period=0s']);
+    // The data directory moved, its pods left where they are: a prepared pod's link is mended on its way to run.
+    const later = ok(dir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'moved-ran']).trim();
+    const moved = join(env.tmp, 'moved');
+    renameSync(dir, moved);
+    const movedRun = rkt(moved, ['run-prepared', later]);
+    expect([movedRun.status, movedRun.stdout, movedRun.stderr]).toEqual([0, 'moved-ran\n', '']);
+    expect(readlinkSync(join(elsewhere, 'run', later, 'stage1', 'rootfs')).startsWith(`${moved}/`)).toBe(true);
+    const gc = rkt(moved, ['--debug', 'gc', '--grace-period=0s']);
     expect(gc.status, gc.stderr).toBe(0);
     expect(gc.stderr).not.toMatch(/removing the pod anyway|no stage1 gc|not using the stage1 gc module/);
-    expect(listed(dir)).toEqual([]);
+    expect(listed(moved)).toEqual([]);
     expect(readdirSync(join(elsewhere, 'garbage'))).toEqual([]);
     expect(mounts(env.tmp)).toEqual([]);
   });

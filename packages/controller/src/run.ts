@@ -110,8 +110,9 @@ export async function runPod(o: RunOptions): Promise<number> {
     const moved = syncDir(join(podsDir(o.dataDir), 'run'));
     moved.catch(() => {});
     const info = await readPodInfo(dir);
-    // A pod an older rkt-ts prepared, in a data directory moved since: its stage1 runs through the link.
-    if (info.formatVersion < 2) relinkMovedStage1(o.dataDir, dir);
+    // A pod whose link is absolute (an older rkt-ts's, or one kept where `pods` is a symlink), in a data
+    // directory moved since: its stage1 runs through the link. One readlink for a relative one.
+    relinkMovedStage1(o.dataDir, dir);
     for (const app of info.apps) {
       const { mode } = await mountAppRootfs({
         lower: appLower(o.dataDir, info, app),
