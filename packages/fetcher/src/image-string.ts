@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseAppString } from '@rkt/image-store';
+import { imageIdPrefix, isImageIdPrefix, parseAppString } from '@rkt/image-store';
 import { FetchError } from './errors.js';
 
 export interface Label {
@@ -22,7 +22,6 @@ export interface AppName {
   readonly labels: readonly Label[];
 }
 
-const ID_RE = /^sha512-[0-9a-f]{2,128}$/;
 const SCHEME_RE = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//;
 
 /** appc's os/arch label values for the host (types.ValidOSArch spelling, not Node's). */
@@ -42,7 +41,7 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
   const cwd = opts.cwd ?? process.cwd();
   // Refused in the store's words ("empty image string"), before it is taken for the working directory.
   if (raw === '') return { kind: 'name', app: parseAppName(raw), raw };
-  if (ID_RE.test(raw)) return { kind: 'id', id: raw, raw };
+  if (isImageIdPrefix(raw)) return { kind: 'id', id: raw, raw };
   const scheme = SCHEME_RE.exec(raw)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     let url: URL;
@@ -73,11 +72,8 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
     // Not an existing file: the remaining heuristics decide.
   }
   // Not a valid ID, yet meant as one (a typo, a truncated copy): as a name it would go to discovery and fail
-  // on DNS. The image store refuses such a reference with the same words.
-  if (raw.startsWith('sha512-')) {
-    throw new FetchError('FETCH_BAD_IMAGE_STRING',
-      `invalid image ID ${JSON.stringify(raw)}: expected "sha512-" and 2 to 128 lowercase hex digits`, { subject: raw });
-  }
+  // on DNS. Refused in the store's words.
+  if (raw.startsWith('sha512-')) imageIdPrefix(raw, (message) => new FetchError('FETCH_BAD_IMAGE_STRING', message, { subject: raw }));
   if (raw.includes(':')) return { kind: 'name', app: parseAppName(raw), raw };
   if (raw.includes('./') || raw.endsWith('.aci')) return { kind: 'path', path: abs, raw };
   return { kind: 'name', app: parseAppName(raw), raw };

@@ -9,6 +9,7 @@ export type { ImportOptions, ImportResult } from './import.js';
 export type { ImageHold, HeldImport, HoldPurpose, HoldRollback } from './hold.js';
 export type { ImageRef, ImageQuery } from './lookup.js';
 export { parseImageRef } from './lookup.js';
+export { imageIdPrefix, isImageIdPrefix } from './image-id.js';
 export { parseAppString } from './app-string.js';
 export type { AppString } from './app-string.js';
 export type { ImageRecord, TreeRecord, RemoteRecord, Label } from './records.js';

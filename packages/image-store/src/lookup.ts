@@ -2,6 +2,7 @@ import { StoreError } from './errors.js';
 import type { IndexTx } from './index-db.js';
 import type { ImageRecord, Label } from './records.js';
 import { parseAppString } from './app-string.js';
+import { imageIdPrefix } from './image-id.js';
 
 /** An image given by name and labels, the way rkt's `name:version,label=value` syntax spells it. */
 export interface ImageQuery {
@@ -11,9 +12,6 @@ export interface ImageQuery {
 
 /** What `get`, `resolve`, `remove`, `render` and friends accept: an ID, an ID prefix, `name[:version]`, or a query. */
 export type ImageRef = string | ImageQuery;
-
-const ID_PREFIX_RE = /^sha512-[0-9a-f]*$/;
-const MIN_PREFIX_HEX = 2;
 
 function describe(q: ImageQuery): string {
   const labels = (q.labels ?? []).map((l) => `${l.name}=${l.value}`).join(',');
@@ -26,13 +24,7 @@ function describe(q: ImageQuery): string {
  * given, so an image without os/arch labels, or built for another platform, is still found by its name.
  */
 export function parseImageRef(ref: string): { id: string } | { query: ImageQuery } {
-  if (ref.startsWith('sha512-')) {
-    if (!ID_PREFIX_RE.test(ref) || ref.length - 'sha512-'.length < MIN_PREFIX_HEX || ref.length > 7 + 128) {
-      throw new StoreError('STORE_BAD_REFERENCE',
-        `invalid image ID ${JSON.stringify(ref)}: expected "sha512-" and ${MIN_PREFIX_HEX} to 128 lowercase hex digits`, { subject: ref });
-    }
-    return { id: ref };
-  }
+  if (ref.startsWith('sha512-')) return { id: imageIdPrefix(ref, (message) => new StoreError('STORE_BAD_REFERENCE', message, { subject: ref })) };
   const { name, labels } = parseAppString(ref, (message) => new StoreError('STORE_BAD_REFERENCE', message, { subject: ref }));
   return { query: labels.length === 0 ? { name } : { name, labels } };
 }
