@@ -1,11 +1,11 @@
 import { statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { shortImageId } from '../output/listing.js';
 import { fetchOptions, pullPolicyFlag } from './fetch-options.js';
 import { openImageStore } from './image-common.js';
+import { signatureFiles } from './signature-flag.js';
 
 /**
  * `rkt fetch IMAGE_URL...`: fetches and renders each image (a file, `file://`, `https://`, `http://` with
@@ -19,7 +19,7 @@ import { openImageStore } from './image-common.js';
  */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
   const pullPolicy = deprecatedStoreFlags(ctx) ?? pullPolicyFlag(ctx);
-  const signatures = signatureFiles(ctx, args);
+  const signatures = signatureFiles(ctx, args, 'fetch');
   // Loaded here rather than at the top: openpgp and the HTTP stack are large, and only fetching needs them.
   const { fetchImage, parseImageString } = await import('@rkt/fetcher');
   for (const [i, arg] of args.entries()) {
@@ -50,23 +50,6 @@ function mustBeFile(path: string, shown: string): void {
     throw new CliError('CLI_BAD_ARGS', `${shown}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, { cause: err });
   }
   if (!isFile) throw new CliError('CLI_BAD_ARGS', `${shown}: not a file`);
-}
-
-/**
- * rkt's per-image `--signature=FILE`: each applies to the image given before it, whose signature is then read
- * from FILE instead of beside the image (FILE.aci.asc). By image index; paths made absolute.
- */
-function signatureFiles(ctx: CommandContext, args: readonly string[]): ReadonlyArray<{ given: string; path: string } | undefined> {
-  const out: Array<{ given: string; path: string } | undefined> = args.map(() => undefined);
-  const positions = ctx.flags.positions('signature');
-  ctx.flags.strings('signature').forEach((given, i) => {
-    const image = (positions[i] ?? 0) - 1;
-    // rkt's words for both (its appAsc.Set).
-    if (image < 0) throw new CliError('CLI_BAD_ARGS', `--signature=${given}: --signature must follow an image`);
-    if (out[image] !== undefined) throw new CliError('CLI_BAD_ARGS', `--signature=${given}: --signature specified multiple times for the same image (${args[image]})`);
-    out[image] = { given, path: isAbsolute(given) ? given : resolve(ctx.cwd, given) };
-  });
-  return out;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { PrepareAppInput } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseBool } from '../../argv/flag-spec.js';
+import { signatureFiles } from '../signature-flag.js';
 import { parseMountFlag } from './volumes.js';
 import { ISOLATOR_FLAG_KEYS, isolatorsFromFlags, type IsolatorFlagValues } from './isolators.js';
 
@@ -22,7 +23,6 @@ interface AppFlagValues extends IsolatorFlagValues {
   supplementaryGids: string[];
   userAnnotation: string[];
   userLabel: string[];
-  signature?: string;
 }
 
 /** rkt's per-app flags that add to a list, flag name -> key. */
@@ -37,7 +37,6 @@ const LIST_FLAGS = {
 const SINGLE_VALUE_FLAGS: Readonly<Record<string, Exclude<keyof AppFlagValues, 'environment' | 'mount' | 'supplementaryGids' | 'userAnnotation' | 'userLabel'>>> = {
   exec: 'exec',
   'readonly-rootfs': 'readonlyRootfs',
-  signature: 'signature',
   name: 'name',
   user: 'user',
   group: 'group',
@@ -160,7 +159,7 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
     eachGiven(flagName, (app, value) => {
       if (app === undefined) throw mustFollowAnImage(flagName);
       // rkt refused a second --exec for one image rather than silently dropping one of them.
-      if ((flagName === 'exec' || flagName === 'signature') && app[key] !== undefined) throw new CliError('CLI_BAD_ARGS', `--${flagName} specified multiple times for the same image`);
+      if (flagName === 'exec' && app[key] !== undefined) throw new CliError('CLI_BAD_ARGS', `--${flagName} specified multiple times for the same image`);
       app[key] = value;
     });
   }
@@ -170,15 +169,17 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
       app[key].push(value);
     });
   }
+  const signatures = signatureFiles(ctx, images, 'apps');
   const everyApp: string[] = [];
   eachGiven('mount', (app, value) => (app === undefined ? everyApp : app.mount).push(value));
   const podEnv = podEnvironment(ctx);
   return images.map((image, i) => {
     const v = apps[i] as AppFlagValues;
+    const signature = signatures[i]?.path;
     return {
       image,
       input: toInput({ ...v, mount: [...everyApp, ...v.mount] }, podEnv, ctx.appArgs[i] ?? []),
-      ...(v.signature !== undefined ? { signature: resolvePath(ctx.cwd, v.signature) } : {}),
+      ...(signature !== undefined ? { signature } : {}),
     };
   });
 }
