@@ -143,12 +143,14 @@ describe('rkt fetch --signature, --store-only, --no-store; rkt image fetch', () 
     expect(rkt(['image', 'fetch', '--full', aci, `--signature=${sig}`])).toMatchObject({ status: 0, stdout: expect.stringMatching(/^sha512-[0-9a-f]{128}\n$/) });
   });
 
-  it('a --signature before any image, twice for one, or for an image that is not a file is one line and 254, nothing fetched', async () => {
+  it('a --signature before any image, twice for one, or for an image ID is one line and 254, nothing fetched', async () => {
     env = new RktEnv();
     const { aci, sig } = await signedAci();
     expectOneLine(rkt(['fetch', `--signature=${sig}`, aci]), `fetch: --signature=${sig}: --signature must follow an image`);
     expectOneLine(rkt(['fetch', aci, `--signature=${sig}`, `--signature=${sig}`]), `fetch: --signature=${sig}: --signature specified multiple times for the same image (${aci})`);
-    expectOneLine(rkt(['fetch', 'example.com/app:1.0', `--signature=${sig}`]), `fetch: --signature ${sig}: example.com/app:1.0 is not a local image file (a signature file is for an ACI file)`);
+    // A URL or a name takes one (fetch-cli.test.ts); an image ID names an image stored already.
+    const id = `sha512-${'0'.repeat(64)}`;
+    expectOneLine(rkt(['fetch', id, `--signature=${sig}`]), `fetch: ${id}: a signature file (${sig}) is for an image to fetch, not an image ID (a stored image was verified when it was fetched)`);
     expectOneLine(rkt(['fetch', aci, '--signature=nowhere.asc']), 'fetch: --signature nowhere.asc: no such file');
     expect(rkt(['image', 'list', '--no-legend']).stdout).toBe('');
   });

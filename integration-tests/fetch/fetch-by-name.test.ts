@@ -245,6 +245,24 @@ describe('rkt fetch NAME refuses, with one line and nothing stored', () => {
   });
 });
 
+describe('rkt fetch NAME --signature=FILE: the file instead of the discovered .asc, as rkt 1.30', () => {
+  it('verifies the discovered image with it (the .asc never asked for); one by a stranger or of other content is refused, nothing stored', async () => {
+    // The server's .asc is good: a refusal can only come from the file given. (Absolute paths: nsenter's
+    // setns into the mount namespace starts rkt in its root directory.)
+    const app = await publish('example.com/app', 'v1');
+    await trust(signer, 'example.com/app');
+    writeFileSync(join(env.tmp, 'stranger.sig'), await sign(stranger, app.body));
+    writeFileSync(join(env.tmp, 'other.sig'), await sign(signer, Buffer.from('another image')));
+    writeFileSync(join(env.tmp, 'good.sig'), await sign(signer, app.body));
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1', `--signature=${join(env.tmp, 'stranger.sig')}`]), /^fetch: image "example\.com\/app" verification failed: signed by key [0-9a-f]+, which is not trusted for "example\.com\/app"/);
+    await expectRefused(await rkt(['fetch', 'example.com/app:v1', `--signature=${join(env.tmp, 'other.sig')}`]), /^fetch: image "example\.com\/app" verification failed: the signature by [0-9a-f]+ does not match the image/);
+
+    const r = await rkt(['fetch', '--full', 'example.com/app:v1', `--signature=${join(env.tmp, 'good.sig')}`]);
+    expect(r).toMatchObject({ status: 0, stdout: `${app.id}\n`, stderr: 'signature verified:\n  App Signer <appsigner@example.com>\n' });
+    expect(server.log.filter((e) => e.path === `${aciPath('example.com/app', 'v1')}.asc`)).toEqual([]);
+  });
+});
+
 describe('rkt fetch / prepare NAME whose dependency cannot be fetched: one line naming it, 254, the store as it was', () => {
   const dep = { imageName: 'example.com/base', labels: [{ name: 'version', value: 'v1' }] };
   const DEP = 'dependency example\\.com/base,version=v1 of example\\.com/app';

@@ -165,6 +165,63 @@ describe('rkt fetch https://', () => {
   });
 });
 
+describe('rkt fetch / prepare https:// --signature=FILE: a local signature instead of the URL\'s .asc, as rkt 1.30', () => {
+  /**
+   * The image served with a good .asc beside it, so that a refusal below can only come from the file given; and
+   * signatures of it by the trusted key, by a key not trusted for its name, and of other content, in cwd.
+   */
+  async function signedImage(): Promise<{ url: string; id: string }> {
+    const id = await serveApp('app.aci', { signer: key, content: 'signed app\n' });
+    const body = (server.resources.get('/app.aci') as { body: Buffer }).body;
+    writeFileSync(join(env.tmp, 'good.sig'), await sign(key, body));
+    writeFileSync(join(env.tmp, 'untrusted.sig'), await sign(await makeKey('Someone Else'), body));
+    writeFileSync(join(env.tmp, 'other.sig'), await sign(key, Buffer.from('another image')));
+    await trustAppKey();
+    return { url: `https://127.0.0.1:${server.port}/app.aci`, id };
+  }
+  const ascRequests = () => server.log.filter((e) => e.path === '/app.aci.asc');
+
+  it('refuses a signature by a key not trusted for the image\'s name, or of other content: one line, 254, nothing stored, no .asc asked for', async () => {
+    const { url } = await signedImage();
+    await expectRefused(await rkt(['fetch', url, '--signature=untrusted.sig']), /^fetch: image "example\.com\/app" verification failed: signed by key [0-9a-f]+, which is not trusted for "example\.com\/app"/);
+    await expectRefused(await rkt(['fetch', url, '--signature=other.sig']), /^fetch: image "example\.com\/app" verification failed: the signature by [0-9a-f]+ does not match the image/);
+    await expectRefused(await rkt(['prepare', '--quiet', url, '--signature=other.sig']), /^prepare: image "example\.com\/app" verification failed: the signature by [0-9a-f]+ does not match the image/);
+    await expectRefused(await rkt(['fetch', url, '--signature=nowhere.sig']), /^fetch: --signature nowhere\.sig: no such file$/m);
+    expect(ascRequests()).toEqual([]);
+  });
+
+  it('fetches and stores the image with a good one, and rkt prepare makes a pod of it, never asking for the .asc', async () => {
+    const { url, id } = await signedImage();
+    const fetched = await rkt(['fetch', '--full', url, '--signature=good.sig']);
+    expect(fetched.stderr).toMatch(/^signature verified:\n {2}App Signer <appsigner@example\.com>\n$/);
+    expect(fetched).toMatchObject({ status: 0, stdout: `${id}\n` });
+    expect((await rkt(['image', 'list', '--no-legend', '--full', '--fields=id,name'])).stdout.trim().split(/\t+/)).toEqual([id, 'example.com/app:1.0']);
+    expect(await rkt(['image', 'rm', id])).toMatchObject({ status: 0 });
+
+    const prepared = await rkt(['prepare', '--quiet', url, '--signature=good.sig']);
+    try {
+      expect(prepared.stderr).toMatch(/^signature verified:\n/);
+      expect(prepared.status).toBe(0);
+      expect(prepared.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+    } finally {
+      if (prepared.status === 0) await rkt(['rm', prepared.stdout.trim()]);
+    }
+    expect(server.log.filter((e) => e.path === '/app.aci').map((e) => e.status)).toEqual([200, 200]);
+    expect(ascRequests()).toEqual([]);
+  });
+
+  it('is refused for an image ID (a stored image is not verified again), in one line, 254', async () => {
+    const { url, id } = await signedImage();
+    expect(await rkt(['fetch', url])).toMatchObject({ status: 0 });
+    const sig = join(env.tmp, 'good.sig');
+    const line = `${id}: a signature file (${sig}) is for an image to fetch, not an image ID (a stored image was verified when it was fetched)`;
+    for (const cmd of ['fetch', 'prepare']) {
+      const r = await rkt([cmd, id, '--signature=good.sig']);
+      expect([r.status, r.stdout, r.stderr]).toEqual([254, '', `${cmd}: ${line}\n`]);
+    }
+  });
+});
+
 describe('rkt prepare https://', () => {
   it('fetches a signed image by URL with pull policy new: a second prepare asks no server; unsigned is refused', async () => {
     await serveApp('app.aci', { signer: key, content: 'signed app\n' });

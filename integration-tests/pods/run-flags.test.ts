@@ -114,7 +114,7 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
   });
 });
 
-describe('--signature: a local signature file for the image file before it, instead of FILE.asc', () => {
+describe('--signature: a local signature file for the image before it, instead of FILE.asc', () => {
   let key: TestKey;
   let other: TestKey;
   let localConfig: string;
@@ -180,9 +180,11 @@ describe('--signature: a local signature file for the image file before it, inst
     expect(ok.status).toBe(0);
   });
 
-  it('is refused for an image that is not a local file', () => {
-    const r = rkt(['prepare', 'example.com/busybox', '--signature=good.sig']);
-    expect(r.stderr).toBe(`prepare: --signature ${join(env.tmp, 'good.sig')}: example.com/busybox is not a local image file (a signature file is for an ACI file)\n`);
+  it('is refused for an image ID (a URL or a name takes one: fetch-cli.test.ts)', async () => {
+    writeFileSync(join(env.tmp, 'good.sig'), await sign(key, readFileSync(aci)));
+    const id = `sha512-${'0'.repeat(64)}`;
+    const r = rkt(['prepare', id, '--signature=good.sig']);
+    expect(r.stderr).toBe(`prepare: ${id}: a signature file (${join(env.tmp, 'good.sig')}) is for an image to fetch, not an image ID (a stored image was verified when it was fetched)\n`);
     expect(r.status).toBe(254);
     expect(env.podUuids()).toEqual([]);
   });

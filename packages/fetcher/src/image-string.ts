@@ -80,6 +80,17 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
 }
 
 /**
+ * Refuses a local signature (rkt's `--signature`) for an image ID, in one line naming both: an ID names an image
+ * already in the store, verified when it was fetched. Any other image takes one, read instead of the `.asc` beside
+ * the file, at the URL, or discovered.
+ */
+export function signatureFileApplies(parsed: ImageString, signatureFile: string): void {
+  if (parsed.kind !== 'id') return;
+  throw new FetchError('FETCH_SIGNATURE',
+    `${parsed.raw}: a signature file (${signatureFile}) is for an image to fetch, not an image ID (a stored image was verified when it was fetched)`, { subject: parsed.raw });
+}
+
+/**
  * appc's NewAppFromString, read by the store's parser (`rkt image rm`, `rkt run` of a stored name and `rkt fetch`
  * refuse a bad string in the same words).
  */

@@ -2,7 +2,7 @@ export { fetchImage } from './fetch/fetch-image.js';
 export type { FetchOptions, FetchResult, InsecureFlags, NetworkOptions, PullPolicy } from './fetch/options.js';
 export { FetchError } from './errors.js';
 export type { FetchErrorCode } from './errors.js';
-export { parseImageString, parseAppName, withHostDefaults, hostLabels, formatAppName } from './image-string.js';
+export { parseImageString, signatureFileApplies, parseAppName, withHostDefaults, hostLabels, formatAppName } from './image-string.js';
 export type { ImageString, AppName, Label } from './image-string.js';
 export { discover, discoveryUrl, endpointsFromPage } from './discovery/discover.js';
 export type { AciEndpoint, Endpoints, DiscoveryOptions, FailedAttempt } from './discovery/discover.js';

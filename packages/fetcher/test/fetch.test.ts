@@ -586,6 +586,57 @@ describe('other image strings', () => {
   });
 });
 
+describe('a local signature file (signatureFile, rkt\'s --signature) for a remote image', () => {
+  /** The image published with no .asc on the server, and its signatures by each key, written aside. */
+  async function publishWithSignatures(): Promise<{ good: string; untrusted: string; otherContent: string }> {
+    const aci = await publish('example.com/app', 'v1', { key: null });
+    const write = async (file: string, body: Buffer) => {
+      await writeFile(join(dirs.root, file), body);
+      return join(dirs.root, file);
+    };
+    return {
+      good: await write('good.asc', await sign(trusted, aci)),
+      untrusted: await write('untrusted.asc', await sign(stranger, aci)),
+      otherContent: await write('other.asc', await sign(trusted, Buffer.from('another image'))),
+    };
+  }
+
+  it('verifies an https URL and a name with it instead of the .asc, which is never asked for', async () => {
+    const sigs = await publishWithSignatures();
+    await trust(trusted, 'example.com/app');
+    serveDiscovery();
+    const url = `${base()}${aciPath('example.com/app', 'v1')}`;
+    const byUrl = await fetchImage(url, options({ signatureFile: sigs.good }));
+    expect(byUrl.signedBy).toBe(trusted.fingerprint);
+    expect((await store.getRemote(url))?.signatureUrl).toBe(sigs.good);
+    await store.remove(byUrl.id);
+    const byName = await fetchImage('example.com/app:v1', options({ signatureFile: sigs.good }));
+    expect(byName).toMatchObject({ id: byUrl.id, signedBy: trusted.fingerprint });
+    expect(server.requests(`${aciPath('example.com/app', 'v1')}.asc`)).toEqual([]);
+  });
+
+  it('refuses one by an untrusted key or over other content, by URL and by name, storing nothing', async () => {
+    const sigs = await publishWithSignatures();
+    await trust(trusted, 'example.com/app');
+    serveDiscovery();
+    for (const image of [`${base()}${aciPath('example.com/app', 'v1')}`, 'example.com/app:v1']) {
+      await expectFailure(fetchImage(image, options({ signatureFile: sigs.untrusted })), 'FETCH_SIGNATURE', /not trusted for "example.com\/app"/);
+      await expectFailure(fetchImage(image, options({ signatureFile: sigs.otherContent })), 'FETCH_SIGNATURE', /does not match the image/);
+      await expectFailure(fetchImage(image, options({ signatureFile: join(dirs.root, 'nowhere.asc') })), 'FETCH_SIGNATURE', /error opening signature file/);
+    }
+    expect(await store.list()).toEqual([]);
+    expect(server.requests(`${aciPath('example.com/app', 'v1')}.asc`)).toEqual([]);
+  });
+
+  it('is refused for an image ID, naming both', async () => {
+    const sigs = await publishWithSignatures();
+    await trust(trusted, 'example.com/app');
+    const { id } = await fetchImage(`${base()}${aciPath('example.com/app', 'v1')}`, options({ signatureFile: sigs.good }));
+    await expectFailure(fetchImage(id, options({ signatureFile: sigs.good })), 'FETCH_SIGNATURE',
+      new RegExp(`^${id}: a signature file \\(${sigs.good}\\) is for an image to fetch, not an image ID`));
+  });
+});
+
 describe('dependencies', () => {
   it('fetches a two-level chain by name and renders it in order', async () => {
     serveDiscovery();

@@ -46,7 +46,7 @@ export async function fetchDependencies(ctx: FetchContext, imageId: string, chai
 async function fetchDependency(ctx: FetchContext, want: AppName, expectId: string | undefined, of: string): Promise<string> {
   const what = `dependency ${formatAppName(want)} of ${of}`;
   try {
-    return (await fetchByName(ctx, want, expectId, false, what)).id;
+    return (await fetchByName(ctx, want, { expectId, what })).id;
   } catch (err) {
     // The pull policy's refusal names the dependency and its parent already.
     if (err instanceof FetchError && err.code === 'FETCH_NOT_FOUND') throw err;

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { FetchError, firstLine } from '../errors.js';
-import { verifyImageSignature } from './verify-signature.js';
+import { readSignatureFile, verifyImageSignature } from './verify-signature.js';
 import type { FetchContext } from './context.js';
 import type { RemoteResult } from './fetch-remote.js';
 import { importChecked } from './import-checked.js';
@@ -15,12 +13,7 @@ export async function fetchFile(ctx: FetchContext, path: string, ascPath = `${pa
   if (ctx.insecure.skipImageCheck) {
     ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
   } else {
-    try {
-      signature = await readFile(ascPath);
-    } catch (err) {
-      throw new FetchError('FETCH_SIGNATURE',
-        `${path}: error opening signature file: ${firstLine(err)} (an unsigned image is fetched only with --insecure-options=image)`, { subject: path, cause: err });
-    }
+    signature = await readSignatureFile(ascPath, path);
   }
   let signedBy: string | undefined;
   // The signer's prefix is the manifest's name: checked once the store's scan has read it, before it stores anything.

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { StoreError, type HeldImport } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
-import { parseImageString, withHostDefaults } from '../image-string.js';
+import { parseImageString, signatureFileApplies, withHostDefaults } from '../image-string.js';
 import { createContext, type FetchContext } from './context.js';
 import { fetchDependencies } from './dependencies.js';
 import { fetchFile } from './fetch-file.js';
@@ -71,9 +71,7 @@ async function undoImports(ctx: FetchContext, imports: readonly HeldImport[]): P
 async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean): Promise<RemoteResult> {
   const parsed = parseImageString(imageString, { cwd: ctx.cwd });
   const signatureFile = ctx.options.signatureFile;
-  if (signatureFile !== undefined && parsed.kind !== 'path') {
-    throw new FetchError('FETCH_SIGNATURE', `${imageString}: a signature file (${signatureFile}) is only for a local image file`, { subject: imageString });
-  }
+  if (signatureFile !== undefined) signatureFileApplies(parsed, signatureFile);
   switch (parsed.kind) {
     case 'id':
       try {
@@ -95,9 +93,9 @@ async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean
         if (rec !== undefined && (await ctx.hold.addIfStored(rec.imageId))) return { id: rec.imageId, downloaded: false, signedBy: undefined };
         throw new FetchError('FETCH_NOT_FOUND', `${parsed.url.href}: not in the store and the pull policy is "never"`, { subject: parsed.url.href });
       }
-      return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), latest: false, extract });
+      return fetchRemote(ctx, { aciUrl: parsed.url, ascUrl: new URL(`${parsed.url.href}.asc`), signatureFile, latest: false, extract });
     }
     case 'name':
-      return fetchByName(ctx, withHostDefaults(parsed.app), undefined, extract);
+      return fetchByName(ctx, withHostDefaults(parsed.app), { extract, signatureFile });
   }
 }

@@ -16,14 +16,25 @@ export async function findInStore(ctx: FetchContext, want: AppName): Promise<str
   }
 }
 
+export interface ByNameOptions {
+  /** A dependency given by image ID: the ID the image must have. */
+  readonly expectId?: string;
+  /** Extract the image while it streams in (it is rendered right after). */
+  readonly extract?: boolean;
+  /** A local signature (`--signature`) used instead of the discovered one, which is then not fetched, as rkt did. */
+  readonly signatureFile?: string;
+  /** The image in the refusal of the pull policy `never` (a dependency names its parent there: `dependency B of A`). */
+  readonly what?: string;
+}
+
 /**
  * Fetches an image by name and labels through appc discovery. `want` is what the manifest must match;
  * discovery fills its templates from `want` with os and arch defaulting to the host's. The first
  * endpoint that works wins: an endpoint that cannot be reached makes us try the next, but a signature or
- * manifest failure stops the fetch (another copy of a bad image is no better). `what` names the image in the
- * refusal of the pull policy `never` (a dependency names its parent there: `dependency B of A`).
+ * manifest failure stops the fetch (another copy of a bad image is no better).
  */
-export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: string, extract = false, what = `image ${formatAppName(want)}`): Promise<RemoteResult> {
+export async function fetchByName(ctx: FetchContext, want: AppName, opts: ByNameOptions = {}): Promise<RemoteResult> {
+  const { expectId, extract = false, signatureFile, what = `image ${formatAppName(want)}` } = opts;
   if (ctx.pullPolicy !== 'update') {
     const id = expectId !== undefined && (await ctx.store.get(expectId)) !== undefined ? expectId : await findInStore(ctx, want);
     if (id !== undefined && (expectId === undefined || id === expectId) && (await ctx.hold.addIfStored(id))) return { id, downloaded: false, signedBy: undefined };
@@ -53,7 +64,7 @@ export async function fetchByName(ctx: FetchContext, want: AppName, expectId?: s
       continue;
     }
     try {
-      return await fetchRemote(ctx, { aciUrl, ascUrl, want, expectId, latest: labelValue(want, 'version') === undefined, extract });
+      return await fetchRemote(ctx, { aciUrl, ascUrl, want, expectId, signatureFile, latest: labelValue(want, 'version') === undefined, extract });
     } catch (err) {
       if (err instanceof FetchError && (err.code === 'FETCH_HTTP' || err.code === 'FETCH_INSECURE')) {
         lastError = err;

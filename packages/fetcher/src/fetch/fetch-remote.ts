@@ -3,7 +3,7 @@ import { FetchError } from '../errors.js';
 import { isFresh } from '../http/cache.js';
 import { download } from '../http/download.js';
 import type { AppName } from '../image-string.js';
-import { verifyImageSignature, type Signer } from './verify-signature.js';
+import { readSignatureFile, verifyImageSignature, type Signer } from './verify-signature.js';
 import { checkManifest } from './check-manifest.js';
 import type { FetchContext } from './context.js';
 import { importChecked } from './import-checked.js';
@@ -14,6 +14,8 @@ import { startStreamedImport, type StreamedImport } from './streamed-import.js';
 export interface RemoteTarget {
   readonly aciUrl: URL;
   readonly ascUrl: URL;
+  /** A local signature of the image (`--signature`), used instead of `ascUrl`, which is then never asked for. */
+  readonly signatureFile?: string;
   /** For a fetch by name: what the manifest must say. Absent for a plain URL. */
   readonly want?: AppName;
   /** For a dependency given by image ID: the ID the download must have. */
@@ -48,6 +50,8 @@ async function cachedId(ctx: FetchContext, url: URL): Promise<{ id: string; etag
 export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<RemoteResult> {
   ctx.http.checkScheme(t.aciUrl);
   if (t.aciUrl.protocol === 'http:') ctx.warn(`warning: fetching ${t.aciUrl.href} over plain http (--insecure-options=http)`);
+  // Where the signature comes from, for its messages and the remote record (whose SigURL held the local path in rkt).
+  const signatureSource = t.signatureFile ?? t.ascUrl.href;
   const cached = await cachedId(ctx, t.aciUrl);
   if (cached !== undefined && (ctx.pullPolicy === 'new' || cached.fresh)) {
     return { id: cached.id, downloaded: false, signedBy: undefined };
@@ -63,7 +67,8 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     if (ctx.insecure.skipImageCheck) {
       ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
     } else {
-      signature = await fetchSignature(ctx, t.ascUrl, t.want?.name ?? t.aciUrl.href);
+      const what = t.want?.name ?? t.aciUrl.href;
+      signature = t.signatureFile === undefined ? await fetchSignature(ctx, t.ascUrl, what) : await readSignatureFile(t.signatureFile, what);
       import('openpgp').catch(() => undefined);
     }
     return signature;
@@ -79,13 +84,13 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     maxAttempts: ctx.network.maxAttempts,
     stream: async (info) => {
       const sig = await getSignature();
-      const verifier = sig === undefined ? undefined : await digestVerifier(sig, t.ascUrl.href);
+      const verifier = sig === undefined ? undefined : await digestVerifier(sig, signatureSource);
       // A signature shape the digest path does not cover is verified from the file, as before.
       if (sig !== undefined && verifier === undefined) return undefined;
       const state: { live?: StreamedImport; verifier: DigestVerifier | undefined; signer?: Signer } = { verifier };
       state.live = startStreamedImport(ctx, t.aciUrl.href, verifier, {
         latest: t.latest,
-        remote: { url: t.aciUrl.href, signatureUrl: t.ascUrl.href, etag: info.etag, cacheMaxAge: info.maxAge },
+        remote: { url: t.aciUrl.href, signatureUrl: signatureSource, etag: info.etag, cacheMaxAge: info.maxAge },
         hold: ctx.hold,
         extract: t.extract === true,
       }, async ({ manifest, imageId }) => {
@@ -104,7 +109,7 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   if (res.status === 'not-modified') {
     // Known to exist: cachedId found it and only then was If-None-Match sent.
     const id = (cached as { id: string }).id;
-    await ctx.store.putRemote({ url: t.aciUrl.href, imageId: id, signatureUrl: t.ascUrl.href, etag: res.etag, cacheMaxAge: res.maxAge });
+    await ctx.store.putRemote({ url: t.aciUrl.href, imageId: id, signatureUrl: signatureSource, etag: res.etag, cacheMaxAge: res.maxAge });
     return { id, downloaded: false, signedBy: undefined };
   }
   if (streamed !== undefined && !streamed.live.aborted()) {
@@ -132,19 +137,19 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
     // archive, and nothing is stored unless it matched, so a tampered download is reported as such. For a
     // plain URL the signer's prefix is the manifest's name, known only from the scan.
     const verifying = signature !== undefined && t.want !== undefined
-      ? verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, t.want.name)
+      ? verifyImageSignature(ctx, res.file, signature, signatureSource, t.want.name)
       : undefined;
     verifying?.catch(() => undefined); // awaited below either way; not an unhandled rejection meanwhile
     // For a URL the name comes with the manifest, at the end of the scan; hashing the signed bytes does not
     // need it, so that starts now with any key trusted for some name, and counts only if that key turns out
     // to be trusted for the manifest's name (otherwise the check below verifies, and reports, as before).
-    const speculative = signature !== undefined && t.want === undefined ? speculativeVerify(ctx, res.file, signature, t.ascUrl.href) : undefined;
+    const speculative = signature !== undefined && t.want === undefined ? speculativeVerify(ctx, res.file, signature, signatureSource) : undefined;
     speculative?.catch(() => undefined);
     let imported;
     try {
       imported = await importChecked(ctx, res.file, t.aciUrl.href, {
         latest: t.latest,
-        remote: { url: t.aciUrl.href, signatureUrl: t.ascUrl.href, etag: res.etag, cacheMaxAge: res.maxAge },
+        remote: { url: t.aciUrl.href, signatureUrl: signatureSource, etag: res.etag, cacheMaxAge: res.maxAge },
         hold: ctx.hold,
       }, async ({ manifest, imageId }) => {
         if (verifying !== undefined) signer = await verifying;
@@ -154,7 +159,7 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
           const ring = early === undefined ? [] : await ctx.keystore.keyringFor(manifest.name);
           signer = early !== undefined && ring.some((k) => k.fingerprint === early.fingerprint)
             ? early
-            : await verifyImageSignature(ctx, res.file, signature, t.ascUrl.href, manifest.name);
+            : await verifyImageSignature(ctx, res.file, signature, signatureSource, manifest.name);
         }
         checkExpectedId(t, imageId);
         if (signer !== undefined) ctx.signatureVerified(signer.userIds);

@@ -32,8 +32,9 @@ export interface FetchOptions {
   /** stderr: warnings about relaxed checks, and the progress bar when it is a terminal. */
   readonly stderr?: ProgressSink;
   /**
-   * A local signature of the image fetched (`rkt run`'s `--signature`), read instead of `<file>.asc`: for a
-   * path or `file://` URL only (any other image string is refused, FETCH_SIGNATURE); not for its dependencies.
+   * A local signature of the image fetched (rkt's `--signature`), read instead of `<file>.asc`, the URL's `.asc` or
+   * the discovered one (which are then not asked for), as rkt did; an image ID is refused (FETCH_SIGNATURE:
+   * `signatureFileApplies`). Not for its dependencies.
    */
   readonly signatureFile?: string;
   /** Fetch dependencies and render the image into the tree store (default true). */

@@ -12,8 +12,9 @@ import { signatureFiles } from './signature-flag.js';
  * `--insecure-options=http`, a name with labels through appc discovery, or an image ID in the store) with
  * `@rkt/fetcher`, and prints each image's ID.
  *
- * Signatures are the fetcher's job: a file's `FILE.aci.asc`, a URL's `.aci.asc` or the discovered one is
- * checked against the trusted keys, and without one the image is refused unless `--insecure-options=image`.
+ * Signatures are the fetcher's job: a file's `FILE.aci.asc`, a URL's `.aci.asc` or the discovered one (or the
+ * `--signature=FILE` given after the image, instead) is checked against the trusted keys, and without one the
+ * image is refused unless `--insecure-options=image`.
  * Every argument is parsed (and every file checked to exist) before anything is fetched, so a typo in the
  * last argument does not leave the first ones half done.
  */
@@ -21,16 +22,14 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const pullPolicy = deprecatedStoreFlags(ctx) ?? pullPolicyFlag(ctx);
   const signatures = signatureFiles(ctx, args, 'fetch');
   // Loaded here rather than at the top: openpgp and the HTTP stack are large, and only fetching needs them.
-  const { fetchImage, parseImageString } = await import('@rkt/fetcher');
+  const { fetchImage, parseImageString, signatureFileApplies } = await import('@rkt/fetcher');
   for (const [i, arg] of args.entries()) {
     const parsed = parseImageString(arg, { cwd: ctx.cwd });
+    if (parsed.kind === 'path') mustBeFile(parsed.path, arg);
     const signature = signatures[i];
-    if (signature !== undefined && parsed.kind !== 'path' && !arg.startsWith('file://')) {
-      throw new CliError('CLI_BAD_ARGS', `--signature ${signature.given}: ${arg} is not a local image file (a signature file is for an ACI file)`);
-    }
-    if (parsed.kind !== 'path') continue;
-    mustBeFile(parsed.path, arg);
-    if (signature !== undefined) mustBeFile(signature.path, `--signature ${signature.given}`);
+    if (signature === undefined) continue;
+    signatureFileApplies(parsed, signature.path);
+    mustBeFile(signature.path, `--signature ${signature.given}`);
   }
   const store = await openImageStore(ctx);
   const full = ctx.flags.bool('full');

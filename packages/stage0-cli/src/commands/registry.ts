@@ -10,7 +10,7 @@ const FETCH = defineCommand({
   name: 'fetch',
   summary: 'Fetch image(s) and store them in the local store',
   description:
-    'Fetches each image into the store and prints its image ID: an ACI file (or file:// URL), an https:// URL\n(http:// with --insecure-options=http), a name with labels (example.com/app:v1.0,os=linux) found through\nappc discovery, or an image ID already in the store. Each image\'s signature (FILE.aci.asc beside a file\nor the --signature=SIG given after it, URL.asc, or the discovered one) is checked against the trusted keys (see "rkt trust"); an unsigned image\nis refused unless --insecure-options=image.',
+    'Fetches each image into the store and prints its image ID: an ACI file (or file:// URL), an https:// URL\n(http:// with --insecure-options=http), a name with labels (example.com/app:v1.0,os=linux) found through\nappc discovery, or an image ID already in the store. Each image\'s signature (the --signature=SIG given\nafter it, else FILE.aci.asc beside a file, URL.asc, or the discovered one) is checked against the trusted\nkeys (see "rkt trust"); an unsigned image is refused unless --insecure-options=image.',
   args: 'IMAGE_URL...',
   minArgs: 1,
   flags: [

@@ -126,14 +126,15 @@ async function orGone<T>(claim: ImageClaim, read: Promise<T>): Promise<T> {
  * The image ID an `IMAGE` argument of run/prepare names, as rkt resolved it with `--pull-policy` (default
  * `new`), with its dependencies (withDependencies):
  * - an ACI file: with `--insecure-options=image` imported (cached by path, size and mtime, so an unchanged
- *   file is not hashed again); otherwise through the fetcher, which checks `FILE.aci.asc` (or `signature`,
- *   rkt's `--signature`) against the trusted keys and refuses an unsigned file; a file is imported whatever
- *   the policy;
+ *   file is not hashed again); otherwise through the fetcher, which checks `FILE.aci.asc` against the trusted
+ *   keys and refuses an unsigned file; a file is imported whatever the policy;
  * - a URL (`https://`, `http://` with `--insecure-options=http`, `file://`): through the fetcher (`new`: the
  *   stored download of that URL, else fetched);
  * - an image ID or unique prefix: the store only;
  * - a name (`name[:version][,label=value...]`): `new` and `never` the newest match in the store, else (`new`
  *   and `update`) fetched through discovery.
+ * With `signature` (rkt's `--signature`), anything but a file imported unchecked goes to the fetcher, which
+ * verifies a fetched image with it instead of its `.asc`, and refuses it for an image ID.
  */
 export async function resolveImageArg(
   ctx: CommandContext, store: Store, arg: string, claim: ImageClaim, policy: PullPolicy, signature?: string,
@@ -141,19 +142,14 @@ export async function resolveImageArg(
   // First: a URL ending in `.aci` would otherwise look like a relative path. (Both cases spelled out: a
   // case-insensitive class costs its first compile a case-folding pass, and this runs on every rkt run.)
   const isUrl = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(arg);
-  if (signature !== undefined && !(isUrl ? arg.startsWith('file://') : await isFile(arg, ctx.cwd))) {
-    throw new CliError('CLI_BAD_ARGS', `--signature ${signature}: ${arg} is not a local image file (a signature file is for an ACI file)`);
-  }
-  if (isUrl) return fetchWith(ctx, store, arg, claim, policy, true, signature);
-  if (await isFile(arg, ctx.cwd)) {
-    const path = resolvePath(ctx.cwd, arg);
-    // rkt skipped the check, --signature's file included: the image is imported as it is.
-    if (ctx.globals.insecureOptions.skipImageCheck) return withDependencies(ctx, store, await importFile(store, path, claim), claim, policy);
-    // Checked here so that a missing file or a directory is reported as such, not as a missing signature.
-    await statImageFile(path);
-    if (signature !== undefined) await statImageFile(signature, 'signature file');
-    return fetchWith(ctx, store, path, claim, policy, true, signature);
-  }
+  const path = !isUrl && (await isFile(arg, ctx.cwd)) ? resolvePath(ctx.cwd, arg) : undefined;
+  const skipCheck = ctx.globals.insecureOptions.skipImageCheck;
+  // rkt skipped the check, --signature's file included: the image is imported as it is.
+  if (path !== undefined && skipCheck) return withDependencies(ctx, store, await importFile(store, path, claim), claim, policy);
+  // Checked here so that a missing file or a directory is reported as such, not as a missing signature.
+  if (path !== undefined) await statImageFile(path);
+  if (signature !== undefined && !skipCheck) await statImageFile(signature, 'signature file');
+  if (isUrl || path !== undefined || signature !== undefined) return fetchWith(ctx, store, path ?? arg, claim, policy, true, signature);
   const isId = arg.startsWith('sha512-');
   // `update` asks the server about a name even when the store has it, as `rkt fetch` does.
   if (policy === 'update' && !isId) return fetchWith(ctx, store, arg, claim, policy);
