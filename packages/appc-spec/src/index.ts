@@ -98,6 +98,9 @@ export { buildAciFromLayout, buildAciFromRootfs, checkLayout } from './aci/build
 export { buildAci } from './aci/build-list.js';
 export type { AciBuildOptions, AciBuildResult } from './aci/write-aci.js';
 export { aciEntrySchema } from './aci/entries.js';
+// Temp files named after their writer, beside a file written whole (the ACI writers', `rkt image export`'s).
+export { removeDeadWriterTemps, writerTempPath } from './aci/writer-temp.js';
+export { processStartTime } from './process-start.js';
 // The tar layer, for readers that go beyond a scan (an image store re-reading its blobs to render them).
 export { TarReader } from './aci/tar-reader.js';
 export type { TarEntry, TarVisitor } from './aci/tar-reader.js';

@@ -1,5 +1,6 @@
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
+import { removeDeadWriterTemps, writerTempPath } from '@rkt/appc-spec/lean';
 import type { StoreContext } from './context.js';
 import { DamagedBlobError, isErrno, StoreError } from './errors.js';
 import { errnoReason } from './make-dirs.js';
@@ -37,7 +38,8 @@ async function checkTarget(out: string, overwrite: boolean): Promise<void> {
 
 /**
  * Writes the stored ACI to `out` (temp + fsync + rename), checking on the way that it still hashes to the
- * image ID, so the exported file's sha512 is the ID or nothing is written.
+ * image ID, so the exported file's sha512 is the ID or nothing is written. The temp file is named after its
+ * writer (`writerTempPath`): once it is made, those of writers killed part way in that directory are removed.
  */
 export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string, opts: ExportOptions = {}): Promise<ImageRecord> {
   const l = ctx.layout;
@@ -45,7 +47,7 @@ export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string,
     const image = await lookup(tx, ref);
     return { img: image, blob: await open(blobPath(l, image.id), 'r') };
   });
-  const tmp = join(dirname(out), `.${basename(out)}.rkt-export-${process.pid}`);
+  const tmp = writerTempPath(out);
   let made = false;
   try {
     await checkTarget(out, opts.overwrite === true);
@@ -57,6 +59,7 @@ export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string,
       // The reason only: the error's own path is the temp file's, which the user never named.
       throw new StoreError('STORE_TARGET', `${out}: cannot write: ${errnoReason(err)}`, { subject: out, cause: err });
     }
+    await removeDeadWriterTemps(dirname(out));
     const h = createHash('sha512');
     try {
       const buf = Buffer.allocUnsafe(1 << 20);

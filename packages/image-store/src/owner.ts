@@ -1,25 +1,12 @@
-import { readFileSync } from 'node:fs';
-
-/**
- * Temp and trash entries are named after the process that made them (`<pid>.<starttime>.<random>`), so gc can
- * tell debris of a dead process from the work of a live one without any lock file: a pid alone could be
- * reused, the pair (pid, kernel start time) cannot.
- */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) may contain spaces and parentheses: count fields after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
+// Temp and trash entries are named after the process that made them (`<pid>.<starttime>.<random>`), so gc can
+// tell debris of a dead process from the work of a live one without any lock file: a pid alone could be
+// reused, the pair (pid, kernel start time) cannot.
+import { processStartTime } from '@rkt/appc-spec/lean';
 
 let self: string | undefined;
 
 export function ownerTag(): string {
-  self ??= `${process.pid}.${startTime(process.pid) ?? '0'}`;
+  self ??= `${process.pid}.${processStartTime(process.pid) ?? '0'}`;
   return self;
 }
 
@@ -32,5 +19,5 @@ export function ownerAlive(name: string): boolean {
   const m = /^[a-z]+-(\d+)\.(\d+)\./.exec(name);
   if (m === null) return false;
   const [, pid, start] = m;
-  return startTime(Number(pid)) === start;
+  return processStartTime(Number(pid)) === start;
 }

@@ -1,22 +1,23 @@
 import { constants } from 'node:fs';
 import { access, link, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { AppcError } from '../errors.js';
 import { toAppcError } from './io-errors.js';
-import { randomBytes } from '../lazy-crypto.js';
+import { removeDeadWriterTemps, writerTempPath } from './writer-temp.js';
 
 /**
- * Creates `path` all at once: `fill` writes a temporary file beside it, which is fsynced and then renamed over
- * `path` (or hard-linked to it when `overwrite` is false, so an existing file is never replaced even by a racing
- * writer). On any failure the temporary file is removed and `path` is untouched.
+ * Creates `path` all at once: `fill` writes a temporary file beside it (`writerTempPath`), which is fsynced and
+ * then renamed over `path` (or hard-linked to it when `overwrite` is false, so an existing file is never
+ * replaced even by a racing writer). On any failure the temporary file is removed and `path` is untouched; the
+ * temp files that writers killed part way left in the directory are removed once this one's is made.
  */
 export async function writeFileAtomically<T>(path: string, overwrite: boolean, fill: (fh: FileHandle) => Promise<T>): Promise<T> {
   if (!overwrite && (await exists(path))) {
     throw new AppcError('APPC_EXISTS', `${path}: already exists (overwrite it with --overwrite)`, { source: path });
   }
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = writerTempPath(path);
   let fh: FileHandle | undefined;
   let placed = false;
   try {
@@ -29,6 +30,8 @@ export async function writeFileAtomically<T>(path: string, overwrite: boolean, f
       if (why !== undefined) throw new AppcError('APPC_IO', `${path}: ${why}`, { source: path, cause: err });
       throw err;
     }
+    // Only now: the directory exists and takes files. Before the fill, so a big write has their space.
+    await removeDeadWriterTemps(dir);
     const result = await fill(fh);
     await fh.sync();
     await fh.close();

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -6,8 +6,15 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../src/errors.js';
 import { buildAciFromLayout, buildAciFromRootfs } from '../../src/aci/build-layout.js';
 import { buildAci } from '../../src/aci/build-list.js';
+import { writerTempPath } from '../../src/aci/writer-temp.js';
 import { scanAci } from '../../src/aci/scan.js';
 import { appcErrorOf, busyboxLayout, manifestJson, sh, sha512File, tempDir, writeFile } from './helpers.js';
+
+/** This process's start time, as /proc/self/stat gives it (field 22). */
+function ownStartTime(): string {
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
+}
 
 function actoolValidate(path: string): string {
   return sh('actool', ['validate', path]).toString();
@@ -163,6 +170,30 @@ describe('buildAciFromLayout', () => {
     await buildAciFromLayout(layout, out, { overwrite: true });
     expect((await scanAci(out)).manifest.name).toBe('example.com/busybox');
     expect(readdirSync(join(d, 'out'))).toEqual(['x.aci']);
+  }, 30_000);
+
+  it("names its temp file after its writer and removes the temps of writers that are gone, never a live writer's", async () => {
+    const d = tempDir();
+    const layout = busyboxLayout(d);
+    const out = join(d, 'out', 'x.aci');
+    // A process that has ended: its pid names no process (or, reused, one with another start time).
+    const gone = spawnSync('true').pid!;
+    const self = `${process.pid}.${ownStartTime()}`;
+    const dead = [
+      `.x.aci.${gone}.123456.0123456789ab.tmp`,
+      `.other.aci.${gone}.1.ba9876543210.tmp`,
+      // Our pid with another start time: a process that had the pid before us.
+      `.x.aci.${process.pid}.1.0123456789ab.tmp`,
+      // A writer that could not read its start time, and an older build's name: the pid alone.
+      `.x.aci.${gone}.0.0123456789ab.tmp`,
+      `.x.aci.${gone}.0123456789ab.tmp`,
+    ];
+    const alive = [`.x.aci.${self}.0123456789ab.tmp`, `.x.aci.${process.pid}.0.0123456789ab.tmp`, `.x.aci.${process.pid}.0123456789ab.tmp`];
+    const others = ['.x.aci.tmp', `.x.aci.${gone}.tmp`, 'notes.tmp'];
+    for (const n of [...dead, ...alive, ...others]) writeFile(join(d, 'out', n), 'partial');
+    await buildAciFromLayout(layout, out);
+    expect(readdirSync(join(d, 'out')).sort()).toEqual(['x.aci', ...alive, ...others].sort());
+    expect(writerTempPath(out)).toMatch(new RegExp(`^${join(d, 'out')}/\\.x\\.aci\\.${self}\\.[0-9a-f]{12}\\.tmp$`));
   }, 30_000);
 
   it('refuses bad layouts with one line naming the file', async () => {

@@ -1,0 +1,63 @@
+import { readdir, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from '../lazy-crypto.js';
+import { processStartTime } from '../process-start.js';
+
+/** `.<name>.<pid>.<starttime>.<random>.tmp`. */
+const TEMP_NAME = /^\..+\.(\d+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+/** `.<name>.<pid>.<random>.tmp`, as rkt-ts named them before session 20: the writer's pid alone. */
+const OLD_TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+let self: string | undefined;
+
+/**
+ * A temp file beside `path`, for a write that is renamed (or linked) into place once whole:
+ * `.<name>.<pid>.<starttime>.<random>.tmp`. Named after its writer, so that a later write to the directory
+ * (`removeDeadWriterTemps`) can tell the temp of a writer killed part way (kill -9, a crash, a power cut),
+ * which nothing else would ever remove, from the one a live writer is still filling.
+ */
+export function writerTempPath(path: string): string {
+  self ??= `${process.pid}.${processStartTime(process.pid) ?? '0'}`;
+  return join(dirname(path), `.${basename(path)}.${self}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes from `dir` the temp files `writerTempPath` names (and the pid-only names of earlier builds) whose
+ * writers are gone; a live writer's are left alone. Best effort: a directory that cannot be read, or a file
+ * another writer removed first, is no failure. Returns the names it removed.
+ */
+export async function removeDeadWriterTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.tmp') || writerAlive(name)) continue;
+    try {
+      await unlink(join(dir, name));
+      removed.push(name);
+    } catch {
+      // Removed by another writer meanwhile, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
+/** Whether the writer a temp file's name names still runs; true for a name that is not such a temp file. */
+function writerAlive(name: string): boolean {
+  const m = TEMP_NAME.exec(name);
+  if (m !== null && m[2] !== '0') return processStartTime(Number(m[1])) === m[2];
+  // A writer that could not read its own start time is known by its pid only, as in the older names.
+  const pidOnly = m ?? OLD_TEMP_NAME.exec(name);
+  if (pidOnly === null) return true;
+  try {
+    process.kill(Number(pidOnly[1]), 0);
+    return true;
+  } catch (err) {
+    // EPERM: it runs, as another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

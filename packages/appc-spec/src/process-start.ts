@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * A process's start time (clock ticks after boot, field 22 of /proc/<pid>/stat), or undefined when no process
+ * has that pid. With the pid it names one process for good: a pid is reused, the pair is not. Files named
+ * after their writer with it (the store's temp and trash entries, `writerTempPath`'s temp files) can be told
+ * from a live writer's work after the writer was killed, without any lock.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces and parentheses: count the fields after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
