@@ -1,6 +1,7 @@
 // `rkt export` and `rkt image export` write their output beside it first (`.OUT.aci.<pid>.<starttime>.<random>.tmp`)
-// and rename it into place. After a kill -9 the temp file stays, named after a process that is gone, and the
-// next export into that directory removes it (a live writer's is kept). The built bin/rkt, real fly pods.
+// and rename it into place. Stopped by ^C, SIGTERM or SIGHUP they remove that temp file and end quietly with the
+// status a shell gives the signal; after a kill -9 the temp file stays, named after a process that is gone, and
+// the next export into that directory removes it (a live writer's is kept). The built bin/rkt, real fly pods.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,13 @@ afterEach(async () => {
 });
 
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
+
+/** The signals a user stops a command with, the status a shell reports for each, and whether they reach the whole process group (a terminal's ^C). */
+const SIGNALS = [
+  { signal: 'SIGINT', status: 130, group: true },
+  { signal: 'SIGTERM', status: 143, group: false },
+  { signal: 'SIGHUP', status: 129, group: false },
+] as const;
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -76,6 +84,24 @@ async function bigExitedPod(): Promise<string> {
 }
 
 describe('rkt export (fly) stopped or killed while it writes', () => {
+  it('^C, SIGTERM or SIGHUP: the temp file removed, nothing said, the signal\'s status; the pod exited and unlocked, nothing mounted', async () => {
+    env = new RktEnv(fly);
+    const uuid = await bigExitedPod();
+    const mountsBefore = env.mounts();
+    for (const s of SIGNALS) {
+      const r = await signalledOnceWriting(['export', uuid, 'out.aci'], env.tmp, s.signal, s.group);
+      expect(r, s.signal).toEqual({ status: s.status, signal: null, stdout: '', stderr: '' });
+      expect(temps(env.tmp), s.signal).toEqual([]);
+      expect(existsSync(join(env.tmp, 'out.aci')), s.signal).toBe(false);
+      expect(env.mounts(), s.signal).toEqual(mountsBefore);
+      expect(env.status(uuid).state, s.signal).toBe('exited');
+    }
+    expect(env.run(['export', uuid, 'out.aci'])).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(readdirSync(env.tmp).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(env.run(['rm', uuid])).toMatchObject({ status: 0, stderr: '' });
+    expect(podProcesses(uuid)).toEqual([]);
+  }, 180_000);
+
   it("after a kill -9 the next export into the directory removes the dead writer's temp file, not a live writer's", async () => {
     env = new RktEnv(fly);
     const uuid = await bigExitedPod();
@@ -104,6 +130,25 @@ describe('rkt image export stopped or killed while it copies', () => {
     expect(r.status, r.stderr).toBe(0);
     return r.stdout.trim();
   }
+
+  it('^C, SIGTERM or SIGHUP: the temp file removed, nothing said, the signal\'s status', async () => {
+    env = new RktEnv();
+    const id = await bigImage();
+    const out = join(env.tmp, 'out');
+    mkdirSync(out);
+    for (const s of SIGNALS) {
+      const r = await signalledOnceWriting(['image', 'export', id, 'out/image.aci'], out, s.signal, s.group);
+      expect(r, s.signal).toEqual({ status: s.status, signal: null, stdout: '', stderr: '' });
+      // The copy may have ended before the signal was seen: then the file is whole.
+      expect(readdirSync(out).filter((n) => n !== 'image.aci'), s.signal).toEqual([]);
+      if (existsSync(join(out, 'image.aci'))) {
+        expect(`sha512-${createHash('sha512').update(readFileSync(join(out, 'image.aci'))).digest('hex')}`).toBe(id);
+        rmSync(join(out, 'image.aci'));
+      }
+    }
+    expect(env.run(['image', 'export', id, 'out/image.aci'])).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(readdirSync(out)).toEqual(['image.aci']);
+  }, 180_000);
 
   it("after a kill -9 the next export into the directory removes the dead writer's temp file, not a live writer's", async () => {
     env = new RktEnv();

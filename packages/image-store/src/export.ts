@@ -14,6 +14,8 @@ import { createHash } from './lazy-crypto.js';
 export interface ExportOptions {
   /** Replace `out` if it exists (rkt's `--overwrite`). */
   readonly overwrite?: boolean;
+  /** Stops the copy (the temp file removed, `out` untouched unless already in place); rejects with its reason. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function exportImage(ctx: StoreContext, ref: ImageRef, out: string,
       const buf = Buffer.allocUnsafe(1 << 20);
       let pos = 0;
       for (;;) {
+        opts.signal?.throwIfAborted();
         const { bytesRead } = await blob.read(buf, 0, buf.length, pos);
         if (bytesRead === 0) break;
         pos += bytesRead;
