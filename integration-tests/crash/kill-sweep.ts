@@ -59,9 +59,10 @@ const strace = (trace: string, inject: string[]) => ['-qq', '-o', trace, '-e', `
 
 /**
  * Runs the command once to the end under `strace -f`, and chooses `count` kill points spread over what its main
- * thread did to `dataDir`, plus up to a third as many in its other threads (below, `anyThread`).
+ * thread did to `dataDir` (and to the directories in `alsoIn`: where `rkt export` writes its output), plus up to
+ * a third as many in its other threads (below, `anyThread`).
  */
-export async function chooseKillPoints(env: RktEnv, args: readonly string[], count: number): Promise<{ points: KillPoint[]; stdout: string }> {
+export async function chooseKillPoints(env: RktEnv, args: readonly string[], count: number, alsoIn: readonly string[] = []): Promise<{ points: KillPoint[]; stdout: string }> {
   const r = await traced(env, args, [], true);
   if (r.status !== 0) throw new Error(`rkt ${args.join(' ')} (traced) failed (${r.status}): ${r.stderr}`);
   const calls = joinCalls(r.trace);
@@ -92,7 +93,7 @@ export async function chooseKillPoints(env: RktEnv, args: readonly string[], cou
       if (fd !== undefined) fds.set(fd, text);
     }
     if (syscall === 'close') fds.delete(/^close\(([0-9]+)/.exec(text)?.[1] ?? '');
-    if (!interesting(syscall, text, env.dataDir, fds) || when > 65_535) continue;
+    if (!interesting(syscall, text, [env.dataDir, ...alsoIn], fds) || when > 65_535) continue;
     (pid === main ? mainPoints : poolPoints).push({ syscall, when, line: text, anyThread: pid !== main });
   }
   // A point in another thread is the Nth call of a thread to reach it first: only where the main thread
@@ -152,10 +153,10 @@ function kindOf(line: string): string {
     .replace(/[0-9]+/g, 'N');
 }
 
-/** What changes something a crash can leave behind: the data directory, mounts, the pod's processes. */
-function interesting(syscall: string, line: string, dataDir: string, fds: Map<string, string>): boolean {
+/** What changes something a crash can leave behind: the data directory (and `dirs`' others), mounts, the pod's processes. */
+function interesting(syscall: string, line: string, dirs: readonly string[], fds: Map<string, string>): boolean {
   // The stage1 works in the pod's directory, with relative paths.
-  const inData = line.includes(dataDir) || /^[a-z0-9]+\((AT_FDCWD, )?"[^/]/.test(line);
+  const inData = dirs.some((d) => line.includes(d)) || /^[a-z0-9]+\((AT_FDCWD, )?"[^/]/.test(line);
   switch (syscall) {
     case 'openat':
       return inData && /O_(CREAT|WRONLY|RDWR)/.test(line);
@@ -166,7 +167,7 @@ function interesting(syscall: string, line: string, dataDir: string, fds: Map<st
     case 'fdatasync':
     case 'flock':
       // Not Node's own wake-ups (pipes, eventfds) nor its output.
-      return interestingFile(fds.get(/\(([0-9]+)/.exec(line)?.[1] ?? ''), dataDir);
+      return interestingFile(fds.get(/\(([0-9]+)/.exec(line)?.[1] ?? ''), dirs);
     case 'clone':
     case 'clone3':
     case 'vfork':
@@ -182,8 +183,8 @@ function interesting(syscall: string, line: string, dataDir: string, fds: Map<st
   }
 }
 
-function interestingFile(openedBy: string | undefined, dataDir: string): boolean {
-  return openedBy !== undefined && (openedBy.includes(dataDir) || /^openat\(AT_FDCWD, "[^/]/.test(openedBy));
+function interestingFile(openedBy: string | undefined, dirs: readonly string[]): boolean {
+  return openedBy !== undefined && (dirs.some((d) => openedBy.includes(d)) || /^openat\(AT_FDCWD, "[^/]/.test(openedBy));
 }
 
 function spread<T>(items: readonly T[], n: number): T[] {

@@ -1,9 +1,12 @@
 // The sweeps of the crash tests, one per command that writes state: each chooses its kill points from a run
 // of the command (kill-sweep.ts), kills it at each, and after each kill runs the checks a user would
 // (expectRecovers) and the same command again, which must work.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { openStore } from '@rkt/image-store';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from '../pods/harness.js';
@@ -141,6 +144,59 @@ export async function podSweep(name: string, aci: string, args: (lastRun: string
     await sweep(points, async (p: KillPoint): Promise<KilledRun> => {
       const k = await killAt(env, args(lastRun), p);
       lastRun = await after(`${name} killed at ${k.at}`);
+      return k;
+    });
+  } finally {
+    await env.cleanup();
+  }
+}
+
+/** The sha512 of an ACI's tar (gunzipped): a partial or damaged file fails to gunzip, or differs. */
+function tarDigest(file: string): string {
+  return createHash('sha512').update(gunzipSync(readFileSync(file))).digest('hex');
+}
+
+/** Whether anyone holds the pod's lock (flock(2) on its directory, wherever the pod is now). */
+function podLocked(env: RktEnv, uuid: string): boolean {
+  const pods = join(env.dataDir, 'pods');
+  const dir = entries(pods).map((state) => join(pods, state, uuid)).find((d) => existsSync(d));
+  if (dir === undefined) throw new Error(`pod ${uuid} has no directory`);
+  return spawnSync('flock', ['--nonblock', '--exclusive', dir, 'true']).status !== 0;
+}
+
+/**
+ * `rkt export` of an exited fly pod (its root still mounted) to `out/app.aci` in the test's directory. After each
+ * kill a user finds no mount left of the export, the pod still exited and its lock free, `app.aci` absent or
+ * whole (the same tar as the next export of the pod, never a partial file), and the next export to the same
+ * path works and leaves no temp file beside it (it removes the one the kill left); `rkt rm` of the pod then
+ * works. Each point exports a new pod: the last run's.
+ */
+export async function exportSweep(aci: string): Promise<void> {
+  const env = new RktEnv(fly);
+  try {
+    const outDir = join(env.tmp, 'out');
+    mkdirSync(outDir);
+    const out = join(outDir, 'app.aci');
+    const args = (uuid: string) => ['export', uuid, out];
+    let uuid = runWorks(env, aci, 'set-up');
+    const { points } = await chooseKillPoints(env, args(uuid), pointCount(POINTS), [outDir]);
+    await sweep(points, async (p: KillPoint): Promise<KilledRun> => {
+      rmSync(out, { force: true });
+      const mounts = env.mounts();
+      const k = await killAt(env, args(uuid), p);
+      const where = `rkt export killed at ${k.at}`;
+      expect(env.mounts(), `${where}: mounts`).toEqual(mounts);
+      expect(env.status(uuid).state, `${where}: the pod's state`).toBe('exited');
+      expect(podLocked(env, uuid), `${where}: the pod's lock is held`).toBe(false);
+      const left = existsSync(out) ? tarDigest(out) : undefined;
+      const again = env.run(['export', '--overwrite', uuid, out]);
+      expect(again, `${where}: the next export`).toEqual({ status: 0, stdout: '', stderr: '' });
+      expect(readdirSync(outDir), `${where}: beside the next export`).toEqual(['app.aci']);
+      if (left !== undefined) expect(left, `${where}: the app.aci the kill left`).toBe(tarDigest(out));
+      const rm = env.run(['rm', uuid]);
+      expect(rm.status, `${where}: rkt rm: ${rm.stderr}`).toBe(0);
+      expect(env.mounts(), `${where}: mounts after rkt rm`).toEqual([]);
+      uuid = runWorks(env, aci, where);
       return k;
     });
   } finally {
