@@ -70,7 +70,7 @@ describe('--uuid-file (rm, stop, cat-manifest)', () => {
     expect(env.status(uuid).state).toBe('running');
 
     const stopped = env.run(['stop', `--uuid-file=${file}`]);
-    expect(stopped, stopped.stderr).toMatchObject({ status: 0, stdout: `${uuid}\n` });
+    expect(stopped, stopped.stderr).toMatchObject({ status: 0, stdout: `"${uuid}"\n` });
     const waited = env.run(['status', '--wait=20s', uuid]);
     expect(waited.status, waited.stderr).toBe(0);
     expect(waited.stdout).toMatch(/^state=exited\n/);

@@ -46,7 +46,7 @@ describe('rkt stop (stage1-systemd)', () => {
     const upper = join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'busybox', 'rootfs');
 
     const stop = env.run(['stop', uuid]);
-    expect(stop).toEqual({ status: 0, stdout: `${uuid}\n`, stderr: '' });
+    expect(stop).toEqual({ status: 0, stdout: `"${uuid}"\n`, stderr: '' });
     const r = await done;
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('up\ngot SIGTERM\n');
@@ -81,7 +81,7 @@ describe('rkt stop (stage1-systemd)', () => {
     expect(finished).toBe(false);
     expect(env.status(uuid).state).toBe('running');
 
-    expect(env.run(['stop', '--force', uuid])).toEqual({ status: 0, stdout: `${uuid}\n`, stderr: '' });
+    expect(env.run(['stop', '--force', uuid])).toEqual({ status: 0, stdout: `"${uuid}"\n`, stderr: '' });
     const r = await done;
     expect(r.stdout).toBe('up\n');
     expect(r.status).not.toBe(0);

@@ -93,7 +93,7 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     expect(env.run(['rm', uuid]).status).toBe(254);
 
     const stop = env.run(['stop', uuid]);
-    expect(stop.stdout).toBe(`${uuid}\n`);
+    expect(stop.stdout).toBe(`"${uuid}"\n`);
     expect(stop.status).toBe(0);
     const waited = env.run(['status', '--wait', uuid]).stdout;
     expect(waited).toMatch(/^state=exited\n/);
@@ -182,7 +182,7 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     await new Promise((r) => setTimeout(r, 500));
     expect(alive(pid)).toBe(true);
     expect(env.status(uuid).state).toBe('running');
-    expect(env.run(['stop', '--force', uuid]).stdout).toBe(`${uuid}\n`);
+    expect(env.run(['stop', '--force', uuid]).stdout).toBe(`"${uuid}"\n`);
     expect((await done).status).toBe(137);
     expect(env.status(uuid)).toMatchObject({ state: 'exited', apps: [{ exit_code: 137 }] });
     // As rkt 1.30: an exited pod is stopped already, which is no failure.
@@ -282,7 +282,7 @@ describe('rkt stop of pods that are not running (fly)', () => {
 
     const { done } = env.start(['run', aci, '--exec=/bin/sleep', '--', '60']);
     const { uuid: running } = await env.waitRunning();
-    expect(env.run(['stop', exited, running])).toEqual({ status: 0, stdout: `pod "${exited}" is already stopped\n${running}\n`, stderr: '' });
+    expect(env.run(['stop', exited, running])).toEqual({ status: 0, stdout: `pod "${exited}" is already stopped\n"${running}"\n`, stderr: '' });
     expect((await done).status).toBe(143);
     expect(env.status(exited).state).toBe('exited');
   });

@@ -388,7 +388,7 @@ describe('rkt processes racing over images and pods (fly)', () => {
       expect(ran.filter((o) => o.args[1] === p1).length).toBeLessThanOrEqual(1);
       for (const o of ran) expect(o.stdout, show(o)).toBe('ran\n');
       // A run-prepared ended by SIGTERM was ended by the stop of its pod, which then says it stopped it.
-      if (out[7]!.status === 143) expect(out[8]!.stdout, show(out[8]!)).toBe(`${p3}\n`);
+      if (out[7]!.status === 143) expect(out[8]!.stdout, show(out[8]!)).toBe(`"${p3}"\n`);
       // The stop of the running pod either reached it or found it ended: it ends either way.
       const ended = await long.done;
       expect([0, 143], `${ended.status} ${ended.stderr}`).toContain(ended.status);
@@ -414,7 +414,7 @@ describe('rkt processes racing over images and pods (fly)', () => {
         // Stopped (its UUID printed): its app was killed (128 + SIGKILL). Stopped already (on a slow machine:
         // the pod ended first) or refused (not running yet): the pod ran its course.
         if (stop.status !== 0) expect(stop.stderr).toMatch(new RegExp(`^stop: error stopping "${uuids[i]}": pod ${uuids[i]} is prepared, not running\n$`));
-        else if (stop.stdout === `${uuids[i]}\n`) expect(ran[i]!.status, runOut).toBe(137);
+        else if (stop.stdout === `"${uuids[i]}"\n`) expect(ran[i]!.status, runOut).toBe(137);
         else {
           expect(stop.stdout, show(stop)).toBe(`pod "${uuids[i]}" is already stopped\n`);
           expect(ran[i]!.status, runOut).toBe(0);
