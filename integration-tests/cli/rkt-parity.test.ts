@@ -76,7 +76,7 @@ describe('--uuid-file (rm, stop, cat-manifest)', () => {
     expect(waited.stdout).toMatch(/^state=exited\n/);
 
     const removed = env.run(['rm', `--uuid-file=${file}`]);
-    expect(removed, removed.stderr).toMatchObject({ status: 0, stdout: `${uuid}\n` });
+    expect(removed, removed.stderr).toMatchObject({ status: 0, stdout: `"${uuid}"\n` });
     expect(env.podUuids()).toEqual([]);
   });
 

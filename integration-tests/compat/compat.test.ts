@@ -241,7 +241,7 @@ describe.each(fixtures.map((fx) => [`${fx.short} (${fx.date.slice(0, 10)})`, fx]
       expectRefused(r);
       expect(listed().find((p) => p.name === prepared.uuid)?.state).toBe('prepared');
       // Removable all the same, and out of the way of the steps below.
-      expect(ok(['rm', prepared.uuid])).toBe(`${prepared.uuid}\n`);
+      expect(ok(['rm', prepared.uuid])).toBe(`"${prepared.uuid}"\n`);
     }
   });
 

@@ -67,8 +67,8 @@ describe('paths.d', () => {
     expect(data([])).toBe(env.dataDir);
     expect(data([`--dir=${elsewhere}`])).toBe(elsewhere);
 
-    expect(rkt(['rm', uuid])).toMatchObject({ status: 0, stdout: `${uuid}\n` });
-    expect(rkt([`--dir=${elsewhere}`, 'rm', other])).toMatchObject({ status: 0, stdout: `${other}\n` });
+    expect(rkt(['rm', uuid])).toMatchObject({ status: 0, stdout: `"${uuid}"\n` });
+    expect(rkt([`--dir=${elsewhere}`, 'rm', other])).toMatchObject({ status: 0, stdout: `"${other}"\n` });
     expect([prepared(env.dataDir), prepared(elsewhere)]).toEqual([[], []]);
   });
 

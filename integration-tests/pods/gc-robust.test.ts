@@ -130,7 +130,7 @@ describe.each(STAGE1S)('gc past busy and faulty pods ($name)', (stage1) => {
     const rm = env.run(['rm', stuckUuid.slice(0, 8), other]);
     expect(rm.status).toBe(254);
     expect(rm.stderr).toBe(`rm: error removing pod "${stuckUuid.slice(0, 8)}": cannot remove ${inRootfs('garbage')}: operation not permitted (immutable or append-only? see lsattr)\n`);
-    expect(rm.stdout).toBe(`${other}\n`);
+    expect(rm.stdout).toBe(`"${other}"\n`);
     // Left in garbage/ with the file, for a later gc; the rest of it went.
     expect(listed()).toEqual([expect.objectContaining({ name: stuckUuid, state: 'garbage' })]);
     expect(readdirSync(join(env.dataDir, 'pods', 'garbage', stuckUuid))).toEqual(['appsinfo']);

@@ -106,7 +106,7 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
     expect(env.mounts().length).toBeGreaterThan(0); // the exited pod's rootfs stays until rm/gc
     const rm = env.run(['rm', uuid.slice(0, 8)]);
     expect(rm.stderr).toBe('');
-    expect(rm.stdout).toBe(`${uuid}\n`);
+    expect(rm.stdout).toBe(`"${uuid}"\n`);
     expect(list()).toEqual([]);
     expect(podDirs()).toEqual([]);
     expect(env.mounts()).toEqual([]);

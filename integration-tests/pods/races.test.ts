@@ -435,7 +435,7 @@ describe('rkt processes racing over images and pods (fly)', () => {
         const mine = out.filter((o) => o.args[1] === uuid);
         // Exactly one removed it and said so; the others found it gone or being removed.
         expect(mine.filter((o) => o.status === 0).length, mine.map(show).join('\n')).toBe(1);
-        for (const o of mine) expect(o.stdout, show(o)).toBe(o.status === 0 ? `${uuid}\n` : '');
+        for (const o of mine) expect(o.stdout, show(o)).toBe(o.status === 0 ? `"${uuid}"\n` : '');
       }
       expect(pods()).toEqual([]);
       expect(env.podUuids()).toEqual([]);
@@ -451,7 +451,7 @@ describe('rkt processes racing over images and pods (fly)', () => {
       const out = await race(Array.from({ length: 6 }, () => ({ args: ['rm', uuid] })), 60);
       const removed = out.filter((o) => o.status === 0);
       expect(removed.length, out.map(show).join('\n')).toBe(1);
-      expect(removed[0]!.stdout).toBe(`${uuid}\n`);
+      expect(removed[0]!.stdout).toBe(`"${uuid}"\n`);
       for (const o of out.filter((x) => x.status !== 0)) {
         expect(o.stdout, show(o)).toBe('');
         expectRmFailureReason(o);
@@ -482,7 +482,7 @@ describe('rkt processes racing over images and pods (fly)', () => {
       const removed = await rm.finish();
       const collected = await gc.finish();
       expect(removed.status, removed.stderr).toBe(0);
-      expect(removed.stdout).toBe(`${second}\n`);
+      expect(removed.stdout).toBe(`"${second}"\n`);
       expect(collected.status, collected.stderr).toBe(0);
       expect(collected.stderr).toBe('');
       expect(collected.stdout).toBe(`Garbage collecting pod "${first}"\n`);
@@ -500,7 +500,7 @@ describe('rkt processes racing over images and pods (fly)', () => {
       const rms = out.filter((o) => o.args[0] === 'rm');
       const gcs = out.filter((o) => o.args[0] === 'gc');
       for (const o of rms) {
-        expect(o.stdout, show(o)).toBe(o.status === 0 ? `${uuid}\n` : '');
+        expect(o.stdout, show(o)).toBe(o.status === 0 ? `"${uuid}"\n` : '');
         expectRmFailureReason(o);
       }
       for (const o of gcs) {
