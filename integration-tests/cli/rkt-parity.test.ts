@@ -1,8 +1,9 @@
 // rkt 1.30's flags on the commands other than run, prepare and export, through bin/rkt as a user runs them:
 // --uuid-file on rm, stop and cat-manifest (the file `rkt run --uuid-file-save` writes), status's
-// --wait/--wait-ready timeouts, a bare --net, fetch's per-image --signature and its deprecated store flags,
-// `rkt image fetch`, trust's --insecure-allow-http, and `rkt completion bash` sourced into a real bash.
-import { spawn, spawnSync } from 'node:child_process';
+// --wait/--wait-ready timeouts and a pod removed while they wait, a bare --net, fetch's per-image --signature
+// and its deprecated store flags, `rkt image fetch`, trust's --insecure-allow-http, and `rkt completion bash`
+// sourced into a real bash.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -100,6 +101,50 @@ describe('--uuid-file (rm, stop, cat-manifest)', () => {
     expect(env.status(uuid).state).toBe('prepared');
     // The file rkt's --uuid-file-save wrote (no newline) is read back; a trailing newline is as good.
     expect(env.run(['cat-manifest', '--uuid-file=good']).status).toBe(0);
+  });
+});
+
+describe('status --wait and --wait-ready of a pod removed while waiting', () => {
+  /** Resolves once `child` has written `text` on stderr; fails after 20 s. */
+  function stderrShows(child: ChildProcess, text: string): Promise<void> {
+    let seen = '';
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`never printed ${JSON.stringify(text)}; stderr: ${seen}`)), 20_000);
+      child.stderr?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes(text)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  }
+
+  it('is one line naming the pod and that it was removed while waiting, 254, not "no pod matches"', async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    for (const [flag, goal] of [['--wait', 'to finish'], ['--wait-ready', 'to be ready']] as const) {
+      const prepared = env.run(['prepare', '--quiet', aci]);
+      expect(prepared.status, prepared.stderr).toBe(0);
+      const uuid = prepared.stdout.trim();
+      // --debug says when the wait has begun. Stopped from then until the rm has finished, the waiter's next
+      // look finds the pod gone, never in the garbage or deleting states the rm passes through (which end a
+      // wait as rkt's did: the pod is finished).
+      const waiting = env.start(['--debug', 'status', flag, uuid]);
+      await stderrShows(waiting.child, `status: waiting for pod ${uuid} ${goal}\n`);
+      process.kill(waiting.child.pid!, 'SIGSTOP');
+      try {
+        expect(env.run(['rm', uuid])).toMatchObject({ status: 0, stdout: `"${uuid}"\n` });
+      } finally {
+        process.kill(waiting.child.pid!, 'SIGCONT');
+      }
+      const r = await waiting.done;
+      expect(r.status, r.stderr).toBe(254);
+      expect(r.stdout).toBe('');
+      // The line, then (under --debug) its chain of causes.
+      const lines = r.stderr.split('\n');
+      expect(lines[lines.indexOf(`status: waiting for pod ${uuid} ${goal}`) + 1], r.stderr).toBe(`status: pod ${uuid} was removed while waiting for it ${goal}`);
+    }
   });
 });
 

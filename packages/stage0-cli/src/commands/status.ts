@@ -7,16 +7,35 @@ import { waitTimeoutMs } from './wait-flag.js';
 const FINISHED: readonly PodState[] = ['exited', 'exited garbage', 'garbage', 'deleting'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface Wait {
+  /** What the pod is waited for, as the messages say it: `to finish`, `to be ready`. */
+  readonly goal: string;
+  /** The timeout's message, after the pod and its state: `did not finish`. */
+  readonly missed: string;
+  readonly done: (p: PodDetails) => boolean;
+}
+
 /**
  * Polls the pod (it may move between state directories meanwhile) until `done` says so, or fails once
- * `timeoutMs` has passed, as rkt's wait under a context with that deadline.
+ * `timeoutMs` has passed, as rkt's wait under a context with that deadline. A pod that an rm or a gc removes
+ * between two looks fails the wait in one line saying so: "no pod matches" would read as a mistyped UUID, and
+ * rkt 1.30 printed a pod it no longer had as running, then failed to find its pid.
  */
-async function waitFor(ctx: CommandContext, uuid: string, timeoutMs: number, what: string, done: (p: PodDetails) => boolean): Promise<PodDetails> {
+async function waitFor(ctx: CommandContext, uuid: string, timeoutMs: number, wait: Wait): Promise<PodDetails> {
   const end = Date.now() + timeoutMs;
+  ctx.log.debug(`waiting for pod ${uuid} ${wait.goal}`);
   for (;;) {
-    const pod = await podDetails(findPod(ctx.dataDir(), uuid));
-    if (done(pod)) return pod;
-    if (Date.now() >= end) throw new PodError('POD_STATE', `pod ${uuid} (${pod.state}) ${what} within ${formatDuration(timeoutMs)}`, { subject: uuid });
+    let pod: PodDetails;
+    try {
+      pod = await podDetails(findPod(ctx.dataDir(), uuid));
+    } catch (err) {
+      if (err instanceof PodError && err.code === 'POD_NOT_FOUND') {
+        throw new PodError('POD_NOT_FOUND', `pod ${uuid} was removed while waiting for it ${wait.goal}`, { subject: uuid, cause: err });
+      }
+      throw err;
+    }
+    if (wait.done(pod)) return pod;
+    if (Date.now() >= end) throw new PodError('POD_STATE', `pod ${uuid} (${pod.state}) ${wait.missed} within ${formatDuration(timeoutMs)}`, { subject: uuid });
     await sleep(Math.min(50, Math.max(1, end - Date.now())));
   }
 }
@@ -29,8 +48,10 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   // Ready as rkt's: running with its process known (rkt waited for the stage1's supervisor), not merely
   // locked by a run that has not started the pod's PID 1 yet (which printed pid=-1). Then finished, as rkt
   // waited for both when given both.
-  if (ready > 0) pod = await waitFor(ctx, found.uuid, ready, 'was not ready', (p) => (p.state === 'running' && p.pid !== undefined) || FINISHED.includes(p.state));
-  if (finished > 0) pod = await waitFor(ctx, found.uuid, finished, 'did not finish', (p) => FINISHED.includes(p.state));
+  if (ready > 0) {
+    pod = await waitFor(ctx, found.uuid, ready, { goal: 'to be ready', missed: 'was not ready', done: (p) => (p.state === 'running' && p.pid !== undefined) || FINISHED.includes(p.state) });
+  }
+  if (finished > 0) pod = await waitFor(ctx, found.uuid, finished, { goal: 'to finish', missed: 'did not finish', done: (p) => FINISHED.includes(p.state) });
   const format = ctx.flags.string('format');
   const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
   const exited = FINISHED.includes(pod.state);
