@@ -98,6 +98,21 @@ describe('rkt help', () => {
     }
   });
 
+  it("shows a flag whose value may be omitted with its default in brackets, as rkt 1.30's help did (not what a bare flag means)", () => {
+    // rkt's help.go: `[=%q]` of the default for a string flag (status's --wait, --wait-ready), `[=%s]` for
+    // other kinds (run's --net, a list whose default is empty).
+    const status = rkt(['status', '--help']);
+    expect(status.status).toBe(0);
+    expect(status.stdout).toMatch(/^\t {4}--wait\[="false"\]\t+toggles waiting for the pod to finish/m);
+    expect(status.stdout).toMatch(/^\t {4}--wait-ready\[="false"\]\t+toggles waiting until the pod is ready/m);
+    expect(status.stdout).not.toContain('[="true"]');
+    for (const cmd of ['run', 'run-prepared']) {
+      const help = rkt([cmd, '--help']);
+      expect(help.status).toBe(0);
+      expect(help.stdout).toMatch(/^\t {4}--net\[=\]\t+the pod's network/m);
+    }
+  });
+
   it('prints one command\'s help for "help version", "version --help" and "version -h"', () => {
     const a = rkt(['help', 'version']);
     const b = rkt(['version', '--help']);

@@ -64,11 +64,14 @@ function flagLines(flags: readonly FlagSpec[], cmdName: string): string[] {
 }
 
 /**
- * pflag's look: a bool's value is optional (`[=false]`), other flags show their default; a flag whose value is
- * optional shows what a bare one means (`--wait[="true"]`, as pflag shows NoOptDefVal).
+ * rkt's flag lines (its help.go): the default after `=`, in brackets when the value may be omitted (a bool,
+ * or a flag with pflag's NoOptDefVal). Bracketed or not, it is the default, not what a bare flag means: rkt
+ * 1.30's `status --help` shows `--wait[="false"]`, its string flags' defaults quoted as Go's %q does; `--net`,
+ * a list (rkt's NetList, not a string), shows `--net[=]`.
  */
 function defaultShown(f: FlagSpec): string {
-  if ((f.kind === 'string' || f.kind === 'strings') && f.noOptDefault !== undefined) return `[=${JSON.stringify(f.noOptDefault)}]`;
+  if (f.kind === 'string' && f.noOptDefault !== undefined) return `[=${JSON.stringify(f.default)}]`;
+  if (f.kind === 'strings' && f.noOptDefault !== undefined) return `[=${f.default.join(',')}]`;
   switch (f.kind) {
     case 'bool':
       return `[=${String(f.default)}]`;
