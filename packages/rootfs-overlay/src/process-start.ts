@@ -3,7 +3,10 @@ import { readFileSync } from 'node:fs';
 /**
  * A process's start time (clock ticks after boot, field 22 of /proc/<pid>/stat), or undefined when no
  * process has that pid. With the pid it names one process for good: a pid is reused, the pair is not.
- * The store names its temp entries the same way (@rkt/image-store's owner.ts).
+ * The overlay probes here and the CLI's code-cache temp files are named after their writer with it, the
+ * latter through `@rkt/rootfs-overlay/process-start`: this package depends on nothing, so any other can
+ * import it, and the entry loads nothing else. The store names its temp entries the same way
+ * (@rkt/image-store's owner.ts).
  */
 export function processStartTime(pid: number): string | undefined {
   try {

@@ -1,3 +1,5 @@
+// The start-time reader's own entry: one small function, nothing else of the package comes into the core.
+import { processStartTime } from '@rkt/rootfs-overlay/process-start';
 import { fs, path } from './builtins.js';
 import { asFunctionScript } from './bundle-wrapper.js';
 
@@ -100,7 +102,7 @@ function pruneCaches(dir: string, prefix: string, keep: number): void {
  * of a writer killed mid-way (kill -9 at exit) from a live one's: see `removeDebris`.
  */
 export function writeCodeCache(file: string, data: () => Buffer): void {
-  const tmp = `${file}.${process.pid}.${startTime(process.pid) ?? '0'}.tmp`;
+  const tmp = `${file}.${process.pid}.${processStartTime(process.pid) ?? '0'}.tmp`;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const fd = fs.openSync(tmp, 'w', 0o644);
@@ -155,23 +157,12 @@ function removeDebris(file: string): void {
 
 /** Whether the writer of a temp file runs: the same pid with the same start time, or any process with the pid for an old name. */
 function writerAlive(pid: number, start: string | undefined): boolean {
-  if (start !== undefined) return startTime(pid) === start;
+  if (start !== undefined) return processStartTime(pid) === start;
   try {
     process.kill(pid, 0);
     return true;
   } catch (cause) {
     // EPERM: it exists but belongs to someone else.
     return (cause as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A process's start time (field 22 of /proc/<pid>/stat), which with the pid names it for good: a pid is reused. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) may hold spaces and parentheses: count the fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
   }
 }
