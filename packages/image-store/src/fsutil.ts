@@ -19,16 +19,31 @@ export async function fsyncDir(dir: string): Promise<void> {
   await fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
 }
 
+/** How `writeFileAtomic` names and places its temp file, and whether it syncs the directory after. */
+export interface AtomicWriteOptions {
+  /** Where the temp file is made, on the target's filesystem: the target's directory unless given (the store's `tmp/`). */
+  readonly tmpDir?: string;
+  /** The temp file's name: the store's `write-<pid>.<start time>.<random>` unless given (a pod's files: a dotfile). */
+  readonly tmpName?: string;
+  /**
+   * Whether the target's directory is synced after the rename (the default). A caller that writes several files
+   * into one directory syncs it once after all of them instead (a pod's: one fsync, not seven, on `rkt run`).
+   */
+  readonly syncDir?: boolean;
+}
+
 /**
- * temp + fsync + rename: readers see the old content or the new one, never a torn file.
+ * temp + fsync + rename: readers see the old content or the new one, never a torn file. The one such write of
+ * the store and the pods (@rkt/controller's pod files go through it). `options` as a string is `tmpDir`.
  *
  * Only the fsyncs wait on the thread pool; the temp file (a record, a reference: small) is created, written,
  * closed and renamed synchronously. With Node's own fs/promises each of those was a trip through the pool and
  * back, which in a cold process costs more than the call (seven per file before, two now); the CLI's bundles
  * made them synchronous already (their fs/promises stand-in).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, tmpDir = dirname(path)): Promise<void> {
-  const tmp = join(tmpDir, uniqueName('write'));
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: string | AtomicWriteOptions = {}): Promise<void> {
+  const o: AtomicWriteOptions = typeof options === 'string' ? { tmpDir: options } : options;
+  const tmp = join(o.tmpDir ?? dirname(path), o.tmpName ?? uniqueName('write'));
   const fd = openSync(tmp, 'wx', 0o644);
   try {
     writeFileSync(fd, data);
@@ -45,7 +60,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, t
     rmSync(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dirname(path));
+  if (o.syncDir !== false) await fsyncDir(dirname(path));
 }
 
 /** fsync on the thread pool: the one wait of the writes above. */
