@@ -52,6 +52,8 @@ const FLAVORS = {
     // The run entrypoint is also a CommonJS module that rkt-ts's stage0 runs in its own process (see
     // @rkt/controller's README, "The run module").
     runModule: { path: '/rkt/run', version: '1' },
+    // run's --net=none gives the pod a network namespace of its own (@rkt/controller's README, "Networks").
+    netNone: '1',
     gcModule: { path: '/rkt/gc', version: '1' },
     stopModule: { path: '/rkt/stop', version: '1' },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
@@ -222,6 +224,7 @@ try {
         ]
       : []),
     ...(flavor.runExec !== undefined ? [{ name: 'rkt-ts.dev/stage1/run-exec', value: flavor.runExec }] : []),
+    ...(flavor.netNone !== undefined ? [{ name: 'rkt-ts.dev/stage1/net-none', value: flavor.netNone }] : []),
     ...['gc', 'stop'].flatMap((kind) => {
       const m = flavor[`${kind}Module`];
       return m === undefined

@@ -153,7 +153,7 @@ describe('--net without a value', () => {
     env = new RktEnv(fly);
     const aci = await buildBusyboxAci(env.tmp);
     const uuid = env.run(['prepare', '--quiet', aci]).stdout.trim();
-    expectOneLine(env.run(['run-prepared', '--net', uuid]), "run-prepared: --net=default: rkt-ts has no pod networks (CNI): every pod shares the host's network, which --net=host asks for");
+    expectOneLine(env.run(['run-prepared', '--net', uuid]), "run-prepared: --net=default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)");
     expect(env.status(uuid).state).toBe('prepared');
   });
 });

@@ -136,16 +136,29 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     expect(unsigned.stderr).toMatch(/^run: .*busybox\.aci: error opening signature file: .*--insecure-options=image\)\n$/);
   });
 
-  it("--net=host runs the pod on the host's network, as every rkt-ts pod; a network of its own is refused, leaving no pod", () => {
+  it("--net=host runs the pod on the host's network, as a pod without the flag; a CNI network is refused, leaving no pod", () => {
     const names = (text: string) => text.split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter((n) => n !== '').sort();
     const r = env.run(['run', '--net=host', aci, '--exec=/bin/cat', '--', '/proc/net/dev']);
     expect(r.status).toBe(0);
     expect(names(r.stdout)).toEqual(names(readFileSync('/proc/net/dev', 'utf8')));
-    for (const net of ['default', 'none', 'host,mynet:IP=10.1.0.9']) {
-      const refused = env.run(['run', `--net=${net}`, aci, '--exec=/bin/true']);
+    for (const [net, line] of [
+      ['--net=default', "--net=default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)"],
+      ['--net=host,mynet:IP=10.1.0.9', "--net=host,mynet:IP=10.1.0.9: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)"],
+      ['--net=none,default', "--net=none,default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)"],
+      ['--net=none:IP=10.1.0.9', '--net=none:IP=10.1.0.9: arguments are not supported by special netname "none"'],
+      ['--net=none,host', '--net=none,host: "host" (the host\'s network) and "none" (a loopback of the pod\'s own) cannot be combined'],
+    ] as const) {
+      const refused = env.run(['run', net, aci, '--exec=/bin/true']);
       expect(refused.status).toBe(254);
-      expect(refused.stderr).toBe(`run: --net=${net}: rkt-ts has no pod networks (CNI): every pod shares the host's network, which --net=host asks for\n`);
+      expect(refused.stderr).toBe(`run: ${line}\n`);
     }
+    const twoFlags = env.run(['run', '--net=host', '--net=none', aci, '--exec=/bin/true']);
+    expect(twoFlags.stderr).toBe('run: --net=host and --net=none: "host" (the host\'s network) and "none" (a loopback of the pod\'s own) cannot be combined\n');
+    expect(twoFlags.status).toBe(254);
+    // rkt's refusal: the service is on the host's network, out of the pod's reach (checked before the service is asked).
+    const mds = env.run(['run', '--net=none', '--mds-register', `--mds-socket=${join(env.tmp, 'no-mds.sock')}`, aci, '--exec=/bin/true']);
+    expect(mds.stderr).toBe("run: --mds-register does not work with --net=none: the pod's apps could not reach the metadata service on the host (use --net=host)\n");
+    expect(mds.status).toBe(254);
     expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(1);
   });
 

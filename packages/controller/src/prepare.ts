@@ -23,7 +23,7 @@ import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
-import { checkStage1Manifest } from './stage1.js';
+import { checkStage1Manifest, checkStage1Net } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { createEmptyVolumes } from './mount-volumes.js';
 import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
@@ -80,6 +80,11 @@ export interface PrepareOptions {
   readonly volumes?: readonly Volume[];
   readonly rootfsMode: 'auto' | 'copy';
   readonly inheritEnv: boolean;
+  /**
+   * The network the pod is to run with (`rkt run --net`): a stage1 that cannot give `none` is refused before
+   * anything is made (`checkStage1Net`). rkt's prepare has no `--net`; run-prepared's is checked by `runPod`.
+   */
+  readonly net?: 'host' | 'none';
   readonly bus?: EventBus;
   /**
    * Keep the pod locked and return the lock: `rkt run` goes on to run it, so no one else may. The move to
@@ -233,6 +238,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const stage1Bytes = bytesAt(0);
   const stage1Manifest = readValidatedImageManifest(stage1Bytes, `stage1 image ${o.stage1ImageId}`);
   checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
+  checkStage1Net(stage1Manifest, o.net, o.stage1ImageId);
 
   // Every app is checked before any tree is rendered or referenced, so a bad flag fails fast.
   const apps: { input: PrepareAppInput; image: ImageManifest; name: string; app: App; fromManifest: RuntimeApp | undefined }[] = [];

@@ -26,6 +26,13 @@ export interface RunOptions {
   readonly interactive?: boolean;
   /** The pod's hostname (`--hostname`); the stage1's default (rkt's: `rkt-UUID`) otherwise. */
   readonly hostname?: string;
+  /**
+   * rkt's `--net`: `none` asks the stage1 for a network namespace of the pod's own with only its loopback
+   * (`--net=none`, an argument of every interface version, as rkt passed it), of a stage1 that says it can
+   * (`rkt-ts.dev/stage1/net-none`; another is refused, the pod left prepared); absent or `host`, the host's
+   * network, and nothing is passed.
+   */
+  readonly net?: 'host' | 'none';
   readonly debug?: boolean;
   readonly localConfigDir?: string;
   /**
@@ -96,7 +103,7 @@ export async function runPod(o: RunOptions): Promise<number> {
   let handedOver = false;
   try {
     // Still in prepared/: a stage1 this stage0 does not drive leaves the pod there.
-    const stage1Annotations = checkPodStage1(prepared, o.uuid);
+    const stage1Annotations = checkPodStage1(prepared, o.uuid, o.net);
     try {
       await rename(prepared, dir);
     } catch (err) {
@@ -161,6 +168,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     const args = [
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
+      ...(o.net === 'none' ? ['--net=none'] : []),
       ...versioned(o, interfaceVersion, HOSTNAME_INTERFACE_VERSION, o.hostname !== undefined ? [`--hostname=${o.hostname}`] : [], '--hostname'),
       ...(info.inheritEnv ? ['--inherit-env'] : []),
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),

@@ -27,6 +27,13 @@ export const STAGE1_ANNOTATIONS = {
    * `RKT_TS_RUN_EXEC=1` in its environment; the value is the version of that contract.
    */
   runExec: 'rkt-ts.dev/stage1/run-exec',
+  /**
+   * rkt-ts's extension: the run entrypoint gives `--net=none` a network namespace of the pod's own with only its
+   * loopback; the value is the version of that contract. rkt's interface had every stage1 take `--net`, but a
+   * stage1 may ignore what it does not implement (rkt's fly did, as rkt-ts's stage1s built before this did):
+   * stage0 asks only a stage1 that says it can, rather than have a pod run on the host's network unawares.
+   */
+  netNone: 'rkt-ts.dev/stage1/net-none',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -131,6 +138,9 @@ export type Stage1SpawnedProcess = SpawnedProcess;
  * started as a child, as it was built to be (rkt-ts's fly before it, which ties itself to its parent's life).
  */
 export const SUPPORTED_RUN_EXEC_VERSIONS = [1] as const;
+
+/** The `rkt-ts.dev/stage1/net-none` versions this stage0 knows: 1, run's `--net=none` as described there. */
+export const SUPPORTED_NET_NONE_VERSIONS = [1] as const;
 
 /** The environment variable that tells a run executable stage0 exec'd it (run-exec version 1). */
 export const RUN_EXEC_ENV = 'RKT_TS_RUN_EXEC';
@@ -248,10 +258,24 @@ function entrypointWithModule(
  * stage0 no longer does, or a newer one. `runPod` asks before the pod leaves `prepared/`, so that such a pod is
  * refused in one line and left as it was rather than run with arguments its stage1 does not take.
  */
-export function checkPodStage1(podDir: string, uuid: string): ImageManifest['annotations'] {
+export function checkPodStage1(podDir: string, uuid: string, net?: 'host' | 'none'): ImageManifest['annotations'] {
   const m = readStage1Manifest(podDir);
   checkStage1Manifest(m, `the stage1 of pod ${uuid}`);
+  checkStage1Net(m, net, uuid);
   return m.annotations;
+}
+
+/**
+ * Refuses `--net=none` for a stage1 that does not say it gives a pod a network of its own
+ * (`rkt-ts.dev/stage1/net-none`), before a pod is made for it (`preparePod`) or leaves `prepared/` (`runPod`).
+ */
+export function checkStage1Net(m: Pick<ImageManifest, 'name' | 'annotations'>, net: 'host' | 'none' | undefined, subject: string): void {
+  if (net !== 'none' || isSupportedVersion(getAnnotation(m.annotations, STAGE1_ANNOTATIONS.netNone), SUPPORTED_NET_NONE_VERSIONS)) return;
+  throw new PodError(
+    'POD_STAGE1',
+    `--net=none: stage1 ${m.name} cannot give a pod a network of its own (its image has no ${STAGE1_ANNOTATIONS.netNone} annotation of version ${SUPPORTED_NET_NONE_VERSIONS.join(', ')}); use the systemd stage1`,
+    { subject },
+  );
 }
 
 /**

@@ -621,6 +621,10 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--inherit-env") == 0) inherit_env = 1;
     else if (strcmp(argv[i], "--interactive") == 0) interactive = 1;
     else if (strncmp(argv[i], "--dns-conf-mode=", 16) == 0) parse_dns_conf_mode(argv[i] + 16, &dns_resolv, &dns_hosts);
+    /* rkt's fly discarded --net and ran the app on the host's network whatever was asked: a pod asked to have
+     * none of it is refused instead, before anything is set up, as an isolator fly cannot enforce is. */
+    else if (strncmp(argv[i], "--net=", 6) == 0 && strcmp(argv[i] + 6, "host") != 0)
+      fail("%s: the fly stage1 runs its app in the host's network namespace and cannot give it a network of its own; use the systemd stage1", argv[i]);
   }
   /* Started by stage0 as its child, stage0 is the pod to its user, as rkt's process was: when it dies, so does
    * the pod. Exec'd by stage0 in its place (RKT_TS_RUN_EXEC, the run-exec annotation's contract), this process

@@ -48,6 +48,14 @@ describe('fly run entrypoint refuses', () => {
     expect(run('{"acKind": "ImageManifest"}').stderr).toBe('stage1-fly run: pod: not a pod manifest\n');
   });
 
+  it('a network other than the host\'s (rkt\'s --net=none), before it reads the pod; --net=host is its own', () => {
+    const expected = "stage1-fly run: --net=none: the fly stage1 runs its app in the host's network namespace and cannot give it a network of its own; use the systemd stage1\n";
+    expect(run(app(), { RKT_LOCK_FD: '3' }, ['--net=none'])).toEqual({ status: 254, stderr: expected });
+    expect(run('{torn', { RKT_LOCK_FD: '3' }, ['--net=default']).stderr).toMatch(/^stage1-fly run: --net=default: the fly stage1 runs its app/);
+    // Taken: the next refusal is the torn manifest's.
+    expect(run('{torn', { RKT_LOCK_FD: '3' }, ['--net=host']).stderr).toMatch(/^stage1-fly run: pod: invalid JSON/);
+  });
+
   it('more than one app', () => {
     const two = JSON.parse(app()) as { apps: unknown[] };
     two.apps.push(two.apps[0]);

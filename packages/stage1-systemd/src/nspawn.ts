@@ -31,6 +31,8 @@ export interface NspawnOptions {
   /** Each app's root filesystem on the host and its place in the pod. */
   appRoots: ReadonlyArray<{ host: string; pod: string }>;
   hostname?: string;
+  /** rkt's `--net=none`: a network namespace of the pod's own, with only its loopback (systemd brings it up). */
+  privateNetwork?: boolean;
   /** The pod's console: rkt's terminal for an interactive app, else only read (systemd's messages under --debug). */
   console: 'interactive' | 'read-only';
   debug: boolean;
@@ -47,6 +49,7 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     `--machine=rkt-${o.uuid}`,
     `--uuid=${o.uuid.replace(/-/g, '')}`,
     ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),
+    ...(o.privateNetwork === true ? ['--private-network'] : []),
     '--link-journal=no',
     `--console=${o.console}`,
     `--bind-ro=${o.unitsDir}:/etc/systemd/system`,

@@ -240,15 +240,26 @@ export async function runPodStage1(argv: readonly string[], host: RunHost): Prom
   }
 }
 
+/**
+ * rkt's `--net` of the run entrypoint (interface version 1): the host's network (absent, or `host`), or `none`,
+ * a network namespace of the pod's own with only its loopback. rkt's CNI networks are not set up here: a pod
+ * asked to join one is refused rather than run on the host's network.
+ */
+function podNetwork(net: string | undefined): 'host' | 'none' {
+  if (net === undefined || net === 'host' || net === 'none') return net ?? 'host';
+  throw new Error(`--net=${net}: this stage1 runs a pod on the host's network ("host") or on a loopback of its own ("none"), and sets up no CNI network`);
+}
+
 async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests): Promise<number> {
   const { options, rest } = parseEntrypointArgs(argv);
   const uuid = rest[0];
   if (uuid === undefined) {
-    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
+    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--net=host|none] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
   }
   const debug = options.get('debug') === 'true';
   const interactive = options.get('interactive') === 'true';
   const hostname = options.get('hostname') ?? defaultHostname(uuid);
+  const privateNetwork = podNetwork(options.get('net')) === 'none';
   const pod = process.cwd();
   // rkt run's DNS flags (interface version 4): the resolv.conf and hosts every app gets, read once.
   const dnsMode = options.get('dns-conf-mode');
@@ -385,6 +396,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       ...(specs.some((s) => s.etcBinds !== undefined) ? { appEtcDir } : {}),
       appRoots,
       ...(options.has('hostname') ? { hostname } : {}),
+      privateNetwork,
       console: stdin === 'tty' ? 'interactive' : 'read-only',
       debug,
       systemdHost,

@@ -58,8 +58,9 @@ export async function run(ctx: CommandContext): Promise<void> {
     { header: 'STATE', cell: pods1((r) => r.pod.state) },
     { header: 'CREATED', cell: pods1((r, full) => when(r.pod.createdAt, full)) },
     { header: 'STARTED', cell: pods1((r, full) => when(r.pod.startedAt, full)) },
-    // rkt's `NAME:ip4=ADDRESS, ...` of the pod's networks, empty for a pod on the host's network (--net=host),
-    // as every rkt-ts pod is. The JSON's `networks` is [] for the same reason.
+    // rkt's `NAME:ip4=ADDRESS, ...` of the pod's CNI networks: empty for a pod on the host's network (--net=host)
+    // and for one with only a loopback of its own (--net=none), as rkt showed them, the only pods rkt-ts has.
+    // The JSON's `networks` is [] for the same reason.
     { header: 'NETWORKS', cell: () => '' },
   ];
   ctx.stdout.write(

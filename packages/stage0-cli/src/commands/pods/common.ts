@@ -152,7 +152,7 @@ function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): 
 }
 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
-export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean): Promise<PreparedPod> {
+export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean, net?: 'host' | 'none'): Promise<PreparedPod> {
   const pullPolicy = pullPolicyFlag(ctx);
   const unsupported = unsupportedPodFlag(ctx.flags.strings('port'), ctx.flags.bool('private-users'));
   if (unsupported !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', unsupported);
@@ -174,7 +174,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
     let dependencies = false;
     for (;;) {
       try {
-        return await preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict, dependencies }, pullPolicy);
+        return await preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict, dependencies }, pullPolicy, net);
       } catch (err) {
         // An image found in the store without the index was removed before the pod could reference it: resolve
         // the images again, holding each as it is found (a file is imported again, a name fetched). An image
@@ -221,7 +221,7 @@ async function rollbackImports(ctx: CommandContext, hold: ImageHold): Promise<vo
 
 async function preparePodOnce(
   ctx: CommandContext, store: Store, args: readonly string[], parsedApps: ReturnType<typeof parseApps>, volumes: Volume[],
-  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy,
+  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy, net: 'host' | 'none' | undefined,
 ): Promise<PreparedPod> {
   const podManifest = await podManifestFromFlag(ctx, store, claim);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
@@ -242,6 +242,7 @@ async function preparePodOnce(
       ...(podManifest ? { podManifest } : { apps, ...(volumes.length > 0 ? { volumes } : {}) }),
       rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
       inheritEnv: ctx.flags.bool('inherit-env'),
+      ...(net !== undefined ? { net } : {}),
       bus: cliBus(ctx),
       keepLock,
       ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),

@@ -2,13 +2,27 @@ import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { checkNet } from './flags.js';
 
-/** `--net` of rkt run and run-prepared, checked before anything is prepared or run. */
-export function checkNetFlag(ctx: CommandContext): void {
+/**
+ * `--net` of rkt run and run-prepared, checked before anything is prepared or run: the pod's network, `host`
+ * (also without the flag) or `none`. Each value is refused in one line where rkt-ts cannot give it, and so is
+ * `host` with `none`: a pod has one network namespace, the host's or its own.
+ */
+export function checkNetFlag(ctx: CommandContext): 'host' | 'none' {
+  let net: 'host' | 'none' | undefined;
+  let first = '';
   // rkt's list syntax: a comma between networks, each with optional `:ARGS`.
   for (const given of ctx.flags.strings('net')) {
     for (const value of given.split(',')) {
       const wrong = checkNet(value);
       if (wrong !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', `--net=${given}: ${wrong}`);
+      const mode = value as 'host' | 'none';
+      if (net !== undefined && mode !== net) {
+        const both = first === given ? `--net=${given}` : `--net=${first} and --net=${given}`;
+        throw new CliError('CLI_BAD_FLAG_VALUE', `${both}: "host" (the host's network) and "none" (a loopback of the pod's own) cannot be combined`);
+      }
+      net = mode;
+      first = given;
     }
   }
+  return net ?? 'host';
 }

@@ -1,6 +1,7 @@
 import type { RunOptions } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { requireStage1Module } from '../../command-bundle.js';
+import { CliError } from '../../errors.js';
 import { outputQueued } from '../../output/fd-sink.js';
 import { cliBus, cliEventsConfig } from './common.js';
 import { hostnameFlag } from './hostname.js';
@@ -13,10 +14,15 @@ import { dnsFlags } from './dns-flags.js';
  */
 export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'dataDir' | 'uuid' | 'lockFd'> {
   const hostname = hostnameFlag(ctx);
-  checkNetFlag(ctx);
+  const net = checkNetFlag(ctx);
+  // rkt's refusal: the service listens on the host, which a pod with a loopback of its own cannot reach.
+  if (net === 'none' && ctx.flags.bool('mds-register')) {
+    throw new CliError('CLI_BAD_ARGS', '--mds-register does not work with --net=none: the pod\'s apps could not reach the metadata service on the host (use --net=host)');
+  }
   const dns = dnsFlags(ctx);
   return {
     interactive: ctx.flags.bool('interactive'),
+    ...(net === 'none' ? { net } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
     ...(dns !== undefined ? { dns } : {}),
     debug: ctx.globals.debug,
