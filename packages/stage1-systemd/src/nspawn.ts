@@ -69,3 +69,13 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     ...(o.debug ? [] : ['--show-status=0', '--log-target=null']),
   ];
 }
+
+/**
+ * rkt's `--net` of the run entrypoint (interface version 1): the host's network (absent, or `host`), or `none`,
+ * a network namespace of the pod's own with only its loopback. rkt's CNI networks are not set up here: a pod
+ * asked to join one is refused rather than run on the host's network.
+ */
+export function podNetwork(net: string | undefined): 'host' | 'none' {
+  if (net === undefined || net === 'host' || net === 'none') return net ?? 'host';
+  throw new Error(`--net=${net}: this stage1 runs a pod on the host's network ("host") or on a loopback of its own ("none"), and sets up no CNI network`);
+}

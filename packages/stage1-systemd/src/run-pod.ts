@@ -25,7 +25,7 @@ import { defaultHostname, dnsContents, writeEtcFiles } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
 import { readOnlyRootLines } from './read-only-root.js';
-import { hostRunsSystemd, nspawnArgs } from './nspawn.js';
+import { hostRunsSystemd, nspawnArgs, podNetwork } from './nspawn.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { isPidNamespaceInit, killPod, StopRequests, whenAllSettled } from './halt.js';
@@ -238,16 +238,6 @@ export async function runPodStage1(argv: readonly string[], host: RunHost): Prom
   } finally {
     stops.dispose();
   }
-}
-
-/**
- * rkt's `--net` of the run entrypoint (interface version 1): the host's network (absent, or `host`), or `none`,
- * a network namespace of the pod's own with only its loopback. rkt's CNI networks are not set up here: a pod
- * asked to join one is refused rather than run on the host's network.
- */
-function podNetwork(net: string | undefined): 'host' | 'none' {
-  if (net === undefined || net === 'host' || net === 'none') return net ?? 'host';
-  throw new Error(`--net=${net}: this stage1 runs a pod on the host's network ("host") or on a loopback of its own ("none"), and sets up no CNI network`);
 }
 
 async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests): Promise<number> {

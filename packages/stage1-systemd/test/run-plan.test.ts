@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { resolveId } from '../src/ids.js';
-import { hostRunsSystemd, nspawnArgs, registrationArgs } from '../src/nspawn.js';
+import { hostRunsSystemd, nspawnArgs, podNetwork, registrationArgs } from '../src/nspawn.js';
 import { stage1Root } from '../src/stage1-root.js';
 import { noteStop, readStop, stopStatus } from '../src/stop-note.js';
 import { appIoName, appIoPath, appUnit, commandsBeforeMain, needsReaper, parseAppStatus, podTarget, reaperUnit, stoppedBeforeMain } from '../src/units.js';
@@ -62,6 +62,17 @@ describe('machined registration', () => {
       rootfs: '/data/pods/run/a,b/stage1-root/rootfs',
       overlayOptions: 'lowerdir=/store/trees/x\\:y/rootfs,upperdir=/data/pods/run/a\\,b/stage1-root/upper,workdir=/data/pods/run/a\\,b/stage1-root/work',
     });
+  });
+
+  it("gives the pod a network of its own only for --net=none, and refuses a CNI network rather than use the host's", () => {
+    expect(nspawnArgs(nspawnOptions(false))).not.toContain('--private-network');
+    expect(nspawnArgs({ ...nspawnOptions(false), privateNetwork: true })).toContain('--private-network');
+    expect([podNetwork(undefined), podNetwork('host'), podNetwork('none')]).toEqual(['host', 'host', 'none']);
+    for (const net of ['default', 'mynet', 'none:IP=10.1.0.9', '']) {
+      expect(() => podNetwork(net)).toThrow(
+        `--net=${net}: this stage1 runs a pod on the host's network ("host") or on a loopback of its own ("none"), and sets up no CNI network`,
+      );
+    }
   });
 
   it('gives nspawn the hostname only when asked, and the terminal only to an interactive app', () => {
