@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { expect } from 'vitest';
+import { Stage1StoreTemplate } from './stage1-store.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const rktBin = join(repoRoot, 'bin', 'rkt');
@@ -28,6 +29,8 @@ const BUILT_STAGE1S = {
 const snapshotDir = join(tmpdir(), `rkt-stage1s-${process.pid}`);
 export const STAGE1S: readonly Stage1Under[] = (['fly', 'systemd'] as const).map((name) => ({ name, aci: join(snapshotDir, `${name}.aci`) }));
 process.once('exit', () => rmSync(snapshotDir, { recursive: true, force: true }));
+/** Stores holding a stage1, made once per test process under snapshotDir (so removed with it), by stage1 name. */
+const storeTemplates = new Map<string, Stage1StoreTemplate>();
 
 /** `npm test` builds first; a targeted run builds what the pod tests execute when it is missing (systemd's needs Debian's debs once). */
 export function ensureBuilt(): void {
@@ -213,11 +216,29 @@ export class RktEnv {
 
   /** The stage1 that `run` and `prepare` use (`--stage1-path`), unless the test gives a --stage1 flag itself. */
   readonly stage1: Stage1Under | undefined;
+  #seededFrom: Stage1StoreTemplate | undefined;
 
   constructor(stage1?: Stage1Under) {
     this.tmp = mkdtempSync(join(tmpdir(), 'rkt-pods-'));
     this.dataDir = join(this.tmp, 'data');
     this.stage1 = stage1;
+  }
+
+  /**
+   * Starts the data directory with the stage1 image fetched into its store (stage1-store.ts), so that the
+   * first `rkt run` does not import and render it again: for tests that are not about a first run into an
+   * empty store, nor look at its images.
+   */
+  seedStage1(): void {
+    if (this.stage1 === undefined) throw new Error('seedStage1: the RktEnv has no stage1');
+    ensureBuilt();
+    let template = storeTemplates.get(this.stage1.name);
+    if (template === undefined) {
+      template = new Stage1StoreTemplate(join(snapshotDir, `store-${this.stage1.name}`), rktBin, this.stage1.aci);
+      storeTemplates.set(this.stage1.name, template);
+    }
+    template.copyTo(this.dataDir);
+    this.#seededFrom = template;
   }
 
   args(args: readonly string[]): string[] {
@@ -320,6 +341,13 @@ export class RktEnv {
     for (const uuid of uuids) {
       rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
       for (const c of podCgroups(uuid).sort((a, b) => b.length - a.length)) removeCgroupTree(c);
+    }
+    const template = this.#seededFrom;
+    const changed = template?.check();
+    if (template !== undefined && changed !== undefined) {
+      template.remove();
+      if (storeTemplates.get(this.stage1?.name ?? '') === template) storeTemplates.delete(this.stage1?.name ?? '');
+      throw changed;
     }
   }
 }

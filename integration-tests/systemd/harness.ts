@@ -1,6 +1,7 @@
 // Shared by the systemd stage1's own pod tests: a data directory and a busybox image per test under the
 // built systemd stage1 (cleaned up even when the test fails), what must be gone once a pod has ended, and
-// pod manifests for --pod-manifest.
+// pod manifests for --pod-manifest. The data directory starts with the stage1 in its store (none of these
+// tests is about importing it), which saves each test 4 to 8 s.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
@@ -14,6 +15,7 @@ export function systemdPodTests(): { readonly env: RktEnv; readonly aci: string 
   beforeAll(() => ensureBuilt(), 600_000);
   beforeEach(async () => {
     current.env = new RktEnv(systemd);
+    current.env.seedStage1();
     current.aci = await buildBusyboxAci(current.env.tmp);
   });
   afterEach(async () => {
