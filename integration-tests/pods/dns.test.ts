@@ -34,6 +34,7 @@ function expectOk(r: RktResult, stdout: string): void {
 describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) => {
   it("--dns=host and --hosts-entry=host: the host's files, in place of the image's", async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'own', files: { 'etc/resolv.conf': 'nameserver 9.9.9.9\n', 'etc/hosts': '10.9.9.9 image\n' } });
     const r = env.run(['run', '--dns=host', '--hosts-entry=host', aci, '--exec=/bin/sh', '--', '-c', SHOW]);
     expectOk(r, `${readFileSync('/etc/resolv.conf', 'utf8')}---\n${readFileSync('/etc/hosts', 'utf8')}`);
@@ -42,6 +43,7 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
 
   it('--dns, --dns-search, --dns-opt, --dns-domain and --hosts-entry: the files stage0 generated, exactly', async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'bare' });
     const r = env.run(['run', '--hostname=dns-pod', '--dns=1.2.3.4', '--dns-search=example.com', '--dns-opt=ndots:2', '--dns-domain=x.example', '--hosts-entry=10.0.0.5=db.local', aci, '--exec=/bin/sh', '--', '-c', SHOW]);
     expectOk(r, `${GENERATED}---\n${hostsWith(s, 'dns-pod')}`);
@@ -50,6 +52,7 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
 
   it("--dns=none, and no flag at all: the image's own resolv.conf, untouched (not even copied up)", async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'own', files: { 'etc/resolv.conf': 'nameserver 9.9.9.9\n', 'etc/hosts': '10.9.9.9 image\n' } });
     for (const flags of [['--dns=none'], []]) {
       const r = env.run(['run', ...flags, aci, '--exec=/bin/sh', '--', '-c', SHOW]);
@@ -62,6 +65,7 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
 
   it('an image whose resolv.conf is an absolute link into /run (systemd-resolved\'s stub): the app reads the generated file through it', async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'stub', links: { 'etc/resolv.conf': '/run/systemd/resolve/stub-resolv.conf', 'etc/hosts': '../run/hosts' } });
     const r = env.run([
       'run', '--hostname=dns-pod', '--dns=1.2.3.4', '--dns-search=example.com', '--dns-opt=ndots:2', '--dns-domain=x.example', '--hosts-entry=10.0.0.5=db.local',
@@ -73,6 +77,7 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
 
   it('an image whose resolv.conf and hosts link out of the root: written inside it, nothing made on the host', async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const outside = join(realpathSync(env.tmp), 'outside');
     const aci = await buildImage(env.tmp, { name: 'out', links: { 'etc/resolv.conf': `/../../..${outside}/resolv.conf`, 'etc/hosts': `/../..${outside}/sub/hosts` } });
     const r = env.run(['run', '--dns=host', '--hosts-entry=10.0.0.5=db.local', '--hostname=dns-pod', aci, '--exec=/bin/sh', '--', '-c', `${SHOW}; ls ${outside} ${outside}/sub`]);
@@ -84,6 +89,7 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
 
   it("a host volume at /etc: its resolv.conf and hosts are the volume's, left as they are", async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const hostEtc = join(realpathSync(env.tmp), 'host-etc');
     mkdirSync(hostEtc);
     writeFileSync(join(hostEtc, 'resolv.conf'), 'nameserver 9.9.9.9\n');
@@ -98,6 +104,7 @@ describe.each(STAGE1S)('$name: the apps\' /etc/resolv.conf and /etc/hosts', (s) 
 
   it('rkt run-prepared takes them too', async () => {
     env = new RktEnv(s);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'bare' });
     const prepared = env.run(['prepare', '--quiet', aci, '--exec=/bin/sh', '--', '-c', SHOW]);
     expect(prepared.status, prepared.stderr).toBe(0);

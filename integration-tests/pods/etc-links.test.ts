@@ -31,6 +31,7 @@ function expectRefused(r: RktResult, message: RegExp): void {
 describe('an image whose /etc is an absolute link to /usr/etc', () => {
   it('stage1-systemd: the app reads its /etc/hostname and /etc/hosts through the link, as a user named in /usr/etc/passwd', async () => {
     env = new RktEnv(systemd);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'usretc', etcAt: '/usr/etc', user: 'appuser', group: 'appgroup' });
     const script = 'echo "$(id -u):$(id -g) $(readlink /etc)"; cat /etc/hostname; grep -c "^127.0.0.1.*etc-link-pod" /usr/etc/hosts';
     const r = env.run(['run', '--hostname=etc-link-pod', aci, '--exec=/bin/sh', '--', '-c', script]);
@@ -70,6 +71,7 @@ describe('an image whose /etc is an absolute link to /usr/etc', () => {
 describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are absolute links', () => {
   it('stage1-systemd: links out of the root (/../../HOST) resolve inside it: the app reads the files there, and nothing is made on the host', async () => {
     env = new RktEnv(systemd);
+    env.seedStage1();
     // On the host these name the test's temp dir, where nothing may appear.
     const outside = join(hostTmp(), 'outside');
     const aci = await buildImage(env.tmp, {
@@ -88,6 +90,7 @@ describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are abso
 
   it("stage1-systemd: links to a missing file in a missing directory below /run: the app's unit binds them where the links lead", async () => {
     env = new RktEnv(systemd);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, {
       name: 'runlinks',
       links: { 'etc/hostname': '/run/missing/hostname', 'etc/hosts': '../run/systemd/hosts', 'etc/resolv.conf': '/run/systemd/resolve/stub-resolv.conf' },
@@ -102,6 +105,7 @@ describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are abso
 
   it('stage1-systemd: links to existing files of the image: /etc/hostname is written there, the image\'s hosts file kept', async () => {
     env = new RktEnv(systemd);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, {
       name: 'ownlinks',
       files: { 'srv/etc/hostname': 'image-hostname\n', 'srv/etc/hosts': '10.1.2.3 image-hosts\n' },
@@ -118,6 +122,7 @@ describe('an image whose /etc/hosts, /etc/hostname and /etc/resolv.conf are abso
 describe('a link that cannot lead to a file: one line naming the app and the path, 254, no pod left running', () => {
   it('stage1-systemd: /etc/hostname -> /usr, a directory', async () => {
     env = new RktEnv(systemd);
+    env.seedStage1();
     const aci = await buildImage(env.tmp, { name: 'dirlink', links: { 'etc/hostname': '/usr' }, files: { 'usr/keep': '' } });
     const r = env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'echo APP-RAN']);
     expectRefused(r, /^stage1-systemd run: app dirlink: cannot write \/etc\/hostname in its root filesystem: it resolves to \/usr, a directory\n$/);

@@ -29,7 +29,7 @@ const BUILT_STAGE1S = {
 const snapshotDir = join(tmpdir(), `rkt-stage1s-${process.pid}`);
 export const STAGE1S: readonly Stage1Under[] = (['fly', 'systemd'] as const).map((name) => ({ name, aci: join(snapshotDir, `${name}.aci`) }));
 process.once('exit', () => rmSync(snapshotDir, { recursive: true, force: true }));
-/** Stores holding a stage1, made once per test process under snapshotDir (so removed with it), by stage1 name. */
+/** Stores holding a stage1, made once per test process under snapshotDir (so removed with it), by its ACI's path. */
 const storeTemplates = new Map<string, Stage1StoreTemplate>();
 
 /** `npm test` builds first; a targeted run builds what the pod tests execute when it is missing (systemd's needs Debian's debs once). */
@@ -216,7 +216,7 @@ export class RktEnv {
 
   /** The stage1 that `run` and `prepare` use (`--stage1-path`), unless the test gives a --stage1 flag itself. */
   readonly stage1: Stage1Under | undefined;
-  #seededFrom: Stage1StoreTemplate | undefined;
+  #seededFrom: { aci: string; template: Stage1StoreTemplate } | undefined;
 
   constructor(stage1?: Stage1Under) {
     this.tmp = mkdtempSync(join(tmpdir(), 'rkt-pods-'));
@@ -225,20 +225,20 @@ export class RktEnv {
   }
 
   /**
-   * Starts the data directory with the stage1 image fetched into its store (stage1-store.ts), so that the
-   * first `rkt run` does not import and render it again: for tests that are not about a first run into an
-   * empty store, nor look at its images.
+   * Starts the data directory with a stage1 image (by default this env's) fetched into its store
+   * (stage1-store.ts), so that the first `rkt run` does not import and render it again: for tests that are
+   * not about a first run into an empty store, nor look at its images.
    */
-  seedStage1(): void {
-    if (this.stage1 === undefined) throw new Error('seedStage1: the RktEnv has no stage1');
+  seedStage1(aci = this.stage1?.aci): void {
+    if (aci === undefined) throw new Error('seedStage1: no stage1 image given, and the RktEnv has none');
     ensureBuilt();
-    let template = storeTemplates.get(this.stage1.name);
+    let template = storeTemplates.get(aci);
     if (template === undefined) {
-      template = new Stage1StoreTemplate(join(snapshotDir, `store-${this.stage1.name}`), rktBin, this.stage1.aci);
-      storeTemplates.set(this.stage1.name, template);
+      template = new Stage1StoreTemplate(join(snapshotDir, `store-${storeTemplates.size}-${Date.now()}`), rktBin, aci);
+      storeTemplates.set(aci, template);
     }
     template.copyTo(this.dataDir);
-    this.#seededFrom = template;
+    this.#seededFrom = { aci, template };
   }
 
   args(args: readonly string[]): string[] {
@@ -342,11 +342,11 @@ export class RktEnv {
       rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
       for (const c of podCgroups(uuid).sort((a, b) => b.length - a.length)) removeCgroupTree(c);
     }
-    const template = this.#seededFrom;
-    const changed = template?.check();
-    if (template !== undefined && changed !== undefined) {
-      template.remove();
-      if (storeTemplates.get(this.stage1?.name ?? '') === template) storeTemplates.delete(this.stage1?.name ?? '');
+    const seeded = this.#seededFrom;
+    const changed = seeded?.template.check();
+    if (seeded !== undefined && changed !== undefined) {
+      seeded.template.remove();
+      if (storeTemplates.get(seeded.aci) === seeded.template) storeTemplates.delete(seeded.aci);
       throw changed;
     }
   }

@@ -54,6 +54,7 @@ function prepare(args: string[]): string {
 describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
   beforeEach(async () => {
     env = new RktEnv(stage1);
+    env.seedStage1();
     aci = await buildBusyboxAci(env.tmp);
   });
 

@@ -31,6 +31,7 @@ function appsOf(uuid: string): ManifestApp[] {
 describe.each(STAGE1S)('rkt run ($name): the per-app flags reach the app', (stage1) => {
   beforeEach(async () => {
     env = new RktEnv(stage1);
+    env.seedStage1();
     aci = await buildBusyboxAci(env.tmp);
   });
 

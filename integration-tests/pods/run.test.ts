@@ -17,6 +17,7 @@ afterEach(async () => {
 describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
   beforeEach(async () => {
     env = new RktEnv(stage1);
+    env.seedStage1();
     aci = await buildBusyboxAci(env.tmp);
   });
 
