@@ -65,6 +65,7 @@ async function until(ok: () => boolean, why: () => string, timeoutMs = 20_000): 
 describe.each(STAGE1S)('pod events on NATS ($name)', (stage1) => {
   beforeEach(async () => {
     env = new RktEnv(stage1);
+    env.seedStage1();
     etc = join(env.tmp, 'etc');
     aci = await buildBusyboxAci(env.tmp);
     configure({ servers: [server.url] });
@@ -109,6 +110,7 @@ describe.each(STAGE1S)('pod events on NATS ($name)', (stage1) => {
 describe('a pod of several apps (systemd)', () => {
   beforeEach(async () => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+    env.seedStage1();
     etc = join(env.tmp, 'etc');
     aci = await buildBusyboxAci(env.tmp);
     configure({ servers: [server.url] });

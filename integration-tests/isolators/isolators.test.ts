@@ -22,6 +22,8 @@ afterAll(() => removeStage1Snapshot());
 beforeEach(async () => {
   cgroupsAtStart = podCgroups();
   env = new RktEnv();
+  // Most tests run pods of the systemd stage1, none is about importing it.
+  env.seedStage1(stage1Aci);
   aci = await buildIsolatorAci(env.tmp, 'iso');
 });
 afterEach(async () => {
