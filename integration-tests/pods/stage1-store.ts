@@ -15,11 +15,11 @@ const fingerprint = (path: string): string => {
   return `${st.mode} ${st.uid} ${st.gid} ${st.size} ${st.mtimeMs}`;
 };
 
-function walk(dir: string, visit: (path: string, isDir: boolean) => void): void {
+function walk(dir: string, visit: (path: string, isDir: boolean) => void, descend: (path: string) => boolean = () => true): void {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     visit(p, e.isDirectory());
-    if (e.isDirectory()) walk(p, visit);
+    if (e.isDirectory() && descend(p)) walk(p, visit, descend);
   }
 }
 
@@ -52,11 +52,16 @@ export class Stage1StoreTemplate {
     // cp keeps the directories' modes and owners, which a tree's hash covers.
     const r = spawnSync('cp', ['-a', '--link', this.#dataDir, dataDir], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`cp -a --link ${this.#dataDir} ${dataDir} failed (${r.status}): ${r.stderr}`);
-    walk(dataDir, (p, isDir) => {
-      if (isDir || linkable(relative(dataDir, p)) || lstatSync(p).isSymbolicLink()) return;
-      rmSync(p);
-      copyFileSync(join(this.#dataDir, relative(dataDir, p)), p);
-    });
+    const linked = new Set(['images', 'trees'].map((d) => join(dataDir, 'cas', d)));
+    walk(
+      dataDir,
+      (p, isDir) => {
+        if (isDir || lstatSync(p).isSymbolicLink()) return;
+        rmSync(p);
+        copyFileSync(join(this.#dataDir, relative(dataDir, p)), p);
+      },
+      (p) => !linked.has(p),
+    );
   }
 
   /** The linked files as `rkt fetch` made them, or an error naming the first one a test changed. */
