@@ -21,6 +21,7 @@ const APP = ['--exec', '/bin/sh', '--', '-c', 'echo from-the-app > /tmp/marker; 
 
 describe.each(Object.keys(STAGE1S) as Stage1Name[])('rkt enter (stage1-%s)', (stage1) => {
   const stage1Flag = `--stage1-path=${STAGE1S[stage1]}`;
+  beforeEach(() => env.seedStage1(STAGE1S[stage1]));
 
   it("runs a command among the app's processes, in its root and working directory, with its environment", async () => {
     env.start(['run', stage1Flag, aci, ...APP]);
@@ -75,6 +76,7 @@ describe.each(Object.keys(STAGE1S) as Stage1Name[])('rkt enter (stage1-%s)', (st
 });
 
 describe('rkt enter into a pod of several apps (stage1-systemd)', () => {
+  beforeEach(() => env.seedStage1(STAGE1S.systemd));
   it('needs --app, and enters the app it names', async () => {
     const sleeper = (name: string) => [aci, `--name=${name}`, '--exec', '/bin/sh', '--', '-c', `exec sleep 100${name === 'first' ? 2 : 3}`];
     env.start(['run', `--stage1-path=${STAGE1S.systemd}`, ...sleeper('first'), '---', ...sleeper('second')]);

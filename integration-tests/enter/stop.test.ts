@@ -13,6 +13,7 @@ beforeAll(() => ensureStage1sBuilt(), 600_000);
 afterAll(() => dropStage1Snapshot());
 beforeEach(() => {
   env = new RktEnv();
+  env.seedStage1(STAGE1S.systemd);
 });
 afterEach(() => cleanUp(env));
 

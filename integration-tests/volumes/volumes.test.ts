@@ -43,6 +43,10 @@ beforeEach(() => {
 afterEach(async () => {
   await env.cleanup();
 });
+/** The stage1 in the store before the test (pods/stage1-store.ts), unless rkt is another build (RKT_TEST_BIN). */
+const seed = (aci: string): void => {
+  if (process.env.RKT_TEST_BIN === undefined) env.seedStage1(aci);
+};
 
 /** A directory of the test (realpath: mountinfo shows resolved paths) with the given files. */
 function hostDir(name: string, files: Record<string, string> = {}): string {
@@ -77,6 +81,7 @@ function expectCollected(): void {
 }
 
 describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) => {
+  beforeEach(() => seed(stage1));
   const run = (args: readonly string[]): RktResult => env.run(['run', `--stage1-path=${stage1}`, ...args]);
   /** `sh -c script` in a pod of `aci` with the host directory `src` mounted read-only at /data. */
   const runWithReadOnlyData = (aci: string, src: string, script: string): RktResult =>
@@ -268,6 +273,11 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
     expectCollected();
     expect(readdirSync(src)).toEqual(['x.txt']);
   });
+});
+
+// The same scenario title, without a seeded store: this test sees that not even the data directory is made.
+describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (_flavor, stage1) => {
+  const run = (args: readonly string[]): RktResult => env.run(['run', `--stage1-path=${stage1}`, ...args]);
 
   it('a host source that does not exist: one line, exit 254, no pod left', async () => {
     const aci = await buildImage(env.tmp, { name: 'plain' });
@@ -285,6 +295,7 @@ describe.each(Object.entries(STAGE1S))('volumes (stage1-%s)', (flavor, stage1) =
 });
 
 describe('volumes (stage1-systemd, several apps)', () => {
+  beforeEach(() => seed(STAGE1S.systemd));
   it('an empty volume shared by two apps: the database writes, the backup reads', async () => {
     const db = await buildImage(env.tmp, { name: 'database', mountPoints: [{ name: 'dbdata', path: '/var/lib/db' }] });
     const backup = await buildImage(env.tmp, { name: 'backup', mountPoints: [{ name: 'dbdata', path: '/backup/in', readOnly: true }] });
@@ -312,6 +323,7 @@ describe('volumes (stage1-systemd, several apps)', () => {
 });
 
 describe('volumes over /etc (stage1-systemd)', () => {
+  beforeEach(() => seed(STAGE1S.systemd));
   // The stage1 writes /etc/hostname (and /etc/hosts when the image has none) into each app's root before the
   // pod boots: never into a volume, which is the host's (source=/etc would have replaced the host's hostname).
   const run = (global: readonly string[], args: readonly string[]): RktResult => env.run([...global, 'run', `--stage1-path=${STAGE1S.systemd}`, ...args]);
