@@ -2,7 +2,7 @@
 // Debian's busybox-static, and a private data directory per test that is unmounted and removed even
 // when a test fails.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,11 @@ const BUILT_STAGE1S = {
 const snapshotDir = join(tmpdir(), `rkt-stage1s-${process.pid}`);
 export const STAGE1S: readonly Stage1Under[] = (['fly', 'systemd'] as const).map((name) => ({ name, aci: join(snapshotDir, `${name}.aci`) }));
 process.once('exit', () => rmSync(snapshotDir, { recursive: true, force: true }));
-/** Stores holding a stage1, made once per test process under snapshotDir (so removed with it), by its ACI's path. */
+/**
+ * Stores holding a stage1 (stage1-store.ts), shared by the test files of one run: under the vitest process's
+ * own rkt-stage1s-PID, which global-setup.ts removes at the end of the run (and ensureBuilt once it is gone).
+ */
+const sharedStores = join(tmpdir(), `rkt-stage1s-${process.ppid}`, 'stores');
 const storeTemplates = new Map<string, Stage1StoreTemplate>();
 
 /** `npm test` builds first; a targeted run builds what the pod tests execute when it is missing (systemd's needs Debian's debs once). */
@@ -234,7 +238,9 @@ export class RktEnv {
     ensureBuilt();
     let template = storeTemplates.get(aci);
     if (template === undefined) {
-      template = new Stage1StoreTemplate(join(snapshotDir, `store-${storeTemplates.size}-${Date.now()}`), rktBin, aci);
+      // By the image file's inode: the stage1 snapshots of every test file are links to the one built.
+      const st = statSync(aci);
+      template = Stage1StoreTemplate.open(join(sharedStores, `${st.dev}-${st.ino}-${st.size}-${Math.floor(st.mtimeMs)}`), rktBin, aci);
       storeTemplates.set(aci, template);
     }
     template.copyTo(this.dataDir);
