@@ -1,8 +1,8 @@
 // `rkt metadata-service` and `rkt run --mds-register` end to end through the fly stage1: the app finds
 // its metadata at AC_METADATA_URL, signs and verifies its identity, gc unregisters the pod, and without a
 // service rkt says so in one line and prepares nothing.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, repoRoot, rktBin, RktEnv } from '../pods/harness.js';
@@ -80,6 +80,43 @@ describe('rkt metadata-service and rkt run --mds-register (fly)', () => {
     expect(await mds.registered()).toEqual([uuid]);
     expect(env.run(['rm', uuid]).status).toBe(0);
     expect(await mds.registered()).toEqual([]);
+  });
+
+  // A kill -9 cannot show a missing fsync (the page cache outlives the process) and a power cut is not something a
+  // test here can make: what it can see is the order of the calls, that each file's temp is synced before it is
+  // renamed into place (strace -f: the sync runs on Node's thread pool), and what is left after.
+  it.skipIf(spawnSync('strace', ['-V']).status !== 0)("run-prepared --mds-register syncs mds-url and mds-socket before their rename, root's only, whole, no temp left", async () => {
+    mds = await MdsProcess.start(env.tmp);
+    const prepared = env.run(['prepare', fly, aci, '--exec', '/bin/true']);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const uuid = prepared.stdout.trim();
+    const trace = join(env.tmp, 'trace');
+    const r = spawnSync('strace', ['-f', '-qq', '-o', trace, '-e', 'trace=openat,fsync,fdatasync,rename,renameat,renameat2', rktBin, ...env.args(['run-prepared', '--mds-register', `--mds-socket=${mds.socket}`, uuid])], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const calls = readFileSync(trace, 'utf8').split('\n');
+    for (const name of ['mds-url', 'mds-socket']) {
+      const renamed = calls.findIndex((l) => /\brename(at2?)?\(/.test(l) && l.includes(`/${name}"`) && l.endsWith(' = 0'));
+      expect(renamed, `${name} renamed into place`).toBeGreaterThan(0);
+      const temp = /"([^"]*)"/.exec(calls[renamed]!)![1]!;
+      const opened = calls.findIndex((l) => l.includes(`"${temp}", O_WRONLY|O_CREAT`));
+      expect(opened, `${name}: its temp ${temp} created`).toBeGreaterThanOrEqual(0);
+      // Made root's only: the URL's token is never readable by others, not even as a temp file.
+      expect(calls[opened]).toMatch(/, 0600\) = [0-9]+$/);
+      const fd = / = ([0-9]+)$/.exec(calls[opened]!)![1];
+      // Entered before the rename is done before it: the main thread renames once the pool's fsync has returned.
+      expect(calls.slice(opened, renamed).some((l) => new RegExp(`\\bf(data)?sync\\(${fd}[) ]`).test(l)), `${name}: fsync of ${temp} before its rename`).toBe(true);
+    }
+    const dirs = readdirSync(join(env.dataDir, 'pods'), { recursive: true, encoding: 'utf8' }).filter((p) => p.endsWith(`/${uuid}`));
+    expect(dirs).toHaveLength(1);
+    const dir = join(env.dataDir, 'pods', dirs[0]!);
+    expect(readFileSync(join(dir, 'mds-socket'), 'utf8')).toBe(`${mds.socket}\n`);
+    expect(readFileSync(join(dir, 'mds-url'), 'utf8')).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${mds.port}/[A-Za-z0-9_-]{43}\\n$`));
+    for (const name of ['mds-url', 'mds-socket']) expect(statSync(join(dir, name)).mode & 0o777, name).toBe(0o600);
+    expect(readdirSync(dir).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 
   it('without --mds-register the app has no AC_METADATA_URL and nothing is registered', async () => {

@@ -30,6 +30,8 @@ export interface AtomicWriteOptions {
    * into one directory syncs it once after all of them instead (a pod's: one fsync, not seven, on `rkt run`).
    */
   readonly syncDir?: boolean;
+  /** The file's mode (0644 unless given), set as the temp file is created: a secret is never readable by others, not even briefly. */
+  readonly mode?: number;
 }
 
 /**
@@ -44,7 +46,7 @@ export interface AtomicWriteOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: string | AtomicWriteOptions = {}): Promise<void> {
   const o: AtomicWriteOptions = typeof options === 'string' ? { tmpDir: options } : options;
   const tmp = join(o.tmpDir ?? dirname(path), o.tmpName ?? uniqueName('write'));
-  const fd = openSync(tmp, 'wx', 0o644);
+  const fd = openSync(tmp, 'wx', o.mode ?? 0o644);
   try {
     writeFileSync(fd, data);
     await fsyncFd(fd);

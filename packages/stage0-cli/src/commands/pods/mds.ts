@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { POD_FILES } from '@rkt/controller/lean';
+import { fsyncDir, writeFileAtomic } from '@rkt/image-store';
 
 /**
  * Pod files of a pod registered with the metadata service (`rkt run --mds-register`). Both stage1s read
@@ -25,16 +26,19 @@ export async function registerWithMds(podDir: string, uuid: string, socketPath: 
   const apps: Record<string, unknown> = {};
   for (const app of manifest.apps) apps[app.name] = JSON.parse(readFileSync(join(podDir, POD_FILES.appManifest(app.name)), 'utf8'));
   const url = metadataUrl(await registerPod(socketPath, { uuid, manifest, apps }));
-  writeWhole(join(podDir, MDS_POD_FILES.socket), `${socketPath}\n`);
-  writeWhole(join(podDir, MDS_POD_FILES.url), `${url}\n`);
+  await writeWhole(podDir, MDS_POD_FILES.socket, `${socketPath}\n`);
+  await writeWhole(podDir, MDS_POD_FILES.url, `${url}\n`);
+  // One sync of the directory for both renames: after a crash gc still finds the socket to unregister from.
+  await fsyncDir(podDir);
   return url;
 }
 
-/** Two run-prepared of one pod may both write: each file is replaced whole, never torn. */
-function writeWhole(path: string, text: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  renameSync(tmp, path);
+/**
+ * Two run-prepared of one pod may both write, and the machine may go down after: each file is replaced whole
+ * and synced before its rename (the store's write, its temp a dotfile beside it as the controller's pod files).
+ */
+function writeWhole(podDir: string, name: string, text: string): Promise<void> {
+  return writeFileAtomic(join(podDir, name), text, { tmpName: `.${name}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`, syncDir: false, mode: 0o600 });
 }
 
 /** gc's and rm's `beforeDelete`: unregisters a pod that was registered; a service that forgot it is fine. */
