@@ -153,6 +153,20 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
       expect(refused.status).toBe(254);
       expect(refused.stderr).toBe(`run: ${line}\n`);
     }
+    // rkt's NetList: a network named twice, in one value or across flags, whatever the name.
+    for (const [flags, line] of [
+      [['--net=host', '--net=host'], '--net=host: found duplicate netname "host"'],
+      [['--net=none,none'], '--net=none,none: found duplicate netname "none"'],
+      [['--net=host', '--net=none,host:x'], '--net=none,host:x: found duplicate netname "host"'],
+      [['--net=host:x', '--net=host'], '--net=host:x: arguments are not supported by special netname "host"'],
+      [['--net=mynet', '--net=mynet:IP=10.1.0.9'], '--net=mynet:IP=10.1.0.9: found duplicate netname "mynet"'],
+    ] as const) {
+      for (const cmd of ['run', 'run-prepared']) {
+        const refused = env.run([cmd, ...flags, ...(cmd === 'run' ? [aci, '--exec=/bin/true'] : ['00000000-0000-0000-0000-000000000000'])]);
+        expect(refused.stderr, `${cmd} ${flags.join(' ')}`).toBe(`${cmd}: ${line}\n`);
+        expect(refused.status).toBe(254);
+      }
+    }
     const twoFlags = env.run(['run', '--net=host', '--net=none', aci, '--exec=/bin/true']);
     expect(twoFlags.stderr).toBe('run: --net=host and --net=none: "host" (the host\'s network) and "none" (a loopback of the pod\'s own) cannot be combined\n');
     expect(twoFlags.status).toBe(254);
