@@ -200,6 +200,28 @@ describe('rkt fetch --signature, --store-only, --no-store; rkt image fetch', () 
     expect(rkt(['image', 'list', '--no-legend']).stdout).toBe('');
   });
 
+  it('with --insecure-options=image a --signature FILE is not opened, missing or not, by fetch, run or prepare alike (rkt skipped the check)', async () => {
+    env = new RktEnv();
+    const { aci } = await signedAci();
+    const fetched = rkt(['--insecure-options=image', 'fetch', aci, '--signature=nowhere.asc']);
+    expect(fetched.stderr).toBe('warning: image signature verification has been disabled (--insecure-options=image)\n');
+    expect(fetched.stdout).toMatch(/^sha512-[0-9a-f]{12}\n$/);
+    expect(fetched.status).toBe(0);
+    const busybox = await buildBusyboxAci(env.tmp);
+    const stage1 = `--stage1-path=${fly.aci}`;
+    const prepared = rkt(['--insecure-options=image', 'prepare', '--quiet', stage1, busybox, '--signature=nowhere.asc']);
+    expect(prepared.stderr).toBe('');
+    expect(prepared.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+    expect(prepared.status).toBe(0);
+    const ran = rkt(['--insecure-options=image', 'run', stage1, busybox, '--signature=nowhere.asc', '--exec=/bin/echo', '--', 'ran']);
+    expect(ran.stderr).toBe('');
+    expect(ran.stdout).toBe('ran\n');
+    expect(ran.status).toBe(0);
+    // Without it the signature is looked for, by each of them, before anything is fetched.
+    expectOneLine(rkt(['fetch', aci, '--signature=nowhere.asc']), 'fetch: --signature nowhere.asc: no such file');
+    for (const cmd of ['run', 'prepare']) expectOneLine(rkt([cmd, aci, '--signature=nowhere.asc']), `${cmd}: signature file ${join(env.tmp, 'nowhere.asc')}: no such file`);
+  });
+
   it("--store-only and --no-store are rkt's deprecated --pull-policy=never and update: obeyed, with cobra's line", async () => {
     env = new RktEnv();
     const never = rkt(['fetch', '--store-only', 'example.com/absent:1.0']);
