@@ -5,7 +5,7 @@
 // sourced into a real bash.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +233,37 @@ describe('rkt fetch --signature, --store-only, --no-store; rkt image fetch', () 
     expect(lines).toHaveLength(2);
     expectOneLine(rkt(['fetch', '--store-only', '--no-store', 'example.com/absent:1.0']), 'fetch: both --store-only and --no-store specified');
     expect(rkt(['fetch', '--help']).stdout).not.toContain('store-only');
+  });
+});
+
+describe('rkt rm of a pod in each state', () => {
+  it("says on stderr what rkt 1.30's rm said: a prepared pod and a failed prepare are moved to garbage, an exited, exited garbage or garbage pod silently", async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const prepare = () => env.run(['prepare', '--quiet', aci, '--exec=/bin/true']).stdout.trim();
+    const run = () => {
+      const file = join(env.tmp, `uuid-${Math.random()}`);
+      const r = env.run(['run', `--uuid-file-save=${file}`, aci, '--exec=/bin/true']);
+      expect(r.status, r.stderr).toBe(0);
+      return readFileSync(file, 'utf8').trim();
+    };
+    const garbage = prepare();
+    expect(env.run(['gc', '--mark-only', '--expire-prepared=0s']).status).toBe(0);
+    const exitedGarbage = run();
+    expect(env.run(['gc', '--mark-only']).status).toBe(0);
+    const prepared = prepare();
+    const failed = prepare();
+    // What a prepare killed midway leaves: its directory in prepare/, unlocked.
+    renameSync(join(env.dataDir, 'pods', 'prepared', failed), join(env.dataDir, 'pods', 'prepare', failed));
+    const exited = run();
+    const pods = { prepared, 'aborted prepare': failed, exited, 'exited garbage': exitedGarbage, garbage };
+    for (const [state, uuid] of Object.entries(pods)) expect(env.status(uuid).state, uuid).toBe(state);
+    for (const [state, uuid] of Object.entries(pods)) {
+      const r = env.run(['rm', uuid]);
+      const said = state === 'prepared' ? `rm: moving expired prepared pod "${uuid}" to garbage\n` : state === 'aborted prepare' ? `rm: moving failed prepare "${uuid}" to garbage\n` : '';
+      expect({ stderr: r.stderr, stdout: r.stdout, status: r.status }, state).toEqual({ stderr: said, stdout: `"${uuid}"\n`, status: 0 });
+    }
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toEqual([]);
   });
 });
 

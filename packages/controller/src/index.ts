@@ -49,6 +49,7 @@ export type { HostsConf, PodDnsConf, ResolvConf } from './dns-conf.js';
 export { gcPods, DEFAULT_GC_GRACE_MS, DEFAULT_PREPARED_EXPIRY_MS } from './gc.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { removePod } from './remove.js';
+export type { RemoveContext } from './remove.js';
 export { stopPod, type StopOutcome } from './stop.js';
 export { enterPod } from './enter.js';
 export type { EnterOptions } from './enter.js';

@@ -1,7 +1,15 @@
 import { PodError } from './errors.js';
 import { podEvent } from './events.js';
 import { deleteGarbagePod, moveToGarbage, type DeleteContext } from './delete.js';
-import { findPod, type PodSnapshot } from './pods.js';
+import { findPod, type PodSnapshot, type PodState } from './pods.js';
+
+export interface RemoveContext extends DeleteContext {
+  /**
+   * Told that the pod was moved to `garbage/` from `state` (rkt rm said so of a prepared pod); the removal may
+   * still fail after (another rkt deleting it first).
+   */
+  readonly moved?: (state: PodState, uuid: string) => void;
+}
 
 /** How often rm follows a pod that another rkt moved between its look and its move (gc marked it, rm took it). */
 const MOVES_FOLLOWED = 5;
@@ -10,12 +18,13 @@ const MOVES_FOLLOWED = 5;
  * `rkt rm`: removes a pod that is not running now (exited, prepared, an aborted prepare or already
  * garbage), without waiting for a grace period. Returns the full UUID.
  */
-export async function removePod(ctx: DeleteContext, uuidOrPrefix: string): Promise<string> {
+export async function removePod(ctx: RemoveContext, uuidOrPrefix: string): Promise<string> {
   let pod = findPod(ctx.dataDir, uuidOrPrefix);
   for (let moves = 0; ; moves++) {
     refuseInUse(pod);
     try {
       await moveToGarbage(ctx, pod);
+      if (pod.stateDir !== 'garbage') ctx.moved?.(pod.state, pod.uuid);
       break;
     } catch (err) {
       // Another rkt held or moved the pod meanwhile: a gc marking it, a run-prepared starting it, another rm or

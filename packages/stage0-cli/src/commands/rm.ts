@@ -1,4 +1,4 @@
-import { removePod } from '@rkt/controller';
+import { removePod, type PodState } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { cliBus, openCliStore } from './pods/common.js';
 import { unregisterFromMds } from './pods/mds.js';
@@ -6,15 +6,24 @@ import { podArgs } from './pods/uuid-file.js';
 
 /**
  * Removes each pod given; a failure is reported and the others are still removed (exit 254 then). Each pod
- * removed is one line on stdout, its UUID quoted as rkt 1.30's `%q` printed it.
+ * removed is one line on stdout, its UUID quoted as rkt 1.30's `%q` printed it; a prepared pod or a failed
+ * prepare is first said, on stderr, to be moved to garbage, as rkt said it.
  */
 export async function run(ctx: CommandContext, given: readonly string[]): Promise<number> {
   const args = podArgs(ctx, given);
   const store = await openCliStore(ctx);
   let failed = false;
   for (const arg of args) {
+    let movedFrom: PodState | undefined;
     try {
-      const uuid = await removePod({ dataDir: ctx.dataDir(), store, bus: cliBus(ctx), debug: ctx.globals.debug, log: (m) => ctx.log.debug(m), beforeDelete: unregisterFromMds }, arg);
+      const uuid = await removePod(
+        { dataDir: ctx.dataDir(), store, bus: cliBus(ctx), debug: ctx.globals.debug, log: (m) => ctx.log.debug(m), beforeDelete: unregisterFromMds, moved: (state) => (movedFrom = state) },
+        arg,
+      );
+      // rkt 1.30's words, on stderr, for a pod it had to move to garbage first (an exited one went silently). Said
+      // once the pod is gone (rkt said it before the move): an rm that loses a race to another says only why, in one line.
+      if (movedFrom === 'prepared') ctx.log.warn(`moving expired prepared pod ${JSON.stringify(uuid)} to garbage`);
+      if (movedFrom === 'aborted prepare') ctx.log.warn(`moving failed prepare ${JSON.stringify(uuid)} to garbage`);
       ctx.stdout.write(`${JSON.stringify(uuid)}\n`);
     } catch (err) {
       failed = true;
