@@ -213,7 +213,7 @@ describe('rkt export (fly)', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('rkt export [--app=APPNAME] UUID OUTPUT_ACI_FILE [flags]');
-    expect(r.stdout).toContain('--app=\t\tname of the app to export within the specified pod');
+    expect(r.stdout).toContain('--app=""\t\tname of the app to export within the specified pod');
     expect(r.stdout).toContain('--overwrite[=false]\toverwrite output ACI');
     expect(env.run(['export', 'only-one'])).toMatchObject({ status: 254, stdout: '' });
   });

@@ -93,7 +93,8 @@ describe('rkt help', () => {
     expect(out).toContain('\trkt - rkt, the application container runner\n');
     expect(out).toMatch(/^\thelp\t+Help about any command$/m);
     expect(out).toMatch(/^\tversion\t+Print the version and exit$/m);
-    for (const f of ['--debug[=false]', '--dir=/var/lib/rkt', '--insecure-options=none', '--local-config=/etc/rkt', '--system-config=/usr/lib/rkt', '--trust-keys-from-https[=false]', '--user-config=']) {
+    // Go string flags' defaults quoted as rkt's help quoted them; --insecure-options, rkt's own flag type, not.
+    for (const f of ['--debug[=false]', '--dir="/var/lib/rkt"', '--insecure-options=none', '--local-config="/etc/rkt"', '--system-config="/usr/lib/rkt"', '--trust-keys-from-https[=false]', '--user-config=""']) {
       expect(out).toContain(f);
     }
   });
@@ -111,6 +112,30 @@ describe('rkt help', () => {
       expect(help.status).toBe(0);
       expect(help.stdout).toMatch(/^\t {4}--net\[=\]\t+the pod's network/m);
     }
+  });
+
+  it("quotes a Go string flag's default as rkt 1.30's help did (%q), and shows a duration's or one of rkt's own flag types' as it is, columns kept", () => {
+    const run = rkt(['run', '--help']);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^\t {4}--pull-policy="new"\t+when to fetch an image/m);
+    expect(run.stdout).toMatch(/^\t {4}--uuid-file-save=""\t+write out pod UUID to specified file$/m);
+    expect(run.stdout).toMatch(/^\t {4}--hostname=""\t+the pod's hostname/m);
+    expect(run.stdout).toMatch(/^\t {4}--stage1-path=\t+a path to a stage1 image/m);
+    expect(run.stdout).toMatch(/^\t {4}--dir="\/var\/lib\/rkt"\t+rkt data directory$/m);
+    const fetch = rkt(['fetch', '--help']);
+    expect(fetch.status).toBe(0);
+    expect(fetch.stdout).toMatch(/^\t {4}--pull-policy="update"\t+when to fetch an image/m);
+    expect(rkt(['gc', '--help']).stdout).toMatch(/^\t {4}--grace-period=30m0s\t+duration to wait/m);
+    expect(rkt(['image', 'list', '--help']).stdout).toMatch(/^\t {4}--sort=importtime\t+sort the output/m);
+    expect(rkt(['list', '--help']).stdout).toMatch(/^\t {4}--format=\t+choose the output format/m);
+    // One tabwriter column still: with tabs every 8 columns, every option's description starts where the others' do.
+    const options = run.stdout.split('\n\n').find((s) => s.startsWith('OPTIONS:'))!.split('\n').slice(1);
+    const column = (line: string) => {
+      const [, name, tabs] = /^\t([^\t]*)(\t+)/.exec(line)!;
+      return (Math.floor((8 + name!.length) / 8) + tabs!.length - 1) * 8;
+    };
+    expect(options.length).toBeGreaterThan(10);
+    expect(new Set(options.map(column)).size).toBe(1);
   });
 
   it('prints one command\'s help for "help version", "version --help" and "version -h"', () => {

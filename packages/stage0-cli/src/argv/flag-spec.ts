@@ -30,6 +30,12 @@ export interface StringFlagSpec extends FlagSpecBase {
    * (rkt's `status --wait` and `--wait-ready`, `true` or a timeout).
    */
   readonly noOptDefault?: string;
+  /**
+   * Set where rkt's flag was not a Go string but a time.Duration or a flag type of its own (a pflag Value: a
+   * list of options, an output format, a stage1 location). rkt's help quoted a string's default
+   * (`--pull-policy="new"`) and showed these as they are (`--grace-period=30m0s`, `--format=`).
+   */
+  readonly goType?: 'duration' | 'value';
 }
 
 /** Repeatable: every occurrence adds to the list (split on `separator` when one is set). */

@@ -94,7 +94,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [
       flag.string('topic', "only the topics that start with this, such as 'pod/' or 'app/exited'"),
       flag.string('pod', 'only the events of this pod (a full UUID, or a prefix of an existing pod\'s)'),
-      flag.string('format', "choose the output format, allowed format includes 'json'. If empty, one line of text per event", { choices: ['', 'json'] }),
+      flag.string('format', "choose the output format, allowed format includes 'json'. If empty, one line of text per event", { choices: ['', 'json'], goType: 'value' }),
     ],
     load: () => import('./events.js'),
   }),
@@ -117,8 +117,8 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Exited pods are marked as garbage, then removed once marked for longer than the grace period; aborted\nprepares are removed, and prepared pods that were not run within the expiry.\nEverything a removed pod mounted is unmounted.',
     maxArgs: 0,
     flags: [
-      flag.string('grace-period', 'duration to wait before discarding inactive pods from garbage', { default: '30m0s' }),
-      flag.string('expire-prepared', 'duration to wait before expiring prepared pods', { default: '24h0m0s' }),
+      flag.string('grace-period', 'duration to wait before discarding inactive pods from garbage', { default: '30m0s', goType: 'duration' }),
+      flag.string('expire-prepared', 'duration to wait before expiring prepared pods', { default: '24h0m0s', goType: 'duration' }),
       flag.bool('mark-only', 'if set to true, then the exited/aborted pods will be moved to the garbage directories without actually deleting them, this is useful for marking the exit time of a pod'),
     ],
     load: () => import('./gc.js'),
@@ -166,7 +166,7 @@ export const COMMANDS: readonly CommandSpec[] = [
         summary: 'Garbage collect local store',
         description: 'Removes rendered trees no pod uses, then images not used within the grace period and not used by a live pod.',
         maxArgs: 0,
-        flags: [flag.string('grace-period', 'duration to wait since an image was last used before removing it', { default: '24h0m0s' })],
+        flags: [flag.string('grace-period', 'duration to wait since an image was last used before removing it', { default: '24h0m0s', goType: 'duration' })],
         load: () => import('./image-gc.js'),
       }),
       defineCommand({
@@ -174,9 +174,9 @@ export const COMMANDS: readonly CommandSpec[] = [
         summary: 'List images in the local store',
         maxArgs: 0,
         flags: [
-          flag.string('fields', 'comma-separated list of fields to display. Accepted values: id, name, importtime, lastused, size, latest', { default: 'id,name,size,importtime,lastused' }),
-          flag.string('sort', 'sort the output according to the provided comma-separated list of fields. Accepted values: id, name, importtime, lastused, size', { default: 'importtime' }),
-          flag.string('order', 'choose the sorting order if at least one sort field is provided (--sort). Accepted values: "asc", "desc"', { default: 'asc', choices: ['asc', 'desc'] }),
+          flag.string('fields', 'comma-separated list of fields to display. Accepted values: id, name, importtime, lastused, size, latest', { default: 'id,name,size,importtime,lastused', goType: 'value' }),
+          flag.string('sort', 'sort the output according to the provided comma-separated list of fields. Accepted values: id, name, importtime, lastused, size', { default: 'importtime', goType: 'value' }),
+          flag.string('order', 'choose the sorting order if at least one sort field is provided (--sort). Accepted values: "asc", "desc"', { default: 'asc', choices: ['asc', 'desc'], goType: 'value' }),
           ...LISTING_FLAGS,
         ],
         load: () => import('./image-list.js'),
@@ -288,6 +288,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       flag.string('wait-ready', 'toggles waiting until the pod is ready', { default: 'false', noOptDefault: 'true', parse: checkWait }),
       flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
         choices: ['', 'json', 'json-pretty'],
+        goType: 'value',
       }),
     ],
     load: () => import('./status.js'),

@@ -66,19 +66,21 @@ function flagLines(flags: readonly FlagSpec[], cmdName: string): string[] {
 /**
  * rkt's flag lines (its help.go): the default after `=`, in brackets when the value may be omitted (a bool,
  * or a flag with pflag's NoOptDefVal). Bracketed or not, it is the default, not what a bare flag means: rkt
- * 1.30's `status --help` shows `--wait[="false"]`, its string flags' defaults quoted as Go's %q does; `--net`,
- * a list (rkt's NetList, not a string), shows `--net[=]`.
+ * 1.30's `status --help` shows `--wait[="false"]`. A Go string flag's default is quoted as Go's %q does
+ * (`--pull-policy="new"`, `--uuid-file-save=""`), any other type's shown as it is (`--grace-period=30m0s`);
+ * `--net`, a list (rkt's NetList, not a string), shows `--net[=]`.
  */
 function defaultShown(f: FlagSpec): string {
-  if (f.kind === 'string' && f.noOptDefault !== undefined) return `[=${JSON.stringify(f.default)}]`;
+  if (f.kind === 'string') {
+    const shown = f.goType === undefined ? JSON.stringify(f.default) : f.default;
+    return f.noOptDefault === undefined ? `=${shown}` : `[=${shown}]`;
+  }
   if (f.kind === 'strings' && f.noOptDefault !== undefined) return `[=${f.default.join(',')}]`;
   switch (f.kind) {
     case 'bool':
       return `[=${String(f.default)}]`;
     case 'strings':
       return `=${f.default.join(',')}`;
-    case 'string':
-      return `=${f.default}`;
     case 'int':
       return `=${String(f.default)}`;
   }

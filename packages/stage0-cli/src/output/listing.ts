@@ -13,7 +13,7 @@ export const LISTING_FLAGS: readonly FlagSpec[] = [
   flag.string(
     'format',
     "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs",
-    { choices: OUTPUT_FORMATS },
+    { choices: OUTPUT_FORMATS, goType: 'value' },
   ),
 ];
 
