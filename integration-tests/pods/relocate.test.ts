@@ -167,6 +167,34 @@ describe('a data directory moved with its pods in it', () => {
     expect(mounts(env.tmp)).toEqual([]);
   });
 
+  it('pods kept elsewhere with the relative stage1/rootfs link a session-19 rkt-ts wrote: run-prepared mends it', async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const dir = env.dataDir;
+    const elsewhere = join(env.tmp, 'other-disk', 'pods');
+    mkdirSync(elsewhere, { recursive: true });
+    mkdirSync(dir);
+    symlinkSync(elsewhere, join(dir, 'pods'));
+    const prepared = ok(dir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'old-link-ran']).trim();
+    const podDir = join(elsewhere, 'prepared', prepared);
+    const { stage1 } = JSON.parse(readFileSync(join(podDir, 'pod-info.json'), 'utf8')) as { stage1: { treeId: string } };
+    // What that build wrote: up four from the pod's stage1 and down to the tree, which from the other disk
+    // lands beside its pods, where no tree is.
+    const link = join(podDir, 'stage1', 'rootfs');
+    const old = join('..', '..', '..', '..', 'cas', 'trees', stage1.treeId, 'rootfs');
+    rmSync(link);
+    symlinkSync(old, link);
+    expect(existsSync(link)).toBe(false);
+    const run = rkt(dir, ['run-prepared', prepared]);
+    expect([run.status, run.stdout, run.stderr]).toEqual([0, 'old-link-ran\n', '']);
+    expect(readlinkSync(join(elsewhere, 'run', prepared, 'stage1', 'rootfs'))).toBe(join(dir, 'cas', 'trees', stage1.treeId, 'rootfs'));
+    const gc = rkt(dir, ['--debug', 'gc', '--grace-period=0s']);
+    expect(gc.status, gc.stderr).toBe(0);
+    expect(gc.stderr).not.toMatch(/removing the pod anyway|no stage1 gc|not using the stage1 gc module/);
+    expect(listed(dir)).toEqual([]);
+    expect(mounts(env.tmp)).toEqual([]);
+  });
+
   it('a store and pods an older rkt-ts wrote, at a path other than the one they name', () => {
     const fx = JSON.parse(readFileSync(`${FIXTURE}.json`, 'utf8')) as {
       short: string;

@@ -52,26 +52,32 @@ export function appLower(dataDir: string, info: PodInfo, app: PodAppInfo): strin
 }
 
 /**
- * Points a pod's `stage1/rootfs` link at its tree in this data directory when the pod was made (version 1)
- * with an absolute link into a data directory that has since moved: stage0 runs the stage1's entrypoints
- * through the link, and so do stage1s (an older one included, which cannot be changed), so the link itself is
- * mended, with a relative one as a new pod has (made beside it and renamed over it, so that a reader sees one
- * or the other). A relative link, or an absolute one that resolves, is left alone. Returns whether it mended.
+ * Points a pod's `stage1/rootfs` link at its tree in this data directory when it dangles and that tree is here:
+ * an absolute link of a pod made (version 1, or where `pods` is a symlink) in a data directory that has since
+ * moved, or a relative one a session-19 rkt-ts wrote where `pods` is a symlink, whose `..` the kernel resolves
+ * from the other disk. stage0 runs the stage1's entrypoints through the link, and so do stage1s (an older one
+ * included, which cannot be changed), so the link itself is mended, with the one a new pod would get (made
+ * beside it and renamed over it, so that a reader sees one or the other). A link that resolves is left alone,
+ * at the cost of one system call (it is looked through first, read only when that fails). Returns whether it
+ * mended.
  */
 export function relinkMovedStage1(dataDir: string, podDir: string): boolean {
   const link = join(podDir, POD_FILES.stage1Rootfs);
+  if (existsSync(link)) return false;
   let target: string;
   try {
     target = readlinkSync(link);
   } catch {
     return false; // none (a pod killed before its stage1's tree was rendered): the caller says what it lacks
   }
-  if (!isAbsolute(target) || existsSync(target)) return false;
+  // Both forms end with the tree's place in a data directory (`../../../../cas/trees/<id>/rootfs`).
   const moved = movedTreePath(dataDir, target);
   if (moved === undefined || !isDir(moved)) return false;
+  const mended = stage1LinkTarget(dataDir, moved);
+  if (mended === target) return false; // it would dangle as it does
   const tmp = `${link}.relink-${process.pid}-${Date.now()}`;
   try {
-    symlinkSync(stage1LinkTarget(dataDir, moved), tmp);
+    symlinkSync(mended, tmp);
     renameSync(tmp, link);
   } catch {
     try {

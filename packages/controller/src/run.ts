@@ -117,8 +117,9 @@ export async function runPod(o: RunOptions): Promise<number> {
     const moved = syncDir(join(podsDir(o.dataDir), 'run'));
     moved.catch(() => {});
     const info = await readPodInfo(dir);
-    // A pod whose link is absolute (an older rkt-ts's, or one kept where `pods` is a symlink), in a data
-    // directory moved since: its stage1 runs through the link. One readlink for a relative one.
+    // A pod whose link dangles (absolute, an older rkt-ts's or one kept where `pods` is a symlink, in a data
+    // directory moved since; relative, a session-19 rkt-ts's where `pods` is a symlink): its stage1 runs
+    // through the link. One system call for a link that resolves.
     relinkMovedStage1(o.dataDir, dir);
     for (const app of info.apps) {
       const { mode } = await mountAppRootfs({
