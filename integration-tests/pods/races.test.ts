@@ -6,7 +6,7 @@
 // Each race is started in several rounds, its processes spread over a window of 0-150 ms, so that the
 // rounds meet at different points.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, renameSync } from 'node:fs';
 import { buildAci } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from './harness.js';
@@ -173,12 +173,15 @@ function stoppedOrGone(pid: number): boolean {
 class Stepped {
   readonly done: Promise<RktResult>;
   readonly pid: number;
+  /** What it has written to stderr so far (as this process has read it). */
+  stderr = '';
   private ended = false;
 
   constructor(args: readonly string[]) {
     const { child, done } = env.start(args);
     this.pid = child.pid!;
     this.done = done;
+    child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
     void done.then(() => (this.ended = true));
   }
 
@@ -461,6 +464,30 @@ describe('rkt processes racing over images and pods (fly)', () => {
       expect(env.mounts()).toEqual([]);
     }
   }, 2 * TIMEOUT_MS);
+
+  it('rm of a prepared pod or a failed prepare says so as it moves it, and holds it to its end: another rm fails in one line, gc leaves it', async () => {
+    for (const state of ['prepared', 'aborted prepare']) {
+      const uuid = (await runAll([['prepare', '--quiet', aci, '--exec=/bin/true']]))[0]!.trim();
+      // What a prepare killed midway leaves: its directory in prepare/, unlocked.
+      if (state === 'aborted prepare') renameSync(`${env.dataDir}/pods/prepared/${uuid}`, `${env.dataDir}/pods/prepare/${uuid}`);
+      expect(env.status(uuid).state).toBe(state);
+      const said = state === 'prepared' ? `rm: moving expired prepared pod "${uuid}" to garbage\n` : `rm: moving failed prepare "${uuid}" to garbage\n`;
+      const rm = new Stepped(['rm', uuid]);
+      // Held once the pod is in garbage/ under its lock: rkt said it before the move, and so this has.
+      const garbage = `${env.dataDir}/pods/garbage/${uuid}`;
+      expect(await rm.stepUntil((fds) => fds.some((f) => f.locked && f.path === garbage)), 'rm never moved the pod').toBe(true);
+      await sleep(50); // its stderr read here
+      expect(rm.stderr).toBe(said);
+      const other = env.run(['rm', uuid]);
+      expect([other.status, other.stdout, other.stderr]).toEqual([254, '', `rm: error removing pod "${uuid}": pod ${uuid} is being removed by another rkt\n`]);
+      const gc = env.run(['gc', '--grace-period=0s']);
+      expect([gc.status, gc.stdout, gc.stderr]).toEqual([0, '', '']);
+      const removed = await rm.finish();
+      expect([removed.status, removed.stdout, removed.stderr]).toEqual([0, `"${uuid}"\n`, said]);
+      expect(pods()).toEqual([]);
+      expect(env.podUuids()).toEqual([]);
+    }
+  }, TIMEOUT_MS);
 
   it('gc waiting for the lock of a pod an rm is deleting: only the rm says it removed the pod', async () => {
     // Forced, not hoped for: gc lists two pods left in garbage/, and is held while it deletes the first; an rm

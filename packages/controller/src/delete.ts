@@ -39,10 +39,15 @@ export function keepImagesReferenced(ctx: DeleteContext, uuid: string): Promise<
   return ctx.store.extendPodDirs({ podUuid: uuid, podDirs: referencingPodDirs(ctx.dataDir, uuid) });
 }
 
-/** Moves a pod to `garbage/` (locking it first when it sits where a runner could take it). */
-export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promise<string> {
+/**
+ * Moves a pod to `garbage/`, locking it first when it sits where a runner could take it; `moving` is told just
+ * before the rename, with the lock held. Returns the lock, still held (a flock stays with the directory across its
+ * rename), for the caller to delete the pod with (`deleteGarbagePod`'s `held`), so that no other rkt takes the pod
+ * between its move and its deletion; undefined when none was needed (the pod was in `garbage/` or `exited-garbage/`).
+ */
+export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot, moving?: () => void): Promise<number | undefined> {
   const target = podPath(ctx.dataDir, 'garbage', pod.uuid);
-  if (pod.stateDir === 'garbage') return pod.path;
+  if (pod.stateDir === 'garbage') return undefined;
   // A prepared pod could be picked up by run-prepared meanwhile, and `rkt export` keeps an exited one where it is
   // (its lock held shared): held across the rename. Marked first where the lock would say the pod runs.
   if (pod.stateDir === 'run' || pod.stateDir === 'prepare') markRemoving(pod.path, pod.uuid);
@@ -54,25 +59,26 @@ export async function moveToGarbage(ctx: DeleteContext, pod: PodSnapshot): Promi
   try {
     await keepImagesReferenced(ctx, pod.uuid);
     await mkdir(dirname(target), { recursive: true });
+    moving?.();
     await rename(pod.path, target);
   } catch (err) {
+    if (fd !== undefined) unlock(fd);
     if (isErrno(err, 'ENOENT')) throw new PodError('POD_STATE', `pod ${pod.uuid} moved meanwhile`, { subject: pod.uuid });
     throw err;
-  } finally {
-    if (fd !== undefined) unlock(fd);
   }
-  return target;
+  return fd;
 }
 
 /**
  * Deletes a pod in `garbage/`: locked ("deleting") so two gcs never collide, then the stage1 gc
  * entrypoint, then every mount under the pod (lazily if busy: a stuck mount must not leak the
- * pod or stop gc), the directory, and the store's reference to its images.
+ * pod or stop gc), the directory, and the store's reference to its images. `held`: its lock, which the caller
+ * took (`moveToGarbage`'s) and this lets go.
  */
-export async function deleteGarbagePod(ctx: DeleteContext, uuid: string): Promise<'deleted' | 'busy' | 'gone'> {
+export async function deleteGarbagePod(ctx: DeleteContext, uuid: string, held?: number): Promise<'deleted' | 'busy' | 'gone'> {
   const dir = podPath(ctx.dataDir, 'garbage', uuid);
   // 'gone': another rkt deleted it while this one waited for the lock, and that one says it removed the pod.
-  const fd = lockDirAt(dir);
+  const fd = held ?? lockDirAt(dir);
   if (typeof fd !== 'number') return fd;
   try {
     // One an older rkt-ts left here (its gc killed) keeps its stage1's tree while that gc runs.

@@ -5,10 +5,10 @@ import { findPod, type PodSnapshot, type PodState } from './pods.js';
 
 export interface RemoveContext extends DeleteContext {
   /**
-   * Told that the pod was moved to `garbage/` from `state` (rkt rm said so of a prepared pod); the removal may
-   * still fail after (another rkt deleting it first).
+   * Told just before the pod is moved to `garbage/` from `state` (rkt rm said so of a prepared pod and an aborted
+   * prepare), its lock held from then until it is deleted: the rm told is the one that removes it.
    */
-  readonly moved?: (state: PodState, uuid: string) => void;
+  readonly moving?: (state: PodState, uuid: string) => void;
 }
 
 /** How often rm follows a pod that another rkt moved between its look and its move (gc marked it, rm took it). */
@@ -20,11 +20,12 @@ const MOVES_FOLLOWED = 5;
  */
 export async function removePod(ctx: RemoveContext, uuidOrPrefix: string): Promise<string> {
   let pod = findPod(ctx.dataDir, uuidOrPrefix);
+  let held: number | undefined;
   for (let moves = 0; ; moves++) {
     refuseInUse(pod);
     try {
-      await moveToGarbage(ctx, pod);
-      if (pod.stateDir !== 'garbage') ctx.moved?.(pod.state, pod.uuid);
+      const { state, uuid } = pod;
+      held = await moveToGarbage(ctx, pod, ctx.moving && (() => ctx.moving?.(state, uuid)));
       break;
     } catch (err) {
       // Another rkt held or moved the pod meanwhile: a gc marking it, a run-prepared starting it, another rm or
@@ -34,7 +35,8 @@ export async function removePod(ctx: RemoveContext, uuidOrPrefix: string): Promi
       pod = findAgain(ctx.dataDir, pod.uuid);
     }
   }
-  const r = await deleteGarbagePod(ctx, pod.uuid);
+  // With the lock it was moved under, if any: no other rkt took the pod in between.
+  const r = await deleteGarbagePod(ctx, pod.uuid, held);
   if (r === 'busy') throw new PodError('POD_LOCKED', `pod ${pod.uuid} is being removed by another rkt`, { subject: pod.uuid });
   if (r === 'gone') throw removedMeanwhile(pod.uuid);
   ctx.bus?.publish(podEvent('pod/removed', pod.uuid, {}));
