@@ -196,7 +196,7 @@ describe('rkt fetch --signature, --store-only, --no-store; rkt image fetch', () 
     // A URL or a name takes one (fetch-cli.test.ts); an image ID names an image stored already.
     const id = `sha512-${'0'.repeat(64)}`;
     expectOneLine(rkt(['fetch', id, `--signature=${sig}`]), `fetch: ${id}: a signature file (${sig}) is for an image to fetch, not an image ID (a stored image was verified when it was fetched)`);
-    expectOneLine(rkt(['fetch', aci, '--signature=nowhere.asc']), 'fetch: --signature nowhere.asc: no such file');
+    expectOneLine(rkt(['fetch', aci, '--signature=nowhere.asc']), `fetch: --signature=nowhere.asc: no such file (${join(env.tmp, 'nowhere.asc')})`);
     expect(rkt(['image', 'list', '--no-legend']).stdout).toBe('');
   });
 
@@ -217,9 +217,12 @@ describe('rkt fetch --signature, --store-only, --no-store; rkt image fetch', () 
     expect(ran.stderr).toBe('');
     expect(ran.stdout).toBe('ran\n');
     expect(ran.status).toBe(0);
-    // Without it the signature is looked for, by each of them, before anything is fetched.
-    expectOneLine(rkt(['fetch', aci, '--signature=nowhere.asc']), 'fetch: --signature nowhere.asc: no such file');
-    for (const cmd of ['run', 'prepare']) expectOneLine(rkt([cmd, aci, '--signature=nowhere.asc']), `${cmd}: signature file ${join(env.tmp, 'nowhere.asc')}: no such file`);
+    // Without it the signature is looked for, by each of them, before anything is fetched, and refused in the
+    // same words: the flag as given, and the path it was taken for.
+    for (const cmd of ['fetch', 'run', 'prepare']) {
+      expectOneLine(rkt([cmd, aci, '--signature=nowhere.asc']), `${cmd}: --signature=nowhere.asc: no such file (${join(env.tmp, 'nowhere.asc')})`);
+      expectOneLine(rkt([cmd, aci, `--signature=${env.tmp}`]), `${cmd}: --signature=${env.tmp}: not a file`);
+    }
   });
 
   it("--store-only and --no-store are rkt's deprecated --pull-policy=never and update: obeyed, with cobra's line", async () => {

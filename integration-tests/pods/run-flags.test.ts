@@ -172,7 +172,7 @@ describe('--signature: a local signature file for the image before it, instead o
       expect(r.stderr).toMatch(why);
     }
     const missing = rkt(['run', aci, '--signature=nope.sig', '--exec=/bin/true']);
-    expect([missing.status, missing.stderr]).toEqual([254, `run: signature file ${join(env.tmp, 'nope.sig')}: no such file\n`]);
+    expect([missing.status, missing.stderr]).toEqual([254, `run: --signature=nope.sig: no such file (${join(env.tmp, 'nope.sig')})\n`]);
     expect(env.podUuids()).toEqual([]);
 
     const ok = rkt(['run', aci, '--signature=good.sig', '--exec=/bin/echo', '--', 'signed']);

@@ -5,7 +5,7 @@ import { CliError } from '../errors.js';
 import { shortImageId } from '../output/listing.js';
 import { fetchOptions, pullPolicyFlag } from './fetch-options.js';
 import { openImageStore } from './image-common.js';
-import { signatureFiles } from './signature-flag.js';
+import { mustBeSignatureFile, signatureFiles } from './signature-flag.js';
 
 /**
  * `rkt fetch IMAGE_URL...`: fetches and renders each image (a file, `file://`, `https://`, `http://` with
@@ -30,7 +30,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     if (signature === undefined) continue;
     signatureFileApplies(parsed, signature.path);
     // rkt did not open it when the check was skipped (as rkt run and prepare here): only a signature to check must exist.
-    if (!ctx.globals.insecureOptions.skipImageCheck) mustBeFile(signature.path, `--signature ${signature.given}`);
+    if (!ctx.globals.insecureOptions.skipImageCheck) mustBeSignatureFile(signature);
   }
   const store = await openImageStore(ctx);
   const full = ctx.flags.bool('full');

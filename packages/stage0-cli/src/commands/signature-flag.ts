@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
@@ -26,4 +27,22 @@ export function signatureFiles(ctx: CommandContext, images: readonly string[], w
     out[image] = { given, path: isAbsolute(given) ? given : resolve(ctx.cwd, given) };
   });
   return out;
+}
+
+/**
+ * Refuses a `--signature=FILE` that is missing or not a file, in one line naming the flag as given and the path it
+ * was taken for: `rkt fetch`, `run` and `prepare` alike, each before anything is fetched for that image (not at all
+ * under `--insecure-options=image`, where rkt never opened it).
+ */
+export function mustBeSignatureFile(signature: SignatureFile): void {
+  const shown = `--signature=${signature.given}`;
+  const where = signature.path === signature.given ? '' : ` (${signature.path})`;
+  let isFile: boolean;
+  try {
+    isFile = statSync(signature.path).isFile();
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new CliError('CLI_BAD_ARGS', `${shown}: ${why}${where}`, { cause: err });
+  }
+  if (!isFile) throw new CliError('CLI_BAD_ARGS', `${shown}: not a file${where}`);
 }

@@ -5,7 +5,7 @@ import type { PrepareAppInput } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseBool } from '../../argv/flag-spec.js';
-import { signatureFiles } from '../signature-flag.js';
+import { signatureFiles, type SignatureFile } from '../signature-flag.js';
 import { parseMountFlag } from './volumes.js';
 import { ISOLATOR_FLAG_KEYS, isolatorsFromFlags, type IsolatorFlagValues } from './isolators.js';
 
@@ -175,7 +175,7 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
   const podEnv = podEnvironment(ctx);
   return images.map((image, i) => {
     const v = apps[i] as AppFlagValues;
-    const signature = signatures[i]?.path;
+    const signature = signatures[i];
     return {
       image,
       input: toInput({ ...v, mount: [...everyApp, ...v.mount] }, podEnv, ctx.appArgs[i] ?? []),
@@ -184,9 +184,9 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
   });
 }
 
-/** One app of the command line: its image argument, its overrides, and `--signature`'s file (absolute). */
+/** One app of the command line: its image argument, its overrides, and `--signature`'s file. */
 export interface ParsedApp {
   image: string;
   input: Omit<PrepareAppInput, 'imageId'>;
-  signature?: string;
+  signature?: SignatureFile;
 }

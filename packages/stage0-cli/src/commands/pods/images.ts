@@ -7,6 +7,7 @@ import { markAtypicalRun } from '../../code-cache.js';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { fetchOptions } from '../fetch-options.js';
+import { mustBeSignatureFile, type SignatureFile } from '../signature-flag.js';
 
 /** Whether an image argument names a file: rkt took anything that exists on disk, or looks like a path, as one. */
 async function isFile(arg: string, cwd: string): Promise<boolean> {
@@ -137,7 +138,7 @@ async function orGone<T>(claim: ImageClaim, read: Promise<T>): Promise<T> {
  * verifies a fetched image with it instead of its `.asc`, and refuses it for an image ID.
  */
 export async function resolveImageArg(
-  ctx: CommandContext, store: Store, arg: string, claim: ImageClaim, policy: PullPolicy, signature?: string,
+  ctx: CommandContext, store: Store, arg: string, claim: ImageClaim, policy: PullPolicy, signature?: SignatureFile,
 ): Promise<string> {
   // First: a URL ending in `.aci` would otherwise look like a relative path. (Both cases spelled out: a
   // case-insensitive class costs its first compile a case-folding pass, and this runs on every rkt run.)
@@ -148,8 +149,8 @@ export async function resolveImageArg(
   if (path !== undefined && skipCheck) return withDependencies(ctx, store, await importFile(store, path, claim), claim, policy);
   // Checked here so that a missing file or a directory is reported as such, not as a missing signature.
   if (path !== undefined) await statImageFile(path);
-  if (signature !== undefined && !skipCheck) await statImageFile(signature, 'signature file');
-  if (isUrl || path !== undefined || signature !== undefined) return fetchWith(ctx, store, path ?? arg, claim, policy, true, signature);
+  if (signature !== undefined && !skipCheck) mustBeSignatureFile(signature);
+  if (isUrl || path !== undefined || signature !== undefined) return fetchWith(ctx, store, path ?? arg, claim, policy, true, signature?.path);
   const isId = arg.startsWith('sha512-');
   // `update` asks the server about a name even when the store has it, as `rkt fetch` does.
   if (policy === 'update' && !isId) return fetchWith(ctx, store, arg, claim, policy);
