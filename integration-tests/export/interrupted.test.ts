@@ -163,4 +163,22 @@ describe('rkt image export stopped or killed while it copies', () => {
     expect(env.run(['image', 'export', id, 'out/image.aci'])).toEqual({ status: 0, stdout: '', stderr: '' });
     expect(readdirSync(out).sort()).toEqual([live, 'image.aci'].sort());
   }, 180_000);
+
+  it('the temp files older builds named .OUT.rkt-export-PID: a gone writer\'s removed, a live one\'s kept', async () => {
+    env = new RktEnv();
+    const file = join(env.tmp, 'small.aci');
+    const manifest = { acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/small', labels: [{ name: 'version', value: '1.0' }] };
+    await buildAci(JSON.stringify(manifest), [{ type: 'file', path: 'f', data: Buffer.from('x') }], file);
+    const fetched = env.run(['--insecure-options=image', 'fetch', file]);
+    expect(fetched.status, fetched.stderr).toBe(0);
+    const out = join(env.tmp, 'out');
+    mkdirSync(out);
+    // A process that has ended: its pid names none now (a pid reused since would keep its temp, which is safe).
+    const gone = spawnSync('true').pid!;
+    const dead = [`.image.aci.rkt-export-${gone}`, `.old.aci.rkt-export-${gone}`];
+    const live = `.other.aci.rkt-export-${process.pid}`;
+    for (const n of [...dead, live]) writeFileSync(join(out, n), 'partial');
+    expect(env.run(['image', 'export', fetched.stdout.trim(), 'out/image.aci'])).toEqual({ status: 0, stdout: '', stderr: '' });
+    expect(readdirSync(out).sort()).toEqual([live, 'image.aci'].sort());
+  }, 60_000);
 });

@@ -7,6 +7,8 @@ import { processStartTime } from '../process-start.js';
 const TEMP_NAME = /^\..+\.(\d+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 /** `.<name>.<pid>.<random>.tmp`, as rkt-ts named them before session 20: the writer's pid alone. */
 const OLD_TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+/** `.<name>.rkt-export-<pid>`, as `rkt image export` and `rkt export` named theirs before session 20: the pid alone. */
+const OLD_EXPORT_TEMP_NAME = /^\..+\.rkt-export-(\d+)$/;
 
 let self: string | undefined;
 
@@ -22,8 +24,9 @@ export function writerTempPath(path: string): string {
 }
 
 /**
- * Removes from `dir` the temp files `writerTempPath` names (and the pid-only names of earlier builds) whose
- * writers are gone; a live writer's are left alone. Best effort: a directory that cannot be read, or a file
+ * Removes from `dir` the temp files `writerTempPath` names (and the pid-only names of earlier builds, both
+ * `.<name>.<pid>.<random>.tmp` and the exports' `.<name>.rkt-export-<pid>`) whose writers are gone; a live
+ * writer's are left alone. Best effort: a directory that cannot be read, or a file
  * another writer removed first, is no failure. Returns the names it removed.
  */
 export async function removeDeadWriterTemps(dir: string): Promise<string[]> {
@@ -35,7 +38,7 @@ export async function removeDeadWriterTemps(dir: string): Promise<string[]> {
     return removed;
   }
   for (const name of names) {
-    if (!name.endsWith('.tmp') || writerAlive(name)) continue;
+    if (writerAlive(name)) continue;
     try {
       await unlink(join(dir, name));
       removed.push(name);
@@ -48,10 +51,11 @@ export async function removeDeadWriterTemps(dir: string): Promise<string[]> {
 
 /** Whether the writer a temp file's name names still runs; true for a name that is not such a temp file. */
 function writerAlive(name: string): boolean {
-  const m = TEMP_NAME.exec(name);
+  if (!name.startsWith('.')) return true;
+  const m = name.endsWith('.tmp') ? TEMP_NAME.exec(name) : null;
   if (m !== null && m[2] !== '0') return processStartTime(Number(m[1])) === m[2];
   // A writer that could not read its own start time is known by its pid only, as in the older names.
-  const pidOnly = m ?? OLD_TEMP_NAME.exec(name);
+  const pidOnly = m ?? (name.endsWith('.tmp') ? OLD_TEMP_NAME : OLD_EXPORT_TEMP_NAME).exec(name);
   if (pidOnly === null) return true;
   try {
     process.kill(Number(pidOnly[1]), 0);

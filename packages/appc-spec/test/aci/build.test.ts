@@ -187,9 +187,17 @@ describe('buildAciFromLayout', () => {
       // A writer that could not read its start time, and an older build's name: the pid alone.
       `.x.aci.${gone}.0.0123456789ab.tmp`,
       `.x.aci.${gone}.0123456789ab.tmp`,
+      // The exports' own names before session 20 (rkt image export, rkt export): the pid alone, no .tmp.
+      `.x.aci.rkt-export-${gone}`,
+      `.other.aci.rkt-export-${gone}`,
     ];
-    const alive = [`.x.aci.${self}.0123456789ab.tmp`, `.x.aci.${process.pid}.0.0123456789ab.tmp`, `.x.aci.${process.pid}.0123456789ab.tmp`];
-    const others = ['.x.aci.tmp', `.x.aci.${gone}.tmp`, 'notes.tmp'];
+    const alive = [
+      `.x.aci.${self}.0123456789ab.tmp`,
+      `.x.aci.${process.pid}.0.0123456789ab.tmp`,
+      `.x.aci.${process.pid}.0123456789ab.tmp`,
+      `.x.aci.rkt-export-${process.pid}`,
+    ];
+    const others = ['.x.aci.tmp', `.x.aci.${gone}.tmp`, 'notes.tmp', `x.aci.rkt-export-${gone}`, `.x.aci.rkt-export-${gone}.bak`, '.x.aci.rkt-export-'];
     for (const n of [...dead, ...alive, ...others]) writeFile(join(d, 'out', n), 'partial');
     await buildAciFromLayout(layout, out);
     expect(readdirSync(join(d, 'out')).sort()).toEqual(['x.aci', ...alive, ...others].sort());
