@@ -32,6 +32,7 @@ export default defineConfig({
       pkg('stage1-systemd', { testTimeout: 60_000 }),
       pkg('fetcher', { testTimeout: 60_000 }),
       pkg('metadata-service', { testTimeout: 60_000 }),
+      pkg('cni', { testTimeout: 60_000 }),
       {
         resolve,
         ssr,

@@ -54,6 +54,8 @@ const FLAVORS = {
     runModule: { path: '/rkt/run', version: '1' },
     // run's --net=none gives the pod a network namespace of its own (@rkt/controller's README, "Networks").
     netNone: '1',
+    // run's --net=default, default-restricted and named CNI networks (@rkt/controller's README, "Networks").
+    cniNetworks: '1',
     gcModule: { path: '/rkt/gc', version: '1' },
     stopModule: { path: '/rkt/stop', version: '1' },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
@@ -225,6 +227,7 @@ try {
       : []),
     ...(flavor.runExec !== undefined ? [{ name: 'rkt-ts.dev/stage1/run-exec', value: flavor.runExec }] : []),
     ...(flavor.netNone !== undefined ? [{ name: 'rkt-ts.dev/stage1/net-none', value: flavor.netNone }] : []),
+    ...(flavor.cniNetworks !== undefined ? [{ name: 'rkt-ts.dev/stage1/cni-networks', value: flavor.cniNetworks }] : []),
     ...['gc', 'stop'].flatMap((kind) => {
       const m = flavor[`${kind}Module`];
       return m === undefined

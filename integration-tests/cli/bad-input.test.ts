@@ -325,7 +325,7 @@ describe('bad flags', () => {
       { args: ['--insecure-options=bogus', 'prepare', busybox], line: 'prepare: invalid value "bogus" for --insecure-options: "bogus" is not a valid option; allowed values: none, image, tls, ondisk, http, pubkey, capabilities, paths, seccomp, run-all, all-fetch, all-run, all (run "rkt help prepare" for usage)' },
       { args: ['prepare', '--pull-policy=bogus', busybox], line: 'prepare: invalid argument "bogus" for --pull-policy: must be one of new, update, never' },
       { args: ['fetch', '--pull-policy=bogus', busybox], line: 'fetch: invalid argument "bogus" for --pull-policy: must be one of new, update, never' },
-      { args: ['run', '--net=default', busybox], line: "run: --net=default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)" },
+      { args: ['run', '--net=,host', busybox], line: 'run: --net=,host: netname must not be empty' },
       { args: ['run', '--dns=notanip', busybox], line: 'run: --dns=notanip: notanip is not an IP address' },
       { args: ['run', '--dns-opt=', busybox], line: 'run: --dns-opt="": must be a resolver option, NAME or NAME:NUMBER (ndots:2, rotate)' },
       { args: ['run', '--dns-search=bad domain', busybox], line: 'run: --dns-search="bad domain": must be DNS labels (letters, digits, underscores, inner hyphens; 63 at most) joined by dots' },

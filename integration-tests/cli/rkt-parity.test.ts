@@ -149,11 +149,14 @@ describe('status --wait and --wait-ready of a pod removed while waiting', () => 
 });
 
 describe('--net without a value', () => {
-  it("is rkt's --net=default, refused in the same line, not a flag that takes the UUID as its value", async () => {
+  it("is rkt's --net=default (refused by fly as that is), not a flag that takes the UUID as its value", async () => {
     env = new RktEnv(fly);
     const aci = await buildBusyboxAci(env.tmp);
     const uuid = env.run(['prepare', '--quiet', aci]).stdout.trim();
-    expectOneLine(env.run(['run-prepared', '--net', uuid]), "run-prepared: --net=default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)");
+    expectOneLine(
+      env.run(['run-prepared', '--net', uuid]),
+      'run-prepared: --net=default: stage1 coreos.com/rkt/stage1-fly cannot set up CNI networks (its image has no rkt-ts.dev/stage1/cni-networks annotation of version 1); use the systemd stage1',
+    );
     expect(env.status(uuid).state).toBe('prepared');
   });
 });

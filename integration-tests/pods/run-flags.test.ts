@@ -100,7 +100,7 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
       [['--user-label=a=b', aci], 'prepare: --user-label must follow an image\n'],
       [['--readonly-rootfs=true', aci], 'prepare: --readonly-rootfs must follow an image\n'],
       [[aci, '--signature=a.asc', '--signature=b.asc'], 'prepare: --signature specified multiple times for the same image\n'],
-      [['--port=http:8080', aci], "prepare: --port=http:8080: rkt-ts has no pod networks (CNI) to forward a port to: a pod on the host's network has the host's ports already\n"],
+      [['--port=http:8080', aci], "prepare: --port=http:8080: rkt-ts does not forward host ports to pods: a pod on the host's network has the host's ports already, one on a CNI network is reached at its address (rkt list)\n"],
       [['--private-users', aci], "prepare: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"],
     ] as const) {
       const r = env.run(['prepare', ...args]);

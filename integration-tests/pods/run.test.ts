@@ -137,15 +137,17 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     expect(unsigned.stderr).toMatch(/^run: .*busybox\.aci: error opening signature file: .*--insecure-options=image\)\n$/);
   });
 
-  it("--net=host runs the pod on the host's network, as a pod without the flag; a CNI network is refused, leaving no pod", () => {
+  it("--net=host runs the pod on the host's network, as a pod without the flag; host or none with other networks, or a malformed list, is refused, leaving no pod", () => {
     const names = (text: string) => text.split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter((n) => n !== '').sort();
     const r = env.run(['run', '--net=host', aci, '--exec=/bin/cat', '--', '/proc/net/dev']);
     expect(r.status).toBe(0);
     expect(names(r.stdout)).toEqual(names(readFileSync('/proc/net/dev', 'utf8')));
     for (const [net, line] of [
-      ['--net=default', "--net=default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)"],
-      ['--net=host,mynet:IP=10.1.0.9', "--net=host,mynet:IP=10.1.0.9: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)"],
-      ['--net=none,default', "--net=none,default: rkt-ts has no pod networks (CNI): a pod has the host's network (--net=host) or a loopback of its own (--net=none)"],
+      ['--net=,host', '--net=,host: netname must not be empty'],
+      ['--net=mynet:a:b', '--net=mynet:a:b: network "mynet" provided with invalid arguments: [a b]'],
+      ['--net=all:IP=10.1.0.9', '--net=all:IP=10.1.0.9: arguments are not supported by special netname "all"'],
+      ['--net=host,mynet:IP=10.1.0.9', "--net=host,mynet:IP=10.1.0.9: \"host\" (the host's network) cannot be combined with other networks"],
+      ['--net=none,default', "--net=none,default: \"none\" (a loopback of the pod's own) cannot be combined with other networks"],
       ['--net=none:IP=10.1.0.9', '--net=none:IP=10.1.0.9: arguments are not supported by special netname "none"'],
       ['--net=none,host', '--net=none,host: "host" (the host\'s network) and "none" (a loopback of the pod\'s own) cannot be combined'],
     ] as const) {

@@ -81,10 +81,11 @@ export interface PrepareOptions {
   readonly rootfsMode: 'auto' | 'copy';
   readonly inheritEnv: boolean;
   /**
-   * The network the pod is to run with (`rkt run --net`): a stage1 that cannot give `none` is refused before
-   * anything is made (`checkStage1Net`). rkt's prepare has no `--net`; run-prepared's is checked by `runPod`.
+   * The network the pod is to run with (`rkt run --net`: `host`, `none` or rkt's CNI list): a stage1 that
+   * cannot give it is refused before anything is made (`checkStage1Net`). rkt's prepare has no `--net`;
+   * run-prepared's is checked by `runPod`.
    */
-  readonly net?: 'host' | 'none';
+  readonly net?: string;
   readonly bus?: EventBus;
   /**
    * Keep the pod locked and return the lock: `rkt run` goes on to run it, so no one else may. The move to

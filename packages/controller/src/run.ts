@@ -29,10 +29,12 @@ export interface RunOptions {
   /**
    * rkt's `--net`: `none` asks the stage1 for a network namespace of the pod's own with only its loopback
    * (`--net=none`, an argument of every interface version, as rkt passed it), of a stage1 that says it can
-   * (`rkt-ts.dev/stage1/net-none`; another is refused, the pod left prepared); absent or `host`, the host's
-   * network, and nothing is passed.
+   * (`rkt-ts.dev/stage1/net-none`; another is refused, the pod left prepared); rkt's list of CNI networks
+   * (`default,mynet:IP=10.1.0.9`, checked by the caller) goes as `--net=LIST` to a stage1 that says it sets
+   * them up (`rkt-ts.dev/stage1/cni-networks`, likewise); absent or `host`, the host's network, and nothing is
+   * passed.
    */
-  readonly net?: 'host' | 'none';
+  readonly net?: string;
   readonly debug?: boolean;
   readonly localConfigDir?: string;
   /**
@@ -169,7 +171,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     const args = [
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
-      ...(o.net === 'none' ? ['--net=none'] : []),
+      ...(o.net !== undefined && o.net !== 'host' ? [`--net=${o.net}`] : []),
       ...versioned(o, interfaceVersion, HOSTNAME_INTERFACE_VERSION, o.hostname !== undefined ? [`--hostname=${o.hostname}`] : [], '--hostname'),
       ...(info.inheritEnv ? ['--inherit-env'] : []),
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),

@@ -34,6 +34,14 @@ export const STAGE1_ANNOTATIONS = {
    * stage0 asks only a stage1 that says it can, rather than have a pod run on the host's network unawares.
    */
   netNone: 'rkt-ts.dev/stage1/net-none',
+  /**
+   * rkt-ts's extension: the run entrypoint sets up rkt's CNI networks for any other `--net` (rkt's list:
+   * `default`, `default-restricted`, networks of `<local-config>/net.d`, `NAME:CNI_ARGS`, `all`), saves them in
+   * the pod directory's `net-info.json` as rkt's stage1 did, and tears them down after the pod (its gc
+   * entrypoint, after a run that was killed); the value is the version of that contract. Asked of a stage1
+   * that says it can only, as `net-none` is.
+   */
+  cniNetworks: 'rkt-ts.dev/stage1/cni-networks',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -141,6 +149,9 @@ export const SUPPORTED_RUN_EXEC_VERSIONS = [1] as const;
 
 /** The `rkt-ts.dev/stage1/net-none` versions this stage0 knows: 1, run's `--net=none` as described there. */
 export const SUPPORTED_NET_NONE_VERSIONS = [1] as const;
+
+/** The `rkt-ts.dev/stage1/cni-networks` versions this stage0 knows: 1, run's `--net=NETS` as described there. */
+export const SUPPORTED_CNI_NETWORKS_VERSIONS = [1] as const;
 
 /** The environment variable that tells a run executable stage0 exec'd it (run-exec version 1). */
 export const RUN_EXEC_ENV = 'RKT_TS_RUN_EXEC';
@@ -258,7 +269,7 @@ function entrypointWithModule(
  * stage0 no longer does, or a newer one. `runPod` asks before the pod leaves `prepared/`, so that such a pod is
  * refused in one line and left as it was rather than run with arguments its stage1 does not take.
  */
-export function checkPodStage1(podDir: string, uuid: string, net?: 'host' | 'none'): ImageManifest['annotations'] {
+export function checkPodStage1(podDir: string, uuid: string, net?: string): ImageManifest['annotations'] {
   const m = readStage1Manifest(podDir);
   checkStage1Manifest(m, `the stage1 of pod ${uuid}`);
   checkStage1Net(m, net, uuid);
@@ -267,13 +278,24 @@ export function checkPodStage1(podDir: string, uuid: string, net?: 'host' | 'non
 
 /**
  * Refuses `--net=none` for a stage1 that does not say it gives a pod a network of its own
- * (`rkt-ts.dev/stage1/net-none`), before a pod is made for it (`preparePod`) or leaves `prepared/` (`runPod`).
+ * (`rkt-ts.dev/stage1/net-none`), and rkt's CNI networks (any other `--net` but `host`) for one that does not
+ * say it sets them up (`rkt-ts.dev/stage1/cni-networks`), before a pod is made for it (`preparePod`) or leaves
+ * `prepared/` (`runPod`).
  */
-export function checkStage1Net(m: Pick<ImageManifest, 'name' | 'annotations'>, net: 'host' | 'none' | undefined, subject: string): void {
-  if (net !== 'none' || isSupportedVersion(getAnnotation(m.annotations, STAGE1_ANNOTATIONS.netNone), SUPPORTED_NET_NONE_VERSIONS)) return;
+export function checkStage1Net(m: Pick<ImageManifest, 'name' | 'annotations'>, net: string | undefined, subject: string): void {
+  if (net === undefined || net === 'host') return;
+  if (net === 'none') {
+    if (isSupportedVersion(getAnnotation(m.annotations, STAGE1_ANNOTATIONS.netNone), SUPPORTED_NET_NONE_VERSIONS)) return;
+    throw new PodError(
+      'POD_STAGE1',
+      `--net=none: stage1 ${m.name} cannot give a pod a network of its own (its image has no ${STAGE1_ANNOTATIONS.netNone} annotation of version ${SUPPORTED_NET_NONE_VERSIONS.join(', ')}); use the systemd stage1`,
+      { subject },
+    );
+  }
+  if (isSupportedVersion(getAnnotation(m.annotations, STAGE1_ANNOTATIONS.cniNetworks), SUPPORTED_CNI_NETWORKS_VERSIONS)) return;
   throw new PodError(
     'POD_STAGE1',
-    `--net=none: stage1 ${m.name} cannot give a pod a network of its own (its image has no ${STAGE1_ANNOTATIONS.netNone} annotation of version ${SUPPORTED_NET_NONE_VERSIONS.join(', ')}); use the systemd stage1`,
+    `--net=${net}: stage1 ${m.name} cannot set up CNI networks (its image has no ${STAGE1_ANNOTATIONS.cniNetworks} annotation of version ${SUPPORTED_CNI_NETWORKS_VERSIONS.join(', ')}); use the systemd stage1`,
     { subject },
   );
 }

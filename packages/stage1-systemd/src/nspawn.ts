@@ -33,6 +33,8 @@ export interface NspawnOptions {
   hostname?: string;
   /** rkt's `--net=none`: a network namespace of the pod's own, with only its loopback (systemd brings it up). */
   privateNetwork?: boolean;
+  /** rkt's CNI networks: the namespace the run entrypoint made and joined to them, which the pod runs in. */
+  networkNamespacePath?: string;
   /** The pod's console: rkt's terminal for an interactive app, else only read (systemd's messages under --debug). */
   console: 'interactive' | 'read-only';
   debug: boolean;
@@ -50,6 +52,7 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     `--uuid=${o.uuid.replace(/-/g, '')}`,
     ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),
     ...(o.privateNetwork === true ? ['--private-network'] : []),
+    ...(o.networkNamespacePath !== undefined ? [`--network-namespace-path=${o.networkNamespacePath}`] : []),
     '--link-journal=no',
     `--console=${o.console}`,
     `--bind-ro=${o.unitsDir}:/etc/systemd/system`,
@@ -71,11 +74,12 @@ export function nspawnArgs(o: NspawnOptions): string[] {
 }
 
 /**
- * rkt's `--net` of the run entrypoint (interface version 1): the host's network (absent, or `host`), or `none`,
- * a network namespace of the pod's own with only its loopback. rkt's CNI networks are not set up here: a pod
- * asked to join one is refused rather than run on the host's network.
+ * rkt's `--net` of the run entrypoint (interface version 1): the host's network (absent, or `host`), `none`, a
+ * network namespace of the pod's own with only its loopback, or else rkt's list of CNI networks
+ * (`default,mynet:IP=10.1.0.9`; `@rkt/cni` reads it), which the run entrypoint sets up before nspawn starts.
  */
-export function podNetwork(net: string | undefined): 'host' | 'none' {
+export function podNetwork(net: string | undefined): 'host' | 'none' | { cni: string } {
   if (net === undefined || net === 'host' || net === 'none') return net ?? 'host';
-  throw new Error(`--net=${net}: this stage1 runs a pod on the host's network ("host") or on a loopback of its own ("none"), and sets up no CNI network`);
+  if (net === '') throw new Error('--net=: netname must not be empty');
+  return { cni: net };
 }

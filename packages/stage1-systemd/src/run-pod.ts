@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
 import {
@@ -233,23 +233,57 @@ function recordExitWhileRunning(pod: string, app: string, text: string): void {
  */
 export async function runPodStage1(argv: readonly string[], host: RunHost): Promise<number> {
   const stops = new StopRequests();
+  const network: PodNetworkTeardown = {};
   try {
-    return await runPod(argv, host, stops);
+    return await runPod(argv, host, stops, network);
   } finally {
     stops.dispose();
+    // The pod's CNI networks go with the pod, whichever way it ended (gc tears down those of a run killed).
+    network.teardown?.();
   }
 }
 
-async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests): Promise<number> {
+/** How run tears down the pod's CNI networks, once it has set them up. */
+interface PodNetworkTeardown {
+  teardown?: () => void;
+}
+
+/**
+ * rkt's CNI networks for the pod (`--net=default`, named networks): a network namespace of its own, joined to
+ * each network by its plugins (`@rkt/cni`, loaded only for such a pod), for nspawn to run the pod in. Leases
+ * of host-local IPAM go to the data directory's `networks` (the pod directory is `<data>/pods/run/UUID`).
+ */
+async function setUpNetworks(pod: string, uuid: string, netList: string, localConfig: string, stage1: string, debug: boolean, network: PodNetworkTeardown): Promise<string> {
+  const cni = await import('@rkt/cni');
+  const note = (line: string): void => {
+    if (debug) process.stderr.write(`stage1-systemd run: networking: ${line}\n`);
+  };
+  const teardown = (): void =>
+    cni.teardownPodNetworks({ podDir: pod, uuid, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
+  network.teardown = teardown;
+  const { netnsPath } = cni.setupPodNetworks({
+    podDir: pod,
+    uuid,
+    netList,
+    localConfig,
+    stage1Rootfs: stage1,
+    ipamDataDir: join(resolve(pod, '..', '..', '..'), 'networks'),
+    note,
+  });
+  return netnsPath;
+}
+
+async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests, network: PodNetworkTeardown): Promise<number> {
   const { options, rest } = parseEntrypointArgs(argv);
   const uuid = rest[0];
   if (uuid === undefined) {
-    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--net=host|none] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
+    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--net=host|none|NETS] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
   }
   const debug = options.get('debug') === 'true';
   const interactive = options.get('interactive') === 'true';
   const hostname = options.get('hostname') ?? defaultHostname(uuid);
-  const privateNetwork = podNetwork(options.get('net')) === 'none';
+  const net = podNetwork(options.get('net'));
+  const privateNetwork = net === 'none';
   const pod = process.cwd();
   // rkt run's DNS flags (interface version 4): the resolv.conf and hosts every app gets, read once.
   const dnsMode = options.get('dns-conf-mode');
@@ -362,6 +396,16 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   else await io?.listen();
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
+  // Its CNI networks before anything of nspawn's: a network that fails leaves the pod unstarted, in one line.
+  let networkNamespacePath: string | undefined;
+  if (typeof net === 'object') {
+    try {
+      networkNamespacePath = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network);
+    } catch (err) {
+      await io?.close();
+      throw err;
+    }
+  }
   const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
     .map((d) => join(stage1, d))
     .join(':');
@@ -387,6 +431,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       appRoots,
       ...(options.has('hostname') ? { hostname } : {}),
       privateNetwork,
+      ...(networkNamespacePath !== undefined ? { networkNamespacePath } : {}),
       console: stdin === 'tty' ? 'interactive' : 'read-only',
       debug,
       systemdHost,

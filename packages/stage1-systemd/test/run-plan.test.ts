@@ -64,15 +64,14 @@ describe('machined registration', () => {
     });
   });
 
-  it("gives the pod a network of its own only for --net=none, and refuses a CNI network rather than use the host's", () => {
+  it("gives the pod a network of its own for --net=none, and joins a namespace made for rkt's CNI networks", () => {
     expect(nspawnArgs(nspawnOptions(false))).not.toContain('--private-network');
+    expect(nspawnArgs(nspawnOptions(false)).some((a) => a.startsWith('--network-namespace-path'))).toBe(false);
     expect(nspawnArgs({ ...nspawnOptions(false), privateNetwork: true })).toContain('--private-network');
+    expect(nspawnArgs({ ...nspawnOptions(false), networkNamespacePath: '/run/netns/rkt-x' })).toContain('--network-namespace-path=/run/netns/rkt-x');
     expect([podNetwork(undefined), podNetwork('host'), podNetwork('none')]).toEqual(['host', 'host', 'none']);
-    for (const net of ['default', 'mynet', 'none:IP=10.1.0.9', '']) {
-      expect(() => podNetwork(net)).toThrow(
-        `--net=${net}: this stage1 runs a pod on the host's network ("host") or on a loopback of its own ("none"), and sets up no CNI network`,
-      );
-    }
+    expect(podNetwork('default,mynet:IP=10.1.0.9')).toEqual({ cni: 'default,mynet:IP=10.1.0.9' });
+    expect(() => podNetwork('')).toThrow('--net=: netname must not be empty');
   });
 
   it('gives nspawn the hostname only when asked, and the terminal only to an interactive app', () => {

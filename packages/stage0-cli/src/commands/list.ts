@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatNets, netInfoJson, readNetInfo, type NetInfo } from '@rkt/cni/netinfo';
 import { listPods, podDetails, POD_FILES, type PodAppInfo, type PodDetails } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { listingOptions, renderListing, shortImageId, type Column } from '../output/listing.js';
@@ -26,6 +27,9 @@ function imageNameOf(pod: PodDetails, app: PodAppInfo): string {
     return app.imageName;
   }
 }
+
+/** The pod's CNI networks as its stage1 saved them in the pod directory; [] for a pod without any. */
+const networksOf = (pod: PodDetails): NetInfo[] => readNetInfo(pod.path);
 
 const when = (d: Date | undefined, full: boolean) => (d === undefined ? '' : full ? goTime(d) : relativeTime(d));
 
@@ -58,10 +62,9 @@ export async function run(ctx: CommandContext): Promise<void> {
     { header: 'STATE', cell: pods1((r) => r.pod.state) },
     { header: 'CREATED', cell: pods1((r, full) => when(r.pod.createdAt, full)) },
     { header: 'STARTED', cell: pods1((r, full) => when(r.pod.startedAt, full)) },
-    // rkt's `NAME:ip4=ADDRESS, ...` of the pod's CNI networks: empty for a pod on the host's network (--net=host)
-    // and for one with only a loopback of its own (--net=none), as rkt showed them, the only pods rkt-ts has.
-    // The JSON's `networks` is [] for the same reason.
-    { header: 'NETWORKS', cell: () => '' },
+    // rkt's `NAME:ip4=ADDRESS, ...` of the pod's CNI networks, as its stage1 saved them (`net-info.json`): empty
+    // for a pod on the host's network (--net=host) and for one with only a loopback of its own (--net=none).
+    { header: 'NETWORKS', cell: pods1((r) => formatNets(networksOf(r.pod))) },
   ];
   ctx.stdout.write(
     renderListing(rows, columns, {
@@ -70,7 +73,7 @@ export async function run(ctx: CommandContext): Promise<void> {
         sorted.map((p) => ({
           name: p.uuid,
           state: p.state,
-          networks: [],
+          networks: netInfoJson(networksOf(p)),
           app_names: (p.info?.apps ?? []).map((a) => a.name),
           images: (p.info?.apps ?? []).map((a) => ({ name: a.imageName, id: a.imageId })),
           ...(p.createdAt ? { created_at: Math.floor(p.createdAt.getTime() / 1000) } : {}),

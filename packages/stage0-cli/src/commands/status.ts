@@ -1,3 +1,4 @@
+import { formatNets, netInfoJson, readNetInfo } from '@rkt/cni/netinfo';
 import { findPod, podDetails, PodError, type PodDetails, type PodState } from '@rkt/controller';
 import { formatDuration } from '../argv/duration.js';
 import type { CommandContext } from '../command.js';
@@ -56,11 +57,13 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
   const exited = FINISHED.includes(pod.state);
   const apps = (pod.info?.apps ?? []).map((a) => ({ name: a.name, exitCode: pod.appExitStatuses.get(a.name) }));
+  // The pod's CNI networks as its stage1 saved them (none for --net=host or none).
+  const nets = pod.state === 'running' || exited ? readNetInfo(pod.path) : [];
   if (format === 'json' || format === 'json-pretty') {
     const doc = {
       name: pod.uuid,
       state: pod.state,
-      networks: [],
+      networks: netInfoJson(nets),
       app_names: apps.map((a) => a.name),
       ...(hasPid && pod.pid !== undefined ? { pid: pod.pid } : {}),
       ...(pod.createdAt ? { created_at: Math.floor(pod.createdAt.getTime() / 1000) } : {}),
@@ -74,7 +77,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const lines = [`state=${pod.state}`];
   if (pod.createdAt) lines.push(`created=${goTime(pod.createdAt)}`);
   if (pod.startedAt) lines.push(`started=${goTime(pod.startedAt)}`);
-  if (pod.state === 'running' || exited) lines.push('networks=');
+  if (pod.state === 'running' || exited) lines.push(`networks=${formatNets(nets)}`);
   if (hasPid) {
     lines.push(`pid=${pod.pid ?? -1}`);
     lines.push(`exited=${exited}`);

@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Stage1GcContext } from '@rkt/controller';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { findCgroups, killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from '../cgroups.js';
@@ -19,12 +20,23 @@ export const gcModuleVersion = 1;
  * releases, lazily if still busy. nspawn itself leaves nothing on the host: the root it once made in the
  * host's /tmp (--volatile=overlay) is the pod's own now (stage1-root.ts). A run entrypoint that was
  * killed before its own clean-up also leaves nspawn's propagation directory and the pod's cgroups
- * (`rkt-UUID`), removed here after whatever is left in them is killed.
+ * (`rkt-UUID`), removed here after whatever is left in them is killed, and the pod's CNI networks.
  */
 export async function gc(args: readonly string[], context: Stage1GcContext): Promise<void> {
   const { options, rest } = parseEntrypointArgs(args);
   const uuid = rest[0];
   if (uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) throw new Error('usage: gc [--debug] UUID');
+  // A run killed before its own clean-up left the pod's CNI networks: each torn down with its plugin's DEL
+  // (veth, masquerading rules, IPAM lease), then its network namespace unmounted and removed.
+  if (existsSync(join(context.podDir, 'netns')) || existsSync(`/run/netns/rkt-${uuid}`)) {
+    const { teardownPodNetworks } = await import('@rkt/cni');
+    teardownPodNetworks({
+      podDir: context.podDir,
+      uuid,
+      ...(context.umount !== undefined ? { umount: context.umount } : {}),
+      warn: (line) => process.stderr.write(`stage1-systemd gc: networking: ${line}\n`),
+    });
+  }
   const { unmounted } = await unmountTree(context.podDir, { lazy: true, ...(context.umount !== undefined ? { umount: context.umount } : {}) });
   rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
   const roots = [...nspawnHierarchyRoots(), ...isolationHierarchyRoots()];

@@ -152,7 +152,7 @@ function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): 
 }
 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
-export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean, net?: 'host' | 'none'): Promise<PreparedPod> {
+export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean, net?: string): Promise<PreparedPod> {
   const pullPolicy = pullPolicyFlag(ctx);
   const unsupported = unsupportedPodFlag(ctx.flags.strings('port'), ctx.flags.bool('private-users'));
   if (unsupported !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', unsupported);
@@ -221,7 +221,7 @@ async function rollbackImports(ctx: CommandContext, hold: ImageHold): Promise<vo
 
 async function preparePodOnce(
   ctx: CommandContext, store: Store, args: readonly string[], parsedApps: ReturnType<typeof parseApps>, volumes: Volume[],
-  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy, net: 'host' | 'none' | undefined,
+  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy, net: string | undefined,
 ): Promise<PreparedPod> {
   const podManifest = await podManifestFromFlag(ctx, store, claim);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');

@@ -40,18 +40,18 @@ export const POD_FLAGS: readonly FlagSpec[] = [
   flag.string('uuid-file-save', 'write out pod UUID to specified file'),
   flag.strings('volume', 'a volume for the pod: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]'),
   flag.string('pull-policy', 'when to fetch an image and its dependencies: "new" (what is not in the store), "update" (ask the server) or "never" (store only)', { default: 'new' }),
-  // rkt's, refused when given (unsupportedPodFlags): a pod of rkt-ts has no CNI network nor a user namespace of its own.
+  // rkt's, refused when given (unsupportedPodFlags): rkt-ts forwards no host port to a pod, nor gives one a user namespace of its own.
   flag.strings('port', 'ports to expose on the host (requires contained network). Syntax: --port=NAME:[HOSTIP:]HOSTPORT'),
   flag.bool('private-users', 'run within user namespaces.'),
 ];
 
 /**
- * `--port` and `--private-users`, refused in one line as `--net=default` is (checkNet): each asks for
- * something of the pod's own that rkt-ts's pods do not have, and running the pod without it would give it
- * what the user meant it not to have (every port of the host's network, the host's user IDs).
+ * `--port` and `--private-users`, refused in one line: each asks for something rkt-ts does not do (forward a
+ * host port into a pod's network, give a pod a user namespace), and running the pod without it would give it
+ * what the user meant it not to have (the host's user IDs) or not what they asked for.
  */
 export function unsupportedPodFlag(port: readonly string[], privateUsers: boolean): string | undefined {
-  if (port.length > 0) return `--port=${port[0]}: rkt-ts has no pod networks (CNI) to forward a port to: a pod on the host's network has the host's ports already`;
+  if (port.length > 0) return `--port=${port[0]}: rkt-ts does not forward host ports to pods: a pod on the host's network has the host's ports already, one on a CNI network is reached at its address (rkt list)`;
   if (privateUsers) return '--private-users: rkt-ts does not run pods in a user namespace: their apps run with the host\'s user IDs';
   return undefined;
 }
@@ -68,8 +68,8 @@ export const MDS_FLAGS: readonly FlagSpec[] = [
 /** rkt run's and run-prepared's flags that shape the running pod, not its manifest. */
 export const RUN_FLAGS: readonly FlagSpec[] = [
   flag.string('hostname', "the pod's hostname (default: rkt-UUID); the fly stage1 keeps the host's"),
-  // A bare --net is rkt's --net=default (its NoOptDefVal), refused as that is, not a flag that swallows the image.
-  flag.strings('net', 'the pod\'s network: "host", the host\'s (the default), or "none", a loopback of its own (rkt\'s CNI networks are not supported)', { noOptDefault: 'default' }),
+  // A bare --net is rkt's --net=default (its NoOptDefVal), not a flag that swallows the image.
+  flag.strings('net', 'the pod\'s network: "host", the host\'s (the default); "none", a loopback of its own; or CNI networks (systemd stage1): "default", "default-restricted", networks of <local-config>/net.d, each NAME[:K1=V1;K2=V2] (CNI_ARGS), comma-separated, "all" for every one', { noOptDefault: 'default' }),
   flag.strings('dns', "name servers to write in the apps' /etc/resolv.conf (IP addresses, repeatable or comma-separated); 'host' to use the host's resolv.conf, 'none' to leave each image's own"),
   flag.strings('dns-search', "DNS search domain to write in the apps' /etc/resolv.conf (repeatable)"),
   flag.strings('dns-opt', "DNS option to write in the apps' /etc/resolv.conf (repeatable, example: '--dns-opt=ndots:2')"),
@@ -81,17 +81,18 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 export const DNS_FLAG_NAMES = ['dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry'] as const;
 
 /**
- * A `--net` value: `host`, the host's network (what a pod has without the flag), or `none`, a network namespace
- * of the pod's own with only its loopback, as rkt's. rkt's other values (`default`, named CNI networks with
- * their arguments) ask for a network rkt-ts cannot set up: refused, since running such a pod on the host's
- * network would give it what it was meant not to have.
+ * One item of a `--net` value (`NAME` or `NAME:ARGS`, between commas), as rkt's NetList read it, in its words:
+ * a name, not one already given (`named`), no arguments to a special network (`host`, `none`, `all`), at most
+ * one colon. What the name means (a network the stage1 finds, `host` alone) is for later.
  */
-export function checkNet(value: string): string | undefined {
-  if (value === 'host' || value === 'none') return undefined;
-  const name = value.split(':')[0];
-  // rkt's words for an argument given to a special network.
-  if (name === 'host' || name === 'none') return `arguments are not supported by special netname "${name}"`;
-  return 'rkt-ts has no pod networks (CNI): a pod has the host\'s network (--net=host) or a loopback of its own (--net=none)';
+export function checkNet(value: string, named: ReadonlySet<string> = new Set()): string | undefined {
+  const parts = value.split(':');
+  const name = parts[0]!;
+  if (name === '') return 'netname must not be empty';
+  if (named.has(name)) return `found duplicate netname "${name}"`;
+  if (parts.length === 2 && (name === 'host' || name === 'none' || name === 'all')) return `arguments are not supported by special netname "${name}"`;
+  if (parts.length > 2) return `network "${name}" provided with invalid arguments: [${parts.slice(1).join(' ')}]`;
+  return undefined;
 }
 
 /** A `--hostname` value: what sethostname(2) and /etc/hosts take, a DNS name of at most 64 characters. */

@@ -22,7 +22,7 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
   const dns = dnsFlags(ctx);
   return {
     interactive: ctx.flags.bool('interactive'),
-    ...(net === 'none' ? { net } : {}),
+    ...(net !== 'host' ? { net } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
     ...(dns !== undefined ? { dns } : {}),
     debug: ctx.globals.debug,

@@ -1,0 +1,239 @@
+// rkt's CNI pod networks on real pods with the systemd stage1 and Debian's plugins (/usr/lib/cni): `--net=default`
+// (ptp, 172.16.28.0/24, masquerading, default route), `default-restricted` (172.17.0.0/16, the host only), a
+// network of the local configuration's net.d with CNI_ARGS, rkt list and status, teardown at the pod's end
+// and by gc after a kill -9, and the refusals. One file: the built-in subnets are the machine's, and its tests
+// run one after the other.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { teardownPodNetworks } from '@rkt/cni';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
+
+const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
+const fly = STAGE1S.find((s) => s.name === 'fly')!;
+
+let env: RktEnv;
+let aci: string;
+let server: Server;
+let port: number;
+let vethsBefore: Set<string>;
+
+const veths = (): Set<string> =>
+  new Set(
+    execFileSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(':')[1]?.trim().split('@')[0])
+      .filter((n): n is string => n !== undefined && n !== ''),
+  );
+const natRules = (): string => execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' });
+/** host-local's leases of a network in the test's data directory: files named by the address. */
+const leases = (net: string): string[] => {
+  const dir = join(env.dataDir, 'networks', net);
+  return existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9.]+$/.test(f)) : [];
+};
+
+beforeAll(async () => {
+  ensureBuilt();
+  // A TCP server on every host address: the pods reach it through their gateway (the host's end of the veth).
+  server = createServer((socket) => socket.end('from-the-host\n'));
+  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
+  port = (server.address() as { port: number }).port;
+}, 600_000);
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** Every pod of the test gone, with its networks: nothing of theirs left on the host. */
+afterEach(async () => {
+  const uuids = env.podUuids();
+  for (const c of env.children) c.kill('SIGKILL');
+  // The pods end (their runs killed), then gc tears down their networks.
+  for (let i = 0; i < 100 && env.podUuids().some((u) => existsSync(join(env.dataDir, 'pods', 'run', u))); i++) {
+    env.run(['gc', '--grace-period=0s']);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  env.run(['gc', '--grace-period=0s']);
+  const left: string[] = [];
+  for (const uuid of uuids) {
+    if (existsSync(`/run/netns/rkt-${uuid}`)) {
+      left.push(`/run/netns/rkt-${uuid}`);
+      // Removed all the same, for the next tests.
+      const dir = readdirSync(join(env.dataDir, 'pods')).map((s) => join(env.dataDir, 'pods', s, uuid)).find((d) => existsSync(d)) ?? env.tmp;
+      teardownPodNetworks({ podDir: dir, uuid, warn: () => {} });
+    }
+    if (natRules().includes(uuid)) left.push(`iptables rules of ${uuid}`);
+    if (readFileSync('/proc/self/mountinfo', 'utf8').includes(uuid)) left.push(`mounts of ${uuid}`);
+  }
+  const newVeths = [...veths()].filter((v) => !vethsBefore.has(v));
+  await env.cleanup();
+  expect(left).toEqual([]);
+  expect(newVeths).toEqual([]);
+});
+
+// What the app reports: its IPv4 addresses and routes, and what the host's server said through the gateway.
+const probe = (gateway: string) =>
+  `busybox ip -4 -o addr; busybox ip route; echo "host says: $(busybox nc ${gateway} ${port} </dev/null)"`;
+
+/** Connects to a pod's server until it listens; resolves with what it said. */
+async function readFrom(ip: string, p: number, timeoutMs = 20_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        let got = '';
+        const s = connect(p, ip);
+        s.on('data', (d) => (got += d.toString()));
+        s.on('end', () => resolve(got));
+        s.on('error', reject);
+      });
+    } catch (err) {
+      if (Date.now() > end) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+describe('CNI networks (systemd)', () => {
+  beforeEach(async () => {
+    env = new RktEnv(systemd);
+    env.seedStage1();
+    aci = await buildBusyboxAci(env.tmp);
+    vethsBefore = veths();
+  });
+
+  it('--net=default: eth0 on 172.16.28.0/24 with the default route, the host reaches the pod and the pod the host; list and status show it; nothing is left after the pod and gc', async () => {
+    const script = `${probe('172.16.28.1')}; echo from-the-pod | busybox nc -l -p 18080`;
+    const run = env.start(['run', '--net=default', aci, '--exec=/bin/sh', '--', '-c', script]);
+    const { uuid } = await env.waitRunning();
+    const listed = JSON.parse(env.run(['list', '--format=json']).stdout) as { networks: { netName: string; ifName: string; ip: string; mask: string; args: string }[] }[];
+    const nets = listed[0]!.networks;
+    expect(nets.map((n) => [n.netName, n.ifName, n.mask, n.args])).toEqual([['default', 'eth0', '255.255.255.0', '']]);
+    const ip = nets[0]!.ip;
+    expect(ip).toMatch(/^172\.16\.28\.[0-9]+$/);
+    expect(env.run(['list', '--no-legend']).stdout).toMatch(new RegExp(`\\trunning\\t[^\\t]+\\t[^\\t]+\\tdefault:ip4=${ip.replace(/\./g, '\\.')}\\n$`));
+    expect(env.run(['status', uuid]).stdout).toMatch(new RegExp(`^networks=default:ip4=${ip.replace(/\./g, '\\.')}$`, 'm'));
+    expect((JSON.parse(env.run(['status', '--format=json', uuid]).stdout) as { networks: { ip: string }[] }).networks.map((n) => n.ip)).toEqual([ip]);
+    expect(leases('default')).toEqual([ip]);
+    expect(natRules()).toContain(`id: \\"${uuid}\\"`);
+    // rkt enter lands in the pod's network namespace.
+    expect(env.run(['enter', uuid, 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']).stdout).toContain(`inet ${ip}/24`);
+    // The host reaches the pod's server at its address; the app then exits.
+    expect(await readFrom(ip, 18080)).toBe('from-the-pod\n');
+    const r = await run.done;
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`eth0\\s+inet ${ip.replace(/\./g, '\\.')}/24`));
+    expect(r.stdout).toMatch(/^default via 172\.16\.28\.1 dev eth0/m);
+    expect(r.stdout).toContain('host says: from-the-host\n');
+    // Torn down as the pod ended: the lease, the rules, the namespace; rkt list still shows the network.
+    expect(leases('default')).toEqual([]);
+    expect(natRules()).not.toContain(uuid);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(env.run(['status', uuid]).stdout).toMatch(new RegExp(`^networks=default:ip4=${ip.replace(/\./g, '\\.')}$`, 'm'));
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.podUuids()).toEqual([]);
+  }, 120_000);
+
+  it('two default pods get different addresses and reach each other', async () => {
+    const a = env.start(['run', '--net', aci, '--exec=/bin/sh', '--', '-c', 'echo from-a | busybox nc -l -p 18081']);
+    const { uuid: ua } = await env.waitRunning();
+    const ipOf = (uuid: string) => /networks=default:ip4=([0-9.]+)/.exec(env.run(['status', uuid]).stdout)![1]!;
+    const ipA = ipOf(ua);
+    const b = await env.start(['run', '--net=default', aci, '--exec=/bin/sh', '--', '-c', `busybox ip -4 -o addr show eth0; busybox nc ${ipA} 18081 </dev/null`]).done;
+    expect(b.stderr).toBe('');
+    expect(b.status).toBe(0);
+    expect(b.stdout).toContain('from-a\n');
+    const ipB = /inet (172\.16\.28\.[0-9]+)\/24/.exec(b.stdout)![1];
+    expect(ipB).not.toBe(ipA);
+    const ra = await a.done;
+    expect(ra.status).toBe(0);
+  }, 120_000);
+
+  it('--net=default-restricted reaches the host, and has no default route', async () => {
+    const r = await env.start(['run', '--net=default-restricted', aci, '--exec=/bin/sh', '--', '-c', probe('172.17.0.1')]).done;
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/eth0\s+inet 172\.17\.[0-9]+\.[0-9]+\/16/);
+    expect(r.stdout).not.toMatch(/^default/m);
+    expect(r.stdout).toContain('host says: from-the-host\n');
+  }, 120_000);
+
+  it('a network of the local configuration, with the address asked for in its CNI_ARGS (rkt adds default-restricted)', async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    writeFileSync(join(conf, 'net.d', '10-testnet.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'testnet', type: 'ptp', ipam: { type: 'host-local', subnet: '10.213.100.0/24' } }));
+    const run = env.start(['run', `--local-config=${conf}`, '--net=testnet:IP=10.213.100.50', aci, '--exec=/bin/sh', '--', '-c', 'busybox ip -4 -o addr; echo from-testnet | busybox nc -l -p 18082']);
+    const { uuid } = await env.waitRunning();
+    expect(env.run(['status', uuid]).stdout).toMatch(/^networks=testnet:ip4=10\.213\.100\.50, default-restricted:ip4=172\.17\.[0-9]+\.[0-9]+$/m);
+    expect(leases('testnet')).toEqual(['10.213.100.50']);
+    expect(await readFrom('10.213.100.50', 18082)).toBe('from-testnet\n');
+    const r = await run.done;
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/eth0\s+inet 10\.213\.100\.50\/24/);
+    expect(r.stdout).toMatch(/eth1\s+inet 172\.17\.[0-9]+\.[0-9]+\/16/);
+    expect(leases('testnet')).toEqual([]);
+  }, 120_000);
+
+  it("a kill -9 of the pod's stage1 (nspawn's parent): rkt gc tears its network down", async () => {
+    const run = env.start(['run', '--net=default', aci, '--exec=/bin/sleep', '--', '1000']);
+    const { uuid } = await env.waitRunning();
+    expect(leases('default')).toHaveLength(1);
+    const nspawn = Number(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8'));
+    const stage1 = Number(readFileSync(`/proc/${nspawn}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    expect(stage1).toBe(run.child.pid);
+    process.kill(stage1, 'SIGKILL');
+    await run.done;
+    await env.waitState(uuid, 'exited');
+    // Left by the killed run: the namespace, the lease, the rules.
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(true);
+    expect(natRules()).toContain(uuid);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect(gc.stderr).toBe('');
+    expect(gc.status).toBe(0);
+    expect(env.podUuids()).toEqual([]);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(natRules()).not.toContain(uuid);
+    expect(leases('default')).toEqual([]);
+  }, 120_000);
+
+  it('a configuration that does not parse, and a plugin that fails, stop the pod in one line; nothing is left', async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const bad = join(conf, 'net.d', '10-bad.conf');
+    writeFileSync(bad, '{"name": "bad",');
+    const r = env.run(['run', `--local-config=${conf}`, '--net=default', aci, '--exec=/bin/true']);
+    expect(r.stderr).toMatch(new RegExp(`^stage1-systemd run: error loading ${bad}: [^\\n]+\\n$`));
+    expect(r.status).toBe(254);
+
+    writeFileSync(bad, JSON.stringify({ cniVersion: '0.3.1', name: 'broken', type: 'ptp', ipam: { type: 'host-local', subnet: 'nonsense' } }));
+    const failed = env.run(['run', `--local-config=${conf}`, '--net=default,broken', aci, '--exec=/bin/true']);
+    expect(failed.stderr).toBe('stage1-systemd run: error adding network "broken" (plugin ptp): invalid CIDR address: nonsense\n');
+    expect(failed.status).toBe(254);
+    // The default network added before it was deleted again.
+    expect(leases('default')).toEqual([]);
+
+    const missing = env.run(['run', `--local-config=${conf}`, '--net=nonesuch', aci, '--exec=/bin/true']);
+    expect(missing.stderr).toBe(`stage1-systemd run: networks not found in ${join(conf, 'net.d')}: nonesuch\n`);
+    expect(missing.status).toBe(254);
+  }, 120_000);
+});
+
+describe('CNI networks (fly)', () => {
+  beforeEach(async () => {
+    env = new RktEnv(fly);
+    aci = await buildBusyboxAci(env.tmp);
+    vethsBefore = veths();
+  });
+
+  it('are refused in one line naming fly, before any pod is made', () => {
+    const r = env.run(['run', '--net=default', aci, '--exec=/bin/echo', '--', 'ran']);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'run: --net=default: stage1 coreos.com/rkt/stage1-fly cannot set up CNI networks (its image has no rkt-ts.dev/stage1/cni-networks annotation of version 1); use the systemd stage1\n',
+    );
+    expect(r.status).toBe(254);
+    expect(env.podUuids()).toEqual([]);
+  });
+});

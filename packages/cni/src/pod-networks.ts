@@ -1,0 +1,155 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { loadNets, type LoadedNet, type NetConf } from './config.js';
+import { CniError } from './errors.js';
+import { parseNetList } from './net-list.js';
+import { NET_INFO_FILE, NETNS_FILE, readNetInfo, type NetInfo } from './netinfo.js';
+import { createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
+import { execPlugin, findPlugin, pluginDirs, DEBIAN_PLUGIN_DIR, RKT_PLUGIN_DIR } from './plugin.js';
+import { parseAddResult } from './result.js';
+
+export interface SetupOptions {
+  /** The pod directory: `netns`, `net-info.json` and `net/` (the configurations' copies) go there. */
+  readonly podDir: string;
+  /** The pod's UUID: every plugin's CNI_CONTAINERID. */
+  readonly uuid: string;
+  /** rkt's `--net` list (`default,mynet:IP=10.1.0.9`). */
+  readonly netList: string;
+  /** rkt's local configuration directory: networks in its `net.d`. */
+  readonly localConfig: string;
+  /** The stage1's rootfs, whose `usr/lib/rkt/plugins/net` holds plugins it brings (rkt's built-in ones). */
+  readonly stage1Rootfs?: string;
+  /**
+   * Where host-local IPAM keeps its leases when a configuration does not say (`ipam.dataDir`): the data
+   * directory's `networks`, as rkt first kept them in /var/lib/rkt/networks, so that separate data
+   * directories do not share (or leak into each other's) leases.
+   */
+  readonly ipamDataDir: string;
+  /** rkt's notes (`overriding "default" network with FILE`), and each plugin run under --debug. */
+  readonly note?: (line: string) => void;
+  readonly umount?: Umount;
+}
+
+export interface PodNetworks {
+  /** The namespace to run the pod in (nspawn's `--network-namespace-path=`). */
+  readonly netnsPath: string;
+  readonly nets: readonly NetInfo[];
+}
+
+/** The configuration a plugin gets: the file's, with host-local's data directory filled in when absent. */
+function effectiveConf(conf: NetConf, ipamDataDir: string): Record<string, unknown> {
+  if (conf.ipam?.type !== 'host-local' || conf.ipam.dataDir !== undefined) return { ...conf };
+  return { ...conf, ipam: { ...conf.ipam, dataDir: ipamDataDir } };
+}
+
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** CNI versions whose DEL takes the ADD's result as `prevResult`. */
+function wantsPrevResult(version: unknown): boolean {
+  if (typeof version !== 'string') return false;
+  const [major, minor] = version.split('.').map(Number) as [number, number];
+  return major >= 1 || (major === 0 && minor >= 4);
+}
+
+/**
+ * Puts the pod in a network namespace of its own and joins it to each network of the list, as rkt's stage1
+ * did (networking.Setup): the namespace bound at /run/netns/rkt-UUID (its path in the pod's `netns`), each
+ * network's configuration copied to the pod's `net/`, its plugin's ADD with the pod's UUID as
+ * CNI_CONTAINERID, the interfaces eth0, eth1... in order, then `net-info.json` for rkt list and status. A
+ * failure tears down what was set up (every network added so far, the namespace) and throws one line naming
+ * the network and the plugin's own message.
+ */
+export function setupPodNetworks(o: SetupOptions): PodNetworks {
+  const list = parseNetList(o.netList);
+  const nets = loadNets(o.localConfig, list, o.note);
+  const dirs = pluginDirs(o.localConfig, o.stage1Rootfs);
+  const plugins = nets.map((n) => findPlugin(n.conf.type, dirs, n.conf.name));
+  const path = netnsPath(o.uuid);
+  createNetns(path);
+  writeAtomic(join(o.podDir, NETNS_FILE), path);
+  const netDir = join(o.podDir, 'net');
+  mkdirSync(netDir, { recursive: true });
+  const saved: NetInfo[] = [];
+  try {
+    nets.forEach((n: LoadedNet, i) => {
+      const conf = effectiveConf(n.conf, o.ipamDataDir);
+      const confPath = join(netDir, n.fileName);
+      const info: NetInfo = { netName: n.conf.name, netConf: confPath, pluginPath: plugins[i]!, ifName: `eth${i}`, ip: '', args: n.args, mask: '', cniPath: dirs.join(':') };
+      // Saved before the ADD: a teardown after a crash during it still finds the network to DEL.
+      writeFileSync(confPath, `${JSON.stringify(conf, null, '\t')}\n`);
+      saved.push(info);
+      writeAtomic(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`);
+      o.note?.(`loading network ${n.conf.name} with type ${n.conf.type}`);
+      let stdout: string;
+      try {
+        stdout = execPlugin({ command: 'ADD', pluginPath: info.pluginPath, network: info.netName, conf, containerId: o.uuid, netns: path, ifName: info.ifName, args: info.args, cniPath: dirs });
+      } catch (err) {
+        throw new CniError('CNI_PLUGIN', `error adding network "${n.conf.name}" (plugin ${n.conf.type}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+      const result = parseAddResult(stdout, n.conf.name);
+      info.ip = result.ip;
+      info.mask = result.mask;
+      if (wantsPrevResult(conf.cniVersion)) writeFileSync(confPath, `${JSON.stringify({ ...conf, prevResult: result.raw }, null, '\t')}\n`);
+      writeAtomic(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`);
+    });
+  } catch (err) {
+    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), warn: () => {} });
+    // Nothing joined: rkt list shows no network for a pod that never had one.
+    rmSync(join(o.podDir, NET_INFO_FILE), { force: true });
+    throw err;
+  }
+  return { netnsPath: path, nets: saved };
+}
+
+export interface TeardownOptions {
+  readonly podDir: string;
+  readonly uuid: string;
+  readonly umount?: Umount;
+  /** A network whose DEL failed: noted, and the others are torn down all the same. */
+  readonly warn: (line: string) => void;
+}
+
+/** Whether a pod directory has networks (or a namespace) left to tear down. */
+export function hasPodNetworks(podDir: string): boolean {
+  return existsSync(join(podDir, NETNS_FILE));
+}
+
+/**
+ * Tears down what setupPodNetworks left, as rkt's stage1 gc did (networking.Teardown), in reverse order:
+ * each network whose configuration copy is still in `net/` gets its plugin's DEL (in the namespace, which
+ * a plugin needs to remove its masquerading rules), the copy then removed; then the namespace is unmounted
+ * and removed, and the pod's `netns` with it. Safe to run again: what is gone is skipped. `net-info.json`
+ * stays, for rkt list and status of the exited pod.
+ */
+export function teardownPodNetworks(o: TeardownOptions): void {
+  const nsFile = join(o.podDir, NETNS_FILE);
+  let path: string;
+  try {
+    path = readFileSync(nsFile, 'utf8').trim();
+  } catch {
+    path = netnsPath(o.uuid);
+  }
+  // Only ever one of this package's own: a `netns` file naming another path is not followed.
+  if (path !== netnsPath(o.uuid)) path = netnsPath(o.uuid);
+  const netns = existsSync(path) ? path : '';
+  const nets = readNetInfo(o.podDir);
+  for (const n of [...nets].reverse()) {
+    // The copy in this pod's own net/, removed once its DEL ran (rkt's sign that it was torn down). Looked
+    // for by its name: the pod directory has moved since it was saved (to garbage/, by gc).
+    const confPath = join(o.podDir, 'net', basename(n.netConf));
+    if (n.netConf === '' || !existsSync(confPath)) continue;
+    try {
+      const conf = JSON.parse(readFileSync(confPath, 'utf8')) as Record<string, unknown>;
+      const cniPath = n.cniPath !== undefined ? n.cniPath.split(':') : [dirname(n.pluginPath), RKT_PLUGIN_DIR, DEBIAN_PLUGIN_DIR];
+      execPlugin({ command: 'DEL', pluginPath: n.pluginPath, network: n.netName, conf, containerId: o.uuid, netns, ifName: n.ifName, args: n.args, cniPath });
+    } catch (err) {
+      o.warn(`error deleting network "${n.netName}": ${err instanceof Error ? err.message : String(err)}`);
+    }
+    rmSync(confPath, { force: true });
+  }
+  removeNetns(path, o.umount);
+  rmSync(nsFile, { force: true });
+}

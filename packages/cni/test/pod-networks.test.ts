@@ -1,0 +1,153 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CniError, formatNets, loadNets, parseNetList, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+
+// Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
+// this test's own (10.213.x), which no other test uses.
+
+let tmp: string;
+let uuids: string[];
+const warnings: string[] = [];
+
+function pod(): { podDir: string; uuid: string } {
+  const uuid = randomUUID();
+  uuids.push(uuid);
+  const podDir = join(tmp, 'pods', uuid);
+  mkdirSync(podDir, { recursive: true });
+  return { podDir, uuid };
+}
+
+function writeNet(file: string, conf: unknown): void {
+  mkdirSync(join(tmp, 'conf', 'net.d'), { recursive: true });
+  writeFileSync(join(tmp, 'conf', 'net.d', file), typeof conf === 'string' ? conf : JSON.stringify(conf));
+}
+
+const leases = (name: string): string[] => {
+  const dir = join(tmp, 'networks', name);
+  return existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9.]+$/.test(f)) : [];
+};
+
+beforeEach(() => {
+  tmp = mkdtempSync('/var/tmp/cni-test-');
+  uuids = [];
+  warnings.length = 0;
+});
+
+afterEach(() => {
+  for (const uuid of uuids) teardownPodNetworks({ podDir: join(tmp, 'pods', uuid), uuid, warn: (l) => warnings.push(l) });
+  for (const uuid of uuids) {
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' })).not.toContain(uuid);
+  }
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    execFileSync('ip', ['link', 'del', 'rkttest213'], { stdio: 'ignore' });
+  } catch {
+    // Only the bridge test makes it.
+  }
+});
+
+const ptp = (name: string, subnet: string, extra: Record<string, unknown> = {}) => ({ cniVersion: '0.3.1', name, type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet }, ...extra });
+
+describe('loadNets', () => {
+  it("loads rkt's way: lexical order, the first of a name, the built-in default-restricted unless default is asked for", () => {
+    writeNet('20-b.conf', ptp('b', '10.213.2.0/24'));
+    writeNet('10-a.conf', ptp('a', '10.213.1.0/24'));
+    writeNet('30-a.conf', ptp('a', '10.213.3.0/24'));
+    writeNet('ignored.json', '{');
+    const notes: string[] = [];
+    const all = loadNets(join(tmp, 'conf'), parseNetList('all'), (l) => notes.push(l));
+    expect(all.map((n) => [n.conf.name, n.fileName])).toEqual([['a', '10-a.conf'], ['b', '20-b.conf'], ['default', '99-default.conf']]);
+    expect(notes).toEqual(['"a" network already defined, ignoring 30-a.conf']);
+    expect(loadNets(join(tmp, 'conf'), parseNetList('b:IP=10.213.2.9')).map((n) => [n.conf.name, n.args])).toEqual([['b', 'IP=10.213.2.9'], ['default-restricted', '']]);
+    // A file named like a built-in overrides it.
+    writeNet('05-mydefault.conf', ptp('default', '10.213.5.0/24'));
+    expect(loadNets(join(tmp, 'conf'), parseNetList('default')).map((n) => [n.conf.name, n.fileName])).toEqual([['default', '05-mydefault.conf']]);
+    expect(() => loadNets(join(tmp, 'conf'), parseNetList('nope,b'))).toThrow(`networks not found in ${join(tmp, 'conf', 'net.d')}: nope`);
+  });
+
+  it('refuses a configuration that does not parse, naming the file', () => {
+    writeNet('10-bad.conf', '{"name": "bad",');
+    expect(() => loadNets(join(tmp, 'conf'), parseNetList('default'))).toThrow(new RegExp(`^error loading ${join(tmp, 'conf', 'net.d', '10-bad.conf')}: `));
+    writeNet('10-bad.conf', '{"name": "bad"}');
+    expect(() => loadNets(join(tmp, 'conf'), parseNetList('default'))).toThrow(`error loading ${join(tmp, 'conf', 'net.d', '10-bad.conf')}: "type" must be a non-empty string`);
+  });
+});
+
+describe('setupPodNetworks and teardownPodNetworks', () => {
+  it('joins the pod to each network (eth0, eth1), saves net-info.json, and tears everything down', () => {
+    writeNet('10-one.conf', ptp('one', '10.213.10.0/24'));
+    writeNet('20-two.conf', { cniVersion: '0.4.0', name: 'two', type: 'bridge', bridge: 'rkttest213', isGateway: true, ipam: { type: 'host-local', subnet: '10.213.11.0/24' } });
+    const { podDir, uuid } = pod();
+    const r = setupPodNetworks({ podDir, uuid, netList: 'one:IP=10.213.10.77,two', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    expect(r.netnsPath).toBe(`/run/netns/rkt-${uuid}`);
+    expect(readFileSync(join(podDir, 'netns'), 'utf8')).toBe(r.netnsPath);
+    const addrs = execFileSync('ip', ['netns', 'exec', `rkt-${uuid}`, 'ip', '-4', '-o', 'addr'], { encoding: 'utf8' });
+    expect(addrs).toMatch(/eth0\s+inet 10\.213\.10\.77\/24/);
+    expect(addrs).toMatch(/eth1\s+inet 10\.213\.11\.[0-9]+\/24/);
+    const nets = readNetInfo(podDir);
+    expect(nets.map((n) => [n.netName, n.ifName, n.ip, n.mask, n.args])).toEqual([
+      ['one', 'eth0', '10.213.10.77', '255.255.255.0', 'IP=10.213.10.77'],
+      ['two', 'eth1', nets[1]!.ip, '255.255.255.0', ''],
+      ['default-restricted', 'eth2', nets[2]!.ip, '255.255.0.0', ''],
+    ]);
+    expect(formatNets(nets)).toBe(`one:ip4=10.213.10.77, two:ip4=${nets[1]!.ip}, default-restricted:ip4=${nets[2]!.ip}`);
+    expect(leases('one')).toEqual(['10.213.10.77']);
+    expect(execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' })).toContain(`id: \\"${uuid}\\"`);
+
+    teardownPodNetworks({ podDir, uuid, warn: (l) => warnings.push(l) });
+    expect(warnings).toEqual([]);
+    expect(existsSync(r.netnsPath)).toBe(false);
+    expect(existsSync(join(podDir, 'netns'))).toBe(false);
+    expect(leases('one')).toEqual([]);
+    expect(leases('two')).toEqual([]);
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(uuid);
+    // Kept for rkt list and status; the configuration copies are gone (torn down).
+    expect(readNetInfo(podDir).map((n) => n.netName)).toEqual(['one', 'two', 'default-restricted']);
+    expect(readdirSync(join(podDir, 'net'))).toEqual([]);
+  });
+
+  it('tears down a pod whose directory moved since (gc moves it to garbage/ first)', () => {
+    writeNet('10-one.conf', ptp('one', '10.213.30.0/24'));
+    const { podDir, uuid } = pod();
+    setupPodNetworks({ podDir, uuid, netList: 'one', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    expect(leases('one')).toHaveLength(1);
+    const moved = join(tmp, 'garbage', uuid);
+    mkdirSync(join(tmp, 'garbage'));
+    renameSync(podDir, moved);
+    teardownPodNetworks({ podDir: moved, uuid, warn: (l) => warnings.push(l) });
+    expect(warnings).toEqual([]);
+    expect(leases('one')).toEqual([]);
+    expect(execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' })).not.toContain(uuid);
+    expect(readdirSync(join(moved, 'net'))).toEqual([]);
+  });
+
+  it("a plugin that fails ADD: one line naming the network and the plugin's message; what was added is deleted", () => {
+    writeNet('10-good.conf', ptp('good', '10.213.20.0/24'));
+    writeNet('20-broken.conf', ptp('broken', 'nonsense'));
+    const { podDir, uuid } = pod();
+    let err: unknown;
+    try {
+      setupPodNetworks({ podDir, uuid, netList: 'good,broken', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CniError);
+    expect((err as Error).message).toBe('error adding network "broken" (plugin ptp): invalid CIDR address: nonsense');
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(leases('good')).toEqual([]);
+    expect(existsSync(join(podDir, 'net-info.json'))).toBe(false);
+  });
+
+  it('a plugin that is not there fails before anything is made', () => {
+    writeNet('10-x.conf', { cniVersion: '0.3.1', name: 'x', type: 'no-such-plugin' });
+    const { podDir, uuid } = pod();
+    expect(() => setupPodNetworks({ podDir, uuid, netList: 'x', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') })).toThrow(
+      `network "x": could not find plugin "no-such-plugin" in ${join(tmp, 'conf', 'net.d')}:/usr/lib/rkt/plugins/net:/usr/lib/cni`,
+    );
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  });
+});

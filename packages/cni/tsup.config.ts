@@ -1,0 +1,5 @@
+import { defineConfig } from 'tsup';
+import { libraryBuild } from '../../tools/tsup-library.js';
+
+// netinfo is its own small entry (node:fs only): stage0 reads a pod's networks with it on `rkt list`'s path.
+export default defineConfig({ ...libraryBuild, entry: { index: 'src/index.ts', netinfo: 'src/netinfo.ts' } });
