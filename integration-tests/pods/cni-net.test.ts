@@ -6,7 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { buildAciFromLayout } from '@rkt/appc-spec';
 import { teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
@@ -174,6 +176,34 @@ describe('CNI networks (systemd)', () => {
     expect(r.stdout).toMatch(/eth0\s+inet 10\.213\.100\.50\/24/);
     expect(r.stdout).toMatch(/eth1\s+inet 172\.17\.[0-9]+\.[0-9]+\/16/);
     expect(leases('testnet')).toEqual([]);
+  }, 120_000);
+
+  it("--port=NAME:HOSTPORT forwards a host port to the app's port of that name (the portmap plugin), removed with the pod", async () => {
+    // An image with a port named http (18090/tcp).
+    await buildBusyboxAci(env.tmp, 'example.com/web');
+    const manifestPath = join(env.tmp, 'example-com-web-layout', 'manifest');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { app: Record<string, unknown> };
+    manifest.app.ports = [{ name: 'http', protocol: 'tcp', port: 18090 }];
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const web = join(env.tmp, 'web.aci');
+    await buildAciFromLayout(join(env.tmp, 'example-com-web-layout'), web);
+    const hostIp = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal && !a.address.startsWith('172.1'))!.address;
+
+    const run = env.start(['run', '--net=default', '--port=http:28090', web, '--exec=/bin/sh', '--', '-c', 'echo from-the-forwarded-port | busybox nc -l -p 18090']);
+    const { uuid } = await env.waitRunning();
+    expect(natRules()).toMatch(new RegExp(`${uuid}.*--dports 28090`));
+    expect(await readFrom(hostIp, 28090)).toBe('from-the-forwarded-port\n');
+    const r = await run.done;
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(natRules()).not.toContain(uuid);
+    expect(natRules()).not.toContain('28090');
+    // A name no app has is refused before the pod is made.
+    const unknown = env.run(['run', '--net=default', '--port=https:28091', web, '--exec=/bin/true']);
+    expect(unknown.stderr).toBe('run: port "https": no app of the pod has a port of that name (ports: http)\n');
+    expect(unknown.status).toBe(254);
   }, 120_000);
 
   it("a kill -9 of the pod's stage1 (nspawn's parent): rkt gc tears its network down", async () => {

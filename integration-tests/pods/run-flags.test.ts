@@ -100,7 +100,10 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
       [['--user-label=a=b', aci], 'prepare: --user-label must follow an image\n'],
       [['--readonly-rootfs=true', aci], 'prepare: --readonly-rootfs must follow an image\n'],
       [[aci, '--signature=a.asc', '--signature=b.asc'], 'prepare: --signature specified multiple times for the same image\n'],
-      [['--port=http:8080', aci], "prepare: --port=http:8080: rkt-ts does not forward host ports to pods: a pod on the host's network has the host's ports already, one on a CNI network is reached at its address (rkt list)\n"],
+      [['--port=http:8080', aci], 'prepare: port "http": no app of the pod has a port of that name (the apps have no ports)\n'],
+      [['--port=http', aci], 'prepare: --port=http: must be NAME:HOSTPORT or NAME:HOSTIP:HOSTPORT (NAME:[HOSTIP:]HOSTPORT)\n'],
+      [['--port=http:99999', aci], 'prepare: --port=http:99999: host port "99999" is not 1-65535 (NAME:[HOSTIP:]HOSTPORT)\n'],
+      [['--port=http:1.2.3:80', aci], 'prepare: --port=http:1.2.3:80: host IP "1.2.3" is not an IPv4 address (NAME:[HOSTIP:]HOSTPORT)\n'],
       [['--private-users', aci], "prepare: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"],
     ] as const) {
       const r = env.run(['prepare', ...args]);
@@ -111,6 +114,9 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
     // rkt run takes them too, and refuses them the same way.
     const run = env.run(['run', '--private-users=true', aci]);
     expect([run.status, run.stderr]).toEqual([254, "run: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"]);
+    // A port goes to a pod on a CNI network: on the host's network the pod has the host's ports already.
+    const port = env.run(['run', '--port=http:8080', aci]);
+    expect([port.status, port.stderr]).toEqual([254, "run: --port=http:8080: forwards a host port to a pod on a CNI network (--net=default): a pod on the host's network (--net=host, the default) has the host's ports already\n"]);
     expect(env.run(['prepare', '--private-users=false', '--quiet', aci]).status).toBe(0);
   });
 });

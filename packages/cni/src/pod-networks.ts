@@ -25,9 +25,32 @@ export interface SetupOptions {
    * directories do not share (or leak into each other's) leases.
    */
   readonly ipamDataDir: string;
+  /**
+   * rkt's `--port`s: host ports forwarded to the pod (the CNI `portmap` plugin, chained after the network that
+   * carries them: the first with masquerading, else the last, as rkt chose it).
+   */
+  readonly portMappings?: readonly PortMapping[];
   /** rkt's notes (`overriding "default" network with FILE`), and each plugin run under --debug. */
   readonly note?: (line: string) => void;
   readonly umount?: Umount;
+}
+
+/** One forwarded port, as the portmap plugin takes it (`runtimeConfig.portMappings`). */
+export interface PortMapping {
+  readonly hostPort: number;
+  readonly containerPort: number;
+  readonly protocol: 'tcp' | 'udp';
+  readonly hostIP?: string;
+}
+
+/** The pod directory's record of its port forwarding, for its DEL: `net/portmap.json`. */
+const PORTMAP_FILE = 'portmap.json';
+
+interface PortmapRecord {
+  conf: Record<string, unknown>;
+  pluginPath: string;
+  ifName: string;
+  cniPath: string;
 }
 
 export interface PodNetworks {
@@ -73,6 +96,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
   const netDir = join(o.podDir, 'net');
   mkdirSync(netDir, { recursive: true });
   const saved: NetInfo[] = [];
+  const results: Array<Record<string, unknown>> = [];
   try {
     nets.forEach((n: LoadedNet, i) => {
       const conf = effectiveConf(n.conf, o.ipamDataDir);
@@ -90,11 +114,13 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
         throw new CniError('CNI_PLUGIN', `error adding network "${n.conf.name}" (plugin ${n.conf.type}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       const result = parseAddResult(stdout, n.conf.name);
+      results.push(result.raw);
       info.ip = result.ip;
       info.mask = result.mask;
       if (wantsPrevResult(conf.cniVersion)) writeFileSync(confPath, `${JSON.stringify({ ...conf, prevResult: result.raw }, null, '\t')}\n`);
       writeAtomic(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`);
     });
+    if (o.portMappings !== undefined && o.portMappings.length > 0) forwardPorts(o, nets, saved, results, dirs, path, netDir);
   } catch (err) {
     teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), warn: () => {} });
     // Nothing joined: rkt list shows no network for a pod that never had one.
@@ -102,6 +128,35 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
     throw err;
   }
   return { netnsPath: path, nets: saved };
+}
+
+/**
+ * rkt's `--port`s, through the CNI `portmap` plugin chained after one network (its ADD result as
+ * `prevResult`): the first network with masquerading, else the last, as rkt chose the network for them.
+ */
+function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: readonly NetInfo[], results: ReadonlyArray<Record<string, unknown>>, dirs: readonly string[], netns: string, netDir: string): void {
+  let i = nets.findIndex((n) => n.conf.ipMasq === true);
+  if (i < 0) i = nets.length - 1;
+  const net = nets[i]!;
+  const pluginPath = findPlugin('portmap', dirs, net.conf.name);
+  const conf = {
+    cniVersion: net.conf.cniVersion ?? '0.3.1',
+    name: net.conf.name,
+    type: 'portmap',
+    capabilities: { portMappings: true },
+    snat: true,
+    runtimeConfig: { portMappings: o.portMappings },
+    prevResult: results[i],
+  };
+  const record: PortmapRecord = { conf, pluginPath, ifName: saved[i]!.ifName, cniPath: dirs.join(':') };
+  // Saved before the ADD: a teardown after a failed or interrupted one still removes what it made.
+  writeFileSync(join(netDir, PORTMAP_FILE), `${JSON.stringify(record, null, '\t')}\n`);
+  o.note?.(`forwarding ports on network ${net.conf.name}`);
+  try {
+    execPlugin({ command: 'ADD', pluginPath, network: net.conf.name, conf, containerId: o.uuid, netns, ifName: record.ifName, args: '', cniPath: dirs });
+  } catch (err) {
+    throw new CniError('CNI_PLUGIN', `error forwarding ports on network "${net.conf.name}" (plugin portmap): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
 }
 
 export interface TeardownOptions {
@@ -135,6 +190,16 @@ export function teardownPodNetworks(o: TeardownOptions): void {
   // Only ever one of this package's own: a `netns` file naming another path is not followed.
   if (path !== netnsPath(o.uuid)) path = netnsPath(o.uuid);
   const netns = existsSync(path) ? path : '';
+  const portmap = join(o.podDir, 'net', PORTMAP_FILE);
+  if (existsSync(portmap)) {
+    try {
+      const r = JSON.parse(readFileSync(portmap, 'utf8')) as PortmapRecord;
+      execPlugin({ command: 'DEL', pluginPath: r.pluginPath, network: String(r.conf.name), conf: r.conf, containerId: o.uuid, netns, ifName: r.ifName, args: '', cniPath: r.cniPath.split(':') });
+    } catch (err) {
+      o.warn(`error removing the forwarded ports: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    rmSync(portmap, { force: true });
+  }
   const nets = readNetInfo(o.podDir);
   for (const n of [...nets].reverse()) {
     // The copy in this pod's own net/, removed once its DEL ran (rkt's sign that it was torn down). Looked

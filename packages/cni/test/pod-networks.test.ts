@@ -125,6 +125,28 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(readdirSync(join(moved, 'net'))).toEqual([]);
   });
 
+  it('forwards host ports through portmap on the masqueraded network, and removes them in the teardown', () => {
+    writeNet('10-plain.conf', ptp('plain', '10.213.40.0/24', { ipMasq: false }));
+    const { podDir, uuid } = pod();
+    setupPodNetworks({
+      podDir,
+      uuid,
+      netList: 'plain,default',
+      localConfig: join(tmp, 'conf'),
+      ipamDataDir: join(tmp, 'networks'),
+      portMappings: [{ hostPort: 28213, containerPort: 80, protocol: 'tcp' }],
+    });
+    const rules = execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' });
+    const dnat = rules.split('\n').find((l) => l.includes('--dport 28213') && l.includes('DNAT'));
+    // On default (eth1, masqueraded), not on plain (eth0).
+    expect(dnat).toMatch(new RegExp(`--to-destination ${readNetInfo(podDir)[1]!.ip.replace(/\./g, '\\.')}:80`));
+    teardownPodNetworks({ podDir, uuid, warn: (l) => warnings.push(l) });
+    expect(warnings).toEqual([]);
+    const after = execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' });
+    expect(after).not.toContain('28213');
+    expect(after).not.toContain(uuid);
+  });
+
   it("a plugin that fails ADD: one line naming the network and the plugin's message; what was added is deleted", () => {
     writeNet('10-good.conf', ptp('good', '10.213.20.0/24'));
     writeNet('20-broken.conf', ptp('broken', 'nonsense'));

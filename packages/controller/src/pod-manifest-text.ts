@@ -41,6 +41,7 @@ export async function podManifestText(m: PodManifest, inputs: readonly PrepareAp
     !fromUser &&
     inputs.every(onlyLeanOverrides) &&
     (m.volumes === undefined || volumesValid(m.volumes)) &&
+    m.ports === undefined &&
     m.apps.every(runtimeAppOverridesValid);
   if (lean) return JSON.stringify(m);
   const { serializePodManifest } = await import('@rkt/appc-spec');

@@ -78,6 +78,12 @@ export interface PrepareOptions {
   readonly podManifest?: PodManifest;
   /** `--volume`s (with `apps`; a `podManifest` carries its own). */
   readonly volumes?: readonly Volume[];
+  /**
+   * rkt's `--port=NAME:[HOSTIP:]HOSTPORT`s, the pod manifest's `ports` (with `apps`; a `podManifest` carries
+   * its own): each NAME must be a port of one of the pod's apps (its image's `ports`), checked before anything
+   * is made. A stage1 with CNI networks forwards them.
+   */
+  readonly ports?: NonNullable<PodManifest['ports']>;
   readonly rootfsMode: 'auto' | 'copy';
   readonly inheritEnv: boolean;
   /**
@@ -269,6 +275,12 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   }));
   const volumes = [...givenVolumes, ...implicitVolumes(givenVolumes, volumeInputs)];
   const mountsOf = volumeInputs.map((v) => appMounts(v, volumes));
+  const ports = o.podManifest?.ports ?? o.ports ?? [];
+  for (const p of ports) {
+    if (apps.some((a) => (a.app.ports ?? []).some((ap) => ap.name === p.name))) continue;
+    const known = apps.flatMap((a) => (a.app.ports ?? []).map((ap) => ap.name));
+    throw new PodError('POD_APP', `port ${JSON.stringify(p.name)}: no app of the pod has a port of that name (${known.length > 0 ? `ports: ${known.join(', ')}` : 'the apps have no ports'})`, { subject: p.name });
+  }
 
   // Everything below is written into the pod directory while it is in `prepare`: nothing reads it there but
   // gc, which removes it whole after a crash, so the files are written at once rather than one after
@@ -315,6 +327,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     acKind: 'PodManifest',
     apps: runtimeApps,
     ...(volumes.length > 0 ? { volumes } : {}),
+    ...(ports.length > 0 ? { ports: [...ports] } : {}),
   };
   track(podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)));
 

@@ -57,7 +57,30 @@ interface PodApp {
     environment?: Array<{ name: string; value: string }>;
     supplementaryGIDs?: number[];
     eventHandlers?: Array<{ name: string; exec: string[] }>;
+    ports?: Array<{ name: string; protocol: string; port: number }>;
   };
+}
+
+/** The pod manifest's `ports` (rkt's `--port`): an app's port NAME forwarded from the host. */
+interface ExposedPort {
+  name: string;
+  hostPort: number;
+  hostIP?: string;
+  podPort?: { port?: number; protocol?: string };
+}
+
+/**
+ * The pod's exposed ports as the portmap plugin takes them: each NAME looked up among the apps' ports (the
+ * image's port number and protocol; `podPort` overrides), as rkt's stage1 did for its forwarding.
+ */
+function portMappings(ports: readonly ExposedPort[], apps: readonly PodApp[]): Array<{ hostPort: number; containerPort: number; protocol: 'tcp' | 'udp'; hostIP?: string }> {
+  return ports.map((p) => {
+    const port = apps.flatMap((a) => a.app?.ports ?? []).find((ap) => ap.name === p.name);
+    if (port === undefined) throw new Error(`port ${JSON.stringify(p.name)}: no app of the pod has a port of that name`);
+    const protocol = (p.podPort?.protocol ?? port.protocol).toLowerCase();
+    if (protocol !== 'tcp' && protocol !== 'udp') throw new Error(`port ${JSON.stringify(p.name)}: protocol ${JSON.stringify(protocol)} cannot be forwarded (tcp or udp)`);
+    return { hostPort: p.hostPort, containerPort: p.podPort?.port ?? port.port, protocol, ...(p.hostIP !== undefined ? { hostIP: p.hostIP } : {}) };
+  });
 }
 
 /**
@@ -253,7 +276,16 @@ interface PodNetworkTeardown {
  * each network by its plugins (`@rkt/cni`, loaded only for such a pod), for nspawn to run the pod in. Leases
  * of host-local IPAM go to the data directory's `networks` (the pod directory is `<data>/pods/run/UUID`).
  */
-async function setUpNetworks(pod: string, uuid: string, netList: string, localConfig: string, stage1: string, debug: boolean, network: PodNetworkTeardown): Promise<string> {
+async function setUpNetworks(
+  pod: string,
+  uuid: string,
+  netList: string,
+  localConfig: string,
+  stage1: string,
+  debug: boolean,
+  network: PodNetworkTeardown,
+  ports: ReturnType<typeof portMappings>,
+): Promise<string> {
   const cni = await import('@rkt/cni');
   const note = (line: string): void => {
     if (debug) process.stderr.write(`stage1-systemd run: networking: ${line}\n`);
@@ -268,6 +300,7 @@ async function setUpNetworks(pod: string, uuid: string, netList: string, localCo
     localConfig,
     stage1Rootfs: stage1,
     ipamDataDir: join(resolve(pod, '..', '..', '..'), 'networks'),
+    ...(ports.length > 0 ? { portMappings: ports } : {}),
     note,
   });
   return netnsPath;
@@ -400,7 +433,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   let networkNamespacePath: string | undefined;
   if (typeof net === 'object') {
     try {
-      networkNamespacePath = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network);
+      const ports = portMappings((manifest as { ports?: ExposedPort[] }).ports ?? [], apps);
+      networkNamespacePath = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
     } catch (err) {
       await io?.close();
       throw err;

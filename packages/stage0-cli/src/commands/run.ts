@@ -14,7 +14,8 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const mdsSocket = ctx.flags.bool('mds-register') ? ctx.flags.string('mds-socket') : undefined;
   // Before anything is prepared: without a service there is nothing to run.
   if (mdsSocket !== undefined) await checkMds(mdsSocket);
-  const pod = await prepareFromCli(ctx, args, true, options.net);
+  // No --net is the host's network (rkt-ts's default), which prepare's checks (--port) must know.
+  const pod = await prepareFromCli(ctx, args, true, options.net ?? 'host');
   ctx.log.debug(`pod ${pod.uuid} prepared at ${pod.path}`);
   if (mdsSocket !== undefined) {
     await registerWithMds(pod.path, pod.uuid, mdsSocket);

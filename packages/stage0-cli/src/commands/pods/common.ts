@@ -8,6 +8,7 @@ import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
 import { unsupportedPodFlag } from './flags.js';
+import { parsePortFlags, type ExposedPortFlag } from './ports.js';
 import { claimStored, ImageGone, resolveImageArg, type ImageClaim } from './images.js';
 import { pullPolicyFlag } from '../fetch-options.js';
 import { selectStage1 } from './stage1.js';
@@ -143,7 +144,7 @@ function saveUuid(given: string, path: string, uuid: string): void {
  * would say it again ("conflicting flags set with --pod-manifest") rather than ignore them, as this did.
  */
 function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): void {
-  const given = ['volume', 'mount', 'set-env', 'set-env-file', 'inherit-env'].filter((f) => (f === 'inherit-env' ? ctx.flags.bool(f) : ctx.flags.changed(f))).map((f) => `--${f}`);
+  const given = ['volume', 'mount', 'set-env', 'set-env-file', 'inherit-env', 'port'].filter((f) => (f === 'inherit-env' ? ctx.flags.bool(f) : ctx.flags.changed(f))).map((f) => `--${f}`);
   // Its images are taken from the store as they are (rkt refused the policies that would fetch or refuse them).
   const policy = ctx.flags.string('pull-policy');
   if (policy !== 'new') given.push(`--pull-policy=${policy}`);
@@ -154,8 +155,16 @@ function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean, net?: string): Promise<PreparedPod> {
   const pullPolicy = pullPolicyFlag(ctx);
-  const unsupported = unsupportedPodFlag(ctx.flags.strings('port'), ctx.flags.bool('private-users'));
+  const unsupported = unsupportedPodFlag(ctx.flags.bool('private-users'));
   if (unsupported !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', unsupported);
+  const ports = parsePortFlags(ctx.flags.strings('port'));
+  // rkt forwarded ports into a pod's CNI network; a pod on the host's network has the host's ports already.
+  if (ports.length > 0 && (net === 'host' || net === 'none')) {
+    throw new CliError(
+      'CLI_BAD_FLAG_VALUE',
+      `--port=${ctx.flags.strings('port')[0]}: forwards a host port to a pod on a CNI network (--net=default): ${net === 'host' ? "a pod on the host's network (--net=host, the default) has the host's ports already" : 'a pod with --net=none has no network to forward to'}`,
+    );
+  }
   if (ctx.flags.string('pod-manifest') !== '') refuseBesidePodManifest(ctx, args);
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
@@ -174,7 +183,7 @@ export async function prepareFromCli(ctx: CommandContext, args: readonly string[
     let dependencies = false;
     for (;;) {
       try {
-        return await preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict, dependencies }, pullPolicy, net);
+        return await preparePodOnce(ctx, store, args, parsedApps, volumes, keepLock, { hold, strict, dependencies }, pullPolicy, net, ports);
       } catch (err) {
         // An image found in the store without the index was removed before the pod could reference it: resolve
         // the images again, holding each as it is found (a file is imported again, a name fetched). An image
@@ -221,7 +230,7 @@ async function rollbackImports(ctx: CommandContext, hold: ImageHold): Promise<vo
 
 async function preparePodOnce(
   ctx: CommandContext, store: Store, args: readonly string[], parsedApps: ReturnType<typeof parseApps>, volumes: Volume[],
-  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy, net: string | undefined,
+  keepLock: boolean, claim: ImageClaim, pullPolicy: PullPolicy, net: string | undefined, ports: ExposedPortFlag[],
 ): Promise<PreparedPod> {
   const podManifest = await podManifestFromFlag(ctx, store, claim);
   if (podManifest === undefined && args.length === 0) throw new CliError('CLI_BAD_ARGS', 'requires at least one image (or --pod-manifest)');
@@ -239,7 +248,7 @@ async function preparePodOnce(
       dataDir: ctx.dataDir(),
       store,
       stage1ImageId,
-      ...(podManifest ? { podManifest } : { apps, ...(volumes.length > 0 ? { volumes } : {}) }),
+      ...(podManifest ? { podManifest } : { apps, ...(volumes.length > 0 ? { volumes } : {}), ...(ports.length > 0 ? { ports } : {}) }),
       rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
       inheritEnv: ctx.flags.bool('inherit-env'),
       ...(net !== undefined ? { net } : {}),

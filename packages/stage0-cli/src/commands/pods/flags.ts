@@ -40,18 +40,16 @@ export const POD_FLAGS: readonly FlagSpec[] = [
   flag.string('uuid-file-save', 'write out pod UUID to specified file'),
   flag.strings('volume', 'a volume for the pod: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]'),
   flag.string('pull-policy', 'when to fetch an image and its dependencies: "new" (what is not in the store), "update" (ask the server) or "never" (store only)', { default: 'new' }),
-  // rkt's, refused when given (unsupportedPodFlags): rkt-ts forwards no host port to a pod, nor gives one a user namespace of its own.
   flag.strings('port', 'ports to expose on the host (requires contained network). Syntax: --port=NAME:[HOSTIP:]HOSTPORT'),
+  // rkt's, refused when given (unsupportedPodFlag): rkt-ts gives no pod a user namespace of its own.
   flag.bool('private-users', 'run within user namespaces.'),
 ];
 
 /**
- * `--port` and `--private-users`, refused in one line: each asks for something rkt-ts does not do (forward a
- * host port into a pod's network, give a pod a user namespace), and running the pod without it would give it
- * what the user meant it not to have (the host's user IDs) or not what they asked for.
+ * `--private-users`, refused in one line: rkt-ts does not give a pod a user namespace, and running the pod
+ * without it would give its apps the host's user IDs, which the user meant them not to have.
  */
-export function unsupportedPodFlag(port: readonly string[], privateUsers: boolean): string | undefined {
-  if (port.length > 0) return `--port=${port[0]}: rkt-ts does not forward host ports to pods: a pod on the host's network has the host's ports already, one on a CNI network is reached at its address (rkt list)`;
+export function unsupportedPodFlag(privateUsers: boolean): string | undefined {
   if (privateUsers) return '--private-users: rkt-ts does not run pods in a user namespace: their apps run with the host\'s user IDs';
   return undefined;
 }
