@@ -78,6 +78,14 @@ describe('loadNets', () => {
 });
 
 describe('setupPodNetworks and teardownPodNetworks', () => {
+  // The built-ins' subnets are the machine's, and integration-tests/pods/cni-net.test.ts's pods may hold their first
+  // addresses at the same time (the same address twice is a route that exists): overridden here by networks of this
+  // test's own subnets, as a user's files named like them override them.
+  beforeEach(() => {
+    writeNet('90-default.conf', ptp('default', '10.213.50.0/24'));
+    writeNet('91-default-restricted.conf', ptp('default-restricted', '10.214.0.0/16', { ipMasq: false }));
+  });
+
   it('joins the pod to each network (eth0, eth1), saves net-info.json, and tears everything down', () => {
     writeNet('10-one.conf', ptp('one', '10.213.10.0/24'));
     writeNet('20-two.conf', { cniVersion: '0.4.0', name: 'two', type: 'bridge', bridge: 'rkttest213', isGateway: true, ipam: { type: 'host-local', subnet: '10.213.11.0/24' } });
