@@ -1,6 +1,6 @@
 /*
  * The few Linux system calls rkt-ts needs and Node lacks, as a Node-API addon: flock(2) for pod locks,
- * mount(2) and umount2(2) for app root filesystems, and posix_spawn(3) + waitpid(2) (with pipe2(2) and
+ * mount(2), umount2(2) and idmapped bind mounts (open_tree(2), mount_setattr(2)) for app root filesystems, and posix_spawn(3) + waitpid(2) (with pipe2(2) and
  * unix sockets for their streams) for the processes a pod runs in. Without it, each was a fork and exec of util-linux's
  * flock, mount or umount: a fork of a Node process copies its page tables (3-9 ms here), and mount(8)
  * loads libmount on top. Node's own
@@ -218,6 +218,102 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   } else {
     napi_get_undefined(env, &result);
   }
+  free(target);
+  return result;
+}
+
+/*
+ * A user namespace that maps IDs 0..count-1 to the host's shift..shift+count-1, as an fd (the
+ * mount_setattr(2) attribute an idmapped mount needs): a child that only waits is cloned into a new user
+ * namespace, its maps written from here, its namespace opened, and the child ended. The child runs no
+ * library code (a clone of a threaded process: only read and _exit).
+ */
+static int userns_fd(uint32_t shift, uint32_t count, const char **failed) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return *failed = "pipe2", -1;
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+  if (pid == 0) {
+    char c;
+    close(p[1]);
+    while (read(p[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  int saved = 0, fd = -1;
+  if (pid < 0) {
+    saved = errno;
+    *failed = "clone";
+  } else {
+    char path[64], map[64];
+    int len = snprintf(map, sizeof map, "0 %u %u\n", shift, count);
+    const char *files[2] = {"uid_map", "gid_map"};
+    for (int i = 0; i < 2 && saved == 0; i++) {
+      snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, files[i]);
+      int m = open(path, O_WRONLY | O_CLOEXEC);
+      if (m < 0 || write(m, map, (size_t)len) != len) saved = errno, *failed = files[i];
+      if (m >= 0) close(m);
+    }
+    if (saved == 0) {
+      snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+      fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) saved = errno, *failed = "open user namespace";
+    }
+  }
+  close(p[0]);
+  close(p[1]);
+  if (pid > 0) {
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
+  errno = saved;
+  return fd;
+}
+
+/*
+ * idmapBind(source, target, shift, count): a bind mount of source at target (not its submounts) whose files'
+ * owners appear shifted by `shift` (an owner k < count of the file system as shift + k; others as the
+ * overflow ID), through open_tree(2), mount_setattr(2) with MOUNT_ATTR_IDMAP and move_mount(2). The file
+ * system under source must support idmapped mounts (ext4, xfs, btrfs, tmpfs; not overlayfs: EINVAL).
+ */
+static napi_value js_idmap_bind(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int ok[2] = {0, 0};
+  uint32_t shift = 0, count = 0;
+  char *source = NULL, *target = NULL;
+  napi_value result = NULL;
+  if (argc == 4) {
+    source = string_arg(env, argv[0], &ok[0]);
+    target = string_arg(env, argv[1], &ok[1]);
+  }
+  if (argc != 4 || !ok[0] || !ok[1] || source == NULL || target == NULL || napi_get_value_uint32(env, argv[2], &shift) != napi_ok ||
+      napi_get_value_uint32(env, argv[3], &count) != napi_ok || count == 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "idmapBind(source: string, target: string, shift: number, count: number > 0)");
+  } else {
+    const char *failed = NULL;
+    int ns = userns_fd(shift, count, &failed);
+    int tree = -1;
+    if (ns >= 0) {
+      tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+      if (tree < 0) failed = "open_tree";
+    }
+    if (tree >= 0) {
+      struct mount_attr attr;
+      memset(&attr, 0, sizeof attr);
+      attr.attr_set = MOUNT_ATTR_IDMAP;
+      attr.userns_fd = (uint64_t)ns;
+      if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) failed = "mount_setattr";
+      else if (move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) != 0) failed = "move_mount";
+      else failed = NULL;
+    }
+    int saved = errno;
+    if (tree >= 0) close(tree);
+    if (ns >= 0) close(ns);
+    if (failed != NULL) throw_errno(env, saved, failed, strcmp(failed, "open_tree") == 0 ? source : target);
+    else napi_get_undefined(env, &result);
+  }
+  free(source);
   free(target);
   return result;
 }
@@ -569,6 +665,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "mount", fn));
   CHECK(napi_create_function(env, "umount", NAPI_AUTO_LENGTH, js_umount, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "umount", fn));
+  CHECK(napi_create_function(env, "idmapBind", NAPI_AUTO_LENGTH, js_idmap_bind, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "idmapBind", fn));
   CHECK(napi_create_function(env, "spawn", NAPI_AUTO_LENGTH, js_spawn, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "spawn", fn));
   CHECK(napi_create_function(env, "exec", NAPI_AUTO_LENGTH, js_exec, NULL, &fn));

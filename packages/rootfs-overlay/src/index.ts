@@ -7,6 +7,7 @@ export { detectOverlay, removeStaleOverlayProbes, CACHE_FILE as OVERLAY_CACHE_FI
 export type { OverlaySupport } from './detect-overlay.js';
 export { mountAppRootfs } from './mount-app-rootfs.js';
 export type { MountAppRootfsOptions, RootfsMode } from './mount-app-rootfs.js';
+export type { IdShift } from './shifted-lower.js';
 export { unmountTree } from './unmount-tree.js';
 export type { UnmountOptions } from './unmount-tree.js';
 export { resolveInRoot } from './resolve-in-root.js';

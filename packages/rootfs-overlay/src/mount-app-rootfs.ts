@@ -1,4 +1,4 @@
-import { rmdir, stat } from 'node:fs/promises';
+import { chown, mkdir, rmdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { canonicalPath } from './canonical-path.js';
 import { detectOverlay } from './detect-overlay.js';
@@ -7,6 +7,7 @@ import { copyTree } from './copy-tree.js';
 import { mountOverlay } from './mount-overlay.js';
 import { overlayDirs } from './mountinfo/overlay-dirs.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
+import { withShiftedLower, type IdShift } from './shifted-lower.js';
 
 export type RootfsMode = 'overlay' | 'copy';
 
@@ -37,6 +38,16 @@ export interface MountAppRootfsOptions {
   fresh?: boolean;
   /** More overlay mount options (`volatile`, ...). */
   overlayOptions?: readonly string[];
+  /**
+   * The pod runs in a user namespace that maps its IDs 0..count-1 to the host's shift..: the app's root is
+   * made so that its files appear there with the image's owners. With overlay, the lower layer is an
+   * idmapped mount of `lower` (the shared tree is not chowned) and the upper directory belongs to the
+   * shifted owner of the image's root, so what the pod writes is stored with its shifted IDs (an upper on an
+   * idmapped mount cannot be used: overlayfs makes its work directory as the host's root, outside the map);
+   * a copy is made from that idmapped mount, its owners shifted as it is copied. Needs a file system of the
+   * lower that supports idmapped mounts (ext4, xfs, btrfs, tmpfs).
+   */
+  idmap?: IdShift;
   debug?: (msg: string) => void;
 }
 
@@ -82,6 +93,7 @@ export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: 
   }
   const dirs = { lower, target, upper, work };
 
+  if (o.idmap !== undefined) return mountShifted(o, dirs, o.idmap, debug);
   if (o.mode === 'copy') {
     debug(`rootfs: copying ${dirs.lower} to ${dirs.target} (overlay disabled)`);
     await copyTree(dirs.lower, dirs.target);
@@ -108,4 +120,31 @@ export async function mountAppRootfs(o: MountAppRootfsOptions): Promise<{ mode: 
     await copyTree(dirs.lower, dirs.target);
     return { mode: 'copy', target: dirs.target };
   }
+}
+
+type RootfsDirs = { lower: string; target: string; upper: string; work: string };
+
+/** `mountAppRootfs` for a pod in a user namespace (`idmap`): the lower seen through an idmapped mount. */
+async function mountShifted(o: MountAppRootfsOptions, dirs: RootfsDirs, ids: IdShift, debug: (msg: string) => void): Promise<{ mode: RootfsMode; target: string }> {
+  // Beside the work directory: in the pod's own directory, which gc unmounts and removes after a crash here.
+  const attach = `${dirs.work}-lower`;
+  const copy = async (why: string): Promise<{ mode: RootfsMode; target: string }> => {
+    debug(`rootfs: copying ${dirs.lower} to ${dirs.target}, owners shifted by ${ids.shift} (${why})`);
+    await withShiftedLower(dirs.lower, attach, ids, (shifted) => copyTree(shifted, dirs.target));
+    return { mode: 'copy', target: dirs.target };
+  };
+  if (o.mode === 'copy') return copy('overlay disabled');
+  if (o.mode === 'auto' && o.dataDir !== undefined) {
+    const verdict = await detectOverlay(o.dataDir);
+    if (!verdict.supported) return copy(`not using overlay: ${verdict.reason ?? 'unsupported'}`);
+  }
+  return withShiftedLower(dirs.lower, attach, ids, async (shifted) => {
+    const root = await stat(shifted);
+    await mkdir(dirs.upper, { recursive: true });
+    // The merged root takes the upper directory's owner: the image's root directory's, as the pod sees it.
+    await chown(dirs.upper, root.uid, root.gid);
+    await mountOverlay({ ...dirs, lower: shifted, extraOptions: o.overlayOptions ?? [] });
+    debug(`rootfs: overlay at ${dirs.target}: lower ${dirs.lower} with owners shifted by ${ids.shift}, upper ${dirs.upper}`);
+    return { mode: 'overlay', target: dirs.target };
+  });
 }

@@ -14,6 +14,7 @@ interface SysAddon {
   flock(fd: number, exclusive: boolean, nonblocking: boolean): boolean;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
+  idmapBind(source: string, target: string, shift: number, count: number): void;
   spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[], newSession: boolean, newProcessGroup: boolean): number;
   exec(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[]): never;
   reap(pid: number): [number | undefined, number | undefined] | undefined;
@@ -84,6 +85,19 @@ export const UMOUNT_NOFOLLOW = 8;
 /** umount2(2) as is: `MNT_DETACH` for a lazy unmount. */
 export function umount(target: string, flags = 0): void {
   sys().umount(target, flags);
+}
+
+/**
+ * An idmapped bind mount of `source` (that mount only, not its submounts) at `target`: a file owned by k on
+ * the file system appears owned by `shift + k` there for k < `count` (others as the overflow ID), and a file
+ * made through it by `shift + k` is stored as k. The way a pod in a user namespace mapping its 0 to `shift`
+ * sees a tree of the store as the image has it, without a chown of the shared tree. The source's file
+ * system must support it (ext4, xfs, btrfs, tmpfs: yes; overlayfs: EINVAL), and a file made through it by
+ * an ID outside the shifted range fails (EOVERFLOW): an overlay whose upper is such a mount cannot make its
+ * work directory as the host's root, so only an overlay's lower layers are mounted so.
+ */
+export function idmapBind(source: string, target: string, shift: number, count: number): void {
+  sys().idmapBind(source, target, shift, count);
 }
 
 /**
