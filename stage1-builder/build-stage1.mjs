@@ -56,6 +56,8 @@ const FLAVORS = {
     netNone: '1',
     // run's --net=default, default-restricted and named CNI networks (@rkt/controller's README, "Networks").
     cniNetworks: '1',
+    // run's --private-users runs the pod in a user namespace (@rkt/controller's README, "User namespaces").
+    privateUsers: '1',
     gcModule: { path: '/rkt/gc', version: '1' },
     stopModule: { path: '/rkt/stop', version: '1' },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
@@ -228,6 +230,7 @@ try {
     ...(flavor.runExec !== undefined ? [{ name: 'rkt-ts.dev/stage1/run-exec', value: flavor.runExec }] : []),
     ...(flavor.netNone !== undefined ? [{ name: 'rkt-ts.dev/stage1/net-none', value: flavor.netNone }] : []),
     ...(flavor.cniNetworks !== undefined ? [{ name: 'rkt-ts.dev/stage1/cni-networks', value: flavor.cniNetworks }] : []),
+    ...(flavor.privateUsers !== undefined ? [{ name: 'rkt-ts.dev/stage1/private-users', value: flavor.privateUsers }] : []),
     ...['gc', 'stop'].flatMap((kind) => {
       const m = flavor[`${kind}Module`];
       return m === undefined

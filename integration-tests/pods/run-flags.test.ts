@@ -1,5 +1,5 @@
 // rkt 1.30's per-app flags of `rkt run` and `rkt prepare` that rkt-ts lacked: --user-annotation, --user-label,
-// --supplementary-gids, --readonly-rootfs and --signature, and --port / --private-users refused in one line.
+// --supplementary-gids, --readonly-rootfs and --signature, and --port refused in one line (--private-users: private-users.test.ts).
 // Each as the app (or `rkt cat-manifest`) sees it, under both stage1s where it reaches the app.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -104,17 +104,14 @@ describe('rkt prepare: what the per-app flags put in the pod manifest', () => {
       [['--port=http', aci], 'prepare: --port=http: must be NAME:HOSTPORT or NAME:HOSTIP:HOSTPORT (NAME:[HOSTIP:]HOSTPORT)\n'],
       [['--port=http:99999', aci], 'prepare: --port=http:99999: host port "99999" is not 1-65535 (NAME:[HOSTIP:]HOSTPORT)\n'],
       [['--port=http:1.2.3:80', aci], 'prepare: --port=http:1.2.3:80: host IP "1.2.3" is not an IPv4 address (NAME:[HOSTIP:]HOSTPORT)\n'],
-      [['--private-users', aci], "prepare: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"],
     ] as const) {
       const r = env.run(['prepare', ...args]);
       expect(r.stderr, args.join(' ')).toBe(message);
       expect(r.status, args.join(' ')).toBe(254);
     }
     expect(env.run(['list', '--no-legend', '--full']).stdout).toBe(before);
-    // rkt run takes them too, and refuses them the same way.
-    const run = env.run(['run', '--private-users=true', aci]);
-    expect([run.status, run.stderr]).toEqual([254, "run: --private-users: rkt-ts does not run pods in a user namespace: their apps run with the host's user IDs\n"]);
-    // A port goes to a pod on a CNI network: on the host's network the pod has the host's ports already.
+    // A port goes to a pod on a CNI network: on the host's network the pod has the host's ports already. (--private-users:
+    // private-users.test.ts.)
     const port = env.run(['run', '--port=http:8080', aci]);
     expect([port.status, port.stderr]).toEqual([254, "run: --port=http:8080: forwards a host port to a pod on a CNI network (--net=default): a pod on the host's network (--net=host, the default) has the host's ports already\n"]);
     expect(env.run(['prepare', '--private-users=false', '--quiet', aci]).status).toBe(0);

@@ -3,7 +3,7 @@ export type { PodErrorCode } from './errors.js';
 export { POD_FILES, POD_FORMAT_VERSION, STATE_DIRS, REFERENCING_STATE_DIRS, podPath, referencingPodDirs } from './layout.js';
 export type { StateDir } from './layout.js';
 export { readPodInfo } from './info.js';
-export type { PodInfo, PodAppInfo } from './info.js';
+export type { PodInfo, PodAppInfo, PrivateUsers } from './info.js';
 export { createInProcessBus, podEvent, podEventProblem, POD_TOPICS } from './events.js';
 export { podEventSchema } from './event-schema.js';
 export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
@@ -23,6 +23,7 @@ export {
   SUPPORTED_INTERFACE_VERSIONS,
   SUPPORTED_NET_NONE_VERSIONS,
   SUPPORTED_CNI_NETWORKS_VERSIONS,
+  SUPPORTED_PRIVATE_USERS_VERSIONS,
   RUN_EXEC_ENV,
   SUPPORTED_RUN_EXEC_VERSIONS,
   SUPPORTED_RUN_MODULE_VERSIONS,

@@ -35,6 +35,17 @@ export interface PodInfo {
   /** 'copy' is `--no-overlay`; 'auto' uses overlayfs where the kernel has it. */
   readonly rootfsMode: 'auto' | 'copy';
   readonly inheritEnv: boolean;
+  /**
+   * `--private-users`: the pod runs in a user namespace mapping its IDs 0..count-1 to the host's shift..
+   * (rkt's UidRange, which it kept in the pod's `userns` file), picked when the pod was prepared.
+   */
+  readonly privateUsers?: PrivateUsers;
+}
+
+/** A pod's user namespace: its IDs 0..count-1 are the host's shift..shift+count-1. */
+export interface PrivateUsers {
+  readonly shift: number;
+  readonly count: number;
 }
 
 const IMAGE_ID_RE = /^sha512-[0-9a-f]{128}$/;
@@ -72,6 +83,13 @@ export function podInfoProblem(v: unknown): string | undefined {
   }
   if (v.rootfsMode !== 'auto' && v.rootfsMode !== 'copy') return 'rootfsMode: must be "auto" or "copy"';
   if (typeof v.inheritEnv !== 'boolean') return 'inheritEnv: must be a boolean';
+  if (v.privateUsers !== undefined) {
+    const p = v.privateUsers;
+    const id = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0 && (n as number) < 2 ** 32;
+    if (!isObject(p) || !id(p.shift) || !id(p.count) || p.count === 0 || p.shift + p.count > 2 ** 32 - 1 || p.shift === 0) {
+      return 'privateUsers: must be {shift, count}, a range of host IDs above 0';
+    }
+  }
   return undefined;
 }
 

@@ -8,9 +8,10 @@ import type { AppMount } from './volumes.js';
 
 /**
  * Creates the pod's empty volumes in the pod directory with their mode, owner and group (chmod after
- * mkdir: the umask must not narrow the mode asked for).
+ * mkdir: the umask must not narrow the mode asked for); for a pod in a user namespace (`--private-users`), its
+ * owner and group as the pod sees them, the host's IDs shifted by `shift`.
  */
-export async function createEmptyVolumes(podDir: string, volumes: readonly Volume[]): Promise<void> {
+export async function createEmptyVolumes(podDir: string, volumes: readonly Volume[], shift = 0): Promise<void> {
   const empty = volumes.filter((v) => v.kind === 'empty');
   if (empty.length === 0) return;
   await mkdir(join(podDir, 'volumes'), { mode: 0o755 });
@@ -18,7 +19,7 @@ export async function createEmptyVolumes(podDir: string, volumes: readonly Volum
     const dir = join(podDir, POD_FILES.volume(v.name));
     await mkdir(dir);
     await chmod(dir, Number.parseInt(v.mode ?? '0755', 8));
-    await chown(dir, v.uid ?? 0, v.gid ?? 0);
+    await chown(dir, shift + (v.uid ?? 0), shift + (v.gid ?? 0));
   }
 }
 

@@ -23,7 +23,7 @@ import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
-import { checkStage1Manifest, checkStage1Net } from './stage1.js';
+import { checkStage1Manifest, checkStage1Net, checkStage1PrivateUsers } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { createEmptyVolumes } from './mount-volumes.js';
 import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
@@ -92,6 +92,12 @@ export interface PrepareOptions {
    * run-prepared's is checked by `runPod`.
    */
   readonly net?: string;
+  /**
+   * `--private-users`: the pod runs in a user namespace of its own, over a range of host IDs picked here
+   * (`pickPrivateUsers`), of a stage1 that says it can (`checkStage1PrivateUsers`: refused otherwise, before
+   * anything is made).
+   */
+  readonly privateUsers?: boolean;
   readonly bus?: EventBus;
   /**
    * Keep the pod locked and return the lock: `rkt run` goes on to run it, so no one else may. The move to
@@ -185,6 +191,19 @@ function randomUuid(): string {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(uuid) ? uuid : process.getBuiltinModule('node:crypto').randomUUID();
 }
 
+/** The size of a pod's ID range: the 16 bits of IDs an image's files and users are expected to use, as rkt's. */
+export const PRIVATE_USERS_COUNT = 0x10000;
+
+/**
+ * A pod's range of host IDs for `--private-users`: a random multiple of 65536 from 0x80000 (above the IDs of
+ * the host's own users and the usual /etc/subuid ranges) below 2^31, as rkt picked its UidRange at random. Two
+ * pods may get one range (1 in 32760), as they could with rkt: both then map to the same unprivileged IDs.
+ */
+export function pickPrivateUsers(): { shift: number; count: number } {
+  const blocks = 0x7fff - 8;
+  return { shift: (8 + Math.floor(Math.random() * blocks)) * PRIVATE_USERS_COUNT, count: PRIVATE_USERS_COUNT };
+}
+
 export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   // Before anything is written: a bad volume leaves nothing behind.
   const volumes = o.podManifest?.volumes ?? o.volumes ?? [];
@@ -246,6 +265,8 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const stage1Manifest = readValidatedImageManifest(stage1Bytes, `stage1 image ${o.stage1ImageId}`);
   checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
   checkStage1Net(stage1Manifest, o.net, o.stage1ImageId);
+  checkStage1PrivateUsers(stage1Manifest, o.privateUsers === true, o.stage1ImageId);
+  const privateUsers = o.privateUsers === true ? pickPrivateUsers() : undefined;
 
   // Every app is checked before any tree is rendered or referenced, so a bad flag fails fast.
   const apps: { input: PrepareAppInput; image: ImageManifest; name: string; app: App; fromManifest: RuntimeApp | undefined }[] = [];
@@ -296,7 +317,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   };
   await mkdir(join(dir, 'stage1'));
   track(writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes));
-  track(createEmptyVolumes(dir, volumes));
+  track(createEmptyVolumes(dir, volumes, privateUsers?.shift ?? 0));
 
   const runtimeApps: RuntimeApp[] = [];
   const appDirs: Array<Promise<unknown>> = [];
@@ -360,6 +381,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
       apps: appInfos,
       rootfsMode: o.rootfsMode,
       inheritEnv: o.inheritEnv,
+      ...(privateUsers !== undefined ? { privateUsers } : {}),
     }),
   );
   // All settled before the first failure is reported: the caller removes the directory, which must not race

@@ -1,7 +1,7 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
-import { execProcess, listenUnix, mount, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
+import { execProcess, idmapBind, listenUnix, mount, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
 import { readAppExit, watchAppExits } from './app-exits.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
@@ -106,6 +106,9 @@ export async function runPod(o: RunOptions): Promise<number> {
   try {
     // Still in prepared/: a stage1 this stage0 does not drive leaves the pod there.
     const stage1Annotations = checkPodStage1(prepared, o.uuid, o.net);
+    const info = await readPodInfo(prepared);
+    // A pod in a user namespace, of a stage1 that cannot run one (prepared by another rkt-ts): left there too.
+    if (info.privateUsers !== undefined) checkPodStage1(prepared, o.uuid, o.net, true);
     try {
       await rename(prepared, dir);
     } catch (err) {
@@ -118,7 +121,6 @@ export async function runPod(o: RunOptions): Promise<number> {
     // is done before the stage1 starts. (Handled here, so that a failed mount leaves no unhandled rejection.)
     const moved = syncDir(join(podsDir(o.dataDir), 'run'));
     moved.catch(() => {});
-    const info = await readPodInfo(dir);
     // A pod whose link dangles (absolute, an older rkt-ts's or one kept where `pods` is a symlink, in a data
     // directory moved since; relative, a session-19 rkt-ts's where `pods` is a symlink): its stage1 runs
     // through the link. One system call for a link that resolves.
@@ -133,6 +135,7 @@ export async function runPod(o: RunOptions): Promise<number> {
         dataDir: o.dataDir,
         // Prepared by this process, whose lock it has held since (`rkt run`): nothing is mounted in it yet.
         fresh: o.lockFd !== undefined,
+        ...(info.privateUsers !== undefined ? { idmap: info.privateUsers } : {}),
         ...(o.log ? { debug: o.log } : {}),
       });
       o.log?.(`app ${app.name}: rootfs set up (${mode})`);
@@ -172,6 +175,7 @@ export async function runPod(o: RunOptions): Promise<number> {
       ...(o.debug ? ['--debug'] : []),
       ...(o.interactive ? ['--interactive'] : []),
       ...(o.net !== undefined && o.net !== 'host' ? [`--net=${o.net}`] : []),
+      ...(info.privateUsers !== undefined ? [`--private-users=${info.privateUsers.shift}:${info.privateUsers.count}`] : []),
       ...versioned(o, interfaceVersion, HOSTNAME_INTERFACE_VERSION, o.hostname !== undefined ? [`--hostname=${o.hostname}`] : [], '--hostname'),
       ...(info.inheritEnv ? ['--inherit-env'] : []),
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),
@@ -201,7 +205,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     if (inProcess !== undefined) {
       o.log?.(`running the stage1 run module in this process: ${inProcess.path} ${args.join(' ')}`);
       // The lock stays on this process's handle, closed below once the pod has ended.
-      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix, mount } : {};
+      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix, mount, idmapBind } : {};
       exited = runModuleInPodDir(inProcess.module, dir, args, { lockFd: fd, ...host });
       stage1Pid = process.pid;
     } else {

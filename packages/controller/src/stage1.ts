@@ -42,6 +42,14 @@ export const STAGE1_ANNOTATIONS = {
    * that says it can only, as `net-none` is.
    */
   cniNetworks: 'rkt-ts.dev/stage1/cni-networks',
+  /**
+   * rkt-ts's extension: the run entrypoint takes rkt's `--private-users=SHIFT:COUNT` (the pod in a user
+   * namespace mapping its IDs 0..COUNT-1 to the host's SHIFT..; its apps' roots already shifted by stage0)
+   * and needs the run context's `idmapBind` for its own root; the value is the version of that contract.
+   * rkt passed the argument to every stage1 (interface version 1) and its fly ignored it: stage0 asks only a
+   * stage1 that says it can, rather than run a pod's root as the host's root unawares.
+   */
+  privateUsers: 'rkt-ts.dev/stage1/private-users',
 } as const;
 export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
 
@@ -131,6 +139,12 @@ export interface Stage1RunContext {
    * not run mount(8) for what it mounts before its pod starts (the systemd stage1's root).
    */
   readonly mount?: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => void;
+  /**
+   * An idmapped bind mount of `source` (that mount only) at `target`, its owners shifted by `shift` for IDs
+   * below `count` (`@rkt/rootfs-overlay/sys`'s `idmapBind`): what a pod with `--private-users` needs for a
+   * root of its own over a shared tree.
+   */
+  readonly idmapBind?: (source: string, target: string, shift: number, count: number) => void;
 }
 
 /** stage0's spawn: posix_spawn(3), see `@rkt/rootfs-overlay/sys`'s `spawnProcess`. */
@@ -152,6 +166,8 @@ export const SUPPORTED_NET_NONE_VERSIONS = [1] as const;
 
 /** The `rkt-ts.dev/stage1/cni-networks` versions this stage0 knows: 1, run's `--net=NETS` as described there. */
 export const SUPPORTED_CNI_NETWORKS_VERSIONS = [1] as const;
+/** The `rkt-ts.dev/stage1/private-users` versions this stage0 knows: 1, run's `--private-users` as described there. */
+export const SUPPORTED_PRIVATE_USERS_VERSIONS = [1] as const;
 
 /** The environment variable that tells a run executable stage0 exec'd it (run-exec version 1). */
 export const RUN_EXEC_ENV = 'RKT_TS_RUN_EXEC';
@@ -269,11 +285,25 @@ function entrypointWithModule(
  * stage0 no longer does, or a newer one. `runPod` asks before the pod leaves `prepared/`, so that such a pod is
  * refused in one line and left as it was rather than run with arguments its stage1 does not take.
  */
-export function checkPodStage1(podDir: string, uuid: string, net?: string): ImageManifest['annotations'] {
+export function checkPodStage1(podDir: string, uuid: string, net?: string, privateUsers = false): ImageManifest['annotations'] {
   const m = readStage1Manifest(podDir);
   checkStage1Manifest(m, `the stage1 of pod ${uuid}`);
   checkStage1Net(m, net, uuid);
+  checkStage1PrivateUsers(m, privateUsers, uuid);
   return m.annotations;
+}
+
+/**
+ * Refuses `--private-users` for a stage1 that does not say it runs a pod in a user namespace
+ * (`rkt-ts.dev/stage1/private-users`), before a pod is made for it (`preparePod`) or leaves `prepared/` (`runPod`).
+ */
+export function checkStage1PrivateUsers(m: Pick<ImageManifest, 'name' | 'annotations'>, privateUsers: boolean, subject: string): void {
+  if (!privateUsers || isSupportedVersion(getAnnotation(m.annotations, STAGE1_ANNOTATIONS.privateUsers), SUPPORTED_PRIVATE_USERS_VERSIONS)) return;
+  throw new PodError(
+    'POD_STAGE1',
+    `--private-users: stage1 ${m.name} cannot run a pod in a user namespace (its image has no ${STAGE1_ANNOTATIONS.privateUsers} annotation of version ${SUPPORTED_PRIVATE_USERS_VERSIONS.join(', ')}); use the systemd stage1`,
+    { subject },
+  );
 }
 
 /**

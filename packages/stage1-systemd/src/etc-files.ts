@@ -1,5 +1,5 @@
 import { readFileSync, realpathSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { chown, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DNS_CONF_FILES, type DnsConfMode } from '@rkt/controller/stage1-abi';
 import { resolveInRoot, RootfsError, type ResolvedInRoot } from '@rkt/rootfs-overlay';
@@ -122,6 +122,7 @@ async function writeInRoot(
   content: string,
   mounts: ReadonlySet<string>,
   onlyIfMissing: boolean,
+  owner: number,
 ): Promise<{ note: string } | 'bind' | undefined> {
   let found: ResolvedInRoot;
   try {
@@ -150,6 +151,7 @@ async function writeInRoot(
   // the image's file may be a hard link to another of its files.
   await rm(hostPath, { force: true });
   await writeFile(hostPath, content, { flag: 'wx', mode: 0o644 });
+  if (owner !== 0) await chown(hostPath, owner, owner);
   return undefined;
 }
 
@@ -161,6 +163,12 @@ export interface EtcContents {
   readonly hosts?: string;
   /** /etc/resolv.conf in place of the image's (`--dns`, dnsContents); without it, the image's own is left alone. */
   readonly resolvConf?: string;
+  /**
+   * The host's ID of the pod's root (`--private-users`): the files are made its, as the pod's own root would
+   * have made them (otherwise the pod would see them owned by no one it knows, and its root could not rewrite
+   * them in place). 0 (the default): the host's root.
+   */
+  readonly owner?: number;
 }
 
 /**
@@ -179,7 +187,7 @@ export async function writeEtcFiles(rootfs: string, app: string, contents: EtcCo
     ...(contents.resolvConf !== undefined ? [['/etc/resolv.conf', contents.resolvConf, false] as const] : []),
   ];
   for (const [path, content, onlyIfMissing] of files) {
-    const done = await writeInRoot(root, app, path, content, mounts, onlyIfMissing);
+    const done = await writeInRoot(root, app, path, content, mounts, onlyIfMissing, contents.owner ?? 0);
     if (done === 'bind') out.binds.push({ path, content });
     else if (done !== undefined) out.notes.push(done.note);
   }

@@ -35,6 +35,11 @@ export interface NspawnOptions {
   privateNetwork?: boolean;
   /** rkt's CNI networks: the namespace the run entrypoint made and joined to them, which the pod runs in. */
   networkNamespacePath?: string;
+  /**
+   * rkt's `--private-users`: a user namespace mapping the pod's IDs 0..count-1 to the host's shift..; the pod's
+   * root and the apps' roots already show their owners so (stage0 and stage1-root.ts), so nspawn changes none.
+   */
+  privateUsers?: { readonly shift: number; readonly count: number };
   /** The pod's console: rkt's terminal for an interactive app, else only read (systemd's messages under --debug). */
   console: 'interactive' | 'read-only';
   debug: boolean;
@@ -53,6 +58,7 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     ...(o.hostname !== undefined ? [`--hostname=${o.hostname}`] : []),
     ...(o.privateNetwork === true ? ['--private-network'] : []),
     ...(o.networkNamespacePath !== undefined ? [`--network-namespace-path=${o.networkNamespacePath}`] : []),
+    ...(o.privateUsers !== undefined ? [`--private-users=${o.privateUsers.shift}:${o.privateUsers.count}`, '--private-users-ownership=off'] : []),
     '--link-journal=no',
     `--console=${o.console}`,
     `--bind-ro=${o.unitsDir}:/etc/systemd/system`,
@@ -71,6 +77,21 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     // The console is rkt's terminal: systemd keeps quiet there unless debugging.
     ...(o.debug ? [] : ['--show-status=0', '--log-target=null']),
   ];
+}
+
+/**
+ * rkt's `--private-users=SHIFT:COUNT` of the run entrypoint (rkt's UidRange as its stage0 passed it): the pod's
+ * IDs 0..COUNT-1 are the host's SHIFT..; undefined without it. Throws one line on anything else.
+ */
+export function podPrivateUsers(value: string | undefined): { shift: number; count: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^([0-9]{1,10}):([0-9]{1,10})$/.exec(value);
+  const shift = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (m === null || shift === 0 || count === 0 || shift + count > 2 ** 32 - 1) {
+    throw new Error(`--private-users=${value}: expected SHIFT:COUNT, a range of host IDs above 0 (as 524288:65536)`);
+  }
+  return { shift, count };
 }
 
 /**

@@ -14,7 +14,7 @@
  * The pod's systemd then puts each app in its own cgroup there and writes its limits, as rkt's stage1
  * did with its writable pod cgroups.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupTree } from './cgroups.js';
 import { appIsolation, CAPABILITIES, IsolatorError, neededControllers, type InsecureIsolation, type IsolationHost, type Isolator } from './isolators.js';
@@ -200,12 +200,18 @@ export class PodIsolation {
     }
   }
 
-  /** The pod's controller cgroups with their limits, for nspawn to start in; returns their cgroup.procs files and how to remove them. */
-  prepareCgroups(): { procs: string[]; remove: () => void } {
+  /**
+   * The pod's controller cgroups with their limits, for nspawn to start in; returns their cgroup.procs files and
+   * how to remove them. `owner`: the host's ID of the pod's root in a user namespace (`--private-users`), to
+   * whom each cgroup is delegated as nspawn delegates the others (the directory, `cgroup.procs` and `tasks`),
+   * so that the pod's systemd can make its units' cgroups there; the pod's own limits stay the host root's.
+   */
+  prepareCgroups(owner = 0): { procs: string[]; remove: () => void } {
     const dirs: string[] = [];
     for (const g of this.#cgroups()) {
       mkdirSync(g.dir, { recursive: true });
       this.#writePodLimits(g.dir, g.root);
+      if (owner !== 0) for (const p of [g.dir, join(g.dir, 'cgroup.procs'), join(g.dir, 'tasks')]) chownSync(p, owner, owner);
       dirs.push(g.dir);
     }
     return { procs: dirs.map((d) => join(d, 'cgroup.procs')), remove: () => dirs.forEach(removeCgroupTree) };

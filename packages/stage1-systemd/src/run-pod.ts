@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
@@ -25,7 +25,7 @@ import { defaultHostname, dnsContents, writeEtcFiles } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
 import { readOnlyRootLines } from './read-only-root.js';
-import { hostRunsSystemd, nspawnArgs, podNetwork } from './nspawn.js';
+import { hostRunsSystemd, nspawnArgs, podNetwork, podPrivateUsers } from './nspawn.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { isPidNamespaceInit, killPod, StopRequests, whenAllSettled } from './halt.js';
@@ -33,10 +33,10 @@ import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
 import { startProcess, type HostSpawn } from './spawn.js';
-import { mountScriptEnv, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
+import { mountScriptEnv, mountShiftedStage1Root, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
-export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount'> {
+export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount' | 'idmapBind'> {
   /** The locked pod directory handle (RKT_LOCK_FD), kept open by whoever started the run for the pod's life. */
   readonly lockFd?: number;
   /**
@@ -310,13 +310,19 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const { options, rest } = parseEntrypointArgs(argv);
   const uuid = rest[0];
   if (uuid === undefined) {
-    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--net=host|none|NETS] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
+    throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--net=host|none|NETS] [--private-users=SHIFT:COUNT] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
   }
   const debug = options.get('debug') === 'true';
   const interactive = options.get('interactive') === 'true';
   const hostname = options.get('hostname') ?? defaultHostname(uuid);
   const net = podNetwork(options.get('net'));
   const privateNetwork = net === 'none';
+  const privateUsers = podPrivateUsers(options.get('private-users'));
+  // The pod's root over the shared stage1 tree needs an idmapped mount, which only stage0's addon makes here:
+  // run as a module in rkt-ts's stage0, not executed (util-linux's mount of this stage1 cannot).
+  if (privateUsers !== undefined && (host.mount === undefined || host.idmapBind === undefined || host.listenUnix === undefined)) {
+    throw new Error("--private-users: this run entrypoint needs stage0's idmapped mounts (rkt-ts's stage0 running it as its run module); executed, it cannot shift the pod's root");
+  }
   const pod = process.cwd();
   // rkt run's DNS flags (interface version 4): the resolv.conf and hosts every app gets, read once.
   const dnsMode = options.get('dns-conf-mode');
@@ -367,7 +373,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
-    const etc = await writeEtcFiles(rootfs, a.name, { hostname, ...dns });
+    const etc = await writeEtcFiles(rootfs, a.name, { hostname, ...dns, ...(privateUsers !== undefined ? { owner: privateUsers.shift } : {}) });
     if (debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
     if (etc.binds.length > 0) {
       mkdirSync(join(appEtcDir, a.name), { recursive: true });
@@ -427,6 +433,13 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const serveLater = io !== undefined && host.listenUnix !== undefined;
   if (serveLater) io.bind(host.listenUnix!);
   else await io?.listen();
+  // The pod's root writes the statuses and connects to the sockets (which takes write permission on them).
+  if (privateUsers !== undefined) {
+    for (const dir of [statusDir, ioDir]) {
+      chownSync(dir, privateUsers.shift, privateUsers.shift);
+      for (const name of readdirSync(dir)) lchownSync(join(dir, name), privateUsers.shift, privateUsers.shift);
+    }
+  }
 
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   // Its CNI networks before anything of nspawn's: a network that fails leaves the pod unstarted, in one line.
@@ -466,6 +479,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       ...(options.has('hostname') ? { hostname } : {}),
       privateNetwork,
       ...(networkNamespacePath !== undefined ? { networkNamespacePath } : {}),
+      ...(privateUsers !== undefined ? { privateUsers } : {}),
       console: stdin === 'tty' ? 'interactive' : 'read-only',
       debug,
       systemdHost,
@@ -490,7 +504,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   let mountEnv: Record<string, string> | undefined;
   try {
     mkdirSync(root.tmpfs, { recursive: true });
-    if (host.mount !== undefined) mountStage1Root(root, host.mount);
+    if (privateUsers !== undefined) mountShiftedStage1Root(root, stage1, privateUsers, host.mount!, host.idmapBind!);
+    else if (host.mount !== undefined) mountStage1Root(root, host.mount);
     else mountEnv = mountScriptEnv(root, loader, libPath, join(stage1, 'bin/mount'));
   } catch (err) {
     await io?.close();
@@ -498,7 +513,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   }
   // Registered with machined, the pod gets a scope of its own; unregistered, it needs a cgroup of its own.
   const cgroups = systemdHost ? { dirs: [], procs: [], remove: () => {} } : podCgroups(uuid);
-  const isolationCgroups = isolation.prepareCgroups();
+  const isolationCgroups = isolation.prepareCgroups(privateUsers?.shift);
   const start = throughShell([...cgroups.procs, ...isolationCgroups.procs], mountEnv, loader, args);
   // Without a terminal for the app, nspawn gets a process group of its own: a terminal's ^C (SIGINT to the
   // foreground group) would make it kill the pod outright; this process turns it into a clean stop.

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Stage1RunContext } from '@rkt/controller';
 import { overlayPathOption } from '@rkt/rootfs-overlay';
@@ -50,6 +50,41 @@ export function mountStage1Root(root: Stage1Root, mount: NonNullable<Stage1RunCo
     mount('overlay', root.rootfs, 'overlay', 0, root.overlayOptions);
   } catch (err) {
     throw new Error(`cannot mount the pod's root at ${root.rootfs}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/** A pod's user namespace (`--private-users=SHIFT:COUNT`): its IDs 0..count-1 are the host's shift... */
+export interface PrivateUsers {
+  readonly shift: number;
+  readonly count: number;
+}
+
+/**
+ * The pod's root for a pod in a user namespace: the same overlay, its lower the stage1's tree seen through an
+ * idmapped mount (its owners shifted by `ids.shift`: the tree in the store is shared and never chowned),
+ * bound at `stage1-root/lower` on the tmpfs (beside the overlay, not in it; unmounted with the tmpfs by gc);
+ * the tmpfs and the upper directory belong to the pod's root (the host's `shift`), so that what the pod's
+ * systemd writes there is its own. nspawn then runs the pod with `--private-users=SHIFT:COUNT
+ * --private-users-ownership=off`: its root is already as the pod must see it. (nspawn's own
+ * `--private-users-ownership=map` cannot: it would idmap the overlay, which overlayfs refuses, EINVAL.)
+ */
+export function mountShiftedStage1Root(
+  root: Stage1Root,
+  lower: string,
+  ids: PrivateUsers,
+  mount: NonNullable<Stage1RunContext['mount']>,
+  idmapBind: NonNullable<Stage1RunContext['idmapBind']>,
+): void {
+  const shifted = join(root.tmpfs, 'lower');
+  try {
+    mount('tmpfs', root.tmpfs, 'tmpfs', 0, `${TMPFS_OPTIONS},uid=${ids.shift},gid=${ids.shift}`);
+    for (const d of ['upper', 'work', 'rootfs', 'lower']) mkdirSync(join(root.tmpfs, d));
+    chownSync(join(root.tmpfs, 'upper'), ids.shift, ids.shift);
+    idmapBind(lower, shifted, ids.shift, ids.count);
+    const options = [overlayPathOption('lowerdir', shifted), overlayPathOption('upperdir', join(root.tmpfs, 'upper')), overlayPathOption('workdir', join(root.tmpfs, 'work'))];
+    mount('overlay', root.rootfs, 'overlay', 0, options.join(','));
+  } catch (err) {
+    throw new Error(`cannot mount the pod's root at ${root.rootfs} for its user namespace: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { resolveId } from '../src/ids.js';
-import { hostRunsSystemd, nspawnArgs, podNetwork, registrationArgs } from '../src/nspawn.js';
+import { hostRunsSystemd, nspawnArgs, podNetwork, podPrivateUsers, registrationArgs } from '../src/nspawn.js';
 import { stage1Root } from '../src/stage1-root.js';
 import { noteStop, readStop, stopStatus } from '../src/stop-note.js';
 import { appIoName, appIoPath, appUnit, commandsBeforeMain, needsReaper, parseAppStatus, podTarget, reaperUnit, stoppedBeforeMain } from '../src/units.js';
@@ -72,6 +72,17 @@ describe('machined registration', () => {
     expect([podNetwork(undefined), podNetwork('host'), podNetwork('none')]).toEqual(['host', 'host', 'none']);
     expect(podNetwork('default,mynet:IP=10.1.0.9')).toEqual({ cni: 'default,mynet:IP=10.1.0.9' });
     expect(() => podNetwork('')).toThrow('--net=: netname must not be empty');
+  });
+
+  it('runs the pod in a user namespace only for --private-users=SHIFT:COUNT, its roots already shifted (ownership off)', () => {
+    expect(nspawnArgs(nspawnOptions(false)).filter((a) => a.startsWith('--private-users'))).toEqual([]);
+    const args = nspawnArgs({ ...nspawnOptions(false), privateUsers: { shift: 524288, count: 65536 } });
+    expect(args.filter((a) => a.startsWith('--private-users'))).toEqual(['--private-users=524288:65536', '--private-users-ownership=off']);
+    expect(args.indexOf('--private-users=524288:65536')).toBeLessThan(args.indexOf('--'));
+    expect([podPrivateUsers(undefined), podPrivateUsers('524288:65536')]).toEqual([undefined, { shift: 524288, count: 65536 }]);
+    for (const bad of ['', 'pick', '0:65536', '524288:0', '524288', '-1:5', '4294967295:1', '524288:65536:1']) {
+      expect(() => podPrivateUsers(bad)).toThrow(`--private-users=${bad}: expected SHIFT:COUNT, a range of host IDs above 0 (as 524288:65536)`);
+    }
   });
 
   it('gives nspawn the hostname only when asked, and the terminal only to an interactive app', () => {

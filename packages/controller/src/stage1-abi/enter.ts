@@ -3,8 +3,13 @@ import { accessSync, constants, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForeground } from './foreground.js';
 
-/** nsenter's flag for each namespace an app may have of its own (user namespaces are not used by rkt). */
+/**
+ * nsenter's flag for each namespace an app may have of its own. The user namespace of a pod run with
+ * `--private-users` too: nsenter enters it first and becomes its root (uid and gid 0 there), so the command
+ * has the pod's root's rights over the app's files, not the host's.
+ */
 const NAMESPACES = [
+  ['user', '--user'],
   ['mnt', '--mount'],
   ['uts', '--uts'],
   ['ipc', '--ipc'],

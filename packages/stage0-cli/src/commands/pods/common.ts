@@ -7,7 +7,6 @@ import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
 import { parseApps } from './app-args.js';
-import { unsupportedPodFlag } from './flags.js';
 import { parsePortFlags, type ExposedPortFlag } from './ports.js';
 import { claimStored, ImageGone, resolveImageArg, type ImageClaim } from './images.js';
 import { pullPolicyFlag } from '../fetch-options.js';
@@ -155,8 +154,6 @@ function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): 
 /** Everything `rkt prepare` and `rkt run` share: images, stage1, the pod directory. */
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean, net?: string): Promise<PreparedPod> {
   const pullPolicy = pullPolicyFlag(ctx);
-  const unsupported = unsupportedPodFlag(ctx.flags.bool('private-users'));
-  if (unsupported !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', unsupported);
   const ports = parsePortFlags(ctx.flags.strings('port'));
   // rkt forwarded ports into a pod's CNI network; a pod on the host's network has the host's ports already.
   if (ports.length > 0 && (net === 'host' || net === 'none')) {
@@ -252,6 +249,7 @@ async function preparePodOnce(
       rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
       inheritEnv: ctx.flags.bool('inherit-env'),
       ...(net !== undefined ? { net } : {}),
+      ...(ctx.flags.bool('private-users') ? { privateUsers: true } : {}),
       bus: cliBus(ctx),
       keepLock,
       ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),

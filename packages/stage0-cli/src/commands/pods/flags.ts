@@ -41,18 +41,8 @@ export const POD_FLAGS: readonly FlagSpec[] = [
   flag.strings('volume', 'a volume for the pod: NAME,kind=host,source=PATH[,readOnly=true][,recursive=true] or NAME,kind=empty[,mode=0755,uid=0,gid=0]'),
   flag.string('pull-policy', 'when to fetch an image and its dependencies: "new" (what is not in the store), "update" (ask the server) or "never" (store only)', { default: 'new' }),
   flag.strings('port', 'ports to expose on the host (requires contained network). Syntax: --port=NAME:[HOSTIP:]HOSTPORT'),
-  // rkt's, refused when given (unsupportedPodFlag): rkt-ts gives no pod a user namespace of its own.
   flag.bool('private-users', 'run within user namespaces.'),
 ];
-
-/**
- * `--private-users`, refused in one line: rkt-ts does not give a pod a user namespace, and running the pod
- * without it would give its apps the host's user IDs, which the user meant them not to have.
- */
-export function unsupportedPodFlag(privateUsers: boolean): string | undefined {
-  if (privateUsers) return '--private-users: rkt-ts does not run pods in a user namespace: their apps run with the host\'s user IDs';
-  return undefined;
-}
 
 /**
  * rkt run's metadata service flags (`--mds-register` defaults to false, as in late rkt). The socket is
