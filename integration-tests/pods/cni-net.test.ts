@@ -162,6 +162,22 @@ describe('CNI networks (systemd)', () => {
     expect(r.stdout).toContain('host says: from-the-host\n');
   }, 120_000);
 
+  it('--private-users with a CNI network is refused in one line: no pod by run, a prepared pod left prepared by run-prepared', () => {
+    // nspawn makes the pod's user namespace first, and then may not join a network namespace the host's owns.
+    const line = (net: string) => `--net=${net} with --private-users: a pod in a user namespace of its own cannot join CNI networks (its nspawn cannot enter a network namespace the host's user namespace owns); use --net=host or --net=none`;
+    const r = env.run(['run', '--net=default', '--private-users', aci, '--exec=/bin/true']);
+    expect([r.status, r.stderr]).toEqual([254, `run: ${line('default')}\n`]);
+    expect(env.podUuids()).toEqual([]);
+    const prepared = env.run(['prepare', '--quiet', '--private-users', aci, '--exec=/bin/true']);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const uuid = prepared.stdout.trim();
+    const rp = env.run(['run-prepared', '--net=default-restricted', uuid]);
+    expect(rp.status).toBe(254);
+    expect(rp.stderr).toBe(`run-prepared: ${line('default-restricted')}\n`);
+    expect(existsSync(join(env.dataDir, 'pods', 'prepared', uuid))).toBe(true);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  });
+
   it('a network of the local configuration, with the address asked for in its CNI_ARGS (rkt adds default-restricted)', async () => {
     const conf = join(env.tmp, 'conf');
     mkdirSync(join(conf, 'net.d'), { recursive: true });

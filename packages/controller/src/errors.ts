@@ -12,6 +12,8 @@ export type PodErrorCode =
   | 'POD_VOLUME'
   /** `runPod`'s DNS configuration: an address, a name or an option that resolv.conf or /etc/hosts cannot take. */
   | 'POD_DNS'
+  /** A network the pod cannot have as asked (CNI networks with `--private-users`). */
+  | 'POD_NET'
   | 'POD_IO';
 
 /** Every failure of a pod operation: a stable `code`, one line naming the pod (or path) and what went wrong. */

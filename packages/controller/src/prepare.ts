@@ -23,7 +23,7 @@ import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
-import { checkStage1Manifest, checkStage1Net, checkStage1PrivateUsers } from './stage1.js';
+import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Net, checkStage1PrivateUsers } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { createEmptyVolumes } from './mount-volumes.js';
 import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
@@ -266,6 +266,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
   checkStage1Net(stage1Manifest, o.net, o.stage1ImageId);
   checkStage1PrivateUsers(stage1Manifest, o.privateUsers === true, o.stage1ImageId);
+  checkNetWithPrivateUsers(o.net, o.privateUsers === true, o.stage1ImageId);
   const privateUsers = o.privateUsers === true ? pickPrivateUsers() : undefined;
 
   // Every app is checked before any tree is rendered or referenced, so a bad flag fails fast.

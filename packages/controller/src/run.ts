@@ -10,7 +10,7 @@ import { readPodInfo } from './info.js';
 import { appLower, relinkMovedStage1 } from './data-dir-paths.js';
 import { lockDirAt, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { checkNetWithPrivateUsers, checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf.js';
 import { formatDnsConfMode } from './stage1-abi/dns-conf-mode.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
@@ -109,6 +109,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     const info = await readPodInfo(prepared);
     // A pod in a user namespace, of a stage1 that cannot run one (prepared by another rkt-ts): left there too.
     if (info.privateUsers !== undefined) checkPodStage1(prepared, o.uuid, o.net, true);
+    checkNetWithPrivateUsers(o.net, info.privateUsers !== undefined, o.uuid);
     try {
       await rename(prepared, dir);
     } catch (err) {

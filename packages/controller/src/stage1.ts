@@ -294,6 +294,17 @@ export function checkPodStage1(podDir: string, uuid: string, net?: string, priva
 }
 
 /**
+ * Refuses rkt's CNI networks (any `--net` but `host` and `none`) for a pod in a user namespace of its own, before a
+ * pod is made (`preparePod`) or leaves `prepared/` (`runPod`): systemd-nspawn (252) makes the pod's user namespace
+ * first and cannot then join a network namespace the host's user namespace owns ("Failed to join network
+ * namespace: Operation not permitted"), so such a pod would die as it starts, after its networks were set up.
+ */
+export function checkNetWithPrivateUsers(net: string | undefined, privateUsers: boolean, subject: string): void {
+  if (!privateUsers || net === undefined || net === 'host' || net === 'none') return;
+  throw new PodError('POD_NET', `--net=${net} with --private-users: a pod in a user namespace of its own cannot join CNI networks (its nspawn cannot enter a network namespace the host's user namespace owns); use --net=host or --net=none`, { subject });
+}
+
+/**
  * Refuses `--private-users` for a stage1 that does not say it runs a pod in a user namespace
  * (`rkt-ts.dev/stage1/private-users`), before a pod is made for it (`preparePod`) or leaves `prepared/` (`runPod`).
  */
