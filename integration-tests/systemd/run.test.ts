@@ -9,7 +9,7 @@
 // left behind: no mount, no process, no cgroup, no nspawn propagation directory.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { appProcess, podCgroups, RktEnv, rktBin, type RktResult } from '../pods/harness.js';
@@ -617,6 +617,34 @@ describe('the stage1 boundary of stage1-systemd', () => {
     const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(status).toBe(137);
     expect(appStatuses(uuid)).toEqual(['app-busybox=137']);
+    expectNothingLeft(uuid);
+  });
+
+  it("never writes an app's exit file in place: it appears whole, by rename, during the run and at its end", async () => {
+    // An exit file written in place (open with truncation, then write) is empty for a moment, which rkt status
+    // reads as "no status", and after a power loss may stay so. inotify names every write to the file
+    // itself ('change'); one renamed into place shows only its name appearing ('rename').
+    const prepared = env.run(['prepare', '--quiet', aci, '--name=quick', '--exec=/bin/true', '---', aci, '--name=slow', '--exec=/bin/sleep', '--', '1']);
+    expect(prepared.status).toBe(0);
+    const uuid = prepared.stdout.trim();
+    const events: string[] = [];
+    // The pod directory moves to run/ as the run starts: the watches follow the directories, not their paths.
+    const watchers = ['quick', 'slow'].map((app) =>
+      watch(join(env.dataDir, 'pods', 'prepared', uuid, 'appsinfo', app), (event, file) => {
+        if (file === 'exit') events.push(`${app}: ${event}`);
+      }),
+    );
+    try {
+      const r = await env.start(['run-prepared', uuid]).done;
+      expect(r.status).toBe(0);
+      expect(appStatuses(uuid)).toEqual(['app-quick=0', 'app-slow=0']);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      for (const w of watchers) w.close();
+    }
+    // Each is written twice (as the app ends, and again at the pod's end), both times by rename.
+    expect(events.filter((e) => !e.endsWith(': rename'))).toEqual([]);
+    expect(events.filter((e) => e.startsWith('quick: ')).length).toBeGreaterThanOrEqual(2);
     expectNothingLeft(uuid);
   });
 });

@@ -1,4 +1,5 @@
 import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join, resolve } from 'node:path';
 import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
@@ -226,12 +227,24 @@ function appExitPath(pod: string, app: string): string {
 }
 
 /**
+ * Writes an app's exit status as the store writes its files (temp + fsync + rename, then the directory's
+ * fsync): `rkt status` never sees it empty or half written, which it would take for "no status", even while
+ * the end rewrites the one recorded during the run, and after a power loss that follows the run's end the
+ * status is still there, as fly's is. The temp is a dotfile beside it, gone with the pod directory.
+ */
+function writeAppExit(pod: string, app: string, status: number): Promise<void> {
+  const path = appExitPath(pod, app);
+  return writeFileAtomic(path, `${status}\n`, { tmpName: `.exit.${process.pid}.${Math.random().toString(36).slice(2)}.tmp` });
+}
+
+/**
  * An app's exit status published while its pod still runs (rkt's `rkt status` showed `app-NAME=` for an app
  * that had ended in a running pod): the status its unit recorded, when its main process ran. One that never
  * ran (`- - success`, stopped while starting) is left for the end, whose stop decides it (podStatuses),
- * which rewrites every app's anyway. Replaced by rename: a reader never sees it half written.
+ * which rewrites every app's anyway. The write is awaited before the end's (`pending`), so that it cannot land
+ * after it.
  */
-function recordExitWhileRunning(pod: string, app: string, text: string): void {
+function recordExitWhileRunning(pod: string, app: string, text: string, pending: Array<Promise<void>>): void {
   if (stoppedBeforeMain(text)) return;
   let status: number;
   try {
@@ -240,13 +253,8 @@ function recordExitWhileRunning(pod: string, app: string, text: string): void {
     // Unreadable: the end reports it.
     return;
   }
-  const path = appExitPath(pod, app);
-  try {
-    writeFileSync(`${path}.tmp`, `${status}\n`);
-    renameSync(`${path}.tmp`, path);
-  } catch {
-    // The app's directory is gone (the pod is being removed): nobody is left to read it.
-  }
+  // A failure means the app's directory is gone (the pod is being removed): nobody is left to read it.
+  pending.push(writeAppExit(pod, app, status).catch(() => {}));
 }
 
 /**
@@ -496,7 +504,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const stoppedEarly = stopped();
   if (stoppedEarly !== undefined) {
     await io?.close();
-    for (const a of apps) writeFileSync(appExitPath(pod, a.name), `${stopStatus(stoppedEarly)}\n`);
+    await Promise.all(apps.map((a) => writeAppExit(pod, a.name, stopStatus(stoppedEarly))));
     return stopStatus(stoppedEarly);
   }
   // The pod's root, in the pod directory: mounted here with stage0's mount(2), else by the shell that starts
@@ -604,11 +612,12 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     });
   // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do. Each
   // app's exit status is published as soon as it is recorded, for `rkt status` of the running pod.
+  const exitWrites: Array<Promise<void>> = [];
   const stopWatching = whenAllSettled(
     statusDir,
     apps.map((a) => a.name),
     postStopPod ? () => {} : () => killPod(nspawnPid),
-    (app, text) => recordExitWhileRunning(pod, app, text),
+    (app, text) => recordExitWhileRunning(pod, app, text, exitWrites),
   );
   // As its own process, the same when stage0 dies (kill -9): this process is re-parented, and kills the
   // pod's PID 1, which ends the pod's every process.
@@ -657,7 +666,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   if (ioFailure !== undefined) throw ioFailure;
   if (setupFailure !== undefined) throw setupFailure;
   const result = podStatuses(apps, statusDir, status, stopped());
-  for (const [app, s] of result.apps) writeFileSync(appExitPath(pod, app), `${s}\n`);
+  await Promise.all(exitWrites);
+  await Promise.all([...result.apps].map(([app, s]) => writeAppExit(pod, app, s)));
   if (outputFailure?.code === 'EPIPE') return EXIT_BROKEN_PIPE;
   if (outputFailure !== undefined) throw new Error(`cannot write the pod's output: ${outputFailure.message}`, { cause: outputFailure });
   return result.pod;
