@@ -5,7 +5,7 @@
 // sourced into a real bash.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,35 @@ describe('--uuid-file (rm, stop, cat-manifest)', () => {
     expect(env.status(uuid).state).toBe('prepared');
     // The file rkt's --uuid-file-save wrote (no newline) is read back; a trailing newline is as good.
     expect(env.run(['cat-manifest', '--uuid-file=good']).status).toBe(0);
+  });
+
+  it('--uuid-file-save appears whole (a rename, never a write in place), replaces an old file whole, and sweeps a killed writer\'s temp', async () => {
+    env = new RktEnv(fly);
+    const aci = await buildBusyboxAci(env.tmp);
+    const dir = join(env.tmp, 'saved');
+    mkdirSync(dir);
+    // A temp a --uuid-file-save killed part way left (its writer's pid runs nothing: pid_max is below it).
+    const dead = '.pod.uuid.4194305.12345.0123456789ab.tmp';
+    writeFileSync(join(dir, dead), '');
+    const events: string[] = [];
+    const watcher = watch(dir, (event, file) => {
+      if (file === 'pod.uuid') events.push(event);
+    });
+    try {
+      const first = env.run(['prepare', '--quiet', `--uuid-file-save=${join(dir, 'pod.uuid')}`, aci]);
+      expect(first.status, first.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'pod.uuid'), 'utf8')).toBe(first.stdout.trim());
+      // A file there from an earlier pod: a script reading it meanwhile sees the old UUID or the new one.
+      const second = env.run(['prepare', '--quiet', `--uuid-file-save=${join(dir, 'pod.uuid')}`, aci]);
+      expect(second.status, second.stderr).toBe(0);
+      expect(readFileSync(join(dir, 'pod.uuid'), 'utf8')).toBe(second.stdout.trim());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      watcher.close();
+    }
+    // Written in place, the file was empty between its creation (or truncation) and the write: 'change' events.
+    expect(events).toEqual(['rename', 'rename']);
+    expect(readdirSync(dir)).toEqual(['pod.uuid']);
   });
 });
 

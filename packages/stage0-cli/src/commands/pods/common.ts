@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
 import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PodEvent, type PreparedPod } from '@rkt/controller/lean';
-import { openStore, StoreError, type ImageHold, type Store } from '@rkt/image-store';
-import type { PodManifest, Volume } from '@rkt/appc-spec/lean';
+import { openStore, StoreError, writeFileAtomic, type ImageHold, type Store } from '@rkt/image-store';
+import { removeDeadWriterTemps, writerTempPath, type PodManifest, type Volume } from '@rkt/appc-spec/lean';
 import type { PullPolicy } from '@rkt/fetcher';
 import type { CommandContext } from '../../command.js';
 import { CliError } from '../../errors.js';
@@ -13,7 +13,6 @@ import { pullPolicyFlag } from '../fetch-options.js';
 import { selectStage1 } from './stage1.js';
 import { checkMountsNameVolumes, parseVolumeFlags } from './volumes.js';
 import { eventsConfigOf, natsBusOptions, type EventsConfig } from './events-config.js';
-import { writeFileSync } from 'node:fs';
 
 export function openCliStore(ctx: CommandContext): Promise<Store> {
   return openStore({ dir: ctx.dataDir() });
@@ -128,9 +127,16 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store, claim: Ima
   return { ...m, apps };
 }
 
-function saveUuid(given: string, path: string, uuid: string): void {
+/**
+ * `--uuid-file-save`: a script waits for the file and reads it, and may do so after a reboot, so it is written as
+ * the store writes its files (temp + fsync + rename, the directory synced): seen whole or not at all, never
+ * empty. The temp is `appc`'s kind (`.<name>.<pid>.<start time>.<random>.tmp`), so the temps of writers killed
+ * part way are removed by the next save into the directory (and by `appc build`'s, `rkt image export`'s).
+ */
+async function saveUuid(given: string, path: string, uuid: string): Promise<void> {
   try {
-    writeFileSync(path, uuid);
+    await writeFileAtomic(path, uuid, { tmpName: basename(writerTempPath(path)) });
+    await removeDeadWriterTemps(dirname(path));
   } catch (err) {
     // Node's message ends with the syscall and the path, which the line already names.
     const why = (err as Error).message.replace(/, \w+ '.*'$/s, '');
