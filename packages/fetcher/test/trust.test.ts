@@ -109,6 +109,23 @@ describe('trustKeys', () => {
     await writeFile(join(dirs.local, 'trustedkeys', 'root.d', other.fingerprint), await readFile(path));
     await expect(ks.keyringFor('example.com/app')).rejects.toThrow(new RegExp(`${other.fingerprint}: fingerprint mismatch`));
   });
+
+  it('the temps of a store killed part way, torn keys among the keys, are passed over, and the next store removes its own kind', async () => {
+    const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
+    await ks.store(key.publicArmored, undefined);
+    const rootD = join(dirs.local, 'trustedkeys', 'root.d');
+    const half = key.publicArmored.slice(0, key.publicArmored.length >> 1);
+    // This build's temp name and an earlier build's, each left by a writer that is gone (no pid reaches 4194305).
+    const temp = `.${other.fingerprint}.4194305.1.0123456789ab.tmp`;
+    const older = `${other.fingerprint}.tmp-4194305-0123abcd`;
+    await writeFile(join(rootD, temp), half);
+    await writeFile(join(rootD, older), half);
+    expect((await ks.keyringFor('example.com/app')).map((k) => k.fingerprint)).toEqual([key.fingerprint]);
+    expect((await ks.anyTrustedKeys()).map((k) => k.fingerprint)).toEqual([key.fingerprint]);
+    await ks.store(other.publicArmored, undefined);
+    expect((await readdir(rootD)).sort()).toEqual([key.fingerprint, older, other.fingerprint].sort());
+    expect((await ks.keyringFor('example.com/app')).map((k) => k.fingerprint).sort()).toEqual([key.fingerprint, other.fingerprint].sort());
+  });
 });
 
 describe('revoked and expired keys', () => {

@@ -1,9 +1,8 @@
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Key } from 'openpgp';
-import { isAcIdentifier } from '@rkt/appc-spec/lean';
-import { errnoReason, makeDirs } from '@rkt/image-store';
+import { isAcIdentifier, removeDeadWriterTemps, writerTempPath } from '@rkt/appc-spec/lean';
+import { errnoReason, makeDirs, writeFileAtomic } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 
 export interface TrustedKey {
@@ -58,6 +57,7 @@ export class Keystore {
         throw new FetchError('FETCH_KEY', `${dir}: ${firstLine(err)}`, { subject: dir, cause: err });
       }
       for (const fname of names) {
+        if (isWriterTemp(fname)) continue;
         const file = join(dir, fname);
         const st = await stat(file);
         if (!st.isFile()) continue;
@@ -86,6 +86,7 @@ export class Keystore {
         continue;
       }
       for (const rel of names) {
+        if (isWriterTemp(basename(rel))) continue;
         const file = join(dir, rel);
         const st = await stat(file).catch(() => undefined);
         if (st === undefined || !st.isFile() || st.size === 0) continue;
@@ -153,31 +154,30 @@ async function readKeyFile(file: string): Promise<TrustedKey> {
   return { fingerprint, key, file };
 }
 
-/** temp + fsync + rename, then fsync of the directory: a trusted key is never half written. */
+/**
+ * A temp file of a key's write, never a key: this build's (`.<fingerprint>.<pid>.<start time>.<random>.tmp`)
+ * or an earlier build's (`<fingerprint>.tmp-<pid>-<random>`). A writer killed part way leaves it among the
+ * keys, and read as one it failed every verification after ("fingerprint mismatch", "not an OpenPGP public key").
+ */
+function isWriterTemp(name: string): boolean {
+  return (name.startsWith('.') && name.endsWith('.tmp')) || /\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+}
+
+/**
+ * The store's write (temp + fsync + rename, then the directory's fsync): a trusted key is never half written.
+ * The temp is named after its writer, so that the next store into the directory removes those of writers
+ * killed part way; until then the keyring passes over them (`isWriterTemp`).
+ */
 export async function writeAtomic(dest: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   try {
     await makeDirs(dirname(dest));
   } catch (err) {
     throw new FetchError('FETCH_IO', `${dirname(dest)}: cannot create the directory: ${errnoReason(err)}`, { subject: dest, cause: err });
   }
-  const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, dest);
+    await writeFileAtomic(dest, data, { tmpName: basename(writerTempPath(dest)), mode });
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new FetchError('FETCH_IO', `${dest}: ${firstLine(err)}`, { subject: dest, cause: err });
   }
-  const dh = await open(dirname(dest), 'r');
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+  await removeDeadWriterTemps(dirname(dest));
 }
