@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished, type Readable } from 'node:stream';
 import { DirectFileWriter, makeDirs } from '@rkt/image-store';
@@ -183,6 +183,10 @@ export async function download(http: HttpClient, url: URL, opts: DownloadOptions
         continue;
       }
       meta = etag === undefined ? undefined : { url: url.href, etag };
+      // A new body's ETag goes beside an empty part: written while the part still held an earlier body's bytes
+      // (a part taken over, or an earlier attempt's) and before the writer below truncated it, a kill between
+      // the two left those bytes under this ETag, and the next process resumed them with this body's rest.
+      if (!append) await truncate(own).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
       if (meta !== undefined) await writeMeta(own, meta);
       else await rm(`${own}.json`, { force: true });
       const length = contentLength(res.headers);
