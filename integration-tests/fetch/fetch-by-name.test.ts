@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openStore } from '@rkt/image-store';
 import * as openpgp from 'openpgp';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { discoveryPage, makeAci, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from '../../packages/fetcher/test/helpers.js';
 import { ensureBuilt, repoRoot, rktBin, sha512Id, StoreEnv, type RktResult } from '../store/harness.js';
 import { buildBusyboxAci } from '../pods/harness.js';
@@ -21,6 +21,8 @@ let stranger: TestKey;
 let env: StoreEnv;
 let server: TestServer;
 let ns: NameNamespace | undefined;
+/** The server's socket and the namespace's hosts file: one server and one namespace for the file's tests. */
+let nsDir: string | undefined;
 let localConfig: string;
 /** The stage1 `rkt prepare` uses here: fly, built by `tools/setup` (its pod is never run). */
 const flyAci = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
@@ -34,17 +36,38 @@ beforeAll(async () => {
     rmSync(caDir, { recursive: true, force: true });
   }
   [signer, stranger] = await Promise.all([makeKey('App Signer'), makeKey('Someone Else')]);
+  // Started once for the file (a forwarder's Node and the server each test started took 50-300 ms): every
+  // test starts with nothing served and nothing logged, and its own data directory and configuration.
+  nsDir = mkdtempSync(join(tmpdir(), 'rkt-fetch-ns-'));
+  server = new TestServer();
+  const socket = join(nsDir, 'https.sock');
+  await server.start(ca, { path: socket });
+  ns = await NameNamespace.start({ dir: nsDir, socket, hosts: ['example.com', 'keys.example.com'] });
 }, 600_000);
+
+afterAll(async () => {
+  // All three, even when one throws: a leaked namespace, server or temp dir outlives the test run.
+  try {
+    await ns?.stop();
+  } finally {
+    ns = undefined;
+    try {
+      // Undefined when the set-up failed before it.
+      await (server as TestServer | undefined)?.stop();
+    } finally {
+      if (nsDir !== undefined) rmSync(nsDir, { recursive: true, force: true });
+    }
+  }
+});
 
 beforeEach(async () => {
   env = new StoreEnv();
   localConfig = join(env.tmp, 'etc');
   mkdirSync(join(localConfig, 'certs.d'), { recursive: true });
   writeFileSync(join(localConfig, 'certs.d', 'test-ca.pem'), ca.caPem);
-  server = new TestServer();
-  const socket = join(env.tmp, 'https.sock');
-  await server.start(ca, { path: socket });
-  ns = await NameNamespace.start({ dir: env.tmp, socket, hosts: ['example.com', 'keys.example.com'] });
+  server.resources.clear();
+  server.log.length = 0;
+  server.handshakes = 0;
   server.resources.set('/?ac-discovery=1', {
     body: discoveryPage('example.com', ['https://example.com/images/{name}-{version}-{os}-{arch}.{ext}'], ['https://keys.example.com/pubkeys.asc']),
     contentType: 'text/html',
@@ -52,18 +75,8 @@ beforeEach(async () => {
   server.resources.set('/pubkeys.asc', { body: Buffer.from(signer.publicArmored), contentType: 'text/plain' });
 });
 
-afterEach(async () => {
-  // All three, even when one throws: a leaked namespace, server or temp dir outlives the test run.
-  try {
-    await ns?.stop();
-  } finally {
-    ns = undefined;
-    try {
-      await server.stop();
-    } finally {
-      env.cleanup();
-    }
-  }
+afterEach(() => {
+  env.cleanup();
 });
 
 /** bin/rkt inside the namespace, with this test's data dir and local config. */
