@@ -3,7 +3,7 @@
 // on stdout, and the store and the pods as they were (their listings, and every file of the data directory down
 // to sizes and mtimes, the index's LevelDB files aside); no archive writes outside the store. Device nodes, FIFOs,
 // relative execs and the duplicates appc allows (ports, mount points) are valid images, as for actool and rkt.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,12 @@ import { buildBusyboxAci, ensureBuilt, rktBin, STAGE1S } from '../pods/harness.j
 const SKIP_IMAGE_CHECK_WARNING = 'warning: image signature verification has been disabled (--insecure-options=image)\n';
 
 let tmp: string;
-let dataDir: string;
+/**
+ * The data directories the cases are spread over, each set up alike and each case checked against its own:
+ * two rkt processes at a time (a case is one process, and they were ~270 of them one after another).
+ */
+const LANES = 2;
+let dataDirs: string[] = [];
 let canary: string;
 let fly: string;
 let busybox: string;
@@ -26,11 +31,21 @@ const written = new Set<string>();
 
 interface Result { status: number | null; stdout: string; stderr: string }
 
-function rkt(args: readonly string[]): Result {
-  // Without NODE_EXTRA_CA_CERTS: it costs every Node start ~65 ms, and nothing here talks TLS.
-  const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
-  const r = spawnSync(rktBin, [`--dir=${dataDir}`, ...args], { cwd: tmp, encoding: 'utf8', env, timeout: 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+// Without NODE_EXTRA_CA_CERTS: it costs every Node start ~65 ms, and nothing here talks TLS.
+const { NODE_EXTRA_CA_CERTS: _, ...rktEnv } = process.env;
+
+/** bin/rkt with the data directory `dataDir`, in the test's directory. */
+function rkt(dataDir: string, args: readonly string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(rktBin, [`--dir=${dataDir}`, ...args], { cwd: tmp, env: rktEnv, stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
+    child.stdin.end();
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 function write(name: string, content: string | Buffer): string {
@@ -44,12 +59,12 @@ function write(name: string, content: string | Buffer): string {
  * Every entry under `dir`: type, size, mtime and link target, sorted. The image index's LevelDB files are left
  * out: opening it rewrites its log and manifest (not what it holds, which the listings compare).
  */
-function tree(dir: string, skip = join(dataDir, 'cas', 'index')): string[] {
+function tree(dir: string, skip: readonly string[] = [join(dir, 'cas', 'index')]): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
-      if (p === skip) continue;
+      if (skip.includes(p)) continue;
       const st = lstatSync(p);
       if (st.isDirectory()) {
         out.push(`${p}/`);
@@ -64,9 +79,9 @@ function tree(dir: string, skip = join(dataDir, 'cas', 'index')): string[] {
 }
 
 /** The store and the pods as a user sees them, and the data directory on disk. */
-function listings(): { images: unknown; pods: unknown } {
-  const images = rkt(['image', 'list', '--format=json']);
-  const pods = rkt(['list', '--format=json']);
+async function listings(dataDir: string): Promise<{ images: unknown; pods: unknown }> {
+  const images = await rkt(dataDir, ['image', 'list', '--format=json']);
+  const pods = await rkt(dataDir, ['list', '--format=json']);
   expect(images.status, images.stderr).toBe(0);
   expect(pods.status, pods.stderr).toBe(0);
   return { images: JSON.parse(images.stdout) as unknown, pods: JSON.parse(pods.stdout) as unknown };
@@ -81,48 +96,61 @@ interface Case {
 /**
  * Runs each case and checks the standard: exit 254, one line (after the warning --insecure-options=image asks
  * for), that line, nothing on stdout, and every file of the data directory as it was; the listings are
- * compared once for the group (the file check already sees any change they could show).
+ * compared once for the group (the file check already sees any change they could show). The cases are dealt
+ * out to the data directories, each running its own one at a time.
  */
-function sweep(cases: readonly Case[]): void {
-  const listed = listings();
-  const before = tree(dataDir);
-  for (const c of cases) {
-    const what = c.args.join(' ');
-    const r = rkt(c.args);
-    const stderr = c.args.includes('--insecure-options=image') && r.stderr.startsWith(SKIP_IMAGE_CHECK_WARNING) ? r.stderr.slice(SKIP_IMAGE_CHECK_WARNING.length) : r.stderr;
-    expect({ status: r.status, stdout: r.stdout, lines: stderr.split('\n').length - 1 }, `${what}\n${r.stderr}`).toEqual({ status: 254, stdout: '', lines: 1 });
-    if (typeof c.line === 'string') expect(stderr, what).toBe(`${c.line}\n`);
-    else expect(stderr.trimEnd(), what).toMatch(c.line);
-    expect(tree(dataDir), what).toEqual(before);
-  }
-  expect(listings()).toEqual(listed);
+async function sweep(cases: readonly Case[]): Promise<void> {
+  const lanes = await Promise.allSettled(
+    dataDirs.map(async (dataDir, lane) => {
+      const listed = await listings(dataDir);
+      const before = tree(dataDir);
+      for (const c of cases.filter((_, i) => i % dataDirs.length === lane)) {
+        const what = c.args.join(' ');
+        const r = await rkt(dataDir, c.args);
+        const stderr = c.args.includes('--insecure-options=image') && r.stderr.startsWith(SKIP_IMAGE_CHECK_WARNING) ? r.stderr.slice(SKIP_IMAGE_CHECK_WARNING.length) : r.stderr;
+        expect({ status: r.status, stdout: r.stdout, lines: stderr.split('\n').length - 1 }, `${what}\n${r.stderr}`).toEqual({ status: 254, stdout: '', lines: 1 });
+        if (typeof c.line === 'string') expect(stderr, what).toBe(`${c.line}\n`);
+        else expect(stderr.trimEnd(), what).toMatch(c.line);
+        expect(tree(dataDir), what).toEqual(before);
+      }
+      expect(await listings(dataDir)).toEqual(listed);
+    }),
+  );
+  // Every lane is done before the test ends (the clean-up removes their directories): the first failure, if any.
+  for (const l of lanes) if (l.status === 'rejected') throw l.reason;
 }
 
 beforeAll(async () => {
   ensureBuilt();
   tmp = mkdtempSync(join(tmpdir(), 'rkt-bad-input-'));
-  dataDir = join(tmp, 'data');
   canary = join(tmp, 'canary');
   mkdirSync(canary);
   write('canary/keep', 'canary');
   fly = STAGE1S.find((s) => s.name === 'fly')!.aci;
   busybox = await buildBusyboxAci(tmp);
   written.add(busybox);
-  // A store with the stage1 and an image, a prepared pod and an exited one: what every failure must leave alone.
-  const prepared = rkt(['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly}`, busybox]);
-  expect(prepared.status, prepared.stderr).toBe(0);
-  const ran = rkt(['--insecure-options=image', 'run', `--stage1-path=${fly}`, busybox, '--exec=/bin/true']);
-  expect(ran.status, ran.stderr).toBe(0);
-  const ids = rkt(['image', 'list', '--no-legend', '--full', '--fields=id,name']).stdout.split('\n');
-  busyboxId = ids.find((l) => l.includes('example.com/busybox'))!.split(/\s+/)[0]!;
-  flyId = ids.find((l) => l.includes('stage1-fly'))!.split(/\s+/)[0]!;
+  // In each data directory, a store with the stage1 and an image, a prepared pod and an exited one: what every
+  // failure must leave alone. The same images in each: the cases name them by ID.
+  dataDirs = Array.from({ length: LANES }, (_, i) => join(tmp, `data${i === 0 ? '' : i}`));
+  const lanes = await Promise.all(
+    dataDirs.map(async (dataDir) => {
+      const prepared = await rkt(dataDir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly}`, busybox]);
+      expect(prepared.status, prepared.stderr).toBe(0);
+      const ran = await rkt(dataDir, ['--insecure-options=image', 'run', `--stage1-path=${fly}`, busybox, '--exec=/bin/true']);
+      expect(ran.status, ran.stderr).toBe(0);
+      const ids = (await rkt(dataDir, ['image', 'list', '--no-legend', '--full', '--fields=id,name'])).stdout.split('\n');
+      expect((JSON.parse((await rkt(dataDir, ['list', '--format=json'])).stdout) as { state: string }[]).map((p) => p.state).sort()).toEqual(['exited', 'prepared']);
+      return [ids.find((l) => l.includes('example.com/busybox'))!.split(/\s+/)[0]!, ids.find((l) => l.includes('stage1-fly'))!.split(/\s+/)[0]!] as [string, string];
+    }),
+  );
+  [busyboxId, flyId] = lanes[0]!;
   expect([busyboxId, flyId]).toEqual([expect.stringMatching(/^sha512-[0-9a-f]{128}$/), expect.stringMatching(/^sha512-[0-9a-f]{128}$/)]);
-  expect((JSON.parse(rkt(['list', '--format=json']).stdout) as { state: string }[]).map((p) => p.state).sort()).toEqual(['exited', 'prepared']);
+  for (const ids of lanes) expect(ids).toEqual([busyboxId, flyId]);
 }, 600_000);
 
-afterAll(() => {
+afterAll(async () => {
   if (tmp === undefined) return;
-  rkt(['gc', '--grace-period=0s', '--expire-prepared=0s']);
+  await Promise.all(dataDirs.map((dataDir) => rkt(dataDir, ['gc', '--grace-period=0s', '--expire-prepared=0s'])));
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -206,7 +234,7 @@ const PREPARED = new Set(['not-json', 'kind', 'label-twice', 'env-twice', 'depen
   'no-rootfs', 'dotdot', 'absolute', 'through-symlink-etc', 'hardlink-absolute', 'hardlink-later', 'huge-pax-header']);
 
 describe('malformed ACIs and image manifests', () => {
-  it('rkt fetch and rkt prepare refuse each in one line naming the file, the entry or the JSON path', () => {
+  it('rkt fetch and rkt prepare refuse each in one line naming the file, the entry or the JSON path', async () => {
     const all = [...aciCases(), ...escapeCases()];
     const cases: Case[] = [];
     for (const [name, bytes, why] of all) {
@@ -217,10 +245,10 @@ describe('malformed ACIs and image manifests', () => {
       cases.push({ args: ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, file], line: `prepare: ${file}: ${why}` });
     }
     expect([...PREPARED].filter((n) => !all.some(([name]) => name === n))).toEqual([]);
-    const outside = tree(tmp, dataDir);
-    sweep(cases);
-    // Nothing was written outside the data directory: not in the canary directory, not in /etc.
-    expect(tree(tmp, dataDir)).toEqual(outside);
+    const outside = tree(tmp, dataDirs);
+    await sweep(cases);
+    // Nothing was written outside the data directories: not in the canary directory, not in /etc.
+    expect(tree(tmp, dataDirs)).toEqual(outside);
     expect(readdirSync(canary)).toEqual(['keep']);
     expect(readFileSync(join(canary, 'keep'), 'utf8')).toBe('canary');
     expect(existsSync(`/etc/rkt-ts-bad-input-${process.pid}`)).toBe(false);
@@ -228,7 +256,7 @@ describe('malformed ACIs and image manifests', () => {
 });
 
 describe('the same malformed ACI', () => {
-  it('is the same line from fetch, run, prepare and --stage1-path: FILE: manifest: PATH: problem, FILE: entry ...', () => {
+  it('is the same line from fetch, run, prepare and --stage1-path: FILE: manifest: PATH: problem, FILE: entry ...', async () => {
     const bad: [string, Buffer, string][] = [
       ['same-manifest', aci(manifest({ name: 'Bad_Name' })), `manifest: name: ${AC_IDENTIFIER}`],
       ['same-app', aci(withApp({ user: undefined })), 'manifest: app.user: is required'],
@@ -247,12 +275,12 @@ describe('the same malformed ACI', () => {
         { args: ['--insecure-options=image', 'prepare', `--stage1-path=${file}`, busybox], line: `prepare: ${line}` },
       ];
     });
-    sweep(cases);
+    await sweep(cases);
   });
 });
 
 describe('malformed pod manifests given with --pod-manifest', () => {
-  it('are one line naming the file and the JSON path', () => {
+  it('are one line naming the file and the JSON path', async () => {
     const pm = (name: string, m: unknown) => write(`${name}.json`, typeof m === 'string' ? m : JSON.stringify(m));
     const pod = (fields: Record<string, unknown>) => ({ acKind: 'PodManifest', acVersion: '0.8.11', apps: [{ name: 'a', image: { id: busyboxId } }], ...fields });
     const app = (fields: Record<string, unknown>) => pod({ apps: [{ name: 'a', image: { id: busyboxId }, ...fields }] });
@@ -288,12 +316,12 @@ describe('malformed pod manifests given with --pod-manifest', () => {
       { args: ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, '--pod-manifest=missing.json'], line: 'prepare: --pod-manifest missing.json: ENOENT: no such file or directory' },
       { args: ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`, `--pod-manifest=${canary}`], line: `prepare: --pod-manifest ${canary}: EISDIR: illegal operation on a directory` },
     );
-    sweep(all);
+    await sweep(all);
   });
 });
 
 describe('bad flags', () => {
-  it('are one line naming the flag and the value', () => {
+  it('are one line naming the flag and the value', async () => {
     const cases: Case[] = [
       { args: ['--nope', 'list'], line: 'list: unknown flag: --nope (run "rkt help list" for usage)' },
       { args: ['list', '--nope'], line: 'list: unknown flag: --nope (run "rkt help list" for usage)' },
@@ -342,12 +370,12 @@ describe('bad flags', () => {
       { args: ['run', `--stage1-path=${canary}`, busybox], line: `run: stage1 image ${canary}: not a file` },
     ];
     // Every run/prepare above has its stage1 (so a failure past the flags could not import the default one).
-    sweep(cases.map((c) => (['run', 'prepare'].includes(c.args[0]!) && !c.args.some((a) => a.startsWith('--stage1-')) ? { ...c, args: ['--insecure-options=image', c.args[0]!, `--stage1-path=${fly}`, ...c.args.slice(1)] } : c)));
+    await sweep(cases.map((c) => (['run', 'prepare'].includes(c.args[0]!) && !c.args.some((a) => a.startsWith('--stage1-')) ? { ...c, args: ['--insecure-options=image', c.args[0]!, `--stage1-path=${fly}`, ...c.args.slice(1)] } : c)));
   });
 });
 
 describe('bad image strings', () => {
-  it('are one line naming the string and what is wrong with it, the same from every command, asking no server', () => {
+  it('are one line naming the string and what is wrong with it, the same from every command, asking no server', async () => {
     const RULE = '(lowercase a-z0-9-._~/, alphanumeric at both ends)';
     // fetch reads image strings with the fetcher, run/prepare and the image commands with the store: one parser.
     const strings: [string, string][] = [
@@ -386,6 +414,6 @@ describe('bad image strings', () => {
     // Without --insecure-options=image a directory is still a directory, not an image without its signature.
     cases.push({ args: ['prepare', `--stage1-hash=${flyId}`, './canary'], line: `prepare: image file ${canary}: not a file` });
     cases.push({ args: ['fetch', './canary'], line: 'fetch: ./canary: not a file' });
-    sweep(cases);
+    await sweep(cases);
   });
 });
