@@ -137,7 +137,8 @@ describe('a data directory moved with its pods in it', () => {
     }
   });
 
-  it('pods kept elsewhere (`pods` a symlink to another disk): prepared, run and collected', async () => {
+  /** A fly test's data directory whose `pods` is a symlink to another disk's, and a busybox image. */
+  async function podsElsewhere(): Promise<{ aci: string; dir: string; elsewhere: string; tmp: string }> {
     env = new RktEnv(fly);
     const aci = await buildBusyboxAci(env.tmp);
     const dir = env.dataDir;
@@ -145,6 +146,11 @@ describe('a data directory moved with its pods in it', () => {
     mkdirSync(elsewhere, { recursive: true });
     mkdirSync(dir);
     symlinkSync(elsewhere, join(dir, 'pods'));
+    return { aci, dir, elsewhere, tmp: env.tmp };
+  }
+
+  it('pods kept elsewhere (`pods` a symlink to another disk): prepared, run and collected', async () => {
+    const { aci, dir, elsewhere, tmp } = await podsElsewhere();
     // A relative stage1/rootfs link resolved from the other disk, and the stage1 could not be started.
     const prepared = ok(dir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'prepared-ran']).trim();
     const run = rkt(dir, ['run-prepared', prepared]);
@@ -154,7 +160,7 @@ describe('a data directory moved with its pods in it', () => {
     expect(listed(dir).map(([, state]) => state)).toEqual(['exited', 'exited']);
     // The data directory moved, its pods left where they are: a prepared pod's link is mended on its way to run.
     const later = ok(dir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'moved-ran']).trim();
-    const moved = join(env.tmp, 'moved');
+    const moved = join(tmp, 'moved');
     renameSync(dir, moved);
     const movedRun = rkt(moved, ['run-prepared', later]);
     expect([movedRun.status, movedRun.stdout, movedRun.stderr]).toEqual([0, 'moved-ran\n', '']);
@@ -164,17 +170,11 @@ describe('a data directory moved with its pods in it', () => {
     expect(gc.stderr).not.toMatch(/removing the pod anyway|no stage1 gc|not using the stage1 gc module/);
     expect(listed(moved)).toEqual([]);
     expect(readdirSync(join(elsewhere, 'garbage'))).toEqual([]);
-    expect(mounts(env.tmp)).toEqual([]);
+    expect(mounts(tmp)).toEqual([]);
   });
 
   it('pods kept elsewhere with the relative stage1/rootfs link a session-19 rkt-ts wrote: run-prepared mends it', async () => {
-    env = new RktEnv(fly);
-    const aci = await buildBusyboxAci(env.tmp);
-    const dir = env.dataDir;
-    const elsewhere = join(env.tmp, 'other-disk', 'pods');
-    mkdirSync(elsewhere, { recursive: true });
-    mkdirSync(dir);
-    symlinkSync(elsewhere, join(dir, 'pods'));
+    const { aci, dir, elsewhere, tmp } = await podsElsewhere();
     const prepared = ok(dir, ['--insecure-options=image', 'prepare', '--quiet', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/echo', '--', 'old-link-ran']).trim();
     const podDir = join(elsewhere, 'prepared', prepared);
     const { stage1 } = JSON.parse(readFileSync(join(podDir, 'pod-info.json'), 'utf8')) as { stage1: { treeId: string } };
@@ -192,7 +192,7 @@ describe('a data directory moved with its pods in it', () => {
     expect(gc.status, gc.stderr).toBe(0);
     expect(gc.stderr).not.toMatch(/removing the pod anyway|no stage1 gc|not using the stage1 gc module/);
     expect(listed(dir)).toEqual([]);
-    expect(mounts(env.tmp)).toEqual([]);
+    expect(mounts(tmp)).toEqual([]);
   });
 
   it('a store and pods an older rkt-ts wrote, at a path other than the one they name', () => {
