@@ -30,6 +30,11 @@ export interface AtomicWriteOptions {
    * into one directory syncs it once after all of them instead (a pod's: one fsync, not seven, on `rkt run`).
    */
   readonly syncDir?: boolean;
+  /**
+   * Whether anything is synced at all (the default). false: the write is only atomic against readers, for a
+   * file that means nothing after a reboot (a hold: its process is gone), so that it costs no fsync.
+   */
+  readonly durable?: boolean;
   /** The file's mode (0644 unless given), set as the temp file is created: a secret is never readable by others, not even briefly. */
   readonly mode?: number;
 }
@@ -49,7 +54,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   const fd = openSync(tmp, 'wx', o.mode ?? 0o644);
   try {
     writeFileSync(fd, data);
-    await fsyncFd(fd);
+    if (o.durable !== false) await fsyncFd(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
@@ -62,7 +67,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     rmSync(tmp, { force: true });
     throw err;
   }
-  if (o.syncDir !== false) await fsyncDir(dirname(path));
+  if (o.durable !== false && o.syncDir !== false) await fsyncDir(dirname(path));
 }
 
 /** fsync on the thread pool: the one wait of the writes above. */

@@ -1,7 +1,8 @@
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
+import { writeFileAtomic } from './fsutil.js';
 import { withIndex } from './index-db.js';
 import type { Layout } from './layout.js';
 import { ownerAlive, uniqueName } from './owner.js';
@@ -133,11 +134,13 @@ export class ImageHold {
   }
 
   private async write(): Promise<void> {
-    // Readers (remove, gc) read it under the same lock, so a plain write is never seen half done. A fetch's
-    // hold is the plain list older rkt-ts read; a pod's says so, for remove's message.
+    // Replaced, never rewritten in place: `rollback` writes it after its transaction, outside the lock under
+    // which remove and gc read it, and one of them reading it truncated would take an image it still holds.
+    // Not synced: a hold means nothing after a reboot. A fetch's hold is the plain list older rkt-ts read; a
+    // pod's says so, for remove's message.
     const images = this.images;
     const body = this.purpose === 'fetch' ? images : { purpose: this.purpose, images };
-    await writeFile(join(this.ctx.layout.tmp, this.name), `${JSON.stringify(body)}\n`, { mode: 0o644 });
+    await writeFileAtomic(join(this.ctx.layout.tmp, this.name), `${JSON.stringify(body)}\n`, { durable: false });
     this.written = true;
   }
 

@@ -1,6 +1,7 @@
 // Holds: what keeps `image rm` and gc from taking an image between a fetch's import and its render.
 // A killed holder is covered through the CLI in integration-tests/store/fetch-render.test.ts.
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore, StoreError } from '../src/index.js';
@@ -147,5 +148,55 @@ describe('rollback of what a hold imported', () => {
     expect((await store.get(stored.id))?.latest).toBe(false);
     expect(await store.getRemote('file:///app.aci')).toEqual(remote);
     await Promise.all([hold.release(), other.release()]);
+  });
+
+  it('never lets another process read the hold file truncated while imports and rollbacks rewrite it', async () => {
+    // rollback rewrites the hold after its transaction, outside the lock under which remove and gc read holds:
+    // one reading it empty there would take the image the hold still names. Another process reads the file
+    // in a tight loop through many rollbacks; every read must name that image.
+    const { work, dir, store, file } = await setup();
+    const hold = store.hold();
+    const { id: kept } = await store.importAci(file, { hold });
+    const other = makeAci(work, { name: 'example.com/other', files: { o: 'o' } });
+    const path = join(dir, 'cas/tmp', hold.name);
+    const stop = join(work, 'stop');
+    const reader = `
+      const { existsSync, readFileSync } = require('node:fs');
+      const [path, stop, kept] = process.argv.slice(1);
+      let reads = 0; const bad = [];
+      process.stdout.write('ready\\n');
+      for (;;) {
+        if (reads % 256 === 0 && existsSync(stop)) break;
+        reads++;
+        let text;
+        try { text = readFileSync(path, 'utf8'); } catch (e) { bad.push(e.code); continue; }
+        try { if (!JSON.parse(text).includes(kept)) bad.push(text); } catch { bad.push(JSON.stringify(text)); }
+      }
+      process.stdout.write(JSON.stringify({ reads, bad: bad.length, first: bad.slice(0, 3) }) + '\\n');`;
+    const child = spawn(process.execPath, ['-e', reader, path, stop, kept], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
+      const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+      for (let i = 0; i < 15; i++) {
+        const imported = await store.importAci(other, { hold });
+        expect(imported.added).toBe(true);
+        const last = hold.imports.at(-1);
+        if (last === undefined) throw new Error('the import made with the hold is not in hold.imports');
+        expect((await hold.rollback([last])).removed).toEqual([imported.id]);
+      }
+      writeFileSync(stop, '');
+      await exited;
+      const seen = JSON.parse(out.split('\n')[1] ?? '') as { reads: number; bad: number; first: unknown[] };
+      expect(seen.reads).toBeGreaterThan(1000);
+      expect(seen).toMatchObject({ bad: 0, first: [] });
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect((await store.list()).map((i) => i.id)).toEqual([kept]);
+    // The replaced copies leave nothing behind in tmp/.
+    expect(readdirSync(join(dir, 'cas/tmp'))).toEqual([hold.name]);
+    await hold.release();
   });
 });
