@@ -110,7 +110,7 @@ describe('trustKeys', () => {
     await expect(ks.keyringFor('example.com/app')).rejects.toThrow(new RegExp(`${other.fingerprint}: fingerprint mismatch`));
   });
 
-  it('the temps of a store killed part way, torn keys among the keys, are passed over, and the next store removes its own kind', async () => {
+  it('the temps of a store killed part way, torn keys among the keys, are passed over, and the next store removes them, those of an earlier build too', async () => {
     const ks = new Keystore({ localConfigDir: dirs.local, systemConfigDir: dirs.system });
     await ks.store(key.publicArmored, undefined);
     const rootD = join(dirs.local, 'trustedkeys', 'root.d');
@@ -122,8 +122,11 @@ describe('trustKeys', () => {
     await writeFile(join(rootD, older), half);
     expect((await ks.keyringFor('example.com/app')).map((k) => k.fingerprint)).toEqual([key.fingerprint]);
     expect((await ks.anyTrustedKeys()).map((k) => k.fingerprint)).toEqual([key.fingerprint]);
+    // A live writer's (this process's) of the earlier name is its own to finish.
+    const olderLive = `${other.fingerprint}.tmp-${process.pid}-4567cdef`;
+    await writeFile(join(rootD, olderLive), half);
     await ks.store(other.publicArmored, undefined);
-    expect((await readdir(rootD)).sort()).toEqual([key.fingerprint, older, other.fingerprint].sort());
+    expect((await readdir(rootD)).sort()).toEqual([key.fingerprint, olderLive, other.fingerprint].sort());
     expect((await ks.keyringFor('example.com/app')).map((k) => k.fingerprint).sort()).toEqual([key.fingerprint, other.fingerprint].sort());
   });
 });

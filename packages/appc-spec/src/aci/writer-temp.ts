@@ -31,13 +31,23 @@ function randomHex12(): string {
   return Math.floor(Math.random() * 2 ** 48).toString(16).padStart(12, '0');
 }
 
+/** What else `removeDeadWriterTemps` takes for a temp file. */
+export interface DeadWriterTempOptions {
+  /**
+   * Another pid-only name earlier writers of this directory gave their temps, the writer's pid its first group
+   * (the keystore's `<fingerprint>.tmp-<pid>-<random>`). Only for a directory whose every name is its owner's:
+   * the names above are dotfiles ending so, which a user's file hardly is; such a pattern may match one.
+   */
+  readonly pidOnly?: RegExp;
+}
+
 /**
  * Removes from `dir` the temp files `writerTempPath` names (and the pid-only names of earlier builds, both
- * `.<name>.<pid>.<random>.tmp` and the exports' `.<name>.rkt-export-<pid>`) whose writers are gone; a live
- * writer's are left alone. Best effort: a directory that cannot be read, or a file
- * another writer removed first, is no failure. Returns the names it removed.
+ * `.<name>.<pid>.<random>.tmp` and the exports' `.<name>.rkt-export-<pid>`, and those `options.pidOnly`
+ * matches) whose writers are gone; a live writer's are left alone. Best effort: a directory that cannot be
+ * read, or a file another writer removed first, is no failure. Returns the names it removed.
  */
-export async function removeDeadWriterTemps(dir: string): Promise<string[]> {
+export async function removeDeadWriterTemps(dir: string, options: DeadWriterTempOptions = {}): Promise<string[]> {
   const removed: string[] = [];
   let names: string[];
   try {
@@ -46,7 +56,8 @@ export async function removeDeadWriterTemps(dir: string): Promise<string[]> {
     return removed;
   }
   for (const name of names) {
-    if (writerAlive(name)) continue;
+    const extra = options.pidOnly?.exec(name);
+    if (extra ? pidAlive(Number(extra[1])) : writerAlive(name)) continue;
     try {
       await unlink(join(dir, name));
       removed.push(name);
@@ -64,9 +75,13 @@ function writerAlive(name: string): boolean {
   if (m !== null && m[2] !== '0') return processStartTime(Number(m[1])) === m[2];
   // A writer that could not read its own start time is known by its pid only, as in the older names.
   const pidOnly = m ?? (name.endsWith('.tmp') ? OLD_TEMP_NAME : OLD_EXPORT_TEMP_NAME).exec(name);
-  if (pidOnly === null) return true;
+  return pidOnly === null || pidAlive(Number(pidOnly[1]));
+}
+
+/** Whether a process of that pid runs (perhaps not the writer: a reused pid keeps an old temp, never removes a live one's). */
+function pidAlive(pid: number): boolean {
   try {
-    process.kill(Number(pidOnly[1]), 0);
+    process.kill(pid, 0);
     return true;
   } catch (err) {
     // EPERM: it runs, as another user.

@@ -17,7 +17,7 @@ export { appIsolatorsValid } from './isolator-overrides.js';
 export { mountsValid, volumesValid } from './volume-overrides.js';
 export { AppcError, ValidationError } from '../errors.js';
 // Zod-free too, for the packages above that name files after their writer (the store's temp entries).
-export { removeDeadWriterTemps, writerTempPath } from '../aci/writer-temp.js';
+export { removeDeadWriterTemps, writerTempPath, type DeadWriterTempOptions } from '../aci/writer-temp.js';
 export { processStartTime } from '../process-start.js';
 export type { ImageManifest } from '../manifest/image-manifest.js';
 export type { Mount, PodManifest, RuntimeApp } from '../manifest/pod-manifest.js';

@@ -160,13 +160,17 @@ async function readKeyFile(file: string): Promise<TrustedKey> {
  * keys, and read as one it failed every verification after ("fingerprint mismatch", "not an OpenPGP public key").
  */
 function isWriterTemp(name: string): boolean {
-  return (name.startsWith('.') && name.endsWith('.tmp')) || /\.tmp-\d+-[0-9a-f]{8}$/.test(name);
+  return (name.startsWith('.') && name.endsWith('.tmp')) || OLD_WRITER_TEMP.test(name);
 }
+
+/** An earlier build's temp, `<fingerprint>.tmp-<pid>-<random>`: its writer's pid alone. */
+const OLD_WRITER_TEMP = /\.tmp-(\d+)-[0-9a-f]{8}$/;
 
 /**
  * The store's write (temp + fsync + rename, then the directory's fsync): a trusted key is never half written.
  * The temp is named after its writer, so that the next store into the directory removes those of writers
- * killed part way; until then the keyring passes over them (`isWriterTemp`).
+ * killed part way, an earlier build's too (their pid alone tells); until then the keyring passes over them
+ * (`isWriterTemp`).
  */
 export async function writeAtomic(dest: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   try {
@@ -179,5 +183,5 @@ export async function writeAtomic(dest: string, data: string | Uint8Array, mode 
   } catch (err) {
     throw new FetchError('FETCH_IO', `${dest}: ${firstLine(err)}`, { subject: dest, cause: err });
   }
-  await removeDeadWriterTemps(dirname(dest));
+  await removeDeadWriterTemps(dirname(dest), { pidOnly: OLD_WRITER_TEMP });
 }
