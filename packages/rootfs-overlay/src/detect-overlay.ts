@@ -74,7 +74,8 @@ export async function detectOverlay(dataDir: string, o: { force?: boolean } = {}
     return verdict;
   }
   const record: CachedVerdict = { version: 1, device, kernel: kernelRelease(), checkedAt: new Date().toISOString(), ...verdict };
-  const tmp = `${cacheFile}.${process.pid}-${randomBytes(4).toString('hex')}`;
+  // Named after its writer like a probe: one killed before the rename leaves it, for the next probe or gc.
+  const tmp = join(dir, `${CACHE_TEMP_PREFIX}${writerTag()}-${randomBytes(4).toString('hex')}`);
   try {
     await writeFile(tmp, `${JSON.stringify(record, null, 2)}\n`);
     await rename(tmp, cacheFile);
@@ -113,6 +114,13 @@ async function describeFs(dir: string, device: string): Promise<string> {
 }
 
 const PROBE_PREFIX = '.overlay-probe-';
+/** The verdict's temp file: `overlay-support.json.<pid>.<starttime>-<random>` (before session 21, `<pid>-<random>`). */
+const CACHE_TEMP_PREFIX = `${CACHE_FILE}.`;
+
+/** `<pid>.<starttime>`: the prober or verdict writer, for good (a pid alone is reused). */
+function writerTag(): string {
+  return `${process.pid}.${processStartTime(process.pid) ?? '0'}`;
+}
 
 /**
  * A probe directory's name: `.overlay-probe-<pid>.<starttime>-XXXXXX`, after the prober's pid and its start
@@ -121,15 +129,15 @@ const PROBE_PREFIX = '.overlay-probe-';
  * mount) from every gc for that process's life. Such names are still read, by the pid alone.
  */
 function probePrefix(): string {
-  return `${PROBE_PREFIX}${process.pid}.${processStartTime(process.pid) ?? '0'}-`;
+  return `${PROBE_PREFIX}${writerTag()}-`;
 }
 
 /**
  * A probe killed mid-way (kill -9, power loss) leaves its directory, maybe with its overlay still
- * mounted. Its name carries the prober's pid and start time: remove those whose process is gone, never a
- * live one's, which a concurrent rkt may be using right now. The next probe does it, and so does `rkt gc`:
- * once a verdict is cached no probe runs again, and a data dir whose first `rkt run` was killed there kept
- * the mount through every gc.
+ * mounted, or the verdict's temp file. Their names carry the writer's pid and start time: remove those whose
+ * process is gone, never a live one's, which a concurrent rkt may be using right now. The next probe does it,
+ * and so does `rkt gc`: once a verdict is cached no probe runs again, and a data dir whose first `rkt run` was
+ * killed there kept the mount through every gc.
  */
 export async function removeStaleOverlayProbes(dataDir: string): Promise<void> {
   const dir = await canonicalPath(dataDir);
@@ -138,21 +146,28 @@ export async function removeStaleOverlayProbes(dataDir: string): Promise<void> {
 
 async function removeStaleProbes(dir: string): Promise<void> {
   for (const name of await readdir(dir)) {
-    if (!name.startsWith(PROBE_PREFIX) || proberAlive(name.slice(PROBE_PREFIX.length))) continue;
     const stale = join(dir, name);
+    if (name.startsWith(CACHE_TEMP_PREFIX)) {
+      if (!proberAlive(name.slice(CACHE_TEMP_PREFIX.length))) await rm(stale, { force: true });
+      continue;
+    }
+    if (!name.startsWith(PROBE_PREFIX) || proberAlive(name.slice(PROBE_PREFIX.length))) continue;
     await unmountTree(stale, { lazy: true });
     await rm(stale, { recursive: true, force: true });
   }
 }
 
-/** Whether the prober that named a probe `<pid>.<starttime>-XXXXXX` (or, before session 19, `<pid>-XXXXXX`) runs. */
+/**
+ * Whether the prober that named a probe (or a verdict's temp) `<pid>.<starttime>-XXXXXX` (or, before session
+ * 19, `<pid>-XXXXXX`) runs. A writer that could not read its own start time (`.0`) is known by its pid alone.
+ */
 function proberAlive(rest: string): boolean {
   const m = /^(\d+)(?:\.(\d+))?-/.exec(rest);
   // Not a name a prober gives: not rkt's, leave it.
   if (m === null) return true;
   const pid = Number(m[1]);
   if (!Number.isSafeInteger(pid) || pid <= 0) return true;
-  return m[2] === undefined ? isAlive(pid) : processStartTime(pid) === m[2];
+  return m[2] === undefined || m[2] === '0' ? isAlive(pid) : processStartTime(pid) === m[2];
 }
 
 function isAlive(pid: number): boolean {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -117,7 +117,8 @@ describe('detectOverlay', () => {
   /**
    * What probers killed mid-way leave (their directories, their overlays mounted): one named by an older
    * rkt-ts (pid only) and one whose pid now belongs to another process (a `sleep`, started after the probe's
-   * start time), beside the directories of live probers named either way.
+   * start time), beside the directories of live probers named either way; and the same of the verdict's
+   * temp file, which a writer killed before its rename leaves.
    */
   async function leaveProbes(dataDir: string, reuser: ChildProcess): Promise<{ live: string[] }> {
     const dead = spawnSync('true').pid as number;
@@ -128,7 +129,14 @@ describe('detectOverlay', () => {
     }
     const live = [`.overlay-probe-${process.pid}-def456`, `.overlay-probe-${process.pid}.${startTime(process.pid)}-jkl012`];
     for (const l of live) await mkdir(join(dataDir, l));
-    return { live };
+    // The verdict's temp file of a writer killed before its rename, named either way, and live writers'.
+    const temp = `${OVERLAY_CACHE_FILE}.`;
+    for (const stale of [`${temp}${dead}-0a1b2c3d`, `${temp}${reused}.${Number(startTime(reused)) - 1}-4e5f6a7b`]) {
+      await writeFile(join(dataDir, stale), '{"version": 1, "dev');
+    }
+    const liveTemps = [`${temp}${process.pid}-8c9d0e1f`, `${temp}${process.pid}.${startTime(process.pid)}-2a3b4c5d`];
+    for (const l of liveTemps) await writeFile(join(dataDir, l), '{"version": 1, "dev');
+    return { live: [...live, ...liveTemps] };
   }
 
   /** A process that lives for the test (and not past it), whose pid a dead prober's name carries. */
@@ -138,7 +146,7 @@ describe('detectOverlay', () => {
     return child;
   }
 
-  it('removes the leftovers of a probe whose process died mid-way, mount included, but not a live one\'s', async () => {
+  it('removes the leftovers of a probe whose process died mid-way, mount and verdict temp included, but not a live one\'s', async () => {
     const dataDir = await tmp.make('rkt-data-');
     const { live } = await leaveProbes(dataDir, reusedPid());
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
@@ -146,7 +154,7 @@ describe('detectOverlay', () => {
     expect(await mountsUnder(dataDir)).toEqual([]);
   });
 
-  it('removeStaleOverlayProbes (rkt gc) removes a dead probe once the verdict is cached, its pid reused or not, and nothing of a live one', async () => {
+  it('removeStaleOverlayProbes (rkt gc) removes a dead probe and verdict temp once the verdict is cached, its pid reused or not, and nothing of a live one', async () => {
     const dataDir = await tmp.make('rkt-data-');
     expect(await detectOverlay(dataDir)).toEqual({ supported: true });
     const { live } = await leaveProbes(dataDir, reusedPid());
@@ -172,6 +180,23 @@ describe('detectOverlay', () => {
     expect(await probing).toEqual({ supported: true });
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatch(new RegExp(`^\\.overlay-probe-${process.pid}\\.${startTime(process.pid)}-`));
+  });
+
+  it('names the verdict\'s temp file after its pid and start time, as gc expects', async () => {
+    const dataDir = await tmp.make('rkt-data-');
+    const names: string[] = [];
+    const watcher = watch(dataDir, (_event, name) => { if (name !== null) names.push(name); });
+    try {
+      expect(await detectOverlay(dataDir)).toEqual({ supported: true });
+      // inotify's events are queued before the call returns; let the watcher take them.
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      watcher.close();
+    }
+    const temps = [...new Set(names.filter((n) => n.startsWith(`${OVERLAY_CACHE_FILE}.`)))];
+    expect(temps).toHaveLength(1);
+    expect(temps[0]).toMatch(new RegExp(`^${OVERLAY_CACHE_FILE.replace('.', '\\.')}\\.${process.pid}\\.${startTime(process.pid)}-[0-9a-f]{8}$`));
+    expect(await readdir(dataDir)).toEqual([OVERLAY_CACHE_FILE]);
   });
 
   it('concurrent first probes of one data dir agree and leave one cache file', async () => {
