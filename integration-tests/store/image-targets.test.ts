@@ -83,6 +83,28 @@ describe('output paths of image extract, render and export', () => {
     expect(readdirSync(env.tmp).filter((n) => n.startsWith('.')).sort()).toEqual([`.out.new-${live}`]);
   });
 
+  // Seen with strace -f -y: `sync -f` (a child) makes the syncfs, the thread pool the directory's fsync.
+  it.skipIf(spawnSync('strace', ['-V']).status !== 0)('a finished extraction is durable: the tree flushed (syncfs) before its rename into place, and the rename synced', () => {
+    fetchAll('bb1', 'bb2');
+    const out = join(env.tmp, 'out');
+    expect(env.run(['image', 'extract', 'example.com/bb:1.0', out])).toMatchObject({ status: 0, stderr: '' });
+    const trace = join(env.tmp, 'trace');
+    const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=syncfs,rename,renameat,renameat2,fsync',
+      rktBin, `--dir=${env.dir}`, 'image', 'extract', '--overwrite', 'example.com/bb:2.0', out], { cwd: env.tmp, encoding: 'utf8' });
+    expect(r).toMatchObject({ status: 0, stdout: '', stderr: '' });
+    const calls = readFileSync(trace, 'utf8').split('\n');
+    const at = (what: RegExp): number => calls.findIndex((l) => what.test(l));
+    const esc = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const synced = at(new RegExp(`syncfs\\([0-9]+<${esc(env.tmp)}/\\.out\\.new-[^>]*>\\) = 0`));
+    const renamed = at(new RegExp(`rename(at2?)?\\(.*"${esc(env.tmp)}/\\.out\\.new-[^"]*", .*"${esc(out)}".* = 0`));
+    const dirSynced = at(new RegExp(`fsync\\([0-9]+<${esc(env.tmp)}>\\) = 0`));
+    expect(synced, `the syncfs of the new tree, among:\n${calls.join('\n')}`).toBeGreaterThanOrEqual(0);
+    expect(renamed, 'its rename into place, after the syncfs').toBeGreaterThan(synced);
+    expect(dirSynced, 'the fsync of the directory, after the rename').toBeGreaterThan(renamed);
+    expect(readFileSync(join(out, 'rootfs/tag'), 'utf8')).toBe('bb2\n');
+    expect(readdirSync(env.tmp).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
   it('refuses an empty output path, and --overwrite of the current directory, its parents, / and the data directory', () => {
     fetchAll('bb1', 'bb2');
     const work = join(env.tmp, 'work');

@@ -29,6 +29,6 @@ export type { Layout } from './layout.js';
 export { DirectFileWriter } from './direct-write.js';
 export { makeDirs, errnoReason } from './make-dirs.js';
 export { ownerAlive, uniqueName } from './owner.js';
-export { fsyncDir, writeFileAtomic } from './fsutil.js';
+export { fsyncDir, syncFilesystem, writeFileAtomic } from './fsutil.js';
 export type { AtomicWriteOptions } from './fsutil.js';
 export type { DirectWriterOptions } from './direct-write.js';

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
-import { ownerAlive, uniqueName } from '@rkt/image-store';
+import { fsyncDir, ownerAlive, syncFilesystem, uniqueName } from '@rkt/image-store';
 import { namingArgument, openImageStore, outputPath, refuseOverwriteOf } from './image-common.js';
 
 /** The entry at `p`; undefined when nothing is there or a parent is not a directory (the store says which). */
@@ -45,7 +45,9 @@ async function clearDebris(dest: string): Promise<void> {
  * existing one. The tree is made beside it (`.<name>.new-<owner>`) and renamed into place once complete, the
  * old directory moved aside just before and deleted after: a failed or killed extraction never leaves a
  * partial tree under the name, nor the user with neither (a kill -9 once left both a partial tree and the
- * old one, hidden). The next extraction to the same place clears what a killed one left.
+ * old one, hidden). The next extraction to the same place clears what a killed one left. The tree is flushed
+ * (one syncfs of its filesystem, as the store's renders) before its rename, and the rename synced after, so
+ * that a finished extraction is one a power cut keeps whole: rkt wrote the tree in place and synced nothing.
  */
 export async function extractTo(ctx: CommandContext, args: readonly string[], withDependencies: boolean): Promise<void> {
   const [ref = '', dir = ''] = args;
@@ -68,8 +70,15 @@ export async function extractTo(ctx: CommandContext, args: readonly string[], wi
     await rm(staging, { recursive: true, force: true }).catch(() => {});
     throw namingArgument(err, staging, dir);
   }
+  try {
+    await syncFilesystem(staging);
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
   const aside = join(dirname(dest), `.${basename(dest)}.${uniqueName('old')}`);
   if (existing !== undefined) renameSync(dest, aside);
   renameSync(staging, dest);
+  await fsyncDir(dirname(dest));
   if (existing !== undefined) await rm(aside, { recursive: true, force: true });
 }
