@@ -3,9 +3,9 @@
 // (expectRecovers) and the same command again, which must work.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openStore } from '@rkt/image-store';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -197,6 +197,70 @@ export async function exportSweep(aci: string): Promise<void> {
       expect(rm.status, `${where}: rkt rm: ${rm.stderr}`).toBe(0);
       expect(env.mounts(), `${where}: mounts after rkt rm`).toEqual([]);
       uuid = runWorks(env, aci, where);
+      return k;
+    });
+  } finally {
+    await env.cleanup();
+  }
+}
+
+/** Every entry under `dir`, as `path type size`, sorted: what a user would compare two trees by. */
+function treeListing(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      out.push(`${relative(dir, p)} ${st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f'} ${st.isFile() ? st.size : 0}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/**
+ * `rkt image extract --overwrite` of the fetched image over `out`, which holds its rootfs alone (an earlier
+ * `--rootfs-only` extraction: another tree than the one replacing it). After each kill `out` is the old tree or
+ * the new one, whole, never a part of either: or, killed between the two renames, missing, with the old tree
+ * beside it, which the next extraction puts back before replacing it. The next extraction works and leaves
+ * nothing beside `out`.
+ */
+export async function extractSweep(aci: string): Promise<void> {
+  const env = new RktEnv();
+  try {
+    await fetchWorks(env, aci, 'set-up');
+    const outDir = join(env.tmp, 'extracts');
+    mkdirSync(outDir);
+    const out = join(outDir, 'out');
+    const image = 'example.com/busybox';
+    const oldTree = (where: string): string[] => {
+      rmSync(out, { recursive: true, force: true });
+      const r = env.run(['image', 'extract', '--rootfs-only', image, out]);
+      expect(r, `${where}: the --rootfs-only extraction`).toEqual({ status: 0, stdout: '', stderr: '' });
+      return treeListing(out);
+    };
+    const args = ['image', 'extract', '--overwrite', image, out];
+    const old = oldTree('set-up');
+    const { points } = await chooseKillPoints(env, args, pointCount(POINTS), [outDir]);
+    const whole = treeListing(out);
+    expect(whole).not.toEqual(old);
+    await sweep(points, async (p: KillPoint): Promise<KilledRun> => {
+      oldTree('before the kill');
+      const k = await killAt(env, args, p);
+      const where = `rkt image extract killed at ${k.at}`;
+      if (existsSync(out)) {
+        expect([old, whole], `${where}: what is under the name`).toContainEqual(treeListing(out));
+      } else {
+        const aside = readdirSync(outDir).filter((n) => n.startsWith('.out.old-'));
+        expect(aside, `${where}: no tree under the name, and none aside`).toHaveLength(1);
+        expect(treeListing(join(outDir, aside[0]!)), `${where}: the tree aside`).toEqual(old);
+      }
+      await expectRecovers(env, where, { mayList: listedIds(env) });
+      const again = env.run(args);
+      expect(again, `${where}: the next extraction`).toEqual({ status: 0, stdout: '', stderr: '' });
+      expect(readdirSync(outDir), `${where}: beside the next extraction`).toEqual(['out']);
+      expect(treeListing(out), `${where}: the next extraction's tree`).toEqual(whole);
       return k;
     });
   } finally {
