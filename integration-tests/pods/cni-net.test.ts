@@ -194,8 +194,8 @@ describe('CNI networks (systemd)', () => {
     expect(leases('testnet')).toEqual([]);
   }, 120_000);
 
-  it("--port=NAME:HOSTPORT forwards a host port to the app's port of that name (the portmap plugin), removed with the pod", async () => {
-    // An image with a port named http (18090/tcp).
+  /** An image with a port named http (18090/tcp). */
+  async function webAci(): Promise<string> {
     await buildBusyboxAci(env.tmp, 'example.com/web');
     const manifestPath = join(env.tmp, 'example-com-web-layout', 'manifest');
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { app: Record<string, unknown> };
@@ -203,6 +203,11 @@ describe('CNI networks (systemd)', () => {
     writeFileSync(manifestPath, JSON.stringify(manifest));
     const web = join(env.tmp, 'web.aci');
     await buildAciFromLayout(join(env.tmp, 'example-com-web-layout'), web);
+    return web;
+  }
+
+  it("--port=NAME:HOSTPORT forwards a host port to the app's port of that name (the portmap plugin), removed with the pod", async () => {
+    const web = await webAci();
     const hostIp = Object.values(networkInterfaces())
       .flat()
       .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal && !a.address.startsWith('172.1'))!.address;
@@ -220,6 +225,23 @@ describe('CNI networks (systemd)', () => {
     const unknown = env.run(['run', '--net=default', '--port=https:28091', web, '--exec=/bin/true']);
     expect(unknown.stderr).toBe('run: port "https": no app of the pod has a port of that name (ports: http)\n');
     expect(unknown.status).toBe(254);
+  }, 120_000);
+
+  it('run-prepared of a pod prepared with --port, on the host\'s network or none, is refused in one line as rkt run --port is; the pod stays prepared', async () => {
+    const web = await webAci();
+    const prepared = env.run(['prepare', '--quiet', '--port=http:10.0.0.1:28092', web, '--exec=/bin/true']);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const uuid = prepared.stdout.trim();
+    const line = (why: string) => `run-prepared: --port=http:10.0.0.1:28092: forwards a host port to a pod on a CNI network (--net=default): ${why}\n`;
+    const host = "a pod on the host's network (--net=host, the default) has the host's ports already";
+    for (const [net, why] of [[[], host], [['--net=host'], host], [['--net=none'], 'a pod with --net=none has no network to forward to']] as const) {
+      const r = env.run(['run-prepared', ...net, uuid]);
+      expect([r.status, r.stdout, r.stderr]).toEqual([254, '', line(why)]);
+      expect(existsSync(join(env.dataDir, 'pods', 'prepared', uuid))).toBe(true);
+    }
+    // rkt run says it in the same words.
+    const run = env.run(['run', '--port=http:10.0.0.1:28092', web, '--exec=/bin/true']);
+    expect([run.status, run.stderr]).toEqual([254, line(host).replace(/^run-prepared/, 'run')]);
   }, 120_000);
 
   it("a kill -9 of the pod's stage1 (nspawn's parent): rkt gc tears its network down", async () => {

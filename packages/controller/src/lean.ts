@@ -10,6 +10,7 @@ export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js'
 export { findPod } from './pods.js';
 export { preparePod } from './prepare.js';
 export { checkVolumes } from './volumes.js';
+export { portWithoutCniNetProblem } from './ports-net.js';
 export type { PrepareAppInput, PrepareOptions, PreparedPod } from './prepare.js';
 export { runPod } from './run.js';
 export { dnsNameProblem, hostsText, isIpAddress, podDnsConfProblem, resolvConfText, resolvOptionProblem } from './dns-conf.js';

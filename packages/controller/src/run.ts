@@ -15,6 +15,7 @@ import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf
 import { formatDnsConfMode } from './stage1-abi/dns-conf-mode.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
 import { mountAppVolumes } from './mount-volumes.js';
+import { checkPodPortsNet } from './ports-net.js';
 import { isoNow } from './time.js';
 
 export interface RunOptions {
@@ -110,6 +111,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     // A pod in a user namespace, of a stage1 that cannot run one (prepared by another rkt-ts): left there too.
     if (info.privateUsers !== undefined) checkPodStage1(prepared, o.uuid, o.net, true);
     checkNetWithPrivateUsers(o.net, info.privateUsers !== undefined, o.uuid);
+    checkPodPortsNet(prepared, o.net, o.uuid);
     try {
       await rename(prepared, dir);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
-import { checkVolumes, createInProcessBus, preparePod, type EventBus, type PodEvent, type PreparedPod } from '@rkt/controller/lean';
+import { checkVolumes, createInProcessBus, portWithoutCniNetProblem, preparePod, type EventBus, type PodEvent, type PreparedPod } from '@rkt/controller/lean';
 import { openStore, StoreError, writeFileAtomic, type ImageHold, type Store } from '@rkt/image-store';
 import { removeDeadWriterTemps, writerTempPath, type PodManifest, type Volume } from '@rkt/appc-spec/lean';
 import type { PullPolicy } from '@rkt/fetcher';
@@ -161,13 +161,9 @@ function refuseBesidePodManifest(ctx: CommandContext, args: readonly string[]): 
 export async function prepareFromCli(ctx: CommandContext, args: readonly string[], keepLock: boolean, net?: string): Promise<PreparedPod> {
   const pullPolicy = pullPolicyFlag(ctx);
   const ports = parsePortFlags(ctx.flags.strings('port'));
-  // rkt forwarded ports into a pod's CNI network; a pod on the host's network has the host's ports already.
-  if (ports.length > 0 && (net === 'host' || net === 'none')) {
-    throw new CliError(
-      'CLI_BAD_FLAG_VALUE',
-      `--port=${ctx.flags.strings('port')[0]}: forwards a host port to a pod on a CNI network (--net=default): ${net === 'host' ? "a pod on the host's network (--net=host, the default) has the host's ports already" : 'a pod with --net=none has no network to forward to'}`,
-    );
-  }
+  // `rkt prepare` has no --net: run-prepared checks it.
+  const portWrong = ports.length > 0 && net !== undefined ? portWithoutCniNetProblem(ctx.flags.strings('port')[0]!, net) : undefined;
+  if (portWrong !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', portWrong);
   if (ctx.flags.string('pod-manifest') !== '') refuseBesidePodManifest(ctx, args);
   // Volume and mount flags are checked before the store is even opened: a typo costs nothing.
   const volumes = parseVolumeFlags(ctx.flags.strings('volume'));
