@@ -12,6 +12,7 @@ import { buildAciFromLayout } from '@rkt/appc-spec';
 import { teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
+import { MdsProcess } from '../ace/mds-service.js';
 
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
@@ -242,6 +243,22 @@ describe('CNI networks (systemd)', () => {
     // rkt run says it in the same words.
     const run = env.run(['run', '--port=http:10.0.0.1:28092', web, '--exec=/bin/true']);
     expect([run.status, run.stderr]).toEqual([254, line(host).replace(/^run-prepared/, 'run')]);
+  }, 120_000);
+
+  it("--mds-register on --net=default: the app reaches the metadata service at the host's end of its network (rkt's gateway address), and reads its pod's UUID", async () => {
+    const mds = await MdsProcess.start(env.tmp);
+    try {
+      const script = 'echo "url=$AC_METADATA_URL"; echo "uuid=$(/bin/busybox wget -q -O - "$AC_METADATA_URL/acMetadata/v1/pod/uuid")"';
+      const uuidFile = join(env.tmp, 'uuid');
+      const r = env.run(['run', '--net=default', '--mds-register', `--mds-socket=${mds.socket}`, `--uuid-file-save=${uuidFile}`, aci, '--exec=/bin/sh', '--', '-c', script]);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const uuid = readFileSync(uuidFile, 'utf8').trim();
+      expect(r.stdout).toMatch(new RegExp(`^url=http://172\\.16\\.28\\.1:${mds.port}/[A-Za-z0-9_-]{43}$`, 'm'));
+      expect(r.stdout).toContain(`\nuuid=${uuid}\n`);
+    } finally {
+      await mds.stop();
+    }
   }, 120_000);
 
   it("a kill -9 of the pod's stage1 (nspawn's parent): rkt gc tears its network down", async () => {

@@ -57,6 +57,18 @@ export interface PodNetworks {
   /** The namespace to run the pod in (nspawn's `--network-namespace-path=`). */
   readonly netnsPath: string;
   readonly nets: readonly NetInfo[];
+  /**
+   * The host's address on the network that carries forwarded ports (the first with masquerading, else the
+   * last): its ADD result's gateway, rkt's GetForwardableNetHostIP, where the pod's apps reach the host's
+   * metadata service. Absent when that result names no IPv4 gateway.
+   */
+  readonly hostIP?: string;
+}
+
+/** The network rkt chose for forwarded ports and the metadata service: the first with masquerading, else the last. */
+function forwardableIndex(nets: readonly LoadedNet[]): number {
+  const i = nets.findIndex((n) => n.conf.ipMasq === true);
+  return i >= 0 ? i : nets.length - 1;
 }
 
 /** The configuration a plugin gets: the file's, with host-local's data directory filled in when absent. */
@@ -97,6 +109,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
   mkdirSync(netDir, { recursive: true });
   const saved: NetInfo[] = [];
   const results: Array<Record<string, unknown>> = [];
+  const gateways: Array<string | undefined> = [];
   try {
     nets.forEach((n: LoadedNet, i) => {
       const conf = effectiveConf(n.conf, o.ipamDataDir);
@@ -115,6 +128,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
       }
       const result = parseAddResult(stdout, n.conf.name);
       results.push(result.raw);
+      gateways.push(result.gateway);
       info.ip = result.ip;
       info.mask = result.mask;
       if (wantsPrevResult(conf.cniVersion)) writeFileSync(confPath, `${JSON.stringify({ ...conf, prevResult: result.raw }, null, '\t')}\n`);
@@ -127,7 +141,8 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
     rmSync(join(o.podDir, NET_INFO_FILE), { force: true });
     throw err;
   }
-  return { netnsPath: path, nets: saved };
+  const hostIP = gateways[forwardableIndex(nets)];
+  return { netnsPath: path, nets: saved, ...(hostIP !== undefined ? { hostIP } : {}) };
 }
 
 /**
@@ -135,8 +150,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
  * `prevResult`): the first network with masquerading, else the last, as rkt chose the network for them.
  */
 function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: readonly NetInfo[], results: ReadonlyArray<Record<string, unknown>>, dirs: readonly string[], netns: string, netDir: string): void {
-  let i = nets.findIndex((n) => n.conf.ipMasq === true);
-  if (i < 0) i = nets.length - 1;
+  const i = forwardableIndex(nets);
   const net = nets[i]!;
   const pluginPath = findPlugin('portmap', dirs, net.conf.name);
   const conf = {

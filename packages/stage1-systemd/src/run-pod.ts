@@ -293,7 +293,7 @@ async function setUpNetworks(
   debug: boolean,
   network: PodNetworkTeardown,
   ports: ReturnType<typeof portMappings>,
-): Promise<string> {
+): Promise<SetUpNetworks> {
   const cni = await import('@rkt/cni');
   const note = (line: string): void => {
     if (debug) process.stderr.write(`stage1-systemd run: networking: ${line}\n`);
@@ -301,7 +301,7 @@ async function setUpNetworks(
   const teardown = (): void =>
     cni.teardownPodNetworks({ podDir: pod, uuid, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
   network.teardown = teardown;
-  const { netnsPath } = cni.setupPodNetworks({
+  const { netnsPath, hostIP, nets } = cni.setupPodNetworks({
     podDir: pod,
     uuid,
     netList,
@@ -311,7 +311,29 @@ async function setUpNetworks(
     ...(ports.length > 0 ? { portMappings: ports } : {}),
     note,
   });
-  return netnsPath;
+  return { netnsPath, ...(hostIP !== undefined ? { hostIP } : {}), netNames: nets.map((n) => n.netName) };
+}
+
+/** What run keeps of the pod's CNI networks: where nspawn joins them, and the host's address on them. */
+interface SetUpNetworks {
+  readonly netnsPath: string;
+  /** The host's address on the network of forwarded ports (the metadata service's), when its result gave one. */
+  readonly hostIP?: string;
+  readonly netNames: readonly string[];
+}
+
+/**
+ * rkt's AC_METADATA_URL for a pod on CNI networks: the service's port and the pod's token at the host's address
+ * on the network that carries forwarded ports (rkt's GetForwardableNetHostIP, the gateway its plugin gave the
+ * pod), which the apps reach from their own namespace, where stage0's 127.0.0.1 is the pod's own loopback.
+ */
+function mdsUrlOnNetwork(url: string, networks: SetUpNetworks): string {
+  if (networks.hostIP === undefined) {
+    throw new Error(`--mds-register: no IPv4 gateway in the results of the pod's networks (${networks.netNames.join(', ')}): the apps would have no address of the host to reach the metadata service at`);
+  }
+  const u = new URL(url);
+  u.hostname = networks.hostIP;
+  return u.toString();
 }
 
 async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests, network: PodNetworkTeardown): Promise<number> {
@@ -342,9 +364,20 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
+  const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
+  // Its CNI networks before the apps' units and files, which take the networks' results (the metadata service's
+  // address), and before anything of nspawn's: a network that fails leaves the pod unstarted, in one line (the
+  // caller tears down what was set up, whatever fails after).
+  let networks: SetUpNetworks | undefined;
+  if (typeof net === 'object') {
+    const ports = portMappings((manifest as { ports?: ExposedPort[] }).ports ?? [], apps);
+    networks = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
+  }
+  const networkNamespacePath = networks?.netnsPath;
   // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
   const mdsUrlFile = join(pod, 'mds-url');
-  const mdsEnv = existsSync(mdsUrlFile) ? [{ name: 'AC_METADATA_URL', value: readFileSync(mdsUrlFile, 'utf8').trim() }] : [];
+  const mdsUrl = existsSync(mdsUrlFile) ? readFileSync(mdsUrlFile, 'utf8').trim() : undefined;
+  const mdsEnv = mdsUrl !== undefined ? [{ name: 'AC_METADATA_URL', value: networks !== undefined ? mdsUrlOnNetwork(mdsUrl, networks) : mdsUrl }] : [];
 
   // Isolators: each app's unit directives, and what nspawn needs for them (pod-isolation.ts).
   const isolation = new PodIsolation(uuid, insecureIsolation(options));
@@ -449,18 +482,6 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     }
   }
 
-  const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
-  // Its CNI networks before anything of nspawn's: a network that fails leaves the pod unstarted, in one line.
-  let networkNamespacePath: string | undefined;
-  if (typeof net === 'object') {
-    try {
-      const ports = portMappings((manifest as { ports?: ExposedPort[] }).ports ?? [], apps);
-      networkNamespacePath = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
-    } catch (err) {
-      await io?.close();
-      throw err;
-    }
-  }
   const libPath = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu/systemd']
     .map((d) => join(stage1, d))
     .join(':');
