@@ -6,7 +6,7 @@ import { parseNetList } from './net-list.js';
 import { NET_INFO_FILE, NETNS_FILE, readNetInfo, type NetInfo } from './netinfo.js';
 import { createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
 import { execPlugin, findPlugin, pluginDirs, DEBIAN_PLUGIN_DIR, RKT_PLUGIN_DIR } from './plugin.js';
-import { parseAddResult } from './result.js';
+import { parseAddResult, type Dns } from './result.js';
 
 export interface SetupOptions {
   /** The pod directory: `netns`, `net-info.json` and `net/` (the configurations' copies) go there. */
@@ -63,6 +63,11 @@ export interface PodNetworks {
    * metadata service. Absent when that result names no IPv4 gateway.
    */
   readonly hostIP?: string;
+  /**
+   * The DNS configuration of the first network whose result has one (rkt's rule: the first plugin that gives a
+   * non-empty `dns` wins; a later one is a note), for the apps' resolv.conf when rkt run was given no `--dns`.
+   */
+  readonly dns?: { readonly network: string } & Dns;
 }
 
 /** The network rkt chose for forwarded ports and the metadata service: the first with masquerading, else the last. */
@@ -110,6 +115,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
   const saved: NetInfo[] = [];
   const results: Array<Record<string, unknown>> = [];
   const gateways: Array<string | undefined> = [];
+  let dns: ({ network: string } & Dns) | undefined;
   try {
     nets.forEach((n: LoadedNet, i) => {
       const conf = effectiveConf(n.conf, o.ipamDataDir);
@@ -129,6 +135,8 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
       const result = parseAddResult(stdout, n.conf.name);
       results.push(result.raw);
       gateways.push(result.gateway);
+      if (result.dns !== undefined && dns === undefined) dns = { network: n.conf.name, ...result.dns };
+      else if (result.dns !== undefined) o.note?.(`network ${n.conf.name} plugin specified DNS configuration, but DNS already supplied`);
       info.ip = result.ip;
       info.mask = result.mask;
       if (wantsPrevResult(conf.cniVersion)) writeFileSync(confPath, `${JSON.stringify({ ...conf, prevResult: result.raw }, null, '\t')}\n`);
@@ -142,7 +150,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
     throw err;
   }
   const hostIP = gateways[forwardableIndex(nets)];
-  return { netnsPath: path, nets: saved, ...(hostIP !== undefined ? { hostIP } : {}) };
+  return { netnsPath: path, nets: saved, ...(hostIP !== undefined ? { hostIP } : {}), ...(dns !== undefined ? { dns } : {}) };
 }
 
 /**

@@ -301,7 +301,7 @@ async function setUpNetworks(
   const teardown = (): void =>
     cni.teardownPodNetworks({ podDir: pod, uuid, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
   network.teardown = teardown;
-  const { netnsPath, hostIP, nets } = cni.setupPodNetworks({
+  const { netnsPath, hostIP, nets, dns } = cni.setupPodNetworks({
     podDir: pod,
     uuid,
     netList,
@@ -311,7 +311,12 @@ async function setUpNetworks(
     ...(ports.length > 0 ? { portMappings: ports } : {}),
     note,
   });
-  return { netnsPath, ...(hostIP !== undefined ? { hostIP } : {}), netNames: nets.map((n) => n.netName) };
+  return {
+    netnsPath,
+    ...(hostIP !== undefined ? { hostIP } : {}),
+    netNames: nets.map((n) => n.netName),
+    ...(dns !== undefined ? { resolvConf: cni.resolvConfFromDns(dns, dns.network) } : {}),
+  };
 }
 
 /** What run keeps of the pod's CNI networks: where nspawn joins them, and the host's address on them. */
@@ -320,6 +325,8 @@ interface SetUpNetworks {
   /** The host's address on the network of forwarded ports (the metadata service's), when its result gave one. */
   readonly hostIP?: string;
   readonly netNames: readonly string[];
+  /** resolv.conf from the first network whose plugin gave DNS (rkt's `rkt-resolv.conf`), when one did. */
+  readonly resolvConf?: string;
 }
 
 /**
@@ -356,7 +363,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const pod = process.cwd();
   // rkt run's DNS flags (interface version 4): the resolv.conf and hosts every app gets, read once.
   const dnsMode = options.get('dns-conf-mode');
-  const dns = dnsMode !== undefined ? dnsContents(pod, parseDnsConfMode(dnsMode), hostname) : {};
+  const dnsConfMode = dnsMode !== undefined ? parseDnsConfMode(dnsMode) : undefined;
+  let dns = dnsConfMode !== undefined ? dnsContents(pod, dnsConfMode, hostname) : {};
   const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
   const apps = manifest.apps ?? [];
   if (apps.length === 0) throw new Error('the pod has no apps');
@@ -374,6 +382,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     networks = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
   }
   const networkNamespacePath = networks?.netnsPath;
+  // rkt's rule: a network's DNS (its plugin's result) makes the apps' resolv.conf unless rkt run was given --dns
+  // (a resolv mode other than default), the first network that gives one winning.
+  if (networks?.resolvConf !== undefined && (dnsConfMode === undefined || dnsConfMode.resolv === 'default')) dns = { ...dns, resolvConf: networks.resolvConf };
   // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
   const mdsUrlFile = join(pod, 'mds-url');
   const mdsUrl = existsSync(mdsUrlFile) ? readFileSync(mdsUrlFile, 'utf8').trim() : undefined;
