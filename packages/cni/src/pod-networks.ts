@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { fsyncDir, writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join } from 'node:path';
 import { loadNets, type LoadedNet, type NetConf } from './config.js';
 import { CniError } from './errors.js';
@@ -82,9 +83,14 @@ function effectiveConf(conf: NetConf, ipamDataDir: string): Record<string, unkno
   return { ...conf, ipam: { ...conf.ipam, dataDir: ipamDataDir } };
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
+/**
+ * A pod file replaced whole (temp + fsync + rename): a run killed part way never leaves a torn file, which the
+ * teardown could not read and would then skip the network's DEL, leaking its lease and its rules. The temp is a
+ * dotfile beside it, never taken for a network's copy. `durable` syncs the directory too: what must outlive a
+ * power loss before a plugin allocates (a lease on disk), and otherwise one sync for several files.
+ */
+async function writeWhole(path: string, text: string, durable: boolean): Promise<void> {
+  await writeFileAtomic(path, text, { tmpName: `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`, syncDir: durable });
 }
 
 /** CNI versions whose DEL takes the ADD's result as `prevResult`. */
@@ -102,29 +108,33 @@ function wantsPrevResult(version: unknown): boolean {
  * failure tears down what was set up (every network added so far, the namespace) and throws one line naming
  * the network and the plugin's own message.
  */
-export function setupPodNetworks(o: SetupOptions): PodNetworks {
+export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
   const list = parseNetList(o.netList);
   const nets = loadNets(o.localConfig, list, o.note);
   const dirs = pluginDirs(o.localConfig, o.stage1Rootfs);
   const plugins = nets.map((n) => findPlugin(n.conf.type, dirs, n.conf.name));
   const path = netnsPath(o.uuid);
-  createNetns(path);
-  writeAtomic(join(o.podDir, NETNS_FILE), path);
-  const netDir = join(o.podDir, 'net');
-  mkdirSync(netDir, { recursive: true });
+  // Recorded before it exists, and durably: gc tears down a pod that has a `netns` (hasPodNetworks), so a
+  // namespace is never left without one, after a kill or a power loss.
+  await writeWhole(join(o.podDir, NETNS_FILE), path, true);
   const saved: NetInfo[] = [];
   const results: Array<Record<string, unknown>> = [];
   const gateways: Array<string | undefined> = [];
   let dns: ({ network: string } & Dns) | undefined;
   try {
-    nets.forEach((n: LoadedNet, i) => {
+    createNetns(path);
+    const netDir = join(o.podDir, 'net');
+    mkdirSync(netDir, { recursive: true });
+    await fsyncDir(o.podDir);
+    for (const [i, n] of nets.entries()) {
       const conf = effectiveConf(n.conf, o.ipamDataDir);
       const confPath = join(netDir, n.fileName);
       const info: NetInfo = { netName: n.conf.name, netConf: confPath, pluginPath: plugins[i]!, ifName: `eth${i}`, ip: '', args: n.args, mask: '', cniPath: dirs.join(':') };
-      // Saved before the ADD: a teardown after a crash during it still finds the network to DEL.
-      writeFileSync(confPath, `${JSON.stringify(conf, null, '\t')}\n`);
+      // Saved before the ADD, on disk: a teardown after a crash (or a power loss) during it still finds the
+      // network to DEL, and so frees the lease its IPAM keeps on disk.
+      await writeWhole(confPath, `${JSON.stringify(conf, null, '\t')}\n`, true);
       saved.push(info);
-      writeAtomic(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`);
+      await writeWhole(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`, true);
       o.note?.(`loading network ${n.conf.name} with type ${n.conf.type}`);
       let stdout: string;
       try {
@@ -139,10 +149,11 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
       else if (result.dns !== undefined) o.note?.(`network ${n.conf.name} plugin specified DNS configuration, but DNS already supplied`);
       info.ip = result.ip;
       info.mask = result.mask;
-      if (wantsPrevResult(conf.cniVersion)) writeFileSync(confPath, `${JSON.stringify({ ...conf, prevResult: result.raw }, null, '\t')}\n`);
-      writeAtomic(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`);
-    });
-    if (o.portMappings !== undefined && o.portMappings.length > 0) forwardPorts(o, nets, saved, results, dirs, path, netDir);
+      // Whole, but not synced again: the copy saved before the ADD is enough for its DEL after a power loss.
+      if (wantsPrevResult(conf.cniVersion)) await writeWhole(confPath, `${JSON.stringify({ ...conf, prevResult: result.raw }, null, '\t')}\n`, false);
+      await writeWhole(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`, false);
+    }
+    if (o.portMappings !== undefined && o.portMappings.length > 0) await forwardPorts(o, nets, saved, results, dirs, path, netDir);
   } catch (err) {
     teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), warn: () => {} });
     // Nothing joined: rkt list shows no network for a pod that never had one.
@@ -157,7 +168,7 @@ export function setupPodNetworks(o: SetupOptions): PodNetworks {
  * rkt's `--port`s, through the CNI `portmap` plugin chained after one network (its ADD result as
  * `prevResult`): the first network with masquerading, else the last, as rkt chose the network for them.
  */
-function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: readonly NetInfo[], results: ReadonlyArray<Record<string, unknown>>, dirs: readonly string[], netns: string, netDir: string): void {
+async function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: readonly NetInfo[], results: ReadonlyArray<Record<string, unknown>>, dirs: readonly string[], netns: string, netDir: string): Promise<void> {
   const i = forwardableIndex(nets);
   const net = nets[i]!;
   const pluginPath = findPlugin('portmap', dirs, net.conf.name);
@@ -172,7 +183,7 @@ function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: readon
   };
   const record: PortmapRecord = { conf, pluginPath, ifName: saved[i]!.ifName, cniPath: dirs.join(':') };
   // Saved before the ADD: a teardown after a failed or interrupted one still removes what it made.
-  writeFileSync(join(netDir, PORTMAP_FILE), `${JSON.stringify(record, null, '\t')}\n`);
+  await writeWhole(join(netDir, PORTMAP_FILE), `${JSON.stringify(record, null, '\t')}\n`, true);
   o.note?.(`forwarding ports on network ${net.conf.name}`);
   try {
     execPlugin({ command: 'ADD', pluginPath, network: net.conf.name, conf, containerId: o.uuid, netns, ifName: record.ifName, args: '', cniPath: dirs });

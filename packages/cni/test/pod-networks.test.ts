@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError, formatNets, loadNets, parseNetList, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+import { CniError, formatNets, hasPodNetworks, loadNets, parseNetList, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
 
 // Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
 // this test's own (10.213.x), which no other test uses.
@@ -86,11 +86,11 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     writeNet('91-default-restricted.conf', ptp('default-restricted', '10.214.0.0/16', { ipMasq: false }));
   });
 
-  it('joins the pod to each network (eth0, eth1), saves net-info.json, and tears everything down', () => {
+  it('joins the pod to each network (eth0, eth1), saves net-info.json, and tears everything down', async () => {
     writeNet('10-one.conf', ptp('one', '10.213.10.0/24'));
     writeNet('20-two.conf', { cniVersion: '0.4.0', name: 'two', type: 'bridge', bridge: 'rkttest213', isGateway: true, ipam: { type: 'host-local', subnet: '10.213.11.0/24' } });
     const { podDir, uuid } = pod();
-    const r = setupPodNetworks({ podDir, uuid, netList: 'one:IP=10.213.10.77,two', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    const r = await setupPodNetworks({ podDir, uuid, netList: 'one:IP=10.213.10.77,two', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
     expect(r.netnsPath).toBe(`/run/netns/rkt-${uuid}`);
     expect(readFileSync(join(podDir, 'netns'), 'utf8')).toBe(r.netnsPath);
     const addrs = execFileSync('ip', ['netns', 'exec', `rkt-${uuid}`, 'ip', '-4', '-o', 'addr'], { encoding: 'utf8' });
@@ -118,10 +118,10 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(readdirSync(join(podDir, 'net'))).toEqual([]);
   });
 
-  it('tears down a pod whose directory moved since (gc moves it to garbage/ first)', () => {
+  it('tears down a pod whose directory moved since (gc moves it to garbage/ first)', async () => {
     writeNet('10-one.conf', ptp('one', '10.213.30.0/24'));
     const { podDir, uuid } = pod();
-    setupPodNetworks({ podDir, uuid, netList: 'one', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    await setupPodNetworks({ podDir, uuid, netList: 'one', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
     expect(leases('one')).toHaveLength(1);
     const moved = join(tmp, 'garbage', uuid);
     mkdirSync(join(tmp, 'garbage'));
@@ -133,10 +133,10 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(readdirSync(join(moved, 'net'))).toEqual([]);
   });
 
-  it('forwards host ports through portmap on the masqueraded network, and removes them in the teardown', () => {
+  it('forwards host ports through portmap on the masqueraded network, and removes them in the teardown', async () => {
     writeNet('10-plain.conf', ptp('plain', '10.213.40.0/24', { ipMasq: false }));
     const { podDir, uuid } = pod();
-    setupPodNetworks({
+    await setupPodNetworks({
       podDir,
       uuid,
       netList: 'plain,default',
@@ -155,13 +155,13 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(after).not.toContain(uuid);
   });
 
-  it("a plugin that fails ADD: one line naming the network and the plugin's message; what was added is deleted", () => {
+  it("a plugin that fails ADD: one line naming the network and the plugin's message; what was added is deleted", async () => {
     writeNet('10-good.conf', ptp('good', '10.213.20.0/24'));
     writeNet('20-broken.conf', ptp('broken', 'nonsense'));
     const { podDir, uuid } = pod();
     let err: unknown;
     try {
-      setupPodNetworks({ podDir, uuid, netList: 'good,broken', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+      await setupPodNetworks({ podDir, uuid, netList: 'good,broken', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
     } catch (e) {
       err = e;
     }
@@ -172,12 +172,70 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(existsSync(join(podDir, 'net-info.json'))).toBe(false);
   });
 
-  it('a plugin that is not there fails before anything is made', () => {
+  it('a plugin that is not there fails before anything is made', async () => {
     writeNet('10-x.conf', { cniVersion: '0.3.1', name: 'x', type: 'no-such-plugin' });
     const { podDir, uuid } = pod();
-    expect(() => setupPodNetworks({ podDir, uuid, netList: 'x', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') })).toThrow(
+    await expect(setupPodNetworks({ podDir, uuid, netList: 'x', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') })).rejects.toThrow(
       `network "x": could not find plugin "no-such-plugin" in ${join(tmp, 'conf', 'net.d')}:/usr/lib/rkt/plugins/net:/usr/lib/cni`,
     );
     expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
   });
+});
+
+describe('a setup killed part way', () => {
+  // The package as built (`npm run build`): the setup runs in a process of its own, under strace, which kills it
+  // (SIGKILL) at its K-th write, for K = 1, 2... until one run gets through all of them.
+  const built = join(import.meta.dirname, '..', 'dist', 'index.js');
+
+  /** Waits until no process of the group is left (a plugin the killed setup was running finishes on its own). */
+  async function groupGone(pgid: number): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      try {
+        process.kill(-pgid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`process group ${pgid} still running`);
+  }
+
+  it.skipIf(spawnSync('strace', ['-V']).status !== 0)(
+    'at any of its writes, leaves a pod directory whose teardown, as gc runs it (hasPodNetworks), removes the namespace, the leases and the rules',
+    async () => {
+      // CNI 1.0.0: the copy is written again with the ADD's result (prevResult) after the plugin allocated.
+      writeNet('10-crash.conf', { cniVersion: '1.0.0', name: 'crash', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.60.0/24' } });
+      const script = join(tmp, 'setup.mjs');
+      writeFileSync(
+        script,
+        `import { setupPodNetworks } from ${JSON.stringify(built)};\n` +
+          `const [podDir, uuid, localConfig, ipamDataDir] = process.argv.slice(2);\n` +
+          `await setupPodNetworks({ podDir, uuid, netList: 'crash', localConfig, ipamDataDir, portMappings: [{ hostPort: 28214, containerPort: 80, protocol: 'tcp' }] });\n`,
+      );
+      let k = 1;
+      for (; k < 100; k++) {
+        const { podDir, uuid } = pod();
+        // setsid: strace, the setup and its plugins in a process group of their own, waited for as a whole.
+        const child = spawn('setsid', ['strace', '-o', '/dev/null', '-e', 'trace=write,pwrite64,writev', '-e', `inject=write,pwrite64,writev:signal=KILL:when=${k}`, process.execPath, script, podDir, uuid, join(tmp, 'conf'), join(tmp, 'networks')], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+        await groupGone(child.pid!);
+        if (hasPodNetworks(podDir)) teardownPodNetworks({ podDir, uuid, warn: (l) => warnings.push(`K=${k}: ${l}`) });
+        const left = [
+          ...(existsSync(`/run/netns/rkt-${uuid}`) ? ['the namespace'] : []),
+          ...leases('crash').map((l) => `the lease of ${l}`),
+          ...(execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' }).includes(uuid) ? ['iptables rules'] : []),
+        ];
+        expect({ k, left, warnings }).toEqual({ k, left: [], warnings: [] });
+        if (code === 0) break;
+        // Killed (strace dies of its tracee's signal), not failed.
+        expect({ k, code, signal, stderr }).toEqual({ k, code: null, signal: 'SIGKILL', stderr: '' });
+      }
+      // Killed at every write before the one run that got through: the namespace, the copies, net-info.json, portmap's.
+      expect(k).toBeGreaterThan(6);
+      expect(k).toBeLessThan(100);
+    },
+    120_000,
+  );
 });

@@ -301,7 +301,7 @@ async function setUpNetworks(
   const teardown = (): void =>
     cni.teardownPodNetworks({ podDir: pod, uuid, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
   network.teardown = teardown;
-  const { netnsPath, hostIP, nets, dns } = cni.setupPodNetworks({
+  const { netnsPath, hostIP, nets, dns } = await cni.setupPodNetworks({
     podDir: pod,
     uuid,
     netList,
