@@ -260,6 +260,14 @@ describe('CNI networks (systemd)', () => {
     // rkt run says it in the same words.
     const run = env.run(['run', '--port=http:10.0.0.1:28092', web, '--exec=/bin/true']);
     expect([run.status, run.stderr]).toEqual([254, line(host).replace(/^run-prepared/, 'run')]);
+    // So is rkt run of a pod manifest with ports, before any pod is made.
+    const manifest = join(env.tmp, 'pod.json');
+    const app = { exec: ['/bin/true'], user: '0', group: '0', ports: [{ name: 'http', protocol: 'tcp', port: 18090 }] };
+    writeFileSync(manifest, JSON.stringify({ acVersion: '0.8.11', acKind: 'PodManifest', apps: [{ name: 'web', image: { name: 'example.com/web' }, app }], ports: [{ name: 'http', hostPort: 28093 }] }));
+    const before = env.podUuids();
+    const fromManifest = env.run(['run', `--pod-manifest=${manifest}`]);
+    expect([fromManifest.status, fromManifest.stderr]).toEqual([254, `run: --port=http:28093: forwards a host port to a pod on a CNI network (--net=default): ${host}\n`]);
+    expect(env.podUuids()).toEqual(before);
   }, 120_000);
 
   it("--mds-register on --net=default: the app reaches the metadata service at the host's end of its network (rkt's gateway address), and reads its pod's UUID", async () => {

@@ -14,6 +14,11 @@ export function portWithoutCniNetProblem(port: string, net: string): string | un
   return `--port=${port}: forwards a host port to a pod on a CNI network (--net=default): ${why}`;
 }
 
+/** A pod manifest's `ports` entry as rkt's flag gave it: `NAME:[HOSTIP:]HOSTPORT`. */
+export function portFlagText(p: { name?: unknown; hostPort?: unknown; hostIP?: unknown }): string {
+  return `${String(p.name)}:${typeof p.hostIP === 'string' && p.hostIP !== '' ? `${p.hostIP}:` : ''}${String(p.hostPort)}`;
+}
+
 /**
  * Refuses to run a prepared pod whose manifest forwards ports (`rkt prepare --port`) on a network the stage1
  * would forward none on, before it leaves `prepared/`: a stage1 ignores `ports` without a CNI network, so the
@@ -29,7 +34,5 @@ export function checkPodPortsNet(podDir: string, net: string | undefined, subjec
     return;
   }
   if (!Array.isArray(ports) || ports.length === 0) return;
-  const p = ports[0] as { name?: unknown; hostPort?: unknown; hostIP?: unknown };
-  const flag = `${String(p.name)}:${typeof p.hostIP === 'string' && p.hostIP !== '' ? `${p.hostIP}:` : ''}${String(p.hostPort)}`;
-  throw new PodError('POD_NET', portWithoutCniNetProblem(flag, net ?? 'host')!, { subject });
+  throw new PodError('POD_NET', portWithoutCniNetProblem(portFlagText(ports[0] as Record<string, unknown>), net ?? 'host')!, { subject });
 }

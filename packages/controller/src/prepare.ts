@@ -25,6 +25,7 @@ import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, ST
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
 import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Net, checkStage1PrivateUsers } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
+import { portFlagText, portWithoutCniNetProblem } from './ports-net.js';
 import { createEmptyVolumes } from './mount-volumes.js';
 import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
 import { isoNow } from './time.js';
@@ -303,6 +304,9 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     const known = apps.flatMap((a) => (a.app.ports ?? []).map((ap) => ap.name));
     throw new PodError('POD_APP', `port ${JSON.stringify(p.name)}: no app of the pod has a port of that name (${known.length > 0 ? `ports: ${known.join(', ')}` : 'the apps have no ports'})`, { subject: p.name });
   }
+  // A pod to run on a network no port is forwarded on (`rkt run --pod-manifest` with `ports`): refused before it is made.
+  const portWrong = ports[0] !== undefined && o.net !== undefined ? portWithoutCniNetProblem(portFlagText(ports[0]), o.net) : undefined;
+  if (portWrong !== undefined) throw new PodError('POD_NET', portWrong, { subject: ports[0]!.name });
 
   // Everything below is written into the pod directory while it is in `prepare`: nothing reads it there but
   // gc, which removes it whole after a crash, so the files are written at once rather than one after
