@@ -205,6 +205,8 @@ describe('a setup killed part way', () => {
     async () => {
       // CNI 1.0.0: the copy is written again with the ADD's result (prevResult) after the plugin allocated.
       writeNet('10-crash.conf', { cniVersion: '1.0.0', name: 'crash', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.60.0/24' } });
+      // In place of the built-in default-restricted a pod is also given, whose subnet is the machine's (see above).
+      writeNet('91-default-restricted.conf', ptp('default-restricted', '10.215.0.0/16', { ipMasq: false }));
       const script = join(tmp, 'setup.mjs');
       writeFileSync(
         script,
