@@ -111,7 +111,8 @@ export async function runPod(o: RunOptions): Promise<number> {
     // A pod in a user namespace, of a stage1 that cannot run one (prepared by another rkt-ts): left there too.
     if (info.privateUsers !== undefined) checkPodStage1(prepared, o.uuid, o.net, true);
     checkNetWithPrivateUsers(o.net, info.privateUsers !== undefined, o.uuid);
-    checkPodPortsNet(prepared, o.net, o.uuid);
+    // A pod this process prepared (`rkt run`) was checked as it was made (`preparePod`): only run-prepared's reads its manifest.
+    if (o.lockFd === undefined) checkPodPortsNet(prepared, o.net, o.uuid);
     try {
       await rename(prepared, dir);
     } catch (err) {
