@@ -15,3 +15,16 @@ export function processStartTime(pid: number): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * Whether a process of that pid runs (any process: a reused pid counts, so a caller keeps what may be a live
+ * process's work rather than remove it). EPERM: it runs, as another user.
+ */
+export function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

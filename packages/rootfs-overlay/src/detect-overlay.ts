@@ -6,7 +6,7 @@ import { RootfsError } from './errors.js';
 import { kernelClockMicros, kernelMessagesSince, OVERLAY_LOG_PREFIXES } from './kernel-log.js';
 import { mountOverlay } from './mount-overlay.js';
 import { readMountinfo } from './mountinfo/read-mountinfo.js';
-import { processStartTime } from './process-start.js';
+import { pidRuns, processStartTime } from './process-start.js';
 import { unmountTree } from './unmount-tree.js';
 import { randomBytes } from './lazy-crypto.js';
 
@@ -167,18 +167,9 @@ function proberAlive(rest: string): boolean {
   if (m === null) return true;
   const pid = Number(m[1]);
   if (!Number.isSafeInteger(pid) || pid <= 0) return true;
-  return m[2] === undefined || m[2] === '0' ? isAlive(pid) : processStartTime(pid) === m[2];
+  return m[2] === undefined || m[2] === '0' ? pidRuns(pid) : processStartTime(pid) === m[2];
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (cause) {
-    // EPERM: it exists but belongs to someone else.
-    return (cause as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function probe(dir: string, device: string): Promise<OverlaySupport> {
   let tmp: string;

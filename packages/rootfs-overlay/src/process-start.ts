@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
  * latter through `@rkt/rootfs-overlay/process-start`: this package depends on nothing, so any other can
  * import it, and the entry loads nothing else. The store names its temp entries the same way
  * (@rkt/image-store's owner.ts).
+ * `pidRuns` beside it: whether any process has a pid, for names older writers gave without a start time.
  */
 export function processStartTime(pid: number): string | undefined {
   try {
@@ -15,5 +16,18 @@ export function processStartTime(pid: number): string | undefined {
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Whether a process of that pid runs (any process: a reused pid counts, so a caller keeps what may be a live
+ * process's work rather than remove it). EPERM: it runs, as another user.
+ */
+export function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,5 +1,5 @@
 // The start-time reader's own entry: one small function, nothing else of the package comes into the core.
-import { processStartTime } from '@rkt/rootfs-overlay/process-start';
+import { pidRuns, processStartTime } from '@rkt/rootfs-overlay/process-start';
 import { fs, path } from './builtins.js';
 import { asFunctionScript } from './bundle-wrapper.js';
 
@@ -157,12 +157,5 @@ function removeDebris(file: string): void {
 
 /** Whether the writer of a temp file runs: the same pid with the same start time, or any process with the pid for an old name. */
 function writerAlive(pid: number, start: string | undefined): boolean {
-  if (start !== undefined) return processStartTime(pid) === start;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (cause) {
-    // EPERM: it exists but belongs to someone else.
-    return (cause as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return start !== undefined ? processStartTime(pid) === start : pidRuns(pid);
 }

@@ -1,6 +1,6 @@
 import { readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { processStartTime } from '../process-start.js';
+import { pidRuns, processStartTime } from '../process-start.js';
 
 /** `.<name>.<pid>.<starttime>.<random>.tmp`. */
 const TEMP_NAME = /^\..+\.(\d+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
@@ -57,7 +57,7 @@ export async function removeDeadWriterTemps(dir: string, options: DeadWriterTemp
   }
   for (const name of names) {
     const extra = options.pidOnly?.exec(name);
-    if (extra ? pidAlive(Number(extra[1])) : writerAlive(name)) continue;
+    if (extra ? pidRuns(Number(extra[1])) : writerAlive(name)) continue;
     try {
       await unlink(join(dir, name));
       removed.push(name);
@@ -75,16 +75,6 @@ function writerAlive(name: string): boolean {
   if (m !== null && m[2] !== '0') return processStartTime(Number(m[1])) === m[2];
   // A writer that could not read its own start time is known by its pid only, as in the older names.
   const pidOnly = m ?? (name.endsWith('.tmp') ? OLD_TEMP_NAME : OLD_EXPORT_TEMP_NAME).exec(name);
-  return pidOnly === null || pidAlive(Number(pidOnly[1]));
+  return pidOnly === null || pidRuns(Number(pidOnly[1]));
 }
 
-/** Whether a process of that pid runs (perhaps not the writer: a reused pid keeps an old temp, never removes a live one's). */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it runs, as another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

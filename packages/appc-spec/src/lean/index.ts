@@ -18,7 +18,7 @@ export { mountsValid, volumesValid } from './volume-overrides.js';
 export { AppcError, ValidationError } from '../errors.js';
 // Zod-free too, for the packages above that name files after their writer (the store's temp entries).
 export { removeDeadWriterTemps, writerTempPath, type DeadWriterTempOptions } from '../aci/writer-temp.js';
-export { processStartTime } from '../process-start.js';
+export { pidRuns, processStartTime } from '../process-start.js';
 export type { ImageManifest } from '../manifest/image-manifest.js';
 export type { Mount, PodManifest, RuntimeApp } from '../manifest/pod-manifest.js';
 export type { MountPoint } from '../types/mount-point.js';

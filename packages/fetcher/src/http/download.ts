@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { finished, type Readable } from 'node:stream';
+import { pidRuns } from '@rkt/appc-spec/lean';
 import { DirectFileWriter, makeDirs } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { createProgress, type ProgressSink } from '../progress.js';
@@ -60,17 +61,9 @@ const inUse = new Set<string>();
 
 /** Whether the part's owner may still be writing it: another live process, or a download of ours in progress. */
 function busy(dir: string, name: string, pid: number): boolean {
-  return pid === process.pid ? inUse.has(join(dir, name)) : alive(pid);
+  return pid === process.pid ? inUse.has(join(dir, name)) : pidRuns(pid);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Takes over a partial download of `url` left by a dead process: renaming it to our own name is atomic,
