@@ -100,6 +100,8 @@ export type { AciBuildOptions, AciBuildResult } from './aci/write-aci.js';
 export { aciEntrySchema } from './aci/entries.js';
 // Temp files named after their writer, beside a file written whole (the ACI writers', `rkt image export`'s).
 export { removeDeadWriterTemps, writerTempPath, type DeadWriterTempOptions } from './aci/writer-temp.js';
+// Temp + fsync + rename (or link) of a file written whole, for writers of other archives (the Docker converter).
+export { writeFileAtomically } from './aci/atomic-file.js';
 export { processStartTime } from './process-start.js';
 // The tar layer, for readers that go beyond a scan (an image store re-reading its blobs to render them).
 export { TarReader } from './aci/tar-reader.js';

@@ -20,7 +20,9 @@ export type FetchErrorCode =
   /** A configuration file (auth.d, certs.d) is malformed. */
   | 'FETCH_CONFIG'
   /** A local file cannot be read or written. */
-  | 'FETCH_IO';
+  | 'FETCH_IO'
+  /** A Docker image cannot be converted to an ACI: a bad config field, a corrupt or unsafe layer. */
+  | 'FETCH_DOCKER_CONVERT';
 
 /** Every failure of the fetcher: a stable `code` and one line naming what and where. */
 export class FetchError extends Error {
