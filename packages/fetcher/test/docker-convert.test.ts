@@ -359,13 +359,21 @@ describe('dockerToAci: bad and hostile layers', () => {
     const tar = craftedTar([file('big', 'x'.repeat(100_000)), file('after', 'y')]);
     const gz = gzipSync(tar);
     const corrupt = Buffer.from(gz);
-    for (let i = 200; i < 260; i++) corrupt[i] ^= 0x5a;
+    for (let i = 200; i < 260; i++) corrupt[i] = corrupt[i]! ^ 0x5a;
     await expectRefused(source([layerFile('corrupt.tar.gz', corrupt, GZIP)]), /^layer sha256:[0-9a-f]{64}: corrupt gzip data/);
     await expectRefused(source([layerFile('cut.tar.gz', gz.subarray(0, gz.length - 40), GZIP)]), /^layer sha256:[0-9a-f]{64}: gzip data is truncated/);
     await expectRefused(source([layerFile('cut.tar', tar.subarray(0, 50_000))]), /^layer sha256:[0-9a-f]{64}: archive is truncated inside entry "big"/);
     await expectRefused(source([layerFile('z.tar.zst', tar, 'application/vnd.oci.image.layer.v1.tar+zstd')]), /zstd-compressed layers \(application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd\) are not supported/);
     const zstdMagic = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(100)]);
     await expectRefused(source([layerFile('z2', zstdMagic)]), /zstd-compressed layers are not supported/);
+  });
+
+  it('stops when its signal is aborted, leaving nothing', async () => {
+    const layer = layerFile('abort.tar', craftedTar([file('x', 'x')]));
+    const outDir = mkdtempSync(join(root, 'out-'));
+    const reason = new Error('stop now');
+    await expect(dockerToAci(source([layer]), join(outDir, 'image.aci'), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(readdirSync(outDir)).toEqual([]);
   });
 
   it('clamps only the `..` that climb above the root', () => {

@@ -59,10 +59,12 @@ export async function dockerToAci(src: DockerImageSource, out: string, o: { sign
         // Pass two: the surviving members, each layer in its own order.
         for (const [i, layer] of src.layers.entries()) {
           const todo = plan.emissions[i]!;
+          // A layer all of whose members later layers replaced or deleted is not read again.
+          if (todo.length === 0) continue;
           let next = 0;
           let seq = 0;
           let copying: Emission | undefined;
-          await readLayer(
+          const whole = await readLayer(
             layer,
             {
               entry: (e: TarEntry) => {
@@ -86,8 +88,10 @@ export async function dockerToAci(src: DockerImageSource, out: string, o: { sign
             },
             () => w.drain(),
             signal,
+            // Past its last surviving member, the rest of the layer need not be inflated again.
+            () => next === todo.length && copying === undefined,
           );
-          if (seq !== plan.counts[i] || next !== todo.length) {
+          if (next !== todo.length || (whole && seq !== plan.counts[i])) {
             throw layerError(layer, `has ${seq} members on the second read, ${plan.counts[i]} on the first`);
           }
         }

@@ -44,10 +44,18 @@ async function sniff(layer: DockerLayerFile): Promise<'gzip' | 'none'> {
 
 /**
  * Streams one layer's tar through `visitor` (gunzipped when it is gzip), awaiting `drain` after each chunk so
- * a slow output holds the reading back. Every failure is one line naming the layer: corrupt gzip, a truncated
- * or malformed tar, an unsupported member type. An empty blob is an empty layer, as Docker reads it.
+ * a slow output holds the reading back, and stopping early once `done()` says nothing more is wanted (then
+ * returning false; true when the whole layer was read). Every failure is one line naming the layer: corrupt
+ * gzip, a truncated or malformed tar, an unsupported member type. An empty blob is an empty layer, as Docker
+ * reads it.
  */
-export async function readLayer(layer: DockerLayerFile, visitor: TarVisitor, drain: () => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function readLayer(
+  layer: DockerLayerFile,
+  visitor: TarVisitor,
+  drain: () => Promise<void>,
+  signal?: AbortSignal,
+  done?: () => boolean,
+): Promise<boolean> {
   const compression = await sniff(layer);
   const reader = new TarReader(visitor, `layer ${layer.digest}`);
   const file = createReadStream(layer.path, { highWaterMark: CHUNK });
@@ -62,9 +70,13 @@ export async function readLayer(layer: DockerLayerFile, visitor: TarVisitor, dra
       if (signal?.aborted) throw abortError(signal);
       reader.push(chunk);
       await drain();
+      if (done?.() === true) return false;
     }
     if (reader.offset > 0) reader.end();
+    return true;
   } catch (err) {
+    // The caller's abort reason, as given: not a fault of the layer.
+    if (signal?.aborted === true && err === signal.reason) throw err;
     throw wrap(layer, err);
   } finally {
     source.destroy();
