@@ -12,7 +12,7 @@ import {
   type TarHeader,
 } from '@rkt/appc-spec';
 import { FetchError, firstLine } from '../errors.js';
-import { readLayer, layerError } from './layer-stream.js';
+import { layerError, readLayer, readLayerHeaders } from './layer-stream.js';
 import { dockerImageManifest } from './manifest.js';
 import { Squash, type Emission } from './squash.js';
 import type { DockerImageSource } from './types.js';
@@ -40,7 +40,7 @@ export async function dockerToAci(src: DockerImageSource, out: string, o: { sign
   const squash = new Squash();
   for (const layer of src.layers) {
     squash.beginLayer(layer);
-    await readLayer(layer, { entry: (e) => (squash.member(e), false), data: () => {}, end: () => {} }, async () => {}, signal);
+    await readLayerHeaders(layer, (e) => squash.member(e), signal);
   }
   const plan = squash.plan(src.layers.length);
 
