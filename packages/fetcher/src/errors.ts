@@ -22,7 +22,13 @@ export type FetchErrorCode =
   /** A local file cannot be read or written. */
   | 'FETCH_IO'
   /** A Docker image cannot be converted to an ACI: a bad config field, a corrupt or unsafe layer. */
-  | 'FETCH_DOCKER_CONVERT';
+  | 'FETCH_DOCKER_CONVERT'
+  /** A Docker registry answered with an error (its JSON `errors`), or with no image for this host's platform. */
+  | 'FETCH_REGISTRY'
+  /** A Docker registry needs credentials that auth.d does not give, or refused the ones it gives. */
+  | 'FETCH_AUTH'
+  /** A Docker image in a format not supported (schema 1 manifests, zstd or non-distributable layers). */
+  | 'FETCH_UNSUPPORTED';
 
 /** Every failure of the fetcher: a stable `code` and one line naming what and where. */
 export class FetchError extends Error {

@@ -13,8 +13,13 @@ export type { TrustedKey, KeystoreDirs } from './keystore/keystore.js';
 export { verifyDetached } from './keystore/verify.js';
 export { HttpClient } from './http/client.js';
 export type { HttpOptions } from './http/client.js';
-export { loadAuth, readAuthConfig, AuthHeaders } from './config/auth.js';
-export type { AuthCredentials } from './config/auth.js';
+export { loadAuth, readAuthConfig, readDockerAuthConfig, AuthHeaders, DockerAuth } from './config/auth.js';
+export type { AuthCredentials, DockerCredentials } from './config/auth.js';
+// docker:// (the registry half): zod is loaded only when a pull starts.
+export { parseDockerRef, canonicalRegistry, DOCKER_HUB } from './docker/docker-ref.js';
+export type { DockerRef } from './docker/docker-ref.js';
+export { pullDockerImage, resolveManifestDigest, parseChallenge, MEDIA as DOCKER_MEDIA_TYPES } from './docker/registry.js';
+export type { PulledImage, PulledLayer, PullOptions, ResolveOptions, RegistryCredentials } from './docker/registry.js';
 export { configDirs } from './fetch/context.js';
 export { loadCaCertificates } from './config/certs.js';
 export { createProgress } from './progress.js';

@@ -2,6 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z as Zod } from 'zod';
 import { FetchError } from '../errors.js';
+import { canonicalRegistry } from '../docker/docker-ref.js';
 
 /**
  * rkt's `auth.d` configuration (kind `auth`, version `v1`): credentials per domain, `basic` (user and
@@ -28,7 +29,42 @@ function buildAuthSchema(z: typeof Zod) {
   return z.discriminatedUnion('type', [basicSchema, oauthSchema]);
 }
 
+/** rkt's `dockerAuth` kind: a user and password for Docker registries, by registry host (`host[:port]`). */
+function buildDockerAuthSchema(z: typeof Zod) {
+  return z.object({
+    rktKind: z.literal('dockerAuth'),
+    rktVersion: z.literal('v1'),
+    registries: z.array(z.string().min(1)).min(1),
+    credentials: z.object({ user: z.string(), password: z.string() }),
+  });
+}
+
 let authSchema: ReturnType<typeof buildAuthSchema> | undefined;
+let dockerAuthSchema: ReturnType<typeof buildDockerAuthSchema> | undefined;
+
+/** A Docker registry's user and password, from a `dockerAuth` file. */
+export interface DockerCredentials {
+  readonly user: string;
+  readonly password: string;
+}
+
+/**
+ * The dockerAuth credentials by registry host. Docker Hub is one registry under three names (`docker.io`,
+ * `index.docker.io`, and its API host `registry-1.docker.io`): an entry for any of them serves all three.
+ */
+export class DockerAuth {
+  constructor(readonly byRegistry: ReadonlyMap<string, DockerCredentials>) {}
+
+  forRegistry(registry: string): DockerCredentials | undefined {
+    return this.byRegistry.get(canonicalRegistry(registry));
+  }
+}
+
+function issueOf(file: string, error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }, what: string): FetchError {
+  const issue = error.issues[0];
+  const where = issue === undefined ? '' : `${issue.path.map(String).join('.') || '(root)'}: `;
+  return new FetchError('FETCH_CONFIG', `${file}: ${where}${issue?.message ?? `invalid ${what} configuration`}`, { subject: file });
+}
 
 /** One domain's credentials as an `auth` file gives them (its `type` and `credentials`). */
 export type AuthCredentials =
@@ -46,11 +82,13 @@ export class AuthHeaders {
 }
 
 /**
- * The credentials per domain that every `*.json` in `<dir>/auth.d` of each config dir gives, in order (later
- * dirs win per domain): what the fetcher sends, and what `rkt config` prints.
+ * Both kinds of credentials in every `*.json` in `<dir>/auth.d` of each config dir, in order (later dirs win per
+ * domain or registry), read in one pass as rkt's config loader did: a bad file of either kind is refused by both
+ * readers below.
  */
-export async function readAuthConfig(configDirs: readonly string[]): Promise<Map<string, AuthCredentials>> {
+async function readAuthDirs(configDirs: readonly string[]): Promise<{ auth: Map<string, AuthCredentials>; docker: Map<string, DockerCredentials> }> {
   const map = new Map<string, AuthCredentials>();
+  const docker = new Map<string, DockerCredentials>();
   for (const dir of configDirs) {
     const authDir = join(dir, 'auth.d');
     let names: string[];
@@ -60,8 +98,9 @@ export async function readAuthConfig(configDirs: readonly string[]): Promise<Map
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw new FetchError('FETCH_CONFIG', `${authDir}: ${(err as Error).message}`, { subject: authDir, cause: err });
     }
-    // Within one directory a domain configured twice is an error in rkt; across directories the later wins.
+    // Within one directory a domain (or registry) configured twice is an error in rkt; across directories the later wins.
     const seen = new Map<string, string>();
+    const seenRegistry = new Map<string, string>();
     for (const name of names) {
       const file = join(authDir, name);
       let json: unknown;
@@ -74,19 +113,28 @@ export async function readAuthConfig(configDirs: readonly string[]): Promise<Map
         throw new FetchError('FETCH_CONFIG', `${file}: not a configuration: expected a JSON object with rktKind and rktVersion, found ${Array.isArray(json) ? 'an array' : json === null ? 'null' : typeof json}`, { subject: file });
       }
       const kind = (json as { rktKind?: unknown }).rktKind;
-      // auth.d holds rkt's two kinds of credentials; docker ones are never used here (docker:// is refused).
-      if (kind === 'dockerAuth') continue;
+      if (kind === 'dockerAuth') {
+        dockerAuthSchema ??= buildDockerAuthSchema((await import('zod')).z);
+        const parsed = dockerAuthSchema.safeParse(json);
+        if (!parsed.success) throw issueOf(file, parsed.error, 'dockerAuth');
+        for (const registry of parsed.data.registries) {
+          const key = canonicalRegistry(registry);
+          const other = seenRegistry.get(key);
+          if (other !== undefined) {
+            throw new FetchError('FETCH_CONFIG', `${file}: registry ${registry} is already configured in ${other}`, { subject: file });
+          }
+          seenRegistry.set(key, file);
+          docker.set(key, { user: parsed.data.credentials.user, password: parsed.data.credentials.password });
+        }
+        continue;
+      }
       if (kind !== 'auth') {
         throw new FetchError('FETCH_CONFIG',
           `${file}: no parser available for configuration of kind ${JSON.stringify(kind ?? '')} (auth.d holds kinds "auth" and "dockerAuth")`, { subject: file });
       }
       authSchema ??= buildAuthSchema((await import('zod')).z);
       const parsed = authSchema.safeParse(json);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        const where = issue === undefined ? '' : `${issue.path.join('.') || '(root)'}: `;
-        throw new FetchError('FETCH_CONFIG', `${file}: ${where}${issue?.message ?? 'invalid auth configuration'}`, { subject: file });
-      }
+      if (!parsed.success) throw issueOf(file, parsed.error, 'auth');
       const cfg = parsed.data;
       const entry: AuthCredentials = cfg.type === 'basic'
         ? { type: 'basic', credentials: { user: cfg.credentials.user, password: cfg.credentials.password } }
@@ -101,7 +149,20 @@ export async function readAuthConfig(configDirs: readonly string[]): Promise<Map
       }
     }
   }
-  return map;
+  return { auth: map, docker };
+}
+
+/**
+ * The credentials per domain that every `*.json` in `<dir>/auth.d` of each config dir gives, in order (later
+ * dirs win per domain): what the fetcher sends, and what `rkt config` prints.
+ */
+export async function readAuthConfig(configDirs: readonly string[]): Promise<Map<string, AuthCredentials>> {
+  return (await readAuthDirs(configDirs)).auth;
+}
+
+/** The `dockerAuth` credentials of auth.d (same files, same order), by registry: what a `docker://` pull uses. */
+export async function readDockerAuthConfig(configDirs: readonly string[]): Promise<DockerAuth> {
+  return new DockerAuth((await readAuthDirs(configDirs)).docker);
 }
 
 /** The Authorization header of each domain that auth.d configures. */

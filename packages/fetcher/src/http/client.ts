@@ -92,7 +92,9 @@ export class HttpClient {
     let current = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       this.checkScheme(current);
-      const res = await this.once(current, headers);
+      // A caller's own Authorization (a registry's token) is for the host asked: a redirect elsewhere (a
+      // registry sending a blob to its storage's signed URL) must not carry it, and storage refuses it anyway.
+      const res = await this.once(current, current.host === url.host ? headers : withoutAuthorization(headers));
       const location = res.headers.location;
       if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location !== undefined) {
         res.resume();
@@ -205,6 +207,10 @@ export class HttpClient {
       req.end();
     });
   }
+}
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
 }
 
 /** What Node's SecureContext holds beyond its published type: the native context it configures. */

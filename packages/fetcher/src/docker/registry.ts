@@ -1,0 +1,559 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { z as Zod } from 'zod';
+import { FetchError, firstLine } from '../errors.js';
+import type { HttpClient, HttpResponse } from '../http/client.js';
+import { eachChunk } from '../http/download.js';
+import { bodyFailure, EarlyClose, isTransient, isTransientStatus } from '../http/failures.js';
+import { pauseBeforeRetry, retryAfterOf } from '../http/retry.js';
+import { createProgress, type ProgressSink } from '../progress.js';
+import { manifestReference, type DockerRef } from './docker-ref.js';
+
+/**
+ * A Docker Registry HTTP API v2 client (the distribution spec, which Docker Hub, quay.io, ghcr.io and the CNCF
+ * registry serve): the pull half of what rkt's docker2aci did, on the fetcher's HttpClient (its TLS policy,
+ * certs.d CAs, proxies and plain-http rule). It gets an image's manifest for this host's platform, its config
+ * and its layers, each checked against its digest; turning them into an ACI is the converter's job.
+ */
+
+export interface PulledLayer {
+  /** The layer's blob as the registry serves it (compressed or not, as `mediaType` says). */
+  readonly path: string;
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+}
+
+export interface PulledImage {
+  readonly ref: DockerRef;
+  /** `sha256:...` of the image manifest used (the platform's entry, when the reference names a manifest list or OCI index). */
+  readonly manifestDigest: string;
+  readonly configDigest: string;
+  /** The image config blob, parsed: architecture, os, config{Entrypoint,Cmd,Env,User,...}, rootfs.diff_ids, history. */
+  readonly config: Record<string, unknown>;
+  /** Bottom first, each in a file in `dir`, verified against its digest. */
+  readonly layers: readonly PulledLayer[];
+}
+
+export interface RegistryCredentials {
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface ResolveOptions {
+  readonly http: HttpClient;
+  /** Credentials for a registry host (auth.d's dockerAuth entries: `DockerAuth.forRegistry`). */
+  readonly credentials?: (registry: string) => RegistryCredentials | undefined;
+  /** The platform to pick from a manifest list, in appc's or Docker's words (`linux`, `amd64`, `aarch64`/`arm64`, `armv7l`). */
+  readonly os: string;
+  readonly arch: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface PullOptions extends ResolveOptions {
+  /** Where the layers go (an existing directory; the caller removes it). */
+  readonly dir: string;
+  /** stderr: one progress bar per layer when it is a terminal. */
+  readonly progress?: ProgressSink;
+}
+
+export const MEDIA = {
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+} as const;
+
+/** Schema 1 types: asked for only so that such a manifest is recognised and refused by name, not misread. */
+const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+prettyjws', 'application/vnd.docker.distribution.manifest.v1+json'];
+const ACCEPT = [MEDIA.dockerManifest, MEDIA.dockerList, MEDIA.ociManifest, MEDIA.ociIndex, ...SCHEMA1].join(', ');
+const LAYER_TYPES = new Set<string>([MEDIA.dockerLayer, MEDIA.ociLayer, MEDIA.ociLayerGzip]);
+const CONFIG_TYPES = new Set<string>([MEDIA.dockerConfig, MEDIA.ociConfig]);
+
+/** Attempts for a manifest, a token, a config or a layer: a cut connection, a timeout, a 5xx, 408 or 429. */
+const ATTEMPTS = 3;
+const MAX_MANIFEST = 4 << 20;
+const MAX_CONFIG = 8 << 20;
+
+function buildSchemas(z: typeof Zod) {
+  const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: followed by 64 hex digits');
+  const descriptor = z.object({
+    mediaType: z.string(),
+    digest,
+    size: z.number().int().nonnegative(),
+    urls: z.array(z.string()).optional(),
+    platform: z.object({ architecture: z.string(), os: z.string(), variant: z.string().optional() }).optional(),
+  });
+  return {
+    index: z.object({ schemaVersion: z.literal(2), mediaType: z.string().optional(), manifests: z.array(descriptor) }),
+    manifest: z.object({ schemaVersion: z.literal(2), mediaType: z.string().optional(), config: descriptor, layers: z.array(descriptor) }),
+    token: z.object({ token: z.string().min(1).optional(), access_token: z.string().min(1).optional() }),
+    errors: z.object({ errors: z.array(z.object({ code: z.string(), message: z.string().optional() })).min(1) }),
+  };
+}
+
+type Schemas = ReturnType<typeof buildSchemas>;
+type Descriptor = Zod.infer<Schemas['manifest']>['config'];
+// zod is loaded when a docker image is pulled (about 70 ms), not when the fetcher is.
+let schemas: Schemas | undefined;
+async function loadSchemas(): Promise<Schemas> {
+  schemas ??= buildSchemas((await import('zod')).z);
+  return schemas;
+}
+
+/** appc's architecture names (and Docker's own) as a manifest list's `platform` says them. */
+const ARCH: Record<string, { architecture: string; variant?: string }> = {
+  amd64: { architecture: 'amd64' }, x86_64: { architecture: 'amd64' },
+  i386: { architecture: '386' }, 386: { architecture: '386' },
+  aarch64: { architecture: 'arm64' }, arm64: { architecture: 'arm64' },
+  armv7l: { architecture: 'arm', variant: 'v7' }, armv6l: { architecture: 'arm', variant: 'v6' }, arm: { architecture: 'arm' },
+  ppc64le: { architecture: 'ppc64le' }, ppc64: { architecture: 'ppc64' }, s390x: { architecture: 's390x' },
+  riscv64: { architecture: 'riscv64' }, mips64le: { architecture: 'mips64le' },
+};
+
+interface Doc {
+  readonly status: number;
+  readonly headers: HttpResponse['headers'];
+  readonly url: URL;
+  readonly body: Buffer;
+}
+
+interface Manifest {
+  readonly digest: string;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+}
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** One pull's conversation with one registry: its base URL (https, or http when allowed and https fails) and authorization. */
+class Session {
+  private base: URL | undefined;
+  private authorization: string | undefined;
+  private credentialsUsed = false;
+
+  constructor(readonly ref: DockerRef, private readonly o: ResolveOptions, private readonly s: Schemas) {}
+
+  private fail(code: 'FETCH_REGISTRY' | 'FETCH_AUTH' | 'FETCH_UNSUPPORTED' | 'FETCH_MISMATCH' | 'FETCH_HTTP' | 'FETCH_IO', why: string, extra: { cause?: unknown; transient?: boolean } = {}): FetchError {
+    return new FetchError(code, `${this.ref.raw}: ${why}`, { subject: this.ref.raw, ...extra });
+  }
+
+  private url(path: string): URL {
+    if (this.base === undefined) throw new Error('registry session not started');
+    return new URL(path, this.base);
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.authorization === undefined ? {} : { authorization: this.authorization }), ...extra };
+  }
+
+  /**
+   * `GET /v2/`, then what its 401 asks for: a bearer token from the realm (with auth.d's credentials for the
+   * registry when it has some, anonymous otherwise), or basic credentials. https unless it fails and plain http
+   * is allowed (`--insecure-options=http`), as docker treats an insecure registry.
+   */
+  async start(): Promise<void> {
+    const allowHttp = this.o.http.options.allowHttp === true;
+    let ping: Doc | undefined;
+    for (const scheme of allowHttp ? ['https', 'http'] : ['https']) {
+      this.base = new URL(`${scheme}://${this.ref.registry}/v2/`);
+      try {
+        ping = await this.get(this.base);
+        break;
+      } catch (err) {
+        if (scheme === 'https' && allowHttp && !(err instanceof FetchError && err.code !== 'FETCH_HTTP')) continue;
+        const hint = scheme === 'https' && !allowHttp && /wrong version number|EPROTO|packet length too long/i.test(firstLine(err))
+          ? ' (the registry may speak plain http: --insecure-options=http allows it)' : '';
+        throw this.fail('FETCH_HTTP', `${firstLine(err)}${hint}`, { cause: err, transient: isTransient(err) });
+      }
+    }
+    if (ping === undefined) throw this.fail('FETCH_HTTP', `${this.ref.registry} answers neither https nor http`);
+    if (ping.status === 200) return;
+    if (ping.status === 404) throw this.fail('FETCH_REGISTRY', `${ping.url.href} answered 404: ${this.ref.registry} does not serve the Docker registry API v2`);
+    if (ping.status !== 401) throw this.statusError(ping);
+    const challenge = parseChallenge(ping.headers['www-authenticate']);
+    const creds = this.o.credentials?.(this.ref.registry);
+    if (challenge?.scheme === 'basic') {
+      if (creds === undefined) {
+        throw this.fail('FETCH_AUTH', `${this.ref.registry} requires a user name and password: none configured (add a dockerAuth entry for ${this.ref.registry} in auth.d)`);
+      }
+      this.authorization = basic(creds);
+      this.credentialsUsed = true;
+      return;
+    }
+    if (challenge?.scheme !== 'bearer' || challenge.params.realm === undefined) {
+      throw this.fail('FETCH_AUTH', `${ping.url.href} answered 401 with no usable WWW-Authenticate (${JSON.stringify(ping.headers['www-authenticate'] ?? '')})`);
+    }
+    await this.token(challenge.params, creds);
+  }
+
+  /** A bearer token for pulling this repository, from the realm the registry named (OAuth2 "token" or "access_token"). */
+  private async token(params: Readonly<Record<string, string>>, creds: RegistryCredentials | undefined): Promise<void> {
+    let realm: URL;
+    try {
+      realm = new URL(params.realm ?? '');
+    } catch {
+      throw this.fail('FETCH_AUTH', `the registry's token realm ${JSON.stringify(params.realm)} is not a URL`);
+    }
+    if (params.service !== undefined) realm.searchParams.set('service', params.service);
+    realm.searchParams.append('scope', `repository:${this.ref.repository}:pull`);
+    if (params.scope !== undefined && params.scope !== `repository:${this.ref.repository}:pull`) realm.searchParams.append('scope', params.scope);
+    let doc: Doc;
+    try {
+      doc = await this.get(realm, creds === undefined ? {} : { authorization: basic(creds) }, 1 << 20, false);
+    } catch (err) {
+      throw this.fail('FETCH_AUTH', `token server: ${firstLine(err)}`, { cause: err, transient: isTransient(err) });
+    }
+    if (doc.status === 401 || doc.status === 403) {
+      throw this.fail('FETCH_AUTH', creds === undefined
+        ? `the token server ${realm.origin}${realm.pathname} refused an anonymous token (${doc.status}): ${this.ref.registry} needs credentials (add a dockerAuth entry for it in auth.d)`
+        : `the token server ${realm.origin}${realm.pathname} refused the credentials auth.d gives for ${this.ref.registry} (${doc.status})`);
+    }
+    if (doc.status !== 200) throw this.statusError(doc, `token server ${realm.origin}${realm.pathname}`);
+    let parsed: ReturnType<Schemas['token']['safeParse']>;
+    try {
+      parsed = this.s.token.safeParse(JSON.parse(doc.body.toString('utf8')));
+    } catch {
+      throw this.fail('FETCH_AUTH', `the token server ${realm.origin}${realm.pathname} answered something other than JSON`);
+    }
+    const token = parsed.success ? (parsed.data.token ?? parsed.data.access_token) : undefined;
+    if (token === undefined) throw this.fail('FETCH_AUTH', `the token server ${realm.origin}${realm.pathname} answered no token`);
+    this.authorization = `Bearer ${token}`;
+    this.credentialsUsed = creds !== undefined;
+  }
+
+  /**
+   * GET a small document (up to `maxBytes`), asking again after what could change (a cut, a timeout, a 5xx,
+   * 408 or 429, after its Retry-After). Other statuses are the caller's to judge.
+   */
+  private async get(url: URL, headers: Record<string, string> = this.headers(), maxBytes = MAX_MANIFEST, retryStatus = true): Promise<Doc> {
+    for (let attempt = 1; ; attempt++) {
+      this.o.signal?.throwIfAborted();
+      let doc: Doc;
+      try {
+        doc = await this.getOnce(url, headers, maxBytes);
+      } catch (err) {
+        if (!isTransient(err) || attempt >= ATTEMPTS) throw err;
+        await pauseBeforeRetry(attempt, ATTEMPTS);
+        continue;
+      }
+      if (!retryStatus || !isTransientStatus(doc.status) || attempt >= ATTEMPTS) return doc;
+      await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, doc.url));
+    }
+  }
+
+  private async getOnce(url: URL, headers: Record<string, string>, maxBytes: number): Promise<Doc> {
+    const res = await this.o.http.get(url, headers);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const abort = () => res.body.destroy(new Error('aborted by the caller'));
+    this.o.signal?.addEventListener('abort', abort);
+    try {
+      await eachChunk(res.body, (chunk) => {
+        size += chunk.length;
+        if (size > maxBytes) throw new FetchError('FETCH_HTTP', `${res.url.href}: response larger than ${maxBytes} bytes`, { subject: url.href });
+        chunks.push(chunk);
+        return undefined;
+      });
+    } catch (err) {
+      res.body.destroy();
+      this.o.signal?.throwIfAborted();
+      const why = bodyFailure(err, size, undefined);
+      if (why instanceof FetchError) throw why;
+      throw new FetchError('FETCH_HTTP', `${res.url.href}: ${firstLine(why)}`, { subject: url.href, cause: err, transient: isTransient(why) });
+    } finally {
+      this.o.signal?.removeEventListener('abort', abort);
+    }
+    return { status: res.status, headers: res.headers, url: res.url, body: Buffer.concat(chunks) };
+  }
+
+  /** A non-2xx answer in one line: the registry's own error codes when its body has them. */
+  statusError(doc: Doc, what?: string): FetchError {
+    let said: string | undefined;
+    try {
+      const parsed = this.s.errors.safeParse(JSON.parse(doc.body.toString('utf8')));
+      if (parsed.success) said = parsed.data.errors.map((e) => `${e.code}${e.message === undefined ? '' : `: ${e.message}`}`).join('; ');
+    } catch {
+      // Not JSON: the status says it.
+    }
+    const base = said === undefined
+      ? `${what ?? doc.url.href}: bad HTTP status code: ${doc.status}`
+      : `${what === undefined ? 'the registry' : what} says ${said}`;
+    if (doc.status === 401 || doc.status === 403) {
+      return this.fail('FETCH_AUTH', `${base} (${this.credentialsUsed
+        ? `${this.ref.registry} refused the credentials auth.d gives for it`
+        : `the repository does not exist, or ${this.ref.registry} needs credentials: add a dockerAuth entry for it in auth.d`})`);
+    }
+    if (doc.status === 429) return this.fail('FETCH_REGISTRY', `${base} (too many requests: the registry's rate limit; try again later)`, { transient: true });
+    return this.fail(doc.status >= 500 ? 'FETCH_HTTP' : 'FETCH_REGISTRY', base, { transient: isTransientStatus(doc.status) });
+  }
+
+  /** A manifest or index by tag or digest, parsed; one fetched by digest must have that digest. */
+  async manifestOrIndex(reference: string): Promise<{ digest: string; index?: Zod.infer<Schemas['index']>; manifest?: Manifest }> {
+    const doc = await this.getMapped(this.url(`${this.ref.repository}/manifests/${reference}`), this.headers({ accept: ACCEPT }));
+    if (doc.status !== 200) throw this.statusError(doc);
+    const digest = sha256(doc.body);
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw this.fail('FETCH_MISMATCH', `manifest ${reference} does not match its digest (the registry sent one with digest ${digest})`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(doc.body.toString('utf8'));
+    } catch {
+      throw this.fail('FETCH_REGISTRY', `the manifest for ${reference} is not JSON`);
+    }
+    const header = String(doc.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+    const obj = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+    const mediaType = typeof obj.mediaType === 'string' ? obj.mediaType : header;
+    if (obj.schemaVersion === 1 || SCHEMA1.includes(mediaType)) {
+      throw this.fail('FETCH_UNSUPPORTED', `${reference} has a Docker schema 1 manifest, obsolete since 2017 and not supported: push the image again with a current docker`);
+    }
+    const isIndex = mediaType === MEDIA.dockerList || mediaType === MEDIA.ociIndex || (mediaType === '' && Array.isArray(obj.manifests));
+    const isManifest = mediaType === MEDIA.dockerManifest || mediaType === MEDIA.ociManifest || (mediaType === '' && obj.config !== undefined);
+    if (!isIndex && !isManifest) throw this.fail('FETCH_UNSUPPORTED', `${reference} is not a container image manifest (media type ${JSON.stringify(mediaType)})`);
+    const parsed = (isIndex ? this.s.index : this.s.manifest).safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw this.fail('FETCH_REGISTRY', `the ${isIndex ? 'manifest list' : 'manifest'} for ${reference} is malformed: ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    }
+    if (isIndex) return { digest, index: parsed.data as Zod.infer<Schemas['index']> };
+    const m = parsed.data as Zod.infer<Schemas['manifest']>;
+    return { digest, manifest: { digest, config: m.config, layers: m.layers } };
+  }
+
+  /** A request whose transport failure is said with the image it was for. */
+  private async getMapped(url: URL, headers: Record<string, string>, maxBytes = MAX_MANIFEST): Promise<Doc> {
+    try {
+      return await this.get(url, headers, maxBytes);
+    } catch (err) {
+      if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
+      if (this.o.signal?.aborted === true) throw err;
+      throw this.fail('FETCH_HTTP', firstLine(err), { cause: err, transient: isTransient(err) });
+    }
+  }
+
+  /** The image manifest for the wanted platform: the reference's own, or its entry in a manifest list. */
+  async platformManifest(): Promise<{ digest: string; manifest?: Manifest }> {
+    const first = await this.manifestOrIndex(manifestReference(this.ref));
+    if (first.index === undefined) return first;
+    return { digest: this.choose(first.index.manifests) };
+  }
+
+  private choose(entries: readonly Descriptor[]): string {
+    const want = ARCH[this.o.arch] ?? { architecture: this.o.arch };
+    const candidates = entries.filter((e) => e.platform !== undefined && e.platform.os === this.o.os && e.platform.architecture === want.architecture
+      && (e.mediaType === MEDIA.dockerManifest || e.mediaType === MEDIA.ociManifest));
+    // An exact variant first; then one with no variant said (or arm64's only one, v8).
+    const pick = candidates.find((e) => want.variant !== undefined && e.platform?.variant === want.variant)
+      ?? candidates.find((e) => e.platform?.variant === undefined || (want.architecture === 'arm64' && e.platform.variant === 'v8'));
+    if (pick !== undefined) return pick.digest;
+    // Attestations and other artifacts in an index are "unknown/unknown": not images anyone could run.
+    const has = entries.filter((e) => e.platform !== undefined && e.platform.os !== 'unknown')
+      .map((e) => [e.platform?.os, e.platform?.architecture, e.platform?.variant].filter((x) => x !== undefined).join('/'));
+    const wanted = [this.o.os, want.architecture, want.variant].filter((x) => x !== undefined).join('/');
+    throw this.fail('FETCH_REGISTRY', `the manifest list has no image for ${wanted} (it has ${has.length === 0 ? 'no platforms' : has.join(', ')})`);
+  }
+
+  async configBlob(d: Descriptor): Promise<Record<string, unknown>> {
+    if (!CONFIG_TYPES.has(d.mediaType)) {
+      throw this.fail('FETCH_UNSUPPORTED', `not a container image: its config has media type ${JSON.stringify(d.mediaType)}`);
+    }
+    const doc = await this.getMapped(this.url(`${this.ref.repository}/blobs/${d.digest}`), this.headers(), MAX_CONFIG);
+    if (doc.status !== 200) throw this.statusError(doc);
+    const got = sha256(doc.body);
+    if (got !== d.digest) throw this.fail('FETCH_MISMATCH', `image config ${d.digest} does not match its digest (got ${got})`);
+    let json: unknown;
+    try {
+      json = JSON.parse(doc.body.toString('utf8'));
+    } catch {
+      throw this.fail('FETCH_REGISTRY', `image config ${d.digest} is not JSON`);
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw this.fail('FETCH_REGISTRY', `image config ${d.digest} is not a JSON object`);
+    return json as Record<string, unknown>;
+  }
+
+  /**
+   * Streams a layer to `dir` (a temp name, renamed once its size and sha256 match), following redirects to the
+   * registry's storage. A cut, a stall or a 5xx is asked again from the start, up to ATTEMPTS in all.
+   */
+  async layerBlob(d: Descriptor, dir: string, label: string, progress: ProgressSink | undefined): Promise<string> {
+    const hex = d.digest.slice('sha256:'.length);
+    const final = join(dir, `sha256-${hex}`);
+    const url = this.url(`${this.ref.repository}/blobs/${d.digest}`);
+    for (let attempt = 1; ; attempt++) {
+      this.o.signal?.throwIfAborted();
+      const tmp = join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      let res: HttpResponse | undefined;
+      try {
+        res = await this.o.http.get(url, this.headers());
+        if (res.status !== 200) {
+          const body = await readSmall(res);
+          const doc = { status: res.status, headers: res.headers, url: res.url, body };
+          if (isTransientStatus(res.status) && attempt < ATTEMPTS) {
+            await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, res.url));
+            continue;
+          }
+          throw this.statusError(doc);
+        }
+        await this.stream(res, d, tmp, label, progress);
+        await rename(tmp, final);
+        return final;
+      } catch (err) {
+        res?.body.destroy();
+        await rm(tmp, { force: true });
+        this.o.signal?.throwIfAborted();
+        if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
+        if (isTransient(err) && attempt < ATTEMPTS) {
+          await pauseBeforeRetry(attempt, ATTEMPTS);
+          continue;
+        }
+        const reason = firstLine(err);
+        throw this.fail(err instanceof FetchError ? err.code === 'FETCH_IO' ? 'FETCH_IO' : 'FETCH_HTTP' : 'FETCH_HTTP',
+          `layer ${d.digest}: ${reason}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
+      }
+    }
+  }
+
+  private async stream(res: HttpResponse, d: Descriptor, tmp: string, label: string, sink: ProgressSink | undefined): Promise<void> {
+    const hash = createHash('sha256');
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+    } catch (err) {
+      throw new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err });
+    }
+    const progress = createProgress(sink, label, d.size);
+    const abort = () => res.body.destroy(new Error('aborted by the caller'));
+    this.o.signal?.addEventListener('abort', abort);
+    let received = 0;
+    // TLS hands over 16 KiB records: written in batches of up to 1 MiB rather than an await per record.
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = async () => {
+      if (batched === 0) return;
+      const data = Buffer.concat(batch, batched);
+      batch = [];
+      batched = 0;
+      await fh.write(data).catch((err: unknown) => Promise.reject(new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err })));
+    };
+    try {
+      try {
+        await eachChunk(res.body, (chunk) => {
+          hash.update(chunk);
+          received += chunk.length;
+          if (received > d.size) throw this.fail('FETCH_MISMATCH', `layer ${d.digest}: the registry sent more than its ${d.size} bytes`);
+          progress.update(received);
+          batch.push(chunk);
+          batched += chunk.length;
+          return batched >= 1 << 20 ? flush() : undefined;
+        });
+      } catch (err) {
+        throw bodyFailure(err, received, d.size);
+      }
+      await flush();
+      if (received < d.size) throw new EarlyClose(received, d.size);
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== d.digest) {
+        throw this.fail('FETCH_MISMATCH', `layer ${d.digest} does not match its digest (the registry sent ${d.size} bytes with digest ${got}): its copy is corrupt or was tampered with`);
+      }
+    } finally {
+      this.o.signal?.removeEventListener('abort', abort);
+      progress.done();
+      await fh.close();
+    }
+  }
+}
+
+async function readSmall(res: HttpResponse, max = 64 << 10): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const c of res.body) {
+      const b = c as Buffer;
+      if (size + b.length > max) break;
+      size += b.length;
+      chunks.push(b);
+    }
+  } catch {
+    // What arrived is enough to say the status.
+  }
+  res.body.destroy();
+  return Buffer.concat(chunks);
+}
+
+function basic(c: RegistryCredentials): string {
+  return `Basic ${Buffer.from(`${c.user}:${c.password}`).toString('base64')}`;
+}
+
+/** `Bearer realm="...",service="...",scope="..."` or `Basic realm="..."`: the scheme (lowercase) and its parameters. */
+export function parseChallenge(header: string | string[] | undefined): { scheme: string; params: Record<string, string> } | undefined {
+  const value = Array.isArray(header) ? header.find((h) => /^bearer\s/i.test(h)) ?? header[0] : header;
+  if (value === undefined) return undefined;
+  const m = /^\s*([A-Za-z][\w-]*)\s*(.*)$/.exec(value);
+  if (m === null) return undefined;
+  const params: Record<string, string> = {};
+  const re = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?\s*/gy;
+  const rest = m[2] ?? '';
+  let p: RegExpExecArray | null;
+  while ((p = re.exec(rest)) !== null && p[0] !== '') {
+    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
+  }
+  return { scheme: m[1]!.toLowerCase(), params };
+}
+
+/**
+ * The digest of the image manifest a pull of `ref` would use, from one manifest request (after the ping and
+ * token): with it, `--pull-policy=update` can tell an unchanged image without downloading a layer.
+ */
+export async function resolveManifestDigest(ref: DockerRef, o: ResolveOptions): Promise<string> {
+  const session = new Session(ref, o, await loadSchemas());
+  await session.start();
+  return (await session.platformManifest()).digest;
+}
+
+/**
+ * Pulls `ref` for `o.os`/`o.arch`: its image manifest (chosen from a manifest list or OCI index), its config
+ * and its layers into `o.dir`, every one checked against its digest. On failure the files it wrote are removed.
+ */
+export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<PulledImage> {
+  const session = new Session(ref, o, await loadSchemas());
+  await session.start();
+  const chosen = await session.platformManifest();
+  const manifest = chosen.manifest ?? (await session.manifestOrIndex(chosen.digest)).manifest;
+  if (manifest === undefined) {
+    throw new FetchError('FETCH_UNSUPPORTED', `${ref.raw}: the manifest list's entry ${chosen.digest} is itself a manifest list`, { subject: ref.raw });
+  }
+  // Every layer is judged before any is downloaded.
+  for (const l of manifest.layers) {
+    const why = l.mediaType.includes('foreign') || l.mediaType.includes('nondistributable')
+      ? 'a non-distributable (foreign) layer, served from elsewhere than the registry (Windows base layers): not supported'
+      : l.mediaType.endsWith('+zstd') ? 'a zstd-compressed layer: not supported (gzip or uncompressed layers are)'
+        : LAYER_TYPES.has(l.mediaType) ? undefined : `a layer of unsupported media type ${JSON.stringify(l.mediaType)}`;
+    if (why !== undefined) throw new FetchError('FETCH_UNSUPPORTED', `${ref.raw}: layer ${l.digest} is ${why}`, { subject: ref.raw });
+  }
+  const config = await session.configBlob(manifest.config);
+  const written: string[] = [];
+  try {
+    const byDigest = new Map<string, string>();
+    const layers: PulledLayer[] = [];
+    for (const [i, l] of manifest.layers.entries()) {
+      let path = byDigest.get(l.digest);
+      if (path === undefined) {
+        path = await session.layerBlob(l, o.dir, `Downloading layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`, o.progress);
+        written.push(path);
+        byDigest.set(l.digest, path);
+      }
+      layers.push({ path, mediaType: l.mediaType, digest: l.digest, size: l.size });
+    }
+    return { ref, manifestDigest: manifest.digest, configDigest: manifest.config.digest, config, layers };
+  } catch (err) {
+    await Promise.all(written.map((p) => rm(p, { force: true })));
+    throw err;
+  }
+}
