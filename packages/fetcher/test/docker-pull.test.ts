@@ -1,0 +1,147 @@
+import { readdir, readFile, writeFile, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FetchError, HttpClient, parseDockerRef, pullDockerImage, resolveManifestDigest, type PullOptions } from '../src/index.js';
+import { makeDirs } from './helpers.js';
+import { makeImage, makeLayer, sha256, useRegistry, type BuiltImage, type PushedImage } from './registry.js';
+
+// A plain-http registry, as `--insecure-options=http` reaches one.
+const fixture = useRegistry();
+let image: BuiltImage;
+let pushed: PushedImage;
+let dirs: Awaited<ReturnType<typeof makeDirs>>;
+
+beforeAll(async () => {
+  const base = await makeLayer({ 'etc/hello': 'hello\n', 'etc/os-release': 'ID=test\n' });
+  const top = await makeLayer({ 'bin/app': '#!/bin/sh\necho hi\n' });
+  image = makeImage([base, top], { config: { Entrypoint: ['/bin/app'], WorkingDir: '/srv', User: '1000', ExposedPorts: { '80/tcp': {} } } });
+  pushed = await fixture.registry.pushImage('test/app', 'v1', image);
+}, 30_000);
+
+beforeEach(async () => {
+  dirs = await makeDirs();
+});
+
+afterEach(async () => {
+  await dirs.cleanup();
+});
+
+const http = new HttpClient({ allowHttp: true });
+const opts = (o: Partial<PullOptions> = {}): PullOptions => ({ http, dir: dirs.data, os: 'linux', arch: 'amd64', ...o });
+const ref = (s: string) => parseDockerRef(`docker://${fixture.registry.host}/${s}`);
+
+async function failure(p: Promise<unknown>): Promise<FetchError> {
+  const err = await p.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(FetchError);
+  expect((err as Error).message).not.toContain('\n');
+  return err as FetchError;
+}
+
+describe('pull from a real registry', () => {
+  it('by tag: the manifest, the config and each layer, verified, in the directory', async () => {
+    const r = await pullDockerImage(ref('test/app:v1'), opts());
+    expect(r.manifestDigest).toBe(pushed.manifestDigest);
+    expect(r.configDigest).toBe(pushed.configDigest);
+    expect(r.config).toEqual(image.config);
+    expect((r.config.config as Record<string, unknown>).Entrypoint).toEqual(['/bin/app']);
+    expect(r.layers.map((l) => [l.digest, l.size, l.mediaType])).toEqual(image.layers.map((l) => [sha256(l.gz), l.gz.length, 'application/vnd.docker.image.rootfs.diff.tar.gzip']));
+    for (const [i, l] of r.layers.entries()) {
+      expect(await readFile(l.path)).toEqual(image.layers[i]!.gz);
+      expect(l.path.startsWith(dirs.data)).toBe(true);
+    }
+    // Nothing but the layers: no temp files left behind.
+    expect((await readdir(dirs.data)).sort()).toEqual(r.layers.map((l) => l.path.slice(dirs.data.length + 1)).sort());
+  });
+
+  it('by digest, and the digest a tag resolves to', async () => {
+    const byDigest = await pullDockerImage(ref(`test/app@${pushed.manifestDigest}`), opts());
+    expect(byDigest.manifestDigest).toBe(pushed.manifestDigest);
+    expect(byDigest.layers.map((l) => l.digest)).toEqual(pushed.layerDigests);
+    expect(await resolveManifestDigest(ref('test/app:v1'), opts())).toBe(pushed.manifestDigest);
+  });
+
+  it('a manifest list: the entry for the host platform (appc arch names too), or a clear refusal listing what it has', async () => {
+    const amd = makeImage([await makeLayer({ 'arch': 'amd64\n' })], { arch: 'amd64' });
+    const arm = makeImage([await makeLayer({ 'arch': 'arm64\n' })], { arch: 'arm64' });
+    const amdPushed = await fixture.registry.pushImage('test/multi', undefined, amd);
+    const armPushed = await fixture.registry.pushImage('test/multi', undefined, arm);
+    const listDigest = await fixture.registry.pushList('test/multi', 'latest', [
+      { image: armPushed, os: 'linux', architecture: 'arm64', variant: 'v8' },
+      { image: amdPushed, os: 'linux', architecture: 'amd64' },
+    ]);
+    const r = await pullDockerImage(ref('test/multi'), opts());
+    expect(r.manifestDigest).toBe(amdPushed.manifestDigest);
+    expect(r.config.architecture).toBe('amd64');
+    expect(await readFile(r.layers[0]!.path)).toEqual(amd.layers[0]!.gz);
+    // appc's aarch64 is Docker's arm64; the list's own digest works as a reference as well.
+    const a = await pullDockerImage(ref(`test/multi@${listDigest}`), opts({ arch: 'aarch64', dir: dirs.local }));
+    expect(a.manifestDigest).toBe(armPushed.manifestDigest);
+    expect(a.config.architecture).toBe('arm64');
+    expect(await resolveManifestDigest(ref('test/multi'), opts({ arch: 'aarch64' }))).toBe(armPushed.manifestDigest);
+    const err = await failure(pullDockerImage(ref('test/multi'), opts({ arch: 's390x', dir: dirs.system })));
+    expect(err.code).toBe('FETCH_REGISTRY');
+    expect(err.message).toBe(`docker://${fixture.registry.host}/test/multi: the manifest list has no image for linux/s390x (it has linux/arm64/v8, linux/amd64)`);
+    expect(await readdir(dirs.system)).toEqual([]);
+  });
+
+  it('a blob corrupted in the registry: refused naming the layer, and no file left in the directory', async () => {
+    const good = await makeLayer({ 'etc/tamper-base': 'base\n' });
+    const bad = await makeLayer({ 'etc/tampered': 'x'.repeat(100_000) });
+    const p = await fixture.registry.pushImage('test/tampered', 'v1', makeImage([good, bad]));
+    // Same size, one byte changed in the middle: only the digest can tell.
+    const file = fixture.registry.blobFile(p.layerDigests[1]!);
+    const fh = await open(file, 'r+');
+    const at = Math.floor(bad.gz.length / 2);
+    await fh.write(Buffer.from([bad.gz[at]! ^ 0xff]), 0, 1, at);
+    await fh.close();
+    const err = await failure(pullDockerImage(ref('test/tampered:v1'), opts()));
+    expect(err.code).toBe('FETCH_MISMATCH');
+    expect(err.message).toMatch(new RegExp(`^docker://${fixture.registry.host}/test/tampered:v1: layer ${p.layerDigests[1]} does not match its digest \\(the registry sent ${bad.gz.length} bytes with digest sha256:[0-9a-f]{64}\\): its copy is corrupt or was tampered with$`));
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('an unknown tag or repository: what the registry says, in one line', async () => {
+    const tag = await failure(pullDockerImage(ref('test/app:nope'), opts()));
+    expect(tag).toMatchObject({ code: 'FETCH_REGISTRY', message: `docker://${fixture.registry.host}/test/app:nope: the registry says MANIFEST_UNKNOWN: manifest unknown` });
+    const repo = await failure(pullDockerImage(ref('nope:latest'), opts()));
+    // The CNCF registry says the same for a repository it has never heard of (Docker Hub answers 401 instead).
+    expect(repo).toMatchObject({ code: 'FETCH_REGISTRY', message: `docker://${fixture.registry.host}/nope:latest: the registry says MANIFEST_UNKNOWN: manifest unknown` });
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('plain http is refused without --insecure-options=http', async () => {
+    const err = await failure(pullDockerImage(ref('test/app:v1'), opts({ http: new HttpClient() })));
+    expect(err.code).toBe('FETCH_HTTP');
+    expect(err.message).toMatch(new RegExp(`^docker://${fixture.registry.host}/test/app:v1: https://${fixture.registry.host}/v2/: .*\\(the registry may speak plain http: --insecure-options=http allows it\\)$`));
+  });
+
+  it('zstd and non-distributable layers are refused by name before any download', async () => {
+    const l = await makeLayer({ 'etc/z': 'z\n' });
+    const layerDigest = await fixture.registry.pushBlob('test/odd', l.gz);
+    const cfg = Buffer.from(JSON.stringify(makeImage([l]).config));
+    const cfgDigest = await fixture.registry.pushBlob('test/odd', cfg);
+    const manifest = (mediaType: string) => ({
+      schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: cfg.length, digest: cfgDigest },
+      layers: [{ mediaType, size: l.gz.length, digest: layerDigest }],
+    });
+    await fixture.registry.pushManifest('test/odd', 'zstd', manifest('application/vnd.oci.image.layer.v1.tar+zstd'), 'application/vnd.oci.image.manifest.v1+json');
+    await fixture.registry.pushManifest('test/odd', 'foreign', manifest('application/vnd.oci.image.layer.nondistributable.v1.tar+gzip'), 'application/vnd.oci.image.manifest.v1+json');
+    await fixture.registry.pushManifest('test/odd', 'oci', manifest('application/vnd.oci.image.layer.v1.tar+gzip'), 'application/vnd.oci.image.manifest.v1+json');
+    const z = await failure(pullDockerImage(ref('test/odd:zstd'), opts()));
+    expect(z).toMatchObject({ code: 'FETCH_UNSUPPORTED', message: `docker://${fixture.registry.host}/test/odd:zstd: layer ${layerDigest} is a zstd-compressed layer: not supported (gzip or uncompressed layers are)` });
+    const f = await failure(pullDockerImage(ref('test/odd:foreign'), opts()));
+    expect(f.code).toBe('FETCH_UNSUPPORTED');
+    expect(f.message).toContain(`layer ${layerDigest} is a non-distributable (foreign) layer`);
+    expect(await readdir(dirs.data)).toEqual([]);
+    // The same layer in an OCI manifest as tar+gzip is fine.
+    const oci = await pullDockerImage(ref('test/odd:oci'), opts());
+    expect(oci.layers.map((x) => x.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip']);
+  });
+
+  it('an unreachable registry: one line naming the URL', async () => {
+    const err = await failure(pullDockerImage(parseDockerRef('docker://127.0.0.1:1/x'), opts()));
+    expect(err.code).toBe('FETCH_HTTP');
+    expect(err.message).toMatch(/^docker:\/\/127\.0\.0\.1:1\/x: http:\/\/127\.0\.0\.1:1\/v2\/: .*ECONNREFUSED/);
+  });
+});
