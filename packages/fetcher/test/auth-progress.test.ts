@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '@rkt/image-store';
-import { configDirs, createProgress, fetchImage, FetchError, Keystore, loadAuth, readAuthConfig, type FetchOptions } from '../src/index.js';
+import { configDirs, createProgress, fetchImage, FetchError, Keystore, loadAuth, readAuthConfig, readDockerAuthConfig, type FetchOptions } from '../src/index.js';
 // The CLI from its source, as trust.test.ts does: a package import may resolve to a stale dist.
 import { runCli } from '../../stage0-cli/src/index.js';
 import { discoveryPage, HOST_LABELS, loopback, makeAci, makeDirs, makeKey, makeTestCa, sign, TestServer, type TestCa, type TestKey } from './helpers.js';
@@ -123,7 +123,7 @@ describe('auth.d', () => {
 });
 
 describe('readAuthConfig', () => {
-  it('merges system, local and user auth.d per domain, the later directory winning; dockerAuth is read past', async () => {
+  it('merges system, local and user auth.d per domain, the later directory winning; dockerAuth entries are docker\'s own', async () => {
     const user = join(dirs.root, 'user');
     await authConfig(dirs.system, 'a.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com', 'bar.com', 'baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } });
     await authConfig(dirs.local, 'b.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['bar.com'], type: 'oauth', credentials: { token: 'localToken' } });
@@ -132,6 +132,8 @@ describe('readAuthConfig', () => {
     const dirsOf = configDirs({ systemConfigDir: dirs.system, localConfigDir: dirs.local, userConfigDir: user });
     expect(dirsOf).toEqual([dirs.system, dirs.local, user]);
     const merged = await readAuthConfig(dirsOf);
+    // The dockerAuth file gives docker registries' credentials (readDockerAuthConfig), not a domain's headers.
+    expect((await readDockerAuthConfig(dirsOf)).forRegistry('registry-1.docker.io')).toEqual({ user: 'd', password: 'p' });
     expect(Object.fromEntries(merged)).toEqual({
       'foo.com': { type: 'basic', credentials: { user: 'user', password: 'password' } },
       'bar.com': { type: 'oauth', credentials: { token: 'localToken' } },
@@ -176,7 +178,11 @@ describe('auth.d files of another kind', () => {
     expect(server.requests('/')).toEqual([]);
     expect(await store.list()).toEqual([]);
 
-    // rkt's other kind of credentials belongs here: read past (docker:// is not fetched), and the fetch goes on.
+    // rkt's other kind of credentials belongs here too: checked as rkt's config loader did (a bad one is refused
+    // whatever is fetched), and a good one lets the fetch go on.
+    await authConfig(dirs.local, 'paths.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: 'quay.io', credentials: { user: 'u', password: 'p' } });
+    expect((await rktFetch()).err).toMatch(new RegExp(`^fetch: ${file}: registries: .*\n$`));
+    expect(await store.list()).toEqual([]);
     await authConfig(dirs.local, 'paths.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['quay.io'], credentials: { user: 'u', password: 'p' } });
     expect((await fetchImage('example.com/app:v1', opts())).downloaded).toBe(true);
   });
