@@ -170,7 +170,8 @@ class Session {
         if (scheme === 'https' && allowHttp && !(err instanceof FetchError && err.code !== 'FETCH_HTTP')) continue;
         const hint = scheme === 'https' && !allowHttp && /wrong version number|EPROTO|packet length too long/i.test(firstLine(err))
           ? ' (the registry may speak plain http: --insecure-options=http allows it)' : '';
-        throw this.fail('FETCH_HTTP', `${firstLine(err)}${hint}`, { cause: err, transient: isTransient(err) });
+        const attempts = isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : '';
+        throw this.fail('FETCH_HTTP', `${firstLine(err)}${hint}${attempts}`, { cause: err, transient: isTransient(err) });
       }
     }
     if (ping === undefined) throw this.fail('FETCH_HTTP', `${this.ref.registry} answers neither https nor http`);
@@ -334,7 +335,8 @@ class Session {
     } catch (err) {
       if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
       if (this.o.signal?.aborted === true) throw err;
-      throw this.fail('FETCH_HTTP', firstLine(err), { cause: err, transient: isTransient(err) });
+      // get() asked again after a transient failure: that one failed every time.
+      throw this.fail('FETCH_HTTP', `${firstLine(err)}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
     }
   }
 

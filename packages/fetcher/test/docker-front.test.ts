@@ -1,0 +1,126 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FetchError, HttpClient, parseDockerRef, pullDockerImage } from '../src/index.js';
+import { loopback, makeDirs } from './helpers.js';
+import { makeImage, makeLayer, useRegistry, type BuiltImage, type PushedImage } from './registry.js';
+
+// A token-auth registry (anonymous pulls allowed) behind a small front server that does what big registries do
+// around it: blobs redirected to "storage" on another host with a signed URL, rate limits, stalls.
+const fixture = useRegistry({ token: { user: { user: 'alice', password: 'pw' }, anonymousPull: true } });
+
+interface Seen { readonly path: string; readonly authorization: string | undefined; readonly status: number }
+const front = { port: 0, rateLimit: 0, stall: false, log: [] as Seen[] };
+const storage = { port: 0, log: [] as Seen[] };
+let servers: Server[] = [];
+let image: BuiltImage;
+let pushed: PushedImage;
+let dirs: Awaited<ReturnType<typeof makeDirs>>;
+
+async function listen(s: Server): Promise<number> {
+  servers.push(s);
+  await new Promise<void>((resolve, reject) => s.once('error', reject).listen(0, '127.0.0.1', resolve));
+  return (s.address() as AddressInfo).port;
+}
+
+beforeAll(async () => {
+  image = makeImage([await makeLayer({ 'etc/a': 'a\n' }), await makeLayer({ 'etc/b': 'b'.repeat(50_000) })]);
+  pushed = await fixture.registry.pushImage('test/app', 'v1', image);
+  storage.port = await listen(createServer((req, res) => {
+    const digest = /^\/storage\/(sha256:[0-9a-f]{64})\?sig=/.exec(req.url ?? '')?.[1];
+    storage.log.push({ path: req.url ?? '', authorization: req.headers.authorization, status: digest === undefined ? 404 : 200 });
+    if (digest === undefined) return void res.writeHead(404).end();
+    void readFile(fixture.registry.blobFile(digest)).then((b) => res.writeHead(200, { 'content-length': String(b.length) }).end(b));
+  }));
+  front.port = await listen(createServer((req, res) => {
+    const path = req.url ?? '/';
+    const entry = (status: number) => front.log.push({ path, authorization: req.headers.authorization, status });
+    if (path.includes('/manifests/') && front.rateLimit > 0) {
+      front.rateLimit--;
+      entry(429);
+      return void res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }));
+    }
+    if (path.includes('/manifests/') && front.stall) {
+      entry(200);
+      res.writeHead(200, { 'content-length': '1000' });
+      return void res.write('{');
+    }
+    const blob = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
+    if (blob !== null && req.headers.authorization !== undefined) {
+      // The registry checked the token; the bytes come from storage on another host, by a signed URL.
+      entry(307);
+      return void res.writeHead(307, { location: `http://localhost:${storage.port}/storage/${blob[1]}?sig=abc` }).end();
+    }
+    const up = request({ host: '127.0.0.1', port: fixture.registry.port, path, method: req.method, headers: { ...req.headers, host: fixture.registry.host } }, (r) => {
+      entry(r.statusCode ?? 0);
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  }));
+}, 30_000);
+
+afterAll(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+  servers = [];
+});
+
+beforeEach(async () => {
+  dirs = await makeDirs();
+  front.log.length = 0;
+  storage.log.length = 0;
+  front.rateLimit = 0;
+  front.stall = false;
+  fixture.registry.tokenRequests.length = 0;
+});
+
+afterEach(async () => {
+  await dirs.cleanup();
+});
+
+const ref = () => parseDockerRef(`docker://127.0.0.1:${front.port}/test/app:v1`);
+const http = (timeoutMs?: number) => new HttpClient({ allowHttp: true, lookup: loopback, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+
+describe('a registry in front of storage', () => {
+  it('an anonymous token; blobs followed to storage without the token', async () => {
+    const r = await pullDockerImage(ref(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
+    for (const [i, l] of r.layers.entries()) expect(await readFile(l.path)).toEqual(image.layers[i]!.gz);
+    expect(r.config).toEqual(image.config);
+    expect(fixture.registry.tokenRequests.map((t) => [t.authorization, t.scopes, t.status])).toEqual([[undefined, ['repository:test/app:pull'], 200]]);
+    // The registry got the token for every blob; storage got the layers and the config, and never the token.
+    const blobs = front.log.filter((e) => e.path.includes('/blobs/'));
+    expect(blobs.map((e) => [e.status, e.authorization?.startsWith('Bearer ')])).toEqual([[307, true], [307, true], [307, true]]);
+    expect(storage.log.map((e) => e.path.slice('/storage/'.length, -'?sig=abc'.length)).sort()).toEqual([pushed.configDigest, ...pushed.layerDigests].sort());
+    expect(storage.log.every((e) => e.authorization === undefined)).toBe(true);
+  });
+
+  it('a 429 is asked again after its Retry-After; one that lasts is said with the registry\'s words', async () => {
+    front.rateLimit = 1;
+    const r = await pullDockerImage(ref(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
+    expect(r.manifestDigest).toBe(pushed.manifestDigest);
+    expect(front.log.filter((e) => e.path.includes('/manifests/')).map((e) => e.status)).toEqual([429, 200]);
+
+    front.rateLimit = 10;
+    const err = await pullDockerImage(ref(), { http: http(), dir: dirs.local, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect(err).toMatchObject({ code: 'FETCH_REGISTRY',
+      message: `docker://127.0.0.1:${front.port}/test/app:v1: the registry says TOOMANYREQUESTS: slow down (too many requests: the registry's rate limit; try again later)` });
+    expect(front.log.filter((e) => e.status === 429)).toHaveLength(1 + 3);
+    expect(await readdir(dirs.local)).toEqual([]);
+  });
+
+  it('a stalled manifest times out, said once with the attempts', async () => {
+    front.stall = true;
+    const err = await pullDockerImage(ref(), { http: http(300), dir: dirs.data, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect(err).toMatchObject({ code: 'FETCH_HTTP',
+      message: `docker://127.0.0.1:${front.port}/test/app:v1: http://127.0.0.1:${front.port}/v2/test/app/manifests/v1: timed out after 0.3 s with no data (after 3 attempts)` });
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+});
