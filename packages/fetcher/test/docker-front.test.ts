@@ -123,4 +123,15 @@ describe('a registry in front of storage', () => {
       message: `docker://127.0.0.1:${front.port}/test/app:v1: http://127.0.0.1:${front.port}/v2/test/app/manifests/v1: timed out after 0.3 s with no data (after 3 attempts)` });
     expect(await readdir(dirs.data)).toEqual([]);
   });
+
+  it('an abort signal ends a stalled pull at once with its reason, nothing left', async () => {
+    front.stall = true;
+    const started = performance.now();
+    const err = await pullDockerImage(ref(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64', signal: AbortSignal.timeout(200) })
+      .then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TimeoutError' });
+    // Long before the client's own 30 s idle timeout.
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
 });

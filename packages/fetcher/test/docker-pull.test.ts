@@ -100,6 +100,31 @@ describe('pull from a real registry', () => {
     expect(await readdir(dirs.data)).toEqual([]);
   });
 
+  it('a manifest corrupted in the registry: refused by digest and by tag', async () => {
+    const p = await fixture.registry.pushImage('test/badmanifest', 'v1', makeImage([await makeLayer({ 'etc/m': 'm\n' })]));
+    // Still valid JSON: one hex digit of the config's digest changed, so only the manifest's digest can tell.
+    const file = fixture.registry.blobFile(p.manifestDigest);
+    const text = await readFile(file, 'utf8');
+    const hex = p.configDigest.slice(7);
+    await writeFile(file, text.replace(hex, (hex[0] === '0' ? '1' : '0') + hex.slice(1)));
+    const byDigest = await failure(pullDockerImage(ref(`test/badmanifest@${p.manifestDigest}`), opts()));
+    expect(byDigest.code).toBe('FETCH_MISMATCH');
+    expect(byDigest.message).toMatch(new RegExp(`^docker://${fixture.registry.host}/test/badmanifest@${p.manifestDigest}: manifest ${p.manifestDigest} does not match its digest \\(the registry sent one with digest sha256:[0-9a-f]{64}\\)$`));
+    const byTag = await failure(pullDockerImage(ref('test/badmanifest:v1'), opts()));
+    expect(byTag.code).toBe('FETCH_MISMATCH');
+    expect(byTag.message).toMatch(new RegExp(`^docker://${fixture.registry.host}/test/badmanifest:v1: the manifest for v1 does not match the digest the registry gives for it \\(${p.manifestDigest}; the bytes sent have sha256:[0-9a-f]{64}\\)$`));
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('a progress bar per layer on a terminal', async () => {
+    const out: string[] = [];
+    await pullDockerImage(ref('test/app:v1'), opts({ progress: { write: (s: string) => out.push(s), isTTY: true, columns: 100 } }));
+    const text = out.join('');
+    expect(text).toContain(`Downloading layer 1/2 ${sha256(image.layers[0]!.gz).slice(7, 19)}: [`);
+    expect(text).toContain(`Downloading layer 2/2 ${sha256(image.layers[1]!.gz).slice(7, 19)}: [`);
+    expect(out.filter((s) => s === '\n')).toHaveLength(2);
+  });
+
   it('an unknown tag or repository: what the registry says, in one line', async () => {
     const tag = await failure(pullDockerImage(ref('test/app:nope'), opts()));
     expect(tag).toMatchObject({ code: 'FETCH_REGISTRY', message: `docker://${fixture.registry.host}/test/app:nope: the registry says MANIFEST_UNKNOWN: manifest unknown` });

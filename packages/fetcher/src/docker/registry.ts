@@ -303,6 +303,11 @@ class Session {
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw this.fail('FETCH_MISMATCH', `manifest ${reference} does not match its digest (the registry sent one with digest ${digest})`);
     }
+    // By tag, the registry's own word for the digest is all there is to check against.
+    const said = doc.headers['docker-content-digest'];
+    if (typeof said === 'string' && said.startsWith('sha256:') && said !== digest) {
+      throw this.fail('FETCH_MISMATCH', `the manifest for ${reference} does not match the digest the registry gives for it (${said}; the bytes sent have ${digest})`);
+    }
     let json: unknown;
     try {
       json = JSON.parse(doc.body.toString('utf8'));
