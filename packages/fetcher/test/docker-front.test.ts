@@ -11,7 +11,7 @@ import { makeImage, makeLayer, useRegistry, type BuiltImage, type PushedImage } 
 const fixture = useRegistry({ token: { user: { user: 'alice', password: 'pw' }, anonymousPull: true } });
 
 interface Seen { readonly path: string; readonly authorization: string | undefined; readonly status: number }
-const front = { port: 0, rateLimit: 0, stall: false, log: [] as Seen[] };
+const front = { port: 0, rateLimit: 0, stall: false, notRegistry: false, log: [] as Seen[] };
 const storage = { port: 0, log: [] as Seen[] };
 let servers: Server[] = [];
 let image: BuiltImage;
@@ -36,6 +36,16 @@ beforeAll(async () => {
   front.port = await listen(createServer((req, res) => {
     const path = req.url ?? '/';
     const entry = (status: number) => front.log.push({ path, authorization: req.headers.authorization, status });
+    if (front.notRegistry) {
+      entry(404);
+      return void res.writeHead(404, { 'content-type': 'text/html' }).end('<html>not here</html>');
+    }
+    if (path === '/v2/test/app/manifests/old') {
+      // What registries still serve for images pushed before 2017 (or by an old docker).
+      entry(200);
+      return void res.writeHead(200, { 'content-type': 'application/vnd.docker.distribution.manifest.v1+prettyjws' })
+        .end(JSON.stringify({ schemaVersion: 1, name: 'test/app', tag: 'old', architecture: 'amd64', fsLayers: [], history: [], signatures: [] }));
+    }
     if (path.includes('/manifests/') && front.rateLimit > 0) {
       front.rateLimit--;
       entry(429);
@@ -77,6 +87,7 @@ beforeEach(async () => {
   storage.log.length = 0;
   front.rateLimit = 0;
   front.stall = false;
+  front.notRegistry = false;
   fixture.registry.tokenRequests.length = 0;
 });
 
@@ -132,6 +143,18 @@ describe('a registry in front of storage', () => {
     expect(err).toMatchObject({ name: 'TimeoutError' });
     // Long before the client's own 30 s idle timeout.
     expect(performance.now() - started).toBeLessThan(5000);
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('a schema 1 manifest, and a server that is no registry: one line each', async () => {
+    const old = await pullDockerImage(parseDockerRef(`docker://127.0.0.1:${front.port}/test/app:old`), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' })
+      .then(() => undefined, (e: unknown) => e);
+    expect(old).toMatchObject({ code: 'FETCH_UNSUPPORTED',
+      message: `docker://127.0.0.1:${front.port}/test/app:old: old has a Docker schema 1 manifest, obsolete since 2017 and not supported: push the image again with a current docker` });
+    front.notRegistry = true;
+    const none = await pullDockerImage(ref(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
+    expect(none).toMatchObject({ code: 'FETCH_REGISTRY',
+      message: `docker://127.0.0.1:${front.port}/test/app:v1: http://127.0.0.1:${front.port}/v2/ answered 404: 127.0.0.1:${front.port} does not serve the Docker registry API v2` });
     expect(await readdir(dirs.data)).toEqual([]);
   });
 });

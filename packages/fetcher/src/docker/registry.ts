@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z as Zod } from 'zod';
-import { FetchError, firstLine } from '../errors.js';
+import { FetchError, firstLine, type FetchErrorCode } from '../errors.js';
 import type { HttpClient, HttpResponse } from '../http/client.js';
 import { eachChunk } from '../http/download.js';
 import { bodyFailure, EarlyClose, isTransient, isTransientStatus } from '../http/failures.js';
@@ -140,7 +140,7 @@ class Session {
 
   constructor(readonly ref: DockerRef, private readonly o: ResolveOptions, private readonly s: Schemas) {}
 
-  private fail(code: 'FETCH_REGISTRY' | 'FETCH_AUTH' | 'FETCH_UNSUPPORTED' | 'FETCH_MISMATCH' | 'FETCH_HTTP' | 'FETCH_IO', why: string, extra: { cause?: unknown; transient?: boolean } = {}): FetchError {
+  private fail(code: FetchErrorCode, why: string, extra: { cause?: unknown; transient?: boolean } = {}): FetchError {
     return new FetchError(code, `${this.ref.raw}: ${why}`, { subject: this.ref.raw, ...extra });
   }
 
@@ -171,7 +171,7 @@ class Session {
         const hint = scheme === 'https' && !allowHttp && /wrong version number|EPROTO|packet length too long/i.test(firstLine(err))
           ? ' (the registry may speak plain http: --insecure-options=http allows it)' : '';
         const attempts = isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : '';
-        throw this.fail('FETCH_HTTP', `${firstLine(err)}${hint}${attempts}`, { cause: err, transient: isTransient(err) });
+        throw this.fail(codeOf(err), `${firstLine(err)}${hint}${attempts}`, { cause: err, transient: isTransient(err) });
       }
     }
     if (ping === undefined) throw this.fail('FETCH_HTTP', `${this.ref.registry} answers neither https nor http`);
@@ -209,7 +209,8 @@ class Session {
     try {
       doc = await this.get(realm, creds === undefined ? {} : { authorization: basic(creds) }, 1 << 20, false);
     } catch (err) {
-      throw this.fail('FETCH_AUTH', `token server: ${firstLine(err)}`, { cause: err, transient: isTransient(err) });
+      const code = codeOf(err);
+      throw this.fail(code === 'FETCH_HTTP' ? 'FETCH_AUTH' : code, `token server: ${firstLine(err)}`, { cause: err, transient: isTransient(err) });
     }
     if (doc.status === 401 || doc.status === 403) {
       throw this.fail('FETCH_AUTH', creds === undefined
@@ -341,7 +342,7 @@ class Session {
       if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
       if (this.o.signal?.aborted === true) throw err;
       // get() asked again after a transient failure: that one failed every time.
-      throw this.fail('FETCH_HTTP', `${firstLine(err)}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
+      throw this.fail(codeOf(err), `${firstLine(err)}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
     }
   }
 
@@ -421,7 +422,7 @@ class Session {
           continue;
         }
         const reason = firstLine(err);
-        throw this.fail(err instanceof FetchError ? err.code === 'FETCH_IO' ? 'FETCH_IO' : 'FETCH_HTTP' : 'FETCH_HTTP',
+        throw this.fail(codeOf(err),
           `layer ${d.digest}: ${reason}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
       }
     }
@@ -492,6 +493,11 @@ async function readSmall(res: HttpResponse, max = 64 << 10): Promise<Buffer> {
   }
   res.body.destroy();
   return Buffer.concat(chunks);
+}
+
+/** A client's error keeps its code (FETCH_INSECURE for plain http refused, FETCH_IO); anything else is FETCH_HTTP. */
+function codeOf(err: unknown): FetchErrorCode {
+  return err instanceof FetchError ? err.code : 'FETCH_HTTP';
 }
 
 function basic(c: RegistryCredentials): string {
