@@ -72,6 +72,9 @@ describe('https with a private CA', () => {
     expect(err.code).toBe('FETCH_HTTP');
     expect(err.message).toBe(`docker://${registry.host}/test/app:v1: https://${registry.host}/v2/: unable to verify the first certificate`);
     expect(await readdir(dirs.system)).toEqual([]);
+    // With plain http allowed the certificate failure is still what is said (the registry answers http with a 400).
+    const both = await failure(pullDockerImage(ref, { http: new HttpClient({ allowHttp: true }), dir: dirs.system, os: 'linux', arch: 'amd64' }));
+    expect(both).toMatchObject({ code: 'FETCH_HTTP', message: `docker://${registry.host}/test/app:v1: https://${registry.host}/v2/: unable to verify the first certificate` });
     // --insecure-options=tls accepts it.
     const insecure = await pullDockerImage(ref, { http: new HttpClient({ insecureTls: true }), dir: dirs.system, os: 'linux', arch: 'amd64' });
     expect(insecure.manifestDigest).toBe(pushed.manifestDigest);

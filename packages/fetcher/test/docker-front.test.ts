@@ -11,7 +11,7 @@ import { makeImage, makeLayer, useRegistry, type BuiltImage, type PushedImage } 
 const fixture = useRegistry({ token: { user: { user: 'alice', password: 'pw' }, anonymousPull: true } });
 
 interface Seen { readonly path: string; readonly authorization: string | undefined; readonly status: number }
-const front = { port: 0, rateLimit: 0, stall: false, notRegistry: false, log: [] as Seen[] };
+const front = { port: 0, rateLimit: 0, stall: false, notRegistry: false, expire: new Set<string>(), expireAll: false, log: [] as Seen[] };
 const storage = { port: 0, log: [] as Seen[] };
 let servers: Server[] = [];
 let image: BuiltImage;
@@ -58,6 +58,11 @@ beforeAll(async () => {
       return void res.write('{');
     }
     const blob = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
+    if (blob !== null && (front.expireAll || front.expire.delete(blob[1]!))) {
+      // The token ran out mid-pull, as Docker Hub's do after 5 minutes.
+      entry(401);
+      return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'token expired' }] }));
+    }
     if (blob !== null && req.headers.authorization !== undefined) {
       // The registry checked the token; the bytes come from storage on another host, by a signed URL.
       entry(307);
@@ -88,6 +93,8 @@ beforeEach(async () => {
   front.rateLimit = 0;
   front.stall = false;
   front.notRegistry = false;
+  front.expire.clear();
+  front.expireAll = false;
   fixture.registry.tokenRequests.length = 0;
 });
 
@@ -156,5 +163,20 @@ describe('a registry in front of storage', () => {
     expect(none).toMatchObject({ code: 'FETCH_REGISTRY',
       message: `docker://127.0.0.1:${front.port}/test/app:v1: http://127.0.0.1:${front.port}/v2/ answered 404: 127.0.0.1:${front.port} does not serve the Docker registry API v2` });
     expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('a token that expires mid-pull is renewed once and the pull goes on; a 401 after that is said', async () => {
+    // The token runs out at the config, and again at the second layer.
+    front.expire.add(pushed.configDigest).add(pushed.layerDigests[1]!);
+    const r = await pullDockerImage(ref(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
+    for (const [i, l] of r.layers.entries()) expect(await readFile(l.path)).toEqual(image.layers[i]!.gz);
+    expect(fixture.registry.tokenRequests.map((t) => t.status)).toEqual([200, 200, 200]);
+    expect(front.log.filter((e) => e.status === 401 && e.path.includes('/blobs/'))).toHaveLength(2);
+
+    front.expireAll = true;
+    const err = await pullDockerImage(ref(), { http: http(), dir: dirs.local, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FETCH_AUTH',
+      message: `docker://127.0.0.1:${front.port}/test/app:v1: the registry says UNAUTHORIZED: token expired (the repository does not exist, or 127.0.0.1:${front.port} needs credentials: add a dockerAuth entry for it in auth.d)` });
+    expect(await readdir(dirs.local)).toEqual([]);
   });
 });

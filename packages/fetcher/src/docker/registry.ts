@@ -137,6 +137,8 @@ class Session {
   private base: URL | undefined;
   private authorization: string | undefined;
   private credentialsUsed = false;
+  /** The registry's bearer challenge and the credentials sent for it: what a token is renewed with. */
+  private bearer: { params: Readonly<Record<string, string>>; creds: RegistryCredentials | undefined } | undefined;
 
   constructor(readonly ref: DockerRef, private readonly o: ResolveOptions, private readonly s: Schemas) {}
 
@@ -161,18 +163,28 @@ class Session {
   async start(): Promise<void> {
     const allowHttp = this.o.http.options.allowHttp === true;
     let ping: Doc | undefined;
+    let httpsError: unknown;
     for (const scheme of allowHttp ? ['https', 'http'] : ['https']) {
       this.base = new URL(`${scheme}://${this.ref.registry}/v2/`);
       try {
         ping = await this.get(this.base);
-        break;
       } catch (err) {
-        if (scheme === 'https' && allowHttp && !(err instanceof FetchError && err.code !== 'FETCH_HTTP')) continue;
+        if (scheme === 'https' && allowHttp && codeOf(err) === 'FETCH_HTTP') {
+          httpsError = err;
+          continue;
+        }
         const hint = scheme === 'https' && !allowHttp && /wrong version number|EPROTO|packet length too long/i.test(firstLine(err))
           ? ' (the registry may speak plain http: --insecure-options=http allows it)' : '';
         const attempts = isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : '';
-        throw this.fail(codeOf(err), `${firstLine(err)}${hint}${attempts}`, { cause: err, transient: isTransient(err) });
+        // Over http too: both failures, the https one first (a certificate problem is the likelier story).
+        const before = httpsError === undefined ? '' : `${firstLine(httpsError)}; over plain http: `;
+        throw this.fail(codeOf(err), `${before}${firstLine(err)}${hint}${attempts}`, { cause: err, transient: isTransient(err) });
       }
+      // An https server asked in plain http says so with a 400: its https failure is the one to report.
+      if (scheme === 'http' && httpsError !== undefined && ping.status === 400) {
+        throw this.fail(codeOf(httpsError), firstLine(httpsError), { cause: httpsError });
+      }
+      break;
     }
     if (ping === undefined) throw this.fail('FETCH_HTTP', `${this.ref.registry} answers neither https nor http`);
     if (ping.status === 200) return;
@@ -191,7 +203,18 @@ class Session {
     if (challenge?.scheme !== 'bearer' || challenge.params.realm === undefined) {
       throw this.fail('FETCH_AUTH', `${ping.url.href} answered 401 with no usable WWW-Authenticate (${JSON.stringify(ping.headers['www-authenticate'] ?? '')})`);
     }
+    this.bearer = { params: challenge.params, creds };
     await this.token(challenge.params, creds);
+  }
+
+  /**
+   * After a 401 with a bearer token: a new token, once per request. Tokens are short-lived (Docker Hub's last
+   * 5 minutes) and a pull of large layers outlasts one. False when there is nothing to renew.
+   */
+  private async renewToken(): Promise<boolean> {
+    if (this.bearer === undefined) return false;
+    await this.token(this.bearer.params, this.bearer.creds);
+    return true;
   }
 
   /** A bearer token for pulling this repository, from the realm the registry named (OAuth2 "token" or "access_token"). */
@@ -298,7 +321,7 @@ class Session {
 
   /** A manifest or index by tag or digest, parsed; one fetched by digest must have that digest. */
   async manifestOrIndex(reference: string): Promise<{ digest: string; index?: Zod.infer<Schemas['index']>; manifest?: Manifest }> {
-    const doc = await this.getMapped(this.url(`${this.ref.repository}/manifests/${reference}`), this.headers({ accept: ACCEPT }));
+    const doc = await this.getMapped(this.url(`${this.ref.repository}/manifests/${reference}`), { accept: ACCEPT });
     if (doc.status !== 200) throw this.statusError(doc);
     const digest = sha256(doc.body);
     if (reference.startsWith('sha256:') && digest !== reference) {
@@ -335,9 +358,11 @@ class Session {
   }
 
   /** A request whose transport failure is said with the image it was for. */
-  private async getMapped(url: URL, headers: Record<string, string>, maxBytes = MAX_MANIFEST): Promise<Doc> {
+  private async getMapped(url: URL, extra: Record<string, string>, maxBytes = MAX_MANIFEST): Promise<Doc> {
     try {
-      return await this.get(url, headers, maxBytes);
+      const doc = await this.get(url, this.headers(extra), maxBytes);
+      if (doc.status !== 401 || !(await this.renewToken())) return doc;
+      return await this.get(url, this.headers(extra), maxBytes);
     } catch (err) {
       if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
       if (this.o.signal?.aborted === true) throw err;
@@ -372,7 +397,7 @@ class Session {
     if (!CONFIG_TYPES.has(d.mediaType)) {
       throw this.fail('FETCH_UNSUPPORTED', `not a container image: its config has media type ${JSON.stringify(d.mediaType)}`);
     }
-    const doc = await this.getMapped(this.url(`${this.ref.repository}/blobs/${d.digest}`), this.headers(), MAX_CONFIG);
+    const doc = await this.getMapped(this.url(`${this.ref.repository}/blobs/${d.digest}`), {}, MAX_CONFIG);
     if (doc.status !== 200) throw this.statusError(doc);
     const got = sha256(doc.body);
     if (got !== d.digest) throw this.fail('FETCH_MISMATCH', `image config ${d.digest} does not match its digest (got ${got})`);
@@ -394,6 +419,7 @@ class Session {
     const hex = d.digest.slice('sha256:'.length);
     const final = join(dir, `sha256-${hex}`);
     const url = this.url(`${this.ref.repository}/blobs/${d.digest}`);
+    let renewed = false;
     for (let attempt = 1; ; attempt++) {
       this.o.signal?.throwIfAborted();
       const tmp = join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -403,6 +429,11 @@ class Session {
         if (res.status !== 200) {
           const body = await readSmall(res);
           const doc = { status: res.status, headers: res.headers, url: res.url, body };
+          if (res.status === 401 && !renewed && (await this.renewToken())) {
+            renewed = true;
+            attempt--;
+            continue;
+          }
           if (isTransientStatus(res.status) && attempt < ATTEMPTS) {
             await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, res.url));
             continue;
