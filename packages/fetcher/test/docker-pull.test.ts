@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile, open } from 'node:fs/promises';
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FetchError, HttpClient, parseDockerRef, pullDockerImage, resolveManifestDigest, type PullOptions } from '../src/index.js';
@@ -113,6 +113,15 @@ describe('pull from a real registry', () => {
     const byTag = await failure(pullDockerImage(ref('test/badmanifest:v1'), opts()));
     expect(byTag.code).toBe('FETCH_MISMATCH');
     expect(byTag.message).toMatch(new RegExp(`^docker://${fixture.registry.host}/test/badmanifest:v1: the manifest for v1 does not match the digest the registry gives for it \\(${p.manifestDigest}; the bytes sent have sha256:[0-9a-f]{64}\\)$`));
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('a layer the registry lost: one line naming it, in the registry\'s words', async () => {
+    const p = await fixture.registry.pushImage('test/lost', 'v1', makeImage([await makeLayer({ 'etc/lost': 'lost\n' })]));
+    await rm(fixture.registry.blobFile(p.layerDigests[0]!));
+    const err = await failure(pullDockerImage(ref('test/lost:v1'), opts()));
+    expect(err).toMatchObject({ code: 'FETCH_REGISTRY',
+      message: `docker://${fixture.registry.host}/test/lost:v1: layer ${p.layerDigests[0]}: the registry says BLOB_UNKNOWN: blob unknown to registry` });
     expect(await readdir(dirs.data)).toEqual([]);
   });
 

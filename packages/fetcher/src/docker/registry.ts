@@ -230,7 +230,7 @@ class Session {
     if (params.scope !== undefined && params.scope !== `repository:${this.ref.repository}:pull`) realm.searchParams.append('scope', params.scope);
     let doc: Doc;
     try {
-      doc = await this.get(realm, creds === undefined ? {} : { authorization: basic(creds) }, 1 << 20, false);
+      doc = await this.get(realm, creds === undefined ? {} : { authorization: basic(creds) }, 1 << 20);
     } catch (err) {
       const code = codeOf(err);
       throw this.fail(code === 'FETCH_HTTP' ? 'FETCH_AUTH' : code, `token server: ${firstLine(err)}`, { cause: err, transient: isTransient(err) });
@@ -257,7 +257,7 @@ class Session {
    * GET a small document (up to `maxBytes`), asking again after what could change (a cut, a timeout, a 5xx,
    * 408 or 429, after its Retry-After). Other statuses are the caller's to judge.
    */
-  private async get(url: URL, headers: Record<string, string> = this.headers(), maxBytes = MAX_MANIFEST, retryStatus = true): Promise<Doc> {
+  private async get(url: URL, headers: Record<string, string> = this.headers(), maxBytes = MAX_MANIFEST): Promise<Doc> {
     for (let attempt = 1; ; attempt++) {
       this.o.signal?.throwIfAborted();
       let doc: Doc;
@@ -268,7 +268,7 @@ class Session {
         await pauseBeforeRetry(attempt, ATTEMPTS);
         continue;
       }
-      if (!retryStatus || !isTransientStatus(doc.status) || attempt >= ATTEMPTS) return doc;
+      if (!isTransientStatus(doc.status) || attempt >= ATTEMPTS) return doc;
       await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, doc.url));
     }
   }
@@ -299,17 +299,18 @@ class Session {
   }
 
   /** A non-2xx answer in one line: the registry's own error codes when its body has them. */
-  statusError(doc: Doc, what?: string): FetchError {
+  statusError(doc: Doc, what?: string, about?: string): FetchError {
     let said: string | undefined;
     try {
       const parsed = this.s.errors.safeParse(JSON.parse(doc.body.toString('utf8')));
-      if (parsed.success) said = parsed.data.errors.map((e) => `${e.code}${e.message === undefined ? '' : `: ${e.message}`}`).join('; ');
+      // One line, whatever the registry's messages hold.
+      if (parsed.success) said = parsed.data.errors.map((e) => `${e.code}${e.message === undefined ? '' : `: ${e.message}`}`).join('; ').replace(/\s+/g, ' ').slice(0, 500);
     } catch {
       // Not JSON: the status says it.
     }
-    const base = said === undefined
+    const base = (about === undefined ? '' : `${about}: `) + (said === undefined
       ? `${what ?? doc.url.href}: bad HTTP status code: ${doc.status}`
-      : `${what === undefined ? 'the registry' : what} says ${said}`;
+      : `${what === undefined ? 'the registry' : what} says ${said}`);
     if (doc.status === 401 || doc.status === 403) {
       return this.fail('FETCH_AUTH', `${base} (${this.credentialsUsed
         ? `${this.ref.registry} refused the credentials auth.d gives for it`
@@ -398,7 +399,7 @@ class Session {
       throw this.fail('FETCH_UNSUPPORTED', `not a container image: its config has media type ${JSON.stringify(d.mediaType)}`);
     }
     const doc = await this.getMapped(this.url(`${this.ref.repository}/blobs/${d.digest}`), {}, MAX_CONFIG);
-    if (doc.status !== 200) throw this.statusError(doc);
+    if (doc.status !== 200) throw this.statusError(doc, undefined, `image config ${d.digest}`);
     const got = sha256(doc.body);
     if (got !== d.digest) throw this.fail('FETCH_MISMATCH', `image config ${d.digest} does not match its digest (got ${got})`);
     let json: unknown;
@@ -438,7 +439,7 @@ class Session {
             await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, res.url));
             continue;
           }
-          throw this.statusError(doc);
+          throw this.statusError(doc, undefined, `layer ${d.digest}`);
         }
         await this.stream(res, d, tmp, label, progress);
         await rename(tmp, final);
