@@ -176,7 +176,7 @@ describe('a registry in front of storage', () => {
     front.expireAll = true;
     const err = await pullDockerImage(ref(), { http: http(), dir: dirs.local, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
     expect(err).toMatchObject({ code: 'FETCH_AUTH',
-      message: `docker://127.0.0.1:${front.port}/test/app:v1: the registry says UNAUTHORIZED: token expired (the repository does not exist, or 127.0.0.1:${front.port} needs credentials: add a dockerAuth entry for it in auth.d)` });
+      message: `docker://127.0.0.1:${front.port}/test/app:v1: image config ${pushed.configDigest}: the registry says UNAUTHORIZED: token expired (the repository does not exist, or 127.0.0.1:${front.port} needs credentials: add a dockerAuth entry for it in auth.d)` });
     expect(await readdir(dirs.local)).toEqual([]);
   });
 });
