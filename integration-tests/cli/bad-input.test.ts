@@ -404,8 +404,8 @@ describe('bad image strings', () => {
     for (const cmd of ['fetch', 'prepare']) {
       const pre = cmd === 'fetch' ? ['--insecure-options=image', 'fetch'] : ['--insecure-options=image', 'prepare', `--stage1-path=${fly}`];
       cases.push(
-        { args: [...pre, 'ftp://example.com/x.aci'], line: `${cmd}: ftp://example.com/x.aci: unsupported URL scheme "ftp" (supported: http, https, file)` },
-        { args: [...pre, 'docker://busybox'], line: `${cmd}: docker://busybox: docker images are not supported by rkt-ts (appc images only)` },
+        { args: [...pre, 'ftp://example.com/x.aci'], line: `${cmd}: ftp://example.com/x.aci: unsupported URL scheme "ftp" (supported: http, https, file, docker)` },
+        { args: [...pre, 'docker://Busybox'], line: `${cmd}: docker://Busybox: invalid docker image reference: repository name "Busybox" must be lowercase` },
         { args: [...pre, 'http://127.0.0.1:1/x.aci'], line: `${cmd}: http://127.0.0.1:1/x.aci: plain http is not allowed; use https or --insecure-options=http` },
         { args: [...pre, './missing.aci'], line: cmd === 'fetch' ? 'fetch: ./missing.aci: no such file' : `prepare: image file ${join(tmp, 'missing.aci')}: no such file` },
         { args: [...pre, canary], line: cmd === 'fetch' ? `fetch: ${canary}: not a file` : `prepare: image file ${canary}: not a file` },

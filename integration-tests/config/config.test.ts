@@ -46,7 +46,8 @@ describe('rkt config', () => {
     putConfig(system, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com', 'bar.com', 'baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } });
     putConfig(local, 'auth.d', 'registry.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['registry.example:5000'], type: 'oauth', credentials: { token: 'someToken' } });
     putConfig(user, 'auth.d', 'basic.json', { rktKind: 'auth', rktVersion: 'v1', domains: ['foo.com'], type: 'basic', credentials: { user: 'user', password: 'userPassword' } });
-    // rkt's docker credentials sit in auth.d too; rkt-ts never fetches docker images and does not print them.
+    // rkt's docker credentials sit in auth.d too, printed one entry per registry after the domains' (Docker Hub's
+    // three names are one registry, its API host).
     putConfig(local, 'auth.d', 'docker.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['index.docker.io'], credentials: { user: 'd', password: 'p' } });
     // stage1.d in both: the local location wins, the system's name and version stand (field by field).
     putConfig(system, 'stage1.d', 'default.json', {
@@ -66,6 +67,7 @@ describe('rkt config', () => {
         { rktVersion: 'v1', rktKind: 'auth', domains: ['baz.com'], type: 'basic', credentials: { user: 'sysUser', password: 'sysPassword' } },
         { rktVersion: 'v1', rktKind: 'auth', domains: ['foo.com'], type: 'basic', credentials: { user: 'user', password: 'userPassword' } },
         { rktVersion: 'v1', rktKind: 'auth', domains: ['registry.example:5000'], type: 'oauth', credentials: { token: 'someToken' } },
+        { rktVersion: 'v1', rktKind: 'dockerAuth', registries: ['registry-1.docker.io'], credentials: { user: 'd', password: 'p' } },
         { rktVersion: 'v1', rktKind: 'paths', data: env.dataDir, 'stage1-images': '/elsewhere/stage1' },
         { rktVersion: 'v1', rktKind: 'stage1', name: 'example.com/vendor-stage1', version: '1.2.3', location: '/etc/rkt/local-stage1.aci' },
         { rktVersion: 'v1', rktKind: 'events', nats: { servers: ['nats://127.0.0.1:4222'], subjectPrefix: 'site', user: 'bus', password: 'busPassword', timeout: '1m30s' } },

@@ -74,7 +74,8 @@ describe('rkt fetch', () => {
     refused(['--insecure-options=image', 'fetch', './adir'], /^fetch: \.\/adir: not a file$/m);
     // Refused before any connection: port 1 is never asked.
     refused(['--insecure-options=image', 'fetch', 'http://127.0.0.1:1/x.aci'], /^fetch: http:\/\/127\.0\.0\.1:1\/x\.aci: plain http is not allowed; use https or --insecure-options=http$/m);
-    refused(['--insecure-options=image', 'fetch', 'docker://busybox'], /^fetch: docker:\/\/busybox: docker images are not supported/);
+    refused(['fetch', 'docker://busybox'], /^fetch: docker:\/\/busybox: signature verification for docker images is not supported \(try --insecure-options=image\)\n$/);
+    refused(['--insecure-options=image', 'fetch', 'docker://busybox:bad:tag'], /^fetch: docker:\/\/busybox:bad:tag: invalid docker image reference: /);
     const victim = join(env.tmp, 'victim');
     const hostile: [string, Buffer, RegExp][] = [
       ['dotdot.aci', rawTar([{ name: 'manifest', content: '{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/h"}' }, { name: 'rootfs/', type: '5' }, { name: `rootfs/../../../..${victim}`, content: 'x' }]), /dotdot\.aci: entry .* has a "\.\." component/],

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { imageIdPrefix, isImageIdPrefix, parseAppString } from '@rkt/image-store';
+import { parseDockerRef, type DockerRef } from './docker/docker-ref.js';
 import { FetchError } from './errors.js';
 
 export interface Label {
@@ -14,7 +15,8 @@ export type ImageString =
   | { readonly kind: 'id'; readonly id: string; readonly raw: string }
   | { readonly kind: 'url'; readonly url: URL; readonly raw: string }
   | { readonly kind: 'path'; readonly path: string; readonly raw: string }
-  | { readonly kind: 'name'; readonly app: AppName; readonly raw: string };
+  | { readonly kind: 'name'; readonly app: AppName; readonly raw: string }
+  | { readonly kind: 'docker'; readonly ref: DockerRef; readonly raw: string };
 
 /** A name and the labels asked for; `labels` keeps the user's order, without duplicates. */
 export interface AppName {
@@ -44,6 +46,8 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
   if (isImageIdPrefix(raw)) return { kind: 'id', id: raw, raw };
   const scheme = SCHEME_RE.exec(raw)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
+    // Before the URL parser, which takes `docker://busybox:latest`'s tag for a bad port.
+    if (scheme === 'docker') return { kind: 'docker', ref: parseDockerRef(raw), raw };
     let url: URL;
     try {
       url = new URL(raw);
@@ -59,10 +63,7 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
       return { kind: 'path', path: fileURLToPath(url), raw };
     }
     if (scheme === 'http' || scheme === 'https') return { kind: 'url', url, raw };
-    if (scheme === 'docker') {
-      throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: docker images are not supported by rkt-ts (appc images only)`, { subject: raw });
-    }
-    throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: unsupported URL scheme "${scheme}" (supported: http, https, file)`, { subject: raw });
+    throw new FetchError('FETCH_BAD_IMAGE_STRING', `${raw}: unsupported URL scheme "${scheme}" (supported: http, https, file, docker)`, { subject: raw });
   }
   if (isAbsolute(raw)) return { kind: 'path', path: raw, raw };
   const abs = resolve(cwd, raw);
@@ -85,6 +86,10 @@ export function parseImageString(raw: string, opts: { cwd?: string } = {}): Imag
  * the file, at the URL, or discovered.
  */
 export function signatureFileApplies(parsed: ImageString, signatureFile: string): void {
+  if (parsed.kind === 'docker') {
+    throw new FetchError('FETCH_SIGNATURE',
+      `${parsed.raw}: a signature file (${signatureFile}) cannot apply to a docker image: signature verification for docker images is not supported (try --insecure-options=image)`, { subject: parsed.raw });
+  }
   if (parsed.kind !== 'id') return;
   throw new FetchError('FETCH_SIGNATURE',
     `${parsed.raw}: a signature file (${signatureFile}) is for an image to fetch, not an image ID (a stored image was verified when it was fetched)`, { subject: parsed.raw });

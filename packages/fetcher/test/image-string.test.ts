@@ -28,9 +28,16 @@ describe('parseImageString', () => {
     }
   });
 
-  it('refuses unsupported schemes and docker images with one line naming the input', () => {
-    expect(() => parseImageString('ftp://example.com/a.aci')).toThrow(/ftp:\/\/example.com\/a.aci: unsupported URL scheme "ftp"/);
-    expect(() => parseImageString('docker://busybox')).toThrow(/docker images are not supported/);
+  it('reads docker:// as a Docker image reference (Docker Hub by default), its tag not taken for a port', () => {
+    expect(parseImageString('docker://busybox')).toEqual({
+      kind: 'docker', raw: 'docker://busybox', ref: { raw: 'docker://busybox', registry: 'registry-1.docker.io', repository: 'library/busybox', tag: 'latest' },
+    });
+    expect(parseImageString('docker://127.0.0.1:5000/team/app:1.2')).toMatchObject({ kind: 'docker', ref: { registry: '127.0.0.1:5000', repository: 'team/app', tag: '1.2' } });
+    expect(() => parseImageString('docker://Busybox')).toThrow('docker://Busybox: invalid docker image reference: repository name "Busybox" must be lowercase');
+  });
+
+  it('refuses unsupported schemes with one line naming the input', () => {
+    expect(() => parseImageString('ftp://example.com/a.aci')).toThrow(/ftp:\/\/example.com\/a.aci: unsupported URL scheme "ftp" \(supported: http, https, file, docker\)/);
     expect(() => parseImageString('')).toThrow(FetchError);
   });
 

@@ -4,6 +4,7 @@ import { configEntries, type EffectiveConfig } from '../src/commands/config-entr
 
 const base: EffectiveConfig = {
   auth: new Map(),
+  dockerAuth: new Map(),
   data: '/var/lib/rkt',
   stage1Images: '/usr/lib/rkt/stage1-images',
   stage1: { location: '/opt/stage1.aci' },
@@ -11,12 +12,16 @@ const base: EffectiveConfig = {
 };
 
 describe('configEntries', () => {
-  it('one auth entry per domain, sorted, then paths and stage1, keys in rkt order', () => {
+  it('one auth entry per domain, sorted, one dockerAuth entry per registry, then paths and stage1, keys in rkt order', () => {
     const doc = configEntries({
       ...base,
       auth: new Map([
         ['foo.com', { type: 'basic', credentials: { user: 'u', password: 'p' } }],
         ['bar.com', { type: 'oauth', credentials: { token: 't' } }],
+      ]),
+      dockerAuth: new Map([
+        ['registry-1.docker.io', { user: 'hub', password: 'hp' }],
+        ['quay.io', { user: 'q', password: 'qp' }],
       ]),
       stage1: { name: 'example.com/stage1', version: '1.0', location: '/opt/stage1.aci' },
     });
@@ -24,6 +29,8 @@ describe('configEntries', () => {
       '{"stage0":[' +
         '{"rktVersion":"v1","rktKind":"auth","domains":["bar.com"],"type":"oauth","credentials":{"token":"t"}},' +
         '{"rktVersion":"v1","rktKind":"auth","domains":["foo.com"],"type":"basic","credentials":{"user":"u","password":"p"}},' +
+        '{"rktVersion":"v1","rktKind":"dockerAuth","registries":["quay.io"],"credentials":{"user":"q","password":"qp"}},' +
+        '{"rktVersion":"v1","rktKind":"dockerAuth","registries":["registry-1.docker.io"],"credentials":{"user":"hub","password":"hp"}},' +
         '{"rktVersion":"v1","rktKind":"paths","data":"/var/lib/rkt","stage1-images":"/usr/lib/rkt/stage1-images"},' +
         '{"rktVersion":"v1","rktKind":"stage1","name":"example.com/stage1","version":"1.0","location":"/opt/stage1.aci"}' +
         ']}',

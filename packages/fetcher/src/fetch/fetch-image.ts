@@ -4,14 +4,16 @@ import { FetchError, firstLine } from '../errors.js';
 import { parseImageString, signatureFileApplies, withHostDefaults } from '../image-string.js';
 import { createContext, type FetchContext } from './context.js';
 import { fetchDependencies } from './dependencies.js';
+import { fetchDocker } from './fetch-docker.js';
 import { fetchFile } from './fetch-file.js';
 import { fetchByName } from './fetch-name.js';
 import { fetchRemote, type RemoteResult } from './fetch-remote.js';
 import type { FetchOptions, FetchResult } from './options.js';
 
 /**
- * `rkt fetch IMAGE`: an image ID (store only), an http(s) URL, a path or file:// URL, or a name with labels
- * (`example.com/app:v1.2,os=linux`) found through appc discovery. Signatures are required and checked
+ * `rkt fetch IMAGE`: an image ID (store only), an http(s) URL, a path or file:// URL, a name with labels
+ * (`example.com/app:v1.2,os=linux`) found through appc discovery, or a Docker image (`docker://busybox`,
+ * converted to an ACI; only with `insecure.skipImageCheck`, as rkt). Signatures are required and checked
  * against trusted keys unless `insecure.skipImageCheck`; dependencies are fetched and the image rendered
  * into the tree store, unless turned off.
  *
@@ -97,5 +99,7 @@ async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean
     }
     case 'name':
       return fetchByName(ctx, withHostDefaults(parsed.app), { extract, signatureFile });
+    case 'docker':
+      return fetchDocker(ctx, parsed.ref);
   }
 }

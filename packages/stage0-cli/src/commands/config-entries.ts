@@ -6,6 +6,8 @@ import type { NatsEventsConfig } from './pods/events-config.js';
 export interface EffectiveConfig {
   /** auth.d's credentials per domain (system, local, then user directory; the later wins per domain). */
   readonly auth: ReadonlyMap<string, AuthCredentials>;
+  /** auth.d's dockerAuth credentials per registry (Docker Hub's names as one, `registry-1.docker.io`). */
+  readonly dockerAuth: ReadonlyMap<string, { readonly user: string; readonly password: string }>;
   /** The data directory (`--dir`, else paths.d's `data`, else the default; absolute). */
   readonly data: string;
   /** Where `--stage1-from-dir` looks. */
@@ -28,7 +30,7 @@ function defined(fields: Record<string, unknown>): Entry {
 /**
  * `rkt config`'s document, as rkt's `Config.MarshalJSON` made it: `{"stage0": [...]}`, each entry a valid
  * configuration file of its kind (`rktVersion`, `rktKind`, then its fields), one `auth` entry per domain,
- * then `paths` and `stage1`; then rkt-ts's own `events` when a bus is configured. Domains are sorted (rkt
+ * one `dockerAuth` entry per registry, then `paths` and `stage1`; then rkt-ts's own `events` when a bus is configured. Domains are sorted (rkt
  * printed them in Go's map order, a different one each time).
  */
 export function configEntries(config: EffectiveConfig): { stage0: Entry[] } {
@@ -37,6 +39,10 @@ export function configEntries(config: EffectiveConfig): { stage0: Entry[] } {
     const auth = config.auth.get(domain)!;
     const credentials = auth.type === 'basic' ? { user: auth.credentials.user, password: auth.credentials.password } : { token: auth.credentials.token };
     stage0.push({ rktVersion: 'v1', rktKind: 'auth', domains: [domain], type: auth.type, credentials });
+  }
+  for (const registry of [...config.dockerAuth.keys()].sort()) {
+    const { user, password } = config.dockerAuth.get(registry)!;
+    stage0.push({ rktVersion: 'v1', rktKind: 'dockerAuth', registries: [registry], credentials: { user, password } });
   }
   stage0.push({ rktVersion: 'v1', rktKind: 'paths', data: config.data, 'stage1-images': config.stage1Images });
   stage0.push(defined({ rktVersion: 'v1', rktKind: 'stage1', name: config.stage1.name, version: config.stage1.version, location: config.stage1.location }));

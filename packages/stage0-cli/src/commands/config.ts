@@ -1,5 +1,5 @@
 import { DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX } from '@rkt/controller/lean';
-import { configDirs, readAuthConfig } from '@rkt/fetcher';
+import { configDirs, readAuthConfig, readDockerAuthConfig } from '@rkt/fetcher';
 import type { CommandContext } from '../command.js';
 import { configEntries } from './config-entries.js';
 import { eventsConfigOf } from './pods/events-config.js';
@@ -15,9 +15,10 @@ export async function run(ctx: CommandContext): Promise<void> {
   const g = ctx.globals;
   const stage1 = stage1ConfigOf(g);
   const events = eventsConfigOf(g)?.nats;
-  const auth = await readAuthConfig(configDirs(g));
+  const [auth, docker] = await Promise.all([readAuthConfig(configDirs(g)), readDockerAuthConfig(configDirs(g))]);
   const doc = configEntries({
     auth,
+    dockerAuth: docker.byRegistry,
     data: dataDirOf(g).dir,
     stage1Images: stage1ImagesDirectory(g, stage1),
     stage1: { name: stage1.name, version: stage1.version, location: defaultStage1Location(stage1) },

@@ -1,0 +1,168 @@
+// `docker://` images end to end, as rkt ran them: rkt fetch and rkt run of an image pushed to a real Docker
+// registry (Debian's docker-registry, the CNCF distribution registry, on 127.0.0.1), converted into one
+// squashed ACI; refused without --insecure-options=image in rkt's words; the stored copy used without asking
+// the registry under `new`, and only its manifest asked for under `update`; a tag that moved fetched again.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { makeImage, sha256, useRegistry, type BuiltLayer, type PushedImage } from '../../packages/fetcher/test/registry.js';
+import { ensureBuilt, RktEnv, rktBin, STAGE1S, type RktResult } from '../pods/harness.js';
+
+const registry = useRegistry();
+let work: string;
+let pushed: PushedImage;
+let ref: string;
+
+/** A layer as a docker build makes one: GNU tar of `root` (numeric owners, sorted, fixed times), gzip'd. */
+function tarLayer(root: string): BuiltLayer {
+  const out = join(work, `layer-${Math.random().toString(36).slice(2)}.tar`);
+  const tar = spawnSync('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '-cf', out, '-C', root, '.']);
+  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr.toString()}`);
+  const plain = readFileSync(out);
+  const gz = spawnSync('gzip', ['-n', '-c', out], { maxBuffer: 1 << 28 });
+  if (gz.status !== 0) throw new Error(`gzip: ${gz.stderr.toString()}`);
+  rmSync(out);
+  return { gz: gz.stdout, diffId: sha256(plain) };
+}
+
+function tree(name: string, files: Record<string, string>): string {
+  const root = join(work, name);
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+  return root;
+}
+
+/** The base layer: busybox with its applets, a user of its own, and a file the next layer deletes. */
+function baseLayer(): BuiltLayer {
+  const root = tree('base', {
+    'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/srv:/bin/sh\n',
+    'etc/group': 'root:x:0:\napp:x:1000:\n',
+    'etc/removed-later': 'from the base layer\n',
+  });
+  mkdirSync(join(root, 'bin'));
+  mkdirSync(join(root, 'tmp'));
+  copyFileSync('/bin/busybox', join(root, 'bin', 'busybox'));
+  for (const applet of ['sh', 'cat', 'echo', 'id', 'pwd', 'test']) symlinkSync('busybox', join(root, 'bin', applet));
+  return tarLayer(root);
+}
+
+/** The top layer: a whiteout of the base's file, the motd the app prints, its working directory. */
+function topLayer(motd: string): BuiltLayer {
+  return tarLayer(tree(`top-${motd.length}-${Math.random().toString(36).slice(2)}`, { 'etc/.wh.removed-later': '', 'etc/motd': `${motd}\n`, 'srv/.keep': '' }));
+}
+
+async function pushImage(base: BuiltLayer, motd: string): Promise<PushedImage> {
+  const image = makeImage([base, topLayer(motd)], {
+    config: {
+      Entrypoint: ['/bin/sh', '-c'],
+      Cmd: ['cat /etc/motd; test -e /etc/removed-later || echo whiteout-honoured; echo "user=$(id -u) cwd=$(pwd) GREETING=$GREETING"; exit 3'],
+      Env: ['PATH=/bin', 'GREETING=hi'],
+      WorkingDir: '/srv',
+      User: 'app',
+    },
+  });
+  return registry.registry.pushImage('rkt-ts/busybox', '1.0', image);
+}
+
+let base: BuiltLayer;
+beforeAll(async () => {
+  ensureBuilt();
+  work = mkdtempSync(join(tmpdir(), 'rkt-docker-'));
+  base = baseLayer();
+  pushed = await pushImage(base, 'hello from layer two');
+  ref = `docker://${registry.registry.host}/rkt-ts/busybox:1.0`;
+}, 60_000);
+afterAll(() => {
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+const envs: RktEnv[] = [];
+afterEach(async () => {
+  for (const e of envs.splice(0)) await e.cleanup();
+});
+function newEnv(stage1?: (typeof STAGE1S)[number]): RktEnv {
+  const e = new RktEnv(stage1);
+  envs.push(e);
+  return e;
+}
+
+/** rkt with only the flags given (RktEnv's own add --insecure-options=image). */
+function rkt(env: RktEnv, args: readonly string[]): RktResult {
+  const r = spawnSync(rktBin, [`--dir=${env.dataDir}`, ...args], { cwd: env.tmp, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const imageNames = (env: RktEnv): string[] =>
+  (JSON.parse(rkt(env, ['image', 'list', '--format=json']).stdout) as { name: string }[]).map((i) => i.name);
+
+describe('docker:// images', () => {
+  it('are refused without --insecure-options=image, in rkt\'s words, and nothing is stored', () => {
+    const env = newEnv();
+    // run and prepare with the built-in stage1, which needs no --insecure-options=image of its own.
+    for (const cmd of [['fetch'], ['run'], ['prepare']]) {
+      const r = rkt(env, ['--insecure-options=http', ...cmd, ref]);
+      expect(r.stderr).toBe(`${cmd[0]}: ${ref}: signature verification for docker images is not supported (try --insecure-options=image)\n`);
+      expect(r.status).toBe(254);
+    }
+    expect(imageNames(env).filter((n) => !n.includes('stage1'))).toEqual([]);
+    expect(rkt(env, ['list', '--no-legend']).stdout).toBe('');
+  });
+
+  it('are fetched, converted into one ACI and stored; a second fetch asks the registry only for the manifest; a moved tag is fetched again', async () => {
+    const env = newEnv();
+    const fetched = rkt(env, ['--insecure-options=image,http', 'fetch', '--full', ref]);
+    expect(fetched.stderr).toContain('warning: image signature verification has been disabled');
+    expect(fetched.status).toBe(0);
+    const id = fetched.stdout.trim();
+    expect(id).toMatch(/^sha512-[0-9a-f]{128}$/);
+    // docker2aci's name: the registry and repository, its `:` made an AC identifier's `_`; the tag its version.
+    const name = `${registry.registry.host.replace(':', '_')}/rkt-ts/busybox:1.0`;
+    expect(imageNames(env)).toEqual([name]);
+    const manifest = JSON.parse(rkt(env, ['image', 'cat-manifest', id]).stdout) as {
+      labels: { name: string; value: string }[];
+      app: { exec: string[]; user: string; group: string; workingDirectory: string };
+      annotations: { name: string; value: string }[];
+    };
+    expect(manifest.labels).toEqual(expect.arrayContaining([{ name: 'version', value: '1.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }]));
+    expect(manifest.app).toMatchObject({ exec: ['/bin/sh', '-c', expect.stringContaining('cat /etc/motd')], user: 'app', group: 'app', workingDirectory: '/srv' });
+    expect(manifest.annotations).toEqual(expect.arrayContaining([{ name: 'appc.io/docker/manifesthash', value: pushed.manifestDigest }]));
+
+    // With its layers gone from the registry, the image can only be found again from its unchanged manifest.
+    for (const digest of pushed.layerDigests) rmSync(registry.registry.blobFile(digest));
+    const again = rkt(env, ['--insecure-options=image,http', 'fetch', '--full', ref]);
+    expect(again.stderr).not.toContain('rror');
+    expect(again.stdout.trim()).toBe(id);
+    expect(again.status).toBe(0);
+
+    // The tag moves to a new image (its layers pushed again): fetched, converted and stored beside the first.
+    const moved = await pushImage(base, 'hello from the new tag');
+    expect(moved.manifestDigest).not.toBe(pushed.manifestDigest);
+    const third = rkt(env, ['--insecure-options=image,http', 'fetch', '--full', ref]);
+    expect(third.status).toBe(0);
+    const newId = third.stdout.trim();
+    expect(newId).not.toBe(id);
+    const extracted = join(env.tmp, 'extracted');
+    expect(rkt(env, ['image', 'extract', '--rootfs-only', newId, extracted]).status).toBe(0);
+    expect(readFileSync(join(extracted, 'etc', 'motd'), 'utf8')).toBe('hello from the new tag\n');
+  });
+
+  for (const stage1 of STAGE1S) {
+    it(`run as pods with the ${stage1.name} stage1: the image's entrypoint, user, environment and working directory, the whiteout honoured`, async () => {
+      const env = newEnv(stage1);
+      const image = await pushImage(base, 'hello from layer two');
+      const r = env.run(['run', '--insecure-options=image,http', ref]);
+      expect(r.stdout).toBe('hello from layer two\nwhiteout-honoured\nuser=1000 cwd=/srv GREETING=hi\n');
+      expect(r.status).toBe(3);
+      // `new`, rkt run's default: the stored image, without asking the registry, whose layers are now gone.
+      for (const digest of image.layerDigests) rmSync(registry.registry.blobFile(digest));
+      const second = env.run(['run', '--insecure-options=image,http', ref]);
+      expect(second.stdout).toBe(r.stdout);
+      expect(second.status).toBe(3);
+      expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    });
+  }
+});

@@ -1,0 +1,83 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dockerToAci } from '../docker/convert.js';
+import type { DockerRef } from '../docker/docker-ref.js';
+import { pullDockerImage, resolveManifestDigest } from '../docker/registry.js';
+import { readDockerAuthConfig } from '../config/auth.js';
+import { FetchError } from '../errors.js';
+import { hostLabels } from '../image-string.js';
+import { configDirs, type FetchContext } from './context.js';
+import type { RemoteResult } from './fetch-remote.js';
+import { importChecked } from './import-checked.js';
+
+/**
+ * The key of a Docker image's remote record: the reference spelled out in full (registry, repository, tag or
+ * digest), so that `docker://busybox` and `docker://registry-1.docker.io/library/busybox:latest` are one image.
+ */
+export function dockerRemoteKey(ref: DockerRef): string {
+  const at = ref.digest !== undefined ? `@${ref.digest}` : `:${ref.tag ?? 'latest'}`;
+  return `docker://${ref.registry}/${ref.repository}${at}`;
+}
+
+/**
+ * A Docker image (`docker://...`), as rkt fetched one: pulled from its registry, converted into one squashed ACI
+ * (docker2aci's conversion), and imported. Docker images carry no signature rkt could check, so, as rkt, this
+ * needs `--insecure-options=image`. The remote record (the manifest's digest as its ETag) lets the `new` policy
+ * use the stored image without asking the registry, and `update` skip every layer when the manifest did not change.
+ */
+export async function fetchDocker(ctx: FetchContext, ref: DockerRef): Promise<RemoteResult> {
+  if (!ctx.insecure.skipImageCheck) {
+    throw new FetchError('FETCH_SIGNATURE', `${ref.raw}: signature verification for docker images is not supported (try --insecure-options=image)`, { subject: ref.raw });
+  }
+  ctx.warn('warning: image signature verification has been disabled (--insecure-options=image)');
+  const key = dockerRemoteKey(ref);
+  const rec = await ctx.store.getRemote(key);
+  // Held from here: a registry that confirms the digest must still find the image it confirms.
+  const cached = rec !== undefined && (await ctx.hold.addIfStored(rec.imageId)) ? rec : undefined;
+  // A digest names one image for good: the stored one is it, whatever the policy.
+  if (cached !== undefined && (ctx.pullPolicy !== 'update' || ref.digest !== undefined)) {
+    return { id: cached.imageId, downloaded: false, signedBy: undefined };
+  }
+  if (ctx.pullPolicy === 'never') {
+    throw new FetchError('FETCH_NOT_FOUND', `${ref.raw}: not in the store and the pull policy is "never"`, { subject: ref.raw });
+  }
+  const host = hostLabels();
+  // auth.d's dockerAuth files: read only for a docker pull (the HTTP client took the same files' `auth` kind).
+  const auth = await readDockerAuthConfig(configDirs(ctx.options));
+  const registryOptions = { http: ctx.http, credentials: (registry: string) => auth.forRegistry(registry), os: host.os, arch: host.arch };
+  if (cached !== undefined && cached.etag !== undefined) {
+    const digest = await resolveManifestDigest(ref, registryOptions);
+    if (digest === cached.etag) {
+      await ctx.store.putRemote({ url: key, imageId: cached.imageId, etag: digest });
+      return { id: cached.imageId, downloaded: false, signedBy: undefined };
+    }
+  }
+  await mkdir(ctx.partialDir, { recursive: true });
+  const dir = await mkdtemp(join(ctx.partialDir, 'docker2aci-'));
+  try {
+    const pulled = await pullDockerImage(ref, { ...registryOptions, dir, ...(ctx.stderr !== undefined ? { progress: ctx.stderr } : {}) });
+    const aci = join(dir, 'image.aci');
+    await dockerToAci({
+      registry: ref.registry,
+      repository: ref.repository,
+      ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
+      ...(ref.digest !== undefined ? { digest: ref.digest } : {}),
+      manifestDigest: pulled.manifestDigest,
+      configDigest: pulled.configDigest,
+      config: pulled.config,
+      layers: pulled.layers,
+      originalName: ref.raw.replace(/^docker:\/\//i, ''),
+    }, aci);
+    // The layers are converted: they go before the import, which flushes the store's filesystem.
+    await Promise.all(pulled.layers.map((l) => rm(l.path, { force: true })));
+    const imported = await importChecked(ctx, aci, ref.raw, {
+      // As rkt: the `latest` tag makes the image the latest of its name.
+      latest: ref.digest === undefined && (ref.tag ?? 'latest') === 'latest',
+      remote: { url: key, etag: pulled.manifestDigest },
+      hold: ctx.hold,
+    }, async () => undefined);
+    return { id: imported.id, downloaded: true, signedBy: undefined };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
