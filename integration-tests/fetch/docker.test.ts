@@ -2,8 +2,9 @@
 // registry (Debian's docker-registry, the CNCF distribution registry, on 127.0.0.1), converted into one
 // squashed ACI; refused without --insecure-options=image in rkt's words; the stored copy used without asking
 // the registry under `new`, and only its manifest asked for under `update`; a tag that moved fetched again.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -148,6 +149,30 @@ describe('docker:// images', () => {
     const extracted = join(env.tmp, 'extracted');
     expect(rkt(env, ['image', 'extract', '--rootfs-only', newId, extracted]).status).toBe(0);
     expect(readFileSync(join(extracted, 'etc', 'motd'), 'utf8')).toBe('hello from the new tag\n');
+  });
+
+  it('killed with -9 mid-pull, leave a store that opens and a temp directory that image gc removes', async () => {
+    const env = newEnv();
+    // 48 MB that gzip cannot shrink: the pull takes long enough to be caught in the middle.
+    const big = tarLayer(tree('big', { 'data/blob': randomBytes(48 << 20).toString('latin1') }));
+    await registry.registry.pushImage('rkt-ts/big', '1', makeImage([base, big]));
+    const tmp = join(env.dataDir, 'cas', 'tmp');
+    const child = spawn(rktBin, [`--dir=${env.dataDir}`, '--insecure-options=image,http', 'fetch', `docker://${registry.registry.host}/rkt-ts/big:1`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const deadline = Date.now() + 30_000;
+    let caught: string[] = [];
+    while (Date.now() < deadline && caught.length === 0) {
+      caught = existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('docker-')) : [];
+      if (caught.length === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(caught).toHaveLength(1);
+    expect(existsSync(join(tmp, caught[0]!))).toBe(true);
+    expect(rkt(env, ['image', 'list', '--no-legend']).status).toBe(0);
+    const gc = rkt(env, ['image', 'gc']);
+    expect(gc.status).toBe(0);
+    expect(readdirSync(tmp).filter((n) => n.startsWith('docker-'))).toEqual([]);
   });
 
   for (const stage1 of STAGE1S) {

@@ -1,5 +1,6 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { uniqueName } from '@rkt/image-store';
 import { dockerToAci } from '../docker/convert.js';
 import type { DockerRef } from '../docker/docker-ref.js';
 import { pullDockerImage, resolveManifestDigest } from '../docker/registry.js';
@@ -52,8 +53,10 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef): Promise<Re
       return { id: cached.imageId, downloaded: false, signedBy: undefined };
     }
   }
-  await mkdir(ctx.partialDir, { recursive: true });
-  const dir = await mkdtemp(join(ctx.partialDir, 'docker2aci-'));
+  // In the store's tmp, named after this process: a pull killed part way leaves a directory that image gc
+  // removes once its owner is gone (layers and the converted ACI can be hundreds of MB).
+  const dir = join(ctx.store.layout.tmp, uniqueName('docker'));
+  await mkdir(dir, { recursive: true });
   try {
     const pulled = await pullDockerImage(ref, { ...registryOptions, dir, ...(ctx.stderr !== undefined ? { progress: ctx.stderr } : {}) });
     const aci = join(dir, 'image.aci');
