@@ -109,6 +109,10 @@ describe('docker:// images', () => {
       expect(r.stderr).toBe(`${cmd[0]}: ${ref}: signature verification for docker images is not supported (try --insecure-options=image)\n`);
       expect(r.status).toBe(254);
     }
+    // With --pull-policy=never, the store only: the registry is never asked.
+    const never = rkt(env, ['--insecure-options=image,http', 'fetch', '--pull-policy=never', ref]);
+    expect(never.stderr).toMatch(new RegExp(`fetch: ${ref}: not in the store and the pull policy is "never"\\n$`));
+    expect(never.status).toBe(254);
     expect(imageNames(env).filter((n) => !n.includes('stage1'))).toEqual([]);
     expect(rkt(env, ['list', '--no-legend']).stdout).toBe('');
   });
