@@ -150,8 +150,10 @@ export function effectiveApp(image: ImageManifest, input: PrepareAppInput, appNa
   if (program === undefined) {
     throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: image ${image.name} has no exec; give one with --exec`, { subject: appName });
   }
-  if (!program.startsWith('/')) {
-    throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: exec ${JSON.stringify(program)} must be an absolute path`, { subject: appName });
+  // A relative exec (`sh`, Docker's usual `Cmd`) is kept as given: appc looks a name up in the app's PATH, and
+  // only the stage1 sees the app's root filesystem as the app will, so the stage1 resolves it (as rkt's did).
+  if (program === '') {
+    throw new PodError('POD_APP', `app ${JSON.stringify(appName)}: exec is an empty string; give a program with --exec`, { subject: appName });
   }
   // rkt's generateRuntimeApp: --exec replaces the whole exec, and the arguments are appended to what is left
   // (`rkt app add` alone replaced the image's arguments).

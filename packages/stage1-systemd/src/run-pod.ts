@@ -420,7 +420,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       ...(postStop !== undefined ? { postStop } : {}),
       stdin,
     };
-    await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory);
+    // A relative exec (the pod manifest keeps it as the image gave it) becomes the absolute path found in the app's
+    // root; a later variable of a name wins, as in appEnvironment.
+    const path = a.app?.environment?.findLast((e) => e.name === 'PATH')?.value;
+    spec.exec = await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory, path);
     spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
     uids.add(spec.uid);
     gids.add(spec.gid);
