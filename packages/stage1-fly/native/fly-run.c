@@ -571,8 +571,80 @@ static int missing_in_root(int rootfd, const char *path) {
   return fd < 0 && errno == ENOENT;
 }
 
+/* ---- A relative exec (appc: a name without "/" is looked up in PATH; Docker images mostly name theirs so). stage0
+ * keeps it in the pod manifest as given; it is resolved here, in the app's process after its chroot, where the
+ * kernel follows the image's links inside the root: the rule of rkt's stage1 (findBinPath) and of the systemd
+ * stage1 (app-paths.ts), so both run the same path. An absolute exec never comes here. */
+
+/* `dir`/`name` made absolute against `cwd` and lexically clean (`.` and `..` dropped, as rkt's filepath.Join),
+ * so that the app's argv[0] is the path the systemd stage1 gives it. NULL when it does not fit. */
+static char *join_clean(const char *cwd, const char *dir, const char *name) {
+  char raw[PATH_MAX * 2];
+  if (snprintf(raw, sizeof raw, "%s/%s/%s", dir[0] == '/' ? "" : cwd, dir, name) >= (int)sizeof raw) return NULL;
+  char *out = malloc(strlen(raw) + 2);
+  if (out == NULL) fail("out of memory");
+  size_t n = 0;
+  char *save = NULL;
+  for (char *c = strtok_r(raw, "/", &save); c != NULL; c = strtok_r(NULL, "/", &save)) {
+    if (strcmp(c, ".") == 0) continue;
+    if (strcmp(c, "..") == 0) {
+      while (n > 0 && out[n - 1] != '/') n--;
+      if (n > 0) n--;
+      continue;
+    }
+    out[n++] = '/';
+    size_t len = strlen(c);
+    memcpy(out + n, c, len);
+    n += len;
+  }
+  if (n == 0) out[n++] = '/';
+  out[n] = '\0';
+  return out;
+}
+
+/* Whether the app could run `path`: a regular file (links followed, inside the chroot) with an execute bit, as
+ * rkt checked. Whether the app's user may is left to execve. */
+static int runnable(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111) != 0;
+}
+
+/* The path the app runs for a relative exec `name`, called after the chroot and the chdir to `cwd`: one with a
+ * slash joined with `cwd` (execve says what is wrong with it); a bare name searched in `path`, the PATH of the app's
+ * manifest environment (not fly's default, as in rkt), or without one in `cwd`, /bin and /usr/bin (exec(3)'s). The
+ * first candidate that is runnable wins; none: one line, 254. */
+static char *find_exec(const char *app, const char *name, const char *cwd, const char *path) {
+  if (strchr(name, '/') != NULL) {
+    char *joined = join_clean(cwd, "", name);
+    if (joined == NULL) fail("app \"%s\": cannot execute %s: %s", app, name, strerror(ENAMETOOLONG));
+    return joined;
+  }
+  const char *dirs = path;
+  char fallback[PATH_MAX + 32];
+  if (dirs == NULL) {
+    if (snprintf(fallback, sizeof fallback, "%s:/bin:/usr/bin", cwd) >= (int)sizeof fallback) fail("app \"%s\": working directory too long", app);
+    dirs = fallback;
+  }
+  for (const char *d = dirs;;) {
+    size_t len = strcspn(d, ":");
+    char dir[PATH_MAX];
+    if (len < sizeof dir) {
+      memcpy(dir, d, len);
+      dir[len] = '\0';
+      char *candidate = join_clean(cwd, dir, name);
+      if (candidate != NULL && runnable(candidate)) return candidate;
+      free(candidate);
+    }
+    if (d[len] == '\0') break;
+    d += len + 1;
+  }
+  if (path != NULL) fail("app \"%s\": cannot execute %s: not found in its PATH (%s) in its root filesystem", app, name, path);
+  fail("app \"%s\": cannot execute %s: not found in %s, /bin or /usr/bin (its environment has no PATH) in its root filesystem", app, name, cwd);
+  return NULL;
+}
+
 static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups, const char *cwd, char **argv, char **envp,
-                     pid_t parent, int interactive, int read_only_root) {
+                     const char *app_path, pid_t parent, int interactive, int read_only_root) {
   if (!interactive) {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0) fail("cannot open /dev/null: %s", strerror(errno));
@@ -598,6 +670,8 @@ static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, 
   }
   if (chdir(rootfs) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", rootfs, strerror(errno));
   if (chdir(cwd) != 0) fail("cannot change to the working directory %s: %s", cwd, strerror(errno));
+  /* Before the credentials change: the search sees what rkt's (root's) did. */
+  if (argv[0][0] != '/') argv[0] = find_exec(app, argv[0], cwd, app_path);
   /* Groups before the gid, the gid before the uid: each step needs the privilege the next drops. */
   if (setgroups(ngroups, groups) != 0) fail("cannot set the supplementary groups: %s", strerror(errno));
   if (setgid(gid) != 0) fail("cannot set gid %u: %s", (unsigned)gid, strerror(errno));
@@ -722,10 +796,15 @@ int main(int argc, char **argv) {
     }
   }
   const struct json *vars = member(app, "environment");
+  /* The PATH of the app's manifest environment, where a relative exec is searched (find_exec). */
+  const char *app_path = NULL;
   if (vars != NULL) {
     if (vars->type != J_ARR) fail("pod: apps[0].app.environment must be a list of name/value pairs");
-    for (const struct json *v = vars->child; v != NULL; v = v->next)
-      env_set(&env, string_member(v, "name", "apps[0].app.environment[]", 1), string_member(v, "value", "apps[0].app.environment[]", 1));
+    for (const struct json *v = vars->child; v != NULL; v = v->next) {
+      const char *vname = string_member(v, "name", "apps[0].app.environment[]", 1), *value = string_member(v, "value", "apps[0].app.environment[]", 1);
+      env_set(&env, vname, value);
+      if (strcmp(vname, "PATH") == 0) app_path = value;
+    }
   }
   env_set(&env, "AC_APP_NAME", name);
   /* rkt run --mds-register leaves the pod's metadata service URL in the pod directory (the cwd). */
@@ -784,7 +863,7 @@ int main(int argc, char **argv) {
       close(fd);
     }
     if (no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
-    exec_app(name, abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, me, interactive, read_only_root);
+    exec_app(name, abs_rootfs, uid, gid, groups, ngroups, cwd, app_argv, env.v, app_path, me, interactive, read_only_root);
   }
   app_pid = child;
   char buf[64];

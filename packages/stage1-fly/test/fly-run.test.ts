@@ -152,3 +152,65 @@ describe("fly run entrypoint gives the app rkt's /etc/resolv.conf and /etc/hosts
     expect(readFileSync(join(rootfs(), outside, 'resolv.conf'), 'utf8')).toBe('image\n');
   });
 });
+
+describe('fly run entrypoint finds a relative exec inside the app\'s root, as the systemd stage1 does', () => {
+  const rootfs = () => join(pod, 'appsinfo', 'web', 'rootfs');
+  // The app's argv[0] as it runs (`sh -c` with no more arguments: $0): the path found, not where its links lead
+  // (busybox reads its applet from it); the arguments after it as they were.
+  const argv0 = (exec: string, over: Record<string, unknown> = {}) => {
+    writeFileSync(join(pod, 'pod'), app({ exec: [exec, '-c', 'echo "$0"'], ...over }));
+    const r = spawnSync(bin, ['11111111-2222-4333-8444-555555555555'], { cwd: pod, env: { RKT_LOCK_FD: '3' }, encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const path = (value: string) => ({ environment: [{ name: 'PATH', value }] });
+  beforeEach(() => {
+    // A merged /usr: /bin -> usr/bin, the binary in /usr/bin.
+    mkdirSync(join(rootfs(), 'usr', 'bin'), { recursive: true });
+    copyFileSync('/bin/busybox', join(rootfs(), 'usr', 'bin', 'busybox'));
+    symlinkSync('busybox', join(rootfs(), 'usr', 'bin', 'sh'));
+    symlinkSync('usr/bin', join(rootfs(), 'bin'));
+    // An entry of PATH linking out of the root: on the host /usr/bin has env, the app's own /usr/bin has not.
+    symlinkSync('/usr/bin', join(rootfs(), 'hostbin'));
+    // In fly's default PATH, not in the search without one.
+    mkdirSync(join(rootfs(), 'usr', 'local', 'bin'), { recursive: true });
+    writeFileSync(join(rootfs(), 'usr', 'local', 'bin', 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+    // A file named sh that cannot run: skipped.
+    mkdirSync(join(rootfs(), 'nox'));
+    writeFileSync(join(rootfs(), 'nox', 'sh'), 'not a program\n', { mode: 0o644 });
+  });
+
+  it("searches a bare name in the PATH of the app's manifest, in order, through the image's links", () => {
+    expect(argv0('sh', path('/nowhere:/nox:/bin:/usr/bin'))).toEqual({ status: 0, stdout: '/bin/sh\n', stderr: '' });
+    // A relative entry is after the working directory.
+    expect(argv0('sh', { ...path('bin'), workingDirectory: '/usr' }).stdout).toBe('/usr/bin/sh\n');
+  });
+
+  it('without a PATH in the manifest (fly\'s default is not searched), looks in the working directory, /bin and /usr/bin', () => {
+    expect(argv0('sh').stdout).toBe('/bin/sh\n');
+    expect(argv0('sh', { workingDirectory: '/usr/bin' }).stdout).toBe('/usr/bin/sh\n');
+    expect(argv0('tool').stderr).toBe('stage1-fly run: app "web": cannot execute tool: not found in /, /bin or /usr/bin (its environment has no PATH) in its root filesystem\n');
+  });
+
+  it('joins a path with a slash to the working directory', () => {
+    expect(argv0('bin/sh').stdout).toBe('/bin/sh\n');
+    expect(argv0('./sh', { workingDirectory: '/usr/bin' }).stdout).toBe('/usr/bin/sh\n');
+    expect(argv0('../bin/sh', { workingDirectory: '/nox' }).stdout).toBe('/bin/sh\n');
+    expect(argv0('nox/sh')).toEqual({ status: 254, stdout: '', stderr: 'stage1-fly run: cannot execute /nox/sh: Permission denied\n' });
+  });
+
+  it('refuses a name it cannot find in one line, 254, never looking on the host', () => {
+    expect(existsSync('/usr/bin/env')).toBe(true);
+    expect(argv0('env', path('/hostbin'))).toEqual({
+      status: 254,
+      stdout: '',
+      stderr: 'stage1-fly run: app "web": cannot execute env: not found in its PATH (/hostbin) in its root filesystem\n',
+    });
+    expect(argv0('sh', path('/hostbin')).stdout).toBe('/hostbin/sh\n');
+    expect(argv0('nope', { workingDirectory: '/nox' })).toEqual({
+      status: 254,
+      stdout: '',
+      stderr: 'stage1-fly run: app "web": cannot execute nope: not found in /nox, /bin or /usr/bin (its environment has no PATH) in its root filesystem\n',
+    });
+    expect(readFileSync(join(pod, 'appsinfo', 'web', 'exit'), 'utf8')).toBe('254\n');
+  });
+});
