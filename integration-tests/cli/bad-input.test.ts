@@ -346,7 +346,7 @@ describe('bad flags', () => {
       { args: ['prepare', busybox, '--oom-score-adj=5000'], line: 'prepare: --oom-score-adj=5000: must be from -1000 to 1000' },
       { args: ['prepare', busybox, '--caps-retain=CAP_BOGUS'], line: 'prepare: --caps-retain=CAP_BOGUS: unknown capability "CAP_BOGUS"' },
       { args: ['prepare', busybox, '--working-dir=rel'], line: 'prepare: --working-dir "rel": must be an absolute path' },
-      { args: ['prepare', busybox, '--exec=rel'], line: 'prepare: app "busybox": exec "rel" must be an absolute path' },
+      { args: ['prepare', busybox, '--exec='], line: 'prepare: app "busybox": exec is an empty string; give a program with --exec' },
       { args: ['prepare', busybox, '--name=Bad'], line: 'prepare: app name "Bad" is not a valid AC Name (lowercase a-z, 0-9 and -)' },
       { args: ['prepare', '--user=0', busybox], line: 'prepare: --user must follow an image' },
       { args: ['prepare', `--uuid-file-save=${join(tmp, 'no-such-dir', 'uuid')}`, busybox], line: `prepare: --uuid-file-save ${join(tmp, 'no-such-dir', 'uuid')}: cannot write the pod UUID: ENOENT: no such file or directory` },

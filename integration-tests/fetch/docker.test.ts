@@ -59,7 +59,8 @@ function topLayer(motd: string): BuiltLayer {
 async function pushImage(base: BuiltLayer, motd: string): Promise<PushedImage> {
   const image = makeImage([base, topLayer(motd)], {
     config: {
-      Entrypoint: ['/bin/sh', '-c'],
+      // Relative, as most Docker images name their command: each stage1 finds it in the image's PATH.
+      Entrypoint: ['sh', '-c'],
       Cmd: ['cat /etc/motd; test -e /etc/removed-later || echo whiteout-honoured; echo "user=$(id -u) cwd=$(pwd) GREETING=$GREETING"; exit 3'],
       Env: ['PATH=/bin', 'GREETING=hi'],
       WorkingDir: '/srv',
@@ -133,7 +134,7 @@ describe('docker:// images', () => {
       annotations: { name: string; value: string }[];
     };
     expect(manifest.labels).toEqual(expect.arrayContaining([{ name: 'version', value: '1.0' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }]));
-    expect(manifest.app).toMatchObject({ exec: ['/bin/sh', '-c', expect.stringContaining('cat /etc/motd')], user: 'app', group: 'app', workingDirectory: '/srv' });
+    expect(manifest.app).toMatchObject({ exec: ['sh', '-c', expect.stringContaining('cat /etc/motd')], user: 'app', group: 'app', workingDirectory: '/srv' });
     expect(manifest.annotations).toEqual(expect.arrayContaining([{ name: 'appc.io/docker/manifesthash', value: pushed.manifestDigest }]));
 
     // With its layers gone from the registry, the image can only be found again from its unchanged manifest.
