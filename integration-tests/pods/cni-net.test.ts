@@ -328,6 +328,32 @@ describe('CNI networks (systemd)', () => {
     expect(missing.stderr).toBe(`stage1-systemd run: networks not found in ${join(conf, 'net.d')}: nonesuch\n`);
     expect(missing.status).toBe(254);
   }, 120_000);
+
+  it('an app refused (an exec, a user, a working directory its root lacks) stops the pod in one line before any network is set up: no plugin runs', () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const calls = join(env.tmp, 'plugin-calls');
+    // A plugin beside its configuration (net.d is searched first) that records each call and joins nothing.
+    writeFileSync(join(conf, 'net.d', 'recorder'), `#!/bin/sh\necho "$CNI_COMMAND" >> '${calls}'\ncat >/dev/null\necho '{"cniVersion":"0.3.1"}'\n`, { mode: 0o755 });
+    writeFileSync(join(conf, 'net.d', '10-recorded.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'recorded', type: 'recorder' }));
+    const refused = (args: string[]) => env.run(['run', `--local-config=${conf}`, '--net=default,recorded', aci, ...args]);
+    const line = (why: string) => [254, '', `stage1-systemd run: app busybox: ${why}\n`];
+    const exec = refused(['--exec=/bin/nonexistent']);
+    expect([exec.status, exec.stdout, exec.stderr]).toEqual(line('cannot execute /bin/nonexistent: no such file in its root filesystem'));
+    const user = refused(['--user=nosuch', '--exec=/bin/true']);
+    expect([user.status, user.stdout, user.stderr]).toEqual(line('no user nosuch in /etc/passwd of its root filesystem'));
+    const wd = refused(['--working-dir=/nonexistent', '--exec=/bin/true']);
+    expect([wd.status, wd.stdout, wd.stderr]).toEqual(line('working directory /nonexistent: no such directory in its root filesystem'));
+    // Neither the recorder nor the default network's ptp ran: host-local (the default's IPAM) keeps its
+    // networks/default directory (its last reserved address) even after a DEL.
+    expect(existsSync(calls) ? readFileSync(calls, 'utf8') : 'no call').toBe('no call');
+    expect(existsSync(join(env.dataDir, 'networks'))).toBe(false);
+    for (const uuid of env.podUuids()) expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    // The same pod runs once its network is the only thing it asks for, which is what the recorder saw.
+    const ran = refused(['--exec=/bin/true']);
+    expect([ran.status, ran.stderr]).toEqual([0, '']);
+    expect(readFileSync(calls, 'utf8')).toBe('ADD\nDEL\n');
+  }, 120_000);
 });
 
 describe('CNI networks (fly)', () => {

@@ -178,16 +178,35 @@ export interface EtcContents {
  * one line naming the app and the path when a file it must write cannot be.
  */
 export async function writeEtcFiles(rootfs: string, app: string, contents: EtcContents, mounts: ReadonlySet<string> = mountPoints()): Promise<EtcFiles> {
+  return writeFiles(
+    rootfs,
+    app,
+    [
+      ['/etc/hostname', `${contents.hostname}\n`, false],
+      contents.hosts !== undefined ? ['/etc/hosts', contents.hosts, false] : ['/etc/hosts', hostsFile(contents.hostname), true],
+      ...(contents.resolvConf !== undefined ? [['/etc/resolv.conf', contents.resolvConf, false] as const] : []),
+    ],
+    contents.owner ?? 0,
+    mounts,
+  );
+}
+
+/**
+ * /etc/resolv.conf alone, as writeEtcFiles writes it: a network's DNS, known only once the pod's CNI networks
+ * are set up, which run does after it has checked every app and written the rest of their files (writeEtcFiles
+ * can refuse the pod, and a refused pod must not have taken a lease or run a plugin first).
+ */
+export async function writeResolvConf(rootfs: string, app: string, resolvConf: string, owner = 0, mounts: ReadonlySet<string> = mountPoints()): Promise<EtcFiles> {
+  return writeFiles(rootfs, app, [['/etc/resolv.conf', resolvConf, false]], owner, mounts);
+}
+
+/** Each file (its path, its content, whether only an image without one gets it) through writeInRoot, in order. */
+async function writeFiles(rootfs: string, app: string, files: ReadonlyArray<readonly [string, string, boolean]>, owner: number, mounts: ReadonlySet<string>): Promise<EtcFiles> {
   // mountinfo shows resolved paths.
   const root = realpathSync(rootfs);
   const out: EtcFiles = { notes: [], binds: [] };
-  const files: Array<readonly [string, string, boolean]> = [
-    ['/etc/hostname', `${contents.hostname}\n`, false],
-    contents.hosts !== undefined ? ['/etc/hosts', contents.hosts, false] : ['/etc/hosts', hostsFile(contents.hostname), true],
-    ...(contents.resolvConf !== undefined ? [['/etc/resolv.conf', contents.resolvConf, false] as const] : []),
-  ];
   for (const [path, content, onlyIfMissing] of files) {
-    const done = await writeInRoot(root, app, path, content, mounts, onlyIfMissing, contents.owner ?? 0);
+    const done = await writeInRoot(root, app, path, content, mounts, onlyIfMissing, owner);
     if (done === 'bind') out.binds.push({ path, content });
     else if (done !== undefined) out.notes.push(done.note);
   }

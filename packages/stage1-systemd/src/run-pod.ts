@@ -22,7 +22,7 @@ import {
 } from './units.js';
 import { killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
-import { defaultHostname, dnsContents, writeEtcFiles } from './etc-files.js';
+import { defaultHostname, dnsContents, writeEtcFiles, writeResolvConf } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
 import { readOnlyRootLines } from './read-only-root.js';
@@ -364,7 +364,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // rkt run's DNS flags (interface version 4): the resolv.conf and hosts every app gets, read once.
   const dnsMode = options.get('dns-conf-mode');
   const dnsConfMode = dnsMode !== undefined ? parseDnsConfMode(dnsMode) : undefined;
-  let dns = dnsConfMode !== undefined ? dnsContents(pod, dnsConfMode, hostname) : {};
+  const dns = dnsConfMode !== undefined ? dnsContents(pod, dnsConfMode, hostname) : {};
   const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
   const apps = manifest.apps ?? [];
   if (apps.length === 0) throw new Error('the pod has no apps');
@@ -373,23 +373,13 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
-  // Its CNI networks before the apps' units and files, which take the networks' results (the metadata service's
-  // address), and before anything of nspawn's: a network that fails leaves the pod unstarted, in one line (the
-  // caller tears down what was set up, whatever fails after).
-  let networks: SetUpNetworks | undefined;
-  if (typeof net === 'object') {
-    const ports = portMappings((manifest as { ports?: ExposedPort[] }).ports ?? [], apps);
-    networks = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
-  }
-  const networkNamespacePath = networks?.netnsPath;
-  // rkt's rule: a network's DNS (its plugin's result) makes the apps' resolv.conf unless rkt run was given --dns
-  // (a resolv mode other than default), the first network that gives one winning.
-  if (networks?.resolvConf !== undefined && (dnsConfMode === undefined || dnsConfMode.resolv === 'default')) dns = { ...dns, resolvConf: networks.resolvConf };
-  // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
-  const mdsUrlFile = join(pod, 'mds-url');
-  const mdsUrl = existsSync(mdsUrlFile) ? readFileSync(mdsUrlFile, 'utf8').trim() : undefined;
-  const mdsEnv = mdsUrl !== undefined ? [{ name: 'AC_METADATA_URL', value: networks !== undefined ? mdsUrlOnNetwork(mdsUrl, networks) : mdsUrl }] : [];
+  // Forwarded ports name the apps' ports: checked with the rest of the pod, before any network is set up.
+  const ports = typeof net === 'object' ? portMappings((manifest as { ports?: ExposedPort[] }).ports ?? [], apps) : [];
 
+  // Every app is checked before the pod's CNI networks are set up, as all that can refuse it (its user and
+  // group, its exec and working directory, its isolators, its /etc files) needs none of their results: a pod
+  // refused in one line has run no plugin, taken no lease, made no namespace. What does need them (the
+  // metadata service's address in the environment, a network's DNS in resolv.conf) comes after.
   // Isolators: each app's unit directives, and what nspawn needs for them (pod-isolation.ts).
   const isolation = new PodIsolation(uuid, insecureIsolation(options));
   isolation.forPod((manifest as { isolators?: unknown }).isolators);
@@ -398,6 +388,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const appRoots: Array<{ host: string; pod: string }> = [];
   const appEtcDir = join(pod, 'stage1-app-etc');
   const specs: AppUnitSpec[] = [];
+  // Each app's files to bind over its /etc (EtcFiles' binds), by the order of specs.
+  const etcBinds: Array<Array<{ path: string; content: string }>> = [];
   const uids = new Set<number>([0, 65534]);
   const gids = new Set<number>([0, 65534]);
   // An app's status is written as its main process ends, before its post-stop handler runs (units.ts). With
@@ -415,7 +407,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       gid: await resolveId(rootfs, 'group', a.app?.group, a.name),
       supplementaryGids: a.app?.supplementaryGIDs ?? [],
       workingDirectory: a.app?.workingDirectory ?? '/',
-      environment: [...appEnvironment(a.name, a.app?.environment ?? [], inherited), ...mdsEnv],
+      environment: appEnvironment(a.name, a.app?.environment ?? [], inherited),
       ...(preStart !== undefined ? { preStart } : {}),
       ...(postStop !== undefined ? { postStop } : {}),
       stdin,
@@ -430,13 +422,36 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
     const etc = await writeEtcFiles(rootfs, a.name, { hostname, ...dns, ...(privateUsers !== undefined ? { owner: privateUsers.shift } : {}) });
     if (debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
-    if (etc.binds.length > 0) {
-      mkdirSync(join(appEtcDir, a.name), { recursive: true });
-      for (const b of etc.binds) writeFileSync(join(appEtcDir, a.name, basename(b.path)), b.content, { mode: 0o644 });
-      spec.etcBinds = etc.binds.map((b) => b.path);
-    }
     specs.push(spec);
+    etcBinds.push([...etc.binds]);
     appRoots.push({ host: rootfs, pod: stage2Root(a.name) });
+  }
+
+  // The CNI networks, before anything of nspawn's: a network that fails leaves the pod unstarted, in one line
+  // (the caller tears down what was set up, whatever fails after).
+  let networks: SetUpNetworks | undefined;
+  if (typeof net === 'object') networks = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
+  const networkNamespacePath = networks?.netnsPath;
+  // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
+  const mdsUrlFile = join(pod, 'mds-url');
+  const mdsUrl = existsSync(mdsUrlFile) ? readFileSync(mdsUrlFile, 'utf8').trim() : undefined;
+  const mdsEnv = mdsUrl !== undefined ? [{ name: 'AC_METADATA_URL', value: networks !== undefined ? mdsUrlOnNetwork(mdsUrl, networks) : mdsUrl }] : [];
+  // rkt's rule: a network's DNS (its plugin's result) makes the apps' resolv.conf unless rkt run was given --dns
+  // (a resolv mode other than default, which writeEtcFiles wrote), the first network that gives one winning.
+  const networkResolvConf = networks?.resolvConf !== undefined && (dnsConfMode === undefined || dnsConfMode.resolv === 'default') ? networks.resolvConf : undefined;
+  for (const [i, spec] of specs.entries()) {
+    spec.environment = [...spec.environment, ...mdsEnv];
+    const binds = etcBinds[i]!;
+    if (networkResolvConf !== undefined) {
+      const etc = await writeResolvConf(appRoots[i]!.host, spec.name, networkResolvConf, privateUsers?.shift);
+      if (debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd run: app ${spec.name}: ${note}\n`);
+      binds.push(...etc.binds);
+    }
+    if (binds.length > 0) {
+      mkdirSync(join(appEtcDir, spec.name), { recursive: true });
+      for (const b of binds) writeFileSync(join(appEtcDir, spec.name, basename(b.path)), b.content, { mode: 0o644 });
+      spec.etcBinds = binds.map((b) => b.path);
+    }
   }
   // Known once every app's isolators are: resource isolators on a hybrid host boot the pod with the legacy
   // cgroup layout (pod-isolation.ts).
