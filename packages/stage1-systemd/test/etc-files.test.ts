@@ -2,7 +2,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dnsContents, hostsWithHostname, mountPoints, writeEtcFiles } from '../src/etc-files.js';
+import { dnsContents, hostsWithHostname, mountPoints, writeEtcFiles, writeResolvConf } from '../src/etc-files.js';
 
 let top: string;
 let root: string;
@@ -193,6 +193,24 @@ describe('writeEtcFiles', () => {
     rmSync(join(root, 'etc/resolv.conf'));
     mkdirSync(join(root, 'etc/resolv.conf'));
     await expect(writeEtcFiles(root, 'web', { hostname: 'x', resolvConf: 'x\n' }, new Set())).rejects.toThrow(
+      /^app web: cannot write \/etc\/resolv.conf in its root filesystem: it resolves to \/etc\/resolv.conf, a directory$/,
+    );
+  });
+
+  it("writeResolvConf (a network's DNS, after the rest) writes resolv.conf alone, as writeEtcFiles does: through links, a bind below /run, one line for a directory", async () => {
+    etcDir();
+    mkdirSync(join(root, 'srv'));
+    symlinkSync('/srv/resolv.conf', join(root, 'etc/resolv.conf'));
+    expect(await writeResolvConf(root, 'a', 'nameserver 1.2.3.4\n', 0, new Set())).toEqual({ notes: [], binds: [] });
+    expect(readFileSync(join(root, 'srv/resolv.conf'), 'utf8')).toBe('nameserver 1.2.3.4\n');
+    expect(readdirSync(join(root, 'etc'))).toEqual(['resolv.conf']);
+    rmSync(join(root, 'etc/resolv.conf'));
+    symlinkSync('../run/systemd/resolve/stub-resolv.conf', join(root, 'etc/resolv.conf'));
+    expect(await writeResolvConf(root, 'a', 'nameserver 1.2.3.4\n', 0, new Set())).toEqual({ notes: [], binds: [{ path: '/etc/resolv.conf', content: 'nameserver 1.2.3.4\n' }] });
+    expect(existsSync(join(root, 'run'))).toBe(false);
+    rmSync(join(root, 'etc/resolv.conf'));
+    mkdirSync(join(root, 'etc/resolv.conf'));
+    await expect(writeResolvConf(root, 'web', 'x\n', 0, new Set())).rejects.toThrow(
       /^app web: cannot write \/etc\/resolv.conf in its root filesystem: it resolves to \/etc\/resolv.conf, a directory$/,
     );
   });
