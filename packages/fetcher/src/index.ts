@@ -22,7 +22,7 @@ export { pullDockerImage, resolveManifestDigest, parseChallenge, MEDIA as DOCKER
 export type { PulledImage, PulledLayer, PullOptions, ResolveOptions, RegistryCredentials } from './docker/registry.js';
 export { configDirs } from './fetch/context.js';
 export { loadCaCertificates } from './config/certs.js';
-export { createProgress } from './progress.js';
+export { createProgress, createProgressBoard } from './progress.js';
 export type { ProgressSink } from './progress.js';
 export { trustKeys } from './trust/trust-keys.js';
 export type { TrustOptions, TrustedKeyResult } from './trust/trust-keys.js';

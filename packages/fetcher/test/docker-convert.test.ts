@@ -220,6 +220,22 @@ describe('dockerToAci: squashing real layers', () => {
     await dockerToAci(source(layers), again);
     expect(readFileSync(again).equals(readFileSync(aci))).toBe(true);
   });
+
+  it('with removeLayers, takes each layer file away once converted (a blob used twice after its last use), same bytes', async () => {
+    const copies = layers.map((l, i) => {
+      const path = join(root, `copy-${i}`);
+      writeFileSync(path, readFileSync(l.path));
+      return { ...l, path };
+    });
+    // The first layer again at the top: one file, needed until the end.
+    const out = join(root, 'removed.aci');
+    const twice = [...copies, copies[0]!];
+    await dockerToAci(source(twice), out, { removeLayers: true });
+    expect(copies.map((l) => existsSync(l.path))).toEqual(copies.map(() => false));
+    const kept = join(root, 'kept.aci');
+    await dockerToAci(source([...layers, layers[0]!]), kept);
+    expect(readFileSync(out).equals(readFileSync(kept))).toBe(true);
+  });
 });
 
 describe('dockerToAci: the image manifest', () => {

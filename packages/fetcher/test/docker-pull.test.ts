@@ -1,5 +1,7 @@
 import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FetchError, HttpClient, parseDockerRef, pullDockerImage, resolveManifestDigest, type PullOptions } from '../src/index.js';
 import { makeDirs } from './helpers.js';
@@ -38,15 +40,17 @@ async function failure(p: Promise<unknown>): Promise<FetchError> {
 }
 
 describe('pull from a real registry', () => {
-  it('by tag: the manifest, the config and each layer, verified, in the directory', async () => {
+  it('by tag: the manifest, the config and each layer, verified, in the directory as a plain tar', async () => {
     const r = await pullDockerImage(ref('test/app:v1'), opts());
     expect(r.manifestDigest).toBe(pushed.manifestDigest);
     expect(r.configDigest).toBe(pushed.configDigest);
     expect(r.config).toEqual(image.config);
     expect((r.config.config as Record<string, unknown>).Entrypoint).toEqual(['/bin/app']);
-    expect(r.layers.map((l) => [l.digest, l.size, l.mediaType])).toEqual(image.layers.map((l) => [sha256(l.gz), l.gz.length, 'application/vnd.docker.image.rootfs.diff.tar.gzip']));
+    expect(r.layers.map((l) => [l.digest, l.size, l.servedMediaType, l.mediaType, l.diffId])).toEqual(image.layers.map((l) =>
+      [sha256(l.gz), l.gz.length, 'application/vnd.docker.image.rootfs.diff.tar.gzip', 'application/vnd.oci.image.layer.v1.tar', l.diffId]));
     for (const [i, l] of r.layers.entries()) {
-      expect(await readFile(l.path)).toEqual(image.layers[i]!.gz);
+      // Inflated while it downloaded: the converter reads it once and seeks past contents.
+      expect(await readFile(l.path)).toEqual(gunzipSync(image.layers[i]!.gz));
       expect(l.path.startsWith(dirs.data)).toBe(true);
     }
     // Nothing but the layers: no temp files left behind.
@@ -72,7 +76,7 @@ describe('pull from a real registry', () => {
     const r = await pullDockerImage(ref('test/multi'), opts());
     expect(r.manifestDigest).toBe(amdPushed.manifestDigest);
     expect(r.config.architecture).toBe('amd64');
-    expect(await readFile(r.layers[0]!.path)).toEqual(amd.layers[0]!.gz);
+    expect(await readFile(r.layers[0]!.path)).toEqual(gunzipSync(amd.layers[0]!.gz));
     // appc's aarch64 is Docker's arm64; the list's own digest works as a reference as well.
     const a = await pullDockerImage(ref(`test/multi@${listDigest}`), opts({ arch: 'aarch64', dir: dirs.local }));
     expect(a.manifestDigest).toBe(armPushed.manifestDigest);
@@ -128,10 +132,63 @@ describe('pull from a real registry', () => {
   it('a progress bar per layer on a terminal', async () => {
     const out: string[] = [];
     await pullDockerImage(ref('test/app:v1'), opts({ progress: { write: (s: string) => out.push(s), isTTY: true, columns: 100 } }));
-    const text = out.join('');
-    expect(text).toContain(`Downloading layer 1/2 ${sha256(image.layers[0]!.gz).slice(7, 19)}: [`);
-    expect(text).toContain(`Downloading layer 2/2 ${sha256(image.layers[1]!.gz).slice(7, 19)}: [`);
-    expect(out.filter((s) => s === '\n')).toHaveLength(2);
+    // The last frame: the cursor back up over the two lines, redrawn complete, in the manifest's order.
+    const bar = (i: number) => {
+      const l = image.layers[i]!;
+      return `\\rDownloading layer ${i + 1}/2 ${sha256(l.gz).slice(7, 19)}: \\[=+\\] ${l.gz.length} B / ${l.gz.length} B\\x1b\\[K\\n`;
+    };
+    expect(out.at(-1)).toMatch(new RegExp(`^\\x1b\\[2A${bar(0)}${bar(1)}$`));
+  });
+
+  it('downloads layers at once, each on its own line, and gives them in the manifest\'s order', async () => {
+    // The biggest first: in the order they finish, it would come last.
+    const files = await Promise.all([8 << 20, 1000, 2000, 3000, 4000].map((n, i) => makeLayer({ [`etc/l${i}`]: randomBytes(n).toString('base64') })));
+    const many = makeImage(files);
+    await fixture.registry.pushImage('test/many', 'v1', many);
+    const out: string[] = [];
+    const r = await pullDockerImage(ref('test/many:v1'), opts({ progress: { write: (s: string) => out.push(s), isTTY: true, columns: 100 } }));
+    expect(r.layers.map((l) => l.digest)).toEqual(files.map((l) => sha256(l.gz)));
+    // Buffer.equals: vitest's deep equality takes minutes over megabytes.
+    for (const [i, l] of r.layers.entries()) expect((await readFile(l.path)).equals(gunzipSync(files[i]!.gz))).toBe(true);
+    // One at a time, the first layer would be done before any other line appeared: here another runs beside it.
+    const first = `Downloading layer 1/5 ${sha256(files[0]!.gz).slice(7, 19)}`;
+    const overlapping = out.filter((frame) => {
+      const lines = frame.split('\n').filter((x) => x !== '');
+      const m = / (\S+ \S+) \/ (\S+ \S+)\x1b/.exec(lines.find((x) => x.includes(first)) ?? '');
+      return lines.length >= 2 && m !== null && m[1] !== m[2];
+    });
+    expect(overlapping.length).toBeGreaterThan(0);
+    expect((await readdir(dirs.data)).length).toBe(5);
+  });
+
+  it('a layer whose tar does not match the config\'s diff_id: one line naming both digests, nothing kept', async () => {
+    const a = await makeLayer({ 'etc/a': 'a\n' });
+    const b = await makeLayer({ 'etc/b': 'b\n' });
+    // Layer b's diff_id said to be a's: the blob matches its digest, but its contents are not the config's.
+    const img = makeImage([a, b]);
+    const rootfs = img.config.rootfs as { diff_ids: string[] };
+    const p = await fixture.registry.pushImage('test/diffid', 'v1', { layers: img.layers, config: { ...img.config, rootfs: { ...rootfs, diff_ids: [a.diffId, a.diffId] } } });
+    const err = await failure(pullDockerImage(ref('test/diffid:v1'), opts()));
+    expect(err).toMatchObject({ code: 'FETCH_MISMATCH',
+      message: `docker://${fixture.registry.host}/test/diffid:v1: layer ${p.layerDigests[1]} does not match the image config's diff_id ${a.diffId} (its uncompressed tar has digest ${b.diffId})` });
+    expect(await readdir(dirs.data)).toEqual([]);
+    // Too few diff_ids: refused before any download.
+    await fixture.registry.pushImage('test/diffid', 'short', { layers: img.layers, config: { ...img.config, rootfs: { ...rootfs, diff_ids: [a.diffId] } } });
+    const short = await failure(pullDockerImage(ref('test/diffid:short'), opts()));
+    expect(short.code).toBe('FETCH_REGISTRY');
+    expect(short.message).toMatch(/: image config sha256:[0-9a-f]{64} has 1 rootfs.diff_ids for the manifest's 2 layers$/);
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('one layer failing stops the others and leaves no file, finished or not', async () => {
+    const big = await makeLayer({ 'etc/big': randomBytes(8 << 20).toString('base64') });
+    const small = await makeLayer({ 'etc/small': 'small\n' });
+    const lost = await makeLayer({ 'etc/lost2': 'lost\n' });
+    const p = await fixture.registry.pushImage('test/partial', 'v1', makeImage([big, small, lost]));
+    await rm(fixture.registry.blobFile(p.layerDigests[2]!));
+    const err = await failure(pullDockerImage(ref('test/partial:v1'), opts()));
+    expect(err.message).toBe(`docker://${fixture.registry.host}/test/partial:v1: layer ${p.layerDigests[2]}: the registry says BLOB_UNKNOWN: blob unknown to registry`);
+    expect(await readdir(dirs.data)).toEqual([]);
   });
 
   it('an unknown tag or repository: what the registry says, in one line', async () => {
@@ -170,7 +227,7 @@ describe('pull from a real registry', () => {
     expect(await readdir(dirs.data)).toEqual([]);
     // The same layer in an OCI manifest as tar+gzip is fine.
     const oci = await pullDockerImage(ref('test/odd:oci'), opts());
-    expect(oci.layers.map((x) => x.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip']);
+    expect(oci.layers.map((x) => [x.servedMediaType, x.mediaType])).toEqual([['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar']]);
   });
 
   it('an unreachable registry: one line naming the URL', async () => {

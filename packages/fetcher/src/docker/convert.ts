@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import { rm, type FileHandle } from 'node:fs/promises';
 import {
   AppcError,
   END_OF_ARCHIVE,
@@ -15,7 +15,7 @@ import { FetchError, firstLine } from '../errors.js';
 import { layerError, readLayer, readLayerHeaders } from './layer-stream.js';
 import { dockerImageManifest } from './manifest.js';
 import { Squash, type Emission } from './squash.js';
-import type { DockerImageSource } from './types.js';
+import type { DockerImageSource, DockerLayerFile } from './types.js';
 
 export type { DockerImageSource, DockerLayerFile } from './types.js';
 
@@ -29,9 +29,14 @@ const ZEROS = Buffer.alloc(512);
  * streams, and never extracted: pass one builds the squashed tree from their headers (whiteouts, opaque
  * directories, replaced paths, hardlinks), pass two copies the surviving members' contents. The same inputs
  * give the same bytes. Failures are `FetchError`s (`FETCH_DOCKER_CONVERT`, `FETCH_IO`) of one line naming the
- * layer and member or the config field; nothing is left at `out` or beside it.
+ * layer and member or the config field; nothing is left at `out` or beside it. With `removeLayers`, each layer
+ * file is removed once pass two is past it (a pulled image's layers are temp files: the disk holds less at once).
  */
-export async function dockerToAci(src: DockerImageSource, out: string, o: { signal?: AbortSignal } = {}): Promise<{ manifest: ImageManifest }> {
+export async function dockerToAci(
+  src: DockerImageSource,
+  out: string,
+  o: { signal?: AbortSignal; removeLayers?: boolean } = {},
+): Promise<{ manifest: ImageManifest }> {
   const manifest = dockerImageManifest(src);
   const manifestBytes = Buffer.from(serializeImageManifest(manifest), 'utf8');
   const { signal } = o;
@@ -60,40 +65,9 @@ export async function dockerToAci(src: DockerImageSource, out: string, o: { sign
         for (const [i, layer] of src.layers.entries()) {
           const todo = plan.emissions[i]!;
           // A layer all of whose members later layers replaced or deleted is not read again.
-          if (todo.length === 0) continue;
-          let next = 0;
-          let seq = 0;
-          let copying: Emission | undefined;
-          const whole = await readLayer(
-            layer,
-            {
-              entry: (e: TarEntry) => {
-                const at = seq++;
-                const em = todo[next];
-                if (em === undefined || em.seq !== at) return false;
-                next++;
-                if (e.name !== em.source.name || e.size !== em.source.size || e.type !== em.source.type) {
-                  throw layerError(layer, `member ${at} changed between the two reads of the layer (${JSON.stringify(e.name)})`);
-                }
-                w.add(em.header, `layer ${layer.digest}: member ${JSON.stringify(e.name)}`);
-                if (!em.contents || e.size === 0) return false;
-                copying = em;
-                return true;
-              },
-              data: (chunk) => w.data(chunk),
-              end: () => {
-                w.pad(copying!.header.size);
-                copying = undefined;
-              },
-            },
-            () => w.drain(),
-            signal,
-            // Past its last surviving member, the rest of the layer need not be inflated again.
-            () => next === todo.length && copying === undefined,
-          );
-          if (next !== todo.length || (whole && seq !== plan.counts[i])) {
-            throw layerError(layer, `has ${seq} members on the second read, ${plan.counts[i]} on the first`);
-          }
+          if (todo.length > 0) await copyLayer(w, layer, todo, plan.counts[i]!, signal);
+          // The same blob twice in an image is one file: it goes after its last use.
+          if (o.removeLayers === true && !src.layers.slice(i + 1).some((l) => l.path === layer.path)) await rm(layer.path, { force: true });
         }
         for (const t of plan.trailer) w.add(t, t.name);
         w.finish();
@@ -108,6 +82,43 @@ export async function dockerToAci(src: DockerImageSource, out: string, o: { sign
     throw new FetchError('FETCH_IO', firstLine(err), { subject: out, cause: err });
   }
   return { manifest };
+}
+
+/** Pass two for one layer: the headers and contents of its surviving members, in its order, into `w`. */
+async function copyLayer(w: Output, layer: DockerLayerFile, todo: readonly Emission[], count: number, signal: AbortSignal | undefined): Promise<void> {
+  let next = 0;
+  let seq = 0;
+  let copying: Emission | undefined;
+  const whole = await readLayer(
+    layer,
+    {
+      entry: (e: TarEntry) => {
+        const at = seq++;
+        const em = todo[next];
+        if (em === undefined || em.seq !== at) return false;
+        next++;
+        if (e.name !== em.source.name || e.size !== em.source.size || e.type !== em.source.type) {
+          throw layerError(layer, `member ${at} changed between the two reads of the layer (${JSON.stringify(e.name)})`);
+        }
+        w.add(em.header, `layer ${layer.digest}: member ${JSON.stringify(e.name)}`);
+        if (!em.contents || e.size === 0) return false;
+        copying = em;
+        return true;
+      },
+      data: (chunk) => w.data(chunk),
+      end: () => {
+        w.pad(copying!.header.size);
+        copying = undefined;
+      },
+    },
+    () => w.drain(),
+    signal,
+    // Past its last surviving member, the rest of the layer need not be inflated again.
+    () => next === todo.length && copying === undefined,
+  );
+  if (next !== todo.length || (whole && seq !== count)) {
+    throw layerError(layer, `has ${seq} members on the second read, ${count} on the first`);
+  }
 }
 
 /**

@@ -36,10 +36,15 @@ async function sniff(layer: DockerLayerFile): Promise<'gzip' | 'none'> {
   } catch (err) {
     throw new FetchError('FETCH_IO', `layer ${layer.digest}: ${layer.path}: ${firstLine(err)}`, { subject: layer.path, cause: err });
   }
-  const found = MAGIC.find((m) => n >= m.bytes.length && m.bytes.every((b, i) => head[i] === b));
+  const found = sniffCompression(head.subarray(0, n));
   if (found === undefined) return 'none';
-  if (found.name !== 'gzip') throw layerError(layer, `${found.name}-compressed layers are not supported (only gzip and plain tar)`);
+  if (found !== 'gzip') throw layerError(layer, `${found}-compressed layers are not supported (only gzip and plain tar)`);
   return 'gzip';
+}
+
+/** The compression a blob's first bytes say (`gzip`, `zstd`, `bzip2`, `xz`), or undefined for none (a plain tar). */
+export function sniffCompression(head: Uint8Array): string | undefined {
+  return MAGIC.find((m) => head.length >= m.bytes.length && m.bytes.every((b, i) => head[i] === b))?.name;
 }
 
 /**
@@ -77,7 +82,7 @@ export async function readLayer(
   } catch (err) {
     // The caller's abort reason, as given: not a fault of the layer.
     if (signal?.aborted === true && err === signal.reason) throw err;
-    throw wrap(layer, err);
+    throw layerFailure(layer, err);
   } finally {
     source.destroy();
     file.destroy();
@@ -101,7 +106,7 @@ export async function readLayerHeaders(layer: DockerLayerFile, entry: (e: TarEnt
   try {
     fd = openSync(layer.path, 'r');
   } catch (err) {
-    throw wrap(layer, err);
+    throw layerFailure(layer, err);
   }
   try {
     const size = fstatSync(fd).size;
@@ -126,7 +131,7 @@ export async function readLayerHeaders(layer: DockerLayerFile, entry: (e: TarEnt
     if (reader.offset > 0) reader.end();
   } catch (err) {
     if (signal?.aborted === true && err === signal.reason) throw err;
-    throw wrap(layer, err);
+    throw layerFailure(layer, err);
   } finally {
     closeSync(fd);
   }
@@ -136,7 +141,8 @@ function abortError(signal: AbortSignal): unknown {
   return signal.reason instanceof Error ? signal.reason : new FetchError('FETCH_DOCKER_CONVERT', 'the conversion was aborted');
 }
 
-function wrap(layer: DockerLayerFile, err: unknown): unknown {
+/** A failure reading (or inflating, or writing) a layer, in one line naming it: corrupt gzip, a truncated tar, an I/O error. */
+export function layerFailure(layer: DockerLayerFile, err: unknown): unknown {
   if (err instanceof FetchError || (err instanceof Error && err.name === 'AbortError')) return err;
   // The tar reader's errors already start with "layer <digest>:".
   if (err instanceof AppcError) return new FetchError('FETCH_DOCKER_CONVERT', firstLine(err), { subject: layer.digest, cause: err });

@@ -7,8 +7,10 @@ import type { HttpClient, HttpResponse } from '../http/client.js';
 import { eachChunk } from '../http/download.js';
 import { bodyFailure, EarlyClose, isTransient, isTransientStatus } from '../http/failures.js';
 import { pauseBeforeRetry, retryAfterOf } from '../http/retry.js';
-import { createProgress, type ProgressSink } from '../progress.js';
+import { createProgressBoard, type Progress, type ProgressSink } from '../progress.js';
 import { manifestReference, type DockerRef } from './docker-ref.js';
+import { layerFailure } from './layer-stream.js';
+import { TarSink } from './tar-sink.js';
 
 /**
  * A Docker Registry HTTP API v2 client (the distribution spec, which Docker Hub, quay.io, ghcr.io and the CNCF
@@ -18,11 +20,17 @@ import { manifestReference, type DockerRef } from './docker-ref.js';
  */
 
 export interface PulledLayer {
-  /** The layer's blob as the registry serves it (compressed or not, as `mediaType` says). */
+  /** The layer as a plain tar: inflated while it downloaded when the registry served it gzip'd. */
   readonly path: string;
+  /** The file's media type: always an uncompressed tar (`application/vnd.oci.image.layer.v1.tar`). */
   readonly mediaType: string;
+  /** The manifest's media type for the blob as served (`...tar.gzip`, `...tar+gzip`, `...tar`). */
+  readonly servedMediaType: string;
+  /** The blob's digest and size as served (the manifest's). */
   readonly digest: string;
   readonly size: number;
+  /** sha256 of the tar (the file): the image config's `rootfs.diff_ids` entry, checked. */
+  readonly diffId: string;
 }
 
 export interface PulledImage {
@@ -32,7 +40,7 @@ export interface PulledImage {
   readonly configDigest: string;
   /** The image config blob, parsed: architecture, os, config{Entrypoint,Cmd,Env,User,...}, rootfs.diff_ids, history. */
   readonly config: Record<string, unknown>;
-  /** Bottom first, each in a file in `dir`, verified against its digest. */
+  /** Bottom first, each in a file in `dir`, verified against its digest and its diff_id. */
   readonly layers: readonly PulledLayer[];
 }
 
@@ -56,6 +64,8 @@ export interface PullOptions extends ResolveOptions {
   readonly dir: string;
   /** stderr: one progress bar per layer when it is a terminal. */
   readonly progress?: ProgressSink;
+  /** Layers downloaded at once (default 3, docker's `max-concurrent-downloads`). */
+  readonly concurrency?: number;
 }
 
 export const MEDIA = {
@@ -80,6 +90,7 @@ const CONFIG_TYPES = new Set<string>([MEDIA.dockerConfig, MEDIA.ociConfig]);
 const ATTEMPTS = 3;
 const MAX_MANIFEST = 4 << 20;
 const MAX_CONFIG = 8 << 20;
+const CONCURRENCY = 3;
 
 function buildSchemas(z: typeof Zod) {
   const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256: followed by 64 hex digits');
@@ -413,16 +424,18 @@ class Session {
   }
 
   /**
-   * Streams a layer to `dir` (a temp name, renamed once its size and sha256 match), following redirects to the
-   * registry's storage. A cut, a stall or a 5xx is asked again from the start, up to ATTEMPTS in all.
+   * Streams a layer to `dir` as a plain tar (a temp name, renamed once its size and sha256 match), following
+   * redirects to the registry's storage; the tar's sha256 (its diff_id) is returned for the caller to check. A
+   * cut, a stall or a 5xx is asked again from the start, up to ATTEMPTS in all. `signal`: the pull's, or a
+   * sibling layer's failure.
    */
-  async layerBlob(d: Descriptor, dir: string, label: string, progress: ProgressSink | undefined): Promise<string> {
+  async layerBlob(d: Descriptor, dir: string, bar: () => Progress, signal: AbortSignal): Promise<{ path: string; diffId: string }> {
     const hex = d.digest.slice('sha256:'.length);
-    const final = join(dir, `sha256-${hex}`);
+    const final = join(dir, `sha256-${hex}.tar`);
     const url = this.url(`${this.ref.repository}/blobs/${d.digest}`);
     let renewed = false;
     for (let attempt = 1; ; attempt++) {
-      this.o.signal?.throwIfAborted();
+      signal.throwIfAborted();
       const tmp = join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       let res: HttpResponse | undefined;
       try {
@@ -441,13 +454,13 @@ class Session {
           }
           throw this.statusError(doc, undefined, `layer ${d.digest}`);
         }
-        await this.stream(res, d, tmp, label, progress);
+        const diffId = await this.stream(res, d, tmp, bar, signal);
         await rename(tmp, final);
-        return final;
+        return { path: final, diffId };
       } catch (err) {
         res?.body.destroy();
         await rm(tmp, { force: true });
-        this.o.signal?.throwIfAborted();
+        signal.throwIfAborted();
         if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
         if (isTransient(err) && attempt < ATTEMPTS) {
           await pauseBeforeRetry(attempt, ATTEMPTS);
@@ -460,7 +473,10 @@ class Session {
     }
   }
 
-  private async stream(res: HttpResponse, d: Descriptor, tmp: string, label: string, sink: ProgressSink | undefined): Promise<void> {
+  /** One attempt's body into `tmp` as a plain tar: its size and digest checked, then its tar's sha256 returned. */
+  private async stream(res: HttpResponse, d: Descriptor, tmp: string, bar: () => Progress, signal: AbortSignal): Promise<string> {
+    // The response may have come after a sibling layer failed: its abort event is gone.
+    signal.throwIfAborted();
     const hash = createHash('sha256');
     let fh;
     try {
@@ -468,20 +484,13 @@ class Session {
     } catch (err) {
       throw new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err });
     }
-    const progress = createProgress(sink, label, d.size);
+    const progress = bar();
     const abort = () => res.body.destroy(new Error('aborted by the caller'));
-    this.o.signal?.addEventListener('abort', abort);
+    signal.addEventListener('abort', abort);
+    const tar = new TarSink(fh, (compression) =>
+      this.fail('FETCH_UNSUPPORTED', `layer ${d.digest} is ${compression}-compressed: not supported (gzip or uncompressed layers are)`));
+    const file = { path: tmp, digest: d.digest, mediaType: d.mediaType };
     let received = 0;
-    // TLS hands over 16 KiB records: written in batches of up to 1 MiB rather than an await per record.
-    let batch: Buffer[] = [];
-    let batched = 0;
-    const flush = async () => {
-      if (batched === 0) return;
-      const data = Buffer.concat(batch, batched);
-      batch = [];
-      batched = 0;
-      await fh.write(data).catch((err: unknown) => Promise.reject(new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err })));
-    };
     try {
       try {
         await eachChunk(res.body, (chunk) => {
@@ -489,22 +498,31 @@ class Session {
           received += chunk.length;
           if (received > d.size) throw this.fail('FETCH_MISMATCH', `layer ${d.digest}: the registry sent more than its ${d.size} bytes`);
           progress.update(received);
-          batch.push(chunk);
-          batched += chunk.length;
-          return batched >= 1 << 20 ? flush() : undefined;
+          try {
+            return tar.write(chunk);
+          } catch (err) {
+            throw err instanceof FetchError ? err : new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err });
+          }
         });
       } catch (err) {
         throw bodyFailure(err, received, d.size);
       }
-      await flush();
       if (received < d.size) throw new EarlyClose(received, d.size);
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== d.digest) {
         throw this.fail('FETCH_MISMATCH', `layer ${d.digest} does not match its digest (the registry sent ${d.size} bytes with digest ${got}): its copy is corrupt or was tampered with`);
       }
+      try {
+        return (await tar.end()).diffId;
+      } catch (err) {
+        // The blob is the one the manifest names, yet not a gzip'd tar: no retry would change that.
+        const failure = layerFailure(file, err);
+        throw failure instanceof FetchError ? this.fail(failure.code, failure.message) : failure;
+      }
     } finally {
-      this.o.signal?.removeEventListener('abort', abort);
+      signal.removeEventListener('abort', abort);
       progress.done();
+      await tar.destroy();
       await fh.close();
     }
   }
@@ -564,7 +582,8 @@ export async function resolveManifestDigest(ref: DockerRef, o: ResolveOptions): 
 
 /**
  * Pulls `ref` for `o.os`/`o.arch`: its image manifest (chosen from a manifest list or OCI index), its config
- * and its layers into `o.dir`, every one checked against its digest. On failure the files it wrote are removed.
+ * and its layers into `o.dir` as plain tars (up to `o.concurrency` at once), every one checked against its digest
+ * and its diff_id. On failure the files it wrote are removed.
  */
 export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<PulledImage> {
   const session = new Session(ref, o, await loadSchemas());
@@ -583,22 +602,62 @@ export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<P
     if (why !== undefined) throw new FetchError('FETCH_UNSUPPORTED', `${ref.raw}: layer ${l.digest} is ${why}`, { subject: ref.raw });
   }
   const config = await session.configBlob(manifest.config);
+  const diffIds = configDiffIds(ref, manifest.config.digest, config, manifest.layers.length);
+  // A blob named twice in the manifest is downloaded once.
+  const unique = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
+  const got = new Map<string, { path: string; diffId: string }>();
   const written: string[] = [];
-  try {
-    const byDigest = new Map<string, string>();
-    const layers: PulledLayer[] = [];
-    for (const [i, l] of manifest.layers.entries()) {
-      let path = byDigest.get(l.digest);
-      if (path === undefined) {
-        path = await session.layerBlob(l, o.dir, `Downloading layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`, o.progress);
-        written.push(path);
-        byDigest.set(l.digest, path);
+  // A failed layer stops its siblings: their downloads are cut and their files removed.
+  const stop = new AbortController();
+  const signal = o.signal === undefined ? stop.signal : AbortSignal.any([o.signal, stop.signal]);
+  const board = createProgressBoard(o.progress);
+  let failure: { err: unknown } | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (failure === undefined && next < unique.length) {
+      const l = unique[next++]!;
+      const i = manifest.layers.indexOf(l);
+      let bar: Progress | undefined;
+      const label = `Downloading layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`;
+      try {
+        const layer = await session.layerBlob(l, o.dir, () => (bar ??= board.line(label, l.size, i)), signal);
+        written.push(layer.path);
+        manifest.layers.forEach((m, j) => {
+          if (m.digest === l.digest && diffIds[j] !== layer.diffId) {
+            throw new FetchError('FETCH_MISMATCH', `${ref.raw}: layer ${l.digest} does not match the image config's diff_id ${diffIds[j]} (its uncompressed tar has digest ${layer.diffId})`, { subject: ref.raw });
+          }
+        });
+        got.set(l.digest, layer);
+      } catch (err) {
+        if (failure === undefined) {
+          failure = { err };
+          stop.abort(err);
+        }
       }
-      layers.push({ path, mediaType: l.mediaType, digest: l.digest, size: l.size });
     }
-    return { ref, manifestDigest: manifest.digest, configDigest: manifest.config.digest, config, layers };
-  } catch (err) {
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? CONCURRENCY, unique.length) }, worker));
+  if (failure !== undefined) {
     await Promise.all(written.map((p) => rm(p, { force: true })));
-    throw err;
+    throw failure.err;
   }
+  const layers = manifest.layers.map((l, i): PulledLayer => ({
+    path: got.get(l.digest)!.path, mediaType: MEDIA.ociLayer, servedMediaType: l.mediaType, digest: l.digest, size: l.size, diffId: diffIds[i]!,
+  }));
+  return { ref, manifestDigest: manifest.digest, configDigest: manifest.config.digest, config, layers };
 }
+
+/** The config's `rootfs.diff_ids`, one per layer, as docker requires before it downloads anything. */
+function configDiffIds(ref: DockerRef, digest: string, config: Record<string, unknown>, layers: number): readonly string[] {
+  const rootfs = config.rootfs as { diff_ids?: unknown } | undefined;
+  const ids = typeof rootfs === 'object' && rootfs !== null && Array.isArray(rootfs.diff_ids) ? (rootfs.diff_ids as unknown[]) : undefined;
+  const bad = ids?.findIndex((x) => typeof x !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(x));
+  if (ids === undefined || bad !== -1 || ids.length !== layers) {
+    const why = ids === undefined ? 'has no rootfs.diff_ids'
+      : bad !== -1 ? `has a malformed rootfs.diff_ids[${bad}] (${JSON.stringify(ids[bad!])})`
+        : `has ${ids.length} rootfs.diff_ids for the manifest's ${layers} layers`;
+    throw new FetchError('FETCH_REGISTRY', `${ref.raw}: image config ${digest} ${why}`, { subject: ref.raw });
+  }
+  return ids as string[];
+}
+

@@ -1,8 +1,12 @@
 /** One downloaded layer blob of a Docker / OCI image. */
 export interface DockerLayerFile {
-  /** The blob on disk, as the registry served it (compressed or not). */
+  /** The layer on disk: a gzip'd or a plain tar (the registry client writes plain tars, inflated as they download). */
   readonly path: string;
-  /** The manifest's media type for it: `...tar.gzip`, `...tar+gzip`, `...tar`, `...tar+zstd` (refused). */
+  /**
+   * The media type of the file as it is on disk: `...tar.gzip`, `...tar+gzip`, `...tar`, `...tar+zstd` (refused).
+   * The converter still tells gzip by the first bytes; a plain tar's contents are skipped by position, a gzip'd
+   * one is inflated once per pass.
+   */
   readonly mediaType: string;
   /** `sha256:...`: named in errors. */
   readonly digest: string;

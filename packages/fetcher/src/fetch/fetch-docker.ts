@@ -70,9 +70,9 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef): Promise<Re
       config: pulled.config,
       layers: pulled.layers,
       originalName: ref.raw.replace(/^docker:\/\//i, ''),
-    }, aci);
-    // The layers are converted: they go before the import, which flushes the store's filesystem.
-    await Promise.all(pulled.layers.map((l) => rm(l.path, { force: true })));
+      // Each layer goes once converted (before the import, which flushes the store's filesystem): the disk holds
+      // less at once.
+    }, aci, { removeLayers: true });
     const imported = await importChecked(ctx, aci, ref.raw, {
       // As rkt: the `latest` tag makes the image the latest of its name.
       latest: ref.digest === undefined && (ref.tag ?? 'latest') === 'latest',
