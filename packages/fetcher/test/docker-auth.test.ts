@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configDirs, FetchError, HttpClient, loadCaCertificates, parseDockerRef, pullDockerImage, readDockerAuthConfig, type PullOptions } from '../src/index.js';
 import { makeDirs, makeTestCa, type TestCa } from './helpers.js';
@@ -66,7 +67,7 @@ describe('https with a private CA', () => {
     const ref = parseDockerRef(`docker://${registry.host}/test/app:v1`);
     const r = await pullDockerImage(ref, { http, dir: dirs.data, os: 'linux', arch: 'amd64' });
     expect(r.manifestDigest).toBe(pushed.manifestDigest);
-    expect(await readFile(r.layers[0]!.path)).toEqual(image.layers[0]!.gz);
+    expect(await readFile(r.layers[0]!.path)).toEqual(gunzipSync(image.layers[0]!.gz));
 
     const err = await failure(pullDockerImage(ref, { http: new HttpClient(), dir: dirs.system, os: 'linux', arch: 'amd64' }));
     expect(err.code).toBe('FETCH_HTTP');
@@ -109,7 +110,7 @@ describe('basic auth (htpasswd)', () => {
     const user = join(dirs.root, 'user');
     await dockerAuth(user, 'alice.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: ['quay.io', registry.host], credentials: ALICE });
     const r = await pullDockerImage(ref, { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64', credentials: await credentialsFrom(dirs.local, user) });
-    expect(await readFile(r.layers[0]!.path)).toEqual(image.layers[0]!.gz);
+    expect(await readFile(r.layers[0]!.path)).toEqual(gunzipSync(image.layers[0]!.gz));
   });
 });
 
@@ -130,7 +131,7 @@ describe('token auth', () => {
     const ref = parseDockerRef(`docker://${registry.host}/test/tok:v1`);
     await dockerAuth(dirs.local, 'a.json', { rktKind: 'dockerAuth', rktVersion: 'v1', registries: [registry.host], credentials: ALICE });
     const r = await pullDockerImage(ref, { http, dir: dirs.data, os: 'linux', arch: 'amd64', credentials: await credentialsFrom(dirs.local) });
-    expect(await readFile(r.layers[0]!.path)).toEqual(image.layers[0]!.gz);
+    expect(await readFile(r.layers[0]!.path)).toEqual(gunzipSync(image.layers[0]!.gz));
     expect(registry.tokenRequests).toEqual([{
       authorization: `Basic ${Buffer.from(`${ALICE.user}:${ALICE.password}`).toString('base64')}`,
       service: 'rkt-ts-registry', scopes: ['repository:test/tok:pull'], status: 200,

@@ -180,6 +180,25 @@ describe('pull from a real registry', () => {
     expect(await readdir(dirs.data)).toEqual([]);
   });
 
+  it('a blob that matches its digest but is not a good gzip: one line naming the layer, nothing kept', async () => {
+    const l = await makeLayer({ 'etc/g': 'g'.repeat(50_000) });
+    const cfg = Buffer.from(JSON.stringify(makeImage([l]).config));
+    const cfgDigest = await fixture.registry.pushBlob('test/badgz', cfg);
+    const garbled = Buffer.concat([l.gz.subarray(0, 10), Buffer.alloc(200, 0xff)]);
+    for (const [tag, blob] of [['cut', l.gz.subarray(0, l.gz.length - 20)], ['garbled', garbled]] as const) {
+      const digest = await fixture.registry.pushBlob('test/badgz', blob);
+      await fixture.registry.pushManifest('test/badgz', tag, {
+        schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+        config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: cfg.length, digest: cfgDigest },
+        layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: blob.length, digest }],
+      }, 'application/vnd.docker.distribution.manifest.v2+json');
+      const err = await failure(pullDockerImage(ref(`test/badgz:${tag}`), opts()));
+      expect(err.code).toBe('FETCH_DOCKER_CONVERT');
+      expect(err.message).toMatch(new RegExp(`^docker://${fixture.registry.host}/test/badgz:${tag}: layer ${digest}: ${tag === 'cut' ? 'gzip data is truncated' : 'corrupt gzip data'} \\(`));
+      expect(await readdir(dirs.data)).toEqual([]);
+    }
+  });
+
   it('one layer failing stops the others and leaves no file, finished or not', async () => {
     const big = await makeLayer({ 'etc/big': randomBytes(8 << 20).toString('base64') });
     const small = await makeLayer({ 'etc/small': 'small\n' });
