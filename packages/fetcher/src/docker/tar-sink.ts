@@ -7,6 +7,11 @@ import { sniffCompression } from './layer-stream.js';
 
 /** Bytes that tell a compression from a plain tar (xz's magic is the longest). */
 const HEAD = 6;
+/**
+ * Served bytes handed to the inflater at once: each write is a round trip to zlib's thread, and a TLS body
+ * arrives in 16 KiB records.
+ */
+const BATCH = 512 << 10;
 
 /**
  * Writes a layer blob to a file as a plain tar while it downloads, so the converter never inflates it (it
@@ -17,8 +22,8 @@ const HEAD = 6;
  * story when the registry sent a corrupt copy, so `end` reports it only after the caller checked that digest.
  */
 export class TarSink {
-  private head: Buffer[] = [];
-  private headLength = 0;
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
   private entry: Writable | undefined;
   private done: Promise<void> = Promise.resolve();
   /** The first failure of the inflate or the file write. */
@@ -33,15 +38,19 @@ export class TarSink {
   /** A chunk of the blob as served; the promise (if any) is backpressure. */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure !== undefined && !isInflateError(this.failure)) throw this.failure;
-    if (this.entry === undefined) {
-      this.head.push(chunk);
-      this.headLength += chunk.length;
-      if (this.headLength < HEAD) return undefined;
-      this.start();
-      return undefined;
-    }
-    if (this.failure !== undefined) return undefined;
-    if (this.entry.write(chunk)) return undefined;
+    this.pending.push(chunk);
+    this.pendingLength += chunk.length;
+    if (this.entry === undefined && this.pendingLength >= HEAD) this.start();
+    if (this.entry === undefined || this.pendingLength < BATCH) return undefined;
+    return this.flush();
+  }
+
+  private flush(): Promise<void> | undefined {
+    const data = Buffer.concat(this.pending, this.pendingLength);
+    this.pending = [];
+    this.pendingLength = 0;
+    if (this.failure !== undefined || data.length === 0 || this.entry === undefined) return undefined;
+    if (this.entry.write(data)) return undefined;
     return new Promise<void>((resolve) => {
       this.entry?.once('drain', resolve);
       // A failed pipeline never drains: its failure is said on the next write or at the end.
@@ -52,6 +61,7 @@ export class TarSink {
   /** After the whole blob: waits for the file to have every byte; the tar's digest and size, or the failure. */
   async end(): Promise<{ diffId: string; size: number }> {
     if (this.entry === undefined) this.start();
+    await this.flush();
     if (this.entry?.destroyed === false) this.entry.end();
     await this.done;
     if (this.failure !== undefined) throw this.failure;
@@ -65,9 +75,7 @@ export class TarSink {
   }
 
   private start(): void {
-    const head = Buffer.concat(this.head, this.headLength);
-    this.head = [];
-    const found = sniffCompression(head);
+    const found = sniffCompression(Buffer.concat(this.pending, this.pendingLength).subarray(0, HEAD));
     if (found !== undefined && found !== 'gzip') throw this.refuse(found);
     this.compression = found ?? 'none';
     // A Writable with writev: what arrives while a write is under way goes in the next one, as one batch.
@@ -93,7 +101,6 @@ export class TarSink {
         file.on('close', resolve);
       });
     }
-    if (head.length > 0) this.entry.write(head);
   }
 }
 
