@@ -161,6 +161,16 @@ describe('pull from a real registry', () => {
     expect((await readdir(dirs.data)).length).toBe(5);
   });
 
+  it('a blob the manifest names twice: downloaded once, one file for both', async () => {
+    const a = await makeLayer({ 'etc/twice': 'a\n' });
+    const b = await makeLayer({ 'etc/between': 'b\n' });
+    await fixture.registry.pushImage('test/twice', 'v1', makeImage([a, b, a]));
+    const r = await pullDockerImage(ref('test/twice:v1'), opts());
+    expect(r.layers.map((l) => l.digest)).toEqual([a, b, a].map((l) => sha256(l.gz)));
+    expect(r.layers[2]!.path).toBe(r.layers[0]!.path);
+    expect((await readdir(dirs.data)).length).toBe(2);
+  });
+
   it('a layer whose tar does not match the config\'s diff_id: one line naming both digests, nothing kept', async () => {
     const a = await makeLayer({ 'etc/a': 'a\n' });
     const b = await makeLayer({ 'etc/b': 'b\n' });

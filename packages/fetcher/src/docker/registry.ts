@@ -515,6 +515,7 @@ class Session {
       try {
         return (await tar.end()).diffId;
       } catch (err) {
+        if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
         // The blob is the one the manifest names, yet not a gzip'd tar: no retry would change that.
         const failure = layerFailure(file, err);
         throw failure instanceof FetchError ? this.fail(failure.code, failure.message) : failure;
@@ -604,7 +605,7 @@ export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<P
   const config = await session.configBlob(manifest.config);
   const diffIds = configDiffIds(ref, manifest.config.digest, config, manifest.layers.length);
   // A blob named twice in the manifest is downloaded once.
-  const unique = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
+  const unique = manifest.layers.filter((l, i) => manifest.layers.findIndex((m) => m.digest === l.digest) === i);
   const got = new Map<string, { path: string; diffId: string }>();
   const written: string[] = [];
   // A failed layer stops its siblings: their downloads are cut and their files removed.
@@ -636,7 +637,7 @@ export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<P
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency ?? CONCURRENCY, unique.length) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency ?? CONCURRENCY, unique.length)) }, worker));
   if (failure !== undefined) {
     await Promise.all(written.map((p) => rm(p, { force: true })));
     throw failure.err;
