@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, pipeline, Transform } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { END_OF_ARCHIVE, encodeHeader, parseImageManifest, tarPadding, type TarHeader } from '@rkt/appc-spec';
@@ -235,6 +236,68 @@ describe('dockerToAci: squashing real layers', () => {
     const kept = join(root, 'kept.aci');
     await dockerToAci(source([...layers, layers[0]!]), kept);
     expect(readFileSync(out).equals(readFileSync(kept))).toBe(true);
+  });
+
+  it('to a stream: the same bytes as to a file, waiting for a slow reader, and the same image ID through a streamed import', async () => {
+    // A small buffer and a reader that takes its time: the converter has to wait for drains.
+    const slow = new PassThrough({ highWaterMark: 16 << 10 });
+    const chunks: Buffer[] = [];
+    let most = 0;
+    const reading = (async () => {
+      for await (const c of slow as AsyncIterable<Buffer>) {
+        chunks.push(c);
+        most = Math.max(most, slow.writableLength);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+    await dockerToAci(source(layers), slow);
+    await reading;
+    expect(Buffer.concat(chunks).equals(readFileSync(aci))).toBe(true);
+    // Never more than a batch (1 MiB) beyond the buffer: it waited.
+    expect(most).toBeLessThanOrEqual((16 << 10) + (1 << 20));
+
+    const fromFile = await openStore({ dir: join(root, 'store-file') });
+    const fromStream = await openStore({ dir: join(root, 'store-stream') });
+    const pass = new PassThrough();
+    const [, streamed] = await Promise.all([dockerToAci(source(layers), pass), fromStream.importAci(pass)]);
+    expect(streamed.id).toBe((await fromFile.importAci(aci)).id);
+  });
+
+  it('to a stream, failing in its second pass: the stream is destroyed with the error, and the import of it stores nothing', async () => {
+    const big = layerFile('stream-big.tar', craftedTar([file('big', 'b'.repeat(8 << 20))]));
+    const second = layerFile('stream-second.tar', craftedTar([file('second', 'two')]));
+    const store = await openStore({ dir: join(root, 'store-failing') });
+    const pass = new PassThrough({ highWaterMark: 64 << 10 });
+    let seen = 0;
+    let cut = false;
+    // Once the import has taken 2 MiB (pass one is over, pass two is copying the first layer), the second layer is
+    // cut on disk: its second read finds none of the members its first read found.
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        seen += chunk.length;
+        if (!cut && seen >= 2 << 20) {
+          cut = true;
+          writeFileSync(second.path, '');
+        }
+        cb(null, chunk);
+      },
+    });
+    let streamError: unknown;
+    pass.on('error', (e) => (streamError = e));
+    // pipeline hands the stream's failure on to the import's input.
+    pipeline(pass, counter, () => undefined);
+    const importing = store.importAci(counter).then(() => undefined, (e: unknown) => e);
+    const err = await dockerToAci(source([big, second]), pass).then(() => undefined, (e: unknown) => e);
+    expect(cut).toBe(true);
+    expect(err).toBeInstanceOf(FetchError);
+    expect((err as FetchError).code).toBe('FETCH_DOCKER_CONVERT');
+    expect((err as FetchError).message).toBe(`layer ${second.digest}: has 0 members on the second read, 1 on the first`);
+    expect(pass.destroyed).toBe(true);
+    expect(await importing).toBeInstanceOf(Error);
+    // Said on the stream, a tick after its destroy.
+    expect(streamError).toBe(err);
+    expect(await store.list()).toEqual([]);
+    expect(readdirSync(store.layout.tmp)).toEqual([]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { rm, type FileHandle } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import {
   AppcError,
   END_OF_ARCHIVE,
@@ -24,54 +25,76 @@ const ZEROS = Buffer.alloc(512);
 
 /**
  * Converts a Docker / OCI image (its config and its downloaded layer blobs) into one squashed ACI, as
- * docker2aci's squashed conversion did for rkt: writes an uncompressed tar (`manifest`, then `rootfs/...`) to
- * `out` through a temp file beside it (fsynced, then renamed over `out`). The layers are read twice, as
- * streams, and never extracted: pass one builds the squashed tree from their headers (whiteouts, opaque
- * directories, replaced paths, hardlinks), pass two copies the surviving members' contents. The same inputs
- * give the same bytes. Failures are `FetchError`s (`FETCH_DOCKER_CONVERT`, `FETCH_IO`) of one line naming the
- * layer and member or the config field; nothing is left at `out` or beside it. With `removeLayers`, each layer
- * file is removed once pass two is past it (a pulled image's layers are temp files: the disk holds less at once).
+ * docker2aci's squashed conversion did for rkt: an uncompressed tar (`manifest`, then `rootfs/...`). The layers
+ * are read twice, as streams, and never extracted: pass one builds the squashed tree from their headers
+ * (whiteouts, opaque directories, replaced paths, hardlinks), pass two copies the surviving members' contents.
+ * The same inputs give the same bytes, whatever `out` is.
+ *
+ * `out` is a file path or a stream. To a path, the tar goes through a temp file beside it (fsynced, then renamed
+ * over `out`), and nothing is left at `out` or beside it on failure. To a stream (the store's import, which reads
+ * it as it comes: no file written and read back), writes wait for the stream to drain; on success the stream is
+ * ended, on failure destroyed with the error, so that its reader fails too rather than take a partial tar for a
+ * whole one (the caller listens for the stream's 'error', as for any stream it destroys). A stream that closes
+ * early (its reader gave up) fails the conversion with FETCH_IO.
+ *
+ * Failures are `FetchError`s (`FETCH_DOCKER_CONVERT`, `FETCH_IO`) of one line naming the layer and member or the
+ * config field. With `removeLayers`, each layer file is removed once pass two is past it (a pulled image's
+ * layers are temp files: the disk holds less at once).
  */
 export async function dockerToAci(
   src: DockerImageSource,
-  out: string,
+  out: string | Writable,
   o: { signal?: AbortSignal; removeLayers?: boolean } = {},
 ): Promise<{ manifest: ImageManifest }> {
   const manifest = dockerImageManifest(src);
   const manifestBytes = Buffer.from(serializeImageManifest(manifest), 'utf8');
   const { signal } = o;
 
-  // Pass one: headers only.
-  const squash = new Squash();
-  for (const layer of src.layers) {
-    squash.beginLayer(layer);
-    await readLayerHeaders(layer, (e) => squash.member(e), signal);
+  // Pass one: headers only. A failure here has written nothing (to a stream: destroyed below all the same).
+  const fill = async (w: Output): Promise<void> => {
+    const squash = new Squash();
+    for (const layer of src.layers) {
+      squash.beginLayer(layer);
+      await readLayerHeaders(layer, (e) => squash.member(e), signal);
+    }
+    const plan = squash.plan(src.layers.length);
+    w.add({ name: 'manifest', type: 'file', mode: 0o644, uid: 0, gid: 0, size: manifestBytes.length, mtime: 0 }, 'manifest');
+    w.data(manifestBytes);
+    w.pad(manifestBytes.length);
+    w.add({ name: 'rootfs', type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 }, 'rootfs');
+    for (const d of plan.directories) w.add(d, d.name);
+    await w.drain();
+
+    // Pass two: the surviving members, each layer in its own order.
+    for (const [i, layer] of src.layers.entries()) {
+      const todo = plan.emissions[i]!;
+      // A layer all of whose members later layers replaced or deleted is not read again.
+      if (todo.length > 0) await copyLayer(w, layer, todo, plan.counts[i]!, signal);
+      // The same blob twice in an image is one file: it goes after its last use.
+      if (o.removeLayers === true && !src.layers.slice(i + 1).some((l) => l.path === layer.path)) await rm(layer.path, { force: true });
+    }
+    for (const t of plan.trailer) w.add(t, t.name);
+    w.finish();
+    await w.drain(true);
+  };
+
+  if (typeof out !== 'string') {
+    const what = src.originalName ?? 'the converted image';
+    try {
+      await fill(new Output((buf) => writeStream(out, buf, what), what));
+    } catch (err) {
+      out.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    out.end();
+    return { manifest };
   }
-  const plan = squash.plan(src.layers.length);
 
   let failure: unknown;
   try {
     await writeFileAtomically(out, true, async (fh) => {
       try {
-        const w = new Output(fh, out);
-        w.add({ name: 'manifest', type: 'file', mode: 0o644, uid: 0, gid: 0, size: manifestBytes.length, mtime: 0 }, 'manifest');
-        w.data(manifestBytes);
-        w.pad(manifestBytes.length);
-        w.add({ name: 'rootfs', type: 'directory', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 }, 'rootfs');
-        for (const d of plan.directories) w.add(d, d.name);
-        await w.drain();
-
-        // Pass two: the surviving members, each layer in its own order.
-        for (const [i, layer] of src.layers.entries()) {
-          const todo = plan.emissions[i]!;
-          // A layer all of whose members later layers replaced or deleted is not read again.
-          if (todo.length > 0) await copyLayer(w, layer, todo, plan.counts[i]!, signal);
-          // The same blob twice in an image is one file: it goes after its last use.
-          if (o.removeLayers === true && !src.layers.slice(i + 1).some((l) => l.path === layer.path)) await rm(layer.path, { force: true });
-        }
-        for (const t of plan.trailer) w.add(t, t.name);
-        w.finish();
-        await w.drain(true);
+        await fill(new Output((buf) => writeFile(fh, buf), out));
       } catch (err) {
         failure = err;
         throw err;
@@ -82,6 +105,30 @@ export async function dockerToAci(
     throw new FetchError('FETCH_IO', firstLine(err), { subject: out, cause: err });
   }
   return { manifest };
+}
+
+async function writeFile(fh: FileHandle, buf: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+}
+
+/** One batch into the stream, waiting for it to drain (backpressure) or fail (its reader stopped). */
+async function writeStream(out: Writable, buf: Uint8Array, what: string): Promise<void> {
+  const gone = (): FetchError => new FetchError('FETCH_IO', `${what}: the converted image's reader stopped before its end`, { subject: what });
+  if (out.destroyed || out.writableEnded) throw gone();
+  if (out.write(buf)) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      out.off('drain', onDrain);
+      out.off('close', onClose);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(gone());
+    out.on('drain', onDrain);
+    out.on('close', onClose);
+  });
 }
 
 /** Pass two for one layer: the headers and contents of its surviving members, in its order, into `w`. */
@@ -132,10 +179,10 @@ class Output {
   private readonly rules: LayoutRules;
 
   constructor(
-    private readonly fh: FileHandle,
-    out: string,
+    private readonly write: (buf: Uint8Array) => Promise<void>,
+    source: string,
   ) {
-    this.rules = new LayoutRules(out);
+    this.rules = new LayoutRules(source);
   }
 
   add(h: TarHeader, origin: string): void {
@@ -168,9 +215,7 @@ class Output {
     const total = this.length;
     this.parts = [];
     this.length = 0;
-    const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
-    let off = 0;
-    while (off < total) off += (await this.fh.write(buf, off, total - off)).bytesWritten;
+    await this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, total));
   }
 
   private push(b: Uint8Array): void {
