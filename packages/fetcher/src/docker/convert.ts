@@ -112,9 +112,21 @@ async function writeFile(fh: FileHandle, buf: Uint8Array): Promise<void> {
   while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
 }
 
+/** The errors of a stream whose reader stopped: the reader's own failure is the one to report. */
+const stopped = new WeakSet<object>();
+
+/** The conversion failed only because the stream it wrote to was closed (by its reader, which has the story). */
+export function readerStopped(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && stopped.has(err);
+}
+
 /** One batch into the stream, waiting for it to drain (backpressure) or fail (its reader stopped). */
 async function writeStream(out: Writable, buf: Uint8Array, what: string): Promise<void> {
-  const gone = (): FetchError => new FetchError('FETCH_IO', `${what}: the converted image's reader stopped before its end`, { subject: what });
+  const gone = (): FetchError => {
+    const err = new FetchError('FETCH_IO', `${what}: the converted image's reader stopped before its end`, { subject: what });
+    stopped.add(err);
+    return err;
+  };
   if (out.destroyed || out.writableEnded) throw gone();
   if (out.write(buf)) return;
   await new Promise<void>((resolve, reject) => {

@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { uniqueName } from '@rkt/image-store';
-import { dockerToAci } from '../docker/convert.js';
+import { dockerToAci, readerStopped } from '../docker/convert.js';
 import type { DockerRef } from '../docker/docker-ref.js';
 import { pullDockerImage, resolveManifestDigest } from '../docker/registry.js';
 import { readDockerAuthConfig } from '../config/auth.js';
@@ -26,7 +27,7 @@ export function dockerRemoteKey(ref: DockerRef): string {
  * needs `--insecure-options=image`. The remote record (the manifest's digest as its ETag) lets the `new` policy
  * use the stored image without asking the registry, and `update` skip every layer when the manifest did not change.
  */
-export async function fetchDocker(ctx: FetchContext, ref: DockerRef): Promise<RemoteResult> {
+export async function fetchDocker(ctx: FetchContext, ref: DockerRef, o: { extract?: boolean } = {}): Promise<RemoteResult> {
   if (!ctx.insecure.skipImageCheck) {
     throw new FetchError('FETCH_SIGNATURE', `${ref.raw}: signature verification for docker images is not supported (try --insecure-options=image)`, { subject: ref.raw });
   }
@@ -54,13 +55,36 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef): Promise<Re
     }
   }
   // In the store's tmp, named after this process: a pull killed part way leaves a directory that image gc
-  // removes once its owner is gone (layers and the converted ACI can be hundreds of MB).
+  // removes once its owner is gone (layers can be hundreds of MB).
   const dir = join(ctx.store.layout.tmp, uniqueName('docker'));
   await mkdir(dir, { recursive: true });
   try {
     const pulled = await pullDockerImage(ref, { ...registryOptions, dir, ...(ctx.stderr !== undefined ? { progress: ctx.stderr } : {}) });
-    const aci = join(dir, 'image.aci');
-    await dockerToAci({
+    // The conversion streams straight into the store's import (hash, layout rules, blob, early extraction):
+    // no ACI file written, synced and read back. The bytes are the ones a file would hold, so is the image ID.
+    const pass = new PassThrough({ highWaterMark: 4 << 20 });
+    // The import reads `pass` once it has loaded its parser; a failure before that (or after it stopped) must
+    // not be an uncaught 'error'. Both sides report their failures through their promises.
+    pass.on('error', () => undefined);
+    let first: 'convert' | 'import' | undefined;
+    const importing = importChecked(ctx, pass, ref.raw, {
+      // As rkt: the `latest` tag makes the image the latest of its name.
+      latest: ref.digest === undefined && (ref.tag ?? 'latest') === 'latest',
+      remote: { url: key, etag: pulled.manifestDigest },
+      hold: ctx.hold,
+      extract: o.extract === true,
+    }, async () => undefined).then((r) => {
+      // The scan ends at the tar's end-of-archive blocks, which the converter writes last: whatever it still
+      // has in flight is read and dropped, so that it never waits for a drain.
+      pass.resume();
+      return r;
+    }, (err: unknown) => {
+      first ??= 'import';
+      // The converter, waiting for a drain that will not come, fails on the closed stream.
+      pass.destroy(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    });
+    const converting = dockerToAci({
       registry: ref.registry,
       repository: ref.repository,
       ...(ref.tag !== undefined ? { tag: ref.tag } : {}),
@@ -70,16 +94,23 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef): Promise<Re
       config: pulled.config,
       layers: pulled.layers,
       originalName: ref.raw.replace(/^docker:\/\//i, ''),
-      // Each layer goes once converted (before the import, which flushes the store's filesystem): the disk holds
-      // less at once.
-    }, aci, { removeLayers: true });
-    const imported = await importChecked(ctx, aci, ref.raw, {
-      // As rkt: the `latest` tag makes the image the latest of its name.
-      latest: ref.digest === undefined && (ref.tag ?? 'latest') === 'latest',
-      remote: { url: key, etag: pulled.manifestDigest },
-      hold: ctx.hold,
-    }, async () => undefined);
-    return { id: imported.id, downloaded: true, signedBy: undefined };
+      // Each layer goes once converted: the disk holds less at once.
+    }, pass, { removeLayers: true }).catch((err: unknown) => {
+      // dockerToAci destroyed `pass` with this error: the import fails too, and stores nothing. Unless the
+      // import stopped reading first (it refused the archive): then its failure is the one to tell.
+      if (!readerStopped(err)) first ??= 'convert';
+      throw err;
+    });
+    const [converted, imported] = await Promise.allSettled([converting, importing]);
+    // The first failure is the story: the other side's is only its consequence (a closed stream).
+    if (first === 'convert' && converted.status === 'rejected') throw converted.reason;
+    if (imported.status === 'rejected') throw imported.reason;
+    if (converted.status === 'rejected') {
+      // Cannot be: the import ended the scan only on the tar's end, which the converter writes last. Said all
+      // the same, and the image it stored is undone by the fetch's rollback (it is in the hold).
+      throw converted.reason;
+    }
+    return { id: imported.value.id, downloaded: true, signedBy: undefined, extracted: imported.value.extracted };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -100,6 +100,6 @@ async function fetchTop(ctx: FetchContext, imageString: string, extract: boolean
     case 'name':
       return fetchByName(ctx, withHostDefaults(parsed.app), { extract, signatureFile });
     case 'docker':
-      return fetchDocker(ctx, parsed.ref);
+      return fetchDocker(ctx, parsed.ref, { extract });
   }
 }
