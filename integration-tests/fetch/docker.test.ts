@@ -180,6 +180,33 @@ describe('docker:// images', () => {
     expect(readdirSync(tmp).filter((n) => n.startsWith('docker-'))).toEqual([]);
   });
 
+  it('killed with -9 while the conversion streams into the import, leave debris that image gc removes, and no image', async () => {
+    const env = newEnv();
+    const big = tarLayer(tree('big-convert', { 'data/blob': randomBytes(48 << 20).toString('latin1') }));
+    await registry.registry.pushImage('rkt-ts/big-convert', '1', makeImage([base, big]));
+    const tmp = join(env.dataDir, 'cas', 'tmp');
+    const child = spawn(rktBin, [`--dir=${env.dataDir}`, '--insecure-options=image,http', 'fetch', `docker://${registry.registry.host}/rkt-ts/big-convert:1`], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const deadline = Date.now() + 30_000;
+    let caught: string[] = [];
+    // The import's directory: the layers are pulled and the converted image is streaming into the store.
+    while (Date.now() < deadline && caught.length === 0) {
+      caught = existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('import-')) : [];
+      if (caught.length === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(caught).toHaveLength(1);
+    const debris = readdirSync(tmp).filter((n) => /^(docker|import|render)-/.test(n));
+    expect(debris).toContain(caught[0]);
+    expect(debris.some((n) => n.startsWith('docker-'))).toBe(true);
+    const list = rkt(env, ['image', 'list', '--no-legend']);
+    expect(list.status).toBe(0);
+    expect(list.stdout.trim()).toBe('');
+    expect(rkt(env, ['image', 'gc']).status).toBe(0);
+    expect(readdirSync(tmp).filter((n) => /^(docker|import|render)-/.test(n))).toEqual([]);
+  });
+
   for (const stage1 of STAGE1S) {
     it(`run as pods with the ${stage1.name} stage1: the image's entrypoint, user, environment and working directory, the whiteout honoured`, async () => {
       const env = newEnv(stage1);
