@@ -28,5 +28,5 @@ export { trustKeys } from './trust/trust-keys.js';
 export type { TrustOptions, TrustedKeyResult } from './trust/trust-keys.js';
 export { describeKey, formatFingerprint, keyInfo } from './trust/key-info.js';
 export type { KeyInfo } from './trust/key-info.js';
-export { dockerToAci } from './docker/convert.js';
+export { dockerToAci, readerStopped } from './docker/convert.js';
 export type { DockerImageSource, DockerLayerFile } from './docker/types.js';

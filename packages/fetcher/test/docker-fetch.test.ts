@@ -107,4 +107,14 @@ describe('fetchImage of a docker:// image', () => {
     expect(await store.listRemotes()).toEqual([]);
     expect(work()).toEqual([]);
   }, 30_000);
+
+  it('an image config the converter refuses before any byte: said in one line, the import not left waiting; nothing kept', async () => {
+    const pushed = await fixture.registry.pushImage('test/badconfig', 'v1', makeImage([base], { config: { ExposedPorts: { 'http/tcp': {} } } }));
+    const err = await fetchImage(`docker://${fixture.registry.host}/test/badconfig:v1`, opts()).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect((err as FetchError).code).toBe('FETCH_DOCKER_CONVERT');
+    expect((err as FetchError).message).toBe(`image config ${pushed.configDigest}: config.ExposedPorts["http/tcp"]: "http" is not a port number`);
+    expect(await store.list()).toEqual([]);
+    expect(work()).toEqual([]);
+  }, 30_000);
 });

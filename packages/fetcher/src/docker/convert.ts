@@ -46,7 +46,14 @@ export async function dockerToAci(
   out: string | Writable,
   o: { signal?: AbortSignal; removeLayers?: boolean } = {},
 ): Promise<{ manifest: ImageManifest }> {
-  const manifest = dockerImageManifest(src);
+  let manifest: ImageManifest;
+  try {
+    manifest = dockerImageManifest(src);
+  } catch (err) {
+    // A stream's reader is waiting for bytes: it must fail too, not wait for ever.
+    if (typeof out !== 'string') out.destroy(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
   const manifestBytes = Buffer.from(serializeImageManifest(manifest), 'utf8');
   const { signal } = o;
 

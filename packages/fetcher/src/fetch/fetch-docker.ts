@@ -108,6 +108,7 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef, o: { extrac
     if (converted.status === 'rejected') {
       // Cannot be: the import ended the scan only on the tar's end, which the converter writes last. Said all
       // the same, and the image it stored is undone by the fetch's rollback (it is in the hold).
+      if (imported.value.extracted !== undefined) await rm(imported.value.extracted, { recursive: true, force: true });
       throw converted.reason;
     }
     return { id: imported.value.id, downloaded: true, signedBy: undefined, extracted: imported.value.extracted };
