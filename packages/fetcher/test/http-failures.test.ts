@@ -199,8 +199,11 @@ describe('what a failure says', () => {
   it('an image cut off on every attempt: the server closed the connection after N of M bytes', async () => {
     const aci = await publish();
     Object.assign(server.resources.get('/app.aci')!, { cutOffAfter: 5000, cutOffTimes: 10 });
-    await failure(fetchImage(`${base()}/app.aci`, options({ maxAttempts: 2 })),
-      new RegExp(`app\\.aci: download failed after 2 attempts: the server closed the connection after 5000 of ${aci.length} bytes$`));
+    // N is what the download had read when the connection went: up to the 5000 bytes sent, fewer (even 0) when
+    // a loaded machine had not read them yet (the socket's close drops what the response had not handed on).
+    const err = await failure(fetchImage(`${base()}/app.aci`, options({ maxAttempts: 2 })),
+      new RegExp(`app\\.aci: download failed after 2 attempts: the server closed the connection after (\\d+) of ${aci.length} bytes$`));
+    expect(Number(/after (\d+) of/.exec(err.message)?.[1])).toBeLessThanOrEqual(5000);
   });
 
   it('rkt trust of a key cut off before its Content-Length', async () => {
@@ -208,7 +211,7 @@ describe('what a failure says', () => {
     server.resources.set('/key.asc', { body, cutOffAfter: 100, cutOffTimes: 10 });
     await failure(trustKeys({ localConfigDir: dirs.local, systemConfigDir: dirs.system, prefix: 'example.com/app', locations: [`${base()}/key.asc`],
       network: { lookup: loopback, ca: [ca.caPem] }, confirm: async () => true }),
-    new RegExp(`^https://example\\.com:\\d+/key\\.asc: failed after 3 attempts: the server closed the connection after 100 of ${body.length} bytes$`));
+    new RegExp(`^https://example\\.com:\\d+/key\\.asc: failed after 3 attempts: the server closed the connection after (100|[1-9]?[0-9]) of ${body.length} bytes$`));
     expect(hits('/key.asc')).toHaveLength(3);
   });
 });
