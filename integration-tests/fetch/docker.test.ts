@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { makeImage, sha256, useRegistry, type BuiltLayer, type PushedImage } from '../../packages/fetcher/test/registry.js';
 import { ensureBuilt, RktEnv, rktBin, STAGE1S, type RktResult } from '../pods/harness.js';
 
-const registry = useRegistry();
+// Its access log: what a fetch asked the registry for.
+const registry = useRegistry({ accessLog: true });
 let work: string;
 let pushed: PushedImage;
 let ref: string;
@@ -98,6 +99,26 @@ function rkt(env: RktEnv, args: readonly string[]): RktResult {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * How many requests the registry has logged so far. Its log reaches us through a pipe read on the event loop,
+ * which spawnSync blocks: the lines of a fetch that just ended are read once the loop runs and they stop coming.
+ */
+async function loggedSoFar(): Promise<number> {
+  let n = -1;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = registry.registry.requests().length;
+    if (now === n) return n;
+    n = now;
+  }
+}
+
+/** The manifest requests the registry logged from `from` on, once its log has stopped growing. */
+async function manifestRequests(from: number): Promise<{ method: string; path: string; status: number }[]> {
+  await loggedSoFar();
+  return registry.registry.requests().slice(from).filter((r) => r.path.includes('/manifests/'));
+}
+
 const imageNames = (env: RktEnv): string[] =>
   (JSON.parse(rkt(env, ['image', 'list', '--format=json']).stdout) as { name: string }[]).map((i) => i.name);
 
@@ -137,18 +158,27 @@ describe('docker:// images', () => {
     expect(manifest.app).toMatchObject({ exec: ['sh', '-c', expect.stringContaining('cat /etc/motd')], user: 'app', group: 'app', workingDirectory: '/srv' });
     expect(manifest.annotations).toEqual(expect.arrayContaining([{ name: 'appc.io/docker/manifesthash', value: pushed.manifestDigest }]));
 
-    // With its layers gone from the registry, the image can only be found again from its unchanged manifest.
+    // With its layers gone from the registry, the image can only be found again from its unchanged manifest,
+    // which is asked for with a HEAD: no GET, which Docker Hub would count against its pull rate limit.
     for (const digest of pushed.layerDigests) rmSync(registry.registry.blobFile(digest));
+    let logged = await loggedSoFar();
     const again = rkt(env, ['--insecure-options=image,http', 'fetch', '--full', ref]);
     expect(again.stderr).not.toContain('rror');
     expect(again.stdout.trim()).toBe(id);
     expect(again.status).toBe(0);
+    expect(await manifestRequests(logged)).toEqual([{ method: 'HEAD', path: '/v2/rkt-ts/busybox/manifests/1.0', status: 200 }]);
 
     // The tag moves to a new image (its layers pushed again): fetched, converted and stored beside the first.
     const moved = await pushImage(base, 'hello from the new tag');
     expect(moved.manifestDigest).not.toBe(pushed.manifestDigest);
+    logged = await loggedSoFar();
     const third = rkt(env, ['--insecure-options=image,http', 'fetch', '--full', ref]);
     expect(third.status).toBe(0);
+    // The HEAD says the tag moved; the pull GETs the new manifest.
+    expect(await manifestRequests(logged)).toEqual([
+      { method: 'HEAD', path: '/v2/rkt-ts/busybox/manifests/1.0', status: 200 },
+      { method: 'GET', path: '/v2/rkt-ts/busybox/manifests/1.0', status: 200 },
+    ]);
     const newId = third.stdout.trim();
     expect(newId).not.toBe(id);
     const extracted = join(env.tmp, 'extracted');

@@ -18,8 +18,8 @@ export type { AuthCredentials, DockerCredentials } from './config/auth.js';
 // docker:// (the registry half): zod is loaded only when a pull starts.
 export { parseDockerRef, canonicalRegistry, DOCKER_HUB } from './docker/docker-ref.js';
 export type { DockerRef } from './docker/docker-ref.js';
-export { pullDockerImage, resolveManifestDigest, parseChallenge, MEDIA as DOCKER_MEDIA_TYPES } from './docker/registry.js';
-export type { PulledImage, PulledLayer, PullOptions, ResolveOptions, RegistryCredentials } from './docker/registry.js';
+export { pullDockerImage, resolveManifestDigest, checkManifest, parseChallenge, MEDIA as DOCKER_MEDIA_TYPES } from './docker/registry.js';
+export type { ManifestCheck, PulledImage, PulledLayer, PullOptions, ResolveOptions, RegistryCredentials } from './docker/registry.js';
 export { configDirs } from './fetch/context.js';
 export { loadCaCertificates } from './config/certs.js';
 export { createProgress, createProgressBoard } from './progress.js';

@@ -3,7 +3,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FetchError, HttpClient, parseDockerRef, pullDockerImage } from '../src/index.js';
+import { checkManifest, FetchError, HttpClient, parseDockerRef, pullDockerImage } from '../src/index.js';
 import { loopback, makeDirs } from './helpers.js';
 import { makeImage, makeLayer, useRegistry, type BuiltImage, type PushedImage } from './registry.js';
 
@@ -11,12 +11,17 @@ import { makeImage, makeLayer, useRegistry, type BuiltImage, type PushedImage } 
 // around it: blobs redirected to "storage" on another host with a signed URL, rate limits, stalls.
 const fixture = useRegistry({ token: { user: { user: 'alice', password: 'pw' }, anonymousPull: true } });
 
-interface Seen { readonly path: string; readonly authorization: string | undefined; readonly status: number }
-const front = { port: 0, rateLimit: 0, stall: false, notRegistry: false, expire: new Set<string>(), expireAll: false, log: [] as Seen[] };
+interface Seen { readonly method?: string; readonly path: string; readonly authorization: string | undefined; readonly status: number }
+const front = {
+  port: 0, rateLimit: 0, stall: false, notRegistry: false, expire: new Set<string>(), expireAll: false, log: [] as Seen[],
+  /** How a manifest's HEAD is answered: passed on, refused with this status, or passed on without its digest. */
+  head: 'pass' as 'pass' | 405 | 501 | 'no-digest',
+};
 const storage = { port: 0, log: [] as Seen[] };
 let servers: Server[] = [];
 let image: BuiltImage;
 let pushed: PushedImage;
+let listDigest: string;
 let dirs: Awaited<ReturnType<typeof makeDirs>>;
 
 async function listen(s: Server): Promise<number> {
@@ -28,6 +33,7 @@ async function listen(s: Server): Promise<number> {
 beforeAll(async () => {
   image = makeImage([await makeLayer({ 'etc/a': 'a\n' }), await makeLayer({ 'etc/b': 'b'.repeat(50_000) })]);
   pushed = await fixture.registry.pushImage('test/app', 'v1', image);
+  listDigest = await fixture.registry.pushList('test/app', 'multi', [{ image: pushed, os: 'linux', architecture: 'amd64' }]);
   storage.port = await listen(createServer((req, res) => {
     const digest = /^\/storage\/(sha256:[0-9a-f]{64})\?sig=/.exec(req.url ?? '')?.[1];
     storage.log.push({ path: req.url ?? '', authorization: req.headers.authorization, status: digest === undefined ? 404 : 200 });
@@ -36,7 +42,7 @@ beforeAll(async () => {
   }));
   front.port = await listen(createServer((req, res) => {
     const path = req.url ?? '/';
-    const entry = (status: number) => front.log.push({ path, authorization: req.headers.authorization, status });
+    const entry = (status: number) => front.log.push({ method: req.method, path, authorization: req.headers.authorization, status });
     if (front.notRegistry) {
       entry(404);
       return void res.writeHead(404, { 'content-type': 'text/html' }).end('<html>not here</html>');
@@ -58,6 +64,11 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-length': '1000' });
       return void res.write('{');
     }
+    if (path.includes('/manifests/') && req.method === 'HEAD' && typeof front.head === 'number') {
+      // A registry (or a proxy in front of one) that does not do HEAD.
+      entry(front.head);
+      return void res.writeHead(front.head, { 'content-type': 'text/plain' }).end();
+    }
     const blob = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
     if (blob !== null && (front.expireAll || front.expire.delete(blob[1]!))) {
       // The token ran out mid-pull, as Docker Hub's do after 5 minutes.
@@ -71,7 +82,9 @@ beforeAll(async () => {
     }
     const up = request({ host: '127.0.0.1', port: fixture.registry.port, path, method: req.method, headers: { ...req.headers, host: fixture.registry.host } }, (r) => {
       entry(r.statusCode ?? 0);
-      res.writeHead(r.statusCode ?? 502, r.headers);
+      const headers = { ...r.headers };
+      if (front.head === 'no-digest' && req.method === 'HEAD') delete headers['docker-content-digest'];
+      res.writeHead(r.statusCode ?? 502, headers);
       r.pipe(res);
     });
     up.on('error', () => res.destroy());
@@ -96,6 +109,7 @@ beforeEach(async () => {
   front.notRegistry = false;
   front.expire.clear();
   front.expireAll = false;
+  front.head = 'pass';
   fixture.registry.tokenRequests.length = 0;
 });
 
@@ -179,5 +193,40 @@ describe('a registry in front of storage', () => {
     expect(err).toMatchObject({ code: 'FETCH_AUTH',
       message: `docker://127.0.0.1:${front.port}/test/app:v1: image config ${pushed.configDigest}: the registry says UNAUTHORIZED: token expired (the repository does not exist, or 127.0.0.1:${front.port} needs credentials: add a dockerAuth entry for it in auth.d)` });
     expect(await readdir(dirs.local)).toEqual([]);
+  });
+
+  it('a stored image is checked with a HEAD of its manifest; a registry refusing HEAD, or answering it without the digest, is asked with a GET', async () => {
+    const o = { http: http(), os: 'linux', arch: 'amd64' };
+    const manifests = () => front.log.filter((e) => e.path.includes('/manifests/')).map((e) => [e.method, e.status]);
+    expect(await checkManifest(ref(), o, [pushed.manifestDigest])).toEqual({ current: true, digests: [pushed.manifestDigest], asked: 'HEAD' });
+    expect(manifests()).toEqual([['HEAD', 200]]);
+    // Another digest known: the image changed, said by the HEAD alone (the pull that follows GETs the manifest).
+    front.log.length = 0;
+    const other = `sha256:${'0'.repeat(64)}`;
+    expect(await checkManifest(ref(), o, [other])).toEqual({ current: false, digests: [pushed.manifestDigest], asked: 'HEAD' });
+    expect(manifests()).toEqual([['HEAD', 200]]);
+    for (const mode of [405, 501, 'no-digest'] as const) {
+      front.head = mode;
+      front.log.length = 0;
+      expect(await checkManifest(ref(), o, [pushed.manifestDigest])).toEqual({ current: true, digests: [pushed.manifestDigest], asked: 'GET' });
+      expect(manifests()).toEqual([['HEAD', mode === 'no-digest' ? 200 : mode], ['GET', 200]]);
+      front.log.length = 0;
+      expect(await checkManifest(ref(), o, [other])).toMatchObject({ current: false, asked: 'GET' });
+    }
+  });
+
+  it('a manifest list: a record with only the platform\'s digest (an earlier build\'s) is matched with a GET, one with the list\'s by a HEAD', async () => {
+    const o = { http: http(), os: 'linux', arch: 'amd64' };
+    const multi = parseDockerRef(`docker://127.0.0.1:${front.port}/test/app:multi`);
+    const manifests = () => front.log.filter((e) => e.path.includes('/manifests/')).map((e) => [e.method, e.status]);
+    const old = await checkManifest(multi, o, [pushed.manifestDigest]);
+    expect(old).toEqual({ current: true, digests: [listDigest, pushed.manifestDigest], asked: 'GET' });
+    expect(manifests()).toEqual([['HEAD', 200], ['GET', 200]]);
+    front.log.length = 0;
+    expect(await checkManifest(multi, o, old.digests)).toEqual({ current: true, digests: old.digests, asked: 'HEAD' });
+    expect(manifests()).toEqual([['HEAD', 200]]);
+    // What a pull records: both digests.
+    const r = await pullDockerImage(multi, { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
+    expect([r.referenceDigest, r.manifestDigest]).toEqual(old.digests);
   });
 });

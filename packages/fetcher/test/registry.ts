@@ -41,6 +41,8 @@ export interface RegistryOptions {
   readonly htpasswd?: User;
   /** Token auth: the token server gives push and pull to `user`, and pull to anyone when `anonymousPull`. */
   readonly token?: { readonly user: User; readonly anonymousPull?: boolean };
+  /** The registry's own access log, read by `requests()`. */
+  readonly accessLog?: boolean;
 }
 
 export interface TokenRequest {
@@ -103,7 +105,7 @@ export class TestRegistry {
   private async launch(): Promise<void> {
     const { dir, opts } = this;
     await mkdir(join(dir, 'storage'));
-    const lines = ['version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true', 'storage:',
+    const lines = ['version: 0.1', 'log:', '  level: error', '  accesslog:', `    disabled: ${opts.accessLog !== true}`, 'storage:',
       '  filesystem:', `    rootdirectory: ${join(dir, 'storage')}`, '  delete:', '    enabled: true', 'http:', '  addr: ADDR', '  secret: rkt-ts-test'];
     if (opts.tls !== undefined) {
       await writeFile(join(dir, 'srv.pem'), opts.tls.certPem);
@@ -147,6 +149,13 @@ export class TestRegistry {
         throw new Error(`docker-registry did not start on ${this.host}: ${this.output.trim().split('\n').slice(-3).join(' | ')}`);
       }
     }
+  }
+
+  /** The requests the registry logged (with `accessLog`), in order: method, path and status. */
+  requests(): { method: string; path: string; status: number }[] {
+    const out: { method: string; path: string; status: number }[] = [];
+    for (const m of this.output.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) /g)) out.push({ method: m[1]!, path: m[2]!, status: Number(m[3]) });
+    return out;
   }
 
   private async answers(): Promise<boolean> {

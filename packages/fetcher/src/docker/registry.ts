@@ -37,6 +37,8 @@ export interface PulledImage {
   readonly ref: DockerRef;
   /** `sha256:...` of the image manifest used (the platform's entry, when the reference names a manifest list or OCI index). */
   readonly manifestDigest: string;
+  /** `sha256:...` of what the reference names: the manifest list or index when it is one, else `manifestDigest`. */
+  readonly referenceDigest: string;
   readonly configDigest: string;
   /** The image config blob, parsed: architecture, os, config{Entrypoint,Cmd,Env,User,...}, rootfs.diff_ids, history. */
   readonly config: Record<string, unknown>;
@@ -383,14 +385,42 @@ class Session {
     }
   }
 
-  /** The image manifest for the wanted platform: the reference's own, or its entry in a manifest list. */
-  async platformManifest(): Promise<{ digest: string; manifest?: Manifest }> {
+  /**
+   * The image manifest for the wanted platform: the reference's own, or its entry in a manifest list;
+   * `referenceDigest` is the digest of what the reference names (the list's, when it is one).
+   */
+  async platformManifest(): Promise<{ digest: string; referenceDigest: string; manifest?: Manifest }> {
     const first = await this.manifestOrIndex(manifestReference(this.ref));
-    if (first.index === undefined) return first;
-    return { digest: this.choose(first.index.manifests) };
+    if (first.index === undefined) return { ...first, referenceDigest: first.digest };
+    return { digest: this.choose(first.index.manifests), referenceDigest: first.digest };
   }
 
-  private choose(entries: readonly Descriptor[]): string {
+  /**
+   * The digest the registry gives in answer to a HEAD of the manifest `reference` (`Docker-Content-Digest`), and
+   * its media type; undefined when it answers HEAD with anything else (405 or 501 from a registry without HEAD,
+   * a 200 without the header, a failure): the caller then GETs it, as containerd's resolver does. Docker Hub
+   * counts a manifest's GET against its pull rate limit, not its HEAD.
+   */
+  async headManifest(reference: string): Promise<{ digest: string; mediaType: string } | undefined> {
+    const url = this.url(`${this.ref.repository}/manifests/${reference}`);
+    for (let renewed = false; ; renewed = true) {
+      this.o.signal?.throwIfAborted();
+      let res: HttpResponse;
+      try {
+        res = await this.o.http.head(url, this.headers({ accept: ACCEPT }));
+      } catch {
+        // The GET, with its attempts, says what is wrong if anything still is.
+        this.o.signal?.throwIfAborted();
+        return undefined;
+      }
+      if (res.status === 401 && !renewed && (await this.renewToken())) continue;
+      const said = res.headers['docker-content-digest'];
+      if (res.status !== 200 || typeof said !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(said)) return undefined;
+      return { digest: said, mediaType: String(res.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '' };
+    }
+  }
+
+  choose(entries: readonly Descriptor[]): string {
     const want = ARCH[this.o.arch] ?? { architecture: this.o.arch };
     const candidates = entries.filter((e) => e.platform !== undefined && e.platform.os === this.o.os && e.platform.architecture === want.architecture
       && (e.mediaType === MEDIA.dockerManifest || e.mediaType === MEDIA.ociManifest));
@@ -581,6 +611,40 @@ export async function resolveManifestDigest(ref: DockerRef, o: ResolveOptions): 
   return (await session.platformManifest()).digest;
 }
 
+export interface ManifestCheck {
+  /** Whether one of the digests known still names the image for this platform. */
+  readonly current: boolean;
+  /**
+   * The digests that name it now, for the record: the reference's, and its platform entry's when it is a manifest
+   * list (the known ones again when the HEAD matched one). After a HEAD alone (a changed image manifest), its digest.
+   */
+  readonly digests: readonly string[];
+  /** How the registry was asked: a HEAD alone, or a GET (HEAD refused, without a digest, or a list to look into). */
+  readonly asked: 'HEAD' | 'GET';
+}
+
+/**
+ * Whether `ref` still names the image pulled when it had one of the digests `known` (`PulledImage.referenceDigest`
+ * and `manifestDigest`; an earlier build recorded the latter alone): for `--pull-policy=update`. A HEAD of the
+ * manifest first, its `Docker-Content-Digest` compared (no GET, so no pull counted by Docker Hub's rate limit);
+ * a registry that refuses HEAD or answers it without the digest is asked with a GET, as is a manifest list the
+ * HEAD does not match (its platform entry may still be the one known).
+ */
+export async function checkManifest(ref: DockerRef, o: ResolveOptions, known: readonly string[]): Promise<ManifestCheck> {
+  const session = new Session(ref, o, await loadSchemas());
+  await session.start();
+  const reference = manifestReference(ref);
+  const head = await session.headManifest(reference);
+  if (head !== undefined && known.includes(head.digest)) return { current: true, digests: known, asked: 'HEAD' };
+  if (head !== undefined && head.mediaType !== MEDIA.dockerList && head.mediaType !== MEDIA.ociIndex) {
+    return { current: false, digests: [head.digest], asked: 'HEAD' };
+  }
+  const first = await session.manifestOrIndex(reference);
+  const platform = first.index === undefined ? first.digest : session.choose(first.index.manifests);
+  const digests = platform === first.digest ? [first.digest] : [first.digest, platform];
+  return { current: digests.some((d) => known.includes(d)), digests, asked: 'GET' };
+}
+
 /**
  * Pulls `ref` for `o.os`/`o.arch`: its image manifest (chosen from a manifest list or OCI index), its config
  * and its layers into `o.dir` as plain tars (up to `o.concurrency` at once), every one checked against its digest
@@ -645,7 +709,7 @@ export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<P
   const layers = manifest.layers.map((l, i): PulledLayer => ({
     path: got.get(l.digest)!.path, mediaType: MEDIA.ociLayer, servedMediaType: l.mediaType, digest: l.digest, size: l.size, diffId: diffIds[i]!,
   }));
-  return { ref, manifestDigest: manifest.digest, configDigest: manifest.config.digest, config, layers };
+  return { ref, manifestDigest: manifest.digest, referenceDigest: chosen.referenceDigest, configDigest: manifest.config.digest, config, layers };
 }
 
 /** The config's `rootfs.diff_ids`, one per layer, as docker requires before it downloads anything. */

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { uniqueName } from '@rkt/image-store';
 import { dockerToAci, readerStopped } from '../docker/convert.js';
 import type { DockerRef } from '../docker/docker-ref.js';
-import { pullDockerImage, resolveManifestDigest } from '../docker/registry.js';
+import { checkManifest, pullDockerImage } from '../docker/registry.js';
 import { readDockerAuthConfig } from '../config/auth.js';
 import { FetchError } from '../errors.js';
 import { hostLabels } from '../image-string.js';
@@ -48,9 +48,10 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef, o: { extrac
   const auth = await readDockerAuthConfig(configDirs(ctx.options));
   const registryOptions = { http: ctx.http, credentials: (registry: string) => auth.forRegistry(registry), os: host.os, arch: host.arch };
   if (cached !== undefined && cached.etag !== undefined) {
-    const digest = await resolveManifestDigest(ref, registryOptions);
-    if (digest === cached.etag) {
-      await ctx.store.putRemote({ url: key, imageId: cached.imageId, etag: digest });
+    // A HEAD of the manifest when the registry answers one with its digest: no pull counted by a rate limit.
+    const check = await checkManifest(ref, registryOptions, cached.etag.split(' '));
+    if (check.current) {
+      await ctx.store.putRemote({ url: key, imageId: cached.imageId, etag: check.digests.join(' ') });
       return { id: cached.imageId, downloaded: false, signedBy: undefined };
     }
   }
@@ -70,7 +71,9 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef, o: { extrac
     const importing = importChecked(ctx, pass, ref.raw, {
       // As rkt: the `latest` tag makes the image the latest of its name.
       latest: ref.digest === undefined && (ref.tag ?? 'latest') === 'latest',
-      remote: { url: key, etag: pulled.manifestDigest },
+      // The digests that name the image: what the reference names (a manifest list's, when it is one), then the
+      // platform's manifest; a HEAD of the reference tells the first unchanged without a GET.
+      remote: { url: key, etag: [...new Set([pulled.referenceDigest, pulled.manifestDigest])].join(' ') },
       hold: ctx.hold,
       extract: o.extract === true,
     }, async () => undefined).then((r) => {

@@ -89,12 +89,27 @@ export class HttpClient {
    * Authorization headers go only to hosts auth.d names, so a redirect elsewhere does not leak them.
    */
   async get(url: URL, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    return this.request('GET', url, headers);
+  }
+
+  /**
+   * HEAD `url`: what `get` does (TLS, CAs, proxies, auth, redirects, the caller's Authorization kept from other
+   * hosts), for the status and headers alone. A registry counts a manifest's GET against its pull rate limit and
+   * not its HEAD. The body is empty; it has been read already.
+   */
+  async head(url: URL, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    const res = await this.request('HEAD', url, headers);
+    res.body.resume();
+    return res;
+  }
+
+  private async request(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<HttpResponse> {
     let current = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       this.checkScheme(current);
       // A caller's own Authorization (a registry's token) is for the host asked: a redirect elsewhere (a
       // registry sending a blob to its storage's signed URL) must not carry it, and storage refuses it anyway.
-      const res = await this.once(current, current.host === url.host ? headers : withoutAuthorization(headers));
+      const res = await this.once(method, current, current.host === url.host ? headers : withoutAuthorization(headers));
       const location = res.headers.location;
       if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location !== undefined) {
         res.resume();
@@ -159,7 +174,7 @@ export class HttpClient {
     return { status: res.status, body: Buffer.concat(chunks), url: res.url, headers: res.headers };
   }
 
-  private async once(url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
+  private async once(method: 'GET' | 'HEAD', url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
     const headers: Record<string, string> = {
       'user-agent': 'rkt-ts',
       ...this.options.auth?.forHost(url),
@@ -185,7 +200,7 @@ export class HttpClient {
       extraOptions = { host: proxy.hostname, port: proxy.port || 80, path: url.href };
     }
     return new Promise((resolve, reject) => {
-      const options = { method: 'GET', headers, lookup: this.options.lookup, timeout, ...extraOptions };
+      const options = { method, headers, lookup: this.options.lookup, timeout, ...extraOptions };
       const req = proxy !== undefined && !https
         ? httpRequest(options)
         : (https ? httpsRequest : httpRequest)(url, options);
