@@ -16,6 +16,10 @@ const front = {
   port: 0, rateLimit: 0, stall: false, notRegistry: false, expire: new Set<string>(), expireAll: false, log: [] as Seen[],
   /** How a manifest's HEAD is answered: passed on, refused with this status, or passed on without its digest. */
   head: 'pass' as 'pass' | 405 | 501 | 'no-digest',
+  /** Blobs never answered (the request read, no response), and whether each one's connection has closed since. */
+  hang: new Set<string>(), hung: [] as { closed: boolean; res: import('node:http').ServerResponse }[],
+  /** Blobs answered 404 BLOB_UNKNOWN after 150 ms. */
+  failLate: new Set<string>(),
 };
 const storage = { port: 0, log: [] as Seen[] };
 let servers: Server[] = [];
@@ -70,6 +74,18 @@ beforeAll(async () => {
       return void res.writeHead(front.head, { 'content-type': 'text/plain' }).end();
     }
     const blob = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path);
+    if (blob !== null && front.hang.has(blob[1]!)) {
+      entry(0);
+      const h = { closed: false, res };
+      front.hung.push(h);
+      req.socket.once('close', () => { h.closed = true; });
+      return;
+    }
+    if (blob !== null && front.failLate.has(blob[1]!)) {
+      entry(404);
+      return void setTimeout(() => res.writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry' }] })), 150);
+    }
     if (blob !== null && (front.expireAll || front.expire.delete(blob[1]!))) {
       // The token ran out mid-pull, as Docker Hub's do after 5 minutes.
       entry(401);
@@ -110,10 +126,13 @@ beforeEach(async () => {
   front.expire.clear();
   front.expireAll = false;
   front.head = 'pass';
+  front.hang.clear();
+  front.failLate.clear();
   fixture.registry.tokenRequests.length = 0;
 });
 
 afterEach(async () => {
+  for (const h of front.hung.splice(0)) h.res.destroy();
   await dirs.cleanup();
 });
 
@@ -228,5 +247,42 @@ describe('a registry in front of storage', () => {
     // What a pull records: both digests.
     const r = await pullDockerImage(multi, { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
     expect([r.referenceDigest, r.manifestDigest]).toEqual(old.digests);
+  });
+
+  it('a layer failing while another waits for its response ends the pull at once with its error, the waiting connection closed', async () => {
+    // The first layer's request is read and never answered; the second layer is refused a moment later.
+    front.hang.add(pushed.layerDigests[0]!);
+    front.failLate.add(pushed.layerDigests[1]!);
+    const started = performance.now();
+    const pull = pullDockerImage(ref(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
+    // Well before the client's 30 s idle timeout, which is all that ended the waiting request before.
+    const err = await Promise.race([pull, new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
+    expect(err).toBeInstanceOf(FetchError);
+    expect(err).toMatchObject({ code: 'FETCH_REGISTRY',
+      message: `docker://127.0.0.1:${front.port}/test/app:v1: layer ${pushed.layerDigests[1]}: the registry says BLOB_UNKNOWN: blob unknown to registry` });
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(front.hung).toHaveLength(1);
+    // The server sees the waiting request's connection close.
+    for (const deadline = Date.now() + 2000; !front.hung[0]!.closed && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
+    expect(front.hung[0]!.closed).toBe(true);
+    expect(await readdir(dirs.data)).toEqual([]);
+  });
+
+  it('HttpClient: a signal ends a request waiting for its response with a FetchError, its connection closed', async () => {
+    front.hang.add(pushed.layerDigests[0]!);
+    const reason = new Error('stopped by the test');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(reason), 100);
+    const url = new URL(`http://127.0.0.1:${front.port}/v2/test/app/blobs/${pushed.layerDigests[0]}`);
+    const err = await Promise.race([http().get(url, {}, ac.signal).then(() => undefined, (e: unknown) => e),
+      new Promise((r) => setTimeout(() => r('still waiting'), 5000))]);
+    expect(err).toBeInstanceOf(FetchError);
+    expect(err).toMatchObject({ code: 'FETCH_HTTP', message: `${url.href}: request aborted: stopped by the test`, cause: reason });
+    for (const deadline = Date.now() + 2000; !front.hung[0]?.closed && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 10));
+    expect(front.hung[0]?.closed).toBe(true);
+    // An already aborted signal: no request at all.
+    const before = front.log.length;
+    await expect(http().head(url, {}, ac.signal)).rejects.toMatchObject({ code: 'FETCH_HTTP', message: `${url.href}: request aborted: stopped by the test` });
+    expect(front.log.length).toBe(before);
   });
 });

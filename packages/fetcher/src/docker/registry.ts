@@ -182,6 +182,7 @@ class Session {
       try {
         ping = await this.get(this.base);
       } catch (err) {
+        this.o.signal?.throwIfAborted();
         if (scheme === 'https' && allowHttp && codeOf(err) === 'FETCH_HTTP') {
           httpsError = err;
           continue;
@@ -245,6 +246,7 @@ class Session {
     try {
       doc = await this.get(realm, creds === undefined ? {} : { authorization: basic(creds) }, 1 << 20);
     } catch (err) {
+      this.o.signal?.throwIfAborted();
       const code = codeOf(err);
       throw this.fail(code === 'FETCH_HTTP' ? 'FETCH_AUTH' : code, `token server: ${firstLine(err)}`, { cause: err, transient: isTransient(err) });
     }
@@ -277,6 +279,8 @@ class Session {
       try {
         doc = await this.getOnce(url, headers, maxBytes);
       } catch (err) {
+        // Aborted while waiting for the response or reading it: the pull ends with the signal's reason.
+        this.o.signal?.throwIfAborted();
         if (!isTransient(err) || attempt >= ATTEMPTS) throw err;
         await pauseBeforeRetry(attempt, ATTEMPTS);
         continue;
@@ -287,7 +291,7 @@ class Session {
   }
 
   private async getOnce(url: URL, headers: Record<string, string>, maxBytes: number): Promise<Doc> {
-    const res = await this.o.http.get(url, headers);
+    const res = await this.o.http.get(url, headers, this.o.signal);
     const chunks: Buffer[] = [];
     let size = 0;
     const abort = () => res.body.destroy(new Error('aborted by the caller'));
@@ -407,7 +411,7 @@ class Session {
       this.o.signal?.throwIfAborted();
       let res: HttpResponse;
       try {
-        res = await this.o.http.head(url, this.headers({ accept: ACCEPT }));
+        res = await this.o.http.head(url, this.headers({ accept: ACCEPT }), this.o.signal);
       } catch {
         // The GET, with its attempts, says what is wrong if anything still is.
         this.o.signal?.throwIfAborted();
@@ -469,7 +473,7 @@ class Session {
       const tmp = join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       let res: HttpResponse | undefined;
       try {
-        res = await this.o.http.get(url, this.headers());
+        res = await this.o.http.get(url, this.headers(), signal);
         if (res.status !== 200) {
           const body = await readSmall(res);
           const doc = { status: res.status, headers: res.headers, url: res.url, body };

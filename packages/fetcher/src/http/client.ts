@@ -88,8 +88,8 @@ export class HttpClient {
    * GET `url`, following up to 10 redirects. The caller owns (and must consume or destroy) the body.
    * Authorization headers go only to hosts auth.d names, so a redirect elsewhere does not leak them.
    */
-  async get(url: URL, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    return this.request('GET', url, headers);
+  async get(url: URL, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+    return this.request('GET', url, headers, signal);
   }
 
   /**
@@ -97,19 +97,25 @@ export class HttpClient {
    * hosts), for the status and headers alone. A registry counts a manifest's GET against its pull rate limit and
    * not its HEAD. The body is empty; it has been read already.
    */
-  async head(url: URL, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    const res = await this.request('HEAD', url, headers);
+  async head(url: URL, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<HttpResponse> {
+    const res = await this.request('HEAD', url, headers, signal);
     res.body.resume();
     return res;
   }
 
-  private async request(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<HttpResponse> {
+  /**
+   * `signal` ends a request still waiting for its response (connecting, or sent and unanswered): its socket is
+   * destroyed and the promise rejects with a FetchError whose cause is the signal's reason. Once the response
+   * has started, its body is the caller's to destroy.
+   */
+  private async request(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<HttpResponse> {
     let current = url;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       this.checkScheme(current);
+      if (signal?.aborted === true) throw abortedRequest(current, signal);
       // A caller's own Authorization (a registry's token) is for the host asked: a redirect elsewhere (a
       // registry sending a blob to its storage's signed URL) must not carry it, and storage refuses it anyway.
-      const res = await this.once(method, current, current.host === url.host ? headers : withoutAuthorization(headers));
+      const res = await this.once(method, current, current.host === url.host ? headers : withoutAuthorization(headers), signal);
       const location = res.headers.location;
       if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location !== undefined) {
         res.resume();
@@ -174,7 +180,7 @@ export class HttpClient {
     return { status: res.status, body: Buffer.concat(chunks), url: res.url, headers: res.headers };
   }
 
-  private async once(method: 'GET' | 'HEAD', url: URL, extra: Record<string, string>): Promise<IncomingMessage> {
+  private async once(method: 'GET' | 'HEAD', url: URL, extra: Record<string, string>, signal: AbortSignal | undefined): Promise<IncomingMessage> {
     const headers: Record<string, string> = {
       'user-agent': 'rkt-ts',
       ...this.options.auth?.forHost(url),
@@ -193,6 +199,10 @@ export class HttpClient {
     if (proxy !== undefined && https) {
       // CONNECT, then TLS to the origin inside the tunnel: the proxy sees neither the data nor our credentials.
       const socket = await connectTunnel(proxy, url, { lookup: this.options.lookup, timeoutMs: timeout });
+      if (signal?.aborted === true) {
+        socket.destroy();
+        throw abortedRequest(url, signal);
+      }
       extraOptions = { ...tls, agent: false, createConnection: () => tlsConnect({ ...tls, socket }) };
     } else if (proxy !== undefined) {
       // Plain http through a proxy: the request line carries the absolute URL.
@@ -205,6 +215,10 @@ export class HttpClient {
         ? httpRequest(options)
         : (https ? httpsRequest : httpRequest)(url, options);
       let response: IncomingMessage | undefined;
+      // Until the response starts: a pull's abort (Ctrl-C, a sibling layer's failure) must not wait for a server
+      // that never answers, and the connection must not stay open behind it.
+      const onAbort = () => req.destroy(abortedRequest(url, signal!));
+      signal?.addEventListener('abort', onAbort, { once: true });
       // The socket's idle timer also runs while the body is read: a stalled body gets the timeout as its
       // error (destroying the request instead leaves the body only "aborted").
       req.on('timeout', () => {
@@ -213,15 +227,23 @@ export class HttpClient {
         else req.destroy(err);
       });
       req.on('response', (res: IncomingMessage) => {
+        signal?.removeEventListener('abort', onAbort);
         response = res;
         resolve(res);
       });
       req.on('error', (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err instanceof FetchError) return reject(err);
         reject(new FetchError('FETCH_HTTP', `${url.href}: ${firstLine(err)}`, { subject: url.href, cause: err, transient: isTransient(err) }));
       });
       req.end();
     });
   }
+}
+
+/** A request ended by the caller's signal: the fetcher's error, the signal's reason as its cause. */
+function abortedRequest(url: URL, signal: AbortSignal): FetchError {
+  return new FetchError('FETCH_HTTP', `${url.href}: request aborted: ${firstLine(signal.reason)}`, { subject: url.href, cause: signal.reason });
 }
 
 function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
