@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,7 @@ import { makeImage, makeLayer, useRegistry, type BuiltImage, type PushedImage } 
 // around it: blobs redirected to "storage" on another host with a signed URL, rate limits, stalls.
 const fixture = useRegistry({ token: { user: { user: 'alice', password: 'pw' }, anonymousPull: true } });
 
-interface Seen { readonly method?: string; readonly path: string; readonly authorization: string | undefined; readonly status: number }
+interface Seen { readonly method?: string; readonly path: string; readonly authorization: string | undefined; readonly status: number; readonly range?: string }
 const front = {
   port: 0, rateLimit: 0, stall: false, notRegistry: false, expire: new Set<string>(), expireAll: false, log: [] as Seen[],
   /** How a manifest's HEAD is answered: passed on, refused with this status, or passed on without its digest. */
@@ -21,11 +22,20 @@ const front = {
   /** Blobs answered 404 BLOB_UNKNOWN after 150 ms. */
   failLate: new Set<string>(),
 };
-const storage = { port: 0, log: [] as Seen[] };
+const storage = {
+  port: 0, log: [] as Seen[],
+  /** Blobs whose next answer is cut after this many bytes (a 200 with the whole length announced). */
+  cut: new Map<string, number>(),
+  /** The token runs out when a blob is cut: the resume gets a 401 from the registry first. */
+  expireOnCut: false,
+  /** Ranges ignored (a 200 with the whole blob), or answered with the rest's first byte flipped. */
+  noRange: false, corruptRest: false,
+};
 let servers: Server[] = [];
 let image: BuiltImage;
 let pushed: PushedImage;
 let listDigest: string;
+let big: { image: BuiltImage; pushed: PushedImage };
 let dirs: Awaited<ReturnType<typeof makeDirs>>;
 
 async function listen(s: Server): Promise<number> {
@@ -37,12 +47,33 @@ async function listen(s: Server): Promise<number> {
 beforeAll(async () => {
   image = makeImage([await makeLayer({ 'etc/a': 'a\n' }), await makeLayer({ 'etc/b': 'b'.repeat(50_000) })]);
   pushed = await fixture.registry.pushImage('test/app', 'v1', image);
+  // A layer gzip cannot shrink much: ~300 KB served, cut part way by the tests of resumes.
+  const bigImage = makeImage([image.layers[0]!, await makeLayer({ 'data/blob': randomBytes(300_000).toString('base64') })]);
+  big = { image: bigImage, pushed: await fixture.registry.pushImage('test/big', 'v1', bigImage) };
   listDigest = await fixture.registry.pushList('test/app', 'multi', [{ image: pushed, os: 'linux', architecture: 'amd64' }]);
   storage.port = await listen(createServer((req, res) => {
     const digest = /^\/storage\/(sha256:[0-9a-f]{64})\?sig=/.exec(req.url ?? '')?.[1];
-    storage.log.push({ path: req.url ?? '', authorization: req.headers.authorization, status: digest === undefined ? 404 : 200 });
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    const status = digest === undefined ? 404 : range !== null && !storage.noRange && !storage.cut.has(digest) ? 206 : 200;
+    storage.log.push({ path: req.url ?? '', authorization: req.headers.authorization, status, ...(req.headers.range === undefined ? {} : { range: req.headers.range }) });
     if (digest === undefined) return void res.writeHead(404).end();
-    void readFile(fixture.registry.blobFile(digest)).then((b) => res.writeHead(200, { 'content-length': String(b.length) }).end(b));
+    void readFile(fixture.registry.blobFile(digest)).then((b) => {
+      const cutAt = storage.cut.get(digest);
+      if (cutAt !== undefined) {
+        storage.cut.delete(digest);
+        if (storage.expireOnCut) front.expire.add(digest);
+        res.writeHead(200, { 'content-length': String(b.length), 'accept-ranges': 'bytes' });
+        // Sent, then the connection cut a moment later (with no end to the body).
+        return void res.write(b.subarray(0, cutAt), () => setTimeout(() => res.destroy(), 100));
+      }
+      if (status === 206) {
+        const start = Number(range![1]);
+        const rest = Buffer.from(b.subarray(start));
+        if (storage.corruptRest) rest[0] = rest[0]! ^ 0xff;
+        return void res.writeHead(206, { 'content-length': String(rest.length), 'content-range': `bytes ${start}-${b.length - 1}/${b.length}` }).end(rest);
+      }
+      res.writeHead(200, { 'content-length': String(b.length), 'accept-ranges': 'bytes' }).end(b);
+    });
   }));
   front.port = await listen(createServer((req, res) => {
     const path = req.url ?? '/';
@@ -128,6 +159,10 @@ beforeEach(async () => {
   front.head = 'pass';
   front.hang.clear();
   front.failLate.clear();
+  storage.cut.clear();
+  storage.expireOnCut = false;
+  storage.noRange = false;
+  storage.corruptRest = false;
   fixture.registry.tokenRequests.length = 0;
 });
 
@@ -284,5 +319,52 @@ describe('a registry in front of storage', () => {
     const before = front.log.length;
     await expect(http().head(url, {}, ac.signal)).rejects.toMatchObject({ code: 'FETCH_HTTP', message: `${url.href}: request aborted: stopped by the test` });
     expect(front.log.length).toBe(before);
+  });
+
+  describe('a layer cut part way', () => {
+    const bigRef = () => parseDockerRef(`docker://127.0.0.1:${front.port}/test/big:v1`);
+    const layer = () => big.pushed.layerDigests[1]!;
+    const gz = () => big.image.layers[1]!.gz;
+    const served = () => storage.log.filter((e) => e.path.includes(layer()));
+
+    it('continues with Range from what arrived, the token renewed on the way and never sent to storage', async () => {
+      storage.cut.set(layer(), 100_000);
+      storage.expireOnCut = true;
+      const r = await pullDockerImage(bigRef(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
+      // Every byte went through the digest and the inflate: the tar matches the diff_id the config gives.
+      expect(await readFile(r.layers[1]!.path)).toEqual(gunzipSync(gz()));
+      expect(r.layers[1]!.diffId).toBe(big.image.layers[1]!.diffId);
+      const [first, second, ...more] = served();
+      expect(more).toEqual([]);
+      expect(first).toMatchObject({ status: 200, authorization: undefined });
+      expect(first?.range).toBeUndefined();
+      expect(second).toMatchObject({ status: 206, authorization: undefined });
+      const from = Number(/^bytes=(\d+)-$/.exec(second?.range ?? '')?.[1]);
+      expect(from).toBeGreaterThan(0);
+      expect(from).toBeLessThanOrEqual(100_000);
+      // The registry's 401 at the resume: a new token, then the redirect to storage again.
+      expect(front.log.filter((e) => e.path.endsWith(layer())).map((e) => e.status)).toEqual([307, 401, 307]);
+      expect(fixture.registry.tokenRequests.map((t) => t.status)).toEqual([200, 200]);
+      expect((await readdir(dirs.data)).sort()).toEqual(r.layers.map((l) => l.path.slice(dirs.data.length + 1)).sort());
+    });
+
+    it('starts over when the range is not honoured (a 200 with the whole blob)', async () => {
+      storage.cut.set(layer(), 100_000);
+      storage.noRange = true;
+      const r = await pullDockerImage(bigRef(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' });
+      expect(await readFile(r.layers[1]!.path)).toEqual(gunzipSync(gz()));
+      expect(served().map((e) => [e.status, e.range !== undefined])).toEqual([[200, false], [200, true]]);
+    });
+
+    it('a rest that does not fit what arrived before is refused by the blob\'s digest, nothing left', async () => {
+      storage.cut.set(layer(), 100_000);
+      storage.corruptRest = true;
+      const err = await pullDockerImage(bigRef(), { http: http(), dir: dirs.data, os: 'linux', arch: 'amd64' }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(FetchError);
+      expect(err).toMatchObject({ code: 'FETCH_MISMATCH' });
+      expect((err as Error).message).toMatch(new RegExp(`^docker://127\\.0\\.0\\.1:${front.port}/test/big:v1: layer ${layer()} does not match its digest \\(the registry sent ${gz().length} bytes with digest sha256:[0-9a-f]{64}\\)`));
+      expect(served().map((e) => e.status)).toEqual([200, 206]);
+      expect(await readdir(dirs.data)).toEqual([]);
+    });
   });
 });

@@ -1,16 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z as Zod } from 'zod';
 import { FetchError, firstLine, type FetchErrorCode } from '../errors.js';
-import type { HttpClient, HttpResponse } from '../http/client.js';
+import { contentLength, type HttpClient, type HttpResponse } from '../http/client.js';
 import { eachChunk } from '../http/download.js';
 import { bodyFailure, EarlyClose, isTransient, isTransientStatus } from '../http/failures.js';
 import { pauseBeforeRetry, retryAfterOf } from '../http/retry.js';
 import { createProgressBoard, type Progress, type ProgressSink } from '../progress.js';
 import { manifestReference, type DockerRef } from './docker-ref.js';
 import { layerFailure } from './layer-stream.js';
-import { TarSink } from './tar-sink.js';
+import { LayerBody } from './layer-body.js';
 
 /**
  * A Docker Registry HTTP API v2 client (the distribution spec, which Docker Hub, quay.io, ghcr.io and the CNCF
@@ -460,107 +460,137 @@ class Session {
   /**
    * Streams a layer to `dir` as a plain tar (a temp name, renamed once its size and sha256 match), following
    * redirects to the registry's storage; the tar's sha256 (its diff_id) is returned for the caller to check. A
-   * cut, a stall or a 5xx is asked again from the start, up to ATTEMPTS in all. `signal`: the pull's, or a
-   * sibling layer's failure.
+   * cut, a stall or a 5xx is asked again, up to ATTEMPTS in all: a body cut after some bytes continues with
+   * `Range: bytes=N-` when the registry answered with the blob's length and does not refuse ranges, the rest
+   * going through the same digest and inflate (a 206 whose Content-Range starts at N and names the blob's size;
+   * anything else starts over). `signal`: the pull's, or a sibling layer's failure.
    */
   async layerBlob(d: Descriptor, dir: string, bar: () => Progress, signal: AbortSignal): Promise<{ path: string; diffId: string }> {
     const hex = d.digest.slice('sha256:'.length);
     const final = join(dir, `sha256-${hex}.tar`);
     const url = this.url(`${this.ref.repository}/blobs/${d.digest}`);
+    const refuse = (compression: string) =>
+      this.fail('FETCH_UNSUPPORTED', `layer ${d.digest} is ${compression}-compressed: not supported (gzip or uncompressed layers are)`);
+    const fresh = () => LayerBody.open(join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`), refuse);
+    let body: LayerBody | undefined;
+    /** Whether what `body` holds may be continued: the last answer gave the blob's length and did not refuse ranges. */
+    let resumable = false;
     let renewed = false;
-    for (let attempt = 1; ; attempt++) {
-      signal.throwIfAborted();
-      const tmp = join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-      let res: HttpResponse | undefined;
-      try {
-        res = await this.o.http.get(url, this.headers(), signal);
-        if (res.status !== 200) {
-          const body = await readSmall(res);
-          const doc = { status: res.status, headers: res.headers, url: res.url, body };
-          if (res.status === 401 && !renewed && (await this.renewToken())) {
-            renewed = true;
-            attempt--;
-            continue;
-          }
-          if (isTransientStatus(res.status) && attempt < ATTEMPTS) {
-            await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, res.url));
-            continue;
-          }
-          throw this.statusError(doc, undefined, `layer ${d.digest}`);
-        }
-        const diffId = await this.stream(res, d, tmp, bar, signal);
-        await rename(tmp, final);
-        return { path: final, diffId };
-      } catch (err) {
-        res?.body.destroy();
-        await rm(tmp, { force: true });
+    let progress: Progress | undefined;
+    let done = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
         signal.throwIfAborted();
-        if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
-        if (isTransient(err) && attempt < ATTEMPTS) {
-          await pauseBeforeRetry(attempt, ATTEMPTS);
-          continue;
+        if (body !== undefined && (!resumable || body.received === 0)) {
+          await body.close(true);
+          body = undefined;
         }
-        const reason = firstLine(err);
-        throw this.fail(codeOf(err),
-          `layer ${d.digest}: ${reason}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
+        const at = body?.received ?? 0;
+        let res: HttpResponse | undefined;
+        try {
+          res = await this.o.http.get(url, this.headers(at > 0 ? { range: `bytes=${at}-` } : {}), signal);
+          if (res.status !== 200 && res.status !== 206) {
+            const small = await readSmall(res);
+            const doc = { status: res.status, headers: res.headers, url: res.url, body: small };
+            if (res.status === 401 && !renewed && (await this.renewToken())) {
+              renewed = true;
+              attempt--;
+              continue;
+            }
+            if (res.status === 416 && at > 0) {
+              // The range does not fit the blob as served now: from the start.
+              resumable = false;
+              continue;
+            }
+            if (isTransientStatus(res.status) && attempt < ATTEMPTS) {
+              await pauseBeforeRetry(attempt, ATTEMPTS, retryAfterOf(doc, res.url));
+              continue;
+            }
+            throw this.statusError(doc, undefined, `layer ${d.digest}`);
+          }
+          const length = contentLength(res.headers);
+          const range = res.status === 206 ? contentRange(res.headers['content-range']) : undefined;
+          if (at > 0 && (res.status !== 206 || range?.start !== at || range.total !== d.size)) {
+            // Not the rest asked for (a 200 with the whole blob, another range): what arrived so far is dropped.
+            await body?.close(true);
+            body = undefined;
+            if (res.status !== 200) {
+              res.body.destroy();
+              resumable = false;
+              continue;
+            }
+          }
+          resumable = res.headers['accept-ranges'] !== 'none' && length === d.size - (body?.received ?? 0);
+          body ??= await fresh();
+          progress ??= bar();
+          const diffId = await this.stream(res, d, body, progress, signal);
+          await rename(body.tmp, final);
+          done = true;
+          return { path: final, diffId };
+        } catch (err) {
+          res?.body.destroy();
+          signal.throwIfAborted();
+          if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
+          if (isTransient(err) && attempt < ATTEMPTS) {
+            await pauseBeforeRetry(attempt, ATTEMPTS);
+            continue;
+          }
+          const reason = firstLine(err);
+          throw this.fail(codeOf(err),
+            `layer ${d.digest}: ${reason}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
+        }
       }
+    } finally {
+      progress?.done();
+      await body?.close(!done);
     }
   }
 
-  /** One attempt's body into `tmp` as a plain tar: its size and digest checked, then its tar's sha256 returned. */
-  private async stream(res: HttpResponse, d: Descriptor, tmp: string, bar: () => Progress, signal: AbortSignal): Promise<string> {
+  /**
+   * One response's body into `body`: the blob's size and, at its end, its digest checked; then the tar's sha256
+   * (its diff_id), once the file has every byte.
+   */
+  private async stream(res: HttpResponse, d: Descriptor, body: LayerBody, progress: Progress, signal: AbortSignal): Promise<string> {
     // The response may have come after a sibling layer failed: its abort event is gone.
     signal.throwIfAborted();
-    const hash = createHash('sha256');
-    let fh;
-    try {
-      fh = await open(tmp, 'wx', 0o600);
-    } catch (err) {
-      throw new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err });
-    }
-    const progress = bar();
     const abort = () => res.body.destroy(new Error('aborted by the caller'));
     signal.addEventListener('abort', abort);
-    const tar = new TarSink(fh, (compression) =>
-      this.fail('FETCH_UNSUPPORTED', `layer ${d.digest} is ${compression}-compressed: not supported (gzip or uncompressed layers are)`));
-    const file = { path: tmp, digest: d.digest, mediaType: d.mediaType };
-    let received = 0;
+    const file = { path: body.tmp, digest: d.digest, mediaType: d.mediaType };
     try {
       try {
         await eachChunk(res.body, (chunk) => {
-          hash.update(chunk);
-          received += chunk.length;
-          if (received > d.size) throw this.fail('FETCH_MISMATCH', `layer ${d.digest}: the registry sent more than its ${d.size} bytes`);
-          progress.update(received);
-          try {
-            return tar.write(chunk);
-          } catch (err) {
-            throw err instanceof FetchError ? err : new FetchError('FETCH_IO', `${tmp}: ${firstLine(err)}`, { subject: tmp, cause: err });
-          }
+          if (body.received + chunk.length > d.size) throw this.fail('FETCH_MISMATCH', `layer ${d.digest}: the registry sent more than its ${d.size} bytes`);
+          const wait = body.write(chunk);
+          progress.update(body.received);
+          return wait;
         });
       } catch (err) {
-        throw bodyFailure(err, received, d.size);
+        throw bodyFailure(err, body.received, d.size);
       }
-      if (received < d.size) throw new EarlyClose(received, d.size);
-      const got = `sha256:${hash.digest('hex')}`;
+      if (body.received < d.size) throw new EarlyClose(body.received, d.size);
+      const got = body.digest();
       if (got !== d.digest) {
         throw this.fail('FETCH_MISMATCH', `layer ${d.digest} does not match its digest (the registry sent ${d.size} bytes with digest ${got}): its copy is corrupt or was tampered with`);
       }
-      try {
-        return (await tar.end()).diffId;
-      } catch (err) {
-        if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
-        // The blob is the one the manifest names, yet not a gzip'd tar: no retry would change that.
-        const failure = layerFailure(file, err);
-        throw failure instanceof FetchError ? this.fail(failure.code, failure.message) : failure;
-      }
     } finally {
       signal.removeEventListener('abort', abort);
-      progress.done();
-      await tar.destroy();
-      await fh.close();
+    }
+    try {
+      return await body.end();
+    } catch (err) {
+      if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
+      // The blob is the one the manifest names, yet not a gzip'd tar: no retry would change that.
+      const failure = layerFailure(file, err);
+      throw failure instanceof FetchError ? this.fail(failure.code, failure.message) : failure;
     }
   }
+}
+
+/** `bytes START-END/TOTAL` (TOTAL may be `*`): where a 206's body starts and the whole blob's size. */
+function contentRange(v: string | undefined): { start: number; total: number | undefined } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(v ?? '');
+  if (m === null) return undefined;
+  return { start: Number(m[1]), total: m[3] === '*' ? undefined : Number(m[3]) };
 }
 
 async function readSmall(res: HttpResponse, max = 64 << 10): Promise<Buffer> {
