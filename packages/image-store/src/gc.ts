@@ -1,6 +1,7 @@
-import { readdir } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
+import type { Layout } from './layout.js';
 import { fsyncDir, removeTree } from './fsutil.js';
 import { heldImages } from './hold.js';
 import { withIndex } from './index-db.js';
@@ -25,6 +26,9 @@ export interface GcResult {
 }
 
 export const DEFAULT_GRACE_MS = 24 * 3600 * 1000;
+
+/** A partial download (`tmp/partial/`) left untouched this long is no longer worth resuming: gc removes it. */
+export const STALE_PARTIAL_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Decides under the index lock (so no live import, render or pod reference is half-done), moves what goes
@@ -82,6 +86,11 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
       }
     }
     for (const name of await readdir(l.tmp)) {
+      if (join(l.tmp, name) === l.partial) {
+        // Resumable downloads: only the stale ones go.
+        for (const path of await stalePartials(l, now)) { trash.push(path); debris++; }
+        continue;
+      }
       if (ownerAlive(name)) continue;
       trash.push(join(l.tmp, name));
       debris++;
@@ -97,4 +106,18 @@ export async function gc(ctx: StoreContext, opts: GcOptions = {}): Promise<GcRes
   });
   for (const p of trash) await removeTree(p);
   return result;
+}
+
+/**
+ * The entries of `tmp/partial/` no live process owns (a `<kind>-<pid>.<start>.` name) and nothing has written for
+ * STALE_PARTIAL_MS. The others are kept for the next download of the same thing to resume.
+ */
+async function stalePartials(l: Layout, now: number): Promise<string[]> {
+  const stale: string[] = [];
+  for (const name of await readdir(l.partial).catch(() => [] as string[])) {
+    if (ownerAlive(name)) continue;
+    const st = await lstat(join(l.partial, name)).catch(() => undefined);
+    if (st !== undefined && now - st.mtimeMs > STALE_PARTIAL_MS) stale.push(join(l.partial, name));
+  }
+  return stale;
 }

@@ -17,7 +17,7 @@ export type { RenderOptions, TreeInfo } from './render.js';
 export type { TreeVerification, ImageVerification } from './verify.js';
 export type { GcOptions, GcResult } from './gc.js';
 export type { IndexRebuild } from './rebuild-index.js';
-export { DEFAULT_GRACE_MS } from './gc.js';
+export { DEFAULT_GRACE_MS, STALE_PARTIAL_MS } from './gc.js';
 export type { ExportOptions } from './export.js';
 export type { ExtractOptions } from './extract.js';
 export type { PodUse, PodRef } from './pod-refs.js';

@@ -21,6 +21,12 @@ export interface Layout {
   readonly trees: string;
   readonly refs: string;
   readonly tmp: string;
+  /**
+   * `tmp/partial`: downloads kept across processes so that the next one resumes them (the fetcher's Docker
+   * layers), named by what they are of. gc keeps the directory and removes an entry only when it is stale (no
+   * write for STALE_PARTIAL_MS) and no live process owns it.
+   */
+  readonly partial: string;
   readonly trash: string;
 }
 
@@ -36,6 +42,7 @@ export function layoutOf(dataDir: string): Layout {
     trees: join(root, 'trees'),
     refs: join(root, 'refs'),
     tmp: join(root, 'tmp'),
+    partial: join(root, 'tmp', 'partial'),
     trash: join(root, 'trash'),
   };
 }

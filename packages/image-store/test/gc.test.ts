@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../src/index.js';
+import { openStore, STALE_PARTIAL_MS } from '../src/index.js';
 import { makeAci, tempDir } from './helpers.js';
 
 async function setup() {
@@ -173,6 +173,24 @@ describe('gc', () => {
     expect(readdirSync(join(cas, 'images'))).toHaveLength(3);
     expect(readdirSync(join(cas, 'trees'))).toEqual([]);
     rmSync(join(cas, 'tmp', live), { recursive: true });
+  });
+
+  it('keeps partial downloads in tmp/partial until they are stale, and a live process\'s always', async () => {
+    const { dir, store } = await setup();
+    const partial = join(dir, 'cas', 'tmp', 'partial');
+    mkdirSync(partial);
+    const dead = 'layer-999999999.1.abc.sha256-aa.part';
+    const live = `layer-${process.pid}.${readStart()}.def.sha256-bb.part`;
+    for (const name of ['sha256-cc.part', 'sha256-dd.part', dead, live]) writeFileSync(join(partial, name), 'some bytes');
+    const old = (Date.now() - STALE_PARTIAL_MS - 60_000) / 1000;
+    for (const name of ['sha256-dd.part', dead, live]) utimesSync(join(partial, name), old, old);
+    const res = await store.gc({ gracePeriodMs: 60_000 });
+    // The stale unowned one and the stale one of a dead process; the fresh one and the live process's stay.
+    expect(res.removedDebris).toBe(2);
+    expect(readdirSync(partial).sort()).toEqual([live, 'sha256-cc.part'].sort());
+    // A week on, the fresh one is stale too.
+    await store.gc({ gracePeriodMs: 60_000, now: Date.now() + STALE_PARTIAL_MS + 60_000 });
+    expect(readdirSync(partial)).toEqual([live]);
   });
 });
 
