@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
@@ -30,6 +31,8 @@ const storage = {
   expireOnCut: false,
   /** Ranges ignored (a 200 with the whole blob), or answered with the rest's first byte flipped. */
   noRange: false, corruptRest: false,
+  /** Blobs answered 503 (storage down). */
+  down: new Set<string>(),
 };
 let servers: Server[] = [];
 let image: BuiltImage;
@@ -57,6 +60,7 @@ beforeAll(async () => {
     const status = digest === undefined ? 404 : range !== null && !storage.noRange && !storage.cut.has(digest) ? 206 : 200;
     storage.log.push({ path: req.url ?? '', authorization: req.headers.authorization, status, ...(req.headers.range === undefined ? {} : { range: req.headers.range }) });
     if (digest === undefined) return void res.writeHead(404).end();
+    if (storage.down.has(digest) && !storage.cut.has(digest)) return void res.writeHead(503).end();
     void readFile(fixture.registry.blobFile(digest)).then((b) => {
       const cutAt = storage.cut.get(digest);
       if (cutAt !== undefined) {
@@ -163,6 +167,7 @@ beforeEach(async () => {
   storage.expireOnCut = false;
   storage.noRange = false;
   storage.corruptRest = false;
+  storage.down.clear();
   fixture.registry.tokenRequests.length = 0;
 });
 
@@ -365,6 +370,78 @@ describe('a registry in front of storage', () => {
       expect((err as Error).message).toMatch(new RegExp(`^docker://127\\.0\\.0\\.1:${front.port}/test/big:v1: layer ${layer()} does not match its digest \\(the registry sent ${gz().length} bytes with digest sha256:[0-9a-f]{64}\\)`));
       expect(served().map((e) => e.status)).toEqual([200, 206]);
       expect(await readdir(dirs.data)).toEqual([]);
+    });
+  });
+
+  describe('a layer\'s partial copy (tmp/partial), kept for the next pull', () => {
+    const bigRef = () => parseDockerRef(`docker://127.0.0.1:${front.port}/test/big:v1`);
+    const layer = () => big.pushed.layerDigests[1]!;
+    const gz = () => big.image.layers[1]!.gz;
+    const served = () => storage.log.filter((e) => e.path.includes(layer()));
+    const free = () => `${layer().replace(':', '-')}.part`;
+    const pull = (dir: string, partialDir: string) =>
+      pullDockerImage(bigRef(), { http: http(), dir, partialDir, os: 'linux', arch: 'amd64' }).then((r) => r, (e: unknown) => e as Error);
+
+    it('a pull cut off every time keeps what arrived; the next pull asks only for the rest', async () => {
+      const partial = join(dirs.data, 'partial');
+      const first = join(dirs.data, 'first');
+      await mkdir(first);
+      storage.cut.set(layer(), 100_000);
+      storage.down.add(layer());
+      const err = await pull(first, partial);
+      expect(err).toMatchObject({ code: 'FETCH_HTTP', message: expect.stringContaining(`layer ${layer()}: `) });
+      expect(await readdir(first)).toEqual([]);
+      // What arrived, under the name any process may take: a prefix of the blob.
+      expect(await readdir(partial)).toEqual([free()]);
+      const kept = await readFile(join(partial, free()));
+      expect(kept.length).toBeGreaterThan(0);
+      expect(kept.length).toBeLessThanOrEqual(100_000);
+      expect(kept).toEqual(gz().subarray(0, kept.length));
+
+      storage.down.clear();
+      storage.log.length = 0;
+      const second = join(dirs.data, 'second');
+      await mkdir(second);
+      const r = await pull(second, partial);
+      if (r instanceof Error) throw r;
+      expect(await readFile(r.layers[1]!.path)).toEqual(gunzipSync(gz()));
+      expect(served().map((e) => [e.status, e.range])).toEqual([[206, `bytes=${kept.length}-`]]);
+      expect(await readdir(partial)).toEqual([]);
+    });
+
+    it('a damaged partial fails the digest and the blob is asked again from its start', async () => {
+      const partial = join(dirs.data, 'partial');
+      await mkdir(partial);
+      await writeFile(join(partial, free()), Buffer.alloc(50_000, 7));
+      const r = await pull(dirs.local, partial);
+      if (r instanceof Error) throw r;
+      expect(await readFile(r.layers[1]!.path)).toEqual(gunzipSync(gz()));
+      expect(served().map((e) => [e.status, e.range])).toEqual([[206, 'bytes=50000-'], [200, undefined]]);
+      expect(await readdir(partial)).toEqual([]);
+    });
+
+    it('a dead process\'s partial is taken over; a live one\'s is left alone', async () => {
+      const partial = join(dirs.data, 'partial');
+      await mkdir(partial);
+      const dead = `layer-999999999.1.abc.${free()}`;
+      await writeFile(join(partial, dead), gz().subarray(0, 70_000));
+      let r = await pull(dirs.local, partial);
+      if (r instanceof Error) throw r;
+      expect(served().map((e) => [e.status, e.range])).toEqual([[206, 'bytes=70000-']]);
+      expect(await readdir(partial)).toEqual([]);
+
+      // This process is alive: its partial is its own to write, and another pull starts from nothing.
+      const start = (await readFile('/proc/self/stat', 'latin1')).split(') ')[1]!.split(' ')[19]!;
+      const live = `layer-${process.pid}.${start}.abc.${free()}`;
+      await writeFile(join(partial, live), gz().subarray(0, 70_000));
+      storage.log.length = 0;
+      const again = join(dirs.local, 'again');
+      await mkdir(again);
+      r = await pull(again, partial);
+      if (r instanceof Error) throw r;
+      expect(served().map((e) => [e.status, e.range])).toEqual([[200, undefined]]);
+      expect(await readdir(partial)).toEqual([live]);
+      expect((await stat(join(partial, live))).size).toBe(70_000);
     });
   });
 });

@@ -32,8 +32,11 @@ export class LayerBody {
     return new LayerBody(tmp, fh, new TarSink(fh, refuse), sink);
   }
 
-  /** The next chunk of the blob; the promise (if any) is backpressure. A write to the file that failed is FETCH_IO. */
-  write(chunk: Buffer): Promise<void> | undefined {
+  /**
+   * The next chunk of the blob; the promise (if any) is backpressure. A write to the file that failed is FETCH_IO.
+   * `copy: false` for bytes that come from the partial copy itself.
+   */
+  write(chunk: Buffer, copy = true): Promise<void> | undefined {
     this.hash.update(chunk);
     this.received += chunk.length;
     let toTar: Promise<void> | undefined;
@@ -42,7 +45,7 @@ export class LayerBody {
     } catch (err) {
       throw err instanceof FetchError ? err : new FetchError('FETCH_IO', `${this.tmp}: ${firstLine(err)}`, { subject: this.tmp, cause: err });
     }
-    const toSink = this.sink?.(chunk);
+    const toSink = copy ? this.sink?.(chunk) : undefined;
     if (toSink === undefined) return toTar;
     return toTar === undefined ? toSink : Promise.all([toTar, toSink]).then(() => undefined);
   }

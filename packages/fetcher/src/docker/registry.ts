@@ -11,6 +11,7 @@ import { createProgressBoard, type Progress, type ProgressSink } from '../progre
 import { manifestReference, type DockerRef } from './docker-ref.js';
 import { layerFailure } from './layer-stream.js';
 import { LayerBody } from './layer-body.js';
+import { PartialLayer } from './partial-layer.js';
 
 /**
  * A Docker Registry HTTP API v2 client (the distribution spec, which Docker Hub, quay.io, ghcr.io and the CNCF
@@ -68,6 +69,11 @@ export interface PullOptions extends ResolveOptions {
   readonly progress?: ProgressSink;
   /** Layers downloaded at once (default 3, docker's `max-concurrent-downloads`). */
   readonly concurrency?: number;
+  /**
+   * Where a layer's bytes as served are kept while it downloads (the store's `tmp/partial`), so that a pull cut
+   * off or killed is resumed by the next one; none kept without it (an interrupted pull starts over).
+   */
+  readonly partialDir?: string;
 }
 
 export const MEDIA = {
@@ -465,26 +471,43 @@ class Session {
    * going through the same digest and inflate (a 206 whose Content-Range starts at N and names the blob's size;
    * anything else starts over). `signal`: the pull's, or a sibling layer's failure.
    */
-  async layerBlob(d: Descriptor, dir: string, bar: () => Progress, signal: AbortSignal): Promise<{ path: string; diffId: string }> {
+  async layerBlob(d: Descriptor, dir: string, bar: () => Progress, signal: AbortSignal, partialDir?: string): Promise<{ path: string; diffId: string }> {
     const hex = d.digest.slice('sha256:'.length);
     const final = join(dir, `sha256-${hex}.tar`);
     const url = this.url(`${this.ref.repository}/blobs/${d.digest}`);
     const refuse = (compression: string) =>
       this.fail('FETCH_UNSUPPORTED', `layer ${d.digest} is ${compression}-compressed: not supported (gzip or uncompressed layers are)`);
-    const fresh = () => LayerBody.open(join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`), refuse);
+    // The blob's bytes as served, kept for a later process when this one is cut off or killed.
+    const part = partialDir === undefined ? undefined : await PartialLayer.claim(partialDir, d.digest);
+    const fresh = () => LayerBody.open(join(dir, `.sha256-${hex}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`), refuse,
+      part === undefined ? undefined : (chunk) => part.write(chunk));
     let body: LayerBody | undefined;
+    /** What arrived so far goes: the next response starts from the blob's first byte. */
+    const startOver = async () => {
+      await body?.close(true);
+      body = undefined;
+      await part?.truncate();
+    };
     /** Whether what `body` holds may be continued: the last answer gave the blob's length and did not refuse ranges. */
     let resumable = false;
+    /** Bytes an earlier process left: if the blob then fails its digest, they may be the damaged part (once). */
+    let fromPart = 0;
     let renewed = false;
     let progress: Progress | undefined;
     let done = false;
+    let failure: unknown;
     try {
+      if (part !== undefined && part.size > 0 && part.size < d.size) {
+        body = await fresh();
+        for await (const chunk of part.read()) await body.write(chunk, false);
+        fromPart = body.received;
+        resumable = true;
+      } else if (part !== undefined && part.size > 0) {
+        await part.truncate();
+      }
       for (let attempt = 1; ; attempt++) {
         signal.throwIfAborted();
-        if (body !== undefined && (!resumable || body.received === 0)) {
-          await body.close(true);
-          body = undefined;
-        }
+        if (body !== undefined && (!resumable || body.received === 0)) await startOver();
         const at = body?.received ?? 0;
         let res: HttpResponse | undefined;
         try {
@@ -512,8 +535,8 @@ class Session {
           const range = res.status === 206 ? contentRange(res.headers['content-range']) : undefined;
           if (at > 0 && (res.status !== 206 || range?.start !== at || range.total !== d.size)) {
             // Not the rest asked for (a 200 with the whole blob, another range): what arrived so far is dropped.
-            await body?.close(true);
-            body = undefined;
+            await startOver();
+            fromPart = 0;
             if (res.status !== 200) {
               res.body.destroy();
               resumable = false;
@@ -530,6 +553,14 @@ class Session {
         } catch (err) {
           res?.body.destroy();
           signal.throwIfAborted();
+          if (fromPart > 0 && err instanceof FetchError && err.code === 'FETCH_MISMATCH') {
+            // The bytes an earlier process left may be what is wrong (a part is not synced: a power cut can
+            // damage it): the blob once more from its start before saying the registry's copy is bad.
+            fromPart = 0;
+            resumable = false;
+            attempt--;
+            continue;
+          }
           if (err instanceof FetchError && err.subject === this.ref.raw) throw err;
           if (isTransient(err) && attempt < ATTEMPTS) {
             await pauseBeforeRetry(attempt, ATTEMPTS);
@@ -540,9 +571,16 @@ class Session {
             `layer ${d.digest}: ${reason}${isTransient(err) ? ` (after ${ATTEMPTS} attempts)` : ''}`, { cause: err, transient: isTransient(err) });
         }
       }
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
       progress?.done();
+      // An interrupted download (a cut or stall every time, Ctrl-C, a sibling layer's failure) is worth resuming;
+      // a refused or corrupt one is not.
+      const keep = !done && (body?.received ?? 0) > 0 && (signal.aborted || isTransient(failure));
       await body?.close(!done);
+      await part?.release(keep);
     }
   }
 
@@ -719,7 +757,7 @@ export async function pullDockerImage(ref: DockerRef, o: PullOptions): Promise<P
       let bar: Progress | undefined;
       const label = `Downloading layer ${i + 1}/${manifest.layers.length} ${l.digest.slice(7, 19)}`;
       try {
-        const layer = await session.layerBlob(l, o.dir, () => (bar ??= board.line(label, l.size, i)), signal);
+        const layer = await session.layerBlob(l, o.dir, () => (bar ??= board.line(label, l.size, i)), signal, o.partialDir);
         written.push(layer.path);
         manifest.layers.forEach((m, j) => {
           if (m.digest === l.digest && diffIds[j] !== layer.diffId) {

@@ -60,7 +60,11 @@ export async function fetchDocker(ctx: FetchContext, ref: DockerRef, o: { extrac
   const dir = join(ctx.store.layout.tmp, uniqueName('docker'));
   await mkdir(dir, { recursive: true });
   try {
-    const pulled = await pullDockerImage(ref, { ...registryOptions, dir, ...(ctx.stderr !== undefined ? { progress: ctx.stderr } : {}) });
+    // Each layer's bytes as served are kept in the store's tmp/partial while they arrive: a pull cut off, stopped
+    // or killed is resumed from there by the next one (image gc removes a partial nobody wrote for a week).
+    const pulled = await pullDockerImage(ref, {
+      ...registryOptions, dir, partialDir: ctx.store.layout.partial, ...(ctx.stderr !== undefined ? { progress: ctx.stderr } : {}),
+    });
     // The conversion streams straight into the store's import (hash, layout rules, blob, early extraction):
     // no ACI file written, synced and read back. The bytes are the ones a file would hold, so is the image ID.
     const pass = new PassThrough({ highWaterMark: 4 << 20 });
