@@ -4,7 +4,7 @@
 // the registry under `new`, and only its manifest asked for under `update`; a tag that moved fetched again.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -116,7 +116,7 @@ async function loggedSoFar(): Promise<number> {
 /** The manifest requests the registry logged from `from` on, once its log has stopped growing. */
 async function manifestRequests(from: number): Promise<{ method: string; path: string; status: number }[]> {
   await loggedSoFar();
-  return registry.registry.requests().slice(from).filter((r) => r.path.includes('/manifests/'));
+  return registry.registry.requests().slice(from).filter((r) => r.path.includes('/manifests/')).map(({ method, path, status }) => ({ method, path, status }));
 }
 
 const imageNames = (env: RktEnv): string[] =>
@@ -208,6 +208,49 @@ describe('docker:// images', () => {
     const gc = rkt(env, ['image', 'gc']);
     expect(gc.status).toBe(0);
     expect(readdirSync(tmp).filter((n) => n.startsWith('docker-'))).toEqual([]);
+  });
+
+  it('killed with -9 part way through a layer, resumed by the next fetch, which asks the registry only for the rest', async () => {
+    const env = newEnv();
+    const big = tarLayer(tree('big-resume', { 'data/blob': randomBytes(48 << 20).toString('latin1') }));
+    const image = await registry.registry.pushImage('rkt-ts/big-resume', '1', makeImage([base, big]));
+    const digest = image.layerDigests[1]!;
+    const suffix = `.${digest.replace(':', '-')}.part`;
+    const partial = join(env.dataDir, 'cas', 'tmp', 'partial');
+    const bigRef = `docker://${registry.registry.host}/rkt-ts/big-resume:1`;
+    const child = spawn(rktBin, [`--dir=${env.dataDir}`, '--insecure-options=image,http', 'fetch', bigRef], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Killed once 4 MB of the big layer are in its partial copy (written in 1 MiB batches).
+    const deadline = Date.now() + 30_000;
+    let caught: string | undefined;
+    while (Date.now() < deadline && caught === undefined) {
+      const names = existsSync(partial) ? readdirSync(partial).filter((n) => n.endsWith(suffix)) : [];
+      caught = names.find((n) => { try { return statSync(join(partial, n)).size >= 4 << 20; } catch { return false; } });
+      if (caught === undefined) await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(caught).toMatch(/^layer-\d+\.\d+\./);
+    const kept = statSync(join(partial, caught!)).size;
+    expect(kept).toBeLessThan(big.gz.length);
+    // image gc removes the dead pull's directory and keeps the partial (fresh: it is worth resuming).
+    expect(rkt(env, ['image', 'gc']).status).toBe(0);
+    expect(readdirSync(join(env.dataDir, 'cas', 'tmp')).filter((n) => n.startsWith('docker-'))).toEqual([]);
+    expect(readdirSync(partial)).toContain(caught);
+
+    const logged = await loggedSoFar();
+    const r = rkt(env, ['--insecure-options=image,http', 'fetch', bigRef]);
+    expect(r.stderr).not.toContain('rror');
+    expect(r.status).toBe(0);
+    await loggedSoFar();
+    const asked = registry.registry.requests().slice(logged).filter((q) => q.path.endsWith(`/blobs/${digest}`));
+    // One request, for the rest: a 206 of what the killed fetch had not received.
+    expect(asked.map((q) => [q.method, q.status])).toEqual([['GET', 206]]);
+    expect(asked[0]!.bytes).toBe(big.gz.length - kept);
+    expect(readdirSync(partial)).toEqual([]);
+    const extracted = join(env.tmp, 'extracted');
+    expect(rkt(env, ['image', 'extract', '--rootfs-only', r.stdout.trim(), extracted]).status).toBe(0);
+    expect(statSync(join(extracted, 'data', 'blob')).size).toBe(Buffer.byteLength(readFileSync(join(work, 'big-resume', 'data', 'blob'))));
   });
 
   it('killed with -9 while the conversion streams into the import, leave debris that image gc removes, and no image', async () => {

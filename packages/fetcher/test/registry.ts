@@ -151,10 +151,12 @@ export class TestRegistry {
     }
   }
 
-  /** The requests the registry logged (with `accessLog`), in order: method, path and status. */
-  requests(): { method: string; path: string; status: number }[] {
-    const out: { method: string; path: string; status: number }[] = [];
-    for (const m of this.output.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) /g)) out.push({ method: m[1]!, path: m[2]!, status: Number(m[3]) });
+  /** The requests the registry logged (with `accessLog`), in order: method, path, status and the body's size. */
+  requests(): { method: string; path: string; status: number; bytes: number }[] {
+    const out: { method: string; path: string; status: number; bytes: number }[] = [];
+    for (const m of this.output.matchAll(/"([A-Z]+) (\S+) HTTP\/[\d.]+" (\d{3}) (\d+|-)/g)) {
+      out.push({ method: m[1]!, path: m[2]!, status: Number(m[3]), bytes: m[4] === '-' ? 0 : Number(m[4]) });
+    }
     return out;
   }
 
