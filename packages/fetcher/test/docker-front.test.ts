@@ -18,6 +18,8 @@ const front = {
   port: 0, rateLimit: 0, stall: false, notRegistry: false, expire: new Set<string>(), expireAll: false, log: [] as Seen[],
   /** How a manifest's HEAD is answered: passed on, refused with this status, or passed on without its digest. */
   head: 'pass' as 'pass' | 405 | 501 | 'no-digest',
+  /** The token runs out at the next manifest HEAD. */
+  expireHead: false,
   /** Blobs never answered (the request read, no response), and whether each one's connection has closed since. */
   hang: new Set<string>(), hung: [] as { closed: boolean; res: import('node:http').ServerResponse }[],
   /** Blobs answered 404 BLOB_UNKNOWN after 150 ms. */
@@ -103,6 +105,11 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-length': '1000' });
       return void res.write('{');
     }
+    if (path.includes('/manifests/') && req.method === 'HEAD' && front.expireHead) {
+      front.expireHead = false;
+      entry(401);
+      return void res.writeHead(401, { 'content-type': 'application/json' }).end();
+    }
     if (path.includes('/manifests/') && req.method === 'HEAD' && typeof front.head === 'number') {
       // A registry (or a proxy in front of one) that does not do HEAD.
       entry(front.head);
@@ -161,6 +168,7 @@ beforeEach(async () => {
   front.expire.clear();
   front.expireAll = false;
   front.head = 'pass';
+  front.expireHead = false;
   front.hang.clear();
   front.failLate.clear();
   storage.cut.clear();
@@ -264,6 +272,13 @@ describe('a registry in front of storage', () => {
     const other = `sha256:${'0'.repeat(64)}`;
     expect(await checkManifest(ref(), o, [other])).toEqual({ current: false, digests: [pushed.manifestDigest], asked: 'HEAD' });
     expect(manifests()).toEqual([['HEAD', 200]]);
+    // A token that ran out: renewed, and the HEAD asked again.
+    front.log.length = 0;
+    fixture.registry.tokenRequests.length = 0;
+    front.expireHead = true;
+    expect(await checkManifest(ref(), o, [pushed.manifestDigest])).toEqual({ current: true, digests: [pushed.manifestDigest], asked: 'HEAD' });
+    expect(manifests()).toEqual([['HEAD', 401], ['HEAD', 200]]);
+    expect(fixture.registry.tokenRequests).toHaveLength(2);
     for (const mode of [405, 501, 'no-digest'] as const) {
       front.head = mode;
       front.log.length = 0;
