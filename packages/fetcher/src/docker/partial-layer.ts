@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeDirs, ownerAlive, uniqueName } from '@rkt/image-store';
+import { DirectFileWriter, makeDirs, ownerAlive, uniqueName } from '@rkt/image-store';
 
 /** Compressed bytes appended at once: a write per 16 KiB TLS record would cost more than the network. */
 const BATCH = 1 << 20;
@@ -25,7 +25,7 @@ export class PartialLayer {
   /** A write failed: the copy is incomplete from there on and is not kept (the pull itself goes on). */
   private broken = false;
 
-  private constructor(readonly path: string, private readonly free: string, private readonly fh: FileHandle, readonly size: number) {}
+  private constructor(readonly path: string, private readonly free: string, private out: PartOut, readonly size: number) {}
 
   /** This process's partial of `digest` in `dir`: an earlier one taken over (its bytes counted in `size`), or a new one. */
   static async claim(dir: string, digest: string): Promise<PartialLayer> {
@@ -44,15 +44,8 @@ export class PartialLayer {
         // Gone, or another process took it first.
       }
     }
-    // Appending: a truncate (a start over) then writes from 0, with no hole where the old bytes were.
-    const fh = await open(own, 'a', 0o600);
-    try {
-      return new PartialLayer(own, free, fh, (await fh.stat()).size);
-    } catch (err) {
-      await fh.close();
-      await rm(own, { force: true });
-      throw err;
-    }
+    const size = await stat(own).then((st) => st.size, () => 0);
+    return new PartialLayer(own, free, size > 0 ? await appendOut(own) : directOut(own), size);
   }
 
   /** The bytes an earlier pull left, in order, in chunks. */
@@ -71,8 +64,9 @@ export class PartialLayer {
   private flush(): Promise<void> {
     if (this.pendingLength > 0 && !this.broken) {
       const data = Buffer.concat(this.pending, this.pendingLength);
+      const out = this.out;
       this.writing = this.writing.then(async () => {
-        if (!this.broken) await this.fh.write(data);
+        if (!this.broken) await out.write(data);
       }).catch(() => {
         this.broken = true;
       });
@@ -82,12 +76,17 @@ export class PartialLayer {
     return this.writing;
   }
 
-  /** Starts the copy over (what it holds was not the blob's start after all). */
+  /** Starts the copy over (what it holds was not the blob's start after all): a new file in its place. */
   async truncate(): Promise<void> {
     this.pending = [];
     this.pendingLength = 0;
     await this.writing;
-    if (!this.broken) await this.fh.truncate(0).catch(() => void (this.broken = true));
+    await this.out.end().catch(() => undefined);
+    try {
+      this.out = directOut(this.path);
+    } catch {
+      this.broken = true;
+    }
   }
 
   /**
@@ -96,12 +95,42 @@ export class PartialLayer {
    */
   async release(keep: boolean): Promise<void> {
     await this.flush();
-    await this.fh.close().catch(() => undefined);
-    if (keep && !this.broken) {
+    const ended = await this.out.end().then(() => true, () => false);
+    if (keep && ended && !this.broken) {
       // Over another process's free copy, if one appeared meanwhile: either is a prefix of the same blob.
       await rename(this.path, this.free).catch(() => rm(this.path, { force: true }));
     } else {
       await rm(this.path, { force: true });
     }
   }
+}
+
+/** Where the copy's bytes go, in order. */
+interface PartOut {
+  write(data: Buffer): Promise<void>;
+  /** Writes what is left and closes; again, the same promise. */
+  end(): Promise<void>;
+}
+
+/**
+ * A new copy, written around the page cache (O_DIRECT, `@rkt/image-store`'s DirectFileWriter) as the ACI
+ * downloads' part files are: it is read again only to resume, and every layer's bytes going through the page
+ * cache a second time cost kernel CPU beside the pull. Its blocks are written in order: a killed process
+ * leaves a prefix of the blob.
+ */
+function directOut(path: string): PartOut {
+  const w = DirectFileWriter.open(path, { mode: 0o600, blocks: 2 });
+  return { write: (data) => w.write(data), end: () => w.end() };
+}
+
+/** A copy taken over: appended to, as before. */
+async function appendOut(path: string): Promise<PartOut> {
+  const fh: FileHandle = await open(path, 'a', 0o600);
+  let closing: Promise<void> | undefined;
+  return {
+    write: async (data) => {
+      await fh.write(data);
+    },
+    end: () => (closing ??= fh.close()),
+  };
 }
