@@ -3,7 +3,7 @@ import { open, readdir, readFile, rename, rm, stat, truncate } from 'node:fs/pro
 import { join } from 'node:path';
 import { finished, type Readable } from 'node:stream';
 import { pidRuns } from '@rkt/appc-spec/lean';
-import { DirectFileWriter, makeDirs } from '@rkt/image-store';
+import { DirectFileWriter, makeDirs, STALE_PARTIAL_MS } from '@rkt/image-store';
 import { FetchError, firstLine } from '../errors.js';
 import { createProgress, type ProgressSink } from '../progress.js';
 import { isStrongEtag, maxAgeOf } from './cache.js';
@@ -53,8 +53,6 @@ interface PartialMeta {
   readonly url: string;
   readonly etag: string;
 }
-
-const STALE_PARTIAL_MS = 7 * 24 * 3600 * 1000;
 
 /** Part files this process is writing now; its other parts (from failed downloads) may be resumed. */
 const inUse = new Set<string>();
