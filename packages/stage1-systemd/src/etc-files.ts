@@ -1,5 +1,5 @@
-import { readFileSync, realpathSync } from 'node:fs';
-import { chown, rm, writeFile } from 'node:fs/promises';
+import { constants, readFileSync, realpathSync } from 'node:fs';
+import { access, chown, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DNS_CONF_FILES, type DnsConfMode } from '@rkt/controller/stage1-abi';
 import { resolveInRoot, RootfsError, type ResolvedInRoot } from '@rkt/rootfs-overlay';
@@ -108,22 +108,22 @@ function cannotWrite(app: string, path: string, err: unknown): Error {
 }
 
 /**
- * Writes `path` (`/etc/hostname`) of an app's root as the app will find it: through the image's own links,
- * each resolved inside the root (`/etc -> /usr/etc`, `/etc/hosts -> ../srv/hosts`, even `/../../x`), never
- * on the host. What is missing on the way is made inside the root. Returns `'bind'` instead when the links
- * lead below one of the unit's own mounts (API_MOUNTS), a note when the file is a volume's, and, with
- * `onlyIfMissing`, nothing when the image has one already; throws one line when the path cannot lead to
- * a file (a directory, a link loop, a file where a directory should be).
+ * What writing `path` (`/etc/hostname`) of an app's root comes to, decided without writing anything: through
+ * the image's own links, each resolved inside the root (`/etc -> /usr/etc`, `/etc/hosts -> ../srv/hosts`,
+ * even `/../../x`), never on the host. `'bind'` when the links lead below one of the unit's own mounts
+ * (API_MOUNTS), a note when the file is a volume's, with `onlyIfMissing` nothing (`'keep'`) when the image has
+ * one already, else the file to write (`hostPath`, free of links; what is missing on the way is made inside
+ * the root when it is written). Throws one line when the path cannot lead to a file (a directory, a link
+ * loop, a file where a directory should be) or where it would be made cannot be written (a read-only file
+ * system): what a refusal needs is known here, before the content is.
  */
-async function writeInRoot(
+async function placeInRoot(
   root: string,
   app: string,
   path: string,
-  content: string,
   mounts: ReadonlySet<string>,
   onlyIfMissing: boolean,
-  owner: number,
-): Promise<{ note: string } | 'bind' | undefined> {
+): Promise<{ note: string } | 'bind' | 'keep' | { write: string; missing: boolean }> {
   let found: ResolvedInRoot;
   try {
     found = await resolveInRoot(root, path, { allowMissing: true });
@@ -134,13 +134,51 @@ async function writeInRoot(
   }
   const api = underApiMount(found.inRoot);
   // What the image has below /run and the rest, the app never sees.
-  if (onlyIfMissing && found.kind !== 'missing' && !api) return undefined;
+  if (onlyIfMissing && found.kind !== 'missing' && !api) return 'keep';
   const volume = volumeAt(root, found.hostPath, mounts);
   if (volume !== undefined) return { note: `${path} not written: a volume is mounted at ${volume}` };
   if (found.kind === 'dir') throw new Error(`app ${app}: cannot write ${path} in its root filesystem: it resolves to ${found.inRoot}, a directory`);
   if (api) return 'bind';
-  let hostPath = found.hostPath;
-  if (found.kind === 'missing') {
+  await checkWritable(root, app, path, found.hostPath);
+  return { write: found.hostPath, missing: found.kind === 'missing' };
+}
+
+/**
+ * The file is replaced (or made, with the directories missing on the way) in the nearest directory of its
+ * path that exists: one on a read-only file system (or an immutable one) refuses the write, said in one line
+ * naming it as the app sees it. access(2) tells it for root too (EROFS, EPERM), without writing.
+ */
+async function checkWritable(root: string, app: string, path: string, hostPath: string): Promise<void> {
+  let dir = dirname(hostPath);
+  while (dir.length > root.length && !(await stat(dir).then((s) => s.isDirectory(), () => false))) dir = dirname(dir);
+  try {
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const inRoot = dir.length > root.length ? dir.slice(root.length) : '/';
+    const why = code === 'EROFS' ? 'a read-only file system' : `not writable (${code ?? String(err)})`;
+    throw new Error(`app ${app}: cannot write ${path} in its root filesystem: ${inRoot} is ${why}`, { cause: err });
+  }
+}
+
+/**
+ * Writes `path` of an app's root as the app will find it (placeInRoot), the content replacing whatever file
+ * is there. Returns `'bind'` for the unit to bind it, a note when it was left alone.
+ */
+async function writeInRoot(
+  root: string,
+  app: string,
+  path: string,
+  content: string,
+  mounts: ReadonlySet<string>,
+  onlyIfMissing: boolean,
+  owner: number,
+): Promise<{ note: string } | 'bind' | undefined> {
+  const place = await placeInRoot(root, app, path, mounts, onlyIfMissing);
+  if (place === 'keep') return undefined;
+  if (place === 'bind' || 'note' in place) return place;
+  let hostPath = place.write;
+  if (place.missing) {
     try {
       ({ hostPath } = await resolveInRoot(root, path, { create: 'file' }));
     } catch (err) {
@@ -198,6 +236,16 @@ export async function writeEtcFiles(rootfs: string, app: string, contents: EtcCo
  */
 export async function writeResolvConf(rootfs: string, app: string, resolvConf: string, owner = 0, mounts: ReadonlySet<string> = mountPoints()): Promise<EtcFiles> {
   return writeFiles(rootfs, app, [['/etc/resolv.conf', resolvConf, false]], owner, mounts);
+}
+
+/**
+ * Whether writeResolvConf could write an app's /etc/resolv.conf, decided before its content is known: run
+ * asks it before the pod's CNI networks are set up when one of them will give DNS, so that an image where
+ * the file cannot be written (it resolves to a directory, a link loop, a read-only file system) is refused
+ * before any plugin runs. Writes nothing; throws writeResolvConf's line.
+ */
+export async function checkResolvConf(rootfs: string, app: string, mounts: ReadonlySet<string> = mountPoints()): Promise<void> {
+  await placeInRoot(realpathSync(rootfs), app, '/etc/resolv.conf', mounts, false);
 }
 
 /** Each file (its path, its content, whether only an image without one gets it) through writeInRoot, in order. */

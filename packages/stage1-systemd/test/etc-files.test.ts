@@ -2,7 +2,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dnsContents, hostsWithHostname, mountPoints, writeEtcFiles, writeResolvConf } from '../src/etc-files.js';
+import { spawnSync } from 'node:child_process';
+import { checkResolvConf, dnsContents, hostsWithHostname, mountPoints, writeEtcFiles, writeResolvConf } from '../src/etc-files.js';
 
 let top: string;
 let root: string;
@@ -213,6 +214,51 @@ describe('writeEtcFiles', () => {
     await expect(writeResolvConf(root, 'web', 'x\n', 0, new Set())).rejects.toThrow(
       /^app web: cannot write \/etc\/resolv.conf in its root filesystem: it resolves to \/etc\/resolv.conf, a directory$/,
     );
+  });
+
+  it("checkResolvConf (before a network's DNS is known) refuses what writeResolvConf would, in its words, and writes nothing", async () => {
+    // Fine: a missing file (and a missing /etc), a file, a link into the root, a bind below /run, a volume's.
+    await checkResolvConf(root, 'a', new Set());
+    etcDir();
+    writeFileSync(join(root, 'etc/resolv.conf'), 'image\n');
+    await checkResolvConf(root, 'a', new Set());
+    expect(readFileSync(join(root, 'etc/resolv.conf'), 'utf8')).toBe('image\n');
+    rmSync(join(root, 'etc/resolv.conf'));
+    symlinkSync('/../../srv/resolv.conf', join(root, 'etc/resolv.conf'));
+    await checkResolvConf(root, 'a', new Set());
+    expect(existsSync(join(root, 'srv'))).toBe(false);
+    rmSync(join(root, 'etc/resolv.conf'));
+    symlinkSync('../run/resolv.conf', join(root, 'etc/resolv.conf'));
+    await checkResolvConf(root, 'a', new Set());
+    // Refused: a directory, a link loop, a file where a directory should be.
+    rmSync(join(root, 'etc/resolv.conf'));
+    mkdirSync(join(root, 'etc/resolv.conf'));
+    const line = /^app web: cannot write \/etc\/resolv.conf in its root filesystem: it resolves to \/etc\/resolv.conf, a directory$/;
+    await expect(checkResolvConf(root, 'web', new Set())).rejects.toThrow(line);
+    await expect(writeResolvConf(root, 'web', 'x\n', 0, new Set())).rejects.toThrow(line);
+    rmSync(join(root, 'etc/resolv.conf'), { recursive: true });
+    symlinkSync('/etc/resolv.conf', join(root, 'etc/resolv.conf'));
+    await expect(checkResolvConf(root, 'web', new Set())).rejects.toThrow(/^app web: cannot write \/etc\/resolv.conf in its root filesystem: too many levels of symbolic links \(at \/etc\/resolv.conf\)$/);
+    rmSync(join(root, 'etc'), { recursive: true });
+    writeFileSync(join(root, 'etc'), '');
+    await expect(checkResolvConf(root, 'web', new Set())).rejects.toThrow(/^app web: cannot write \/etc\/resolv.conf in its root filesystem: not a directory \(at \/etc\)$/);
+    expect(readdirSync(root)).toEqual(['etc']);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('refuses a resolv.conf on a read-only file system in one line, checked and written alike', async () => {
+    etcDir();
+    writeFileSync(join(root, 'etc/resolv.conf'), 'image\n');
+    expect(spawnSync('mount', ['--bind', '-o', 'ro', join(root, 'etc'), join(root, 'etc')]).status).toBe(0);
+    try {
+      const line = /^app web: cannot write \/etc\/resolv.conf in its root filesystem: \/etc is a read-only file system$/;
+      await expect(checkResolvConf(root, 'web', new Set())).rejects.toThrow(line);
+      await expect(writeResolvConf(root, 'web', 'x\n', 0, new Set())).rejects.toThrow(line);
+      // The other files alike.
+      await expect(writeEtcFiles(root, 'web', { hostname: 'x' }, new Set())).rejects.toThrow(/^app web: cannot write \/etc\/hostname in its root filesystem: \/etc is a read-only file system$/);
+      expect(readFileSync(join(root, 'etc/resolv.conf'), 'utf8')).toBe('image\n');
+    } finally {
+      spawnSync('umount', [join(root, 'etc')]);
+    }
   });
 
   it("reads mount points from mountinfo, its escapes decoded", () => {
