@@ -22,6 +22,11 @@ export interface LoadedNet {
   readonly fileName: string;
   /** CNI_ARGS from the `--net` list. */
   readonly args: string;
+  /**
+   * One of rkt's built-in networks (not a user's file of that name): its subnet is the machine's, whatever
+   * the data directory, and so are its leases (pod-networks.ts, BUILTIN_IPAM_DATA_DIR).
+   */
+  readonly builtin: boolean;
 }
 
 /**
@@ -110,11 +115,11 @@ export function loadNets(localConfig: string, list: NetList, note: (line: string
       note(`"${conf.name}" network already defined, ignoring ${file}`);
       continue;
     }
-    nets.push({ conf, source: path, fileName: file, args: list.args.get(conf.name) ?? '' });
+    nets.push({ conf, source: path, fileName: file, args: list.args.get(conf.name) ?? '', builtin: false });
   }
   if (!has('default') && !has('default-restricted')) {
     const builtin = list.args.has('default') || list.all ? 'default' : 'default-restricted';
-    nets.push({ conf: BUILTIN_NETS[builtin], source: `built-in ${builtin}`, fileName: `99-${builtin}.conf`, args: list.args.get(builtin) ?? '' });
+    nets.push({ conf: BUILTIN_NETS[builtin], source: `built-in ${builtin}`, fileName: `99-${builtin}.conf`, args: list.args.get(builtin) ?? '', builtin: true });
   }
   const missing = list.names.filter((n) => n !== 'all' && !has(n));
   if (missing.length > 0) throw new CniError('CNI_CONFIG', `networks not found in ${dir}: ${missing.join(', ')}`);

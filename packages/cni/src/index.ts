@@ -5,4 +5,18 @@ export { DEBIAN_PLUGIN_DIR, RKT_PLUGIN_DIR, STAGE1_PLUGIN_DIR, execPlugin, findP
 export { parseAddResult, pluginFailure, prefixToMask, resolvConfFromDns, type AddResult, type Dns } from './result.js';
 export { NETNS_DIR, createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
 export { NET_INFO_FILE, NETNS_FILE, formatNets, netInfoJson, readNetInfo, type NetInfo } from './netinfo.js';
-export { hasPodNetworks, setupPodNetworks, teardownPodNetworks, type PodNetworks, type PortMapping, type SetupOptions, type TeardownOptions } from './pod-networks.js';
+export {
+  BUILTIN_IPAM_DATA_DIR,
+  hasPodNetworks,
+  planPodNetworks,
+  setupPodNetworks,
+  teardownPodNetworks,
+  type NetworksPlan,
+  type PlanOptions,
+  type PodNetworks,
+  type PortMapping,
+  type SetupCommon,
+  type SetupOptions,
+  type TeardownOptions,
+} from './pod-networks.js';
+export { dnsOutlook, forwardableIndex, noGatewayReason } from './outlook.js';

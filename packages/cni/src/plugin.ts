@@ -46,6 +46,8 @@ export interface PluginCall {
   readonly ifName: string;
   readonly args: string;
   readonly cniPath: readonly string[];
+  /** An open file description the plugin inherits as its fd 3 (the pod's lock: SetupOptions' `holdFd`). */
+  readonly holdFd?: number;
 }
 
 /** How long a plugin may take: one that hangs must not hold the pod's start (or gc) for ever. */
@@ -60,6 +62,8 @@ export function execPlugin(c: PluginCall): string {
     input: JSON.stringify(c.conf),
     encoding: 'utf8',
     timeout: PLUGIN_TIMEOUT_MS,
+    // Node opens its files close-on-exec: only what stdio names reaches the plugin.
+    stdio: c.holdFd !== undefined ? ['pipe', 'pipe', 'pipe', c.holdFd] : 'pipe',
     env: {
       ...process.env,
       CNI_COMMAND: c.command,

@@ -7,25 +7,96 @@ import { parseNetList } from './net-list.js';
 import { NET_INFO_FILE, NETNS_FILE, readNetInfo, type NetInfo } from './netinfo.js';
 import { createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
 import { execPlugin, findPlugin, pluginDirs, DEBIAN_PLUGIN_DIR, RKT_PLUGIN_DIR } from './plugin.js';
+import { dnsOutlook, forwardableIndex, noGatewayReason } from './outlook.js';
 import { parseAddResult, type Dns } from './result.js';
 
-export interface SetupOptions {
-  /** The pod directory: `netns`, `net-info.json` and `net/` (the configurations' copies) go there. */
-  readonly podDir: string;
-  /** The pod's UUID: every plugin's CNI_CONTAINERID. */
-  readonly uuid: string;
+/**
+ * Where host-local keeps the leases of rkt's built-in networks (`default`, `default-restricted`): one
+ * directory for the machine, as their subnets are the machine's, so that pods of different data directories
+ * (`--dir`) running at once never draw the same address (host-local locks its network's directory for each
+ * allocation). In /run: a lease means something only while the pod's namespace exists, which no reboot
+ * keeps. A user's networks keep theirs in the data directory's `networks/` (`ipamDataDir`).
+ */
+export const BUILTIN_IPAM_DATA_DIR = '/run/rkt/networks';
+
+export interface PlanOptions {
   /** rkt's `--net` list (`default,mynet:IP=10.1.0.9`). */
   readonly netList: string;
   /** rkt's local configuration directory: networks in its `net.d`. */
   readonly localConfig: string;
   /** The stage1's rootfs, whose `usr/lib/rkt/plugins/net` holds plugins it brings (rkt's built-in ones). */
   readonly stage1Rootfs?: string;
+  /** rkt's notes (`overriding "default" network with FILE`), and each plugin run under --debug. */
+  readonly note?: (line: string) => void;
+}
+
+/**
+ * The pod's networks as their configurations give them, before anything is set up: what setupPodNetworks
+ * will join, with which plugins, and what their results can hold, so that a caller can refuse the pod for
+ * what the configurations alone decide before any plugin runs.
+ */
+export interface NetworksPlan {
+  readonly nets: readonly LoadedNet[];
+  /** Each network's plugin, in the order of `nets`. */
+  readonly plugins: readonly string[];
+  /** Where plugins are looked for, also their CNI_PATH. */
+  readonly dirs: readonly string[];
+  /** The network of forwarded ports and of the metadata service's address (`hostIP`), by its index in `nets`. */
+  readonly forwardable: number;
+  /** Why that network's result can never name an IPv4 gateway (no `hostIP`), when its configuration says so. */
+  readonly noGateway?: string;
   /**
-   * Where host-local IPAM keeps its leases when a configuration does not say (`ipam.dataDir`): the data
-   * directory's `networks`, as rkt first kept them in /var/lib/rkt/networks, so that separate data
-   * directories do not share (or leak into each other's) leases.
+   * Whether the pod will get DNS from its networks: `always` when a network's configuration makes its result
+   * carry DNS, `never` when none can, else `maybe` (only the results tell). The first network whose result
+   * has DNS names it (`dnsNetwork`, when `always`).
+   */
+  readonly dns: 'always' | 'never' | 'maybe';
+  readonly dnsNetwork?: string;
+}
+
+/**
+ * Loads the pod's networks (loadNets) and finds their plugins, with nothing made or run: a configuration
+ * that does not parse, a network nothing defines, a plugin that is not there is thrown here.
+ */
+export function planPodNetworks(o: PlanOptions): NetworksPlan {
+  const list = parseNetList(o.netList);
+  const nets = loadNets(o.localConfig, list, o.note);
+  const dirs = pluginDirs(o.localConfig, o.stage1Rootfs);
+  const plugins = nets.map((n) => findPlugin(n.conf.type, dirs, n.conf.name));
+  const forwardable = forwardableIndex(nets);
+  const noGateway = noGatewayReason(nets[forwardable]!.conf);
+  const outlooks = nets.map((n) => dnsOutlook(n.conf));
+  const always = outlooks.indexOf('always');
+  const dns = always >= 0 ? 'always' : outlooks.includes('maybe') ? 'maybe' : 'never';
+  return { nets, plugins, dirs, forwardable, ...(noGateway !== undefined ? { noGateway } : {}), dns, ...(always >= 0 ? { dnsNetwork: nets[always]!.conf.name } : {}) };
+}
+
+/**
+ * setupPodNetworks' options: the networks either as the caller planned them (`plan`, from planPodNetworks)
+ * or as planPodNetworks' options, planned there.
+ */
+export type SetupOptions = SetupCommon & (PlanOptions | { readonly plan: NetworksPlan });
+
+export interface SetupCommon {
+  /** The pod directory: `netns`, `net-info.json` and `net/` (the configurations' copies) go there. */
+  readonly podDir: string;
+  /** The pod's UUID: every plugin's CNI_CONTAINERID. */
+  readonly uuid: string;
+  /**
+   * Where host-local IPAM keeps the leases of a user's network when its configuration does not say
+   * (`ipam.dataDir`): the data directory's `networks`, as rkt first kept them in /var/lib/rkt/networks, so
+   * that separate data directories do not share (or leak into each other's) leases.
    */
   readonly ipamDataDir: string;
+  /** The same for rkt's built-in networks, whose subnets are the machine's: BUILTIN_IPAM_DATA_DIR unless given. */
+  readonly builtinIpamDataDir?: string;
+  /**
+   * An open file description every plugin inherits (as its fd 3) while it runs: the pod's lock (rkt's
+   * RKT_LOCK_FD, a flock on the pod directory). A setup killed while a plugin runs leaves the plugin to
+   * finish on its own; holding the lock, it keeps the pod locked, so gc (which collects only unlocked
+   * pods) cannot tear the networks down before the plugin's ADD has completed and leak what it then makes.
+   */
+  readonly holdFd?: number;
   /**
    * rkt's `--port`s: host ports forwarded to the pod (the CNI `portmap` plugin, chained after the network that
    * carries them: the first with masquerading, else the last, as rkt chose it).
@@ -71,13 +142,11 @@ export interface PodNetworks {
   readonly dns?: { readonly network: string } & Dns;
 }
 
-/** The network rkt chose for forwarded ports and the metadata service: the first with masquerading, else the last. */
-function forwardableIndex(nets: readonly LoadedNet[]): number {
-  const i = nets.findIndex((n) => n.conf.ipMasq === true);
-  return i >= 0 ? i : nets.length - 1;
-}
-
-/** The configuration a plugin gets: the file's, with host-local's data directory filled in when absent. */
+/**
+ * The configuration a plugin gets: the file's, with host-local's data directory filled in when absent (the
+ * machine's for a built-in network). Saved in the pod's `net/` as given, so that a DEL finds the lease
+ * where its ADD put it, wherever later versions put new ones.
+ */
 function effectiveConf(conf: NetConf, ipamDataDir: string): Record<string, unknown> {
   if (conf.ipam?.type !== 'host-local' || conf.ipam.dataDir !== undefined) return { ...conf };
   return { ...conf, ipam: { ...conf.ipam, dataDir: ipamDataDir } };
@@ -91,6 +160,11 @@ function effectiveConf(conf: NetConf, ipamDataDir: string): Record<string, unkno
  */
 async function writeWhole(path: string, text: string, durable: boolean): Promise<void> {
   await writeFileAtomic(path, text, { tmpName: `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`, syncDir: durable });
+}
+
+/** The file description a plugin call inherits, when the caller gave one. */
+function held(o: { readonly holdFd?: number }): { holdFd?: number } {
+  return o.holdFd !== undefined ? { holdFd: o.holdFd } : {};
 }
 
 /** CNI versions whose DEL takes the ADD's result as `prevResult`. */
@@ -109,10 +183,7 @@ function wantsPrevResult(version: unknown): boolean {
  * the network and the plugin's own message.
  */
 export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
-  const list = parseNetList(o.netList);
-  const nets = loadNets(o.localConfig, list, o.note);
-  const dirs = pluginDirs(o.localConfig, o.stage1Rootfs);
-  const plugins = nets.map((n) => findPlugin(n.conf.type, dirs, n.conf.name));
+  const { nets, plugins, dirs } = 'plan' in o ? o.plan : planPodNetworks(o);
   const path = netnsPath(o.uuid);
   // Recorded before it exists, and durably: gc tears down a pod that has a `netns` (hasPodNetworks), so a
   // namespace is never left without one, after a kill or a power loss.
@@ -127,7 +198,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
     mkdirSync(netDir, { recursive: true });
     await fsyncDir(o.podDir);
     for (const [i, n] of nets.entries()) {
-      const conf = effectiveConf(n.conf, o.ipamDataDir);
+      const conf = effectiveConf(n.conf, n.builtin ? (o.builtinIpamDataDir ?? BUILTIN_IPAM_DATA_DIR) : o.ipamDataDir);
       const confPath = join(netDir, n.fileName);
       const info: NetInfo = { netName: n.conf.name, netConf: confPath, pluginPath: plugins[i]!, ifName: `eth${i}`, ip: '', args: n.args, mask: '', cniPath: dirs.join(':') };
       // Saved before the ADD, on disk: a teardown after a crash (or a power loss) during it still finds the
@@ -138,7 +209,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
       o.note?.(`loading network ${n.conf.name} with type ${n.conf.type}`);
       let stdout: string;
       try {
-        stdout = execPlugin({ command: 'ADD', pluginPath: info.pluginPath, network: info.netName, conf, containerId: o.uuid, netns: path, ifName: info.ifName, args: info.args, cniPath: dirs });
+        stdout = execPlugin({ command: 'ADD', pluginPath: info.pluginPath, network: info.netName, conf, containerId: o.uuid, netns: path, ifName: info.ifName, args: info.args, cniPath: dirs, ...held(o) });
       } catch (err) {
         throw new CniError('CNI_PLUGIN', `error adding network "${n.conf.name}" (plugin ${n.conf.type}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
@@ -155,7 +226,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
     }
     if (o.portMappings !== undefined && o.portMappings.length > 0) await forwardPorts(o, nets, saved, results, dirs, path, netDir);
   } catch (err) {
-    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), warn: () => {} });
+    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), ...held(o), warn: () => {} });
     // Nothing joined: rkt list shows no network for a pod that never had one.
     rmSync(join(o.podDir, NET_INFO_FILE), { force: true });
     throw err;
@@ -168,7 +239,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
  * rkt's `--port`s, through the CNI `portmap` plugin chained after one network (its ADD result as
  * `prevResult`): the first network with masquerading, else the last, as rkt chose the network for them.
  */
-async function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: readonly NetInfo[], results: ReadonlyArray<Record<string, unknown>>, dirs: readonly string[], netns: string, netDir: string): Promise<void> {
+async function forwardPorts(o: SetupCommon, nets: readonly LoadedNet[], saved: readonly NetInfo[], results: ReadonlyArray<Record<string, unknown>>, dirs: readonly string[], netns: string, netDir: string): Promise<void> {
   const i = forwardableIndex(nets);
   const net = nets[i]!;
   const pluginPath = findPlugin('portmap', dirs, net.conf.name);
@@ -186,7 +257,7 @@ async function forwardPorts(o: SetupOptions, nets: readonly LoadedNet[], saved: 
   await writeWhole(join(netDir, PORTMAP_FILE), `${JSON.stringify(record, null, '\t')}\n`, true);
   o.note?.(`forwarding ports on network ${net.conf.name}`);
   try {
-    execPlugin({ command: 'ADD', pluginPath, network: net.conf.name, conf, containerId: o.uuid, netns, ifName: record.ifName, args: '', cniPath: dirs });
+    execPlugin({ command: 'ADD', pluginPath, network: net.conf.name, conf, containerId: o.uuid, netns, ifName: record.ifName, args: '', cniPath: dirs, ...held(o) });
   } catch (err) {
     throw new CniError('CNI_PLUGIN', `error forwarding ports on network "${net.conf.name}" (plugin portmap): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -196,6 +267,8 @@ export interface TeardownOptions {
   readonly podDir: string;
   readonly uuid: string;
   readonly umount?: Umount;
+  /** As setupPodNetworks' `holdFd`: a teardown killed part way leaves no DEL running unlocked. */
+  readonly holdFd?: number;
   /** A network whose DEL failed: noted, and the others are torn down all the same. */
   readonly warn: (line: string) => void;
 }
@@ -227,7 +300,7 @@ export function teardownPodNetworks(o: TeardownOptions): void {
   if (existsSync(portmap)) {
     try {
       const r = JSON.parse(readFileSync(portmap, 'utf8')) as PortmapRecord;
-      execPlugin({ command: 'DEL', pluginPath: r.pluginPath, network: String(r.conf.name), conf: r.conf, containerId: o.uuid, netns, ifName: r.ifName, args: '', cniPath: r.cniPath.split(':') });
+      execPlugin({ command: 'DEL', pluginPath: r.pluginPath, network: String(r.conf.name), conf: r.conf, containerId: o.uuid, netns, ifName: r.ifName, args: '', cniPath: r.cniPath.split(':'), ...held(o) });
     } catch (err) {
       o.warn(`error removing the forwarded ports: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -242,7 +315,7 @@ export function teardownPodNetworks(o: TeardownOptions): void {
     try {
       const conf = JSON.parse(readFileSync(confPath, 'utf8')) as Record<string, unknown>;
       const cniPath = n.cniPath !== undefined ? n.cniPath.split(':') : [dirname(n.pluginPath), RKT_PLUGIN_DIR, DEBIAN_PLUGIN_DIR];
-      execPlugin({ command: 'DEL', pluginPath: n.pluginPath, network: n.netName, conf, containerId: o.uuid, netns, ifName: n.ifName, args: n.args, cniPath });
+      execPlugin({ command: 'DEL', pluginPath: n.pluginPath, network: n.netName, conf, containerId: o.uuid, netns, ifName: n.ifName, args: n.args, cniPath, ...held(o) });
     } catch (err) {
       o.warn(`error deleting network "${n.netName}": ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -1,9 +1,9 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError, formatNets, hasPodNetworks, loadNets, parseNetList, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+import { BUILTIN_NETS, CniError, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
 
 // Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
 // this test's own (10.213.x), which no other test uses.
@@ -74,6 +74,35 @@ describe('loadNets', () => {
     expect(() => loadNets(join(tmp, 'conf'), parseNetList('default'))).toThrow(new RegExp(`^error loading ${join(tmp, 'conf', 'net.d', '10-bad.conf')}: `));
     writeNet('10-bad.conf', '{"name": "bad"}');
     expect(() => loadNets(join(tmp, 'conf'), parseNetList('default'))).toThrow(`error loading ${join(tmp, 'conf', 'net.d', '10-bad.conf')}: "type" must be a non-empty string`);
+  });
+});
+
+describe('planPodNetworks', () => {
+  it('tells from the configurations alone, before any plugin runs, whether the pod gets DNS and whether its network of forwarded ports can give a gateway', () => {
+    // A plugin of no known kind, beside its configuration: it may answer anything.
+    mkdirSync(join(tmp, 'conf', 'net.d'), { recursive: true });
+    writeFileSync(join(tmp, 'conf', 'net.d', 'thirdparty'), '#!/bin/sh\n', { mode: 0o755 });
+    writeNet('10-plain.conf', ptp('plain', '10.213.70.0/24'));
+    writeNet('20-dns.conf', ptp('dns', '10.213.71.0/24', { dns: { nameservers: ['10.213.71.53'] } }));
+    writeNet('30-emptydns.conf', ptp('emptydns', '10.213.72.0/24', { dns: { nameservers: [], search: [''] } }));
+    writeNet('40-resolv.conf', ptp('resolv', '10.213.73.0/24', { ipam: { type: 'host-local', subnet: '10.213.73.0/24', resolvConf: '/etc/resolv.conf' } }));
+    writeNet('50-other.conf', { cniVersion: '0.3.1', name: 'other', type: 'thirdparty', ipMasq: true });
+    writeNet('60-l2.conf', { cniVersion: '0.3.1', name: 'l2', type: 'bridge', bridge: 'rkttest214', ipMasq: true });
+    writeNet('70-v6.conf', { cniVersion: '0.3.1', name: 'v6', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: 'fd00:213::/64' }]] } });
+    const plan = (netList: string) => {
+      const p = planPodNetworks({ netList, localConfig: join(tmp, 'conf') });
+      return { nets: p.nets.map((n) => n.conf.name), forwardable: p.nets[p.forwardable]!.conf.name, noGateway: p.noGateway, dns: p.dns, dnsNetwork: p.dnsNetwork };
+    };
+    // rkt's built-ins give neither DNS nor a lack of a gateway.
+    expect(plan('default')).toEqual({ nets: ['default'], forwardable: 'default', noGateway: undefined, dns: 'never', dnsNetwork: undefined });
+    expect(plan('plain,emptydns')).toEqual({ nets: ['plain', 'emptydns', 'default-restricted'], forwardable: 'plain', noGateway: undefined, dns: 'never', dnsNetwork: undefined });
+    expect(plan('plain,dns,other')).toMatchObject({ forwardable: 'plain', dns: 'always', dnsNetwork: 'dns' });
+    expect(plan('resolv')).toMatchObject({ dns: 'maybe' });
+    expect(plan('other')).toMatchObject({ forwardable: 'other', noGateway: undefined, dns: 'maybe' });
+    expect(plan('l2,default')).toMatchObject({ forwardable: 'l2', noGateway: 'plugin bridge without IPAM gives the pod no address', dns: 'never' });
+    expect(plan('v6')).toMatchObject({ forwardable: 'v6', noGateway: 'its host-local IPAM has IPv6 subnets only (fd00:213::/64)' });
+    // What it cannot load fails here, with nothing made.
+    expect(() => plan('nonesuch')).toThrow(`networks not found in ${join(tmp, 'conf', 'net.d')}: nonesuch`);
   });
 });
 
@@ -172,6 +201,31 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(existsSync(join(podDir, 'net-info.json'))).toBe(false);
   });
 
+  it("gives every plugin's ADD and DEL the file description it is given (the pod's lock) as its fd 3; without one, nothing of it", async () => {
+    const calls = join(tmp, 'calls');
+    mkdirSync(join(tmp, 'conf', 'net.d'), { recursive: true });
+    writeFileSync(join(tmp, 'conf', 'net.d', 'recorder'), `#!/bin/sh\necho "$CNI_COMMAND $(readlink /proc/$$/fd/3)" >> '${calls}'\ncat >/dev/null\necho '{"cniVersion":"0.3.1"}'\n`, { mode: 0o755 });
+    writeNet('10-rec.conf', { cniVersion: '0.3.1', name: 'rec', type: 'recorder' });
+    const lock = join(tmp, 'lock');
+    writeFileSync(lock, '');
+    const fd = openSync(lock, 'r');
+    try {
+      const held = pod();
+      await setupPodNetworks({ ...held, netList: 'rec', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), holdFd: fd });
+      teardownPodNetworks({ ...held, holdFd: fd, warn: (l) => warnings.push(l) });
+      const plain = pod();
+      await setupPodNetworks({ ...plain, netList: 'rec', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+      teardownPodNetworks({ ...plain, warn: (l) => warnings.push(l) });
+    } finally {
+      closeSync(fd);
+    }
+    expect(warnings).toEqual([]);
+    // Without it, fd 3 is not the lock (the shell's own pipe for $(...) may take the free number).
+    const lines = readFileSync(calls, 'utf8').split('\n');
+    expect(lines.slice(0, 2)).toEqual([`ADD ${lock}`, `DEL ${lock}`]);
+    expect(lines.slice(2).map((l) => [l.split(' ')[0], l.includes(lock)])).toEqual([['ADD', false], ['DEL', false], ['', false]]);
+  });
+
   it('a plugin that is not there fails before anything is made', async () => {
     writeNet('10-x.conf', { cniVersion: '0.3.1', name: 'x', type: 'no-such-plugin' });
     const { podDir, uuid } = pod();
@@ -179,6 +233,30 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
       `network "x": could not find plugin "no-such-plugin" in ${join(tmp, 'conf', 'net.d')}:/usr/lib/rkt/plugins/net:/usr/lib/cni`,
     );
     expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  });
+});
+
+describe('on-disk compatibility', () => {
+  it("tears down a pod that an earlier version set up with its built-in network's lease in the data directory's networks/ (as its saved copy says), leaving another pod's", () => {
+    // What such a version left after a kill: the copy of default-restricted naming <data>/networks, net-info.json,
+    // netns, and host-local's leases there (the file named by the address: the container's ID and interface).
+    const { podDir, uuid } = pod();
+    const old = join(tmp, 'networks');
+    mkdirSync(join(old, 'default-restricted'), { recursive: true });
+    writeFileSync(join(old, 'default-restricted', '172.17.0.9'), `${uuid}\r\neth0`);
+    writeFileSync(join(old, 'default-restricted', '172.17.0.10'), `${randomUUID()}\r\neth0`);
+    mkdirSync(join(podDir, 'net'));
+    const builtin = BUILTIN_NETS['default-restricted'];
+    const copy = join(podDir, 'net', '99-default-restricted.conf');
+    writeFileSync(copy, JSON.stringify({ ...builtin, ipam: { ...builtin.ipam, dataDir: old } }));
+    writeFileSync(join(podDir, 'net-info.json'), JSON.stringify([{ netName: 'default-restricted', netConf: copy, pluginPath: '/usr/lib/cni/ptp', ifName: 'eth0', ip: '172.17.0.9', args: '', mask: '255.255.0.0', cniPath: '/usr/lib/cni' }]));
+    writeFileSync(join(podDir, 'netns'), `/run/netns/rkt-${uuid}`);
+    expect(hasPodNetworks(podDir)).toBe(true);
+    teardownPodNetworks({ podDir, uuid, warn: (l) => warnings.push(l) });
+    expect(warnings).toEqual([]);
+    expect(leases('default-restricted')).toEqual(['172.17.0.10']);
+    expect(existsSync(copy)).toBe(false);
+    expect(hasPodNetworks(podDir)).toBe(false);
   });
 });
 
