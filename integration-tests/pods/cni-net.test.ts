@@ -9,7 +9,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
-import { teardownPodNetworks } from '@rkt/cni';
+import { BUILTIN_IPAM_DATA_DIR, teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
 import { MdsProcess } from '../ace/mds-service.js';
@@ -31,11 +31,27 @@ const veths = (): Set<string> =>
       .filter((n): n is string => n !== undefined && n !== ''),
   );
 const natRules = (): string => execFileSync('iptables', ['-t', 'nat', '-S'], { encoding: 'utf8' });
-/** host-local's leases of a network in the test's data directory: files named by the address. */
-const leases = (net: string): string[] => {
-  const dir = join(env.dataDir, 'networks', net);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9.]+$/.test(f)) : [];
+/** Where host-local keeps a network's leases: the machine's directory for the built-ins, else the data directory's. */
+const leaseDir = (net: string, dataDir = env.dataDir): string =>
+  net === 'default' || net === 'default-restricted' ? join(BUILTIN_IPAM_DATA_DIR, net) : join(dataDir, 'networks', net);
+/**
+ * host-local's leases of a network held by pods (by default this test's): files named by the address, whose
+ * first line is the pod's UUID (its CNI_CONTAINERID).
+ */
+const leases = (net: string, uuids: readonly string[] = env.podUuids(), dataDir = env.dataDir): string[] => {
+  const dir = leaseDir(net, dataDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).filter((f) => /^[0-9.]+$/.test(f) && uuids.includes(readFileSync(join(dir, f), 'utf8').split(/\r?\n/)[0]!));
 };
+/** host-local's last allocated address of a built-in network: changed by every lease it hands out. */
+const lastReserved = (net: string): string => {
+  const file = join(leaseDir(net), 'last_reserved_ip.0');
+  return existsSync(file) ? readFileSync(file, 'utf8') : 'none';
+};
+/** A plugin beside its configuration (net.d is searched first) that records each call; its answer is `result`. */
+const recorder = (conf: string, name: string, calls: string, result = '{"cniVersion":"0.3.1"}'): void =>
+  writeFileSync(join(conf, 'net.d', name), `#!/bin/sh\necho "$CNI_COMMAND" >> '${calls}'\ncat >/dev/null\necho '${result}'\n`, { mode: 0o755 });
+const recorded = (calls: string): string => (existsSync(calls) ? readFileSync(calls, 'utf8') : 'no call');
 
 beforeAll(async () => {
   ensureBuilt();
@@ -305,7 +321,7 @@ describe('CNI networks (systemd)', () => {
     expect(env.podUuids()).toEqual([]);
     expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
     expect(natRules()).not.toContain(uuid);
-    expect(leases('default')).toEqual([]);
+    expect(leases('default', [uuid])).toEqual([]);
   }, 120_000);
 
   it('a configuration that does not parse, and a plugin that fails, stop the pod in one line; nothing is left', async () => {
@@ -321,7 +337,7 @@ describe('CNI networks (systemd)', () => {
     const failed = env.run(['run', `--local-config=${conf}`, '--net=default,broken', aci, '--exec=/bin/true']);
     expect(failed.stderr).toBe('stage1-systemd run: error adding network "broken" (plugin ptp): invalid CIDR address: nonsense\n');
     expect(failed.status).toBe(254);
-    // The default network added before it was deleted again.
+    // Nothing of the pod's networks is left (broken, a user's file, comes before the built-in default).
     expect(leases('default')).toEqual([]);
 
     const missing = env.run(['run', `--local-config=${conf}`, '--net=nonesuch', aci, '--exec=/bin/true']);
@@ -333,9 +349,10 @@ describe('CNI networks (systemd)', () => {
     const conf = join(env.tmp, 'conf');
     mkdirSync(join(conf, 'net.d'), { recursive: true });
     const calls = join(env.tmp, 'plugin-calls');
-    // A plugin beside its configuration (net.d is searched first) that records each call and joins nothing.
-    writeFileSync(join(conf, 'net.d', 'recorder'), `#!/bin/sh\necho "$CNI_COMMAND" >> '${calls}'\ncat >/dev/null\necho '{"cniVersion":"0.3.1"}'\n`, { mode: 0o755 });
+    // A plugin that records each call and joins nothing.
+    recorder(conf, 'recorder', calls);
     writeFileSync(join(conf, 'net.d', '10-recorded.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'recorded', type: 'recorder' }));
+    const reservedBefore = lastReserved('default');
     const refused = (args: string[]) => env.run(['run', `--local-config=${conf}`, '--net=default,recorded', aci, ...args]);
     const line = (why: string) => [254, '', `stage1-systemd run: app busybox: ${why}\n`];
     const exec = refused(['--exec=/bin/nonexistent']);
@@ -344,15 +361,169 @@ describe('CNI networks (systemd)', () => {
     expect([user.status, user.stdout, user.stderr]).toEqual(line('no user nosuch in /etc/passwd of its root filesystem'));
     const wd = refused(['--working-dir=/nonexistent', '--exec=/bin/true']);
     expect([wd.status, wd.stdout, wd.stderr]).toEqual(line('working directory /nonexistent: no such directory in its root filesystem'));
-    // Neither the recorder nor the default network's ptp ran: host-local (the default's IPAM) keeps its
-    // networks/default directory (its last reserved address) even after a DEL.
-    expect(existsSync(calls) ? readFileSync(calls, 'utf8') : 'no call').toBe('no call');
-    expect(existsSync(join(env.dataDir, 'networks'))).toBe(false);
+    // Neither the recorder nor the default network's ptp ran: host-local (the default's IPAM) moves its last
+    // reserved address with every lease it hands out, and keeps it after a DEL.
+    expect(recorded(calls)).toBe('no call');
+    expect(lastReserved('default')).toBe(reservedBefore);
     for (const uuid of env.podUuids()) expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
     // The same pod runs once its network is the only thing it asks for, which is what the recorder saw.
     const ran = refused(['--exec=/bin/true']);
     expect([ran.status, ran.stderr]).toEqual([0, '']);
     expect(readFileSync(calls, 'utf8')).toBe('ADD\nDEL\n');
+  }, 120_000);
+
+  /** The busybox image with /etc/resolv.conf a directory: no resolv.conf can be written there. */
+  async function dirResolvAci(): Promise<string> {
+    const dir = join(env.tmp, 'dir-resolv');
+    await buildBusyboxAci(dir);
+    mkdirSync(join(dir, 'busybox-layout', 'rootfs', 'etc', 'resolv.conf'));
+    const out = join(dir, 'dir-resolv.aci');
+    await buildAciFromLayout(join(dir, 'busybox-layout'), out);
+    return out;
+  }
+
+  it("an image whose /etc/resolv.conf cannot be written: refused before any plugin runs when a network's configuration gives DNS, after them (torn down) when only a result can tell, run when no network can give DNS", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const calls = join(env.tmp, 'plugin-calls');
+    // bridge's way, recorded: its result carries its configuration's dns (net.d is searched before /usr/lib/cni).
+    const withDns = '{"cniVersion":"0.3.1","dns":{"nameservers":["10.213.1.53"]}}';
+    recorder(conf, 'bridge', calls, withDns);
+    recorder(conf, 'thirdparty', calls, withDns);
+    writeFileSync(join(conf, 'net.d', '10-dnsnet.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'dnsnet', type: 'bridge', bridge: 'rkt-dnstest', dns: { nameservers: ['10.213.1.53'] } }));
+    writeFileSync(join(conf, 'net.d', '20-other.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'other', type: 'thirdparty' }));
+    const image = await dirResolvAci();
+    const refusal = [254, '', 'stage1-systemd run: app busybox: cannot write /etc/resolv.conf in its root filesystem: it resolves to /etc/resolv.conf, a directory\n'];
+    const reservedBefore = lastReserved('default');
+
+    const early = env.run(['run', `--local-config=${conf}`, '--net=default,dnsnet', image, '--exec=/bin/true']);
+    expect([early.status, early.stdout, early.stderr]).toEqual(refusal);
+    expect(recorded(calls)).toBe('no call');
+    expect(lastReserved('default')).toBe(reservedBefore);
+    for (const uuid of env.podUuids()) expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+
+    // A plugin of no known kind may or may not give DNS: only its result tells, and the pod is refused after it.
+    const late = env.run(['run', `--local-config=${conf}`, '--net=default,other', image, '--exec=/bin/true']);
+    expect([late.status, late.stdout, late.stderr]).toEqual(refusal);
+    expect(recorded(calls)).toBe('ADD\nDEL\n');
+    expect(leases('default')).toEqual([]);
+    expect(lastReserved('default')).not.toBe(reservedBefore);
+
+    // rkt's built-in network gives no DNS: the image's directory stays as it is.
+    const ran = env.run(['run', '--net=default', image, '--exec=/bin/sh', '--', '-c', 'test -d /etc/resolv.conf && echo still-a-directory']);
+    expect([ran.status, ran.stdout, ran.stderr]).toEqual([0, 'still-a-directory\n', '']);
+  }, 120_000);
+
+  it('--mds-register when the network of forwarded ports can give no gateway by its configuration (a bridge without IPAM): refused before any plugin runs', async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const calls = join(env.tmp, 'plugin-calls');
+    recorder(conf, 'bridge', calls);
+    // Masqueraded and first: rkt's network of forwarded ports, ahead of the built-in default.
+    writeFileSync(join(conf, 'net.d', '10-l2.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'l2', type: 'bridge', bridge: 'rkt-l2test', ipMasq: true }));
+    const mds = await MdsProcess.start(env.tmp);
+    try {
+      const reservedBefore = lastReserved('default');
+      const r = env.run(['run', `--local-config=${conf}`, '--net=default,l2', '--mds-register', `--mds-socket=${mds.socket}`, aci, '--exec=/bin/true']);
+      expect([r.status, r.stdout, r.stderr]).toEqual([
+        254,
+        '',
+        "stage1-systemd run: --mds-register: the pod's network of forwarded ports, l2, can give no IPv4 gateway (plugin bridge without IPAM gives the pod no address): the apps would have no address of the host to reach the metadata service at\n",
+      ]);
+      expect(recorded(calls)).toBe('no call');
+      expect(lastReserved('default')).toBe(reservedBefore);
+      for (const uuid of env.podUuids()) expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    } finally {
+      await mds.stop();
+    }
+  }, 120_000);
+
+  it("a kill -9 of rkt run while a plugin's ADD runs, then gc at once: the plugin holds the pod's lock, so gc leaves the pod until the ADD is done, and the next gc leaves nothing", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const calls = join(env.tmp, 'plugin-calls');
+    // ptp, slow in its ADD once it has its configuration and holds the pod's namespace (as every plugin opens
+    // it first): what a gc that overtook it had torn down by then (a DEL of nothing, the namespace removed),
+    // the ADD would make after it all the same (a lease, masquerading rules). Recorded once it has read its
+    // configuration: a kill before rkt had written it would only make the plugin fail.
+    writeFileSync(
+      join(conf, 'net.d', 'slowptp'),
+      `#!/bin/sh\nif [ "$CNI_COMMAND" != ADD ]; then echo "$CNI_COMMAND" >> '${calls}'; exec /usr/lib/cni/ptp; fi\n` +
+        `conf=$(cat); echo $PPID > '${calls}.parent'; echo ADD >> '${calls}'\nexec 4<"$CNI_NETNS"; sleep 4\n` +
+        `printf '%s' "$conf" | CNI_NETNS=/proc/self/fd/4 /usr/lib/cni/ptp; rc=$?\necho "ADD done" >> '${calls}'\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(conf, 'net.d', '10-slow.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'slow', type: 'slowptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.103.0/24' } }));
+    const run = env.start(['run', `--local-config=${conf}`, '--net=slow', aci, '--exec=/bin/true']);
+    for (let i = 0; i < 400 && recorded(calls) !== 'ADD\n'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(recorded(calls)).toBe('ADD\n');
+    const [uuid] = env.podUuids();
+    // rkt run runs the stage1 in its own process (the run module), which runs the plugin: the setup dies with it.
+    expect(readFileSync(`${calls}.parent`, 'utf8')).toBe(`${run.child.pid}\n`);
+    process.kill(run.child.pid!, 'SIGKILL');
+    await run.done;
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect([gc.status, gc.stderr]).toEqual([0, '']);
+    // The ADD was still running: the pod is left where it is, running as far as gc can tell.
+    expect(recorded(calls)).toBe('ADD\n');
+    expect(existsSync(join(env.dataDir, 'pods', 'run', uuid!))).toBe(true);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(true);
+    for (let i = 0; i < 600 && !recorded(calls).includes('ADD done'); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(recorded(calls)).toBe('ADD\nADD done\n');
+    expect(leases('slow', [uuid!])).toHaveLength(1);
+    expect(natRules()).toContain(uuid);
+    await env.waitState(uuid!, 'exited');
+    const after = env.run(['gc', '--grace-period=0s']);
+    expect([after.status, after.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([]);
+    expect(recorded(calls)).toBe('ADD\nADD done\nDEL\n');
+    expect(leases('slow', [uuid!])).toEqual([]);
+    expect(natRules()).not.toContain(uuid);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  }, 120_000);
+
+  it('pods of two data directories running at once on --net=default draw different addresses from the machine-wide leases, and gc in each releases only its own pod\'s', async () => {
+    const other = new RktEnv(systemd);
+    try {
+      other.seedStage1();
+      const otherAci = await buildBusyboxAci(other.tmp);
+      const a = env.start(['run', '--net=default', aci, '--exec=/bin/sleep', '--', '1000']);
+      const b = other.start(['run', '--net=default', otherAci, '--exec=/bin/sleep', '--', '1000']);
+      const [{ uuid: ua }, { uuid: ub }] = await Promise.all([env.waitRunning(), other.waitRunning()]);
+      const ipOf = (e: RktEnv, uuid: string) => /networks=default:ip4=([0-9.]+)/.exec(e.run(['status', uuid]).stdout)![1]!;
+      const [ipA, ipB] = [ipOf(env, ua), ipOf(other, ub)];
+      expect(ipA).not.toBe(ipB);
+      expect(leases('default', [ua])).toEqual([ipA]);
+      expect(leases('default', [ub])).toEqual([ipB]);
+      // Nothing in either data directory's networks/: the built-in's leases are the machine's.
+      expect(existsSync(join(env.dataDir, 'networks'))).toBe(false);
+      expect(existsSync(join(other.dataDir, 'networks'))).toBe(false);
+      // Each pod's stage1 killed (its run's own teardown never comes), then gc in one data directory.
+      for (const [e, uuid, child] of [[env, ua, a.child], [other, ub, b.child]] as const) {
+        const nspawn = Number(readFileSync(join(e.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8'));
+        const stage1 = Number(readFileSync(`/proc/${nspawn}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+        expect(stage1).toBe(child.pid);
+        process.kill(stage1, 'SIGKILL');
+      }
+      await Promise.all([a.done, b.done]);
+      await Promise.all([env.waitState(ua, 'exited'), other.waitState(ub, 'exited')]);
+      expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+      expect(leases('default', [ua])).toEqual([]);
+      expect(leases('default', [ub])).toEqual([ipB]);
+      expect(natRules()).not.toContain(ua);
+      expect(natRules()).toContain(ub);
+      expect(other.run(['gc', '--grace-period=0s']).status).toBe(0);
+      expect(leases('default', [ub])).toEqual([]);
+      expect(natRules()).not.toContain(ub);
+      expect(existsSync(`/run/netns/rkt-${ub}`)).toBe(false);
+    } finally {
+      for (const c of other.children) c.kill('SIGKILL');
+      for (let i = 0; i < 50 && other.podUuids().length > 0; i++) {
+        other.run(['gc', '--grace-period=0s']);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await other.cleanup();
+    }
   }, 120_000);
 });
 

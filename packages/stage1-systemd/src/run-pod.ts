@@ -3,6 +3,7 @@ import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join, resolve } from 'node:path';
 import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
+import type { NetworksPlan } from '@rkt/cni';
 import {
   appStartedPath,
   appStatusPath,
@@ -22,7 +23,7 @@ import {
 } from './units.js';
 import { killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
-import { defaultHostname, dnsContents, writeEtcFiles, writeResolvConf } from './etc-files.js';
+import { checkResolvConf, defaultHostname, dnsContents, writeEtcFiles, writeResolvConf } from './etc-files.js';
 import { checkAppPaths } from './app-paths.js';
 import { resolveId } from './ids.js';
 import { readOnlyRootLines } from './read-only-root.js';
@@ -279,36 +280,53 @@ interface PodNetworkTeardown {
   teardown?: () => void;
 }
 
+/** The pod's CNI networks as their configurations give them (@rkt/cni, loaded only for such a pod), nothing run yet. */
+interface PlannedNetworks {
+  readonly cni: typeof import('@rkt/cni');
+  readonly plan: NetworksPlan;
+  readonly note: (line: string) => void;
+}
+
 /**
- * rkt's CNI networks for the pod (`--net=default`, named networks): a network namespace of its own, joined to
- * each network by its plugins (`@rkt/cni`, loaded only for such a pod), for nspawn to run the pod in. Leases
- * of host-local IPAM go to the data directory's `networks` (the pod directory is `<data>/pods/run/UUID`).
+ * Loads the pod's networks and finds their plugins, before anything else of the pod: a configuration that
+ * does not parse, a network nothing defines, a missing plugin refuse the pod here, and what the
+ * configurations say of the results (a gateway, DNS) lets the apps' checks refuse it before any plugin runs.
  */
-async function setUpNetworks(
-  pod: string,
-  uuid: string,
-  netList: string,
-  localConfig: string,
-  stage1: string,
-  debug: boolean,
-  network: PodNetworkTeardown,
-  ports: ReturnType<typeof portMappings>,
-): Promise<SetUpNetworks> {
+async function planNetworks(netList: string, localConfig: string, stage1: string, debug: boolean): Promise<PlannedNetworks> {
   const cni = await import('@rkt/cni');
   const note = (line: string): void => {
     if (debug) process.stderr.write(`stage1-systemd run: networking: ${line}\n`);
   };
+  return { cni, plan: cni.planPodNetworks({ netList, localConfig, stage1Rootfs: stage1, note }), note };
+}
+
+/**
+ * rkt's CNI networks for the pod (`--net=default`, named networks): a network namespace of its own, joined to
+ * each network by its plugins, for nspawn to run the pod in. Leases of host-local IPAM go to the data
+ * directory's `networks` (the pod directory is `<data>/pods/run/UUID`), a built-in network's to the
+ * machine's directory (@rkt/cni's BUILTIN_IPAM_DATA_DIR). Every plugin holds the pod's lock while it runs
+ * (`holdFd`): one left running by a kill of this process keeps the pod from gc until it has finished.
+ */
+async function setUpNetworks(
+  pod: string,
+  uuid: string,
+  planned: PlannedNetworks,
+  network: PodNetworkTeardown,
+  ports: ReturnType<typeof portMappings>,
+  lockFd: number | undefined,
+): Promise<SetUpNetworks> {
+  const { cni, plan, note } = planned;
+  const held = lockFd !== undefined ? { holdFd: lockFd } : {};
   const teardown = (): void =>
-    cni.teardownPodNetworks({ podDir: pod, uuid, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
+    cni.teardownPodNetworks({ podDir: pod, uuid, ...held, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
   network.teardown = teardown;
   const { netnsPath, hostIP, nets, dns } = await cni.setupPodNetworks({
     podDir: pod,
     uuid,
-    netList,
-    localConfig,
-    stage1Rootfs: stage1,
+    plan,
     ipamDataDir: join(resolve(pod, '..', '..', '..'), 'networks'),
     ...(ports.length > 0 ? { portMappings: ports } : {}),
+    ...held,
     note,
   });
   return {
@@ -378,8 +396,21 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
 
   // Every app is checked before the pod's CNI networks are set up, as all that can refuse it (its user and
   // group, its exec and working directory, its isolators, its /etc files) needs none of their results: a pod
-  // refused in one line has run no plugin, taken no lease, made no namespace. What does need them (the
-  // metadata service's address in the environment, a network's DNS in resolv.conf) comes after.
+  // refused in one line has run no plugin, taken no lease, made no namespace. Of what does need them (the
+  // metadata service's address in the environment, a network's DNS in resolv.conf), what the networks'
+  // configurations decide is checked here too; only what a plugin's result alone tells comes after.
+  const planned = typeof net === 'object' ? await planNetworks(net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug) : undefined;
+  // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
+  const mdsUrlFile = join(pod, 'mds-url');
+  const mdsUrl = existsSync(mdsUrlFile) ? readFileSync(mdsUrlFile, 'utf8').trim() : undefined;
+  if (mdsUrl !== undefined && planned?.plan.noGateway !== undefined) {
+    const name = planned.plan.nets[planned.plan.forwardable]!.conf.name;
+    throw new Error(`--mds-register: the pod's network of forwarded ports, ${name}, can give no IPv4 gateway (${planned.plan.noGateway}): the apps would have no address of the host to reach the metadata service at`);
+  }
+  // rkt's rule: a network's DNS (its plugin's result) makes the apps' resolv.conf unless rkt run was given --dns
+  // (a resolv mode other than default, which writeEtcFiles writes). When a network's configuration says its
+  // result will carry DNS, each app's resolv.conf must be writable, checked now (checkResolvConf).
+  const networkDns = planned !== undefined && (dnsConfMode === undefined || dnsConfMode.resolv === 'default') ? planned.plan.dns : 'never';
   // Isolators: each app's unit directives, and what nspawn needs for them (pod-isolation.ts).
   const isolation = new PodIsolation(uuid, insecureIsolation(options));
   isolation.forPod((manifest as { isolators?: unknown }).isolators);
@@ -420,6 +451,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     uids.add(spec.uid);
     gids.add(spec.gid);
     for (const g of spec.supplementaryGids ?? []) gids.add(g);
+    if (networkDns === 'always') await checkResolvConf(rootfs, a.name);
     const etc = await writeEtcFiles(rootfs, a.name, { hostname, ...dns, ...(privateUsers !== undefined ? { owner: privateUsers.shift } : {}) });
     if (debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd run: app ${a.name}: ${note}\n`);
     specs.push(spec);
@@ -430,14 +462,12 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // The CNI networks, before anything of nspawn's: a network that fails leaves the pod unstarted, in one line
   // (the caller tears down what was set up, whatever fails after).
   let networks: SetUpNetworks | undefined;
-  if (typeof net === 'object') networks = await setUpNetworks(pod, uuid, net.cni, options.get('local-config') ?? '/etc/rkt', stage1, debug, network, ports);
+  if (planned !== undefined) networks = await setUpNetworks(pod, uuid, planned, network, ports, host.lockFd);
   const networkNamespacePath = networks?.netnsPath;
-  // rkt run --mds-register leaves the pod's metadata service URL in the pod directory: every app gets it.
-  const mdsUrlFile = join(pod, 'mds-url');
-  const mdsUrl = existsSync(mdsUrlFile) ? readFileSync(mdsUrlFile, 'utf8').trim() : undefined;
+  // A result without an IPv4 gateway where the configuration did not rule one out refuses the pod here.
   const mdsEnv = mdsUrl !== undefined ? [{ name: 'AC_METADATA_URL', value: networks !== undefined ? mdsUrlOnNetwork(mdsUrl, networks) : mdsUrl }] : [];
-  // rkt's rule: a network's DNS (its plugin's result) makes the apps' resolv.conf unless rkt run was given --dns
-  // (a resolv mode other than default, which writeEtcFiles wrote), the first network that gives one winning.
+  // The first network that gives DNS wins; an app whose resolv.conf cannot be written refuses the pod here
+  // only when no configuration said DNS would come (networkDns 'maybe').
   const networkResolvConf = networks?.resolvConf !== undefined && (dnsConfMode === undefined || dnsConfMode.resolv === 'default') ? networks.resolvConf : undefined;
   for (const [i, spec] of specs.entries()) {
     spec.environment = [...spec.environment, ...mdsEnv];
