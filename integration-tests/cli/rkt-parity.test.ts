@@ -396,4 +396,24 @@ describe("rkt 1.30's api-service and help texts", () => {
     expect(list).toContain('comma-separated list of fields to display. Accepted values:');
     expect(list).toContain('sort the output according to the provided comma-separated list of fields. Accepted values:');
   });
+
+  it("lays out the global options as rkt 1.29's `rkt --help` printed them (pflag's FlagUsages, tab-aligned)", () => {
+    env = new RktEnv();
+    const out = rkt(['--help']).stdout;
+    const options = out.slice(out.indexOf('GLOBAL OPTIONS:\n') + 'GLOBAL OPTIONS:\n'.length).split('\n');
+    // rkt 1.29's lines, flag and default, before the tabs that align the descriptions (the directories are
+    // rkt's absDir type, so their defaults are not quoted as a Go string's would be).
+    const heads = options.filter((l) => l.startsWith(' ')).map((l) => l.split('\t')[0]);
+    expect(heads).toEqual(expect.arrayContaining([
+      '      --debug[=false]',
+      '      --dir=/var/lib/rkt',
+      '      --insecure-options=none',
+      '      --local-config=/etc/rkt',
+      '      --system-config=/usr/lib/rkt',
+      '      --trust-keys-from-https[=false]',
+      '      --user-config=',
+      '  -h, --help[=false]',
+    ]));
+    for (const l of options.filter((o) => o.includes('--'))) expect(l).toMatch(/^(      --|  -[a-z], --)[^\t ]+\t+[^\t]/);
+  });
 });

@@ -213,8 +213,8 @@ describe('rkt export (fly)', () => {
     expect(r.status).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('rkt export [--app=APPNAME] UUID OUTPUT_ACI_FILE [flags]');
-    expect(r.stdout).toContain('--app=""\t\tname of the app to export within the specified pod');
-    expect(r.stdout).toContain('--overwrite[=false]\toverwrite output ACI');
+    expect(r.stdout).toMatch(/^ {6}--app=""\t+name of the app to export within the specified pod$/m);
+    expect(r.stdout).toMatch(/^ {6}--overwrite\[=false\]\t+overwrite output ACI$/m);
     expect(env.run(['export', 'only-one'])).toMatchObject({ status: 254, stdout: '' });
   });
 });

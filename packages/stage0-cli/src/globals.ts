@@ -21,22 +21,26 @@ function insecureOption(raw: string): string {
   return value;
 }
 
-/** rkt's persistent flags, accepted before or after any command. */
+/**
+ * rkt's persistent flags, accepted before or after any command. The directories are rkt's own flag type
+ * (absDir), not Go strings: its help showed their defaults unquoted (`--dir=/var/lib/rkt`, `--user-config=`).
+ */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   flag.bool('debug', 'print out more debug information to stderr'),
-  flag.string('dir', 'rkt data directory', { default: DEFAULT_DATA_DIR, parse: directory }),
+  flag.string('dir', 'rkt data directory', { default: DEFAULT_DATA_DIR, parse: directory, goType: 'value' }),
   flag.strings(
     'insecure-options',
     `comma-separated list of security features to disable. Allowed values: ${INSECURE_OPTIONS.map((o) => `"${o}"`).join(', ')}`,
     { default: ['none'], separator: ',', parse: insecureOption },
   ),
-  flag.string('local-config', 'local configuration directory', { default: DEFAULT_LOCAL_CONFIG_DIR, parse: directory }),
+  flag.string('local-config', 'local configuration directory', { default: DEFAULT_LOCAL_CONFIG_DIR, parse: directory, goType: 'value' }),
   flag.string('system-config', 'system configuration directory', {
     default: DEFAULT_SYSTEM_CONFIG_DIR,
     parse: directory,
+    goType: 'value',
   }),
   flag.bool('trust-keys-from-https', 'automatically trust gpg keys fetched from https'),
-  flag.string('user-config', 'user configuration directory', { parse: directory }),
+  flag.string('user-config', 'user configuration directory', { parse: directory, goType: 'value' }),
 ];
 
 export interface GlobalOptions {

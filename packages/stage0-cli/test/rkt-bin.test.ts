@@ -93,8 +93,8 @@ describe('rkt help', () => {
     expect(out).toContain('\trkt - rkt, the application container runner\n');
     expect(out).toMatch(/^\thelp\t+Help about any command$/m);
     expect(out).toMatch(/^\tversion\t+Print the version and exit$/m);
-    // Go string flags' defaults quoted as rkt's help quoted them; --insecure-options, rkt's own flag type, not.
-    for (const f of ['--debug[=false]', '--dir="/var/lib/rkt"', '--insecure-options=none', '--local-config="/etc/rkt"', '--system-config="/usr/lib/rkt"', '--trust-keys-from-https[=false]', '--user-config=""']) {
+    // rkt 1.29 printed these as they are: the directories and --insecure-options are rkt's own flag types.
+    for (const f of ['--debug[=false]', '--dir=/var/lib/rkt', '--insecure-options=none', '--local-config=/etc/rkt', '--system-config=/usr/lib/rkt', '--trust-keys-from-https[=false]', '--user-config=']) {
       expect(out).toContain(f);
     }
   });
@@ -104,35 +104,35 @@ describe('rkt help', () => {
     // other kinds (run's --net, a list whose default is empty).
     const status = rkt(['status', '--help']);
     expect(status.status).toBe(0);
-    expect(status.stdout).toMatch(/^\t {4}--wait\[="false"\]\t+toggles waiting for the pod to finish/m);
-    expect(status.stdout).toMatch(/^\t {4}--wait-ready\[="false"\]\t+toggles waiting until the pod is ready/m);
+    expect(status.stdout).toMatch(/^ {6}--wait\[="false"\]\t+toggles waiting for the pod to finish/m);
+    expect(status.stdout).toMatch(/^ {6}--wait-ready\[="false"\]\t+toggles waiting until the pod is ready/m);
     expect(status.stdout).not.toContain('[="true"]');
     for (const cmd of ['run', 'run-prepared']) {
       const help = rkt([cmd, '--help']);
       expect(help.status).toBe(0);
-      expect(help.stdout).toMatch(/^\t {4}--net\[=\]\t+the pod's network/m);
+      expect(help.stdout).toMatch(/^ {6}--net\[=\]\t+the pod's network/m);
     }
   });
 
-  it("quotes a Go string flag's default as rkt 1.30's help did (%q), and shows a duration's or one of rkt's own flag types' as it is, columns kept", () => {
+  it("quotes a Go string flag's default as rkt 1.30's help did (%q), and shows a duration's or one of rkt's own flag types' (the directories, absDir) as it is, columns kept", () => {
     const run = rkt(['run', '--help']);
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/^\t {4}--pull-policy="new"\t+when to fetch an image/m);
-    expect(run.stdout).toMatch(/^\t {4}--uuid-file-save=""\t+write out pod UUID to specified file$/m);
-    expect(run.stdout).toMatch(/^\t {4}--hostname=""\t+the pod's hostname/m);
-    expect(run.stdout).toMatch(/^\t {4}--stage1-path=\t+a path to a stage1 image/m);
-    expect(run.stdout).toMatch(/^\t {4}--dir="\/var\/lib\/rkt"\t+rkt data directory$/m);
+    expect(run.stdout).toMatch(/^ {6}--pull-policy="new"\t+when to fetch an image/m);
+    expect(run.stdout).toMatch(/^ {6}--uuid-file-save=""\t+write out pod UUID to specified file$/m);
+    expect(run.stdout).toMatch(/^ {6}--hostname=""\t+the pod's hostname/m);
+    expect(run.stdout).toMatch(/^ {6}--stage1-path=\t+a path to a stage1 image/m);
+    expect(run.stdout).toMatch(/^ {6}--dir=\/var\/lib\/rkt\t+rkt data directory$/m);
     const fetch = rkt(['fetch', '--help']);
     expect(fetch.status).toBe(0);
-    expect(fetch.stdout).toMatch(/^\t {4}--pull-policy="update"\t+when to fetch an image/m);
-    expect(rkt(['gc', '--help']).stdout).toMatch(/^\t {4}--grace-period=30m0s\t+duration to wait/m);
-    expect(rkt(['image', 'list', '--help']).stdout).toMatch(/^\t {4}--sort=importtime\t+sort the output/m);
-    expect(rkt(['list', '--help']).stdout).toMatch(/^\t {4}--format=\t+choose the output format/m);
+    expect(fetch.stdout).toMatch(/^ {6}--pull-policy="update"\t+when to fetch an image/m);
+    expect(rkt(['gc', '--help']).stdout).toMatch(/^ {6}--grace-period=30m0s\t+duration to wait/m);
+    expect(rkt(['image', 'list', '--help']).stdout).toMatch(/^ {6}--sort=importtime\t+sort the output/m);
+    expect(rkt(['list', '--help']).stdout).toMatch(/^ {6}--format=\t+choose the output format/m);
     // One tabwriter column still: with tabs every 8 columns, every option's description starts where the others' do.
     const options = run.stdout.split('\n\n').find((s) => s.startsWith('OPTIONS:'))!.split('\n').slice(1);
     const column = (line: string) => {
-      const [, name, tabs] = /^\t([^\t]*)(\t+)/.exec(line)!;
-      return (Math.floor((8 + name!.length) / 8) + tabs!.length - 1) * 8;
+      const [, name, tabs] = /^([^\t]*)(\t+)/.exec(line)!;
+      return (Math.floor(name!.length / 8) + tabs!.length) * 8;
     };
     expect(options.length).toBeGreaterThan(10);
     expect(new Set(options.map(column)).size).toBe(1);
@@ -148,8 +148,8 @@ describe('rkt help', () => {
     expect(a.stdout).toContain('NAME:\n\trkt version - Print the version and exit\n');
     expect(a.stdout).toContain('USAGE:\n\trkt version [flags]\n');
     expect(a.stdout).toContain('DESCRIPTION:\n\tPrint the version of rkt, and various build and configuration information.\n');
-    expect(a.stdout).toMatch(/OPTIONS:\n\t-h, --help\[=false\]\t+help for rkt version\n/);
-    expect(a.stdout).toMatch(/GLOBAL OPTIONS:\n\t {4}--debug/);
+    expect(a.stdout).toMatch(/OPTIONS:\n  -h, --help\[=false\]\t+help for rkt version\n/);
+    expect(a.stdout).toMatch(/GLOBAL OPTIONS:\n {6}--debug/);
   });
 });
 

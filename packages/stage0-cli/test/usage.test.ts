@@ -20,9 +20,9 @@ describe('renderUsage', () => {
   it('lists nested commands by their path below rkt, groups themselves left out', () => {
     const out = renderUsage([], root, globals);
     expect(out).toContain('COMMANDS:\n\timage list\tList images in the local store\n\timage rm\tRemove image(s)\n');
-    expect(out).toContain('GLOBAL OPTIONS:\n\t    --debug[=false]\tprint out more debug information to stderr\n');
-    expect(out).toContain('\t    --opt=a,b\t\toptions\n');
-    expect(out).toContain('\t-h, --help[=false]\thelp for rkt\n');
+    expect(out).toContain('GLOBAL OPTIONS:\n      --debug[=false]\tprint out more debug information to stderr\n');
+    expect(out).toContain('      --opt=a,b\t\toptions\n');
+    expect(out).toContain('  -h, --help[=false]\thelp for rkt\n');
     expect(out.endsWith('\nRun "rkt help <command>" for more details on a specific command.\n')).toBe(true);
   });
 
@@ -39,9 +39,9 @@ describe('renderUsage', () => {
     expect(renderUsage([image, rm], root, globals)).toContain('USAGE:\n\trkt image rm IMAGE... [flags]\n');
     const out = renderUsage([image, list], root, globals);
     expect(out).toContain('DESCRIPTION:\n\tOptionally, allows the user to specify the fields and sort order.\n');
-    expect(out).toContain('OPTIONS:\n\t    --no-legend[=false]\tsuppress a legend with the list\n\t-h, --help[=false]\thelp for rkt image list\n');
+    expect(out).toContain('OPTIONS:\n      --no-legend[=false]\tsuppress a legend with the list\n  -h, --help[=false]\t\thelp for rkt image list\n');
     expect(out).not.toContain('secret');
-    expect(out).toContain('GLOBAL OPTIONS:\n\t    --debug[=false]\tprint out');
+    expect(out).toContain('GLOBAL OPTIONS:\n      --debug[=false]\tprint out');
     expect(out).not.toContain('for more details on a specific command');
   });
 });

@@ -57,9 +57,10 @@ function flagLines(flags: readonly FlagSpec[], cmdName: string): string[] {
   return flags
     .filter((f) => !f.hidden)
     .map((f) => {
-      const names = f.short === undefined ? `    --${f.name}` : `-${f.short}, --${f.name}`;
+      // pflag's FlagUsages (rkt 1.30's OPTIONS): `   %s   --%s` without a shorthand, `  -%s, --%s` with one.
+      const names = f.short === undefined ? `      --${f.name}` : `  -${f.short}, --${f.name}`;
       const usage = f === HELP_FLAG ? `help for ${cmdName}` : f.usage;
-      return `\t${names}${defaultShown(f)}\t${usage}`;
+      return `${names}${defaultShown(f)}\t${usage}`;
     });
 }
 
