@@ -1,8 +1,9 @@
 // `rkt run --private-users` on real pods: under the systemd stage1 the pod runs in a user namespace of its own,
 // its root the host's unprivileged `shift`, while its files show the image's owners; the shared rendered tree is
 // never chowned. `rkt enter` joins the namespace; the fly stage1 refuses the flag in one line.
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildAciFromLayout } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { appProcess, buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
 
@@ -88,6 +89,23 @@ describe('--private-users (systemd)', () => {
     expect(gc.status, gc.stderr).toBe(0);
     expect(env.mounts()).toEqual([]);
     expect(treeOwners()).toEqual(before);
+  }, 120_000);
+
+  it("an image without /etc: the directory the stage1 makes for the files it writes is the pod's root's, who can write in it", async () => {
+    await buildBusyboxAci(env.tmp, 'example.com/no-etc');
+    const layout = join(env.tmp, 'example-com-no-etc-layout');
+    rmSync(join(layout, 'rootfs', 'etc'), { recursive: true });
+    const noEtc = join(env.tmp, 'no-etc.aci');
+    await buildAciFromLayout(layout, noEtc);
+    const r = env.run([
+      'run', '--private-users', noEtc, '--exec=/bin/sh', '--', '-c',
+      "stat -c '%n %u:%g' /etc /etc/hostname /etc/hosts && touch /etc/made-by-the-app && stat -c '%n %u:%g' /etc/made-by-the-app",
+    ]);
+    expect(r.stderr).toBe('');
+    // Without the shift the directory was the host's root's: nobody (65534) in the pod, and not writable by its root.
+    expect([r.status, r.stdout]).toEqual([0, '/etc 0:0\n/etc/hostname 0:0\n/etc/hosts 0:0\n/etc/made-by-the-app 0:0\n']);
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.mounts()).toEqual([]);
   }, 120_000);
 
   it("the app's process is not the host's root; without the flag it is, and the map is the identity", async () => {

@@ -1,5 +1,5 @@
 import { constants, readFileSync, realpathSync } from 'node:fs';
-import { access, chown, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chown, lchown, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DNS_CONF_FILES, type DnsConfMode } from '@rkt/controller/stage1-abi';
 import { resolveInRoot, RootfsError, type ResolvedInRoot } from '@rkt/rootfs-overlay';
@@ -179,11 +179,16 @@ async function writeInRoot(
   if (place === 'bind' || 'note' in place) return place;
   let hostPath = place.write;
   if (place.missing) {
+    const made = owner === 0 ? [] : await missingDirs(root, place.write);
     try {
       ({ hostPath } = await resolveInRoot(root, path, { create: 'file' }));
     } catch (err) {
       throw cannotWrite(app, path, err);
     }
+    // The directories made on the way (/etc of an image without one) are the pod's root's, as the files are:
+    // the host's root is nobody in the pod's user namespace, and the app's root could not write in them.
+    // lchown: made by mkdir just now, never a link; and a link must not carry the chown elsewhere.
+    for (const dir of made) await lchown(dir, owner, owner);
   }
   // hostPath has no link left in it. Replaced rather than written into: in a copied root (--no-overlay)
   // the image's file may be a hard link to another of its files.
@@ -191,6 +196,19 @@ async function writeInRoot(
   await writeFile(hostPath, content, { flag: 'wx', mode: 0o644 });
   if (owner !== 0) await chown(hostPath, owner, owner);
   return undefined;
+}
+
+/**
+ * The directories above `hostPath` (free of links, below `root`) that do not exist yet, the deepest first:
+ * what resolveInRoot will make for it.
+ */
+async function missingDirs(root: string, hostPath: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let dir = dirname(hostPath); dir.length > root.length; dir = dirname(dir)) {
+    if (await stat(dir).then(() => true, () => false)) break;
+    out.push(dir);
+  }
+  return out;
 }
 
 /** What an app's /etc gets from run. */
@@ -202,9 +220,10 @@ export interface EtcContents {
   /** /etc/resolv.conf in place of the image's (`--dns`, dnsContents); without it, the image's own is left alone. */
   readonly resolvConf?: string;
   /**
-   * The host's ID of the pod's root (`--private-users`): the files are made its, as the pod's own root would
-   * have made them (otherwise the pod would see them owned by no one it knows, and its root could not rewrite
-   * them in place). 0 (the default): the host's root.
+   * The host's ID of the pod's root (`--private-users`): the files, and the directories made for them (the /etc
+   * of an image without one), are made its, as the pod's own root would have made them (otherwise the pod would
+   * see them owned by no one it knows, and its root could not rewrite them in place or add a file beside
+   * them). 0 (the default): the host's root.
    */
   readonly owner?: number;
 }

@@ -38,6 +38,22 @@ describe('writeEtcFiles', () => {
     expect(readdirSync(join(root, 'etc')).sort()).toEqual(['hostname', 'hosts']);
   });
 
+  it("gives the pod's shifted root (owner) the files and every directory made for them, and nothing else", async () => {
+    const owner = 0x90000;
+    const ids = (p: string): string => `${lstatSync(join(root, p)).uid}:${lstatSync(join(root, p)).gid}`;
+    await writeEtcFiles(root, 'a', { hostname: 'rkt-x', owner }, new Set());
+    expect(['etc', 'etc/hostname', 'etc/hosts'].map(ids)).toEqual(Array(3).fill(`${owner}:${owner}`));
+    // A link to a file in missing directories: each directory made on the way is the pod's; the existing root,
+    // /srv the image has, and the link itself are left as they were.
+    rmSync(join(root, 'etc'), { recursive: true });
+    etcDir();
+    mkdirSync(join(root, 'srv'));
+    symlinkSync('../srv/a/b/resolv.conf', join(root, 'etc/resolv.conf'));
+    await writeResolvConf(root, 'a', 'nameserver 10.0.0.1\n', owner, new Set());
+    expect(['srv/a', 'srv/a/b', 'srv/a/b/resolv.conf'].map(ids)).toEqual(Array(3).fill(`${owner}:${owner}`));
+    expect(['.', 'etc', 'srv', 'etc/resolv.conf'].map(ids)).toEqual(Array(4).fill('0:0'));
+  });
+
   it('writes through /etc as an absolute link to the image\'s /usr/etc, which stays a link', async () => {
     mkdirSync(join(root, 'usr/etc'), { recursive: true });
     symlinkSync('/usr/etc', join(root, 'etc'));
