@@ -22,6 +22,9 @@ const pkg = (name: string, extra: Record<string, unknown> = {}) => ({
 export default defineConfig({
   test: {
     reporters: ['default', './tools/vitest-summary-reporter.ts'],
+    // The root project's global setup runs once per run whichever projects run: it fails the run when
+    // the tests leave a mount, process, netns, cgroup, CNI chain or temp dir behind (tools/leak-check).
+    globalSetup: ['./tools/leak-check/global-setup.ts'],
     projects: [
       pkg('appc-spec'),
       pkg('stage0-cli'),

@@ -97,7 +97,7 @@ let root = '';
 
 beforeAll(() => {
   ensureBuilt();
-  root = mkdtempSync('/var/tmp/rkt-ts-compat-');
+  root = mkdtempSync(join(process.env['RKT_TEST_VAR_TMP'] ?? '/var/tmp', 'rkt-ts-compat-'));
 });
 
 afterAll(async () => {

@@ -203,7 +203,7 @@ describe('a data directory moved with its pods in it', () => {
       stage1: { id: string; treeId: string };
       pods: { exitedGarbage: { uuid: string }; exited: { uuid: string }; prepared: { uuid: string } };
     };
-    extracted = mkdtempSync('/var/tmp/rkt-ts-relocate-');
+    extracted = mkdtempSync(join(process.env['RKT_TEST_VAR_TMP'] ?? '/var/tmp', 'rkt-ts-relocate-'));
     const x = spawnSync('tar', ['-xJf', `${FIXTURE}.tar.xz`, '-C', extracted], { encoding: 'utf8' });
     expect(x.status, x.stderr).toBe(0);
     const dir = join(extracted, fx.short);

@@ -31,7 +31,7 @@ const leases = (name: string): string[] => {
 };
 
 beforeEach(() => {
-  tmp = mkdtempSync('/var/tmp/cni-test-');
+  tmp = mkdtempSync(join(process.env['RKT_TEST_VAR_TMP'] ?? '/var/tmp', 'cni-test-'));
   uuids = [];
   warnings.length = 0;
 });

@@ -1,0 +1,151 @@
+// Reads the parts of the machine a test run can leave things in: mounts, network namespaces, links,
+// iptables chains, pod cgroups and processes. Every reader returns plain strings or records so that a
+// snapshot taken before the run can be compared with one taken after it; a reader whose tool is missing
+// returns nothing rather than failing the run.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A pod's UUID, as rkt names its directory, netns (`rkt-UUID`), cgroups and CNI rules. */
+export const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+/** Decodes mountinfo's octal escapes (`\040` for a space). */
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Mount points of the host's mount namespace (the vitest process's own). */
+export function mountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => unescapeMount(l.split(' ')[4] ?? ''));
+}
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Named network namespaces (`ip netns` lists /run/netns). */
+export function netnsNames(): string[] {
+  return list('/run/netns');
+}
+
+/** veth and bridge links of the host's network namespace: `name (kind)`. */
+export function links(): string[] {
+  const r = spawnSync('ip', ['-o', '-d', 'link', 'show'], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  const found: string[] = [];
+  for (const line of r.stdout.split('\n')) {
+    const name = /^[0-9]+: ([^:@ ]+)/.exec(line)?.[1];
+    const kind = / (veth|bridge) /.exec(line)?.[1];
+    if (name !== undefined && kind !== undefined) found.push(`${name} (${kind})`);
+  }
+  return found;
+}
+
+/** CNI's nat and filter chains with the rules that jump to or live in them (their comments name the pod). */
+export function cniChains(): Map<string, string[]> {
+  const chains = new Map<string, string[]>();
+  for (const table of ['nat', 'filter']) {
+    const r = spawnSync('iptables-save', ['-t', table], { encoding: 'utf8' });
+    if (r.status !== 0) continue;
+    for (const line of r.stdout.split('\n')) {
+      const declared = /^:(CNI-[^ ]+)/.exec(line)?.[1];
+      if (declared !== undefined) chains.set(`${table}/${declared}`, chains.get(`${table}/${declared}`) ?? []);
+      for (const m of line.matchAll(/(?:-A|-j|-g) (CNI-[^ ]+)/g)) {
+        const key = `${table}/${m[1]}`;
+        chains.set(key, [...(chains.get(key) ?? []), line]);
+      }
+    }
+  }
+  return chains;
+}
+
+/**
+ * Pod cgroups in every hierarchy: `rkt-UUID` (nspawn's and the isolators') and machined's
+ * `machine-rkt\x2dUUID.scope`, searched a few levels down (they sit below the cgroup of whoever ran rkt).
+ */
+export function podCgroups(): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const path = join(dir, e.name);
+      if (/^rkt-[0-9a-f-]{36}$/.test(e.name) || /^machine-rkt\\x2d.*\.scope$/.test(e.name)) found.push(path);
+      else if (depth < 5) walk(path, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return found;
+}
+
+/** Whether a cgroup (in any hierarchy) still holds a process. */
+export function cgroupPopulated(dir: string): boolean {
+  const procs = (d: string): boolean => {
+    try {
+      if (readFileSync(join(d, 'cgroup.procs'), 'utf8').trim() !== '') return true;
+      return readdirSync(d, { withFileTypes: true }).some((e) => e.isDirectory() && procs(join(d, e.name)));
+    } catch {
+      return false;
+    }
+  };
+  return procs(dir);
+}
+
+export interface Proc {
+  pid: number;
+  ppid: number;
+  /** Start time in clock ticks since boot: with the pid, tells a process from a later one that reused its pid. */
+  start: string;
+  cmdline: string;
+  cwd: string;
+  environ: string;
+  cgroup: string;
+}
+
+function read(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Every process on the machine (those that exit while being read are skipped). */
+export function processes(): Proc[] {
+  const found: Proc[] = [];
+  for (const p of list('/proc')) {
+    if (!/^[0-9]+$/.test(p)) continue;
+    const stat = read(`/proc/${p}/stat`);
+    if (stat === '') continue;
+    // The command name (field 2) may hold spaces and parentheses: the fields after the last ')' are fixed.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    let cwd = '';
+    try {
+      cwd = readlinkSync(`/proc/${p}/cwd`);
+    } catch {
+      // A kernel thread, or gone.
+    }
+    found.push({
+      pid: Number(p),
+      ppid: Number(rest[1]),
+      start: rest[19] ?? '',
+      cmdline: read(`/proc/${p}/cmdline`).replace(/\0/g, ' ').trim(),
+      cwd,
+      environ: read(`/proc/${p}/environ`),
+      cgroup: read(`/proc/${p}/cgroup`),
+    });
+  }
+  return found;
+}
