@@ -165,8 +165,9 @@ export class LeakCheck {
     while (queue.length > 0) for (const c of children.get(queue.pop()!) ?? []) if (!descendants.has(c)) descendants.add(c), queue.push(c);
     const toolchain = join(this.repoRoot, 'node_modules') + '/';
     for (const p of procs) {
-      // vitest's own workers (and vite's esbuild) are still up while global teardowns run.
-      if (p.pid === process.pid || this.before.procs.has(procKey(p)) || p.cmdline.includes(toolchain) || p.cmdline === '') continue;
+      // vitest's own workers (and vite's esbuild) are still up while global teardowns run: children of
+      // this process started from node_modules.
+      if (p.pid === process.pid || this.before.procs.has(procKey(p)) || (p.ppid === process.pid && p.cmdline.includes(toolchain)) || p.cmdline === '') continue;
       if (this.ownsProcess(p, descendants)) owned.push(`process ${p.pid}: ${p.cmdline} (cwd ${p.cwd})`);
     }
 
