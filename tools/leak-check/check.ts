@@ -7,7 +7,7 @@
 // collected from its data directories while it runs (a pod's netns, cgroups and CNI rules are named by it).
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPopulated, cniChains, links, mountPoints, netnsNames, podCgroups, processes, UUID_RE, type Proc } from './state.js';
+import { cgroupPopulated, cniChains, ipamLeases, links, mountPoints, netnsNames, nspawnRunEntries, podCgroups, processes, UUID_RE, type Proc } from './state.js';
 
 /** The environment variable every process of the run inherits; its value is the run's temp dir. */
 export const RUN_MARKER = 'RKT_TEST_RUN';
@@ -25,6 +25,8 @@ export interface Snapshot {
   links: Set<string>;
   chains: Set<string>;
   cgroups: Set<string>;
+  leases: Set<string>;
+  nspawn: Set<string>;
   procs: Set<string>;
   temps: Set<string>;
 }
@@ -57,6 +59,8 @@ export function snapshot(baseTmp: string): Snapshot {
     links: new Set(links()),
     chains: new Set(cniChains().keys()),
     cgroups: new Set(podCgroups()),
+    leases: new Set(ipamLeases().keys()),
+    nspawn: new Set(nspawnRunEntries()),
     procs: new Set(processes().map(procKey)),
     temps: new Set(tempEntries(baseTmp)),
   };
@@ -118,13 +122,14 @@ export class LeakCheck {
     return [...this.ownDirs(), this.repoRoot].some((d) => path === d || path.startsWith(`${d}/`));
   }
 
-  /** Whether a process is this run's: in its tree, started with its environment, working in its dirs, or in its pods' cgroups. */
+  /** Whether a process is this run's: in its tree, started with its environment, working in its temp dirs, or in its pods' cgroups. */
   private ownsProcess(p: Proc, descendants: Set<number>): boolean {
     return (
       descendants.has(p.pid) ||
       p.environ.split('\0').includes(`${RUN_MARKER}=${this.tmpDir}`) ||
       this.ownDirs().some((d) => p.cmdline.includes(d)) ||
-      this.under(p.cwd) ||
+      // Not the worktree: a shell or a typecheck started there beside the run is not the run's.
+      this.ownDirs().some((d) => p.cwd === d || p.cwd.startsWith(`${d}/`)) ||
       this.ownsUuidIn(p.cgroup)
     );
   }
@@ -151,6 +156,12 @@ export class LeakCheck {
     for (const [chain, rules] of cniChains()) {
       if (this.before.chains.has(chain) || SHARED_CHAIN.test(chain)) continue;
       sort(rules.some((r) => this.ownsUuidIn(r)), `iptables chain: ${chain}${rules[0] !== undefined ? ` (${rules[0]})` : ''}`);
+    }
+    for (const [lease, holder] of ipamLeases()) {
+      if (!this.before.leases.has(lease)) sort(this.ownsUuidIn(holder), `IPAM lease: ${lease} (${holder})`);
+    }
+    for (const e of nspawnRunEntries()) {
+      if (!this.before.nspawn.has(e)) sort(this.ownsUuidIn(e), `systemd-nspawn's: ${e}`);
     }
     for (const l of links()) {
       // A link names no pod: a veth goes with its netns, a bridge is made by a test's network configuration.

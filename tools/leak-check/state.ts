@@ -149,3 +149,25 @@ export function processes(): Proc[] {
   }
   return found;
 }
+
+/**
+ * host-local IPAM's leases outside the run's data dirs (`/run/rkt/networks/NET/IP`, `/var/lib/rkt/networks`):
+ * `path` to the lease's content, which names the pod's UUID.
+ */
+export function ipamLeases(): Map<string, string> {
+  const leases = new Map<string, string>();
+  for (const root of ['/run/rkt/networks', '/var/lib/rkt/networks']) {
+    for (const net of list(root)) {
+      for (const f of list(join(root, net))) {
+        if (f === 'lock' || f.startsWith('last_reserved_ip')) continue;
+        leases.set(join(root, net, f), read(join(root, net, f)).trim());
+      }
+    }
+  }
+  return leases;
+}
+
+/** What systemd-nspawn keeps per machine under /run/systemd/nspawn (`propagate/rkt-UUID`, `unix-export/...`). */
+export function nspawnRunEntries(): string[] {
+  return list('/run/systemd/nspawn').flatMap((d) => list(join('/run/systemd/nspawn', d)).map((e) => join('/run/systemd/nspawn', d, e)));
+}
