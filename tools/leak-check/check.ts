@@ -5,7 +5,7 @@
 // Ownership: the run gets its own TMPDIR and /var/tmp directory (every test and every process it starts
 // inherits them), its processes carry RKT_TEST_RUN in their environment, and the pod UUIDs it made are
 // collected from its data directories while it runs (a pod's netns, cgroups and CNI rules are named by it).
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroupPopulated, cniChains, ipamLeases, links, mountPoints, netnsNames, nspawnRunEntries, podCgroups, processes, UUID_RE, type Proc } from './state.js';
 
@@ -82,6 +82,8 @@ export class LeakCheck {
     // Short names: unix sockets under the temp dir must stay within 108 bytes.
     this.tmpDir = mkdtempSync(join(baseTmp, 'rkt-run-'));
     this.varTmpDir = mkdtempSync('/var/tmp/rkt-run-');
+    // As /tmp and /var/tmp are: a pod's user namespace (shifted uids) must reach its rootfs below them.
+    for (const d of this.ownDirs()) chmodSync(d, 0o1777);
     // Pods live from `prepare` to `gc`; polling the run's data dirs sees every pod a test waits on.
     this.timer = setInterval(() => this.collectUuids(), 200);
     this.timer.unref();
@@ -158,7 +160,7 @@ export class LeakCheck {
       sort(rules.some((r) => this.ownsUuidIn(r)), `iptables chain: ${chain}${rules[0] !== undefined ? ` (${rules[0]})` : ''}`);
     }
     for (const [lease, holder] of ipamLeases()) {
-      if (!this.before.leases.has(lease)) sort(this.ownsUuidIn(holder), `IPAM lease: ${lease} (${holder})`);
+      if (!this.before.leases.has(lease)) sort(this.ownsUuidIn(holder), `IPAM lease: ${lease} (${holder.replace(/\s+/g, ' ')})`);
     }
     for (const e of nspawnRunEntries()) {
       if (!this.before.nspawn.has(e)) sort(this.ownsUuidIn(e), `systemd-nspawn's: ${e}`);
