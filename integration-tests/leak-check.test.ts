@@ -1,0 +1,54 @@
+// The tests' leak check (tools/leak-check) against real leftovers: a mount, a process and a file the run
+// made are listed by path, each on its line, and nothing once they are cleaned up.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, test } from 'vitest';
+import { LeakCheck, RUN_MARKER } from '../tools/leak-check/check.js';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      c();
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
+test('lists the mount, process and temp file a run left, by path, and nothing after they are gone', async () => {
+  const check = new LeakCheck(tmpdir(), repoRoot);
+  cleanups.push(() => check.close());
+  expect(check.leaks().owned).toEqual([]);
+
+  const mnt = join(check.tmpDir, 'mnt');
+  mkdirSync(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', 'leak-check-test', mnt]);
+  cleanups.push(() => execFileSync('umount', [mnt]));
+  const file = join(check.varTmpDir, 'left-behind');
+  writeFileSync(file, '');
+  // A daemon a test started: its parent exits, so it is no descendant of vitest; found by the run's marker.
+  const daemon = Number(execFileSync('sh', ['-c', 'sleep 60 >/dev/null 2>&1 & echo $!'], { encoding: 'utf8', env: { ...process.env, [RUN_MARKER]: check.tmpDir } }));
+  cleanups.push(() => process.kill(daemon, 'SIGKILL'));
+  await new Promise((r) => setTimeout(r, 100));
+
+  const owned = check.leaks().owned;
+  expect(owned).toContain(`mount: ${mnt}`);
+  expect(owned).toContain(`temp: ${mnt}`);
+  expect(owned).toContain(`temp: ${file}`);
+  expect(owned.filter((l) => l.startsWith(`process ${daemon}: sleep 60`))).toHaveLength(1);
+  // Still mounted: the run's dir is kept, not removed through the mount (the one below /var/tmp is removed).
+  expect(check.close()).toEqual([check.tmpDir]);
+  expect(existsSync(check.varTmpDir)).toBe(false);
+
+  for (const c of cleanups.splice(0).reverse()) c();
+  await new Promise((r) => setTimeout(r, 100));
+  expect(check.close()).toEqual([]);
+  expect(existsSync(check.tmpDir)).toBe(false);
+  expect(check.leaks().owned).toEqual([]);
+});
