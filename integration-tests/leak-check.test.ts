@@ -1,7 +1,8 @@
 // The tests' leak check (tools/leak-check) against real leftovers: a mount, a process and a file the run
 // made are listed by path, each on its line, and nothing once they are cleaned up.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
@@ -51,4 +52,29 @@ test('lists the mount, process and temp file a run left, by path, and nothing af
   expect(check.close()).toEqual([]);
   expect(existsSync(check.tmpDir)).toBe(false);
   expect(check.leaks().owned).toEqual([]);
+});
+
+test("a pod's netns and cgroup are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
+  const check = new LeakCheck(tmpdir(), repoRoot);
+  cleanups.push(() => check.close());
+  const ours = randomUUID();
+  const theirs = randomUUID();
+  mkdirSync(join(check.tmpDir, 'data', 'pods', 'run', ours), { recursive: true });
+  // The pod is gone (gc'd) before the end of the run: its UUID was seen while it was there.
+  check.collectUuids();
+  rmSync(join(check.tmpDir, 'data'), { recursive: true });
+  for (const uuid of [ours, theirs]) {
+    execFileSync('ip', ['netns', 'add', `rkt-${uuid}`]);
+    cleanups.push(() => execFileSync('ip', ['netns', 'delete', `rkt-${uuid}`]));
+    mkdirSync(`/sys/fs/cgroup/pids/rkt-${uuid}`);
+    cleanups.push(() => rmdirSync(`/sys/fs/cgroup/pids/rkt-${uuid}`));
+  }
+
+  const { owned, unattributed } = check.leaks();
+  expect(owned.sort()).toEqual(
+    [`cgroup: /sys/fs/cgroup/pids/rkt-${ours}`, `mount: /run/netns/rkt-${ours}`, `network namespace: /run/netns/rkt-${ours}`].sort(),
+  );
+  expect(unattributed).toEqual(
+    expect.arrayContaining([`cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]),
+  );
 });
