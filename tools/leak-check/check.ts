@@ -7,7 +7,7 @@
 // collected from its data directories while it runs (a pod's netns, cgroups and CNI rules are named by it).
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPopulated, cniChains, ipamLeases, links, mountPoints, netnsNames, nspawnRunEntries, podCgroups, processes, UUID_RE, type Proc } from './state.js';
+import { cgroupPopulated, cniChains, ipamLeases, links, mountPoints, netnsNames, nspawnRunEntries, podCgroups, processes, UUID_RE, walkDirs, type Proc } from './state.js';
 
 /** The environment variable every process of the run inherits; its value is the run's temp dir. */
 export const RUN_MARKER = 'RKT_TEST_RUN';
@@ -95,25 +95,15 @@ export class LeakCheck {
 
   /** UUIDs of pods under the run's dirs: `<data dir>/pods/<state>/<uuid>`, data dirs a few levels down. */
   collectUuids(): void {
-    const walk = (dir: string, depth: number): void => {
-      let entries;
-      try {
-        entries = readdirSync(dir, { withFileTypes: true });
-      } catch {
-        return;
-      }
-      for (const e of entries) {
-        if (!e.isDirectory()) continue;
-        if (e.name === 'pods') {
-          for (const state of readdirSafe(join(dir, e.name))) {
-            for (const pod of readdirSafe(join(dir, e.name, state))) if (/^[0-9a-f-]{36}$/.test(pod)) this.uuids.add(pod);
-          }
-        } else if (depth < 4 && e.name !== 'cas' && e.name !== 'node_modules' && e.name !== 'rootfs') {
-          walk(join(dir, e.name), depth + 1);
+    for (const d of this.ownDirs()) {
+      walkDirs(d, 4, (path, name) => {
+        if (name !== 'pods') return name !== 'cas' && name !== 'node_modules' && name !== 'rootfs';
+        for (const state of readdirSafe(path)) {
+          for (const pod of readdirSafe(join(path, state))) if (/^[0-9a-f-]{36}$/.test(pod)) this.uuids.add(pod);
         }
-      }
-    };
-    for (const d of this.ownDirs()) walk(d, 0);
+        return false;
+      });
+    }
   }
 
   private ownsUuidIn(text: string): boolean {

@@ -67,11 +67,10 @@ export function cniChains(): Map<string, string[]> {
 }
 
 /**
- * Pod cgroups in every hierarchy: `rkt-UUID` (nspawn's and the isolators') and machined's
- * `machine-rkt\x2dUUID.scope`, searched a few levels down (they sit below the cgroup of whoever ran rkt).
+ * Walks the directories below `root`, `maxDepth` levels down (the root's entries are at depth 0): `visit` gets
+ * each one's path and name and says whether to go into it. A directory that cannot be read is passed over.
  */
-export function podCgroups(): string[] {
-  const found: string[] = [];
+export function walkDirs(root: string, maxDepth: number, visit: (path: string, name: string) => boolean): void {
   const walk = (dir: string, depth: number): void => {
     let entries;
     try {
@@ -82,11 +81,23 @@ export function podCgroups(): string[] {
     for (const e of entries) {
       if (!e.isDirectory()) continue;
       const path = join(dir, e.name);
-      if (/^rkt-[0-9a-f-]{36}$/.test(e.name) || /^machine-rkt\\x2d.*\.scope$/.test(e.name)) found.push(path);
-      else if (depth < 5) walk(path, depth + 1);
+      if (visit(path, e.name) && depth < maxDepth) walk(path, depth + 1);
     }
   };
-  walk('/sys/fs/cgroup', 0);
+  walk(root, 0);
+}
+
+/**
+ * Pod cgroups in every hierarchy: `rkt-UUID` (nspawn's and the isolators') and machined's
+ * `machine-rkt\x2dUUID.scope`, searched a few levels down (they sit below the cgroup of whoever ran rkt).
+ */
+export function podCgroups(): string[] {
+  const found: string[] = [];
+  walkDirs('/sys/fs/cgroup', 5, (path, name) => {
+    if (!/^rkt-[0-9a-f-]{36}$/.test(name) && !/^machine-rkt\\x2d.*\.scope$/.test(name)) return true;
+    found.push(path);
+    return false;
+  });
   return found;
 }
 
