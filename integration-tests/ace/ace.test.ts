@@ -70,12 +70,13 @@ afterEach(async () => {
         }
       }
     }
-    for (const state of ['run', 'exited-garbage', 'garbage']) {
-      const dir = join(env.dataDir, 'pods', state);
-      if (existsSync(dir)) for (const uuid of readdirSync(dir)) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
-    }
+    // This env's pods only: test files running beside this one have pods of their own below the same cgroup.
+    const uuids: string[] = [];
+    const podsDir = join(env.dataDir, 'pods');
+    for (const state of existsSync(podsDir) ? readdirSync(podsDir) : []) uuids.push(...readdirSync(join(podsDir, state)));
+    for (const uuid of uuids) rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
     await env.cleanup();
-    for (const c of podCgroups().filter((c) => !cgroupsBefore.includes(c))) removeCgroupTree(c);
+    for (const c of podCgroups().filter((c) => !cgroupsBefore.includes(c) && uuids.some((u) => c.endsWith(`/rkt-${u}`)))) removeCgroupTree(c);
   }
   env = undefined;
   await mds?.stop();

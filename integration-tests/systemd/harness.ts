@@ -24,6 +24,22 @@ export function systemdPodTests(): { readonly env: RktEnv; readonly aci: string 
   return current;
 }
 
+/** The UUID of the env's one pod (the test fails when there is not exactly one). */
+export function onlyPodOf(env: RktEnv): string {
+  const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
+  expect(pods).toHaveLength(1);
+  return (pods[0] as { name: string }).name;
+}
+
+/** `rkt status`'s `app-NAME=STATUS` lines of a pod, sorted. */
+export function appStatusesOf(env: RktEnv, uuid: string): string[] {
+  return env
+    .run(['status', uuid])
+    .stdout.split('\n')
+    .filter((l) => l.startsWith('app-'))
+    .sort();
+}
+
 /** Nothing of the pod is left on the host once it exited and was collected. */
 export function expectNothingLeft(env: RktEnv, uuid: string): void {
   expect(podProcesses(uuid)).toEqual([]);
