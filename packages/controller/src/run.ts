@@ -149,8 +149,10 @@ export async function runPod(o: RunOptions): Promise<number> {
       }
     }
     // Started once its rootfs is there; the write (an fsync) goes on beside the move's sync, if that is still
-    // going on, and beside reading the stage1's entrypoints. Both are done before the stage1 starts.
-    const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`);
+    // going on, and beside reading the stage1's entrypoints. Both are done before the stage1 starts. Then the
+    // pod directory's sync: without it a power loss may undo the rename, and `rkt status` of the pod that ran
+    // would show no start (the file's own fsync alone does not keep its name).
+    const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`).then(() => syncDir(dir));
     started.catch(() => {});
     const { executable, module, execable, interfaceVersion } = stage1RunEntrypoints(dir, stage1Annotations);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });

@@ -349,9 +349,12 @@ static char *read_file(const char *path, size_t *len) {
   return buf;
 }
 
-/* temp + fsync + rename: readers see the old content or the new one, never a torn file. Without `durable`, no
+/* temp + fsync + rename: readers see the old content or the new one, never a torn file. With `durable`, the
+ * file is fsynced before the rename and its directory after it: the rename is a change to the directory, and
+ * until the directory reaches the disk a power loss may undo it, leaving no file at all. Without `durable`, no
  * fsync: the rename alone keeps readers from a torn file while the machine runs, and after a power loss the
- * file may be empty, which every reader takes as "not known" (a pid, which no reboot leaves meaningful). */
+ * file may be empty or missing, which every reader takes as "not known" (a pid, which no reboot leaves
+ * meaningful). */
 static void write_file_atomic(const char *path, const char *content, int durable) {
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
@@ -361,6 +364,16 @@ static void write_file_atomic(const char *path, const char *content, int durable
   if (write(fd, content, len) != (ssize_t)len || (durable && fsync(fd) != 0)) fail("cannot write %s: %s", tmp, strerror(errno));
   close(fd);
   if (rename(tmp, path) != 0) fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  if (!durable) return;
+  char dir[PATH_MAX];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == NULL) snprintf(dir, sizeof dir, ".");
+  else if (slash == dir) slash[1] = '\0';
+  else *slash = '\0';
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync(dfd) != 0) fail("cannot sync the directory %s after writing %s: %s", dir, path, strerror(errno));
+  close(dfd);
 }
 
 /* ---- The app's side of the fork: namespace, mounts, chroot, credentials, exec. */
