@@ -5,7 +5,7 @@
 // sourced into a real bash.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync, readdirSync, readFileSync, renameSync, watch, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, watch, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -133,22 +133,91 @@ describe('--uuid-file (rm, stop, cat-manifest)', () => {
   });
 });
 
-describe('status --wait and --wait-ready of a pod removed while waiting', () => {
-  /** Resolves once `child` has written `text` on stderr; fails after 20 s. */
-  function stderrShows(child: ChildProcess, text: string): Promise<void> {
-    let seen = '';
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`never printed ${JSON.stringify(text)}; stderr: ${seen}`)), 20_000);
-      child.stderr?.on('data', (d: Buffer) => {
-        seen += d.toString();
-        if (seen.includes(text)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
+/** Resolves once `child` has written `text` on stderr; fails after 20 s. */
+function stderrShows(child: ChildProcess, text: string): Promise<void> {
+  let seen = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`never printed ${JSON.stringify(text)}; stderr: ${seen}`)), 20_000);
+    child.stderr?.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
-  }
+  });
+}
 
+/** How many times the main thread of process `pid` has gone to sleep and been woken (voluntary_ctxt_switches). */
+function wakeups(pid: number): number {
+  return Number(/^voluntary_ctxt_switches:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+/** Processes other than the pod's own with the pod's directory open: a `status --wait`'s lock waiter. */
+function lockWaiters(uuid: string): string[] {
+  return readdirSync('/proc').filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    try {
+      return readlinkSync(`/proc/${pid}/fd/3`).endsWith(`/pods/run/${uuid}`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'flock';
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('status --wait of a running pod', () => {
+  it("returns once the pod has exited, with its state and the app's exit code, and sleeps on the pod's lock meanwhile", async () => {
+    env = new RktEnv(fly);
+    env.seedStage1();
+    const aci = await buildBusyboxAci(env.tmp);
+    const running = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'sleep 2; exit 3']);
+    const { uuid } = await env.waitRunning();
+    const exitedAt = running.done.then((r) => ({ ...r, at: Date.now() }));
+    const waiting = env.start(['--debug', 'status', '--wait=10s', uuid]);
+    const returnedAt = waiting.done.then((r) => ({ ...r, at: Date.now() }));
+    await stderrShows(waiting.child, `status: waiting for pod ${uuid} to finish\n`);
+    // A second of the wait: polled (a look every 50 ms), the waiter woke 20 times here; asleep on the pod's
+    // lock, once (the 1 s timer of the reaper of its lock waiter).
+    await new Promise((r) => setTimeout(r, 150));
+    const before = wakeups(waiting.child.pid!);
+    await new Promise((r) => setTimeout(r, 1000));
+    const woken = wakeups(waiting.child.pid!) - before;
+    const [ran, r] = await Promise.all([exitedAt, returnedAt]);
+    expect(ran.status, ran.stderr).toBe(3);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^state=exited\n/);
+    expect(r.stdout).toContain('\nexited=true\n');
+    expect(r.stdout).toMatch(/\napp-busybox=3\n$/);
+    expect(woken, `woken ${woken} times in 1 s`).toBeLessThan(8);
+    // Not a timing test (a loaded machine may delay either process): only that the wait ends with the pod.
+    expect(r.at - ran.at).toBeLessThan(2000);
+  });
+
+  it('that does not finish within the timeout is one line and 254, and leaves no process behind', async () => {
+    env = new RktEnv(fly);
+    env.seedStage1();
+    const aci = await buildBusyboxAci(env.tmp);
+    env.start(['run', aci, '--exec=/bin/sleep', '--', '60']);
+    const { uuid } = await env.waitRunning();
+    const started = Date.now();
+    expectOneLine(env.run(['status', '--wait=500ms', uuid]), `status: pod ${uuid} (running) did not finish within 500ms`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    // Its lock waiter went with it; and with a waiter killed meanwhile (no timeout: it would wait for ever).
+    expect(lockWaiters(uuid)).toEqual([]);
+    const waiting = env.start(['--debug', 'status', '--wait', uuid]);
+    await stderrShows(waiting.child, `status: waiting for pod ${uuid} to finish\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(lockWaiters(uuid)).toHaveLength(1);
+    waiting.child.kill('SIGKILL');
+    await waiting.done;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(lockWaiters(uuid)).toEqual([]);
+    expect(env.status(uuid).state).toBe('running');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+  });
+});
+
+describe('status --wait and --wait-ready of a pod removed while waiting', () => {
   it('is one line naming the pod and that it was removed while waiting, 254, not "no pod matches"', async () => {
     env = new RktEnv(fly);
     const aci = await buildBusyboxAci(env.tmp);

@@ -8,7 +8,7 @@ export { createInProcessBus, podEvent, podEventProblem, POD_TOPICS } from './eve
 export { podEventSchema } from './event-schema.js';
 export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
-export { isLocked, tryLockDir, unlock } from './lock.js';
+export { isLocked, tryLockDir, unlock, waitUnlocked } from './lock.js';
 export { findPod, listPods, podDetails, stateOf } from './pods.js';
 export type { PodDetails, PodSnapshot, PodState } from './pods.js';
 export {

@@ -1,5 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
-import { flock } from '@rkt/rootfs-overlay/sys';
+import { flock, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
 import { PodError } from './errors.js';
 
 /**
@@ -132,4 +132,44 @@ export function shareLockDir(path: string): number | undefined {
 
 export function unlock(fd: number): void {
   closeSync(fd);
+}
+
+/**
+ * Waits, for up to `timeoutMs` (Infinity: for as long as it takes), until no process holds the lock on the pod
+ * directory `path`: 'released' once none does (a running pod has exited, or its holder has let it go), 'timeout',
+ * 'gone' when nothing is at `path`, or undefined when this machine cannot wait so (no addon, no util-linux), for
+ * the caller to poll instead. rkt waited for a running pod's end by taking its lock.
+ *
+ * flock(2) has no timeout and would block Node's thread (or, on the pool, a thread that Node's exit then
+ * joins), so the wait is util-linux's `flock --shared [--wait S] 3` on this process's handle of the directory:
+ * a shared lock, as `isLocked`'s, which every holder's exclusive lock refuses and which is let go (this
+ * process's handle closed) as soon as it is had. `setpriv --pdeathsig KILL` ends the child with this process,
+ * whatever ends it, and its stdio is /dev/null, never a pipe of this process's reader: no process is left
+ * behind.
+ */
+export async function waitUnlocked(path: string, timeoutMs: number): Promise<'released' | 'timeout' | 'gone' | undefined> {
+  if (!sysAvailable()) return undefined;
+  const fd = openPodDir(path);
+  if (fd === undefined) return 'gone';
+  let nul: number | undefined;
+  try {
+    nul = openSync('/dev/null', constants.O_RDWR);
+    const wait = Number.isFinite(timeoutMs) ? ['--wait', (Math.max(0, timeoutMs) / 1000).toFixed(3)] : [];
+    let child: ReturnType<typeof spawnProcess>;
+    try {
+      child = spawnProcess({ file: 'setpriv', argv: ['setpriv', '--pdeathsig', 'KILL', 'flock', '--shared', ...wait, '3'], fds: [nul, nul, nul, fd] });
+    } catch {
+      return undefined;
+    }
+    closeSync(nul);
+    nul = undefined;
+    const { status } = await child.exited;
+    // flock(1): 0 once it has the lock, 1 when --wait passed (its conflict exit code); anything else (its
+    // usage or I/O errors, setpriv's or an exec's failure) says nothing of the lock.
+    return status === 0 ? 'released' : status === 1 && wait.length > 0 ? 'timeout' : undefined;
+  } finally {
+    if (nul !== undefined) closeSync(nul);
+    // Lets go of the shared lock flock(1) took on this handle's open file description.
+    closeSync(fd);
+  }
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findPod, isLocked, POD_FORMAT_VERSION, listPods, PodError, readPodInfo, tryLockDir, unlock } from '../src/index.js';
+import { findPod, isLocked, POD_FORMAT_VERSION, listPods, PodError, readPodInfo, tryLockDir, unlock, waitUnlocked } from '../src/index.js';
 import { lockDirAt } from '../src/lock.js';
 import { heldByPod, markRemoving } from '../src/removing-mark.js';
 
@@ -107,6 +107,33 @@ describe('pod locks', () => {
       }
       rmSync(`${p}.moved`, { recursive: true, force: true });
     }
+  });
+
+  it("a wait for the lock's release ends as its holder lets go, times out while it holds on, and leaves no lock or process", async () => {
+    const p = pod('run', U1);
+    expect(await waitUnlocked(join(dir, 'pods', 'run', U2), 1000)).toBe('gone');
+    // Not held: released at once.
+    expect(await waitUnlocked(p, 1000)).toBe('released');
+    // A holder (a child given the handle, as a pod's stage1) that lets go after 300 ms, by exiting.
+    const fd = tryLockDir(p)!;
+    const holder = spawn('sleep', ['0.3'], { stdio: ['ignore', 'ignore', 'inherit', fd] });
+    await new Promise((r) => holder.once('spawn', r));
+    unlock(fd);
+    const exited = new Promise<number>((r) => holder.once('exit', () => r(Date.now())));
+    try {
+      const started = Date.now();
+      expect(await waitUnlocked(p, 200)).toBe('timeout');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      expect(await waitUnlocked(p, 10_000)).toBe('released');
+      const released = Date.now();
+      expect(released).toBeGreaterThanOrEqual(await exited);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    // The waiter's shared lock went with it: a holder gets the lock at once.
+    const again = tryLockDir(p, 0);
+    expect(again).toBeDefined();
+    unlock(again!);
   });
 });
 

@@ -1,5 +1,5 @@
 import { formatNets, netInfoJson, readNetInfo } from '@rkt/cni/netinfo';
-import { findPod, podDetails, PodError, type PodDetails, type PodState } from '@rkt/controller';
+import { findPod, podDetails, PodError, waitUnlocked, type PodDetails, type PodState } from '@rkt/controller';
 import { formatDuration } from '../argv/duration.js';
 import type { CommandContext } from '../command.js';
 import { goTime } from './pods/times.js';
@@ -14,17 +14,25 @@ interface Wait {
   /** The timeout's message, after the pod and its state: `did not finish`. */
   readonly missed: string;
   readonly done: (p: PodDetails) => boolean;
+  /** Whether a running pod is done only once its lock is let go (its end), so that the wait may block on it. */
+  readonly untilUnlocked?: boolean;
 }
 
 /**
- * Polls the pod (it may move between state directories meanwhile) until `done` says so, or fails once
+ * Looks at the pod (it may move between state directories meanwhile) until `done` says so, or fails once
  * `timeoutMs` has passed, as rkt's wait under a context with that deadline. A pod that an rm or a gc removes
  * between two looks fails the wait in one line saying so: "no pod matches" would read as a mistyped UUID, and
  * rkt 1.30 printed a pod it no longer had as running, then failed to find its pid.
+ *
+ * While the pod runs and the wait is for its end (`untilUnlocked`), the next look comes once its lock is let go
+ * (`waitUnlocked`: the pod has exited, or a remover has had it), as rkt waited by taking the lock: within a few
+ * ms of the pod's exit, and no look meanwhile. A pod in any other state (prepared, preparing: not locked by a
+ * run yet), a wait for it to be ready, or a machine that cannot wait on a lock, is looked at every 50 ms.
  */
 async function waitFor(ctx: CommandContext, uuid: string, timeoutMs: number, wait: Wait): Promise<PodDetails> {
   const end = Date.now() + timeoutMs;
   ctx.log.debug(`waiting for pod ${uuid} ${wait.goal}`);
+  let onLock = wait.untilUnlocked === true;
   for (;;) {
     let pod: PodDetails;
     try {
@@ -37,6 +45,12 @@ async function waitFor(ctx: CommandContext, uuid: string, timeoutMs: number, wai
     }
     if (wait.done(pod)) return pod;
     if (Date.now() >= end) throw new PodError('POD_STATE', `pod ${uuid} (${pod.state}) ${wait.missed} within ${formatDuration(timeoutMs)}`, { subject: uuid });
+    if (onLock && pod.state === 'running') {
+      // 'gone' (moved or removed since the look) and 'timeout' are the next look's to say.
+      const r = await waitUnlocked(pod.path, end - Date.now());
+      if (r !== undefined) continue;
+      onLock = false;
+    }
     await sleep(Math.min(50, Math.max(1, end - Date.now())));
   }
 }
@@ -52,7 +66,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   if (ready > 0) {
     pod = await waitFor(ctx, found.uuid, ready, { goal: 'to be ready', missed: 'was not ready', done: (p) => (p.state === 'running' && p.pid !== undefined) || FINISHED.includes(p.state) });
   }
-  if (finished > 0) pod = await waitFor(ctx, found.uuid, finished, { goal: 'to finish', missed: 'did not finish', done: (p) => FINISHED.includes(p.state) });
+  if (finished > 0) pod = await waitFor(ctx, found.uuid, finished, { goal: 'to finish', missed: 'did not finish', done: (p) => FINISHED.includes(p.state), untilUnlocked: true });
   const format = ctx.flags.string('format');
   const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
   const exited = FINISHED.includes(pod.state);
