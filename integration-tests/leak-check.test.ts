@@ -1,8 +1,9 @@
 // The tests' leak check (tools/leak-check) against real leftovers: a mount, a process and a file the run
-// made are listed by path, each on its line, and nothing once they are cleaned up.
-import { execFileSync } from 'node:child_process';
+// made are listed by path, each on its line, and nothing once they are cleaned up; and a run whose tests
+// leave something behind ends with the line CI reads saying it failed.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
@@ -78,3 +79,41 @@ test("a pod's netns and cgroup are the run's when the pod's directory was under 
     expect.arrayContaining([`cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]),
   );
 });
+
+/**
+ * A `vitest run` of one test file (`body`, with vitest's globals) under the root config's global setup and
+ * summary reporter, in a directory of its own: its exit status and output.
+ */
+function nestedRun(body: string): { status: number | null; stdout: string; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'rkt-nested-vitest-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'one.test.mjs'), body);
+  writeFileSync(
+    join(dir, 'vitest.config.mjs'),
+    `export default { test: { root: ${JSON.stringify(dir)}, include: ['one.test.mjs'], globals: true, reporters: ['default', ${JSON.stringify(join(repoRoot, 'tools/vitest-summary-reporter.ts'))}], globalSetup: [${JSON.stringify(join(repoRoot, 'tools/leak-check/global-setup.ts'))}] } };\n`,
+  );
+  const r = spawnSync(process.execPath, [join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', '--config', join(dir, 'vitest.config.mjs')], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 100_000,
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The last line of `out` that CI takes for the run's summary (`N passed, N failed[, N skipped]` alone on its line). */
+const summaryLine = (out: string): string | undefined => out.split('\n').filter((l) => /^\d+ passed, \d+ failed(, \d+ skipped)?$/.test(l)).at(-1);
+
+test("a run whose tests pass but leave a file behind ends with a summary line counting the leak check as failed, and exits 1", () => {
+  const leaky = nestedRun(`import { writeFileSync } from 'node:fs';\ntest('leaves a file', () => { writeFileSync(process.env.RKT_TEST_VAR_TMP + '/left-behind', ''); });\ntest('skipped', { skip: true }, () => {});\n`);
+  expect(summaryLine(leaky.stdout), leaky.stdout + leaky.stderr).toBe('1 passed, 1 failed, 1 skipped');
+  // No other summary line (one saying 0 failed) before it.
+  expect(leaky.stdout.split('\n').filter((l) => / passed, \d+ failed/.test(l))).toEqual(['1 passed, 1 failed, 1 skipped']);
+  expect(leaky.stderr).toMatch(/leak check: the tests left 1 thing\(s\) behind:\n {2}temp: \/var\/tmp\/rkt-run-[^/]+\/left-behind\n/);
+  expect(leaky.status).toBe(1);
+
+  const clean = nestedRun(`test('leaves nothing', () => {});\n`);
+  expect(summaryLine(clean.stdout), clean.stdout + clean.stderr).toBe('1 passed, 0 failed, 0 skipped');
+  expect(clean.stderr).not.toContain('leak check: the tests left');
+  expect(clean.status).toBe(0);
+}, 220_000);
