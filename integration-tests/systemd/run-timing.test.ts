@@ -7,16 +7,12 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { RktEnv, RktResult } from '../pods/harness.js';
-import { appStatusesOf, expectNothingLeft as expectPodGone, nspawnLockFile, onlyPodOf, systemdPodTests } from './harness.js';
+import { appStatusesOf, expectNothingLeft, nspawnLockFile, onlyPodOf, systemdPodTests } from './harness.js';
 
 const pods = systemdPodTests();
 let env: RktEnv;
 let aci: string;
 beforeEach(() => ({ env, aci } = pods));
-
-const onlyPod = (): string => onlyPodOf(env);
-const appStatuses = (uuid: string): string[] => appStatusesOf(env, uuid);
-const expectNothingLeft = (uuid: string): void => expectPodGone(env, uuid);
 
 describe('rkt run (stage1-systemd), timed', () => {
   it('ends a pod as soon as one app fails: its siblings are stopped and rkt run exits with its status', async () => {
@@ -48,10 +44,10 @@ describe('rkt run (stage1-systemd), timed', () => {
     expect(failedAt).toBeGreaterThan(0);
     // Generous for a loaded 2-core machine: the sibling's stop, systemd's exit and nspawn's teardown.
     expect(endedAt - failedAt).toBeLessThan(1_000);
-    const uuid = onlyPod();
+    const uuid = onlyPodOf(env);
     // The sleeper was stopped by SIGTERM: 128 + 15.
-    expect(appStatuses(uuid)).toEqual(['app-failing=5', 'app-sleeper=143']);
-    expectNothingLeft(uuid);
+    expect(appStatusesOf(env, uuid)).toEqual(['app-failing=5', 'app-sleeper=143']);
+    expectNothingLeft(env, uuid);
   });
 });
 
@@ -80,7 +76,7 @@ describe('the pod\'s root and a kill -9 of systemd-nspawn while it sets the pod 
     ]);
     expect(env.run(['stop', '--force', uuid]).status).toBe(0);
     expect((await done).status).toBe(137);
-    expectNothingLeft(uuid);
+    expectNothingLeft(env, uuid);
   });
 
   const cmdline = (pid: number): string | undefined => {
@@ -177,12 +173,12 @@ describe('the pod\'s root and a kill -9 of systemd-nspawn while it sets the pod 
     const { done, nspawn, mounts } = await catchOuterChild(when);
     if (when !== 'as soon as its outer child exists') expect(mounts.filter(ownMount(realpathSync(env.tmp)))).not.toEqual([]);
     // nspawn locks the directory it boots before it forks its outer child.
-    const lock = nspawnLockFile(env, onlyPod());
+    const lock = nspawnLockFile(env, onlyPodOf(env));
     process.kill(nspawn, 'SIGKILL');
     const r = await done;
     expect(r.status, r.stderr).toBe(137);
-    const uuid = onlyPod();
-    expectNothingLeft(uuid);
+    const uuid = onlyPodOf(env);
+    expectNothingLeft(env, uuid);
     expect(existsSync(lock)).toBe(false);
     expect(env.podUuids()).toEqual([]);
     // What the outer child made in the host's /tmp, as its mount namespace showed it.
