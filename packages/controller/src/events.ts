@@ -9,8 +9,10 @@ export const POD_TOPICS = [
   'pod/garbage-collected',
   'pod/removed',
   'pod/stopped',
+  'app/added',
   'app/started',
   'app/exited',
+  'app/removed',
 ] as const;
 export type PodTopic = (typeof POD_TOPICS)[number];
 

@@ -13,7 +13,10 @@ export { findPod, listPods, podDetails, stateOf } from './pods.js';
 export type { PodDetails, PodSnapshot, PodState } from './pods.js';
 export {
   checkStage1Manifest,
+  checkStage1Mutable,
   DNS_CONF_MODE_INTERFACE_VERSION,
+  MUTABLE_INTERFACE_VERSION,
+  MUTABLE_POD_ANNOTATION,
   stage1Entrypoint,
   stage1GcEntrypoints,
   stage1RunEntrypoints,
@@ -30,6 +33,7 @@ export {
   SUPPORTED_STOP_MODULE_VERSIONS,
 } from './stage1.js';
 export type {
+  Stage1AppEntrypoint,
   Stage1Entrypoint,
   Stage1GcContext,
   Stage1GcModule,
@@ -60,3 +64,5 @@ export { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
 export type { AppMount, AppVolumeInput } from './volumes.js';
 export { openExitedAppRootfs } from './exited-app-rootfs.js';
 export type { ExitedAppRootfs, ExitedAppRootfsOptions } from './exited-app-rootfs.js';
+export { addApp, isMutableManifest, listApps, removeApp, startApp, stopApp } from './app.js';
+export type { AddAppOptions, AppPodOptions, AppState } from './app.js';

@@ -23,7 +23,7 @@ import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
-import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Net, checkStage1PrivateUsers } from './stage1.js';
+import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Mutable, checkStage1Net, checkStage1PrivateUsers, MUTABLE_POD_ANNOTATION } from './stage1.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { portFlagText, portWithoutCniNetProblem } from './ports-net.js';
 import { createEmptyVolumes } from './mount-volumes.js';
@@ -112,6 +112,11 @@ export interface PrepareOptions {
    * `--uuid-file-save` at this point, so the file names any pod a later failure or crash leaves for gc.
    */
   readonly onCreated?: (uuid: string) => void | Promise<void>;
+  /**
+   * rkt's `rkt app sandbox`: a mutable pod (`coreos.com/rkt/stage1/mutable: true` in its manifest), which may have
+   * no app, of a stage1 of interface version 5 or later that names the app entrypoints (`checkStage1Mutable`).
+   */
+  readonly mutable?: boolean;
 }
 
 export interface PreparedPod {
@@ -253,7 +258,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const inputs: PrepareAppInput[] = o.podManifest
     ? o.podManifest.apps.map((a) => appInputFromManifest(a))
     : [...(o.apps ?? [])];
-  if (inputs.length === 0) throw new PodError('POD_APP', 'a pod needs at least one app', { subject: uuid });
+  if (inputs.length === 0 && o.mutable !== true) throw new PodError('POD_APP', 'a pod needs at least one app', { subject: uuid });
   // The stored manifests, copied into the pod byte for byte (as rkt did), read at once: each read waits on
   // the disk and the thread pool, not on the others. Checked in order below, so the first problem reported
   // is the same as if they were read one by one.
@@ -266,7 +271,8 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
 
   const stage1Bytes = bytesAt(0);
   const stage1Manifest = readValidatedImageManifest(stage1Bytes, `stage1 image ${o.stage1ImageId}`);
-  checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
+  const interfaceVersion = checkStage1Manifest(stage1Manifest, `stage1 image ${o.stage1ImageId}`);
+  if (o.mutable === true) checkStage1Mutable(stage1Manifest, interfaceVersion, o.stage1ImageId);
   checkStage1Net(stage1Manifest, o.net, o.stage1ImageId);
   checkStage1PrivateUsers(stage1Manifest, o.privateUsers === true, o.stage1ImageId);
   checkNetWithPrivateUsers(o.net, o.privateUsers === true, o.stage1ImageId);
@@ -356,6 +362,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     apps: runtimeApps,
     ...(volumes.length > 0 ? { volumes } : {}),
     ...(ports.length > 0 ? { ports: [...ports] } : {}),
+    ...(o.mutable === true ? { annotations: [...(o.podManifest?.annotations ?? []).filter((a) => a.name !== MUTABLE_POD_ANNOTATION), { name: MUTABLE_POD_ANNOTATION, value: 'true' }] } : {}),
   };
   track(podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)));
 

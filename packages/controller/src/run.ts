@@ -10,7 +10,7 @@ import { readPodInfo } from './info.js';
 import { appLower, relinkMovedStage1 } from './data-dir-paths.js';
 import { lockDirAt, unlock } from './lock.js';
 import { POD_FILES, podPath, podsDir } from './layout.js';
-import { checkNetWithPrivateUsers, checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
+import { checkNetWithPrivateUsers, checkPodStage1, DNS_CONF_MODE_INTERFACE_VERSION, HOSTNAME_INTERFACE_VERSION, INSECURE_OPTIONS_INTERFACE_VERSION, MUTABLE_INTERFACE_VERSION, RUN_EXEC_ENV, stage1RunEntrypoints, type Stage1RunModule, type Stage1RunModuleRef } from './stage1.js';
 import { dnsConfForStage1, podDnsConfProblem, type PodDnsConf } from './dns-conf.js';
 import { formatDnsConfMode } from './stage1-abi/dns-conf-mode.js';
 import { loadRunModule, runModuleInPodDir } from './run-module.js';
@@ -66,6 +66,11 @@ export interface RunOptions {
    * when it returns false the stage1 is started as a child instead (this process has something left to do).
    */
   readonly exec?: { readonly beforeExec?: () => boolean };
+  /**
+   * rkt's `rkt app sandbox`: the pod is mutable (prepared with `mutable`), and its run entrypoint gets `--mutable`
+   * (interface version 5): it stays up without apps, and apps come and go through the app entrypoints.
+   */
+  readonly mutable?: boolean;
   /** How the stage1's run module is loaded (a code-caching loader); Node's require otherwise. */
   readonly requireModule?: (path: string) => unknown;
 }
@@ -156,6 +161,9 @@ export async function runPod(o: RunOptions): Promise<number> {
     started.catch(() => {});
     const { executable, module, execable, interfaceVersion } = stage1RunEntrypoints(dir, stage1Annotations);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
+    if (o.mutable === true && interfaceVersion < MUTABLE_INTERFACE_VERSION) {
+      throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has interface version ${interfaceVersion}: a mutable pod needs ${MUTABLE_INTERFACE_VERSION}`, { subject: o.uuid });
+    }
     // rkt's DNS flags: the files the stage1 gives the apps, written beside `started`, and the argument that
     // says what to do (stage1 interface version 4). Nothing of it without a flag, so that every stage1 runs
     // as it did.
@@ -187,6 +195,7 @@ export async function runPod(o: RunOptions): Promise<number> {
       ...(o.localConfigDir ? [`--local-config=${o.localConfigDir}`] : []),
       ...versioned(o, interfaceVersion, INSECURE_OPTIONS_INTERFACE_VERSION, insecureArgs, `--insecure-options=${insecureNames.join(',')}`),
       ...(dnsArg !== undefined ? [dnsArg] : []),
+      ...(o.mutable === true ? ['--mutable'] : []),
       o.uuid,
     ];
     // In this process only when it is the pod's to its user (forwardSignals): the module then owns its

@@ -12,6 +12,11 @@ export const STAGE1_ANNOTATIONS = {
   enter: 'coreos.com/rkt/stage1/enter',
   gc: 'coreos.com/rkt/stage1/gc',
   stop: 'coreos.com/rkt/stage1/stop',
+  /** rkt's app entrypoints (interface version 5, rkt's "experimental"): a running mutable pod's apps, one at a time. */
+  appAdd: 'coreos.com/rkt/stage1/app/add',
+  appStart: 'coreos.com/rkt/stage1/app/start',
+  appStop: 'coreos.com/rkt/stage1/app/stop',
+  appRm: 'coreos.com/rkt/stage1/app/rm',
   interfaceVersion: 'coreos.com/rkt/stage1/interface-version',
   /** rkt-ts's extension: a CommonJS module stage0 may run in its own process instead of executing `run`. */
   runModule: 'rkt-ts.dev/stage1/run-module',
@@ -51,17 +56,27 @@ export const STAGE1_ANNOTATIONS = {
    */
   privateUsers: 'rkt-ts.dev/stage1/private-users',
 } as const;
-export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop';
+export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop' | 'appAdd' | 'appStart' | 'appStop' | 'appRm';
+
+/** The app entrypoints, by the `rkt app` command that calls each. */
+export type Stage1AppEntrypoint = 'appAdd' | 'appStart' | 'appStop' | 'appRm';
+
+/**
+ * rkt's pod manifest annotation of a mutable pod (`rkt app sandbox`): apps are added, started, stopped and removed
+ * while it runs. Absent, false.
+ */
+export const MUTABLE_POD_ANNOTATION = 'coreos.com/rkt/stage1/mutable';
 
 /**
  * The stage1 interface versions this stage0 drives, rkt's numbering (its stage1 implementors' guide). Version 1:
  * run (with RKT_LOCK_FD and the UUID as the last argument), enter, gc; stop is used when the image names it,
  * otherwise stage0 signals the pid itself, as rkt did for stage1s without one. 2 adds run's `--hostname`, 3
- * its `--disable-capabilities-restriction`, `--disable-paths` and `--disable-seccomp`, 4 its `--dns-conf-mode`.
+ * its `--disable-capabilities-restriction`, `--disable-paths` and `--disable-seccomp`, 4 its `--dns-conf-mode`, 5
+ * run's `--mutable` and the app entrypoints (`app/add`, `app/start`, `app/stop`, `app/rm`) of mutable pods.
  * Each argument goes only to a stage1 of the version that takes it, as rkt's stage0 passed them (a stage1 that
  * parses its flags strictly, as rkt's did with Go's flag package, fails on one it does not know).
  */
-export const SUPPORTED_INTERFACE_VERSIONS = [1, 2, 3, 4] as const;
+export const SUPPORTED_INTERFACE_VERSIONS = [1, 2, 3, 4, 5] as const;
 
 /** The first interface version whose run entrypoint takes `--hostname`. */
 export const HOSTNAME_INTERFACE_VERSION = 2;
@@ -71,6 +86,9 @@ export const INSECURE_OPTIONS_INTERFACE_VERSION = 3;
 
 /** The first interface version whose run entrypoint takes `--dns-conf-mode`. */
 export const DNS_CONF_MODE_INTERFACE_VERSION = 4;
+
+/** The first interface version whose run entrypoint takes `--mutable` and whose image may name the app entrypoints. */
+export const MUTABLE_INTERFACE_VERSION = 5;
 
 /** A stage1 manifest's interface version as written (absent: 1), NaN when it is not a number. */
 function interfaceVersionOf(annotations: ImageManifest['annotations']): { raw: string; version: number } {
@@ -294,6 +312,20 @@ export function checkPodStage1(podDir: string, uuid: string, net?: string, priva
 }
 
 /**
+ * Refuses a mutable pod (`rkt app sandbox`) of a stage1 that cannot run one: an interface version below 5, or an
+ * image that names no `app/add` entrypoint (rkt's stage0 likewise passed `--mutable` only to a stage1 with app
+ * entrypoints).
+ */
+export function checkStage1Mutable(m: Pick<ImageManifest, 'name' | 'annotations'>, interfaceVersion: number, subject: string): void {
+  if (interfaceVersion >= MUTABLE_INTERFACE_VERSION && getAnnotation(m.annotations, STAGE1_ANNOTATIONS.appAdd) !== undefined) return;
+  throw new PodError(
+    'POD_STAGE1',
+    `stage1 ${m.name} cannot run a mutable pod: its interface version is ${interfaceVersion} and mutable pods need ${MUTABLE_INTERFACE_VERSION} with the app entrypoints (${STAGE1_ANNOTATIONS.appAdd}...); use the systemd stage1`,
+    { subject },
+  );
+}
+
+/**
  * Refuses rkt's CNI networks (any `--net` but `host` and `none`) for a pod in a user namespace of its own, before a
  * pod is made (`preparePod`) or leaves `prepared/` (`runPod`): systemd-nspawn (252) makes the pod's user namespace
  * first and cannot then join a network namespace the host's user namespace owns ("Failed to join network
@@ -355,6 +387,11 @@ export function stage1RunEntrypoints(podDir: string, annotations = readStage1Man
   const execVersion = getAnnotation(annotations, STAGE1_ANNOTATIONS.runExec);
   const execable = isSupportedVersion(execVersion, SUPPORTED_RUN_EXEC_VERSIONS);
   return { ...entrypointWithModule(podDir, 'run', annotations), execable, interfaceVersion: interfaceVersionOf(annotations).version };
+}
+
+/** The pod's stage1 interface version (absent: 1; NaN when it is not a number). */
+export function podStage1InterfaceVersion(podDir: string): number {
+  return interfaceVersionOf(readStage1Manifest(podDir).annotations).version;
 }
 
 /** The pod's stop entrypoint and, when its stage1 annotates one, its stop module. */

@@ -123,7 +123,7 @@ describe('runPod of a pod prepared by another rkt-ts', () => {
     writeFileSync(join(prepared, 'stage1', 'manifest'), JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'example.com/stage1', annotations }));
     await expect(runPod({ dataDir, uuid })).rejects.toMatchObject({
       code: 'POD_STAGE1',
-      message: `the stage1 of pod ${uuid} (example.com/stage1): stage1 interface version "9" is not supported (supported: 1, 2, 3, 4)`,
+      message: `the stage1 of pod ${uuid} (example.com/stage1): stage1 interface version "9" is not supported (supported: 1, 2, 3, 4, 5)`,
     });
     expect(existsSync(prepared)).toBe(true);
     // Not left locked either: another rkt may take it (or rm it).

@@ -1,0 +1,297 @@
+// rkt's app-level commands on a running mutable pod (`rkt app add/start/stop/rm/list/status`, rkt's experimental
+// RKT_EXPERIMENT_APP): stage0's side, which changes the pod directory and calls the stage1's app entrypoints
+// (interface version 5).
+import { spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { getAnnotation, isAcName, readValidatedImageManifest, type PodManifest } from '@rkt/appc-spec/lean';
+import { mountAppRootfs, unmountTree } from '@rkt/rootfs-overlay';
+import { flock } from '@rkt/rootfs-overlay/sys';
+import type { Store } from '@rkt/image-store';
+import { checkAppIsolators } from './app-isolators.js';
+import { readAppExit } from './app-exits.js';
+import { dataDirRelative } from './data-dir-paths.js';
+import { PodError } from './errors.js';
+import { podEvent, type EventBus } from './events.js';
+import { writeFileAtomic } from './fsutil.js';
+import { readPodInfo, writePodInfo, type PodAppInfo } from './info.js';
+import { POD_FILES, referencingPodDirs } from './layout.js';
+import { waitForPodPids } from './pod-pid-wait.js';
+import { findPod, podDetails, type PodDetails } from './pods.js';
+import { defaultAppName, effectiveApp, type PrepareAppInput } from './prepare.js';
+import { MUTABLE_INTERFACE_VERSION, MUTABLE_POD_ANNOTATION, podStage1InterfaceVersion, stage1Entrypoint, type Stage1AppEntrypoint } from './stage1.js';
+
+/** What every app operation names: the data directory, the pod (a UUID or a unique prefix) and how to report. */
+export interface AppPodOptions {
+  readonly dataDir: string;
+  readonly uuid: string;
+  readonly debug?: boolean;
+  readonly bus?: EventBus;
+  readonly log?: (message: string) => void;
+}
+
+/** The app files stage0 keeps beside `exit` (rkt's `created` and `started` markers): their mtimes are the app's times. */
+const APP_CREATED = 'created';
+const APP_STARTED = 'started';
+/** rkt's manifest lock (`pod.lck`): the pod's own lock is its running stage1's, so app operations take this one. */
+const MANIFEST_LOCK = 'pod.lck';
+const MANIFEST_LOCK_PATIENCE_MS = 10_000;
+
+type RuntimeApp = PodManifest['apps'][number];
+
+function readManifest(podDir: string): PodManifest {
+  return JSON.parse(readFileSync(join(podDir, POD_FILES.manifest), 'utf8')) as PodManifest;
+}
+
+/** Whether a pod manifest says its pod is mutable (rkt's annotation; absent: false). */
+export function isMutableManifest(m: Pick<PodManifest, 'annotations'>): boolean {
+  return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(getAnnotation(m.annotations, MUTABLE_POD_ANNOTATION) ?? 'false');
+}
+
+/**
+ * The running mutable pod an app operation acts on, with its PID 1 and manifest: refused in one line, and nothing
+ * changed, when it is not running, its stage1 has no app entrypoints (interface version below 5), or it is not mutable.
+ */
+async function mutablePod(o: AppPodOptions, verb: string): Promise<{ pod: PodDetails; pid: number }> {
+  const found = findPod(o.dataDir, o.uuid);
+  if (found.state !== 'running') throw new PodError('POD_STATE', `pod ${found.uuid} isn't currently running (it is ${found.state}): cannot ${verb} an app`, { subject: found.uuid });
+  const version = podStage1InterfaceVersion(found.path);
+  if (!(version >= MUTABLE_INTERFACE_VERSION) || stage1Entrypoint(found.path, 'appAdd') === undefined) {
+    throw new PodError('POD_STAGE1', `the stage1 of pod ${found.uuid} has interface version ${version}, without app entrypoints (version ${MUTABLE_INTERFACE_VERSION}): cannot ${verb} an app`, { subject: found.uuid });
+  }
+  if (!isMutableManifest(readManifest(found.path))) throw new PodError('POD_STATE', `pod ${found.uuid} is immutable (not made by "rkt app sandbox"): cannot ${verb} an app`, { subject: found.uuid });
+  const pod = await podDetails(found);
+  const pid = pod.pid ?? (await waitForPodPids(found, (p) => p.pid !== undefined))?.pid;
+  if (pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} isn't currently running (it stopped while starting)`, { subject: pod.uuid });
+  return { pod, pid };
+}
+
+/** Runs `fn` holding the pod's manifest lock (flock of `pod.lck`), so that app operations on one pod take turns. */
+async function withManifestLock<T>(podDir: string, fn: () => Promise<T>): Promise<T> {
+  const fd = openSync(join(podDir, MANIFEST_LOCK), constants.O_RDONLY | constants.O_CREAT, 0o640);
+  try {
+    for (let waited = 0; !flock(fd, { exclusive: true, nonblocking: true }); waited += 20) {
+      if (waited >= MANIFEST_LOCK_PATIENCE_MS) throw new PodError('POD_LOCKED', `the manifest of pod ${podDir} is locked by another rkt app command`, { subject: podDir });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return await fn();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function manifestApp(pod: PodDetails, manifest: PodManifest, app: string): RuntimeApp {
+  const found = manifest.apps.find((a) => a.name === app);
+  if (found === undefined) {
+    const names = manifest.apps.map((a) => a.name);
+    throw new PodError('POD_APP', `pod ${pod.uuid} has no app ${JSON.stringify(app)} (${names.length > 0 ? `apps: ${names.join(', ')}` : 'it has no apps'})`, { subject: app });
+  }
+  return found;
+}
+
+/**
+ * Calls one of the pod's app entrypoints (rkt's arguments: `--app=NAME --uuid=UUID [--debug]`, then `extra`) in
+ * the pod directory, with rkt's crossing-entrypoint variables (RKT_STAGE1_ENTERCMD, _ENTERPID, _ENTERAPP), its
+ * output on this process's stderr. Throws one line when it fails.
+ */
+async function callAppEntrypoint(o: AppPodOptions, pod: PodDetails, pid: number, kind: Stage1AppEntrypoint, app: string, extra: readonly string[] = []): Promise<void> {
+  const entry = stage1Entrypoint(pod.path, kind);
+  const name = kind.replace(/^app/, 'app/').toLowerCase();
+  if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${pod.uuid} has no ${name} entrypoint`, { subject: pod.uuid });
+  const args = [`--app=${app}`, `--uuid=${pod.uuid}`, ...(o.debug === true ? ['--debug'] : []), ...extra];
+  o.log?.(`calling the stage1 ${name} entrypoint: ${entry} ${args.join(' ')}`);
+  const env = { ...process.env, RKT_STAGE1_ENTERCMD: stage1Entrypoint(pod.path, 'enter') ?? '', RKT_STAGE1_ENTERPID: String(pid), RKT_STAGE1_ENTERAPP: app };
+  const child = spawn(entry, args, { cwd: pod.path, env, stdio: ['ignore', 'inherit', 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const status = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+  }).catch((err: unknown) => {
+    throw new PodError('POD_STAGE1', `cannot run the stage1 ${name} entrypoint ${entry}: ${(err as Error).message}`, { subject: pod.uuid, cause: err });
+  });
+  if (status !== 0) {
+    const said = stderr.trim().split('\n').filter((l) => l !== '').pop() ?? `exit status ${status}`;
+    throw new PodError('POD_STAGE1', said, { subject: pod.uuid });
+  }
+}
+
+export interface AddAppOptions extends AppPodOptions {
+  readonly store: Store;
+  /** The app: an image in the store (already fetched) and rkt's per-app overrides. */
+  readonly app: PrepareAppInput;
+  /** `--insecure-options=capabilities,paths,seccomp`: the app entrypoint's --disable-* arguments. */
+  readonly insecure?: { readonly capabilities?: boolean; readonly paths?: boolean; readonly seccomp?: boolean };
+}
+
+/**
+ * `rkt app add`: adds an app to a running mutable pod, created but not started: its tree rendered and referenced
+ * for the pod, its root mounted at `appsinfo/<app>/rootfs` (which the stage1 shares with the pod), the app in the
+ * pod manifest and stage0's record (each rewritten whole: temp + fsync + rename, under the manifest lock), then
+ * the stage1's app/add entrypoint. A failure of the entrypoint undoes the rest. Resolves with the app's name.
+ */
+export async function addApp(o: AddAppOptions): Promise<string> {
+  const { pod, pid } = await mutablePod(o, 'add');
+  const bytes = await o.store.manifest(o.app.imageId);
+  const image = readValidatedImageManifest(bytes, `image ${o.app.imageId}`);
+  const name = o.app.name ?? defaultAppName(image.name);
+  if (!isAcName(name)) throw new PodError('POD_APP', `app name ${JSON.stringify(name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`, { subject: name });
+  const app = effectiveApp(image, o.app, name);
+  checkAppIsolators(name, app);
+  return withManifestLock(pod.path, async () => {
+    const manifest = readManifest(pod.path);
+    if (manifest.apps.some((a) => a.name === name)) throw new PodError('POD_APP', `pod ${pod.uuid} already has an app named ${JSON.stringify(name)}: give another with --name`, { subject: name });
+    const info = await readPodInfo(pod.path);
+    const [tree] = await o.store.renderAll([o.app.imageId], { pod: { podUuid: pod.uuid, podDirs: referencingPodDirs(o.dataDir, pod.uuid) } });
+    const dir = join(pod.path, POD_FILES.appDir(name));
+    const rootfs = join(pod.path, POD_FILES.appRootfs(name));
+    let mounted = false;
+    let written = false;
+    try {
+      await mkdir(rootfs, { recursive: true });
+      await Promise.all([
+        mkdir(join(pod.path, POD_FILES.appUpper(name)), { recursive: true }),
+        mkdir(join(pod.path, POD_FILES.appWork(name)), { recursive: true }),
+        writeFileAtomic(join(pod.path, POD_FILES.appManifest(name)), bytes),
+        writeFileAtomic(join(pod.path, POD_FILES.appTreeId(name)), tree!.id),
+      ]);
+      const { mode } = await mountAppRootfs({
+        lower: tree!.rootfs,
+        target: rootfs,
+        upper: join(pod.path, POD_FILES.appUpper(name)),
+        work: join(pod.path, POD_FILES.appWork(name)),
+        mode: info.rootfsMode,
+        dataDir: o.dataDir,
+        fresh: true,
+        ...(info.privateUsers !== undefined ? { idmap: info.privateUsers } : {}),
+        ...(o.log ? { debug: o.log } : {}),
+      });
+      mounted = true;
+      o.log?.(`app ${name}: rootfs set up (${mode})`);
+      const runtimeApp: RuntimeApp = {
+        name,
+        image: { name: image.name, id: o.app.imageId, ...(image.labels ? { labels: image.labels } : {}) },
+        app,
+        ...(o.app.readOnlyRootFS !== undefined ? { readOnlyRootFS: o.app.readOnlyRootFS } : {}),
+      };
+      const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs) };
+      await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: [...manifest.apps, runtimeApp] }));
+      await writePodInfo(pod.path, { ...info, apps: [...info.apps, appInfo] });
+      written = true;
+      writeFileSync(join(dir, APP_CREATED), '');
+      const insecure = (['capabilities', 'paths', 'seccomp'] as const).filter((k) => o.insecure?.[k] === true);
+      const flags = { capabilities: '--disable-capabilities-restriction', paths: '--disable-paths', seccomp: '--disable-seccomp' };
+      await callAppEntrypoint(o, pod, pid, 'appAdd', name, insecure.map((k) => flags[k]));
+    } catch (err) {
+      // As it was: the manifest and the record without the app, its root unmounted and its directory gone.
+      if (written) {
+        await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify(manifest));
+        await writePodInfo(pod.path, info);
+      }
+      if (mounted) await unmountTree(rootfs, { lazy: true });
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    o.bus?.publish(podEvent('app/added', pod.uuid, { app: name, image: image.name }));
+    return name;
+  });
+}
+
+/** `rkt app start`: starts an app of a running mutable pod (again, after a stop). */
+export async function startApp(o: AppPodOptions & { readonly app: string }): Promise<void> {
+  const { pod, pid } = await mutablePod(o, 'start');
+  await withManifestLock(pod.path, async () => {
+    const app = manifestApp(pod, readManifest(pod.path), o.app);
+    await callAppEntrypoint(o, pod, pid, 'appStart', app.name);
+    writeFileSync(join(pod.path, POD_FILES.appDir(app.name), APP_STARTED), '');
+    o.bus?.publish(podEvent('app/started', pod.uuid, { app: app.name, image: app.image.name }));
+  });
+}
+
+/** `rkt app stop`: stops an app of a running mutable pod; resolves with its exit status, when it has one. */
+export async function stopApp(o: AppPodOptions & { readonly app: string }): Promise<number | undefined> {
+  const { pod, pid } = await mutablePod(o, 'stop');
+  return withManifestLock(pod.path, async () => {
+    const app = manifestApp(pod, readManifest(pod.path), o.app);
+    await callAppEntrypoint(o, pod, pid, 'appStop', app.name);
+    const exitStatus = readAppExit(pod.path, app.name);
+    o.bus?.publish(podEvent('app/exited', pod.uuid, { app: app.name, ...(exitStatus !== undefined ? { exitStatus } : {}) }));
+    return exitStatus;
+  });
+}
+
+/**
+ * `rkt app rm`: removes an app from a running mutable pod: the stage1's app/rm (which stops it first), then its
+ * root unmounted and its directory removed, and the app dropped from the manifest and stage0's record.
+ */
+export async function removeApp(o: AppPodOptions & { readonly app: string }): Promise<void> {
+  const { pod, pid } = await mutablePod(o, 'remove');
+  await withManifestLock(pod.path, async () => {
+    const manifest = readManifest(pod.path);
+    const app = manifestApp(pod, manifest, o.app);
+    await callAppEntrypoint(o, pod, pid, 'appRm', app.name);
+    const info = await readPodInfo(pod.path);
+    await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: manifest.apps.filter((a) => a.name !== app.name) }));
+    await writePodInfo(pod.path, { ...info, apps: info.apps.filter((a) => a.name !== app.name) });
+    await unmountTree(join(pod.path, POD_FILES.appDir(app.name)), { lazy: true });
+    rmSync(join(pod.path, POD_FILES.appDir(app.name)), { recursive: true, force: true });
+    o.bus?.publish(podEvent('app/removed', pod.uuid, { app: app.name }));
+  });
+}
+
+/** rkt's lib.App: what `rkt app list` and `rkt app status` show of an app; times in nanoseconds since the epoch. */
+export interface AppState {
+  readonly name: string;
+  /** rkt's states: `created` (added, never started), `running`, `exited`; `unknown` when nothing tells. */
+  readonly state: 'created' | 'running' | 'exited' | 'unknown';
+  readonly imageId: string;
+  readonly createdAt?: number;
+  readonly startedAt?: number;
+  readonly finishedAt?: number;
+  readonly exitCode?: number;
+}
+
+function mtimeNs(path: string): number | undefined {
+  try {
+    return Number(statSync(path, { bigint: true }).mtimeNs);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The apps of a pod (any pod: one `rkt run` made too) and their states, as rkt's `AppsForPod`: an app with an exit
+ * status has exited; one started (by `rkt app start`, or with its pod) without one runs, while its pod does; one
+ * only added is created.
+ */
+export async function listApps(o: { readonly dataDir: string; readonly uuid: string; readonly app?: string }): Promise<AppState[]> {
+  const pod = await podDetails(findPod(o.dataDir, o.uuid));
+  if (!existsSync(join(pod.path, POD_FILES.manifest))) return [];
+  const manifest = readManifest(pod.path);
+  const mutable = isMutableManifest(manifest);
+  const podCreated = pod.createdAt !== undefined ? pod.createdAt.getTime() * 1e6 : undefined;
+  const podStarted = pod.startedAt !== undefined ? pod.startedAt.getTime() * 1e6 : undefined;
+  return manifest.apps
+    .filter((a) => o.app === undefined || a.name === o.app)
+    .map((a) => {
+      const dir = join(pod.path, POD_FILES.appDir(a.name));
+      const exitPath = join(pod.path, POD_FILES.appExit(a.name));
+      const exitCode = readAppExit(pod.path, a.name);
+      const createdAt = mtimeNs(join(dir, APP_CREATED)) ?? podCreated;
+      // A mutable pod's app starts with `rkt app start`; any other with its pod.
+      const startedAt = mutable ? mtimeNs(join(dir, APP_STARTED)) : podStarted;
+      const finishedAt = exitCode !== undefined ? mtimeNs(exitPath) : undefined;
+      const state: AppState['state'] =
+        exitCode !== undefined ? 'exited' : startedAt !== undefined ? (pod.state === 'running' ? 'running' : 'unknown') : pod.state === 'running' || pod.state === 'prepared' || mutable ? 'created' : 'unknown';
+      return {
+        name: a.name,
+        state,
+        imageId: a.image.id ?? '',
+        ...(createdAt !== undefined ? { createdAt } : {}),
+        ...(startedAt !== undefined ? { startedAt } : {}),
+        ...(finishedAt !== undefined ? { finishedAt } : {}),
+        ...(exitCode !== undefined ? { exitCode } : {}),
+      };
+    });
+}
