@@ -46,9 +46,29 @@ const FLAVORS = {
     pkg: 'packages/stage1-systemd',
     name: 'coreos.com/rkt/stage1-systemd',
     dir: 'rkt',
-    files: { 'run.cjs': 'run', 'stop.cjs': 'stop', 'gc.cjs': 'gc', 'enter.cjs': 'enter' },
-    entrypoints: { run: '/rkt/run', stop: '/rkt/stop', gc: '/rkt/gc', enter: '/rkt/enter' },
-    interfaceVersion: '4',
+    files: {
+      'run.cjs': 'run',
+      'stop.cjs': 'stop',
+      'gc.cjs': 'gc',
+      'enter.cjs': 'enter',
+      'app-add.cjs': 'app-add',
+      'app-start.cjs': 'app-start',
+      'app-stop.cjs': 'app-stop',
+      'app-rm.cjs': 'app-rm',
+    },
+    entrypoints: {
+      run: '/rkt/run',
+      stop: '/rkt/stop',
+      gc: '/rkt/gc',
+      enter: '/rkt/enter',
+      // rkt's app entrypoints of mutable pods (interface version 5: `rkt app add/start/stop/rm`).
+      'app/add': '/rkt/app-add',
+      'app/start': '/rkt/app-start',
+      'app/stop': '/rkt/app-stop',
+      'app/rm': '/rkt/app-rm',
+    },
+    // rkt's numbering: 4 as fly, and 5, run's --mutable and the app entrypoints.
+    interfaceVersion: '5',
     // The run entrypoint is also a CommonJS module that rkt-ts's stage0 runs in its own process (see
     // @rkt/controller's README, "The run module").
     runModule: { path: '/rkt/run', version: '1' },

@@ -7,5 +7,9 @@ export default defineConfig([
     stop: 'src/entrypoints/stop.ts',
     gc: 'src/entrypoints/gc.ts',
     enter: 'src/entrypoints/enter.ts',
+    'app-add': 'src/entrypoints/app-add.ts',
+    'app-start': 'src/entrypoints/app-start.ts',
+    'app-stop': 'src/entrypoints/app-stop.ts',
+    'app-rm': 'src/entrypoints/app-rm.ts',
   }),
 ]);

@@ -35,6 +35,7 @@ import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
 import { startProcess, type HostSpawn } from './spawn.js';
+import { shareAppsDir, STAGE2_DIR, watchMutableStatuses, writeMutablePodSettings } from './mutable-pod.js';
 import { mountScriptEnv, mountShiftedStage1Root, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
@@ -222,6 +223,27 @@ function podStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: n
   return { apps: statuses, pod };
 }
 
+/**
+ * The same for a mutable pod (`--mutable`), whose apps end independently and never end the pod: an app that has a
+ * status keeps it, one that started without recording one was killed with the pod (137 after a forced stop,
+ * else the stop's signal), one never started gets none. The pod's status is its own: 0 once stopped (`rkt stop`,
+ * as its user ends it) or halted, else nspawn's.
+ */
+function mutablePodStatuses(apps: readonly PodApp[], statusDir: string, nspawnStatus: number, stop: StopKind | undefined): { apps: Map<string, number>; pod: number } {
+  const statuses = new Map<string, number>();
+  for (const a of apps) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(onHost(statusDir, appStatusPath(a.name)), 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) statuses.set(a.name, stoppedBeforeMain(text) ? stopStatus(stop ?? 'TERM') : parseAppStatus(text));
+    else if (existsSync(onHost(statusDir, appStartedPath(a.name)))) statuses.set(a.name, stopStatus(stop ?? 'KILL'));
+  }
+  return { apps: statuses, pod: stop !== undefined || nspawnStatus === 0 ? 0 : nspawnStatus };
+}
+
 /** Where an app's exit status goes for stage0 (`rkt status`): `appsinfo/<app>/exit`. */
 function appExitPath(pod: string, app: string): string {
   return join(pod, 'appsinfo', app, 'exit');
@@ -368,6 +390,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     throw new Error('usage: run [--debug] [--interactive] [--inherit-env] [--net=host|none|NETS] [--private-users=SHIFT:COUNT] [--hostname=NAME] [--local-config=DIR] [--dns-conf-mode=resolv=MODE,hosts=MODE] UUID');
   }
   const debug = options.get('debug') === 'true';
+  // rkt's `rkt app sandbox` (interface version 5): the pod lives without apps until stopped, its apps come and go
+  // through the app entrypoints (mutable.ts), and no app's end ends it.
+  const mutable = options.get('mutable') === 'true';
   const interactive = options.get('interactive') === 'true';
   const hostname = options.get('hostname') ?? defaultHostname(uuid);
   const net = podNetwork(options.get('net'));
@@ -385,7 +410,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const dns = dnsConfMode !== undefined ? dnsContents(pod, dnsConfMode, hostname) : {};
   const manifest = JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
   const apps = manifest.apps ?? [];
-  if (apps.length === 0) throw new Error('the pod has no apps');
+  if (apps.length === 0 && !mutable) throw new Error('the pod has no apps');
   if (interactive && apps.length > 1) throw new Error(`--interactive needs a pod of exactly one app; this pod has ${apps.length}`);
   // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
@@ -483,6 +508,11 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       spec.etcBinds = binds.map((b) => b.path);
     }
   }
+  // What an app added later gets as these apps did (mutable-pod.ts, read by the app/add entrypoint).
+  if (mutable) {
+    mkdirSync(appEtcDir, { recursive: true });
+    writeMutablePodSettings(pod, { hostname, debug, ...(dnsMode !== undefined ? { dnsConfMode: dnsMode } : {}), insecure: insecureIsolation(options), environment: mdsEnv, ...(privateUsers !== undefined ? { owner: privateUsers.shift } : {}) });
+  }
   // Known once every app's isolators are: resource isolators on a hybrid host boot the pod with the legacy
   // cgroup layout (pod-isolation.ts).
   const legacyCgroups = isolation.env().SYSTEMD_NSPAWN_UNIFIED_HIERARCHY === '0';
@@ -492,11 +522,11 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const stdinAfter = new Map<string, number>();
   for (const spec of specs) {
     const reaper = needsReaper(spec, legacyCgroups);
-    const unit = appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty' });
+    const unit = appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty', mutable });
     writeFileSync(join(unitsDir, appUnitName(spec.name)), unit);
     if (stdin === 'fifo') stdinAfter.set(spec.name, commandsBeforeMain(unit));
     if (reaper) {
-      writeFileSync(join(unitsDir, reaperUnitName(spec.name)), reaperUnit(spec.name, exitWhenAllDone));
+      writeFileSync(join(unitsDir, reaperUnitName(spec.name)), reaperUnit(spec.name, exitWhenAllDone, mutable));
       reaped.push(spec.name);
     }
   }
@@ -562,8 +592,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       groupFile: join(etcDir, 'group'),
       ioDir,
       statusDir,
-      ...(specs.some((s) => s.etcBinds !== undefined) ? { appEtcDir } : {}),
-      appRoots,
+      // A mutable pod binds it always: an app added later may need it.
+      ...(mutable || specs.some((s) => s.etcBinds !== undefined) ? { appEtcDir } : {}),
+      // A mutable pod's apps are all under one shared bind (sharedAppsDir), which later apps' roots reach too.
+      appRoots: mutable ? [{ host: join(pod, 'appsinfo'), pod: STAGE2_DIR }] : appRoots,
       ...(options.has('hostname') ? { hostname } : {}),
       privateNetwork,
       ...(networkNamespacePath !== undefined ? { networkNamespacePath } : {}),
@@ -595,6 +627,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     if (privateUsers !== undefined) mountShiftedStage1Root(root, stage1, privateUsers, host.mount!, host.idmapBind!);
     else if (host.mount !== undefined) mountStage1Root(root, host.mount);
     else mountEnv = mountScriptEnv(root, loader, libPath, join(stage1, 'bin/mount'));
+    if (mutable) shareAppsDir(pod, host.mount, { loader, libPath, mountBinary: join(stage1, 'bin/mount') });
   } catch (err) {
     await io?.close();
     throw err;
@@ -693,12 +726,14 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // Every app has ended and its status is recorded: the pod is over, whatever systemd would still do. Each
   // app's exit status is published as soon as it is recorded, for `rkt status` of the running pod.
   const exitWrites: Array<Promise<void>> = [];
-  const stopWatching = whenAllSettled(
-    statusDir,
-    apps.map((a) => a.name),
-    postStopPod ? () => {} : () => killPod(nspawnPid),
-    (app, text) => recordExitWhileRunning(pod, app, text, exitWrites),
-  );
+  const stopWatching = mutable
+    ? watchMutableStatuses(statusDir, (app, text) => recordExitWhileRunning(pod, app, text, exitWrites))
+    : whenAllSettled(
+        statusDir,
+        apps.map((a) => a.name),
+        postStopPod ? () => {} : () => killPod(nspawnPid),
+        (app, text) => recordExitWhileRunning(pod, app, text, exitWrites),
+      );
   // As its own process, the same when stage0 dies (kill -9): this process is re-parented, and kills the
   // pod's PID 1, which ends the pod's every process.
   const parent = process.ppid;
@@ -745,7 +780,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   isolationCgroups.remove();
   if (ioFailure !== undefined) throw ioFailure;
   if (setupFailure !== undefined) throw setupFailure;
-  const result = podStatuses(apps, statusDir, status, stopped());
+  // A mutable pod's apps are those of its manifest now (stage0 rewrites it as apps are added and removed).
+  const endApps = mutable ? ((JSON.parse(readFileSync(join(pod, 'pod'), 'utf8')) as { apps?: PodApp[] }).apps ?? []) : apps;
+  const result = mutable ? mutablePodStatuses(endApps, statusDir, status, stopped()) : podStatuses(endApps, statusDir, status, stopped());
   await Promise.all(exitWrites);
   await Promise.all([...result.apps].map(([app, s]) => writeAppExit(pod, app, s)));
   if (outputFailure?.code === 'EPIPE') return EXIT_BROKEN_PIPE;

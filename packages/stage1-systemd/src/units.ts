@@ -1,7 +1,12 @@
 import { constants as osConstants } from 'node:os';
 
 /** How an app's standard input is connected (rkt's `--interactive`: the terminal, or a pipe relayed by run). */
-export type AppStdin = 'null' | 'fifo' | 'tty';
+/**
+ * An app's standard streams: `null` and `fifo` (rkt's stdin relayed) with its output on sockets run relays, `tty`
+ * the pod's console for all three (rkt's terminal), `console` no stdin and its output on the pod's console (an app
+ * added to a running mutable pod, which run's relay, made when the pod started, does not know).
+ */
+export type AppStdin = 'null' | 'fifo' | 'tty' | 'console';
 
 /** What the run entrypoint needs of one app of the pod manifest (appc 0.8.11 `apps[].app`). */
 export interface AppUnitSpec {
@@ -108,6 +113,7 @@ function ioLines(spec: AppUnitSpec): string[] {
     // before entering the app's root. tty-force: systemd's own console output (quiet anyway) yields.
     return ['TTYPath=/dev/console', 'StandardInput=tty-force', 'StandardOutput=tty', 'StandardError=tty'];
   }
+  if (spec.stdin === 'console') return ['TTYPath=/dev/console', 'StandardInput=null', 'StandardOutput=tty', 'StandardError=tty'];
   return [
     spec.stdin === 'fifo' ? `StandardInput=file:${appIoPath(spec.name, 'stdin')}` : 'StandardInput=null',
     // Sockets the run entrypoint relays to rkt's stdout and stderr byte for byte (the pod's console is a
@@ -137,6 +143,11 @@ export interface AppStatusOptions {
    * sockets (a terminal) nothing else tells the run entrypoint that the app started.
    */
   markStarted?: boolean;
+  /**
+   * An app of a mutable pod (`rkt app sandbox`): its end, failed or not, ends nothing but itself (rkt's mutable pods
+   * lived until `rkt stop`), so the recorder names no first failure and halts nothing.
+   */
+  mutable?: boolean;
 }
 
 /**
@@ -161,7 +172,8 @@ export function needsReaper(spec: Pick<AppUnitSpec, 'preStart' | 'postStop'>, le
  * more than the whole app did. In a pod with post-stop handlers the last status written makes systemd exit
  * instead, which waits for them.
  */
-function recordStatusScript(app: string, exitWhenAllDone: readonly string[] | undefined, exit: string): string {
+function recordStatusScript(app: string, exitWhenAllDone: readonly string[] | undefined, exit: string, mutable = false): string {
+  if (mutable) return ['exec > /dev/null 2>&1', `echo "\${EXIT_CODE:--} \${EXIT_STATUS:--} $SERVICE_RESULT" > ${appStatusPath(app)}`].join('; ');
   // dash builtins only (the stage1 has no coreutils). Its output would be the app's streams (the
   // recorder's): nothing of its own belongs there. set -C creates the first-failure file exclusively
   // (O_EXCL), so of two failing apps one is first. The first failure is named before the status is written:
@@ -186,11 +198,11 @@ function recordStatusScript(app: string, exitWhenAllDone: readonly string[] | un
  * sibling's failure), ExecStop= runs before the SIGTERM, so it leaves the status to ExecStopPost=, which also
  * catches an app that never started (no ExecStop= then).
  */
-function statusRecorderLines(app: string, exitWhenAllDone: readonly string[] | undefined): string[] {
+function statusRecorderLines(app: string, exitWhenAllDone: readonly string[] | undefined, mutable = false): string[] {
   // MountAPIVFS= gives the unit's processes a /run of their own, without systemd's private socket: systemctl
   // cannot reach PID 1 from here. Its halt signal (SIGRTMIN+3, which `rkt stop` sends through nspawn too)
   // ends the pod instead.
-  const record = recordStatusScript(app, exitWhenAllDone, 'kill -37 1');
+  const record = recordStatusScript(app, exitWhenAllDone, 'kill -37 1', mutable);
   return [
     `ExecStop=+/bin/dash -c ${quote(`[ -n "$EXIT_CODE" ] || exit 0; ${record}`, true)}`,
     `ExecStopPost=+/bin/dash -c ${quote(`[ -e ${appStatusPath(app)} ] && exit 0; ${record}`, true)}`,
@@ -225,7 +237,7 @@ export function appServiceLines(spec: AppUnitSpec, status: AppStatusOptions = {}
     ...(own && status.markStarted === true ? [`ExecStartPre=+/bin/dash -c ${quote(`echo > ${appStartedPath(spec.name)}`, true)}`] : []),
     ...(spec.preStart !== undefined ? [execLine('ExecStartPre', spec.preStart, spec.name, 'the pre-start event handler')] : []),
     execLine('ExecStart', spec.exec, spec.name, 'exec'),
-    ...(own ? statusRecorderLines(spec.name, status.exitWhenAllDone) : []),
+    ...(own ? statusRecorderLines(spec.name, status.exitWhenAllDone, status.mutable) : []),
     // Runs however the app ended, `rkt stop` included, after its reaper recorded the status.
     ...(spec.postStop !== undefined ? [execLine('ExecStopPost', spec.postStop, spec.name, 'the post-stop event handler')] : []),
     `TimeoutStopSec=${STOP_GRACE_SECONDS}s`,
@@ -270,7 +282,7 @@ export function reaperUnitName(app: string): string {
  * process ended from systemd (ExecMainCode is CLD_EXITED 1, CLD_KILLED 2 or CLD_DUMPED 3, or 0 when it
  * never ran; ExecMainStatus the exit code or signal number) and records it as the recorder would.
  */
-export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): string {
+export function reaperUnit(app: string, exitWhenAllDone?: readonly string[], mutable = false): string {
   const fromSystemctl = [
     `eval "$(/bin/systemctl show --property=ExecMainCode --property=ExecMainStatus --property=Result ${appUnitName(app)})"`,
     'SERVICE_RESULT=$Result EXIT_STATUS=$ExecMainStatus',
@@ -288,7 +300,7 @@ export function reaperUnit(app: string, exitWhenAllDone?: readonly string[]): st
     'Type=oneshot',
     'RemainAfterExit=yes',
     `ExecStart=/bin/dash -c ${quote(`echo > ${appStartedPath(app)}`, true)}`,
-    `ExecStop=/bin/dash -c ${quote(`${fromSystemctl}; ${recordStatusScript(app, exitWhenAllDone, '/bin/systemctl --no-block exit || :')}`, true)}`,
+    `ExecStop=/bin/dash -c ${quote(`${fromSystemctl}; ${recordStatusScript(app, exitWhenAllDone, '/bin/systemctl --no-block exit || :', mutable)}`, true)}`,
     // The pod's console is rkt's terminal: nothing of the reaper's belongs there.
     'StandardOutput=null',
     'StandardError=null',

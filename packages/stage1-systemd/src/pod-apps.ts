@@ -1,0 +1,207 @@
+// The app entrypoints of a mutable pod (interface version 5, rkt's `rkt app add/start/stop/rm`): each runs in the
+// pod directory with `--app=NAME --uuid=UUID [--debug]` (add also rkt's `--disable-*`), the pod's PID 1 in
+// RKT_STAGE1_ENTERPID (rkt's crossing entrypoints' variable), while the pod runs. They act on the pod's systemd
+// with its own systemctl, in the pod's mount and pid namespaces.
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { writeFileAtomic } from '@rkt/image-store/fsutil';
+import { parseDnsConfMode } from '@rkt/controller/stage1-abi';
+import { checkAppPaths } from './app-paths.js';
+import { dnsContents, writeEtcFiles } from './etc-files.js';
+import { appEnvironment } from './environment.js';
+import { parseEntrypointArgs } from './entrypoints/args.js';
+import { resolveId } from './ids.js';
+import { insecureIsolation, PodIsolation } from './pod-isolation.js';
+import { readMutablePodSettings } from './mutable-pod.js';
+import { readOnlyRootLines } from './read-only-root.js';
+import {
+  appStartedPath,
+  appStatusPath,
+  appUnit,
+  appUnitName,
+  needsReaper,
+  parseAppStatus,
+  reaperUnit,
+  reaperUnitName,
+  stoppedBeforeMain,
+  type AppUnitSpec,
+} from './units.js';
+
+/** An app entrypoint's call: the pod, the app, the pod's PID 1. */
+export interface AppCall {
+  readonly pod: string;
+  readonly uuid: string;
+  readonly app: string;
+  readonly pid1: number;
+  readonly options: ReadonlyMap<string, string>;
+  readonly debug: boolean;
+}
+
+/** Reads an app entrypoint's arguments and environment; throws one line on what is missing. */
+export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AppCall {
+  const { options } = parseEntrypointArgs(argv);
+  const app = options.get('app');
+  const uuid = options.get('uuid');
+  const pid = env.RKT_STAGE1_ENTERPID;
+  if (app === undefined || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(app) || uuid === undefined || !/^[0-9a-f-]+$/.test(uuid)) {
+    throw new Error(`usage: ${entrypoint} --app=NAME --uuid=UUID [--debug], with RKT_STAGE1_ENTERPID`);
+  }
+  if (pid === undefined || !/^[0-9]+$/.test(pid) || Number(pid) <= 1) throw new Error(`RKT_STAGE1_ENTERPID must be the pod's PID 1 (got ${JSON.stringify(pid ?? '')})`);
+  return { pod: process.cwd(), uuid, app, pid1: Number(pid), options, debug: options.get('debug') === 'true' };
+}
+
+/**
+ * Runs the pod's systemctl in the pod (its mount and pid namespaces, through the host's nsenter): it talks to the
+ * pod's systemd on its private socket. Throws one line with systemctl's own message on failure.
+ */
+export function systemctl(call: AppCall, args: readonly string[], allowFailure = false): number {
+  const argv = ['--target', String(call.pid1), '--mount', '--pid', '--', '/bin/systemctl', ...args];
+  if (call.debug) process.stderr.write(`stage1-systemd app: nsenter ${argv.join(' ')}\n`);
+  const r = spawnSync('nsenter', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error !== undefined) throw new Error(`cannot run nsenter: ${r.error.message}`);
+  if (r.status !== 0 && !allowFailure) {
+    const said = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n')[0] ?? '';
+    throw new Error(`systemctl ${args.join(' ')} in the pod failed (exit ${r.status})${said !== '' ? `: ${said}` : ''}`);
+  }
+  return r.status ?? 1;
+}
+
+interface ManifestApp {
+  name: string;
+  readOnlyRootFS?: boolean;
+  app?: {
+    exec?: string[];
+    user?: string;
+    group?: string;
+    workingDirectory?: string;
+    environment?: Array<{ name: string; value: string }>;
+    supplementaryGIDs?: number[];
+    eventHandlers?: Array<{ name: string; exec: string[] }>;
+  };
+}
+
+function manifestApp(call: AppCall): ManifestApp {
+  const manifest = JSON.parse(readFileSync(join(call.pod, 'pod'), 'utf8')) as { apps?: ManifestApp[] };
+  const found = (manifest.apps ?? []).find((a) => a.name === call.app);
+  if (found === undefined) throw new Error(`the pod manifest has no app ${JSON.stringify(call.app)}`);
+  return found;
+}
+
+/** Adds IDs missing from the pod's passwd or group file, in place: the file is bound into the pod by its inode. */
+function addIds(file: string, ids: readonly number[], line: (id: number) => string): void {
+  const known = new Set(readFileSync(file, 'utf8').split('\n').map((l) => l.split(':')[2]));
+  const missing = ids.filter((id) => !known.has(String(id)));
+  if (missing.length > 0) appendFileSync(file, missing.map(line).join(''));
+}
+
+/**
+ * `coreos.com/rkt/stage1/app/add`: the app is in the pod manifest and its root mounted at `appsinfo/<app>/rootfs`
+ * by stage0 (seen in the pod at /opt/stage2/<app>/rootfs through the shared mount run made). Checks the app as run
+ * checks the pod's (user, group, exec, working directory, isolators), writes its /etc files and its unit, and has
+ * the pod's systemd load it. Nothing is started.
+ */
+export async function addApp(call: AppCall): Promise<void> {
+  const settings = readMutablePodSettings(call.pod);
+  const a = manifestApp(call);
+  const rootfs = join(call.pod, 'appsinfo', a.name, 'rootfs');
+  const preStart = a.app?.eventHandlers?.find((h) => h.name === 'pre-start')?.exec;
+  const postStop = a.app?.eventHandlers?.find((h) => h.name === 'post-stop')?.exec;
+  const spec: AppUnitSpec = {
+    name: a.name,
+    exec: a.app?.exec ?? [],
+    uid: await resolveId(rootfs, 'user', a.app?.user, a.name),
+    gid: await resolveId(rootfs, 'group', a.app?.group, a.name),
+    supplementaryGids: a.app?.supplementaryGIDs ?? [],
+    workingDirectory: a.app?.workingDirectory ?? '/',
+    environment: [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment],
+    ...(preStart !== undefined ? { preStart } : {}),
+    ...(postStop !== undefined ? { postStop } : {}),
+    stdin: 'console',
+  };
+  const path = a.app?.environment?.findLast((e) => e.name === 'PATH')?.value;
+  spec.exec = await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory, path);
+  // rkt's --disable-* of app add, else what the pod was run with.
+  const given = insecureIsolation(call.options);
+  const insecure = { capabilities: given.capabilities || settings.insecure.capabilities, paths: given.paths || settings.insecure.paths, seccomp: given.seccomp || settings.insecure.seccomp };
+  const isolation = new PodIsolation(call.uuid, insecure);
+  spec.serviceExtra = [...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
+  const dns = settings.dnsConfMode !== undefined ? dnsContents(call.pod, parseDnsConfMode(settings.dnsConfMode), settings.hostname) : {};
+  const etc = await writeEtcFiles(rootfs, a.name, { hostname: settings.hostname, ...dns, ...(settings.owner !== undefined ? { owner: settings.owner } : {}) });
+  if (call.debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd app/add: app ${a.name}: ${note}\n`);
+  if (etc.binds.length > 0) {
+    const dir = join(call.pod, 'stage1-app-etc', a.name);
+    mkdirSync(dir, { recursive: true });
+    for (const b of etc.binds) writeFileSync(join(dir, basename(b.path)), b.content, { mode: 0o644 });
+    spec.etcBinds = etc.binds.map((b) => b.path);
+  }
+  addIds(join(call.pod, 'stage1-etc', 'passwd'), [spec.uid], (u) => `rkt-${u}:x:${u}:65534::/:/bin/sh\n`);
+  addIds(join(call.pod, 'stage1-etc', 'group'), [spec.gid, ...(spec.supplementaryGids ?? [])], (g) => `rkt-${g}:x:${g}:\n`);
+  const units = join(call.pod, 'stage1-units');
+  const reaper = needsReaper(spec, false);
+  writeFileSync(join(units, appUnitName(a.name)), appUnit(spec, { reaped: reaper, markStarted: true, mutable: true }));
+  if (reaper) writeFileSync(join(units, reaperUnitName(a.name)), reaperUnit(a.name, undefined, true));
+  if (!settings.debug) keepQuietAfterReload(call.pid1);
+  systemctl(call, ['daemon-reload']);
+}
+
+/**
+ * A daemon-reload makes the pod's systemd read its configuration again, where the quiet of its command line
+ * (`--show-status=0 --log-target=null`, nspawn.ts) is not: it would then print its status lines on the pod's
+ * console, which is rkt's output. The same settings as a drop-in of the pod's own /run (through its PID 1's
+ * root), read at every reload.
+ */
+function keepQuietAfterReload(pid1: number): void {
+  const dir = `/proc/${pid1}/root/run/systemd/system.conf.d`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, '50-rkt-quiet.conf'), '[Manager]\nShowStatus=no\nLogTarget=null\n');
+}
+
+/** The app's units, its reaper's first when it has one (started before it, stopped after it). */
+function appUnits(call: AppCall): string[] {
+  return [...(existsSync(join(call.pod, 'stage1-units', reaperUnitName(call.app))) ? [reaperUnitName(call.app)] : []), appUnitName(call.app)];
+}
+
+/** Forgets the app's last run: its status, started marker and exit, so that `rkt app status` does not show it. */
+function clearStatus(call: AppCall): void {
+  const status = join(call.pod, 'stage1-status');
+  rmSync(join(status, basename(appStatusPath(call.app))), { force: true });
+  rmSync(join(status, basename(appStartedPath(call.app))), { force: true });
+  rmSync(join(call.pod, 'appsinfo', call.app, 'exit'), { force: true });
+}
+
+/** `coreos.com/rkt/stage1/app/start`: starts the app's unit (again, after a stop). */
+export function startApp(call: AppCall): void {
+  if (!existsSync(join(call.pod, 'stage1-units', appUnitName(call.app)))) throw new Error(`app ${JSON.stringify(call.app)} was not added to the pod`);
+  clearStatus(call);
+  systemctl(call, ['reset-failed', ...appUnits(call)], true);
+  systemctl(call, ['start', ...appUnits(call)]);
+}
+
+/**
+ * `coreos.com/rkt/stage1/app/stop`: stops the app's unit (SIGTERM, SIGKILL after the grace), which records its
+ * status as it ends, and publishes its exit status in `appsinfo/<app>/exit`, as run does for the apps it ran.
+ */
+export async function stopApp(call: AppCall): Promise<void> {
+  systemctl(call, ['stop', ...appUnits(call)]);
+  let text: string;
+  try {
+    text = readFileSync(join(call.pod, 'stage1-status', basename(appStatusPath(call.app))), 'utf8');
+  } catch {
+    return; // Never started: nothing to report.
+  }
+  // Stopped before its main process ran: the stop's signal, as run reports such an app.
+  const status = stoppedBeforeMain(text) ? 143 : parseAppStatus(text);
+  await writeFileAtomic(join(call.pod, 'appsinfo', call.app, 'exit'), `${status}\n`, { tmpName: `.exit.${process.pid}.tmp` });
+}
+
+/** `coreos.com/rkt/stage1/app/rm`: stops the app if it runs and removes its units and files from the pod. */
+export function removeApp(call: AppCall): void {
+  const units = appUnits(call);
+  systemctl(call, ['stop', ...units], true);
+  for (const u of units) rmSync(join(call.pod, 'stage1-units', u), { force: true });
+  rmSync(join(call.pod, 'stage1-app-etc', call.app), { recursive: true, force: true });
+  systemctl(call, ['daemon-reload']);
+  systemctl(call, ['reset-failed', ...units], true);
+  clearStatus(call);
+}
