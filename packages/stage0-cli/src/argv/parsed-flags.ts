@@ -47,6 +47,11 @@ export class ParsedFlags {
     return this.#get(name, 'int') as number;
   }
 
+  /** Whether this command declares the flag at all (commands that share option readers differ in their flags). */
+  has(name: string): boolean {
+    return this.#specs.has(name);
+  }
+
   /** Whether the user gave the flag (pflag's `Changed`), as opposed to its default applying. */
   changed(name: string): boolean {
     this.#spec(name);

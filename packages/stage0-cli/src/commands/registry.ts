@@ -25,6 +25,108 @@ const FETCH = defineCommand({
 });
 
 /**
+ * rkt's experiments (`RKT_EXPERIMENT_<NAME>`, read as Go's strconv.ParseBool): `app` turns on the `rkt app` commands,
+ * which are otherwise unknown, as rkt's were.
+ */
+function experimentEnabled(name: string): boolean {
+  return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(process.env[`RKT_EXPERIMENT_${name.toUpperCase()}`] ?? '');
+}
+
+const APP_NAME_FLAG = flag.string('app', 'name of the app');
+
+/** rkt's `rkt app` (experimental, RKT_EXPERIMENT_APP=true): mutable pods whose apps come and go while they run. */
+const APP = defineCommand({
+  name: 'app',
+  summary: 'Operate on app(s) in a pod',
+  subcommands: [
+    defineCommand({
+      name: 'add',
+      summary: 'Add an app to a pod',
+      description:
+        'This adds an application to a running mutable pod ("rkt app sandbox"): created, not started ("rkt app start").\nIMAGE is an image ID or name in the store, or an ACI file (with --insecure-options=image) imported as "rkt run" does.\nThe app\'s flags follow the image; arguments after "--" are appended to its exec.',
+      args: 'UUID IMAGE [--name=NAME] [--exec=CMD] [--user=USER] [--group=GROUP] [--working-dir=DIR] [--environment=NAME=VALUE]... [-- ARG...]',
+      minArgs: 2,
+      flags: [
+        flag.string('name', 'set the name of the app (default: the base name of the image)'),
+        flag.string('exec', 'override the exec command of the app'),
+        flag.string('user', 'user override for the app (example: --user=user)'),
+        flag.string('group', 'group override for the app (example: --group=group)'),
+        flag.string('working-dir', 'override the working directory of the app'),
+        flag.strings('environment', "environment variable for the app, NAME=VALUE (example: '--environment=foo=bar')"),
+      ],
+      load: () => import('./app-add.js'),
+    }),
+    defineCommand({
+      name: 'list',
+      summary: 'List apps for the given pod',
+      description: 'This only lists the name and state of the apps, app status will show more detailed info.',
+      args: 'UUID',
+      minArgs: 1,
+      maxArgs: 1,
+      flags: [...LISTING_FLAGS],
+      load: () => import('./app-list.js'),
+    }),
+    defineCommand({
+      name: 'rm',
+      summary: 'Remove an app from a pod',
+      description: 'Stops the app if it runs, removes its units and root filesystem from the running mutable pod, and drops it from the pod manifest.',
+      args: 'UUID --app=NAME',
+      minArgs: 1,
+      maxArgs: 1,
+      flags: [APP_NAME_FLAG],
+      load: () => import('./app-rm.js'),
+    }),
+    defineCommand({
+      name: 'sandbox',
+      summary: 'Create an empty pod application sandbox',
+      description: 'Initializes an empty pod having no applications, mutable: apps are added with "rkt app add" and run with\n"rkt app start" while it runs, until "rkt stop". Runs with the systemd stage1 (interface version 5).',
+      maxArgs: 0,
+      flags: [
+        ...STAGE1_FLAGS,
+        flag.string('uuid-file-save', 'write out pod UUID to specified file'),
+        flag.bool('no-overlay', 'disable overlay filesystem'),
+        ...RUN_FLAGS,
+      ],
+      load: () => import('./app-sandbox.js'),
+    }),
+    defineCommand({
+      name: 'start',
+      summary: 'Start an app in a pod',
+      args: 'UUID --app=NAME',
+      minArgs: 1,
+      maxArgs: 1,
+      flags: [APP_NAME_FLAG],
+      load: () => import('./app-start.js'),
+    }),
+    defineCommand({
+      name: 'status',
+      summary: 'Check the status of an app in the given pod',
+      description: 'This will print detailed status of an app',
+      args: 'UUID --app=APP_NAME [--format=json]',
+      minArgs: 1,
+      maxArgs: 1,
+      flags: [
+        flag.string('app', 'choose app within the pod, this flag must be set'),
+        flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
+          choices: ['', 'json', 'json-pretty'],
+          goType: 'value',
+        }),
+      ],
+      load: () => import('./app-status.js'),
+    }),
+    defineCommand({
+      name: 'stop',
+      summary: 'Stop an app in a pod',
+      args: 'UUID --app=NAME',
+      minArgs: 1,
+      maxArgs: 1,
+      flags: [APP_NAME_FLAG],
+      load: () => import('./app-stop.js'),
+    }),
+  ],
+});
+
+/**
  * The command table. Adding a command: write `commands/<name>.ts` exporting `run` (see
  * `CommandModule`), then add its entry here. Only the chosen command's file is ever imported.
  */
@@ -46,6 +148,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [flag.string('listen', 'address to listen for client API requests')],
     load: () => import('./api-service.js'),
   }),
+  ...(experimentEnabled('app') ? [APP] : []),
   defineCommand({
     name: 'cat-manifest',
     summary: 'Inspect and print the pod manifest',
@@ -89,7 +192,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'events',
     summary: 'Print pod lifecycle events as rkt processes publish them',
     description:
-      'Subscribes to the event bus that events.d names (a NATS server) and prints each pod lifecycle event as it\ncomes, one a line: TIME TOPIC POD PAYLOAD (--format=json: the event\'s envelope), until interrupted. Every rkt\ncommand that changes a pod publishes there when the bus is configured, in a file such as\n/etc/rkt/events.d/nats.json: {"rktKind": "events", "rktVersion": "v1", "nats": {"servers": ["nats://127.0.0.1:4222"]}}\n(optional: "subjectPrefix" (default "rkt"), "user", "password", "token", "timeout" (default "2s")).\nTopics: pod/prepared, pod/running, app/started, app/exited, pod/exited, pod/stopped, pod/marked,\npod/garbage-collected, pod/removed; the subject is PREFIX.KIND.ACTION.UUID.',
+      'Subscribes to the event bus that events.d names (a NATS server) and prints each pod lifecycle event as it\ncomes, one a line: TIME TOPIC POD PAYLOAD (--format=json: the event\'s envelope), until interrupted. Every rkt\ncommand that changes a pod publishes there when the bus is configured, in a file such as\n/etc/rkt/events.d/nats.json: {"rktKind": "events", "rktVersion": "v1", "nats": {"servers": ["nats://127.0.0.1:4222"]}}\n(optional: "subjectPrefix" (default "rkt"), "user", "password", "token", "timeout" (default "2s")).\nTopics: pod/prepared, pod/running, app/added, app/started, app/exited, app/removed, pod/exited, pod/stopped,\npod/marked, pod/garbage-collected, pod/removed; the subject is PREFIX.KIND.ACTION.UUID.',
     maxArgs: 0,
     flags: [
       flag.string('topic', "only the topics that start with this, such as 'pod/' or 'app/exited'"),

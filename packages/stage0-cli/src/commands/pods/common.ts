@@ -133,7 +133,7 @@ async function podManifestFromFlag(ctx: CommandContext, store: Store, claim: Ima
  * empty. The temp is `appc`'s kind (`.<name>.<pid>.<start time>.<random>.tmp`), so the temps of writers killed
  * part way are removed by the next save into the directory (and by `appc build`'s, `rkt image export`'s).
  */
-async function saveUuid(given: string, path: string, uuid: string): Promise<void> {
+export async function saveUuid(given: string, path: string, uuid: string): Promise<void> {
   try {
     await writeFileAtomic(path, uuid, { tmpName: basename(writerTempPath(path)) });
     await removeDeadWriterTemps(dirname(path));

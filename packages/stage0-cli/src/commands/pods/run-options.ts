@@ -16,12 +16,13 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
   const hostname = hostnameFlag(ctx);
   const net = checkNetFlag(ctx);
   // rkt's refusal: the service listens on the host, which a pod with a loopback of its own cannot reach.
-  if (net === 'none' && ctx.flags.bool('mds-register')) {
+  if (net === 'none' && ctx.flags.has('mds-register') && ctx.flags.bool('mds-register')) {
     throw new CliError('CLI_BAD_ARGS', '--mds-register does not work with --net=none: the pod\'s apps could not reach the metadata service on the host (use --net=host)');
   }
   const dns = dnsFlags(ctx);
   return {
-    interactive: ctx.flags.bool('interactive'),
+    // `rkt app sandbox` has neither.
+    interactive: ctx.flags.has('interactive') && ctx.flags.bool('interactive'),
     ...(net !== 'host' ? { net } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
     ...(dns !== undefined ? { dns } : {}),

@@ -1,0 +1,172 @@
+// rkt's experimental app commands (RKT_EXPERIMENT_APP=true) on real systemd pods, as a user sees them: a sandbox
+// runs with no apps until stopped; apps are added, started, stopped and removed while it runs, each step seen
+// in `rkt app list`/`status`, `rkt status` and on disk; the pod's stop and gc leave nothing. Each refusal is one
+// line, exit 254, the pod as it was.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { expectNothingLeft, systemdPodTests } from './harness.js';
+
+const pods = systemdPodTests();
+let env: RktEnv;
+let aci: string;
+beforeEach(() => ({ env, aci } = pods));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** rkt with the app experiment on (or, with `experiment` false, without RKT_EXPERIMENT_APP at all). */
+function rkt(args: readonly string[], experiment = true): RktResult {
+  const { RKT_EXPERIMENT_APP: _, ...rest } = process.env;
+  const r = spawnSync(rktBin, env.args(args), { cwd: env.tmp, encoding: 'utf8', timeout: 60_000, env: experiment ? { ...rest, RKT_EXPERIMENT_APP: 'true' } : rest });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A refusal: exit 254 and one line on stderr that says `says`. */
+function expectRefused(r: RktResult, says: RegExp): void {
+  expect(r.status, r.stderr).toBe(254);
+  expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(says);
+}
+
+/** Starts `rkt app sandbox` in the background; resolves with its UUID once it runs with its pid known. */
+async function startSandbox(): Promise<{ uuid: string; done: Promise<RktResult> }> {
+  const uuidFile = join(env.tmp, 'sandbox-uuid');
+  // RktEnv.start gives rkt this process's environment.
+  process.env.RKT_EXPERIMENT_APP = 'true';
+  let started: ReturnType<RktEnv['start']>;
+  try {
+    started = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`, `--uuid-file-save=${uuidFile}`]);
+  } finally {
+    delete process.env.RKT_EXPERIMENT_APP;
+  }
+  const { uuid } = await env.waitRunning();
+  expect(readFileSync(uuidFile, 'utf8')).toBe(uuid);
+  return { uuid, done: started.done };
+}
+
+function appStatus(uuid: string, app: string): { name: string; state: string; exit_code?: number; image_id: string; started_at?: number; finished_at?: number } {
+  const r = rkt(['app', 'status', uuid, `--app=${app}`, '--format=json']);
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as ReturnType<typeof appStatus>;
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(50)) if (check()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const manifestOf = (uuid: string): string => readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'pod'), 'utf8');
+
+describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
+  it('is an unknown command without RKT_EXPERIMENT_APP, as in rkt', () => {
+    expectRefused(rkt(['app', 'sandbox'], false), /unknown command "app" for "rkt"/);
+    expect(rkt(['help'], false).stdout).not.toMatch(/^\tapp /m);
+    expect(rkt(['help']).stdout).toMatch(/^\tapp sandbox\t+Create an empty pod application sandbox$/m);
+  });
+
+  it('runs a sandbox whose apps are added, started, stopped and removed while it runs', async () => {
+    const { uuid, done } = await startSandbox();
+    // Running, mutable, without apps.
+    expect(env.status(uuid)).toMatchObject({ state: 'running', apps: [] });
+    expect(JSON.parse(manifestOf(uuid)).annotations).toEqual([{ name: 'coreos.com/rkt/stage1/mutable', value: 'true' }]);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
+    await sleep(1000);
+    expect(env.status(uuid).state).toBe('running');
+
+    // Added: created, its root mounted, not started.
+    const add = rkt(['app', 'add', uuid, aci, '--name=writer', '--exec=/bin/sh', '--environment=GREETING=hello', '--', '-c', 'echo "$GREETING" > /tmp/out; exec sleep 100']);
+    expect(add.status, add.stderr).toBe(0);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nwriter\tcreated\n');
+    const out = join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'writer', 'rootfs', 'tmp', 'out');
+    expect(existsSync(out)).toBe(false);
+
+    // Started: it runs in the pod, in its own root.
+    const start = rkt(['app', 'start', uuid, '--app=writer']);
+    expect(start.status, start.stderr).toBe(0);
+    await waitFor('the app to write its file', () => existsSync(out) && readFileSync(out, 'utf8') === 'hello\n');
+    expect(appStatus(uuid, 'writer')).toMatchObject({ name: 'writer', state: 'running' });
+    const entered = env.run(['enter', '--app=writer', uuid, '/bin/cat', '/tmp/out']);
+    expect(entered.stdout).toBe('hello\n');
+
+    // Stopped: exited by the stop's SIGTERM, as rkt status says it of `rkt run`'s apps.
+    const stop = rkt(['app', 'stop', uuid, '--app=writer']);
+    expect(stop.status, stop.stderr).toBe(0);
+    const stopped = appStatus(uuid, 'writer');
+    expect(stopped).toMatchObject({ state: 'exited', exit_code: 143 });
+    expect(stopped.finished_at).toBeGreaterThanOrEqual(stopped.started_at!);
+    expect(rkt(['app', 'status', uuid, '--app=writer']).stdout).toMatch(/^name=writer\nstate=exited\nimage_id=sha512-[0-9a-f]{128}\ncreated_at=.*\nstarted_at=.*\nfinished_at=.*\nexit_code=143\n$/);
+    expect(env.status(uuid)).toMatchObject({ state: 'running', apps: [{ name: 'writer', exit_code: 143 }] });
+
+    // An app that ends by itself: its status is recorded, and the pod runs on.
+    expect(rkt(['app', 'add', uuid, aci, '--name=quitter', '--exec=/bin/sh', '--', '-c', 'exit 3']).status).toBe(0);
+    expect(rkt(['app', 'start', uuid, '--app=quitter']).status).toBe(0);
+    await waitFor('the app to exit', () => appStatus(uuid, 'quitter').state === 'exited');
+    expect(appStatus(uuid, 'quitter').exit_code).toBe(3);
+    expect(env.status(uuid).state).toBe('running');
+
+    // Removed: gone from the manifest, the listing and the mount table.
+    for (const app of ['writer', 'quitter']) {
+      const rm = rkt(['app', 'rm', uuid, `--app=${app}`]);
+      expect(rm.status, rm.stderr).toBe(0);
+    }
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
+    expect(JSON.parse(manifestOf(uuid)).apps).toEqual([]);
+    expect(env.mounts().filter((m) => m.includes('/appsinfo/writer') || m.includes('/appsinfo/quitter'))).toEqual([]);
+    expect(existsSync(join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'writer'))).toBe(false);
+
+    // The pod ends with `rkt stop`, and gc leaves nothing.
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    const result = await done;
+    expect(result.status, result.stderr).toBe(0);
+    expect(env.status(uuid).state).toBe('exited');
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('refuses unknown apps, a second app of one name and a bad image in one line, the pod unchanged', async () => {
+    const { uuid, done } = await startSandbox();
+    expect(rkt(['app', 'add', uuid, aci, '--name=one', '--exec=/bin/sleep', '--', '100']).status).toBe(0);
+    const before = manifestOf(uuid);
+    expectRefused(rkt(['app', 'start', uuid, '--app=nope']), /has no app "nope" \(apps: one\)/);
+    expectRefused(rkt(['app', 'stop', uuid, '--app=nope']), /has no app "nope"/);
+    expectRefused(rkt(['app', 'rm', uuid, '--app=nope']), /has no app "nope"/);
+    expectRefused(rkt(['app', 'status', uuid, '--app=nope']), /cannot find app "nope"/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=one']), /already has an app named "one"/);
+    expectRefused(rkt(['app', 'add', uuid, join(env.tmp, 'missing.aci')]), /missing\.aci/);
+    // An exec the image lacks: refused by the stage1, and undone.
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=two', '--exec=/bin/nothing-here']), /\/bin\/nothing-here/);
+    expect(manifestOf(uuid)).toBe(before);
+    expect(existsSync(join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'two'))).toBe(false);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\none\tcreated\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('refuses a pod that is not running, not mutable, or of a stage1 without app entrypoints', async () => {
+    // Prepared, not running.
+    const prepared = env.run(['prepare', aci, '--exec=/bin/true']);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const preparedUuid = prepared.stdout.trim();
+    expectRefused(rkt(['app', 'add', preparedUuid, aci]), /isn't currently running \(it is prepared\)/);
+    expectRefused(rkt(['app', 'start', preparedUuid, '--app=busybox']), /isn't currently running/);
+
+    // Running, but made by `rkt run`: immutable.
+    const immutable = env.start(['run', aci, '--exec=/bin/sleep', '--', '100']);
+    const { uuid } = await env.waitRunning();
+    const before = manifestOf(uuid);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=extra']), /pod [0-9a-f-]+ is immutable/);
+    expectRefused(rkt(['app', 'stop', uuid, '--app=busybox']), /is immutable/);
+    expect(manifestOf(uuid)).toBe(before);
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    await immutable.done;
+
+    // fly (interface version 4): no sandbox of it, nothing left behind.
+    const fly = STAGE1S.find((s) => s.name === 'fly')!;
+    const pods = env.podUuids().length;
+    expectRefused(rkt(['app', 'sandbox', `--stage1-path=${fly.aci}`]), /cannot run a mutable pod: its interface version is 4/);
+    expect(env.podUuids()).toHaveLength(pods);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+});

@@ -1,0 +1,38 @@
+import { resolve as resolvePath } from 'node:path';
+import { preparePod, runPod } from '@rkt/controller/lean';
+import type { CommandContext } from '../command.js';
+import { cliBus, openCliStore, saveUuid } from './pods/common.js';
+import { runOptionsFromFlags } from './pods/run-options.js';
+import { selectStage1 } from './pods/stage1.js';
+
+/**
+ * `rkt app sandbox` (RKT_EXPERIMENT_APP): prepares a mutable pod without apps and runs it, as rkt's did, until
+ * `rkt stop`; apps come with `rkt app add` and `rkt app start`. Exits with the pod's status.
+ */
+export async function run(ctx: CommandContext): Promise<number> {
+  const options = runOptionsFromFlags(ctx);
+  const store = await openCliStore(ctx);
+  const hold = store.hold('pod');
+  let pod: Awaited<ReturnType<typeof preparePod>>;
+  try {
+    const stage1ImageId = await selectStage1(ctx, store, { hold, strict: false, dependencies: false });
+    const save = ctx.flags.string('uuid-file-save');
+    pod = await preparePod({
+      dataDir: ctx.dataDir(),
+      store,
+      stage1ImageId,
+      apps: [],
+      rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
+      inheritEnv: false,
+      net: options.net ?? 'host',
+      mutable: true,
+      bus: cliBus(ctx),
+      keepLock: true,
+      ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),
+    });
+  } finally {
+    await hold.release();
+  }
+  ctx.log.debug(`mutable pod ${pod.uuid} prepared at ${pod.path}`);
+  return runPod({ ...options, dataDir: ctx.dataDir(), uuid: pod.uuid, ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}), mutable: true });
+}
