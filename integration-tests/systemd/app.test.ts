@@ -3,9 +3,10 @@
 // in `rkt app list`/`status`, `rkt status` and on disk; the pod's stop and gc leave nothing. Each refusal is one
 // line, exit 254, the pod as it was.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { startNatsServer } from '../../packages/controller/test/nats-server.js';
 import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 import { expectNothingLeft, systemdPodTests } from './harness.js';
 
@@ -31,13 +32,13 @@ function expectRefused(r: RktResult, says: RegExp): void {
 }
 
 /** Starts `rkt app sandbox` in the background; resolves with its UUID once it runs with its pid known. */
-async function startSandbox(): Promise<{ uuid: string; done: Promise<RktResult> }> {
+async function startSandbox(globals: readonly string[] = []): Promise<{ uuid: string; done: Promise<RktResult> }> {
   const uuidFile = join(env.tmp, 'sandbox-uuid');
   // RktEnv.start gives rkt this process's environment.
   process.env.RKT_EXPERIMENT_APP = 'true';
   let started: ReturnType<RktEnv['start']>;
   try {
-    started = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`, `--uuid-file-save=${uuidFile}`]);
+    started = env.start([...globals, 'app', 'sandbox', `--stage1-path=${env.stage1!.aci}`, `--uuid-file-save=${uuidFile}`]);
   } finally {
     delete process.env.RKT_EXPERIMENT_APP;
   }
@@ -168,5 +169,50 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expectRefused(rkt(['app', 'sandbox', `--stage1-path=${fly.aci}`]), /cannot run a mutable pod: its interface version is 4/);
     expect(env.podUuids()).toHaveLength(pods);
     expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('publishes each app\'s added, started, exited and removed events on the event bus', async () => {
+    const server = await startNatsServer();
+    try {
+      const etc = join(env.tmp, 'etc');
+      mkdirSync(join(etc, 'events.d'), { recursive: true });
+      writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: [server.url] } }));
+      const local = `--local-config=${etc}`;
+      const sub = env.start([local, 'events', '--debug', '--format=json', '--topic=app/']);
+      let out = '';
+      let err = '';
+      sub.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      sub.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      await waitFor('rkt events to subscribe', () => /subscribed to /.test(err));
+      const events = () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { topic: string; podUuid: string; payload: Record<string, unknown> });
+
+      const { uuid, done } = await startSandbox([local]);
+      const ok = (r: RktResult) => expect(r.status, r.stderr).toBe(0);
+      ok(rkt([local, 'app', 'add', uuid, aci, '--name=web', '--exec=/bin/sleep', '--', '100']));
+      ok(rkt([local, 'app', 'start', uuid, '--app=web']));
+      ok(rkt([local, 'app', 'stop', uuid, '--app=web']));
+      ok(rkt([local, 'app', 'add', uuid, aci, '--name=quitter', '--exec=/bin/sh', '--', '-c', 'exit 3']));
+      ok(rkt([local, 'app', 'start', uuid, '--app=quitter']));
+      await waitFor('quitter to end', () => events().some((e) => e.topic === 'app/exited' && e.payload.app === 'quitter'));
+      ok(rkt([local, 'app', 'rm', uuid, '--app=web']));
+      await waitFor('app/removed', () => events().some((e) => e.topic === 'app/removed'));
+      expect(events().every((e) => e.podUuid === uuid)).toBe(true);
+      expect(events().map((e) => [e.topic, e.payload])).toEqual([
+        ['app/added', { app: 'web', image: 'example.com/busybox' }],
+        ['app/started', { app: 'web', image: 'example.com/busybox' }],
+        ['app/exited', { app: 'web', exitStatus: 143 }],
+        ['app/added', { app: 'quitter', image: 'example.com/busybox' }],
+        ['app/started', { app: 'quitter', image: 'example.com/busybox' }],
+        ['app/exited', { app: 'quitter', exitStatus: 3 }],
+        ['app/removed', { app: 'web' }],
+      ]);
+      expect(env.run(['stop', uuid]).status).toBe(0);
+      expect((await done).status).toBe(0);
+      sub.child.kill('SIGINT');
+      await sub.done;
+      expectNothingLeft(env, uuid);
+    } finally {
+      await server.stop();
+    }
   }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { POD_FILES } from './layout.js';
 
@@ -46,6 +46,45 @@ export function watchAppExits(podDir: string, apps: readonly string[], onExit: (
     stop() {
       for (const w of watchers) w.close();
       return told;
+    },
+  };
+}
+
+/**
+ * `watchAppExits` for a mutable pod, whose apps come and go while it runs and may run more than once: looks at every
+ * app directory of the pod (`appsinfo/*`) every `intervalMs`, and tells `onExit` once per run of an app, a run
+ * being known by its `started` marker (`startApp` writes it anew each time). `stop()` looks a last time, then ends.
+ */
+export function watchMutableAppExits(podDir: string, onExit: (app: string, status: number) => void, intervalMs = 200): { stop(): void } {
+  const told = new Map<string, number>();
+  const look = (): void => {
+    let apps: string[];
+    try {
+      apps = readdirSync(join(podDir, 'appsinfo'));
+    } catch {
+      return;
+    }
+    for (const app of apps) {
+      let run: number;
+      try {
+        run = statSync(join(podDir, POD_FILES.appDir(app), 'started')).mtimeMs;
+      } catch {
+        continue; // Never started by `rkt app start`.
+      }
+      if (told.get(app) === run) continue;
+      const status = readAppExit(podDir, app);
+      if (status === undefined) continue;
+      told.set(app, run);
+      onExit(app, status);
+    }
+  };
+  const timer = setInterval(look, intervalMs);
+  timer.unref();
+  look();
+  return {
+    stop() {
+      clearInterval(timer);
+      look();
     },
   };
 }

@@ -209,15 +209,16 @@ export async function startApp(o: AppPodOptions & { readonly app: string }): Pro
   });
 }
 
-/** `rkt app stop`: stops an app of a running mutable pod; resolves with its exit status, when it has one. */
+/**
+ * `rkt app stop`: stops an app of a running mutable pod; resolves with its exit status, when it has one. Its
+ * `app/exited` is the pod's run's to publish (`runPod({mutable})`), as for an app that ends by itself.
+ */
 export async function stopApp(o: AppPodOptions & { readonly app: string }): Promise<number | undefined> {
   const { pod, pid } = await mutablePod(o, 'stop');
   return withManifestLock(pod.path, async () => {
     const app = manifestApp(pod, readManifest(pod.path), o.app);
     await callAppEntrypoint(o, pod, pid, 'appStop', app.name);
-    const exitStatus = readAppExit(pod.path, app.name);
-    o.bus?.publish(podEvent('app/exited', pod.uuid, { app: app.name, ...(exitStatus !== undefined ? { exitStatus } : {}) }));
-    return exitStatus;
+    return readAppExit(pod.path, app.name);
   });
 }
 

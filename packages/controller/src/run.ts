@@ -2,7 +2,7 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
 import { execProcess, idmapBind, listenUnix, mount, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
-import { readAppExit, watchAppExits } from './app-exits.js';
+import { readAppExit, watchAppExits, watchMutableAppExits } from './app-exits.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
 import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
@@ -236,6 +236,8 @@ export async function runPod(o: RunOptions): Promise<number> {
     for (const app of info.apps) o.bus?.publish(podEvent('app/started', o.uuid, { app: app.name, image: app.imageName }));
     // One app's end is its pod's end when it is alone: only a pod of several has exits worth telling early.
     const bus = o.bus;
+    // A mutable pod's apps come and go: each run of one is told as it ends (`rkt app stop`'s, or its own end).
+    const mutableExits = bus !== undefined && o.mutable === true ? watchMutableAppExits(dir, (app, exitStatus) => bus.publish(podEvent('app/exited', o.uuid, { app, exitStatus }))) : undefined;
     const early =
       bus !== undefined && info.apps.length > 1
         ? watchAppExits(dir, info.apps.map((a) => a.name), (app, exitStatus) => bus.publish(podEvent('app/exited', o.uuid, { app, exitStatus })))
@@ -247,6 +249,7 @@ export async function runPod(o: RunOptions): Promise<number> {
       status = await exited;
     } finally {
       told = early?.stop() ?? told;
+      mutableExits?.stop();
     }
     for (const app of info.apps) {
       if (told.has(app.name)) continue;
