@@ -77,7 +77,7 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(env.status(uuid).state).toBe('running');
 
     // Added: created, its root mounted, not started.
-    const add = rkt(['app', 'add', uuid, aci, '--name=writer', '--exec=/bin/sh', '--environment=GREETING=hello', '--', '-c', 'echo "$GREETING" > /tmp/out; exec sleep 100']);
+    const add = rkt(['app', 'add', uuid, aci, '--name=writer', '--exec=/bin/sh', '--environment=GREETING=hello', '--supplementary-gids=50', '--', '-c', 'echo "$GREETING $(id -G)" > /tmp/out; exec sleep 100']);
     expect(add.status, add.stderr).toBe(0);
     expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nwriter\tcreated\n');
     const out = join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'writer', 'rootfs', 'tmp', 'out');
@@ -86,10 +86,10 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     // Started: it runs in the pod, in its own root.
     const start = rkt(['app', 'start', uuid, '--app=writer']);
     expect(start.status, start.stderr).toBe(0);
-    await waitFor('the app to write its file', () => existsSync(out) && readFileSync(out, 'utf8') === 'hello\n');
+    await waitFor('the app to write its file', () => existsSync(out) && readFileSync(out, 'utf8') === 'hello 0 50\n');
     expect(appStatus(uuid, 'writer')).toMatchObject({ name: 'writer', state: 'running' });
     const entered = env.run(['enter', '--app=writer', uuid, '/bin/cat', '/tmp/out']);
-    expect(entered.stdout).toBe('hello\n');
+    expect(entered.stdout).toBe('hello 0 50\n');
 
     // Stopped: exited by the stop's SIGTERM, as rkt status says it of `rkt run`'s apps.
     const stop = rkt(['app', 'stop', uuid, '--app=writer']);

@@ -44,16 +44,10 @@ const APP = defineCommand({
       summary: 'Add an app to a pod',
       description:
         'This adds an application to a running mutable pod ("rkt app sandbox"): created, not started ("rkt app start").\nIMAGE is an image ID or name in the store, or an ACI file (with --insecure-options=image) imported as "rkt run" does.\nThe app\'s flags follow the image; arguments after "--" are appended to its exec.',
-      args: 'UUID IMAGE [--name=NAME] [--exec=CMD] [--user=USER] [--group=GROUP] [--working-dir=DIR] [--environment=NAME=VALUE]... [-- ARG...]',
+      args: 'UUID IMAGE [--name=NAME] [--exec=CMD] [APP FLAGS] [-- ARG...]',
       minArgs: 2,
-      flags: [
-        flag.string('name', 'set the name of the app (default: the base name of the image)'),
-        flag.string('exec', 'override the exec command of the app'),
-        flag.string('user', 'user override for the app (example: --user=user)'),
-        flag.string('group', 'group override for the app (example: --group=group)'),
-        flag.string('working-dir', 'override the working directory of the app'),
-        flag.strings('environment', "environment variable for the app, NAME=VALUE (example: '--environment=foo=bar')"),
-      ],
+      // rkt's per-app flags of `rkt run` (not --mount nor --signature: a sandbox has no volumes).
+      flags: APP_FLAGS.filter((f) => f.name !== 'mount' && f.name !== 'signature'),
       load: () => import('./app-add.js'),
     }),
     defineCommand({

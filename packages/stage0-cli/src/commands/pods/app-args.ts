@@ -190,3 +190,18 @@ export interface ParsedApp {
   input: Omit<PrepareAppInput, 'imageId'>;
   signature?: SignatureFile;
 }
+
+/**
+ * The one app of `rkt app add UUID IMAGE [APP FLAGS] [-- ARG...]`: rkt's per-app flags as `rkt run` reads them
+ * (`--mount` and `--signature` aside: a sandbox has no volumes, and its images come from the store or a file), a
+ * single-value flag given twice keeping the later, `args` the arguments after `--`.
+ */
+export function parseOneApp(ctx: CommandContext, args: readonly string[]): Omit<PrepareAppInput, 'imageId'> {
+  const v: AppFlagValues = { environment: [], mount: [], supplementaryGids: [], userAnnotation: [], userLabel: [] };
+  for (const [flagName, key] of Object.entries(LIST_FLAGS)) v[key].push(...ctx.flags.strings(flagName));
+  for (const [flagName, key] of Object.entries(SINGLE_VALUE_FLAGS)) {
+    const values = ctx.flags.strings(flagName);
+    if (values.length > 0) v[key] = values[values.length - 1];
+  }
+  return toInput(v, [], args);
+}
