@@ -215,4 +215,19 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
       await server.stop();
     }
   }, 120_000);
+
+  it('a kill -9 of rkt app sandbox ends the pod and its added apps; gc leaves nothing of them', async () => {
+    const { uuid, done } = await startSandbox();
+    expect(rkt(['app', 'add', uuid, aci, '--name=web', '--exec=/bin/sleep', '--', '100']).status).toBe(0);
+    expect(rkt(['app', 'start', uuid, '--app=web']).status).toBe(0);
+    expect(appStatus(uuid, 'web').state).toBe('running');
+    expect(env.mounts().some((m) => m.includes(`/appsinfo/web/rootfs`))).toBe(true);
+    for (const c of env.children) c.kill('SIGKILL');
+    await done;
+    await env.waitState(uuid, 'exited');
+    // What a killed run leaves (its cgroups, nspawn's propagation directory, the shared appsinfo mount with the
+    // app's root under it) is gc's, as for rkt run.
+    expect(env.run(['gc', '--grace-period=0s']).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
 });
