@@ -2,7 +2,7 @@
 // runs with no apps until stopped; apps are added, started, stopped and removed while it runs, each step seen
 // in `rkt app list`/`status`, `rkt status` and on disk; the pod's stop and gc leave nothing. Each refusal is one
 // line, exit 254, the pod as it was.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,17 @@ function rkt(args: readonly string[], experiment = true): RktResult {
   const { RKT_EXPERIMENT_APP: _, ...rest } = process.env;
   const r = spawnSync(rktBin, env.args(args), { cwd: env.tmp, encoding: 'utf8', timeout: 60_000, env: experiment ? { ...rest, RKT_EXPERIMENT_APP: 'true' } : rest });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `rkt` with the app experiment on, in the background. */
+function rktAsync(args: readonly string[]): Promise<RktResult> {
+  const child = spawn(rktBin, env.args(args), { cwd: env.tmp, env: { ...process.env, RKT_EXPERIMENT_APP: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  env.children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.once('close', (status) => (env.children.delete(child), resolve({ status, stdout, stderr }))));
 }
 
 /** A refusal: exit 254 and one line on stderr that says `says`. */
@@ -140,6 +151,10 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(manifestOf(uuid)).toBe(before);
     expect(existsSync(join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'two'))).toBe(false);
     expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\none\tcreated\n');
+    // Two adds at once take turns on the manifest lock: neither app is lost.
+    const both = await Promise.all(['a1', 'a2'].map((name) => rktAsync(['app', 'add', uuid, aci, `--name=${name}`, '--exec=/bin/true'])));
+    for (const r of both) expect(r.status, r.stderr).toBe(0);
+    expect(rkt(['app', 'list', uuid]).stdout.split('\n').sort()).toEqual(['', 'NAME\tSTATE', 'a1\tcreated', 'a2\tcreated', 'one\tcreated']);
     expect(env.run(['stop', uuid]).status).toBe(0);
     expect((await done).status).toBe(0);
     expectNothingLeft(env, uuid);
