@@ -88,10 +88,16 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(env.status(uuid).state).toBe('running');
 
     // Added: created, its root mounted, not started.
-    const add = rkt(['app', 'add', uuid, aci, '--name=writer', '--exec=/bin/sh', '--environment=GREETING=hello', '--supplementary-gids=50', '--', '-c', 'echo "$GREETING $(id -G)" > /tmp/out; exec sleep 100']);
+    // A volume of its own (rkt's --mnt-volume): the host directory it writes into.
+    const shared = join(env.tmp, 'shared');
+    mkdirSync(shared);
+    const add = rkt([
+      'app', 'add', uuid, aci, '--name=writer', '--exec=/bin/sh', '--environment=GREETING=hello', '--supplementary-gids=50',
+      `--mnt-volume=name=data,kind=host,source=${shared},target=/data`, '--', '-c', 'echo "$GREETING $(id -G)" > /data/out; exec sleep 100',
+    ]);
     expect(add.status, add.stderr).toBe(0);
     expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nwriter\tcreated\n');
-    const out = join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'writer', 'rootfs', 'tmp', 'out');
+    const out = join(shared, 'out');
     expect(existsSync(out)).toBe(false);
 
     // Started: it runs in the pod, in its own root.
@@ -99,7 +105,7 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(start.status, start.stderr).toBe(0);
     await waitFor('the app to write its file', () => existsSync(out) && readFileSync(out, 'utf8') === 'hello 0 50\n');
     expect(appStatus(uuid, 'writer')).toMatchObject({ name: 'writer', state: 'running' });
-    const entered = env.run(['enter', '--app=writer', uuid, '/bin/cat', '/tmp/out']);
+    const entered = env.run(['enter', '--app=writer', uuid, '/bin/cat', '/data/out']);
     expect(entered.stdout).toBe('hello 0 50\n');
 
     // Stopped: exited by the stop's SIGTERM, as rkt status says it of `rkt run`'s apps.
@@ -146,6 +152,8 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expectRefused(rkt(['app', 'status', uuid, '--app=nope']), /cannot find app "nope"/);
     expectRefused(rkt(['app', 'add', uuid, aci, '--name=one']), /already has an app named "one"/);
     expectRefused(rkt(['app', 'add', uuid, join(env.tmp, 'missing.aci')]), /missing\.aci/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=two', `--mnt-volume=name=gone,kind=host,source=${join(env.tmp, 'gone')},target=/gone`]), /gone/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=two', '--mnt-volume=name=v,kind=empty']), /--mnt-volume "name=v,kind=empty": target=PATH is required/);
     // An exec the image lacks: refused by the stage1, and undone.
     expectRefused(rkt(['app', 'add', uuid, aci, '--name=two', '--exec=/bin/nothing-here']), /\/bin\/nothing-here/);
     expect(manifestOf(uuid)).toBe(before);

@@ -3,13 +3,15 @@
 // (interface version 5).
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAnnotation, isAcName, readValidatedImageManifest, type PodManifest } from '@rkt/appc-spec/lean';
 import { mountAppRootfs, unmountTree } from '@rkt/rootfs-overlay';
 import { flock } from '@rkt/rootfs-overlay/sys';
 import type { Store } from '@rkt/image-store';
 import { checkAppIsolators } from './app-isolators.js';
+import { mountAppVolumes } from './mount-volumes.js';
+import { appMounts, checkVolumes, implicitVolumes } from './volumes.js';
 import { readAppExit } from './app-exits.js';
 import { dataDirRelative } from './data-dir-paths.js';
 import { PodError } from './errors.js';
@@ -143,12 +145,33 @@ export async function addApp(o: AddAppOptions): Promise<string> {
     const manifest = readManifest(pod.path);
     if (manifest.apps.some((a) => a.name === name)) throw new PodError('POD_APP', `pod ${pod.uuid} already has an app named ${JSON.stringify(name)}: give another with --name`, { subject: name });
     const info = await readPodInfo(pod.path);
+    // Its volumes, checked before anything changes: its own (`--mnt-volume`, a mount's appVolume), the pod's, and
+    // an empty one for each mount point of its image that nothing serves (as preparePod makes them).
+    const podVolumes = manifest.volumes ?? [];
+    const own = (o.app.mounts ?? []).flatMap((m) => (m.appVolume !== undefined ? [m.appVolume] : []));
+    for (const v of own) {
+      if (podVolumes.some((p) => p.name === v.name)) throw new PodError('POD_VOLUME', `app ${JSON.stringify(name)}: volume ${JSON.stringify(v.name)} is a volume of the pod already`, { subject: v.name });
+    }
+    if (own.length > 0) await checkVolumes(own);
+    const volumeInput = { name, mounts: o.app.mounts ?? [], mountPoints: app.mountPoints ?? [] };
+    const implicit = implicitVolumes(podVolumes, [volumeInput]);
+    const mounts = appMounts(volumeInput, [...podVolumes, ...implicit]);
+    const emptyVolumes = [...implicit, ...own].filter((v) => v.kind === 'empty' && !existsSync(join(pod.path, POD_FILES.volume(v.name))));
     const [tree] = await o.store.renderAll([o.app.imageId], { pod: { podUuid: pod.uuid, podDirs: referencingPodDirs(o.dataDir, pod.uuid) } });
     const dir = join(pod.path, POD_FILES.appDir(name));
     const rootfs = join(pod.path, POD_FILES.appRootfs(name));
     let mounted = false;
     let written = false;
+    const madeVolumes: string[] = [];
     try {
+      for (const v of emptyVolumes) {
+        const vdir = join(pod.path, POD_FILES.volume(v.name));
+        await mkdir(vdir, { recursive: true });
+        madeVolumes.push(vdir);
+        await chmod(vdir, Number.parseInt(v.kind === 'empty' ? (v.mode ?? '0755') : '0755', 8));
+        const shift = info.privateUsers?.shift ?? 0;
+        if (v.kind === 'empty') await chown(vdir, shift + (v.uid ?? 0), shift + (v.gid ?? 0));
+      }
       await mkdir(rootfs, { recursive: true });
       await Promise.all([
         mkdir(join(pod.path, POD_FILES.appUpper(name)), { recursive: true }),
@@ -169,14 +192,18 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       });
       mounted = true;
       o.log?.(`app ${name}: rootfs set up (${mode})`);
+      // Under appsinfo, which the stage1 shares with the running pod: they reach the app's root there too.
+      if (mounts.length > 0) await mountAppVolumes(pod.path, name, rootfs, mounts);
       const runtimeApp: RuntimeApp = {
         name,
         image: { name: image.name, id: o.app.imageId, ...(image.labels ? { labels: image.labels } : {}) },
         app,
+        ...(o.app.mounts !== undefined && o.app.mounts.length > 0 ? { mounts: [...o.app.mounts] } : {}),
         ...(o.app.readOnlyRootFS !== undefined ? { readOnlyRootFS: o.app.readOnlyRootFS } : {}),
       };
-      const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs) };
-      await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: [...manifest.apps, runtimeApp] }));
+      const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs), ...(mounts.length > 0 ? { mounts } : {}) };
+      const volumes = [...podVolumes, ...implicit];
+      await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: [...manifest.apps, runtimeApp], ...(volumes.length > 0 ? { volumes } : {}) }));
       await writePodInfo(pod.path, { ...info, apps: [...info.apps, appInfo] });
       written = true;
       writeFileSync(join(dir, APP_CREATED), '');
@@ -191,6 +218,7 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       }
       if (mounted) await unmountTree(rootfs, { lazy: true });
       await rm(dir, { recursive: true, force: true });
+      for (const v of madeVolumes) await rm(v, { recursive: true, force: true });
       throw err;
     }
     o.bus?.publish(podEvent('app/added', pod.uuid, { app: name, image: image.name }));

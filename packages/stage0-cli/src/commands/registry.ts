@@ -47,7 +47,10 @@ const APP = defineCommand({
       args: 'UUID IMAGE [--name=NAME] [--exec=CMD] [APP FLAGS] [-- ARG...]',
       minArgs: 2,
       // rkt's per-app flags of `rkt run` (not --mount nor --signature: a sandbox has no volumes).
-      flags: APP_FLAGS.filter((f) => f.name !== 'mount' && f.name !== 'signature'),
+      flags: [
+        ...APP_FLAGS.filter((f) => f.name !== 'mount' && f.name !== 'signature'),
+        flag.strings('mnt-volume', 'a volume of the app\'s own and its mount: name=NAME,kind=host,source=PATH,target=PATH[,readOnly=true] or name=NAME,kind=empty,target=PATH[,mode=0755,uid=0,gid=0]'),
+      ],
       load: () => import('./app-add.js'),
     }),
     defineCommand({

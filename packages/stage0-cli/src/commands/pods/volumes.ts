@@ -117,3 +117,29 @@ export function checkMountsNameVolumes(mounts: readonly Mount[], volumes: readon
     }
   }
 }
+
+/**
+ * One `rkt app add --mnt-volume=name=NAME,kind=host,source=PATH,target=PATH[,readOnly=true]` (or `kind=empty`
+ * with its keys): rkt's CRI-style volume of the app's own and its mount in one, a `--volume` with a `target`.
+ * Becomes a mount whose `appVolume` is the volume (appc's Mount), which the pod's other apps do not see.
+ */
+export function parseMountVolumeFlag(raw: string): Mount {
+  const flag = '--mnt-volume';
+  const bad = (why: string): CliError => new CliError('CLI_BAD_FLAG_VALUE', `${flag} ${JSON.stringify(raw)}: ${why}`);
+  const parts = raw.split(',');
+  const targets = parts.filter((p) => p.startsWith('target='));
+  const names = parts.filter((p) => p.startsWith('name='));
+  if (targets.length !== 1 || targets[0] === 'target=') throw bad('target=PATH is required, once');
+  if (names.length !== 1) throw bad('name=NAME is required, once');
+  const target = targets[0]!.slice('target='.length);
+  if (!target.startsWith('/')) throw bad(`target ${JSON.stringify(target)} must be an absolute path`);
+  const rest = parts.filter((p) => !p.startsWith('target=') && !p.startsWith('name='));
+  let volume: Volume;
+  try {
+    volume = parseVolumeFlag([names[0]!.slice('name='.length), ...rest].join(','));
+  } catch (err) {
+    // Its reason, about this flag's value rather than a --volume the user did not give.
+    throw bad((err as Error).message.replace(/^--volume "[^"]*": /, ''));
+  }
+  return { volume: volume.name, path: target, appVolume: volume };
+}
