@@ -186,8 +186,14 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(env.run(['stop', uuid]).status).toBe(0);
     await immutable.done;
 
-    // fly (interface version 4): no sandbox of it, nothing left behind.
+    // fly (interface version 4): no app commands on its pods, no sandbox of it, nothing left behind.
     const fly = STAGE1S.find((s) => s.name === 'fly')!;
+    const flyRun = env.start(['run', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/sleep', '--', '100']);
+    const flyPod = await env.waitRunning();
+    expectRefused(rkt(['app', 'add', flyPod.uuid, aci, '--name=extra']), /has interface version 4, without app entrypoints \(version 5\): cannot add an app/);
+    expectRefused(rkt(['app', 'start', flyPod.uuid, '--app=busybox']), /has interface version 4/);
+    expect(env.run(['stop', flyPod.uuid]).status).toBe(0);
+    await flyRun.done;
     const pods = env.podUuids().length;
     expectRefused(rkt(['app', 'sandbox', `--stage1-path=${fly.aci}`]), /cannot run a mutable pod: its interface version is 4/);
     expect(env.podUuids()).toHaveLength(pods);

@@ -56,6 +56,7 @@ export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS
  * pod's systemd on its private socket. Throws one line with systemctl's own message on failure.
  */
 export function systemctl(call: AppCall, args: readonly string[], allowFailure = false): number {
+  waitForSystemd(call.pid1);
   const argv = ['--target', String(call.pid1), '--mount', '--pid', '--', '/bin/systemctl', ...args];
   if (call.debug) process.stderr.write(`stage1-systemd app: nsenter ${argv.join(' ')}\n`);
   const r = spawnSync('nsenter', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -65,6 +66,22 @@ export function systemctl(call: AppCall, args: readonly string[], allowFailure =
     throw new Error(`systemctl ${args.join(' ')} in the pod failed (exit ${r.status})${said !== '' ? `: ${said}` : ''}`);
   }
   return r.status ?? 1;
+}
+
+/** How long an app entrypoint waits for the pod's systemd to listen, in a pod that is still booting. */
+const SYSTEMD_WAIT_MS = 10_000;
+
+/**
+ * Waits, briefly, until the pod's systemd listens on its private socket (seen through its PID 1's root): a pod
+ * whose pid is known may still be booting, where systemctl would fail to connect. rkt refused such a pod
+ * ("supervisor ... is not yet ready"); it is a matter of milliseconds here.
+ */
+function waitForSystemd(pid1: number): void {
+  const socket = `/proc/${pid1}/root/run/systemd/private`;
+  for (const end = Date.now() + SYSTEMD_WAIT_MS; !existsSync(socket); ) {
+    if (Date.now() > end || !existsSync(`/proc/${pid1}`)) throw new Error(`the pod's systemd (pid ${pid1}) is not ready: no ${socket}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
 }
 
 interface ManifestApp {
