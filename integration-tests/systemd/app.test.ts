@@ -43,13 +43,13 @@ function expectRefused(r: RktResult, says: RegExp): void {
 }
 
 /** Starts `rkt app sandbox` in the background; resolves with its UUID once it runs with its pid known. */
-async function startSandbox(globals: readonly string[] = []): Promise<{ uuid: string; done: Promise<RktResult> }> {
+async function startSandbox(globals: readonly string[] = [], flags: readonly string[] = []): Promise<{ uuid: string; done: Promise<RktResult> }> {
   const uuidFile = join(env.tmp, 'sandbox-uuid');
   // RktEnv.start gives rkt this process's environment.
   process.env.RKT_EXPERIMENT_APP = 'true';
   let started: ReturnType<RktEnv['start']>;
   try {
-    started = env.start([...globals, 'app', 'sandbox', `--stage1-path=${env.stage1!.aci}`, `--uuid-file-save=${uuidFile}`]);
+    started = env.start([...globals, 'app', 'sandbox', `--stage1-path=${env.stage1!.aci}`, `--uuid-file-save=${uuidFile}`, ...flags]);
   } finally {
     delete process.env.RKT_EXPERIMENT_APP;
   }
@@ -79,10 +79,13 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
   });
 
   it('runs a sandbox whose apps are added, started, stopped and removed while it runs', async () => {
-    const { uuid, done } = await startSandbox();
-    // Running, mutable, without apps.
+    const { uuid, done } = await startSandbox([], ['--user-annotation=team=infra', '--user-label=tier=web', '--hostname=sandbox']);
+    // Running, mutable, without apps, with the pod's own annotations and labels.
     expect(env.status(uuid)).toMatchObject({ state: 'running', apps: [] });
-    expect(JSON.parse(manifestOf(uuid)).annotations).toEqual([{ name: 'coreos.com/rkt/stage1/mutable', value: 'true' }]);
+    const manifest = JSON.parse(manifestOf(uuid));
+    expect(manifest.annotations).toEqual([{ name: 'coreos.com/rkt/stage1/mutable', value: 'true' }]);
+    expect(manifest.userAnnotations).toEqual({ team: 'infra' });
+    expect(manifest.userLabels).toEqual({ tier: 'web' });
     expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
     await sleep(1000);
     expect(env.status(uuid).state).toBe('running');
@@ -105,8 +108,9 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(start.status, start.stderr).toBe(0);
     await waitFor('the app to write its file', () => existsSync(out) && readFileSync(out, 'utf8') === 'hello 0 50\n');
     expect(appStatus(uuid, 'writer')).toMatchObject({ name: 'writer', state: 'running' });
-    const entered = env.run(['enter', '--app=writer', uuid, '/bin/cat', '/data/out']);
-    expect(entered.stdout).toBe('hello 0 50\n');
+    const entered = env.run(['enter', '--app=writer', uuid, '/bin/cat', '/data/out', '/etc/hostname']);
+    // The pod's hostname reaches an app added later too.
+    expect(entered.stdout).toBe('hello 0 50\nsandbox\n');
 
     // Stopped: exited by the stop's SIGTERM, as rkt status says it of `rkt run`'s apps.
     const stop = rkt(['app', 'stop', uuid, '--app=writer']);

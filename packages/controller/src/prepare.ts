@@ -117,6 +117,9 @@ export interface PrepareOptions {
    * no app, of a stage1 of interface version 5 or later that names the app entrypoints (`checkStage1Mutable`).
    */
   readonly mutable?: boolean;
+  /** The pod's own `userAnnotations` and `userLabels` (rkt's `app sandbox --user-annotation/--user-label`), with `apps`. */
+  readonly userAnnotations?: Readonly<Record<string, string>>;
+  readonly userLabels?: Readonly<Record<string, string>>;
 }
 
 export interface PreparedPod {
@@ -362,6 +365,8 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     apps: runtimeApps,
     ...(volumes.length > 0 ? { volumes } : {}),
     ...(ports.length > 0 ? { ports: [...ports] } : {}),
+    ...(o.userAnnotations !== undefined ? { userAnnotations: { ...o.userAnnotations } } : {}),
+    ...(o.userLabels !== undefined ? { userLabels: { ...o.userLabels } } : {}),
     ...(o.mutable === true ? { annotations: [...(o.podManifest?.annotations ?? []).filter((a) => a.name !== MUTABLE_POD_ANNOTATION), { name: MUTABLE_POD_ANNOTATION, value: 'true' }] } : {}),
   };
   track(podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)));

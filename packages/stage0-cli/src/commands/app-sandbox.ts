@@ -1,6 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { preparePod, runPod } from '@rkt/controller/lean';
 import type { CommandContext } from '../command.js';
+import { stringMap } from './pods/app-args.js';
 import { cliBus, openCliStore, saveUuid } from './pods/common.js';
 import { runOptionsFromFlags } from './pods/run-options.js';
 import { selectStage1 } from './pods/stage1.js';
@@ -11,6 +12,9 @@ import { selectStage1 } from './pods/stage1.js';
  */
 export async function run(ctx: CommandContext): Promise<number> {
   const options = runOptionsFromFlags(ctx);
+  // rkt's sandbox flags for the pod's own userAnnotations and userLabels (the CRI's pod sandbox metadata).
+  const userAnnotations = stringMap('user-annotation', ctx.flags.strings('user-annotation'));
+  const userLabels = stringMap('user-label', ctx.flags.strings('user-label'));
   const store = await openCliStore(ctx);
   const hold = store.hold('pod');
   let pod: Awaited<ReturnType<typeof preparePod>>;
@@ -26,6 +30,8 @@ export async function run(ctx: CommandContext): Promise<number> {
       inheritEnv: false,
       net: options.net ?? 'host',
       mutable: true,
+      ...(userAnnotations !== undefined ? { userAnnotations } : {}),
+      ...(userLabels !== undefined ? { userLabels } : {}),
       bus: cliBus(ctx),
       keepLock: true,
       ...(save !== '' ? { onCreated: (uuid: string) => saveUuid(save, resolvePath(ctx.cwd, save), uuid) } : {}),

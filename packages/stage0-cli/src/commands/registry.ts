@@ -83,6 +83,8 @@ const APP = defineCommand({
         flag.string('uuid-file-save', 'write out pod UUID to specified file'),
         flag.bool('no-overlay', 'disable overlay filesystem'),
         ...RUN_FLAGS,
+        flag.strings('user-annotation', "optional, set the pod's annotations in the form of key=value"),
+        flag.strings('user-label', "optional, set the pod's label in the form of key=value"),
       ],
       load: () => import('./app-sandbox.js'),
     }),

@@ -55,8 +55,8 @@ function parseEnvPair(raw: string, where: string): EnvironmentVariable {
   return { name, value: raw.slice(eq + 1) };
 }
 
-/** `--user-annotation`s or `--user-label`s of one app as the map rkt made of them: a later value of a name wins. */
-function stringMap(flagName: string, pairs: readonly string[]): Record<string, string> | undefined {
+/** `--user-annotation`s or `--user-label`s of one app (or a sandbox's pod) as the map rkt made of them: a later value of a name wins. */
+export function stringMap(flagName: string, pairs: readonly string[]): Record<string, string> | undefined {
   if (pairs.length === 0) return undefined;
   const map: Record<string, string> = {};
   for (const raw of pairs) {
