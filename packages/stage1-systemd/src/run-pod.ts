@@ -391,7 +391,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   }
   const debug = options.get('debug') === 'true';
   // rkt's `rkt app sandbox` (interface version 5): the pod lives without apps until stopped, its apps come and go
-  // through the app entrypoints (mutable.ts), and no app's end ends it.
+  // through the app entrypoints (mutable-pod.ts, pod-apps.ts), and no app's end ends it.
   const mutable = options.get('mutable') === 'true';
   const interactive = options.get('interactive') === 'true';
   const hostname = options.get('hostname') ?? defaultHostname(uuid);
@@ -594,7 +594,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       statusDir,
       // A mutable pod binds it always: an app added later may need it.
       ...(mutable || specs.some((s) => s.etcBinds !== undefined) ? { appEtcDir } : {}),
-      // A mutable pod's apps are all under one shared bind (sharedAppsDir), which later apps' roots reach too.
+      // A mutable pod's apps are all under one shared bind (shareAppsDir), which later apps' roots reach too.
       appRoots: mutable ? [{ host: join(pod, 'appsinfo'), pod: STAGE2_DIR }] : appRoots,
       ...(options.has('hostname') ? { hostname } : {}),
       privateNetwork,
