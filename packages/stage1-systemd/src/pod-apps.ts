@@ -7,14 +7,13 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { parseDnsConfMode } from '@rkt/controller/stage1-abi';
-import { checkAppPaths } from './app-paths.js';
 import { dnsContents, writeEtcFiles } from './etc-files.js';
 import { appEnvironment } from './environment.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
-import { resolveId } from './ids.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { readMutablePodSettings } from './mutable-pod.js';
 import { readOnlyRootLines } from './read-only-root.js';
+import { appUnitSpec, type PodApp } from './app-unit-spec.js';
 import {
   appStartedPath,
   appStatusPath,
@@ -25,7 +24,6 @@ import {
   reaperUnit,
   reaperUnitName,
   stoppedBeforeMain,
-  type AppUnitSpec,
 } from './units.js';
 
 /** An app entrypoint's call: the pod, the app, the pod's PID 1. */
@@ -84,22 +82,8 @@ function waitForSystemd(pid1: number): void {
   }
 }
 
-interface ManifestApp {
-  name: string;
-  readOnlyRootFS?: boolean;
-  app?: {
-    exec?: string[];
-    user?: string;
-    group?: string;
-    workingDirectory?: string;
-    environment?: Array<{ name: string; value: string }>;
-    supplementaryGIDs?: number[];
-    eventHandlers?: Array<{ name: string; exec: string[] }>;
-  };
-}
-
-function manifestApp(call: AppCall): ManifestApp {
-  const manifest = JSON.parse(readFileSync(join(call.pod, 'pod'), 'utf8')) as { apps?: ManifestApp[] };
+function manifestApp(call: AppCall): PodApp {
+  const manifest = JSON.parse(readFileSync(join(call.pod, 'pod'), 'utf8')) as { apps?: PodApp[] };
   const found = (manifest.apps ?? []).find((a) => a.name === call.app);
   if (found === undefined) throw new Error(`the pod manifest has no app ${JSON.stringify(call.app)}`);
   return found;
@@ -122,22 +106,7 @@ export async function addApp(call: AppCall): Promise<void> {
   const settings = readMutablePodSettings(call.pod);
   const a = manifestApp(call);
   const rootfs = join(call.pod, 'appsinfo', a.name, 'rootfs');
-  const preStart = a.app?.eventHandlers?.find((h) => h.name === 'pre-start')?.exec;
-  const postStop = a.app?.eventHandlers?.find((h) => h.name === 'post-stop')?.exec;
-  const spec: AppUnitSpec = {
-    name: a.name,
-    exec: a.app?.exec ?? [],
-    uid: await resolveId(rootfs, 'user', a.app?.user, a.name),
-    gid: await resolveId(rootfs, 'group', a.app?.group, a.name),
-    supplementaryGids: a.app?.supplementaryGIDs ?? [],
-    workingDirectory: a.app?.workingDirectory ?? '/',
-    environment: [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment],
-    ...(preStart !== undefined ? { preStart } : {}),
-    ...(postStop !== undefined ? { postStop } : {}),
-    stdin: 'console',
-  };
-  const path = a.app?.environment?.findLast((e) => e.name === 'PATH')?.value;
-  spec.exec = await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory, path);
+  const spec = await appUnitSpec(rootfs, a, [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment], 'console');
   // rkt's --disable-* of app add, else what the pod was run with.
   const given = insecureIsolation(call.options);
   const insecure = { capabilities: given.capabilities || settings.insecure.capabilities, paths: given.paths || settings.insecure.paths, seccomp: given.seccomp || settings.insecure.seccomp };

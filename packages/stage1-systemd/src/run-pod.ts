@@ -24,8 +24,6 @@ import {
 import { killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
 import { checkResolvConf, defaultHostname, dnsContents, writeEtcFiles, writeResolvConf } from './etc-files.js';
-import { checkAppPaths } from './app-paths.js';
-import { resolveId } from './ids.js';
 import { readOnlyRootLines } from './read-only-root.js';
 import { hostRunsSystemd, nspawnArgs, podNetwork, podPrivateUsers } from './nspawn.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
@@ -35,6 +33,7 @@ import { AppIoRelay } from './io-relay.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
 import { startProcess, type HostSpawn } from './spawn.js';
+import { appUnitSpec, eventHandler, type PodApp } from './app-unit-spec.js';
 import { shareAppsDir, STAGE2_DIR, watchMutableStatuses, writeMutablePodSettings } from './mutable-pod.js';
 import { mountScriptEnv, mountShiftedStage1Root, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
 
@@ -47,21 +46,6 @@ export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount' | 'id
    * this process running, re-parented. In stage0's process there is nobody to outlive it.
    */
   readonly ownProcess: boolean;
-}
-
-interface PodApp {
-  name: string;
-  readOnlyRootFS?: boolean;
-  app?: {
-    exec?: string[];
-    user?: string;
-    group?: string;
-    workingDirectory?: string;
-    environment?: Array<{ name: string; value: string }>;
-    supplementaryGIDs?: number[];
-    eventHandlers?: Array<{ name: string; exec: string[] }>;
-    ports?: Array<{ name: string; protocol: string; port: number }>;
-  };
 }
 
 /** The pod manifest's `ports` (rkt's `--port`): an app's port NAME forwarded from the host. */
@@ -178,11 +162,6 @@ const EXIT_BROKEN_PIPE = 141;
 /** Where a file of the pod's status directory (a path inside the pod) is on the host. */
 function onHost(statusDir: string, inPod: string): string {
   return join(statusDir, inPod.slice(inPod.lastIndexOf('/') + 1));
-}
-
-/** The handler of an appc event (`pre-start`, `post-stop`) of an app, if its manifest has one. */
-function eventHandler(a: PodApp, name: string): string[] | undefined {
-  return a.app?.eventHandlers?.find((h) => h.name === name)?.exec;
 }
 
 /**
@@ -454,24 +433,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const postStopPod = apps.some((a) => eventHandler(a, 'post-stop') !== undefined);
   for (const a of apps) {
     const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
-    const preStart = eventHandler(a, 'pre-start');
-    const postStop = eventHandler(a, 'post-stop');
-    const spec: AppUnitSpec = {
-      name: a.name,
-      exec: a.app?.exec ?? [],
-      uid: await resolveId(rootfs, 'user', a.app?.user, a.name),
-      gid: await resolveId(rootfs, 'group', a.app?.group, a.name),
-      supplementaryGids: a.app?.supplementaryGIDs ?? [],
-      workingDirectory: a.app?.workingDirectory ?? '/',
-      environment: appEnvironment(a.name, a.app?.environment ?? [], inherited),
-      ...(preStart !== undefined ? { preStart } : {}),
-      ...(postStop !== undefined ? { postStop } : {}),
-      stdin,
-    };
-    // A relative exec (the pod manifest keeps it as the image gave it) becomes the absolute path found in the app's
-    // root; a later variable of a name wins, as in appEnvironment.
-    const path = a.app?.environment?.findLast((e) => e.name === 'PATH')?.value;
-    spec.exec = await checkAppPaths(rootfs, a.name, spec.exec, spec.workingDirectory, path);
+    const spec = await appUnitSpec(rootfs, a, appEnvironment(a.name, a.app?.environment ?? [], inherited), stdin);
     spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
     uids.add(spec.uid);
     gids.add(spec.gid);

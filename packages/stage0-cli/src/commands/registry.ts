@@ -33,6 +33,12 @@ function experimentEnabled(name: string): boolean {
 }
 
 const APP_NAME_FLAG = flag.string('app', 'name of the app');
+/** `rkt status`'s and `rkt app status`'s `--format`: key=value lines unless json is asked for. */
+const keyValueFormatFlag = () =>
+  flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
+    choices: ['', 'json', 'json-pretty'],
+    goType: 'value',
+  });
 
 /** rkt's `rkt app` (experimental, RKT_EXPERIMENT_APP=true): mutable pods whose apps come and go while they run. */
 const APP = defineCommand({
@@ -106,10 +112,7 @@ const APP = defineCommand({
       maxArgs: 1,
       flags: [
         flag.string('app', 'choose app within the pod, this flag must be set'),
-        flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
-          choices: ['', 'json', 'json-pretty'],
-          goType: 'value',
-        }),
+        keyValueFormatFlag(),
       ],
       load: () => import('./app-status.js'),
     }),
@@ -388,10 +391,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [
       flag.string('wait', 'toggles waiting for the pod to finish. Use the output to determine the actual terminal state', { default: 'false', noOptDefault: 'true', parse: checkWait }),
       flag.string('wait-ready', 'toggles waiting until the pod is ready', { default: 'false', noOptDefault: 'true', parse: checkWait }),
-      flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
-        choices: ['', 'json', 'json-pretty'],
-        goType: 'value',
-      }),
+      keyValueFormatFlag(),
     ],
     load: () => import('./status.js'),
   }),
