@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -283,6 +283,9 @@ describe('listing pods while they start', () => {
     const starter = spawn('python3', ['-c', script, join(dir, 'pods')], { stdio: 'ignore' });
     try {
       const seen = new Set<string>();
+      // Watched for 3 s from the starter's first pod: on a loaded machine python's own start may take seconds.
+      const first = Date.now() + 15_000;
+      while (readdirSync(join(dir, 'pods', 'run')).length === 0 && Date.now() < first) await new Promise((r) => setTimeout(r, 5));
       const end = Date.now() + 3000;
       while (Date.now() < end) {
         for (const p of listPods(dir)) seen.add(p.state);
@@ -294,5 +297,5 @@ describe('listing pods while they start', () => {
       starter.kill('SIGKILL');
       await new Promise((r) => starter.once('exit', r));
     }
-  }, 10_000);
+  }, 30_000);
 });
