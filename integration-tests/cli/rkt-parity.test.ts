@@ -170,7 +170,11 @@ describe('status --wait of a running pod', () => {
     env = new RktEnv(fly);
     env.seedStage1();
     const aci = await buildBusyboxAci(env.tmp);
-    const running = env.start(['run', aci, '--exec=/bin/sh', '--', '-c', 'sleep 2; exit 3']);
+    // The app ends when the test says so (a file in a host volume), not after a time a loaded machine may
+    // spend before the waiter is even watched.
+    const gate = join(env.tmp, 'gate');
+    mkdirSync(gate);
+    const running = env.start(['run', `--volume=gate,kind=host,source=${gate}`, aci, '--mount=volume=gate,target=/gate', '--exec=/bin/sh', '--', '-c', 'while [ ! -e /gate/go ]; do sleep 0.05; done; exit 3']);
     const { uuid } = await env.waitRunning();
     const exitedAt = running.done.then((r) => ({ ...r, at: Date.now() }));
     const waiting = env.start(['--debug', 'status', '--wait=10s', uuid]);
@@ -182,6 +186,7 @@ describe('status --wait of a running pod', () => {
     const before = wakeups(waiting.child.pid!);
     await new Promise((r) => setTimeout(r, 1000));
     const woken = wakeups(waiting.child.pid!) - before;
+    writeFileSync(join(gate, 'go'), '');
     const [ran, r] = await Promise.all([exitedAt, returnedAt]);
     expect(ran.status, ran.stderr).toBe(3);
     expect(r.status, r.stderr).toBe(0);
