@@ -2,7 +2,7 @@
 // RKT_EXPERIMENT_APP): stage0's side, which changes the pod directory and calls the stage1's app entrypoints
 // (interface version 5).
 import { spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAnnotation, isAcName, readValidatedImageManifest, type PodManifest } from '@rkt/appc-spec/lean';
@@ -16,7 +16,7 @@ import { readAppExit } from './app-exits.js';
 import { dataDirRelative } from './data-dir-paths.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
-import { writeFileAtomic } from './fsutil.js';
+import { syncDir, writeFileAtomic } from './fsutil.js';
 import { readPodInfo, writePodInfo, type PodAppInfo } from './info.js';
 import { POD_FILES, referencingPodDirs } from './layout.js';
 import { waitForPodPids } from './pod-pid-wait.js';
@@ -92,6 +92,36 @@ function manifestApp(pod: PodDetails, manifest: PodManifest, app: string): Runti
   return found;
 }
 
+/** A temp file of the pod manifest or record (writeFileAtomic's `.<name>.<pid>.<random>.tmp`), with its writer's pid. */
+const TEMP_FILE = /^\.(?:pod|pod-info\.json)\.([0-9]+)\.[a-z0-9]*\.tmp$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Under the manifest lock, before `app` (not in the pod manifest) is added: clears what an `rkt app add` or
+ * `rkt app rm` of that name killed midway left behind, its directory with the root and volumes mounted in it,
+ * and the temp files of the pod manifest and record that a killed app command left beside them (their writer
+ * gone; a live one's are another command's: `rkt run`'s stage0 writes none once the pod runs).
+ */
+async function discardHalfAdded(podDir: string, app: string): Promise<void> {
+  const dir = join(podDir, POD_FILES.appDir(app));
+  if (existsSync(dir)) {
+    await unmountTree(dir, { lazy: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+  for (const name of readdirSync(podDir)) {
+    const pid = TEMP_FILE.exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) rmSync(join(podDir, name), { force: true });
+  }
+}
+
 /**
  * Calls one of the pod's app entrypoints (rkt's arguments: `--app=NAME --uuid=UUID [--debug]`, then `extra`) in
  * the pod directory, with rkt's crossing-entrypoint variables (RKT_STAGE1_ENTERCMD, _ENTERPID, _ENTERAPP), its
@@ -144,6 +174,9 @@ export async function addApp(o: AddAppOptions): Promise<string> {
   return withManifestLock(pod.path, async () => {
     const manifest = readManifest(pod.path);
     if (manifest.apps.some((a) => a.name === name)) throw new PodError('POD_APP', `pod ${pod.uuid} already has an app named ${JSON.stringify(name)}: give another with --name`, { subject: name });
+    // What an add or rm of this app killed midway left (its directory and mounts, temp files): never the app of
+    // the manifest, which it is not, and no other command's, under this lock.
+    await discardHalfAdded(pod.path, name);
     const info = await readPodInfo(pod.path);
     // Its volumes, checked before anything changes: its own (`--mnt-volume`, a mount's appVolume), the pod's, and
     // an empty one for each mount point of its image that nothing serves (as preparePod makes them).
@@ -203,9 +236,13 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       };
       const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs), ...(mounts.length > 0 ? { mounts } : {}) };
       const volumes = [...podVolumes, ...implicit];
-      await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: [...manifest.apps, runtimeApp], ...(volumes.length > 0 ? { volumes } : {}) }));
-      await writePodInfo(pod.path, { ...info, apps: [...info.apps, appInfo] });
+      // The manifest first, the record second (and the reverse in removeApp): a kill between the two leaves the
+      // app in the manifest only, which every reader takes as an app added but not started (listed, removable
+      // with `rkt app rm`), never an app in the record alone, which no app command could name.
       written = true;
+      await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: [...manifest.apps, runtimeApp], ...(volumes.length > 0 ? { volumes } : {}) }));
+      await writePodInfo(pod.path, { ...info, apps: [...info.apps.filter((a) => a.name !== name), appInfo] });
+      await syncDir(pod.path);
       writeFileSync(join(dir, APP_CREATED), '');
       const insecure = (['capabilities', 'paths', 'seccomp'] as const).filter((k) => o.insecure?.[k] === true);
       const flags = { capabilities: '--disable-capabilities-restriction', paths: '--disable-paths', seccomp: '--disable-seccomp' };
@@ -213,8 +250,8 @@ export async function addApp(o: AddAppOptions): Promise<string> {
     } catch (err) {
       // As it was: the manifest and the record without the app, its root unmounted and its directory gone.
       if (written) {
-        await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify(manifest));
         await writePodInfo(pod.path, info);
+        await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify(manifest));
       }
       if (mounted) await unmountTree(rootfs, { lazy: true });
       await rm(dir, { recursive: true, force: true });
@@ -261,8 +298,12 @@ export async function removeApp(o: AppPodOptions & { readonly app: string }): Pr
     const app = manifestApp(pod, manifest, o.app);
     await callAppEntrypoint(o, pod, pid, 'appRm', app.name);
     const info = await readPodInfo(pod.path);
-    await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: manifest.apps.filter((a) => a.name !== app.name) }));
+    // The record first, then the manifest (addApp's order reversed): a kill between them leaves the app in the
+    // manifest only, which the next `rkt app rm` removes; one after them leaves its directory, which the next
+    // `rkt app add` of its name clears (discardHalfAdded), or gc with the pod.
     await writePodInfo(pod.path, { ...info, apps: info.apps.filter((a) => a.name !== app.name) });
+    await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: manifest.apps.filter((a) => a.name !== app.name) }));
+    await syncDir(pod.path);
     await unmountTree(join(pod.path, POD_FILES.appDir(app.name)), { lazy: true });
     rmSync(join(pod.path, POD_FILES.appDir(app.name)), { recursive: true, force: true });
     o.bus?.publish(podEvent('app/removed', pod.uuid, { app: app.name }));
