@@ -3,7 +3,7 @@
 // in `rkt app list`/`status`, `rkt status` and on disk; the pod's stop and gc leave nothing. Each refusal is one
 // line, exit 254, the pod as it was.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../packages/controller/test/nats-server.js';
@@ -167,6 +167,33 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     const both = await Promise.all(['a1', 'a2'].map((name) => rktAsync(['app', 'add', uuid, aci, `--name=${name}`, '--exec=/bin/true'])));
     for (const r of both) expect(r.status, r.stderr).toBe(0);
     expect(rkt(['app', 'list', uuid]).stdout.split('\n').sort()).toEqual(['', 'NAME\tSTATE', 'a1\tcreated', 'a2\tcreated', 'one\tcreated']);
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('refuses in one line what an added app would silently go without: resource limits, capabilities beyond the pod\'s, --inherit-env', async () => {
+    const { uuid, done } = await startSandbox();
+    const before = manifestOf(uuid);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=big', '--exec=/bin/true', '--memory=64M']), /app big: .*memory cgroup controller.*mutable pod/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=slow', '--exec=/bin/true', '--cpu=500m']), /app slow: .*cpu cgroup controller/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=admin', '--exec=/bin/true', '--caps-retain=CAP_NET_ADMIN']), /app admin: CAP_NET_ADMIN cannot be given in a running mutable pod/);
+    // rkt's app add had no --inherit-env (nor --set-env, --mount, --signature): unknown flags, as there.
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=env', '--inherit-env']), /unknown flag: --inherit-env/);
+    expect(manifestOf(uuid)).toBe(before);
+    expect(readdirSync(join(env.dataDir, 'pods', 'run', uuid, 'appsinfo'))).toEqual([]);
+    // What the pod's nspawn has is given: a capability of its default set, a positive oom-score-adj.
+    const add = rkt(['app', 'add', uuid, aci, '--name=ok', '--caps-retain=CAP_NET_BIND_SERVICE', '--oom-score-adj=100', '--exec=/bin/sleep', '--', '100']);
+    expect(add.status, add.stderr).toBe(0);
+    expect(rkt(['app', 'start', uuid, '--app=ok']).status).toBe(0);
+    await waitFor('the app to run', () => appStatus(uuid, 'ok').state === 'running');
+    const entered = env.run(['enter', '--app=ok', uuid, '/bin/sh', '-c', 'cat /proc/$(pidof sleep)/oom_score_adj; grep CapBnd /proc/$(pidof sleep)/status']);
+    expect(entered.stdout).toBe('100\nCapBnd:\t0000000000000400\n');
+    // Why the limits are refused: the pod's systemd has a cgroup2 hierarchy without controllers (a limit there would
+    // be a no-op), and no v1 memory or cpu hierarchy.
+    const podRoot = `/proc/${env.status(uuid).pid!}/root`;
+    expect(readFileSync(`${podRoot}/sys/fs/cgroup/cgroup.controllers`, 'utf8').trim()).toBe('');
+    expect(existsSync(`${podRoot}/sys/fs/cgroup/memory`)).toBe(false);
     expect(env.run(['stop', uuid]).status).toBe(0);
     expect((await done).status).toBe(0);
     expectNothingLeft(env, uuid);

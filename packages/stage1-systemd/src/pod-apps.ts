@@ -112,6 +112,15 @@ export async function addApp(call: AppCall): Promise<void> {
   const insecure = { capabilities: given.capabilities || settings.insecure.capabilities, paths: given.paths || settings.insecure.paths, seccomp: given.seccomp || settings.insecure.seccomp };
   const isolation = new PodIsolation(call.uuid, insecure);
   spec.serviceExtra = [...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
+  // The running pod's nspawn was started with none of what an app may need of it beyond its defaults (a sandbox
+  // has no apps then): rather than an app that silently runs without its limits or capabilities, a refusal.
+  const beyond = isolation.beyondNspawnDefaults();
+  if (beyond.controllers.length > 0) {
+    throw new Error(`app ${a.name}: its resource isolators (--memory, --cpu, --cpu-shares) need the ${beyond.controllers.join(' and ')} cgroup controller${beyond.controllers.length > 1 ? 's' : ''}, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)`);
+  }
+  if (beyond.capabilities.length > 0) {
+    throw new Error(`app ${a.name}: ${beyond.capabilities.join(', ')} cannot be given in a running mutable pod: its systemd-nspawn started with its default capabilities only`);
+  }
   const dns = settings.dnsConfMode !== undefined ? dnsContents(call.pod, parseDnsConfMode(settings.dnsConfMode), settings.hostname) : {};
   const etc = await writeEtcFiles(rootfs, a.name, { hostname: settings.hostname, ...dns, ...(settings.owner !== undefined ? { owner: settings.owner } : {}) });
   if (call.debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd app/add: app ${a.name}: ${note}\n`);

@@ -17,7 +17,7 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupTree } from './cgroups.js';
-import { appIsolation, CAPABILITIES, IsolatorError, neededControllers, type InsecureIsolation, type IsolationHost, type Isolator } from './isolators.js';
+import { appIsolation, CAPABILITIES, IsolatorError, neededControllers, NSPAWN_CAPABILITIES, type InsecureIsolation, type IsolationHost, type Isolator } from './isolators.js';
 
 type Controller = 'memory' | 'cpu';
 
@@ -112,6 +112,15 @@ export class PodIsolation {
     this.#apps += 1;
     this.#everyAppAllowListed &&= iso.allowListed;
     return iso.directives;
+  }
+
+  /**
+   * What the apps so far need of the pod's systemd-nspawn beyond its defaults: capabilities outside its set, and
+   * cgroup controllers. A running pod cannot get either any more: its nspawn's bounding set and cgroup layout are
+   * fixed when it starts (app/add refuses an app that needs them).
+   */
+  beyondNspawnDefaults(): { capabilities: string[]; controllers: string[] } {
+    return { capabilities: [...this.#caps].filter((c) => !NSPAWN_CAPABILITIES.has(c)), controllers: [...this.#controllers] };
   }
 
   /**
