@@ -3,7 +3,7 @@
 // in `rkt app list`/`status`, `rkt status` and on disk; the pod's stop and gc leave nothing. Each refusal is one
 // line, exit 254, the pod as it was.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../packages/controller/test/nats-server.js';
@@ -194,6 +194,38 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     const podRoot = `/proc/${env.status(uuid).pid!}/root`;
     expect(readFileSync(`${podRoot}/sys/fs/cgroup/cgroup.controllers`, 'utf8').trim()).toBe('');
     expect(existsSync(`${podRoot}/sys/fs/cgroup/memory`)).toBe(false);
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('--private-users: apps added to the sandbox run as root of its user namespace, writing into a volume as its shifted ID', async () => {
+    const { uuid, done } = await startSandbox([], ['--private-users']);
+    const info = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'pod-info.json'), 'utf8')) as { privateUsers?: { shift: number; count: number } };
+    expect(info.privateUsers?.count).toBe(65536);
+    const shift = info.privateUsers!.shift;
+    // A host volume keeps the host's owners: the pod's root writes where anyone may.
+    const shared = join(env.tmp, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    const add = rkt(['app', 'add', uuid, aci, '--name=writer', '--exec=/bin/sh', `--mnt-volume=name=data,kind=host,source=${shared},target=/data`, '--', '-c', 'id -u > /data/uid; cat /proc/self/uid_map >> /data/uid; exec sleep 100']);
+    expect(add.status, add.stderr).toBe(0);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nwriter\tcreated\n');
+    const start = rkt(['app', 'start', uuid, '--app=writer']);
+    expect(start.status, start.stderr).toBe(0);
+    const out = join(shared, 'uid');
+    await waitFor('the app to write its file', () => existsSync(out) && readFileSync(out, 'utf8').split('\n').length >= 3);
+    expect(readFileSync(out, 'utf8').split('\n')[0]).toBe('0');
+    expect(readFileSync(out, 'utf8').split('\n')[1]!.trim().split(/\s+/).map(Number)).toEqual([0, shift, 65536]);
+    expect(statSync(out).uid).toBe(shift);
+    expect(appStatus(uuid, 'writer').state).toBe('running');
+    const stop = rkt(['app', 'stop', uuid, '--app=writer']);
+    expect(stop.status, stop.stderr).toBe(0);
+    expect(appStatus(uuid, 'writer')).toMatchObject({ state: 'exited', exit_code: 143 });
+    const rm = rkt(['app', 'rm', uuid, '--app=writer']);
+    expect(rm.status, rm.stderr).toBe(0);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
+    expect(env.mounts().filter((m) => m.includes('/appsinfo/writer'))).toEqual([]);
     expect(env.run(['stop', uuid]).status).toBe(0);
     expect((await done).status).toBe(0);
     expectNothingLeft(env, uuid);

@@ -3,7 +3,7 @@
 // RKT_STAGE1_ENTERPID (rkt's crossing entrypoints' variable), while the pod runs. They act on the pod's systemd
 // with its own systemctl, in the pod's mount and pid namespaces.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { parseDnsConfMode } from '@rkt/controller/stage1-abi';
@@ -55,7 +55,10 @@ export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS
  */
 export function systemctl(call: AppCall, args: readonly string[], allowFailure = false): number {
   waitForSystemd(call.pid1);
-  const argv = ['--target', String(call.pid1), '--mount', '--pid', '--', '/bin/systemctl', ...args];
+  // A pod of its own user namespace (`--private-users`): its systemd answers on its private socket only to its
+  // root, and the host's root is nobody there (65534): systemctl joins the namespace too, as its root.
+  const user = ownUserNamespace(call.pid1) ? ['--user'] : [];
+  const argv = ['--target', String(call.pid1), ...user, '--mount', '--pid', '--', '/bin/systemctl', ...args];
   if (call.debug) process.stderr.write(`stage1-systemd app: nsenter ${argv.join(' ')}\n`);
   const r = spawnSync('nsenter', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.error !== undefined) throw new Error(`cannot run nsenter: ${r.error.message}`);
@@ -64,6 +67,15 @@ export function systemctl(call: AppCall, args: readonly string[], allowFailure =
     throw new Error(`systemctl ${args.join(' ')} in the pod failed (exit ${r.status})${said !== '' ? `: ${said}` : ''}`);
   }
   return r.status ?? 1;
+}
+
+/** Whether the pod's PID 1 is in a user namespace other than this process's (nsenter --user into one's own fails). */
+function ownUserNamespace(pid1: number): boolean {
+  try {
+    return readlinkSync(`/proc/${pid1}/ns/user`) !== readlinkSync('/proc/self/ns/user');
+  } catch {
+    return false;
+  }
 }
 
 /** How long an app entrypoint waits for the pod's systemd to listen, in a pod that is still booting. */

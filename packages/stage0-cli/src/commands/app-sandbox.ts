@@ -30,6 +30,9 @@ export async function run(ctx: CommandContext): Promise<number> {
       inheritEnv: false,
       net: options.net ?? 'host',
       mutable: true,
+      // rkt's sandbox had no --private-users (its stage0 gave it a blank range); here a mutable pod may have a user
+      // namespace of its own as `rkt run --private-users` gives one, and its added apps run in it.
+      ...(ctx.flags.bool('private-users') ? { privateUsers: true } : {}),
       ...(userAnnotations !== undefined ? { userAnnotations } : {}),
       ...(userLabels !== undefined ? { userLabels } : {}),
       bus: cliBus(ctx),

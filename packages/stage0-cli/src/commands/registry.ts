@@ -88,6 +88,7 @@ const APP = defineCommand({
         ...STAGE1_FLAGS,
         flag.string('uuid-file-save', 'write out pod UUID to specified file'),
         flag.bool('no-overlay', 'disable overlay filesystem'),
+        flag.bool('private-users', 'run within user namespaces.'),
         ...RUN_FLAGS,
         flag.strings('user-annotation', "optional, set the pod's annotations in the form of key=value"),
         flag.strings('user-label', "optional, set the pod's label in the form of key=value"),
