@@ -172,6 +172,25 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expectNothingLeft(env, uuid);
   }, 120_000);
 
+  it('takes the image from the store as rkt did: a name it lacks is refused in one line, nothing fetched, the pod unchanged', async () => {
+    const { uuid, done } = await startSandbox();
+    const before = manifestOf(uuid);
+    const ids = () => env.run(['image', 'list', '--no-legend', '--full', '--fields=id']).stdout;
+    const images = ids();
+    expectRefused(rkt(['app', 'add', uuid, 'example.com/not-fetched', '--name=web']), /example\.com\/not-fetched/);
+    expect(ids()).toBe(images);
+    expect(manifestOf(uuid)).toBe(before);
+    expect(existsSync(join(env.dataDir, 'pods', 'run', uuid, 'appsinfo', 'web'))).toBe(false);
+    // Once fetched, its name is enough.
+    expect(env.run(['fetch', aci]).status).toBe(0);
+    const add = rkt(['app', 'add', uuid, 'example.com/busybox', '--name=web', '--exec=/bin/true']);
+    expect(add.status, add.stderr).toBe(0);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nweb\tcreated\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
   it('refuses in one line what an added app would silently go without: resource limits, capabilities beyond the pod\'s, --inherit-env', async () => {
     const { uuid, done } = await startSandbox();
     const before = manifestOf(uuid);

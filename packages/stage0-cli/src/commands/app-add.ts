@@ -10,7 +10,9 @@ import { resolveImageArg } from './pods/images.js';
  * `rkt app add UUID IMAGE [APP FLAGS] [-- ARG...]` (RKT_EXPERIMENT_APP): adds an app to a running mutable pod,
  * created, not started, with rkt's per-app flags (`--name`, `--exec`, `--user`, `--group`, `--working-dir`,
  * `--environment`, `--supplementary-gids`, `--readonly-rootfs`, `--user-annotation`, `--user-label` and the
- * isolator flags) and rkt's `--mnt-volume` (a volume of the app's own with its mount). The image is found in the store or fetched as `rkt run` fetches (pull policy `new`).
+ * isolator flags) and rkt's `--mnt-volume` (a volume of the app's own with its mount). The image comes from the
+ * store, as rkt's (pull policy `never`): an image ID, a name, or the stored download of a URL; an ACI file is
+ * imported, which rkt's file fetcher did whatever the policy. Anything else is refused in one line, the pod as it was.
  */
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<void> {
   const before = ctx.argsLenAtDash < 0 ? args.length : ctx.argsLenAtDash;
@@ -22,7 +24,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const store = await openCliStore(ctx);
   const hold = store.hold('pod');
   try {
-    const imageId = await resolveImageArg(ctx, store, image, { hold, strict: true, dependencies: false }, 'new');
+    const imageId = await resolveImageArg(ctx, store, image, { hold, strict: true, dependencies: false }, 'never');
     await addApp({
       dataDir: ctx.dataDir(),
       uuid,
