@@ -1,7 +1,20 @@
 export { CniError, type CniErrorCode } from './errors.js';
 export { parseNetList, type NetList } from './net-list.js';
 export { BUILTIN_NETS, loadNets, readNetConf, userNetDir, type LoadedNet, type NetConf } from './config.js';
-export { DEBIAN_PLUGIN_DIR, RKT_PLUGIN_DIR, STAGE1_PLUGIN_DIR, execPlugin, findPlugin, pluginDirs, type PluginCall } from './plugin.js';
+export {
+  DEBIAN_PLUGIN_DIR,
+  DEFAULT_PLUGIN_TIMEOUTS,
+  PLUGIN_TIMEOUT_ENV,
+  RKT_PLUGIN_DIR,
+  STAGE1_PLUGIN_DIR,
+  execPlugin,
+  findPlugin,
+  formatTimeout,
+  pluginDirs,
+  pluginTimeouts,
+  type PluginCall,
+  type PluginTimeouts,
+} from './plugin.js';
 export { parseAddResult, pluginFailure, prefixToMask, resolvConfFromDns, type AddResult, type Dns } from './result.js';
 export { NETNS_DIR, createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
 export { NET_INFO_FILE, NETNS_FILE, formatNets, netInfoJson, readNetInfo, type NetInfo } from './netinfo.js';

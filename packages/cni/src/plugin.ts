@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError } from './errors.js';
@@ -48,20 +48,73 @@ export interface PluginCall {
   readonly cniPath: readonly string[];
   /** An open file description the plugin inherits as its fd 3 (the pod's lock: SetupOptions' `holdFd`). */
   readonly holdFd?: number;
+  /** How long the call may take, in ms: DEFAULT_PLUGIN_TIMEOUTS' for its command unless given. */
+  readonly timeoutMs?: number;
 }
 
-/** How long a plugin may take: one that hangs must not hold the pod's start (or gc) for ever. */
-const PLUGIN_TIMEOUT_MS = 60_000;
+/** How long a plugin call may take, by command, in ms. */
+export interface PluginTimeouts {
+  readonly add: number;
+  readonly del: number;
+}
+
+/**
+ * A minute for an ADD (an IPAM that asks a DHCP server, a bridge made for the first pod), less for a DEL, which
+ * only removes what is there and runs where the user waits on it (the end of rkt run, every pod of rkt gc).
+ * libcni leaves the deadline to its caller's context; containerd's and ECS's are of this order.
+ */
+export const DEFAULT_PLUGIN_TIMEOUTS: PluginTimeouts = { add: 60_000, del: 10_000 };
+
+/** The variables that set them (rkt-ts's own: rkt had no deadline), read by pluginTimeouts. */
+export const PLUGIN_TIMEOUT_ENV = { add: 'RKT_CNI_ADD_TIMEOUT', del: 'RKT_CNI_DEL_TIMEOUT' } as const;
+
+/**
+ * The deadlines of plugin calls from the environment (`RKT_CNI_ADD_TIMEOUT=90s`, `RKT_CNI_DEL_TIMEOUT=500ms`;
+ * `ms`, `s` or `m`, more than zero), DEFAULT_PLUGIN_TIMEOUTS' where unset or empty; a value that is not such a
+ * duration is one line naming the variable.
+ */
+export function pluginTimeouts(env: Readonly<Record<string, string | undefined>> = process.env): PluginTimeouts {
+  const read = (key: 'add' | 'del'): number => {
+    const name = PLUGIN_TIMEOUT_ENV[key];
+    const value = env[name];
+    if (value === undefined || value === '') return DEFAULT_PLUGIN_TIMEOUTS[key];
+    const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$/.exec(value);
+    const ms = m !== null ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000) : NaN;
+    if (!(ms >= 1) || !Number.isSafeInteger(Math.round(ms))) {
+      throw new CniError('CNI_CONFIG', `${name}=${JSON.stringify(value)}: not a duration of at least 1ms (like 60s, 500ms or 2m)`);
+    }
+    return Math.round(ms);
+  };
+  return { add: read('add'), del: read('del') };
+}
+
+/** A deadline as the user wrote it, near enough: `60s`, `1.5s`, `500ms`. */
+export function formatTimeout(ms: number): string {
+  return ms >= 1000 && ms % 100 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
 
 /**
  * Runs a plugin as the CNI specification says (the CNI_* variables, the configuration on stdin) and returns
- * its stdout; a failure is one line with the plugin's own error message.
+ * its stdout; a failure is one line with the plugin's own error message, a call past its deadline `timed out
+ * after 60s`.
+ *
+ * The plugin starts a session, and so a process group, of its own, which is killed (SIGKILL) whenever the call
+ * ends: at its deadline, the plugin and whatever it started; after it exited, whatever it left running. What
+ * it left would otherwise keep what it inherited open, the pod's lock (fd 3) included, and so keep the pod
+ * locked, and shown running, until it exited; a plugin's work ends with its call (the CNI specification has
+ * no daemon of a plugin's). A process that left the group itself (setsid, as a daemon does) is out of reach.
+ * spawnSync waits for the end of the plugin's stdout and stderr too: one left running with them open keeps
+ * the call until its deadline.
  */
 export function execPlugin(c: PluginCall): string {
-  const r = spawnSync(c.pluginPath, [], {
+  const timeoutMs = c.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUTS[c.command === 'ADD' ? 'add' : 'del'];
+  // `detached` (setsid(2) in the child) is honoured by spawnSync, though its types omit it.
+  const options: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = {
     input: JSON.stringify(c.conf),
     encoding: 'utf8',
-    timeout: PLUGIN_TIMEOUT_MS,
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    detached: true,
     // Node opens its files close-on-exec: only what stdio names reaches the plugin.
     stdio: c.holdFd !== undefined ? ['pipe', 'pipe', 'pipe', c.holdFd] : 'pipe',
     env: {
@@ -73,13 +126,27 @@ export function execPlugin(c: PluginCall): string {
       CNI_ARGS: c.args,
       CNI_PATH: c.cniPath.join(':'),
     },
-  });
+  };
+  const r = spawnSync(c.pluginPath, [], options);
+  // The group's id is the plugin's pid, which stays taken while any process of the group is left.
+  if (r.pid > 0) killGroup(r.pid);
   if (r.error !== undefined) {
-    throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message}`, { cause: r.error });
+    const code = (r.error as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEDOUT') throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`, { cause: r.error });
+    throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${code ?? r.error.message}`, { cause: r.error });
   }
   if (r.status !== 0) {
     const status = r.signal !== null ? `killed by ${r.signal}` : `exit status ${r.status}`;
     throw new CniError('CNI_PLUGIN', pluginFailure(r.stdout, r.stderr, status));
   }
   return r.stdout;
+}
+
+/** SIGKILL to a process group: none left (ESRCH) is the usual case, and nothing else can fail for root. */
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
 }

@@ -6,7 +6,7 @@ import { CniError } from './errors.js';
 import { parseNetList } from './net-list.js';
 import { NET_INFO_FILE, NETNS_FILE, readNetInfo, type NetInfo } from './netinfo.js';
 import { createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
-import { execPlugin, findPlugin, pluginDirs, DEBIAN_PLUGIN_DIR, RKT_PLUGIN_DIR } from './plugin.js';
+import { execPlugin, findPlugin, pluginDirs, DEBIAN_PLUGIN_DIR, DEFAULT_PLUGIN_TIMEOUTS, RKT_PLUGIN_DIR, type PluginTimeouts } from './plugin.js';
 import { dnsOutlook, forwardableIndex, noGatewayReason } from './outlook.js';
 import { parseAddResult, type Dns } from './result.js';
 
@@ -98,6 +98,12 @@ export interface SetupCommon {
    */
   readonly holdFd?: number;
   /**
+   * How long each plugin call may take (DEFAULT_PLUGIN_TIMEOUTS unless given; pluginTimeouts reads them from
+   * the environment): an ADD past its deadline fails the setup (`timed out after 60s`), its plugin's process
+   * group killed, a DEL past its deadline is a warning of the teardown that follows.
+   */
+  readonly timeouts?: PluginTimeouts;
+  /**
    * rkt's `--port`s: host ports forwarded to the pod (the CNI `portmap` plugin, chained after the network that
    * carries them: the first with masquerading, else the last, as rkt chose it).
    */
@@ -162,9 +168,10 @@ async function writeWhole(path: string, text: string, durable: boolean): Promise
   await writeFileAtomic(path, text, { tmpName: `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`, syncDir: durable });
 }
 
-/** The file description a plugin call inherits, when the caller gave one. */
-function held(o: { readonly holdFd?: number }): { holdFd?: number } {
-  return o.holdFd !== undefined ? { holdFd: o.holdFd } : {};
+/** What a plugin call takes of the caller's options: the file description it inherits, its deadline. */
+function held(o: { readonly holdFd?: number; readonly timeouts?: PluginTimeouts }, command: 'ADD' | 'DEL'): { holdFd?: number; timeoutMs: number } {
+  const timeoutMs = (o.timeouts ?? DEFAULT_PLUGIN_TIMEOUTS)[command === 'ADD' ? 'add' : 'del'];
+  return { ...(o.holdFd !== undefined ? { holdFd: o.holdFd } : {}), timeoutMs };
 }
 
 /** CNI versions whose DEL takes the ADD's result as `prevResult`. */
@@ -209,7 +216,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
       o.note?.(`loading network ${n.conf.name} with type ${n.conf.type}`);
       let stdout: string;
       try {
-        stdout = execPlugin({ command: 'ADD', pluginPath: info.pluginPath, network: info.netName, conf, containerId: o.uuid, netns: path, ifName: info.ifName, args: info.args, cniPath: dirs, ...held(o) });
+        stdout = execPlugin({ command: 'ADD', pluginPath: info.pluginPath, network: info.netName, conf, containerId: o.uuid, netns: path, ifName: info.ifName, args: info.args, cniPath: dirs, ...held(o, 'ADD') });
       } catch (err) {
         throw new CniError('CNI_PLUGIN', `error adding network "${n.conf.name}" (plugin ${n.conf.type}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
@@ -226,7 +233,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
     }
     if (o.portMappings !== undefined && o.portMappings.length > 0) await forwardPorts(o, nets, saved, results, dirs, path, netDir);
   } catch (err) {
-    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), ...held(o), warn: () => {} });
+    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), ...(o.holdFd !== undefined ? { holdFd: o.holdFd } : {}), ...(o.timeouts !== undefined ? { timeouts: o.timeouts } : {}), warn: () => {} });
     // Nothing joined: rkt list shows no network for a pod that never had one.
     rmSync(join(o.podDir, NET_INFO_FILE), { force: true });
     throw err;
@@ -257,7 +264,7 @@ async function forwardPorts(o: SetupCommon, nets: readonly LoadedNet[], saved: r
   await writeWhole(join(netDir, PORTMAP_FILE), `${JSON.stringify(record, null, '\t')}\n`, true);
   o.note?.(`forwarding ports on network ${net.conf.name}`);
   try {
-    execPlugin({ command: 'ADD', pluginPath, network: net.conf.name, conf, containerId: o.uuid, netns, ifName: record.ifName, args: '', cniPath: dirs, ...held(o) });
+    execPlugin({ command: 'ADD', pluginPath, network: net.conf.name, conf, containerId: o.uuid, netns, ifName: record.ifName, args: '', cniPath: dirs, ...held(o, 'ADD') });
   } catch (err) {
     throw new CniError('CNI_PLUGIN', `error forwarding ports on network "${net.conf.name}" (plugin portmap): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -269,6 +276,8 @@ export interface TeardownOptions {
   readonly umount?: Umount;
   /** As setupPodNetworks' `holdFd`: a teardown killed part way leaves no DEL running unlocked. */
   readonly holdFd?: number;
+  /** How long each DEL may take (`del`; DEFAULT_PLUGIN_TIMEOUTS' unless given): one past it is a warning. */
+  readonly timeouts?: PluginTimeouts;
   /** A network whose DEL failed: noted, and the others are torn down all the same. */
   readonly warn: (line: string) => void;
 }
@@ -300,7 +309,7 @@ export function teardownPodNetworks(o: TeardownOptions): void {
   if (existsSync(portmap)) {
     try {
       const r = JSON.parse(readFileSync(portmap, 'utf8')) as PortmapRecord;
-      execPlugin({ command: 'DEL', pluginPath: r.pluginPath, network: String(r.conf.name), conf: r.conf, containerId: o.uuid, netns, ifName: r.ifName, args: '', cniPath: r.cniPath.split(':'), ...held(o) });
+      execPlugin({ command: 'DEL', pluginPath: r.pluginPath, network: String(r.conf.name), conf: r.conf, containerId: o.uuid, netns, ifName: r.ifName, args: '', cniPath: r.cniPath.split(':'), ...held(o, 'DEL') });
     } catch (err) {
       o.warn(`error removing the forwarded ports: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -315,7 +324,7 @@ export function teardownPodNetworks(o: TeardownOptions): void {
     try {
       const conf = JSON.parse(readFileSync(confPath, 'utf8')) as Record<string, unknown>;
       const cniPath = n.cniPath !== undefined ? n.cniPath.split(':') : [dirname(n.pluginPath), RKT_PLUGIN_DIR, DEBIAN_PLUGIN_DIR];
-      execPlugin({ command: 'DEL', pluginPath: n.pluginPath, network: n.netName, conf, containerId: o.uuid, netns, ifName: n.ifName, args: n.args, cniPath, ...held(o) });
+      execPlugin({ command: 'DEL', pluginPath: n.pluginPath, network: n.netName, conf, containerId: o.uuid, netns, ifName: n.ifName, args: n.args, cniPath, ...held(o, 'DEL') });
     } catch (err) {
       o.warn(`error deleting network "${n.netName}": ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BUILTIN_NETS, CniError, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+import { BUILTIN_NETS, CniError, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
 
 // Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
 // this test's own (10.213.x), which no other test uses.
@@ -226,6 +226,105 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(lines.slice(2).map((l) => [l.split(' ')[0], l.includes(lock)])).toEqual([['ADD', false], ['DEL', false], ['', false]]);
   });
 
+  /** Whether a process still runs (a zombie has closed its files: it holds no lock). */
+  const running = (pid: string): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  /** The pids a plugin script recorded (`$$`, `$!`), one a line, in a file named after it. */
+  const pids = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
+
+  it('an ADD past its deadline: one line naming the network, the plugin and the deadline; its process group killed; what was added is deleted', async () => {
+    writeNet('10-good.conf', ptp('good', '10.213.21.0/24'));
+    // Hangs in its ADD, with a child of its own (both in the plugin's process group), once it has read its
+    // configuration; its DEL answers at once.
+    const started = join(tmp, 'hang-pids');
+    writeFileSync(
+      join(tmp, 'conf', 'net.d', 'hanger'),
+      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ >> '${started}'\nsleep 1000 & echo $! >> '${started}'\nwait\n`,
+      { mode: 0o755 },
+    );
+    writeNet('20-hang.conf', { cniVersion: '0.3.1', name: 'hang', type: 'hanger' });
+    const { podDir, uuid } = pod();
+    const t0 = Date.now();
+    let err: unknown;
+    try {
+      await setupPodNetworks({ podDir, uuid, netList: 'good,hang', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), timeouts: { add: 700, del: 5000 } });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(CniError);
+    expect((err as Error).message).toBe('error adding network "hang" (plugin hanger): timed out after 700ms');
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(pids(started)).toHaveLength(2);
+    expect(pids(started).filter(running)).toEqual([]);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(leases('good')).toEqual([]);
+    expect(existsSync(join(podDir, 'net-info.json'))).toBe(false);
+  });
+
+  it('a DEL past its deadline is a warning naming the network; the teardown goes on (the other networks, the namespace)', async () => {
+    writeNet('10-good.conf', ptp('good', '10.213.22.0/24'));
+    const started = join(tmp, 'hang-pids');
+    writeFileSync(
+      join(tmp, 'conf', 'net.d', 'delhanger'),
+      `#!/bin/sh\ncat >/dev/null\nif [ "$CNI_COMMAND" = ADD ]; then echo '{"cniVersion":"0.3.1"}'; exit 0; fi\necho $$ >> '${started}'\nexec sleep 1000\n`,
+      { mode: 0o755 },
+    );
+    writeNet('20-delhang.conf', { cniVersion: '0.3.1', name: 'delhang', type: 'delhanger' });
+    const { podDir, uuid } = pod();
+    await setupPodNetworks({ podDir, uuid, netList: 'good,delhang', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    expect(leases('good')).toHaveLength(1);
+    teardownPodNetworks({ podDir, uuid, timeouts: { add: 60_000, del: 600 }, warn: (l) => warnings.push(l) });
+    expect(warnings.splice(0)).toEqual(['error deleting network "delhang": timed out after 600ms']);
+    expect(pids(started)).toHaveLength(1);
+    expect(pids(started).filter(running)).toEqual([]);
+    expect(leases('good')).toEqual([]);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(hasPodNetworks(podDir)).toBe(false);
+  });
+
+  it("what a plugin leaves running in its process group is killed once the call ends: it holds the pod's lock (fd 3) no longer", async () => {
+    const left = join(tmp, 'left-pids');
+    const lock = join(tmp, 'lock');
+    // A daemon that keeps what it inherited (fd 3, the lock) but not the plugin's stdout and stderr.
+    writeFileSync(
+      join(tmp, 'conf', 'net.d', 'leaver'),
+      `#!/bin/sh\ncat >/dev/null\nsleep 1000 >/dev/null 2>&1 </dev/null & echo "$! $(readlink /proc/$!/fd/3)" >> '${left}'\necho '{"cniVersion":"0.3.1"}'\n`,
+      { mode: 0o755 },
+    );
+    writeNet('10-leave.conf', { cniVersion: '0.3.1', name: 'leave', type: 'leaver' });
+    writeFileSync(lock, '');
+    const fd = openSync(lock, 'r');
+    try {
+      const held = pod();
+      await setupPodNetworks({ ...held, netList: 'leave', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), holdFd: fd });
+      const [added] = pids(left);
+      // It held the lock as the plugin's child; it is gone with the ADD.
+      expect(added!.split(' ')[1]).toBe(lock);
+      expect(running(added!.split(' ')[0]!)).toBe(false);
+      teardownPodNetworks({ ...held, holdFd: fd, warn: (l) => warnings.push(l) });
+    } finally {
+      closeSync(fd);
+    }
+    expect(warnings).toEqual([]);
+    expect(pids(left)).toHaveLength(2);
+    expect(pids(left).map((l) => l.split(' ')[0]!).filter(running)).toEqual([]);
+  });
+
+  it('reads the deadlines from RKT_CNI_ADD_TIMEOUT and RKT_CNI_DEL_TIMEOUT; one that is not a duration is one line naming it', () => {
+    expect(pluginTimeouts({})).toEqual({ add: 60_000, del: 10_000 });
+    expect(pluginTimeouts({ RKT_CNI_ADD_TIMEOUT: '90s', RKT_CNI_DEL_TIMEOUT: '500ms' })).toEqual({ add: 90_000, del: 500 });
+    expect(pluginTimeouts({ RKT_CNI_ADD_TIMEOUT: '2m', RKT_CNI_DEL_TIMEOUT: '1.5s' })).toEqual({ add: 120_000, del: 1500 });
+    expect(pluginTimeouts({ RKT_CNI_ADD_TIMEOUT: '' })).toEqual({ add: 60_000, del: 10_000 });
+    for (const bad of ['60', '0s', '-1s', 'soon', '1h', ' 5s']) {
+      expect(() => pluginTimeouts({ RKT_CNI_DEL_TIMEOUT: bad })).toThrow(`RKT_CNI_DEL_TIMEOUT=${JSON.stringify(bad)}: not a duration of at least 1ms (like 60s, 500ms or 2m)`);
+    }
+  });
+
   it('a plugin that is not there fails before anything is made', async () => {
     writeNet('10-x.conf', { cniVersion: '0.3.1', name: 'x', type: 'no-such-plugin' });
     const { podDir, uuid } = pod();
@@ -278,6 +377,28 @@ describe('a setup killed part way', () => {
     throw new Error(`process group ${pgid} still running`);
   }
 
+  /**
+   * Waits until no plugin of the pod is left: each runs in a session of its own (execPlugin), out of the
+   * setup's group, and one the killed setup was running finishes on its own (a pod's lock keeps gc off it).
+   */
+  async function pluginsGone(uuid: string): Promise<void> {
+    const mark = `CNI_CONTAINERID=${uuid}`;
+    const left = (): string[] =>
+      readdirSync('/proc').filter((p) => {
+        if (!/^[0-9]+$/.test(p)) return false;
+        try {
+          return readFileSync(`/proc/${p}/environ`, 'utf8').split('\0').includes(mark) && !readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+        } catch {
+          return false;
+        }
+      });
+    for (let i = 0; i < 200; i++) {
+      if (left().length === 0) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`plugins of ${uuid} still running: ${left().join(', ')}`);
+  }
+
   it.skipIf(spawnSync('strace', ['-V']).status !== 0)(
     'at any of its writes, leaves a pod directory whose teardown, as gc runs it (hasPodNetworks), removes the namespace, the leases and the rules',
     async () => {
@@ -301,6 +422,7 @@ describe('a setup killed part way', () => {
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
         await groupGone(child.pid!);
+        await pluginsGone(uuid);
         if (hasPodNetworks(podDir)) teardownPodNetworks({ podDir, uuid, warn: (l) => warnings.push(`K=${k}: ${l}`) });
         const left = [
           ...(existsSync(`/run/netns/rkt-${uuid}`) ? ['the namespace'] : []),

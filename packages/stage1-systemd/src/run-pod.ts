@@ -3,7 +3,7 @@ import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join, resolve } from 'node:path';
 import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
-import type { NetworksPlan } from '@rkt/cni';
+import type { NetworksPlan, PluginTimeouts } from '@rkt/cni';
 import {
   appStartedPath,
   appStatusPath,
@@ -285,6 +285,8 @@ interface PodNetworkTeardown {
 interface PlannedNetworks {
   readonly cni: typeof import('@rkt/cni');
   readonly plan: NetworksPlan;
+  /** How long each plugin call may take (RKT_CNI_ADD_TIMEOUT, RKT_CNI_DEL_TIMEOUT). */
+  readonly timeouts: PluginTimeouts;
   readonly note: (line: string) => void;
 }
 
@@ -292,13 +294,14 @@ interface PlannedNetworks {
  * Loads the pod's networks and finds their plugins, before anything else of the pod: a configuration that
  * does not parse, a network nothing defines, a missing plugin refuse the pod here, and what the
  * configurations say of the results (a gateway, DNS) lets the apps' checks refuse it before any plugin runs.
+ * So does a plugin deadline in the environment that is not a duration.
  */
 async function planNetworks(netList: string, localConfig: string, stage1: string, debug: boolean): Promise<PlannedNetworks> {
   const cni = await import('@rkt/cni');
   const note = (line: string): void => {
     if (debug) process.stderr.write(`stage1-systemd run: networking: ${line}\n`);
   };
-  return { cni, plan: cni.planPodNetworks({ netList, localConfig, stage1Rootfs: stage1, note }), note };
+  return { cni, plan: cni.planPodNetworks({ netList, localConfig, stage1Rootfs: stage1, note }), timeouts: cni.pluginTimeouts(), note };
 }
 
 /**
@@ -316,8 +319,8 @@ async function setUpNetworks(
   ports: ReturnType<typeof portMappings>,
   lockFd: number | undefined,
 ): Promise<SetUpNetworks> {
-  const { cni, plan, note } = planned;
-  const held = lockFd !== undefined ? { holdFd: lockFd } : {};
+  const { cni, plan, timeouts, note } = planned;
+  const held = { ...(lockFd !== undefined ? { holdFd: lockFd } : {}), timeouts };
   const teardown = (): void =>
     cni.teardownPodNetworks({ podDir: pod, uuid, ...held, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
   network.teardown = teardown;

@@ -29,10 +29,12 @@ export async function gc(args: readonly string[], context: Stage1GcContext): Pro
   // A run killed before its own clean-up left the pod's CNI networks: each torn down with its plugin's DEL
   // (veth, masquerading rules, IPAM lease), then its network namespace unmounted and removed.
   if (existsSync(join(context.podDir, 'netns')) || existsSync(`/run/netns/rkt-${uuid}`)) {
-    const { teardownPodNetworks } = await import('@rkt/cni');
+    const { pluginTimeouts, teardownPodNetworks } = await import('@rkt/cni');
     teardownPodNetworks({
       podDir: context.podDir,
       uuid,
+      // Each DEL's deadline (RKT_CNI_DEL_TIMEOUT): a plugin that hangs holds gc up no longer than that.
+      timeouts: pluginTimeouts(),
       ...(context.umount !== undefined ? { umount: context.umount } : {}),
       warn: (line) => process.stderr.write(`stage1-systemd gc: networking: ${line}\n`),
     });
