@@ -32,4 +32,5 @@ export {
   type SetupOptions,
   type TeardownOptions,
 } from './pod-networks.js';
+export { OLD_PLACE_MARK, holdOldPlaceLeases } from './old-leases.js';
 export { dnsOutlook, forwardableIndex, noGatewayReason } from './outlook.js';

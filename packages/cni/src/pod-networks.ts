@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { loadNets, type LoadedNet, type NetConf } from './config.js';
 import { CniError } from './errors.js';
 import { parseNetList } from './net-list.js';
+import { holdOldPlaceLeases } from './old-leases.js';
 import { NET_INFO_FILE, NETNS_FILE, readNetInfo, type NetInfo } from './netinfo.js';
 import { createNetns, netnsPath, removeNetns, type Umount } from './netns.js';
 import { execPlugin, findPlugin, pluginDirs, DEBIAN_PLUGIN_DIR, DEFAULT_PLUGIN_TIMEOUTS, RKT_PLUGIN_DIR, type PluginTimeouts } from './plugin.js';
@@ -205,7 +206,8 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
     mkdirSync(netDir, { recursive: true });
     await fsyncDir(o.podDir);
     for (const [i, n] of nets.entries()) {
-      const conf = effectiveConf(n.conf, n.builtin ? (o.builtinIpamDataDir ?? BUILTIN_IPAM_DATA_DIR) : o.ipamDataDir);
+      const builtinDir = o.builtinIpamDataDir ?? BUILTIN_IPAM_DATA_DIR;
+      const conf = effectiveConf(n.conf, n.builtin ? builtinDir : o.ipamDataDir);
       const confPath = join(netDir, n.fileName);
       const info: NetInfo = { netName: n.conf.name, netConf: confPath, pluginPath: plugins[i]!, ifName: `eth${i}`, ip: '', args: n.args, mask: '', cniPath: dirs.join(':') };
       // Saved before the ADD, on disk: a teardown after a crash (or a power loss) during it still finds the
@@ -213,6 +215,11 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
       await writeWhole(confPath, `${JSON.stringify(conf, null, '\t')}\n`, true);
       saved.push(info);
       await writeWhole(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`, true);
+      // A pod of an earlier version may still hold an address of a built-in network in the data directory's
+      // networks/, where such versions kept their leases: this ADD must not draw it.
+      if (n.builtin && conf.ipam !== undefined && (conf.ipam as { dataDir?: unknown }).dataDir === builtinDir) {
+        holdOldPlaceLeases(join(o.ipamDataDir, n.conf.name), join(builtinDir, n.conf.name));
+      }
       o.note?.(`loading network ${n.conf.name} with type ${n.conf.type}`);
       let stdout: string;
       try {

@@ -359,6 +359,39 @@ describe('on-disk compatibility', () => {
   });
 });
 
+describe('leases an earlier version left in the old place', () => {
+  it("a built-in network's ADD does not draw an address that a pod of an earlier version still holds in the data directory's networks/; once that pod is torn down, the address is free again", async () => {
+    // The built-in default-restricted (172.17.0.0/16, the machine's) with its machine-wide leases in a directory
+    // of this test's own, where host-local's next address is 172.17.213.11: far from the first addresses the
+    // pods of integration-tests/pods/cni-net.test.ts draw from /run/rkt/networks.
+    const run = join(tmp, 'run-networks');
+    mkdirSync(join(run, 'default-restricted'), { recursive: true });
+    writeFileSync(join(run, 'default-restricted', 'last_reserved_ip.0'), '172.17.213.10');
+    // As an earlier version left it for a live pod: its lease in <data>/networks/, named by the address.
+    const oldLease = join(tmp, 'networks', 'default-restricted', '172.17.213.11');
+    mkdirSync(join(tmp, 'networks', 'default-restricted'), { recursive: true });
+    writeFileSync(oldLease, `${randomUUID()}\r\neth0`);
+    const setup = async () => {
+      const p = pod();
+      await setupPodNetworks({ ...p, netList: 'default-restricted', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), builtinIpamDataDir: run });
+      return { ...p, ip: readNetInfo(p.podDir)[0]!.ip };
+    };
+    const a = await setup();
+    expect(a.ip).toBe('172.17.213.12');
+    // Held in the new place for as long as the old lease is there, with what holds it.
+    expect(readFileSync(join(run, 'default-restricted', '172.17.213.11'), 'utf8')).toBe(`rkt-ts-old-place\r\n${oldLease}`);
+    teardownPodNetworks({ ...a, warn: (l) => warnings.push(l) });
+    // The old pod's teardown (its DEL in the old place) frees its lease; the next setup frees what held it.
+    rmSync(oldLease);
+    writeFileSync(join(run, 'default-restricted', 'last_reserved_ip.0'), '172.17.213.10');
+    const b = await setup();
+    expect(b.ip).toBe('172.17.213.11');
+    teardownPodNetworks({ ...b, warn: (l) => warnings.push(l) });
+    expect(warnings).toEqual([]);
+    expect(readdirSync(join(run, 'default-restricted')).filter((f) => /^[0-9.]+$/.test(f))).toEqual([]);
+  });
+});
+
 describe('a setup killed part way', () => {
   // The package as built (`npm run build`): the setup runs in a process of its own, under strace, which kills it
   // (SIGKILL) at its K-th write, for K = 1, 2... until one run gets through all of them.
