@@ -4,7 +4,8 @@
 // and by gc after a kill -9, and the refusals. One file: the built-in subnets are the machine's, and its tests
 // run one after the other.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -480,6 +481,108 @@ describe('CNI networks (systemd)', () => {
     expect(leases('slow', [uuid!])).toEqual([]);
     expect(natRules()).not.toContain(uuid);
     expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  }, 120_000);
+
+  /** Whether a process still runs (a zombie has closed its files: it holds no lock). */
+  const running = (pid: string): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+  /** The pids a plugin script recorded, one a line. */
+  const pidsIn = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
+
+  it('a plugin that hangs in its ADD: past RKT_CNI_ADD_TIMEOUT the pod fails in one line, 254, its process group killed, the network added before it deleted; gc then removes the pod', async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const started = join(env.tmp, 'hang-pids');
+    // Hangs in its ADD once it has its configuration, with a child of its own; its DEL answers at once.
+    writeFileSync(
+      join(conf, 'net.d', 'hanger'),
+      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ >> '${started}'\nsleep 1000 & echo $! >> '${started}'\nwait\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(conf, 'net.d', '10-good.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'good', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.104.0/24' } }));
+    writeFileSync(join(conf, 'net.d', '20-hang.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'hang', type: 'hanger' }));
+    const t0 = Date.now();
+    const r = env.run(['run', `--local-config=${conf}`, '--net=good,hang', aci, '--exec=/bin/true'], { env: { RKT_CNI_ADD_TIMEOUT: '1s' } });
+    expect([r.status, r.stdout, r.stderr]).toEqual([254, '', 'stage1-systemd run: error adding network "hang" (plugin hanger): timed out after 1s\n']);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    const [uuid] = env.podUuids();
+    expect(pidsIn(started)).toHaveLength(2);
+    expect(pidsIn(started).filter(running)).toEqual([]);
+    expect(leases('good', [uuid!])).toEqual([]);
+    expect(natRules()).not.toContain(uuid);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect([gc.status, gc.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([]);
+
+    // A deadline that is not a duration refuses the pod in one line before any plugin runs.
+    const bad = env.run(['run', `--local-config=${conf}`, '--net=good', aci, '--exec=/bin/true'], { env: { RKT_CNI_ADD_TIMEOUT: 'soon' } });
+    expect([bad.status, bad.stderr]).toEqual([254, 'stage1-systemd run: RKT_CNI_ADD_TIMEOUT="soon": not a duration of at least 1ms (like 60s, 500ms or 2m)\n']);
+    expect(pidsIn(started)).toHaveLength(2);
+    for (const u of env.podUuids()) expect(existsSync(`/run/netns/rkt-${u}`)).toBe(false);
+  }, 120_000);
+
+  it("what a plugin leaves running with the pod's lock (fd 3) is killed with its process group once the call ends: the pod ends, and gc removes it at once", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const left = join(env.tmp, 'left-pids');
+    // ptp, leaving a `sleep` behind at each call that keeps what it inherited (fd 3, the pod's lock), not the
+    // plugin's stdout and stderr.
+    writeFileSync(
+      join(conf, 'net.d', 'leaver'),
+      `#!/bin/sh\nsleep 1000 >/dev/null 2>&1 </dev/null & echo "$! $(readlink /proc/$!/fd/3)" >> '${left}'\nexec /usr/lib/cni/ptp\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(conf, 'net.d', '10-leave.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'leave', type: 'leaver', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.105.0/24' } }));
+    const r = env.run(['run', `--local-config=${conf}`, '--net=leave', aci, '--exec=/bin/true']);
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    const [uuid] = env.podUuids();
+    // One at the ADD, one at the DEL (rkt's default-restricted, added after it, is Debian's ptp), each holding
+    // the pod directory open (its lock) as its fd 3 while its plugin ran, none left.
+    const sleeps = pidsIn(left);
+    expect(sleeps).toHaveLength(2);
+    for (const l of sleeps) expect(l.split(' ')[1]).toBe(join(env.dataDir, 'pods', 'run', uuid!));
+    expect(sleeps.map((l) => l.split(' ')[0]!).filter(running)).toEqual([]);
+    expect(env.status(uuid!).state).toBe('exited');
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect([gc.status, gc.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([]);
+    expect(leases('leave', [uuid!])).toEqual([]);
+  }, 120_000);
+
+  it("a pod of an earlier version holding a --net=default address in the data directory's networks/ (the old place): a new pod does not draw it; once that lease is gone, nor is it held", async () => {
+    const dir = leaseDir('default');
+    // host-local's next address on the built-in default (172.16.28.0/24; .1 is the gateway, .254 the last).
+    const last = existsSync(join(dir, 'last_reserved_ip.0')) ? Number(readFileSync(join(dir, 'last_reserved_ip.0'), 'utf8').split('.')[3]) : 1;
+    const next = `172.16.28.${last >= 254 ? 2 : last + 1}`;
+    // Free in the new place, so that host-local would hand it out.
+    expect(existsSync(join(dir, next))).toBe(false);
+    // As an earlier version left it for a live pod: a lease in <data>/networks/default, named by the address.
+    const old = join(env.dataDir, 'networks', 'default', next);
+    mkdirSync(join(env.dataDir, 'networks', 'default'), { recursive: true });
+    writeFileSync(old, `${randomUUID()}\r\neth0`);
+    const held = join(dir, next);
+    try {
+      const ipOf = (uuid: string) => /networks=default:ip4=([0-9.]+)/.exec(env.run(['status', uuid]).stdout)?.[1];
+      const first = env.run(['run', '--net=default', aci, '--exec=/bin/true']);
+      expect([first.status, first.stderr]).toEqual([0, '']);
+      const [ua] = env.podUuids();
+      expect(ipOf(ua!)).toMatch(/^172\.16\.28\./);
+      expect(ipOf(ua!)).not.toBe(next);
+      expect(readFileSync(held, 'utf8')).toBe(`rkt-ts-old-place\r\n${old}`);
+      // The old pod torn down (its DEL in the old place): the next pod's setup frees what held its address.
+      rmSync(old);
+      const second = env.run(['run', '--net=default', aci, '--exec=/bin/true']);
+      expect([second.status, second.stderr]).toEqual([0, '']);
+      expect(existsSync(held)).toBe(false);
+    } finally {
+      rmSync(held, { force: true });
+    }
   }, 120_000);
 
   it('pods of two data directories running at once on --net=default draw different addresses from the machine-wide leases, and gc in each releases only its own pod\'s', async () => {

@@ -253,8 +253,15 @@ export class RktEnv {
     return [`--dir=${this.dataDir}`, '--insecure-options=image', ...(pods ? [cmd, `--stage1-path=${this.stage1?.aci}`, ...rest] : args)];
   }
 
-  run(args: readonly string[], o: { input?: string; timeoutMs?: number } = {}): RktResult {
-    const r = spawnSync(rktBin, this.args(args), { cwd: this.tmp, encoding: 'utf8', timeout: o.timeoutMs ?? 60_000, ...(o.input !== undefined ? { input: o.input } : {}) });
+  /** `env`: variables added to this process's environment for the command. */
+  run(args: readonly string[], o: { input?: string; timeoutMs?: number; env?: Readonly<Record<string, string>> } = {}): RktResult {
+    const r = spawnSync(rktBin, this.args(args), {
+      cwd: this.tmp,
+      encoding: 'utf8',
+      timeout: o.timeoutMs ?? 60_000,
+      ...(o.input !== undefined ? { input: o.input } : {}),
+      ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}),
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
