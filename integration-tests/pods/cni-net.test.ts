@@ -450,7 +450,7 @@ describe('CNI networks (systemd)', () => {
     writeFileSync(
       join(conf, 'net.d', 'slowptp'),
       `#!/bin/sh\nif [ "$CNI_COMMAND" != ADD ]; then echo "$CNI_COMMAND" >> '${calls}'; exec /usr/lib/cni/ptp; fi\n` +
-        `conf=$(cat); echo $PPID > '${calls}.parent'; echo ADD >> '${calls}'\nexec 4<"$CNI_NETNS"; sleep 4\n` +
+        `conf=$(cat); cut -d' ' -f4 /proc/$PPID/stat > '${calls}.parent'; echo ADD >> '${calls}'\nexec 4<"$CNI_NETNS"; sleep 4\n` +
         `printf '%s' "$conf" | CNI_NETNS=/proc/self/fd/4 /usr/lib/cni/ptp; rc=$?\necho "ADD done" >> '${calls}'\nexit $rc\n`,
       { mode: 0o755 },
     );
@@ -459,7 +459,8 @@ describe('CNI networks (systemd)', () => {
     for (let i = 0; i < 400 && recorded(calls) !== 'ADD\n'; i++) await new Promise((r) => setTimeout(r, 25));
     expect(recorded(calls)).toBe('ADD\n');
     const [uuid] = env.podUuids();
-    // rkt run runs the stage1 in its own process (the run module), which runs the plugin: the setup dies with it.
+    // rkt run runs the stage1 in its own process (the run module), which runs the plugin (under timeout(1), the
+    // plugin's parent, which keeps its deadline): the setup dies with it.
     expect(readFileSync(`${calls}.parent`, 'utf8')).toBe(`${run.child.pid}\n`);
     process.kill(run.child.pid!, 'SIGKILL');
     await run.done;
@@ -525,6 +526,38 @@ describe('CNI networks (systemd)', () => {
     expect([bad.status, bad.stderr]).toEqual([254, 'stage1-systemd run: RKT_CNI_ADD_TIMEOUT="soon": not a duration of at least 1ms (like 60s, 500ms or 2m)\n']);
     expect(pidsIn(started)).toHaveLength(2);
     for (const u of env.podUuids()) expect(existsSync(`/run/netns/rkt-${u}`)).toBe(false);
+  }, 120_000);
+
+  it("a kill -9 of rkt run while a plugin hangs in its ADD: the plugin's deadline still ends it (timeout(1) outlives the run), and with it the pod's lock, so gc then removes the pod with nothing left", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const started = join(env.tmp, 'hang-pids');
+    writeFileSync(
+      join(conf, 'net.d', 'hanger'),
+      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ >> '${started}'\nsleep 1000 & echo $! >> '${started}'\nwait\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(conf, 'net.d', '10-good.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'good', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.106.0/24' } }));
+    writeFileSync(join(conf, 'net.d', '20-hang.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'hang', type: 'hanger' }));
+    const run = env.start(['run', `--local-config=${conf}`, '--net=good,hang', aci, '--exec=/bin/true'], { env: { RKT_CNI_ADD_TIMEOUT: '3s' } });
+    for (let i = 0; i < 400 && pidsIn(started).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(pidsIn(started)).toHaveLength(2);
+    const [uuid] = env.podUuids();
+    process.kill(run.child.pid!, 'SIGKILL');
+    await run.done;
+    // Still hanging, holding the pod's lock: gc leaves the pod.
+    const early = env.run(['gc', '--grace-period=0s']);
+    expect([early.status, early.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([uuid]);
+    expect(pidsIn(started).filter(running)).toHaveLength(2);
+    for (let i = 0; i < 400 && pidsIn(started).some(running); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(pidsIn(started).filter(running)).toEqual([]);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect([gc.status, gc.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([]);
+    expect(leases('good', [uuid!])).toEqual([]);
+    expect(natRules()).not.toContain(uuid);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
   }, 120_000);
 
   it("what a plugin leaves running with the pod's lock (fd 3) is killed with its process group once the call ends: the pod ends, and gc removes it at once", async () => {

@@ -265,9 +265,9 @@ export class RktEnv {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  /** Runs rkt in the background; the test's clean-up kills it if it is still there. */
-  start(args: readonly string[]): { child: ChildProcess; done: Promise<RktResult> } {
-    const child = spawn(rktBin, this.args(args), { cwd: this.tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Runs rkt in the background (`env` as run's); the test's clean-up kills it if it is still there. */
+  start(args: readonly string[], o: { env?: Readonly<Record<string, string>> } = {}): { child: ChildProcess; done: Promise<RktResult> } {
+    const child = spawn(rktBin, this.args(args), { cwd: this.tmp, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env !== undefined ? { env: { ...process.env, ...o.env } } : {}) });
     this.children.add(child);
     let stdout = '';
     let stderr = '';

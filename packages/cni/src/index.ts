@@ -7,6 +7,7 @@ export {
   PLUGIN_TIMEOUT_ENV,
   RKT_PLUGIN_DIR,
   STAGE1_PLUGIN_DIR,
+  TIMEOUT_COMMAND,
   execPlugin,
   findPlugin,
   formatTimeout,

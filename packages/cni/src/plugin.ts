@@ -94,17 +94,25 @@ export function formatTimeout(ms: number): string {
 }
 
 /**
+ * What runs each plugin: coreutils' timeout(1), in a process group of its own with the plugin, which it kills
+ * (SIGKILL) as a whole at the deadline. Not this process's timer only: a run killed (kill -9) while a plugin
+ * hangs leaves timeout to end it all the same, and with it the pod's lock the plugin holds (fd 3).
+ */
+export const TIMEOUT_COMMAND = 'timeout';
+
+/**
  * Runs a plugin as the CNI specification says (the CNI_* variables, the configuration on stdin) and returns
  * its stdout; a failure is one line with the plugin's own error message, a call past its deadline `timed out
  * after 60s`.
  *
- * The plugin starts a session, and so a process group, of its own, which is killed (SIGKILL) whenever the call
- * ends: at its deadline, the plugin and whatever it started; after it exited, whatever it left running. What
- * it left would otherwise keep what it inherited open, the pod's lock (fd 3) included, and so keep the pod
- * locked, and shown running, until it exited; a plugin's work ends with its call (the CNI specification has
- * no daemon of a plugin's). A process that left the group itself (setsid, as a daemon does) is out of reach.
- * spawnSync waits for the end of the plugin's stdout and stderr too: one left running with them open keeps
- * the call until its deadline.
+ * The plugin runs under TIMEOUT_COMMAND in a session, and so a process group, of its own, which is killed
+ * (SIGKILL) whenever the call ends: at its deadline, by timeout, the plugin and whatever it started; after it
+ * exited, here, whatever it left running. What it left would otherwise keep what it inherited open, the pod's
+ * lock (fd 3) included, and so keep the pod locked, and shown running, until it exited; a plugin's work ends
+ * with its call (the CNI specification has no daemon of a plugin's). Out of reach: a process that left the
+ * group itself (setsid, as a daemon does), and what a plugin left behind when this process was killed before
+ * the plugin exited. spawnSync waits for the end of the plugin's stdout and stderr too: a process left with
+ * them open keeps the call until its deadline.
  */
 export function execPlugin(c: PluginCall): string {
   const timeoutMs = c.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUTS[c.command === 'ADD' ? 'add' : 'del'];
@@ -112,7 +120,8 @@ export function execPlugin(c: PluginCall): string {
   const options: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = {
     input: JSON.stringify(c.conf),
     encoding: 'utf8',
-    timeout: timeoutMs,
+    // Only should timeout(1) itself fail to end it.
+    timeout: timeoutMs + 10_000,
     killSignal: 'SIGKILL',
     detached: true,
     // Node opens its files close-on-exec: only what stdio names reaches the plugin.
@@ -127,14 +136,21 @@ export function execPlugin(c: PluginCall): string {
       CNI_PATH: c.cniPath.join(':'),
     },
   };
-  const r = spawnSync(c.pluginPath, [], options);
-  // The group's id is the plugin's pid, which stays taken while any process of the group is left.
+  const started = performance.now();
+  const r = spawnSync(TIMEOUT_COMMAND, ['--signal=KILL', `${timeoutMs / 1000}s`, c.pluginPath], options);
+  // The group's id is timeout's pid, which stays taken while any process of the group is left.
   if (r.pid > 0) killGroup(r.pid);
   if (r.error !== undefined) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`, { cause: r.error });
-    throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${code ?? r.error.message}`, { cause: r.error });
+    throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${r.error.message}`, { cause: r.error });
   }
+  // timeout's kill of its group ends timeout too; it also dies of the signal that killed the plugin, so a
+  // SIGKILL before the deadline is the plugin's own.
+  if (r.signal === 'SIGKILL' && performance.now() - started >= timeoutMs) throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`);
+  // The plugin could not be run: timeout's 126 and 127, with its `timeout: failed to run command 'PATH': WHY`.
+  const notRun = r.status === 126 || r.status === 127 ? /^timeout: failed to run command .*: ([^:\n]+)\n?$/.exec(r.stderr) : null;
+  if (notRun !== null) throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${notRun[1]}`);
   if (r.status !== 0) {
     const status = r.signal !== null ? `killed by ${r.signal}` : `exit status ${r.status}`;
     throw new CniError('CNI_PLUGIN', pluginFailure(r.stdout, r.stderr, status));

@@ -325,6 +325,19 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     }
   });
 
+  it('a plugin that cannot be run: one line naming the network, the plugin and why; nothing is left', async () => {
+    mkdirSync(join(tmp, 'conf', 'net.d'), { recursive: true });
+    const plugin = join(tmp, 'conf', 'net.d', 'noexec');
+    writeFileSync(plugin, '#!/bin/sh\n', { mode: 0o644 });
+    writeNet('10-noexec.conf', { cniVersion: '0.3.1', name: 'noexec', type: 'noexec' });
+    const { podDir, uuid } = pod();
+    await expect(setupPodNetworks({ podDir, uuid, netList: 'noexec', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') })).rejects.toThrow(
+      new CniError('CNI_PLUGIN', `error adding network "noexec" (plugin noexec): plugin ${plugin}: Permission denied`),
+    );
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    expect(existsSync(join(podDir, 'net-info.json'))).toBe(false);
+  });
+
   it('a plugin that is not there fails before anything is made', async () => {
     writeNet('10-x.conf', { cniVersion: '0.3.1', name: 'x', type: 'no-such-plugin' });
     const { podDir, uuid } = pod();
