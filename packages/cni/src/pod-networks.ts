@@ -217,7 +217,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
       await writeWhole(join(o.podDir, NET_INFO_FILE), `${JSON.stringify(saved)}\n`, true);
       // A pod of an earlier version may still hold an address of a built-in network in the data directory's
       // networks/, where such versions kept their leases: this ADD must not draw it.
-      if (n.builtin && conf.ipam !== undefined && (conf.ipam as { dataDir?: unknown }).dataDir === builtinDir) {
+      if (n.builtin && n.conf.ipam?.type === 'host-local' && n.conf.ipam.dataDir === undefined) {
         holdOldPlaceLeases(join(o.ipamDataDir, n.conf.name), join(builtinDir, n.conf.name));
       }
       o.note?.(`loading network ${n.conf.name} with type ${n.conf.type}`);
