@@ -67,6 +67,7 @@ export default defineConfig({
       pkg('stage1-systemd', { testTimeout: 60_000 }),
       pkg('fetcher', { testTimeout: 60_000 }),
       pkg('metadata-service', { testTimeout: 60_000 }),
+      pkg('api-service', { testTimeout: 60_000 }),
       // Real plugins on iptables nat and bridges of its own: alone.
       pkg('cni', { testTimeout: 60_000, ...ALONE }),
       // `--project 'integration*'` runs both; a file of INTEGRATION_ALONE is only in the second.

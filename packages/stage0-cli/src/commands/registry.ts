@@ -143,12 +143,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   }),
   defineCommand({
     name: 'api-service',
-    summary: 'Run API service (experimental)',
-    description: "rkt's gRPC API service, which rkt-ts does not have: refused in one line (exit 254).",
-    args: '[--listen=ADDRESS]',
+    summary: 'Run API service (experimental, DO NOT USE IT)',
+    description:
+      "rkt's read-only gRPC API (v1alpha PublicAPI: GetInfo, ListPods, InspectPod, ListImages, InspectImage) over this\ndata directory's pods and images, until SIGINT or SIGTERM. ListenEvents and GetLogs answer UNIMPLEMENTED.",
+    args: '[--listen="localhost:15441"]',
     maxArgs: 0,
-    hidden: true,
-    flags: [flag.string('listen', 'address to listen for client API requests')],
+    flags: [flag.string('listen', 'address to listen on client API requests', { default: 'localhost:15441' })],
     load: () => import('./api-service.js'),
   }),
   ...(experimentEnabled('app') ? [APP] : []),

@@ -1,0 +1,12 @@
+export { startApiService, publicApiHandlers, API_VERSION } from './service.js';
+export type { ApiService, ApiServiceOptions } from './service.js';
+export { ApiServiceError } from './errors.js';
+export type { ApiServiceErrorCode } from './errors.js';
+export { DEFAULT_LISTEN, parseListen, bindTarget } from './listen.js';
+export type { ListenAddress } from './listen.js';
+export { apiProtoPath, loadPublicApi, LOADER_OPTIONS } from './proto.js';
+export { APPC_VERSION, apiPodState, hasAll, keyValues, matchesAnyPodFilter, matchesPodFilter, podCgroup, readPodView, toApiPod, unixNanos } from './pods.js';
+export type { PodAppView, PodView } from './pods.js';
+export { matchesAnyImageFilter, matchesImageFilter, toApiImage } from './images.js';
+export type { ImageView } from './images.js';
+export type * from './messages.js';

@@ -1,0 +1,197 @@
+import type { sendUnaryData, Server, ServerUnaryCall, ServerWritableStream, ServiceError, UntypedServiceImplementation } from '@grpc/grpc-js';
+import { findPod, listPods, podDetails, PodError, type PodDetails, type PodSnapshot } from '@rkt/controller';
+import { openStore, StoreError, type ImageRecord, type Store } from '@rkt/image-store';
+import { ApiServiceError } from './errors.js';
+import { matchesAnyImageFilter, toApiImage } from './images.js';
+import { bindTarget, parseListen } from './listen.js';
+import type { ApiImage, ApiPod, ImageFilter, Info, PodFilter } from './messages.js';
+import { matchesAnyPodFilter, readPodView, toApiPod } from './pods.js';
+import { loadPublicApi } from './proto.js';
+
+/** The API version rkt 1.30 reported (supportedAPIVersion). */
+export const API_VERSION = '1.0.0-alpha';
+
+export interface ApiServiceOptions {
+  /** The rkt data directory whose pods and images are served. */
+  readonly dataDir: string;
+  /** rkt's `--listen`: HOST:PORT, [IPV6]:PORT or :PORT (port 0: any free port). */
+  readonly listen: string;
+  /** What GetInfo answers: rkt's version and the flags the service was started with (`api_version` is this package's). */
+  readonly info: Omit<Info, 'api_version'>;
+  /** Where a request's failure is told (the status goes to the client): rkt logged them. */
+  readonly log?: (message: string) => void;
+  /** api.proto's path, when not the package's own. */
+  readonly protoPath?: string;
+}
+
+export interface ApiService {
+  /** The port bound (the one asked for, or the kernel's pick for port 0). */
+  readonly port: number;
+  /** Stops accepting calls, lets those in progress finish (at most `graceMs`, 2 s by default), and closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** gRPC status codes (grpc-js `status`), spelt here so that this module needs nothing of grpc-js loaded. */
+const Status = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, INTERNAL: 13, UNAVAILABLE: 14, UNIMPLEMENTED: 12 } as const;
+
+/** A gRPC status with one message line, as the client sees it. */
+function status(code: number, message: string): Partial<ServiceError> {
+  return { code, details: message, message };
+}
+
+/** A request's failure as its status: what was not found is NOT_FOUND, a malformed ID INVALID_ARGUMENT, the rest INTERNAL. */
+function statusOf(err: unknown): Partial<ServiceError> {
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  if (err instanceof PodError) {
+    if (err.code === 'POD_NOT_FOUND') return status(Status.NOT_FOUND, message);
+    if (err.code === 'POD_BAD_UUID' || err.code === 'POD_AMBIGUOUS') return status(Status.INVALID_ARGUMENT, message);
+  }
+  if (err instanceof StoreError) {
+    if (err.code === 'STORE_NOT_FOUND') return status(Status.NOT_FOUND, message);
+    if (err.code === 'STORE_BAD_REFERENCE' || err.code === 'STORE_AMBIGUOUS') return status(Status.INVALID_ARGUMENT, message);
+    if (err.code === 'STORE_BUSY') return status(Status.UNAVAILABLE, message);
+  }
+  return status(Status.INTERNAL, message);
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const IMAGE_ID_RE = /^sha512-[0-9a-f]{128}$/;
+
+/** A pod's details, or undefined when it went away (rm, gc) between the listing and the read. */
+async function detailsOrGone(p: PodSnapshot): Promise<PodDetails | undefined> {
+  try {
+    return await podDetails(p);
+  } catch (err) {
+    if (err instanceof PodError && err.code === 'POD_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+async function imageOf(store: Store, record: ImageRecord, withManifest: boolean): Promise<ApiImage> {
+  return toApiImage({ record, manifest: await store.manifest(record.id) }, withManifest);
+}
+
+/**
+ * The handlers of rkt's PublicAPI over one data directory. Every call reads the pods and the store afresh and
+ * takes no pod lock (as `rkt list`): the service keeps no state of its own.
+ */
+export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) => void): UntypedServiceImplementation {
+  // Opened on the first image call, not at start: a service that could not bind has written nothing, and one
+  // over a data directory without a store yet serves its pods. A failed opening is tried again next call.
+  let opened: Promise<Store> | undefined;
+  const storeOf = (): Promise<Store> => {
+    opened ??= openStore({ dir: dataDir }).catch((err: unknown) => {
+      opened = undefined;
+      throw err;
+    });
+    return opened;
+  };
+  const unary =
+    <Req, Res>(name: string, work: (req: Req) => Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      work(call.request).then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          const s = statusOf(err);
+          log(`${name}: ${s.details}`);
+          callback(s, null);
+        },
+      );
+    };
+  const unimplemented = (message: string) => (call: ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error(message), status(Status.UNIMPLEMENTED, message)));
+
+  return {
+    GetInfo: unary('GetInfo', async () => ({ info })),
+
+    ListPods: unary('ListPods', async (req: { filters: PodFilter[]; detail: boolean }) => {
+      const all = await Promise.all(listPods(dataDir).map(detailsOrGone));
+      const pods: ApiPod[] = [];
+      for (const d of all) {
+        if (d === undefined) continue;
+        const view = readPodView(d);
+        const pod = toApiPod(view, true);
+        if (!matchesAnyPodFilter(pod, view.manifest !== undefined, req.filters)) continue;
+        pods.push(req.detail ? pod : toApiPod(view, false));
+      }
+      // Oldest first, as `rkt list`.
+      return { pods: pods.sort((a, b) => (BigInt(a.created_at) < BigInt(b.created_at) ? -1 : BigInt(a.created_at) > BigInt(b.created_at) ? 1 : 0)) };
+    }),
+
+    InspectPod: unary('InspectPod', async (req: { id: string }) => {
+      if (!UUID_RE.test(req.id)) throw new PodError('POD_BAD_UUID', `${JSON.stringify(req.id)} is not a pod UUID`, { subject: req.id });
+      const d = await podDetails(findPod(dataDir, req.id));
+      return { pod: toApiPod(readPodView(d), true) };
+    }),
+
+    ListImages: unary('ListImages', async (req: { filters: ImageFilter[]; detail: boolean }) => {
+      const store = await storeOf();
+      const records = await store.list();
+      const images = await Promise.all(
+        records.map((r) =>
+          imageOf(store, r, true).catch((err: unknown) => {
+            // Removed between the listing and the read of its manifest: not an image to show.
+            if (err instanceof StoreError && err.code === 'STORE_NOT_FOUND') return undefined;
+            throw err;
+          }),
+        ),
+      );
+      return {
+        images: images
+          .filter((i): i is ApiImage => i !== undefined && matchesAnyImageFilter(i, req.filters))
+          .map((i) => (req.detail ? i : { ...i, manifest: undefined })),
+      };
+    }),
+
+    InspectImage: unary('InspectImage', async (req: { id: string }) => {
+      if (!IMAGE_ID_RE.test(req.id)) throw new StoreError('STORE_BAD_REFERENCE', `${JSON.stringify(req.id)} is not a full image ID (sha512- and 128 hex digits)`, { subject: req.id });
+      const store = await storeOf();
+      const record = await store.get(req.id);
+      if (record === undefined) throw new StoreError('STORE_NOT_FOUND', `no image ${req.id} in the store`, { subject: req.id });
+      return { image: await imageOf(store, record, true) };
+    }),
+
+    ListenEvents: unimplemented('ListenEvents is not implemented (nor was it in rkt 1.30); "rkt events" follows pod events on NATS'),
+
+    GetLogs: unimplemented("GetLogs is not implemented: rkt-ts's stage1s keep no journal (apps' output goes to rkt run's stdout and stderr)"),
+  };
+}
+
+/** grpc-js's bind failure as one line: the system's reason (EADDRINUSE...) when it gives one. */
+function listenError(target: string, err: Error): ApiServiceError {
+  const reason = /EADDRINUSE|EADDRNOTAVAIL|EACCES|ENOTFOUND|EAI_AGAIN/.exec(err.message)?.[0];
+  const words: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EADDRNOTAVAIL: 'not an address of this host',
+    EACCES: 'permission denied',
+    ENOTFOUND: 'host name not found',
+    EAI_AGAIN: 'host name not found',
+  };
+  return new ApiServiceError('API_LISTEN', `cannot listen on ${target}: ${reason ? words[reason] : err.message.split('\n')[0]}`, { cause: err });
+}
+
+/**
+ * Starts rkt's read-only gRPC API (v1alpha PublicAPI) on `listen` over the pods and images of `dataDir`.
+ * Nothing is written anywhere. Errors: API_BAD_LISTEN (before anything is loaded), API_LISTEN, API_PROTO.
+ */
+export async function startApiService(o: ApiServiceOptions): Promise<ApiService> {
+  const address = parseListen(o.listen);
+  const target = bindTarget(address);
+  const [grpc, service] = await Promise.all([import('@grpc/grpc-js'), loadPublicApi(o.protoPath)]);
+  const log = o.log ?? (() => undefined);
+  const server: Server = new grpc.Server();
+  server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(listenError(o.listen, err)) : resolve(p)));
+  });
+  return {
+    port,
+    close: (graceMs = 2000) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
