@@ -98,7 +98,8 @@ export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) 
         },
       );
     };
-  const unimplemented = (message: string) => (call: ServerWritableStream<unknown, unknown>) => call.destroy(Object.assign(new Error(message), status(Status.UNIMPLEMENTED, message)));
+  // grpc-js ends a server stream with the status of an error emitted on it.
+  const unimplemented = (message: string) => (call: ServerWritableStream<unknown, unknown>) => call.emit('error', status(Status.UNIMPLEMENTED, message));
 
   return {
     GetInfo: unary('GetInfo', async () => ({ info })),
@@ -178,6 +179,10 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
   const target = bindTarget(address);
   const [grpc, service] = await Promise.all([import('@grpc/grpc-js'), loadPublicApi(o.protoPath)]);
   const log = o.log ?? (() => undefined);
+  // grpc-js's own lines (a failed bind's "No address added...") would reach stderr beside the one line the
+  // caller makes of the failure: they go to `log` instead.
+  grpc.setLogger({ error: (...args: unknown[]) => log(args.map(String).join(' ')) });
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
   const server: Server = new grpc.Server();
   server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log));
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,0 +1,242 @@
+// `rkt api-service` as a client of rkt's gRPC API sees it: a real service process over a data directory with
+// real fly pods and stored images, asked through a grpc-js client built from the same api.proto.
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server as NetServer } from 'node:net';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { apiProtoPath, LOADER_OPTIONS } from '@rkt/api-service';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+
+interface KV { Key: string; value: string }
+interface Image { id: string; name: string; version: string; import_timestamp: string; manifest: Buffer; size: string; labels: KV[]; annotations: KV[]; base_format: { type: string; version: string } | null }
+interface App { name: string; image: Image; state: string; exit_code: number; annotations: KV[] }
+interface Pod { id: string; pid: number; state: string; apps: App[]; networks: unknown[]; manifest: Buffer; annotations: KV[]; cgroup: string; created_at: string; started_at: string; gc_marked_at: string }
+
+type Call = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+
+let env: RktEnv;
+let service: { child: ChildProcess; done: Promise<RktResult> } | undefined;
+let client: grpc.Client & Record<string, Call>;
+let busyboxId: string;
+let otherId: string;
+let exitedUuid: string;
+let runningUuid: string;
+let runningPid: number;
+
+function ask<T>(method: string, req: object = {}): Promise<T> {
+  return new Promise((resolve, reject) => client[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+}
+
+/** The gRPC status code a call fails with (or 'ok'). */
+async function codeOf(p: Promise<unknown>): Promise<number | 'ok'> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return (err as grpc.ServiceError).code;
+  }
+}
+
+/** The port the service printed under --debug, once it prints "API service running". */
+async function portOf(child: ChildProcess): Promise<number> {
+  let text = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`api-service did not start: ${text}`)), 30_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      text += d.toString();
+      const port = /\(port ([0-9]+)\)/.exec(text);
+      if (port !== null && text.includes('api-service: API service running\n')) {
+        clearTimeout(timer);
+        resolve(Number(port[1]));
+      }
+    });
+    child.once('close', () => reject(new Error(`api-service ended: ${text}`)));
+  });
+}
+
+function imageId(name: string): string {
+  const r = env.run(['image', 'list', '--full', '--no-legend', '--fields=id,name']);
+  const line = r.stdout.split('\n').find((l) => l.split(/\s+/)[1]?.replace(/:[^:/]*$/, '') === name);
+  if (line === undefined) throw new Error(`no image ${name}: ${r.stdout}`);
+  return line.split(/\s+/)[0]!;
+}
+
+beforeAll(async () => {
+  ensureBuilt();
+  env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
+  env.seedStage1();
+  const aci = await buildBusyboxAci(env.tmp);
+  const other = await buildBusyboxAci(env.tmp, 'example.org/tools/other');
+  const ran = env.run(['run', '--uuid-file-save=' + join(env.tmp, 'exited.uuid'), aci, '--exec=/bin/sh', '--', '-c', 'exit 7']);
+  expect(ran.status, ran.stderr).toBe(7);
+  exitedUuid = readFileSync(join(env.tmp, 'exited.uuid'), 'utf8').trim();
+  expect(env.run(['fetch', other]).status).toBe(0);
+  busyboxId = imageId('example.com/busybox');
+  otherId = imageId('example.org/tools/other');
+  env.start(['run', aci, '--exec=/bin/sleep', '--', '300']);
+  ({ uuid: runningUuid, pid: runningPid } = await env.waitRunning());
+
+  service = env.start(['--debug', 'api-service', '--listen=127.0.0.1:0']);
+  const port = await portOf(service.child);
+  const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
+  const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
+  client = new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Call>;
+}, 180_000);
+
+afterAll(async () => {
+  client?.close();
+  if (env === undefined) return;
+  if (runningUuid !== undefined) env.run(['stop', '--force', runningUuid]);
+  await env.cleanup();
+});
+
+describe('rkt api-service', () => {
+  it("GetInfo: rkt's API version, the appc version, the global flags it was started with", async () => {
+    const { info } = await ask<{ info: { api_version: string; appc_version: string; rkt_version: string; global_flags: Record<string, unknown> } }>('GetInfo');
+    expect(info.api_version).toBe('1.0.0-alpha');
+    expect(info.appc_version).toBe('0.8.11');
+    expect(info.rkt_version).toMatch(/^[0-9]+\.[0-9]+\.[0-9]+/);
+    expect(info.global_flags).toMatchObject({ dir: env.dataDir, insecure_flags: 'image', local_config_dir: '/etc/rkt', system_config_dir: '/usr/lib/rkt', trust_keys_from_https: false });
+  });
+
+  it('ListPods: both pods with their states; with detail, the apps with their image, state and exit code, and the manifest', async () => {
+    const { pods } = await ask<{ pods: Pod[] }>('ListPods', { detail: true });
+    expect(pods.map((p) => p.id).sort()).toEqual([exitedUuid, runningUuid].sort());
+    const exited = pods.find((p) => p.id === exitedUuid)!;
+    expect(exited.state).toBe('POD_STATE_EXITED');
+    expect(exited.apps).toHaveLength(1);
+    expect(exited.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_EXITED', exit_code: 7 });
+    expect(exited.apps[0]!.image).toMatchObject({ id: busyboxId, name: 'example.com/busybox', version: '1.0', base_format: { type: 'IMAGE_TYPE_APPC', version: '0.8.11' } });
+    // A pod `rkt run` made carries no pod annotations (the filters' unit tests cover those).
+    expect(exited.annotations).toEqual([]);
+    // The pod manifest byte for byte as the pod has it.
+    expect(exited.manifest.equals(readFileSync(join(env.dataDir, 'pods', 'run', exitedUuid, 'pod')))).toBe(true);
+    expect(BigInt(exited.created_at)).toBeGreaterThan(0n);
+    expect(BigInt(exited.started_at)).toBeGreaterThanOrEqual(BigInt(exited.created_at) - 1_000_000_000n);
+    expect(exited.gc_marked_at).toBe('0');
+
+    const running = pods.find((p) => p.id === runningUuid)!;
+    expect(running).toMatchObject({ state: 'POD_STATE_RUNNING', pid: runningPid, cgroup: '', networks: [] });
+    expect(running.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING' });
+  });
+
+  it("ListPods without detail: no manifest, the apps' image ID only, no app state", async () => {
+    const { pods } = await ask<{ pods: Pod[] }>('ListPods', {});
+    const exited = pods.find((p) => p.id === exitedUuid)!;
+    expect(exited.manifest.length).toBe(0);
+    expect(exited.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_UNDEFINED', image: { id: busyboxId, name: '' } });
+  });
+
+  it('ListPods filters: states, ids, app names, image IDs, annotations, networks; ANDed within one, ORed across', async () => {
+    const ids = async (filters: object[]) => (await ask<{ pods: Pod[] }>('ListPods', { filters })).pods.map((p) => p.id).sort();
+    expect(await ids([{ states: ['POD_STATE_RUNNING'] }])).toEqual([runningUuid]);
+    expect(await ids([{ states: ['POD_STATE_EXITED'] }])).toEqual([exitedUuid]);
+    expect(await ids([{ ids: [exitedUuid] }])).toEqual([exitedUuid]);
+    expect(await ids([{ app_names: ['busybox'] }])).toEqual([exitedUuid, runningUuid].sort());
+    expect(await ids([{ app_names: ['nope'] }])).toEqual([]);
+    expect(await ids([{ image_ids: [busyboxId] }])).toEqual([exitedUuid, runningUuid].sort());
+    expect(await ids([{ image_ids: [otherId] }])).toEqual([]);
+    expect(await ids([{ annotations: [{ Key: 'team', value: 'infra' }] }])).toEqual([]);
+    expect(await ids([{ ids: [exitedUuid], states: ['POD_STATE_RUNNING'] }])).toEqual([]);
+    expect(await ids([{ ids: [exitedUuid] }, { states: ['POD_STATE_RUNNING'] }])).toEqual([exitedUuid, runningUuid].sort());
+    expect(await ids([{ network_names: ['default'] }])).toEqual([]);
+  });
+
+  it('InspectPod: the pod in detail; an unknown pod is NOT_FOUND, a malformed ID INVALID_ARGUMENT', async () => {
+    const { pod } = await ask<{ pod: Pod }>('InspectPod', { id: exitedUuid });
+    expect(pod).toMatchObject({ id: exitedUuid, state: 'POD_STATE_EXITED' });
+    expect(pod.apps[0]).toMatchObject({ state: 'APP_STATE_EXITED', exit_code: 7 });
+    expect(await codeOf(ask('InspectPod', { id: '00000000-0000-0000-0000-000000000000' }))).toBe(grpc.status.NOT_FOUND);
+    expect(await codeOf(ask('InspectPod', { id: exitedUuid.slice(0, 8) }))).toBe(grpc.status.INVALID_ARGUMENT);
+    const err = await ask('InspectPod', { id: '00000000-0000-0000-0000-000000000000' }).catch((e: grpc.ServiceError) => e);
+    expect((err as grpc.ServiceError).details).toBe('no pod matches "00000000-0000-0000-0000-000000000000"');
+  });
+
+  it('ListImages: the stored images (the stage1 too), their manifests as in the ACI with detail; filters', async () => {
+    const { images } = await ask<{ images: Image[] }>('ListImages', { detail: true });
+    const names = images.map((i) => i.name);
+    expect(names).toEqual(expect.arrayContaining(['example.com/busybox', 'example.org/tools/other']));
+    // Every image `rkt image list` shows, and no other.
+    const listed = env.run(['image', 'list', '--full', '--no-legend', '--fields=id']).stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.trim());
+    expect(images.map((i) => i.id).sort()).toEqual(listed.sort());
+    const busybox = images.find((i) => i.id === busyboxId)!;
+    expect(busybox).toMatchObject({ name: 'example.com/busybox', version: '1.0', base_format: { type: 'IMAGE_TYPE_APPC' } });
+    expect(busybox.labels).toEqual([{ Key: 'version', value: '1.0' }, { Key: 'os', value: 'linux' }, { Key: 'arch', value: 'amd64' }]);
+    expect(busybox.manifest.equals(readFileSync(join(env.tmp, 'busybox-layout', 'manifest')))).toBe(true);
+    expect(Number(busybox.size)).toBeGreaterThan(500_000);
+    expect(Math.abs(Number(busybox.import_timestamp) - Date.now() / 1000)).toBeLessThan(600);
+
+    const plain = await ask<{ images: Image[] }>('ListImages', {});
+    expect(plain.images.every((i) => i.manifest.length === 0)).toBe(true);
+    const found = async (filters: object[]) => (await ask<{ images: Image[] }>('ListImages', { filters })).images.map((i) => i.name).sort();
+    expect(await found([{ full_names: ['example.com/busybox'] }])).toEqual(['example.com/busybox']);
+    expect(await found([{ prefixes: ['example.org/'] }])).toEqual(['example.org/tools/other']);
+    expect(await found([{ base_names: ['other'] }])).toEqual(['example.org/tools/other']);
+    expect(await found([{ base_names: ['oth'] }])).toEqual([]);
+    expect(await found([{ keywords: ['busy'] }, { ids: [otherId] }])).toEqual(['example.com/busybox', 'example.org/tools/other']);
+    expect(await found([{ labels: [{ Key: 'version', value: '1.0' }], prefixes: ['example.'] }])).toEqual(['example.com/busybox', 'example.org/tools/other']);
+    expect(await found([{ labels: [{ Key: 'version', value: '2.0' }] }])).toEqual([]);
+    expect(await found([{ imported_after: String(Math.floor(Date.now() / 1000) + 3600) }])).toEqual([]);
+  });
+
+  it('InspectImage: the image with its manifest; an unknown ID is NOT_FOUND, not an ID INVALID_ARGUMENT', async () => {
+    const { image } = await ask<{ image: Image }>('InspectImage', { id: otherId });
+    expect(image).toMatchObject({ id: otherId, name: 'example.org/tools/other' });
+    expect(image.manifest.equals(readFileSync(join(env.tmp, 'example-org-tools-other-layout', 'manifest')))).toBe(true);
+    expect(await codeOf(ask('InspectImage', { id: `sha512-${'0'.repeat(128)}` }))).toBe(grpc.status.NOT_FOUND);
+    expect(await codeOf(ask('InspectImage', { id: 'example.com/busybox' }))).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  it('ListenEvents and GetLogs answer UNIMPLEMENTED', async () => {
+    for (const [method, req] of [['ListenEvents', {}], ['GetLogs', { pod_id: exitedUuid }]] as const) {
+      const code = await new Promise<number>((resolve) => {
+        // A deadline, so that a stream left open fails the test in seconds (DEADLINE_EXCEEDED), not by its timeout.
+        const stream = (client[method] as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<unknown>)(req, { deadline: Date.now() + 10_000 });
+        stream.on('data', () => undefined);
+        stream.on('error', (e: grpc.ServiceError) => resolve(e.code));
+        stream.on('end', () => resolve(-1));
+      });
+      expect(code, method).toBe(grpc.status.UNIMPLEMENTED);
+    }
+  });
+
+  it('stops on SIGTERM with status 0, saying so, and leaves no process', async () => {
+    const { child, done } = service!;
+    const pid = child.pid!;
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('api-service: API service running\n');
+    expect(r.stderr).toMatch(/api-service: API service exiting\.\.\.\n$/);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect(await codeOf(ask('GetInfo'))).toBe(grpc.status.UNAVAILABLE);
+  });
+});
+
+describe('rkt api-service refuses', () => {
+  let busy: NetServer | undefined;
+  afterAll(() => busy?.close());
+
+  it('a bad --listen, or a port in use, in one line and 254, writing nothing', async () => {
+    const fresh = new RktEnv();
+    try {
+      const bad = fresh.run(['api-service', '--listen=localhost']);
+      expect(bad.status).toBe(254);
+      expect(bad.stderr).toBe('api-service: --listen="localhost": must be HOST:PORT, [IPV6]:PORT or :PORT\n');
+      busy = createServer();
+      await new Promise<void>((r) => busy!.listen(0, '127.0.0.1', r));
+      const port = (busy.address() as { port: number }).port;
+      const inUse = fresh.run(['api-service', `--listen=127.0.0.1:${port}`]);
+      expect(inUse.status).toBe(254);
+      expect(inUse.stderr).toBe(`api-service: cannot listen on 127.0.0.1:${port}: address already in use\n`);
+      expect(inUse.stdout).toBe('');
+      // Nothing of its own on disk: the data directory was not even made.
+      expect(existsSync(fresh.dataDir) ? readdirSync(fresh.dataDir) : []).toEqual([]);
+    } finally {
+      await fresh.cleanup();
+    }
+  });
+});
