@@ -41,7 +41,7 @@ describe('--help everywhere', () => {
     expect(all.length).toBeGreaterThan(20);
     // rkt 1.30's commands, each listed (and so checked below): rkt-ts's own extras are checked as well.
     expect(all.map((c) => c.join(' '))).toEqual(expect.arrayContaining([
-      'cat-manifest', 'completion', 'config', 'enter', 'export', 'fetch', 'gc', 'image cat-manifest', 'image export', 'image extract', 'image gc',
+      'api-service', 'cat-manifest', 'completion', 'config', 'enter', 'export', 'fetch', 'gc', 'image cat-manifest', 'image export', 'image extract', 'image gc',
       'image list', 'image render', 'image rm', 'image verify', 'list', 'metadata-service', 'prepare', 'rm', 'run', 'run-prepared', 'status', 'stop',
       'trust', 'version',
     ]));

@@ -89,6 +89,15 @@ describe('the rkt run path', () => {
     expect(zod.map(([, chain]) => rel(chain))).toEqual([]);
   });
 
+  it("loads no gRPC on the run path: grpc-js and the API service are `rkt api-service`'s alone", () => {
+    const cli = join(repoRoot, 'packages', 'stage0-cli', 'src');
+    const entries = ['cli.ts', 'commands/run.ts', 'commands/prepare.ts', 'commands/run-prepared.ts', 'commands/list.ts', 'commands/status.ts'].map((f) => join(cli, f));
+    const grpc = [...externalsReachable(entries)].filter(([spec]) => spec.startsWith('@grpc/'));
+    expect(grpc.map(([, chain]) => rel(chain))).toEqual([]);
+    // The walk reaches the workspace packages (the zod test above checks it); @rkt/api-service, which loads grpc-js
+    // with import() when it starts a server, is reached only through api-service's own command file.
+  });
+
   it('would notice zod: the full entries of the controller and appc-spec do load it', () => {
     const full = externalsReachable([join(repoRoot, 'packages', 'controller', 'src', 'index.ts')]);
     expect(full.has('zod')).toBe(true);
