@@ -26,8 +26,8 @@ let exitedUuid: string;
 let runningUuid: string;
 let runningPid: number;
 
-function ask<T>(method: string, req: object = {}): Promise<T> {
-  return new Promise((resolve, reject) => client[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
+function ask<T>(method: string, req: object = {}, c = client): Promise<T> {
+  return new Promise((resolve, reject) => c[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
 }
 
 /** The gRPC status code a call fails with (or 'ok'). */
@@ -57,6 +57,15 @@ async function portOf(child: ChildProcess): Promise<number> {
   });
 }
 
+/** `rkt api-service` on a free port of 127.0.0.1 over the env's data directory, and a client of it. */
+async function startService(e: RktEnv): Promise<{ service: { child: ChildProcess; done: Promise<RktResult> }; client: grpc.Client & Record<string, Call> }> {
+  const started = e.start(['--debug', 'api-service', '--listen=127.0.0.1:0']);
+  const port = await portOf(started.child);
+  const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
+  const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
+  return { service: started, client: new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Call> };
+}
+
 function imageId(name: string): string {
   const r = env.run(['image', 'list', '--full', '--no-legend', '--fields=id,name']);
   const line = r.stdout.split('\n').find((l) => l.split(/\s+/)[1]?.replace(/:[^:/]*$/, '') === name);
@@ -79,11 +88,7 @@ beforeAll(async () => {
   env.start(['run', aci, '--exec=/bin/sleep', '--', '300']);
   ({ uuid: runningUuid, pid: runningPid } = await env.waitRunning());
 
-  service = env.start(['--debug', 'api-service', '--listen=127.0.0.1:0']);
-  const port = await portOf(service.child);
-  const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
-  const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
-  client = new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Call>;
+  ({ service, client } = await startService(env));
 }, 180_000);
 
 afterAll(async () => {
@@ -238,5 +243,38 @@ describe('rkt api-service refuses', () => {
     } finally {
       await fresh.cleanup();
     }
+  });
+});
+
+describe('rkt api-service over a systemd pod', () => {
+  let sysEnv: RktEnv | undefined;
+  let sysClient: (grpc.Client & Record<string, Call>) | undefined;
+  afterAll(async () => {
+    sysClient?.close();
+    await sysEnv?.cleanup();
+  });
+
+  it("shows the running pod's cgroup, which the cgroup and pod sub-cgroup filters find", async () => {
+    sysEnv = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+    sysEnv.seedStage1();
+    const aci = await buildBusyboxAci(sysEnv.tmp);
+    sysEnv.start(['run', aci, '--exec=/bin/sleep', '--', '300']);
+    const { uuid, pid } = await sysEnv.waitRunning();
+    const started = await startService(sysEnv);
+    sysClient = started.client;
+    const { pod } = await ask<{ pod: Pod }>('InspectPod', { id: uuid }, sysClient);
+    expect(pod).toMatchObject({ id: uuid, state: 'POD_STATE_RUNNING', pid });
+    expect(pod.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING' });
+    // The directory systemd-nspawn made for the pod, in the cgroup the pod's process is in.
+    expect(pod.cgroup).toMatch(new RegExp(`/rkt-${uuid}$`));
+    expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(pod.cgroup);
+    const ids = async (filters: object[]) => (await ask<{ pods: Pod[] }>('ListPods', { filters }, sysClient)).pods.map((p) => p.id);
+    expect(await ids([{ cgroups: [pod.cgroup] }])).toEqual([uuid]);
+    expect(await ids([{ cgroups: [`${pod.cgroup}/system.slice`] }])).toEqual([]);
+    expect(await ids([{ pod_sub_cgroups: [`${pod.cgroup}/system.slice/busybox.service`] }])).toEqual([uuid]);
+    expect(await ids([{ pod_sub_cgroups: ['/elsewhere'] }])).toEqual([]);
+    expect(sysEnv.run(['stop', '--force', uuid]).status).toBe(0);
+    started.service.child.kill('SIGTERM');
+    expect((await started.service.done).status).toBe(0);
   });
 });
