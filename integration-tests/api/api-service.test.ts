@@ -254,6 +254,41 @@ describe('rkt api-service over a systemd pod', () => {
     await sysEnv?.cleanup();
   });
 
+  it("a mutable pod (rkt app sandbox): its pod annotation, and an app added after it started, from its manifest", async () => {
+    const e = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+    let c: (grpc.Client & Record<string, Call>) | undefined;
+    try {
+      e.seedStage1();
+      const aci = await buildBusyboxAci(e.tmp);
+      // RktEnv.start and run give rkt this process's environment.
+      process.env.RKT_EXPERIMENT_APP = 'true';
+      let added: RktResult;
+      let uuid: string;
+      try {
+        e.start(['app', 'sandbox', `--stage1-path=${e.stage1!.aci}`]);
+        ({ uuid } = await e.waitRunning());
+        added = e.run(['app', 'add', uuid, aci, '--name=worker', '--exec=/bin/sleep', '--', '300']);
+      } finally {
+        delete process.env.RKT_EXPERIMENT_APP;
+      }
+      expect(added.status, added.stderr).toBe(0);
+      const started = await startService(e);
+      c = started.client;
+      const { pods } = await ask<{ pods: Pod[] }>('ListPods', { detail: true, filters: [{ annotations: [{ Key: 'coreos.com/rkt/stage1/mutable', value: 'true' }] }] }, c);
+      expect(pods.map((p) => p.id)).toEqual([uuid]);
+      expect(pods[0]!.annotations).toEqual([{ Key: 'coreos.com/rkt/stage1/mutable', value: 'true' }]);
+      expect(pods[0]!.apps.map((a) => a.name)).toEqual(['worker']);
+      expect(pods[0]!.apps[0]!.image).toMatchObject({ name: 'example.com/busybox', version: '1.0' });
+      expect(await ask<{ pods: Pod[] }>('ListPods', { filters: [{ app_names: ['worker'] }] }, c)).toMatchObject({ pods: [{ id: uuid }] });
+      expect(e.run(['stop', uuid]).status).toBe(0);
+      started.service.child.kill('SIGTERM');
+      expect((await started.service.done).status).toBe(0);
+    } finally {
+      c?.close();
+      await e.cleanup();
+    }
+  });
+
   it("shows the running pod's cgroup, which the cgroup and pod sub-cgroup filters find", async () => {
     sysEnv = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
     sysEnv.seedStage1();

@@ -57,13 +57,16 @@ function statusOf(err: unknown): Partial<ServiceError> {
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const IMAGE_ID_RE = /^sha512-[0-9a-f]{128}$/;
 
-/** A pod's details, or undefined when it went away (rm, gc) between the listing and the read. */
-async function detailsOrGone(p: PodSnapshot): Promise<PodDetails | undefined> {
+/**
+ * A pod's details; undefined when it went away (rm, gc) between the listing and the read, or cannot be read
+ * (logged): as rkt's ListPods, which returned no partial pods, and `rkt list`, one pod does not fail the list.
+ */
+async function detailsOrSkip(p: PodSnapshot, log: (m: string) => void): Promise<PodDetails | undefined> {
   try {
     return await podDetails(p);
   } catch (err) {
-    if (err instanceof PodError && err.code === 'POD_NOT_FOUND') return undefined;
-    throw err;
+    if (!(err instanceof PodError && err.code === 'POD_NOT_FOUND')) log(`ListPods: skipping pod ${p.uuid}: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
   }
 }
 
@@ -105,7 +108,7 @@ export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) 
     GetInfo: unary('GetInfo', async () => ({ info })),
 
     ListPods: unary('ListPods', async (req: { filters: PodFilter[]; detail: boolean }) => {
-      const all = await Promise.all(listPods(dataDir).map(detailsOrGone));
+      const all = await Promise.all(listPods(dataDir).map((p) => detailsOrSkip(p, log)));
       const pods: ApiPod[] = [];
       for (const d of all) {
         if (d === undefined) continue;
