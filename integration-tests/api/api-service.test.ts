@@ -2,12 +2,14 @@
 // real fly pods and stored images, asked through a grpc-js client built from the same api.proto.
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { apiProtoPath, LOADER_OPTIONS } from '@rkt/api-service';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsServer, type TestNatsServer } from '../../packages/controller/test/nats-server.js';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 
 interface KV { Key: string; value: string }
@@ -58,8 +60,8 @@ async function portOf(child: ChildProcess): Promise<number> {
 }
 
 /** `rkt api-service` on a free port of 127.0.0.1 over the env's data directory, and a client of it. */
-async function startService(e: RktEnv): Promise<{ service: { child: ChildProcess; done: Promise<RktResult> }; client: grpc.Client & Record<string, Call> }> {
-  const started = e.start(['--debug', 'api-service', '--listen=127.0.0.1:0']);
+async function startService(e: RktEnv, globals: readonly string[] = []): Promise<{ service: { child: ChildProcess; done: Promise<RktResult> }; client: grpc.Client & Record<string, Call> }> {
+  const started = e.start(['--debug', ...globals, 'api-service', '--listen=127.0.0.1:0']);
   const port = await portOf(started.child);
   const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
   const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
@@ -195,7 +197,7 @@ describe('rkt api-service', () => {
     expect(await codeOf(ask('InspectImage', { id: 'example.com/busybox' }))).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
-  it('ListenEvents and GetLogs answer UNIMPLEMENTED', async () => {
+  it('ListenEvents without an event bus in events.d, and GetLogs, answer UNIMPLEMENTED', async () => {
     for (const [method, req] of [['ListenEvents', {}], ['GetLogs', { pod_id: exitedUuid }]] as const) {
       const code = await new Promise<number>((resolve) => {
         // A deadline, so that a stream left open fails the test in seconds (DEADLINE_EXCEEDED), not by its timeout.
@@ -311,5 +313,74 @@ describe('rkt api-service over a systemd pod', () => {
     expect(sysEnv.run(['stop', '--force', uuid]).status).toBe(0);
     started.service.child.kill('SIGTERM');
     expect((await started.service.done).status).toBe(0);
+  });
+});
+
+describe('rkt api-service ListenEvents, with a NATS server in events.d', () => {
+  let nats: TestNatsServer | undefined;
+  let evEnv: RktEnv | undefined;
+  let evClient: (grpc.Client & Record<string, Call>) | undefined;
+  afterAll(async () => {
+    evClient?.close();
+    await evEnv?.cleanup();
+    await nats?.stop();
+  });
+
+  interface Event { type: string; id: string; from: string; time: string; data: KV[] }
+  /** A ListenEvents stream: its responses' events as they come, and whether it has ended. */
+  function listen(filter: object) {
+    const stream = (evClient![`ListenEvents`] as unknown as (r: object) => grpc.ClientReadableStream<{ events: Event[] }>)({ filter });
+    const state = { live: false, ended: false, error: undefined as grpc.ServiceError | undefined, events: [] as Event[] };
+    stream.on('data', (r: { events: Event[] }) => {
+      // The first response, without events, says the subscription is on the server.
+      if (r.events.length === 0) state.live = true;
+      state.events.push(...r.events);
+    });
+    stream.on('error', (e: grpc.ServiceError) => (state.error = e));
+    stream.on('end', () => (state.ended = true));
+    return { stream, state };
+  }
+  async function until(ok: () => boolean, why: () => string): Promise<void> {
+    for (const end = Date.now() + 20_000; !ok(); await new Promise((r) => setTimeout(r, 25))) if (Date.now() > end) throw new Error(why());
+  }
+
+  it("relays a pod's lifecycle events as rkt's Event, filtered; a stream with until_time ends then", async () => {
+    nats = await startNatsServer();
+    evEnv = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
+    evEnv.seedStage1();
+    const aci = await buildBusyboxAci(evEnv.tmp);
+    const etc = join(evEnv.tmp, 'etc');
+    mkdirSync(join(etc, 'events.d'), { recursive: true });
+    writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: [nats.url] } }));
+    const started = await startService(evEnv, [`--local-config=${etc}`]);
+    evClient = started.client;
+
+    const all = listen({ types: ['EVENT_TYPE_POD_PREPARED', 'EVENT_TYPE_POD_STARTED', 'EVENT_TYPE_APP_EXITED', 'EVENT_TYPE_POD_EXITED'] });
+    const apps = listen({ names: ['busybox'] });
+    const elsewhere = listen({ ids: ['00000000-0000-0000-0000-000000000000'] });
+    const brief = listen({ until_time: String(Math.floor(Date.now() / 1000) + 2) });
+    await until(() => all.state.live && apps.state.live && elsewhere.state.live && brief.state.live, () => `streams never went live: ${all.state.error?.message}`);
+
+    const before = Math.floor(Date.now() / 1000);
+    const uuidFile = join(evEnv.tmp, 'uuid');
+    const ran = evEnv.run(['run', `--local-config=${etc}`, `--uuid-file-save=${uuidFile}`, aci, '--exec=/bin/sh', '--', '-c', 'exit 5']);
+    expect(ran.status, ran.stderr).toBe(5);
+    const uuid = readFileSync(uuidFile, 'utf8').trim();
+    await until(() => all.state.events.some((e) => e.type === 'EVENT_TYPE_POD_EXITED'), () => `no pod exited event: ${JSON.stringify(all.state.events)}`);
+    expect(all.state.events.map((e) => e.type)).toEqual(['EVENT_TYPE_POD_PREPARED', 'EVENT_TYPE_POD_STARTED', 'EVENT_TYPE_APP_EXITED', 'EVENT_TYPE_POD_EXITED']);
+    expect(all.state.events.every((e) => e.id === uuid && Number(e.time) >= before && Number(e.time) <= Date.now() / 1000)).toBe(true);
+    expect(all.state.events[2]).toMatchObject({ from: 'busybox', data: [{ Key: 'exitStatus', value: '5' }] });
+    expect(all.state.events[3]).toMatchObject({ from: uuid, data: [{ Key: 'exitStatus', value: '5' }] });
+    // The app's events only (started and exited), by the app's name.
+    await until(() => apps.state.events.length >= 2, () => `app events: ${JSON.stringify(apps.state.events)}`);
+    expect(apps.state.events.map((e) => e.type)).toEqual(['EVENT_TYPE_APP_STARTED', 'EVENT_TYPE_APP_EXITED']);
+    expect(elsewhere.state.events).toEqual([]);
+    await until(() => brief.state.ended, () => 'the stream with until_time did not end');
+    expect(all.state.ended).toBe(false);
+
+    // The service's end ends the streams still open; it stops with 0.
+    started.service.child.kill('SIGTERM');
+    expect((await started.service.done).status).toBe(0);
+    await until(() => all.state.ended || all.state.error !== undefined, () => 'the stream outlived the service');
   });
 });

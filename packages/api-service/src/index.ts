@@ -1,4 +1,7 @@
-export { startApiService, publicApiHandlers, API_VERSION } from './service.js';
+export { startApiService, publicApiHandlers, EventStreams, API_VERSION } from './service.js';
+export type { EventsSource } from './service.js';
+export { matchesEventFilter, toApiEvent } from './events.js';
+export type { ApiEvent, EventFilter, EventTypeName } from './events.js';
 export type { ApiService, ApiServiceOptions } from './service.js';
 export { ApiServiceError } from './errors.js';
 export type { ApiServiceErrorCode } from './errors.js';

@@ -1,7 +1,8 @@
 import type { sendUnaryData, Server, ServerUnaryCall, ServerWritableStream, ServiceError, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { findPod, listPods, podDetails, PodError, type PodDetails, type PodSnapshot } from '@rkt/controller';
+import { findPod, listPods, podDetails, PodError, type EventBus, type PodDetails, type PodSnapshot } from '@rkt/controller';
 import { openStore, StoreError, type ImageRecord, type Store } from '@rkt/image-store';
 import { ApiServiceError } from './errors.js';
+import { matchesEventFilter, toApiEvent, type EventFilter } from './events.js';
 import { matchesAnyImageFilter, toApiImage } from './images.js';
 import { bindTarget, parseListen } from './listen.js';
 import type { ApiImage, ApiPod, ImageFilter, Info, PodFilter } from './messages.js';
@@ -22,7 +23,15 @@ export interface ApiServiceOptions {
   readonly log?: (message: string) => void;
   /** api.proto's path, when not the package's own. */
   readonly protoPath?: string;
+  /**
+   * Where rkt commands publish pod lifecycle events (a NATS bus, `@rkt/controller/nats`), which ListenEvents
+   * relays; without one ListenEvents answers UNIMPLEMENTED. The caller owns it (and closes it after `close`).
+   */
+  readonly events?: EventsSource;
 }
+
+/** A bus ListenEvents subscribes to; with `flush` (the NATS bus's), each stream's first response says it is live. */
+export type EventsSource = EventBus & { flush?(): Promise<void> };
 
 export interface ApiService {
   /** The port bound (the one asked for, or the kernel's pick for port 0). */
@@ -78,7 +87,7 @@ async function imageOf(store: Store, record: ImageRecord, withManifest: boolean)
  * The handlers of rkt's PublicAPI over one data directory. Every call reads the pods and the store afresh and
  * takes no pod lock (as `rkt list`): the service keeps no state of its own.
  */
-export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) => void): UntypedServiceImplementation {
+export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) => void, events?: EventStreams): UntypedServiceImplementation {
   // Opened on the first image call, not at start: a service that could not bind has written nothing, and one
   // over a data directory without a store yet serves its pods. A failed opening is tried again next call.
   let opened: Promise<Store> | undefined;
@@ -154,10 +163,52 @@ export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) 
       return { image: await imageOf(store, record, true) };
     }),
 
-    ListenEvents: unimplemented('ListenEvents is not implemented (nor was it in rkt 1.30); "rkt events" follows pod events on NATS'),
+    ListenEvents:
+      events === undefined
+        ? unimplemented('ListenEvents needs an event bus: name a NATS server in events.d, where rkt commands publish pod events')
+        : (call: ServerWritableStream<{ filter: EventFilter | null }, unknown>) => events.open(call),
 
     GetLogs: unimplemented("GetLogs is not implemented: rkt-ts's stage1s keep no journal (apps' output goes to rkt run's stdout and stderr)"),
   };
+}
+
+/**
+ * ListenEvents' streams over one bus: each relays, one event a response, the lifecycle events rkt's EventType
+ * names (see events.ts) that its filter lets through, from its call on (the bus keeps no history), until the
+ * client cancels, `until_time` passes, or the service closes (`endAll`).
+ */
+export class EventStreams {
+  readonly #open = new Set<() => void>();
+  constructor(private readonly bus: EventsSource) {}
+
+  open(call: ServerWritableStream<{ filter: EventFilter | null }, unknown>): void {
+    const filter = call.request.filter;
+    const until = Number(filter?.until_time ?? 0) * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const unsubscribe = this.bus.subscribe('', (e) => {
+      const ev = toApiEvent(e);
+      if (ev !== undefined && matchesEventFilter(ev, filter)) call.write({ events: [ev] });
+    });
+    const end = (): void => {
+      if (!this.#open.delete(end)) return;
+      unsubscribe();
+      clearTimeout(timer);
+      call.end();
+    };
+    this.#open.add(end);
+    if (until > 0) timer = setTimeout(end, Math.max(0, Math.min(until - Date.now(), 2 ** 31 - 1)));
+    call.on('cancelled', end);
+    call.on('close', end);
+    // Once the server has the subscription, a response without events tells the client that nothing published
+    // from now on is missed (the proto allows an empty one), as `rkt events` waits for it before saying so.
+    void this.bus.flush?.().then(() => {
+      if (this.#open.has(end)) call.write({ events: [] });
+    });
+  }
+
+  endAll(): void {
+    for (const end of [...this.#open]) end();
+  }
 }
 
 /** grpc-js's bind failure as one line: the system's reason (EADDRINUSE...) when it gives one. */
@@ -187,7 +238,8 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
   grpc.setLogger({ error: (...args: unknown[]) => log(args.map(String).join(' ')) });
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
   const server: Server = new grpc.Server();
-  server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log));
+  const streams = o.events === undefined ? undefined : new EventStreams(o.events);
+  server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log, streams));
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(listenError(o.listen, err)) : resolve(p)));
   });
@@ -195,6 +247,8 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
     port,
     close: (graceMs = 2000) =>
       new Promise<void>((resolve) => {
+        // Event streams last until told to end: ended first, so that the shutdown waits for the unary calls only.
+        streams?.endAll();
         const timer = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ImageRecord } from '@rkt/image-store';
-import { ApiServiceError, apiPodState, bindTarget, matchesAnyPodFilter, matchesImageFilter, matchesPodFilter, parseListen, podCgroup, toApiImage, toApiPod, unixNanos } from '../src/index.js';
+import { ApiServiceError, apiPodState, matchesEventFilter, toApiEvent, bindTarget, matchesAnyPodFilter, matchesImageFilter, matchesPodFilter, parseListen, podCgroup, toApiImage, toApiPod, unixNanos } from '../src/index.js';
 import type { ImageFilter, PodFilter, PodView } from '../src/index.js';
 
 const UUID = '6a9e2c3b-1f0e-4d2a-9b7c-0123456789ab';
@@ -183,5 +183,36 @@ describe('--listen', () => {
         expect((err as Error).message).not.toContain('\n');
       }
     }
+  });
+});
+
+describe('events', () => {
+  const at = '2026-11-30T10:00:00.500Z';
+  const secs = String(Math.floor(Date.parse(at) / 1000));
+  it("map the lifecycle topics rkt's EventType names, the payload as data; app events are from the app", () => {
+    expect(toApiEvent({ timestamp: at, topic: 'pod/running', podUuid: UUID, payload: {} })).toEqual({ type: 'EVENT_TYPE_POD_STARTED', id: UUID, from: UUID, time: secs, data: [] });
+    expect(toApiEvent({ timestamp: at, topic: 'app/exited', podUuid: UUID, payload: { app: 'web', exitStatus: 3 } })).toEqual({
+      type: 'EVENT_TYPE_APP_EXITED', id: UUID, from: 'web', time: secs, data: [{ Key: 'exitStatus', value: '3' }],
+    });
+    expect(toApiEvent({ timestamp: at, topic: 'pod/prepared', podUuid: UUID, payload: {} })?.type).toBe('EVENT_TYPE_POD_PREPARED');
+    expect(toApiEvent({ timestamp: at, topic: 'pod/exited', podUuid: UUID, payload: { exitStatus: 0 } })?.type).toBe('EVENT_TYPE_POD_EXITED');
+    expect(toApiEvent({ timestamp: at, topic: 'pod/garbage-collected', podUuid: UUID, payload: {} })?.type).toBe('EVENT_TYPE_POD_GARBAGE_COLLECTED');
+    expect(toApiEvent({ timestamp: at, topic: 'app/started', podUuid: UUID, payload: { app: 'web' } })?.type).toBe('EVENT_TYPE_APP_STARTED');
+    for (const topic of ['pod/marked', 'pod/stopped', 'pod/removed', 'app/added', 'app/removed'] as const) expect(toApiEvent({ timestamp: at, topic, podUuid: UUID, payload: {} }), topic).toBeUndefined();
+  });
+
+  it('filter by types, ids, names (any of each) and since/until times', () => {
+    const e = toApiEvent({ timestamp: at, topic: 'app/exited', podUuid: UUID, payload: { app: 'web', exitStatus: 3 } })!;
+    const f = (over: object) => ({ types: [], ids: [], names: [], since_time: '0', until_time: '0', ...over });
+    expect(matchesEventFilter(e, null)).toBe(true);
+    expect(matchesEventFilter(e, f({ types: ['EVENT_TYPE_POD_EXITED', 'EVENT_TYPE_APP_EXITED'] }))).toBe(true);
+    expect(matchesEventFilter(e, f({ types: ['EVENT_TYPE_POD_EXITED'] }))).toBe(false);
+    expect(matchesEventFilter(e, f({ ids: [UUID] }))).toBe(true);
+    expect(matchesEventFilter(e, f({ ids: ['other'] }))).toBe(false);
+    expect(matchesEventFilter(e, f({ names: ['web'] }))).toBe(true);
+    expect(matchesEventFilter(e, f({ names: [UUID] }))).toBe(false);
+    expect(matchesEventFilter(e, f({ since_time: secs, until_time: secs }))).toBe(true);
+    expect(matchesEventFilter(e, f({ since_time: String(Number(secs) + 1) }))).toBe(false);
+    expect(matchesEventFilter(e, f({ until_time: String(Number(secs) - 1) }))).toBe(false);
   });
 });

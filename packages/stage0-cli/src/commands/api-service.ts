@@ -1,15 +1,33 @@
 import type { CommandContext } from '../command.js';
+import { cliEventsConfig } from './pods/common.js';
+import { natsBusOptions } from './pods/events-config.js';
 import { APPC_SPEC_VERSION, RKT_TS_VERSION } from '../build-info.js';
 
 /**
  * rkt's `api-service`: the read-only gRPC API (v1alpha PublicAPI) over this data directory's pods and images,
  * until SIGINT or SIGTERM (exit 0). @rkt/api-service, and grpc-js with it, is loaded here only: no other
- * command pays for it. Requests that fail are logged under --debug (the client gets their status).
+ * command pays for it. Requests that fail are logged under --debug (the client gets their status). With a NATS
+ * server in events.d, ListenEvents relays the pod events published there (the client loaded only then).
  */
 export async function run(ctx: CommandContext): Promise<number> {
   const address = ctx.flags.string('listen');
-  const { startApiService } = await import('@rkt/api-service');
+  const { parseListen, startApiService } = await import('@rkt/api-service');
+  // A bad --listen is one line before anything else starts (the NATS client below).
+  parseListen(address);
   const g = ctx.globals;
+  // ListenEvents relays the pod events rkt commands publish to events.d's NATS server, as `rkt events` shows them.
+  const nats = cliEventsConfig(ctx)?.nats;
+  const bus =
+    nats === undefined
+      ? undefined
+      : (await import('@rkt/controller/nats')).createNatsBus({
+          ...natsBusOptions(nats),
+          name: 'rkt api-service',
+          // A long-lived subscriber outlives a server's restart, as `rkt events`.
+          maxReconnectAttempts: -1,
+          onStatus: (status) => ctx.log.warn(status === 'disconnected' ? `lost the connection to NATS at ${nats.servers.join(',')}; trying again` : 'connected again'),
+          onError: (err) => ctx.log.warn(err.message),
+        });
   const svc = await startApiService({
     dataDir: ctx.dataDir(),
     listen: address,
@@ -26,6 +44,10 @@ export async function run(ctx: CommandContext): Promise<number> {
       },
     },
     log: (m) => ctx.log.debug(m),
+    ...(bus !== undefined ? { events: bus } : {}),
+  }).catch(async (err: unknown) => {
+    await bus?.close();
+    throw err;
   });
   ctx.log.debug(`listening on ${address} (port ${svc.port})`);
   ctx.stderr.write('api-service: API service running\n');
@@ -34,5 +56,6 @@ export async function run(ctx: CommandContext): Promise<number> {
   });
   ctx.stderr.write('api-service: API service exiting...\n');
   await svc.close();
+  await bus?.close();
   return 0;
 }

@@ -145,7 +145,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'api-service',
     summary: 'Run API service (experimental, DO NOT USE IT)',
     description:
-      "rkt's read-only gRPC API (v1alpha PublicAPI: GetInfo, ListPods, InspectPod, ListImages, InspectImage) over this\ndata directory's pods and images, until SIGINT or SIGTERM. ListenEvents and GetLogs answer UNIMPLEMENTED.",
+      "rkt's read-only gRPC API (v1alpha PublicAPI: GetInfo, ListPods, InspectPod, ListImages, InspectImage) over this\ndata directory's pods and images, until SIGINT or SIGTERM. ListenEvents relays the pod events published to\nevents.d's NATS server (UNIMPLEMENTED without one); GetLogs answers UNIMPLEMENTED.",
     args: '[--listen="localhost:15441"]',
     maxArgs: 0,
     flags: [flag.string('listen', 'address to listen on client API requests', { default: 'localhost:15441' })],
