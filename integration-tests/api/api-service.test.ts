@@ -1,6 +1,6 @@
 // `rkt api-service` as a client of rkt's gRPC API sees it: a real service process over a data directory with
 // real fly pods and stored images, asked through a grpc-js client built from the same api.proto.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { apiProtoPath, LOADER_OPTIONS } from '@rkt/api-service';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type TestNatsServer } from '../../packages/controller/test/nats-server.js';
-import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 
 interface KV { Key: string; value: string }
 interface Image { id: string; name: string; version: string; import_timestamp: string; manifest: Buffer; size: string; labels: KV[]; annotations: KV[]; base_format: { type: string; version: string } | null }
@@ -220,6 +220,42 @@ describe('rkt api-service', () => {
     expect(r.stderr).toMatch(/api-service: API service exiting\.\.\.\n$/);
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     expect(await codeOf(ask('GetInfo'))).toBe(grpc.status.UNAVAILABLE);
+  });
+});
+
+describe('rkt api-service under systemd socket activation', () => {
+  it('serves on the listening socket passed as fd 3 (LISTEN_FDS, LISTEN_PID), not on --listen', async () => {
+    const e = new RktEnv();
+    const listener = createServer();
+    let child: ChildProcess | undefined;
+    let c: (grpc.Client & Record<string, Call>) | undefined;
+    try {
+      await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+      const port = (listener.address() as { port: number }).port;
+      const fd = (listener as unknown as { _handle: { fd: number } })._handle.fd;
+      // As systemd starts it: the socket as fd 3, LISTEN_PID the pid that runs rkt (the shell's, which execs it).
+      child = spawn('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', rktBin, `--dir=${e.dataDir}`, '--debug', 'api-service', '--listen=127.0.0.1:1'], {
+        stdio: ['ignore', 'pipe', 'pipe', fd],
+      });
+      const exited = new Promise<number | null>((r) => child!.once('close', r));
+      expect(await portOf(child)).toBe(port);
+      listener.close();
+      const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
+      const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
+      c = new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Call>;
+      const { info } = await ask<{ info: { api_version: string; global_flags: { dir: string } } }>('GetInfo', {}, c);
+      expect(info).toMatchObject({ api_version: '1.0.0-alpha', global_flags: { dir: e.dataDir } });
+      expect(await ask<{ pods: Pod[] }>('ListPods', {}, c)).toEqual({ pods: [] });
+      c.close();
+      c = undefined;
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      c?.close();
+      listener.close();
+      if (child?.exitCode === null) child.kill('SIGKILL');
+      await e.cleanup();
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import type { Server as NetServer } from 'node:net';
 import type { sendUnaryData, Server, ServerUnaryCall, ServerWritableStream, ServiceError, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { findPod, listPods, podDetails, PodError, type EventBus, type PodDetails, type PodSnapshot } from '@rkt/controller';
 import { openStore, StoreError, type ImageRecord, type Store } from '@rkt/image-store';
@@ -17,6 +18,11 @@ export interface ApiServiceOptions {
   readonly dataDir: string;
   /** rkt's `--listen`: HOST:PORT, [IPV6]:PORT or :PORT (port 0: any free port). */
   readonly listen: string;
+  /**
+   * Listening sockets to serve on instead of binding `listen`: systemd's socket activation (rkt's
+   * rkt-api.service ran under rkt-api-tcp.socket), descriptors 3 and up.
+   */
+  readonly listenFds?: readonly number[];
   /** What GetInfo answers: rkt's version and the flags the service was started with (`api_version` is this package's). */
   readonly info: Omit<Info, 'api_version'>;
   /** Where a request's failure is told (the status goes to the client): rkt logged them. */
@@ -240,15 +246,36 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
   const server: Server = new grpc.Server();
   const streams = o.events === undefined ? undefined : new EventStreams(o.events);
   server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log, streams));
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(listenError(o.listen, err)) : resolve(p)));
-  });
+  let port: number;
+  let listeners: NetServer[] = [];
+  if (o.listenFds !== undefined && o.listenFds.length > 0) {
+    // grpc-js binds addresses only: the passed sockets' connections are handed to it one by one.
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const { createServer } = await import('node:net');
+    listeners = await Promise.all(
+      o.listenFds.map(
+        (fd) =>
+          new Promise<NetServer>((resolve, reject) => {
+            const l = createServer((socket) => injector.injectConnection(socket));
+            l.once('error', (err) => reject(new ApiServiceError('API_LISTEN', `cannot serve on the passed socket (fd ${fd}): ${err.message}`, { cause: err })));
+            l.listen({ fd }, () => resolve(l));
+          }),
+      ),
+    );
+    const a = listeners[0]!.address();
+    port = typeof a === 'object' && a !== null ? a.port : 0;
+  } else {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(listenError(o.listen, err)) : resolve(p)));
+    });
+  }
   return {
     port,
     close: (graceMs = 2000) =>
       new Promise<void>((resolve) => {
         // Event streams last until told to end: ended first, so that the shutdown waits for the unary calls only.
         streams?.endAll();
+        for (const l of listeners) l.close();
         const timer = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);

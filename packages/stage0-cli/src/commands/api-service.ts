@@ -9,6 +9,19 @@ import { APPC_SPEC_VERSION, RKT_TS_VERSION } from '../build-info.js';
  * command pays for it. Requests that fail are logged under --debug (the client gets their status). With a NATS
  * server in events.d, ListenEvents relays the pod events published there (the client loaded only then).
  */
+/** systemd's first passed descriptor (sd_listen_fds(3)). */
+const SD_LISTEN_FDS_START = 3;
+
+/**
+ * The listening sockets systemd passed (a .socket unit, as rkt's rkt-api.service ran under rkt-api-tcp.socket);
+ * none otherwise. LISTEN_PID guards against variables inherited from a parent.
+ */
+function passedSockets(): number[] {
+  const count = Number(process.env.LISTEN_FDS);
+  if (Number(process.env.LISTEN_PID) !== process.pid || !Number.isInteger(count) || count < 1) return [];
+  return Array.from({ length: count }, (_, i) => SD_LISTEN_FDS_START + i);
+}
+
 export async function run(ctx: CommandContext): Promise<number> {
   const address = ctx.flags.string('listen');
   const { parseListen, startApiService } = await import('@rkt/api-service');
@@ -31,6 +44,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const svc = await startApiService({
     dataDir: ctx.dataDir(),
     listen: address,
+    listenFds: passedSockets(),
     info: {
       rkt_version: RKT_TS_VERSION,
       appc_version: APPC_SPEC_VERSION,
@@ -49,7 +63,8 @@ export async function run(ctx: CommandContext): Promise<number> {
     await bus?.close();
     throw err;
   });
-  ctx.log.debug(`listening on ${address} (port ${svc.port})`);
+  const fds = passedSockets();
+  ctx.log.debug(fds.length > 0 ? `serving on the sockets systemd passed, fds ${fds.join(',')} (port ${svc.port})` : `listening on ${address} (port ${svc.port})`);
   ctx.stderr.write('api-service: API service running\n');
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => resolve());
