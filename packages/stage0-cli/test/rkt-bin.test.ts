@@ -402,7 +402,9 @@ describe('command bundles', () => {
       const o = c.requireVendored('openpgp'), z = c.requireVendored('zod');
       process.stdout.write(JSON.stringify([o === c.requireVendored('openpgp'), typeof o.readKey, z === c.requireVendored('zod'), typeof z.z.object, c.requireVendored('left-pad') === undefined]));`], { encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([true, 'function', true, 'function', true]);
-  });
+    // Five Node starts, two of them compiling zod and openpgp from source: seconds on a loaded 2-core machine,
+    // beyond vitest's default 5 s (two helpers' runs at load 6-11 timed out). Nothing here is a timing claim.
+  }, 30_000);
 
   it('are built as the script the code-cached loader compiles, and still load with require', () => {
     // bin/rkt recognises the core by the same mark (it cannot import the TypeScript).
