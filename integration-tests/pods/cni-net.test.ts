@@ -484,6 +484,75 @@ describe('CNI networks (systemd)', () => {
     expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
   }, 120_000);
 
+  it("a test that fails while a slow plugin's ADD runs, or while its pod runs: RktEnv.cleanup() alone (no gc of the test's) leaves no chain, lease, veth or namespace, and the ADD never completes after it", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const calls = join(env.tmp, 'plugin-calls');
+    // The leases outside the pods' data directories, which cleanup() removes: whether one is left shows.
+    const leaseDirOf = join(env.tmp, 'leases');
+    const slowLeases = (uuid: string): string[] => {
+      const dir = join(leaseDirOf, 'slow');
+      return existsSync(dir) ? readdirSync(dir).filter((f) => /^[0-9.]+$/.test(f) && readFileSync(join(dir, f), 'utf8').startsWith(uuid)) : [];
+    };
+    // ptp, 4 s slow in its ADD once it has its configuration, recording each call (as the kill -9 test's).
+    writeFileSync(
+      join(conf, 'net.d', 'slowptp'),
+      `#!/bin/sh\nif [ "$CNI_COMMAND" != ADD ]; then echo "$CNI_COMMAND" >> '${calls}'; exec /usr/lib/cni/ptp; fi\n` +
+        `conf=$(cat); echo ADD >> '${calls}'\nexec 4<"$CNI_NETNS"; sleep 4\n` +
+        `printf '%s' "$conf" | CNI_NETNS=/proc/self/fd/4 /usr/lib/cni/ptp; rc=$?\necho "ADD done" >> '${calls}'\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(conf, 'net.d', '10-slow.conf'),
+      JSON.stringify({ cniVersion: '0.3.1', name: 'slow', type: 'slowptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.103.0/24', dataDir: leaseDirOf } }),
+    );
+    const nothingLeft = (uuid: string): void => {
+      expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+      expect(natRules()).not.toContain(uuid);
+      expect(slowLeases(uuid)).toEqual([]);
+      expect([...veths()].filter((v) => !vethsBefore.has(v))).toEqual([]);
+    };
+
+    // 1. Interrupted in the ADD: the test's own clean-up is all that runs.
+    const midway = new RktEnv(systemd);
+    let uuid: string | undefined;
+    try {
+      midway.seedStage1();
+      const image = await buildBusyboxAci(midway.tmp);
+      midway.start(['run', `--local-config=${conf}`, '--net=slow', image, '--exec=/bin/true']);
+      for (let i = 0; i < 400 && recorded(calls) !== 'ADD\n'; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(recorded(calls)).toBe('ADD\n');
+      [uuid] = midway.podUuids();
+      expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(true);
+    } finally {
+      await midway.cleanup();
+    }
+    nothingLeft(uuid!);
+    // Past the plugin's 4 s: it was killed, and made nothing after the clean-up; its network got a DEL.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(recorded(calls)).toBe('ADD\nDEL\n');
+    nothingLeft(uuid!);
+
+    // 2. Interrupted while the pod runs, its network set up (masquerading chain, lease, veth, namespace).
+    rmSync(calls);
+    const running = new RktEnv(systemd);
+    try {
+      running.seedStage1();
+      const image = await buildBusyboxAci(running.tmp);
+      running.start(['run', `--local-config=${conf}`, '--net=slow', image, '--exec=/bin/sleep', '--', '1000']);
+      ({ uuid } = await running.waitRunning(30_000));
+      expect(recorded(calls)).toBe('ADD\nADD done\n');
+      expect(natRules()).toContain(uuid);
+      expect(slowLeases(uuid!)).toHaveLength(1);
+      // slow's and default-restricted's (rkt adds it to a pod of user networks).
+      expect([...veths()].filter((v) => !vethsBefore.has(v))).toHaveLength(2);
+    } finally {
+      await running.cleanup();
+    }
+    expect(recorded(calls)).toBe('ADD\nADD done\nDEL\n');
+    nothingLeft(uuid!);
+  }, 120_000);
+
   /** Whether a process still runs (a zombie has closed its files: it holds no lock). */
   const running = (pid: string): boolean => {
     try {

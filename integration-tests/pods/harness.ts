@@ -2,7 +2,7 @@
 // Debian's busybox-static, and a private data directory per test that is unmounted and removed even
 // when a test fails.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,6 +206,75 @@ export async function buildBusyboxAci(dir: string, name = 'example.com/busybox')
   return out;
 }
 
+/** Every process's pid with its /proc/PID/stat fields after the command name (state, ppid, pgrp...). */
+function procStats(): { pid: number; fields: string[] }[] {
+  const found: { pid: number; fields: string[] }[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      found.push({ pid: Number(p), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') });
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return found;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+}
+
+/**
+ * Kills the CNI plugin calls of these pods (found by their CNI_CONTAINERID) with their process groups: each
+ * runs under timeout(1) in a session of its own (@rkt/cni's execPlugin), whatever it started with it.
+ */
+export function killCniPlugins(uuids: readonly string[]): void {
+  if (uuids.length === 0) return;
+  const self = readFileSync('/proc/self/stat', 'utf8');
+  // Never this process's own group (vitest's worker).
+  const own = self.slice(self.lastIndexOf(')') + 2).split(' ')[2];
+  const wanted = new Set(uuids.map((u) => `CNI_CONTAINERID=${u}`));
+  for (const { pid, fields } of procStats()) {
+    let environ: string[];
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!environ.some((e) => wanted.has(e))) continue;
+    const pgrp = Number(fields[2]);
+    if (pgrp > 1 && String(pgrp) !== own) killQuietly(-pgrp);
+    killQuietly(pid);
+  }
+}
+
+/** Kills every process that has the directory open (a pod's lock is an open handle of its directory). */
+function killHolders(dir: string): void {
+  for (const { pid } of procStats()) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === dir) {
+          killQuietly(pid);
+          break;
+        }
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+}
+
 export interface RktResult {
   status: number | null;
   stdout: string;
@@ -328,6 +397,42 @@ export class RktEnv {
     return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s))) : [];
   }
 
+  /** This test's pod directories, in any state: `{uuid, dir}`. */
+  podDirs(): { uuid: string; dir: string }[] {
+    const root = join(this.dataDir, 'pods');
+    return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s)).map((uuid) => ({ uuid, dir: join(root, s, uuid) }))) : [];
+  }
+
+  /**
+   * Tears down the CNI networks of every pod that still has a network namespace (its `netns`), as the pod's
+   * own end or `rkt gc` would have: after a failed test nobody else does, and what is left (the namespace, its
+   * veth, the lease, the masquerading chains) outlives the data directory. Each pod's lock is waited for first
+   * (what holds it is killed when it does not let go): a teardown while a plugin's ADD still ran would be
+   * overtaken by it. Then `rkt gc --grace-period=0s` (the stage1's own teardown), and teardownPodNetworks for
+   * whatever gc did not collect. Returns the namespaces still there. Loads @rkt/cni and @rkt/controller only
+   * for a pod that had networks.
+   */
+  private async teardownCniNetworks(): Promise<string[]> {
+    const withNetns = this.podDirs().filter((p) => existsSync(join(p.dir, 'netns')));
+    if (withNetns.length === 0) return [];
+    const [{ teardownPodNetworks }, { waitUnlocked }] = await Promise.all([import('@rkt/cni'), import('@rkt/controller')]);
+    for (const p of withNetns) {
+      if ((await waitUnlocked(p.dir, 5_000)) !== 'timeout') continue;
+      killHolders(p.dir);
+      await waitUnlocked(p.dir, 5_000);
+    }
+    this.run(['gc', '--grace-period=0s']);
+    for (const p of this.podDirs()) {
+      if (!existsSync(join(p.dir, 'netns'))) continue;
+      try {
+        teardownPodNetworks({ podDir: p.dir, uuid: p.uuid, warn: () => {} });
+      } catch {
+        // Reported below, by what it left.
+      }
+    }
+    return withNetns.map((p) => `/run/netns/rkt-${p.uuid}`).filter((n) => existsSync(n));
+  }
+
   /**
    * Kills what is still running, unmounts and removes everything, even after a failure: fly's app (`pid`),
    * systemd's pod PID 1 (the child of nspawn, `ppid`), nspawn's propagation directory and the pods' cgroups.
@@ -347,14 +452,20 @@ export class RktEnv {
         }
       }
     }
-    await new Promise((r) => setTimeout(r, 100));
     const uuids = this.podUuids();
+    // A killed run leaves its CNI plugin running (under timeout(1), in a process group of its own): it would
+    // finish its ADD after this clean-up and make its rules then. Killed twice, for one started meanwhile.
+    killCniPlugins(uuids);
+    await new Promise((r) => setTimeout(r, 100));
+    killCniPlugins(uuids);
+    const netnsLeft = await this.teardownCniNetworks();
     await unmountTree(this.tmp, { lazy: true }).catch(() => {});
     rmSync(this.tmp, { recursive: true, force: true });
     for (const uuid of uuids) {
       rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
       for (const c of podCgroups(uuid).sort((a, b) => b.length - a.length)) removeCgroupTree(c);
     }
+    if (netnsLeft.length > 0) throw new Error(`clean-up left network namespaces: ${netnsLeft.join(', ')}`);
     const seeded = this.#seededFrom;
     const changed = seeded?.template.check();
     if (seeded !== undefined && changed !== undefined) {
