@@ -1,8 +1,8 @@
 // The tests' leak check (tools/leak-check) against real leftovers: a mount, a process and a file the run
 // made are listed by path, each on its line, and nothing once they are cleaned up; and a run whose tests
 // leave something behind ends with the line CI reads saying it failed.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +78,43 @@ test("a pod's netns and cgroup are the run's when the pod's directory was under 
   expect(unattributed).toEqual(
     expect.arrayContaining([`cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]),
   );
+});
+
+test("a CNI chain (ptp's masquerading, whose comments name the pod) is the run's when its pod was; a plugin call still running is seen", async () => {
+  const check = new LeakCheck(tmpdir(), repoRoot);
+  cleanups.push(() => check.close());
+  const ours = randomUUID();
+  const theirs = randomUUID();
+  mkdirSync(join(check.tmpDir, 'data', 'pods', 'run', ours), { recursive: true });
+  check.collectUuids();
+  rmSync(join(check.tmpDir, 'data'), { recursive: true });
+  // As ptp's ipMasq makes them (the lead found one such left by a slow plugin's ADD that ended after its test).
+  const chains: string[] = [];
+  for (const [uuid, ip] of [[ours, '10.213.199.2'], [theirs, '10.213.199.3']] as const) {
+    const chain = `CNI-${randomBytes(12).toString('hex')}`;
+    const comment = ['-m', 'comment', '--comment', `name: "slow" id: "${uuid}"`];
+    execFileSync('iptables', ['-t', 'nat', '-N', chain]);
+    cleanups.push(() => execFileSync('iptables', ['-t', 'nat', '-X', chain]));
+    execFileSync('iptables', ['-t', 'nat', '-A', chain, '-d', '10.213.199.0/24', ...comment, '-j', 'ACCEPT']);
+    cleanups.push(() => execFileSync('iptables', ['-t', 'nat', '-F', chain]));
+    execFileSync('iptables', ['-t', 'nat', '-A', 'POSTROUTING', '-s', `${ip}/32`, ...comment, '-j', chain]);
+    cleanups.push(() => execFileSync('iptables', ['-t', 'nat', '-D', 'POSTROUTING', '-s', `${ip}/32`, ...comment, '-j', chain]));
+    chains.push(chain);
+  }
+  const { owned, unattributed } = check.leaks();
+  expect(owned.filter((l) => l.startsWith('iptables chain: '))).toEqual([expect.stringMatching(new RegExp(`^iptables chain: nat/${chains[0]} \\(.*${ours}`))]);
+  expect(unattributed.filter((l) => l.startsWith('iptables chain: '))).toEqual([expect.stringMatching(new RegExp(`^iptables chain: nat/${chains[1]} \\(.*${theirs}`))]);
+
+  // A plugin's call left running (its environment: the run's marker and CNI_COMMAND), until it ends.
+  expect(check.cniPluginsRunning()).toBe(false);
+  const plugin = spawn('sleep', ['60'], { env: { ...process.env, [RUN_MARKER]: check.tmpDir, CNI_COMMAND: 'ADD', CNI_CONTAINERID: ours }, stdio: 'ignore' });
+  const exited = new Promise((r) => plugin.once('exit', r));
+  cleanups.push(() => plugin.kill('SIGKILL'));
+  await new Promise((r) => setTimeout(r, 100));
+  expect(check.cniPluginsRunning()).toBe(true);
+  plugin.kill('SIGKILL');
+  await exited;
+  expect(check.cniPluginsRunning()).toBe(false);
 });
 
 /**

@@ -126,6 +126,17 @@ export class LeakCheck {
     );
   }
 
+  /**
+   * Whether a CNI plugin call of the run's (a process with CNI_COMMAND in its environment) still runs: a killed
+   * `rkt run` leaves its plugin to finish on its own (under timeout(1), up to its deadline), and an ADD makes
+   * its masquerading chain and lease when it finishes, after a look that came earlier would have missed them.
+   */
+  cniPluginsRunning(): boolean {
+    const procs = processes();
+    const descendants = descendantsOf(procs);
+    return procs.some((p) => p.environ.split('\0').some((e) => e.startsWith('CNI_COMMAND=')) && this.ownsProcess(p, descendants));
+  }
+
   /** What the run left, compared with the snapshot taken before it. */
   leaks(): Leaks {
     this.collectUuids();
@@ -161,11 +172,7 @@ export class LeakCheck {
     }
 
     const procs = processes();
-    const children = new Map<number, number[]>();
-    for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
-    const descendants = new Set<number>();
-    const queue = [process.pid];
-    while (queue.length > 0) for (const c of children.get(queue.pop()!) ?? []) if (!descendants.has(c)) descendants.add(c), queue.push(c);
+    const descendants = descendantsOf(procs);
     const toolchain = join(this.repoRoot, 'node_modules') + '/';
     for (const p of procs) {
       // vitest's own workers (and vite's esbuild) are still up while global teardowns run: children of
@@ -202,6 +209,16 @@ export class LeakCheck {
     }
     return kept;
   }
+}
+
+/** The pids below this process in the process tree. */
+function descendantsOf(procs: readonly Proc[]): Set<number> {
+  const children = new Map<number, number[]>();
+  for (const p of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const descendants = new Set<number>();
+  const queue = [process.pid];
+  while (queue.length > 0) for (const c of children.get(queue.pop()!) ?? []) if (!descendants.has(c)) descendants.add(c), queue.push(c);
+  return descendants;
 }
 
 function readdirSafe(dir: string): string[] {

@@ -35,6 +35,9 @@ export async function teardown(): Promise<void> {
   setLeakCheckFailed(true);
   process.exitCode = 1;
   // A process or mount may be on its way out as the last test ends: a leak is what is still there after a few looks.
+  // A CNI plugin left running by a killed rkt run makes its chain and lease when its ADD ends: waited for (up to
+  // its deadline, RKT_CNI_ADD_TIMEOUT's 60 s by default), so that they are listed too.
+  for (let i = 0; i < 130 && c.cniPluginsRunning(); i++) await sleep(500);
   let leaks: Leaks = c.leaks();
   for (let i = 0; i < 4 && leaks.owned.length > 0; i++) {
     await sleep(500);
