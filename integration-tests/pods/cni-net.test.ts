@@ -262,6 +262,69 @@ describe('CNI networks (systemd)', () => {
     expect(unknown.status).toBe(254);
   }, 120_000);
 
+  it("rkt app sandbox --port=NAME:PROTO:PODPORT:HOSTIP:HOSTPORT (rkt's podPort form) on --net=default forwards the host port from the pod's start to the app added later that listens; stop and gc leave no rule; refusals in one line", async () => {
+    const experiment = { RKT_EXPERIMENT_APP: 'true' };
+    const sandbox = (flags: readonly string[]) => ['app', 'sandbox', `--stage1-path=${systemd.aci}`, ...flags];
+    const port = '--port=http:tcp:18095:0.0.0.0:28095';
+    // Refused in one line, exit 254, before any pod is made.
+    const refusals: [string[], string][] = [
+      [[port], `app sandbox: ${port}: forwards a host port to a pod on a CNI network (--net=default): a pod on the host's network (--net=host, the default) has the host's ports already`],
+      [['--net=host', port], `app sandbox: ${port}: forwards a host port to a pod on a CNI network (--net=default): a pod on the host's network (--net=host, the default) has the host's ports already`],
+      [['--net=none', port], `app sandbox: ${port}: forwards a host port to a pod on a CNI network (--net=default): a pod with --net=none has no network to forward to`],
+      [['--net=default', '--port=http:28095'], 'app sandbox: --port=http:28095: must have five parts separated by colons (NAME:PROTO:PODPORT:HOSTIP:HOSTPORT)'],
+      [['--net=default', '--port=http:sctp:18095:0.0.0.0:28095'], 'app sandbox: --port=http:sctp:18095:0.0.0.0:28095: protocol "sctp" is not tcp or udp (NAME:PROTO:PODPORT:HOSTIP:HOSTPORT)'],
+      [['--net=default', '--port=http:tcp:18095:localhost:28095'], 'app sandbox: --port=http:tcp:18095:localhost:28095: host IP "localhost" is not an IPv4 address (NAME:PROTO:PODPORT:HOSTIP:HOSTPORT)'],
+      [['--net=default', '--port=http:tcp:0:0.0.0.0:28095'], 'app sandbox: --port=http:tcp:0:0.0.0.0:28095: pod port "0" is not 1-65535 (NAME:PROTO:PODPORT:HOSTIP:HOSTPORT)'],
+      [['--net=default', port, '--port=alt:tcp:18096:127.0.0.1:28095'], `app sandbox: --port=alt:tcp:18096:127.0.0.1:28095: host port tcp 127.0.0.1:28095 is already forwarded, to pod port 18095 by ${port}`],
+    ];
+    for (const [flags, line] of refusals) {
+      const r = env.run(sandbox(flags), { env: experiment });
+      expect([r.status, r.stdout, r.stderr]).toEqual([254, '', `${line}\n`]);
+    }
+    expect(env.podUuids()).toEqual([]);
+
+    // The same host port on udp, or on another address than 0.0.0.0's, is another forward (rkt's rule).
+    const run = env.start(sandbox(['--net=default', port, '--port=dns:udp:18053:0.0.0.0:28095']), { env: experiment });
+    const { uuid } = await env.waitRunning();
+    const manifest = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'pod'), 'utf8')) as { ports: unknown };
+    expect(manifest.ports).toEqual([
+      { name: 'http', hostPort: 28095, hostIP: '0.0.0.0', podPort: { name: 'http', protocol: 'tcp', port: 18095, count: 1, socketActivated: false } },
+      { name: 'dns', hostPort: 28095, hostIP: '0.0.0.0', podPort: { name: 'dns', protocol: 'udp', port: 18053, count: 1, socketActivated: false } },
+    ]);
+    // Forwarded from the sandbox's start, before any app.
+    const ip = /networks=default:ip4=([0-9.]+)/.exec(env.run(['status', uuid]).stdout)![1]!;
+    expect(natRules()).toMatch(new RegExp(`-p tcp .*${uuid}.*--dports 28095`));
+    expect(natRules()).toContain(`-p tcp -m tcp --dport 28095 -j DNAT --to-destination ${ip}:18095\n`);
+    expect(natRules()).toContain(`-p udp -m udp --dport 28095 -j DNAT --to-destination ${ip}:18053\n`);
+
+    // An app added later (its image has no port of that name) listens on the pod port: the host reaches it.
+    const app = (args: string[]) => env.run(['app', ...args], { env: experiment });
+    const add = app(['add', uuid, aci, '--name=web', '--exec=/bin/sh', '--', '-c', 'echo from-the-sandbox-port | busybox nc -l -p 18095']);
+    expect([add.status, add.stderr]).toEqual([0, '']);
+    const start = app(['start', uuid, '--app=web']);
+    expect([start.status, start.stderr]).toEqual([0, '']);
+    const hostIp = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a !== undefined && a.family === 'IPv4' && !a.internal && !a.address.startsWith('172.1'))!.address;
+    expect(await readFrom(hostIp, 28095)).toBe('from-the-sandbox-port\n');
+    const rm = app(['rm', uuid, '--app=web']);
+    expect([rm.status, rm.stderr]).toEqual([0, '']);
+    // The forward is the pod's, not the app's: it stays until the pod stops.
+    expect(natRules()).toMatch(new RegExp(`${uuid}.*--dports 28095`));
+
+    const stop = env.run(['stop', uuid]);
+    expect([stop.status, stop.stderr]).toEqual([0, '']);
+    const r = await run.done;
+    expect(r.stderr).toBe('');
+    expect(natRules()).not.toContain(uuid);
+    expect(natRules()).not.toContain('28095');
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect([gc.status, gc.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([]);
+    expect(leases('default', [uuid])).toEqual([]);
+  }, 120_000);
+
   it('run-prepared of a pod prepared with --port, on the host\'s network or none, is refused in one line as rkt run --port is; the pod stays prepared', async () => {
     const web = await webAci();
     const prepared = env.run(['prepare', '--quiet', '--port=http:10.0.0.1:28092', web, '--exec=/bin/true']);

@@ -82,7 +82,8 @@ export interface PrepareOptions {
   /**
    * rkt's `--port=NAME:[HOSTIP:]HOSTPORT`s, the pod manifest's `ports` (with `apps`; a `podManifest` carries
    * its own): each NAME must be a port of one of the pod's apps (its image's `ports`), checked before anything
-   * is made. A stage1 with CNI networks forwards them.
+   * is made, unless the entry has a `podPort` (rkt's form of `rkt app sandbox --port`, a pod port itself). A
+   * stage1 with CNI networks forwards them.
    */
   readonly ports?: NonNullable<PodManifest['ports']>;
   readonly rootfsMode: 'auto' | 'copy';
@@ -311,7 +312,8 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const mountsOf = volumeInputs.map((v) => appMounts(v, volumes));
   const ports = o.podManifest?.ports ?? o.ports ?? [];
   for (const p of ports) {
-    if (apps.some((a) => (a.app.ports ?? []).some((ap) => ap.name === p.name))) continue;
+    // rkt's "podPort" form (`rkt app sandbox --port`) names the pod's port itself, no app's.
+    if (p.podPort !== undefined || apps.some((a) => (a.app.ports ?? []).some((ap) => ap.name === p.name))) continue;
     const known = apps.flatMap((a) => (a.app.ports ?? []).map((ap) => ap.name));
     throw new PodError('POD_APP', `port ${JSON.stringify(p.name)}: no app of the pod has a port of that name (${known.length > 0 ? `ports: ${known.join(', ')}` : 'the apps have no ports'})`, { subject: p.name });
   }

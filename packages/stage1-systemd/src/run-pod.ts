@@ -57,16 +57,19 @@ interface ExposedPort {
 }
 
 /**
- * The pod's exposed ports as the portmap plugin takes them: each NAME looked up among the apps' ports (the
- * image's port number and protocol; `podPort` overrides), as rkt's stage1 did for its forwarding.
+ * The pod's exposed ports as the portmap plugin takes them, as rkt's stage1 matched them (ForwardedPorts): an
+ * entry with a `podPort` (`rkt app sandbox --port`'s form) forwards to that port of the pod, whether or not an
+ * app has it (a mutable pod's apps come later); any other NAME is looked up among the apps' ports (the image's
+ * port number and protocol). A host IP of 0.0.0.0 is every address of the host, as no host IP is (rkt's rules
+ * matched any destination for it): not given to portmap, whose rules would match that address alone.
  */
 function portMappings(ports: readonly ExposedPort[], apps: readonly PodApp[]): Array<{ hostPort: number; containerPort: number; protocol: 'tcp' | 'udp'; hostIP?: string }> {
   return ports.map((p) => {
-    const port = apps.flatMap((a) => a.app?.ports ?? []).find((ap) => ap.name === p.name);
+    const port = p.podPort?.port !== undefined && p.podPort.protocol !== undefined ? { port: p.podPort.port, protocol: p.podPort.protocol } : apps.flatMap((a) => a.app?.ports ?? []).find((ap) => ap.name === p.name);
     if (port === undefined) throw new Error(`port ${JSON.stringify(p.name)}: no app of the pod has a port of that name`);
-    const protocol = (p.podPort?.protocol ?? port.protocol).toLowerCase();
+    const protocol = port.protocol.toLowerCase();
     if (protocol !== 'tcp' && protocol !== 'udp') throw new Error(`port ${JSON.stringify(p.name)}: protocol ${JSON.stringify(protocol)} cannot be forwarded (tcp or udp)`);
-    return { hostPort: p.hostPort, containerPort: p.podPort?.port ?? port.port, protocol, ...(p.hostIP !== undefined ? { hostIP: p.hostIP } : {}) };
+    return { hostPort: p.hostPort, containerPort: port.port, protocol, ...(p.hostIP !== undefined && p.hostIP !== '0.0.0.0' ? { hostIP: p.hostIP } : {}) };
   });
 }
 

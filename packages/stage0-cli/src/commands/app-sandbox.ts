@@ -1,9 +1,11 @@
 import { resolve as resolvePath } from 'node:path';
-import { preparePod, runPod } from '@rkt/controller/lean';
+import { portWithoutCniNetProblem, preparePod, runPod } from '@rkt/controller/lean';
 import type { CommandContext } from '../command.js';
+import { CliError } from '../errors.js';
 import { stringMap } from './pods/app-args.js';
 import { cliBus, openCliStore, saveUuid } from './pods/common.js';
 import { runOptionsFromFlags } from './pods/run-options.js';
+import { parseSandboxPortFlags } from './pods/sandbox-ports.js';
 import { selectStage1 } from './pods/stage1.js';
 
 /**
@@ -15,6 +17,12 @@ export async function run(ctx: CommandContext): Promise<number> {
   // rkt's sandbox flags for the pod's own userAnnotations and userLabels (the CRI's pod sandbox metadata).
   const userAnnotations = stringMap('user-annotation', ctx.flags.strings('user-annotation'));
   const userLabels = stringMap('user-label', ctx.flags.strings('user-label'));
+  // rkt's sandbox --port (its "podPort" form): forwarded from the pod's start, to whichever app comes to listen.
+  // Only into a CNI network: refused before the store is opened, like run's --port.
+  const net = options.net ?? 'host';
+  const ports = parseSandboxPortFlags(ctx.flags.strings('port'));
+  const portWrong = ports.length > 0 ? portWithoutCniNetProblem(ctx.flags.strings('port')[0]!, net) : undefined;
+  if (portWrong !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', portWrong);
   const store = await openCliStore(ctx);
   const hold = store.hold('pod');
   let pod: Awaited<ReturnType<typeof preparePod>>;
@@ -28,8 +36,9 @@ export async function run(ctx: CommandContext): Promise<number> {
       apps: [],
       rootfsMode: ctx.flags.bool('no-overlay') ? 'copy' : 'auto',
       inheritEnv: false,
-      net: options.net ?? 'host',
+      net,
       mutable: true,
+      ...(ports.length > 0 ? { ports } : {}),
       // rkt's sandbox had no --private-users (its stage0 gave it a blank range); here a mutable pod may have a user
       // namespace of its own as `rkt run --private-users` gives one, and its added apps run in it.
       ...(ctx.flags.bool('private-users') ? { privateUsers: true } : {}),

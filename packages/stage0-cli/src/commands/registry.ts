@@ -90,6 +90,8 @@ const APP = defineCommand({
         flag.bool('no-overlay', 'disable overlay filesystem'),
         flag.bool('private-users', 'run within user namespaces.'),
         ...RUN_FLAGS,
+        // rkt's own text: the sandbox's form maps a host port to a pod port directly (no app is there to name one).
+        flag.strings('port', 'ports to forward. format: "name:proto:podPort:hostIP:hostPort"'),
         flag.strings('user-annotation', "optional, set the pod's annotations in the form of key=value"),
         flag.strings('user-label', "optional, set the pod's label in the form of key=value"),
       ],
