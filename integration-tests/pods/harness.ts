@@ -435,7 +435,8 @@ export class RktEnv {
 
   /**
    * Kills what is still running, unmounts and removes everything, even after a failure: fly's app (`pid`),
-   * systemd's pod PID 1 (the child of nspawn, `ppid`), nspawn's propagation directory and the pods' cgroups.
+   * systemd's pod PID 1 (the child of nspawn, `ppid`), the pods' CNI plugin calls and networks (namespace,
+   * veths, leases, chains: teardownCniNetworks), nspawn's propagation directory and the pods' cgroups.
    */
   async cleanup(): Promise<void> {
     for (const c of this.children) c.kill('SIGKILL');
