@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { BUILTIN_IPAM_DATA_DIR, teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
+import { buildBusyboxAci, ensureBuilt, killCniPlugins, STAGE1S, RktEnv } from './harness.js';
 import { MdsProcess } from '../ace/mds-service.js';
 
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
@@ -69,6 +69,9 @@ afterAll(async () => {
 afterEach(async () => {
   const uuids = env.podUuids();
   for (const c of env.children) c.kill('SIGKILL');
+  // A plugin a killed run left in its ADD would finish after the teardown below (which does not wait for the
+  // pod's lock when gc could not collect the pod) and leave its chain: killed with its process group first.
+  killCniPlugins(uuids);
   // The pods end (their runs killed), then gc tears down their networks.
   for (let i = 0; i < 100 && env.podUuids().some((u) => existsSync(join(env.dataDir, 'pods', 'run', u))); i++) {
     env.run(['gc', '--grace-period=0s']);
