@@ -7,6 +7,7 @@ export default defineConfig([
     stop: 'src/entrypoints/stop.ts',
     gc: 'src/entrypoints/gc.ts',
     enter: 'src/entrypoints/enter.ts',
+    attach: 'src/entrypoints/attach.ts',
     'app-add': 'src/entrypoints/app-add.ts',
     'app-start': 'src/entrypoints/app-start.ts',
     'app-stop': 'src/entrypoints/app-stop.ts',

@@ -58,6 +58,8 @@ export { removePod } from './remove.js';
 export type { RemoveContext } from './remove.js';
 export { stopPod, type StopOutcome } from './stop.js';
 export { enterPod } from './enter.js';
+export { attachPod } from './attach.js';
+export type { AttachOptions } from './attach.js';
 export type { EnterOptions } from './enter.js';
 export type { DeleteContext } from './delete.js';
 export { appMounts, checkVolumes, implicitVolumes } from './volumes.js';

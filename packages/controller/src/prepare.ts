@@ -23,7 +23,8 @@ import { writePodInfo, type PodAppInfo } from './info.js';
 import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
-import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Mutable, checkStage1Net, checkStage1PrivateUsers, MUTABLE_POD_ANNOTATION } from './stage1.js';
+import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Mutable, checkStage1Net, checkStage1PrivateUsers, checkStage1Streams, MUTABLE_POD_ANNOTATION } from './stage1.js';
+import { APP_STREAM_ANNOTATIONS, APP_STREAM_NAMES, type AppStreamName } from './stage1-abi/app-streams.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { portFlagText, portWithoutCniNetProblem } from './ports-net.js';
 import { createEmptyVolumes } from './mount-volumes.js';
@@ -55,6 +56,11 @@ export interface PrepareAppInput {
   readonly userLabels?: Readonly<Record<string, string>>;
   /** `--readonly-rootfs`: the runtime app's `readOnlyRootFS`, which the stage1 applies. */
   readonly readOnlyRootFS?: boolean;
+  /**
+   * `--stdin`, `--stdout`, `--stderr` (RKT_EXPERIMENT_ATTACH): rkt's stream modes, written as the runtime app's
+   * annotations `coreos.com/rkt/stage2/stdin`... (`APP_STREAM_ANNOTATIONS`) for the stage1; only those given.
+   */
+  readonly streams?: Readonly<Partial<Record<AppStreamName, string>>>;
 }
 
 type AppIsolator = NonNullable<App['isolators']>[number];
@@ -299,6 +305,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     checkAppIsolators(name, app);
     apps.push({ input, image, name, fromManifest, app });
   }
+  checkStage1Streams(stage1Manifest, apps.map((a) => ({ name: a.name, streams: streamAnnotations(a.input) !== undefined })), o.stage1ImageId);
 
   // Volumes: the pod's, plus an implicit empty one per mount point nothing serves (rkt's), then each
   // app's mounts, checked now so that a mount of an unknown volume fails the prepare.
@@ -358,6 +365,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
       app,
       ...(input.mounts !== undefined && input.mounts.length > 0 && fromManifest === undefined ? { mounts: [...input.mounts] } : {}),
       ...(input.readOnlyRootFS !== undefined && fromManifest === undefined ? { readOnlyRootFS: input.readOnlyRootFS } : {}),
+      ...withStreamAnnotations(fromManifest, input),
     });
   }
   const manifest: PodManifest = {
@@ -410,6 +418,17 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const results = await Promise.allSettled(writes);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
+}
+
+/** The runtime app's annotations of `input.streams` (rkt's `coreos.com/rkt/stage2/*`), or undefined when none is given. */
+function streamAnnotations(input: PrepareAppInput): Array<{ name: string; value: string }> | undefined {
+  const given = APP_STREAM_NAMES.filter((s) => input.streams?.[s] !== undefined);
+  return given.length === 0 ? undefined : given.map((s) => ({ name: APP_STREAM_ANNOTATIONS[s], value: input.streams![s]! }));
+}
+
+function withStreamAnnotations(fromManifest: RuntimeApp | undefined, input: PrepareAppInput): { annotations?: RuntimeApp['annotations'] } {
+  const extra = fromManifest === undefined ? streamAnnotations(input) : undefined;
+  return extra === undefined ? {} : { annotations: extra };
 }
 
 function appInputFromManifest(a: RuntimeApp): PrepareAppInput {

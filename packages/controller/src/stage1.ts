@@ -12,6 +12,12 @@ export const STAGE1_ANNOTATIONS = {
   enter: 'coreos.com/rkt/stage1/enter',
   gc: 'coreos.com/rkt/stage1/gc',
   stop: 'coreos.com/rkt/stage1/stop',
+  /**
+   * rkt's attach entrypoint (experimental, RKT_EXPERIMENT_ATTACH; its guide: "to be stabilized in version 5"):
+   * a stage1 that names it serves apps' stream modes (`--stdin/--stdout/--stderr`) and `rkt attach`. Asked for
+   * by the annotation alone, as rkt's stage0 did, whatever the interface version.
+   */
+  attach: 'coreos.com/rkt/stage1/attach',
   /** rkt's app entrypoints (interface version 5, rkt's "experimental"): a running mutable pod's apps, one at a time. */
   appAdd: 'coreos.com/rkt/stage1/app/add',
   appStart: 'coreos.com/rkt/stage1/app/start',
@@ -56,7 +62,7 @@ export const STAGE1_ANNOTATIONS = {
    */
   privateUsers: 'rkt-ts.dev/stage1/private-users',
 } as const;
-export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop' | 'appAdd' | 'appStart' | 'appStop' | 'appRm';
+export type Stage1Entrypoint = 'run' | 'enter' | 'gc' | 'stop' | 'attach' | 'appAdd' | 'appStart' | 'appStop' | 'appRm';
 
 /** The app entrypoints, by the `rkt app` command that calls each. */
 export type Stage1AppEntrypoint = 'appAdd' | 'appStart' | 'appStop' | 'appRm';
@@ -334,6 +340,21 @@ export function checkStage1Mutable(m: Pick<ImageManifest, 'name' | 'annotations'
 export function checkNetWithPrivateUsers(net: string | undefined, privateUsers: boolean, subject: string): void {
   if (!privateUsers || net === undefined || net === 'host' || net === 'none') return;
   throw new PodError('POD_NET', `--net=${net} with --private-users: a pod in a user namespace of its own cannot join CNI networks (its nspawn cannot enter a network namespace the host's user namespace owns); use --net=host or --net=none`, { subject });
+}
+
+/**
+ * Refuses apps' stream modes other than the defaults (rkt's `--stdin/--stdout/--stderr`) for a stage1 that names
+ * no attach entrypoint (fly), before a pod is made for it: such a stage1 would run the app with stdin closed and
+ * its output on rkt's, unawares.
+ */
+export function checkStage1Streams(m: Pick<ImageManifest, 'name' | 'annotations'>, apps: ReadonlyArray<{ name: string; streams: boolean }>, subject: string): void {
+  const app = apps.find((a) => a.streams);
+  if (app === undefined || getAnnotation(m.annotations, STAGE1_ANNOTATIONS.attach) !== undefined) return;
+  throw new PodError(
+    'POD_STAGE1',
+    `app ${app.name}: --stdin, --stdout and --stderr modes other than the defaults need a stage1 with an attach entrypoint (${STAGE1_ANNOTATIONS.attach}); stage1 ${m.name} has none: use the systemd stage1`,
+    { subject },
+  );
 }
 
 /**

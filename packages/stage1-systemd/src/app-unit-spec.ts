@@ -8,6 +8,8 @@ import type { AppStdin, AppUnitSpec } from './units.js';
 export interface PodApp {
   name: string;
   readOnlyRootFS?: boolean;
+  /** The runtime app's annotations: rkt's stream modes (`coreos.com/rkt/stage2/stdin`...) among them. */
+  annotations?: Array<{ name: string; value: string }>;
   app?: {
     exec?: string[];
     user?: string;

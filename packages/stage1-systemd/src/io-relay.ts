@@ -1,6 +1,8 @@
 import { closeSync, rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
+import type { AppStreamModes } from '@rkt/controller/stage1-abi';
+import type { AppAttachMux } from './attach-mux.js';
 import { appIoName } from './units.js';
 
 /** How long output may still come after the pod's end: its apps' last writes are in their sockets by then. */
@@ -43,7 +45,23 @@ export class AppIoRelay {
     private readonly onFirstConnection: (app: string) => void = () => {},
     /** Called when writing rkt's stdout or stderr failed (EPIPE: its reader went away). */
     private readonly onOutputFailed: (stream: 'stdout' | 'stderr', err: NodeJS.ErrnoException) => void = () => {},
+    /**
+     * The apps' stream modes other than the defaults (rkt's `--stdin/--stdout/--stderr`): a `stream` goes
+     * through the app's attach mux in `muxes` instead of rkt's own streams, a `null` output is dropped.
+     */
+    private readonly modes: ReadonlyMap<string, AppStreamModes> = new Map(),
+    private readonly muxes: ReadonlyMap<string, AppAttachMux> = new Map(),
   ) {}
+
+  /** Whether some app reads rkt's own stdin (--interactive without a terminal), rather than an attach mux. */
+  private readsRktStdin(): boolean {
+    return [...this.stdinAfter.keys()].some((app) => this.modes.get(app)?.stdin !== 'stream');
+  }
+
+  /** The app's ended: its attach clients are told (attach-mux.ts). */
+  appEnded(app: string): void {
+    void this.muxes.get(app)?.end();
+  }
 
   private sockets(): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
     return this.apps.flatMap((app) =>
@@ -83,6 +101,16 @@ export class AppIoRelay {
         continue;
       }
       const out = stream === 'stdout' ? process.stdout : process.stderr;
+      const mode = this.modes.get(app)?.[stream] ?? 'log';
+      if (mode !== 'log') {
+        const mux = this.muxes.get(app);
+        listening.push(this.serve(app, path, false, (conn) => {
+          this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
+          if (mode === 'stream' && mux !== undefined) mux.attachAppOutput(stream, conn);
+          else conn.resume(); // rkt's null: the output goes nowhere.
+        }));
+        continue;
+      }
       this.watchOutput(stream, out);
       listening.push(this.serve(app, path, false, (conn) => {
         this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
@@ -94,6 +122,7 @@ export class AppIoRelay {
         });
       }));
     }
+    for (const mux of this.muxes.values()) listening.push(mux.listen());
     await Promise.all(listening);
   }
 
@@ -109,8 +138,10 @@ export class AppIoRelay {
   private serveStdin(app: string, conn: Socket): void {
     const seen = this.stdinConnections.get(app) ?? 0;
     this.stdinConnections.set(app, seen + 1);
-    if (seen === this.stdinAfter.get(app)) process.stdin.pipe(conn);
-    else conn.end();
+    if (seen !== this.stdinAfter.get(app)) return void conn.end();
+    const mux = this.modes.get(app)?.stdin === 'stream' ? this.muxes.get(app) : undefined;
+    if (mux !== undefined) mux.attachAppStdin(conn);
+    else process.stdin.pipe(conn);
   }
 
   /**
@@ -141,7 +172,7 @@ export class AppIoRelay {
     for (const fd of this.bound.values()) closeSync(fd);
     this.bound.clear();
     for (const s of this.servers) s.close();
-    if (this.stdinAfter.size > 0) {
+    if (this.readsRktStdin()) {
       process.stdin.unpipe();
       process.stdin.destroy();
       for (const c of this.connections) c.destroy();
@@ -156,6 +187,8 @@ export class AppIoRelay {
     await Promise.race([Promise.all(this.ended), late]);
     clearTimeout(timer);
     await Promise.all(this.ended);
+    await Promise.all([...this.muxes.values()].map((m) => m.end(0)));
+    for (const c of this.connections) c.destroy();
     for (const off of this.unwatch.values()) off();
     this.unwatch.clear();
   }

@@ -1,7 +1,7 @@
 import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join, resolve } from 'node:path';
-import { childrenOf, parseDnsConfMode } from '@rkt/controller/stage1-abi';
+import { appStreamModes, childrenOf, isDefaultStreamModes, parseDnsConfMode, type AppStreamModes } from '@rkt/controller/stage1-abi';
 import type { Stage1RunContext } from '@rkt/controller';
 import type { NetworksPlan, PluginTimeouts } from '@rkt/cni';
 import {
@@ -30,6 +30,7 @@ import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { isPidNamespaceInit, killPod, StopRequests, whenAllSettled } from './halt.js';
 import { AppIoRelay } from './io-relay.js';
+import { AppAttachMux } from './attach-mux.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
 import { startProcess, type HostSpawn } from './spawn.js';
@@ -368,6 +369,25 @@ function mdsUrlOnNetwork(url: string, networks: SetUpNetworks): string {
   return u.toString();
 }
 
+/**
+ * The stream modes of the apps that have others than the defaults (rkt's `--stdin/--stdout/--stderr` as app
+ * annotations): `stream` and `null` are served here; `tty` (a pseudo-terminal of the app's own) is not, and
+ * such a pod is refused in one line before anything of it starts, as is one with `--interactive` (which
+ * takes rkt's terminal or stdin for its one app).
+ */
+function appsStreamModes(apps: readonly PodApp[], interactive: boolean): Map<string, AppStreamModes> {
+  const modes = new Map<string, AppStreamModes>();
+  for (const a of apps) {
+    const m = appStreamModes(a.name, a.annotations);
+    if (isDefaultStreamModes(m)) continue;
+    const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => m[s] === 'tty');
+    if (tty !== undefined) throw new Error(`app ${a.name}: --${tty}=tty is not implemented by this stage1 (its modes: stream, null, and log for the output)`);
+    if (interactive) throw new Error(`app ${a.name}: --interactive cannot be combined with --stdin, --stdout or --stderr modes`);
+    modes.set(a.name, m);
+  }
+  return modes;
+}
+
 async function runPod(argv: readonly string[], host: RunHost, stops: StopRequests, network: PodNetworkTeardown): Promise<number> {
   const { options, rest } = parseEntrypointArgs(argv);
   const uuid = rest[0];
@@ -399,6 +419,8 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   if (interactive && apps.length > 1) throw new Error(`--interactive needs a pod of exactly one app; this pod has ${apps.length}`);
   // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
+  // rkt's --stdin/--stdout/--stderr (RKT_EXPERIMENT_ATTACH): each app's modes from its annotations.
+  const streamModes = appsStreamModes(apps, interactive);
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   // Forwarded ports name the apps' ports: checked with the rest of the pod, before any network is set up.
@@ -439,7 +461,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const postStopPod = apps.some((a) => eventHandler(a, 'post-stop') !== undefined);
   for (const a of apps) {
     const rootfs = join(pod, 'appsinfo', a.name, 'rootfs');
-    const spec = await appUnitSpec(rootfs, a, appEnvironment(a.name, a.app?.environment ?? [], inherited), stdin);
+    // An app whose stdin is a `stream` reads it from its socket, fed by its attach mux.
+    const appStdin: AppStdin = streamModes.get(a.name)?.stdin === 'stream' ? 'fifo' : stdin;
+    const spec = await appUnitSpec(rootfs, a, appEnvironment(a.name, a.app?.environment ?? [], inherited), appStdin);
     spec.serviceExtra = [...(spec.serviceExtra ?? []), ...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
     uids.add(spec.uid);
     gids.add(spec.gid);
@@ -492,7 +516,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     const reaper = needsReaper(spec, legacyCgroups);
     const unit = appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty', mutable });
     writeFileSync(join(unitsDir, appUnitName(spec.name)), unit);
-    if (stdin === 'fifo') stdinAfter.set(spec.name, commandsBeforeMain(unit));
+    if (spec.stdin === 'fifo') stdinAfter.set(spec.name, commandsBeforeMain(unit));
     if (reaper) {
       writeFileSync(join(unitsDir, reaperUnitName(spec.name)), reaperUnit(spec.name, exitWhenAllDone, mutable));
       reaped.push(spec.name);
@@ -525,7 +549,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     outputFailure ??= err;
     stops.requestHalt();
   };
-  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed);
+  // An app with a stream to attach to gets its mux (rkt's iomux) in this process, with the relay.
+  const muxes = new Map([...streamModes].filter(([, m]) => Object.values(m).includes('stream')).map(([app, m]) => [app, new AppAttachMux(app, m)] as const));
+  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed, streamModes, muxes);
   // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)
   // come once nspawn is started, while the pod boots: an app's connection waits in the socket's queue.
   const serveLater = io !== undefined && host.listenUnix !== undefined;
@@ -700,7 +726,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
         statusDir,
         apps.map((a) => a.name),
         postStopPod ? () => {} : () => killPod(nspawnPid),
-        (app, text) => recordExitWhileRunning(pod, app, text, exitWrites),
+        (app, text) => {
+          recordExitWhileRunning(pod, app, text, exitWrites);
+          io?.appEnded(app);
+        },
       );
   // As its own process, the same when stage0 dies (kill -9): this process is re-parented, and kills the
   // pod's PID 1, which ends the pod's every process.

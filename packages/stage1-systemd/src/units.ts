@@ -63,9 +63,13 @@ export function appEtcSource(app: string, path: string): string {
  * (relative to the pod directory), and an appc name can be longer than that.
  */
 export function appIoName(app: string, stream: 'stdin' | 'stdout' | 'stderr'): string {
+  return `${appIoBase(app)}.${stream}`;
+}
+
+/** An app's name as its socket paths use it: itself, or its hash when it is longer than 64 characters. */
+export function appIoBase(app: string): string {
   // node:crypto only when needed: loading it costs every pod start about 9 ms.
-  const name = app.length <= 64 ? app : process.getBuiltinModule('node:crypto').createHash('sha256').update(app).digest('hex').slice(0, 32);
-  return `${name}.${stream}`;
+  return app.length <= 64 ? app : process.getBuiltinModule('node:crypto').createHash('sha256').update(app).digest('hex').slice(0, 32);
 }
 
 /** Where an app's stream socket is inside the pod (systemd connects to it for `file:`). */

@@ -14,3 +14,5 @@ export { DNS_CONF_FILES, formatDnsConfMode, HOSTS_MODES, parseDnsConfMode, RESOL
 export type { DnsConfMode, HostsMode, ResolvConfMode } from './dns-conf-mode.js';
 export { SYSCALL_NAMES } from '../syscall-names.js';
 export { ERRNO_NAMES } from '../errno-names.js';
+export { APP_STREAM_ANNOTATIONS, APP_STREAM_MODES, APP_STREAM_NAMES, appStreamModes, attachModeArgs, DEFAULT_APP_STREAM_MODES, isDefaultStreamModes } from './app-streams.js';
+export type { AppStreamMode, AppStreamModes, AppStreamName, AttachEndpoint, AttachEndpointName, AttachTargets } from './app-streams.js';

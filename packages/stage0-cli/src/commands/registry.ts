@@ -1,7 +1,7 @@
 import { defineCommand, type CommandSpec } from '../command.js';
-import { flag } from '../argv/flag-spec.js';
+import { flag, type FlagSpec } from '../argv/flag-spec.js';
 import { LISTING_FLAGS } from '../output/listing.js';
-import { APP_FLAGS, MDS_FLAGS, POD_FLAGS, RUN_FLAGS } from './pods/flags.js';
+import { APP_FLAGS, APP_STREAM_FLAGS, MDS_FLAGS, POD_FLAGS, RUN_FLAGS } from './pods/flags.js';
 import { STAGE1_FLAGS } from './pods/stage1-flags.js';
 import { checkWait } from './wait-flag.js';
 
@@ -26,6 +26,7 @@ const FETCH = defineCommand({
 
 /**
  * rkt's experiments (`RKT_EXPERIMENT_<NAME>`, read as Go's strconv.ParseBool): `app` turns on the `rkt app` commands,
+ * `attach` the `rkt attach` command and the per-app `--stdin`, `--stdout`, `--stderr` flags of run and prepare,
  * which are otherwise unknown, as rkt's were.
  */
 function experimentEnabled(name: string): boolean {
@@ -33,6 +34,22 @@ function experimentEnabled(name: string): boolean {
 }
 
 const APP_NAME_FLAG = flag.string('app', 'name of the app');
+
+/** run's and prepare's per-app flags: rkt's, and its stream modes under RKT_EXPERIMENT_ATTACH. */
+const appFlags = (): readonly FlagSpec[] => (experimentEnabled('attach') ? [...APP_FLAGS, ...APP_STREAM_FLAGS] : APP_FLAGS);
+
+/** rkt's `rkt attach` (experimental, RKT_EXPERIMENT_ATTACH=true). */
+const ATTACH = defineCommand({
+  name: 'attach',
+  summary: 'Attach to an app running within a rkt pod',
+  description:
+    'UUID should be the UUID of a running pod. --mode: "auto" (every endpoint of the app), "list" (print them),\nor endpoints joined by commas: stdin, stdout, stderr, tty, tty-in, tty-out (a tty not with streams). The app\nmust have been given stream modes ("rkt run --stdin=stream --stdout=stream IMAGE"); the attach returns when the\napp ends, and detaching (^C) leaves it running. systemd stage1 only.',
+  args: '[--app=APPNAME] [--mode=MODE] UUID',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [flag.string('app', 'name of the app to enter within the specified pod'), flag.string('mode', 'attach mode', { default: 'auto' })],
+  load: () => import('./attach.js'),
+});
 /** `rkt status`'s and `rkt app status`'s `--format`: key=value lines unless json is asked for. */
 const keyValueFormatFlag = () =>
   flag.string('format', "choose the output format, allowed format includes 'json', 'json-pretty'. If empty, then the result is printed as key value pairs", {
@@ -154,6 +171,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./api-service.js'),
   }),
   ...(experimentEnabled('app') ? [APP] : []),
+  ...(experimentEnabled('attach') ? [ATTACH] : []),
   defineCommand({
     name: 'cat-manifest',
     summary: 'Inspect and print the pod manifest',
@@ -353,7 +371,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'Image should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nPrints the UUID of the prepared pod; run it with "rkt run-prepared".',
     args: 'IMAGE... [-- image-args...[---]]...',
     appArgs: true,
-    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, flag.bool('quiet', 'suppress superfluous output on stdout, print only the UUID on success', { short: 'q' })],
+    flags: [...appFlags(), ...POD_FLAGS, ...STAGE1_FLAGS, flag.bool('quiet', 'suppress superfluous output on stdout, print only the UUID on success', { short: 'q' })],
     load: () => import('./prepare.js'),
   }),
   defineCommand({
@@ -371,7 +389,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'IMAGE should be a path to an ACI file (with --insecure-options=image), an image ID or a name in the store.\nPer-app flags (--exec, --name, --mount...) apply to the image before them. Arguments after "--" are appended to the\npreceding image\'s exec (or to --exec), up to a lone "---", after which images and flags are read again.\nThe exit status is the pod\'s (for fly, the app\'s), or 254 for a failure of rkt itself.',
     args: 'IMAGE [-- image-args...[---]]...',
     appArgs: true,
-    flags: [...APP_FLAGS, ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, ...RUN_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
+    flags: [...appFlags(), ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, ...RUN_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
     load: () => import('./run.js'),
   }),
   defineCommand({

@@ -9,8 +9,10 @@ import { runOptionsFromFlags } from './pods/run-options.js';
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
   const options = runOptionsFromFlags(ctx);
   // The stage1 refuses it too, but only after a pod was prepared: refuse it here so nothing is left behind.
-  const apps = options.interactive ? parseApps(ctx, args).length : 1;
-  if (apps > 1) throw new CliError('CLI_BAD_ARGS', `--interactive supports only one app; ${apps} were given`);
+  const parsed = options.interactive ? parseApps(ctx, args) : [];
+  if (parsed.length > 1) throw new CliError('CLI_BAD_ARGS', `--interactive supports only one app; ${parsed.length} were given`);
+  // --interactive gives the one app rkt's terminal or stdin: not with stream modes of its own.
+  if (parsed.some((a) => a.input.streams !== undefined)) throw new CliError('CLI_BAD_ARGS', '--interactive cannot be combined with --stdin, --stdout or --stderr');
   const mdsSocket = ctx.flags.bool('mds-register') ? ctx.flags.string('mds-socket') : undefined;
   // Before anything is prepared: without a service there is nothing to run.
   if (mdsSocket !== undefined) await checkMds(mdsSocket);

@@ -23,6 +23,32 @@ interface AppFlagValues extends IsolatorFlagValues {
   supplementaryGids: string[];
   userAnnotation: string[];
   userLabel: string[];
+  stdin?: string;
+  stdout?: string;
+  stderr?: string;
+}
+
+/**
+ * rkt's stream modes of `--stdin`, `--stdout`, `--stderr` (RKT_EXPERIMENT_ATTACH), by flag: what its flags took,
+ * in its words when refused. Kept here rather than imported, so that a plain `rkt run` loads nothing more.
+ */
+const STREAM_MODES: Readonly<Record<'stdin' | 'stdout' | 'stderr', readonly string[]>> = {
+  stdin: ['null', 'stream', 'tty'],
+  stdout: ['log', 'null', 'stream', 'tty'],
+  stderr: ['log', 'null', 'stream', 'tty'],
+};
+
+function streamModes(v: AppFlagValues): { streams?: Partial<Record<'stdin' | 'stdout' | 'stderr', string>> } {
+  const streams: Partial<Record<'stdin' | 'stdout' | 'stderr', string>> = {};
+  for (const s of ['stdin', 'stdout', 'stderr'] as const) {
+    const value = v[s];
+    if (value === undefined) continue;
+    if (!STREAM_MODES[s].includes(value)) throw new CliError('CLI_BAD_FLAG_VALUE', `--${s}=${value}: invalid ${s} mode ${JSON.stringify(value)} (${STREAM_MODES[s].join(', ')})`);
+    // rkt's tty mode needs a pseudo-terminal per app (rkt's ttymux), which no stage1 of rkt-ts makes yet.
+    if (value === 'tty') throw new CliError('CLI_BAD_FLAG_VALUE', `--${s}=tty: the tty mode is not implemented by rkt-ts's stage1s (${STREAM_MODES[s].filter((m) => m !== 'tty').join(', ')} are)`);
+    streams[s] = value;
+  }
+  return Object.keys(streams).length > 0 ? { streams } : {};
 }
 
 /** rkt's per-app flags that add to a list, flag name -> key. */
@@ -42,6 +68,10 @@ const SINGLE_VALUE_FLAGS: Readonly<Record<string, Exclude<keyof AppFlagValues, '
   group: 'group',
   'working-dir': 'workingDir',
   ...ISOLATOR_FLAG_KEYS,
+  // Declared only under RKT_EXPERIMENT_ATTACH (flags.ts's APP_STREAM_FLAGS): read only when the command has them.
+  stdin: 'stdin',
+  stdout: 'stdout',
+  stderr: 'stderr',
 };
 
 function parseEnvPair(raw: string, where: string): EnvironmentVariable {
@@ -135,6 +165,7 @@ function toInput(v: AppFlagValues, podEnv: readonly EnvironmentVariable[], args:
     ...optional('userAnnotations', stringMap('user-annotation', v.userAnnotation)),
     ...optional('userLabels', stringMap('user-label', v.userLabel)),
     ...optional('readOnlyRootFS', readonlyRootfs(v.readonlyRootfs)),
+    ...streamModes(v),
   };
 }
 
@@ -156,6 +187,7 @@ export function parseApps(ctx: CommandContext, images: readonly string[]): Parse
   };
   const mustFollowAnImage = (flagName: string) => new CliError('CLI_BAD_ARGS', `--${flagName} must follow an image`);
   for (const [flagName, key] of Object.entries(SINGLE_VALUE_FLAGS)) {
+    if (!ctx.flags.has(flagName)) continue;
     eachGiven(flagName, (app, value) => {
       if (app === undefined) throw mustFollowAnImage(flagName);
       // rkt refused a second --exec for one image rather than silently dropping one of them.
@@ -200,6 +232,7 @@ export function parseOneApp(ctx: CommandContext, args: readonly string[]): Omit<
   const v: AppFlagValues = { environment: [], mount: [], supplementaryGids: [], userAnnotation: [], userLabel: [] };
   for (const [flagName, key] of Object.entries(LIST_FLAGS)) v[key].push(...ctx.flags.strings(flagName));
   for (const [flagName, key] of Object.entries(SINGLE_VALUE_FLAGS)) {
+    if (!ctx.flags.has(flagName)) continue;
     const values = ctx.flags.strings(flagName);
     if (values.length > 0) v[key] = values[values.length - 1];
   }

@@ -30,6 +30,16 @@ export const APP_FLAGS: readonly FlagSpec[] = [
   flag.strings('signature', 'local signature file to use in validating the preceding image'),
 ];
 
+/**
+ * rkt's per-app stream modes (RKT_EXPERIMENT_ATTACH only: otherwise unknown flags, as rkt's), hidden from the
+ * help as rkt's were; rkt 1.30's help texts. The values are checked in `app-args.ts`.
+ */
+export const APP_STREAM_FLAGS: readonly FlagSpec[] = [
+  flag.strings('stdin', "stdin mode for the preceding application (example: '--stdin=null')", { hidden: true }),
+  flag.strings('stdout', "stdout mode for the preceding application (example: '--stdout=log')", { hidden: true }),
+  flag.strings('stderr', "stderr mode for the preceding application (example: '--stderr=log')", { hidden: true }),
+];
+
 /** Pod flags shared by run and prepare. */
 export const POD_FLAGS: readonly FlagSpec[] = [
   flag.strings('set-env', 'environment variable to set for all the apps, in the form NAME=VALUE (--environment overrides it)'),

@@ -1,0 +1,211 @@
+// rkt's experimental `rkt attach` and the per-app `--stdin/--stdout/--stderr` modes (RKT_EXPERIMENT_ATTACH=true) on
+// real systemd pods, as a user sees them: the modes in the pod manifest, the endpoints listed, input given to a
+// running app and its output read back through attach, detaching and attaching again, the attach returning when
+// the app ends; each refusal one line, exit 254, nothing changed; nothing left once the pod is collected.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { expectNothingLeft, systemdPodTests } from './harness.js';
+
+const pods = systemdPodTests();
+let env: RktEnv;
+let aci: string;
+beforeEach(() => ({ env, aci } = pods));
+/** The process groups of the background rkt commands: killed whole (rkt and its entrypoint) after each test. */
+const groups = new Set<number>();
+afterEach(() => {
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  groups.clear();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** rkt's environment with the attach experiment on (or, with `experiment` false, without it at all). */
+function rktEnv(experiment = true): NodeJS.ProcessEnv {
+  const { RKT_EXPERIMENT_ATTACH: _, ...rest } = process.env;
+  return experiment ? { ...rest, RKT_EXPERIMENT_ATTACH: 'true' } : rest;
+}
+
+function rkt(args: readonly string[], o: { input?: string; experiment?: boolean; timeoutMs?: number } = {}): RktResult {
+  const r = spawnSync(rktBin, env.args(args), {
+    cwd: env.tmp,
+    encoding: 'utf8',
+    timeout: o.timeoutMs ?? 60_000,
+    env: rktEnv(o.experiment),
+    ...(o.input !== undefined ? { input: o.input } : {}),
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** rkt with the experiment on, in the background (killed by the test's clean-up if still there). */
+function rktAsync(args: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore'): { child: ChildProcess; done: Promise<RktResult>; stdoutSoFar: () => string } {
+  // A process group of its own, as a shell's job: ^C on a terminal signals the whole group.
+  const child = spawn(rktBin, env.args(args), { cwd: env.tmp, env: rktEnv(), stdio: [stdin, 'pipe', 'pipe'], detached: true });
+  env.children.add(child);
+  groups.add(child.pid!);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<RktResult>((resolve) => child.once('close', (status) => (env.children.delete(child), resolve({ status, stdout, stderr }))));
+  return { child, done, stdoutSoFar: () => stdout };
+}
+
+/** A refusal: exit 254 and one line on stderr that says `says`. */
+function expectRefused(r: RktResult, says: RegExp): void {
+  expect(r.status, r.stderr).toBe(254);
+  expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+  expect(r.stderr).toMatch(says);
+}
+
+async function waitFor<T>(what: string, check: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(50)) {
+    const v = check();
+    if (v !== undefined) return v;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+type Targets = { version: number; targets: Array<{ name: string; domain: string; address: string }> };
+
+/** `rkt attach --mode=list` once the app's endpoints are up (the pod boots after `rkt list` shows it running). */
+function listEndpoints(uuid: string, app?: string): Promise<Targets> {
+  return waitFor(`the endpoints of pod ${uuid}`, () => {
+    const r = rkt(['attach', '--mode=list', ...(app !== undefined ? [`--app=${app}`] : []), uuid]);
+    return r.status === 0 ? (JSON.parse(r.stdout) as Targets) : undefined;
+  });
+}
+
+/** Starts a pod of one busybox app given stream modes and a shell script, in the background; resolves once it runs. */
+async function startPod(modes: readonly string[], script: string): Promise<{ uuid: string; done: Promise<RktResult> }> {
+  const { done } = rktAsync(['run', aci, ...modes, '--exec=/bin/sh', '--', '-c', script]);
+  const { uuid } = await env.waitRunning();
+  return { uuid, done };
+}
+
+describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
+  it('is an unknown command, and the stream flags unknown flags, without RKT_EXPERIMENT_ATTACH, as in rkt', () => {
+    expectRefused(rkt(['attach', '--mode=list', 'abc'], { experiment: false }), /unknown command "attach" for "rkt"/);
+    expectRefused(rkt(['run', aci, '--stdin=stream'], { experiment: false }), /unknown flag: --stdin/);
+    expectRefused(rkt(['prepare', aci, '--stdout=stream'], { experiment: false }), /unknown flag: --stdout/);
+    expect(rkt(['help'], { experiment: false }).stdout).not.toMatch(/^\tattach\t/m);
+    expect(rkt(['help']).stdout).toMatch(/^\tattach\t+Attach to an app running within a rkt pod$/m);
+    // No pod was made by any of them.
+    expect(env.podUuids()).toEqual([]);
+  });
+
+  it("gives a running app its input and reads its output through attach; the attach returns when the app ends", async () => {
+    const { uuid, done } = await startPod(['--stdin=stream', '--stdout=stream'], 'read x; echo got $x; echo err >&2');
+    // rkt's annotations in the pod manifest, as cat-manifest shows them.
+    const manifest = JSON.parse(rkt(['cat-manifest', uuid]).stdout) as { apps: Array<{ annotations?: Array<{ name: string; value: string }> }> };
+    expect(manifest.apps[0]!.annotations).toEqual([
+      { name: 'coreos.com/rkt/stage2/stdin', value: 'stream' },
+      { name: 'coreos.com/rkt/stage2/stdout', value: 'stream' },
+    ]);
+    const listed = await listEndpoints(uuid);
+    expect(listed.version).toBe(1);
+    expect(listed.targets.map((t) => [t.name, t.domain])).toEqual([
+      ['stdin', 'unix'],
+      ['stdout', 'unix'],
+    ]);
+    for (const t of listed.targets) expect(lstatSync(t.address).isSocket(), t.address).toBe(true);
+
+    const attached = rkt(['attach', '--mode=stdin,stdout', uuid], { input: 'hello\n' });
+    expect(attached, attached.stderr).toMatchObject({ status: 0, stdout: 'got hello\n' });
+    const ran = await done;
+    expect(ran.status, ran.stderr).toBe(0);
+    // The app's stdout went to the attach only; its stderr (the default, log) to rkt run's, as before.
+    expect(ran.stdout).not.toContain('got hello');
+    expect(ran.stderr).toContain('err');
+    expectRefused(rkt(['attach', uuid]), /isn't currently running/);
+    expectNothingLeft(env, uuid);
+  });
+
+  it('detaches without stopping the app, takes input from one attach after another, and ends its attaches with the app', async () => {
+    const { uuid, done } = await startPod(['--stdin=stream', '--stdout=stream', '--stderr=stream'], 'while read x; do echo "got $x"; echo "e $x" >&2; done; echo bye');
+    const listed = await listEndpoints(uuid);
+    expect(listed.targets.map((t) => t.name)).toEqual(['stdin', 'stdout', 'stderr']);
+
+    // An attach to the output only, detached with ^C: the app runs on.
+    const first = rktAsync(['attach', '--mode=stdout', uuid]);
+    await sleep(300);
+    // Input alone: returns at its end, the app's stdin left open for the next.
+    expect(rkt(['attach', '--mode=stdin', uuid], { input: 'one\n' })).toMatchObject({ status: 0, stdout: '' });
+    await waitFor('the output of the first input', () => (first.child.exitCode === null && /got one\n/.test(first.stdoutSoFar()) ? true : undefined));
+    // ^C as a terminal sends it: to the attach's whole process group (rkt and its stage1 entrypoint).
+    process.kill(-first.child.pid!, 'SIGINT');
+    expect((await first.done).stdout).toBe('got one\n');
+    expect(env.status(uuid).state).toBe('running');
+
+    // Everything attached (auto, the default), in the background: sees only what comes after it.
+    const second = rktAsync(['attach', uuid], 'pipe');
+    await sleep(300);
+    second.child.stdin!.write('two\n');
+    await waitFor('the output of the second input', () => (/got two\n/.test(second.stdoutSoFar()) ? true : undefined));
+    second.child.stdin!.end('three\n');
+    // The app's stdin stays open after an attach's end: only rkt stop ends it, and the attach with it.
+    await sleep(500);
+    expect(env.status(uuid).state).toBe('running');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    const r = await second.done;
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe('got two\ngot three\n');
+    expect(r.stderr).toBe('e two\ne three\n');
+    expect((await done).stdout).toBe('');
+    expectNothingLeft(env, uuid);
+  });
+
+  it('refuses bad modes, unknown apps and missing endpoints in one line, the pod untouched', async () => {
+    const { uuid } = await startPod(['--stdin=stream'], 'read x; echo "got $x"');
+    await listEndpoints(uuid);
+    expectRefused(rkt(['attach', '--mode=bogus', uuid]), /--mode=bogus: unknown endpoint "bogus"/);
+    expectRefused(rkt(['attach', '--mode=tty,stdin', uuid]), /cannot simultaneously attach TTY and streams/);
+    expectRefused(rkt(['attach', '--app=nope', uuid]), /app "nope" is not in pod/);
+    expectRefused(rkt(['attach', '--mode=stdout', uuid]), /has no stdout endpoint \(its endpoints: stdin\)/);
+    expectRefused(rkt(['attach', '--mode=tty', uuid]), /has no tty endpoint/);
+    expect(env.status(uuid).state).toBe('running');
+    // Still attachable after all that: its output (log, the default) goes to rkt run's.
+    expect(rkt(['attach', '--mode=stdin', uuid], { input: 'x\n' }).status).toBe(0);
+    await env.waitState(uuid, 'exited');
+    expectNothingLeft(env, uuid);
+  });
+
+  it('refuses bad stream flags, and stream modes with fly or --interactive, before any pod is made', () => {
+    expectRefused(rkt(['run', aci, '--stdin=log']), /--stdin=log: invalid stdin mode "log"/);
+    expectRefused(rkt(['prepare', aci, '--stdout=bogus']), /invalid stdout mode "bogus"/);
+    expectRefused(rkt(['run', aci, '--stdin=tty']), /--stdin=tty: the tty mode is not implemented/);
+    expectRefused(rkt(['run', '--stdin=stream', aci]), /--stdin must follow an image/);
+    expectRefused(rkt(['run', '--interactive', aci, '--stdin=stream']), /--interactive cannot be combined with --stdin/);
+    const fly = STAGE1S.find((s) => s.name === 'fly')!;
+    expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, aci, '--stdout=stream']), /need a stage1 with an attach entrypoint.*stage1-fly has none/);
+    expect(env.podUuids()).toEqual([]);
+  });
+
+  it('drops the output of --stdout=null; --stdout=log is the output as before', () => {
+    const dropped = rkt(['run', aci, '--stdout=null', '--exec=/bin/echo', '--', 'hi']);
+    expect(dropped, dropped.stderr).toMatchObject({ status: 0, stdout: '' });
+    const logged = rkt(['run', aci, '--stdout=log', '--exec=/bin/echo', '--', 'hi']);
+    expect(logged, logged.stderr).toMatchObject({ status: 0, stdout: 'hi\n' });
+    expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+  });
+
+  it('refuses rkt attach on a fly pod in one line', async () => {
+    const fly = STAGE1S.find((s) => s.name === 'fly')!;
+    const { done } = rktAsync(['run', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/sleep', '--', '30']);
+    const { uuid } = await env.waitRunning();
+    expectRefused(rkt(['attach', uuid]), /has no attach entrypoint/);
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    await done;
+    expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(existsSync(join(env.dataDir, 'pods', 'run', uuid))).toBe(false);
+  });
+});
