@@ -164,17 +164,25 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
   });
 
   it('refuses bad modes, unknown apps and missing endpoints in one line, the pod untouched', async () => {
-    const { uuid } = await startPod(['--stdin=stream'], 'read x; echo "got $x"');
-    await listEndpoints(uuid);
-    expectRefused(rkt(['attach', '--mode=bogus', uuid]), /--mode=bogus: unknown endpoint "bogus"/);
-    expectRefused(rkt(['attach', '--mode=tty,stdin', uuid]), /cannot simultaneously attach TTY and streams/);
+    // Two apps: one with its stdin streamed, one with none of its streams.
+    const { done } = rktAsync(['run', aci, '--name=in', '--stdin=stream', '--exec=/bin/sh', '--', '-c', 'read x; echo "got $x"', '---', aci, '--name=plain', '--exec=/bin/sleep', '--', '60']);
+    const { uuid } = await env.waitRunning();
+    // No waiting for the endpoints: the attach entrypoint waits for them while the pod boots.
+    expect(rkt(['attach', '--mode=list', '--app=in', uuid]).status).toBe(0);
+    expectRefused(rkt(['attach', '--mode=bogus', '--app=in', uuid]), /--mode=bogus: unknown endpoint "bogus"/);
+    expectRefused(rkt(['attach', '--mode=tty,stdin', '--app=in', uuid]), /cannot simultaneously attach TTY and streams/);
+    expectRefused(rkt(['attach', uuid]), /contains multiple apps \(in, plain\).*rkt attach --app=/);
     expectRefused(rkt(['attach', '--app=nope', uuid]), /app "nope" is not in pod/);
-    expectRefused(rkt(['attach', '--mode=stdout', uuid]), /has no stdout endpoint \(its endpoints: stdin\)/);
-    expectRefused(rkt(['attach', '--mode=tty', uuid]), /has no tty endpoint/);
+    expectRefused(rkt(['attach', '--app=plain', uuid]), /app "plain" has no endpoints to attach to \(none of its streams is in stream mode/);
+    expectRefused(rkt(['attach', '--mode=stdout', '--app=in', uuid]), /has no stdout endpoint \(its endpoints: stdin\)/);
+    expectRefused(rkt(['attach', '--mode=tty', '--app=in', uuid]), /has no tty endpoint/);
     expect(env.status(uuid).state).toBe('running');
     // Still attachable after all that: its output (log, the default) goes to rkt run's.
-    expect(rkt(['attach', '--mode=stdin', uuid], { input: 'x\n' }).status).toBe(0);
-    await env.waitState(uuid, 'exited');
+    expect(rkt(['attach', '--mode=stdin', '--app=in', uuid], { input: 'x\n' }).status).toBe(0);
+    await waitFor('the app to end', () => (env.status(uuid).apps.find((a) => a.name === 'in')?.exit_code === 0 ? true : undefined));
+    expectRefused(rkt(['attach', '--app=in', uuid]), /app "in" has ended/);
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).stdout).toBe('got x\n');
     expectNothingLeft(env, uuid);
   });
 

@@ -1,21 +1,35 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { AttachEndpointName, AttachTargets } from '@rkt/controller/stage1-abi';
+import { appStreamModes, type AttachEndpointName, type AttachTargets } from '@rkt/controller/stage1-abi';
+import type { PodApp } from '../app-unit-spec.js';
 import { attachEndpointsFile } from '../attach-mux.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 const USAGE = 'usage: attach --action=list|auto-attach|custom-attach --app=NAME [--tty-in=BOOL --tty-out=BOOL --stdin=BOOL --stdout=BOOL --stderr=BOOL]';
 
-/** The app's endpoints file, written by the process running the pod while the app runs (attach-mux.ts). */
-function readTargets(app: string): AttachTargets {
-  let text: string;
-  try {
-    text = readFileSync(attachEndpointsFile(app), 'utf8');
-  } catch {
-    throw new Error(`app ${JSON.stringify(app)} has no endpoints to attach to (none of its streams is in stream mode, or it is not running)`);
+/**
+ * The app's endpoints file, written by the process running the pod once the app's mux listens (attach-mux.ts):
+ * refused at once for an app of the pod without a stream mode, or one that ended (its status recorded, its
+ * endpoints gone); waited for while the pod still boots (at most 10 s).
+ */
+async function readTargets(app: string): Promise<AttachTargets> {
+  const manifest = JSON.parse(readFileSync('pod', 'utf8')) as { apps?: PodApp[] };
+  const a = manifest.apps?.find((x) => x.name === app);
+  if (a === undefined) throw new Error(`app ${JSON.stringify(app)} is not in the pod`);
+  const modes = appStreamModes(app, a.annotations);
+  if (!(['stdin', 'stdout', 'stderr'] as const).some((s) => modes[s] === 'stream')) {
+    throw new Error(`app ${JSON.stringify(app)} has no endpoints to attach to (none of its streams is in stream mode: rkt run --stdin=stream --stdout=stream ...)`);
   }
-  return JSON.parse(text) as AttachTargets;
+  for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
+    try {
+      return JSON.parse(readFileSync(attachEndpointsFile(app), 'utf8')) as AttachTargets;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (existsSync(join('stage1-status', app))) throw new Error(`app ${JSON.stringify(app)} has ended: nothing to attach to`);
+    if (Date.now() > end) throw new Error(`app ${JSON.stringify(app)} has no endpoints yet (is it still starting?)`);
+  }
 }
 
 /** Resolves once the socket is connected; rejects in one line when it cannot be. */
@@ -40,7 +54,7 @@ async function main(): Promise<number> {
   const action = options.get('action');
   const app = options.get('app');
   if (app === undefined || app === '' || (action !== 'list' && action !== 'auto-attach' && action !== 'custom-attach')) throw new Error(USAGE);
-  const targets = readTargets(app);
+  const targets = await readTargets(app);
   if (action === 'list') {
     const absolute = { version: targets.version, targets: targets.targets.map((t) => ({ ...t, address: join(process.cwd(), t.address) })) };
     process.stdout.write(`${JSON.stringify(absolute, null, 4)}\n`);
