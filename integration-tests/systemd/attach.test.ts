@@ -7,7 +7,7 @@ import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
-import { expectNothingLeft, systemdPodTests } from './harness.js';
+import { expectNothingLeft, systemdPodTests, writePodManifest } from './harness.js';
 
 const pods = systemdPodTests();
 let env: RktEnv;
@@ -194,12 +194,25 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     expectRefused(rkt(['run', '--interactive', aci, '--stdin=stream']), /--interactive cannot be combined with --stdin/);
     const fly = STAGE1S.find((s) => s.name === 'fly')!;
     expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, aci, '--stdout=stream']), /need a stage1 with an attach entrypoint.*stage1-fly has none/);
+    // The same modes from a pod manifest's annotations, of an image in the store.
+    expect(rkt(['fetch', aci]).status).toBe(0);
+    const app = (value: string) => ({
+      name: 'sh',
+      image: { name: 'example.com/busybox' },
+      app: { exec: ['/bin/true'], user: '0', group: '0' },
+      annotations: [{ name: 'coreos.com/rkt/stage2/stdin', value }],
+    });
+    expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, `--pod-manifest=${writePodManifest(env.tmp, [app('stream')])}`]), /app sh: .*stage1-fly has none/);
+    expectRefused(rkt(['run', `--pod-manifest=${writePodManifest(env.tmp, [app('log')])}`]), /pod manifest: app sh: annotation coreos.com\/rkt\/stage2\/stdin="log" is not a stdin mode/);
     expect(env.podUuids()).toEqual([]);
   });
 
-  it('drops the output of --stdout=null; --stdout=log is the output as before', () => {
-    const dropped = rkt(['run', aci, '--stdout=null', '--exec=/bin/echo', '--', 'hi']);
+  it('drops the output of --stdout=null, prepared or run; --stdout=log is the output as before', () => {
+    const prepared = rkt(['prepare', '--quiet', aci, '--stdout=null', '--exec=/bin/echo', '--', 'hi']);
+    expect(prepared.status, prepared.stderr).toBe(0);
+    const dropped = rkt(['run-prepared', prepared.stdout.trim()]);
     expect(dropped, dropped.stderr).toMatchObject({ status: 0, stdout: '' });
+    expect(rkt(['run', aci, '--stdout=null', '--stderr=null', '--exec=/bin/sh', '--', '-c', 'echo out; echo err >&2'])).toMatchObject({ status: 0, stdout: '', stderr: '' });
     const logged = rkt(['run', aci, '--stdout=log', '--exec=/bin/echo', '--', 'hi']);
     expect(logged, logged.stderr).toMatchObject({ status: 0, stdout: 'hi\n' });
     expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);

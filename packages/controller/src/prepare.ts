@@ -24,7 +24,7 @@ import { tryLockDir, unlock } from './lock.js';
 import { POD_FILES, POD_FORMAT_VERSION, podPath, podsDir, referencingPodDirs, STATE_DIRS } from './layout.js';
 import { dataDirRelative, stage1LinkTarget } from './data-dir-paths.js';
 import { checkNetWithPrivateUsers, checkStage1Manifest, checkStage1Mutable, checkStage1Net, checkStage1PrivateUsers, checkStage1Streams, MUTABLE_POD_ANNOTATION } from './stage1.js';
-import { APP_STREAM_ANNOTATIONS, APP_STREAM_NAMES, type AppStreamName } from './stage1-abi/app-streams.js';
+import { APP_STREAM_ANNOTATIONS, APP_STREAM_NAMES, appStreamModes, isDefaultStreamModes, type AppStreamName } from './stage1-abi/app-streams.js';
 import { podManifestText } from './pod-manifest-text.js';
 import { portFlagText, portWithoutCniNetProblem } from './ports-net.js';
 import { createEmptyVolumes } from './mount-volumes.js';
@@ -305,7 +305,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     checkAppIsolators(name, app);
     apps.push({ input, image, name, fromManifest, app });
   }
-  checkStage1Streams(stage1Manifest, apps.map((a) => ({ name: a.name, streams: streamAnnotations(a.input) !== undefined })), o.stage1ImageId);
+  checkStage1Streams(stage1Manifest, apps.map((a) => ({ name: a.name, streams: hasStreamModes(a.name, a.input, a.fromManifest) })), o.stage1ImageId);
 
   // Volumes: the pod's, plus an implicit empty one per mount point nothing serves (rkt's), then each
   // app's mounts, checked now so that a mount of an unknown volume fails the prepare.
@@ -424,6 +424,16 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
 function streamAnnotations(input: PrepareAppInput): Array<{ name: string; value: string }> | undefined {
   const given = APP_STREAM_NAMES.filter((s) => input.streams?.[s] !== undefined);
   return given.length === 0 ? undefined : given.map((s) => ({ name: APP_STREAM_ANNOTATIONS[s], value: input.streams![s]! }));
+}
+
+/** Whether an app asks for stream modes other than the defaults: by the flags, or by a `--pod-manifest`'s annotations. */
+function hasStreamModes(name: string, input: PrepareAppInput, fromManifest: RuntimeApp | undefined): boolean {
+  if (fromManifest === undefined) return streamAnnotations(input) !== undefined;
+  try {
+    return !isDefaultStreamModes(appStreamModes(name, fromManifest.annotations));
+  } catch (err) {
+    throw new PodError('POD_APP', `pod manifest: ${(err as Error).message}`, { subject: name, cause: err });
+  }
 }
 
 function withStreamAnnotations(fromManifest: RuntimeApp | undefined, input: PrepareAppInput): { annotations?: RuntimeApp['annotations'] } {
