@@ -150,8 +150,9 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     await sleep(300);
     second.child.stdin!.write('two\n');
     await waitFor('the output of the second input', () => (/got two\n/.test(second.stdoutSoFar()) ? true : undefined));
-    second.child.stdin!.end('three\n');
-    // The app's stdin stays open after an attach's end: only rkt stop ends it, and the attach with it.
+    second.child.stdin!.write('three\n');
+    await waitFor('the output of the third input', () => (/got three\n/.test(second.stdoutSoFar()) ? true : undefined));
+    // The attach's stdin still open (a terminal's): the app's end (rkt stop) ends the attach all the same.
     await sleep(500);
     expect(env.status(uuid).state).toBe('running');
     expect(env.run(['stop', uuid]).status).toBe(0);

@@ -37,6 +37,7 @@ export class AppAttachMux {
   /** The app's output connections still open, by stream: its end waits for their last bytes. */
   private readonly outputsOpen = { stdout: new Set<Socket>(), stderr: new Set<Socket>() };
   private ended = false;
+  private ending: Promise<void> | undefined;
 
   constructor(
     private readonly app: string,
@@ -128,8 +129,13 @@ export class AppAttachMux {
    * `drainMs`), every client is ended, the servers closed and the endpoints removed, so that a later attach is
    * told the app has none.
    */
-  async end(drainMs = 2_000): Promise<void> {
-    if (this.ended) return;
+  end(drainMs = 2_000): Promise<void> {
+    // Once: the pod's end (the relay's close) waits for an end the app's own began.
+    this.ending ??= this.finish(drainMs);
+    return this.ending;
+  }
+
+  private async finish(drainMs: number): Promise<void> {
     this.ended = true;
     rmSync(attachEndpointsFile(this.app), { force: true });
     const open = [...this.outputsOpen.stdout, ...this.outputsOpen.stderr];

@@ -102,7 +102,7 @@ export class AppIoRelay {
       }
       const out = stream === 'stdout' ? process.stdout : process.stderr;
       const mode = this.modes.get(app)?.[stream] ?? 'log';
-      if (mode !== 'log') {
+      if (mode === 'stream' || mode === 'null') {
         const mux = this.muxes.get(app);
         listening.push(this.serve(app, path, false, (conn) => {
           this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));

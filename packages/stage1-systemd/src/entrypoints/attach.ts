@@ -35,7 +35,9 @@ async function readTargets(app: string): Promise<AttachTargets> {
 /** Resolves once the socket is connected; rejects in one line when it cannot be. */
 function connectTo(address: string, name: string, app: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const conn = connect({ path: address, allowHalfOpen: true });
+    // The mux's end of a connection (the app ended) ends this side too, and closes it: an attach returns then,
+    // whatever is still open on this side (a terminal's stdin).
+    const conn = connect({ path: address, allowHalfOpen: false });
     conn.once('connect', () => resolve(conn));
     conn.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot attach to the ${name} of app ${JSON.stringify(app)}: ${err.code ?? err.message} (it ended?)`)));
   });
