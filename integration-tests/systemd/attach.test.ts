@@ -3,7 +3,7 @@
 // running app and its output read back through attach, detaching and attaching again, the attach returning when
 // the app ends; each refusal one line, exit 254, nothing changed; nothing left once the pod is collected.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
@@ -126,6 +126,9 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     expect(ran.stdout).not.toContain('got hello');
     expect(ran.stderr).toContain('err');
     expectRefused(rkt(['attach', uuid]), /isn't currently running/);
+    // The app's attach sockets and endpoints went with it, before any gc.
+    const podDir = ['run', 'exited-garbage'].map((s) => join(env.dataDir, 'pods', s, uuid)).find((d) => existsSync(d))!;
+    expect(readdirSync(join(podDir, 'stage1-attach'))).toEqual([]);
     expectNothingLeft(env, uuid);
   });
 

@@ -38,7 +38,11 @@ function connectTo(address: string, name: string, app: string): Promise<Socket> 
     // The mux's end of a connection (the app ended) ends this side too, and closes it: an attach returns then,
     // whatever is still open on this side (a terminal's stdin).
     const conn = connect({ path: address, allowHalfOpen: false });
-    conn.once('connect', () => resolve(conn));
+    conn.once('connect', () => {
+      // Once attached, a connection cut by the mux (its end after 1 s) just closes: the attach returns then.
+      conn.on('error', () => {});
+      resolve(conn);
+    });
     conn.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot attach to the ${name} of app ${JSON.stringify(app)}: ${err.code ?? err.message} (it ended?)`)));
   });
 }
@@ -95,7 +99,6 @@ async function main(): Promise<number> {
     const stdin = conns.get('stdin');
     if (stdin !== undefined) {
       process.stdin.pipe(stdin);
-      stdin.on('error', () => {});
       // Nothing else to wait for: the app's end (the mux closes this), or this stdin's after it was sent.
       if (outputs.length === 0) stdin.once('close', () => resolve(0));
     }
