@@ -3,7 +3,7 @@
 // running app and its output read back through attach, detaching and attaching again, the attach returning when
 // the app ends; each refusal one line, exit 254, nothing changed; nothing left once the pod is collected.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
@@ -177,7 +177,7 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     expectRefused(rkt(['attach', '--mode=tty,stdin', '--app=in', uuid]), /cannot simultaneously attach TTY and streams/);
     expectRefused(rkt(['attach', uuid]), /contains multiple apps \(in, plain\).*rkt attach --app=/);
     expectRefused(rkt(['attach', '--app=nope', uuid]), /app "nope" is not in pod/);
-    expectRefused(rkt(['attach', '--app=plain', uuid]), /app "plain" has no endpoints to attach to \(none of its streams is in stream mode/);
+    expectRefused(rkt(['attach', '--app=plain', uuid]), /app "plain" has no endpoints to attach to \(none of its streams is in stream or tty mode/);
     expectRefused(rkt(['attach', '--mode=stdout', '--app=in', uuid]), /has no stdout endpoint \(its endpoints: stdin\)/);
     expectRefused(rkt(['attach', '--mode=tty', '--app=in', uuid]), /has no tty endpoint/);
     expect(env.status(uuid).state).toBe('running');
@@ -193,7 +193,7 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
   it('refuses bad stream flags, and stream modes with fly or --interactive, before any pod is made', () => {
     expectRefused(rkt(['run', aci, '--stdin=log']), /--stdin=log: invalid stdin mode "log"/);
     expectRefused(rkt(['prepare', aci, '--stdout=bogus']), /invalid stdout mode "bogus"/);
-    expectRefused(rkt(['run', aci, '--stdin=tty']), /--stdin=tty: the tty mode is not implemented/);
+    expectRefused(rkt(['run', aci, '--stdin=tty', '--stdout=stream']), /--stdin=tty cannot be combined with --stdout=stream/);
     expectRefused(rkt(['run', '--stdin=stream', aci]), /--stdin must follow an image/);
     expectRefused(rkt(['run', '--interactive', aci, '--stdin=stream']), /--interactive cannot be combined with --stdin/);
     const fly = STAGE1S.find((s) => s.name === 'fly')!;
@@ -208,6 +208,7 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     });
     expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, `--pod-manifest=${writePodManifest(env.tmp, [app('stream')])}`]), /app sh: .*stage1-fly has none/);
     expectRefused(rkt(['run', `--pod-manifest=${writePodManifest(env.tmp, [app('log')])}`]), /pod manifest: app sh: annotation coreos.com\/rkt\/stage2\/stdin="log" is not a stdin mode/);
+    expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, aci, '--stdin=tty', '--stdout=tty']), /need a stage1 with an attach entrypoint.*stage1-fly has none/);
     expect(env.podUuids()).toEqual([]);
   });
 
@@ -232,5 +233,108 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     await done;
     expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);
     expect(existsSync(join(env.dataDir, 'pods', 'run', uuid))).toBe(false);
+  });
+
+  describe('tty mode (rkt\'s ttymux)', () => {
+    /**
+     * A terminal for `rkt attach`, as a user's: a pty from python3, its slave the command's stdin, stdout and
+     * stderr, this test's pipe relayed to its master and the master to stdout. It says on stderr `raw` once the
+     * terminal no longer echoes (the attach made it raw) and, after the command, whether its echo is back.
+     */
+    const RELAY = [
+      'import os, pty, select, sys, termios',
+      'pid, fd = pty.fork()',
+      'if pid == 0:',
+      '    os.execvp(sys.argv[1], sys.argv[1:])',
+      'echo = lambda: bool(termios.tcgetattr(fd)[3] & termios.ECHO)',
+      'told, stdin_open = False, True',
+      'while True:',
+      '    if not told and not echo():',
+      '        sys.stderr.write("raw\\n"); sys.stderr.flush(); told = True',
+      '    r = select.select([fd] + ([0] if stdin_open else []), [], [], 0.05)[0]',
+      '    if fd in r:',
+      '        try:',
+      '            data = os.read(fd, 4096)',
+      '        except OSError:',
+      '            data = b""',
+      '        if not data:',
+      '            break',
+      '        os.write(1, data)',
+      '    if 0 in r:',
+      '        data = os.read(0, 4096)',
+      '        if data:',
+      '            os.write(fd, data)',
+      '        else:',
+      '            stdin_open = False',
+      'status = os.waitpid(pid, 0)[1]',
+      'sys.stderr.write("echo-restored\\n" if echo() else "echo-off\\n")',
+      'sys.exit(os.waitstatus_to_exitcode(status))',
+      '',
+    ].join('\n');
+
+    function attachOnTerminal(args: readonly string[]): { child: ChildProcess; done: Promise<RktResult>; stdoutSoFar: () => string; stderrSoFar: () => string } {
+      const relay = join(env.tmp, 'pty-relay.py');
+      writeFileSync(relay, RELAY);
+      const child = spawn('python3', [relay, rktBin, ...env.args(args)], { cwd: env.tmp, env: rktEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      env.children.add(child);
+      groups.add(child.pid!);
+      let stdout = '';
+      let stderr = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const done = new Promise<RktResult>((resolve) => child.once('close', (status) => (env.children.delete(child), resolve({ status, stdout, stderr }))));
+      return { child, done, stdoutSoFar: () => stdout, stderrSoFar: () => stderr };
+    }
+
+    it('gives the app a terminal of its own; attach relays a terminal to it both ways and returns when the app ends', async () => {
+      const script = [
+        'read x',
+        'test -t 0 && echo stdin-is-a-terminal',
+        'test -t 1 && echo stdout-is-a-terminal',
+        'tty',
+        'echo "got $x"',
+        'echo "on stderr" >&2',
+        // ^C from the attach's terminal reaches the app as its terminal's SIGINT.
+        "trap 'echo caught-int; exit 7' INT",
+        'while :; do sleep 0.1; done',
+      ].join('; ');
+      const { uuid, done } = await startPod(['--stdin=tty', '--stdout=tty', '--stderr=tty'], script);
+      const manifest = JSON.parse(rkt(['cat-manifest', uuid]).stdout) as { apps: Array<{ annotations?: Array<{ name: string; value: string }> }> };
+      expect(manifest.apps[0]!.annotations?.map((a) => a.value)).toEqual(['tty', 'tty', 'tty']);
+      const listed = await listEndpoints(uuid);
+      expect(listed.targets.map((t) => [t.name, t.domain])).toEqual([['tty', 'unix']]);
+      expect(lstatSync(listed.targets[0]!.address).isSocket()).toBe(true);
+      // A tty app has no stream endpoints.
+      expectRefused(rkt(['attach', '--mode=stdin,stdout', uuid]), /has no stdin, stdout endpoint \(its endpoints: tty\)/);
+
+      const attach = attachOnTerminal(['attach', '--mode=tty', uuid]);
+      // Typed once the attach made its terminal raw: not echoed there, but by the app's.
+      await waitFor('the attach to make its terminal raw', () => (attach.stderrSoFar() === 'raw\n' ? true : undefined));
+      attach.child.stdin!.write('hello\r');
+      // The app's terminal echoes the line (its own line discipline: the attach's terminal is raw), then the app answers.
+      await waitFor('the app to answer', () => (/got hello/.test(attach.stdoutSoFar()) ? true : undefined));
+      attach.child.stdin!.write('\x03');
+      const r = await attach.done;
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      // The terminal as it was before the attach.
+      expect(r.stderr).toBe('raw\necho-restored\n');
+      const lines = r.stdout.split(/\r?\n/).map((l) => l.replace(/\r/g, ''));
+      // Echoed once, by the app's terminal (the attach's is raw).
+      expect(lines.filter((l) => l === 'hello')).toHaveLength(1);
+      // The terminal's path in the app, as tty(1) finds it (rkt's was under /rkt/iottymux).
+      expect(lines, r.stdout).toContain('/rkt/tty/busybox');
+      expect(lines).toContain('stdin-is-a-terminal');
+      expect(lines).toContain('stdout-is-a-terminal');
+      expect(lines).toContain('got hello');
+      expect(lines).toContain('on stderr');
+      expect(lines.some((l) => l.endsWith('caught-int')), r.stdout).toBe(true);
+      const ran = await done;
+      expect(ran.status).toBe(7);
+      // Nothing of it went to rkt run's own output.
+      expect(ran.stdout).not.toContain('got hello');
+      const podDir = ['run', 'exited-garbage'].map((d) => join(env.dataDir, 'pods', d, uuid)).find((d) => existsSync(d))!;
+      expect(readdirSync(join(podDir, 'stage1-attach'))).toEqual([]);
+      expectNothingLeft(env, uuid);
+    });
   });
 });

@@ -159,6 +159,12 @@ export interface Stage1RunContext {
    */
   readonly listenUnix?: (path: string) => number;
   /**
+   * A new pseudo-terminal of the host's devpts, unlocked (`@rkt/rootfs-overlay/sys`'s `openPty`): the fds of
+   * both ends (close-on-exec, the caller's to close) and the slave's path. What rkt's `--stdin=tty` needs:
+   * Node cannot unlock a pty (an ioctl).
+   */
+  readonly openPty?: () => { readonly master: number; readonly slave: number; readonly path: string };
+  /**
    * mount(2) (`data`: the file system's options; throws with the errno's name as `code`), so that a module need
    * not run mount(8) for what it mounts before its pod starts (the systemd stage1's root).
    */

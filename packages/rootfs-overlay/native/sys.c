@@ -178,6 +178,40 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * openPty() -> { master, slave, path }: a new pseudo-terminal of the host's devpts, unlocked, both ends open
+ * close-on-exec and not made anyone's controlling terminal. Node has no openpty, and unlocking the pair
+ * (TIOCSPTLCK) takes an ioctl: rkt's ttymux gives an app the slave (stage1-systemd binds `path` into the pod)
+ * and keeps the master. Holding the slave too keeps the master readable between the app's openings of it.
+ */
+static napi_value js_open_pty(napi_env env, napi_callback_info info) {
+  (void)info;
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return throw_errno(env, errno, "posix_openpt", "/dev/ptmx");
+  char name[128];
+  if (grantpt(master) != 0 || unlockpt(master) != 0 || ptsname_r(master, name, sizeof name) != 0) {
+    int e = errno;
+    close(master);
+    return throw_errno(env, e, "unlockpt", "/dev/ptmx");
+  }
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    int e = errno;
+    close(master);
+    return throw_errno(env, e, "open", name);
+  }
+  napi_value result, m, s, path;
+  if (napi_create_object(env, &result) != napi_ok || napi_create_int32(env, master, &m) != napi_ok || napi_create_int32(env, slave, &s) != napi_ok ||
+      napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &path) != napi_ok || napi_set_named_property(env, result, "master", m) != napi_ok ||
+      napi_set_named_property(env, result, "slave", s) != napi_ok || napi_set_named_property(env, result, "path", path) != napi_ok) {
+    close(master);
+    close(slave);
+    napi_throw_error(env, "RKT_SYS", "rkt-sys: Node-API call failed in openPty");
+    return NULL;
+  }
+  return result;
+}
+
 /* mount(source, target, fstype, flags, data): mount(2) as is; null for an unused string. */
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -675,6 +709,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "reap", fn));
   CHECK(napi_create_function(env, "pipe", NAPI_AUTO_LENGTH, js_pipe, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "pipe", fn));
+  CHECK(napi_create_function(env, "openPty", NAPI_AUTO_LENGTH, js_open_pty, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "openPty", fn));
   CHECK(napi_create_function(env, "listenUnix", NAPI_AUTO_LENGTH, js_listen_unix, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "listenUnix", fn));
   return exports;

@@ -20,6 +20,14 @@ interface SysAddon {
   reap(pid: number): [number | undefined, number | undefined] | undefined;
   pipe(): [number, number];
   listenUnix(path: string, backlog: number): number;
+  openPty(): OpenedPty;
+}
+
+/** A pseudo-terminal pair of the host's devpts (`openPty`): both fds close-on-exec, `path` the slave's. */
+export interface OpenedPty {
+  readonly master: number;
+  readonly slave: number;
+  readonly path: string;
 }
 
 const ADDON = 'dist/sys.node';
@@ -217,4 +225,12 @@ export function pipe(): [number, number] {
  */
 export function listenUnix(path: string, backlog = 511): number {
   return sys().listenUnix(path, backlog);
+}
+
+/**
+ * A new pseudo-terminal (posix_openpt, grantpt, unlockpt, ptsname), neither end anyone's controlling terminal:
+ * Node has none of these, and unlocking the pair takes an ioctl. The caller closes both fds.
+ */
+export function openPty(): OpenedPty {
+  return sys().openPty();
 }

@@ -66,12 +66,15 @@ describe('--stdin, --stdout, --stderr (RKT_EXPERIMENT_ATTACH)', () => {
     const apps = appsOf(on, 'run', 'a.aci', '--stdin=stream', '--stdout=stream', 'b.aci', '--stderr=null', 'c.aci');
     expect(apps.map((a) => a.input.streams)).toEqual([{ stdin: 'stream', stdout: 'stream' }, { stderr: 'null' }, undefined]);
     expect(appsOf(on, 'prepare', 'a.aci', '--stdout=log').map((a) => a.input.streams)).toEqual([{ stdout: 'log' }]);
+    // tty in one app, stream in another: each app attaches one or the other.
+    const ttyApps = appsOf(on, 'run', 'a.aci', '--stdin=tty', '--stdout=tty', 'b.aci', '--stdout=stream');
+    expect(ttyApps.map((a) => a.input.streams)).toEqual([{ stdin: 'tty', stdout: 'tty' }, { stdout: 'stream' }]);
   });
 
-  it("refuses rkt's invalid modes, tty (not implemented), and a flag before any image, in one line", () => {
+  it("refuses rkt's invalid modes, tty with stream in one app, and a flag before any image, in one line", () => {
     expect(refusal(() => appsOf(on, 'run', 'a.aci', '--stdin=log'))).toBe('--stdin=log: invalid stdin mode "log" (null, stream, tty)');
     expect(refusal(() => appsOf(on, 'run', 'a.aci', '--stderr=file'))).toBe('--stderr=file: invalid stderr mode "file" (log, null, stream, tty)');
-    expect(refusal(() => appsOf(on, 'run', 'a.aci', '--stdout=tty'))).toMatch(/^--stdout=tty: the tty mode is not implemented/);
+    expect(refusal(() => appsOf(on, 'run', 'a.aci', '--stdin=tty', '--stdout=stream'))).toBe('--stdin=tty cannot be combined with --stdout=stream for one app (it attaches a terminal or streams)');
     expect(refusal(() => appsOf(on, 'run', '--stdin=stream', 'a.aci'))).toBe('--stdin must follow an image');
   });
 

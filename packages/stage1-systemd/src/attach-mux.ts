@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { AppStreamModes, AttachEndpoint, AttachTargets } from '@rkt/controller/stage1-abi';
@@ -19,6 +19,19 @@ export function attachEndpointsFile(app: string): string {
 
 type OutputStream = 'stdout' | 'stderr';
 
+/** An app's pseudo-terminal (rkt's tty mode): the host's devpts pair run opened for it (stage0's `openPty`). */
+export interface AppPty {
+  readonly master: number;
+  readonly slave: number;
+  /** The slave's path on the host (`/dev/pts/N`), bound into the pod for the app's unit. */
+  readonly path: string;
+}
+
+/** Whether any of an app's streams is in rkt's `tty` mode. */
+export function usesTty(modes: AppStreamModes): boolean {
+  return modes.stdin === 'tty' || modes.stdout === 'tty' || modes.stderr === 'tty';
+}
+
 /**
  * One app's streams in rkt's `stream` mode (rkt's iomux, one per app), served by the process running the pod:
  * the app's stdin and output sockets (io-relay.ts) on one side, and on the other a unix socket per such stream
@@ -27,6 +40,11 @@ type OutputStream = 'stdout' | 'stderr';
  * only its own input: the app's stdin stays open for the next), output goes to every client attached when it
  * is written (nobody attached: it is dropped), and when the app ends the clients are ended and the endpoints
  * removed, so that an attach returns.
+ *
+ * An app in `tty` mode (rkt's ttymux) has one endpoint, `tty`, relayed both ways and byte for byte to the
+ * master of its pty: what any client sends is written to the terminal as it comes (the terminal's own line
+ * discipline edits and echoes), what the terminal gives goes to every client (nobody attached: it is read
+ * and dropped, so that the app never blocks on a full terminal).
  */
 export class AppAttachMux {
   private readonly servers: Server[] = [];
@@ -38,15 +56,39 @@ export class AppAttachMux {
   private readonly outputsOpen = { stdout: new Set<Socket>(), stderr: new Set<Socket>() };
   private ended = false;
   private ending: Promise<void> | undefined;
+  private readonly ttyClients = new Set<Socket>();
+  /** The pty's master, read and written once the mux listens; its close (EIO: no slave left) ends the output. */
+  private master: Socket | undefined;
+  private masterClosed: Promise<void> | undefined;
+  private slaveOpen: boolean;
 
   constructor(
     private readonly app: string,
     private readonly modes: AppStreamModes,
-  ) {}
+    private readonly pty?: AppPty,
+  ) {
+    this.slaveOpen = pty !== undefined;
+  }
 
-  /** The streams this app attaches, in rkt's order. */
-  private streams(): Array<'stdin' | OutputStream> {
+  /** The endpoints this app has, in rkt's order: its streamed streams, or its tty. */
+  private streams(): Array<'stdin' | OutputStream | 'tty'> {
+    if (this.pty !== undefined) return ['tty'];
     return (['stdin', 'stdout', 'stderr'] as const).filter((s) => this.modes[s] === 'stream');
+  }
+
+  /** Reads the pty's master from now on: to the tty clients, or dropped. */
+  private openMaster(pty: AppPty): void {
+    // A pty master is a tty to libuv: net.Socket refuses its fd, tty.ReadStream (made writable) takes it, one
+    // handle for both directions.
+    const tty = process.getBuiltinModule('node:tty');
+    const master = new tty.ReadStream(pty.master, { writable: true } as ConstructorParameters<typeof tty.ReadStream>[1]);
+    this.master = master;
+    this.masterClosed = new Promise<void>((resolve) => master.once('close', () => resolve()));
+    // EIO once no process holds the slave any more (this one let go at the app's end): the output's end.
+    master.on('error', () => master.destroy());
+    master.on('data', (chunk: Buffer) => {
+      for (const c of this.ttyClients) if (!c.destroyed && c.writable) c.write(chunk);
+    });
   }
 
   /** Listens on the app's attach sockets, then writes its endpoints file (temp + rename: an attach reads it whole). */
@@ -56,6 +98,7 @@ export class AppAttachMux {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const net = process.getBuiltinModule('node:net');
     const targets: AttachEndpoint[] = [];
+    if (this.pty !== undefined) this.openMaster(this.pty);
     for (const stream of this.streams()) {
       const address = join(dir, stream);
       // Half open: a client that ends its input may still read the app's output on another connection.
@@ -73,9 +116,18 @@ export class AppAttachMux {
     renameSync(`${file}.tmp`, file);
   }
 
-  private accept(stream: 'stdin' | OutputStream, conn: Socket): void {
+  private accept(stream: 'stdin' | OutputStream | 'tty', conn: Socket): void {
     conn.on('error', () => {});
     if (this.ended) return void conn.destroy();
+    if (stream === 'tty') {
+      // Raw bytes both ways: a client's end (its stdin's) ends only its input; the output goes on to it.
+      this.ttyClients.add(conn);
+      conn.once('close', () => this.ttyClients.delete(conn));
+      conn.on('data', (chunk: Buffer) => {
+        if (this.master !== undefined && !this.master.destroyed) this.master.write(chunk);
+      });
+      return;
+    }
     this.clients[stream].add(conn);
     conn.once('close', () => this.clients[stream].delete(conn));
     if (stream !== 'stdin') {
@@ -139,17 +191,29 @@ export class AppAttachMux {
     this.ended = true;
     rmSync(attachEndpointsFile(this.app), { force: true });
     const open = [...this.outputsOpen.stdout, ...this.outputsOpen.stderr];
+    // The app's terminal: once this process lets go of the slave, the master reads what is left, then EIO.
+    if (this.pty !== undefined && this.slaveOpen) {
+      this.slaveOpen = false;
+      closeSync(this.pty.slave);
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(open.map((c) => new Promise<void>((resolve) => (c.destroyed ? resolve() : c.once('close', () => resolve()))))),
+      Promise.all([
+        ...open.map((c) => new Promise<void>((resolve) => (c.destroyed ? resolve() : c.once('close', () => resolve())))),
+        ...(this.masterClosed !== undefined ? [this.masterClosed] : []),
+      ]),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, drainMs);
       }),
     ]);
     clearTimeout(timer);
     this.appStdin?.end();
+    // A process that escaped with the terminal open keeps it: the master is closed anyway (the pty goes with
+    // its last holder). Never listened (the pod ended before it booted): the fd is closed here.
+    if (this.master !== undefined) this.master.destroy();
+    else if (this.pty !== undefined) closeSync(this.pty.master);
     for (const s of this.servers) s.close();
-    const clients = [...this.clients.stdin, ...this.clients.stdout, ...this.clients.stderr];
+    const clients = [...this.clients.stdin, ...this.clients.stdout, ...this.clients.stderr, ...this.ttyClients];
     for (const c of clients) c.end();
     // A client that does not close after its end (stuck on its own side) is cut.
     await Promise.race([

@@ -28,6 +28,8 @@ export interface NspawnOptions {
   statusDir: string;
   /** Files the apps' units bind (`stage1-app-etc`), when one does. */
   appEtcDir?: string;
+  /** rkt's tty mode: each such app's pty slave on the host (`/dev/pts/N`) and its place in the pod. */
+  ttys?: ReadonlyArray<{ host: string; pod: string }>;
   /** Each app's root filesystem on the host and its place in the pod. */
   appRoots: ReadonlyArray<{ host: string; pod: string }>;
   hostname?: string;
@@ -71,6 +73,7 @@ export function nspawnArgs(o: NspawnOptions): string[] {
     '--timezone=off',
     '--resolv-conf=off',
     ...o.appRoots.map((r) => `--bind=${r.host}:${r.pod}`),
+    ...(o.ttys ?? []).map((t) => `--bind=${t.host}:${t.pod}`),
     ...(o.debug ? [] : ['--quiet']),
     ...registrationArgs(o.systemdHost),
     '--',

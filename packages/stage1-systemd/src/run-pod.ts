@@ -20,6 +20,7 @@ import {
   stoppedBeforeMain,
   type AppStdin,
   type AppUnitSpec,
+  appTtyPath,
 } from './units.js';
 import { killCgroupTrees, machineScopeName, nspawnHierarchyRoots, removeCgroupTree } from './cgroups.js';
 import { appEnvironment } from './environment.js';
@@ -30,7 +31,7 @@ import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { isPidNamespaceInit, killPod, StopRequests, whenAllSettled } from './halt.js';
 import { AppIoRelay } from './io-relay.js';
-import { AppAttachMux } from './attach-mux.js';
+import { AppAttachMux, type AppPty, usesTty } from './attach-mux.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
 import { startProcess, type HostSpawn } from './spawn.js';
@@ -39,7 +40,7 @@ import { shareAppsDir, STAGE2_DIR, watchMutableStatuses, writeMutablePodSettings
 import { mountScriptEnv, mountShiftedStage1Root, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
-export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount' | 'idmapBind'> {
+export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount' | 'idmapBind' | 'openPty'> {
   /** The locked pod directory handle (RKT_LOCK_FD), kept open by whoever started the run for the pod's life. */
   readonly lockFd?: number;
   /**
@@ -371,17 +372,23 @@ function mdsUrlOnNetwork(url: string, networks: SetUpNetworks): string {
 
 /**
  * The stream modes of the apps that have others than the defaults (rkt's `--stdin/--stdout/--stderr` as app
- * annotations): `stream` and `null` are served here; `tty` (a pseudo-terminal of the app's own) is not, and
- * such a pod is refused in one line before anything of it starts, as is one with `--interactive` (which
- * takes rkt's terminal or stdin for its one app).
+ * annotations): `stream`, `null` and `tty` (a pseudo-terminal of the app's own, which needs stage0's `openPty`)
+ * are served here. Refused in one line before anything of the pod starts: tty and stream in one app (rkt's
+ * attach takes one or the other), tty without stage0's pty or with --private-users, and any mode with
+ * `--interactive` (which takes rkt's terminal or stdin for its one app).
  */
-function appsStreamModes(apps: readonly PodApp[], interactive: boolean): Map<string, AppStreamModes> {
+function appsStreamModes(apps: readonly PodApp[], interactive: boolean, host: RunHost, privateUsers: boolean): Map<string, AppStreamModes> {
   const modes = new Map<string, AppStreamModes>();
   for (const a of apps) {
     const m = appStreamModes(a.name, a.annotations);
     if (isDefaultStreamModes(m)) continue;
     const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => m[s] === 'tty');
-    if (tty !== undefined) throw new Error(`app ${a.name}: --${tty}=tty is not implemented by this stage1 (its modes: stream, null, and log for the output)`);
+    const stream = (['stdin', 'stdout', 'stderr'] as const).find((s) => m[s] === 'stream');
+    if (tty !== undefined && stream !== undefined) throw new Error(`app ${a.name}: --${tty}=tty cannot be combined with --${stream}=stream (an app attaches a terminal or streams)`);
+    if (tty !== undefined && host.openPty === undefined) {
+      throw new Error(`app ${a.name}: --${tty}=tty needs stage0's pseudo-terminals (rkt-ts's stage0 running this entrypoint as its run module); executed, it has none`);
+    }
+    if (tty !== undefined && privateUsers) throw new Error(`app ${a.name}: --${tty}=tty is not supported with --private-users (the host's pty would not be the pod's root's)`);
     if (interactive) throw new Error(`app ${a.name}: --interactive cannot be combined with --stdin, --stdout or --stderr modes`);
     modes.set(a.name, m);
   }
@@ -420,7 +427,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
   // rkt's --stdin/--stdout/--stderr (RKT_EXPERIMENT_ATTACH): each app's modes from its annotations.
-  const streamModes = appsStreamModes(apps, interactive);
+  const streamModes = appsStreamModes(apps, interactive, host, privateUsers !== undefined);
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   // Forwarded ports name the apps' ports: checked with the rest of the pod, before any network is set up.
@@ -512,9 +519,19 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const reaped: string[] = [];
   // For rkt's stdin relayed to an app: the connections to its stdin socket that come before the app's own.
   const stdinAfter = new Map<string, number>();
+  // rkt's tty mode: a pty per such app, opened now (its slave is bound into the pod), kept by its mux. An app
+  // whose output is all on its terminal connects to no socket: its unit marks its start itself.
+  const ptys = new Map<string, AppPty>();
+  for (const spec of specs) {
+    const m = streamModes.get(spec.name);
+    if (m === undefined || !usesTty(m)) continue;
+    ptys.set(spec.name, host.openPty!());
+    spec.tty = { stdin: m.stdin === 'tty', stdout: m.stdout === 'tty', stderr: m.stderr === 'tty' };
+  }
   for (const spec of specs) {
     const reaper = needsReaper(spec, legacyCgroups);
-    const unit = appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted: stdin === 'tty', mutable });
+    const markStarted = stdin === 'tty' || (spec.tty !== undefined && spec.tty.stdout && spec.tty.stderr);
+    const unit = appUnit(spec, { ...(exitWhenAllDone !== undefined ? { exitWhenAllDone } : {}), reaped: reaper, markStarted, mutable });
     writeFileSync(join(unitsDir, appUnitName(spec.name)), unit);
     if (spec.stdin === 'fifo') stdinAfter.set(spec.name, commandsBeforeMain(unit));
     if (reaper) {
@@ -550,7 +567,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     stops.requestHalt();
   };
   // An app with a stream to attach to gets its mux (rkt's iomux) in this process, with the relay.
-  const muxes = new Map([...streamModes].filter(([, m]) => Object.values(m).includes('stream')).map(([app, m]) => [app, new AppAttachMux(app, m)] as const));
+  const muxes = new Map(
+    [...streamModes].filter(([, m]) => Object.values(m).includes('stream') || usesTty(m)).map(([app, m]) => [app, new AppAttachMux(app, m, ptys.get(app))] as const),
+  );
   const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed, streamModes, muxes);
   // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)
   // come once nspawn is started, while the pod boots: an app's connection waits in the socket's queue.
@@ -590,6 +609,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       ...(mutable || specs.some((s) => s.etcBinds !== undefined) ? { appEtcDir } : {}),
       // A mutable pod's apps are all under one shared bind (shareAppsDir), which later apps' roots reach too.
       appRoots: mutable ? [{ host: join(pod, 'appsinfo'), pod: STAGE2_DIR }] : appRoots,
+      ttys: [...ptys].map(([app, p]) => ({ host: p.path, pod: appTtyPath(app) })),
       ...(options.has('hostname') ? { hostname } : {}),
       privateNetwork,
       ...(networkNamespacePath !== undefined ? { networkNamespacePath } : {}),

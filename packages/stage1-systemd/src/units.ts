@@ -24,6 +24,11 @@ export interface AppUnitSpec {
   postStop?: readonly string[];
   stdin?: AppStdin;
   /**
+   * rkt's `tty` stream modes: the streams that are the app's own pseudo-terminal (its slave, bound into the pod
+   * at `appTtyPath`), the others as `stdin` and the output sockets say.
+   */
+  tty?: Readonly<Record<'stdin' | 'stdout' | 'stderr', boolean>>;
+  /**
    * More `[Service]` directives for this app (isolators, volumes' mounts), added by their own modules:
    * each line one `Key=value`, already escaped for a unit file.
    */
@@ -49,6 +54,14 @@ export function stage2Root(app: string): string {
 export const IO_DIR = '/rkt/io';
 /** Where the pod's `stage1-status` directory (each app's recorded status) is inside the pod. */
 export const STATUS_DIR = '/rkt/status';
+/** Where each app's pseudo-terminal (rkt's `tty` mode: a slave of the host's devpts) is bound inside the pod. */
+export const TTY_DIR = '/rkt/tty';
+
+/** The path of an app's pseudo-terminal inside the pod (its unit's `TTYPath=`). */
+export function appTtyPath(app: string): string {
+  return `${TTY_DIR}/${appIoBase(app)}`;
+}
+
 /** Where the pod's `stage1-app-etc` directory (files the apps' units bind: etcBinds) is inside the pod. */
 export const APP_ETC_DIR = '/rkt/etc';
 
@@ -118,6 +131,21 @@ function ioLines(spec: AppUnitSpec): string[] {
     return ['TTYPath=/dev/console', 'StandardInput=tty-force', 'StandardOutput=tty', 'StandardError=tty'];
   }
   if (spec.stdin === 'console') return ['TTYPath=/dev/console', 'StandardInput=null', 'StandardOutput=tty', 'StandardError=tty'];
+  if (spec.tty !== undefined) {
+    // rkt's tty mode: systemd opens the pty's slave (bound into the pod) before entering the app's root and,
+    // for its stdin, makes it the app's controlling terminal; `tty` (not tty-force) waits for a previous
+    // command of the unit to let go of it.
+    const t = spec.tty;
+    return [
+      `TTYPath=${appTtyPath(spec.name)}`,
+      // Also at that path in the app's root: ttyname(3) (`tty`) finds the terminal by the path the kernel
+      // gives for its fd, which must lead to the same file there (rkt's apps saw `/rkt/iottymux/<app>/...`).
+      `BindPaths=${appTtyPath(spec.name)}`,
+      t.stdin ? 'StandardInput=tty' : spec.stdin === 'fifo' ? `StandardInput=file:${appIoPath(spec.name, 'stdin')}` : 'StandardInput=null',
+      t.stdout ? 'StandardOutput=tty' : `StandardOutput=file:${appIoPath(spec.name, 'stdout')}`,
+      t.stderr ? 'StandardError=tty' : `StandardError=file:${appIoPath(spec.name, 'stderr')}`,
+    ];
+  }
   return [
     spec.stdin === 'fifo' ? `StandardInput=file:${appIoPath(spec.name, 'stdin')}` : 'StandardInput=null',
     // Sockets the run entrypoint relays to rkt's stdout and stderr byte for byte (the pod's console is a

@@ -18,8 +18,8 @@ async function readTargets(app: string): Promise<AttachTargets> {
   const a = manifest.apps?.find((x) => x.name === app);
   if (a === undefined) throw new Error(`app ${JSON.stringify(app)} is not in the pod`);
   const modes = appStreamModes(app, a.annotations);
-  if (!(['stdin', 'stdout', 'stderr'] as const).some((s) => modes[s] === 'stream')) {
-    throw new Error(`app ${JSON.stringify(app)} has no endpoints to attach to (none of its streams is in stream mode: rkt run --stdin=stream --stdout=stream ...)`);
+  if (!(['stdin', 'stdout', 'stderr'] as const).some((s) => modes[s] === 'stream' || modes[s] === 'tty')) {
+    throw new Error(`app ${JSON.stringify(app)} has no endpoints to attach to (none of its streams is in stream or tty mode: rkt run --stdin=stream --stdout=stream ..., or --stdin=tty --stdout=tty)`);
   }
   for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
     try {
@@ -86,6 +86,12 @@ async function main(): Promise<number> {
     for (const c of conns.values()) c.destroy();
     throw err;
   }
+  const tty = conns.get('tty');
+  if (tty !== undefined) {
+    const ttyIn = action === 'auto-attach' || options.get('tty-in') === 'true';
+    const ttyOut = action === 'auto-attach' || options.get('tty-out') === 'true';
+    return attachTty(tty, ttyIn, ttyOut);
+  }
   return new Promise<number>((resolve) => {
     const outputs = (['stdout', 'stderr'] as const).filter((s) => conns.has(s));
     let open = outputs.length;
@@ -102,6 +108,29 @@ async function main(): Promise<number> {
       // Nothing else to wait for: the app's end (the mux closes this), or this stdin's after it was sent.
       if (outputs.length === 0) stdin.once('close', () => resolve(0));
     }
+  });
+}
+
+/**
+ * rkt's tty attach: this terminal, in raw mode while attached (restored however the attach ends), relayed byte
+ * for byte to the app's pty: ^C and every other key go to the app, whose terminal echoes and edits. `tty-out`
+ * alone only shows the terminal, `tty-in` alone only types into it. Returns when the mux closes the connection
+ * (the app ended); without the output, also when this stdin ends.
+ */
+function attachTty(conn: Socket, ttyIn: boolean, ttyOut: boolean): Promise<number> {
+  const raw = ttyIn && process.stdin.isTTY;
+  if (raw) {
+    process.stdin.setRawMode(true);
+    // An exit, or a signal's end (SIGTERM, SIGHUP: the terminal closed), leaves the terminal as it was.
+    process.once('exit', () => process.stdin.setRawMode(false));
+    for (const [sig, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) process.once(sig, () => process.exit(status));
+  }
+  return new Promise<number>((resolve) => {
+    if (ttyOut) conn.pipe(process.stdout, { end: false });
+    else conn.resume();
+    // Its end half-closes the connection: the terminal's output still comes until the app ends.
+    if (ttyIn) process.stdin.pipe(conn);
+    conn.once('close', () => resolve(0));
   });
 }
 

@@ -44,10 +44,12 @@ function streamModes(v: AppFlagValues): { streams?: Partial<Record<'stdin' | 'st
     const value = v[s];
     if (value === undefined) continue;
     if (!STREAM_MODES[s].includes(value)) throw new CliError('CLI_BAD_FLAG_VALUE', `--${s}=${value}: invalid ${s} mode ${JSON.stringify(value)} (${STREAM_MODES[s].join(', ')})`);
-    // rkt's tty mode needs a pseudo-terminal per app (rkt's ttymux), which no stage1 of rkt-ts makes yet.
-    if (value === 'tty') throw new CliError('CLI_BAD_FLAG_VALUE', `--${s}=tty: the tty mode is not implemented by rkt-ts's stage1s (${STREAM_MODES[s].filter((m) => m !== 'tty').join(', ')} are)`);
     streams[s] = value;
   }
+  // An app attaches its own terminal (rkt's ttymux) or its streams (iomux), never both.
+  const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => streams[s] === 'tty');
+  const stream = (['stdin', 'stdout', 'stderr'] as const).find((s) => streams[s] === 'stream');
+  if (tty !== undefined && stream !== undefined) throw new CliError('CLI_BAD_FLAG_VALUE', `--${tty}=tty cannot be combined with --${stream}=stream for one app (it attaches a terminal or streams)`);
   return Object.keys(streams).length > 0 ? { streams } : {};
 }
 
