@@ -238,14 +238,19 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
   describe('tty mode (rkt\'s ttymux)', () => {
     /**
      * A terminal for `rkt attach`, as a user's: a pty from python3, its slave the command's stdin, stdout and
-     * stderr, this test's pipe relayed to its master and the master to stdout. It says on stderr `raw` once the
-     * terminal no longer echoes (the attach made it raw) and, after the command, whether its echo is back.
+     * stderr, this test's pipe relayed to its master and the master to stdout, 30 rows of 100 columns (40 of 120
+     * after a SIGUSR1). It says on stderr `raw` once the terminal no longer echoes (the attach made it raw) and,
+     * after the command, whether its echo is back.
      */
     const RELAY = [
-      'import os, pty, select, sys, termios',
+      'import fcntl, os, pty, select, signal, struct, sys, termios',
+      'size = lambda f, rows, cols: fcntl.ioctl(f, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))',
       'pid, fd = pty.fork()',
       'if pid == 0:',
+      '    size(0, 30, 100)',
       '    os.execvp(sys.argv[1], sys.argv[1:])',
+      // SIGUSR1: the terminal resized, as a user's window.
+      'signal.signal(signal.SIGUSR1, lambda *_: size(fd, 40, 120))',
       'echo = lambda: bool(termios.tcgetattr(fd)[3] & termios.ECHO)',
       'told, stdin_open = False, True',
       'while True:',
@@ -292,6 +297,9 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
         'test -t 0 && echo stdin-is-a-terminal',
         'test -t 1 && echo stdout-is-a-terminal',
         'tty',
+        // The attach's terminal's size, then each change of it.
+        'stty size',
+        "trap 'stty size' WINCH",
         'echo "got $x"',
         'echo "on stderr" >&2',
         // ^C from the attach's terminal reaches the app as its terminal's SIGINT.
@@ -313,6 +321,8 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       attach.child.stdin!.write('hello\r');
       // The app's terminal echoes the line (its own line discipline: the attach's terminal is raw), then the app answers.
       await waitFor('the app to answer', () => (/got hello/.test(attach.stdoutSoFar()) ? true : undefined));
+      process.kill(attach.child.pid!, 'SIGUSR1');
+      await waitFor('the app to see its terminal resized', () => (/40 120/.test(attach.stdoutSoFar()) ? true : undefined));
       attach.child.stdin!.write('\x03');
       const r = await attach.done;
       expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -326,6 +336,8 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       expect(lines).toContain('stdin-is-a-terminal');
       expect(lines).toContain('stdout-is-a-terminal');
       expect(lines).toContain('got hello');
+      expect(lines.indexOf('30 100'), r.stdout).toBeGreaterThan(-1);
+      expect(lines.indexOf('30 100')).toBeLessThan(lines.indexOf('got hello'));
       expect(lines).toContain('on stderr');
       expect(lines.some((l) => l.endsWith('caught-int')), r.stdout).toBe(true);
       const ran = await done;

@@ -1,7 +1,7 @@
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
-import { execProcess, idmapBind, listenUnix, mount, openPty, pipe, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
+import { execProcess, idmapBind, listenUnix, mount, openPty, pipe, ptyResize, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
 import { readAppExit, watchAppExits, watchMutableAppExits } from './app-exits.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
@@ -220,7 +220,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     if (inProcess !== undefined) {
       o.log?.(`running the stage1 run module in this process: ${inProcess.path} ${args.join(' ')}`);
       // The lock stays on this process's handle, closed below once the pod has ended.
-      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix, mount, idmapBind, openPty } : {};
+      const host = sysAvailable() ? { spawn: spawnProcess, pipe, listenUnix, mount, idmapBind, openPty, ptyResize } : {};
       exited = runModuleInPodDir(inProcess.module, dir, args, { lockFd: fd, ...host });
       stage1Pid = process.pid;
     } else {

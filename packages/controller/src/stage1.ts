@@ -164,6 +164,8 @@ export interface Stage1RunContext {
    * Node cannot unlock a pty (an ioctl).
    */
   readonly openPty?: () => { readonly master: number; readonly slave: number; readonly path: string };
+  /** TIOCSWINSZ on a terminal's fd (`@rkt/rootfs-overlay/sys`'s `ptyResize`): an attach's terminal size to the app's pty. */
+  readonly ptyResize?: (fd: number, rows: number, cols: number) => void;
   /**
    * mount(2) (`data`: the file system's options; throws with the errno's name as `code`), so that a module need
    * not run mount(8) for what it mounts before its pod starts (the systemd stage1's root).

@@ -27,6 +27,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <node_api.h>
@@ -210,6 +211,21 @@ static napi_value js_open_pty(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return result;
+}
+
+/* ptyResize(fd, rows, cols): TIOCSWINSZ, the terminal's size (its foreground process group gets SIGWINCH). */
+static napi_value js_pty_resize(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  uint32_t fd = 0, rows = 0, cols = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_uint32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &rows) != napi_ok || napi_get_value_uint32(env, argv[2], &cols) != napi_ok || rows > 0xffff || cols > 0xffff) {
+    napi_throw_type_error(env, NULL, "usage: ptyResize(fd: number, rows: number, cols: number)");
+    return NULL;
+  }
+  struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+  if (ioctl((int)fd, TIOCSWINSZ, &ws) != 0) return throw_errno(env, errno, "ioctl", "TIOCSWINSZ");
+  return NULL;
 }
 
 /* mount(source, target, fstype, flags, data): mount(2) as is; null for an unused string. */
@@ -711,6 +727,8 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "pipe", fn));
   CHECK(napi_create_function(env, "openPty", NAPI_AUTO_LENGTH, js_open_pty, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "openPty", fn));
+  CHECK(napi_create_function(env, "ptyResize", NAPI_AUTO_LENGTH, js_pty_resize, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "ptyResize", fn));
   CHECK(napi_create_function(env, "listenUnix", NAPI_AUTO_LENGTH, js_listen_unix, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "listenUnix", fn));
   return exports;

@@ -21,6 +21,7 @@ interface SysAddon {
   pipe(): [number, number];
   listenUnix(path: string, backlog: number): number;
   openPty(): OpenedPty;
+  ptyResize(fd: number, rows: number, cols: number): void;
 }
 
 /** A pseudo-terminal pair of the host's devpts (`openPty`): both fds close-on-exec, `path` the slave's. */
@@ -233,4 +234,9 @@ export function listenUnix(path: string, backlog = 511): number {
  */
 export function openPty(): OpenedPty {
   return sys().openPty();
+}
+
+/** TIOCSWINSZ: a terminal's size in rows and columns (its foreground process group gets SIGWINCH). */
+export function ptyResize(fd: number, rows: number, cols: number): void {
+  sys().ptyResize(fd, rows, cols);
 }

@@ -27,6 +27,12 @@ export interface AppPty {
   readonly path: string;
 }
 
+/**
+ * The socket beside an app's `tty` endpoint where rkt-ts's attach sends its terminal's size (`ROWS COLS\n`, at
+ * once and on every change): not an endpoint of rkt's (its attach passed no size), so not listed.
+ */
+export const TTY_SIZE_SOCKET = 'tty-size';
+
 /** Whether any of an app's streams is in rkt's `tty` mode. */
 export function usesTty(modes: AppStreamModes): boolean {
   return modes.stdin === 'tty' || modes.stdout === 'tty' || modes.stderr === 'tty';
@@ -57,6 +63,7 @@ export class AppAttachMux {
   private ended = false;
   private ending: Promise<void> | undefined;
   private readonly ttyClients = new Set<Socket>();
+  private readonly sizeClients = new Set<Socket>();
   /** The pty's master, read and written once the mux listens; its close (EIO: no slave left) ends the output. */
   private master: Socket | undefined;
   private masterClosed: Promise<void> | undefined;
@@ -66,6 +73,8 @@ export class AppAttachMux {
     private readonly app: string,
     private readonly modes: AppStreamModes,
     private readonly pty?: AppPty,
+    /** TIOCSWINSZ (stage0's): without it, an attach's size is not passed on. */
+    private readonly resize?: (fd: number, rows: number, cols: number) => void,
   ) {
     this.slaveOpen = pty !== undefined;
   }
@@ -109,6 +118,14 @@ export class AppAttachMux {
         server.listen(address, () => resolve());
       });
       targets.push({ name: stream, domain: 'unix', address });
+    }
+    if (this.pty !== undefined && this.resize !== undefined) {
+      const server = net.createServer((conn) => this.acceptSize(conn));
+      this.servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(join(dir, TTY_SIZE_SOCKET), () => resolve());
+      });
     }
     const file = attachEndpointsFile(this.app);
     const doc: AttachTargets = { version: 1, targets };
@@ -154,6 +171,30 @@ export class AppAttachMux {
       partial = Buffer.alloc(0);
       conn.end();
     });
+  }
+
+  /** An attach's terminal size, a line `ROWS COLS` at a time, given to the app's pty (the last one wins). */
+  private acceptSize(conn: Socket): void {
+    conn.on('error', () => {});
+    if (this.ended) return void conn.destroy();
+    this.sizeClients.add(conn);
+    conn.once('close', () => this.sizeClients.delete(conn));
+    let partial = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^(\d{1,5}) (\d{1,5})$/.exec(line);
+        if (m === null || this.master === undefined || this.master.destroyed) continue;
+        try {
+          this.resize!(this.pty!.master, Math.min(Number(m[1]), 0xffff), Math.min(Number(m[2]), 0xffff));
+        } catch {
+          // The terminal gone with the app: nothing to size.
+        }
+      }
+    });
+    conn.once('end', () => conn.end());
   }
 
   private input(data: Buffer): void {
@@ -213,7 +254,7 @@ export class AppAttachMux {
     if (this.master !== undefined) this.master.destroy();
     else if (this.pty !== undefined) closeSync(this.pty.master);
     for (const s of this.servers) s.close();
-    const clients = [...this.clients.stdin, ...this.clients.stdout, ...this.clients.stderr, ...this.ttyClients];
+    const clients = [...this.clients.stdin, ...this.clients.stdout, ...this.clients.stderr, ...this.ttyClients, ...this.sizeClients];
     for (const c of clients) c.end();
     // A client that does not close after its end (stuck on its own side) is cut.
     await Promise.race([

@@ -40,7 +40,7 @@ import { shareAppsDir, STAGE2_DIR, watchMutableStatuses, writeMutablePodSettings
 import { mountScriptEnv, mountShiftedStage1Root, mountStage1Root, MOUNT_SCRIPT, stage1Root } from './stage1-root.js';
 
 /** How the run entrypoint was started: as its own process (the executable) or in stage0's (the run module). */
-export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount' | 'idmapBind' | 'openPty'> {
+export interface RunHost extends HostSpawn, Pick<Stage1RunContext, 'mount' | 'idmapBind' | 'openPty' | 'ptyResize'> {
   /** The locked pod directory handle (RKT_LOCK_FD), kept open by whoever started the run for the pod's life. */
   readonly lockFd?: number;
   /**
@@ -525,7 +525,10 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   for (const spec of specs) {
     const m = streamModes.get(spec.name);
     if (m === undefined || !usesTty(m)) continue;
-    ptys.set(spec.name, host.openPty!());
+    const pty = host.openPty!();
+    // A terminal of 0 rows and columns until an attach gives its own (stty size fails on it): a VT100's.
+    host.ptyResize?.(pty.master, 24, 80);
+    ptys.set(spec.name, pty);
     spec.tty = { stdin: m.stdin === 'tty', stdout: m.stdout === 'tty', stderr: m.stderr === 'tty' };
   }
   for (const spec of specs) {
@@ -568,7 +571,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   };
   // An app with a stream to attach to gets its mux (rkt's iomux) in this process, with the relay.
   const muxes = new Map(
-    [...streamModes].filter(([, m]) => Object.values(m).includes('stream') || usesTty(m)).map(([app, m]) => [app, new AppAttachMux(app, m, ptys.get(app))] as const),
+    [...streamModes].filter(([, m]) => Object.values(m).includes('stream') || usesTty(m)).map(([app, m]) => [app, new AppAttachMux(app, m, ptys.get(app), host.ptyResize)] as const),
   );
   const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed, streamModes, muxes);
   // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { appStreamModes, type AttachEndpointName, type AttachTargets } from '@rkt/controller/stage1-abi';
 import type { PodApp } from '../app-unit-spec.js';
-import { attachEndpointsFile } from '../attach-mux.js';
+import { attachEndpointsFile, TTY_SIZE_SOCKET } from '../attach-mux.js';
 import { fail, parseEntrypointArgs } from './args.js';
 
 const USAGE = 'usage: attach --action=list|auto-attach|custom-attach --app=NAME [--tty-in=BOOL --tty-out=BOOL --stdin=BOOL --stdout=BOOL --stderr=BOOL]';
@@ -90,6 +90,7 @@ async function main(): Promise<number> {
   if (tty !== undefined) {
     const ttyIn = action === 'auto-attach' || options.get('tty-in') === 'true';
     const ttyOut = action === 'auto-attach' || options.get('tty-out') === 'true';
+    if (ttyIn && process.stdout.isTTY) await sendTerminalSize(join(dirname(available.get('tty')!.address), TTY_SIZE_SOCKET));
     return attachTty(tty, ttyIn, ttyOut);
   }
   return new Promise<number>((resolve) => {
@@ -109,6 +110,27 @@ async function main(): Promise<number> {
       if (outputs.length === 0) stdin.once('close', () => resolve(0));
     }
   });
+}
+
+/**
+ * This terminal's size to the app's pty, now and on every change (SIGWINCH), through the mux's size socket; a
+ * mux without one (no TIOCSWINSZ where the pod runs) leaves the app's terminal at 24x80.
+ */
+async function sendTerminalSize(path: string): Promise<void> {
+  const conn = await new Promise<Socket | undefined>((resolve) => {
+    const c = connect({ path });
+    c.once('connect', () => resolve(c));
+    c.once('error', () => resolve(undefined));
+  });
+  if (conn === undefined) return;
+  conn.on('error', () => {});
+  const send = (): void => {
+    if (!conn.destroyed) conn.write(`${process.stdout.rows} ${process.stdout.columns}\n`);
+  };
+  send();
+  process.stdout.on('resize', send);
+  // Not what keeps this process alive: the tty connection is.
+  conn.unref();
 }
 
 /**
