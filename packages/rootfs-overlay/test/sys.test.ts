@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { mountsUnder, unmountTree } from '../src/index.js';
 import { createConnection, createServer } from 'node:net';
-import { flock, listenUnix, mount, MNT_DETACH, pipe, spawnProcess, umount } from '../src/sys.js';
+import { flock, listenUnix, mount, MNT_DETACH, openPty, pipe, ptyResize, spawnProcess, umount } from '../src/sys.js';
 import { useTempDirs } from './helpers.js';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
@@ -293,5 +293,29 @@ describe('pipe and listenUnix through the addon', () => {
     }
     expect(() => listenUnix(path)).toThrow(expect.objectContaining({ code: 'EADDRINUSE' }));
     expect(() => listenUnix(join(dir, 'x'.repeat(200)))).toThrow(expect.objectContaining({ code: 'ENAMETOOLONG' }));
+  });
+});
+
+describe('openPty and ptyResize through the addon', () => {
+  it('opens an unlocked pty pair: bytes written to the master are read on the slave, the size set on the master seen there', async () => {
+    const pty = openPty();
+    try {
+      expect(pty.path).toMatch(/^\/dev\/pts\/\d+$/);
+      expect(statSync(pty.path).isCharacterDevice()).toBe(true);
+      const tty = await import('node:tty');
+      expect(tty.isatty(pty.master) && tty.isatty(pty.slave)).toBe(true);
+      // Close-on-exec: a child does not inherit either end.
+      expect(spawnSync('sh', ['-c', `test -e /proc/self/fd/${pty.master} || test -e /proc/self/fd/${pty.slave} && echo leaked`], { encoding: 'utf8' }).stdout).toBe('');
+      writeSync(pty.master, 'hi\n');
+      const buf = Buffer.alloc(16);
+      expect(buf.subarray(0, readSync(pty.slave, buf)).toString()).toBe('hi\n');
+      ptyResize(pty.master, 33, 101);
+      const out = spawnSync('stty', ['size'], { stdio: [pty.slave, 'pipe', 'pipe'], encoding: 'utf8' });
+      expect(out.stdout).toBe('33 101\n');
+      expect(() => ptyResize(-1, 1, 1)).toThrow();
+    } finally {
+      closeSync(pty.master);
+      closeSync(pty.slave);
+    }
   });
 });

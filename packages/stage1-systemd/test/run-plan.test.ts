@@ -157,6 +157,16 @@ describe('units', () => {
     expect(() => appUnit({ ...spec, postStop: ['post'] })).toThrow('the post-stop event handler must start with an absolute path');
   });
 
+  it("gives an app in rkt's tty mode its own pty for the streams in that mode, bound into the pod and its root", () => {
+    const all = appUnit({ ...spec, tty: { stdin: true, stdout: true, stderr: true } });
+    expect(all).toContain('\nTTYPath=/rkt/tty/web\nBindPaths=/rkt/tty/web\nStandardInput=tty\nStandardOutput=tty\nStandardError=tty\n');
+    expect(all).not.toContain('/rkt/io/');
+    // The streams not in tty mode keep their sockets.
+    const out = appUnit({ ...spec, stdin: 'null', tty: { stdin: false, stdout: true, stderr: false } });
+    expect(out).toContain('\nStandardInput=null\nStandardOutput=tty\nStandardError=file:/rkt/io/web.stderr\n');
+    expect(nspawnArgs({ ...nspawnOptions(false), ttys: [{ host: '/dev/pts/7', pod: '/rkt/tty/web' }] })).toContain('--bind=/dev/pts/7:/rkt/tty/web');
+  });
+
   it('binds from the pod the /etc files whose links lead below the app\'s /run, needing the pod\'s bind of them', () => {
     const unit = appUnit({ ...spec, etcBinds: ['/etc/hostname', '/etc/hosts'] });
     expect(unit).toContain('\nMountAPIVFS=yes\nBindPaths=/rkt/etc/web/hostname:/etc/hostname\nBindPaths=/rkt/etc/web/hosts:/etc/hosts\n');
