@@ -209,6 +209,9 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, `--pod-manifest=${writePodManifest(env.tmp, [app('stream')])}`]), /app sh: .*stage1-fly has none/);
     expectRefused(rkt(['run', `--pod-manifest=${writePodManifest(env.tmp, [app('log')])}`]), /pod manifest: app sh: annotation coreos.com\/rkt\/stage2\/stdin="log" is not a stdin mode/);
     expectRefused(rkt(['run', `--stage1-path=${fly.aci}`, aci, '--stdin=tty', '--stdout=tty']), /need a stage1 with an attach entrypoint.*stage1-fly has none/);
+    // tty and stream in one app, from a pod manifest: refused as the flags are.
+    const mixed = { ...app('tty'), annotations: [...app('tty').annotations, { name: 'coreos.com/rkt/stage2/stdout', value: 'stream' }] };
+    expectRefused(rkt(['run', `--pod-manifest=${writePodManifest(env.tmp, [mixed])}`]), /pod manifest: app sh: --stdin=tty cannot be combined with --stdout=stream/);
     expect(env.podUuids()).toEqual([]);
   });
 
@@ -315,6 +318,8 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       // A tty app has no stream endpoints.
       expectRefused(rkt(['attach', '--mode=stdin,stdout', uuid]), /has no stdin, stdout endpoint \(its endpoints: tty\)/);
 
+      // A second attach that only watches (no terminal of its own): the same output, from when it attached.
+      const watcher = rktAsync(['attach', '--mode=tty-out', uuid]);
       const attach = attachOnTerminal(['attach', '--mode=tty', uuid]);
       // Typed once the attach made its terminal raw: not echoed there, but by the app's.
       await waitFor('the attach to make its terminal raw', () => (attach.stderrSoFar() === 'raw\n' ? true : undefined));
@@ -340,6 +345,9 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       expect(lines.indexOf('30 100')).toBeLessThan(lines.indexOf('got hello'));
       expect(lines).toContain('on stderr');
       expect(lines.some((l) => l.endsWith('caught-int')), r.stdout).toBe(true);
+      const watched = await watcher.done;
+      expect(watched.status, watched.stderr).toBe(0);
+      expect(watched.stdout).toMatch(/got hello\r\n[^]*caught-int/);
       const ran = await done;
       expect(ran.status).toBe(7);
       // Nothing of it went to rkt run's own output.

@@ -32,5 +32,10 @@ describe('an app’s stream modes from its annotations', () => {
 
   it('refuses a mode rkt did not allow for that stream, naming the app and annotation', () => {
     expect(() => appStreamModes('web', [{ name: 'coreos.com/rkt/stage2/stdin', value: 'log' }])).toThrow('app web: annotation coreos.com/rkt/stage2/stdin="log" is not a stdin mode (null, stream, tty)');
+    expect(() => appStreamModes('web', [
+      { name: 'coreos.com/rkt/stage2/stdin', value: 'stream' },
+      { name: 'coreos.com/rkt/stage2/stderr', value: 'tty' },
+    ])).toThrow('app web: --stderr=tty cannot be combined with --stdin=stream (an app attaches a terminal or streams)');
+    expect(appStreamModes('web', [{ name: 'coreos.com/rkt/stage2/stdin', value: 'tty' }, { name: 'coreos.com/rkt/stage2/stdout', value: 'tty' }])).toEqual({ stdin: 'tty', stdout: 'tty', stderr: 'log' });
   });
 });

@@ -373,8 +373,8 @@ function mdsUrlOnNetwork(url: string, networks: SetUpNetworks): string {
 /**
  * The stream modes of the apps that have others than the defaults (rkt's `--stdin/--stdout/--stderr` as app
  * annotations): `stream`, `null` and `tty` (a pseudo-terminal of the app's own, which needs stage0's `openPty`)
- * are served here. Refused in one line before anything of the pod starts: tty and stream in one app (rkt's
- * attach takes one or the other), tty without stage0's pty or with --private-users, and any mode with
+ * are served here. Refused in one line before anything of the pod starts: tty and stream in one app
+ * (appStreamModes), tty without stage0's pty or with --private-users, and any mode with
  * `--interactive` (which takes rkt's terminal or stdin for its one app).
  */
 function appsStreamModes(apps: readonly PodApp[], interactive: boolean, host: RunHost, privateUsers: boolean): Map<string, AppStreamModes> {
@@ -383,8 +383,6 @@ function appsStreamModes(apps: readonly PodApp[], interactive: boolean, host: Ru
     const m = appStreamModes(a.name, a.annotations);
     if (isDefaultStreamModes(m)) continue;
     const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => m[s] === 'tty');
-    const stream = (['stdin', 'stdout', 'stderr'] as const).find((s) => m[s] === 'stream');
-    if (tty !== undefined && stream !== undefined) throw new Error(`app ${a.name}: --${tty}=tty cannot be combined with --${stream}=stream (an app attaches a terminal or streams)`);
     if (tty !== undefined && host.openPty === undefined) {
       throw new Error(`app ${a.name}: --${tty}=tty needs stage0's pseudo-terminals (rkt-ts's stage0 running this entrypoint as its run module); executed, it has none`);
     }

@@ -28,7 +28,7 @@ export const DEFAULT_APP_STREAM_MODES: AppStreamModes = { stdin: 'null', stdout:
 
 /**
  * An app's stream modes from its pod manifest annotations (absent: the defaults). A value rkt's annotations did
- * not allow for that stream is an error naming the app and the annotation.
+ * not allow for that stream is an error naming the app and the annotation, and so is `tty` with `stream`.
  */
 export function appStreamModes(app: string, annotations: ReadonlyArray<{ name: string; value: string }> | undefined): AppStreamModes {
   const modes: Record<AppStreamName, AppStreamMode> = { ...DEFAULT_APP_STREAM_MODES };
@@ -40,6 +40,10 @@ export function appStreamModes(app: string, annotations: ReadonlyArray<{ name: s
     }
     modes[stream] = value as AppStreamMode;
   }
+  // rkt's attach serves an app's terminal (ttymux) or its streams (iomux), never both.
+  const tty = APP_STREAM_NAMES.find((s) => modes[s] === 'tty');
+  const stream = APP_STREAM_NAMES.find((s) => modes[s] === 'stream');
+  if (tty !== undefined && stream !== undefined) throw new Error(`app ${app}: --${tty}=tty cannot be combined with --${stream}=stream (an app attaches a terminal or streams)`);
   return modes;
 }
 
