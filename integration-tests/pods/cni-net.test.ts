@@ -627,6 +627,16 @@ describe('CNI networks (systemd)', () => {
       return false;
     }
   };
+  /**
+   * A plugin `hanger` in `conf`'s net.d that hangs in its ADD once it has its configuration, with a child of its
+   * own (both pids recorded in `started`); its DEL answers at once.
+   */
+  const writeHanger = (conf: string, started: string): void =>
+    writeFileSync(
+      join(conf, 'net.d', 'hanger'),
+      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ >> '${started}'\nsleep 1000 & echo $! >> '${started}'\nwait\n`,
+      { mode: 0o755 },
+    );
   /** The pids a plugin script recorded, one a line. */
   const pidsIn = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
 
@@ -634,12 +644,7 @@ describe('CNI networks (systemd)', () => {
     const conf = join(env.tmp, 'conf');
     mkdirSync(join(conf, 'net.d'), { recursive: true });
     const started = join(env.tmp, 'hang-pids');
-    // Hangs in its ADD once it has its configuration, with a child of its own; its DEL answers at once.
-    writeFileSync(
-      join(conf, 'net.d', 'hanger'),
-      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ >> '${started}'\nsleep 1000 & echo $! >> '${started}'\nwait\n`,
-      { mode: 0o755 },
-    );
+    writeHanger(conf, started);
     writeFileSync(join(conf, 'net.d', '10-good.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'good', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.104.0/24' } }));
     writeFileSync(join(conf, 'net.d', '20-hang.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'hang', type: 'hanger' }));
     const t0 = Date.now();
@@ -667,11 +672,7 @@ describe('CNI networks (systemd)', () => {
     const conf = join(env.tmp, 'conf');
     mkdirSync(join(conf, 'net.d'), { recursive: true });
     const started = join(env.tmp, 'hang-pids');
-    writeFileSync(
-      join(conf, 'net.d', 'hanger'),
-      `#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\necho $$ >> '${started}'\nsleep 1000 & echo $! >> '${started}'\nwait\n`,
-      { mode: 0o755 },
-    );
+    writeHanger(conf, started);
     writeFileSync(join(conf, 'net.d', '10-good.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'good', type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.106.0/24' } }));
     writeFileSync(join(conf, 'net.d', '20-hang.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'hang', type: 'hanger' }));
     const run = env.start(['run', `--local-config=${conf}`, '--net=good,hang', aci, '--exec=/bin/true'], { env: { RKT_CNI_ADD_TIMEOUT: '3s' } });

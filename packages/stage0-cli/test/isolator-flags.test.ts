@@ -4,19 +4,11 @@ import type { CommandContext } from '../src/command.js';
 import { ROOT } from '../src/commands/registry.js';
 import { parseApps } from '../src/commands/pods/app-args.js';
 import { isolatorsFromFlags, parseCapabilities, parseSeccomp } from '../src/commands/pods/isolators.js';
-import { CliError } from '../src/errors.js';
 import { GLOBAL_FLAGS } from '../src/globals.js';
+import { refusal as refused } from './refusal.js';
 
-function refusal(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).code).toBe('CLI_BAD_FLAG_VALUE');
-    return (err as CliError).message;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = (f: () => unknown): string => refused(f, 'CLI_BAD_FLAG_VALUE');
+
 
 describe('isolator flags', () => {
   it("turns rkt's flags into the runtime app's isolators", () => {

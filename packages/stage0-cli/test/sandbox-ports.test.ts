@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseSandboxPortFlags } from '../src/commands/pods/sandbox-ports.js';
-import { CliError } from '../src/errors.js';
+import { refusal as refused } from './refusal.js';
 
-/** The message of the CliError `f` throws (and that it is one, with the flag-value code). */
-function refusal(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).code).toBe('CLI_BAD_FLAG_VALUE');
-    return (err as CliError).message;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = (f: () => unknown): string => refused(f, 'CLI_BAD_FLAG_VALUE');
+
 
 describe("rkt app sandbox --port (rkt's NAME:PROTO:PODPORT:HOSTIP:HOSTPORT)", () => {
   it('gives the pod manifest entries as rkt wrote them, with their podPort', () => {

@@ -3,7 +3,7 @@
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CommandContext } from '../src/command.js';
-import { CliError } from '../src/errors.js';
+import { refusal } from './refusal.js';
 
 type Modules = {
   parseArgv: typeof import('../src/argv/parse.js').parseArgv;
@@ -38,15 +38,6 @@ function appsOf(m: Modules, ...argv: string[]) {
   return m.parseApps(ctx, inv.args);
 }
 
-function refusal(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CliError);
-    return (err as CliError).message;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('--stdin, --stdout, --stderr (RKT_EXPERIMENT_ATTACH)', () => {
   let on: Modules;

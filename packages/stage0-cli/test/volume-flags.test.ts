@@ -4,20 +4,11 @@ import type { CommandContext } from '../src/command.js';
 import { ROOT } from '../src/commands/registry.js';
 import { parseApps } from '../src/commands/pods/app-args.js';
 import { checkMountsNameVolumes, parseMountFlag, parseVolumeFlag, parseVolumeFlags } from '../src/commands/pods/volumes.js';
-import { CliError } from '../src/errors.js';
 import { GLOBAL_FLAGS } from '../src/globals.js';
+import { refusal as refused } from './refusal.js';
 
-/** The message of the CliError `f` throws (and that it is one, with the flag-value code). */
-function refusal(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(CliError);
-    expect((err as CliError).code).toBe('CLI_BAD_FLAG_VALUE');
-    return (err as CliError).message;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = (f: () => unknown): string => refused(f, 'CLI_BAD_FLAG_VALUE');
+
 
 describe('--volume', () => {
   it('reads host volumes, with readOnly and recursive when given', () => {
