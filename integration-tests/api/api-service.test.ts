@@ -1,10 +1,10 @@
 // `rkt api-service` as a client of rkt's gRPC API sees it: a real service process over a data directory with
 // real fly pods and stored images, asked through a grpc-js client built from the same api.proto.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server as NetServer } from 'node:net';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { apiProtoPath, LOADER_OPTIONS } from '@rkt/api-service';
@@ -126,15 +126,51 @@ describe('rkt api-service', () => {
     expect(exited.gc_marked_at).toBe('0');
 
     const running = pods.find((p) => p.id === runningUuid)!;
-    expect(running).toMatchObject({ state: 'POD_STATE_RUNNING', pid: runningPid, cgroup: '', networks: [] });
-    expect(running.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING' });
+    expect(running).toMatchObject({ state: 'POD_STATE_RUNNING', pid: runningPid, networks: [] });
+    expect(running.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING', exit_code: 0 });
+    // A fly pod has no cgroup of its own: rkt reported its process's systemd cgroup (without /init.scope), the
+    // one `rkt run` was started in; '/' here, where the tests run in the root of name=systemd.
+    const systemdLine = readFileSync(`/proc/${runningPid}/cgroup`, 'utf8').split('\n').find((l) => /^[0-9]+:name=systemd:/.test(l));
+    const expected = systemdLine === undefined ? undefined : systemdLine.replace(/^[0-9]+:name=systemd:/, '').replace(/\/init\.scope$/, '') || '/';
+    if (expected !== undefined) expect(running.cgroup).toBe(expected);
+    else expect(running.cgroup).toBe(readFileSync(`/proc/${runningPid}/cgroup`, 'utf8').match(/^0::(.*)$/m)?.[1]);
+    // By UUID, as rkt's WalkPods.
+    expect(pods.map((p) => p.id)).toEqual(pods.map((p) => p.id).sort());
   });
 
-  it("ListPods without detail: no manifest, the apps' image ID only, no app state", async () => {
+  it("ListPods without detail leaves out the manifest only (rkt 1.30): apps keep their image's name and version, state and exit code", async () => {
     const { pods } = await ask<{ pods: Pod[] }>('ListPods', {});
     const exited = pods.find((p) => p.id === exitedUuid)!;
     expect(exited.manifest.length).toBe(0);
-    expect(exited.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_UNDEFINED', image: { id: busyboxId, name: '' } });
+    expect(exited.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_EXITED', exit_code: 7, image: { id: busyboxId, name: 'example.com/busybox', version: '1.0' } });
+  });
+
+  it('ListPods and InspectPod see the pods rkt did: an aborted prepare (matched on its state), not an embryo or a pod of garbage/', async () => {
+    // Directories as an interrupted prepare, a gc'd prepared pod and a new pod leave them, their UUIDs sharing
+    // the exited pod's first 8 digits so that its 8-digit prefix stays unique only among what rkt searched.
+    const prefix = exitedUuid.slice(0, 8);
+    const made = {
+      aborted: join(env.dataDir, 'pods', 'prepare', `${prefix}-0000-4000-8000-00000000000a`),
+      embryo: join(env.dataDir, 'pods', 'embryo', `${prefix}-0000-4000-8000-00000000000b`),
+      garbage: join(env.dataDir, 'pods', 'garbage', `${prefix}-0000-4000-8000-00000000000c`),
+    };
+    try {
+      for (const dir of Object.values(made)) mkdirSync(dir, { recursive: true });
+      const { pods } = await ask<{ pods: Pod[] }>('ListPods', {});
+      expect(pods.map((p) => p.id).sort()).toEqual([exitedUuid, runningUuid, basename(made.aborted)].sort());
+      const aborted = pods.find((p) => p.id === basename(made.aborted))!;
+      expect(aborted).toMatchObject({ state: 'POD_STATE_ABORTED_PREPARE', pid: -1, apps: [], created_at: '0' });
+      const byState = (await ask<{ pods: Pod[] }>('ListPods', { filters: [{ states: ['POD_STATE_ABORTED_PREPARE'] }] })).pods;
+      expect(byState.map((p) => p.id)).toEqual([basename(made.aborted)]);
+      expect(await codeOf(ask('InspectPod', { id: basename(made.embryo) }))).toBe(grpc.status.NOT_FOUND);
+      expect(await codeOf(ask('InspectPod', { id: basename(made.garbage) }))).toBe(grpc.status.NOT_FOUND);
+      // The prefix now names two pods rkt would search: ambiguous.
+      const err = (await ask('InspectPod', { id: prefix }).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).toBe('unable to resolve UUID: ambiguous uuid, 2 matches');
+    } finally {
+      for (const dir of Object.values(made)) rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ListPods filters: states, ids, app names, image IDs, annotations, networks; ANDed within one, ORed across', async () => {
@@ -152,14 +188,19 @@ describe('rkt api-service', () => {
     expect(await ids([{ network_names: ['default'] }])).toEqual([]);
   });
 
-  it('InspectPod: the pod in detail; an unknown pod is NOT_FOUND, a malformed ID INVALID_ARGUMENT', async () => {
+  it("InspectPod: the pod in detail, by its UUID or a prefix of it (upper case too), as rkt's; no match is NOT_FOUND, an empty ID INVALID_ARGUMENT", async () => {
     const { pod } = await ask<{ pod: Pod }>('InspectPod', { id: exitedUuid });
     expect(pod).toMatchObject({ id: exitedUuid, state: 'POD_STATE_EXITED' });
     expect(pod.apps[0]).toMatchObject({ state: 'APP_STATE_EXITED', exit_code: 7 });
-    expect(await codeOf(ask('InspectPod', { id: '00000000-0000-0000-0000-000000000000' }))).toBe(grpc.status.NOT_FOUND);
-    expect(await codeOf(ask('InspectPod', { id: exitedUuid.slice(0, 8) }))).toBe(grpc.status.INVALID_ARGUMENT);
-    const err = await ask('InspectPod', { id: '00000000-0000-0000-0000-000000000000' }).catch((e: grpc.ServiceError) => e);
-    expect((err as grpc.ServiceError).details).toBe('no pod matches "00000000-0000-0000-0000-000000000000"');
+    expect(pod.manifest.equals(readFileSync(join(env.dataDir, 'pods', 'run', exitedUuid, 'pod')))).toBe(true);
+    expect((await ask<{ pod: Pod }>('InspectPod', { id: exitedUuid.slice(0, 8) })).pod.id).toBe(exitedUuid);
+    expect((await ask<{ pod: Pod }>('InspectPod', { id: exitedUuid.slice(0, 8).toUpperCase() })).pod.id).toBe(exitedUuid);
+    const err = (await ask('InspectPod', { id: '00000000-0000-0000-0000-000000000000' }).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.NOT_FOUND);
+    expect(err.details).toBe('unable to resolve UUID: no matches found for "00000000-0000-0000-0000-000000000000"');
+    expect(await codeOf(ask('InspectPod', { id: 'not a uuid' }))).toBe(grpc.status.NOT_FOUND);
+    const empty = (await ask('InspectPod', { id: '' }).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect([empty.code, empty.details]).toEqual([grpc.status.INVALID_ARGUMENT, 'unable to resolve UUID: UUID cannot be empty']);
   });
 
   it('ListImages: the stored images (the stage1 too), their manifests as in the ACI with detail; filters', async () => {
@@ -336,7 +377,11 @@ describe('rkt api-service over a systemd pod', () => {
     const started = await startService(sysEnv);
     sysClient = started.client;
     const { pod } = await ask<{ pod: Pod }>('InspectPod', { id: uuid }, sysClient);
-    expect(pod).toMatchObject({ id: uuid, state: 'POD_STATE_RUNNING', pid });
+    // rkt's Pod.pid is the stage1's process: the ppid file's (systemd-nspawn), whose one child is the pod's
+    // systemd (`rkt status`'s pid).
+    const ppid = Number(readFileSync(join(sysEnv.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
+    expect(readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim()).toBe(String(pid));
+    expect(pod).toMatchObject({ id: uuid, state: 'POD_STATE_RUNNING', pid: ppid });
     expect(pod.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING' });
     // The directory systemd-nspawn made for the pod, in the cgroup the pod's process is in.
     expect(pod.cgroup).toMatch(new RegExp(`/rkt-${uuid}$`));
@@ -347,6 +392,14 @@ describe('rkt api-service over a systemd pod', () => {
     expect(await ids([{ pod_sub_cgroups: [`${pod.cgroup}/system.slice/busybox.service`] }])).toEqual([uuid]);
     expect(await ids([{ pod_sub_cgroups: ['/elsewhere'] }])).toEqual([]);
     expect(sysEnv.run(['stop', '--force', uuid]).status).toBe(0);
+    // Exited: the same pid still (rkt read the file; rkt-ts's own reading, the child's, is gone), the app exited.
+    let after: Pod | undefined;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      after = (await ask<{ pod: Pod }>('InspectPod', { id: uuid }, sysClient)).pod;
+      if (after.state === 'POD_STATE_EXITED') break;
+    }
+    expect(after).toMatchObject({ state: 'POD_STATE_EXITED', pid: ppid, cgroup: '' });
+    expect(after!.apps[0]!.state).toBe('APP_STATE_EXITED');
     started.service.child.kill('SIGTERM');
     expect((await started.service.done).status).toBe(0);
   });

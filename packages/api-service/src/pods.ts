@@ -23,10 +23,14 @@ export interface PodAppView {
 export interface PodView {
   readonly uuid: string;
   readonly state: PodState;
+  /**
+   * rkt's Pod.Pid(): the `pid` file's number, else the `ppid` file's (the systemd stage1's systemd-nspawn), while
+   * the pod runs and after; a prepared pod has neither.
+   */
   readonly pid: number | undefined;
   readonly createdAt: Date | undefined;
   readonly startedAt: Date | undefined;
-  /** When gc marked the pod (moved it to exited-garbage/ or garbage/: the directory's mtime). */
+  /** When gc marked the pod (moved it to exited-garbage/ or garbage/: the directory's ctime, which the rename set, as rkt's GCMarkedTime). */
   readonly gcMarkedAt: Date | undefined;
   /** The pod manifest's bytes; undefined before the pod has one (embryo, preparing, an aborted prepare). */
   readonly manifest: Buffer | undefined;
@@ -59,8 +63,11 @@ export function apiPodState(state: PodState): PodStateName {
   }
 }
 
-/** The states in which a pod has run, so that its pid means something. */
-const HAS_RUN: readonly PodState[] = ['running', 'exited', 'deleting', 'exited garbage', 'garbage'];
+/** The states rkt's IsAfterRun named: the pod ran and has ended (its apps are exited, exit codes or not). */
+const AFTER_RUN: readonly PodState[] = ['exited', 'exited garbage', 'deleting', 'garbage'];
+
+/** The states in which rkt's CreationTime knew the pod's creation (it is 0 while preparing or after an aborted prepare). */
+const CREATED: readonly PodState[] = ['prepared', 'running', ...AFTER_RUN];
 
 /** rkt's Go time.UnixNano() as int64's decimal text; '0' for a time not known. */
 export function unixNanos(d: Date | undefined): string {
@@ -78,21 +85,27 @@ export function keyValues(list: unknown): KeyValue[] {
 }
 
 /**
- * The pod's cgroup, from the cgroups its process is in: the path down to the directory named for the pod
- * (`rkt-UUID`, systemd stage1's, or machined's `machine-rkt\x2dUUID.scope`), the systemd hierarchy's first
- * (`name=systemd`, what rkt read), else the unified one's. '' when the pod's process sits in no cgroup of its
- * own (the fly stage1 makes none) or has gone.
+ * The pod's cgroup, from the cgroups the pod's first process is in (`/proc/PID/cgroup`): the path down to the
+ * directory named for the pod (`rkt-UUID`, systemd stage1's, or machined's `machine-rkt\x2dUUID.scope`), the
+ * systemd hierarchy's first (`name=systemd`, what rkt read), else the unified one's. A process in no directory
+ * of the pod's own (the fly stage1 makes none) reports its `name=systemd` cgroup, without a trailing
+ * `/init.scope`, as rkt's getPodCgroup did (for fly: the cgroup `rkt run` was started in); on a host without
+ * that hierarchy, its unified one. '' for a process gone or in no hierarchy.
  */
 export function podCgroup(procCgroup: string, uuid: string): string {
   const names = [`rkt-${uuid}`, `machine-${`rkt-${uuid}`.replace(/-/g, '\\x2d')}.scope`];
   const lines = procCgroup.split('\n').map((l) => /^[0-9]+:([^:]*):(.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-  const order = [...lines.filter((m) => m[1] === 'name=systemd'), ...lines.filter((m) => m[1] === ''), ...lines];
-  for (const m of order) {
+  const systemd = lines.filter((m) => m[1] === 'name=systemd');
+  const unified = lines.filter((m) => m[1] === '');
+  for (const m of [...systemd, ...unified, ...lines]) {
     const parts = m[2]!.split('/');
     const at = parts.findIndex((p) => names.includes(p));
     if (at >= 0) return parts.slice(0, at + 1).join('/');
   }
-  return '';
+  const own = systemd[0] ?? unified[0];
+  if (own === undefined) return '';
+  const path = own[2]!.replace(/\/init\.scope$/, '');
+  return path === '' ? '/' : path;
 }
 
 function readOptional(path: string): Buffer | undefined {
@@ -115,6 +128,12 @@ function parseJson(bytes: Buffer | undefined): Record<string, unknown> | undefin
 
 function versionLabel(manifest: Record<string, unknown> | undefined): string | undefined {
   return keyValues(manifest?.labels).find((l) => l.Key === 'version')?.value;
+}
+
+/** A file of the pod's holding a decimal number (a pid, an exit status), as rkt's readIntFromFile. */
+function intFile(path: string): number | undefined {
+  const text = readOptional(path)?.toString('utf8').trim();
+  return text !== undefined && /^[0-9]+$/.test(text) ? Number(text) : undefined;
 }
 
 function exitOf(podDir: string, app: string): number | undefined {
@@ -156,17 +175,19 @@ export function readPodView(d: PodDetails): PodView {
   let gcMarkedAt: Date | undefined;
   if (d.stateDir === 'exited-garbage' || d.stateDir === 'garbage') {
     try {
-      gcMarkedAt = statSync(d.path).mtime;
+      gcMarkedAt = statSync(d.path).ctime;
     } catch {
       gcMarkedAt = undefined;
     }
   }
   const running = d.state === 'running';
+  // d.pid is the pod's first process (the pid file's, or the ppid file's one child: rkt's ContainerPid1),
+  // whose cgroup is the pod's.
   const procCgroup = running && d.pid !== undefined ? readOptional(`/proc/${d.pid}/cgroup`)?.toString('utf8') : undefined;
   return {
     uuid: d.uuid,
     state: d.state,
-    pid: d.pid,
+    pid: intFile(join(d.path, POD_FILES.pid)) ?? intFile(join(d.path, POD_FILES.ppid)),
     createdAt: d.createdAt,
     startedAt: d.startedAt,
     gcMarkedAt,
@@ -179,43 +200,42 @@ export function readPodView(d: PodDetails): PodView {
   };
 }
 
-function appState(pod: PodView, app: PodAppView): AppStateName {
-  if (app.exitCode !== undefined) return 'APP_STATE_EXITED';
-  // No exit recorded: running while the pod runs; otherwise unknown (never started, or killed unrecorded), as rkt.
-  return pod.state === 'running' ? 'APP_STATE_RUNNING' : 'APP_STATE_UNDEFINED';
+/**
+ * An app's state and exit code as rkt 1.30's fillPodDetails: by the pod's state, not the app's own (an app that
+ * ended in a running pod is still APP_STATE_RUNNING, its exit code given); the exit code is the recorded one, 0
+ * when none was recorded (rkt read a missing status file as 0), and -1 for a pod that has not run.
+ */
+function appState(pod: PodView, app: PodAppView): { state: AppStateName; exit_code: number } {
+  if (pod.state === 'running') return { state: 'APP_STATE_RUNNING', exit_code: app.exitCode ?? 0 };
+  if (AFTER_RUN.includes(pod.state)) return { state: 'APP_STATE_EXITED', exit_code: app.exitCode ?? 0 };
+  return { state: 'APP_STATE_UNDEFINED', exit_code: -1 };
 }
 
 /**
- * The API's Pod. Without `detail` (ListPods' default), as rkt: no manifest, and each app's image is its
- * format and ID only, without its state; with it (InspectPod, ListPods' `detail`), the manifest, each app's
- * image name and version ("latest" without a version label), state and exit code. An embryo shows its ID and
- * state only.
+ * The API's Pod, as rkt 1.30 built it (getBasicPod, fillPodDetails): `detail` only decides whether the pod
+ * manifest's bytes are included (ListPods without it leaves out nothing else); each app has its image's ID,
+ * name and version ("latest" without a version label), its state and exit code. An embryo shows its ID and
+ * state only (rkt listed none).
  */
 export function toApiPod(pod: PodView, detail: boolean): ApiPod {
   const base = { id: pod.uuid, state: apiPodState(pod.state), apps: [], networks: [], annotations: [], cgroup: '' };
   if (pod.state === 'embryo') return { ...base, pid: -1, created_at: '0', started_at: '0', gc_marked_at: '0' };
-  const apps: ApiApp[] = pod.apps.map((a) => {
-    const format = { type: 'IMAGE_TYPE_APPC', version: APPC_VERSION } as const;
-    if (!detail) return { name: a.name, image: { base_format: format, id: a.imageId }, annotations: a.annotations };
-    const state = appState(pod, a);
-    return {
-      name: a.name,
-      image: { base_format: format, id: a.imageId, name: a.imageName, version: a.imageVersion ?? 'latest' },
-      state,
-      ...(state === 'APP_STATE_EXITED' ? { exit_code: a.exitCode } : {}),
-      annotations: a.annotations,
-    };
-  });
+  const apps: ApiApp[] = pod.apps.map((a) => ({
+    name: a.name,
+    image: { base_format: { type: 'IMAGE_TYPE_APPC', version: APPC_VERSION }, id: a.imageId, name: a.imageName, version: a.imageVersion ?? 'latest' },
+    ...appState(pod, a),
+    annotations: a.annotations,
+  }));
   const networks: ApiNetwork[] = pod.networks.map((n) => ({ name: n.name, ipv4: n.ip, ipv6: '' }));
   return {
     ...base,
-    pid: HAS_RUN.includes(pod.state) && pod.pid !== undefined ? pod.pid : -1,
+    pid: pod.pid ?? -1,
     apps,
     networks,
     ...(detail && pod.manifest !== undefined ? { manifest: pod.manifest } : {}),
     annotations: pod.annotations,
     cgroup: pod.cgroup,
-    created_at: unixNanos(pod.createdAt),
+    created_at: CREATED.includes(pod.state) ? unixNanos(pod.createdAt) : '0',
     started_at: unixNanos(pod.startedAt),
     gc_marked_at: unixNanos(pod.gcMarkedAt),
   };
@@ -242,11 +262,9 @@ export function matchesPodFilter(pod: ApiPod, f: PodFilter): boolean {
 }
 
 /**
- * rkt's satisfiesAnyPodFilters: no filters match every pod; otherwise a pod without a manifest yet (an
- * embryo, a pod being prepared) matches none, and any other matches when one filter holds.
+ * rkt 1.30's satisfiesAnyPodFilters: no filters match every pod; otherwise a pod matches when one filter holds
+ * (a pod without a manifest yet has no apps or annotations to match, but its ID and state still do).
  */
-export function matchesAnyPodFilter(pod: ApiPod, hasManifest: boolean, filters: readonly PodFilter[]): boolean {
-  if (filters.length === 0) return true;
-  if (!hasManifest) return false;
-  return filters.some((f) => matchesPodFilter(pod, f));
+export function matchesAnyPodFilter(pod: ApiPod, filters: readonly PodFilter[]): boolean {
+  return filters.length === 0 || filters.some((f) => matchesPodFilter(pod, f));
 }

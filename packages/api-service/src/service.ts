@@ -1,6 +1,6 @@
 import type { Server as NetServer } from 'node:net';
 import type { sendUnaryData, Server, ServerUnaryCall, ServerWritableStream, ServiceError, UntypedServiceImplementation } from '@grpc/grpc-js';
-import { findPod, listPods, podDetails, PodError, type EventBus, type PodDetails, type PodSnapshot } from '@rkt/controller';
+import { listPods, podDetails, PodError, type EventBus, type PodDetails, type PodSnapshot } from '@rkt/controller';
 import { openStore, StoreError, type ImageRecord, type Store } from '@rkt/image-store';
 import { ApiServiceError } from './errors.js';
 import { matchesEventFilter, toApiEvent, type EventFilter } from './events.js';
@@ -69,7 +69,25 @@ function statusOf(err: unknown): Partial<ServiceError> {
   return status(Status.INTERNAL, message);
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * The pods rkt's API saw (pkgPod.IncludeMostDirs, which ListPods walked and InspectPod's UUID resolution
+ * searched): those in prepare/, prepared/, run/ and exited-garbage/; not an embryo, nor a pod of garbage/ (a
+ * prepare gc gave up on, or one being deleted).
+ */
+const listedByRkt = (p: PodSnapshot): boolean => p.stateDir !== 'embryo' && p.stateDir !== 'garbage';
+
+/**
+ * InspectPod's ID as rkt 1.30's PodFromUUIDString took it: a full UUID or any prefix of one (case ignored) that
+ * names one pod rkt's API sees. No match is NOT_FOUND, several INVALID_ARGUMENT; the messages are rkt's.
+ */
+function resolvePod(dataDir: string, id: string): PodSnapshot {
+  const want = id.toLowerCase();
+  if (want === '') throw new PodError('POD_BAD_UUID', 'unable to resolve UUID: UUID cannot be empty', { subject: id });
+  const matches = listPods(dataDir, (uuid) => uuid.startsWith(want)).filter(listedByRkt);
+  if (matches.length === 0) throw new PodError('POD_NOT_FOUND', `unable to resolve UUID: no matches found for ${JSON.stringify(want)}`, { subject: id });
+  if (matches.length > 1) throw new PodError('POD_AMBIGUOUS', `unable to resolve UUID: ambiguous uuid, ${matches.length} matches`, { subject: id });
+  return matches[0]!;
+}
 const IMAGE_ID_RE = /^sha512-[0-9a-f]{128}$/;
 
 /**
@@ -123,22 +141,19 @@ export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) 
     GetInfo: unary('GetInfo', async () => ({ info })),
 
     ListPods: unary('ListPods', async (req: { filters: PodFilter[]; detail: boolean }) => {
-      const all = await Promise.all(listPods(dataDir).map((p) => detailsOrSkip(p, log)));
+      const all = await Promise.all(listPods(dataDir).filter(listedByRkt).map((p) => detailsOrSkip(p, log)));
       const pods: ApiPod[] = [];
       for (const d of all) {
         if (d === undefined) continue;
-        const view = readPodView(d);
-        const pod = toApiPod(view, true);
-        if (!matchesAnyPodFilter(pod, view.manifest !== undefined, req.filters)) continue;
-        pods.push(req.detail ? pod : toApiPod(view, false));
+        const pod = toApiPod(readPodView(d), req.detail);
+        if (matchesAnyPodFilter(pod, req.filters)) pods.push(pod);
       }
-      // Oldest first, as `rkt list`.
-      return { pods: pods.sort((a, b) => (BigInt(a.created_at) < BigInt(b.created_at) ? -1 : BigInt(a.created_at) > BigInt(b.created_at) ? 1 : 0)) };
+      // By UUID, as rkt's WalkPods (sort.Strings).
+      return { pods: pods.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)) };
     }),
 
     InspectPod: unary('InspectPod', async (req: { id: string }) => {
-      if (!UUID_RE.test(req.id)) throw new PodError('POD_BAD_UUID', `${JSON.stringify(req.id)} is not a pod UUID`, { subject: req.id });
-      const d = await podDetails(findPod(dataDir, req.id));
+      const d = await podDetails(resolvePod(dataDir, req.id));
       return { pod: toApiPod(readPodView(d), true) };
     }),
 

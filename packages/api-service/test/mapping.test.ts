@@ -48,24 +48,39 @@ describe('toApiPod', () => {
   it('with detail: apps with image name, version (latest without one), state and exit code; manifest; times in ns', () => {
     const p = toApiPod(pod(), true);
     expect(p).toMatchObject({ id: UUID, pid: 4242, state: 'POD_STATE_RUNNING', cgroup: '/machine.slice/rkt-6a9e2c3b-1f0e-4d2a-9b7c-0123456789ab' });
-    expect(p.apps[0]).toEqual({ name: 'web', image: { base_format: { type: 'IMAGE_TYPE_APPC', version: '0.8.11' }, id: IMG, name: 'example.com/web', version: '1.0' }, state: 'APP_STATE_RUNNING', annotations: [] });
-    expect(p.apps[1]).toMatchObject({ name: 'job', state: 'APP_STATE_EXITED', exit_code: 3, image: { version: 'latest' } });
+    expect(p.apps[0]).toEqual({ name: 'web', image: { base_format: { type: 'IMAGE_TYPE_APPC', version: '0.8.11' }, id: IMG, name: 'example.com/web', version: '1.0' }, state: 'APP_STATE_RUNNING', exit_code: 0, annotations: [] });
     expect(p.manifest?.toString()).toBe('{"acKind":"PodManifest"}');
     expect(p.created_at).toBe('1796032800123000000');
     expect(p.gc_marked_at).toBe('0');
     expect(p.networks).toEqual([{ name: 'default', ipv4: '172.16.28.2', ipv6: '' }]);
   });
 
-  it("without detail: no manifest, each app's image its format and ID only, no app state", () => {
-    const p = toApiPod(pod(), false);
-    expect(p.manifest).toBeUndefined();
-    expect(p.apps[1]).toEqual({ name: 'job', image: { base_format: { type: 'IMAGE_TYPE_APPC', version: '0.8.11' }, id: IMG2 }, annotations: [{ Key: 'a', value: 'b' }] });
+  it('apps take the state of the pod, as rkt 1.30: an app that ended in a running pod is running, with its exit code', () => {
+    expect(toApiPod(pod(), true).apps[1]).toMatchObject({ name: 'job', state: 'APP_STATE_RUNNING', exit_code: 3, image: { version: 'latest' } });
+    const exited = toApiPod(pod({ state: 'exited' }), true);
+    expect(exited.apps.map((a) => [a.state, a.exit_code])).toEqual([['APP_STATE_EXITED', 0], ['APP_STATE_EXITED', 3]]);
+    expect(toApiPod(pod({ state: 'exited garbage' }), true).apps[1]).toMatchObject({ state: 'APP_STATE_EXITED', exit_code: 3 });
+    const prepared = toApiPod(pod({ state: 'prepared', pid: undefined }), true);
+    expect(prepared.apps.map((a) => [a.state, a.exit_code])).toEqual([['APP_STATE_UNDEFINED', -1], ['APP_STATE_UNDEFINED', -1]]);
   });
 
-  it('an app without an exit record is undefined once the pod is not running; a pod that never ran has pid -1; an embryo only its ID and state', () => {
-    expect(toApiPod(pod({ state: 'exited' }), true).apps[0]!.state).toBe('APP_STATE_UNDEFINED');
+  it('without detail only the manifest is left out (rkt 1.30): apps keep image name, version, state and exit code', () => {
+    const p = toApiPod(pod(), false);
+    expect(p.manifest).toBeUndefined();
+    expect(p.apps[1]).toEqual({
+      name: 'job',
+      image: { base_format: { type: 'IMAGE_TYPE_APPC', version: '0.8.11' }, id: IMG2, name: 'example.com/job', version: 'latest' },
+      state: 'APP_STATE_RUNNING',
+      exit_code: 3,
+      annotations: [{ Key: 'a', value: 'b' }],
+    });
+  });
+
+  it("pid: the pod's pid file (or ppid) whatever its state, -1 without; created_at 0 while preparing; an embryo only its ID and state", () => {
     expect(toApiPod(pod({ state: 'prepared', pid: undefined }), true).pid).toBe(-1);
-    expect(toApiPod(pod({ state: 'prepared', pid: 7 }), true).pid).toBe(-1);
+    expect(toApiPod(pod({ state: 'exited', pid: 7 }), true).pid).toBe(7);
+    expect(toApiPod(pod({ state: 'aborted prepare', pid: undefined }), true).created_at).toBe('0');
+    expect(toApiPod(pod({ state: 'prepared' }), true).created_at).toBe('1796032800123000000');
     expect(toApiPod(pod({ state: 'embryo' }), true)).toEqual({ id: UUID, state: 'POD_STATE_EMBRYO', pid: -1, apps: [], networks: [], annotations: [], cgroup: '', created_at: '0', started_at: '0', gc_marked_at: '0' });
   });
 
@@ -102,11 +117,14 @@ describe('pod filters', () => {
     expect(matchesPodFilter(none, podFilter({ pod_sub_cgroups: ['/anything'] }))).toBe(false);
   });
 
-  it('filters are ORed; none matches all; a pod without a manifest matches no filter', () => {
-    expect(matchesAnyPodFilter(p, true, [])).toBe(true);
-    expect(matchesAnyPodFilter(p, true, [podFilter({ ids: ['x'] }), podFilter({ app_names: ['web'] })])).toBe(true);
-    expect(matchesAnyPodFilter(p, true, [podFilter({ ids: ['x'] })])).toBe(false);
-    expect(matchesAnyPodFilter(p, false, [podFilter({})])).toBe(false);
+  it('filters are ORed; none matches all; a pod without a manifest yet is matched on what it has (rkt 1.30)', () => {
+    expect(matchesAnyPodFilter(p, [])).toBe(true);
+    expect(matchesAnyPodFilter(p, [podFilter({ ids: ['x'] }), podFilter({ app_names: ['web'] })])).toBe(true);
+    expect(matchesAnyPodFilter(p, [podFilter({ ids: ['x'] })])).toBe(false);
+    const preparing = toApiPod(pod({ state: 'preparing', manifest: undefined, apps: [], annotations: [], pid: undefined }), false);
+    expect(matchesAnyPodFilter(preparing, [podFilter({ states: ['POD_STATE_PREPARING'] })])).toBe(true);
+    expect(matchesAnyPodFilter(preparing, [podFilter({})])).toBe(true);
+    expect(matchesAnyPodFilter(preparing, [podFilter({ app_names: ['web'] })])).toBe(false);
   });
 });
 
@@ -116,7 +134,14 @@ describe('podCgroup', () => {
     expect(podCgroup(proc, UUID)).toBe(`/machine.slice/rkt-${UUID}`);
     expect(podCgroup(`0::/other/rkt-${UUID}/payload\n`, UUID)).toBe(`/other/rkt-${UUID}`);
     expect(podCgroup(`1:name=systemd:/machine.slice/machine-rkt\\x2d${UUID.replace(/-/g, '\\x2d')}.scope/payload\n`, UUID)).toBe(`/machine.slice/machine-rkt\\x2d${UUID.replace(/-/g, '\\x2d')}.scope`);
-    expect(podCgroup('1:name=systemd:/user.slice\n0::/user.slice\n', UUID)).toBe('');
+  });
+
+  it("a process in no directory of the pod's (fly) reports its systemd cgroup without /init.scope, as rkt; else its unified one", () => {
+    expect(podCgroup('4:memory:/m\n1:name=systemd:/system.slice/kubelet.service\n0::/x\n', UUID)).toBe('/system.slice/kubelet.service');
+    expect(podCgroup('1:name=systemd:/init.scope\n', UUID)).toBe('/');
+    expect(podCgroup('1:name=systemd:/\n0::/user.slice\n', UUID)).toBe('/');
+    expect(podCgroup('0::/user.slice/session-1.scope\n', UUID)).toBe('/user.slice/session-1.scope');
+    expect(podCgroup('', UUID)).toBe('');
   });
 });
 
