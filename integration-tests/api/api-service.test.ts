@@ -230,12 +230,14 @@ describe('rkt api-service', () => {
     expect(await found([{ imported_after: String(Math.floor(Date.now() / 1000) + 3600) }])).toEqual([]);
   });
 
-  it('InspectImage: the image with its manifest; an unknown ID is NOT_FOUND, not an ID INVALID_ARGUMENT', async () => {
+  it("InspectImage: the image with its manifest; an unknown ID, a prefix or a name NOT_FOUND in rkt's words (rkt took whole IDs only)", async () => {
     const { image } = await ask<{ image: Image }>('InspectImage', { id: otherId });
     expect(image).toMatchObject({ id: otherId, name: 'example.org/tools/other' });
     expect(image.manifest.equals(readFileSync(join(env.tmp, 'example-org-tools-other-layout', 'manifest')))).toBe(true);
     expect(await codeOf(ask('InspectImage', { id: `sha512-${'0'.repeat(128)}` }))).toBe(grpc.status.NOT_FOUND);
-    expect(await codeOf(ask('InspectImage', { id: 'example.com/busybox' }))).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await codeOf(ask('InspectImage', { id: 'example.com/busybox' }))).toBe(grpc.status.NOT_FOUND);
+    const err = (await ask('InspectImage', { id: otherId.slice(0, 19) }).catch((e: grpc.ServiceError) => e)) as grpc.ServiceError;
+    expect([err.code, err.details]).toEqual([grpc.status.NOT_FOUND, `ACI info not found with blob key "${otherId.slice(0, 19)}"`]);
   });
 
   it('ListenEvents without an event bus in events.d, and GetLogs, answer UNIMPLEMENTED', async () => {

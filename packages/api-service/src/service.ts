@@ -177,10 +177,13 @@ export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) 
     }),
 
     InspectImage: unary('InspectImage', async (req: { id: string }) => {
-      if (!IMAGE_ID_RE.test(req.id)) throw new StoreError('STORE_BAD_REFERENCE', `${JSON.stringify(req.id)} is not a full image ID (sha512- and 128 hex digits)`, { subject: req.id });
+      // rkt 1.30 looked the ID up as a blob key, whole: a prefix, a name or anything else not stored is not found,
+      // in rkt's words.
+      const notFound = () => new StoreError('STORE_NOT_FOUND', `ACI info not found with blob key ${JSON.stringify(req.id)}`, { subject: req.id });
+      if (!IMAGE_ID_RE.test(req.id)) throw notFound();
       const store = await storeOf();
       const record = await store.get(req.id);
-      if (record === undefined) throw new StoreError('STORE_NOT_FOUND', `no image ${req.id} in the store`, { subject: req.id });
+      if (record === undefined) throw notFound();
       return { image: await imageOf(store, record, true) };
     }),
 
