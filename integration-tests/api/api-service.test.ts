@@ -240,16 +240,20 @@ describe('rkt api-service', () => {
     expect([err.code, err.details]).toEqual([grpc.status.NOT_FOUND, `ACI info not found with blob key "${otherId.slice(0, 19)}"`]);
   });
 
-  it('ListenEvents without an event bus in events.d, and GetLogs, answer UNIMPLEMENTED', async () => {
-    for (const [method, req] of [['ListenEvents', {}], ['GetLogs', { pod_id: exitedUuid }]] as const) {
-      const code = await new Promise<number>((resolve) => {
+  it("ListenEvents without an event bus in events.d answers UNIMPLEMENTED, and GetLogs of a fly pod, in rkt's words", async () => {
+    for (const [method, req, message] of [
+      ['ListenEvents', {}, undefined],
+      ['GetLogs', { pod_id: exitedUuid }, `logging unsupported for pod "${exitedUuid}"`],
+    ] as const) {
+      const err = await new Promise<grpc.ServiceError | undefined>((resolve) => {
         // A deadline, so that a stream left open fails the test in seconds (DEADLINE_EXCEEDED), not by its timeout.
         const stream = (client[method] as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<unknown>)(req, { deadline: Date.now() + 10_000 });
         stream.on('data', () => undefined);
-        stream.on('error', (e: grpc.ServiceError) => resolve(e.code));
-        stream.on('end', () => resolve(-1));
+        stream.on('error', (e: grpc.ServiceError) => resolve(e));
+        stream.on('end', () => resolve(undefined));
       });
-      expect(code, method).toBe(grpc.status.UNIMPLEMENTED);
+      expect(err?.code, method).toBe(grpc.status.UNIMPLEMENTED);
+      if (message !== undefined) expect(err?.details).toBe(message);
     }
   });
 
@@ -405,6 +409,95 @@ describe('rkt api-service over a systemd pod', () => {
     started.service.child.kill('SIGTERM');
     expect((await started.service.done).status).toBe(0);
   });
+});
+
+describe('rkt api-service GetLogs, over a systemd pod', () => {
+  it("serves the apps' output the stage1 logged: every app's or one's, the last lines, since a time, and followed as it comes", async () => {
+    const e = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+    let c: (grpc.Client & Record<string, Call>) | undefined;
+    let svc: { child: ChildProcess; done: Promise<RktResult> } | undefined;
+    let uuid: string | undefined;
+    try {
+      e.seedStage1();
+      const aci = await buildBusyboxAci(e.tmp);
+      const other = await buildBusyboxAci(e.tmp, 'example.org/tools/other');
+      const pod = e.start([
+        'run', aci, '--exec=/bin/sh', '--', '-c', 'echo hello; echo oops >&2; i=0; while [ $i -lt 600 ]; do sleep 0.1; echo tick $i; i=$((i+1)); done; sleep 300',
+        '---', other, '--exec=/bin/sh', '--', '-c', 'echo from-other; sleep 300',
+      ]);
+      ({ uuid } = await e.waitRunning());
+      const started = await startService(e);
+      svc = started.service;
+      c = started.client;
+      const logs = (req: object) =>
+        new Promise<string[][]>((resolve, reject) => {
+          const got: string[][] = [];
+          const stream = (c!.GetLogs as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, ...req }, { deadline: Date.now() + 10_000 });
+          stream.on('data', (r: { lines: string[] }) => got.push(r.lines));
+          stream.on('error', reject);
+          stream.on('end', () => resolve(got));
+        });
+      const text = (l: string) => l.replace(/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /, '');
+      let all: string[] = [];
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline && !(all.includes('hello') && all.includes('from-other') && all.includes('tick 2')); ) {
+        const r = await logs({});
+        expect(r).toHaveLength(1); // Without follow: one response, as rkt's.
+        all = r[0]!.map(text);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(all).toEqual(expect.arrayContaining(['hello', 'oops', 'from-other', 'tick 0', 'tick 1', 'tick 2']));
+      // Each line "<Go's time.Time> <text>", as rkt's journal reader gave them.
+      for (const l of (await logs({}))[0]!) expect(l).toMatch(/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /);
+      const otherLines = (await logs({ app_name: 'other' }))[0]!.map(text);
+      expect(otherLines).toEqual(['from-other']);
+      expect((await logs({ app_name: 'nope' }))[0] ?? []).toEqual([]);
+      const busybox = (await logs({ app_name: 'busybox' }))[0]!.map(text);
+      expect(busybox.slice(0, 3)).toEqual(expect.arrayContaining(['hello', 'oops']));
+      expect(busybox).not.toContain('from-other');
+      const last = (await logs({ app_name: 'busybox', lines: 2 }))[0]!.map(text);
+      expect(last).toHaveLength(2);
+      expect(last[1]).toMatch(/^tick [0-9]+$/);
+      expect((await logs({ since_time: String(Math.floor(Date.now() / 1000) + 3600) }))[0] ?? []).toEqual([]);
+      // Since a second from now: ticks only, from then on, `lines` ignored as go-systemd's reader did.
+      const since = Math.floor(Date.now() / 1000) + 1;
+      await new Promise((res) => setTimeout(res, since * 1000 - Date.now() + 500));
+      const fromSince = (await logs({ since_time: String(since), lines: 1 }))[0]!.map(text);
+      expect(fromSince.length).toBeGreaterThan(1);
+      expect(fromSince.every((l) => /^tick [0-9]+$/.test(l))).toBe(true);
+
+      // Follow: the last line, then each new one in a response of its own, until the client cancels.
+      const followed = await new Promise<string[][]>((resolve, reject) => {
+        const got: string[][] = [];
+        const stream = (c!.GetLogs as unknown as (r: object) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, app_name: 'busybox', lines: 1, follow: true });
+        stream.on('data', (r: { lines: string[] }) => {
+          got.push(r.lines.map(text));
+          if (got.length === 4) stream.cancel();
+        });
+        stream.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.CANCELLED ? resolve(got) : reject(err)));
+        stream.on('end', () => resolve(got));
+      });
+      expect(followed.every((r) => r.length === 1)).toBe(true);
+      const ticks = followed.map((r) => Number(/^tick ([0-9]+)$/.exec(r[0]!)![1]));
+      expect(ticks.slice(1)).toEqual([ticks[0]! + 1, ticks[0]! + 2, ticks[0]! + 3]);
+
+      // What was logged is what rkt run relayed; the log stays, read after the pod has exited.
+      expect(readFileSync(join(e.dataDir, 'pods', 'run', uuid, 'stage1-log', 'apps.log'), 'utf8')).toContain(' stdout other from-other\n');
+      expect(e.run(['stop', '--force', uuid]).status).toBe(0);
+      const ran = await pod.done;
+      expect(ran.stdout).toContain('hello\n');
+      expect(ran.stdout).toContain('from-other\n');
+      const after = (await logs({}))[0]!.map(text);
+      expect(after).toEqual(expect.arrayContaining(['hello', 'oops', 'from-other']));
+      svc.child.kill('SIGTERM');
+      expect((await svc.done).status).toBe(0);
+      svc = undefined;
+    } finally {
+      c?.close();
+      svc?.child.kill('SIGKILL');
+      if (uuid !== undefined) e.run(['stop', '--force', uuid]);
+      await e.cleanup();
+    }
+  }, 120_000);
 });
 
 describe('rkt api-service ListenEvents, with a NATS server in events.d', () => {

@@ -13,3 +13,5 @@ export type { PodAppView, PodView } from './pods.js';
 export { matchesAnyImageFilter, matchesImageFilter, toApiImage } from './images.js';
 export type { ImageView } from './images.js';
 export type * from './messages.js';
+export { formatLogLine, logEntryMatches, LogCursor, LogStreams, parseLogLine, POD_LOG_DIR, POD_LOG_FILE, POD_LOG_OLD_FILE, selectLogEntries } from './logs.js';
+export type { LogEntry, LogsCall, LogsRequest } from './logs.js';

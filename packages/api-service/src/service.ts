@@ -6,6 +6,7 @@ import { ApiServiceError } from './errors.js';
 import { matchesEventFilter, toApiEvent, type EventFilter } from './events.js';
 import { matchesAnyImageFilter, toApiImage } from './images.js';
 import { bindTarget, parseListen } from './listen.js';
+import { LogStreams, type LogsRequest } from './logs.js';
 import type { ApiImage, ApiPod, ImageFilter, Info, PodFilter } from './messages.js';
 import { matchesAnyPodFilter, readPodView, toApiPod } from './pods.js';
 import { loadPublicApi } from './proto.js';
@@ -111,7 +112,7 @@ async function imageOf(store: Store, record: ImageRecord, withManifest: boolean)
  * The handlers of rkt's PublicAPI over one data directory. Every call reads the pods and the store afresh and
  * takes no pod lock (as `rkt list`): the service keeps no state of its own.
  */
-export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) => void, events?: EventStreams): UntypedServiceImplementation {
+export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) => void, events?: EventStreams, logs: LogStreams = new LogStreams()): UntypedServiceImplementation {
   // Opened on the first image call, not at start: a service that could not bind has written nothing, and one
   // over a data directory without a store yet serves its pods. A failed opening is tried again next call.
   let opened: Promise<Store> | undefined;
@@ -192,7 +193,19 @@ export function publicApiHandlers(dataDir: string, info: Info, log: (m: string) 
         ? unimplemented('ListenEvents needs an event bus: name a NATS server in events.d, where rkt commands publish pod events')
         : (call: ServerWritableStream<{ filter: EventFilter | null }, unknown>) => events.open(call),
 
-    GetLogs: unimplemented("GetLogs is not implemented: rkt-ts's stage1s keep no journal (apps' output goes to rkt run's stdout and stderr)"),
+    // rkt read the systemd stage1 pod's journal; rkt-ts's systemd stage1 keeps the apps' output log in the pod
+    // (logs.ts). A pod without one (fly's, or run before the log was kept) is refused in rkt's words.
+    GetLogs: (call: ServerWritableStream<LogsRequest, unknown>) => {
+      let pod: PodSnapshot;
+      try {
+        pod = resolvePod(dataDir, call.request.pod_id);
+      } catch (err) {
+        const s = statusOf(err);
+        log(`GetLogs: ${s.details}`);
+        return void call.emit('error', s);
+      }
+      if (!logs.serve(call, pod.path)) call.emit('error', status(Status.UNIMPLEMENTED, `logging unsupported for pod ${JSON.stringify(call.request.pod_id)}`));
+    },
   };
 }
 
@@ -263,7 +276,8 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
   const server: Server = new grpc.Server();
   const streams = o.events === undefined ? undefined : new EventStreams(o.events);
-  server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log, streams));
+  const logs = new LogStreams();
+  server.addService(service, publicApiHandlers(o.dataDir, { ...o.info, api_version: API_VERSION }, log, streams, logs));
   let port: number;
   let listeners: NetServer[] = [];
   if (o.listenFds !== undefined && o.listenFds.length > 0) {
@@ -293,6 +307,7 @@ export async function startApiService(o: ApiServiceOptions): Promise<ApiService>
       new Promise<void>((resolve) => {
         // Event streams last until told to end: ended first, so that the shutdown waits for the unary calls only.
         streams?.endAll();
+        logs.endAll();
         for (const l of listeners) l.close();
         const timer = setTimeout(() => server.forceShutdown(), graceMs);
         server.tryShutdown(() => {

@@ -2,6 +2,7 @@ import { closeSync, rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { AppStreamModes } from '@rkt/controller/stage1-abi';
+import { AppLog } from './app-log.js';
 import type { AppAttachMux } from './attach-mux.js';
 import { appIoName } from './units.js';
 
@@ -51,7 +52,14 @@ export class AppIoRelay {
      */
     private readonly modes: ReadonlyMap<string, AppStreamModes> = new Map(),
     private readonly muxes: ReadonlyMap<string, AppAttachMux> = new Map(),
+    /**
+     * The pod directory whose `stage1-log/apps.log` gets every line relayed in the `log` mode (app-log.ts,
+     * rkt's pod journal for the API's GetLogs); none without it. Opened in `listen`, while the pod boots.
+     */
+    private readonly logPodDir: string | undefined = undefined,
   ) {}
+
+  private log: AppLog | undefined;
 
   /** Whether some app reads rkt's own stdin (--interactive without a terminal), rather than an attach mux. */
   private readsRktStdin(): boolean {
@@ -94,6 +102,7 @@ export class AppIoRelay {
   /** Serves every app's sockets: the ones `bind` made, or new ones (a run-prepared pod's old ones are replaced). */
   async listen(): Promise<void> {
     const listening: Array<Promise<void>> = [];
+    if (this.logPodDir !== undefined) this.log ??= AppLog.open(this.logPodDir);
     for (const { app, stream, path } of this.sockets()) {
       if (stream === 'stdin') {
         // Half open: systemd shuts its writing side down at once, which must not end ours.
@@ -117,9 +126,12 @@ export class AppIoRelay {
         this.writers[stream].add(conn);
         // Its reader gone, the stream takes no more: an app's connection is cut at once.
         if (this.gone.has(stream)) return void conn.destroy();
+        const logged = this.log?.lines(app, stream);
         conn.on('data', (chunk: Buffer) => {
           if (!this.gone.has(stream)) out.write(chunk);
+          logged?.write(chunk);
         });
+        if (logged !== undefined) conn.once('close', () => logged.end());
       }));
     }
     for (const mux of this.muxes.values()) listening.push(mux.listen());
@@ -191,6 +203,7 @@ export class AppIoRelay {
     for (const c of this.connections) c.destroy();
     for (const off of this.unwatch.values()) off();
     this.unwatch.clear();
+    this.log?.close();
   }
 
   private serve(app: string, path: string, allowHalfOpen: boolean, onConnection: (conn: Socket) => void): Promise<void> {

@@ -571,7 +571,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   const muxes = new Map(
     [...streamModes].filter(([, m]) => Object.values(m).includes('stream') || usesTty(m)).map(([app, m]) => [app, new AppAttachMux(app, m, ptys.get(app), host.ptyResize)] as const),
   );
-  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed, streamModes, muxes);
+  // The relay also appends the apps' log-mode output to the pod's stage1-log/apps.log (app-log.ts), which the
+  // API's GetLogs serves; '.' is the pod directory (this process's cwd), wherever gc later moves it.
+  const io = stdin === 'tty' ? undefined : new AppIoRelay('stage1-io', apps.map((a) => a.name), stdinAfter, markStarted, outputFailed, streamModes, muxes, '.');
   // With stage0's listenUnix the sockets exist from now on, and their servers (and node:net, ~4 ms to load)
   // come once nspawn is started, while the pod boots: an app's connection waits in the socket's queue.
   const serveLater = io !== undefined && host.listenUnix !== undefined;
