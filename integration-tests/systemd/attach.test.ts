@@ -45,18 +45,30 @@ function rkt(args: readonly string[], o: { input?: string; experiment?: boolean;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** rkt with the experiment on, in the background (killed by the test's clean-up if still there). */
-function rktAsync(args: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore'): { child: ChildProcess; done: Promise<RktResult>; stdoutSoFar: () => string } {
-  // A process group of its own, as a shell's job: ^C on a terminal signals the whole group.
-  const child = spawn(rktBin, env.args(args), { cwd: env.tmp, env: rktEnv(), stdio: [stdin, 'pipe', 'pipe'], detached: true });
+/** A process in the background: its output so far, and its result once it has closed. */
+type Background = { child: ChildProcess; done: Promise<RktResult>; stdoutSoFar: () => string; stderrSoFar: () => string };
+
+/**
+ * Starts `cmd` in the background, in a process group of its own as a shell's job (^C on a terminal signals the
+ * whole group; the clean-up kills the group), with rkt's environment, collecting its output as it comes (bytes
+ * kept whole: a check of exact bytes sees what was written).
+ */
+function spawnCollecting(cmd: string, args: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore'): Background {
+  const child = spawn(cmd, args, { cwd: env.tmp, env: rktEnv(), stdio: [stdin, 'pipe', 'pipe'], detached: true });
   env.children.add(child);
   groups.add(child.pid!);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<RktResult>((resolve) => child.once('close', (status) => (env.children.delete(child), resolve({ status, stdout, stderr }))));
-  return { child, done, stdoutSoFar: () => stdout };
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout!.on('data', (d: Buffer) => stdout.push(d));
+  child.stderr!.on('data', (d: Buffer) => stderr.push(d));
+  const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString();
+  const done = new Promise<RktResult>((resolve) => child.once('close', (status) => (env.children.delete(child), resolve({ status, stdout: text(stdout), stderr: text(stderr) }))));
+  return { child, done, stdoutSoFar: () => text(stdout), stderrSoFar: () => text(stderr) };
+}
+
+/** rkt with the experiment on, in the background (killed by the test's clean-up if still there). */
+function rktAsync(args: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore'): Background {
+  return spawnCollecting(rktBin, env.args(args), stdin);
 }
 
 /** A refusal: exit 254 and one line on stderr that says `says`. */
@@ -280,18 +292,10 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       '',
     ].join('\n');
 
-    function attachOnTerminal(args: readonly string[]): { child: ChildProcess; done: Promise<RktResult>; stdoutSoFar: () => string; stderrSoFar: () => string } {
+    function attachOnTerminal(args: readonly string[]): Background {
       const relay = join(env.tmp, 'pty-relay.py');
       writeFileSync(relay, RELAY);
-      const child = spawn('python3', [relay, rktBin, ...env.args(args)], { cwd: env.tmp, env: rktEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      env.children.add(child);
-      groups.add(child.pid!);
-      let stdout = '';
-      let stderr = '';
-      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const done = new Promise<RktResult>((resolve) => child.once('close', (status) => (env.children.delete(child), resolve({ status, stdout, stderr }))));
-      return { child, done, stdoutSoFar: () => stdout, stderrSoFar: () => stderr };
+      return spawnCollecting('python3', [relay, rktBin, ...env.args(args)], 'pipe');
     }
 
     it('gives the app a terminal of its own; attach relays a terminal to it both ways and returns when the app ends', async () => {
