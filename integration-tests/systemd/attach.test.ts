@@ -337,6 +337,13 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       expect(r.status, r.stdout + r.stderr).toBe(0);
       // The terminal as it was before the attach.
       expect(r.stderr).toBe('raw\necho-restored\n');
+      // The exact bytes the app's terminal gave, through a terminal made raw as cfmakeraw makes one: each line
+      // ends `\r\n` as the app's terminal ends it (a terminal left to post-process its output made it `\r\r\n`).
+      // The typed line echoed once, by the app's terminal; its answers; the new size after the resize; ^C echoed
+      // by the app's terminal as it signals the app.
+      expect(JSON.stringify(r.stdout)).toBe(
+        JSON.stringify('hello\r\nstdin-is-a-terminal\r\nstdout-is-a-terminal\r\n/rkt/tty/busybox\r\n30 100\r\ngot hello\r\non stderr\r\n40 120\r\n^Ccaught-int\r\n'),
+      );
       const lines = r.stdout.split(/\r?\n/).map((l) => l.replace(/\r/g, ''));
       // Echoed once, by the app's terminal (the attach's is raw).
       expect(lines.filter((l) => l === 'hello')).toHaveLength(1);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -134,19 +135,36 @@ async function sendTerminalSize(path: string): Promise<void> {
 }
 
 /**
- * rkt's tty attach: this terminal, in raw mode while attached (restored however the attach ends), relayed byte
- * for byte to the app's pty: ^C and every other key go to the app, whose terminal echoes and edits. `tty-out`
- * alone only shows the terminal, `tty-in` alone only types into it. Returns when the mux closes the connection
- * (the app ended); without the output, also when this stdin ends.
+ * What cfmakeraw(3) clears or sets that Node's raw mode (libuv's) leaves as it was: output post-processing above
+ * all (libuv keeps OPOST and even sets ONLCR, so the app's `\n`, which its own terminal has already made `\r\n`,
+ * showed as `\r\r\n`), and IGNBRK, PARMRK, INLCR, IGNCR, ECHONL, PARENB with 8-bit characters. Given to stty(1)
+ * on this terminal once Node's raw mode is on: Node cannot set a terminal's flags itself.
+ */
+const CFMAKERAW_REST = ['-ignbrk', '-parmrk', '-inlcr', '-igncr', '-opost', '-echonl', '-parenb', 'cs8'];
+
+/**
+ * This terminal as cfmakeraw(3) leaves one: Node's raw mode, then the rest through stty. Undone whole by Node's
+ * `setRawMode(false)` (libuv restores every flag it read before its raw mode), which every way out of this
+ * process runs: its exit, a signal that ends it (SIGTERM, SIGHUP: the terminal closed; SIGINT, SIGQUIT sent by
+ * another process, since the terminal sends none in raw mode).
+ */
+function makeRaw(): void {
+  process.stdin.setRawMode(true);
+  process.once('exit', () => process.stdin.setRawMode(false));
+  for (const [sig, status] of [['SIGTERM', 143], ['SIGHUP', 129], ['SIGINT', 130], ['SIGQUIT', 131]] as const) process.once(sig, () => process.exit(status));
+  // Without stty (not on this PATH), Node's raw mode alone: the output shows its line ends doubled.
+  spawnSync('stty', CFMAKERAW_REST, { stdio: ['inherit', 'ignore', 'ignore'] });
+}
+
+/**
+ * rkt's tty attach: this terminal, raw while attached (restored however the attach ends), relayed byte for byte
+ * to the app's pty both ways: ^C and every other key go to the app, whose terminal echoes and edits, and what the
+ * app's terminal gives reaches this one as it is. `tty-out` alone only shows the terminal, `tty-in` alone only
+ * types into it. Returns when the mux closes the connection (the app ended); without the output, also when this
+ * stdin ends.
  */
 function attachTty(conn: Socket, ttyIn: boolean, ttyOut: boolean): Promise<number> {
-  const raw = ttyIn && process.stdin.isTTY;
-  if (raw) {
-    process.stdin.setRawMode(true);
-    // An exit, or a signal's end (SIGTERM, SIGHUP: the terminal closed), leaves the terminal as it was.
-    process.once('exit', () => process.stdin.setRawMode(false));
-    for (const [sig, status] of [['SIGTERM', 143], ['SIGHUP', 129]] as const) process.once(sig, () => process.exit(status));
-  }
+  if (ttyIn && process.stdin.isTTY) makeRaw();
   return new Promise<number>((resolve) => {
     if (ttyOut) conn.pipe(process.stdout, { end: false });
     else conn.resume();
