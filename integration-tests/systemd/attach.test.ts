@@ -28,18 +28,21 @@ afterEach(() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** rkt's environment with the attach experiment on (or, with `experiment` false, without it at all). */
-function rktEnv(experiment = true): NodeJS.ProcessEnv {
-  const { RKT_EXPERIMENT_ATTACH: _, ...rest } = process.env;
-  return experiment ? { ...rest, RKT_EXPERIMENT_ATTACH: 'true' } : rest;
+/**
+ * rkt's environment with the attach experiment on (or, with `experiment` false, without it at all), and the
+ * app experiment (`rkt app`) when the test runs a sandbox.
+ */
+function rktEnv(experiment = true, app = false): NodeJS.ProcessEnv {
+  const { RKT_EXPERIMENT_ATTACH: _, RKT_EXPERIMENT_APP: __, ...rest } = process.env;
+  return { ...rest, ...(experiment ? { RKT_EXPERIMENT_ATTACH: 'true' } : {}), ...(app ? { RKT_EXPERIMENT_APP: 'true' } : {}) };
 }
 
-function rkt(args: readonly string[], o: { input?: string; experiment?: boolean; timeoutMs?: number } = {}): RktResult {
+function rkt(args: readonly string[], o: { input?: string; experiment?: boolean; app?: boolean; timeoutMs?: number } = {}): RktResult {
   const r = spawnSync(rktBin, env.args(args), {
     cwd: env.tmp,
     encoding: 'utf8',
     timeout: o.timeoutMs ?? 60_000,
-    env: rktEnv(o.experiment),
+    env: rktEnv(o.experiment, o.app),
     ...(o.input !== undefined ? { input: o.input } : {}),
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -53,8 +56,8 @@ type Background = { child: ChildProcess; done: Promise<RktResult>; stdoutSoFar: 
  * whole group; the clean-up kills the group), with rkt's environment, collecting its output as it comes (bytes
  * kept whole: a check of exact bytes sees what was written).
  */
-function spawnCollecting(cmd: string, args: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore'): Background {
-  const child = spawn(cmd, args, { cwd: env.tmp, env: rktEnv(), stdio: [stdin, 'pipe', 'pipe'], detached: true });
+function spawnCollecting(cmd: string, args: readonly string[], stdin: 'ignore' | 'pipe' = 'ignore', app = false): Background {
+  const child = spawn(cmd, args, { cwd: env.tmp, env: rktEnv(true, app), stdio: [stdin, 'pipe', 'pipe'], detached: true });
   env.children.add(child);
   groups.add(child.pid!);
   const stdout: Buffer[] = [];
@@ -249,6 +252,50 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);
     expect(existsSync(join(env.dataDir, 'pods', 'run', uuid))).toBe(false);
   });
+
+  it('serves the stream modes of an app added to a running sandbox (rkt app add --stdin=stream --stdout=stream), run after run', async () => {
+    const sandbox = spawnCollecting(rktBin, env.args(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]), 'ignore', true);
+    const { uuid } = await env.waitRunning();
+    const app = (args: readonly string[], input?: string) => rkt(args, { app: true, ...(input !== undefined ? { input } : {}) });
+    const added = app(['app', 'add', uuid, aci, '--name=talk', '--stdin=stream', '--stdout=stream', '--exec=/bin/sh', '--', '-c', 'echo unheard; while read x; do [ "$x" = quit ] && break; echo "got $x"; done; echo bye']);
+    expect(added.status, added.stderr).toBe(0);
+    // rkt's annotations, as for `rkt run`'s apps.
+    const manifest = JSON.parse(rkt(['cat-manifest', uuid]).stdout) as { apps: Array<{ name: string; annotations?: Array<{ name: string; value: string }> }> };
+    expect(manifest.apps.find((a) => a.name === 'talk')!.annotations).toEqual([
+      { name: 'coreos.com/rkt/stage2/stdin', value: 'stream' },
+      { name: 'coreos.com/rkt/stage2/stdout', value: 'stream' },
+    ]);
+    // Its endpoints from the add on, before it starts.
+    const listed = await listEndpoints(uuid, 'talk');
+    expect(listed.targets.map((t) => [t.name, t.domain])).toEqual([
+      ['stdin', 'unix'],
+      ['stdout', 'unix'],
+    ]);
+    for (const run of ['one', 'two']) {
+      const start = app(['app', 'start', uuid, '--app=talk']);
+      expect(start.status, start.stderr).toBe(0);
+      // What the app prints with nobody attached is dropped (rkt's iomux); the attach sees the rest, and
+      // returns when the app ends.
+      const attached = rkt(['attach', '--app=talk', uuid], { input: `${run}\nquit\n` });
+      expect(attached, attached.stderr).toMatchObject({ status: 0, stdout: `got ${run}\nbye\n` });
+      await waitFor(`run ${run} of the app to end`, () => (env.status(uuid).apps.find((a) => a.name === 'talk')?.exit_code === 0 ? true : undefined));
+    }
+    expect(env.status(uuid).state).toBe('running');
+    // Removed: nothing left to attach to.
+    expect(app(['app', 'rm', uuid, '--app=talk']).status).toBe(0);
+    expectRefused(rkt(['attach', '--app=talk', uuid]), /app "talk" is not in pod/);
+    // tty mode cannot be given to an app added to a running pod: refused in one line, nothing added.
+    expectRefused(app(['app', 'add', uuid, aci, '--name=term', '--stdin=tty', '--stdout=tty', '--exec=/bin/sh']), /app term: --stdin=tty cannot be given to an app added to a running pod/);
+    expect(app(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    const ended = await sandbox.done;
+    expect(ended.status, ended.stderr).toBe(0);
+    // The app's output went to its attaches only.
+    expect(ended.stdout).not.toMatch(/unheard|got/);
+    const podDir = join(env.dataDir, 'pods', existsSync(join(env.dataDir, 'pods', 'run', uuid)) ? 'run' : 'exited-garbage', uuid);
+    expect(readdirSync(join(podDir, 'stage1-attach'))).toEqual([]);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
 
   describe('tty mode (rkt\'s ttymux)', () => {
     /**

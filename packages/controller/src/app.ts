@@ -21,8 +21,9 @@ import { readPodInfo, writePodInfo, type PodAppInfo } from './info.js';
 import { POD_FILES, referencingPodDirs } from './layout.js';
 import { waitForPodPids } from './pod-pid-wait.js';
 import { findPod, podDetails, type PodDetails } from './pods.js';
-import { defaultAppName, effectiveApp, type PrepareAppInput } from './prepare.js';
-import { MUTABLE_INTERFACE_VERSION, MUTABLE_POD_ANNOTATION, podStage1InterfaceVersion, stage1Entrypoint, type Stage1AppEntrypoint } from './stage1.js';
+import { defaultAppName, effectiveApp, streamAnnotations, type PrepareAppInput } from './prepare.js';
+import { appStreamModes } from './stage1-abi/app-streams.js';
+import { MUTABLE_INTERFACE_VERSION, MUTABLE_POD_ANNOTATION, podStage1InterfaceVersion, STAGE1_ANNOTATIONS, stage1Entrypoint, type Stage1AppEntrypoint } from './stage1.js';
 
 /** What every app operation names: the data directory, the pod (a UUID or a unique prefix) and how to report. */
 export interface AppPodOptions {
@@ -171,6 +172,19 @@ export async function addApp(o: AddAppOptions): Promise<string> {
   if (!isAcName(name)) throw new PodError('POD_APP', `app name ${JSON.stringify(name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`, { subject: name });
   const app = effectiveApp(image, o.app, name);
   checkAppIsolators(name, app);
+  // rkt's --stdin/--stdout/--stderr (its attach experiment), checked before anything changes: the stage1 serves
+  // them through its attach entrypoint, which it must name.
+  const annotations = streamAnnotations(o.app);
+  if (annotations !== undefined) {
+    try {
+      appStreamModes(name, annotations);
+    } catch (err) {
+      throw new PodError('POD_APP', (err as Error).message, { subject: name, cause: err });
+    }
+    if (stage1Entrypoint(pod.path, 'attach') === undefined) {
+      throw new PodError('POD_STAGE1', `app ${name}: --stdin, --stdout and --stderr modes other than the defaults need a stage1 with an attach entrypoint (${STAGE1_ANNOTATIONS.attach}); the stage1 of pod ${pod.uuid} has none`, { subject: name });
+    }
+  }
   return withManifestLock(pod.path, async () => {
     const manifest = readManifest(pod.path);
     if (manifest.apps.some((a) => a.name === name)) throw new PodError('POD_APP', `pod ${pod.uuid} already has an app named ${JSON.stringify(name)}: give another with --name`, { subject: name });
@@ -233,6 +247,7 @@ export async function addApp(o: AddAppOptions): Promise<string> {
         app,
         ...(o.app.mounts !== undefined && o.app.mounts.length > 0 ? { mounts: [...o.app.mounts] } : {}),
         ...(o.app.readOnlyRootFS !== undefined ? { readOnlyRootFS: o.app.readOnlyRootFS } : {}),
+        ...(annotations !== undefined ? { annotations } : {}),
       };
       const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs), ...(mounts.length > 0 ? { mounts } : {}) };
       const volumes = [...podVolumes, ...implicit];

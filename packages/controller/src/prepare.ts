@@ -421,7 +421,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
 }
 
 /** The runtime app's annotations of `input.streams` (rkt's `coreos.com/rkt/stage2/*`), or undefined when none is given. */
-function streamAnnotations(input: PrepareAppInput): Array<{ name: string; value: string }> | undefined {
+export function streamAnnotations(input: PrepareAppInput): Array<{ name: string; value: string }> | undefined {
   const given = APP_STREAM_NAMES.filter((s) => input.streams?.[s] !== undefined);
   return given.length === 0 ? undefined : given.map((s) => ({ name: APP_STREAM_ANNOTATIONS[s], value: input.streams![s]! }));
 }

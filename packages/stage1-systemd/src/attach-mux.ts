@@ -79,6 +79,11 @@ export class AppAttachMux {
     this.slaveOpen = pty !== undefined;
   }
 
+  /** Whether the app's end has ended this mux (its endpoints gone). */
+  get hasEnded(): boolean {
+    return this.ended;
+  }
+
   /** The endpoints this app has, in rkt's order: its streamed streams, or its tty. */
   private streams(): Array<'stdin' | OutputStream | 'tty'> {
     if (this.pty !== undefined) return ['tty'];

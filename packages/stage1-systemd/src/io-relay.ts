@@ -34,14 +34,22 @@ export class AppIoRelay {
   /** Removes the error listener `watchOutput` put on each output stream. */
   private readonly unwatch = new Map<'stdout' | 'stderr', () => void>();
 
+  /** The apps served: the pod's, and those added to it while it runs (`addApp`). */
+  private readonly apps: string[];
+  private readonly stdinAfter: Map<string, number>;
+  private readonly modes: Map<string, AppStreamModes>;
+  private readonly muxes: Map<string, AppAttachMux>;
+  /** Each added app's socket servers, closed when it is added again (`addApp`). */
+  private readonly appServers = new Map<string, Server[]>();
+
   constructor(
     private readonly ioDir: string,
-    private readonly apps: readonly string[],
+    apps: readonly string[],
     /**
      * The apps that get rkt's stdin (none without --interactive), each with how many connections to its stdin
      * socket come before its own: one per command its unit runs before the app's (`commandsBeforeMain`).
      */
-    private readonly stdinAfter: ReadonlyMap<string, number> = new Map(),
+    stdinAfter: ReadonlyMap<string, number> = new Map(),
     /** Called on an app's first connection to any of its sockets: its unit started a process. */
     private readonly onFirstConnection: (app: string) => void = () => {},
     /** Called when writing rkt's stdout or stderr failed (EPIPE: its reader went away). */
@@ -50,14 +58,19 @@ export class AppIoRelay {
      * The apps' stream modes other than the defaults (rkt's `--stdin/--stdout/--stderr`): a `stream` goes
      * through the app's attach mux in `muxes` instead of rkt's own streams, a `null` output is dropped.
      */
-    private readonly modes: ReadonlyMap<string, AppStreamModes> = new Map(),
-    private readonly muxes: ReadonlyMap<string, AppAttachMux> = new Map(),
+    modes: ReadonlyMap<string, AppStreamModes> = new Map(),
+    muxes: ReadonlyMap<string, AppAttachMux> = new Map(),
     /**
      * The pod directory whose `stage1-log/apps.log` gets every line relayed in the `log` mode (app-log.ts,
      * rkt's pod journal for the API's GetLogs); none without it. Opened in `listen`, while the pod boots.
      */
     private readonly logPodDir: string | undefined = undefined,
-  ) {}
+  ) {
+    this.apps = [...apps];
+    this.stdinAfter = new Map(stdinAfter);
+    this.modes = new Map(modes);
+    this.muxes = new Map(muxes);
+  }
 
   private log: AppLog | undefined;
 
@@ -71,8 +84,8 @@ export class AppIoRelay {
     void this.muxes.get(app)?.end();
   }
 
-  private sockets(): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
-    return this.apps.flatMap((app) =>
+  private sockets(apps: readonly string[] = this.apps): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
+    return apps.flatMap((app) =>
       (this.stdinAfter.has(app) ? (['stdout', 'stderr', 'stdin'] as const) : (['stdout', 'stderr'] as const)).map((stream) => ({
         app,
         stream,
@@ -101,9 +114,61 @@ export class AppIoRelay {
 
   /** Serves every app's sockets: the ones `bind` made, or new ones (a run-prepared pod's old ones are replaced). */
   async listen(): Promise<void> {
-    const listening: Array<Promise<void>> = [];
     if (this.logPodDir !== undefined) this.log ??= AppLog.open(this.logPodDir);
-    for (const { app, stream, path } of this.sockets()) {
+    await Promise.all([...this.serveApps(this.apps), ...[...this.muxes.values()].map((mux) => mux.listen())]);
+  }
+
+  /**
+   * An app added to the running (mutable) pod with stream modes (the app/add entrypoint asks, added-streams.ts),
+   * or started again: its sockets served from now on, where its unit will connect (`stdinAfter` as the
+   * constructor's), and its mux listening, a new one when the last ended with the app's last run. Its
+   * connections to its stdin socket are counted afresh: a start runs its unit's commands again.
+   */
+  async addApp(app: string, modes: AppStreamModes, stdinAfter: number | undefined, mux: () => AppAttachMux | undefined): Promise<void> {
+    const fresh = !this.apps.includes(app) || JSON.stringify(this.modes.get(app)) !== JSON.stringify(modes) || this.stdinAfter.get(app) !== stdinAfter;
+    if (fresh) {
+      // Added again after an `app rm` (or its unit changed): its old sockets go first.
+      for (const server of this.appServers.get(app) ?? []) server.close();
+      if (!this.apps.includes(app)) this.apps.push(app);
+      this.modes.set(app, modes);
+      if (stdinAfter !== undefined) this.stdinAfter.set(app, stdinAfter);
+      else this.stdinAfter.delete(app);
+    }
+    this.stdinConnections.delete(app);
+    const old = this.muxes.get(app);
+    // A mux still serving the app's run (app/start after app/add) stays; one that ended with its last run, or of
+    // an app added again, removes its directory as it ends: waited for before the next listens there.
+    const replace = old === undefined || fresh || old.hasEnded;
+    if (old !== undefined && replace) await old.end();
+    const next = replace ? mux() : undefined;
+    if (next !== undefined) this.muxes.set(app, next);
+    else if (replace) this.muxes.delete(app);
+    const before = this.servers.length;
+    const serving = fresh ? this.serveApps([app]) : [];
+    // serve() keeps each server as it makes it: this app's are the ones made just now.
+    if (fresh) this.appServers.set(app, this.servers.slice(before));
+    await Promise.all([...serving, ...(next !== undefined ? [next.listen()] : [])]);
+  }
+
+  /** An app removed from the running pod (app/rm): its sockets closed, its mux ended, nothing of it served. */
+  async removeApp(app: string): Promise<void> {
+    for (const server of this.appServers.get(app) ?? []) server.close();
+    this.appServers.delete(app);
+    const i = this.apps.indexOf(app);
+    if (i >= 0) this.apps.splice(i, 1);
+    this.modes.delete(app);
+    this.stdinAfter.delete(app);
+    this.stdinConnections.delete(app);
+    const mux = this.muxes.get(app);
+    this.muxes.delete(app);
+    await mux?.end(0);
+    for (const stream of ['stdin', 'stdout', 'stderr'] as const) rmSync(join(this.ioDir, appIoName(app, stream)), { force: true });
+  }
+
+  /** Serves the sockets of `apps`; one promise per socket, resolved once it listens. */
+  private serveApps(apps: readonly string[]): Array<Promise<void>> {
+    const listening: Array<Promise<void>> = [];
+    for (const { app, stream, path } of this.sockets(apps)) {
       if (stream === 'stdin') {
         // Half open: systemd shuts its writing side down at once, which must not end ours.
         listening.push(this.serve(app, path, true, (conn) => this.serveStdin(app, conn)));
@@ -112,9 +177,10 @@ export class AppIoRelay {
       const out = stream === 'stdout' ? process.stdout : process.stderr;
       const mode = this.modes.get(app)?.[stream] ?? 'log';
       if (mode === 'stream' || mode === 'null') {
-        const mux = this.muxes.get(app);
         listening.push(this.serve(app, path, false, (conn) => {
           this.ended.push(new Promise<void>((resolve) => conn.once('close', () => resolve())));
+          // The app's mux as it is now: an app started again has a new one.
+          const mux = this.muxes.get(app);
           if (mode === 'stream' && mux !== undefined) mux.attachAppOutput(stream, conn);
           else conn.resume(); // rkt's null: the output goes nowhere.
         }));
@@ -134,8 +200,7 @@ export class AppIoRelay {
         if (logged !== undefined) conn.once('close', () => logged.end());
       }));
     }
-    for (const mux of this.muxes.values()) listening.push(mux.listen());
-    await Promise.all(listening);
+    return listening;
   }
 
   /**

@@ -14,11 +14,13 @@ import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { readMutablePodSettings } from './mutable-pod.js';
 import { readOnlyRootLines } from './read-only-root.js';
 import { appUnitSpec, type PodApp } from './app-unit-spec.js';
+import { addedAppStreamModes, requestAddedStreams } from './added-streams.js';
 import {
   appStartedPath,
   appStatusPath,
   appUnit,
   appUnitName,
+  commandsBeforeMain,
   needsReaper,
   parseAppStatus,
   reaperUnit,
@@ -118,7 +120,11 @@ export async function addApp(call: AppCall): Promise<void> {
   const settings = readMutablePodSettings(call.pod);
   const a = manifestApp(call);
   const rootfs = join(call.pod, 'appsinfo', a.name, 'rootfs');
-  const spec = await appUnitSpec(rootfs, a, [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment], 'console');
+  // rkt's --stdin/--stdout/--stderr of app add: its streams on sockets the process running the pod serves, as
+  // the pod's own apps' are; else its output on the pod's console (rkt's), no stdin.
+  const modes = addedAppStreamModes(a);
+  const stdin = modes === undefined ? 'console' : modes.stdin === 'stream' ? 'fifo' : 'null';
+  const spec = await appUnitSpec(rootfs, a, [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment], stdin);
   // rkt's --disable-* of app add, else what the pod was run with.
   const given = insecureIsolation(call.options);
   const insecure = { capabilities: given.capabilities || settings.insecure.capabilities, paths: given.paths || settings.insecure.paths, seccomp: given.seccomp || settings.insecure.seccomp };
@@ -146,7 +152,10 @@ export async function addApp(call: AppCall): Promise<void> {
   addIds(join(call.pod, 'stage1-etc', 'group'), [spec.gid, ...(spec.supplementaryGids ?? [])], (g) => `rkt-${g}:x:${g}:\n`);
   const units = join(call.pod, 'stage1-units');
   const reaper = needsReaper(spec, false);
-  writeFileSync(join(units, appUnitName(a.name)), appUnit(spec, { reaped: reaper, markStarted: true, mutable: true }));
+  const unit = appUnit(spec, { reaped: reaper, markStarted: true, mutable: true });
+  // Served before the unit exists: nothing of it can connect to sockets nobody listens on.
+  if (modes !== undefined) await requestAddedStreams({ app: a.name, action: 'serve', ...(spec.stdin === 'fifo' ? { stdinAfter: commandsBeforeMain(unit) } : {}) });
+  writeFileSync(join(units, appUnitName(a.name)), unit);
   if (reaper) writeFileSync(join(units, reaperUnitName(a.name)), reaperUnit(a.name, undefined, true));
   if (!settings.debug) keepQuietAfterReload(call.pid1);
   systemctl(call, ['daemon-reload']);
@@ -177,10 +186,23 @@ function clearStatus(call: AppCall): void {
   rmSync(join(call.pod, 'appsinfo', call.app, 'exit'), { force: true });
 }
 
+/**
+ * The process running the pod serves the app's streams again (its mux ended with its last run), when it has
+ * stream modes: asked before the unit starts, with what its unit's commands connect to its stdin socket.
+ */
+async function serveStreamsAgain(call: AppCall, unitPath: string): Promise<void> {
+  if (addedAppStreamModes(manifestApp(call)) === undefined) return;
+  const unit = readFileSync(unitPath, 'utf8');
+  const fifo = unit.includes(`StandardInput=file:`);
+  await requestAddedStreams({ app: call.app, action: 'serve', ...(fifo ? { stdinAfter: commandsBeforeMain(unit) } : {}) });
+}
+
 /** `coreos.com/rkt/stage1/app/start`: starts the app's unit (again, after a stop). */
-export function startApp(call: AppCall): void {
-  if (!existsSync(join(call.pod, 'stage1-units', appUnitName(call.app)))) throw new Error(`app ${JSON.stringify(call.app)} was not added to the pod`);
+export async function startApp(call: AppCall): Promise<void> {
+  const unitPath = join(call.pod, 'stage1-units', appUnitName(call.app));
+  if (!existsSync(unitPath)) throw new Error(`app ${JSON.stringify(call.app)} was not added to the pod`);
   clearStatus(call);
+  await serveStreamsAgain(call, unitPath);
   systemctl(call, ['reset-failed', ...appUnits(call)], true);
   systemctl(call, ['start', ...appUnits(call)]);
 }
@@ -203,9 +225,11 @@ export async function stopApp(call: AppCall): Promise<void> {
 }
 
 /** `coreos.com/rkt/stage1/app/rm`: stops the app if it runs and removes its units and files from the pod. */
-export function removeApp(call: AppCall): void {
+export async function removeApp(call: AppCall): Promise<void> {
   const units = appUnits(call);
   systemctl(call, ['stop', ...units], true);
+  // Its streams, when it had stream modes: served no more, its attach endpoints gone.
+  if (addedAppStreamModes(manifestApp(call)) !== undefined) await requestAddedStreams({ app: call.app, action: 'remove' });
   for (const u of units) rmSync(join(call.pod, 'stage1-units', u), { force: true });
   rmSync(join(call.pod, 'stage1-app-etc', call.app), { recursive: true, force: true });
   systemctl(call, ['daemon-reload']);

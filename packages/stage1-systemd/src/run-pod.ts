@@ -31,6 +31,7 @@ import { parseEntrypointArgs } from './entrypoints/args.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { isPidNamespaceInit, killPod, StopRequests, whenAllSettled } from './halt.js';
 import { AppIoRelay } from './io-relay.js';
+import { serveAddedStreams } from './added-streams.js';
 import { AppAttachMux, type AppPty, usesTty } from './attach-mux.js';
 import { watchPodOwner } from './pod-watch.js';
 import { readStop, stopStatus, type StopKind } from './stop-note.js';
@@ -744,7 +745,11 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // app's exit status is published as soon as it is recorded, for `rkt status` of the running pod.
   const exitWrites: Array<Promise<void>> = [];
   const stopWatching = mutable
-    ? watchMutableStatuses(statusDir, (app, text) => recordExitWhileRunning(pod, app, text, exitWrites))
+    ? watchMutableStatuses(statusDir, (app, text) => {
+        recordExitWhileRunning(pod, app, text, exitWrites);
+        // An added app's attaches return as it ends (added-streams.ts); a start gives it a new mux.
+        io?.appEnded(app);
+      })
     : whenAllSettled(
         statusDir,
         apps.map((a) => a.name),
@@ -775,7 +780,18 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
       killPod(nspawnPid);
     }
   }
+  // A mutable pod's added apps with stream modes: their sockets and muxes here too, as the app entrypoints ask.
+  let stopAddedStreams: (() => void) | undefined;
+  if (mutable && io !== undefined && ioFailure === undefined) {
+    try {
+      stopAddedStreams = await serveAddedStreams(io, privateUsers?.shift);
+    } catch (err) {
+      ioFailure = err;
+      killPod(nspawnPid);
+    }
+  }
   const status = await nspawnExited;
+  stopAddedStreams?.();
   await ppidWritten;
   clearInterval(orphaned);
   stops.done();

@@ -9,8 +9,8 @@ import { resolveImageArg } from './pods/images.js';
 /**
  * `rkt app add UUID IMAGE [APP FLAGS] [-- ARG...]` (RKT_EXPERIMENT_APP): adds an app to a running mutable pod,
  * created, not started, with rkt's per-app flags (`--name`, `--exec`, `--user`, `--group`, `--working-dir`,
- * `--environment`, `--supplementary-gids`, `--readonly-rootfs`, `--user-annotation`, `--user-label` and the
- * isolator flags) and rkt's `--mnt-volume` (a volume of the app's own with its mount). The image comes from the
+ * `--environment`, `--supplementary-gids`, `--readonly-rootfs`, `--user-annotation`, `--user-label`, the
+ * isolator flags, and `--stdin/--stdout/--stderr` under RKT_EXPERIMENT_ATTACH) and rkt's `--mnt-volume` (a volume of the app's own with its mount). The image comes from the
  * store, as rkt's (pull policy `never`): an image ID, a name, or the stored download of a URL; an ACI file is
  * imported, which rkt's file fetcher did whatever the policy. Anything else is refused in one line, the pod as it was.
  */

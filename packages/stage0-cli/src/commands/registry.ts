@@ -69,9 +69,10 @@ const APP = defineCommand({
         'This adds an application to a running mutable pod ("rkt app sandbox"): created, not started ("rkt app start").\nIMAGE is an image ID or name in the store, or an ACI file (with --insecure-options=image) imported as "rkt run" does.\nThe app\'s flags follow the image; arguments after "--" are appended to its exec.',
       args: 'UUID IMAGE [--name=NAME] [--exec=CMD] [APP FLAGS] [-- ARG...]',
       minArgs: 2,
-      // rkt's per-app flags of `rkt run` (not --mount nor --signature: a sandbox has no volumes).
+      // rkt's per-app flags of `rkt run` (not --mount nor --signature: a sandbox has no volumes), the stream
+      // modes among them under RKT_EXPERIMENT_ATTACH, as rkt's addAppFlags gave them to its app add.
       flags: [
-        ...APP_FLAGS.filter((f) => f.name !== 'mount' && f.name !== 'signature'),
+        ...appFlags().filter((f) => f.name !== 'mount' && f.name !== 'signature'),
         flag.strings('mnt-volume', 'a volume of the app\'s own and its mount: name=NAME,kind=host,source=PATH,target=PATH[,readOnly=true] or name=NAME,kind=empty,target=PATH[,mode=0755,uid=0,gid=0]'),
       ],
       load: () => import('./app-add.js'),

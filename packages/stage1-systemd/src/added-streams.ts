@@ -1,0 +1,117 @@
+// The stream modes of apps added to a running mutable pod (`rkt app add --stdin=stream --stdout=stream ...`, as
+// rkt's app add took them under its attach experiment): their sockets and attach mux are served by the process
+// running the pod, as its own apps' are (io-relay.ts, attach-mux.ts), which the app entrypoints, separate
+// processes, ask for through a unix socket of the pod directory before the app's unit can connect.
+import { existsSync, lchownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
+import { join } from 'node:path';
+import { appStreamModes, isDefaultStreamModes, type AppStreamModes } from '@rkt/controller/stage1-abi';
+import type { PodApp } from './app-unit-spec.js';
+import { AppAttachMux, ATTACH_DIR, usesTty } from './attach-mux.js';
+import type { AppIoRelay } from './io-relay.js';
+import { appIoName } from './units.js';
+
+/**
+ * Where the process running a mutable pod takes the app entrypoints' requests, relative to the pod directory:
+ * beside the apps' attach directories (never bound into the pod), a name no app's can be (AC names have no dot).
+ */
+export const ADDED_STREAMS_SOCKET = join(ATTACH_DIR, '.apps');
+
+/**
+ * One request, a JSON line: serve an app's streams (`serve`, from app/add before its unit is written, and from
+ * app/start, whose app's last mux ended with its last run), or stop serving them (`remove`, from app/rm). The
+ * answer is a line: `ok`, or the refusal.
+ */
+export interface AddedStreamsRequest {
+  readonly app: string;
+  readonly action: 'serve' | 'remove';
+  /** How many of the unit's commands connect to its stdin socket before the app's own (`commandsBeforeMain`); absent without a streamed stdin. */
+  readonly stdinAfter?: number;
+}
+
+/** An app's stream modes, when it has others than the defaults; refused in one line when they cannot be served in a running pod. */
+export function addedAppStreamModes(a: PodApp): AppStreamModes | undefined {
+  const modes = appStreamModes(a.name, a.annotations);
+  if (isDefaultStreamModes(modes)) return undefined;
+  if (usesTty(modes)) {
+    const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => modes[s] === 'tty');
+    // Its pty's slave is bound into the pod by nspawn as the pod starts (run-pod.ts), which a running pod is past.
+    throw new Error(`app ${a.name}: --${tty}=tty cannot be given to an app added to a running pod (its terminal is bound into the pod as the pod starts); use --${tty}=stream`);
+  }
+  return modes;
+}
+
+/**
+ * Serves the app entrypoints' requests (mutable pods only), for the pod's life: the apps' sockets in the relay's
+ * `stage1-io`, given to the pod's root (`owner`, with --private-users) as run gives its own apps'. Returns how to
+ * stop, which removes the socket.
+ */
+export async function serveAddedStreams(relay: AppIoRelay, owner: number | undefined): Promise<() => void> {
+  mkdirSync(ATTACH_DIR, { recursive: true, mode: 0o700 });
+  rmSync(ADDED_STREAMS_SOCKET, { force: true });
+  const server: Server = process.getBuiltinModule('node:net').createServer((conn) => {
+    conn.on('error', () => {});
+    let line = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (chunk: string) => {
+      line += chunk;
+      const nl = line.indexOf('\n');
+      if (nl < 0) return;
+      conn.removeAllListeners('data');
+      Promise.resolve()
+        .then(() => handle(relay, JSON.parse(line.slice(0, nl)) as AddedStreamsRequest, owner))
+        .then(
+        () => conn.end('ok\n'),
+        (err: unknown) => conn.end(`${(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`),
+      );
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(ADDED_STREAMS_SOCKET, () => resolve());
+  });
+  return () => {
+    server.close();
+    rmSync(ADDED_STREAMS_SOCKET, { force: true });
+  };
+}
+
+async function handle(relay: AppIoRelay, r: AddedStreamsRequest, owner: number | undefined): Promise<void> {
+  if (r.action === 'remove') return relay.removeApp(r.app);
+  const manifest = JSON.parse(readFileSync('pod', 'utf8')) as { apps?: PodApp[] };
+  const a = manifest.apps?.find((x) => x.name === r.app);
+  if (a === undefined) throw new Error(`the pod manifest has no app ${JSON.stringify(r.app)}`);
+  const modes = addedAppStreamModes(a);
+  if (modes === undefined) return;
+  await relay.addApp(a.name, modes, r.stdinAfter, () => new AppAttachMux(a.name, modes));
+  if (owner === undefined) return;
+  for (const stream of ['stdin', 'stdout', 'stderr'] as const) {
+    const path = join('stage1-io', appIoName(a.name, stream));
+    if (existsSync(path)) lchownSync(path, owner, owner);
+  }
+}
+
+/**
+ * Asks the process running the pod (in the pod directory, this process's working directory) to serve an app's
+ * streams or to stop; throws its refusal in one line. It listens from soon after the pod started: a pod still
+ * starting is waited for, at most 10 s.
+ */
+export async function requestAddedStreams(request: AddedStreamsRequest): Promise<void> {
+  const net = process.getBuiltinModule('node:net');
+  for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
+    const answer = await new Promise<string | NodeJS.ErrnoException>((resolve) => {
+      const conn: Socket = net.connect({ path: ADDED_STREAMS_SOCKET });
+      let text = '';
+      conn.setEncoding('utf8');
+      conn.once('connect', () => conn.write(`${JSON.stringify(request)}\n`));
+      conn.on('data', (chunk: string) => (text += chunk));
+      conn.once('end', () => resolve(text.trim()));
+      conn.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    });
+    if (answer === 'ok') return;
+    if (typeof answer === 'string') throw new Error(answer || 'the process running the pod gave no answer');
+    if ((answer.code !== 'ENOENT' && answer.code !== 'ECONNREFUSED') || Date.now() > end) {
+      throw new Error(`cannot reach the process running the pod (${ADDED_STREAMS_SOCKET}: ${answer.code ?? answer.message}) to serve app ${request.app}'s streams`);
+    }
+  }
+}
