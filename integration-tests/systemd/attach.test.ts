@@ -414,5 +414,22 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
       expect(readdirSync(join(podDir, 'stage1-attach'))).toEqual([]);
       expectNothingLeft(env, uuid);
     });
+
+    it('gives a terminal to an app of a pod in its own user namespace (--private-users): the pty is its root\'s', async () => {
+      const script = 'read x; echo "got $x as $(id -u)"; tty; test -t 0 && echo stdin-is-a-terminal';
+      const { done } = rktAsync(['run', '--private-users', aci, '--stdin=tty', '--stdout=tty', '--stderr=tty', '--exec=/bin/sh', '--', '-c', script]);
+      const { uuid } = await env.waitRunning();
+      const attach = attachOnTerminal(['attach', '--mode=tty', uuid]);
+      await waitFor('the attach to make its terminal raw', () => (attach.stderrSoFar() === 'raw\n' ? true : undefined));
+      attach.child.stdin!.write('hello\r');
+      const r = await attach.done;
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stderr).toBe('raw\necho-restored\n');
+      // The pod's root (0 in its namespace) read the line from its own terminal, which the app's unit opened.
+      expect(JSON.stringify(r.stdout)).toBe(JSON.stringify('hello\r\ngot hello as 0\r\n/rkt/tty/busybox\r\nstdin-is-a-terminal\r\n'));
+      const ran = await done;
+      expect(ran.status, ran.stderr).toBe(0);
+      expectNothingLeft(env, uuid);
+    });
   });
 });

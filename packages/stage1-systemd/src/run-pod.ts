@@ -1,4 +1,4 @@
-import { chownSync, existsSync, lchownSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, fchownSync, lchownSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join, resolve } from 'node:path';
 import { appStreamModes, childrenOf, isDefaultStreamModes, parseDnsConfMode, type AppStreamModes } from '@rkt/controller/stage1-abi';
@@ -375,10 +375,10 @@ function mdsUrlOnNetwork(url: string, networks: SetUpNetworks): string {
  * The stream modes of the apps that have others than the defaults (rkt's `--stdin/--stdout/--stderr` as app
  * annotations): `stream`, `null` and `tty` (a pseudo-terminal of the app's own, which needs stage0's `openPty`)
  * are served here. Refused in one line before anything of the pod starts: tty and stream in one app
- * (appStreamModes), tty without stage0's pty or with --private-users, and any mode with
- * `--interactive` (which takes rkt's terminal or stdin for its one app).
+ * (appStreamModes), tty without stage0's pty, and any mode with `--interactive` (which takes rkt's terminal or
+ * stdin for its one app).
  */
-function appsStreamModes(apps: readonly PodApp[], interactive: boolean, host: RunHost, privateUsers: boolean): Map<string, AppStreamModes> {
+function appsStreamModes(apps: readonly PodApp[], interactive: boolean, host: RunHost): Map<string, AppStreamModes> {
   const modes = new Map<string, AppStreamModes>();
   for (const a of apps) {
     const m = appStreamModes(a.name, a.annotations);
@@ -387,7 +387,6 @@ function appsStreamModes(apps: readonly PodApp[], interactive: boolean, host: Ru
     if (tty !== undefined && host.openPty === undefined) {
       throw new Error(`app ${a.name}: --${tty}=tty needs stage0's pseudo-terminals (rkt-ts's stage0 running this entrypoint as its run module); executed, it has none`);
     }
-    if (tty !== undefined && privateUsers) throw new Error(`app ${a.name}: --${tty}=tty is not supported with --private-users (the host's pty would not be the pod's root's)`);
     if (interactive) throw new Error(`app ${a.name}: --interactive cannot be combined with --stdin, --stdout or --stderr modes`);
     modes.set(a.name, m);
   }
@@ -426,7 +425,7 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   // rkt's --interactive: the terminal itself when there is one, else standard input relayed through a socket.
   const stdin: AppStdin = !interactive ? 'null' : process.stdin.isTTY ? 'tty' : 'fifo';
   // rkt's --stdin/--stdout/--stderr (RKT_EXPERIMENT_ATTACH): each app's modes from its annotations.
-  const streamModes = appsStreamModes(apps, interactive, host, privateUsers !== undefined);
+  const streamModes = appsStreamModes(apps, interactive, host);
   const inherited = options.get('inherit-env') === 'true' ? process.env : undefined;
   const stage1 = realpathSync(join(pod, 'stage1', 'rootfs'));
   // Forwarded ports name the apps' ports: checked with the rest of the pod, before any network is set up.
@@ -527,6 +526,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
     const pty = host.openPty!();
     // A terminal of 0 rows and columns until an attach gives its own (stty size fails on it): a VT100's.
     host.ptyResize?.(pty.master, 24, 80);
+    // In a user namespace of the pod's own, the host's root that owns the slave is nobody: the pod's root could not
+    // open it (its capabilities reach only files of IDs mapped there). Its root's, as nspawn makes its console.
+    if (privateUsers !== undefined) fchownSync(pty.slave, privateUsers.shift, privateUsers.shift);
     ptys.set(spec.name, pty);
     spec.tty = { stdin: m.stdin === 'tty', stdout: m.stdout === 'tty', stderr: m.stderr === 'tty' };
   }
