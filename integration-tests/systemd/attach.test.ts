@@ -242,6 +242,17 @@ describe('rkt attach (RKT_EXPERIMENT_ATTACH=true), systemd stage1', () => {
     expect(env.mounts()).toEqual([]);
   });
 
+  it("writes no stream annotations for --interactive, as rkt's stage0 wrote none (its stage1 took the terminal from run's flag)", () => {
+    const r = rkt(['run', '--interactive', aci, '--exec=/bin/cat'], { input: 'typed\n' });
+    expect(r, r.stderr).toMatchObject({ status: 0, stdout: 'typed\n' });
+    const [uuid] = env.podUuids();
+    const manifest = JSON.parse(rkt(['cat-manifest', uuid!]).stdout) as { apps: Array<{ annotations?: unknown[] }> };
+    expect(manifest.apps).toHaveLength(1);
+    expect(manifest.apps[0]!.annotations ?? []).toEqual([]);
+    expect(rkt(['gc', '--grace-period=0s']).status).toBe(0);
+    expect(env.mounts()).toEqual([]);
+  });
+
   it('refuses rkt attach on a fly pod in one line', async () => {
     const fly = STAGE1S.find((s) => s.name === 'fly')!;
     const { done } = rktAsync(['run', `--stage1-path=${fly.aci}`, aci, '--exec=/bin/sleep', '--', '30']);

@@ -13,7 +13,11 @@ export const APP_STREAM_NAMES: readonly AppStreamName[] = ['stdin', 'stdout', 's
 
 /**
  * The modes rkt's flags took for each stream (`log` is not one of stdin's), and the defaults (rkt's: stdin
- * closed, the output logged). `interactive` is what rkt wrote for `--interactive`; no flag gives it.
+ * closed, the output logged). `interactive` is a value rkt's stage1 read (units.go's SetupAppIO: the stream on
+ * the pod's terminal) but no rkt stage0 wrote: its flags refused it, and `rkt run --interactive` reached the
+ * stage1 as run's `--interactive`, which took the terminal for all three streams before any annotation was read.
+ * So rkt-ts writes none either (cat-manifest of an `--interactive` pod shows no stream annotations, as rkt's), and
+ * takes one from a `--pod-manifest` as the default, as an app without stream modes.
  */
 export const APP_STREAM_MODES = {
   stdin: ['null', 'stream', 'tty'],
