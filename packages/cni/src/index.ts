@@ -34,4 +34,5 @@ export {
   type TeardownOptions,
 } from './pod-networks.js';
 export { OLD_PLACE_MARK, holdOldPlaceLeases } from './old-leases.js';
+export { CALL_CGROUP_PARENT, killCallCgroup, makeCallCgroup, sweepCallCgroups } from './call-cgroup.js';
 export { dnsOutlook, forwardableIndex, noGatewayReason } from './outlook.js';

@@ -1,6 +1,8 @@
-import { spawnSync, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:child_process';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { JOIN_FAILED, JOIN_SCRIPT, killCallCgroup, makeCallCgroup, sweepCallCgroups } from './call-cgroup.js';
 import { CniError } from './errors.js';
 import { pluginFailure } from './result.js';
 
@@ -50,6 +52,8 @@ export interface PluginCall {
   readonly holdFd?: number;
   /** How long the call may take, in ms: DEFAULT_PLUGIN_TIMEOUTS' for its command unless given. */
   readonly timeoutMs?: number;
+  /** What the call notes for --debug (a call in its process group only, where no cgroup can be made). */
+  readonly note?: (line: string) => void;
 }
 
 /** How long a plugin call may take, by command, in ms. */
@@ -94,9 +98,9 @@ export function formatTimeout(ms: number): string {
 }
 
 /**
- * What runs each plugin: coreutils' timeout(1), in a process group of its own with the plugin, which it kills
- * (SIGKILL) as a whole at the deadline. Not this process's timer only: a run killed (kill -9) while a plugin
- * hangs leaves timeout to end it all the same, and with it the pod's lock the plugin holds (fd 3).
+ * What runs each plugin: coreutils' timeout(1), which kills the plugin's process group (SIGKILL) at the
+ * deadline. Not this process's timer only: a run killed (kill -9) while a plugin hangs leaves timeout to end it
+ * all the same, and with it the pod's lock the plugin holds (fd 3).
  */
 export const TIMEOUT_COMMAND = 'timeout';
 
@@ -105,57 +109,138 @@ export const TIMEOUT_COMMAND = 'timeout';
  * its stdout; a failure is one line with the plugin's own error message, a call past its deadline `timed out
  * after 60s`.
  *
- * The plugin runs under TIMEOUT_COMMAND in a session, and so a process group, of its own, which is killed
- * (SIGKILL) whenever the call ends: at its deadline, by timeout, the plugin and whatever it started; after it
- * exited, here, whatever it left running. What it left would otherwise keep what it inherited open, the pod's
- * lock (fd 3) included, and so keep the pod locked, and shown running, until it exited; a plugin's work ends
- * with its call (the CNI specification has no daemon of a plugin's). Out of reach: a process that left the
- * group itself (setsid, as a daemon does), and what a plugin left behind when this process was killed before
- * the plugin exited. spawnSync waits for the end of the plugin's stdout and stderr too: a process left with
- * them open keeps the call until its deadline.
+ * The plugin runs under TIMEOUT_COMMAND in a session of its own and in a cgroup of its own (call-cgroup.ts:
+ * cgroup v1's freezer), and everything in that cgroup is killed when the call ends: at its deadline (timeout
+ * kills the group first), or when the plugin exits, whatever it left running, a daemon that called setsid
+ * itself included. What it left would otherwise keep what it inherited open, the pod's lock (fd 3) among it,
+ * and so keep the pod locked, and shown running; a plugin's work ends with its call (the CNI specification
+ * has no daemon of a plugin's). A call whose caller was killed leaves its cgroup, swept (sweepCallCgroups)
+ * once its plugin has exited, by the next call and by `rkt gc`. Where no such cgroup can be made (a host
+ * without the v1 freezer), the process group only, killed the same way (a `note`, shown under --debug).
+ *
+ * The call ends when the plugin exits, not when its output ends: stdout and stderr are unnamed files
+ * (O_TMPFILE), read once everything in the call is dead, so a process left holding them keeps nothing waiting.
+ * The configuration is given the same way.
  */
 export function execPlugin(c: PluginCall): string {
   const timeoutMs = c.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUTS[c.command === 'ADD' ? 'add' : 'del'];
-  // `detached` (setsid(2) in the child) is honoured by spawnSync, though its types omit it.
-  const options: SpawnSyncOptionsWithStringEncoding & { detached: boolean } = {
-    input: JSON.stringify(c.conf),
-    encoding: 'utf8',
-    // Only should timeout(1) itself fail to end it.
-    timeout: timeoutMs + 10_000,
-    killSignal: 'SIGKILL',
-    detached: true,
-    // Node opens its files close-on-exec: only what stdio names reaches the plugin.
-    stdio: c.holdFd !== undefined ? ['pipe', 'pipe', 'pipe', c.holdFd] : 'pipe',
-    env: {
-      ...process.env,
-      CNI_COMMAND: c.command,
-      CNI_CONTAINERID: c.containerId,
-      CNI_NETNS: c.netns,
-      CNI_IFNAME: c.ifName,
-      CNI_ARGS: c.args,
-      CNI_PATH: c.cniPath.join(':'),
-    },
-  };
-  const started = performance.now();
-  const r = spawnSync(TIMEOUT_COMMAND, ['--signal=KILL', `${timeoutMs / 1000}s`, c.pluginPath], options);
-  // The group's id is timeout's pid, which stays taken while any process of the group is left.
-  if (r.pid > 0) killGroup(r.pid);
-  if (r.error !== undefined) {
-    const code = (r.error as NodeJS.ErrnoException).code;
-    if (code === 'ETIMEDOUT') throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`, { cause: r.error });
-    throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${r.error.message}`, { cause: r.error });
+  // Calls of killed runs whose plugins have exited since: what they left dies before this one starts.
+  const { left } = sweepCallCgroups();
+  for (const l of left) c.note?.(`cannot remove ${l}: processes left in it do not die`);
+  const cgroup = makeCallCgroup(c.containerId);
+  if ('why' in cgroup) c.note?.(`plugin ${basename(c.pluginPath)} in a process group of its own only: ${cgroup.why}`);
+  let r = runPlugin(c, timeoutMs, 'path' in cgroup ? cgroup.path : undefined);
+  if ('path' in cgroup && r.run.status === 125 && r.stderr === JOIN_FAILED) {
+    // The plugin did not run: it runs again in its process group only.
+    c.note?.(`plugin ${basename(c.pluginPath)} in a process group of its own only: cannot join ${cgroup.path}`);
+    killCallCgroup(cgroup.path);
+    r = runPlugin(c, timeoutMs, undefined);
+  }
+  const { run, stdout, stderr, elapsed } = r;
+  if (run.error !== undefined) {
+    const code = (run.error as NodeJS.ErrnoException).code;
+    if (code === 'ETIMEDOUT') throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`, { cause: run.error });
+    throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${run.error.message}`, { cause: run.error });
   }
   // timeout's kill of its group ends timeout too; it also dies of the signal that killed the plugin, so a
   // SIGKILL before the deadline is the plugin's own.
-  if (r.signal === 'SIGKILL' && performance.now() - started >= timeoutMs) throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`);
+  if (run.signal === 'SIGKILL' && elapsed >= timeoutMs) throw new CniError('CNI_PLUGIN', `timed out after ${formatTimeout(timeoutMs)}`);
   // The plugin could not be run: timeout's 126 and 127, with its `timeout: failed to run command 'PATH': WHY`.
-  const notRun = r.status === 126 || r.status === 127 ? /^timeout: failed to run command .*: ([^:\n]+)\n?$/.exec(r.stderr) : null;
+  const notRun = run.status === 126 || run.status === 127 ? /^timeout: failed to run command .*: ([^:\n]+)\n?$/.exec(stderr) : null;
   if (notRun !== null) throw new CniError('CNI_PLUGIN', `plugin ${c.pluginPath}: ${notRun[1]}`);
-  if (r.status !== 0) {
-    const status = r.signal !== null ? `killed by ${r.signal}` : `exit status ${r.status}`;
-    throw new CniError('CNI_PLUGIN', pluginFailure(r.stdout, r.stderr, status));
+  if (run.status !== 0) {
+    const status = run.signal !== null ? `killed by ${run.signal}` : `exit status ${run.status}`;
+    throw new CniError('CNI_PLUGIN', pluginFailure(stdout, stderr, status));
   }
-  return r.stdout;
+  return stdout;
+}
+
+interface PluginRun {
+  run: SpawnSyncReturns<string | Buffer>;
+  stdout: string;
+  stderr: string;
+  /** ms from the start to the plugin's exit. */
+  elapsed: number;
+}
+
+/**
+ * One run of the plugin under timeout(1), in `cgroup` when given (its wrapper joins it first), then everything
+ * left of the call killed (the cgroup's tasks, else the process group) before its output is read.
+ */
+function runPlugin(c: PluginCall, timeoutMs: number, cgroup: string | undefined): PluginRun {
+  const stdin = unnamedFile();
+  const out = unnamedFile();
+  const err = unnamedFile();
+  try {
+    // Positioned: the shared offset stays at 0, where the plugin starts reading.
+    const input = Buffer.from(JSON.stringify(c.conf));
+    writeSync(stdin, input, 0, input.length, 0);
+    const timeoutArgs = ['--signal=KILL', `${timeoutMs / 1000}s`, c.pluginPath];
+    const [file, args] = cgroup !== undefined ? ['/bin/sh', ['-c', JOIN_SCRIPT, join(cgroup, 'cgroup.procs'), TIMEOUT_COMMAND, ...timeoutArgs]] : [TIMEOUT_COMMAND, timeoutArgs];
+    // `detached` (setsid(2) in the child) is honoured by spawnSync, though its types omit it.
+    const options: SpawnSyncOptions & { detached: boolean } = {
+      // Only should timeout(1) itself fail to end it.
+      timeout: timeoutMs + 10_000,
+      killSignal: 'SIGKILL',
+      detached: true,
+      // No pipe: spawnSync returns at the plugin's exit (timeout's), whoever keeps these open. Node opens its
+      // own files close-on-exec: only what stdio names reaches the plugin.
+      stdio: c.holdFd !== undefined ? [stdin, out, err, c.holdFd] : [stdin, out, err],
+      env: {
+        ...process.env,
+        CNI_COMMAND: c.command,
+        CNI_CONTAINERID: c.containerId,
+        CNI_NETNS: c.netns,
+        CNI_IFNAME: c.ifName,
+        CNI_ARGS: c.args,
+        CNI_PATH: c.cniPath.join(':'),
+      },
+    };
+    const started = performance.now();
+    const run = spawnSync(file, args, options);
+    const elapsed = performance.now() - started;
+    if (cgroup !== undefined) {
+      const left = killCallCgroup(cgroup);
+      if (left.length > 0) c.note?.(`cannot remove ${cgroup}: processes left in it do not die (${left.join(', ')})`);
+    }
+    // The group's id is the wrapper's pid, which stays taken while any process of the group is left. Killed in
+    // a cgroup too: the plugin's processes that setsid left it, the others are in it all the same.
+    if (run.pid !== undefined && run.pid > 0) killGroup(run.pid);
+    return { run, stdout: readWhole(out), stderr: readWhole(err), elapsed };
+  } finally {
+    closeSync(stdin);
+    closeSync(out);
+    closeSync(err);
+  }
+}
+
+/** `__O_TMPFILE` (with O_DIRECTORY, Linux's O_TMPFILE): a file with no name, gone with its last descriptor. */
+const O_TMPFILE = 0o20000000 | constants.O_DIRECTORY;
+
+/** A file of the call's own with no name (O_TMPFILE in the temp directory), else one named and unlinked at once. */
+function unnamedFile(): number {
+  try {
+    return openSync(tmpdir(), O_TMPFILE | constants.O_RDWR, 0o600);
+  } catch {
+    // A filesystem without O_TMPFILE: named for an instant.
+    const path = join(tmpdir(), `.rkt-cni-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+    unlinkSync(path);
+    return fd;
+  }
+}
+
+/** What a file holds, read from its start (the plugin's writes moved the shared offset to its end). */
+function readWhole(fd: number): string {
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, buf, got, size - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got).toString('utf8');
 }
 
 /** SIGKILL to a process group: none left (ESRCH) is the usual case, and nothing else can fail for root. */

@@ -170,9 +170,9 @@ async function writeWhole(path: string, text: string, durable: boolean): Promise
 }
 
 /** What a plugin call takes of the caller's options: the file description it inherits, its deadline. */
-function held(o: { readonly holdFd?: number; readonly timeouts?: PluginTimeouts }, command: 'ADD' | 'DEL'): { holdFd?: number; timeoutMs: number } {
+function held(o: { readonly holdFd?: number; readonly timeouts?: PluginTimeouts; readonly note?: (line: string) => void }, command: 'ADD' | 'DEL'): { holdFd?: number; timeoutMs: number; note?: (line: string) => void } {
   const timeoutMs = (o.timeouts ?? DEFAULT_PLUGIN_TIMEOUTS)[command === 'ADD' ? 'add' : 'del'];
-  return { ...(o.holdFd !== undefined ? { holdFd: o.holdFd } : {}), timeoutMs };
+  return { ...(o.holdFd !== undefined ? { holdFd: o.holdFd } : {}), timeoutMs, ...(o.note !== undefined ? { note: o.note } : {}) };
 }
 
 /** CNI versions whose DEL takes the ADD's result as `prevResult`. */
@@ -240,7 +240,7 @@ export async function setupPodNetworks(o: SetupOptions): Promise<PodNetworks> {
     }
     if (o.portMappings !== undefined && o.portMappings.length > 0) await forwardPorts(o, nets, saved, results, dirs, path, netDir);
   } catch (err) {
-    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), ...(o.holdFd !== undefined ? { holdFd: o.holdFd } : {}), ...(o.timeouts !== undefined ? { timeouts: o.timeouts } : {}), warn: () => {} });
+    teardownPodNetworks({ podDir: o.podDir, uuid: o.uuid, ...(o.umount !== undefined ? { umount: o.umount } : {}), ...(o.holdFd !== undefined ? { holdFd: o.holdFd } : {}), ...(o.timeouts !== undefined ? { timeouts: o.timeouts } : {}), ...(o.note !== undefined ? { note: o.note } : {}), warn: () => {} });
     // Nothing joined: rkt list shows no network for a pod that never had one.
     rmSync(join(o.podDir, NET_INFO_FILE), { force: true });
     throw err;
@@ -287,6 +287,8 @@ export interface TeardownOptions {
   readonly timeouts?: PluginTimeouts;
   /** A network whose DEL failed: noted, and the others are torn down all the same. */
   readonly warn: (line: string) => void;
+  /** What is shown under --debug (a plugin call in its process group only, where no cgroup can be made). */
+  readonly note?: (line: string) => void;
 }
 
 /** Whether a pod directory has networks (or a namespace) left to tear down. */

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BUILTIN_NETS, CniError, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+import { BUILTIN_NETS, CALL_CGROUP_PARENT, CniError, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
 
 // Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
 // this test's own (10.213.x), which no other test uses.
@@ -313,6 +313,66 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(warnings).toEqual([]);
     expect(pids(left)).toHaveLength(2);
     expect(pids(left).map((l) => l.split(' ')[0]!).filter(running)).toEqual([]);
+  });
+
+  /** The plugin calls' cgroups of a pod (CNI_CONTAINERID is its UUID) still there. */
+  const callCgroups = (uuid: string): string[] => (existsSync(CALL_CGROUP_PARENT) ? readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`)) : []);
+
+  it("a daemon a plugin starts with setsid(1), out of its process group, dies with the call (its cgroup): it holds the pod's lock (fd 3) no longer, and no cgroup of the call is left", async () => {
+    const left = join(tmp, 'left-pids');
+    const lock = join(tmp, 'lock');
+    // The daemon in a session of its own, keeping what it inherited (fd 3, the lock), none of the plugin's stdio.
+    writeFileSync(
+      join(tmp, 'conf', 'net.d', 'daemonizer'),
+      `#!/bin/sh\ncat >/dev/null\nsetsid sleep 1000 >/dev/null 2>&1 </dev/null &\nwhile [ "$(readlink /proc/$!/exe)" != "$(readlink -f "$(command -v sleep)")" ]; do :; done\necho "$$ $! $(cut -d' ' -f6 /proc/$!/stat) $(readlink /proc/$!/fd/3)" >> '${left}'\necho '{"cniVersion":"0.3.1"}'\n`,
+      { mode: 0o755 },
+    );
+    writeNet('10-daemon.conf', { cniVersion: '0.3.1', name: 'daemon', type: 'daemonizer' });
+    writeFileSync(lock, '');
+    const fd = openSync(lock, 'r');
+    try {
+      const held = pod();
+      await setupPodNetworks({ ...held, netList: 'daemon', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), holdFd: fd });
+      const [plugin, daemon, session, heldLock] = pids(left)[0]!.split(' ');
+      // Out of the plugin's process group and session: a session of its own, which a group kill misses.
+      expect(session).toBe(daemon);
+      expect(heldLock).toBe(lock);
+      expect(running(daemon!)).toBe(false);
+      expect(callCgroups(held.uuid)).toEqual([]);
+      teardownPodNetworks({ ...held, holdFd: fd, warn: (l) => warnings.push(l) });
+      expect(plugin).not.toBe(daemon);
+      expect(callCgroups(held.uuid)).toEqual([]);
+    } finally {
+      closeSync(fd);
+    }
+    expect(warnings).toEqual([]);
+    expect(pids(left)).toHaveLength(2);
+    expect(pids(left).map((l) => l.split(' ')[1]!).filter(running)).toEqual([]);
+  });
+
+  it("a process left holding the plugin's stdout and stderr does not hold the call: it ends when the plugin exits, with the plugin's result", async () => {
+    const left = join(tmp, 'left-pids');
+    writeFileSync(
+      join(tmp, 'conf', 'net.d', 'holder'),
+      `#!/bin/sh\ncat >/dev/null\nsleep 1000 &\necho $! >> '${left}'\necho '{"cniVersion":"0.3.1","ips":[{"version":"4","address":"10.213.31.5/24","gateway":"10.213.31.1"}]}'\n`,
+      { mode: 0o755 },
+    );
+    writeNet('10-hold.conf', { cniVersion: '0.3.1', name: 'hold', type: 'holder' });
+    const held = pod();
+    const t0 = Date.now();
+    const r = await setupPodNetworks({ ...held, netList: 'hold', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), timeouts: { add: 30_000, del: 30_000 } });
+    // Well before the deadline: the call did not wait for the end of the output.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    // (rkt's default-restricted after it.)
+    expect(r.nets.map((n) => [n.netName, n.ip, n.mask])[0]).toEqual(['hold', '10.213.31.5', '255.255.255.0']);
+    expect(pids(left).filter(running)).toEqual([]);
+    const t1 = Date.now();
+    teardownPodNetworks({ ...held, timeouts: { add: 30_000, del: 30_000 }, warn: (l) => warnings.push(l) });
+    expect(Date.now() - t1).toBeLessThan(10_000);
+    expect(warnings).toEqual([]);
+    expect(pids(left)).toHaveLength(2);
+    expect(pids(left).filter(running)).toEqual([]);
+    expect(callCgroups(held.uuid)).toEqual([]);
   });
 
   it('reads the deadlines from RKT_CNI_ADD_TIMEOUT and RKT_CNI_DEL_TIMEOUT; one that is not a duration is one line naming it', () => {
