@@ -55,7 +55,7 @@ test('lists the mount, process and temp file a run left, by path, and nothing af
   expect(check.leaks().owned).toEqual([]);
 });
 
-test("a pod's netns and cgroup are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
+test("a pod's netns and cgroups (its CNI plugin calls' too) are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
   const check = new LeakCheck(tmpdir(), repoRoot);
   cleanups.push(() => check.close());
   const ours = randomUUID();
@@ -69,14 +69,17 @@ test("a pod's netns and cgroup are the run's when the pod's directory was under 
     cleanups.push(() => execFileSync('ip', ['netns', 'delete', `rkt-${uuid}`]));
     mkdirSync(`/sys/fs/cgroup/pids/rkt-${uuid}`);
     cleanups.push(() => rmdirSync(`/sys/fs/cgroup/pids/rkt-${uuid}`));
+    // A CNI plugin call's, as @rkt/cni names them (the pod's UUID, the caller's pid and start time, a count).
+    mkdirSync(`/sys/fs/cgroup/freezer/rkt-ts-cni/${uuid}.1.1.1`, { recursive: true });
+    cleanups.push(() => rmdirSync(`/sys/fs/cgroup/freezer/rkt-ts-cni/${uuid}.1.1.1`));
   }
 
   const { owned, unattributed } = check.leaks();
   expect(owned.sort()).toEqual(
-    [`cgroup: /sys/fs/cgroup/pids/rkt-${ours}`, `mount: /run/netns/rkt-${ours}`, `network namespace: /run/netns/rkt-${ours}`].sort(),
+    [`cgroup: /sys/fs/cgroup/freezer/rkt-ts-cni/${ours}.1.1.1`, `cgroup: /sys/fs/cgroup/pids/rkt-${ours}`, `mount: /run/netns/rkt-${ours}`, `network namespace: /run/netns/rkt-${ours}`].sort(),
   );
   expect(unattributed).toEqual(
-    expect.arrayContaining([`cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]),
+    expect.arrayContaining([`cgroup: /sys/fs/cgroup/freezer/rkt-ts-cni/${theirs}.1.1.1`, `cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]),
   );
 });
 

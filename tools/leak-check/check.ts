@@ -7,7 +7,7 @@
 // collected from its data directories while it runs (a pod's netns, cgroups and CNI rules are named by it).
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPopulated, cniChains, ipamLeases, links, mountPoints, netnsNames, nspawnRunEntries, podCgroups, processes, UUID_RE, walkDirs, type Proc } from './state.js';
+import { cgroupPopulated, cniCallCgroups, cniChains, ipamLeases, links, mountPoints, netnsNames, nspawnRunEntries, podCgroups, processes, UUID_RE, walkDirs, type Proc } from './state.js';
 
 /** The environment variable every process of the run inherits; its value is the run's temp dir. */
 export const RUN_MARKER = 'RKT_TEST_RUN';
@@ -58,7 +58,7 @@ export function snapshot(baseTmp: string): Snapshot {
     netns: new Set(netnsNames()),
     links: new Set(links()),
     chains: new Set(cniChains().keys()),
-    cgroups: new Set(podCgroups()),
+    cgroups: new Set([...podCgroups(), ...cniCallCgroups()]),
     leases: new Set(ipamLeases().keys()),
     nspawn: new Set(nspawnRunEntries()),
     procs: new Set(processes().map(procKey)),
@@ -153,7 +153,7 @@ export class LeakCheck {
     for (const n of netnsNames()) {
       if (!this.before.netns.has(n)) sort(this.ownsUuidIn(n), `network namespace: /run/netns/${n}`);
     }
-    for (const c of podCgroups()) {
+    for (const c of [...podCgroups(), ...cniCallCgroups()]) {
       if (!this.before.cgroups.has(c)) sort(this.ownsUuidIn(c), `cgroup: ${c}${cgroupPopulated(c) ? ' (with processes)' : ''}`);
     }
     for (const [chain, rules] of cniChains()) {

@@ -101,6 +101,30 @@ export function podCgroups(): string[] {
   return found;
 }
 
+/**
+ * The cgroups of CNI plugin calls (@rkt/cni's `rkt-ts-cni/CONTAINERID.PID.START.N`, in any hierarchy, the v1
+ * freezer's today): each removed when its call ends, or swept once its plugin has exited after its caller was
+ * killed; one left names its pod.
+ */
+export function cniCallCgroups(): string[] {
+  const found: string[] = [];
+  let hierarchies: string[];
+  try {
+    hierarchies = readdirSync('/sys/fs/cgroup');
+  } catch {
+    return found;
+  }
+  for (const h of hierarchies) {
+    const parent = join('/sys/fs/cgroup', h, 'rkt-ts-cni');
+    try {
+      for (const e of readdirSync(parent, { withFileTypes: true })) if (e.isDirectory()) found.push(join(parent, e.name));
+    } catch {
+      // No such parent in this hierarchy.
+    }
+  }
+  return found;
+}
+
 /** Whether a cgroup (in any hierarchy) still holds a process. */
 export function cgroupPopulated(dir: string): boolean {
   const procs = (d: string): boolean => {

@@ -1,3 +1,4 @@
+import { sweepCallCgroups } from '@rkt/cni/call-cgroups';
 import { gcPods } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { parseDurationFlag } from '../argv/duration.js';
@@ -12,6 +13,11 @@ export async function run(ctx: CommandContext): Promise<number> {
   const gracePeriodMs = durationFlag(ctx, 'grace-period');
   const expirePreparedMs = durationFlag(ctx, 'expire-prepared');
   const store = await openCliStore(ctx);
+  // What CNI plugin calls of killed runs left (a daemon a plugin started may hold its pod's lock, and a locked
+  // pod is not collected): killed before the pods' locks are looked at.
+  const swept = sweepCallCgroups();
+  for (const c of swept.swept) ctx.log.debug(`removed the cgroup of an ended CNI plugin call, ${c}`);
+  for (const c of swept.left) ctx.log.warn(`cannot remove ${c}: processes left in it do not die`);
   const r = await gcPods({
     dataDir: ctx.dataDir(),
     store,
