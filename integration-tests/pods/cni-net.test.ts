@@ -5,12 +5,12 @@
 // run one after the other.
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
-import { BUILTIN_IPAM_DATA_DIR, teardownPodNetworks } from '@rkt/cni';
+import { BUILTIN_IPAM_DATA_DIR, CALL_CGROUP_PARENT, teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, killCniPlugins, STAGE1S, RktEnv } from './harness.js';
 import { MdsProcess } from '../ace/mds-service.js';
@@ -722,6 +722,72 @@ describe('CNI networks (systemd)', () => {
     expect([gc.status, gc.stderr]).toEqual([0, '']);
     expect(env.podUuids()).toEqual([]);
     expect(leases('leave', [uuid!])).toEqual([]);
+  }, 120_000);
+
+  it("a daemon a plugin starts with setsid, holding the pod's lock (fd 3), after a kill -9 of rkt run during that ADD: gc leaves the pod while the ADD runs, then kills the daemon (the call's cgroup) and removes the pod with nothing left", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const calls = join(env.tmp, 'plugin-calls');
+    const daemon = join(env.tmp, 'daemon-pid');
+    // ptp, which in its ADD first starts a daemon in a session of its own (out of the plugin's process group),
+    // keeping what it inherited (fd 3, the pod's lock), then is slow, so that the run is killed meanwhile.
+    writeFileSync(
+      join(conf, 'net.d', 'daemonptp'),
+      `#!/bin/sh\nif [ "$CNI_COMMAND" != ADD ]; then echo "$CNI_COMMAND" >> '${calls}'; exec /usr/lib/cni/ptp; fi\n` +
+        `conf=$(cat)\nsetsid sleep 1000 >/dev/null 2>&1 </dev/null &\nwhile [ "$(readlink /proc/$!/exe)" != "$(readlink -f "$(command -v sleep)")" ]; do :; done\n` +
+        `echo "$! $(cut -d' ' -f6 /proc/$!/stat)" > '${daemon}'; echo ADD >> '${calls}'\nexec 4<"$CNI_NETNS"; sleep 3\n` +
+        `printf '%s' "$conf" | CNI_NETNS=/proc/self/fd/4 /usr/lib/cni/ptp; rc=$?\necho "ADD done" >> '${calls}'\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(conf, 'net.d', '10-daemon.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'daemon', type: 'daemonptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.107.0/24' } }));
+    const run = env.start(['run', `--local-config=${conf}`, '--net=daemon', aci, '--exec=/bin/true']);
+    for (let i = 0; i < 400 && recorded(calls) !== 'ADD\n'; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(recorded(calls)).toBe('ADD\n');
+    const [uuid] = env.podUuids();
+    const [pid, session] = readFileSync(daemon, 'utf8').trim().split(' ');
+    // A session of its own: what the process group kill of the call cannot reach.
+    expect(session).toBe(pid);
+    const callCgroups = (): string[] => (existsSync(CALL_CGROUP_PARENT) ? readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`)) : []);
+    expect(callCgroups()).toHaveLength(1);
+    process.kill(run.child.pid!, 'SIGKILL');
+    await run.done;
+    // The ADD still runs, holding the pod's lock: gc leaves the pod and the call's cgroup.
+    const early = env.run(['gc', '--grace-period=0s']);
+    expect([early.status, early.stderr]).toEqual([0, '']);
+    expect(env.podUuids()).toEqual([uuid]);
+    for (let i = 0; i < 600 && !recorded(calls).includes('ADD done'); i++) await new Promise((r) => setTimeout(r, 25));
+    expect(recorded(calls)).toBe('ADD\nADD done\n');
+    await new Promise((r) => setTimeout(r, 200));
+    // The plugin has exited; the daemon it left holds the pod's lock, in the call's cgroup, which is left.
+    expect(running(pid!)).toBe(true);
+    expect(readlinkSync(`/proc/${pid}/fd/3`)).toBe(join(env.dataDir, 'pods', 'run', uuid!));
+    expect(callCgroups()).toHaveLength(1);
+    const gc = env.run(['gc', '--grace-period=0s']);
+    expect([gc.status, gc.stderr]).toEqual([0, '']);
+    expect(running(pid!)).toBe(false);
+    expect(callCgroups()).toEqual([]);
+    expect(env.podUuids()).toEqual([]);
+    expect(recorded(calls)).toBe('ADD\nADD done\nDEL\n');
+    expect(leases('daemon', [uuid!])).toEqual([]);
+    expect(natRules()).not.toContain(uuid);
+    expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  }, 120_000);
+
+  it("a plugin that leaves a process holding its stdout: the pod starts at once, not at the plugin's deadline, and the process is gone", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const left = join(env.tmp, 'left-pids');
+    writeFileSync(join(conf, 'net.d', 'holdptp'), `#!/bin/sh\nsleep 1000 & echo $! >> '${left}'\nexec /usr/lib/cni/ptp\n`, { mode: 0o755 });
+    writeFileSync(join(conf, 'net.d', '10-hold.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'hold', type: 'holdptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.108.0/24' } }));
+    const t0 = Date.now();
+    const r = env.run(['run', `--local-config=${conf}`, '--net=hold', aci, '--exec=/bin/true'], { env: { RKT_CNI_ADD_TIMEOUT: '60s', RKT_CNI_DEL_TIMEOUT: '60s' } });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    // An ADD and a DEL, each of which would have waited for its deadline (60 s) for the end of its stdout.
+    expect(Date.now() - t0).toBeLessThan(40_000);
+    expect(pidsIn(left)).toHaveLength(2);
+    expect(pidsIn(left).filter(running)).toEqual([]);
+    const [uuid] = env.podUuids();
+    expect(leases('hold', [uuid!])).toEqual([]);
   }, 120_000);
 
   it("a pod of an earlier version holding a --net=default address in the data directory's networks/ (the old place): a new pod does not draw it; once that lease is gone, nor is it held", async () => {
