@@ -16,7 +16,10 @@ export const VAR_TMP_VAR = 'RKT_TEST_VAR_TMP';
 
 /** Names of temp entries tests make (os.tmpdir() and /var/tmp): new ones outside the run's dirs are warned about. */
 const TEST_TEMP_NAME = /^(rkt-|stage1-|controller-|fly-run-|etc-files-|appc-|app-flags-|cni-test-|nspawn-volatile-)/;
-/** portmap's shared chains stay by design once any pod has used a port mapping (as with rkt). */
+/**
+ * portmap's shared chains, every CNI runtime's on the host, stay once any pod has used a port mapping: the
+ * reference plugin never removes them, and neither does rkt-ts (why: @rkt/cni's README, `portMappings`).
+ */
 const SHARED_CHAIN = /\/CNI-HOSTPORT-/;
 
 export interface Snapshot {

@@ -328,7 +328,7 @@ async function setUpNetworks(
   const { cni, plan, timeouts, note } = planned;
   const held = { ...(lockFd !== undefined ? { holdFd: lockFd } : {}), timeouts };
   const teardown = (): void =>
-    cni.teardownPodNetworks({ podDir: pod, uuid, ...held, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
+    cni.teardownPodNetworks({ podDir: pod, uuid, ...held, note, warn: (line) => process.stderr.write(`stage1-systemd run: networking: ${line}\n`) });
   network.teardown = teardown;
   const { netnsPath, hostIP, nets, dns } = await cni.setupPodNetworks({
     podDir: pod,
