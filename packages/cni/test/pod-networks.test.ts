@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BUILTIN_NETS, CALL_CGROUP_PARENT, CniError, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+import { BUILTIN_NETS, CALL_CGROUP_PARENT, CniError, killCallCgroup, sweepCallCgroups, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
 
 // Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
 // this test's own (10.213.x), which no other test uses.
@@ -405,6 +405,58 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
       `network "x": could not find plugin "no-such-plugin" in ${join(tmp, 'conf', 'net.d')}:/usr/lib/rkt/plugins/net:/usr/lib/cni`,
     );
     expect(existsSync(`/run/netns/rkt-${uuid}`)).toBe(false);
+  });
+});
+
+describe("the plugin calls' cgroups", () => {
+  /** A process started in `cgroup` (it moves itself in, then runs `command`); resolves with its pid once it is in. */
+  async function startIn(cgroup: string, command: string): Promise<number> {
+    const child = spawn('sh', ['-c', `echo $$ > "$0/cgroup.procs" && exec ${command}`, cgroup], { detached: true, stdio: 'ignore' });
+    child.unref();
+    for (let i = 0; i < 200 && !readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').includes(String(child.pid)); i++) await new Promise((r) => setTimeout(r, 10));
+    // Its command, not the shell, by now.
+    for (let i = 0; i < 200 && readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').startsWith('sh\0'); i++) await new Promise((r) => setTimeout(r, 10));
+    return child.pid!;
+  }
+  const alive = (pid: number): boolean => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  it("a sweep kills and removes a call's cgroup whose caller is gone and whose plugin has exited, and leaves one whose plugin still runs (timeout(1)) and one whose caller lives", async () => {
+    const uuid = randomUUID();
+    const self = readFileSync('/proc/self/stat', 'utf8');
+    const start = self.slice(self.lastIndexOf(')') + 2).split(' ')[19]!;
+    mkdirSync(CALL_CGROUP_PARENT, { recursive: true });
+    // This process's pid with another start time: a caller that is gone (its pid taken by another since).
+    const ended = join(CALL_CGROUP_PARENT, `${uuid}.${process.pid}.1.1`);
+    const stillRunning = join(CALL_CGROUP_PARENT, `${uuid}.${process.pid}.1.2`);
+    const ours = join(CALL_CGROUP_PARENT, `${uuid}.${process.pid}.${start}.3`);
+    for (const c of [ended, stillRunning, ours]) mkdirSync(c);
+    try {
+      const daemon = await startIn(ended, 'sleep 1000');
+      const plugin = await startIn(stillRunning, 'timeout --signal=KILL 60s sleep 1000');
+      const callers = await startIn(ours, 'sleep 1000');
+      const { swept } = sweepCallCgroups();
+      expect(swept).toContain(ended);
+      expect(swept).not.toContain(stillRunning);
+      expect(swept).not.toContain(ours);
+      expect(existsSync(ended)).toBe(false);
+      expect(alive(daemon)).toBe(false);
+      expect(alive(plugin)).toBe(true);
+      expect(alive(callers)).toBe(true);
+      // What a call does when it ends: everything in its cgroup killed, the cgroup removed.
+      expect(killCallCgroup(stillRunning)).toEqual([]);
+      expect(killCallCgroup(ours)).toEqual([]);
+      expect(alive(plugin)).toBe(false);
+      expect(alive(callers)).toBe(false);
+      expect(readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`))).toEqual([]);
+    } finally {
+      for (const c of [ended, stillRunning, ours]) if (existsSync(c)) killCallCgroup(c);
+    }
   });
 });
 
