@@ -90,6 +90,16 @@ describe('kill -9 of rkt app add at each of its renames (systemd sandbox)', () =
     const manifestApps = (): string[] => (JSON.parse(readFileSync(join(podDir, 'pod'), 'utf8')) as { apps: { name: string }[] }).apps.map((a) => a.name);
     const recordApps = (): string[] => (JSON.parse(readFileSync(join(podDir, 'pod-info.json'), 'utf8')) as { apps: { name: string }[] }).apps.map((a) => a.name);
     const webMounts = (): string[] => env.mounts().filter((m) => m.includes('/appsinfo/web'));
+    // The apps as every command names them: `rkt app list`'s, `rkt status`'s and `rkt list`'s must be the same
+    // (the pod manifest's, as rkt read it), whatever a kill left of the manifest and the record.
+    const agreed = (where: string): string[] => {
+      const names = listed(where).map((l) => l.split('\t')[0]!);
+      const status = JSON.parse(ok(`${where}: rkt status`, env.run(['status', '--format=json', uuid])).stdout) as { app_names: string[] };
+      const pods = JSON.parse(ok(`${where}: rkt list`, env.run(['list', '--format=json'])).stdout) as { name: string; app_names: string[] }[];
+      expect(status.app_names, `${where}: rkt status's apps against rkt app list's`).toEqual(names);
+      expect(pods.find((p) => p.name === uuid)?.app_names, `${where}: rkt list's apps against rkt app list's`).toEqual(names);
+      return names;
+    };
 
     // The renames of a whole add, from a traced run; then the app goes again. A first add before it, so that
     // the CLI's code cache (written on a command's first run) is there: every later add makes the same renames.
@@ -112,7 +122,7 @@ describe('kill -9 of rkt app add at each of its renames (systemd sandbox)', () =
         const k = await traced(env, add, n);
         expect(k.killed, `${where}: not killed (exit ${k.result.status}: ${k.result.stderr})`).toBe(true);
         // What the kill left, as a user's commands see it: the app not there, or there and added.
-        ok(`${where}: rkt status`, env.run(['status', uuid]));
+        agreed(where);
         const apps = listed(where);
         expect([[], ['web\tcreated']], `${where}: rkt app list`).toContainEqual(apps);
         // Never an app in stage0's record that the manifest (what the app commands name) lacks.
@@ -148,6 +158,10 @@ describe('kill -9 of rkt app add at each of its renames (systemd sandbox)', () =
     const between = whole.renames.findIndex((l) => /\/pod-info\.json"/.test(l)) + 1;
     expect((await traced(env, add, between)).killed).toBe(true);
     expect(listed('before the stop')).toEqual(['web\tcreated']);
+    expect(recordApps(), 'the record after the kill between the manifest and the record').toEqual([]);
+    expect(agreed('killed between the manifest and the record')).toEqual(['web']);
+    // rkt enter finds the app too (whatever its stage1 then makes of an app never loaded into the pod's systemd).
+    expect(env.run(['enter', '--app=web', uuid, '/bin/true']).stderr, 'rkt enter --app=web').not.toContain('is not in pod');
     ok('rkt stop', env.run(['stop', uuid]));
     const done = await sandbox.done;
     expect(done.status, done.stderr).toBe(0);

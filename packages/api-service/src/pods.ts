@@ -150,7 +150,7 @@ export function readPodView(d: PodDetails): PodView {
   const manifest = d.state === 'embryo' ? undefined : readOptional(join(d.path, POD_FILES.manifest));
   const doc = parseJson(manifest);
   const manifestApps = Array.isArray(doc?.apps) ? (doc.apps as unknown[]) : undefined;
-  const recorded = new Map((d.info?.apps ?? []).map((a) => [a.name, a]));
+  const recorded = new Map(d.apps.map((a) => [a.name, a]));
   const apps: PodAppView[] = [];
   const view = (name: string, imageId: string, imageName: string, annotations: readonly KeyValue[]): PodAppView => ({
     name,
@@ -170,7 +170,7 @@ export function readPodView(d: PodDetails): PodView {
       apps.push(view(o.name, imageId, imageName, keyValues(o.annotations)));
     }
   } else {
-    for (const a of d.info?.apps ?? []) apps.push(view(a.name, a.imageId, a.imageName, []));
+    for (const a of d.apps) apps.push(view(a.name, a.imageId, a.imageName, []));
   }
   let gcMarkedAt: Date | undefined;
   if (d.stateDir === 'exited-garbage' || d.stateDir === 'garbage') {

@@ -36,7 +36,7 @@ export async function attachPod(o: AttachOptions): Promise<number> {
   const found = findPod(o.dataDir, o.uuid);
   if (found.state !== 'running') throw new PodError('POD_STATE', `pod ${found.uuid} isn't currently running (it is ${found.state})`, { subject: found.uuid });
   const pod = await podDetails(found);
-  const app = chooseApp(pod.uuid, (pod.info?.apps ?? []).map((a) => a.name), o.app, 'attach');
+  const app = chooseApp(pod.uuid, pod.apps.map((a) => a.name), o.app, 'attach');
   relinkMovedStage1(o.dataDir, pod.path);
   const entry = stage1Entrypoint(pod.path, 'attach');
   if (entry === undefined) {

@@ -31,7 +31,7 @@ export async function enterPod(o: EnterOptions): Promise<number> {
   const found = findPod(o.dataDir, o.uuid);
   if (found.state !== 'running') throw new PodError('POD_STATE', `pod ${found.uuid} isn't currently running (it is ${found.state})`, { subject: found.uuid });
   const pod = await podDetails(found);
-  const app = chooseApp(pod.uuid, (pod.info?.apps ?? []).map((a) => a.name), o.app, 'enter');
+  const app = chooseApp(pod.uuid, pod.apps.map((a) => a.name), o.app, 'enter');
   // A pod still starting has no pid yet: waited for while it runs, as rkt's enter did (ContainerPid1).
   const pid = pod.pid ?? (await waitForPodPids(found, (p) => p.pid !== undefined))?.pid;
   if (pid === undefined) throw new PodError('POD_STATE', `pod ${pod.uuid} isn't currently running (it stopped while starting)`, { subject: pod.uuid });

@@ -7,7 +7,7 @@ import { readPodInfo, type PodAppInfo, type PodInfo } from './info.js';
 import { appLower } from './data-dir-paths.js';
 import { POD_FILES } from './layout.js';
 import { shareLockDir, unlock } from './lock.js';
-import { findPod, type PodSnapshot } from './pods.js';
+import { findPod, podDetails, type PodSnapshot } from './pods.js';
 
 export interface ExitedAppRootfsOptions {
   readonly dataDir: string;
@@ -81,8 +81,11 @@ export async function openExitedAppRootfs(o: ExitedAppRootfsOptions): Promise<Ex
 
 async function openApp(dataDir: string, pod: PodSnapshot, asked: string | undefined): Promise<ExitedAppRootfs> {
   const info = await readPodInfo(pod.path);
-  const name = chooseApp(pod.uuid, info.apps.map((a) => a.name), asked, 'export');
-  const app = info.apps.find((a) => a.name === name) as PodAppInfo;
+  // The pod's apps are its manifest's, as every command names them; the record has what the view needs.
+  const name = chooseApp(pod.uuid, (await podDetails(pod)).apps.map((a) => a.name), asked, 'export');
+  const app = info.apps.find((a) => a.name === name);
+  // An app whose `rkt app add` was killed before stage0 recorded it: in the manifest, never set up to run.
+  if (app === undefined) throw new PodError('POD_APP', `app ${JSON.stringify(name)} of pod ${pod.uuid} was added but never set up (its rkt app add was cut short): nothing to export`, { subject: name });
   const imageManifest = readFileSync(join(pod.path, POD_FILES.appManifest(name)));
   // Canonical: the helper mounts on it by this path.
   const rootfs = realpathSync.native(join(pod.path, POD_FILES.appRootfs(name)));

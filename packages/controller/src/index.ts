@@ -10,7 +10,7 @@ export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, ev
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
 export { isLocked, tryLockDir, unlock, waitUnlocked } from './lock.js';
 export { findPod, listPods, podDetails, stateOf } from './pods.js';
-export type { PodDetails, PodSnapshot, PodState } from './pods.js';
+export type { PodApp, PodDetails, PodSnapshot, PodState } from './pods.js';
 export {
   checkStage1Manifest,
   checkStage1Mutable,

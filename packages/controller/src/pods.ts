@@ -101,9 +101,23 @@ export function findPod(dataDir: string, uuidOrPrefix: string): PodSnapshot {
   return matches[0]!;
 }
 
+/** An app of a pod as the commands name and show it. */
+export interface PodApp {
+  readonly name: string;
+  readonly imageId: string;
+  readonly imageName: string;
+}
+
 /** What `rkt status` and `rkt list` show about a pod besides its state. */
 export interface PodDetails extends PodSnapshot {
-  readonly info: PodInfo | undefined;
+  /** Stage0's record, less its apps: `apps` are the pod's (the record may lag behind the manifest). */
+  readonly info: Omit<PodInfo, 'apps'> | undefined;
+  /**
+   * The pod's apps, in the pod manifest's order: the manifest is the one source of what apps a pod has, as it
+   * was rkt's (`rkt app add` and `rm` change it and stage0's record one after the other, and a kill between the
+   * two leaves the app in the manifest only). Empty while the pod has no record yet.
+   */
+  readonly apps: readonly PodApp[];
   readonly createdAt: Date | undefined;
   readonly startedAt: Date | undefined;
   readonly pid: number | undefined;
@@ -162,8 +176,9 @@ async function readDetails(pod: PodSnapshot): Promise<PodDetails> {
   });
   const started = readOptional(join(pod.path, POD_FILES.started))?.trim();
   const pidText = readOptional(join(pod.path, POD_FILES.pid))?.trim() ?? childOf(readOptional(join(pod.path, POD_FILES.ppid))?.trim());
+  const apps = info === undefined ? [] : podApps(pod.path, info);
   const exits = new Map<string, number>();
-  for (const app of info?.apps ?? []) {
+  for (const app of apps) {
     const status = readAppExit(pod.path, app.name);
     if (status !== undefined) exits.set(app.name, status);
   }
@@ -178,9 +193,37 @@ async function readDetails(pod: PodSnapshot): Promise<PodDetails> {
   return {
     ...pod,
     info,
+    apps,
     createdAt,
     startedAt: started ? new Date(started) : undefined,
     pid: pidText && /^[0-9]+$/.test(pidText) ? Number(pidText) : undefined,
     appExitStatuses: exits,
   };
+}
+
+/**
+ * The apps the pod manifest names, with their images as it names them. The record's apps only when there is no
+ * manifest to read (a pod being prepared: prepare writes both with the same apps).
+ */
+function podApps(podDir: string, info: PodInfo): PodApp[] {
+  const fromRecord = (): PodApp[] => info.apps.map((a) => ({ name: a.name, imageId: a.imageId, imageName: a.imageName }));
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(join(podDir, POD_FILES.manifest), 'utf8'));
+  } catch {
+    return fromRecord();
+  }
+  const apps = (doc as { apps?: unknown } | null)?.apps;
+  if (!Array.isArray(apps)) return fromRecord();
+  const recorded = new Map(info.apps.map((a) => [a.name, a]));
+  const out: PodApp[] = [];
+  for (const a of apps as unknown[]) {
+    const o = a as { name?: unknown; image?: { id?: unknown; name?: unknown } } | null;
+    if (o === null || typeof o !== 'object' || typeof o.name !== 'string') continue;
+    const rec = recorded.get(o.name);
+    const imageId = typeof o.image?.id === 'string' ? o.image.id : (rec?.imageId ?? '');
+    const imageName = typeof o.image?.name === 'string' ? o.image.name : (rec?.imageName ?? '');
+    out.push({ name: o.name, imageId, imageName });
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatNets, netInfoJson, readNetInfo, type NetInfo } from '@rkt/cni/netinfo';
-import { listPods, podDetails, POD_FILES, type PodAppInfo, type PodDetails } from '@rkt/controller';
+import { listPods, podDetails, POD_FILES, type PodApp, type PodDetails } from '@rkt/controller';
 import type { CommandContext } from '../command.js';
 import { listingOptions, renderListing, shortImageId, type Column } from '../output/listing.js';
 import { goTime, relativeTime } from './pods/times.js';
@@ -9,7 +9,7 @@ import { goTime, relativeTime } from './pods/times.js';
 interface Row {
   readonly pod: PodDetails;
   /** The app of this line; the pod's own cells are printed on its first app's line only, as rkt did. */
-  readonly app: PodAppInfo | undefined;
+  readonly app: PodApp | undefined;
   readonly first: boolean;
 }
 
@@ -17,7 +17,7 @@ interface Row {
  * rkt's getImageName: the image's name, and `:VERSION` when its manifest (the pod's copy) has a version
  * label. A manifest that cannot be read (the pod removed meanwhile) leaves the name alone.
  */
-function imageNameOf(pod: PodDetails, app: PodAppInfo): string {
+function imageNameOf(pod: PodDetails, app: PodApp): string {
   try {
     const manifest: unknown = JSON.parse(readFileSync(join(pod.path, POD_FILES.appManifest(app.name)), 'utf8'));
     const labels = (manifest as { labels?: unknown }).labels;
@@ -48,7 +48,7 @@ export async function run(ctx: CommandContext): Promise<void> {
   const sorted = pods.filter((p): p is PodDetails => p !== undefined).sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
   const rows: Row[] = [];
   for (const pod of sorted) {
-    const apps = pod.info?.apps ?? [];
+    const apps = pod.apps;
     if (apps.length === 0) rows.push({ pod, app: undefined, first: true });
     apps.forEach((app, i) => rows.push({ pod, app, first: i === 0 }));
   }
@@ -74,8 +74,8 @@ export async function run(ctx: CommandContext): Promise<void> {
           name: p.uuid,
           state: p.state,
           networks: netInfoJson(networksOf(p)),
-          app_names: (p.info?.apps ?? []).map((a) => a.name),
-          images: (p.info?.apps ?? []).map((a) => ({ name: a.imageName, id: a.imageId })),
+          app_names: p.apps.map((a) => a.name),
+          images: p.apps.map((a) => ({ name: a.imageName, id: a.imageId })),
           ...(p.createdAt ? { created_at: Math.floor(p.createdAt.getTime() / 1000) } : {}),
           ...(p.startedAt ? { started_at: Math.floor(p.startedAt.getTime() / 1000) } : {}),
         })),

@@ -70,7 +70,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   const format = ctx.flags.string('format');
   const hasPid = pod.state === 'running' || FINISHED.includes(pod.state);
   const exited = FINISHED.includes(pod.state);
-  const apps = (pod.info?.apps ?? []).map((a) => ({ name: a.name, exitCode: pod.appExitStatuses.get(a.name) }));
+  const apps = pod.apps.map((a) => ({ name: a.name, exitCode: pod.appExitStatuses.get(a.name) }));
   // The pod's CNI networks as its stage1 saved them (none for --net=host or none).
   const nets = pod.state === 'running' || exited ? readNetInfo(pod.path) : [];
   if (format === 'json' || format === 'json-pretty') {
