@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, symlink } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 // Lean: the images' manifests come out of the store, validated at import; what the user gives is
 // validated where it is written (podManifestText).
 import {
@@ -340,9 +340,19 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     p.catch(() => {});
     writes.push(p);
   };
+  // The directories the files below are renamed into, each synced once after its last rename (syncAfter):
+  // a file's own fsync does not keep its name (POSIX). `rkt prepare` syncs them all before the pod becomes
+  // `prepared`; `rkt run` (keepLock) leaves them to runPod, which syncs them beside the move's sync while the
+  // rootfs is mounted, so that the run path waits on none of them here.
+  const durable = o.keepLock !== true;
+  const syncAfter = (d: string, after: ReadonlyArray<Promise<unknown>>): void => {
+    if (durable) track(Promise.all(after).then(() => syncDir(d)));
+  };
   await mkdir(join(dir, 'stage1'));
-  track(writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes));
-  track(createEmptyVolumes(dir, volumes, privateUsers?.shift ?? 0));
+  const stage1Written = writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes);
+  track(stage1Written);
+  const volumesMade = createEmptyVolumes(dir, volumes, privateUsers?.shift ?? 0);
+  track(volumesMade);
 
   const runtimeApps: RuntimeApp[] = [];
   const appDirs: Array<Promise<unknown>> = [];
@@ -379,7 +389,8 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     ...(o.userLabels !== undefined ? { userLabels: { ...o.userLabels } } : {}),
     ...(o.mutable === true ? { annotations: [...(o.podManifest?.annotations ?? []).filter((a) => a.name !== MUTABLE_POD_ANNOTATION), { name: MUTABLE_POD_ANNOTATION, value: 'true' }] } : {}),
   };
-  track(podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text)));
+  const manifestWritten = podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text));
+  track(manifestWritten);
 
   // One store transaction finds and references every tree already rendered (the usual case), rather
   // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image.
@@ -393,26 +404,33 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   }
   const stage1Tree = rendered[0]!; // one tree per image given, in order
   const trees = rendered.slice(1);
-  track(symlink(stage1LinkTarget(o.dataDir, stage1Tree.rootfs), join(dir, POD_FILES.stage1Rootfs)));
+  const stage1Link = symlink(stage1LinkTarget(o.dataDir, stage1Tree.rootfs), join(dir, POD_FILES.stage1Rootfs));
+  track(stage1Link);
+  syncAfter(join(dir, 'stage1'), [stage1Written, stage1Link]);
   const appInfos: PodAppInfo[] = [];
   for (const [i, { input, image, name }] of apps.entries()) {
     const tree = trees[i]!;
-    track(appDirs[i]!.then(() => writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id)));
+    const treeId = appDirs[i]!.then(() => writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id));
+    track(treeId);
+    syncAfter(join(dir, POD_FILES.appDir(name)), [treeId]);
+    syncAfter(dirname(join(dir, POD_FILES.appUpper(name))), [appDirs[i]!]);
     const mounts = mountsOf[i]!;
     appInfos.push({ name, imageId: input.imageId, imageName: image.name, treeId: tree.id, lower: dataDirRelative(o.dataDir, tree.rootfs), ...(mounts.length > 0 ? { mounts } : {}) });
   }
-  track(
-    writePodInfo(dir, {
-      formatVersion: POD_FORMAT_VERSION,
-      uuid,
-      createdAt: isoNow(),
-      stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },
-      apps: appInfos,
-      rootfsMode: o.rootfsMode,
-      inheritEnv: o.inheritEnv,
-      ...(privateUsers !== undefined ? { privateUsers } : {}),
-    }),
-  );
+  const infoWritten = writePodInfo(dir, {
+    formatVersion: POD_FORMAT_VERSION,
+    uuid,
+    createdAt: isoNow(),
+    stage1: { imageId: o.stage1ImageId, imageName: stage1Manifest.name, treeId: stage1Tree.id },
+    apps: appInfos,
+    rootfsMode: o.rootfsMode,
+    inheritEnv: o.inheritEnv,
+    ...(privateUsers !== undefined ? { privateUsers } : {}),
+  });
+  track(infoWritten);
+  // appsinfo/ once every app's directory is made in it; the pod directory once its own files are renamed in.
+  if (apps.length > 0) syncAfter(join(dir, 'appsinfo'), appDirs);
+  syncAfter(dir, [manifestWritten, infoWritten, volumesMade, ...appDirs]);
   // All settled before the first failure is reported: the caller removes the directory, which must not race
   // with writes still going on in it.
   const results = await Promise.allSettled(writes);

@@ -1,5 +1,5 @@
 import { rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { mountAppRootfs } from '@rkt/rootfs-overlay';
 import { execProcess, idmapBind, listenUnix, mount, openPty, pipe, ptyResize, spawnProcess, sysAvailable } from '@rkt/rootfs-overlay/sys';
 import { readAppExit, watchAppExits, watchMutableAppExits } from './app-exits.js';
@@ -128,7 +128,10 @@ export async function runPod(o: RunOptions): Promise<number> {
     }
     // The move's directory sync waits on the disk, not on what follows: it runs beside the rootfs mounts and
     // is done before the stage1 starts. (Handled here, so that a failed mount leaves no unhandled rejection.)
-    const moved = syncDir(join(podsDir(o.dataDir), 'run'));
+    // A pod this process prepared (`rkt run`) has its directories synced here, in the same wait: prepare left
+    // them (keepLock), so that none of their syncs is on its own path. The pod directory itself is `started`'s.
+    const podDirs = o.lockFd === undefined ? [] : [join(dir, 'stage1'), ...info.apps.flatMap((a) => [join(dir, 'appsinfo'), join(dir, POD_FILES.appDir(a.name)), dirname(join(dir, POD_FILES.appUpper(a.name)))])];
+    const moved = Promise.all([join(podsDir(o.dataDir), 'run'), ...new Set(podDirs)].map((d) => syncDir(d)));
     moved.catch(() => {});
     // A pod whose link dangles (absolute, an older rkt-ts's or one kept where `pods` is a symlink, in a data
     // directory moved since; relative, a session-19 rkt-ts's where `pods` is a symlink): its stage1 runs

@@ -1,0 +1,110 @@
+// A pod's own files are durable before anything relies on them: every directory of the pod that a file is
+// renamed (or a directory made, a link made) into is fsync'ed after the last such change in it, as strace -f -y
+// shows the calls (the thread pool's fsyncs too, each descriptor with its path). A file's own fsync does not keep
+// its name (POSIX): `rkt prepare` syncs them before the pod is renamed into `prepared/`, `rkt run` (fly) before
+// the stage1 is executed.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from './harness.js';
+
+const fly = STAGE1S.find((s) => s.name === 'fly')!;
+const straceMissing = spawnSync('strace', ['-V']).status !== 0;
+let env: RktEnv;
+let aci: string;
+
+beforeAll(() => ensureBuilt(), 600_000);
+beforeEach(async () => {
+  env = new RktEnv(fly);
+  env.seedStage1();
+  aci = await buildBusyboxAci(env.tmp);
+  expect(env.run(['fetch', aci]).status).toBe(0);
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+const esc = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `rkt ARGS` under strace -f -y; its calls, one complete call per line (unfinished and resumed joined), in start order. */
+function traced(args: readonly string[]): string[] {
+  const trace = join(env.tmp, 'trace');
+  const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=rename,renameat,renameat2,symlink,symlinkat,mkdir,mkdirat,fsync,execve', '--', rktBin, ...env.args(args)], { cwd: env.tmp, encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  const open = new Map<string, { text: string }>();
+  const calls: { text: string }[] = [];
+  for (const line of readFileSync(trace, 'utf8').split('\n')) {
+    const m = /^([0-9]+) +(.*)$/.exec(line);
+    if (m === null) continue;
+    const [, pid, rest] = m as unknown as [string, string, string];
+    const resumed = /^<\.\.\. [a-z0-9_]+ resumed>(.*)$/.exec(rest);
+    if (resumed !== null) {
+      const call = open.get(pid);
+      if (call !== undefined) call.text += resumed[1];
+      open.delete(pid);
+      continue;
+    }
+    const call = { text: rest.replace(/ <unfinished \.\.\.>$/, '') };
+    if (rest.endsWith('<unfinished ...>')) open.set(pid, call);
+    calls.push(call);
+  }
+  return calls.map((c) => c.text);
+}
+
+/**
+ * The pod's directories (relative to the pod directory, '' for itself) that a call before `end` changed (a
+ * rename, link or mkdir into it), each with the index of its last change and of the first fsync of it after
+ * that (-1: none before `end`). The app's root filesystem and overlay dirs are the image's and the mount's.
+ */
+function changesAndSyncs(calls: readonly string[], pod: RegExp, end: number): Map<string, { changed: number; synced: number }> {
+  const dirs = new Map<string, { changed: number; synced: number }>();
+  const within = (path: string): string | undefined => {
+    const m = pod.exec(path);
+    return m === null ? undefined : path.slice(m[0].length).replace(/^\//, '');
+  };
+  for (const [i, c] of calls.slice(0, end).entries()) {
+    if (!c.endsWith(' = 0')) continue;
+    const sync = /^fsync\([0-9]+<([^>]*)>\)/.exec(c);
+    if (sync !== null) {
+      const d = within(sync[1]!);
+      const seen = d !== undefined ? dirs.get(d) : undefined;
+      if (seen !== undefined && seen.synced < 0) seen.synced = i;
+      continue;
+    }
+    // The last path of the call is what it made: rename's new name, symlink's link, mkdir's directory.
+    if (!/^(rename|renameat2?|symlink|symlinkat|mkdir|mkdirat)\(/.test(c)) continue;
+    const paths = [...c.matchAll(/"([^"]*)"/g)].map((p) => p[1]!);
+    const made = within(paths.at(-1) ?? '');
+    if (made === undefined || made === '') continue;
+    const parent = made.includes('/') ? made.slice(0, made.lastIndexOf('/')) : '';
+    if (/(^|\/)(rootfs|upper|work)(\/|$)/.test(parent)) continue;
+    dirs.set(parent, { changed: i, synced: -1 });
+  }
+  return dirs;
+}
+
+describe.skipIf(straceMissing)('the pod directory is synced after its files are renamed into it (fly)', () => {
+  it('rkt prepare: every directory of the pod it wrote is fsynced after its last change, before the pod is prepared', () => {
+    const calls = traced(['prepare', aci]);
+    const podsDir = esc(join(env.dataDir, 'pods'));
+    const toPrepared = calls.findIndex((c) => new RegExp(`^rename(at2?)?\\(.*"${podsDir}/prepare/[0-9a-f-]{36}", .*"${podsDir}/prepared/[0-9a-f-]{36}".* = 0$`).test(c));
+    expect(toPrepared, `the pod's rename into prepared/, among:\n${calls.join('\n')}`).toBeGreaterThan(0);
+    const dirs = changesAndSyncs(calls, new RegExp(`^${podsDir}/prepare/[0-9a-f-]{36}`), toPrepared);
+    // The pod manifest and the record in the pod directory, the stage1's manifest and the app's files below it.
+    expect([...dirs.keys()].sort()).toEqual(['', 'appsinfo', 'appsinfo/busybox', 'appsinfo/busybox/overlay', 'stage1']);
+    for (const [d, { changed, synced }] of dirs) expect(synced, `the fsync of ${d === '' ? 'the pod directory' : d} after ${calls[changed]}`).toBeGreaterThan(changed);
+  });
+
+  it('rkt run: every directory of the pod is fsynced after its last change, before the stage1 is executed', () => {
+    const calls = traced(['run', aci]);
+    const podsDir = esc(join(env.dataDir, 'pods'));
+    // The stage1's run entrypoint, executed by stage0 in the pod directory (through its stage1/rootfs link).
+    const exec = calls.findIndex((c) => /^execve\(/.test(c) && c.includes('/stage1/rootfs/'));
+    expect(exec, `the stage1's execve, among:\n${calls.join('\n')}`).toBeGreaterThan(0);
+    // The pod moves from prepare/ through prepared/ to run/ meanwhile: its directories are the same whatever the state dir.
+    const dirs = changesAndSyncs(calls, new RegExp(`^${podsDir}/(prepare|prepared|run)/[0-9a-f-]{36}`), exec);
+    expect([...dirs.keys()].sort()).toEqual(['', 'appsinfo', 'appsinfo/busybox', 'appsinfo/busybox/overlay', 'stage1']);
+    for (const [d, { changed, synced }] of dirs) expect(synced, `the fsync of ${d === '' ? 'the pod directory' : d} after ${calls[changed]}`).toBeGreaterThan(changed);
+  });
+});
