@@ -40,6 +40,8 @@ export interface KillPoint {
    * same thread run after run.
    */
   readonly anyThread: boolean;
+  /** A call on this path only (strace -P): `when` counts that thread's calls of the kind on it. */
+  readonly path?: string;
 }
 
 export interface KilledRun {
@@ -100,6 +102,89 @@ export async function chooseKillPoints(env: RktEnv, args: readonly string[], cou
   // never makes N calls of that kind is it sure to land outside the main thread.
   const pool = poolPoints.filter((p) => (mainCount.get(p.syscall) ?? 0) < p.when);
   return { points: [...pick(mainPoints, count), ...pick(pool, Math.ceil(count / 3))], stdout: r.stdout };
+}
+
+/**
+ * Kill points inside the processes rkt starts whose exec `isChild` accepts (a stage1's app entrypoint) and their
+ * own children (its nsenter): up to `count` of what they change in `dataDir` and the programs they run. Each is
+ * a call on one path, counted as strace counts under `-P PATH` (only that path's calls, per thread): the Nth
+ * such call of that thread, kept only where no other thread of the run reaches its Nth call of the kind on
+ * that path before it (every nsenter's first execve is its own number 1: only the first of the run is a point).
+ */
+export async function chooseChildKillPoints(env: RktEnv, args: readonly string[], count: number, isChild: (execve: string) => boolean): Promise<KillPoint[]> {
+  const r = await traced(env, args, [], true);
+  if (r.status !== 0) throw new Error(`rkt ${args.join(' ')} (traced) failed (${r.status}): ${r.stderr}`);
+  const inChild = new Set<string>();
+  const counts = new Map<string, number>();
+  const firstReached = new Set<string>();
+  const fds = new Map<string, string>();
+  const candidates: KillPoint[] = [];
+  for (const { pid, text } of joinCalls(r.trace)) {
+    const syscall = /^([a-z0-9_]+)\(/.exec(text)?.[1];
+    if (syscall === undefined || (syscall === 'execve' && text.includes('bin/rkt"'))) continue;
+    if (syscall === 'execve' && / = 0$/.test(text) && isChild(text)) inChild.add(pid);
+    // What the child starts, threads and processes, is the child's too.
+    if (inChild.has(pid) && /^(clone3?|vfork)\(/.test(text)) inChild.add(/ = ([0-9]+)$/.exec(text)?.[1] ?? '');
+    const fd = /^(?:write|pwrite64|ftruncate|fsync|fdatasync|flock)\(([0-9]+)/.exec(text)?.[1];
+    const path = fd !== undefined ? fds.get(`${pid} ${fd}`) : /^[a-z0-9]+\((?:AT_FDCWD, )?"(\/[^"]*)"/.exec(text)?.[1];
+    if (syscall === 'openat') {
+      const opened = / = ([0-9]+)$/.exec(text)?.[1];
+      if (opened !== undefined && path !== undefined) fds.set(`${pid} ${opened}`, path);
+    }
+    // A descriptor's path as -P finds it: its name then (a file renamed since is not; close is not a point).
+    if (path === undefined || syscall === 'close') continue;
+    const when = (counts.get(`${pid} ${syscall} ${path}`) ?? 0) + 1;
+    counts.set(`${pid} ${syscall} ${path}`, when);
+    const kind = `${syscall} ${path} ${when}`;
+    const first = !firstReached.has(kind);
+    firstReached.add(kind);
+    if (!first || !inChild.has(pid) || (syscall === 'execve' && isChild(text))) continue;
+    const keep = syscall === 'execve' ? / = 0$/.test(text) : path.startsWith(env.dataDir) && (syscall !== 'openat' || /O_(CREAT|WRONLY|RDWR)/.test(text));
+    if (keep) candidates.push({ syscall, when, line: `${pid} ${text}`, anyThread: true, path });
+  }
+  return pick(candidates, count);
+}
+
+/**
+ * The whole command killed at the point: strace stops the thread that reaches it (SIGSTOP on entry, the call
+ * failed with EINTR so that it never runs), and every process of the command's group is then killed with
+ * SIGKILL at once, as a user's kill of rkt's group (or a crash) would leave them: rkt waiting on its child, the
+ * child at that call. Waits for the group to be gone.
+ */
+export async function killGroupAt(env: RktEnv, args: readonly string[], p: KillPoint): Promise<KilledRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'rkt-kill-trace-'));
+  const trace = join(dir, 'trace');
+  try {
+    const only = p.path !== undefined ? ['-P', p.path] : [];
+    const child = spawn('strace', ['-f', ...only, ...strace(trace, ['-e', `inject=${p.syscall}:error=EINTR:signal=SIGSTOP:when=${p.when}`]), '--', rktBin, ...env.args(args)], { cwd: env.tmp, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    const closed = new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code) => resolve(code));
+    });
+    let ended = false;
+    void closed.then(() => { ended = true; });
+    let killed = false;
+    // Reached (strace says so, line by line; a thread in one of strace's own syscall stops looks the same in
+    // /proc as a stopped one): the group is killed whole. A run that never reaches the point ends by itself.
+    while (!ended && !killed) {
+      // The injected call's line is written as it returns, before the stop: the call did not run.
+      if (existsSync(trace) && readFileSync(trace, 'utf8').includes('(INJECTED)')) {
+        process.kill(-child.pid!, 'SIGKILL');
+        killed = true;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const status = await closed;
+    await waitGroupGone(child.pid!);
+    const lines = existsSync(trace) ? readFileSync(trace, 'utf8').split('\n') : [];
+    return { killed, at: killed ? p.line : `exited ${status} (last call: ${lines.filter((l) => l !== '').at(-1) ?? 'none'})`, stdout, stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** strace -f's lines as one complete call each (an `<unfinished ...>` line and its `<... resumed>` joined), in start order. */
