@@ -181,7 +181,9 @@ export async function killGroupAt(env: RktEnv, args: readonly string[], p: KillP
     const status = await closed;
     await waitGroupGone(child.pid!);
     const lines = existsSync(trace) ? readFileSync(trace, 'utf8').split('\n') : [];
-    return { killed, at: killed ? p.line : `exited ${status} (last call: ${lines.filter((l) => l !== '').at(-1) ?? 'none'})`, stdout, stderr };
+    // The call as this run made it (strace's line of the injected call), else the one chosen.
+    const at = lines.find((l) => l.includes('(INJECTED)')) ?? p.line;
+    return { killed, at: killed ? at : `exited ${status} (last call: ${lines.filter((l) => l !== '').at(-1) ?? 'none'})`, stdout, stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
