@@ -55,7 +55,11 @@ test('lists the mount, process and temp file a run left, by path, and nothing af
   expect(check.leaks().owned).toEqual([]);
 });
 
-test("a pod's netns and cgroups (its CNI plugin calls' too) are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
+/**
+ * A leak check whose run saw one pod, `ours` (its directory was under the run's dirs, then gc'd before the end
+ * of the run), and never `theirs`: what each test then leaves for one or the other is attributed by UUID.
+ */
+function checkWithPodsOursAndTheirs(): { check: LeakCheck; ours: string; theirs: string } {
   const check = new LeakCheck(tmpdir(), repoRoot);
   cleanups.push(() => check.close());
   const ours = randomUUID();
@@ -64,6 +68,11 @@ test("a pod's netns and cgroups (its CNI plugin calls' too) are the run's when t
   // The pod is gone (gc'd) before the end of the run: its UUID was seen while it was there.
   check.collectUuids();
   rmSync(join(check.tmpDir, 'data'), { recursive: true });
+  return { check, ours, theirs };
+}
+
+test("a pod's netns and cgroups (its CNI plugin calls' too) are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
+  const { check, ours, theirs } = checkWithPodsOursAndTheirs();
   for (const uuid of [ours, theirs]) {
     execFileSync('ip', ['netns', 'add', `rkt-${uuid}`]);
     cleanups.push(() => execFileSync('ip', ['netns', 'delete', `rkt-${uuid}`]));
@@ -84,13 +93,7 @@ test("a pod's netns and cgroups (its CNI plugin calls' too) are the run's when t
 });
 
 test("a CNI chain (ptp's masquerading, whose comments name the pod) is the run's when its pod was; a plugin call still running is seen", async () => {
-  const check = new LeakCheck(tmpdir(), repoRoot);
-  cleanups.push(() => check.close());
-  const ours = randomUUID();
-  const theirs = randomUUID();
-  mkdirSync(join(check.tmpDir, 'data', 'pods', 'run', ours), { recursive: true });
-  check.collectUuids();
-  rmSync(join(check.tmpDir, 'data'), { recursive: true });
+  const { check, ours, theirs } = checkWithPodsOursAndTheirs();
   // As ptp's ipMasq makes them (the lead found one such left by a slow plugin's ADD that ended after its test).
   const chains: string[] = [];
   for (const [uuid, ip] of [[ours, '10.213.199.2'], [theirs, '10.213.199.3']] as const) {
