@@ -374,6 +374,12 @@ export class RktEnv {
   async waitRunning(timeoutMs = 20_000): Promise<{ uuid: string; pid: number }> {
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
+      // rkt reports a pod's pid only from the `pid` or `ppid` file its stage1 writes in the pod's directory in
+      // run/: until one is there, asking rkt (two Node starts every 50 ms) only takes CPU from the booting pod.
+      if (!this.#pidFileInRun()) {
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
       const pods = JSON.parse(this.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
       const pod = pods.find((p) => p.state === 'running');
       if (pod !== undefined) {
@@ -383,6 +389,18 @@ export class RktEnv {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error('no pod came to run');
+  }
+
+  /** Whether a pod directory in run/ has the `pid` or `ppid` file a stage1 names the pod's processes by. */
+  #pidFileInRun(): boolean {
+    const run = join(this.dataDir, 'pods', 'run');
+    let uuids: string[];
+    try {
+      uuids = readdirSync(run);
+    } catch {
+      return false; // no pod has run yet
+    }
+    return uuids.some((uuid) => existsSync(join(run, uuid, 'pid')) || existsSync(join(run, uuid, 'ppid')));
   }
 
   /** The mounts of this test's data directory, from the host's mount table. */
