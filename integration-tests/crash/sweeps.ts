@@ -3,13 +3,12 @@
 // (expectRecovers) and the same command again, which must work.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openStore } from '@rkt/image-store';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from '../pods/harness.js';
+import { beforeAll, expect } from 'vitest';
+import { busyboxAciOfFile, ensureBuilt, RktEnv, STAGE1S } from '../pods/harness.js';
 import { chooseKillPoints, entries, expectRecovers, killAt, pointCount, straceMissing, sweep, type KillPoint, type KilledRun } from './kill-sweep.js';
 
 /** Kill points in the main thread per sweep (a third as many again in other threads); RKT_KILL_POINTS for more. */
@@ -19,20 +18,13 @@ export const SWEEP_TIMEOUT = 300_000;
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
 
 /** A busybox ACI built once for the test file (its path once `beforeAll` ran), and strace checked for. */
-export function useBusyboxAci(): { path: string } {
-  const aci = { path: '' };
-  let dir: string | undefined;
-  beforeAll(async () => {
+export function useBusyboxAci(): { readonly path: string } {
+  beforeAll(() => {
     ensureBuilt();
     const missing = straceMissing();
     if (missing !== undefined) throw new Error(missing);
-    dir = mkdtempSync(join(tmpdir(), 'rkt-kill-acis-'));
-    aci.path = await buildBusyboxAci(dir);
   }, 600_000);
-  afterAll(() => {
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  });
-  return aci;
+  return busyboxAciOfFile();
 }
 
 const listedIds = (env: RktEnv): string[] =>

@@ -1,7 +1,8 @@
 // Isolators under the systemd stage1, as a user would check them: real pods, limits read from the host's
 // cgroup files, a raw socket with and without CAP_NET_RAW, seccomp sets with the errno asked for, rkt's
 // masked paths, and an isolator the runtime cannot enforce refused before the app starts.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SECCOMP_RETAIN } from '../../packages/stage1-systemd/src/isolators.js';
@@ -11,20 +12,26 @@ import { buildIsolatorAci, cleanupSystemdPods, ensureStage1Built, flyAci, podCgr
 
 let env: RktEnv;
 let aci: string;
+let aciDir: string | undefined;
 let cgroupsAtStart: string[];
 
-beforeAll(() => {
+beforeAll(async () => {
   ensureBuilt();
   ensureStage1Built();
   snapshotFly();
+  // The test image, built once for the file: every test only reads it (rkt imports it into the test's own store).
+  aciDir = mkdtempSync(join(tmpdir(), 'rkt-isolators-aci-'));
+  aci = await buildIsolatorAci(aciDir, 'iso');
 }, 600_000);
-afterAll(() => removeStage1Snapshot());
-beforeEach(async () => {
+afterAll(() => {
+  removeStage1Snapshot();
+  if (aciDir !== undefined) rmSync(aciDir, { recursive: true, force: true });
+});
+beforeEach(() => {
   cgroupsAtStart = podCgroups();
   env = new RktEnv();
   // Most tests run pods of the systemd stage1, none is about importing it.
   env.seedStage1(stage1Aci);
-  aci = await buildIsolatorAci(env.tmp, 'iso');
 });
 afterEach(async () => {
   await cleanupSystemdPods(env, cgroupsAtStart);

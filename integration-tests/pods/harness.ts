@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { CALL_CGROUP_PARENT, killCallCgroup } from '@rkt/cni/call-cgroups';
 import { unmountTree } from '@rkt/rootfs-overlay';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { Stage1StoreTemplate } from './stage1-store.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -205,6 +205,24 @@ export async function buildBusyboxAci(dir: string, name = 'example.com/busybox')
   const out = join(dir, `${base}.aci`);
   await buildAciFromLayout(layout, out);
   return out;
+}
+
+/**
+ * The default busybox ACI (buildBusyboxAci) built once for the calling test file, for tests that only hand it to
+ * rkt, which imports it into each test's own store: `path` is set once the file's `beforeAll` ran, and the file
+ * removed after its last test.
+ */
+export function busyboxAciOfFile(): { readonly path: string } {
+  const aci = { path: '' };
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rkt-file-aci-'));
+    aci.path = await buildBusyboxAci(dir);
+  }, 600_000);
+  afterAll(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+  return aci;
 }
 
 /** Every process's pid with its /proc/PID/stat fields after the command name (state, ppid, pgrp...). */

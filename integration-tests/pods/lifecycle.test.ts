@@ -5,12 +5,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPodPids } from '@rkt/controller/stage1-abi';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, STAGE1S, appProcess, RktEnv } from './harness.js';
+import { busyboxAciOfFile, ensureBuilt, STAGE1S, appProcess, RktEnv } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
 
 beforeAll(() => ensureBuilt(), 600_000);
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 afterEach(async () => {
   await env.cleanup();
 });
@@ -52,10 +54,10 @@ function prepare(args: string[]): string {
 }
 
 describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(stage1);
     env.seedStage1();
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it('prepare, run-prepared, stop, status --wait, rm: every state shows in list and status', async () => {
@@ -265,9 +267,9 @@ describe.each(STAGE1S)('pod lifecycle ($name)', (stage1) => {
 });
 
 describe('rkt stop of pods that are not running (fly)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'fly')!);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
   const exitedPod = (): string => {
     expect(env.run(['run', aci, '--exec=/bin/true']).status).toBe(0);

@@ -4,21 +4,23 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, STAGE1S, rktBin, RktEnv } from './harness.js';
+import { busyboxAciOfFile, ensureBuilt, STAGE1S, rktBin, RktEnv } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
 
 beforeAll(() => ensureBuilt(), 600_000);
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 afterEach(async () => {
   await env.cleanup();
 });
 
 describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(stage1);
     env.seedStage1();
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it("prints the app's output and exits with its status", () => {
@@ -210,9 +212,9 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
 });
 
 describe("per-app flags, as rkt's: each applies to the image before it", () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'fly'));
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   const appsOf = (uuid: string) =>
@@ -255,9 +257,9 @@ describe("per-app flags, as rkt's: each applies to the image before it", () => {
 
 describe("rkt run (fly) becomes the stage1, as rkt exec'd it", () => {
   const fly = STAGE1S.find((s) => s.name === 'fly');
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(fly);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it("the app's parent is the process the user started; with --debug rkt stays beside the stage1 and reports the pod's end", async () => {
