@@ -5,11 +5,13 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer, type TestNatsServer } from '../../packages/controller/test/nats-server.js';
-import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { busyboxAciOfFile, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 
 let server: TestNatsServer;
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 let etc: string;
 
 beforeAll(async () => {
@@ -63,11 +65,11 @@ async function until(ok: () => boolean, why: () => string, timeoutMs = 20_000): 
 }
 
 describe.each(STAGE1S)('pod events on NATS ($name)', (stage1) => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(stage1);
     env.seedStage1();
     etc = join(env.tmp, 'etc');
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
     configure({ servers: [server.url] });
   });
 
@@ -108,11 +110,11 @@ describe.each(STAGE1S)('pod events on NATS ($name)', (stage1) => {
 });
 
 describe('a pod of several apps (systemd)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
     env.seedStage1();
     etc = join(env.tmp, 'etc');
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
     configure({ servers: [server.url] });
   });
 
@@ -139,10 +141,10 @@ describe('a pod of several apps (systemd)', () => {
 });
 
 describe('event bus configuration', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(STAGE1S[0]);
     etc = join(env.tmp, 'etc');
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it('narrows rkt events to one pod, named by a prefix of its UUID, and to one topic', async () => {

@@ -8,10 +8,12 @@ import { gunzipSync } from 'node:zlib';
 import { buildAci } from '@rkt/appc-spec';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, podProcesses, RktEnv, STAGE1S } from '../pods/harness.js';
+import { busyboxAciOfFile, ensureBuilt, podProcesses, RktEnv, STAGE1S } from '../pods/harness.js';
 
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 
 beforeAll(() => ensureBuilt(), 600_000);
 afterEach(async () => {
@@ -87,9 +89,9 @@ function expectExported(file: string, app: string): void {
 }
 
 describe('rkt export (fly)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(fly);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it("exports an overlay pod's app as it left it, by UUID prefix, and the ACI runs as an image of its own", () => {
@@ -220,9 +222,9 @@ describe('rkt export (fly)', () => {
 });
 
 describe('rkt export of a pod of several apps (systemd)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(systemd);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it('needs --app, refuses an app the pod lacks naming its apps, and exports the app --app names', () => {

@@ -4,10 +4,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
+import { busyboxAciOfFile, ensureBuilt, RktEnv, STAGE1S } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 const undo: (() => void)[] = [];
 
 beforeAll(() => ensureBuilt(), 600_000);
@@ -19,9 +21,9 @@ afterEach(async () => {
 const listed = (): { name: string; state: string }[] => JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string; state: string }[];
 
 describe.each(STAGE1S)('gc past busy and faulty pods ($name)', (stage1) => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(stage1);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it('gc detaches a busy pod rootfs lazily and leaves no mount behind', async () => {

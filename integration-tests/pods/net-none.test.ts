@@ -4,10 +4,12 @@
 import { readlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
+import { busyboxAciOfFile, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 let server: Server;
 let port: number;
 
@@ -41,9 +43,9 @@ const interfaces = (text: string) =>
 const PROBE = `cat /proc/net/dev; echo "lo flags $(cat /sys/class/net/lo/flags)"; busybox nc 127.0.0.1 PORT </dev/null 2>/dev/null; echo "nc=$?"`;
 
 describe('--net=none (systemd)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(systemd);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it("gives the pod only its loopback, up: the host's 127.0.0.1 is out of reach, which the default network reaches", async () => {
@@ -114,9 +116,9 @@ describe('--net=none (systemd)', () => {
 });
 
 describe('--net=none (fly)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(fly);
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   const refusal = (cmd: string) =>

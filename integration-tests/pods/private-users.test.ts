@@ -5,10 +5,12 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { appProcess, buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
+import { busyboxAciOfFile, appProcess, buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
@@ -56,10 +58,10 @@ const PROBE = [
 ].join('; ');
 
 describe('--private-users (systemd)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(systemd);
     env.seedStage1();
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it("runs the app as root of a user namespace of its own: the image's owners inside, an unprivileged ID outside, the shared tree untouched", async () => {
@@ -210,10 +212,10 @@ describe('--private-users (systemd)', () => {
 });
 
 describe('--private-users (fly)', () => {
-  beforeEach(async () => {
+  beforeEach(() => {
     env = new RktEnv(fly);
     env.seedStage1();
-    aci = await buildBusyboxAci(env.tmp);
+    aci = fileAci.path;
   });
 
   it('is refused in one line by run and prepare, and no pod is left', () => {

@@ -9,16 +9,18 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, renameSync } from 'node:fs';
 import { buildAci } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from './harness.js';
+import { busyboxAciOfFile, buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from './harness.js';
 
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 
 beforeAll(() => ensureBuilt(), 600_000);
-beforeEach(async () => {
+beforeEach(() => {
   env = new RktEnv(fly);
-  aci = await buildBusyboxAci(env.tmp);
+  aci = fileAci.path;
   // The stage1 stored first: a failed run takes out again what it imported, which would make it come and go.
   // Seeded (a copy of the store `rkt fetch` of it made once for the test run), not fetched again for each test.
   env.seedStage1();

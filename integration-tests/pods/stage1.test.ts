@@ -4,10 +4,12 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, repoRoot, RktEnv } from './harness.js';
+import { busyboxAciOfFile, ensureBuilt, repoRoot, RktEnv } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
+// Every test hands the same image to rkt, which imports it into the test's own store.
+const fileAci = busyboxAciOfFile();
 const flyAci = join(repoRoot, 'packages/stage1-fly/dist/stage1-fly.aci');
 /** The name in the manifest of the stage1 a pod ran with, as its pod directory records it. */
 const stage1Of = (uuid: string): string => {
@@ -20,9 +22,9 @@ const lastPod = (): string => {
 };
 
 beforeAll(() => ensureBuilt(), 600_000);
-beforeEach(async () => {
+beforeEach(() => {
   env = new RktEnv();
-  aci = await buildBusyboxAci(env.tmp);
+  aci = fileAci.path;
 });
 afterEach(async () => {
   await env.cleanup();
