@@ -1,11 +1,13 @@
-// The stream modes of apps added to a running mutable pod (`rkt app add --stdin=stream --stdout=stream ...`, as
-// rkt's app add took them under its attach experiment): their sockets and attach mux are served by the process
-// running the pod, as its own apps' are (io-relay.ts, attach-mux.ts), which the app entrypoints, separate
-// processes, ask for through a unix socket of the pod directory before the app's unit can connect.
+// The streams of apps added to a running mutable pod (`rkt app add`): served by the process running the pod, as
+// its own apps' are (io-relay.ts): in the default `log` mode relayed to its stdout and stderr and appended to the
+// pod's app log (rkt's added apps went to the pod's journal like any other), in rkt's attach modes
+// (`--stdin=stream --stdout=stream ...`, its attach experiment) through an attach mux (attach-mux.ts). The app
+// entrypoints, separate processes, ask for them through a unix socket of the pod directory before the app's unit
+// can connect.
 import { existsSync, lchownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
-import { appStreamModes, isDefaultStreamModes, type AppStreamModes } from '@rkt/controller/stage1-abi';
+import { appStreamModes, type AppStreamModes } from '@rkt/controller/stage1-abi';
 import type { PodApp } from './app-unit-spec.js';
 import { AppAttachMux, ATTACH_DIR, usesTty } from './attach-mux.js';
 import type { AppIoRelay } from './io-relay.js';
@@ -29,16 +31,20 @@ export interface AddedStreamsRequest {
   readonly stdinAfter?: number;
 }
 
-/** An app's stream modes, when it has others than the defaults; refused in one line when they cannot be served in a running pod. */
-export function addedAppStreamModes(a: PodApp): AppStreamModes | undefined {
+/** An added app's stream modes (the defaults unless it has others); refused in one line when they cannot be served in a running pod. */
+export function addedAppStreamModes(a: PodApp): AppStreamModes {
   const modes = appStreamModes(a.name, a.annotations);
-  if (isDefaultStreamModes(modes)) return undefined;
   if (usesTty(modes)) {
     const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => modes[s] === 'tty');
     // Its pty's slave is bound into the pod by nspawn as the pod starts (run-pod.ts), which a running pod is past.
     throw new Error(`app ${a.name}: --${tty}=tty cannot be given to an app added to a running pod (its terminal is bound into the pod as the pod starts); use --${tty}=stream`);
   }
   return modes;
+}
+
+/** Whether an app in these modes has attach endpoints (a mux): some stream in rkt's `stream` mode. */
+export function hasAttachMux(modes: AppStreamModes): boolean {
+  return Object.values(modes).includes('stream');
 }
 
 /**
@@ -82,8 +88,7 @@ async function handle(relay: AppIoRelay, r: AddedStreamsRequest, owner: number |
   const a = manifest.apps?.find((x) => x.name === r.app);
   if (a === undefined) throw new Error(`the pod manifest has no app ${JSON.stringify(r.app)}`);
   const modes = addedAppStreamModes(a);
-  if (modes === undefined) return;
-  await relay.addApp(a.name, modes, r.stdinAfter, () => new AppAttachMux(a.name, modes));
+  await relay.addApp(a.name, modes, r.stdinAfter, () => (hasAttachMux(modes) ? new AppAttachMux(a.name, modes) : undefined));
   if (owner === undefined) return;
   for (const stream of ['stdin', 'stdout', 'stderr'] as const) {
     const path = join('stage1-io', appIoName(a.name, stream));

@@ -119,9 +119,10 @@ export class AppIoRelay {
   }
 
   /**
-   * An app added to the running (mutable) pod with stream modes (the app/add entrypoint asks, added-streams.ts),
-   * or started again: its sockets served from now on, where its unit will connect (`stdinAfter` as the
-   * constructor's), and its mux listening, a new one when the last ended with the app's last run. Its
+   * An app added to the running (mutable) pod (the app/add entrypoint asks, added-streams.ts), or started again:
+   * its sockets served from now on, where its unit will connect (`stdinAfter` as the constructor's), its output
+   * in the log mode relayed and logged as the pod's own apps', and its mux (`mux()`, none without a stream mode)
+   * listening, a new one when the last ended with the app's last run. Its
    * connections to its stdin socket are counted afresh: a start runs its unit's commands again.
    */
   async addApp(app: string, modes: AppStreamModes, stdinAfter: number | undefined, mux: () => AppAttachMux | undefined): Promise<void> {

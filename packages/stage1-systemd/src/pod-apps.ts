@@ -14,7 +14,7 @@ import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { readMutablePodSettings } from './mutable-pod.js';
 import { readOnlyRootLines } from './read-only-root.js';
 import { appUnitSpec, type PodApp } from './app-unit-spec.js';
-import { addedAppStreamModes, requestAddedStreams } from './added-streams.js';
+import { addedAppStreamModes, hasAttachMux, requestAddedStreams } from './added-streams.js';
 import {
   appStartedPath,
   appStatusPath,
@@ -120,10 +120,11 @@ export async function addApp(call: AppCall): Promise<void> {
   const settings = readMutablePodSettings(call.pod);
   const a = manifestApp(call);
   const rootfs = join(call.pod, 'appsinfo', a.name, 'rootfs');
-  // rkt's --stdin/--stdout/--stderr of app add: its streams on sockets the process running the pod serves, as
-  // the pod's own apps' are; else its output on the pod's console (rkt's), no stdin.
+  // Its streams on sockets the process running the pod serves, as the pod's own apps' are: in the default log
+  // mode its output relayed to that process's stdout and stderr and into the pod's app log (GetLogs), as rkt's
+  // added apps went to the pod's journal; rkt's --stdin/--stdout/--stderr of app add through its attach mux.
   const modes = addedAppStreamModes(a);
-  const stdin = modes === undefined ? 'console' : modes.stdin === 'stream' ? 'fifo' : 'null';
+  const stdin = modes.stdin === 'stream' ? 'fifo' : 'null';
   const spec = await appUnitSpec(rootfs, a, [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment], stdin);
   // rkt's --disable-* of app add, else what the pod was run with.
   const given = insecureIsolation(call.options);
@@ -154,11 +155,20 @@ export async function addApp(call: AppCall): Promise<void> {
   const reaper = needsReaper(spec, false);
   const unit = appUnit(spec, { reaped: reaper, markStarted: true, mutable: true });
   // Served before the unit exists: nothing of it can connect to sockets nobody listens on.
-  if (modes !== undefined) await requestAddedStreams({ app: a.name, action: 'serve', ...(spec.stdin === 'fifo' ? { stdinAfter: commandsBeforeMain(unit) } : {}) });
-  writeFileSync(join(units, appUnitName(a.name)), unit);
-  if (reaper) writeFileSync(join(units, reaperUnitName(a.name)), reaperUnit(a.name, undefined, true));
-  if (!settings.debug) keepQuietAfterReload(call.pid1);
-  systemctl(call, ['daemon-reload']);
+  await requestAddedStreams({ app: a.name, action: 'serve', ...(spec.stdin === 'fifo' ? { stdinAfter: commandsBeforeMain(unit) } : {}) });
+  const written = [join(units, appUnitName(a.name)), ...(reaper ? [join(units, reaperUnitName(a.name))] : [])];
+  try {
+    writeFileSync(written[0]!, unit);
+    if (reaper) writeFileSync(written[1]!, reaperUnit(a.name, undefined, true));
+    if (!settings.debug) keepQuietAfterReload(call.pid1);
+    systemctl(call, ['daemon-reload']);
+  } catch (err) {
+    // Undone (stage0 then takes the app out of the manifest): no unit of it left for a later reload to load, and
+    // its sockets served no more. A kill here leaves them served, which the next add of the name serves again.
+    for (const f of written) rmSync(f, { force: true });
+    await requestAddedStreams({ app: a.name, action: 'remove' }).catch(() => {});
+    throw err;
+  }
 }
 
 /**
@@ -187,11 +197,12 @@ function clearStatus(call: AppCall): void {
 }
 
 /**
- * The process running the pod serves the app's streams again (its mux ended with its last run), when it has
- * stream modes: asked before the unit starts, with what its unit's commands connect to its stdin socket.
+ * The process running the pod serves the app's attach endpoints again (its mux ended with its last run), when it
+ * has stream modes: asked before the unit starts, with what its unit's commands connect to its stdin socket. Its
+ * output sockets (the log mode's too) are served from its add until its rm.
  */
 async function serveStreamsAgain(call: AppCall, unitPath: string): Promise<void> {
-  if (addedAppStreamModes(manifestApp(call)) === undefined) return;
+  if (!hasAttachMux(addedAppStreamModes(manifestApp(call)))) return;
   const unit = readFileSync(unitPath, 'utf8');
   const fifo = unit.includes(`StandardInput=file:`);
   await requestAddedStreams({ app: call.app, action: 'serve', ...(fifo ? { stdinAfter: commandsBeforeMain(unit) } : {}) });
@@ -228,8 +239,8 @@ export async function stopApp(call: AppCall): Promise<void> {
 export async function removeApp(call: AppCall): Promise<void> {
   const units = appUnits(call);
   systemctl(call, ['stop', ...units], true);
-  // Its streams, when it had stream modes: served no more, its attach endpoints gone.
-  if (addedAppStreamModes(manifestApp(call)) !== undefined) await requestAddedStreams({ app: call.app, action: 'remove' });
+  // Its streams served no more (its log's last lines written as they closed), its attach endpoints gone.
+  await requestAddedStreams({ app: call.app, action: 'remove' });
   for (const u of units) rmSync(join(call.pod, 'stage1-units', u), { force: true });
   rmSync(join(call.pod, 'stage1-app-etc', call.app), { recursive: true, force: true });
   systemctl(call, ['daemon-reload']);

@@ -2,11 +2,11 @@ import { constants as osConstants } from 'node:os';
 
 /** How an app's standard input is connected (rkt's `--interactive`: the terminal, or a pipe relayed by run). */
 /**
- * An app's standard streams: `null` and `fifo` (rkt's stdin relayed) with its output on sockets run relays, `tty`
- * the pod's console for all three (rkt's terminal), `console` no stdin and its output on the pod's console (an app
- * added to a running mutable pod, which run's relay, made when the pod started, does not know).
+ * An app's standard streams: `null` and `fifo` (rkt's stdin relayed) with its output on sockets run relays (an
+ * app added to a running mutable pod's too: the app/add entrypoint has the relay serve them, added-streams.ts),
+ * `tty` the pod's console for all three (rkt's terminal).
  */
-export type AppStdin = 'null' | 'fifo' | 'tty' | 'console';
+export type AppStdin = 'null' | 'fifo' | 'tty';
 
 /** What the run entrypoint needs of one app of the pod manifest (appc 0.8.11 `apps[].app`). */
 export interface AppUnitSpec {
@@ -130,7 +130,6 @@ function ioLines(spec: AppUnitSpec): string[] {
     // before entering the app's root. tty-force: systemd's own console output (quiet anyway) yields.
     return ['TTYPath=/dev/console', 'StandardInput=tty-force', 'StandardOutput=tty', 'StandardError=tty'];
   }
-  if (spec.stdin === 'console') return ['TTYPath=/dev/console', 'StandardInput=null', 'StandardOutput=tty', 'StandardError=tty'];
   if (spec.tty !== undefined) {
     // rkt's tty mode: systemd opens the pty's slave (bound into the pod) before entering the app's root and,
     // for its stdin, makes it the app's controlling terminal; `tty` (not tty-force) waits for a previous

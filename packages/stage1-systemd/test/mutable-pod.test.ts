@@ -17,7 +17,7 @@ const spec = { name: 'web', exec: ['/bin/sleep', '100'], uid: 0, gid: 0, working
 
 describe('units of a mutable pod', () => {
   it('records the status of an app that ends, failed or not, without ending the pod', () => {
-    const unit = appUnit({ ...spec, stdin: 'console' }, { mutable: true, markStarted: true });
+    const unit = appUnit({ ...spec, stdin: 'null' }, { mutable: true, markStarted: true });
     const recorders = unit.split('\n').filter((l) => /^ExecStop(Post)?=/.test(l));
     expect(recorders).toHaveLength(2);
     for (const recorder of recorders) {
@@ -32,9 +32,10 @@ describe('units of a mutable pod', () => {
     expect(reaperUnit('web')).toContain('systemctl --no-block exit');
   });
 
-  it("writes an added app's output to the pod's console, with no stdin", () => {
-    const unit = appUnit({ ...spec, stdin: 'console' }, { mutable: true, markStarted: true });
-    expect(unit).toContain('\nTTYPath=/dev/console\nStandardInput=null\nStandardOutput=tty\nStandardError=tty\n');
+  it("connects an added app's output to the relay's sockets as run's own apps', with no stdin, and marks its start itself", () => {
+    const unit = appUnit({ ...spec, stdin: 'null' }, { mutable: true, markStarted: true });
+    expect(unit).toContain('\nStandardInput=null\nStandardOutput=file:/rkt/io/web.stdout\nStandardError=file:/rkt/io/web.stderr\n');
+    expect(unit).not.toContain('TTYPath=');
     expect(unit).toContain('ExecStartPre=+/bin/dash -c "echo > /rkt/status/web.started"\n');
   });
 });
