@@ -498,6 +498,81 @@ describe('rkt api-service GetLogs, over a systemd pod', () => {
       await e.cleanup();
     }
   }, 120_000);
+
+  it("serves the lines of apps added to a sandbox (rkt app add), which also reach the sandbox's output, run after run and after an app rm and a new add", async () => {
+    const e = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+    const app = { RKT_EXPERIMENT_APP: 'true' };
+    let c: (grpc.Client & Record<string, Call>) | undefined;
+    let svc: { child: ChildProcess; done: Promise<RktResult> } | undefined;
+    let uuid: string | undefined;
+    try {
+      e.seedStage1();
+      const aci = await buildBusyboxAci(e.tmp);
+      const sandbox = e.start(['app', 'sandbox', `--stage1-path=${e.stage1!.aci}`], { env: app });
+      ({ uuid } = await e.waitRunning());
+      const started = await startService(e);
+      svc = started.service;
+      c = started.client;
+      const text = (l: string) => l.replace(/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /, '');
+      const printerLines = () =>
+        new Promise<string[]>((resolve, reject) => {
+          const got: string[] = [];
+          const stream = (c!.GetLogs as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, app_name: 'printer' }, { deadline: Date.now() + 10_000 });
+          stream.on('data', (r: { lines: string[] }) => got.push(...r.lines.map(text)));
+          stream.on('error', reject);
+          stream.on('end', () => resolve(got));
+        });
+      const ok = (r: RktResult) => expect(r.status, r.stderr).toBe(0);
+      /** Starts the added app and waits until its run has exited 0 (rkt status shows each app's exit). */
+      const runOnce = async () => {
+        ok(e.run(['app', 'start', uuid!, '--app=printer'], { env: app }));
+        for (const end = Date.now() + 20_000; e.status(uuid!).apps.find((a) => a.name === 'printer')?.exit_code !== 0; await new Promise((r) => setTimeout(r, 100))) {
+          if (Date.now() > end) throw new Error(`the added app's run never exited 0: ${JSON.stringify(e.status(uuid!))}`);
+        }
+      };
+      /** The app's lines in GetLogs, once there are `n` of them (the relay may log a run's last line after its exit is recorded). */
+      const waitLines = async (n: number) => {
+        let got: string[] = [];
+        for (const end = Date.now() + 20_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+          got = await printerLines();
+          if (got.length >= n) break;
+        }
+        return got;
+      };
+
+      ok(e.run(['app', 'add', uuid, aci, '--name=printer', '--exec=/bin/sh', '--', '-c', 'echo "first $1"; echo first-oops >&2', 'sh', 'run'], { env: app }));
+      await runOnce();
+      expect((await waitLines(2)).sort()).toEqual(['first run', 'first-oops']);
+      // Started again: the new run's lines after the first's.
+      await runOnce();
+      const twice = await waitLines(4);
+      expect(twice.slice(2).sort()).toEqual(['first run', 'first-oops']);
+      // Removed, and a new app of the name added: its lines too, under the same name.
+      ok(e.run(['app', 'rm', uuid, '--app=printer'], { env: app }));
+      ok(e.run(['app', 'add', uuid, aci, '--name=printer', '--exec=/bin/sh', '--', '-c', 'echo second; echo second-oops >&2'], { env: app }));
+      await runOnce();
+      const all = await waitLines(6);
+      expect([...all].sort()).toEqual(['first run', 'first run', 'first-oops', 'first-oops', 'second', 'second-oops']);
+      // The first app's four lines come before the new app's two.
+      expect(all.slice(4).sort()).toEqual(['second', 'second-oops']);
+
+      // The same lines on the sandbox's own stdout and stderr, byte for byte as rkt run relays its apps' (the pod's
+      // console, a pty, would have made each line end in \r\n).
+      ok(e.run(['stop', uuid]));
+      const ran = await sandbox.done;
+      expect(ran.status, ran.stderr).toBe(0);
+      expect(ran.stdout).toBe('first run\nfirst run\nsecond\n');
+      expect(ran.stderr).toContain('first-oops\nfirst-oops\nsecond-oops\n');
+      svc.child.kill('SIGTERM');
+      expect((await svc.done).status).toBe(0);
+      svc = undefined;
+    } finally {
+      c?.close();
+      svc?.child.kill('SIGKILL');
+      if (uuid !== undefined) e.run(['stop', '--force', uuid]);
+      await e.cleanup();
+    }
+  }, 120_000);
 });
 
 describe('rkt api-service ListenEvents, with a NATS server in events.d', () => {
