@@ -127,6 +127,10 @@ export class AppIoRelay {
    */
   async addApp(app: string, modes: AppStreamModes, stdinAfter: number | undefined, mux: () => AppAttachMux | undefined): Promise<void> {
     const fresh = !this.apps.includes(app) || JSON.stringify(this.modes.get(app)) !== JSON.stringify(modes) || this.stdinAfter.get(app) !== stdinAfter;
+    // Not `onFirstConnection`'s: an added app's unit marks each start itself (app/add's markStarted), which a mark
+    // of the first connection, once per app, could not; and that mark, made by this process, the host's root, was
+    // a file the pod's root could not write over in a pod of its own user namespace (--private-users).
+    this.connected.add(app);
     if (fresh) {
       // Added again after an `app rm` (or its unit changed): its old sockets go first.
       for (const server of this.appServers.get(app) ?? []) server.close();

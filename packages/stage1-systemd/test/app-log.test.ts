@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_APP_STREAM_MODES } from '@rkt/controller/stage1-abi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { APP_LOG_LINE_MAX, AppLog } from '../src/app-log.js';
 import { AppIoRelay } from '../src/io-relay.js';
@@ -103,6 +104,39 @@ describe('AppIoRelay with a pod log', () => {
       ['stdout', 'web', 'api-log-test hello'],
       ['stdout', 'web', 'no newline'],
     ]);
+  });
+
+  it("logs an app added to the running pod (app/add's default log mode), again after its removal and a new add, and leaves its start to its unit", async () => {
+    const io = join(dir, 'stage1-io');
+    mkdirSync(io);
+    const firstConnections: string[] = [];
+    // A sandbox: no apps of its own.
+    const relay = new AppIoRelay(io, [], new Map(), (app) => firstConnections.push(app), () => {}, new Map(), new Map(), dir);
+    await relay.listen();
+    const send = (stream: 'stdout' | 'stderr', text: string) =>
+      new Promise<void>((resolve, reject) => {
+        const c = connect(join(io, appIoName('added', stream)), () => c.end(text));
+        c.on('error', reject);
+        c.on('close', () => resolve());
+      });
+    const until = async (n: number) => {
+      for (let i = 0; i < 100 && (existsSync(join(dir, 'stage1-log', 'apps.log')) ? logLines().length : 0) < n; i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    await relay.addApp('added', DEFAULT_APP_STREAM_MODES, undefined, () => undefined);
+    await send('stdout', 'added-app-log-test one\n');
+    await send('stderr', 'added-app-log-test oops\n');
+    await until(2);
+    await relay.removeApp('added');
+    expect(existsSync(join(io, appIoName('added', 'stdout')))).toBe(false);
+    await relay.addApp('added', DEFAULT_APP_STREAM_MODES, undefined, () => undefined);
+    await send('stdout', 'added-app-log-test two\n');
+    await relay.close(2000);
+    expect(logLines().map((l) => [l.stream, l.app, l.text])).toEqual([
+      ['stdout', 'added', 'added-app-log-test one'],
+      ['stderr', 'added', 'added-app-log-test oops'],
+      ['stdout', 'added', 'added-app-log-test two'],
+    ]);
+    expect(firstConnections).toEqual([]);
   });
 
   it('keeps no log without a pod directory given', async () => {
