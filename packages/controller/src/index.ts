@@ -9,8 +9,8 @@ export { podEventSchema } from './event-schema.js';
 export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';
 export type { EventBus, PodEvent, PodEventHandler, PodTopic } from './events.js';
 export { isLocked, tryLockDir, unlock, waitUnlocked } from './lock.js';
-export { findPod, listPods, podDetails, stateOf } from './pods.js';
-export type { PodApp, PodDetails, PodSnapshot, PodState } from './pods.js';
+export { findPod, listPods, podDetails, podSummary, stateOf } from './pods.js';
+export type { PodApp, PodDetails, PodSnapshot, PodState, PodSummary } from './pods.js';
 export {
   checkStage1Manifest,
   checkStage1Mutable,
