@@ -42,6 +42,12 @@ export function humanizeTime(at: number, now = Date.now()): string {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
+/**
+ * Made once: `image list --full` formats 2,000 times, and making the formatter (ICU's time zone names) cost
+ * more than the formatting. Made on first use, as `rkt image list` without `--full` needs none.
+ */
+let zoneFormat: Intl.DateTimeFormat | undefined;
+
 /** Go's `2006-01-02 15:04:05.999 -0700 MST` in local time, rkt's `--full` time format. */
 export function formatGoTime(at: number): string {
   const d = new Date(at);
@@ -49,7 +55,8 @@ export function formatGoTime(at: number): string {
   const frac = ms === 0 ? '' : `.${pad(ms, 3).replace(/0+$/, '')}`;
   const off = -d.getTimezoneOffset();
   const sign = off < 0 ? '-' : '+';
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? '';
+  zoneFormat ??= new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' });
+  const zone = zoneFormat.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? '';
   const abbrev = /^(GMT|UTC)$/.test(zone) && off === 0 ? 'UTC' : zone;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${frac} ` +
     `${sign}${pad(Math.floor(Math.abs(off) / 60))}${pad(Math.abs(off) % 60)} ${abbrev}`;
