@@ -260,6 +260,59 @@ describe('reading a pod that moves', () => {
   });
 });
 
+describe("rkt list's summary of a pod", () => {
+  const record = (apps: unknown[]) =>
+    JSON.stringify({
+      formatVersion: 1,
+      uuid: U1,
+      createdAt: '2026-01-02T03:04:05.000Z',
+      stage1: { imageId: `sha512-${'b'.repeat(128)}`, imageName: 's1', treeId: 't' },
+      apps,
+      rootfsMode: 'auto',
+      inheritEnv: false,
+    });
+  const app = { name: 'a', imageId: `sha512-${'c'.repeat(128)}`, imageName: 'example.com/a', treeId: 't', lower: '/x' };
+
+  it("is the details less the pid and the apps' exit statuses, the apps from the manifest", async () => {
+    const { podDetails, podSummary } = await import('../src/index.js');
+    const p = pod('run', U1);
+    writeFileSync(join(p, 'pod-info.json'), record([app]));
+    // The manifest names one more app than the record (an `app add` killed in between): both readers show it.
+    const manifestApps = [app, { ...app, name: 'b' }].map((a) => ({ name: a.name, image: { id: a.imageId, name: a.imageName } }));
+    writeFileSync(join(p, 'pod'), JSON.stringify({ acKind: 'PodManifest', acVersion: '0.8.11', apps: manifestApps }));
+    writeFileSync(join(p, 'started'), '2026-01-02T03:04:06.000Z\n');
+    writeFileSync(join(p, 'pid'), '4242\n');
+    mkdirSync(join(p, 'appsinfo', 'a'), { recursive: true });
+    writeFileSync(join(p, 'appsinfo', 'a', 'exit'), '3\n');
+    const seen = findPod(dir, U1);
+    const details = await podDetails(seen);
+    const summary = podSummary(seen);
+    expect(details.pid).toBe(4242);
+    expect([...details.appExitStatuses]).toEqual([['a', 3]]);
+    const { pid: _pid, appExitStatuses: _exits, ...rest } = details;
+    expect(summary).toEqual(rest);
+    expect(summary.apps.map((a) => a.name)).toEqual(['a', 'b']);
+    expect(summary.startedAt?.toISOString()).toBe('2026-01-02T03:04:06.000Z');
+    expect('pid' in summary || 'appExitStatuses' in summary).toBe(false);
+  });
+
+  it('refuses a damaged record of an exited pod as the details do, and follows a pod renamed under it', async () => {
+    const { podDetails, podSummary } = await import('../src/index.js');
+    const { renameSync } = await import('node:fs');
+    const p = pod('run', U1);
+    writeFileSync(join(p, 'pod-info.json'), '{"formatVersion": 1, "uuid"');
+    const seen = findPod(dir, U1);
+    const fromDetails = await podDetails(seen).then(() => undefined, (err: unknown) => err as PodError);
+    expect(fromDetails?.code).toBe('POD_FORMAT');
+    expect(() => podSummary(seen)).toThrow(fromDetails?.message);
+
+    writeFileSync(join(p, 'pod-info.json'), record([]));
+    mkdirSync(join(dir, 'pods', 'exited-garbage'), { recursive: true });
+    renameSync(p, join(dir, 'pods', 'exited-garbage', U1));
+    expect(podSummary(seen)).toMatchObject({ uuid: U1, state: 'exited garbage', path: join(dir, 'pods', 'exited-garbage', U1), apps: [] });
+  });
+});
+
 describe('listing pods while they start', () => {
   it('never shows as exited a pod locked before it was moved into run/, as stage0 moves it', async () => {
     // Another process starts pod after pod as `rkt run-prepared` does: lock the prepared directory, then move
