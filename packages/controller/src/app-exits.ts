@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants, openSync, readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { flock } from '@rkt/rootfs-overlay/sys';
 import { join } from 'node:path';
 import { POD_FILES } from './layout.js';
 
@@ -51,40 +52,70 @@ export function watchAppExits(podDir: string, apps: readonly string[], onExit: (
 }
 
 /**
+ * Whether an `rkt app` command holds the pod's manifest lock now (a shared flock tried without waiting, let go at
+ * once): a command that tries meanwhile waits 20 ms and tries again.
+ */
+function manifestLocked(podDir: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(podDir, POD_FILES.manifestLock), constants.O_RDONLY);
+  } catch {
+    return false; // No app command ever ran.
+  }
+  try {
+    return !flock(fd, { exclusive: false, nonblocking: true });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * `watchAppExits` for a mutable pod, whose apps come and go while it runs and may run more than once: looks at every
  * app directory of the pod (`appsinfo/*`) every `intervalMs`, and tells `onExit` once per run of an app, a run
- * being known by its `started` marker (`startApp` writes it anew each time). `stop()` looks a last time, then ends.
+ * being known by its `started` mark (`startApp` writes it anew before each start) and its exit by an `exit` written
+ * since. `rkt app start` publishes the run's `app/started` on another connection: it does so, and has the bus's
+ * server confirm it, before it lets go of the manifest lock, so an exit is told only while no app command holds
+ * that lock, and a subscriber sees the start first however soon the app ended. A start killed at any point lets go
+ * of the lock with its process (flock), so its run's exit is told all the same. `stop()` looks a last time
+ * (the pod has ended: a lock still held is not waited for), then ends.
  */
 export function watchMutableAppExits(podDir: string, onExit: (app: string, status: number) => void, intervalMs = 200): { stop(): void } {
   const told = new Map<string, number>();
-  const look = (): void => {
+  const look = (final: boolean): void => {
     let apps: string[];
     try {
       apps = readdirSync(join(podDir, 'appsinfo'));
     } catch {
       return;
     }
+    let locked: boolean | undefined;
     for (const app of apps) {
       let run: number;
+      let exitedAt: number;
       try {
-        run = statSync(join(podDir, POD_FILES.appDir(app), 'started')).mtimeMs;
+        run = statSync(join(podDir, POD_FILES.appStarted(app))).mtimeMs;
+        exitedAt = statSync(join(podDir, POD_FILES.appExit(app))).mtimeMs;
       } catch {
-        continue; // Never started by `rkt app start`.
+        continue; // Never started by `rkt app start`, or not ended.
       }
-      if (told.get(app) === run) continue;
+      // An exit older than the mark is the last run's, left until the stage1's start clears it.
+      if (told.get(app) === run || exitedAt < run) continue;
       const status = readAppExit(podDir, app);
       if (status === undefined) continue;
+      // Looked at after the exit: a start that was under way when it was written has published and ended (or died).
+      locked ??= !final && manifestLocked(podDir);
+      if (locked) return;
       told.set(app, run);
       onExit(app, status);
     }
   };
-  const timer = setInterval(look, intervalMs);
+  const timer = setInterval(() => look(false), intervalMs);
   timer.unref();
-  look();
+  look(false);
   return {
     stop() {
       clearInterval(timer);
-      look();
+      look(true);
     },
   };
 }

@@ -38,7 +38,7 @@ export interface AppPodOptions {
 const APP_CREATED = 'created';
 const APP_STARTED = 'started';
 /** rkt's manifest lock (`pod.lck`): the pod's own lock is its running stage1's, so app operations take this one. */
-const MANIFEST_LOCK = 'pod.lck';
+const MANIFEST_LOCK = POD_FILES.manifestLock;
 const MANIFEST_LOCK_PATIENCE_MS = 10_000;
 
 type RuntimeApp = PodManifest['apps'][number];
@@ -283,9 +283,20 @@ export async function startApp(o: AppPodOptions & { readonly app: string }): Pro
   const { pod, pid } = await mutablePod(o, 'start');
   await withManifestLock(pod.path, async () => {
     const app = manifestApp(pod, readManifest(pod.path), o.app);
-    await callAppEntrypoint(o, pod, pid, 'appStart', app.name);
-    writeFileSync(join(pod.path, POD_FILES.appDir(app.name), APP_STARTED), '');
+    // The run's mark, before the stage1 starts it: an exit written from now on is this run's (watchMutableAppExits),
+    // whatever becomes of this process after the stage1's start.
+    const started = join(pod.path, POD_FILES.appStarted(app.name));
+    writeFileSync(started, '');
+    try {
+      await callAppEntrypoint(o, pod, pid, 'appStart', app.name);
+    } catch (err) {
+      rmSync(started, { force: true });
+      throw err;
+    }
     o.bus?.publish(podEvent('app/started', pod.uuid, { app: app.name, image: app.image.name }));
+    // On the server before the lock is let go: the process running the pod publishes this run's `app/exited` only
+    // once no app command holds the lock, so a subscriber gets the start first, however soon the app ends.
+    await o.bus?.flush?.();
   });
 }
 

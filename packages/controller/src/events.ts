@@ -38,6 +38,8 @@ export type PodEventHandler = (event: PodEvent) => void;
  */
 export interface EventBus {
   publish(event: PodEvent): void;
+  /** Waits until what was published is delivered (a bus across processes: its server has it); never rejects. */
+  flush?(): Promise<void>;
   /** `prefix` matches topics by path prefix: `pod/` gets every pod transition, '' everything. */
   subscribe(prefix: string, handler: PodEventHandler): () => void;
 }

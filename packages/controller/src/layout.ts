@@ -69,4 +69,8 @@ export const POD_FILES = {
   volume: (name: string) => join('volumes', name),
   /** The app's exit status in decimal (128 + signal for a killed app), written by stage1. */
   appExit: (app: string) => join('appsinfo', app, 'exit'),
+  /** stage0's mark of each `rkt app start` of an app of a mutable pod, written before the stage1 starts it: its mtime is the run's. */
+  appStarted: (app: string) => join('appsinfo', app, 'started'),
+  /** rkt's manifest lock (`pod.lck`), which every `rkt app` command of a mutable pod holds while it works. */
+  manifestLock: 'pod.lck',
 } as const;

@@ -75,6 +75,10 @@ export function cliBus(ctx: CommandContext): EventBus {
     ctx.atEnd(async () => {
       await (await loading)?.close();
     });
+    // What was published so far on the server (`rkt app start` lets go of the manifest lock only then).
+    bus.flush = async () => {
+      await (await loading)?.flush();
+    };
   }
   return bus;
 }
