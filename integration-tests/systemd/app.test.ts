@@ -4,6 +4,7 @@
 // line, exit 254, the pod as it was.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../packages/controller/test/nats-server.js';
@@ -323,6 +324,71 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
       await sub.done;
       expectNothingLeft(env, uuid);
     } finally {
+      await server.stop();
+    }
+  }, 120_000);
+
+  it('an app that ends at once has its app/started before its app/exited, though rkt app start reaches the bus late', async () => {
+    const server = await startNatsServer();
+    // rkt app start's way to the server: a proxy that holds every chunk 300 ms each way, so its connection comes up
+    // and its event arrives about a second late, while the sandbox's connection is up already. An exit published
+    // as soon as it is seen (every 200 ms) would come first.
+    const held = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(server.port, '127.0.0.1');
+      held.add(client).add(upstream);
+      const relay = (from: Socket, to: Socket) => {
+        from.on('data', (d: Buffer) => setTimeout(() => to.destroyed || to.write(d), 300));
+        from.on('close', () => setTimeout(() => to.destroy(), 300));
+        from.on('error', () => {});
+      };
+      relay(client, upstream);
+      relay(upstream, client);
+    });
+    try {
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+      const proxyPort = (proxy.address() as AddressInfo).port;
+      const config = (name: string, port: number): string => {
+        const etc = join(env.tmp, name);
+        mkdirSync(join(etc, 'events.d'), { recursive: true });
+        writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: [`nats://127.0.0.1:${port}`] } }));
+        return `--local-config=${etc}`;
+      };
+      const direct = config('etc-direct', server.port);
+      const slow = config('etc-slow', proxyPort);
+      const sub = env.start([direct, 'events', '--debug', '--format=json', '--topic=app/']);
+      let out = '';
+      let err = '';
+      sub.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      sub.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      await waitFor('rkt events to subscribe', () => /subscribed to /.test(err));
+      const events = () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { topic: string; payload: Record<string, unknown> });
+      const exits = () => events().filter((e) => e.topic === 'app/exited').length;
+
+      const { uuid, done } = await startSandbox([direct]);
+      const ok = (r: RktResult) => expect(r.status, r.stderr).toBe(0);
+      ok(rkt([direct, 'app', 'add', uuid, aci, '--name=quitter', '--exec=/bin/sh', '--', '-c', 'exit 3']));
+      const rounds = 3;
+      for (let round = 1; round <= rounds; round++) {
+        // Asynchronously: the proxy is this process's.
+        ok(await rktAsync([slow, 'app', 'start', uuid, '--app=quitter']));
+        await waitFor(`round ${round}'s exit`, () => exits() === round);
+        await waitFor(`round ${round}'s start`, () => events().filter((e) => e.topic === 'app/started').length === round);
+      }
+      const started = { app: 'quitter', image: 'example.com/busybox' };
+      const exited = { app: 'quitter', exitStatus: 3 };
+      expect(events().map((e) => [e.topic, e.payload])).toEqual([
+        ['app/added', started],
+        ...Array.from({ length: rounds }, () => [['app/started', started], ['app/exited', exited]]).flat(),
+      ]);
+      expect(env.run(['stop', uuid]).status).toBe(0);
+      expect((await done).status).toBe(0);
+      sub.child.kill('SIGINT');
+      await sub.done;
+      expectNothingLeft(env, uuid);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => proxy.close(r));
       await server.stop();
     }
   }, 120_000);
