@@ -283,8 +283,8 @@ export async function startApp(o: AppPodOptions & { readonly app: string }): Pro
   const { pod, pid } = await mutablePod(o, 'start');
   await withManifestLock(pod.path, async () => {
     const app = manifestApp(pod, readManifest(pod.path), o.app);
-    // The run's mark, before the stage1 starts it: an exit written from now on is this run's (watchMutableAppExits),
-    // whatever becomes of this process after the stage1's start.
+    // The run's mark, before the stage1 starts it (where rkt 1.30's StartApp created it too): an exit written from
+    // now on is this run's (watchMutableAppExits), whatever becomes of this process after the stage1's start.
     const started = join(pod.path, POD_FILES.appStarted(app.name));
     writeFileSync(started, '');
     try {
