@@ -9,26 +9,16 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rktBin, type RktEnv, type RktResult } from '../pods/harness.js';
 import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
-import { straceMissing } from './kill-sweep.js';
+import { withAppExperimentAndStrace } from './kill-sweep.js';
 
 const pods = systemdPodTests();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Every rkt of this file, the traced ones too, runs with the experiment on.
-let experimentBefore: string | undefined;
-beforeAll(() => {
-  const missing = straceMissing();
-  if (missing !== undefined) throw new Error(missing);
-  experimentBefore = process.env.RKT_EXPERIMENT_APP;
-  process.env.RKT_EXPERIMENT_APP = 'true';
-});
-afterAll(() => {
-  if (experimentBefore === undefined) delete process.env.RKT_EXPERIMENT_APP;
-  else process.env.RKT_EXPERIMENT_APP = experimentBefore;
-});
+withAppExperimentAndStrace();
 
 const RENAMES = ['rename', 'renameat', 'renameat2'];
 

@@ -9,26 +9,16 @@
 // no mount, unit, directory or temp file of it; at the end `rkt stop` and `rkt gc` leave nothing of the pod.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RktEnv, RktResult } from '../pods/harness.js';
 import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
-import { chooseChildKillPoints, chooseKillPoints, killAt, killGroupAt, pointCount, straceMissing, sweep, type KillPoint, type KilledRun } from './kill-sweep.js';
+import { chooseChildKillPoints, chooseKillPoints, killAt, killGroupAt, pointCount, sweep, withAppExperimentAndStrace, type KillPoint, type KilledRun } from './kill-sweep.js';
 
 const pods = systemdPodTests();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Every rkt of this file, the traced ones too, runs with the experiment on.
-let experimentBefore: string | undefined;
-beforeAll(() => {
-  const missing = straceMissing();
-  if (missing !== undefined) throw new Error(missing);
-  experimentBefore = process.env.RKT_EXPERIMENT_APP;
-  process.env.RKT_EXPERIMENT_APP = 'true';
-});
-afterAll(() => {
-  if (experimentBefore === undefined) delete process.env.RKT_EXPERIMENT_APP;
-  else process.env.RKT_EXPERIMENT_APP = experimentBefore;
-});
+withAppExperimentAndStrace();
 
 /** The stage1's app entrypoints, as stage0 executes them (through the pod's stage1/rootfs link). */
 const stage1AppEntrypoint = (verb: 'add' | 'rm') => (execve: string): boolean => execve.includes(`/stage1/rootfs/rkt/app-${verb}"`);

@@ -11,7 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { openStore } from '@rkt/image-store';
 import { podProcesses, rktBin, type RktEnv } from '../pods/harness.js';
 
@@ -190,7 +190,7 @@ export async function killGroupAt(env: RktEnv, args: readonly string[], p: KillP
 }
 
 /** strace -f's lines as one complete call each (an `<unfinished ...>` line and its `<... resumed>` joined), in start order. */
-function joinCalls(trace: readonly string[]): { pid: string; text: string }[] {
+export function joinCalls(trace: readonly string[]): { pid: string; text: string }[] {
   const out: { pid: string; text: string }[] = [];
   const open = new Map<string, { pid: string; text: string }>();
   for (const line of trace) {
@@ -443,4 +443,22 @@ export async function expectRecovers(env: RktEnv, where: string, c: AfterKillChe
   expect(env.mounts(), `${where}: mounts left`).toEqual([]);
   for (const uuid of podsBefore) if (!prepared.includes(uuid)) expect(podProcesses(uuid), `${where}: processes of pod ${uuid}`).toEqual([]);
   return ids;
+}
+
+/**
+ * For a file whose every rkt, the traced ones too, runs with rkt's app experiment on (RKT_EXPERIMENT_APP) and
+ * whose sweeps need strace: the variable set before its tests and put back after them.
+ */
+export function withAppExperimentAndStrace(): void {
+  let before: string | undefined;
+  beforeAll(() => {
+    const missing = straceMissing();
+    if (missing !== undefined) throw new Error(missing);
+    before = process.env.RKT_EXPERIMENT_APP;
+    process.env.RKT_EXPERIMENT_APP = 'true';
+  });
+  afterAll(() => {
+    if (before === undefined) delete process.env.RKT_EXPERIMENT_APP;
+    else process.env.RKT_EXPERIMENT_APP = before;
+  });
 }

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { joinCalls } from '../crash/kill-sweep.js';
 import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from './harness.js';
 
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
@@ -32,24 +33,7 @@ function traced(args: readonly string[]): string[] {
   const trace = join(env.tmp, 'trace');
   const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=rename,renameat,renameat2,symlink,symlinkat,mkdir,mkdirat,fsync,execve', '--', rktBin, ...env.args(args)], { cwd: env.tmp, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
-  const open = new Map<string, { text: string }>();
-  const calls: { text: string }[] = [];
-  for (const line of readFileSync(trace, 'utf8').split('\n')) {
-    const m = /^([0-9]+) +(.*)$/.exec(line);
-    if (m === null) continue;
-    const [, pid, rest] = m as unknown as [string, string, string];
-    const resumed = /^<\.\.\. [a-z0-9_]+ resumed>(.*)$/.exec(rest);
-    if (resumed !== null) {
-      const call = open.get(pid);
-      if (call !== undefined) call.text += resumed[1];
-      open.delete(pid);
-      continue;
-    }
-    const call = { text: rest.replace(/ <unfinished \.\.\.>$/, '') };
-    if (rest.endsWith('<unfinished ...>')) open.set(pid, call);
-    calls.push(call);
-  }
-  return calls.map((c) => c.text);
+  return joinCalls(readFileSync(trace, 'utf8').split('\n')).map((c) => c.text);
 }
 
 /**

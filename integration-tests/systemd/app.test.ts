@@ -2,7 +2,7 @@
 // runs with no apps until stopped; apps are added, started, stopped and removed while it runs, each step seen
 // in `rkt app list`/`status`, `rkt status` and on disk; the pod's stop and gc leave nothing. Each refusal is one
 // line, exit 254, the pod as it was.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -283,20 +283,40 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expectNothingLeft(env, uuid);
   }, 120_000);
 
+  /** A local configuration directory `name` whose events.d names the NATS server at `url`: its --local-config flag. */
+  const eventsConfig = (name: string, url: string): string => {
+    const etc = join(env.tmp, name);
+    mkdirSync(join(etc, 'events.d'), { recursive: true });
+    writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: [url] } }));
+    return `--local-config=${etc}`;
+  };
+
+  /** `rkt events --topic=app/` with `local`'s bus, once it has subscribed; the events it has printed so far. */
+  const subscribeAppEvents = async (local: string) => {
+    const sub = env.start([local, 'events', '--debug', '--format=json', '--topic=app/']);
+    let out = '';
+    let err = '';
+    sub.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    sub.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    await waitFor('rkt events to subscribe', () => /subscribed to /.test(err));
+    const events = () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { topic: string; podUuid: string; payload: Record<string, unknown> });
+    return { sub, events };
+  };
+
+  /** The sandbox stopped (its run ends with 0), then the subscriber; nothing of the pod left. */
+  const stopWithSubscriber = async (uuid: string, done: Promise<RktResult>, sub: { child: ChildProcess; done: Promise<unknown> }) => {
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    sub.child.kill('SIGINT');
+    await sub.done;
+    expectNothingLeft(env, uuid);
+  };
+
   it('publishes each app\'s added, started, exited and removed events on the event bus', async () => {
     const server = await startNatsServer();
     try {
-      const etc = join(env.tmp, 'etc');
-      mkdirSync(join(etc, 'events.d'), { recursive: true });
-      writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: [server.url] } }));
-      const local = `--local-config=${etc}`;
-      const sub = env.start([local, 'events', '--debug', '--format=json', '--topic=app/']);
-      let out = '';
-      let err = '';
-      sub.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      sub.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      await waitFor('rkt events to subscribe', () => /subscribed to /.test(err));
-      const events = () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { topic: string; podUuid: string; payload: Record<string, unknown> });
+      const local = eventsConfig('etc', server.url);
+      const { sub, events } = await subscribeAppEvents(local);
 
       const { uuid, done } = await startSandbox([local]);
       const ok = (r: RktResult) => expect(r.status, r.stderr).toBe(0);
@@ -318,11 +338,7 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
         ['app/exited', { app: 'quitter', exitStatus: 3 }],
         ['app/removed', { app: 'web' }],
       ]);
-      expect(env.run(['stop', uuid]).status).toBe(0);
-      expect((await done).status).toBe(0);
-      sub.child.kill('SIGINT');
-      await sub.done;
-      expectNothingLeft(env, uuid);
+      await stopWithSubscriber(uuid, done, sub);
     } finally {
       await server.stop();
     }
@@ -348,21 +364,9 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     try {
       await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
       const proxyPort = (proxy.address() as AddressInfo).port;
-      const config = (name: string, port: number): string => {
-        const etc = join(env.tmp, name);
-        mkdirSync(join(etc, 'events.d'), { recursive: true });
-        writeFileSync(join(etc, 'events.d', 'nats.json'), JSON.stringify({ rktKind: 'events', rktVersion: 'v1', nats: { servers: [`nats://127.0.0.1:${port}`] } }));
-        return `--local-config=${etc}`;
-      };
-      const direct = config('etc-direct', server.port);
-      const slow = config('etc-slow', proxyPort);
-      const sub = env.start([direct, 'events', '--debug', '--format=json', '--topic=app/']);
-      let out = '';
-      let err = '';
-      sub.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      sub.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      await waitFor('rkt events to subscribe', () => /subscribed to /.test(err));
-      const events = () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { topic: string; payload: Record<string, unknown> });
+      const direct = eventsConfig('etc-direct', `nats://127.0.0.1:${server.port}`);
+      const slow = eventsConfig('etc-slow', `nats://127.0.0.1:${proxyPort}`);
+      const { sub, events } = await subscribeAppEvents(direct);
       const exits = () => events().filter((e) => e.topic === 'app/exited').length;
 
       const { uuid, done } = await startSandbox([direct]);
@@ -381,11 +385,7 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
         ['app/added', started],
         ...Array.from({ length: rounds }, () => [['app/started', started], ['app/exited', exited]]).flat(),
       ]);
-      expect(env.run(['stop', uuid]).status).toBe(0);
-      expect((await done).status).toBe(0);
-      sub.child.kill('SIGINT');
-      await sub.done;
-      expectNothingLeft(env, uuid);
+      await stopWithSubscriber(uuid, done, sub);
     } finally {
       for (const s of held) s.destroy();
       await new Promise((r) => proxy.close(r));
