@@ -294,6 +294,29 @@ function killHolders(dir: string): void {
   }
 }
 
+/** The run's store template of a stage1 image (stage1-store.ts), made by the first caller of the run. */
+function stage1StoreTemplate(aci: string): Stage1StoreTemplate {
+  ensureBuilt();
+  let template = storeTemplates.get(aci);
+  if (template === undefined) {
+    // By the image file's inode: the stage1 snapshots of every test file are links to the one built.
+    const st = statSync(aci);
+    template = Stage1StoreTemplate.open(join(sharedStores, `${st.dev}-${st.ino}-${st.size}-${Math.floor(st.mtimeMs)}`), rktBin, aci);
+    storeTemplates.set(aci, template);
+  }
+  return template;
+}
+
+/**
+ * Makes the store templates of these stage1s now, for a file whose tests seed their data directories
+ * (RktEnv.seedStage1): call it in a `beforeAll` with a long timeout. The first file of a run to seed from a
+ * stage1 makes its template (`rkt fetch --full`, 4 s idle and over 10 s at load 9), which in a `beforeEach`
+ * took the whole of vitest's 10 s hook timeout; after this each test's seed is a copy of links (about 0.1 s).
+ */
+export function prepareStage1Stores(...stage1s: readonly Stage1Under[]): void {
+  for (const s of stage1s) stage1StoreTemplate(s.aci);
+}
+
 export interface RktResult {
   status: number | null;
   stdout: string;
@@ -323,14 +346,7 @@ export class RktEnv {
    */
   seedStage1(aci = this.stage1?.aci): void {
     if (aci === undefined) throw new Error('seedStage1: no stage1 image given, and the RktEnv has none');
-    ensureBuilt();
-    let template = storeTemplates.get(aci);
-    if (template === undefined) {
-      // By the image file's inode: the stage1 snapshots of every test file are links to the one built.
-      const st = statSync(aci);
-      template = Stage1StoreTemplate.open(join(sharedStores, `${st.dev}-${st.ino}-${st.size}-${Math.floor(st.mtimeMs)}`), rktBin, aci);
-      storeTemplates.set(aci, template);
-    }
+    const template = stage1StoreTemplate(aci);
     template.copyTo(this.dataDir);
     this.#seededFrom = { aci, template };
   }

@@ -1,23 +1,34 @@
-// Shared by the systemd stage1's own pod tests: a data directory and a busybox image per test under the
-// built systemd stage1 (cleaned up even when the test fails), what must be gone once a pod has ended, and
-// pod manifests for --pod-manifest. The data directory starts with the stage1 in its store (none of these
-// tests is about importing it), which saves each test 4 to 8 s.
+// Shared by the systemd stage1's own pod tests: a data directory per test under the built systemd stage1
+// (cleaned up even when the test fails), with a busybox image built once per file, what must be gone once a pod
+// has ended, and pod manifests for --pod-manifest. The data directory starts with the stage1 in its store (none
+// of these tests is about importing it), which saves each test 4 to 8 s.
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, podCgroups, podProcesses, RktEnv, STAGE1S } from '../pods/harness.js';
+import { busyboxAciOfFile, ensureBuilt, podCgroups, podProcesses, prepareStage1Stores, RktEnv, STAGE1S } from '../pods/harness.js';
 
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 
-/** Registers the hooks of a file of systemd pod tests; `env` and `aci` are the current test's. */
+/**
+ * Registers the hooks of a file of systemd pod tests; `env` and `aci` are the current test's. What costs
+ * seconds and is the same for every test (the build, the stage1's store template, the busybox image, which
+ * rkt only reads) is done once in the file's `beforeAll`, whose timeout is a build's; each test's own
+ * `beforeEach` only copies the template into a new data directory.
+ */
 export function systemdPodTests(): { readonly env: RktEnv; readonly aci: string } {
   const current = {} as { env: RktEnv; aci: string };
-  beforeAll(() => ensureBuilt(), 600_000);
-  beforeEach(async () => {
+  beforeAll(() => {
+    ensureBuilt();
+    prepareStage1Stores(systemd);
+  }, 600_000);
+  const fileAci = busyboxAciOfFile();
+  // 60 s, not vitest's 10: after a test that changed a file it shares with the store template, that test fails
+  // and the template is made again here (rkt fetch --full, seconds at load), for the next test's seed.
+  beforeEach(() => {
     current.env = new RktEnv(systemd);
     current.env.seedStage1();
-    current.aci = await buildBusyboxAci(current.env.tmp);
-  });
+    current.aci = fileAci.path;
+  }, 60_000);
   afterEach(async () => {
     await current.env.cleanup();
   });
