@@ -18,10 +18,11 @@ interface App { name: string; image: Image; state: string; exit_code: number; an
 interface Pod { id: string; pid: number; state: string; apps: App[]; networks: unknown[]; manifest: Buffer; annotations: KV[]; cgroup: string; created_at: string; started_at: string; gc_marked_at: string }
 
 type Call = (req: object, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+type Client = grpc.Client & Record<string, Call>;
 
 let env: RktEnv;
 let service: { child: ChildProcess; done: Promise<RktResult> } | undefined;
-let client: grpc.Client & Record<string, Call>;
+let client: Client;
 let busyboxId: string;
 let otherId: string;
 let exitedUuid: string;
@@ -60,12 +61,16 @@ async function portOf(child: ChildProcess): Promise<number> {
 }
 
 /** `rkt api-service` on a free port of 127.0.0.1 over the env's data directory, and a client of it. */
-async function startService(e: RktEnv, globals: readonly string[] = []): Promise<{ service: { child: ChildProcess; done: Promise<RktResult> }; client: grpc.Client & Record<string, Call> }> {
+async function startService(e: RktEnv, globals: readonly string[] = []): Promise<{ service: { child: ChildProcess; done: Promise<RktResult> }; client: Client }> {
   const started = e.start(['--debug', ...globals, 'api-service', '--listen=127.0.0.1:0']);
-  const port = await portOf(started.child);
+  return { service: started, client: clientOf(await portOf(started.child)) };
+}
+
+/** A client of the service on this port of 127.0.0.1, built from the same api.proto. */
+function clientOf(port: number): Client {
   const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
   const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
-  return { service: started, client: new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Call> };
+  return new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as Client;
 }
 
 function imageId(name: string): string {
@@ -275,7 +280,7 @@ describe('rkt api-service under systemd socket activation', () => {
     const e = new RktEnv();
     const listener = createServer();
     let child: ChildProcess | undefined;
-    let c: (grpc.Client & Record<string, Call>) | undefined;
+    let c: Client | undefined;
     try {
       await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
       const port = (listener.address() as { port: number }).port;
@@ -287,9 +292,7 @@ describe('rkt api-service under systemd socket activation', () => {
       const exited = new Promise<number | null>((r) => child!.once('close', r));
       expect(await portOf(child)).toBe(port);
       listener.close();
-      const def = protoLoader.loadSync(apiProtoPath(), LOADER_OPTIONS);
-      const PublicAPI = (grpc.loadPackageDefinition(def).v1alpha as grpc.GrpcObject).PublicAPI as grpc.ServiceClientConstructor;
-      c = new PublicAPI(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as grpc.Client & Record<string, Call>;
+      c = clientOf(port);
       const { info } = await ask<{ info: { api_version: string; global_flags: { dir: string } } }>('GetInfo', {}, c);
       expect(info).toMatchObject({ api_version: '1.0.0-alpha', global_flags: { dir: e.dataDir } });
       expect(await ask<{ pods: Pod[] }>('ListPods', {}, c)).toEqual({ pods: [] });
@@ -331,34 +334,79 @@ describe('rkt api-service refuses', () => {
   });
 });
 
-describe('rkt api-service over a systemd pod', () => {
-  let sysEnv: RktEnv | undefined;
-  let sysClient: (grpc.Client & Record<string, Call>) | undefined;
-  afterAll(async () => {
-    sysClient?.close();
-    await sysEnv?.cleanup();
-  });
+/** What a test over a systemd pod gets from withSystemdService. */
+interface SystemdService {
+  /** A data directory seeded with the systemd stage1. */
+  readonly env: RktEnv;
+  /** The busybox image, in env.tmp. */
+  readonly aci: string;
+  /** Starts `rkt api-service` over env's data directory (once) and returns a client of it. */
+  serve(): Promise<Client>;
+}
 
-  it("a mutable pod (rkt app sandbox): its pod annotation, and an app added after it started, from its manifest", async () => {
-    const e = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
-    let c: (grpc.Client & Record<string, Call>) | undefined;
-    try {
-      e.seedStage1();
-      const aci = await buildBusyboxAci(e.tmp);
-      // RktEnv.start and run give rkt this process's environment.
-      process.env.RKT_EXPERIMENT_APP = 'true';
-      let added: RktResult;
-      let uuid: string;
-      try {
-        e.start(['app', 'sandbox', `--stage1-path=${e.stage1!.aci}`]);
-        ({ uuid } = await e.waitRunning());
-        added = e.run(['app', 'add', uuid, aci, '--name=worker', '--exec=/bin/sleep', '--', '300']);
-      } finally {
-        delete process.env.RKT_EXPERIMENT_APP;
-      }
+/**
+ * Runs `fn` over a systemd-stage1 data directory and tears everything down even when it fails: the client, the
+ * service, every pod still running (`rkt stop --force`), then the env. When `fn` passed, the service it started
+ * must also end on SIGTERM with status 0, as rkt's.
+ */
+async function withSystemdService(fn: (s: SystemdService) => Promise<void>): Promise<void> {
+  const env = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
+  let started: Awaited<ReturnType<typeof startService>> | undefined;
+  try {
+    env.seedStage1();
+    const aci = await buildBusyboxAci(env.tmp);
+    await fn({
+      env,
+      aci,
+      serve: async () => {
+        if (started !== undefined) throw new Error('withSystemdService: serve() called twice');
+        started = await startService(env);
+        return started.client;
+      },
+    });
+    if (started !== undefined) {
+      started.client.close();
+      started.service.child.kill('SIGTERM');
+      const r = await started.service.done;
+      expect(r.status, r.stderr).toBe(0);
+    }
+  } finally {
+    started?.client.close();
+    if (started?.service.child.exitCode === null) started.service.child.kill('SIGKILL');
+    const listed = env.run(['list', '--format=json']);
+    const pods = listed.status === 0 ? (JSON.parse(listed.stdout) as { name: string; state: string }[]) : [];
+    for (const p of pods.filter((p) => p.state === 'running')) env.run(['stop', '--force', p.name]);
+    await env.cleanup();
+  }
+}
+
+/** An app's log line without the time GetLogs puts first (Go's time.Time, as rkt's journal reader gave it). */
+const LOG_TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /;
+const untimed = (l: string): string => l.replace(LOG_TIME, '');
+
+/**
+ * A GetLogs call without follow: the lines of each response. With a deadline, so that a stream left open fails the
+ * test in seconds (DEADLINE_EXCEEDED), not by its timeout.
+ */
+function getLogs(c: Client, req: object): Promise<string[][]> {
+  return new Promise((resolve, reject) => {
+    const got: string[][] = [];
+    const stream = (c.GetLogs as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<{ lines: string[] }>)(req, { deadline: Date.now() + 10_000 });
+    stream.on('data', (r: { lines: string[] }) => got.push(r.lines));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(got));
+  });
+}
+
+describe('rkt api-service over a systemd pod', () => {
+  it("a mutable pod (rkt app sandbox): its pod annotation, and an app added after it started, from its manifest", () =>
+    withSystemdService(async ({ env: e, aci, serve }) => {
+      const app = { RKT_EXPERIMENT_APP: 'true' };
+      e.start(['app', 'sandbox', `--stage1-path=${e.stage1!.aci}`], { env: app });
+      const { uuid } = await e.waitRunning();
+      const added = e.run(['app', 'add', uuid, aci, '--name=worker', '--exec=/bin/sleep', '--', '300'], { env: app });
       expect(added.status, added.stderr).toBe(0);
-      const started = await startService(e);
-      c = started.client;
+      const c = await serve();
       const { pods } = await ask<{ pods: Pod[] }>('ListPods', { detail: true, filters: [{ annotations: [{ Key: 'coreos.com/rkt/stage1/mutable', value: 'true' }] }] }, c);
       expect(pods.map((p) => p.id)).toEqual([uuid]);
       expect(pods[0]!.annotations).toEqual([{ Key: 'coreos.com/rkt/stage1/mutable', value: 'true' }]);
@@ -366,111 +414,84 @@ describe('rkt api-service over a systemd pod', () => {
       expect(pods[0]!.apps[0]!.image).toMatchObject({ name: 'example.com/busybox', version: '1.0' });
       expect(await ask<{ pods: Pod[] }>('ListPods', { filters: [{ app_names: ['worker'] }] }, c)).toMatchObject({ pods: [{ id: uuid }] });
       expect(e.run(['stop', uuid]).status).toBe(0);
-      started.service.child.kill('SIGTERM');
-      expect((await started.service.done).status).toBe(0);
-    } finally {
-      c?.close();
-      await e.cleanup();
-    }
-  });
+    }));
 
-  it("shows the running pod's cgroup, which the cgroup and pod sub-cgroup filters find", async () => {
-    sysEnv = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
-    sysEnv.seedStage1();
-    const aci = await buildBusyboxAci(sysEnv.tmp);
-    sysEnv.start(['run', aci, '--exec=/bin/sleep', '--', '300']);
-    const { uuid, pid } = await sysEnv.waitRunning();
-    const started = await startService(sysEnv);
-    sysClient = started.client;
-    const { pod } = await ask<{ pod: Pod }>('InspectPod', { id: uuid }, sysClient);
-    // rkt's Pod.pid is the stage1's process: the ppid file's (systemd-nspawn), whose one child is the pod's
-    // systemd (`rkt status`'s pid).
-    const ppid = Number(readFileSync(join(sysEnv.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
-    expect(readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim()).toBe(String(pid));
-    expect(pod).toMatchObject({ id: uuid, state: 'POD_STATE_RUNNING', pid: ppid });
-    expect(pod.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING' });
-    // The directory systemd-nspawn made for the pod, in the cgroup the pod's process is in.
-    expect(pod.cgroup).toMatch(new RegExp(`/rkt-${uuid}$`));
-    expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(pod.cgroup);
-    const ids = async (filters: object[]) => (await ask<{ pods: Pod[] }>('ListPods', { filters }, sysClient)).pods.map((p) => p.id);
-    expect(await ids([{ cgroups: [pod.cgroup] }])).toEqual([uuid]);
-    expect(await ids([{ cgroups: [`${pod.cgroup}/system.slice`] }])).toEqual([]);
-    expect(await ids([{ pod_sub_cgroups: [`${pod.cgroup}/system.slice/busybox.service`] }])).toEqual([uuid]);
-    expect(await ids([{ pod_sub_cgroups: ['/elsewhere'] }])).toEqual([]);
-    expect(sysEnv.run(['stop', '--force', uuid]).status).toBe(0);
-    // Exited: the same pid still (rkt read the file; rkt-ts's own reading, the child's, is gone), the app exited.
-    let after: Pod | undefined;
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
-      after = (await ask<{ pod: Pod }>('InspectPod', { id: uuid }, sysClient)).pod;
-      if (after.state === 'POD_STATE_EXITED') break;
-    }
-    expect(after).toMatchObject({ state: 'POD_STATE_EXITED', pid: ppid, cgroup: '' });
-    expect(after!.apps[0]!.state).toBe('APP_STATE_EXITED');
-    started.service.child.kill('SIGTERM');
-    expect((await started.service.done).status).toBe(0);
-  });
+  it("shows the running pod's cgroup, which the cgroup and pod sub-cgroup filters find", () =>
+    withSystemdService(async ({ env: e, aci, serve }) => {
+      e.start(['run', aci, '--exec=/bin/sleep', '--', '300']);
+      const { uuid, pid } = await e.waitRunning();
+      const c = await serve();
+      const { pod } = await ask<{ pod: Pod }>('InspectPod', { id: uuid }, c);
+      // rkt's Pod.pid is the stage1's process: the ppid file's (systemd-nspawn), whose one child is the pod's
+      // systemd (`rkt status`'s pid).
+      const ppid = Number(readFileSync(join(e.dataDir, 'pods', 'run', uuid, 'ppid'), 'utf8').trim());
+      expect(readFileSync(`/proc/${ppid}/task/${ppid}/children`, 'utf8').trim()).toBe(String(pid));
+      expect(pod).toMatchObject({ id: uuid, state: 'POD_STATE_RUNNING', pid: ppid });
+      expect(pod.apps[0]).toMatchObject({ name: 'busybox', state: 'APP_STATE_RUNNING' });
+      // The directory systemd-nspawn made for the pod, in the cgroup the pod's process is in.
+      expect(pod.cgroup).toMatch(new RegExp(`/rkt-${uuid}$`));
+      expect(readFileSync(`/proc/${pid}/cgroup`, 'utf8')).toContain(pod.cgroup);
+      const ids = async (filters: object[]) => (await ask<{ pods: Pod[] }>('ListPods', { filters }, c)).pods.map((p) => p.id);
+      expect(await ids([{ cgroups: [pod.cgroup] }])).toEqual([uuid]);
+      expect(await ids([{ cgroups: [`${pod.cgroup}/system.slice`] }])).toEqual([]);
+      expect(await ids([{ pod_sub_cgroups: [`${pod.cgroup}/system.slice/busybox.service`] }])).toEqual([uuid]);
+      expect(await ids([{ pod_sub_cgroups: ['/elsewhere'] }])).toEqual([]);
+      expect(e.run(['stop', '--force', uuid]).status).toBe(0);
+      // Exited: the same pid still (rkt read the file; rkt-ts's own reading, the child's, is gone), the app exited.
+      let after: Pod | undefined;
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+        after = (await ask<{ pod: Pod }>('InspectPod', { id: uuid }, c)).pod;
+        if (after.state === 'POD_STATE_EXITED') break;
+      }
+      expect(after).toMatchObject({ state: 'POD_STATE_EXITED', pid: ppid, cgroup: '' });
+      expect(after!.apps[0]!.state).toBe('APP_STATE_EXITED');
+    }));
 });
 
 describe('rkt api-service GetLogs, over a systemd pod', () => {
-  it("serves the apps' output the stage1 logged: every app's or one's, the last lines, since a time, and followed as it comes", async () => {
-    const e = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
-    let c: (grpc.Client & Record<string, Call>) | undefined;
-    let svc: { child: ChildProcess; done: Promise<RktResult> } | undefined;
-    let uuid: string | undefined;
-    try {
-      e.seedStage1();
-      const aci = await buildBusyboxAci(e.tmp);
+  it("serves the apps' output the stage1 logged: every app's or one's, the last lines, since a time, and followed as it comes", () =>
+    withSystemdService(async ({ env: e, aci, serve }) => {
       const other = await buildBusyboxAci(e.tmp, 'example.org/tools/other');
       const pod = e.start([
         'run', aci, '--exec=/bin/sh', '--', '-c', 'echo hello; echo oops >&2; i=0; while [ $i -lt 600 ]; do sleep 0.1; echo tick $i; i=$((i+1)); done; sleep 300',
         '---', other, '--exec=/bin/sh', '--', '-c', 'echo from-other; sleep 300',
       ]);
-      ({ uuid } = await e.waitRunning());
-      const started = await startService(e);
-      svc = started.service;
-      c = started.client;
-      const logs = (req: object) =>
-        new Promise<string[][]>((resolve, reject) => {
-          const got: string[][] = [];
-          const stream = (c!.GetLogs as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, ...req }, { deadline: Date.now() + 10_000 });
-          stream.on('data', (r: { lines: string[] }) => got.push(r.lines));
-          stream.on('error', reject);
-          stream.on('end', () => resolve(got));
-        });
-      const text = (l: string) => l.replace(/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /, '');
+      const { uuid } = await e.waitRunning();
+      const c = await serve();
+      const logs = (req: object) => getLogs(c, { pod_id: uuid, ...req });
       let all: string[] = [];
       for (const deadline = Date.now() + 20_000; Date.now() < deadline && !(all.includes('hello') && all.includes('from-other') && all.includes('tick 2')); ) {
         const r = await logs({});
         expect(r).toHaveLength(1); // Without follow: one response, as rkt's.
-        all = r[0]!.map(text);
+        all = r[0]!.map(untimed);
         await new Promise((res) => setTimeout(res, 200));
       }
       expect(all).toEqual(expect.arrayContaining(['hello', 'oops', 'from-other', 'tick 0', 'tick 1', 'tick 2']));
       // Each line "<Go's time.Time> <text>", as rkt's journal reader gave them.
-      for (const l of (await logs({}))[0]!) expect(l).toMatch(/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /);
-      const otherLines = (await logs({ app_name: 'other' }))[0]!.map(text);
+      for (const l of (await logs({}))[0]!) expect(l).toMatch(LOG_TIME);
+      const otherLines = (await logs({ app_name: 'other' }))[0]!.map(untimed);
       expect(otherLines).toEqual(['from-other']);
       expect((await logs({ app_name: 'nope' }))[0] ?? []).toEqual([]);
-      const busybox = (await logs({ app_name: 'busybox' }))[0]!.map(text);
+      const busybox = (await logs({ app_name: 'busybox' }))[0]!.map(untimed);
       expect(busybox.slice(0, 3)).toEqual(expect.arrayContaining(['hello', 'oops']));
       expect(busybox).not.toContain('from-other');
-      const last = (await logs({ app_name: 'busybox', lines: 2 }))[0]!.map(text);
+      const last = (await logs({ app_name: 'busybox', lines: 2 }))[0]!.map(untimed);
       expect(last).toHaveLength(2);
       expect(last[1]).toMatch(/^tick [0-9]+$/);
       expect((await logs({ since_time: String(Math.floor(Date.now() / 1000) + 3600) }))[0] ?? []).toEqual([]);
       // Since a second from now: ticks only, from then on, `lines` ignored as go-systemd's reader did.
       const since = Math.floor(Date.now() / 1000) + 1;
       await new Promise((res) => setTimeout(res, since * 1000 - Date.now() + 500));
-      const fromSince = (await logs({ since_time: String(since), lines: 1 }))[0]!.map(text);
+      const fromSince = (await logs({ since_time: String(since), lines: 1 }))[0]!.map(untimed);
       expect(fromSince.length).toBeGreaterThan(1);
       expect(fromSince.every((l) => /^tick [0-9]+$/.test(l))).toBe(true);
 
       // Follow: the last line, then each new one in a response of its own, until the client cancels.
       const followed = await new Promise<string[][]>((resolve, reject) => {
         const got: string[][] = [];
-        const stream = (c!.GetLogs as unknown as (r: object) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, app_name: 'busybox', lines: 1, follow: true });
+        const stream = (c.GetLogs as unknown as (r: object) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, app_name: 'busybox', lines: 1, follow: true });
         stream.on('data', (r: { lines: string[] }) => {
-          got.push(r.lines.map(text));
+          got.push(r.lines.map(untimed));
           if (got.length === 4) stream.cancel();
         });
         stream.on('error', (err: grpc.ServiceError) => (err.code === grpc.status.CANCELLED ? resolve(got) : reject(err)));
@@ -486,48 +507,23 @@ describe('rkt api-service GetLogs, over a systemd pod', () => {
       const ran = await pod.done;
       expect(ran.stdout).toContain('hello\n');
       expect(ran.stdout).toContain('from-other\n');
-      const after = (await logs({}))[0]!.map(text);
+      const after = (await logs({}))[0]!.map(untimed);
       expect(after).toEqual(expect.arrayContaining(['hello', 'oops', 'from-other']));
-      svc.child.kill('SIGTERM');
-      expect((await svc.done).status).toBe(0);
-      svc = undefined;
-    } finally {
-      c?.close();
-      svc?.child.kill('SIGKILL');
-      if (uuid !== undefined) e.run(['stop', '--force', uuid]);
-      await e.cleanup();
-    }
-  }, 120_000);
+    }), 120_000);
 
-  it("serves the lines of apps added to a sandbox (rkt app add), which also reach the sandbox's output, run after run and after an app rm and a new add", async () => {
-    const e = new RktEnv(STAGE1S.find((s) => s.name === 'systemd'));
-    const app = { RKT_EXPERIMENT_APP: 'true' };
-    let c: (grpc.Client & Record<string, Call>) | undefined;
-    let svc: { child: ChildProcess; done: Promise<RktResult> } | undefined;
-    let uuid: string | undefined;
-    try {
-      e.seedStage1();
-      const aci = await buildBusyboxAci(e.tmp);
+  it("serves the lines of apps added to a sandbox (rkt app add), which also reach the sandbox's output, run after run and after an app rm and a new add", () =>
+    withSystemdService(async ({ env: e, aci, serve }) => {
+      const app = { RKT_EXPERIMENT_APP: 'true' };
       const sandbox = e.start(['app', 'sandbox', `--stage1-path=${e.stage1!.aci}`], { env: app });
-      ({ uuid } = await e.waitRunning());
-      const started = await startService(e);
-      svc = started.service;
-      c = started.client;
-      const text = (l: string) => l.replace(/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})? \+0000 UTC /, '');
-      const printerLines = () =>
-        new Promise<string[]>((resolve, reject) => {
-          const got: string[] = [];
-          const stream = (c!.GetLogs as unknown as (r: object, o: grpc.CallOptions) => grpc.ClientReadableStream<{ lines: string[] }>)({ pod_id: uuid, app_name: 'printer' }, { deadline: Date.now() + 10_000 });
-          stream.on('data', (r: { lines: string[] }) => got.push(...r.lines.map(text)));
-          stream.on('error', reject);
-          stream.on('end', () => resolve(got));
-        });
+      const { uuid } = await e.waitRunning();
+      const c = await serve();
+      const printerLines = async () => (await getLogs(c, { pod_id: uuid, app_name: 'printer' })).flat().map(untimed);
       const ok = (r: RktResult) => expect(r.status, r.stderr).toBe(0);
       /** Starts the added app and waits until its run has exited 0 (rkt status shows each app's exit). */
       const runOnce = async () => {
-        ok(e.run(['app', 'start', uuid!, '--app=printer'], { env: app }));
-        for (const end = Date.now() + 20_000; e.status(uuid!).apps.find((a) => a.name === 'printer')?.exit_code !== 0; await new Promise((r) => setTimeout(r, 100))) {
-          if (Date.now() > end) throw new Error(`the added app's run never exited 0: ${JSON.stringify(e.status(uuid!))}`);
+        ok(e.run(['app', 'start', uuid, '--app=printer'], { env: app }));
+        for (const end = Date.now() + 20_000; e.status(uuid).apps.find((a) => a.name === 'printer')?.exit_code !== 0; await new Promise((r) => setTimeout(r, 100))) {
+          if (Date.now() > end) throw new Error(`the added app's run never exited 0: ${JSON.stringify(e.status(uuid))}`);
         }
       };
       /** The app's lines in GetLogs, once there are `n` of them (the relay may log a run's last line after its exit is recorded). */
@@ -563,22 +559,13 @@ describe('rkt api-service GetLogs, over a systemd pod', () => {
       expect(ran.status, ran.stderr).toBe(0);
       expect(ran.stdout).toBe('first run\nfirst run\nsecond\n');
       expect(ran.stderr).toContain('first-oops\nfirst-oops\nsecond-oops\n');
-      svc.child.kill('SIGTERM');
-      expect((await svc.done).status).toBe(0);
-      svc = undefined;
-    } finally {
-      c?.close();
-      svc?.child.kill('SIGKILL');
-      if (uuid !== undefined) e.run(['stop', '--force', uuid]);
-      await e.cleanup();
-    }
-  }, 120_000);
+    }), 120_000);
 });
 
 describe('rkt api-service ListenEvents, with a NATS server in events.d', () => {
   let nats: TestNatsServer | undefined;
   let evEnv: RktEnv | undefined;
-  let evClient: (grpc.Client & Record<string, Call>) | undefined;
+  let evClient: Client | undefined;
   afterAll(async () => {
     evClient?.close();
     await evEnv?.cleanup();
