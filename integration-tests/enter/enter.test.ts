@@ -2,13 +2,16 @@
 // app's namespaces, root, working directory and environment, with rkt's stdin, and its exit status is
 // rkt's. Both stage1s are driven the same way by stage0 (--pid, --appname, -- CMD).
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RktEnv } from '../pods/harness.js';
+import { prepareStage1Stores, RktEnv } from '../pods/harness.js';
 import { buildEnterImage, cleanUp, dropStage1Snapshot, ensureStage1sBuilt, podProcesses, STAGE1S, type Stage1Name } from './pods.js';
 
 let env: RktEnv;
 let aci: string;
 
-beforeAll(() => ensureStage1sBuilt(), 600_000);
+beforeAll(() => {
+  ensureStage1sBuilt();
+  prepareStage1Stores(...(Object.keys(STAGE1S) as Stage1Name[]).map((name) => ({ name, aci: STAGE1S[name] })));
+}, 600_000);
 afterAll(() => dropStage1Snapshot());
 beforeEach(async () => {
   env = new RktEnv();

@@ -5,7 +5,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer, type TestNatsServer } from '../../packages/controller/test/nats-server.js';
-import { busyboxAciOfFile, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { busyboxAciOfFile, ensureBuilt, prepareStage1Stores, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 
 let server: TestNatsServer;
 let env: RktEnv;
@@ -16,6 +16,7 @@ let etc: string;
 
 beforeAll(async () => {
   ensureBuilt();
+  prepareStage1Stores(...STAGE1S);
   server = await startNatsServer();
 }, 600_000);
 afterAll(async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { BUILTIN_IPAM_DATA_DIR, CALL_CGROUP_PARENT, teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, killCniPlugins, STAGE1S, RktEnv } from './harness.js';
+import { buildBusyboxAci, ensureBuilt, killCniPlugins, prepareStage1Stores, STAGE1S, RktEnv } from './harness.js';
 import { MdsProcess } from '../ace/mds-service.js';
 
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
@@ -56,6 +56,7 @@ const recorded = (calls: string): string => (existsSync(calls) ? readFileSync(ca
 
 beforeAll(async () => {
   ensureBuilt();
+  prepareStage1Stores(systemd, fly);
   // A TCP server on every host address: the pods reach it through their gateway (the host's end of the veth).
   server = createServer((socket) => socket.end('from-the-host\n'));
   await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));

@@ -5,12 +5,16 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPodPids } from '@rkt/controller/stage1-abi';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { busyboxAciOfFile, ensureBuilt, STAGE1S, appProcess, RktEnv } from './harness.js';
+import { busyboxAciOfFile, ensureBuilt, STAGE1S, appProcess, RktEnv, prepareStage1Stores } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
 
-beforeAll(() => ensureBuilt(), 600_000);
+beforeAll(() => {
+  ensureBuilt();
+  // The stage1s' store templates once for the file: each test's seed is then a copy (seedStage1).
+  prepareStage1Stores(...STAGE1S);
+}, 600_000);
 // Every test hands the same image to rkt, which imports it into the test's own store.
 const fileAci = busyboxAciOfFile();
 afterEach(async () => {

@@ -8,14 +8,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { joinCalls } from '../crash/kill-sweep.js';
-import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from './harness.js';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S, prepareStage1Stores } from './harness.js';
 
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
 const straceMissing = spawnSync('strace', ['-V']).status !== 0;
 let env: RktEnv;
 let aci: string;
 
-beforeAll(() => ensureBuilt(), 600_000);
+beforeAll(() => {
+  ensureBuilt();
+  // The stage1's store template once for the file: each test's seed is then a copy (seedStage1).
+  prepareStage1Stores(fly);
+}, 600_000);
 beforeEach(async () => {
   env = new RktEnv(fly);
   env.seedStage1();

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { busyboxAciOfFile, appProcess, buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv } from './harness.js';
+import { busyboxAciOfFile, appProcess, buildBusyboxAci, ensureBuilt, STAGE1S, RktEnv, prepareStage1Stores } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
@@ -15,7 +15,11 @@ const fileAci = busyboxAciOfFile();
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
 
-beforeAll(() => ensureBuilt(), 600_000);
+beforeAll(() => {
+  ensureBuilt();
+  // The stage1s' store templates once for the file: each test's seed is then a copy (seedStage1).
+  prepareStage1Stores(...STAGE1S);
+}, 600_000);
 afterEach(async () => {
   await env.cleanup();
 });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync, renameSync } from 'node:fs';
 import { buildAci } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { busyboxAciOfFile, buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from './harness.js';
+import { busyboxAciOfFile, buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult, prepareStage1Stores } from './harness.js';
 
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
 let env: RktEnv;
@@ -17,7 +17,11 @@ let aci: string;
 // Every test hands the same image to rkt, which imports it into the test's own store.
 const fileAci = busyboxAciOfFile();
 
-beforeAll(() => ensureBuilt(), 600_000);
+beforeAll(() => {
+  ensureBuilt();
+  // The stage1's store template once for the file: each test's seed is then a copy (seedStage1).
+  prepareStage1Stores(fly);
+}, 600_000);
 beforeEach(() => {
   env = new RktEnv(fly);
   aci = fileAci.path;

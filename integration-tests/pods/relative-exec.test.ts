@@ -6,12 +6,16 @@ import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, expectOnePodCollected, RktEnv, STAGE1S } from './harness.js';
+import { buildBusyboxAci, ensureBuilt, expectOnePodCollected, RktEnv, STAGE1S, prepareStage1Stores } from './harness.js';
 
 let env: RktEnv;
 let busybox: string;
 
-beforeAll(() => ensureBuilt(), 600_000);
+beforeAll(() => {
+  ensureBuilt();
+  // The stage1s' store templates once for the file: each test's seed is then a copy (seedStage1).
+  prepareStage1Stores(...STAGE1S);
+}, 600_000);
 afterEach(async () => {
   await env.cleanup();
 });

@@ -6,12 +6,16 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeKey, sign, type TestKey } from '../../packages/fetcher/test/helpers.js';
-import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S } from './harness.js';
+import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S, prepareStage1Stores } from './harness.js';
 
 let env: RktEnv;
 let aci: string;
 
-beforeAll(() => ensureBuilt(), 600_000);
+beforeAll(() => {
+  ensureBuilt();
+  // The stage1s' store templates once for the file: each test's seed is then a copy (seedStage1).
+  prepareStage1Stores(...STAGE1S);
+}, 600_000);
 afterEach(async () => {
   await env.cleanup();
 });
