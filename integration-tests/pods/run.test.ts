@@ -155,6 +155,10 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     const defaultRoutes = readFileSync('/proc/net/route', 'utf8').split('\n').slice(1).map((l) => l.split('\t')).filter((f) => f[1] === '00000000').map((f) => f[0]!);
     const podInterfaces = dev.slice(2).map((l) => l.split(':')[0]!.trim()).filter((n) => n !== '');
     expect(podInterfaces).toEqual(expect.arrayContaining(['lo', ...defaultRoutes]));
+    // A pod run without the flag is on the host's network too (rkt-ts's default network).
+    const plain = env.run(['run', aci, '--exec=/bin/sh', '--', '-c', 'busybox readlink /proc/self/ns/net']);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stdout).toBe(`${netns}\n`);
     for (const [net, line] of [
       ['--net=,host', '--net=,host: netname must not be empty'],
       ['--net=mynet:a:b', '--net=mynet:a:b: network "mynet" provided with invalid arguments: [a b]'],
@@ -189,7 +193,8 @@ describe.each(STAGE1S)('rkt run ($name)', (stage1) => {
     const mds = env.run(['run', '--net=none', '--mds-register', `--mds-socket=${join(env.tmp, 'no-mds.sock')}`, aci, '--exec=/bin/true']);
     expect(mds.stderr).toBe("run: --mds-register does not work with --net=none: the pod's apps could not reach the metadata service on the host (use --net=host)\n");
     expect(mds.status).toBe(254);
-    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(1);
+    // The two pods that ran (with the flag and without); none of the refused ones.
+    expect(JSON.parse(env.run(['list', '--format=json']).stdout)).toHaveLength(2);
   });
 
   it('passes standard input to the app only with --interactive', () => {
