@@ -10,7 +10,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { buildAciFromLayout } from '@rkt/appc-spec';
-import { BUILTIN_IPAM_DATA_DIR, CALL_CGROUP_PARENT, teardownPodNetworks } from '@rkt/cni';
+import { BUILTIN_IPAM_DATA_DIR, callCgroupHierarchies, teardownPodNetworks } from '@rkt/cni';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, killCniPlugins, prepareStage1Stores, STAGE1S, RktEnv } from './harness.js';
 import { MdsProcess } from '../ace/mds-service.js';
@@ -725,7 +725,64 @@ describe('CNI networks (systemd)', () => {
     expect(leases('leave', [uuid!])).toEqual([]);
   }, 120_000);
 
-  it("a daemon a plugin starts with setsid, holding the pod's lock (fd 3), after a kill -9 of rkt run during that ADD: gc leaves the pod while the ADD runs, then kills the daemon (the call's cgroup) and removes the pod with nothing left", async () => {
+  it("RKT_CNI_CALL_CGROUP=none (a host with no cgroup to use): each plugin call in its process group only, said under --debug; what the plugin leaves in its group with the pod's lock (fd 3) is killed when the call ends, a setsid daemon is not (the fallback's limit)", async () => {
+    const conf = join(env.tmp, 'conf');
+    mkdirSync(join(conf, 'net.d'), { recursive: true });
+    const left = join(env.tmp, 'left-pids');
+    const seen = join(env.tmp, 'cgroup-seen');
+    // ptp, leaving at each call a `sleep` in its process group and one in a session of its own, both keeping
+    // what they inherited (fd 3, the pod's lock), not the plugin's stdout and stderr.
+    writeFileSync(
+      join(conf, 'net.d', 'grouper'),
+      `#!/bin/sh\ncat /proc/$$/cgroup >> '${seen}'\nsleep 1000 >/dev/null 2>&1 </dev/null & child=$!\nsetsid sleep 1000 >/dev/null 2>&1 </dev/null &\n` +
+        `while [ "$(readlink /proc/$!/exe)" != "$(readlink -f "$(command -v sleep)")" ]; do :; done\necho "$child $! $(readlink /proc/$child/fd/3)" >> '${left}'\nexec /usr/lib/cni/ptp\n`,
+      { mode: 0o755 },
+    );
+    writeFileSync(join(conf, 'net.d', '10-group.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'group', type: 'grouper', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.109.0/24' } }));
+    try {
+      const r = env.run(['--debug', 'run', `--local-config=${conf}`, '--net=group', aci, '--exec=/bin/true'], { env: { RKT_CNI_CALL_CGROUP: 'none' } });
+      expect(r.status).toBe(0);
+      const [uuid] = env.podUuids();
+      // The ADD and the DEL (the pod's end); default-restricted's ptp too.
+      expect(r.stderr.split('\n').filter((l) => l.includes('in a process group of its own only'))).toEqual([
+        'stage1-systemd run: networking: plugin grouper in a process group of its own only: RKT_CNI_CALL_CGROUP=none',
+        'stage1-systemd run: networking: plugin ptp in a process group of its own only: RKT_CNI_CALL_CGROUP=none',
+        'stage1-systemd run: networking: plugin ptp in a process group of its own only: RKT_CNI_CALL_CGROUP=none',
+        'stage1-systemd run: networking: plugin grouper in a process group of its own only: RKT_CNI_CALL_CGROUP=none',
+      ]);
+      // In no call's cgroup, on either hierarchy.
+      expect(readFileSync(seen, 'utf8')).not.toContain('rkt-ts-cni');
+      const sleeps = pidsIn(left);
+      expect(sleeps).toHaveLength(2);
+      for (const l of sleeps) expect(l.split(' ')[2]).toBe(join(env.dataDir, 'pods', 'run', uuid!));
+      // The group's, killed with it; the daemons, out of its reach, still there.
+      expect(sleeps.map((l) => l.split(' ')[0]!).filter(running)).toEqual([]);
+      expect(sleeps.map((l) => l.split(' ')[1]!).filter(running)).toHaveLength(2);
+      // Without --debug, nothing said.
+      const quiet = env.run(['run', `--local-config=${conf}`, '--net=group', aci, '--exec=/bin/true'], { env: { RKT_CNI_CALL_CGROUP: 'none' } });
+      expect([quiet.status, quiet.stderr]).toEqual([0, '']);
+      // A value that is not a choice refuses the pod in one line before any plugin runs.
+      const bad = env.run(['run', `--local-config=${conf}`, '--net=group', aci, '--exec=/bin/true'], { env: { RKT_CNI_CALL_CGROUP: 'freezer' } });
+      expect([bad.status, bad.stderr]).toEqual([254, 'stage1-systemd run: RKT_CNI_CALL_CGROUP="freezer": not one of auto, v2, v1, none\n']);
+      expect(pidsIn(left)).toHaveLength(4);
+    } finally {
+      // The daemons hold the pods' locks: killed for gc to collect them.
+      for (const l of pidsIn(left)) {
+        try {
+          process.kill(Number(l.split(' ')[1]), 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }
+    }
+  }, 120_000);
+
+  // The call's cgroup on cgroup2 (what rkt run uses on this hybrid host, and all a v2-only host has), and on
+  // the v1 freezer (asked for; what an earlier rkt-ts left): gc sweeps either, whatever its own environment says.
+  it.each([
+    { hierarchy: 'v2', choice: undefined },
+    { hierarchy: 'v1', choice: 'v1' },
+  ] as const)("a daemon a plugin starts with setsid, holding the pod's lock (fd 3), after a kill -9 of rkt run during that ADD: gc leaves the pod while the ADD runs, then kills the daemon (the call's cgroup, on $hierarchy) and removes the pod with nothing left", async ({ hierarchy, choice }) => {
     const conf = join(env.tmp, 'conf');
     mkdirSync(join(conf, 'net.d'), { recursive: true });
     const calls = join(env.tmp, 'plugin-calls');
@@ -741,15 +798,23 @@ describe('CNI networks (systemd)', () => {
       { mode: 0o755 },
     );
     writeFileSync(join(conf, 'net.d', '10-daemon.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'daemon', type: 'daemonptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.213.107.0/24' } }));
-    const run = env.start(['run', `--local-config=${conf}`, '--net=daemon', aci, '--exec=/bin/true']);
+    const run = env.start(['run', `--local-config=${conf}`, '--net=daemon', aci, '--exec=/bin/true'], { env: choice !== undefined ? { RKT_CNI_CALL_CGROUP: choice } : {} });
     for (let i = 0; i < 400 && recorded(calls) !== 'ADD\n'; i++) await new Promise((r) => setTimeout(r, 25));
     expect(recorded(calls)).toBe('ADD\n');
     const [uuid] = env.podUuids();
     const [pid, session] = readFileSync(daemon, 'utf8').trim().split(' ');
     // A session of its own: what the process group kill of the call cannot reach.
     expect(session).toBe(pid);
-    const callCgroups = (): string[] => (existsSync(CALL_CGROUP_PARENT) ? readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`)) : []);
+    const hierarchies = callCgroupHierarchies();
+    const inHierarchy = (h: 'v2' | 'v1'): string[] => {
+      const parent = join(hierarchies[h]!, 'rkt-ts-cni');
+      return existsSync(parent) ? readdirSync(parent).filter((n) => n.startsWith(`${uuid}.`)) : [];
+    };
+    const callCgroups = (): string[] => inHierarchy(hierarchy);
     expect(callCgroups()).toHaveLength(1);
+    expect(inHierarchy(hierarchy === 'v2' ? 'v1' : 'v2')).toEqual([]);
+    // The daemon is in it.
+    expect(readFileSync(join(hierarchies[hierarchy]!, 'rkt-ts-cni', callCgroups()[0]!, 'cgroup.procs'), 'utf8').split('\n')).toContain(pid);
     process.kill(run.child.pid!, 'SIGKILL');
     await run.done;
     // The ADD still runs, holding the pod's lock: gc leaves the pod and the call's cgroup.
@@ -767,6 +832,7 @@ describe('CNI networks (systemd)', () => {
     expect([gc.status, gc.stderr]).toEqual([0, '']);
     expect(running(pid!)).toBe(false);
     expect(callCgroups()).toEqual([]);
+    expect(inHierarchy(hierarchy === 'v2' ? 'v1' : 'v2')).toEqual([]);
     expect(env.podUuids()).toEqual([]);
     expect(recorded(calls)).toBe('ADD\nADD done\nDEL\n');
     expect(leases('daemon', [uuid!])).toEqual([]);

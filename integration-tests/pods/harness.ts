@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAciFromLayout } from '@rkt/appc-spec';
-import { CALL_CGROUP_PARENT, killCallCgroup } from '@rkt/cni/call-cgroups';
+import { callCgroupParents, killCallCgroup } from '@rkt/cni/call-cgroups';
 import { unmountTree } from '@rkt/rootfs-overlay';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { Stage1StoreTemplate } from './stage1-store.js';
@@ -522,7 +522,7 @@ export class RktEnv {
       rmSync(`/run/systemd/nspawn/propagate/rkt-${uuid}`, { recursive: true, force: true });
       for (const c of podCgroups(uuid).sort((a, b) => b.length - a.length)) removeCgroupTree(c);
       // The CNI plugin calls' of a run the test killed (rkt gc sweeps them once their plugin has exited).
-      if (existsSync(CALL_CGROUP_PARENT)) for (const c of readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`))) killCallCgroup(join(CALL_CGROUP_PARENT, c));
+      for (const p of callCgroupParents()) if (existsSync(p)) for (const c of readdirSync(p).filter((n) => n.startsWith(`${uuid}.`))) killCallCgroup(join(p, c));
     }
     if (netnsLeft.length > 0) throw new Error(`clean-up left network namespaces: ${netnsLeft.join(', ')}`);
     const seeded = this.#seededFrom;

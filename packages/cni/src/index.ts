@@ -34,5 +34,16 @@ export {
   type TeardownOptions,
 } from './pod-networks.js';
 export { OLD_PLACE_MARK, holdOldPlaceLeases } from './old-leases.js';
-export { CALL_CGROUP_PARENT, killCallCgroup, makeCallCgroup, sweepCallCgroups } from './call-cgroup.js';
+export {
+  CALL_CGROUP_ENV,
+  CALL_CGROUP_NAME,
+  callCgroupChoice,
+  callCgroupHierarchies,
+  callCgroupParents,
+  killCallCgroup,
+  makeCallCgroup,
+  sweepCallCgroups,
+  type CallCgroupChoice,
+  type CallCgroupHierarchy,
+} from './call-cgroup.js';
 export { dnsOutlook, forwardableIndex, noGatewayReason } from './outlook.js';

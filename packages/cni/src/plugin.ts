@@ -2,7 +2,7 @@ import { spawnSync, type SpawnSyncOptions, type SpawnSyncReturns } from 'node:ch
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { JOIN_FAILED, JOIN_SCRIPT, killCallCgroup, makeCallCgroup, sweepCallCgroups } from './call-cgroup.js';
+import { JOIN_FAILED, JOIN_SCRIPT, callCgroupChoice, killCallCgroup, makeCallCgroup, sweepCallCgroups } from './call-cgroup.js';
 import { CniError } from './errors.js';
 import { pluginFailure } from './result.js';
 
@@ -110,13 +110,14 @@ export const TIMEOUT_COMMAND = 'timeout';
  * after 60s`.
  *
  * The plugin runs under TIMEOUT_COMMAND in a session of its own and in a cgroup of its own (call-cgroup.ts:
- * cgroup v1's freezer), and everything in that cgroup is killed when the call ends: at its deadline (timeout
+ * cgroup v2's, else v1's freezer), and everything in that cgroup is killed when the call ends: at its deadline (timeout
  * kills the group first), or when the plugin exits, whatever it left running, a daemon that called setsid
  * itself included. What it left would otherwise keep what it inherited open, the pod's lock (fd 3) among it,
  * and so keep the pod locked, and shown running; a plugin's work ends with its call (the CNI specification
  * has no daemon of a plugin's). A call whose caller was killed leaves its cgroup, swept (sweepCallCgroups)
  * once its plugin has exited, by the next call and by `rkt gc`. Where no such cgroup can be made (a host
- * without the v1 freezer), the process group only, killed the same way (a `note`, shown under --debug).
+ * without either hierarchy, RKT_CNI_CALL_CGROUP=none), the process group only, killed the same way (a `note`,
+ * shown under --debug).
  *
  * The call ends when the plugin exits, not when its output ends: stdout and stderr are unnamed files
  * (O_TMPFILE), read once everything in the call is dead, so a process left holding them keeps nothing waiting.
@@ -127,7 +128,7 @@ export function execPlugin(c: PluginCall): string {
   // Calls of killed runs whose plugins have exited since: what they left dies before this one starts.
   const { left } = sweepCallCgroups();
   for (const l of left) c.note?.(`cannot remove ${l}: processes left in it do not die`);
-  const cgroup = makeCallCgroup(c.containerId);
+  const cgroup = makeCallCgroup(c.containerId, callCgroupChoice());
   if ('why' in cgroup) c.note?.(`plugin ${basename(c.pluginPath)} in a process group of its own only: ${cgroup.why}`);
   let r = runPlugin(c, timeoutMs, 'path' in cgroup ? cgroup.path : undefined);
   if ('path' in cgroup && r.run.status === 125 && r.stderr === JOIN_FAILED) {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { fsyncDir, writeFileAtomic } from '@rkt/image-store/fsutil';
 import { basename, dirname, join } from 'node:path';
 import { loadNets, type LoadedNet, type NetConf } from './config.js';
+import { callCgroupChoice } from './call-cgroup.js';
 import { CniError } from './errors.js';
 import { parseNetList } from './net-list.js';
 import { holdOldPlaceLeases } from './old-leases.js';
@@ -61,6 +62,8 @@ export interface NetworksPlan {
  */
 export function planPodNetworks(o: PlanOptions): NetworksPlan {
   const list = parseNetList(o.netList);
+  // A bad RKT_CNI_CALL_CGROUP refuses the pod here, before any plugin runs.
+  callCgroupChoice();
   const nets = loadNets(o.localConfig, list, o.note);
   const dirs = pluginDirs(o.localConfig, o.stage1Rootfs);
   const plugins = nets.map((n) => findPlugin(n.conf.type, dirs, n.conf.name));

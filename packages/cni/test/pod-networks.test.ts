@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BUILTIN_NETS, CALL_CGROUP_PARENT, CniError, killCallCgroup, sweepCallCgroups, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
+import { BUILTIN_NETS, CALL_CGROUP_ENV, CniError, callCgroupChoice, callCgroupHierarchies, callCgroupParents, killCallCgroup, sweepCallCgroups, formatNets, hasPodNetworks, loadNets, parseNetList, planPodNetworks, pluginTimeouts, readNetInfo, setupPodNetworks, teardownPodNetworks } from '../src/index.js';
 
 // Real plugins (Debian's containernetworking-plugins in /usr/lib/cni) in real network namespaces, on subnets of
 // this test's own (10.213.x), which no other test uses.
@@ -315,39 +315,134 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     expect(pids(left).map((l) => l.split(' ')[0]!).filter(running)).toEqual([]);
   });
 
-  /** The plugin calls' cgroups of a pod (CNI_CONTAINERID is its UUID) still there. */
-  const callCgroups = (uuid: string): string[] => (existsSync(CALL_CGROUP_PARENT) ? readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`)) : []);
+  /** The plugin calls' cgroups of a pod (CNI_CONTAINERID is its UUID) still there, in either hierarchy. */
+  const callCgroups = (uuid: string): string[] => callCgroupParents().flatMap((p) => (existsSync(p) ? readdirSync(p).filter((n) => n.startsWith(`${uuid}.`)) : []));
+  /** Runs `body` with RKT_CNI_CALL_CGROUP set to `value` (unset for undefined), as the stage1 inherits it. */
+  async function withCallCgroup<T>(value: string | undefined, body: () => Promise<T>): Promise<T> {
+    const before = process.env[CALL_CGROUP_ENV];
+    if (value === undefined) delete process.env[CALL_CGROUP_ENV];
+    else process.env[CALL_CGROUP_ENV] = value;
+    try {
+      return await body();
+    } finally {
+      if (before === undefined) delete process.env[CALL_CGROUP_ENV];
+      else process.env[CALL_CGROUP_ENV] = before;
+    }
+  }
+  /** A plugin's cgroups as it saw them (/proc/self/cgroup): `v2` the cgroup2 line's path, `freezer` the v1 freezer's. */
+  const cgroupsSeen = (text: string): { v2: string | undefined; freezer: string | undefined } => ({
+    v2: /^0::(.*)$/m.exec(text)?.[1],
+    freezer: /^[0-9]+:freezer:(.*)$/m.exec(text)?.[1],
+  });
 
-  it("a daemon a plugin starts with setsid(1), out of its process group, dies with the call (its cgroup): it holds the pod's lock (fd 3) no longer, and no cgroup of the call is left", async () => {
+  // Unset (auto) prefers v2 on this hybrid host; v1 is the freezer, asked for.
+  it.each([
+    { label: 'unset', choice: undefined, hierarchy: 'v2' },
+    { label: 'v2', choice: 'v2', hierarchy: 'v2' },
+    { label: 'v1', choice: 'v1', hierarchy: 'v1' },
+  ] as const)(
+    "RKT_CNI_CALL_CGROUP $label: a daemon a plugin starts with setsid(1), out of its process group, dies with the call (its cgroup, on $hierarchy): it holds the pod's lock (fd 3) no longer, and no cgroup of the call is left",
+    async ({ choice, hierarchy }) => {
+      const left = join(tmp, 'left-pids');
+      const seen = join(tmp, 'cgroup-seen');
+      const lock = join(tmp, 'lock');
+      // The daemon in a session of its own, keeping what it inherited (fd 3, the lock), none of the plugin's stdio.
+      writeFileSync(
+        join(tmp, 'conf', 'net.d', 'daemonizer'),
+        `#!/bin/sh\ncat >/dev/null\ncat /proc/$$/cgroup > '${seen}'\nsetsid sleep 1000 >/dev/null 2>&1 </dev/null &\nwhile [ "$(readlink /proc/$!/exe)" != "$(readlink -f "$(command -v sleep)")" ]; do :; done\necho "$$ $! $(cut -d' ' -f6 /proc/$!/stat) $(readlink /proc/$!/fd/3)" >> '${left}'\necho '{"cniVersion":"0.3.1"}'\n`,
+        { mode: 0o755 },
+      );
+      writeNet('10-daemon.conf', { cniVersion: '0.3.1', name: 'daemon', type: 'daemonizer' });
+      writeFileSync(lock, '');
+      const fd = openSync(lock, 'r');
+      const notes: string[] = [];
+      try {
+        await withCallCgroup(choice, async () => {
+          const held = pod();
+          await setupPodNetworks({ ...held, netList: 'daemon', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), holdFd: fd, note: (l) => notes.push(l) });
+          const [plugin, daemon, session, heldLock] = pids(left)[0]!.split(' ');
+          // Out of the plugin's process group and session: a session of its own, which a group kill misses.
+          expect(session).toBe(daemon);
+          expect(heldLock).toBe(lock);
+          expect(running(daemon!)).toBe(false);
+          // The ADD ran in a cgroup of the call's own, on the hierarchy asked for, and only there.
+          const { v2, freezer } = cgroupsSeen(readFileSync(seen, 'utf8'));
+          const ours = new RegExp(`^/rkt-ts-cni/${held.uuid}\\.${process.pid}\\.[0-9]+\\.[0-9]+$`);
+          expect(hierarchy === 'v2' ? v2 : freezer).toMatch(ours);
+          expect(hierarchy === 'v2' ? freezer : v2).not.toMatch(/rkt-ts-cni/);
+          expect(callCgroups(held.uuid)).toEqual([]);
+          teardownPodNetworks({ ...held, holdFd: fd, warn: (l) => warnings.push(l), note: (l) => notes.push(l) });
+          expect(plugin).not.toBe(daemon);
+          expect(callCgroups(held.uuid)).toEqual([]);
+        });
+      } finally {
+        closeSync(fd);
+      }
+      expect(warnings).toEqual([]);
+      expect(notes.filter((l) => l.includes('process group'))).toEqual([]);
+      expect(pids(left)).toHaveLength(2);
+      expect(pids(left).map((l) => l.split(' ')[1]!).filter(running)).toEqual([]);
+    },
+  );
+
+  it("RKT_CNI_CALL_CGROUP=none: the call in its process group only, said in a note; what stays in the group is killed when the call ends, a setsid daemon escapes (the fallback's limit)", async () => {
     const left = join(tmp, 'left-pids');
-    const lock = join(tmp, 'lock');
-    // The daemon in a session of its own, keeping what it inherited (fd 3, the lock), none of the plugin's stdio.
+    const seen = join(tmp, 'cgroup-seen');
+    // A child in the plugin's group, holding fd 3, and a daemon in a session of its own.
     writeFileSync(
-      join(tmp, 'conf', 'net.d', 'daemonizer'),
-      `#!/bin/sh\ncat >/dev/null\nsetsid sleep 1000 >/dev/null 2>&1 </dev/null &\nwhile [ "$(readlink /proc/$!/exe)" != "$(readlink -f "$(command -v sleep)")" ]; do :; done\necho "$$ $! $(cut -d' ' -f6 /proc/$!/stat) $(readlink /proc/$!/fd/3)" >> '${left}'\necho '{"cniVersion":"0.3.1"}'\n`,
+      join(tmp, 'conf', 'net.d', 'grouper'),
+      `#!/bin/sh\ncat >/dev/null\ncat /proc/$$/cgroup > '${seen}'\nsleep 1000 >/dev/null 2>&1 </dev/null & child=$!\nsetsid sleep 1000 >/dev/null 2>&1 </dev/null &\nwhile [ "$(readlink /proc/$!/exe)" != "$(readlink -f "$(command -v sleep)")" ]; do :; done\necho "$child $!" >> '${left}'\necho '{"cniVersion":"0.3.1"}'\n`,
       { mode: 0o755 },
     );
-    writeNet('10-daemon.conf', { cniVersion: '0.3.1', name: 'daemon', type: 'daemonizer' });
-    writeFileSync(lock, '');
-    const fd = openSync(lock, 'r');
+    writeNet('10-group.conf', { cniVersion: '0.3.1', name: 'group', type: 'grouper' });
+    const notes: string[] = [];
     try {
-      const held = pod();
-      await setupPodNetworks({ ...held, netList: 'daemon', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), holdFd: fd });
-      const [plugin, daemon, session, heldLock] = pids(left)[0]!.split(' ');
-      // Out of the plugin's process group and session: a session of its own, which a group kill misses.
-      expect(session).toBe(daemon);
-      expect(heldLock).toBe(lock);
-      expect(running(daemon!)).toBe(false);
-      expect(callCgroups(held.uuid)).toEqual([]);
-      teardownPodNetworks({ ...held, holdFd: fd, warn: (l) => warnings.push(l) });
-      expect(plugin).not.toBe(daemon);
-      expect(callCgroups(held.uuid)).toEqual([]);
+      await withCallCgroup('none', async () => {
+        const held = pod();
+        await setupPodNetworks({ ...held, netList: 'group', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks'), note: (l) => notes.push(l) });
+        const [child, daemon] = pids(left)[0]!.split(' ');
+        // The group's: killed once the call ended; the daemon's session is out of its reach.
+        expect(running(child!)).toBe(false);
+        expect(running(daemon!)).toBe(true);
+        // No call cgroup, on either hierarchy.
+        const { v2, freezer } = cgroupsSeen(readFileSync(seen, 'utf8'));
+        expect([v2, freezer]).toEqual([expect.not.stringContaining('rkt-ts-cni'), expect.not.stringContaining('rkt-ts-cni')]);
+        expect(callCgroups(held.uuid)).toEqual([]);
+        teardownPodNetworks({ ...held, warn: (l) => warnings.push(l), note: (l) => notes.push(l) });
+      });
+      expect(warnings).toEqual([]);
+      // Its ADD and DEL (and default-restricted's ptp, rkt's network added after it).
+      expect(notes.filter((l) => l.startsWith('plugin grouper '))).toEqual([
+        'plugin grouper in a process group of its own only: RKT_CNI_CALL_CGROUP=none',
+        'plugin grouper in a process group of its own only: RKT_CNI_CALL_CGROUP=none',
+      ]);
+      expect(pids(left)).toHaveLength(2);
+      expect(pids(left).map((l) => l.split(' ')[0]!).filter(running)).toEqual([]);
     } finally {
-      closeSync(fd);
+      for (const l of pids(left)) {
+        try {
+          process.kill(Number(l.split(' ')[1]), 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }
     }
-    expect(warnings).toEqual([]);
-    expect(pids(left)).toHaveLength(2);
-    expect(pids(left).map((l) => l.split(' ')[1]!).filter(running)).toEqual([]);
+  });
+
+  it('reads RKT_CNI_CALL_CGROUP (auto, v2, v1, none); another value is one line naming it, refusing the pod before any plugin runs', () => {
+    expect(callCgroupChoice({})).toBe('auto');
+    expect(callCgroupChoice({ RKT_CNI_CALL_CGROUP: '' })).toBe('auto');
+    for (const c of ['auto', 'v2', 'v1', 'none'] as const) expect(callCgroupChoice({ RKT_CNI_CALL_CGROUP: c })).toBe(c);
+    expect(() => callCgroupChoice({ RKT_CNI_CALL_CGROUP: 'v3' })).toThrow(new CniError('CNI_CONFIG', 'RKT_CNI_CALL_CGROUP="v3": not one of auto, v2, v1, none'));
+    writeNet('10-one.conf', ptp('one', '10.213.10.0/24'));
+    const before = process.env[CALL_CGROUP_ENV];
+    process.env[CALL_CGROUP_ENV] = 'freezer';
+    try {
+      expect(() => planPodNetworks({ netList: 'one', localConfig: join(tmp, 'conf') })).toThrow('RKT_CNI_CALL_CGROUP="freezer": not one of auto, v2, v1, none');
+    } finally {
+      if (before === undefined) delete process.env[CALL_CGROUP_ENV];
+      else process.env[CALL_CGROUP_ENV] = before;
+    }
   });
 
   it("a process left holding the plugin's stdout and stderr does not hold the call: it ends when the plugin exits, with the plugin's result", async () => {
@@ -426,15 +521,34 @@ describe("the plugin calls' cgroups", () => {
     }
   };
 
-  it("a sweep kills and removes a call's cgroup whose caller is gone and whose plugin has exited, and leaves one whose plugin still runs (timeout(1)) and one whose caller lives", async () => {
+  it('finds the hierarchies in mountinfo: cgroup2 at /sys/fs/cgroup on a v2-only host, at /sys/fs/cgroup/unified on a hybrid one, and the v1 freezer', () => {
+    const v2Only = '25 21 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n';
+    expect(callCgroupHierarchies(v2Only)).toEqual({ v2: '/sys/fs/cgroup' });
+    const hybrid = [
+      '30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+      '35 30 0:32 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices',
+      '36 30 0:33 / /sys/fs/cgroup/freezer rw,relatime shared:9 - cgroup cgroup rw,freezer',
+      '40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+      '41 30 0:37 / /mnt/a\\040b rw,relatime - cgroup2 cgroup2 rw',
+    ].join('\n');
+    expect(callCgroupHierarchies(hybrid)).toEqual({ v2: '/sys/fs/cgroup/unified', v1: '/sys/fs/cgroup/freezer' });
+    expect(callCgroupHierarchies('')).toEqual({});
+    // This host's, as the calls use them (hybrid: both).
+    expect(callCgroupParents()).toEqual([join(callCgroupHierarchies().v2!, 'rkt-ts-cni'), join(callCgroupHierarchies().v1!, 'rkt-ts-cni')]);
+  });
+
+  it.each(['v2', 'v1'] as const)("on %s, a sweep kills and removes a call's cgroup whose caller is gone and whose plugin has exited, and leaves one whose plugin still runs (timeout(1)) and one whose caller lives", async (hierarchy) => {
+    const mount = callCgroupHierarchies()[hierarchy];
+    expect(mount).toBeDefined();
+    const parent = join(mount!, 'rkt-ts-cni');
     const uuid = randomUUID();
     const self = readFileSync('/proc/self/stat', 'utf8');
     const start = self.slice(self.lastIndexOf(')') + 2).split(' ')[19]!;
-    mkdirSync(CALL_CGROUP_PARENT, { recursive: true });
+    mkdirSync(parent, { recursive: true });
     // This process's pid with another start time: a caller that is gone (its pid taken by another since).
-    const ended = join(CALL_CGROUP_PARENT, `${uuid}.${process.pid}.1.1`);
-    const stillRunning = join(CALL_CGROUP_PARENT, `${uuid}.${process.pid}.1.2`);
-    const ours = join(CALL_CGROUP_PARENT, `${uuid}.${process.pid}.${start}.3`);
+    const ended = join(parent, `${uuid}.${process.pid}.1.1`);
+    const stillRunning = join(parent, `${uuid}.${process.pid}.1.2`);
+    const ours = join(parent, `${uuid}.${process.pid}.${start}.3`);
     for (const c of [ended, stillRunning, ours]) mkdirSync(c);
     try {
       const daemon = await startIn(ended, 'sleep 1000');
@@ -453,7 +567,7 @@ describe("the plugin calls' cgroups", () => {
       expect(killCallCgroup(ours)).toEqual([]);
       expect(alive(plugin)).toBe(false);
       expect(alive(callers)).toBe(false);
-      expect(readdirSync(CALL_CGROUP_PARENT).filter((n) => n.startsWith(`${uuid}.`))).toEqual([]);
+      expect(readdirSync(parent).filter((n) => n.startsWith(`${uuid}.`))).toEqual([]);
     } finally {
       for (const c of [ended, stillRunning, ours]) if (existsSync(c)) killCallCgroup(c);
     }
