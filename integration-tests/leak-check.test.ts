@@ -3,7 +3,7 @@
 // leave something behind ends with the line CI reads saying it failed.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, test } from 'vitest';
@@ -71,25 +71,33 @@ function checkWithPodsOursAndTheirs(): { check: LeakCheck; ours: string; theirs:
   return { check, ours, theirs };
 }
 
-test("a pod's netns and cgroups (its CNI plugin calls' too) are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
+/** The CNI plugin calls' parents on this host (hybrid): at the cgroup2 mount and at the v1 freezer's, read from mountinfo. */
+const callParents = readFileSync('/proc/self/mountinfo', 'utf8')
+  .split('\n')
+  .map((l) => l.split(' '))
+  .filter((f) => f.includes('-') && (f[f.indexOf('-') + 1] === 'cgroup2' || (f[f.indexOf('-') + 1] === 'cgroup' && f[f.indexOf('-') + 3]!.split(',').includes('freezer'))))
+  .map((f) => `${f[4]}/rkt-ts-cni`);
+
+test("a pod's netns and cgroups (its CNI plugin calls' too, on both hierarchies) are the run's when the pod's directory was under the run's dirs; another pod's are only warned about", () => {
+  expect(callParents).toHaveLength(2);
   const { check, ours, theirs } = checkWithPodsOursAndTheirs();
   for (const uuid of [ours, theirs]) {
     execFileSync('ip', ['netns', 'add', `rkt-${uuid}`]);
     cleanups.push(() => execFileSync('ip', ['netns', 'delete', `rkt-${uuid}`]));
     mkdirSync(`/sys/fs/cgroup/pids/rkt-${uuid}`);
     cleanups.push(() => rmdirSync(`/sys/fs/cgroup/pids/rkt-${uuid}`));
-    // A CNI plugin call's, as @rkt/cni names them (the pod's UUID, the caller's pid and start time, a count).
-    mkdirSync(`/sys/fs/cgroup/freezer/rkt-ts-cni/${uuid}.1.1.1`, { recursive: true });
-    cleanups.push(() => rmdirSync(`/sys/fs/cgroup/freezer/rkt-ts-cni/${uuid}.1.1.1`));
+    // A CNI plugin call's, as @rkt/cni names them (the pod's UUID, the caller's pid and start time, a count),
+    // on either hierarchy: cgroup2's (the calls' own) and the v1 freezer's (an earlier rkt-ts's).
+    for (const parent of callParents) {
+      mkdirSync(`${parent}/${uuid}.1.1.1`, { recursive: true });
+      cleanups.push(() => rmdirSync(`${parent}/${uuid}.1.1.1`));
+    }
   }
 
   const { owned, unattributed } = check.leaks();
-  expect(owned.sort()).toEqual(
-    [`cgroup: /sys/fs/cgroup/freezer/rkt-ts-cni/${ours}.1.1.1`, `cgroup: /sys/fs/cgroup/pids/rkt-${ours}`, `mount: /run/netns/rkt-${ours}`, `network namespace: /run/netns/rkt-${ours}`].sort(),
-  );
-  expect(unattributed).toEqual(
-    expect.arrayContaining([`cgroup: /sys/fs/cgroup/freezer/rkt-ts-cni/${theirs}.1.1.1`, `cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]),
-  );
+  const calls = (uuid: string): string[] => callParents.map((p) => `cgroup: ${p}/${uuid}.1.1.1`);
+  expect(owned.sort()).toEqual([...calls(ours), `cgroup: /sys/fs/cgroup/pids/rkt-${ours}`, `mount: /run/netns/rkt-${ours}`, `network namespace: /run/netns/rkt-${ours}`].sort());
+  expect(unattributed).toEqual(expect.arrayContaining([...calls(theirs), `cgroup: /sys/fs/cgroup/pids/rkt-${theirs}`, `mount: /run/netns/rkt-${theirs}`, `network namespace: /run/netns/rkt-${theirs}`]));
 });
 
 test("a CNI chain (ptp's masquerading, whose comments name the pod) is the run's when its pod was; a plugin call still running is seen", async () => {

@@ -102,20 +102,28 @@ export function podCgroups(): string[] {
 }
 
 /**
- * The cgroups of CNI plugin calls (@rkt/cni's `rkt-ts-cni/CONTAINERID.PID.START.N`, in any hierarchy, the v1
- * freezer's today): each removed when its call ends, or swept once its plugin has exited after its caller was
- * killed; one left names its pod.
+ * The cgroups of CNI plugin calls (@rkt/cni's `rkt-ts-cni/CONTAINERID.PID.START.N` at the root of a hierarchy:
+ * cgroup2's, `/sys/fs/cgroup` on a v2-only host, `/sys/fs/cgroup/unified` on a hybrid one, and the v1
+ * freezer's, which an earlier rkt-ts used), looked for at every cgroup mount of /proc/self/mountinfo: each
+ * removed when its call ends, or swept once its plugin has exited after its caller was killed; one left names
+ * its pod.
  */
 export function cniCallCgroups(): string[] {
   const found: string[] = [];
-  let hierarchies: string[];
+  let mountinfo: string;
   try {
-    hierarchies = readdirSync('/sys/fs/cgroup');
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
     return found;
   }
-  for (const h of hierarchies) {
-    const parent = join('/sys/fs/cgroup', h, 'rkt-ts-cni');
+  const roots = new Set<string>();
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash >= 5 && (fields[dash + 1] === 'cgroup' || fields[dash + 1] === 'cgroup2')) roots.add(unescapeMount(fields[4]!));
+  }
+  for (const root of roots) {
+    const parent = join(root, 'rkt-ts-cni');
     try {
       for (const e of readdirSync(parent, { withFileTypes: true })) if (e.isDirectory()) found.push(join(parent, e.name));
     } catch {
