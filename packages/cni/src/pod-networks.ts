@@ -307,6 +307,9 @@ export function hasPodNetworks(podDir: string): boolean {
  * stays, for rkt list and status of the exited pod.
  */
 export function teardownPodNetworks(o: TeardownOptions): void {
+  // A bad RKT_CNI_CALL_CGROUP refuses the teardown before any DEL (each would fail, and the namespace go with
+  // its leases and rules still held): the pod keeps its networks for a teardown with a good one.
+  callCgroupChoice();
   const nsFile = join(o.podDir, NETNS_FILE);
   let path: string;
   try {

@@ -429,20 +429,28 @@ describe('setupPodNetworks and teardownPodNetworks', () => {
     }
   });
 
-  it('reads RKT_CNI_CALL_CGROUP (auto, v2, v1, none); another value is one line naming it, refusing the pod before any plugin runs', () => {
+  it('reads RKT_CNI_CALL_CGROUP (auto, v2, v1, none); another value is one line naming it, refusing the pod before any plugin runs, and a teardown before any DEL', async () => {
     expect(callCgroupChoice({})).toBe('auto');
     expect(callCgroupChoice({ RKT_CNI_CALL_CGROUP: '' })).toBe('auto');
     for (const c of ['auto', 'v2', 'v1', 'none'] as const) expect(callCgroupChoice({ RKT_CNI_CALL_CGROUP: c })).toBe(c);
     expect(() => callCgroupChoice({ RKT_CNI_CALL_CGROUP: 'v3' })).toThrow(new CniError('CNI_CONFIG', 'RKT_CNI_CALL_CGROUP="v3": not one of auto, v2, v1, none'));
     writeNet('10-one.conf', ptp('one', '10.213.10.0/24'));
-    const before = process.env[CALL_CGROUP_ENV];
-    process.env[CALL_CGROUP_ENV] = 'freezer';
-    try {
+    const held = pod();
+    await withCallCgroup('freezer', async () => {
       expect(() => planPodNetworks({ netList: 'one', localConfig: join(tmp, 'conf') })).toThrow('RKT_CNI_CALL_CGROUP="freezer": not one of auto, v2, v1, none');
-    } finally {
-      if (before === undefined) delete process.env[CALL_CGROUP_ENV];
-      else process.env[CALL_CGROUP_ENV] = before;
-    }
+      await expect(setupPodNetworks({ ...held, netList: 'one', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') })).rejects.toThrow('RKT_CNI_CALL_CGROUP="freezer": not one of auto, v2, v1, none');
+    });
+    expect(existsSync(`/run/netns/rkt-${held.uuid}`)).toBe(false);
+    await setupPodNetworks({ ...held, netList: 'one', localConfig: join(tmp, 'conf'), ipamDataDir: join(tmp, 'networks') });
+    expect(leases('one')).toHaveLength(1);
+    await withCallCgroup('freezer', async () => {
+      expect(() => teardownPodNetworks({ ...held, warn: (l) => warnings.push(l) })).toThrow('RKT_CNI_CALL_CGROUP="freezer": not one of auto, v2, v1, none');
+    });
+    // Nothing of it torn down: the next teardown (afterEach's) finds it all.
+    expect(existsSync(`/run/netns/rkt-${held.uuid}`)).toBe(true);
+    expect(leases('one')).toHaveLength(1);
+    expect(hasPodNetworks(held.podDir)).toBe(true);
+    expect(warnings).toEqual([]);
   });
 
   it("a process left holding the plugin's stdout and stderr does not hold the call: it ends when the plugin exits, with the plugin's result", async () => {
