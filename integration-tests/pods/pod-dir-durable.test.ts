@@ -95,4 +95,28 @@ describe.skipIf(straceMissing)('the pod directory is synced after its files are 
     expect([...dirs.keys()].sort()).toEqual(['', 'appsinfo', 'appsinfo/busybox', 'appsinfo/busybox/overlay', 'stage1']);
     for (const [d, { changed, synced }] of dirs) expect(synced, `the fsync of ${d === '' ? 'the pod directory' : d} after ${calls[changed]}`).toBeGreaterThan(changed);
   });
+
+  // An empty volume is a directory made in the pod's volumes/ (one mounted, one no app mounts): volumes/ is
+  // synced after the last of them, by prepare and by run alike.
+  const withVolumes = (): string[] => ['--volume=spare,kind=empty', '--volume=data,kind=empty,mode=0700', aci, '--mount=volume=data,target=/data'];
+
+  it('rkt prepare with empty volumes: volumes/ is fsynced after its last volume is made, before the pod is prepared', () => {
+    const calls = traced(['prepare', ...withVolumes()]);
+    const podsDir = esc(join(env.dataDir, 'pods'));
+    const toPrepared = calls.findIndex((c) => new RegExp(`^rename(at2?)?\\(.*"${podsDir}/prepare/[0-9a-f-]{36}", .*"${podsDir}/prepared/[0-9a-f-]{36}".* = 0$`).test(c));
+    expect(toPrepared, `the pod's rename into prepared/, among:\n${calls.join('\n')}`).toBeGreaterThan(0);
+    const dirs = changesAndSyncs(calls, new RegExp(`^${podsDir}/prepare/[0-9a-f-]{36}`), toPrepared);
+    expect([...dirs.keys()].sort()).toEqual(['', 'appsinfo', 'appsinfo/busybox', 'appsinfo/busybox/overlay', 'stage1', 'volumes']);
+    for (const [d, { changed, synced }] of dirs) expect(synced, `the fsync of ${d === '' ? 'the pod directory' : d} after ${calls[changed]}`).toBeGreaterThan(changed);
+  });
+
+  it('rkt run with empty volumes: volumes/ is fsynced after its last volume is made, before the stage1 is executed', () => {
+    const calls = traced(['run', ...withVolumes(), '--exec=/bin/sh', '--', '-c', 'test -d /data']);
+    const podsDir = esc(join(env.dataDir, 'pods'));
+    const exec = calls.findIndex((c) => /^execve\(/.test(c) && c.includes('/stage1/rootfs/'));
+    expect(exec, `the stage1's execve, among:\n${calls.join('\n')}`).toBeGreaterThan(0);
+    const dirs = changesAndSyncs(calls, new RegExp(`^${podsDir}/(prepare|prepared|run)/[0-9a-f-]{36}`), exec);
+    expect([...dirs.keys()].sort()).toEqual(['', 'appsinfo', 'appsinfo/busybox', 'appsinfo/busybox/overlay', 'stage1', 'volumes']);
+    for (const [d, { changed, synced }] of dirs) expect(synced, `the fsync of ${d === '' ? 'the pod directory' : d} after ${calls[changed]}`).toBeGreaterThan(changed);
+  });
 });

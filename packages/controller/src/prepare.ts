@@ -430,6 +430,10 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   track(infoWritten);
   // appsinfo/ once every app's directory is made in it; the pod directory once its own files are renamed in.
   if (apps.length > 0) syncAfter(join(dir, 'appsinfo'), appDirs);
+  // volumes/ once its empty volumes are made in it, by `rkt run` too (not left to runPod, whose pod record does
+  // not list a volume no app mounts): the sync goes on beside the store's work, and a pod without empty volumes
+  // (the plain run) has no volumes/ to sync.
+  if (volumes.some((v) => v.kind === 'empty')) track(volumesMade.then(() => syncDir(join(dir, 'volumes'))));
   syncAfter(dir, [manifestWritten, infoWritten, volumesMade, ...appDirs]);
   // All settled before the first failure is reported: the caller removes the directory, which must not race
   // with writes still going on in it.
