@@ -2,7 +2,7 @@
 // RKT_EXPERIMENT_APP): stage0's side, which changes the pod directory and calls the stage1's app entrypoints
 // (interface version 5).
 import { spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getAnnotation, isAcName, readValidatedImageManifest, type PodManifest } from '@rkt/appc-spec/lean';
@@ -37,6 +37,13 @@ export interface AppPodOptions {
 /** The app files stage0 keeps beside `exit` (rkt's `created` and `started` markers): their mtimes are the app's times. */
 const APP_CREATED = 'created';
 const APP_STARTED = 'started';
+/**
+ * rkt-ts's mark of an app whose `rkt app rm` began (made before the stage1's app/rm, gone with the app's directory):
+ * a removal cut short (its stage0 killed, while its stage1's app/rm may still remove the units; or the app/rm
+ * failed) leaves the app in the manifest, where only another `rkt app rm` is asked of it. rkt 1.30 had none: its
+ * app start of such an app failed in its stage1's systemctl.
+ */
+const APP_REMOVING = 'removing';
 /** rkt's manifest lock (`pod.lck`): the pod's own lock is its running stage1's, so app operations take this one. */
 const MANIFEST_LOCK = POD_FILES.manifestLock;
 const MANIFEST_LOCK_PATIENCE_MS = 10_000;
@@ -82,6 +89,12 @@ async function withManifestLock<T>(podDir: string, fn: () => Promise<T>): Promis
   } finally {
     closeSync(fd);
   }
+}
+
+/** Refuses to act on an app whose `rkt app rm` did not finish (APP_REMOVING): its units may be gone, and it was asked to go. */
+function checkNotRemoving(pod: PodDetails, app: string, verb: string): void {
+  if (!existsSync(join(pod.path, POD_FILES.appDir(app), APP_REMOVING))) return;
+  throw new PodError('POD_APP', `cannot ${verb} app ${JSON.stringify(app)}: an "rkt app rm" of it did not finish (it is removing); finish it with "rkt app rm ${pod.uuid} --app=${app}"`, { subject: app });
 }
 
 function manifestApp(pod: PodDetails, manifest: PodManifest, app: string): RuntimeApp {
@@ -283,6 +296,7 @@ export async function startApp(o: AppPodOptions & { readonly app: string }): Pro
   const { pod, pid } = await mutablePod(o, 'start');
   await withManifestLock(pod.path, async () => {
     const app = manifestApp(pod, readManifest(pod.path), o.app);
+    checkNotRemoving(pod, app.name, 'start');
     // The run's mark, before the stage1 starts it (where rkt 1.30's StartApp created it too): an exit written from
     // now on is this run's (watchMutableAppExits), whatever becomes of this process after the stage1's start.
     const started = join(pod.path, POD_FILES.appStarted(app.name));
@@ -308,6 +322,7 @@ export async function stopApp(o: AppPodOptions & { readonly app: string }): Prom
   const { pod, pid } = await mutablePod(o, 'stop');
   return withManifestLock(pod.path, async () => {
     const app = manifestApp(pod, readManifest(pod.path), o.app);
+    checkNotRemoving(pod, app.name, 'stop');
     await callAppEntrypoint(o, pod, pid, 'appStop', app.name);
     return readAppExit(pod.path, app.name);
   });
@@ -322,6 +337,11 @@ export async function removeApp(o: AppPodOptions & { readonly app: string }): Pr
   await withManifestLock(pod.path, async () => {
     const manifest = readManifest(pod.path);
     const app = manifestApp(pod, manifest, o.app);
+    // Marked before the stage1 acts: whatever then cuts this command short, the app is shown as removing and
+    // refused to app start and stop, which its units (gone once the stage1's app/rm ran on) could not serve.
+    const dir = join(pod.path, POD_FILES.appDir(app.name));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, APP_REMOVING), '');
     await callAppEntrypoint(o, pod, pid, 'appRm', app.name);
     const info = await readPodInfo(pod.path);
     // The record first, then the manifest (addApp's order reversed): a kill between them leaves the app in the
@@ -339,8 +359,11 @@ export async function removeApp(o: AppPodOptions & { readonly app: string }): Pr
 /** rkt's lib.App: what `rkt app list` and `rkt app status` show of an app; times in nanoseconds since the epoch. */
 export interface AppState {
   readonly name: string;
-  /** rkt's states: `created` (added, never started), `running`, `exited`; `unknown` when nothing tells. */
-  readonly state: 'created' | 'running' | 'exited' | 'unknown';
+  /**
+   * rkt's states: `created` (added, never started), `running`, `exited`; `unknown` when nothing tells; and
+   * rkt-ts's `removing`: an `rkt app rm` of it began and did not finish (another finishes it).
+   */
+  readonly state: 'created' | 'running' | 'exited' | 'unknown' | 'removing';
   readonly imageId: string;
   readonly createdAt?: number;
   readonly startedAt?: number;
@@ -359,7 +382,7 @@ function mtimeNs(path: string): number | undefined {
 /**
  * The apps of a pod (any pod: one `rkt run` made too) and their states, as rkt's `AppsForPod`: an app with an exit
  * status has exited; one started (by `rkt app start`, or with its pod) without one runs, while its pod does; one
- * only added is created.
+ * only added is created; one whose `rkt app rm` began and did not finish is removing, whatever else it shows.
  */
 export async function listApps(o: { readonly dataDir: string; readonly uuid: string; readonly app?: string }): Promise<AppState[]> {
   const pod = await podDetails(findPod(o.dataDir, o.uuid));
@@ -378,8 +401,9 @@ export async function listApps(o: { readonly dataDir: string; readonly uuid: str
       // A mutable pod's app starts with `rkt app start`; any other with its pod.
       const startedAt = mutable ? mtimeNs(join(dir, APP_STARTED)) : podStarted;
       const finishedAt = exitCode !== undefined ? mtimeNs(exitPath) : undefined;
-      const state: AppState['state'] =
-        exitCode !== undefined ? 'exited' : startedAt !== undefined ? (pod.state === 'running' ? 'running' : 'unknown') : pod.state === 'running' || pod.state === 'prepared' || mutable ? 'created' : 'unknown';
+      const state: AppState['state'] = existsSync(join(dir, APP_REMOVING))
+        ? 'removing'
+        : exitCode !== undefined ? 'exited' : startedAt !== undefined ? (pod.state === 'running' ? 'running' : 'unknown') : pod.state === 'running' || pod.state === 'prepared' || mutable ? 'created' : 'unknown';
       return {
         name: a.name,
         state,
