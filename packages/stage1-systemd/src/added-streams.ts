@@ -4,7 +4,7 @@
 // (`--stdin=stream --stdout=stream ...`, its attach experiment) through an attach mux (attach-mux.ts). The app
 // entrypoints, separate processes, ask for them through a unix socket of the pod directory before the app's unit
 // can connect.
-import { existsSync, lchownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lchownSync, mkdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { appStreamModes, type AppStreamModes } from '@rkt/controller/stage1-abi';
@@ -55,6 +55,25 @@ export function hasAttachMux(modes: AppStreamModes): boolean {
 export async function serveAddedStreams(relay: AppIoRelay, owner: number | undefined): Promise<() => void> {
   mkdirSync(ATTACH_DIR, { recursive: true, mode: 0o700 });
   rmSync(ADDED_STREAMS_SOCKET, { force: true });
+  // One at a time, requests and sweeps alike: a sweep's removal of a name must be done before a new add of it is
+  // served, or its sockets' removal would take the new ones.
+  let queue: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => {});
+    return next;
+  };
+  // The pod manifest rewritten (stage0 renames it in, under its manifest lock): an app served that it no longer
+  // names is gone (an add undone after its app/add was killed, which could not remove them), its sockets too.
+  let sweepSoon: NodeJS.Timeout | undefined;
+  const watcher = watch('.', (_event, name) => {
+    if (name !== 'pod' || sweepSoon !== undefined) return;
+    sweepSoon = setTimeout(() => {
+      sweepSoon = undefined;
+      void inTurn(() => sweepRemovedApps(relay));
+    }, 20);
+  });
+  watcher.on('error', () => {});
   const server: Server = process.getBuiltinModule('node:net').createServer((conn) => {
     conn.on('error', () => {});
     let line = '';
@@ -64,8 +83,7 @@ export async function serveAddedStreams(relay: AppIoRelay, owner: number | undef
       const nl = line.indexOf('\n');
       if (nl < 0) return;
       conn.removeAllListeners('data');
-      Promise.resolve()
-        .then(() => handle(relay, JSON.parse(line.slice(0, nl)) as AddedStreamsRequest, owner))
+      inTurn(() => handle(relay, JSON.parse(line.slice(0, nl)) as AddedStreamsRequest, owner))
         .then(
         () => conn.end('ok\n'),
         (err: unknown) => conn.end(`${(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`),
@@ -77,14 +95,37 @@ export async function serveAddedStreams(relay: AppIoRelay, owner: number | undef
     server.listen(ADDED_STREAMS_SOCKET, () => resolve());
   });
   return () => {
+    watcher.close();
+    clearTimeout(sweepSoon);
     server.close();
     rmSync(ADDED_STREAMS_SOCKET, { force: true });
   };
 }
 
+function readManifestApps(): PodApp[] {
+  return (JSON.parse(readFileSync('pod', 'utf8')) as { apps?: PodApp[] }).apps ?? [];
+}
+
+/**
+ * Stops serving (and removes the sockets and attach endpoints of) each added app the pod manifest no longer names.
+ * Every app served is in the manifest first (stage0 writes it before app/add asks) and leaves it last (app/rm asks
+ * for the removal before stage0 rewrites it), so one it lacks is one whose add was undone or cut short.
+ */
+async function sweepRemovedApps(relay: AppIoRelay): Promise<void> {
+  let named: Set<string>;
+  try {
+    named = new Set(readManifestApps().map((a) => a.name));
+  } catch {
+    return; // Unreadable for now (never half written: renamed in whole): the next change or request sweeps.
+  }
+  for (const app of relay.addedApps()) if (!named.has(app)) await relay.removeApp(app);
+}
+
 async function handle(relay: AppIoRelay, r: AddedStreamsRequest, owner: number | undefined): Promise<void> {
+  // Whatever the request: an app's command is when stale sockets are cleared too, should a change have been missed.
+  await sweepRemovedApps(relay);
   if (r.action === 'remove') return relay.removeApp(r.app);
-  const manifest = JSON.parse(readFileSync('pod', 'utf8')) as { apps?: PodApp[] };
+  const manifest = { apps: readManifestApps() };
   const a = manifest.apps?.find((x) => x.name === r.app);
   if (a === undefined) throw new Error(`the pod manifest has no app ${JSON.stringify(r.app)}`);
   const modes = addedAppStreamModes(a);

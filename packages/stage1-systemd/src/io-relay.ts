@@ -155,6 +155,11 @@ export class AppIoRelay {
     await Promise.all([...serving, ...(next !== undefined ? [next.listen()] : [])]);
   }
 
+  /** The apps added to the running pod (`addApp`) and not removed since (`removeApp`). */
+  addedApps(): string[] {
+    return [...this.appServers.keys()];
+  }
+
   /** An app removed from the running pod (app/rm): its sockets closed, its mux ended, nothing of it served. */
   async removeApp(app: string): Promise<void> {
     for (const server of this.appServers.get(app) ?? []) server.close();
