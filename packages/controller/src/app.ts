@@ -281,7 +281,8 @@ export async function addApp(o: AddAppOptions): Promise<string> {
         await writePodInfo(pod.path, info);
         await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify(manifest));
       }
-      if (mounted) await unmountTree(rootfs, { lazy: true });
+      // Its root, and what the process running the pod bound in its directory meanwhile (an app's terminal).
+      if (mounted || existsSync(dir)) await unmountTree(dir, { lazy: true });
       await rm(dir, { recursive: true, force: true });
       for (const v of madeVolumes) await rm(v, { recursive: true, force: true });
       throw err;

@@ -4,14 +4,37 @@
 // (`--stdin=stream --stdout=stream ...`, its attach experiment) through an attach mux (attach-mux.ts). The app
 // entrypoints, separate processes, ask for them through a unix socket of the pod directory before the app's unit
 // can connect.
-import { existsSync, lchownSync, mkdirSync, readFileSync, rmSync, watch } from 'node:fs';
+import { closeSync, existsSync, fchownSync, lchownSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { appStreamModes, type AppStreamModes } from '@rkt/controller/stage1-abi';
 import type { PodApp } from './app-unit-spec.js';
-import { AppAttachMux, ATTACH_DIR, usesTty } from './attach-mux.js';
+import { AppAttachMux, ATTACH_DIR, type AppPty, usesTty } from './attach-mux.js';
 import type { AppIoRelay } from './io-relay.js';
+import { STAGE2_DIR } from './mutable-pod.js';
 import { appIoName } from './units.js';
+
+const MS_BIND = 0x1000;
+
+/**
+ * What the process running the pod needs of stage0 to give an added app a terminal (rkt's tty mode): a pty of the
+ * host's devpts, its size, and mount(2) to bind its slave where the pod sees it. Stage0's, when it runs the run
+ * entrypoint as its module; the executed entrypoint has none.
+ */
+export interface AddedTtyHost {
+  readonly openPty: () => AppPty;
+  readonly ptyResize: (fd: number, rows: number, cols: number) => void;
+  readonly mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => void;
+}
+
+/**
+ * Where an added app's pseudo-terminal is in the pod (its unit's `TTYPath=`): a file of its directory, which reaches
+ * the running pod through the shared `appsinfo` mount (mutable-pod.ts's shareAppsDir) as its root does. A running
+ * pod's nspawn can bind nothing more at `/rkt/tty`; the app sees the terminal at this path too (`tty` prints it).
+ */
+export function addedAppTtyPath(app: string): string {
+  return `${STAGE2_DIR}/${app}/tty`;
+}
 
 /**
  * Where the process running a mutable pod takes the app entrypoints' requests, relative to the pod directory:
@@ -31,15 +54,34 @@ export interface AddedStreamsRequest {
   readonly stdinAfter?: number;
 }
 
-/** An added app's stream modes (the defaults unless it has others); refused in one line when they cannot be served in a running pod. */
+/** An added app's stream modes (the defaults unless it has others); refused in one line when they are invalid. */
 export function addedAppStreamModes(a: PodApp): AppStreamModes {
-  const modes = appStreamModes(a.name, a.annotations);
-  if (usesTty(modes)) {
-    const tty = (['stdin', 'stdout', 'stderr'] as const).find((s) => modes[s] === 'tty');
-    // Its pty's slave is bound into the pod by nspawn as the pod starts (run-pod.ts), which a running pod is past.
-    throw new Error(`app ${a.name}: --${tty}=tty cannot be given to an app added to a running pod (its terminal is bound into the pod as the pod starts); use --${tty}=stream`);
+  return appStreamModes(a.name, a.annotations);
+}
+
+/**
+ * A new terminal for an added app, its slave bound over `appsinfo/<app>/tty` (the pod's `addedAppTtyPath`) before
+ * its unit is written; the pod's root owns the slave in a pod of its own user namespace (`owner`), as run gives its
+ * own apps'. The app's for its life in the pod, run after run (its mux is kept: `AppAttachMux.endRun`): a pty closed
+ * leaves its bind on a file gone from devpts, which nothing can be mounted over, and a bind made again at the
+ * same place did not reliably reach the running pod. The bind goes with the app's directory at `rkt app rm`
+ * (stage0 unmounts all under it, as before a new add of the name) or an add undone, or with the pod at gc.
+ */
+function openAddedTty(app: string, host: AddedTtyHost, owner: number | undefined): AppPty {
+  const pty = host.openPty();
+  // A terminal of 0 rows and columns until an attach gives its own (stty size fails on it): a VT100's.
+  host.ptyResize(pty.master, 24, 80);
+  if (owner !== undefined) fchownSync(pty.slave, owner, owner);
+  const target = join('appsinfo', app, 'tty');
+  if (!existsSync(target)) writeFileSync(target, '', { mode: 0o600 });
+  try {
+    host.mount(pty.path, target, null, MS_BIND, null);
+  } catch (err) {
+    closeSync(pty.master);
+    closeSync(pty.slave);
+    throw new Error(`app ${app}: cannot bind its terminal ${pty.path} at ${target}: ${(err as Error).message}`, { cause: err });
   }
-  return modes;
+  return pty;
 }
 
 /** Whether an app in these modes has attach endpoints (a mux): some stream in rkt's `stream` mode. */
@@ -52,7 +94,7 @@ export function hasAttachMux(modes: AppStreamModes): boolean {
  * `stage1-io`, given to the pod's root (`owner`, with --private-users) as run gives its own apps'. Returns how to
  * stop, which removes the socket.
  */
-export async function serveAddedStreams(relay: AppIoRelay, owner: number | undefined): Promise<() => void> {
+export async function serveAddedStreams(relay: AppIoRelay, owner: number | undefined, tty?: AddedTtyHost): Promise<() => void> {
   mkdirSync(ATTACH_DIR, { recursive: true, mode: 0o700 });
   rmSync(ADDED_STREAMS_SOCKET, { force: true });
   // One at a time, requests and sweeps alike: a sweep's removal of a name must be done before a new add of it is
@@ -83,7 +125,7 @@ export async function serveAddedStreams(relay: AppIoRelay, owner: number | undef
       const nl = line.indexOf('\n');
       if (nl < 0) return;
       conn.removeAllListeners('data');
-      inTurn(() => handle(relay, JSON.parse(line.slice(0, nl)) as AddedStreamsRequest, owner))
+      inTurn(() => handle(relay, JSON.parse(line.slice(0, nl)) as AddedStreamsRequest, owner, tty))
         .then(
         () => conn.end('ok\n'),
         (err: unknown) => conn.end(`${(err instanceof Error ? err.message : String(err)).split('\n')[0]}\n`),
@@ -121,7 +163,7 @@ async function sweepRemovedApps(relay: AppIoRelay): Promise<void> {
   for (const app of relay.addedApps()) if (!named.has(app)) await relay.removeApp(app);
 }
 
-async function handle(relay: AppIoRelay, r: AddedStreamsRequest, owner: number | undefined): Promise<void> {
+async function handle(relay: AppIoRelay, r: AddedStreamsRequest, owner: number | undefined, tty: AddedTtyHost | undefined): Promise<void> {
   // Whatever the request: an app's command is when stale sockets are cleared too, should a change have been missed.
   await sweepRemovedApps(relay);
   if (r.action === 'remove') return relay.removeApp(r.app);
@@ -129,7 +171,15 @@ async function handle(relay: AppIoRelay, r: AddedStreamsRequest, owner: number |
   const a = manifest.apps?.find((x) => x.name === r.app);
   if (a === undefined) throw new Error(`the pod manifest has no app ${JSON.stringify(r.app)}`);
   const modes = addedAppStreamModes(a);
-  await relay.addApp(a.name, modes, r.stdinAfter, () => (hasAttachMux(modes) ? new AppAttachMux(a.name, modes) : undefined));
+  if (usesTty(modes) && tty === undefined) {
+    const which = (['stdin', 'stdout', 'stderr'] as const).find((s) => modes[s] === 'tty');
+    throw new Error(`app ${a.name}: --${which}=tty needs stage0's pseudo-terminals (rkt-ts's stage0 running the sandbox's run entrypoint as its module); executed, it has none`);
+  }
+  const mux = (): AppAttachMux | undefined => {
+    if (usesTty(modes)) return new AppAttachMux(a.name, modes, openAddedTty(a.name, tty!, owner), tty!.ptyResize);
+    return hasAttachMux(modes) ? new AppAttachMux(a.name, modes) : undefined;
+  };
+  await relay.addApp(a.name, modes, r.stdinAfter, mux, usesTty(modes));
   if (owner === undefined) return;
   for (const stream of ['stdin', 'stdout', 'stderr'] as const) {
     const path = join('stage1-io', appIoName(a.name, stream));

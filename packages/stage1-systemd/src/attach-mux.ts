@@ -68,6 +68,8 @@ export class AppAttachMux {
   private master: Socket | undefined;
   private masterClosed: Promise<void> | undefined;
   private slaveOpen: boolean;
+  /** When the pty's master last gave output (endRun's drain). */
+  private lastOutput = 0;
 
   constructor(
     private readonly app: string,
@@ -101,6 +103,7 @@ export class AppAttachMux {
     // EIO once no process holds the slave any more (this one let go at the app's end): the output's end.
     master.on('error', () => master.destroy());
     master.on('data', (chunk: Buffer) => {
+      this.lastOutput = Date.now();
       for (const c of this.ttyClients) if (!c.destroyed && c.writable) c.write(chunk);
     });
   }
@@ -227,6 +230,17 @@ export class AppAttachMux {
    * `drainMs`), every client is ended, the servers closed and the endpoints removed, so that a later attach is
    * told the app has none.
    */
+  /**
+   * One run of an app with a terminal ended, the mux kept for the next (an app added to a mutable pod: its
+   * terminal, bound into the running pod once, is the app's for its life in the pod): its attaches are told, once
+   * the terminal has been quiet for 50 ms (at most `drainMs`), by the end of their connections; new ones are
+   * taken. This process still holds the slave, so the master never reads EIO between runs.
+   */
+  async endRun(drainMs = 1_000): Promise<void> {
+    for (const start = Date.now(); Date.now() - this.lastOutput < 50 && Date.now() - start < drainMs; ) await new Promise((r) => setTimeout(r, 10));
+    for (const c of [...this.ttyClients, ...this.sizeClients]) c.end();
+  }
+
   end(drainMs = 2_000): Promise<void> {
     // Once: the pod's end (the relay's close) waits for an end the app's own began.
     this.ending ??= this.finish(drainMs);

@@ -39,6 +39,8 @@ export class AppIoRelay {
   private readonly stdinAfter: Map<string, number>;
   private readonly modes: Map<string, AppStreamModes>;
   private readonly muxes: Map<string, AppAttachMux>;
+  /** The added apps whose mux (their terminal's) lasts from run to run: `addApp`'s `keepTerminal`. */
+  private readonly keptTerminals = new Set<string>();
   /** Each added app's socket servers, closed when it is added again (`addApp`). */
   private readonly appServers = new Map<string, Server[]>();
 
@@ -81,7 +83,10 @@ export class AppIoRelay {
 
   /** The app's ended: its attach clients are told (attach-mux.ts). */
   appEnded(app: string): void {
-    void this.muxes.get(app)?.end();
+    const mux = this.muxes.get(app);
+    // An added app's terminal stays its own from run to run (added-streams.ts): only its attaches end.
+    if (mux !== undefined && this.keptTerminals.has(app)) void mux.endRun();
+    else void mux?.end();
   }
 
   private sockets(apps: readonly string[] = this.apps): Array<{ app: string; stream: 'stdout' | 'stderr' | 'stdin'; path: string }> {
@@ -125,7 +130,7 @@ export class AppIoRelay {
    * listening, a new one when the last ended with the app's last run. Its
    * connections to its stdin socket are counted afresh: a start runs its unit's commands again.
    */
-  async addApp(app: string, modes: AppStreamModes, stdinAfter: number | undefined, mux: () => AppAttachMux | undefined): Promise<void> {
+  async addApp(app: string, modes: AppStreamModes, stdinAfter: number | undefined, mux: () => AppAttachMux | undefined, keepTerminal = false): Promise<void> {
     const fresh = !this.apps.includes(app) || JSON.stringify(this.modes.get(app)) !== JSON.stringify(modes) || this.stdinAfter.get(app) !== stdinAfter;
     // Not `onFirstConnection`'s: an added app's unit marks each start itself (app/add's markStarted), which a mark
     // of the first connection, once per app, could not; and that mark, made by this process, the host's root, was
@@ -144,6 +149,8 @@ export class AppIoRelay {
     // A mux still serving the app's run (app/start after app/add) stays; one that ended with its last run, or of
     // an app added again, removes its directory as it ends: waited for before the next listens there.
     const replace = old === undefined || fresh || old.hasEnded;
+    if (keepTerminal) this.keptTerminals.add(app);
+    else this.keptTerminals.delete(app);
     if (old !== undefined && replace) await old.end();
     const next = replace ? mux() : undefined;
     if (next !== undefined) this.muxes.set(app, next);
@@ -171,6 +178,7 @@ export class AppIoRelay {
     this.stdinConnections.delete(app);
     const mux = this.muxes.get(app);
     this.muxes.delete(app);
+    this.keptTerminals.delete(app);
     await mux?.end(0);
     for (const stream of ['stdin', 'stdout', 'stderr'] as const) rmSync(join(this.ioDir, appIoName(app, stream)), { force: true });
   }

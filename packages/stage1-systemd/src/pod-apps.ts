@@ -14,7 +14,8 @@ import { insecureIsolation, PodIsolation } from './pod-isolation.js';
 import { readMutablePodSettings } from './mutable-pod.js';
 import { readOnlyRootLines } from './read-only-root.js';
 import { appUnitSpec, type PodApp } from './app-unit-spec.js';
-import { addedAppStreamModes, hasAttachMux, requestAddedStreams } from './added-streams.js';
+import { addedAppStreamModes, addedAppTtyPath, hasAttachMux, requestAddedStreams } from './added-streams.js';
+import { usesTty } from './attach-mux.js';
 import {
   appStartedPath,
   appStatusPath,
@@ -126,6 +127,11 @@ export async function addApp(call: AppCall): Promise<void> {
   const modes = addedAppStreamModes(a);
   const stdin = modes.stdin === 'stream' ? 'fifo' : 'null';
   const spec = await appUnitSpec(rootfs, a, [...appEnvironment(a.name, a.app?.environment ?? [], undefined), ...settings.environment], stdin);
+  // rkt's tty mode: the pty the process running the pod opens as it serves the app, bound where its unit opens it.
+  if (usesTty(modes)) {
+    spec.tty = { stdin: modes.stdin === 'tty', stdout: modes.stdout === 'tty', stderr: modes.stderr === 'tty' };
+    spec.ttyPath = addedAppTtyPath(a.name);
+  }
   // rkt's --disable-* of app add, else what the pod was run with.
   const given = insecureIsolation(call.options);
   const insecure = { capabilities: given.capabilities || settings.insecure.capabilities, paths: given.paths || settings.insecure.paths, seccomp: given.seccomp || settings.insecure.seccomp };
@@ -202,7 +208,8 @@ function clearStatus(call: AppCall): void {
  * output sockets (the log mode's too) are served from its add until its rm.
  */
 async function serveStreamsAgain(call: AppCall, unitPath: string): Promise<void> {
-  if (!hasAttachMux(addedAppStreamModes(manifestApp(call)))) return;
+  const modes = addedAppStreamModes(manifestApp(call));
+  if (!hasAttachMux(modes) && !usesTty(modes)) return;
   const unit = readFileSync(unitPath, 'utf8');
   const fifo = unit.includes(`StandardInput=file:`);
   await requestAddedStreams({ app: call.app, action: 'serve', ...(fifo ? { stdinAfter: commandsBeforeMain(unit) } : {}) });

@@ -786,7 +786,9 @@ async function runPod(argv: readonly string[], host: RunHost, stops: StopRequest
   let stopAddedStreams: (() => void) | undefined;
   if (mutable && io !== undefined && ioFailure === undefined) {
     try {
-      stopAddedStreams = await serveAddedStreams(io, privateUsers?.shift);
+      // rkt's tty mode for added apps needs stage0's ptys and mount(2) (the module's host); without them it is refused.
+      const ttyHost = host.openPty !== undefined && host.ptyResize !== undefined && host.mount !== undefined ? { openPty: host.openPty, ptyResize: host.ptyResize, mount: host.mount } : undefined;
+      stopAddedStreams = await serveAddedStreams(io, privateUsers?.shift, ttyHost);
     } catch (err) {
       ioFailure = err;
       killPod(nspawnPid);

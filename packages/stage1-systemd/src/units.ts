@@ -28,6 +28,8 @@ export interface AppUnitSpec {
    * at `appTtyPath`), the others as `stdin` and the output sockets say.
    */
   tty?: Readonly<Record<'stdin' | 'stdout' | 'stderr', boolean>>;
+  /** Where that pseudo-terminal is in the pod, when not at `appTtyPath` (an added app's: added-streams.ts). */
+  ttyPath?: string;
   /**
    * More `[Service]` directives for this app (isolators, volumes' mounts), added by their own modules:
    * each line one `Key=value`, already escaped for a unit file.
@@ -135,11 +137,12 @@ function ioLines(spec: AppUnitSpec): string[] {
     // for its stdin, makes it the app's controlling terminal; `tty` (not tty-force) waits for a previous
     // command of the unit to let go of it.
     const t = spec.tty;
+    const path = spec.ttyPath ?? appTtyPath(spec.name);
     return [
-      `TTYPath=${appTtyPath(spec.name)}`,
+      `TTYPath=${path}`,
       // Also at that path in the app's root: ttyname(3) (`tty`) finds the terminal by the path the kernel
       // gives for its fd, which must lead to the same file there (rkt's apps saw `/rkt/iottymux/<app>/...`).
-      `BindPaths=${appTtyPath(spec.name)}`,
+      `BindPaths=${path}`,
       t.stdin ? 'StandardInput=tty' : spec.stdin === 'fifo' ? `StandardInput=file:${appIoPath(spec.name, 'stdin')}` : 'StandardInput=null',
       t.stdout ? 'StandardOutput=tty' : `StandardOutput=file:${appIoPath(spec.name, 'stdout')}`,
       t.stderr ? 'StandardError=tty' : `StandardError=file:${appIoPath(spec.name, 'stderr')}`,

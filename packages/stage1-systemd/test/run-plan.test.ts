@@ -4,6 +4,7 @@ import { chownSync, lchownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { addedAppTtyPath } from '../src/added-streams.js';
 import { appEnvironment, DEFAULT_PATH } from '../src/environment.js';
 import { resolveId } from '../src/ids.js';
 import { hostRunsSystemd, nspawnArgs, podNetwork, podPrivateUsers, registrationArgs } from '../src/nspawn.js';
@@ -165,6 +166,9 @@ describe('units', () => {
     const out = appUnit({ ...spec, stdin: 'null', tty: { stdin: false, stdout: true, stderr: false } });
     expect(out).toContain('\nStandardInput=null\nStandardOutput=tty\nStandardError=file:/rkt/io/web.stderr\n');
     expect(nspawnArgs({ ...nspawnOptions(false), ttys: [{ host: '/dev/pts/7', pod: '/rkt/tty/web' }] })).toContain('--bind=/dev/pts/7:/rkt/tty/web');
+    // An app added to a running pod: its pty where the shared appsinfo mount brings it (added-streams.ts).
+    const added = appUnit({ ...spec, tty: { stdin: true, stdout: true, stderr: true }, ttyPath: addedAppTtyPath('web') });
+    expect(added).toContain('\nTTYPath=/opt/stage2/web/tty\nBindPaths=/opt/stage2/web/tty\nStandardInput=tty\nStandardOutput=tty\nStandardError=tty\n');
   });
 
   it('binds from the pod the /etc files whose links lead below the app\'s /run, needing the pod\'s bind of them', () => {
