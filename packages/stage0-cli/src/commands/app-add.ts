@@ -1,4 +1,5 @@
-import { addApp } from '@rkt/controller';
+import { addApp, type PrepareAppInput } from '@rkt/controller';
+import { isAcName } from '@rkt/appc-spec/lean';
 import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { parseOneApp } from './pods/app-args.js';
@@ -21,6 +22,7 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
   // Every flag is checked before the store is opened: a typo costs nothing.
   const mounts = ctx.flags.strings('mnt-volume').map(parseMountVolumeFlag);
   const input = { ...parseOneApp(ctx, args.slice(2)), ...(mounts.length > 0 ? { mounts } : {}) };
+  refuseForRunningPod(ctx, input);
   const store = await openCliStore(ctx);
   const hold = store.hold('pod');
   try {
@@ -41,5 +43,31 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     });
   } finally {
     await hold.release();
+  }
+}
+
+/**
+ * What the running pod cannot give an added app, refused before the store is opened. The stage1 (systemd, the
+ * only one with mutable pods) refuses them too, but only once the app is rendered, mounted and in the pod
+ * manifest, which its refusal then has rewritten as it was: new files in place of the pod's, and the store's
+ * reference rewritten. A flag's own mistake leaves the pod and the store untouched. (An image whose manifest asks
+ * for such isolators is still refused by the stage1 alone.)
+ */
+function refuseForRunningPod(ctx: CommandContext, input: Omit<PrepareAppInput, 'imageId'>): void {
+  if (input.name !== undefined && !isAcName(input.name)) {
+    throw new CliError('CLI_BAD_FLAG_VALUE', `app name ${JSON.stringify(input.name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`);
+  }
+  for (const stream of ['stdin', 'stdout', 'stderr'] as const) {
+    // The pty's slave is bound into the pod by nspawn as the pod starts, which a running pod is past.
+    if (input.streams?.[stream] === 'tty') {
+      throw new CliError('CLI_BAD_FLAG_VALUE', `--${stream}=tty cannot be given to an app added to a running pod (its terminal is bound into the pod as the pod starts); use --${stream}=stream`);
+    }
+  }
+  // The sandbox's nspawn started without apps, in a cgroup layout without the memory and cpu controllers.
+  const controllers: Record<string, string> = { memory: 'memory', cpu: 'cpu', 'cpu-shares': 'cpu' };
+  for (const [flagName, controller] of Object.entries(controllers)) {
+    const values = ctx.flags.strings(flagName);
+    if (values.length === 0) continue;
+    throw new CliError('CLI_BAD_FLAG_VALUE', `--${flagName}=${values[values.length - 1]!}: needs the ${controller} cgroup controller, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)`);
   }
 }

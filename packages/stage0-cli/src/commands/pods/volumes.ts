@@ -127,6 +127,9 @@ export function parseMountVolumeFlag(raw: string): Mount {
   const flag = '--mnt-volume';
   const bad = (why: string): CliError => new CliError('CLI_BAD_FLAG_VALUE', `${flag} ${JSON.stringify(raw)}: ${why}`);
   const parts = raw.split(',');
+  // As --mount says it: a part that is no key=value at all is that, not a missing target.
+  const notKeyValue = parts.find((p) => p.indexOf('=') <= 0);
+  if (notKeyValue !== undefined) throw bad(`${JSON.stringify(notKeyValue)} is not key=value`);
   const targets = parts.filter((p) => p.startsWith('target='));
   const names = parts.filter((p) => p.startsWith('name='));
   if (targets.length !== 1 || targets[0] === 'target=') throw bad('target=PATH is required, once');
