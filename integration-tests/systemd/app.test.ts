@@ -195,8 +195,8 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
   it('refuses in one line what an added app would silently go without: resource limits, capabilities beyond the pod\'s, --inherit-env', async () => {
     const { uuid, done } = await startSandbox();
     const before = manifestOf(uuid);
-    expectRefused(rkt(['app', 'add', uuid, aci, '--name=big', '--exec=/bin/true', '--memory=64M']), /app big: .*memory cgroup controller.*mutable pod/);
-    expectRefused(rkt(['app', 'add', uuid, aci, '--name=slow', '--exec=/bin/true', '--cpu=500m']), /app slow: .*cpu cgroup controller/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=big', '--exec=/bin/true', '--memory=64M']), /^app add: --memory=64M: needs the memory cgroup controller, which a mutable pod does not have/);
+    expectRefused(rkt(['app', 'add', uuid, aci, '--name=slow', '--exec=/bin/true', '--cpu=500m']), /^app add: --cpu=500m: needs the cpu cgroup controller/);
     expectRefused(rkt(['app', 'add', uuid, aci, '--name=admin', '--exec=/bin/true', '--caps-retain=CAP_NET_ADMIN']), /app admin: CAP_NET_ADMIN cannot be given in a running mutable pod/);
     // rkt's app add had no --inherit-env (nor --set-env, --mount, --signature): unknown flags, as there.
     expectRefused(rkt(['app', 'add', uuid, aci, '--name=env', '--inherit-env']), /unknown flag: --inherit-env/);

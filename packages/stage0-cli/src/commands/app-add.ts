@@ -57,12 +57,6 @@ function refuseForRunningPod(ctx: CommandContext, input: Omit<PrepareAppInput, '
   if (input.name !== undefined && !isAcName(input.name)) {
     throw new CliError('CLI_BAD_FLAG_VALUE', `app name ${JSON.stringify(input.name)} is not a valid AC Name (lowercase a-z, 0-9 and -)`);
   }
-  for (const stream of ['stdin', 'stdout', 'stderr'] as const) {
-    // The pty's slave is bound into the pod by nspawn as the pod starts, which a running pod is past.
-    if (input.streams?.[stream] === 'tty') {
-      throw new CliError('CLI_BAD_FLAG_VALUE', `--${stream}=tty cannot be given to an app added to a running pod (its terminal is bound into the pod as the pod starts); use --${stream}=stream`);
-    }
-  }
   // The sandbox's nspawn started without apps, in a cgroup layout without the memory and cpu controllers.
   const controllers: Record<string, string> = { memory: 'memory', cpu: 'cpu', 'cpu-shares': 'cpu' };
   for (const [flagName, controller] of Object.entries(controllers)) {
