@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RktEnv, RktResult } from '../pods/harness.js';
 import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
-import { chooseChildKillPoints, chooseKillPoints, killAt, killGroupAt, pointCount, sweep, withAppExperimentAndStrace, type KillPoint, type KilledRun } from './kill-sweep.js';
+import { chooseChildKillPoints, chooseKillPoints, killAt, killGroupAt, pointCount, sweep, traceToEnd, withAppExperimentAndStrace, type KillPoint, type KilledRun } from './kill-sweep.js';
 
 const pods = systemdPodTests();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -123,9 +123,10 @@ describe('kill -9 of rkt app add inside its stage1 app/add, and of rkt app rm (s
     await s.added('the first add', true);
     s.ok('the first rkt app rm', env.run(s.rm));
     await s.added('before the traced rm', true);
-    const { points: own } = await chooseKillPoints(env, s.rm, pointCount(8));
-    await s.added('before the traced rm', true);
-    const inChild = await chooseChildKillPoints(env, s.rm, pointCount(8), stage1AppEntrypoint('rm'));
+    // One traced rm gives both sets of points: its own and its stage1's.
+    const run = await traceToEnd(env, s.rm);
+    const { points: own } = await chooseKillPoints(env, s.rm, pointCount(8), [], run);
+    const inChild = await chooseChildKillPoints(env, s.rm, pointCount(8), stage1AppEntrypoint('rm'), run);
     expect(inChild.some((p) => p.syscall === 'execve' && p.line.includes('nsenter')), `the stop's and reload's nsenter among the points:\n${inChild.map((p) => p.line).join('\n')}`).toBe(true);
     // Each kill finds the app added and running.
     await sweep(own, async (p) => {

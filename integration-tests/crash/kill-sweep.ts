@@ -59,14 +59,31 @@ export function straceMissing(): string | undefined {
 
 const strace = (trace: string, inject: string[]) => ['-qq', '-o', trace, '-e', `trace=${TRACED.join(',')}`, ...inject];
 
+/** A run of a command to the end under `strace -f`, which kill points are chosen from. */
+export interface TracedRun {
+  readonly status: number | null;
+  readonly trace: string[];
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
 /**
- * Runs the command once to the end under `strace -f`, and chooses `count` kill points spread over what its main
- * thread did to `dataDir` (and to the directories in `alsoIn`: where `rkt export` writes its output), plus up to
- * a third as many in its other threads (below, `anyThread`).
+ * Runs the command once to the end under `strace -f` (it must succeed): both choosers below take such a run, so
+ * that one run can give the points of both (the command's own and its child's) where a test wants both.
  */
-export async function chooseKillPoints(env: RktEnv, args: readonly string[], count: number, alsoIn: readonly string[] = []): Promise<{ points: KillPoint[]; stdout: string }> {
+export async function traceToEnd(env: RktEnv, args: readonly string[]): Promise<TracedRun> {
   const r = await traced(env, args, [], true);
   if (r.status !== 0) throw new Error(`rkt ${args.join(' ')} (traced) failed (${r.status}): ${r.stderr}`);
+  return r;
+}
+
+/**
+ * Runs the command once to the end under `strace -f` (or takes such a run: `run`), and chooses `count` kill
+ * points spread over what its main thread did to `dataDir` (and to the directories in `alsoIn`: where `rkt
+ * export` writes its output), plus up to a third as many in its other threads (below, `anyThread`).
+ */
+export async function chooseKillPoints(env: RktEnv, args: readonly string[], count: number, alsoIn: readonly string[] = [], run?: TracedRun): Promise<{ points: KillPoint[]; stdout: string }> {
+  const r = run ?? (await traceToEnd(env, args));
   const calls = joinCalls(r.trace);
   const main = calls[0]?.pid;
   // rkt's own threads: everything but the processes it started (tar, sync, the app) and theirs.
@@ -106,14 +123,14 @@ export async function chooseKillPoints(env: RktEnv, args: readonly string[], cou
 
 /**
  * Kill points inside the processes rkt starts whose exec `isChild` accepts (a stage1's app entrypoint) and their
- * own children (its nsenter): up to `count` of what they change in `dataDir` and the programs they run. Each is
+ * own children (its nsenter), from a run of the command to the end (`run`, or one made here): up to `count` of
+ * what they change in `dataDir` and the programs they run. Each is
  * a call on one path, counted as strace counts under `-P PATH` (only that path's calls, per thread): the Nth
  * such call of that thread, kept only where no other thread of the run reaches its Nth call of the kind on
  * that path before it (every nsenter's first execve is its own number 1: only the first of the run is a point).
  */
-export async function chooseChildKillPoints(env: RktEnv, args: readonly string[], count: number, isChild: (execve: string) => boolean): Promise<KillPoint[]> {
-  const r = await traced(env, args, [], true);
-  if (r.status !== 0) throw new Error(`rkt ${args.join(' ')} (traced) failed (${r.status}): ${r.stderr}`);
+export async function chooseChildKillPoints(env: RktEnv, args: readonly string[], count: number, isChild: (execve: string) => boolean, run?: TracedRun): Promise<KillPoint[]> {
+  const r = run ?? (await traceToEnd(env, args));
   const inChild = new Set<string>();
   const counts = new Map<string, number>();
   const firstReached = new Set<string>();
@@ -292,7 +309,7 @@ export async function killAt(env: RktEnv, args: readonly string[], p: KillPoint)
   return { killed, at: killed ? at : `exited ${r.status} (last call: ${r.trace.filter((l) => l !== '').at(-1) ?? 'none'})`, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function traced(env: RktEnv, args: readonly string[], inject: string[], follow: boolean): Promise<{ status: number | null; trace: string[]; stdout: string; stderr: string }> {
+async function traced(env: RktEnv, args: readonly string[], inject: string[], follow: boolean): Promise<TracedRun> {
   const dir = mkdtempSync(join(tmpdir(), 'rkt-kill-trace-'));
   const trace = join(dir, 'trace');
   try {
