@@ -6,10 +6,11 @@
 // file of the data directory as it was (sizes and mtimes; the image index's LevelDB files aside), the pods and
 // the sandbox's apps as they were. Beside bad-input.test.ts, which covers the older commands: a worker each.
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { tree } from './tree.js';
 
 const SKIP_IMAGE_CHECK_WARNING = 'warning: image signature verification has been disabled (--insecure-options=image)\n';
 const EXPERIMENTS = { RKT_EXPERIMENT_APP: 'true', RKT_EXPERIMENT_ATTACH: 'true' };
@@ -40,27 +41,6 @@ function rkt(args: readonly string[]): Promise<RktResult> {
   });
 }
 
-/** Every entry under the data directory: type, size, mtime and link target, sorted; the image index's LevelDB files left out (opening it rewrites its log). */
-function tree(dir = env.dataDir): string[] {
-  const skip = join(env.dataDir, 'cas', 'index');
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (p === skip) continue;
-      const st = lstatSync(p);
-      if (st.isDirectory()) {
-        out.push(`${p}/`);
-        walk(p);
-      } else {
-        out.push(`${p} ${st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : `${st.size} ${st.mtimeMs}`}`);
-      }
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return out.sort();
-}
-
 /** The pods and the sandbox's apps as a user sees them. */
 async function listings(): Promise<unknown[]> {
   const out: unknown[] = [];
@@ -81,13 +61,13 @@ interface Case {
 /** Each case: exit 254, nothing on stdout, that one line (after the warning --insecure-options=image asks for), every file as it was. */
 async function sweep(cases: readonly Case[]): Promise<void> {
   const listed = await listings();
-  const before = tree();
+  const before = tree(env.dataDir);
   for (const c of cases) {
     const what = c.args.join(' ');
     const r = await rkt(c.args);
     const stderr = c.args.includes('--insecure-options=image') && r.stderr.startsWith(SKIP_IMAGE_CHECK_WARNING) ? r.stderr.slice(SKIP_IMAGE_CHECK_WARNING.length) : r.stderr;
     expect({ status: r.status, stdout: r.stdout, stderr }, what).toEqual({ status: 254, stdout: '', stderr: `${c.line}\n` });
-    expect(tree(), what).toEqual(before);
+    expect(tree(env.dataDir), what).toEqual(before);
   }
   expect(await listings()).toEqual(listed);
 }

@@ -4,13 +4,14 @@
 // to sizes and mtimes, the index's LevelDB files aside); no archive writes outside the store. Device nodes, FIFOs,
 // relative execs and the duplicates appc allows (ports, mount points) are valid images, as for actool and rkt.
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawHeader, rawTar, type RawEntry } from '../../packages/image-store/test/helpers.js';
 import { buildBusyboxAci, ensureBuilt, rktBin, STAGE1S } from '../pods/harness.js';
+import { tree } from './tree.js';
 
 const SKIP_IMAGE_CHECK_WARNING = 'warning: image signature verification has been disabled (--insecure-options=image)\n';
 
@@ -53,29 +54,6 @@ function write(name: string, content: string | Buffer): string {
   writeFileSync(path, content);
   written.add(path);
   return path;
-}
-
-/**
- * Every entry under `dir`: type, size, mtime and link target, sorted. The image index's LevelDB files are left
- * out: opening it rewrites its log and manifest (not what it holds, which the listings compare).
- */
-function tree(dir: string, skip: readonly string[] = [join(dir, 'cas', 'index')]): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      if (skip.includes(p)) continue;
-      const st = lstatSync(p);
-      if (st.isDirectory()) {
-        out.push(`${p}/`);
-        walk(p);
-      } else {
-        out.push(`${p} ${st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : `${st.size} ${st.mtimeMs}`}`);
-      }
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return out.sort();
 }
 
 /** The store and the pods as a user sees them, and the data directory on disk. */

@@ -3,46 +3,16 @@
 // app/add, killed, could not ask for its sockets' removal. The process running the pod stops serving them once the
 // manifest no longer names the app: its stream sockets and attach endpoints are gone, and a new add of the name is
 // served and attached to as any. No strace: the kill is the test's own, once the app's endpoints are seen.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RktResult } from '../pods/harness.js';
 import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
+import { childrenOf, withExperiments } from './kill-sweep.js';
 
 const pods = systemdPodTests();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const EXPERIMENTS = ['RKT_EXPERIMENT_APP', 'RKT_EXPERIMENT_ATTACH'] as const;
-const before = new Map<string, string | undefined>();
-beforeAll(() => {
-  for (const v of EXPERIMENTS) {
-    before.set(v, process.env[v]);
-    process.env[v] = 'true';
-  }
-});
-afterAll(() => {
-  for (const v of EXPERIMENTS) {
-    const was = before.get(v);
-    if (was === undefined) delete process.env[v];
-    else process.env[v] = was;
-  }
-});
-
-/** The processes whose parent is `ppid`, with their command lines. */
-function childrenOf(ppid: number): { pid: number; cmdline: string }[] {
-  const found: { pid: number; cmdline: string }[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== ppid) continue;
-      found.push({ pid: Number(pid), cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') });
-    } catch {
-      // Ended while listing.
-    }
-  }
-  return found;
-}
+withExperiments('RKT_EXPERIMENT_APP', 'RKT_EXPERIMENT_ATTACH');
 
 describe('kill -9 of rkt app add\'s stage1 app/add once the app\'s streams are served (systemd sandbox)', () => {
   it('the add is undone and the process running the pod stops serving the app\'s sockets; a new add of the name is served', async () => {

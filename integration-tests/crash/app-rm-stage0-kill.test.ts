@@ -3,40 +3,16 @@
 // sees the app as `removing` (`rkt app list`, `rkt app status`), `rkt app start` and `rkt app stop` of it are
 // refused in one line that says to finish the rm (rkt 1.30 failed in its stage1's systemctl), and a second `rkt app
 // rm` removes it; a new add of the name runs. No strace: the kill is the test's own, once the child is seen.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RktResult } from '../pods/harness.js';
 import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
+import { childrenOf, withExperiments } from './kill-sweep.js';
 
 const pods = systemdPodTests();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-let experimentBefore: string | undefined;
-beforeAll(() => {
-  experimentBefore = process.env.RKT_EXPERIMENT_APP;
-  process.env.RKT_EXPERIMENT_APP = 'true';
-});
-afterAll(() => {
-  if (experimentBefore === undefined) delete process.env.RKT_EXPERIMENT_APP;
-  else process.env.RKT_EXPERIMENT_APP = experimentBefore;
-});
-
-/** The processes whose parent is `ppid`, with their command lines. */
-function childrenOf(ppid: number): { pid: number; cmdline: string }[] {
-  const found: { pid: number; cmdline: string }[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== ppid) continue;
-      found.push({ pid: Number(pid), cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') });
-    } catch {
-      // Ended while listing.
-    }
-  }
-  return found;
-}
+withExperiments('RKT_EXPERIMENT_APP');
 
 describe('kill -9 of rkt app rm\'s stage0 alone, its stage1 app/rm running on (systemd sandbox)', () => {
   it('the app is shown as removing, app start and stop say to finish the rm, and a second rm removes it', async () => {

@@ -466,16 +466,44 @@ export async function expectRecovers(env: RktEnv, where: string, c: AfterKillChe
  * For a file whose every rkt, the traced ones too, runs with rkt's app experiment on (RKT_EXPERIMENT_APP) and
  * whose sweeps need strace: the variable set before its tests and put back after them.
  */
+/** Sets these experiments' variables (RKT_EXPERIMENT_APP...) to `true` for the file's tests, restored after them. */
+export function withExperiments(...names: readonly string[]): void {
+  const before = new Map<string, string | undefined>();
+  beforeAll(() => {
+    for (const v of names) {
+      before.set(v, process.env[v]);
+      process.env[v] = 'true';
+    }
+  });
+  afterAll(() => {
+    for (const v of names) {
+      const was = before.get(v);
+      if (was === undefined) delete process.env[v];
+      else process.env[v] = was;
+    }
+  });
+}
+
 export function withAppExperimentAndStrace(): void {
-  let before: string | undefined;
   beforeAll(() => {
     const missing = straceMissing();
     if (missing !== undefined) throw new Error(missing);
-    before = process.env.RKT_EXPERIMENT_APP;
-    process.env.RKT_EXPERIMENT_APP = 'true';
   });
-  afterAll(() => {
-    if (before === undefined) delete process.env.RKT_EXPERIMENT_APP;
-    else process.env.RKT_EXPERIMENT_APP = before;
-  });
+  withExperiments('RKT_EXPERIMENT_APP');
+}
+
+/** The processes whose parent is `ppid`, with their command lines: a command's child to kill by itself. */
+export function childrenOf(ppid: number): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== ppid) continue;
+      found.push({ pid: Number(pid), cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') });
+    } catch {
+      // Ended while listing.
+    }
+  }
+  return found;
 }
