@@ -5,12 +5,11 @@
 // stderr naming what was wrong (the flag, the argument, the pod, the app), exit 254, nothing on stdout, and every
 // file of the data directory as it was (sizes and mtimes; the image index's LevelDB files aside), the pods and
 // the sandbox's apps as they were. Beside bad-input.test.ts, which covers the older commands: a worker each.
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxAci, ensureBuilt, rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
-import { tree } from './tree.js';
+import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
+import { rktIn, tree } from './refused.js';
 
 const SKIP_IMAGE_CHECK_WARNING = 'warning: image signature verification has been disabled (--insecure-options=image)\n';
 const EXPERIMENTS = { RKT_EXPERIMENT_APP: 'true', RKT_EXPERIMENT_ATTACH: 'true' };
@@ -25,21 +24,8 @@ let emptyConfig: string;
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 const fly = STAGE1S.find((s) => s.name === 'fly')!;
 
-// Without NODE_EXTRA_CA_CERTS: it costs every Node start ~65 ms, and nothing here talks TLS.
-const { NODE_EXTRA_CA_CERTS: _, ...baseEnv } = process.env;
-
 /** bin/rkt with both experiments on and this data directory (no other global flag), in the test's directory. */
-function rkt(args: readonly string[]): Promise<RktResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(rktBin, [`--dir=${env.dataDir}`, ...args], { cwd: env.tmp, env: { ...baseEnv, ...EXPERIMENTS }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const rkt = (args: readonly string[]): Promise<RktResult> => rktIn(env.dataDir, env.tmp, args, EXPERIMENTS);
 
 /** The pods and the sandbox's apps as a user sees them. */
 async function listings(): Promise<unknown[]> {

@@ -3,15 +3,14 @@
 // on stdout, and the store and the pods as they were (their listings, and every file of the data directory down
 // to sizes and mtimes, the index's LevelDB files aside); no archive writes outside the store. Device nodes, FIFOs,
 // relative execs and the duplicates appc allows (ports, mount points) are valid images, as for actool and rkt.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawHeader, rawTar, type RawEntry } from '../../packages/image-store/test/helpers.js';
-import { buildBusyboxAci, ensureBuilt, rktBin, STAGE1S } from '../pods/harness.js';
-import { tree } from './tree.js';
+import { buildBusyboxAci, ensureBuilt, STAGE1S } from '../pods/harness.js';
+import { rktIn, tree } from './refused.js';
 
 const SKIP_IMAGE_CHECK_WARNING = 'warning: image signature verification has been disabled (--insecure-options=image)\n';
 
@@ -32,22 +31,8 @@ const written = new Set<string>();
 
 interface Result { status: number | null; stdout: string; stderr: string }
 
-// Without NODE_EXTRA_CA_CERTS: it costs every Node start ~65 ms, and nothing here talks TLS.
-const { NODE_EXTRA_CA_CERTS: _, ...rktEnv } = process.env;
-
 /** bin/rkt with the data directory `dataDir`, in the test's directory. */
-function rkt(dataDir: string, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(rktBin, [`--dir=${dataDir}`, ...args], { cwd: tmp, env: rktEnv, stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
-    child.stdin.end();
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const rkt = (dataDir: string, args: readonly string[]): Promise<Result> => rktIn(dataDir, tmp, args);
 
 function write(name: string, content: string | Buffer): string {
   const path = join(tmp, name);

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RktResult } from '../pods/harness.js';
-import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
+import { expectNothingLeft, fetchedSandbox, systemdPodTests } from '../systemd/harness.js';
 import { childrenOf, withExperiments } from './kill-sweep.js';
 
 const pods = systemdPodTests();
@@ -18,10 +18,8 @@ describe('kill -9 of rkt app add\'s stage1 app/add once the app\'s streams are s
   it('the add is undone and the process running the pod stops serving the app\'s sockets; a new add of the name is served', async () => {
     const { env, aci } = pods;
     const ok = (what: string, r: RktResult): RktResult => (expect(r.status, `${what}: ${r.stderr}`).toBe(0), r);
-    ok('rkt fetch', env.run(['fetch', aci]));
-    const sandbox = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]);
-    const { uuid } = await env.waitRunning();
-    const podDir = join(env.dataDir, 'pods', 'run', uuid);
+    const sandbox = await fetchedSandbox(env, aci);
+    const { uuid, podDir } = sandbox;
     const add = ['app', 'add', uuid, 'example.com/busybox', '--name=talk', '--stdin=stream', '--stdout=stream', '--exec=/bin/sh', '--', '-c', 'while read x; do [ "$x" = quit ] && break; echo "got $x"; done; echo bye'];
     /** What the pod directory holds of the app's streams: its sockets in stage1-io, its attach directory. */
     const served = (): string[] => [

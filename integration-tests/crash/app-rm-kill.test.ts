@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RktEnv, RktResult } from '../pods/harness.js';
-import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
+import { expectNothingLeft, fetchedSandbox, systemdPodTests } from '../systemd/harness.js';
 import { chooseChildKillPoints, chooseKillPoints, killAt, killGroupAt, pointCount, sweep, traceToEnd, withAppExperimentAndStrace, type KillPoint, type KilledRun } from './kill-sweep.js';
 
 const pods = systemdPodTests();
@@ -26,10 +26,8 @@ const stage1AppEntrypoint = (verb: 'add' | 'rm') => (execve: string): boolean =>
 /** A running sandbox of the env with the image fetched, and what a test does to and checks of its app `web`. */
 async function sandboxOf(env: RktEnv, aci: string) {
   const ok = (what: string, r: RktResult): RktResult => (expect(r.status, `${what}: ${r.stderr}`).toBe(0), r);
-  ok('rkt fetch', env.run(['fetch', aci]));
-  const sandbox = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]);
-  const { uuid } = await env.waitRunning();
-  const podDir = join(env.dataDir, 'pods', 'run', uuid);
+  const sandbox = await fetchedSandbox(env, aci);
+  const { uuid, podDir } = sandbox;
   const shared = join(env.tmp, 'shared');
   mkdirSync(shared);
   const add = ['app', 'add', uuid, 'example.com/busybox', '--name=web', '--exec=/bin/sh', `--mnt-volume=name=data,kind=host,source=${shared},target=/data`, '--', '-c', 'echo "$$" > /data/ran; exec sleep 100'];

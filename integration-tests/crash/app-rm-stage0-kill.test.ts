@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RktResult } from '../pods/harness.js';
-import { expectNothingLeft, systemdPodTests } from '../systemd/harness.js';
+import { expectNothingLeft, fetchedSandbox, systemdPodTests } from '../systemd/harness.js';
 import { childrenOf, withExperiments } from './kill-sweep.js';
 
 const pods = systemdPodTests();
@@ -18,10 +18,8 @@ describe('kill -9 of rkt app rm\'s stage0 alone, its stage1 app/rm running on (s
   it('the app is shown as removing, app start and stop say to finish the rm, and a second rm removes it', async () => {
     const { env, aci } = pods;
     const ok = (what: string, r: RktResult): RktResult => (expect(r.status, `${what}: ${r.stderr}`).toBe(0), r);
-    ok('rkt fetch', env.run(['fetch', aci]));
-    const sandbox = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]);
-    const { uuid } = await env.waitRunning();
-    const podDir = join(env.dataDir, 'pods', 'run', uuid);
+    const sandbox = await fetchedSandbox(env, aci);
+    const { uuid, podDir } = sandbox;
     const webUnits = (): string[] => readdirSync(join(podDir, 'stage1-units')).filter((u) => u.includes('web'));
     const listed = (): string => ok('rkt app list', env.run(['app', 'list', '--no-legend', uuid])).stdout;
     ok('rkt app add', env.run(['app', 'add', uuid, 'example.com/busybox', '--name=web', '--exec=/bin/sleep', '--', '100']));

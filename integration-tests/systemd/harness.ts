@@ -5,7 +5,7 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { busyboxAciOfFile, ensureBuilt, podCgroups, podProcesses, prepareStage1Stores, RktEnv, STAGE1S } from '../pods/harness.js';
+import { busyboxAciOfFile, ensureBuilt, podCgroups, podProcesses, prepareStage1Stores, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 
 const systemd = STAGE1S.find((s) => s.name === 'systemd')!;
 
@@ -36,6 +36,18 @@ export function systemdPodTests(): { readonly env: RktEnv; readonly aci: string 
 }
 
 /** The UUID of the env's one pod (the test fails when there is not exactly one). */
+/**
+ * `rkt fetch` of the image into the env's store, then `rkt app sandbox` of the env's stage1 started in the
+ * background (the file sets RKT_EXPERIMENT_APP), once it runs: its UUID, directory and end.
+ */
+export async function fetchedSandbox(env: RktEnv, aci: string): Promise<{ uuid: string; podDir: string; done: Promise<RktResult> }> {
+  const fetched = env.run(['fetch', aci]);
+  expect(fetched.status, `rkt fetch: ${fetched.stderr}`).toBe(0);
+  const sandbox = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]);
+  const { uuid } = await env.waitRunning();
+  return { uuid, podDir: join(env.dataDir, 'pods', 'run', uuid), done: sandbox.done };
+}
+
 export function onlyPodOf(env: RktEnv): string {
   const pods = JSON.parse(env.run(['list', '--format=json']).stdout) as { name: string }[];
   expect(pods).toHaveLength(1);
