@@ -84,6 +84,9 @@ const FLAVORS = {
     privateUsers: '1',
     gcModule: { path: '/rkt/gc', version: '1' },
     stopModule: { path: '/rkt/stop', version: '1' },
+    // The app entrypoints are also CommonJS modules that rkt-ts's `rkt app add/start/stop/rm` call in their own
+    // process (see @rkt/controller's README, "Entrypoint modules").
+    appModules: { version: '1', paths: { 'app-add': '/rkt/app-add', 'app-start': '/rkt/app-start', 'app-stop': '/rkt/app-stop', 'app-rm': '/rkt/app-rm' } },
     // systemd (PID 1 of the pod) and systemd-nspawn, from Debian's packages by name (dash writes the
     // apps' exit statuses in multi-app pods; systemd's shutdown runs mount's umount); the shared libraries
     // they load are added by resolving their ELF NEEDED entries (see addDebianSystemd).
@@ -264,6 +267,10 @@ try {
             { name: `rkt-ts.dev/stage1/${kind}-module-version`, value: m.version },
           ];
     }),
+    ...Object.entries(flavor.appModules?.paths ?? {}).flatMap(([kind, path]) => [
+      { name: `rkt-ts.dev/stage1/${kind}-module`, value: path },
+      { name: `rkt-ts.dev/stage1/${kind}-module-version`, value: flavor.appModules.version },
+    ]),
   ];
   const arch = { x64: 'amd64', arm64: 'aarch64' }[process.arch] ?? process.arch;
   const manifest = {

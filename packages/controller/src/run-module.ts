@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Stage1GcModule, Stage1RunContext, Stage1RunModule, Stage1StopModule } from './stage1.js';
+import type { Stage1AppModule, Stage1GcModule, Stage1RunContext, Stage1RunModule, Stage1StopModule } from './stage1.js';
 
 /** A stage1 module's export `name`, loaded by absolute path (CommonJS), or why it is unusable. */
 function loadExport(
@@ -44,6 +44,37 @@ export function loadGcModule(path: string): { readonly module: Stage1GcModule } 
   if ('unusable' in loaded) return loaded;
   const gc = loaded.fn as Stage1GcModule['gc'];
   return { module: { gc: async (args, context) => gc(args, context) } };
+}
+
+/** Loads a stage1's app module, as `loadRunModule` its run module. */
+export function loadAppModule(path: string): { readonly module: Stage1AppModule } | { readonly unusable: string } {
+  const loaded = loadExport(path, 'app');
+  if ('unusable' in loaded) return loaded;
+  const app = loaded.fn as Stage1AppModule['app'];
+  return { module: { app: async (args, context) => app(args, context) } };
+}
+
+/** Runs `fn` with `dir` as this process's working directory, given back after it (see runModuleInPodDir). */
+export async function inDirectory<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  let before: string | undefined;
+  try {
+    before = process.cwd();
+  } catch {
+    // The working directory was removed: there is nothing to go back to.
+    before = undefined;
+  }
+  process.chdir(dir);
+  try {
+    return await fn();
+  } finally {
+    if (before !== undefined) {
+      try {
+        process.chdir(before);
+      } catch {
+        // Removed meanwhile: staying in the pod directory is as good as anywhere.
+      }
+    }
+  }
 }
 
 /**

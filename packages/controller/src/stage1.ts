@@ -33,6 +33,15 @@ export const STAGE1_ANNOTATIONS = {
   /** rkt-ts's extension: a CommonJS module stage0 may call in its own process instead of executing `stop`. */
   stopModule: 'rkt-ts.dev/stage1/stop-module',
   stopModuleVersion: 'rkt-ts.dev/stage1/stop-module-version',
+  /** rkt-ts's extension: CommonJS modules stage0 may call in its own process instead of executing the app entrypoints. */
+  appAddModule: 'rkt-ts.dev/stage1/app-add-module',
+  appAddModuleVersion: 'rkt-ts.dev/stage1/app-add-module-version',
+  appStartModule: 'rkt-ts.dev/stage1/app-start-module',
+  appStartModuleVersion: 'rkt-ts.dev/stage1/app-start-module-version',
+  appStopModule: 'rkt-ts.dev/stage1/app-stop-module',
+  appStopModuleVersion: 'rkt-ts.dev/stage1/app-stop-module-version',
+  appRmModule: 'rkt-ts.dev/stage1/app-rm-module',
+  appRmModuleVersion: 'rkt-ts.dev/stage1/app-rm-module-version',
   /**
    * rkt-ts's extension: the run executable may be exec'd by stage0 in its own place (rkt's way), with
    * `RKT_TS_RUN_EXEC=1` in its environment; the value is the version of that contract.
@@ -264,6 +273,30 @@ export interface Stage1StopModule {
 /** A pod's stop module: its absolute path, or why this stage0 cannot use it. */
 export type Stage1StopModuleRef = { readonly path: string } | { readonly unusable: string };
 
+/**
+ * The versions of the app modules (`rkt-ts.dev/stage1/app-{add,start,stop,rm}-module`) this stage0 can load.
+ * Version 1: a CommonJS module exporting `app(args, {podDir, env})` (see `Stage1AppModule`).
+ */
+export const SUPPORTED_APP_MODULE_VERSIONS = [1] as const;
+
+/**
+ * A stage1's app entrypoint as a module (app-module version 1): `rkt app add/start/stop/rm` call it in their own
+ * process instead of starting the executable (a Node start, for a stage1 in Node: 100 ms or more of each).
+ */
+export interface Stage1AppModule {
+  /**
+   * `args` are the executable's arguments (`--app=NAME --uuid=UUID [--debug] ...`), `env` its environment (with
+   * rkt's RKT_STAGE1_ENTER* variables); the caller runs it with the pod's directory as the working directory (the
+   * executable's), as it does a run module. Rejects where the executable would exit non-zero, with the line
+   * it would have printed last. The same rules as the gc module's otherwise: no exit, no change of working
+   * directory or environment, nothing left behind once settled.
+   */
+  app(args: readonly string[], context: { readonly podDir: string; readonly env: NodeJS.ProcessEnv }): Promise<void>;
+}
+
+/** A pod's app module: its absolute path, or why this stage0 cannot use it. */
+export type Stage1AppModuleRef = { readonly path: string } | { readonly unusable: string };
+
 function readStage1Manifest(podDir: string): ImageManifest {
   const path = join(podDir, POD_FILES.stage1Manifest);
   try {
@@ -286,6 +319,10 @@ const MODULE_KEYS = {
   run: [STAGE1_ANNOTATIONS.runModule, STAGE1_ANNOTATIONS.runModuleVersion, SUPPORTED_RUN_MODULE_VERSIONS],
   gc: [STAGE1_ANNOTATIONS.gcModule, STAGE1_ANNOTATIONS.gcModuleVersion, SUPPORTED_GC_MODULE_VERSIONS],
   stop: [STAGE1_ANNOTATIONS.stopModule, STAGE1_ANNOTATIONS.stopModuleVersion, SUPPORTED_STOP_MODULE_VERSIONS],
+  appAdd: [STAGE1_ANNOTATIONS.appAddModule, STAGE1_ANNOTATIONS.appAddModuleVersion, SUPPORTED_APP_MODULE_VERSIONS],
+  appStart: [STAGE1_ANNOTATIONS.appStartModule, STAGE1_ANNOTATIONS.appStartModuleVersion, SUPPORTED_APP_MODULE_VERSIONS],
+  appStop: [STAGE1_ANNOTATIONS.appStopModule, STAGE1_ANNOTATIONS.appStopModuleVersion, SUPPORTED_APP_MODULE_VERSIONS],
+  appRm: [STAGE1_ANNOTATIONS.appRmModule, STAGE1_ANNOTATIONS.appRmModuleVersion, SUPPORTED_APP_MODULE_VERSIONS],
 } as const;
 
 /** Whether an annotation's version value (a string, or absent) names one of `supported`. */
@@ -295,7 +332,7 @@ function isSupportedVersion(value: string | undefined, supported: readonly numbe
 
 function entrypointWithModule(
   podDir: string,
-  kind: 'run' | 'gc' | 'stop',
+  kind: 'run' | 'gc' | 'stop' | Stage1AppEntrypoint,
   annotations = readStage1Manifest(podDir).annotations,
 ): { executable: string | undefined; module: { path: string } | { unusable: string } | undefined } {
   const inRootfs = (rel: string | undefined) => (rel === undefined ? undefined : join(podDir, POD_FILES.stage1Rootfs, rel));
@@ -426,6 +463,11 @@ export function podStage1InterfaceVersion(podDir: string): number {
 /** The pod's stop entrypoint and, when its stage1 annotates one, its stop module. */
 export function stage1StopEntrypoints(podDir: string): { executable: string | undefined; module: Stage1StopModuleRef | undefined } {
   return entrypointWithModule(podDir, 'stop');
+}
+
+/** The pod's app entrypoint of this kind and, when its stage1 annotates one, its app module. */
+export function stage1AppEntrypoints(podDir: string, kind: Stage1AppEntrypoint): { executable: string | undefined; module: Stage1AppModuleRef | undefined } {
+  return entrypointWithModule(podDir, kind);
 }
 
 /** The pod's gc entrypoint and, when its stage1 annotates one, its gc module. */

@@ -39,8 +39,11 @@ export interface AppCall {
   readonly debug: boolean;
 }
 
-/** Reads an app entrypoint's arguments and environment; throws one line on what is missing. */
-export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): AppCall {
+/**
+ * Reads an app entrypoint's arguments and environment; throws one line on what is missing. `pod`: the pod
+ * directory, the executable's working directory (a caller of the module gives it, and runs it there too).
+ */
+export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env, pod = process.cwd()): AppCall {
   const { options } = parseEntrypointArgs(argv);
   const app = options.get('app');
   const uuid = options.get('uuid');
@@ -49,7 +52,7 @@ export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS
     throw new Error(`usage: ${entrypoint} --app=NAME --uuid=UUID [--debug], with RKT_STAGE1_ENTERPID`);
   }
   if (pid === undefined || !/^[0-9]+$/.test(pid) || Number(pid) <= 1) throw new Error(`RKT_STAGE1_ENTERPID must be the pod's PID 1 (got ${JSON.stringify(pid ?? '')})`);
-  return { pod: process.cwd(), uuid, app, pid1: Number(pid), options, debug: options.get('debug') === 'true' };
+  return { pod, uuid, app, pid1: Number(pid), options, debug: options.get('debug') === 'true' };
 }
 
 /**
