@@ -3,6 +3,8 @@
 // app/add, killed, could not ask for its sockets' removal. The process running the pod stops serving them once the
 // manifest no longer names the app: its stream sockets and attach endpoints are gone, and a new add of the name is
 // served and attached to as any. No strace: the kill is the test's own, once the app's endpoints are seen.
+// The sandbox's stage1 manifest is stripped of its app modules (fetchedSandbox's appModules: false), so that
+// stage0 executes app/add in a process of its own, as rkt's stage0 and a stage1 without modules have it.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +20,7 @@ describe('kill -9 of rkt app add\'s stage1 app/add once the app\'s streams are s
   it('the add is undone and the process running the pod stops serving the app\'s sockets; a new add of the name is served', async () => {
     const { env, aci } = pods;
     const ok = (what: string, r: RktResult): RktResult => (expect(r.status, `${what}: ${r.stderr}`).toBe(0), r);
-    const sandbox = await fetchedSandbox(env, aci);
+    const sandbox = await fetchedSandbox(env, aci, { appModules: false });
     const { uuid, podDir } = sandbox;
     const add = ['app', 'add', uuid, 'example.com/busybox', '--name=talk', '--stdin=stream', '--stdout=stream', '--exec=/bin/sh', '--', '-c', 'while read x; do [ "$x" = quit ] && break; echo "got $x"; done; echo bye'];
     /** What the pod directory holds of the app's streams: its sockets in stage1-io, its attach directory. */

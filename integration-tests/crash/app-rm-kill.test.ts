@@ -7,6 +7,8 @@
 // `rkt status` and `rkt list` naming the same apps, `rkt app status` and `rkt app rm` of the app when it is
 // listed, then a new `rkt app add` of that name, whose app starts, writes into its volume and is removed, leaving
 // no mount, unit, directory or temp file of it; at the end `rkt stop` and `rkt gc` leave nothing of the pod.
+// The sandbox's stage1 manifest is stripped of its app modules (fetchedSandbox's appModules: false), so that
+// stage0 executes app/add and app/rm in a process of its own, as rkt's stage0 and a stage1 without modules have it.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +28,7 @@ const stage1AppEntrypoint = (verb: 'add' | 'rm') => (execve: string): boolean =>
 /** A running sandbox of the env with the image fetched, and what a test does to and checks of its app `web`. */
 async function sandboxOf(env: RktEnv, aci: string) {
   const ok = (what: string, r: RktResult): RktResult => (expect(r.status, `${what}: ${r.stderr}`).toBe(0), r);
-  const sandbox = await fetchedSandbox(env, aci);
+  const sandbox = await fetchedSandbox(env, aci, { appModules: false });
   const { uuid, podDir } = sandbox;
   const shared = join(env.tmp, 'shared');
   mkdirSync(shared);

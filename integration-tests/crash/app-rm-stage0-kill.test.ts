@@ -3,6 +3,8 @@
 // sees the app as `removing` (`rkt app list`, `rkt app status`), `rkt app start` and `rkt app stop` of it are
 // refused in one line that says to finish the rm (rkt 1.30 failed in its stage1's systemctl), and a second `rkt app
 // rm` removes it; a new add of the name runs. No strace: the kill is the test's own, once the child is seen.
+// The sandbox's stage1 manifest is stripped of its app modules (fetchedSandbox's appModules: false), so that
+// stage0 executes app/rm in a process of its own, as rkt's stage0 and a stage1 without modules have it.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,7 +20,7 @@ describe('kill -9 of rkt app rm\'s stage0 alone, its stage1 app/rm running on (s
   it('the app is shown as removing, app start and stop say to finish the rm, and a second rm removes it', async () => {
     const { env, aci } = pods;
     const ok = (what: string, r: RktResult): RktResult => (expect(r.status, `${what}: ${r.stderr}`).toBe(0), r);
-    const sandbox = await fetchedSandbox(env, aci);
+    const sandbox = await fetchedSandbox(env, aci, { appModules: false });
     const { uuid, podDir } = sandbox;
     const webUnits = (): string[] => readdirSync(join(podDir, 'stage1-units')).filter((u) => u.includes('web'));
     const listed = (): string => ok('rkt app list', env.run(['app', 'list', '--no-legend', uuid])).stdout;

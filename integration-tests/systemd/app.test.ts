@@ -393,6 +393,43 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     }
   }, 120_000);
 
+  it("calls the stage1's app modules in its own process (no second Node start), and the read commands load no zod, child_process, net, stream or os", async () => {
+    const { uuid, done } = await startSandbox();
+    // bin/rkt as a user runs it, with a preload that reports at exit what got loaded: the CLI's vendored zod (its
+    // code cache) or node_modules' zod, the built-ins the read commands must not need, and the stage1's files.
+    const preload = join(env.tmp, 'report-loaded.cjs');
+    writeFileSync(
+      preload,
+      `process.on('exit', () => {
+  const builtins = new Set(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)));
+  const zod = Object.keys(require.cache).some((k) => k.includes('/node_modules/zod/')) || globalThis[Symbol.for('rkt-ts.vendored')].loaded.has('zod');
+  const stage1 = Object.keys(require.cache).filter((k) => /\/rootfs\/rkt\/[a-z-]+$/.test(k)).map((k) => k.slice(k.lastIndexOf('/') + 1));
+  process.stderr.write('LOADED ' + JSON.stringify({ zod, builtins: ['child_process', 'net', 'stream', 'os'].filter((b) => builtins.has(b)), stage1 }) + '\\n');
+});
+`,
+    );
+    const loaded = (args: readonly string[]): { zod: boolean; builtins: string[]; stage1: string[] } => {
+      const r = spawnSync(process.execPath, ['-r', preload, rktBin, ...env.args(args)], { cwd: env.tmp, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RKT_EXPERIMENT_APP: 'true' } });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      const line = r.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+      return JSON.parse(line!.slice(7)) as ReturnType<typeof loaded>;
+    };
+    // Each app command ran its stage1's module in this process (the module was required) and did its work.
+    expect(loaded(['app', 'add', uuid, aci, '--name=web', '--exec=/bin/sleep', '--', '100']).stage1).toEqual(['app-add']);
+    expect(loaded(['app', 'start', uuid, '--app=web'])).toMatchObject({ zod: false, stage1: ['app-start'] });
+    expect(appStatus(uuid, 'web').state).toBe('running');
+    for (const cmd of [['app', 'list', uuid], ['app', 'status', uuid, '--app=web'], ['status', uuid], ['list']]) {
+      expect(loaded(cmd), cmd.join(' ')).toEqual({ zod: false, builtins: [], stage1: [] });
+    }
+    expect(loaded(['app', 'stop', uuid, '--app=web'])).toMatchObject({ zod: false, stage1: ['app-stop'] });
+    expect(appStatus(uuid, 'web')).toMatchObject({ state: 'exited', exit_code: 143 });
+    expect(loaded(['app', 'rm', uuid, '--app=web'])).toMatchObject({ zod: false, stage1: ['app-rm'] });
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
   it('a kill -9 of rkt app sandbox ends the pod and its added apps; gc leaves nothing of them', async () => {
     const { uuid, done } = await startSandbox();
     expect(rkt(['app', 'add', uuid, aci, '--name=web', '--exec=/bin/sleep', '--', '100']).status).toBe(0);

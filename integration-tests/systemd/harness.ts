@@ -2,7 +2,7 @@
 // (cleaned up even when the test fails), with a busybox image built once per file, what must be gone once a pod
 // has ended, and pod manifests for --pod-manifest. The data directory starts with the stage1 in its store (none
 // of these tests is about importing it), which saves each test 4 to 8 s.
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { busyboxAciOfFile, ensureBuilt, podCgroups, podProcesses, prepareStage1Stores, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
@@ -38,14 +38,25 @@ export function systemdPodTests(): { readonly env: RktEnv; readonly aci: string 
 /** The UUID of the env's one pod (the test fails when there is not exactly one). */
 /**
  * `rkt fetch` of the image into the env's store, then `rkt app sandbox` of the env's stage1 started in the
- * background (the file sets RKT_EXPERIMENT_APP), once it runs: its UUID, directory and end.
+ * background (the file sets RKT_EXPERIMENT_APP), once it runs: its UUID, directory and end. With `appModules`
+ * false, the pod's copy of the stage1 manifest loses its `rkt-ts.dev/stage1/app-*-module` annotations, as a
+ * stage1 that offers none has (rkt's own, or one built before them): stage0 then executes the app entrypoints,
+ * each in a process of its own that a test can find and kill, as rkt's stage0 did.
  */
-export async function fetchedSandbox(env: RktEnv, aci: string): Promise<{ uuid: string; podDir: string; done: Promise<RktResult> }> {
+export async function fetchedSandbox(env: RktEnv, aci: string, o: { appModules?: boolean } = {}): Promise<{ uuid: string; podDir: string; done: Promise<RktResult> }> {
   const fetched = env.run(['fetch', aci]);
   expect(fetched.status, `rkt fetch: ${fetched.stderr}`).toBe(0);
   const sandbox = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]);
   const { uuid } = await env.waitRunning();
-  return { uuid, podDir: join(env.dataDir, 'pods', 'run', uuid), done: sandbox.done };
+  const podDir = join(env.dataDir, 'pods', 'run', uuid);
+  if (o.appModules === false) {
+    const path = join(podDir, 'stage1', 'manifest');
+    const manifest = JSON.parse(readFileSync(path, 'utf8')) as { annotations: { name: string }[] };
+    const annotations = manifest.annotations.filter((a) => !/^rkt-ts\.dev\/stage1\/app-[a-z]+-module/.test(a.name));
+    expect(annotations.length, 'the stage1 annotates its app modules').toBe(manifest.annotations.length - 8);
+    writeFileSync(path, JSON.stringify({ ...manifest, annotations }));
+  }
+  return { uuid, podDir, done: sandbox.done };
 }
 
 export function onlyPodOf(env: RktEnv): string {
