@@ -403,7 +403,7 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
       `process.on('exit', () => {
   const builtins = new Set(process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)));
   const zod = Object.keys(require.cache).some((k) => k.includes('/node_modules/zod/')) || globalThis[Symbol.for('rkt-ts.vendored')].loaded.has('zod');
-  const stage1 = Object.keys(require.cache).filter((k) => /\/rootfs\/rkt\/[a-z-]+$/.test(k)).map((k) => k.slice(k.lastIndexOf('/') + 1));
+  const stage1 = Object.keys(require.cache).filter((k) => k.includes('/rootfs/rkt/')).map((k) => k.slice(k.lastIndexOf('/') + 1));
   process.stderr.write('LOADED ' + JSON.stringify({ zod, builtins: ['child_process', 'net', 'stream', 'os'].filter((b) => builtins.has(b)), stage1 }) + '\\n');
 });
 `,
