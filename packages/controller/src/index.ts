@@ -17,11 +17,13 @@ export {
   DNS_CONF_MODE_INTERFACE_VERSION,
   MUTABLE_INTERFACE_VERSION,
   MUTABLE_POD_ANNOTATION,
+  stage1AppEntrypoints,
   stage1Entrypoint,
   stage1GcEntrypoints,
   stage1RunEntrypoints,
   stage1StopEntrypoints,
   STAGE1_ANNOTATIONS,
+  SUPPORTED_APP_MODULE_VERSIONS,
   SUPPORTED_GC_MODULE_VERSIONS,
   SUPPORTED_INTERFACE_VERSIONS,
   SUPPORTED_NET_NONE_VERSIONS,
@@ -34,6 +36,8 @@ export {
 } from './stage1.js';
 export type {
   Stage1AppEntrypoint,
+  Stage1AppModule,
+  Stage1AppModuleRef,
   Stage1Entrypoint,
   Stage1GcContext,
   Stage1GcModule,

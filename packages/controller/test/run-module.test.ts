@@ -6,11 +6,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { stage1GcEntrypoints, stage1RunEntrypoints } from '../src/index.js';
+import { stage1AppEntrypoints, stage1GcEntrypoints, stage1RunEntrypoints } from '../src/index.js';
 import { deleteGarbagePod } from '../src/delete.js';
 import { tryLockDir, unlock } from '../src/lock.js';
 import { stopPod } from '../src/stop.js';
-import { loadRunModule, runModuleInPodDir } from '../src/run-module.js';
+import { inDirectory, loadAppModule, loadRunModule, runModuleInPodDir } from '../src/run-module.js';
 
 let dir: string;
 beforeEach(() => {
@@ -313,5 +313,41 @@ describe('the stop module (rkt-ts.dev/stage1/stop-module)', () => {
     } finally {
       unlock(failing.lock);
     }
+  });
+});
+
+describe('the app modules (rkt-ts.dev/stage1/app-add-module, app-start-, app-stop-, app-rm-module)', () => {
+  it('stage1AppEntrypoints names each app executable and its module of a supported version, or why not', () => {
+    const rootfs = (p: string) => join(dir, 'pod', 'stage1', 'rootfs', p);
+    const start = [{ name: 'coreos.com/rkt/stage1/app/start', value: '/s1/app-start' }];
+    expect(stage1AppEntrypoints(podWith(start), 'appStart')).toEqual({ executable: rootfs('s1/app-start'), module: undefined });
+    const annotated = (version: string) => [
+      ...start,
+      { name: 'rkt-ts.dev/stage1/app-start-module', value: '/s1/app-start' },
+      { name: 'rkt-ts.dev/stage1/app-start-module-version', value: version },
+    ];
+    expect(stage1AppEntrypoints(podWith(annotated('1')), 'appStart')).toEqual({ executable: rootfs('s1/app-start'), module: { path: rootfs('s1/app-start') } });
+    // Another kind's module is not this one's.
+    expect(stage1AppEntrypoints(podWith(annotated('1')), 'appStop')).toEqual({ executable: undefined, module: undefined });
+    expect(stage1AppEntrypoints(podWith(annotated('2')), 'appStart').module).toEqual({
+      unusable: 'its rkt-ts.dev/stage1/app-start-module-version "2" is not supported (supported: 1)',
+    });
+  });
+
+  it('loadAppModule calls the export with the arguments and environment, in the pod directory, and gives the working directory back even when it rejects', async () => {
+    const pod = podWith([]);
+    const path = module(
+      'app-start',
+      `exports.app = async (args, ctx) => { if (args[0] === '--fail') throw new Error('stage1 app/start: no such unit'); require('fs').writeFileSync('called', JSON.stringify({ args, podDir: ctx.podDir, pid1: ctx.env.RKT_STAGE1_ENTERPID, cwd: process.cwd() })); };`,
+    );
+    const loaded = loadAppModule(path);
+    if (!('module' in loaded)) throw new Error(loaded.unusable);
+    const before = process.cwd();
+    await inDirectory(pod, () => loaded.module.app(['--app=web', '--uuid=u'], { podDir: pod, env: { RKT_STAGE1_ENTERPID: '42' } }));
+    expect(process.cwd()).toBe(before);
+    expect(JSON.parse(readFileSync(join(pod, 'called'), 'utf8'))).toEqual({ args: ['--app=web', '--uuid=u'], podDir: pod, pid1: '42', cwd: pod });
+    await expect(inDirectory(pod, () => loaded.module.app(['--fail'], { podDir: pod, env: {} }))).rejects.toThrow('stage1 app/start: no such unit');
+    expect(process.cwd()).toBe(before);
+    expect(loadAppModule(module('app-stop', 'exports.stop = async () => {};'))).toEqual({ unusable: 'it exports no app function' });
   });
 });
