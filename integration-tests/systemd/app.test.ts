@@ -219,6 +219,26 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expectNothingLeft(env, uuid);
   }, 120_000);
 
+  it('an add the stage1 refuses pins nothing: its image is removable while the pod runs, as if never added', async () => {
+    const { uuid, done } = await startSandbox();
+    const refused = () => expectRefused(rkt(['app', 'add', uuid, aci, '--name=admin', '--exec=/bin/true', '--caps-retain=CAP_NET_ADMIN']), /app admin: CAP_NET_ADMIN cannot be given in a running mutable pod/);
+    // The image the pod does not use otherwise: rendered and referenced for the pod, then refused by the stage1.
+    refused();
+    const rm = env.run(['image', 'rm', 'example.com/busybox']);
+    expect(rm.status, rm.stderr).toBe(0);
+    // One the pod uses (an app added from it): still pinned after another add of it was refused.
+    const add = rkt(['app', 'add', uuid, aci, '--name=ok', '--exec=/bin/true']);
+    expect(add.status, add.stderr).toBe(0);
+    refused();
+    const kept = env.run(['image', 'rm', 'example.com/busybox']);
+    expect(kept.status).not.toBe(0);
+    expect(kept.stderr).toMatch(new RegExp(`is used by pod ${uuid}`));
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nok\tcreated\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
   it('--private-users: apps added to the sandbox run as root of its user namespace, writing into a volume as its shifted ID', async () => {
     const { uuid, done } = await startSandbox([], ['--private-users']);
     const info = JSON.parse(readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'pod-info.json'), 'utf8')) as { privateUsers?: { shift: number; count: number } };

@@ -232,13 +232,16 @@ export async function addApp(o: AddAppOptions): Promise<string> {
     const implicit = implicitVolumes(podVolumes, [volumeInput]);
     const mounts = appMounts(volumeInput, [...podVolumes, ...implicit]);
     const emptyVolumes = [...implicit, ...own].filter((v) => v.kind === 'empty' && !existsSync(join(pod.path, POD_FILES.volume(v.name))));
-    const [tree] = await o.store.renderAll([o.app.imageId], { pod: { podUuid: pod.uuid, podDirs: referencingPodDirs(o.dataDir, pod.uuid) } });
+    // What the pod pinned before this add, so that its undo unpins only what the add alone pinned (the app's image
+    // and tree, when no other app of the pod uses them): else `rkt image rm` and gc keep them while the pod lives.
+    const pinned = await o.store.podRef(pod.uuid);
     const dir = join(pod.path, POD_FILES.appDir(name));
     const rootfs = join(pod.path, POD_FILES.appRootfs(name));
     let mounted = false;
     let written = false;
     const madeVolumes: string[] = [];
     try {
+      const [tree] = await o.store.renderAll([o.app.imageId], { pod: { podUuid: pod.uuid, podDirs: referencingPodDirs(o.dataDir, pod.uuid) } });
       for (const v of emptyVolumes) {
         const vdir = join(pod.path, POD_FILES.volume(v.name));
         await mkdir(vdir, { recursive: true });
@@ -300,11 +303,29 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       if (mounted || existsSync(dir)) await unmountTree(dir, { lazy: true });
       await rm(dir, { recursive: true, force: true });
       for (const v of madeVolumes) await rm(v, { recursive: true, force: true });
+      await unpinAdded(o, pod.uuid, pinned);
       throw err;
     }
     o.bus?.publish(podEvent('app/added', pod.uuid, { app: name, image: image.name }));
     return name;
   });
+}
+
+/**
+ * An add undone: unpins for the pod what its render pinned beyond `before` (the pod's reference before it). A
+ * failure here is logged, not thrown: the add's own error is the one to report, and what stays pinned is
+ * released with the pod.
+ */
+async function unpinAdded(o: AddAppOptions, uuid: string, before: { readonly images: readonly string[]; readonly trees: readonly string[] } | undefined): Promise<void> {
+  try {
+    const now = await o.store.podRef(uuid);
+    if (now === undefined) return;
+    const images = now.images.filter((i) => before?.images.includes(i) !== true);
+    const trees = now.trees.filter((t) => before?.trees.includes(t) !== true);
+    if (images.length > 0 || trees.length > 0) await o.store.unreferencePod(uuid, { images, trees });
+  } catch (err) {
+    o.log?.(`cannot unpin the images of the app add undone: ${(err as Error).message}`);
+  }
 }
 
 /** `rkt app start`: starts an app of a running mutable pod (again, after a stop). */

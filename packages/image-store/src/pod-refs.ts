@@ -187,6 +187,25 @@ export async function extendPodRef(l: Layout, use: PodUse): Promise<boolean> {
   return true;
 }
 
+/** A pod's reference, or undefined when it has none (or one no rkt-ts could read). */
+export function readPodRef(l: Layout, podUuid: string): Promise<PodRef | undefined> {
+  return readRef(refPath(l, podUuid));
+}
+
+/**
+ * Drops `images` and `trees` from a pod's reference, keeping the rest (an app add undone: what it alone
+ * referenced); nothing when the pod has no reference. Returns whether it changed it. Call under the index lock.
+ */
+export async function dropFromPodRef(l: Layout, podUuid: string, images: readonly string[], trees: readonly string[]): Promise<boolean> {
+  const path = refPath(l, podUuid);
+  const ref = await readRef(path);
+  if (ref === undefined) return false;
+  const kept = { images: ref.images.filter((i) => !images.includes(i)), trees: ref.trees.filter((t) => !trees.includes(t)) };
+  if (kept.images.length === ref.images.length && kept.trees.length === ref.trees.length) return false;
+  await writeFileAtomic(path, `${JSON.stringify({ ...ref, ...kept })}\n`, l.tmp);
+  return true;
+}
+
 export async function removePodRef(l: Layout, podUuid: string): Promise<boolean> {
   try {
     await unlink(refPath(l, podUuid));

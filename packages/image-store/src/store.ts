@@ -10,7 +10,7 @@ import type { ImportOptions, ImportResult } from './import.js';
 import { readImages, withIndex } from './index-db.js';
 import { layoutOf, manifestPath, prepareLayout, treeDir, type Layout } from './layout.js';
 import { lookupAllIn, lookupIn, type ImageRef } from './lookup.js';
-import { addPodRef, extendPodRef, missingPodDirs, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
+import { addPodRef, dropFromPodRef, extendPodRef, missingPodDirs, readPodRef, readPodRefs, removePodRef, type PodRef, type PodUse } from './pod-refs.js';
 import { findRenderedForPod } from './pod-trees.js';
 import { findMissingDependency, type MissingDependency } from './plan.js';
 import { readFileImport, writeFileImport } from './file-imports.js';
@@ -272,6 +272,20 @@ export class Store {
   /** Drops a pod's reference (when the pod is garbage collected). Returns false if it had none. */
   releasePod(podUuid: string): Promise<boolean> {
     return guard('releasePod', removePodRef(this.layout, podUuid));
+  }
+
+  /** A pod's reference (what it pins: `images`, `trees`), read without the index; undefined when it has none. */
+  podRef(podUuid: string): Promise<PodRef | undefined> {
+    return guard('podRef', readPodRef(this.layout, podUuid));
+  }
+
+  /**
+   * Unpins `images` and `trees` for a pod, keeping the rest of its reference: what an `rkt app add` undone had
+   * referenced that the pod did not use before (compare with `podRef` read before the add's render). Under the
+   * index lock. Returns whether the reference changed; a pod without one is left without one.
+   */
+  unreferencePod(podUuid: string, pinned: { readonly images: readonly string[]; readonly trees: readonly string[] }): Promise<boolean> {
+    return guard('unreferencePod', withIndex(this.layout, this.ctx.options, () => dropFromPodRef(this.layout, podUuid, pinned.images, pinned.trees)));
   }
 
   podRefs(): Promise<PodRef[]> {

@@ -130,6 +130,24 @@ describe('gc', () => {
     expect((await store.gc({ gracePeriodMs: 0 })).removedTrees).toEqual([tree.id]);
   });
 
+  it('unreferencePod unpins what it names and keeps the rest of the pod\'s reference: an app add undone', async () => {
+    const { work, store, base, app, other } = await setup();
+    const podDirs = [join(work, 'pod')];
+    mkdirSync(podDirs[0]!);
+    const kept = await store.render(other.id, { pod: { podUuid: 'p2', podDirs } });
+    const before = await store.podRef('p2');
+    expect(before).toMatchObject({ images: [other.id], trees: [kept.id] });
+    const added = await store.render(app.id, { pod: { podUuid: 'p2', podDirs } });
+    await expect(store.remove(app.id)).rejects.toMatchObject({ code: 'STORE_IN_USE' });
+    expect(await store.unreferencePod('p2', { images: [base.id, app.id], trees: [added.id] })).toBe(true);
+    expect(await store.podRef('p2')).toEqual(before);
+    expect(await store.unreferencePod('p2', { images: [app.id], trees: [] })).toBe(false);
+    expect(await store.unreferencePod('p3', { images: [app.id], trees: [] })).toBe(false);
+    expect(await store.podRef('p3')).toBeUndefined();
+    expect((await store.remove(app.id)).id).toBe(app.id);
+    await expect(store.remove(other.id)).rejects.toMatchObject({ code: 'STORE_IN_USE', message: expect.stringMatching(/used by pod p2/) });
+  });
+
   it('a pod references every layer before it renders: remove and gc during the render leave them, and the pod gets its tree', async () => {
     const work = tempDir();
     const store = await openStore({ dir: join(work, 'data') });
