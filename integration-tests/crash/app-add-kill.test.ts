@@ -111,14 +111,15 @@ describe('kill -9 of rkt app add at each of its renames (systemd sandbox)', () =
       try {
         const k = await traced(env, add, n);
         expect(k.killed, `${where}: not killed (exit ${k.result.status}: ${k.result.stderr})`).toBe(true);
-        // What the kill left, as a user's commands see it: the app not there, or there and added.
+        // What the kill left, as a user's commands see it: the app not there, or there as an add that did not
+        // finish (adding: its stage1 never ran app/add), which rkt app rm removes.
         agreed(where);
         const apps = listed(where);
-        expect([[], ['web\tcreated']], `${where}: rkt app list`).toContainEqual(apps);
+        expect([[], ['web\tadding']], `${where}: rkt app list`).toContainEqual(apps);
         // Never an app in stage0's record that the manifest (what the app commands name) lacks.
         expect(recordApps().filter((a) => !manifestApps().includes(a)), `${where}: apps of the record alone`).toEqual([]);
         if (apps.length > 0) {
-          expect(ok(`${where}: rkt app status`, env.run(['app', 'status', uuid, '--app=web'])).stdout).toMatch(/^name=web\nstate=created\n/);
+          expect(ok(`${where}: rkt app status`, env.run(['app', 'status', uuid, '--app=web'])).stdout).toMatch(/^name=web\nstate=adding\n/);
           ok(`${where}: rkt app rm`, env.run(['app', 'rm', uuid, '--app=web']));
           expect(webMounts(), `${where}: mounts after rkt app rm`).toEqual([]);
         }
@@ -147,7 +148,7 @@ describe('kill -9 of rkt app add at each of its renames (systemd sandbox)', () =
     // A last kill, between the manifest and the record, left as it is for the pod's stop and gc.
     const between = whole.renames.findIndex((l) => /\/pod-info\.json"/.test(l)) + 1;
     expect((await traced(env, add, between)).killed).toBe(true);
-    expect(listed('before the stop')).toEqual(['web\tcreated']);
+    expect(listed('before the stop')).toEqual(['web\tadding']);
     expect(recordApps(), 'the record after the kill between the manifest and the record').toEqual([]);
     expect(agreed('killed between the manifest and the record')).toEqual(['web']);
     // rkt enter finds the app too (whatever its stage1 then makes of an app never loaded into the pod's systemd).

@@ -68,7 +68,7 @@ async function sandboxOf(env: RktEnv, aci: string) {
     const apps = agreed(where);
     expect([[], ['web']], `${where}: the apps after the kill`).toContainEqual(apps);
     if (apps.length > 0) {
-      expect(ok(`${where}: rkt app status`, env.run(['app', 'status', uuid, '--app=web'])).stdout).toMatch(/^name=web\nstate=(created|running|exited|removing)\n/);
+      expect(ok(`${where}: rkt app status`, env.run(['app', 'status', uuid, '--app=web'])).stdout).toMatch(/^name=web\nstate=(created|running|exited|removing|adding)\n/);
       ok(`${where}: rkt app rm`, env.run(rm));
       expect(webMounts(), `${where}: mounts after rkt app rm`).toEqual([]);
     }

@@ -45,6 +45,13 @@ const APP_STARTED = 'started';
  * app start of such an app failed in its stage1's systemctl.
  */
 const APP_REMOVING = 'removing';
+/**
+ * rkt-ts's mark of an app whose `rkt app add` did not finish: made before the app enters the pod manifest, removed
+ * once the stage1's app/add succeeded. An add killed whole in between (its undo never ran) leaves the app in the
+ * manifest without its units, which only `rkt app rm` can serve: app start and stop of it are refused, saying so.
+ * rkt 1.30 had none: its app start of such an app failed in its stage1 ("was not added to the pod", here).
+ */
+const APP_ADDING = 'adding';
 /** rkt's manifest lock (`pod.lck`): the pod's own lock is its running stage1's, so app operations take this one. */
 const MANIFEST_LOCK = POD_FILES.manifestLock;
 const MANIFEST_LOCK_PATIENCE_MS = 10_000;
@@ -92,10 +99,19 @@ async function withManifestLock<T>(podDir: string, fn: () => Promise<T>): Promis
   }
 }
 
-/** Refuses to act on an app whose `rkt app rm` did not finish (APP_REMOVING): its units may be gone, and it was asked to go. */
+/**
+ * Refuses to act on an app whose `rkt app rm` did not finish (APP_REMOVING): its units may be gone, and it was
+ * asked to go; or whose `rkt app add` did not finish (APP_ADDING, seen under the manifest lock, so not an add
+ * still running): its units may never have been written.
+ */
 function checkNotRemoving(pod: PodDetails, app: string, verb: string): void {
-  if (!existsSync(join(pod.path, POD_FILES.appDir(app), APP_REMOVING))) return;
-  throw new PodError('POD_APP', `cannot ${verb} app ${JSON.stringify(app)}: an "rkt app rm" of it did not finish (it is removing); finish it with "rkt app rm ${pod.uuid} --app=${app}"`, { subject: app });
+  const dir = join(pod.path, POD_FILES.appDir(app));
+  if (existsSync(join(dir, APP_REMOVING))) {
+    throw new PodError('POD_APP', `cannot ${verb} app ${JSON.stringify(app)}: an "rkt app rm" of it did not finish (it is removing); finish it with "rkt app rm ${pod.uuid} --app=${app}"`, { subject: app });
+  }
+  if (existsSync(join(dir, APP_ADDING))) {
+    throw new PodError('POD_APP', `cannot ${verb} app ${JSON.stringify(app)}: the "rkt app add" of it did not finish (it is adding); remove it with "rkt app rm ${pod.uuid} --app=${app}", then add it again`, { subject: app });
+  }
 }
 
 function manifestApp(pod: PodDetails, manifest: PodManifest, app: string): RuntimeApp {
@@ -282,9 +298,12 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       };
       const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs), ...(mounts.length > 0 ? { mounts } : {}) };
       const volumes = [...podVolumes, ...implicit];
+      // Marked before the manifest names the app: whatever cuts this add short from here (a kill of the whole
+      // command, which runs no undo), the app is shown as adding, which `rkt app rm` removes, and refused to app
+      // start and stop, which its units (maybe never written by the stage1) could not serve.
+      writeFileSync(join(dir, APP_ADDING), '');
       // The manifest first, the record second (and the reverse in removeApp): a kill between the two leaves the
-      // app in the manifest only, which every reader takes as an app added but not started (listed, removable
-      // with `rkt app rm`), never an app in the record alone, which no app command could name.
+      // app in the manifest only (adding, above), never an app in the record alone, which no app command could name.
       written = true;
       await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: [...manifest.apps, runtimeApp], ...(volumes.length > 0 ? { volumes } : {}) }));
       await writePodInfo(pod.path, { ...info, apps: [...info.apps.filter((a) => a.name !== name), appInfo] });
@@ -306,6 +325,8 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       await unpinAdded(o, pod.uuid, pinned);
       throw err;
     }
+    // Added: outside the undo above, which must not take out an app the stage1 added if this removal failed.
+    rmSync(join(dir, APP_ADDING));
     o.bus?.publish(podEvent('app/added', pod.uuid, { app: name, image: image.name }));
     return name;
   });
@@ -398,9 +419,10 @@ export interface AppState {
   readonly name: string;
   /**
    * rkt's states: `created` (added, never started), `running`, `exited`; `unknown` when nothing tells; and
-   * rkt-ts's `removing`: an `rkt app rm` of it began and did not finish (another finishes it).
+   * rkt-ts's `removing`: an `rkt app rm` of it began and did not finish (another finishes it); and `adding`: its
+   * `rkt app add` is running, or did not finish (cut short before its undo: `rkt app rm` removes it).
    */
-  readonly state: 'created' | 'running' | 'exited' | 'unknown' | 'removing';
+  readonly state: 'created' | 'running' | 'exited' | 'unknown' | 'removing' | 'adding';
   readonly imageId: string;
   readonly createdAt?: number;
   readonly startedAt?: number;
@@ -419,7 +441,8 @@ function mtimeNs(path: string): number | undefined {
 /**
  * The apps of a pod (any pod: one `rkt run` made too) and their states, as rkt's `AppsForPod`: an app with an exit
  * status has exited; one started (by `rkt app start`, or with its pod) without one runs, while its pod does; one
- * only added is created; one whose `rkt app rm` began and did not finish is removing, whatever else it shows.
+ * only added is created; one whose `rkt app rm` began and did not finish is removing, whatever else it shows, and
+ * one whose `rkt app add` did not finish (or still runs) is adding.
  */
 export async function listApps(o: { readonly dataDir: string; readonly uuid: string; readonly app?: string }): Promise<AppState[]> {
   const pod = await podDetails(findPod(o.dataDir, o.uuid));
@@ -440,6 +463,7 @@ export async function listApps(o: { readonly dataDir: string; readonly uuid: str
       const finishedAt = exitCode !== undefined ? mtimeNs(exitPath) : undefined;
       const state: AppState['state'] = existsSync(join(dir, APP_REMOVING))
         ? 'removing'
+        : existsSync(join(dir, APP_ADDING)) ? 'adding'
         : exitCode !== undefined ? 'exited' : startedAt !== undefined ? (pod.state === 'running' ? 'running' : 'unknown') : pod.state === 'running' || pod.state === 'prepared' || mutable ? 'created' : 'unknown';
       return {
         name: a.name,
