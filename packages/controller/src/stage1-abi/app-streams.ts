@@ -67,6 +67,7 @@ export type AttachEndpointName = 'stdin' | 'stdout' | 'stderr' | 'tty';
  */
 export function attachModeArgs(mode: string): string[] {
   if (mode === 'list') return ['--action=list'];
+  // `--mode=` too, as rkt 1.30's rkt/attach.go: auto-attach, not refused (a stage0 check here would refuse what rkt ran).
   if (mode === 'auto' || mode === '') return ['--action=auto-attach'];
   const e = { ttyIn: false, ttyOut: false, stdin: false, stdout: false, stderr: false };
   for (const part of mode.split(',')) {

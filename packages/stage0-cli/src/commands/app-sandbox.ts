@@ -14,7 +14,9 @@ import { selectStage1 } from './pods/stage1.js';
  */
 export async function run(ctx: CommandContext): Promise<number> {
   const options = runOptionsFromFlags(ctx);
-  // rkt's sandbox flags for the pod's own userAnnotations and userLabels (the CRI's pod sandbox metadata).
+  // rkt's sandbox flags for the pod's own userAnnotations and userLabels (the CRI's pod sandbox metadata). Any
+  // name, as rkt 1.30 took it: its kvMap and the appc schema's UserLabels/UserAnnotations (plain string maps)
+  // checked none against ACIdentifier or ACName rules, and neither did its per-app --user-label of run/prepare/app add.
   const userAnnotations = stringMap('user-annotation', ctx.flags.strings('user-annotation'));
   const userLabels = stringMap('user-label', ctx.flags.strings('user-label'));
   // rkt's sandbox --port (its "podPort" form): forwarded from the pod's start, to whichever app comes to listen.
