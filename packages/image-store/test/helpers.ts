@@ -14,9 +14,11 @@ export function tempDir(prefix = 'rkt-store-test-'): string {
   return d;
 }
 
+// A test's directories can hold thousands of files and tens of megabytes (early-extract's): their removal took
+// over vitest's 10 s hook timeout once, on a machine at load ~7.
 afterEach(() => {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+}, 60_000);
 
 export type FileSpec =
   | string
