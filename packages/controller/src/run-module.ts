@@ -54,7 +54,7 @@ export function loadAppModule(path: string): { readonly module: Stage1AppModule 
   return { module: { app: async (args, context) => app(args, context) } };
 }
 
-/** Runs `fn` with `dir` as this process's working directory, given back after it (see runModuleInPodDir). */
+/** Runs `fn` with `dir` as this process's working directory, given back after it (if it is still there). */
 export async function inDirectory<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   let before: string | undefined;
   try {
@@ -87,23 +87,5 @@ export async function runModuleInPodDir(
   args: readonly string[],
   context: Stage1RunContext,
 ): Promise<number> {
-  let before: string | undefined;
-  try {
-    before = process.cwd();
-  } catch {
-    // The working directory was removed: there is nothing to go back to.
-    before = undefined;
-  }
-  process.chdir(podDir);
-  try {
-    return await module.run(args, context);
-  } finally {
-    if (before !== undefined) {
-      try {
-        process.chdir(before);
-      } catch {
-        // Removed during the pod's life: staying in the pod directory is as good as anywhere.
-      }
-    }
-  }
+  return inDirectory(podDir, () => module.run(args, context));
 }
