@@ -8,6 +8,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildIsolatorAci } from '../isolators/harness.js';
 import { buildBusyboxAci, ensureBuilt, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
 import { rktIn, tree } from './refused.js';
 
@@ -66,6 +67,10 @@ beforeAll(async () => {
   mkdirSync(emptyConfig);
   const aci = await buildBusyboxAci(env.tmp);
   expect(env.run(['fetch', aci]).status).toBe(0);
+  // Images whose own isolators ask what a running mutable pod cannot give.
+  const big = await buildIsolatorAci(env.tmp, 'big', [{ name: 'resource/memory', value: { limit: '64M' } }]);
+  const admin = await buildIsolatorAci(env.tmp, 'admin', [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_ADMIN'] } }]);
+  for (const image of [big, admin]) expect(env.run(['fetch', image]).status).toBe(0);
   // The sandbox first: waitRunning takes the one running pod.
   sandbox = env.start(['app', 'sandbox', `--stage1-path=${systemd.aci}`], { env: EXPERIMENTS });
   running = (await env.waitRunning()).uuid;
@@ -120,6 +125,11 @@ describe('rkt app (RKT_EXPERIMENT_APP=true)', () => {
       { args: add('--name=two', '--memory=64M'), line: 'app add: --memory=64M: needs the memory cgroup controller, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)' },
       { args: add('--name=two', '--cpu=500m'), line: 'app add: --cpu=500m: needs the cpu cgroup controller, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)' },
       { args: add('--name=two', '--cpu-shares=100'), line: 'app add: --cpu-shares=100: needs the cpu cgroup controller, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)' },
+      // The same of the image's isolators and a capability beyond nspawn's defaults: the stage1's app-add check,
+      // before stage0 renders, mounts or writes anything (the stage1's app/add refused them after the add, undone).
+      { args: ['app', 'add', running, 'example.com/big'], line: 'app add: stage1-systemd app/add: app big: its resource isolators (--memory, --cpu, --cpu-shares) need the memory cgroup controller, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)' },
+      { args: ['app', 'add', running, 'example.com/admin'], line: 'app add: stage1-systemd app/add: app admin: CAP_NET_ADMIN cannot be given in a running mutable pod: its systemd-nspawn started with its default capabilities only' },
+      { args: add('--name=two', '--caps-retain=CAP_NET_ADMIN'), line: 'app add: stage1-systemd app/add: app two: CAP_NET_ADMIN cannot be given in a running mutable pod: its systemd-nspawn started with its default capabilities only' },
       { args: add('--name=two', '--memory=lots'), line: 'app add: --memory=lots: not a quantity with a unit such as 512M (suffixes m, k, M, G, T, Ki, Mi, Gi, Ti)' },
       { args: add('--name=two', '--environment=1A=x'), line: 'app add: --environment: "1A" is not an environment variable name (letters, digits, "_", "." and "-", not starting with a digit)' },
       { args: add('--name=two', '--supplementary-gids=abc'), line: 'app add: --supplementary-gids=abc: "abc" is not a group ID (0 to 4294967294)' },

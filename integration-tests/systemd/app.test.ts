@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../packages/controller/test/nats-server.js';
 import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
-import { expectNothingLeft, systemdPodTests } from './harness.js';
+import { buildIsolatorAci } from '../isolators/harness.js';
+import { expectNothingLeft, systemdPodTests, withoutAppModules } from './harness.js';
 
 const pods = systemdPodTests();
 let env: RktEnv;
@@ -71,6 +72,34 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
 }
 
 const manifestOf = (uuid: string): string => readFileSync(join(env.dataDir, 'pods', 'run', uuid, 'pod'), 'utf8');
+
+/** The stage1's refusals of what a running mutable pod cannot give an added app, as `rkt app add` prints them. */
+const REFUSED = {
+  memory: (app: string) => `app add: stage1-systemd app/add: app ${app}: its resource isolators (--memory, --cpu, --cpu-shares) need the memory cgroup controller, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)`,
+  capability: (app: string, cap: string) => `app add: stage1-systemd app/add: app ${app}: ${cap} cannot be given in a running mutable pod: its systemd-nspawn started with its default capabilities only`,
+};
+
+/** A refusal that is exactly `line`: exit 254, nothing else on stderr or stdout. */
+function expectRefusedWith(r: RktResult, line: string): void {
+  expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 254, stdout: '', stderr: `${line}\n` });
+}
+
+/**
+ * What an app add writes, with each file's mtime: the pod manifest and record, the apps' directories (appsinfo's
+ * listing and mtime, which a directory made and removed changes), the mounts under the pod, the store's reference
+ * of the pod. Equal before and after a refusal: nothing was written, not even undone.
+ */
+function addWrites(uuid: string): { manifest: unknown; record: unknown; appsinfo: { mtimeMs: number; names: string[] }; mounts: string[]; storeRef: unknown } {
+  const pod = join(env.dataDir, 'pods', 'run', uuid);
+  const file = (p: string) => (existsSync(p) ? { mtimeMs: statSync(p).mtimeMs, text: readFileSync(p, 'utf8') } : 'absent');
+  return {
+    manifest: file(join(pod, 'pod')),
+    record: file(join(pod, 'pod-info.json')),
+    appsinfo: { mtimeMs: statSync(join(pod, 'appsinfo')).mtimeMs, names: readdirSync(join(pod, 'appsinfo')) },
+    mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(pod)).map((l) => l.split(' ').slice(3).join(' ')),
+    storeRef: file(join(env.dataDir, 'cas', 'refs', `${uuid}.json`)),
+  };
+}
 
 describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
   it('is an unknown command without RKT_EXPERIMENT_APP, as in rkt', () => {
@@ -219,11 +248,44 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expectNothingLeft(env, uuid);
   }, 120_000);
 
-  it('an add the stage1 refuses pins nothing: its image is removable while the pod runs, as if never added', async () => {
+  it("refuses, before anything is written, what the running pod cannot give an app: an image's resource isolator, a capability beyond nspawn's defaults (the stage1's check)", async () => {
+    const big = await buildIsolatorAci(env.tmp, 'big', [{ name: 'resource/memory', value: { limit: '64M' } }]);
+    const admin = await buildIsolatorAci(env.tmp, 'admin', [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_ADMIN'] } }]);
+    for (const image of [aci, big, admin]) expect(env.run(['fetch', image]).status).toBe(0);
     const { uuid, done } = await startSandbox();
-    const refused = () => expectRefused(rkt(['app', 'add', uuid, aci, '--name=admin', '--exec=/bin/true', '--caps-retain=CAP_NET_ADMIN']), /app admin: CAP_NET_ADMIN cannot be given in a running mutable pod/);
+    const before = addWrites(uuid);
+    expectRefusedWith(rkt(['app', 'add', uuid, 'example.com/big']), REFUSED.memory('big'));
+    expect(addWrites(uuid)).toEqual(before);
+    expectRefusedWith(rkt(['app', 'add', uuid, 'example.com/busybox', '--name=net', '--exec=/bin/true', '--caps-retain=CAP_NET_ADMIN']), REFUSED.capability('net', 'CAP_NET_ADMIN'));
+    expect(addWrites(uuid)).toEqual(before);
+    expectRefusedWith(rkt(['app', 'add', uuid, 'example.com/admin']), REFUSED.capability('admin', 'CAP_NET_ADMIN'));
+    expect(addWrites(uuid)).toEqual(before);
+    // --insecure-options=capabilities lifts no bound the pod's nspawn has: still refused.
+    expectRefusedWith(rkt(['--insecure-options=image,capabilities', 'app', 'add', uuid, 'example.com/admin']), REFUSED.capability('admin', 'CAP_NET_ADMIN'));
+    expect(addWrites(uuid)).toEqual(before);
+    // The pod as it was: an app it can give is added.
+    const add = rkt(['app', 'add', uuid, 'example.com/busybox', '--name=ok', '--exec=/bin/true']);
+    expect(add.status, add.stderr).toBe(0);
+    expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\nok\tcreated\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('an add the stage1 refuses in its app/add (a stage1 without the check) pins nothing: its image is removable while the pod runs, as if never added', async () => {
+    const { uuid, done } = await startSandbox();
+    // A stage1 without app modules, so without their check: stage0 executes app/add, which refuses the app after
+    // stage0's writes, then undone.
+    withoutAppModules(join(env.dataDir, 'pods', 'run', uuid));
+    const before = addWrites(uuid);
+    const refused = () => expectRefusedWith(rkt(['app', 'add', uuid, aci, '--name=admin', '--exec=/bin/true', '--caps-retain=CAP_NET_ADMIN']), REFUSED.capability('admin', 'CAP_NET_ADMIN'));
     // The image the pod does not use otherwise: rendered and referenced for the pod, then refused by the stage1.
     refused();
+    // Undone, not unwritten (what the check spares): the app's directory made and removed, its root unmounted.
+    const after = addWrites(uuid);
+    expect(after.appsinfo.names).toEqual(before.appsinfo.names);
+    expect(after.appsinfo.mtimeMs).not.toBe(before.appsinfo.mtimeMs);
+    expect(after.mounts).toEqual(before.mounts);
     const rm = env.run(['image', 'rm', 'example.com/busybox']);
     expect(rm.status, rm.stderr).toBe(0);
     // One the pod uses (an app added from it): still pinned after another add of it was refused.

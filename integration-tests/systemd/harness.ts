@@ -49,14 +49,20 @@ export async function fetchedSandbox(env: RktEnv, aci: string, o: { appModules?:
   const sandbox = env.start(['app', 'sandbox', `--stage1-path=${env.stage1!.aci}`]);
   const { uuid } = await env.waitRunning();
   const podDir = join(env.dataDir, 'pods', 'run', uuid);
-  if (o.appModules === false) {
-    const path = join(podDir, 'stage1', 'manifest');
-    const manifest = JSON.parse(readFileSync(path, 'utf8')) as { annotations: { name: string }[] };
-    const annotations = manifest.annotations.filter((a) => !/^rkt-ts\.dev\/stage1\/app-[a-z]+-module/.test(a.name));
-    expect(annotations.length, 'the stage1 annotates its app modules').toBe(manifest.annotations.length - 8);
-    writeFileSync(path, JSON.stringify({ ...manifest, annotations }));
-  }
+  if (o.appModules === false) withoutAppModules(podDir);
   return { uuid, podDir, done: sandbox.done };
+}
+
+/**
+ * Takes the `rkt-ts.dev/stage1/app-*-module` annotations out of the pod's copy of its stage1 manifest, as a
+ * stage1 that offers none has (rkt's own, or one built before them): stage0 then executes the app entrypoints.
+ */
+export function withoutAppModules(podDir: string): void {
+  const path = join(podDir, 'stage1', 'manifest');
+  const manifest = JSON.parse(readFileSync(path, 'utf8')) as { annotations: { name: string }[] };
+  const annotations = manifest.annotations.filter((a) => !/^rkt-ts\.dev\/stage1\/app-[a-z]+-module/.test(a.name));
+  expect(annotations.length, 'the stage1 annotates its app modules').toBe(manifest.annotations.length - 8);
+  writeFileSync(path, JSON.stringify({ ...manifest, annotations }));
 }
 
 export function onlyPodOf(env: RktEnv): string {

@@ -24,7 +24,7 @@ import { findPod, podDetails, type PodDetails } from './pods.js';
 import { defaultAppName, effectiveApp, streamAnnotations, type PrepareAppInput } from './prepare.js';
 import { appStreamModes } from './stage1-abi/app-streams.js';
 import { inDirectory, loadAppModule } from './run-module.js';
-import { MUTABLE_INTERFACE_VERSION, MUTABLE_POD_ANNOTATION, podStage1InterfaceVersion, STAGE1_ANNOTATIONS, stage1AppEntrypoints, stage1Entrypoint, type Stage1AppEntrypoint } from './stage1.js';
+import { MUTABLE_INTERFACE_VERSION, MUTABLE_POD_ANNOTATION, podStage1InterfaceVersion, STAGE1_ANNOTATIONS, stage1AppEntrypoints, stage1Entrypoint, type Stage1AppCheckContext, type Stage1AppEntrypoint } from './stage1.js';
 
 /** What every app operation names: the data directory, the pod (a UUID or a unique prefix) and how to report. */
 export interface AppPodOptions {
@@ -172,8 +172,7 @@ async function callAppEntrypoint(o: AppPodOptions, pod: PodDetails, pid: number,
     try {
       await inDirectory(pod.path, () => loaded.module.app(args, { podDir: pod.path, env }));
     } catch (err) {
-      const said = (err instanceof Error ? err.message : String(err)).trim().split('\n').filter((l) => l !== '').pop() ?? `the stage1 ${name} module failed`;
-      throw new PodError('POD_STAGE1', said, { subject: pod.uuid, cause: err });
+      throw moduleFailure(err, `the stage1 ${name} module failed`, pod);
     }
     return;
   }
@@ -191,6 +190,30 @@ async function callAppEntrypoint(o: AppPodOptions, pod: PodDetails, pid: number,
   if (status !== 0) {
     const said = stderr.trim().split('\n').filter((l) => l !== '').pop() ?? `exit status ${status}`;
     throw new PodError('POD_STAGE1', said, { subject: pod.uuid });
+  }
+}
+
+/** A stage1 module's rejection as stage0 reports it: its last line, as an executable's last line of stderr. */
+function moduleFailure(err: unknown, otherwise: string, pod: PodDetails): PodError {
+  const said = (err instanceof Error ? err.message : String(err)).trim().split('\n').filter((l) => l !== '').pop() ?? otherwise;
+  return new PodError('POD_STAGE1', said, { subject: pod.uuid, cause: err });
+}
+
+/**
+ * Asks the pod's app-add module, when it exports `check`, whether it would refuse `app` (what the add is about to
+ * write in the pod manifest) before it has a root: what the running pod cannot give it is then refused before
+ * anything is rendered, mounted or written. A stage1 without one (older, or executed) refuses it in its app/add.
+ */
+async function checkWithStage1(o: AppPodOptions, pod: PodDetails, app: RuntimeApp, insecure: Stage1AppCheckContext['insecure']): Promise<void> {
+  const { module } = stage1AppEntrypoints(pod.path, 'appAdd');
+  const loaded = module === undefined || 'unusable' in module ? undefined : loadAppModule(module.path);
+  const check = loaded !== undefined && 'module' in loaded ? loaded.module.check : undefined;
+  if (check === undefined) return;
+  o.log?.(`asking the stage1 app/add module whether it can add app ${app.name}`);
+  try {
+    await check(app, { podDir: pod.path, uuid: pod.uuid, insecure });
+  } catch (err) {
+    throw moduleFailure(err, 'the stage1 app/add module refused the app', pod);
   }
 }
 
@@ -229,6 +252,16 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       throw new PodError('POD_STAGE1', `app ${name}: --stdin, --stdout and --stderr modes other than the defaults need a stage1 with an attach entrypoint (${STAGE1_ANNOTATIONS.attach}); the stage1 of pod ${pod.uuid} has none`, { subject: name });
     }
   }
+  const runtimeApp: RuntimeApp = {
+    name,
+    image: { name: image.name, id: o.app.imageId, ...(image.labels ? { labels: image.labels } : {}) },
+    app,
+    ...(o.app.mounts !== undefined && o.app.mounts.length > 0 ? { mounts: [...o.app.mounts] } : {}),
+    ...(o.app.readOnlyRootFS !== undefined ? { readOnlyRootFS: o.app.readOnlyRootFS } : {}),
+    ...(annotations !== undefined ? { annotations } : {}),
+  };
+  const insecure = { capabilities: o.insecure?.capabilities === true, paths: o.insecure?.paths === true, seccomp: o.insecure?.seccomp === true };
+  await checkWithStage1(o, pod, runtimeApp, insecure);
   return withManifestLock(pod.path, async () => {
     const manifest = readManifest(pod.path);
     if (manifest.apps.some((a) => a.name === name)) throw new PodError('POD_APP', `pod ${pod.uuid} already has an app named ${JSON.stringify(name)}: give another with --name`, { subject: name });
@@ -288,14 +321,6 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       o.log?.(`app ${name}: rootfs set up (${mode})`);
       // Under appsinfo, which the stage1 shares with the running pod: they reach the app's root there too.
       if (mounts.length > 0) await mountAppVolumes(pod.path, name, rootfs, mounts);
-      const runtimeApp: RuntimeApp = {
-        name,
-        image: { name: image.name, id: o.app.imageId, ...(image.labels ? { labels: image.labels } : {}) },
-        app,
-        ...(o.app.mounts !== undefined && o.app.mounts.length > 0 ? { mounts: [...o.app.mounts] } : {}),
-        ...(o.app.readOnlyRootFS !== undefined ? { readOnlyRootFS: o.app.readOnlyRootFS } : {}),
-        ...(annotations !== undefined ? { annotations } : {}),
-      };
       const appInfo: PodAppInfo = { name, imageId: o.app.imageId, imageName: image.name, treeId: tree!.id, lower: dataDirRelative(o.dataDir, tree!.rootfs), ...(mounts.length > 0 ? { mounts } : {}) };
       const volumes = [...podVolumes, ...implicit];
       // Marked before the manifest names the app: whatever cuts this add short from here (a kill of the whole
@@ -309,9 +334,8 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       await writePodInfo(pod.path, { ...info, apps: [...info.apps.filter((a) => a.name !== name), appInfo] });
       await syncDir(pod.path);
       writeFileSync(join(dir, APP_CREATED), '');
-      const insecure = (['capabilities', 'paths', 'seccomp'] as const).filter((k) => o.insecure?.[k] === true);
       const flags = { capabilities: '--disable-capabilities-restriction', paths: '--disable-paths', seccomp: '--disable-seccomp' };
-      await callAppEntrypoint(o, pod, pid, 'appAdd', name, insecure.map((k) => flags[k]));
+      await callAppEntrypoint(o, pod, pid, 'appAdd', name, (['capabilities', 'paths', 'seccomp'] as const).filter((k) => insecure[k]).map((k) => flags[k]));
     } catch (err) {
       // As it was: the manifest and the record without the app, its root unmounted and its directory gone.
       if (written) {

@@ -35,6 +35,7 @@ export {
   SUPPORTED_STOP_MODULE_VERSIONS,
 } from './stage1.js';
 export type {
+  Stage1AppCheckContext,
   Stage1AppEntrypoint,
   Stage1AppModule,
   Stage1AppModuleRef,

@@ -46,12 +46,14 @@ export function loadGcModule(path: string): { readonly module: Stage1GcModule } 
   return { module: { gc: async (args, context) => gc(args, context) } };
 }
 
-/** Loads a stage1's app module, as `loadRunModule` its run module. */
+/** Loads a stage1's app module, as `loadRunModule` its run module, with its `check` when it exports one. */
 export function loadAppModule(path: string): { readonly module: Stage1AppModule } | { readonly unusable: string } {
   const loaded = loadExport(path, 'app');
   if ('unusable' in loaded) return loaded;
   const app = loaded.fn as Stage1AppModule['app'];
-  return { module: { app: async (args, context) => app(args, context) } };
+  const checked = loadExport(path, 'check');
+  const check = 'fn' in checked ? (checked.fn as NonNullable<Stage1AppModule['check']>) : undefined;
+  return { module: { app: async (args, context) => app(args, context), ...(check !== undefined ? { check: async (a, context) => check(a, context) } : {}) } };
 }
 
 /** Runs `fn` with `dir` as this process's working directory, given back after it (if it is still there). */

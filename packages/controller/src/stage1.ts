@@ -2,7 +2,7 @@ import type { SpawnedProcess, SpawnOptions } from '@rkt/rootfs-overlay/sys';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 // Lean: the pod's copy of the stage1 manifest was validated when the stage1 image was imported.
-import { getAnnotation, readValidatedImageManifest, type ImageManifest } from '@rkt/appc-spec/lean';
+import { getAnnotation, readValidatedImageManifest, type ImageManifest, type PodManifest } from '@rkt/appc-spec/lean';
 import { PodError } from './errors.js';
 import { POD_FILES } from './layout.js';
 
@@ -275,7 +275,8 @@ export type Stage1StopModuleRef = { readonly path: string } | { readonly unusabl
 
 /**
  * The versions of the app modules (`rkt-ts.dev/stage1/app-{add,start,stop,rm}-module`) this stage0 can load.
- * Version 1: a CommonJS module exporting `app(args, {podDir, env})` (see `Stage1AppModule`).
+ * Version 1: a CommonJS module exporting `app(args, {podDir, env})`, and the app-add module optionally
+ * `check(app, {podDir, uuid, insecure})` (see `Stage1AppModule`).
  */
 export const SUPPORTED_APP_MODULE_VERSIONS = [1] as const;
 
@@ -292,6 +293,22 @@ export interface Stage1AppModule {
    * directory or environment, nothing left behind once settled.
    */
   app(args: readonly string[], context: { readonly podDir: string; readonly env: NodeJS.ProcessEnv }): Promise<void>;
+  /**
+   * The app-add module's optional export: throws (or rejects with) the line `app` would reject with for `app`,
+   * the pod manifest entry `rkt app add` is about to write, where that needs nothing of the app's root (its
+   * isolators beyond what the running pod can give). Called before anything of the add is written, in any
+   * working directory; writes nothing. A stage1 without it refuses such an app in `app`, after the writes
+   * (which stage0 then undoes).
+   */
+  check?(app: PodManifest['apps'][number], context: Stage1AppCheckContext): Promise<void>;
+}
+
+/** What an app-add module's `check` is told besides the app. */
+export interface Stage1AppCheckContext {
+  readonly podDir: string;
+  readonly uuid: string;
+  /** `rkt app add`'s `--insecure-options` (the app/add entrypoint's `--disable-*` arguments). */
+  readonly insecure: { readonly capabilities: boolean; readonly paths: boolean; readonly seccomp: boolean };
 }
 
 /** A pod's app module: its absolute path, or why this stage0 cannot use it. */

@@ -350,4 +350,16 @@ describe('the app modules (rkt-ts.dev/stage1/app-add-module, app-start-, app-sto
     expect(process.cwd()).toBe(before);
     expect(loadAppModule(module('app-stop', 'exports.stop = async () => {};'))).toEqual({ unusable: 'it exports no app function' });
   });
+
+  it("loadAppModule gives the app-add module's optional check, whose throw is a rejection with its line, and none when it exports none", async () => {
+    const loaded = loadAppModule(module('app-add', "exports.app = async () => {};\nexports.check = (app, ctx) => { if (app.name !== 'ok') throw new Error(`stage1 app/add: app ${app.name}: no (${ctx.uuid}, ${ctx.insecure.capabilities})`); };"));
+    if (!('module' in loaded)) throw new Error(loaded.unusable);
+    const check = loaded.module.check!;
+    const context = { podDir: dir, uuid: 'u', insecure: { capabilities: true, paths: false, seccomp: false } };
+    const app = (name: string) => ({ name, image: { name: 'example.com/x', id: `sha512-${'0'.repeat(128)}` }, app: { exec: ['/x'], user: '0', group: '0' } });
+    await expect(check(app('ok'), context)).resolves.toBeUndefined();
+    await expect(check(app('big'), context)).rejects.toThrow('stage1 app/add: app big: no (u, true)');
+    const older = loadAppModule(module('app-add-older', 'exports.app = async () => {};'));
+    expect('module' in older && older.module.check).toBe(undefined);
+  });
 });

@@ -156,12 +156,14 @@ export interface IsolationHost {
 
 /** The unit directives of one app and what the pod's nspawn must allow for them. */
 export interface AppIsolation {
-  /** `[Service]` lines. */
+  /** `[Service]` lines, but the one that depends on the app's user (`appDirectives` adds it). */
   readonly directives: string[];
   /** Capabilities the pod's nspawn must keep beyond its default set. */
   readonly nspawnCapabilities: string[];
   /** Whether the app runs under a seccomp allow-list (rkt's default, or a retain-set): every other syscall fails. */
   readonly allowListed: boolean;
+  /** What a non-root app gets as ambient capabilities: an explicit retain-set's, else nothing. */
+  readonly ambient: readonly string[];
 }
 
 function fail(app: string, what: string): never {
@@ -223,18 +225,13 @@ function lastByName(isolators: readonly Isolator[]): Map<string, Isolator> {
 }
 
 /**
- * The `[Service]` directives that enforce an app's isolators. The capability isolators bound the app, as
- * rkt's did: a non-root app (`uid`) has no effective capabilities, the defaults or a remove-set included.
- * Only an explicit retain-set is also made ambient for a non-root app (rkt-ts's extension: the user asked
- * for exactly those).
+ * An app's isolators checked (IsolatorError naming the app and the isolator), as `[Service]` directives and
+ * what they need of the pod's nspawn: all of it but what depends on the app's user, which is resolved in its
+ * root (`appDirectives`). The capability isolators bound the app, as rkt's did: a non-root app has no
+ * effective capabilities, the defaults or a remove-set included. Only an explicit retain-set is also made
+ * ambient for a non-root app (rkt-ts's extension: the user asked for exactly those).
  */
-export function appIsolation(
-  app: string,
-  isolators: readonly Isolator[],
-  uid: number,
-  insecure: InsecureIsolation,
-  host: IsolationHost,
-): AppIsolation {
+export function appIsolation(app: string, isolators: readonly Isolator[], insecure: InsecureIsolation, host: IsolationHost): AppIsolation {
   const byName = lastByName(isolators);
   const directives: string[] = [];
   const nspawnCapabilities: string[] = [];
@@ -297,9 +294,6 @@ export function appIsolation(
     }
     // An empty set is written as "CapabilityBoundingSet=" with nothing after it: no capabilities at all.
     directives.push(`CapabilityBoundingSet=${caps.join(' ')}`);
-    // Ambient capabilities are effective for a non-root process: rkt's 14 defaults there let a uid-1000 app
-    // read root-only files of a host volume, chown and setuid. Only what a retain-set names becomes ambient.
-    if (uid !== 0 && retain !== undefined && caps.length > 0) directives.push(`AmbientCapabilities=${caps.join(' ')}`);
   }
 
   const nnp = byName.get('os/linux/no-new-privileges');
@@ -333,7 +327,15 @@ export function appIsolation(
     directives.push(`ReadOnlyPaths=${READ_ONLY_PATHS.map((p) => `-+${p}`).join(' ')}`);
     directives.push(`InaccessiblePaths=${INACCESSIBLE_PATHS.map((p) => `-+${p}`).join(' ')}`);
   }
-  return { directives, nspawnCapabilities, allowListed: filter !== undefined && filter.mode === '' };
+  // Ambient capabilities are effective for a non-root process: rkt's 14 defaults there let a uid-1000 app read
+  // root-only files of a host volume, chown and setuid. Only what a retain-set names becomes ambient.
+  const ambient = retain !== undefined && caps !== undefined ? caps : [];
+  return { directives, nspawnCapabilities, allowListed: filter !== undefined && filter.mode === '', ambient };
+}
+
+/** The app's `[Service]` directives once its user is known: a non-root one gets its ambient capabilities too. */
+export function appDirectives(iso: AppIsolation, uid: number): string[] {
+  return uid !== 0 && iso.ambient.length > 0 ? [...iso.directives, `AmbientCapabilities=${iso.ambient.join(' ')}`] : iso.directives;
 }
 
 /** The controllers a set of isolators needs from the pod's cgroups. */

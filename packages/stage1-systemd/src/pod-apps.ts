@@ -10,8 +10,9 @@ import { parseDnsConfMode } from '@rkt/controller/stage1-abi';
 import { dnsContents, writeEtcFiles } from './etc-files.js';
 import { appEnvironment } from './environment.js';
 import { parseEntrypointArgs } from './entrypoints/args.js';
+import { appDirectives, type AppIsolation, type InsecureIsolation } from './isolators.js';
 import { insecureIsolation, PodIsolation } from './pod-isolation.js';
-import { readMutablePodSettings } from './mutable-pod.js';
+import { readMutablePodSettings, type MutablePodSettings } from './mutable-pod.js';
 import { readOnlyRootLines } from './read-only-root.js';
 import { appUnitSpec, type PodApp } from './app-unit-spec.js';
 import { addedAppStreamModes, addedAppTtyPath, hasAttachMux, requestAddedStreams } from './added-streams.js';
@@ -136,14 +137,48 @@ function addIds(file: string, ids: readonly number[], line: (id: number) => stri
 }
 
 /**
+ * The isolation of an app added to the running pod (`app` its pod manifest entry's `app`), `given` app add's
+ * --disable-* (the pod's own apply too): its isolators checked, and refused when they need of the pod's nspawn
+ * more than its defaults. Needs nothing of the app's root: app/add asks it, and so does its module's `check`,
+ * which stage0 calls before it writes anything for the app.
+ */
+function addedAppIsolation(settings: MutablePodSettings, uuid: string, name: string, app: unknown, given: InsecureIsolation): AppIsolation {
+  const own = settings.insecure;
+  const isolation = new PodIsolation(uuid, { capabilities: given.capabilities || own.capabilities, paths: given.paths || own.paths, seccomp: given.seccomp || own.seccomp });
+  const iso = isolation.isolateApp(name, app);
+  // The running pod's nspawn was started with none of what an app may need of it beyond its defaults (a sandbox
+  // has no apps then): rather than an app that silently runs without its limits or capabilities, a refusal.
+  const beyond = isolation.beyondNspawnDefaults();
+  if (beyond.controllers.length > 0) {
+    throw new Error(`app ${name}: its resource isolators (--memory, --cpu, --cpu-shares) need the ${beyond.controllers.join(' and ')} cgroup controller${beyond.controllers.length > 1 ? 's' : ''}, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)`);
+  }
+  if (beyond.capabilities.length > 0) {
+    throw new Error(`app ${name}: ${beyond.capabilities.join(', ')} cannot be given in a running mutable pod: its systemd-nspawn started with its default capabilities only`);
+  }
+  return iso;
+}
+
+/**
+ * What app/add would refuse of `app` (the pod manifest entry stage0 is about to write) before its root exists: its
+ * isolators (`addedAppIsolation`). Reads the pod directory, writes nothing.
+ */
+export function checkAddedApp(pod: string, uuid: string, app: unknown, given: InsecureIsolation): void {
+  const a = app as Partial<PodApp> | null;
+  if (typeof a?.name !== 'string') throw new Error('the app to check has no name');
+  addedAppIsolation(readMutablePodSettings(pod), uuid, a.name, a.app, given);
+}
+
+/**
  * `coreos.com/rkt/stage1/app/add`: the app is in the pod manifest and its root mounted at `appsinfo/<app>/rootfs`
  * by stage0 (seen in the pod at /opt/stage2/<app>/rootfs through the shared mount run made). Checks the app as run
- * checks the pod's (user, group, exec, working directory, isolators), writes its /etc files and its unit, and has
+ * checks the pod's (isolators, user, group, exec, working directory), writes its /etc files and its unit, and has
  * the pod's systemd load it. Nothing is started.
  */
 export async function addApp(call: AppCall): Promise<void> {
   const settings = readMutablePodSettings(call.pod);
   const a = manifestApp(call);
+  // Its isolators first, as the module's check (stage0's, before the add) has them: one refusal either way.
+  const iso = addedAppIsolation(settings, call.uuid, a.name, a.app, insecureIsolation(call.options));
   const rootfs = join(call.pod, 'appsinfo', a.name, 'rootfs');
   // Its streams on sockets the process running the pod serves, as the pod's own apps' are: in the default log
   // mode its output relayed to that process's stdout and stderr and into the pod's app log (GetLogs), as rkt's
@@ -156,20 +191,7 @@ export async function addApp(call: AppCall): Promise<void> {
     spec.tty = { stdin: modes.stdin === 'tty', stdout: modes.stdout === 'tty', stderr: modes.stderr === 'tty' };
     spec.ttyPath = addedAppTtyPath(a.name);
   }
-  // rkt's --disable-* of app add, else what the pod was run with.
-  const given = insecureIsolation(call.options);
-  const insecure = { capabilities: given.capabilities || settings.insecure.capabilities, paths: given.paths || settings.insecure.paths, seccomp: given.seccomp || settings.insecure.seccomp };
-  const isolation = new PodIsolation(call.uuid, insecure);
-  spec.serviceExtra = [...isolation.forApp(a.name, a.app, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
-  // The running pod's nspawn was started with none of what an app may need of it beyond its defaults (a sandbox
-  // has no apps then): rather than an app that silently runs without its limits or capabilities, a refusal.
-  const beyond = isolation.beyondNspawnDefaults();
-  if (beyond.controllers.length > 0) {
-    throw new Error(`app ${a.name}: its resource isolators (--memory, --cpu, --cpu-shares) need the ${beyond.controllers.join(' and ')} cgroup controller${beyond.controllers.length > 1 ? 's' : ''}, which a mutable pod does not have (it starts without apps, in a cgroup layout without them)`);
-  }
-  if (beyond.capabilities.length > 0) {
-    throw new Error(`app ${a.name}: ${beyond.capabilities.join(', ')} cannot be given in a running mutable pod: its systemd-nspawn started with its default capabilities only`);
-  }
+  spec.serviceExtra = [...appDirectives(iso, spec.uid), ...(a.readOnlyRootFS === true ? readOnlyRootLines(rootfs) : [])];
   const dns = settings.dnsConfMode !== undefined ? dnsContents(call.pod, parseDnsConfMode(settings.dnsConfMode), settings.hostname) : {};
   const etc = await writeEtcFiles(rootfs, a.name, { hostname: settings.hostname, ...dns, ...(settings.owner !== undefined ? { owner: settings.owner } : {}) });
   if (call.debug) for (const note of etc.notes) process.stderr.write(`stage1-systemd app/add: app ${a.name}: ${note}\n`);

@@ -17,7 +17,7 @@
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroupTree } from './cgroups.js';
-import { appIsolation, CAPABILITIES, IsolatorError, neededControllers, NSPAWN_CAPABILITIES, type InsecureIsolation, type IsolationHost, type Isolator } from './isolators.js';
+import { appDirectives, appIsolation, CAPABILITIES, IsolatorError, neededControllers, NSPAWN_CAPABILITIES, type AppIsolation, type InsecureIsolation, type IsolationHost, type Isolator } from './isolators.js';
 
 type Controller = 'memory' | 'cpu';
 
@@ -97,8 +97,17 @@ export class PodIsolation {
     this.#host = host ?? isolationHost();
   }
 
-  /** The `[Service]` directives of one app of the pod manifest (`app` is its `apps[].app`). */
+  /** The `[Service]` directives of one app of the pod manifest (`app` is its `apps[].app`), run as `uid`. */
   forApp(name: string, app: unknown, uid: number): string[] {
+    return appDirectives(this.isolateApp(name, app), uid);
+  }
+
+  /**
+   * One app of the pod manifest (`app` is its `apps[].app`): its isolators checked, what they need of the pod's
+   * nspawn added to the pod's, and its isolation but for its user's part (`appDirectives`). Needs nothing of the
+   * app's root, so that app/add's check can ask it before stage0 has rendered and mounted one.
+   */
+  isolateApp(name: string, app: unknown): AppIsolation {
     const raw = (app as { isolators?: unknown } | undefined)?.isolators ?? [];
     if (!Array.isArray(raw)) throw new IsolatorError(`app ${name}: isolators must be an array`);
     const isolators = raw.map((i: unknown, n) => {
@@ -106,12 +115,12 @@ export class PodIsolation {
       if (typeof iso?.name !== 'string') throw new IsolatorError(`app ${name}: isolator ${n} has no name`);
       return { name: iso.name, value: iso.value };
     });
-    const iso = appIsolation(name, isolators, uid, this.insecure, this.#host);
+    const iso = appIsolation(name, isolators, this.insecure, this.#host);
     for (const c of iso.nspawnCapabilities) this.#caps.add(c);
     for (const c of neededControllers(isolators)) this.#controllers.add(c);
     this.#apps += 1;
     this.#everyAppAllowListed &&= iso.allowListed;
-    return iso.directives;
+    return iso;
   }
 
   /**
@@ -134,7 +143,7 @@ export class PodIsolation {
       const name = i?.name;
       if (name === 'resource/memory' || name === 'resource/cpu' || name === 'os/linux/cpu-shares') {
         // The app mapping checks the value and the controller; its directive is what the pod's cgroup gets.
-        const [directive] = appIsolation('pod', [{ name, value: i?.value }], 0, { capabilities: true, paths: true, seccomp: true }, this.#host).directives;
+        const [directive] = appIsolation('pod', [{ name, value: i?.value }], { capabilities: true, paths: true, seccomp: true }, this.#host).directives;
         const [key, value] = (directive as string).split('=') as [string, string];
         this.#podLimits.set(key, value);
         for (const c of neededControllers([{ name, value: i?.value }])) this.#controllers.add(c);

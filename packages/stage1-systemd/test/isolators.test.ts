@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { appIsolation, DEFAULT_CAPABILITIES, DEFAULT_SECCOMP_RETAIN, IsolatorError, quantityMilli, type IsolationHost, type Isolator } from '../src/isolators.js';
+import { appDirectives, appIsolation, DEFAULT_CAPABILITIES, DEFAULT_SECCOMP_RETAIN, IsolatorError, quantityMilli, type IsolationHost, type Isolator } from '../src/isolators.js';
 import { insecureIsolation, PodIsolation } from '../src/pod-isolation.js';
 import { CAPABILITIES } from '../src/isolators.js';
 
@@ -8,7 +8,7 @@ const INSECURE = { capabilities: true, paths: true, seccomp: true };
 const HOST: IsolationHost = { controllers: new Set(['memory', 'cpu']), boundingSet: new Set(CAPABILITIES) };
 
 function directives(isolators: Isolator[], o: { uid?: number; insecure?: typeof SECURE; host?: IsolationHost } = {}): string[] {
-  return appIsolation('app', isolators, o.uid ?? 0, o.insecure ?? INSECURE, o.host ?? HOST).directives;
+  return appDirectives(appIsolation('app', isolators, o.insecure ?? INSECURE, o.host ?? HOST), o.uid ?? 0);
 }
 
 function refusal(f: () => unknown): string {
@@ -47,7 +47,7 @@ describe('isolators as unit directives', () => {
   });
 
   it('keeps CAP_SYS_RESOURCE for the pod when an app lowers its OOM score, and refuses that where the host cannot give it', () => {
-    const oom = (value: number, host = HOST) => appIsolation('app', [{ name: 'os/linux/oom-score-adj', value }], 0, INSECURE, host);
+    const oom = (value: number, host = HOST) => appIsolation('app', [{ name: 'os/linux/oom-score-adj', value }], INSECURE, host);
     expect(oom(-500).nspawnCapabilities).toEqual(['CAP_SYS_RESOURCE']);
     expect(oom(300).nspawnCapabilities).toEqual([]);
     const host = { ...HOST, boundingSet: new Set(CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE')) };
@@ -62,20 +62,20 @@ describe('isolators as unit directives', () => {
   });
 
   it("bounds an app by rkt's 14 default capabilities, none of them ambient for a non-root app", () => {
-    const d = appIsolation('app', [], 1000, { ...INSECURE, capabilities: false }, HOST).directives;
+    const d = directives([], { uid: 1000, insecure: { ...INSECURE, capabilities: false } });
     expect(DEFAULT_CAPABILITIES).toHaveLength(14);
     expect(d).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.join(' ')}`]);
-    const removed = appIsolation('app', [{ name: 'os/linux/capabilities-remove-set', value: { set: ['CAP_NET_RAW'] } }], 1000, INSECURE, HOST).directives;
+    const removed = directives([{ name: 'os/linux/capabilities-remove-set', value: { set: ['CAP_NET_RAW'] } }], { uid: 1000 });
     expect(removed).toEqual([`CapabilityBoundingSet=${DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW').join(' ')}`]);
   });
 
   it('makes a retain-set ambient for a non-root app, and only a retain-set', () => {
     const retain = [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_BIND_SERVICE'] } }];
-    expect(appIsolation('app', retain, 1000, INSECURE, HOST).directives).toEqual([
+    expect(directives(retain, { uid: 1000 })).toEqual([
       'CapabilityBoundingSet=CAP_NET_BIND_SERVICE',
       'AmbientCapabilities=CAP_NET_BIND_SERVICE',
     ]);
-    expect(appIsolation('app', retain, 0, INSECURE, HOST).directives).toEqual(['CapabilityBoundingSet=CAP_NET_BIND_SERVICE']);
+    expect(directives(retain)).toEqual(['CapabilityBoundingSet=CAP_NET_BIND_SERVICE']);
   });
 
   it('keeps exactly a retain-set, and removes a remove-set from the default set', () => {
@@ -87,7 +87,7 @@ describe('isolators as unit directives', () => {
   });
 
   it('asks nspawn for a retained capability outside its own default set', () => {
-    const iso = appIsolation('app', [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_ADMIN', 'CAP_CHOWN'] } }], 0, INSECURE, HOST);
+    const iso = appIsolation('app', [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_NET_ADMIN', 'CAP_CHOWN'] } }], INSECURE, HOST);
     expect(iso.nspawnCapabilities).toEqual(['CAP_NET_ADMIN']);
   });
 
@@ -108,7 +108,7 @@ describe('isolators as unit directives', () => {
       'SystemCallFilter=@basic-io execve',
     ]);
     expect(directives([{ name: 'os/linux/seccomp-retain-set', value: { set: ['@appc.io/all'] } }], { insecure: SECURE }).some((l) => l.startsWith('SystemCallFilter'))).toBe(false);
-    const byDefault = appIsolation('app', [], 0, { ...INSECURE, seccomp: false }, HOST).directives;
+    const byDefault = directives([], { insecure: { ...INSECURE, seccomp: false } });
     expect(byDefault.join(' ').replace(/SystemCallFilter=/g, '').split(' ')).toEqual([...DEFAULT_SECCOMP_RETAIN]);
   });
 
@@ -120,7 +120,7 @@ describe('isolators as unit directives', () => {
   });
 
   it("masks rkt's paths of /proc and /sys unless told not to", () => {
-    const d = appIsolation('app', [], 0, { ...INSECURE, paths: false }, HOST).directives;
+    const d = directives([], { insecure: { ...INSECURE, paths: false } });
     expect(d[0]).toMatch(/^ReadOnlyPaths=.*-\+\/proc\/sysrq-trigger /);
     expect(d[1]).toMatch(/^InaccessiblePaths=.*-\+\/proc\/kcore /);
     expect(directives([])).toEqual([]);

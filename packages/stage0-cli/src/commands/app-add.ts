@@ -47,11 +47,10 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
 }
 
 /**
- * What the running pod cannot give an added app, refused before the store is opened. The stage1 (systemd, the
- * only one with mutable pods) refuses them too, but only once the app is rendered, mounted and in the pod
- * manifest, which its refusal then has rewritten as it was: new files in place of the pod's, and the store's
- * reference rewritten. A flag's own mistake leaves the pod and the store untouched. (An image whose manifest asks
- * for such isolators is still refused by the stage1 alone.)
+ * What the running pod cannot give an added app, as far as the flags alone say it, refused before the store is
+ * opened. The rest (an image whose manifest asks for such isolators, capabilities beyond the pod's nspawn) is the
+ * stage1's to say: `addApp` asks its app-add module's `check` before anything of the add is written; a stage1
+ * without one refuses it in its app/add, after the writes, which are then undone.
  */
 function refuseForRunningPod(ctx: CommandContext, input: Omit<PrepareAppInput, 'imageId'>): void {
   if (input.name !== undefined && !isAcName(input.name)) {
