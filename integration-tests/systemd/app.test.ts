@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../packages/controller/test/nats-server.js';
 import { rktBin, RktEnv, STAGE1S, type RktResult } from '../pods/harness.js';
@@ -503,6 +503,62 @@ describe('rkt app (RKT_EXPERIMENT_APP=true), systemd stage1', () => {
     expect(appStatus(uuid, 'web')).toMatchObject({ state: 'exited', exit_code: 143 });
     expect(loaded(['app', 'rm', uuid, '--app=web'])).toMatchObject({ zod: false, stage1: ['app-rm'] });
     expect(rkt(['app', 'list', uuid]).stdout).toBe('NAME\tSTATE\n');
+    expect(env.run(['stop', uuid]).status).toBe(0);
+    expect((await done).status).toBe(0);
+    expectNothingLeft(env, uuid);
+  }, 120_000);
+
+  it('an app rm that changed nothing leaves the app as it was; one whose stage1 failed after acting leaves it removing, for a second rm to finish', async () => {
+    const { uuid, done } = await startSandbox();
+    const podDir = join(env.dataDir, 'pods', 'run', uuid);
+    const stage1Manifest = join(podDir, 'stage1', 'manifest');
+    const original = readFileSync(stage1Manifest, 'utf8');
+    const appRmKey = 'coreos.com/rkt/stage1/app/rm';
+    // The pod's copy of its stage1 manifest with this app/rm entrypoint (none: undefined) and without app modules,
+    // so that stage0 executes the entrypoint.
+    const withAppRm = (entrypoint: string | undefined): void => {
+      const m = JSON.parse(original) as { annotations: { name: string; value: string }[] };
+      const kept = m.annotations.filter((a) => a.name !== appRmKey && !/^rkt-ts\.dev\/stage1\/app-[a-z]+-module/.test(a.name));
+      writeFileSync(stage1Manifest, JSON.stringify({ ...m, annotations: [...kept, ...(entrypoint !== undefined ? [{ name: appRmKey, value: entrypoint }] : [])] }));
+    };
+    const listed = (): string => rkt(['app', 'list', '--no-legend', uuid]).stdout;
+    const rm = (): RktResult => rkt(['app', 'rm', uuid, '--app=web']);
+    const mark = join(podDir, 'appsinfo', 'web', 'removing');
+    expect(rkt(['app', 'add', uuid, aci, '--name=web', '--exec=/bin/sleep', '--', '100']).status).toBe(0);
+    expect(rkt(['app', 'start', uuid, '--app=web']).status).toBe(0);
+    expect(listed()).toBe('web\trunning\n');
+
+    // A stage1 without app/rm: refused before the mark.
+    withAppRm(undefined);
+    expectRefused(rm(), /the stage1 of pod [0-9a-f-]+ has no app\/rm entrypoint/);
+    expect(existsSync(mark)).toBe(false);
+    expect(listed()).toBe('web\trunning\n');
+
+    // An app/rm that cannot be executed: its mark taken away, the app running on, stopped and started again.
+    withAppRm('/rkt/no-such-app-rm');
+    expectRefused(rm(), /cannot run the stage1 app\/rm entrypoint \S*\/rkt\/no-such-app-rm: spawn \S* ENOENT/);
+    expect(existsSync(mark)).toBe(false);
+    expect(listed()).toBe('web\trunning\n');
+    expect(rkt(['app', 'stop', uuid, '--app=web']).status).toBe(0);
+    expect(rkt(['app', 'start', uuid, '--app=web']).status).toBe(0);
+    expect(listed()).toBe('web\trunning\n');
+
+    // An app/rm that fails after acting (the stage1's own runs, then this one fails): removing, start refused.
+    const failing = join(env.tmp, 'failing-app-rm');
+    writeFileSync(failing, `#!/bin/sh\n${join(podDir, 'stage1', 'rootfs', 'rkt', 'app-rm')} "$@" || exit\necho 'app/rm: failed after removing the units' >&2\nexit 1\n`, { mode: 0o755 });
+    withAppRm(relative(join(podDir, 'stage1', 'rootfs'), failing));
+    expectRefused(rm(), /app\/rm: failed after removing the units/);
+    expect(listed()).toBe('web\tremoving\n');
+    expectRefused(rkt(['app', 'start', uuid, '--app=web']), /an "rkt app rm" of it did not finish/);
+    // An rm that then cannot be executed keeps that mark; one with the stage1's own app/rm finishes the removal.
+    withAppRm('/rkt/no-such-app-rm');
+    expectRefused(rm(), /ENOENT/);
+    expect(listed()).toBe('web\tremoving\n');
+    writeFileSync(stage1Manifest, original);
+    const second = rm();
+    expect(second.status, second.stderr).toBe(0);
+    expect(listed()).toBe('');
+    expect(existsSync(join(podDir, 'appsinfo', 'web'))).toBe(false);
     expect(env.run(['stop', uuid]).status).toBe(0);
     expect((await done).status).toBe(0);
     expectNothingLeft(env, uuid);

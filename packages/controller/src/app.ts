@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { getAnnotation, isAcName, readValidatedImageManifest, type PodManifest } from '@rkt/appc-spec/lean';
 import { mountAppRootfs, unmountTree } from '@rkt/rootfs-overlay';
 import { flock } from '@rkt/rootfs-overlay/sys';
@@ -114,6 +114,24 @@ function checkNotRemoving(pod: PodDetails, app: string, verb: string): void {
   }
 }
 
+/**
+ * Leaves an app's mark (APP_ADDING, APP_REMOVING) in its directory `dir`, on disk before what it guards happens:
+ * after a power loss the manifest must not name a half-added app without its mark, nor the stage1 have removed
+ * the units of an app shown without one. The file and `dir` are synced, and `appsinfo/` too when this command
+ * made `dir` (`newDir`), whose entry there the mark needs.
+ */
+async function markApp(dir: string, mark: string, newDir: boolean): Promise<void> {
+  await writeFileAtomic(join(dir, mark), '');
+  await syncDir(dir);
+  if (newDir) await syncDir(dirname(dir));
+}
+
+/** Takes an app's mark away, on disk: after a power loss the pod's apps are listed as they were last left. */
+async function unmarkApp(dir: string, mark: string): Promise<void> {
+  rmSync(join(dir, mark), { force: true });
+  await syncDir(dir);
+}
+
 function manifestApp(pod: PodDetails, manifest: PodManifest, app: string): RuntimeApp {
   const found = manifest.apps.find((a) => a.name === app);
   if (found === undefined) {
@@ -153,44 +171,73 @@ async function discardHalfAdded(podDir: string, app: string): Promise<void> {
   }
 }
 
+/** One call of a stage1 app entrypoint, resolved (appEntrypoint): `run` makes it. */
+interface AppEntrypointCall {
+  run(): Promise<void>;
+  /**
+   * Whether the stage1 began to act: its module called, or its executable executed. A `run` that failed before
+   * that (the executable could not be executed) changed nothing of the stage1's.
+   */
+  readonly started: boolean;
+}
+
 /**
- * Calls one of the pod's app entrypoints (rkt's arguments: `--app=NAME --uuid=UUID [--debug]`, then `extra`) in
- * the pod directory, with rkt's crossing-entrypoint variables (RKT_STAGE1_ENTERCMD, _ENTERPID, _ENTERAPP), its
- * output on this process's stderr. Throws one line when it fails. A stage1 that annotates the entrypoint's module
- * (app-module version 1) has it called in this process instead: the same arguments, environment and working
- * directory, without a second Node start (100 ms or more of each app command).
+ * One of the pod's app entrypoints (rkt's arguments: `--app=NAME --uuid=UUID [--debug]`, then `extra`), called in
+ * the pod directory with rkt's crossing-entrypoint variables (RKT_STAGE1_ENTERCMD, _ENTERPID, _ENTERAPP), its
+ * output on this process's stderr. Throws, before anything runs, when the stage1 has none; `run` throws one line
+ * when it fails. A stage1 that annotates the entrypoint's module (app-module version 1) has it called in this
+ * process instead: the same arguments, environment and working directory, without a second Node start (100 ms or
+ * more of each app command).
  */
-async function callAppEntrypoint(o: AppPodOptions, pod: PodDetails, pid: number, kind: Stage1AppEntrypoint, app: string, extra: readonly string[] = []): Promise<void> {
+function appEntrypoint(o: AppPodOptions, pod: PodDetails, pid: number, kind: Stage1AppEntrypoint, app: string, extra: readonly string[] = []): AppEntrypointCall {
   const { executable: entry, module } = stage1AppEntrypoints(pod.path, kind);
   const name = kind.replace(/^app/, 'app/').toLowerCase();
   if (entry === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${pod.uuid} has no ${name} entrypoint`, { subject: pod.uuid });
   const args = [`--app=${app}`, `--uuid=${pod.uuid}`, ...(o.debug === true ? ['--debug'] : []), ...extra];
   const env = { ...process.env, RKT_STAGE1_ENTERCMD: stage1Entrypoint(pod.path, 'enter') ?? '', RKT_STAGE1_ENTERPID: String(pid), RKT_STAGE1_ENTERAPP: app };
   const loaded = module === undefined ? undefined : 'unusable' in module ? module : loadAppModule(module.path);
-  if (loaded !== undefined && 'module' in loaded) {
-    o.log?.(`calling the stage1 ${name} module: ${module !== undefined && 'path' in module ? module.path : entry} ${args.join(' ')}`);
-    try {
-      await inDirectory(pod.path, () => loaded.module.app(args, { podDir: pod.path, env }));
-    } catch (err) {
-      throw moduleFailure(err, `the stage1 ${name} module failed`, pod);
+  let started = false;
+  const run = async (): Promise<void> => {
+    if (loaded !== undefined && 'module' in loaded) {
+      o.log?.(`calling the stage1 ${name} module: ${module !== undefined && 'path' in module ? module.path : entry} ${args.join(' ')}`);
+      try {
+        await inDirectory(pod.path, () => {
+          started = true;
+          return loaded.module.app(args, { podDir: pod.path, env });
+        });
+      } catch (err) {
+        throw moduleFailure(err, `the stage1 ${name} module failed`, pod);
+      }
+      return;
     }
-    return;
-  }
-  if (loaded !== undefined) o.log?.(`pod ${pod.uuid}: not using the stage1 ${name} module: ${loaded.unusable}; executing ${entry}`);
-  o.log?.(`calling the stage1 ${name} entrypoint: ${entry} ${args.join(' ')}`);
-  const child = spawn(entry, args, { cwd: pod.path, env, stdio: ['ignore', 'inherit', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const status = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
-  }).catch((err: unknown) => {
-    throw new PodError('POD_STAGE1', `cannot run the stage1 ${name} entrypoint ${entry}: ${(err as Error).message}`, { subject: pod.uuid, cause: err });
-  });
-  if (status !== 0) {
-    const said = stderr.trim().split('\n').filter((l) => l !== '').pop() ?? `exit status ${status}`;
-    throw new PodError('POD_STAGE1', said, { subject: pod.uuid });
-  }
+    if (loaded !== undefined) o.log?.(`pod ${pod.uuid}: not using the stage1 ${name} module: ${loaded.unusable}; executing ${entry}`);
+    o.log?.(`calling the stage1 ${name} entrypoint: ${entry} ${args.join(' ')}`);
+    const child = spawn(entry, args, { cwd: pod.path, env, stdio: ['ignore', 'inherit', 'pipe'] });
+    child.once('spawn', () => (started = true));
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const status = await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : 15)));
+    }).catch((err: unknown) => {
+      throw new PodError('POD_STAGE1', `cannot run the stage1 ${name} entrypoint ${entry}: ${(err as Error).message}`, { subject: pod.uuid, cause: err });
+    });
+    if (status !== 0) {
+      const said = stderr.trim().split('\n').filter((l) => l !== '').pop() ?? `exit status ${status}`;
+      throw new PodError('POD_STAGE1', said, { subject: pod.uuid });
+    }
+  };
+  return {
+    run,
+    get started() {
+      return started;
+    },
+  };
+}
+
+/** Calls one of the pod's app entrypoints (appEntrypoint); throws one line when it has none or it fails. */
+async function callAppEntrypoint(o: AppPodOptions, pod: PodDetails, pid: number, kind: Stage1AppEntrypoint, app: string, extra: readonly string[] = []): Promise<void> {
+  await appEntrypoint(o, pod, pid, kind, app, extra).run();
 }
 
 /** A stage1 module's rejection as stage0 reports it: its last line, as an executable's last line of stderr. */
@@ -326,7 +373,7 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       // Marked before the manifest names the app: whatever cuts this add short from here (a kill of the whole
       // command, which runs no undo), the app is shown as adding, which `rkt app rm` removes, and refused to app
       // start and stop, which its units (maybe never written by the stage1) could not serve.
-      writeFileSync(join(dir, APP_ADDING), '');
+      await markApp(dir, APP_ADDING, true);
       // The manifest first, the record second (and the reverse in removeApp): a kill between the two leaves the
       // app in the manifest only (adding, above), never an app in the record alone, which no app command could name.
       written = true;
@@ -350,7 +397,7 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       throw err;
     }
     // Added: outside the undo above, which must not take out an app the stage1 added if this removal failed.
-    rmSync(join(dir, APP_ADDING));
+    await unmarkApp(dir, APP_ADDING);
     o.bus?.publish(podEvent('app/added', pod.uuid, { app: name, image: image.name }));
     return name;
   });
@@ -419,16 +466,25 @@ export async function removeApp(o: AppPodOptions & { readonly app: string }): Pr
   await withManifestLock(pod.path, async () => {
     const manifest = readManifest(pod.path);
     const app = manifestApp(pod, manifest, o.app);
+    const rm = appEntrypoint(o, pod, pid, 'appRm', app.name);
     // Marked before the stage1 acts: whatever then cuts this command short, the app is shown as removing and
     // refused to app start and stop, which its units (gone once the stage1's app/rm ran on) could not serve.
     const dir = join(pod.path, POD_FILES.appDir(app.name));
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, APP_REMOVING), '');
-    await callAppEntrypoint(o, pod, pid, 'appRm', app.name);
+    const newDir = mkdirSync(dir, { recursive: true }) !== undefined;
+    const cutShortBefore = existsSync(join(dir, APP_REMOVING));
+    await markApp(dir, APP_REMOVING, newDir);
+    try {
+      await rm.run();
+    } catch (err) {
+      // Its executable could not be executed: the app is as it was, unless an earlier rm was cut short.
+      if (!rm.started && !cutShortBefore) await unmarkApp(dir, APP_REMOVING);
+      throw err;
+    }
     const info = await readPodInfo(pod.path);
     // The record first, then the manifest (addApp's order reversed): a kill between them leaves the app in the
     // manifest only, which the next `rkt app rm` removes; one after them leaves its directory, which the next
-    // `rkt app add` of its name clears (discardHalfAdded), or gc with the pod.
+    // `rkt app add` of its name clears (discardHalfAdded), or gc with the pod. So the directory's removal, its
+    // removing mark with it, needs no sync: once the synced manifest drops the app, no app command reads it.
     await writePodInfo(pod.path, { ...info, apps: info.apps.filter((a) => a.name !== app.name) });
     await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify({ ...manifest, apps: manifest.apps.filter((a) => a.name !== app.name) }));
     await syncDir(pod.path);
