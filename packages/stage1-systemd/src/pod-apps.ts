@@ -61,7 +61,11 @@ export function appCall(entrypoint: string, argv: readonly string[], env: NodeJS
  * pod's systemd on its private socket. Throws one line with systemctl's own message on failure.
  */
 export function systemctl(call: AppCall, args: readonly string[], allowFailure = false): number {
-  const r = systemctlRun(call, args);
+  return checked(args, systemctlRun(call, args), allowFailure);
+}
+
+/** A systemctl's exit status; throws one line with its own message when it failed, unless `allowFailure`. */
+function checked(args: readonly string[], r: InPodResult, allowFailure = false): number {
   if (r.status !== 0 && !allowFailure) {
     const said = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n')[0] ?? '';
     throw new Error(`systemctl ${args.join(' ')} in the pod failed (exit ${r.status})${said !== '' ? `: ${said}` : ''}`);
@@ -69,13 +73,24 @@ export function systemctl(call: AppCall, args: readonly string[], allowFailure =
   return r.status ?? 1;
 }
 
+interface InPodResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
 /** `systemctl ARGS` in the pod, through nsenter: its exit status and output. */
-function systemctlRun(call: AppCall, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+function systemctlRun(call: AppCall, args: readonly string[]): InPodResult {
+  return runInPod(call, ['/bin/systemctl', ...args]);
+}
+
+/** A program of the pod's root run in the pod, through nsenter: its exit status and output. */
+function runInPod(call: AppCall, command: readonly string[]): InPodResult {
   waitForSystemd(call.pid1);
   // A pod of its own user namespace (`--private-users`): its systemd answers on its private socket only to its
   // root, and the host's root is nobody there (65534): systemctl joins the namespace too, as its root.
   const user = ownUserNamespace(call.pid1) ? ['--user'] : [];
-  const argv = ['--target', String(call.pid1), ...user, '--mount', '--pid', '--', '/bin/systemctl', ...args];
+  const argv = ['--target', String(call.pid1), ...user, '--mount', '--pid', '--', ...command];
   if (call.debug) process.stderr.write(`stage1-systemd app: nsenter ${argv.join(' ')}\n`);
   const r = spawnSync('nsenter', argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.error !== undefined) throw new Error(`cannot run nsenter: ${r.error.message}`);
@@ -267,10 +282,13 @@ export async function startApp(call: AppCall): Promise<void> {
   if (!existsSync(unitPath)) throw new Error(`app ${JSON.stringify(call.app)} was not added to the pod`);
   clearStatus(call);
   await serveStreamsAgain(call, unitPath);
-  systemctl(call, ['reset-failed', ...appUnits(call)], true);
+  const units = appUnits(call);
   const sinceUs = process.hrtime.bigint() / 1000n;
   try {
-    systemctl(call, ['start', ...appUnits(call)]);
+    // Its failed state and start-rate count reset first (a failure there is no matter: a unit that never failed),
+    // in the same nsenter as the start, whose status and message are the entrypoint's: one process less.
+    const script = '/bin/systemctl reset-failed "$@" > /dev/null 2>&1; exec /bin/systemctl start "$@"';
+    checked(['start', ...units], runInPod(call, ['/bin/dash', '-c', script, 'rkt-app-start', ...units]));
   } catch (err) {
     // systemd fails the start job of a Type=exec unit whose main process exits non-zero before the job has seen
     // its exec succeed (an app that ends at once, on a loaded machine: both reach systemd together). The app
