@@ -388,6 +388,9 @@ export async function addApp(o: AddAppOptions): Promise<string> {
       if (written) {
         await writePodInfo(pod.path, info);
         await writeFileAtomic(join(pod.path, POD_FILES.manifest), JSON.stringify(manifest));
+        // On disk before the directory, its adding mark with it, goes: a power loss must not keep the app in the
+        // manifest without its mark.
+        await syncDir(pod.path);
       }
       // Its root, and what the process running the pod bound in its directory meanwhile (an app's terminal).
       if (mounted || existsSync(dir)) await unmountTree(dir, { lazy: true });
