@@ -75,6 +75,14 @@ if (has('runc')) {
   // A container ID without `$$`: a command with `$` runs through a shell, and hyperfine then subtracts
   // the shell's start-up (tens of ms under load) from every command, `unshare` came out as 0 ms.
   commands.push({ label: 'runc run', cmd: `runc run --bundle ${bundle} bench-${process.pid}` });
+  // crun, the fastest OCI runtime, on the same bundle: only where it runs here (it refused some machines'
+  // hybrid cgroup layouts, systemd.bench.mjs).
+  if (has('crun')) {
+    const cmd = `crun run --bundle ${bundle} bench-crun-${process.pid}`;
+    const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+    if (r.status === 0) commands.push({ label: 'crun run', cmd });
+    else console.log(`run.bench: crun run does not work here (${(r.stderr || '').trim().split('\n').pop()}): skipped`);
+  }
 }
 // containerd's client, as the issue asks: the host's containerd, or one started for the bench.
 const ctr = await ctrRun(dir, rootfs, 'run.bench');
@@ -97,7 +105,7 @@ try {
   const fly = rows.find((x) => x.label === 'rkt run (fly)');
   const flags = rows.find((x) => x.label.startsWith('rkt run (fly) with '));
   console.log(`${flags.label}: ${(flags.median / fly.median).toFixed(2)}x rkt run (fly) without them`);
-  for (const other of rows.filter((x) => x.label.startsWith('runc') || x.label.startsWith('ctr'))) {
+  for (const other of rows.filter((x) => x.label.startsWith('runc') || x.label.startsWith('crun') || x.label.startsWith('ctr'))) {
     console.log(`rkt run (fly): ${(fly.median / other.median).toFixed(2)}x ${other.label}`);
   }
 } finally {
