@@ -7,10 +7,18 @@ import type { StoreContext } from './context.js';
 import { alignedBuffer, DIRECT_ALIGN, type DirectFileWriter } from './direct-write.js';
 import { removeTree, syncFilesystem } from './fsutil.js';
 import { uniqueName } from './owner.js';
-import type { FileDigest } from '@rkt/appc-spec';
+import type { FileDigest, TarEntry } from '@rkt/appc-spec';
 import { hashTree, type TreeDigest } from './tree-hash.js';
+import { TarFeeder, type DirectFile } from './tar-feeder.js';
 
 const CHUNK = 1 << 20;
+/**
+ * Fed from the main thread up to here, then from a thread of its own (`TarFeeder`): starting one costs more
+ * than feeding a small image's whole blob.
+ */
+const HANDOVER = 8 << 20;
+/** Regular files this large are written by the feeder's thread, around the page cache (`TarFeeder`). */
+const DIRECT_FILE = 1 << 20;
 
 /** What `finish` knew of an extraction: the manifest it hashed with the tree, the hash, and the names. */
 export interface EarlyTree {
@@ -51,6 +59,12 @@ export function takeEarlyTree(dir: string, manifest: Buffer): EarlyTree | undefi
 export class EarlyExtraction {
   readonly dir: string;
   private child: ChildProcess | undefined;
+  /**
+   * tar's stdin, taken from the child: Node destroys a child's stdin when it exits, closing the descriptor that
+   * a `TarFeeder` may still be writing to (and that the next open could reuse). Here it is ended or destroyed
+   * only once nothing writes to it any more (`follow`'s end).
+   */
+  private input: Writable | undefined;
   private exit: Promise<boolean> = Promise.resolve(false);
   private pump: Promise<boolean> = Promise.resolve(false);
   /** Bytes of the blob written so far, and whether the blob is complete. */
@@ -58,6 +72,11 @@ export class EarlyExtraction {
   private complete = false;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private feeder: TarFeeder | undefined;
+  /** Directory entries of the archive so far, by normal name. */
+  private readonly dirs = new Set<string>();
+  /** Direct files named before the feeder's thread started, for it to take. */
+  private readonly directFiles: DirectFile[] = [];
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -68,14 +87,16 @@ export class EarlyExtraction {
     await mkdir(x.dir, { mode: 0o755 });
     const args = ['-x', '-f', '-', '-C', x.dir, '--numeric-owner', '--preserve-permissions', '--xattrs', '--xattrs-include=*',
       process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner', 'rootfs'];
-    const child = spawn(ctx.options.tarPath, args, { stdio: ['pipe', 'ignore', 'ignore'] });
+    const child: ChildProcess = spawn(ctx.options.tarPath, args, { stdio: ['pipe', 'ignore', 'ignore'] });
     x.child = child;
+    x.input = child.stdin ?? undefined;
+    child.stdin = null;
     x.exit = new Promise<boolean>((resolve) => {
       child.once('error', () => resolve(false));
       child.once('close', (code) => resolve(code === 0));
     });
     // A tar that fails only loses the head start: the render extracts from the blob as before.
-    child.stdin?.on('error', () => { x.stop(); });
+    x.input?.on('error', () => { x.stop(); });
     return x;
   }
 
@@ -85,6 +106,12 @@ export class EarlyExtraction {
   }
 
   private notify(): void {
+    const f = this.feeder;
+    if (f !== undefined) {
+      if (this.stopped) f.stop();
+      else if (this.complete) f.complete(this.written);
+      else f.advance(this.written);
+    }
     const w = this.wake;
     this.wake = undefined;
     w?.();
@@ -96,8 +123,20 @@ export class EarlyExtraction {
    * through the page cache, each page would cost the allocation the writer saved.
    */
   private async follow(blobFile: string, direct: boolean): Promise<boolean> {
-    const stdin = this.child?.stdin;
-    if (stdin == null) return false;
+    const stdin = this.input;
+    if (stdin === undefined) return false;
+    let fed = false;
+    try {
+      fed = await this.feed(stdin, blobFile, direct);
+      return fed;
+    } finally {
+      // Nothing writes to it any more: tar sees the end of its input, or (when the feed stopped) loses it.
+      if (fed) stdin.end();
+      else stdin.destroy();
+    }
+  }
+
+  private async feed(stdin: Writable, blobFile: string, direct: boolean): Promise<boolean> {
     // Two buffers, each reused once tar's pipe has taken it: fresh ones for every megabyte made V8 run a
     // full collection for each few dozen megabytes of outside memory, on the thread that does the hashing.
     const aligned = direct ? alignedBuffer(2 * CHUNK) : undefined;
@@ -113,10 +152,16 @@ export class EarlyExtraction {
     let fh = direct ? await open(blobFile, constants.O_RDONLY | constants.O_DIRECT).catch((err) => (refused(err) ? openPlain() : Promise.reject(err))) : await openPlain();
     const taken: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
     let i = 0;
+    let handedOver = false;
     try {
       let position = 0;
       for (;;) {
         if (this.stopped) return false;
+        if (position >= HANDOVER && !this.complete && !handedOver) {
+          handedOver = true;
+          const fed = await this.handOver(stdin, blobFile, fh.fd, direct, position, taken);
+          if (fed !== undefined) return fed;
+        }
         if (position >= this.written) {
           if (this.complete) break;
           await new Promise<void>((resolve) => { this.wake = resolve; });
@@ -148,11 +193,48 @@ export class EarlyExtraction {
         i ^= 1;
       }
       await Promise.all(taken);
-      stdin.end();
       return true;
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * Sees each entry of the scan (normal name, layout rules passed) before its header reaches the blob. A large
+   * regular file is named to the feeder's thread, which then writes it itself, when tar would make nothing else
+   * of it: its name is the archive's as is, it has no extended attributes (written by tar alone), no global
+   * header comes with it (tar must see that for the entries after it), and every directory above it is an
+   * entry of the archive (created by the thread as needed, their modes and owners set when tar reaches their
+   * entries; tar gives a directory it creates on its own modes of its own).
+   */
+  entry(name: string, e: TarEntry): void {
+    if (e.type === 'directory') {
+      this.dirs.add(name);
+      return;
+    }
+    if (e.type !== 'file' || e.size < DIRECT_FILE || e.name !== name || (e.xattrs !== undefined && e.xattrs.size > 0) || e.globalHeader === true) return;
+    for (let i = name.indexOf('/'); i >= 0; i = name.indexOf('/', i + 1)) if (!this.dirs.has(name.slice(0, i))) return;
+    const f: DirectFile = { offset: e.offset, dataOffset: e.dataOffset, size: e.size, name, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime };
+    if (this.feeder !== undefined) this.feeder.directFile(f);
+    else this.directFiles.push(f);
+  }
+
+  /**
+   * Hands the rest of the feed to a `TarFeeder` once this thread's writes are in tar's socket: its result,
+   * or undefined when it could not start (this thread goes on).
+   */
+  private async handOver(stdin: Writable, blobFile: string, blob: number, direct: boolean, position: number, taken: Promise<void>[]): Promise<boolean | undefined> {
+    // The socket's descriptor, which Node keeps on the stream's handle (no public accessor).
+    const fd = (stdin as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return undefined;
+    await Promise.all(taken);
+    if (this.stopped || stdin.destroyed) return false;
+    const feeder = TarFeeder.start({ file: blobFile, blob, direct, align: DIRECT_ALIGN, position, chunk: CHUNK, fd, dir: this.dir, files: this.directFiles }, this.written);
+    if (feeder === undefined) return undefined;
+    this.feeder = feeder;
+    // What happened while it started: the feeder has only seen `written`.
+    this.notify();
+    return feeder.done;
   }
 
   /**
@@ -183,7 +265,7 @@ export class EarlyExtraction {
           // tree written so far starts going out now, and the flush that `finish` waits for has less left.
           else syncFilesystem(this.dir).catch(() => undefined);
           this.notify();
-          if (!following) this.child?.stdin?.end();
+          if (!following) this.input?.end();
           cb();
         }, cb);
       },
@@ -224,6 +306,8 @@ export class EarlyExtraction {
     const c = this.child;
     if (c !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await this.pump;
+    // Left open when no feed ever began (a feed closes it at its end).
+    this.input?.destroy();
     await this.exit;
     await removeTree(this.dir);
   }

@@ -2,7 +2,7 @@ import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import type { AciScan, Compression } from '@rkt/appc-spec';
+import type { AciScan, Compression, TarEntry } from '@rkt/appc-spec';
 import { readStoreManifest } from './aci/manifest.js';
 import { fromAppcError, isErrno } from './errors.js';
 import { DirectFileWriter, directWriteStream } from './direct-write.js';
@@ -82,6 +82,7 @@ async function scanInto(ctx: StoreContext, input: AciInput, blobFile: string, so
       maxManifestSize: ctx.options.maxManifestSize,
       // The early extraction's tree is hashed with them (EarlyExtraction.finish).
       fileDigests: extraction !== undefined,
+      ...(extraction === undefined ? {} : { onEntry: (name: string, e: TarEntry) => extraction.entry(name, e) }),
     });
     sink.end();
     await finished(sink);

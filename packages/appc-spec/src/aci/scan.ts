@@ -12,7 +12,7 @@ import { FileRanges, type FileDigest } from './file-digests.js';
 import { OffloadedHash } from './offloaded-hash.js';
 import { peek } from './peek.js';
 import { SinkWriter } from './sink.js';
-import { TarReader } from './tar-reader.js';
+import { TarReader, type TarEntry } from './tar-reader.js';
 
 export interface AciScanOptions {
   /** Name used in errors (file path, URL). Defaults to the path, or `<stream>`. */
@@ -32,6 +32,11 @@ export interface AciScanOptions {
    * reading its files back.
    */
   fileDigests?: boolean;
+  /**
+   * Sees every entry that passed the layout rules, with its normal name, before any byte of the chunk that
+   * holds its header reaches `sink`.
+   */
+  onEntry?: (name: string, entry: TarEntry) => void;
   signal?: AbortSignal;
 }
 
@@ -121,7 +126,12 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
     }
 
     let size = 0;
-    const visitor = new ManifestCollector(source, maxManifest, files === undefined ? undefined : (name, e) => files.entry(name, e));
+    const onEntry = opts.onEntry;
+    const seen = files === undefined ? onEntry : onEntry === undefined ? (name: string, e: TarEntry) => files.entry(name, e) : (name: string, e: TarEntry) => {
+      files.entry(name, e);
+      onEntry(name, e);
+    };
+    const visitor = new ManifestCollector(source, maxManifest, seen);
     const reader = new TarReader(visitor, source);
 
     for await (const chunk of uncompressed as AsyncIterable<Buffer>) {

@@ -31,6 +31,8 @@ export interface TarEntry {
   offset: number;
   /** Byte offset of the entry's data: right after its own header. */
   dataOffset: number;
+  /** A global pax header is among the headers from `offset` on: its attributes apply to every later entry too. */
+  globalHeader?: boolean;
 }
 
 export interface TarVisitor {
@@ -82,6 +84,7 @@ export class TarReader {
   private wantData = false;
   private meta: { kind: MetaKind; parts: Buffer[]; size: number } | undefined;
   private metaStart = -1;
+  private metaGlobal = false;
   private pax: Map<string, Buffer> | undefined;
   private globalPax: Map<string, Buffer> | undefined;
   private longName: string | undefined;
@@ -200,6 +203,7 @@ export class TarReader {
       if (size > MAX_META) this.fail('APPC_ACI_CORRUPT', `extended header at offset ${start} is ${size} bytes, over the ${MAX_META}-byte limit`);
       const kind: MetaKind = flag === META.x ? 'pax' : flag === META.g ? 'global' : flag === META.L ? 'longname' : 'longlink';
       if (this.metaStart < 0) this.metaStart = start;
+      if (kind === 'global') this.metaGlobal = true;
       this.current = undefined;
       this.meta = { kind, parts: [], size };
       this.beginBody(size, false);
@@ -229,6 +233,7 @@ export class TarReader {
       xattrs: undefined,
       offset: this.metaStart >= 0 ? this.metaStart : start,
       dataOffset: start + BLOCK,
+      ...(this.metaGlobal ? { globalHeader: true } : {}),
     };
     if (entry.type === 'char' || entry.type === 'block') {
       entry.devmajor = this.num(block, at, F.devmajor, 'devmajor', start);
@@ -240,6 +245,7 @@ export class TarReader {
     this.longName = undefined;
     this.longLink = undefined;
     this.metaStart = -1;
+    this.metaGlobal = false;
 
     const label = `entry ${JSON.stringify(entry.name)} at offset ${entry.offset}`;
     if (type === undefined) {
