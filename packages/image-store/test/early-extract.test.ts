@@ -182,6 +182,27 @@ describe('early extraction during import', () => {
     expect(readdirSync(join(work, 'data', 'cas', 'tmp'))).toEqual([]);
   });
 
+  it('leaves no extraction, no tar and no file behind when an image refused late had files written by the feeder\'s thread', async () => {
+    const work = tempDir();
+    const dir = join(work, 'data');
+    const store = await openStore({ dir });
+    const files = { 'aaa/lead': noise(9 << 20, 21), 'data/big': noise(3 << 20, 22), 'data/big2': noise(2 << 20, 23) };
+    const aci = makeAci(work, { name: 'example.com/app', files, compression: 'gzip' });
+    await expect(store.importAci(aci, { extract: true, check: () => { throw new Error('signature does not match'); } }))
+      .rejects.toThrow(/signature does not match/);
+
+    // The bad entry after 8 MiB and a large file: the thread has written that file when the scan refuses.
+    const unsafe = join(work, 'unsafe.aci');
+    writeFileSync(unsafe, rawTar([MANIFEST(), { name: 'rootfs/', type: '5', mode: 0o755 }, { name: 'rootfs/lead', content: noise(9 << 20, 24) },
+      { name: 'rootfs/big', content: noise(2 << 20, 25) }, { name: 'rootfs/../../escape', content: 'pwned' }]));
+    await expect(store.importAci(unsafe, { extract: true })).rejects.toMatchObject({ code: 'STORE_ACI_UNSAFE' });
+
+    expect(await store.list()).toEqual([]);
+    expect(readdirSync(join(dir, 'cas', 'tmp'))).toEqual([]);
+    expect(existsSync(join(work, 'escape'))).toBe(false);
+    expect(tarsIn(dir)).toEqual([]);
+  }, 60_000);
+
   it('leaves no extraction and no tar behind when the check refuses the image or the archive is unsafe', async () => {
     const work = tempDir();
     const dir = join(work, 'data');
