@@ -116,7 +116,8 @@ export async function fetchRemote(ctx: FetchContext, t: RemoteTarget): Promise<R
   if (streamed !== undefined && !streamed.live.aborted()) {
     const s = streamed;
     // The import has every byte: the part file goes now, on the thread pool beside the import's last steps
-    // (freeing a 316 MB file's blocks took the main thread 70 ms), before the store flushes its filesystem.
+    // (freeing a 316 MB file's blocks took the main thread 70 ms). It was written around the page cache, so
+    // the store's flush finds none of it to write whether or not it is gone by then.
     const partGone = removeOnPool(res.file);
     try {
       const imported = await s.live.result;
