@@ -2,8 +2,9 @@
 // them: the test CA reaches rkt only through `<local-config>/certs.d/`, the key only through `rkt trust`.
 // Images are fetched by https://127.0.0.1:PORT/ URLs here; fetches by name through discovery, in a private
 // network namespace where the names resolve to the test's server, are in fetch-by-name.test.ts.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -78,6 +79,12 @@ async function trustAppKey(): Promise<void> {
   expect(r.status).toBe(0);
 }
 
+/** tar processes whose command line names `dir` (an extraction of a fetch into it). */
+function tarsIn(dir: string): string[] {
+  const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => /\btar\b/.test(l) && l.includes(dir));
+}
+
 /** One line on stderr, exit 254, nothing on stdout, and nothing in the store. */
 async function expectRefused(r: RktResult, message: RegExp): Promise<void> {
   expect(r.stderr).toMatch(message);
@@ -130,6 +137,51 @@ describe('rkt fetch https://', () => {
     expect(shown.out).toMatch(/\rDownloading ACI: \[=+\] [0-9.]+ [KM]?i?B \/ [0-9.]+ [KM]?i?B/);
     expect(shown.out).toContain(id.slice(0, 19));
   });
+
+  it('killed while its thread writes the large files of the image: gc leaves no extraction, and the next fetch works', async () => {
+    // Base64 of random bytes: no better than 4:3 for gzip, so the image is large on the wire too. 'a-lead'
+    // first (names are sorted): the feed passes to the thread after 8 MiB, and the 'b-big' files are its own.
+    const files: Record<string, string> = { 'a-lead': randomBytes(7 << 20).toString('base64') };
+    for (let i = 1; i <= 6; i++) files[`b-big${i}`] = randomBytes(3 << 20).toString('base64');
+    const body = await makeAci(env.tmp, { name: 'example.com/app', labels: [{ name: 'version', value: '1.0' }] }, files);
+    server.resources.set('/large.aci', { body, etag: '"large-1"' });
+    server.resources.set('/large.aci.asc', { body: await sign(key, body), contentType: 'text/plain' });
+    const id = sha512Id(gunzipSync(body));
+    await trustAppKey();
+    const url = `https://127.0.0.1:${server.port}/large.aci`;
+
+    const tmp = join(env.dir, 'cas', 'tmp');
+    const extracting = (): string | undefined => {
+      const dirs = existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('render-')) : [];
+      return dirs.map((d) => join(tmp, d, 'rootfs', 'b-big2')).find((f) => existsSync(f));
+    };
+    const child = spawn(rktBin, [`--dir=${env.dir}`, `--local-config=${localConfig}`, 'fetch', url], { stdio: 'ignore' });
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    let seen: string | undefined;
+    for (const deadline = Date.now() + 60_000; seen === undefined && child.exitCode === null && Date.now() < deadline; ) {
+      seen = extracting();
+      if (seen === undefined) await new Promise((r) => setTimeout(r, 2));
+    }
+    child.kill('SIGKILL');
+    await closed;
+    expect(seen, 'the fetch ended before its thread wrote b-big2').toBeDefined();
+
+    // What a user would do after: the store lists nothing or the whole image, gc and image gc leave no import
+    // or extraction behind, and no tar of the killed fetch runs on.
+    const list = await rkt(['image', 'list', '--no-legend', '--full', '--fields=id']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(['', `${id}\n`]).toContain(list.stdout);
+    expect((await rkt(['gc', '--grace-period=0s'])).status).toBe(0);
+    expect((await rkt(['image', 'gc'])).status).toBe(0);
+    for (let i = 0; i < 100 && tarsIn(env.dir).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(tarsIn(env.dir)).toEqual([]);
+
+    const again = await rkt(['fetch', '--full', url]);
+    expect(again, again.stderr).toMatchObject({ status: 0, stdout: `${id}\n` });
+    expect(readdirSync(tmp).filter((n) => n.startsWith('render-') || n.startsWith('import-'))).toEqual([]);
+    const verify = await rkt(['image', 'verify', id]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+  }, 120_000);
 
   it('refuses an unsigned image with one line and exit 254, and stores nothing', async () => {
     await serveApp('unsigned.aci', { content: 'unsigned app\n' });
