@@ -48,10 +48,11 @@ const aligned = (size) => {
   try { return new Uint8Array(new WebAssembly.Memory({ initial: Math.ceil(size / 65536) }).buffer, 0, size); }
   catch { return undefined; }
 };
-const direct = workerData.direct.filter((d) => d.offset >= position);
+// Those before \`position\` were tar's already: dropped as the feed passes them, like any file it finds behind it.
+const direct = [...workerData.files];
 const padded = (d) => d.dataOffset + Math.ceil(d.size / 512) * 512;
 function drain() {
-  for (let m; (m = receiveMessageOnPort(port)) !== undefined; ) if (m.message.offset >= position) direct.push(m.message);
+  for (let m; (m = receiveMessageOnPort(port)) !== undefined; ) direct.push(m.message);
 }
 let stage;
 let stageAligned = false;
@@ -252,7 +253,7 @@ export class TarFeeder {
         eval: true,
         workerData: {
           file: o.file, blob: o.blob, out: o.fd, position: o.position, odirect: o.direct, align: o.align, chunk: o.chunk, shared,
-          dir: o.dir, root: process.getuid?.() === 0, direct: o.files, port: port2,
+          dir: o.dir, root: process.getuid?.() === 0, files: o.files, port: port2,
         },
         transferList: [port2],
       });

@@ -127,9 +127,9 @@ export async function scanAci(input: string | NodeJS.ReadableStream, opts: AciSc
 
     let size = 0;
     const onEntry = opts.onEntry;
-    const seen = files === undefined ? onEntry : onEntry === undefined ? (name: string, e: TarEntry) => files.entry(name, e) : (name: string, e: TarEntry) => {
-      files.entry(name, e);
-      onEntry(name, e);
+    const seen = files === undefined && onEntry === undefined ? undefined : (name: string, e: TarEntry) => {
+      files?.entry(name, e);
+      onEntry?.(name, e);
     };
     const visitor = new ManifestCollector(source, maxManifest, seen);
     const reader = new TarReader(visitor, source);
