@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RootfsError } from './errors.js';
+import { loadSysAddon, type OpenedPty, type SysAddon } from './sys-addon.js';
+
+export type { OpenedPty } from './sys-addon.js';
 
 /**
  * flock(2), mount(2), umount2(2) and posix_spawn(3), which Node lacks, from this package's Node-API addon (native/sys.c). Each used
@@ -10,66 +10,16 @@ import { RootfsError } from './errors.js';
  *
  * Failures are Errors with the errno's name as `code` (`EINVAL`, `EBUSY`...), as Node's fs errors.
  */
-interface SysAddon {
-  flock(fd: number, exclusive: boolean, nonblocking: boolean): boolean;
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
-  umount(target: string, flags: number): void;
-  idmapBind(source: string, target: string, shift: number, count: number): void;
-  spawn(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[], newSession: boolean, newProcessGroup: boolean): number;
-  exec(file: string, argv: string[], env: string[] | null, cwd: string | null, fds: number[]): never;
-  reap(pid: number): [number | undefined, number | undefined] | undefined;
-  pipe(): [number, number];
-  listenUnix(path: string, backlog: number): number;
-  openPty(): OpenedPty;
-  ptyResize(fd: number, rows: number, cols: number): void;
-}
-
-/** A pseudo-terminal pair of the host's devpts (`openPty`): both fds close-on-exec, `path` the slave's. */
-export interface OpenedPty {
-  readonly master: number;
-  readonly slave: number;
-  readonly path: string;
-}
-
-const ADDON = 'dist/sys.node';
-let addon: SysAddon | undefined;
-
-/**
- * Where the addon is, from this code's own file: this package's dist/ (its built files) or src/ (its
- * source, under vitest), or a bundle of it elsewhere (stage0's) that finds the package in a
- * node_modules above. Not through the package's exports: resolving them loads Node's ES module
- * resolver, ~5 ms of every `rkt run`.
- */
-function addonPath(): string | undefined {
-  // A CommonJS bundle's own directory without a URL round trip (its import.meta.url is a shim).
-  const here = typeof __dirname === 'string' ? __dirname : dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'sys.node'), join(here, '..', ADDON)];
-  for (let dir = here; ; dir = dirname(dir)) {
-    candidates.push(join(dir, 'node_modules', '@rkt', 'rootfs-overlay', ADDON));
-    if (dirname(dir) === dir) break;
-  }
-  return candidates.find((c) => existsSync(c));
-}
-
 function sys(): SysAddon {
-  if (addon === undefined) {
-    const path = addonPath();
-    try {
-      if (path === undefined) throw new Error(`no ${ADDON} of @rkt/rootfs-overlay was found from ${fileURLToPath(import.meta.url)}`);
-      // What require does with a .node file, without createRequire: node:module costs 0.4 ms of a start
-      // (it loads the ES module loader). A Node-API addon loads again in each bundle that holds this code.
-      const mod = { exports: {} as SysAddon };
-      process.dlopen(mod, path);
-      addon = mod.exports;
-    } catch (cause) {
-      throw new RootfsError(
-        'ROOTFS_TOOL_MISSING',
-        `rkt-ts's native addon cannot be loaded (${(cause as Error).message.split('\n')[0]}); "npm run build" builds it with gcc and Node's headers`,
-        { cause },
-      );
-    }
+  try {
+    return loadSysAddon();
+  } catch (cause) {
+    throw new RootfsError(
+      'ROOTFS_TOOL_MISSING',
+      `rkt-ts's native addon cannot be loaded (${(cause as Error).message.split('\n')[0]}); "npm run build" builds it with gcc and Node's headers`,
+      { cause },
+    );
   }
-  return addon;
 }
 
 /**

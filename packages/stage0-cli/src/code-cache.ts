@@ -1,4 +1,5 @@
 // The start-time reader's own entry: one small function, nothing else of the package comes into the core.
+import { mapFile } from '@rkt/rootfs-overlay/map-file';
 import { pidRuns, processStartTime } from '@rkt/rootfs-overlay/process-start';
 import { fs, path } from './builtins.js';
 import { asFunctionScript } from './bundle-wrapper.js';
@@ -27,15 +28,21 @@ export function requireCodeCached(file: string, name: string, options: CodeCache
   // dist/.v8-cache from the core (dist/cli.cjs) and from a command's bundle (dist/commands/*.cjs) alike.
   const cacheDir = path.join(path.basename(__dirname) === 'commands' ? path.dirname(__dirname) : __dirname, '.v8-cache');
   const cacheFile = path.join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
+  // A large file's text and cache are mapped rather than read (map-file.ts): a page fault per page of both,
+  // and another per page of the text copied onto V8's heap, were 4-5 ms of `rkt run`'s load on a VM with
+  // shadowed page tables. A small one's faults cost less than loading the addon. The caches are renamed into
+  // place and the bundles replaced by each build, never rewritten in place, as a mapping needs.
+  const mapped = st.size >= MAPPED_MIN;
   let cachedData: Buffer | undefined;
   try {
-    cachedData = fs.readFileSync(cacheFile);
+    cachedData = (mapped ? mapFile(cacheFile, false) : undefined) ?? fs.readFileSync(cacheFile);
   } catch {
     cachedData = undefined;
   }
   const vm = process.getBuiltinModule('vm');
   const { createRequire } = moduleClass();
-  const script = new vm.Script(asFunctionScript(readSource(file)), { filename: file, cachedData });
+  const source = (mapped ? mapFile(file, true) : undefined) ?? readSource(file);
+  const script = new vm.Script(asFunctionScript(source), { filename: file, cachedData });
   if (cachedData === undefined || script.cachedDataRejected === true) {
     process.once('exit', () => {
       if (options.typicalOnly === true && (globalThis as Record<symbol, unknown>)[ATYPICAL] === true) return;
@@ -48,6 +55,9 @@ export function requireCodeCached(file: string, name: string, options: CodeCache
   wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, path.dirname(file));
   return mod.exports;
 }
+
+/** Files from this size on are mapped (`mapFile`): the bundles of the commands that import or run pods. */
+const MAPPED_MIN = 128 * 1024;
 
 /**
  * A script's text: decoded as latin1 (a plain copy) when it is all ASCII, as the CLI's bundles are

@@ -274,10 +274,12 @@ describe('command bundles', () => {
     dir = undefined;
   });
 
-  // The core (dist/cli.cjs, loaded by bin/rkt) and a command's bundle alike.
-  const BUNDLES: [string, string][] = [
-    ['cli', 'cli.cjs'],
-    ['list', 'commands/list.cjs'],
+  // The core (dist/cli.cjs, loaded by bin/rkt) and a command's bundle alike, read (the small ones) or mapped
+  // (128 KB and more: `image list`'s), each with the command that loads it on an empty data dir.
+  const BUNDLES: [string, string, string[]][] = [
+    ['cli', 'cli.cjs', ['list']],
+    ['list', 'commands/list.cjs', ['list']],
+    ['image-list', 'commands/image-list.cjs', ['image', 'list']],
   ];
   const cacheDir = join(pkgDir, 'dist', '.v8-cache');
   /** The cache a bundle's current build is loaded from. */
@@ -286,15 +288,18 @@ describe('command bundles', () => {
     return join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
   };
 
-  it.each(BUNDLES)('run from a V8 code cache they write once (%s); a damaged cache is only compiled again', (name, file) => {
+  it.each(BUNDLES)('run from a V8 code cache they write once (%s); a damaged cache is only compiled again', (name, file, command) => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const cache = cacheOf(name, file);
-    const list = () => rkt([`--dir=${dir}`, 'list', '--format=json']);
+    const list = () => rkt([`--dir=${dir}`, ...command, '--format=json']);
     rmSync(cache, { force: true });
     const first = list();
     expect(first).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
     expect(statSync(cache).size).toBeGreaterThan(1000);
+    const written = statSync(cache).ino;
     expect(list()).toEqual(first);
+    // V8 took it: a refused cache is written again (renamed into place, so under another inode).
+    expect(statSync(cache).ino).toBe(written);
     for (const damage of [Buffer.alloc(0), Buffer.alloc(5000, 0x5a)]) {
       writeFileSync(cache, damage);
       expect(list()).toEqual(first);
@@ -305,7 +310,7 @@ describe('command bundles', () => {
     expect(readdirSync(cacheDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
-  it.each(BUNDLES)('remove the caches of earlier builds of the same file when they write one (%s), and only those', (name, file) => {
+  it.each(BUNDLES)('remove the caches of earlier builds of the same file when they write one (%s), and only those', (name, file, command) => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const cache = cacheOf(name, file);
     // What earlier builds left: the same name with another size, mtime and inode; and names that only begin alike.
@@ -314,7 +319,7 @@ describe('command bundles', () => {
     for (const f of [...stale, ...others]) writeFileSync(join(cacheDir, f), 'old');
     try {
       rmSync(cache, { force: true });
-      expect(rkt([`--dir=${dir}`, 'list', '--format=json'])).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
+      expect(rkt([`--dir=${dir}`, ...command, '--format=json'])).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
       expect(statSync(cache).size).toBeGreaterThan(1000);
       const left = readdirSync(cacheDir);
       for (const f of stale) expect(left).not.toContain(f);
@@ -324,7 +329,7 @@ describe('command bundles', () => {
     }
   });
 
-  it.each(BUNDLES)('remove the temp files of cache writers that were killed when they write one (%s), and not a live writer\'s', (name, file) => {
+  it.each(BUNDLES)('remove the temp files of cache writers that were killed when they write one (%s), and not a live writer\'s', (name, file, command) => {
     dir = mkdtempSync(join(tmpdir(), 'rkt-code-cache-'));
     const cache = cacheOf(name, file);
     const startTime = (pid: number): string => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]?.split(' ')[19] as string;
@@ -336,7 +341,7 @@ describe('command bundles', () => {
     for (const f of [...stale, ...live]) writeFileSync(join(cacheDir, f), 'torn');
     try {
       rmSync(cache, { force: true });
-      expect(rkt([`--dir=${dir}`, 'list', '--format=json'])).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
+      expect(rkt([`--dir=${dir}`, ...command, '--format=json'])).toEqual({ status: 0, stdout: '[]\n', stderr: '' });
       expect(statSync(cache).size).toBeGreaterThan(1000);
       const left = readdirSync(cacheDir);
       for (const f of stale) expect(left).not.toContain(f);
