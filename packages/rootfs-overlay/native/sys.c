@@ -720,7 +720,7 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
  * Why: on a VM whose guest page tables are shadowed, each page fault traps out of the guest (~12 us here),
  * and even a populated page costs ~5 us at its first write. readFileSync's buffer takes a fault per page as
  * the kernel copies into it, and the string made from it a fault and a copy per page again on V8's heap:
- * for `rkt run`'s 380 KB bundle and 355 KB code cache ~450 faults, 4-5 ms of every run. A mapping of the
+ * for `rkt run`'s 380 KB bundle and 355 KB code cache ~270 faults (of a run's ~2,800), ~3 ms. A mapping of the
  * page cache's own pages copies nothing.
  *
  * Only for files that are replaced (a rename over them, an unlink and a new file), never rewritten in
