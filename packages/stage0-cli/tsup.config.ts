@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { dirname } from 'node:path';
 import { defineConfig, type Options } from 'tsup';
 import { BUNDLE_CLOSE, BUNDLE_OPEN } from './src/bundle-wrapper.js';
 import { lazyNamespaces } from './build/lazy-namespaces.js';
@@ -11,6 +12,16 @@ const REGISTRY = new URL('./src/commands/registry.ts', import.meta.url).pathname
 const COMMAND_FILES = [...readFileSync(REGISTRY, 'utf8').matchAll(/import\('\.\/([a-z0-9-]+)\.js'\)/g)].map((m) => m[1]!);
 // Compiled into the CommonJS core itself: they need nothing else, and their whole run is start-up.
 const IN_CORE = new Set(['help', 'version']);
+/**
+ * Lean bundles (src/lean-bundle.ts): each built with the modules its command's usual run never calls left out,
+ * every dynamic import of one (they are all loaded so, where they are used) a stub that hands the run to the
+ * full bundle. `rkt run` of stored images: the fetcher (and with it openpgp's and the HTTP stack's callers),
+ * the store's import, render, rollback and maintenance paths, the full appc schemas (zod: a --pod-manifest, a
+ * value the lean checks do not know), the metadata service and the NATS bus (refused up front by run-lean.ts).
+ */
+const LEAN_COMMANDS = new Set(['run-lean']);
+const LEFT_OUT_OF_LEAN = /^(?:@rkt\/fetcher|@rkt\/metadata-service|@rkt\/controller\/nats|@rkt\/appc-spec|\.\/(?:import|render|rollback|remove|verify|gc|export|extract|rebuild-index)\.js)$/;
+const LEAN_BUNDLE_MODULE = new URL('./src/lean-bundle.ts', import.meta.url).pathname;
 
 // Third-party packages the workspace packages depend on stay outside the bundles (classic-level is
 // native; zod and openpgp are loaded from node_modules as they are).
@@ -149,7 +160,26 @@ export default defineConfig([
   },
   {
     ...commonjs,
-    entry: Object.fromEntries(COMMAND_FILES.filter((c) => !IN_CORE.has(c)).map((c) => [`commands/${c}`, `src/commands/${c}.ts`])),
+    entry: Object.fromEntries(COMMAND_FILES.filter((c) => !IN_CORE.has(c) && !LEAN_COMMANDS.has(c)).map((c) => [`commands/${c}`, `src/commands/${c}.ts`])),
+  },
+  {
+    ...commonjs,
+    entry: Object.fromEntries([...LEAN_COMMANDS].map((c) => [`commands/${c}`, `src/commands/${c}.ts`])),
+    esbuildPlugins: [
+      {
+        name: 'lean-stubs',
+        setup(build) {
+          build.onResolve({ filter: /.*/ }, (args) =>
+            args.kind === 'dynamic-import' && LEFT_OUT_OF_LEAN.test(args.path) ? { path: args.path, namespace: 'left-out-of-lean' } : undefined,
+          );
+          build.onLoad({ filter: /.*/, namespace: 'left-out-of-lean' }, (args) => ({
+            contents: `import { leanBundleMiss } from ${JSON.stringify(LEAN_BUNDLE_MODULE)};\nleanBundleMiss(${JSON.stringify(args.path)});\n`,
+            loader: 'ts',
+            resolveDir: dirname(LEAN_BUNDLE_MODULE),
+          }));
+        },
+      },
+    ],
   },
   {
     // zod in one file, which the core loads through a code cache (src/vendored.ts).

@@ -3,6 +3,7 @@ import type { TextSink } from './command.js';
 import { ROOT } from './commands/registry.js';
 import { createContext, createLogger } from './context.js';
 import { markAtypicalRun } from './code-cache.js';
+import { clearLeanBundleMiss, leanBundleMissed } from './lean-bundle.js';
 import { CliError, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_MISSING_COMMAND } from './errors.js';
 import { describeGlobalOptions, GLOBAL_FLAGS, globalOptions } from './globals.js';
 import { fdSink } from './output/fd-sink.js';
@@ -52,7 +53,9 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
       io.stderr.write(`${command}: missing command (run "rkt help" for usage)\n`);
       return EXIT_MISSING_COMMAND;
     }
-    const mod = await leaf.load();
+    // A lean bundle where the command has one (its usual run in a third of the code to load), not under --debug.
+    const lean = leaf.loadLean !== undefined && !globals.debug;
+    const mod = await (lean ? leaf.loadLean! : leaf.load)();
     const ctx = createContext({
       command,
       globals,
@@ -64,7 +67,18 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
       cwd: () => io.cwd,
     });
     ended = () => ctx.ended();
-    const status = await mod.run(ctx, inv.args);
+    let status: number | void;
+    try {
+      status = await mod.run(ctx, inv.args);
+    } catch (err) {
+      const missed = lean ? leanBundleMissed() : undefined;
+      if (missed === undefined) throw err;
+      // Given to the full bundle from the start, as lean-bundle.ts says; the lean bundle's code cache is not
+      // written from a run that stopped part way.
+      clearLeanBundleMiss();
+      markAtypicalRun();
+      status = await (await leaf.load()).run(ctx, inv.args);
+    }
     return typeof status === 'number' ? status : 0;
   } catch (err) {
     // A command bundle's code cache is written once, by the first run that needs it, and holds what that run

@@ -67,6 +67,11 @@ export interface CommandSpec {
   readonly flags?: readonly FlagSpec[];
   /** Absent for a group such as `image`, which only holds subcommands. */
   readonly load?: () => Promise<CommandModule>;
+  /**
+   * The command's lean bundle (lean-bundle.ts), tried first where there is one (not under --debug): a run it
+   * cannot complete is given to `load`'s from its start.
+   */
+  readonly loadLean?: () => Promise<CommandModule>;
   readonly subcommands?: readonly CommandSpec[];
   readonly hidden?: boolean;
   /** false: every word after the first positional argument is an argument, flags included (pflag's SetInterspersed). */

@@ -392,6 +392,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     appArgs: true,
     flags: [...appFlags(), ...POD_FLAGS, ...STAGE1_FLAGS, ...MDS_FLAGS, ...RUN_FLAGS, flag.bool('interactive', 'run pod interactively. If true, only one image may be supplied')],
     load: () => import('./run.js'),
+    loadLean: () => import('./run-lean.js'),
   }),
   defineCommand({
     name: 'run-prepared',
