@@ -348,7 +348,19 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const syncAfter = (d: string, after: ReadonlyArray<Promise<unknown>>): void => {
     if (durable) track(Promise.all(after).then(() => syncDir(d)));
   };
-  await mkdir(join(dir, 'stage1'));
+  // One store transaction finds and references every tree already rendered (the usual case), rather
+  // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image. Begun before the
+  // pod's own files: its chain (the reference written and synced, then the index and the trees looked for) is
+  // the prepare's longest, and the files below are made while it waits on the disk.
+  const renderStarted = o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
+  // Awaited below; settled before any failure of this function is reported, as the writes are.
+  track(renderStarted);
+  try {
+    await mkdir(join(dir, 'stage1'));
+  } catch (err) {
+    await Promise.allSettled(writes);
+    throw err;
+  }
   const stage1Written = writeFileAtomic(join(dir, POD_FILES.stage1Manifest), stage1Bytes);
   track(stage1Written);
   const volumesMade = createEmptyVolumes(dir, volumes, privateUsers?.shift ?? 0);
@@ -392,11 +404,9 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const manifestWritten = podManifestText(manifest, inputs, o.podManifest !== undefined).then((text) => writeFileAtomic(join(dir, POD_FILES.manifest), text));
   track(manifestWritten);
 
-  // One store transaction finds and references every tree already rendered (the usual case), rather
-  // than one transaction (a LevelDB open and a snapshot rewrite, each with fsyncs) per image.
   let rendered: Awaited<ReturnType<PrepareOptions['store']['renderAll']>>;
   try {
-    rendered = await o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse });
+    rendered = await renderStarted;
   } catch (err) {
     // The writes begun settle first: the caller removes the directory, which must not race with them.
     await Promise.allSettled(writes);
