@@ -35,7 +35,6 @@
 #include <sys/stat.h>
 #include <dlfcn.h>
 #include <node_api.h>
-#include <uv.h>
 
 extern char **environ;
 
@@ -800,49 +799,6 @@ static napi_value js_map_file(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/*
- * warmThreadPool(): starts libuv's thread pool from a thread of its own, once per process, and returns at once.
- * The pool starts at its first use (rkt run's first fsync), where the main thread makes its four threads and
- * waits for each to run: 1.0-1.5 ms of every `rkt run` on this project's VMs. A thread of ours queues one empty
- * job on a loop of its own, so that the pool starts on the other core while the main thread loads and runs the
- * command. The loop and the job are sized by libuv itself (uv_loop_size, uv_req_size), so that an addon built
- * against one Node's headers never lays them out wrong under another's libuv.
- */
-static void warm_nothing(uv_work_t *req) { (void)req; }
-static void warm_done(uv_work_t *req, int status) { (void)req; (void)status; }
-
-static void *warm_pool(void *arg) {
-  (void)arg;
-  uv_loop_t *loop = malloc(uv_loop_size());
-  uv_work_t *work = malloc(uv_req_size(UV_WORK));
-  if (loop != NULL && work != NULL && uv_loop_init(loop) == 0) {
-    if (uv_queue_work(loop, work, warm_nothing, warm_done) == 0) uv_run(loop, UV_RUN_DEFAULT);
-    uv_loop_close(loop);
-  }
-  free(work);
-  free(loop);
-  return NULL;
-}
-
-static napi_value js_warm_thread_pool(napi_env env, napi_callback_info info) {
-  (void)info;
-  static int started;
-  napi_value result;
-  if (!__atomic_exchange_n(&started, 1, __ATOMIC_SEQ_CST)) {
-    pthread_attr_t attr;
-    pthread_t thread;
-    if (pthread_attr_init(&attr) == 0) {
-      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-      pthread_attr_setstacksize(&attr, 256 * 1024);
-      /* Where no thread can be made, the pool starts at its first use, as it would have. */
-      if (pthread_create(&thread, &attr, warm_pool, NULL) != 0) { /* nothing to undo */ }
-      pthread_attr_destroy(&attr);
-    }
-  }
-  napi_get_undefined(env, &result);
-  return result;
-}
-
 NAPI_MODULE_INIT() {
   napi_value fn;
   CHECK(napi_create_function(env, "flock", NAPI_AUTO_LENGTH, js_flock, NULL, &fn));
@@ -867,8 +823,6 @@ NAPI_MODULE_INIT() {
   CHECK(napi_set_named_property(env, exports, "ptyResize", fn));
   CHECK(napi_create_function(env, "listenUnix", NAPI_AUTO_LENGTH, js_listen_unix, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "listenUnix", fn));
-  CHECK(napi_create_function(env, "warmThreadPool", NAPI_AUTO_LENGTH, js_warm_thread_pool, NULL, &fn));
-  CHECK(napi_set_named_property(env, exports, "warmThreadPool", fn));
   CHECK(napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, js_map_file, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "mapFile", fn));
   return exports;

@@ -15,7 +15,6 @@ export interface SysAddon {
   listenUnix(path: string, backlog: number): number;
   openPty(): OpenedPty;
   ptyResize(fd: number, rows: number, cols: number): void;
-  warmThreadPool(): void;
   mapFile(path: string, ascii: true): string | undefined;
   mapFile(path: string, ascii: false): Buffer | undefined;
 }

@@ -158,33 +158,6 @@ describe('spawn and wait through the addon', () => {
   });
 });
 
-describe('warmThreadPool', () => {
-  it("starts libuv's pool (UV_THREADPOOL_SIZE threads) before any use of it, once, and the pool then does the process's fs work", () => {
-    // A CommonJS process of its own, the addon loaded as the package loads it: an ES module's import would read
-    // its files through the pool and start it. Threads counted: the warming thread is gone once the pool is up.
-    const script = `const { fsync, openSync, readdirSync } = require('node:fs');
-       const addon = { exports: {} };
-       process.dlopen(addon, ${JSON.stringify(join(pkgDir, 'dist', 'sys.node'))});
-       const threads = () => readdirSync('/proc/self/task').length;
-       const before = threads();
-       addon.exports.warmThreadPool();
-       addon.exports.warmThreadPool();
-       const want = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-       const end = Date.now() + 5000;
-       while (threads() - before !== want && Date.now() < end) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-       const warmed = threads() - before;
-       fsync(openSync('/proc/self/exe', 'r'), (err) => process.stdout.write(JSON.stringify({ warmed, fsync: err ? err.code : 'ok', after: threads() - before }) + '\\n'));`;
-    for (const size of [undefined, '2']) {
-      const out = execFileSync(process.execPath, ['-e', script], {
-        encoding: 'utf8',
-        env: { ...process.env, ...(size !== undefined ? { UV_THREADPOOL_SIZE: size } : {}) },
-      });
-      const n = Number(size ?? 4);
-      expect(JSON.parse(out)).toEqual({ warmed: n, fsync: 'ok', after: n });
-    }
-  });
-});
-
 describe('exec through the addon', () => {
   // Each test in a Node process of its own, which the exec replaces.
   const sys = join(pkgDir, 'dist', 'sys.js');
