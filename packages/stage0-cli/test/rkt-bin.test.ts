@@ -8,6 +8,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -304,7 +305,10 @@ describe('command bundles', () => {
     expect(readFileSync(trace, 'utf8')).toContain(basename(cache));
     expect(readFileSync(trace, 'utf8')).not.toContain(`${basename(cache)}.`);
     for (const damage of [Buffer.alloc(0), Buffer.alloc(5000, 0x5a)]) {
-      writeFileSync(cache, damage);
+      // Put in place as rkt writes its caches, by a rename: other tests' rkt processes may have this cache
+      // mapped (a large bundle's, @rkt/rootfs-overlay's mapFile), and a rewrite in place would change it under them.
+      writeFileSync(`${cache}.damage`, damage);
+      renameSync(`${cache}.damage`, cache);
       expect(list()).toEqual(first);
       // Written again, whole.
       expect(statSync(cache).size).toBeGreaterThan(1000);
