@@ -15,6 +15,9 @@ export interface SysAddon {
   listenUnix(path: string, backlog: number): number;
   openPty(): OpenedPty;
   ptyResize(fd: number, rows: number, cols: number): void;
+  /** True from the call that started the warming thread; the process must then join it before it exits. */
+  warmThreadPool(): boolean;
+  joinThreadPoolWarmer(): void;
   mapFile(path: string, ascii: true): string | undefined;
   mapFile(path: string, ascii: false): Buffer | undefined;
 }

@@ -72,6 +72,23 @@ export function sysAvailable(): boolean {
   }
 }
 
+/**
+ * Starts libuv's thread pool now, from a thread of the addon's own, and returns at once (native/sys.c says why):
+ * for a command about to write and fsync files, whose first fsync would otherwise make the pool's threads while
+ * the main thread waits. Once per process; nothing where the addon does not load. The process waits for that
+ * thread at its exit, before Node shuts the pool down: a shutdown during the pool's start aborted the process.
+ */
+export function warmThreadPool(): void {
+  let addon: SysAddon;
+  try {
+    addon = loadSysAddon();
+  } catch {
+    // No addon: the pool starts at its first use, as Node's always does.
+    return;
+  }
+  if (addon.warmThreadPool()) process.once('exit', () => addon.joinThreadPoolWarmer());
+}
+
 export interface SpawnOptions {
   /** The executable: a path, or a name looked up in PATH. */
   readonly file: string;

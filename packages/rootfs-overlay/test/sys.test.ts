@@ -158,6 +158,46 @@ describe('spawn and wait through the addon', () => {
   });
 });
 
+describe('warmThreadPool', () => {
+  it("starts libuv's pool (UV_THREADPOOL_SIZE threads) before any use of it, once, and the pool then does the process's fs work", () => {
+    // A CommonJS process of its own, the addon loaded as the package loads it: an ES module's import would read
+    // its files through the pool and start it. Threads counted: the warming thread is gone once the pool is up.
+    const script = `const { fsync, openSync, readdirSync } = require('node:fs');
+       const addon = { exports: {} };
+       process.dlopen(addon, ${JSON.stringify(join(pkgDir, 'dist', 'sys.node'))});
+       const threads = () => readdirSync('/proc/self/task').length;
+       const before = threads();
+       const calls = [addon.exports.warmThreadPool(), addon.exports.warmThreadPool()];
+       process.once('exit', () => addon.exports.joinThreadPoolWarmer());
+       const want = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+       const end = Date.now() + 5000;
+       while (threads() - before !== want && Date.now() < end) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+       const warmed = threads() - before;
+       fsync(openSync('/proc/self/exe', 'r'), (err) => process.stdout.write(JSON.stringify({ calls, warmed, fsync: err ? err.code : 'ok', after: threads() - before }) + '\\n'));`;
+    for (const size of [undefined, '2']) {
+      const out = execFileSync(process.execPath, ['-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, ...(size !== undefined ? { UV_THREADPOOL_SIZE: size } : {}) },
+      });
+      const n = Number(size ?? 4);
+      expect(JSON.parse(out)).toEqual({ calls: [true, false], warmed: n, fsync: 'ok', after: n });
+    }
+  });
+
+  it('lets a process that exits while the pool is still starting exit as it meant to, once it joins the warming thread', () => {
+    // 128 threads make the pool's start long enough that an exit right after the warm-up always meets it: Node's
+    // exit shuts the pool down, and without the join that aborted (SIGABRT) in every such run.
+    const script = `const addon = { exports: {} };
+       process.dlopen(addon, ${JSON.stringify(join(pkgDir, 'dist', 'sys.node'))});
+       if (addon.exports.warmThreadPool()) process.once('exit', () => addon.exports.joinThreadPoolWarmer());
+       process.exit(3);`;
+    for (let i = 0; i < 5; i++) {
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '128' } });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 3, signal: null, stderr: '' });
+    }
+  }, 30_000);
+});
+
 describe('exec through the addon', () => {
   // Each test in a Node process of its own, which the exec replaces.
   const sys = join(pkgDir, 'dist', 'sys.js');

@@ -211,6 +211,23 @@ describe('global flags', () => {
 });
 
 describe('errors', () => {
+  it('a rkt run that fails at once, while libuv\'s thread pool is still starting, exits 254 with its one line', () => {
+    // `rkt run` starts the pool from a thread of its own as it begins (@rkt/rootfs-overlay's warmThreadPool); an
+    // exit during that start aborted the process (SIGABRT in CI) until the exit waited for the thread. 128
+    // threads make the start long enough for these quick failures to meet it.
+    const dir = mkdtempSync(join(tmpdir(), 'rkt-pool-exit-'));
+    try {
+      const missing = join(dir, 'missing.aci');
+      for (let i = 0; i < 6; i++) {
+        const r = spawnSync(rktBin, [`--dir=${dir}`, 'run', missing], { encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '128' } });
+        expect({ status: r.status, signal: r.signal, stderr: r.stderr }).toEqual({ status: 254, signal: null, stderr: `run: image file ${missing}: no such file\n` });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Six Node starts, each making 128 threads: seconds on a loaded machine. Nothing here is a timing claim.
+  }, 60_000);
+
   it('an unknown command is one line and 254', () => {
     const r = rkt(['bogus']);
     expect(r.status).toBe(254);

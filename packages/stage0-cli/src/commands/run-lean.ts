@@ -1,3 +1,4 @@
+import { warmThreadPool } from '@rkt/rootfs-overlay/sys';
 import type { CommandContext } from '../command.js';
 import { leanBundleMiss } from '../lean-bundle.js';
 import { cliEventsConfig } from './pods/common.js';
@@ -12,5 +13,7 @@ import { run as runFull } from './run.js';
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
   if (ctx.flags.bool('mds-register')) leanBundleMiss('the metadata service (--mds-register)');
   if (cliEventsConfig(ctx)?.nats !== undefined) leanBundleMiss('the NATS event bus (events.d)');
+  // The pod's files are fsynced through libuv's pool: started now on the other core, it is there by the first.
+  warmThreadPool();
   return runFull(ctx, args);
 }
