@@ -746,6 +746,10 @@ static int app_child(void *arg) {
  * page tables ~4 ms between the fork and the child's first system call, against a fraction of one here.
  * The child writes nothing of the parent's but what exec_app allocates; its failures leave with _exit.
  */
+/* The app's pid once it runs; a SIGTERM or SIGHUP that came before is kept in pending_signal (forward). */
+static volatile pid_t app_pid;
+static volatile sig_atomic_t pending_signal;
+
 static pid_t start_app(struct app_start *a) {
   const size_t stack_size = 1 << 20;
   char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -756,15 +760,20 @@ static pid_t start_app(struct app_start *a) {
   pid_t child = clone(app_child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
   int e = errno;
   in_app_child = 0;
+  /* Known to forward before the signals are let in again: one sent while they were blocked (the app's start,
+   * ~1 ms) is delivered right at the unblocking, and went nowhere while app_pid was still 0. */
+  if (child > 0) app_pid = child;
   sigprocmask(SIG_SETMASK, &a->mask, NULL);
+  if (child > 0 && pending_signal != 0) kill(child, pending_signal);
   munmap(stack, stack_size);
   if (child < 0) fail("cannot start the app: %s", strerror(e));
   return child;
 }
 
-static volatile pid_t app_pid;
 static void forward(int sig) {
   if (app_pid > 0) kill(app_pid, sig);
+  /* Before the app runs (its rootfs, user and environment being read): passed on once it does (start_app). */
+  else pending_signal = sig;
 }
 
 int main(int argc, char **argv) {
@@ -932,7 +941,6 @@ int main(int argc, char **argv) {
     .read_only_root = read_only_root, .oom_adj_set = oom_adj_set, .oom_adj = oom_adj, .no_new_privs = no_new_privs,
   };
   pid_t child = start_app(&start);
-  app_pid = child;
   char buf[64];
   snprintf(buf, sizeof buf, "%d\n", (int)child);
   /* Not durable: a pid means nothing after a reboot, and the fsync (0.1-0.9 ms here) raced a short app's whole run. */
