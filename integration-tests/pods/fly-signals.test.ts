@@ -1,6 +1,7 @@
 // The fly stage1 passes SIGTERM (as `rkt stop` and stage0 send it) on to its app: also one sent while fly is
 // starting the app, when its signals are blocked around the clone (~1 ms). strace widens that window: it holds
-// fly's clone(2) of the app for 0.7 s on its way out, and the test sends SIGTERM to fly meanwhile. Until
+// fly's clone(2) of the app for 0.7 s on its way out (and every other clone of the run, stage0's keeper's
+// included), and the test sends SIGTERM to fly meanwhile. Until
 // session 32 fly learned the app's pid only after letting signals in again, and such a SIGTERM went nowhere.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -39,7 +40,7 @@ describe('fly: signals', () => {
     try {
       let fly: number | undefined;
       for (let i = 0; i < 600 && fly === undefined; i++) {
-        const held = existsSync(trace) ? /^(\d+) clone\([^\n]*CLONE_VFORK[^\n]*<unfinished \.\.\.>/m.exec(readFileSync(trace, 'utf8')) : null;
+        const held = existsSync(trace) ? /^(\d+) +clone\([^\n]*CLONE_VFORK[^\n]*<unfinished \.\.\.>/m.exec(readFileSync(trace, 'utf8')) : null;
         if (held !== null) fly = Number(held[1]);
         else await new Promise((r) => setTimeout(r, 20));
       }

@@ -21,6 +21,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <linux/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,6 +42,51 @@ extern char **environ;
 /* Set while the app's child (start_app) runs on this process's memory: it must leave with _exit, never run
  * exit's handlers and flushes on the parent's behalf. */
 static volatile int in_app_child;
+
+/*
+ * glibc's text for an errno, whichever libc fly is linked with (build/compile-run.mjs: musl where it can), so
+ * that its messages stay what they were (musl says "Symbolic link loop" where glibc says "Too many levels of
+ * symbolic links"). The errnos its system calls can give; any other as the libc says it.
+ */
+static const char *error_text(int err) {
+  switch (err) {
+    case EPERM: return "Operation not permitted";
+    case ENOENT: return "No such file or directory";
+    case ESRCH: return "No such process";
+    case EINTR: return "Interrupted system call";
+    case EIO: return "Input/output error";
+    case ENXIO: return "No such device or address";
+    case E2BIG: return "Argument list too long";
+    case ENOEXEC: return "Exec format error";
+    case EBADF: return "Bad file descriptor";
+    case ECHILD: return "No child processes";
+    case EAGAIN: return "Resource temporarily unavailable";
+    case ENOMEM: return "Cannot allocate memory";
+    case EACCES: return "Permission denied";
+    case EFAULT: return "Bad address";
+    case EBUSY: return "Device or resource busy";
+    case EEXIST: return "File exists";
+    case EXDEV: return "Invalid cross-device link";
+    case ENODEV: return "No such device";
+    case ENOTDIR: return "Not a directory";
+    case EISDIR: return "Is a directory";
+    case EINVAL: return "Invalid argument";
+    case ENFILE: return "Too many open files in system";
+    case EMFILE: return "Too many open files";
+    case ETXTBSY: return "Text file busy";
+    case EFBIG: return "File too large";
+    case ENOSPC: return "No space left on device";
+    case EROFS: return "Read-only file system";
+    case EMLINK: return "Too many links";
+    case ENAMETOOLONG: return "File name too long";
+    case ENOSYS: return "Function not implemented";
+    case ENOTEMPTY: return "Directory not empty";
+    case ELOOP: return "Too many levels of symbolic links";
+    case EOVERFLOW: return "Value too large for defined data type";
+    case EOPNOTSUPP: return "Operation not supported";
+    default: return strerror(err);
+  }
+}
 
 static void fail(const char *fmt, ...) {
   va_list ap;
@@ -285,7 +331,7 @@ static unsigned long resolve_id(int rootfd, const char *value, int is_user, cons
   const char *db = is_user ? "etc/passwd" : "etc/group";
   int fd = open_in_root(rootfd, db, O_RDONLY);
   if (fd < 0 && errno == ENOENT) fail("app \"%s\": %s \"%s\" is a name, and its rootfs has no /%s", app, kind, value, db);
-  if (fd < 0) fail("app \"%s\": %s \"%s\" is a name, and /%s of its rootfs cannot be opened: %s", app, kind, value, db, strerror(errno));
+  if (fd < 0) fail("app \"%s\": %s \"%s\" is a name, and /%s of its rootfs cannot be opened: %s", app, kind, value, db, error_text(errno));
   FILE *f = fdopen(fd, "r");
   if (f == NULL) fail("out of memory");
   char line[4096];
@@ -337,16 +383,16 @@ static void env_set(struct env *e, const char *name, const char *value) {
 
 static char *read_file(const char *path, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open %s: %s", path, strerror(errno));
+  if (fd < 0) fail("cannot open %s: %s", path, error_text(errno));
   struct stat st;
-  if (fstat(fd, &st) != 0) fail("cannot stat %s: %s", path, strerror(errno));
+  if (fstat(fd, &st) != 0) fail("cannot stat %s: %s", path, error_text(errno));
   char *buf = malloc((size_t)st.st_size + 1);
   if (buf == NULL) fail("out of memory");
   size_t got = 0;
   while (got < (size_t)st.st_size) {
     ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) fail("cannot read %s: %s", path, r < 0 ? strerror(errno) : "short read");
+    if (r <= 0) fail("cannot read %s: %s", path, r < 0 ? error_text(errno) : "short read");
     got += (size_t)r;
   }
   close(fd);
@@ -365,11 +411,11 @@ static void write_file_atomic(const char *path, const char *content, int durable
   char tmp[PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail("cannot create %s: %s", tmp, strerror(errno));
+  if (fd < 0) fail("cannot create %s: %s", tmp, error_text(errno));
   size_t len = strlen(content);
-  if (write(fd, content, len) != (ssize_t)len || (durable && fsync(fd) != 0)) fail("cannot write %s: %s", tmp, strerror(errno));
+  if (write(fd, content, len) != (ssize_t)len || (durable && fsync(fd) != 0)) fail("cannot write %s: %s", tmp, error_text(errno));
   close(fd);
-  if (rename(tmp, path) != 0) fail("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  if (rename(tmp, path) != 0) fail("cannot rename %s to %s: %s", tmp, path, error_text(errno));
   if (!durable) return;
   char dir[PATH_MAX];
   snprintf(dir, sizeof dir, "%s", path);
@@ -378,7 +424,7 @@ static void write_file_atomic(const char *path, const char *content, int durable
   else if (slash == dir) slash[1] = '\0';
   else *slash = '\0';
   int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0) fail("cannot sync the directory %s after writing %s: %s", dir, path, strerror(errno));
+  if (dfd < 0 || fsync(dfd) != 0) fail("cannot sync the directory %s after writing %s: %s", dir, path, error_text(errno));
   close(dfd);
 }
 
@@ -387,7 +433,8 @@ static void write_file_atomic(const char *path, const char *content, int durable
 /* The mount a file is on, to tell the rootfs's own files from a volume's: statx's mount ID, or the device
  * where the kernel gives none (before Linux 5.8; a bind mount from the root's filesystem then goes unseen). */
 static int statx_here(int dirfd, const char *name, struct statx *st) {
-  return statx(dirfd, name, (name[0] == '\0' ? AT_EMPTY_PATH : 0) | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, st);
+  /* The system call itself: musl before 1.2.5 (Debian bookworm has 1.2.3) has no statx(). */
+  return (int)syscall(SYS_statx, dirfd, name, (name[0] == '\0' ? AT_EMPTY_PATH : 0) | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, st);
 }
 static int same_mount(const struct statx *a, const struct statx *b) {
   if ((a->stx_mask & b->stx_mask & STATX_MNT_ID) != 0) return a->stx_mnt_id == b->stx_mnt_id;
@@ -473,7 +520,7 @@ static void mount_in_root(int rootfd, const char *app, const char *name, const c
   int fd = dir_in_root(rootfd, name, 0, NULL);
   char target[64];
   snprintf(target, sizeof target, "/proc/self/fd/%d", fd);
-  if (fd < 0 || mount(source, target, fstype, flags, NULL) != 0) fail("app \"%s\": cannot mount %s on /%s of its rootfs: %s", app, source, name, strerror(errno));
+  if (fd < 0 || mount(source, target, fstype, flags, NULL) != 0) fail("app \"%s\": cannot mount %s on /%s of its rootfs: %s", app, source, name, error_text(errno));
   close(fd);
 }
 
@@ -545,24 +592,24 @@ static void put_file(int rootfd, const struct statx *root, const char *app, cons
   char name[NAME_MAX + 1];
   int dfd = file_in_root(rootfd, path, name, 0, root);
   if (dfd < 0 && errno == EXDEV) return; /* a directory of a volume on the way: nothing made there */
-  if (dfd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
-  if (statx_here(dfd, "", &st) != 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+  if (dfd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, error_text(errno));
+  if (statx_here(dfd, "", &st) != 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, error_text(errno));
   int volume = !same_mount(&st, root);
   if (!volume && statx_here(dfd, name, &st) == 0) {
     volume = !same_mount(&st, root);
     if (!volume && S_ISDIR(st.stx_mode)) fail("app \"%s\": cannot write /%s in its rootfs: it resolves to a directory", app, path);
     if (!volume && !S_ISREG(st.stx_mode)) fail("app \"%s\": cannot write /%s in its rootfs: it resolves to something other than a regular file", app, path);
-    if (!volume && unlinkat(dfd, name, 0) != 0) fail("app \"%s\": cannot replace /%s in its rootfs: %s", app, path, strerror(errno));
+    if (!volume && unlinkat(dfd, name, 0) != 0) fail("app \"%s\": cannot replace /%s in its rootfs: %s", app, path, error_text(errno));
   } else if (!volume && errno != ENOENT) {
-    fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+    fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, error_text(errno));
   }
   if (!volume) {
     int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+    if (fd < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, error_text(errno));
     for (size_t done = 0; done < len;) {
       ssize_t w = write(fd, content + done, len - done);
       if (w < 0 && errno == EINTR) continue;
-      if (w < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, strerror(errno));
+      if (w < 0) fail("app \"%s\": cannot write /%s in its rootfs: %s", app, path, error_text(errno));
       done += (size_t)w;
     }
     close(fd);
@@ -635,7 +682,7 @@ static int runnable(const char *path) {
 static char *find_exec(const char *app, const char *name, const char *cwd, const char *path) {
   if (strchr(name, '/') != NULL) {
     char *joined = join_clean(cwd, "", name);
-    if (joined == NULL) fail("app \"%s\": cannot execute %s: %s", app, name, strerror(ENAMETOOLONG));
+    if (joined == NULL) fail("app \"%s\": cannot execute %s: %s", app, name, error_text(ENAMETOOLONG));
     return joined;
   }
   const char *dirs = path;
@@ -666,15 +713,15 @@ static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, 
                      const char *app_path, pid_t parent, int interactive, int read_only_root) {
   if (!interactive) {
     int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0) fail("cannot open /dev/null: %s", strerror(errno));
+    if (null < 0 || dup2(null, 0) < 0) fail("cannot open /dev/null: %s", error_text(errno));
     if (null != 0) close(null);
   }
-  if (unshare(CLONE_NEWNS) != 0) fail("cannot unshare the mount namespace: %s", strerror(errno));
+  if (unshare(CLONE_NEWNS) != 0) fail("cannot unshare the mount namespace: %s", error_text(errno));
   /* The mounts below must vanish with the app and never propagate back to the host. */
-  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make / private: %s", strerror(errno));
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("cannot make / private: %s", error_text(errno));
   /* Opened in this mount namespace: a mount on a directory of the one before is refused (EINVAL). */
   int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", app, rootfs, strerror(errno));
+  if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", app, rootfs, error_text(errno));
   mount_in_root(rootfd, app, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
   mount_in_root(rootfd, app, "sys", "/sys", NULL, MS_BIND | MS_REC);
   mount_in_root(rootfd, app, "dev", "/dev", NULL, MS_BIND | MS_REC);
@@ -684,24 +731,24 @@ static void exec_app(const char *app, const char *rootfs, uid_t uid, gid_t gid, 
      * no mount of its own) with everything below it, and only that top mount is made read-only: the volumes,
      * /proc, /sys and /dev below it keep their own flags. In this namespace only; the stage1 wrote its
      * files into the root before. */
-    if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail("app \"%s\": cannot bind its rootfs: %s", app, strerror(errno));
-    if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) fail("app \"%s\": cannot make its rootfs read-only: %s", app, strerror(errno));
+    if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) != 0) fail("app \"%s\": cannot bind its rootfs: %s", app, error_text(errno));
+    if (mount(NULL, rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) fail("app \"%s\": cannot make its rootfs read-only: %s", app, error_text(errno));
   }
-  if (chdir(rootfs) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", rootfs, strerror(errno));
-  if (chdir(cwd) != 0) fail("cannot change to the working directory %s: %s", cwd, strerror(errno));
+  if (chdir(rootfs) != 0 || chroot(".") != 0) fail("cannot chroot into %s: %s", rootfs, error_text(errno));
+  if (chdir(cwd) != 0) fail("cannot change to the working directory %s: %s", cwd, error_text(errno));
   /* Before the credentials change: the search sees what rkt's (root's) did. */
   if (argv[0][0] != '/') argv[0] = find_exec(app, argv[0], cwd, app_path);
   /* Groups before the gid, the gid before the uid: each step needs the privilege the next drops. */
   /* The system calls themselves: libc's wrappers would signal every thread of the process to change theirs
    * too, and this child shares its memory (and so libc's idea of its threads) with the parent. */
-  if (syscall(SYS_setgroups, ngroups, groups) != 0) fail("cannot set the supplementary groups: %s", strerror(errno));
-  if (syscall(SYS_setgid, gid) != 0) fail("cannot set gid %u: %s", (unsigned)gid, strerror(errno));
-  if (syscall(SYS_setuid, uid) != 0) fail("cannot set uid %u: %s", (unsigned)uid, strerror(errno));
+  if (syscall(SYS_setgroups, ngroups, groups) != 0) fail("cannot set the supplementary groups: %s", error_text(errno));
+  if (syscall(SYS_setgid, gid) != 0) fail("cannot set gid %u: %s", (unsigned)gid, error_text(errno));
+  if (syscall(SYS_setuid, uid) != 0) fail("cannot set uid %u: %s", (unsigned)uid, error_text(errno));
   /* Changing credentials clears the parent-death signal, so it is set last. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", strerror(errno));
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", error_text(errno));
   if (getppid() != parent) _exit(254);
   execve(argv[0], argv, envp);
-  fail("cannot execute %s: %s", argv[0], strerror(errno));
+  fail("cannot execute %s: %s", argv[0], error_text(errno));
 }
 
 /* What the app's child needs, set up by main before it starts. */
@@ -731,10 +778,10 @@ static int app_child(void *arg) {
     char adj[16];
     snprintf(adj, sizeof adj, "%d", a->oom_adj);
     int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, adj, strlen(adj)) < 0) fail("cannot set the app's oom_score_adj to %d: %s", a->oom_adj, strerror(errno));
+    if (fd < 0 || write(fd, adj, strlen(adj)) < 0) fail("cannot set the app's oom_score_adj to %d: %s", a->oom_adj, error_text(errno));
     close(fd);
   }
-  if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", strerror(errno));
+  if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("cannot set no-new-privileges: %s", error_text(errno));
   exec_app(a->name, a->rootfs, a->uid, a->gid, a->groups, a->ngroups, a->cwd, a->argv, a->envp, a->app_path, a->parent, a->interactive, a->read_only_root);
   return 254; /* exec_app returns only by failing, which exits */
 }
@@ -753,7 +800,7 @@ static volatile sig_atomic_t pending_signal;
 static pid_t start_app(struct app_start *a) {
   const size_t stack_size = 1 << 20;
   char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) fail("cannot start the app: %s", strerror(errno));
+  if (stack == MAP_FAILED) fail("cannot start the app: %s", error_text(errno));
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &a->mask);
@@ -766,7 +813,7 @@ static pid_t start_app(struct app_start *a) {
   sigprocmask(SIG_SETMASK, &a->mask, NULL);
   if (child > 0 && pending_signal != 0) kill(child, pending_signal);
   munmap(stack, stack_size);
-  if (child < 0) fail("cannot start the app: %s", strerror(e));
+  if (child < 0) fail("cannot start the app: %s", error_text(e));
   return child;
 }
 
@@ -794,7 +841,7 @@ int main(int argc, char **argv) {
   const char *execed = getenv("RKT_TS_RUN_EXEC");
   if (execed == NULL || strcmp(execed, "1") != 0) {
     pid_t stage0 = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", strerror(errno));
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail("cannot set the parent-death signal: %s", error_text(errno));
     if (getppid() != stage0) exit(254);
   }
 
@@ -839,12 +886,12 @@ int main(int argc, char **argv) {
   char rootfs[PATH_MAX];
   snprintf(rootfs, sizeof rootfs, "appsinfo/%s/rootfs", name);
   char cwd_pod[PATH_MAX];
-  if (getcwd(cwd_pod, sizeof cwd_pod) == NULL) fail("cannot read the working directory: %s", strerror(errno));
+  if (getcwd(cwd_pod, sizeof cwd_pod) == NULL) fail("cannot read the working directory: %s", error_text(errno));
   char abs_rootfs[PATH_MAX];
   if (snprintf(abs_rootfs, sizeof abs_rootfs, "%s/%s", cwd_pod, rootfs) >= (int)sizeof abs_rootfs) fail("pod directory path too long");
 
   int rootfd = open(abs_rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", name, abs_rootfs, strerror(errno));
+  if (rootfd < 0) fail("app \"%s\": cannot open its rootfs %s: %s", name, abs_rootfs, error_text(errno));
   uid_t uid = (uid_t)resolve_id(rootfd, string_member(app, "user", "apps[0].app", 1), 1, name);
   gid_t gid = (gid_t)resolve_id(rootfd, string_member(app, "group", "apps[0].app", 1), 0, name);
   /* rkt run's DNS flags: the host's file, or the one stage0 generated in the pod directory (the cwd), in
@@ -853,7 +900,7 @@ int main(int argc, char **argv) {
   /* Without a flag for it, rkt's fly gave an image without /etc/hosts its stub: as the systemd stage1 does. */
   int stub_hosts = dns_hosts == DNS_DEFAULT && missing_in_root(rootfd, "etc/hosts");
   struct statx root_st;
-  if ((give_resolv || give_hosts || stub_hosts) && statx_here(rootfd, "", &root_st) != 0) fail("app \"%s\": cannot stat its rootfs: %s", name, strerror(errno));
+  if ((give_resolv || give_hosts || stub_hosts) && statx_here(rootfd, "", &root_st) != 0) fail("app \"%s\": cannot stat its rootfs: %s", name, error_text(errno));
   if (give_resolv) give_file(rootfd, &root_st, name, "etc/resolv.conf", dns_resolv == DNS_HOST ? "/etc/resolv.conf" : "rkt-resolv.conf");
   if (give_hosts) give_file(rootfd, &root_st, name, "etc/hosts", dns_hosts == DNS_HOST ? "/etc/hosts" : "rkt-hosts");
   if (stub_hosts) put_file(rootfd, &root_st, name, "etc/hosts", DEFAULT_HOSTS, sizeof DEFAULT_HOSTS - 1);
@@ -948,7 +995,7 @@ int main(int argc, char **argv) {
 
   int status;
   while (waitpid(child, &status, 0) < 0)
-    if (errno != EINTR) fail("cannot wait for the app: %s", strerror(errno));
+    if (errno != EINTR) fail("cannot wait for the app: %s", error_text(errno));
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   char exit_path[PATH_MAX];
   snprintf(exit_path, sizeof exit_path, "appsinfo/%s/exit", name);
