@@ -54,8 +54,9 @@ export async function runCli(argv: readonly string[], given?: CliIo): Promise<nu
       return EXIT_MISSING_COMMAND;
     }
     // A lean bundle where the command has one (its usual run in a third of the code to load), not under --debug.
-    const lean = leaf.loadLean !== undefined && !globals.debug;
-    const mod = await (lean ? leaf.loadLean! : leaf.load)();
+    const loadLean = globals.debug ? undefined : leaf.loadLean;
+    const lean = loadLean !== undefined;
+    const mod = await (loadLean ?? leaf.load)();
     const ctx = createContext({
       command,
       globals,

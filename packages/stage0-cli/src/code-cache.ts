@@ -29,7 +29,7 @@ export function requireCodeCached(file: string, name: string, options: CodeCache
   const cacheDir = path.join(path.basename(__dirname) === 'commands' ? path.dirname(__dirname) : __dirname, '.v8-cache');
   const cacheFile = path.join(cacheDir, `${name}-${st.size}-${st.mtimeMs}-${st.ino}.bin`);
   // A large file's text and cache are mapped rather than read (map-file.ts): a page fault per page of both,
-  // and another per page of the text copied onto V8's heap, were 4-5 ms of `rkt run`'s load on a VM with
+  // and another per page of the text copied onto V8's heap, were ~3 ms of `rkt run`'s load on a VM with
   // shadowed page tables. A small one's faults cost less than loading the addon. The caches are renamed into
   // place and the bundles replaced by each build, never rewritten in place, as a mapping needs.
   const mapped = st.size >= MAPPED_MIN;
