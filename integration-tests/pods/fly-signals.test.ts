@@ -6,27 +6,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { busyboxAciOfFile, ensureBuilt, prepareStage1Stores, rktBin, RktEnv, STAGE1S } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { busyboxAciOfFile, rktBin, STAGE1S, useSeededEnv } from './harness.js';
 
-const fly = STAGE1S.find((s) => s.name === 'fly')!;
-let env: RktEnv;
-
-beforeAll(() => {
-  ensureBuilt();
-  prepareStage1Stores(fly);
-}, 600_000);
+const testEnv = useSeededEnv(STAGE1S.find((s) => s.name === 'fly')!);
 const aci = busyboxAciOfFile();
-beforeEach(() => {
-  env = new RktEnv(fly);
-  env.seedStage1();
-});
-afterEach(async () => {
-  await env.cleanup();
-});
 
 describe('fly: signals', () => {
   it('passes on a SIGTERM sent while it starts the app', async () => {
+    const env = testEnv();
     const trace = join(env.tmp, 'trace');
     // The app's exec is traced too, so that strace prints fly's held clone as it begins (`<unfinished ...>`).
     const child = spawn(

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildAciFromLayout } from '@rkt/appc-spec';
 import { callCgroupParents, killCallCgroup } from '@rkt/cni/call-cgroups';
 import { unmountTree } from '@rkt/rootfs-overlay';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { Stage1StoreTemplate } from './stage1-store.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -319,6 +319,31 @@ function stage1StoreTemplate(aci: string): Stage1StoreTemplate {
  */
 export function prepareStage1Stores(...stage1s: readonly Stage1Under[]): void {
   for (const s of stage1s) stage1StoreTemplate(s.aci);
+}
+
+/**
+ * The usual hooks of a file whose tests each run rkt against a data directory of their own, seeded with one
+ * stage1 (its store template made once, in the file's `beforeAll`), and cleaned up after each: returns the
+ * current test's RktEnv.
+ */
+export function useSeededEnv(stage1: Stage1Under): () => RktEnv {
+  let env: RktEnv | undefined;
+  beforeAll(() => {
+    ensureBuilt();
+    prepareStage1Stores(stage1);
+  }, 600_000);
+  beforeEach(() => {
+    env = new RktEnv(stage1);
+    env.seedStage1();
+  });
+  afterEach(async () => {
+    await env?.cleanup();
+    env = undefined;
+  });
+  return () => {
+    if (env === undefined) throw new Error('useSeededEnv: no test is running');
+    return env;
+  };
 }
 
 export interface RktResult {
