@@ -1,8 +1,10 @@
+import { NameSet } from './name-set.js';
+
 // The errno names a seccomp set's `errno` may give (glibc's errno.h, x86_64), those systemd's
 // SystemCallErrorNumber= accepts, so that a typo is refused at rkt's --seccomp flag and at prepare (an image's
 // isolator) rather than by the stage1 after the pod was prepared. One list for both sides of the stage1
 // boundary: exported from `@rkt/controller/lean` (stage0) and `@rkt/controller/stage1-abi` (the stage1s).
-export const ERRNO_NAMES: ReadonlySet<string> = new Set(
+export const ERRNO_NAMES: ReadonlySet<string> = new NameSet(
   `EPERM ENOENT ESRCH EINTR EIO ENXIO E2BIG ENOEXEC EBADF ECHILD EAGAIN ENOMEM EACCES EFAULT ENOTBLK EBUSY EEXIST
   EXDEV ENODEV ENOTDIR EISDIR EINVAL ENFILE EMFILE ENOTTY ETXTBSY EFBIG ENOSPC ESPIPE EROFS EMLINK EPIPE EDOM ERANGE
   EDEADLK ENAMETOOLONG ENOLCK ENOSYS ENOTEMPTY ELOOP EWOULDBLOCK ENOMSG EIDRM ECHRNG EL2NSYNC EL3HLT EL3RST ELNRNG
@@ -13,7 +15,5 @@ export const ERRNO_NAMES: ReadonlySet<string> = new Set(
   ENETDOWN ENETUNREACH ENETRESET ECONNABORTED ECONNRESET ENOBUFS EISCONN ENOTCONN ESHUTDOWN ETOOMANYREFS ETIMEDOUT
   ECONNREFUSED EHOSTDOWN EHOSTUNREACH EALREADY EINPROGRESS ESTALE EUCLEAN ENOTNAM ENAVAIL EISNAM EREMOTEIO EDQUOT
   ENOMEDIUM EMEDIUMTYPE ECANCELED ENOKEY EKEYEXPIRED EKEYREVOKED EKEYREJECTED EOWNERDEAD ENOTRECOVERABLE ERFKILL
-  EHWPOISON`
-    .split(/\s+/)
-    .filter((s) => s !== ''),
+  EHWPOISON`,
 );

@@ -5,7 +5,7 @@ import { execProcess, idmapBind, listenUnix, mount, openPty, pipe, ptyResize, sp
 import { readAppExit, watchAppExits, watchMutableAppExits } from './app-exits.js';
 import { PodError } from './errors.js';
 import { podEvent, type EventBus } from './events.js';
-import { isErrno, syncDir, writeFileAtomic } from './fsutil.js';
+import { isErrno, stageFile, syncDir, writeFileAtomic, type StagedFile } from './fsutil.js';
 import { readPodInfo } from './info.js';
 import { appLower, relinkMovedStage1 } from './data-dir-paths.js';
 import { lockDirAt, unlock } from './lock.js';
@@ -109,6 +109,10 @@ export async function runPod(o: RunOptions): Promise<number> {
   if (fd === 'gone') throw new PodError('POD_STATE', `pod ${o.uuid} is no longer prepared: another rkt ran or removed it`, { subject: o.uuid });
   const dir = podPath(o.dataDir, 'run', o.uuid);
   let handedOver = false;
+  // The pod's `started`, written and synced as its rootfs is set up and named once that is done: removed here
+  // when the pod fails before.
+  let staged: StagedFile | undefined;
+  let placed = false;
   try {
     // Still in prepared/: a stage1 this stage0 does not drive leaves the pod there.
     const stage1Annotations = checkPodStage1(prepared, o.uuid, o.net);
@@ -126,6 +130,10 @@ export async function runPod(o: RunOptions): Promise<number> {
       }
       throw err;
     }
+    // `started` holds the time the pod began starting: its temp and fsync first, so that the fsync has a thread
+    // of the pool before the directories' syncs below, and is done by the time the rootfs is (~1 ms, a disk flush,
+    // that the stage1's start no longer waits for).
+    staged = stageFile(dir, POD_FILES.started, `${isoNow()}\n`);
     // The move's directory sync waits on the disk, not on what follows: it runs beside the rootfs mounts and
     // is done before the stage1 starts. (Handled here, so that a failed mount leaves no unhandled rejection.)
     // A pod this process prepared (`rkt run`) has its directories synced here, in the same wait: prepare left
@@ -156,11 +164,12 @@ export async function runPod(o: RunOptions): Promise<number> {
         o.log?.(`app ${app.name}: ${app.mounts.length} volume mount(s) set up`);
       }
     }
-    // Started once its rootfs is there; the write (an fsync) goes on beside the move's sync, if that is still
-    // going on, and beside reading the stage1's entrypoints. Both are done before the stage1 starts. Then the
-    // pod directory's sync: without it a power loss may undo the rename, and `rkt status` of the pod that ran
-    // would show no start (the file's own fsync alone does not keep its name).
-    const started = writeFileAtomic(join(dir, POD_FILES.started), `${isoNow()}\n`).then(() => syncDir(dir));
+    // Started once its rootfs is there: `started` is named (its fsync began before the mounts), beside the move's
+    // sync if that is still going on and beside reading the stage1's entrypoints. Both are done before the stage1
+    // starts. Then the pod directory's sync: without it a power loss may undo the rename, and `rkt status` of the
+    // pod that ran would show no start (the file's own fsync alone does not keep its name).
+    placed = true;
+    const started = staged.place().then(() => syncDir(dir));
     started.catch(() => {});
     const { executable, module, execable, interfaceVersion } = stage1RunEntrypoints(dir, stage1Annotations);
     if (executable === undefined) throw new PodError('POD_STAGE1', `the stage1 of pod ${o.uuid} has no run entrypoint`, { subject: o.uuid });
@@ -261,6 +270,9 @@ export async function runPod(o: RunOptions): Promise<number> {
     }
     o.bus?.publish(podEvent('pod/exited', o.uuid, { exitStatus: status }));
     return status;
+  } catch (err) {
+    if (!placed) staged?.discard();
+    throw err;
   } finally {
     // Whatever failed before stage1 got the lock leaves an exited pod, which gc removes; a run module's pod
     // has ended here.

@@ -1,8 +1,10 @@
+import { NameSet } from './name-set.js';
+
 // The x86_64 system call names (Linux UAPI asm/unistd_64.h of Debian bookworm), so that a seccomp set naming
 // something else is refused at rkt's --seccomp flag, and again by the stage1 where the sets are enforced,
 // rather than silently dropped by systemd. One list for both sides of the stage1 boundary: exported from
 // `@rkt/controller/lean` (stage0) and `@rkt/controller/stage1-abi` (the stage1 entrypoints).
-export const SYSCALL_NAMES: ReadonlySet<string> = new Set(
+export const SYSCALL_NAMES: ReadonlySet<string> = new NameSet(
   `read write open close stat fstat lstat poll lseek mmap mprotect munmap brk rt_sigaction rt_sigprocmask
     rt_sigreturn ioctl pread64 pwrite64 readv writev access pipe select sched_yield mremap msync mincore madvise
     shmget shmat shmctl dup dup2 pause nanosleep getitimer alarm setitimer getpid sendfile socket connect accept
@@ -37,7 +39,5 @@ export const SYSCALL_NAMES: ReadonlySet<string> = new Set(
     pkey_alloc pkey_free statx io_pgetevents rseq pidfd_send_signal io_uring_setup io_uring_enter
     io_uring_register open_tree move_mount fsopen fsconfig fsmount fspick pidfd_open clone3 close_range openat2
     pidfd_getfd faccessat2 process_madvise epoll_pwait2 mount_setattr quotactl_fd landlock_create_ruleset
-    landlock_add_rule landlock_restrict_self memfd_secret process_mrelease futex_waitv set_mempolicy_home_node`
-    .split(/\s+/)
-    .filter((s) => s !== ''),
+    landlock_add_rule landlock_restrict_self memfd_secret process_mrelease futex_waitv set_mempolicy_home_node`,
 );

@@ -134,8 +134,13 @@ export async function livePodRefs(l: Layout): Promise<PodRef[]> {
   return out;
 }
 
-/** Adds trees and images to a pod's reference (a pod with several apps uses several trees). Call under the index lock. */
-export async function addPodRef(l: Layout, use: PodUse, images: readonly string[], trees: readonly string[]): Promise<void> {
+/**
+ * Adds trees and images to a pod's reference (a pod with several apps uses several trees). Call under the index
+ * lock. With `syncDir: false` the reference's name is not yet durable when this returns: the caller syncs
+ * `refs/` itself (`fsyncDir(l.refs)`) before the pod counts as prepared. gc sees the reference once it is renamed
+ * in, which is what keeps the trees; the sync is only for a power loss.
+ */
+export async function addPodRef(l: Layout, use: PodUse, images: readonly string[], trees: readonly string[], options: { readonly syncDir?: boolean } = {}): Promise<void> {
   const path = refPath(l, use.podUuid);
   if (!(await podAlive(l, use))) {
     throw new StoreError('STORE_BAD_REFERENCE',
@@ -150,7 +155,7 @@ export async function addPodRef(l: Layout, use: PodUse, images: readonly string[
     trees: [...new Set([...(old?.trees ?? []), ...trees])],
     createdAt: old?.createdAt ?? Date.now(),
   };
-  await writeFileAtomic(path, `${JSON.stringify(ref)}\n`, l.tmp);
+  await writeFileAtomic(path, `${JSON.stringify(ref)}\n`, { tmpDir: l.tmp, ...(options.syncDir === false ? { syncDir: false } : {}) });
 }
 
 /**

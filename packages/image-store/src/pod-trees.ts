@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StoreContext } from './context.js';
 import { StoreError } from './errors.js';
+import { fsyncDir } from './fsutil.js';
 import { indexHeld, recordUse } from './index-presence.js';
 import { treeDir, type Layout } from './layout.js';
 import { lookupIn, type ImageRef } from './lookup.js';
@@ -43,9 +44,19 @@ export async function findRenderedForPod(ctx: StoreContext, refs: readonly Image
   }
   const layers = [...new Set(found.flatMap((t) => t.layers))];
   // The order is what makes this safe against gc: reference, then look for a transaction, then for the trees.
-  await addPodRef(l, pod, layers, found.map((t) => t.id));
-  if (await indexHeld(l)) return undefined;
-  for (const t of found) if (!(await isDir(treeDir(l, t.id)))) return undefined;
-  await recordUse(l, layers);
+  // gc reads the reference as soon as it is renamed in; the sync of its directory, which a power loss needs,
+  // goes on beside the checks rather than before them (~1 ms of every `rkt run` on a disk whose flushes are slow).
+  await addPodRef(l, pod, layers, found.map((t) => t.id), { syncDir: false });
+  const refSynced = fsyncDir(l.refs);
+  // Seen by the finally below; a rejection while the checks run must not count as unhandled meanwhile.
+  refSynced.catch(() => {});
+  try {
+    if (await indexHeld(l)) return undefined;
+    for (const t of found) if (!(await isDir(treeDir(l, t.id)))) return undefined;
+    await recordUse(l, layers);
+  } finally {
+    // Awaited on every path: the index's path that follows an undefined writes the reference again and syncs it.
+    await refSynced;
+  }
   return found.map((t) => info(l, t));
 }

@@ -34,16 +34,24 @@ export const ISOLATOR_FLAG_KEYS: Readonly<Record<string, keyof IsolatorFlagValue
   seccomp: 'seccomp',
 };
 
-/** Linux capabilities (capability.h), the names appc capability sets use. */
-const CAPABILITIES: ReadonlySet<string> = new Set(
-  `CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE
-  NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN
-  SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE
-  MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE`
-    .split(/\s+/)
-    .filter((s) => s !== '')
-    .map((c) => `CAP_${c}`),
-);
+let capabilities: ReadonlySet<string> | undefined;
+
+/**
+ * Linux capabilities (capability.h), the names appc capability sets use: made on the first --caps-retain or
+ * --caps-remove, not as every `rkt run` loads this module.
+ */
+function capabilityNames(): ReadonlySet<string> {
+  capabilities ??= new Set(
+    `CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE
+    NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN
+    SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE
+    MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE`
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map((c) => `CAP_${c}`),
+  );
+  return capabilities;
+}
 
 /** The wildcards rkt's seccomp sets accept besides syscall names. */
 const SECCOMP_WILDCARD = /^@(?:appc\.io\/(?:all|empty)|rkt\/default-(?:whitelist|blacklist)|docker\/default-(?:whitelist|blacklist)|systemd\/[a-z-]+)$/;
@@ -75,7 +83,7 @@ export function parseCapabilities(flag: string, raw: string): string[] {
     ...new Set(
       names.map((n) => {
         const name = n.toUpperCase().startsWith('CAP_') ? n.toUpperCase() : `CAP_${n.toUpperCase()}`;
-        if (!CAPABILITIES.has(name)) throw bad(flag, raw, `unknown capability ${JSON.stringify(n)}`);
+        if (!capabilityNames().has(name)) throw bad(flag, raw, `unknown capability ${JSON.stringify(n)}`);
         return name;
       }),
     ),
