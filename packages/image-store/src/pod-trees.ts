@@ -26,7 +26,7 @@ function info(l: Layout, r: TreeRecord): TreeInfo {
  * returns undefined, and the caller takes the index as before; the reference written meanwhile is merged
  * with the one that path writes.
  */
-export async function findRenderedForPod(ctx: StoreContext, refs: readonly ImageRef[], pod: PodUse): Promise<TreeInfo[] | undefined> {
+export async function findRenderedForPod(ctx: StoreContext, refs: readonly ImageRef[], pod: PodUse, onExpected?: (trees: readonly TreeInfo[]) => void): Promise<TreeInfo[] | undefined> {
   const l = ctx.layout;
   const snap = await readSnapshotRecords(l);
   if (snap === undefined) return undefined;
@@ -43,6 +43,7 @@ export async function findRenderedForPod(ctx: StoreContext, refs: readonly Image
     throw err;
   }
   const layers = [...new Set(found.flatMap((t) => t.layers))];
+  onExpected?.(found.map((t) => info(l, t)));
   // The order is what makes this safe against gc: reference, then look for a transaction, then for the trees.
   // gc reads the reference as soon as it is renamed in; the sync of its directory, which a power loss needs,
   // goes on beside the checks rather than before them (~1 ms of every `rkt run` on a disk whose flushes are slow).

@@ -22,6 +22,14 @@ export interface RenderOptions {
    * tree is that one image taken as is, removed in any case.
    */
   readonly extracted?: string;
+  /**
+   * For `renderAll` with `pod`: called once with the trees the call expects to return, as soon as it knows them
+   * (found rendered in the store's snapshot), before it references them and checks that they are still there,
+   * so that a caller can begin what names them meanwhile. Not called when the call cannot tell early (a tree to
+   * render, no snapshot). What the call returns may still differ if the images changed meanwhile (a tree is
+   * named after its layers): a caller that acted early compares before relying on it.
+   */
+  readonly onExpected?: (trees: readonly TreeInfo[]) => void;
 }
 
 export interface TreeInfo extends TreeRecord {

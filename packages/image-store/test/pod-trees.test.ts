@@ -82,6 +82,25 @@ describe("a pod's rendered trees without the index", () => {
     expect(gone.removedTrees.slice().sort()).toEqual(trees.map((t) => t.id).sort());
   });
 
+  it('tells the trees it expects (onExpected) before it references them, and returns the same ones', async () => {
+    const { dir, store, s1, app, first, pod } = await setup();
+    const told: { ids: string[]; rootfs: string[]; referenced: boolean }[] = [];
+    const refFile = join(dir, 'cas/refs/9999.json');
+    const trees = await store.renderAll([s1.id, app.id], {
+      pod: pod('9999'),
+      onExpected: (t) => told.push({ ids: t.map((x) => x.id), rootfs: t.map((x) => x.rootfs), referenced: existsSync(refFile) }),
+    });
+    expect(told).toEqual([{ ids: first.map((t) => t.id), rootfs: first.map((t) => t.rootfs), referenced: false }]);
+    expect(trees.map((t) => t.id)).toEqual(told[0]!.ids);
+    expect(existsSync(refFile)).toBe(true);
+    // Where the store cannot tell early (no snapshot: the index's way), it says nothing and still answers.
+    rmSync(join(dir, 'cas/images.json'));
+    const late: unknown[] = [];
+    const again = await store.renderAll([s1.id, app.id], { pod: pod('aaaa'), onExpected: (t) => late.push(t) });
+    expect(late).toEqual([]);
+    expect(again.map((t) => t.id)).toEqual(first.map((t) => t.id));
+  });
+
   it('takes the index when a transaction is running, a tree is missing or the snapshot is gone, and still answers', async () => {
     const { dir, store, s1, app, first, pod } = await setup();
     // A live transaction's presence (this process counts as live): the lookup must not go around it.
