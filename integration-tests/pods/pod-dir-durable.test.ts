@@ -94,6 +94,15 @@ describe.skipIf(straceMissing)('the pod directory is synced after its files are 
     const dirs = changesAndSyncs(calls, new RegExp(`^${podsDir}/(prepare|prepared|run)/[0-9a-f-]{36}`), exec);
     expect([...dirs.keys()].sort()).toEqual(['', 'appsinfo', 'appsinfo/busybox', 'appsinfo/busybox/overlay', 'stage1']);
     for (const [d, { changed, synced }] of dirs) expect(synced, `the fsync of ${d === '' ? 'the pod directory' : d} after ${calls[changed]}`).toBeGreaterThan(changed);
+    // The store's reference of the pod, which keeps its trees from image gc: renamed into cas/refs/, which is
+    // synced after it (the store hands that sync to the run) and before the stage1 too.
+    const refs = esc(join(env.dataDir, 'cas', 'refs'));
+    const referenced = calls.findIndex((c) => new RegExp(`^rename(at2?)?\\(.*"${refs}/[0-9a-f-]{36}\\.json".* = 0$`).test(c));
+    expect(referenced, `the reference's rename, among:\n${calls.join('\n')}`).toBeGreaterThan(0);
+    expect(referenced).toBeLessThan(exec);
+    const refsSynced = calls.findIndex((c, i) => i > referenced && new RegExp(`^fsync\\([0-9]+<${refs}>\\) = 0$`).test(c));
+    expect(refsSynced, `the fsync of cas/refs after ${calls[referenced]}`).toBeGreaterThan(referenced);
+    expect(refsSynced).toBeLessThan(exec);
   });
 
   // An empty volume is a directory made in the pod's volumes/ (one mounted, one no app mounts): volumes/ is

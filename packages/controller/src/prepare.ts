@@ -134,6 +134,11 @@ export interface PreparedPod {
   readonly path: string;
   /** With `keepLock`: the locked handle of the pod directory, for `runPod`. */
   readonly lockFd: number | undefined;
+  /**
+   * With `keepLock`: what the pod still waits for to be durable (the sync of its store reference), for `runPod`
+   * (`RunOptions.pending`) to finish beside its own work before the stage1 starts.
+   */
+  readonly pending?: Promise<void>;
 }
 
 /** rkt's SanitizeACName: the image name's last element made a valid AC Name. */
@@ -245,13 +250,13 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   let keep = false;
   try {
     await o.onCreated?.(uuid);
-    await fillPod(o, uuid, preparing);
+    const pending = await fillPod(o, uuid, preparing);
     const prepared = podPath(o.dataDir, 'prepared', uuid);
     await rename(preparing, prepared);
     if (o.keepLock !== true) await syncDir(join(podsDir(o.dataDir), 'prepared'));
     o.bus?.publish(podEvent('pod/prepared', uuid, { path: prepared }));
     keep = o.keepLock === true;
-    return { uuid, path: prepared, lockFd: keep ? fd : undefined };
+    return { uuid, path: prepared, lockFd: keep ? fd : undefined, ...(keep && pending !== undefined ? { pending } : {}) };
   } catch (err) {
     // Nothing is mounted yet: a failed prepare is removed at once rather than left for gc.
     await rm(preparing, { recursive: true, force: true }).catch(() => {});
@@ -262,7 +267,8 @@ export async function preparePod(o: PrepareOptions): Promise<PreparedPod> {
   }
 }
 
-async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<void> {
+/** Writes the pod's files; returns what `rkt run` (keepLock) leaves to `runPod` to wait for, if anything. */
+async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<Promise<void> | undefined> {
   const podUse = { podUuid: uuid, podDirs: referencingPodDirs(o.dataDir, uuid) };
 
   const inputs: PrepareAppInput[] = o.podManifest
@@ -357,7 +363,13 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const expectedTrees = new Promise<readonly TreeInfo[]>((resolve) => {
     expectTrees = resolve;
   });
-  const renderStarted = o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], { pod: podUse, onExpected: (trees) => expectTrees(trees) });
+  // `rkt run` leaves the sync of the store's reference to runPod too, as it does the pod's directories'.
+  let refSynced: Promise<void> | undefined;
+  const renderStarted = o.store.renderAll([o.stage1ImageId, ...apps.map((a) => a.input.imageId)], {
+    pod: podUse,
+    onExpected: (trees) => expectTrees(trees),
+    ...(durable ? {} : { refSynced: (synced: Promise<void>) => void (refSynced = synced) }),
+  });
   // Awaited below; settled before any failure of this function is reported, as the writes are.
   track(renderStarted);
   try {
@@ -373,16 +385,19 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
 
   const runtimeApps: RuntimeApp[] = [];
   const appDirs: Array<Promise<unknown>> = [];
+  // Each app's directory made, which its tree ID is written into: not after its manifest's fsync as well.
+  const appDirsMade: Array<Promise<unknown>> = [];
   for (const [i, { input, image, name, app, fromManifest }] of apps.entries()) {
-    const appDir = (async () => {
-      // The app's directory first: the files below are written into it.
-      await mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
-      await Promise.all([
+    // The app's directory first: the files below are written into it.
+    const made = mkdir(join(dir, POD_FILES.appRootfs(name)), { recursive: true });
+    const appDir = made.then(() =>
+      Promise.all([
         mkdir(join(dir, POD_FILES.appUpper(name)), { recursive: true }),
         mkdir(join(dir, POD_FILES.appWork(name)), { recursive: true }),
         writeFileAtomic(join(dir, POD_FILES.appManifest(name)), imageBytes[i]!),
-      ]);
-    })();
+      ]),
+    );
+    appDirsMade.push(made);
     appDirs.push(appDir);
     track(appDir);
     runtimeApps.push({
@@ -420,7 +435,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
     const appInfos: PodAppInfo[] = [];
     for (const [i, { input, image, name }] of apps.entries()) {
       const tree = trees[i]!;
-      const treeId = appDirs[i]!.then(() => writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id));
+      const treeId = appDirsMade[i]!.then(() => writeFileAtomic(join(dir, POD_FILES.appTreeId(name)), tree.id));
       track(treeId);
       syncAfter(join(dir, POD_FILES.appDir(name)), [treeId]);
       syncAfter(dirname(join(dir, POD_FILES.appUpper(name))), [appDirs[i]!]);
@@ -471,6 +486,7 @@ async function fillPod(o: PrepareOptions, uuid: string, dir: string): Promise<vo
   const results = await Promise.allSettled(writes);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
+  return refSynced;
 }
 
 /** The runtime app's annotations of `input.streams` (rkt's `coreos.com/rkt/stage2/*`), or undefined when none is given. */

@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly uuid: string;
   /** The lock `preparePod({keepLock})` returned; without it the pod is locked here (`run-prepared`). */
   readonly lockFd?: number;
+  /** What `preparePod({keepLock})` left pending (`PreparedPod.pending`): waited for before the stage1 starts. */
+  readonly pending?: Promise<unknown>;
   readonly interactive?: boolean;
   /** The pod's hostname (`--hostname`); the stage1's default (rkt's: `rkt-UUID`) otherwise. */
   readonly hostname?: string;
@@ -216,6 +218,7 @@ export async function runPod(o: RunOptions): Promise<number> {
     await moved;
     await started;
     await dnsFiles;
+    await o.pending;
     if (inProcess === undefined && o.exec !== undefined && execable && sysAvailable() && o.exec.beforeExec?.() !== false) {
       o.log?.(`executing stage1: ${executable} ${args.join(' ')}`);
       o.bus?.publish(podEvent('pod/running', o.uuid, { stage1Pid: process.pid }));

@@ -9,7 +9,7 @@ import { lookupIn, type ImageRef } from './lookup.js';
 import { planLayers, treeOfLayers } from './plan.js';
 import { addPodRef, type PodUse } from './pod-refs.js';
 import type { TreeRecord } from './records.js';
-import type { TreeInfo } from './render.js';
+import type { RenderOptions, TreeInfo } from './render.js';
 import { readSnapshotRecords } from './snapshot.js';
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
@@ -26,7 +26,12 @@ function info(l: Layout, r: TreeRecord): TreeInfo {
  * returns undefined, and the caller takes the index as before; the reference written meanwhile is merged
  * with the one that path writes.
  */
-export async function findRenderedForPod(ctx: StoreContext, refs: readonly ImageRef[], pod: PodUse, onExpected?: (trees: readonly TreeInfo[]) => void): Promise<TreeInfo[] | undefined> {
+export async function findRenderedForPod(
+  ctx: StoreContext,
+  refs: readonly ImageRef[],
+  pod: PodUse,
+  opts: Pick<RenderOptions, 'onExpected' | 'refSynced'> = {},
+): Promise<TreeInfo[] | undefined> {
   const l = ctx.layout;
   const snap = await readSnapshotRecords(l);
   if (snap === undefined) return undefined;
@@ -43,21 +48,25 @@ export async function findRenderedForPod(ctx: StoreContext, refs: readonly Image
     throw err;
   }
   const layers = [...new Set(found.flatMap((t) => t.layers))];
-  onExpected?.(found.map((t) => info(l, t)));
+  opts.onExpected?.(found.map((t) => info(l, t)));
   // The order is what makes this safe against gc: reference, then look for a transaction, then for the trees.
   // gc reads the reference as soon as it is renamed in; the sync of its directory, which a power loss needs,
   // goes on beside the checks rather than before them (~1 ms of every `rkt run` on a disk whose flushes are slow).
   await addPodRef(l, pod, layers, found.map((t) => t.id), { syncDir: false });
   const refSynced = fsyncDir(l.refs);
-  // Seen by the finally below; a rejection while the checks run must not count as unhandled meanwhile.
+  // Seen by the finally below or the caller; a rejection while the checks run must not count as unhandled meanwhile.
   refSynced.catch(() => {});
+  let answered = false;
   try {
     if (await indexHeld(l)) return undefined;
     for (const t of found) if (!(await isDir(treeDir(l, t.id)))) return undefined;
     await recordUse(l, layers);
+    answered = true;
   } finally {
-    // Awaited on every path: the index's path that follows an undefined writes the reference again and syncs it.
-    await refSynced;
+    // Awaited here unless the caller takes it: the index's path that follows an undefined writes the reference
+    // again and syncs it itself.
+    if (!answered || opts.refSynced === undefined) await refSynced;
   }
+  opts.refSynced?.(refSynced);
   return found.map((t) => info(l, t));
 }

@@ -30,6 +30,13 @@ export interface RenderOptions {
    * named after its layers): a caller that acted early compares before relying on it.
    */
   readonly onExpected?: (trees: readonly TreeInfo[]) => void;
+  /**
+   * For `renderAll` with `pod`: the sync that makes the pod's new reference durable across a power loss is not
+   * waited for but handed here, for the caller to wait for before the pod counts as prepared (`rkt run`: before
+   * its stage1 starts), beside its own work. gc sees the reference once it is renamed in, before the call returns,
+   * either way. Not called where the call synced it itself.
+   */
+  readonly refSynced?: (synced: Promise<void>) => void;
 }
 
 export interface TreeInfo extends TreeRecord {

@@ -141,7 +141,7 @@ export class Store {
   renderAll(refs: readonly ImageRef[], opts?: RenderOptions): Promise<TreeInfo[]> {
     return guard('render', (async () => {
       // A pod's trees are usually all rendered: found and referenced without LevelDB (pod-trees.ts).
-      const found = opts?.pod !== undefined ? await findRenderedForPod(this.ctx, refs, opts.pod, opts.onExpected) : undefined;
+      const found = opts?.pod !== undefined ? await findRenderedForPod(this.ctx, refs, opts.pod, opts) : undefined;
       return found ?? (await import('./render.js')).renderAll(this.ctx, refs, opts);
     })());
   }

@@ -82,7 +82,7 @@ describe("a pod's rendered trees without the index", () => {
     expect(gone.removedTrees.slice().sort()).toEqual(trees.map((t) => t.id).sort());
   });
 
-  it('tells the trees it expects (onExpected) before it references them, and returns the same ones', async () => {
+  it('tells the trees it expects (onExpected) before it references them, returns the same ones, and hands over the reference\'s sync (refSynced)', async () => {
     const { dir, store, s1, app, first, pod } = await setup();
     const told: { ids: string[]; rootfs: string[]; referenced: boolean }[] = [];
     const refFile = join(dir, 'cas/refs/9999.json');
@@ -93,6 +93,14 @@ describe("a pod's rendered trees without the index", () => {
     expect(told).toEqual([{ ids: first.map((t) => t.id), rootfs: first.map((t) => t.rootfs), referenced: false }]);
     expect(trees.map((t) => t.id)).toEqual(told[0]!.ids);
     expect(existsSync(refFile)).toBe(true);
+    // The sync of the reference's directory handed to the caller rather than waited for: the reference is there
+    // (gc goes by it) when the call returns, and the sync ends.
+    const handed: Promise<void>[] = [];
+    const later = await store.renderAll([s1.id, app.id], { pod: pod('bbbb'), refSynced: (p) => handed.push(p) });
+    expect(later.map((t) => t.id)).toEqual(first.map((t) => t.id));
+    expect(handed).toHaveLength(1);
+    expect(existsSync(join(dir, 'cas/refs/bbbb.json'))).toBe(true);
+    await expect(handed[0]).resolves.toBeUndefined();
     // Where the store cannot tell early (no snapshot: the index's way), it says nothing and still answers.
     rmSync(join(dir, 'cas/images.json'));
     const late: unknown[] = [];

@@ -54,5 +54,12 @@ export async function run(ctx: CommandContext): Promise<number> {
     await hold.release();
   }
   ctx.log.debug(`mutable pod ${pod.uuid} prepared at ${pod.path}`);
-  return runPod({ ...options, dataDir: ctx.dataDir(), uuid: pod.uuid, ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}), mutable: true });
+  return runPod({
+    ...options,
+    dataDir: ctx.dataDir(),
+    uuid: pod.uuid,
+    ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}),
+    ...(pod.pending !== undefined ? { pending: pod.pending } : {}),
+    mutable: true,
+  });
 }

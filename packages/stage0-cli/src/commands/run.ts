@@ -28,5 +28,6 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     dataDir: ctx.dataDir(),
     uuid: pod.uuid,
     ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}),
+    ...(pod.pending !== undefined ? { pending: pod.pending } : {}),
   });
 }
