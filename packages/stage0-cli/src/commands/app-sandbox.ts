@@ -4,7 +4,7 @@ import type { CommandContext } from '../command.js';
 import { CliError } from '../errors.js';
 import { stringMap } from './pods/app-args.js';
 import { cliBus, openCliStore, saveUuid } from './pods/common.js';
-import { runOptionsFromFlags } from './pods/run-options.js';
+import { preparedPodRunOptions, runOptionsFromFlags } from './pods/run-options.js';
 import { parseSandboxPortFlags } from './pods/sandbox-ports.js';
 import { selectStage1 } from './pods/stage1.js';
 
@@ -54,12 +54,5 @@ export async function run(ctx: CommandContext): Promise<number> {
     await hold.release();
   }
   ctx.log.debug(`mutable pod ${pod.uuid} prepared at ${pod.path}`);
-  return runPod({
-    ...options,
-    dataDir: ctx.dataDir(),
-    uuid: pod.uuid,
-    ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}),
-    ...(pod.pending !== undefined ? { pending: pod.pending } : {}),
-    mutable: true,
-  });
+  return runPod({ ...options, dataDir: ctx.dataDir(), ...preparedPodRunOptions(pod), mutable: true });
 }

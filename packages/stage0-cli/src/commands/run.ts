@@ -4,7 +4,7 @@ import { CliError } from '../errors.js';
 import { parseApps } from './pods/app-args.js';
 import { prepareFromCli } from './pods/common.js';
 import { checkMds, registerWithMds } from './pods/mds.js';
-import { runOptionsFromFlags } from './pods/run-options.js';
+import { preparedPodRunOptions, runOptionsFromFlags } from './pods/run-options.js';
 
 export async function run(ctx: CommandContext, args: readonly string[]): Promise<number> {
   const options = runOptionsFromFlags(ctx);
@@ -23,11 +23,5 @@ export async function run(ctx: CommandContext, args: readonly string[]): Promise
     await registerWithMds(pod.path, pod.uuid, mdsSocket);
     ctx.log.debug(`pod ${pod.uuid} registered with the metadata service at ${mdsSocket}`);
   }
-  return runPod({
-    ...options,
-    dataDir: ctx.dataDir(),
-    uuid: pod.uuid,
-    ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}),
-    ...(pod.pending !== undefined ? { pending: pod.pending } : {}),
-  });
+  return runPod({ ...options, dataDir: ctx.dataDir(), ...preparedPodRunOptions(pod) });
 }

@@ -1,4 +1,4 @@
-import type { RunOptions } from '@rkt/controller/lean';
+import type { PreparedPod, RunOptions } from '@rkt/controller/lean';
 import type { CommandContext } from '../../command.js';
 import { requireStage1Module } from '../../command-bundle.js';
 import { CliError } from '../../errors.js';
@@ -64,4 +64,9 @@ export function runOptionsFromFlags(ctx: CommandContext): Omit<RunOptions, 'data
  */
 function profiled(): boolean {
   return process.execArgv.some((a) => a.startsWith('--cpu-prof') || a.startsWith('--prof'));
+}
+
+/** What `runPod` takes of a pod `preparePod({keepLock})` just prepared: its UUID, its lock and what it left pending. */
+export function preparedPodRunOptions(pod: PreparedPod): Pick<RunOptions, 'uuid' | 'lockFd' | 'pending'> {
+  return { uuid: pod.uuid, ...(pod.lockFd !== undefined ? { lockFd: pod.lockFd } : {}), ...(pod.pending !== undefined ? { pending: pod.pending } : {}) };
 }
