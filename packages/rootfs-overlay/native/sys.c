@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <pthread.h>
 #include <sched.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -516,19 +517,28 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 }
 
 /*
- * The keeper: a process that shares this one's memory (CLONE_VM) and outlives its exec by a moment, so that
- * tearing down Node's address space (its heaps, code and thread stacks: the exec into fly took 2.2-2.8 ms
- * with it, 0.5-0.7 ms without) happens when the keeper exits, beside the new program, instead of inside the
- * execve that starts it: the kernel frees an address space with its last user. It waits on a pipe whose
- * write end this process holds close-on-exec (the keeper closes its own copy first), so the exec is its end
- * of file. Every signal is blocked in it, it makes raw system calls only, on a stack of its own, and touches
- * nothing of Node's; it runs at the lowest priority (nice 19), or, started on this CPU, it would hold it while
- * the new program waits.
+ * The keeper: a process that shares this one's memory (CLONE_VM) and outlives its exec, so that tearing down
+ * Node's address space (its heaps, code and thread stacks: the exec into fly took 2.2-2.8 ms with it, 0.5-0.7
+ * ms without) happens when the keeper exits instead of inside the execve that starts the new program: the
+ * kernel frees an address space with its last user. It waits on a pipe whose write end this process holds
+ * close-on-exec (the keeper closes its own copy first), so the exec is its end of file. It then waits for the
+ * new program to end, KEEPER_LINGER_MS at most: the teardown (3-6 ms of page-table work on a VM whose page
+ * tables the host shadows) run beside the new program's start held that start back by about as long (fly's
+ * app process was first scheduled 2-6 ms after fly started it; fly `rkt run`s 94.1 -> 91.5 ms interleaved;
+ * SCHED_IDLE instead of nice 19 got half of it). A short pod has then ended; a long one's start is behind
+ * it. Every signal is blocked in it, it makes raw system calls only, on a stack of its own, and touches
+ * nothing of Node's but the static below; it runs at the lowest priority (nice 19), or, started on this CPU,
+ * it would hold it while the new program waits.
  *
  * It is a grandchild: a first clone starts it and exits at once, and is reaped here, so the keeper is an
  * orphan that init (or the nearest subreaper) reaps, and the new program has no child it did not make.
  */
 #define KEEPER_STACK (16 * 1024)
+/* The longest the keeper holds Node's memory after the exec: a short pod's whole life (a fly pod of `true`
+ * takes ~10 ms here), and nothing next to a long one's. */
+#define KEEPER_LINGER_MS 100
+/* The process that execs, written before the keeper starts; the keeper reads it in the memory it shares. */
+static pid_t keeper_target;
 
 static int keeper_main(void *arg) {
   unsigned int rfd = (unsigned int)((intptr_t)arg >> 32);
@@ -537,7 +547,21 @@ static int keeper_main(void *arg) {
    * pod's process exited. Without close_range (Linux < 5.9) there is no keeper: the exec pays the teardown. */
   if ((rfd > 0 && syscall(SYS_close_range, 0U, rfd - 1, 0U) != 0) || syscall(SYS_close_range, rfd + 1, ~0U, 0U) != 0) syscall(SYS_exit, 0);
   syscall(SYS_setpriority, PRIO_PROCESS, 0, 19);
+  /* Nor its working directory: the exec's (a pod's directory) would stay busy while the keeper waits. */
+  syscall(SYS_chdir, "/");
+  /* Opened before the exec, while the pid is surely that process's. Without pidfds (Linux < 5.3) the keeper
+   * exits at the exec, as it did before it waited. */
+  long pidfd = -1;
+#ifdef SYS_pidfd_open
+  pidfd = syscall(SYS_pidfd_open, keeper_target, 0U);
+#endif
   syscall(SYS_read, rfd, &c, 1);
+  if (pidfd >= 0) {
+    /* Readable once the process has ended; a failed exec (the write end closed) waits out the timeout. */
+    struct pollfd pfd = { .fd = (int)pidfd, .events = POLLIN };
+    struct timespec linger = { .tv_sec = KEEPER_LINGER_MS / 1000, .tv_nsec = (KEEPER_LINGER_MS % 1000) * 1000000L };
+    syscall(SYS_ppoll, &pfd, 1UL, &linger, NULL, 0UL);
+  }
   syscall(SYS_exit, 0);
   return 0;
 }
@@ -560,6 +584,7 @@ static int start_keeper(void) {
   return -1; /* the two descriptors travel in the keeper's pointer argument */
 #endif
   int p[2];
+  keeper_target = getpid();
   if (pipe2(p, O_CLOEXEC) != 0) return -1;
   /* Two stacks, never unmapped here: the keeper's is in use until it exits, and it goes with the memory. */
   char *stacks = mmap(NULL, 2 * KEEPER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

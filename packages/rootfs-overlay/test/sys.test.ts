@@ -231,6 +231,25 @@ describe('exec through the addon', () => {
     expect(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })).toBe('children:\n');
   });
 
+  it('keeps the old memory in a keeper while the new program starts, away from its directory, and no longer than 100 ms', async () => {
+    const dir = await tmp.make();
+    // The keeper is the only process of the group still named node (the shell's children are sh, pgrep, ls...):
+    // seen by the program as it starts, and again once the keeper's 100 ms are over and the program still runs,
+    // by then ended (a zombie until its new parent, init here, reaps it) or gone.
+    const program =
+      'k=$(pgrep -g $$ -x node); echo "start:$k"; [ -n "$k" ] && readlink /proc/$k/cwd && ls -l /proc/$k/fd | grep -c -- "-> /"; ' +
+      'sleep 1; s=$(awk \'/^State/ { print $2 }\' /proc/$k/status 2>/dev/null); echo "later:${s:-gone}"';
+    const script = `const { execProcess } = await import(${JSON.stringify(sys)});
+       execProcess({ file: 'sh', argv: ['sh', '-c', ${JSON.stringify(program)}], cwd: ${JSON.stringify(dir)}, fds: [0, 1, 2] });`;
+    // A process group of its own, so that only its processes are listed.
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', detached: true });
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^start:\d+$/);
+    // Its working directory is not the pod's it exec'd in, and none of its descriptors is a file.
+    expect(lines.slice(1, 3)).toEqual(['/', '0']);
+    expect(lines[3]).toMatch(/^later:(Z|gone)$/);
+  });
+
   it('throws ENOENT for a missing executable, with the process as it was: its fds, cwd, signals and event loop', () => {
     const script = `import { openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
        const { execProcess } = await import(${JSON.stringify(sys)});
