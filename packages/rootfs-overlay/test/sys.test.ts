@@ -241,8 +241,8 @@ describe('exec through the addon', () => {
       'sleep 1; s=$(awk \'/^State/ { print $2 }\' /proc/$k/status 2>/dev/null); echo "later:${s:-gone}"';
     const script = `const { execProcess } = await import(${JSON.stringify(sys)});
        execProcess({ file: 'sh', argv: ['sh', '-c', ${JSON.stringify(program)}], cwd: ${JSON.stringify(dir)}, fds: [0, 1, 2] });`;
-    // A process group of its own, so that only its processes are listed.
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', detached: true });
+    // A process group of its own (setsid(1)), so that only its processes are listed.
+    const r = spawnSync('setsid', ['--wait', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^start:\d+$/);
     // Its working directory is not the pod's it exec'd in, and none of its descriptors is a file.
