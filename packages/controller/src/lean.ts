@@ -18,4 +18,5 @@ export type { HostsConf, PodDnsConf, ResolvConf } from './dns-conf.js';
 export type { RunOptions } from './run.js';
 export { SYSCALL_NAMES } from './syscall-names.js';
 export { ERRNO_NAMES } from './errno-names.js';
+export { NameSet } from './name-set.js';
 export { checkSubjectPrefix, DEFAULT_NATS_TIMEOUT_MS, DEFAULT_SUBJECT_PREFIX, eventSubject, subscriptionSubject } from './nats-subjects.js';

@@ -1,6 +1,6 @@
 /**
  * A set of names given as one whitespace-separated text, split into a Set on its first use. The lists it holds
- * (the x86_64 syscalls, the errno names) are only read when a --seccomp flag or an isolator names one, and
+ * (the x86_64 syscalls, the errno names, the capabilities) are only read when a flag or an isolator names one, and
  * building them as each module loaded cost every `rkt run` ~0.5 ms and ~50 KB of its young generation.
  */
 export class NameSet implements ReadonlySet<string> {

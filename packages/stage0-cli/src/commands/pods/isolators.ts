@@ -5,7 +5,7 @@
  * Kept free of zod: this runs on every `rkt run`.
  */
 import { CliError } from '../../errors.js';
-import { ERRNO_NAMES, SYSCALL_NAMES } from '@rkt/controller/lean';
+import { ERRNO_NAMES, NameSet, SYSCALL_NAMES } from '@rkt/controller/lean';
 
 export interface Isolator {
   readonly name: string;
@@ -34,24 +34,15 @@ export const ISOLATOR_FLAG_KEYS: Readonly<Record<string, keyof IsolatorFlagValue
   seccomp: 'seccomp',
 };
 
-let capabilities: ReadonlySet<string> | undefined;
-
-/**
- * Linux capabilities (capability.h), the names appc capability sets use: made on the first --caps-retain or
- * --caps-remove, not as every `rkt run` loads this module.
- */
-function capabilityNames(): ReadonlySet<string> {
-  capabilities ??= new Set(
-    `CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE NET_BIND_SERVICE
-    NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN
-    SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE
-    MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE`
-      .split(/\s+/)
-      .filter((s) => s !== '')
-      .map((c) => `CAP_${c}`),
-  );
-  return capabilities;
-}
+/** Linux capabilities (capability.h), the names appc capability sets use; split on the first --caps-retain or --caps-remove. */
+const CAPABILITIES: ReadonlySet<string> = new NameSet(
+  `CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID CAP_SETUID CAP_SETPCAP
+  CAP_LINUX_IMMUTABLE CAP_NET_BIND_SERVICE CAP_NET_BROADCAST CAP_NET_ADMIN CAP_NET_RAW CAP_IPC_LOCK CAP_IPC_OWNER
+  CAP_SYS_MODULE CAP_SYS_RAWIO CAP_SYS_CHROOT CAP_SYS_PTRACE CAP_SYS_PACCT CAP_SYS_ADMIN CAP_SYS_BOOT CAP_SYS_NICE
+  CAP_SYS_RESOURCE CAP_SYS_TIME CAP_SYS_TTY_CONFIG CAP_MKNOD CAP_LEASE CAP_AUDIT_WRITE CAP_AUDIT_CONTROL CAP_SETFCAP
+  CAP_MAC_OVERRIDE CAP_MAC_ADMIN CAP_SYSLOG CAP_WAKE_ALARM CAP_BLOCK_SUSPEND CAP_AUDIT_READ CAP_PERFMON CAP_BPF
+  CAP_CHECKPOINT_RESTORE`,
+);
 
 /** The wildcards rkt's seccomp sets accept besides syscall names. */
 const SECCOMP_WILDCARD = /^@(?:appc\.io\/(?:all|empty)|rkt\/default-(?:whitelist|blacklist)|docker\/default-(?:whitelist|blacklist)|systemd\/[a-z-]+)$/;
@@ -83,7 +74,7 @@ export function parseCapabilities(flag: string, raw: string): string[] {
     ...new Set(
       names.map((n) => {
         const name = n.toUpperCase().startsWith('CAP_') ? n.toUpperCase() : `CAP_${n.toUpperCase()}`;
-        if (!capabilityNames().has(name)) throw bad(flag, raw, `unknown capability ${JSON.stringify(n)}`);
+        if (!CAPABILITIES.has(name)) throw bad(flag, raw, `unknown capability ${JSON.stringify(n)}`);
         return name;
       }),
     ),
